@@ -1,0 +1,1 @@
+#include "gui/view_transform.hpp"

@@ -1,0 +1,67 @@
+#pragma once
+// Nucleus and cell detection with per-compartment DAB measurements, modelled on QuPath's positive cell
+// detection (same parameter names and defaults, converted from microns once).
+#include <atomic>
+#include <functional>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "imaging/slide.hpp"
+#include "imaging/stains.hpp"
+#include "models/cells.hpp"
+#include "models/parameters.hpp"
+
+namespace ihc {
+
+struct DetectionParams {
+  double requested_pixel_size_um = 0.5;
+  std::string detection_image = "OD sum";  // "OD sum" (hematoxylin + DAB) or "Hematoxylin OD"
+  double background_radius_um = 8.0;        // opening by reconstruction; 0 = off
+  double median_radius_um = 0.0;
+  double sigma_um = 1.5;
+  double min_area_um2 = 10.0;
+  double max_area_um2 = 400.0;
+  double threshold = 0.1;                   // on the (background-subtracted) detection image
+  double max_background = 2.0;
+  bool split_by_shape = true;
+  double cell_expansion_um = 5.0;
+  bool smooth_boundaries = true;
+  double membrane_width_um = 1.0;
+  int tile_size_px = 1024;                  // at the analysis resolution
+  int threads = 0;                          // 0 = all cores
+};
+
+// The declared parameter list (keys as in DetectionParams) and its conversion.
+std::vector<ParamSpec> detection_param_specs();
+DetectionParams detection_params_from(const ParamSet& params);
+
+// Detects cells in one RGB image (CV_8UC3) whose pixel size is `mpp` (NaN or <= 0: treated as
+// requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are pixels of `rgb`, offset by
+// `origin` and multiplied by `scale_to_level0` (so callers can place cells in level-0 pixels).
+struct DetectionRegion {
+  cv::Point2d origin{0, 0};
+  double scale_to_level0 = 1.0;
+};
+CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains, const DetectionParams& params,
+                       const DetectionRegion& region = {});
+
+struct DetectionProgress {
+  int tiles_done = 0;
+  int tiles_total = 0;
+};
+
+// Detects over a level-0 rectangle of a slide in tiles (overlap larger than the largest cell; each cell kept by
+// the one tile whose core holds its centroid), reading the level nearest the requested pixel size and
+// resampling. `mask` (optional, CV_8U, any size) restricts to tissue: it maps onto `roi`.
+// Progress is reported from worker threads; `cancel` is polled between tiles.
+struct SlideDetectionOptions {
+  cv::Rect2d roi;                 // level-0 pixels; empty = whole slide
+  cv::Mat tissue_mask;            // optional mask over roi
+  std::function<void(const DetectionProgress&)> on_progress;
+  const std::atomic<bool>* cancel = nullptr;
+};
+CellTable detect_cells_in_slide(Slide& slide, const StainMatrix& stains, const DetectionParams& params,
+                                const SlideDetectionOptions& options = {});
+
+}  // namespace ihc

@@ -1,0 +1,76 @@
+#pragma once
+// One small interface for a slide or an image. Back-ends are chosen from one ordered table (slide.cpp):
+// OpenSlide for vendor formats and pyramidal TIFF, a tiled-JPEG TIFF reader for files libtiff refuses
+// (OME-TIFF crops with chroma-subsampled tiles), OpenCV for plain images.
+// Pixels are always 8-bit RGB (channel 0 = red) in this project; BGR exists only at OpenCV's file I/O.
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ihc {
+
+// Every error names the file: what() is "<path>: <reason>".
+class SlideError : public std::runtime_error {
+ public:
+  SlideError(const std::filesystem::path& path, const std::string& reason);
+  const std::filesystem::path& path() const { return path_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::filesystem::path path_;
+  std::string reason_;
+};
+
+struct SlideInfo {
+  std::filesystem::path path;
+  std::string backend;                   // "openslide", "jpeg-tiles-tiff", "opencv"
+  std::string format;                    // "aperio", "hamamatsu", "generic-tiff", "png", "jpeg", ...
+  std::vector<cv::Size> level_sizes;     // level 0 first
+  std::vector<double> downsamples;       // level 0 is 1.0
+  double mpp_x = std::numeric_limits<double>::quiet_NaN();  // microns per pixel at level 0; NaN = unknown
+  double mpp_y = std::numeric_limits<double>::quiet_NaN();
+  std::string mpp_source;                // "openslide.mpp-x", "aperio.MPP", "tiff.XResolution (px/cm)", "--mpp", "none"
+  double objective_power = std::numeric_limits<double>::quiet_NaN();
+  std::map<std::string, std::string> properties;
+  std::vector<std::string> associated_images;  // "thumbnail", "label", "macro"
+  std::vector<std::string> warnings;           // e.g. "16-bit image converted to 8-bit RGB"
+
+  int level_count() const { return static_cast<int>(level_sizes.size()); }
+  bool has_mpp() const { return mpp_x == mpp_x && mpp_y == mpp_y; }
+};
+
+struct OpenOptions {
+  double mpp_override = 0.0;  // > 0: user's --mpp; used when the file has no resolution of its own
+};
+
+class Slide {
+ public:
+  virtual ~Slide() = default;
+  const SlideInfo& info() const { return info_; }
+
+  // Reads a w x h region of `level` whose top-left is (x, y) in level-0 pixels, as CV_8UC3 RGB.
+  // Out-of-bounds parts are white (background). Thread-safe. Throws SlideError.
+  virtual cv::Mat read_region(std::int64_t x, std::int64_t y, int level, int w, int h) = 0;
+  // Throws SlideError when the image does not exist.
+  virtual cv::Mat associated_image(const std::string& name);
+
+  // The level whose downsample is the largest not above `downsample` (OpenSlide's rule).
+  int best_level_for_downsample(double downsample) const;
+  // A whole level as RGB (for thumbnails); refuses levels above max_pixels.
+  cv::Mat read_level(int level, std::int64_t max_pixels = 64LL << 20);
+
+ protected:
+  SlideInfo info_;
+};
+
+// Opens a slide or image, trying each back-end of the table in order. Throws SlideError with the reason
+// from the most specific back-end (and a hint such as converting with `vips tiffsave --tile --pyramid`).
+std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenOptions& options = {});
+
+}  // namespace ihc

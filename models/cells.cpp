@@ -1,0 +1,77 @@
+#include "models/cells.hpp"
+
+#include <limits>
+
+namespace ihc {
+
+std::string_view class_name(CellClass c) {
+  switch (c) {
+    case CellClass::Negative: return "Negative";
+    case CellClass::OnePlus: return "1+";
+    case CellClass::TwoPlus: return "2+";
+    case CellClass::ThreePlus: return "3+";
+    case CellClass::Positive: return "Positive";
+  }
+  return "Negative";
+}
+
+bool parse_class_name(std::string_view name, CellClass* out) {
+  for (auto c : {CellClass::Negative, CellClass::OnePlus, CellClass::TwoPlus, CellClass::ThreePlus,
+                 CellClass::Positive}) {
+    if (name == class_name(c)) {
+      *out = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::uint32_t class_color_rgb(CellClass c) {
+  switch (c) {
+    case CellClass::Negative: return 0x7070E1;
+    case CellClass::OnePlus: return 0xFFFF00;
+    case CellClass::TwoPlus: return 0xFFBB3E;
+    case CellClass::ThreePlus: return 0xFA3E3E;
+    case CellClass::Positive: return 0xC80000;
+  }
+  return 0x7070E1;
+}
+
+int class_grade(CellClass c) {
+  switch (c) {
+    case CellClass::Negative: return 0;
+    case CellClass::OnePlus: return 1;
+    case CellClass::TwoPlus: return 2;
+    case CellClass::ThreePlus: return 3;
+    case CellClass::Positive: return 1;
+  }
+  return 0;
+}
+
+int CellTable::column(std::string_view name) const {
+  for (std::size_t j = 0; j < names.size(); ++j) {
+    if (names[j] == name) return static_cast<int>(j);
+  }
+  return -1;
+}
+
+int CellTable::add_column(const std::string& name) {
+  int j = column(name);
+  if (j >= 0) return j;
+  names.push_back(name);
+  columns.emplace_back(cells.size(), std::numeric_limits<float>::quiet_NaN());
+  return static_cast<int>(names.size()) - 1;
+}
+
+void CellTable::append(const CellTable& other) {
+  const std::size_t old_size = cells.size();
+  for (const auto& name : other.names) add_column(name);
+  cells.insert(cells.end(), other.cells.begin(), other.cells.end());
+  for (auto& col : columns) col.resize(cells.size(), std::numeric_limits<float>::quiet_NaN());
+  for (std::size_t k = 0; k < other.names.size(); ++k) {
+    auto& dst = columns[column(other.names[k])];
+    std::copy(other.columns[k].begin(), other.columns[k].end(), dst.begin() + static_cast<std::ptrdiff_t>(old_size));
+  }
+}
+
+}  // namespace ihc
