@@ -1,0 +1,13 @@
+#include <cstdio>
+
+#include "cli/commands.hpp"
+
+namespace ihc::cli {
+
+// Placeholder until the command is implemented; fails loudly rather than pretending.
+int run_stains(const Args& /*args*/) {
+  std::fprintf(stderr, "ihcscore stains: not implemented yet\n");
+  return 1;
+}
+
+}  // namespace ihc::cli
