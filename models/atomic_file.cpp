@@ -1,0 +1,150 @@
+#include "models/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace ihc {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kTempMarker = ".tmp-";
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Hidden temporary beside the target (same file system, so rename is atomic): ".name.tmp-<pid>-<n>".
+fs::path temp_path_for(const fs::path& path) {
+  static std::atomic<unsigned> counter{0};
+  const std::string name = "." + path.filename().string() + std::string(kTempMarker) +
+                           std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+  return path.parent_path() / name;
+}
+
+// Makes the rename itself durable; failures are ignored because some file systems refuse fsync on
+// directories.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+FileError::FileError(const fs::path& path, const std::string& reason)
+    : std::runtime_error(path.string() + ": " + reason), path_(path) {}
+
+void ensure_directory(const fs::path& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) {
+    // Find the first existing component that is not a directory: the usual reason ("-o somefile/x").
+    fs::path prefix;
+    for (const auto& part : dir) {
+      prefix /= part;
+      std::error_code ec2;
+      const auto st = fs::status(prefix, ec2);
+      if (fs::exists(st) && !fs::is_directory(st)) {
+        throw FileError(dir, "cannot create directory: '" + prefix.string() + "' is a file, not a directory");
+      }
+    }
+    throw FileError(dir, "cannot create directory: " + (ec ? ec.message() : std::string("unknown error")));
+  }
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FileError(path, std::string("cannot open for reading: ") + errno_text(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw FileError(path, "read failed");
+  return ss.str();
+}
+
+AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)) {
+  ensure_directory(path_.parent_path());
+  temp_path_ = temp_path_for(path_);
+  file_ = std::fopen(temp_path_.c_str(), "wb");
+  if (file_ == nullptr) {
+    const int err = errno;
+    throw FileError(
+        path_, "cannot create temporary file '" + temp_path_.filename().string() + "': " + errno_text(err));
+  }
+}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) discard();
+}
+
+void AtomicFile::discard() noexcept {
+  if (file_ != nullptr) {
+    std::fclose(file_);
+    file_ = nullptr;
+  }
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+void AtomicFile::write(std::string_view data) {
+  if (file_ == nullptr) throw FileError(path_, "write after commit");
+  if (data.empty()) return;
+  if (std::fwrite(data.data(), 1, data.size(), file_) != data.size()) {
+    const int err = errno;
+    throw FileError(path_, "write failed: " + errno_text(err));
+  }
+}
+
+void AtomicFile::commit() {
+  if (file_ == nullptr) throw FileError(path_, "commit twice");
+  if (std::fflush(file_) != 0) {
+    const int err = errno;
+    throw FileError(path_, "write failed: " + errno_text(err));
+  }
+  if (::fsync(::fileno(file_)) != 0) {
+    const int err = errno;
+    throw FileError(path_, "fsync failed: " + errno_text(err));
+  }
+  const int close_rc = std::fclose(file_);
+  file_ = nullptr;
+  if (close_rc != 0) {
+    const int err = errno;
+    throw FileError(path_, "close failed: " + errno_text(err));
+  }
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    throw FileError(path_, "cannot rename temporary file into place: " + errno_text(err));
+  }
+  committed_ = true;
+  sync_directory(path_.parent_path());
+}
+
+void write_file_atomic(const fs::path& path, std::string_view content) {
+  AtomicFile f(path);
+  f.write(content);
+  f.commit();
+}
+
+int remove_stale_temp_files(const fs::path& dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() > 1 && name[0] == '.' && name.find(kTempMarker) != std::string::npos &&
+        it->is_regular_file(ec)) {
+      if (fs::remove(it->path(), ec)) ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace ihc

@@ -1,0 +1,60 @@
+#pragma once
+// Atomic file writing: content goes to a temporary file beside the target, is flushed to disk (fsync), then
+// renamed over the target. A reader (or a resumed run) sees either the old file or the complete new one,
+// never a partial file, even when the process is killed mid-write.
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace ihc {
+
+// what() is "<path>: <reason>", e.g. "out/x/summary.csv: cannot create directory 'out/x': Not a directory".
+class FileError : public std::runtime_error {
+ public:
+  FileError(const std::filesystem::path& path, const std::string& reason);
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes `content` to `path` atomically, creating missing parent directories. Throws FileError.
+void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// Creates `dir` and its parents when missing; throws FileError naming `dir` when that fails or when a
+// part of the path is a regular file.
+void ensure_directory(const std::filesystem::path& dir);
+
+// Whole file as a string; throws FileError when it cannot be read.
+std::string read_file(const std::filesystem::path& path);
+
+// Streams a large file atomically: write() appends (buffered), commit() makes it visible under `path`.
+// Destroying an uncommitted AtomicFile removes the temporary file, so an exception or a cancelled run leaves
+// nothing behind.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path path);  // throws FileError
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(std::string_view data);  // throws FileError (e.g. disk full)
+  void commit();                      // fsync + rename; throws FileError
+  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& temp_path() const { return temp_path_; }
+
+ private:
+  void discard() noexcept;
+
+  std::filesystem::path path_;
+  std::filesystem::path temp_path_;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+// Removes leftover temporary files of interrupted writes in `dir` (not recursive). Returns how many.
+int remove_stale_temp_files(const std::filesystem::path& dir);
+
+}  // namespace ihc

@@ -1,0 +1,89 @@
+#include "models/atomic_file.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST(AtomicFile, WritesContentAndLeavesNoTemporary) {
+  const fs::path dir = ihc::test::temp_dir("atomic_write");
+  ihc::write_file_atomic(dir / "sub" / "a.txt", "hello\n");
+  EXPECT_EQ(ihc::read_file(dir / "sub" / "a.txt"), "hello\n");
+  EXPECT_EQ(names_in(dir / "sub"), std::vector<std::string>{"a.txt"});
+}
+
+TEST(AtomicFile, ReplacesAnExistingFile) {
+  const fs::path dir = ihc::test::temp_dir("atomic_replace");
+  ihc::write_file_atomic(dir / "a.txt", "old");
+  ihc::write_file_atomic(dir / "a.txt", "new content");
+  EXPECT_EQ(ihc::read_file(dir / "a.txt"), "new content");
+}
+
+TEST(AtomicFile, UncommittedWriteLeavesOldFileAndNoTemporary) {
+  const fs::path dir = ihc::test::temp_dir("atomic_abort");
+  ihc::write_file_atomic(dir / "a.txt", "complete");
+  {
+    ihc::AtomicFile f(dir / "a.txt");
+    f.write("partial");
+    EXPECT_TRUE(fs::exists(f.temp_path()));
+    // Destroyed without commit: like an exception or Ctrl-C mid-write.
+  }
+  EXPECT_EQ(ihc::read_file(dir / "a.txt"), "complete");
+  EXPECT_EQ(names_in(dir), std::vector<std::string>{"a.txt"});
+}
+
+TEST(AtomicFile, StreamedWriteIsInvisibleUntilCommit) {
+  const fs::path dir = ihc::test::temp_dir("atomic_stream");
+  ihc::AtomicFile f(dir / "big.csv");
+  for (int i = 0; i < 1000; ++i) f.write("row\n");
+  EXPECT_FALSE(fs::exists(dir / "big.csv"));
+  f.commit();
+  EXPECT_EQ(fs::file_size(dir / "big.csv"), 4000u);
+  EXPECT_THROW(f.commit(), ihc::FileError);
+}
+
+TEST(AtomicFile, PathUnderARegularFileNamesTheCulprit) {
+  const fs::path dir = ihc::test::temp_dir("atomic_notdir");
+  ihc::write_file_atomic(dir / "somefile", "x");
+  try {
+    ihc::write_file_atomic(dir / "somefile" / "x" / "a.txt", "y");
+    FAIL() << "expected FileError";
+  } catch (const ihc::FileError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "somefile" / "x").string() + ": cannot create directory: '" +
+                                         (dir / "somefile").string() + "' is a file, not a directory");
+  }
+}
+
+TEST(AtomicFile, ReadingAMissingFileNamesIt) {
+  const fs::path dir = ihc::test::temp_dir("atomic_missing");
+  try {
+    ihc::read_file(dir / "nope.txt");
+    FAIL() << "expected FileError";
+  } catch (const ihc::FileError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir / "nope.txt").string() + ": cannot open for reading: No such file or directory");
+  }
+}
+
+TEST(AtomicFile, RemovesStaleTemporariesOnly) {
+  const fs::path dir = ihc::test::temp_dir("atomic_stale");
+  std::ofstream(dir / ".cells.csv.tmp-123-0") << "partial";
+  std::ofstream(dir / "cells.csv") << "done";
+  std::ofstream(dir / ".hidden") << "keep";
+  EXPECT_EQ(ihc::remove_stale_temp_files(dir), 1);
+  EXPECT_EQ(names_in(dir), (std::vector<std::string>{".hidden", "cells.csv"}));
+}
