@@ -1,0 +1,277 @@
+#include "models/parameters.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace ihc {
+namespace {
+
+std::string trim(std::string_view s) {
+  std::size_t b = 0;
+  std::size_t e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+// Shortest text that parses back to the same double ("0.2", "1e+300").
+std::string format_number(double v) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, res.ptr);
+}
+
+bool parse_double(const std::string& text, double* out) {
+  if (text.empty()) return false;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (*first == '+') ++first;  // from_chars rejects a leading '+', users write it
+  auto res = std::from_chars(first, last, *out);
+  return res.ec == std::errc() && res.ptr == last && std::isfinite(*out);
+}
+
+bool parse_int(const std::string& text, long long* out) {
+  if (text.empty()) return false;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (*first == '+') ++first;
+  auto res = std::from_chars(first, last, *out);
+  return res.ec == std::errc() && res.ptr == last;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+const char* type_name(ParamType t) {
+  switch (t) {
+    case ParamType::Double: return "a number";
+    case ParamType::Int: return "an integer";
+    case ParamType::Bool: return "true or false";
+    case ParamType::Choice: return "a choice";
+    case ParamType::String: return "text";
+  }
+  return "a value";
+}
+
+std::string quoted_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += "'" + items[i] + "'";
+  }
+  return out;
+}
+
+// The checks of one value against its spec; returns the stored (normalised) text.
+std::string validate_value(const ParamSpec& spec, const std::string& raw, const std::string& where) {
+  const std::string value = trim(raw);
+  const std::string prefix = where + "parameter '" + spec.key + "' ";
+  auto check_range = [&](double v) {
+    if (v >= spec.min && v <= spec.max) return;
+    const bool has_min = spec.min > -1e300;
+    const bool has_max = spec.max < 1e300;
+    std::string bound;
+    if (has_min && has_max) {
+      bound = "must be between " + format_number(spec.min) + " and " + format_number(spec.max);
+    } else if (has_min) {
+      bound = "must be >= " + format_number(spec.min);
+    } else {
+      bound = "must be <= " + format_number(spec.max);
+    }
+    throw ParamError(prefix + bound + ", got " + value);
+  };
+  switch (spec.type) {
+    case ParamType::Double: {
+      double v = 0.0;
+      if (!parse_double(value, &v)) throw ParamError(prefix + "expects a number, got '" + value + "'");
+      check_range(v);
+      return value;
+    }
+    case ParamType::Int: {
+      long long v = 0;
+      if (!parse_int(value, &v) || v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
+        throw ParamError(prefix + "expects an integer, got '" + value + "'");
+      }
+      check_range(static_cast<double>(v));
+      return std::to_string(v);
+    }
+    case ParamType::Bool:
+      if (value != "true" && value != "false") {
+        throw ParamError(prefix + "expects true or false, got '" + value + "'");
+      }
+      return value;
+    case ParamType::Choice:
+      if (std::find(spec.choices.begin(), spec.choices.end(), value) == spec.choices.end()) {
+        throw ParamError(prefix + "expects one of " + quoted_list(spec.choices) + ", got '" + value + "'");
+      }
+      return value;
+    case ParamType::String: return value;
+  }
+  return value;
+}
+
+std::string where_of(const std::string& origin) { return origin.empty() ? std::string() : origin + ": "; }
+
+}  // namespace
+
+ParamSet::ParamSet(std::vector<ParamSpec> specs) : specs_(std::move(specs)) {
+  std::set<std::string> seen;
+  for (const auto& spec : specs_) {
+    if (!seen.insert(spec.key).second) throw ParamError("parameter '" + spec.key + "' is declared twice");
+    // A bad default is a programming error: say which declaration is wrong.
+    values_[spec.key] = validate_value(spec, spec.default_value, "default of ");
+  }
+}
+
+const ParamSpec* ParamSet::find(const std::string& key) const {
+  for (const auto& spec : specs_) {
+    if (spec.key == key) return &spec;
+  }
+  return nullptr;
+}
+
+void ParamSet::set(const std::string& key, const std::string& value, const std::string& origin) {
+  const std::string where = where_of(origin);
+  const ParamSpec* spec = find(key);
+  if (spec == nullptr) {
+    std::string best;
+    std::size_t best_distance = 0;
+    for (const auto& s : specs_) {
+      const std::size_t d = edit_distance(key, s.key);
+      // A key that is a prefix of a known one ("sigma" for "sigma_um") is the common typo: units left out.
+      const bool prefix = key.size() >= 3 && (s.key.rfind(key, 0) == 0 || key.rfind(s.key, 0) == 0);
+      const std::size_t score = prefix ? 0 : d;
+      if (best.empty() || score < best_distance) {
+        best = s.key;
+        best_distance = score;
+      }
+    }
+    const std::size_t allowed = std::max<std::size_t>(2, key.size() / 3);
+    if (!best.empty() && best_distance <= allowed) {
+      throw ParamError(where + "unknown parameter '" + key + "' (did you mean '" + best + "'?)");
+    }
+    throw ParamError(where + "unknown parameter '" + key + "'");
+  }
+  values_[key] = validate_value(*spec, value, where);
+}
+
+void ParamSet::load_text(const std::string& text, const std::string& origin) {
+  ParamSet copy = *this;  // all or nothing: a bad line leaves the set unchanged
+  std::map<std::string, int> line_of_key;
+  std::istringstream in(text);
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte order mark
+    const std::string where = origin + ":" + std::to_string(line_no);
+    const std::size_t hash = line.find('#');
+    const std::string content = trim(hash == std::string::npos ? line : line.substr(0, hash));
+    if (content.empty()) continue;
+    const std::size_t eq = content.find('=');
+    if (eq == std::string::npos || trim(content.substr(0, eq)).empty()) {
+      throw ParamError(where + ": expected 'key = value', got '" + content + "'");
+    }
+    const std::string key = trim(content.substr(0, eq));
+    const std::string value = trim(content.substr(eq + 1));
+    auto [it, inserted] = line_of_key.emplace(key, line_no);
+    if (!inserted && copy.find(key) != nullptr) {
+      throw ParamError(where + ": parameter '" + key + "' is set twice (first at line " +
+                       std::to_string(it->second) + ")");
+    }
+    copy.set(key, value, where);
+  }
+  *this = std::move(copy);
+}
+
+void ParamSet::load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ParamError("cannot open parameter file '" + path + "': " + std::strerror(errno));
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw ParamError("cannot read parameter file '" + path + "'");
+  load_text(buffer.str(), path);
+}
+
+std::string ParamSet::to_text() const {
+  std::string out =
+      "# ihcscore parameters: one 'key = value' per line; '#' starts a comment.\n"
+      "# Keys not listed keep their defaults.\n";
+  for (const auto& spec : specs_) {
+    out += "\n# " + spec.label;
+    if (!spec.unit.empty()) out += " [" + spec.unit + "]";
+    out += ": " + spec.help;
+    if (spec.type == ParamType::Choice) {
+      out += " (one of: ";
+      for (std::size_t i = 0; i < spec.choices.size(); ++i) out += (i > 0 ? " | " : "") + spec.choices[i];
+      out += ")";
+    } else if (spec.type == ParamType::Bool) {
+      out += " (true | false)";
+    }
+    out += "\n" + spec.key + " = " + values_.at(spec.key) + "\n";
+  }
+  return out;
+}
+
+namespace {
+
+const ParamSpec& require_spec(const ParamSet& set, const std::string& key) {
+  const ParamSpec* spec = set.find(key);
+  if (spec == nullptr) throw ParamError("unknown parameter '" + key + "'");
+  return *spec;
+}
+
+[[noreturn]] void wrong_type(const ParamSpec& spec, const char* wanted) {
+  throw ParamError("parameter '" + spec.key + "' is " + type_name(spec.type) + ", not " + wanted);
+}
+
+}  // namespace
+
+std::string ParamSet::get_string(const std::string& key) const {
+  require_spec(*this, key);
+  return values_.at(key);
+}
+
+double ParamSet::get_double(const std::string& key) const {
+  const ParamSpec& spec = require_spec(*this, key);
+  if (spec.type != ParamType::Double && spec.type != ParamType::Int) wrong_type(spec, "a number");
+  double v = 0.0;
+  parse_double(values_.at(key), &v);
+  return v;
+}
+
+int ParamSet::get_int(const std::string& key) const {
+  const ParamSpec& spec = require_spec(*this, key);
+  if (spec.type != ParamType::Int) wrong_type(spec, "an integer");
+  long long v = 0;
+  parse_int(values_.at(key), &v);
+  return static_cast<int>(v);
+}
+
+bool ParamSet::get_bool(const std::string& key) const {
+  const ParamSpec& spec = require_spec(*this, key);
+  if (spec.type != ParamType::Bool) wrong_type(spec, "true or false");
+  return values_.at(key) == "true";
+}
+
+}  // namespace ihc
