@@ -1,0 +1,296 @@
+#include "models/truth_io.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+
+namespace ihc {
+namespace {
+
+std::string trim(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  std::string out(s.substr(b, e - b));
+  // Quotes around a CSV field are not part of the value.
+  if (out.size() >= 2 && out.front() == '"' && out.back() == '"') out = out.substr(1, out.size() - 2);
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Label keys are compared lower-cased, and "1.0" equals "1".
+std::string normalise_label(std::string_view text) {
+  std::string s = lower(trim(text));
+  double v = 0;
+  const auto res = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (res.ec == std::errc() && res.ptr == s.data() + s.size() && std::isfinite(v) && v == std::floor(v) &&
+      std::abs(v) < 1e9) {
+    return std::to_string(static_cast<long long>(v));
+  }
+  return s;
+}
+
+bool parse_number(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  const char* begin = s.data();
+  if (*begin == '+') ++begin;
+  const auto res = std::from_chars(begin, s.data() + s.size(), *out);
+  return res.ec == std::errc() && res.ptr == s.data() + s.size() && std::isfinite(*out);
+}
+
+std::string known_labels(const LabelMap& labels) {
+  std::string out;
+  for (const auto& [key, value] : labels) {
+    if (!out.empty()) out += ", ";
+    out += key;
+  }
+  return out;
+}
+
+TruthLabel lookup_label(const LabelMap& labels, std::string_view text, const std::string& where) {
+  const std::string key = normalise_label(text);
+  for (const auto& [k, v] : labels) {
+    if (normalise_label(k) == key) return v;
+  }
+  throw TruthError(where + ": unknown label '" + trim(text) + "' (known: " + known_labels(labels) + ")");
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string cur;
+  bool quoted = false;
+  for (char c : line) {
+    if (c == '"') quoted = !quoted;
+    if (c == ',' && !quoted) {
+      fields.push_back(trim(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  fields.push_back(trim(cur));
+  return fields;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw TruthError(path.string() + ": no such file");
+  if (std::filesystem::is_directory(path, ec))
+    throw TruthError(path.string() + ": is a directory, not a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw TruthError(path.string() + ": cannot open for reading");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::string_view truth_format_name(TruthFormat f) {
+  switch (f) {
+    case TruthFormat::Csv:
+      return "csv";
+    case TruthFormat::Json:
+      return "json";
+    case TruthFormat::Mask:
+      return "mask";
+  }
+  return "csv";
+}
+
+TruthFormat truth_format_from_path(const std::filesystem::path& path) {
+  const std::string ext = lower(path.extension().string());
+  if (ext == ".csv" || ext == ".txt") return TruthFormat::Csv;
+  if (ext == ".json") return TruthFormat::Json;
+  if (ext == ".png" || ext == ".tif" || ext == ".tiff" || ext == ".bmp") return TruthFormat::Mask;
+  throw TruthError(path.string() + ": cannot tell the truth format from the extension '" + ext +
+                   "' (use .csv, .json or a .png mask, or give --truth-format csv|json|mask)");
+}
+
+TruthFormat parse_truth_format(std::string_view name) {
+  for (TruthFormat f : {TruthFormat::Csv, TruthFormat::Json, TruthFormat::Mask}) {
+    if (lower(std::string(name)) == truth_format_name(f)) return f;
+  }
+  throw TruthError("unknown truth format '" + std::string(name) + "' (use csv, json or mask)");
+}
+
+LabelMap default_label_map(TruthFormat f) {
+  LabelMap m{{"1", TruthLabel::Positive}, {"2", TruthLabel::Negative}, {"3", TruthLabel::Ignore}};
+  if (f == TruthFormat::Csv) {
+    m["positive"] = TruthLabel::Positive;
+    m["negative"] = TruthLabel::Negative;
+    m["ignore"] = TruthLabel::Ignore;
+    m["1+"] = TruthLabel::Positive;
+    m["2+"] = TruthLabel::Positive;
+    m["3+"] = TruthLabel::Positive;
+  }
+  return m;
+}
+
+LabelMap parse_label_map(std::string_view text) {
+  LabelMap m;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = trim(text.substr(start, comma - start));
+    start = comma + 1;
+    if (item.empty()) continue;
+    const std::size_t eq = item.find('=');
+    TruthLabel label{};
+    if (eq == std::string::npos || trim(item.substr(0, eq)).empty() ||
+        !parse_truth_label(lower(trim(item.substr(eq + 1))), &label)) {
+      throw TruthError("--labels: '" + item + "' is not <label>=positive|negative|ignore");
+    }
+    m[trim(item.substr(0, eq))] = label;
+  }
+  if (m.empty()) throw TruthError("--labels: no <label>=positive|negative|ignore item given");
+  return m;
+}
+
+std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string& origin,
+                                        const LabelMap& labels) {
+  std::vector<TruthPoint> points;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  int line_no = 0;
+  int ix = -1, iy = -1, il = -1;
+  std::size_t n_fields = 0;
+  std::string header;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line_no == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line = line.substr(3);
+    if (trim(line).empty()) continue;
+    const auto fields = split_csv_line(line);
+    if (ix < 0) {
+      header = line;
+      for (int k = 0; k < static_cast<int>(fields.size()); ++k) {
+        const std::string name = lower(fields[k]);
+        if (name == "x") ix = k;
+        if (name == "y") iy = k;
+        if (il < 0 && (name == "label" || name == "type" || name == "class" || name == "label_id")) il = k;
+      }
+      if (ix < 0) throw TruthError(origin + ": missing column 'x' in header '" + header + "'");
+      if (iy < 0) throw TruthError(origin + ": missing column 'y' in header '" + header + "'");
+      if (il < 0) {
+        throw TruthError(origin + ": missing column 'label' (or 'type', 'class', 'label_id') in header '" +
+                         header + "'");
+      }
+      n_fields = fields.size();
+      continue;
+    }
+    const std::string where = origin + ":" + std::to_string(line_no);
+    if (fields.size() != n_fields) {
+      throw TruthError(where + ": expected " + std::to_string(n_fields) + " fields as in the header, found " +
+                       std::to_string(fields.size()));
+    }
+    TruthPoint p;
+    if (!parse_number(fields[ix], &p.position.x)) {
+      throw TruthError(where + ": x is not a number: '" + fields[ix] + "'");
+    }
+    if (!parse_number(fields[iy], &p.position.y)) {
+      throw TruthError(where + ": y is not a number: '" + fields[iy] + "'");
+    }
+    p.label = lookup_label(labels, fields[il], where);
+    points.push_back(p);
+  }
+  if (ix < 0) throw TruthError(origin + ": empty file, expected a header with columns x, y and label");
+  return points;
+}
+
+std::vector<TruthPoint> read_truth_csv(const std::filesystem::path& path, const LabelMap& labels) {
+  return parse_truth_csv(read_text(path), path.string(), labels);
+}
+
+std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::string& origin,
+                                         const LabelMap& labels) {
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw TruthError(origin + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+  }
+  if (!doc.is_array())
+    throw TruthError(origin + ": expected a JSON list of {\"x\", \"y\", \"label_id\"} objects");
+  std::vector<TruthPoint> points;
+  points.reserve(doc.size());
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    const auto& item = doc[i];
+    const std::string where = origin + ": entry " + std::to_string(i + 1);
+    if (!item.is_object()) throw TruthError(where + ": not an object");
+    for (const char* key : {"x", "y"}) {
+      if (!item.contains(key)) throw TruthError(where + ": missing '" + key + "'");
+      if (!item[key].is_number())
+        throw TruthError(where + ": '" + key + "' is not a number: " + item[key].dump());
+    }
+    const char* label_key = item.contains("label_id") ? "label_id"
+                            : item.contains("label")  ? "label"
+                                                      : nullptr;
+    if (label_key == nullptr) throw TruthError(where + ": missing 'label_id'");
+    const auto& lv = item[label_key];
+    std::string label_text;
+    if (lv.is_string()) {
+      label_text = lv.get<std::string>();
+    } else if (lv.is_number()) {
+      label_text = lv.dump();
+    } else {
+      throw TruthError(where + ": '" + label_key + "' is neither a number nor a string: " + lv.dump());
+    }
+    TruthPoint p;
+    p.position = {item["x"].get<double>(), item["y"].get<double>()};
+    if (!std::isfinite(p.position.x) || !std::isfinite(p.position.y)) {
+      throw TruthError(where + ": coordinates are not finite");
+    }
+    p.label = lookup_label(labels, label_text, where);
+    points.push_back(p);
+  }
+  return points;
+}
+
+std::vector<TruthPoint> read_truth_json(const std::filesystem::path& path, const LabelMap& labels) {
+  return parse_truth_json(read_text(path), path.string(), labels);
+}
+
+std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParams& params,
+                                        const std::string& origin) {
+  if (rgb.empty()) throw TruthError(origin + ": empty mask image");
+  if (rgb.type() != CV_8UC3) {
+    throw TruthError(origin + ": a truth mask must be an 8-bit RGB image (found " +
+                     std::to_string(rgb.channels()) + " channel(s), depth " + std::to_string(rgb.depth()) +
+                     ")");
+  }
+  cv::Mat red(rgb.size(), CV_8U, cv::Scalar(0)), blue(rgb.size(), CV_8U, cv::Scalar(0));
+  for (int y = 0; y < rgb.rows; ++y) {
+    const auto* px = rgb.ptr<cv::Vec3b>(y);
+    auto* r = red.ptr<std::uint8_t>(y);
+    auto* b = blue.ptr<std::uint8_t>(y);
+    for (int x = 0; x < rgb.cols; ++x) {
+      const cv::Vec3b v = px[x];
+      r[x] = (v[0] >= 128 && v[1] < 128 && v[2] < 128) ? 255 : 0;
+      b[x] = (v[2] >= 128 && v[0] < 128 && v[1] < 128) ? 255 : 0;
+    }
+  }
+  std::vector<TruthPoint> points;
+  for (const auto& [mask, label] :
+       {std::pair{red, TruthLabel::Positive}, std::pair{blue, TruthLabel::Negative}}) {
+    cv::Mat labels_img, stats, centroids;
+    const int n = cv::connectedComponentsWithStats(mask, labels_img, stats, centroids, 4, CV_32S);
+    for (int k = 1; k < n; ++k) {
+      if (stats.at<int>(k, cv::CC_STAT_AREA) < params.min_area_px) continue;
+      // Pixel-index coordinates, like the points of the CSV and JSON annotations.
+      points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
+    }
+  }
+  return points;
+}
+
+}  // namespace ihc
