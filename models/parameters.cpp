@@ -62,11 +62,16 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 
 const char* type_name(ParamType t) {
   switch (t) {
-    case ParamType::Double: return "a number";
-    case ParamType::Int: return "an integer";
-    case ParamType::Bool: return "true or false";
-    case ParamType::Choice: return "a choice";
-    case ParamType::String: return "text";
+    case ParamType::Double:
+      return "a number";
+    case ParamType::Int:
+      return "an integer";
+    case ParamType::Bool:
+      return "true or false";
+    case ParamType::Choice:
+      return "a choice";
+    case ParamType::String:
+      return "text";
   }
   return "a value";
 }
@@ -107,7 +112,8 @@ std::string validate_value(const ParamSpec& spec, const std::string& raw, const 
     }
     case ParamType::Int: {
       long long v = 0;
-      if (!parse_int(value, &v) || v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
+      if (!parse_int(value, &v) || v < std::numeric_limits<int>::min() ||
+          v > std::numeric_limits<int>::max()) {
         throw ParamError(prefix + "expects an integer, got '" + value + "'");
       }
       check_range(static_cast<double>(v));
@@ -123,7 +129,8 @@ std::string validate_value(const ParamSpec& spec, const std::string& raw, const 
         throw ParamError(prefix + "expects one of " + quoted_list(spec.choices) + ", got '" + value + "'");
       }
       return value;
-    case ParamType::String: return value;
+    case ParamType::String:
+      return value;
   }
   return value;
 }

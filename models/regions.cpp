@@ -1,0 +1,336 @@
+#include "models/regions.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace ihc {
+
+Region Region::everything(std::string name) {
+  Region r;
+  r.name = std::move(name);
+  r.whole_slide = true;
+  return r;
+}
+
+bool point_in_ring(const cv::Point2d& p, const Ring& ring) {
+  bool inside = false;
+  const std::size_t n = ring.size();
+  for (std::size_t i = 0, j = n - 1; i < n; j = i++) {
+    const cv::Point2d& a = ring[i];
+    const cv::Point2d& b = ring[j];
+    // Half-open in y ((a.y > y) != (b.y > y)) so vertices are counted once and shared edges split cleanly.
+    if ((a.y > p.y) != (b.y > p.y)) {
+      const double x_cross = a.x + (p.y - a.y) * (b.x - a.x) / (b.y - a.y);
+      if (p.x < x_cross) inside = !inside;
+    }
+  }
+  return inside;
+}
+
+bool point_in_polygon(const cv::Point2d& p, const Polygon& polygon) {
+  if (!point_in_ring(p, polygon.outer)) return false;
+  for (const auto& hole : polygon.holes) {
+    if (point_in_ring(p, hole)) return false;
+  }
+  return true;
+}
+
+namespace {
+
+struct PreparedPolygon {
+  const Polygon* polygon;
+  cv::Rect2d box;  // bounding box of the outer ring: a cheap reject for most cells
+};
+
+cv::Rect2d bounding_box(const Ring& ring) {
+  if (ring.empty()) return {};
+  double x0 = ring[0].x, x1 = ring[0].x, y0 = ring[0].y, y1 = ring[0].y;
+  for (const auto& q : ring) {
+    x0 = std::min(x0, q.x);
+    x1 = std::max(x1, q.x);
+    y0 = std::min(y0, q.y);
+    y1 = std::max(y1, q.y);
+  }
+  return {x0, y0, x1 - x0, y1 - y0};
+}
+
+std::vector<PreparedPolygon> prepare(const std::vector<Polygon>& polygons) {
+  std::vector<PreparedPolygon> out;
+  out.reserve(polygons.size());
+  for (const auto& poly : polygons) out.push_back({&poly, bounding_box(poly.outer)});
+  return out;
+}
+
+bool in_any(const cv::Point2d& p, const std::vector<PreparedPolygon>& polygons) {
+  for (const auto& pp : polygons) {
+    if (p.x < pp.box.x || p.y < pp.box.y || p.x > pp.box.x + pp.box.width || p.y > pp.box.y + pp.box.height) {
+      continue;
+    }
+    if (point_in_polygon(p, *pp.polygon)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool point_in_region(const cv::Point2d& p, const Region& region) {
+  const auto exclude = prepare(region.exclude);
+  if (in_any(p, exclude)) return false;
+  return region.whole_slide || in_any(p, prepare(region.include));
+}
+
+std::vector<std::uint8_t> cells_in_region(const CellTable& table, const Region& region) {
+  const auto include = prepare(region.include);
+  const auto exclude = prepare(region.exclude);
+  std::vector<std::uint8_t> membership(table.size(), 0);
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const cv::Point2d& c = table.cells[i].centroid;
+    membership[i] = (region.whole_slide || in_any(c, include)) && !in_any(c, exclude) ? 1 : 0;
+  }
+  return membership;
+}
+
+namespace {
+
+double ring_area(const Ring& ring) {
+  double twice = 0.0;
+  const std::size_t n = ring.size();
+  for (std::size_t i = 0, j = n - 1; i < n; j = i++) twice += ring[j].x * ring[i].y - ring[i].x * ring[j].y;
+  return std::abs(twice) / 2.0;
+}
+
+}  // namespace
+
+double polygon_area_px2(const Polygon& polygon) {
+  double area = ring_area(polygon.outer);
+  for (const auto& hole : polygon.holes) area -= ring_area(hole);
+  return area;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// GeoJSON
+
+namespace {
+
+using nlohmann::json;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool is_exclusion_class(const std::string& classification) {
+  const std::string c = lower(classification);
+  return c == "exclude" || c.rfind("ignore", 0) == 0;
+}
+
+class FeatureReader {
+ public:
+  FeatureReader(const std::string& origin, std::size_t index)
+      : where_(origin + ": feature " + std::to_string(index) + ": "), index_(index) {}
+
+  [[noreturn]] void fail(const std::string& what) const { throw RegionError(where_ + what); }
+
+  Ring ring(const json& j, const std::string& name) const {
+    if (!j.is_array()) fail(name + " must be an array of [x, y] positions");
+    Ring ring;
+    ring.reserve(j.size());
+    for (std::size_t k = 0; k < j.size(); ++k) {
+      const json& pos = j[k];
+      if (!pos.is_array() || pos.size() < 2 || !pos[0].is_number() || !pos[1].is_number()) {
+        fail(name + " position " + std::to_string(k) + " is not [x, y]");
+      }
+      const cv::Point2d p(pos[0].get<double>(), pos[1].get<double>());
+      if (!std::isfinite(p.x) || !std::isfinite(p.y))
+        fail(name + " position " + std::to_string(k) + " is not finite");
+      ring.push_back(p);
+    }
+    if (ring.size() >= 2 && ring.front() == ring.back())
+      ring.pop_back();  // GeoJSON rings repeat the first point
+    if (ring.size() < 3) {
+      fail(name + " has " + std::to_string(ring.size()) + " distinct positions; a ring needs at least 3");
+    }
+    return ring;
+  }
+
+  Polygon polygon(const json& coords, const std::string& name) const {
+    if (!coords.is_array() || coords.empty()) fail(name + " must be a non-empty array of rings");
+    Polygon poly;
+    poly.outer = ring(coords[0], name + " ring 0");
+    for (std::size_t r = 1; r < coords.size(); ++r) {
+      poly.holes.push_back(ring(coords[r], name + " ring " + std::to_string(r)));
+    }
+    return poly;
+  }
+
+  // Appends the polygons of a geometry; returns false for geometries without area (points, lines).
+  bool geometry(const json& g, std::vector<Polygon>* out, std::string* skipped_type) const {
+    if (!g.is_object() || !g.contains("type") || !g["type"].is_string()) fail("geometry has no type");
+    const std::string type = g["type"].get<std::string>();
+    if (type == "GeometryCollection") {
+      if (!g.contains("geometries") || !g["geometries"].is_array())
+        fail("GeometryCollection has no geometries");
+      bool any = false;
+      for (const auto& sub : g["geometries"]) any = geometry(sub, out, skipped_type) || any;
+      return any;
+    }
+    if (type == "Point" || type == "MultiPoint" || type == "LineString" || type == "MultiLineString") {
+      *skipped_type = type;
+      return false;
+    }
+    if (!g.contains("coordinates")) fail(type + " has no coordinates");
+    const json& coords = g["coordinates"];
+    if (type == "Polygon") {
+      out->push_back(polygon(coords, "polygon"));
+      return true;
+    }
+    if (type == "MultiPolygon") {
+      if (!coords.is_array() || coords.empty()) fail("MultiPolygon coordinates must be a non-empty array");
+      for (std::size_t k = 0; k < coords.size(); ++k) {
+        out->push_back(polygon(coords[k], "polygon " + std::to_string(k)));
+      }
+      return true;
+    }
+    fail("geometry type '" + type + "' is not supported (Polygon or MultiPolygon)");
+  }
+
+  std::size_t index() const { return index_; }
+
+ private:
+  std::string where_;
+  std::size_t index_;
+};
+
+std::string classification_of(const json& props) {
+  if (!props.is_object() || !props.contains("classification")) return "";
+  const json& c = props["classification"];
+  if (c.is_string()) return c.get<std::string>();
+  if (c.is_object() && c.contains("name") && c["name"].is_string()) return c["name"].get<std::string>();
+  return "";
+}
+
+}  // namespace
+
+AnnotationSet parse_geojson_annotations(const std::string& text, const std::string& origin) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw RegionError(origin + ": invalid JSON at byte " + std::to_string(e.byte));
+  }
+  const json* features = nullptr;
+  json single = json::array();
+  if (root.is_array()) {
+    features = &root;
+  } else if (root.is_object() && root.value("type", "") == "FeatureCollection") {
+    if (!root.contains("features") || !root["features"].is_array()) {
+      throw RegionError(origin + ": FeatureCollection has no 'features' array");
+    }
+    features = &root["features"];
+  } else if (root.is_object() && root.value("type", "") == "Feature") {
+    single.push_back(root);
+    features = &single;
+  } else {
+    throw RegionError(origin + ": expected a GeoJSON FeatureCollection, a Feature or a list of Features");
+  }
+
+  AnnotationSet set;
+  for (std::size_t i = 0; i < features->size(); ++i) {
+    const json& f = (*features)[i];
+    FeatureReader reader(origin, i);
+    if (!f.is_object() || f.value("type", "") != "Feature") reader.fail("not a GeoJSON Feature");
+    const json props =
+        f.contains("properties") && f["properties"].is_object() ? f["properties"] : json::object();
+    // QuPath exports detections and cells too; only annotations define regions.
+    std::string object_type = props.value("objectType", "annotation");
+    if (f.contains("id") && f["id"].is_string()) {
+      const std::string id = f["id"].get<std::string>();
+      if (id == "PathDetectionObject" || id == "PathCellObject" || id == "PathTileObject")
+        object_type = "detection";
+    }
+    if (object_type != "annotation") {
+      set.warnings.push_back(origin + ": feature " + std::to_string(i) + ": skipped (" + object_type +
+                             ", not an annotation)");
+      continue;
+    }
+    if (!f.contains("geometry") || f["geometry"].is_null()) {
+      set.warnings.push_back(origin + ": feature " + std::to_string(i) + ": skipped (no geometry)");
+      continue;
+    }
+    Annotation a;
+    std::string skipped_type;
+    if (!reader.geometry(f["geometry"], &a.polygons, &skipped_type)) {
+      set.warnings.push_back(origin + ": feature " + std::to_string(i) + ": skipped (" + skipped_type +
+                             " has no area)");
+      continue;
+    }
+    a.classification = classification_of(props);
+    a.exclude = is_exclusion_class(a.classification);
+    if (props.contains("name") && props["name"].is_string()) a.name = props["name"].get<std::string>();
+    if (a.name.empty()) a.name = a.classification;
+    if (a.name.empty()) a.name = "Annotation " + std::to_string(i);
+    set.annotations.push_back(std::move(a));
+  }
+  return set;
+}
+
+AnnotationSet load_geojson_annotations(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw RegionError("cannot open GeoJSON file '" + path + "': " + std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw RegionError("cannot read GeoJSON file '" + path + "'");
+  return parse_geojson_annotations(buffer.str(), path);
+}
+
+namespace {
+
+std::vector<Polygon> exclusions(const std::vector<Annotation>& annotations) {
+  std::vector<Polygon> out;
+  for (const auto& a : annotations) {
+    if (a.exclude) out.insert(out.end(), a.polygons.begin(), a.polygons.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Region> regions_from_annotations(const std::vector<Annotation>& annotations) {
+  const std::vector<Polygon> excluded = exclusions(annotations);
+  std::vector<Region> regions;
+  for (const auto& a : annotations) {
+    if (a.exclude) continue;
+    Region r;
+    r.name = a.name;
+    r.include = a.polygons;
+    r.exclude = excluded;
+    regions.push_back(std::move(r));
+  }
+  if (regions.empty()) {
+    Region r = Region::everything();
+    r.exclude = excluded;
+    regions.push_back(std::move(r));
+  }
+  return regions;
+}
+
+Region union_region_from_annotations(const std::vector<Annotation>& annotations, const std::string& name) {
+  Region r;
+  r.name = name;
+  for (const auto& a : annotations) {
+    if (!a.exclude) r.include.insert(r.include.end(), a.polygons.begin(), a.polygons.end());
+  }
+  r.whole_slide = r.include.empty();
+  r.exclude = exclusions(annotations);
+  return r;
+}
+
+}  // namespace ihc

@@ -1,0 +1,69 @@
+#pragma once
+// Regions to score: the whole slide, or polygons (with holes) minus exclusion polygons, in level-0 pixels.
+// A cell belongs to a region when its centroid is inside. QuPath GeoJSON annotations become regions.
+#include <cstdint>
+#include <opencv2/core.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "models/cells.hpp"
+
+namespace ihc {
+
+class RegionError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Ring = std::vector<cv::Point2d>;  // closed implicitly; a repeated first point at the end is allowed
+
+struct Polygon {
+  Ring outer;
+  std::vector<Ring> holes;
+};
+
+struct Region {
+  std::string name;
+  bool whole_slide = false;      // true: every point is included (before exclusions)
+  std::vector<Polygon> include;  // union; ignored when whole_slide
+  std::vector<Polygon> exclude;  // subtracted from the union
+
+  static Region everything(std::string name = "Whole slide");
+};
+
+// Even-odd rule with half-open edges, so a point on an edge shared by two polygons falls in exactly one.
+bool point_in_ring(const cv::Point2d& p, const Ring& ring);
+bool point_in_polygon(const cv::Point2d& p, const Polygon& polygon);  // inside outer, outside every hole
+bool point_in_region(const cv::Point2d& p, const Region& region);
+// 1 for each cell whose centroid is in the region, else 0 (same order as table.cells).
+std::vector<std::uint8_t> cells_in_region(const CellTable& table, const Region& region);
+
+// Area enclosed by a polygon (outer minus holes), shoelace formula, in level-0 px^2.
+double polygon_area_px2(const Polygon& polygon);
+
+// One QuPath annotation read from GeoJSON.
+struct Annotation {
+  std::string name;            // properties.name, else the classification, else "Annotation <index>"
+  std::string classification;  // properties.classification.name (or the older string form), may be empty
+  bool exclude = false;        // classification "Ignore*" or "Exclude" (case-insensitive)
+  std::vector<Polygon> polygons;
+};
+
+struct AnnotationSet {
+  std::vector<Annotation> annotations;
+  std::vector<std::string> warnings;  // skipped features (points, lines, detections), named by index
+};
+
+// Accepts a FeatureCollection, a list of Features or one Feature; Polygon and MultiPolygon geometries.
+// Errors (RegionError) name `origin` and the feature index: "tumour.geojson: feature 2: ...".
+AnnotationSet parse_geojson_annotations(const std::string& text, const std::string& origin);
+AnnotationSet load_geojson_annotations(const std::string& path);
+
+// One region per included annotation, each minus every exclusion annotation. With no included annotation,
+// the whole slide minus the exclusions (named "Whole slide").
+std::vector<Region> regions_from_annotations(const std::vector<Annotation>& annotations);
+// All included annotations as one region (their union) minus the exclusions; whole slide when none included.
+Region union_region_from_annotations(const std::vector<Annotation>& annotations, const std::string& name);
+
+}  // namespace ihc
