@@ -1,5 +1,7 @@
 #include "models/review.hpp"
 
+#include "models/atomic_file.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -8,8 +10,6 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
-
-#include <unistd.h>
 
 namespace ihc {
 
@@ -543,35 +543,12 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
   return r;
 }
 
-namespace {
-
-void write_atomically(const std::filesystem::path& path, const std::string& text) {
-  auto tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw ReviewError(path.string() + ": cannot write (" + tmp.filename().string() + " not creatable)");
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw ReviewError(path.string() + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw ReviewError(path.string() + ": cannot replace (" + ec.message() + ")");
-  }
-}
-
-}  // namespace
-
 void save_review(const std::filesystem::path& path, const Review& review) {
-  write_atomically(path, review_to_json(review).dump(1) + "\n");
+  try {
+    write_file_atomic(path, review_to_json(review).dump(1) + "\n");
+  } catch (const FileError& e) {
+    throw ReviewError(e.what());
+  }
 }
 
 Review load_review(const std::filesystem::path& path) {
