@@ -1,0 +1,835 @@
+#include "models/results_io.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+
+#include "models/atomic_file.hpp"
+
+namespace ihc {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// ---------------------------------------------------------------- CSV helpers
+
+std::string csv_field(std::string_view text) {
+  std::string s(text);
+  // One record per line keeps the tables readable by line-based tools; newlines in free text become spaces.
+  for (auto& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  if (s.find_first_of(",\"") == std::string::npos && (s.empty() || (s.front() != ' ' && s.back() != ' '))) {
+    return s;
+  }
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string format_number(double v) {
+  if (std::isnan(v)) return "";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
+}
+
+namespace {
+
+void append_float(std::string& out, float v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, r.ptr);
+}
+
+void append_double(std::string& out, double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, r.ptr);
+}
+
+bool parse_double(std::string_view s, double* out) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.remove_suffix(1);
+  if (s.empty() || s == "NaN" || s == "nan") {
+    *out = kNaN;
+    return true;
+  }
+  if (s == "Infinity") {
+    *out = std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (s == "-Infinity") {
+    *out = -std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (s.front() == '+') s.remove_prefix(1);
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool parse_int64(std::string_view s, std::int64_t* out) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.remove_suffix(1);
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+// Splits text into lines (\n or \r\n), keeping line numbers 1-based.
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.push_back(line);
+    start = end + 1;
+  }
+  return lines;
+}
+
+std::string json_escape(std::string_view s) { return json(std::string(s)).dump(); }
+
+}  // namespace
+
+std::vector<std::string> split_csv_line(std::string_view line) {
+  std::vector<std::string> fields;
+  std::string cur;
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < line.size() && line[i + 1] == '"') {
+          cur += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        cur += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(cur));
+      cur.clear();
+    } else if (c != '\r') {
+      cur += c;
+    }
+  }
+  fields.push_back(std::move(cur));
+  return fields;
+}
+
+// ---------------------------------------------------------------- summary tables
+
+const std::vector<SummaryColumn>& summary_columns() {
+  static const std::vector<SummaryColumn> kColumns = {
+      {"Image", "image", "image or slide id (file name without extension, made unique)"},
+      {"Num Detections", "num_detections", "number of detected cells"},
+      {"Num Negative", "num_negative", "cells below the 1+ threshold"},
+      {"Num 1+", "num_1plus", "cells graded 1+ (weak)"},
+      {"Num 2+", "num_2plus", "cells graded 2+ (moderate)"},
+      {"Num 3+", "num_3plus", "cells graded 3+ (strong)"},
+      {"Num Positive", "num_positive", "cells graded 1+, 2+ or 3+"},
+      {"Positive %", "positive_pct", "positive cells / all cells x 100 (percent)"},
+      {"H-score", "h_score", "1 x %1+ + 2 x %2+ + 3 x %3+ (0-300)"},
+      {"Intensity score", "intensity_score", "Allred intensity score of the positive cells (0-3)"},
+      {"IxP score", "ixp_score", "intensity score x positive % (0-300)"},
+      {"Allred score", "allred_score", "Allred proportion score + intensity score (0-8)"},
+      {"IRS", "irs", "immunoreactive score: percentage category x intensity (0-12)"},
+      {"Tissue area mm^2", "tissue_area_mm2",
+       "area of the detected tissue (or region) in mm^2; empty without mpp"},
+      {"mpp", "mpp", "microns per pixel at full resolution; empty when unknown (scored in pixels)"},
+      {"Status", "status", "ok, or why the slide has no or partial results"},
+  };
+  return kColumns;
+}
+
+const SummaryColumn& region_column() {
+  static const SummaryColumn kRegion{"Region", "region", "ROI name from --roi (regions.csv only)"};
+  return kRegion;
+}
+
+namespace {
+
+std::vector<std::string> row_fields(const ScoreRow& r) {
+  auto i = [](std::int64_t v) { return std::to_string(v); };
+  return {csv_field(r.image),
+          i(r.num_detections),
+          i(r.num_negative),
+          i(r.num_1plus),
+          i(r.num_2plus),
+          i(r.num_3plus),
+          i(r.num_positive),
+          format_number(r.positive_pct),
+          format_number(r.h_score),
+          format_number(r.intensity_score),
+          format_number(r.ixp_score),
+          format_number(r.allred_score),
+          format_number(r.irs),
+          format_number(r.tissue_area_mm2),
+          format_number(r.mpp),
+          csv_field(r.status)};
+}
+
+}  // namespace
+
+std::string summary_csv(const std::vector<ScoreRow>& rows, ColumnNames names, bool with_region) {
+  std::string out;
+  const auto& cols = summary_columns();
+  auto name_of = [&](const SummaryColumn& c) { return names == ColumnNames::QuPath ? c.qupath : c.stats; };
+  for (std::size_t k = 0; k < cols.size(); ++k) {
+    if (k > 0) out += ',';
+    out += csv_field(name_of(cols[k]));
+    if (k == 0 && with_region) out += "," + csv_field(name_of(region_column()));
+  }
+  out += '\n';
+  for (const auto& r : rows) {
+    const auto f = row_fields(r);
+    for (std::size_t k = 0; k < f.size(); ++k) {
+      if (k > 0) out += ',';
+      out += f[k];
+      if (k == 0 && with_region) out += "," + csv_field(r.region);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string column_dictionary_csv() {
+  std::string out = "qupath_name,stats_name,description\n";
+  auto add = [&](const SummaryColumn& c) {
+    out += csv_field(c.qupath) + "," + csv_field(c.stats) + "," + csv_field(c.description) + "\n";
+  };
+  const auto& cols = summary_columns();
+  add(cols[0]);
+  add(region_column());
+  for (std::size_t k = 1; k < cols.size(); ++k) add(cols[k]);
+  return out;
+}
+
+std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string& origin) {
+  const auto lines = lines_of(text);
+  if (lines.empty()) throw ResultsError(origin + ": empty file (no header)");
+  const auto header = split_csv_line(lines[0]);
+  // Column index of each known column, by either name.
+  std::map<std::string, int> index;  // stats name -> column
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    bool known = false;
+    auto try_col = [&](const SummaryColumn& col) {
+      if (header[c] == col.qupath || header[c] == col.stats) {
+        index[col.stats] = static_cast<int>(c);
+        known = true;
+      }
+    };
+    for (const auto& col : summary_columns()) try_col(col);
+    try_col(region_column());
+    (void)known;  // unknown extra columns are tolerated (a user may add their own)
+  }
+  for (const auto& col : summary_columns()) {
+    if (!index.count(col.stats)) {
+      throw ResultsError(origin + ":1: missing column '" + col.qupath + "' (or '" + col.stats + "')");
+    }
+  }
+  std::vector<ScoreRow> rows;
+  for (std::size_t n = 1; n < lines.size(); ++n) {
+    if (lines[n].empty()) continue;
+    const auto f = split_csv_line(lines[n]);
+    const std::string where = origin + ":" + std::to_string(n + 1);
+    if (f.size() != header.size()) {
+      throw ResultsError(where + ": " + std::to_string(f.size()) + " fields, header has " +
+                         std::to_string(header.size()));
+    }
+    ScoreRow r;
+    auto get = [&](const std::string& key) -> const std::string& { return f[index.at(key)]; };
+    auto get_int = [&](const std::string& key, std::int64_t* v) {
+      if (!parse_int64(get(key), v))
+        throw ResultsError(where + ": " + key + " is not an integer: '" + get(key) + "'");
+    };
+    auto get_num = [&](const std::string& key, double* v) {
+      if (!parse_double(get(key), v))
+        throw ResultsError(where + ": " + key + " is not a number: '" + get(key) + "'");
+    };
+    r.image = get("image");
+    if (index.count("region")) r.region = get("region");
+    get_int("num_detections", &r.num_detections);
+    get_int("num_negative", &r.num_negative);
+    get_int("num_1plus", &r.num_1plus);
+    get_int("num_2plus", &r.num_2plus);
+    get_int("num_3plus", &r.num_3plus);
+    get_int("num_positive", &r.num_positive);
+    get_num("positive_pct", &r.positive_pct);
+    get_num("h_score", &r.h_score);
+    get_num("intensity_score", &r.intensity_score);
+    get_num("ixp_score", &r.ixp_score);
+    get_num("allred_score", &r.allred_score);
+    get_num("irs", &r.irs);
+    get_num("tissue_area_mm2", &r.tissue_area_mm2);
+    get_num("mpp", &r.mpp);
+    r.status = get("status");
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::vector<ScoreRow> read_summary_csv(const fs::path& path) {
+  return parse_summary_csv(read_file(path), path.string());
+}
+
+// ---------------------------------------------------------------- UUIDs
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+constexpr std::uint64_t kIdMask = 0x3FFFFFFFFFFFFFFFULL;
+
+}  // namespace
+
+std::uint64_t slide_uuid_seed(std::string_view image_id) {
+  std::uint64_t h = 0xCBF29CE484222325ULL;  // FNV-1a
+  for (unsigned char c : image_id) {
+    h ^= c;
+    h *= 0x100000001B3ULL;
+  }
+  return splitmix64(h);
+}
+
+std::string cell_uuid(std::uint64_t seed, std::int64_t cell_id) {
+  // High half: per-slide bits with version 4; low half: variant 10 then the cell id.
+  const std::uint64_t hi = (seed & ~0xF000ULL) | 0x4000ULL;
+  const std::uint64_t lo = (static_cast<std::uint64_t>(cell_id) & kIdMask) | 0x8000000000000000ULL;
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
+                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
+  return buf;
+}
+
+bool cell_id_from_uuid(std::string_view uuid, std::int64_t* id) {
+  if (uuid.size() != 36 || uuid[8] != '-' || uuid[13] != '-' || uuid[18] != '-' || uuid[23] != '-')
+    return false;
+  std::uint64_t lo = 0;
+  for (std::size_t i = 19; i < 36; ++i) {
+    if (i == 23) continue;
+    const char c = uuid[i];
+    int v;
+    if (c >= '0' && c <= '9') {
+      v = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      v = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      v = c - 'A' + 10;
+    } else {
+      return false;
+    }
+    lo = (lo << 4) | static_cast<std::uint64_t>(v);
+  }
+  *id = static_cast<std::int64_t>(lo & kIdMask);
+  return true;
+}
+
+// ---------------------------------------------------------------- cells.csv
+
+namespace {
+
+const std::vector<std::string>& cell_fixed_columns() {
+  static const std::vector<std::string> kFixed = {"Object ID",     "Classification", "Centroid X px",
+                                                  "Centroid Y px", "Centroid X um",  "Centroid Y um"};
+  return kFixed;
+}
+
+void check_classes(const CellTable& table, const std::vector<CellClass>& classes) {
+  if (classes.size() != table.size()) {
+    throw std::invalid_argument("cells writer: " + std::to_string(classes.size()) + " classes for " +
+                                std::to_string(table.size()) + " cells");
+  }
+}
+
+// Maps this chunk's columns onto the file's columns (-1 when the chunk lacks one).
+std::vector<int> column_map(const std::vector<std::string>& file_names, const CellTable& table) {
+  std::vector<int> map(file_names.size());
+  for (std::size_t j = 0; j < file_names.size(); ++j) map[j] = table.column(file_names[j]);
+  return map;
+}
+
+}  // namespace
+
+CellsCsvWriter::CellsCsvWriter(AtomicFile& file, CellsFileOptions options) : file_(file), options_(options) {}
+
+void CellsCsvWriter::write_header(const std::vector<std::string>& names) {
+  names_ = names;
+  std::string line;
+  for (const auto& c : cell_fixed_columns()) line += (line.empty() ? "" : ",") + csv_field(c);
+  for (const auto& n : names_) line += "," + csv_field(n);
+  line += '\n';
+  file_.write(line);
+  header_written_ = true;
+}
+
+void CellsCsvWriter::append(const CellTable& table, const std::vector<CellClass>& classes) {
+  check_classes(table, classes);
+  if (!header_written_) write_header(table.names);
+  const auto map = column_map(names_, table);
+  const bool um = !std::isnan(options_.mpp_x) && !std::isnan(options_.mpp_y);
+  std::string out;
+  out.reserve(table.size() * (64 + 10 * names_.size()));
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const Cell& c = table.cells[i];
+    out += cell_uuid(options_.uuid_seed, c.id);
+    out += ',';
+    out += class_name(classes[i]);
+    out += ',';
+    append_double(out, c.centroid.x);
+    out += ',';
+    append_double(out, c.centroid.y);
+    out += ',';
+    if (um) append_double(out, c.centroid.x * options_.mpp_x);
+    out += ',';
+    if (um) append_double(out, c.centroid.y * options_.mpp_y);
+    for (int j : map) {
+      out += ',';
+      if (j >= 0) {
+        const float v = table.columns[j][i];
+        if (!std::isnan(v)) append_float(out, v);
+      }
+    }
+    out += '\n';
+    if (out.size() > (1u << 20)) {
+      file_.write(out);
+      out.clear();
+    }
+  }
+  file_.write(out);
+  rows_ += static_cast<std::int64_t>(table.size());
+}
+
+void CellsCsvWriter::finish() {
+  if (!header_written_) write_header({});
+}
+
+void write_cells_csv(const fs::path& path, const CellResults& cells, const CellsFileOptions& options) {
+  AtomicFile file(path);
+  CellsCsvWriter w(file, options);
+  if (cells.table.names.empty() && cells.table.size() == 0) {
+    w.finish();
+  } else {
+    w.append(cells.table, cells.classes);
+  }
+  file.commit();
+}
+
+CellResults parse_cells_csv(std::string_view text, const std::string& origin) {
+  const auto lines = lines_of(text);
+  if (lines.empty()) throw ResultsError(origin + ": empty file (no header)");
+  const auto header = split_csv_line(lines[0]);
+  const auto& fixed = cell_fixed_columns();
+  if (header.size() < fixed.size()) throw ResultsError(origin + ":1: header has fewer than 6 columns");
+  for (std::size_t k = 0; k < fixed.size(); ++k) {
+    if (header[k] != fixed[k]) {
+      throw ResultsError(origin + ":1: column " + std::to_string(k + 1) + " is '" + header[k] +
+                         "', expected '" + fixed[k] + "'");
+    }
+  }
+  CellResults res;
+  for (std::size_t k = fixed.size(); k < header.size(); ++k) res.table.add_column(header[k]);
+  for (std::size_t n = 1; n < lines.size(); ++n) {
+    if (lines[n].empty()) continue;
+    const auto f = split_csv_line(lines[n]);
+    const std::string where = origin + ":" + std::to_string(n + 1);
+    if (f.size() != header.size()) {
+      throw ResultsError(where + ": " + std::to_string(f.size()) + " fields, header has " +
+                         std::to_string(header.size()));
+    }
+    Cell cell;
+    std::int64_t id = 0;
+    if (cell_id_from_uuid(f[0], &id) || parse_int64(f[0], &id)) {
+      cell.id = id;
+    } else {
+      throw ResultsError(where + ": Object ID is neither a UUID nor an integer: '" + f[0] + "'");
+    }
+    CellClass cls;
+    if (!parse_class_name(f[1], &cls)) throw ResultsError(where + ": unknown Classification '" + f[1] + "'");
+    if (!parse_double(f[2], &cell.centroid.x) || !parse_double(f[3], &cell.centroid.y) ||
+        std::isnan(cell.centroid.x) || std::isnan(cell.centroid.y)) {
+      throw ResultsError(where + ": Centroid X px / Centroid Y px must be numbers");
+    }
+    res.table.cells.push_back(std::move(cell));
+    res.classes.push_back(cls);
+    for (std::size_t k = fixed.size(); k < header.size(); ++k) {
+      double v;
+      if (!parse_double(f[k], &v)) {
+        throw ResultsError(where + ": '" + header[k] + "' is not a number: '" + f[k] + "'");
+      }
+      res.table.columns[k - fixed.size()].push_back(static_cast<float>(v));
+    }
+  }
+  return res;
+}
+
+CellResults read_cells_csv(const fs::path& path) { return parse_cells_csv(read_file(path), path.string()); }
+
+// ---------------------------------------------------------------- cells.geojson
+
+namespace {
+
+void append_ring(std::string& out, const std::vector<cv::Point2f>& pts) {
+  out += '[';
+  for (std::size_t k = 0; k < pts.size(); ++k) {
+    if (k > 0) out += ',';
+    out += '[';
+    append_float(out, pts[k].x);
+    out += ',';
+    append_float(out, pts[k].y);
+    out += ']';
+  }
+  // GeoJSON rings are closed.
+  if (pts.front() != pts.back()) {
+    out += ",[";
+    append_float(out, pts.front().x);
+    out += ',';
+    append_float(out, pts.front().y);
+    out += ']';
+  }
+  out += ']';
+}
+
+void append_geometry(std::string& out, const std::vector<cv::Point2f>& polygon, const cv::Point2d& centroid) {
+  if (polygon.size() >= 3) {
+    out += R"({"type":"Polygon","coordinates":[)";
+    append_ring(out, polygon);
+    out += "]}";
+  } else {
+    out += R"({"type":"Point","coordinates":[)";
+    append_double(out, centroid.x);
+    out += ',';
+    append_double(out, centroid.y);
+    out += "]}";
+  }
+}
+
+}  // namespace
+
+CellsGeoJsonWriter::CellsGeoJsonWriter(AtomicFile& file, CellsFileOptions options)
+    : file_(file), options_(options) {
+  file_.write("{\"type\":\"FeatureCollection\",\"features\":[");
+}
+
+void CellsGeoJsonWriter::append(const CellTable& table, const std::vector<CellClass>& classes) {
+  check_classes(table, classes);
+  std::vector<std::string> keys;
+  for (const auto& n : table.names) keys.push_back(json_escape(n));
+  std::string out;
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const Cell& c = table.cells[i];
+    out += features_ == 0 ? "\n" : ",\n";
+    ++features_;
+    out += R"({"type":"Feature","id":")";
+    out += cell_uuid(options_.uuid_seed, c.id);
+    out += R"(","geometry":)";
+    append_geometry(out, c.boundary.size() >= 3 ? c.boundary : c.nucleus, c.centroid);
+    if (c.nucleus.size() >= 3) {
+      out += R"(,"nucleusGeometry":)";
+      append_geometry(out, c.nucleus, c.centroid);
+    }
+    const std::uint32_t rgb = class_color_rgb(classes[i]);
+    out += R"(,"properties":{"objectType":"cell","classification":{"name":")";
+    out += class_name(classes[i]);
+    out += R"(","color":[)";
+    out += std::to_string((rgb >> 16) & 0xFF) + "," + std::to_string((rgb >> 8) & 0xFF) + "," +
+           std::to_string(rgb & 0xFF);
+    out += R"(]},"isLocked":false,"measurements":{)";
+    bool first = true;
+    for (std::size_t j = 0; j < table.names.size(); ++j) {
+      const float v = table.columns[j][i];
+      if (std::isnan(v) || std::isinf(v)) continue;  // QuPath reads a missing measurement as NaN
+      if (!first) out += ',';
+      first = false;
+      out += keys[j];
+      out += ':';
+      append_float(out, v);
+    }
+    out += "}}}";
+    if (out.size() > (1u << 20)) {
+      file_.write(out);
+      out.clear();
+    }
+  }
+  file_.write(out);
+}
+
+void CellsGeoJsonWriter::finish() {
+  if (finished_) return;
+  file_.write("\n]}\n");
+  finished_ = true;
+}
+
+void write_cells_geojson(const fs::path& path, const CellResults& cells, const CellsFileOptions& options) {
+  AtomicFile file(path);
+  CellsGeoJsonWriter w(file, options);
+  w.append(cells.table, cells.classes);
+  w.finish();
+  file.commit();
+}
+
+namespace {
+
+std::vector<cv::Point2f> read_polygon(const json& geometry, const std::string& where) {
+  std::vector<cv::Point2f> pts;
+  if (!geometry.is_object()) throw ResultsError(where + ": geometry is not an object");
+  const std::string type = geometry.value("type", "");
+  if (type == "Point") return pts;
+  if (type != "Polygon") throw ResultsError(where + ": geometry type '" + type + "' is not Polygon or Point");
+  const auto& rings = geometry.at("coordinates");
+  if (!rings.is_array() || rings.empty() || !rings[0].is_array()) {
+    throw ResultsError(where + ": Polygon without coordinates");
+  }
+  for (const auto& p : rings[0]) {
+    if (!p.is_array() || p.size() < 2 || !p[0].is_number() || !p[1].is_number()) {
+      throw ResultsError(where + ": coordinate is not [x, y]");
+    }
+    pts.emplace_back(p[0].get<float>(), p[1].get<float>());
+  }
+  if (pts.size() > 1 && pts.front() == pts.back()) pts.pop_back();
+  return pts;
+}
+
+}  // namespace
+
+CellResults parse_cells_geojson(std::string_view text, const std::string& origin) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ResultsError(origin + ": not valid JSON: " + e.what());
+  }
+  const json* features = nullptr;
+  if (doc.is_object() && doc.value("type", "") == "FeatureCollection" && doc.contains("features")) {
+    features = &doc["features"];
+  } else if (doc.is_array()) {
+    features = &doc;  // QuPath also writes a bare array of features
+  }
+  if (features == nullptr || !features->is_array()) {
+    throw ResultsError(origin + ": not a GeoJSON FeatureCollection");
+  }
+  CellResults res;
+  std::size_t index = 0;
+  for (const auto& f : *features) {
+    const std::string where = origin + ": feature " + std::to_string(index++);
+    try {
+      if (!f.is_object() || !f.contains("geometry"))
+        throw ResultsError(where + ": not a Feature with a geometry");
+      const json props = f.value("properties", json::object());
+      if (props.value("objectType", "cell") != "cell") continue;  // annotations etc. are not cells
+      Cell cell;
+      std::int64_t id = static_cast<std::int64_t>(index - 1);
+      if (f.contains("id") && f["id"].is_string()) cell_id_from_uuid(f["id"].get<std::string>(), &id);
+      cell.id = id;
+      cell.boundary = read_polygon(f["geometry"], where);
+      if (f.contains("nucleusGeometry")) cell.nucleus = read_polygon(f["nucleusGeometry"], where);
+      const auto& ref = cell.boundary.size() >= 3 ? cell.boundary : cell.nucleus;
+      if (ref.size() >= 3) {
+        cv::Moments m = cv::moments(ref);
+        if (m.m00 != 0) {
+          cell.centroid = {m.m10 / m.m00, m.m01 / m.m00};
+        } else {
+          cell.centroid = {ref[0].x, ref[0].y};
+        }
+      } else {
+        const auto& coords = f["geometry"].at("coordinates");
+        cell.centroid = {coords.at(0).get<double>(), coords.at(1).get<double>()};
+      }
+      CellClass cls = CellClass::Negative;
+      if (props.contains("classification") && props["classification"].is_object()) {
+        const std::string name = props["classification"].value("name", "");
+        if (!parse_class_name(name, &cls))
+          throw ResultsError(where + ": unknown classification '" + name + "'");
+      }
+      const std::size_t row = res.table.size();
+      res.table.cells.push_back(std::move(cell));
+      res.classes.push_back(cls);
+      for (auto& col : res.table.columns) col.push_back(std::numeric_limits<float>::quiet_NaN());
+      if (props.contains("measurements")) {
+        const auto& ms = props["measurements"];
+        auto put = [&](const std::string& name, const json& v) {
+          const int j = res.table.add_column(name);
+          res.table.columns[j][row] =
+              v.is_number() ? v.get<float>() : std::numeric_limits<float>::quiet_NaN();
+        };
+        if (ms.is_object()) {
+          for (auto it = ms.begin(); it != ms.end(); ++it) put(it.key(), it.value());
+        } else if (ms.is_array()) {  // QuPath 0.2/0.3: [{"name": ..., "value": ...}]
+          for (const auto& m : ms) put(m.value("name", ""), m.contains("value") ? m["value"] : json());
+        }
+      }
+    } catch (const json::exception& e) {
+      throw ResultsError(where + ": " + e.what());
+    }
+  }
+  return res;
+}
+
+CellResults read_cells_geojson(const fs::path& path) {
+  return parse_cells_geojson(read_file(path), path.string());
+}
+
+// ---------------------------------------------------------------- slide.json
+
+namespace {
+
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+double number_from(const json& o, const char* key) {
+  if (!o.contains(key) || o[key].is_null()) return kNaN;
+  return o[key].get<double>();
+}
+
+json score_row_json(const ScoreRow& r) {
+  json o;
+  o["image"] = r.image;
+  if (!r.region.empty()) o["region"] = r.region;
+  o["num_detections"] = r.num_detections;
+  o["num_negative"] = r.num_negative;
+  o["num_1plus"] = r.num_1plus;
+  o["num_2plus"] = r.num_2plus;
+  o["num_3plus"] = r.num_3plus;
+  o["num_positive"] = r.num_positive;
+  o["positive_pct"] = number_or_null(r.positive_pct);
+  o["h_score"] = number_or_null(r.h_score);
+  o["intensity_score"] = number_or_null(r.intensity_score);
+  o["ixp_score"] = number_or_null(r.ixp_score);
+  o["allred_score"] = number_or_null(r.allred_score);
+  o["irs"] = number_or_null(r.irs);
+  o["tissue_area_mm2"] = number_or_null(r.tissue_area_mm2);
+  o["mpp"] = number_or_null(r.mpp);
+  o["status"] = r.status;
+  return o;
+}
+
+ScoreRow score_row_from(const json& o) {
+  ScoreRow r;
+  r.image = o.value("image", "");
+  r.region = o.value("region", "");
+  r.num_detections = o.value("num_detections", std::int64_t{0});
+  r.num_negative = o.value("num_negative", std::int64_t{0});
+  r.num_1plus = o.value("num_1plus", std::int64_t{0});
+  r.num_2plus = o.value("num_2plus", std::int64_t{0});
+  r.num_3plus = o.value("num_3plus", std::int64_t{0});
+  r.num_positive = o.value("num_positive", std::int64_t{0});
+  r.positive_pct = number_from(o, "positive_pct");
+  r.h_score = number_from(o, "h_score");
+  r.intensity_score = number_from(o, "intensity_score");
+  r.ixp_score = number_from(o, "ixp_score");
+  r.allred_score = number_from(o, "allred_score");
+  r.irs = number_from(o, "irs");
+  r.tissue_area_mm2 = number_from(o, "tissue_area_mm2");
+  r.mpp = number_from(o, "mpp");
+  r.status = o.value("status", "");
+  return r;
+}
+
+}  // namespace
+
+std::string slide_json_text(const SlideRecord& s) {
+  json o;
+  o["format_version"] = 1;
+  o["image"] = s.image;
+  o["source"] = s.source;
+  o["source_size"] = s.source_size;
+  o["source_mtime_ns"] = s.source_mtime_ns;
+  o["params_hash"] = s.params_hash;
+  o["status"] = s.status;
+  o["warnings"] = s.warnings;
+  o["format"] = s.format;
+  o["width"] = s.width;
+  o["height"] = s.height;
+  o["levels"] = s.levels;
+  o["mpp_x"] = number_or_null(s.mpp_x);
+  o["mpp_y"] = number_or_null(s.mpp_y);
+  o["mpp_source"] = s.mpp_source;
+  o["analysis_mpp"] = number_or_null(s.analysis_mpp);
+  o["stains"] = s.stains;
+  o["stains_source"] = s.stains_source;
+  o["scoring_measurement"] = s.scoring_measurement;
+  o["thresholds"] = s.thresholds;
+  o["scores"] = score_row_json(s.total);
+  o["regions"] = json::array();
+  for (const auto& r : s.regions) o["regions"].push_back(score_row_json(r));
+  o["parameters"] = s.parameters;
+  o["timings_s"] = json::object();
+  for (const auto& [k, v] : s.timings_s) o["timings_s"][k] = number_or_null(v);
+  o["files"] = s.files;
+  o["started"] = s.started;
+  o["finished"] = s.finished;
+  return o.dump(2) + "\n";
+}
+
+SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
+  json o;
+  try {
+    o = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ResultsError(origin + ": not valid JSON: " + e.what());
+  }
+  if (!o.is_object() || !o.contains("image") || !o.contains("scores")) {
+    throw ResultsError(origin + ": not a slide.json (missing \"image\" or \"scores\")");
+  }
+  SlideRecord s;
+  try {
+    s.image = o.value("image", "");
+    s.source = o.value("source", "");
+    s.source_size = o.value("source_size", std::int64_t{0});
+    s.source_mtime_ns = o.value("source_mtime_ns", std::int64_t{0});
+    s.params_hash = o.value("params_hash", "");
+    s.status = o.value("status", "");
+    s.warnings = o.value("warnings", std::vector<std::string>{});
+    s.format = o.value("format", "");
+    s.width = o.value("width", std::int64_t{0});
+    s.height = o.value("height", std::int64_t{0});
+    s.levels = o.value("levels", 1);
+    s.mpp_x = number_from(o, "mpp_x");
+    s.mpp_y = number_from(o, "mpp_y");
+    s.mpp_source = o.value("mpp_source", "");
+    s.analysis_mpp = number_from(o, "analysis_mpp");
+    s.stains = o.value("stains", "");
+    s.stains_source = o.value("stains_source", "");
+    s.scoring_measurement = o.value("scoring_measurement", "");
+    s.thresholds = o.value("thresholds", std::vector<double>{});
+    s.total = score_row_from(o["scores"]);
+    if (o.contains("regions")) {
+      for (const auto& r : o["regions"]) s.regions.push_back(score_row_from(r));
+    }
+    s.parameters = o.value("parameters", std::map<std::string, std::string>{});
+    if (o.contains("timings_s")) {
+      for (auto it = o["timings_s"].begin(); it != o["timings_s"].end(); ++it) {
+        s.timings_s[it.key()] = it.value().is_number() ? it.value().get<double>() : kNaN;
+      }
+    }
+    s.files = o.value("files", std::vector<std::string>{});
+    s.started = o.value("started", "");
+    s.finished = o.value("finished", "");
+  } catch (const json::exception& e) {
+    throw ResultsError(origin + ": " + e.what());
+  }
+  return s;
+}
+
+SlideRecord read_slide_json(const fs::path& path) { return parse_slide_json(read_file(path), path.string()); }
+
+}  // namespace ihc

@@ -1,0 +1,179 @@
+#pragma once
+// Result files of `ihcscore score`, written AND read here so the viewer and other tools read results the
+// same way they were written (see docs/outputs.md):
+//   summary.csv / summary_stats.csv / regions.csv  one row per slide (per region), QuPath or snake_case names
+//   column_dictionary.csv                           maps both names, with a description
+//   slides/<id>/cells.csv                           one row per cell, every measurement
+//   slides/<id>/cells.geojson                       QuPath-importable FeatureCollection of cells
+//   slides/<id>/slide.json                          scores, parameters, stains, timings; written last =
+//   complete
+// NaN is an empty CSV field and a missing (or null) JSON value.
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/cells.hpp"
+
+namespace ihc {
+
+class AtomicFile;
+
+// what() names the file (and line or field) and what is wrong.
+class ResultsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// One row of summary.csv (region empty) or regions.csv.
+struct ScoreRow {
+  std::string image;
+  std::string region;  // regions.csv only: the ROI's name (or "Region <n>")
+  std::int64_t num_detections = 0;
+  std::int64_t num_negative = 0;
+  std::int64_t num_1plus = 0;
+  std::int64_t num_2plus = 0;
+  std::int64_t num_3plus = 0;
+  std::int64_t num_positive = 0;
+  double positive_pct = kNaN;
+  double h_score = kNaN;
+  double intensity_score = kNaN;  // Allred intensity 0-3 (mean grade of positive cells, rounded)
+  double ixp_score = kNaN;
+  double allred_score = kNaN;
+  double irs = kNaN;
+  double tissue_area_mm2 = kNaN;
+  double mpp = kNaN;
+  std::string status;  // "ok", "ok (no tissue found)", "FAILED: <reason>", "ok; scored in pixels (no mpp)"
+};
+
+struct SummaryColumn {
+  std::string qupath;       // "Num 1+"
+  std::string stats;        // "num_1plus"
+  std::string description;  // one line, with the unit
+};
+// The summary columns in file order (Image first, Status last). Region is inserted after Image in
+// regions.csv.
+const std::vector<SummaryColumn>& summary_columns();
+const SummaryColumn& region_column();
+
+enum class ColumnNames { QuPath, Stats };
+std::string summary_csv(const std::vector<ScoreRow>& rows, ColumnNames names, bool with_region = false);
+// Reads either naming (and an optional Region column). Throws ResultsError naming `origin` and the line.
+std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string& origin);
+std::vector<ScoreRow> read_summary_csv(const std::filesystem::path& path);
+// column_dictionary.csv: "qupath_name,stats_name,description".
+std::string column_dictionary_csv();
+
+// ---- per-cell tables
+
+// Cells with their classes; classes[i] belongs to table.cells[i].
+struct CellResults {
+  CellTable table;
+  std::vector<CellClass> classes;
+};
+
+// Deterministic UUID (version-4 layout) whose low 62 bits are the cell id, so cells.csv and cells.geojson
+// agree and a reader recovers Cell::id. `seed` comes from slide_uuid_seed(image id).
+std::string cell_uuid(std::uint64_t seed, std::int64_t cell_id);
+std::uint64_t slide_uuid_seed(std::string_view image_id);
+// Recovers the cell id; false when `uuid` is not a UUID.
+bool cell_id_from_uuid(std::string_view uuid, std::int64_t* id);
+
+struct CellsFileOptions {
+  std::uint64_t uuid_seed = 0;
+  double mpp_x = kNaN;  // NaN: the "um" columns are empty (never invented)
+  double mpp_y = kNaN;
+};
+
+// Streaming writers: chunks (e.g. tiles) are appended as they come so a slide's cells need not be in memory.
+// The first chunk fixes the measurement columns; later chunks are matched by name (missing = empty).
+class CellsCsvWriter {
+ public:
+  CellsCsvWriter(AtomicFile& file, CellsFileOptions options);
+  void append(const CellTable& table, const std::vector<CellClass>& classes);
+  void finish();  // writes the header if no chunk came
+  std::int64_t rows() const { return rows_; }
+
+ private:
+  void write_header(const std::vector<std::string>& names);
+  AtomicFile& file_;
+  CellsFileOptions options_;
+  std::vector<std::string> names_;
+  bool header_written_ = false;
+  std::int64_t rows_ = 0;
+};
+
+class CellsGeoJsonWriter {
+ public:
+  CellsGeoJsonWriter(AtomicFile& file, CellsFileOptions options);
+  void append(const CellTable& table, const std::vector<CellClass>& classes);
+  void finish();  // closes the FeatureCollection
+  std::int64_t features() const { return features_; }
+
+ private:
+  AtomicFile& file_;
+  CellsFileOptions options_;
+  std::int64_t features_ = 0;
+  bool finished_ = false;
+};
+
+// Whole-table conveniences (atomic).
+void write_cells_csv(const std::filesystem::path& path, const CellResults& cells,
+                     const CellsFileOptions& options);
+void write_cells_geojson(const std::filesystem::path& path, const CellResults& cells,
+                         const CellsFileOptions& options);
+// Readers; throw ResultsError naming the file and line (CSV) or feature index (GeoJSON).
+// The CSV gives centroids and measurements (no polygons); the GeoJSON gives polygons too.
+CellResults read_cells_csv(const std::filesystem::path& path);
+CellResults parse_cells_csv(std::string_view text, const std::string& origin);
+CellResults read_cells_geojson(const std::filesystem::path& path);
+CellResults parse_cells_geojson(std::string_view text, const std::string& origin);
+
+// ---- slide.json: the per-slide record, written last (its presence marks the slide's outputs complete).
+
+struct SlideRecord {
+  std::string image;                 // output id (folder name under slides/)
+  std::string source;                // input path as given
+  std::int64_t source_size = 0;      // bytes, for --resume
+  std::int64_t source_mtime_ns = 0;  // for --resume
+  std::string params_hash;           // hash of the resolved parameters (hex)
+  std::string status = "ok";         // same text as the summary's Status
+  std::vector<std::string> warnings;
+  std::string format;      // "aperio", "png", ...
+  std::int64_t width = 0;  // level 0
+  std::int64_t height = 0;
+  int levels = 1;
+  double mpp_x = kNaN;
+  double mpp_y = kNaN;
+  std::string mpp_source;
+  double analysis_mpp = kNaN;       // pixel size cells were detected at (NaN: pixels)
+  std::string stains;               // QuPath stain string used
+  std::string stains_source;        // "preset H-DAB" or "estimated from the slide"
+  std::string scoring_measurement;  // e.g. "Cell: DAB OD mean"
+  std::vector<double> thresholds;   // 1+, 2+, 3+ (or one in single-threshold mode)
+  ScoreRow total;
+  std::vector<ScoreRow> regions;
+  std::map<std::string, std::string> parameters;  // resolved key -> value
+  std::map<std::string, double> timings_s;        // "open", "tissue", "detection", "write", "total"
+  std::vector<std::string> files;                 // output files of the slide (relative names)
+  std::string started;                            // ISO 8601 UTC
+  std::string finished;
+};
+
+std::string slide_json_text(const SlideRecord& record);
+SlideRecord parse_slide_json(std::string_view text, const std::string& origin);  // throws ResultsError
+SlideRecord read_slide_json(const std::filesystem::path& path);
+
+// CSV helpers shared with other writers: RFC 4180 quoting when needed; NaN -> "".
+std::string csv_field(std::string_view text);
+std::string format_number(double v);  // shortest text that reads back exactly; NaN -> ""
+std::vector<std::string> split_csv_line(std::string_view line);  // handles quotes
+
+}  // namespace ihc

@@ -1,0 +1,307 @@
+#include "models/results_io.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "models/atomic_file.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+ihc::CellResults two_cells() {
+  ihc::CellResults r;
+  ihc::Cell a;
+  a.id = 1;
+  a.centroid = {100.5, 200.25};
+  a.boundary = {{90, 190}, {110, 190}, {110, 210}, {90, 210}};
+  a.nucleus = {{95, 195}, {105, 195}, {105, 205}};
+  ihc::Cell b;
+  b.id = 7;
+  b.centroid = {300, 400};
+  b.boundary = {{290, 390}, {310, 390}, {310, 410}};
+  r.table.cells = {a, b};
+  r.table.add_column("Nucleus: Area µm^2");
+  r.table.add_column("Cell: DAB OD mean");
+  r.table.columns[0] = {35.5f, 41.0f};
+  r.table.columns[1] = {0.125f, std::numeric_limits<float>::quiet_NaN()};
+  r.classes = {ihc::CellClass::Negative, ihc::CellClass::ThreePlus};
+  return r;
+}
+
+}  // namespace
+
+TEST(SummaryCsv, QuPathAndStatsHeadersAreExact) {
+  const std::string q = ihc::summary_csv({}, ihc::ColumnNames::QuPath);
+  EXPECT_EQ(q,
+            "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,H-score,"
+            "Intensity score,IxP score,Allred score,IRS,Tissue area mm^2,mpp,Status\n");
+  const std::string s = ihc::summary_csv({}, ihc::ColumnNames::Stats, true);
+  EXPECT_EQ(
+      s,
+      "image,region,num_detections,num_negative,num_1plus,num_2plus,num_3plus,num_positive,positive_pct,"
+      "h_score,intensity_score,ixp_score,allred_score,irs,tissue_area_mm2,mpp,status\n");
+}
+
+TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
+  ihc::ScoreRow r;
+  r.image = "slide, with \"quotes\" (1)";
+  r.num_detections = 10;
+  r.num_negative = 4;
+  r.num_1plus = 3;
+  r.num_2plus = 2;
+  r.num_3plus = 1;
+  r.num_positive = 6;
+  r.positive_pct = 60.0;
+  r.h_score = 100.0;
+  r.intensity_score = 2;
+  r.ixp_score = 120;
+  r.allred_score = 7;
+  r.irs = 6;
+  r.mpp = 0.499;
+  r.status = "ok; scored in pixels\n(second line)";
+  const std::string text = ihc::summary_csv({r}, ihc::ColumnNames::QuPath);
+  EXPECT_NE(text.find("\"slide, with \"\"quotes\"\" (1)\",10,4,3,2,1,6,60,100,2,120,7,6,,0.499,"),
+            std::string::npos);
+  const auto rows = ihc::parse_summary_csv(text, "summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].image, r.image);
+  EXPECT_EQ(rows[0].num_positive, 6);
+  EXPECT_DOUBLE_EQ(rows[0].h_score, 100.0);
+  EXPECT_TRUE(std::isnan(rows[0].tissue_area_mm2));
+  EXPECT_EQ(rows[0].status, "ok; scored in pixels (second line)");
+  // The stats naming reads back the same way.
+  const auto rows2 = ihc::parse_summary_csv(ihc::summary_csv({r}, ihc::ColumnNames::Stats, true), "s.csv");
+  ASSERT_EQ(rows2.size(), 1u);
+  EXPECT_DOUBLE_EQ(rows2[0].mpp, 0.499);
+}
+
+TEST(SummaryCsv, ErrorsNameFileLineAndColumn) {
+  try {
+    ihc::parse_summary_csv("Image,Num Detections\nA,1\n", "out/summary.csv");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_STREQ(e.what(), "out/summary.csv:1: missing column 'Num Negative' (or 'num_negative')");
+  }
+  std::string text = ihc::summary_csv({ihc::ScoreRow{}}, ihc::ColumnNames::QuPath);
+  text.replace(text.find("\n,0,") + 1, 3, ",x,");
+  try {
+    ihc::parse_summary_csv(text, "s.csv");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_STREQ(e.what(), "s.csv:2: num_detections is not an integer: 'x'");
+  }
+}
+
+TEST(SummaryCsv, ColumnDictionaryMapsEveryColumnBothWays) {
+  const std::string d = ihc::column_dictionary_csv();
+  EXPECT_EQ(d.substr(0, d.find('\n')), "qupath_name,stats_name,description");
+  for (const auto& c : ihc::summary_columns()) {
+    EXPECT_NE(d.find(ihc::csv_field(c.qupath) + "," + c.stats + ","), std::string::npos) << c.qupath;
+  }
+  EXPECT_NE(d.find("Num 1+,num_1plus,"), std::string::npos);
+  EXPECT_NE(d.find("Positive %,positive_pct,"), std::string::npos);
+  EXPECT_NE(d.find("Region,region,"), std::string::npos);
+}
+
+TEST(CellUuid, IsAVersion4UuidThatCarriesTheCellId) {
+  const auto seed = ihc::slide_uuid_seed("slideA");
+  const std::string u = ihc::cell_uuid(seed, 123456789);
+  EXPECT_TRUE(
+      std::regex_match(u, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+      << u;
+  std::int64_t id = 0;
+  ASSERT_TRUE(ihc::cell_id_from_uuid(u, &id));
+  EXPECT_EQ(id, 123456789);
+  EXPECT_NE(u, ihc::cell_uuid(ihc::slide_uuid_seed("slideB"), 123456789));
+  EXPECT_FALSE(ihc::cell_id_from_uuid("not-a-uuid", &id));
+}
+
+TEST(CellsCsv, RoundTripsCellsClassesAndMeasurements) {
+  const fs::path dir = ihc::test::temp_dir("results_cells_csv");
+  const auto cells = two_cells();
+  ihc::CellsFileOptions opt;
+  opt.uuid_seed = 42;
+  opt.mpp_x = 0.5;
+  opt.mpp_y = 0.5;
+  ihc::write_cells_csv(dir / "cells.csv", cells, opt);
+  const std::string text = ihc::read_file(dir / "cells.csv");
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            "Object ID,Classification,Centroid X px,Centroid Y px,Centroid X um,Centroid Y um,"
+            "Nucleus: Area µm^2,Cell: DAB OD mean");
+  // NaN measurement = empty last field; um = px * mpp.
+  EXPECT_NE(text.find(",3+,300,400,150,200,41,\n"), std::string::npos) << text;
+  const auto back = ihc::read_cells_csv(dir / "cells.csv");
+  ASSERT_EQ(back.table.size(), 2u);
+  EXPECT_EQ(back.table.cells[1].id, 7);
+  EXPECT_EQ(back.classes[1], ihc::CellClass::ThreePlus);
+  EXPECT_DOUBLE_EQ(back.table.cells[0].centroid.y, 200.25);
+  EXPECT_FLOAT_EQ(back.table.value(0, back.table.column("Cell: DAB OD mean")), 0.125f);
+  EXPECT_TRUE(std::isnan(back.table.value(1, back.table.column("Cell: DAB OD mean"))));
+}
+
+TEST(CellsCsv, MicronColumnsAreEmptyWithoutPixelSize) {
+  const fs::path dir = ihc::test::temp_dir("results_cells_nompp");
+  ihc::write_cells_csv(dir / "cells.csv", two_cells(), {});
+  const std::string text = ihc::read_file(dir / "cells.csv");
+  EXPECT_NE(text.find(",Negative,100.5,200.25,,,35.5,0.125\n"), std::string::npos) << text;
+}
+
+TEST(CellsCsv, StreamedChunksWithDifferentColumnsAlignByName) {
+  const fs::path dir = ihc::test::temp_dir("results_cells_stream");
+  auto first = two_cells();
+  ihc::CellResults second;
+  ihc::Cell c;
+  c.id = 9;
+  c.centroid = {1, 2};
+  second.table.cells = {c};
+  second.table.add_column("Cell: DAB OD mean");  // no area column, different order
+  second.table.columns[0] = {0.75f};
+  second.classes = {ihc::CellClass::TwoPlus};
+  {
+    ihc::AtomicFile f(dir / "cells.csv");
+    ihc::CellsCsvWriter w(f, {});
+    w.append(first.table, first.classes);
+    w.append(second.table, second.classes);
+    w.finish();
+    EXPECT_EQ(w.rows(), 3);
+    f.commit();
+  }
+  const auto back = ihc::read_cells_csv(dir / "cells.csv");
+  ASSERT_EQ(back.table.size(), 3u);
+  EXPECT_TRUE(std::isnan(back.table.value(2, back.table.column("Nucleus: Area µm^2"))));
+  EXPECT_FLOAT_EQ(back.table.value(2, back.table.column("Cell: DAB OD mean")), 0.75f);
+}
+
+TEST(CellsCsv, BadRowsAreNamedByLine) {
+  try {
+    ihc::parse_cells_csv(
+        "Object ID,Classification,Centroid X px,Centroid Y px,Centroid X um,Centroid Y um\n1,Purple,1,2,,\n",
+        "c.csv");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_STREQ(e.what(), "c.csv:2: unknown Classification 'Purple'");
+  }
+}
+
+TEST(CellsGeoJson, HasTheFieldsQuPathImports) {
+  const fs::path dir = ihc::test::temp_dir("results_geojson");
+  ihc::CellsFileOptions opt;
+  opt.uuid_seed = ihc::slide_uuid_seed("s");
+  ihc::write_cells_geojson(dir / "cells.geojson", two_cells(), opt);
+  const json doc = json::parse(ihc::read_file(dir / "cells.geojson"));
+  EXPECT_EQ(doc["type"], "FeatureCollection");
+  ASSERT_EQ(doc["features"].size(), 2u);
+  const json& f = doc["features"][0];
+  EXPECT_EQ(f["type"], "Feature");
+  EXPECT_EQ(f["id"], ihc::cell_uuid(opt.uuid_seed, 1));
+  EXPECT_EQ(f["geometry"]["type"], "Polygon");
+  const auto& ring = f["geometry"]["coordinates"][0];
+  ASSERT_EQ(ring.size(), 5u);  // closed ring
+  EXPECT_EQ(ring[0], ring[4]);
+  EXPECT_EQ(ring[1][0].get<double>(), 110.0);
+  EXPECT_EQ(f["nucleusGeometry"]["type"], "Polygon");
+  EXPECT_EQ(f["properties"]["objectType"], "cell");
+  EXPECT_EQ(f["properties"]["classification"]["name"], "Negative");
+  EXPECT_EQ(f["properties"]["classification"]["color"], json({112, 112, 225}));
+  EXPECT_DOUBLE_EQ(f["properties"]["measurements"]["Nucleus: Area µm^2"].get<double>(), 35.5);
+  const json& g = doc["features"][1];
+  EXPECT_EQ(g["properties"]["classification"]["name"], "3+");
+  EXPECT_EQ(g["properties"]["classification"]["color"], json({250, 62, 62}));
+  EXPECT_FALSE(g.contains("nucleusGeometry"));
+  EXPECT_FALSE(g["properties"]["measurements"].contains("Cell: DAB OD mean"));  // NaN omitted
+}
+
+TEST(CellsGeoJson, ReaderRecoversPolygonsIdsClassesAndMeasurements) {
+  const fs::path dir = ihc::test::temp_dir("results_geojson_read");
+  ihc::write_cells_geojson(dir / "cells.geojson", two_cells(), {});
+  const auto back = ihc::read_cells_geojson(dir / "cells.geojson");
+  ASSERT_EQ(back.table.size(), 2u);
+  EXPECT_EQ(back.table.cells[0].id, 1);
+  EXPECT_EQ(back.table.cells[1].id, 7);
+  EXPECT_EQ(back.table.cells[0].boundary.size(), 4u);
+  EXPECT_EQ(back.table.cells[0].nucleus.size(), 3u);
+  EXPECT_NEAR(back.table.cells[0].centroid.x, 100.0, 1e-6);  // polygon centroid
+  EXPECT_EQ(back.classes[1], ihc::CellClass::ThreePlus);
+  EXPECT_FLOAT_EQ(back.table.value(1, back.table.column("Nucleus: Area µm^2")), 41.0f);
+  EXPECT_TRUE(std::isnan(back.table.value(1, back.table.column("Cell: DAB OD mean"))));
+}
+
+TEST(CellsGeoJson, ReadsQuPathsOlderMeasurementListAndSkipsAnnotations) {
+  const std::string text = R"([
+    {"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[4,0],[4,4],[0,4],[0,0]]]},
+     "properties":{"objectType":"annotation","classification":{"name":"Tumor"}}},
+    {"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[2,0],[2,2],[0,2],[0,0]]]},
+     "properties":{"objectType":"cell","classification":{"name":"2+","color":[255,187,62]},
+                   "measurements":[{"name":"Cell: DAB OD mean","value":0.5}]}}])";
+  const auto back = ihc::parse_cells_geojson(text, "q.geojson");
+  ASSERT_EQ(back.table.size(), 1u);
+  EXPECT_EQ(back.classes[0], ihc::CellClass::TwoPlus);
+  EXPECT_FLOAT_EQ(back.table.value(0, 0), 0.5f);
+}
+
+TEST(CellsGeoJson, InvalidJsonNamesTheFile) {
+  try {
+    ihc::parse_cells_geojson("{\"type\":\"Feature", "broken.geojson");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("broken.geojson: not valid JSON: ", 0), 0u) << e.what();
+  }
+  try {
+    ihc::parse_cells_geojson("{\"type\":\"Feature\"}", "f.geojson");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_STREQ(e.what(), "f.geojson: not a GeoJSON FeatureCollection");
+  }
+}
+
+TEST(SlideJson, RoundTripsTheRecord) {
+  ihc::SlideRecord s;
+  s.image = "cmu";
+  s.source = "/data/cmu.svs";
+  s.source_size = 1938955;
+  s.source_mtime_ns = 1700000000123456789;
+  s.params_hash = "abcdef";
+  s.status = "ok";
+  s.warnings = {"no mpp"};
+  s.width = 2220;
+  s.height = 2967;
+  s.mpp_x = 0.499;
+  s.stains = "{\"Name\" : \"H-DAB default\"}";
+  s.thresholds = {0.2, 0.4, 0.6};
+  s.total.image = "cmu";
+  s.total.num_detections = 5;
+  s.total.h_score = 123.5;
+  ihc::ScoreRow region = s.total;
+  region.region = "Tumor";
+  s.regions = {region};
+  s.parameters = {{"sigma_um", "1.5"}};
+  s.timings_s = {{"total", 1.25}};
+  const auto back = ihc::parse_slide_json(ihc::slide_json_text(s), "slide.json");
+  EXPECT_EQ(back.image, "cmu");
+  EXPECT_EQ(back.source_mtime_ns, s.source_mtime_ns);
+  EXPECT_EQ(back.warnings, s.warnings);
+  EXPECT_DOUBLE_EQ(back.mpp_x, 0.499);
+  EXPECT_TRUE(std::isnan(back.mpp_y));
+  EXPECT_EQ(back.stains, s.stains);
+  EXPECT_EQ(back.thresholds, s.thresholds);
+  EXPECT_DOUBLE_EQ(back.total.h_score, 123.5);
+  EXPECT_TRUE(std::isnan(back.total.positive_pct));
+  ASSERT_EQ(back.regions.size(), 1u);
+  EXPECT_EQ(back.regions[0].region, "Tumor");
+  EXPECT_EQ(back.parameters.at("sigma_um"), "1.5");
+  EXPECT_DOUBLE_EQ(back.timings_s.at("total"), 1.25);
+}
+
+TEST(SlideJson, RejectsOtherJson) {
+  try {
+    ihc::parse_slide_json("{\"a\":1}", "x/slide.json");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_STREQ(e.what(), "x/slide.json: not a slide.json (missing \"image\" or \"scores\")");
+  }
+}
