@@ -1,0 +1,213 @@
+#include "models/parameters.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+
+#include "support/test_support.hpp"
+
+namespace ihc {
+namespace {
+
+ParamSpec spec(std::string key, ParamType type, std::string value, std::string unit = "", double min = -1e300,
+               double max = 1e300) {
+  ParamSpec s;
+  s.key = key;
+  s.label = "Label of " + key;
+  s.type = type;
+  s.default_value = std::move(value);
+  s.unit = std::move(unit);
+  s.help = "help for " + key;
+  s.min = min;
+  s.max = max;
+  return s;
+}
+
+std::vector<ParamSpec> test_specs() {
+  ParamSpec image = spec("detection_image", ParamType::Choice, "OD sum");
+  image.choices = {"OD sum", "Hematoxylin OD"};
+  return {spec("sigma_um", ParamType::Double, "1.5", "um", 0.0, 20.0),
+          spec("threshold_1plus", ParamType::Double, "0.2", "OD", 0.0),
+          spec("tile_size_px", ParamType::Int, "1024", "px", 64, 8192),
+          spec("split_by_shape", ParamType::Bool, "true"),
+          image,
+          spec("score_measurement", ParamType::String, "Membrane: DAB OD mean"),
+          spec("offset", ParamType::Double, "0", "", -1e300, 5.0)};
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ParamError& e) {
+    return e.what();
+  }
+  return "(no ParamError)";
+}
+
+TEST(ParamSet, StartsAtTheDefaults) {
+  ParamSet p(test_specs());
+  EXPECT_DOUBLE_EQ(p.get_double("sigma_um"), 1.5);
+  EXPECT_EQ(p.get_int("tile_size_px"), 1024);
+  EXPECT_TRUE(p.get_bool("split_by_shape"));
+  EXPECT_EQ(p.get_string("detection_image"), "OD sum");
+  EXPECT_EQ(p.get_string("score_measurement"), "Membrane: DAB OD mean");
+  ASSERT_NE(p.find("sigma_um"), nullptr);
+  EXPECT_EQ(p.find("sigma_um")->unit, "um");
+  EXPECT_EQ(p.find("sigma"), nullptr);
+}
+
+TEST(ParamSet, SetStoresValidatedValuesAndLaterSetsWin) {
+  ParamSet p(test_specs());
+  p.set("sigma_um", " 2.25 ");
+  p.set("tile_size_px", "+512");
+  p.set("split_by_shape", "false");
+  p.set("detection_image", "Hematoxylin OD");
+  p.set("score_measurement", "Nucleus: DAB OD mean");
+  EXPECT_DOUBLE_EQ(p.get_double("sigma_um"), 2.25);
+  EXPECT_EQ(p.get_int("tile_size_px"), 512);
+  EXPECT_FALSE(p.get_bool("split_by_shape"));
+  EXPECT_EQ(p.get_string("detection_image"), "Hematoxylin OD");
+  EXPECT_EQ(p.get_string("score_measurement"), "Nucleus: DAB OD mean");
+  p.set("sigma_um", "3");
+  EXPECT_DOUBLE_EQ(p.get_double("sigma_um"), 3.0);
+  // Int values are readable as numbers too.
+  EXPECT_DOUBLE_EQ(p.get_double("tile_size_px"), 512.0);
+}
+
+TEST(ParamSet, ErrorsNameTheOriginTheKeyAndTheProblem) {
+  ParamSet p(test_specs());
+  EXPECT_EQ(error_of([&] { p.set("sigma", "2"); }),
+            "--set: unknown parameter 'sigma' (did you mean 'sigma_um'?)");
+  EXPECT_EQ(error_of([&] { p.set("treshold_1plus", "2"); }),
+            "--set: unknown parameter 'treshold_1plus' (did you mean 'threshold_1plus'?)");
+  EXPECT_EQ(error_of([&] { p.set("colour", "2"); }), "--set: unknown parameter 'colour'");
+  EXPECT_EQ(error_of([&] { p.set("threshold_1plus", "abc", "dsg2.params:3"); }),
+            "dsg2.params:3: parameter 'threshold_1plus' expects a number, got 'abc'");
+  EXPECT_EQ(error_of([&] { p.set("threshold_1plus", "0.2.1"); }),
+            "--set: parameter 'threshold_1plus' expects a number, got '0.2.1'");
+  EXPECT_EQ(error_of([&] { p.set("threshold_1plus", "nan"); }),
+            "--set: parameter 'threshold_1plus' expects a number, got 'nan'");
+  EXPECT_EQ(error_of([&] { p.set("threshold_1plus", ""); }),
+            "--set: parameter 'threshold_1plus' expects a number, got ''");
+  EXPECT_EQ(error_of([&] { p.set("threshold_1plus", "-0.1"); }),
+            "--set: parameter 'threshold_1plus' must be >= 0, got -0.1");
+  EXPECT_EQ(error_of([&] { p.set("offset", "6"); }), "--set: parameter 'offset' must be <= 5, got 6");
+  EXPECT_EQ(error_of([&] { p.set("sigma_um", "25"); }),
+            "--set: parameter 'sigma_um' must be between 0 and 20, got 25");
+  EXPECT_EQ(error_of([&] { p.set("tile_size_px", "1.5"); }),
+            "--set: parameter 'tile_size_px' expects an integer, got '1.5'");
+  EXPECT_EQ(error_of([&] { p.set("tile_size_px", "99999999999"); }),
+            "--set: parameter 'tile_size_px' expects an integer, got '99999999999'");
+  EXPECT_EQ(error_of([&] { p.set("tile_size_px", "10"); }),
+            "--set: parameter 'tile_size_px' must be between 64 and 8192, got 10");
+  EXPECT_EQ(error_of([&] { p.set("split_by_shape", "yes"); }),
+            "--set: parameter 'split_by_shape' expects true or false, got 'yes'");
+  EXPECT_EQ(error_of([&] { p.set("detection_image", "DAB"); }),
+            "--set: parameter 'detection_image' expects one of 'OD sum', 'Hematoxylin OD', got 'DAB'");
+  // A rejected value leaves the old one.
+  EXPECT_DOUBLE_EQ(p.get_double("threshold_1plus"), 0.2);
+}
+
+TEST(ParamSet, GettersRejectUnknownKeysAndWrongTypes) {
+  ParamSet p(test_specs());
+  EXPECT_EQ(error_of([&] { p.get_double("sigma"); }), "unknown parameter 'sigma'");
+  EXPECT_EQ(error_of([&] { p.get_double("detection_image"); }),
+            "parameter 'detection_image' is a choice, not a number");
+  EXPECT_EQ(error_of([&] { p.get_int("sigma_um"); }), "parameter 'sigma_um' is a number, not an integer");
+  EXPECT_EQ(error_of([&] { p.get_bool("sigma_um"); }), "parameter 'sigma_um' is a number, not true or false");
+}
+
+TEST(ParamSet, BadDeclarationsAreRejected) {
+  auto specs = test_specs();
+  specs.push_back(spec("sigma_um", ParamType::Double, "1"));
+  EXPECT_EQ(error_of([&] { ParamSet p(specs); }), "parameter 'sigma_um' is declared twice");
+  EXPECT_EQ(error_of([&] { ParamSet p({spec("n", ParamType::Int, "x")}); }),
+            "default of parameter 'n' expects an integer, got 'x'");
+}
+
+TEST(ParamSet, LoadTextReadsKeyValueLinesWithComments) {
+  ParamSet p(test_specs());
+  p.load_text(
+      "\xEF\xBB\xBF# a comment\r\n"
+      "\n"
+      "   sigma_um=2.5   # inline comment\r\n"
+      "detection_image = Hematoxylin OD\n"
+      "score_measurement = Cell: DAB OD mean\n"
+      "split_by_shape = false",
+      "my.params");
+  EXPECT_DOUBLE_EQ(p.get_double("sigma_um"), 2.5);
+  EXPECT_EQ(p.get_string("detection_image"), "Hematoxylin OD");
+  EXPECT_EQ(p.get_string("score_measurement"), "Cell: DAB OD mean");
+  EXPECT_FALSE(p.get_bool("split_by_shape"));
+}
+
+TEST(ParamSet, LoadTextErrorsNameFileLineAndKeyAndChangeNothing) {
+  ParamSet p(test_specs());
+  const std::string text =
+      "sigma_um = 2\n"
+      "# comment\n"
+      "threshold_1plus = abc\n";
+  EXPECT_EQ(error_of([&] { p.load_text(text, "dsg2.params"); }),
+            "dsg2.params:3: parameter 'threshold_1plus' expects a number, got 'abc'");
+  EXPECT_DOUBLE_EQ(p.get_double("sigma_um"), 1.5) << "a file with an error must not be half applied";
+
+  EXPECT_EQ(error_of([&] { p.load_text("\n\nsigma = 1\n", "dsg2.params"); }),
+            "dsg2.params:3: unknown parameter 'sigma' (did you mean 'sigma_um'?)");
+  EXPECT_EQ(error_of([&] { p.load_text("sigma_um 2\n", "a.params"); }),
+            "a.params:1: expected 'key = value', got 'sigma_um 2'");
+  EXPECT_EQ(error_of([&] { p.load_text(" = 2\n", "a.params"); }),
+            "a.params:1: expected 'key = value', got '= 2'");
+  EXPECT_EQ(error_of([&] { p.load_text("sigma_um = 2\nsigma_um = 3\n", "a.params"); }),
+            "a.params:2: parameter 'sigma_um' is set twice (first at line 1)");
+}
+
+TEST(ParamSet, LoadFileUsesThePathInMessages) {
+  const auto dir = test::temp_dir("params_load_file");
+  const std::string path = (dir / "study.params").string();
+  {
+    std::ofstream out(path);
+    out << "tile_size_px = 2048\nsplit_by_shape = maybe\n";
+  }
+  ParamSet p(test_specs());
+  EXPECT_EQ(error_of([&] { p.load_file(path); }),
+            path + ":2: parameter 'split_by_shape' expects true or false, got 'maybe'");
+  EXPECT_EQ(p.get_int("tile_size_px"), 1024);
+  {
+    std::ofstream out(path);
+    out << "tile_size_px = 2048\n";
+  }
+  p.load_file(path);
+  EXPECT_EQ(p.get_int("tile_size_px"), 2048);
+  const std::string missing = (dir / "missing.params").string();
+  EXPECT_EQ(error_of([&] { p.load_file(missing); }),
+            "cannot open parameter file '" + missing + "': No such file or directory");
+}
+
+TEST(ParamSet, ToTextDocumentsEveryKeyAndRoundTrips) {
+  ParamSet p(test_specs());
+  p.set("sigma_um", "0.75");
+  p.set("detection_image", "Hematoxylin OD");
+  p.set("split_by_shape", "false");
+  p.set("score_measurement", "Nucleus: DAB OD mean");
+  const std::string text = p.to_text();
+  EXPECT_NE(text.find("# Label of sigma_um [um]: help for sigma_um\nsigma_um = 0.75\n"), std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(
+          "# Label of split_by_shape: help for split_by_shape (true | false)\nsplit_by_shape = false\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("# Label of detection_image: help for detection_image (one of: OD sum | Hematoxylin OD)\n"
+                "detection_image = Hematoxylin OD\n"),
+      std::string::npos)
+      << text;
+  ParamSet q(test_specs());
+  q.load_text(text, "round-trip");
+  EXPECT_EQ(q.values(), p.values());
+  EXPECT_EQ(q.to_text(), text);
+}
+
+}  // namespace
+}  // namespace ihc
