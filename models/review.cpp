@@ -86,25 +86,35 @@ CellCorrection parse_correction(const json& j, const std::string& origin, const 
 
 std::string_view region_kind_name(RegionKind k) { return k == RegionKind::Exclude ? "exclude" : "include"; }
 
-bool ReviewRegion::contains(const cv::Point2d& p) const {
-  const std::size_t n = polygon.size();
-  if (n < 3) return false;
-  bool inside = false;
-  for (std::size_t i = 0, j = n - 1; i < n; j = i++) {
-    const cv::Point2d& a = polygon[i];
-    const cv::Point2d& b = polygon[j];
-    // On-edge points count as inside so a cell on a drawn line is never dropped by rounding.
-    const double cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
-    if (std::abs(cross) < 1e-9 && p.x >= std::min(a.x, b.x) && p.x <= std::max(a.x, b.x) &&
-        p.y >= std::min(a.y, b.y) && p.y <= std::max(a.y, b.y)) {
-      return true;
-    }
-    if ((a.y > p.y) != (b.y > p.y)) {
-      const double x = a.x + (p.y - a.y) * (b.x - a.x) / (b.y - a.y);
-      if (p.x < x) inside = !inside;
+bool ReviewRegion::contains(const cv::Point2d& p) const { return point_in_ring(p, polygon); }
+
+bool same_grading(const GradingParams& a, const GradingParams& b) {
+  return a.measurement == b.measurement && a.mode == b.mode && a.threshold_1plus == b.threshold_1plus &&
+         a.threshold_2plus == b.threshold_2plus && a.threshold_3plus == b.threshold_3plus &&
+         a.threshold_positive == b.threshold_positive;
+}
+
+Region scope_region(const Review& review) {
+  Region r;
+  r.name = "Reviewed scope";
+  for (const auto& g : review.regions) {
+    (g.kind == RegionKind::Include ? r.include : r.exclude).push_back(Polygon{g.polygon, {}});
+  }
+  r.whole_slide = r.include.empty();
+  return r;
+}
+
+Region single_region(const Review& review, std::int64_t region_id) {
+  Region r;
+  for (const auto& g : review.regions) {
+    if (g.kind == RegionKind::Exclude) {
+      r.exclude.push_back(Polygon{g.polygon, {}});
+    } else if (g.id == region_id) {
+      r.name = g.label.empty() ? "Region " + std::to_string(g.id) : g.label;
+      r.include.push_back(Polygon{g.polygon, {}});
     }
   }
-  return inside;
+  return r;
 }
 
 cv::Rect2d ReviewRegion::bounds() const {
@@ -246,15 +256,19 @@ bool ReviewEditor::remove_region(std::int64_t id) {
   return true;
 }
 
-bool ReviewEditor::set_thresholds(const ReviewThresholds& t) {
-  if (t == review_.thresholds) return false;
+bool ReviewEditor::set_thresholds(const GradingParams& t) {
+  if (same_grading(t, review_.thresholds)) return false;
   ReviewEdit edit;
   edit.action = "thresholds";
   edit.thresholds_before = review_.thresholds;
   edit.thresholds_after = t;
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%s %s %.4g/%.4g/%.4g", t.measurement.c_str(), t.single ? "single" : "three",
-                t.t1, t.t2, t.t3);
+  if (t.mode == ThresholdMode::Single) {
+    std::snprintf(buf, sizeof buf, "%s single %.4g", t.measurement.c_str(), t.threshold_positive);
+  } else {
+    std::snprintf(buf, sizeof buf, "%s three %.4g/%.4g/%.4g", t.measurement.c_str(), t.threshold_1plus,
+                  t.threshold_2plus, t.threshold_3plus);
+  }
   review_.log.push_back({now(), "thresholds", -1, "", "", buf});
   apply(edit, true, "");
   undo_.push_back(std::move(edit));
@@ -429,11 +443,11 @@ nlohmann::json review_to_json(const Review& review) {
   j["regions"] = regions;
   j["next_region_id"] = review.next_region_id;
   const auto& t = review.thresholds;
-  j["thresholds"] = {{"measurement", t.measurement},
-                     {"mode", t.single ? "single" : "three"},
-                     {"t1", t.t1},
-                     {"t2", t.t2},
-                     {"t3", t.t3}};
+  // Keys as models/scoring's parameters, so a review's thresholds can be pasted into a params file.
+  j["thresholds"] = {
+      {"score_measurement", t.measurement},   {"threshold_mode", std::string(threshold_mode_name(t.mode))},
+      {"threshold_1plus", t.threshold_1plus}, {"threshold_2plus", t.threshold_2plus},
+      {"threshold_3plus", t.threshold_3plus}, {"threshold_positive", t.threshold_positive}};
   const auto& o = review.intensity_override;
   j["intensity_override"] = {{"active", o.active}, {"score", o.score}, {"reason", o.reason}};
   json log = json::array();
@@ -508,14 +522,16 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
   }
   if (auto it = j.find("thresholds"); it != j.end()) {
     const std::string where = "thresholds";
-    r.thresholds.measurement = opt_string(*it, "measurement", origin, where);
-    const std::string mode = opt_string(*it, "mode", origin, where);
-    if (mode != "single" && mode != "three")
-      fail(origin, "thresholds: \"mode\" must be \"single\" or \"three\"");
-    r.thresholds.single = mode == "single";
-    r.thresholds.t1 = need_number(*it, "t1", origin, where);
-    r.thresholds.t2 = need_number(*it, "t2", origin, where);
-    r.thresholds.t3 = need_number(*it, "t3", origin, where);
+    r.thresholds.measurement = opt_string(*it, "score_measurement", origin, where);
+    const std::string mode = opt_string(*it, "threshold_mode", origin, where);
+    if (mode != "single" && mode != "three") {
+      fail(origin, "thresholds: \"threshold_mode\" must be \"single\" or \"three\"");
+    }
+    r.thresholds.mode = mode == "single" ? ThresholdMode::Single : ThresholdMode::Three;
+    r.thresholds.threshold_1plus = need_number(*it, "threshold_1plus", origin, where);
+    r.thresholds.threshold_2plus = need_number(*it, "threshold_2plus", origin, where);
+    r.thresholds.threshold_3plus = need_number(*it, "threshold_3plus", origin, where);
+    r.thresholds.threshold_positive = need_number(*it, "threshold_positive", origin, where);
   }
   if (auto it = j.find("intensity_override"); it != j.end()) {
     const std::string where = "intensity_override";

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "models/cells.hpp"
+#include "models/regions.hpp"
+#include "models/scoring.hpp"
 
 namespace ihc {
 
@@ -43,22 +45,15 @@ struct ReviewRegion {
   std::string label;                 // "fold", "necrosis", "pigment", "edge", "" ...
   std::vector<cv::Point2d> polygon;  // level-0 px, closed implicitly
 
-  bool contains(const cv::Point2d& p) const;  // even-odd rule; boundary counts as inside
+  bool contains(const cv::Point2d& p) const;  // models/regions' point_in_ring (half-open edges)
   cv::Rect2d bounds() const;
   bool operator==(const ReviewRegion& o) const {
     return id == o.id && kind == o.kind && label == o.label && polygon == o.polygon;
   }
 };
 
-// Threshold mode as QuPath: three intensity thresholds (1+/2+/3+) or a single positive threshold.
-struct ReviewThresholds {
-  std::string measurement = "Cell: DAB OD mean";
-  bool single = false;
-  double t1 = 0.2;
-  double t2 = 0.4;
-  double t3 = 0.6;
-  bool operator==(const ReviewThresholds& o) const = default;
-};
+// Thresholds are models/scoring's GradingParams, so the viewer grades exactly as the batch does.
+bool same_grading(const GradingParams& a, const GradingParams& b);
 
 // The pathologist's intensity score (0-3) replacing the automatic one, with the reason; the automatic score
 // is always kept beside it in every output.
@@ -85,7 +80,7 @@ struct Review {
   std::vector<CellCorrection> orphans;                 // corrections whose cell vanished in a re-detection
   std::vector<ReviewRegion> regions;
   std::int64_t next_region_id = 1;
-  ReviewThresholds thresholds;
+  GradingParams thresholds;
   IntensityOverride intensity_override;
   std::vector<ReviewLogEntry> log;
 };
@@ -97,6 +92,11 @@ CellClass effective_class(const Review& review, std::int64_t cell_id, CellClass 
 
 // True when a centroid counts: inside an include region (or there is none) and outside every exclude region.
 bool in_scope(const Review& review, const cv::Point2d& centroid);
+// The review's regions as one models/regions Region (union of includes minus excludes; whole slide when there
+// is no include region), for the batch's cells_in_region.
+Region scope_region(const Review& review);
+// One drawn region on its own (minus every exclusion), for the summary of the selected region.
+Region single_region(const Review& review, std::int64_t region_id);
 
 // One cell as the editor needs it: id, where it is, and its automatic class (for the log).
 struct CellRef {
@@ -117,7 +117,7 @@ struct ReviewEdit {
   std::string action;
   std::vector<CellDiff> cells;
   std::vector<RegionDiff> regions;
-  std::optional<ReviewThresholds> thresholds_before, thresholds_after;
+  std::optional<GradingParams> thresholds_before, thresholds_after;
   std::optional<IntensityOverride> override_before, override_after;
   bool empty() const { return cells.empty() && regions.empty() && !thresholds_after && !override_after; }
 };
@@ -139,7 +139,7 @@ class ReviewEditor {
 
   std::int64_t add_region(RegionKind kind, std::vector<cv::Point2d> polygon, std::string label = "");
   bool remove_region(std::int64_t id);
-  bool set_thresholds(const ReviewThresholds& t);
+  bool set_thresholds(const GradingParams& t);
   bool set_intensity_override(const IntensityOverride& o);
 
   bool can_undo() const { return !undo_.empty(); }

@@ -90,11 +90,15 @@ TEST(ReviewEditor, RegionsDecideScopeByCentroidAndAreUndoable) {
   EXPECT_TRUE(in_scope(ed.review(), {50, 50}));
   const auto inc = ed.add_region(RegionKind::Include, {{0, 0}, {100, 0}, {100, 100}, {0, 100}});
   EXPECT_TRUE(in_scope(ed.review(), {50, 50}));
-  EXPECT_TRUE(in_scope(ed.review(), {100, 50}));  // on the edge
   EXPECT_FALSE(in_scope(ed.review(), {150, 50}));
   const auto exc = ed.add_region(RegionKind::Exclude, {{40, 40}, {60, 40}, {50, 60}}, "fold");
   EXPECT_FALSE(in_scope(ed.review(), {50, 45}));
   EXPECT_TRUE(in_scope(ed.review(), {20, 20}));
+  // The same scope through models/regions, as the batch counts it.
+  EXPECT_FALSE(point_in_region({50, 45}, scope_region(ed.review())));
+  EXPECT_TRUE(point_in_region({20, 20}, scope_region(ed.review())));
+  EXPECT_FALSE(point_in_region({150, 50}, scope_region(ed.review())));
+  EXPECT_TRUE(point_in_region({20, 20}, single_region(ed.review(), inc)));
   EXPECT_EQ(ed.review().log.back().detail, "exclude region 2 (fold)");
   ed.undo();
   EXPECT_TRUE(in_scope(ed.review(), {50, 45}));
@@ -109,8 +113,8 @@ TEST(ReviewEditor, RegionsDecideScopeByCentroidAndAreUndoable) {
 
 TEST(ReviewEditor, ThresholdsAndOverrideAreUndoable) {
   ReviewEditor ed({}, fixed_clock());
-  ReviewThresholds t = ed.review().thresholds;
-  t.t1 = 0.15;
+  GradingParams t = ed.review().thresholds;
+  t.threshold_1plus = 0.15;
   EXPECT_TRUE(ed.set_thresholds(t));
   EXPECT_FALSE(ed.set_thresholds(t));
   EXPECT_TRUE(ed.set_intensity_override({true, 2, "heterogeneous staining"}));
@@ -118,7 +122,7 @@ TEST(ReviewEditor, ThresholdsAndOverrideAreUndoable) {
   ed.undo();
   EXPECT_FALSE(ed.review().intensity_override.active);
   ed.undo();
-  EXPECT_DOUBLE_EQ(ed.review().thresholds.t1, 0.2);
+  EXPECT_DOUBLE_EQ(ed.review().thresholds.threshold_1plus, 0.2);
 }
 
 TEST(ReviewEditor, RematchFollowsCellsByCentroidAndKeepsOrphans) {
@@ -157,7 +161,7 @@ TEST(ReviewFile, SaveLoadRoundTripsEverything) {
   EXPECT_EQ(back.slide, "a.svs");
   EXPECT_EQ(back.corrections, r.corrections);
   EXPECT_EQ(back.regions, r.regions);
-  EXPECT_EQ(back.thresholds, r.thresholds);
+  EXPECT_TRUE(same_grading(back.thresholds, r.thresholds));
   EXPECT_EQ(back.intensity_override, r.intensity_override);
   EXPECT_EQ(back.log, r.log);
   EXPECT_EQ(back.next_region_id, 2);
