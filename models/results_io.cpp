@@ -13,6 +13,10 @@ namespace ihc {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+}  // namespace
+
 // ---------------------------------------------------------------- CSV helpers
 
 std::string csv_field(std::string_view text) {

@@ -30,8 +30,6 @@ class ResultsError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 // One row of summary.csv (region empty) or regions.csv.
 struct ScoreRow {
   std::string image;
@@ -42,14 +40,15 @@ struct ScoreRow {
   std::int64_t num_2plus = 0;
   std::int64_t num_3plus = 0;
   std::int64_t num_positive = 0;
-  double positive_pct = kNaN;
-  double h_score = kNaN;
-  double intensity_score = kNaN;  // Allred intensity 0-3 (mean grade of positive cells, rounded)
-  double ixp_score = kNaN;
-  double allred_score = kNaN;
-  double irs = kNaN;
-  double tissue_area_mm2 = kNaN;
-  double mpp = kNaN;
+  double positive_pct = std::numeric_limits<double>::quiet_NaN();
+  double h_score = std::numeric_limits<double>::quiet_NaN();
+  double intensity_score = std::numeric_limits<double>::quiet_NaN();  // Allred intensity 0-3 (mean grade of
+                                                                      // positive cells, rounded)
+  double ixp_score = std::numeric_limits<double>::quiet_NaN();
+  double allred_score = std::numeric_limits<double>::quiet_NaN();
+  double irs = std::numeric_limits<double>::quiet_NaN();
+  double tissue_area_mm2 = std::numeric_limits<double>::quiet_NaN();
+  double mpp = std::numeric_limits<double>::quiet_NaN();
   std::string status;  // "ok", "ok (no tissue found)", "FAILED: <reason>", "ok; scored in pixels (no mpp)"
 };
 
@@ -88,8 +87,9 @@ bool cell_id_from_uuid(std::string_view uuid, std::int64_t* id);
 
 struct CellsFileOptions {
   std::uint64_t uuid_seed = 0;
-  double mpp_x = kNaN;  // NaN: the "um" columns are empty (never invented)
-  double mpp_y = kNaN;
+  double mpp_x =
+      std::numeric_limits<double>::quiet_NaN();  // NaN: the "um" columns are empty (never invented)
+  double mpp_y = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Streaming writers: chunks (e.g. tiles) are appended as they come so a slide's cells need not be in memory.
@@ -150,14 +150,15 @@ struct SlideRecord {
   std::int64_t width = 0;  // level 0
   std::int64_t height = 0;
   int levels = 1;
-  double mpp_x = kNaN;
-  double mpp_y = kNaN;
+  double mpp_x = std::numeric_limits<double>::quiet_NaN();
+  double mpp_y = std::numeric_limits<double>::quiet_NaN();
   std::string mpp_source;
-  double analysis_mpp = kNaN;       // pixel size cells were detected at (NaN: pixels)
-  std::string stains;               // QuPath stain string used
-  std::string stains_source;        // "preset H-DAB" or "estimated from the slide"
-  std::string scoring_measurement;  // e.g. "Cell: DAB OD mean"
-  std::vector<double> thresholds;   // 1+, 2+, 3+ (or one in single-threshold mode)
+  double analysis_mpp =
+      std::numeric_limits<double>::quiet_NaN();  // pixel size cells were detected at (NaN: pixels)
+  std::string stains;                            // QuPath stain string used
+  std::string stains_source;                     // "preset H-DAB" or "estimated from the slide"
+  std::string scoring_measurement;               // e.g. "Cell: DAB OD mean"
+  std::vector<double> thresholds;                // 1+, 2+, 3+ (or one in single-threshold mode)
   ScoreRow total;
   std::vector<ScoreRow> regions;
   std::map<std::string, std::string> parameters;  // resolved key -> value
