@@ -29,13 +29,14 @@ class SlideError : public std::runtime_error {
 
 struct SlideInfo {
   std::filesystem::path path;
-  std::string backend;                   // "openslide", "jpeg-tiles-tiff", "opencv"
-  std::string format;                    // "aperio", "hamamatsu", "generic-tiff", "png", "jpeg", ...
-  std::vector<cv::Size> level_sizes;     // level 0 first
-  std::vector<double> downsamples;       // level 0 is 1.0
+  std::string backend;                // "openslide", "jpeg-tiles-tiff", "opencv"
+  std::string format;                 // "aperio", "hamamatsu", "generic-tiff", "png", "jpeg", ...
+  std::vector<cv::Size> level_sizes;  // level 0 first
+  std::vector<double> downsamples;    // level 0 is 1.0
   double mpp_x = std::numeric_limits<double>::quiet_NaN();  // microns per pixel at level 0; NaN = unknown
   double mpp_y = std::numeric_limits<double>::quiet_NaN();
-  std::string mpp_source;                // "openslide.mpp-x", "aperio.MPP", "tiff.XResolution (px/cm)", "--mpp", "none"
+  std::string mpp_source;  // "openslide.mpp-x", "aperio.MPP", "tiff.XResolution (px/cm)", "--mpp", "none"
+                           // (all values: resolve_resolution below and docs/formats.md)
   double objective_power = std::numeric_limits<double>::quiet_NaN();
   std::map<std::string, std::string> properties;
   std::vector<std::string> associated_images;  // "thumbnail", "label", "macro"
@@ -65,9 +66,22 @@ class Slide {
   // A whole level as RGB (for thumbnails); refuses levels above max_pixels.
   cv::Mat read_level(int level, std::int64_t max_pixels = 64LL << 20);
 
+  // Largest region one read_region call accepts (w * h), so a bad request fails instead of exhausting memory.
+  static constexpr std::int64_t kMaxRegionPixels = 1LL << 28;
+
  protected:
+  // Throws SlideError when `level` does not exist or w x h is empty or above kMaxRegionPixels.
+  void check_region(int level, int w, int h) const;
+
   SlideInfo info_;
 };
+
+// Fills mpp_x/mpp_y/mpp_source and objective_power of `info` from info.properties in the project's order:
+// openslide.mpp-x/y; vendor keys (aperio.MPP, ome.PhysicalSizeX, ...); resolution tags with their unit
+// (tiff.XResolution + tiff.ResolutionUnit, PNG pHYs, JPEG JFIF density), ignored with a warning when they are
+// not a microscope scale (e.g. the 72 dpi default of image software); then options.mpp_override ("--mpp").
+// Never invents microns: with none of these, mpp stays NaN and mpp_source is "none".
+void resolve_resolution(SlideInfo& info, const OpenOptions& options);
 
 // Opens a slide or image, trying each back-end of the table in order. Throws SlideError with the reason
 // from the most specific back-end (and a hint such as converting with `vips tiffsave --tile --pyramid`).

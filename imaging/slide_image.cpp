@@ -1,0 +1,321 @@
+#include "imaging/slide_image.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <stdexcept>
+
+#include "imaging/slide_jpeg_tiles.hpp"
+
+namespace ihc {
+
+cv::Mat opencv_image_to_rgb8(const cv::Mat& decoded, std::vector<std::string>* warnings) {
+  cv::Mat img = decoded;
+  switch (img.depth()) {
+    case CV_8U:
+      break;
+    case CV_16U:
+      img.convertTo(img, CV_8U, 1.0 / 257.0);
+      warnings->push_back("16-bit image converted to 8-bit RGB (values divided by 257)");
+      break;
+    case CV_32F:
+    case CV_64F: {
+      double lo = 0, hi = 0;
+      cv::minMaxLoc(img.reshape(1), &lo, &hi);
+      const double scale = hi <= 1.0 ? 255.0 : 1.0;  // 0..1 floats are intensities, anything else raw counts
+      img.convertTo(img, CV_8U, scale);
+      warnings->push_back(std::string("floating-point image converted to 8-bit RGB") +
+                          (scale > 1 ? " (0..1 scaled to 0..255)" : " (values clipped to 0..255)"));
+      break;
+    }
+    default:
+      throw std::runtime_error("unsupported sample type (signed integer pixels); convert it to 8-bit RGB");
+  }
+  cv::Mat rgb;
+  cv::Mat alpha;
+  switch (img.channels()) {
+    case 1:
+      cv::cvtColor(img, rgb, cv::COLOR_GRAY2RGB);
+      warnings->push_back("grayscale image converted to RGB");
+      break;
+    case 2: {
+      std::vector<cv::Mat> planes;
+      cv::split(img, planes);
+      cv::cvtColor(planes[0], rgb, cv::COLOR_GRAY2RGB);
+      alpha = planes[1];
+      warnings->push_back("grayscale image converted to RGB");
+      break;
+    }
+    case 3:
+      cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
+      break;
+    case 4:
+      cv::cvtColor(img, rgb, cv::COLOR_BGRA2RGB);
+      cv::extractChannel(img, alpha, 3);
+      break;
+    default:
+      throw std::runtime_error("unsupported number of channels (" + std::to_string(img.channels()) + ")");
+  }
+  if (!alpha.empty()) {
+    // Transparent means "no tissue scanned": white, as OpenSlide's transparent pixels are here.
+    for (int row = 0; row < rgb.rows; ++row) {
+      auto* p = rgb.ptr<std::uint8_t>(row);
+      const auto* a = alpha.ptr<std::uint8_t>(row);
+      for (int col = 0; col < rgb.cols; ++col) {
+        const int av = a[col];
+        for (int c = 0; c < 3; ++c)
+          p[3 * col + c] = static_cast<std::uint8_t>((p[3 * col + c] * av + 255 * (255 - av) + 127) / 255);
+      }
+    }
+    warnings->push_back("alpha channel composited onto white");
+  }
+  return rgb;
+}
+
+namespace {
+
+class ImageSlide : public Slide {
+ public:
+  ImageSlide(const cv::Mat& rgb, SlideInfo info) {
+    info_ = std::move(info);
+    info_.level_sizes.assign(1, rgb.size());
+    info_.downsamples.assign(1, 1.0);
+    cv::Size size = rgb.size();
+    while (std::max(size.width, size.height) > kPyramidMaxSide) {
+      size = cv::Size(std::max(1, size.width / 2), std::max(1, size.height / 2));
+      info_.level_sizes.push_back(size);
+      info_.downsamples.push_back(
+          0.5 * (static_cast<double>(rgb.cols) / size.width + static_cast<double>(rgb.rows) / size.height));
+    }
+    levels_.resize(info_.level_sizes.size());
+    levels_[0] = rgb;
+  }
+
+  cv::Mat read_region(std::int64_t x, std::int64_t y, int level, int w, int h) override {
+    check_region(level, w, h);
+    const cv::Mat image = level_image(level);
+    const double ds = info_.downsamples[level];
+    const std::int64_t lx = static_cast<std::int64_t>(std::floor(static_cast<double>(x) / ds));
+    const std::int64_t ly = static_cast<std::int64_t>(std::floor(static_cast<double>(y) / ds));
+    cv::Mat out(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
+    const std::int64_t x0 = std::max<std::int64_t>(lx, 0), y0 = std::max<std::int64_t>(ly, 0);
+    const std::int64_t x1 = std::min<std::int64_t>(lx + w, image.cols),
+                       y1 = std::min<std::int64_t>(ly + h, image.rows);
+    if (x0 < x1 && y0 < y1) {
+      const cv::Rect src(static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x1 - x0),
+                         static_cast<int>(y1 - y0));
+      image(src).copyTo(
+          out(cv::Rect(static_cast<int>(x0 - lx), static_cast<int>(y0 - ly), src.width, src.height)));
+    }
+    return out;
+  }
+
+ private:
+  // Downsampled levels are built on first use from the level above (2x2 area average), under one lock;
+  // cv::Mat headers are reference counted, so callers keep a valid image after the lock is released.
+  cv::Mat level_image(int level) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (int k = 1; k <= level; ++k) {
+      if (levels_[k].empty()) {
+        cv::resize(levels_[k - 1], levels_[k], info_.level_sizes[k], 0, 0, cv::INTER_AREA);
+      }
+    }
+    return levels_[level];
+  }
+
+  std::mutex mutex_;
+  std::vector<cv::Mat> levels_;
+};
+
+enum class ImageKind { kNone, kPng, kJpeg, kTiff, kBmp, kOther };
+
+ImageKind sniff(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char m[8] = {};
+  in.read(reinterpret_cast<char*>(m), sizeof(m));
+  const auto n = in.gcount();
+  if (n >= 8 && std::memcmp(m, "\x89PNG\r\n\x1a\n", 8) == 0) return ImageKind::kPng;
+  if (n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF) return ImageKind::kJpeg;
+  if (n >= 4 && ((m[0] == 'I' && m[1] == 'I' && m[2] == 42 && m[3] == 0) ||
+                 (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && m[3] == 42) ||
+                 (m[0] == 'I' && m[1] == 'I' && m[2] == 43 && m[3] == 0) ||
+                 (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && m[3] == 43))) {
+    return ImageKind::kTiff;
+  }
+  if (n >= 2 && m[0] == 'B' && m[1] == 'M') return ImageKind::kBmp;
+  try {
+    if (cv::haveImageReader(path.string())) return ImageKind::kOther;
+  } catch (const cv::Exception&) {
+  }
+  return ImageKind::kNone;
+}
+
+std::uint32_t be32(const unsigned char* p) {
+  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
+}
+
+struct PngHeader {
+  int width = 0;
+  int height = 0;
+  int bit_depth = 0;
+  int color_type = -1;
+};
+
+// IHDR and pHYs (which must precede IDAT): cheap, no pixel decoding.
+bool read_png_header(const std::filesystem::path& path, PngHeader* header,
+                     std::map<std::string, std::string>& props) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(8);
+  unsigned char chunk[8];
+  while (in.read(reinterpret_cast<char*>(chunk), 8)) {
+    const std::uint32_t length = be32(chunk);
+    const std::string type(reinterpret_cast<char*>(chunk) + 4, 4);
+    if (type == "IDAT" || type == "IEND" || length > (1u << 30)) break;
+    if (type == "IHDR" && length >= 13) {
+      unsigned char d[13];
+      if (!in.read(reinterpret_cast<char*>(d), 13)) return false;
+      header->width = static_cast<int>(std::min<std::uint32_t>(be32(d), 1u << 30));
+      header->height = static_cast<int>(std::min<std::uint32_t>(be32(d + 4), 1u << 30));
+      header->bit_depth = d[8];
+      header->color_type = d[9];
+      in.seekg(static_cast<std::streamoff>(length - 13 + 4), std::ios::cur);
+    } else if (type == "pHYs" && length == 9) {
+      unsigned char d[9];
+      if (!in.read(reinterpret_cast<char*>(d), 9)) break;
+      props["png.pHYs.x"] = std::to_string(be32(d));
+      props["png.pHYs.y"] = std::to_string(be32(d + 4));
+      props["png.pHYs.unit"] = d[8] == 1 ? "meter" : "unknown";
+      in.seekg(4, std::ios::cur);
+    } else {
+      in.seekg(static_cast<std::streamoff>(length) + 4, std::ios::cur);
+    }
+  }
+  return header->width > 0;
+}
+
+std::string too_large(int w, int h, const std::string& ext) {
+  return "image is " + std::to_string(w) + " x " + std::to_string(h) + " pixels, above the " +
+         std::to_string(kMaxPlainImagePixels) +
+         "-pixel limit for a plain image; convert it to a tiled pyramidal " + "TIFF, e.g. `vips tiffsave in" +
+         ext + " out.tif --tile --pyramid --compression jpeg`";
+}
+
+bool over_limit(int w, int h) { return static_cast<std::int64_t>(w) * h > kMaxPlainImagePixels; }
+
+}  // namespace
+
+std::unique_ptr<Slide> make_image_slide(const cv::Mat& rgb, SlideInfo info, const OpenOptions& options) {
+  if (rgb.empty() || rgb.type() != CV_8UC3) {
+    throw SlideError(info.path, "in-memory image must be a non-empty CV_8UC3 RGB image");
+  }
+  if (info.backend.empty()) info.backend = "memory";
+  resolve_resolution(info, options);
+  return std::make_unique<ImageSlide>(rgb, std::move(info));
+}
+
+std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const OpenOptions& options) {
+  const ImageKind kind = sniff(path);
+  if (kind == ImageKind::kNone) return nullptr;
+
+  SlideInfo info;
+  info.path = path;
+  info.backend = "opencv";
+  cv::Mat decoded;
+  bool palette = false;
+  try {
+    switch (kind) {
+      case ImageKind::kPng: {
+        info.format = "png";
+        PngHeader header;
+        if (!read_png_header(path, &header, info.properties)) throw SlideError(path, "PNG header is damaged");
+        if (over_limit(header.width, header.height))
+          throw SlideError(path, too_large(header.width, header.height, ".png"));
+        palette = header.color_type == 3;
+        decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
+        if (decoded.empty()) throw SlideError(path, "cannot decode PNG image (truncated or corrupt)");
+        break;
+      }
+      case ImageKind::kJpeg: {
+        info.format = "jpeg";
+        std::ifstream in(path, std::ios::binary);
+        const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                              std::istreambuf_iterator<char>());
+        JpegHeader header;
+        JpegDecodeOptions jpeg_options;
+        jpeg_options.max_pixels = kMaxPlainImagePixels;
+        cv::Mat rgb;
+        try {
+          rgb = decode_jpeg(bytes.data(), bytes.size(), jpeg_options, &header, &info.warnings);
+        } catch (const std::runtime_error& e) {
+          std::string reason = std::string("cannot decode JPEG: ") + e.what();
+          if (std::strcmp(e.what(), "Premature end of JPEG file") == 0) reason += " (the file is truncated)";
+          throw SlideError(path, reason);
+        }
+        if (header.density_unit == 1 || header.density_unit == 2) {
+          info.properties["jpeg.density-x"] = std::to_string(header.density_x);
+          info.properties["jpeg.density-y"] = std::to_string(header.density_y);
+          info.properties["jpeg.density-unit"] = header.density_unit == 1 ? "inch" : "centimeter";
+        }
+        if (header.grayscale) info.warnings.push_back("grayscale image converted to RGB");
+        info.level_sizes.clear();
+        resolve_resolution(info, options);
+        return std::make_unique<ImageSlide>(rgb, std::move(info));
+      }
+      case ImageKind::kTiff: {
+        info.format = "tiff";
+        const TiffSummary tiff = read_tiff_summary(path);
+        if (!tiff.opened) throw SlideError(path, "libtiff cannot read this TIFF: " + tiff.error);
+        if (!tiff.codec_configured) {
+          throw SlideError(
+              path, "TIFF compression " + std::to_string(tiff.compression) + " is not supported by libtiff");
+        }
+        if (over_limit(tiff.width, tiff.height))
+          throw SlideError(path, too_large(tiff.width, tiff.height, ".tif"));
+        info.properties = tiff.properties;
+        palette = tiff.photometric == 3;
+        decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
+        if (decoded.empty()) {
+          throw SlideError(path, "OpenCV cannot decode this TIFF (compression " +
+                                     std::to_string(tiff.compression) + ", " +
+                                     std::to_string(tiff.samples_per_pixel) + " samples of " +
+                                     std::to_string(tiff.bits_per_sample) + " bits)");
+        }
+        break;
+      }
+      case ImageKind::kBmp:
+      case ImageKind::kOther: {
+        std::string ext = path.extension().string();
+        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+        info.format = kind == ImageKind::kBmp ? "bmp" : (ext.size() > 1 ? ext.substr(1) : "image");
+        decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
+        if (decoded.empty()) throw SlideError(path, "OpenCV cannot decode this " + info.format + " image");
+        if (over_limit(decoded.cols, decoded.rows))
+          throw SlideError(path, too_large(decoded.cols, decoded.rows, ext));
+        break;
+      }
+      case ImageKind::kNone:
+        return nullptr;
+    }
+  } catch (const cv::Exception& e) {
+    throw SlideError(path, std::string("OpenCV cannot decode it: ") + e.err);
+  }
+
+  if (palette) info.warnings.push_back("palette (indexed-colour) image converted to 8-bit RGB");
+  cv::Mat rgb;
+  try {
+    rgb = opencv_image_to_rgb8(decoded, &info.warnings);
+  } catch (const std::runtime_error& e) {
+    throw SlideError(path, e.what());
+  }
+  decoded.release();
+  resolve_resolution(info, options);
+  return std::make_unique<ImageSlide>(rgb, std::move(info));
+}
+
+}  // namespace ihc
