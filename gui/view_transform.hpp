@@ -1,2 +1,97 @@
 #pragma once
-namespace ihc::gui {}
+// Where the slide is on screen: a pure value type (no GL, no ImGui) so navigation is unit tested.
+// Slide coordinates are level-0 pixels; screen coordinates are window pixels (canvas origin included).
+#include <cstdint>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+namespace ihc::gui {
+
+struct ViewTransform {
+  cv::Rect2d canvas{0, 0, 1280, 800};  // screen rectangle the slide is drawn in
+  cv::Point2d center{0, 0};            // level-0 px shown at the canvas centre
+  double downsample = 1.0;             // level-0 px per screen px (QuPath's "downsample")
+
+  cv::Point2d to_screen(const cv::Point2d& slide) const;
+  cv::Point2d to_slide(const cv::Point2d& screen) const;
+  cv::Rect2d visible_slide_rect() const;  // the part of level 0 on screen (may exceed the slide)
+};
+
+struct ViewLimits {
+  cv::Size2d slide_size{1, 1};         // level-0 px
+  double min_downsample = 1.0 / 16.0;  // 16x past full resolution
+  double max_downsample = 1024.0;
+};
+
+// Zooms by `factor` (> 1 zooms in) keeping the slide point under `screen_anchor` fixed, as QuPath does.
+void zoom_about(ViewTransform& v, const cv::Point2d& screen_anchor, double factor, const ViewLimits& limits);
+// Moves the slide with the pointer: a drag of (dx, dy) screen px moves the content by the same amount.
+void pan_screen(ViewTransform& v, const cv::Point2d& delta_screen, const ViewLimits& limits);
+// Whole slide centred with a small margin.
+void fit(ViewTransform& v, const ViewLimits& limits);
+// Full resolution (downsample 1) about the canvas centre.
+void one_to_one(ViewTransform& v, const ViewLimits& limits);
+// Keeps the centre on the slide so the user cannot lose it.
+void clamp(ViewTransform& v, const ViewLimits& limits);
+
+// Scale bar: a round length (1, 2, 5 x 10^n um) close to `target_px` on screen.
+struct ScaleBar {
+  double length_um = 0.0;
+  double length_px = 0.0;  // on screen
+  std::string label;       // "50 um", "1 mm"; "200 px" when the slide has no pixel size
+};
+ScaleBar scale_bar(double downsample, double mpp, double target_px = 120.0);
+
+// Magnification shown in the status bar: objective power / downsample ("10.0x"); without an objective power,
+// the downsample ("ds 4.00").
+std::string magnification_label(double objective_power, double downsample);
+// Cursor position "x: 1234.5 um, y: 99.0 um" (px when the pixel size is unknown).
+std::string position_label(const cv::Point2d& slide, double mpp);
+
+// A tile of a pyramid level, keyed in level pixels.
+struct TileKey {
+  int level = 0;
+  int tx = 0;
+  int ty = 0;
+  bool operator==(const TileKey& o) const = default;
+  bool operator<(const TileKey& o) const {
+    return level != o.level ? level < o.level : (ty != o.ty ? ty < o.ty : tx < o.tx);
+  }
+};
+struct TileKeyHash {
+  std::size_t operator()(const TileKey& k) const {
+    return (static_cast<std::size_t>(k.level) << 56) ^ (static_cast<std::size_t>(k.ty) << 28) ^
+           static_cast<std::size_t>(k.tx);
+  }
+};
+
+struct PyramidGeometry {
+  std::vector<cv::Size> level_sizes;
+  std::vector<double> downsamples;
+  int tile_size = 512;  // level px
+};
+
+// Level-0 rectangle covered by a tile (clipped to the level size).
+cv::Rect2d tile_rect_level0(const PyramidGeometry& g, const TileKey& k);
+// Tile size in level pixels after clipping at the right/bottom edges.
+cv::Size tile_pixel_size(const PyramidGeometry& g, const TileKey& k);
+// The level to read for a view: the finest level not finer than needed (OpenSlide's rule, with a small
+// tolerance so a downsample of 3.999 still uses the 4x level).
+int level_for_downsample(const PyramidGeometry& g, double downsample);
+// Tiles of `level` that intersect the view, nearest to the centre first (loaded first).
+std::vector<TileKey> visible_tiles(const PyramidGeometry& g, const ViewTransform& v, int level);
+// The coarsest level's tiles (kept resident so the screen is never black).
+std::vector<TileKey> all_tiles(const PyramidGeometry& g, int level);
+
+// Overview thumbnail in a corner: the mapping between its rectangle and the slide.
+struct Overview {
+  cv::Rect2d screen;  // where the thumbnail is drawn
+  cv::Size2d slide_size;
+  cv::Point2d to_slide(const cv::Point2d& screen_point) const;
+  cv::Rect2d to_screen(const cv::Rect2d& slide_rect) const;
+};
+// Overview placed in the top-right corner of the canvas, at most `max_side` px on its longer side.
+Overview make_overview(const cv::Rect2d& canvas, const cv::Size2d& slide_size, double max_side = 200.0);
+
+}  // namespace ihc::gui
