@@ -4,6 +4,7 @@
 #include <atomic>
 #include <functional>
 #include <opencv2/core.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -14,22 +15,33 @@
 
 namespace ihc {
 
+// Bad input (empty or non-RGB image, inconsistent parameters); what() says what is wrong.
+class DetectionError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// Thrown by detect_cells_in_slide when `cancel` was set: a partial result is never returned as complete.
+class DetectionCancelled : public DetectionError {
+ public:
+  using DetectionError::DetectionError;
+};
+
 struct DetectionParams {
   double requested_pixel_size_um = 0.5;
   std::string detection_image = "OD sum";  // "OD sum" (hematoxylin + DAB) or "Hematoxylin OD"
-  double background_radius_um = 8.0;        // opening by reconstruction; 0 = off
+  double background_radius_um = 8.0;       // opening by reconstruction; 0 = off
   double median_radius_um = 0.0;
   double sigma_um = 1.5;
   double min_area_um2 = 10.0;
   double max_area_um2 = 400.0;
-  double threshold = 0.1;                   // on the (background-subtracted) detection image
+  double threshold = 0.1;  // on the (background-subtracted) detection image
   double max_background = 2.0;
   bool split_by_shape = true;
   double cell_expansion_um = 5.0;
   bool smooth_boundaries = true;
   double membrane_width_um = 1.0;
-  int tile_size_px = 1024;                  // at the analysis resolution
-  int threads = 0;                          // 0 = all cores
+  int tile_size_px = 1024;  // at the analysis resolution
+  int threads = 0;          // 0 = all cores
 };
 
 // The declared parameter list (keys as in DetectionParams) and its conversion.
@@ -37,27 +49,29 @@ std::vector<ParamSpec> detection_param_specs();
 DetectionParams detection_params_from(const ParamSet& params);
 
 // Detects cells in one RGB image (CV_8UC3) whose pixel size is `mpp` (NaN or <= 0: treated as
-// requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are pixels of `rgb`, offset by
-// `origin` and multiplied by `scale_to_level0` (so callers can place cells in level-0 pixels).
+// requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are pixels of `rgb` mapped to
+// level 0 as origin + (p + 0.5) * scale_to_level0 - 0.5 (origin in level-0 pixels; pixel centres map to pixel
+// centres). Cell::centroid is the nucleus centroid. Large images are processed in tiles on params.threads
+// workers. Throws DetectionError for an empty or non-CV_8UC3 image and for invalid parameters.
 struct DetectionRegion {
   cv::Point2d origin{0, 0};
   double scale_to_level0 = 1.0;
 };
-CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains, const DetectionParams& params,
-                       const DetectionRegion& region = {});
+CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains,
+                       const DetectionParams& params, const DetectionRegion& region = {});
 
 struct DetectionProgress {
   int tiles_done = 0;
   int tiles_total = 0;
 };
 
-// Detects over a level-0 rectangle of a slide in tiles (overlap larger than the largest cell; each cell kept by
-// the one tile whose core holds its centroid), reading the level nearest the requested pixel size and
+// Detects over a level-0 rectangle of a slide in tiles (overlap larger than the largest cell; each cell kept
+// by the one tile whose core holds its centroid), reading the level nearest the requested pixel size and
 // resampling. `mask` (optional, CV_8U, any size) restricts to tissue: it maps onto `roi`.
 // Progress is reported from worker threads; `cancel` is polled between tiles.
 struct SlideDetectionOptions {
-  cv::Rect2d roi;                 // level-0 pixels; empty = whole slide
-  cv::Mat tissue_mask;            // optional mask over roi
+  cv::Rect2d roi;       // level-0 pixels; empty = whole slide
+  cv::Mat tissue_mask;  // optional mask over roi
   std::function<void(const DetectionProgress&)> on_progress;
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -1,0 +1,387 @@
+#include "imaging/cell_detection.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+
+#include "imaging/cell_measurements.hpp"
+#include "imaging/nucleus_detection.hpp"
+#include "imaging/tiling.hpp"
+
+namespace ihc {
+namespace {
+
+constexpr const char* kOdSum = "OD sum";
+constexpr const char* kHematoxylinOd = "Hematoxylin OD";
+// Depth of the distance-map saddle (um) that separates two touching nuclei in "split by shape".
+constexpr double kSplitDepthUm = 0.5;
+
+std::string fmt(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+void validate(const DetectionParams& p) {
+  auto fail = [](const std::string& what) { throw DetectionError("cell detection: " + what); };
+  if (!(p.requested_pixel_size_um > 0) || !std::isfinite(p.requested_pixel_size_um)) {
+    fail("requested_pixel_size_um must be > 0, got " + fmt(p.requested_pixel_size_um));
+  }
+  if (p.detection_image != kOdSum && p.detection_image != kHematoxylinOd) {
+    fail("detection_image must be 'OD sum' or 'Hematoxylin OD', got '" + p.detection_image + "'");
+  }
+  const std::pair<const char*, double> non_negative[] = {{"background_radius_um", p.background_radius_um},
+                                                         {"median_radius_um", p.median_radius_um},
+                                                         {"sigma_um", p.sigma_um},
+                                                         {"min_area_um2", p.min_area_um2},
+                                                         {"cell_expansion_um", p.cell_expansion_um},
+                                                         {"membrane_width_um", p.membrane_width_um}};
+  for (const auto& [name, v] : non_negative) {
+    if (!(v >= 0) || !std::isfinite(v)) fail(std::string(name) + " must be >= 0, got " + fmt(v));
+  }
+  if (!(p.max_area_um2 > p.min_area_um2)) {
+    fail("max_area_um2 (" + fmt(p.max_area_um2) + ") must be greater than min_area_um2 (" +
+         fmt(p.min_area_um2) + ")");
+  }
+  if (!std::isfinite(p.threshold)) fail("threshold must be a number");
+  if (p.tile_size_px < 64) fail("tile_size_px must be >= 64, got " + std::to_string(p.tile_size_px));
+  if (p.threads < 0) fail("threads must be >= 0, got " + std::to_string(p.threads));
+}
+
+// Every micron parameter converted to analysis pixels, once.
+struct PxParams {
+  NucleusParamsPx nucleus;
+  CellParamsPx cell;
+  bool od_sum = true;
+  int overlap_px = 0;
+};
+
+PxParams to_pixels(const DetectionParams& p, bool calibrated) {
+  const double um = p.requested_pixel_size_um;  // analysis pixel size
+  PxParams q;
+  q.od_sum = p.detection_image == kOdSum;
+  q.nucleus.background_radius_px = p.background_radius_um / um;
+  q.nucleus.median_radius_px = p.median_radius_um / um;
+  q.nucleus.sigma_px = p.sigma_um / um;
+  q.nucleus.min_area_px = p.min_area_um2 / (um * um);
+  q.nucleus.max_area_px = p.max_area_um2 / (um * um);
+  q.nucleus.threshold = p.threshold;
+  q.nucleus.max_background = p.max_background;
+  q.nucleus.split_by_shape = p.split_by_shape;
+  q.nucleus.split_depth_px = kSplitDepthUm / um;
+  q.cell.cell_expansion_px = p.cell_expansion_um / um;
+  q.cell.membrane_width_px = p.membrane_width_um / um;
+  q.cell.smooth_boundaries = p.smooth_boundaries;
+  q.cell.um_per_px = um;
+  q.cell.area_scale = calibrated ? um * um : 1.0;
+  // Overlap: the largest cell twice (a core cell and a neighbour competing for its border) plus the context
+  // that background subtraction and smoothing need, so a cell never sees the tile edge.
+  const double largest_cell_radius = std::sqrt(q.nucleus.max_area_px / CV_PI) + q.cell.cell_expansion_px;
+  q.overlap_px = static_cast<int>(
+      std::ceil(2.0 * largest_cell_radius + q.nucleus.background_radius_px + 3.0 * q.nucleus.sigma_px));
+  return q;
+}
+
+// Detection and measurement of one analysis-resolution RGB tile; keeps cells whose centroid is in `core`.
+std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& stains, const PxParams& q,
+                                      const cv::Rect& core) {
+  const DeconvolutionResult d = deconvolve(rgb, stains);
+  const cv::Mat detection = q.od_sum ? optical_density_sum(rgb, stains.background) : d.stain1;
+  const NucleusDetection nuclei = detect_nuclei(detection, q.nucleus);
+  if (nuclei.count == 0) return {};
+  return measure_cells(nuclei.labels, nuclei.count, d.stain1, d.stain2, q.cell, core);
+}
+
+// Maps tile-local analysis pixels to level 0: level0 = origin + (p + 0.5) * scale - 0.5 per axis.
+struct Mapping {
+  cv::Point2d origin;
+  cv::Point2d scale{1, 1};
+  cv::Point2f map(cv::Point2d p) const {
+    return {static_cast<float>(origin.x + (p.x + 0.5) * scale.x - 0.5),
+            static_cast<float>(origin.y + (p.y + 0.5) * scale.y - 0.5)};
+  }
+  cv::Point2d map_d(cv::Point2d p) const {
+    return {origin.x + (p.x + 0.5) * scale.x - 0.5, origin.y + (p.y + 0.5) * scale.y - 0.5};
+  }
+};
+
+struct Chunk {
+  std::vector<Cell> cells;
+  std::vector<std::array<float, kMeasurementCount>> values;
+};
+
+Chunk to_chunk(std::vector<MeasuredCell>&& measured, const Mapping& m) {
+  Chunk c;
+  c.cells.reserve(measured.size());
+  c.values.reserve(measured.size());
+  for (auto& mc : measured) {
+    Cell cell;
+    cell.centroid = m.map_d(mc.centroid);
+    cell.boundary.reserve(mc.boundary.size());
+    for (const auto& p : mc.boundary) cell.boundary.push_back(m.map(p));
+    cell.nucleus.reserve(mc.nucleus.size());
+    for (const auto& p : mc.nucleus) cell.nucleus.push_back(m.map(p));
+    c.cells.push_back(std::move(cell));
+    c.values.push_back(mc.values);
+  }
+  return c;
+}
+
+// Merges the tiles' cells into one table ordered by position (rows of centroids), with ids 1..n.
+CellTable assemble(std::vector<Chunk>& chunks, bool calibrated, double um_per_level0_px) {
+  std::vector<std::pair<std::size_t, std::size_t>> order;
+  for (std::size_t t = 0; t < chunks.size(); ++t) {
+    for (std::size_t i = 0; i < chunks[t].cells.size(); ++i) order.emplace_back(t, i);
+  }
+  std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    const cv::Point2d& pa = chunks[a.first].cells[a.second].centroid;
+    const cv::Point2d& pb = chunks[b.first].cells[b.second].centroid;
+    return pa.y != pb.y ? pa.y < pb.y : pa.x < pb.x;
+  });
+  CellTable table;
+  std::vector<std::string> names;
+  if (calibrated) names = {"Centroid X um", "Centroid Y um"};
+  const std::vector<std::string> measured = cell_measurement_names(calibrated);
+  names.insert(names.end(), measured.begin(), measured.end());
+  for (const auto& n : names) table.add_column(n);
+  const std::size_t first = calibrated ? 2 : 0;
+  table.cells.reserve(order.size());
+  for (auto& col : table.columns) col.reserve(order.size());
+  std::int64_t id = 0;
+  for (const auto& [t, i] : order) {
+    Cell& cell = chunks[t].cells[i];
+    cell.id = ++id;
+    if (calibrated) {
+      table.columns[0].push_back(static_cast<float>(cell.centroid.x * um_per_level0_px));
+      table.columns[1].push_back(static_cast<float>(cell.centroid.y * um_per_level0_px));
+    }
+    const auto& v = chunks[t].values[i];
+    for (std::size_t k = 0; k < v.size(); ++k) table.columns[first + k].push_back(v[k]);
+    table.cells.push_back(std::move(cell));
+  }
+  return table;
+}
+
+bool is_calibrated(double mpp) { return std::isfinite(mpp) && mpp > 0; }
+
+}  // namespace
+
+std::vector<ParamSpec> detection_param_specs() {
+  auto num = [](std::string key, std::string label, std::string def, std::string unit, std::string help,
+                double min, double max = 1e300) {
+    ParamSpec s;
+    s.key = std::move(key);
+    s.label = std::move(label);
+    s.type = ParamType::Double;
+    s.default_value = std::move(def);
+    s.unit = std::move(unit);
+    s.help = std::move(help);
+    s.min = min;
+    s.max = max;
+    return s;
+  };
+  auto flag = [](std::string key, std::string label, std::string def, std::string help) {
+    ParamSpec s;
+    s.key = std::move(key);
+    s.label = std::move(label);
+    s.type = ParamType::Bool;
+    s.default_value = std::move(def);
+    s.help = std::move(help);
+    return s;
+  };
+  std::vector<ParamSpec> specs;
+  specs.push_back(num("requested_pixel_size_um", "Requested pixel size", "0.5", "um",
+                      "Pixel size at which cells are detected; the nearest level is read and resampled", 0.05,
+                      20));
+  ParamSpec image;
+  image.key = "detection_image";
+  image.label = "Detection image";
+  image.type = ParamType::Choice;
+  image.default_value = kOdSum;
+  image.help = "Image in which nuclei are sought; 'OD sum' also finds DAB-brown (positive) nuclei";
+  image.choices = {kOdSum, kHematoxylinOd};
+  specs.push_back(image);
+  specs.push_back(num("background_radius_um", "Background radius", "8", "um",
+                      "Radius of the opening by reconstruction that estimates background; 0 = off", 0, 1000));
+  specs.push_back(num("median_radius_um", "Median filter radius", "0", "um",
+                      "Median filter to reduce texture before detection; 0 = off", 0, 100));
+  specs.push_back(num("sigma_um", "Sigma", "1.5", "um",
+                      "Gaussian smoothing; larger values fragment nuclei less but blur boundaries", 0, 100));
+  specs.push_back(num("min_area_um2", "Minimum area", "10", "um^2", "Smaller nuclei are discarded", 0, 1e6));
+  specs.push_back(num("max_area_um2", "Maximum area", "400", "um^2", "Larger nuclei are discarded", 0, 1e7));
+  specs.push_back(num("threshold", "Threshold", "0.1", "OD",
+                      "Mean background-subtracted OD a nucleus must exceed", -10, 10));
+  specs.push_back(num("max_background", "Max background intensity", "2", "OD",
+                      "Nuclei on a background darker than this are discarded; 0 = off", 0, 10));
+  specs.push_back(flag("split_by_shape", "Split by shape", "true", "Split touching nuclei by their shape"));
+  specs.push_back(num("cell_expansion_um", "Cell expansion", "5", "um",
+                      "Maximum distance a cell grows from its nucleus; borders follow brown lines", 0, 100));
+  specs.push_back(flag("smooth_boundaries", "Smooth boundaries", "true", "Smooth nucleus and cell outlines"));
+  specs.push_back(num("membrane_width_um", "Membrane width", "1", "um",
+                      "Width of the membrane band inside each cell along its border", 0, 20));
+  ParamSpec tile =
+      num("tile_size_px", "Tile size", "1024", "px", "Tile side at the analysis resolution", 64, 1 << 16);
+  tile.type = ParamType::Int;
+  specs.push_back(tile);
+  ParamSpec threads = num("threads", "Threads", "0", "", "Worker threads for tiles; 0 = all cores", 0, 1024);
+  threads.type = ParamType::Int;
+  specs.push_back(threads);
+  return specs;
+}
+
+DetectionParams detection_params_from(const ParamSet& s) {
+  DetectionParams p;
+  p.requested_pixel_size_um = s.get_double("requested_pixel_size_um");
+  p.detection_image = s.get_string("detection_image");
+  p.background_radius_um = s.get_double("background_radius_um");
+  p.median_radius_um = s.get_double("median_radius_um");
+  p.sigma_um = s.get_double("sigma_um");
+  p.min_area_um2 = s.get_double("min_area_um2");
+  p.max_area_um2 = s.get_double("max_area_um2");
+  p.threshold = s.get_double("threshold");
+  p.max_background = s.get_double("max_background");
+  p.split_by_shape = s.get_bool("split_by_shape");
+  p.cell_expansion_um = s.get_double("cell_expansion_um");
+  p.smooth_boundaries = s.get_bool("smooth_boundaries");
+  p.membrane_width_um = s.get_double("membrane_width_um");
+  p.tile_size_px = s.get_int("tile_size_px");
+  p.threads = s.get_int("threads");
+  validate(p);
+  return p;
+}
+
+CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains,
+                       const DetectionParams& params, const DetectionRegion& region) {
+  if (rgb.empty()) throw DetectionError("detect_cells: the image is empty");
+  if (rgb.type() != CV_8UC3) {
+    throw DetectionError("detect_cells: expected an 8-bit RGB image (8UC3), got " +
+                         cv::typeToString(rgb.type()));
+  }
+  if (!(region.scale_to_level0 > 0)) {
+    throw DetectionError("detect_cells: scale_to_level0 must be > 0, got " + fmt(region.scale_to_level0));
+  }
+  validate(params);
+  const bool calibrated = is_calibrated(mpp);
+  const PxParams q = to_pixels(params, calibrated);
+
+  // Resample to the requested pixel size (analysis image); uncalibrated images are used as they are.
+  cv::Mat analysis = rgb;
+  cv::Point2d scale(1, 1);  // analysis px per rgb px
+  if (calibrated) {
+    const double f = mpp / params.requested_pixel_size_um;
+    const cv::Size size(std::max(1, static_cast<int>(std::lround(rgb.cols * f))),
+                        std::max(1, static_cast<int>(std::lround(rgb.rows * f))));
+    if (size != rgb.size()) {
+      cv::resize(rgb, analysis, size, 0, 0, f < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+      scale = {static_cast<double>(size.width) / rgb.cols, static_cast<double>(size.height) / rgb.rows};
+    }
+  }
+  // analysis -> rgb -> level 0 composes into one mapping.
+  const double s0 = region.scale_to_level0;
+  const auto tiles = make_tiles(analysis.size(), params.tile_size_px, q.overlap_px);
+  std::vector<Chunk> chunks(tiles.size());
+  run_tasks(static_cast<int>(tiles.size()), params.threads, [&](int t) {
+    const TileSpec& tile = tiles[static_cast<std::size_t>(t)];
+    const cv::Rect core(tile.core.tl() - tile.padded.tl(), tile.core.size());
+    auto measured = detect_tile(analysis(tile.padded), stains, q, core);
+    Mapping m;
+    m.scale = {s0 / scale.x, s0 / scale.y};
+    // level0 = origin + (((a + 0.5) / scale - 0.5) + 0.5) * s0 - 0.5, with a = local + padded offset.
+    m.origin = {region.origin.x + tile.padded.x * m.scale.x, region.origin.y + tile.padded.y * m.scale.y};
+    chunks[static_cast<std::size_t>(t)] = to_chunk(std::move(measured), m);
+  });
+  return assemble(chunks, calibrated, calibrated ? mpp / s0 : 0.0);
+}
+
+CellTable detect_cells_in_slide(Slide& slide, const StainMatrix& stains, const DetectionParams& params,
+                                const SlideDetectionOptions& options) {
+  validate(params);
+  const SlideInfo& info = slide.info();
+  if (info.level_sizes.empty()) throw DetectionError(info.path.string() + ": the slide has no levels");
+  const bool calibrated = info.has_mpp() && info.mpp_x > 0;
+  const double mpp0 = calibrated ? info.mpp_x : params.requested_pixel_size_um;
+  const PxParams q = to_pixels(params, calibrated);
+  const cv::Rect2d full(0, 0, info.level_sizes[0].width, info.level_sizes[0].height);
+  const cv::Rect2d roi = options.roi.empty() ? full : (options.roi & full);
+  if (roi.empty()) {
+    throw DetectionError(info.path.string() + ": the region to detect in lies outside the slide (" +
+                         fmt(full.width) + " x " + fmt(full.height) + " px)");
+  }
+  if (!options.tissue_mask.empty() && options.tissue_mask.type() != CV_8UC1) {
+    throw DetectionError(info.path.string() + ": the tissue mask must be 8-bit single channel, got " +
+                         cv::typeToString(options.tissue_mask.type()));
+  }
+  const double ds = params.requested_pixel_size_um / mpp0;  // level-0 px per analysis px
+  const int level = slide.best_level_for_downsample(std::max(1.0, ds));
+  const double level_ds = info.downsamples[static_cast<std::size_t>(level)];
+  const cv::Size grid(std::max(1, static_cast<int>(std::ceil(roi.width / ds))),
+                      std::max(1, static_cast<int>(std::ceil(roi.height / ds))));
+  const auto tiles = make_tiles(grid, params.tile_size_px, q.overlap_px);
+  const cv::Mat& mask = options.tissue_mask;
+  const double mask_sx = mask.empty() ? 0 : mask.cols / roi.width;  // mask px per level-0 px
+  const double mask_sy = mask.empty() ? 0 : mask.rows / roi.height;
+  auto mask_at = [&](cv::Point2d level0) {
+    const int mx = static_cast<int>((level0.x - roi.x) * mask_sx);
+    const int my = static_cast<int>((level0.y - roi.y) * mask_sy);
+    if (mx < 0 || my < 0 || mx >= mask.cols || my >= mask.rows) return false;
+    return mask.at<uchar>(my, mx) != 0;
+  };
+
+  std::vector<Chunk> chunks(tiles.size());
+  std::mutex progress_mutex;
+  int done = 0;
+  const bool finished = run_tasks(
+      static_cast<int>(tiles.size()), params.threads,
+      [&](int t) {
+        const TileSpec& tile = tiles[static_cast<std::size_t>(t)];
+        bool skip = false;
+        if (!mask.empty()) {
+          const cv::Rect m(static_cast<int>(std::floor(tile.core.x * ds * mask_sx)),
+                           static_cast<int>(std::floor(tile.core.y * ds * mask_sy)),
+                           static_cast<int>(std::ceil(tile.core.width * ds * mask_sx)) + 1,
+                           static_cast<int>(std::ceil(tile.core.height * ds * mask_sy)) + 1);
+          const cv::Rect clipped = m & cv::Rect(0, 0, mask.cols, mask.rows);
+          skip = clipped.empty() || cv::countNonZero(mask(clipped)) == 0;
+        }
+        if (!skip) {
+          const auto x0 = static_cast<std::int64_t>(std::floor(roi.x + tile.padded.x * ds));
+          const auto y0 = static_cast<std::int64_t>(std::floor(roi.y + tile.padded.y * ds));
+          const int wl = std::max(1, static_cast<int>(std::lround(tile.padded.width * ds / level_ds)));
+          const int hl = std::max(1, static_cast<int>(std::lround(tile.padded.height * ds / level_ds)));
+          cv::Mat rgb = slide.read_region(x0, y0, level, wl, hl);
+          if (rgb.size() != tile.padded.size()) {
+            cv::resize(rgb, rgb, tile.padded.size(), 0, 0,
+                       rgb.cols > tile.padded.width ? cv::INTER_AREA : cv::INTER_LINEAR);
+          }
+          const cv::Rect core(tile.core.tl() - tile.padded.tl(), tile.core.size());
+          Mapping m;
+          m.scale = {wl * level_ds / tile.padded.width, hl * level_ds / tile.padded.height};
+          m.origin = {static_cast<double>(x0), static_cast<double>(y0)};
+          Chunk chunk = to_chunk(detect_tile(rgb, stains, q, core), m);
+          if (!mask.empty()) {
+            Chunk kept;
+            for (std::size_t i = 0; i < chunk.cells.size(); ++i) {
+              if (!mask_at(chunk.cells[i].centroid)) continue;
+              kept.cells.push_back(std::move(chunk.cells[i]));
+              kept.values.push_back(chunk.values[i]);
+            }
+            chunk = std::move(kept);
+          }
+          chunks[static_cast<std::size_t>(t)] = std::move(chunk);
+        }
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        ++done;
+        if (options.on_progress) options.on_progress({done, static_cast<int>(tiles.size())});
+      },
+      options.cancel);
+  if (!finished) {
+    throw DetectionCancelled(info.path.string() + ": cell detection cancelled after " + std::to_string(done) +
+                             " of " + std::to_string(tiles.size()) + " tiles");
+  }
+  return assemble(chunks, calibrated, calibrated ? info.mpp_x : 0.0);
+}
+
+}  // namespace ihc

@@ -1,0 +1,29 @@
+#pragma once
+// Tiles with overlap for detection over large regions, and a small worker pool that processes them.
+#include <atomic>
+#include <functional>
+#include <opencv2/core.hpp>
+#include <vector>
+
+namespace ihc {
+
+// `core` tiles the image without overlap; `padded` is the core grown by the overlap and clipped to the image.
+// A cell belongs to the one tile whose core holds its centroid.
+struct TileSpec {
+  cv::Rect core;
+  cv::Rect padded;
+};
+
+// Row-major tiles of at most core_px x core_px; throws std::invalid_argument for core_px < 1 or overlap < 0.
+std::vector<TileSpec> make_tiles(cv::Size size, int core_px, int overlap_px);
+
+// 0 = every hardware thread; the result is at least 1.
+int resolve_threads(int requested);
+
+// Runs task(i) for i in [0, n_tasks) on `threads` workers (each task once, taken in order). `cancel` is
+// polled before each task. The first exception thrown by a task stops the others and is rethrown here.
+// Returns false when cancelled.
+bool run_tasks(int n_tasks, int threads, const std::function<void(int)>& task,
+               const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace ihc
