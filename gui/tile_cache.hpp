@@ -1,0 +1,95 @@
+#pragma once
+// Decoded slide tiles: an LRU cache bounded in bytes (the coarsest level pinned so the screen is never black)
+// and a loader that reads tiles on background threads. A new request list replaces the pending one, so while
+// panning stale tiles are never read. No GL here: the UI thread takes ready tiles and uploads textures.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <opencv2/core.hpp>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "gui/view_transform.hpp"
+
+namespace ihc::gui {
+
+class TileCache {
+ public:
+  explicit TileCache(std::size_t budget_bytes) : budget_(budget_bytes) {}
+
+  // Returns an empty Mat when absent; a hit becomes the most recently used.
+  cv::Mat get(const TileKey& key);
+  bool contains(const TileKey& key) const;
+  // Inserts (or replaces) then evicts least recently used unpinned tiles until within budget.
+  void put(const TileKey& key, const cv::Mat& rgb, bool pinned = false);
+  void clear();
+
+  std::size_t bytes() const;
+  std::size_t size() const;
+  std::size_t budget() const { return budget_; }
+  std::size_t evictions() const;
+
+ private:
+  struct Entry {
+    cv::Mat rgb;
+    bool pinned = false;
+    std::list<TileKey>::iterator lru;
+  };
+  void evict_locked();
+
+  mutable std::mutex mutex_;
+  std::size_t budget_;
+  std::size_t bytes_ = 0;
+  std::size_t evictions_ = 0;
+  std::list<TileKey> lru_;  // front = most recent
+  std::unordered_map<TileKey, Entry, TileKeyHash> map_;
+};
+
+class TileLoader {
+ public:
+  // Reads one tile as CV_8UC3 RGB; called from worker threads (Slide::read_region is thread-safe).
+  using Reader = std::function<cv::Mat(const TileKey&)>;
+  TileLoader(Reader reader, TileCache& cache, int threads = 2);
+  ~TileLoader();
+  TileLoader(const TileLoader&) = delete;
+  TileLoader& operator=(const TileLoader&) = delete;
+
+  // Replaces the pending queue with `keys` (first = most urgent); cached and in-flight tiles are skipped.
+  void request(const std::vector<TileKey>& keys, bool pinned = false);
+  // Tiles that arrived in the cache since the last call (for texture upload on the UI thread).
+  std::vector<TileKey> take_ready();
+  std::size_t pending() const;  // queued + in flight
+  std::size_t reads() const { return reads_.load(); }
+  std::size_t dropped() const { return dropped_.load(); }  // requests pre-empted before being read
+  std::string last_error() const;
+
+ private:
+  struct Job {
+    TileKey key;
+    bool pinned = false;
+  };
+  void worker();
+
+  Reader reader_;
+  TileCache& cache_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  std::vector<TileKey> in_flight_;
+  std::vector<TileKey> ready_;
+  std::unordered_map<TileKey, bool, TileKeyHash> failed_;
+  std::string last_error_;
+  bool stop_ = false;
+  std::atomic<std::size_t> reads_{0};
+  std::atomic<std::size_t> dropped_{0};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ihc::gui
