@@ -1,0 +1,243 @@
+#include "imaging/overlay.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "models/atomic_file.hpp"
+
+namespace ihc {
+
+namespace {
+
+cv::Vec3b class_rgb(CellClass c) {
+  const std::uint32_t v = class_color_rgb(c);
+  return {static_cast<uchar>((v >> 16) & 0xFF), static_cast<uchar>((v >> 8) & 0xFF),
+          static_cast<uchar>(v & 0xFF)};
+}
+
+cv::Scalar scalar_rgb(CellClass c) {
+  const cv::Vec3b v = class_rgb(c);
+  return {static_cast<double>(v[0]), static_cast<double>(v[1]), static_cast<double>(v[2])};
+}
+
+std::vector<cv::Point> to_thumb(const std::vector<cv::Point2f>& pts, double s) {
+  std::vector<cv::Point> out;
+  out.reserve(pts.size());
+  for (const auto& p : pts) {
+    out.emplace_back(static_cast<int>(std::lround((p.x + 0.5) * s - 0.5)),
+                     static_cast<int>(std::lround((p.y + 0.5) * s - 0.5)));
+  }
+  return out;
+}
+
+}  // namespace
+
+OverlayCanvas::OverlayCanvas(cv::Mat thumbnail, cv::Size2d level0_size, OverlayOptions options)
+    : thumbnail_(std::move(thumbnail)), options_(options) {
+  if (thumbnail_.empty() || thumbnail_.type() != CV_8UC3) {
+    throw std::invalid_argument("OverlayCanvas: the thumbnail must be a non-empty 8-bit RGB image");
+  }
+  scale_ = level0_size.width > 0 ? thumbnail_.cols / level0_size.width : 1.0;
+  fill_ = cv::Mat(thumbnail_.size(), CV_8UC3, cv::Scalar::all(0));
+  fill_mask_ = cv::Mat(thumbnail_.size(), CV_8U, cv::Scalar(0));
+  edges_ = cv::Mat(thumbnail_.size(), CV_8UC3, cv::Scalar::all(0));
+  edge_mask_ = cv::Mat(thumbnail_.size(), CV_8U, cv::Scalar(0));
+  density_ = cv::Mat(thumbnail_.size(), CV_32FC4, cv::Scalar::all(0));
+}
+
+void OverlayCanvas::add_cells(const CellTable& table, const std::vector<CellClass>& classes) {
+  const cv::Rect bounds(0, 0, thumbnail_.cols, thumbnail_.rows);
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const Cell& c = table.cells[i];
+    const CellClass cls = i < classes.size() ? classes[i] : CellClass::Negative;
+    const auto& poly = c.boundary.size() >= 3 ? c.boundary : c.nucleus;
+    bool drawn = false;
+    if (poly.size() >= 3) {
+      const cv::Rect2f box = cv::boundingRect(poly);
+      if (std::max(box.width, box.height) * scale_ >= options_.min_cell_px) {
+        const std::vector<std::vector<cv::Point>> contour{to_thumb(poly, scale_)};
+        cv::fillPoly(fill_, contour, scalar_rgb(cls));
+        cv::fillPoly(fill_mask_, contour, cv::Scalar(255));
+        cv::polylines(edges_, contour, true, scalar_rgb(cls), 1, cv::LINE_8);
+        cv::polylines(edge_mask_, contour, true, cv::Scalar(255), 1, cv::LINE_8);
+        drawn = true;
+        ++drawn_;
+      }
+    }
+    if (!drawn) {
+      const cv::Point p(static_cast<int>(std::floor((c.centroid.x + 0.5) * scale_)),
+                        static_cast<int>(std::floor((c.centroid.y + 0.5) * scale_)));
+      if (!bounds.contains(p)) continue;
+      const cv::Vec3b rgb = class_rgb(cls);
+      cv::Vec4f& d = density_.at<cv::Vec4f>(p);
+      d[0] += rgb[0];
+      d[1] += rgb[1];
+      d[2] += rgb[2];
+      d[3] += 1.0f;
+      ++dense_;
+    }
+  }
+}
+
+void OverlayCanvas::set_tissue_mask(const cv::Mat& mask) {
+  if (mask.empty()) return;
+  cv::Mat m;
+  cv::resize(mask, m, thumbnail_.size(), 0, 0, cv::INTER_NEAREST);
+  tissue_mask_ = m > 0;
+}
+
+void OverlayCanvas::add_outline(const std::vector<cv::Point2d>& ring) {
+  std::vector<cv::Point> pts;
+  for (const auto& p : ring) {
+    pts.emplace_back(static_cast<int>(std::lround(p.x * scale_)),
+                     static_cast<int>(std::lround(p.y * scale_)));
+  }
+  if (pts.size() >= 2) outlines_.push_back(std::move(pts));
+}
+
+cv::Mat OverlayCanvas::render() const {
+  cv::Mat out = thumbnail_.clone();
+  // Density map: mean class colour per neighbourhood, opacity growing with the number of cells.
+  if (dense_ > 0) {
+    cv::Mat smooth;
+    const double sigma = std::max(1.0, std::min(out.cols, out.rows) / 400.0);
+    cv::GaussianBlur(density_, smooth, cv::Size(), sigma);
+    std::vector<float> counts;
+    for (int y = 0; y < smooth.rows; ++y) {
+      for (int x = 0; x < smooth.cols; ++x) {
+        const float n = smooth.at<cv::Vec4f>(y, x)[3];
+        if (n > 1e-3f) counts.push_back(n);
+      }
+    }
+    float ref = 1.0f;
+    if (!counts.empty()) {
+      auto nth = counts.begin() + static_cast<std::ptrdiff_t>(counts.size() * 9 / 10);
+      std::nth_element(counts.begin(), nth, counts.end());
+      ref = std::max(*nth, 1e-3f);
+    }
+    for (int y = 0; y < out.rows; ++y) {
+      for (int x = 0; x < out.cols; ++x) {
+        const cv::Vec4f d = smooth.at<cv::Vec4f>(y, x);
+        if (d[3] <= 1e-3f) continue;
+        const float a = std::min(0.85f, 0.3f + 0.55f * d[3] / ref);
+        cv::Vec3b& px = out.at<cv::Vec3b>(y, x);
+        for (int k = 0; k < 3; ++k) {
+          px[k] = cv::saturate_cast<uchar>((1 - a) * px[k] + a * d[k] / d[3]);
+        }
+      }
+    }
+  }
+  if (drawn_ > 0) {
+    cv::Mat blended;
+    cv::addWeighted(out, 1.0 - options_.cell_alpha, fill_, options_.cell_alpha, 0.0, blended);
+    blended.copyTo(out, fill_mask_);
+    edges_.copyTo(out, edge_mask_);
+  }
+  if (!tissue_mask_.empty()) {
+    std::vector<std::vector<cv::Point>> contours;
+    cv::findContours(tissue_mask_.clone(), contours, cv::RETR_LIST, cv::CHAIN_APPROX_SIMPLE);
+    const int thickness = std::max(1, std::min(out.cols, out.rows) / 500);
+    cv::drawContours(out, contours, -1, cv::Scalar(0, 170, 0), thickness, cv::LINE_AA);
+  }
+  for (const auto& o : outlines_) {
+    cv::polylines(out, o, true, cv::Scalar(0, 0, 0), std::max(1, std::min(out.cols, out.rows) / 400),
+                  cv::LINE_AA);
+  }
+  return out;
+}
+
+cv::Mat render_histogram(const std::vector<float>& values, const std::string& measurement,
+                         const std::vector<double>& thresholds, const HistogramOptions& o) {
+  cv::Mat img(o.height, o.width, CV_8UC3, cv::Scalar::all(255));
+  const int left = 70, right = 20, top = 40, bottom = 50;
+  const int pw = o.width - left - right, ph = o.height - top - bottom;
+  std::vector<float> v;
+  v.reserve(values.size());
+  for (float x : values) {
+    if (std::isfinite(x)) v.push_back(x);
+  }
+  // Range: from min(0, data) to past the last threshold and the 99.5th percentile, so one outlier does not
+  // squash the bars.
+  double lo = 0.0, hi = 1.0;
+  if (!v.empty()) {
+    std::vector<float> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    lo = std::min(0.0, static_cast<double>(sorted.front()));
+    hi = std::max(hi, static_cast<double>(sorted[std::min(sorted.size() - 1, sorted.size() * 995 / 1000)]));
+  }
+  for (double t : thresholds) hi = std::max(hi, t * 1.25);
+  const double bw = (hi - lo) / o.bins;
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(o.bins), 0);
+  for (float x : v) {
+    const int b = std::clamp(static_cast<int>((x - lo) / bw), 0, o.bins - 1);
+    ++counts[static_cast<std::size_t>(b)];
+  }
+  const std::int64_t max_count = std::max<std::int64_t>(1, *std::max_element(counts.begin(), counts.end()));
+  auto x_of = [&](double value) {
+    return left + static_cast<int>(std::lround((value - lo) / (hi - lo) * pw));
+  };
+  auto class_of = [&](double value) {
+    if (thresholds.size() == 1) return value >= thresholds[0] ? CellClass::Positive : CellClass::Negative;
+    CellClass c = CellClass::Negative;
+    const CellClass order[] = {CellClass::OnePlus, CellClass::TwoPlus, CellClass::ThreePlus};
+    for (std::size_t k = 0; k < thresholds.size() && k < 3; ++k) {
+      if (value >= thresholds[k]) c = order[k];
+    }
+    return c;
+  };
+  for (int b = 0; b < o.bins; ++b) {
+    const double mid = lo + (b + 0.5) * bw;
+    const int h = static_cast<int>(
+        std::lround(static_cast<double>(counts[static_cast<std::size_t>(b)]) / max_count * ph));
+    if (h <= 0) continue;
+    const cv::Rect r(x_of(lo + b * bw), top + ph - h,
+                     std::max(1, x_of(lo + (b + 1) * bw) - x_of(lo + b * bw)), h);
+    cv::rectangle(img, r, scalar_rgb(class_of(mid)), cv::FILLED);
+    cv::rectangle(img, r, cv::Scalar(90, 90, 90), 1);
+  }
+  const cv::Scalar black(0, 0, 0);
+  cv::line(img, {left, top + ph}, {left + pw, top + ph}, black, 1);
+  cv::line(img, {left, top}, {left, top + ph}, black, 1);
+  char buf[128];
+  for (int k = 0; k <= 5; ++k) {
+    const double value = lo + (hi - lo) * k / 5;
+    const int x = x_of(value);
+    cv::line(img, {x, top + ph}, {x, top + ph + 5}, black, 1);
+    std::snprintf(buf, sizeof(buf), "%.2f", value);
+    cv::putText(img, buf, {x - 15, top + ph + 20}, cv::FONT_HERSHEY_SIMPLEX, 0.4, black, 1, cv::LINE_AA);
+  }
+  std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(max_count));
+  cv::putText(img, buf, {5, top + 10}, cv::FONT_HERSHEY_SIMPLEX, 0.4, black, 1, cv::LINE_AA);
+  cv::putText(img, "0", {5, top + ph}, cv::FONT_HERSHEY_SIMPLEX, 0.4, black, 1, cv::LINE_AA);
+  cv::putText(img, measurement + " (OD)", {left + pw / 2 - 100, o.height - 10}, cv::FONT_HERSHEY_SIMPLEX,
+              0.45, black, 1, cv::LINE_AA);
+  std::snprintf(buf, sizeof(buf), "%s: %zu cells", measurement.c_str(), v.size());
+  cv::putText(img, buf, {left, 22}, cv::FONT_HERSHEY_SIMPLEX, 0.55, black, 1, cv::LINE_AA);
+  const char* labels[] = {"1+", "2+", "3+"};
+  for (std::size_t k = 0; k < thresholds.size(); ++k) {
+    const int x = x_of(thresholds[k]);
+    for (int y = top; y < top + ph; y += 8) cv::line(img, {x, y}, {x, std::min(y + 4, top + ph)}, black, 2);
+    std::snprintf(buf, sizeof(buf), "%s %.2f",
+                  thresholds.size() == 1 ? "Positive" : labels[std::min<std::size_t>(k, 2)], thresholds[k]);
+    cv::putText(img, buf, {x + 4, top + 14 + 16 * static_cast<int>(k)}, cv::FONT_HERSHEY_SIMPLEX, 0.45, black,
+                1, cv::LINE_AA);
+  }
+  return img;
+}
+
+void write_png_atomic(const std::filesystem::path& path, const cv::Mat& rgb) {
+  cv::Mat bgr;
+  if (rgb.channels() == 3) {
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    bgr = rgb;
+  }
+  std::vector<uchar> buf;
+  if (!cv::imencode(".png", bgr, buf)) throw FileError(path, "PNG encoding failed");
+  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
+}
+
+}  // namespace ihc

@@ -1,0 +1,120 @@
+#include "cli/progress.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+
+namespace ihc::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string bar(double fraction, int width) {
+  fraction = std::min(1.0, std::max(0.0, fraction));
+  const int full = static_cast<int>(std::lround(fraction * width));
+  return "[" + std::string(static_cast<std::size_t>(full), '#') +
+         std::string(static_cast<std::size_t>(width - full), '.') + "]";
+}
+
+std::string shorten(const std::string& s, std::size_t n) {
+  return s.size() <= n ? s : "..." + s.substr(s.size() - (n - 3));
+}
+
+}  // namespace
+
+std::string format_duration(double s) {
+  char buf[32];
+  if (!std::isfinite(s) || s < 0) return "?";
+  if (s < 60) {
+    std::snprintf(buf, sizeof(buf), "%.1fs", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof(buf), "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%dh%02dm", static_cast<int>(s) / 3600, (static_cast<int>(s) / 60) % 60);
+  }
+  return buf;
+}
+
+bool Progress::stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+Progress::Progress(int total_slides, std::FILE* out, bool interactive, bool quiet)
+    : out_(out), interactive_(interactive), quiet_(quiet), total_(total_slides), start_(Clock::now()) {}
+
+void Progress::slide_started(int index, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  active_[index] = Active{name, 0, 0, Clock::now()};
+  redraw_locked(true);
+}
+
+void Progress::tiles(int index, int done, int total) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = active_.find(index);
+  if (it == active_.end()) return;
+  it->second.done = done;
+  it->second.total = total;
+  redraw_locked(false);
+}
+
+void Progress::slide_finished(int index, const std::string& name, bool failed, const std::string& status,
+                              double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  active_.erase(index);
+  ++finished_;
+  if (failed) ++failed_;
+  if (quiet_ && !failed) return;
+  clear_locked();
+  char secs[32];
+  std::snprintf(secs, sizeof(secs), "%.1fs", seconds);
+  std::fprintf(out_, "[%d/%d] %s %s%s %s\n", index + 1, total_, name.c_str(), failed ? "FAILED " : "",
+               status.c_str(), secs);
+  redraw_locked(true);
+}
+
+void Progress::message(const std::string& line) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  clear_locked();
+  std::fprintf(out_, "%s\n", line.c_str());
+  redraw_locked(true);
+}
+
+void Progress::finish() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  clear_locked();
+  std::fflush(out_);
+}
+
+void Progress::clear_locked() {
+  if (!interactive_ || drawn_lines_ == 0) return;
+  for (int i = 0; i < drawn_lines_; ++i) std::fputs("\033[1A\r\033[2K", out_);
+  drawn_lines_ = 0;
+}
+
+void Progress::redraw_locked(bool force) {
+  if (!interactive_ || quiet_) return;
+  const auto now = Clock::now();
+  if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  last_draw_ = now;
+  clear_locked();
+  const double elapsed = seconds_since(start_);
+  const double per_slide = finished_ > 0 ? elapsed / finished_ : NAN;
+  std::fprintf(out_, "batch %s %d/%d slides, %d failed, %s elapsed, ~%s left\n",
+               bar(total_ > 0 ? static_cast<double>(finished_) / total_ : 1.0, 30).c_str(), finished_, total_,
+               failed_, format_duration(elapsed).c_str(),
+               format_duration(per_slide * (total_ - finished_)).c_str());
+  drawn_lines_ = 1;
+  for (const auto& [index, a] : active_) {
+    const double t = seconds_since(a.started);
+    const double rate = t > 0 ? a.done / t : 0.0;
+    const double left = rate > 0 ? (a.total - a.done) / rate : NAN;
+    std::fprintf(out_, "  %-28s %s %d/%d tiles, %.1f tiles/s, ~%s left\n", shorten(a.name, 28).c_str(),
+                 bar(a.total > 0 ? static_cast<double>(a.done) / a.total : 0.0, 20).c_str(), a.done, a.total,
+                 rate, format_duration(left).c_str());
+    ++drawn_lines_;
+  }
+  std::fflush(out_);
+}
+
+}  // namespace ihc::cli

@@ -1,0 +1,118 @@
+#include "imaging/overlay.hpp"
+
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "support/test_support.hpp"
+
+namespace {
+
+ihc::Cell square_cell(std::int64_t id, double cx, double cy, double half) {
+  ihc::Cell c;
+  c.id = id;
+  c.centroid = {cx, cy};
+  c.boundary = {{float(cx - half), float(cy - half)},
+                {float(cx + half), float(cy - half)},
+                {float(cx + half), float(cy + half)},
+                {float(cx - half), float(cy + half)}};
+  return c;
+}
+
+int count_colour(const cv::Mat& img, cv::Vec3b rgb) {
+  int n = 0;
+  for (int y = 0; y < img.rows; ++y) {
+    for (int x = 0; x < img.cols; ++x) n += img.at<cv::Vec3b>(y, x) == rgb;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST(Overlay, LargeCellsAreDrawnInTheirClassColour) {
+  // 1000 x 1000 level-0 pixels shown on a 500 x 500 white thumbnail: a 40 px cell is 20 px wide.
+  ihc::OverlayCanvas canvas(cv::Mat(500, 500, CV_8UC3, cv::Scalar::all(255)), cv::Size2d(1000, 1000));
+  ihc::CellTable t;
+  t.cells = {square_cell(1, 200, 200, 20), square_cell(2, 800, 800, 20)};
+  canvas.add_cells(t, {ihc::CellClass::ThreePlus, ihc::CellClass::Negative});
+  EXPECT_EQ(canvas.cells_drawn(), 2);
+  EXPECT_EQ(canvas.cells_in_density_map(), 0);
+  const cv::Mat out = canvas.render();
+  // Outline pixels carry the exact QuPath colour; the fill is a blend towards it.
+  EXPECT_GT(count_colour(out, {250, 62, 62}), 40);
+  EXPECT_GT(count_colour(out, {112, 112, 225}), 40);
+  const cv::Vec3b inside = out.at<cv::Vec3b>(100, 100);
+  EXPECT_GE(inside[0], 250);  // red stays, green and blue drop: reddish
+  EXPECT_LT(inside[1], 200);
+  EXPECT_EQ(out.at<cv::Vec3b>(10, 490), cv::Vec3b(255, 255, 255));  // untouched background
+}
+
+TEST(Overlay, TinyCellsBecomeAClassColouredDensityMap) {
+  // A 40000 px slide on a 400 px thumbnail: 10 px cells are 0.1 px, invisible as polygons.
+  ihc::OverlayCanvas canvas(cv::Mat(400, 400, CV_8UC3, cv::Scalar::all(255)), cv::Size2d(40000, 40000));
+  ihc::CellTable t;
+  std::vector<ihc::CellClass> classes;
+  for (int i = 0; i < 400; ++i) {
+    t.cells.push_back(square_cell(i, 5000 + (i % 20) * 50, 5000 + (i / 20) * 50, 5));  // 3+ cluster top-left
+    classes.push_back(ihc::CellClass::ThreePlus);
+    t.cells.push_back(square_cell(1000 + i, 30000 + (i % 20) * 50, 30000 + (i / 20) * 50, 5));  // negative
+    classes.push_back(ihc::CellClass::Negative);
+  }
+  canvas.add_cells(t, classes);
+  EXPECT_EQ(canvas.cells_drawn(), 0);
+  EXPECT_EQ(canvas.cells_in_density_map(), 800);
+  const cv::Mat out = canvas.render();
+  const cv::Vec3b hot = out.at<cv::Vec3b>(55, 55);
+  const cv::Vec3b cold = out.at<cv::Vec3b>(305, 305);
+  EXPECT_GT(hot[0], hot[2] + 60) << "3+ area should be red";
+  EXPECT_GT(cold[2], cold[0] + 40) << "negative area should be blue";
+  EXPECT_EQ(out.at<cv::Vec3b>(200, 200), cv::Vec3b(255, 255, 255));
+}
+
+TEST(Overlay, TissueOutlineIsDrawn) {
+  ihc::OverlayCanvas canvas(cv::Mat(200, 200, CV_8UC3, cv::Scalar::all(255)), cv::Size2d(2000, 2000));
+  cv::Mat mask(50, 50, CV_8U, cv::Scalar(0));
+  mask(cv::Rect(10, 10, 30, 30)).setTo(255);
+  canvas.set_tissue_mask(mask);
+  const cv::Mat out = canvas.render();
+  int green = 0;
+  for (int y = 0; y < out.rows; ++y) {
+    for (int x = 0; x < out.cols; ++x) {
+      const cv::Vec3b p = out.at<cv::Vec3b>(y, x);
+      green += p[1] > p[0] + 50 && p[1] > p[2] + 50;
+    }
+  }
+  EXPECT_GT(green, 200);  // the square's perimeter (4 x 120 px), anti-aliased
+  EXPECT_EQ(out.at<cv::Vec3b>(100, 100), cv::Vec3b(255, 255, 255));  // inside stays visible
+}
+
+TEST(Histogram, BarsTakeTheClassColourOfTheirBinAndThresholdsAreDrawn) {
+  std::vector<float> values;
+  for (int i = 0; i < 300; ++i) values.push_back(0.05f);
+  for (int i = 0; i < 100; ++i) values.push_back(0.7f);
+  values.push_back(std::numeric_limits<float>::quiet_NaN());
+  const cv::Mat h = ihc::render_histogram(values, "Membrane: DAB OD mean", {0.2, 0.4, 0.6});
+  EXPECT_EQ(h.size(), cv::Size(900, 420));
+  EXPECT_GT(count_colour(h, {112, 112, 225}), 100);  // negative bar
+  EXPECT_GT(count_colour(h, {250, 62, 62}), 30);     // 3+ bar
+  EXPECT_EQ(count_colour(h, {255, 255, 0}), 0);      // no 1+ cells, no yellow bar
+  // Threshold lines: dark pixels in the plot column of 0.4 (x = 70 + 0.4 / 1.0 * 810).
+  int dark = 0;
+  for (int y = 40; y < 370; ++y) dark += h.at<cv::Vec3b>(y, 70 + 324)[0] < 60;
+  EXPECT_GT(dark, 100);
+}
+
+TEST(Histogram, EmptyInputStillRenders) {
+  const cv::Mat h = ihc::render_histogram({}, "Nucleus: DAB OD mean", {0.2});
+  EXPECT_EQ(h.type(), CV_8UC3);
+  EXPECT_EQ(count_colour(h, {112, 112, 225}), 0);
+}
+
+TEST(Overlay, PngIsWrittenAtomicallyInRgbOrder) {
+  const auto dir = ihc::test::temp_dir("overlay_png");
+  cv::Mat img(4, 4, CV_8UC3, cv::Scalar(250, 62, 62));  // RGB red
+  ihc::write_png_atomic(dir / "a" / "overlay.png", img);
+  const cv::Mat bgr = cv::imread((dir / "a" / "overlay.png").string());
+  ASSERT_FALSE(bgr.empty());
+  EXPECT_EQ(bgr.at<cv::Vec3b>(0, 0), cv::Vec3b(62, 62, 250));
+}
