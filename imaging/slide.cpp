@@ -222,19 +222,30 @@ struct Backend {
   const char* name;
   // nullptr: not this back-end's format. Throws SlideError: its format, but it cannot be opened.
   std::unique_ptr<Slide> (*open)(const std::filesystem::path&, const OpenOptions&);
+  bool error_is_final = false;  // a refusal row: later back-ends would only produce something wrong
 };
 
-// Known formats nothing here can read: say what it is and what to do, instead of "unknown format".
-std::unique_ptr<Slide> refuse_dicom(const std::filesystem::path& path, const OpenOptions&) {
+bool has_dicom_magic(const std::filesystem::path& path, std::string* head) {
   std::ifstream in(path, std::ios::binary);
-  char magic[132] = {};
-  in.read(magic, sizeof(magic));
-  if (in.gcount() < 132 || std::memcmp(magic + 128, "DICM", 4) != 0) return nullptr;
+  head->assign(4096, '\0');
+  in.read(head->data(), static_cast<std::streamsize>(head->size()));
+  head->resize(static_cast<std::size_t>(in.gcount()));
+  return head->size() >= 132 && head->compare(128, 4, "DICM") == 0;
+}
+
+// Known formats nothing here can read: say what it is and what to do, instead of "unknown format".
+// Before OpenCV on purpose: OpenCV's GDCM reader would decode one 64x64 tile of a DICOM slide as "the image".
+std::unique_ptr<Slide> refuse_dicom_slide(const std::filesystem::path& path, const OpenOptions&) {
+  std::string head;
+  if (!has_dicom_magic(path, &head)) return nullptr;
+  const std::string kWholeSlideSopClass =
+      "1.2.840.10008.5.1.4.1.1.77.1.6";  // VL Whole Slide Microscopy Image
+  if (head.find(kWholeSlideSopClass) == std::string::npos) return nullptr;
   throw SlideError(
       path,
-      "DICOM is not readable by OpenSlide 3.4 (DICOM whole-slide support arrived in OpenSlide 4.0); "
-      "export the slide as a tiled pyramidal TIFF, e.g. `vips tiffsave in.dcm out.tif --tile --pyramid "
-      "--compression jpeg` with a libvips built on OpenSlide 4");
+      "DICOM whole-slide images are not readable by OpenSlide 3.4 (DICOM support arrived in OpenSlide "
+      "4.0); export the slide as a tiled pyramidal TIFF, e.g. `vips tiffsave in.dcm out.tif --tile "
+      "--pyramid --compression jpeg` with a libvips built on OpenSlide 4");
 }
 
 // Ordered: the first back-end that opens the file wins; OpenSlide first so vendor formats keep their
@@ -242,8 +253,8 @@ std::unique_ptr<Slide> refuse_dicom(const std::filesystem::path& path, const Ope
 const Backend kBackends[] = {
     {"openslide", open_with_openslide},
     {"jpeg-tiles-tiff", open_jpeg_tiled_tiff},
+    {"dicom-slide (refused)", refuse_dicom_slide, true},
     {"opencv", open_with_opencv},
-    {"dicom (refused)", refuse_dicom},
 };
 
 const char* expected_format(std::string ext) {
@@ -270,7 +281,10 @@ std::string describe_unknown_content(const std::filesystem::path& path) {
     text = c >= 0x20 || c == '\n' || c == '\r' || c == '\t';  // bytes >= 0x80 allowed: UTF-8 text
   }
   std::string what = "not a readable slide or image: the content is ";
-  if (text) {
+  std::string dicom_head;
+  if (has_dicom_magic(path, &dicom_head)) {
+    what += "a DICOM file OpenCV cannot decode";
+  } else if (text) {
     what += "text";
   } else {
     char hex[40];
@@ -304,6 +318,7 @@ std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenO
     try {
       if (auto slide = backend.open(path, options)) return slide;
     } catch (const SlideError& e) {
+      if (backend.error_is_final) throw;
       if (!first_error) first_error = std::make_unique<SlideError>(e);
     }
   }
