@@ -1,13 +1,489 @@
+// ihcscore evaluate: detects and grades cells in annotated images and reports the agreement with the
+// annotated points (one-to-one matching within a radius): precision/recall/F1, per-class F1, Positive %.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
+#include "imaging/cell_detection.hpp"
+#include "imaging/slide.hpp"
+#include "imaging/stains.hpp"
+#include "models/atomic_file.hpp"
+#include "models/evaluation.hpp"
+#include "models/presets.hpp"
+#include "models/scoring.hpp"
+#include "models/truth_io.hpp"
 
 namespace ihc::cli {
+namespace {
 
-// Placeholder until the command is implemented; fails loudly rather than pretending.
-int run_evaluate(const Args& /*args*/) {
-  std::fprintf(stderr, "ihcscore evaluate: not implemented yet\n");
-  return 1;
+namespace fs = std::filesystem;
+
+struct Options {
+  std::vector<std::string> images;
+  std::vector<std::string> truths;
+  std::vector<std::string> regions;
+  std::string truth_format;  // empty: from the extension
+  std::string labels;
+  int mask_min_area_px = 10;
+  std::string image_crop;
+  std::string truth_crop;
+  double mpp = 0.0;
+  double radius_px = 10.0;
+  double radius_um = 0.0;
+  std::string preset = "dsg2";
+  std::string params_file;
+  std::vector<std::string> sets;
+  std::string stains = "H-DAB";
+  std::string output;
+  std::string overlay_dir;
+};
+
+// "x,y,w,h" -> rect; empty text -> empty rect.
+cv::Rect parse_crop(const std::string& text, const std::string& option) {
+  if (text.empty()) return {};
+  int v[4];
+  char c1, c2, c3;
+  std::istringstream in(text);
+  if (!(in >> v[0] >> c1 >> v[1] >> c2 >> v[2] >> c3 >> v[3]) || c1 != ',' || c2 != ',' || c3 != ',' ||
+      !(in >> std::ws).eof() || v[0] < 0 || v[1] < 0 || v[2] <= 0 || v[3] <= 0) {
+    throw std::runtime_error(option + ": '" + text +
+                             "' is not x,y,width,height (x, y >= 0; width, height > 0)");
+  }
+  return {v[0], v[1], v[2], v[3]};
+}
+
+cv::Mat crop_or_throw(const cv::Mat& m, const cv::Rect& crop, const std::string& option,
+                      const std::string& path) {
+  if (crop.empty()) return m;
+  if ((crop & cv::Rect(0, 0, m.cols, m.rows)) != crop) {
+    throw std::runtime_error(path + ": " + option + " " + std::to_string(crop.x) + "," +
+                             std::to_string(crop.y) + "," + std::to_string(crop.width) + "," +
+                             std::to_string(crop.height) + " lies outside the image (" +
+                             std::to_string(m.cols) + "x" + std::to_string(m.rows) + ")");
+  }
+  return m(crop).clone();
+}
+
+StainMatrix stains_from(const std::string& text) {
+  if (text.find('{') != std::string::npos) return parse_qupath_string(text);
+  return stain_preset(text);
+}
+
+std::string fmt(double v, int decimals = 3) {
+  if (std::isnan(v)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+nlohmann::json num(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
+
+nlohmann::json counts_json(const ClassCounts& c) {
+  return {{"tp", c.tp},
+          {"fp", c.fp},
+          {"fn", c.fn},
+          {"precision", num(c.precision())},
+          {"recall", num(c.recall())},
+          {"f1", num(c.f1())}};
+}
+
+// Names shown in tables: the file stem, or parent/stem when stems repeat (AdamDlubak's base.png).
+std::vector<std::string> display_names(const std::vector<std::string>& images) {
+  std::map<std::string, int> stem_count;
+  for (const auto& p : images) ++stem_count[fs::path(p).stem().string()];
+  std::vector<std::string> names;
+  for (const auto& p : images) {
+    const fs::path path(p);
+    const std::string stem = path.stem().string();
+    names.push_back(stem_count[stem] > 1 ? path.parent_path().filename().string() + "/" + stem : stem);
+  }
+  return names;
+}
+
+void draw_overlay(const fs::path& file, const cv::Mat& rgb, const std::vector<PredictedPoint>& pred,
+                  const std::vector<TruthPoint>& truth, const ImageEvaluation& ev, double radius_px,
+                  const cv::Mat& region) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  if (!region.empty()) {
+    std::vector<std::vector<cv::Point>> contours;
+    cv::findContours(region.clone(), contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+    cv::drawContours(bgr, contours, -1, cv::Scalar(0, 200, 0), 2);
+  }
+  std::vector<char> pred_matched(pred.size(), 0), truth_matched(truth.size(), 0);
+  for (const auto& p : ev.pairs) {
+    pred_matched[p.predicted] = 1;
+    truth_matched[p.truth] = 1;
+    cv::line(bgr, pred[p.predicted].position, truth[p.truth].position, cv::Scalar(0, 220, 0), 1, cv::LINE_AA);
+  }
+  // Truth: circles of the match radius (red positive, blue negative, grey ignored); thick when missed.
+  for (std::size_t j = 0; j < truth.size(); ++j) {
+    const cv::Scalar colour = truth[j].label == TruthLabel::Positive   ? cv::Scalar(0, 0, 255)
+                              : truth[j].label == TruthLabel::Negative ? cv::Scalar(255, 0, 0)
+                                                                       : cv::Scalar(160, 160, 160);
+    cv::circle(bgr, truth[j].position, static_cast<int>(std::lround(radius_px)), colour,
+               truth_matched[j] ? 1 : 3, cv::LINE_AA);
+  }
+  // Detections: dots in QuPath's class colours (Positive #C80000, Negative #7070E1); yellow ring when
+  // unmatched.
+  for (std::size_t i = 0; i < pred.size(); ++i) {
+    const cv::Scalar colour = pred[i].positive ? cv::Scalar(0, 0, 200) : cv::Scalar(225, 112, 112);
+    cv::circle(bgr, pred[i].position, 3, colour, cv::FILLED, cv::LINE_AA);
+    if (!pred_matched[i]) cv::circle(bgr, pred[i].position, 6, cv::Scalar(0, 230, 255), 2, cv::LINE_AA);
+  }
+  std::vector<unsigned char> png;
+  if (!cv::imencode(".png", bgr, png))
+    throw std::runtime_error(file.string() + ": cannot encode the overlay");
+  write_file_atomic(file, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+}
+
+std::string csv_header() {
+  return "image,predicted,predicted_positive,truth,truth_positive,matched_ignored,outside_region,tp,fp,fn,"
+         "precision,recall,f1,positive_tp,positive_fp,positive_fn,positive_f1,negative_tp,negative_fp,"
+         "negative_fn,"
+         "negative_f1,predicted_positive_percent,truth_positive_percent,abs_percent_diff\n";
+}
+
+std::string csv_value(double v) { return std::isnan(v) ? "" : fmt(v, 4); }
+
+std::string csv_row(const std::string& name, int predicted, int predicted_positive, int truth,
+                    int truth_positive, int matched_ignored, int outside_region, const ClassCounts& det,
+                    const ClassCounts& pos, const ClassCounts& neg, double pred_pct, double true_pct,
+                    double diff) {
+  std::ostringstream s;
+  s << name << ',' << predicted << ',' << predicted_positive << ',' << truth << ',' << truth_positive << ','
+    << matched_ignored << ',' << outside_region << ',' << det.tp << ',' << det.fp << ',' << det.fn << ','
+    << csv_value(det.precision()) << ',' << csv_value(det.recall()) << ',' << csv_value(det.f1()) << ','
+    << pos.tp << ',' << pos.fp << ',' << pos.fn << ',' << csv_value(pos.f1()) << ',' << neg.tp << ','
+    << neg.fp << ',' << neg.fn << ',' << csv_value(neg.f1()) << ',' << csv_value(pred_pct) << ','
+    << csv_value(true_pct) << ',' << csv_value(diff) << '\n';
+  return s.str();
+}
+
+// The command line as typed, quoted where needed, for the record in the JSON output.
+std::string command_line(const Args& args) {
+  std::string out = "ihcscore evaluate";
+  for (const auto& a : args) {
+    const bool plain = a.find_first_of(" \t\"'$\\{}()*?;&|<>") == std::string::npos && !a.empty();
+    out += ' ';
+    if (plain) {
+      out += a;
+    } else {
+      out += '\'';
+      for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      out += '\'';
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_evaluate(const Args& args) {
+  Options o;
+  CLI::App app{
+      "Detects and grades cells in annotated images and compares them with the annotated cell points: "
+      "one-to-one\n"
+      "matching within a radius; detection precision/recall/F1, per-class F1 (positive/negative), predicted "
+      "vs true\n"
+      "Positive % per image and overall (mean absolute difference, Pearson r over images).",
+      "ihcscore evaluate"};
+  app.add_option("--image", o.images, "Image to detect cells in (repeat; paired in order with --truth)")
+      ->required();
+  app.add_option(
+         "--truth", o.truths,
+         "Annotated cells of the image at the same position: CSV (x,y,label or markers.csv type,x,y), "
+         "JSON list of {x, y, label_id}, or a colour mask (red positive, blue negative)")
+      ->required();
+  app.add_option(
+      "--region", o.regions,
+      "Mask of the annotated area per image (non-zero = annotated); detections outside are not counted. "
+      "Give one per image or none");
+  app.add_option("--truth-format", o.truth_format, "csv, json or mask (default: from the extension)");
+  app.add_option(
+      "--labels", o.labels,
+      "Label mapping, e.g. '1=positive,2=negative,3=ignore' (default: 1 positive, 2 negative, 3 ignore; "
+      "CSV also accepts positive/negative/ignore and QuPath's class names)");
+  app.add_option("--mask-min-area-px", o.mask_min_area_px, "Smallest mask component counted as a cell")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--image-crop", o.image_crop,
+                 "x,y,w,h of every image to evaluate (DeepLIIF panels: 0,0,512,512)");
+  app.add_option(
+      "--truth-crop", o.truth_crop,
+      "x,y,w,h of every truth mask (DeepLIIF panels: 2560,0,512,512); its size must equal the image's");
+  app.add_option("--mpp", o.mpp, "Microns per pixel of images that do not store it")
+      ->check(CLI::PositiveNumber);
+  auto* radius_px = app.add_option("--radius-px", o.radius_px, "Match radius in pixels (default 10)")
+                        ->check(CLI::PositiveNumber);
+  app.add_option("--radius-um", o.radius_um, "Match radius in microns (needs the pixel size)")
+      ->check(CLI::PositiveNumber)
+      ->excludes(radius_px);
+  app.add_option("--preset", o.preset, "Parameter preset: dsg2 (membranous) or ki67 (nuclear)");
+  app.add_option("--params", o.params_file, "Parameter file (after the preset)");
+  app.add_option("--set", o.sets, "key=value (repeat; after --params)");
+  app.add_option("--stains", o.stains, "Stain preset name or QuPath stain string (default H-DAB)");
+  app.add_option("--output", o.output, "Write per-image and overall results: .csv or .json");
+  app.add_option(
+      "--overlay-dir", o.overlay_dir,
+      "Write <image>.png overlays: truth circles (red positive, blue negative, grey ignored; thick = "
+      "missed), detections as dots, yellow rings = unmatched detections");
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 1;
+  }
+
+  if (o.images.size() != o.truths.size()) {
+    std::fprintf(stderr, "ihcscore evaluate: %zu --image but %zu --truth; give one --truth per --image\n",
+                 o.images.size(), o.truths.size());
+    return 1;
+  }
+  if (!o.regions.empty() && o.regions.size() != o.images.size()) {
+    std::fprintf(stderr, "ihcscore evaluate: %zu --region for %zu --image; give one per image or none\n",
+                 o.regions.size(), o.images.size());
+    return 1;
+  }
+  if (!o.output.empty()) {
+    const std::string ext = fs::path(o.output).extension().string();
+    if (ext != ".csv" && ext != ".json") {
+      std::fprintf(stderr, "ihcscore evaluate: --output %s: use a .csv or .json file name\n",
+                   o.output.c_str());
+      return 1;
+    }
+  }
+
+  // Parameters: preset, then file, then --set (later wins).
+  std::vector<ParamSpec> specs = detection_param_specs();
+  for (auto& s : scoring_param_specs()) specs.push_back(std::move(s));
+  ParamSet params(std::move(specs));
+  apply_preset(params, o.preset);
+  if (!o.params_file.empty()) params.load_file(o.params_file);
+  for (const auto& kv : o.sets) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) throw ParamError("--set " + kv + ": expected key=value");
+    params.set(kv.substr(0, eq), kv.substr(eq + 1), "--set");
+  }
+  const DetectionParams detection = detection_params_from(params);
+  const GradingParams grading = grading_params_from(params);
+  const StainMatrix stains = stains_from(o.stains);
+  const cv::Rect image_crop = parse_crop(o.image_crop, "--image-crop");
+  const cv::Rect truth_crop = parse_crop(o.truth_crop, "--truth-crop");
+  const LabelMap custom_labels = o.labels.empty() ? LabelMap{} : parse_label_map(o.labels);
+  const auto names = display_names(o.images);
+
+  std::vector<ImageEvaluation> results;
+  std::vector<double> mpps;
+  int failures = 0;
+  for (std::size_t k = 0; k < o.images.size(); ++k) {
+    const std::string& image_path = o.images[k];
+    const std::string& truth_path = o.truths[k];
+    try {
+      OpenOptions open;
+      open.mpp_override = o.mpp;
+      auto slide = open_slide(image_path, open);
+      const auto& info = slide->info();
+      if (info.level_count() > 1 ||
+          static_cast<std::int64_t>(info.level_sizes[0].width) * info.level_sizes[0].height >
+              (std::int64_t{1} << 28)) {
+        throw std::runtime_error(image_path +
+                                 ": evaluate takes annotated images (one level, < 256 Mpixel), not a whole "
+                                 "slide; crop the annotated field first");
+      }
+      cv::Mat rgb = slide->read_region(0, 0, 0, info.level_sizes[0].width, info.level_sizes[0].height);
+      rgb = crop_or_throw(rgb, image_crop, "--image-crop", image_path);
+      double mpp =
+          info.has_mpp() ? 0.5 * (info.mpp_x + info.mpp_y) : std::numeric_limits<double>::quiet_NaN();
+      if (o.mpp > 0 && !info.has_mpp()) mpp = o.mpp;
+      double radius = o.radius_px;
+      if (o.radius_um > 0) {
+        if (!(mpp > 0)) {
+          throw std::runtime_error(image_path +
+                                   ": --radius-um needs the pixel size, which the file does not store; "
+                                   "give --mpp or use --radius-px");
+        }
+        radius = o.radius_um / mpp;
+      }
+
+      const TruthFormat format =
+          o.truth_format.empty() ? truth_format_from_path(truth_path) : parse_truth_format(o.truth_format);
+      const LabelMap labels = o.labels.empty() ? default_label_map(format) : custom_labels;
+      std::vector<TruthPoint> truth;
+      if (format == TruthFormat::Mask) {
+        cv::Mat bgr = cv::imread(truth_path, cv::IMREAD_COLOR);
+        if (bgr.empty()) {
+          throw std::runtime_error(truth_path + (fs::exists(truth_path)
+                                                     ? ": cannot decode the truth mask image"
+                                                     : ": no such file"));
+        }
+        cv::Mat mask_rgb;
+        cv::cvtColor(bgr, mask_rgb, cv::COLOR_BGR2RGB);
+        mask_rgb = crop_or_throw(mask_rgb, truth_crop, "--truth-crop", truth_path);
+        if (mask_rgb.size() != rgb.size()) {
+          throw std::runtime_error(truth_path + ": the truth mask is " + std::to_string(mask_rgb.cols) + "x" +
+                                   std::to_string(mask_rgb.rows) + " but the image is " +
+                                   std::to_string(rgb.cols) + "x" + std::to_string(rgb.rows) +
+                                   " (use --image-crop/--truth-crop for panels)");
+        }
+        truth = truth_from_mask(mask_rgb, {o.mask_min_area_px}, truth_path);
+      } else {
+        if (!truth_crop.empty())
+          throw std::runtime_error("--truth-crop applies to mask truth only, not " + truth_path);
+        truth = format == TruthFormat::Json ? read_truth_json(truth_path, labels)
+                                            : read_truth_csv(truth_path, labels);
+        // Points are in the full image: shift them into the crop (points outside fall outside the image).
+        for (auto& p : truth) p.position -= cv::Point2d(image_crop.x, image_crop.y);
+      }
+
+      cv::Mat region;
+      if (!o.regions.empty()) {
+        const std::string& region_path = o.regions[k];
+        cv::Mat full = cv::imread(region_path, cv::IMREAD_GRAYSCALE);
+        if (full.empty()) {
+          throw std::runtime_error(region_path + (fs::exists(region_path)
+                                                      ? ": cannot decode the region mask image"
+                                                      : ": no such file"));
+        }
+        if (full.size() == info.level_sizes[0] && !image_crop.empty()) full = full(image_crop);
+        if (full.size() != rgb.size()) {
+          throw std::runtime_error(region_path + ": the region mask is " + std::to_string(full.cols) + "x" +
+                                   std::to_string(full.rows) + " but the image is " +
+                                   std::to_string(rgb.cols) + "x" + std::to_string(rgb.rows));
+        }
+        cv::compare(full, 0, region, cv::CMP_GT);
+      }
+
+      const auto t0 = std::chrono::steady_clock::now();
+      const CellTable cells = detect_cells(rgb, mpp, stains, detection);
+      const auto classes = grade_cells(cells, grading);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::vector<PredictedPoint> pred(cells.size());
+      for (std::size_t i = 0; i < cells.size(); ++i)
+        pred[i] = {cells.cells[i].centroid, is_positive(classes[i])};
+
+      EvaluationParams ep;
+      ep.radius_px = radius;
+      ImageEvaluation ev = evaluate_image(names[k], pred, truth, ep, region);
+      if (!o.overlay_dir.empty()) {
+        ensure_directory(o.overlay_dir);
+        std::string file = names[k];
+        for (char& c : file) c = c == '/' ? '_' : c;
+        draw_overlay(fs::path(o.overlay_dir) / (file + ".png"), rgb, pred, truth, ev, radius, region);
+      }
+      std::fprintf(stderr, "%s: %zu cells detected in %.1f s, %zu truth points, radius %.1f px\n",
+                   names[k].c_str(), cells.size(), seconds, truth.size(), radius);
+      results.push_back(std::move(ev));
+      mpps.push_back(mpp);
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      // Errors from readers already name the file; others get the image prepended.
+      if (msg.find(image_path) == std::string::npos && msg.find(truth_path) == std::string::npos &&
+          (o.regions.empty() || msg.find(o.regions[k]) == std::string::npos)) {
+        msg = image_path + ": " + msg;
+      }
+      std::fprintf(stderr, "ihcscore evaluate: error: %s\n", msg.c_str());
+      ++failures;
+    }
+  }
+
+  const EvaluationSummary sum = summarize(results);
+  // Table on stdout.
+  std::printf("%-22s %6s %6s %5s %5s %5s %6s %6s %6s %6s %6s %7s %7s %6s\n", "image", "det", "truth", "TP",
+              "FP", "FN", "prec", "recall", "F1", "F1+", "F1-", "pos%", "true%", "|diff|");
+  for (const auto& r : results) {
+    const double d = std::abs(r.predicted_positive_percent() - r.truth_positive_percent());
+    std::printf("%-22s %6d %6d %5d %5d %5d %6s %6s %6s %6s %6s %7s %7s %6s\n", r.name.c_str(),
+                r.predicted_total, r.truth_total, r.detection.tp, r.detection.fp, r.detection.fn,
+                fmt(r.detection.precision()).c_str(), fmt(r.detection.recall()).c_str(),
+                fmt(r.detection.f1()).c_str(), fmt(r.positive.f1()).c_str(), fmt(r.negative.f1()).c_str(),
+                fmt(r.predicted_positive_percent(), 1).c_str(), fmt(r.truth_positive_percent(), 1).c_str(),
+                fmt(d, 1).c_str());
+  }
+  const double pooled_pred = 100.0 * sum.predicted_positive / std::max(1, sum.predicted_total);
+  const double pooled_true = 100.0 * sum.truth_positive / std::max(1, sum.truth_total);
+  std::printf("%-22s %6d %6d %5d %5d %5d %6s %6s %6s %6s %6s %7s %7s %6s\n", "ALL (pooled)",
+              sum.predicted_total, sum.truth_total, sum.detection.tp, sum.detection.fp, sum.detection.fn,
+              fmt(sum.detection.precision()).c_str(), fmt(sum.detection.recall()).c_str(),
+              fmt(sum.detection.f1()).c_str(), fmt(sum.positive.f1()).c_str(), fmt(sum.negative.f1()).c_str(),
+              fmt(pooled_pred, 1).c_str(), fmt(pooled_true, 1).c_str(),
+              fmt(sum.mean_abs_percent_diff, 1).c_str());
+  std::printf("Positive %%: mean |predicted - true| %s points over %d images (max %s), Pearson r %s\n",
+              fmt(sum.mean_abs_percent_diff, 2).c_str(), sum.percent_images,
+              fmt(sum.max_abs_percent_diff, 2).c_str(), fmt(sum.pearson_r, 3).c_str());
+
+  if (!o.output.empty()) {
+    if (fs::path(o.output).extension() == ".csv") {
+      std::string text = csv_header();
+      for (const auto& r : results) {
+        text += csv_row(r.name, r.predicted_total, r.predicted_positive, r.truth_total, r.truth_positive,
+                        r.matched_ignored, r.outside_region, r.detection, r.positive, r.negative,
+                        r.predicted_positive_percent(), r.truth_positive_percent(),
+                        std::abs(r.predicted_positive_percent() - r.truth_positive_percent()));
+      }
+      int ignored = 0, outside = 0;
+      for (const auto& r : results) {
+        ignored += r.matched_ignored;
+        outside += r.outside_region;
+      }
+      text += csv_row("ALL", sum.predicted_total, sum.predicted_positive, sum.truth_total, sum.truth_positive,
+                      ignored, outside, sum.detection, sum.positive, sum.negative,
+                      sum.predicted_total > 0 ? pooled_pred : NAN, sum.truth_total > 0 ? pooled_true : NAN,
+                      sum.mean_abs_percent_diff);
+      write_file_atomic(o.output, text);
+    } else {
+      nlohmann::json j;
+      j["command"] = command_line(args);
+      j["preset"] = o.preset;
+      j["parameters"] = params.values();
+      j["radius_px"] = o.radius_um > 0 ? nlohmann::json(nullptr) : nlohmann::json(o.radius_px);
+      j["radius_um"] = o.radius_um > 0 ? nlohmann::json(o.radius_um) : nlohmann::json(nullptr);
+      j["failed_images"] = failures;
+      nlohmann::json rows = nlohmann::json::array();
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& r = results[i];
+        rows.push_back({{"image", r.name},
+                        {"mpp", num(mpps[i])},
+                        {"predicted", r.predicted_total},
+                        {"predicted_positive", r.predicted_positive},
+                        {"truth", r.truth_total},
+                        {"truth_positive", r.truth_positive},
+                        {"matched_ignored", r.matched_ignored},
+                        {"outside_region", r.outside_region},
+                        {"detection", counts_json(r.detection)},
+                        {"positive", counts_json(r.positive)},
+                        {"negative", counts_json(r.negative)},
+                        {"predicted_positive_percent", num(r.predicted_positive_percent())},
+                        {"truth_positive_percent", num(r.truth_positive_percent())}});
+      }
+      j["images"] = rows;
+      j["summary"] = {{"images", sum.images},
+                      {"predicted", sum.predicted_total},
+                      {"predicted_positive", sum.predicted_positive},
+                      {"truth", sum.truth_total},
+                      {"truth_positive", sum.truth_positive},
+                      {"detection", counts_json(sum.detection)},
+                      {"positive", counts_json(sum.positive)},
+                      {"negative", counts_json(sum.negative)},
+                      {"percent_images", sum.percent_images},
+                      {"mean_abs_percent_diff", num(sum.mean_abs_percent_diff)},
+                      {"max_abs_percent_diff", num(sum.max_abs_percent_diff)},
+                      {"pearson_r", num(sum.pearson_r)}};
+      write_file_atomic(o.output, j.dump(2) + "\n");
+    }
+  }
+  return failures > 0 ? 2 : 0;
 }
 
 }  // namespace ihc::cli
