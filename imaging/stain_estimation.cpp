@@ -1,0 +1,202 @@
+#include "imaging/stain_estimation.hpp"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace ihc {
+namespace {
+
+using Vec3 = std::array<double, 3>;
+
+std::string fmt(const char* format, double a, double b = 0, double c = 0, double d = 0) {
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), format, a, b, c, d);
+  return buf;
+}
+
+std::string vec_text(const Vec3& v) { return fmt("(%.3f %.3f %.3f)", v[0], v[1], v[2]); }
+
+std::array<double, 256> od_lut(double background) {
+  std::array<double, 256> lut{};
+  for (int v = 0; v < 256; ++v) lut[v] = std::max(0.0, -std::log10(std::max(v, 1) / background));
+  return lut;
+}
+
+Vec3 unit(const Vec3& v) {
+  const double n = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  return {v[0] / n, v[1] / n, v[2] / n};
+}
+
+void require_rgb(const cv::Mat& rgb, const char* what) {
+  if (rgb.empty()) throw StainError(std::string(what) + ": the image is empty");
+  if (rgb.type() != CV_8UC3) {
+    throw StainError(std::string(what) + ": expected an 8-bit RGB image (CV_8UC3), got type " +
+                     cv::typeToString(rgb.type()));
+  }
+}
+
+}  // namespace
+
+double stain_angle_deg(const Vec3& a, const Vec3& b) {
+  const double na = std::sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2]);
+  const double nb = std::sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2]);
+  const double cos = (a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (na * nb);
+  return std::acos(std::clamp(cos, -1.0, 1.0)) * 180.0 / M_PI;
+}
+
+BackgroundEstimate estimate_background(const cv::Mat& rgb, const BackgroundParams& params) {
+  require_rgb(rgb, "estimate_background");
+  std::array<std::array<int64_t, 256>, 3> hist{};
+  BackgroundEstimate out;
+  const int min = params.bright_min;
+  for (int y = 0; y < rgb.rows; ++y) {
+    const uint8_t* p = rgb.ptr<uint8_t>(y);
+    for (int x = 0; x < rgb.cols; ++x, p += 3) {
+      if (p[0] >= min && p[1] >= min && p[2] >= min) {
+        ++hist[0][p[0]];
+        ++hist[1][p[1]];
+        ++hist[2][p[2]];
+        ++out.bright_pixels;
+      }
+    }
+  }
+  const double needed = std::max(1.0, params.min_bright_fraction * static_cast<double>(rgb.total()));
+  if (static_cast<double>(out.bright_pixels) < needed) return out;
+  for (int ch = 0; ch < 3; ++ch) {
+    int mode = 255;
+    for (int v = 255; v >= 0; --v) {
+      if (hist[ch][v] > hist[ch][mode]) mode = v;  // strict: ties keep the brighter value
+    }
+    out.background[ch] = mode;
+  }
+  out.found = true;
+  return out;
+}
+
+StainEstimate estimate_stains(const cv::Mat& rgb, const StainMatrix& reference,
+                              const StainEstimationParams& params, const cv::Mat& tissue_mask) {
+  require_rgb(rgb, "estimate_stains");
+  if (!tissue_mask.empty() && (tissue_mask.type() != CV_8U || tissue_mask.size() != rgb.size())) {
+    throw StainError("estimate_stains: the tissue mask must be CV_8U and " + std::to_string(rgb.cols) +
+                     " x " + std::to_string(rgb.rows) + " like the image");
+  }
+  StainEstimate out;
+  Vec3 background = reference.background;
+  if (params.estimate_background) {
+    out.background = estimate_background(rgb, params.background);
+    if (out.background.found) background = out.background.background;
+  }
+  const auto lut_r = od_lut(background[0]);
+  const auto lut_g = od_lut(background[1]);
+  const auto lut_b = od_lut(background[2]);
+
+  // QuPath samples at equal spacing above its pixel budget; a grid keeps both directions even.
+  const double total = static_cast<double>(rgb.total());
+  const int step =
+      std::max(1, static_cast<int>(std::ceil(std::sqrt(total / std::max<int64_t>(1, params.max_pixels)))));
+  const double max_sq = params.max_od * params.max_od;
+  const double inv_sqrt3 = 1.0 / std::sqrt(3.0);
+  const double gray_cos = std::cos(0.15);
+  auto for_each_kept = [&](auto&& fn) {
+    for (int y = 0; y < rgb.rows; y += step) {
+      const uint8_t* p = rgb.ptr<uint8_t>(y);
+      const uint8_t* m = tissue_mask.empty() ? nullptr : tissue_mask.ptr<uint8_t>(y);
+      for (int x = 0; x < rgb.cols; x += step) {
+        if (m != nullptr && m[x] == 0) continue;
+        const double r = lut_r[p[3 * x]], g = lut_g[p[3 * x + 1]], b = lut_b[p[3 * x + 2]];
+        if (r < params.min_od || g < params.min_od || b < params.min_od) continue;
+        const double sq = r * r + g * g + b * b;
+        if (sq > max_sq) continue;
+        if (params.exclude_gray && (r + g + b) * inv_sqrt3 >= gray_cos * std::sqrt(sq)) continue;
+        fn(r, g, b);
+      }
+    }
+  };
+
+  Eigen::Vector3d sum = Eigen::Vector3d::Zero();
+  Eigen::Matrix3d outer = Eigen::Matrix3d::Zero();
+  int64_t n = 0;
+  for_each_kept([&](double r, double g, double b) {
+    const Eigen::Vector3d v(r, g, b);
+    sum += v;
+    outer += v * v.transpose();
+    ++n;
+  });
+  out.pixels_used = n;
+  if (n < params.min_pixels) {
+    throw StainError("stain estimation: only " + std::to_string(n) +
+                     " pixels have an optical density between " +
+                     fmt("%g and %g", params.min_od, params.max_od) + " and are not grey (need at least " +
+                     std::to_string(params.min_pixels) + ")");
+  }
+  const Eigen::Vector3d mean = sum / static_cast<double>(n);
+  const Eigen::Matrix3d cov = outer / static_cast<double>(n) - mean * mean.transpose();
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> eig(cov);
+  Eigen::Vector3d e1 = eig.eigenvectors().col(2);  // eigenvalues ascend: the last two span the stain plane
+  Eigen::Vector3d e2 = eig.eigenvectors().col(1);
+  if (e1.sum() < 0) e1 = -e1;
+
+  // Macenko: angle of each pixel in the plane, robust extremes, directions projected onto the plane.
+  std::vector<float> phi;
+  phi.reserve(static_cast<size_t>(n));
+  for_each_kept([&](double r, double g, double b) {
+    const Eigen::Vector3d v(r, g, b);
+    phi.push_back(static_cast<float>(std::atan2(v.dot(e2), v.dot(e1))));
+  });
+  const double alpha = std::clamp(params.ignore_percent, 0.0, 49.0) / 100.0;
+  const size_t lo_index = static_cast<size_t>(alpha * static_cast<double>(phi.size() - 1) + 0.5);
+  const size_t hi_index = static_cast<size_t>((1.0 - alpha) * static_cast<double>(phi.size() - 1) + 0.5);
+  std::nth_element(phi.begin(), phi.begin() + static_cast<std::ptrdiff_t>(lo_index), phi.end());
+  const double phi_lo = phi[lo_index];
+  std::nth_element(phi.begin(), phi.begin() + static_cast<std::ptrdiff_t>(hi_index), phi.end());
+  const double phi_hi = phi[hi_index];
+  auto direction = [&](double angle) {
+    Eigen::Vector3d v = std::cos(angle) * e1 + std::sin(angle) * e2;
+    if (v.sum() < 0) v = -v;
+    return unit(Vec3{v[0], v[1], v[2]});
+  };
+  const Vec3 a = direction(phi_lo);
+  const Vec3 b = direction(phi_hi);
+
+  const StainVector& ref1 = reference.stains[0];
+  const StainVector& ref2 = reference.stains[1];
+  const bool keep = stain_angle_deg(a, ref1.rgb) + stain_angle_deg(b, ref2.rgb) <=
+                    stain_angle_deg(a, ref2.rgb) + stain_angle_deg(b, ref1.rgb);
+  const Vec3 s1 = keep ? a : b;
+  const Vec3 s2 = keep ? b : a;
+  out.separation_deg = stain_angle_deg(s1, s2);
+  out.deviation_deg = {stain_angle_deg(s1, ref1.rgb), stain_angle_deg(s2, ref2.rgb)};
+
+  if (out.separation_deg < params.min_separation_deg) {
+    throw StainError("stain estimation: the estimated " + ref1.name + " and " + ref2.name +
+                     " vectors are only " +
+                     fmt("%.1f degrees apart (minimum %g)", out.separation_deg, params.min_separation_deg) +
+                     ": the region shows a single stain");
+  }
+  const Vec3* est[2] = {&s1, &s2};
+  const StainVector* own[2] = {&ref1, &ref2};
+  const StainVector* other[2] = {&ref2, &ref1};
+  for (int i = 0; i < 2; ++i) {
+    if (stain_angle_deg(*est[i], other[i]->rgb) < out.deviation_deg[i]) {
+      throw StainError("stain estimation: the estimated " + own[i]->name + " vector " + vec_text(*est[i]) +
+                       " is closer to the default " + other[i]->name + " vector than to the default " +
+                       own[i]->name + " vector (stains swapped or one missing)");
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (out.deviation_deg[i] > params.max_deviation_deg) {
+      throw StainError("stain estimation: the estimated " + own[i]->name + " vector " + vec_text(*est[i]) +
+                       fmt(" is %.1f degrees from the default (maximum %g)", out.deviation_deg[i],
+                           params.max_deviation_deg));
+    }
+  }
+  out.matrix = StainMatrix::from_vectors(reference.name, StainVector{ref1.name, s1},
+                                         StainVector{ref2.name, s2}, nullptr, background);
+  return out;
+}
+
+}  // namespace ihc

@@ -1,0 +1,57 @@
+#pragma once
+// Per-slide stain estimation: background (white) from bright pixels, then hematoxylin and DAB vectors by the
+// Macenko method with QuPath's "Estimate stain vectors" defaults.
+#include <array>
+#include <cstdint>
+#include <opencv2/core.hpp>
+
+#include "imaging/stains.hpp"
+
+namespace ihc {
+
+struct BackgroundParams {
+  int bright_min = 200;                // a pixel is "bright" when all three channels are at least this
+  double min_bright_fraction = 0.001;  // fewer bright pixels than this: no background found, keep the default
+};
+
+struct BackgroundEstimate {
+  std::array<double, 3> background{255.0, 255.0, 255.0};
+  bool found = false;  // false: too few bright pixels, `background` is the default 255
+  int64_t bright_pixels = 0;
+};
+
+// Per-channel mode (ties go to the brighter value) of pixels whose channels are all >= bright_min.
+BackgroundEstimate estimate_background(const cv::Mat& rgb, const BackgroundParams& params = {});
+
+struct StainEstimationParams {
+  double min_od = 0.05;             // per channel: fainter pixels are too noisy (QuPath's default)
+  double max_od = 1.0;              // OD vector length: denser pixels are saturated (QuPath's default)
+  double ignore_percent = 1.0;      // robust extremes: angles at this percentile and 100 minus it (QuPath's)
+  bool exclude_gray = true;         // drop pixels within 0.15 rad of grey, like QuPath for H-DAB/H&E
+  int64_t max_pixels = 16'000'000;  // larger images are sampled on a regular grid down to about this
+  int64_t min_pixels = 1000;        // fewer usable pixels than this: refuse to estimate
+  double min_separation_deg = 5.0;  // estimated vectors closer than this are degenerate
+  double max_deviation_deg = 30.0;  // an estimate further than this from its default vector is rejected
+  bool estimate_background = true;  // otherwise use the reference matrix's background
+  BackgroundParams background;
+};
+
+struct StainEstimate {
+  StainMatrix matrix;  // estimated stain 1 and 2 (names from the reference), residual third
+  BackgroundEstimate background;
+  int64_t pixels_used = 0;                // pixels that passed the OD and grey filters
+  std::array<double, 2> deviation_deg{};  // angle of each estimate to its reference vector
+  double separation_deg = 0.0;            // angle between the two estimates
+};
+
+// `rgb` is CV_8UC3 RGB, `tissue_mask` optional CV_8U of the same size (non-zero = use the pixel).
+// The two Macenko extremes go to stain 1 and stain 2 of `reference` by closeness. Throws StainError saying
+// why when too few pixels are usable, or when the result is degenerate, swapped or far from the reference.
+StainEstimate estimate_stains(const cv::Mat& rgb, const StainMatrix& reference,
+                              const StainEstimationParams& params = {},
+                              const cv::Mat& tissue_mask = cv::Mat());
+
+// Angle in degrees between two OD vectors (0 when identical directions).
+double stain_angle_deg(const std::array<double, 3>& a, const std::array<double, 3>& b);
+
+}  // namespace ihc

@@ -1,0 +1,132 @@
+#include "imaging/tissue.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <opencv2/imgproc.hpp>
+#include <stdexcept>
+#include <string>
+
+#include "imaging/stains.hpp"
+
+namespace ihc {
+namespace {
+
+constexpr int kOtsuBins = 256;
+constexpr float kOtsuMaxOd = 2.0f;  // OD sums above this are all "dense tissue" for the histogram
+
+// Otsu's threshold on a float image, histogram over [0, kOtsuMaxOd].
+double otsu_threshold(const cv::Mat& od) {
+  std::array<double, kOtsuBins> hist{};
+  const float scale = kOtsuBins / kOtsuMaxOd;
+  for (int y = 0; y < od.rows; ++y) {
+    const float* p = od.ptr<float>(y);
+    for (int x = 0; x < od.cols; ++x) {
+      const int bin = std::clamp(static_cast<int>(p[x] * scale), 0, kOtsuBins - 1);
+      hist[bin] += 1.0;
+    }
+  }
+  const double total = std::accumulate(hist.begin(), hist.end(), 0.0);
+  double sum_all = 0.0;
+  for (int i = 0; i < kOtsuBins; ++i) sum_all += i * hist[i];
+  double w0 = 0.0, sum0 = 0.0, best = -1.0;
+  int best_bin = 0;
+  for (int i = 0; i < kOtsuBins - 1; ++i) {
+    w0 += hist[i];
+    sum0 += i * hist[i];
+    const double w1 = total - w0;
+    if (w0 <= 0.0 || w1 <= 0.0) continue;
+    const double m0 = sum0 / w0, m1 = (sum_all - sum0) / w1;
+    const double between = w0 * w1 * (m0 - m1) * (m0 - m1);
+    if (between > best) {
+      best = between;
+      best_bin = i;
+    }
+  }
+  return (best_bin + 1) / scale;  // upper edge of the last background bin
+}
+
+void check(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument("detect_tissue: " + message);
+}
+
+}  // namespace
+
+TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {
+  check(!rgb.empty(), "the image is empty");
+  check(rgb.type() == CV_8UC3,
+        "expected an 8-bit RGB image (CV_8UC3), got type " + cv::typeToString(rgb.type()));
+  check(std::isfinite(p.um_per_px) && p.um_per_px > 0, "um_per_px must be positive");
+  check(p.min_threshold_od > 0 && p.min_threshold_od <= p.max_threshold_od,
+        "need 0 < min_threshold_od <= max_threshold_od");
+  check(p.smooth_sigma_um >= 0 && p.close_radius_um >= 0 && p.min_area_um2 >= 0 && p.max_hole_area_um2 >= 0,
+        "sizes must not be negative");
+
+  TissueResult out;
+  cv::Mat od = optical_density_sum(rgb, p.background);
+  const double sigma_px = p.smooth_sigma_um / p.um_per_px;
+  if (sigma_px >= 0.3) cv::GaussianBlur(od, od, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+  out.otsu_od = otsu_threshold(od);
+  out.threshold_od = std::clamp(out.otsu_od, p.min_threshold_od, p.max_threshold_od);
+
+  cv::Mat mask;
+  cv::compare(od, out.threshold_od, mask, cv::CMP_GT);
+  const int radius_px = static_cast<int>(std::lround(p.close_radius_um / p.um_per_px));
+  if (radius_px >= 1) {
+    const cv::Mat disk =
+        cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * radius_px + 1, 2 * radius_px + 1));
+    // Pad so that closing does not glue tissue to the image border.
+    cv::Mat padded;
+    cv::copyMakeBorder(mask, padded, radius_px, radius_px, radius_px, radius_px, cv::BORDER_CONSTANT, 0);
+    cv::morphologyEx(padded, padded, cv::MORPH_CLOSE, disk);
+    mask = padded(cv::Rect(radius_px, radius_px, mask.cols, mask.rows)).clone();
+  }
+
+  const double px_area_um2 = p.um_per_px * p.um_per_px;
+  cv::Mat labels, stats, centroids;
+  // Drop small pieces before filling holes, so that dust inside a lumen does not decide anything.
+  int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  std::vector<uint8_t> keep(static_cast<size_t>(n), 0);
+  for (int i = 1; i < n; ++i) keep[i] = stats.at<int>(i, cv::CC_STAT_AREA) * px_area_um2 >= p.min_area_um2;
+  for (int y = 0; y < mask.rows; ++y) {
+    const int* l = labels.ptr<int>(y);
+    uint8_t* m = mask.ptr<uint8_t>(y);
+    for (int x = 0; x < mask.cols; ++x) m[x] = keep[l[x]] ? 255 : 0;
+  }
+
+  if (p.max_hole_area_um2 > 0) {
+    cv::Mat holes;
+    cv::bitwise_not(mask, holes);
+    n = cv::connectedComponentsWithStats(holes, labels, stats, centroids, 4, CV_32S);
+    std::vector<uint8_t> fill(static_cast<size_t>(n), 0);
+    for (int i = 1; i < n; ++i) {
+      const int x0 = stats.at<int>(i, cv::CC_STAT_LEFT), y0 = stats.at<int>(i, cv::CC_STAT_TOP);
+      const int w = stats.at<int>(i, cv::CC_STAT_WIDTH), h = stats.at<int>(i, cv::CC_STAT_HEIGHT);
+      const bool touches_border = x0 == 0 || y0 == 0 || x0 + w == mask.cols || y0 + h == mask.rows;
+      fill[i] = !touches_border && stats.at<int>(i, cv::CC_STAT_AREA) * px_area_um2 <= p.max_hole_area_um2;
+    }
+    for (int y = 0; y < mask.rows; ++y) {
+      const int* l = labels.ptr<int>(y);
+      uint8_t* m = mask.ptr<uint8_t>(y);
+      for (int x = 0; x < mask.cols; ++x) {
+        if (fill[l[x]]) m[x] = 255;
+      }
+    }
+  }
+
+  n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  std::vector<std::pair<int, cv::Rect>> pieces;
+  for (int i = 1; i < n; ++i) {
+    pieces.emplace_back(stats.at<int>(i, cv::CC_STAT_AREA),
+                        cv::Rect(stats.at<int>(i, cv::CC_STAT_LEFT), stats.at<int>(i, cv::CC_STAT_TOP),
+                                 stats.at<int>(i, cv::CC_STAT_WIDTH), stats.at<int>(i, cv::CC_STAT_HEIGHT)));
+    out.area_px += stats.at<int>(i, cv::CC_STAT_AREA);
+  }
+  std::stable_sort(pieces.begin(), pieces.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const auto& piece : pieces) out.boxes.push_back(piece.second);
+  out.mask = mask;
+  return out;
+}
+
+}  // namespace ihc

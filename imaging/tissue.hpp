@@ -1,0 +1,33 @@
+#pragma once
+// Tissue detection on a low-resolution overview (a slide level of about 8-16 um/px).
+#include <array>
+#include <cstdint>
+#include <opencv2/core.hpp>
+#include <vector>
+
+namespace ihc {
+
+struct TissueParams {
+  double um_per_px = 16.0;         // resolution of the image given to detect_tissue
+  double min_threshold_od = 0.10;  // Otsu's OD-sum threshold is clamped into [min, max]: glass and dust stay
+  double max_threshold_od = 0.60;  // out even when Otsu splits noise, faint tissue stays in on dense slides
+  double smooth_sigma_um = 16.0;   // Gaussian on the OD sum before thresholding
+  double close_radius_um = 48.0;   // morphological closing joins nearby pieces of one fragment
+  double min_area_um2 = 50'000.0;  // pieces smaller than this are dust or debris (0.05 mm^2)
+  double max_hole_area_um2 =
+      1'000'000.0;  // enclosed holes up to this (1 mm^2) count as tissue: lumens, tears
+  std::array<double, 3> background{255.0, 255.0, 255.0};
+};
+
+struct TissueResult {
+  cv::Mat mask;                 // CV_8U, 255 = tissue, same size as the input
+  std::vector<cv::Rect> boxes;  // one per kept piece, largest first
+  int64_t area_px = 0;          // number of tissue pixels in the mask
+  double threshold_od = 0.0;    // OD-sum threshold that was applied
+  double otsu_od = 0.0;         // Otsu's suggestion before clamping
+};
+
+// `rgb` is CV_8UC3 RGB. Throws std::invalid_argument for an empty or non-RGB image or bad parameters.
+TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& params = {});
+
+}  // namespace ihc
