@@ -1,0 +1,450 @@
+#include "models/cohort.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "models/atomic_file.hpp"
+#include "models/results_io.hpp"
+
+namespace ihc {
+namespace {
+
+constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+// Strict number: the whole field must parse ("12", "3.5", "1e3"); empty or "NA" are not numbers.
+bool parse_number(const std::string& text, double* out) {
+  const std::string t = trim(text);
+  if (t.empty()) return false;
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);
+  if (end != t.c_str() + t.size() || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+std::string stem_of(const std::string& image) {
+  const auto slash = image.find_last_of("/\\");
+  std::string name = slash == std::string::npos ? image : image.substr(slash + 1);
+  const auto dot = name.find_last_of('.');
+  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s.precision(6);
+  s << v;
+  return s.str();
+}
+
+double aggregate(std::vector<double> v, const std::string& how) {
+  if (how == "mean") {
+    double s = 0;
+    for (double x : v) s += x;
+    return s / static_cast<double>(v.size());
+  }
+  if (how == "max") return *std::max_element(v.begin(), v.end());
+  return quantile_type7(std::move(v), 0.5);
+}
+
+int group_of(double score, const std::vector<double>& cutoffs) {
+  int g = 0;
+  while (g < static_cast<int>(cutoffs.size()) && score >= cutoffs[g]) ++g;
+  return g;
+}
+
+// Maximally selected log-rank statistic over cutpoints between the 10th and 90th percentile, each group
+// holding at least 10 % of patients.
+double optimal_cutoff(const std::vector<Patient>& patients) {
+  std::vector<double> scores, time;
+  std::vector<int> event;
+  for (const auto& p : patients) {
+    scores.push_back(p.score);
+    time.push_back(p.time);
+    event.push_back(p.event);
+  }
+  const double lo = quantile_type7(scores, 0.1), hi = quantile_type7(scores, 0.9);
+  std::set<double> candidates(scores.begin(), scores.end());
+  const auto min_size = static_cast<std::size_t>(std::ceil(0.1 * static_cast<double>(scores.size())));
+  double best = kMissing, best_chisq = -1;
+  for (double c : candidates) {
+    if (c <= lo || c > hi) continue;
+    std::vector<int> group;
+    std::size_t high = 0;
+    for (double s : scores) {
+      group.push_back(s >= c ? 1 : 0);
+      high += s >= c ? 1 : 0;
+    }
+    if (high < min_size || scores.size() - high < min_size) continue;
+    const auto lr = stats::log_rank(time, event, group);
+    if (lr.df >= 1 && lr.chisq > best_chisq) {
+      best_chisq = lr.chisq;
+      best = c;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+int CsvTable::column(const std::string& name) const {
+  for (std::size_t j = 0; j < header.size(); ++j) {
+    if (header[j] == name) return static_cast<int>(j);
+  }
+  return -1;
+}
+
+int CsvTable::require(const std::string& name, const std::string& what) const {
+  const int j = column(name);
+  if (j < 0) {
+    throw CohortError(origin + ": no " + what + " column '" + name + "' (columns: " + join(header, ", ") + ")");
+  }
+  return j;
+}
+
+CsvTable parse_csv_table(const std::string& text, const std::string& origin) {
+  CsvTable t;
+  t.origin = origin;
+  std::istringstream in(text);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (number == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // BOM
+    if (trim(line).empty()) continue;
+    auto fields = split_csv_line(line);
+    for (auto& f : fields) f = trim(f);
+    if (t.header.empty()) {
+      t.header = fields;
+      continue;
+    }
+    if (fields.size() != t.header.size()) {
+      throw CohortError(origin + ":" + std::to_string(number) + ": " + std::to_string(fields.size()) +
+                        " fields, the header has " + std::to_string(t.header.size()));
+    }
+    t.rows.push_back(std::move(fields));
+    t.line.push_back(number);
+  }
+  if (t.header.empty()) throw CohortError(origin + ": empty file (no header line)");
+  return t;
+}
+
+CsvTable read_csv_table(const std::filesystem::path& path) {
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const FileError& e) {
+    throw CohortError(e.what());
+  }
+  return parse_csv_table(text, path.string());
+}
+
+double quantile_type7(std::vector<double> values, double p) {
+  if (values.empty()) return kMissing;
+  std::sort(values.begin(), values.end());
+  const double h = (static_cast<double>(values.size()) - 1) * p;
+  const auto lo = static_cast<std::size_t>(std::floor(h));
+  const std::size_t hi = std::min(lo + 1, values.size() - 1);
+  return values[lo] + (h - static_cast<double>(lo)) * (values[hi] - values[lo]);
+}
+
+Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvTable* slide_map,
+                    const CohortOptions& options) {
+  if (options.event_column.empty() == options.censored_column.empty()) {
+    throw CohortError("give exactly one of an event column and a censored column");
+  }
+  const bool censored_mode = !options.censored_column.empty();
+  const int c_id = clinical.require(options.id_column, "patient id");
+  const int c_time = clinical.require(options.time_column, "time");
+  const int c_event = censored_mode ? clinical.require(options.censored_column, "censored")
+                                    : clinical.require(options.event_column, "event");
+  std::vector<std::pair<std::string, int>> value_columns;
+  for (const auto& name : options.correlate) value_columns.emplace_back(name, clinical.require(name, "correlate"));
+  for (const auto& name : options.covariates) value_columns.emplace_back(name, clinical.require(name, "covariate"));
+
+  // Clinical rows: every problem is collected, then the file is refused as a whole.
+  std::vector<std::string> problems;
+  std::map<std::string, int> first_line;
+  Cohort cohort;
+  std::vector<Patient> clinical_patients;
+  std::vector<int> clinical_line;
+  const std::string& event_col_name = censored_mode ? options.censored_column : options.event_column;
+  for (std::size_t r = 0; r < clinical.rows.size(); ++r) {
+    const auto& row = clinical.rows[r];
+    const int line = clinical.line[r];
+    const std::string where = "line " + std::to_string(line);
+    Patient p;
+    p.id = row[c_id];
+    if (p.id.empty()) {
+      problems.push_back(where + ": empty " + options.id_column);
+      continue;
+    }
+    const std::string who = where + " (" + p.id + ")";
+    if (auto it = first_line.find(p.id); it != first_line.end()) {
+      problems.push_back(who + ": duplicate " + options.id_column + " (first on line " + std::to_string(it->second) +
+                         ")");
+    } else {
+      first_line[p.id] = line;
+    }
+    if (!parse_number(row[c_time], &p.time)) {
+      problems.push_back(who + ": " + options.time_column + " '" + row[c_time] + "' is not a number");
+    } else if (p.time < 0) {
+      problems.push_back(who + ": " + options.time_column + " " + row[c_time] + " is negative");
+    }
+    const std::string& ev = row[c_event];
+    if (censored_mode) {
+      // In a censored column the declared censored value means censored, the event value an observed event.
+      if (ev == options.censored_value) {
+        p.event = 0;
+      } else if (ev == options.event_value) {
+        p.event = 1;
+      } else {
+        problems.push_back(who + ": " + event_col_name + " '" + ev + "' is neither '" + options.censored_value +
+                           "' (censored) nor '" + options.event_value + "' (event)");
+      }
+    } else if (ev == options.event_value) {
+      p.event = 1;
+    } else if (ev == options.censored_value) {
+      p.event = 0;
+    } else {
+      problems.push_back(who + ": " + event_col_name + " '" + ev + "' is neither '" + options.event_value +
+                         "' (event) nor '" + options.censored_value + "' (censored)");
+    }
+    for (const auto& [name, col] : value_columns) {
+      double v = kMissing;
+      if (!row[col].empty() && row[col] != "NA" && !parse_number(row[col], &v)) {
+        problems.push_back(who + ": " + name + " '" + row[col] + "' is not a number");
+      }
+      p.values[name] = v;
+    }
+    clinical_patients.push_back(p);
+    clinical_line.push_back(line);
+  }
+  if (!problems.empty()) {
+    std::string msg = clinical.origin + ": refused, " + std::to_string(problems.size()) +
+                      (problems.size() == 1 ? " problem" : " problems") + ":";
+    for (const auto& pr : problems) msg += "\n  " + pr;
+    throw CohortError(msg);
+  }
+  if (clinical_patients.empty()) throw CohortError(clinical.origin + ": no patients");
+
+  // Slide map: image -> patient.
+  std::map<std::string, std::string> image_to_patient;
+  if (slide_map != nullptr) {
+    const int m_image = slide_map->require(options.image_column, "image");
+    const int m_id = slide_map->require(options.id_column, "patient id");
+    for (std::size_t r = 0; r < slide_map->rows.size(); ++r) {
+      const auto& row = slide_map->rows[r];
+      auto [it, inserted] = image_to_patient.emplace(row[m_image], row[m_id]);
+      if (!inserted && it->second != row[m_id]) {
+        throw CohortError(slide_map->origin + ":" + std::to_string(slide_map->line[r]) + ": image '" + row[m_image] +
+                          "' is mapped to both '" + it->second + "' and '" + row[m_id] + "'");
+      }
+    }
+  }
+
+  std::map<std::string, std::size_t> patient_index;
+  for (std::size_t i = 0; i < clinical_patients.size(); ++i) patient_index[clinical_patients[i].id] = i;
+  const int s_image = scores.require(options.image_column, "image");
+  const int s_score = scores.require(options.score_column, "score");
+  const int s_status = scores.column("Status");
+  for (std::size_t r = 0; r < scores.rows.size(); ++r) {
+    const auto& row = scores.rows[r];
+    const std::string& image = row[s_image];
+    std::string patient;
+    if (slide_map != nullptr) {
+      auto it = image_to_patient.find(image);
+      if (it == image_to_patient.end()) it = image_to_patient.find(stem_of(image));
+      if (it == image_to_patient.end()) {
+        cohort.exclusions.push_back({"scores", image, scores.line[r], "not in the slide map"});
+        continue;
+      }
+      patient = it->second;
+    } else {
+      patient = patient_index.count(image) ? image : stem_of(image);
+    }
+    auto pit = patient_index.find(patient);
+    if (pit == patient_index.end()) {
+      cohort.exclusions.push_back({"scores", image, scores.line[r], "patient '" + patient + "' not in the clinical file"});
+      continue;
+    }
+    double v = kMissing;
+    if (!parse_number(row[s_score], &v)) {
+      std::string reason = "no " + options.score_column;
+      if (!row[s_score].empty()) reason = options.score_column + " '" + row[s_score] + "' is not a number";
+      if (s_status >= 0 && !row[s_status].empty()) reason += " (Status: " + row[s_status] + ")";
+      cohort.exclusions.push_back({"scores", image, scores.line[r], reason});
+      continue;
+    }
+    auto& p = clinical_patients[pit->second];
+    p.slides.push_back(image);
+    p.slide_scores.push_back(v);
+  }
+  for (std::size_t i = 0; i < clinical_patients.size(); ++i) {
+    auto& p = clinical_patients[i];
+    if (p.slide_scores.empty()) {
+      cohort.exclusions.push_back({"clinical", p.id, clinical_line[i], "no scored slide"});
+      continue;
+    }
+    p.score = aggregate(p.slide_scores, options.aggregate);
+    cohort.patients.push_back(p);
+  }
+  if (cohort.patients.empty()) throw CohortError("no patient has both a score and clinical data");
+
+  std::vector<double> values;
+  for (const auto& p : cohort.patients) values.push_back(p.score);
+  cohort.cutoff_rule = options.cutoff;
+  double number = 0;
+  if (options.cutoff == "median") {
+    cohort.cutoffs = {quantile_type7(values, 0.5)};
+    cohort.group_names = {"Low", "High"};
+  } else if (options.cutoff == "tertiles") {
+    cohort.cutoffs = {quantile_type7(values, 1.0 / 3), quantile_type7(values, 2.0 / 3)};
+    cohort.group_names = {"T1 (low)", "T2", "T3 (high)"};
+  } else if (options.cutoff == "quartiles") {
+    cohort.cutoffs = {quantile_type7(values, 0.25), quantile_type7(values, 0.5), quantile_type7(values, 0.75)};
+    cohort.group_names = {"Q1 (low)", "Q2", "Q3", "Q4 (high)"};
+  } else if (options.cutoff == "optimal") {
+    if (!options.allow_optimal) {
+      throw CohortError("cutoff 'optimal' is data-driven and optimistic; pass --optimal-cutoff to allow it");
+    }
+    const double c = optimal_cutoff(cohort.patients);
+    if (std::isnan(c)) throw CohortError("no optimal cutoff: too few patients or events between the 10th and 90th percentile");
+    cohort.cutoffs = {c};
+    cohort.group_names = {"Low", "High"};
+    cohort.optimistic = true;
+    cohort.optimistic_note =
+        "OPTIMISTIC: cutoff " + number_text(c) +
+        " was chosen to maximise the log-rank statistic on these same patients; p values and hazard ratios are "
+        "biased and must be validated on an independent cohort";
+  } else if (parse_number(options.cutoff, &number)) {
+    cohort.cutoffs = {number};
+    cohort.group_names = {"Low", "High"};
+  } else {
+    throw CohortError("cutoff '" + options.cutoff + "' is not median, tertiles, quartiles, optimal or a number");
+  }
+  for (auto& p : cohort.patients) p.group = group_of(p.score, cohort.cutoffs);
+  return cohort;
+}
+
+CohortStats analyse_cohort(const Cohort& cohort, const CohortOptions& options) {
+  CohortStats st;
+  const int k = static_cast<int>(cohort.group_names.size());
+  std::vector<int> compact(k, -1);
+  int used = 0;
+  for (int g = 0; g < k; ++g) {
+    GroupSurvival gs;
+    gs.name = cohort.group_names[g];
+    std::vector<double> t;
+    std::vector<int> e;
+    for (const auto& p : cohort.patients) {
+      if (p.group != g) continue;
+      t.push_back(p.time);
+      e.push_back(p.event);
+      gs.score_min = gs.n == 0 ? p.score : std::min(gs.score_min, p.score);
+      gs.score_max = gs.n == 0 ? p.score : std::max(gs.score_max, p.score);
+      ++gs.n;
+    }
+    if (gs.n > 0) {
+      gs.km = stats::kaplan_meier(t, e, options.conf_level);
+      gs.events = gs.km.events;
+      for (double at : options.times) gs.at_times.push_back(stats::survival_at(gs.km, at));
+      compact[g] = used++;
+    }
+    st.groups.push_back(gs);
+  }
+  std::vector<double> time;
+  std::vector<int> event, group;
+  for (const auto& p : cohort.patients) {
+    time.push_back(p.time);
+    event.push_back(p.event);
+    group.push_back(compact[p.group]);
+  }
+  if (used >= 2) {
+    st.log_rank = stats::log_rank(time, event, group);
+  } else {
+    st.log_rank.p = kMissing;
+    st.log_rank.df = 0;
+  }
+
+  // Cox: one indicator per group above the lowest non-empty one, then the covariates.
+  std::vector<std::vector<double>> cols;
+  std::vector<std::string> names;
+  int reference = -1;
+  for (int g = 0; g < k; ++g) {
+    if (compact[g] < 0) continue;
+    if (reference < 0) {
+      reference = g;
+      continue;
+    }
+    std::vector<double> col;
+    for (const auto& p : cohort.patients) col.push_back(p.group == g ? 1.0 : 0.0);
+    cols.push_back(col);
+    names.push_back(cohort.group_names[g] + " vs " + cohort.group_names[reference]);
+  }
+  bool covariates_complete = true;
+  for (const auto& cov : options.covariates) {
+    std::vector<double> col;
+    for (const auto& p : cohort.patients) {
+      const double v = p.values.at(cov);
+      if (std::isnan(v)) covariates_complete = false;
+      col.push_back(v);
+    }
+    cols.push_back(col);
+    names.push_back(cov);
+  }
+  if (used < 2) {
+    st.cox_note = "only one group has patients";
+  } else if (!covariates_complete) {
+    st.cox_note = "a covariate has missing values; Cox model not fitted";
+  } else {
+    bool group_without_events = false;
+    for (const auto& gs : st.groups) group_without_events |= gs.n > 0 && gs.events == 0;
+    try {
+      st.cox = stats::cox_ph(time, event, cols, names);
+      st.has_cox = st.cox.converged && !group_without_events;
+      if (group_without_events) st.cox_note = "a group has no events: the hazard ratio is infinite (not estimable)";
+      else if (!st.cox.converged) st.cox_note = "Cox model did not converge";
+    } catch (const std::exception& e) {
+      st.cox_note = e.what();
+    }
+  }
+
+  for (const auto& col : options.correlate) {
+    CorrelationResult cr;
+    cr.column = col;
+    std::vector<double> x, y;
+    for (const auto& p : cohort.patients) {
+      const double v = p.values.at(col);
+      if (std::isnan(v)) continue;
+      x.push_back(p.score);
+      y.push_back(v);
+    }
+    cr.n = static_cast<int>(x.size());
+    try {
+      cr.pearson = stats::pearson(x, y);
+      cr.spearman = stats::spearman(x, y);
+    } catch (const std::exception&) {
+      cr.pearson.r = cr.pearson.p = cr.spearman.r = cr.spearman.p = kMissing;
+    }
+    st.correlations.push_back(cr);
+  }
+  return st;
+}
+
+}  // namespace ihc

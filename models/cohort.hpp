@@ -1,0 +1,117 @@
+#pragma once
+// Cohort analysis: joins slide scores (summary.csv) to patients (a clinical CSV), aggregates several slides
+// per patient, splits patients into score groups and runs the survival statistics of models/survival.hpp.
+// Nothing is dropped silently: every slide or patient left out is listed with its reason.
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "models/survival.hpp"
+
+namespace ihc {
+
+// what() names the file and, where there is one, the line.
+class CohortError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A CSV file as text cells; line[i] is the 1-based file line of rows[i].
+struct CsvTable {
+  std::string origin;
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<int> line;
+  int column(const std::string& name) const;  // -1 when absent
+  // Index of a required column; throws CohortError "<origin>: no column 'x' (columns: a, b, c)".
+  int require(const std::string& name, const std::string& what) const;
+};
+CsvTable parse_csv_table(const std::string& text, const std::string& origin);
+CsvTable read_csv_table(const std::filesystem::path& path);
+
+struct CohortOptions {
+  std::string id_column = "patient_id";
+  std::string image_column = "Image";       // in the scores file and the slide map
+  std::string time_column = "os_months";
+  std::string event_column;                 // one of event_column / censored_column
+  std::string censored_column;
+  std::string event_value = "1";            // with event_column: value meaning "event observed"
+  std::string censored_value = "0";         // with event_column: value meaning "censored"
+  std::string score_column = "IxP score";
+  std::string cutoff = "median";            // median | tertiles | quartiles | <number> | optimal
+  bool allow_optimal = false;               // "optimal" is refused unless this is set
+  std::string aggregate = "median";         // median | mean | max
+  std::vector<std::string> correlate;       // clinical columns correlated with the score
+  std::vector<std::string> covariates;      // extra numeric clinical covariates for the Cox model
+  std::vector<double> times;                // survival reported at these times (time_column's unit)
+  double conf_level = 0.95;
+};
+
+struct Exclusion {
+  std::string source;  // "scores", "clinical", "slide map"
+  std::string id;      // slide or patient id
+  int line = 0;        // line in the source file, 0 when not from a line
+  std::string reason;
+};
+
+struct Patient {
+  std::string id;
+  double score = std::numeric_limits<double>::quiet_NaN();
+  int group = -1;
+  double time = 0;
+  int event = 0;
+  std::vector<std::string> slides;
+  std::vector<double> slide_scores;
+  std::map<std::string, double> values;  // correlate and covariate columns (NaN when empty)
+};
+
+struct Cohort {
+  std::vector<Patient> patients;             // analysed patients, clinical file order
+  std::vector<Exclusion> exclusions;
+  std::vector<std::string> group_names;      // "Low", "High" or "T1 (lowest)", ...
+  std::vector<double> cutoffs;               // group g holds cutoffs[g-1] <= score < cutoffs[g]
+  std::string cutoff_rule;                   // what was asked, e.g. "median", "quartiles", "12.5"
+  bool optimistic = false;                   // true for a data-driven optimal cutpoint
+  std::string optimistic_note;
+};
+
+// Validates the clinical file strictly (missing columns, non-numeric or negative times, unknown event values,
+// duplicate ids are refused with every offending row named), joins, aggregates and groups.
+Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvTable* slide_map,
+                    const CohortOptions& options);
+
+struct GroupSurvival {
+  std::string name;
+  int n = 0;
+  int events = 0;
+  double score_min = 0;
+  double score_max = 0;
+  stats::KaplanMeier km;
+  std::vector<stats::SurvivalAt> at_times;
+};
+
+struct CorrelationResult {
+  std::string column;
+  int n = 0;
+  stats::Correlation pearson;
+  stats::Correlation spearman;
+};
+
+struct CohortStats {
+  std::vector<GroupSurvival> groups;
+  stats::LogRank log_rank;
+  bool has_cox = false;
+  stats::CoxFit cox;             // group indicators (vs the lowest group) + covariates
+  std::string cox_note;          // why there is no Cox fit, when there is none
+  std::vector<CorrelationResult> correlations;
+};
+
+CohortStats analyse_cohort(const Cohort& cohort, const CohortOptions& options);
+
+// R's default quantile (type 7) of sorted values.
+double quantile_type7(std::vector<double> values, double p);
+
+}  // namespace ihc
