@@ -1,0 +1,267 @@
+#include "gui/cell_overlay.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "models/regions.hpp"
+
+namespace ihc::gui {
+
+void CellGrid::build(const std::vector<Cell>& cells, double bin_px) {
+  bin_ = bin_px > 0 ? bin_px : 64.0;
+  centroids_.resize(cells.size());
+  items_.assign(cells.size(), 0);
+  if (cells.empty()) {
+    nx_ = ny_ = 0;
+    start_.assign(1, 0);
+    return;
+  }
+  double xa = cells[0].centroid.x, ya = cells[0].centroid.y, xb = xa, yb = ya;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    centroids_[i] = cells[i].centroid;
+    xa = std::min(xa, centroids_[i].x);
+    ya = std::min(ya, centroids_[i].y);
+    xb = std::max(xb, centroids_[i].x);
+    yb = std::max(yb, centroids_[i].y);
+  }
+  x0_ = std::floor(xa / bin_) * bin_;
+  y0_ = std::floor(ya / bin_) * bin_;
+  nx_ = static_cast<int>((xb - x0_) / bin_) + 1;
+  ny_ = static_cast<int>((yb - y0_) / bin_) + 1;
+  start_.assign(static_cast<std::size_t>(nx_) * ny_ + 1, 0);
+  std::vector<int> bin_of(cells.size());
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const int bx = std::min(nx_ - 1, static_cast<int>((centroids_[i].x - x0_) / bin_));
+    const int by = std::min(ny_ - 1, static_cast<int>((centroids_[i].y - y0_) / bin_));
+    bin_of[i] = by * nx_ + bx;
+    ++start_[bin_of[i] + 1];
+  }
+  for (std::size_t b = 1; b < start_.size(); ++b) start_[b] += start_[b - 1];
+  std::vector<int> fill(start_.begin(), start_.end() - 1);
+  for (std::size_t i = 0; i < cells.size(); ++i) items_[fill[bin_of[i]]++] = static_cast<int>(i);
+}
+
+bool CellGrid::bin_range(const cv::Rect2d& r, int* x0, int* y0, int* x1, int* y1) const {
+  if (nx_ == 0) return false;
+  *x0 = std::max(0, static_cast<int>(std::floor((r.x - x0_) / bin_)));
+  *y0 = std::max(0, static_cast<int>(std::floor((r.y - y0_) / bin_)));
+  *x1 = std::min(nx_ - 1, static_cast<int>(std::floor((r.x + r.width - x0_) / bin_)));
+  *y1 = std::min(ny_ - 1, static_cast<int>(std::floor((r.y + r.height - y0_) / bin_)));
+  return *x0 <= *x1 && *y0 <= *y1;
+}
+
+std::vector<int> CellGrid::query(const cv::Rect2d& r) const {
+  std::vector<int> out;
+  for_each_bin(r, [&](const cv::Rect2d& br, const int* b, const int* e) {
+    const bool inside =
+        br.x >= r.x && br.y >= r.y && br.x + br.width <= r.x + r.width && br.y + br.height <= r.y + r.height;
+    for (const int* p = b; p != e; ++p) {
+      const cv::Point2d& c = centroids_[*p];
+      if (inside || (c.x >= r.x && c.y >= r.y && c.x <= r.x + r.width && c.y <= r.y + r.height))
+        out.push_back(*p);
+    }
+  });
+  return out;
+}
+
+std::size_t CellGrid::estimate(const cv::Rect2d& r) const {
+  std::size_t n = 0;
+  for_each_bin(r,
+               [&](const cv::Rect2d&, const int* b, const int* e) { n += static_cast<std::size_t>(e - b); });
+  return n;
+}
+
+std::vector<CellClass> grade_automatic(const CellTable& table, const GradingParams& params) {
+  return grade_cells(table, params);
+}
+
+void apply_review(const CellTable& table, const Review& review, CellState* s) {
+  const std::size_t n = table.size();
+  s->classes = s->automatic;
+  s->classes.resize(n, CellClass::Negative);
+  s->deleted.assign(n, 0);
+  // Scope through models/regions, exactly as the batch's cells_in_region counts a region.
+  const Region scope = scope_region(review);
+  if (scope.whole_slide && scope.exclude.empty()) {
+    s->counted.assign(n, 1);
+  } else {
+    s->counted = cells_in_region(table, scope);
+  }
+  if (!review.corrections.empty()) {
+    for (std::size_t i = 0; i < n; ++i) {
+      auto it = review.corrections.find(table.cells[i].id);
+      if (it == review.corrections.end()) continue;
+      if (it->second.false_detection) {
+        s->deleted[i] = 1;
+        s->counted[i] = 0;
+      } else {
+        s->classes[i] = it->second.cls;
+      }
+    }
+  }
+}
+
+int hit_test(const CellTable& table, const CellGrid& grid, const cv::Point2d& p, double tolerance_px) {
+  const double reach = std::max(tolerance_px, grid.bin_px());
+  const auto near = grid.query({p.x - reach, p.y - reach, 2 * reach, 2 * reach});
+  int best = -1;
+  double best_d = std::numeric_limits<double>::infinity();
+  for (int i : near) {
+    const Cell& c = table.cells[i];
+    const auto& poly = !c.boundary.empty() ? c.boundary : c.nucleus;
+    if (poly.size() >= 3) {
+      Ring ring(poly.begin(), poly.end());
+      if (point_in_ring(p, ring)) {
+        // Overlapping outlines: the nearest centroid wins.
+        const double d = cv::norm(c.centroid - p) - 1e6;
+        if (d < best_d) {
+          best_d = d;
+          best = i;
+        }
+        continue;
+      }
+    }
+    const double d = cv::norm(c.centroid - p);
+    if (d <= tolerance_px && d < best_d) {
+      best_d = d;
+      best = i;
+    }
+  }
+  return best;
+}
+
+std::vector<int> select_in_rect(const CellTable&, const CellGrid& grid, const cv::Rect2d& r) {
+  auto out = grid.query(r);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<int> select_by_class(const CellState& state, CellClass cls) {
+  std::vector<int> out;
+  for (std::size_t i = 0; i < state.classes.size(); ++i) {
+    if (state.classes[i] == cls && !state.deleted[i]) out.push_back(static_cast<int>(i));
+  }
+  return out;
+}
+
+namespace {
+int need_column(const CellTable& table, const std::string& column) {
+  const int j = table.column(column);
+  if (j < 0) {
+    std::string names;
+    for (const auto& n : table.names) names += (names.empty() ? "" : ", ") + n;
+    throw ScoringError("no measurement \"" + column + "\" (available: " + names + ")");
+  }
+  return j;
+}
+}  // namespace
+
+std::vector<int> select_by_range(const CellTable& table, const std::string& column, double lo, double hi) {
+  const int j = need_column(table, column);
+  std::vector<int> out;
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const float v = table.columns[j][i];
+    if (v >= lo && v <= hi) out.push_back(static_cast<int>(i));
+  }
+  return out;
+}
+
+std::vector<int> navigation_order(const CellTable& table, const GradingParams& params,
+                                  const std::vector<int>& filter) {
+  std::vector<int> order = filter;
+  if (order.empty()) {
+    order.resize(table.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  }
+  const int j = table.column(params.measurement);
+  std::vector<double> thresholds;
+  if (params.mode == ThresholdMode::Single) {
+    thresholds = {params.threshold_positive};
+  } else {
+    thresholds = {params.threshold_1plus, params.threshold_2plus, params.threshold_3plus};
+  }
+  auto distance = [&](int i) {
+    if (j < 0) return std::numeric_limits<double>::infinity();
+    const double v = table.columns[j][i];
+    if (std::isnan(v)) return std::numeric_limits<double>::infinity();
+    double d = std::numeric_limits<double>::infinity();
+    for (double t : thresholds) d = std::min(d, std::abs(v - t));
+    return d;
+  };
+  std::vector<double> key(table.size(), 0.0);
+  for (int i : order) key[i] = distance(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return key[a] != key[b] ? key[a] < key[b] : table.cells[a].id < table.cells[b].id;
+  });
+  return order;
+}
+
+std::vector<ClassMapBin> class_map(const CellGrid& grid, const CellState& state, const cv::Rect2d& view) {
+  std::vector<ClassMapBin> out;
+  grid.for_each_bin(view, [&](const cv::Rect2d& r, const int* b, const int* e) {
+    if (b == e) return;
+    ClassMapBin bin;
+    bin.rect = r;
+    for (const int* p = b; p != e; ++p) {
+      if (!state.counted.empty() && !state.counted[*p]) continue;
+      ++bin.counts[static_cast<int>(state.classes[*p])];
+      ++bin.total;
+    }
+    if (bin.total == 0) return;
+    int best = 0;
+    for (int c = 1; c < 5; ++c) {
+      if (bin.counts[c] >= bin.counts[best]) best = c;  // ties go to the stronger class
+    }
+    bin.majority = static_cast<CellClass>(best);
+    out.push_back(bin);
+  });
+  return out;
+}
+
+Summary summarize(const CellState& state, const std::vector<std::uint8_t>* region_membership,
+                  const IntensityOverride& override_, const ScoreOptions& options) {
+  std::vector<std::uint8_t> membership = state.counted;
+  if (region_membership != nullptr) {
+    for (std::size_t i = 0; i < membership.size(); ++i)
+      membership[i] = membership[i] && (*region_membership)[i];
+  }
+  Summary s;
+  s.automatic = compute_scores(count_classes(state.classes, membership), options);
+  s.final = s.automatic;
+  if (override_.active) {
+    s.overridden = true;
+    s.reason = override_.reason;
+    Scores& f = s.final;
+    // Same formulas as models/scoring with the intensity replaced (see docs/scoring.md).
+    f.intensity_score = override_.score;
+    if (f.detections > 0) {
+      f.ixp = f.intensity_score * f.positive_percent;
+      f.ixp_rate = f.intensity_score * static_cast<double>(f.positive) / static_cast<double>(f.detections);
+      f.allred = f.allred_proportion + f.intensity_score;
+      f.irs = f.intensity_score * f.irs_percentage;
+    }
+  }
+  return s;
+}
+
+Histogram measurement_histogram(const CellTable& table, const std::string& column, const CellState& state,
+                                int bins, double lo, double hi) {
+  Histogram h;
+  h.lo = lo;
+  h.hi = hi;
+  h.counts.assign(std::max(1, bins), 0);
+  const int j = table.column(column);
+  if (j < 0 || !(hi > lo)) return h;
+  const int nb = static_cast<int>(h.counts.size());
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    if (!state.counted.empty() && !state.counted[i]) continue;
+    const float v = table.columns[j][i];
+    if (std::isnan(v)) continue;
+    const int b = std::clamp(static_cast<int>((v - lo) / (hi - lo) * nb), 0, nb - 1);
+    h.max_count = std::max(h.max_count, ++h.counts[b]);
+  }
+  return h;
+}
+
+}  // namespace ihc::gui

@@ -1,0 +1,158 @@
+#include "gui/cell_overlay.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace ihc::gui {
+namespace {
+
+// A 10 x 10 lattice of square cells 20 px apart; the DAB value rises with x (0.05 per column).
+CellTable lattice() {
+  CellTable t;
+  const int col = t.add_column("Cell: DAB OD mean");
+  for (int y = 0; y < 10; ++y) {
+    for (int x = 0; x < 10; ++x) {
+      Cell c;
+      c.id = 1000 + y * 10 + x;
+      c.centroid = {20.0 * x + 10, 20.0 * y + 10};
+      const float cx = static_cast<float>(c.centroid.x), cy = static_cast<float>(c.centroid.y);
+      c.boundary = {{cx - 8, cy - 8}, {cx + 8, cy - 8}, {cx + 8, cy + 8}, {cx - 8, cy + 8}};
+      t.cells.push_back(c);
+    }
+  }
+  t.columns[col].resize(t.size());
+  for (std::size_t i = 0; i < t.size(); ++i) t.columns[col][i] = 0.05f * static_cast<float>(i % 10) + 0.01f;
+  return t;
+}
+
+GradingParams params() {
+  GradingParams p;
+  p.measurement = "Cell: DAB OD mean";
+  p.threshold_1plus = 0.1;
+  p.threshold_2plus = 0.2;
+  p.threshold_3plus = 0.3;
+  return p;
+}
+
+TEST(CellGrid, QueryReturnsExactlyTheCentroidsInTheRectangle) {
+  const CellTable t = lattice();
+  CellGrid g;
+  g.build(t.cells, 32);
+  auto in = g.query({0, 0, 45, 25});  // centroids x in {10, 30}, y = 10
+  std::sort(in.begin(), in.end());
+  EXPECT_EQ(in, (std::vector<int>{0, 1}));
+  EXPECT_EQ(g.query({-100, -100, 1000, 1000}).size(), 100u);
+  EXPECT_TRUE(g.query({500, 500, 10, 10}).empty());
+  EXPECT_GE(g.estimate({0, 0, 45, 25}), 2u);
+}
+
+TEST(CellOverlay, HitTestUsesTheOutlineThenTheNearestCentroid) {
+  const CellTable t = lattice();
+  CellGrid g;
+  g.build(t.cells, 32);
+  EXPECT_EQ(hit_test(t, g, {36, 14}, 3), 1);     // inside cell (30,10)'s square
+  EXPECT_EQ(hit_test(t, g, {19.5, 10}, 0), -1);  // in the gap between two squares
+  EXPECT_EQ(hit_test(t, g, {19.5, 10}, 12), 0);  // ... unless a tolerance reaches a centroid
+  EXPECT_EQ(hit_test(t, g, {1000, 1000}, 5), -1);
+}
+
+TEST(CellOverlay, GradingReviewAndScopeAsTheBatch) {
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_automatic(t, params());
+  Review r;
+  apply_review(t, r, &s);
+  // Columns 0,1 (0.01, 0.06) negative; 2,3 (0.11, 0.16) 1+; 4,5 2+; 6..9 3+.
+  EXPECT_EQ(s.classes[0], CellClass::Negative);
+  EXPECT_EQ(s.classes[2], CellClass::OnePlus);
+  EXPECT_EQ(s.classes[5], CellClass::TwoPlus);
+  EXPECT_EQ(s.classes[9], CellClass::ThreePlus);
+  r.corrections[1000] = {CellClass::ThreePlus, false, {10, 10}};
+  r.corrections[1001] = {CellClass::Negative, true, {30, 10}};
+  r.regions.push_back({1, RegionKind::Exclude, "fold", {{0, 100}, {200, 100}, {200, 200}, {0, 200}}});
+  apply_review(t, r, &s);
+  EXPECT_EQ(s.classes[0], CellClass::ThreePlus);
+  EXPECT_TRUE(s.deleted[1]);
+  EXPECT_FALSE(s.counted[1]);
+  EXPECT_FALSE(s.counted[55]);  // centroid (110, 110) in the exclusion
+  EXPECT_TRUE(s.counted[45]);
+  const Summary sum = summarize(s, nullptr, {});
+  // 50 rows in scope minus one deleted cell.
+  EXPECT_EQ(sum.final.detections, 49);
+  const Scores expect = compute_scores(count_classes(s.classes, s.counted));
+  EXPECT_EQ(sum.automatic.h_score, expect.h_score);
+  EXPECT_EQ(sum.automatic.allred, expect.allred);
+}
+
+TEST(CellOverlay, IntensityOverrideKeepsBothScores) {
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_automatic(t, params());
+  apply_review(t, {}, &s);
+  const Summary sum = summarize(s, nullptr, {true, 1, "weak, heterogeneous"});
+  EXPECT_TRUE(sum.overridden);
+  EXPECT_EQ(sum.final.intensity_score, 1);
+  EXPECT_NE(sum.automatic.intensity_score, 1);
+  EXPECT_DOUBLE_EQ(sum.final.ixp, 1 * sum.final.positive_percent);
+  EXPECT_DOUBLE_EQ(sum.final.allred, sum.final.allred_proportion + 1);
+  EXPECT_DOUBLE_EQ(sum.final.irs, sum.final.irs_percentage * 1);
+  EXPECT_EQ(sum.final.h_score, sum.automatic.h_score);
+}
+
+TEST(CellOverlay, SelectionsAndBorderlineNavigation) {
+  const CellTable t = lattice();
+  CellGrid g;
+  g.build(t.cells, 32);
+  CellState s;
+  s.automatic = grade_automatic(t, params());
+  apply_review(t, {}, &s);
+  EXPECT_EQ(select_in_rect(t, g, {0, 0, 45, 25}), (std::vector<int>{0, 1}));
+  EXPECT_EQ(select_by_class(s, CellClass::OnePlus).size(), 20u);
+  EXPECT_EQ(select_by_range(t, "Cell: DAB OD mean", 0.1, 0.2).size(), 20u);  // 0.11 and 0.16
+  try {
+    select_by_range(t, "Nucleus: DAB OD mean", 0, 1);
+    FAIL();
+  } catch (const ScoringError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "no measurement \"Nucleus: DAB OD mean\" (available: Cell: DAB OD mean)");
+  }
+  const auto order = navigation_order(t, params(), {});
+  ASSERT_EQ(order.size(), 100u);
+  // |0.11 - 0.1| = |0.21 - 0.2| = |0.31 - 0.3| = 0.01: columns 2, 4, 6 come first, lowest id first.
+  EXPECT_EQ(order[0], 2);
+  const float v = t.columns[0][order[0]];
+  EXPECT_NEAR(v, 0.11, 1e-6);
+  const float last = t.columns[0][order.back()];
+  EXPECT_NEAR(last, 0.46, 1e-6);  // the farthest from any threshold
+}
+
+TEST(CellOverlay, ClassMapCountsEachBinsMajority) {
+  const CellTable t = lattice();
+  CellGrid g;
+  g.build(t.cells, 40);  // 2 x 2 cells per bin
+  CellState s;
+  s.automatic = grade_automatic(t, params());
+  apply_review(t, {}, &s);
+  const auto bins = class_map(g, s, {0, 0, 200, 200});
+  ASSERT_EQ(bins.size(), 25u);
+  int total = 0;
+  for (const auto& b : bins) total += b.total;
+  EXPECT_EQ(total, 100);
+  EXPECT_EQ(bins[0].majority, CellClass::Negative);
+  EXPECT_EQ(bins[4].majority, CellClass::ThreePlus);
+}
+
+TEST(CellOverlay, HistogramOfCountedCells) {
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_automatic(t, params());
+  apply_review(t, {}, &s);
+  const Histogram h = measurement_histogram(t, "Cell: DAB OD mean", s, 5, 0.0, 0.5);
+  EXPECT_EQ(h.counts[0], 20);  // 0.01 and 0.06 fall in [0, 0.1)
+  EXPECT_EQ(h.counts[4], 20);
+  EXPECT_EQ(h.max_count, 20);
+}
+
+}  // namespace
+}  // namespace ihc::gui
