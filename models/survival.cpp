@@ -251,8 +251,9 @@ SurvivalAt survival_at(const KaplanMeier& km, double t) {
       risk_found = true;
     }
   }
-  if (km.steps.empty() || t > km.steps.back().time) {
-    // Beyond the last follow-up the curve is unknown (R's summary drops such times).
+  if (km.steps.empty() || (t > km.steps.back().time && km.steps.back().surv > 0)) {
+    // Beyond the last follow-up the curve is unknown (R's summary drops such times); once it has reached 0
+    // it stays 0.
     r.surv = r.lower = r.upper = kNaN;
   }
   return r;
