@@ -28,7 +28,9 @@ cv::Mat opencv_image_to_rgb8(const cv::Mat& decoded, std::vector<std::string>* w
     case CV_64F: {
       double lo = 0, hi = 0;
       cv::minMaxLoc(img.reshape(1), &lo, &hi);
-      const double scale = hi <= 1.0 ? 255.0 : 1.0;  // 0..1 floats are intensities, anything else raw counts
+      // 0..1 floats are intensities (a little above 1 from lossy codecs such as OpenCV's SGILOG TIFF),
+      // anything else raw counts.
+      const double scale = hi <= 1.5 ? 255.0 : 1.0;
       img.convertTo(img, CV_8U, scale);
       warnings->push_back(std::string("floating-point image converted to 8-bit RGB") +
                           (scale > 1 ? " (0..1 scaled to 0..255)" : " (values clipped to 0..255)"));

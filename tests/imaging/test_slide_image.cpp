@@ -1,0 +1,290 @@
+// Plain-image back-end: PNG/JPEG/TIFF/BMP through OpenCV (JPEG through the strict libjpeg decoder), pixel
+// conversions with warnings, resolution tags, lazily built downsampled levels.
+#include "imaging/slide_image.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <thread>
+
+#include "support/test_support.hpp"
+
+namespace ihc {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+std::vector<std::uint8_t> read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string open_error(const std::filesystem::path& path, const OpenOptions& options = {}) {
+  try {
+    open_with_opencv(path, options);
+  } catch (const SlideError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// PNG chunk CRC (ISO 3309), to insert a pHYs chunk into a PNG OpenCV wrote.
+std::uint32_t png_crc(const std::uint8_t* data, std::size_t n) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) {
+    c ^= data[i];
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+void put_be32(std::vector<std::uint8_t>& v, std::uint32_t x) {
+  for (int s = 24; s >= 0; s -= 8) v.push_back(static_cast<std::uint8_t>(x >> s));
+}
+
+std::vector<std::uint8_t> png_chunk(const std::string& type, const std::vector<std::uint8_t>& data) {
+  std::vector<std::uint8_t> chunk;
+  put_be32(chunk, static_cast<std::uint32_t>(data.size()));
+  chunk.insert(chunk.end(), type.begin(), type.end());
+  chunk.insert(chunk.end(), data.begin(), data.end());
+  put_be32(chunk, png_crc(chunk.data() + 4, chunk.size() - 4));
+  return chunk;
+}
+
+cv::Mat bgr_pattern(int w, int h) {
+  cv::Mat bgr(h, w, CV_8UC3);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) bgr.at<cv::Vec3b>(y, x) = cv::Vec3b(x % 256, y % 256, (x + y) % 256);
+  }
+  return bgr;
+}
+
+TEST(ImageBackend, BoxesPngIsPaletteConvertedToRgb) {
+  IHC_REQUIRE_SHARED(path, "openslide-python-fixtures/boxes.png");
+  auto slide = open_with_opencv(path, {});
+  ASSERT_NE(slide, nullptr);
+  const SlideInfo& info = slide->info();
+  EXPECT_EQ(info.backend, "opencv");
+  EXPECT_EQ(info.format, "png");
+  EXPECT_EQ(info.level_sizes, (std::vector<cv::Size>{{300, 250}}));
+  EXPECT_EQ(info.warnings, Strings{"palette (indexed-colour) image converted to 8-bit RGB"});
+  EXPECT_FALSE(info.has_mpp());
+  EXPECT_EQ(info.mpp_source, "none");
+  cv::Mat expected = cv::imread(path.string(), cv::IMREAD_COLOR);
+  cv::cvtColor(expected, expected, cv::COLOR_BGR2RGB);
+  EXPECT_EQ(cv::norm(slide->read_level(0), expected, cv::NORM_INF), 0.0);
+}
+
+TEST(ImageBackend, StripTiffOpenSlideRefusesOpensHere) {
+  IHC_REQUIRE_SHARED(path, "histolab/kidney-48-5.tif");
+  auto slide = open_with_opencv(path, {});
+  ASSERT_NE(slide, nullptr);
+  EXPECT_EQ(slide->info().format, "tiff");
+  EXPECT_EQ(slide->info().level_sizes, (std::vector<cv::Size>{{1493, 901}}));
+  const cv::Mat rgb = slide->read_level(0);
+  cv::Mat expected = cv::imread(path.string(), cv::IMREAD_COLOR);
+  cv::cvtColor(expected, expected, cv::COLOR_BGR2RGB);
+  EXPECT_EQ(cv::norm(rgb, expected, cv::NORM_INF), 0.0);
+  // Mostly background with one tissue fragment (MANIFEST): some pixels clearly darker than the background.
+  cv::Mat gray;
+  cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
+  EXPECT_GT(cv::mean(gray)[0], 200.0);
+  EXPECT_GT(cv::countNonZero(gray < 180), 100);
+}
+
+TEST(ImageBackend, GrayscaleSixteenBitAlphaAndFloatBecome8BitRgbWithWarnings) {
+  const auto dir = test::temp_dir("slide_image_conversions");
+  cv::Mat gray(20, 30, CV_8UC1, cv::Scalar(90));
+  ASSERT_TRUE(cv::imwrite((dir / "gray.png").string(), gray));
+  cv::Mat deep(20, 30, CV_16UC3, cv::Scalar(257 * 10, 257 * 20, 257 * 30));  // BGR
+  ASSERT_TRUE(cv::imwrite((dir / "deep.png").string(), deep));
+  cv::Mat bgra(20, 30, CV_8UC4, cv::Scalar(0, 0, 200, 255));  // opaque red
+  bgra.at<cv::Vec4b>(0, 0) = cv::Vec4b(0, 0, 200, 0);         // transparent: white
+  bgra.at<cv::Vec4b>(0, 1) = cv::Vec4b(0, 0, 200, 128);       // half: halfway to white
+  ASSERT_TRUE(cv::imwrite((dir / "alpha.png").string(), bgra));
+  cv::Mat gray16(20, 30, CV_16UC1, cv::Scalar(65535));
+  ASSERT_TRUE(cv::imwrite((dir / "gray16.tif").string(), gray16));
+  cv::Mat floats(20, 30, CV_32FC3, cv::Scalar(0.0, 0.5, 1.0));
+  ASSERT_TRUE(cv::imwrite((dir / "float.tif").string(), floats));
+
+  auto g = open_with_opencv(dir / "gray.png", {});
+  EXPECT_EQ(g->info().warnings, Strings{"grayscale image converted to RGB"});
+  EXPECT_EQ(g->read_region(5, 5, 0, 1, 1).at<cv::Vec3b>(0, 0), cv::Vec3b(90, 90, 90));
+
+  auto d = open_with_opencv(dir / "deep.png", {});
+  EXPECT_EQ(d->info().warnings, Strings{"16-bit image converted to 8-bit RGB (values divided by 257)"});
+  EXPECT_EQ(d->read_region(5, 5, 0, 1, 1).at<cv::Vec3b>(0, 0), cv::Vec3b(30, 20, 10));  // RGB order
+
+  auto a = open_with_opencv(dir / "alpha.png", {});
+  EXPECT_EQ(a->info().warnings, Strings{"alpha channel composited onto white"});
+  const cv::Mat px = a->read_region(0, 0, 0, 3, 1);
+  EXPECT_EQ(px.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));
+  EXPECT_EQ(px.at<cv::Vec3b>(0, 1), cv::Vec3b(227, 127, 127));  // (200*128 + 255*127) / 255 = 227.4
+  EXPECT_EQ(px.at<cv::Vec3b>(0, 2), cv::Vec3b(200, 0, 0));
+
+  auto g16 = open_with_opencv(dir / "gray16.tif", {});
+  EXPECT_EQ(g16->info().format, "tiff");
+  EXPECT_EQ(g16->info().warnings, (Strings{"16-bit image converted to 8-bit RGB (values divided by 257)",
+                                           "grayscale image converted to RGB"}));
+  EXPECT_EQ(g16->read_region(0, 0, 0, 1, 1).at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));
+
+  auto f = open_with_opencv(dir / "float.tif", {});
+  EXPECT_EQ(f->info().warnings,
+            Strings{"floating-point image converted to 8-bit RGB (0..1 scaled to 0..255)"});
+  const cv::Vec3b fp = f->read_region(0, 0, 0, 1, 1).at<cv::Vec3b>(0, 0);  // OpenCV's float TIFF is lossy
+  EXPECT_EQ(fp[0], 255);
+  EXPECT_NEAR(fp[1], 127.5, 1.0);
+  EXPECT_EQ(fp[2], 0);
+}
+
+TEST(ImageBackend, ResolutionFromTiffTagsPngPhysAndJfifDensity) {
+  const auto dir = test::temp_dir("slide_image_resolution");
+  const cv::Mat bgr = bgr_pattern(40, 30);
+  ASSERT_TRUE(
+      cv::imwrite((dir / "cm.tif").string(), bgr,
+                  {cv::IMWRITE_TIFF_RESUNIT, 3, cv::IMWRITE_TIFF_XDPI, 20000, cv::IMWRITE_TIFF_YDPI, 20000}));
+  ASSERT_TRUE(cv::imwrite(
+      (dir / "inch.tif").string(), bgr,
+      {cv::IMWRITE_TIFF_RESUNIT, 2, cv::IMWRITE_TIFF_XDPI, 101600, cv::IMWRITE_TIFF_YDPI, 101600}));
+  ASSERT_TRUE(
+      cv::imwrite((dir / "dpi72.tif").string(), bgr,
+                  {cv::IMWRITE_TIFF_RESUNIT, 2, cv::IMWRITE_TIFF_XDPI, 72, cv::IMWRITE_TIFF_YDPI, 72}));
+
+  auto cm = open_with_opencv(dir / "cm.tif", {});
+  EXPECT_DOUBLE_EQ(cm->info().mpp_x, 0.5);
+  EXPECT_EQ(cm->info().mpp_source, "tiff.XResolution (px/cm)");
+  auto inch = open_with_opencv(dir / "inch.tif", {});
+  EXPECT_DOUBLE_EQ(inch->info().mpp_x, 0.25);
+  EXPECT_EQ(inch->info().mpp_source, "tiff.XResolution (px/inch)");
+  OpenOptions override_options;
+  override_options.mpp_override = 0.3;
+  auto dpi72 = open_with_opencv(dir / "dpi72.tif", override_options);
+  EXPECT_DOUBLE_EQ(dpi72->info().mpp_x,
+                   0.3);  // the 72 dpi default is no resolution: the user's value is used
+  EXPECT_EQ(dpi72->info().mpp_source, "--mpp");
+  EXPECT_EQ(
+      dpi72->info().warnings,
+      Strings{"tiff.XResolution 72 px/inch gives 352.778 um/px, not a microscope scale (a print/screen dpi "
+              "default): ignored"});
+
+  // PNG: a pHYs chunk of 2,000,000 px/m right after IHDR (8-byte signature + 25-byte IHDR chunk).
+  std::vector<std::uint8_t> png;
+  ASSERT_TRUE(cv::imencode(".png", bgr, png));
+  std::vector<std::uint8_t> phys;
+  put_be32(phys, 2000000);
+  put_be32(phys, 4000000);
+  phys.push_back(1);
+  const auto chunk = png_chunk("pHYs", phys);
+  png.insert(png.begin() + 33, chunk.begin(), chunk.end());
+  write_bytes(dir / "phys.png", png);
+  auto p = open_with_opencv(dir / "phys.png", {});
+  EXPECT_DOUBLE_EQ(p->info().mpp_x, 0.5);
+  EXPECT_DOUBLE_EQ(p->info().mpp_y, 0.25);
+  EXPECT_EQ(p->info().mpp_source, "png.pHYs (px/m)");
+  cv::Mat expected_rgb;
+  cv::cvtColor(bgr, expected_rgb, cv::COLOR_BGR2RGB);
+  EXPECT_EQ(cv::norm(p->read_level(0), expected_rgb, cv::NORM_INF), 0.0);  // RGB, not BGR
+
+  // JPEG: JFIF APP0 at offset 2; units byte at 13, densities at 14 and 16 (big-endian).
+  std::vector<std::uint8_t> jpg;
+  ASSERT_TRUE(cv::imencode(".jpg", bgr, jpg));
+  ASSERT_EQ(std::string(jpg.begin() + 6, jpg.begin() + 10), "JFIF");
+  jpg[13] = 2;  // dots per cm
+  jpg[14] = 20000 >> 8, jpg[15] = 20000 & 0xFF, jpg[16] = 20000 >> 8, jpg[17] = 20000 & 0xFF;
+  write_bytes(dir / "density.jpg", jpg);
+  auto j = open_with_opencv(dir / "density.jpg", {});
+  EXPECT_EQ(j->info().format, "jpeg");
+  EXPECT_DOUBLE_EQ(j->info().mpp_x, 0.5);
+  EXPECT_EQ(j->info().mpp_source, "jpeg.JFIF density (px/cm)");
+
+  // Without any resolution, never invented; the user's value when given.
+  ASSERT_TRUE(cv::imwrite((dir / "plain.bmp").string(), bgr));
+  auto bmp = open_with_opencv(dir / "plain.bmp", {});
+  EXPECT_EQ(bmp->info().format, "bmp");
+  EXPECT_TRUE(std::isnan(bmp->info().mpp_x));
+  EXPECT_EQ(bmp->info().mpp_source, "none");
+  EXPECT_EQ(open_with_opencv(dir / "plain.bmp", override_options)->info().mpp_source, "--mpp");
+}
+
+TEST(ImageBackend, TruncatedAndOversizedFilesFailWithTheirReason) {
+  IHC_REQUIRE_SHARED(jpeg, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0310_8.jpg");
+  const auto dir = test::temp_dir("slide_image_bad");
+  const auto bytes = read_bytes(jpeg);
+  ASSERT_GT(bytes.size(), 1000u);
+  write_bytes(dir / "truncated.jpg",
+              std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + bytes.size() / 2));
+  EXPECT_EQ(open_error(dir / "truncated.jpg"),
+            (dir / "truncated.jpg").string() +
+                ": cannot decode JPEG: Premature end of JPEG file (the file is truncated)");
+
+  std::vector<std::uint8_t> png;
+  ASSERT_TRUE(cv::imencode(".png", bgr_pattern(200, 200), png));
+  write_bytes(dir / "truncated.png", std::vector<std::uint8_t>(png.begin(), png.begin() + png.size() / 2));
+  EXPECT_EQ(open_error(dir / "truncated.png"),
+            (dir / "truncated.png").string() + ": cannot decode PNG image (truncated or corrupt)");
+
+  // A PNG header announcing 20000 x 20000 pixels is refused before any decoding.
+  std::vector<std::uint8_t> huge(png.begin(), png.begin() + 8);
+  std::vector<std::uint8_t> ihdr;
+  put_be32(ihdr, 20000);
+  put_be32(ihdr, 20000);
+  for (std::uint8_t b : {8, 2, 0, 0, 0}) ihdr.push_back(b);
+  const auto chunk = png_chunk("IHDR", ihdr);
+  huge.insert(huge.end(), chunk.begin(), chunk.end());
+  write_bytes(dir / "huge.png", huge);
+  EXPECT_EQ(
+      open_error(dir / "huge.png"),
+      (dir / "huge.png").string() +
+          ": image is 20000 x 20000 pixels, above the 268435456-pixel limit for a plain image; convert it to "
+          "a "
+          "tiled pyramidal TIFF, e.g. `vips tiffsave in.png out.tif --tile --pyramid --compression jpeg`");
+
+  write_bytes(dir / "notes.txt", {'h', 'i', '\n'});
+  EXPECT_EQ(open_with_opencv(dir / "notes.txt", {}), nullptr);  // not an image: not this back-end's file
+}
+
+TEST(ImageBackend, LargeImagesGetLazyDownsampledLevels) {
+  cv::Mat rgb(3000, 5000, CV_8UC3);
+  cv::randu(rgb, 0, 255);
+  cv::rectangle(rgb, cv::Rect(1000, 1000, 2000, 1000), cv::Scalar(150, 60, 20), cv::FILLED);
+  SlideInfo info;
+  info.path = "memory.png";
+  auto slide = make_image_slide(rgb, info);
+  EXPECT_EQ(slide->info().backend, "memory");
+  EXPECT_EQ(slide->info().level_sizes, (std::vector<cv::Size>{{5000, 3000}, {2500, 1500}, {1250, 750}}));
+  EXPECT_EQ(slide->info().downsamples, (std::vector<double>{1.0, 2.0, 4.0}));
+  EXPECT_EQ(slide->best_level_for_downsample(3.0), 1);
+
+  // Several threads ask for the levels before they exist.
+  std::vector<cv::Mat> got(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] { got[t] = slide->read_region(1200, 1200, 1 + t % 2, 200, 100); });
+  }
+  for (auto& thread : threads) thread.join();
+  // Level 2 at level-0 (1200,1200) is level pixel (300,300): inside the flat rectangle.
+  EXPECT_EQ(got[1].at<cv::Vec3b>(50, 100), cv::Vec3b(150, 60, 20));
+  cv::Mat expected_level2;
+  cv::resize(rgb, expected_level2, cv::Size(1250, 750), 0, 0, cv::INTER_AREA);
+  const cv::Mat level2 = slide->read_level(2);
+  cv::Mat diff;
+  cv::absdiff(level2, expected_level2, diff);
+  double max_diff = 0;
+  cv::minMaxLoc(diff.reshape(1), nullptr, &max_diff);
+  EXPECT_LE(max_diff, 1.0);  // 2x2 twice vs 4x4 once: rounding only
+  for (int t = 0; t < 8; ++t) {
+    EXPECT_EQ(cv::norm(got[t], slide->read_region(1200, 1200, 1 + t % 2, 200, 100), cv::NORM_INF), 0.0);
+  }
+  EXPECT_THROW(make_image_slide(cv::Mat(10, 10, CV_8UC1), info), SlideError);
+}
+
+}  // namespace
+}  // namespace ihc
