@@ -48,6 +48,9 @@ struct DeconvolutionResult {
 // OD = -log10(max(v, 1) / background) per channel through a lookup table, then the 3x3 inverse.
 // `rgb` is CV_8UC3 RGB. Rows are processed in parallel with cv::parallel_for_ when threads allow.
 DeconvolutionResult deconvolve(const cv::Mat& rgb, const StainMatrix& m);
+// Same, writing into `out`: planes of the right size and type are reused (no allocation, no page faults), so
+// tile loops should keep one result alive. Views shared with `out`'s planes see the new values.
+void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out);
 // Sum of optical densities over the three channels (CV_32F), the brightness-free "OD sum".
 cv::Mat optical_density_sum(const cv::Mat& rgb, const std::array<double, 3>& background = {255.0, 255.0, 255.0});
 // Renders one stain's concentration as the RGB colour of that stain alone (for display).
