@@ -1,0 +1,68 @@
+#pragma once
+// Scoring one slide or image end to end, shared by `ihcscore score` and the viewer: open, tissue, stains,
+// cell detection streamed tile by tile through a bounded window, grading, scores (total and per ROI), and the
+// slide's outputs: cells.csv, cells.geojson, overlay.png, histogram.png, then slide.json LAST, so a
+// slide.json on disk means every other output of that slide is complete.
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "models/parameters.hpp"
+#include "models/regions.hpp"
+#include "models/results_io.hpp"
+
+namespace ihc {
+
+// A slide that could not be scored; stage() is "open", "tissue", "stains", "detection", "scoring", "write".
+class PipelineError : public std::runtime_error {
+ public:
+  PipelineError(std::string stage, const std::string& message)
+      : std::runtime_error(message), stage_(std::move(stage)) {}
+  const std::string& stage() const { return stage_; }
+
+ private:
+  std::string stage_;
+};
+
+// Ctrl-C: nothing of the slide is marked complete.
+class PipelineCancelled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Keys of the pipeline itself: stain_vectors, estimate_stains, tissue_detection, tissue_resolution_um,
+// overlay_max_px.
+std::vector<ParamSpec> pipeline_param_specs();
+// detection_param_specs() + scoring_param_specs() + pipeline_param_specs(): every key `--set` accepts.
+std::vector<ParamSpec> all_param_specs();
+// ParamSet over all_param_specs() with the preset applied ("" = the default preset).
+ParamSet default_params(const std::string& preset = "");
+// Stable 64-bit hash (hex) of every resolved value, for --resume.
+std::string params_hash(const ParamSet& params, const std::string& extra = "");
+
+struct ScoreSlideRequest {
+  std::filesystem::path input;
+  std::string image_id;                                  // folder name under slides/, and the Image column
+  std::filesystem::path out_dir;                         // OUT/slides/<id>
+  double mpp_override = 0.0;                             // --mpp (> 0): used when the file has no pixel size
+  std::vector<Annotation> rois;                          // --roi; empty = whole slide (tissue)
+  std::string roi_source;                                // file name, recorded in slide.json
+  int threads = 1;                                       // tile workers for this slide
+  std::string params_hash;                               // recorded for --resume
+  std::function<void(int done, int total)> on_progress;  // tiles; called from the writer thread
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Scores and writes the slide's outputs. Returns the record written to slide.json. "No tissue" is not an
+// error: the record's status says so and the scores are empty. Throws PipelineError (with the stage) for
+// anything that stops the slide, PipelineCancelled when `cancel` was raised; in both cases slide.json is
+// absent and no temporary file is left behind.
+SlideRecord score_slide(const ScoreSlideRequest& request, const ParamSet& params);
+
+// ISO 8601 UTC "2026-01-02T03:04:05Z".
+std::string utc_now();
+
+}  // namespace ihc
