@@ -235,7 +235,8 @@ std::string ParamSet::to_text() const {
     } else if (spec.type == ParamType::Bool) {
       out += " (true | false)";
     }
-    out += "\n" + spec.key + " = " + values_.at(spec.key) + "\n";
+    const std::string& value = values_.at(spec.key);
+    out += "\n" + spec.key + (value.empty() ? " =" : " = " + value) + "\n";
   }
   return out;
 }

@@ -33,7 +33,8 @@ std::vector<ParamSpec> test_specs() {
           spec("split_by_shape", ParamType::Bool, "true"),
           image,
           spec("score_measurement", ParamType::String, "Membrane: DAB OD mean"),
-          spec("offset", ParamType::Double, "0", "", -1e300, 5.0)};
+          spec("offset", ParamType::Double, "0", "", -1e300, 5.0),
+          spec("note", ParamType::String, "")};
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -203,6 +204,7 @@ TEST(ParamSet, ToTextDocumentsEveryKeyAndRoundTrips) {
                 "detection_image = Hematoxylin OD\n"),
       std::string::npos)
       << text;
+  EXPECT_NE(text.find("\nnote =\n"), std::string::npos) << "an empty value has no trailing space";
   ParamSet q(test_specs());
   q.load_text(text, "round-trip");
   EXPECT_EQ(q.values(), p.values());
