@@ -111,19 +111,23 @@ const char* kQuPathExport = R"({
   "type": "FeatureCollection",
   "features": [
     {"type": "Feature", "id": "b1f0", "geometry": {"type": "Polygon",
-      "coordinates": [[[0, 0], [100, 0], [100, 100], [0, 100], [0, 0]], [[40, 40], [60, 40], [60, 60], [40, 60], [40, 40]]]},
+      "coordinates": [[[0, 0], [100, 0], [100, 100], [0, 100], [0, 0]],
+                      [[40, 40], [60, 40], [60, 60], [40, 60], [40, 40]]]},
      "properties": {"objectType": "annotation", "name": "Hotspot 1",
                     "classification": {"name": "Tumor", "color": [200, 0, 0]}}},
     {"type": "Feature", "geometry": {"type": "MultiPolygon",
-      "coordinates": [[[[200, 0], [300, 0], [300, 100], [200, 0]]], [[[400, 0], [500, 0], [500, 100], [400, 100]]]]},
+      "coordinates": [[[[200, 0], [300, 0], [300, 100], [200, 0]]],
+                      [[[400, 0], [500, 0], [500, 100], [400, 100]]]]},
      "properties": {"objectType": "annotation", "classification": {"name": "Stroma", "colorRGB": -3670016}}},
-    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[90, 0], [95, 0], [95, 10], [90, 10]]]},
+    {"type": "Feature",
+     "geometry": {"type": "Polygon", "coordinates": [[[90, 0], [95, 0], [95, 10], [90, 10]]]},
      "properties": {"objectType": "annotation", "classification": {"name": "Ignore*"}}},
     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]},
      "properties": {"objectType": "annotation"}},
     {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[1, 1], [2, 1], [2, 2]]]},
      "properties": {"objectType": "cell"}},
-    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 90], [10, 90], [10, 95], [0, 95]]]},
+    {"type": "Feature",
+     "geometry": {"type": "Polygon", "coordinates": [[[0, 90], [10, 90], [10, 95], [0, 95]]]},
      "properties": {"objectType": "annotation", "classification": {"name": "exclude"}}},
     {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[600, 0], [610, 0], [610, 10]]]}}
   ]
@@ -228,14 +232,13 @@ TEST(GeoJson, ErrorsNameTheFileAndTheFeature) {
                   with(R"({"type": "Polygon", "coordinates": [[[0,0],[1,"x"],[1,1]]]})"), "b.geojson");
             }),
             "b.geojson: feature 1: polygon ring 0 position 1 is not [x, y]");
-  EXPECT_EQ(
-      error_of([&] {
-        parse_geojson_annotations(
-            with(
-                R"({"type": "MultiPolygon", "coordinates": [[[[0,0],[1,0],[1,1]]], [[[0,0],[1,0],[1,1]], 7]]})"),
-            "b.geojson");
-      }),
-      "b.geojson: feature 1: polygon 1 ring 1 must be an array of [x, y] positions");
+  EXPECT_EQ(error_of([&] {
+              parse_geojson_annotations(with(
+                                            R"({"type": "MultiPolygon",
+                    "coordinates": [[[[0,0],[1,0],[1,1]]], [[[0,0],[1,0],[1,1]], 7]]})"),
+                                        "b.geojson");
+            }),
+            "b.geojson: feature 1: polygon 1 ring 1 must be an array of [x, y] positions");
   EXPECT_EQ(error_of([&] {
               parse_geojson_annotations(with(R"({"type": "Polygon", "coordinates": []})"), "b.geojson");
             }),
