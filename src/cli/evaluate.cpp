@@ -17,6 +17,7 @@
 #include "cli/commands.hpp"
 #include "imaging/cell_detection.hpp"
 #include "imaging/slide.hpp"
+#include "imaging/stain_estimation.hpp"
 #include "imaging/stains.hpp"
 #include "models/atomic_file.hpp"
 #include "models/evaluation.hpp"
@@ -78,6 +79,40 @@ cv::Mat crop_or_throw(const cv::Mat& m, const cv::Rect& crop, const std::string&
 StainMatrix stains_from(const std::string& text) {
   if (text.find('{') != std::string::npos) return parse_qupath_string(text);
   return stain_preset(text);
+}
+
+// Per-image stains for --stains estimate (QuPath's "Estimate stain vectors": background and Macenko vectors)
+// or --stains background (default vectors, estimated background: camera images are rarely white-balanced).
+// Falls back to the default vectors with the estimated background when the vectors cannot be estimated.
+StainMatrix stains_for_image(const std::string& mode, const cv::Mat& rgb, const StainMatrix& fixed,
+                             const std::string& name, std::string* note) {
+  if (mode != "estimate" && mode != "background") return fixed;
+  const StainMatrix reference = stain_preset("H-DAB");
+  auto with_background = [&](const BackgroundEstimate& bg) {
+    return StainMatrix::from_vectors(reference.name + " (estimated background)", reference.stains[0],
+                                     reference.stains[1], nullptr, bg.background);
+  };
+  char buf[160];
+  if (mode == "estimate") {
+    try {
+      const StainEstimate est = estimate_stains(rgb, reference);
+      std::snprintf(buf, sizeof buf,
+                    "stains estimated (background %.0f %.0f %.0f; H %.1f deg, DAB %.1f deg off default)",
+                    est.matrix.background[0], est.matrix.background[1], est.matrix.background[2],
+                    est.deviation_deg[0], est.deviation_deg[1]);
+      *note = buf;
+      return est.matrix;
+    } catch (const StainError& e) {
+      std::fprintf(stderr,
+                   "%s: warning: stain vectors not estimated (%s); default vectors, estimated background\n",
+                   name.c_str(), e.what());
+    }
+  }
+  const BackgroundEstimate bg = estimate_background(rgb);
+  std::snprintf(buf, sizeof buf, "default vectors, background %.0f %.0f %.0f%s", bg.background[0],
+                bg.background[1], bg.background[2], bg.found ? "" : " (no bright pixels: kept white)");
+  *note = buf;
+  return with_background(bg);
 }
 
 std::string fmt(double v, int decimals = 3) {
@@ -232,7 +267,10 @@ int run_evaluate(const Args& args) {
   app.add_option("--preset", o.preset, "Parameter preset: dsg2 (membranous) or ki67 (nuclear)");
   app.add_option("--params", o.params_file, "Parameter file (after the preset)");
   app.add_option("--set", o.sets, "key=value (repeat; after --params)");
-  app.add_option("--stains", o.stains, "Stain preset name or QuPath stain string (default H-DAB)");
+  app.add_option(
+      "--stains", o.stains,
+      "Stain preset name, QuPath stain string, 'estimate' (per image: background + vectors, like QuPath's "
+      "Estimate stain vectors) or 'background' (per image background, default vectors). Default H-DAB");
   app.add_option("--output", o.output, "Write per-image and overall results: .csv or .json");
   app.add_option(
       "--overlay-dir", o.overlay_dir,
@@ -278,7 +316,8 @@ int run_evaluate(const Args& args) {
   }
   const DetectionParams detection = detection_params_from(params);
   const GradingParams grading = grading_params_from(params);
-  const StainMatrix stains = stains_from(o.stains);
+  const bool per_image_stains = o.stains == "estimate" || o.stains == "background";
+  const StainMatrix stains = per_image_stains ? stain_preset("H-DAB") : stains_from(o.stains);
   const cv::Rect image_crop = parse_crop(o.image_crop, "--image-crop");
   const cv::Rect truth_crop = parse_crop(o.truth_crop, "--truth-crop");
   const LabelMap custom_labels = o.labels.empty() ? LabelMap{} : parse_label_map(o.labels);
@@ -366,7 +405,9 @@ int run_evaluate(const Args& args) {
       }
 
       const auto t0 = std::chrono::steady_clock::now();
-      const CellTable cells = detect_cells(rgb, mpp, stains, detection);
+      std::string stain_note = "stains: " + stains.name;
+      const StainMatrix image_stains = stains_for_image(o.stains, rgb, stains, names[k], &stain_note);
+      const CellTable cells = detect_cells(rgb, mpp, image_stains, detection);
       const auto classes = grade_cells(cells, grading);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::vector<PredictedPoint> pred(cells.size());
@@ -382,8 +423,8 @@ int run_evaluate(const Args& args) {
         for (char& c : file) c = c == '/' ? '_' : c;
         draw_overlay(fs::path(o.overlay_dir) / (file + ".png"), rgb, pred, truth, ev, radius, region);
       }
-      std::fprintf(stderr, "%s: %zu cells detected in %.1f s, %zu truth points, radius %.1f px\n",
-                   names[k].c_str(), cells.size(), seconds, truth.size(), radius);
+      std::fprintf(stderr, "%s: %zu cells detected in %.1f s, %zu truth points, radius %.1f px; %s\n",
+                   names[k].c_str(), cells.size(), seconds, truth.size(), radius, stain_note.c_str());
       results.push_back(std::move(ev));
       mpps.push_back(mpp);
     } catch (const std::exception& e) {
