@@ -277,6 +277,9 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
           throw SlideError(
               path, "TIFF compression " + std::to_string(tiff.compression) + " is not supported by libtiff");
         }
+        if (tiff.data_end > tiff.file_size) {
+          throw SlideError(path, truncated_tiff_reason(tiff.data_end, tiff.file_size));
+        }
         if (over_limit(tiff.width, tiff.height))
           throw SlideError(path, too_large(tiff.width, tiff.height, ".tif"));
         info.properties = tiff.properties;

@@ -199,6 +199,11 @@ void read_tiff_properties(TIFF* tif, std::map<std::string, std::string>& props) 
 
 }  // namespace
 
+std::string truncated_tiff_reason(std::uint64_t data_end, std::uint64_t file_size) {
+  return "TIFF is truncated: its pixel data runs to byte " + std::to_string(data_end) + " but the file has " +
+         std::to_string(file_size) + " bytes (incomplete copy or download?)";
+}
+
 TiffSummary read_tiff_summary(const std::filesystem::path& path) {
   TiffSummary s;
   TiffHandle h(path);
@@ -225,6 +230,15 @@ TiffSummary read_tiff_summary(const std::filesystem::path& path) {
   s.codec_configured = TIFFIsCODECConfigured(compression) != 0;
   s.tiled = TIFFIsTiled(h.tif) != 0;
   read_tiff_properties(h.tif, s.properties);
+  const std::uint64_t chunks = s.tiled ? TIFFNumberOfTiles(h.tif) : TIFFNumberOfStrips(h.tif);
+  std::uint64_t* offsets = nullptr;
+  std::uint64_t* counts = nullptr;
+  if (TIFFGetField(h.tif, TIFFTAG_STRIPOFFSETS, &offsets) == 1 &&
+      TIFFGetField(h.tif, TIFFTAG_STRIPBYTECOUNTS, &counts) == 1 && offsets != nullptr && counts != nullptr) {
+    for (std::uint64_t i = 0; i < chunks; ++i) s.data_end = std::max(s.data_end, offsets[i] + counts[i]);
+  }
+  std::error_code ec;
+  s.file_size = std::filesystem::file_size(path, ec);
   return s;
 }
 
@@ -482,6 +496,15 @@ std::unique_ptr<Slide> open_jpeg_tiled_tiff(const std::filesystem::path& path, c
   info.properties["jpeg-tiles.tile-width"] = std::to_string(levels[0].tile_width);
   info.properties["jpeg-tiles.tile-height"] = std::to_string(levels[0].tile_height);
   if (spp == 1) info.warnings.push_back("grayscale image converted to RGB");
+  std::error_code ec;
+  const std::uint64_t file_size = std::filesystem::file_size(path, ec);
+  for (const auto& level : levels) {
+    for (std::size_t i = 0; i < level.offsets.size(); ++i) {
+      if (level.byte_counts[i] > 0 && level.offsets[i] + level.byte_counts[i] > file_size) {
+        throw SlideError(path, truncated_tiff_reason(level.offsets[i] + level.byte_counts[i], file_size));
+      }
+    }
+  }
   resolve_resolution(info, options);
 
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -52,10 +52,13 @@ struct TiffSummary {
   int compression = 1;
   bool codec_configured = true;
   bool tiled = false;
+  std::uint64_t data_end = 0;  // end of the last strip/tile: above file_size means the file is truncated
+  std::uint64_t file_size = 0;
   std::map<std::string, std::string>
       properties;  // OpenSlide's names: tiff.XResolution, tiff.ResolutionUnit...
 };
 TiffSummary read_tiff_summary(const std::filesystem::path& path);
+std::string truncated_tiff_reason(std::uint64_t data_end, std::uint64_t file_size);
 
 // nullptr unless the file is a TIFF whose first directory is tiled, JPEG-compressed, 8-bit; SlideError when
 // it is such a TIFF but its tiles cannot be read. Levels: the first directory and its SubIFDs (OME pyramids).
