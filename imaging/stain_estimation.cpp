@@ -117,12 +117,10 @@ StainEstimate estimate_stains(const cv::Mat& rgb, const StainMatrix& reference,
     }
   };
 
-  Eigen::Vector3d sum = Eigen::Vector3d::Zero();
   Eigen::Matrix3d outer = Eigen::Matrix3d::Zero();
   int64_t n = 0;
   for_each_kept([&](double r, double g, double b) {
     const Eigen::Vector3d v(r, g, b);
-    sum += v;
     outer += v * v.transpose();
     ++n;
   });
@@ -133,9 +131,11 @@ StainEstimate estimate_stains(const cv::Mat& rgb, const StainMatrix& reference,
                      fmt("%g and %g", params.min_od, params.max_od) + " and are not grey (need at least " +
                      std::to_string(params.min_pixels) + ")");
   }
-  const Eigen::Vector3d mean = sum / static_cast<double>(n);
-  const Eigen::Matrix3d cov = outer / static_cast<double>(n) - mean * mean.transpose();
-  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> eig(cov);
+  // Beer-Lambert puts every mixture of two stains in a plane through the origin, so the plane is fitted to
+  // the uncentred second moments. (QuPath centres them: same plane for real mixtures, but undefined when the
+  // data are two colours only, where the centred matrix has rank one.)
+  const Eigen::Matrix3d moments = outer / static_cast<double>(n);
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> eig(moments);
   Eigen::Vector3d e1 = eig.eigenvectors().col(2);  // eigenvalues ascend: the last two span the stain plane
   Eigen::Vector3d e2 = eig.eigenvectors().col(1);
   if (e1.sum() < 0) e1 = -e1;
@@ -190,8 +190,8 @@ StainEstimate estimate_stains(const cv::Mat& rgb, const StainMatrix& reference,
   for (int i = 0; i < 2; ++i) {
     if (out.deviation_deg[i] > params.max_deviation_deg) {
       throw StainError("stain estimation: the estimated " + own[i]->name + " vector " + vec_text(*est[i]) +
-                       fmt(" is %.1f degrees from the default (maximum %g)", out.deviation_deg[i],
-                           params.max_deviation_deg));
+                       fmt(" is %.1f degrees from the default ", out.deviation_deg[i]) + own[i]->name +
+                       fmt(" vector (maximum %g)", params.max_deviation_deg));
     }
   }
   out.matrix = StainMatrix::from_vectors(reference.name, StainVector{ref1.name, s1},
