@@ -16,6 +16,8 @@ namespace {
 constexpr double kDistanceOdPerUm = 0.03;
 // Brown lines are 1-2 um wide; this blur removes pixel noise without moving their crest.
 constexpr double kLandscapeSigmaUm = 0.5;
+// Mean membrane DAB OD from which a cell counts as having a brown line of its own.
+constexpr float kMinLineOd = 0.15f;
 
 constexpr const char* kCompartments[4] = {"Nucleus", "Cytoplasm", "Membrane", "Cell"};
 constexpr const char* kStains[2] = {"Hematoxylin", "DAB"};
@@ -86,33 +88,17 @@ std::vector<std::string> cell_measurement_names(bool calibrated) {
   return names;
 }
 
-CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p) {
-  if (nucleus_labels.type() != CV_32SC1 || dab.type() != CV_32FC1 || nucleus_labels.size() != dab.size()) {
-    throw std::invalid_argument("grow_cells: expected CV_32S labels and a CV_32F DAB image of the same size");
-  }
-  CellGrowth g;
-  g.cell_labels = nucleus_labels.clone();
-  if (p.cell_expansion_px > 0) {
-    cv::Mat dist;
-    cv::distanceTransform(nucleus_labels == 0, dist, cv::DIST_L2, cv::DIST_MASK_3, CV_32F);
-    cv::Mat landscape;
-    const double sigma_px = kLandscapeSigmaUm / p.um_per_px;
-    cv::GaussianBlur(dab, landscape, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
-    landscape = cv::max(landscape, 0.0f);
-    landscape += dist * (kDistanceOdPerUm * p.um_per_px);
-    const double reach = p.cell_expansion_px + 0.5;
-    g.cell_labels.setTo(-1, dist > reach);
-    seeded_flood(landscape, g.cell_labels, reach);
-    g.cell_labels.setTo(0, g.cell_labels < 0);
-  }
-  // Each cell's own border pixels (a 4-neighbour carries another label), then a band inside the cell.
-  const int w = g.cell_labels.cols;
-  const int h = g.cell_labels.rows;
-  cv::Mat not_edge(g.cell_labels.size(), CV_8U, cv::Scalar(255));
+namespace {
+
+// Band of `width_px` inside each cell along its own border (pixels whose 4-neighbour carries another label).
+cv::Mat membrane_band(const cv::Mat& labels, double width_px) {
+  const int w = labels.cols;
+  const int h = labels.rows;
+  cv::Mat not_edge(labels.size(), CV_8U, cv::Scalar(255));
   for (int y = 0; y < h; ++y) {
-    const int* l = g.cell_labels.ptr<int>(y);
-    const int* up = y > 0 ? g.cell_labels.ptr<int>(y - 1) : nullptr;
-    const int* down = y + 1 < h ? g.cell_labels.ptr<int>(y + 1) : nullptr;
+    const int* l = labels.ptr<int>(y);
+    const int* up = y > 0 ? labels.ptr<int>(y - 1) : nullptr;
+    const int* down = y + 1 < h ? labels.ptr<int>(y + 1) : nullptr;
     uchar* e = not_edge.ptr<uchar>(y);
     for (int x = 0; x < w; ++x) {
       const int c = l[x];
@@ -125,7 +111,103 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
   }
   cv::Mat edge_dist;
   cv::distanceTransform(not_edge, edge_dist, cv::DIST_L2, cv::DIST_MASK_3, CV_32F);
-  g.membrane = (edge_dist < static_cast<float>(std::max(1.0, p.membrane_width_px))) & (g.cell_labels > 0);
+  return (edge_dist < static_cast<float>(std::max(1.0, width_px))) & (labels > 0);
+}
+
+// A brown line between two cells is one cell's membrane when that cell is brown all around and its neighbour
+// is not: the line's pixels on the neighbour's side move to the brown cell, so the negative cell's border
+// (and membrane band) lies just outside the line instead of on half of it. Equal neighbours keep the crest.
+void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
+                               const cv::Mat& band, int iterations) {
+  double max_label = 0;
+  cv::minMaxLoc(labels, nullptr, &max_label);
+  const std::size_t n = static_cast<std::size_t>(max_label) + 1;
+  std::vector<double> sum(n, 0), cnt(n, 0);
+  for (int y = 0; y < labels.rows; ++y) {
+    const int* l = labels.ptr<int>(y);
+    const int* nl = nucleus_labels.ptr<int>(y);
+    const uchar* b = band.ptr<uchar>(y);
+    const float* d = dab_smooth.ptr<float>(y);
+    for (int x = 0; x < labels.cols; ++x) {
+      if (l[x] <= 0 || !b[x] || nl[x] != 0) continue;
+      sum[static_cast<std::size_t>(l[x])] += d[x];
+      cnt[static_cast<std::size_t>(l[x])] += 1;
+    }
+  }
+  std::vector<float> strength(n, 0.0f);
+  bool any = false;
+  for (std::size_t c = 1; c < n; ++c) {
+    strength[c] = cnt[c] > 0 ? static_cast<float>(sum[c] / cnt[c]) : 0.0f;
+    any = any || strength[c] >= kMinLineOd;
+  }
+  if (!any) return;
+  const int w = labels.cols;
+  const int h = labels.rows;
+  std::vector<std::pair<int, int>> moves;
+  for (int it = 0; it < iterations; ++it) {
+    moves.clear();
+    for (int y = 0; y < h; ++y) {
+      const int* l = labels.ptr<int>(y);
+      const int* nl = nucleus_labels.ptr<int>(y);
+      const float* d = dab_smooth.ptr<float>(y);
+      for (int x = 0; x < w; ++x) {
+        const int b = l[x];
+        if (b <= 0 || nl[x] != 0 || d[x] < kMinLineOd * 0.5f) continue;
+        int best = 0;
+        float best_strength = 0;
+        for (int dy = -1; dy <= 1; ++dy) {
+          const int yy = y + dy;
+          if (yy < 0 || yy >= h) continue;
+          const int* ln = labels.ptr<int>(yy);
+          for (int dx = -1; dx <= 1; ++dx) {
+            const int xx = x + dx;
+            if (xx < 0 || xx >= w) continue;
+            const int a = ln[xx];
+            if (a <= 0 || a == b) continue;
+            const float sa = strength[static_cast<std::size_t>(a)];
+            const float sb = strength[static_cast<std::size_t>(b)];
+            if (sa < kMinLineOd || sa < 1.5f * sb + 0.05f || d[x] < 0.5f * sa) continue;
+            if (sa > best_strength) {
+              best_strength = sa;
+              best = a;
+            }
+          }
+        }
+        if (best > 0) moves.emplace_back(y * w + x, best);
+      }
+    }
+    if (moves.empty()) break;
+    int* lab = labels.ptr<int>();
+    for (const auto& [i, a] : moves) lab[i] = a;
+  }
+}
+
+}  // namespace
+
+CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p) {
+  if (nucleus_labels.type() != CV_32SC1 || dab.type() != CV_32FC1 || nucleus_labels.size() != dab.size()) {
+    throw std::invalid_argument("grow_cells: expected CV_32S labels and a CV_32F DAB image of the same size");
+  }
+  CellGrowth g;
+  g.cell_labels = nucleus_labels.clone();
+  const double band_px = std::max(1.0, p.membrane_width_px);
+  if (p.cell_expansion_px > 0) {
+    cv::Mat dist;
+    cv::distanceTransform(nucleus_labels == 0, dist, cv::DIST_L2, cv::DIST_MASK_3, CV_32F);
+    cv::Mat dab_smooth;
+    const double sigma_px = kLandscapeSigmaUm / p.um_per_px;
+    cv::GaussianBlur(dab, dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+    cv::Mat landscape = cv::max(dab_smooth, 0.0f) + dist * (kDistanceOdPerUm * p.um_per_px);
+    const double reach = p.cell_expansion_px + 0.5;
+    g.cell_labels.setTo(-1, dist > reach);
+    seeded_flood(landscape, g.cell_labels, reach);
+    g.cell_labels.setTo(0, g.cell_labels < 0);
+    // Lines are at most ~1 um wider than the band on the neighbour's side.
+    const int iterations = static_cast<int>(std::ceil(band_px + 1.0 / p.um_per_px));
+    give_lines_to_brown_cells(g.cell_labels, nucleus_labels, dab_smooth, membrane_band(g.cell_labels, band_px),
+                              iterations);
+  }
+  g.membrane = membrane_band(g.cell_labels, band_px);
   return g;
 }
 

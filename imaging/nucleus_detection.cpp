@@ -219,6 +219,9 @@ cv::Mat median_filter(const cv::Mat& image, double radius_px) {
   return out;
 }
 
+// Fraction of its mean height a blob must keep through the ridge-suppressing opening to be a nucleus.
+constexpr double kMinKeptHeight = 0.65;
+
 struct Component {
   cv::Rect box;
   int area = 0;
@@ -265,7 +268,9 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   } else {
     s = t;
   }
-  s = dilate_disk(erode_disk(s, ridge_r), ridge_r);
+  const cv::Mat smoothed = s;
+  const cv::Mat opened = dilate_disk(erode_disk(s, ridge_r), ridge_r);
+  s = opened.clone();
   const double main_sigma = std::sqrt(std::max(0.0, p.sigma_px * p.sigma_px - pre_sigma * pre_sigma));
   if (main_sigma > 0.3) cv::GaussianBlur(s, s, cv::Size(), main_sigma, main_sigma, cv::BORDER_REPLICATE);
 
@@ -303,6 +308,12 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     const Component& cp = comps[static_cast<std::size_t>(c)];
     if (cp.area < p.min_area_px * 0.5 || cp.on_bad_background) continue;
     if (cp.sum / cp.area <= p.threshold) continue;
+    // Where lines cross (or bend) the opening leaves a blob as wide as the junction; unlike a nucleus, it lost
+    // most of its height to the opening.
+    const cv::Mat in_comp = comp_labels(cp.box) == c;
+    const double mean_before = cv::mean(smoothed(cp.box), in_comp)[0];
+    const double mean_after = cv::mean(opened(cp.box), in_comp)[0];
+    if (mean_after < kMinKeptHeight * mean_before) continue;
     // Local mask with a 1 px free frame; holes filled from that frame.
     const cv::Rect box = cp.box;
     cv::Mat local = cv::Mat::zeros(box.height + 2, box.width + 2, CV_8U);

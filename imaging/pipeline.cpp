@@ -1,5 +1,6 @@
 #include "imaging/pipeline.hpp"
 
+#include <openslide/openslide.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -194,6 +195,13 @@ std::string params_hash(const ParamSet& params, const std::string& extra) {
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
 }
+
+std::string openslide_version() {
+  const char* v = openslide_get_version();
+  return v != nullptr ? v : "unknown";
+}
+
+std::string opencv_version() { return CV_VERSION; }
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);

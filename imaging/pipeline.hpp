@@ -62,6 +62,10 @@ struct ScoreSlideRequest {
 // absent and no temporary file is left behind.
 SlideRecord score_slide(const ScoreSlideRequest& request, const ParamSet& params);
 
+// Library versions for run.json: "3.4.1", "4.6.0".
+std::string openslide_version();
+std::string opencv_version();
+
 // ISO 8601 UTC "2026-01-02T03:04:05Z".
 std::string utc_now();
 

@@ -144,7 +144,8 @@ struct SynthRenderer::Impl {
   // Tissue presence in [0, 1] from the (interpolated) tissue value and the distance to the slide border.
   float tissue_alpha(double t, double x, double y) const;
   Seed make_seed(std::int64_t gx, std::int64_t gy) const;
-  void concentrations(const cv::Rect& r, cv::Mat& h, cv::Mat& d) const;
+  // `owner` (optional, CV_32S): id of the cell each pixel belongs to, 0 for stroma and glass.
+  void concentrations(const cv::Rect& r, cv::Mat& h, cv::Mat& d, cv::Mat* owner = nullptr) const;
 };
 
 namespace {
@@ -414,7 +415,8 @@ Seed SynthRenderer::Impl::make_seed(std::int64_t gx, std::int64_t gy) const {
   return s;
 }
 
-void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat& dm) const {
+void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat& dm, cv::Mat* owner) const {
+  if (owner != nullptr) owner->create(r.size(), CV_32S);
   hm.create(r.size(), CV_32F);
   dm.create(r.size(), CV_32F);
   // Field nodes covering the rectangle.
@@ -458,7 +460,6 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
       ty[k] = t ? seeds[k].y : 1e15f;
     }
   }
-  const float inv_grid = static_cast<float>(1.0 / grid_px);
   const float hw = static_cast<float>(membrane_half_px);
   const float wave = static_cast<float>(0.35 * um);
   const float nest_thr = static_cast<float>(nest_threshold);
@@ -466,6 +467,17 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
   // Cell borders show faintly in the counterstain; less so where nothing stains them (Ki-67).
   const float border_h = p.kind == SynthKind::Nuclear ? 0.015f : 0.05f;
 
+  // Per-column lookups (everything depends on global coordinates only, never on the tile).
+  std::vector<int> col_node(r.width), col_cell_even(r.width), col_cell_odd(r.width);
+  std::vector<float> col_w(r.width);
+  for (int xx = 0; xx < r.width; ++xx) {
+    const double x = static_cast<double>(r.x + xx);
+    const double u = x / kLattice;
+    col_node[xx] = static_cast<int>(static_cast<std::int64_t>(std::floor(u)) - nx0);
+    col_w[xx] = static_cast<float>(u - std::floor(u));
+    col_cell_even[xx] = static_cast<int>(static_cast<std::int64_t>(std::floor(x / grid_px)) - gx0);
+    col_cell_odd[xx] = static_cast<int>(static_cast<std::int64_t>(std::floor(x / grid_px - 0.5)) - gx0);
+  }
   for (int yy = 0; yy < r.height; ++yy) {
     const std::int64_t y = r.y + yy;
     const float fy = static_cast<float>(y);
@@ -474,57 +486,66 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
     const float wv = static_cast<float>(v - std::floor(v));
     float* hrow = hm.ptr<float>(yy);
     float* drow = dm.ptr<float>(yy);
+    std::int32_t* orow = owner != nullptr ? owner->ptr<std::int32_t>(yy) : nullptr;
     const float* fine_row = tex_fine.ptr<float>(static_cast<int>(y & kTexMask));
     const float* mid_row = tex_mid.ptr<float>(static_cast<int>(y & kTexMask));
-    const std::int64_t gyp = static_cast<std::int64_t>(std::floor(fy * inv_grid));
+    const std::int64_t gyp = static_cast<std::int64_t>(std::floor(static_cast<double>(y) / grid_px));
+    // Candidate rows of the Voronoi search and their column tables (odd rows are shifted half a cell).
+    int cand_row[3];
+    const int* cand_cols[3];
+    for (int c = 0; c < 3; ++c) {
+      const std::int64_t gy = gyp + c - 1;
+      cand_row[c] = static_cast<int>(gy - gy0) * sw;
+      cand_cols[c] = (gy & 1) != 0 ? col_cell_odd.data() : col_cell_even.data();
+    }
     for (int xx = 0; xx < r.width; ++xx) {
       const std::int64_t x = r.x + xx;
-      const double u = static_cast<double>(x) / kLattice;
-      const int i = static_cast<int>(static_cast<std::int64_t>(std::floor(u)) - nx0);
-      const float wu = static_cast<float>(u - std::floor(u));
+      const int i = col_node[xx];
+      const float wu = col_w[xx];
       auto bil = [&](const cv::Mat& n) {
         const float* r0 = n.ptr<float>(j);
         const float* r1 = n.ptr<float>(j + 1);
         return (r0[i] * (1 - wu) + r0[i + 1] * wu) * (1 - wv) + (r1[i] * (1 - wu) + r1[i + 1] * wu) * wv;
       };
-      float alpha = bil(n_tissue);
+      float alpha = slide ? bil(n_tissue) : 1.f;
       if (alpha <= 0.f) {
         hrow[xx] = 0.f;
         drow[xx] = 0.f;
+        if (orow != nullptr) orow[xx] = 0;
         continue;
       }
       const float nv = bil(n_nest);
       const float tone = bil(n_tone);
       float hv = 0.f, dv = 0.f;
       bool epithelium = false;
+      std::int32_t owner_id = 0;
       if (nv > nest_thr) {
         // Nearest and second nearest tumour centre among the 3x3 neighbouring grid cells.
         const float fx = static_cast<float>(x);
         float d1 = 3e30f, d2 = 3e30f;
         int k1 = -1, k2 = -1;
-        for (int dyc = -1; dyc <= 1; ++dyc) {
-          const std::int64_t gy = gyp + dyc;
-          const std::int64_t gxc =
-              static_cast<std::int64_t>(std::floor(fx * inv_grid - 0.5f * static_cast<float>(gy & 1)));
-          const int row = static_cast<int>(gy - gy0);
-          for (int dxc = -1; dxc <= 1; ++dxc) {
-            const int k = row * sw + static_cast<int>(gxc + dxc - gx0);
+        for (int c = 0; c < 3; ++c) {
+          const int base = cand_row[c] + cand_cols[c][xx] - 1;
+          for (int k = base; k < base + 3; ++k) {
             const float ex = tx[k] - fx, ey = ty[k] - fy;
             const float dd = ex * ex + ey * ey;
-            if (dd < d1) {
-              d2 = d1;
-              k2 = k1;
-              d1 = dd;
-              k1 = k;
-            } else if (dd < d2) {
-              d2 = dd;
-              k2 = k;
+            if (dd < d2) {
+              if (dd < d1) {
+                d2 = d1;
+                k2 = k1;
+                d1 = dd;
+                k1 = k;
+              } else {
+                d2 = dd;
+                k2 = k;
+              }
             }
           }
         }
         if (k1 >= 0 && d1 < 1e29f) {
           epithelium = true;
           const Seed& s = seeds[k1];
+          owner_id = static_cast<std::int32_t>(s.id);
           const float fine = fine_row[(x + s.tex_dx) & kTexMask];
           const float mid = mid_row[x & kTexMask];
           hv = s.cytoplasm_h * tone * (0.8f + 0.4f * mid);
@@ -563,6 +584,7 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
         dv = 0.015f + 0.03f * fib;
         alpha *= clamp01(1.f - (bil(n_gap) - gap_thr) * 30.f);
       }
+      if (orow != nullptr) orow[xx] = owner_id;
       hrow[xx] = hv * alpha;
       drow[xx] = dv * alpha;
     }
@@ -602,6 +624,8 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
         const float hn = s.nucleus_h * (1.f + s.chromatin * (2.f * chrom - 1.f) + 0.3f * rim);
         const float dn = s.nucleus_dab * (0.8f + 0.4f * fine_row2[(x + s.tex_dy) & kTexMask]);
         hrow[xx] += (hn - hrow[xx]) * cov;
+        if (owner != nullptr && cov >= 0.5f)
+          owner->at<std::int32_t>(yy, xx) = static_cast<std::int32_t>(s.id);
         drow[xx] += (dn - drow[xx]) * cov;
       }
     }
@@ -627,10 +651,13 @@ cv::Mat SynthRenderer::render(const cv::Rect& rect, SynthMaps* maps) const {
   const int m = im.blur_radius;
   const cv::Rect big(rect.x - m, rect.y - m, rect.width + 2 * m, rect.height + 2 * m);
   cv::Mat h, d;
-  im.concentrations(big, h, d);
+  cv::Mat owner;
+  im.concentrations(big, h, d, maps != nullptr ? &owner : nullptr);
   if (maps != nullptr) {
-    maps->hematoxylin = h(cv::Rect(m, m, rect.width, rect.height)).clone();
-    maps->dab = d(cv::Rect(m, m, rect.width, rect.height)).clone();
+    const cv::Rect inner(m, m, rect.width, rect.height);
+    maps->hematoxylin = h(inner).clone();
+    maps->dab = d(inner).clone();
+    maps->owner = owner(inner).clone();
   }
   cv::Mat rgb(big.size(), CV_8UC3);
   for (int y = 0; y < big.height; ++y) {
@@ -653,10 +680,13 @@ cv::Mat SynthRenderer::render(const cv::Rect& rect, SynthMaps* maps) const {
   if (p.noise > 0) {
     // Triangular noise (sum of two uniforms) from a hash of the pixel position: no periodicity, no state.
     const float scale = static_cast<float>(p.noise / std::sqrt(2.0 / 12.0) / 1024.0);
+    const std::uint64_t noise_key = mix64(p.seed ^ kSaltNoise);
     for (int y = 0; y < rect.height; ++y) {
       auto* out = result.ptr<std::uint8_t>(y);
       for (int x = 0; x < rect.width; ++x) {
-        std::uint64_t hsh = hash2(p.seed, rect.x + x, rect.y + y, kSaltNoise);
+        std::uint64_t hsh =
+            mix64(noise_key ^ (static_cast<std::uint64_t>(rect.x + x) * 0x9E3779B97F4A7C15ull) ^
+                  (static_cast<std::uint64_t>(rect.y + y) * 0xC2B2AE3D27D4EB4Full));
         for (int c = 0; c < 3; ++c) {
           const int a = static_cast<int>(hsh & 1023), b = static_cast<int>((hsh >> 10) & 1023);
           hsh >>= 20;

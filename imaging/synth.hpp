@@ -78,6 +78,7 @@ struct SynthCell {
 struct SynthMaps {
   cv::Mat hematoxylin;
   cv::Mat dab;
+  cv::Mat owner;  // CV_32S: id of the cell each pixel belongs to (its polygon or nucleus), 0 = none
 };
 
 class SynthRenderer {

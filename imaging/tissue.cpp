@@ -15,8 +15,13 @@ namespace {
 constexpr int kOtsuBins = 256;
 constexpr float kOtsuMaxOd = 2.0f;  // OD sums above this are all "dense tissue" for the histogram
 
-// Otsu's threshold on a float image, histogram over [0, kOtsuMaxOd].
-double otsu_threshold(const cv::Mat& od) {
+struct Split {
+  double otsu = 0.0;       // Otsu's threshold
+  double glass_peak = 0.0;  // most common OD sum below it: the empty glass
+};
+
+// Otsu's threshold on a float image, histogram over [0, kOtsuMaxOd], and the peak of the class below it.
+Split split_histogram(const cv::Mat& od) {
   std::array<double, kOtsuBins> hist{};
   const float scale = kOtsuBins / kOtsuMaxOd;
   for (int y = 0; y < od.rows; ++y) {
@@ -30,7 +35,7 @@ double otsu_threshold(const cv::Mat& od) {
   double sum_all = 0.0;
   for (int i = 0; i < kOtsuBins; ++i) sum_all += i * hist[i];
   double w0 = 0.0, sum0 = 0.0, best = -1.0;
-  int best_bin = 0;
+  int best_bin = kOtsuBins - 1;
   for (int i = 0; i < kOtsuBins - 1; ++i) {
     w0 += hist[i];
     sum0 += i * hist[i];
@@ -43,7 +48,11 @@ double otsu_threshold(const cv::Mat& od) {
       best_bin = i;
     }
   }
-  return (best_bin + 1) / scale;  // upper edge of the last background bin
+  int peak = 0;
+  for (int i = 0; i <= best_bin; ++i) {
+    if (hist[i] > hist[peak]) peak = i;
+  }
+  return {(best_bin + 1) / scale, (peak + 0.5) / scale};
 }
 
 void check(bool ok, const std::string& message) {
@@ -59,6 +68,7 @@ TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {
   check(std::isfinite(p.um_per_px) && p.um_per_px > 0, "um_per_px must be positive");
   check(p.min_threshold_od > 0 && p.min_threshold_od <= p.max_threshold_od,
         "need 0 < min_threshold_od <= max_threshold_od");
+  check(p.glass_margin_od > 0, "glass_margin_od must be positive");
   check(p.smooth_sigma_um >= 0 && p.close_radius_um >= 0 && p.min_area_um2 >= 0 && p.max_hole_area_um2 >= 0,
         "sizes must not be negative");
 
@@ -66,8 +76,13 @@ TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {
   cv::Mat od = optical_density_sum(rgb, p.background);
   const double sigma_px = p.smooth_sigma_um / p.um_per_px;
   if (sigma_px >= 0.3) cv::GaussianBlur(od, od, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
-  out.otsu_od = otsu_threshold(od);
-  out.threshold_od = std::clamp(out.otsu_od, p.min_threshold_od, p.max_threshold_od);
+  const Split split = split_histogram(od);
+  out.otsu_od = split.otsu;
+  out.glass_od = split.glass_peak;
+  // Otsu alone sits inside a broad tissue distribution when tissue covers little of the image, losing pale
+  // stroma; the glass peak plus a margin is the better cut whenever it is lower.
+  out.threshold_od = std::clamp(std::min(split.otsu, split.glass_peak + p.glass_margin_od), p.min_threshold_od,
+                                p.max_threshold_od);
 
   cv::Mat mask;
   cv::compare(od, out.threshold_od, mask, cv::CMP_GT);

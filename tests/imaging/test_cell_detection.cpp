@@ -1,0 +1,402 @@
+#include "imaging/cell_detection.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "imaging/synthetic_cells.hpp"
+#include "support/test_support.hpp"
+
+namespace ihc {
+namespace {
+
+const StainMatrix& hdab() {
+  static const StainMatrix m = stain_preset("H-DAB");
+  return m;
+}
+
+// Index of the detected cell nearest to `p` within `tol` px, or -1.
+int nearest(const CellTable& t, cv::Point2d p, double tol) {
+  int best = -1;
+  double best_d = tol;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const double d = cv::norm(t.cells[i].centroid - p);
+    if (d <= best_d) {
+      best_d = d;
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
+}
+
+struct Match {
+  int found = 0;      // truth cells with a detection nearby
+  int unmatched = 0;  // detections near no truth cell
+};
+
+Match match(const CellTable& t, const std::vector<test::SynthCell>& truth, double tol) {
+  Match m;
+  std::vector<bool> used(t.size(), false);
+  for (const auto& c : truth) {
+    const int i = nearest(t, c.center, tol);
+    if (i >= 0 && !used[static_cast<std::size_t>(i)]) {
+      used[static_cast<std::size_t>(i)] = true;
+      ++m.found;
+    }
+  }
+  for (bool u : used) m.unmatched += u ? 0 : 1;
+  return m;
+}
+
+bool inside(cv::Point2d p, cv::Size s, double margin) {
+  return p.x >= margin && p.y >= margin && p.x < s.width - margin && p.y < s.height - margin;
+}
+
+TEST(CellDetection, MembraneHoneycombOfA3PlusFieldIsNotTakenForNuclei) {
+  // Every cell 3+: brown lines (2 um, OD 1.0) all around, far above the nucleus threshold in OD sum.
+  const auto field = test::grid_field(
+      14, 14, 28.0, 6.0, [](int, int) { return true; }, [](int, int) { return false; });
+  const CellTable t = detect_cells(field.rgb, 0.5, hdab(), DetectionParams{});
+  const Match m = match(t, field.cells, 4.0);
+  EXPECT_GE(m.found, static_cast<int>(0.97 * field.cells.size()));
+  EXPECT_LE(m.unmatched, 2) << "membrane junctions or lines detected as nuclei";
+  // Nuclei keep their size: a 3 um radius nucleus is ~30 um^2, not a honeycomb of hundreds.
+  const int area = t.column("Nucleus: Area um^2");
+  ASSERT_GE(area, 0);
+  for (std::size_t i = 0; i < t.size(); ++i) EXPECT_LT(t.value(i, area), 60.0f);
+}
+
+TEST(CellDetection, NegativeCellNextTo3PlusCellDoesNotBorrowItsMembrane) {
+  // One 3+ cell in every 3 x 3 block, surrounded by negative cells.
+  auto is3 = [](int i, int j) { return i % 3 == 1 && j % 3 == 1; };
+  const auto field = test::grid_field(12, 12, 28.0, 6.0, is3, [](int, int) { return false; });
+  const CellTable t = detect_cells(field.rgb, 0.5, hdab(), DetectionParams{});
+  const int mem = t.column("Membrane: DAB OD mean");
+  ASSERT_GE(mem, 0);
+  int n3 = 0, nneg = 0;
+  for (int j = 0; j < 12; ++j) {
+    for (int i = 0; i < 12; ++i) {
+      const auto& c = field.cells[static_cast<std::size_t>(j * 12 + i)];
+      if (!inside(c.center, field.rgb.size(), 28)) continue;
+      const int k = nearest(t, c.center, 4.0);
+      ASSERT_GE(k, 0) << "cell " << i << "," << j << " not found";
+      const float v = t.value(static_cast<std::size_t>(k), mem);
+      if (is3(i, j)) {
+        EXPECT_GT(v, 0.6f) << "3+ cell " << i << "," << j;
+        ++n3;
+      } else {
+        EXPECT_LT(v, 0.2f) << "negative cell " << i << "," << j;
+        ++nneg;
+      }
+    }
+  }
+  EXPECT_GT(n3, 5);
+  EXPECT_GT(nneg, 40);
+}
+
+TEST(CellDetection, FindsBrownKi67NucleiAndMeasuresTheirDab) {
+  auto pos = [](int i, int j) { return (i + 2 * j) % 3 == 0; };
+  const auto field = test::grid_field(12, 12, 30.0, 7.0, [](int, int) { return false; }, pos);
+  const CellTable t = detect_cells(field.rgb, 0.5, hdab(), DetectionParams{});
+  const int dab = t.column("Nucleus: DAB OD mean");
+  ASSERT_GE(dab, 0);
+  EXPECT_EQ(static_cast<int>(t.size()), 144);
+  for (int j = 0; j < 12; ++j) {
+    for (int i = 0; i < 12; ++i) {
+      const auto& c = field.cells[static_cast<std::size_t>(j * 12 + i)];
+      const int k = nearest(t, c.center, 3.0);
+      ASSERT_GE(k, 0) << "cell " << i << "," << j << (pos(i, j) ? " (brown)" : " (blue)") << " not found";
+      if (pos(i, j)) {
+        EXPECT_GT(t.value(static_cast<std::size_t>(k), dab), 0.4f);
+      } else {
+        EXPECT_LT(t.value(static_cast<std::size_t>(k), dab), 0.1f);
+      }
+    }
+  }
+}
+
+TEST(CellDetection, HematoxylinDetectionImageAlsoFindsBlueNuclei) {
+  const auto field = test::grid_field(
+      8, 8, 30.0, 7.0, [](int, int) { return false; }, [](int, int) { return false; });
+  DetectionParams p;
+  p.detection_image = "Hematoxylin OD";
+  const CellTable t = detect_cells(field.rgb, 0.5, hdab(), p);
+  EXPECT_EQ(match(t, field.cells, 3.0).found, 64);
+  EXPECT_EQ(static_cast<int>(t.size()), 64);
+}
+
+TEST(CellDetection, TiledAndUntiledDetectionGiveTheSameCells) {
+  const auto field = test::random_field(cv::Size(1600, 1400), 2500, 7.0, 11);
+  DetectionParams whole;
+  whole.tile_size_px = 4096;
+  whole.threads = 1;
+  DetectionParams tiled;
+  tiled.tile_size_px = 256;
+  tiled.threads = 2;
+  const CellTable a = detect_cells(field.rgb, 0.5, hdab(), whole);
+  const CellTable b = detect_cells(field.rgb, 0.5, hdab(), tiled);
+  ASSERT_GT(a.size(), 3000u);
+  EXPECT_LE(std::abs(static_cast<double>(a.size()) - static_cast<double>(b.size())), 0.005 * a.size());
+  int far = 0;
+  for (const auto& c : a.cells) {
+    if (nearest(b, c.centroid, 1.0) < 0) ++far;
+  }
+  EXPECT_LE(far, static_cast<int>(0.005 * a.size())) << "cells whose tiled centroid moved by more than 1 px";
+  // Ids unique, 1..n, ordered by position.
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    EXPECT_EQ(b.cells[i].id, static_cast<std::int64_t>(i + 1));
+    if (i > 0) EXPECT_LE(b.cells[i - 1].centroid.y, b.cells[i].centroid.y);
+  }
+}
+
+TEST(CellDetection, WorksAtTheRequestedPixelSizeAndReportsLevel0Coordinates) {
+  // The same cells imaged at 0.25 um/px (radius 12 px = 3 um): detected at 0.5 um/px, reported in input pixels.
+  const auto field = test::grid_field(
+      8, 8, 56.0, 12.0, [](int, int) { return false; }, [](int, int) { return false; });
+  const CellTable t = detect_cells(field.rgb, 0.25, hdab(), DetectionParams{});
+  ASSERT_EQ(static_cast<int>(t.size()), 64);
+  EXPECT_EQ(match(t, field.cells, 2.0).found, 64);
+  const int area = t.column("Nucleus: Area um^2");
+  const int cx = t.column("Centroid X um");
+  ASSERT_GE(area, 0);
+  ASSERT_GE(cx, 0);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    // Ellipses of radius 3 um, elongation 1-1.3: 28-37 um^2.
+    EXPECT_GT(t.value(i, area), 22.0f);
+    EXPECT_LT(t.value(i, area), 45.0f);
+    EXPECT_NEAR(t.value(i, cx), t.cells[i].centroid.x * 0.25, 1e-3);
+  }
+  // A region placed in a slide: origin and scale carry the cells to level-0 pixels.
+  DetectionRegion region;
+  region.origin = {1000, 2000};
+  region.scale_to_level0 = 4.0;
+  const CellTable moved = detect_cells(field.rgb, 0.25, hdab(), DetectionParams{}, region);
+  ASSERT_EQ(moved.size(), t.size());
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    EXPECT_NEAR(moved.cells[i].centroid.x, 1000 + (t.cells[i].centroid.x + 0.5) * 4 - 0.5, 1e-6);
+    EXPECT_NEAR(moved.cells[i].centroid.y, 2000 + (t.cells[i].centroid.y + 0.5) * 4 - 0.5, 1e-6);
+  }
+}
+
+TEST(CellDetection, ColumnsFollowQuPathNames) {
+  const auto field = test::grid_field(
+      4, 4, 30.0, 7.0, [](int, int) { return false; }, [](int, int) { return false; });
+  const CellTable t = detect_cells(field.rgb, 0.5, hdab(), DetectionParams{});
+  for (const char* name :
+       {"Centroid X um", "Centroid Y um", "Nucleus: Area um^2", "Cell: Area um^2", "Nucleus: Circularity",
+        "Nucleus: Hematoxylin OD mean", "Nucleus: Hematoxylin OD std dev", "Membrane: DAB OD mean",
+        "Cytoplasm: DAB OD max", "Cell: DAB OD max", "Cell: Hematoxylin OD std dev"}) {
+    EXPECT_GE(t.column(name), 0) << name;
+  }
+  ASSERT_EQ(t.size(), 16u);
+  const int circ = t.column("Nucleus: Circularity");
+  const int nuc = t.column("Nucleus: Area um^2");
+  const int cell = t.column("Cell: Area um^2");
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    EXPECT_GT(t.value(i, circ), 0.8f);
+    EXPECT_LE(t.value(i, circ), 1.0f);
+    EXPECT_GT(t.value(i, cell), 2.0f * t.value(i, nuc));
+    EXPECT_GE(t.cells[i].boundary.size(), 6u);
+    EXPECT_GE(t.cells[i].nucleus.size(), 6u);
+  }
+  // Without a pixel size areas are in pixels and there are no micron centroids.
+  const CellTable px = detect_cells(field.rgb, std::nan(""), hdab(), DetectionParams{});
+  EXPECT_EQ(px.column("Centroid X um"), -1);
+  EXPECT_GE(px.column("Nucleus: Area px^2"), 0);
+  EXPECT_EQ(px.size(), t.size());
+}
+
+TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
+  ParamSet set(detection_param_specs());
+  const DetectionParams defaults = detection_params_from(set);
+  const DetectionParams reference;
+  EXPECT_EQ(defaults.requested_pixel_size_um, reference.requested_pixel_size_um);
+  EXPECT_EQ(defaults.detection_image, reference.detection_image);
+  EXPECT_EQ(defaults.background_radius_um, reference.background_radius_um);
+  EXPECT_EQ(defaults.sigma_um, reference.sigma_um);
+  EXPECT_EQ(defaults.min_area_um2, reference.min_area_um2);
+  EXPECT_EQ(defaults.max_area_um2, reference.max_area_um2);
+  EXPECT_EQ(defaults.threshold, reference.threshold);
+  EXPECT_EQ(defaults.max_background, reference.max_background);
+  EXPECT_EQ(defaults.split_by_shape, reference.split_by_shape);
+  EXPECT_EQ(defaults.cell_expansion_um, reference.cell_expansion_um);
+  EXPECT_EQ(defaults.smooth_boundaries, reference.smooth_boundaries);
+  EXPECT_EQ(defaults.membrane_width_um, reference.membrane_width_um);
+  EXPECT_EQ(defaults.tile_size_px, reference.tile_size_px);
+  EXPECT_EQ(defaults.threads, reference.threads);
+
+  set.set("detection_image", "Hematoxylin OD");
+  set.set("sigma_um", "2.25");
+  set.set("split_by_shape", "false");
+  set.set("membrane_width_um", "1.5");
+  set.set("tile_size_px", "512");
+  ParamSet reloaded(detection_param_specs());
+  reloaded.load_text(set.to_text(), "saved.params");
+  const DetectionParams p = detection_params_from(reloaded);
+  EXPECT_EQ(p.detection_image, "Hematoxylin OD");
+  EXPECT_EQ(p.sigma_um, 2.25);
+  EXPECT_FALSE(p.split_by_shape);
+  EXPECT_EQ(p.membrane_width_um, 1.5);
+  EXPECT_EQ(p.tile_size_px, 512);
+
+  set.set("min_area_um2", "500");
+  try {
+    detection_params_from(set);
+    FAIL() << "min area above max area accepted";
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(), "cell detection: max_area_um2 (400) must be greater than min_area_um2 (500)");
+  }
+}
+
+TEST(CellDetection, BadInputGetsAClearError) {
+  try {
+    detect_cells(cv::Mat(), 0.5, hdab(), DetectionParams{});
+    FAIL();
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(), "detect_cells: the image is empty");
+  }
+  try {
+    detect_cells(cv::Mat::zeros(64, 64, CV_32F), 0.5, hdab(), DetectionParams{});
+    FAIL();
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(), "detect_cells: expected an 8-bit RGB image (CV_8UC3), got CV_32FC1");
+  }
+  try {
+    detect_cells(cv::Mat::zeros(64, 64, CV_8UC4), 0.5, hdab(), DetectionParams{});
+    FAIL();
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(), "detect_cells: expected an 8-bit RGB image (CV_8UC3), got CV_8UC4");
+  }
+  DetectionParams p;
+  p.detection_image = "DAB";
+  try {
+    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
+    FAIL();
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(), "cell detection: detection_image must be 'OD sum' or 'Hematoxylin OD', got 'DAB'");
+  }
+  // Blank and tiny images are valid and simply hold no cells.
+  EXPECT_EQ(detect_cells(cv::Mat(300, 300, CV_8UC3, cv::Scalar::all(250)), 0.5, hdab(), {}).size(), 0u);
+  EXPECT_EQ(detect_cells(cv::Mat(1, 1, CV_8UC3, cv::Scalar::all(0)), 0.5, hdab(), {}).size(), 0u);
+}
+
+// --- detect_cells_in_slide over a plain image opened as a slide -----------------------------------------------
+
+std::filesystem::path write_png(const cv::Mat& rgb, const std::string& name) {
+  const auto dir = test::temp_dir(name);
+  const auto path = dir / (name + ".png");
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  cv::imwrite(path.string(), bgr);
+  return path;
+}
+
+TEST(CellDetectionInSlide, MatchesInMemoryDetectionReportsProgressAndHonoursTheMask) {
+  const auto field = test::random_field(cv::Size(900, 700), 2500, 7.0, 5);
+  const auto path = write_png(field.rgb, "detect_slide");
+  OpenOptions oo;
+  oo.mpp_override = 0.5;
+  auto slide = open_slide(path, oo);
+  DetectionParams p;
+  p.tile_size_px = 256;
+  p.threads = 2;
+  std::atomic<int> calls{0};
+  int last_total = 0;
+  SlideDetectionOptions options;
+  options.on_progress = [&](const DetectionProgress& pr) {
+    ++calls;
+    last_total = pr.tiles_total;
+  };
+  const CellTable s = detect_cells_in_slide(*slide, hdab(), p, options);
+  const CellTable m = detect_cells(field.rgb, 0.5, hdab(), p);
+  EXPECT_EQ(calls.load(), 12);  // 4 x 3 tiles of 256 px
+  EXPECT_EQ(last_total, 12);
+  ASSERT_GT(m.size(), 1000u);
+  EXPECT_EQ(s.size(), m.size());
+  int far = 0;
+  for (const auto& c : m.cells) far += nearest(s, c.centroid, 0.5) < 0 ? 1 : 0;
+  EXPECT_EQ(far, 0);
+
+  // Left half of the mask only: no cell to the right of it.
+  SlideDetectionOptions masked;
+  masked.tissue_mask = cv::Mat::zeros(70, 90, CV_8U);
+  masked.tissue_mask(cv::Rect(0, 0, 45, 70)).setTo(255);
+  const CellTable left = detect_cells_in_slide(*slide, hdab(), p, masked);
+  EXPECT_GT(left.size(), m.size() / 3);
+  EXPECT_LT(left.size(), m.size() * 2 / 3);
+  for (const auto& c : left.cells) EXPECT_LT(c.centroid.x, 450.0);
+
+  // Cancelled before the first tile: an error, never a partial table.
+  std::atomic<bool> cancel{true};
+  SlideDetectionOptions cancelled;
+  cancelled.cancel = &cancel;
+  try {
+    detect_cells_in_slide(*slide, hdab(), p, cancelled);
+    FAIL() << "cancelled detection returned";
+  } catch (const DetectionCancelled& e) {
+    EXPECT_EQ(std::string(e.what()), path.string() + ": cell detection cancelled after 0 of 12 tiles");
+  }
+}
+
+// --- Real annotated Ki-67 images -------------------------------------------------------------------------------
+
+struct PointTruth {
+  cv::Point2d p;
+  int label;
+};
+
+double recall_of_annotated_cells(const CellTable& t, const std::vector<PointTruth>& truth, double tol) {
+  int found = 0;
+  for (const auto& g : truth) found += nearest(t, g.p, tol) >= 0 ? 1 : 0;
+  return truth.empty() ? 1.0 : static_cast<double>(found) / truth.size();
+}
+
+cv::Mat read_rgb(const std::filesystem::path& path) {
+  cv::Mat bgr = cv::imread(path.string(), cv::IMREAD_COLOR);
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return rgb;
+}
+
+TEST(CellDetectionRealData, FindsAnnotatedTumourCellsInShidcKi67Images) {
+  // Camera images at ~40x (about 0.25 um/px); points mark positive, negative tumour cells and TILs.
+  for (const char* name : {"p1_0299_1", "p1_0313_3", "p1_0317_7"}) {
+    IHC_REQUIRE_SHARED(image, std::string("SHIDC-B-Ki-67_sample/1.bare_images/Test/") + name + ".jpg");
+    std::ifstream in(image.parent_path() / (std::string(name) + ".json"));
+    nlohmann::json j;
+    in >> j;
+    std::vector<PointTruth> truth;
+    for (const auto& e : j) truth.push_back({{e["x"].get<double>(), e["y"].get<double>()}, e["label_id"].get<int>()});
+    const CellTable t = detect_cells(read_rgb(image), 0.25, hdab(), DetectionParams{});
+    // Within 5 um of the annotated point.
+    EXPECT_GE(recall_of_annotated_cells(t, truth, 20.0), 0.9) << name;
+  }
+}
+
+TEST(CellDetectionRealData, FindsDeepliifMaskCells) {
+  IHC_REQUIRE_SHARED(image, "DeepLIIF/Datasets/Sample_Dataset/test_cli/22_2.png");
+  IHC_REQUIRE_SHARED(mask_path, "DeepLIIF/Datasets/Sample_Dataset/test_groundtruth/22_2.png");
+  const cv::Mat mask = cv::imread(mask_path.string(), cv::IMREAD_COLOR);  // BGR: red positive, blue negative
+  std::vector<cv::Mat> ch;
+  cv::split(mask, ch);
+  std::vector<PointTruth> truth;
+  for (int label = 1; label <= 2; ++label) {
+    const cv::Mat bin = label == 1 ? (ch[2] > 200) & (ch[1] < 50) & (ch[0] < 50)
+                                   : (ch[0] > 200) & (ch[1] < 50) & (ch[2] < 50);
+    cv::Mat lab, stats, centroids;
+    const int n = cv::connectedComponentsWithStats(bin, lab, stats, centroids, 4);
+    for (int i = 1; i < n; ++i) {
+      if (stats.at<int>(i, cv::CC_STAT_AREA) < 10) continue;
+      truth.push_back({{centroids.at<double>(i, 0), centroids.at<double>(i, 1)}, label});
+    }
+  }
+  ASSERT_GT(truth.size(), 100u);
+  const CellTable t = detect_cells(read_rgb(image), 0.25, hdab(), DetectionParams{});
+  EXPECT_GE(recall_of_annotated_cells(t, truth, 20.0), 0.9);
+}
+
+}  // namespace
+}  // namespace ihc
