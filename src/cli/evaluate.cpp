@@ -334,12 +334,12 @@ int run_evaluate(const Args& args) {
       open.mpp_override = o.mpp;
       auto slide = open_slide(image_path, open);
       const auto& info = slide->info();
-      if (info.level_count() > 1 ||
-          static_cast<std::int64_t>(info.level_sizes[0].width) * info.level_sizes[0].height >
-              (std::int64_t{1} << 28)) {
-        throw std::runtime_error(image_path +
-                                 ": evaluate takes annotated images (one level, < 256 Mpixel), not a whole "
-                                 "slide; crop the annotated field first");
+      // Annotated fields are small images; a whole slide would not fit in memory as one image.
+      if (static_cast<std::int64_t>(info.level_sizes[0].width) * info.level_sizes[0].height >
+          (std::int64_t{1} << 28)) {
+        throw std::runtime_error(
+            image_path + ": too large for evaluate (" + std::to_string(info.level_sizes[0].width) + "x" +
+            std::to_string(info.level_sizes[0].height) + " pixels); crop the annotated field first");
       }
       cv::Mat rgb = slide->read_region(0, 0, 0, info.level_sizes[0].width, info.level_sizes[0].height);
       rgb = crop_or_throw(rgb, image_crop, "--image-crop", image_path);
