@@ -1,2 +1,27 @@
-#include <cstdio>
-int main() { std::puts("ihcview: under construction"); return 1; }
+// ihcview: whole-slide review viewer. `ihcview SLIDE [--results OUT/slides/<id>]`; scripted runs with
+// `--script FILE [--screenshot OUT.png]` (used by ctest under Xvfb).
+#include <CLI/CLI.hpp>
+
+#include "gui/app.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ihcview: review IHC cell scoring on a whole slide or image"};
+  ihc::gui::ViewerOptions o;
+  std::string slide, results, script, screenshot;
+  app.add_option("slide", slide, "Slide or image to open (or drop one on the window)");
+  app.add_option("--results", results, "Result folder of `ihcscore score` for this slide: OUT/slides/<id>");
+  app.add_option("--script", script, "Replay this script (see docs/viewer.md), then exit");
+  app.add_option("--screenshot", screenshot,
+                 "Write the view as PNG once it is fully drawn (then exit without --script)");
+  app.add_option("--preset", o.preset, "Parameter preset for scoring from the viewer");
+  app.add_option("--width", o.width, "Window width")->capture_default_str();
+  app.add_option("--height", o.height, "Window height")->capture_default_str();
+  app.add_option("--autosave", o.autosave_seconds, "Seconds between autosaves of review.json")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  o.slide = slide;
+  o.results = results;
+  o.script = script;
+  o.screenshot = screenshot;
+  return ihc::gui::run_viewer(o);
+}

@@ -1,0 +1,1803 @@
+#include "gui/app.hpp"
+
+#define GL_SILENCE_DEPRECATION
+#include <GL/gl.h>
+#include <GLFW/glfw3.h>
+#include <imgui.h>
+#include <backends/imgui_impl_glfw.h>
+#include <backends/imgui_impl_opengl3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <map>
+#include <memory>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "gui/canvas_input.hpp"
+#include "gui/cell_overlay.hpp"
+#include "gui/script.hpp"
+#include "gui/tile_cache.hpp"
+#include "gui/view_transform.hpp"
+#include "imaging/pipeline.hpp"
+#include "imaging/slide.hpp"
+#include "imaging/stain_estimation.hpp"
+#include "imaging/stains.hpp"
+#include "models/atomic_file.hpp"
+#include "models/regions.hpp"
+#include "models/results_io.hpp"
+#include "models/review.hpp"
+#include "models/scoring.hpp"
+
+namespace ihc::gui {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+constexpr float kPanelWidth = 360.0f;
+constexpr float kStatusHeight = 26.0f;
+constexpr std::size_t kTileCacheBytes = 192u << 20;
+constexpr std::size_t kTextureBytes = 256u << 20;
+constexpr int kTileSize = 512;
+constexpr std::size_t kMaxDrawnCells = 15000;  // above: class map instead of outlines
+constexpr int kUploadsPerFrame = 12;
+
+ImU32 class_colour(CellClass c, int alpha = 255) {
+  const std::uint32_t rgb = class_color_rgb(c);
+  return IM_COL32((rgb >> 16) & 0xFF, (rgb >> 8) & 0xFF, rgb & 0xFF, alpha);
+}
+
+enum class Channel : int { Rgb = 0, Hematoxylin, Dab, Residual };
+const char* kChannelNames[] = {"RGB", "Hematoxylin", "DAB", "Residual"};
+enum class CellDisplay : int { Outline = 0, Fill, Centroid };
+const char* kDisplayNames[] = {"Outline", "Fill", "Centroid"};
+enum class NavFilter : int { All = 0, Borderline, Negative, OnePlus, TwoPlus, ThreePlus };
+const char* kFilterNames[] = {"All cells", "Borderline", "Negative", "1+", "2+", "3+"};
+
+struct Texture {
+  GLuint id = 0;
+  std::uint64_t version = 0;
+  std::size_t bytes = 0;
+  std::uint64_t last_used = 0;
+  bool pinned = false;
+  cv::Size size;
+};
+
+std::filesystem::path recent_file() {
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home ? home : ".") / ".config" / "ihcview" / "recent.txt";
+}
+
+std::vector<std::string> read_recent() {
+  std::vector<std::string> out;
+  std::ifstream in(recent_file());
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+void remember_recent(const std::filesystem::path& p) {
+  auto list = read_recent();
+  const std::string s = std::filesystem::absolute(p).string();
+  list.erase(std::remove(list.begin(), list.end(), s), list.end());
+  list.insert(list.begin(), s);
+  if (list.size() > 10) list.resize(10);
+  std::string text;
+  for (const auto& l : list) text += l + "\n";
+  try {
+    write_file_atomic(recent_file(), text);
+  } catch (const std::exception&) {
+    // A read-only home must not stop the viewer.
+  }
+}
+
+class Viewer;
+Viewer* g_viewer = nullptr;
+
+class Viewer {
+ public:
+  explicit Viewer(const ViewerOptions& o) : opt_(o) {}
+  int run();
+
+  void on_drop(const std::string& path) { dropped_ = path; }
+
+ private:
+  // ---- slide and tiles
+  bool open(const std::filesystem::path& path);
+  void close_slide();
+  void update_tiles();
+  bool full_view_ready() const;
+  GLuint texture_for(const TileKey& k, int* uploads);
+  void evict_textures();
+  cv::Mat display_pixels(const cv::Mat& rgb) const;
+  void rebuild_stains();
+
+  // ---- cells, review
+  bool load_results(const std::filesystem::path& dir);
+  void set_cells(CellResults results);
+  void refresh_cells(bool regrade);
+  std::vector<CellRef> targets(const cv::Point2d& at);
+  void apply(const Action& a);
+  void navigate(int step);
+  void save(bool full);
+  void export_geojson(const std::filesystem::path& path);
+  void export_summary(const std::filesystem::path& path);
+  ScoreRow summary_row(const Summary& s) const;
+  void start_scoring(bool region_only);
+  void poll_scoring();
+
+  // ---- frame
+  void frame_input();
+  void draw_canvas();
+  void draw_cells(ImDrawList* dl);
+  void draw_panel();
+  void panel_slide();
+  void panel_display();
+  void panel_cells();
+  void panel_thresholds();
+  void panel_review();
+  void panel_summary();
+  void draw_status();
+  void send(const InputEvent& e);
+  bool script_step();
+  bool write_screenshot(const std::filesystem::path& path);
+  void layout();
+
+  ViewerOptions opt_;
+  GLFWwindow* window_ = nullptr;
+  std::string dropped_;
+  std::string message_;
+  bool quit_ = false;
+  int exit_code_ = 0;
+  std::uint64_t frame_ = 0;
+  double last_frame_ms_ = 0.0;
+  std::vector<double> frame_times_;
+
+  // slide
+  std::unique_ptr<Slide> slide_;
+  std::filesystem::path slide_path_;
+  PyramidGeometry geometry_;
+  ViewLimits limits_;
+  ViewTransform view_;
+  std::unique_ptr<TileCache> cache_;
+  std::unique_ptr<TileLoader> loader_;
+  std::unordered_map<TileKey, Texture, TileKeyHash> textures_;
+  std::size_t texture_bytes_ = 0;
+  std::vector<TileKey> wanted_;
+  int coarsest_ = 0;
+  Clock::time_point open_time_;
+  double first_full_view_ms_ = -1.0;
+
+  // display
+  Channel channel_ = Channel::Rgb;
+  float brightness_ = 0.0f;
+  float contrast_ = 1.0f;
+  StainMatrix stains_ = stain_preset("H-DAB");
+  float stain_edit_[2][3]{};
+  std::uint64_t display_version_ = 1;
+  std::string stain_message_;
+  std::future<StainEstimate> estimating_;
+
+  // cells
+  CanvasInput input_;
+  std::filesystem::path results_dir_;
+  CellResults results_;
+  CellGrid grid_;
+  CellState state_;
+  ReviewEditor editor_;
+  GradingParams live_thresholds_;
+  std::vector<int> selection_;
+  std::vector<std::uint8_t> selected_;
+  bool show_cells_ = true;
+  CellDisplay cell_display_ = CellDisplay::Outline;
+  float opacity_ = 0.8f;
+  NavFilter nav_filter_ = NavFilter::Borderline;
+  float borderline_width_ = 0.05f;
+  std::vector<int> nav_order_;
+  int nav_index_ = -1;
+  int hover_cell_ = -1;
+  std::int64_t summary_region_ = -1;
+  Summary slide_summary_, region_summary_;
+  char override_reason_[256] = "";
+  int override_score_ = 0;
+  std::uint64_t saved_revision_ = 0;
+  Clock::time_point last_save_ = Clock::now();
+
+  // scoring job
+  std::thread job_;
+  std::atomic<bool> job_cancel_{false};
+  std::atomic<int> job_done_{0}, job_total_{0};
+  std::atomic<bool> job_finished_{false};
+  std::string job_error_;
+  bool job_running_ = false;
+
+  // script
+  std::vector<ScriptCommand> script_;
+  std::size_t script_pc_ = 0;
+  int script_wait_frames_ = 0;
+  bool script_waiting_ = false;
+  Clock::time_point script_wait_start_;
+  std::string pending_screenshot_;
+  bool mouse_down_[3] = {false, false, false};
+  struct BenchPan {
+    int frames_left = 0;
+    cv::Point2d step;
+    std::vector<double> times;
+    std::string out;
+  } bench_;
+};
+
+// ------------------------------------------------------------------------------------------------ slide
+
+void Viewer::close_slide() {
+  loader_.reset();  // joins the workers before the cache goes
+  cache_.reset();
+  for (auto& [k, t] : textures_) glDeleteTextures(1, &t.id);
+  textures_.clear();
+  texture_bytes_ = 0;
+  wanted_.clear();
+  slide_.reset();
+}
+
+bool Viewer::open(const std::filesystem::path& path) {
+  std::unique_ptr<Slide> s;
+  try {
+    s = open_slide(path);
+  } catch (const std::exception& e) {
+    message_ = e.what();
+    std::fprintf(stderr, "ihcview: %s\n", e.what());
+    return false;
+  }
+  save(false);
+  close_slide();
+  open_time_ = Clock::now();
+  first_full_view_ms_ = -1.0;
+  slide_ = std::move(s);
+  slide_path_ = path;
+  const SlideInfo& info = slide_->info();
+  geometry_.level_sizes = info.level_sizes;
+  geometry_.downsamples = info.downsamples;
+  geometry_.tile_size = kTileSize;
+  limits_.slide_size = {static_cast<double>(info.level_sizes[0].width),
+                        static_cast<double>(info.level_sizes[0].height)};
+  limits_.max_downsample = std::max(4.0, info.downsamples.back() * 4);
+  coarsest_ = info.level_count() - 1;
+  cache_ = std::make_unique<TileCache>(kTileCacheBytes);
+  Slide* raw = slide_.get();
+  const PyramidGeometry g = geometry_;
+  loader_ = std::make_unique<TileLoader>(
+      [raw, g](const TileKey& k) {
+        const cv::Rect2d r = tile_rect_level0(g, k);
+        const cv::Size sz = tile_pixel_size(g, k);
+        return raw->read_region(static_cast<std::int64_t>(std::llround(r.x)),
+                                static_cast<std::int64_t>(std::llround(r.y)), k.level, sz.width, sz.height);
+      },
+      *cache_, 2);
+  layout();
+  fit(view_, limits_);
+  // The coarsest level stays resident (pinned) so there is never a black screen; huge single-level images
+  // pin only their first tiles.
+  auto coarse = all_tiles(geometry_, coarsest_);
+  if (coarse.size() > 64) coarse.resize(64);
+  loader_->request(coarse, true);
+  remember_recent(path);
+  message_ = "Opened " + path.filename().string();
+  results_ = {};
+  grid_ = {};
+  state_ = {};
+  selection_.clear();
+  editor_.reset({});
+  saved_revision_ = editor_.revision();
+  glfwSetWindowTitle(window_, ("ihcview - " + path.filename().string()).c_str());
+  return true;
+}
+
+void Viewer::layout() {
+  int w = opt_.width, h = opt_.height;
+  if (window_ != nullptr) glfwGetWindowSize(window_, &w, &h);
+  view_.canvas = {0, 0, std::max(100.0, w - static_cast<double>(kPanelWidth)),
+                  std::max(100.0, h - static_cast<double>(kStatusHeight))};
+}
+
+cv::Mat Viewer::display_pixels(const cv::Mat& rgb) const {
+  cv::Mat out;
+  if (channel_ == Channel::Rgb) {
+    out = rgb;
+  } else {
+    const DeconvolutionResult d = deconvolve(rgb, stains_);
+    const int i = channel_ == Channel::Hematoxylin ? 0 : channel_ == Channel::Dab ? 1 : 2;
+    const cv::Mat& conc = i == 0 ? d.stain1 : i == 1 ? d.stain2 : d.residual;
+    out = render_stain(conc, stains_.stains[i], stains_.background);
+  }
+  if (brightness_ != 0.0f || contrast_ != 1.0f) {
+    cv::Mat adjusted;
+    out.convertTo(adjusted, CV_8U, contrast_, brightness_ * 255.0 + 127.5 * (1.0 - contrast_));
+    out = adjusted;
+  }
+  return out;
+}
+
+void Viewer::rebuild_stains() {
+  try {
+    StainVector h{stains_.stains[0].name, {stain_edit_[0][0], stain_edit_[0][1], stain_edit_[0][2]}};
+    StainVector d{stains_.stains[1].name, {stain_edit_[1][0], stain_edit_[1][1], stain_edit_[1][2]}};
+    stains_ = StainMatrix::from_vectors("edited", h, d, nullptr, stains_.background);
+    stain_message_.clear();
+    ++display_version_;
+  } catch (const std::exception& e) {
+    stain_message_ = e.what();
+  }
+}
+
+GLuint Viewer::texture_for(const TileKey& k, int* uploads) {
+  auto it = textures_.find(k);
+  if (it != textures_.end() && it->second.version == display_version_) {
+    it->second.last_used = frame_;
+    return it->second.id;
+  }
+  if (*uploads <= 0) return it != textures_.end() ? it->second.id : 0;
+  cv::Mat rgb = cache_->get(k);
+  if (rgb.empty()) return it != textures_.end() ? it->second.id : 0;
+  --*uploads;
+  cv::Mat px = display_pixels(rgb);
+  if (!px.isContinuous()) px = px.clone();
+  Texture t = it != textures_.end() ? it->second : Texture{};
+  if (t.id == 0) glGenTextures(1, &t.id);
+  glBindTexture(GL_TEXTURE_2D, t.id);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_LINEAR);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_LINEAR);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+  glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
+  glTexImage2D(GL_TEXTURE_2D, 0, GL_RGB8, px.cols, px.rows, 0, GL_RGB, GL_UNSIGNED_BYTE, px.data);
+  if (it != textures_.end()) texture_bytes_ -= t.bytes;
+  t.bytes = static_cast<std::size_t>(px.cols) * px.rows * 4;  // drivers pad RGB to 4 bytes
+  texture_bytes_ += t.bytes;
+  t.version = display_version_;
+  t.last_used = frame_;
+  t.pinned = k.level == coarsest_;
+  t.size = px.size();
+  textures_[k] = t;
+  return t.id;
+}
+
+void Viewer::evict_textures() {
+  if (texture_bytes_ <= kTextureBytes) return;
+  std::vector<std::pair<std::uint64_t, TileKey>> order;
+  for (const auto& [k, t] : textures_) {
+    if (!t.pinned && t.last_used != frame_) order.push_back({t.last_used, k});
+  }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [used, k] : order) {
+    if (texture_bytes_ <= kTextureBytes * 3 / 4) break;
+    auto it = textures_.find(k);
+    glDeleteTextures(1, &it->second.id);
+    texture_bytes_ -= it->second.bytes;
+    textures_.erase(it);
+  }
+}
+
+void Viewer::update_tiles() {
+  if (!loader_) return;
+  loader_->take_ready();
+  const int level = level_for_downsample(geometry_, view_.downsample);
+  std::vector<TileKey> want = visible_tiles(geometry_, view_, level);
+  if (want != wanted_) {
+    wanted_ = want;
+    loader_->request(want);  // replaces the queue: tiles of a view already left are never read
+  }
+}
+
+bool Viewer::full_view_ready() const {
+  if (!loader_) return false;
+  for (const TileKey& k : wanted_) {
+    auto it = textures_.find(k);
+    if (it == textures_.end() || it->second.version != display_version_) return false;
+  }
+  return true;
+}
+
+// ------------------------------------------------------------------------------------------------ cells
+
+void Viewer::set_cells(CellResults results) {
+  results_ = std::move(results);
+  // About 8 cells per grid bin keeps both queries and the class map cheap.
+  const double area = limits_.slide_size.width * limits_.slide_size.height;
+  const double bin =
+      std::clamp(std::sqrt(area / std::max<double>(1.0, results_.table.size() / 8.0)), 32.0, 4096.0);
+  grid_.build(results_.table.cells, bin);
+  selection_.clear();
+  selected_.assign(results_.table.size(), 0);
+  nav_order_.clear();
+  nav_index_ = -1;
+  refresh_cells(true);
+}
+
+void Viewer::refresh_cells(bool regrade) {
+  if (results_.table.size() == 0) return;
+  if (regrade) {
+    try {
+      state_.automatic = grade_automatic(results_.table, live_thresholds_);
+    } catch (const std::exception& e) {
+      // A measurement the table lacks: keep the batch's classes and say why.
+      message_ = e.what();
+      state_.automatic = results_.classes;
+    }
+  }
+  apply_review(results_.table, editor_.review(), &state_);
+  slide_summary_ = summarize(state_, nullptr, editor_.review().intensity_override);
+  if (summary_region_ >= 0) {
+    const auto membership = cells_in_region(results_.table, single_region(editor_.review(), summary_region_));
+    region_summary_ = summarize(state_, &membership, editor_.review().intensity_override);
+  }
+}
+
+bool Viewer::load_results(const std::filesystem::path& dir) {
+  try {
+    CellResults cells;
+    if (std::filesystem::exists(dir / "cells.geojson")) {
+      cells = read_cells_geojson(dir / "cells.geojson");
+    } else if (std::filesystem::exists(dir / "cells.csv")) {
+      cells = read_cells_csv(dir / "cells.csv");
+    } else {
+      throw ResultsError(dir.string() +
+                         ": no cells.geojson or cells.csv (is this an OUT/slides/<id> folder?)");
+    }
+    GradingParams g = live_thresholds_;
+    if (std::filesystem::exists(dir / "slide.json")) {
+      const SlideRecord rec = read_slide_json(dir / "slide.json");
+      if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
+      if (rec.thresholds.size() == 3) {
+        g.mode = ThresholdMode::Three;
+        g.threshold_1plus = rec.thresholds[0];
+        g.threshold_2plus = rec.thresholds[1];
+        g.threshold_3plus = rec.thresholds[2];
+      } else if (rec.thresholds.size() == 1) {
+        g.mode = ThresholdMode::Single;
+        g.threshold_positive = rec.thresholds[0];
+      }
+    }
+    Review review;
+    review.slide = slide_path_.filename().string();
+    review.thresholds = g;
+    const bool had_review = std::filesystem::exists(dir / "review.json");
+    if (had_review) review = load_review(dir / "review.json");
+    results_dir_ = dir;
+    editor_.reset(review);
+    live_thresholds_ = editor_.review().thresholds;
+    set_cells(std::move(cells));
+    // Corrections follow cells by centroid when the cells were re-detected since the review.
+    std::size_t unmatched = 0;
+    for (const auto& [id, c] : editor_.review().corrections) {
+      bool found = false;
+      for (int i : grid_.query({c.centroid.x - 1, c.centroid.y - 1, 2, 2}))
+        found |= results_.table.cells[i].id == id;
+      unmatched += found ? 0 : 1;
+    }
+    if (unmatched > 0 || !editor_.review().orphans.empty()) {
+      const auto r = editor_.rematch(results_.table.cells, 4.0);
+      message_ = "Re-detected cells: " + std::to_string(r.matched) + " corrections matched, " +
+                 std::to_string(r.orphaned) + " kept as orphans";
+      refresh_cells(false);
+    } else {
+      message_ = "Loaded " + std::to_string(results_.table.size()) + " cells" +
+                 (had_review ? " and the saved review" : "");
+    }
+    saved_revision_ = editor_.revision();
+    return true;
+  } catch (const std::exception& e) {
+    message_ = e.what();
+    std::fprintf(stderr, "ihcview: %s\n", e.what());
+    return false;
+  }
+}
+
+std::vector<CellRef> Viewer::targets(const cv::Point2d& at) {
+  std::vector<CellRef> out;
+  auto ref = [&](int i) {
+    out.push_back({results_.table.cells[i].id, results_.table.cells[i].centroid, state_.automatic[i]});
+  };
+  if (!selection_.empty()) {
+    for (int i : selection_) ref(i);
+  } else {
+    const int i = hit_test(results_.table, grid_, at, 4 * view_.downsample);
+    if (i >= 0) ref(i);
+  }
+  return out;
+}
+
+void Viewer::apply(const Action& a) {
+  using T = Action::Type;
+  const bool has_cells = results_.table.size() > 0;
+  switch (a.type) {
+    case T::SetClass:
+      if (has_cells) {
+        const auto t = targets(a.point);
+        const std::size_t n = editor_.set_class(t, a.cls);
+        message_ = t.empty() ? "No cell under the cursor"
+                             : std::to_string(n) + " cell(s) set to " + std::string(class_name(a.cls));
+      }
+      break;
+    case T::MarkFalse:
+      if (has_cells) {
+        const std::size_t n = editor_.mark_false_detection(targets(a.point));
+        message_ = std::to_string(n) + " cell(s) marked as false detections";
+      }
+      break;
+    case T::Undo:
+      message_ = editor_.undo() ? "Undone" : "Nothing to undo";
+      break;
+    case T::Redo:
+      message_ = editor_.redo() ? "Redone" : "Nothing to redo";
+      break;
+    case T::Next:
+      navigate(1);
+      break;
+    case T::Previous:
+      navigate(-1);
+      break;
+    case T::ToggleCells:
+      show_cells_ = !show_cells_;
+      break;
+    case T::CycleDisplay:
+      cell_display_ = static_cast<CellDisplay>((static_cast<int>(cell_display_) + 1) % 3);
+      break;
+    case T::SelectAt:
+    case T::BoxSelect: {
+      if (!has_cells) break;
+      std::vector<int> hit;
+      if (a.type == T::SelectAt) {
+        const int i = hit_test(results_.table, grid_, a.point, 4 * view_.downsample);
+        if (i >= 0) hit.push_back(i);
+      } else {
+        hit = select_in_rect(results_.table, grid_, a.rect);
+      }
+      if (!a.add) {
+        for (int i : selection_) selected_[i] = 0;
+        selection_.clear();
+      }
+      for (int i : hit) {
+        if (!selected_[i]) {
+          selected_[i] = 1;
+          selection_.push_back(i);
+        }
+      }
+      message_ = std::to_string(selection_.size()) + " cell(s) selected";
+      break;
+    }
+    case T::ClearSelection:
+      for (int i : selection_) selected_[i] = 0;
+      selection_.clear();
+      break;
+    case T::RegionDrawn: {
+      const auto id = editor_.add_region(a.kind, a.polygon);
+      message_ = std::string(a.kind == RegionKind::Include ? "Include" : "Exclude") + " region " +
+                 std::to_string(id) + " added";
+      if (a.kind == RegionKind::Include) summary_region_ = id;
+      break;
+    }
+    case T::ViewChanged:
+      break;
+  }
+  if (a.type != T::ViewChanged && a.type != T::ToggleCells && a.type != T::CycleDisplay) {
+    if (a.type == T::Undo || a.type == T::Redo) live_thresholds_ = editor_.review().thresholds;
+    refresh_cells(a.type == T::Undo || a.type == T::Redo);
+  }
+}
+
+void Viewer::navigate(int step) {
+  if (results_.table.size() == 0) return;
+  if (nav_order_.empty()) {
+    std::vector<int> filter;
+    const auto& g = live_thresholds_;
+    switch (nav_filter_) {
+      case NavFilter::All:
+        break;
+      case NavFilter::Borderline: {
+        const int j = results_.table.column(g.measurement);
+        if (j < 0) break;
+        std::vector<double> ts =
+            g.mode == ThresholdMode::Single
+                ? std::vector<double>{g.threshold_positive}
+                : std::vector<double>{g.threshold_1plus, g.threshold_2plus, g.threshold_3plus};
+        for (std::size_t i = 0; i < results_.table.size(); ++i) {
+          for (double t : ts) {
+            if (std::abs(results_.table.columns[j][i] - t) <= borderline_width_) {
+              filter.push_back(static_cast<int>(i));
+              break;
+            }
+          }
+        }
+        break;
+      }
+      default:
+        filter = select_by_class(state_, static_cast<CellClass>(static_cast<int>(nav_filter_) - 2));
+        break;
+    }
+    if (nav_filter_ != NavFilter::All && filter.empty()) {
+      message_ = "No cell matches the filter";
+      return;
+    }
+    nav_order_ = navigation_order(results_.table, g, filter);
+    nav_index_ = -1;
+  }
+  const int n = static_cast<int>(nav_order_.size());
+  nav_index_ = ((nav_index_ + step) % n + n) % n;
+  const int i = nav_order_[nav_index_];
+  for (int s : selection_) selected_[s] = 0;
+  selection_ = {i};
+  selected_[i] = 1;
+  view_.center = results_.table.cells[i].centroid;
+  if (view_.downsample > 1.0) view_.downsample = 1.0;
+  message_ = "Cell " + std::to_string(nav_index_ + 1) + " of " + std::to_string(n) + " (id " +
+             std::to_string(results_.table.cells[i].id) + ")";
+}
+
+ScoreRow Viewer::summary_row(const Summary& s) const {
+  ScoreRow r;
+  r.image = slide_path_.stem().string();
+  const Scores& f = s.final;
+  r.num_detections = f.detections;
+  r.num_negative = f.counts.negative;
+  r.num_1plus = f.counts.one_plus;
+  r.num_2plus = f.counts.two_plus;
+  r.num_3plus = f.counts.three_plus;
+  r.num_positive = f.positive;
+  r.positive_pct = f.positive_percent;
+  r.h_score = f.h_score;
+  r.intensity_score = f.intensity_score;
+  r.ixp_score = f.ixp;
+  r.allred_score = f.allred;
+  r.irs = f.irs;
+  r.mpp = slide_ ? slide_->info().mpp_x : std::nan("");
+  r.status = s.overridden ? "ok; reviewed; intensity overridden (automatic " +
+                                format_number(s.automatic.intensity_score) + "): " + s.reason
+                          : "ok; reviewed";
+  return r;
+}
+
+void Viewer::export_geojson(const std::filesystem::path& path) {
+  CellResults out;
+  out.table.names = results_.table.names;
+  out.table.columns.assign(results_.table.names.size(), {});
+  for (std::size_t i = 0; i < results_.table.size(); ++i) {
+    if (state_.deleted[i]) continue;  // false detections are not cells
+    out.table.cells.push_back(results_.table.cells[i]);
+    for (std::size_t j = 0; j < out.table.columns.size(); ++j)
+      out.table.columns[j].push_back(results_.table.columns[j][i]);
+    out.classes.push_back(state_.classes[i]);
+  }
+  CellsFileOptions o;
+  o.uuid_seed = slide_uuid_seed(slide_path_.stem().string());
+  if (slide_) {
+    o.mpp_x = slide_->info().mpp_x;
+    o.mpp_y = slide_->info().mpp_y;
+  }
+  write_cells_geojson(path, out, o);
+}
+
+void Viewer::export_summary(const std::filesystem::path& path) {
+  std::vector<ScoreRow> rows{summary_row(slide_summary_)};
+  write_file_atomic(path, summary_csv(rows, ColumnNames::QuPath));
+}
+
+void Viewer::save(bool full) {
+  if (results_dir_.empty() || results_.table.size() == 0) return;
+  try {
+    Review r = editor_.review();
+    r.slide = slide_path_.filename().string();
+    save_review(results_dir_ / "review.json", r);
+    saved_revision_ = editor_.revision();
+    last_save_ = Clock::now();
+    if (full) {
+      export_geojson(results_dir_ / "reviewed_cells.geojson");
+      export_summary(results_dir_ / "reviewed_summary.csv");
+    }
+  } catch (const std::exception& e) {
+    message_ = std::string("Save failed: ") + e.what();
+    std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
+  }
+}
+
+void Viewer::start_scoring(bool region_only) {
+  if (job_running_ || !slide_) return;
+  if (results_dir_.empty()) results_dir_ = std::filesystem::path("ihcview-out") / slide_path_.stem();
+  ScoreSlideRequest req;
+  req.input = slide_path_;
+  req.image_id = slide_path_.stem().string();
+  req.out_dir = results_dir_;
+  req.threads = 2;
+  if (region_only) {
+    std::vector<Annotation> anns;
+    for (const auto& r : editor_.review().regions) {
+      Annotation a;
+      a.name = r.label.empty() ? "Region " + std::to_string(r.id) : r.label;
+      a.exclude = r.kind == RegionKind::Exclude;
+      a.polygons.push_back(Polygon{r.polygon, {}});
+      anns.push_back(a);
+    }
+    req.rois = anns;
+    req.roi_source = "drawn in ihcview";
+  }
+  ParamSet params = default_params(opt_.preset);
+  const auto& g = live_thresholds_;
+  params.set("score_measurement", g.measurement, "viewer");
+  params.set("threshold_mode", std::string(threshold_mode_name(g.mode)), "viewer");
+  params.set("threshold_1plus", format_number(g.threshold_1plus), "viewer");
+  params.set("threshold_2plus", format_number(g.threshold_2plus), "viewer");
+  params.set("threshold_3plus", format_number(g.threshold_3plus), "viewer");
+  params.set("threshold_positive", format_number(g.threshold_positive), "viewer");
+  req.params_hash = params_hash(params);
+  job_cancel_ = false;
+  job_done_ = 0;
+  job_total_ = 0;
+  job_finished_ = false;
+  job_error_.clear();
+  req.cancel = &job_cancel_;
+  req.on_progress = [this](int done, int total) {
+    job_done_ = done;
+    job_total_ = total;
+  };
+  save(false);
+  job_running_ = true;
+  job_ = std::thread([this, req, params] {
+    try {
+      score_slide(req, params);
+    } catch (const std::exception& e) {
+      job_error_ = e.what();
+    }
+    job_finished_ = true;
+  });
+}
+
+void Viewer::poll_scoring() {
+  if (!job_running_ || !job_finished_) return;
+  job_.join();
+  job_running_ = false;
+  if (!job_error_.empty()) {
+    message_ = "Scoring stopped: " + job_error_;
+    return;
+  }
+  load_results(results_dir_);
+}
+
+// ------------------------------------------------------------------------------------------------ drawing
+
+void Viewer::draw_canvas() {
+  ImDrawList* dl = ImGui::GetBackgroundDrawList();
+  const cv::Rect2d& c = view_.canvas;
+  dl->PushClipRect(ImVec2(float(c.x), float(c.y)), ImVec2(float(c.x + c.width), float(c.y + c.height)));
+  dl->AddRectFilled(ImVec2(float(c.x), float(c.y)), ImVec2(float(c.x + c.width), float(c.y + c.height)),
+                    IM_COL32(235, 235, 235, 255));
+  if (!slide_) {
+    dl->PopClipRect();
+    return;
+  }
+  int uploads = kUploadsPerFrame;
+  auto draw_tile = [&](const TileKey& k, ImDrawList* list, const ViewTransform& v) {
+    const GLuint tex = texture_for(k, &uploads);
+    if (tex == 0) return false;
+    const cv::Rect2d r = tile_rect_level0(geometry_, k);
+    const cv::Point2d a = v.to_screen(r.tl()), b = v.to_screen(r.br());
+    list->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(tex)),
+                   ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)));
+    return true;
+  };
+  // The coarsest level first, under everything: there is always something on screen.
+  const cv::Rect2d vis = view_.visible_slide_rect();
+  for (const TileKey& k : all_tiles(geometry_, coarsest_)) {
+    if ((tile_rect_level0(geometry_, k) & vis).area() > 0) draw_tile(k, dl, view_);
+  }
+  const int level = level_for_downsample(geometry_, view_.downsample);
+  if (level != coarsest_) {
+    for (const TileKey& k : wanted_) draw_tile(k, dl, view_);
+  }
+  if (show_cells_ && results_.table.size() > 0) draw_cells(dl);
+
+  // Regions: include green, exclude red; the sketch being drawn in yellow.
+  for (const auto& r : editor_.review().regions) {
+    std::vector<ImVec2> pts;
+    for (const auto& p : r.polygon) {
+      const cv::Point2d s = view_.to_screen(p);
+      pts.push_back(ImVec2(float(s.x), float(s.y)));
+    }
+    const ImU32 col = r.kind == RegionKind::Include ? IM_COL32(40, 200, 40, 255) : IM_COL32(220, 30, 30, 255);
+    dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), col, ImDrawFlags_Closed,
+                    r.id == summary_region_ ? 3.0f : 2.0f);
+  }
+  if (!input_.sketch().empty()) {
+    std::vector<ImVec2> pts;
+    for (const auto& p : input_.sketch()) {
+      const cv::Point2d s = view_.to_screen(p);
+      pts.push_back(ImVec2(float(s.x), float(s.y)));
+    }
+    if (input_.tool() == Tool::Rectangle && pts.size() == 2) {
+      dl->AddRect(pts[0], pts[1], IM_COL32(255, 220, 0, 255), 0, 0, 2);
+    } else {
+      dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), IM_COL32(255, 220, 0, 255), 0, 2);
+    }
+  }
+  if (input_.box_active()) {
+    const cv::Rect2d r = input_.box_rect();
+    const cv::Point2d a = view_.to_screen(r.tl()), b = view_.to_screen(r.br());
+    dl->AddRect(ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)), IM_COL32(255, 255, 255, 255),
+                0, 0, 1.5f);
+  }
+
+  // Overview with the view box.
+  const Overview o = make_overview(c, limits_.slide_size, 200);
+  input_.set_overview(o, true);
+  dl->AddRectFilled(ImVec2(float(o.screen.x - 2), float(o.screen.y - 2)),
+                    ImVec2(float(o.screen.x + o.screen.width + 2), float(o.screen.y + o.screen.height + 2)),
+                    IM_COL32(40, 40, 40, 255));
+  ViewTransform ov;
+  ov.downsample = limits_.slide_size.width / o.screen.width;
+  ov.canvas = o.screen;
+  ov.center = {limits_.slide_size.width / 2, limits_.slide_size.height / 2};
+  dl->PushClipRect(ImVec2(float(o.screen.x), float(o.screen.y)),
+                   ImVec2(float(o.screen.x + o.screen.width), float(o.screen.y + o.screen.height)), true);
+  for (const TileKey& k : all_tiles(geometry_, coarsest_)) draw_tile(k, dl, ov);
+  dl->PopClipRect();
+  const cv::Rect2d box =
+      o.to_screen(vis & cv::Rect2d(0, 0, limits_.slide_size.width, limits_.slide_size.height));
+  dl->AddRect(ImVec2(float(box.x), float(box.y)), ImVec2(float(box.x + box.width), float(box.y + box.height)),
+              IM_COL32(255, 40, 40, 255), 0, 0, 2);
+
+  // Scale bar, bottom left.
+  const ScaleBar bar = scale_bar(view_.downsample, slide_->info().mpp_x);
+  const float bx = float(c.x + 16), by = float(c.y + c.height - 24);
+  dl->AddRectFilled(ImVec2(bx - 6, by - 20), ImVec2(bx + float(bar.length_px) + 6, by + 8),
+                    IM_COL32(255, 255, 255, 200));
+  dl->AddRectFilled(ImVec2(bx, by), ImVec2(bx + float(bar.length_px), by + 4), IM_COL32(0, 0, 0, 255));
+  dl->AddText(ImVec2(bx, by - 18), IM_COL32(0, 0, 0, 255), bar.label.c_str());
+  dl->PopClipRect();
+}
+
+void Viewer::draw_cells(ImDrawList* dl) {
+  const cv::Rect2d vis = view_.visible_slide_rect();
+  const int alpha = static_cast<int>(opacity_ * 255);
+  // Typical cell diameter on screen decides between outlines and the class map.
+  const double cell_px = 20.0 / view_.downsample;
+  if (grid_.estimate(vis) > kMaxDrawnCells || cell_px < 2.0) {
+    // Class map: grid bins merged into ~8 screen px squares, each in its majority class colour.
+    const double super =
+        std::max(grid_.bin_px(), std::ceil(8 * view_.downsample / grid_.bin_px()) * grid_.bin_px());
+    std::unordered_map<std::int64_t, ClassMapBin> merged;
+    for (const ClassMapBin& b : class_map(grid_, state_, vis)) {
+      const std::int64_t key = (static_cast<std::int64_t>(std::floor(b.rect.x / super)) << 32) ^
+                               static_cast<std::int64_t>(std::floor(b.rect.y / super) + (1LL << 31));
+      ClassMapBin& m = merged[key];
+      if (m.total == 0)
+        m.rect = {std::floor(b.rect.x / super) * super, std::floor(b.rect.y / super) * super, super, super};
+      for (int k = 0; k < 5; ++k) m.counts[k] += b.counts[k];
+      m.total += b.total;
+    }
+    for (auto& [key, m] : merged) {
+      int best = 0;
+      for (int k = 1; k < 5; ++k) {
+        if (m.counts[k] >= m.counts[best]) best = k;
+      }
+      const cv::Point2d a = view_.to_screen(m.rect.tl()), b = view_.to_screen(m.rect.br());
+      dl->AddRectFilled(ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)),
+                        class_colour(static_cast<CellClass>(best), alpha * 3 / 4));
+    }
+    return;
+  }
+  std::vector<ImVec2> pts;
+  for (int i : grid_.query(vis)) {
+    if (state_.deleted[i]) {
+      const cv::Point2d s = view_.to_screen(results_.table.cells[i].centroid);
+      const float r = 3;
+      dl->AddLine(ImVec2(float(s.x) - r, float(s.y) - r), ImVec2(float(s.x) + r, float(s.y) + r),
+                  IM_COL32(80, 80, 80, alpha));
+      dl->AddLine(ImVec2(float(s.x) - r, float(s.y) + r), ImVec2(float(s.x) + r, float(s.y) - r),
+                  IM_COL32(80, 80, 80, alpha));
+      continue;
+    }
+    const Cell& cell = results_.table.cells[i];
+    const ImU32 col = class_colour(state_.classes[i], state_.counted[i] ? alpha : alpha / 3);
+    const auto& poly = cell.boundary.empty() ? cell.nucleus : cell.boundary;
+    if (cell_display_ == CellDisplay::Centroid || poly.size() < 3 || cell_px < 6) {
+      const cv::Point2d s = view_.to_screen(cell.centroid);
+      const float r = cell_display_ == CellDisplay::Centroid ? 3.0f : std::max(1.5f, float(cell_px / 4));
+      dl->AddRectFilled(ImVec2(float(s.x) - r, float(s.y) - r), ImVec2(float(s.x) + r, float(s.y) + r), col);
+    } else {
+      pts.clear();
+      for (const auto& p : poly) {
+        const cv::Point2d s = view_.to_screen(cv::Point2d(p.x, p.y));
+        pts.push_back(ImVec2(float(s.x), float(s.y)));
+      }
+      if (cell_display_ == CellDisplay::Fill) {
+        dl->AddConvexPolyFilled(pts.data(), static_cast<int>(pts.size()), col);
+      } else {
+        dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), col, ImDrawFlags_Closed, 1.5f);
+      }
+    }
+    if (selected_[i]) {
+      const cv::Point2d s = view_.to_screen(cell.centroid);
+      dl->AddCircle(ImVec2(float(s.x), float(s.y)), float(std::max(6.0, cell_px * 0.6)),
+                    IM_COL32(255, 255, 255, 255), 0, 2);
+    }
+  }
+}
+
+void Viewer::panel_slide() {
+  if (!ImGui::CollapsingHeader("Slide", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  if (slide_) {
+    const SlideInfo& i = slide_->info();
+    ImGui::TextWrapped("%s", slide_path_.filename().string().c_str());
+    ImGui::Text("%d x %d px, %d level(s), %s", i.level_sizes[0].width, i.level_sizes[0].height,
+                i.level_count(), i.format.c_str());
+    if (i.has_mpp()) {
+      ImGui::Text("%.4f um/px (%s)", i.mpp_x, i.mpp_source.c_str());
+    } else {
+      ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "No pixel size: lengths in px");
+    }
+  } else {
+    ImGui::TextWrapped("Drop a slide or image on the window, or pick a recent file:");
+  }
+  const auto recent = read_recent();
+  if (!recent.empty() && ImGui::TreeNode("Recent files")) {
+    for (const auto& r : recent) {
+      if (ImGui::Selectable(std::filesystem::path(r).filename().string().c_str())) dropped_ = r;
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", r.c_str());
+    }
+    ImGui::TreePop();
+  }
+}
+
+void Viewer::panel_display() {
+  if (!ImGui::CollapsingHeader("Display")) return;
+  int ch = static_cast<int>(channel_);
+  if (ImGui::Combo("Channel", &ch, kChannelNames, 4)) {
+    channel_ = static_cast<Channel>(ch);
+    ++display_version_;
+  }
+  if (ImGui::SliderFloat("Brightness", &brightness_, -0.5f, 0.5f)) ++display_version_;
+  if (ImGui::SliderFloat("Contrast", &contrast_, 0.2f, 3.0f)) ++display_version_;
+  for (int s = 0; s < 2; ++s) {
+    for (int k = 0; k < 3; ++k) stain_edit_[s][k] = static_cast<float>(stains_.stains[s].rgb[k]);
+    if (ImGui::InputFloat3(stains_.stains[s].name.c_str(), stain_edit_[s], "%.4f",
+                           ImGuiInputTextFlags_EnterReturnsTrue)) {
+      rebuild_stains();
+    }
+  }
+  if (estimating_.valid()) {
+    if (estimating_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      try {
+        const StainEstimate e = estimating_.get();
+        stains_ = e.matrix;
+        stain_message_ = "Estimated from view";
+        ++display_version_;
+      } catch (const std::exception& e) {
+        stain_message_ = e.what();
+      }
+    } else {
+      ImGui::Text("Estimating...");
+    }
+  } else if (slide_ && ImGui::Button("Estimate from view")) {
+    const int level = level_for_downsample(geometry_, view_.downsample);
+    const cv::Rect2d vis =
+        view_.visible_slide_rect() & cv::Rect2d(0, 0, limits_.slide_size.width, limits_.slide_size.height);
+    const double ds = geometry_.downsamples[level];
+    const int w = std::min(2048, static_cast<int>(vis.width / ds)),
+              h = std::min(2048, static_cast<int>(vis.height / ds));
+    Slide* s = slide_.get();
+    const StainMatrix ref = stains_;
+    estimating_ = std::async(std::launch::async, [s, vis, level, w, h, ref] {
+      const cv::Mat rgb =
+          s->read_region(static_cast<std::int64_t>(vis.x), static_cast<std::int64_t>(vis.y), level, w, h);
+      return estimate_stains(rgb, ref);
+    });
+  }
+  if (!stain_message_.empty()) ImGui::TextWrapped("%s", stain_message_.c_str());
+}
+
+void Viewer::panel_cells() {
+  if (!ImGui::CollapsingHeader("Cells", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  if (results_.table.size() == 0) {
+    ImGui::TextWrapped("No cells yet: run scoring or load a result folder (ihcview SLIDE --results DIR).");
+  } else {
+    ImGui::Text("%zu cells", results_.table.size());
+  }
+  ImGui::Checkbox("Show (H)", &show_cells_);
+  int d = static_cast<int>(cell_display_);
+  if (ImGui::Combo("Draw (M)", &d, kDisplayNames, 3)) cell_display_ = static_cast<CellDisplay>(d);
+  ImGui::SliderFloat("Opacity", &opacity_, 0.0f, 1.0f);
+  if (job_running_) {
+    const int total = job_total_.load();
+    ImGui::ProgressBar(
+        total > 0 ? float(job_done_.load()) / float(total) : 0.0f, ImVec2(-1, 0),
+        total > 0 ? (std::to_string(job_done_.load()) + " / " + std::to_string(total) + " tiles").c_str()
+                  : "starting...");
+    if (ImGui::Button("Cancel")) job_cancel_ = true;
+  } else if (slide_) {
+    if (ImGui::Button("Score whole slide")) start_scoring(false);
+    ImGui::SameLine();
+    if (ImGui::Button("Score drawn regions")) start_scoring(true);
+  }
+}
+
+void Viewer::panel_thresholds() {
+  if (!ImGui::CollapsingHeader("Thresholds", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  GradingParams& g = live_thresholds_;
+  bool changed = false, committed = false;
+  // The compartments this table measures: "<Compartment>: DAB OD mean" columns.
+  std::vector<std::string> measures;
+  for (const auto& n : results_.table.names) {
+    if (n.find("DAB") != std::string::npos) measures.push_back(n);
+  }
+  if (ImGui::BeginCombo("Measurement", g.measurement.c_str())) {
+    for (const auto& m : measures) {
+      if (ImGui::Selectable(m.c_str(), m == g.measurement)) {
+        g.measurement = m;
+        changed = committed = true;
+      }
+    }
+    ImGui::EndCombo();
+  }
+  bool single = g.mode == ThresholdMode::Single;
+  if (ImGui::Checkbox("Single threshold", &single)) {
+    g.mode = single ? ThresholdMode::Single : ThresholdMode::Three;
+    changed = committed = true;
+  }
+  auto slider = [&](const char* label, double* v, double lo, double hi) {
+    float f = static_cast<float>(*v);
+    if (ImGui::SliderFloat(label, &f, static_cast<float>(lo), static_cast<float>(hi), "%.3f")) {
+      *v = f;
+      changed = true;
+    }
+    committed |= ImGui::IsItemDeactivatedAfterEdit();
+  };
+  if (single) {
+    slider("Positive", &g.threshold_positive, 0.0, 1.5);
+  } else {
+    slider("1+", &g.threshold_1plus, 0.0, g.threshold_2plus - 0.001);
+    slider("2+", &g.threshold_2plus, g.threshold_1plus + 0.001, g.threshold_3plus - 0.001);
+    slider("3+", &g.threshold_3plus, g.threshold_2plus + 0.001, 2.0);
+  }
+  if (changed) {
+    nav_order_.clear();
+    refresh_cells(true);  // every cell regraded at once, no re-detection
+  }
+  if (committed) editor_.set_thresholds(g);  // one undo step per slider release
+  // Histogram of the scoring measurement with the thresholds drawn in their class colours.
+  if (results_.table.size() > 0) {
+    const Histogram h = measurement_histogram(results_.table, g.measurement, state_, 60, 0.0, 1.2);
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const ImVec2 p = ImGui::GetCursorScreenPos();
+    const float w = ImGui::GetContentRegionAvail().x, ht = 80;
+    dl->AddRectFilled(p, ImVec2(p.x + w, p.y + ht), IM_COL32(30, 30, 30, 255));
+    const float bw = w / float(h.counts.size());
+    for (std::size_t b = 0; b < h.counts.size(); ++b) {
+      const float bh = h.max_count > 0 ? ht * float(h.counts[b]) / float(h.max_count) : 0;
+      const GradingParams& gg = g;
+      const CellClass cls = grade(static_cast<float>(h.lo + (b + 0.5) * (h.hi - h.lo) / h.counts.size()), gg);
+      dl->AddRectFilled(ImVec2(p.x + b * bw, p.y + ht - bh), ImVec2(p.x + (b + 1) * bw - 1, p.y + ht),
+                        class_colour(cls));
+    }
+    auto line = [&](double t, CellClass c) {
+      const float x = p.x + float((t - h.lo) / (h.hi - h.lo)) * w;
+      dl->AddLine(ImVec2(x, p.y), ImVec2(x, p.y + ht), class_colour(c), 2);
+    };
+    if (single) {
+      line(g.threshold_positive, CellClass::Positive);
+    } else {
+      line(g.threshold_1plus, CellClass::OnePlus);
+      line(g.threshold_2plus, CellClass::TwoPlus);
+      line(g.threshold_3plus, CellClass::ThreePlus);
+    }
+    ImGui::Dummy(ImVec2(w, ht));
+  }
+}
+
+void Viewer::panel_review() {
+  if (!ImGui::CollapsingHeader("Review", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  ImGui::Text("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
+  static const char* kClassNames[] = {"Negative", "1+", "2+", "3+"};
+  for (int c = 0; c < 4; ++c) {
+    if (c > 0) ImGui::SameLine();
+    if (ImGui::SmallButton(kClassNames[c]) && results_.table.size() > 0) {
+      for (int i : selection_) selected_[i] = 0;
+      selection_ = select_by_class(state_, static_cast<CellClass>(c));
+      for (int i : selection_) selected_[i] = 1;
+    }
+  }
+  int f = static_cast<int>(nav_filter_);
+  if (ImGui::Combo("E/Q filter", &f, kFilterNames, 6)) {
+    nav_filter_ = static_cast<NavFilter>(f);
+    nav_order_.clear();
+  }
+  if (ImGui::SliderFloat("Borderline +/-", &borderline_width_, 0.005f, 0.3f, "%.3f")) nav_order_.clear();
+  if (ImGui::Button("Select borderline") && results_.table.size() > 0) {
+    nav_filter_ = NavFilter::Borderline;
+    nav_order_.clear();
+    navigate(0);
+    for (int i : selection_) selected_[i] = 0;
+    selection_ = nav_order_;
+    for (int i : selection_) selected_[i] = 1;
+  }
+  ImGui::Text("Tool: %s (R rectangle, P polygon, B brush)", std::string(tool_name(input_.tool())).c_str());
+  int kind = static_cast<int>(input_.region_kind());
+  ImGui::RadioButton("Include", &kind, 0);
+  ImGui::SameLine();
+  ImGui::RadioButton("Exclude", &kind, 1);
+  input_.set_region_kind(static_cast<RegionKind>(kind));
+  for (const auto& r : editor_.review().regions) {
+    ImGui::PushID(static_cast<int>(r.id));
+    const std::string label = std::string(r.kind == RegionKind::Include ? "Include " : "Exclude ") +
+                              std::to_string(r.id) + (r.label.empty() ? "" : " " + r.label);
+    if (ImGui::Selectable(label.c_str(), summary_region_ == r.id, 0, ImVec2(200, 0))) {
+      summary_region_ = r.id;
+      refresh_cells(false);
+    }
+    ImGui::SameLine();
+    if (ImGui::SmallButton("remove")) {
+      editor_.remove_region(r.id);
+      if (summary_region_ == r.id) summary_region_ = -1;
+      refresh_cells(false);
+      ImGui::PopID();
+      break;
+    }
+    ImGui::PopID();
+  }
+  ImGui::Text("Undo: %zu step(s)  Log: %zu entries", editor_.undo_depth(), editor_.review().log.size());
+  if (ImGui::Button("Undo")) apply({Action::Type::Undo});
+  ImGui::SameLine();
+  if (ImGui::Button("Redo")) apply({Action::Type::Redo});
+}
+
+void Viewer::panel_summary() {
+  if (!ImGui::CollapsingHeader("Summary", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  auto table = [&](const char* title, const Summary& s) {
+    if (!ImGui::BeginTable(title, 2, ImGuiTableFlags_Borders)) return;
+    auto row = [](const char* k, const std::string& v) {
+      ImGui::TableNextRow();
+      ImGui::TableSetColumnIndex(0);
+      ImGui::TextUnformatted(k);
+      ImGui::TableSetColumnIndex(1);
+      ImGui::TextUnformatted(v.c_str());
+    };
+    auto num = [](double v, int digits) {
+      if (std::isnan(v)) return std::string("-");
+      char b[32];
+      std::snprintf(b, sizeof b, "%.*f", digits, v);
+      return std::string(b);
+    };
+    const Scores& f = s.final;
+    row("Detections", std::to_string(f.detections));
+    row("Negative", std::to_string(f.counts.negative));
+    row("1+", std::to_string(f.counts.one_plus));
+    row("2+", std::to_string(f.counts.two_plus));
+    row("3+", std::to_string(f.counts.three_plus));
+    if (f.counts.positive_ungraded > 0) row("Positive", std::to_string(f.counts.positive_ungraded));
+    row("Positive %", num(f.positive_percent, 2));
+    row("H-score", num(f.h_score, 2));
+    row("Intensity", s.overridden
+                         ? num(f.intensity_score, 0) + " (auto " + num(s.automatic.intensity_score, 0) + ")"
+                         : num(f.intensity_score, 0));
+    row("IxP", num(f.ixp, 2));
+    row("Allred", num(f.allred, 0));
+    row("IRS", num(f.irs, 0));
+    ImGui::EndTable();
+  };
+  if (results_.table.size() == 0) return;
+  ImGui::Text("Slide (in scope)");
+  table("slide", slide_summary_);
+  if (summary_region_ >= 0) {
+    ImGui::Text("Region %lld", static_cast<long long>(summary_region_));
+    table("region", region_summary_);
+  }
+  const IntensityOverride& o = editor_.review().intensity_override;
+  ImGui::SliderInt("Intensity override", &override_score_, 0, 3);
+  ImGui::InputText("Reason", override_reason_, sizeof override_reason_);
+  if (ImGui::Button(o.active ? "Update override" : "Override intensity")) {
+    if (std::string(override_reason_).empty()) {
+      message_ = "An intensity override needs a reason";
+    } else {
+      editor_.set_intensity_override({true, override_score_, override_reason_});
+      refresh_cells(false);
+    }
+  }
+  if (o.active) {
+    ImGui::SameLine();
+    if (ImGui::Button("Clear override")) {
+      editor_.set_intensity_override({});
+      refresh_cells(false);
+    }
+  }
+  if (ImGui::Button("Save review")) save(true);
+  ImGui::SameLine();
+  if (ImGui::Button("Screenshot")) {
+    pending_screenshot_ = ((results_dir_.empty() ? std::filesystem::path(".") : results_dir_) /
+                           ("screenshot-" + std::to_string(std::time(nullptr)) + ".png"))
+                              .string();
+  }
+}
+
+void Viewer::draw_panel() {
+  int w, h;
+  glfwGetWindowSize(window_, &w, &h);
+  ImGui::SetNextWindowPos(ImVec2(float(w) - kPanelWidth, 0));
+  ImGui::SetNextWindowSize(ImVec2(kPanelWidth, float(h) - kStatusHeight));
+  ImGui::Begin("Panel", nullptr,
+               ImGuiWindowFlags_NoTitleBar | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoMove |
+                   ImGuiWindowFlags_NoCollapse);
+  ImGui::PushItemWidth(180);
+  panel_slide();
+  panel_display();
+  panel_cells();
+  panel_thresholds();
+  panel_review();
+  panel_summary();
+  ImGui::PopItemWidth();
+  ImGui::End();
+}
+
+void Viewer::draw_status() {
+  int w, h;
+  glfwGetWindowSize(window_, &w, &h);
+  ImGui::SetNextWindowPos(ImVec2(0, float(h) - kStatusHeight));
+  ImGui::SetNextWindowSize(ImVec2(float(w), kStatusHeight));
+  ImGui::Begin("Status", nullptr,
+               ImGuiWindowFlags_NoTitleBar | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoMove |
+                   ImGuiWindowFlags_NoScrollbar);
+  if (slide_) {
+    const SlideInfo& i = slide_->info();
+    const std::string pos = position_label(input_.hover_slide(), i.mpp_x);
+    ImGui::Text("%s | %s | tiles %zu pending, cache %.0f MB, tex %.0f MB | %.1f ms | %s",
+                magnification_label(i.objective_power, view_.downsample).c_str(), pos.c_str(),
+                loader_->pending(), cache_->bytes() / 1048576.0, texture_bytes_ / 1048576.0, last_frame_ms_,
+                message_.c_str());
+  } else {
+    ImGui::Text("%s", message_.c_str());
+  }
+  ImGui::End();
+}
+
+// ------------------------------------------------------------------------------------------------ input
+
+void Viewer::send(const InputEvent& e) {
+  for (const Action& a : input_.handle(e, view_, limits_)) apply(a);
+}
+
+void Viewer::frame_input() {
+  ImGuiIO& io = ImGui::GetIO();
+  const cv::Point2d pos(io.MousePos.x, io.MousePos.y);
+  const bool over_canvas = !io.WantCaptureMouse && view_.canvas.contains(pos);
+  InputEvent base;
+  base.pos = pos;
+  base.ctrl = io.KeyCtrl;
+  base.shift = io.KeyShift;
+  if (io.MouseDelta.x != 0 || io.MouseDelta.y != 0) {
+    InputEvent e = base;
+    e.type = InputEvent::Type::MouseMove;
+    send(e);
+  }
+  for (int b = 0; b < 3; ++b) {
+    if (ImGui::IsMouseClicked(b) && over_canvas) {
+      InputEvent e = base;
+      e.type = ImGui::IsMouseDoubleClicked(b) ? InputEvent::Type::DoubleClick : InputEvent::Type::MouseDown;
+      e.button = b;
+      send(e);
+      if (e.type == InputEvent::Type::DoubleClick) {
+        e.type = InputEvent::Type::MouseDown;
+        send(e);
+      }
+      mouse_down_[b] = true;
+    }
+    if (ImGui::IsMouseReleased(b) && mouse_down_[b]) {
+      InputEvent e = base;
+      e.type = InputEvent::Type::MouseUp;
+      e.button = b;
+      send(e);
+      mouse_down_[b] = false;
+    }
+  }
+  if (io.MouseWheel != 0 && over_canvas) {
+    InputEvent e = base;
+    e.type = InputEvent::Type::Wheel;
+    e.wheel = io.MouseWheel;
+    send(e);
+  }
+  if (io.WantCaptureKeyboard) return;
+  static const std::pair<int, Key> kMap[] = {
+      {GLFW_KEY_0, Key::Num0},        {GLFW_KEY_1, Key::Num1},
+      {GLFW_KEY_2, Key::Num2},        {GLFW_KEY_3, Key::Num3},
+      {GLFW_KEY_KP_0, Key::Num0},     {GLFW_KEY_KP_1, Key::Num1},
+      {GLFW_KEY_KP_2, Key::Num2},     {GLFW_KEY_KP_3, Key::Num3},
+      {GLFW_KEY_DELETE, Key::Delete}, {GLFW_KEY_BACKSPACE, Key::Delete},
+      {GLFW_KEY_E, Key::E},           {GLFW_KEY_Q, Key::Q},
+      {GLFW_KEY_H, Key::H},           {GLFW_KEY_R, Key::R},
+      {GLFW_KEY_P, Key::P},           {GLFW_KEY_B, Key::B},
+      {GLFW_KEY_S, Key::S},           {GLFW_KEY_W, Key::W},
+      {GLFW_KEY_A, Key::A},           {GLFW_KEY_D, Key::D},
+      {GLFW_KEY_M, Key::M},           {GLFW_KEY_SPACE, Key::Space},
+      {GLFW_KEY_LEFT, Key::Left},     {GLFW_KEY_RIGHT, Key::Right},
+      {GLFW_KEY_UP, Key::Up},         {GLFW_KEY_DOWN, Key::Down},
+      {GLFW_KEY_EQUAL, Key::Plus},    {GLFW_KEY_KP_ADD, Key::Plus},
+      {GLFW_KEY_MINUS, Key::Minus},   {GLFW_KEY_KP_SUBTRACT, Key::Minus},
+      {GLFW_KEY_HOME, Key::Home},     {GLFW_KEY_Z, Key::Z},
+      {GLFW_KEY_Y, Key::Y},           {GLFW_KEY_ESCAPE, Key::Escape},
+      {GLFW_KEY_ENTER, Key::Enter},   {GLFW_KEY_KP_ENTER, Key::Enter},
+  };
+  for (const auto& [code, key] : kMap) {
+    const bool repeat = key == Key::Left || key == Key::Right || key == Key::Up || key == Key::Down ||
+                        key == Key::W || key == Key::A || key == Key::D;
+    if (ImGui::IsKeyPressed(code, repeat)) {
+      InputEvent e = base;
+      e.type = InputEvent::Type::KeyDown;
+      e.key = key;
+      send(e);
+    }
+    if (ImGui::IsKeyReleased(code)) {
+      InputEvent e = base;
+      e.type = InputEvent::Type::KeyUp;
+      e.key = key;
+      send(e);
+    }
+  }
+}
+
+bool Viewer::write_screenshot(const std::filesystem::path& path) {
+  int w, h;
+  glfwGetFramebufferSize(window_, &w, &h);
+  cv::Mat rgb(h, w, CV_8UC3);
+  glPixelStorei(GL_PACK_ALIGNMENT, 1);
+  glReadBuffer(GL_BACK);
+  glReadPixels(0, 0, w, h, GL_RGB, GL_UNSIGNED_BYTE, rgb.data);
+  cv::Mat flipped, bgr;
+  cv::flip(rgb, flipped, 0);
+  cv::cvtColor(flipped, bgr, cv::COLOR_RGB2BGR);
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  if (!cv::imwrite(path.string(), bgr)) {
+    message_ = path.string() + ": cannot write screenshot";
+    std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
+    return false;
+  }
+  message_ = "Screenshot " + path.string();
+  return true;
+}
+
+// One script command per frame (or more when they do not need a frame); returns false when the script ended.
+bool Viewer::script_step() {
+  const std::string origin = opt_.script.string();
+  auto fail = [&](const ScriptCommand& c, const std::string& why) {
+    std::fprintf(stderr, "ihcview: %s:%d: %s\n", origin.c_str(), c.line, why.c_str());
+    exit_code_ = 3;
+  };
+  if (script_wait_frames_ > 0) {
+    --script_wait_frames_;
+    return true;
+  }
+  if (bench_.frames_left > 0) {
+    bench_.times.push_back(last_frame_ms_);
+    pan_screen(view_, bench_.step, limits_);
+    if (--bench_.frames_left == 0) {
+      auto t = bench_.times;
+      if (t.size() > 1) t.erase(t.begin());  // the first frame is before any panning
+      std::sort(t.begin(), t.end());
+      const double median = t[t.size() / 2], p95 = t[t.size() * 95 / 100];
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "bench-pan: %zu frames, median %.2f ms, p95 %.2f ms, max %.2f ms\n",
+                    t.size(), median, p95, t.back());
+      std::fputs(buf, stdout);
+      if (!bench_.out.empty()) write_file_atomic(bench_.out, buf);
+    }
+    return true;
+  }
+  if (script_waiting_) {
+    const bool job = job_running_ || estimating_.valid();
+    if ((!full_view_ready() || job) && ms_since(script_wait_start_) < 120000) return true;
+    script_waiting_ = false;
+  }
+  while (script_pc_ < script_.size()) {
+    const ScriptCommand& c = script_[script_pc_++];
+    auto num = [&](std::size_t i) { return script_number(c, i, origin); };
+    auto pt = [&](std::size_t i) { return cv::Point2d(num(i), num(i + 1)); };
+    auto mouse = [&](InputEvent::Type type, cv::Point2d p, int button = 0, bool shift = false) {
+      InputEvent e;
+      e.type = type;
+      e.pos = p;
+      e.button = button;
+      e.shift = shift;
+      send(e);
+    };
+    const std::string& n = c.name;
+    if (n == "size") {
+      glfwSetWindowSize(window_, static_cast<int>(num(0)), static_cast<int>(num(1)));
+      script_wait_frames_ = 2;
+      return true;
+    } else if (n == "open") {
+      if (!open(c.args[0])) {
+        exit_code_ = 2;
+        return false;
+      }
+    } else if (n == "results") {
+      if (!load_results(c.args[0])) {
+        exit_code_ = 2;
+        return false;
+      }
+    } else if (n == "wait") {
+      script_waiting_ = true;
+      script_wait_start_ = Clock::now();
+      return true;
+    } else if (n == "frames") {
+      script_wait_frames_ = static_cast<int>(num(0));
+      return true;
+    } else if (n == "fit") {
+      fit(view_, limits_);
+    } else if (n == "one-to-one") {
+      one_to_one(view_, limits_);
+    } else if (n == "zoom") {
+      const cv::Point2d at = c.args.size() == 3 ? pt(1)
+                                                : cv::Point2d(view_.canvas.x + view_.canvas.width / 2,
+                                                              view_.canvas.y + view_.canvas.height / 2);
+      zoom_about(view_, at, num(0), limits_);
+    } else if (n == "pan") {
+      pan_screen(view_, pt(0), limits_);
+    } else if (n == "center") {
+      view_.center = pt(0);
+      view_.downsample = num(2);
+      clamp(view_, limits_);
+    } else if (n == "mouse") {
+      mouse(InputEvent::Type::MouseMove, pt(0));
+    } else if (n == "click" || n == "dblclick") {
+      const bool shift = c.args.size() == 3 && c.args[2] == "shift";
+      mouse(InputEvent::Type::MouseMove, pt(0));
+      mouse(InputEvent::Type::MouseDown, pt(0), 0, shift);
+      mouse(InputEvent::Type::MouseUp, pt(0), 0, shift);
+      if (n == "dblclick") mouse(InputEvent::Type::DoubleClick, pt(0));
+    } else if (n == "drag") {
+      int button = 0;
+      Key hold = Key::None;
+      for (std::size_t i = 4; i < c.args.size(); ++i) {
+        if (c.args[i] == "middle") button = 2;
+        if (c.args[i].rfind("hold-", 0) == 0) hold = parse_key(c.args[i].substr(5));
+      }
+      if (hold != Key::None) send({InputEvent::Type::KeyDown, {}, 0, 0, hold});
+      const cv::Point2d a = pt(0), b = pt(2);
+      mouse(InputEvent::Type::MouseMove, a);
+      mouse(InputEvent::Type::MouseDown, a, button);
+      for (int s = 1; s <= 10; ++s) mouse(InputEvent::Type::MouseMove, a + (b - a) * (s / 10.0), button);
+      mouse(InputEvent::Type::MouseUp, b, button);
+      if (hold != Key::None) send({InputEvent::Type::KeyUp, {}, 0, 0, hold});
+    } else if (n == "wheel") {
+      InputEvent e;
+      e.type = InputEvent::Type::Wheel;
+      e.pos = pt(0);
+      e.wheel = num(2);
+      send(e);
+    } else if (n == "key") {
+      std::string k = c.args[0];
+      InputEvent e;
+      e.pos = input_.hover_screen();
+      for (;;) {
+        if (k.rfind("ctrl+", 0) == 0) {
+          e.ctrl = true;
+          k = k.substr(5);
+        } else if (k.rfind("shift+", 0) == 0) {
+          e.shift = true;
+          k = k.substr(6);
+        } else {
+          break;
+        }
+      }
+      e.key = parse_key(k);
+      if (e.key == Key::None) {
+        fail(c, "unknown key '" + c.args[0] + "'");
+        return false;
+      }
+      e.type = InputEvent::Type::KeyDown;
+      send(e);
+      e.type = InputEvent::Type::KeyUp;
+      send(e);
+    } else if (n == "tool") {
+      const std::string& t = c.args[0];
+      input_.set_tool(t == "rectangle" ? Tool::Rectangle
+                      : t == "polygon" ? Tool::Polygon
+                      : t == "brush"   ? Tool::Brush
+                                       : Tool::Move);
+    } else if (n == "region-kind") {
+      input_.set_region_kind(c.args[0] == "exclude" ? RegionKind::Exclude : RegionKind::Include);
+    } else if (n == "channel") {
+      const std::string& v = c.args[0];
+      channel_ = v == "hematoxylin" ? Channel::Hematoxylin
+                 : v == "dab"       ? Channel::Dab
+                 : v == "residual"  ? Channel::Residual
+                                    : Channel::Rgb;
+      ++display_version_;
+    } else if (n == "display") {
+      const std::string& v = c.args[0];
+      cell_display_ = v == "fill"       ? CellDisplay::Fill
+                      : v == "centroid" ? CellDisplay::Centroid
+                                        : CellDisplay::Outline;
+    } else if (n == "opacity") {
+      opacity_ = static_cast<float>(num(0));
+    } else if (n == "thresholds" || n == "threshold-single") {
+      GradingParams g = live_thresholds_;
+      if (n == "thresholds") {
+        g.mode = ThresholdMode::Three;
+        g.threshold_1plus = num(0);
+        g.threshold_2plus = num(1);
+        g.threshold_3plus = num(2);
+      } else {
+        g.mode = ThresholdMode::Single;
+        g.threshold_positive = num(0);
+      }
+      try {
+        validate(g);
+      } catch (const std::exception& e) {
+        fail(c, e.what());
+        return false;
+      }
+      live_thresholds_ = g;
+      editor_.set_thresholds(g);
+      nav_order_.clear();
+      refresh_cells(true);
+    } else if (n == "select-class" || n == "select-range" || n == "select-none") {
+      for (int i : selection_) selected_[i] = 0;
+      selection_.clear();
+      if (n == "select-class") {
+        CellClass cls{};
+        if (!parse_class_name(c.args[0], &cls)) {
+          fail(c, "unknown class '" + c.args[0] + "'");
+          return false;
+        }
+        selection_ = select_by_class(state_, cls);
+      } else if (n == "select-range") {
+        selection_ = select_by_range(results_.table, live_thresholds_.measurement, num(0), num(1));
+      }
+      for (int i : selection_) selected_[i] = 1;
+    } else if (n == "filter") {
+      const std::string& v = c.args[0];
+      nav_filter_ = v == "all"          ? NavFilter::All
+                    : v == "borderline" ? NavFilter::Borderline
+                    : v == "Negative"   ? NavFilter::Negative
+                    : v == "1+"         ? NavFilter::OnePlus
+                    : v == "2+"         ? NavFilter::TwoPlus
+                                        : NavFilter::ThreePlus;
+      nav_order_.clear();
+    } else if (n == "override") {
+      editor_.set_intensity_override({true, static_cast<int>(num(0)), c.args[1]});
+      refresh_cells(false);
+    } else if (n == "clear-override") {
+      editor_.set_intensity_override({});
+      refresh_cells(false);
+    } else if (n == "score") {
+      start_scoring(!c.args.empty() && c.args[0] == "region");
+      script_waiting_ = true;
+      script_wait_start_ = Clock::now();
+      return true;
+    } else if (n == "save") {
+      save(true);
+    } else if (n == "export-geojson") {
+      export_geojson(c.args[0]);
+    } else if (n == "export-summary") {
+      export_summary(c.args[0]);
+    } else if (n == "screenshot") {
+      pending_screenshot_ = c.args[0];
+      return true;  // written after this frame is drawn
+    } else if (n == "expect-pixel") {
+      // Checked on the last drawn frame (front buffer after the swap).
+      int w, h;
+      glfwGetFramebufferSize(window_, &w, &h);
+      const int x = static_cast<int>(num(0)), y = static_cast<int>(num(1));
+      unsigned char px[3] = {0, 0, 0};
+      glPixelStorei(GL_PACK_ALIGNMENT, 1);
+      glReadBuffer(GL_FRONT);
+      glReadPixels(x, h - 1 - y, 1, 1, GL_RGB, GL_UNSIGNED_BYTE, px);
+      glReadBuffer(GL_BACK);
+      const unsigned v = static_cast<unsigned>(std::stoul(c.args[2], nullptr, 16));
+      const int want[3] = {int(v >> 16) & 255, int(v >> 8) & 255, int(v) & 255};
+      const int tol = static_cast<int>(num(3));
+      bool ok = true;
+      for (int k = 0; k < 3; ++k) ok &= std::abs(px[k] - want[k]) <= tol;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "pixel (%d, %d) is %02X%02X%02X, expected %s +/- %d", x, y, px[0], px[1],
+                    px[2], c.args[2].c_str(), tol);
+      if (!ok) fail(c, buf);
+    } else if (n == "expect-class") {
+      const std::int64_t id = std::stoll(c.args[0]);
+      std::string got = "(no such cell)";
+      for (std::size_t i = 0; i < results_.table.size(); ++i) {
+        if (results_.table.cells[i].id == id)
+          got = state_.deleted[i] ? "Deleted" : std::string(class_name(state_.classes[i]));
+      }
+      if (got != c.args[1]) fail(c, "cell " + c.args[0] + " is " + got + ", expected " + c.args[1]);
+    } else if (n == "expect-count") {
+      CellClass cls{};
+      std::int64_t got = -1;
+      if (c.args[0] == "selected") {
+        got = static_cast<std::int64_t>(selection_.size());
+      } else if (c.args[0] == "detections") {
+        got = slide_summary_.final.detections;
+      } else if (parse_class_name(c.args[0], &cls)) {
+        const GradeCounts& k = slide_summary_.final.counts;
+        got = cls == CellClass::Negative    ? k.negative
+              : cls == CellClass::OnePlus   ? k.one_plus
+              : cls == CellClass::TwoPlus   ? k.two_plus
+              : cls == CellClass::ThreePlus ? k.three_plus
+                                            : k.positive_ungraded;
+      }
+      if (got != std::stoll(c.args[1]))
+        fail(c, "count of " + c.args[0] + " is " + std::to_string(got) + ", expected " + c.args[1]);
+    } else if (n == "bench-pan") {
+      bench_.frames_left = static_cast<int>(num(0));
+      bench_.step = pt(1);
+      bench_.times.clear();
+      bench_.out = c.args.size() > 3 ? c.args[3] : "";
+      return true;
+    } else if (n == "quit") {
+      return false;
+    }
+  }
+  return false;
+}
+
+int Viewer::run() {
+  if (!opt_.script.empty()) {
+    try {
+      script_ = load_script(opt_.script.string());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ihcview: %s\n", e.what());
+      return 1;
+    }
+  }
+  if (!glfwInit()) {
+    std::fprintf(stderr, "ihcview: cannot initialise GLFW (no display? set DISPLAY or run under xvfb-run)\n");
+    return 1;
+  }
+  glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+  glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 0);
+  window_ = glfwCreateWindow(opt_.width, opt_.height, "ihcview", nullptr, nullptr);
+  if (window_ == nullptr) {
+    std::fprintf(stderr, "ihcview: cannot create an OpenGL 3 window\n");
+    glfwTerminate();
+    return 1;
+  }
+  glfwMakeContextCurrent(window_);
+  glfwSwapInterval(script_.empty() ? 1 : 0);
+  g_viewer = this;
+  glfwSetDropCallback(window_, [](GLFWwindow*, int count, const char** paths) {
+    if (count > 0 && g_viewer != nullptr) g_viewer->on_drop(paths[0]);
+  });
+  IMGUI_CHECKVERSION();
+  ImGui::CreateContext();
+  ImGui::GetIO().IniFilename = nullptr;
+  ImGui::StyleColorsDark();
+  ImGui_ImplGlfw_InitForOpenGL(window_, true);
+  ImGui_ImplOpenGL3_Init("#version 130");
+  layout();
+
+  if (!opt_.slide.empty()) {
+    if (!open(opt_.slide)) {
+      exit_code_ = 2;
+      quit_ = !script_.empty() || !opt_.screenshot.empty();
+    } else if (!opt_.results.empty() && !load_results(opt_.results)) {
+      exit_code_ = 2;
+      quit_ = !script_.empty() || !opt_.screenshot.empty();
+    }
+  }
+  bool screenshot_done = opt_.screenshot.empty();
+  while (!glfwWindowShouldClose(window_) && !quit_) {
+    const auto t0 = Clock::now();
+    const bool busy =
+        (loader_ && loader_->pending() > 0) || job_running_ || !script_.empty() || !full_view_ready();
+    if (busy) {
+      glfwPollEvents();
+    } else {
+      glfwWaitEventsTimeout(0.25);  // idle: no busy loop; the autosave still runs
+    }
+    if (!dropped_.empty()) {
+      const std::string p = dropped_;
+      dropped_.clear();
+      // A dropped folder with cells is a result folder; anything else is a slide or image.
+      if (std::filesystem::is_directory(p)) {
+        load_results(p);
+      } else {
+        open(p);
+      }
+    }
+    ++frame_;
+    layout();
+    ImGui_ImplOpenGL3_NewFrame();
+    ImGui_ImplGlfw_NewFrame();
+    ImGui::NewFrame();
+    if (!script_.empty()) {
+      if (!script_step() && pending_screenshot_.empty()) quit_ = true;
+    } else {
+      frame_input();
+    }
+    poll_scoring();
+    update_tiles();
+    draw_canvas();
+    draw_panel();
+    draw_status();
+    if (hover_cell_ >= 0) hover_cell_ = -1;
+    if (slide_ && results_.table.size() > 0 && script_.empty() && !ImGui::GetIO().WantCaptureMouse) {
+      const int i = hit_test(results_.table, grid_, input_.hover_slide(), 3 * view_.downsample);
+      if (i >= 0 && view_.canvas.contains(input_.hover_screen())) {
+        hover_cell_ = i;
+        ImGui::BeginTooltip();
+        ImGui::Text(
+            "Cell %lld: %s%s", static_cast<long long>(results_.table.cells[i].id),
+            state_.deleted[i] ? "false detection" : std::string(class_name(state_.classes[i])).c_str(),
+            state_.classes[i] != state_.automatic[i] ? " (corrected)" : "");
+        for (std::size_t j = 0; j < results_.table.names.size(); ++j) {
+          if (results_.table.names[j].find("DAB") != std::string::npos) {
+            ImGui::Text("%s: %.3f", results_.table.names[j].c_str(), results_.table.columns[j][i]);
+          }
+        }
+        ImGui::EndTooltip();
+      }
+    }
+    ImGui::Render();
+    int fw, fh;
+    glfwGetFramebufferSize(window_, &fw, &fh);
+    glViewport(0, 0, fw, fh);
+    glClearColor(0.1f, 0.1f, 0.1f, 1.0f);
+    glClear(GL_COLOR_BUFFER_BIT);
+    ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    if (!pending_screenshot_.empty()) {
+      write_screenshot(pending_screenshot_);
+      pending_screenshot_.clear();
+    }
+    if (first_full_view_ms_ < 0 && full_view_ready()) {
+      glFinish();
+      first_full_view_ms_ = ms_since(open_time_);
+      std::printf("first full view: %.0f ms\n", first_full_view_ms_);
+      std::fflush(stdout);
+      if (!screenshot_done) {
+        write_screenshot(opt_.screenshot);
+        screenshot_done = true;
+        if (script_.empty()) quit_ = true;
+      }
+    }
+    glfwSwapBuffers(window_);
+    if (bench_.frames_left > 0) glFinish();  // count the rendering, not just its submission
+    last_frame_ms_ = ms_since(t0);
+    if (editor_.revision() != saved_revision_ &&
+        std::chrono::duration<double>(Clock::now() - last_save_).count() >= opt_.autosave_seconds) {
+      save(false);
+    }
+  }
+  if (!screenshot_done && slide_) write_screenshot(opt_.screenshot);
+  if (job_running_) {
+    job_cancel_ = true;
+    job_.join();
+  }
+  save(true);
+  close_slide();
+  ImGui_ImplOpenGL3_Shutdown();
+  ImGui_ImplGlfw_Shutdown();
+  ImGui::DestroyContext();
+  glfwDestroyWindow(window_);
+  glfwTerminate();
+  g_viewer = nullptr;
+  return exit_code_;
+}
+
+}  // namespace
+
+int run_viewer(const ViewerOptions& options) {
+  Viewer v(options);
+  return v.run();
+}
+
+}  // namespace ihc::gui
