@@ -16,7 +16,7 @@ constexpr int kOtsuBins = 256;
 constexpr float kOtsuMaxOd = 2.0f;  // OD sums above this are all "dense tissue" for the histogram
 
 struct Split {
-  double otsu = 0.0;       // Otsu's threshold
+  double otsu = 0.0;        // Otsu's threshold
   double glass_peak = 0.0;  // most common OD sum below it: the empty glass
 };
 
@@ -55,6 +55,53 @@ Split split_histogram(const cv::Mat& od) {
   return {(best_bin + 1) / scale, (peak + 0.5) / scale};
 }
 
+// Stained tissue is coloured; hair, dust and scanner smudges absorb all channels alike. A piece whose mean OD
+// (relative to the glass colour, so a tinted scan does not colour grey debris) lies within min_colour_deg of
+// grey is dropped.
+void drop_grey_pieces(const cv::Mat& rgb, const cv::Mat& od_smooth, double threshold, const cv::Mat& labels,
+                      double min_colour_deg, std::vector<uint8_t>& keep) {
+  std::array<std::array<int64_t, 256>, 3> hist{};
+  int64_t glass_count = 0;
+  for (int y = 0; y < rgb.rows; ++y) {
+    const uint8_t* p = rgb.ptr<uint8_t>(y);
+    const float* o = od_smooth.ptr<float>(y);
+    for (int x = 0; x < rgb.cols; ++x, p += 3) {
+      if (o[x] > threshold) continue;
+      for (int ch = 0; ch < 3; ++ch) ++hist[ch][p[ch]];
+      ++glass_count;
+    }
+  }
+  std::array<std::array<double, 256>, 3> lut{};
+  for (int ch = 0; ch < 3; ++ch) {
+    double glass = 255.0;
+    int64_t seen = 0;
+    for (int v = 0; v < 256 && glass_count > 0; ++v) {
+      seen += hist[ch][v];
+      if (2 * seen >= glass_count) {
+        glass = std::max(v, 1);
+        break;
+      }
+    }
+    for (int v = 0; v < 256; ++v) lut[ch][v] = std::max(0.0, -std::log10(std::max(v, 1) / glass));
+  }
+  std::vector<std::array<double, 3>> sums(keep.size(), {0.0, 0.0, 0.0});
+  for (int y = 0; y < rgb.rows; ++y) {
+    const uint8_t* p = rgb.ptr<uint8_t>(y);
+    const int* l = labels.ptr<int>(y);
+    for (int x = 0; x < rgb.cols; ++x, p += 3) {
+      if (!keep[l[x]]) continue;
+      for (int ch = 0; ch < 3; ++ch) sums[l[x]][ch] += lut[ch][p[ch]];
+    }
+  }
+  const double cos_limit = std::cos(min_colour_deg * M_PI / 180.0);
+  for (size_t i = 1; i < keep.size(); ++i) {
+    if (!keep[i]) continue;
+    const auto& v = sums[i];
+    const double norm = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    if (norm <= 0.0 || (v[0] + v[1] + v[2]) / (std::sqrt(3.0) * norm) >= cos_limit) keep[i] = 0;
+  }
+}
+
 void check(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument("detect_tissue: " + message);
 }
@@ -81,8 +128,8 @@ TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {
   out.glass_od = split.glass_peak;
   // Otsu alone sits inside a broad tissue distribution when tissue covers little of the image, losing pale
   // stroma; the glass peak plus a margin is the better cut whenever it is lower.
-  out.threshold_od = std::clamp(std::min(split.otsu, split.glass_peak + p.glass_margin_od), p.min_threshold_od,
-                                p.max_threshold_od);
+  out.threshold_od = std::clamp(std::min(split.otsu, split.glass_peak + p.glass_margin_od),
+                                p.min_threshold_od, p.max_threshold_od);
 
   cv::Mat mask;
   cv::compare(od, out.threshold_od, mask, cv::CMP_GT);
@@ -103,6 +150,8 @@ TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {
   int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
   std::vector<uint8_t> keep(static_cast<size_t>(n), 0);
   for (int i = 1; i < n; ++i) keep[i] = stats.at<int>(i, cv::CC_STAT_AREA) * px_area_um2 >= p.min_area_um2;
+  if (p.min_colour_deg > 0 && n > 1)
+    drop_grey_pieces(rgb, od, out.threshold_od, labels, p.min_colour_deg, keep);
   for (int y = 0; y < mask.rows; ++y) {
     const int* l = labels.ptr<int>(y);
     uint8_t* m = mask.ptr<uint8_t>(y);

@@ -7,15 +7,19 @@
 
 namespace ihc {
 
+// The OD-sum threshold is min(Otsu's split, glass peak + glass_margin_od), clamped into
+// [min_threshold_od, max_threshold_od]: clean glass and dust stay out even when Otsu splits noise, pale
+// tissue stays in when Otsu's split falls inside a broad tissue distribution.
 struct TissueParams {
-  double um_per_px = 16.0;         // resolution of the image given to detect_tissue
-  double min_threshold_od = 0.10;  // Otsu's OD-sum threshold is clamped into [min, max]: glass and dust stay
-  double max_threshold_od = 0.60;  // out even when Otsu splits noise, faint tissue stays in on dense slides
+  double um_per_px = 16.0;  // resolution of the image given to detect_tissue
+  double min_threshold_od = 0.10;
+  double max_threshold_od = 0.60;
+  double glass_margin_od = 0.08;
   double smooth_sigma_um = 16.0;   // Gaussian on the OD sum before thresholding
   double close_radius_um = 48.0;   // morphological closing joins nearby pieces of one fragment
   double min_area_um2 = 50'000.0;  // pieces smaller than this are dust or debris (0.05 mm^2)
-  double max_hole_area_um2 =
-      1'000'000.0;  // enclosed holes up to this (1 mm^2) count as tissue: lumens, tears
+  double min_colour_deg = 2.0;  // pieces whose mean OD is this close to grey are debris (hair, dust); 0 = off
+  double max_hole_area_um2 = 1e6;  // enclosed holes up to this (1 mm^2) count as tissue: lumens, tears
   std::array<double, 3> background{255.0, 255.0, 255.0};
 };
 
@@ -24,7 +28,8 @@ struct TissueResult {
   std::vector<cv::Rect> boxes;  // one per kept piece, largest first
   int64_t area_px = 0;          // number of tissue pixels in the mask
   double threshold_od = 0.0;    // OD-sum threshold that was applied
-  double otsu_od = 0.0;         // Otsu's suggestion before clamping
+  double otsu_od = 0.0;         // Otsu's split of the (smoothed) OD-sum histogram
+  double glass_od = 0.0;        // peak of the histogram below Otsu's split: the empty glass
 };
 
 // `rgb` is CV_8UC3 RGB. Throws std::invalid_argument for an empty or non-RGB image or bad parameters.
