@@ -386,8 +386,13 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
 
   // ---- detection, streamed into the writers
   const auto t_detect = Clock::now();
-  const bool no_tissue = cv::countNonZero(area_mask) == 0;
   const bool whole = info.level_count() == 1 && w0 * h0 <= kWholeImageMaxPixels;
+  // Plain images are scored whole: a field filled with tissue has no glass for the tissue detector to
+  // contrast with, so its mask can be empty although every pixel is tissue. Only whole slides are gated by
+  // tissue.
+  bool no_tissue = cv::countNonZero(area_mask) == 0;
+  const bool whole_field_area = whole && no_tissue && req.rois.empty();
+  if (whole_field_area) no_tissue = false;
   std::vector<float> hist_values;
   GradeCounts total_counts;
   std::vector<GradeCounts> region_counts(regions.size());
@@ -600,6 +605,16 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       throw;
     }
     shutdown();
+  }
+  if (whole_field_area) {
+    if (total_counts.detections() == 0) {
+      no_tissue = true;
+      rec.warnings.push_back("no tissue found and no cells detected");
+    } else {
+      area_mask.setTo(255);
+      rec.warnings.push_back(
+          "tissue detection found no glass/tissue contrast: tissue area is the whole image");
+    }
   }
   rec.timings_s["detection"] = seconds_since(t_detect);
   check_cancel();

@@ -1,5 +1,6 @@
 #include "models/results_io.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -168,7 +169,9 @@ const SummaryColumn& region_column() {
 namespace {
 
 std::vector<std::string> row_fields(const ScoreRow& r) {
-  auto i = [](std::int64_t v) { return std::to_string(v); };
+  // A failed slide has no counts: empty, never a misleading 0.
+  const bool failed = r.status.rfind("FAILED", 0) == 0;
+  auto i = [failed](std::int64_t v) { return failed ? std::string() : std::to_string(v); };
   return {csv_field(r.image),
           i(r.num_detections),
           i(r.num_negative),
@@ -258,6 +261,10 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
     ScoreRow r;
     auto get = [&](const std::string& key) -> const std::string& { return f[index.at(key)]; };
     auto get_int = [&](const std::string& key, std::int64_t* v) {
+      if (get(key).empty()) {
+        *v = 0;
+        return;
+      }
       if (!parse_int64(get(key), v))
         throw ResultsError(where + ": " + key + " is not an integer: '" + get(key) + "'");
     };
@@ -378,7 +385,12 @@ std::vector<int> column_map(const std::vector<std::string>& file_names, const Ce
 CellsCsvWriter::CellsCsvWriter(AtomicFile& file, CellsFileOptions options) : file_(file), options_(options) {}
 
 void CellsCsvWriter::write_header(const std::vector<std::string>& names) {
-  names_ = names;
+  // Measurements that repeat a fixed column (detection's "Centroid X um") are written once, as the fixed one.
+  names_.clear();
+  const auto& fixed = cell_fixed_columns();
+  for (const auto& n : names) {
+    if (std::find(fixed.begin(), fixed.end(), n) == fixed.end()) names_.push_back(n);
+  }
   std::string line;
   for (const auto& c : cell_fixed_columns()) line += (line.empty() ? "" : ",") + csv_field(c);
   for (const auto& n : names_) line += "," + csv_field(n);

@@ -49,7 +49,8 @@ struct ScoreRow {
   double irs = std::numeric_limits<double>::quiet_NaN();
   double tissue_area_mm2 = std::numeric_limits<double>::quiet_NaN();
   double mpp = std::numeric_limits<double>::quiet_NaN();
-  std::string status;  // "ok", "ok (no tissue found)", "FAILED: <reason>", "ok; scored in pixels (no mpp)"
+  std::string status;  // "ok", "no tissue found", "ok; scored in pixels (no mpp, give --mpp)", "FAILED:
+                       // <reason>" (a FAILED row has empty count fields in the CSV)
 };
 
 struct SummaryColumn {

@@ -68,7 +68,8 @@ void Progress::slide_finished(int index, const std::string& name, bool failed, c
   clear_locked();
   char secs[32];
   std::snprintf(secs, sizeof(secs), "%.1fs", seconds);
-  std::fprintf(out_, "[%d/%d] %s %s%s %s\n", index + 1, total_, name.c_str(), failed ? "FAILED " : "",
+  (void)index;
+  std::fprintf(out_, "[%d/%d] %s %s%s %s\n", finished_, total_, name.c_str(), failed ? "FAILED " : "",
                status.c_str(), secs);
   redraw_locked(true);
 }

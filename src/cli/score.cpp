@@ -1,13 +1,457 @@
-#include <cstdio>
+// ihcscore score: batch scoring of slides, images and folders into tables, QuPath GeoJSON and pictures.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/batch.hpp"
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
+#include "ihc/version.hpp"
+#include "imaging/cell_detection.hpp"
+#include "imaging/pipeline.hpp"
+#include "imaging/stains.hpp"
+#include "models/atomic_file.hpp"
+#include "models/regions.hpp"
+#include "models/results_io.hpp"
+#include "models/scoring.hpp"
 
 namespace ihc::cli {
 
-// Placeholder until the command is implemented; fails loudly rather than pretending.
-int run_score(const Args& /*args*/) {
-  std::fprintf(stderr, "ihcscore score: not implemented yet\n");
-  return 1;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_signal(int) { g_interrupted.store(true); }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string one_line(std::string s) {
+  for (auto& c : s) {
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  }
+  return s;
+}
+
+// Per input: what happened, in input order.
+struct Outcome {
+  enum class State { Pending, Done, Reused, Failed } state = State::Pending;
+  SlideRecord record;
+  std::string stage;
+  std::string message;
+  double seconds = 0;
+};
+
+struct Options {
+  std::vector<std::string> inputs;
+  std::string out;
+  std::string preset;
+  std::string params_file;
+  std::vector<std::string> sets;
+  double mpp = 0;
+  std::string roi;
+  int jobs = 0;
+  bool resume = false;
+  bool force = false;
+  bool quiet = false;
+};
+
+class Run {
+ public:
+  Run(Options o, ParamSet params, std::vector<Annotation> rois, CollectedInputs inputs,
+      std::vector<std::string> argv)
+      : o_(std::move(o)),
+        params_(std::move(params)),
+        rois_(std::move(rois)),
+        inputs_(std::move(inputs)),
+        argv_(std::move(argv)),
+        out_(o_.out),
+        outcomes_(inputs_.items.size()) {}
+
+  int execute();
+
+ private:
+  void write_tables_locked();
+  void write_run_json_locked(const std::string& status, int exit_status);
+  bool try_reuse(std::size_t i);
+  void score_one(std::size_t i, int threads, Progress& progress);
+
+  Options o_;
+  ParamSet params_;
+  std::vector<Annotation> rois_;
+  CollectedInputs inputs_;
+  std::vector<std::string> argv_;
+  fs::path out_;
+  std::vector<Outcome> outcomes_;
+  std::string hash_;
+  std::string started_;
+  std::mutex mu_;
+};
+
+bool Run::try_reuse(std::size_t i) {
+  const InputItem& item = inputs_.items[i];
+  const fs::path json_path = out_ / "slides" / item.id / "slide.json";
+  std::error_code ec;
+  if (!fs::exists(json_path, ec)) return false;
+  try {
+    SlideRecord r = read_slide_json(json_path);
+    struct stat st {};
+    if (::stat(item.path.c_str(), &st) != 0) return false;
+    const std::int64_t mtime =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    if (r.params_hash != hash_ || r.source_size != static_cast<std::int64_t>(st.st_size) ||
+        r.source_mtime_ns != mtime ||
+        fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec)) {
+      return false;
+    }
+    for (const auto& f : r.files) {
+      if (!fs::exists(out_ / "slides" / item.id / f, ec)) return false;
+    }
+    outcomes_[i].state = Outcome::State::Reused;
+    outcomes_[i].record = std::move(r);
+    return true;
+  } catch (const std::exception&) {
+    return false;  // unreadable record: score again
+  }
+}
+
+void Run::score_one(std::size_t i, int threads, Progress& progress) {
+  const InputItem& item = inputs_.items[i];
+  const auto t0 = std::chrono::steady_clock::now();
+  progress.slide_started(static_cast<int>(i), item.id);
+  ScoreSlideRequest req;
+  req.input = item.path;
+  req.image_id = item.id;
+  req.out_dir = out_ / "slides" / item.id;
+  req.mpp_override = o_.mpp;
+  req.rois = rois_;
+  req.roi_source = o_.roi;
+  req.threads = threads;
+  req.params_hash = hash_;
+  req.cancel = &g_interrupted;
+  req.on_progress = [&progress, i](int done, int total) { progress.tiles(static_cast<int>(i), done, total); };
+  Outcome out;
+  try {
+    out.record = score_slide(req, params_);
+    out.state = Outcome::State::Done;
+  } catch (const PipelineCancelled&) {
+    return;  // stays Pending: not done, not failed
+  } catch (const PipelineError& e) {
+    out.state = Outcome::State::Failed;
+    out.stage = e.stage();
+    out.message = e.what();
+  } catch (const std::exception& e) {
+    out.state = Outcome::State::Failed;
+    out.stage = "internal";
+    out.message = item.path.string() + ": " + e.what();
+  }
+  if (g_interrupted.load()) return;
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const bool failed = out.state == Outcome::State::Failed;
+  const std::string status = failed ? one_line(out.message) : out.record.status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    outcomes_[i] = std::move(out);
+    try {
+      write_tables_locked();
+    } catch (const std::exception& e) {
+      progress.message(std::string("warning: cannot update the summary: ") + e.what());
+    }
+  }
+  progress.slide_finished(static_cast<int>(i), item.id, failed, status, outcomes_[i].seconds);
+}
+
+void Run::write_tables_locked() {
+  std::vector<ScoreRow> rows, region_rows;
+  std::string errors = "slide\tstage\tmessage\n";
+  for (const auto& p : inputs_.problems) {
+    errors += one_line(p.path.string()) + "\t" + p.stage + "\t" + one_line(p.message) + "\n";
+  }
+  for (std::size_t i = 0; i < outcomes_.size(); ++i) {
+    const Outcome& o = outcomes_[i];
+    const InputItem& item = inputs_.items[i];
+    if (o.state == Outcome::State::Done || o.state == Outcome::State::Reused) {
+      rows.push_back(o.record.total);
+      for (const auto& r : o.record.regions) region_rows.push_back(r);
+    } else if (o.state == Outcome::State::Failed) {
+      ScoreRow r;
+      r.image = item.id;
+      r.status = "FAILED: " + one_line(o.message);
+      rows.push_back(r);
+      errors += one_line(item.path.string()) + "\t" + o.stage + "\t" + one_line(o.message) + "\n";
+    }
+  }
+  write_file_atomic(out_ / "summary.csv", summary_csv(rows, ColumnNames::QuPath));
+  write_file_atomic(out_ / "summary_stats.csv", summary_csv(rows, ColumnNames::Stats));
+  if (!rois_.empty()) {
+    write_file_atomic(out_ / "regions.csv", summary_csv(region_rows, ColumnNames::QuPath, true));
+    write_file_atomic(out_ / "regions_stats.csv", summary_csv(region_rows, ColumnNames::Stats, true));
+  }
+  write_file_atomic(out_ / "errors.tsv", errors);
+}
+
+void Run::write_run_json_locked(const std::string& status, int exit_status) {
+  json j;
+  j["tool"] = "ihcscore";
+  j["version"] = kVersion;
+  j["command_line"] = argv_;
+  std::error_code ec;
+  j["working_directory"] = fs::current_path(ec).string();
+  j["status"] = status;
+  if (exit_status >= 0) j["exit_status"] = exit_status;
+  j["preset"] = o_.preset.empty() ? "dsg2 (default)" : o_.preset;
+  j["params_file"] = o_.params_file;
+  j["sets"] = o_.sets;
+  j["mpp_override"] = o_.mpp > 0 ? json(o_.mpp) : json(nullptr);
+  j["roi"] = o_.roi;
+  j["parameters"] = params_.values();
+  j["params_hash"] = hash_;
+  j["openslide_version"] = openslide_version();
+  j["opencv_version"] = opencv_version();
+  j["started"] = started_;
+  j["finished"] = status == "running" ? json(nullptr) : json(utc_now());
+  json slides = json::array();
+  int n_done = 0, n_failed = 0, n_reused = 0;
+  for (std::size_t i = 0; i < outcomes_.size(); ++i) {
+    const Outcome& o = outcomes_[i];
+    json s;
+    s["image"] = inputs_.items[i].id;
+    s["source"] = inputs_.items[i].path.string();
+    switch (o.state) {
+      case Outcome::State::Pending:
+        s["state"] = "not scored";
+        break;
+      case Outcome::State::Done:
+        s["state"] = "scored";
+        ++n_done;
+        break;
+      case Outcome::State::Reused:
+        s["state"] = "complete from an earlier run (--resume)";
+        ++n_reused;
+        break;
+      case Outcome::State::Failed:
+        s["state"] = "failed";
+        ++n_failed;
+        break;
+    }
+    if (o.state == Outcome::State::Done || o.state == Outcome::State::Reused) {
+      s["status"] = o.record.status;
+      s["stains"] = o.record.stains;
+      s["stains_source"] = o.record.stains_source;
+      s["mpp"] = std::isfinite(o.record.mpp_x) ? json(o.record.mpp_x) : json(nullptr);
+      s["mpp_source"] = o.record.mpp_source;
+    } else if (o.state == Outcome::State::Failed) {
+      s["stage"] = o.stage;
+      s["error"] = o.message;
+    }
+    slides.push_back(s);
+  }
+  j["slides"] = slides;
+  j["counts"] = {{"inputs", outcomes_.size()},
+                 {"scored", n_done},
+                 {"reused", n_reused},
+                 {"failed", n_failed},
+                 {"skipped_files", std::count_if(inputs_.problems.begin(), inputs_.problems.end(),
+                                                 [](const InputProblem& p) { return !p.failure; })},
+                 {"input_errors", std::count_if(inputs_.problems.begin(), inputs_.problems.end(),
+                                                [](const InputProblem& p) { return p.failure; })}};
+  write_file_atomic(out_ / "run.json", j.dump(2) + "\n");
+}
+
+int Run::execute() {
+  started_ = utc_now();
+  std::string extra = "mpp=" + std::to_string(o_.mpp);
+  if (!o_.roi.empty()) extra += ";roi=" + read_file(o_.roi);
+  hash_ = params_hash(params_, extra);
+  remove_stale_temp_files(out_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_run_json_locked("running", -1);
+    write_file_atomic(out_ / "column_dictionary.csv", column_dictionary_csv());
+  }
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
+    if (o_.resume && try_reuse(i)) continue;
+    todo.push_back(i);
+  }
+  const bool interactive = Progress::stderr_is_terminal();
+  Progress progress(static_cast<int>(inputs_.items.size()), stderr, interactive, o_.quiet);
+  for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
+    if (outcomes_[i].state == Outcome::State::Reused) {
+      progress.slide_finished(static_cast<int>(i), inputs_.items[i].id, false, "complete (resumed)", 0.0);
+    }
+  }
+  for (const auto& p : inputs_.problems) progress.message((p.failure ? "error: " : "skipped: ") + p.message);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_tables_locked();
+  }
+  // Slides in parallel (-j), tiles in parallel within a slide: together they use every core.
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  int jobs = o_.jobs > 0 ? o_.jobs : cores;
+  jobs = std::max(1, std::min<int>(jobs, static_cast<int>(todo.size())));
+  int tile_threads = params_.get_int("threads");
+  if (tile_threads <= 0) tile_threads = std::max(1, cores / jobs);
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (;;) {
+      if (g_interrupted.load()) return;
+      const std::size_t k = next.fetch_add(1);
+      if (k >= todo.size()) return;
+      score_one(todo[k], tile_threads, progress);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 0; w < jobs; ++w) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  progress.finish();
+
+  int failed = 0, ok = 0;
+  for (const auto& o : outcomes_) {
+    failed += o.state == Outcome::State::Failed;
+    ok += o.state == Outcome::State::Done || o.state == Outcome::State::Reused;
+  }
+  for (const auto& p : inputs_.problems) failed += p.failure;
+  const bool interrupted = g_interrupted.load();
+  const int exit_status = interrupted ? 130 : (failed > 0 ? 2 : 0);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_tables_locked();
+    write_run_json_locked(interrupted ? "interrupted" : "complete", exit_status);
+  }
+  if (interrupted) {
+    std::fprintf(stderr,
+                 "ihcscore score: interrupted: %d slides complete, the others are not marked done; "
+                 "run again with --resume to continue\n",
+                 ok);
+  } else {
+    std::fprintf(stderr, "ihcscore score: %d of %zu slides scored, %d failed%s; results in %s\n", ok,
+                 inputs_.items.size(), failed, failed > 0 ? " (see errors.tsv)" : "", out_.string().c_str());
+  }
+  return exit_status;
+}
+
+}  // namespace
+
+int run_score(const Args& args) {
+  Options o;
+  CLI::App app{
+      "Scores DAB IHC slides, images and folders: QuPath-style positive cell detection, grading "
+      "Negative/1+/2+/3+,\nscores per slide (and per ROI), cells as CSV and QuPath GeoJSON, overlays. "
+      "INPUT is a slide, an image, a folder\n(recursive) or a text file listing paths. Exit status: 0 all "
+      "scored, 2 some failed, 1 usage error, 130 interrupted.",
+      "ihcscore score"};
+  app.add_option("INPUT", o.inputs, "Slides, images, folders or text files of paths")->required();
+  app.add_option("-o,--output", o.out, "Output folder")->required();
+  app.add_option("--preset", o.preset, "Parameter preset: dsg2 (default) or ki67");
+  app.add_option("--params", o.params_file, "Parameter file (key = value), applied after the preset");
+  app.add_option("--set", o.sets, "key=value, applied last (repeatable); see 'ihcscore params --show'");
+  app.add_option("--mpp", o.mpp, "Microns per pixel for images that carry none")->check(CLI::PositiveNumber);
+  app.add_option("--roi", o.roi, "QuPath GeoJSON annotations: score per region and in total");
+  app.add_option("-j,--jobs", o.jobs, "Slides scored at once (default: number of cores)")
+      ->check(CLI::NonNegativeNumber);
+  auto* resume =
+      app.add_flag("--resume", o.resume, "Skip slides whose results are complete with the same parameters");
+  app.add_flag("--force", o.force, "Score every slide again, replacing earlier results")->excludes(resume);
+  app.add_flag("-q,--quiet", o.quiet, "Only print failures and the final line");
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 1;
+  }
+  auto usage_error = [](const std::string& msg) {
+    std::fprintf(stderr, "ihcscore score: error: %s\n", msg.c_str());
+    return 1;
+  };
+
+  // Parameters: preset, then file, then --set; each later one wins.
+  ParamSet params;
+  try {
+    params = default_params(o.preset);
+    if (!o.params_file.empty()) params.load_file(o.params_file);
+    for (const auto& kv : o.sets) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos) return usage_error("--set expects key=value, got '" + kv + "'");
+      auto trim = [](std::string s) {
+        const auto a = s.find_first_not_of(" \t");
+        const auto b = s.find_last_not_of(" \t");
+        return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+      };
+      params.set(trim(kv.substr(0, eq)), trim(kv.substr(eq + 1)), "--set");
+    }
+    // Reject inconsistent values now, not once per slide.
+    detection_params_from(params);
+    grading_params_from(params);
+    score_options_from(params);
+    const std::string sv = params.get_string("stain_vectors");
+    if (sv.find('{') != std::string::npos) {
+      parse_qupath_string(sv);
+    } else {
+      stain_preset(sv);
+    }
+  } catch (const std::exception& e) {
+    return usage_error(e.what());
+  }
+  std::vector<Annotation> rois;
+  if (!o.roi.empty()) {
+    try {
+      const AnnotationSet set = load_geojson_annotations(o.roi);
+      rois = set.annotations;
+      for (const auto& w : set.warnings)
+        std::fprintf(stderr, "ihcscore score: warning: %s: %s\n", o.roi.c_str(), w.c_str());
+      if (rois.empty()) return usage_error(o.roi + ": no polygon annotations to score in");
+    } catch (const std::exception& e) {
+      return usage_error(e.what());
+    }
+  }
+  const fs::path out(o.out);
+  try {
+    ensure_directory(out);
+    // Writable? Find out now rather than after the first slide.
+    write_file_atomic(out / ".write-test", "");
+    fs::remove(out / ".write-test");
+  } catch (const std::exception& e) {
+    return usage_error(std::string("output folder: ") + e.what());
+  }
+  CollectedInputs inputs = collect_inputs(o.inputs);
+  if (inputs.items.empty() && inputs.problems.empty())
+    return usage_error("no slides or images in the inputs");
+  if (!o.resume && !o.force) {
+    int existing = 0;
+    for (const auto& item : inputs.items) {
+      std::error_code ec;
+      existing += fs::exists(out / "slides" / item.id / "slide.json", ec);
+    }
+    if (existing > 0) {
+      return usage_error(
+          out.string() + " already holds results of " + std::to_string(existing) +
+          " of these slides: use --resume to skip complete slides or --force to score them again");
+    }
+  }
+  std::vector<std::string> argv{"ihcscore", "score"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  install_signal_handlers();
+  Run run(std::move(o), std::move(params), std::move(rois), std::move(inputs), std::move(argv));
+  return run.execute();
 }
 
 }  // namespace ihc::cli

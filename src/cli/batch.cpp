@@ -1,0 +1,217 @@
+#include "cli/batch.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <system_error>
+
+#include "imaging/slide.hpp"
+
+namespace ihc::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+const std::set<std::string>& image_extensions() {
+  static const std::set<std::string> kExt = {".svs",  ".tif",     ".tiff", ".ndpi",   ".vms", ".vmu",  ".scn",
+                                             ".mrxs", ".svslide", ".bif",  ".png",    ".jpg", ".jpeg", ".bmp",
+                                             ".jp2",  ".j2k",     ".dcm",  ".qptiff", ".webp"};
+  return kExt;
+}
+
+enum class Kind { Image, Text, Other };
+
+// Image by magic bytes, text when the start has no NUL and few control bytes.
+Kind sniff(const fs::path& path, bool* readable) {
+  std::ifstream in(path, std::ios::binary);
+  *readable = static_cast<bool>(in);
+  if (!in) return Kind::Other;
+  unsigned char b[132] = {};
+  in.read(reinterpret_cast<char*>(b), sizeof(b));
+  const auto n = static_cast<std::size_t>(in.gcount());
+  auto starts = [&](std::initializer_list<unsigned char> m) {
+    return n >= m.size() && std::equal(m.begin(), m.end(), b);
+  };
+  if (starts({'I', 'I', 42, 0}) || starts({'M', 'M', 0, 42}) || starts({'I', 'I', 43, 0}) ||
+      starts({'M', 'M', 0, 43}) || starts({0xFF, 0xD8, 0xFF}) || starts({0x89, 'P', 'N', 'G'}) ||
+      starts({'B', 'M'}) || starts({0, 0, 0, 0x0C, 'j', 'P'}) || starts({0xFF, 0x4F, 0xFF, 0x51})) {
+    return Kind::Image;
+  }
+  if (n >= 132 && std::memcmp(b + 128, "DICM", 4) == 0) return Kind::Image;
+  if (n == 0) return Kind::Other;
+  // Text: a longer look so a binary file with a text-like start is not taken for a list.
+  in.clear();
+  in.seekg(0);
+  std::string head(4096, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  for (unsigned char c : head) {
+    if (c == 0 || (c < 32 && c != '\n' && c != '\r' && c != '\t')) return Kind::Other;
+  }
+  return Kind::Text;
+}
+
+class Collector {
+ public:
+  CollectedInputs result;
+
+  void add_input(const fs::path& p, bool from_folder, int depth) {
+    std::error_code ec;
+    const auto st = fs::status(p, ec);
+    if (ec || !fs::exists(st)) {
+      problem(p, "input", p.string() + ": no such file or directory", true);
+      return;
+    }
+    if (fs::is_directory(st)) {
+      add_folder(p);
+      return;
+    }
+    if (!fs::is_regular_file(st)) {
+      problem(p, from_folder ? "skipped" : "input", p.string() + ": not a regular file", !from_folder);
+      return;
+    }
+    bool readable = false;
+    const Kind kind = sniff(p, &readable);
+    if (!readable) {
+      problem(p, "input", p.string() + ": cannot be read: " + std::strerror(errno), true);
+      return;
+    }
+    const bool named_image = image_extensions().count(lower(p.extension().string())) > 0;
+    if (kind == Kind::Image || named_image) {
+      add_item(p);  // broken ones fail when opened, with the reader's reason
+      return;
+    }
+    if (kind == Kind::Text && !from_folder) {
+      if (depth > 4) {
+        problem(p, "input", p.string() + ": lists of lists nested too deeply", true);
+        return;
+      }
+      add_list(p, depth);
+      return;
+    }
+    // Not an image by name or magic: a slide format may still open (chosen by what opens).
+    try {
+      open_slide(p);
+      add_item(p);
+    } catch (const std::exception& e) {
+      if (from_folder) {
+        problem(p, "skipped", p.string() + ": not a slide or image", false);
+      } else {
+        problem(p, "input", e.what(), true);
+      }
+    }
+  }
+
+ private:
+  std::set<std::string> seen_paths_;
+  std::set<std::string> ids_;
+
+  void problem(const fs::path& p, const std::string& stage, const std::string& message, bool failure) {
+    result.problems.push_back({p, stage, message, failure});
+  }
+
+  void add_item(const fs::path& p) {
+    std::error_code ec;
+    const fs::path canon = fs::weakly_canonical(fs::absolute(p), ec);
+    if (!seen_paths_.insert(ec ? p.string() : canon.string()).second) return;  // given twice
+    const std::string base = id_from_path(p);
+    std::string id = base;
+    for (int k = 2; ids_.count(lower(id)); ++k) id = base + "-" + std::to_string(k);
+    ids_.insert(lower(id));  // case-insensitive: output folders may live on such file systems
+    result.items.push_back({p, id});
+  }
+
+  void add_folder(const fs::path& dir) {
+    std::vector<fs::path> files;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, ec), end;
+    if (ec) {
+      problem(dir, "input", dir.string() + ": cannot list folder: " + ec.message(), true);
+      return;
+    }
+    for (; it != end; it.increment(ec)) {
+      if (ec) {
+        problem(dir, "input", dir.string() + ": cannot list folder: " + ec.message(), true);
+        break;
+      }
+      std::error_code e2;
+      if (it->is_directory(e2)) {
+        // Vendor data folders (MIRAX) belong to their slide file; hidden folders are not inputs.
+        const std::string name = it->path().filename().string();
+        if (!name.empty() && name[0] == '.') it.disable_recursion_pending();
+        if (fs::exists(it->path().string() + ".mrxs")) it.disable_recursion_pending();
+        continue;
+      }
+      files.push_back(it->path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      const std::string name = f.filename().string();
+      if (!name.empty() && name[0] == '.') continue;  // hidden files, our own temporaries
+      add_input(f, true, 0);
+    }
+  }
+
+  void add_list(const fs::path& list, int depth) {
+    std::ifstream in(list);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const auto a = line.find_first_not_of(" \t");
+      if (a == std::string::npos || line[a] == '#') continue;
+      const auto b = line.find_last_not_of(" \t");
+      fs::path p = line.substr(a, b - a + 1);
+      if (p.is_relative()) p = list.parent_path() / p;
+      std::error_code ec;
+      if (!fs::exists(p, ec)) {
+        problem(p, "input",
+                list.string() + ":" + std::to_string(n) + ": " + p.string() + ": no such file or directory",
+                true);
+        continue;
+      }
+      add_input(p, false, depth + 1);
+    }
+    if (n == 0)
+      problem(list, "input", list.string() + ": empty file (neither an image nor a list of paths)", true);
+  }
+};
+
+}  // namespace
+
+bool looks_like_image(const fs::path& path) {
+  if (image_extensions().count(lower(path.extension().string()))) return true;
+  bool readable = false;
+  return sniff(path, &readable) == Kind::Image;
+}
+
+std::string id_from_path(const fs::path& path) {
+  fs::path stem = path.stem();
+  if (lower(stem.extension().string()) == ".ome") stem = stem.stem();
+  std::string id = stem.string();
+  for (auto& c : id) {
+    if (c == '/' || c == '\\' || c == ':' || c == '*' || c == '?' || c == '"' || c == '<' || c == '>' ||
+        c == '|' || static_cast<unsigned char>(c) < 32) {
+      c = '_';
+    }
+  }
+  if (id.empty() || id == "." || id == "..") id = "image";
+  return id;
+}
+
+CollectedInputs collect_inputs(const std::vector<std::string>& inputs) {
+  Collector c;
+  for (const auto& in : inputs) c.add_input(fs::path(in), false, 0);
+  return std::move(c.result);
+}
+
+}  // namespace ihc::cli
