@@ -313,6 +313,7 @@ cv::Mat optical_density_sum(const cv::Mat& rgb, const std::array<double, 3>& bac
   const auto lut_g = od_lut(background[1]);
   const auto lut_b = od_lut(background[2]);
   cv::Mat out(rgb.size(), CV_32F);
+  advise_huge_pages(out);
   const int cols = rgb.cols;
   cv::parallel_for_(cv::Range(0, rgb.rows), [&](const cv::Range& range) {
     for (int y = range.start; y < range.end; ++y) {
