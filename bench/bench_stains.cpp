@@ -53,7 +53,7 @@ void BM_Deconvolve(benchmark::State& state) {
 }
 BENCHMARK(BM_Deconvolve)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Tile loops keep one result alive: the planes are reused, which saves the page faults of 200 MB of fresh output.
+// Tile loops keep one result alive: reusing the planes saves the page faults of 200 MB of fresh output.
 void BM_DeconvolveReuse(benchmark::State& state) {
   cv::setNumThreads(static_cast<int>(state.range(0)));
   const cv::Mat& img = test_image();
