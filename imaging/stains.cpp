@@ -195,11 +195,16 @@ StainMatrix stain_preset(std::string_view name) {
 }
 
 std::string to_qupath_string(const StainMatrix& m) {
-  std::string s = "{\"Name\" : \"" + m.name + "\", ";
+  // Names go through JSON escaping so that a quote in a name cannot break the string (QuPath does not
+  // escape).
+  auto quoted = [](const std::string& text) {
+    return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  std::string s = "{\"Name\" : " + quoted(m.name) + ", ";
   for (int i = 0; i < 3; ++i) {
     if (i == 2 && m.stains[2].name == "Residual") continue;  // QuPath never writes the residual
     const std::string n = std::to_string(i + 1);
-    s += "\"Stain " + n + "\" : \"" + m.stains[i].name + "\", ";
+    s += "\"Stain " + n + "\" : " + quoted(m.stains[i].name) + ", ";
     s += "\"Values " + n + "\" : \"" + format_triplet(m.stains[i].rgb) + "\", ";
   }
   s += "\"Background\" : \" " + format_triplet(m.background) + "\"}";

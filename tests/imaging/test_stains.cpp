@@ -305,6 +305,13 @@ TEST(QuPathString, RoundTripsExactly) {
   EXPECT_EQ(to_qupath_string(m3), three);
 }
 
+TEST(QuPathString, EscapesNames) {
+  const StainMatrix m = StainMatrix::from_vectors("Lab \"B\" \\ v2", {"Hematoxylin", {0.65, 0.70, 0.29}},
+                                                  {"DAB", {0.27, 0.57, 0.78}});
+  const StainMatrix back = parse_qupath_string(to_qupath_string(m));
+  EXPECT_EQ(back.name, "Lab \"B\" \\ v2");
+}
+
 TEST(QuPathString, AcceptsQuPathVariants) {
   // QuPath writes trailing spaces in some scripts and tolerates brackets and commas.
   const StainMatrix m = parse_qupath_string(
