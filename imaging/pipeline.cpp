@@ -61,7 +61,9 @@ StainMatrix stains_from(const std::string& text) {
 
 // Reads the whole image downsampled by about `ds` (level-0 px per output px), strip by strip from the best
 // level so memory stays bounded whatever the slide size.
-cv::Mat read_downsampled(Slide& slide, double ds) {
+}  // namespace
+
+cv::Mat read_overview(Slide& slide, double ds) {
   const SlideInfo& info = slide.info();
   const int level = slide.best_level_for_downsample(std::max(1.0, ds));
   const double level_ds = info.downsamples[static_cast<std::size_t>(level)];
@@ -89,6 +91,8 @@ cv::Mat read_downsampled(Slide& slide, double ds) {
   }
   return out;
 }
+
+namespace {
 
 ScoreRow to_row(const std::string& image, const Scores& s, double area_mm2, double mpp,
                 const std::string& status) {
@@ -307,7 +311,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   const double thumb_ds = std::max(1.0, static_cast<double>(std::max(w0, h0)) / overlay_max);
   cv::Mat thumb;
   try {
-    thumb = read_downsampled(*slide, thumb_ds);
+    thumb = read_overview(*slide, thumb_ds);
   } catch (const std::exception& e) {
     throw PipelineError("open", e.what());
   }
@@ -367,6 +371,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       cv::resize(tissue, m, thumb.size(), 0, 0, cv::INTER_NEAREST);
       const StainEstimate est = estimate_stains(thumb, stains, {}, m);
       stains = est.matrix;
+      stains.name = stains.name + " estimated";
       rec.stains_source =
           "estimated from the slide (Macenko, " + std::to_string(est.pixels_used) + " pixels)";
     } catch (const std::exception& e) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <opencv2/core.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,6 +62,11 @@ struct ScoreSlideRequest {
 // anything that stops the slide, PipelineCancelled when `cancel` was raised; in both cases slide.json is
 // absent and no temporary file is left behind.
 SlideRecord score_slide(const ScoreSlideRequest& request, const ParamSet& params);
+
+class Slide;
+// The whole slide downsampled by about `downsample` (level-0 px per output px), RGB, read strip by strip from
+// the best level so memory stays bounded whatever the slide size.
+cv::Mat read_overview(Slide& slide, double downsample);
 
 // Library versions for run.json: "3.4.1", "4.6.0".
 std::string openslide_version();

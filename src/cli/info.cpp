@@ -1,13 +1,95 @@
+// ihcscore info: what a slide is (format, levels, pixel size and where it came from, objective) and how much
+// tissue it holds.
+#include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 
 #include "cli/commands.hpp"
+#include "imaging/pipeline.hpp"
+#include "imaging/slide.hpp"
+#include "imaging/tissue.hpp"
 
 namespace ihc::cli {
 
-// Placeholder until the command is implemented; fails loudly rather than pretending.
-int run_info(const Args& /*args*/) {
-  std::fprintf(stderr, "ihcscore info: not implemented yet\n");
-  return 1;
+int run_info(const Args& args) {
+  std::string path;
+  double mpp = 0, tissue_um = 16;
+  bool no_tissue = false;
+  CLI::App app{"Prints format, levels, microns per pixel (and its source), objective power and tissue area.",
+               "ihcscore info"};
+  app.add_option("SLIDE", path, "Slide or image")->required();
+  app.add_option("--mpp", mpp, "Microns per pixel for images that carry none")->check(CLI::PositiveNumber);
+  app.add_option("--tissue-resolution-um", tissue_um, "Overview pixel size for tissue detection")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_flag("--no-tissue", no_tissue, "Skip tissue detection");
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 1;
+  }
+  std::unique_ptr<Slide> slide;
+  try {
+    OpenOptions oo;
+    oo.mpp_override = mpp;
+    slide = open_slide(path, oo);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ihcscore info: error: %s\n", e.what());
+    return 2;
+  }
+  const SlideInfo& info = slide->info();
+  std::printf("file: %s\n", path.c_str());
+  std::printf("format: %s (reader: %s)\n", info.format.c_str(), info.backend.c_str());
+  std::printf("levels: %d\n", info.level_count());
+  for (int l = 0; l < info.level_count(); ++l) {
+    std::printf("  level %d: %d x %d px, downsample %.4g\n", l, info.level_sizes[l].width,
+                info.level_sizes[l].height, info.downsamples[l]);
+  }
+  if (info.has_mpp()) {
+    std::printf("mpp: %.6g x %.6g um/px (from %s)\n", info.mpp_x, info.mpp_y, info.mpp_source.c_str());
+  } else {
+    std::printf("mpp: unknown (the file has no pixel size; give --mpp to score in microns)\n");
+  }
+  if (std::isfinite(info.objective_power)) {
+    std::printf("objective power: %gx\n", info.objective_power);
+  } else {
+    std::printf("objective power: unknown\n");
+  }
+  if (!info.associated_images.empty()) {
+    std::string names;
+    for (const auto& n : info.associated_images) names += (names.empty() ? "" : ", ") + n;
+    std::printf("associated images: %s\n", names.c_str());
+  }
+  for (const auto& w : info.warnings) std::printf("warning: %s\n", w.c_str());
+  if (no_tissue) return 0;
+  try {
+    const double w0 = info.level_sizes[0].width, h0 = info.level_sizes[0].height;
+    const double mpp0 = info.has_mpp() ? info.mpp_x : 0.5;
+    // The overview at the tissue resolution, but never coarser than 256 px on the long side.
+    const double ds = std::max(1.0, std::min(tissue_um / mpp0, std::max(w0, h0) / 256.0));
+    const cv::Mat overview = read_overview(*slide, ds);
+    TissueParams tp;
+    tp.um_per_px = mpp0 * w0 / overview.cols;
+    const TissueResult tr = detect_tissue(overview, tp);
+    const double px_area_level0 = (w0 / overview.cols) * (h0 / overview.rows);
+    const double fraction =
+        static_cast<double>(tr.area_px) / (static_cast<double>(overview.cols) * overview.rows);
+    if (info.has_mpp()) {
+      const double mm2 = tr.area_px * px_area_level0 * info.mpp_x * info.mpp_y / 1e6;
+      std::printf("tissue area: %.4g mm^2 (%.1f%% of the image, %zu pieces, OD threshold %.3g)\n", mm2,
+                  100 * fraction, tr.boxes.size(), tr.threshold_od);
+    } else {
+      std::printf(
+          "tissue area: %.4g Mpx at full resolution (%.1f%% of the image, %zu pieces; no mpp, so no mm^2)\n",
+          tr.area_px * px_area_level0 / 1e6, 100 * fraction, tr.boxes.size());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ihcscore info: error: tissue detection failed: %s\n", e.what());
+    return 2;
+  }
+  return 0;
 }
 
 }  // namespace ihc::cli
