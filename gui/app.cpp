@@ -3,9 +3,9 @@
 #define GL_SILENCE_DEPRECATION
 #include <GL/gl.h>
 #include <GLFW/glfw3.h>
-#include <imgui.h>
 #include <backends/imgui_impl_glfw.h>
 #include <backends/imgui_impl_opengl3.h>
+#include <imgui.h>
 
 #include <algorithm>
 #include <atomic>
@@ -215,6 +215,7 @@ class Viewer {
   char override_reason_[256] = "";
   int override_score_ = 0;
   std::uint64_t saved_revision_ = 0;
+  std::uint64_t full_saved_revision_ = ~0ULL;
   Clock::time_point last_save_ = Clock::now();
 
   // scoring job
@@ -232,6 +233,8 @@ class Viewer {
   bool script_waiting_ = false;
   Clock::time_point script_wait_start_;
   std::string pending_screenshot_;
+  std::vector<ScriptCommand> pending_pixels_;
+  void check_pixels();
   bool mouse_down_[3] = {false, false, false};
   struct BenchPan {
     int frames_left = 0;
@@ -703,7 +706,8 @@ void Viewer::save(bool full) {
     save_review(results_dir_ / "review.json", r);
     saved_revision_ = editor_.revision();
     last_save_ = Clock::now();
-    if (full) {
+    if (full && full_saved_revision_ != editor_.revision()) {
+      full_saved_revision_ = editor_.revision();
       export_geojson(results_dir_ / "reviewed_cells.geojson");
       export_summary(results_dir_ / "reviewed_summary.csv");
     }
@@ -799,10 +803,13 @@ void Viewer::draw_canvas() {
   };
   // The coarsest level first, under everything: there is always something on screen.
   const cv::Rect2d vis = view_.visible_slide_rect();
+  const int level = level_for_downsample(geometry_, view_.downsample);
+  // Software GL pays for every layer: the fallback is skipped once the fine level covers the view.
+  const bool fine_complete = level != coarsest_ && full_view_ready();
   for (const TileKey& k : all_tiles(geometry_, coarsest_)) {
+    if (fine_complete) break;
     if ((tile_rect_level0(geometry_, k) & vis).area() > 0) draw_tile(k, dl, view_);
   }
-  const int level = level_for_downsample(geometry_, view_.downsample);
   if (level != coarsest_) {
     for (const TileKey& k : wanted_) draw_tile(k, dl, view_);
   }
@@ -1594,24 +1601,9 @@ bool Viewer::script_step() {
       pending_screenshot_ = c.args[0];
       return true;  // written after this frame is drawn
     } else if (n == "expect-pixel") {
-      // Checked on the last drawn frame (front buffer after the swap).
-      int w, h;
-      glfwGetFramebufferSize(window_, &w, &h);
-      const int x = static_cast<int>(num(0)), y = static_cast<int>(num(1));
-      unsigned char px[3] = {0, 0, 0};
-      glPixelStorei(GL_PACK_ALIGNMENT, 1);
-      glReadBuffer(GL_FRONT);
-      glReadPixels(x, h - 1 - y, 1, 1, GL_RGB, GL_UNSIGNED_BYTE, px);
-      glReadBuffer(GL_BACK);
-      const unsigned v = static_cast<unsigned>(std::stoul(c.args[2], nullptr, 16));
-      const int want[3] = {int(v >> 16) & 255, int(v >> 8) & 255, int(v) & 255};
-      const int tol = static_cast<int>(num(3));
-      bool ok = true;
-      for (int k = 0; k < 3; ++k) ok &= std::abs(px[k] - want[k]) <= tol;
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "pixel (%d, %d) is %02X%02X%02X, expected %s +/- %d", x, y, px[0], px[1],
-                    px[2], c.args[2].c_str(), tol);
-      if (!ok) fail(c, buf);
+      // Checked on this frame's back buffer once it is drawn (the front buffer is not readable everywhere).
+      pending_pixels_.push_back(c);
+      return true;
     } else if (n == "expect-class") {
       const std::int64_t id = std::stoll(c.args[0]);
       std::string got = "(no such cell)";
@@ -1620,6 +1612,13 @@ bool Viewer::script_step() {
           got = state_.deleted[i] ? "Deleted" : std::string(class_name(state_.classes[i]));
       }
       if (got != c.args[1]) fail(c, "cell " + c.args[0] + " is " + got + ", expected " + c.args[1]);
+    } else if (n == "expect-class-at") {
+      const int i = hit_test(results_.table, grid_, view_.to_slide(pt(0)), 4 * view_.downsample);
+      const std::string got = i < 0               ? "(no cell)"
+                              : state_.deleted[i] ? "Deleted"
+                                                  : std::string(class_name(state_.classes[i]));
+      if (got != c.args[2])
+        fail(c, "cell at (" + c.args[0] + ", " + c.args[1] + ") is " + got + ", expected " + c.args[2]);
     } else if (n == "expect-count") {
       CellClass cls{};
       std::int64_t got = -1;
@@ -1648,6 +1647,31 @@ bool Viewer::script_step() {
     }
   }
   return false;
+}
+
+void Viewer::check_pixels() {
+  int w, h;
+  glfwGetFramebufferSize(window_, &w, &h);
+  for (const ScriptCommand& c : pending_pixels_) {
+    const std::string origin = opt_.script.string();
+    const int x = static_cast<int>(script_number(c, 0, origin)),
+              y = static_cast<int>(script_number(c, 1, origin));
+    unsigned char px[3] = {0, 0, 0};
+    glPixelStorei(GL_PACK_ALIGNMENT, 1);
+    glReadBuffer(GL_BACK);
+    glReadPixels(x, h - 1 - y, 1, 1, GL_RGB, GL_UNSIGNED_BYTE, px);
+    const unsigned v = static_cast<unsigned>(std::stoul(c.args[2], nullptr, 16));
+    const int want[3] = {int(v >> 16) & 255, int(v >> 8) & 255, int(v) & 255};
+    const int tol = static_cast<int>(script_number(c, 3, origin));
+    bool ok = true;
+    for (int k = 0; k < 3; ++k) ok &= std::abs(px[k] - want[k]) <= tol;
+    if (!ok) {
+      std::fprintf(stderr, "ihcview: %s:%d: pixel (%d, %d) is %02X%02X%02X, expected %s +/- %d\n",
+                   origin.c_str(), c.line, x, y, px[0], px[1], px[2], c.args[2].c_str(), tol);
+      exit_code_ = 3;
+    }
+  }
+  pending_pixels_.clear();
 }
 
 int Viewer::run() {
@@ -1754,6 +1778,7 @@ int Viewer::run() {
     glClearColor(0.1f, 0.1f, 0.1f, 1.0f);
     glClear(GL_COLOR_BUFFER_BIT);
     ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    check_pixels();
     if (!pending_screenshot_.empty()) {
       write_screenshot(pending_screenshot_);
       pending_screenshot_.clear();

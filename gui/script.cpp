@@ -48,6 +48,7 @@ constexpr Spec kSpecs[] = {
     {"screenshot", 1, 1},
     {"expect-pixel", 4, 4},
     {"expect-class", 2, 2},
+    {"expect-class-at", 3, 3},
     {"expect-count", 2, 2},
     {"bench-pan", 3, 4},
     {"quit", 0, 0},
