@@ -282,11 +282,12 @@ double SynthRenderer::Impl::quantile(const FieldSpec& f, double q, std::uint64_t
 
 float SynthRenderer::Impl::tissue_alpha(double t, double x, double y) const {
   if (p.layout == SynthLayout::Field) return 1.f;
-  // Tissue edges are sharp (a few microns); pieces fade out near the slide border.
-  double a = std::clamp((t - tissue_threshold) * 40.0 + 0.5, 0.0, 1.0);
-  const double border = 0.04 * std::min(p.width, p.height);
+  // Tissue edges are sharp (a few microns). Near the slide border the field is pushed down, so pieces end in
+  // organic outlines instead of being cut straight.
+  const double margin = 0.08 * std::min(p.width, p.height);
   const double dist = std::min(std::min(x, p.width - x), std::min(y, p.height - y));
-  a *= std::clamp((dist - border) / border, 0.0, 1.0);
+  const double penalty = 0.6 * std::max(0.0, 1.0 - dist / margin);
+  const double a = std::clamp((t - penalty - tissue_threshold) * 40.0 + 0.5, 0.0, 1.0);
   return static_cast<float>(a);
 }
 
