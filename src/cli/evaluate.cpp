@@ -46,7 +46,7 @@ struct Options {
   std::string params_file;
   std::vector<std::string> sets;
   std::string stains = "H-DAB";
-  std::string output;
+  std::vector<std::string> outputs;
   std::string overlay_dir;
 };
 
@@ -271,7 +271,8 @@ int run_evaluate(const Args& args) {
       "--stains", o.stains,
       "Stain preset name, QuPath stain string, 'estimate' (per image: background + vectors, like QuPath's "
       "Estimate stain vectors) or 'background' (per image background, default vectors). Default H-DAB");
-  app.add_option("--output", o.output, "Write per-image and overall results: .csv or .json");
+  app.add_option("--output", o.outputs,
+                 "Write per-image and overall results: .csv or .json (repeat for both)");
   app.add_option(
       "--overlay-dir", o.overlay_dir,
       "Write <image>.png overlays: truth circles (red positive, blue negative, grey ignored; thick = "
@@ -294,11 +295,10 @@ int run_evaluate(const Args& args) {
                  o.regions.size(), o.images.size());
     return 1;
   }
-  if (!o.output.empty()) {
-    const std::string ext = fs::path(o.output).extension().string();
+  for (const auto& output : o.outputs) {
+    const std::string ext = fs::path(output).extension().string();
     if (ext != ".csv" && ext != ".json") {
-      std::fprintf(stderr, "ihcscore evaluate: --output %s: use a .csv or .json file name\n",
-                   o.output.c_str());
+      std::fprintf(stderr, "ihcscore evaluate: --output %s: use a .csv or .json file name\n", output.c_str());
       return 1;
     }
   }
@@ -464,8 +464,8 @@ int run_evaluate(const Args& args) {
               fmt(sum.mean_abs_percent_diff, 2).c_str(), sum.percent_images,
               fmt(sum.max_abs_percent_diff, 2).c_str(), fmt(sum.pearson_r, 3).c_str());
 
-  if (!o.output.empty()) {
-    if (fs::path(o.output).extension() == ".csv") {
+  for (const auto& output : o.outputs) {
+    if (fs::path(output).extension() == ".csv") {
       std::string text = csv_header();
       for (const auto& r : results) {
         text += csv_row(r.name, r.predicted_total, r.predicted_positive, r.truth_total, r.truth_positive,
@@ -482,7 +482,7 @@ int run_evaluate(const Args& args) {
                       ignored, outside, sum.detection, sum.positive, sum.negative,
                       sum.predicted_total > 0 ? pooled_pred : NAN, sum.truth_total > 0 ? pooled_true : NAN,
                       sum.mean_abs_percent_diff);
-      write_file_atomic(o.output, text);
+      write_file_atomic(output, text);
     } else {
       nlohmann::json j;
       j["command"] = command_line(args);
@@ -521,7 +521,7 @@ int run_evaluate(const Args& args) {
                       {"mean_abs_percent_diff", num(sum.mean_abs_percent_diff)},
                       {"max_abs_percent_diff", num(sum.max_abs_percent_diff)},
                       {"pearson_r", num(sum.pearson_r)}};
-      write_file_atomic(o.output, j.dump(2) + "\n");
+      write_file_atomic(output, j.dump(2) + "\n");
     }
   }
   return failures > 0 ? 2 : 0;
