@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Drives the real ihcview window with xdotool (real X events through GLFW and ImGui, no script): click a
+# Negative cell, press 2, wait for the autosave, kill the viewer (as a crash would) and check review.json.
+# Usage: viewer_xdotool.sh BIN_DIR WORK_DIR   (needs $DISPLAY)
+set -euo pipefail
+BIN="$1"
+WORK="$2"
+rm -rf "$WORK"
+mkdir -p "$WORK"
+cd "$WORK"
+"$BIN/ihcscore" synth --width 1600 --height 1200 --slide x.svs --layout field --seed 5 > /dev/null 2>&1
+"$BIN/ihcscore" score x.svs -o out > /dev/null 2>&1
+RES=out/slides/x
+
+# Screen position of a Negative cell near the centre in the initial (fit) view of a 1280x800 window:
+# canvas 920x774, downsample = max(1600 / (920 * 0.95), 1200 / (774 * 0.95)).
+read -r SX SY < <(python3 - "$RES/cells.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+neg = [r for r in rows if r["Classification"] == "Negative"]
+c = min(neg, key=lambda r: (float(r["Centroid X px"]) - 800) ** 2 + (float(r["Centroid Y px"]) - 600) ** 2)
+ds = max(1600 / (920 * 0.95), 1200 / (774 * 0.95))
+print(round(460 + (float(c["Centroid X px"]) - 800) / ds), round(387 + (float(c["Centroid Y px"]) - 600) / ds))
+PY
+)
+"$BIN/ihcview" x.svs --results "$RES" --autosave 1 > viewer.log 2>&1 &
+PID=$!
+trap 'kill $PID 2> /dev/null || true' EXIT
+WID=$(xdotool search --sync --onlyvisible --name "ihcview - x.svs" | head -1)
+sleep 2  # first frames, tiles and cells
+xdotool windowfocus --sync "$WID" || true
+xdotool mousemove --window "$WID" "$SX" "$SY"
+sleep 0.3
+xdotool click --window "$WID" 1
+sleep 0.3
+xdotool key --window "$WID" 2
+# Autosave runs within a second or two of the edit; wait for it, then kill without a clean exit.
+for _ in $(seq 1 40); do
+  if grep -q '"2+"' "$RES/review.json" 2> /dev/null; then break; fi
+  sleep 0.25
+done
+kill "$PID"
+wait "$PID" 2> /dev/null || true
+python3 - "$RES/review.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+c = r["corrections"]
+assert len(c) == 1 and c[0]["class"] == "2+", c
+assert r["log"][-1]["action"] == "set-class" and r["log"][-1]["new_class"] == "2+", r["log"]
+print("xdotool session ok:", c[0])
+PY
