@@ -19,8 +19,8 @@ constexpr const char* kHematoxylinOd = "Hematoxylin OD";
 // Depth of the distance-map saddle (um) that separates two touching nuclei in "split by shape".
 constexpr double kSplitDepthUm = 0.5;
 // Smallest disk kept by the ridge-suppressing opening. Brown membranes are 1-2.5 um wide and where two cross
-// the junction holds a disk of 0.71 x their width (<= 1.8 um), so a 2 um disk removes lines and junctions while
-// every nucleus of at least 4 um across survives.
+// the junction holds a disk of 0.71 x their width (<= 1.8 um), so a 2 um disk removes lines and junctions
+// while every nucleus of at least 4 um across survives.
 constexpr double kMinRidgeRadiusUm = 2.0;
 
 std::string fmt(double v) {
@@ -83,10 +83,11 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.cell.um_per_px = um;
   q.cell.area_scale = calibrated ? um * um : 1.0;
   // Overlap: the largest cell twice (a core cell and a neighbour competing for its border) plus the context
-  // that background subtraction and smoothing need, so a cell never sees the tile edge.
+  // that smoothing and background subtraction need. Reconstruction reaches beyond its disk through dense
+  // clusters, so three background radii: measured to make tiled and untiled cells agree in dense fields.
   const double largest_cell_radius = std::sqrt(q.nucleus.max_area_px / CV_PI) + q.cell.cell_expansion_px;
   q.overlap_px = static_cast<int>(
-      std::ceil(2.0 * largest_cell_radius + q.nucleus.background_radius_px + 3.0 * q.nucleus.sigma_px));
+      std::ceil(2.0 * largest_cell_radius + 3.0 * q.nucleus.background_radius_px + 3.0 * q.nucleus.sigma_px));
   return q;
 }
 

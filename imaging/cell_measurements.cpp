@@ -204,8 +204,8 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
     g.cell_labels.setTo(0, g.cell_labels < 0);
     // Lines are at most ~1 um wider than the band on the neighbour's side.
     const int iterations = static_cast<int>(std::ceil(band_px + 1.0 / p.um_per_px));
-    give_lines_to_brown_cells(g.cell_labels, nucleus_labels, dab_smooth, membrane_band(g.cell_labels, band_px),
-                              iterations);
+    give_lines_to_brown_cells(g.cell_labels, nucleus_labels, dab_smooth,
+                              membrane_band(g.cell_labels, band_px), iterations);
   }
   g.membrane = membrane_band(g.cell_labels, band_px);
   return g;

@@ -220,7 +220,7 @@ cv::Mat median_filter(const cv::Mat& image, double radius_px) {
 }
 
 // Fraction of its mean height a blob must keep through the ridge-suppressing opening to be a nucleus.
-constexpr double kMinKeptHeight = 0.65;
+constexpr double kMinKeptHeight = 0.6;
 
 struct Component {
   cv::Rect box;
@@ -304,21 +304,45 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   result.labels = cv::Mat::zeros(detection.size(), CV_32S);
   int next = 0;
   const double split_h = std::max(0.25, p.split_depth_px);
+  const int grow_px = static_cast<int>(std::ceil(p.sigma_px)) + 2;
   for (int c = 1; c < n_comp; ++c) {
     const Component& cp = comps[static_cast<std::size_t>(c)];
     if (cp.area < p.min_area_px * 0.5 || cp.on_bad_background) continue;
     if (cp.sum / cp.area <= p.threshold) continue;
-    // Where lines cross (or bend) the opening leaves a blob as wide as the junction; unlike a nucleus, it lost
-    // most of its height to the opening.
-    const cv::Mat in_comp = comp_labels(cp.box) == c;
-    const double mean_before = cv::mean(smoothed(cp.box), in_comp)[0];
-    const double mean_after = cv::mean(opened(cp.box), in_comp)[0];
+    // Where lines cross (or bend) the opening leaves a blob as wide as the junction; unlike a nucleus, it
+    // lost most of its height to the opening.
+    const cv::Mat in_candidate = comp_labels(cp.box) == c;
+    const double mean_before = cv::mean(smoothed(cp.box), in_candidate)[0];
+    const double mean_after = cv::mean(opened(cp.box), in_candidate)[0];
     if (mean_after < kMinKeptHeight * mean_before) continue;
-    // Local mask with a 1 px free frame; holes filled from that frame.
-    const cv::Rect box = cp.box;
+    // The LoG region is pinched where an elongated nucleus is flat and blurred by sigma; the outline is the
+    // half-height contour of the (lightly smoothed) opened image around it, not entering other candidates.
+    const cv::Rect box = cv::Rect(cp.box.x - grow_px, cp.box.y - grow_px, cp.box.width + 2 * grow_px,
+                                  cp.box.height + 2 * grow_px) &
+                         cv::Rect(0, 0, detection.cols, detection.rows);
+    const cv::Mat comp_local = comp_labels(box);
+    const cv::Mat in_comp = comp_local == c;
+    // Half the candidate's mean height: robust to dark chromatin spots that a peak would follow.
+    const double level = 0.5 * cv::mean(opened(box), in_comp)[0];
+    cv::Mat allowed = (opened(box) >= level) & ((comp_local == 0) | in_comp);
+    cv::Mat pieces;
+    const int n_pieces = cv::connectedComponents(allowed, pieces, 8, CV_32S);
+    std::vector<bool> touches(static_cast<std::size_t>(n_pieces), false);
+    for (int y = 0; y < box.height; ++y) {
+      const int* cl = comp_local.ptr<int>(y);
+      const int* pc = pieces.ptr<int>(y);
+      for (int x = 0; x < box.width; ++x) {
+        if (cl[x] == c) touches[static_cast<std::size_t>(pc[x])] = true;
+      }
+    }
     cv::Mat local = cv::Mat::zeros(box.height + 2, box.width + 2, CV_8U);
-    cv::Mat inner = local(cv::Rect(1, 1, box.width, box.height));
-    inner.setTo(255, comp_labels(box) == c);
+    for (int y = 0; y < box.height; ++y) {
+      const int* pc = pieces.ptr<int>(y);
+      uchar* o = local.ptr<uchar>(y + 1) + 1;
+      for (int x = 0; x < box.width; ++x) {
+        if (pc[x] > 0 && touches[static_cast<std::size_t>(pc[x])]) o[x] = 255;
+      }
+    }
     cv::Mat outside = local.clone();
     cv::floodFill(outside, cv::Point(0, 0), cv::Scalar(128));
     local.setTo(255, outside == 0);  // holes
@@ -330,7 +354,10 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
       cv::Mat dist;
       cv::distanceTransform(local, dist, cv::DIST_L2, cv::DIST_MASK_5, CV_32F);
       cv::Mat rec = reconstruct_by_dilation(dist - static_cast<float>(split_h), dist);
-      cv::Mat tops = ((dist - rec) >= static_cast<float>(split_h) - 1e-3f) & local;
+      // Markers are the regional maxima of the h-maxima transform: one per dome deeper than split_h.
+      constexpr float kEps = 1e-3f;
+      const cv::Mat rec2 = reconstruct_by_dilation(rec - kEps, rec);
+      cv::Mat tops = ((rec - rec2) > 0.5f * kEps) & local;
       cv::Mat seeds;
       const int n_seeds = cv::connectedComponents(tops, seeds, 8, CV_32S) - 1;
       if (n_seeds > 1) {

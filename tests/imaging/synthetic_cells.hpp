@@ -1,6 +1,7 @@
 #pragma once
 // Synthetic IHC fields with known truth for detection tests and benchmarks: nuclei (hematoxylin blue or
-// Ki-67 DAB brown), brown membrane lines around 3+ cells, rendered through Beer-Lambert with the stain vectors.
+// Ki-67 DAB brown), brown membrane lines around 3+ cells, rendered through Beer-Lambert with the stain
+// vectors.
 #include <cmath>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -12,9 +13,9 @@
 namespace ihc::test {
 
 struct SynthCell {
-  cv::Point2d center;      // pixels
-  double radius_px = 6;    // nucleus radius
-  double elongation = 1.0; // axis ratio
+  cv::Point2d center;       // pixels
+  double radius_px = 6;     // nucleus radius
+  double elongation = 1.0;  // axis ratio
   double angle_deg = 0;
   double hematoxylin = 0.5;  // nucleus OD
   double dab_nucleus = 0.0;  // Ki-67 positive: brown nucleus
@@ -27,10 +28,10 @@ struct SynthField {
   double spacing_px = 0;         // grid spacing when the field is a grid
 };
 
-// Renders cells on a faint background. Membrane lines (thickness `line_px`, DAB `line_od`) are drawn along the
-// grid borders of cells with membrane = true (a square of side `spacing` around the centre).
-inline cv::Mat render_field(cv::Size size, const std::vector<SynthCell>& cells, double spacing, double line_px,
-                            double line_od, unsigned seed) {
+// Renders cells on a faint background. Membrane lines (thickness `line_px`, DAB `line_od`) are drawn along
+// the grid borders of cells with membrane = true (a square of side `spacing` around the centre).
+inline cv::Mat render_field(cv::Size size, const std::vector<SynthCell>& cells, double spacing,
+                            double line_px, double line_od, unsigned seed) {
   cv::Mat h(size, CV_32F, cv::Scalar(0.03f));  // faint cytoplasm/stroma
   cv::Mat d(size, CV_32F, cv::Scalar(0.01f));
   cv::Mat lines = cv::Mat::zeros(size, CV_8U);
@@ -86,12 +87,12 @@ inline cv::Mat render_field(cv::Size size, const std::vector<SynthCell>& cells, 
   return rgb;
 }
 
-// A grid of cells (spacing in px); `membrane_of(i, j)` says which cells are 3+ membranous, `positive_of(i, j)`
-// which have a brown (Ki-67) nucleus. Nuclei are jittered by up to `jitter_px`.
+// A grid of cells (spacing in px); `membrane_of(i, j)` says which cells are 3+ membranous, `positive_of(i,
+// j)` which have a brown (Ki-67) nucleus. Nuclei are jittered by up to `jitter_px`.
 template <class MembraneFn, class PositiveFn>
 SynthField grid_field(int cols, int rows, double spacing, double radius_px, MembraneFn membrane_of,
-                      PositiveFn positive_of, double line_px = 3, double line_od = 1.0, double jitter_px = 1.5,
-                      unsigned seed = 7) {
+                      PositiveFn positive_of, double line_px = 3, double line_od = 1.0,
+                      double jitter_px = 1.5, unsigned seed = 7) {
   SynthField f;
   f.spacing_px = spacing;
   std::mt19937 rng(seed);
