@@ -282,11 +282,11 @@ double SynthRenderer::Impl::quantile(const FieldSpec& f, double q, std::uint64_t
 
 float SynthRenderer::Impl::tissue_alpha(double t, double x, double y) const {
   if (p.layout == SynthLayout::Field) return 1.f;
-  // Tissue edges are sharp (a few microns). Near the slide border the field is pushed down, so pieces end in
-  // organic outlines instead of being cut straight.
-  const double margin = 0.08 * std::min(p.width, p.height);
-  const double dist = std::min(std::min(x, p.width - x), std::min(y, p.height - y));
-  const double penalty = 0.6 * std::max(0.0, 1.0 - dist / margin);
+  // Tissue edges are sharp (a few microns). Away from the slide centre the field is pushed down along an
+  // ellipse, so pieces end in rounded outlines inside the slide instead of being cut by its border.
+  const double ex = (x - 0.5 * p.width) / (0.5 * p.width), ey = (y - 0.5 * p.height) / (0.5 * p.height);
+  const double rr = std::clamp((std::sqrt(ex * ex + ey * ey) - 0.55) / 0.4, 0.0, 1.0);
+  const double penalty = 0.7 * rr * rr;
   const double a = std::clamp((t - penalty - tissue_threshold) * 40.0 + 0.5, 0.0, 1.0);
   return static_cast<float>(a);
 }
