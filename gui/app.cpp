@@ -813,7 +813,13 @@ void Viewer::draw_canvas() {
   if (level != coarsest_) {
     for (const TileKey& k : wanted_) draw_tile(k, dl, view_);
   }
-  if (show_cells_ && results_.table.size() > 0) draw_cells(dl);
+  if (show_cells_ && opacity_ > 0 && results_.table.size() > 0) {
+    // Thin outlines without anti-aliasing: a third of the vertices, which software GL feels.
+    const ImDrawListFlags flags = dl->Flags;
+    dl->Flags &= ~(ImDrawListFlags_AntiAliasedLines | ImDrawListFlags_AntiAliasedFill);
+    draw_cells(dl);
+    dl->Flags = flags;
+  }
 
   // Regions: include green, exclude red; the sketch being drawn in yellow.
   for (const auto& r : editor_.review().regions) {
