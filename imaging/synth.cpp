@@ -530,17 +530,12 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
           for (int k = base; k < base + 3; ++k) {
             const float ex = tx[k] - fx, ey = ty[k] - fy;
             const float dd = ex * ex + ey * ey;
-            if (dd < d2) {
-              if (dd < d1) {
-                d2 = d1;
-                k2 = k1;
-                d1 = dd;
-                k1 = k;
-              } else {
-                d2 = dd;
-                k2 = k;
-              }
-            }
+            // Branch-free: which candidate wins is unpredictable, mispredictions cost more than selects.
+            const bool lt1 = dd < d1, lt2 = dd < d2;
+            k2 = lt1 ? k1 : (lt2 ? k : k2);
+            d2 = lt1 ? d1 : (lt2 ? dd : d2);
+            k1 = lt1 ? k : k1;
+            d1 = lt1 ? dd : d1;
           }
         }
         if (k1 >= 0 && d1 < 1e29f) {
@@ -594,18 +589,30 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
   // Nuclei, in grid order so overlaps resolve the same way in every tile.
   for (const Seed& s : seeds) {
     if (s.type == kNone) continue;
-    const float ext = std::max(s.a, s.b) * 1.2f + 1.f;
-    const int x0 = std::max(0, static_cast<int>(std::floor(s.x - ext)) - r.x);
-    const int x1 = std::min(r.width - 1, static_cast<int>(std::ceil(s.x + ext)) - r.x);
-    const int y0 = std::max(0, static_cast<int>(std::floor(s.y - ext)) - r.y);
-    const int y1 = std::min(r.height - 1, static_cast<int>(std::ceil(s.y + ext)) - r.y);
-    if (x0 > x1 || y0 > y1) continue;
+    // Rows and, per row, columns of the rotated ellipse q <= kMaxQ (plus one pixel): the bounding square of a
+    // long fibroblast would be mostly empty.
+    constexpr float kMaxQ = 1.6f;
     const float ia = 1.f / s.a, ib = 1.f / s.b;
+    const float qa = ia * ia, qb = ib * ib;
+    const float ext_y =
+        std::sqrt(kMaxQ * (s.a * s.a * s.sin_t * s.sin_t + s.b * s.b * s.cos_t * s.cos_t)) + 1.f;
+    const int y0 = std::max(0, static_cast<int>(std::floor(s.y - ext_y)) - r.y);
+    const int y1 = std::min(r.height - 1, static_cast<int>(std::ceil(s.y + ext_y)) - r.y);
+    const float qA = s.cos_t * s.cos_t * qa + s.sin_t * s.sin_t * qb;
+    const float qB = 2.f * s.cos_t * s.sin_t * (qa - qb);
+    const float qC = s.sin_t * s.sin_t * qa + s.cos_t * s.cos_t * qb;
     for (int yy = y0; yy <= y1; ++yy) {
       const std::int64_t y = r.y + yy;
+      const float dy = static_cast<float>(y) - s.y;
+      const float disc = qB * qB * dy * dy - 4.f * qA * (qC * dy * dy - kMaxQ);
+      if (disc < 0.f) continue;
+      const float root = std::sqrt(disc);
+      const float lo = s.x + (-qB * dy - root) / (2.f * qA), hi = s.x + (-qB * dy + root) / (2.f * qA);
+      const int x0 = std::max(0, static_cast<int>(std::floor(lo)) - 1 - r.x);
+      const int x1 = std::min(r.width - 1, static_cast<int>(std::ceil(hi)) + 1 - r.x);
+      if (x0 > x1) continue;
       float* hrow = hm.ptr<float>(yy);
       float* drow = dm.ptr<float>(yy);
-      const float dy = static_cast<float>(y) - s.y;
       const float* fine_row = tex_fine.ptr<float>(static_cast<int>((y + s.tex_dy) & kTexMask));
       const float* fine_row2 = tex_fine.ptr<float>(static_cast<int>((y + s.tex_dx) & kTexMask));
       const float* mid_row = tex_mid.ptr<float>(static_cast<int>((y + s.tex_dy) & kTexMask));
@@ -615,7 +622,7 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
         const float pu = (dx * s.cos_t + dy * s.sin_t) * ia;
         const float pv = (-dx * s.sin_t + dy * s.cos_t) * ib;
         const float q = pu * pu + pv * pv;
-        if (q > 1.6f) continue;
+        if (q > kMaxQ) continue;
         const float rho = std::sqrt(q);
         const float edge = 1.f + 0.22f * (mid_row[(x + s.tex_dx) & kTexMask] - 0.5f);  // irregular outline
         const float cov = clamp01((edge - rho) * s.b + 0.5f);
@@ -651,7 +658,8 @@ cv::Mat SynthRenderer::render(const cv::Rect& rect, SynthMaps* maps) const {
   const Impl& im = *impl_;
   const int m = im.blur_radius;
   const cv::Rect big(rect.x - m, rect.y - m, rect.width + 2 * m, rect.height + 2 * m);
-  cv::Mat h, d;
+  // Per-thread scratch planes: strips have the same size, so fresh pages (and their faults) are avoided.
+  thread_local cv::Mat h, d, rgb;
   cv::Mat owner;
   im.concentrations(big, h, d, maps != nullptr ? &owner : nullptr);
   if (maps != nullptr) {
@@ -660,7 +668,7 @@ cv::Mat SynthRenderer::render(const cv::Rect& rect, SynthMaps* maps) const {
     maps->dab = d(inner).clone();
     maps->owner = owner(inner).clone();
   }
-  cv::Mat rgb(big.size(), CV_8UC3);
+  rgb.create(big.size(), CV_8UC3);
   for (int y = 0; y < big.height; ++y) {
     const float* hr = h.ptr<float>(y);
     const float* dr = d.ptr<float>(y);
