@@ -1,0 +1,59 @@
+// `ihcscore params --show` prints a file that `--params` reads back to the same values.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "imaging/pipeline.hpp"
+#include "models/atomic_file.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int run_to(const std::string& args, const fs::path& out, const fs::path& err) {
+  const fs::path bin = ihc::test::binary_dir() / "bin" / "ihcscore";
+  const int rc =
+      std::system((bin.string() + " " + args + " >" + out.string() + " 2>" + err.string()).c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+}  // namespace
+
+TEST(ParamsCli, ShowRoundTripsThroughParamsFile) {
+  const fs::path dir = ihc::test::temp_dir("params_cli_show");
+  ASSERT_EQ(run_to("params --show --preset ki67 --set sigma_um=2.5 --set estimate_stains=true", dir / "p.txt",
+                   dir / "err.txt"),
+            0)
+      << ihc::read_file(dir / "err.txt");
+  const std::string text = ihc::read_file(dir / "p.txt");
+  EXPECT_NE(text.find("# Sigma [um]: "), std::string::npos);
+  EXPECT_NE(text.find("\nsigma_um = 2.5\n"), std::string::npos);
+  EXPECT_NE(text.find("\nthreshold_mode = single\n"), std::string::npos);
+  EXPECT_NE(text.find("\nstain_vectors = H-DAB\n"), std::string::npos);
+  // Every key of detection, scoring and the pipeline is listed.
+  for (const auto& spec : ihc::all_param_specs()) {
+    EXPECT_NE(text.find("\n" + spec.key + " ="), std::string::npos) << spec.key;
+  }
+  ihc::ParamSet back = ihc::default_params("dsg2");
+  back.load_file((dir / "p.txt").string());
+  EXPECT_EQ(back.get_double("sigma_um"), 2.5);
+  EXPECT_EQ(back.get_string("threshold_mode"), "single");
+  EXPECT_TRUE(back.get_bool("estimate_stains"));
+  ihc::ParamSet expected = ihc::default_params("ki67");
+  expected.set("sigma_um", "2.5");
+  expected.set("estimate_stains", "true");
+  EXPECT_EQ(back.values(), expected.values());
+}
+
+TEST(ParamsCli, UnknownKeyAndBadPresetAreUsageErrors) {
+  const fs::path dir = ihc::test::temp_dir("params_cli_errors");
+  EXPECT_EQ(run_to("params --show --set sigma=2", dir / "o.txt", dir / "e.txt"), 1);
+  EXPECT_EQ(ihc::read_file(dir / "e.txt"),
+            "ihcscore params: error: --set: unknown parameter 'sigma' (did you mean 'sigma_um'?)\n");
+  EXPECT_EQ(run_to("params --show --preset her2", dir / "o.txt", dir / "e.txt"), 1);
+  EXPECT_EQ(ihc::read_file(dir / "e.txt"),
+            "ihcscore params: error: unknown preset 'her2' (known: dsg2, ki67)\n");
+}
