@@ -465,6 +465,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   };
 
   int tiles_total = 0;
+  double analysed_px = 0;  // pixels at the analysis resolution that went through detection
   if (no_tissue) {
     rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
   } else if (whole) {
@@ -476,6 +477,16 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     }
     check_cancel();
     tiles_total = 1;
+    const double f = calibrated ? info.mpp_x / det.requested_pixel_size_um : 1.0;
+    analysed_px = static_cast<double>(rgb.total()) * f * f;
+    if (req.decode_only) {
+      rec.timings_s["detection"] = seconds_since(t_detect);
+      rec.timings_s["tiles"] = 1;
+      rec.timings_s["analysis_mpx"] = analysed_px / 1e6;
+      rec.status = rec.total.status = "decode only";
+      rec.total.image = req.image_id;
+      return rec;
+    }
     if (req.on_progress) req.on_progress(0, 1);
     CellTable table;
     try {
@@ -517,6 +528,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     // `window` tiles of cells whatever the slide size, and output order (and cell ids) is deterministic.
     const int window = 2 * threads + 2;
     std::mutex mu;
+    std::int64_t decoded_px = 0;
     std::condition_variable cv_work, cv_done;
     std::map<int, TileResult> ready;
     int next_tile = 0;
@@ -540,6 +552,13 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
           const int wl = std::max(1, static_cast<int>(std::lround(tile.padded.width * ds / level_ds)));
           const int hl = std::max(1, static_cast<int>(std::lround(tile.padded.height * ds / level_ds)));
           const cv::Mat rgb = slide->read_region(x0, y0, level, wl, hl);
+          if (req.decode_only) {
+            std::lock_guard<std::mutex> lock(mu);
+            decoded_px += static_cast<std::int64_t>(tile.core.area());
+            ready[t] = TileResult{};
+            cv_done.notify_all();
+            continue;
+          }
           DetectionRegion where;
           where.origin = {static_cast<double>(x0), static_cast<double>(y0)};
           where.scale_to_level0 = level_ds;
@@ -610,6 +629,20 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       throw;
     }
     shutdown();
+    // Tissue megapixels at the analysis resolution: the tile cores that were read.
+    std::int64_t core_px = 0;
+    for (const auto& t : tiles) core_px += t.core.area();
+    analysed_px = static_cast<double>(core_px);
+    (void)decoded_px;
+    if (req.decode_only) {
+      rec.timings_s["detection"] = seconds_since(t_detect);
+      rec.timings_s["tiles"] = tiles_total;
+      rec.timings_s["analysis_mpx"] = analysed_px / 1e6;
+      rec.timings_s["analysis_mpx"] = analysed_px / 1e6;
+      rec.status = rec.total.status = "decode only";
+      rec.total.image = req.image_id;
+      return rec;
+    }
   }
   if (whole_field_area) {
     if (total_counts.detections() == 0) {
@@ -660,6 +693,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     rec.timings_s["write"] = seconds_since(t_write);
     rec.timings_s["total"] = seconds_since(t_start);
     rec.timings_s["tiles"] = tiles_total;
+    rec.timings_s["analysis_mpx"] = analysed_px / 1e6;
     rec.status = status;
     rec.finished = utc_now();
     check_cancel();

@@ -53,6 +53,9 @@ struct ScoreSlideRequest {
   std::string roi_source;                                // file name, recorded in slide.json
   int threads = 1;                                       // tile workers for this slide
   std::string params_hash;                               // recorded for --resume
+  // Benchmark: read exactly the tiles scoring would read (tissue only) and stop: no detection, no outputs. The
+  // decode time is the floor scoring is compared with (docs/performance.md).
+  bool decode_only = false;
   std::function<void(int done, int total)> on_progress;  // tiles; called from the writer thread
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -71,6 +71,7 @@ struct Options {
   bool resume = false;
   bool force = false;
   bool quiet = false;
+  bool decode_only = false;
 };
 
 class Run {
@@ -146,6 +147,7 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
   req.threads = threads;
   req.params_hash = hash_;
   req.cancel = &g_interrupted;
+  req.decode_only = o_.decode_only;
   req.on_progress = [&progress, i](int done, int total) { progress.tiles(static_cast<int>(i), done, total); };
   Outcome out;
   try {
@@ -371,6 +373,9 @@ int run_score(const Args& args) {
       app.add_flag("--resume", o.resume, "Skip slides whose results are complete with the same parameters");
   app.add_flag("--force", o.force, "Score every slide again, replacing earlier results")->excludes(resume);
   app.add_flag("-q,--quiet", o.quiet, "Only print failures and the final line");
+  app.add_flag("--decode-only", o.decode_only,
+               "Benchmark: read the tiles scoring would read, then stop (no detection, no slide outputs)")
+      ->group("");
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     app.parse(reversed);
