@@ -200,7 +200,7 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
     cv::Mat landscape = cv::max(dab_smooth, 0.0f) + dist * (kDistanceOdPerUm * p.um_per_px);
     const double reach = p.cell_expansion_px + 0.5;
     g.cell_labels.setTo(-1, dist > reach);
-    seeded_flood(landscape, g.cell_labels, reach);
+    seeded_flood(landscape, g.cell_labels, reach, dab_smooth, kMinLineOd);
     g.cell_labels.setTo(0, g.cell_labels < 0);
     // Lines are at most ~1 um wider than the band on the neighbour's side.
     const int iterations = static_cast<int>(std::ceil(band_px + 1.0 / p.um_per_px));

@@ -117,7 +117,8 @@ cv::Mat morph_disk(const cv::Mat& image, double radius_px, bool erode) {
 cv::Mat erode_disk(const cv::Mat& image, double radius_px) { return morph_disk(image, radius_px, true); }
 cv::Mat dilate_disk(const cv::Mat& image, double radius_px) { return morph_disk(image, radius_px, false); }
 
-void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance_px) {
+void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance_px, const cv::Mat& ridge,
+                  float min_ridge) {
   require_float(landscape, "seeded_flood landscape");
   if (labels.type() != CV_32SC1 || labels.size() != landscape.size()) {
     throw std::invalid_argument("seeded_flood: labels must be CV_32S of the landscape's size");
@@ -143,6 +144,14 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   const double max_d2 = max_distance_px * max_distance_px;
   std::vector<int> source;
   if (limit) source.assign(static_cast<std::size_t>(n), -1);
+  const bool stop_at_ridges = !ridge.empty();
+  if (stop_at_ridges) {
+    CV_Assert(ridge.type() == CV_32FC1 && ridge.size() == labels.size() && ridge.isContinuous());
+  }
+  const float* rg = stop_at_ridges ? ridge.ptr<float>() : nullptr;
+  std::vector<float> path_max;
+  // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind.
+  if (stop_at_ridges) path_max.assign(static_cast<std::size_t>(n), 0.0f);
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) {
       const int i = y * w + x;
@@ -179,6 +188,11 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
           if (xx < 0 || xx >= w) continue;
           const int q = yy * w + xx;
           if (lab[q] != 0) continue;
+          if (stop_at_ridges) {
+            const float pm = path_max[static_cast<std::size_t>(p)];
+            if (pm >= min_ridge && rg[q] < 0.5f * pm) continue;
+            path_max[static_cast<std::size_t>(q)] = std::max(pm, rg[q]);
+          }
           if (limit) {
             const int s = source[p];
             const double ddx = xx - s % w;

@@ -45,7 +45,10 @@ cv::Mat dilate_disk(const cv::Mat& image, double radius_px);
 // Seeded priority flood (watershed without lines) on `landscape` (CV_32F). `labels` (CV_32S) holds seeds > 0,
 // 0 for pixels to fill and -1 for pixels never to enter; it is filled in place. 8-connected; ties spread
 // breadth first. When max_distance_px > 0, a pixel is only taken by a label whose seed pixel it started from
-// lies within that distance (cell expansion limit).
-void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance_px = 0.0);
+// lies within that distance (cell expansion limit). When `ridge` (CV_32F) is given, a flood that has climbed
+// a ridge of at least `min_ridge` does not descend below half of it on the other side: a cell stops at its
+// own brown line even where no neighbour competes.
+void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance_px = 0.0,
+                  const cv::Mat& ridge = cv::Mat(), float min_ridge = 0.15f);
 
 }  // namespace ihc

@@ -1,0 +1,74 @@
+#include "imaging/tiling.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace ihc {
+namespace {
+
+TEST(Tiling, CoresCoverTheImageOnceAndPaddingStaysInside) {
+  const cv::Size size(1000, 700);
+  const auto tiles = make_tiles(size, 256, 40);
+  ASSERT_EQ(tiles.size(), 12u);  // 4 x 3
+  cv::Mat cover = cv::Mat::zeros(size, CV_32S);
+  for (const auto& t : tiles) {
+    cover(t.core) += 1;
+    EXPECT_EQ(t.padded & t.core, t.core);
+    EXPECT_EQ(t.padded & cv::Rect(0, 0, size.width, size.height), t.padded);
+    EXPECT_LE(t.padded.width, t.core.width + 80);
+  }
+  double lo = 0, hi = 0;
+  cv::minMaxLoc(cover, &lo, &hi);
+  EXPECT_EQ(lo, 1.0);
+  EXPECT_EQ(hi, 1.0);
+  EXPECT_EQ(tiles[5].padded, cv::Rect(256 - 40, 256 - 40, 256 + 80, 256 + 80));
+}
+
+TEST(Tiling, RejectsNonsenseSizes) {
+  try {
+    make_tiles(cv::Size(10, 10), 0, 4);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "tile size must be at least 1 px, got 0");
+  }
+  try {
+    make_tiles(cv::Size(10, 10), 8, -1);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "tile overlap must be >= 0, got -1");
+  }
+}
+
+TEST(Tiling, RunsEveryTaskOnceOnSeveralWorkers) {
+  std::vector<std::atomic<int>> seen(100);
+  EXPECT_TRUE(run_tasks(100, 3, [&](int i) { ++seen[static_cast<std::size_t>(i)]; }));
+  for (const auto& s : seen) EXPECT_EQ(s.load(), 1);
+  EXPECT_GE(resolve_threads(0), 1);
+  EXPECT_EQ(resolve_threads(5), 5);
+}
+
+TEST(Tiling, FirstErrorIsRethrownAndCancelStops) {
+  try {
+    run_tasks(50, 2, [](int i) {
+      if (i == 7) throw std::runtime_error("tile 7 unreadable");
+    });
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "tile 7 unreadable");
+  }
+  std::atomic<bool> cancel{false};
+  std::atomic<int> done{0};
+  const bool finished = run_tasks(
+      1000, 2,
+      [&](int) {
+        if (++done == 10) cancel = true;
+      },
+      &cancel);
+  EXPECT_FALSE(finished);
+  EXPECT_LT(done.load(), 20);
+}
+
+}  // namespace
+}  // namespace ihc
