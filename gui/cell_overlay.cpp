@@ -1,6 +1,7 @@
 #include "gui/cell_overlay.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -216,6 +217,37 @@ std::vector<ClassMapBin> class_map(const CellGrid& grid, const CellState& state,
     bin.majority = static_cast<CellClass>(best);
     out.push_back(bin);
   });
+  return out;
+}
+
+ClassRaster class_raster(const CellTable& table, const CellState& state, const cv::Size2d& slide_size,
+                         double square_px) {
+  ClassRaster out;
+  out.square_px = square_px;
+  const int cols = std::max(1, static_cast<int>(std::ceil(slide_size.width / square_px)));
+  const int rows = std::max(1, static_cast<int>(std::ceil(slide_size.height / square_px)));
+  out.classes = cv::Mat1b::zeros(rows, cols);
+  // Five counters per square; squares are few (the caller keeps them near 8 screen px).
+  std::vector<std::array<int, 5>> counts(static_cast<std::size_t>(rows) * cols, {0, 0, 0, 0, 0});
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    if (!state.counted.empty() && !state.counted[i]) continue;
+    const cv::Point2d& c = table.cells[i].centroid;
+    const int x = std::clamp(static_cast<int>(std::floor(c.x / square_px)), 0, cols - 1);
+    const int y = std::clamp(static_cast<int>(std::floor(c.y / square_px)), 0, rows - 1);
+    ++counts[static_cast<std::size_t>(y) * cols + x][static_cast<int>(state.classes[i])];
+  }
+  for (int y = 0; y < rows; ++y) {
+    auto* row = out.classes.ptr<std::uint8_t>(y);
+    for (int x = 0; x < cols; ++x) {
+      const auto& k = counts[static_cast<std::size_t>(y) * cols + x];
+      int best = 0, total = 0;
+      for (int c = 0; c < 5; ++c) {
+        total += k[c];
+        if (k[c] >= k[best]) best = c;
+      }
+      if (total > 0) row[x] = static_cast<std::uint8_t>(best + 1);
+    }
+  }
   return out;
 }
 

@@ -70,6 +70,17 @@ struct ClassMapBin {
 };
 std::vector<ClassMapBin> class_map(const CellGrid& grid, const CellState& state, const cv::Rect2d& view);
 
+// The low-zoom map as an image: one pixel per `square_px` x `square_px` square of level 0 (origin at 0, 0),
+// value 0 when no counted cell has its centroid there, else 1 + the majority class (ties go to the stronger
+// class). Built once per zoom level and cell revision and drawn as one texture, so panning costs nothing per
+// cell.
+struct ClassRaster {
+  double square_px = 0.0;
+  cv::Mat1b classes;  // rows = ceil(height / square_px), cols = ceil(width / square_px)
+};
+ClassRaster class_raster(const CellTable& table, const CellState& state, const cv::Size2d& slide_size,
+                         double square_px);
+
 // Scores of the counted cells (optionally restricted by a region membership) with the batch's functions.
 struct Summary {
   Scores automatic;  // from the cells as reviewed, intensity computed

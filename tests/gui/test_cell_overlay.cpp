@@ -143,6 +143,33 @@ TEST(CellOverlay, ClassMapCountsEachBinsMajority) {
   EXPECT_EQ(bins[4].majority, CellClass::ThreePlus);
 }
 
+TEST(CellOverlay, ClassRasterHoldsEachSquaresMajorityAndSkipsUncountedCells) {
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_automatic(t, params());
+  apply_review(t, {}, &s);
+  // 40 px squares hold 2 x 2 cells: columns 0-1 Negative, 2-3 1+, 4-5 2+, 6-9 3+ (value = 1 + class).
+  const ClassRaster r = class_raster(t, s, {200, 200}, 40);
+  ASSERT_EQ(r.classes.rows, 5);
+  ASSERT_EQ(r.classes.cols, 5);
+  for (int y = 0; y < 5; ++y) {
+    EXPECT_EQ(r.classes(y, 0), 1);
+    EXPECT_EQ(r.classes(y, 1), 2);
+    EXPECT_EQ(r.classes(y, 2), 3);
+    EXPECT_EQ(r.classes(y, 3), 4);
+    EXPECT_EQ(r.classes(y, 4), 4);
+  }
+  // A tie (2 Negative, 2 corrected to 3+) goes to the stronger class; uncounted cells leave the square empty.
+  s.classes[0] = s.classes[1] = CellClass::ThreePlus;
+  for (int i : {2, 3, 12, 13}) s.counted[i] = 0;
+  const ClassRaster q = class_raster(t, s, {200, 200}, 40);
+  EXPECT_EQ(q.classes(0, 0), 4);
+  EXPECT_EQ(q.classes(0, 1), 0);
+  EXPECT_EQ(q.classes(1, 1), 2);
+  // Squares that do not divide the slide: the last partial square is still there.
+  EXPECT_EQ(class_raster(t, s, {200, 200}, 60).classes.cols, 4);
+}
+
 TEST(CellOverlay, HistogramOfCountedCells) {
   const CellTable t = lattice();
   CellState s;
