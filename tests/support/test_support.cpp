@@ -1,5 +1,10 @@
 #include "support/test_support.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
 #include <system_error>
 
 namespace ihc::test {
@@ -19,6 +24,41 @@ std::filesystem::path temp_dir(const std::string& name) {
   std::filesystem::remove_all(dir, ec);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+namespace {
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+}  // namespace
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+CommandResult run_program(const std::string& program, const std::vector<std::string>& args,
+                          const std::filesystem::path& cwd) {
+  static int counter = 0;
+  const auto capture = std::filesystem::path(IHC_BINARY_DIR) / "test-tmp" /
+                       ("cmd-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::create_directories(capture.parent_path());
+  std::string cmd;
+  if (!cwd.empty()) cmd = "cd " + shell_quote(cwd.string()) + " && ";
+  cmd += shell_quote((std::filesystem::path(IHC_BINARY_DIR) / "bin" / program).string());
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  cmd += " >" + shell_quote(capture.string() + ".out") + " 2>" + shell_quote(capture.string() + ".err");
+  const int rc = std::system(cmd.c_str());
+  CommandResult r;
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.out = read_text(capture.string() + ".out");
+  r.err = read_text(capture.string() + ".err");
+  std::error_code ec;
+  std::filesystem::remove(capture.string() + ".out", ec);
+  std::filesystem::remove(capture.string() + ".err", ec);
+  return r;
 }
 
 std::filesystem::path source_dir() { return IHC_SOURCE_DIR; }

@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ihc::test {
 
@@ -14,6 +15,16 @@ std::filesystem::path temp_dir(const std::string& name);
 
 std::filesystem::path source_dir();
 std::filesystem::path binary_dir();
+
+// Runs build/bin/<program> with `args` (each quoted for the shell) in `cwd`, capturing stdout and stderr.
+struct CommandResult {
+  int status = -1;  // exit status, -1 when killed by a signal
+  std::string out;
+  std::string err;
+};
+CommandResult run_program(const std::string& program, const std::vector<std::string>& args,
+                          const std::filesystem::path& cwd = {});
+std::string read_text(const std::filesystem::path& path);
 
 }  // namespace ihc::test
 

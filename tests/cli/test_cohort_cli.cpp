@@ -1,0 +1,112 @@
+// End to end: `ihcscore score` on the bundled sample images, then `ihcscore cohort` from that batch output
+// folder to report.html, as a researcher would run them.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "models/cohort.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ihc {
+namespace {
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
+
+TEST(CohortCli, FromABatchOutputFolderToReportHtml) {
+  const fs::path dir = test::temp_dir("cohort_cli_e2e");
+  const fs::path samples = test::source_dir() / "samples";
+  fs::create_directories(dir / "in");
+  for (const char* name : {"dsg2_membrane.png", "ki67_nuclear.png", "mixed_field.png"}) {
+    fs::create_symlink(samples / name, dir / "in" / name);
+  }
+  const auto score = test::run_program("ihcscore", {"score", "in", "-o", "out", "--preset", "dsg2"}, dir);
+  ASSERT_EQ(score.status, 0) << score.err;
+  const CsvTable summary = read_csv_table(dir / "out" / "summary.csv");
+  ASSERT_EQ(summary.rows.size(), 3u);
+
+  // Two slides of patient A, one of B; C has no slide; D's slide is not in the batch.
+  write(dir / "slides.csv", "Image,patient_id\ndsg2_membrane,A\nmixed_field,A\nki67_nuclear,B\nmissing,D\n");
+  write(dir / "clinical.csv",
+        "patient_id,os_months,os_event,mir30a\nA,20,1,0.5\nB,60,0,2.0\nC,30,1,1.0\nD,12,0,1.5\n");
+  const auto run = test::run_program(
+      "ihcscore",
+      {"cohort", "--scores", "out/summary.csv", "--clinical", "clinical.csv", "--slide-map", "slides.csv",
+       "--id-column", "patient_id", "--time-column", "os_months", "--event-column", "os_event", "--score",
+       "IxP score", "--correlate", "mir30a", "-o", "report"},
+      dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  for (const char* f : {"cohort.csv", "groups.csv", "exclusions.csv", "stats.json", "km.png", "km.svg",
+                        "report.html"}) {
+    EXPECT_TRUE(fs::exists(dir / "report" / f)) << f;
+  }
+  const CsvTable cohort = read_csv_table(dir / "report" / "cohort.csv");
+  ASSERT_EQ(cohort.rows.size(), 2u);
+  EXPECT_EQ(cohort.rows[0][0], "A");
+  EXPECT_EQ(cohort.rows[0][cohort.column("n_slides")], "2");
+
+  // A's score is the median (= mean of two) of its two slides' IxP scores in summary.csv.
+  const int img = summary.column("Image"), ixp = summary.column("IxP score");
+  double a = 0;
+  for (const auto& row : summary.rows) {
+    if (row[img] != "ki67_nuclear") a += std::stod(row[ixp]) / 2;
+  }
+  EXPECT_NEAR(std::stod(cohort.rows[0][cohort.column("score")]), a, 1e-9);
+
+  const auto stats = nlohmann::json::parse(test::read_text(dir / "report" / "stats.json"));
+  EXPECT_EQ(stats["n_patients"], 2);
+  std::vector<std::string> excluded;
+  for (const auto& e : stats["exclusions"]) excluded.push_back(e["id"].get<std::string>() + ": " + e["reason"].get<std::string>());
+  ASSERT_EQ(excluded.size(), 2u);
+  EXPECT_EQ(excluded[0], "C: no scored slide");
+  EXPECT_EQ(excluded[1], "D: no scored slide");
+  const std::string html = test::read_text(dir / "report" / "report.html");
+  EXPECT_NE(html.find("<img src=\"km.png\""), std::string::npos);
+  EXPECT_NE(html.find("IxP score"), std::string::npos);
+}
+
+TEST(CohortCli, RefusesABadClinicalFileAndWritesNothing) {
+  const fs::path dir = test::temp_dir("cohort_cli_refuse");
+  write(dir / "summary.csv", "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\n");
+  write(dir / "clinical.csv", "patient_id,os_months,os_event\nP1,10,dead\nP2,-1,0\n");
+  const auto run = test::run_program("ihcscore",
+                                     {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv",
+                                      "--event-column", "os_event", "-o", "report"},
+                                     dir);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err,
+            "ihcscore cohort: clinical.csv: refused, 2 problems:\n"
+            "  line 2 (P1): os_event 'dead' is neither '1' (event) nor '0' (censored)\n"
+            "  line 3 (P2): os_months -1 is negative\n");
+  EXPECT_FALSE(fs::exists(dir / "report"));
+}
+
+TEST(CohortCli, OptimalCutoffNeedsItsFlagAndIsLabelledOptimistic) {
+  const fs::path dir = test::temp_dir("cohort_cli_optimal");
+  std::string scores = "Image,IxP score\n", clinical = "patient_id,os_months,os_event\n";
+  for (int i = 0; i < 30; ++i) {
+    scores += "P" + std::to_string(i) + "," + std::to_string(i * 10) + "\n";
+    clinical += "P" + std::to_string(i) + "," + std::to_string(100 - 2 * i + (i % 3)) + "," + (i % 4 ? "1" : "0") + "\n";
+  }
+  write(dir / "summary.csv", scores);
+  write(dir / "clinical.csv", clinical);
+  std::vector<std::string> args{"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv", "--event-column",
+                                "os_event", "--cutoff", "optimal", "-o", "report"};
+  auto run = test::run_program("ihcscore", args, dir);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err,
+            "ihcscore cohort: cutoff 'optimal' is data-driven and optimistic; pass --optimal-cutoff to allow it\n");
+  args.push_back("--optimal-cutoff");
+  run = test::run_program("ihcscore", args, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  const auto stats = nlohmann::json::parse(test::read_text(dir / "report" / "stats.json"));
+  EXPECT_TRUE(stats["optimistic"].get<bool>());
+  EXPECT_NE(test::read_text(dir / "report" / "report.html").find("OPTIMISTIC"), std::string::npos);
+  EXPECT_NE(test::read_text(dir / "report" / "km.svg").find("Optimistic cutpoint"), std::string::npos);
+  EXPECT_NE(run.out.find("OPTIMISTIC"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ihc
