@@ -1,7 +1,9 @@
 #include "gui/app.hpp"
 
 #define GL_SILENCE_DEPRECATION
+#define GL_GLEXT_PROTOTYPES  // framebuffer objects: libOpenGL exports every core function
 #include <GL/gl.h>
+#include <GL/glext.h>
 #include <GLFW/glfw3.h>
 #include <backends/imgui_impl_glfw.h>
 #include <backends/imgui_impl_opengl3.h>
@@ -64,6 +66,15 @@ constexpr std::size_t kTextureBytes = 256u << 20;
 constexpr int kTileSize = 512;
 constexpr std::size_t kMaxDrawnCells = 15000;  // above: class map instead of outlines
 constexpr int kUploadsPerFrame = 12;
+constexpr int kOverlayTile = 256;               // screen px per side of a cached cell-overlay tile
+constexpr std::size_t kOverlayTileCount = 192;  // 48 MB of RGBA
+
+// Cell overlay tiles hold premultiplied colour: drawn into with this, composited with ONE,
+// ONE_MINUS_SRC_ALPHA.
+void blend_into_premultiplied(const ImDrawList*, const ImDrawCmd*) {
+  glBlendFuncSeparate(GL_SRC_ALPHA, GL_ONE_MINUS_SRC_ALPHA, GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
+}
+void blend_premultiplied(const ImDrawList*, const ImDrawCmd*) { glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA); }
 
 ImU32 class_colour(CellClass c, int alpha = 255) {
   const std::uint32_t rgb = class_color_rgb(c);
@@ -212,6 +223,28 @@ class Viewer {
   CellGrid grid_;
   CellState state_;
   std::uint64_t cells_version_ = 0;  // bumped whenever a class, a deletion or the scope may have changed
+  std::uint64_t selection_version_ = 0;
+  double cell_extent_px_ = 0.0;  // farthest outline vertex from its centroid (level-0 px)
+  // Cell outlines rendered once per zoom into screen-aligned tiles (as QuPath caches its overlay tiles):
+  // panning composites a few textures instead of re-tessellating thousands of outlines every frame.
+  struct OverlayTile {
+    GLuint tex = 0;
+    bool empty = false;
+    std::uint64_t last_used = 0;
+  };
+  struct OverlayKey {
+    double downsample = 0.0;
+    std::uint64_t cells = ~0ULL, selection = ~0ULL;
+    int display = -1;
+    bool operator==(const OverlayKey&) const = default;
+  };
+  std::unordered_map<TileKey, OverlayTile, TileKeyHash> overlay_;
+  OverlayKey overlay_key_;
+  GLuint overlay_fbo_ = 0;
+  std::vector<GLuint> overlay_free_;
+  void render_overlay_tile(int tx, int ty, OverlayTile* tile);
+  void draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std::vector<int>& cells, int alpha);
+  void clear_overlay();
   struct ClassMapTexture {
     GLuint id = 0;
     std::uint64_t version = ~0ULL;
@@ -279,6 +312,9 @@ void Viewer::close_slide() {
   textures_.clear();
   if (class_tex_.id != 0) glDeleteTextures(1, &class_tex_.id);
   class_tex_ = {};
+  clear_overlay();
+  for (GLuint t : overlay_free_) glDeleteTextures(1, &t);
+  overlay_free_.clear();
   texture_bytes_ = 0;
   wanted_.clear();
   slide_.reset();
@@ -332,6 +368,7 @@ bool Viewer::open(const std::filesystem::path& path) {
   grid_ = {};
   state_ = {};
   ++cells_version_;
+  ++selection_version_;
   selection_.clear();
   editor_.reset({});
   saved_revision_ = editor_.revision();
@@ -454,6 +491,16 @@ void Viewer::set_cells(CellResults results) {
   const double bin =
       std::clamp(std::sqrt(area / std::max<double>(1.0, results_.table.size() / 8.0)), 32.0, 4096.0);
   grid_.build(results_.table.cells, bin);
+  cell_extent_px_ = 0.0;
+  for (const Cell& c : results_.table.cells) {
+    for (const auto* poly : {&c.boundary, &c.nucleus}) {
+      for (const auto& p : *poly) {
+        cell_extent_px_ =
+            std::max({cell_extent_px_, std::abs(p.x - c.centroid.x), std::abs(p.y - c.centroid.y)});
+      }
+    }
+  }
+  ++selection_version_;
   selection_.clear();
   selected_.assign(results_.table.size(), 0);
   nav_order_.clear();
@@ -611,10 +658,12 @@ void Viewer::apply(const Action& a) {
           selection_.push_back(i);
         }
       }
+      ++selection_version_;
       message_ = std::to_string(selection_.size()) + " cell(s) selected";
       break;
     }
     case T::ClearSelection:
+      ++selection_version_;
       for (int i : selection_) selected_[i] = 0;
       selection_.clear();
       break;
@@ -673,6 +722,7 @@ void Viewer::navigate(int step) {
   const int n = static_cast<int>(nav_order_.size());
   nav_index_ = ((nav_index_ + step) % n + n) % n;
   const int i = nav_order_[nav_index_];
+  ++selection_version_;
   for (int s : selection_) selected_[s] = 0;
   selection_ = {i};
   selected_[i] = 1;
@@ -873,11 +923,7 @@ void Viewer::draw_canvas() {
   }
   dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
   if (show_cells_ && opacity_ > 0 && results_.table.size() > 0) {
-    // Thin outlines without anti-aliasing: a third of the vertices, which software GL feels.
-    const ImDrawListFlags flags = dl->Flags;
-    dl->Flags &= ~(ImDrawListFlags_AntiAliasedLines | ImDrawListFlags_AntiAliasedFill);
     draw_cells(dl);
-    dl->Flags = flags;
   }
 
   // Regions: include green, exclude red; the sketch being drawn in yellow.
@@ -981,30 +1027,143 @@ void Viewer::draw_cells(ImDrawList* dl) {
                  IM_COL32(255, 255, 255, alpha * 3 / 4));
     return;
   }
+  const OverlayKey key{view_.downsample, cells_version_, selection_version_, static_cast<int>(cell_display_)};
+  if (!(key == overlay_key_)) {
+    clear_overlay();
+    overlay_key_ = key;
+  }
+  // Tiles of kOverlayTile screen px on a grid anchored at the slide origin, so they stay valid while panning.
+  const double span = kOverlayTile * view_.downsample;
+  // Outlines, selection rings (up to 12 level-0 px + 8 screen px) and markers reach this far past a centroid.
+  const double reach = cell_extent_px_ + 14 + 10 * view_.downsample;
+  const int tx0 = static_cast<int>(std::floor(std::max(vis.x, -reach) / span));
+  const int ty0 = static_cast<int>(std::floor(std::max(vis.y, -reach) / span));
+  const int tx1 =
+      static_cast<int>(std::floor(std::min(vis.x + vis.width, limits_.slide_size.width + reach) / span));
+  const int ty1 =
+      static_cast<int>(std::floor(std::min(vis.y + vis.height, limits_.slide_size.height + reach) / span));
+  dl->AddCallback(blend_premultiplied, nullptr);
+  const auto tint = static_cast<ImU32>(alpha) * 0x01010101u;  // premultiplied opacity
+  for (int ty = ty0; ty <= ty1; ++ty) {
+    for (int tx = tx0; tx <= tx1; ++tx) {
+      OverlayTile& t = overlay_[TileKey{0, tx, ty}];
+      // Every visible tile is drawn in the frame it appears: no cell ever pops in late.
+      if (t.tex == 0 && !t.empty) render_overlay_tile(tx, ty, &t);
+      t.last_used = frame_;
+      if (t.empty) continue;
+      const cv::Point2d a = view_.to_screen({tx * span, ty * span});
+      dl->AddImage(
+          reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(t.tex)), ImVec2(float(a.x), float(a.y)),
+          ImVec2(float(a.x) + kOverlayTile, float(a.y) + kOverlayTile), ImVec2(0, 1), ImVec2(1, 0), tint);
+    }
+  }
+  dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+  if (overlay_.size() > kOverlayTileCount) {
+    std::vector<std::pair<std::uint64_t, TileKey>> order;
+    for (const auto& [k, t] : overlay_) {
+      if (t.last_used != frame_) order.push_back({t.last_used, k});
+    }
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t i = 0; i < order.size() && overlay_.size() > kOverlayTileCount * 3 / 4; ++i) {
+      auto it = overlay_.find(order[i].second);
+      if (it->second.tex != 0) overlay_free_.push_back(it->second.tex);
+      overlay_.erase(it);
+    }
+  }
+}
+
+void Viewer::clear_overlay() {
+  for (auto& [k, t] : overlay_) {
+    if (t.tex != 0) overlay_free_.push_back(t.tex);
+  }
+  overlay_.clear();
+}
+
+void Viewer::render_overlay_tile(int tx, int ty, OverlayTile* tile) {
+  const double ds = view_.downsample, span = kOverlayTile * ds;
+  const cv::Rect2d r(tx * span, ty * span, span, span);
+  const double m = cell_extent_px_ + 14 + 10 * ds;
+  const std::vector<int> cells = grid_.query({r.x - m, r.y - m, r.width + 2 * m, r.height + 2 * m});
+  if (cells.empty()) {
+    tile->empty = true;
+    return;
+  }
+  ImDrawList list(ImGui::GetDrawListSharedData());
+  list._ResetForNewFrame();
+  list.PushTextureID(ImGui::GetIO().Fonts->TexID);
+  list.PushClipRect(ImVec2(0, 0), ImVec2(kOverlayTile, kOverlayTile));
+  // Thin outlines without anti-aliasing: a third of the vertices, which software GL feels.
+  list.Flags &= ~(ImDrawListFlags_AntiAliasedLines | ImDrawListFlags_AntiAliasedFill);
+  list.AddCallback(blend_into_premultiplied, nullptr);
+  ViewTransform tv;
+  tv.downsample = ds;
+  tv.canvas = {0, 0, double(kOverlayTile), double(kOverlayTile)};
+  tv.center = {r.x + span / 2, r.y + span / 2};
+  draw_cell_shapes(&list, tv, cells, 255);
+  if (list.VtxBuffer.Size == 0) {
+    tile->empty = true;
+    return;
+  }
+  if (!overlay_free_.empty()) {
+    tile->tex = overlay_free_.back();
+    overlay_free_.pop_back();
+  } else {
+    glGenTextures(1, &tile->tex);
+    glBindTexture(GL_TEXTURE_2D, tile->tex);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+    glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, kOverlayTile, kOverlayTile, 0, GL_RGBA, GL_UNSIGNED_BYTE,
+                 nullptr);
+  }
+  if (overlay_fbo_ == 0) glGenFramebuffers(1, &overlay_fbo_);
+  glBindFramebuffer(GL_FRAMEBUFFER, overlay_fbo_);
+  glFramebufferTexture2D(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, tile->tex, 0);
+  glViewport(0, 0, kOverlayTile, kOverlayTile);
+  glDisable(GL_SCISSOR_TEST);
+  glClearColor(0, 0, 0, 0);
+  glClear(GL_COLOR_BUFFER_BIT);
+  ImDrawList* lists[] = {&list};
+  ImDrawData data;
+  data.Valid = true;
+  data.CmdLists = lists;
+  data.CmdListsCount = 1;
+  data.TotalVtxCount = list.VtxBuffer.Size;
+  data.TotalIdxCount = list.IdxBuffer.Size;
+  data.DisplayPos = ImVec2(0, 0);
+  data.DisplaySize = ImVec2(kOverlayTile, kOverlayTile);
+  data.FramebufferScale = ImVec2(1, 1);
+  ImGui_ImplOpenGL3_RenderDrawData(&data);
+  glBindFramebuffer(GL_FRAMEBUFFER, 0);
+}
+
+void Viewer::draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std::vector<int>& cells,
+                              int alpha) {
+  const double cell_px = 20.0 / v.downsample;
+  // Level-0 to screen as one multiply-add per coordinate (v.to_screen per vertex shows up in profiles).
+  const double sx = 1.0 / v.downsample;
+  const double ox = v.canvas.x + v.canvas.width * 0.5 - v.center.x * sx;
+  const double oy = v.canvas.y + v.canvas.height * 0.5 - v.center.y * sx;
+  auto screen = [&](double x, double y) { return ImVec2(float(x * sx + ox), float(y * sx + oy)); };
   std::vector<ImVec2> pts;
-  for (int i : grid_.query(vis)) {
+  for (int i : cells) {
+    const Cell& cell = results_.table.cells[i];
+    const ImVec2 c = screen(cell.centroid.x, cell.centroid.y);
     if (state_.deleted[i]) {
-      const cv::Point2d s = view_.to_screen(results_.table.cells[i].centroid);
       const float r = 3;
-      dl->AddLine(ImVec2(float(s.x) - r, float(s.y) - r), ImVec2(float(s.x) + r, float(s.y) + r),
-                  IM_COL32(80, 80, 80, alpha));
-      dl->AddLine(ImVec2(float(s.x) - r, float(s.y) + r), ImVec2(float(s.x) + r, float(s.y) - r),
-                  IM_COL32(80, 80, 80, alpha));
+      dl->AddLine(ImVec2(c.x - r, c.y - r), ImVec2(c.x + r, c.y + r), IM_COL32(80, 80, 80, alpha));
+      dl->AddLine(ImVec2(c.x - r, c.y + r), ImVec2(c.x + r, c.y - r), IM_COL32(80, 80, 80, alpha));
       continue;
     }
-    const Cell& cell = results_.table.cells[i];
     const ImU32 col = class_colour(state_.classes[i], state_.counted[i] ? alpha : alpha / 3);
     const auto& poly = cell.boundary.empty() ? cell.nucleus : cell.boundary;
     if (cell_display_ == CellDisplay::Centroid || poly.size() < 3 || cell_px < 6) {
-      const cv::Point2d s = view_.to_screen(cell.centroid);
       const float r = cell_display_ == CellDisplay::Centroid ? 3.0f : std::max(1.5f, float(cell_px / 4));
-      dl->AddRectFilled(ImVec2(float(s.x) - r, float(s.y) - r), ImVec2(float(s.x) + r, float(s.y) + r), col);
+      dl->AddRectFilled(ImVec2(c.x - r, c.y - r), ImVec2(c.x + r, c.y + r), col);
     } else {
       pts.clear();
-      for (const auto& p : poly) {
-        const cv::Point2d s = view_.to_screen(cv::Point2d(p.x, p.y));
-        pts.push_back(ImVec2(float(s.x), float(s.y)));
-      }
+      for (const auto& p : poly) pts.push_back(screen(p.x, p.y));
       if (cell_display_ == CellDisplay::Fill) {
         dl->AddConvexPolyFilled(pts.data(), static_cast<int>(pts.size()), col);
       } else {
@@ -1012,9 +1171,7 @@ void Viewer::draw_cells(ImDrawList* dl) {
       }
     }
     if (selected_[i]) {
-      const cv::Point2d s = view_.to_screen(cell.centroid);
-      dl->AddCircle(ImVec2(float(s.x), float(s.y)), float(std::max(6.0, cell_px * 0.6)),
-                    IM_COL32(255, 255, 255, 255), 0, 2);
+      dl->AddCircle(c, float(std::max(6.0, cell_px * 0.6)), IM_COL32(255, 255, 255, 255), 0, 2);
     }
   }
 }
@@ -1199,6 +1356,7 @@ void Viewer::panel_review() {
   for (int c = 0; c < 4; ++c) {
     if (c > 0) ImGui::SameLine();
     if (ImGui::SmallButton(kClassNames[c]) && results_.table.size() > 0) {
+      ++selection_version_;
       for (int i : selection_) selected_[i] = 0;
       selection_ = select_by_class(state_, static_cast<CellClass>(c));
       for (int i : selection_) selected_[i] = 1;
@@ -1214,6 +1372,7 @@ void Viewer::panel_review() {
     nav_filter_ = NavFilter::Borderline;
     nav_order_.clear();
     navigate(0);
+    ++selection_version_;
     for (int i : selection_) selected_[i] = 0;
     selection_ = nav_order_;
     for (int i : selection_) selected_[i] = 1;
@@ -1653,6 +1812,7 @@ bool Viewer::script_step() {
       nav_order_.clear();
       refresh_cells(true);
     } else if (n == "select-class" || n == "select-range" || n == "select-none") {
+      ++selection_version_;
       for (int i : selection_) selected_[i] = 0;
       selection_.clear();
       if (n == "select-class") {
