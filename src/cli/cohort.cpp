@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "imaging/png_io.hpp"
 #include "ihc/version.hpp"
 #include "models/atomic_file.hpp"
 #include "models/cohort.hpp"
@@ -39,14 +40,6 @@ std::string html_escape(const std::string& s) {
     else out += c;
   }
   return out;
-}
-
-void write_png(const std::filesystem::path& path, const cv::Mat& rgb) {
-  cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  std::vector<unsigned char> buf;
-  if (!cv::imencode(".png", bgr, buf)) throw FileError(path, "PNG encoding failed");
-  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
 }
 
 std::string iso_now() {
@@ -273,13 +266,13 @@ int run_cohort(const Args& args) {
     write_file_atomic(out / "km.svg", svg.str());
     plot::RasterCanvas png(plot::kKmWidth, plot::km_height(cohort), 1.6);
     plot::draw_km(png, cohort, st, labels);
-    write_png(out / "km.png", png.image());
+    save_png(out / "km.png", png.image());
     std::vector<std::string> scatter_files;
     for (std::size_t i = 0; i < st.correlations.size(); ++i) {
       const std::string name = i == 0 ? "scatter.png" : "scatter_" + safe_name(st.correlations[i].column) + ".png";
       plot::RasterCanvas sc(plot::kScatterWidth, plot::kScatterHeight, 1.6);
       plot::draw_scatter(sc, cohort, st.correlations[i], o.score_column);
-      write_png(out / name, sc.image());
+      save_png(out / name, sc.image());
       scatter_files.push_back(name);
     }
 

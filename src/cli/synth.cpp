@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "imaging/png_io.hpp"
 #include "imaging/stains.hpp"
 #include "imaging/synth.hpp"
 #include "models/atomic_file.hpp"
@@ -40,14 +41,6 @@ std::array<double, N> parse_numbers(const std::string& text, const std::string& 
 StainMatrix stains_from(const std::string& text) {
   if (text.find('{') != std::string::npos) return parse_qupath_string(text);
   return stain_preset(text);
-}
-
-void write_png(const fs::path& path, const cv::Mat& rgb) {
-  cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  std::vector<std::uint8_t> buf;
-  if (!cv::imencode(".png", bgr, buf)) throw FileError(path, "cannot encode PNG");
-  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
 }
 
 void print_cells(const std::vector<SynthCell>& cells) {
@@ -168,7 +161,7 @@ int run_synth(const Args& args) {
     }
     if (!output.empty()) {
       const SynthImage image = synthesize_image(p, png_jpeg_quality);
-      write_png(output, image.rgb);
+      save_png(output, image.rgb, p.mpp);  // pHYs carries the pixel size
       std::printf("wrote %s: %dx%d at %g um/px, ", output.c_str(), p.width, p.height, p.mpp);
       print_cells(image.cells);
       if (!truth.empty()) write_truth_csv(truth, image.cells);
