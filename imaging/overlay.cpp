@@ -6,6 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "imaging/png_io.hpp"
 #include "models/atomic_file.hpp"
 
 namespace ihc {
@@ -228,16 +229,6 @@ cv::Mat render_histogram(const std::vector<float>& values, const std::string& me
   return img;
 }
 
-void write_png_atomic(const std::filesystem::path& path, const cv::Mat& rgb) {
-  cv::Mat bgr;
-  if (rgb.channels() == 3) {
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  } else {
-    bgr = rgb;
-  }
-  std::vector<uchar> buf;
-  if (!cv::imencode(".png", bgr, buf)) throw FileError(path, "PNG encoding failed");
-  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
-}
+void write_png_atomic(const std::filesystem::path& path, const cv::Mat& rgb) { save_png(path, rgb); }
 
 }  // namespace ihc
