@@ -26,61 +26,99 @@ void require_float(const cv::Mat& m, const char* what) {
 
 }  // namespace
 
-cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, float tolerance) {
+cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
   require_float(marker, "reconstruct_by_dilation marker");
   require_float(mask, "reconstruct_by_dilation mask");
   if (marker.size() != mask.size()) throw std::invalid_argument("reconstruct_by_dilation: size mismatch");
-  // Highest values first through a bucket queue (a bottleneck-path Dijkstra): linear in the pixel count even
-  // on noisy plateaus, where raster + FIFO algorithms raise the same pixels again and again. Buckets only
-  // order the work; values are floats and a pixel raised later is simply queued again. A -inf frame removes
+  // Vincent's hybrid algorithm: a forward and a backward raster scan carry the marker along most paths at
+  // memory speed; a FIFO finishes the few paths that wind against both scan directions. Exact (the
+  // reconstruction is unique), so the result does not depend on the order of the work. A -inf frame removes
   // every bounds check: it never raises a neighbour and is never raised.
-  cv::Mat j_img, i_img;
-  cv::copyMakeBorder(mask, i_img, 1, 1, 1, 1, cv::BORDER_CONSTANT, cv::Scalar(kMinusInf));
-  cv::Mat clipped = cv::min(marker, mask);
-  cv::copyMakeBorder(clipped, j_img, 1, 1, 1, 1, cv::BORDER_CONSTANT, cv::Scalar(kMinusInf));
-  const int w = j_img.cols;
-  const int h = j_img.rows;
+  const int w = mask.cols + 2;
+  const int h = mask.rows + 2;
+  cv::Mat j_img(h, w, CV_32F, cv::Scalar(kMinusInf));
+  cv::Mat i_img(h, w, CV_32F, cv::Scalar(kMinusInf));
+  for (int y = 0; y < mask.rows; ++y) {
+    const float* mk = marker.ptr<float>(y);
+    const float* ms = mask.ptr<float>(y);
+    float* jr = j_img.ptr<float>(y + 1) + 1;
+    float* ir = i_img.ptr<float>(y + 1) + 1;
+    for (int x = 0; x < mask.cols; ++x) {
+      ir[x] = ms[x];
+      jr[x] = std::min(mk[x], ms[x]);
+    }
+  }
   float* j = j_img.ptr<float>();
   const float* in = i_img.ptr<float>();
-  double lo = 0, hi = 0;
-  cv::minMaxLoc(clipped, &lo, &hi);
-  if (!(hi > lo)) return clipped;
-  constexpr int kLevels = 4096;
-  const double scale = (kLevels - 1) / (hi - lo);
-  auto level = [&](float v) {
-    const int l = static_cast<int>((v - lo) * scale);
-    return std::clamp(l, 0, kLevels - 1);
-  };
-  const float tol = std::max(0.0f, tolerance);
-  std::vector<std::vector<int>> buckets(kLevels);
-  {
-    std::vector<int> count(kLevels, 0);
-    for (int y = 1; y < h - 1; ++y) {
-      const float* row = j + static_cast<std::ptrdiff_t>(y) * w;
-      for (int x = 1; x < w - 1; ++x) ++count[static_cast<std::size_t>(level(row[x]))];
+  // Forward: left and the three pixels above.
+  for (int y = 1; y < h - 1; ++y) {
+    float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
+    const float* up = jr - w;
+    const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
+    float left = jr[0];
+    for (int x = 1; x < w - 1; ++x) {
+      const float v = std::max(std::max(jr[x], left), std::max(std::max(up[x - 1], up[x]), up[x + 1]));
+      left = std::min(v, ir[x]);
+      jr[x] = left;
     }
-    for (int l = 0; l < kLevels; ++l)
-      buckets[static_cast<std::size_t>(l)].reserve(count[static_cast<std::size_t>(l)]);
-    for (int y = 1; y < h - 1; ++y) {
-      const float* row = j + static_cast<std::ptrdiff_t>(y) * w;
-      for (int x = 1; x < w - 1; ++x) buckets[static_cast<std::size_t>(level(row[x]))].push_back(y * w + x);
+  }
+  // Backward: right and the three pixels below; a pixel that could still raise one of those starts the queue.
+  std::vector<int> queue;
+  float lo = FLT_MAX, hi = -FLT_MAX;  // value range of the queue's pixels and of everything they can raise
+  for (int y = h - 2; y >= 1; --y) {
+    float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
+    const float* down = jr + w;
+    const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
+    const float* idown = ir + w;
+    float right = jr[w - 1];
+    for (int x = w - 2; x >= 1; --x) {
+      const float v = std::min(
+          std::max(std::max(jr[x], right), std::max(std::max(down[x - 1], down[x]), down[x + 1])), ir[x]);
+      jr[x] = v;
+      right = v;
+      lo = std::min(lo, v);
+      if ((jr[x + 1] < std::min(v, ir[x + 1])) || (down[x - 1] < std::min(v, idown[x - 1])) ||
+          (down[x] < std::min(v, idown[x])) || (down[x + 1] < std::min(v, idown[x + 1]))) {
+        queue.push_back(y * w + x);
+        hi = std::max(hi, v);
+      }
     }
   }
   const Neighbours nb(w);
-  for (int cur = kLevels - 1; cur >= 0; --cur) {
-    auto& bucket = buckets[static_cast<std::size_t>(cur)];
-    for (std::size_t head = 0; head < bucket.size(); ++head) {
-      const int p = bucket[head];
-      const float vp = j[p];
-      for (int k = 0; k < 8; ++k) {
-        const int q = p + nb.all[k];
-        const float v = std::min(vp, in[q]);
-        if (v <= j[q] + tol) continue;
-        j[q] = v;
-        buckets[static_cast<std::size_t>(std::min(level(v), cur))].push_back(q);
-      }
+  auto raise_neighbours = [&](int p, auto&& push) {
+    const float vp = j[p];
+    for (int k = 0; k < 8; ++k) {
+      const int q = p + nb.all[k];
+      const float v = std::min(vp, in[q]);
+      if (v <= j[q]) continue;
+      j[q] = v;
+      push(q, v);
     }
-    std::vector<int>().swap(bucket);
+  };
+  if (queue.size() < 4096 || !(hi > lo)) {
+    // Few paths left: a plain FIFO.
+    for (std::size_t head = 0; head < queue.size(); ++head) {
+      raise_neighbours(queue[head], [&](int q, float) { queue.push_back(q); });
+    }
+  } else {
+    // Many: highest values first through a bucket queue, so a pixel is rarely raised twice (a FIFO on noisy
+    // plateaus raises each pixel four times on average). Buckets only order the work: values are floats and a
+    // pixel raised again is simply queued again, so the result stays exact.
+    constexpr int kLevels = 4096;
+    const float scale = (kLevels - 1) / (hi - lo);
+    auto level = [&](float v) { return std::clamp(static_cast<int>((v - lo) * scale), 0, kLevels - 1); };
+    std::vector<std::vector<int>> buckets(kLevels);
+    for (const int p : queue) buckets[static_cast<std::size_t>(level(j[p]))].push_back(p);
+    std::vector<int>().swap(queue);
+    for (int cur = kLevels - 1; cur >= 0; --cur) {
+      auto& bucket = buckets[static_cast<std::size_t>(cur)];
+      for (std::size_t head = 0; head < bucket.size(); ++head) {
+        raise_neighbours(bucket[head], [&](int q, float v) {
+          buckets[static_cast<std::size_t>(std::min(level(v), cur))].push_back(q);
+        });
+      }
+      std::vector<int>().swap(bucket);
+    }
   }
   return j_img(cv::Rect(1, 1, w - 2, h - 2)).clone();
 }
@@ -259,8 +297,7 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
         marker.setTo(kMinusInf, bad_background);
       }
     }
-    // 0.001 OD is far below any threshold; it keeps the reconstruction linear on noisy plateaus.
-    cv::Mat background = reconstruct_by_dilation(marker, d, 1e-3f);
+    cv::Mat background = reconstruct_by_dilation(marker, d);
     t = d - background;
   } else {
     t = d.clone();

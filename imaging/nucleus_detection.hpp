@@ -32,10 +32,10 @@ struct NucleusDetection {
 // split touching nuclei, area filter. `detection` is CV_32F.
 NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& params);
 
-// Grey-level reconstruction by dilation of `marker` under `mask` (both CV_32F, same size; 8-connected),
-// highest values first through a bucket queue. marker is clipped to mask first. `tolerance` > 0 drops raises
-// smaller than it (much faster on noisy plateaus; the result is then exact to within `tolerance`).
-cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, float tolerance = 0.0f);
+// Grey-level reconstruction by dilation of `marker` under `mask` (both CV_32F, same size; 8-connected):
+// two raster scans, then a queue for the remaining paths (Vincent 1993). marker is clipped to mask first.
+// Exact: the result does not depend on the order of the work.
+cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask);
 
 // Erosion / dilation of a CV_32F image by a disk of `radius_px` (an octagon for radii above 3 px, built from
 // a square and a diamond so the cost does not grow with the disk's area).
