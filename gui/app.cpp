@@ -75,6 +75,7 @@ void blend_into_premultiplied(const ImDrawList*, const ImDrawCmd*) {
   glBlendFuncSeparate(GL_SRC_ALPHA, GL_ONE_MINUS_SRC_ALPHA, GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
 }
 void blend_premultiplied(const ImDrawList*, const ImDrawCmd*) { glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA); }
+void disable_blending(const ImDrawList*, const ImDrawCmd*) { glDisable(GL_BLEND); }
 
 ImU32 class_colour(CellClass c, int alpha = 255) {
   const std::uint32_t rgb = class_color_rgb(c);
@@ -130,6 +131,9 @@ void remember_recent(const std::filesystem::path& p) {
 
 class Viewer;
 Viewer* g_viewer = nullptr;
+// Tile readers wake the UI loop with glfwPostEmptyEvent, which needs GLFW initialised: the slide is opened
+// (and its first tiles read) while GLFW is still loading the GL driver.
+std::atomic<bool> g_glfw_up{false};
 
 class Viewer {
  public:
@@ -336,13 +340,11 @@ bool Viewer::open(const std::filesystem::path& path) {
   slide_ = std::move(s);
   slide_path_ = path;
   const SlideInfo& info = slide_->info();
-  geometry_.level_sizes = info.level_sizes;
-  geometry_.downsamples = info.downsamples;
-  geometry_.tile_size = kTileSize;
+  geometry_ = display_pyramid(info.level_sizes, info.downsamples, kTileSize);
   limits_.slide_size = {static_cast<double>(info.level_sizes[0].width),
                         static_cast<double>(info.level_sizes[0].height)};
   limits_.max_downsample = std::max(4.0, info.downsamples.back() * 4);
-  coarsest_ = info.level_count() - 1;
+  coarsest_ = static_cast<int>(geometry_.level_sizes.size()) - 1;
   cache_ = std::make_unique<TileCache>(kTileCacheBytes);
   Slide* raw = slide_.get();
   const PyramidGeometry g = geometry_;
@@ -350,10 +352,23 @@ bool Viewer::open(const std::filesystem::path& path) {
       [raw, g](const TileKey& k) {
         const cv::Rect2d r = tile_rect_level0(g, k);
         const cv::Size sz = tile_pixel_size(g, k);
-        return raw->read_region(static_cast<std::int64_t>(std::llround(r.x)),
-                                static_cast<std::int64_t>(std::llround(r.y)), k.level, sz.width, sz.height);
+        const auto x = static_cast<std::int64_t>(std::llround(r.x)),
+                   y = static_cast<std::int64_t>(std::llround(r.y));
+        const int src = g.source(k.level);
+        if (g.downsamples[src] == g.downsamples[k.level])
+          return raw->read_region(x, y, src, sz.width, sz.height);
+        // A resampled level: the same area from the finer slide level, averaged down (no aliasing).
+        const double f = g.downsamples[k.level] / g.downsamples[src];
+        const cv::Mat fine = raw->read_region(x, y, src, static_cast<int>(std::ceil(sz.width * f)),
+                                              static_cast<int>(std::ceil(sz.height * f)));
+        cv::Mat out;
+        cv::resize(fine, out, sz, 0, 0, cv::INTER_AREA);
+        return out;
       },
-      *cache_, 2);
+      *cache_, 2,
+      [] {
+        if (g_glfw_up.load()) glfwPostEmptyEvent();
+      });
   layout();
   fit(view_, limits_);
   // The coarsest level stays resident (pinned) so there is never a black screen; huge single-level images
@@ -372,7 +387,7 @@ bool Viewer::open(const std::filesystem::path& path) {
   selection_.clear();
   editor_.reset({});
   saved_revision_ = editor_.revision();
-  glfwSetWindowTitle(window_, ("ihcview - " + path.filename().string()).c_str());
+  if (window_ != nullptr) glfwSetWindowTitle(window_, ("ihcview - " + path.filename().string()).c_str());
   return true;
 }
 
@@ -469,7 +484,8 @@ void Viewer::update_tiles() {
   std::vector<TileKey> want = visible_tiles(geometry_, view_, level);
   if (want != wanted_) {
     wanted_ = want;
-    loader_->request(want);  // replaces the queue: tiles of a view already left are never read
+    // Replaces the queue: tiles of a view already left are never read. The coarsest level stays pinned.
+    loader_->request(want, level == coarsest_);
   }
 }
 
@@ -902,7 +918,7 @@ void Viewer::draw_canvas() {
     return draw_tile_part(k, list, v, tile_rect_level0(geometry_, k));
   };
   // Tiles are opaque: without blending llvmpipe skips reading the framebuffer back for every pixel.
-  dl->AddCallback([](const ImDrawList*, const ImDrawCmd*) { glDisable(GL_BLEND); }, nullptr);
+  dl->AddCallback(disable_blending, nullptr);
   const cv::Rect2d vis = view_.visible_slide_rect();
   const int level = level_for_downsample(geometry_, view_.downsample);
   const auto coarse_tiles = all_tiles(geometry_, coarsest_);
@@ -968,7 +984,10 @@ void Viewer::draw_canvas() {
   ov.center = {limits_.slide_size.width / 2, limits_.slide_size.height / 2};
   dl->PushClipRect(ImVec2(float(o.screen.x), float(o.screen.y)),
                    ImVec2(float(o.screen.x + o.screen.width), float(o.screen.y + o.screen.height)), true);
+  // Opaque like the canvas tiles: the same llvmpipe shader variant, one JIT compilation fewer at start.
+  dl->AddCallback(disable_blending, nullptr);
   for (const TileKey& k : coarse_tiles) draw_tile(k, dl, ov);
+  dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
   dl->PopClipRect();
   const cv::Rect2d box =
       o.to_screen(vis & cv::Rect2d(0, 0, limits_.slide_size.width, limits_.slide_size.height));
@@ -1230,10 +1249,10 @@ void Viewer::panel_display() {
       ImGui::Text("Estimating...");
     }
   } else if (slide_ && ImGui::Button("Estimate from view")) {
-    const int level = level_for_downsample(geometry_, view_.downsample);
+    const int level = geometry_.source(level_for_downsample(geometry_, view_.downsample));
     const cv::Rect2d vis =
         view_.visible_slide_rect() & cv::Rect2d(0, 0, limits_.slide_size.width, limits_.slide_size.height);
-    const double ds = geometry_.downsamples[level];
+    const double ds = slide_->info().downsamples[level];
     const int w = std::min(2048, static_cast<int>(vis.width / ds)),
               h = std::min(2048, static_cast<int>(vis.height / ds));
     Slide* s = slide_.get();
@@ -1939,6 +1958,9 @@ int Viewer::run() {
       return 1;
     }
   }
+  // Creating the window loads the GL driver (about 150 ms for llvmpipe): the slide's first tiles are read
+  // meanwhile.
+  const bool opened = opt_.slide.empty() || open(opt_.slide);
   if (!glfwInit()) {
     std::fprintf(stderr, "ihcview: cannot initialise GLFW (no display? set DISPLAY or run under xvfb-run)\n");
     return 1;
@@ -1952,6 +1974,8 @@ int Viewer::run() {
     return 1;
   }
   glfwMakeContextCurrent(window_);
+  g_glfw_up = true;
+  if (slide_) glfwSetWindowTitle(window_, ("ihcview - " + slide_path_.filename().string()).c_str());
   glfwSwapInterval(script_.empty() ? 1 : 0);
   g_viewer = this;
   glfwSetDropCallback(window_, [](GLFWwindow*, int count, const char** paths) {
@@ -1966,7 +1990,7 @@ int Viewer::run() {
   layout();
 
   if (!opt_.slide.empty()) {
-    if (!open(opt_.slide)) {
+    if (!opened) {
       exit_code_ = 2;
       quit_ = !script_.empty() || !opt_.screenshot.empty();
     } else if (!opt_.results.empty() && !load_results(opt_.results)) {
@@ -1978,10 +2002,15 @@ int Viewer::run() {
   while (!glfwWindowShouldClose(window_) && !quit_) {
     const auto t0 = Clock::now();
     const double cpu0 = process_cpu_ms();
-    const bool busy =
-        (loader_ && loader_->pending() > 0) || job_running_ || !script_.empty() || !full_view_ready();
-    if (busy) {
+    // Redraw at once only when a frame has work; tiles being read wake the loop themselves
+    // (glfwPostEmptyEvent from the loader), so the readers get the CPU instead of a loop redrawing the same
+    // picture.
+    const bool script_runs = !script_.empty() && (!script_waiting_ || bench_.frames_left > 0);
+    const bool tiles_pending = loader_ && loader_->pending() > 0;
+    if (script_runs || (!tiles_pending && !full_view_ready() && slide_)) {
       glfwPollEvents();
+    } else if (tiles_pending || job_running_) {
+      glfwWaitEventsTimeout(0.1);  // progress of a scoring job is redrawn ten times a second
     } else {
       glfwWaitEventsTimeout(0.25);  // idle: no busy loop; the autosave still runs
     }
@@ -2069,6 +2098,7 @@ int Viewer::run() {
   }
   save(true);
   close_slide();
+  g_glfw_up = false;
   ImGui_ImplOpenGL3_Shutdown();
   ImGui_ImplGlfw_Shutdown();
   ImGui::DestroyContext();

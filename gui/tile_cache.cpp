@@ -72,8 +72,8 @@ std::size_t TileCache::evictions() const {
   return evictions_;
 }
 
-TileLoader::TileLoader(Reader reader, TileCache& cache, int threads)
-    : reader_(std::move(reader)), cache_(cache) {
+TileLoader::TileLoader(Reader reader, TileCache& cache, int threads, std::function<void()> on_ready)
+    : reader_(std::move(reader)), cache_(cache), on_ready_(std::move(on_ready)) {
   for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { worker(); });
 }
 
@@ -140,14 +140,17 @@ void TileLoader::worker() {
     }
     ++reads_;
     if (!rgb.empty()) cache_.put(job.key, rgb, job.pinned);
-    std::lock_guard lock(mutex_);
-    in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), job.key));
-    if (!rgb.empty()) ready_.push_back(job.key);
-    if (!error.empty()) {
-      // A tile that cannot be read is not retried every frame; the error is shown once in the status bar.
-      last_error_ = error;
-      failed_[job.key] = true;
+    {
+      std::lock_guard lock(mutex_);
+      in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), job.key));
+      if (!rgb.empty()) ready_.push_back(job.key);
+      if (!error.empty()) {
+        // A tile that cannot be read is not retried every frame; the error is shown once in the status bar.
+        last_error_ = error;
+        failed_[job.key] = true;
+      }
     }
+    if (on_ready_) on_ready_();  // after pending() counts this tile as done
   }
 }
 

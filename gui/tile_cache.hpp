@@ -56,7 +56,9 @@ class TileLoader {
  public:
   // Reads one tile as CV_8UC3 RGB; called from worker threads (Slide::read_region is thread-safe).
   using Reader = std::function<cv::Mat(const TileKey&)>;
-  TileLoader(Reader reader, TileCache& cache, int threads = 2);
+  // `on_ready` (optional) runs on a worker thread after each tile lands in the cache: the UI sleeps until
+  // then instead of redrawing in a loop that takes the CPU the readers need.
+  TileLoader(Reader reader, TileCache& cache, int threads = 2, std::function<void()> on_ready = {});
   ~TileLoader();
   TileLoader(const TileLoader&) = delete;
   TileLoader& operator=(const TileLoader&) = delete;
@@ -79,6 +81,7 @@ class TileLoader {
 
   Reader reader_;
   TileCache& cache_;
+  std::function<void()> on_ready_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Job> queue_;

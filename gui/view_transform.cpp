@@ -101,6 +101,28 @@ std::string position_label(const cv::Point2d& p, double mpp) {
   return buf;
 }
 
+PyramidGeometry display_pyramid(const std::vector<cv::Size>& level_sizes,
+                                const std::vector<double>& downsamples, int tile_size) {
+  PyramidGeometry g;
+  g.tile_size = tile_size;
+  const cv::Size base = level_sizes.empty() ? cv::Size() : level_sizes[0];
+  for (std::size_t i = 0; i < level_sizes.size(); ++i) {
+    g.level_sizes.push_back(level_sizes[i]);
+    g.downsamples.push_back(downsamples[i]);
+    g.source_level.push_back(static_cast<int>(i));
+    if (i + 1 == level_sizes.size()) break;
+    // 2x and 4x of this level while clearly finer than the next slide level.
+    for (double f = 2; f <= 4 && downsamples[i] * f < downsamples[i + 1] / 1.01; f *= 2) {
+      const double ds = downsamples[i] * f;
+      g.level_sizes.push_back(
+          {static_cast<int>(std::ceil(base.width / ds)), static_cast<int>(std::ceil(base.height / ds))});
+      g.downsamples.push_back(ds);
+      g.source_level.push_back(static_cast<int>(i));
+    }
+  }
+  return g;
+}
+
 cv::Size tile_pixel_size(const PyramidGeometry& g, const TileKey& k) {
   const cv::Size ls = g.level_sizes[k.level];
   const int x = k.tx * g.tile_size, y = k.ty * g.tile_size;

@@ -70,7 +70,17 @@ struct PyramidGeometry {
   std::vector<cv::Size> level_sizes;
   std::vector<double> downsamples;
   int tile_size = 512;  // level px
+  // Slide level each level is read from (resampled when the downsamples differ); empty = the level itself.
+  std::vector<int> source_level;
+  int source(int level) const { return source_level.empty() ? level : source_level[level]; }
 };
+
+// The slide's levels plus resampled ones so that no two neighbours differ by more than 2x (a 1x/4x/16x slide
+// shows 1, 2, 4, 8, 16): textures are then drawn at 1x to 2x minification, which costs software GL far less
+// and aliases less than sampling a 4x finer level. A resampled level is at most 4x coarser than its source,
+// so one tile never reads more than 16 source tiles.
+PyramidGeometry display_pyramid(const std::vector<cv::Size>& level_sizes,
+                                const std::vector<double>& downsamples, int tile_size = 512);
 
 // Level-0 rectangle covered by a tile (clipped to the level size).
 cv::Rect2d tile_rect_level0(const PyramidGeometry& g, const TileKey& k);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -64,6 +66,29 @@ TEST(TileLoader, ReadsInBackgroundAndReportsReadyTiles) {
   loader.request({{0, 1, 0}});
   ASSERT_TRUE(wait_idle(loader));
   EXPECT_EQ(loader.reads(), 3u);
+}
+
+TEST(TileLoader, WakesTheUiOncePerTileAfterItIsReady) {
+  TileCache cache(100 * kTileBytes);
+  std::mutex m;
+  std::condition_variable woken;
+  int wakes = 0;
+  std::size_t pending_at_last_wake = 99;
+  TileLoader* self = nullptr;
+  TileLoader loader([&](const TileKey& k) { return tile(k.tx); }, cache, 2,
+                    [&] {
+                      std::lock_guard lock(m);
+                      ++wakes;
+                      if (wakes == 3) pending_at_last_wake = self->pending();
+                      woken.notify_all();
+                    });
+  self = &loader;
+  loader.request({{0, 1, 0}, {0, 2, 0}, {0, 3, 0}});
+  std::unique_lock lock(m);
+  ASSERT_TRUE(woken.wait_for(lock, std::chrono::seconds(10), [&] { return wakes == 3; }));
+  // The last wake-up sees nothing pending, so a UI that sleeps while tiles are pending never misses one.
+  EXPECT_EQ(pending_at_last_wake, 0u);
+  EXPECT_EQ(loader.take_ready().size(), 3u);
 }
 
 TEST(TileLoader, NewRequestsPreemptStaleOnes) {

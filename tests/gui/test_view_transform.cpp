@@ -121,6 +121,27 @@ TEST(Tiles, VisibleTilesCoverTheViewCentreFirst) {
   }
 }
 
+TEST(Tiles, DisplayPyramidFillsGapsWiderThanTwoFromTheFinerLevel) {
+  const PyramidGeometry s = pyramid();
+  const PyramidGeometry g = display_pyramid(s.level_sizes, s.downsamples, 512);
+  ASSERT_EQ(g.downsamples, (std::vector<double>{1, 2, 4, 8, 16}));
+  EXPECT_EQ(g.source_level, (std::vector<int>{0, 0, 1, 1, 2}));
+  EXPECT_EQ(g.level_sizes[1], cv::Size(20000, 15000));
+  EXPECT_EQ(g.level_sizes[2], cv::Size(10000, 7500));  // the slide's own size, not a computed one
+  EXPECT_EQ(g.level_sizes[3], cv::Size(5000, 3750));
+  // A downsample of 3 reads the 2x level (a 1.5x minification), not level 0 at 3x.
+  EXPECT_EQ(level_for_downsample(g, 3.0), 1);
+  EXPECT_EQ(g.source(level_for_downsample(g, 3.0)), 0);
+  // Gaps of 2x or less, a single level, and a 32x gap (at most 4x below the source).
+  EXPECT_EQ(display_pyramid({{1000, 800}, {500, 400}}, {1, 2}).downsamples, (std::vector<double>{1, 2}));
+  EXPECT_EQ(display_pyramid({{1600, 1200}}, {1}).downsamples, (std::vector<double>{1}));
+  const PyramidGeometry wide = display_pyramid({{32000, 32000}, {1000, 1000}}, {1, 32});
+  EXPECT_EQ(wide.downsamples, (std::vector<double>{1, 2, 4, 32}));
+  EXPECT_EQ(wide.source_level, (std::vector<int>{0, 0, 0, 1}));
+  // Level 3.999x of a 1x/4x slide (OpenSlide's rounding) gets its 2x level too.
+  EXPECT_EQ(display_pyramid({{4001, 4001}, {1000, 1000}}, {1, 4.001}).downsamples.size(), 3u);
+}
+
 TEST(Overview, ClickMapsToTheSlide) {
   const Overview o = make_overview({0, 0, 1280, 800}, {40000, 20000}, 200);
   EXPECT_EQ(o.screen, cv::Rect2d(1280 - 200 - 10, 10, 200, 100));
