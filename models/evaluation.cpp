@@ -220,6 +220,60 @@ ClassCounts& ClassCounts::operator+=(const ClassCounts& o) {
   return *this;
 }
 
+ClassCounts GradeAgreement::per_grade(int g) const {
+  ClassCounts c;
+  c.tp = confusion[g][g];
+  c.fp = predicted[g] - c.tp;
+  c.fn = truth[g] - c.tp;
+  return c;
+}
+
+int GradeAgreement::matched() const {
+  int n = 0;
+  for (const auto& row : confusion) n = std::accumulate(row.begin(), row.end(), n);
+  return n;
+}
+
+double GradeAgreement::weighted_kappa() const {
+  const double n = matched();
+  if (n <= 0) return kNaN;
+  std::array<double, kGrades> rows{}, cols{};
+  for (int i = 0; i < kGrades; ++i) {
+    for (int j = 0; j < kGrades; ++j) {
+      rows[i] += confusion[i][j];
+      cols[j] += confusion[i][j];
+    }
+  }
+  double observed = 0, expected = 0;
+  for (int i = 0; i < kGrades; ++i) {
+    for (int j = 0; j < kGrades; ++j) {
+      const double w = 1.0 - std::abs(i - j) / static_cast<double>(kGrades - 1);
+      observed += w * confusion[i][j] / n;
+      expected += w * rows[i] * cols[j] / (n * n);
+    }
+  }
+  return expected < 1.0 ? (observed - expected) / (1.0 - expected) : kNaN;
+}
+
+GradeAgreement& GradeAgreement::operator+=(const GradeAgreement& o) {
+  available = available && o.available;
+  for (int i = 0; i < kGrades; ++i) {
+    predicted[i] += o.predicted[i];
+    truth[i] += o.truth[i];
+    for (int j = 0; j < kGrades; ++j) confusion[i][j] += o.confusion[i][j];
+  }
+  return *this;
+}
+
+Scores scores_of_grades(const std::array<int, kGrades>& counts, const ScoreOptions& options) {
+  GradeCounts g;
+  g.negative = counts[0];
+  g.one_plus = counts[1];
+  g.two_plus = counts[2];
+  g.three_plus = counts[3];
+  return compute_scores(g, options);
+}
+
 double ImageEvaluation::predicted_positive_percent() const {
   return 100.0 * safe_ratio(predicted_positive, predicted_total);
 }
@@ -256,6 +310,18 @@ ImageEvaluation evaluate_image(const std::string& name, const std::vector<Predic
   }
 
   const auto local_pairs = match_points(pred_pos, truth_pos, params.radius_px);
+  // Grades count only when every counted point and detection has one (set below for the detections).
+  GradeAgreement& ga = out.grades;
+  ga.available = true;
+  for (int j : kept_truth) {
+    if (truth[j].label == TruthLabel::Ignore) continue;
+    const int g = truth[j].grade;
+    if (g < 0 || g >= kGrades) {
+      ga.available = false;
+      continue;
+    }
+    ++ga.truth[g];
+  }
   std::vector<char> removed(kept_pred.size(), 0);
   for (const auto& lp : local_pairs) {
     const MatchPair pair{kept_pred[lp.predicted], kept_truth[lp.truth], lp.distance};
@@ -270,12 +336,21 @@ ImageEvaluation evaluate_image(const std::string& name, const std::vector<Predic
     const bool pred_positive = predicted[pair.predicted].positive;
     if (pred_positive && label == TruthLabel::Positive) ++out.positive.tp;
     if (!pred_positive && label == TruthLabel::Negative) ++out.negative.tp;
+    const int pg = predicted[pair.predicted].grade, tg = truth[pair.truth].grade;
+    if (pg >= 0 && pg < kGrades && tg >= 0 && tg < kGrades) ++ga.confusion[tg][pg];
   }
   for (std::size_t k = 0; k < kept_pred.size(); ++k) {
     if (removed[k]) continue;
     ++out.predicted_total;
     if (predicted[kept_pred[k]].positive) ++out.predicted_positive;
+    const int g = predicted[kept_pred[k]].grade;
+    if (g < 0 || g >= kGrades) {
+      ga.available = false;
+    } else {
+      ++ga.predicted[g];
+    }
   }
+  if (!ga.available) ga = GradeAgreement{};
   out.detection.fp = out.predicted_total - out.detection.tp;
   out.detection.fn = out.truth_total - out.detection.tp;
   out.positive.fp = out.predicted_positive - out.positive.tp;
@@ -307,11 +382,27 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y) {
   return sxy / std::sqrt(sxx * syy);
 }
 
-EvaluationSummary summarize(const std::vector<ImageEvaluation>& images) {
+EvaluationSummary summarize(const std::vector<ImageEvaluation>& images, const ScoreOptions& options) {
   EvaluationSummary s;
   std::vector<double> pred_pct, true_pct;
   double sum_diff = 0, max_diff = 0;
+  s.grades.available = !images.empty();
+  double sum_h = 0, sum_i = 0, sum_ixp = 0;
+  int n_h = 0, n_i = 0, n_ixp = 0;
   for (const auto& im : images) {
+    s.grades += im.grades;
+    if (im.grades.available) {
+      const Scores p = scores_of_grades(im.grades.predicted, options);
+      const Scores t = scores_of_grades(im.grades.truth, options);
+      auto add = [](double a, double b, double* sum, int* n) {
+        if (std::isnan(a) || std::isnan(b)) return;
+        *sum += std::abs(a - b);
+        ++*n;
+      };
+      add(p.h_score, t.h_score, &sum_h, &n_h);
+      add(p.intensity_score, t.intensity_score, &sum_i, &n_i);
+      add(p.ixp, t.ixp, &sum_ixp, &n_ixp);
+    }
     ++s.images;
     s.predicted_total += im.predicted_total;
     s.predicted_positive += im.predicted_positive;
@@ -333,6 +424,10 @@ EvaluationSummary summarize(const std::vector<ImageEvaluation>& images) {
   s.mean_abs_percent_diff = s.percent_images > 0 ? sum_diff / s.percent_images : kNaN;
   s.max_abs_percent_diff = s.percent_images > 0 ? max_diff : kNaN;
   s.pearson_r = s.percent_images >= 3 ? pearson(pred_pct, true_pct) : kNaN;
+  if (!s.grades.available) s.grades = GradeAgreement{};
+  s.mean_abs_h_score_diff = s.grades.available && n_h > 0 ? sum_h / n_h : kNaN;
+  s.mean_abs_intensity_diff = s.grades.available && n_i > 0 ? sum_i / n_i : kNaN;
+  s.mean_abs_ixp_diff = s.grades.available && n_ixp > 0 ? sum_ixp / n_ixp : kNaN;
   return s;
 }
 

@@ -64,6 +64,16 @@ TruthLabel lookup_label(const LabelMap& labels, std::string_view text, const std
   throw TruthError(where + ": unknown label '" + trim(text) + "' (known: " + known_labels(labels) + ")");
 }
 
+// QuPath's class names carry the intensity grade; the label must agree (a "1+" mapped to negative has none).
+int grade_of_class_text(std::string_view text, TruthLabel label) {
+  const std::string key = normalise_label(text);
+  if (key == "negative") return label == TruthLabel::Negative ? 0 : -1;
+  for (int g = 1; g <= 3; ++g) {
+    if (key == std::to_string(g) + "+") return label == TruthLabel::Positive ? g : -1;
+  }
+  return -1;
+}
+
 std::vector<std::string> split_csv_line(const std::string& line) {
   std::vector<std::string> fields;
   std::string cur;
@@ -201,6 +211,7 @@ std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string
       throw TruthError(where + ": y is not a number: '" + fields[iy] + "'");
     }
     p.label = lookup_label(labels, fields[il], where);
+    p.grade = grade_of_class_text(fields[il], p.label);
     points.push_back(p);
   }
   if (ix < 0) throw TruthError(origin + ": empty file, expected a header with columns x, y and label");
@@ -251,6 +262,7 @@ std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::strin
       throw TruthError(where + ": coordinates are not finite");
     }
     p.label = lookup_label(labels, label_text, where);
+    p.grade = grade_of_class_text(label_text, p.label);
     points.push_back(p);
   }
   return points;

@@ -39,6 +39,7 @@ LabelMap default_label_map(TruthFormat f);
 LabelMap parse_label_map(std::string_view text);
 
 // CSV with a header naming x, y and the label column ("label", "type", "class" or "label_id"), any order.
+// Labels written as QuPath's class names (Negative, 1+, 2+, 3+) also set TruthPoint::grade (CSV and JSON).
 std::vector<TruthPoint> read_truth_csv(const std::filesystem::path& path, const LabelMap& labels);
 std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string& origin,
                                         const LabelMap& labels);

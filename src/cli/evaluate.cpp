@@ -1,6 +1,7 @@
 // ihcscore evaluate: detects and grades cells in annotated images and reports the agreement with the
 // annotated points (one-to-one matching within a radius): precision/recall/F1, per-class F1, Positive %.
 #include <CLI/CLI.hpp>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -183,11 +184,67 @@ void draw_overlay(const fs::path& file, const cv::Mat& rgb, const std::vector<Pr
   write_file_atomic(file, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
+constexpr const char* kGradeNames[kGrades] = {"Negative", "1+", "2+", "3+"};
+
+nlohmann::json scores_json(const std::array<int, kGrades>& counts, const ScoreOptions& options) {
+  const Scores s = scores_of_grades(counts, options);
+  return {{"counts", counts},
+          {"positive_percent", num(s.positive_percent)},
+          {"h_score", num(s.h_score)},
+          {"intensity_score", num(s.intensity_score)},
+          {"ixp", num(s.ixp)}};
+}
+
+// Null when the truth or the grading has no intensity grades.
+nlohmann::json grades_json(const GradeAgreement& g, const ScoreOptions& options) {
+  if (!g.available) return nullptr;
+  nlohmann::json per = nlohmann::json::object();
+  for (int k = 0; k < kGrades; ++k) per[kGradeNames[k]] = counts_json(g.per_grade(k));
+  return {{"classes", kGradeNames},
+          {"confusion_truth_by_predicted", g.confusion},
+          {"per_grade", per},
+          {"weighted_kappa", num(g.weighted_kappa())},
+          {"predicted", scores_json(g.predicted, options)},
+          {"truth", scores_json(g.truth, options)}};
+}
+
+// Grade agreement on stdout: pooled confusion matrix, per-grade F1, weighted kappa, scores per image.
+void print_grades(const std::vector<ImageEvaluation>& results, const EvaluationSummary& sum,
+                  const ScoreOptions& options) {
+  const GradeAgreement& g = sum.grades;
+  std::printf("\nGrades (matched pairs, pooled): rows truth, columns predicted\n%-10s", "");
+  for (const char* n : kGradeNames) std::printf(" %8s", n);
+  std::printf(" %8s %6s\n", "F1", "recall");
+  for (int t = 0; t < kGrades; ++t) {
+    std::printf("%-10s", kGradeNames[t]);
+    for (int p = 0; p < kGrades; ++p) std::printf(" %8d", g.confusion[t][p]);
+    const ClassCounts c = g.per_grade(t);
+    std::printf(" %8s %6s\n", fmt(c.f1()).c_str(), fmt(c.recall()).c_str());
+  }
+  std::printf("Linearly weighted kappa %s over %d matched cells\n", fmt(g.weighted_kappa()).c_str(),
+              g.matched());
+  std::printf("%-22s %7s %7s %6s %6s %7s %7s %6s\n", "image", "H pred", "H true", "I pred", "I true",
+              "IxP pred", "IxP true", "kappa");
+  for (const auto& r : results) {
+    const Scores p = scores_of_grades(r.grades.predicted, options);
+    const Scores t = scores_of_grades(r.grades.truth, options);
+    std::printf("%-22s %7s %7s %6s %6s %7s %7s %6s\n", r.name.c_str(), fmt(p.h_score, 1).c_str(),
+                fmt(t.h_score, 1).c_str(), fmt(p.intensity_score, 0).c_str(),
+                fmt(t.intensity_score, 0).c_str(), fmt(p.ixp, 1).c_str(), fmt(t.ixp, 1).c_str(),
+                fmt(r.grades.weighted_kappa()).c_str());
+  }
+  std::printf("Mean |predicted - true| over images: H-score %s, intensity score %s, IxP %s\n",
+              fmt(sum.mean_abs_h_score_diff, 1).c_str(), fmt(sum.mean_abs_intensity_diff, 2).c_str(),
+              fmt(sum.mean_abs_ixp_diff, 1).c_str());
+}
+
 std::string csv_header() {
   return "image,predicted,predicted_positive,truth,truth_positive,matched_ignored,outside_region,tp,fp,fn,"
          "precision,recall,f1,positive_tp,positive_fp,positive_fn,positive_f1,negative_tp,negative_fp,"
          "negative_fn,"
-         "negative_f1,predicted_positive_percent,truth_positive_percent,abs_percent_diff\n";
+         "negative_f1,predicted_positive_percent,truth_positive_percent,abs_percent_diff,weighted_kappa,"
+         "h_score_predicted,h_score_truth,intensity_score_predicted,intensity_score_truth,ixp_predicted,"
+         "ixp_truth\n";
 }
 
 std::string csv_value(double v) { return std::isnan(v) ? "" : fmt(v, 4); }
@@ -195,14 +252,24 @@ std::string csv_value(double v) { return std::isnan(v) ? "" : fmt(v, 4); }
 std::string csv_row(const std::string& name, int predicted, int predicted_positive, int truth,
                     int truth_positive, int matched_ignored, int outside_region, const ClassCounts& det,
                     const ClassCounts& pos, const ClassCounts& neg, double pred_pct, double true_pct,
-                    double diff) {
+                    double diff, const GradeAgreement& grades, const ScoreOptions& options) {
   std::ostringstream s;
   s << name << ',' << predicted << ',' << predicted_positive << ',' << truth << ',' << truth_positive << ','
     << matched_ignored << ',' << outside_region << ',' << det.tp << ',' << det.fp << ',' << det.fn << ','
     << csv_value(det.precision()) << ',' << csv_value(det.recall()) << ',' << csv_value(det.f1()) << ','
     << pos.tp << ',' << pos.fp << ',' << pos.fn << ',' << csv_value(pos.f1()) << ',' << neg.tp << ','
     << neg.fp << ',' << neg.fn << ',' << csv_value(neg.f1()) << ',' << csv_value(pred_pct) << ','
-    << csv_value(true_pct) << ',' << csv_value(diff) << '\n';
+    << csv_value(true_pct) << ',' << csv_value(diff);
+  if (grades.available) {
+    const Scores p = scores_of_grades(grades.predicted, options);
+    const Scores t = scores_of_grades(grades.truth, options);
+    s << ',' << csv_value(grades.weighted_kappa()) << ',' << csv_value(p.h_score) << ','
+      << csv_value(t.h_score) << ',' << csv_value(p.intensity_score) << ',' << csv_value(t.intensity_score)
+      << ',' << csv_value(p.ixp) << ',' << csv_value(t.ixp);
+  } else {
+    s << ",,,,,,,";
+  }
+  s << '\n';
   return s.str();
 }
 
@@ -316,6 +383,7 @@ int run_evaluate(const Args& args) {
   }
   const DetectionParams detection = detection_params_from(params);
   const GradingParams grading = grading_params_from(params);
+  const ScoreOptions score_options = score_options_from(params);
   const bool per_image_stains = o.stains == "estimate" || o.stains == "background";
   const StainMatrix stains = per_image_stains ? stain_preset("H-DAB") : stains_from(o.stains);
   const cv::Rect image_crop = parse_crop(o.image_crop, "--image-crop");
@@ -411,8 +479,9 @@ int run_evaluate(const Args& args) {
       const auto classes = grade_cells(cells, grading);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::vector<PredictedPoint> pred(cells.size());
+      const bool graded = grading.mode == ThresholdMode::Three;
       for (std::size_t i = 0; i < cells.size(); ++i)
-        pred[i] = {cells.cells[i].centroid, is_positive(classes[i])};
+        pred[i] = {cells.cells[i].centroid, is_positive(classes[i]), graded ? class_grade(classes[i]) : -1};
 
       EvaluationParams ep;
       ep.radius_px = radius;
@@ -439,7 +508,7 @@ int run_evaluate(const Args& args) {
     }
   }
 
-  const EvaluationSummary sum = summarize(results);
+  const EvaluationSummary sum = summarize(results, score_options);
   // Table on stdout.
   std::printf("%-22s %6s %6s %5s %5s %5s %6s %6s %6s %6s %6s %7s %7s %6s\n", "image", "det", "truth", "TP",
               "FP", "FN", "prec", "recall", "F1", "F1+", "F1-", "pos%", "true%", "|diff|");
@@ -464,6 +533,8 @@ int run_evaluate(const Args& args) {
               fmt(sum.mean_abs_percent_diff, 2).c_str(), sum.percent_images,
               fmt(sum.max_abs_percent_diff, 2).c_str(), fmt(sum.pearson_r, 3).c_str());
 
+  if (sum.grades.available) print_grades(results, sum, score_options);
+
   for (const auto& output : o.outputs) {
     if (fs::path(output).extension() == ".csv") {
       std::string text = csv_header();
@@ -471,7 +542,8 @@ int run_evaluate(const Args& args) {
         text += csv_row(r.name, r.predicted_total, r.predicted_positive, r.truth_total, r.truth_positive,
                         r.matched_ignored, r.outside_region, r.detection, r.positive, r.negative,
                         r.predicted_positive_percent(), r.truth_positive_percent(),
-                        std::abs(r.predicted_positive_percent() - r.truth_positive_percent()));
+                        std::abs(r.predicted_positive_percent() - r.truth_positive_percent()), r.grades,
+                        score_options);
       }
       int ignored = 0, outside = 0;
       for (const auto& r : results) {
@@ -481,7 +553,7 @@ int run_evaluate(const Args& args) {
       text += csv_row("ALL", sum.predicted_total, sum.predicted_positive, sum.truth_total, sum.truth_positive,
                       ignored, outside, sum.detection, sum.positive, sum.negative,
                       sum.predicted_total > 0 ? pooled_pred : NAN, sum.truth_total > 0 ? pooled_true : NAN,
-                      sum.mean_abs_percent_diff);
+                      sum.mean_abs_percent_diff, sum.grades, score_options);
       write_file_atomic(output, text);
     } else {
       nlohmann::json j;
@@ -506,7 +578,8 @@ int run_evaluate(const Args& args) {
                         {"positive", counts_json(r.positive)},
                         {"negative", counts_json(r.negative)},
                         {"predicted_positive_percent", num(r.predicted_positive_percent())},
-                        {"truth_positive_percent", num(r.truth_positive_percent())}});
+                        {"truth_positive_percent", num(r.truth_positive_percent())},
+                        {"grades", grades_json(r.grades, score_options)}});
       }
       j["images"] = rows;
       j["summary"] = {{"images", sum.images},
@@ -520,7 +593,11 @@ int run_evaluate(const Args& args) {
                       {"percent_images", sum.percent_images},
                       {"mean_abs_percent_diff", num(sum.mean_abs_percent_diff)},
                       {"max_abs_percent_diff", num(sum.max_abs_percent_diff)},
-                      {"pearson_r", num(sum.pearson_r)}};
+                      {"pearson_r", num(sum.pearson_r)},
+                      {"grades", grades_json(sum.grades, score_options)},
+                      {"mean_abs_h_score_diff", num(sum.mean_abs_h_score_diff)},
+                      {"mean_abs_intensity_score_diff", num(sum.mean_abs_intensity_diff)},
+                      {"mean_abs_ixp_diff", num(sum.mean_abs_ixp_diff)}};
       write_file_atomic(output, j.dump(2) + "\n");
     }
   }

@@ -240,6 +240,87 @@ TEST(Pearson, KnownValue) {
   EXPECT_TRUE(std::isnan(pearson({1}, {1})));
 }
 
+TEST(EvaluateImage, GradesGiveAConfusionMatrixAndPerGradeCounts) {
+  // Truth grades 0,1,2,3,3 and one ignored cell; detections: 0 right, 1 called 2, 2 right, 3 called 2, one
+  // false 1+ detection, the second 3+ missed, and a detection on the ignored cell (not counted).
+  const std::vector<TruthPoint> truth{
+      {{10, 10}, TruthLabel::Negative, 0},  {{50, 10}, TruthLabel::Positive, 1},
+      {{90, 10}, TruthLabel::Positive, 2},  {{130, 10}, TruthLabel::Positive, 3},
+      {{170, 10}, TruthLabel::Positive, 3}, {{210, 10}, TruthLabel::Ignore, -1}};
+  const std::vector<PredictedPoint> pred{{{11, 10}, false, 0}, {{50, 11}, true, 2},  {{90, 9}, true, 2},
+                                         {{131, 10}, true, 2}, {{400, 10}, true, 1}, {{210, 11}, true, 3}};
+  const auto ev = evaluate_image("g", pred, truth, {10.0});
+  const GradeAgreement& g = ev.grades;
+  ASSERT_TRUE(g.available);
+  EXPECT_EQ(g.matched(), 4);
+  EXPECT_EQ(g.confusion[0][0], 1);
+  EXPECT_EQ(g.confusion[1][2], 1);
+  EXPECT_EQ(g.confusion[2][2], 1);
+  EXPECT_EQ(g.confusion[3][2], 1);
+  EXPECT_EQ(g.truth, (std::array<int, 4>{1, 1, 1, 2}));
+  EXPECT_EQ(g.predicted, (std::array<int, 4>{1, 1, 3, 0}));  // the detection on the ignored cell is gone
+  const ClassCounts two = g.per_grade(2);
+  EXPECT_EQ(two.tp, 1);
+  EXPECT_EQ(two.fp, 2);  // the 1+ and the 3+ called 2+
+  EXPECT_EQ(two.fn, 0);
+  const ClassCounts three = g.per_grade(3);
+  EXPECT_EQ(three.tp, 0);
+  EXPECT_EQ(three.fn, 2);  // one called 2+, one missed
+  EXPECT_DOUBLE_EQ(g.per_grade(1).f1(), 0.0);
+  // Scores of the counts: H-score = 1 x %1+ + 2 x %2+ + 3 x %3+.
+  EXPECT_DOUBLE_EQ(scores_of_grades(g.truth).h_score, (1 * 1 + 2 * 1 + 3 * 2) / 5.0 * 100.0);
+  EXPECT_DOUBLE_EQ(scores_of_grades(g.predicted).h_score, (1 * 1 + 2 * 3) / 5.0 * 100.0);
+}
+
+TEST(EvaluateImage, GradesAreUnavailableWhenEitherSideHasNone) {
+  const std::vector<TruthPoint> graded{{{10, 10}, TruthLabel::Positive, 2}};
+  const std::vector<TruthPoint> two_class{{{10, 10}, TruthLabel::Positive}};
+  const std::vector<PredictedPoint> three_mode{{{10, 10}, true, 2}};
+  const std::vector<PredictedPoint> single_mode{{{10, 10}, true}};
+  EXPECT_TRUE(evaluate_image("a", three_mode, graded, {10.0}).grades.available);
+  const auto no_truth_grades = evaluate_image("b", three_mode, two_class, {10.0});
+  EXPECT_FALSE(no_truth_grades.grades.available);
+  EXPECT_EQ(no_truth_grades.grades.matched(), 0);
+  EXPECT_FALSE(evaluate_image("c", single_mode, graded, {10.0}).grades.available);
+  // One image without grades makes the pooled grades unavailable.
+  const auto sum = summarize({evaluate_image("a", three_mode, graded, {10.0}), no_truth_grades});
+  EXPECT_FALSE(sum.grades.available);
+  EXPECT_TRUE(std::isnan(sum.mean_abs_h_score_diff));
+}
+
+TEST(GradeAgreement, LinearlyWeightedKappa) {
+  GradeAgreement g;
+  g.available = true;
+  EXPECT_TRUE(std::isnan(g.weighted_kappa()));  // no pairs
+  g.confusion = {{{10, 2, 0, 0}, {1, 8, 3, 0}, {0, 2, 9, 1}, {0, 0, 1, 6}}};
+  // po = 0.92248, pe = 0.61312 with weights 1 - |i - j| / 3 (computed by hand from the definition).
+  EXPECT_NEAR(g.weighted_kappa(), 0.799627, 1e-6);
+  GradeAgreement perfect;
+  perfect.confusion = {{{5, 0, 0, 0}, {0, 4, 0, 0}, {0, 0, 3, 0}, {0, 0, 0, 2}}};
+  EXPECT_DOUBLE_EQ(perfect.weighted_kappa(), 1.0);
+  // One grade only on both sides: chance agreement is total, kappa undefined.
+  GradeAgreement one;
+  one.confusion[1][1] = 7;
+  EXPECT_TRUE(std::isnan(one.weighted_kappa()));
+}
+
+TEST(Summarize, PoolsGradesAndComparesScoresOverImages) {
+  // Image a: truth 2 x 3+, predicted 2 x 2+ (H 300 vs 200, IxP 300 vs 200); image b: perfect 1+ and
+  // Negative (H 50, IxP 50 both).
+  const std::vector<TruthPoint> ta{{{10, 10}, TruthLabel::Positive, 3}, {{50, 10}, TruthLabel::Positive, 3}};
+  const std::vector<PredictedPoint> pa{{{10, 10}, true, 2}, {{50, 10}, true, 2}};
+  const std::vector<TruthPoint> tb{{{10, 10}, TruthLabel::Positive, 1}, {{50, 10}, TruthLabel::Negative, 0}};
+  const std::vector<PredictedPoint> pb{{{10, 10}, true, 1}, {{50, 10}, false, 0}};
+  const auto s = summarize({evaluate_image("a", pa, ta, {10.0}), evaluate_image("b", pb, tb, {10.0})});
+  ASSERT_TRUE(s.grades.available);
+  EXPECT_EQ(s.grades.confusion[3][2], 2);
+  EXPECT_EQ(s.grades.confusion[1][1], 1);
+  EXPECT_EQ(s.grades.confusion[0][0], 1);
+  EXPECT_DOUBLE_EQ(s.mean_abs_h_score_diff, (100.0 + 0.0) / 2);
+  EXPECT_DOUBLE_EQ(s.mean_abs_intensity_diff, (1.0 + 0.0) / 2);  // intensity 3 vs 2, then 1 vs 1
+  EXPECT_DOUBLE_EQ(s.mean_abs_ixp_diff, (100.0 + 0.0) / 2);
+}
+
 TEST(TruthLabel, NamesRoundTrip) {
   for (TruthLabel l : {TruthLabel::Positive, TruthLabel::Negative, TruthLabel::Ignore}) {
     TruthLabel back{};

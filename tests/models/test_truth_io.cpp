@@ -57,6 +57,21 @@ TEST(TruthCsv, ReadsQuPathClassNamesAndQuotedFields) {
   ASSERT_EQ(pts.size(), 2u);
   EXPECT_EQ(pts[0].label, TruthLabel::Positive);
   EXPECT_EQ(pts[1].label, TruthLabel::Positive);  // 1.0 is label 1
+  EXPECT_EQ(pts[0].grade, 3);
+  EXPECT_EQ(pts[1].grade, -1);  // a number names no intensity grade
+}
+
+TEST(TruthCsv, QuPathClassNamesCarryTheIntensityGrade) {
+  const auto pts = parse_truth_csv(
+      "x,y,class\n1,1,Negative\n2,2,1+\n3,3,2+\n4,4,3+\n5,5,ignore\n6,6,positive\n", "g.csv", kCsv);
+  ASSERT_EQ(pts.size(), 6u);
+  for (int g = 0; g < 4; ++g) EXPECT_EQ(pts[g].grade, g) << g;
+  EXPECT_EQ(pts[4].grade, -1);
+  EXPECT_EQ(pts[5].grade, -1);
+  // A custom map that sends 1+ to negative leaves the grade unknown rather than contradicting the label.
+  const auto odd = parse_truth_csv("x,y,class\n1,1,1+\n", "o.csv", parse_label_map("1+=negative"));
+  EXPECT_EQ(odd[0].label, TruthLabel::Negative);
+  EXPECT_EQ(odd[0].grade, -1);
 }
 
 TEST(TruthCsv, ReadsTheRealAdamDlubakMarkers) {
