@@ -362,11 +362,16 @@ Seed SynthRenderer::Impl::make_seed(std::int64_t gx, std::int64_t gy) const {
       }
     }
     switch (s.compartment) {
-      case Compartment::Membrane:
-        s.membrane_dab = s.level;
-        s.cytoplasm_dab = static_cast<float>(0.01 + p.cytoplasm_dab_fraction * (0.7 + 0.6 * u(9)) * s.level);
+      case Compartment::Membrane: {
+        const double cyto = 0.01 + p.cytoplasm_dab_fraction * (0.7 + 0.6 * u(9)) * s.level;
+        // The band (membrane compartment) holds the cell's half line over a fraction f and cytoplasm over the
+        // rest: band mean = f * line + (1 - f) * cytoplasm = level.
+        const double f = std::min(1.0, 0.5 * p.membrane_width_um / p.membrane_band_um);
+        s.cytoplasm_dab = static_cast<float>(cyto);
+        s.membrane_dab = static_cast<float>(std::max(0.0, (s.level - (1.0 - f) * cyto) / f));
         s.nucleus_dab = 0.02f;
         break;
+      }
       case Compartment::Cytoplasm:
         s.membrane_dab = s.level;
         s.cytoplasm_dab = s.level;
@@ -728,6 +733,7 @@ std::vector<SynthCell> SynthRenderer::cells(const cv::Rect& rect) const {
       c.is_tumour = s.type == kTumour;
       c.grade = c.is_tumour ? s.grade : 0;
       c.dab_od = s.level;
+      c.membrane_line_od = s.membrane_dab;
       out.push_back(c);
     }
   }
@@ -815,6 +821,8 @@ void validate(const SynthParams& p) {
           "cell size " + num(p.cell_size_um) + " um is outside 6..40");
   require(p.membrane_width_um >= 0.2 && p.membrane_width_um <= 4,
           "membrane width " + num(p.membrane_width_um) + " um is outside 0.2..4");
+  require(std::isfinite(p.membrane_band_um) && p.membrane_band_um >= 0.2 && p.membrane_band_um <= 4,
+          "membrane band " + num(p.membrane_band_um) + " um is outside 0.2..4");
   require(p.cytoplasm_dab_fraction >= 0 && p.cytoplasm_dab_fraction <= 1,
           "cytoplasm DAB fraction " + num(p.cytoplasm_dab_fraction) + " is outside 0..1");
   require(std::isfinite(p.blur_um) && p.blur_um >= 0 && p.blur_um <= 5,

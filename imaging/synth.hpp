@@ -55,9 +55,13 @@ struct SynthParams {
   double cytoplasm_dab_fraction = 0.25;  // membranous cells: cytoplasm DAB relative to their membrane
   double tumour_fraction = 0.55;         // area fraction of tissue that is tumour (epithelial nests)
   double cell_size_um = 11.0;            // spacing of tumour cells
-  double membrane_width_um = 1.2;        // whole line, shared by two cells (each owns its half)
-  double blur_um = 0.35;                 // Gaussian sigma of the optics
-  double noise = 2.0;                    // standard deviation of sensor noise in 8-bit levels
+  double membrane_width_um = 2.5;        // whole line, shared by two cells (each owns its half)
+  // Membranous cells: the level is the mean DAB over this band inside the cell border (the membrane
+  // compartment of the default measurement, membrane_width_um = 1 there), so the line is drawn darker
+  // than the level where the cell's half line is narrower than the band.
+  double membrane_band_um = 1.0;
+  double blur_um = 0.35;  // Gaussian sigma of the optics
+  double noise = 2.0;     // standard deviation of sensor noise in 8-bit levels
   std::array<double, 3> background{245.0, 244.0, 240.0};  // glass, R G B
   StainMatrix stains = stain_preset("H-DAB");
 };
@@ -71,7 +75,8 @@ struct SynthCell {
   Compartment compartment = Compartment::Membrane;
   int grade = 0;  // 0 Negative, 1 = 1+, 2 = 2+, 3 = 3+ (always 0 for non-tumour cells)
   bool is_tumour = false;
-  double dab_od = 0;  // designed mean DAB OD of the stained compartment (before blur and noise)
+  double dab_od = 0;            // designed mean DAB OD of the stained compartment (before blur and noise)
+  double membrane_line_od = 0;  // DAB OD of the cell's half of its membrane line (mean of its texture)
 };
 
 // Concentration maps of a rendered rectangle, before blur and noise (CV_32F).

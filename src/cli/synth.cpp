@@ -91,6 +91,9 @@ int run_synth(const Args& args) {
   app.add_option("--cell-size-um", p.cell_size_um, "Spacing of tumour cells")->capture_default_str();
   app.add_option("--membrane-width-um", p.membrane_width_um, "Width of the stained membrane line")
       ->capture_default_str();
+  app.add_option("--membrane-band-um", p.membrane_band_um,
+                 "Membranous cells: the grade's DAB OD is the mean over this band inside the cell border")
+      ->capture_default_str();
   app.add_option("--cytoplasm-fraction", p.cytoplasm_dab_fraction,
                  "Membranous cells: cytoplasm DAB relative to the membrane")
       ->capture_default_str();

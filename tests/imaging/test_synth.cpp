@@ -152,6 +152,30 @@ TEST(Synth, DesignedDabOfEveryCellIsWellInsideItsGradeBin) {
   EXPECT_EQ(compartments.size(), 3u) << "mixed draws all three compartments";
 }
 
+// The level of a membranous cell is the mean over the membrane band inside its border: where its half line
+// is narrower than the band, the line is drawn darker so that line and cytoplasm average to the level.
+TEST(Synth, MembraneLevelIsTheMeanOverTheBandInsideTheBorder) {
+  SynthParams p = small(SynthKind::Membrane, 1024, 1024, 0.5);
+  p.membrane_width_um = 1.2;  // half line 0.6 um in a 1 um band
+  const SynthRenderer narrow(p);
+  int n = 0;
+  for (const auto& c : narrow.cells(cv::Rect(0, 0, p.width, p.height))) {
+    if (!c.is_tumour || c.grade == 0) continue;
+    ++n;
+    // line * 0.6 + cytoplasm * 0.4 = level, cytoplasm = 0.01 + 0.25 * (0.7..1.3) * level.
+    const double lo = (c.dab_od - 0.4 * (0.01 + 0.25 * 1.3 * c.dab_od)) / 0.6;
+    const double hi = (c.dab_od - 0.4 * (0.01 + 0.25 * 0.7 * c.dab_od)) / 0.6;
+    EXPECT_GE(c.membrane_line_od, lo - 1e-5) << c.id;
+    EXPECT_LE(c.membrane_line_od, hi + 1e-5) << c.id;
+  }
+  EXPECT_GT(n, 300);
+  p.membrane_width_um = 2.5;  // the half line covers the band: the line is the level
+  const SynthRenderer wide(p);
+  for (const auto& c : wide.cells(cv::Rect(0, 0, p.width, p.height))) {
+    if (c.is_tumour) EXPECT_NEAR(c.membrane_line_od, c.dab_od, 1e-6) << c.id;
+  }
+}
+
 TEST(Synth, TruthPointsAreNucleusCentres) {
   SynthParams p = small(SynthKind::Membrane, 512, 512, 0.5);
   p.blur_um = 0;
@@ -199,7 +223,7 @@ TEST(Synth, EachCellOwnsItsHalfOfASharedMembrane) {
       ASSERT_NE(ia, cells.end());
       ASSERT_NE(ib, cells.end());
       if (!ia->second.is_tumour || !ib->second.is_tumour) continue;
-      const double la = ia->second.dab_od, lb = ib->second.dab_od;
+      const double la = ia->second.membrane_line_od, lb = ib->second.membrane_line_od;
       if (std::abs(la - lb) < 0.3) continue;  // only borders between clearly different grades
       ++pairs;
       const double ra = maps.dab.at<float>(y, x) / la, rb = maps.dab.at<float>(y, x + 1) / lb;
