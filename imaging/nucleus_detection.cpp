@@ -270,11 +270,58 @@ cv::Mat median_filter(const cv::Mat& image, double radius_px) {
 constexpr double kMinKeptHeight = 0.6;
 
 struct Component {
-  cv::Rect box;
+  int x0 = 0, y0 = 0, x1 = -1, y1 = -1;  // bounding box, inclusive
   int area = 0;
-  double sum = 0.0;
+  double sum = 0.0;           // background-subtracted OD
+  double sum_smoothed = 0.0;  // before the ridge-suppressing opening
+  double sum_opened = 0.0;    // after it
   bool on_bad_background = false;
 };
+
+// Buffers reused across the candidates of one image: per-candidate OpenCV calls on small boxes cost more in
+// allocation and dispatch than in pixels.
+struct CandidateScratch {
+  std::vector<uchar> allowed;  // box + 1 px frame: 1 where the outline may grow
+  std::vector<uchar> local;    // box + frame: 255 inside the outline
+  std::vector<uchar> mark;
+  std::vector<int> stack;
+  cv::Mat dist;
+};
+
+// Number of regional maxima (plateaus without a higher 8-neighbour) of `dist` inside `local`, counted up
+// to 2.
+int count_regional_maxima(const cv::Mat& dist, const std::vector<uchar>& local, CandidateScratch& s) {
+  const int w = dist.cols;
+  const int n = dist.rows * w;
+  const float* f = dist.ptr<float>();
+  const int off[8] = {-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1};
+  s.mark.assign(static_cast<std::size_t>(n), 0);
+  int count = 0;
+  // The frame is outside the nucleus (distance 0), so interior pixels never index outside the box.
+  for (int i = w + 1; i < n - w - 1; ++i) {
+    if (!local[static_cast<std::size_t>(i)] || s.mark[static_cast<std::size_t>(i)]) continue;
+    const float v = f[i];
+    bool higher = false;
+    s.stack.clear();
+    s.stack.push_back(i);
+    s.mark[static_cast<std::size_t>(i)] = 1;
+    while (!s.stack.empty()) {
+      const int q = s.stack.back();
+      s.stack.pop_back();
+      for (int k = 0; k < 8; ++k) {
+        const int r = q + off[k];
+        if (f[r] > v) {
+          higher = true;
+        } else if (f[r] == v && local[static_cast<std::size_t>(r)] && !s.mark[static_cast<std::size_t>(r)]) {
+          s.mark[static_cast<std::size_t>(r)] = 1;
+          s.stack.push_back(r);
+        }
+      }
+    }
+    if (!higher && ++count >= 2) return count;
+  }
+  return count;
+}
 
 }  // namespace
 
@@ -332,18 +379,25 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   for (int y = 0; y < comp_labels.rows; ++y) {
     const int* l = comp_labels.ptr<int>(y);
     const float* tv = t.ptr<float>(y);
+    const float* sv = smoothed.ptr<float>(y);
+    const float* ov = opened.ptr<float>(y);
     const uchar* bad = bad_background.empty() ? nullptr : bad_background.ptr<uchar>(y);
     for (int x = 0; x < comp_labels.cols; ++x) {
       const int c = l[x];
       if (c == 0) continue;
       Component& cp = comps[static_cast<std::size_t>(c)];
       if (cp.area == 0) {
-        cp.box = cv::Rect(x, y, 1, 1);
+        cp.x0 = cp.x1 = x;
+        cp.y0 = cp.y1 = y;
       } else {
-        cp.box |= cv::Rect(x, y, 1, 1);
+        cp.x0 = std::min(cp.x0, x);
+        cp.x1 = std::max(cp.x1, x);
+        cp.y1 = y;
       }
       ++cp.area;
       cp.sum += tv[x];
+      cp.sum_smoothed += sv[x];
+      cp.sum_opened += ov[x];
       if (bad != nullptr && bad[x]) cp.on_bad_background = true;
     }
   }
@@ -352,80 +406,132 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   int next = 0;
   const double split_h = std::max(0.25, p.split_depth_px);
   const int grow_px = static_cast<int>(std::ceil(p.sigma_px)) + 2;
+  CandidateScratch scratch;
   for (int c = 1; c < n_comp; ++c) {
     const Component& cp = comps[static_cast<std::size_t>(c)];
     if (cp.area < p.min_area_px * 0.5 || cp.on_bad_background) continue;
     if (cp.sum / cp.area <= p.threshold) continue;
     // Where lines cross (or bend) the opening leaves a blob as wide as the junction; unlike a nucleus, it
     // lost most of its height to the opening.
-    const cv::Mat in_candidate = comp_labels(cp.box) == c;
-    const double mean_before = cv::mean(smoothed(cp.box), in_candidate)[0];
-    const double mean_after = cv::mean(opened(cp.box), in_candidate)[0];
+    const double mean_before = cp.sum_smoothed / cp.area;
+    const double mean_after = cp.sum_opened / cp.area;
     if (mean_after < kMinKeptHeight * mean_before) continue;
     // The LoG region is pinched where an elongated nucleus is flat and blurred by sigma; the outline is the
-    // half-height contour of the (lightly smoothed) opened image around it, not entering other candidates.
-    const cv::Rect box = cv::Rect(cp.box.x - grow_px, cp.box.y - grow_px, cp.box.width + 2 * grow_px,
-                                  cp.box.height + 2 * grow_px) &
-                         cv::Rect(0, 0, detection.cols, detection.rows);
-    const cv::Mat comp_local = comp_labels(box);
-    const cv::Mat in_comp = comp_local == c;
+    // half-height contour of the (lightly smoothed) opened image around it, not entering other candidates:
+    // the pieces of {opened >= level} outside other candidates that touch this one, holes filled.
     // Half the candidate's mean height: robust to dark chromatin spots that a peak would follow.
-    const double level = 0.5 * cv::mean(opened(box), in_comp)[0];
-    cv::Mat allowed = (opened(box) >= level) & ((comp_local == 0) | in_comp);
-    cv::Mat pieces;
-    const int n_pieces = cv::connectedComponents(allowed, pieces, 8, CV_32S);
-    std::vector<bool> touches(static_cast<std::size_t>(n_pieces), false);
+    const float level = static_cast<float>(0.5 * mean_after);
+    const cv::Rect box = cv::Rect(cp.x0 - grow_px, cp.y0 - grow_px, cp.x1 - cp.x0 + 1 + 2 * grow_px,
+                                  cp.y1 - cp.y0 + 1 + 2 * grow_px) &
+                         cv::Rect(0, 0, detection.cols, detection.rows);
+    const int lw = box.width + 2;  // box plus a 1 px frame that is never part of the outline
+    const int lh = box.height + 2;
+    const auto ln = static_cast<std::size_t>(lw) * static_cast<std::size_t>(lh);
+    scratch.allowed.assign(ln, 0);
+    scratch.local.assign(ln, 0);
+    uchar* allowed = scratch.allowed.data();
+    uchar* local = scratch.local.data();
+    std::vector<int>& stack = scratch.stack;
+    stack.clear();
     for (int y = 0; y < box.height; ++y) {
-      const int* cl = comp_local.ptr<int>(y);
-      const int* pc = pieces.ptr<int>(y);
+      const int* cl = comp_labels.ptr<int>(y + box.y) + box.x;
+      const float* ov = opened.ptr<float>(y + box.y) + box.x;
+      const int row = (y + 1) * lw + 1;
       for (int x = 0; x < box.width; ++x) {
-        if (cl[x] == c) touches[static_cast<std::size_t>(pc[x])] = true;
+        if (ov[x] < level || (cl[x] != 0 && cl[x] != c)) continue;
+        allowed[row + x] = 1;
+        if (cl[x] == c) {
+          local[row + x] = 255;
+          stack.push_back(row + x);
+        }
       }
     }
-    cv::Mat local = cv::Mat::zeros(box.height + 2, box.width + 2, CV_8U);
-    for (int y = 0; y < box.height; ++y) {
-      const int* pc = pieces.ptr<int>(y);
-      uchar* o = local.ptr<uchar>(y + 1) + 1;
-      for (int x = 0; x < box.width; ++x) {
-        if (pc[x] > 0 && touches[static_cast<std::size_t>(pc[x])]) o[x] = 255;
+    const int off8[8] = {-lw - 1, -lw, -lw + 1, -1, 1, lw - 1, lw, lw + 1};
+    while (!stack.empty()) {
+      const int i = stack.back();
+      stack.pop_back();
+      for (const int o : off8) {
+        const int j = i + o;
+        if (allowed[j] && !local[j]) {
+          local[j] = 255;
+          stack.push_back(j);
+        }
       }
     }
-    cv::Mat outside = local.clone();
-    cv::floodFill(outside, cv::Point(0, 0), cv::Scalar(128));
-    local.setTo(255, outside == 0);  // holes
+    // Holes: what the outside (4-connected, from the frame) does not reach.
+    scratch.mark.assign(ln, 0);
+    uchar* outside = scratch.mark.data();
+    auto seed_outside = [&](int i) {
+      if (!local[i] && !outside[i]) {
+        outside[i] = 1;
+        stack.push_back(i);
+      }
+    };
+    for (int x = 0; x < lw; ++x) {
+      outside[x] = 1;
+      outside[(lh - 1) * lw + x] = 1;
+    }
+    for (int y = 0; y < lh; ++y) {
+      outside[y * lw] = 1;
+      outside[y * lw + lw - 1] = 1;
+    }
+    for (int x = 1; x <= box.width; ++x) {
+      seed_outside(lw + x);
+      seed_outside(box.height * lw + x);
+    }
+    for (int y = 1; y <= box.height; ++y) {
+      seed_outside(y * lw + 1);
+      seed_outside(y * lw + box.width);
+    }
+    const int off4[4] = {-lw, -1, 1, lw};
+    while (!stack.empty()) {
+      const int i = stack.back();
+      stack.pop_back();
+      for (const int o : off4) seed_outside(i + o);
+    }
+    for (std::size_t i = 0; i < ln; ++i) {
+      if (!outside[i]) local[i] = 255;
+    }
 
-    cv::Mat parts = cv::Mat::zeros(local.size(), CV_32S);
+    cv::Mat local_mat(lh, lw, CV_8U, local);
+    cv::Mat parts;  // CV_32S over the framed box when the candidate is split, else `local` is the one part
     int n_parts = 1;
-    parts.setTo(1, local);
     if (p.split_by_shape && cp.area >= 1.5 * p.min_area_px) {
-      cv::Mat dist;
-      cv::distanceTransform(local, dist, cv::DIST_L2, cv::DIST_MASK_5, CV_32F);
-      cv::Mat rec = reconstruct_by_dilation(dist - static_cast<float>(split_h), dist);
-      // Markers are the regional maxima of the h-maxima transform: one per dome deeper than split_h.
-      constexpr float kEps = 1e-3f;
-      const cv::Mat rec2 = reconstruct_by_dilation(rec - kEps, rec);
-      cv::Mat tops = ((rec - rec2) > 0.5f * kEps) & local;
-      cv::Mat seeds;
-      const int n_seeds = cv::connectedComponents(tops, seeds, 8, CV_32S) - 1;
-      if (n_seeds > 1) {
-        seeds.setTo(-1, local == 0);
-        cv::Mat neg = -dist;
-        seeded_flood(neg, seeds, 0.0);
-        parts = seeds;
-        parts.setTo(0, local == 0);
-        n_parts = n_seeds;
+      cv::distanceTransform(local_mat, scratch.dist, cv::DIST_L2, cv::DIST_MASK_5, CV_32F);
+      // One dome in the distance map gives one h-maximum: nothing to split (the common case, and cheap).
+      if (count_regional_maxima(scratch.dist, scratch.local, scratch) > 1) {
+        const cv::Mat& dist = scratch.dist;
+        cv::Mat rec = reconstruct_by_dilation(dist - static_cast<float>(split_h), dist);
+        // Markers are the regional maxima of the h-maxima transform: one per dome deeper than split_h.
+        constexpr float kEps = 1e-3f;
+        const cv::Mat rec2 = reconstruct_by_dilation(rec - kEps, rec);
+        cv::Mat tops = ((rec - rec2) > 0.5f * kEps) & local_mat;
+        cv::Mat seeds;
+        const int n_seeds = cv::connectedComponents(tops, seeds, 8, CV_32S) - 1;
+        if (n_seeds > 1) {
+          seeds.setTo(-1, local_mat == 0);
+          cv::Mat neg = -dist;
+          seeded_flood(neg, seeds, 0.0);
+          parts = seeds;
+          parts.setTo(0, local_mat == 0);
+          n_parts = n_seeds;
+        }
       }
     }
+    const bool split = !parts.empty();
+    auto part_at = [&](int y, int x) {  // framed-box coordinates
+      return split ? parts.ptr<int>(y)[x] : (local[y * lw + x] ? 1 : 0);
+    };
     // Area and intensity checks per final nucleus.
     std::vector<int> area(static_cast<std::size_t>(n_parts + 1), 0);
     std::vector<double> sum(static_cast<std::size_t>(n_parts + 1), 0.0);
     for (int y = 0; y < box.height; ++y) {
-      const int* pl = parts.ptr<int>(y + 1) + 1;
       const float* tv = t.ptr<float>(y + box.y) + box.x;
       for (int x = 0; x < box.width; ++x) {
-        if (pl[x] <= 0) continue;
-        ++area[static_cast<std::size_t>(pl[x])];
-        sum[static_cast<std::size_t>(pl[x])] += tv[x];
+        const int k = part_at(y + 1, x + 1);
+        if (k <= 0) continue;
+        ++area[static_cast<std::size_t>(k)];
+        sum[static_cast<std::size_t>(k)] += tv[x];
       }
     }
     std::vector<int> final_label(static_cast<std::size_t>(n_parts + 1), 0);
@@ -436,11 +542,11 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
       final_label[static_cast<std::size_t>(k)] = ++next;
     }
     for (int y = 0; y < box.height; ++y) {
-      const int* pl = parts.ptr<int>(y + 1) + 1;
       int* out = result.labels.ptr<int>(y + box.y) + box.x;
       for (int x = 0; x < box.width; ++x) {
-        if (pl[x] > 0 && out[x] == 0 && final_label[static_cast<std::size_t>(pl[x])] > 0) {
-          out[x] = final_label[static_cast<std::size_t>(pl[x])];
+        const int k = part_at(y + 1, x + 1);
+        if (k > 0 && out[x] == 0 && final_label[static_cast<std::size_t>(k)] > 0) {
+          out[x] = final_label[static_cast<std::size_t>(k)];
         }
       }
     }
