@@ -129,6 +129,15 @@ void remember_recent(const std::filesystem::path& p) {
   }
 }
 
+struct LoadedResults {
+  std::filesystem::path dir;
+  CellResults cells;
+  Review review;
+  bool had_review = false;
+  std::string error;  // set instead of throwing (the reading may run on another thread)
+};
+LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name);
+
 class Viewer;
 Viewer* g_viewer = nullptr;
 // Tile readers wake the UI loop with glfwPostEmptyEvent, which needs GLFW initialised: the slide is opened
@@ -155,6 +164,8 @@ class Viewer {
 
   // ---- cells, review
   bool load_results(const std::filesystem::path& dir);
+  bool apply_results(LoadedResults loaded);
+  void poll_results();
   void set_cells(CellResults results);
   void refresh_cells(bool regrade);
   std::vector<CellRef> targets(const cv::Point2d& at);
@@ -280,6 +291,11 @@ class Viewer {
   std::uint64_t saved_revision_ = 0;
   std::uint64_t full_saved_revision_ = ~0ULL;
   Clock::time_point last_save_ = Clock::now();
+
+  // results given on the command line are parsed in the background: the slide shows at once (a 200 000-cell
+  // cells.geojson takes seconds), cells appear when parsed. `wait` and --screenshot wait for them.
+  std::future<LoadedResults> loading_;
+  std::filesystem::path loading_slide_;
 
   // scoring job
   std::thread job_;
@@ -544,18 +560,19 @@ void Viewer::refresh_cells(bool regrade) {
   }
 }
 
-bool Viewer::load_results(const std::filesystem::path& dir) {
+// Reads a result folder; no viewer state is touched, so it runs on a background thread at start.
+LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name) {
+  LoadedResults out;
+  out.dir = dir;
   try {
-    CellResults cells;
     if (std::filesystem::exists(dir / "cells.geojson")) {
-      cells = read_cells_geojson(dir / "cells.geojson");
+      out.cells = read_cells_geojson(dir / "cells.geojson");
     } else if (std::filesystem::exists(dir / "cells.csv")) {
-      cells = read_cells_csv(dir / "cells.csv");
+      out.cells = read_cells_csv(dir / "cells.csv");
     } else {
       throw ResultsError(dir.string() +
                          ": no cells.geojson or cells.csv (is this an OUT/slides/<id> folder?)");
     }
-    GradingParams g = live_thresholds_;
     if (std::filesystem::exists(dir / "slide.json")) {
       const SlideRecord rec = read_slide_json(dir / "slide.json");
       if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
@@ -569,15 +586,27 @@ bool Viewer::load_results(const std::filesystem::path& dir) {
         g.threshold_positive = rec.thresholds[0];
       }
     }
-    Review review;
-    review.slide = slide_path_.filename().string();
-    review.thresholds = g;
-    const bool had_review = std::filesystem::exists(dir / "review.json");
-    if (had_review) review = load_review(dir / "review.json");
-    results_dir_ = dir;
-    editor_.reset(review);
+    out.review.slide = slide_name;
+    out.review.thresholds = g;
+    out.had_review = std::filesystem::exists(dir / "review.json");
+    if (out.had_review) out.review = load_review(dir / "review.json");
+  } catch (const std::exception& e) {
+    out.error = e.what();
+  }
+  return out;
+}
+
+bool Viewer::load_results(const std::filesystem::path& dir) {
+  return apply_results(read_results(dir, live_thresholds_, slide_path_.filename().string()));
+}
+
+bool Viewer::apply_results(LoadedResults loaded) {
+  try {
+    if (!loaded.error.empty()) throw ResultsError(loaded.error);
+    results_dir_ = loaded.dir;
+    editor_.reset(loaded.review);
     live_thresholds_ = editor_.review().thresholds;
-    set_cells(std::move(cells));
+    set_cells(std::move(loaded.cells));
     // Corrections follow cells by centroid when the cells were re-detected since the review.
     std::size_t unmatched = 0;
     for (const auto& [id, c] : editor_.review().corrections) {
@@ -593,7 +622,7 @@ bool Viewer::load_results(const std::filesystem::path& dir) {
       refresh_cells(false);
     } else {
       message_ = "Loaded " + std::to_string(results_.table.size()) + " cells" +
-                 (had_review ? " and the saved review" : "");
+                 (loaded.had_review ? " and the saved review" : "");
     }
     saved_revision_ = editor_.revision();
     return true;
@@ -602,6 +631,20 @@ bool Viewer::load_results(const std::filesystem::path& dir) {
     std::fprintf(stderr, "ihcview: %s\n", e.what());
     return false;
   }
+}
+
+void Viewer::poll_results() {
+  if (!loading_.valid() || loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  LoadedResults loaded = loading_.get();
+  if (loading_slide_ != slide_path_) return;  // another slide was opened meanwhile
+  if (!apply_results(std::move(loaded))) {
+    exit_code_ = 2;
+    quit_ = quit_ || !script_.empty() || !opt_.screenshot.empty();
+    return;
+  }
+  std::printf("cells loaded: %zu, %.0f ms after process start\n", results_.table.size(),
+              ms_since(kProcessStart));
+  std::fflush(stdout);
 }
 
 std::vector<CellRef> Viewer::targets(const cv::Point2d& at) {
@@ -1662,11 +1705,13 @@ bool Viewer::script_step() {
       std::sort(t.begin(), t.end());
       std::sort(u.begin(), u.end());
       char buf[256];
-      std::snprintf(buf, sizeof buf,
-                    "bench-pan: %zu frames, median %.2f ms, p95 %.2f ms, max %.2f ms; CPU (all threads) "
-                    "median %.2f ms, p95 %.2f ms\n",
-                    t.size(), t[t.size() / 2], t[t.size() * 95 / 100], t.back(), u[u.size() / 2],
-                    u[u.size() * 95 / 100]);
+      std::snprintf(
+          buf, sizeof buf,
+          "bench-pan: %zu frames, median %.2f ms, p95 %.2f ms, max %.2f ms; CPU (all threads) "
+          "median %.2f ms, p95 %.2f ms; decoded tiles %.0f MB, textures %.0f MB, overlay tiles %zu\n",
+          t.size(), t[t.size() / 2], t[t.size() * 95 / 100], t.back(), u[u.size() / 2],
+          u[u.size() * 95 / 100], cache_ ? cache_->bytes() / 1048576.0 : 0.0, texture_bytes_ / 1048576.0,
+          overlay_.size());
       std::fputs(buf, stdout);
       std::fflush(stdout);
       if (!bench_.out.empty()) {
@@ -1682,7 +1727,7 @@ bool Viewer::script_step() {
     return true;
   }
   if (script_waiting_) {
-    const bool job = job_running_ || estimating_.valid();
+    const bool job = job_running_ || estimating_.valid() || loading_.valid();
     if ((!full_view_ready() || job) && ms_since(script_wait_start_) < 120000) return true;
     script_waiting_ = false;
   }
@@ -1733,6 +1778,10 @@ bool Viewer::script_step() {
       pan_screen(view_, pt(0), limits_);
     } else if (n == "center") {
       view_.center = pt(0);
+      view_.downsample = num(2);
+      clamp(view_, limits_);
+    } else if (n == "center-at") {
+      view_.center = {num(0) * limits_.slide_size.width, num(1) * limits_.slide_size.height};
       view_.downsample = num(2);
       clamp(view_, limits_);
     } else if (n == "mouse") {
@@ -1993,9 +2042,14 @@ int Viewer::run() {
     if (!opened) {
       exit_code_ = 2;
       quit_ = !script_.empty() || !opt_.screenshot.empty();
-    } else if (!opt_.results.empty() && !load_results(opt_.results)) {
-      exit_code_ = 2;
-      quit_ = !script_.empty() || !opt_.screenshot.empty();
+    } else if (!opt_.results.empty()) {
+      loading_slide_ = slide_path_;
+      loading_ = std::async(std::launch::async, [dir = opt_.results, g = live_thresholds_,
+                                                 name = slide_path_.filename().string()] {
+        LoadedResults r = read_results(dir, g, name);
+        if (g_glfw_up.load()) glfwPostEmptyEvent();
+        return r;
+      });
     }
   }
   bool screenshot_done = opt_.screenshot.empty();
@@ -2009,7 +2063,7 @@ int Viewer::run() {
     const bool tiles_pending = loader_ && loader_->pending() > 0;
     if (script_runs || (!tiles_pending && !full_view_ready() && slide_)) {
       glfwPollEvents();
-    } else if (tiles_pending || job_running_) {
+    } else if (tiles_pending || job_running_ || loading_.valid()) {
       glfwWaitEventsTimeout(0.1);  // progress of a scoring job is redrawn ten times a second
     } else {
       glfwWaitEventsTimeout(0.25);  // idle: no busy loop; the autosave still runs
@@ -2035,6 +2089,7 @@ int Viewer::run() {
       frame_input();
     }
     poll_scoring();
+    poll_results();
     update_tiles();
     draw_canvas();
     draw_panel();
@@ -2076,11 +2131,11 @@ int Viewer::run() {
       std::printf("first full view: %.0f ms after open, %.0f ms after process start\n", first_full_view_ms_,
                   ms_since(kProcessStart));
       std::fflush(stdout);
-      if (!screenshot_done) {
-        write_screenshot(opt_.screenshot);
-        screenshot_done = true;
-        if (script_.empty()) quit_ = true;
-      }
+    }
+    if (!screenshot_done && first_full_view_ms_ >= 0 && !loading_.valid() && full_view_ready()) {
+      write_screenshot(opt_.screenshot);  // with the cells when results were given
+      screenshot_done = true;
+      if (script_.empty()) quit_ = true;
     }
     glfwSwapBuffers(window_);
     if (bench_.frames_left > 0) glFinish();  // count the rendering, not just its submission

@@ -22,6 +22,7 @@ constexpr Spec kSpecs[] = {
     {"zoom", 1, 3},
     {"pan", 2, 2},
     {"center", 3, 3},
+    {"center-at", 3, 3},
     {"mouse", 2, 2},
     {"click", 2, 3},
     {"dblclick", 2, 2},
@@ -53,9 +54,9 @@ constexpr Spec kSpecs[] = {
     {"bench-pan", 3, 4},
     {"quit", 0, 0},
 };
-const char* kNumeric[] = {"size",         "frames",   "zoom",    "pan",        "center",
-                          "mouse",        "wheel",    "opacity", "thresholds", "threshold-single",
-                          "select-range", "bench-pan"};
+const char* kNumeric[] = {"size",     "frames", "zoom",    "pan",        "center",           "center-at",
+                          "mouse",    "wheel",  "opacity", "thresholds", "threshold-single", "select-range",
+                          "bench-pan"};
 }  // namespace
 
 std::vector<ScriptCommand> parse_script(const std::string& text, const std::string& origin) {

@@ -2,13 +2,14 @@
 // The scripted mode's language: one command per line, '#' comments. Parsed and checked before anything runs,
 // so a typo fails at once with "<file>:<line>: ...", never halfway through a recorded session.
 //   size W H | open PATH | results DIR | wait | frames N | fit | one-to-one | zoom F [X Y] | pan DX DY
-//   center X Y DOWNSAMPLE | mouse X Y | click X Y [shift] | dblclick X Y | drag X0 Y0 X1 Y1 [left|middle]
-//   [hold-KEY] wheel X Y NOTCHES | key NAME (e.g. 2, delete, ctrl+z, ctrl+shift+z) | tool
-//   move|rectangle|polygon|brush region-kind include|exclude | channel rgb|hematoxylin|dab|residual | display
-//   outline|fill|centroid opacity A | thresholds T1 T2 T3 | threshold-single T | select-class NAME |
-//   select-range LO HI | select-none filter all|borderline|NAME | override SCORE REASON... | clear-override |
-//   score [region] | save export-geojson PATH | export-summary PATH | screenshot PATH | expect-pixel X Y
-//   RRGGBB TOL expect-class CELL_ID NAME | expect-count NAME N | bench-pan FRAMES DX DY [OUT] | quit
+//   center X Y DOWNSAMPLE | center-at FX FY DOWNSAMPLE (fractions of the slide's width and height) | mouse X
+//   Y | click X Y [shift] | dblclick X Y | drag X0 Y0 X1 Y1 [left|middle] [hold-KEY] wheel X Y NOTCHES | key
+//   NAME (e.g. 2, delete, ctrl+z, ctrl+shift+z) | tool move|rectangle|polygon|brush region-kind
+//   include|exclude | channel rgb|hematoxylin|dab|residual | display outline|fill|centroid opacity A |
+//   thresholds T1 T2 T3 | threshold-single T | select-class NAME | select-range LO HI | select-none filter
+//   all|borderline|NAME | override SCORE REASON... | clear-override | score [region] | save export-geojson
+//   PATH | export-summary PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL expect-class CELL_ID NAME |
+//   expect-count NAME N | bench-pan FRAMES DX DY [OUT] | quit
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -31,6 +31,8 @@ TEST(Script, ErrorsNameFileLineAndProblem) {
   EXPECT_EQ(error_of("click 10\n"), "s.txt:1: 'click' takes 2-3 arguments, got 1");
   EXPECT_EQ(error_of("key\n"), "s.txt:1: 'key' takes 1 argument, got 0");
   EXPECT_EQ(error_of("pan 10 x\n"), "s.txt:1: 'pan' argument 2 is not a number: 'x'");
+  EXPECT_EQ(error_of("center-at 0.5 0.5\n"), "s.txt:1: 'center-at' takes 3 arguments, got 2");
+  EXPECT_EQ(error_of("center-at 0.5 half 2\n"), "s.txt:1: 'center-at' argument 2 is not a number: 'half'");
   EXPECT_EQ(error_of("override 2\n"), "s.txt:1: 'override' takes 2 or more arguments, got 1");
   try {
     load_script("/nonexistent/s.txt");
