@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 #include <string>
 #include <vector>
 
@@ -50,22 +52,55 @@ double stain_angle_deg(const Vec3& a, const Vec3& b) {
 
 BackgroundEstimate estimate_background(const cv::Mat& rgb, const BackgroundParams& params) {
   require_rgb(rgb, "estimate_background");
-  std::array<std::array<int64_t, 256>, 3> hist{};
   BackgroundEstimate out;
   const int min = params.bright_min;
+  cv::Mat local_var;  // CV_32F variance of the grey level over 5x5
+  if (params.max_local_std > 0) {
+    cv::Mat grey, mean, mean_sq;
+    cv::transform(rgb, grey, cv::Matx13f(1.f / 3, 1.f / 3, 1.f / 3));
+    grey.convertTo(grey, CV_32F);
+    cv::blur(grey, mean, cv::Size(5, 5), cv::Point(-1, -1), cv::BORDER_REFLECT);
+    cv::blur(grey.mul(grey), mean_sq, cv::Size(5, 5), cv::Point(-1, -1), cv::BORDER_REFLECT);
+    local_var = mean_sq - mean.mul(mean);
+  }
+  const float max_var = static_cast<float>(params.max_local_std * params.max_local_std);
+  // Candidates: bright and flat. Their grey-level histogram picks the brightest population below.
+  std::array<int64_t, 256> grey_hist{};
+  int64_t candidates = 0;
+  auto candidate = [&](const uint8_t* p, const float* var, int x) {
+    return p[0] >= min && p[1] >= min && p[2] >= min && (var == nullptr || var[x] <= max_var);
+  };
   for (int y = 0; y < rgb.rows; ++y) {
     const uint8_t* p = rgb.ptr<uint8_t>(y);
+    const float* var = local_var.empty() ? nullptr : local_var.ptr<float>(y);
     for (int x = 0; x < rgb.cols; ++x, p += 3) {
-      if (p[0] >= min && p[1] >= min && p[2] >= min) {
-        ++hist[0][p[0]];
-        ++hist[1][p[1]];
-        ++hist[2][p[2]];
-        ++out.bright_pixels;
-      }
+      if (!candidate(p, var, x)) continue;
+      ++grey_hist[(p[0] + p[1] + p[2]) / 3];
+      ++candidates;
     }
   }
   const double needed = std::max(1.0, params.min_bright_fraction * static_cast<double>(rgb.total()));
-  if (static_cast<double>(out.bright_pixels) < needed) return out;
+  if (static_cast<double>(candidates) < needed) return out;
+  // Glass is the brightest flat population: the grey level below which all but `needed` candidates lie, less
+  // a margin for the glass's own spread. Flat pale tissue (more of it than glass on many fields) is darker.
+  int top = 255;
+  for (int64_t above = 0; top > 0; --top) {
+    above += grey_hist[top];
+    if (static_cast<double>(above) >= needed) break;
+  }
+  const int grey_min = top - params.glass_grey_margin;
+  std::array<std::array<int64_t, 256>, 3> hist{};
+  for (int y = 0; y < rgb.rows; ++y) {
+    const uint8_t* p = rgb.ptr<uint8_t>(y);
+    const float* var = local_var.empty() ? nullptr : local_var.ptr<float>(y);
+    for (int x = 0; x < rgb.cols; ++x, p += 3) {
+      if (!candidate(p, var, x) || (p[0] + p[1] + p[2]) / 3 < grey_min) continue;
+      ++hist[0][p[0]];
+      ++hist[1][p[1]];
+      ++hist[2][p[2]];
+      ++out.bright_pixels;
+    }
+  }
   for (int ch = 0; ch < 3; ++ch) {
     int mode = 255;
     for (int v = 255; v >= 0; --v) {

@@ -11,16 +11,24 @@ namespace ihc {
 
 struct BackgroundParams {
   int bright_min = 200;                // a pixel is "bright" when all three channels are at least this
-  double min_bright_fraction = 0.001;  // fewer bright pixels than this: no background found, keep the default
+  double min_bright_fraction = 0.001;  // fewer glass pixels than this: no background found, keep the default
+  // Glass is flat: a bright pixel counts only when the standard deviation of the grey level in its 5x5
+  // neighbourhood is at most this (8-bit levels). Pale tissue is textured, so a field without glass gives no
+  // estimate instead of a tissue colour. 0 = every bright pixel counts.
+  double max_local_std = 4.0;
+  // Glass is the brightest flat population: candidates darker (grey level) than the brightest
+  // min_bright_fraction of them by more than this are not glass.
+  int glass_grey_margin = 12;
 };
 
 struct BackgroundEstimate {
   std::array<double, 3> background{255.0, 255.0, 255.0};
-  bool found = false;  // false: too few bright pixels, `background` is the default 255
-  int64_t bright_pixels = 0;
+  bool found = false;         // false: too few flat bright (glass) pixels, `background` is the default 255
+  int64_t bright_pixels = 0;  // glass pixels the mode was taken over
 };
 
-// Per-channel mode (ties go to the brighter value) of pixels whose channels are all >= bright_min.
+// Per-channel mode (ties go to the brighter value) of the glass pixels: flat, all channels >= bright_min, and
+// within glass_grey_margin of the brightest of those.
 BackgroundEstimate estimate_background(const cv::Mat& rgb, const BackgroundParams& params = {});
 
 struct StainEstimationParams {
