@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 #include <thread>
 
 #include "imaging/cell_detection.hpp"
@@ -50,6 +51,32 @@ ParamSpec spec(std::string key, std::string label, ParamType type, std::string d
   s.min = min;
   s.max = max;
   return s;
+}
+
+// The `background` parameter: "auto" (estimate from the glass of plain images), "white" or "R,G,B".
+struct BackgroundChoice {
+  bool automatic = false;
+  bool fixed = false;
+  std::array<double, 3> rgb{255.0, 255.0, 255.0};
+};
+
+BackgroundChoice parse_background(const std::string& text) {
+  BackgroundChoice c;
+  if (text == "auto") {
+    c.automatic = true;
+    return c;
+  }
+  if (text == "white") return c;
+  double v[3];
+  char c1 = 0, c2 = 0;
+  std::istringstream in(text);
+  if (!(in >> v[0] >> c1 >> v[1] >> c2 >> v[2]) || c1 != ',' || c2 != ',' || !(in >> std::ws).eof() ||
+      !(v[0] >= 1 && v[0] <= 255 && v[1] >= 1 && v[1] <= 255 && v[2] >= 1 && v[2] <= 255)) {
+    throw ParamError("background: '" + text + "' is not auto, white or R,G,B with each value in 1..255");
+  }
+  c.fixed = true;
+  c.rgb = {v[0], v[1], v[2]};
+  return c;
 }
 
 // Stain matrix from the stain_vectors value: a preset name or QuPath's stain string.
@@ -155,6 +182,10 @@ std::vector<ParamSpec> pipeline_param_specs() {
   s.push_back(
       spec("estimate_stains", "Estimate stains per slide", ParamType::Bool, "false", "",
            "Estimate H and DAB vectors from each slide's tissue (Macenko); falls back to stain_vectors"));
+  s.push_back(spec("background", "Background (glass) colour", ParamType::String, "auto", "",
+                   "auto: estimated per image from flat bright glass for images of one level (camera images "
+                   "are rarely white-balanced), 255 with a warning when there is no glass, and 255 for "
+                   "pyramidal slides; white; or R,G,B"));
   s.push_back(spec("tissue_detection", "Detect tissue", ParamType::Bool, "true", "",
                    "Score whole slides on detected tissue only; false = the whole image"));
   s.push_back(spec("tissue_resolution_um", "Tissue resolution", ParamType::Double, "16", "um",
@@ -244,11 +275,13 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   GradingParams grading;
   ScoreOptions score_opt;
   StainMatrix stains;
+  BackgroundChoice background_choice;
   try {
     det = detection_params_from(params);
     grading = grading_params_from(params);
     score_opt = score_options_from(params);
     stains = stains_from(params.get_string("stain_vectors"));
+    background_choice = parse_background(params.get_string("background"));
   } catch (const std::exception& e) {
     throw PipelineError("parameters", e.what());
   }
@@ -377,6 +410,32 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     } catch (const std::exception& e) {
       rec.warnings.push_back(std::string("stain estimation failed, used stain_vectors instead: ") + e.what());
     }
+  }
+  if (!params.get_bool("estimate_stains") || rec.stains_source.rfind("estimated", 0) != 0) {
+    // Background (I0 of Beer-Lambert) for the fixed vectors. Pyramidal slides are white-balanced by the
+    // scanner; plain images come from cameras, where a yellow or grey cast adds false DAB to every pixel.
+    std::array<double, 3> bg{255.0, 255.0, 255.0};
+    std::string note = "white (255 255 255)";
+    if (background_choice.fixed) {
+      bg = background_choice.rgb;
+      note = "parameter background";
+    } else if (background_choice.automatic && info.level_count() == 1) {
+      const BackgroundEstimate est = estimate_background(thumb);
+      if (est.found) {
+        bg = est.background;
+        note = "estimated from " + std::to_string(est.bright_pixels) + " glass pixels";
+      } else {
+        note = "white (no glass found)";
+        rec.warnings.push_back(
+            "background: no glass (flat bright pixels) found to estimate it from; used white 255 255 255. If "
+            "the image has a colour cast, give --set background=R,G,B");
+      }
+    }
+    stains =
+        StainMatrix::from_vectors(stains.name, stains.stains[0], stains.stains[1], &stains.stains[2], bg);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "; background %.0f %.0f %.0f, ", bg[0], bg[1], bg[2]);
+    rec.stains_source += buf + note;
   }
   rec.stains = to_qupath_string(stains);
 
