@@ -90,28 +90,53 @@ std::vector<std::string> cell_measurement_names(bool calibrated) {
 
 namespace {
 
-// Band of `width_px` inside each cell along its own border (pixels whose 4-neighbour carries another label).
+// Band of `width_px` inside each cell along its own border (pixels whose 4-neighbour carries another label):
+// pixels closer than width_px to such an edge pixel in the 3 x 3 chamfer metric (axis 0.955, diagonal 1.3693,
+// OpenCV's DIST_L2 mask 3). A dilation of the edges by that metric's ball gives exactly what a distance
+// transform and a threshold give, at a fraction of the cost.
 cv::Mat membrane_band(const cv::Mat& labels, double width_px) {
   const int w = labels.cols;
   const int h = labels.rows;
-  cv::Mat not_edge(labels.size(), CV_8U, cv::Scalar(255));
+  cv::Mat edge = cv::Mat::zeros(labels.size(), CV_8U);
   for (int y = 0; y < h; ++y) {
     const int* l = labels.ptr<int>(y);
     const int* up = y > 0 ? labels.ptr<int>(y - 1) : nullptr;
     const int* down = y + 1 < h ? labels.ptr<int>(y + 1) : nullptr;
-    uchar* e = not_edge.ptr<uchar>(y);
+    uchar* e = edge.ptr<uchar>(y);
     for (int x = 0; x < w; ++x) {
       const int c = l[x];
       if (c <= 0) continue;
       if ((x > 0 && l[x - 1] != c) || (x + 1 < w && l[x + 1] != c) || (up && up[x] != c) ||
           (down && down[x] != c)) {
-        e[x] = 0;
+        e[x] = 255;
       }
     }
   }
-  cv::Mat edge_dist;
-  cv::distanceTransform(not_edge, edge_dist, cv::DIST_L2, cv::DIST_MASK_3, CV_32F);
-  return (edge_dist < static_cast<float>(std::max(1.0, width_px))) & (labels > 0);
+  const double width = std::max(1.0, width_px);
+  constexpr double kAxis = 0.955;
+  constexpr double kDiagonal = 1.3693;
+  const int r = static_cast<int>(std::ceil(width / kAxis));
+  cv::Mat ball = cv::Mat::zeros(2 * r + 1, 2 * r + 1, CV_8U);
+  for (int dy = -r; dy <= r; ++dy) {
+    for (int dx = -r; dx <= r; ++dx) {
+      const int lo = std::min(std::abs(dx), std::abs(dy));
+      const int hi = std::max(std::abs(dx), std::abs(dy));
+      // Single-precision sums as in the distance transform, so a distance equal to the width stays out.
+      const float d = static_cast<float>(lo) * static_cast<float>(kDiagonal) +
+                      static_cast<float>(hi - lo) * static_cast<float>(kAxis);
+      if (d < static_cast<float>(width)) ball.at<uchar>(dy + r, dx + r) = 1;
+    }
+  }
+  cv::Mat band;
+  cv::dilate(edge, band, ball, cv::Point(-1, -1), 1, cv::BORDER_CONSTANT, cv::Scalar(0));
+  for (int y = 0; y < h; ++y) {
+    const int* l = labels.ptr<int>(y);
+    uchar* b = band.ptr<uchar>(y);
+    for (int x = 0; x < w; ++x) {
+      if (l[x] <= 0) b[x] = 0;
+    }
+  }
+  return band;
 }
 
 // A brown line between two cells is one cell's membrane when that cell is brown all around and its neighbour
@@ -278,6 +303,7 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
   }
 
   const float nan = std::numeric_limits<float>::quiet_NaN();
+  cv::Mat local;
   for (std::size_t c = 1; c < n; ++c) {
     const int i = index[c];
     if (i < 0) continue;
@@ -286,12 +312,20 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     // A cell without cytoplasm (no expansion) has its membrane on the nucleus rim.
     if (a[2][0].n == 0) a[2] = a[4];
     const cv::Rect b = box[static_cast<std::size_t>(i)];
-    cv::Mat local = cv::Mat::zeros(b.height + 2, b.width + 2, CV_8U);
-    local(cv::Rect(1, 1, b.width, b.height)).setTo(255, g.cell_labels(b) == static_cast<int>(c));
+    // The cell's (then the nucleus's) pixels in its box with a free 1 px frame, for findContours.
+    local.create(b.height + 2, b.width + 2, CV_8U);
+    auto select = [&](const cv::Mat& labels) {
+      local.setTo(0);
+      for (int y = 0; y < b.height; ++y) {
+        const int* l = labels.ptr<int>(y + b.y) + b.x;
+        uchar* o = local.ptr<uchar>(y + 1) + 1;
+        for (int x = 0; x < b.width; ++x) o[x] = l[x] == static_cast<int>(c) ? 255 : 0;
+      }
+    };
     const cv::Point offset(b.x - 1, b.y - 1);
+    select(g.cell_labels);
     cell.boundary = simplify(smooth_closed(largest_contour(local, offset), p.smooth_boundaries));
-    local.setTo(0);
-    local(cv::Rect(1, 1, b.width, b.height)).setTo(255, nucleus_labels(b) == static_cast<int>(c));
+    select(nucleus_labels);
     const std::vector<cv::Point2f> nucleus =
         smooth_closed(largest_contour(local, offset), p.smooth_boundaries);
     double circularity = nan;

@@ -161,89 +161,85 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   if (labels.type() != CV_32SC1 || labels.size() != landscape.size()) {
     throw std::invalid_argument("seeded_flood: labels must be CV_32S of the landscape's size");
   }
-  CV_Assert(landscape.isContinuous() && labels.isContinuous());
+  const bool stop_at_ridges = !ridge.empty();
+  if (stop_at_ridges) CV_Assert(ridge.type() == CV_32FC1 && ridge.size() == labels.size());
   const int w = labels.cols;
   const int h = labels.rows;
-  const int n = w * h;
-  int* lab = labels.ptr<int>();
-  const float* f = landscape.ptr<float>();
   float lo = FLT_MAX, hi = -FLT_MAX;
-  for (int i = 0; i < n; ++i) {
-    if (lab[i] < 0) continue;
-    lo = std::min(lo, f[i]);
-    hi = std::max(hi, f[i]);
+  for (int y = 0; y < h; ++y) {
+    const int* l = labels.ptr<int>(y);
+    const float* fr = landscape.ptr<float>(y);
+    for (int x = 0; x < w; ++x) {
+      if (l[x] < 0) continue;
+      lo = std::min(lo, fr[x]);
+      hi = std::max(hi, fr[x]);
+    }
   }
   if (lo > hi) return;
+  // Padded copies: a frame of -1 (never entered) removes every bounds check.
+  const int wp = w + 2;
+  const std::size_t np = static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2);
+  std::vector<int> lab(np, -1);
+  std::vector<float> f(np, 0.0f);
+  std::vector<float> rg(stop_at_ridges ? np : 0, 0.0f);
+  for (int y = 0; y < h; ++y) {
+    const std::size_t row = static_cast<std::size_t>(y + 1) * wp + 1;
+    std::copy_n(labels.ptr<int>(y), w, lab.begin() + static_cast<std::ptrdiff_t>(row));
+    std::copy_n(landscape.ptr<float>(y), w, f.begin() + static_cast<std::ptrdiff_t>(row));
+    if (stop_at_ridges) std::copy_n(ridge.ptr<float>(y), w, rg.begin() + static_cast<std::ptrdiff_t>(row));
+  }
   constexpr int kLevels = 1024;
   const float scale = hi > lo ? (kLevels - 1) / (hi - lo) : 0.0f;
-  auto level = [&](int i) { return static_cast<int>((f[i] - lo) * scale); };
+  auto level = [&](int i) { return static_cast<int>((f[static_cast<std::size_t>(i)] - lo) * scale); };
   std::vector<std::vector<int>> buckets(kLevels);
   const bool limit = max_distance_px > 0.0;
   const double max_d2 = max_distance_px * max_distance_px;
-  std::vector<int> source;
-  if (limit) source.assign(static_cast<std::size_t>(n), -1);
-  const bool stop_at_ridges = !ridge.empty();
-  if (stop_at_ridges) {
-    CV_Assert(ridge.type() == CV_32FC1 && ridge.size() == labels.size() && ridge.isContinuous());
-  }
-  const float* rg = stop_at_ridges ? ridge.ptr<float>() : nullptr;
+  // Offset of each pixel from the seed pixel its label came from (for the distance limit).
+  std::vector<cv::Point> from_seed(limit ? np : 0);
   std::vector<float> path_max;
   // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind.
-  if (stop_at_ridges) path_max.assign(static_cast<std::size_t>(n), 0.0f);
-  for (int y = 0; y < h; ++y) {
-    for (int x = 0; x < w; ++x) {
-      const int i = y * w + x;
-      if (lab[i] <= 0) continue;
-      if (limit) source[i] = i;
+  if (stop_at_ridges) path_max.assign(np, 0.0f);
+  // Neighbours in raster order: ties spread breadth first in this order.
+  const int off[8] = {-wp - 1, -wp, -wp + 1, -1, 1, wp - 1, wp, wp + 1};
+  const cv::Point step[8] = {{-1, -1}, {0, -1}, {1, -1}, {-1, 0}, {1, 0}, {-1, 1}, {0, 1}, {1, 1}};
+  for (int y = 1; y <= h; ++y) {
+    for (int x = 1; x <= w; ++x) {
+      const int i = y * wp + x;
+      if (lab[static_cast<std::size_t>(i)] <= 0) continue;
+      if (limit) from_seed[static_cast<std::size_t>(i)] = {0, 0};
       // Only seeds with a free neighbour need to spread.
       bool border = false;
-      for (int dy = -1; dy <= 1 && !border; ++dy) {
-        const int yy = y + dy;
-        if (yy < 0 || yy >= h) continue;
-        for (int dx = -1; dx <= 1; ++dx) {
-          const int xx = x + dx;
-          if (xx >= 0 && xx < w && lab[yy * w + xx] == 0) {
-            border = true;
-            break;
-          }
-        }
-      }
-      if (border) buckets[level(i)].push_back(i);
+      for (int k = 0; k < 8 && !border; ++k) border = lab[static_cast<std::size_t>(i + off[k])] == 0;
+      if (border) buckets[static_cast<std::size_t>(level(i))].push_back(i);
     }
   }
   for (int cur = 0; cur < kLevels; ++cur) {
-    auto& bucket = buckets[cur];
+    auto& bucket = buckets[static_cast<std::size_t>(cur)];
     for (std::size_t head = 0; head < bucket.size(); ++head) {
       const int p = bucket[head];
-      const int px = p % w;
-      const int py = p / w;
-      const int lp = lab[p];
-      for (int dy = -1; dy <= 1; ++dy) {
-        const int yy = py + dy;
-        if (yy < 0 || yy >= h) continue;
-        for (int dx = -1; dx <= 1; ++dx) {
-          const int xx = px + dx;
-          if (xx < 0 || xx >= w) continue;
-          const int q = yy * w + xx;
-          if (lab[q] != 0) continue;
-          if (stop_at_ridges) {
-            const float pm = path_max[static_cast<std::size_t>(p)];
-            if (pm >= min_ridge && rg[q] < 0.5f * pm) continue;
-            path_max[static_cast<std::size_t>(q)] = std::max(pm, rg[q]);
-          }
-          if (limit) {
-            const int s = source[p];
-            const double ddx = xx - s % w;
-            const double ddy = yy - s / w;
-            if (ddx * ddx + ddy * ddy > max_d2) continue;
-            source[q] = s;
-          }
-          lab[q] = lp;
-          buckets[std::max(level(q), cur)].push_back(q);
+      const int lp = lab[static_cast<std::size_t>(p)];
+      for (int k = 0; k < 8; ++k) {
+        const int q = p + off[k];
+        const auto qs = static_cast<std::size_t>(q);
+        if (lab[qs] != 0) continue;
+        if (stop_at_ridges) {
+          const float pm = path_max[static_cast<std::size_t>(p)];
+          if (pm >= min_ridge && rg[qs] < 0.5f * pm) continue;
+          path_max[qs] = std::max(pm, rg[qs]);
         }
+        if (limit) {
+          const cv::Point d = from_seed[static_cast<std::size_t>(p)] + step[k];
+          if (static_cast<double>(d.x * d.x + d.y * d.y) > max_d2) continue;
+          from_seed[qs] = d;
+        }
+        lab[qs] = lp;
+        buckets[static_cast<std::size_t>(std::max(level(q), cur))].push_back(q);
       }
     }
     std::vector<int>().swap(bucket);
+  }
+  for (int y = 0; y < h; ++y) {
+    std::copy_n(lab.begin() + static_cast<std::ptrdiff_t>((y + 1) * wp + 1), w, labels.ptr<int>(y));
   }
 }
 
