@@ -66,15 +66,9 @@ constexpr std::size_t kTextureBytes = 256u << 20;
 constexpr int kTileSize = 512;
 constexpr std::size_t kMaxDrawnCells = 15000;  // above: class map instead of outlines
 constexpr int kUploadsPerFrame = 12;
-constexpr int kOverlayTile = 256;               // screen px per side of a cached cell-overlay tile
+constexpr int kOverlayTile = 256;               // screen px per side of a cached slide-and-cells tile
 constexpr std::size_t kOverlayTileCount = 192;  // 48 MB of RGBA
 
-// Cell overlay tiles hold premultiplied colour: drawn into with this, composited with ONE,
-// ONE_MINUS_SRC_ALPHA.
-void blend_into_premultiplied(const ImDrawList*, const ImDrawCmd*) {
-  glBlendFuncSeparate(GL_SRC_ALPHA, GL_ONE_MINUS_SRC_ALPHA, GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
-}
-void blend_premultiplied(const ImDrawList*, const ImDrawCmd*) { glBlendFunc(GL_ONE, GL_ONE_MINUS_SRC_ALPHA); }
 void disable_blending(const ImDrawList*, const ImDrawCmd*) { glDisable(GL_BLEND); }
 
 ImU32 class_colour(CellClass c, int alpha = 255) {
@@ -157,7 +151,7 @@ class Viewer {
   void close_slide();
   void update_tiles();
   bool full_view_ready() const;
-  GLuint texture_for(const TileKey& k, int* uploads);
+  GLuint texture_for(const TileKey& k);  // uploads at most uploads_left_ textures per frame
   void evict_textures();
   cv::Mat display_pixels(const cv::Mat& rgb) const;
   void rebuild_stains();
@@ -181,7 +175,7 @@ class Viewer {
   // ---- frame
   void frame_input();
   void draw_canvas();
-  void draw_cells(ImDrawList* dl);
+  void draw_cells(ImDrawList* dl);  // the class map
   void draw_panel();
   void panel_slide();
   void panel_display();
@@ -240,25 +234,33 @@ class Viewer {
   std::uint64_t cells_version_ = 0;  // bumped whenever a class, a deletion or the scope may have changed
   std::uint64_t selection_version_ = 0;
   double cell_extent_px_ = 0.0;  // farthest outline vertex from its centroid (level-0 px)
-  // Cell outlines rendered once per zoom into screen-aligned tiles (as QuPath caches its overlay tiles):
-  // panning composites a few textures instead of re-tessellating thousands of outlines every frame.
+  // With cells shown, the view is drawn from screen-aligned tiles holding the slide with the cells on it,
+  // rendered once per zoom (as QuPath caches its overlay tiles): a panning frame draws one opaque layer
+  // whatever the number of cells, instead of re-tessellating thousands of outlines and blending them.
   struct OverlayTile {
     GLuint tex = 0;
-    bool empty = false;
+    bool complete = false;          // every slide tile it needs was there when rendered
+    std::uint64_t rendered_at = 0;  // uploads_done_ then: an incomplete tile is redone after new uploads
     std::uint64_t last_used = 0;
   };
   struct OverlayKey {
     double downsample = 0.0;
-    std::uint64_t cells = ~0ULL, selection = ~0ULL;
-    int display = -1;
+    std::uint64_t cells = ~0ULL, selection = ~0ULL, display_version = ~0ULL;
+    int display = -1, alpha = -1;
     bool operator==(const OverlayKey&) const = default;
   };
   std::unordered_map<TileKey, OverlayTile, TileKeyHash> overlay_;
   OverlayKey overlay_key_;
   GLuint overlay_fbo_ = 0;
   std::vector<GLuint> overlay_free_;
+  int uploads_left_ = 0;  // texture uploads still allowed this frame
+  std::uint64_t uploads_done_ = 0;
   void render_overlay_tile(int tx, int ty, OverlayTile* tile);
   void draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std::vector<int>& cells, int alpha);
+  bool draw_tile_part(const TileKey& k, ImDrawList* list, const ViewTransform& v, const cv::Rect2d& part);
+  bool draw_slide(ImDrawList* list, const ViewTransform& v, const std::vector<TileKey>& fine);
+  bool class_map_mode() const;
+  void draw_view_tiles(ImDrawList* dl);
   void clear_overlay();
   struct ClassMapTexture {
     GLuint id = 0;
@@ -366,19 +368,12 @@ bool Viewer::open(const std::filesystem::path& path) {
   const PyramidGeometry g = geometry_;
   loader_ = std::make_unique<TileLoader>(
       [raw, g](const TileKey& k) {
-        const cv::Rect2d r = tile_rect_level0(g, k);
-        const cv::Size sz = tile_pixel_size(g, k);
-        const auto x = static_cast<std::int64_t>(std::llround(r.x)),
-                   y = static_cast<std::int64_t>(std::llround(r.y));
-        const int src = g.source(k.level);
-        if (g.downsamples[src] == g.downsamples[k.level])
-          return raw->read_region(x, y, src, sz.width, sz.height);
+        const SourceRegion src = source_region(g, k);
+        cv::Mat rgb = raw->read_region(src.x, src.y, src.level, src.size.width, src.size.height);
+        if (src.size == src.tile_size) return rgb;
         // A resampled level: the same area from the finer slide level, averaged down (no aliasing).
-        const double f = g.downsamples[k.level] / g.downsamples[src];
-        const cv::Mat fine = raw->read_region(x, y, src, static_cast<int>(std::ceil(sz.width * f)),
-                                              static_cast<int>(std::ceil(sz.height * f)));
         cv::Mat out;
-        cv::resize(fine, out, sz, 0, 0, cv::INTER_AREA);
+        cv::resize(rgb, out, src.tile_size, 0, 0, cv::INTER_AREA);
         return out;
       },
       *cache_, 2,
@@ -444,16 +439,17 @@ void Viewer::rebuild_stains() {
   }
 }
 
-GLuint Viewer::texture_for(const TileKey& k, int* uploads) {
+GLuint Viewer::texture_for(const TileKey& k) {
   auto it = textures_.find(k);
   if (it != textures_.end() && it->second.version == display_version_) {
     it->second.last_used = frame_;
     return it->second.id;
   }
-  if (*uploads <= 0) return it != textures_.end() ? it->second.id : 0;
+  if (uploads_left_ <= 0) return it != textures_.end() ? it->second.id : 0;
   cv::Mat rgb = cache_->get(k);
   if (rgb.empty()) return it != textures_.end() ? it->second.id : 0;
-  --*uploads;
+  --uploads_left_;
+  ++uploads_done_;
   cv::Mat px = display_pixels(rgb);
   if (!px.isContinuous()) px = px.clone();
   Texture t = it != textures_.end() ? it->second : Texture{};
@@ -931,58 +927,18 @@ void Viewer::draw_canvas() {
     dl->PopClipRect();
     return;
   }
-  int uploads = kUploadsPerFrame;
-  // Draws the part `part` (level-0 px) of tile k; false when it has no texture yet.
-  auto draw_tile_part = [&](const TileKey& k, ImDrawList* list, const ViewTransform& v,
-                            const cv::Rect2d& part) {
-    const GLuint tex = texture_for(k, &uploads);
-    if (tex == 0) return false;
-    // One texel per screen pixel: nearest sampling gives the same picture for a third of llvmpipe's work.
-    const bool exact = std::abs(v.downsample / geometry_.downsamples[k.level] - 1.0) < 1e-3;
-    Texture& t = textures_[k];
-    const GLint filter = exact ? GL_NEAREST : GL_LINEAR;
-    if (t.filter != filter) {
-      glBindTexture(GL_TEXTURE_2D, tex);
-      glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, filter);
-      glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, filter);
-      t.filter = filter;
-    }
-    const cv::Rect2d r = tile_rect_level0(geometry_, k);
-    const cv::Rect2d p = part & r;
-    if (p.width <= 0 || p.height <= 0) return true;
-    const cv::Point2d a = v.to_screen(p.tl()), b = v.to_screen(p.br());
-    const ImVec2 uv0(float((p.x - r.x) / r.width), float((p.y - r.y) / r.height));
-    const ImVec2 uv1(float((p.x + p.width - r.x) / r.width), float((p.y + p.height - r.y) / r.height));
-    list->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(tex)),
-                   ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)), uv0, uv1);
-    return true;
-  };
-  auto draw_tile = [&](const TileKey& k, ImDrawList* list, const ViewTransform& v) {
-    return draw_tile_part(k, list, v, tile_rect_level0(geometry_, k));
-  };
-  // Tiles are opaque: without blending llvmpipe skips reading the framebuffer back for every pixel.
-  dl->AddCallback(disable_blending, nullptr);
+  uploads_left_ = kUploadsPerFrame;
   const cv::Rect2d vis = view_.visible_slide_rect();
-  const int level = level_for_downsample(geometry_, view_.downsample);
   const auto coarse_tiles = all_tiles(geometry_, coarsest_);
-  if (level == coarsest_) {
-    for (const TileKey& k : coarse_tiles) {
-      if ((tile_rect_level0(geometry_, k) & vis).area() > 0) draw_tile(k, dl, view_);
-    }
+  const bool cells_shown = show_cells_ && opacity_ > 0 && results_.table.size() > 0;
+  if (cells_shown && !class_map_mode()) {
+    draw_view_tiles(dl);
   } else {
-    // Fine tiles where they are loaded; the coarsest level (always resident) only under the holes, so panning
-    // never draws the view twice.
-    for (const TileKey& k : wanted_) {
-      if (draw_tile(k, dl, view_)) continue;
-      const cv::Rect2d hole = tile_rect_level0(geometry_, k) & vis;
-      for (const TileKey& ck : coarse_tiles) {
-        if ((tile_rect_level0(geometry_, ck) & hole).area() > 0) draw_tile_part(ck, dl, view_, hole);
-      }
-    }
-  }
-  dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
-  if (show_cells_ && opacity_ > 0 && results_.table.size() > 0) {
-    draw_cells(dl);
+    // Tiles are opaque: without blending llvmpipe skips reading the framebuffer back for every pixel.
+    dl->AddCallback(disable_blending, nullptr);
+    draw_slide(dl, view_, wanted_);
+    dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+    if (cells_shown) draw_cells(dl);
   }
 
   // Regions: include green, exclude red; the sketch being drawn in yellow.
@@ -1029,7 +985,7 @@ void Viewer::draw_canvas() {
                    ImVec2(float(o.screen.x + o.screen.width), float(o.screen.y + o.screen.height)), true);
   // Opaque like the canvas tiles: the same llvmpipe shader variant, one JIT compilation fewer at start.
   dl->AddCallback(disable_blending, nullptr);
-  for (const TileKey& k : coarse_tiles) draw_tile(k, dl, ov);
+  for (const TileKey& k : coarse_tiles) draw_tile_part(k, dl, ov, tile_rect_level0(geometry_, k));
   dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
   dl->PopClipRect();
   const cv::Rect2d box =
@@ -1047,14 +1003,120 @@ void Viewer::draw_canvas() {
   dl->PopClipRect();
 }
 
-void Viewer::draw_cells(ImDrawList* dl) {
+// Draws the part `part` (level-0 px) of tile k; false when it has no texture yet.
+bool Viewer::draw_tile_part(const TileKey& k, ImDrawList* list, const ViewTransform& v,
+                            const cv::Rect2d& part) {
+  const GLuint tex = texture_for(k);
+  if (tex == 0) return false;
+  // One texel per screen pixel: nearest sampling gives the same picture for a third of llvmpipe's work.
+  const bool exact = std::abs(v.downsample / geometry_.downsamples[k.level] - 1.0) < 1e-3;
+  Texture& t = textures_[k];
+  const GLint filter = exact ? GL_NEAREST : GL_LINEAR;
+  if (t.filter != filter) {
+    glBindTexture(GL_TEXTURE_2D, tex);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, filter);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, filter);
+    t.filter = filter;
+  }
+  const cv::Rect2d r = tile_rect_level0(geometry_, k);
+  const cv::Rect2d p = part & r;
+  if (p.width <= 0 || p.height <= 0) return true;
+  const cv::Point2d a = v.to_screen(p.tl()), b = v.to_screen(p.br());
+  const ImVec2 uv0(float((p.x - r.x) / r.width), float((p.y - r.y) / r.height));
+  const ImVec2 uv1(float((p.x + p.width - r.x) / r.width), float((p.y + p.height - r.y) / r.height));
+  list->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(tex)),
+                 ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)), uv0, uv1);
+  return true;
+}
+
+// The slide in v's canvas from the `fine` tiles of v's level; the coarsest level (always resident) only under
+// the holes, so the view is never drawn twice. True when no hole was left.
+bool Viewer::draw_slide(ImDrawList* list, const ViewTransform& v, const std::vector<TileKey>& fine) {
+  const cv::Rect2d vis = v.visible_slide_rect();
+  const int level = level_for_downsample(geometry_, v.downsample);
+  const auto coarse = all_tiles(geometry_, coarsest_);
+  bool complete = true;
+  if (level == coarsest_) {
+    for (const TileKey& k : coarse) {
+      const cv::Rect2d r = tile_rect_level0(geometry_, k);
+      if ((r & vis).area() > 0) complete &= draw_tile_part(k, list, v, r);
+    }
+    return complete;
+  }
+  for (const TileKey& k : fine) {
+    if (draw_tile_part(k, list, v, tile_rect_level0(geometry_, k))) continue;
+    complete = false;
+    const cv::Rect2d hole = tile_rect_level0(geometry_, k) & vis;
+    for (const TileKey& ck : coarse) {
+      if ((tile_rect_level0(geometry_, ck) & hole).area() > 0) draw_tile_part(ck, list, v, hole);
+    }
+  }
+  return complete;
+}
+
+bool Viewer::class_map_mode() const {
+  // Typical cell diameter on screen decides between outlines and the class map.
+  return grid_.estimate(view_.visible_slide_rect()) > kMaxDrawnCells || 20.0 / view_.downsample < 2.0;
+}
+
+void Viewer::draw_view_tiles(ImDrawList* dl) {
   const cv::Rect2d vis = view_.visible_slide_rect();
   const int alpha = static_cast<int>(opacity_ * 255);
-  // Typical cell diameter on screen decides between outlines and the class map.
-  const double cell_px = 20.0 / view_.downsample;
-  if (grid_.estimate(vis) > kMaxDrawnCells || cell_px < 2.0) {
-    // Class map: squares of about 8 screen px in their majority class, as one texture built per zoom octave
-    // and cell revision (panning redraws one quad, whatever the number of cells).
+  const OverlayKey key{view_.downsample,
+                       cells_version_,
+                       selection_version_,
+                       display_version_,
+                       static_cast<int>(cell_display_),
+                       alpha};
+  if (!(key == overlay_key_)) {
+    clear_overlay();
+    overlay_key_ = key;
+  }
+  // Tiles of kOverlayTile screen px on a grid anchored at the slide origin, so they stay valid while panning.
+  const double span = kOverlayTile * view_.downsample;
+  // Outlines, selection rings (up to 12 level-0 px + 8 screen px) and markers reach this far past a centroid.
+  const double reach = cell_extent_px_ + 14 + 10 * view_.downsample;
+  const int tx0 = static_cast<int>(std::floor(std::max(vis.x, -reach) / span));
+  const int ty0 = static_cast<int>(std::floor(std::max(vis.y, -reach) / span));
+  const int tx1 =
+      static_cast<int>(std::floor(std::min(vis.x + vis.width, limits_.slide_size.width + reach) / span));
+  const int ty1 =
+      static_cast<int>(std::floor(std::min(vis.y + vis.height, limits_.slide_size.height + reach) / span));
+  dl->AddCallback(disable_blending, nullptr);
+  for (int ty = ty0; ty <= ty1; ++ty) {
+    for (int tx = tx0; tx <= tx1; ++tx) {
+      OverlayTile& t = overlay_[TileKey{0, tx, ty}];
+      // Every visible tile is drawn in the frame it appears: no cell ever pops in late. A tile drawn while
+      // slide tiles were missing is redone once more of them were uploaded.
+      if (t.tex == 0 || (!t.complete && t.rendered_at != uploads_done_)) render_overlay_tile(tx, ty, &t);
+      t.last_used = frame_;
+      const cv::Point2d a = view_.to_screen({tx * span, ty * span});
+      dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(t.tex)),
+                   ImVec2(float(a.x), float(a.y)),
+                   ImVec2(float(a.x) + kOverlayTile, float(a.y) + kOverlayTile), ImVec2(0, 1), ImVec2(1, 0));
+    }
+  }
+  dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+  if (overlay_.size() > kOverlayTileCount) {
+    std::vector<std::pair<std::uint64_t, TileKey>> order;
+    for (const auto& [k, t] : overlay_) {
+      if (t.last_used != frame_) order.push_back({t.last_used, k});
+    }
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t i = 0; i < order.size() && overlay_.size() > kOverlayTileCount * 3 / 4; ++i) {
+      auto it = overlay_.find(order[i].second);
+      if (it->second.tex != 0) overlay_free_.push_back(it->second.tex);
+      overlay_.erase(it);
+    }
+  }
+}
+
+// The class map (low zoom, or too many cells on screen): squares of about 8 screen px in their majority
+// class, as one texture built per zoom octave and cell revision (panning redraws one quad, whatever the cell
+// count).
+void Viewer::draw_cells(ImDrawList* dl) {
+  const int alpha = static_cast<int>(opacity_ * 255);
+  {
     double square = std::exp2(std::round(std::log2(8 * view_.downsample)));
     while (limits_.slide_size.width / square > 8192 || limits_.slide_size.height / square > 8192) square *= 2;
     if (class_tex_.version != cells_version_ || class_tex_.square_px != square) {
@@ -1087,50 +1149,6 @@ void Viewer::draw_cells(ImDrawList* dl) {
     dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(class_tex_.id)),
                  ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)), ImVec2(0, 0), ImVec2(1, 1),
                  IM_COL32(255, 255, 255, alpha * 3 / 4));
-    return;
-  }
-  const OverlayKey key{view_.downsample, cells_version_, selection_version_, static_cast<int>(cell_display_)};
-  if (!(key == overlay_key_)) {
-    clear_overlay();
-    overlay_key_ = key;
-  }
-  // Tiles of kOverlayTile screen px on a grid anchored at the slide origin, so they stay valid while panning.
-  const double span = kOverlayTile * view_.downsample;
-  // Outlines, selection rings (up to 12 level-0 px + 8 screen px) and markers reach this far past a centroid.
-  const double reach = cell_extent_px_ + 14 + 10 * view_.downsample;
-  const int tx0 = static_cast<int>(std::floor(std::max(vis.x, -reach) / span));
-  const int ty0 = static_cast<int>(std::floor(std::max(vis.y, -reach) / span));
-  const int tx1 =
-      static_cast<int>(std::floor(std::min(vis.x + vis.width, limits_.slide_size.width + reach) / span));
-  const int ty1 =
-      static_cast<int>(std::floor(std::min(vis.y + vis.height, limits_.slide_size.height + reach) / span));
-  dl->AddCallback(blend_premultiplied, nullptr);
-  const auto tint = static_cast<ImU32>(alpha) * 0x01010101u;  // premultiplied opacity
-  for (int ty = ty0; ty <= ty1; ++ty) {
-    for (int tx = tx0; tx <= tx1; ++tx) {
-      OverlayTile& t = overlay_[TileKey{0, tx, ty}];
-      // Every visible tile is drawn in the frame it appears: no cell ever pops in late.
-      if (t.tex == 0 && !t.empty) render_overlay_tile(tx, ty, &t);
-      t.last_used = frame_;
-      if (t.empty) continue;
-      const cv::Point2d a = view_.to_screen({tx * span, ty * span});
-      dl->AddImage(
-          reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(t.tex)), ImVec2(float(a.x), float(a.y)),
-          ImVec2(float(a.x) + kOverlayTile, float(a.y) + kOverlayTile), ImVec2(0, 1), ImVec2(1, 0), tint);
-    }
-  }
-  dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
-  if (overlay_.size() > kOverlayTileCount) {
-    std::vector<std::pair<std::uint64_t, TileKey>> order;
-    for (const auto& [k, t] : overlay_) {
-      if (t.last_used != frame_) order.push_back({t.last_used, k});
-    }
-    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (std::size_t i = 0; i < order.size() && overlay_.size() > kOverlayTileCount * 3 / 4; ++i) {
-      auto it = overlay_.find(order[i].second);
-      if (it->second.tex != 0) overlay_free_.push_back(it->second.tex);
-      overlay_.erase(it);
-    }
   }
 }
 
@@ -1146,30 +1164,26 @@ void Viewer::render_overlay_tile(int tx, int ty, OverlayTile* tile) {
   const cv::Rect2d r(tx * span, ty * span, span, span);
   const double m = cell_extent_px_ + 14 + 10 * ds;
   const std::vector<int> cells = grid_.query({r.x - m, r.y - m, r.width + 2 * m, r.height + 2 * m});
-  if (cells.empty()) {
-    tile->empty = true;
-    return;
-  }
   ImDrawList list(ImGui::GetDrawListSharedData());
   list._ResetForNewFrame();
   list.PushTextureID(ImGui::GetIO().Fonts->TexID);
   list.PushClipRect(ImVec2(0, 0), ImVec2(kOverlayTile, kOverlayTile));
   // Thin outlines without anti-aliasing: a third of the vertices, which software GL feels.
   list.Flags &= ~(ImDrawListFlags_AntiAliasedLines | ImDrawListFlags_AntiAliasedFill);
-  list.AddCallback(blend_into_premultiplied, nullptr);
   ViewTransform tv;
   tv.downsample = ds;
   tv.canvas = {0, 0, double(kOverlayTile), double(kOverlayTile)};
   tv.center = {r.x + span / 2, r.y + span / 2};
-  draw_cell_shapes(&list, tv, cells, 255);
-  if (list.VtxBuffer.Size == 0) {
-    tile->empty = true;
-    return;
-  }
-  if (!overlay_free_.empty()) {
+  list.AddCallback(disable_blending, nullptr);
+  const int level = level_for_downsample(geometry_, ds);
+  tile->complete = draw_slide(&list, tv, visible_tiles(geometry_, tv, level));
+  tile->rendered_at = uploads_done_;
+  list.AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+  draw_cell_shapes(&list, tv, cells, static_cast<int>(opacity_ * 255));
+  if (tile->tex == 0 && !overlay_free_.empty()) {
     tile->tex = overlay_free_.back();
     overlay_free_.pop_back();
-  } else {
+  } else if (tile->tex == 0) {
     glGenTextures(1, &tile->tex);
     glBindTexture(GL_TEXTURE_2D, tile->tex);
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
@@ -1184,7 +1198,7 @@ void Viewer::render_overlay_tile(int tx, int ty, OverlayTile* tile) {
   glFramebufferTexture2D(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_TEXTURE_2D, tile->tex, 0);
   glViewport(0, 0, kOverlayTile, kOverlayTile);
   glDisable(GL_SCISSOR_TEST);
-  glClearColor(0, 0, 0, 0);
+  glClearColor(235 / 255.0f, 235 / 255.0f, 235 / 255.0f, 1.0f);  // the canvas background past the slide
   glClear(GL_COLOR_BUFFER_BIT);
   ImDrawList* lists[] = {&list};
   ImDrawData data;

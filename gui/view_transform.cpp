@@ -110,6 +110,7 @@ PyramidGeometry display_pyramid(const std::vector<cv::Size>& level_sizes,
     g.level_sizes.push_back(level_sizes[i]);
     g.downsamples.push_back(downsamples[i]);
     g.source_level.push_back(static_cast<int>(i));
+    g.source_downsamples.push_back(downsamples[i]);
     if (i + 1 == level_sizes.size()) break;
     // 2x and 4x of this level while clearly finer than the next slide level.
     for (double f = 2; f <= 4 && downsamples[i] * f < downsamples[i + 1] / 1.01; f *= 2) {
@@ -118,9 +119,25 @@ PyramidGeometry display_pyramid(const std::vector<cv::Size>& level_sizes,
           {static_cast<int>(std::ceil(base.width / ds)), static_cast<int>(std::ceil(base.height / ds))});
       g.downsamples.push_back(ds);
       g.source_level.push_back(static_cast<int>(i));
+      g.source_downsamples.push_back(downsamples[i]);
     }
   }
   return g;
+}
+
+SourceRegion source_region(const PyramidGeometry& g, const TileKey& k) {
+  SourceRegion out;
+  const cv::Rect2d r = tile_rect_level0(g, k);
+  out.tile_size = tile_pixel_size(g, k);
+  out.level = g.source(k.level);
+  out.x = std::llround(r.x);
+  out.y = std::llround(r.y);
+  const double f =
+      g.source_downsamples.empty() ? 1.0 : g.downsamples[k.level] / g.source_downsamples[k.level];
+  out.size = std::abs(f - 1.0) < 1e-9 ? out.tile_size
+                                      : cv::Size(static_cast<int>(std::ceil(out.tile_size.width * f)),
+                                                 static_cast<int>(std::ceil(out.tile_size.height * f)));
+  return out;
 }
 
 cv::Size tile_pixel_size(const PyramidGeometry& g, const TileKey& k) {

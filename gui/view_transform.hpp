@@ -70,10 +70,22 @@ struct PyramidGeometry {
   std::vector<cv::Size> level_sizes;
   std::vector<double> downsamples;
   int tile_size = 512;  // level px
-  // Slide level each level is read from (resampled when the downsamples differ); empty = the level itself.
+  // Slide level each level is read from (resampled when the downsamples differ) and that slide level's
+  // downsample; empty = the level itself.
   std::vector<int> source_level;
+  std::vector<double> source_downsamples;
   int source(int level) const { return source_level.empty() ? level : source_level[level]; }
 };
+
+// What to read from the slide for one tile: a region of slide level `level` (top-left in level-0 px, size in
+// that level's px), to be resized to `tile_size` when the sizes differ.
+struct SourceRegion {
+  int level = 0;
+  std::int64_t x = 0, y = 0;
+  cv::Size size;
+  cv::Size tile_size;
+};
+SourceRegion source_region(const PyramidGeometry& g, const TileKey& k);
 
 // The slide's levels plus resampled ones so that no two neighbours differ by more than 2x (a 1x/4x/16x slide
 // shows 1, 2, 4, 8, 16): textures are then drawn at 1x to 2x minification, which costs software GL far less

@@ -138,6 +138,22 @@ TEST(Tiles, DisplayPyramidFillsGapsWiderThanTwoFromTheFinerLevel) {
   const PyramidGeometry wide = display_pyramid({{32000, 32000}, {1000, 1000}}, {1, 32});
   EXPECT_EQ(wide.downsamples, (std::vector<double>{1, 2, 4, 32}));
   EXPECT_EQ(wide.source_level, (std::vector<int>{0, 0, 0, 1}));
+  // What is read: the slide's own levels 1:1; a resampled level reads 2x the area from the finer slide level.
+  const SourceRegion own = source_region(g, {2, 1, 1});  // the slide's 4x level
+  EXPECT_EQ(own.level, 1);
+  EXPECT_EQ(own.x, 2048);
+  EXPECT_EQ(own.y, 2048);
+  EXPECT_EQ(own.size, cv::Size(512, 512));
+  EXPECT_EQ(own.tile_size, cv::Size(512, 512));
+  const SourceRegion coarse = source_region(g, {4, 4, 3});  // 16x, the last (clipped) tile: 2500 - 2048
+  EXPECT_EQ(coarse.level, 2);
+  EXPECT_EQ(coarse.size, cv::Size(452, 339));
+  const SourceRegion resampled = source_region(g, {3, 1, 0});  // 8x from the slide's 4x level
+  EXPECT_EQ(resampled.level, 1);
+  EXPECT_EQ(resampled.x, 4096);
+  EXPECT_EQ(resampled.y, 0);
+  EXPECT_EQ(resampled.size, cv::Size(1024, 1024));
+  EXPECT_EQ(resampled.tile_size, cv::Size(512, 512));
   // Level 3.999x of a 1x/4x slide (OpenSlide's rounding) gets its 2x level too.
   EXPECT_EQ(display_pyramid({{4001, 4001}, {1000, 1000}}, {1, 4.001}).downsamples.size(), 3u);
 }
