@@ -1,5 +1,4 @@
 // ihcscore cohort: slide scores + clinical data -> groups, Kaplan-Meier, log-rank, Cox, correlation, report.
-#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -8,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 #include <sstream>
 
+#include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "imaging/png_io.hpp"
 #include "ihc/version.hpp"
@@ -112,13 +112,7 @@ int run_cohort(const Args& args) {
   app.add_option("--covariate", o.covariates, "numeric clinical column(s) added to the Cox model");
   app.add_option("--times", times_text, "report survival at these times, comma-separated (default 1, 3, 5 years)");
   app.add_option("-o,--output", out_dir, "report folder")->required();
-  std::vector<std::string> argv_copy(args.rbegin(), args.rend());
-  try {
-    app.parse(argv_copy);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (auto stop = parse_command_line(app, args)) return *stop;
   if (o.event_column.empty() && o.censored_column.empty()) {
     std::fprintf(stderr, "ihcscore cohort: give --event-column or --censored-column\n");
     return 1;

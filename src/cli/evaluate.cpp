@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "imaging/cell_detection.hpp"
 #include "imaging/slide.hpp"
@@ -344,13 +345,7 @@ int run_evaluate(const Args& args) {
       "--overlay-dir", o.overlay_dir,
       "Write <image>.png overlays: truth circles (red positive, blue negative, grey ignored; thick = "
       "missed), detections as dots, yellow rings = unmatched detections");
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (auto stop = parse_command_line(app, args)) return *stop;
 
   if (o.images.size() != o.truths.size()) {
     std::fprintf(stderr, "ihcscore evaluate: %zu --image but %zu --truth; give one --truth per --image\n",
@@ -371,16 +366,8 @@ int run_evaluate(const Args& args) {
   }
 
   // Parameters: preset, then file, then --set (later wins).
-  std::vector<ParamSpec> specs = detection_param_specs();
-  for (auto& s : scoring_param_specs()) specs.push_back(std::move(s));
-  ParamSet params(std::move(specs));
-  apply_preset(params, o.preset);
-  if (!o.params_file.empty()) params.load_file(o.params_file);
-  for (const auto& kv : o.sets) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) throw ParamError("--set " + kv + ": expected key=value");
-    params.set(kv.substr(0, eq), kv.substr(eq + 1), "--set");
-  }
+  // The same keys as `ihcscore score`, so one parameter file serves both.
+  const ParamSet params = resolve_params(o.preset, o.params_file, o.sets);
   const DetectionParams detection = detection_params_from(params);
   const GradingParams grading = grading_params_from(params);
   const ScoreOptions score_options = score_options_from(params);

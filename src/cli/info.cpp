@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
@@ -23,13 +24,7 @@ int run_info(const Args& args) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_flag("--no-tissue", no_tissue, "Skip tissue detection");
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (auto stop = parse_command_line(app, args)) return *stop;
   std::unique_ptr<Slide> slide;
   try {
     OpenOptions oo;

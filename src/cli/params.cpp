@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "imaging/pipeline.hpp"
 #include "models/presets.hpp"
@@ -21,13 +22,7 @@ int run_params(const Args& args) {
   app.add_option("--preset", preset, "dsg2 (default) or ki67");
   app.add_option("--params", params_file, "Parameter file applied after the preset");
   app.add_option("--set", sets, "key=value applied last (repeatable)");
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (auto stop = parse_command_line(app, args)) return *stop;
   (void)show;
   if (list_presets) {
     for (const auto& n : preset_names())
@@ -35,18 +30,7 @@ int run_params(const Args& args) {
     return 0;
   }
   try {
-    ParamSet params = default_params(preset);
-    if (!params_file.empty()) params.load_file(params_file);
-    for (const auto& kv : sets) {
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos) throw ParamError("--set expects key=value, got '" + kv + "'");
-      auto trim = [](std::string s) {
-        const auto a = s.find_first_not_of(" \t");
-        const auto b = s.find_last_not_of(" \t");
-        return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-      };
-      params.set(trim(kv.substr(0, eq)), trim(kv.substr(eq + 1)), "--set");
-    }
+    const ParamSet params = resolve_params(preset, params_file, sets);
     std::printf("# preset: %s\n%s",
                 preset.empty() ? (default_preset_name() + " (default)").c_str() : preset.c_str(),
                 params.to_text().c_str());

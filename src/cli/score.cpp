@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/batch.hpp"
+#include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "ihc/version.hpp"
@@ -376,13 +377,7 @@ int run_score(const Args& args) {
   app.add_flag("--decode-only", o.decode_only,
                "Benchmark: read the tiles scoring would read, then stop (no detection, no slide outputs)")
       ->group("");
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (auto stop = parse_command_line(app, args)) return *stop;
   auto usage_error = [](const std::string& msg) {
     std::fprintf(stderr, "ihcscore score: error: %s\n", msg.c_str());
     return 1;
@@ -391,18 +386,7 @@ int run_score(const Args& args) {
   // Parameters: preset, then file, then --set; each later one wins.
   ParamSet params;
   try {
-    params = default_params(o.preset);
-    if (!o.params_file.empty()) params.load_file(o.params_file);
-    for (const auto& kv : o.sets) {
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos) return usage_error("--set expects key=value, got '" + kv + "'");
-      auto trim = [](std::string s) {
-        const auto a = s.find_first_not_of(" \t");
-        const auto b = s.find_last_not_of(" \t");
-        return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-      };
-      params.set(trim(kv.substr(0, eq)), trim(kv.substr(eq + 1)), "--set");
-    }
+    params = resolve_params(o.preset, o.params_file, o.sets);
     // Reject inconsistent values now, not once per slide.
     detection_params_from(params);
     grading_params_from(params);

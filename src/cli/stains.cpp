@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <opencv2/imgproc.hpp>
 
+#include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
@@ -28,13 +29,7 @@ int run_stains(const Args& args) {
       ->check(CLI::Range(256, 16384))
       ->capture_default_str();
   est->add_option("--mpp", mpp, "Microns per pixel for images that carry none")->check(CLI::PositiveNumber);
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (auto stop = parse_command_line(app, args)) return *stop;
   StainMatrix ref;
   try {
     ref = stain_preset(reference);

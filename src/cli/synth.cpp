@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "imaging/png_io.hpp"
 #include "imaging/stains.hpp"
@@ -110,13 +111,7 @@ int run_synth(const Args& args) {
   app.add_option("--png-jpeg-quality", png_jpeg_quality, "JPEG artefacts in the PNG (1..100; 0 = none)")
       ->capture_default_str();
   app.add_option("--tile-size", tile_size, "Slide tile size (multiple of 16)")->capture_default_str();
-  try {
-    std::vector<std::string> reversed(args.rbegin(), args.rend());
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 1;
-  }
+  if (auto stop = parse_command_line(app, args)) return *stop;
   try {
     if (output.empty() && slide.empty()) {
       throw SynthError("nothing to write: give -o image.png and/or --slide slide.svs");
