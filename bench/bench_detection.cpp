@@ -34,7 +34,12 @@ void run_detection(benchmark::State& state, const cv::Mat& rgb, int threads) {
 }
 
 void BM_DetectCells4096(benchmark::State& state) {
-  run_detection(state, field().rgb, static_cast<int>(state.range(0)));
+  const int threads = static_cast<int>(state.range(0));
+  // One thread means one core: OpenCV's own pool off too (with more workers, run_tasks turns it off).
+  const int saved = cv::getNumThreads();
+  if (threads == 1) cv::setNumThreads(1);
+  run_detection(state, field().rgb, threads);
+  cv::setNumThreads(saved);
 }
 BENCHMARK(BM_DetectCells4096)
     ->Arg(1)
@@ -45,7 +50,10 @@ BENCHMARK(BM_DetectCells4096)
 
 void BM_DetectCells1024(benchmark::State& state) {
   static const ihc::test::SynthField small = ihc::test::random_field(cv::Size(1024, 1024), 1500, 7.0, 3);
+  const int saved = cv::getNumThreads();
+  cv::setNumThreads(1);
   run_detection(state, small.rgb, 1);
+  cv::setNumThreads(saved);
 }
 BENCHMARK(BM_DetectCells1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 

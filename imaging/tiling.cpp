@@ -7,6 +7,34 @@
 #include <thread>
 
 namespace ihc {
+namespace {
+
+// OpenCV's own pool would split each worker's filters again: nested pools oversubscribe the cores. While any
+// multi-worker run is active OpenCV runs single-threaded; the first run in saves the setting, the last one
+// out restores it (runs may overlap, e.g. several slides scored at once).
+class SerialOpenCv {
+ public:
+  SerialOpenCv() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (active_++ == 0) {
+      saved_ = cv::getNumThreads();
+      cv::setNumThreads(1);
+    }
+  }
+  ~SerialOpenCv() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--active_ == 0) cv::setNumThreads(saved_);
+  }
+  SerialOpenCv(const SerialOpenCv&) = delete;
+  SerialOpenCv& operator=(const SerialOpenCv&) = delete;
+
+ private:
+  static inline std::mutex mutex_;
+  static inline int active_ = 0;
+  static inline int saved_ = 0;
+};
+
+}  // namespace
 
 std::vector<TileSpec> make_tiles(cv::Size size, int core_px, int overlap_px) {
   if (core_px < 1)
@@ -63,6 +91,7 @@ bool run_tasks(int n_tasks, int threads, const std::function<void(int)>& task,
   if (n_workers == 1) {
     worker();
   } else {
+    const SerialOpenCv serial;
     std::vector<std::thread> pool;
     pool.reserve(static_cast<std::size_t>(n_workers));
     for (int k = 0; k < n_workers; ++k) pool.emplace_back(worker);

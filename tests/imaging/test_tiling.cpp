@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <vector>
 
@@ -68,6 +69,28 @@ TEST(Tiling, FirstErrorIsRethrownAndCancelStops) {
       &cancel);
   EXPECT_FALSE(finished);
   EXPECT_LT(done.load(), 20);
+}
+
+TEST(Tiling, OpenCvRunsSingleThreadedInsideSeveralWorkersAndIsRestoredAfter) {
+  // Nested pools (each worker's filters split again by OpenCV) would oversubscribe the cores.
+  cv::setNumThreads(2);
+  std::atomic<int> max_inside{0};
+  run_tasks(20, 2, [&](int) {
+    const int n = cv::getNumThreads();
+    int seen = max_inside.load();
+    while (n > seen && !max_inside.compare_exchange_weak(seen, n)) {
+    }
+  });
+  EXPECT_EQ(max_inside.load(), 1);
+  EXPECT_EQ(cv::getNumThreads(), 2);
+  // Also after a failing run.
+  EXPECT_THROW(run_tasks(5, 2, [](int) { throw std::runtime_error("bad tile"); }), std::runtime_error);
+  EXPECT_EQ(cv::getNumThreads(), 2);
+  // One worker runs in the calling thread and leaves OpenCV's pool alone.
+  int one = 0;
+  run_tasks(1, 1, [&](int) { one = cv::getNumThreads(); });
+  EXPECT_EQ(one, 2);
+  cv::setNumThreads(-1);
 }
 
 }  // namespace
