@@ -168,42 +168,70 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
   if (!any) return;
   const int w = labels.cols;
   const int h = labels.rows;
-  std::vector<std::pair<int, int>> moves;
-  for (int it = 0; it < iterations; ++it) {
-    moves.clear();
-    for (int y = 0; y < h; ++y) {
-      const int* l = labels.ptr<int>(y);
-      const int* nl = nucleus_labels.ptr<int>(y);
-      const float* d = dab_smooth.ptr<float>(y);
-      for (int x = 0; x < w; ++x) {
-        const int b = l[x];
-        if (b <= 0 || nl[x] != 0 || d[x] < kMinLineOd * 0.5f) continue;
-        int best = 0;
-        float best_strength = 0;
-        for (int dy = -1; dy <= 1; ++dy) {
-          const int yy = y + dy;
-          if (yy < 0 || yy >= h) continue;
-          const int* ln = labels.ptr<int>(yy);
-          for (int dx = -1; dx <= 1; ++dx) {
-            const int xx = x + dx;
-            if (xx < 0 || xx >= w) continue;
-            const int a = ln[xx];
-            if (a <= 0 || a == b) continue;
-            const float sa = strength[static_cast<std::size_t>(a)];
-            const float sb = strength[static_cast<std::size_t>(b)];
-            if (sa < kMinLineOd || sa < 1.5f * sb + 0.05f || d[x] < 0.5f * sa) continue;
-            if (sa > best_strength) {
-              best_strength = sa;
-              best = a;
-            }
-          }
+  CV_Assert(labels.isContinuous());
+  int* lab = labels.ptr<int>();
+  // The neighbour label this pixel moves to, or 0.
+  auto move_to = [&](int y, int x) {
+    const int b = lab[y * w + x];
+    const float dx_od = dab_smooth.ptr<float>(y)[x];
+    if (b <= 0 || nucleus_labels.ptr<int>(y)[x] != 0 || dx_od < kMinLineOd * 0.5f) return 0;
+    int best = 0;
+    float best_strength = 0;
+    for (int dy = -1; dy <= 1; ++dy) {
+      const int yy = y + dy;
+      if (yy < 0 || yy >= h) continue;
+      const int* ln = lab + static_cast<std::ptrdiff_t>(yy) * w;
+      for (int dx = -1; dx <= 1; ++dx) {
+        const int xx = x + dx;
+        if (xx < 0 || xx >= w) continue;
+        const int a = ln[xx];
+        if (a <= 0 || a == b) continue;
+        const float sa = strength[static_cast<std::size_t>(a)];
+        const float sb = strength[static_cast<std::size_t>(b)];
+        if (sa < kMinLineOd || sa < 1.5f * sb + 0.05f || dx_od < 0.5f * sa) continue;
+        if (sa > best_strength) {
+          best_strength = sa;
+          best = a;
         }
-        if (best > 0) moves.emplace_back(y * w + x, best);
       }
     }
-    if (moves.empty()) break;
-    int* lab = labels.ptr<int>();
+    return best;
+  };
+  // Moves are applied after each pass. A pixel whose label and neighbours did not change keeps its decision,
+  // so after the first full pass only the neighbourhoods of the pixels that moved are looked at again.
+  std::vector<std::pair<int, int>> moves;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      const int a = move_to(y, x);
+      if (a > 0) moves.emplace_back(y * w + x, a);
+    }
+  }
+  std::vector<uchar> dirty;
+  std::vector<int> recheck;
+  for (int it = 1; it <= iterations && !moves.empty(); ++it) {
     for (const auto& [i, a] : moves) lab[i] = a;
+    if (it == iterations) break;
+    if (dirty.empty()) dirty.assign(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), 0);
+    recheck.clear();
+    for (const auto& move : moves) {
+      const int y = move.first / w;
+      const int x = move.first % w;
+      for (int yy = std::max(0, y - 1); yy <= std::min(h - 1, y + 1); ++yy) {
+        for (int xx = std::max(0, x - 1); xx <= std::min(w - 1, x + 1); ++xx) {
+          const int j = yy * w + xx;
+          if (!dirty[static_cast<std::size_t>(j)]) {
+            dirty[static_cast<std::size_t>(j)] = 1;
+            recheck.push_back(j);
+          }
+        }
+      }
+    }
+    moves.clear();
+    for (const int j : recheck) {
+      dirty[static_cast<std::size_t>(j)] = 0;
+      const int a = move_to(j / w, j % w);
+      if (a > 0) moves.emplace_back(j, a);
+    }
   }
 }
 
