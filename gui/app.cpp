@@ -9,6 +9,7 @@
 #include <backends/imgui_impl_opengl3.h>
 #include <imgui.h>
 
+#include <malloc.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -62,7 +63,9 @@ double process_cpu_ms() {
 constexpr float kPanelWidth = 360.0f;
 constexpr float kStatusHeight = 26.0f;
 constexpr std::size_t kTileCacheBytes = 192u << 20;
-constexpr std::size_t kTextureBytes = 256u << 20;
+// Textures need only cover a few screens (a 1280x800 view holds about 20 tiles of 1 MB); the decoded cache
+// behind them serves re-uploads after eviction and channel changes.
+constexpr std::size_t kTextureBytes = 128u << 20;
 constexpr int kTileSize = 512;
 constexpr std::size_t kMaxDrawnCells = 15000;  // above: class map instead of outlines
 constexpr int kUploadsPerFrame = 12;
@@ -2180,6 +2183,10 @@ int Viewer::run() {
 }  // namespace
 
 int run_viewer(const ViewerOptions& options) {
+  // Tiles (768 KB decoded, 1 MB as llvmpipe textures) come and go while panning. A fixed mmap threshold gives
+  // each back to the system when freed; glibc's default raises the threshold after the first frees and keeps
+  // them in a heap that fragments and grows by tens of MB per minute of panning.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   Viewer v(options);
   return v.run();
 }
