@@ -624,6 +624,19 @@ bool Viewer::apply_results(LoadedResults loaded) {
                  (loaded.had_review ? " and the saved review" : "");
     }
     saved_revision_ = editor_.revision();
+    // Exports newer than every input already hold this review.
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path exports[] = {results_dir_ / "reviewed_cells.geojson",
+                                results_dir_ / "reviewed_summary.csv"};
+    auto oldest_export = fs::file_time_type::max();
+    for (const auto& e : exports) oldest_export = std::min(oldest_export, fs::last_write_time(e, ec));
+    bool current = !ec;
+    for (const char* input : {"cells.geojson", "cells.csv", "slide.json", "review.json"}) {
+      const auto t = fs::last_write_time(results_dir_ / input, ec);
+      if (!ec && t > oldest_export) current = false;
+    }
+    full_saved_revision_ = current ? editor_.revision() : ~0ULL;
     return true;
   } catch (const std::exception& e) {
     message_ = e.what();
@@ -841,10 +854,14 @@ void Viewer::export_summary(const std::filesystem::path& path) {
 void Viewer::save(bool full) {
   if (results_dir_.empty() || results_.table.size() == 0) return;
   try {
-    Review r = editor_.review();
-    r.slide = slide_path_.filename().string();
-    save_review(results_dir_ / "review.json", r);
-    saved_revision_ = editor_.revision();
+    // Nothing is rewritten for an unchanged review: quitting after a look at 200 000 cells must not spend
+    // seconds exporting the same cells again.
+    if (saved_revision_ != editor_.revision() || !std::filesystem::exists(results_dir_ / "review.json")) {
+      Review r = editor_.review();
+      r.slide = slide_path_.filename().string();
+      save_review(results_dir_ / "review.json", r);
+      saved_revision_ = editor_.revision();
+    }
     last_save_ = Clock::now();
     if (full && full_saved_revision_ != editor_.revision()) {
       full_saved_revision_ = editor_.revision();
