@@ -3,38 +3,11 @@
 #include <algorithm>
 #include <exception>
 #include <mutex>
+#include <opencv2/core/utility.hpp>
 #include <stdexcept>
 #include <thread>
 
 namespace ihc {
-namespace {
-
-// OpenCV's own pool would split each worker's filters again: nested pools oversubscribe the cores. While any
-// multi-worker run is active OpenCV runs single-threaded; the first run in saves the setting, the last one
-// out restores it (runs may overlap, e.g. several slides scored at once).
-class SerialOpenCv {
- public:
-  SerialOpenCv() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (active_++ == 0) {
-      saved_ = cv::getNumThreads();
-      cv::setNumThreads(1);
-    }
-  }
-  ~SerialOpenCv() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (--active_ == 0) cv::setNumThreads(saved_);
-  }
-  SerialOpenCv(const SerialOpenCv&) = delete;
-  SerialOpenCv& operator=(const SerialOpenCv&) = delete;
-
- private:
-  static inline std::mutex mutex_;
-  static inline int active_ = 0;
-  static inline int saved_ = 0;
-};
-
-}  // namespace
 
 std::vector<TileSpec> make_tiles(cv::Size size, int core_px, int overlap_px) {
   if (core_px < 1)
@@ -91,11 +64,16 @@ bool run_tasks(int n_tasks, int threads, const std::function<void(int)>& task,
   if (n_workers == 1) {
     worker();
   } else {
-    const SerialOpenCv serial;
-    std::vector<std::thread> pool;
-    pool.reserve(static_cast<std::size_t>(n_workers));
-    for (int k = 0; k < n_workers; ++k) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
+    // The workers run as stripes of OpenCV's own parallel_for_ (each pulls tasks until none is left), so the
+    // OpenCV calls inside a task run single-threaded (OpenCV's nested-region rule) instead of splitting
+    // over the same cores again, and no thread count is changed globally. OpenCV's pool bounds the
+    // concurrency; if another parallel region is active, the stripes run one after the other.
+    cv::parallel_for_(
+        cv::Range(0, n_workers),
+        [&](const cv::Range& r) {
+          for (int k = r.start; k < r.end; ++k) worker();
+        },
+        n_workers);
   }
   if (error) std::rethrow_exception(error);
   return !cancelled.load();

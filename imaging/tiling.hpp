@@ -20,9 +20,10 @@ std::vector<TileSpec> make_tiles(cv::Size size, int core_px, int overlap_px);
 // 0 = every hardware thread; the result is at least 1.
 int resolve_threads(int requested);
 
-// Runs task(i) for i in [0, n_tasks) on `threads` workers (each task once, taken in order). With more than
-// one worker, OpenCV runs single-threaded meanwhile (no nested pools). `cancel` is polled before each task.
-// The first exception thrown by a task stops the others and is rethrown here. Returns false when cancelled.
+// Runs task(i) for i in [0, n_tasks) on at most `threads` workers (each task once, taken in order); several
+// workers run inside cv::parallel_for_, so OpenCV calls in a task stay single-threaded. `cancel` is polled
+// before each task. The first exception thrown by a task stops the others and is rethrown here.
+// Returns false when cancelled.
 bool run_tasks(int n_tasks, int threads, const std::function<void(int)>& task,
                const std::atomic<bool>* cancel = nullptr);
 
