@@ -201,7 +201,12 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
   // so after the first full pass only the neighbourhoods of the pixels that moved are looked at again.
   std::vector<std::pair<int, int>> moves;
   for (int y = 0; y < h; ++y) {
+    const int* l = lab + static_cast<std::ptrdiff_t>(y) * w;
+    const int* nl = nucleus_labels.ptr<int>(y);
+    const float* d = dab_smooth.ptr<float>(y);
     for (int x = 0; x < w; ++x) {
+      // Cheap rejections first: most pixels are nuclei, background or not brown.
+      if (l[x] <= 0 || nl[x] != 0 || d[x] < kMinLineOd * 0.5f) continue;
       const int a = move_to(y, x);
       if (a > 0) moves.emplace_back(y * w + x, a);
     }
