@@ -100,17 +100,21 @@ cv::Mat membrane_band(const cv::Mat& labels, double width_px) {
   cv::Mat edge = cv::Mat::zeros(labels.size(), CV_8U);
   for (int y = 0; y < h; ++y) {
     const int* l = labels.ptr<int>(y);
-    const int* up = y > 0 ? labels.ptr<int>(y - 1) : nullptr;
-    const int* down = y + 1 < h ? labels.ptr<int>(y + 1) : nullptr;
+    // Outside the image counts as the same label: rows and columns beyond it repeat the pixel itself.
+    const int* up = y > 0 ? labels.ptr<int>(y - 1) : l;
+    const int* down = y + 1 < h ? labels.ptr<int>(y + 1) : l;
     uchar* e = edge.ptr<uchar>(y);
-    for (int x = 0; x < w; ++x) {
+    auto mark = [&](int x, int left, int right) {
       const int c = l[x];
-      if (c <= 0) continue;
-      if ((x > 0 && l[x - 1] != c) || (x + 1 < w && l[x + 1] != c) || (up && up[x] != c) ||
-          (down && down[x] != c)) {
-        e[x] = 255;
-      }
+      if (c > 0 && (left != c || right != c || up[x] != c || down[x] != c)) e[x] = 255;
+    };
+    if (w == 1) {
+      mark(0, l[0], l[0]);
+      continue;
     }
+    mark(0, l[0], l[1]);
+    for (int x = 1; x + 1 < w; ++x) mark(x, l[x - 1], l[x + 1]);
+    mark(w - 1, l[w - 2], l[w - 1]);
   }
   const double width = std::max(1.0, width_px);
   constexpr double kAxis = 0.955;
