@@ -1,6 +1,7 @@
 #include "imaging/cell_measurements.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <limits>
 #include <opencv2/imgproc.hpp>
@@ -308,7 +309,10 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
   const CellGrowth g = grow_cells(nucleus_labels, dab, p);
   // acc[cell][compartment 0..3, 4 = membrane band over the nucleus][stain]
   std::vector<std::array<std::array<Acc, 2>, 5>> acc(cells.size());
-  std::vector<cv::Rect> box(cells.size());
+  struct Box {
+    int x0 = INT_MAX, y0 = INT_MAX, x1 = -1, y1 = -1;  // inclusive
+  };
+  std::vector<Box> box(cells.size());
   std::vector<double> cell_area(cells.size(), 0);
   for (int y = 0; y < g.cell_labels.rows; ++y) {
     const int* l = g.cell_labels.ptr<int>(y);
@@ -329,12 +333,11 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
         a[in_nucleus ? 0 : 1][s].add(v[s]);
         if (mem[x]) a[in_nucleus ? 4 : 2][s].add(v[s]);
       }
-      cv::Rect& b = box[static_cast<std::size_t>(i)];
-      if (cell_area[static_cast<std::size_t>(i)] == 0) {
-        b = cv::Rect(x, y, 1, 1);
-      } else {
-        b |= cv::Rect(x, y, 1, 1);
-      }
+      Box& b = box[static_cast<std::size_t>(i)];
+      b.x0 = std::min(b.x0, x);
+      b.x1 = std::max(b.x1, x);
+      b.y0 = std::min(b.y0, y);
+      b.y1 = y;
       cell_area[static_cast<std::size_t>(i)] += 1;
     }
   }
@@ -348,7 +351,8 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     auto& a = acc[static_cast<std::size_t>(i)];
     // A cell without cytoplasm (no expansion) has its membrane on the nucleus rim.
     if (a[2][0].n == 0) a[2] = a[4];
-    const cv::Rect b = box[static_cast<std::size_t>(i)];
+    const Box& bb = box[static_cast<std::size_t>(i)];
+    const cv::Rect b(bb.x0, bb.y0, bb.x1 - bb.x0 + 1, bb.y1 - bb.y0 + 1);
     // The cell's (then the nucleus's) pixels in its box with a free 1 px frame, for findContours.
     local.create(b.height + 2, b.width + 2, CV_8U);
     auto select = [&](const cv::Mat& labels) {
