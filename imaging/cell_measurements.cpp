@@ -356,11 +356,15 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     // The cell's (then the nucleus's) pixels in its box with a free 1 px frame, for findContours.
     local.create(b.height + 2, b.width + 2, CV_8U);
     auto select = [&](const cv::Mat& labels) {
-      local.setTo(0);
+      // Every inner pixel is written; only the frame needs clearing.
+      std::fill_n(local.ptr<uchar>(0), local.cols, uchar{0});
+      std::fill_n(local.ptr<uchar>(local.rows - 1), local.cols, uchar{0});
       for (int y = 0; y < b.height; ++y) {
         const int* l = labels.ptr<int>(y + b.y) + b.x;
-        uchar* o = local.ptr<uchar>(y + 1) + 1;
-        for (int x = 0; x < b.width; ++x) o[x] = l[x] == static_cast<int>(c) ? 255 : 0;
+        uchar* o = local.ptr<uchar>(y + 1);
+        o[0] = 0;
+        o[b.width + 1] = 0;
+        for (int x = 0; x < b.width; ++x) o[x + 1] = l[x] == static_cast<int>(c) ? 255 : 0;
       }
     };
     const cv::Point offset(b.x - 1, b.y - 1);
