@@ -243,7 +243,7 @@ class Viewer {
   struct OverlayTile {
     GLuint tex = 0;
     bool complete = false;          // every slide tile it needs was there when rendered
-    std::uint64_t rendered_at = 0;  // uploads_done_ then: an incomplete tile is redone after new uploads
+    std::uint64_t rendered_at = 0;  // slide_updates_ then: an incomplete tile is redone after new tiles
     std::uint64_t last_used = 0;
   };
   struct OverlayKey {
@@ -256,8 +256,10 @@ class Viewer {
   OverlayKey overlay_key_;
   GLuint overlay_fbo_ = 0;
   std::vector<GLuint> overlay_free_;
-  int uploads_left_ = 0;  // texture uploads still allowed this frame
-  std::uint64_t uploads_done_ = 0;
+  int uploads_left_ = 0;              // texture uploads still allowed this frame
+  std::uint64_t slide_updates_ = 0;   // tiles read or uploaded: what may complete an incomplete cached tile
+  bool view_tiles_drawn_ = false;     // the last frame drew the view from cached tiles...
+  bool view_tiles_complete_ = false;  // ...and none of them lacked a slide tile
   void render_overlay_tile(int tx, int ty, OverlayTile* tile);
   void draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std::vector<int>& cells, int alpha);
   bool draw_tile_part(const TileKey& k, ImDrawList* list, const ViewTransform& v, const cv::Rect2d& part);
@@ -340,6 +342,7 @@ void Viewer::close_slide() {
   clear_overlay();
   for (GLuint t : overlay_free_) glDeleteTextures(1, &t);
   overlay_free_.clear();
+  view_tiles_drawn_ = false;
   texture_bytes_ = 0;
   wanted_.clear();
   slide_.reset();
@@ -452,7 +455,7 @@ GLuint Viewer::texture_for(const TileKey& k) {
   cv::Mat rgb = cache_->get(k);
   if (rgb.empty()) return it != textures_.end() ? it->second.id : 0;
   --uploads_left_;
-  ++uploads_done_;
+  ++slide_updates_;
   cv::Mat px = display_pixels(rgb);
   if (!px.isContinuous()) px = px.clone();
   Texture t = it != textures_.end() ? it->second : Texture{};
@@ -494,9 +497,21 @@ void Viewer::evict_textures() {
 
 void Viewer::update_tiles() {
   if (!loader_) return;
-  loader_->take_ready();
+  if (!loader_->take_ready().empty()) ++slide_updates_;
   const int level = level_for_downsample(geometry_, view_.downsample);
-  std::vector<TileKey> want = visible_tiles(geometry_, view_, level);
+  ViewTransform area = view_;
+  if (show_cells_ && opacity_ > 0 && results_.table.size() > 0 && !class_map_mode()) {
+    // Drawn from cached screen tiles: every slide tile under them is needed, also past the canvas edges
+    // (those parts scroll into view next).
+    const cv::Rect2d vis = view_.visible_slide_rect();
+    const double span = kOverlayTile * view_.downsample;
+    const double x0 = std::floor(vis.x / span) * span, y0 = std::floor(vis.y / span) * span;
+    const double x1 = (std::floor((vis.x + vis.width) / span) + 1) * span;
+    const double y1 = (std::floor((vis.y + vis.height) / span) + 1) * span;
+    area.canvas = {0, 0, (x1 - x0) / view_.downsample, (y1 - y0) / view_.downsample};
+    area.center = {(x0 + x1) / 2, (y0 + y1) / 2};
+  }
+  std::vector<TileKey> want = visible_tiles(geometry_, area, level);
   if (want != wanted_) {
     wanted_ = want;
     // Replaces the queue: tiles of a view already left are never read. The coarsest level stays pinned.
@@ -506,6 +521,8 @@ void Viewer::update_tiles() {
 
 bool Viewer::full_view_ready() const {
   if (!loader_) return false;
+  // Drawn from cached tiles, the slide textures behind them may be evicted: ask the tiles.
+  if (view_tiles_drawn_) return view_tiles_complete_;
   for (const TileKey& k : wanted_) {
     auto it = textures_.find(k);
     if (it == textures_.end() || it->second.version != display_version_) return false;
@@ -951,7 +968,8 @@ void Viewer::draw_canvas() {
   const cv::Rect2d vis = view_.visible_slide_rect();
   const auto coarse_tiles = all_tiles(geometry_, coarsest_);
   const bool cells_shown = show_cells_ && opacity_ > 0 && results_.table.size() > 0;
-  if (cells_shown && !class_map_mode()) {
+  view_tiles_drawn_ = cells_shown && !class_map_mode();
+  if (view_tiles_drawn_) {
     draw_view_tiles(dl);
   } else {
     // Tiles are opaque: without blending llvmpipe skips reading the framebuffer back for every pixel.
@@ -1103,12 +1121,14 @@ void Viewer::draw_view_tiles(ImDrawList* dl) {
   const int ty1 =
       static_cast<int>(std::floor(std::min(vis.y + vis.height, limits_.slide_size.height + reach) / span));
   dl->AddCallback(disable_blending, nullptr);
+  bool complete = true;
   for (int ty = ty0; ty <= ty1; ++ty) {
     for (int tx = tx0; tx <= tx1; ++tx) {
       OverlayTile& t = overlay_[TileKey{0, tx, ty}];
       // Every visible tile is drawn in the frame it appears: no cell ever pops in late. A tile drawn while
       // slide tiles were missing is redone once more of them were uploaded.
-      if (t.tex == 0 || (!t.complete && t.rendered_at != uploads_done_)) render_overlay_tile(tx, ty, &t);
+      if (t.tex == 0 || (!t.complete && t.rendered_at != slide_updates_)) render_overlay_tile(tx, ty, &t);
+      complete &= t.complete;
       t.last_used = frame_;
       const cv::Point2d a = view_.to_screen({tx * span, ty * span});
       dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(t.tex)),
@@ -1117,6 +1137,7 @@ void Viewer::draw_view_tiles(ImDrawList* dl) {
     }
   }
   dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+  view_tiles_complete_ = complete;
   if (overlay_.size() > kOverlayTileCount) {
     std::vector<std::pair<std::uint64_t, TileKey>> order;
     for (const auto& [k, t] : overlay_) {
@@ -1197,7 +1218,7 @@ void Viewer::render_overlay_tile(int tx, int ty, OverlayTile* tile) {
   list.AddCallback(disable_blending, nullptr);
   const int level = level_for_downsample(geometry_, ds);
   tile->complete = draw_slide(&list, tv, visible_tiles(geometry_, tv, level));
-  tile->rendered_at = uploads_done_;
+  tile->rendered_at = slide_updates_;
   list.AddCallback(ImDrawCallback_ResetRenderState, nullptr);
   draw_cell_shapes(&list, tv, cells, static_cast<int>(opacity_ * 255));
   if (tile->tex == 0 && !overlay_free_.empty()) {
