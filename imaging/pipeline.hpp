@@ -46,15 +46,15 @@ std::string params_hash(const ParamSet& params, const std::string& extra = "");
 
 struct ScoreSlideRequest {
   std::filesystem::path input;
-  std::string image_id;                                  // folder name under slides/, and the Image column
-  std::filesystem::path out_dir;                         // OUT/slides/<id>
-  double mpp_override = 0.0;                             // --mpp (> 0): used when the file has no pixel size
-  std::vector<Annotation> rois;                          // --roi; empty = whole slide (tissue)
-  std::string roi_source;                                // file name, recorded in slide.json
-  int threads = 1;                                       // tile workers for this slide
-  std::string params_hash;                               // recorded for --resume
-  // Benchmark: read exactly the tiles scoring would read (tissue only) and stop: no detection, no outputs. The
-  // decode time is the floor scoring is compared with (docs/performance.md).
+  std::string image_id;           // folder name under slides/, and the Image column
+  std::filesystem::path out_dir;  // OUT/slides/<id>
+  double mpp_override = 0.0;      // --mpp (> 0): used when the file has no pixel size
+  std::vector<Annotation> rois;   // --roi; empty = whole slide (tissue)
+  std::string roi_source;         // file name, recorded in slide.json
+  int threads = 1;                // tile workers for this slide
+  std::string params_hash;        // recorded for --resume
+  // Benchmark: read exactly the tiles scoring would read (tissue only) and stop: no detection, no outputs.
+  // The decode time is the floor scoring is compared with (docs/performance.md).
   bool decode_only = false;
   std::function<void(int done, int total)> on_progress;  // tiles; called from the writer thread
   const std::atomic<bool>* cancel = nullptr;

@@ -9,8 +9,8 @@
 namespace ihc {
 
 struct StainVector {
-  std::string name;                 // "Hematoxylin", "DAB", "Eosin", "Residual"
-  std::array<double, 3> rgb{};      // optical density per R, G, B; normalised to unit length
+  std::string name;             // "Hematoxylin", "DAB", "Eosin", "Residual"
+  std::array<double, 3> rgb{};  // optical density per R, G, B; normalised to unit length
 };
 
 class StainError : public std::runtime_error {
@@ -19,10 +19,10 @@ class StainError : public std::runtime_error {
 };
 
 struct StainMatrix {
-  std::string name;                          // "H-DAB default"
-  std::array<StainVector, 3> stains;         // stain 3 is the residual when only two are given
+  std::string name;                                       // "H-DAB default"
+  std::array<StainVector, 3> stains;                      // stain 3 is the residual when only two are given
   std::array<double, 3> background{255.0, 255.0, 255.0};  // per channel R, G, B
-  std::array<double, 9> inverse{};           // row-major: concentrations = inverse * od
+  std::array<double, 9> inverse{};                        // row-major: concentrations = inverse * od
 
   // Normalises vectors; a missing third vector is the normalised cross product. Throws StainError
   // for zero or parallel vectors.
@@ -52,7 +52,8 @@ DeconvolutionResult deconvolve(const cv::Mat& rgb, const StainMatrix& m);
 // tile loops should keep one result alive. Views shared with `out`'s planes see the new values.
 void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out);
 // Sum of optical densities over the three channels (CV_32F), the brightness-free "OD sum".
-cv::Mat optical_density_sum(const cv::Mat& rgb, const std::array<double, 3>& background = {255.0, 255.0, 255.0});
+cv::Mat optical_density_sum(const cv::Mat& rgb,
+                            const std::array<double, 3>& background = {255.0, 255.0, 255.0});
 // Renders one stain's concentration as the RGB colour of that stain alone (for display).
 cv::Mat render_stain(const cv::Mat& concentration, const StainVector& stain,
                      const std::array<double, 3>& background = {255.0, 255.0, 255.0});

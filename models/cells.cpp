@@ -6,11 +6,16 @@ namespace ihc {
 
 std::string_view class_name(CellClass c) {
   switch (c) {
-    case CellClass::Negative: return "Negative";
-    case CellClass::OnePlus: return "1+";
-    case CellClass::TwoPlus: return "2+";
-    case CellClass::ThreePlus: return "3+";
-    case CellClass::Positive: return "Positive";
+    case CellClass::Negative:
+      return "Negative";
+    case CellClass::OnePlus:
+      return "1+";
+    case CellClass::TwoPlus:
+      return "2+";
+    case CellClass::ThreePlus:
+      return "3+";
+    case CellClass::Positive:
+      return "Positive";
   }
   return "Negative";
 }
@@ -28,22 +33,32 @@ bool parse_class_name(std::string_view name, CellClass* out) {
 
 std::uint32_t class_color_rgb(CellClass c) {
   switch (c) {
-    case CellClass::Negative: return 0x7070E1;
-    case CellClass::OnePlus: return 0xFFFF00;
-    case CellClass::TwoPlus: return 0xFFBB3E;
-    case CellClass::ThreePlus: return 0xFA3E3E;
-    case CellClass::Positive: return 0xC80000;
+    case CellClass::Negative:
+      return 0x7070E1;
+    case CellClass::OnePlus:
+      return 0xFFFF00;
+    case CellClass::TwoPlus:
+      return 0xFFBB3E;
+    case CellClass::ThreePlus:
+      return 0xFA3E3E;
+    case CellClass::Positive:
+      return 0xC80000;
   }
   return 0x7070E1;
 }
 
 int class_grade(CellClass c) {
   switch (c) {
-    case CellClass::Negative: return 0;
-    case CellClass::OnePlus: return 1;
-    case CellClass::TwoPlus: return 2;
-    case CellClass::ThreePlus: return 3;
-    case CellClass::Positive: return 1;
+    case CellClass::Negative:
+      return 0;
+    case CellClass::OnePlus:
+      return 1;
+    case CellClass::TwoPlus:
+      return 2;
+    case CellClass::ThreePlus:
+      return 3;
+    case CellClass::Positive:
+      return 1;
   }
   return 0;
 }
@@ -70,7 +85,8 @@ void CellTable::append(const CellTable& other) {
   for (auto& col : columns) col.resize(cells.size(), std::numeric_limits<float>::quiet_NaN());
   for (std::size_t k = 0; k < other.names.size(); ++k) {
     auto& dst = columns[column(other.names[k])];
-    std::copy(other.columns[k].begin(), other.columns[k].end(), dst.begin() + static_cast<std::ptrdiff_t>(old_size));
+    std::copy(other.columns[k].begin(), other.columns[k].end(),
+              dst.begin() + static_cast<std::ptrdiff_t>(old_size));
   }
 }
 

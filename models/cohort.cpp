@@ -111,7 +111,8 @@ int CsvTable::column(const std::string& name) const {
 int CsvTable::require(const std::string& name, const std::string& what) const {
   const int j = column(name);
   if (j < 0) {
-    throw CohortError(origin + ": no " + what + " column '" + name + "' (columns: " + join(header, ", ") + ")");
+    throw CohortError(origin + ": no " + what + " column '" + name + "' (columns: " + join(header, ", ") +
+                      ")");
   }
   return j;
 }
@@ -174,8 +175,10 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
   const int c_event = censored_mode ? clinical.require(options.censored_column, "censored")
                                     : clinical.require(options.event_column, "event");
   std::vector<std::pair<std::string, int>> value_columns;
-  for (const auto& name : options.correlate) value_columns.emplace_back(name, clinical.require(name, "correlate"));
-  for (const auto& name : options.covariates) value_columns.emplace_back(name, clinical.require(name, "covariate"));
+  for (const auto& name : options.correlate)
+    value_columns.emplace_back(name, clinical.require(name, "correlate"));
+  for (const auto& name : options.covariates)
+    value_columns.emplace_back(name, clinical.require(name, "covariate"));
 
   // Clinical rows: every problem is collected, then the file is refused as a whole.
   std::vector<std::string> problems;
@@ -196,8 +199,8 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
     }
     const std::string who = where + " (" + p.id + ")";
     if (auto it = first_line.find(p.id); it != first_line.end()) {
-      problems.push_back(who + ": duplicate " + options.id_column + " (first on line " + std::to_string(it->second) +
-                         ")");
+      problems.push_back(who + ": duplicate " + options.id_column + " (first on line " +
+                         std::to_string(it->second) + ")");
     } else {
       first_line[p.id] = line;
     }
@@ -214,8 +217,8 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
       } else if (ev == options.event_value) {
         p.event = 1;
       } else {
-        problems.push_back(who + ": " + event_col_name + " '" + ev + "' is neither '" + options.censored_value +
-                           "' (censored) nor '" + options.event_value + "' (event)");
+        problems.push_back(who + ": " + event_col_name + " '" + ev + "' is neither '" +
+                           options.censored_value + "' (censored) nor '" + options.event_value + "' (event)");
       }
     } else if (ev == options.event_value) {
       p.event = 1;
@@ -252,8 +255,8 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
       const auto& row = slide_map->rows[r];
       auto [it, inserted] = image_to_patient.emplace(row[m_image], row[m_id]);
       if (!inserted && it->second != row[m_id]) {
-        throw CohortError(slide_map->origin + ":" + std::to_string(slide_map->line[r]) + ": image '" + row[m_image] +
-                          "' is mapped to both '" + it->second + "' and '" + row[m_id] + "'");
+        throw CohortError(slide_map->origin + ":" + std::to_string(slide_map->line[r]) + ": image '" +
+                          row[m_image] + "' is mapped to both '" + it->second + "' and '" + row[m_id] + "'");
       }
     }
   }
@@ -280,7 +283,8 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
     }
     auto pit = patient_index.find(patient);
     if (pit == patient_index.end()) {
-      cohort.exclusions.push_back({"scores", image, scores.line[r], "patient '" + patient + "' not in the clinical file"});
+      cohort.exclusions.push_back(
+          {"scores", image, scores.line[r], "patient '" + patient + "' not in the clinical file"});
       continue;
     }
     double v = kMissing;
@@ -317,26 +321,29 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
     cohort.cutoffs = {quantile_type7(values, 1.0 / 3), quantile_type7(values, 2.0 / 3)};
     cohort.group_names = {"T1 (low)", "T2", "T3 (high)"};
   } else if (options.cutoff == "quartiles") {
-    cohort.cutoffs = {quantile_type7(values, 0.25), quantile_type7(values, 0.5), quantile_type7(values, 0.75)};
+    cohort.cutoffs = {quantile_type7(values, 0.25), quantile_type7(values, 0.5),
+                      quantile_type7(values, 0.75)};
     cohort.group_names = {"Q1 (low)", "Q2", "Q3", "Q4 (high)"};
   } else if (options.cutoff == "optimal") {
     if (!options.allow_optimal) {
       throw CohortError("cutoff 'optimal' is data-driven and optimistic; pass --optimal-cutoff to allow it");
     }
     const double c = optimal_cutoff(cohort.patients);
-    if (std::isnan(c)) throw CohortError("no optimal cutoff: too few patients or events between the 10th and 90th percentile");
+    if (std::isnan(c))
+      throw CohortError("no optimal cutoff: too few patients or events between the 10th and 90th percentile");
     cohort.cutoffs = {c};
     cohort.group_names = {"Low", "High"};
     cohort.optimistic = true;
-    cohort.optimistic_note =
-        "OPTIMISTIC: cutoff " + number_text(c) +
-        " was chosen to maximise the log-rank statistic on these same patients; p values and hazard ratios are "
-        "biased and must be validated on an independent cohort";
+    cohort.optimistic_note = "OPTIMISTIC: cutoff " + number_text(c) +
+                             " was chosen to maximise the log-rank statistic on these same patients; p "
+                             "values and hazard ratios are "
+                             "biased and must be validated on an independent cohort";
   } else if (parse_number(options.cutoff, &number)) {
     cohort.cutoffs = {number};
     cohort.group_names = {"Low", "High"};
   } else {
-    throw CohortError("cutoff '" + options.cutoff + "' is not median, tertiles, quartiles, optimal or a number");
+    throw CohortError("cutoff '" + options.cutoff +
+                      "' is not median, tertiles, quartiles, optimal or a number");
   }
   for (auto& p : cohort.patients) p.group = group_of(p.score, cohort.cutoffs);
   return cohort;
@@ -418,8 +425,10 @@ CohortStats analyse_cohort(const Cohort& cohort, const CohortOptions& options) {
     try {
       st.cox = stats::cox_ph(time, event, cols, names);
       st.has_cox = st.cox.converged && !group_without_events;
-      if (group_without_events) st.cox_note = "a group has no events: the hazard ratio is infinite (not estimable)";
-      else if (!st.cox.converged) st.cox_note = "Cox model did not converge";
+      if (group_without_events)
+        st.cox_note = "a group has no events: the hazard ratio is infinite (not estimable)";
+      else if (!st.cox.converged)
+        st.cox_note = "Cox model did not converge";
     } catch (const std::exception& e) {
       st.cox_note = e.what();
     }

@@ -34,19 +34,19 @@ CsvTable read_csv_table(const std::filesystem::path& path);
 
 struct CohortOptions {
   std::string id_column = "patient_id";
-  std::string image_column = "Image";       // in the scores file and the slide map
+  std::string image_column = "Image";  // in the scores file and the slide map
   std::string time_column = "os_months";
-  std::string event_column;                 // one of event_column / censored_column
+  std::string event_column;  // one of event_column / censored_column
   std::string censored_column;
-  std::string event_value = "1";            // with event_column: value meaning "event observed"
-  std::string censored_value = "0";         // with event_column: value meaning "censored"
+  std::string event_value = "1";     // with event_column: value meaning "event observed"
+  std::string censored_value = "0";  // with event_column: value meaning "censored"
   std::string score_column = "IxP score";
-  std::string cutoff = "median";            // median | tertiles | quartiles | <number> | optimal
-  bool allow_optimal = false;               // "optimal" is refused unless this is set
-  std::string aggregate = "median";         // median | mean | max
-  std::vector<std::string> correlate;       // clinical columns correlated with the score
-  std::vector<std::string> covariates;      // extra numeric clinical covariates for the Cox model
-  std::vector<double> times;                // survival reported at these times (time_column's unit)
+  std::string cutoff = "median";        // median | tertiles | quartiles | <number> | optimal
+  bool allow_optimal = false;           // "optimal" is refused unless this is set
+  std::string aggregate = "median";     // median | mean | max
+  std::vector<std::string> correlate;   // clinical columns correlated with the score
+  std::vector<std::string> covariates;  // extra numeric clinical covariates for the Cox model
+  std::vector<double> times;            // survival reported at these times (time_column's unit)
   double conf_level = 0.95;
 };
 
@@ -69,12 +69,12 @@ struct Patient {
 };
 
 struct Cohort {
-  std::vector<Patient> patients;             // analysed patients, clinical file order
+  std::vector<Patient> patients;  // analysed patients, clinical file order
   std::vector<Exclusion> exclusions;
-  std::vector<std::string> group_names;      // "Low", "High" or "T1 (lowest)", ...
-  std::vector<double> cutoffs;               // group g holds cutoffs[g-1] <= score < cutoffs[g]
-  std::string cutoff_rule;                   // what was asked, e.g. "median", "quartiles", "12.5"
-  bool optimistic = false;                   // true for a data-driven optimal cutpoint
+  std::vector<std::string> group_names;  // "Low", "High" or "T1 (lowest)", ...
+  std::vector<double> cutoffs;           // group g holds cutoffs[g-1] <= score < cutoffs[g]
+  std::string cutoff_rule;               // what was asked, e.g. "median", "quartiles", "12.5"
+  bool optimistic = false;               // true for a data-driven optimal cutpoint
   std::string optimistic_note;
 };
 
@@ -104,8 +104,8 @@ struct CohortStats {
   std::vector<GroupSurvival> groups;
   stats::LogRank log_rank;
   bool has_cox = false;
-  stats::CoxFit cox;             // group indicators (vs the lowest group) + covariates
-  std::string cox_note;          // why there is no Cox fit, when there is none
+  stats::CoxFit cox;     // group indicators (vs the lowest group) + covariates
+  std::string cox_note;  // why there is no Cox fit, when there is none
   std::vector<CorrelationResult> correlations;
 };
 

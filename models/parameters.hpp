@@ -11,8 +11,8 @@ namespace ihc {
 enum class ParamType { Double, Int, Bool, Choice, String };
 
 struct ParamSpec {
-  std::string key;            // snake_case with the unit in the name: "sigma_um", "min_area_um2"
-  std::string label;          // for the viewer's form: "Sigma"
+  std::string key;    // snake_case with the unit in the name: "sigma_um", "min_area_um2"
+  std::string label;  // for the viewer's form: "Sigma"
   ParamType type = ParamType::Double;
   std::string default_value;  // textual, parsed like a user value
   std::string unit;           // "um", "um^2", "OD", "" when unitless

@@ -24,11 +24,20 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char ch : s) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += ch;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += ch;
     }
   }
   return out;
@@ -70,35 +79,40 @@ void SvgCanvas::line(double x1, double y1, double x2, double y2, Rgb color, doub
 }
 
 void SvgCanvas::polyline(const std::vector<cv::Point2d>& points, Rgb color, double width) {
-  body_ += "<polyline fill=\"none\" stroke=\"" + hex(color) + "\" stroke-width=\"" + num(width) + "\" points=\"";
+  body_ +=
+      "<polyline fill=\"none\" stroke=\"" + hex(color) + "\" stroke-width=\"" + num(width) + "\" points=\"";
   for (const auto& p : points) body_ += num(p.x) + "," + num(p.y) + " ";
   body_ += "\"/>\n";
 }
 
 void SvgCanvas::circle(double cx, double cy, double radius, Rgb color, bool filled) {
   body_ += "<circle cx=\"" + num(cx) + "\" cy=\"" + num(cy) + "\" r=\"" + num(radius) + "\" " +
-           (filled ? "fill=\"" + hex(color) + "\" fill-opacity=\"0.75\"" : "fill=\"none\" stroke=\"" + hex(color) + "\"") +
+           (filled ? "fill=\"" + hex(color) + "\" fill-opacity=\"0.75\""
+                   : "fill=\"none\" stroke=\"" + hex(color) + "\"") +
            "/>\n";
 }
 
-void SvgCanvas::text(double x, double y, const std::string& text, double size, Rgb color, Anchor anchor, bool bold) {
+void SvgCanvas::text(double x, double y, const std::string& text, double size, Rgb color, Anchor anchor,
+                     bool bold) {
   const char* a = anchor == Anchor::Left ? "start" : anchor == Anchor::Center ? "middle" : "end";
-  body_ += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" font-size=\"" + num(size) + "\" text-anchor=\"" + a +
-           "\" fill=\"" + hex(color) + "\"" + (bold ? " font-weight=\"bold\"" : "") + ">" + xml_escape(text) +
-           "</text>\n";
+  body_ += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" font-size=\"" + num(size) + "\" text-anchor=\"" +
+           a + "\" fill=\"" + hex(color) + "\"" + (bold ? " font-weight=\"bold\"" : "") + ">" +
+           xml_escape(text) + "</text>\n";
 }
 
 std::string SvgCanvas::str() const {
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-         num(width_) + "\" height=\"" + num(height_) + "\" viewBox=\"0 0 " + num(width_) + " " + num(height_) +
-         "\" font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n" +
+         num(width_) + "\" height=\"" + num(height_) + "\" viewBox=\"0 0 " + num(width_) + " " +
+         num(height_) +
+         "\" font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" "
+         "fill=\"white\"/>\n" +
          body_ + "</svg>\n";
 }
 
 RasterCanvas::RasterCanvas(double width, double height, double scale)
     : scale_(scale),
-      image_(static_cast<int>(std::lround(height * scale)), static_cast<int>(std::lround(width * scale)), CV_8UC3,
-             cv::Scalar(255, 255, 255)) {}
+      image_(static_cast<int>(std::lround(height * scale)), static_cast<int>(std::lround(width * scale)),
+             CV_8UC3, cv::Scalar(255, 255, 255)) {}
 
 namespace {
 cv::Scalar sc(Rgb c) { return cv::Scalar(c.r, c.g, c.b); }  // the raster is RGB
@@ -113,7 +127,8 @@ void RasterCanvas::line(double x1, double y1, double x2, double y2, Rgb color, d
 }
 
 void RasterCanvas::polyline(const std::vector<cv::Point2d>& points, Rgb color, double width) {
-  for (std::size_t i = 1; i < points.size(); ++i) line(points[i - 1].x, points[i - 1].y, points[i].x, points[i].y, color, width);
+  for (std::size_t i = 1; i < points.size(); ++i)
+    line(points[i - 1].x, points[i - 1].y, points[i].x, points[i].y, color, width);
 }
 
 void RasterCanvas::circle(double cx, double cy, double radius, Rgb color, bool filled) {
@@ -121,7 +136,8 @@ void RasterCanvas::circle(double cx, double cy, double radius, Rgb color, bool f
              std::max(1, static_cast<int>(radius * scale_)), sc(color), filled ? cv::FILLED : 1, cv::LINE_AA);
 }
 
-void RasterCanvas::text(double x, double y, const std::string& text, double size, Rgb color, Anchor anchor, bool bold) {
+void RasterCanvas::text(double x, double y, const std::string& text, double size, Rgb color, Anchor anchor,
+                        bool bold) {
   // Hershey simplex: cap height is about 22 px at scale 1; `size` is the font size (cap height ~ 0.72 size).
   const double font_scale = size * 0.72 * scale_ / 22.0;
   const int thickness = std::max(1, static_cast<int>(std::lround(font_scale * (bold ? 2.4 : 1.5))));
@@ -130,8 +146,8 @@ void RasterCanvas::text(double x, double y, const std::string& text, double size
   double px = x * scale_;
   if (anchor == Anchor::Center) px -= ts.width / 2.0;
   if (anchor == Anchor::Right) px -= ts.width;
-  cv::putText(image_, text, cv::Point(static_cast<int>(px), static_cast<int>(y * scale_)), cv::FONT_HERSHEY_SIMPLEX,
-              font_scale, sc(color), thickness, cv::LINE_AA);
+  cv::putText(image_, text, cv::Point(static_cast<int>(px), static_cast<int>(y * scale_)),
+              cv::FONT_HERSHEY_SIMPLEX, font_scale, sc(color), thickness, cv::LINE_AA);
 }
 
 Rgb group_color(int group, int groups) {
@@ -208,8 +224,9 @@ void draw_km(Canvas& c, const Cohort& cohort, const CohortStats& stats, const Km
     const auto& gs = stats.groups[g];
     const double y = top + 24 + 26 * g;
     c.line(right - 300, y - 6, right - 268, y - 6, group_color(g, k), 3);
-    c.text(right - 260, y, gs.name + "  (n=" + std::to_string(gs.n) + ", events " + std::to_string(gs.events) + ")",
-           16, kBlack, Anchor::Left);
+    c.text(right - 260, y,
+           gs.name + "  (n=" + std::to_string(gs.n) + ", events " + std::to_string(gs.events) + ")", 16,
+           kBlack, Anchor::Left);
   }
   // Test results, bottom left inside the axes.
   double ty = bottom - 20 - (stats.has_cox ? 24 : 0);
@@ -217,7 +234,8 @@ void draw_km(Canvas& c, const Cohort& cohort, const CohortStats& stats, const Km
   if (stats.has_cox && !stats.cox.terms.empty()) {
     const auto& t = stats.cox.terms.front();
     char buf[160];
-    std::snprintf(buf, sizeof buf, "HR %s %.2f (95%% CI %.2f-%.2f)", t.name.c_str(), t.hr, t.hr_lower, t.hr_upper);
+    std::snprintf(buf, sizeof buf, "HR %s %.2f (95%% CI %.2f-%.2f)", t.name.c_str(), t.hr, t.hr_lower,
+                  t.hr_upper);
     c.text(left + 14, ty + 24, buf, 17, kBlack, Anchor::Left);
   }
   // Number at risk.
@@ -241,7 +259,8 @@ void draw_km(Canvas& c, const Cohort& cohort, const CohortStats& stats, const Km
   }
 }
 
-void draw_scatter(Canvas& c, const Cohort& cohort, const CorrelationResult& corr, const std::string& x_label) {
+void draw_scatter(Canvas& c, const Cohort& cohort, const CorrelationResult& corr,
+                  const std::string& x_label) {
   const double left = 110, right = 770, top = 70, bottom = 540;
   std::vector<double> xs, ys;
   for (const auto& p : cohort.patients) {
@@ -255,8 +274,10 @@ void draw_scatter(Canvas& c, const Cohort& cohort, const CorrelationResult& corr
   auto [xmin_it, xmax_it] = std::minmax_element(xs.begin(), xs.end());
   auto [ymin_it, ymax_it] = std::minmax_element(ys.begin(), ys.end());
   const double xstep = nice_step(*xmax_it - *xmin_it, 6), ystep = nice_step(*ymax_it - *ymin_it, 6);
-  const double x0 = std::floor(*xmin_it / xstep) * xstep, x1 = std::max(x0 + xstep, std::ceil(*xmax_it / xstep) * xstep);
-  const double y0 = std::floor(*ymin_it / ystep) * ystep, y1 = std::max(y0 + ystep, std::ceil(*ymax_it / ystep) * ystep);
+  const double x0 = std::floor(*xmin_it / xstep) * xstep,
+               x1 = std::max(x0 + xstep, std::ceil(*xmax_it / xstep) * xstep);
+  const double y0 = std::floor(*ymin_it / ystep) * ystep,
+               y1 = std::max(y0 + ystep, std::ceil(*ymax_it / ystep) * ystep);
   auto px = [&](double v) { return left + (right - left) * (v - x0) / (x1 - x0); };
   auto py = [&](double v) { return bottom - (bottom - top) * (v - y0) / (y1 - y0); };
   for (double v = x0; v <= x1 + 1e-9; v += xstep) {
@@ -287,7 +308,8 @@ void draw_scatter(Canvas& c, const Cohort& cohort, const CorrelationResult& corr
   }
   if (sxx > 0) {
     const double slope = sxy / sxx;
-    c.line(px(*xmin_it), py(my + slope * (*xmin_it - mx)), px(*xmax_it), py(my + slope * (*xmax_it - mx)), kGrey, 2);
+    c.line(px(*xmin_it), py(my + slope * (*xmin_it - mx)), px(*xmax_it), py(my + slope * (*xmax_it - mx)),
+           kGrey, 2);
   }
   char buf[200];
   std::snprintf(buf, sizeof buf, "Pearson r = %.3f (%s)   Spearman rho = %.3f (%s)   n = %d", corr.pearson.r,

@@ -72,7 +72,8 @@ struct KmLabels {
 // Kaplan-Meier curves per group with censor ticks, 95 % CI not drawn (kept in stats.json), log-rank p and
 // hazard ratio on the plot, and the number-at-risk table under it.
 void draw_km(Canvas& canvas, const Cohort& cohort, const CohortStats& stats, const KmLabels& labels);
-void draw_scatter(Canvas& canvas, const Cohort& cohort, const CorrelationResult& corr, const std::string& x_label);
+void draw_scatter(Canvas& canvas, const Cohort& cohort, const CorrelationResult& corr,
+                  const std::string& x_label);
 
 // Group colours: Low/first group blue, High/last red (QuPath's negative and 3+ hues), others between.
 Rgb group_color(int group, int groups);

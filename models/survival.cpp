@@ -15,7 +15,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 void check_survival_input(const std::vector<double>& time, const std::vector<int>& event) {
   if (time.size() != event.size()) throw std::invalid_argument("time and event have different lengths");
   for (std::size_t i = 0; i < time.size(); ++i) {
-    if (!std::isfinite(time[i])) throw std::invalid_argument("time of row " + std::to_string(i + 1) + " is not finite");
+    if (!std::isfinite(time[i]))
+      throw std::invalid_argument("time of row " + std::to_string(i + 1) + " is not finite");
     if (time[i] < 0) throw std::invalid_argument("time of row " + std::to_string(i + 1) + " is negative");
     if (event[i] != 0 && event[i] != 1) {
       throw std::invalid_argument("event of row " + std::to_string(i + 1) + " is not 0 or 1");
@@ -150,32 +151,78 @@ double normal_quantile(double p) {
   double r, val;
   if (std::fabs(q) <= 0.425) {
     r = 0.180625 - q * q;
-    val = q * (((((((r * 2509.0809287301226727 + 33430.575583588128105) * r + 67265.770927008700853) * r +
-                   45921.953931549871457) * r + 13731.693765509461125) * r + 1971.5909503065514427) * r +
-                 133.14166789178437745) * r + 3.387132872796366608) /
+    val = q *
+          (((((((r * 2509.0809287301226727 + 33430.575583588128105) * r + 67265.770927008700853) * r +
+               45921.953931549871457) *
+                  r +
+              13731.693765509461125) *
+                 r +
+             1971.5909503065514427) *
+                r +
+            133.14166789178437745) *
+               r +
+           3.387132872796366608) /
           (((((((r * 5226.495278852545925 + 28729.085735721942674) * r + 39307.89580009271061) * r +
-               21213.794301586595867) * r + 5394.1960214247511077) * r + 687.1870074920579083) * r +
-            42.313330701600911252) * r + 1.0);
+               21213.794301586595867) *
+                  r +
+              5394.1960214247511077) *
+                 r +
+             687.1870074920579083) *
+                r +
+            42.313330701600911252) *
+               r +
+           1.0);
     return val;
   }
   r = q < 0 ? p : 1 - p;
   r = std::sqrt(-std::log(r));
   if (r <= 5) {
     r -= 1.6;
-    val = (((((((r * 7.7454501427834140764e-4 + 0.0227238449892691845833) * r + 0.24178072517745061177) * r +
-               1.27045825245236838258) * r + 3.64784832476320460504) * r + 5.7694972214606914055) * r +
-            4.6303378461565452959) * r + 1.42343711074968357734) /
-          (((((((r * 1.05075007164441684324e-9 + 5.475938084995344946e-4) * r + 0.0151986665636164571966) * r +
-               0.14810397642748007459) * r + 0.68976733498510000455) * r + 1.6763848301838038494) * r +
-            2.05319162663775882187) * r + 1.0);
+    val =
+        (((((((r * 7.7454501427834140764e-4 + 0.0227238449892691845833) * r + 0.24178072517745061177) * r +
+             1.27045825245236838258) *
+                r +
+            3.64784832476320460504) *
+               r +
+           5.7694972214606914055) *
+              r +
+          4.6303378461565452959) *
+             r +
+         1.42343711074968357734) /
+        (((((((r * 1.05075007164441684324e-9 + 5.475938084995344946e-4) * r + 0.0151986665636164571966) * r +
+             0.14810397642748007459) *
+                r +
+            0.68976733498510000455) *
+               r +
+           1.6763848301838038494) *
+              r +
+          2.05319162663775882187) *
+             r +
+         1.0);
   } else {
     r -= 5;
-    val = (((((((r * 2.01033439929228813265e-7 + 2.71155556874348757815e-5) * r + 0.0012426609473880784386) * r +
-               0.026532189526576123093) * r + 0.29656057182850489123) * r + 1.7848265399172913358) * r +
-            5.4637849111641143699) * r + 6.6579046435011037772) /
-          (((((((r * 2.04426310338993978564e-15 + 1.4215117583164458887e-7) * r + 1.8463183175100546818e-5) * r +
-               7.868691311456132591e-4) * r + 0.0148753612908506148525) * r + 0.13692988092273580531) * r +
-            0.59983220655588793769) * r + 1.0);
+    val = (((((((r * 2.01033439929228813265e-7 + 2.71155556874348757815e-5) * r + 0.0012426609473880784386) *
+                   r +
+               0.026532189526576123093) *
+                  r +
+              0.29656057182850489123) *
+                 r +
+             1.7848265399172913358) *
+                r +
+            5.4637849111641143699) *
+               r +
+           6.6579046435011037772) /
+          (((((((r * 2.04426310338993978564e-15 + 1.4215117583164458887e-7) * r + 1.8463183175100546818e-5) *
+                   r +
+               7.868691311456132591e-4) *
+                  r +
+              0.0148753612908506148525) *
+                 r +
+             0.13692988092273580531) *
+                r +
+            0.59983220655588793769) *
+               r +
+           1.0);
   }
   return q < 0 ? -val : val;
 }
@@ -201,9 +248,9 @@ KaplanMeier kaplan_meier(const std::vector<double>& time, const std::vector<int>
     }
     if (s.n_event > 0) {
       surv *= 1.0 - static_cast<double>(s.n_event) / s.n_risk;
-      var_log = s.n_event < s.n_risk
-                    ? var_log + static_cast<double>(s.n_event) / (static_cast<double>(s.n_risk) * (s.n_risk - s.n_event))
-                    : std::numeric_limits<double>::infinity();
+      var_log = s.n_event < s.n_risk ? var_log + static_cast<double>(s.n_event) /
+                                                     (static_cast<double>(s.n_risk) * (s.n_risk - s.n_event))
+                                     : std::numeric_limits<double>::infinity();
     }
     km.events += s.n_event;
     s.surv = surv;
@@ -259,7 +306,8 @@ SurvivalAt survival_at(const KaplanMeier& km, double t) {
   return r;
 }
 
-LogRank log_rank(const std::vector<double>& time, const std::vector<int>& event, const std::vector<int>& group) {
+LogRank log_rank(const std::vector<double>& time, const std::vector<int>& event,
+                 const std::vector<int>& group) {
   check_survival_input(time, event);
   if (group.size() != time.size()) throw std::invalid_argument("group and time have different lengths");
   int k = 0;
@@ -338,8 +386,9 @@ struct CoxState {
 };
 
 // Efron log partial likelihood with gradient and information. `order` sorts subjects by time descending.
-CoxState cox_evaluate(const Eigen::MatrixXd& x, const std::vector<double>& time, const std::vector<int>& event,
-                      const std::vector<std::size_t>& order, const Eigen::VectorXd& beta) {
+CoxState cox_evaluate(const Eigen::MatrixXd& x, const std::vector<double>& time,
+                      const std::vector<int>& event, const std::vector<std::size_t>& order,
+                      const Eigen::VectorXd& beta) {
   const int p = static_cast<int>(x.cols());
   CoxState st;
   st.gradient = Eigen::VectorXd::Zero(p);
@@ -396,10 +445,12 @@ CoxFit cox_ph(const std::vector<double>& time, const std::vector<int>& event,
   const std::size_t n = time.size();
   const int p = static_cast<int>(covariates.size());
   if (p == 0) throw std::invalid_argument("Cox model needs at least one covariate");
-  if (names.size() != covariates.size()) throw std::invalid_argument("covariate names and columns differ in number");
+  if (names.size() != covariates.size())
+    throw std::invalid_argument("covariate names and columns differ in number");
   Eigen::MatrixXd x(static_cast<Eigen::Index>(n), p);
   for (int c = 0; c < p; ++c) {
-    if (covariates[c].size() != n) throw std::invalid_argument("covariate '" + names[c] + "' has the wrong length");
+    if (covariates[c].size() != n)
+      throw std::invalid_argument("covariate '" + names[c] + "' has the wrong length");
     double mean = 0;
     for (double v : covariates[c]) {
       if (!std::isfinite(v)) throw std::invalid_argument("covariate '" + names[c] + "' has a missing value");
@@ -411,7 +462,8 @@ CoxFit cox_ph(const std::vector<double>& time, const std::vector<int>& event,
   }
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return time[a] > time[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return time[a] > time[b]; });
 
   CoxFit fit;
   fit.n = static_cast<int>(n);
@@ -480,7 +532,8 @@ Correlation pearson(const std::vector<double>& x, const std::vector<double>& y) 
   c.r = sxy / std::sqrt(sxx * syy);
   const double df = c.n - 2;
   if (1 - c.r * c.r <= 0) {
-    c.statistic = c.r > 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+    c.statistic =
+        c.r > 0 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
     c.p = 0;
     return c;
   }

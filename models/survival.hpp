@@ -29,7 +29,8 @@ struct KaplanMeier {
 };
 
 // Throws std::invalid_argument for mismatched sizes, negative or non-finite times, events not 0/1.
-KaplanMeier kaplan_meier(const std::vector<double>& time, const std::vector<int>& event, double conf_level = 0.95);
+KaplanMeier kaplan_meier(const std::vector<double>& time, const std::vector<int>& event,
+                         double conf_level = 0.95);
 
 struct SurvivalAt {
   double time = 0;
@@ -49,12 +50,13 @@ struct LogRank {
   double p = 0;
 };
 // `group` holds 0..k-1. Groups without subjects are refused.
-LogRank log_rank(const std::vector<double>& time, const std::vector<int>& event, const std::vector<int>& group);
+LogRank log_rank(const std::vector<double>& time, const std::vector<int>& event,
+                 const std::vector<int>& group);
 
 struct CoxTerm {
   std::string name;
   double coef = 0;
-  double hr = 0;        // exp(coef)
+  double hr = 0;  // exp(coef)
   double se = 0;
   double z = 0;
   double p = 0;         // Wald

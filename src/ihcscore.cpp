@@ -26,7 +26,8 @@ constexpr Command kCommands[] = {
 };
 
 void usage(std::FILE* out) {
-  std::fprintf(out, "ihcscore %s - scoring of DAB immunohistochemistry\n\nUsage: ihcscore <command> [options]\n\n",
+  std::fprintf(out,
+               "ihcscore %s - scoring of DAB immunohistochemistry\n\nUsage: ihcscore <command> [options]\n\n",
                ihc::kVersion);
   for (const auto& c : kCommands) std::fprintf(out, "  %-9s %s\n", c.name, c.help);
   std::fprintf(out, "\nRun 'ihcscore <command> --help' for the options of a command.\n");

@@ -10,13 +10,13 @@
 
 namespace ihc::cli {
 
-// Parses `args` with CLI11. Returns the exit status when the command must stop here (0 after --help, 1 after a
-// usage error, which CLI11 has printed), or nothing to go on.
+// Parses `args` with CLI11. Returns the exit status when the command must stop here (0 after --help, 1 after
+// a usage error, which CLI11 has printed), or nothing to go on.
 std::optional<int> parse_command_line(CLI::App& app, const Args& args);
 
 // The parameters every command shares, resolved in the documented order: the preset, then the parameter file,
-// then each `--set key=value` (later wins), over all_param_specs(). Throws ParamError naming the key and where
-// it came from.
+// then each `--set key=value` (later wins), over all_param_specs(). Throws ParamError naming the key and
+// where it came from.
 ParamSet resolve_params(const std::string& preset, const std::string& params_file,
                         const std::vector<std::string>& sets);
 

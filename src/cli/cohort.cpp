@@ -9,8 +9,8 @@
 
 #include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
-#include "imaging/png_io.hpp"
 #include "ihc/version.hpp"
+#include "imaging/png_io.hpp"
 #include "models/atomic_file.hpp"
 #include "models/cohort.hpp"
 #include "models/plot.hpp"
@@ -33,11 +33,16 @@ std::string fmt(double v, int decimals = 3) {
 std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
   }
   return out;
 }
@@ -58,14 +63,22 @@ std::string safe_name(const std::string& s) {
 json km_json(const GroupSurvival& g) {
   json steps = json::array();
   for (const auto& s : g.km.steps) {
-    steps.push_back({{"time", s.time}, {"n_risk", s.n_risk}, {"n_event", s.n_event}, {"n_censor", s.n_censor},
-                     {"surv", s.surv}, {"std_err", num_or_null(s.std_err)}, {"lower", num_or_null(s.lower)},
+    steps.push_back({{"time", s.time},
+                     {"n_risk", s.n_risk},
+                     {"n_event", s.n_event},
+                     {"n_censor", s.n_censor},
+                     {"surv", s.surv},
+                     {"std_err", num_or_null(s.std_err)},
+                     {"lower", num_or_null(s.lower)},
                      {"upper", num_or_null(s.upper)}});
   }
   json at = json::array();
   for (const auto& a : g.at_times) {
-    at.push_back({{"time", a.time}, {"surv", num_or_null(a.surv)}, {"lower", num_or_null(a.lower)},
-                  {"upper", num_or_null(a.upper)}, {"n_risk", a.n_risk}});
+    at.push_back({{"time", a.time},
+                  {"surv", num_or_null(a.surv)},
+                  {"lower", num_or_null(a.lower)},
+                  {"upper", num_or_null(a.upper)},
+                  {"n_risk", a.n_risk}});
   }
   return {{"group", g.name},
           {"n", g.n},
@@ -82,22 +95,28 @@ json km_json(const GroupSurvival& g) {
 }  // namespace
 
 int run_cohort(const Args& args) {
-  CLI::App app{"Cohort analysis of slide scores: groups, Kaplan-Meier, log-rank, Cox, correlation", "ihcscore cohort"};
+  CLI::App app{"Cohort analysis of slide scores: groups, Kaplan-Meier, log-rank, Cox, correlation",
+               "ihcscore cohort"};
   CohortOptions o;
   std::string scores_path, clinical_path, slide_map_path, out_dir, time_unit = "months", times_text;
   app.add_option("--scores", scores_path, "summary.csv written by 'ihcscore score'")->required();
   app.add_option("--clinical", clinical_path, "clinical CSV, one row per patient")->required();
-  app.add_option("--id-column", o.id_column, "patient id column (clinical file and slide map)")->capture_default_str();
-  app.add_option("--slide-map", slide_map_path, "CSV mapping Image to patient id (default: Image = patient id)");
-  app.add_option("--image-column", o.image_column, "image column in scores and slide map")->capture_default_str();
+  app.add_option("--id-column", o.id_column, "patient id column (clinical file and slide map)")
+      ->capture_default_str();
+  app.add_option("--slide-map", slide_map_path,
+                 "CSV mapping Image to patient id (default: Image = patient id)");
+  app.add_option("--image-column", o.image_column, "image column in scores and slide map")
+      ->capture_default_str();
   app.add_option("--time-column", o.time_column, "follow-up time column")->capture_default_str();
   app.add_option("--time-unit", time_unit, "unit of the time column: days, months or years")
       ->check(CLI::IsMember({"days", "months", "years"}))
       ->capture_default_str();
   auto* ev = app.add_option("--event-column", o.event_column, "event column (event value = observed event)");
-  auto* ce = app.add_option("--censored-column", o.censored_column, "censored column (censored value = censored)");
+  auto* ce =
+      app.add_option("--censored-column", o.censored_column, "censored column (censored value = censored)");
   ev->excludes(ce);
-  app.add_option("--event-value", o.event_value, "value meaning 'event observed' (default 1; 0 with --censored-column)");
+  app.add_option("--event-value", o.event_value,
+                 "value meaning 'event observed' (default 1; 0 with --censored-column)");
   app.add_option("--censored-value", o.censored_value,
                  "value meaning 'censored' (default 0; 1 with --censored-column)");
   app.add_option("--score", o.score_column, "score column of the scores file")->capture_default_str();
@@ -108,9 +127,11 @@ int run_cohort(const Args& args) {
   app.add_option("--aggregate", o.aggregate, "several slides per patient: median, mean or max")
       ->check(CLI::IsMember({"median", "mean", "max"}))
       ->capture_default_str();
-  app.add_option("--correlate", o.correlate, "clinical column(s) to correlate with the score (Pearson, Spearman)");
+  app.add_option("--correlate", o.correlate,
+                 "clinical column(s) to correlate with the score (Pearson, Spearman)");
   app.add_option("--covariate", o.covariates, "numeric clinical column(s) added to the Cox model");
-  app.add_option("--times", times_text, "report survival at these times, comma-separated (default 1, 3, 5 years)");
+  app.add_option("--times", times_text,
+                 "report survival at these times, comma-separated (default 1, 3, 5 years)");
   app.add_option("-o,--output", out_dir, "report folder")->required();
   if (auto stop = parse_command_line(app, args)) return *stop;
   if (o.event_column.empty() && o.censored_column.empty()) {
@@ -164,9 +185,9 @@ int run_cohort(const Args& args) {
     for (const auto& p : cohort.patients) {
       std::string slides;
       for (std::size_t i = 0; i < p.slides.size(); ++i) slides += (i ? ";" : "") + p.slides[i];
-      csv += csv_field(p.id) + "," + format_number(p.score) + "," + csv_field(cohort.group_names[p.group]) + "," +
-             format_number(p.time) + "," + std::to_string(p.event) + "," + std::to_string(p.slides.size()) + "," +
-             csv_field(slides);
+      csv += csv_field(p.id) + "," + format_number(p.score) + "," + csv_field(cohort.group_names[p.group]) +
+             "," + format_number(p.time) + "," + std::to_string(p.event) + "," +
+             std::to_string(p.slides.size()) + "," + csv_field(slides);
       for (const auto& c : o.correlate) csv += "," + format_number(p.values.at(c));
       for (const auto& c : o.covariates) csv += "," + format_number(p.values.at(c));
       csv += "\n";
@@ -183,8 +204,8 @@ int run_cohort(const Args& args) {
     for (const auto& gs : st.groups) {
       g += csv_field(gs.name) + "," + std::to_string(gs.n) + "," + std::to_string(gs.events) + "," +
            format_number(gs.n ? gs.score_min : NAN) + "," + format_number(gs.n ? gs.score_max : NAN) + "," +
-           format_number(gs.n ? gs.km.median : NAN) + "," + format_number(gs.n ? gs.km.median_lower : NAN) + "," +
-           format_number(gs.n ? gs.km.median_upper : NAN);
+           format_number(gs.n ? gs.km.median : NAN) + "," + format_number(gs.n ? gs.km.median_lower : NAN) +
+           "," + format_number(gs.n ? gs.km.median_upper : NAN);
       for (std::size_t i = 0; i < o.times.size(); ++i) {
         if (i < gs.at_times.size()) {
           g += "," + format_number(gs.at_times[i].surv) + "," + format_number(gs.at_times[i].lower) + "," +
@@ -200,7 +221,8 @@ int run_cohort(const Args& args) {
     // exclusions.csv: nobody is dropped silently.
     std::string ex = "source,id,line,reason\n";
     for (const auto& e : cohort.exclusions) {
-      ex += csv_field(e.source) + "," + csv_field(e.id) + "," + std::to_string(e.line) + "," + csv_field(e.reason) + "\n";
+      ex += csv_field(e.source) + "," + csv_field(e.id) + "," + std::to_string(e.line) + "," +
+            csv_field(e.reason) + "\n";
     }
     write_file_atomic(out / "exclusions.csv", ex);
 
@@ -209,11 +231,19 @@ int run_cohort(const Args& args) {
     j["tool"] = {{"name", "ihcscore cohort"}, {"version", kVersion}};
     j["created"] = iso_now();
     j["inputs"] = {{"scores", scores_path}, {"clinical", clinical_path}, {"slide_map", slide_map_path}};
-    j["parameters"] = {{"score", o.score_column}, {"cutoff", o.cutoff}, {"aggregate", o.aggregate},
-                       {"id_column", o.id_column}, {"time_column", o.time_column}, {"time_unit", time_unit},
-                       {"event_column", o.event_column}, {"censored_column", o.censored_column},
-                       {"event_value", o.event_value}, {"censored_value", o.censored_value},
-                       {"correlate", o.correlate}, {"covariates", o.covariates}, {"times", o.times},
+    j["parameters"] = {{"score", o.score_column},
+                       {"cutoff", o.cutoff},
+                       {"aggregate", o.aggregate},
+                       {"id_column", o.id_column},
+                       {"time_column", o.time_column},
+                       {"time_unit", time_unit},
+                       {"event_column", o.event_column},
+                       {"censored_column", o.censored_column},
+                       {"event_value", o.event_value},
+                       {"censored_value", o.censored_value},
+                       {"correlate", o.correlate},
+                       {"covariates", o.covariates},
+                       {"times", o.times},
                        {"conf_level", o.conf_level}};
     j["n_patients"] = cohort.patients.size();
     j["cutoffs"] = cohort.cutoffs;
@@ -221,25 +251,46 @@ int run_cohort(const Args& args) {
     if (cohort.optimistic) j["optimistic_note"] = cohort.optimistic_note;
     j["groups"] = json::array();
     for (const auto& gs : st.groups) j["groups"].push_back(km_json(gs));
-    j["log_rank"] = {{"chisq", st.log_rank.chisq}, {"df", st.log_rank.df}, {"p", num_or_null(st.log_rank.p)},
-                     {"observed", st.log_rank.observed}, {"expected", st.log_rank.expected}};
+    j["log_rank"] = {{"chisq", st.log_rank.chisq},
+                     {"df", st.log_rank.df},
+                     {"p", num_or_null(st.log_rank.p)},
+                     {"observed", st.log_rank.observed},
+                     {"expected", st.log_rank.expected}};
     if (st.has_cox) {
       json terms = json::array();
       for (const auto& t : st.cox.terms) {
-        terms.push_back({{"term", t.name}, {"coef", t.coef}, {"hr", t.hr}, {"se", t.se}, {"z", t.z}, {"p", t.p},
-                         {"hr_lower", t.hr_lower}, {"hr_upper", t.hr_upper}});
+        terms.push_back({{"term", t.name},
+                         {"coef", t.coef},
+                         {"hr", t.hr},
+                         {"se", t.se},
+                         {"z", t.z},
+                         {"p", t.p},
+                         {"hr_lower", t.hr_lower},
+                         {"hr_upper", t.hr_upper}});
       }
-      j["cox"] = {{"ties", "efron"}, {"n", st.cox.n}, {"events", st.cox.events}, {"terms", terms},
-                  {"loglik_null", st.cox.loglik_null}, {"loglik", st.cox.loglik}, {"lr_chisq", st.cox.lr_chisq},
+      j["cox"] = {{"ties", "efron"},
+                  {"n", st.cox.n},
+                  {"events", st.cox.events},
+                  {"terms", terms},
+                  {"loglik_null", st.cox.loglik_null},
+                  {"loglik", st.cox.loglik},
+                  {"lr_chisq", st.cox.lr_chisq},
                   {"lr_p", st.cox.lr_p}};
     } else {
       j["cox"] = {{"note", st.cox_note}};
     }
     j["correlations"] = json::array();
     for (const auto& c : st.correlations) {
-      j["correlations"].push_back({{"column", c.column}, {"n", c.n},
-                                   {"pearson", {{"r", num_or_null(c.pearson.r)}, {"t", num_or_null(c.pearson.statistic)}, {"p", num_or_null(c.pearson.p)}}},
-                                   {"spearman", {{"rho", num_or_null(c.spearman.r)}, {"p", num_or_null(c.spearman.p)}, {"method", "t approximation (R exact = FALSE)"}}}});
+      j["correlations"].push_back({{"column", c.column},
+                                   {"n", c.n},
+                                   {"pearson",
+                                    {{"r", num_or_null(c.pearson.r)},
+                                     {"t", num_or_null(c.pearson.statistic)},
+                                     {"p", num_or_null(c.pearson.p)}}},
+                                   {"spearman",
+                                    {{"rho", num_or_null(c.spearman.r)},
+                                     {"p", num_or_null(c.spearman.p)},
+                                     {"method", "t approximation (R exact = FALSE)"}}}});
     }
     j["exclusions"] = json::array();
     for (const auto& e : cohort.exclusions) {
@@ -249,11 +300,12 @@ int run_cohort(const Args& args) {
 
     // Plots.
     plot::KmLabels labels;
-    labels.title = "Survival by " + o.score_column + " (" +
-                   (o.cutoff == "median" || o.cutoff == "tertiles" || o.cutoff == "quartiles" || o.cutoff == "optimal"
-                        ? o.cutoff + " cutoff"
-                        : "cutoff " + o.cutoff) +
-                   ")";
+    labels.title =
+        "Survival by " + o.score_column + " (" +
+        (o.cutoff == "median" || o.cutoff == "tertiles" || o.cutoff == "quartiles" || o.cutoff == "optimal"
+             ? o.cutoff + " cutoff"
+             : "cutoff " + o.cutoff) +
+        ")";
     labels.time_label = o.time_column + " (" + time_unit + ")";
     plot::SvgCanvas svg(plot::kKmWidth, plot::km_height(cohort));
     plot::draw_km(svg, cohort, st, labels);
@@ -263,7 +315,8 @@ int run_cohort(const Args& args) {
     save_png(out / "km.png", png.image());
     std::vector<std::string> scatter_files;
     for (std::size_t i = 0; i < st.correlations.size(); ++i) {
-      const std::string name = i == 0 ? "scatter.png" : "scatter_" + safe_name(st.correlations[i].column) + ".png";
+      const std::string name =
+          i == 0 ? "scatter.png" : "scatter_" + safe_name(st.correlations[i].column) + ".png";
       plot::RasterCanvas sc(plot::kScatterWidth, plot::kScatterHeight, 1.6);
       plot::draw_scatter(sc, cohort, st.correlations[i], o.score_column);
       save_png(out / name, sc.image());
@@ -272,9 +325,11 @@ int run_cohort(const Args& args) {
 
     // report.html
     std::ostringstream h;
-    h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Cohort report: " << html_escape(o.score_column)
+    h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Cohort report: "
+      << html_escape(o.score_column)
       << "</title>\n<style>body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;}"
-         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px "
+         "8px;text-align:right}"
          "th{background:#f3f3f3}td:first-child{text-align:left}.warn{color:#b00;font-weight:bold}"
          "img{max-width:100%}</style></head><body>\n";
     h << "<h1>Cohort report: " << html_escape(o.score_column) << "</h1>\n";
@@ -286,17 +341,19 @@ int run_cohort(const Args& args) {
     h << "<img src=\"km.png\" alt=\"Kaplan-Meier curves\"> <p><a href=\"km.svg\">km.svg</a></p>\n";
     h << "<h2>Groups</h2><table><tr><th>Group</th><th>n</th><th>Events</th><th>Score range</th><th>Median "
          "survival (95% CI)</th>";
-    for (double t : o.times) h << "<th>Survival at " << fmt(t, t == std::floor(t) ? 0 : 2) << " (95% CI)</th>";
+    for (double t : o.times)
+      h << "<th>Survival at " << fmt(t, t == std::floor(t) ? 0 : 2) << " (95% CI)</th>";
     h << "</tr>\n";
     for (const auto& gs : st.groups) {
-      h << "<tr><td>" << html_escape(gs.name) << "</td><td>" << gs.n << "</td><td>" << gs.events << "</td><td>"
-        << (gs.n ? fmt(gs.score_min, 2) + " - " + fmt(gs.score_max, 2) : "") << "</td><td>"
-        << (gs.n ? fmt(gs.km.median, 1) + " (" + fmt(gs.km.median_lower, 1) + " - " + fmt(gs.km.median_upper, 1) + ")"
+      h << "<tr><td>" << html_escape(gs.name) << "</td><td>" << gs.n << "</td><td>" << gs.events
+        << "</td><td>" << (gs.n ? fmt(gs.score_min, 2) + " - " + fmt(gs.score_max, 2) : "") << "</td><td>"
+        << (gs.n ? fmt(gs.km.median, 1) + " (" + fmt(gs.km.median_lower, 1) + " - " +
+                       fmt(gs.km.median_upper, 1) + ")"
                  : "")
         << "</td>";
       for (const auto& a : gs.at_times) {
-        h << "<td>" << fmt(100 * a.surv, 1) << "% (" << fmt(100 * a.lower, 1) << " - " << fmt(100 * a.upper, 1)
-          << ")</td>";
+        h << "<td>" << fmt(100 * a.surv, 1) << "% (" << fmt(100 * a.lower, 1) << " - "
+          << fmt(100 * a.upper, 1) << ")</td>";
       }
       h << "</tr>\n";
     }
@@ -306,8 +363,8 @@ int run_cohort(const Args& args) {
     if (st.has_cox) {
       h << "<table><tr><th>Cox term (Efron ties)</th><th>HR</th><th>95% CI</th><th>Wald p</th></tr>\n";
       for (const auto& t : st.cox.terms) {
-        h << "<tr><td>" << html_escape(t.name) << "</td><td>" << fmt(t.hr) << "</td><td>" << fmt(t.hr_lower) << " - "
-          << fmt(t.hr_upper) << "</td><td>" << fmt(t.p, 5) << "</td></tr>\n";
+        h << "<tr><td>" << html_escape(t.name) << "</td><td>" << fmt(t.hr) << "</td><td>" << fmt(t.hr_lower)
+          << " - " << fmt(t.hr_upper) << "</td><td>" << fmt(t.p, 5) << "</td></tr>\n";
       }
       h << "</table>\n";
     } else {
@@ -315,17 +372,19 @@ int run_cohort(const Args& args) {
     }
     if (!st.correlations.empty()) {
       h << "<h2>Correlation with " << html_escape(o.score_column)
-        << "</h2><table><tr><th>Column</th><th>n</th><th>Pearson r</th><th>p</th><th>Spearman rho</th><th>p</th></tr>\n";
+        << "</h2><table><tr><th>Column</th><th>n</th><th>Pearson r</th><th>p</th><th>Spearman "
+           "rho</th><th>p</th></tr>\n";
       for (const auto& c : st.correlations) {
-        h << "<tr><td>" << html_escape(c.column) << "</td><td>" << c.n << "</td><td>" << fmt(c.pearson.r) << "</td><td>"
-          << fmt(c.pearson.p, 5) << "</td><td>" << fmt(c.spearman.r) << "</td><td>" << fmt(c.spearman.p, 5)
-          << "</td></tr>\n";
+        h << "<tr><td>" << html_escape(c.column) << "</td><td>" << c.n << "</td><td>" << fmt(c.pearson.r)
+          << "</td><td>" << fmt(c.pearson.p, 5) << "</td><td>" << fmt(c.spearman.r) << "</td><td>"
+          << fmt(c.spearman.p, 5) << "</td></tr>\n";
       }
       h << "</table>\n";
       for (const auto& f : scatter_files) h << "<img src=\"" << f << "\" alt=\"scatter\">\n";
     }
     h << "<h2>Excluded</h2>";
-    if (cohort.exclusions.empty()) h << "<p>None.</p>";
+    if (cohort.exclusions.empty())
+      h << "<p>None.</p>";
     else {
       h << "<table><tr><th>Source</th><th>Id</th><th>Line</th><th>Reason</th></tr>\n";
       for (const auto& e : cohort.exclusions) {
@@ -336,9 +395,11 @@ int run_cohort(const Args& args) {
     }
     h << "<h2>Parameters</h2><pre>" << html_escape(j["parameters"].dump(2)) << "</pre>\n";
     h << "<p>ihcscore " << kVersion << ", " << iso_now()
-      << ". Kaplan-Meier with Greenwood log-transformed 95% CI, log-rank and Cox (Efron) as R's survival package. "
+      << ". Kaplan-Meier with Greenwood log-transformed 95% CI, log-rank and Cox (Efron) as R's survival "
+         "package. "
          "Files: <a href=\"cohort.csv\">cohort.csv</a>, <a href=\"groups.csv\">groups.csv</a>, "
-         "<a href=\"exclusions.csv\">exclusions.csv</a>, <a href=\"stats.json\">stats.json</a>.</p>\n</body></html>\n";
+         "<a href=\"exclusions.csv\">exclusions.csv</a>, <a "
+         "href=\"stats.json\">stats.json</a>.</p>\n</body></html>\n";
     write_file_atomic(out / "report.html", h.str());
   } catch (const FileError& e) {
     std::fprintf(stderr, "ihcscore cohort: %s\n", e.what());
@@ -353,14 +414,16 @@ int run_cohort(const Args& args) {
     for (const auto& a : gs.at_times) std::printf("  S(%g)=%s", a.time, fmt(a.surv, 3).c_str());
     std::printf("\n");
   }
-  std::printf("  log-rank chisq %.3f df %d %s\n", st.log_rank.chisq, st.log_rank.df, plot::format_p(st.log_rank.p).c_str());
+  std::printf("  log-rank chisq %.3f df %d %s\n", st.log_rank.chisq, st.log_rank.df,
+              plot::format_p(st.log_rank.p).c_str());
   if (st.has_cox && !st.cox.terms.empty()) {
     const auto& t = st.cox.terms.front();
-    std::printf("  Cox HR %s %.3f (95%% CI %.3f-%.3f) p %.4g\n", t.name.c_str(), t.hr, t.hr_lower, t.hr_upper, t.p);
+    std::printf("  Cox HR %s %.3f (95%% CI %.3f-%.3f) p %.4g\n", t.name.c_str(), t.hr, t.hr_lower, t.hr_upper,
+                t.p);
   }
   for (const auto& c : st.correlations) {
-    std::printf("  %s: Pearson r %.3f (p %.4g), Spearman rho %.3f (p %.4g), n %d\n", c.column.c_str(), c.pearson.r,
-                c.pearson.p, c.spearman.r, c.spearman.p, c.n);
+    std::printf("  %s: Pearson r %.3f (p %.4g), Spearman rho %.3f (p %.4g), n %d\n", c.column.c_str(),
+                c.pearson.r, c.pearson.p, c.spearman.r, c.spearman.p, c.n);
   }
   if (cohort.optimistic) std::printf("  %s\n", cohort.optimistic_note.c_str());
   std::printf("Report: %s\n", (out / "report.html").c_str());

@@ -38,8 +38,8 @@ TEST(CohortCli, FromABatchOutputFolderToReportHtml) {
        "IxP score", "--correlate", "mir30a", "-o", "report"},
       dir);
   ASSERT_EQ(run.status, 0) << run.err;
-  for (const char* f : {"cohort.csv", "groups.csv", "exclusions.csv", "stats.json", "km.png", "km.svg",
-                        "report.html"}) {
+  for (const char* f :
+       {"cohort.csv", "groups.csv", "exclusions.csv", "stats.json", "km.png", "km.svg", "report.html"}) {
     EXPECT_TRUE(fs::exists(dir / "report" / f)) << f;
   }
   const CsvTable cohort = read_csv_table(dir / "report" / "cohort.csv");
@@ -58,7 +58,8 @@ TEST(CohortCli, FromABatchOutputFolderToReportHtml) {
   const auto stats = nlohmann::json::parse(test::read_text(dir / "report" / "stats.json"));
   EXPECT_EQ(stats["n_patients"], 2);
   std::vector<std::string> excluded;
-  for (const auto& e : stats["exclusions"]) excluded.push_back(e["id"].get<std::string>() + ": " + e["reason"].get<std::string>());
+  for (const auto& e : stats["exclusions"])
+    excluded.push_back(e["id"].get<std::string>() + ": " + e["reason"].get<std::string>());
   ASSERT_EQ(excluded.size(), 2u);
   EXPECT_EQ(excluded[0], "C: no scored slide");
   EXPECT_EQ(excluded[1], "D: no scored slide");
@@ -88,16 +89,19 @@ TEST(CohortCli, OptimalCutoffNeedsItsFlagAndIsLabelledOptimistic) {
   std::string scores = "Image,IxP score\n", clinical = "patient_id,os_months,os_event\n";
   for (int i = 0; i < 30; ++i) {
     scores += "P" + std::to_string(i) + "," + std::to_string(i * 10) + "\n";
-    clinical += "P" + std::to_string(i) + "," + std::to_string(100 - 2 * i + (i % 3)) + "," + (i % 4 ? "1" : "0") + "\n";
+    clinical += "P" + std::to_string(i) + "," + std::to_string(100 - 2 * i + (i % 3)) + "," +
+                (i % 4 ? "1" : "0") + "\n";
   }
   write(dir / "summary.csv", scores);
   write(dir / "clinical.csv", clinical);
-  std::vector<std::string> args{"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv", "--event-column",
-                                "os_event", "--cutoff", "optimal", "-o", "report"};
+  std::vector<std::string> args{"cohort",         "--scores", "summary.csv", "--clinical", "clinical.csv",
+                                "--event-column", "os_event", "--cutoff",    "optimal",    "-o",
+                                "report"};
   auto run = test::run_program("ihcscore", args, dir);
   EXPECT_EQ(run.status, 1);
-  EXPECT_EQ(run.err,
-            "ihcscore cohort: cutoff 'optimal' is data-driven and optimistic; pass --optimal-cutoff to allow it\n");
+  EXPECT_EQ(
+      run.err,
+      "ihcscore cohort: cutoff 'optimal' is data-driven and optimistic; pass --optimal-cutoff to allow it\n");
   args.push_back("--optimal-cutoff");
   run = test::run_program("ihcscore", args, dir);
   ASSERT_EQ(run.status, 0) << run.err;

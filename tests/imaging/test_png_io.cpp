@@ -46,7 +46,8 @@ TEST(PngIo, UnwritablePathNamesTheFile) {
     FAIL();
   } catch (const std::exception& e) {
     const std::string file = (dir / "file").string();
-    EXPECT_EQ(std::string(e.what()), file + ": cannot create directory: '" + file + "' is a file, not a directory");
+    EXPECT_EQ(std::string(e.what()),
+              file + ": cannot create directory: '" + file + "' is a file, not a directory");
   }
 }
 

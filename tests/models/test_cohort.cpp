@@ -19,7 +19,8 @@ CohortOptions options() {
 
 std::string error_of(const std::string& scores, const std::string& clinical, const CohortOptions& o) {
   try {
-    build_cohort(parse_csv_table(scores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"), nullptr, o);
+    build_cohort(parse_csv_table(scores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"), nullptr,
+                 o);
   } catch (const CohortError& e) {
     return e.what();
   }
@@ -34,8 +35,8 @@ TEST(Cohort, JoinsGroupsAndListsEveryExclusion) {
   const char* clinical =
       "patient_id,os_months,os_event\n"
       "P1,10,1\nP2,20,0\nP3,30,1\nP4,40,1\nP5,50,0\nP6,60,1\n";
-  const auto c = build_cohort(parse_csv_table(kScores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"),
-                              nullptr, options());
+  const auto c = build_cohort(parse_csv_table(kScores, "summary.csv"),
+                              parse_csv_table(clinical, "clinical.csv"), nullptr, options());
   ASSERT_EQ(c.patients.size(), 4u);
   // Median of 10, 20, 30, 40 is 25: >= 25 is High.
   ASSERT_EQ(c.cutoffs.size(), 1u);
@@ -111,9 +112,10 @@ TEST(Cohort, CensoredColumnCodingIsExplicit) {
   const auto c = build_cohort(parse_csv_table(kScores, "s"), parse_csv_table(clinical, "c"), nullptr, o);
   EXPECT_EQ(c.patients[0].event, 0);
   EXPECT_EQ(c.patients[1].event, 1);
-  EXPECT_EQ(error_of(kScores, "patient_id,os_months,censored\nP1,10,yes\n", o),
-            "clinical.csv: refused, 1 problem:\n  line 2 (P1): censored 'yes' is neither '1' (censored) nor '0' "
-            "(event)");
+  EXPECT_EQ(
+      error_of(kScores, "patient_id,os_months,censored\nP1,10,yes\n", o),
+      "clinical.csv: refused, 1 problem:\n  line 2 (P1): censored 'yes' is neither '1' (censored) nor '0' "
+      "(event)");
 }
 
 TEST(Cohort, CutoffRules) {
@@ -143,7 +145,8 @@ TEST(Cohort, CutoffRules) {
   EXPECT_TRUE(c.optimistic);
   EXPECT_NE(c.optimistic_note.find("OPTIMISTIC"), std::string::npos);
   o.cutoff = "high";
-  EXPECT_EQ(error_of(scores, clinical, o), "cutoff 'high' is not median, tertiles, quartiles, optimal or a number");
+  EXPECT_EQ(error_of(scores, clinical, o),
+            "cutoff 'high' is not median, tertiles, quartiles, optimal or a number");
 }
 
 TEST(Cohort, AnalysisHandlesAGroupWithoutEventsAndASinglePatient) {

@@ -11,7 +11,8 @@ struct Fixture {
   Fixture() {
     const char* scores = "Image,IxP score\nP1,0\nP2,10\nP3,100\nP4,200\nP5,150\nP6,5\n";
     const char* clinical =
-        "patient_id,os_months,os_event,mir\nP1,5,1,3\nP2,16,1,2.5\nP3,70,0,1\nP4,80,1,0.5\nP5,30,0,1.2\nP6,12,0,2\n";
+        "patient_id,os_months,os_event,mir\nP1,5,1,3\nP2,16,1,2.5\nP3,70,0,1\nP4,80,1,0.5\nP5,30,0,1.2\nP6,"
+        "12,0,2\n";
     CohortOptions o;
     o.event_column = "os_event";
     o.correlate = {"mir"};

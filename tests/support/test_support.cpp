@@ -11,7 +11,8 @@ namespace ihc::test {
 
 std::filesystem::path shared_data(const std::string& relative, bool* available) {
   const char* env = std::getenv("IHC_SHARED_DATA");
-  const std::filesystem::path root = env != nullptr ? std::filesystem::path(env) : std::filesystem::path(IHC_SHARED_DATA);
+  const std::filesystem::path root =
+      env != nullptr ? std::filesystem::path(env) : std::filesystem::path(IHC_SHARED_DATA);
   auto path = root / relative;
   std::error_code ec;
   *available = std::filesystem::exists(path, ec);

