@@ -98,8 +98,8 @@ namespace {
 
 // Band of `width_px` inside each cell along its own border (pixels whose 4-neighbour carries another label):
 // pixels whose centre is closer than width_px to the border (half a pixel outside the edge pixel's centre) in
-// the 3 x 3 chamfer metric (axis 0.955, diagonal 1.3693, OpenCV's DIST_L2 mask 3). A dilation of the edges by that metric's ball gives exactly what a distance
-// transform and a threshold give, at a fraction of the cost.
+// the 3 x 3 chamfer metric (axis 0.955, diagonal 1.3693, OpenCV's DIST_L2 mask 3). A dilation of the edges by
+// that metric's ball gives exactly what a distance transform and a threshold give, at a fraction of the cost.
 cv::Mat membrane_band(const cv::Mat& labels, double width_px) {
   const int w = labels.cols;
   const int h = labels.rows;
