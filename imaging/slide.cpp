@@ -238,7 +238,7 @@ bool has_dicom_magic(const std::filesystem::path& path, std::string* head) {
 std::unique_ptr<Slide> refuse_dicom_slide(const std::filesystem::path& path, const OpenOptions&) {
   std::string head;
   if (!has_dicom_magic(path, &head)) return nullptr;
-  const std::string kWholeSlideSopClass =
+  constexpr std::string_view kWholeSlideSopClass =
       "1.2.840.10008.5.1.4.1.1.77.1.6";  // VL Whole Slide Microscopy Image
   if (head.find(kWholeSlideSopClass) == std::string::npos) return nullptr;
   throw SlideError(
