@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
@@ -628,81 +630,201 @@ std::vector<cv::Point2f> read_polygon(const json& geometry, const std::string& w
 
 }  // namespace
 
-CellResults parse_cells_geojson(std::string_view text, const std::string& origin) {
-  json doc;
+namespace {
+
+// One feature of a cells GeoJSON into `res`; `index` counts every feature (for messages and default ids).
+void add_cell_feature(const json& f, std::size_t index, const std::string& origin, CellResults& res) {
+  const std::string where = origin + ": feature " + std::to_string(index);
   try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ResultsError(origin + ": not valid JSON: " + e.what());
-  }
-  const json* features = nullptr;
-  if (doc.is_object() && doc.value("type", "") == "FeatureCollection" && doc.contains("features")) {
-    features = &doc["features"];
-  } else if (doc.is_array()) {
-    features = &doc;  // QuPath also writes a bare array of features
-  }
-  if (features == nullptr || !features->is_array()) {
-    throw ResultsError(origin + ": not a GeoJSON FeatureCollection");
-  }
-  CellResults res;
-  std::size_t index = 0;
-  for (const auto& f : *features) {
-    const std::string where = origin + ": feature " + std::to_string(index++);
-    try {
-      if (!f.is_object() || !f.contains("geometry"))
-        throw ResultsError(where + ": not a Feature with a geometry");
-      const json props = f.value("properties", json::object());
-      if (props.value("objectType", "cell") != "cell") continue;  // annotations etc. are not cells
-      Cell cell;
-      std::int64_t id = static_cast<std::int64_t>(index - 1);
-      if (f.contains("id") && f["id"].is_string()) cell_id_from_uuid(f["id"].get<std::string>(), &id);
-      cell.id = id;
-      cell.boundary = read_polygon(f["geometry"], where);
-      if (f.contains("nucleusGeometry")) cell.nucleus = read_polygon(f["nucleusGeometry"], where);
-      const auto& ref = cell.boundary.size() >= 3 ? cell.boundary : cell.nucleus;
-      if (ref.size() >= 3) {
-        cv::Moments m = cv::moments(ref);
-        if (m.m00 != 0) {
-          cell.centroid = {m.m10 / m.m00, m.m01 / m.m00};
-        } else {
-          cell.centroid = {ref[0].x, ref[0].y};
-        }
+    if (!f.is_object() || !f.contains("geometry"))
+      throw ResultsError(where + ": not a Feature with a geometry");
+    static const json kNoProperties = json::object();
+    const auto props_it = f.find("properties");
+    const json& props = props_it != f.end() && props_it->is_object() ? *props_it : kNoProperties;
+    if (props.value("objectType", "cell") != "cell") return;  // annotations etc. are not cells
+    Cell cell;
+    std::int64_t id = static_cast<std::int64_t>(index);
+    if (f.contains("id") && f["id"].is_string())
+      cell_id_from_uuid(f["id"].get_ref<const std::string&>(), &id);
+    cell.id = id;
+    cell.boundary = read_polygon(f["geometry"], where);
+    if (f.contains("nucleusGeometry")) cell.nucleus = read_polygon(f["nucleusGeometry"], where);
+    const auto& ref = cell.boundary.size() >= 3 ? cell.boundary : cell.nucleus;
+    if (ref.size() >= 3) {
+      cv::Moments m = cv::moments(ref);
+      if (m.m00 != 0) {
+        cell.centroid = {m.m10 / m.m00, m.m01 / m.m00};
       } else {
-        const auto& coords = f["geometry"].at("coordinates");
-        cell.centroid = {coords.at(0).get<double>(), coords.at(1).get<double>()};
+        cell.centroid = {ref[0].x, ref[0].y};
       }
-      CellClass cls = CellClass::Negative;
-      if (props.contains("classification") && props["classification"].is_object()) {
-        const std::string name = props["classification"].value("name", "");
-        if (!parse_class_name(name, &cls))
-          throw ResultsError(where + ": unknown classification '" + name + "'");
+    } else {
+      const auto& coords = f["geometry"].at("coordinates");
+      cell.centroid = {coords.at(0).get<double>(), coords.at(1).get<double>()};
+    }
+    CellClass cls = CellClass::Negative;
+    if (props.contains("classification") && props["classification"].is_object()) {
+      const std::string name = props["classification"].value("name", "");
+      if (!parse_class_name(name, &cls))
+        throw ResultsError(where + ": unknown classification '" + name + "'");
+    }
+    const std::size_t row = res.table.size();
+    res.table.cells.push_back(std::move(cell));
+    res.classes.push_back(cls);
+    for (auto& col : res.table.columns) col.push_back(std::numeric_limits<float>::quiet_NaN());
+    if (props.contains("measurements")) {
+      const auto& ms = props["measurements"];
+      auto put = [&](const std::string& name, const json& v) {
+        const int j = res.table.add_column(name);
+        res.table.columns[j][row] = v.is_number() ? v.get<float>() : std::numeric_limits<float>::quiet_NaN();
+      };
+      if (ms.is_object()) {
+        for (auto it = ms.begin(); it != ms.end(); ++it) put(it.key(), it.value());
+      } else if (ms.is_array()) {  // QuPath 0.2/0.3: [{"name": ..., "value": ...}]
+        for (const auto& m : ms) put(m.value("name", ""), m.contains("value") ? m["value"] : json());
       }
-      const std::size_t row = res.table.size();
-      res.table.cells.push_back(std::move(cell));
-      res.classes.push_back(cls);
-      for (auto& col : res.table.columns) col.push_back(std::numeric_limits<float>::quiet_NaN());
-      if (props.contains("measurements")) {
-        const auto& ms = props["measurements"];
-        auto put = [&](const std::string& name, const json& v) {
-          const int j = res.table.add_column(name);
-          res.table.columns[j][row] =
-              v.is_number() ? v.get<float>() : std::numeric_limits<float>::quiet_NaN();
-        };
-        if (ms.is_object()) {
-          for (auto it = ms.begin(); it != ms.end(); ++it) put(it.key(), it.value());
-        } else if (ms.is_array()) {  // QuPath 0.2/0.3: [{"name": ..., "value": ...}]
-          for (const auto& m : ms) put(m.value("name", ""), m.contains("value") ? m["value"] : json());
-        }
+    }
+  } catch (const json::exception& e) {
+    throw ResultsError(where + ": " + e.what());
+  }
+}
+
+// SAX reader: builds one feature at a time and converts it at once, so a 200 000-cell file never exists as
+// one DOM (which took ~6x the file size in memory). Accepts a FeatureCollection (keys in any order) or a
+// bare array of features, as QuPath writes both.
+class CellsGeoJsonSax {
+ public:
+  CellsGeoJsonSax(const std::string& origin, CellResults& res) : origin_(origin), res_(res) {}
+
+  bool null() { return put(json()); }
+  bool boolean(bool v) { return put(json(v)); }
+  bool number_integer(json::number_integer_t v) { return put(json(v)); }
+  bool number_unsigned(json::number_unsigned_t v) { return put(json(v)); }
+  bool number_float(json::number_float_t v, const std::string&) { return put(json(v)); }
+  bool binary(json::binary_t&) { return put(json()); }
+  bool string(std::string& v) {
+    if (stack_.empty() && depth_ == 1 && key_ == "type") root_type_ = v;
+    return put(json(std::move(v)));
+  }
+  bool key(std::string& k) {
+    key_ = std::move(k);
+    return true;
+  }
+  bool start_object(std::size_t) { return open(json::object()); }
+  bool start_array(std::size_t) {
+    if (stack_.empty()) {
+      if (depth_ == 0) {
+        root_is_array_ = true;
+        in_features_ = true;
+        ++depth_;
+        return true;
       }
-    } catch (const json::exception& e) {
-      throw ResultsError(where + ": " + e.what());
+      if (depth_ == 1 && !root_is_array_ && key_ == "features") {
+        has_features_ = true;
+        in_features_ = true;
+        ++depth_;
+        return true;
+      }
+    }
+    return open(json::array());
+  }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t, const std::string&, const json::exception& e) {
+    throw ResultsError(origin_ + ": not valid JSON: " + e.what());
+  }
+
+  void check() const {
+    if (!root_is_array_ && !(has_features_ && root_type_ == "FeatureCollection")) {
+      throw ResultsError(origin_ + ": not a GeoJSON FeatureCollection");
     }
   }
+
+ private:
+  // Values outside a feature are skipped except what identifies the document.
+  bool at_feature_level() const { return stack_.empty() && in_features_ && depth_ == 2 - root_is_array_; }
+
+  bool put(json v) {
+    if (stack_.empty()) {
+      if (at_feature_level()) add_cell_feature(v, index_++, origin_, res_);  // a non-object feature: error
+      return true;
+    }
+    json& top = *stack_.back();
+    if (top.is_object()) {
+      top[key_] = std::move(v);
+    } else {
+      top.push_back(std::move(v));
+    }
+    return true;
+  }
+  bool open(json empty) {
+    if (stack_.empty()) {
+      if (!at_feature_level()) {
+        ++depth_;  // a container outside the features: walked through, not kept
+        return true;
+      }
+      feature_ = std::move(empty);
+      stack_.push_back(&feature_);
+      return true;
+    }
+    json& top = *stack_.back();
+    json* child = nullptr;
+    if (top.is_object()) {
+      child = &(top[key_] = std::move(empty));
+    } else {
+      top.push_back(std::move(empty));
+      child = &top.back();
+    }
+    stack_.push_back(child);
+    return true;
+  }
+  bool close() {
+    if (stack_.empty()) {
+      if (in_features_ && depth_ == 2 - root_is_array_) in_features_ = false;
+      --depth_;
+      return true;
+    }
+    stack_.pop_back();
+    if (stack_.empty()) {
+      add_cell_feature(feature_, index_++, origin_, res_);
+      feature_ = json();
+    }
+    return true;
+  }
+
+  const std::string& origin_;
+  CellResults& res_;
+  std::vector<json*> stack_;  // the feature being built, innermost container last
+  json feature_;
+  std::string key_;
+  std::string root_type_;
+  int depth_ = 0;  // nesting outside the current feature
+  bool root_is_array_ = false;
+  bool has_features_ = false;
+  bool in_features_ = false;
+  std::size_t index_ = 0;
+};
+
+}  // namespace
+
+CellResults parse_cells_geojson(std::string_view text, const std::string& origin) {
+  CellResults res;
+  CellsGeoJsonSax sax(origin, res);
+  json::sax_parse(text.begin(), text.end(), &sax);
+  sax.check();
   return res;
 }
 
 CellResults read_cells_geojson(const fs::path& path) {
-  return parse_cells_geojson(read_file(path), path.string());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ResultsError(path.string() + ": cannot open: " + std::strerror(errno));
+  std::vector<char> buffer(1 << 20);
+  in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+  CellResults res;
+  CellsGeoJsonSax sax(path.string(), res);
+  json::sax_parse(in, &sax);
+  if (in.bad()) throw ResultsError(path.string() + ": read error");
+  sax.check();
+  return res;
 }
 
 // ---------------------------------------------------------------- slide.json
