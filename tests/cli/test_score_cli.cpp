@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <regex>
 #include <thread>
 
@@ -380,4 +381,241 @@ TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
   const RunResult r = run({"score", "big.svs", "-o", "out", "--resume", "--set", "tile_size_px=256"}, dir);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir / "out/slides/big/slide.json"));
+}
+
+namespace {
+
+// Even-odd ray casting, written here independently of models/regions so the test checks the pipeline's
+// region bookkeeping against a second implementation.
+bool inside(double x, double y, const std::vector<std::pair<double, double>>& ring) {
+  bool in = false;
+  for (std::size_t i = 0, j = ring.size() - 1; i < ring.size(); j = i++) {
+    const auto [xi, yi] = ring[i];
+    const auto [xj, yj] = ring[j];
+    if ((yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) in = !in;
+  }
+  return in;
+}
+
+json ring_json(const std::vector<std::pair<double, double>>& ring) {
+  json r = json::array();
+  for (const auto& [x, y] : ring) r.push_back({x, y});
+  r.push_back({ring.front().first, ring.front().second});
+  return json::array({r});
+}
+
+json annotation(const std::string& name, const std::string& cls,
+                const std::vector<std::pair<double, double>>& ring) {
+  json f = {{"type", "Feature"},
+            {"geometry", {{"type", "Polygon"}, {"coordinates", ring_json(ring)}}},
+            {"properties", {{"objectType", "annotation"}}}};
+  if (!name.empty()) f["properties"]["name"] = name;
+  if (!cls.empty()) f["properties"]["classification"] = {{"name", cls}, {"color", {0, 0, 0}}};
+  return f;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t a = 0, b;
+  while ((b = text.find('\n', a)) != std::string::npos) {
+    lines.push_back(text.substr(a, b - a));
+    a = b + 1;
+  }
+  if (a < text.size()) lines.push_back(text.substr(a));
+  return lines;
+}
+
+}  // namespace
+
+TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_roi");
+  ASSERT_EQ(run({"synth", "--kind", "nuclear", "--layout", "field", "--width", "1600", "--height", "1200",
+                 "--mpp", "0.5", "--seed", "11", "-o", "f.png"},
+                dir)
+                .status,
+            0);
+  const std::vector<std::string> common = {"--mpp", "0.5",   "--preset",
+                                           "ki67",  "--set", "tissue_detection=false"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), common.begin(), common.end());
+    return args;
+  };
+  // Reference: every cell of the field, without ROI.
+  ASSERT_EQ(run(with({"score", "f.png", "-o", "all"}), dir).status, 0);
+  const auto all = ihc::read_cells_csv(dir / "all/slides/f/cells.csv");
+  ASSERT_GT(all.table.size(), 300u);
+
+  const std::vector<std::pair<double, double>> tumour = {{100, 150}, {900, 120}, {950, 800}, {150, 900}};
+  const std::vector<std::pair<double, double>> stroma = {{1000, 300}, {1550, 400}, {1200, 1150}};
+  const std::vector<std::pair<double, double>> ignore = {{400, 400}, {1300, 420}, {1250, 700}, {420, 650}};
+  const json roi = {{"type", "FeatureCollection"},
+                    {"features",
+                     {annotation("Tumour", "Tumor", tumour), annotation("", "Stroma", stroma),
+                      annotation("Fold", "Ignore*", ignore)}}};
+  std::ofstream(dir / "roi.geojson") << roi.dump(1);
+  const RunResult r = run(with({"score", "f.png", "-o", "roi", "--roi", "roi.geojson"}), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+
+  std::int64_t in_tumour = 0, in_stroma = 0, in_union = 0, positive_tumour = 0;
+  for (std::size_t i = 0; i < all.table.cells.size(); ++i) {
+    const auto c = all.table.cells[i].centroid;
+    if (inside(c.x, c.y, ignore)) continue;
+    const bool t = inside(c.x, c.y, tumour), s = inside(c.x, c.y, stroma);
+    in_tumour += t;
+    in_stroma += s;
+    in_union += t || s;
+    positive_tumour += t && all.classes[i] == ihc::CellClass::Positive;
+  }
+  ASSERT_GT(in_tumour, 50);
+  ASSERT_GT(in_stroma, 20);
+
+  const auto regions = ihc::read_summary_csv(dir / "roi/regions.csv");
+  ASSERT_EQ(regions.size(), 2u);  // the Ignore* annotation is no region of its own
+  EXPECT_EQ(regions[0].image, "f");
+  EXPECT_EQ(regions[0].region, "Tumour");
+  EXPECT_EQ(regions[0].num_detections, in_tumour);
+  EXPECT_EQ(regions[0].num_positive, positive_tumour);
+  EXPECT_EQ(regions[1].region, "Stroma");  // unnamed: its classification names it
+  EXPECT_EQ(regions[1].num_detections, in_stroma);
+  const auto summary = ihc::read_summary_csv(dir / "roi/summary.csv");
+  ASSERT_EQ(summary.size(), 1u);
+  EXPECT_EQ(summary[0].num_detections, in_union);
+  // Area of the ROI union minus the ignored part, well below the whole 1600 x 1200 px field (0.48 mm^2).
+  EXPECT_LT(summary[0].tissue_area_mm2, 0.3);
+  EXPECT_GT(summary[0].tissue_area_mm2, 0.1);
+
+  const auto rec = ihc::read_slide_json(dir / "roi/slides/f/slide.json");
+  ASSERT_EQ(rec.regions.size(), 2u);
+  EXPECT_EQ(rec.regions[0].num_detections, in_tumour);
+  EXPECT_EQ(rec.regions[1].num_detections, in_stroma);
+  EXPECT_EQ(rec.total.num_detections, in_union);
+  // cells.csv holds exactly the counted cells.
+  EXPECT_EQ(static_cast<std::int64_t>(ihc::read_cells_csv(dir / "roi/slides/f/cells.csv").table.size()),
+            in_union);
+
+  // A broken ROI file stops the run before any slide, naming the file and the byte.
+  std::ofstream(dir / "broken.geojson") << "{\"type\": \"FeatureCollection\", \"features\": [";
+  const RunResult broken = run(with({"score", "f.png", "-o", "broken", "--roi", "broken.geojson"}), dir);
+  EXPECT_EQ(broken.status, 1);
+  EXPECT_EQ(broken.err, "ihcscore score: error: broken.geojson: invalid JSON at byte 44\n");
+  EXPECT_FALSE(fs::exists(dir / "broken/summary.csv"));
+  std::ofstream(dir / "points.geojson")
+      << R"({"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point",)"
+      << R"("coordinates":[5,5]},"properties":{"objectType":"annotation"}}]})";
+  const RunResult points = run(with({"score", "f.png", "-o", "points", "--roi", "points.geojson"}), dir);
+  EXPECT_EQ(points.status, 1);
+  EXPECT_NE(points.err.find("ihcscore score: error: points.geojson: no polygon annotations to score in\n"),
+            std::string::npos)
+      << points.err;
+}
+
+TEST_F(ScoreCli, EstimatedStainsAreRecordedAndAFailedEstimateFallsBackWithAWarning) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_estimate");
+  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "1200", "--height", "1000",
+                 "--mpp", "0.5", "--seed", "4", "-o", "f.png"},
+                dir)
+                .status,
+            0);
+  {
+    // Flat grey: no stained pixels to estimate from.
+    cv::Mat flat(600, 800, CV_8UC3, cv::Scalar(200, 200, 200));
+    ASSERT_TRUE(cv::imwrite((dir / "flat.png").string(), flat));
+  }
+  const RunResult r = run({"score", "f.png", "flat.png", "-o", "out", "--mpp", "0.5", "--set",
+                           "estimate_stains=true", "--set", "tissue_detection=false"},
+                          dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto est = ihc::read_slide_json(dir / "out/slides/f/slide.json");
+  EXPECT_EQ(est.stains.rfind("{\"Name\" : \"H-DAB default estimated\"", 0), 0u) << est.stains;
+  EXPECT_EQ(est.stains_source.rfind("estimated from the slide (Macenko, ", 0), 0u) << est.stains_source;
+  EXPECT_EQ(est.parameters.at("estimate_stains"), "true");
+  const auto fallback = ihc::read_slide_json(dir / "out/slides/flat/slide.json");
+  EXPECT_EQ(fallback.stains_source.rfind("preset/parameter stain_vectors", 0), 0u) << fallback.stains_source;
+  EXPECT_EQ(fallback.stains.rfind("{\"Name\" : \"H-DAB default\", ", 0), 0u) << fallback.stains;
+  bool warned = false;
+  for (const auto& w : fallback.warnings)
+    warned |= w.rfind("stain estimation failed, used stain_vectors instead: ", 0) == 0;
+  EXPECT_TRUE(warned) << ::testing::PrintToString(fallback.warnings);
+
+  // run.json records the vectors each slide used, the same strings as slide.json.
+  const json run_json = json::parse(ihc::read_file(dir / "out/run.json"));
+  ASSERT_EQ(run_json["slides"].size(), 2u);
+  for (const auto& s : run_json["slides"]) {
+    const auto& rec = s["image"] == "f" ? est : fallback;
+    EXPECT_EQ(s["stains"], rec.stains);
+    EXPECT_EQ(s["stains_source"], rec.stains_source);
+  }
+
+  // Without estimation the same field uses the preset vectors: the estimate really changed them.
+  ASSERT_EQ(
+      run({"score", "f.png", "-o", "fixed", "--mpp", "0.5", "--set", "tissue_detection=false"}, dir).status,
+      0);
+  const auto fixed = ihc::read_slide_json(dir / "fixed/slides/f/slide.json");
+  EXPECT_EQ(fixed.stains.rfind("{\"Name\" : \"H-DAB default\", ", 0), 0u);
+  // The vectors (not the background, estimated per image from its glass) are the preset's on the fallback.
+  auto vectors = [](const std::string& stains) {
+    const auto a = stains.find("\"Values 1\""), b = stains.find("\"Background\"");
+    return a == std::string::npos || b == std::string::npos ? std::string() : stains.substr(a, b - a);
+  };
+  EXPECT_FALSE(vectors(fixed.stains).empty()) << fixed.stains;
+  EXPECT_EQ(vectors(fallback.stains), vectors(fixed.stains));
+  EXPECT_NE(vectors(est.stains), vectors(fixed.stains));
+}
+
+TEST_F(ScoreCli, ProgressShowsTwoBarsOnATerminalAndOneLinePerSlideOtherwise) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_progress");
+  ASSERT_EQ(run({"synth", "--kind", "nuclear", "--width", "2500", "--height", "2500", "--mpp", "0.5",
+                 "--seed", "8", "--slide", "big.svs"},
+                dir)
+                .status,
+            0);
+  std::ofstream(dir / "empty.svs").close();
+  if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script (util-linux) missing";
+
+  // On a pseudo-terminal: the batch bar and the current slide's bar with tiles done / total.
+  const std::string cmd =
+      "cd " + quote(dir.string()) + " && script -qfec " +
+      quote(quote(binary().string()) +
+            " score big.svs -o tty -j 1 --set tile_size_px=256 --set tissue_detection=false") +
+      " /dev/null > tty.txt 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string tty = ihc::read_file(dir / "tty.txt");
+  EXPECT_TRUE(std::regex_search(tty, std::regex(R"(batch \[\.{30}\] 0/1 slides, 0 failed)"))) << tty;
+  std::smatch m;
+  const std::regex slide_bar(R"(  big {25} \[[#.]{20}\] (\d+)/(\d+) tiles, [0-9.]+ tiles/s)");
+  int bars_with_tiles = 0;
+  for (auto it = std::sregex_iterator(tty.begin(), tty.end(), slide_bar); it != std::sregex_iterator();
+       ++it) {
+    const int done = std::stoi((*it)[1]), total = std::stoi((*it)[2]);
+    if (total > 0) {
+      ++bars_with_tiles;
+      EXPECT_EQ(total, 100);  // 2500 px in 256 px tiles: 10 x 10
+      EXPECT_LE(done, total);
+    }
+  }
+  EXPECT_GT(bars_with_tiles, 0) << tty;
+  EXPECT_NE(tty.find("\033[1A\r\033[2K"), std::string::npos);  // redrawn in place
+  EXPECT_TRUE(std::regex_search(tty, std::regex(R"(\[1/1\] big ok [0-9.]+s)"))) << tty;
+
+  // Not a terminal: no bars, no escape codes, exactly one line per slide.
+  const RunResult r = run({"score", "big.svs", "empty.svs", "-o", "pipe", "-j", "1"}, dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.find('\033'), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("tiles"), std::string::npos) << r.err;
+  int big_lines = 0, empty_lines = 0;
+  const std::regex ok_line(R"(\[[12]/2\] big ok [0-9]+\.[0-9]s)");
+  const std::regex failed_line(
+      R"(\[[12]/2\] empty FAILED empty\.svs: file is empty \(0 bytes\) [0-9]+\.[0-9]s)");
+  for (const auto& line : lines_of(r.err)) {
+    if (line.find("big") != std::string::npos && line.rfind("[", 0) == 0) {
+      ++big_lines;
+      EXPECT_TRUE(std::regex_match(line, ok_line)) << line;
+    }
+    if (line.find("empty") != std::string::npos && line.rfind("[", 0) == 0) {
+      ++empty_lines;
+      EXPECT_TRUE(std::regex_match(line, failed_line)) << line;
+    }
+  }
+  EXPECT_EQ(big_lines, 1) << r.err;
+  EXPECT_EQ(empty_lines, 1) << r.err;
 }
