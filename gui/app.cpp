@@ -80,11 +80,11 @@ ImU32 class_colour(CellClass c, int alpha = 255) {
 }
 
 enum class Channel : int { Rgb = 0, Hematoxylin, Dab, Residual };
-const char* kChannelNames[] = {"RGB", "Hematoxylin", "DAB", "Residual"};
+const char* const kChannelNames[] = {"RGB", "Hematoxylin", "DAB", "Residual"};
 enum class CellDisplay : int { Outline = 0, Fill, Centroid };
-const char* kDisplayNames[] = {"Outline", "Fill", "Centroid"};
+const char* const kDisplayNames[] = {"Outline", "Fill", "Centroid"};
 enum class NavFilter : int { All = 0, Borderline, Negative, OnePlus, TwoPlus, ThreePlus };
-const char* kFilterNames[] = {"All cells", "Borderline", "Negative", "1+", "2+", "3+"};
+const char* const kFilterNames[] = {"All cells", "Borderline", "Negative", "1+", "2+", "3+"};
 
 struct Texture {
   GLuint id = 0;
@@ -1469,7 +1469,7 @@ void Viewer::panel_thresholds() {
 void Viewer::panel_review() {
   if (!ImGui::CollapsingHeader("Review", ImGuiTreeNodeFlags_DefaultOpen)) return;
   ImGui::Text("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
-  static const char* kClassNames[] = {"Negative", "1+", "2+", "3+"};
+  static const char* const kClassNames[] = {"Negative", "1+", "2+", "3+"};
   for (int c = 0; c < 4; ++c) {
     if (c > 0) ImGui::SameLine();
     if (ImGui::SmallButton(kClassNames[c]) && results_.table.size() > 0) {

@@ -252,7 +252,7 @@ ClassRaster class_raster(const CellTable& table, const CellState& state, const c
 }
 
 Summary summarize(const CellState& state, const std::vector<std::uint8_t>* region_membership,
-                  const IntensityOverride& override_, const ScoreOptions& options) {
+                  const IntensityOverride& intensity_override, const ScoreOptions& options) {
   std::vector<std::uint8_t> membership = state.counted;
   if (region_membership != nullptr) {
     for (std::size_t i = 0; i < membership.size(); ++i)
@@ -261,12 +261,12 @@ Summary summarize(const CellState& state, const std::vector<std::uint8_t>* regio
   Summary s;
   s.automatic = compute_scores(count_classes(state.classes, membership), options);
   s.final = s.automatic;
-  if (override_.active) {
+  if (intensity_override.active) {
     s.overridden = true;
-    s.reason = override_.reason;
+    s.reason = intensity_override.reason;
     Scores& f = s.final;
     // Same formulas as models/scoring with the intensity replaced (see docs/scoring.md).
-    f.intensity_score = override_.score;
+    f.intensity_score = intensity_override.score;
     if (f.detections > 0) {
       f.ixp = f.intensity_score * f.positive_percent;
       f.ixp_rate = f.intensity_score * static_cast<double>(f.positive) / static_cast<double>(f.detections);

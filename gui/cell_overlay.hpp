@@ -89,7 +89,7 @@ struct Summary {
   std::string reason;
 };
 Summary summarize(const CellState& state, const std::vector<std::uint8_t>* region_membership,
-                  const IntensityOverride& override_, const ScoreOptions& options = {});
+                  const IntensityOverride& intensity_override, const ScoreOptions& options = {});
 
 // Histogram of the scoring measurement over counted cells, `bins` bins over [lo, hi].
 struct Histogram {

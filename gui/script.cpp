@@ -54,9 +54,10 @@ constexpr Spec kSpecs[] = {
     {"bench-pan", 3, 4},
     {"quit", 0, 0},
 };
-const char* kNumeric[] = {"size",     "frames", "zoom",    "pan",        "center",           "center-at",
-                          "mouse",    "wheel",  "opacity", "thresholds", "threshold-single", "select-range",
-                          "bench-pan"};
+const char* const kNumeric[] = {
+    "size",     "frames", "zoom",    "pan",        "center",           "center-at",
+    "mouse",    "wheel",  "opacity", "thresholds", "threshold-single", "select-range",
+    "bench-pan"};
 }  // namespace
 
 std::vector<ScriptCommand> parse_script(const std::string& text, const std::string& origin) {

@@ -12,7 +12,7 @@ namespace ihc {
 namespace {
 
 std::uint32_t crc32(const std::uint8_t* data, std::size_t n) {
-  static const auto table = [] {
+  static const auto kTable = [] {
     std::array<std::uint32_t, 256> t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
       std::uint32_t c = i;
@@ -22,7 +22,7 @@ std::uint32_t crc32(const std::uint8_t* data, std::size_t n) {
     return t;
   }();
   std::uint32_t c = 0xFFFFFFFFu;
-  for (std::size_t i = 0; i < n; ++i) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
+  for (std::size_t i = 0; i < n; ++i) c = kTable[(c ^ data[i]) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 

@@ -135,27 +135,27 @@ class ImageSlide : public Slide {
   std::vector<cv::Mat> levels_;
 };
 
-enum class ImageKind { kNone, kPng, kJpeg, kTiff, kBmp, kOther };
+enum class ImageKind { None, Png, Jpeg, Tiff, Bmp, Other };
 
 ImageKind sniff(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   unsigned char m[8] = {};
   in.read(reinterpret_cast<char*>(m), sizeof(m));
   const auto n = in.gcount();
-  if (n >= 8 && std::memcmp(m, "\x89PNG\r\n\x1a\n", 8) == 0) return ImageKind::kPng;
-  if (n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF) return ImageKind::kJpeg;
+  if (n >= 8 && std::memcmp(m, "\x89PNG\r\n\x1a\n", 8) == 0) return ImageKind::Png;
+  if (n >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF) return ImageKind::Jpeg;
   if (n >= 4 && ((m[0] == 'I' && m[1] == 'I' && m[2] == 42 && m[3] == 0) ||
                  (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && m[3] == 42) ||
                  (m[0] == 'I' && m[1] == 'I' && m[2] == 43 && m[3] == 0) ||
                  (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && m[3] == 43))) {
-    return ImageKind::kTiff;
+    return ImageKind::Tiff;
   }
-  if (n >= 2 && m[0] == 'B' && m[1] == 'M') return ImageKind::kBmp;
+  if (n >= 2 && m[0] == 'B' && m[1] == 'M') return ImageKind::Bmp;
   try {
-    if (cv::haveImageReader(path.string())) return ImageKind::kOther;
+    if (cv::haveImageReader(path.string())) return ImageKind::Other;
   } catch (const cv::Exception&) {
   }
-  return ImageKind::kNone;
+  return ImageKind::None;
 }
 
 std::uint32_t be32(const unsigned char* p) {
@@ -223,7 +223,7 @@ std::unique_ptr<Slide> make_image_slide(const cv::Mat& rgb, SlideInfo info, cons
 
 std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const OpenOptions& options) {
   const ImageKind kind = sniff(path);
-  if (kind == ImageKind::kNone) return nullptr;
+  if (kind == ImageKind::None) return nullptr;
 
   SlideInfo info;
   info.path = path;
@@ -232,7 +232,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
   bool palette = false;
   try {
     switch (kind) {
-      case ImageKind::kPng: {
+      case ImageKind::Png: {
         info.format = "png";
         PngHeader header;
         if (!read_png_header(path, &header, info.properties)) throw SlideError(path, "PNG header is damaged");
@@ -243,7 +243,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         if (decoded.empty()) throw SlideError(path, "cannot decode PNG image (truncated or corrupt)");
         break;
       }
-      case ImageKind::kJpeg: {
+      case ImageKind::Jpeg: {
         info.format = "jpeg";
         std::ifstream in(path, std::ios::binary);
         const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
@@ -269,7 +269,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         resolve_resolution(info, options);
         return std::make_unique<ImageSlide>(rgb, std::move(info));
       }
-      case ImageKind::kTiff: {
+      case ImageKind::Tiff: {
         info.format = "tiff";
         const TiffSummary tiff = read_tiff_summary(path);
         if (!tiff.opened) throw SlideError(path, "libtiff cannot read this TIFF: " + tiff.error);
@@ -293,18 +293,18 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         }
         break;
       }
-      case ImageKind::kBmp:
-      case ImageKind::kOther: {
+      case ImageKind::Bmp:
+      case ImageKind::Other: {
         std::string ext = path.extension().string();
         std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-        info.format = kind == ImageKind::kBmp ? "bmp" : (ext.size() > 1 ? ext.substr(1) : "image");
+        info.format = kind == ImageKind::Bmp ? "bmp" : (ext.size() > 1 ? ext.substr(1) : "image");
         decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
         if (decoded.empty()) throw SlideError(path, "OpenCV cannot decode this " + info.format + " image");
         if (over_limit(decoded.cols, decoded.rows))
           throw SlideError(path, too_large(decoded.cols, decoded.rows, ext));
         break;
       }
-      case ImageKind::kNone:
+      case ImageKind::None:
         return nullptr;
     }
   } catch (const cv::Exception& e) {

@@ -21,26 +21,24 @@ constexpr int kOdSteps = 2048;  // Beer-Lambert lookup: 1/2048 OD per entry
 constexpr int kOdEntries = 8 * kOdSteps;
 
 // Salts keep the hashed streams of different quantities independent.
-enum Salt : std::uint64_t {
-  kSaltSeed = 1,
-  kSaltNest = 100,
-  kSaltTissue = 200,
-  kSaltAngle = 300,
-  kSaltMixed = 400,
-  kSaltLymph = 500,
-  kSaltTone = 600,
-  kSaltGap = 700,
-  kSaltTexture = 800,
-  kSaltNoise = 900,
-  kSaltQuantile = 1000,
-};
+constexpr std::uint64_t kSaltSeed = 1;
+constexpr std::uint64_t kSaltNest = 100;
+constexpr std::uint64_t kSaltTissue = 200;
+constexpr std::uint64_t kSaltAngle = 300;
+constexpr std::uint64_t kSaltMixed = 400;
+constexpr std::uint64_t kSaltLymph = 500;
+constexpr std::uint64_t kSaltTone = 600;
+constexpr std::uint64_t kSaltGap = 700;
+constexpr std::uint64_t kSaltTexture = 800;
+constexpr std::uint64_t kSaltNoise = 900;
+constexpr std::uint64_t kSaltQuantile = 1000;
 
 constexpr int kFibreAngles = 8;
 
 // Fibre direction in radians from the angle field (about [0, 1]): spans several half-turns.
 inline double fibre_angle(double field) { return 2.0 * CV_PI * field; }
 
-enum SeedType : std::uint8_t { kNone = 0, kTumour = 1, kFibroblast = 2, kLymphocyte = 3 };
+enum class SeedType : std::uint8_t { None = 0, Tumour = 1, Fibroblast = 2, Lymphocyte = 3 };
 
 inline std::uint64_t mix64(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -90,7 +88,7 @@ struct FieldSpec {
 struct Seed {
   float x = 0, y = 0;
   std::int64_t id = 0;
-  std::uint8_t type = kNone;
+  SeedType type = SeedType::None;
   std::uint8_t grade = 0;
   Compartment compartment = Compartment::Membrane;
   float level = 0;  // designed DAB OD of the stained compartment
@@ -319,7 +317,7 @@ Seed SynthRenderer::Impl::make_seed(std::int64_t gx, std::int64_t gy) const {
 
   if (nv > nest_threshold) {
     if (to_border_px < 0.45 * grid_px) return s;  // too close to the nest border for a whole cell
-    s.type = kTumour;
+    s.type = SeedType::Tumour;
     // Nucleus no larger than the room left by the nearest neighbour centre.
     double nn = 1e30;
     for (int dy = -1; dy <= 1; ++dy) {
@@ -398,7 +396,7 @@ Seed SynthRenderer::Impl::make_seed(std::int64_t gx, std::int64_t gy) const {
   s.membrane_dab = s.cytoplasm_dab = s.nucleus_dab = 0.015f;
   s.level = 0.015f;
   if (ut < lymph_p) {
-    s.type = kLymphocyte;
+    s.type = SeedType::Lymphocyte;
     const double r = (2.3 + 0.8 * u(2)) * um;
     const double aspect = 1.0 + 0.15 * u(3);
     s.a = static_cast<float>(r * std::sqrt(aspect));
@@ -409,7 +407,7 @@ Seed SynthRenderer::Impl::make_seed(std::int64_t gx, std::int64_t gy) const {
     s.nucleus_h = static_cast<float>(0.85 + 0.3 * u(5));
     s.chromatin = 0.12f;
   } else if (ut < lymph_p + 0.28) {
-    s.type = kFibroblast;
+    s.type = SeedType::Fibroblast;
     s.a = static_cast<float>((4.5 + 3.0 * u(2)) * um);
     s.b = static_cast<float>((1.0 + 0.7 * u(3)) * um);
     const double t = fibre_angle(field_at(angle, x, y)) + 0.3 * (u(4) - 0.5);
@@ -461,7 +459,7 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
     for (int i = 0; i < sw; ++i) {
       const std::size_t k = static_cast<std::size_t>(j) * sw + i;
       seeds[k] = make_seed(gx0 + i, gy0 + j);
-      const bool t = seeds[k].type == kTumour;
+      const bool t = seeds[k].type == SeedType::Tumour;
       tx[k] = t ? seeds[k].x : 1e15f;
       ty[k] = t ? seeds[k].y : 1e15f;
     }
@@ -593,7 +591,7 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
 
   // Nuclei, in grid order so overlaps resolve the same way in every tile.
   for (const Seed& s : seeds) {
-    if (s.type == kNone) continue;
+    if (s.type == SeedType::None) continue;
     // Rows and, per row, columns of the rotated ellipse q <= kMaxQ (plus one pixel): the bounding square of a
     // long fibroblast would be mostly empty.
     constexpr float kMaxQ = 1.6f;
@@ -603,16 +601,17 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
         std::sqrt(kMaxQ * (s.a * s.a * s.sin_t * s.sin_t + s.b * s.b * s.cos_t * s.cos_t)) + 1.f;
     const int y0 = std::max(0, static_cast<int>(std::floor(s.y - ext_y)) - r.y);
     const int y1 = std::min(r.height - 1, static_cast<int>(std::ceil(s.y + ext_y)) - r.y);
-    const float qA = s.cos_t * s.cos_t * qa + s.sin_t * s.sin_t * qb;
-    const float qB = 2.f * s.cos_t * s.sin_t * (qa - qb);
-    const float qC = s.sin_t * s.sin_t * qa + s.cos_t * s.cos_t * qb;
+    const float q_a2 = s.cos_t * s.cos_t * qa + s.sin_t * s.sin_t * qb;
+    const float q_b2 = 2.f * s.cos_t * s.sin_t * (qa - qb);
+    const float q_c2 = s.sin_t * s.sin_t * qa + s.cos_t * s.cos_t * qb;
     for (int yy = y0; yy <= y1; ++yy) {
       const std::int64_t y = r.y + yy;
       const float dy = static_cast<float>(y) - s.y;
-      const float disc = qB * qB * dy * dy - 4.f * qA * (qC * dy * dy - kMaxQ);
+      const float disc = q_b2 * q_b2 * dy * dy - 4.f * q_a2 * (q_c2 * dy * dy - kMaxQ);
       if (disc < 0.f) continue;
       const float root = std::sqrt(disc);
-      const float lo = s.x + (-qB * dy - root) / (2.f * qA), hi = s.x + (-qB * dy + root) / (2.f * qA);
+      const float lo = s.x + (-q_b2 * dy - root) / (2.f * q_a2),
+                  hi = s.x + (-q_b2 * dy + root) / (2.f * q_a2);
       const int x0 = std::max(0, static_cast<int>(std::floor(lo)) - 1 - r.x);
       const int x1 = std::min(r.width - 1, static_cast<int>(std::ceil(hi)) + 1 - r.x);
       if (x0 > x1) continue;
@@ -723,14 +722,14 @@ std::vector<SynthCell> SynthRenderer::cells(const cv::Rect& rect) const {
   for (std::int64_t gy = gy0; gy <= gy1; ++gy) {
     for (std::int64_t gx = gx0; gx <= gx1; ++gx) {
       const Seed s = im.make_seed(gx, gy);
-      if (s.type == kNone) continue;
+      if (s.type == SeedType::None) continue;
       if (s.x < rect.x || s.y < rect.y || s.x >= rect.x + rect.width || s.y >= rect.y + rect.height) continue;
       SynthCell c;
       c.id = s.id;
       c.x = s.x;
       c.y = s.y;
       c.compartment = s.compartment;
-      c.is_tumour = s.type == kTumour;
+      c.is_tumour = s.type == SeedType::Tumour;
       c.grade = c.is_tumour ? s.grade : 0;
       c.dab_od = s.level;
       c.membrane_line_od = s.membrane_dab;
