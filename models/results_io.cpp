@@ -791,7 +791,7 @@ class CellsGeoJsonSax {
     return true;
   }
 
-  const std::string& origin_;
+  std::string origin_;  // a copy: callers pass temporaries
   CellResults& res_;
   std::vector<json*> stack_;  // the feature being built, innermost container last
   json feature_;

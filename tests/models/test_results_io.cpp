@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -256,6 +257,55 @@ TEST(CellsGeoJson, InvalidJsonNamesTheFile) {
     FAIL();
   } catch (const ihc::ResultsError& e) {
     EXPECT_STREQ(e.what(), "f.geojson: not a GeoJSON FeatureCollection");
+  }
+}
+
+TEST(CellsGeoJson, StreamingReaderTakesKeysInAnyOrderAndNamesBrokenFiles) {
+  // "type" after "features", other root members (arrays, objects) and nested properties QuPath may add.
+  const std::string text = R"({"bbox":[0,0,10,10],"crs":{"type":"name","properties":{"name":"px"}},
+    "features":[
+      {"properties":{"objectType":"cell","metadata":{"a":[1,{"b":2}]},"classification":{"name":"1+"},
+                     "measurements":{"Cell: DAB OD mean":0.3,"Flag":true}},
+       "geometry":{"type":"Polygon","coordinates":[[[0,0],[2,0],[2,2],[0,2],[0,0]]]},"type":"Feature"},
+      {"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[4,4],[8,4],[8,8],[4,8],[4,4]]]}}],
+    "type":"FeatureCollection"})";
+  const fs::path dir = ihc::test::temp_dir("results_geojson_stream");
+  std::ofstream(dir / "q.geojson") << text;
+  const auto back = ihc::read_cells_geojson(dir / "q.geojson");
+  ASSERT_EQ(back.table.size(), 2u);
+  EXPECT_EQ(back.classes[0], ihc::CellClass::OnePlus);
+  EXPECT_EQ(back.classes[1], ihc::CellClass::Negative);  // no classification
+  EXPECT_FLOAT_EQ(back.table.value(0, back.table.column("Cell: DAB OD mean")), 0.3f);
+  EXPECT_TRUE(std::isnan(back.table.value(0, back.table.column("Flag"))));
+  EXPECT_TRUE(std::isnan(back.table.value(1, back.table.column("Cell: DAB OD mean"))));
+  EXPECT_NEAR(back.table.cells[1].centroid.x, 6.0, 1e-6);
+  EXPECT_EQ(back.table.cells[1].id, 1);  // no UUID: the feature index
+  const auto same = ihc::parse_cells_geojson(text, "q.geojson");
+  EXPECT_EQ(same.table.size(), 2u);
+
+  std::ofstream(dir / "cut.geojson") << text.substr(0, 200);
+  try {
+    ihc::read_cells_geojson(dir / "cut.geojson");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir / "cut.geojson").string() +
+                  ": not valid JSON: [json.exception.parse_error.101] parse error at line 4, "
+                  "column 12: syntax error while parsing object key - unexpected end of "
+                  "input; expected string literal");
+  }
+  try {
+    ihc::read_cells_geojson(dir / "missing.geojson");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir / "missing.geojson").string() + ": cannot open: No such file or directory");
+  }
+  try {
+    ihc::parse_cells_geojson(R"({"type":"FeatureCollection","features":[7]})", "n.geojson");
+    FAIL();
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_STREQ(e.what(), "n.geojson: feature 0: not a Feature with a geometry");
   }
 }
 
