@@ -821,21 +821,7 @@ void Viewer::navigate(int step) {
 }
 
 ScoreRow Viewer::summary_row(const Summary& s) const {
-  ScoreRow r;
-  r.image = slide_path_.stem().string();
-  const Scores& f = s.final;
-  r.num_detections = f.detections;
-  r.num_negative = f.counts.negative;
-  r.num_1plus = f.counts.one_plus;
-  r.num_2plus = f.counts.two_plus;
-  r.num_3plus = f.counts.three_plus;
-  r.num_positive = f.positive;
-  r.positive_pct = f.positive_percent;
-  r.h_score = f.h_score;
-  r.intensity_score = f.intensity_score;
-  r.ixp_score = f.ixp;
-  r.allred_score = f.allred;
-  r.irs = f.irs;
+  ScoreRow r = score_row(slide_path_.stem().string(), s.final);
   r.mpp = slide_ ? slide_->info().mpp_x : std::nan("");
   r.status = s.overridden ? "ok; reviewed; intensity overridden (automatic " +
                                 format_number(s.automatic.intensity_score) + "): " + s.reason

@@ -123,20 +123,7 @@ namespace {
 
 ScoreRow to_row(const std::string& image, const Scores& s, double area_mm2, double mpp,
                 const std::string& status) {
-  ScoreRow r;
-  r.image = image;
-  r.num_detections = s.detections;
-  r.num_negative = s.counts.negative;
-  r.num_1plus = s.counts.one_plus;
-  r.num_2plus = s.counts.two_plus;
-  r.num_3plus = s.counts.three_plus;
-  r.num_positive = s.positive;
-  r.positive_pct = s.positive_percent;
-  r.h_score = s.h_score;
-  r.intensity_score = s.intensity_score;
-  r.ixp_score = s.ixp;
-  r.allred_score = s.allred;
-  r.irs = s.irs;
+  ScoreRow r = score_row(image, s);
   r.tissue_area_mm2 = area_mm2;
   r.mpp = mpp;
   r.status = status;

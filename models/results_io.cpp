@@ -970,4 +970,22 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
 
 SlideRecord read_slide_json(const fs::path& path) { return parse_slide_json(read_file(path), path.string()); }
 
+ScoreRow score_row(const std::string& image, const Scores& s) {
+  ScoreRow r;
+  r.image = image;
+  r.num_detections = s.detections;
+  r.num_negative = s.counts.negative;
+  r.num_1plus = s.counts.one_plus;
+  r.num_2plus = s.counts.two_plus;
+  r.num_3plus = s.counts.three_plus;
+  r.num_positive = s.positive;
+  r.positive_pct = s.positive_percent;
+  r.h_score = s.h_score;
+  r.intensity_score = s.intensity_score;
+  r.ixp_score = s.ixp;
+  r.allred_score = s.allred;
+  r.irs = s.irs;
+  return r;
+}
+
 }  // namespace ihc

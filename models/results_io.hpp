@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "models/cells.hpp"
+#include "models/scoring.hpp"
 
 namespace ihc {
 
@@ -52,6 +53,10 @@ struct ScoreRow {
   std::string status;  // "ok", "no tissue found", "ok; scored in pixels (no mpp, give --mpp)", "FAILED:
                        // <reason>" (a FAILED row has empty count fields in the CSV)
 };
+
+// The counts and scores of a row, filled from one Scores (the batch and the viewer share this, so their
+// tables agree to the last digit); tissue area, mpp and status are left for the caller.
+ScoreRow score_row(const std::string& image, const Scores& scores);
 
 struct SummaryColumn {
   std::string qupath;       // "Num 1+"
