@@ -1,6 +1,5 @@
 // `ihcscore params --show` prints a file that `--params` reads back to the same values.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
@@ -13,19 +12,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int run_to(const std::string& args, const fs::path& out, const fs::path& err) {
-  const fs::path bin = ihc::test::binary_dir() / "bin" / "ihcscore";
-  const int rc =
-      std::system((bin.string() + " " + args + " >" + out.string() + " 2>" + err.string()).c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+int run_to(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
+  const auto r = ihc::test::run_program("ihcscore", args);
+  std::ofstream(out, std::ios::binary) << r.out;
+  std::ofstream(err, std::ios::binary) << r.err;
+  return r.status;
 }
 
 }  // namespace
 
 TEST(ParamsCli, ShowRoundTripsThroughParamsFile) {
   const fs::path dir = ihc::test::temp_dir("params_cli_show");
-  ASSERT_EQ(run_to("params --show --preset ki67 --set sigma_um=2.5 --set estimate_stains=true", dir / "p.txt",
-                   dir / "err.txt"),
+  ASSERT_EQ(run_to({"params", "--show", "--preset", "ki67", "--set", "sigma_um=2.5", "--set",
+                    "estimate_stains=true"},
+                   dir / "p.txt", dir / "err.txt"),
             0)
       << ihc::read_file(dir / "err.txt");
   const std::string text = ihc::read_file(dir / "p.txt");
@@ -50,10 +50,10 @@ TEST(ParamsCli, ShowRoundTripsThroughParamsFile) {
 
 TEST(ParamsCli, UnknownKeyAndBadPresetAreUsageErrors) {
   const fs::path dir = ihc::test::temp_dir("params_cli_errors");
-  EXPECT_EQ(run_to("params --show --set sigma=2", dir / "o.txt", dir / "e.txt"), 1);
+  EXPECT_EQ(run_to({"params", "--show", "--set", "sigma=2"}, dir / "o.txt", dir / "e.txt"), 1);
   EXPECT_EQ(ihc::read_file(dir / "e.txt"),
             "ihcscore params: error: --set: unknown parameter 'sigma' (did you mean 'sigma_um'?)\n");
-  EXPECT_EQ(run_to("params --show --preset her2", dir / "o.txt", dir / "e.txt"), 1);
+  EXPECT_EQ(run_to({"params", "--show", "--preset", "her2"}, dir / "o.txt", dir / "e.txt"), 1);
   EXPECT_EQ(ihc::read_file(dir / "e.txt"),
             "ihcscore params: error: unknown preset 'her2' (known: dsg2, ki67)\n");
 }
