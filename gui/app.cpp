@@ -156,7 +156,8 @@ class Viewer {
   bool full_view_ready() const;
   GLuint texture_for(const TileKey& k);  // uploads at most uploads_left_ textures per frame
   void evict_textures();
-  cv::Mat display_pixels(const cv::Mat& rgb) const;
+  DisplaySettings display_settings() const;
+  TileKey display_key(const TileKey& k) const;  // what tile k shows now (channel, display version)
   void rebuild_stains();
 
   // ---- cells, review
@@ -214,6 +215,7 @@ class Viewer {
   std::unordered_map<TileKey, Texture, TileKeyHash> textures_;
   std::size_t texture_bytes_ = 0;
   std::vector<TileKey> wanted_;
+  std::uint64_t requested_display_ = 0;  // display_version_ of the last request
   int coarsest_ = 0;
   Clock::time_point open_time_;
   double first_full_view_ms_ = -1.0;
@@ -386,6 +388,7 @@ bool Viewer::open(const std::filesystem::path& path) {
       [] {
         if (g_glfw_up.load()) glfwPostEmptyEvent();
       });
+  loader_->pin_level(coarsest_);
   layout();
   fit(view_, limits_);
   // The coarsest level stays resident (pinned) so there is never a black screen; huge single-level images
@@ -415,22 +418,13 @@ void Viewer::layout() {
                   std::max(100.0, h - static_cast<double>(kStatusHeight))};
 }
 
-cv::Mat Viewer::display_pixels(const cv::Mat& rgb) const {
-  cv::Mat out;
-  if (channel_ == Channel::Rgb) {
-    out = rgb;
-  } else {
-    const DeconvolutionResult d = deconvolve(rgb, stains_);
-    const int i = channel_ == Channel::Hematoxylin ? 0 : channel_ == Channel::Dab ? 1 : 2;
-    const cv::Mat& conc = i == 0 ? d.stain1 : i == 1 ? d.stain2 : d.residual;
-    out = render_stain(conc, stains_.stains[i], stains_.background);
-  }
-  if (brightness_ != 0.0f || contrast_ != 1.0f) {
-    cv::Mat adjusted;
-    out.convertTo(adjusted, CV_8U, contrast_, brightness_ * 255.0 + 127.5 * (1.0 - contrast_));
-    out = adjusted;
-  }
-  return out;
+DisplaySettings Viewer::display_settings() const {
+  return {static_cast<int>(channel_), stains_, brightness_, contrast_};
+}
+
+TileKey Viewer::display_key(const TileKey& k) const {
+  if (channel_ == Channel::Rgb && brightness_ == 0.0f && contrast_ == 1.0f) return k.rgb();
+  return {k.level, k.tx, k.ty, static_cast<int>(channel_), display_version_};
 }
 
 void Viewer::rebuild_stains() {
@@ -451,12 +445,20 @@ GLuint Viewer::texture_for(const TileKey& k) {
     it->second.last_used = frame_;
     return it->second.id;
   }
-  if (uploads_left_ <= 0) return it != textures_.end() ? it->second.id : 0;
-  cv::Mat rgb = cache_->get(k);
-  if (rgb.empty()) return it != textures_.end() ? it->second.id : 0;
+  // Until this display's pixels arrive an older texture (RGB or the previous channel) stays on screen.
+  const GLuint stale = it != textures_.end() ? it->second.id : 0;
+  if (uploads_left_ <= 0) return stale;
+  // Only finished pixels are uploaded here: channel tiles are rendered by the loader's workers.
+  cv::Mat px = cache_->get(display_key(k));
+  std::uint64_t version = display_version_;
+  if (px.empty() && stale == 0 && k.level == coarsest_) {
+    // No black screen: the pinned RGB coarse tile stands in until the channel's arrives.
+    px = cache_->get(k.rgb());
+    version = 0;
+  }
+  if (px.empty()) return stale;
   --uploads_left_;
   ++slide_updates_;
-  cv::Mat px = display_pixels(rgb);
   if (!px.isContinuous()) px = px.clone();
   Texture t = it != textures_.end() ? it->second : Texture{};
   if (t.id == 0) glGenTextures(1, &t.id);
@@ -470,7 +472,7 @@ GLuint Viewer::texture_for(const TileKey& k) {
   if (it != textures_.end()) texture_bytes_ -= t.bytes;
   t.bytes = static_cast<std::size_t>(px.cols) * px.rows * 4;  // drivers pad RGB to 4 bytes
   texture_bytes_ += t.bytes;
-  t.version = display_version_;
+  t.version = version;
   t.last_used = frame_;
   t.pinned = k.level == coarsest_;
   t.size = px.size();
@@ -512,10 +514,22 @@ void Viewer::update_tiles() {
     area.center = {(x0 + x1) / 2, (y0 + y1) / 2};
   }
   std::vector<TileKey> want = visible_tiles(geometry_, area, level);
-  if (want != wanted_) {
+  if (want != wanted_ || display_version_ != requested_display_) {
     wanted_ = want;
-    // Replaces the queue: tiles of a view already left are never read. The coarsest level stays pinned.
-    loader_->request(want, level == coarsest_);
+    requested_display_ = display_version_;
+    // Replaces the queue: tiles of a view already left (or of a display already left) are never read or
+    // rendered. The coarsest level of this display comes first: a few small tiles that cover the whole view.
+    std::vector<TileKey> keys;
+    auto coarse = all_tiles(geometry_, coarsest_);
+    if (coarse.size() > 64) coarse.resize(64);
+    for (const TileKey& k : coarse) keys.push_back(display_key(k));
+    for (const TileKey& k : want) {
+      if (k.level != coarsest_) keys.push_back(display_key(k));
+    }
+    const DisplaySettings settings = display_settings();
+    loader_->request(keys, false, [settings](const cv::Mat& rgb, const TileKey&) {
+      return display_pixels(rgb, settings);
+    });
   }
 }
 

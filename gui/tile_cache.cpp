@@ -8,6 +8,22 @@ namespace {
 std::size_t mat_bytes(const cv::Mat& m) { return m.total() * m.elemSize(); }
 }  // namespace
 
+cv::Mat display_pixels(const cv::Mat& rgb, const DisplaySettings& s) {
+  cv::Mat out = rgb;
+  if (s.channel >= 1 && s.channel <= 3) {
+    const DeconvolutionResult d = deconvolve(rgb, s.stains);
+    const int i = s.channel - 1;
+    const cv::Mat& conc = i == 0 ? d.stain1 : i == 1 ? d.stain2 : d.residual;
+    out = render_stain(conc, s.stains.stains[i], s.stains.background);
+  }
+  if (s.brightness != 0.0f || s.contrast != 1.0f) {
+    cv::Mat adjusted;
+    out.convertTo(adjusted, CV_8U, s.contrast, s.brightness * 255.0 + 127.5 * (1.0 - s.contrast));
+    out = adjusted;
+  }
+  return out;
+}
+
 cv::Mat TileCache::get(const TileKey& key) {
   std::lock_guard lock(mutex_);
   auto it = map_.find(key);
@@ -87,7 +103,13 @@ TileLoader::~TileLoader() {
   for (auto& t : threads_) t.join();
 }
 
-void TileLoader::request(const std::vector<TileKey>& keys, bool pinned) {
+void TileLoader::pin_level(int level) {
+  std::lock_guard lock(mutex_);
+  pin_level_ = level;
+}
+
+void TileLoader::request(const std::vector<TileKey>& keys, bool pinned, Render render) {
+  auto shared = render ? std::make_shared<const Render>(std::move(render)) : nullptr;
   {
     std::lock_guard lock(mutex_);
     std::unordered_map<TileKey, bool, TileKeyHash> wanted;
@@ -97,7 +119,8 @@ void TileLoader::request(const std::vector<TileKey>& keys, bool pinned) {
     for (const TileKey& k : keys) {
       if (cache_.contains(k) || failed_.count(k)) continue;
       if (std::find(in_flight_.begin(), in_flight_.end(), k) != in_flight_.end()) continue;
-      queue_.push_back({k, pinned});
+      if (!k.raw() && !shared) continue;  // nothing to render it with
+      queue_.push_back({k, pinned, shared});
     }
   }
   cv_.notify_all();
@@ -123,6 +146,7 @@ std::string TileLoader::last_error() const {
 void TileLoader::worker() {
   for (;;) {
     Job job;
+    bool pin_raw = false;
     {
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
@@ -130,16 +154,24 @@ void TileLoader::worker() {
       job = queue_.front();
       queue_.pop_front();
       in_flight_.push_back(job.key);
+      pin_raw = job.key.level == pin_level_;
     }
     cv::Mat rgb;
     std::string error;
     try {
-      rgb = reader_(job.key);
+      const TileKey source = job.key.rgb();
+      cv::Mat slide_rgb = job.key.raw() ? cv::Mat() : cache_.get(source);
+      if (slide_rgb.empty()) {
+        ++reads_;
+        slide_rgb = reader_(source);
+        // Kept: switching back to RGB (or to another channel) needs no new read.
+        if (!job.key.raw() && !slide_rgb.empty()) cache_.put(source, slide_rgb, pin_raw);
+      }
+      rgb = job.key.raw() || slide_rgb.empty() ? slide_rgb : (*job.render)(slide_rgb, job.key);
     } catch (const std::exception& e) {
       error = e.what();
     }
-    ++reads_;
-    if (!rgb.empty()) cache_.put(job.key, rgb, job.pinned);
+    if (!rgb.empty()) cache_.put(job.key, rgb, job.pinned || (job.key.raw() && pin_raw));
     {
       std::lock_guard lock(mutex_);
       in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), job.key));

@@ -2,6 +2,8 @@
 // Decoded slide tiles: an LRU cache bounded in bytes (the coarsest level pinned so the screen is never black)
 // and a loader that reads tiles on background threads. A new request list replaces the pending one, so while
 // panning stale tiles are never read. No GL here: the UI thread takes ready tiles and uploads textures.
+// Channel views (hematoxylin, DAB, residual) are rendered by the same workers: the UI thread never
+// deconvolves, it only uploads finished pixels.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -17,8 +19,21 @@
 #include <vector>
 
 #include "gui/view_transform.hpp"
+#include "imaging/stains.hpp"
 
 namespace ihc::gui {
+
+// What a channel tile shows; pixels = display_pixels(rgb, settings).
+struct DisplaySettings {
+  int channel = 0;  // 0 RGB, 1 hematoxylin, 2 DAB, 3 residual (TileKey::channel)
+  StainMatrix stains;
+  float brightness = 0.0f;  // added, in units of full scale
+  float contrast = 1.0f;    // about mid-grey
+  bool raw() const { return channel == 0 && brightness == 0.0f && contrast == 1.0f; }
+};
+// The stain rendered alone (QuPath's colour deconvolution view), then brightness/contrast. CV_8UC3 RGB
+// in/out.
+cv::Mat display_pixels(const cv::Mat& rgb, const DisplaySettings& s);
 
 class TileCache {
  public:
@@ -56,6 +71,8 @@ class TileLoader {
  public:
   // Reads one tile as CV_8UC3 RGB; called from worker threads (Slide::read_region is thread-safe).
   using Reader = std::function<cv::Mat(const TileKey&)>;
+  // Turns the RGB tile of key.rgb() into the pixels of `key` (a non-raw key); called from worker threads.
+  using Render = std::function<cv::Mat(const cv::Mat& rgb, const TileKey& key)>;
   // `on_ready` (optional) runs on a worker thread after each tile lands in the cache: the UI sleeps until
   // then instead of redrawing in a loop that takes the CPU the readers need.
   TileLoader(Reader reader, TileCache& cache, int threads = 2, std::function<void()> on_ready = {});
@@ -64,7 +81,11 @@ class TileLoader {
   TileLoader& operator=(const TileLoader&) = delete;
 
   // Replaces the pending queue with `keys` (first = most urgent); cached and in-flight tiles are skipped.
-  void request(const std::vector<TileKey>& keys, bool pinned = false);
+  // Non-raw keys are made by `render` from the RGB tile (taken from the cache, else read and cached too).
+  void request(const std::vector<TileKey>& keys, bool pinned = false, Render render = {});
+  // RGB tiles of this level are always cached pinned, whichever request reads them (the no-black-screen
+  // fallback while a channel's tiles are being rendered).
+  void pin_level(int level);
   // Tiles that arrived in the cache since the last call (for texture upload on the UI thread).
   std::vector<TileKey> take_ready();
   std::size_t pending() const;  // queued + in flight
@@ -76,6 +97,7 @@ class TileLoader {
   struct Job {
     TileKey key;
     bool pinned = false;
+    std::shared_ptr<const Render> render;
   };
   void worker();
 
@@ -89,6 +111,7 @@ class TileLoader {
   std::vector<TileKey> ready_;
   std::unordered_map<TileKey, bool, TileKeyHash> failed_;
   std::string last_error_;
+  int pin_level_ = -1;
   bool stop_ = false;
   std::atomic<std::size_t> reads_{0};
   std::atomic<std::size_t> dropped_{0};

@@ -49,20 +49,30 @@ std::string magnification_label(double objective_power, double downsample);
 // Cursor position "x: 1234.5 um, y: 99.0 um" (px when the pixel size is unknown).
 std::string position_label(const cv::Point2d& slide, double mpp);
 
-// A tile of a pyramid level, keyed in level pixels.
+// A tile of a pyramid level, keyed in level pixels. `channel` and `display` name what its pixels show: both 0
+// for the slide's own RGB; else a rendering (channel 1 hematoxylin, 2 DAB, 3 residual, with the stain vectors
+// and brightness/contrast of display version `display`) made from the RGB tile by the background loader.
 struct TileKey {
   int level = 0;
   int tx = 0;
   int ty = 0;
+  int channel = 0;
+  std::uint64_t display = 0;
   bool operator==(const TileKey& o) const = default;
   bool operator<(const TileKey& o) const {
+    if (display != o.display) return display < o.display;
+    if (channel != o.channel) return channel < o.channel;
     return level != o.level ? level < o.level : (ty != o.ty ? ty < o.ty : tx < o.tx);
   }
+  bool raw() const { return channel == 0 && display == 0; }
+  TileKey rgb() const { return {level, tx, ty}; }  // the slide pixels it is rendered from
 };
 struct TileKeyHash {
   std::size_t operator()(const TileKey& k) const {
-    return (static_cast<std::size_t>(k.level) << 56) ^ (static_cast<std::size_t>(k.ty) << 28) ^
-           static_cast<std::size_t>(k.tx);
+    return ((static_cast<std::size_t>(k.level) << 56) ^ (static_cast<std::size_t>(k.ty) << 28) ^
+            static_cast<std::size_t>(k.tx)) ^
+           ((static_cast<std::size_t>(k.display) * 0x9E3779B97F4A7C15ull) +
+            static_cast<std::size_t>(k.channel));
   }
 };
 

@@ -71,4 +71,50 @@ expect-class-at 460 387 3+
 quit
 EOS
 "$BIN/ihcview" s.svs --results "$RES" --script reopen.txt
+# Channel view: the DAB channel shows the DAB plane of QuPath's H-DAB colour deconvolution in the DAB colour.
+# At full resolution (one texel per screen pixel) the expected colour is computed here from the RGB pixel.
+cat > rgb.txt <<EOS
+wait
+center $CX $CY 1
+frames 2
+wait
+expect-pixel 460 387 000000 0
+quit
+EOS
+RGB=$("$BIN/ihcview" s.svs --script rgb.txt 2>&1 | sed -n 's/.*pixel (460, 387) is \([0-9A-F]\{6\}\).*/\1/p' || true)
+test -n "$RGB"
+DAB=$(python3 - "$RGB" <<'PY'
+import math, sys
+v = [int(sys.argv[1][i:i + 2], 16) for i in (0, 2, 4)]
+def norm(a):
+    n = math.sqrt(sum(x * x for x in a)); return [x / n for x in a]
+h = norm([0.65111, 0.70119, 0.29049]); d = norm([0.26917, 0.56824, 0.77759])
+r = norm([h[1] * d[2] - h[2] * d[1], h[2] * d[0] - h[0] * d[2], h[0] * d[1] - h[1] * d[0]])
+od = [-math.log10(max(x, 1) / 255.0) for x in v]
+# od = c_h*h + c_d*d + c_r*r: Cramer's rule for c_d.
+def det(a, b, c):
+    return a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0])
+cd = det(h, od, r) / det(h, d, r)
+out = [max(0, min(255, round(255 * 10 ** (-x * cd)))) for x in d]
+if max(abs(a - b) for a, b in zip(out, v)) < 20:
+    sys.exit("the DAB rendering of %s would look like the RGB pixel: pick another test pixel" % sys.argv[1])
+print("".join("%02X" % x for x in out))
+PY
+)
+cat > dab.txt <<EOS
+wait
+center $CX $CY 1
+channel dab
+frames 2
+wait
+expect-pixel 460 387 $DAB 3
+screenshot $WORK/dab.png
+channel rgb
+frames 2
+wait
+expect-pixel 460 387 $RGB 0
+quit
+EOS
+"$BIN/ihcview" s.svs --script dab.txt
+echo "DAB channel: RGB $RGB rendered as $DAB"
 echo "viewer script test passed"
