@@ -27,7 +27,12 @@ PY
 PID=$!
 trap 'kill $PID 2> /dev/null || true' EXIT
 WID=$(xdotool search --sync --onlyvisible --name "ihcview - x.svs" | head -1)
-sleep 2  # first frames, tiles and cells
+# Cells are parsed in the background: wait until the viewer says they are in (slow under a loaded CI machine).
+for _ in $(seq 1 240); do
+  if grep -q '^cells loaded' viewer.log 2> /dev/null; then break; fi
+  sleep 0.25
+done
+sleep 1  # a few frames with the cells drawn
 xdotool windowfocus --sync "$WID" || true
 xdotool mousemove --window "$WID" "$SX" "$SY"
 sleep 0.3
