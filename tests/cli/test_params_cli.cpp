@@ -5,30 +5,25 @@
 #include <fstream>
 
 #include "imaging/pipeline.hpp"
-#include "models/atomic_file.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-int run_to(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-  const auto r = ihc::test::run_program("ihcscore", args);
-  std::ofstream(out, std::ios::binary) << r.out;
-  std::ofstream(err, std::ios::binary) << r.err;
-  return r.status;
+ihc::test::CommandResult ihcscore(const std::vector<std::string>& args) {
+  return ihc::test::run_program("ihcscore", args);
 }
 
 }  // namespace
 
 TEST(ParamsCli, ShowRoundTripsThroughParamsFile) {
   const fs::path dir = ihc::test::temp_dir("params_cli_show");
-  ASSERT_EQ(run_to({"params", "--show", "--preset", "ki67", "--set", "sigma_um=2.5", "--set",
-                    "estimate_stains=true"},
-                   dir / "p.txt", dir / "err.txt"),
-            0)
-      << ihc::read_file(dir / "err.txt");
-  const std::string text = ihc::read_file(dir / "p.txt");
+  const auto r = ihcscore(
+      {"params", "--show", "--preset", "ki67", "--set", "sigma_um=2.5", "--set", "estimate_stains=true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string& text = r.out;
+  std::ofstream(dir / "p.txt", std::ios::binary) << text;
   EXPECT_NE(text.find("# Sigma [um]: "), std::string::npos);
   EXPECT_NE(text.find("\nsigma_um = 2.5\n"), std::string::npos);
   EXPECT_NE(text.find("\nthreshold_mode = single\n"), std::string::npos);
@@ -49,11 +44,10 @@ TEST(ParamsCli, ShowRoundTripsThroughParamsFile) {
 }
 
 TEST(ParamsCli, UnknownKeyAndBadPresetAreUsageErrors) {
-  const fs::path dir = ihc::test::temp_dir("params_cli_errors");
-  EXPECT_EQ(run_to({"params", "--show", "--set", "sigma=2"}, dir / "o.txt", dir / "e.txt"), 1);
-  EXPECT_EQ(ihc::read_file(dir / "e.txt"),
-            "ihcscore params: error: --set: unknown parameter 'sigma' (did you mean 'sigma_um'?)\n");
-  EXPECT_EQ(run_to({"params", "--show", "--preset", "her2"}, dir / "o.txt", dir / "e.txt"), 1);
-  EXPECT_EQ(ihc::read_file(dir / "e.txt"),
-            "ihcscore params: error: unknown preset 'her2' (known: dsg2, ki67)\n");
+  auto r = ihcscore({"params", "--show", "--set", "sigma=2"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ihcscore params: error: --set: unknown parameter 'sigma' (did you mean 'sigma_um'?)\n");
+  r = ihcscore({"params", "--show", "--preset", "her2"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ihcscore params: error: unknown preset 'her2' (known: dsg2, ki67)\n");
 }
