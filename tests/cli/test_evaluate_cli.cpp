@@ -18,37 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-RunResult run(const std::vector<std::string>& args, const fs::path& dir) {
-  const fs::path bin = test::binary_dir() / "bin" / "ihcscore";
-  std::string cmd = quote(bin.string());
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " >" + quote((dir / "stdout.txt").string()) + " 2>" + quote((dir / "stderr.txt").string());
-  RunResult r;
-  const int raw = std::system(cmd.c_str());
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(dir / "stdout.txt");
-  r.err = slurp(dir / "stderr.txt");
-  return r;
-}
+// Runs ihcscore in the test's working directory (paths in `args` are absolute or relative to it).
+test::CommandResult run(const std::vector<std::string>& args) { return test::run_program("ihcscore", args); }
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 
@@ -62,18 +33,18 @@ fs::path tiny_image(const fs::path& dir) {
 TEST(EvaluateCli, UsageErrors) {
   const auto dir = test::temp_dir("evaluate_cli_usage");
   const auto img = tiny_image(dir).string();
-  auto r = run({"evaluate", "--image", img, "--image", img, "--truth", "a.csv"}, dir);
+  auto r = run({"evaluate", "--image", img, "--image", img, "--truth", "a.csv"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "ihcscore evaluate: 2 --image but 1 --truth; give one --truth per --image\n");
-  r = run({"evaluate", "--image", img, "--truth", "a.csv", "--output", "x.txt"}, dir);
+  r = run({"evaluate", "--image", img, "--truth", "a.csv", "--output", "x.txt"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "ihcscore evaluate: --output x.txt: use a .csv or .json file name\n");
-  r = run({"evaluate", "--image", img, "--truth", "a.csv", "--image-crop", "0,0,5"}, dir);
+  r = run({"evaluate", "--image", img, "--truth", "a.csv", "--image-crop", "0,0,5"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
             "ihcscore evaluate: error: --image-crop: '0,0,5' is not x,y,width,height (x, y >= 0; width, "
             "height > 0)\n");
-  r = run({"evaluate", "--image", img, "--truth", "a.csv", "--preset", "her2"}, dir);
+  r = run({"evaluate", "--image", img, "--truth", "a.csv", "--preset", "her2"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "ihcscore evaluate: error: unknown preset 'her2' (known: dsg2, ki67)\n");
 }
@@ -83,7 +54,7 @@ TEST(EvaluateCli, BadTruthFilesAreNamedAndTheRunFailsWithStatus2) {
   const auto img = tiny_image(dir).string();
   const auto csv = (dir / "t.csv").string();
   write(csv, "x,y,label\n1,2,positive\n3,4,tumour\n");
-  auto r = run({"evaluate", "--image", img, "--truth", csv}, dir);
+  auto r = run({"evaluate", "--image", img, "--truth", csv});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(
       r.err.find("ihcscore evaluate: error: " + csv +
@@ -91,24 +62,24 @@ TEST(EvaluateCli, BadTruthFilesAreNamedAndTheRunFailsWithStatus2) {
       std::string::npos)
       << r.err;
   write(csv, "x,label\n1,positive\n");
-  r = run({"evaluate", "--image", img, "--truth", csv}, dir);
+  r = run({"evaluate", "--image", img, "--truth", csv});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("ihcscore evaluate: error: " + csv + ": missing column 'y' in header 'x,label'\n"),
             std::string::npos)
       << r.err;
-  r = run({"evaluate", "--image", img, "--truth", (dir / "none.json").string()}, dir);
+  r = run({"evaluate", "--image", img, "--truth", (dir / "none.json").string()});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("ihcscore evaluate: error: " + (dir / "none.json").string() + ": no such file\n"),
             std::string::npos)
       << r.err;
-  r = run({"evaluate", "--image", img, "--truth", csv, "--radius-um", "4"}, dir);
+  r = run({"evaluate", "--image", img, "--truth", csv, "--radius-um", "4"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("ihcscore evaluate: error: " + img +
                        ": --radius-um needs the pixel size, which the file does not store; give --mpp or use "
                        "--radius-px\n"),
             std::string::npos)
       << r.err;
-  r = run({"evaluate", "--image", img, "--truth", img, "--image-crop", "0,0,2,2"}, dir);
+  r = run({"evaluate", "--image", img, "--truth", img, "--image-crop", "0,0,2,2"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("ihcscore evaluate: error: " + img +
                        ": --image-crop 0,0,2,2 lies outside the image (1x1)\n"),
@@ -122,15 +93,13 @@ TEST(EvaluateCli, SyntheticFieldWritesConsistentCsvAndJson) {
   const auto dir = test::temp_dir("evaluate_cli_synth");
   const auto png = (dir / "m.png").string(), csv = (dir / "m.csv").string();
   auto r = run({"synth", "--kind", "membrane", "--seed", "5", "--width", "512", "--height", "512", "-o", png,
-                "--truth", csv},
-               dir);
+                "--truth", csv});
   ASSERT_EQ(r.status, 0) << r.err;
   const auto json_path = dir / "out" / "eval.json", csv_path = dir / "out" / "eval.csv";
   r = run({"evaluate", "--preset", "dsg2", "--mpp", "0.5", "--radius-um", "4", "--image", png, "--truth", csv,
-           "--output", json_path.string(), "--output", csv_path.string()},
-          dir);
+           "--output", json_path.string(), "--output", csv_path.string()});
   ASSERT_EQ(r.status, 0) << r.err;
-  const auto j = nlohmann::json::parse(slurp(json_path));
+  const auto j = nlohmann::json::parse(test::read_text(json_path));
   ASSERT_EQ(j["images"].size(), 1u);
   const auto& im = j["images"][0];
   EXPECT_EQ(im["image"], "m");
@@ -138,7 +107,7 @@ TEST(EvaluateCli, SyntheticFieldWritesConsistentCsvAndJson) {
   EXPECT_EQ(im["detection"]["tp"].get<int>() + im["detection"]["fp"].get<int>(), im["predicted"].get<int>());
   EXPECT_GT(im["matched_ignored"].get<int>(), 0);  // stroma and lymphocytes are "ignore" in synth's truth
   EXPECT_NE(j["command"].get<std::string>().find("ihcscore evaluate --preset dsg2"), std::string::npos);
-  const std::string table = slurp(csv_path);
+  const std::string table = test::read_text(csv_path);
   EXPECT_EQ(table.rfind("image,predicted,predicted_positive,truth,truth_positive,", 0), 0u);
   EXPECT_NE(table.find("\nm,"), std::string::npos);
   EXPECT_NE(table.find("\nALL,"), std::string::npos);
@@ -172,7 +141,7 @@ constexpr double kSyntheticKappa = 0.920;
 constexpr double kSyntheticHScoreDiff = 2.4;
 
 void expect_not_worse(const fs::path& json_path, const Published& p) {
-  const auto s = nlohmann::json::parse(slurp(json_path))["summary"];
+  const auto s = nlohmann::json::parse(test::read_text(json_path))["summary"];
   EXPECT_GE(s["detection"]["f1"].get<double>(), p.f1 - 0.03);
   EXPECT_GE(s["positive"]["f1"].get<double>(), p.f1_positive - 0.03);
   EXPECT_GE(s["negative"]["f1"].get<double>(), p.f1_negative - 0.03);
@@ -200,7 +169,7 @@ TEST(EvaluateRegression, ShidcKi67) {
     jpg.replace_extension(".jpg");
     args.insert(args.end(), {"--image", jpg.string(), "--truth", t.string()});
   }
-  const auto r = run(args, dir);
+  const auto r = run(args);
   ASSERT_EQ(r.status, 0) << r.err;
   expect_not_worse(dir / "r.json", kShidc);
 }
@@ -214,10 +183,10 @@ TEST(EvaluateRegression, DeepliifTestTilesAndTrainPanels) {
     args.insert(args.end(), {"--image", (root / "test_cli" / (std::string(n) + ".png")).string(), "--truth",
                              (root / "test_groundtruth" / (std::string(n) + ".png")).string()});
   }
-  auto r = run(args, dir);
+  auto r = run(args);
   ASSERT_EQ(r.status, 0) << r.err;
   // The mask readers count the components DeepLIIF's MANIFEST lists (>= 10 px): 137, 100, 46, 63 cells.
-  const auto j = nlohmann::json::parse(slurp(dir / "test.json"));
+  const auto j = nlohmann::json::parse(test::read_text(dir / "test.json"));
   EXPECT_EQ(j["summary"]["truth"].get<int>(), 346);
   EXPECT_EQ(j["summary"]["truth_positive"].get<int>(), 54);
   expect_not_worse(dir / "test.json", kDeepliifTest);
@@ -229,9 +198,9 @@ TEST(EvaluateRegression, DeepliifTestTilesAndTrainPanels) {
     const auto panel = (root / "train" / (std::string(n) + ".png")).string();
     args.insert(args.end(), {"--image", panel, "--truth", panel});
   }
-  r = run(args, dir);
+  r = run(args);
   ASSERT_EQ(r.status, 0) << r.err;
-  const auto t = nlohmann::json::parse(slurp(dir / "train.json"));
+  const auto t = nlohmann::json::parse(test::read_text(dir / "train.json"));
   EXPECT_EQ(t["summary"]["truth"].get<int>(), 184 + 61);
   expect_not_worse(dir / "train.json", kDeepliifTrain);
 }
@@ -246,9 +215,9 @@ TEST(EvaluateRegression, AdamDlubakInsideTheTumourMask) {
                 {"--image", (root / n / "base.png").string(), "--truth", (root / n / "markers.csv").string(),
                  "--region", (root / n / "mask-gt.png").string()});
   }
-  const auto r = run(args, dir);
+  const auto r = run(args);
   ASSERT_EQ(r.status, 0) << r.err;
-  const auto j = nlohmann::json::parse(slurp(dir / "r.json"));
+  const auto j = nlohmann::json::parse(test::read_text(dir / "r.json"));
   EXPECT_EQ(j["summary"]["truth"].get<int>(), 160 + 225);
   EXPECT_GT(j["images"][0]["outside_region"].get<int>(), 0);
   expect_not_worse(dir / "r.json", kAdamDlubak);
@@ -263,8 +232,7 @@ TEST(EvaluateRegression, SyntheticMembranousDsg2) {
     const auto png = (dir / ("membrane_" + seed + ".png")).string(),
                csv = (dir / ("membrane_" + seed + ".csv")).string();
     const auto s = run({"synth", "--kind", "membrane", "--seed", seed, "--grades", mixes[i], "--mpp", "0.5",
-                        "-o", png, "--truth", csv},
-                       dir);
+                        "-o", png, "--truth", csv});
     ASSERT_EQ(s.status, 0) << s.err;
     args.insert(args.end(), {"--image", png, "--truth", csv});
   }
@@ -273,10 +241,10 @@ TEST(EvaluateRegression, SyntheticMembranousDsg2) {
   args.insert(args.end(), {"--image", sample.string(), "--truth",
                            (test::source_dir() / "samples" / "dsg2_membrane.truth.csv").string()});
   args.insert(args.end(), {"--stains", "estimate"});
-  const auto r = run(args, dir);
+  const auto r = run(args);
   ASSERT_EQ(r.status, 0) << r.err;
   expect_not_worse(dir / "r.json", kSynthetic);
-  const auto s = nlohmann::json::parse(slurp(dir / "r.json"))["summary"];
+  const auto s = nlohmann::json::parse(test::read_text(dir / "r.json"))["summary"];
   ASSERT_TRUE(s["grades"].is_object()) << "the synthetic truth names grades, the dsg2 preset grades 0-3+";
   EXPECT_GE(s["grades"]["weighted_kappa"].get<double>(), kSyntheticKappa - 0.03);
   EXPECT_LE(s["mean_abs_h_score_diff"].get<double>(), kSyntheticHScoreDiff + 10.0);

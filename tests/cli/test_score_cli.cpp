@@ -24,30 +24,12 @@ using nlohmann::json;
 
 namespace {
 
-struct RunResult {
-  int status = -1;
-  std::string err;
-};
+using RunResult = ihc::test::CommandResult;
 
 fs::path binary() { return ihc::test::binary_dir() / "bin" / "ihcscore"; }
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 RunResult run(const std::vector<std::string>& args, const fs::path& cwd) {
-  std::string cmd = "cd " + quote(cwd.string()) + " && " + quote(binary().string());
-  for (const auto& a : args) cmd += " " + quote(a);
-  const fs::path err_file = cwd / ".stderr.txt";
-  cmd += " 2>" + quote(err_file.string()) + " >/dev/null";
-  const int rc = std::system(cmd.c_str());
-  RunResult r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  std::ifstream in(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(in), {});
-  return r;
+  return ihc::test::run_program("ihcscore", args, cwd);
 }
 
 const ihc::ScoreRow* row_of(const std::vector<ihc::ScoreRow>& rows, const std::string& image) {
@@ -574,9 +556,10 @@ TEST_F(ScoreCli, ProgressShowsTwoBarsOnATerminalAndOneLinePerSlideOtherwise) {
 
   // On a pseudo-terminal: the batch bar and the current slide's bar with tiles done / total.
   const std::string cmd =
-      "cd " + quote(dir.string()) + " && script -qfec " +
-      quote(quote(binary().string()) +
-            " score big.svs -o tty -j 1 --set tile_size_px=256 --set tissue_detection=false") +
+      "cd " + ihc::test::shell_quote(dir.string()) + " && script -qfec " +
+      ihc::test::shell_quote(
+          ihc::test::shell_quote(binary().string()) +
+          " score big.svs -o tty -j 1 --set tile_size_px=256 --set tissue_detection=false") +
       " /dev/null > tty.txt 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   const std::string tty = ihc::read_file(dir / "tty.txt");

@@ -27,13 +27,11 @@ std::filesystem::path temp_dir(const std::string& name) {
   return dir;
 }
 
-namespace {
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
 }
-}  // namespace
 
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -25,6 +25,8 @@ struct CommandResult {
 CommandResult run_program(const std::string& program, const std::vector<std::string>& args,
                           const std::filesystem::path& cwd = {});
 std::string read_text(const std::filesystem::path& path);
+// Single-quotes `s` for /bin/sh.
+std::string shell_quote(const std::string& s);
 
 }  // namespace ihc::test
 
