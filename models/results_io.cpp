@@ -104,6 +104,16 @@ std::vector<std::string_view> lines_of(std::string_view text) {
   return lines;
 }
 
+// The fields of a data line, which must be as many as the header's; `where` is "<origin>:<line>".
+std::vector<std::string> data_fields(std::string_view line, std::size_t width, const std::string& where) {
+  auto f = split_csv_line(line);
+  if (f.size() != width) {
+    throw ResultsError(where + ": " + std::to_string(f.size()) + " fields, header has " +
+                       std::to_string(width));
+  }
+  return f;
+}
+
 std::string json_escape(std::string_view s) { return json(std::string(s)).dump(); }
 
 }  // namespace
@@ -254,12 +264,8 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
   std::vector<ScoreRow> rows;
   for (std::size_t n = 1; n < lines.size(); ++n) {
     if (lines[n].empty()) continue;
-    const auto f = split_csv_line(lines[n]);
     const std::string where = origin + ":" + std::to_string(n + 1);
-    if (f.size() != header.size()) {
-      throw ResultsError(where + ": " + std::to_string(f.size()) + " fields, header has " +
-                         std::to_string(header.size()));
-    }
+    const auto f = data_fields(lines[n], header.size(), where);
     ScoreRow r;
     auto get = [&](const std::string& key) -> const std::string& { return f[index.at(key)]; };
     auto get_int = [&](const std::string& key, std::int64_t* v) {
@@ -469,12 +475,8 @@ CellResults parse_cells_csv(std::string_view text, const std::string& origin) {
   for (std::size_t k = fixed.size(); k < header.size(); ++k) res.table.add_column(header[k]);
   for (std::size_t n = 1; n < lines.size(); ++n) {
     if (lines[n].empty()) continue;
-    const auto f = split_csv_line(lines[n]);
     const std::string where = origin + ":" + std::to_string(n + 1);
-    if (f.size() != header.size()) {
-      throw ResultsError(where + ": " + std::to_string(f.size()) + " fields, header has " +
-                         std::to_string(header.size()));
-    }
+    const auto f = data_fields(lines[n], header.size(), where);
     Cell cell;
     std::int64_t id = 0;
     if (cell_id_from_uuid(f[0], &id) || parse_int64(f[0], &id)) {
