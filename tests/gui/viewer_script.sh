@@ -6,22 +6,13 @@
 set -euo pipefail
 BIN="$1"
 WORK="$2"
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK"
-"$BIN/ihcscore" synth --width 1600 --height 1200 --slide s.svs --layout field --seed 11 > /dev/null 2>&1
-"$BIN/ihcscore" score s.svs -o out > /dev/null 2>&1
+# shellcheck source=tests/gui/common.sh
+source "$(dirname "$0")/common.sh"
+scored_slide "$BIN" "$WORK" s 11
 RES=out/slides/s
 
-# A Negative cell near the slide centre (cells.csv: Classification, Centroid X px, Centroid Y px).
-read -r CX CY < <(python3 - "$RES/cells.csv" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-neg = [r for r in rows if r["Classification"] == "Negative"]
-best = min(neg, key=lambda r: (float(r["Centroid X px"]) - 800) ** 2 + (float(r["Centroid Y px"]) - 600) ** 2)
-print(best["Centroid X px"], best["Centroid Y px"])
-PY
-)
+# A Negative cell near the slide centre.
+read -r CX CY < <(negative_near_centre "$RES/cells.csv")
 # Canvas = window 1280x800 minus the 360 px panel and the 26 px status bar: centre (460, 387).
 cat > session.txt <<EOS
 wait

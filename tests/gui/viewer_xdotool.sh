@@ -5,24 +5,17 @@
 set -euo pipefail
 BIN="$1"
 WORK="$2"
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK"
-"$BIN/ihcscore" synth --width 1600 --height 1200 --slide x.svs --layout field --seed 5 > /dev/null 2>&1
-"$BIN/ihcscore" score x.svs -o out > /dev/null 2>&1
+# shellcheck source=tests/gui/common.sh
+source "$(dirname "$0")/common.sh"
+scored_slide "$BIN" "$WORK" x 5
 RES=out/slides/x
 
 # Screen position of a Negative cell near the centre in the initial (fit) view of a 1280x800 window:
 # canvas 920x774, downsample = max(1600 / (920 * 0.95), 1200 / (774 * 0.95)).
-read -r SX SY < <(python3 - "$RES/cells.csv" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-neg = [r for r in rows if r["Classification"] == "Negative"]
-c = min(neg, key=lambda r: (float(r["Centroid X px"]) - 800) ** 2 + (float(r["Centroid Y px"]) - 600) ** 2)
-ds = max(1600 / (920 * 0.95), 1200 / (774 * 0.95))
-print(round(460 + (float(c["Centroid X px"]) - 800) / ds), round(387 + (float(c["Centroid Y px"]) - 600) / ds))
-PY
-)
+read -r CX CY < <(negative_near_centre "$RES/cells.csv")
+read -r SX SY < <(awk -v x="$CX" -v y="$CY" 'BEGIN {
+  a = 1600 / (920 * 0.95); b = 1200 / (774 * 0.95); ds = a > b ? a : b
+  printf "%d %d\n", sprintf("%.0f", 460 + (x - 800) / ds), sprintf("%.0f", 387 + (y - 600) / ds) }')
 "$BIN/ihcview" x.svs --results "$RES" --autosave 1 > viewer.log 2>&1 &
 PID=$!
 trap 'kill $PID 2> /dev/null || true' EXIT
