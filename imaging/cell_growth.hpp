@@ -1,0 +1,26 @@
+#pragma once
+// Cells grown from nuclei so borders follow brown lines, and each cell's membrane band. Sizes in pixels of
+// the analysis image; cell_detection.cpp converts microns once.
+#include <opencv2/core.hpp>
+
+namespace ihc {
+
+struct CellParamsPx {
+  double cell_expansion_px = 10.0;  // 0 = cells are their nuclei
+  double membrane_width_px = 2.0;
+  bool smooth_boundaries = true;
+  double um_per_px = 0.5;    // for the distance term of the growth landscape
+  double area_scale = 0.25;  // area unit per pixel (um^2 per px^2, or 1 when uncalibrated)
+};
+
+struct CellGrowth {
+  cv::Mat cell_labels;  // CV_32S, same ids as the nucleus labels, 0 = no cell
+  cv::Mat membrane;     // CV_8U, 255 on each cell's membrane band (inside the cell, along its border)
+};
+
+// Grows one cell per nucleus with a watershed on a landscape where brown (DAB) lines are ridges and, where
+// there are none, the distance to the nearest nucleus makes borders fall midway (Voronoi); never further than
+// cell_expansion_px from the cell's own nucleus. Neighbours share one border, each owning its side.
+CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& params);
+
+}  // namespace ihc
