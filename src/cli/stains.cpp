@@ -58,7 +58,7 @@ int run_stains(const Args& args) {
       cv::resize(mask, mask, overview.size(), 0, 0, cv::INTER_NEAREST);
     }
     StainEstimate e = estimate_stains(overview, ref, {}, mask);
-    e.matrix.name = reference + " estimated";
+    e.matrix.name = ref.name + " estimated";  // as slide.json names an estimate: "H-DAB default estimated"
     std::printf("%s\n", to_qupath_string(e.matrix).c_str());
     std::fprintf(stderr,
                  "%s: %lld pixels used; %s %.1f deg and %s %.1f deg from %s; %.1f deg apart; background %s "
