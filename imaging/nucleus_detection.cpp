@@ -51,33 +51,178 @@ struct Component {
   bool on_bad_background = false;
 };
 
-// Buffers reused across the candidates of one image: per-candidate OpenCV calls on small boxes cost more in
-// allocation and dispatch than in pixels.
+// Buffers reused across candidates and calls (one set per worker thread): per-candidate OpenCV calls on
+// small boxes cost more in allocation and dispatch than in pixels.
 struct CandidateScratch {
   std::vector<uchar> allowed;  // box + 1 px frame: 1 where the outline may grow
   std::vector<uchar> local;    // box + frame: 255 inside the outline
+  std::vector<uchar> sub;      // the outline on its bounding box plus a 1 px ring
   std::vector<uchar> mark;
   std::vector<int> stack;
-  cv::Mat dist;
+  std::vector<unsigned> chamfer;  // fixed-point distances with a 2 px border
+  std::vector<float> dist;        // box + frame
+  std::vector<float> rec;         // box + frame + 1 px -inf pad: h-maxima transform of dist
+  std::vector<float> rec2;        // same layout: reconstruction of rec - eps under rec
+  std::vector<int> queue;
+  std::vector<int> parts;  // box + frame + 1 px pad: -1 outside the outline, part number inside
+  std::vector<int> comp_key;
+  std::vector<int> comp_rank;
+  std::vector<std::vector<int>> buckets;
+  std::vector<int> area;
+  std::vector<double> sum;
+  std::vector<int> final_label;
 };
+
+// cv::distanceTransform(DIST_L2, DIST_MASK_5) computes in 16.16 fixed point with these weights; doing the
+// same here gives bit-identical distances without its per-call allocations.
+constexpr int kDistShift = 16;
+const unsigned kHvDist = static_cast<unsigned>(cvRound(1.0f * (1 << kDistShift)));
+const unsigned kDiagDist = static_cast<unsigned>(cvRound(1.4f * (1 << kDistShift)));
+const unsigned kLongDist = static_cast<unsigned>(cvRound(2.1969f * (1 << kDistShift)));
+
+// Chamfer (5x5) distance to the nearest zero of `mask` (w x h, zero frame), as cv::distanceTransform.
+void chamfer_distance(const uchar* mask, int w, int h, float* dist, std::vector<unsigned>& buf) {
+  constexpr unsigned kFar = 1u << 30;  // border: never the nearest (the frame is zero)
+  const int step = w + 4;
+  buf.assign(static_cast<std::size_t>(step) * static_cast<std::size_t>(h + 4), kFar);
+  unsigned* t = buf.data() + 2 * step + 2;
+  for (int y = 0; y < h; ++y) {
+    unsigned* r = t + y * step;
+    const uchar* m = mask + y * w;
+    for (int x = 0; x < w; ++x) {
+      if (!m[x]) {
+        r[x] = 0;
+        continue;
+      }
+      unsigned v = std::min(r[x - 2 * step - 1], r[x - 2 * step + 1]) + kLongDist;
+      v = std::min(v, std::min(r[x - step - 2], r[x - step + 2]) + kLongDist);
+      v = std::min(v, std::min(r[x - step - 1], r[x - step + 1]) + kDiagDist);
+      v = std::min(v, std::min(r[x - step], r[x - 1]) + kHvDist);
+      r[x] = v;
+    }
+  }
+  const float scale = 1.f / (1 << kDistShift);
+  for (int y = h - 1; y >= 0; --y) {
+    unsigned* r = t + y * step;
+    float* d = dist + y * w;
+    for (int x = w - 1; x >= 0; --x) {
+      unsigned v = r[x];
+      if (v > kHvDist) {
+        v = std::min(v, std::min(r[x + 2 * step - 1], r[x + 2 * step + 1]) + kLongDist);
+        v = std::min(v, std::min(r[x + step - 2], r[x + step + 2]) + kLongDist);
+        v = std::min(v, std::min(r[x + step - 1], r[x + step + 1]) + kDiagDist);
+        v = std::min(v, std::min(r[x + step], r[x + 1]) + kHvDist);
+        r[x] = v;
+      }
+      d[x] = static_cast<float>(v) * scale;
+    }
+  }
+}
+
+// Grey reconstruction by dilation in place on a padded (-inf frame) image `j` under `in`, 8-connected: the
+// algorithm of reconstruct_by_dilation (two raster scans, then a FIFO) without its allocations. The
+// reconstruction is unique, so the result is the same.
+void reconstruct_padded(float* j, const float* in, int w, int h, std::vector<int>& queue) {
+  for (int y = 1; y < h - 1; ++y) {
+    float* jr = j + y * w;
+    const float* up = jr - w;
+    const float* ir = in + y * w;
+    float left = jr[0];
+    for (int x = 1; x < w - 1; ++x) {
+      const float v = std::max(std::max(jr[x], left), std::max(std::max(up[x - 1], up[x]), up[x + 1]));
+      left = std::min(v, ir[x]);
+      jr[x] = left;
+    }
+  }
+  queue.clear();
+  for (int y = h - 2; y >= 1; --y) {
+    float* jr = j + y * w;
+    const float* down = jr + w;
+    const float* ir = in + y * w;
+    const float* idown = ir + w;
+    float right = jr[w - 1];
+    for (int x = w - 2; x >= 1; --x) {
+      const float v = std::min(
+          std::max(std::max(jr[x], right), std::max(std::max(down[x - 1], down[x]), down[x + 1])), ir[x]);
+      jr[x] = v;
+      right = v;
+      if ((jr[x + 1] < std::min(v, ir[x + 1])) || (down[x - 1] < std::min(v, idown[x - 1])) ||
+          (down[x] < std::min(v, idown[x])) || (down[x + 1] < std::min(v, idown[x + 1]))) {
+        queue.push_back(y * w + x);
+      }
+    }
+  }
+  const int off[8] = {-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1};
+  for (std::size_t head = 0; head < queue.size(); ++head) {
+    const int p = queue[head];
+    const float vp = j[p];
+    for (const int o : off) {
+      const int q = p + o;
+      const float v = std::min(vp, in[q]);
+      if (v <= j[q]) continue;
+      j[q] = v;
+      queue.push_back(q);
+    }
+  }
+}
+
+// Fills the holes of the outline `m` (w x h, zero frame): what the outside, 4-connected from the frame, does
+// not reach.
+void fill_holes(uchar* m, int w, int h, CandidateScratch& s) {
+  const auto n = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+  s.mark.assign(n, 0);
+  uchar* outside = s.mark.data();
+  std::vector<int>& stack = s.stack;
+  stack.clear();
+  auto seed_outside = [&](int i) {
+    if (!m[i] && !outside[i]) {
+      outside[i] = 1;
+      stack.push_back(i);
+    }
+  };
+  for (int x = 0; x < w; ++x) {
+    outside[x] = 1;
+    outside[(h - 1) * w + x] = 1;
+  }
+  for (int y = 0; y < h; ++y) {
+    outside[y * w] = 1;
+    outside[y * w + w - 1] = 1;
+  }
+  for (int x = 1; x < w - 1; ++x) {
+    seed_outside(w + x);
+    seed_outside((h - 2) * w + x);
+  }
+  for (int y = 1; y < h - 1; ++y) {
+    seed_outside(y * w + 1);
+    seed_outside(y * w + w - 2);
+  }
+  const int off4[4] = {-w, -1, 1, w};
+  while (!stack.empty()) {
+    const int i = stack.back();
+    stack.pop_back();
+    for (const int o : off4) seed_outside(i + o);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!outside[i]) m[i] = 255;
+  }
+}
 
 // Number of regional maxima (plateaus without a higher 8-neighbour) of `dist` inside `local`, counted up
 // to 2.
-int count_regional_maxima(const cv::Mat& dist, const std::vector<uchar>& local, CandidateScratch& s) {
-  const int w = dist.cols;
-  const int n = dist.rows * w;
-  const float* f = dist.ptr<float>();
+int count_regional_maxima(const float* f, const uchar* local, int w, int h, CandidateScratch& s) {
+  const int n = h * w;
   const int off[8] = {-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1};
   s.mark.assign(static_cast<std::size_t>(n), 0);
+  uchar* mark = s.mark.data();
   int count = 0;
   // The frame is outside the nucleus (distance 0), so interior pixels never index outside the box.
   for (int i = w + 1; i < n - w - 1; ++i) {
-    if (!local[static_cast<std::size_t>(i)] || s.mark[static_cast<std::size_t>(i)]) continue;
+    if (!local[i] || mark[i]) continue;
     const float v = f[i];
     bool higher = false;
     s.stack.clear();
     s.stack.push_back(i);
-    s.mark[static_cast<std::size_t>(i)] = 1;
+    mark[i] = 1;
     while (!s.stack.empty()) {
       const int q = s.stack.back();
       s.stack.pop_back();
@@ -85,8 +230,8 @@ int count_regional_maxima(const cv::Mat& dist, const std::vector<uchar>& local, 
         const int r = q + off[k];
         if (f[r] > v) {
           higher = true;
-        } else if (f[r] == v && local[static_cast<std::size_t>(r)] && !s.mark[static_cast<std::size_t>(r)]) {
-          s.mark[static_cast<std::size_t>(r)] = 1;
+        } else if (f[r] == v && local[r] && !mark[r]) {
+          mark[r] = 1;
           s.stack.push_back(r);
         }
       }
@@ -94,6 +239,140 @@ int count_regional_maxima(const cv::Mat& dist, const std::vector<uchar>& local, 
     if (!higher && ++count >= 2) return count;
   }
   return count;
+}
+
+// Splits the outline `local` (w x h with a zero frame; dist = its distance map) at the distance-map domes
+// deeper than split_h: markers are the regional maxima of the h-maxima transform, grown over -dist by a
+// priority flood. Same arithmetic, order and part numbering as reconstruct_by_dilation twice,
+// cv::connectedComponents and seeded_flood on the box. Returns the number of parts; when above 1, s.parts
+// (padded by 1 px, row stride w + 2) holds them.
+int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int oy, float split_h,
+                CandidateScratch& s) {
+  const int pw = w + 2;
+  const int ph = h + 2;
+  const auto pn = static_cast<std::size_t>(pw) * static_cast<std::size_t>(ph);
+  // h-maxima: rec = reconstruction of dist - h under dist.
+  s.rec.assign(pn, kMinusInf);
+  s.rec2.assign(pn, kMinusInf);
+  float* rec = s.rec.data();
+  float* rec2 = s.rec2.data();
+  float* mask = rec2;  // dist padded, used as the mask of the first reconstruction
+  for (int y = 0; y < h; ++y) {
+    const float* d = dist + y * w;
+    float* r = rec + (y + 1) * pw + 1;
+    float* m = mask + (y + 1) * pw + 1;
+    for (int x = 0; x < w; ++x) {
+      m[x] = d[x];
+      r[x] = std::min(d[x] - split_h, d[x]);
+    }
+  }
+  reconstruct_padded(rec, mask, pw, ph, s.queue);
+  // Regional maxima of rec: where the reconstruction of rec - eps under it stays eps lower.
+  constexpr float kEps = 1e-3f;
+  for (std::size_t i = 0; i < pn; ++i) rec2[i] = std::min(rec[i] - kEps, rec[i]);
+  reconstruct_padded(rec2, rec, pw, ph, s.queue);
+
+  // Markers: 8-connected components of the tops inside the outline, numbered like cv::connectedComponents
+  // (its block-based scan numbers a component by the first 2 x 2 block, in raster order, that holds it).
+  s.parts.assign(pn, -1);
+  int* lab = s.parts.data();
+  for (int y = 0; y < h; ++y) {
+    const uchar* l = local + y * w;
+    const float* r = rec + (y + 1) * pw + 1;
+    const float* r2 = rec2 + (y + 1) * pw + 1;
+    int* o = lab + (y + 1) * pw + 1;
+    for (int x = 0; x < w; ++x) {
+      if (!l[x]) continue;
+      o[x] = (r[x] - r2[x]) > 0.5f * kEps ? -2 : 0;  // -2: top not yet labelled
+    }
+  }
+  const int off[8] = {-pw - 1, -pw, -pw + 1, -1, 1, pw - 1, pw, pw + 1};
+  // (ox, oy): where this box lies in the one cv::connectedComponents saw, whose 2 x 2 blocks count.
+  const int block_cols = (ox + w + 1) / 2;
+  s.comp_key.clear();
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      const int i = (y + 1) * pw + x + 1;
+      if (lab[i] != -2) continue;
+      const int id = static_cast<int>(s.comp_key.size()) + 1;
+      int key = ((y + oy) / 2) * block_cols + (x + ox) / 2;
+      lab[i] = id;
+      s.stack.clear();
+      s.stack.push_back(i);
+      while (!s.stack.empty()) {
+        const int q = s.stack.back();
+        s.stack.pop_back();
+        const int qy = q / pw - 1;
+        const int qx = q % pw - 1;
+        key = std::min(key, ((qy + oy) / 2) * block_cols + (qx + ox) / 2);
+        for (const int o : off) {
+          if (lab[q + o] == -2) {
+            lab[q + o] = id;
+            s.stack.push_back(q + o);
+          }
+        }
+      }
+      s.comp_key.push_back(key);
+    }
+  }
+  const int n_seeds = static_cast<int>(s.comp_key.size());
+  if (n_seeds <= 1) return 1;
+  // Renumber by first block.
+  s.comp_rank.assign(static_cast<std::size_t>(n_seeds) + 1, 0);
+  for (int a = 0; a < n_seeds; ++a) {
+    int rank = 1;
+    for (int b = 0; b < n_seeds; ++b)
+      rank += s.comp_key[static_cast<std::size_t>(b)] < s.comp_key[static_cast<std::size_t>(a)];
+    s.comp_rank[static_cast<std::size_t>(a) + 1] = rank;
+  }
+  for (std::size_t i = 0; i < pn; ++i) {
+    if (lab[i] > 0) lab[i] = s.comp_rank[static_cast<std::size_t>(lab[i])];
+  }
+
+  // seeded_flood(-dist, seeds): buckets of 1024 levels over the outline's range, FIFO within a bucket,
+  // neighbours in raster order.
+  float lo = FLT_MAX, hi = -FLT_MAX;
+  for (int y = 0; y < h; ++y) {
+    const float* d = dist + y * w;
+    const uchar* l = local + y * w;
+    for (int x = 0; x < w; ++x) {
+      if (!l[x]) continue;
+      lo = std::min(lo, -d[x]);
+      hi = std::max(hi, -d[x]);
+    }
+  }
+  constexpr int kLevels = 1024;
+  const float scale = hi > lo ? (kLevels - 1) / (hi - lo) : 0.0f;
+  auto level = [&](int i) {  // padded index
+    const int y = i / pw - 1;
+    const int x = i % pw - 1;
+    return static_cast<int>((-dist[y * w + x] - lo) * scale);
+  };
+  if (s.buckets.size() != kLevels) s.buckets.assign(kLevels, {});
+  for (int y = 1; y <= h; ++y) {
+    for (int x = 1; x <= w; ++x) {
+      const int i = y * pw + x;
+      if (lab[i] <= 0) continue;
+      bool border = false;
+      for (int k = 0; k < 8 && !border; ++k) border = lab[i + off[k]] == 0;
+      if (border) s.buckets[static_cast<std::size_t>(level(i))].push_back(i);
+    }
+  }
+  for (int cur = 0; cur < kLevels; ++cur) {
+    auto& bucket = s.buckets[static_cast<std::size_t>(cur)];
+    for (std::size_t head = 0; head < bucket.size(); ++head) {
+      const int p = bucket[head];
+      const int lp = lab[p];
+      for (const int o : off) {
+        const int q = p + o;
+        if (lab[q] != 0) continue;
+        lab[q] = lp;
+        s.buckets[static_cast<std::size_t>(std::max(level(q), cur))].push_back(q);
+      }
+    }
+    bucket.clear();
+  }
+  return n_seeds;
 }
 
 }  // namespace
@@ -179,7 +458,7 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   int next = 0;
   const double split_h = std::max(0.25, p.split_depth_px);
   const int grow_px = static_cast<int>(std::ceil(p.sigma_px)) + 2;
-  CandidateScratch scratch;
+  thread_local CandidateScratch scratch;
   for (int c = 1; c < n_comp; ++c) {
     const Component& cp = comps[static_cast<std::size_t>(c)];
     if (cp.area < p.min_area_px * 0.5 || cp.on_bad_background) continue;
@@ -206,6 +485,7 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     uchar* local = scratch.local.data();
     std::vector<int>& stack = scratch.stack;
     stack.clear();
+    int bx0 = lw, by0 = lh, bx1 = -1, by1 = -1;  // bounding box of the outline, framed-box coordinates
     for (int y = 0; y < box.height; ++y) {
       const int* cl = comp_labels.ptr<int>(y + box.y) + box.x;
       const float* ov = opened.ptr<float>(y + box.y) + box.x;
@@ -216,6 +496,10 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
         if (cl[x] == c) {
           local[row + x] = 255;
           stack.push_back(row + x);
+          bx0 = std::min(bx0, x + 1);
+          bx1 = std::max(bx1, x + 1);
+          by0 = std::min(by0, y + 1);
+          by1 = y + 1;
         }
       }
     }
@@ -228,99 +512,76 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
         if (allowed[j] && !local[j]) {
           local[j] = 255;
           stack.push_back(j);
+          const int jy = j / lw;
+          const int jx = j - jy * lw;
+          bx0 = std::min(bx0, jx);
+          bx1 = std::max(bx1, jx);
+          by0 = std::min(by0, jy);
+          by1 = std::max(by1, jy);
         }
       }
     }
-    // Holes: what the outside (4-connected, from the frame) does not reach.
-    scratch.mark.assign(ln, 0);
-    uchar* outside = scratch.mark.data();
-    auto seed_outside = [&](int i) {
-      if (!local[i] && !outside[i]) {
-        outside[i] = 1;
-        stack.push_back(i);
-      }
-    };
-    for (int x = 0; x < lw; ++x) {
-      outside[x] = 1;
-      outside[(lh - 1) * lw + x] = 1;
-    }
-    for (int y = 0; y < lh; ++y) {
-      outside[y * lw] = 1;
-      outside[y * lw + lw - 1] = 1;
-    }
-    for (int x = 1; x <= box.width; ++x) {
-      seed_outside(lw + x);
-      seed_outside(box.height * lw + x);
-    }
-    for (int y = 1; y <= box.height; ++y) {
-      seed_outside(y * lw + 1);
-      seed_outside(y * lw + box.width);
-    }
-    const int off4[4] = {-lw, -1, 1, lw};
-    while (!stack.empty()) {
-      const int i = stack.back();
-      stack.pop_back();
-      for (const int o : off4) seed_outside(i + o);
-    }
-    for (std::size_t i = 0; i < ln; ++i) {
-      if (!outside[i]) local[i] = 255;
-    }
+    if (bx1 < 0) continue;  // no pixel of the candidate reaches the level: no outline, no nucleus
+    // Everything after works on the outline's bounding box plus a 1 px ring (never inside the outline):
+    // `sub`, sw x sh, at (sx0, sy0) in the framed box.
+    const int sx0 = bx0 - 1;
+    const int sy0 = by0 - 1;
+    const int sw = bx1 - bx0 + 3;
+    const int sh = by1 - by0 + 3;
+    scratch.sub.resize(static_cast<std::size_t>(sw) * static_cast<std::size_t>(sh));
+    uchar* sub = scratch.sub.data();
+    for (int y = 0; y < sh; ++y) std::copy_n(local + (y + sy0) * lw + sx0, sw, sub + y * sw);
+    fill_holes(sub, sw, sh, scratch);
 
-    cv::Mat local_mat(lh, lw, CV_8U, local);
-    cv::Mat parts;  // CV_32S over the framed box when the candidate is split, else `local` is the one part
     int n_parts = 1;
     if (p.split_by_shape && cp.area >= 1.5 * p.min_area_px) {
-      cv::distanceTransform(local_mat, scratch.dist, cv::DIST_L2, cv::DIST_MASK_5, CV_32F);
+      scratch.dist.resize(scratch.sub.size());
+      chamfer_distance(sub, sw, sh, scratch.dist.data(), scratch.chamfer);
       // One dome in the distance map gives one h-maximum: nothing to split (the common case, and cheap).
-      if (count_regional_maxima(scratch.dist, scratch.local, scratch) > 1) {
-        const cv::Mat& dist = scratch.dist;
-        cv::Mat rec = reconstruct_by_dilation(dist - static_cast<float>(split_h), dist);
-        // Markers are the regional maxima of the h-maxima transform: one per dome deeper than split_h.
-        constexpr float kEps = 1e-3f;
-        const cv::Mat rec2 = reconstruct_by_dilation(rec - kEps, rec);
-        cv::Mat tops = ((rec - rec2) > 0.5f * kEps) & local_mat;
-        cv::Mat seeds;
-        const int n_seeds = cv::connectedComponents(tops, seeds, 8, CV_32S) - 1;
-        if (n_seeds > 1) {
-          seeds.setTo(-1, local_mat == 0);
-          cv::Mat neg = -dist;
-          seeded_flood(neg, seeds, 0.0);
-          parts = seeds;
-          parts.setTo(0, local_mat == 0);
-          n_parts = n_seeds;
-        }
+      if (count_regional_maxima(scratch.dist.data(), sub, sw, sh, scratch) > 1) {
+        n_parts =
+            split_parts(sub, scratch.dist.data(), sw, sh, sx0, sy0, static_cast<float>(split_h), scratch);
       }
     }
-    const bool split = !parts.empty();
-    auto part_at = [&](int y, int x) {  // framed-box coordinates
-      return split ? parts.ptr<int>(y)[x] : (local[y * lw + x] ? 1 : 0);
+    const bool split = n_parts > 1;
+    const int* parts = scratch.parts.data();
+    const int pw = sw + 2;
+    auto part_at = [&](int y, int x) {  // sub-box coordinates
+      return split ? parts[(y + 1) * pw + x + 1] : (sub[y * sw + x] ? 1 : 0);
     };
+    // Box coordinates of the sub-box's interior.
+    const int ix0 = sx0;
+    const int iy0 = sy0;
+    const int iw = sw - 2;
+    const int ih = sh - 2;
     // Area and intensity checks per final nucleus.
-    std::vector<int> area(static_cast<std::size_t>(n_parts + 1), 0);
-    std::vector<double> sum(static_cast<std::size_t>(n_parts + 1), 0.0);
-    for (int y = 0; y < box.height; ++y) {
-      const float* tv = t.ptr<float>(y + box.y) + box.x;
-      for (int x = 0; x < box.width; ++x) {
+    const auto np1 = static_cast<std::size_t>(n_parts + 1);
+    scratch.area.assign(np1, 0);
+    scratch.sum.assign(np1, 0.0);
+    scratch.final_label.assign(np1, 0);
+    int* area = scratch.area.data();
+    double* sum = scratch.sum.data();
+    int* final_label = scratch.final_label.data();
+    for (int y = 0; y < ih; ++y) {
+      const float* tv = t.ptr<float>(y + iy0 + box.y) + ix0 + box.x;
+      for (int x = 0; x < iw; ++x) {
         const int k = part_at(y + 1, x + 1);
         if (k <= 0) continue;
-        ++area[static_cast<std::size_t>(k)];
-        sum[static_cast<std::size_t>(k)] += tv[x];
+        ++area[k];
+        sum[k] += tv[x];
       }
     }
-    std::vector<int> final_label(static_cast<std::size_t>(n_parts + 1), 0);
     for (int k = 1; k <= n_parts; ++k) {
-      const double a = area[static_cast<std::size_t>(k)];
+      const double a = area[k];
       if (a < p.min_area_px || a > p.max_area_px) continue;
-      if (sum[static_cast<std::size_t>(k)] / a <= p.threshold) continue;
-      final_label[static_cast<std::size_t>(k)] = ++next;
+      if (sum[k] / a <= p.threshold) continue;
+      final_label[k] = ++next;
     }
-    for (int y = 0; y < box.height; ++y) {
-      int* out = result.labels.ptr<int>(y + box.y) + box.x;
-      for (int x = 0; x < box.width; ++x) {
+    for (int y = 0; y < ih; ++y) {
+      int* out = result.labels.ptr<int>(y + iy0 + box.y) + ix0 + box.x;
+      for (int x = 0; x < iw; ++x) {
         const int k = part_at(y + 1, x + 1);
-        if (k > 0 && out[x] == 0 && final_label[static_cast<std::size_t>(k)] > 0) {
-          out[x] = final_label[static_cast<std::size_t>(k)];
-        }
+        if (k > 0 && out[x] == 0 && final_label[k] > 0) out[x] = final_label[k];
       }
     }
   }
