@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <climits>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -51,20 +52,27 @@ struct Component {
   bool on_bad_background = false;
 };
 
+// A horizontal run of pixels where the outline may grow, framed-box coordinates (x1 inclusive).
+struct Run {
+  int y = 0, x0 = 0, x1 = 0;
+  int parent = 0;           // union-find over the 8-connected runs
+  bool seed = false;        // holds a pixel of the candidate
+  bool in_outline = false;  // its component holds a seed
+};
+
 // Buffers reused across candidates and calls (one set per worker thread): per-candidate OpenCV calls on
 // small boxes cost more in allocation and dispatch than in pixels.
 struct CandidateScratch {
-  std::vector<uchar> allowed;  // box + 1 px frame: 1 where the outline may grow
-  std::vector<uchar> local;    // box + frame: 255 inside the outline
-  std::vector<uchar> sub;      // the outline on its bounding box plus a 1 px ring
+  std::vector<Run> runs;
+  std::vector<uchar> sub;  // the outline on its bounding box plus a 1 px ring (the "sub-box")
   std::vector<uchar> mark;
   std::vector<int> stack;
   std::vector<unsigned> chamfer;  // fixed-point distances with a 2 px border
-  std::vector<float> dist;        // box + frame
-  std::vector<float> rec;         // box + frame + 1 px -inf pad: h-maxima transform of dist
+  std::vector<float> dist;        // sub-box
+  std::vector<float> rec;         // sub-box + 1 px -inf pad: h-maxima transform of dist
   std::vector<float> rec2;        // same layout: reconstruction of rec - eps under rec
   std::vector<int> queue;
-  std::vector<int> parts;  // box + frame + 1 px pad: -1 outside the outline, part number inside
+  std::vector<int> parts;  // sub-box + 1 px pad: -1 outside the outline, part number inside
   std::vector<int> comp_key;
   std::vector<int> comp_rank;
   std::vector<std::vector<int>> buckets;
@@ -163,6 +171,76 @@ void reconstruct_padded(float* j, const float* in, int w, int h, std::vector<int
       j[q] = v;
       queue.push_back(q);
     }
+  }
+}
+
+int find_root(std::vector<Run>& runs, int i) {
+  while (runs[static_cast<std::size_t>(i)].parent != i) {
+    Run& r = runs[static_cast<std::size_t>(i)];
+    r.parent = runs[static_cast<std::size_t>(r.parent)].parent;
+    i = r.parent;
+  }
+  return i;
+}
+
+// The outline of candidate `c`: the 8-connected pieces of {opened >= level} outside other candidates, inside
+// `box`, that hold a pixel of c; as runs (in_outline set) with their bounding box (framed-box coordinates,
+// bx1 = -1 when empty). Union-find over runs replaces a pixel flood.
+void outline_runs(const cv::Mat& comp_labels, const cv::Mat& opened, const cv::Rect& box, int c, float level,
+                  CandidateScratch& s, int& bx0, int& by0, int& bx1, int& by1) {
+  std::vector<Run>& runs = s.runs;
+  runs.clear();
+  int prev_begin = 0;
+  int prev_end = 0;
+  for (int y = 0; y < box.height; ++y) {
+    const int* cl = comp_labels.ptr<int>(y + box.y) + box.x;
+    const float* ov = opened.ptr<float>(y + box.y) + box.x;
+    const int cur_begin = static_cast<int>(runs.size());
+    int x = 0;
+    while (x < box.width) {
+      while (x < box.width && (ov[x] < level || (cl[x] != 0 && cl[x] != c))) ++x;
+      if (x == box.width) break;
+      Run r;
+      r.y = y + 1;
+      r.x0 = x + 1;
+      while (x < box.width && !(ov[x] < level || (cl[x] != 0 && cl[x] != c))) {
+        r.seed |= cl[x] == c;
+        ++x;
+      }
+      r.x1 = x;  // last allowed pixel x - 1, framed
+      r.parent = static_cast<int>(runs.size());
+      runs.push_back(r);
+    }
+    // Join with the runs of the row above that touch in 8-connectivity.
+    int j = prev_begin;
+    for (int i = cur_begin; i < static_cast<int>(runs.size()); ++i) {
+      const int x0 = runs[static_cast<std::size_t>(i)].x0;
+      const int x1 = runs[static_cast<std::size_t>(i)].x1;
+      while (j < prev_end && runs[static_cast<std::size_t>(j)].x1 < x0 - 1) ++j;
+      for (int k = j; k < prev_end && runs[static_cast<std::size_t>(k)].x0 <= x1 + 1; ++k) {
+        const int ra = find_root(runs, i);
+        const int rb = find_root(runs, k);
+        if (ra != rb) runs[static_cast<std::size_t>(std::max(ra, rb))].parent = std::min(ra, rb);
+      }
+    }
+    prev_begin = cur_begin;
+    prev_end = static_cast<int>(runs.size());
+  }
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].seed) runs[static_cast<std::size_t>(find_root(runs, static_cast<int>(i)))].in_outline = true;
+  }
+  bx0 = INT_MAX;
+  by0 = INT_MAX;
+  bx1 = -1;
+  by1 = -1;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    Run& r = runs[i];
+    r.in_outline = runs[static_cast<std::size_t>(find_root(runs, static_cast<int>(i)))].in_outline;
+    if (!r.in_outline) continue;
+    bx0 = std::min(bx0, r.x0);
+    bx1 = std::max(bx1, r.x1);
+    by0 = std::min(by0, r.y);
+    by1 = std::max(by1, r.y);
   }
 }
 
@@ -476,51 +554,9 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     const cv::Rect box = cv::Rect(cp.x0 - grow_px, cp.y0 - grow_px, cp.x1 - cp.x0 + 1 + 2 * grow_px,
                                   cp.y1 - cp.y0 + 1 + 2 * grow_px) &
                          cv::Rect(0, 0, detection.cols, detection.rows);
-    const int lw = box.width + 2;  // box plus a 1 px frame that is never part of the outline
-    const int lh = box.height + 2;
-    const auto ln = static_cast<std::size_t>(lw) * static_cast<std::size_t>(lh);
-    scratch.allowed.assign(ln, 0);
-    scratch.local.assign(ln, 0);
-    uchar* allowed = scratch.allowed.data();
-    uchar* local = scratch.local.data();
-    std::vector<int>& stack = scratch.stack;
-    stack.clear();
-    int bx0 = lw, by0 = lh, bx1 = -1, by1 = -1;  // bounding box of the outline, framed-box coordinates
-    for (int y = 0; y < box.height; ++y) {
-      const int* cl = comp_labels.ptr<int>(y + box.y) + box.x;
-      const float* ov = opened.ptr<float>(y + box.y) + box.x;
-      const int row = (y + 1) * lw + 1;
-      for (int x = 0; x < box.width; ++x) {
-        if (ov[x] < level || (cl[x] != 0 && cl[x] != c)) continue;
-        allowed[row + x] = 1;
-        if (cl[x] == c) {
-          local[row + x] = 255;
-          stack.push_back(row + x);
-          bx0 = std::min(bx0, x + 1);
-          bx1 = std::max(bx1, x + 1);
-          by0 = std::min(by0, y + 1);
-          by1 = y + 1;
-        }
-      }
-    }
-    const int off8[8] = {-lw - 1, -lw, -lw + 1, -1, 1, lw - 1, lw, lw + 1};
-    while (!stack.empty()) {
-      const int i = stack.back();
-      stack.pop_back();
-      for (const int o : off8) {
-        const int j = i + o;
-        if (allowed[j] && !local[j]) {
-          local[j] = 255;
-          stack.push_back(j);
-          const int jy = j / lw;
-          const int jx = j - jy * lw;
-          bx0 = std::min(bx0, jx);
-          bx1 = std::max(bx1, jx);
-          by0 = std::min(by0, jy);
-          by1 = std::max(by1, jy);
-        }
-      }
-    }
+    // Framed-box coordinates: the box plus a 1 px frame that is never part of the outline.
+    int bx0 = 0, by0 = 0, bx1 = -1, by1 = -1;  // bounding box of the outline
+    outline_runs(comp_labels, opened, box, c, level, scratch, bx0, by0, bx1, by1);
     if (bx1 < 0) continue;  // no pixel of the candidate reaches the level: no outline, no nucleus
     // Everything after works on the outline's bounding box plus a 1 px ring (never inside the outline):
     // `sub`, sw x sh, at (sx0, sy0) in the framed box.
@@ -528,9 +564,11 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     const int sy0 = by0 - 1;
     const int sw = bx1 - bx0 + 3;
     const int sh = by1 - by0 + 3;
-    scratch.sub.resize(static_cast<std::size_t>(sw) * static_cast<std::size_t>(sh));
+    scratch.sub.assign(static_cast<std::size_t>(sw) * static_cast<std::size_t>(sh), 0);
     uchar* sub = scratch.sub.data();
-    for (int y = 0; y < sh; ++y) std::copy_n(local + (y + sy0) * lw + sx0, sw, sub + y * sw);
+    for (const Run& r : scratch.runs) {
+      if (r.in_outline) std::fill_n(sub + (r.y - sy0) * sw + (r.x0 - sx0), r.x1 - r.x0 + 1, uchar{255});
+    }
     fill_holes(sub, sw, sh, scratch);
 
     int n_parts = 1;
