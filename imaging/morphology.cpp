@@ -1,8 +1,12 @@
 #include "imaging/morphology.hpp"
 
+#include <emmintrin.h>
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <string>
@@ -13,16 +17,22 @@ namespace {
 
 constexpr float kMinusInf = -FLT_MAX;
 
-// 8-neighbour offsets in a padded image of row stride `step`.
-struct Neighbours {
-  int all[8];
-  explicit Neighbours(int step) : all{-step - 1, -step, -step + 1, -1, 1, step - 1, step, step + 1} {}
-};
-
 void require_float(const cv::Mat& m, const char* what) {
   if (m.empty() || m.type() != CV_32FC1) {
     throw std::invalid_argument(std::string(what) + ": expected a non-empty single-channel float image");
   }
+}
+
+// Lane-wise std::min(a, b) and std::max(a, b), equal ties and NaN included (minps returns its second operand
+// unless the first is smaller, like std::min returns its first unless the second is smaller).
+inline __m128 min4(__m128 a, __m128 b) { return _mm_min_ps(b, a); }
+inline __m128 max4(__m128 a, __m128 b) { return _mm_max_ps(b, a); }
+
+float horizontal_min(__m128 v, float init) {
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, v);
+  for (const float l : lanes) init = std::min(init, l);
+  return init;
 }
 
 }  // namespace
@@ -34,32 +44,48 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
   // Vincent's hybrid algorithm: a forward and a backward raster scan carry the marker along most paths at
   // memory speed; a FIFO finishes the few paths that wind against both scan directions. Exact (the
   // reconstruction is unique), so the result does not depend on the order of the work. A -inf frame removes
-  // every bounds check: it never raises a neighbour and is never raised.
+  // every bounds check: it never raises a neighbour and is never raised. The images get 4 spare floats at the
+  // end so 4-wide loads around the last row's pixels stay inside.
   const int w = mask.cols + 2;
   const int h = mask.rows + 2;
-  cv::Mat j_img(h, w, CV_32F, cv::Scalar(kMinusInf));
-  cv::Mat i_img(h, w, CV_32F, cv::Scalar(kMinusInf));
+  const std::size_t n = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+  std::vector<float> j_buf(n + 4, kMinusInf);
+  std::vector<float> i_buf(n + 4, kMinusInf);
+  float* j = j_buf.data();
+  float* in = i_buf.data();
   for (int y = 0; y < mask.rows; ++y) {
     const float* mk = marker.ptr<float>(y);
     const float* ms = mask.ptr<float>(y);
-    float* jr = j_img.ptr<float>(y + 1) + 1;
-    float* ir = i_img.ptr<float>(y + 1) + 1;
-    for (int x = 0; x < mask.cols; ++x) {
-      ir[x] = ms[x];
-      jr[x] = std::min(mk[x], ms[x]);
+    float* jr = j + static_cast<std::ptrdiff_t>(y + 1) * w + 1;
+    float* ir = in + static_cast<std::ptrdiff_t>(y + 1) * w + 1;
+    std::copy_n(ms, mask.cols, ir);
+    int x = 0;
+    for (; x + 4 <= mask.cols; x += 4) {
+      _mm_storeu_ps(jr + x, min4(_mm_loadu_ps(mk + x), _mm_loadu_ps(ms + x)));
     }
+    for (; x < mask.cols; ++x) jr[x] = std::min(mk[x], ms[x]);
   }
-  float* j = j_img.ptr<float>();
-  const float* in = i_img.ptr<float>();
+  // The three neighbours of the previous row and the pixel itself do not depend on the scan's order: their
+  // maximum is taken 4 pixels at a time first, leaving only the left (right) neighbour to the sequential
+  // pass.
+  std::vector<float> t_buf(static_cast<std::size_t>(w) + 4);
+  float* t = t_buf.data();
+  auto row_max = [&](const float* jr, const float* other) {
+    int x = 1;
+    for (; x + 4 <= w - 1; x += 4) {
+      const __m128 a = max4(_mm_loadu_ps(jr + x), _mm_loadu_ps(other + x - 1));
+      _mm_storeu_ps(t + x, max4(a, max4(_mm_loadu_ps(other + x), _mm_loadu_ps(other + x + 1))));
+    }
+    for (; x < w - 1; ++x) t[x] = std::max(std::max(jr[x], other[x - 1]), std::max(other[x], other[x + 1]));
+  };
   // Forward: left and the three pixels above.
   for (int y = 1; y < h - 1; ++y) {
     float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
-    const float* up = jr - w;
     const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
+    row_max(jr, jr - w);
     float left = jr[0];
     for (int x = 1; x < w - 1; ++x) {
-      const float v = std::max(std::max(jr[x], left), std::max(std::max(up[x - 1], up[x]), up[x + 1]));
-      left = std::min(v, ir[x]);
+      left = std::min(std::max(t[x], left), ir[x]);
       jr[x] = left;
     }
   }
@@ -71,12 +97,33 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     const float* down = jr + w;
     const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
     const float* idown = ir + w;
+    row_max(jr, down);
     float right = jr[w - 1];
     for (int x = w - 2; x >= 1; --x) {
-      const float v = std::min(
-          std::max(std::max(jr[x], right), std::max(std::max(down[x - 1], down[x]), down[x + 1])), ir[x]);
-      jr[x] = v;
-      right = v;
+      right = std::min(std::max(t[x], right), ir[x]);
+      jr[x] = right;
+    }
+    // The row and the row below are final for this scan: test the queue condition 4 pixels at a time.
+    __m128 lo4 = _mm_set1_ps(lo);
+    int x = 1;
+    for (; x + 4 <= w - 1; x += 4) {
+      const __m128 v = _mm_loadu_ps(jr + x);
+      lo4 = min4(v, lo4);
+      __m128 c = _mm_cmplt_ps(_mm_loadu_ps(jr + x + 1), min4(v, _mm_loadu_ps(ir + x + 1)));
+      c = _mm_or_ps(c, _mm_cmplt_ps(_mm_loadu_ps(down + x - 1), min4(v, _mm_loadu_ps(idown + x - 1))));
+      c = _mm_or_ps(c, _mm_cmplt_ps(_mm_loadu_ps(down + x), min4(v, _mm_loadu_ps(idown + x))));
+      c = _mm_or_ps(c, _mm_cmplt_ps(_mm_loadu_ps(down + x + 1), min4(v, _mm_loadu_ps(idown + x + 1))));
+      int bits = _mm_movemask_ps(c);
+      while (bits != 0) {
+        const int b = __builtin_ctz(static_cast<unsigned>(bits));
+        bits &= bits - 1;
+        queue.push_back(y * w + x + b);
+        hi = std::max(hi, jr[x + b]);
+      }
+    }
+    lo = horizontal_min(lo4, lo);
+    for (; x < w - 1; ++x) {
+      const float v = jr[x];
       lo = std::min(lo, v);
       if ((jr[x + 1] < std::min(v, ir[x + 1])) || (down[x - 1] < std::min(v, idown[x - 1])) ||
           (down[x] < std::min(v, idown[x])) || (down[x + 1] < std::min(v, idown[x + 1]))) {
@@ -85,13 +132,25 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
       }
     }
   }
-  const Neighbours nb(w);
+  // Rows above, at and below p, 4 floats each from the left neighbour's column; p itself and the fourth lane
+  // are masked out. Bits in raster order of the neighbours.
+  const std::ptrdiff_t rows[3] = {-w - 1, -1, w - 1};
   auto raise_neighbours = [&](int p, auto&& push) {
     const float vp = j[p];
-    for (int k = 0; k < 8; ++k) {
-      const int q = p + nb.all[k];
+    const __m128 vp4 = _mm_set1_ps(vp);
+    int bits = 0;
+    for (int r = 0; r < 3; ++r) {
+      const std::ptrdiff_t o = p + rows[r];
+      // std::min(vp, in[q]) and "not v <= j[q]", lane by lane.
+      const __m128 v = min4(_mm_loadu_ps(in + o), vp4);
+      bits |= _mm_movemask_ps(_mm_cmpnle_ps(v, _mm_loadu_ps(j + o))) << (4 * r);
+    }
+    bits &= 0x757;  // lanes 0-2 above, 0 and 2 at, 0-2 below
+    while (bits != 0) {
+      const int b = __builtin_ctz(static_cast<unsigned>(bits));
+      bits &= bits - 1;
+      const int q = p + static_cast<int>(rows[b >> 2]) + (b & 3);
       const float v = std::min(vp, in[q]);
-      if (v <= j[q]) continue;
       j[q] = v;
       push(q, v);
     }
@@ -121,7 +180,11 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
       std::vector<int>().swap(bucket);
     }
   }
-  return j_img(cv::Rect(1, 1, w - 2, h - 2)).clone();
+  cv::Mat out(mask.size(), CV_32F);
+  for (int y = 0; y < mask.rows; ++y) {
+    std::copy_n(j + static_cast<std::ptrdiff_t>(y + 1) * w + 1, mask.cols, out.ptr<float>(y));
+  }
+  return out;
 }
 
 namespace {
@@ -156,6 +219,113 @@ cv::Mat morph_disk(const cv::Mat& image, double radius_px, bool erode) {
 cv::Mat erode_disk(const cv::Mat& image, double radius_px) { return morph_disk(image, radius_px, true); }
 cv::Mat dilate_disk(const cv::Mat& image, double radius_px) { return morph_disk(image, radius_px, false); }
 
+namespace {
+
+// Padded images of one seeded_flood call (a frame of -1 labels removes every bounds check).
+struct FloodImages {
+  int wp = 0;                 // padded row stride
+  std::vector<int> lab;       // labels; 4 spare -1 at the end for 4-wide loads around the last row
+  std::vector<uint16_t> lev;  // bucket of each pixel that can be queued
+  std::vector<float> ridge;   // empty without the ridge rule
+};
+
+// Bits (raster order: lanes 0-2 of the row above, 0 and 2 of p's row, 0-2 of the row below) of the
+// 8-neighbours of p whose label is 0.
+inline int free_neighbours(const int* lab, int p, int wp) {
+  const __m128i zero = _mm_setzero_si128();
+  auto row = [&](std::ptrdiff_t o) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lab + o));
+    return _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, zero)));
+  };
+  return (row(p - wp - 1) | row(p - 1) << 4 | row(p + wp - 1) << 8) & 0x757;
+}
+
+// The flood proper. kLimit / kRidge select the distance limit and the ridge rule at compile time; Offset
+// holds a pixel's position relative to its seed pixel (int16_t whenever the image fits).
+template <bool kLimit, bool kRidge, typename Offset>
+void flood(FloodImages& im, int w, int h, double max_distance_px, float min_ridge) {
+  constexpr int kLevels = 1024;
+  const int wp = im.wp;
+  const std::size_t np = static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2);
+  int* lab = im.lab.data();
+  const uint16_t* lev = im.lev.data();
+  const float* rg = im.ridge.data();
+  // Buckets are FIFO lists threaded through `next`: a pixel is queued at most once (it is labelled when
+  // queued), so one link per pixel holds every bucket without allocations.
+  const auto next = std::make_unique_for_overwrite<int[]>(np);
+  int head[kLevels], tail[kLevels];
+  std::fill_n(head, kLevels, -1);
+  auto push = [&](int b, int q) {
+    next[static_cast<std::size_t>(q)] = -1;
+    if (head[b] < 0) {
+      head[b] = q;
+    } else {
+      next[static_cast<std::size_t>(tail[b])] = q;
+    }
+    tail[b] = q;
+  };
+  struct Delta {
+    Offset x, y;
+  };
+  std::unique_ptr<Delta[]> from_seed;  // offset of each labelled pixel from its seed pixel
+  std::unique_ptr<float[]> path_max;   // highest ridge on the path from the seed
+  if constexpr (kLimit) from_seed = std::make_unique_for_overwrite<Delta[]>(np);
+  if constexpr (kRidge) path_max = std::make_unique_for_overwrite<float[]>(np);
+  // d.x^2 + d.y^2 > max_d2 for an integer sum is the same as sum > floor(max_d2).
+  const double max_d2 = max_distance_px * max_distance_px;
+  const long long limit_d2 =
+      max_d2 >= 9e18 ? std::numeric_limits<long long>::max() : static_cast<long long>(std::floor(max_d2));
+  for (int y = 1; y <= h; ++y) {
+    for (int x = 1; x <= w; ++x) {
+      const int i = y * wp + x;
+      if (lab[i] <= 0) continue;
+      if constexpr (kLimit) from_seed[static_cast<std::size_t>(i)] = {0, 0};
+      // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind.
+      if constexpr (kRidge) path_max[static_cast<std::size_t>(i)] = 0.0f;
+      // Only seeds with a free neighbour need to spread.
+      if (free_neighbours(lab, i, wp) != 0) push(lev[i], i);
+    }
+  }
+  for (int cur = 0; cur < kLevels; ++cur) {
+    // Pixels queued into the current bucket while it is read are appended behind p, so next[p] is read only
+    // after p's neighbours are done.
+    for (int p = head[cur]; p >= 0; p = next[static_cast<std::size_t>(p)]) {
+      int bits = free_neighbours(lab, p, wp);
+      if (bits == 0) continue;
+      const int lp = lab[p];
+      float pm = 0.0f;
+      bool stop = false;
+      if constexpr (kRidge) {
+        pm = path_max[static_cast<std::size_t>(p)];
+        stop = pm >= min_ridge;
+      }
+      Delta d0{};
+      if constexpr (kLimit) d0 = from_seed[static_cast<std::size_t>(p)];
+      // Neighbours in raster order: ties spread breadth first in this order.
+      while (bits != 0) {
+        const int b = __builtin_ctz(static_cast<unsigned>(bits));
+        bits &= bits - 1;
+        const int q = p + (b >> 2) * wp - wp + (b & 3) - 1;
+        const auto qs = static_cast<std::size_t>(q);
+        if constexpr (kRidge) {
+          if (stop && rg[qs] < 0.5f * pm) continue;
+        }
+        if constexpr (kLimit) {
+          const int dx = d0.x + (b & 3) - 1;
+          const int dy = d0.y + (b >> 2) - 1;
+          if (static_cast<long long>(dx) * dx + static_cast<long long>(dy) * dy > limit_d2) continue;
+          from_seed[qs] = {static_cast<Offset>(dx), static_cast<Offset>(dy)};
+        }
+        if constexpr (kRidge) path_max[qs] = std::max(pm, rg[qs]);
+        lab[q] = lp;
+        push(std::max(static_cast<int>(lev[q]), cur), q);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance_px, const cv::Mat& ridge,
                   float min_ridge) {
   require_float(landscape, "seeded_flood landscape");
@@ -177,70 +347,41 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
     }
   }
   if (lo > hi) return;
-  // Padded copies: a frame of -1 (never entered) removes every bounds check.
-  const int wp = w + 2;
-  const std::size_t np = static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2);
-  std::vector<int> lab(np, -1);
-  std::vector<float> f(np, 0.0f);
-  std::vector<float> rg(stop_at_ridges ? np : 0, 0.0f);
-  for (int y = 0; y < h; ++y) {
-    const std::size_t row = static_cast<std::size_t>(y + 1) * wp + 1;
-    std::copy_n(labels.ptr<int>(y), w, lab.begin() + static_cast<std::ptrdiff_t>(row));
-    std::copy_n(landscape.ptr<float>(y), w, f.begin() + static_cast<std::ptrdiff_t>(row));
-    if (stop_at_ridges) std::copy_n(ridge.ptr<float>(y), w, rg.begin() + static_cast<std::ptrdiff_t>(row));
-  }
   constexpr int kLevels = 1024;
   const float scale = hi > lo ? (kLevels - 1) / (hi - lo) : 0.0f;
-  auto level = [&](int i) { return static_cast<int>((f[static_cast<std::size_t>(i)] - lo) * scale); };
-  std::vector<std::vector<int>> buckets(kLevels);
-  const bool limit = max_distance_px > 0.0;
-  const double max_d2 = max_distance_px * max_distance_px;
-  // Offset of each pixel from the seed pixel its label came from (for the distance limit).
-  std::vector<cv::Point> from_seed(limit ? np : 0);
-  std::vector<float> path_max;
-  // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind.
-  if (stop_at_ridges) path_max.assign(np, 0.0f);
-  // Neighbours in raster order: ties spread breadth first in this order.
-  const int off[8] = {-wp - 1, -wp, -wp + 1, -1, 1, wp - 1, wp, wp + 1};
-  const cv::Point step[8] = {{-1, -1}, {0, -1}, {1, -1}, {-1, 0}, {1, 0}, {-1, 1}, {0, 1}, {1, 1}};
-  for (int y = 1; y <= h; ++y) {
-    for (int x = 1; x <= w; ++x) {
-      const int i = y * wp + x;
-      if (lab[static_cast<std::size_t>(i)] <= 0) continue;
-      if (limit) from_seed[static_cast<std::size_t>(i)] = {0, 0};
-      // Only seeds with a free neighbour need to spread.
-      bool border = false;
-      for (int k = 0; k < 8 && !border; ++k) border = lab[static_cast<std::size_t>(i + off[k])] == 0;
-      if (border) buckets[static_cast<std::size_t>(level(i))].push_back(i);
-    }
+  FloodImages im;
+  im.wp = w + 2;
+  const std::size_t np = static_cast<std::size_t>(im.wp) * static_cast<std::size_t>(h + 2);
+  im.lab.assign(np + 4, -1);
+  im.lev.resize(np);
+  if (stop_at_ridges) im.ridge.resize(np);
+  for (int y = 0; y < h; ++y) {
+    const std::size_t row = static_cast<std::size_t>(y + 1) * static_cast<std::size_t>(im.wp) + 1;
+    const int* l = labels.ptr<int>(y);
+    const float* fr = landscape.ptr<float>(y);
+    std::copy_n(l, w, im.lab.begin() + static_cast<std::ptrdiff_t>(row));
+    uint16_t* lv = im.lev.data() + row;
+    // Only pixels that may be entered have a level (the others may hold anything, even NaN).
+    for (int x = 0; x < w; ++x) lv[x] = l[x] >= 0 ? static_cast<uint16_t>((fr[x] - lo) * scale) : 0;
+    if (stop_at_ridges)
+      std::copy_n(ridge.ptr<float>(y), w, im.ridge.begin() + static_cast<std::ptrdiff_t>(row));
   }
-  for (int cur = 0; cur < kLevels; ++cur) {
-    auto& bucket = buckets[static_cast<std::size_t>(cur)];
-    for (std::size_t head = 0; head < bucket.size(); ++head) {
-      const int p = bucket[head];
-      const int lp = lab[static_cast<std::size_t>(p)];
-      for (int k = 0; k < 8; ++k) {
-        const int q = p + off[k];
-        const auto qs = static_cast<std::size_t>(q);
-        if (lab[qs] != 0) continue;
-        if (stop_at_ridges) {
-          const float pm = path_max[static_cast<std::size_t>(p)];
-          if (pm >= min_ridge && rg[qs] < 0.5f * pm) continue;
-          path_max[qs] = std::max(pm, rg[qs]);
-        }
-        if (limit) {
-          const cv::Point d = from_seed[static_cast<std::size_t>(p)] + step[k];
-          if (static_cast<double>(d.x * d.x + d.y * d.y) > max_d2) continue;
-          from_seed[qs] = d;
-        }
-        lab[qs] = lp;
-        buckets[static_cast<std::size_t>(std::max(level(q), cur))].push_back(q);
-      }
-    }
-    std::vector<int>().swap(bucket);
+  const bool limit = max_distance_px > 0.0;
+  // A pixel's offset from its seed is the difference of their positions.
+  const bool small = w <= std::numeric_limits<int16_t>::max() && h <= std::numeric_limits<int16_t>::max();
+  if (limit && stop_at_ridges) {
+    small ? flood<true, true, int16_t>(im, w, h, max_distance_px, min_ridge)
+          : flood<true, true, int>(im, w, h, max_distance_px, min_ridge);
+  } else if (limit) {
+    small ? flood<true, false, int16_t>(im, w, h, max_distance_px, min_ridge)
+          : flood<true, false, int>(im, w, h, max_distance_px, min_ridge);
+  } else if (stop_at_ridges) {
+    flood<false, true, int>(im, w, h, max_distance_px, min_ridge);
+  } else {
+    flood<false, false, int>(im, w, h, max_distance_px, min_ridge);
   }
   for (int y = 0; y < h; ++y) {
-    std::copy_n(lab.begin() + static_cast<std::ptrdiff_t>((y + 1) * wp + 1), w, labels.ptr<int>(y));
+    std::copy_n(im.lab.begin() + static_cast<std::ptrdiff_t>((y + 1) * im.wp + 1), w, labels.ptr<int>(y));
   }
 }
 

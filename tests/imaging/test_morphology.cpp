@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cfloat>
 #include <opencv2/imgproc.hpp>
+#include <random>
+#include <vector>
 
 #include "imaging/stains.hpp"
 #include "imaging/synthetic_cells.hpp"
@@ -20,6 +23,87 @@ cv::Mat reconstruct_slowly(const cv::Mat& marker, const cv::Mat& mask) {
     if (cv::norm(next, cur, cv::NORM_INF) == 0) return cur;
     cur = next;
   }
+}
+
+// Reference seeded flood written for clarity: the documented rules with bounds checks, a bucket of 1024
+// levels over the fillable pixels' landscape range, FIFO inside a bucket, neighbours in raster order.
+void flood_simply(const cv::Mat& landscape, cv::Mat& labels, double max_distance_px, const cv::Mat& ridge,
+                  float min_ridge) {
+  const int w = labels.cols, h = labels.rows;
+  float lo = FLT_MAX, hi = -FLT_MAX;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      if (labels.at<int>(y, x) < 0) continue;
+      lo = std::min(lo, landscape.at<float>(y, x));
+      hi = std::max(hi, landscape.at<float>(y, x));
+    }
+  }
+  if (lo > hi) return;
+  const float scale = hi > lo ? 1023 / (hi - lo) : 0.0f;
+  auto level = [&](cv::Point p) { return static_cast<int>((landscape.at<float>(p) - lo) * scale); };
+  std::vector<std::vector<cv::Point>> buckets(1024);
+  cv::Mat from_seed(labels.size(), CV_32SC2, cv::Scalar(0, 0));
+  cv::Mat path_max(labels.size(), CV_32F, cv::Scalar(0));
+  auto neighbours = [&](cv::Point p) {
+    std::vector<cv::Point> n;
+    for (int dy = -1; dy <= 1; ++dy) {
+      for (int dx = -1; dx <= 1; ++dx) {
+        const cv::Point q(p.x + dx, p.y + dy);
+        if ((dx != 0 || dy != 0) && q.x >= 0 && q.y >= 0 && q.x < w && q.y < h) n.push_back(q);
+      }
+    }
+    return n;
+  };
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      if (labels.at<int>(y, x) <= 0) continue;
+      bool free = false;
+      for (const cv::Point q : neighbours({x, y})) free = free || labels.at<int>(q) == 0;
+      if (free) buckets[static_cast<std::size_t>(level({x, y}))].push_back({x, y});
+    }
+  }
+  for (int cur = 0; cur < 1024; ++cur) {
+    for (std::size_t i = 0; i < buckets[static_cast<std::size_t>(cur)].size(); ++i) {
+      const cv::Point p = buckets[static_cast<std::size_t>(cur)][i];
+      for (const cv::Point q : neighbours(p)) {
+        if (labels.at<int>(q) != 0) continue;
+        const float pm = path_max.at<float>(p);
+        if (!ridge.empty() && pm >= min_ridge && ridge.at<float>(q) < 0.5f * pm) continue;
+        const cv::Vec2i d = from_seed.at<cv::Vec2i>(p) + cv::Vec2i(q.x - p.x, q.y - p.y);
+        if (max_distance_px > 0 && d[0] * d[0] + d[1] * d[1] > max_distance_px * max_distance_px) continue;
+        from_seed.at<cv::Vec2i>(q) = d;
+        if (!ridge.empty()) path_max.at<float>(q) = std::max(pm, ridge.at<float>(q));
+        labels.at<int>(q) = labels.at<int>(p);
+        buckets[static_cast<std::size_t>(std::max(level(q), cur))].push_back(q);
+      }
+    }
+  }
+}
+
+// Random landscape (with ties when `coarse`), seeds and forbidden pixels.
+struct FloodCase {
+  cv::Mat landscape, labels, ridge;
+  double max_distance_px = 0;
+};
+
+FloodCase random_flood_case(std::mt19937& rng, bool coarse) {
+  FloodCase c;
+  const int w = 1 + static_cast<int>(rng() % 60), h = 1 + static_cast<int>(rng() % 60);
+  c.landscape.create(h, w, CV_32F);
+  cv::randu(c.landscape, 0.0f, 1.0f);
+  if (coarse) c.landscape = cv::Mat(cv::Mat_<int>(c.landscape * 4));
+  c.landscape.convertTo(c.landscape, CV_32F);
+  c.ridge.create(h, w, CV_32F);
+  cv::randu(c.ridge, 0.0f, 0.5f);
+  c.labels.create(h, w, CV_32S);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      const unsigned r = rng() % 100;
+      c.labels.at<int>(y, x) = r < 4 ? 1 + static_cast<int>(rng() % 5) : (r < 15 ? -1 : 0);
+    }
+  }
+  c.max_distance_px = rng() % 2 ? static_cast<double>(rng() % 90) / 10.0 : 0.0;
+  return c;
 }
 
 TEST(Morphology, ReconstructionMatchesIteratedGeodesicDilation) {
@@ -59,6 +143,60 @@ TEST(Morphology, SeededFloodStopsAtTheDistanceLimitAndSplitsMidway) {
   EXPECT_EQ(labels.at<int>(10, 24), 2);
   EXPECT_EQ(labels.at<int>(10, 40), 0);  // beyond 6 px from seed 2
   EXPECT_EQ(labels.at<int>(10, 50), 0);
+}
+
+TEST(Morphology, ReconstructionIsExactWithTiesFramesAndMinusInfinityMarkers) {
+  // Odd sizes (the 4-pixel blocks leave a remainder), few grey levels (ties everywhere) and markers of
+  // -FLT_MAX where detect_nuclei distrusts the background.
+  std::mt19937 rng(3);
+  for (int it = 0; it < 300; ++it) {
+    const int w = 1 + static_cast<int>(rng() % 45), h = 1 + static_cast<int>(rng() % 45);
+    cv::Mat mask(h, w, CV_32F), marker(h, w, CV_32F);
+    cv::randu(mask, 0.0f, 6.0f);
+    mask = cv::Mat(cv::Mat_<int>(mask));
+    mask.convertTo(mask, CV_32F);
+    cv::randu(marker, -1.0f, 6.0f);
+    if (it % 3 == 0) marker = erode_disk(mask, 1 + it % 5);
+    if (it % 4 == 0) marker(cv::Rect(0, 0, (w + 1) / 2, (h + 1) / 2)).setTo(-FLT_MAX);
+    ASSERT_EQ(cv::norm(reconstruct_by_dilation(marker, mask), reconstruct_slowly(marker, mask), cv::NORM_INF),
+              0.0)
+        << "case " << it << " (" << w << " x " << h << ")";
+  }
+}
+
+TEST(Morphology, SeededFloodEqualsTheReferenceOnRandomInputsWithRidgeAndLimit) {
+  std::mt19937 rng(17);
+  for (int it = 0; it < 400; ++it) {
+    const FloodCase c = random_flood_case(rng, it % 2 == 0);
+    const bool use_ridge = it % 4 < 2;
+    const cv::Mat ridge = use_ridge ? c.ridge : cv::Mat();
+    cv::Mat fast = c.labels.clone(), slow = c.labels.clone();
+    seeded_flood(c.landscape, fast, c.max_distance_px, ridge, 0.15f);
+    flood_simply(c.landscape, slow, c.max_distance_px, ridge, 0.15f);
+    ASSERT_EQ(cv::countNonZero(fast != slow), 0)
+        << "case " << it << " (" << c.labels.cols << " x " << c.labels.rows << ", limit " << c.max_distance_px
+        << ", ridge " << use_ridge << ")";
+  }
+}
+
+TEST(Morphology, SeededFloodEqualsTheReferenceOnCellGrowth) {
+  // grow_cells' use: a dense field's nuclei as seeds, a DAB landscape with brown lines, 5 um limit.
+  const auto field = test::random_field(cv::Size(300, 260), 1500, 7.0, 9);
+  const StainMatrix stains = stain_preset("H-DAB");
+  const cv::Mat od = optical_density_sum(field.rgb, stains.background);
+  cv::Mat labels;
+  const int n = cv::connectedComponents(od > 0.4f, labels, 8, CV_32S);
+  ASSERT_GT(n, 20);
+  cv::Mat dist, dab;
+  cv::distanceTransform(labels == 0, dist, cv::DIST_L2, cv::DIST_MASK_3, CV_32F);
+  cv::GaussianBlur(deconvolve(field.rgb, stains).stain2, dab, cv::Size(), 1.0);
+  const cv::Mat landscape = cv::max(dab, 0.0f) + dist * 0.015;
+  labels.setTo(-1, dist > 10.5);
+  cv::Mat fast = labels.clone(), slow = labels.clone();
+  seeded_flood(landscape, fast, 10.5, dab, 0.15f);
+  flood_simply(landscape, slow, 10.5, dab, 0.15f);
+  EXPECT_EQ(cv::countNonZero(fast != slow), 0);
+  EXPECT_GT(cv::countNonZero(fast > 0), cv::countNonZero(labels > 0) * 2);  // cells grew
 }
 
 }  // namespace
