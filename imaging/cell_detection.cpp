@@ -82,12 +82,7 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.cell.smooth_boundaries = p.smooth_boundaries;
   q.cell.um_per_px = um;
   q.cell.area_scale = calibrated ? um * um : 1.0;
-  // Overlap: the largest cell twice (a core cell and a neighbour competing for its border) plus the context
-  // that smoothing and background subtraction need. Reconstruction reaches beyond its disk through dense
-  // clusters, so three background radii: measured to make tiled and untiled cells agree in dense fields.
-  const double largest_cell_radius = std::sqrt(q.nucleus.max_area_px / CV_PI) + q.cell.cell_expansion_px;
-  q.overlap_px = static_cast<int>(
-      std::ceil(2.0 * largest_cell_radius + 3.0 * q.nucleus.background_radius_px + 3.0 * q.nucleus.sigma_px));
+  q.overlap_px = detection_overlap_px(p);
   return q;
 }
 
@@ -174,6 +169,15 @@ CellTable assemble(std::vector<Chunk>& chunks, bool calibrated, double um_per_le
 bool is_calibrated(double mpp) { return std::isfinite(mpp) && mpp > 0; }
 
 }  // namespace
+
+int detection_overlap_px(const DetectionParams& p) {
+  const double um = p.requested_pixel_size_um;
+  const double largest_cell_radius = std::sqrt(p.max_area_um2 / (um * um) / CV_PI) + p.cell_expansion_um / um;
+  // A core cell and a neighbour competing for its border, plus context: reconstruction reaches beyond its
+  // disk through dense clusters, so two background radii (one let cells move by > 1 px at tile seams).
+  return static_cast<int>(
+      std::ceil(2.0 * largest_cell_radius + 2.0 * p.background_radius_um / um + 3.0 * p.sigma_um / um));
+}
 
 std::vector<ParamSpec> detection_param_specs() {
   auto num = [](std::string key, std::string label, std::string def, std::string unit, std::string help,

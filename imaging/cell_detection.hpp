@@ -48,6 +48,11 @@ struct DetectionParams {
 std::vector<ParamSpec> detection_param_specs();
 DetectionParams detection_params_from(const ParamSet& params);
 
+// Overlap (analysis pixels) that tiles need so a cell whose centroid lies in a tile's core comes out the same
+// as without tiles: the largest cell twice plus the context smoothing and background subtraction need. Every
+// tiling of detection (detect_cells, detect_cells_in_slide, the batch pipeline) uses this one rule.
+int detection_overlap_px(const DetectionParams& params);
+
 // Detects cells in one RGB image (CV_8UC3) whose pixel size is `mpp` (NaN or <= 0: treated as
 // requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are pixels of `rgb` mapped to
 // level 0 as origin + (p + 0.5) * scale_to_level0 - 0.5 (origin in level-0 pixels; pixel centres map to pixel

@@ -547,12 +547,10 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     consume(std::move(table), false);
     if (req.on_progress) req.on_progress(1, 1);
   } else {
-    // Tiles at the analysis resolution, with an overlap wider than the largest cell (same rule as
-    // detect_cells_in_slide), each cell kept by the tile whose core holds its centroid.
+    // Tiles at the analysis resolution, with detection's overlap, each cell kept by the tile whose core holds
+    // its centroid.
     const double um = det.requested_pixel_size_um;
-    const double radius_px = std::sqrt(det.max_area_um2 / (um * um) / CV_PI) + det.cell_expansion_um / um;
-    const int overlap = static_cast<int>(
-        std::ceil(2.0 * radius_px + det.background_radius_um / um + 3.0 * det.sigma_um / um));
+    const int overlap = detection_overlap_px(det);
     const double ds = calibrated ? um / mpp0 : 1.0;  // level-0 px per analysis px
     const int level = slide->best_level_for_downsample(std::max(1.0, ds));
     const double level_ds = info.downsamples[static_cast<std::size_t>(level)];
@@ -608,7 +606,12 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
           DetectionRegion where;
           where.origin = {static_cast<double>(x0), static_cast<double>(y0)};
           where.scale_to_level0 = level_ds;
-          CellTable cells = detect_cells(rgb, calibrated ? mpp0 * level_ds : kNaN, stains, det, where);
+          // The padded tile is detected as one piece: with the configured tile size detect_cells would cut it
+          // into four overlapping sub-tiles and process about twice the pixels.
+          DetectionParams tile_det = det;
+          tile_det.tile_size_px = std::max(tile.padded.width, tile.padded.height) + 2;
+          tile_det.threads = 1;
+          CellTable cells = detect_cells(rgb, calibrated ? mpp0 * level_ds : kNaN, stains, tile_det, where);
           // Keep the cells whose centroid is in this tile's core (level-0 half-open box).
           const double cx0 = tile.core.x * ds, cy0 = tile.core.y * ds;
           const double cx1 = (tile.core.x + tile.core.width) * ds,
