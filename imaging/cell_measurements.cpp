@@ -1,8 +1,11 @@
 #include "imaging/cell_measurements.hpp"
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -16,15 +19,86 @@ constexpr const char* kCompartments[4] = {"Nucleus", "Cytoplasm", "Membrane", "C
 constexpr const char* kStains[2] = {"Hematoxylin", "DAB"};
 constexpr const char* kStats[3] = {"mean", "std dev", "max"};
 
-struct Acc {
-  double n = 0, sum = 0, sum2 = 0;
-  float max = -std::numeric_limits<float>::infinity();
-  void add(float v) {
-    n += 1;
-    sum += v;
-    sum2 += static_cast<double>(v) * v;
-    max = std::max(max, v);
+// Sums of one cell's compartments (0..3 as kCompartments, 4 = membrane band over the nucleus), both stains
+// side by side (0 = hematoxylin, 1 = DAB) so one SSE2 operation updates both. Each sum is still added pixel
+// by pixel in raster order, in doubles, exactly as a per-stain scalar accumulator would.
+struct CellSums {
+  double sum[5][2] = {};
+  double sum2[5][2] = {};
+  float max[5][2];
+  int n[5] = {};
+  CellSums() { std::fill_n(&max[0][0], 10, -std::numeric_limits<float>::infinity()); }
+};
+
+// Adds the pixel (h, d) to compartment k: `v` holds (h, d) as doubles, `sq` their squares, `vf` as floats.
+inline void add_pixel(CellSums& a, int k, __m128d v, __m128d sq, __m128 vf) {
+  _mm_storeu_pd(a.sum[k], _mm_add_pd(_mm_loadu_pd(a.sum[k]), v));
+  _mm_storeu_pd(a.sum2[k], _mm_add_pd(_mm_loadu_pd(a.sum2[k]), sq));
+  // max(vf, m) keeps m unless vf > m, as std::max(m, vf) does (NaN included).
+  const __m128 m = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a.max[k])));
+  _mm_store_sd(reinterpret_cast<double*>(a.max[k]), _mm_castps_pd(_mm_max_ps(vf, m)));
+  a.n[k] += 1;
+}
+
+// Where a label's pixels lie: first pixel in raster order and bounding box.
+struct Extent {
+  int first = -1;                                    // y * width + x
+  int x0 = INT_MAX, y0 = INT_MAX, x1 = -1, y1 = -1;  // inclusive
+  void add_run(int x0r, int x1r, int y, int w) {
+    if (first < 0) first = y * w + x0r;
+    x0 = std::min(x0, x0r);
+    x1 = std::max(x1, x1r);
+    y0 = std::min(y0, y);
+    y1 = y;
   }
+};
+
+// Counts the 8-connected pieces of each label from its runs (maximal row segments), fed row by row in raster
+// order: every run starts a piece; a run touching a run of another piece of its label in the row above joins
+// the two (union-find over runs).
+class PieceCounter {
+ public:
+  explicit PieceCounter(std::size_t labels) : pieces_(labels, 0) {}
+  void next_row() {
+    above_.swap(row_);
+    row_.clear();
+    next_above_ = 0;
+  }
+  void add_run(int x0, int x1, int label) {
+    const int id = static_cast<int>(parent_.size());
+    parent_.push_back(id);
+    int& pieces = pieces_[static_cast<std::size_t>(label)];
+    ++pieces;
+    while (next_above_ < above_.size() && above_[next_above_].x1 < x0 - 1) ++next_above_;
+    for (std::size_t k = next_above_; k < above_.size() && above_[k].x0 <= x1 + 1; ++k) {
+      if (above_[k].label != label) continue;
+      const int a = find(above_[k].id);
+      const int b = find(id);
+      if (a != b) {
+        parent_[static_cast<std::size_t>(a)] = b;
+        --pieces;
+      }
+    }
+    row_.push_back({x0, x1, label, id});
+  }
+  int pieces(std::size_t label) const { return pieces_[label]; }
+
+ private:
+  struct Run {
+    int x0, x1, label, id;
+  };
+  int find(int x) {
+    while (parent_[static_cast<std::size_t>(x)] != x) {
+      const int up = parent_[static_cast<std::size_t>(parent_[static_cast<std::size_t>(x)])];
+      parent_[static_cast<std::size_t>(x)] = up;
+      x = up;
+    }
+    return x;
+  }
+  std::vector<int> pieces_;
+  std::vector<int> parent_;
+  std::vector<Run> above_, row_;
+  std::size_t next_above_ = 0;
 };
 
 // Smooths a closed pixel contour (two passes of a [1 2 1] kernel) so circularity and drawn outlines are not
@@ -35,9 +109,9 @@ std::vector<cv::Point2f> smooth_closed(const std::vector<cv::Point>& c, bool smo
   if (!smooth || n < 5) return a;
   std::vector<cv::Point2f> b(n);
   for (int pass = 0; pass < 2; ++pass) {
-    for (std::size_t i = 0; i < n; ++i) {
-      b[i] = 0.25f * a[(i + n - 1) % n] + 0.5f * a[i] + 0.25f * a[(i + 1) % n];
-    }
+    b[0] = 0.25f * a[n - 1] + 0.5f * a[0] + 0.25f * a[1];
+    for (std::size_t i = 1; i + 1 < n; ++i) b[i] = 0.25f * a[i - 1] + 0.5f * a[i] + 0.25f * a[i + 1];
+    b[n - 1] = 0.25f * a[n - 2] + 0.5f * a[n - 1] + 0.25f * a[0];
     a.swap(b);
   }
   return a;
@@ -68,6 +142,65 @@ std::vector<cv::Point2f> simplify(const std::vector<cv::Point2f>& poly) {
 
 }  // namespace
 
+namespace {
+
+// Suzuki-Abe border following as OpenCV's icvFetchContour does it for an outer border with
+// CHAIN_APPROX_NONE (chain codes counter-clockwise from east, y down), reading the label image directly.
+// kChecked: pixels outside the image count as background (else the region must not touch the image edge).
+template <bool kChecked>
+void trace_border(const cv::Mat& labels, int label, cv::Point first, std::vector<cv::Point>& out) {
+  static constexpr int kDx[8] = {1, 1, 0, -1, -1, -1, 0, 1};
+  static constexpr int kDy[8] = {0, -1, -1, -1, 0, 1, 1, 1};
+  const int w = labels.cols;
+  const int h = labels.rows;
+  const int* base = labels.ptr<int>(0);
+  const auto step = static_cast<std::ptrdiff_t>(labels.step1());
+  auto is_label = [&](cv::Point q) {
+    if constexpr (kChecked) {
+      if (static_cast<unsigned>(q.x) >= static_cast<unsigned>(w) ||
+          static_cast<unsigned>(q.y) >= static_cast<unsigned>(h)) {
+        return false;
+      }
+    }
+    return base[q.y * step + q.x] == label;
+  };
+  // The last border pixel: first neighbour clockwise from the west (which is background).
+  int s = 4;
+  cv::Point p1;
+  do {
+    s = (s - 1) & 7;
+    p1 = {first.x + kDx[s], first.y + kDy[s]};
+  } while (!is_label(p1) && s != 4);
+  if (s == 4) {
+    out.push_back(first);
+    return;
+  }
+  cv::Point p3 = first;
+  cv::Point p4;
+  for (;;) {
+    // Next border pixel: first neighbour counter-clockwise after the direction we came from.
+    while (s < 15) {
+      ++s;
+      p4 = {p3.x + kDx[s & 7], p3.y + kDy[s & 7]};
+      if (is_label(p4)) break;
+    }
+    s &= 7;
+    out.push_back(p3);
+    if (p4 == first && p3 == p1) break;
+    p3 = p4;
+    s = (s + 4) & 7;
+  }
+}
+
+}  // namespace
+
+std::vector<cv::Point> trace_outer_border(const cv::Mat& labels, int label, cv::Point first) {
+  CV_Assert(labels.type() == CV_32SC1);
+  std::vector<cv::Point> out;
+  trace_border<true>(labels, label, first, out);
+  return out;
+}
+
 std::vector<std::string> cell_measurement_names(bool calibrated) {
   const std::string area = calibrated ? "Area um^2" : "Area px^2";
   std::vector<std::string> names = {"Nucleus: " + area, "Nucleus: Circularity", "Cell: " + area};
@@ -86,23 +219,38 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
   if (hematoxylin.type() != CV_32FC1 || hematoxylin.size() != nucleus_labels.size()) {
     throw std::invalid_argument("measure_cells: expected a CV_32F hematoxylin image of the labels' size");
   }
+  const int w = nucleus_labels.cols;
+  const int h = nucleus_labels.rows;
   const std::size_t n = static_cast<std::size_t>(count) + 1;
-  std::vector<double> cnt(n, 0), sx(n, 0), sy(n, 0);
-  for (int y = 0; y < nucleus_labels.rows; ++y) {
+  // Integer sums of integer coordinates: exactly the doubles a pixel-by-pixel double sum gives (< 2^53).
+  std::vector<std::int64_t> cnt(n, 0), sx(n, 0), sy(n, 0);
+  std::vector<Extent> nucleus_extent(n);
+  PieceCounter nucleus_pieces(n);
+  for (int y = 0; y < h; ++y) {
     const int* l = nucleus_labels.ptr<int>(y);
-    for (int x = 0; x < nucleus_labels.cols; ++x) {
-      if (l[x] <= 0) continue;
-      const auto c = static_cast<std::size_t>(l[x]);
-      cnt[c] += 1;
-      sx[c] += x;
-      sy[c] += y;
+    nucleus_pieces.next_row();
+    for (int x = 0; x < w;) {
+      const int c = l[x];
+      int end = x + 1;
+      while (end < w && l[end] == c) ++end;
+      if (c > 0) {
+        const auto ci = static_cast<std::size_t>(c);
+        const std::int64_t len = end - x;
+        cnt[ci] += len;
+        sx[ci] += (static_cast<std::int64_t>(x) + end - 1) * len / 2;
+        sy[ci] += static_cast<std::int64_t>(y) * len;
+        nucleus_extent[ci].add_run(x, end - 1, y, w);
+        nucleus_pieces.add_run(x, end - 1, c);
+      }
+      x = end;
     }
   }
   std::vector<int> index(n, -1);
   std::vector<MeasuredCell> cells;
   for (std::size_t c = 1; c < n; ++c) {
     if (cnt[c] == 0) continue;
-    const cv::Point2d centroid(sx[c] / cnt[c], sy[c] / cnt[c]);
+    const auto m = static_cast<double>(cnt[c]);
+    const cv::Point2d centroid(static_cast<double>(sx[c]) / m, static_cast<double>(sy[c]) / m);
     if (!keep.empty() && !(centroid.x >= keep.x && centroid.x < keep.x + keep.width && centroid.y >= keep.y &&
                            centroid.y < keep.y + keep.height)) {
       continue;
@@ -114,38 +262,36 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
   if (cells.empty()) return cells;
 
   const CellGrowth g = grow_cells(nucleus_labels, dab, p);
-  // acc[cell][compartment 0..3, 4 = membrane band over the nucleus][stain]
-  std::vector<std::array<std::array<Acc, 2>, 5>> acc(cells.size());
-  struct Box {
-    int x0 = INT_MAX, y0 = INT_MAX, x1 = -1, y1 = -1;  // inclusive
-  };
-  std::vector<Box> box(cells.size());
-  std::vector<double> cell_area(cells.size(), 0);
-  for (int y = 0; y < g.cell_labels.rows; ++y) {
+  std::vector<CellSums> acc(cells.size());
+  std::vector<Extent> cell_extent(cells.size());
+  PieceCounter cell_pieces(n);
+  for (int y = 0; y < h; ++y) {
     const int* l = g.cell_labels.ptr<int>(y);
+    cell_pieces.next_row();
     const int* nl = nucleus_labels.ptr<int>(y);
     const uchar* mem = g.membrane.ptr<uchar>(y);
     const float* hv = hematoxylin.ptr<float>(y);
     const float* dv = dab.ptr<float>(y);
-    for (int x = 0; x < g.cell_labels.cols; ++x) {
+    for (int x = 0; x < w;) {
       const int c = l[x];
-      if (c <= 0) continue;
-      const int i = index[static_cast<std::size_t>(c)];
-      if (i < 0) continue;
-      auto& a = acc[static_cast<std::size_t>(i)];
-      const bool in_nucleus = nl[x] == c;
-      const float v[2] = {hv[x], dv[x]};
-      for (int s = 0; s < 2; ++s) {
-        a[3][s].add(v[s]);
-        a[in_nucleus ? 0 : 1][s].add(v[s]);
-        if (mem[x]) a[in_nucleus ? 4 : 2][s].add(v[s]);
+      int end = x + 1;
+      while (end < w && l[end] == c) ++end;
+      const int i = c > 0 ? index[static_cast<std::size_t>(c)] : -1;
+      if (i >= 0) {
+        CellSums& a = acc[static_cast<std::size_t>(i)];
+        cell_extent[static_cast<std::size_t>(i)].add_run(x, end - 1, y, w);
+        cell_pieces.add_run(x, end - 1, c);
+        for (int xx = x; xx < end; ++xx) {
+          const __m128 vf = _mm_unpacklo_ps(_mm_load_ss(hv + xx), _mm_load_ss(dv + xx));
+          const __m128d v = _mm_cvtps_pd(vf);
+          const __m128d sq = _mm_mul_pd(v, v);
+          const bool in_nucleus = nl[xx] == c;
+          add_pixel(a, 3, v, sq, vf);
+          add_pixel(a, in_nucleus ? 0 : 1, v, sq, vf);
+          if (mem[xx]) add_pixel(a, in_nucleus ? 4 : 2, v, sq, vf);
+        }
       }
-      Box& b = box[static_cast<std::size_t>(i)];
-      b.x0 = std::min(b.x0, x);
-      b.x1 = std::max(b.x1, x);
-      b.y0 = std::min(b.y0, y);
-      b.y1 = y;
-      cell_area[static_cast<std::size_t>(i)] += 1;
+      x = end;
     }
   }
 
@@ -155,14 +301,21 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     const int i = index[c];
     if (i < 0) continue;
     MeasuredCell& cell = cells[static_cast<std::size_t>(i)];
-    auto& a = acc[static_cast<std::size_t>(i)];
+    CellSums& a = acc[static_cast<std::size_t>(i)];
     // A cell without cytoplasm (no expansion) has its membrane on the nucleus rim.
-    if (a[2][0].n == 0) a[2] = a[4];
-    const Box& bb = box[static_cast<std::size_t>(i)];
-    const cv::Rect b(bb.x0, bb.y0, bb.x1 - bb.x0 + 1, bb.y1 - bb.y0 + 1);
-    // The cell's (then the nucleus's) pixels in its box with a free 1 px frame, for findContours.
-    local.create(b.height + 2, b.width + 2, CV_8U);
-    auto select = [&](const cv::Mat& labels) {
+    if (a.n[2] == 0) {
+      std::copy_n(&a.sum[4][0], 2, &a.sum[2][0]);
+      std::copy_n(&a.sum2[4][0], 2, &a.sum2[2][0]);
+      std::copy_n(&a.max[4][0], 2, &a.max[2][0]);
+      a.n[2] = a.n[4];
+    }
+    const Extent& ce = cell_extent[static_cast<std::size_t>(i)];
+    const Extent& ne = nucleus_extent[c];
+    const cv::Rect b(ce.x0, ce.y0, ce.x1 - ce.x0 + 1, ce.y1 - ce.y0 + 1);
+    // Fallback for a label in several pieces: its pixels in the cell's box with a free 1 px frame, for
+    // findContours, which picks the largest outer contour.
+    auto box_contour = [&](const cv::Mat& labels) {
+      local.create(b.height + 2, b.width + 2, CV_8U);
       // Every inner pixel is written; only the frame needs clearing.
       std::fill_n(local.ptr<uchar>(0), local.cols, uchar{0});
       std::fill_n(local.ptr<uchar>(local.rows - 1), local.cols, uchar{0});
@@ -173,13 +326,30 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
         o[b.width + 1] = 0;
         for (int x = 0; x < b.width; ++x) o[x + 1] = l[x] == static_cast<int>(c) ? 255 : 0;
       }
+      return largest_contour(local, cv::Point(b.x - 1, b.y - 1));
     };
-    const cv::Point offset(b.x - 1, b.y - 1);
-    select(g.cell_labels);
-    cell.boundary = simplify(smooth_closed(largest_contour(local, offset), p.smooth_boundaries));
-    select(nucleus_labels);
-    const std::vector<cv::Point2f> nucleus =
-        smooth_closed(largest_contour(local, offset), p.smooth_boundaries);
+    // One piece: its border traced on the label image, without bounds checks when its box is inside.
+    auto trace = [&](const cv::Mat& labels, const Extent& e) {
+      std::vector<cv::Point> out;
+      out.reserve(static_cast<std::size_t>(2 * (e.x1 - e.x0 + e.y1 - e.y0) + 8));
+      const cv::Point first(e.first % w, e.first / w);
+      if (e.x0 > 0 && e.y0 > 0 && e.x1 + 1 < w && e.y1 + 1 < h) {
+        trace_border<false>(labels, static_cast<int>(c), first, out);
+      } else {
+        trace_border<true>(labels, static_cast<int>(c), first, out);
+      }
+      return out;
+    };
+    const std::vector<cv::Point> cell_border = ce.first < 0                 ? std::vector<cv::Point>{}
+                                               : cell_pieces.pieces(c) == 1 ? trace(g.cell_labels, ce)
+                                                                            : box_contour(g.cell_labels);
+    cell.boundary = simplify(smooth_closed(cell_border, p.smooth_boundaries));
+    // The nucleus was cut to the cell's box: the same as the whole nucleus when all of it lies in the cell.
+    const bool whole_nucleus_in_cell = a.n[0] == cnt[c];
+    const std::vector<cv::Point> nucleus_border = nucleus_pieces.pieces(c) == 1 && whole_nucleus_in_cell
+                                                      ? trace(nucleus_labels, ne)
+                                                      : box_contour(nucleus_labels);
+    const std::vector<cv::Point2f> nucleus = smooth_closed(nucleus_border, p.smooth_boundaries);
     double circularity = nan;
     if (nucleus.size() >= 3) {
       const double perimeter = cv::arcLength(nucleus, true);
@@ -189,24 +359,25 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     cell.nucleus = simplify(nucleus);
 
     auto& v = cell.values;
-    v[0] = static_cast<float>(cnt[c] * p.area_scale);
+    v[0] = static_cast<float>(static_cast<double>(cnt[c]) * p.area_scale);
     v[1] = static_cast<float>(circularity);
-    v[2] = static_cast<float>(cell_area[static_cast<std::size_t>(i)] * p.area_scale);
+    v[2] = static_cast<float>(static_cast<double>(a.n[3]) * p.area_scale);
     int k = 3;
     for (int comp = 0; comp < 4; ++comp) {
       for (int s = 0; s < 2; ++s) {
-        const Acc& q = a[static_cast<std::size_t>(comp)][static_cast<std::size_t>(s)];
-        if (q.n == 0) {
+        if (a.n[comp] == 0) {
           v[k++] = nan;
           v[k++] = nan;
           v[k++] = nan;
           continue;
         }
-        const double mean = q.sum / q.n;
-        const double var = q.n > 1 ? std::max(0.0, (q.sum2 - q.sum * mean) / (q.n - 1)) : 0.0;
+        const double qn = a.n[comp];
+        const double sum = a.sum[comp][s];
+        const double mean = sum / qn;
+        const double var = qn > 1 ? std::max(0.0, (a.sum2[comp][s] - sum * mean) / (qn - 1)) : 0.0;
         v[k++] = static_cast<float>(mean);
         v[k++] = static_cast<float>(std::sqrt(var));
-        v[k++] = q.max;
+        v[k++] = a.max[comp][s];
       }
     }
   }

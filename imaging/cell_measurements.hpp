@@ -22,6 +22,11 @@ struct MeasuredCell {
   std::array<float, kMeasurementCount> values{};
 };
 
+// Outer border of the 8-connected region of `label` in `labels` (CV_32S) whose first pixel in raster order is
+// `first`, traced on the label image itself: the same points in the same order as cv::findContours
+// (RETR_EXTERNAL, CHAIN_APPROX_NONE) gives for that region alone, without copying it into a mask.
+std::vector<cv::Point> trace_outer_border(const cv::Mat& labels, int label, cv::Point first);
+
 // Grows cells and measures those whose nucleus centroid lies in `keep` (tile core; empty = all).
 // `hematoxylin` and `dab` are CV_32F stain concentrations (OD). Cells come out in label order.
 std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <opencv2/imgproc.hpp>
 #include <utility>
+#include <vector>
 
 namespace ihc {
 namespace {
@@ -80,6 +85,159 @@ TEST(CellMeasurements, DISABLED_CellsOfDifferentGradeEachOwnTheirSideOfASharedLi
   const auto [e3, f0] = shared_line_membranes(0.8f, 0.05f);
   EXPECT_GT(e3, 0.6f) << "3+ next to negative";
   EXPECT_LT(f0, 0.2f) << "negative next to 3+";
+}
+
+// Random labels: overlapping filled and ring-shaped (holed) ellipses, lines and stray pixels, touching the
+// image edges, so labels come in several 8-connected pieces, with holes, one-pixel and one-pixel-wide parts.
+cv::Mat random_labels(cv::RNG& rng, int size, int count) {
+  cv::Mat labels = cv::Mat::zeros(size, size, CV_32S);
+  for (int k = 0; k < 3 * count; ++k) {
+    const cv::Scalar label(1 + rng.uniform(0, count));
+    const cv::Point centre(rng.uniform(-4, size + 4), rng.uniform(-4, size + 4));
+    const cv::Size axes(rng.uniform(1, size / 3), rng.uniform(1, size / 3));
+    const int kind = rng.uniform(0, 4);
+    if (kind == 0) {
+      cv::line(labels, centre, cv::Point(rng.uniform(0, size), rng.uniform(0, size)), label, 1, cv::LINE_8);
+    } else {
+      cv::ellipse(labels, centre, axes, rng.uniform(0, 180), 0, 360, label, kind == 1 ? 2 : cv::FILLED,
+                  cv::LINE_8);
+    }
+  }
+  for (int k = 0; k < size; ++k) {
+    labels.at<int>(rng.uniform(0, size), rng.uniform(0, size)) = rng.uniform(0, count + 1);
+  }
+  return labels;
+}
+
+TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
+  cv::RNG rng(20261121);
+  int regions = 0, with_holes = 0;
+  for (int image = 0; image < 400; ++image) {
+    const cv::Mat labels = random_labels(rng, 24 + image % 40, 1 + image % 6);
+    double max_label = 0;
+    cv::minMaxLoc(labels, nullptr, &max_label);
+    for (int c = 1; c <= static_cast<int>(max_label); ++c) {
+      cv::Mat pieces;
+      const int n = cv::connectedComponents(labels == c, pieces, 8, CV_32S);
+      for (int piece = 1; piece < n; ++piece) {
+        const cv::Mat mask = pieces == piece;
+        cv::Point first(-1, -1);
+        for (int y = 0; y < mask.rows && first.y < 0; ++y) {
+          const uchar* m = mask.ptr<uchar>(y);
+          for (int x = 0; x < mask.cols; ++x) {
+            if (m[x]) {
+              first = {x, y};
+              break;
+            }
+          }
+        }
+        std::vector<std::vector<cv::Point>> expected;
+        std::vector<cv::Vec4i> hierarchy;
+        cv::findContours(mask.clone(), expected, hierarchy, cv::RETR_CCOMP, cv::CHAIN_APPROX_NONE);
+        std::vector<std::vector<cv::Point>> outer;
+        cv::findContours(mask.clone(), outer, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
+        ASSERT_EQ(outer.size(), 1u);
+        with_holes += expected.size() > 1 ? 1 : 0;
+        ++regions;
+        ASSERT_EQ(trace_outer_border(labels, c, first), outer[0])
+            << "image " << image << " label " << c << " piece " << piece << " from " << first;
+      }
+    }
+  }
+  // The shapes cover what the tracer must handle.
+  EXPECT_GT(regions, 2000);
+  EXPECT_GT(with_holes, 100);
+}
+
+// measure_cells against the plain computation from the grown cells: per-compartment sums in doubles, one
+// pixel at a time, and the largest findContours outline (unsmoothed, simplified by approxPolyDP).
+TEST(CellMeasurements, MatchesPlainSumsAndLargestFindContoursOutlineOnRandomLabels) {
+  cv::RNG rng(7);
+  CellParamsPx p;
+  p.cell_expansion_px = 6;
+  p.smooth_boundaries = false;
+  int cells_checked = 0, in_pieces = 0;
+  for (int image = 0; image < 60; ++image) {
+    const int count = 2 + image % 5;
+    const cv::Mat nuclei = random_labels(rng, 48, count);
+    cv::Mat hema(nuclei.size(), CV_32F), dab(nuclei.size(), CV_32F);
+    rng.fill(hema, cv::RNG::UNIFORM, -0.05, 1.5);
+    rng.fill(dab, cv::RNG::NORMAL, 0.3, 0.4);
+    const auto cells = measure_cells(nuclei, count, hema, dab, p);
+    const CellGrowth g = grow_cells(nuclei, dab, p);
+    std::size_t next = 0;
+    for (int c = 1; c <= count; ++c) {
+      if (cv::countNonZero(nuclei == c) == 0) continue;
+      ASSERT_LT(next, cells.size());
+      const MeasuredCell& cell = cells[next++];
+      // Compartment sums: 0 nucleus, 1 cytoplasm, 2 membrane, 3 cell, 4 membrane over the nucleus.
+      double n[5] = {}, sum[5][2] = {}, sum2[5][2] = {};
+      float mx[5][2];
+      std::fill_n(&mx[0][0], 10, -std::numeric_limits<float>::infinity());
+      for (int y = 0; y < nuclei.rows; ++y) {
+        for (int x = 0; x < nuclei.cols; ++x) {
+          if (g.cell_labels.at<int>(y, x) != c) continue;
+          const bool nucleus = nuclei.at<int>(y, x) == c;
+          std::vector<int> comps = {3, nucleus ? 0 : 1};
+          if (g.membrane.at<uchar>(y, x)) comps.push_back(nucleus ? 4 : 2);
+          const float v[2] = {hema.at<float>(y, x), dab.at<float>(y, x)};
+          for (int k : comps) {
+            n[k] += 1;
+            for (int s = 0; s < 2; ++s) {
+              sum[k][s] += v[s];
+              sum2[k][s] += static_cast<double>(v[s]) * v[s];
+              mx[k][s] = std::max(mx[k][s], v[s]);
+            }
+          }
+        }
+      }
+      if (n[2] == 0) {
+        n[2] = n[4];
+        std::memcpy(sum[2], sum[4], sizeof sum[2]);
+        std::memcpy(sum2[2], sum2[4], sizeof sum2[2]);
+        std::memcpy(mx[2], mx[4], sizeof mx[2]);
+      }
+      EXPECT_EQ(cell.values[2], static_cast<float>(n[3] * p.area_scale));
+      for (int comp = 0; comp < 4; ++comp) {
+        for (int s = 0; s < 2; ++s) {
+          const std::size_t k = 3 + static_cast<std::size_t>(comp * 6 + s * 3);
+          const double mean = sum[comp][s] / n[comp];
+          const double var =
+              n[comp] > 1 ? std::max(0.0, (sum2[comp][s] - sum[comp][s] * mean) / (n[comp] - 1)) : 0;
+          EXPECT_EQ(cell.values[k], static_cast<float>(mean)) << "cell " << c << " comp " << comp;
+          EXPECT_EQ(cell.values[k + 1], static_cast<float>(std::sqrt(var)))
+              << "cell " << c << " comp " << comp;
+          EXPECT_EQ(cell.values[k + 2], mx[comp][s]) << "cell " << c << " comp " << comp;
+        }
+      }
+      // Outlines: the largest outer contour (first of equal areas) of the cell and of the nucleus.
+      auto outline = [&](const cv::Mat& labels) {
+        std::vector<std::vector<cv::Point>> contours;
+        cv::findContours(labels == c, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
+        std::size_t best = 0;
+        double best_area = -1;
+        for (std::size_t i = 0; i < contours.size(); ++i) {
+          const double a = contours[i].size() < 3 ? 0.0 : std::abs(cv::contourArea(contours[i]));
+          if (a > best_area) {
+            best_area = a;
+            best = i;
+          }
+        }
+        in_pieces += contours.size() > 1 ? 1 : 0;
+        std::vector<cv::Point2f> poly(contours[best].begin(), contours[best].end());
+        if (poly.size() < 8) return poly;
+        std::vector<cv::Point2f> simplified;
+        cv::approxPolyDP(poly, simplified, 0.4, true);
+        return simplified;
+      };
+      EXPECT_EQ(cell.boundary, outline(g.cell_labels)) << "cell " << c;
+      EXPECT_EQ(cell.nucleus, outline(nuclei)) << "nucleus " << c;
+      ++cells_checked;
+    }
+    EXPECT_EQ(next, cells.size());
+  }
+  EXPECT_GT(cells_checked, 150);
+  EXPECT_GT(in_pieces, 30);  // the several-pieces fallback is exercised too
 }
 
 TEST(CellMeasurements, KeepsOnlyCellsCentredInTheCoreAndNamesFollowQuPath) {
