@@ -290,26 +290,38 @@ void fill_holes(uchar* m, int w, int h, CandidateScratch& s) {
 int count_regional_maxima(const float* f, const uchar* local, int w, int h, CandidateScratch& s) {
   const int n = h * w;
   const int off[8] = {-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1};
+  // 1: a strictly higher 8-neighbour (no plateau is started there), 2: visited. The frame is outside the
+  // nucleus (distance 0), so interior pixels never index outside the box.
   s.mark.assign(static_cast<std::size_t>(n), 0);
   uchar* mark = s.mark.data();
+  for (int y = 1; y < h - 1; ++y) {
+    const float* up = f + (y - 1) * w;
+    const float* row = f + y * w;
+    const float* down = f + (y + 1) * w;
+    uchar* m = mark + y * w;
+    for (int x = 1; x < w - 1; ++x) {
+      const float a = std::max(std::max(up[x - 1], up[x]), std::max(up[x + 1], row[x - 1]));
+      const float b = std::max(std::max(row[x + 1], down[x - 1]), std::max(down[x], down[x + 1]));
+      m[x] = std::max(a, b) > row[x] ? 1 : 0;
+    }
+  }
   int count = 0;
-  // The frame is outside the nucleus (distance 0), so interior pixels never index outside the box.
   for (int i = w + 1; i < n - w - 1; ++i) {
     if (!local[i] || mark[i]) continue;
+    // A plateau is a regional maximum when none of its pixels has a higher neighbour.
     const float v = f[i];
     bool higher = false;
     s.stack.clear();
     s.stack.push_back(i);
-    mark[i] = 1;
+    mark[i] = 2;
     while (!s.stack.empty()) {
       const int q = s.stack.back();
       s.stack.pop_back();
-      for (int k = 0; k < 8; ++k) {
-        const int r = q + off[k];
-        if (f[r] > v) {
-          higher = true;
-        } else if (f[r] == v && local[r] && !mark[r]) {
-          mark[r] = 1;
+      for (const int o : off) {
+        const int r = q + o;
+        if (f[r] == v && local[r] && mark[r] != 2) {
+          higher |= mark[r] == 1;
+          mark[r] = 2;
           s.stack.push_back(r);
         }
       }
@@ -466,8 +478,15 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   if (p.background_radius_px > 0) {
     cv::Mat marker = erode_disk(d, p.background_radius_px);
     if (p.max_background > 0) {
-      cv::Mat high = marker > p.max_background;
-      if (cv::countNonZero(high) > 0) {
+      // cv::compare converts the bound to the image's depth: compare in float.
+      const auto max_bg = static_cast<float>(p.max_background);
+      bool any_high = false;
+      for (int y = 0; y < marker.rows && !any_high; ++y) {
+        const float* m = marker.ptr<float>(y);
+        for (int x = 0; x < marker.cols; ++x) any_high |= m[x] > max_bg;
+      }
+      if (any_high) {
+        const cv::Mat high = marker > p.max_background;
         cv::Mat highf;
         high.convertTo(highf, CV_32F);
         bad_background = dilate_disk(highf, 2.0 * p.background_radius_px) > 0.5f;
@@ -494,14 +513,25 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   }
   const cv::Mat smoothed = s;
   const cv::Mat opened = dilate_disk(erode_disk(s, ridge_r), ridge_r);
-  s = opened.clone();
   const double main_sigma = std::sqrt(std::max(0.0, p.sigma_px * p.sigma_px - pre_sigma * pre_sigma));
-  if (main_sigma > 0.3) cv::GaussianBlur(s, s, cv::Size(), main_sigma, main_sigma, cv::BORDER_REPLICATE);
+  s = cv::Mat();  // may share `t`'s pixels: the blur below must not write into them
+  if (main_sigma > 0.3) {
+    cv::GaussianBlur(opened, s, cv::Size(), main_sigma, main_sigma, cv::BORDER_REPLICATE);
+  } else {
+    s = opened;
+  }
 
   // Blob interiors: negative Laplacian of the smoothed image (QuPath's LoG), above a small floor.
   cv::Mat lap;
   cv::Laplacian(s, lap, CV_32F, 1, 1.0, 0.0, cv::BORDER_REPLICATE);
-  cv::Mat candidates = (lap < 0) & (s > 0.25 * p.threshold);
+  cv::Mat candidates(s.size(), CV_8U);
+  const auto floor = static_cast<float>(0.25 * p.threshold);  // compared in float, as cv::compare does
+  for (int y = 0; y < s.rows; ++y) {
+    const float* lv = lap.ptr<float>(y);
+    const float* sv = s.ptr<float>(y);
+    uchar* cv = candidates.ptr<uchar>(y);
+    for (int x = 0; x < s.cols; ++x) cv[x] = (lv[x] < 0.0f && sv[x] > floor) ? 255 : 0;
+  }
 
   cv::Mat comp_labels;
   const int n_comp = cv::connectedComponents(candidates, comp_labels, 8, CV_32S);
