@@ -478,14 +478,10 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   if (p.background_radius_px > 0) {
     cv::Mat marker = erode_disk(d, p.background_radius_px);
     if (p.max_background > 0) {
-      // cv::compare converts the bound to the image's depth: compare in float.
-      const auto max_bg = static_cast<float>(p.max_background);
-      bool any_high = false;
-      for (int y = 0; y < marker.rows && !any_high; ++y) {
-        const float* m = marker.ptr<float>(y);
-        for (int x = 0; x < marker.cols; ++x) any_high |= m[x] > max_bg;
-      }
-      if (any_high) {
+      double max_marker = 0.0;
+      cv::minMaxLoc(marker, nullptr, &max_marker);
+      // Compared in float, as cv::compare does with a scalar bound.
+      if (static_cast<float>(max_marker) > static_cast<float>(p.max_background)) {
         const cv::Mat high = marker > p.max_background;
         cv::Mat highf;
         high.convertTo(highf, CV_32F);
@@ -524,14 +520,7 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   // Blob interiors: negative Laplacian of the smoothed image (QuPath's LoG), above a small floor.
   cv::Mat lap;
   cv::Laplacian(s, lap, CV_32F, 1, 1.0, 0.0, cv::BORDER_REPLICATE);
-  cv::Mat candidates(s.size(), CV_8U);
-  const auto floor = static_cast<float>(0.25 * p.threshold);  // compared in float, as cv::compare does
-  for (int y = 0; y < s.rows; ++y) {
-    const float* lv = lap.ptr<float>(y);
-    const float* sv = s.ptr<float>(y);
-    uchar* cv = candidates.ptr<uchar>(y);
-    for (int x = 0; x < s.cols; ++x) cv[x] = (lv[x] < 0.0f && sv[x] > floor) ? 255 : 0;
-  }
+  cv::Mat candidates = (lap < 0) & (s > 0.25 * p.threshold);
 
   cv::Mat comp_labels;
   const int n_comp = cv::connectedComponents(candidates, comp_labels, 8, CV_32S);
