@@ -172,6 +172,7 @@ class Viewer {
   void save(bool full);
   void export_geojson(const std::filesystem::path& path);
   void export_summary(const std::filesystem::path& path);
+  void export_regions(const std::filesystem::path& path);
   ScoreRow summary_row(const Summary& s) const;
   void start_scoring(bool region_only);
   void poll_scoring();
@@ -868,6 +869,26 @@ void Viewer::export_summary(const std::filesystem::path& path) {
   write_file_atomic(path, summary_csv(rows, ColumnNames::QuPath));
 }
 
+// One row per drawn include region (minus every exclusion), in the batch's regions.csv format. Without
+// include regions a file left from an earlier save is removed: it would describe regions that no longer
+// exist.
+void Viewer::export_regions(const std::filesystem::path& path) {
+  std::vector<ScoreRow> rows;
+  for (const auto& r : editor_.review().regions) {
+    if (r.kind != RegionKind::Include) continue;
+    const auto membership = cells_in_region(results_.table, single_region(editor_.review(), r.id));
+    ScoreRow row = summary_row(summarize(state_, &membership, editor_.review().intensity_override));
+    row.region = r.label.empty() ? "Region " + std::to_string(r.id) : r.label;
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    return;
+  }
+  write_file_atomic(path, summary_csv(rows, ColumnNames::QuPath, true));
+}
+
 void Viewer::save(bool full) {
   if (results_dir_.empty() || results_.table.size() == 0) return;
   try {
@@ -884,6 +905,7 @@ void Viewer::save(bool full) {
       full_saved_revision_ = editor_.revision();
       export_geojson(results_dir_ / "reviewed_cells.geojson");
       export_summary(results_dir_ / "reviewed_summary.csv");
+      export_regions(results_dir_ / "reviewed_regions.csv");
     }
   } catch (const std::exception& e) {
     message_ = std::string("Save failed: ") + e.what();
@@ -1975,6 +1997,8 @@ bool Viewer::script_step() {
       export_geojson(c.args[0]);
     } else if (n == "export-summary") {
       export_summary(c.args[0]);
+    } else if (n == "export-regions") {
+      export_regions(c.args[0]);
     } else if (n == "screenshot") {
       pending_screenshot_ = c.args[0];
       return true;  // written after this frame is drawn

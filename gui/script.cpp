@@ -46,6 +46,7 @@ constexpr Spec kSpecs[] = {
     {"save", 0, 0},
     {"export-geojson", 1, 1},
     {"export-summary", 1, 1},
+    {"export-regions", 1, 1},
     {"screenshot", 1, 1},
     {"expect-pixel", 4, 4},
     {"expect-class", 2, 2},

@@ -8,8 +8,8 @@
 //   include|exclude | channel rgb|hematoxylin|dab|residual | display outline|fill|centroid opacity A |
 //   thresholds T1 T2 T3 | threshold-single T | select-class NAME | select-range LO HI | select-none filter
 //   all|borderline|NAME | override SCORE REASON... | clear-override | score [region] | save export-geojson
-//   PATH | export-summary PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL expect-class CELL_ID NAME |
-//   expect-count NAME N | bench-pan FRAMES DX DY [OUT] | quit
+//   PATH | export-summary PATH | export-regions PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL
+//   expect-class CELL_ID NAME | expect-count NAME N | bench-pan FRAMES DX DY [OUT] | quit
 #include <stdexcept>
 #include <string>
 #include <vector>

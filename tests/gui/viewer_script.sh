@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scripted ihcview session as a person would do it, with assertions on pixels and on the saved review:
 # generate a slide with cells, score it with the batch, open it in the viewer, put the cursor on a Negative
-# cell, press 3, undo, redo, save; check review.json; reopen and check the correction was restored.
+# cell, press 3, undo, redo, draw an include region around it, save; check review.json and the region's row;
+# reopen and check the correction was restored.
 # Usage: viewer_script.sh BIN_DIR WORK_DIR   (needs $DISPLAY: scripts/test runs ctest under xvfb-run)
 set -euo pipefail
 BIN="$1"
@@ -35,6 +36,11 @@ expect-class-at 460 387 Negative
 key ctrl+shift+z
 frames 2
 expect-class-at 460 387 3+
+tool rectangle
+region-kind include
+drag 380 307 540 467
+frames 2
+tool move
 save
 quit
 EOS
@@ -47,11 +53,30 @@ assert r["format"] == "ihcview-review", r
 c = r["corrections"]
 assert len(c) == 1 and c[0]["class"] == "3+", c
 actions = [(e["action"], e.get("old_class"), e.get("new_class")) for e in r["log"]]
-assert actions == [("set-class", "Negative", "3+"), ("undo", "3+", "auto"), ("redo", "auto", "3+")], actions
+assert actions[:3] == [("set-class", "Negative", "3+"), ("undo", "3+", "auto"), ("redo", "auto", "3+")], actions
+assert [a[0] for a in actions[3:]] == ["add-region"], actions
+assert len(r["regions"]) == 1 and r["regions"][0]["kind"] == "include", r["regions"]
 print("review.json ok:", c[0])
 PY
 test -s "$RES/reviewed_cells.geojson"
 grep -q "ok; reviewed" "$RES/reviewed_summary.csv"
+# The drawn region has its own row with the reclassified 3+ cell. With one include region the slide row counts
+# that region too (cells outside every include region are out of scope), so both rows agree, and both hold
+# fewer cells than the slide's cells.csv.
+python3 - "$RES/reviewed_regions.csv" "$RES/reviewed_summary.csv" "$RES/cells.csv" <<'PY'
+import csv, sys
+regions = list(csv.DictReader(open(sys.argv[1])))
+slide = list(csv.DictReader(open(sys.argv[2])))[0]
+all_cells = sum(1 for _ in csv.DictReader(open(sys.argv[3])))
+assert len(regions) == 1 and regions[0]["Region"] == "Region 1", regions
+r = regions[0]
+assert int(r["Num 3+"]) >= 1, r
+assert 1 <= int(r["Num Detections"]) < all_cells, (r, all_cells)
+for k in ("Num Detections", "Num Negative", "Num 1+", "Num 2+", "Num 3+", "H-score"):
+    assert r[k] == slide[k], (k, r, slide)
+assert r["Status"] == "ok; reviewed", r
+print("reviewed_regions.csv ok:", r["Region"], r["Num Detections"], "cells,", r["Num 3+"], "3+")
+PY
 
 # Reopening restores the review exactly.
 cat > reopen.txt <<EOS
