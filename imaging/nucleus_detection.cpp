@@ -64,6 +64,7 @@ struct Run {
 // small boxes cost more in allocation and dispatch than in pixels.
 struct CandidateScratch {
   std::vector<Run> runs;
+  std::vector<Run> gaps;   // between outline runs, for hole filling
   std::vector<uchar> sub;  // the outline on its bounding box plus a 1 px ring (the "sub-box")
   std::vector<uchar> mark;
   std::vector<int> stack;
@@ -244,44 +245,64 @@ void outline_runs(const cv::Mat& comp_labels, const cv::Mat& opened, const cv::R
   }
 }
 
-// Fills the holes of the outline `m` (w x h, zero frame): what the outside, 4-connected from the frame, does
-// not reach.
-void fill_holes(uchar* m, int w, int h, CandidateScratch& s) {
-  const auto n = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
-  s.mark.assign(n, 0);
-  uchar* outside = s.mark.data();
-  std::vector<int>& stack = s.stack;
-  stack.clear();
-  auto seed_outside = [&](int i) {
-    if (!m[i] && !outside[i]) {
-      outside[i] = 1;
-      stack.push_back(i);
+// Fills the holes of the outline drawn from `runs` into `sub` (sw x sh at (sx0, sy0), a ring of
+// non-outline pixels around it): gaps between the outline runs of a row that are not 4-connected, through
+// the gaps of the rows above and below, to the ring. A row's first and last gaps touch the ring.
+void fill_holes(const std::vector<Run>& runs, int sx0, int sy0, int sw, int sh, uchar* sub,
+                CandidateScratch& s) {
+  std::vector<Run>& gaps = s.gaps;  // Run reused: seed = touches the ring
+  gaps.clear();
+  std::size_t ri = 0;
+  int prev_begin = 0;
+  int prev_end = 0;
+  for (int y = 0; y < sh; ++y) {
+    const int fy = y + sy0;
+    const int cur_begin = static_cast<int>(gaps.size());
+    int x = 0;  // start of the next gap
+    auto add_gap = [&](int x0, int x1, bool ring) {
+      Run g;
+      g.y = y;
+      g.x0 = x0;
+      g.x1 = x1;
+      g.seed = ring;
+      g.parent = static_cast<int>(gaps.size());
+      gaps.push_back(g);
+    };
+    while (ri < runs.size() && runs[ri].y < fy) ++ri;
+    for (; ri < runs.size() && runs[ri].y == fy; ++ri) {
+      if (!runs[ri].in_outline) continue;
+      const int a = runs[ri].x0 - sx0;
+      if (a > x) add_gap(x, a - 1, x == 0);
+      x = runs[ri].x1 - sx0 + 1;
     }
-  };
-  for (int x = 0; x < w; ++x) {
-    outside[x] = 1;
-    outside[(h - 1) * w + x] = 1;
+    if (x < sw) add_gap(x, sw - 1, true);
+    if (y == 0 || y == sh - 1) {
+      for (int i = cur_begin; i < static_cast<int>(gaps.size()); ++i)
+        gaps[static_cast<std::size_t>(i)].seed = true;
+    }
+    int j = prev_begin;
+    for (int i = cur_begin; i < static_cast<int>(gaps.size()); ++i) {
+      const int x0 = gaps[static_cast<std::size_t>(i)].x0;
+      const int x1 = gaps[static_cast<std::size_t>(i)].x1;
+      while (j < prev_end && gaps[static_cast<std::size_t>(j)].x1 < x0) ++j;
+      for (int k = j; k < prev_end && gaps[static_cast<std::size_t>(k)].x0 <= x1; ++k) {
+        const int ra = find_root(gaps, i);
+        const int rb = find_root(gaps, k);
+        if (ra != rb) {
+          const bool ring =
+              gaps[static_cast<std::size_t>(ra)].seed || gaps[static_cast<std::size_t>(rb)].seed;
+          gaps[static_cast<std::size_t>(std::max(ra, rb))].parent = std::min(ra, rb);
+          gaps[static_cast<std::size_t>(std::min(ra, rb))].seed = ring;
+        }
+      }
+    }
+    prev_begin = cur_begin;
+    prev_end = static_cast<int>(gaps.size());
   }
-  for (int y = 0; y < h; ++y) {
-    outside[y * w] = 1;
-    outside[y * w + w - 1] = 1;
-  }
-  for (int x = 1; x < w - 1; ++x) {
-    seed_outside(w + x);
-    seed_outside((h - 2) * w + x);
-  }
-  for (int y = 1; y < h - 1; ++y) {
-    seed_outside(y * w + 1);
-    seed_outside(y * w + w - 2);
-  }
-  const int off4[4] = {-w, -1, 1, w};
-  while (!stack.empty()) {
-    const int i = stack.back();
-    stack.pop_back();
-    for (const int o : off4) seed_outside(i + o);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!outside[i]) m[i] = 255;
+  for (std::size_t i = 0; i < gaps.size(); ++i) {
+    const Run& g = gaps[i];
+    if (g.seed || gaps[static_cast<std::size_t>(find_root(gaps, static_cast<int>(i)))].seed) continue;
+    std::fill_n(sub + g.y * sw + g.x0, g.x1 - g.x0 + 1, uchar{255});
   }
 }
 
@@ -588,7 +609,7 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     for (const Run& r : scratch.runs) {
       if (r.in_outline) std::fill_n(sub + (r.y - sy0) * sw + (r.x0 - sx0), r.x1 - r.x0 + 1, uchar{255});
     }
-    fill_holes(sub, sw, sh, scratch);
+    fill_holes(scratch.runs, sx0, sy0, sw, sh, sub, scratch);
 
     int n_parts = 1;
     if (p.split_by_shape && cp.area >= 1.5 * p.min_area_px) {
