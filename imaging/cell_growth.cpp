@@ -1,6 +1,9 @@
 #include "imaging/cell_growth.hpp"
 
+#include <emmintrin.h>
+
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -22,6 +25,88 @@ constexpr double kLandscapeSigmaUm = 0.5;
 
 namespace {
 
+// OpenCV's fixed point for chamfer distances (distransform.cpp): 16 fraction bits, border value INT_MAX / 4.
+constexpr int kDistShift = 16;
+constexpr int kDistBorder = INT_MAX >> 2;
+
+inline __m128i min_epi32(__m128i a, __m128i b) {
+  const __m128i a_greater = _mm_cmpgt_epi32(a, b);
+  return _mm_or_si128(_mm_and_si128(a_greater, b), _mm_andnot_si128(a_greater, a));
+}
+
+// out[j] = min(row[j - 1] + diagonal, row[j] + axis, row[j + 1] + diagonal) for j in [0, w): the step from
+// the row above (forward pass) or below (backward pass); `row` has one border element on each side.
+void min_from_row(const int* row, int* out, int w, int axis, int diagonal) {
+  int j = 0;
+  const __m128i va = _mm_set1_epi32(axis);
+  const __m128i vd = _mm_set1_epi32(diagonal);
+  for (; j + 4 <= w; j += 4) {
+    const __m128i left = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j - 1)), vd);
+    const __m128i mid = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j)), va);
+    const __m128i right = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j + 1)), vd);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), min_epi32(min_epi32(left, mid), right));
+  }
+  for (; j < w; ++j) out[j] = std::min({row[j - 1] + diagonal, row[j] + axis, row[j + 1] + diagonal});
+}
+
+}  // namespace
+
+void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, double od_per_px,
+                      double reach_px, cv::Mat& landscape, cv::Mat& labels) {
+  CV_Assert(nucleus_labels.type() == CV_32SC1 && dab_smooth.type() == CV_32FC1 &&
+            nucleus_labels.size() == dab_smooth.size());
+  const int w = nucleus_labels.cols;
+  const int h = nucleus_labels.rows;
+  // cv::distanceTransform(DIST_L2, DIST_MASK_3): the same integers (two raster passes over a bordered
+  // buffer; the order in which a pixel's candidates are compared does not change their minimum).
+  const int axis = cvRound(0.955f * (1 << kDistShift));
+  const int diagonal = cvRound(1.3693f * (1 << kDistShift));
+  const float scale = 1.f / (1 << kDistShift);
+  const int wp = w + 2;
+  std::vector<int> temp(static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2));
+  std::vector<int> step(static_cast<std::size_t>(w) + 1);
+  auto row = [&](int i) { return temp.data() + static_cast<std::ptrdiff_t>(i + 1) * wp + 1; };
+  std::fill_n(row(-1) - 1, wp, kDistBorder);
+  std::fill_n(row(h) - 1, wp, kDistBorder);
+  for (int i = 0; i < h; ++i) {
+    const int* l = nucleus_labels.ptr<int>(i);
+    int* t = row(i);
+    t[-1] = t[w] = kDistBorder;
+    min_from_row(row(i - 1), step.data(), w, axis, diagonal);
+    int left = kDistBorder;
+    for (int j = 0; j < w; ++j) {
+      left = l[j] != 0 ? 0 : std::min(step[static_cast<std::size_t>(j)], left + axis);
+      t[j] = left;
+    }
+  }
+  // The flood never enters pixels beyond reach (compared in single precision, as cv::compare does with a
+  // CV_32F image); their landscape value is never read.
+  landscape.create(nucleus_labels.size(), CV_32F);
+  labels.create(nucleus_labels.size(), CV_32S);
+  const auto reach = static_cast<float>(reach_px);
+  for (int i = h - 1; i >= 0; --i) {
+    int* t = row(i);
+    min_from_row(row(i + 1), step.data(), w, axis, diagonal);
+    int right = t[w];
+    for (int j = w - 1; j >= 0; --j) {
+      // Pixels at 0 or one axis step keep their value in OpenCV; the minimum gives them the same.
+      right = std::min({t[j], step[static_cast<std::size_t>(j)], right + axis});
+      t[j] = right;
+    }
+    const int* nl = nucleus_labels.ptr<int>(i);
+    float* f = landscape.ptr<float>(i);
+    int* l = labels.ptr<int>(i);
+    for (int j = 0; j < w; ++j) {
+      // Without any nucleus OpenCV gives the border value everywhere.
+      const float d = static_cast<float>(std::min(t[j], kDistBorder) * scale);
+      f[j] = d;
+      l[j] = d > reach ? -1 : nl[j];
+    }
+  }
+  // The sum by OpenCV as before (its SIMD path may fuse the multiply-add: same bits as before on any CPU).
+  cv::scaleAdd(landscape, od_per_px, cv::max(dab_smooth, 0.0f), landscape);
+}
+
 // Band of `width_px` inside each cell along its own border (pixels whose 4-neighbour carries another label):
 // pixels whose centre is closer than width_px to the border (half a pixel outside the edge pixel's centre) in
 // the 3 x 3 chamfer metric (axis 0.955, diagonal 1.3693, OpenCV's DIST_L2 mask 3). A dilation of the edges by
@@ -29,7 +114,8 @@ namespace {
 cv::Mat membrane_band(const cv::Mat& labels, double width_px) {
   const int w = labels.cols;
   const int h = labels.rows;
-  cv::Mat edge = cv::Mat::zeros(labels.size(), CV_8U);
+  cv::Mat edge(labels.size(), CV_8U);
+  const __m128i zero = _mm_setzero_si128();
   for (int y = 0; y < h; ++y) {
     const int* l = labels.ptr<int>(y);
     // Outside the image counts as the same label: rows and columns beyond it repeat the pixel itself.
@@ -38,14 +124,30 @@ cv::Mat membrane_band(const cv::Mat& labels, double width_px) {
     uchar* e = edge.ptr<uchar>(y);
     auto mark = [&](int x, int left, int right) {
       const int c = l[x];
-      if (c > 0 && (left != c || right != c || up[x] != c || down[x] != c)) e[x] = 255;
+      e[x] = c > 0 && (left != c || right != c || up[x] != c || down[x] != c) ? 255 : 0;
     };
     if (w == 1) {
       mark(0, l[0], l[0]);
       continue;
     }
     mark(0, l[0], l[1]);
-    for (int x = 1; x + 1 < w; ++x) mark(x, l[x - 1], l[x + 1]);
+    int x = 1;
+    // 16 pixels at a time: 255 where the label is > 0 and not equal to all four neighbours.
+    auto edge4 = [&](int x0) {
+      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x0));
+      auto same = [&](const int* p) {
+        return _mm_cmpeq_epi32(c, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      };
+      const __m128i all_same = _mm_and_si128(_mm_and_si128(same(l + x0 - 1), same(l + x0 + 1)),
+                                             _mm_and_si128(same(up + x0), same(down + x0)));
+      return _mm_andnot_si128(all_same, _mm_cmpgt_epi32(c, zero));
+    };
+    for (; x + 16 < w; x += 16) {
+      const __m128i lo = _mm_packs_epi32(edge4(x), edge4(x + 4));
+      const __m128i hi = _mm_packs_epi32(edge4(x + 8), edge4(x + 12));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(e + x), _mm_packs_epi16(lo, hi));
+    }
+    for (; x + 1 < w; ++x) mark(x, l[x - 1], l[x + 1]);
     mark(w - 1, l[w - 2], l[w - 1]);
   }
   const double width = std::max(1.0, width_px);
@@ -71,37 +173,54 @@ cv::Mat membrane_band(const cv::Mat& labels, double width_px) {
   for (int y = 0; y < h; ++y) {
     const int* l = labels.ptr<int>(y);
     uchar* b = band.ptr<uchar>(y);
-    for (int x = 0; x < w; ++x) {
+    int x = 0;
+    for (; x + 16 <= w; x += 16) {
+      auto inside4 = [&](int x0) {
+        return _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x0)), zero);
+      };
+      const __m128i inside = _mm_packs_epi16(_mm_packs_epi32(inside4(x), inside4(x + 4)),
+                                             _mm_packs_epi32(inside4(x + 8), inside4(x + 12)));
+      __m128i* out = reinterpret_cast<__m128i*>(b + x);
+      _mm_storeu_si128(out, _mm_and_si128(_mm_loadu_si128(out), inside));
+    }
+    for (; x < w; ++x) {
       if (l[x] <= 0) b[x] = 0;
     }
   }
   return band;
 }
 
-}  // namespace
-
 CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p) {
   if (nucleus_labels.type() != CV_32SC1 || dab.type() != CV_32FC1 || nucleus_labels.size() != dab.size()) {
     throw std::invalid_argument("grow_cells: expected CV_32S labels and a CV_32F DAB image of the same size");
   }
   CellGrowth g;
-  g.cell_labels = nucleus_labels.clone();
   const double band_px = std::max(1.0, p.membrane_width_px);
   if (p.cell_expansion_px > 0) {
-    cv::Mat dist;
-    cv::distanceTransform(nucleus_labels == 0, dist, cv::DIST_L2, cv::DIST_MASK_3, CV_32F);
     cv::Mat dab_smooth;
     const double sigma_px = kLandscapeSigmaUm / p.um_per_px;
     cv::GaussianBlur(dab, dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
-    cv::Mat landscape = cv::max(dab_smooth, 0.0f) + dist * (kDistanceOdPerUm * p.um_per_px);
     const double reach = p.cell_expansion_px + 0.5;
-    g.cell_labels.setTo(-1, dist > reach);
+    cv::Mat landscape;
+    growth_landscape(nucleus_labels, dab_smooth, kDistanceOdPerUm * p.um_per_px, reach, landscape,
+                     g.cell_labels);
     seeded_flood(landscape, g.cell_labels, reach, dab_smooth, kMinLineOd);
-    g.cell_labels.setTo(0, g.cell_labels < 0);
+    for (int y = 0; y < g.cell_labels.rows; ++y) {
+      int* l = g.cell_labels.ptr<int>(y);
+      int x = 0;
+      for (; x + 4 <= g.cell_labels.cols; x += 4) {
+        __m128i* v = reinterpret_cast<__m128i*>(l + x);
+        const __m128i a = _mm_loadu_si128(v);
+        _mm_storeu_si128(v, _mm_and_si128(a, _mm_cmpgt_epi32(a, _mm_setzero_si128())));
+      }
+      for (; x < g.cell_labels.cols; ++x) l[x] = std::max(l[x], 0);
+    }
     // Lines are at most ~1 um wider than the band on the neighbour's side.
     const int iterations = static_cast<int>(std::ceil(band_px + 1.0 / p.um_per_px));
     give_lines_to_brown_cells(g.cell_labels, nucleus_labels, dab_smooth,
                               membrane_band(g.cell_labels, band_px), iterations);
+  } else {
+    g.cell_labels = nucleus_labels.clone();
   }
   g.membrane = membrane_band(g.cell_labels, band_px);
   return g;

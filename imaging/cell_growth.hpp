@@ -18,6 +18,15 @@ struct CellGrowth {
   cv::Mat membrane;     // CV_8U, 255 on each cell's membrane band (inside the cell, along its border)
 };
 
+// The landscape grow_cells floods: max(dab_smooth, 0) + od_per_px x the distance to the nearest nucleus
+// (3 x 3 chamfer, exactly cv::distanceTransform(nucleus_labels == 0, DIST_L2, DIST_MASK_3)), and the labels
+// it floods: the nuclei, 0 to fill, -1 further than reach_px from every nucleus.
+void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, double od_per_px,
+                      double reach_px, cv::Mat& landscape, cv::Mat& labels);
+
+// Band of width_px inside each cell (labels CV_32S, > 0) along its own border, as CV_8U 0/255.
+cv::Mat membrane_band(const cv::Mat& labels, double width_px);
+
 // Grows one cell per nucleus with a watershed on a landscape where brown (DAB) lines are ridges and, where
 // there are none, the distance to the nearest nucleus makes borders fall midway (Voronoi); never further than
 // cell_expansion_px from the cell's own nucleus. Neighbours share one border, each owning its side.

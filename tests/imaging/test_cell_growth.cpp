@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 namespace ihc {
 namespace {
@@ -24,6 +28,108 @@ int first_column_of(const cv::Mat& labels, int row, int label) {
     if (labels.at<int>(row, x) == label) return x;
   }
   return -1;
+}
+
+bool same_bits(const cv::Mat& a, const cv::Mat& b) {
+  if (a.size() != b.size() || a.type() != b.type()) return false;
+  for (int y = 0; y < a.rows; ++y) {
+    if (std::memcmp(a.ptr(y), b.ptr(y), a.cols * a.elemSize()) != 0) return false;
+  }
+  return true;
+}
+
+// Random nuclei (filled ellipses, stray pixels) on images from 1 px wide to wider than a SIMD step.
+cv::Mat random_nuclei(cv::RNG& rng, cv::Size size, int count) {
+  cv::Mat labels = cv::Mat::zeros(size, CV_32S);
+  for (int k = 1; k <= count; ++k) {
+    const cv::Point centre(rng.uniform(0, size.width), rng.uniform(0, size.height));
+    cv::ellipse(labels, centre, cv::Size(rng.uniform(1, 6), rng.uniform(1, 6)), rng.uniform(0, 180), 0, 360,
+                cv::Scalar(k), cv::FILLED);
+    labels.at<int>(rng.uniform(0, size.height), rng.uniform(0, size.width)) = k;
+  }
+  return labels;
+}
+
+TEST(CellGrowth, LandscapeIsTheChamferDistanceTransformExpressionBitForBit) {
+  cv::RNG rng(11);
+  int beyond_reach = 0;
+  for (int image = 0; image < 120; ++image) {
+    const cv::Size size =
+        image % 30 == 29 ? cv::Size(517, 301) : cv::Size(1 + rng.uniform(0, 70), 1 + rng.uniform(0, 50));
+    const cv::Mat nuclei = random_nuclei(rng, size, image % 7);  // image % 7 == 0: no nucleus at all
+    cv::Mat dab_smooth(size, CV_32F);
+    rng.fill(dab_smooth, cv::RNG::NORMAL, 0.1, 0.3);
+    const double od_per_px = image % 2 ? 0.015 : 0.0301;
+    const double reach = std::vector<double>{10.5, 3.3, 7.8299999, 25.0}[image % 4];
+    // What grow_cells computed with OpenCV before.
+    cv::Mat dist;
+    cv::distanceTransform(nuclei == 0, dist, cv::DIST_L2, cv::DIST_MASK_3, CV_32F);
+    const cv::Mat expected_landscape = cv::max(dab_smooth, 0.0f) + dist * od_per_px;
+    cv::Mat expected_labels = nuclei.clone();
+    expected_labels.setTo(-1, dist > reach);
+    beyond_reach += cv::countNonZero(expected_labels < 0);
+
+    cv::Mat landscape, labels;
+    growth_landscape(nuclei, dab_smooth, od_per_px, reach, landscape, labels);
+    EXPECT_TRUE(same_bits(landscape, expected_landscape)) << "image " << image << " " << size;
+    EXPECT_TRUE(same_bits(labels, expected_labels)) << "image " << image << " " << size;
+  }
+  EXPECT_GT(beyond_reach, 10000);
+}
+
+// The band by its definition, pixel by pixel: labelled pixels whose centre is closer than the width to the
+// border (half a pixel beyond a border pixel's centre) in the 3 x 3 chamfer metric.
+cv::Mat plain_membrane_band(const cv::Mat& labels, double width_px) {
+  const int w = labels.cols, h = labels.rows;
+  auto at = [&](int x, int y) {  // the image edge repeats the pixel
+    return labels.at<int>(std::clamp(y, 0, h - 1), std::clamp(x, 0, w - 1));
+  };
+  cv::Mat edge = cv::Mat::zeros(labels.size(), CV_8U);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      const int c = at(x, y);
+      edge.at<uchar>(y, x) =
+          c > 0 && (at(x - 1, y) != c || at(x + 1, y) != c || at(x, y - 1) != c || at(x, y + 1) != c);
+    }
+  }
+  const float width = static_cast<float>(std::max(1.0, width_px));
+  const int r = static_cast<int>(std::ceil(std::max(1.0, width_px) / 0.955));
+  cv::Mat band = cv::Mat::zeros(labels.size(), CV_8U);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      if (labels.at<int>(y, x) <= 0) continue;
+      for (int dy = -r; dy <= r; ++dy) {
+        for (int dx = -r; dx <= r; ++dx) {
+          if (x + dx < 0 || x + dx >= w || y + dy < 0 || y + dy >= h || !edge.at<uchar>(y + dy, x + dx))
+            continue;
+          const int lo = std::min(std::abs(dx), std::abs(dy)), hi = std::max(std::abs(dx), std::abs(dy));
+          const float d = static_cast<float>(lo) * 1.3693f + static_cast<float>(hi - lo) * 0.955f;
+          if (d + 0.5f < width) band.at<uchar>(y, x) = 255;
+        }
+      }
+    }
+  }
+  return band;
+}
+
+TEST(CellGrowth, MembraneBandIsTheBorderPixelsWithinTheWidth) {
+  cv::RNG rng(5);
+  int band_pixels = 0;
+  for (int image = 0; image < 80; ++image) {
+    const cv::Size size =
+        image % 20 == 19 ? cv::Size(203, 97) : cv::Size(1 + rng.uniform(0, 60), 1 + rng.uniform(0, 40));
+    cv::Mat labels = random_nuclei(rng, size, 1 + image % 9);
+    cv::Mat as_float, grown;
+    labels.convertTo(as_float, CV_32F);
+    cv::dilate(as_float, as_float, cv::Mat(), cv::Point(-1, -1), 2);  // cells that touch each other
+    as_float.convertTo(grown, CV_32S);
+    grown.setTo(-1, grown == 3);  // and pixels never entered
+    const double width = std::vector<double>{1.0, 2.0, 2.7, 4.2}[image % 4];
+    const cv::Mat expected = plain_membrane_band(grown, width);
+    band_pixels += cv::countNonZero(expected);
+    EXPECT_TRUE(same_bits(membrane_band(grown, width), expected)) << "image " << image << " " << size;
+  }
+  EXPECT_GT(band_pixels, 5000);
 }
 
 TEST(CellGrowth, BorderFallsMidwayWithoutBrownAndOnTheLineWithIt) {
