@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <memory>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <utility>
@@ -63,9 +64,10 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
   const int diagonal = cvRound(1.3693f * (1 << kDistShift));
   const float scale = 1.f / (1 << kDistShift);
   const int wp = w + 2;
-  std::vector<int> temp(static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2));
+  // Every element is written before it is read: no zero fill.
+  const std::unique_ptr<int[]> temp(new int[static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2)]);
   std::vector<int> step(static_cast<std::size_t>(w) + 1);
-  auto row = [&](int i) { return temp.data() + static_cast<std::ptrdiff_t>(i + 1) * wp + 1; };
+  auto row = [&](int i) { return temp.get() + static_cast<std::ptrdiff_t>(i + 1) * wp + 1; };
   std::fill_n(row(-1) - 1, wp, kDistBorder);
   std::fill_n(row(h) - 1, wp, kDistBorder);
   for (int i = 0; i < h; ++i) {
@@ -96,8 +98,22 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
     const int* nl = nucleus_labels.ptr<int>(i);
     float* f = landscape.ptr<float>(i);
     int* l = labels.ptr<int>(i);
-    for (int j = 0; j < w; ++j) {
-      // Without any nucleus OpenCV gives the border value everywhere.
+    // Without any nucleus OpenCV gives the border value everywhere (the minimum with it changes nothing
+    // else).
+    int j = 0;
+    const __m128i border = _mm_set1_epi32(kDistBorder);
+    const __m128 vscale = _mm_set1_ps(scale);
+    const __m128 vreach = _mm_set1_ps(reach);
+    for (; j + 4 <= w; j += 4) {
+      const __m128i ti = min_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + j)), border);
+      // int -> float, then the product in single precision: (float)(t * scale) as in OpenCV.
+      const __m128 d = _mm_mul_ps(_mm_cvtepi32_ps(ti), vscale);
+      _mm_storeu_ps(f + j, d);
+      const __m128i beyond = _mm_castps_si128(_mm_cmpgt_ps(d, vreach));
+      const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nl + j));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(l + j), _mm_or_si128(beyond, _mm_andnot_si128(beyond, n)));
+    }
+    for (; j < w; ++j) {
       const float d = static_cast<float>(std::min(t[j], kDistBorder) * scale);
       f[j] = d;
       l[j] = d > reach ? -1 : nl[j];
