@@ -4,6 +4,7 @@
 #include <cfloat>
 #include <climits>
 #include <cmath>
+#include <opencv2/core/hal/intrin.hpp>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <vector>
@@ -68,10 +69,11 @@ struct CandidateScratch {
   std::vector<uchar> sub;  // the outline on its bounding box plus a 1 px ring (the "sub-box")
   std::vector<uchar> mark;
   std::vector<int> stack;
-  std::vector<unsigned> chamfer;  // fixed-point distances with a 2 px border
-  std::vector<float> dist;        // sub-box
-  std::vector<float> rec;         // sub-box + 1 px -inf pad: h-maxima transform of dist
-  std::vector<float> rec2;        // same layout: reconstruction of rec - eps under rec
+  std::vector<int> chamfer;  // fixed-point distances with a 2 px border
+  std::vector<int> chamfer_pre;
+  std::vector<float> dist;  // sub-box
+  std::vector<float> rec;   // sub-box + 1 px -inf pad: h-maxima transform of dist
+  std::vector<float> rec2;  // same layout: reconstruction of rec - eps under rec
   std::vector<int> queue;
   std::vector<int> parts;  // sub-box + 1 px pad: -1 outside the outline, part number inside
   std::vector<int> comp_key;
@@ -85,45 +87,66 @@ struct CandidateScratch {
 // cv::distanceTransform(DIST_L2, DIST_MASK_5) computes in 16.16 fixed point with these weights; doing the
 // same here gives bit-identical distances without its per-call allocations.
 constexpr int kDistShift = 16;
-const unsigned kHvDist = static_cast<unsigned>(cvRound(1.0f * (1 << kDistShift)));
-const unsigned kDiagDist = static_cast<unsigned>(cvRound(1.4f * (1 << kDistShift)));
-const unsigned kLongDist = static_cast<unsigned>(cvRound(2.1969f * (1 << kDistShift)));
+const int kHvDist = cvRound(1.0f * (1 << kDistShift));
+const int kDiagDist = cvRound(1.4f * (1 << kDistShift));
+const int kLongDist = cvRound(2.1969f * (1 << kDistShift));
+
+// pre[x] = the smallest chamfer step onto pixel x of row `r` from the rows `dir` and 2 * `dir` away (already
+// final in that pass): the part of each pass that does not depend on the same row, so it runs 4 pixels at a
+// time.
+void chamfer_from_rows(const int* r, int step, int dir, int w, int* pre) {
+  const int* r1 = r + dir * step;
+  const int* r2 = r + 2 * dir * step;
+  int x = 0;
+#if CV_SIMD128
+  const cv::v_int32x4 hv = cv::v_setall_s32(kHvDist);
+  const cv::v_int32x4 diag = cv::v_setall_s32(kDiagDist);
+  const cv::v_int32x4 lng = cv::v_setall_s32(kLongDist);
+  for (; x + 4 <= w; x += 4) {
+    cv::v_int32x4 v = cv::v_min(cv::v_load(r2 + x - 1), cv::v_load(r2 + x + 1)) + lng;
+    v = cv::v_min(v, cv::v_min(cv::v_load(r1 + x - 2), cv::v_load(r1 + x + 2)) + lng);
+    v = cv::v_min(v, cv::v_min(cv::v_load(r1 + x - 1), cv::v_load(r1 + x + 1)) + diag);
+    v = cv::v_min(v, cv::v_load(r1 + x) + hv);
+    cv::v_store(pre + x, v);
+  }
+#endif
+  for (; x < w; ++x) {
+    int v = std::min(r2[x - 1], r2[x + 1]) + kLongDist;
+    v = std::min(v, std::min(r1[x - 2], r1[x + 2]) + kLongDist);
+    v = std::min(v, std::min(r1[x - 1], r1[x + 1]) + kDiagDist);
+    pre[x] = std::min(v, r1[x] + kHvDist);
+  }
+}
 
 // Chamfer (5x5) distance to the nearest zero of `mask` (w x h, zero frame), as cv::distanceTransform.
-void chamfer_distance(const uchar* mask, int w, int h, float* dist, std::vector<unsigned>& buf) {
-  constexpr unsigned kFar = 1u << 30;  // border: never the nearest (the frame is zero)
+// Integer minima of the same sums, so the order of the terms does not matter.
+void chamfer_distance(const uchar* mask, int w, int h, float* dist, CandidateScratch& s) {
+  constexpr int kFar = 1 << 30;  // border: never the nearest (the frame is zero)
   const int step = w + 4;
-  buf.assign(static_cast<std::size_t>(step) * static_cast<std::size_t>(h + 4), kFar);
-  unsigned* t = buf.data() + 2 * step + 2;
+  s.chamfer.assign(static_cast<std::size_t>(step) * static_cast<std::size_t>(h + 4), kFar);
+  s.chamfer_pre.resize(static_cast<std::size_t>(w));
+  int* pre = s.chamfer_pre.data();
+  int* t = s.chamfer.data() + 2 * step + 2;
   for (int y = 0; y < h; ++y) {
-    unsigned* r = t + y * step;
+    int* r = t + y * step;
     const uchar* m = mask + y * w;
+    chamfer_from_rows(r, step, -1, w, pre);
+    int left = r[-1];
     for (int x = 0; x < w; ++x) {
-      if (!m[x]) {
-        r[x] = 0;
-        continue;
-      }
-      unsigned v = std::min(r[x - 2 * step - 1], r[x - 2 * step + 1]) + kLongDist;
-      v = std::min(v, std::min(r[x - step - 2], r[x - step + 2]) + kLongDist);
-      v = std::min(v, std::min(r[x - step - 1], r[x - step + 1]) + kDiagDist);
-      v = std::min(v, std::min(r[x - step], r[x - 1]) + kHvDist);
-      r[x] = v;
+      left = m[x] ? std::min(pre[x], left + kHvDist) : 0;
+      r[x] = left;
     }
   }
   const float scale = 1.f / (1 << kDistShift);
   for (int y = h - 1; y >= 0; --y) {
-    unsigned* r = t + y * step;
+    int* r = t + y * step;
     float* d = dist + y * w;
+    chamfer_from_rows(r, step, 1, w, pre);
+    int right = r[w];
     for (int x = w - 1; x >= 0; --x) {
-      unsigned v = r[x];
-      if (v > kHvDist) {
-        v = std::min(v, std::min(r[x + 2 * step - 1], r[x + 2 * step + 1]) + kLongDist);
-        v = std::min(v, std::min(r[x + step - 2], r[x + step + 2]) + kLongDist);
-        v = std::min(v, std::min(r[x + step - 1], r[x + step + 1]) + kDiagDist);
-        v = std::min(v, std::min(r[x + step], r[x + 1]) + kHvDist);
-        r[x] = v;
-      }
-      d[x] = static_cast<float>(v) * scale;
+      right = std::min(std::min(r[x], pre[x]), right + kHvDist);
+      r[x] = right;
+      d[x] = static_cast<float>(right) * scale;
     }
   }
 }
@@ -499,11 +522,8 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   if (p.background_radius_px > 0) {
     cv::Mat marker = erode_disk(d, p.background_radius_px);
     if (p.max_background > 0) {
-      double max_marker = 0.0;
-      cv::minMaxLoc(marker, nullptr, &max_marker);
-      // Compared in float, as cv::compare does with a scalar bound.
-      if (static_cast<float>(max_marker) > static_cast<float>(p.max_background)) {
-        const cv::Mat high = marker > p.max_background;
+      const cv::Mat high = marker > p.max_background;
+      if (cv::countNonZero(high) > 0) {
         cv::Mat highf;
         high.convertTo(highf, CV_32F);
         bad_background = dilate_disk(highf, 2.0 * p.background_radius_px) > 0.5f;
@@ -614,7 +634,7 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     int n_parts = 1;
     if (p.split_by_shape && cp.area >= 1.5 * p.min_area_px) {
       scratch.dist.resize(scratch.sub.size());
-      chamfer_distance(sub, sw, sh, scratch.dist.data(), scratch.chamfer);
+      chamfer_distance(sub, sw, sh, scratch.dist.data(), scratch);
       // One dome in the distance map gives one h-maximum: nothing to split (the common case, and cheap).
       if (count_regional_maxima(scratch.dist.data(), sub, sw, sh, scratch) > 1) {
         n_parts =
