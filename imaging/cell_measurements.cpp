@@ -40,6 +40,31 @@ inline void add_pixel(CellSums& a, int k, __m128d v, __m128d sq, __m128 vf) {
   a.n[k] += 1;
 }
 
+// One compartment's sums held in registers while a run of pixels is added, then written back.
+struct SumRegisters {
+  int k;
+  __m128d sum, sum2;
+  __m128 max;
+  int n = 0;
+  SumRegisters(const CellSums& a, int compartment)
+      : k(compartment),
+        sum(_mm_loadu_pd(a.sum[compartment])),
+        sum2(_mm_loadu_pd(a.sum2[compartment])),
+        max(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a.max[compartment])))) {}
+  void add(__m128d v, __m128d sq, __m128 vf) {
+    sum = _mm_add_pd(sum, v);
+    sum2 = _mm_add_pd(sum2, sq);
+    max = _mm_max_ps(vf, max);
+    ++n;
+  }
+  void store(CellSums& a) const {
+    _mm_storeu_pd(a.sum[k], sum);
+    _mm_storeu_pd(a.sum2[k], sum2);
+    _mm_store_sd(reinterpret_cast<double*>(a.max[k]), _mm_castps_pd(max));
+    a.n[k] += n;
+  }
+};
+
 // Where a label's pixels lie: first pixel in raster order and bounding box.
 struct Extent {
   int first = -1;                                    // y * width + x
@@ -153,41 +178,43 @@ void trace_border(const cv::Mat& labels, int label, cv::Point first, std::vector
   static constexpr int kDy[8] = {0, -1, -1, -1, 0, 1, 1, 1};
   const int w = labels.cols;
   const int h = labels.rows;
-  const int* base = labels.ptr<int>(0);
   const auto step = static_cast<std::ptrdiff_t>(labels.step1());
-  auto is_label = [&](cv::Point q) {
+  const std::ptrdiff_t offset[8] = {1, 1 - step, -step, -1 - step, -1, step - 1, step, step + 1};
+  // Whether the neighbour in direction d of pixel p (at address at) carries the label.
+  auto is_label = [&](cv::Point p, const int* at, int d) {
     if constexpr (kChecked) {
-      if (static_cast<unsigned>(q.x) >= static_cast<unsigned>(w) ||
-          static_cast<unsigned>(q.y) >= static_cast<unsigned>(h)) {
+      if (static_cast<unsigned>(p.x + kDx[d]) >= static_cast<unsigned>(w) ||
+          static_cast<unsigned>(p.y + kDy[d]) >= static_cast<unsigned>(h)) {
         return false;
       }
     }
-    return base[q.y * step + q.x] == label;
+    return at[offset[d]] == label;
   };
+  const int* at_first = labels.ptr<int>(first.y) + first.x;
   // The last border pixel: first neighbour clockwise from the west (which is background).
   int s = 4;
-  cv::Point p1;
   do {
     s = (s - 1) & 7;
-    p1 = {first.x + kDx[s], first.y + kDy[s]};
-  } while (!is_label(p1) && s != 4);
+  } while (!is_label(first, at_first, s) && s != 4);
   if (s == 4) {
     out.push_back(first);
     return;
   }
+  const cv::Point p1(first.x + kDx[s], first.y + kDy[s]);
   cv::Point p3 = first;
-  cv::Point p4;
+  const int* at3 = at_first;
   for (;;) {
     // Next border pixel: first neighbour counter-clockwise after the direction we came from.
     while (s < 15) {
       ++s;
-      p4 = {p3.x + kDx[s & 7], p3.y + kDy[s & 7]};
-      if (is_label(p4)) break;
+      if (is_label(p3, at3, s & 7)) break;
     }
     s &= 7;
     out.push_back(p3);
+    const cv::Point p4(p3.x + kDx[s], p3.y + kDy[s]);
     if (p4 == first && p3 == p1) break;
     p3 = p4;
+    at3 += offset[s];
     s = (s + 4) & 7;
   }
 }
@@ -281,15 +308,26 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
         CellSums& a = acc[static_cast<std::size_t>(i)];
         cell_extent[static_cast<std::size_t>(i)].add_run(x, end - 1, y, w);
         cell_pieces.add_run(x, end - 1, c);
-        for (int xx = x; xx < end; ++xx) {
-          const __m128 vf = _mm_unpacklo_ps(_mm_load_ss(hv + xx), _mm_load_ss(dv + xx));
-          const __m128d v = _mm_cvtps_pd(vf);
-          const __m128d sq = _mm_mul_pd(v, v);
+        // The cell's sums and those of the compartment (nucleus or cytoplasm) stay in registers along each
+        // stretch of the run inside or outside the nucleus; the membrane's go through memory.
+        SumRegisters cell_sums(a, 3);
+        for (int xx = x; xx < end;) {
           const bool in_nucleus = nl[xx] == c;
-          add_pixel(a, 3, v, sq, vf);
-          add_pixel(a, in_nucleus ? 0 : 1, v, sq, vf);
-          if (mem[xx]) add_pixel(a, in_nucleus ? 4 : 2, v, sq, vf);
+          int stretch_end = xx + 1;
+          while (stretch_end < end && (nl[stretch_end] == c) == in_nucleus) ++stretch_end;
+          SumRegisters part(a, in_nucleus ? 0 : 1);
+          const int membrane = in_nucleus ? 4 : 2;
+          for (; xx < stretch_end; ++xx) {
+            const __m128 vf = _mm_unpacklo_ps(_mm_load_ss(hv + xx), _mm_load_ss(dv + xx));
+            const __m128d v = _mm_cvtps_pd(vf);
+            const __m128d sq = _mm_mul_pd(v, v);
+            cell_sums.add(v, sq, vf);
+            part.add(v, sq, vf);
+            if (mem[xx]) add_pixel(a, membrane, v, sq, vf);
+          }
+          part.store(a);
         }
+        cell_sums.store(a);
       }
       x = end;
     }
