@@ -4,6 +4,8 @@
 #include <cfloat>
 #include <climits>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <opencv2/core/hal/intrin.hpp>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -205,6 +207,82 @@ int find_root(std::vector<Run>& runs, int i) {
     i = r.parent;
   }
   return i;
+}
+
+// First x >= `x` in [x, end) where m[x] != value (end if none); 8 bytes at a time over long stretches.
+int skip_while(const uchar* m, int x, int end, uchar value) {
+  const std::uint64_t word = value ? ~std::uint64_t{0} : 0;
+  for (; x + 8 <= end; x += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, m + x, sizeof v);
+    if (v != word) break;
+  }
+  while (x < end && m[x] == value) ++x;
+  return x;
+}
+
+// 8-connected components of `mask` (CV_8U, 0 or 255) as runs (image coordinates, x1 inclusive, raster order)
+// joined by union-find. Numbered as cv::connectedComponents numbers them (its block-based scan gives each
+// component the rank of its first 2 x 2 block in raster order), so candidates keep their order; `labels`
+// (CV_32S) is the label image. Returns the number of labels including the background.
+int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& run_label, cv::Mat& labels) {
+  runs.clear();
+  int prev_begin = 0;
+  int prev_end = 0;
+  for (int y = 0; y < mask.rows; ++y) {
+    const uchar* m = mask.ptr<uchar>(y);
+    const int cur_begin = static_cast<int>(runs.size());
+    int x = 0;
+    while (x < mask.cols) {
+      x = skip_while(m, x, mask.cols, 0);
+      if (x == mask.cols) break;
+      Run r;
+      r.y = y;
+      r.x0 = x;
+      x = skip_while(m, x, mask.cols, 255);
+      r.x1 = x - 1;
+      r.parent = static_cast<int>(runs.size());
+      runs.push_back(r);
+    }
+    int j = prev_begin;
+    for (int i = cur_begin; i < static_cast<int>(runs.size()); ++i) {
+      const int x0 = runs[static_cast<std::size_t>(i)].x0;
+      const int x1 = runs[static_cast<std::size_t>(i)].x1;
+      while (j < prev_end && runs[static_cast<std::size_t>(j)].x1 < x0 - 1) ++j;
+      for (int k = j; k < prev_end && runs[static_cast<std::size_t>(k)].x0 <= x1 + 1; ++k) {
+        const int ra = find_root(runs, i);
+        const int rb = find_root(runs, k);
+        if (ra != rb) runs[static_cast<std::size_t>(std::max(ra, rb))].parent = std::min(ra, rb);
+      }
+    }
+    prev_begin = cur_begin;
+    prev_end = static_cast<int>(runs.size());
+  }
+  // A run's first block is the one of its first pixel; a component's is the smallest over its runs.
+  const long long block_cols = (mask.cols + 1) / 2;
+  std::vector<long long> key(runs.size(), -1);
+  std::vector<std::pair<long long, int>> roots;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const auto root = static_cast<std::size_t>(find_root(runs, static_cast<int>(i)));
+    const long long k = (runs[i].y / 2) * block_cols + runs[i].x0 / 2;
+    if (key[root] < 0 || k < key[root]) key[root] = k;
+  }
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].parent == static_cast<int>(i)) roots.emplace_back(key[i], static_cast<int>(i));
+  }
+  std::sort(roots.begin(), roots.end());
+  std::vector<int> root_label(runs.size(), 0);
+  for (std::size_t k = 0; k < roots.size(); ++k) {
+    root_label[static_cast<std::size_t>(roots[k].second)] = static_cast<int>(k) + 1;
+  }
+  run_label.resize(runs.size());
+  labels = cv::Mat::zeros(mask.size(), CV_32S);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const int l = root_label[static_cast<std::size_t>(find_root(runs, static_cast<int>(i)))];
+    run_label[i] = l;
+    std::fill_n(labels.ptr<int>(runs[i].y) + runs[i].x0, runs[i].x1 - runs[i].x0 + 1, l);
+  }
+  return static_cast<int>(roots.size()) + 1;
 }
 
 // The outline of candidate `c`: the 8-connected pieces of {opened >= level} outside other candidates, inside
@@ -563,32 +641,38 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   cv::Laplacian(s, lap, CV_32F, 1, 1.0, 0.0, cv::BORDER_REPLICATE);
   cv::Mat candidates = (lap < 0) & (s > 0.25 * p.threshold);
 
+  // Candidate regions: 8-connected components of the mask, as runs; `run_label` numbers them like
+  // cv::connectedComponents.
+  std::vector<Run> runs;
+  std::vector<int> run_label;
   cv::Mat comp_labels;
-  const int n_comp = cv::connectedComponents(candidates, comp_labels, 8, CV_32S);
+  const int n_comp = label_runs(candidates, runs, run_label, comp_labels);
   std::vector<Component> comps(static_cast<std::size_t>(n_comp));
-  for (int y = 0; y < comp_labels.rows; ++y) {
-    const int* l = comp_labels.ptr<int>(y);
-    const float* tv = t.ptr<float>(y);
-    const float* sv = smoothed.ptr<float>(y);
-    const float* ov = opened.ptr<float>(y);
-    const uchar* bad = bad_background.empty() ? nullptr : bad_background.ptr<uchar>(y);
-    for (int x = 0; x < comp_labels.cols; ++x) {
-      const int c = l[x];
-      if (c == 0) continue;
-      Component& cp = comps[static_cast<std::size_t>(c)];
-      if (cp.area == 0) {
-        cp.x0 = cp.x1 = x;
-        cp.y0 = cp.y1 = y;
-      } else {
-        cp.x0 = std::min(cp.x0, x);
-        cp.x1 = std::max(cp.x1, x);
-        cp.y1 = y;
-      }
-      ++cp.area;
+  // Runs are in raster order, so each component's sums add its pixels in raster order.
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const Run& r = runs[i];
+    Component& cp = comps[static_cast<std::size_t>(run_label[i])];
+    if (cp.area == 0) {
+      cp.x0 = r.x0;
+      cp.x1 = r.x1;
+      cp.y0 = r.y;
+    } else {
+      cp.x0 = std::min(cp.x0, r.x0);
+      cp.x1 = std::max(cp.x1, r.x1);
+    }
+    cp.y1 = r.y;
+    cp.area += r.x1 - r.x0 + 1;
+    const float* tv = t.ptr<float>(r.y);
+    const float* sv = smoothed.ptr<float>(r.y);
+    const float* ov = opened.ptr<float>(r.y);
+    for (int x = r.x0; x <= r.x1; ++x) {
       cp.sum += tv[x];
       cp.sum_smoothed += sv[x];
       cp.sum_opened += ov[x];
-      if (bad != nullptr && bad[x]) cp.on_bad_background = true;
+    }
+    if (!bad_background.empty()) {
+      const uchar* bad = bad_background.ptr<uchar>(r.y);
+      for (int x = r.x0; x <= r.x1; ++x) cp.on_bad_background |= bad[x] != 0;
     }
   }
 
