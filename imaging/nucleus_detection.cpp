@@ -587,6 +587,33 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   return n_seeds;
 }
 
+// Pixel count and background-subtracted sum of each part, in raster order; part(y, x) on the iw x ih area at
+// (ox, oy) of the image.
+template <class Part>
+void add_parts(const Part& part, const cv::Mat& t, int ox, int oy, int iw, int ih, int* area, double* sum) {
+  for (int y = 0; y < ih; ++y) {
+    const float* tv = t.ptr<float>(y + oy) + ox;
+    for (int x = 0; x < iw; ++x) {
+      const int k = part(y, x);
+      if (k <= 0) continue;
+      ++area[k];
+      sum[k] += tv[x];
+    }
+  }
+}
+
+// Writes the kept parts into the label image where no earlier nucleus is.
+template <class Part>
+void write_parts(const Part& part, cv::Mat& labels, int ox, int oy, int iw, int ih, const int* final_label) {
+  for (int y = 0; y < ih; ++y) {
+    int* out = labels.ptr<int>(y + oy) + ox;
+    for (int x = 0; x < iw; ++x) {
+      const int k = part(y, x);
+      if (k > 0 && out[x] == 0 && final_label[k] > 0) out[x] = final_label[k];
+    }
+  }
+}
+
 }  // namespace
 
 NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p) {
@@ -725,15 +752,9 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
             split_parts(sub, scratch.dist.data(), sw, sh, sx0, sy0, static_cast<float>(split_h), scratch);
       }
     }
-    const bool split = n_parts > 1;
-    const int* parts = scratch.parts.data();
-    const int pw = sw + 2;
-    auto part_at = [&](int y, int x) {  // sub-box coordinates
-      return split ? parts[(y + 1) * pw + x + 1] : (sub[y * sw + x] ? 1 : 0);
-    };
     // Box coordinates of the sub-box's interior.
-    const int ix0 = sx0;
-    const int iy0 = sy0;
+    const int ox = sx0 + box.x;
+    const int oy = sy0 + box.y;
     const int iw = sw - 2;
     const int ih = sh - 2;
     // Area and intensity checks per final nucleus.
@@ -744,14 +765,14 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     int* area = scratch.area.data();
     double* sum = scratch.sum.data();
     int* final_label = scratch.final_label.data();
-    for (int y = 0; y < ih; ++y) {
-      const float* tv = t.ptr<float>(y + iy0 + box.y) + ix0 + box.x;
-      for (int x = 0; x < iw; ++x) {
-        const int k = part_at(y + 1, x + 1);
-        if (k <= 0) continue;
-        ++area[k];
-        sum[k] += tv[x];
-      }
+    const int* parts = scratch.parts.data();
+    const int pw = sw + 2;
+    auto split_part = [&](int y, int x) { return parts[(y + 2) * pw + x + 2]; };  // interior coordinates
+    auto whole_part = [&](int y, int x) { return sub[(y + 1) * sw + x + 1] ? 1 : 0; };
+    if (n_parts > 1) {
+      add_parts(split_part, t, ox, oy, iw, ih, area, sum);
+    } else {
+      add_parts(whole_part, t, ox, oy, iw, ih, area, sum);
     }
     for (int k = 1; k <= n_parts; ++k) {
       const double a = area[k];
@@ -759,12 +780,10 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
       if (sum[k] / a <= p.threshold) continue;
       final_label[k] = ++next;
     }
-    for (int y = 0; y < ih; ++y) {
-      int* out = result.labels.ptr<int>(y + iy0 + box.y) + ix0 + box.x;
-      for (int x = 0; x < iw; ++x) {
-        const int k = part_at(y + 1, x + 1);
-        if (k > 0 && out[x] == 0 && final_label[k] > 0) out[x] = final_label[k];
-      }
+    if (n_parts > 1) {
+      write_parts(split_part, result.labels, ox, oy, iw, ih, final_label);
+    } else if (final_label[1] > 0) {
+      write_parts(whole_part, result.labels, ox, oy, iw, ih, final_label);
     }
   }
   result.count = next;
