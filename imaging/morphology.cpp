@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ihc {
@@ -132,24 +133,22 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
       }
     }
   }
-  // Rows above, at and below p, 4 floats each from the left neighbour's column; p itself and the fourth lane
-  // are masked out. Bits in raster order of the neighbours.
-  const std::ptrdiff_t rows[3] = {-w - 1, -1, w - 1};
+  // The 8 neighbours of p: rows above, at and below, 4 floats each from the left neighbour's column (p itself
+  // and the fourth lanes are masked out). Bits in raster order of the neighbours.
+  const int bit_offset[11] = {-w - 1, -w, -w + 1, 0, -1, 0, 1, 0, w - 1, w, w + 1};
   auto raise_neighbours = [&](int p, auto&& push) {
     const float vp = j[p];
     const __m128 vp4 = _mm_set1_ps(vp);
-    int bits = 0;
-    for (int r = 0; r < 3; ++r) {
-      const std::ptrdiff_t o = p + rows[r];
-      // std::min(vp, in[q]) and "not v <= j[q]", lane by lane.
-      const __m128 v = min4(_mm_loadu_ps(in + o), vp4);
-      bits |= _mm_movemask_ps(_mm_cmpnle_ps(v, _mm_loadu_ps(j + o))) << (4 * r);
-    }
+    // std::min(vp, in[q]) and "not v <= j[q]", lane by lane.
+    auto row = [&](const float* i_row, const float* j_row) {
+      return _mm_movemask_ps(_mm_cmpnle_ps(min4(_mm_loadu_ps(i_row), vp4), _mm_loadu_ps(j_row)));
+    };
+    int bits = row(in + p - w - 1, j + p - w - 1) | row(in + p - 1, j + p - 1) << 4 |
+               row(in + p + w - 1, j + p + w - 1) << 8;
     bits &= 0x757;  // lanes 0-2 above, 0 and 2 at, 0-2 below
     while (bits != 0) {
-      const int b = __builtin_ctz(static_cast<unsigned>(bits));
+      const int q = p + bit_offset[__builtin_ctz(static_cast<unsigned>(bits))];
       bits &= bits - 1;
-      const int q = p + static_cast<int>(rows[b >> 2]) + (b & 3);
       const float v = std::min(vp, in[q]);
       j[q] = v;
       push(q, v);
@@ -163,21 +162,48 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
   } else {
     // Many: highest values first through a bucket queue, so a pixel is rarely raised twice (a FIFO on noisy
     // plateaus raises each pixel four times on average). Buckets only order the work: values are floats and a
-    // pixel raised again is simply queued again, so the result stays exact.
-    constexpr int kLevels = 4096;
+    // pixel raised again is simply queued again, so the result stays exact. The buckets are FIFO lists of
+    // entries in one pool (no allocation per bucket); fine levels keep repeated raises rare.
+    constexpr int kLevels = 65536;
     const float scale = (kLevels - 1) / (hi - lo);
-    auto level = [&](float v) { return std::clamp(static_cast<int>((v - lo) * scale), 0, kLevels - 1); };
-    std::vector<std::vector<int>> buckets(kLevels);
-    for (const int p : queue) buckets[static_cast<std::size_t>(level(j[p]))].push_back(p);
+    // Values queued are never below lo: a raise only lifts a pixel above its scanned value.
+    auto level = [&](float v) { return std::min(static_cast<int>((v - lo) * scale), kLevels - 1); };
+    struct Entry {
+      int pixel;
+      int next;
+    };
+    // Room for every pixel twice; grown (rarely) before a pop could overflow it. Pages never touched cost
+    // nothing.
+    std::size_t capacity = std::max(queue.size(), n) * 2;
+    auto pool = std::make_unique_for_overwrite<Entry[]>(capacity);
+    int used = 0;
+    std::vector<int> head(kLevels, -1), tail(kLevels);
+    auto push = [&](int b, int q) {
+      const int e = used++;
+      pool[static_cast<std::size_t>(e)] = {q, -1};
+      int& h_b = head[static_cast<std::size_t>(b)];
+      int& t_b = tail[static_cast<std::size_t>(b)];
+      if (h_b < 0) {
+        h_b = e;
+      } else {
+        pool[static_cast<std::size_t>(t_b)].next = e;
+      }
+      t_b = e;
+    };
+    for (const int p : queue) push(level(j[p]), p);
     std::vector<int>().swap(queue);
     for (int cur = kLevels - 1; cur >= 0; --cur) {
-      auto& bucket = buckets[static_cast<std::size_t>(cur)];
-      for (std::size_t head = 0; head < bucket.size(); ++head) {
-        raise_neighbours(bucket[head], [&](int q, float v) {
-          buckets[static_cast<std::size_t>(std::min(level(v), cur))].push_back(q);
-        });
+      // Entries queued into the current bucket are linked behind the one being read.
+      for (int e = head[static_cast<std::size_t>(cur)]; e >= 0; e = pool[static_cast<std::size_t>(e)].next) {
+        if (static_cast<std::size_t>(used) + 8 > capacity) {
+          auto bigger = std::make_unique_for_overwrite<Entry[]>(capacity * 2);
+          std::copy_n(pool.get(), used, bigger.get());
+          pool = std::move(bigger);
+          capacity *= 2;
+        }
+        raise_neighbours(pool[static_cast<std::size_t>(e)].pixel,
+                         [&](int q, float v) { push(std::min(level(v), cur), q); });
       }
-      std::vector<int>().swap(bucket);
     }
   }
   cv::Mat out(mask.size(), CV_32F);
@@ -226,7 +252,7 @@ struct FloodImages {
   int wp = 0;                 // padded row stride
   std::vector<int> lab;       // labels; 4 spare -1 at the end for 4-wide loads around the last row
   std::vector<uint16_t> lev;  // bucket of each pixel that can be queued
-  std::vector<float> ridge;   // empty without the ridge rule
+  const cv::Mat* ridge = nullptr;
 };
 
 // Bits (raster order: lanes 0-2 of the row above, 0 and 2 of p's row, 0-2 of the row below) of the
@@ -249,74 +275,92 @@ void flood(FloodImages& im, int w, int h, double max_distance_px, float min_ridg
   const std::size_t np = static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2);
   int* lab = im.lab.data();
   const uint16_t* lev = im.lev.data();
-  const float* rg = im.ridge.data();
+  // What the flood reads and writes per pixel, side by side so a pixel costs one cache line, not five
+  // (the flood visits pixels in landscape order, all over the image).
+  struct Cell {
+    float ridge;     // input (ridge rule)
+    float path_max;  // highest ridge on the path from the seed (ridge rule)
+    int next;        // next pixel of its bucket
+    Offset dx, dy;   // offset from the seed pixel its label came from (distance limit)
+  };
+  const auto cell = std::make_unique_for_overwrite<Cell[]>(np);
+  if constexpr (kRidge) {
+    for (int y = 0; y < h; ++y) {
+      const float* r = im.ridge->ptr<float>(y);
+      Cell* c = cell.get() + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
+      for (int x = 0; x < w; ++x) c[x].ridge = r[x];
+    }
+  }
   // Buckets are FIFO lists threaded through `next`: a pixel is queued at most once (it is labelled when
   // queued), so one link per pixel holds every bucket without allocations.
-  const auto next = std::make_unique_for_overwrite<int[]>(np);
   int head[kLevels], tail[kLevels];
   std::fill_n(head, kLevels, -1);
   auto push = [&](int b, int q) {
-    next[static_cast<std::size_t>(q)] = -1;
+    cell[static_cast<std::size_t>(q)].next = -1;
     if (head[b] < 0) {
       head[b] = q;
     } else {
-      next[static_cast<std::size_t>(tail[b])] = q;
+      cell[static_cast<std::size_t>(tail[b])].next = q;
     }
     tail[b] = q;
   };
-  struct Delta {
-    Offset x, y;
-  };
-  std::unique_ptr<Delta[]> from_seed;  // offset of each labelled pixel from its seed pixel
-  std::unique_ptr<float[]> path_max;   // highest ridge on the path from the seed
-  if constexpr (kLimit) from_seed = std::make_unique_for_overwrite<Delta[]>(np);
-  if constexpr (kRidge) path_max = std::make_unique_for_overwrite<float[]>(np);
   // d.x^2 + d.y^2 > max_d2 for an integer sum is the same as sum > floor(max_d2).
   const double max_d2 = max_distance_px * max_distance_px;
   const long long limit_d2 =
       max_d2 >= 9e18 ? std::numeric_limits<long long>::max() : static_cast<long long>(std::floor(max_d2));
+  auto start = [&](int i) {
+    Cell& c = cell[static_cast<std::size_t>(i)];
+    c.dx = 0;
+    c.dy = 0;
+    // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind.
+    c.path_max = 0.0f;
+    // Only seeds with a free neighbour need to spread.
+    if (free_neighbours(lab, i, wp) != 0) push(lev[i], i);
+  };
+  const __m128i zero = _mm_setzero_si128();
   for (int y = 1; y <= h; ++y) {
-    for (int x = 1; x <= w; ++x) {
+    int x = 1;
+    for (; x + 4 <= w + 1; x += 4) {
       const int i = y * wp + x;
-      if (lab[i] <= 0) continue;
-      if constexpr (kLimit) from_seed[static_cast<std::size_t>(i)] = {0, 0};
-      // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind.
-      if constexpr (kRidge) path_max[static_cast<std::size_t>(i)] = 0.0f;
-      // Only seeds with a free neighbour need to spread.
-      if (free_neighbours(lab, i, wp) != 0) push(lev[i], i);
+      int bits = _mm_movemask_ps(_mm_castsi128_ps(
+          _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lab + i)), zero)));
+      while (bits != 0) {
+        start(i + __builtin_ctz(static_cast<unsigned>(bits)));
+        bits &= bits - 1;
+      }
+    }
+    for (; x <= w; ++x) {
+      if (lab[y * wp + x] > 0) start(y * wp + x);
     }
   }
   for (int cur = 0; cur < kLevels; ++cur) {
     // Pixels queued into the current bucket while it is read are appended behind p, so next[p] is read only
     // after p's neighbours are done.
-    for (int p = head[cur]; p >= 0; p = next[static_cast<std::size_t>(p)]) {
+    for (int p = head[cur]; p >= 0; p = cell[static_cast<std::size_t>(p)].next) {
       int bits = free_neighbours(lab, p, wp);
       if (bits == 0) continue;
       const int lp = lab[p];
-      float pm = 0.0f;
-      bool stop = false;
-      if constexpr (kRidge) {
-        pm = path_max[static_cast<std::size_t>(p)];
-        stop = pm >= min_ridge;
-      }
-      Delta d0{};
-      if constexpr (kLimit) d0 = from_seed[static_cast<std::size_t>(p)];
+      const Cell& cp = cell[static_cast<std::size_t>(p)];
+      const float pm = cp.path_max;
+      const bool stop = pm >= min_ridge;
+      const int dx0 = cp.dx, dy0 = cp.dy;
       // Neighbours in raster order: ties spread breadth first in this order.
       while (bits != 0) {
         const int b = __builtin_ctz(static_cast<unsigned>(bits));
         bits &= bits - 1;
         const int q = p + (b >> 2) * wp - wp + (b & 3) - 1;
-        const auto qs = static_cast<std::size_t>(q);
+        Cell& cq = cell[static_cast<std::size_t>(q)];
         if constexpr (kRidge) {
-          if (stop && rg[qs] < 0.5f * pm) continue;
+          if (stop && cq.ridge < 0.5f * pm) continue;
         }
         if constexpr (kLimit) {
-          const int dx = d0.x + (b & 3) - 1;
-          const int dy = d0.y + (b >> 2) - 1;
+          const int dx = dx0 + (b & 3) - 1;
+          const int dy = dy0 + (b >> 2) - 1;
           if (static_cast<long long>(dx) * dx + static_cast<long long>(dy) * dy > limit_d2) continue;
-          from_seed[qs] = {static_cast<Offset>(dx), static_cast<Offset>(dy)};
+          cq.dx = static_cast<Offset>(dx);
+          cq.dy = static_cast<Offset>(dy);
         }
-        if constexpr (kRidge) path_max[qs] = std::max(pm, rg[qs]);
+        if constexpr (kRidge) cq.path_max = std::max(pm, cq.ridge);
         lab[q] = lp;
         push(std::max(static_cast<int>(lev[q]), cur), q);
       }
@@ -336,16 +380,29 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   if (stop_at_ridges) CV_Assert(ridge.type() == CV_32FC1 && ridge.size() == labels.size());
   const int w = labels.cols;
   const int h = labels.rows;
+  // Landscape range of the pixels that may be entered, 4 at a time (the others count as +-FLT_MAX).
   float lo = FLT_MAX, hi = -FLT_MAX;
+  __m128 lo4 = _mm_set1_ps(FLT_MAX), hi4 = _mm_set1_ps(-FLT_MAX);
+  const __m128i minus_one = _mm_set1_epi32(-1);
   for (int y = 0; y < h; ++y) {
     const int* l = labels.ptr<int>(y);
     const float* fr = landscape.ptr<float>(y);
-    for (int x = 0; x < w; ++x) {
+    int x = 0;
+    for (; x + 4 <= w; x += 4) {
+      const __m128 keep = _mm_castsi128_ps(
+          _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), minus_one));
+      const __m128 f = _mm_loadu_ps(fr + x);
+      lo4 = min4(lo4, _mm_or_ps(_mm_and_ps(keep, f), _mm_andnot_ps(keep, _mm_set1_ps(FLT_MAX))));
+      hi4 = max4(hi4, _mm_or_ps(_mm_and_ps(keep, f), _mm_andnot_ps(keep, _mm_set1_ps(-FLT_MAX))));
+    }
+    for (; x < w; ++x) {
       if (l[x] < 0) continue;
       lo = std::min(lo, fr[x]);
       hi = std::max(hi, fr[x]);
     }
   }
+  lo = horizontal_min(lo4, lo);
+  hi = -horizontal_min(_mm_sub_ps(_mm_setzero_ps(), hi4), -hi);
   if (lo > hi) return;
   constexpr int kLevels = 1024;
   const float scale = hi > lo ? (kLevels - 1) / (hi - lo) : 0.0f;
@@ -354,7 +411,7 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   const std::size_t np = static_cast<std::size_t>(im.wp) * static_cast<std::size_t>(h + 2);
   im.lab.assign(np + 4, -1);
   im.lev.resize(np);
-  if (stop_at_ridges) im.ridge.resize(np);
+  if (stop_at_ridges) im.ridge = &ridge;
   for (int y = 0; y < h; ++y) {
     const std::size_t row = static_cast<std::size_t>(y + 1) * static_cast<std::size_t>(im.wp) + 1;
     const int* l = labels.ptr<int>(y);
@@ -362,9 +419,18 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
     std::copy_n(l, w, im.lab.begin() + static_cast<std::ptrdiff_t>(row));
     uint16_t* lv = im.lev.data() + row;
     // Only pixels that may be entered have a level (the others may hold anything, even NaN).
-    for (int x = 0; x < w; ++x) lv[x] = l[x] >= 0 ? static_cast<uint16_t>((fr[x] - lo) * scale) : 0;
-    if (stop_at_ridges)
-      std::copy_n(ridge.ptr<float>(y), w, im.ridge.begin() + static_cast<std::ptrdiff_t>(row));
+    int x = 0;
+    const __m128 lo4s = _mm_set1_ps(lo), scale4 = _mm_set1_ps(scale);
+    auto level4 = [&](int at) {
+      const __m128i keep =
+          _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + at)), minus_one);
+      const __m128 v = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(fr + at), lo4s), scale4);
+      return _mm_and_si128(keep, _mm_cvttps_epi32(v));
+    };
+    for (; x + 8 <= w; x += 8) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(lv + x), _mm_packs_epi32(level4(x), level4(x + 4)));
+    }
+    for (; x < w; ++x) lv[x] = l[x] >= 0 ? static_cast<uint16_t>((fr[x] - lo) * scale) : 0;
   }
   const bool limit = max_distance_px > 0.0;
   // A pixel's offset from its seed is the difference of their positions.
