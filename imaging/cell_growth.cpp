@@ -231,10 +231,13 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
       }
       for (; x < g.cell_labels.cols; ++x) l[x] = std::max(l[x], 0);
     }
+    // Line ownership reads the unsmoothed DAB: the step between two halves of a line is sharp there.
+    LineOwnershipParams own;
+    own.blur_sigma_px = kObjectiveSigmaUm / p.um_per_px;
     // Lines are at most ~1 um wider than the band on the neighbour's side.
-    const int iterations = static_cast<int>(std::ceil(band_px + 1.0 / p.um_per_px));
-    give_lines_to_brown_cells(g.cell_labels, nucleus_labels, dab_smooth,
-                              membrane_band(g.cell_labels, band_px), iterations);
+    own.max_shift_px = band_px + 1.0 / p.um_per_px;
+    own.um_per_px = p.um_per_px;
+    give_lines_to_brown_cells(g.cell_labels, nucleus_labels, dab, membrane_band(g.cell_labels, band_px), own);
   } else {
     g.cell_labels = nucleus_labels.clone();
   }

@@ -65,13 +65,11 @@ std::pair<float, float> shared_line_membranes(float dark, float pale) {
   return {cells[0].values[col], cells[1].values[col]};
 }
 
-// KNOWN FAILURE, disabled until the border search is fixed: the flood gives the crest of the blurred line to
-// whichever cell reaches it first. Here the paler cell takes the crest (two of the three 3+ pixels), so its
-// band reads the 3+ line (1+ reads 0.55, 2+ 0.65, a negative 0.69; the 3+ cell next to the negative 0.50) and
-// the ownership step (give_lines_to_brown_cells), which compares the bands, moves nothing back. On the
-// synthetic slides the tie goes either way, so the step rule helps on average (docs/accuracy.md) but not in
-// this case. Run with --gtest_also_run_disabled_tests.
-TEST(CellMeasurements, DISABLED_CellsOfDifferentGradeEachOwnTheirSideOfASharedLine) {
+// The flood gives the crest of the blurred line to whichever cell reaches it first. Here the paler cell takes
+// it (two of the three 3+ pixels), so its band read the 3+ line (1+ 0.55, 2+ 0.65, a negative 0.69 next to a
+// 3+ cell at 0.50) and the band rule of give_lines_to_brown_cells, which compares the bands, moved nothing
+// back. The border fit (a blurred two-half line across the border) puts the border on the step.
+TEST(CellMeasurements, CellsOfDifferentGradeEachOwnTheirSideOfASharedLine) {
   // 3+ next to 1+ and next to 2+: the border is the step between the halves, not the crest of the blurred
   // line (which lies in the 3+ half and gave the 3+ cell's band its own cytoplasm).
   const auto [a3, b1] = shared_line_membranes(0.8f, 0.3f);

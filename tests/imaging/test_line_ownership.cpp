@@ -1,0 +1,227 @@
+#include "imaging/line_ownership.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+#include <vector>
+
+namespace ihc {
+namespace {
+
+// A shared line across t: cytoplasm `c0`, half `l0` over [step - w, step), half `l1` over [step, step + w),
+// cytoplasm `c1`, drawn at 1/20 px and blurred there, sampled every `dt` from `t0`.
+std::vector<float> blurred_line(double c0, double l0, double l1, double c1, double step, double w,
+                                double sigma, double t0, double dt, int n) {
+  constexpr int kFine = 20;
+  constexpr int kPad = 200;
+  const int stride = static_cast<int>(dt * kFine);
+  const int fine_n = (n - 1) * stride + 1 + 2 * kPad;
+  cv::Mat fine(1, fine_n, CV_32F);
+  for (int i = 0; i < fine_n; ++i) {
+    const double t = t0 + (i - kPad) / static_cast<double>(kFine);
+    const double v = t < step - w ? c0 : t < step ? l0 : t < step + w ? l1 : c1;
+    fine.at<float>(0, i) = static_cast<float>(v);
+  }
+  cv::GaussianBlur(fine, fine, cv::Size(2 * kPad + 1, 1), sigma * kFine, 0, cv::BORDER_REPLICATE);
+  std::vector<float> out(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = fine.at<float>(0, kPad + i * stride);
+  return out;
+}
+
+TEST(LineOwnership, FitFindsTheStepTheHalfWidthAndAllLevels) {
+  const LineProfileFitter fitter(1.2, -8.0, 0.5, 33, 4.0, 1.0, 3.0);
+  for (const double step : {-3.0, -1.5, -0.25, 0.0, 1.25, 2.5, 4.0}) {
+    for (const double w : {1.5, 2.5}) {
+      const auto profile = blurred_line(0.2, 0.8, 0.3, 0.075, step, w, 1.2, -8.0, 0.5, 33);
+      const LineFit f = fitter.fit(profile.data());
+      ASSERT_TRUE(f.valid);
+      EXPECT_NEAR(f.step, step, 0.13) << step << " " << w;
+      EXPECT_NEAR(f.half_width, w, 0.01) << step << " " << w;
+      EXPECT_NEAR(f.before, 0.8, 0.02) << step << " " << w;
+      EXPECT_NEAR(f.after, 0.3, 0.02) << step << " " << w;
+      EXPECT_NEAR(f.outside_before, 0.2, 0.02) << step << " " << w;
+      EXPECT_NEAR(f.outside_after, 0.075, 0.02) << step << " " << w;
+      EXPECT_LT(f.rms, 0.005) << step << " " << w;
+    }
+  }
+  // The paler half first works the same.
+  const auto rising = blurred_line(0.02, 0.1, 0.7, 0.2, 0.5, 2.0, 1.2, -8.0, 0.5, 33);
+  const LineFit r = fitter.fit(rising.data());
+  EXPECT_NEAR(r.step, 0.5, 0.13);
+  EXPECT_NEAR(r.before, 0.1, 0.02);
+  EXPECT_NEAR(r.after, 0.7, 0.02);
+}
+
+TEST(LineOwnership, FitStaysOnItsGrid) {
+  const LineProfileFitter fitter(1.0, -8.0, 0.5, 33, 1.0, 1.0, 2.0);
+  const auto profile = blurred_line(0.1, 0.8, 0.3, 0.1, 3.0, 2.0, 1.0, -8.0, 0.5, 33);
+  const LineFit f = fitter.fit(profile.data());
+  ASSERT_TRUE(f.valid);
+  EXPECT_GE(f.step, -1.0);
+  EXPECT_LE(f.step, 1.0);
+  EXPECT_GE(f.half_width, 1.0);
+  EXPECT_LE(f.half_width, 2.0);
+  EXPECT_FALSE(LineProfileFitter(1.0, 0.0, 0.5, 0, 1.0, 1.0, 2.0).fit(profile.data()).valid);
+}
+
+// Two cells side by side (left label 1, right label 2, nuclei far from the line) whose shared brown line has
+// a left half at `left` OD over columns [step - 3, step) and a right half at `right` over [step, step + 3),
+// cytoplasm at a quarter of each, blurred like the landscape. The flood's border is put at column `border`
+// (first column of cell 2). Returns the labels after the ownership pass.
+struct TwoCells {
+  cv::Mat labels, nuclei, dab;
+};
+
+TwoCells shared_line(float left, float right, int step, int border, double angle_deg = 0) {
+  TwoCells f;
+  const int n = 64;
+  f.dab = cv::Mat::zeros(n, n, CV_32F);
+  f.labels = cv::Mat::zeros(n, n, CV_32S);
+  f.nuclei = cv::Mat::zeros(n, n, CV_32S);
+  const double c = std::cos(angle_deg * CV_PI / 180), s = std::sin(angle_deg * CV_PI / 180);
+  for (int y = 0; y < n; ++y) {
+    for (int x = 0; x < n; ++x) {
+      // Signed distance (in columns) of the pixel's centre along the line's normal, rotated about the centre.
+      const double u = (x - n / 2) * c + (y - n / 2) * s + n / 2;
+      float v = u < step - 3 ? 0.25f * left : u < step ? left : u < step + 3 ? right : 0.25f * right;
+      f.dab.at<float>(y, x) = v;
+      f.labels.at<int>(y, x) = u < border - 0.5 ? 1 : 2;
+    }
+  }
+  cv::GaussianBlur(f.dab, f.dab, cv::Size(), 1.2);
+  cv::circle(f.nuclei, cv::Point(12, 32), 5, cv::Scalar(1), cv::FILLED);
+  cv::circle(f.nuclei, cv::Point(52, 32), 5, cv::Scalar(2), cv::FILLED);
+  return f;
+}
+
+// Column of the first pixel of cell 2 on row y.
+int first_right(const cv::Mat& labels, int y) {
+  for (int x = 0; x < labels.cols; ++x) {
+    if (labels.at<int>(y, x) == 2) return x;
+  }
+  return -1;
+}
+
+// Membrane bands 2 px wide on each side of every border between two cells.
+cv::Mat bands(const cv::Mat& labels) {
+  cv::Mat edge = cv::Mat::zeros(labels.size(), CV_8U);
+  for (int y = 0; y < labels.rows; ++y) {
+    for (int x = 0; x < labels.cols; ++x) {
+      const int c = labels.at<int>(y, x);
+      const bool differs = (x + 1 < labels.cols && labels.at<int>(y, x + 1) != c) ||
+                           (x > 0 && labels.at<int>(y, x - 1) != c) ||
+                           (y + 1 < labels.rows && labels.at<int>(y + 1, x) != c) ||
+                           (y > 0 && labels.at<int>(y - 1, x) != c);
+      if (c > 0 && differs) edge.at<uchar>(y, x) = 255;
+    }
+  }
+  cv::Mat band;
+  cv::dilate(edge, band, cv::getStructuringElement(cv::MORPH_CROSS, cv::Size(3, 3)));
+  band.setTo(0, labels <= 0);
+  return band;
+}
+
+void own_lines(TwoCells& f, const LineOwnershipParams& p) {
+  give_lines_to_brown_cells(f.labels, f.nuclei, f.dab, bands(f.labels), p);
+}
+
+LineOwnershipParams params() {
+  LineOwnershipParams p;
+  p.blur_sigma_px = 1.2;
+  p.max_shift_px = 4;
+  p.um_per_px = 0.5;
+  return p;
+}
+
+TEST(LineOwnership, PalerCellHoldingTheCrestGivesItBack) {
+  // 3+ half on the left (columns 29..31), 1+ or 2+ on the right (32..34); the flood left the border at column
+  // 30, so the paler cell's band read the 3+ line and the bands look alike: the fitted step decides.
+  for (const float pale : {0.3f, 0.5f}) {
+    TwoCells f = shared_line(0.8f, pale, 32, 30);
+    own_lines(f, params());
+    for (int y = 8; y < 56; ++y) ASSERT_EQ(first_right(f.labels, y), 32) << "pale " << pale << " row " << y;
+  }
+}
+
+TEST(LineOwnership, PalerCellOnTheLeftWorksTheSame) {
+  TwoCells f = shared_line(0.3f, 0.8f, 32, 34);
+  own_lines(f, params());
+  for (int y = 8; y < 56; ++y) ASSERT_EQ(first_right(f.labels, y), 32) << "row " << y;
+}
+
+TEST(LineOwnership, NegativeNeighbourGivesTheLineToTheBrownCell) {
+  // The negative cell holds one column of the 3+ half: its band is clearly paler, the band rule moves it.
+  TwoCells f = shared_line(0.8f, 0.02f, 32, 31);
+  own_lines(f, params());
+  for (int y = 8; y < 56; ++y) ASSERT_EQ(first_right(f.labels, y), 32) << "row " << y;
+}
+
+TEST(LineOwnership, LineStainedOnOneSideWithoutOtherEvidenceKeepsTheCrest) {
+  // Two columns of a 3+ half on the negative side, cytoplasm at 0.2 and 0.1: the bump fits as the 3+ cell's
+  // 3 px half or as two 1.5 px halves about as well, so neither reading moves the border (on the slides the
+  // cells' other borders tell them apart through their bands; tests/imaging/test_cell_measurements has a
+  // 3+ cell with darker cytoplasm, where the fit does decide).
+  TwoCells f = shared_line(0.8f, 0.02f, 32, 30);
+  f.dab.setTo(0.1f, f.dab < 0.1f);
+  const cv::Mat before = f.labels.clone();
+  own_lines(f, params());
+  EXPECT_EQ(cv::countNonZero(f.labels != before), 0);
+}
+
+TEST(LineOwnership, EqualNeighboursKeepTheirBorder) {
+  for (const int border : {30, 32, 33}) {
+    TwoCells f = shared_line(0.6f, 0.6f, 32, border);
+    const cv::Mat before = f.labels.clone();
+    own_lines(f, params());
+    EXPECT_EQ(cv::countNonZero(f.labels != before), 0) << "border " << border;
+  }
+}
+
+TEST(LineOwnership, SlantedBorderMovesAlongItsNormal) {
+  // A 3+ / 2+ line at 30 degrees whose 3+ cell took a pixel of the 2+ half: the pixels between the border and
+  // the step change hands, measured along the line's normal.
+  TwoCells f = shared_line(0.8f, 0.5f, 32, 33, 30.0);
+  own_lines(f, params());
+  const double c = std::cos(CV_PI / 6), s = std::sin(CV_PI / 6);
+  int wrong = 0, total = 0;
+  for (int y = 8; y < 56; ++y) {
+    for (int x = 8; x < 56; ++x) {
+      const double u = (x - 32) * c + (y - 32) * s + 32;
+      if (std::abs(u - 31.5) > 3) continue;
+      ++total;
+      // Pixel centres within 0.5 px of the step may go either way.
+      if (std::abs(u - 31.5) < 0.5) continue;
+      if (f.labels.at<int>(y, x) != (u < 31.5 ? 1 : 2)) ++wrong;
+    }
+  }
+  EXPECT_GT(total, 100);
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST(LineOwnership, NucleusPixelsNeverMove) {
+  TwoCells f = shared_line(0.8f, 0.3f, 32, 30);
+  // A nucleus of cell 1 straddling the line: its pixels stay with cell 1 whatever the step says.
+  f.nuclei(cv::Rect(28, 20, 4, 4)).setTo(1);
+  f.labels(cv::Rect(28, 20, 4, 4)).setTo(1);
+  // Cell 2 pixels under another cell's nucleus mask do not move either.
+  f.nuclei(cv::Rect(30, 40, 2, 2)).setTo(2);
+  f.labels(cv::Rect(30, 40, 2, 2)).setTo(2);
+  own_lines(f, params());
+  for (int y = 20; y < 24; ++y) {
+    for (int x = 28; x < 32; ++x) EXPECT_EQ(f.labels.at<int>(y, x), 1);
+  }
+  EXPECT_EQ(f.labels.at<int>(40, 30), 2);
+  EXPECT_EQ(f.labels.at<int>(41, 31), 2);
+  EXPECT_EQ(first_right(f.labels, 10), 32);
+}
+
+TEST(LineOwnership, PaleBordersAreLeftAlone) {
+  TwoCells f = shared_line(0.1f, 0.04f, 32, 30);
+  const cv::Mat before = f.labels.clone();
+  own_lines(f, params());
+  EXPECT_EQ(cv::countNonZero(f.labels != before), 0);
+}
+
+}  // namespace
+}  // namespace ihc
