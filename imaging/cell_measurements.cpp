@@ -65,6 +65,22 @@ struct SumRegisters {
   }
 };
 
+// First x in [from, to) where (row[x] == c) != equal, else `to`; four pixels at a time.
+inline int run_end(const int* row, int from, int to, int c, bool equal) {
+  const __m128i vc = _mm_set1_epi32(c);
+  const int flip = equal ? 0xF : 0;
+  int x = from;
+  for (; x + 4 <= to; x += 4) {
+    const __m128i same = _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + x)), vc);
+    const int change = _mm_movemask_ps(_mm_castsi128_ps(same)) ^ flip;
+    if (change != 0) return x + __builtin_ctz(static_cast<unsigned>(change));
+  }
+  for (; x < to; ++x) {
+    if ((row[x] == c) != equal) return x;
+  }
+  return to;
+}
+
 // Where a label's pixels lie: first pixel in raster order and bounding box.
 struct Extent {
   int first = -1;                                    // y * width + x
@@ -258,8 +274,7 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     nucleus_pieces.next_row();
     for (int x = 0; x < w;) {
       const int c = l[x];
-      int end = x + 1;
-      while (end < w && l[end] == c) ++end;
+      const int end = run_end(l, x + 1, w, c, true);
       if (c > 0) {
         const auto ci = static_cast<std::size_t>(c);
         const std::int64_t len = end - x;
@@ -301,8 +316,7 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     const float* dv = dab.ptr<float>(y);
     for (int x = 0; x < w;) {
       const int c = l[x];
-      int end = x + 1;
-      while (end < w && l[end] == c) ++end;
+      const int end = run_end(l, x + 1, w, c, true);
       const int i = c > 0 ? index[static_cast<std::size_t>(c)] : -1;
       if (i >= 0) {
         CellSums& a = acc[static_cast<std::size_t>(i)];
@@ -313,8 +327,7 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
         SumRegisters cell_sums(a, 3);
         for (int xx = x; xx < end;) {
           const bool in_nucleus = nl[xx] == c;
-          int stretch_end = xx + 1;
-          while (stretch_end < end && (nl[stretch_end] == c) == in_nucleus) ++stretch_end;
+          const int stretch_end = run_end(nl, xx + 1, end, c, in_nucleus);
           SumRegisters part(a, in_nucleus ? 0 : 1);
           const int membrane = in_nucleus ? 4 : 2;
           for (; xx < stretch_end; ++xx) {
