@@ -149,9 +149,23 @@ std::vector<cv::Point2f> smooth_closed(const std::vector<cv::Point>& c, bool smo
   const std::size_t n = a.size();
   if (!smooth || n < 5) return a;
   std::vector<cv::Point2f> b(n);
+  const __m128 quarter = _mm_set1_ps(0.25f);
+  const __m128 half = _mm_set1_ps(0.5f);
   for (int pass = 0; pass < 2; ++pass) {
     b[0] = 0.25f * a[n - 1] + 0.5f * a[0] + 0.25f * a[1];
-    for (std::size_t i = 1; i + 1 < n; ++i) b[i] = 0.25f * a[i - 1] + 0.5f * a[i] + 0.25f * a[i + 1];
+    // Two points (x, y, x, y) at a time, the same single-precision products and sums in the same order.
+    const float* in = &a[0].x;
+    float* out = &b[0].x;
+    std::size_t i = 1;
+    for (; i + 2 < n; i += 2) {
+      const __m128 prev = _mm_loadu_ps(in + 2 * (i - 1));
+      const __m128 mid = _mm_loadu_ps(in + 2 * i);
+      const __m128 next = _mm_loadu_ps(in + 2 * (i + 1));
+      const __m128 sum =
+          _mm_add_ps(_mm_add_ps(_mm_mul_ps(quarter, prev), _mm_mul_ps(half, mid)), _mm_mul_ps(quarter, next));
+      _mm_storeu_ps(out + 2 * i, sum);
+    }
+    for (; i + 1 < n; ++i) b[i] = 0.25f * a[i - 1] + 0.5f * a[i] + 0.25f * a[i + 1];
     b[n - 1] = 0.25f * a[n - 2] + 0.5f * a[n - 1] + 0.25f * a[0];
     a.swap(b);
   }

@@ -148,14 +148,15 @@ TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
 }
 
 // measure_cells against the plain computation from the grown cells: per-compartment sums in doubles, one
-// pixel at a time, and the largest findContours outline (unsmoothed, simplified by approxPolyDP).
+// pixel at a time, and the largest findContours outline (smoothed by two [1 2 1] passes on odd images),
+// simplified by approxPolyDP; the nucleus circularity from the smoothed outline.
 TEST(CellMeasurements, MatchesPlainSumsAndLargestFindContoursOutlineOnRandomLabels) {
   cv::RNG rng(7);
   CellParamsPx p;
   p.cell_expansion_px = 6;
-  p.smooth_boundaries = false;
   int cells_checked = 0, in_pieces = 0;
   for (int image = 0; image < 60; ++image) {
+    p.smooth_boundaries = image % 2 == 1;
     const int count = 2 + image % 5;
     const cv::Mat nuclei = random_labels(rng, 48, count);
     cv::Mat hema(nuclei.size(), CV_32F), dab(nuclei.size(), CV_32F);
@@ -223,13 +224,31 @@ TEST(CellMeasurements, MatchesPlainSumsAndLargestFindContoursOutlineOnRandomLabe
         }
         in_pieces += contours.size() > 1 ? 1 : 0;
         std::vector<cv::Point2f> poly(contours[best].begin(), contours[best].end());
-        if (poly.size() < 8) return poly;
-        std::vector<cv::Point2f> simplified;
-        cv::approxPolyDP(poly, simplified, 0.4, true);
-        return simplified;
+        const std::size_t n = poly.size();
+        for (int pass = 0; p.smooth_boundaries && n >= 5 && pass < 2; ++pass) {
+          std::vector<cv::Point2f> b(n);
+          for (std::size_t i = 0; i < n; ++i) {
+            b[i] = 0.25f * poly[(i + n - 1) % n] + 0.5f * poly[i] + 0.25f * poly[(i + 1) % n];
+          }
+          poly.swap(b);
+        }
+        return poly;
       };
-      EXPECT_EQ(cell.boundary, outline(g.cell_labels)) << "cell " << c;
-      EXPECT_EQ(cell.nucleus, outline(nuclei)) << "nucleus " << c;
+      auto simplified = [](const std::vector<cv::Point2f>& poly) {
+        if (poly.size() < 8) return poly;
+        std::vector<cv::Point2f> out;
+        cv::approxPolyDP(poly, out, 0.4, true);
+        return out;
+      };
+      EXPECT_EQ(cell.boundary, simplified(outline(g.cell_labels))) << "cell " << c;
+      const std::vector<cv::Point2f> nucleus = outline(nuclei);
+      EXPECT_EQ(cell.nucleus, simplified(nucleus)) << "nucleus " << c;
+      if (nucleus.size() >= 3) {
+        const double perimeter = cv::arcLength(nucleus, true);
+        const double circularity =
+            std::min(1.0, 4.0 * CV_PI * std::abs(cv::contourArea(nucleus)) / (perimeter * perimeter));
+        EXPECT_EQ(cell.values[1], static_cast<float>(circularity)) << "nucleus " << c;
+      }
       ++cells_checked;
     }
     EXPECT_EQ(next, cells.size());
