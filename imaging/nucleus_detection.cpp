@@ -9,6 +9,7 @@
 #include <opencv2/core/hal/intrin.hpp>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace ihc {
@@ -71,7 +72,9 @@ struct CandidateScratch {
   std::vector<uchar> sub;  // the outline on its bounding box plus a 1 px ring (the "sub-box")
   std::vector<uchar> mark;
   std::vector<int> stack;
-  std::vector<int> chamfer;  // fixed-point distances with a 2 px border
+  std::vector<float> chamfer_f;  // fixed-point distances (as integer-valued floats) with a 2 px border
+  std::vector<float> chamfer_pre_f;
+  std::vector<int> chamfer;  // the same as int, for boxes too large for floats
   std::vector<int> chamfer_pre;
   std::vector<float> dist;  // sub-box
   std::vector<float> rec;   // sub-box + 1 px -inf pad: h-maxima transform of dist
@@ -95,62 +98,79 @@ const int kDiagDist = cvRound(1.4f * (1 << kDistShift));
 const int kLongDist = cvRound(2.1969f * (1 << kDistShift));
 
 // pre[x] = the smallest chamfer step onto pixel x of row `r` from the rows `dir` and 2 * `dir` away (already
-// final in that pass): the part of each pass that does not depend on the same row, so it runs 4 pixels at a
-// time.
-void chamfer_from_rows(const int* r, int step, int dir, int w, int* pre) {
-  const int* r1 = r + dir * step;
-  const int* r2 = r + 2 * dir * step;
+// final in that pass): the part of each pass that does not depend on the same row, so floats run 4 pixels at
+// a time.
+template <class T>
+void chamfer_from_rows(const T* r, int step, int dir, int w, T* pre) {
+  const T* r1 = r + dir * step;
+  const T* r2 = r + 2 * dir * step;
+  const auto hv = static_cast<T>(kHvDist);
+  const auto diag = static_cast<T>(kDiagDist);
+  const auto lng = static_cast<T>(kLongDist);
   int x = 0;
 #if CV_SIMD128
-  const cv::v_int32x4 hv = cv::v_setall_s32(kHvDist);
-  const cv::v_int32x4 diag = cv::v_setall_s32(kDiagDist);
-  const cv::v_int32x4 lng = cv::v_setall_s32(kLongDist);
-  for (; x + 4 <= w; x += 4) {
-    cv::v_int32x4 v = cv::v_min(cv::v_load(r2 + x - 1), cv::v_load(r2 + x + 1)) + lng;
-    v = cv::v_min(v, cv::v_min(cv::v_load(r1 + x - 2), cv::v_load(r1 + x + 2)) + lng);
-    v = cv::v_min(v, cv::v_min(cv::v_load(r1 + x - 1), cv::v_load(r1 + x + 1)) + diag);
-    v = cv::v_min(v, cv::v_load(r1 + x) + hv);
-    cv::v_store(pre + x, v);
+  if constexpr (std::is_same_v<T, float>) {
+    const cv::v_float32x4 vhv = cv::v_setall_f32(hv);
+    const cv::v_float32x4 vdiag = cv::v_setall_f32(diag);
+    const cv::v_float32x4 vlng = cv::v_setall_f32(lng);
+    for (; x + 4 <= w; x += 4) {
+      cv::v_float32x4 v = cv::v_min(cv::v_load(r2 + x - 1), cv::v_load(r2 + x + 1)) + vlng;
+      v = cv::v_min(v, cv::v_min(cv::v_load(r1 + x - 2), cv::v_load(r1 + x + 2)) + vlng);
+      v = cv::v_min(v, cv::v_min(cv::v_load(r1 + x - 1), cv::v_load(r1 + x + 1)) + vdiag);
+      v = cv::v_min(v, cv::v_load(r1 + x) + vhv);
+      cv::v_store(pre + x, v);
+    }
   }
 #endif
   for (; x < w; ++x) {
-    int v = std::min(r2[x - 1], r2[x + 1]) + kLongDist;
-    v = std::min(v, std::min(r1[x - 2], r1[x + 2]) + kLongDist);
-    v = std::min(v, std::min(r1[x - 1], r1[x + 1]) + kDiagDist);
-    pre[x] = std::min(v, r1[x] + kHvDist);
+    T v = std::min(r2[x - 1], r2[x + 1]) + lng;
+    v = std::min(v, std::min(r1[x - 2], r1[x + 2]) + lng);
+    v = std::min(v, std::min(r1[x - 1], r1[x + 1]) + diag);
+    pre[x] = std::min(v, r1[x] + hv);
   }
 }
 
-// Chamfer (5x5) distance to the nearest zero of `mask` (w x h, zero frame), as cv::distanceTransform.
-// Integer minima of the same sums, so the order of the terms does not matter.
-void chamfer_distance(const uchar* mask, int w, int h, float* dist, CandidateScratch& s) {
-  constexpr int kFar = 1 << 30;  // border: never the nearest (the frame is zero)
+template <class T>
+void chamfer_passes(const uchar* mask, int w, int h, float* dist, std::vector<T>& buf,
+                    std::vector<T>& pre_buf, T far) {
   const int step = w + 4;
-  s.chamfer.assign(static_cast<std::size_t>(step) * static_cast<std::size_t>(h + 4), kFar);
-  s.chamfer_pre.resize(static_cast<std::size_t>(w));
-  int* pre = s.chamfer_pre.data();
-  int* t = s.chamfer.data() + 2 * step + 2;
+  buf.assign(static_cast<std::size_t>(step) * static_cast<std::size_t>(h + 4), far);
+  pre_buf.resize(static_cast<std::size_t>(w));
+  T* pre = pre_buf.data();
+  T* t = buf.data() + 2 * step + 2;
+  const auto hv = static_cast<T>(kHvDist);
   for (int y = 0; y < h; ++y) {
-    int* r = t + y * step;
+    T* r = t + y * step;
     const uchar* m = mask + y * w;
     chamfer_from_rows(r, step, -1, w, pre);
-    int left = r[-1];
+    T left = r[-1];
     for (int x = 0; x < w; ++x) {
-      left = m[x] ? std::min(pre[x], left + kHvDist) : 0;
+      left = m[x] ? std::min(pre[x], left + hv) : T(0);
       r[x] = left;
     }
   }
   const float scale = 1.f / (1 << kDistShift);
   for (int y = h - 1; y >= 0; --y) {
-    int* r = t + y * step;
+    T* r = t + y * step;
     float* d = dist + y * w;
     chamfer_from_rows(r, step, 1, w, pre);
-    int right = r[w];
+    T right = r[w];
     for (int x = w - 1; x >= 0; --x) {
-      right = std::min(std::min(r[x], pre[x]), right + kHvDist);
+      right = std::min(std::min(r[x], pre[x]), right + hv);
       r[x] = right;
       d[x] = static_cast<float>(right) * scale;
     }
+  }
+}
+
+// Chamfer (5x5) distance to the nearest zero of `mask` (w x h, zero frame), as cv::distanceTransform: minima
+// of the same integer sums, so the order of the terms does not matter. Floats hold those integers exactly
+// below 2^24, i.e. while no distance or step onto it exceeds 200 px.
+void chamfer_distance(const uchar* mask, int w, int h, float* dist, CandidateScratch& s) {
+  if (std::max(w, h) <= 200) {
+    chamfer_passes(mask, w, h, dist, s.chamfer_f, s.chamfer_pre_f, 1e30f);  // 1e30: never the nearest
+  } else {
+    chamfer_passes(mask, w, h, dist, s.chamfer, s.chamfer_pre, 1 << 30);
   }
 }
 
