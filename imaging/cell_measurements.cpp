@@ -9,6 +9,7 @@
 #include <limits>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
+#include <string>
 
 #include "imaging/cell_growth.hpp"
 
@@ -273,6 +274,9 @@ std::vector<std::string> cell_measurement_names(bool calibrated) {
 
 std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,
                                         const cv::Mat& dab, const CellParamsPx& p, const cv::Rect& keep) {
+  if (nucleus_labels.type() != CV_32SC1 || count < 0) {
+    throw std::invalid_argument("measure_cells: expected CV_32S nucleus labels and a count >= 0");
+  }
   if (hematoxylin.type() != CV_32FC1 || hematoxylin.size() != nucleus_labels.size()) {
     throw std::invalid_argument("measure_cells: expected a CV_32F hematoxylin image of the labels' size");
   }
@@ -290,6 +294,10 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
       const int c = l[x];
       const int end = run_end(l, x + 1, w, c, true);
       if (c > 0) {
+        if (c > count) {
+          throw std::invalid_argument("measure_cells: nucleus label " + std::to_string(c) +
+                                      " is above the count " + std::to_string(count));
+        }
         const auto ci = static_cast<std::size_t>(c);
         const std::int64_t len = end - x;
         cnt[ci] += len;

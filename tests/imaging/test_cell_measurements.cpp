@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 #include <opencv2/imgproc.hpp>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -255,6 +257,25 @@ TEST(CellMeasurements, MatchesPlainSumsAndLargestFindContoursOutlineOnRandomLabe
   }
   EXPECT_GT(cells_checked, 150);
   EXPECT_GT(in_pieces, 30);  // the several-pieces fallback is exercised too
+}
+
+TEST(CellMeasurements, RejectsLabelsItCannotMeasureWithExactMessages) {
+  Pair f;
+  CellParamsPx p;
+  auto message = [&](const cv::Mat& labels, int count) {
+    try {
+      measure_cells(labels, count, f.hema, f.dab, p);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message(f.labels, 1), "measure_cells: nucleus label 2 is above the count 1");
+  cv::Mat bytes;
+  f.labels.convertTo(bytes, CV_8U);
+  EXPECT_EQ(message(bytes, 2), "measure_cells: expected CV_32S nucleus labels and a count >= 0");
+  EXPECT_EQ(message(f.labels, -1), "measure_cells: expected CV_32S nucleus labels and a count >= 0");
+  EXPECT_EQ(message(f.labels, 2), "no error");
 }
 
 TEST(CellMeasurements, KeepsOnlyCellsCentredInTheCoreAndNamesFollowQuPath) {
