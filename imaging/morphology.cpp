@@ -29,6 +29,39 @@ void require_float(const cv::Mat& m, const char* what) {
 inline __m128 min4(__m128 a, __m128 b) { return _mm_min_ps(b, a); }
 inline __m128 max4(__m128 a, __m128 b) { return _mm_max_ps(b, a); }
 
+// The sequential step of a raster scan, v = min(max(t, previous v), mask), is the map l -> min(max(l, b), a)
+// with b = t, a = mask. Such maps compose into maps of the same form: first (a1, b1), then (a2, b2) gives
+// b = max(b1, b2), a = min(max(a1, b2), a2). Composing each lane with the lanes before it (two shift steps)
+// turns 4 sequential steps into one vector step from the previous block's last value; the result is the same
+// min/max of the same values.
+inline void compose(__m128& a, __m128& b, __m128 a_first, __m128 b_first) {
+  a = _mm_min_ps(_mm_max_ps(a_first, b), a);
+  b = _mm_max_ps(b_first, b);
+}
+
+// Lanes in scan order 0, 1, 2, 3; the identity map (a = +inf, b = -inf) enters at the front.
+inline void compose_forward(__m128& a, __m128& b) {
+  const __m128 pos_inf = _mm_set1_ps(INFINITY), neg_inf = _mm_set1_ps(-INFINITY);
+  auto shift1 = [](__m128 v, __m128 fill) {
+    return _mm_move_ss(_mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 4)), fill);
+  };
+  compose(a, b, shift1(a, pos_inf), shift1(b, neg_inf));
+  compose(a, b, _mm_shuffle_ps(pos_inf, a, _MM_SHUFFLE(1, 0, 0, 0)),
+          _mm_shuffle_ps(neg_inf, b, _MM_SHUFFLE(1, 0, 0, 0)));
+}
+
+// Lanes in scan order 3, 2, 1, 0 (a right-to-left scan).
+inline void compose_backward(__m128& a, __m128& b) {
+  const __m128 pos_inf = _mm_set1_ps(INFINITY), neg_inf = _mm_set1_ps(-INFINITY);
+  auto shift1 = [](__m128 v, __m128 fill) {
+    const __m128 s = _mm_castsi128_ps(_mm_srli_si128(_mm_castps_si128(v), 4));  // v1 v2 v3 0
+    return _mm_shuffle_ps(s, _mm_shuffle_ps(s, fill, _MM_SHUFFLE(0, 0, 2, 2)), _MM_SHUFFLE(2, 0, 1, 0));
+  };
+  compose(a, b, shift1(a, pos_inf), shift1(b, neg_inf));
+  compose(a, b, _mm_shuffle_ps(a, pos_inf, _MM_SHUFFLE(0, 0, 3, 2)),
+          _mm_shuffle_ps(b, neg_inf, _MM_SHUFFLE(0, 0, 3, 2)));
+}
+
 float horizontal_min(__m128 v, float init) {
   alignas(16) float lanes[4];
   _mm_store_ps(lanes, v);
@@ -84,8 +117,17 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
     const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
     row_max(jr, jr - w);
-    float left = jr[0];
-    for (int x = 1; x < w - 1; ++x) {
+    __m128 left4 = _mm_set1_ps(jr[0]);
+    int x = 1;
+    for (; x + 4 <= w - 1; x += 4) {
+      __m128 a = _mm_loadu_ps(ir + x), b = _mm_loadu_ps(t + x);
+      compose_forward(a, b);
+      const __m128 out = _mm_min_ps(_mm_max_ps(left4, b), a);
+      _mm_storeu_ps(jr + x, out);
+      left4 = _mm_shuffle_ps(out, out, _MM_SHUFFLE(3, 3, 3, 3));
+    }
+    float left = _mm_cvtss_f32(left4);
+    for (; x < w - 1; ++x) {
       left = std::min(std::max(t[x], left), ir[x]);
       jr[x] = left;
     }
@@ -99,10 +141,19 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
     const float* idown = ir + w;
     row_max(jr, down);
-    float right = jr[w - 1];
-    for (int x = w - 2; x >= 1; --x) {
-      right = std::min(std::max(t[x], right), ir[x]);
-      jr[x] = right;
+    __m128 right4 = _mm_set1_ps(jr[w - 1]);
+    int xr = w - 2;
+    for (; xr - 3 >= 1; xr -= 4) {
+      __m128 a = _mm_loadu_ps(ir + xr - 3), b = _mm_loadu_ps(t + xr - 3);
+      compose_backward(a, b);
+      const __m128 out = _mm_min_ps(_mm_max_ps(right4, b), a);
+      _mm_storeu_ps(jr + xr - 3, out);
+      right4 = _mm_shuffle_ps(out, out, _MM_SHUFFLE(0, 0, 0, 0));
+    }
+    float right = _mm_cvtss_f32(right4);
+    for (; xr >= 1; --xr) {
+      right = std::min(std::max(t[xr], right), ir[xr]);
+      jr[xr] = right;
     }
     // The row and the row below are final for this scan: test the queue condition 4 pixels at a time.
     __m128 lo4 = _mm_set1_ps(lo);
@@ -192,17 +243,31 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     };
     for (const int p : queue) push(level(j[p]), p);
     std::vector<int>().swap(queue);
+    // A neighbour raised to p's own value (the plateaus of the result) is handled at once from a stack: no
+    // trip through the buckets, and its neighbours are still in cache.
+    std::vector<int> stack;
     for (int cur = kLevels - 1; cur >= 0; --cur) {
       // Entries queued into the current bucket are linked behind the one being read.
       for (int e = head[static_cast<std::size_t>(cur)]; e >= 0; e = pool[static_cast<std::size_t>(e)].next) {
-        if (static_cast<std::size_t>(used) + 8 > capacity) {
-          auto bigger = std::make_unique_for_overwrite<Entry[]>(capacity * 2);
-          std::copy_n(pool.get(), used, bigger.get());
-          pool = std::move(bigger);
-          capacity *= 2;
+        stack.push_back(pool[static_cast<std::size_t>(e)].pixel);
+        while (!stack.empty()) {
+          const int p = stack.back();
+          stack.pop_back();
+          if (static_cast<std::size_t>(used) + 8 > capacity) {
+            auto bigger = std::make_unique_for_overwrite<Entry[]>(capacity * 2);
+            std::copy_n(pool.get(), used, bigger.get());
+            pool = std::move(bigger);
+            capacity *= 2;
+          }
+          const float vp = j[p];
+          raise_neighbours(p, [&](int q, float v) {
+            if (v == vp) {
+              stack.push_back(q);
+            } else {
+              push(std::min(level(v), cur), q);
+            }
+          });
         }
-        raise_neighbours(pool[static_cast<std::size_t>(e)].pixel,
-                         [&](int q, float v) { push(std::min(level(v), cur), q); });
       }
     }
   }
