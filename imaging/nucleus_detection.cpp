@@ -56,12 +56,13 @@ struct Component {
   bool on_bad_background = false;
 };
 
-// A horizontal run of pixels where the outline may grow, framed-box coordinates (x1 inclusive).
+// A horizontal run of pixels (x1 inclusive) in a union-find over runs: candidate regions (image coordinates),
+// pieces of an outline (framed-box coordinates) and the gaps between them (sub-box coordinates).
 struct Run {
   int y = 0, x0 = 0, x1 = 0;
-  int parent = 0;           // union-find over the 8-connected runs
-  bool seed = false;        // holds a pixel of the candidate
-  bool in_outline = false;  // its component holds a seed
+  int parent = 0;
+  bool seed = false;        // outline piece: holds a pixel of the candidate; gap: touches the ring
+  bool in_outline = false;  // outline piece: its component holds a seed
 };
 
 // Buffers reused across candidates and calls (one set per worker thread): per-candidate OpenCV calls on
@@ -490,9 +491,9 @@ int count_regional_maxima(const float* f, const uchar* local, int w, int h, Cand
 
 // Splits the outline `local` (w x h with a zero frame; dist = its distance map) at the distance-map domes
 // deeper than split_h: markers are the regional maxima of the h-maxima transform, grown over -dist by a
-// priority flood. Same arithmetic, order and part numbering as reconstruct_by_dilation twice,
-// cv::connectedComponents and seeded_flood on the box. Returns the number of parts; when above 1, s.parts
-// (padded by 1 px, row stride w + 2) holds them.
+// priority flood. Same arithmetic, order and part numbering as the former reconstruct_by_dilation (twice),
+// cv::connectedComponents and seeded_flood calls on the candidate's framed box, in which this box lies at
+// (ox, oy). Returns the number of parts; when above 1, s.parts (padded by 1 px, row stride w + 2) holds them.
 int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int oy, float split_h,
                 CandidateScratch& s) {
   const int pw = w + 2;
