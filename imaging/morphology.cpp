@@ -353,9 +353,21 @@ void flood(FloodImages& im, int w, int h, double max_distance_px, float min_ridg
     for (int y = 0; y < h; ++y) {
       const float* r = im.ridge->ptr<float>(y);
       Cell* c = cell.get() + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
-      for (int x = 0; x < w; ++x) c[x].ridge = r[x];
+      int x = 0;
+      if constexpr (sizeof(Cell) == 16) {
+        // One 16-byte store per cell (the other fields are written before they are read).
+        for (; x + 4 <= w; x += 4) {
+          const __m128 v = _mm_loadu_ps(r + x);
+          _mm_storeu_ps(reinterpret_cast<float*>(c + x), v);
+          _mm_storeu_ps(reinterpret_cast<float*>(c + x + 1), _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 1, 1, 1)));
+          _mm_storeu_ps(reinterpret_cast<float*>(c + x + 2), _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 2, 2, 2)));
+          _mm_storeu_ps(reinterpret_cast<float*>(c + x + 3), _mm_shuffle_ps(v, v, _MM_SHUFFLE(3, 3, 3, 3)));
+        }
+      }
+      for (; x < w; ++x) c[x].ridge = r[x];
     }
   }
+  const int bit_offset[11] = {-wp - 1, -wp, -wp + 1, 0, -1, 0, 1, 0, wp - 1, wp, wp + 1};
   // Buckets are FIFO lists threaded through `next`: a pixel is queued at most once (it is labelled when
   // queued), so one link per pixel holds every bucket without allocations.
   int head[kLevels], tail[kLevels];
@@ -406,14 +418,14 @@ void flood(FloodImages& im, int w, int h, double max_distance_px, float min_ridg
       if (bits == 0) continue;
       const int lp = lab[p];
       const Cell& cp = cell[static_cast<std::size_t>(p)];
-      const float pm = cp.path_max;
+      const float pm = kRidge ? cp.path_max : 0.0f;
       const bool stop = pm >= min_ridge;
-      const int dx0 = cp.dx, dy0 = cp.dy;
+      const int dx0 = kLimit ? cp.dx : 0, dy0 = kLimit ? cp.dy : 0;
       // Neighbours in raster order: ties spread breadth first in this order.
       while (bits != 0) {
         const int b = __builtin_ctz(static_cast<unsigned>(bits));
         bits &= bits - 1;
-        const int q = p + (b >> 2) * wp - wp + (b & 3) - 1;
+        const int q = p + bit_offset[b];
         Cell& cq = cell[static_cast<std::size_t>(q)];
         if constexpr (kRidge) {
           if (stop && cq.ridge < 0.5f * pm) continue;
