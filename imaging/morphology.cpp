@@ -223,13 +223,20 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
       int pixel;
       int next;
     };
-    // Room for every pixel twice; grown (rarely) before a pop could overflow it. Pages never touched cost
-    // nothing.
+    // Room for every pixel twice, grown when full (rare). Pages never touched cost nothing.
     std::size_t capacity = std::max(queue.size(), n) * 2;
     auto pool = std::make_unique_for_overwrite<Entry[]>(capacity);
     int used = 0;
     std::vector<int> head(kLevels, -1), tail(kLevels);
+    auto grow = [&] {
+      auto bigger = std::make_unique_for_overwrite<Entry[]>(capacity * 2);
+      std::copy_n(pool.get(), used, bigger.get());
+      pool = std::move(bigger);
+      capacity *= 2;
+    };
     auto push = [&](int b, int q) {
+      if (static_cast<std::size_t>(used) == capacity) [[unlikely]]
+        grow();
       const int e = used++;
       pool[static_cast<std::size_t>(e)] = {q, -1};
       int& h_b = head[static_cast<std::size_t>(b)];
@@ -245,24 +252,19 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     std::vector<int>().swap(queue);
     // A neighbour raised to p's own value (the plateaus of the result) is handled at once from a stack: no
     // trip through the buckets, and its neighbours are still in cache.
-    std::vector<int> stack;
+    // Within one run every pixel on the stack holds the run's value, so none is stacked twice: n entries do.
+    const auto stack = std::make_unique_for_overwrite<int[]>(n);
     for (int cur = kLevels - 1; cur >= 0; --cur) {
       // Entries queued into the current bucket are linked behind the one being read.
       for (int e = head[static_cast<std::size_t>(cur)]; e >= 0; e = pool[static_cast<std::size_t>(e)].next) {
-        stack.push_back(pool[static_cast<std::size_t>(e)].pixel);
-        while (!stack.empty()) {
-          const int p = stack.back();
-          stack.pop_back();
-          if (static_cast<std::size_t>(used) + 8 > capacity) {
-            auto bigger = std::make_unique_for_overwrite<Entry[]>(capacity * 2);
-            std::copy_n(pool.get(), used, bigger.get());
-            pool = std::move(bigger);
-            capacity *= 2;
-          }
+        std::size_t top = 0;
+        stack[top++] = pool[static_cast<std::size_t>(e)].pixel;
+        while (top > 0) {
+          const int p = stack[--top];
           const float vp = j[p];
           raise_neighbours(p, [&](int q, float v) {
             if (v == vp) {
-              stack.push_back(q);
+              stack[top++] = q;
             } else {
               push(std::min(level(v), cur), q);
             }
