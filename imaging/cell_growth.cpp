@@ -35,9 +35,12 @@ inline __m128i min_epi32(__m128i a, __m128i b) {
   return _mm_or_si128(_mm_and_si128(a_greater, b), _mm_andnot_si128(a_greater, a));
 }
 
-// out[j] = min(row[j - 1] + diagonal, row[j] + axis, row[j + 1] + diagonal) for j in [0, w): the step from
-// the row above (forward pass) or below (backward pass); `row` has one border element on each side.
-void min_from_row(const int* row, int* out, int w, int axis, int diagonal) {
+// step[j] = min(row[j - 1] + diagonal, row[j] + axis, row[j + 1] + diagonal) for j in [0, w): the step from
+// the row above (forward pass) or below (backward pass); `row` has one border element on each side. Stored
+// is 0 where labels[j] != 0 (forward: nuclei are at distance 0), or min(step[j], current[j]) (backward).
+template <bool kForward>
+void step_from_row(const int* row, const int* labels, const int* current, int* out, int w, int axis,
+                   int diagonal) {
   int j = 0;
   const __m128i va = _mm_set1_epi32(axis);
   const __m128i vd = _mm_set1_epi32(diagonal);
@@ -45,9 +48,24 @@ void min_from_row(const int* row, int* out, int w, int axis, int diagonal) {
     const __m128i left = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j - 1)), vd);
     const __m128i mid = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j)), va);
     const __m128i right = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j + 1)), vd);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), min_epi32(min_epi32(left, mid), right));
+    const __m128i step = min_epi32(min_epi32(left, mid), right);
+    __m128i v;
+    if constexpr (kForward) {
+      const __m128i l = _mm_loadu_si128(reinterpret_cast<const __m128i*>(labels + j));
+      v = _mm_and_si128(step, _mm_cmpeq_epi32(l, _mm_setzero_si128()));
+    } else {
+      v = min_epi32(step, _mm_loadu_si128(reinterpret_cast<const __m128i*>(current + j)));
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), v);
   }
-  for (; j < w; ++j) out[j] = std::min({row[j - 1] + diagonal, row[j] + axis, row[j + 1] + diagonal});
+  for (; j < w; ++j) {
+    const int step = std::min({row[j - 1] + diagonal, row[j] + axis, row[j + 1] + diagonal});
+    if constexpr (kForward) {
+      out[j] = labels[j] != 0 ? 0 : step;
+    } else {
+      out[j] = std::min(step, current[j]);
+    }
+  }
 }
 
 }  // namespace
@@ -74,10 +92,11 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
     const int* l = nucleus_labels.ptr<int>(i);
     int* t = row(i);
     t[-1] = t[w] = kDistBorder;
-    min_from_row(row(i - 1), step.data(), w, axis, diagonal);
+    step_from_row<true>(row(i - 1), l, nullptr, step.data(), w, axis, diagonal);
+    // On a nucleus the step is 0, below any left + axis: one minimum per pixel.
     int left = kDistBorder;
     for (int j = 0; j < w; ++j) {
-      left = l[j] != 0 ? 0 : std::min(step[static_cast<std::size_t>(j)], left + axis);
+      left = std::min(step[static_cast<std::size_t>(j)], left + axis);
       t[j] = left;
     }
   }
@@ -88,11 +107,11 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
   const auto reach = static_cast<float>(reach_px);
   for (int i = h - 1; i >= 0; --i) {
     int* t = row(i);
-    min_from_row(row(i + 1), step.data(), w, axis, diagonal);
+    step_from_row<false>(row(i + 1), nullptr, t, step.data(), w, axis, diagonal);
     int right = t[w];
     for (int j = w - 1; j >= 0; --j) {
       // Pixels at 0 or one axis step keep their value in OpenCV; the minimum gives them the same.
-      right = std::min({t[j], step[static_cast<std::size_t>(j)], right + axis});
+      right = std::min(step[static_cast<std::size_t>(j)], right + axis);
       t[j] = right;
     }
     const int* nl = nucleus_labels.ptr<int>(i);
