@@ -384,7 +384,9 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     }
     const Extent& ce = cell_extent[static_cast<std::size_t>(i)];
     const Extent& ne = nucleus_extent[c];
-    const cv::Rect b(ce.x0, ce.y0, ce.x1 - ce.x0 + 1, ce.y1 - ce.y0 + 1);
+    // The cell's box; the nucleus's own if the cell kept no pixel (line ownership never moves nuclei).
+    const Extent& box = ce.first >= 0 ? ce : ne;
+    const cv::Rect b(box.x0, box.y0, box.x1 - box.x0 + 1, box.y1 - box.y0 + 1);
     // Fallback for a label in several pieces: its pixels in the cell's box with a free 1 px frame, for
     // findContours, which picks the largest outer contour.
     auto box_contour = [&](const cv::Mat& labels) {
