@@ -191,9 +191,58 @@ std::vector<cv::Point> largest_contour(const cv::Mat& mask, cv::Point offset) {
 
 std::vector<cv::Point2f> simplify(const std::vector<cv::Point2f>& poly) {
   if (poly.size() < 8) return poly;
-  std::vector<cv::Point2f> out;
-  cv::approxPolyDP(poly, out, 0.4, true);
-  return out;
+  return approx_closed_polygon(poly, 0.4);
+}
+
+// The first of the largest values of a sequential scan "if (d > max) { max = d; at = i; }" from max = 0.
+struct Farthest {
+  double dist = 0;
+  int at = -1;  // none above 0
+};
+
+inline __m128 load_two(const float* p) {
+  return _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(p)));
+}
+
+// Over positions [a, b) of the contour unrolled twice (xs, ys), the farthest point from (sx, sy) by
+// dx * dx + dy * dy (kChord false), or from the chord through (sx, sy) along (cx, cy) by |dy * cx - dx * cy|
+// (kChord true), with dx, dy the single-precision differences widened to double as in OpenCV. Two lanes scan
+// even and odd positions; the first maximum overall is the larger lane's, or on a tie the earlier position.
+template <bool kChord>
+Farthest farthest(const float* xs, const float* ys, int a, int b, float sx, float sy, double cx, double cy) {
+  const __m128 vsx = _mm_set1_ps(sx);
+  const __m128 vsy = _mm_set1_ps(sy);
+  const __m128d vcx = _mm_set1_pd(cx);
+  const __m128d vcy = _mm_set1_pd(cy);
+  const __m128d sign = _mm_set1_pd(-0.0);
+  const __m128d two = _mm_set1_pd(2.0);
+  __m128d best = _mm_setzero_pd();
+  __m128d at = _mm_set1_pd(-1.0);
+  __m128d position = _mm_set_pd(a + 1, a);
+  int i = a;
+  for (; i + 2 <= b; i += 2) {
+    const __m128d dx = _mm_cvtps_pd(_mm_sub_ps(load_two(xs + i), vsx));
+    const __m128d dy = _mm_cvtps_pd(_mm_sub_ps(load_two(ys + i), vsy));
+    const __m128d d = kChord ? _mm_andnot_pd(sign, _mm_sub_pd(_mm_mul_pd(dy, vcx), _mm_mul_pd(dx, vcy)))
+                             : _mm_add_pd(_mm_mul_pd(dx, dx), _mm_mul_pd(dy, dy));
+    const __m128d greater = _mm_cmpgt_pd(d, best);
+    best = _mm_max_pd(d, best);
+    at = _mm_or_pd(_mm_and_pd(greater, position), _mm_andnot_pd(greater, at));
+    position = _mm_add_pd(position, two);
+  }
+  double lane_best[2], lane_at[2];
+  _mm_storeu_pd(lane_best, best);
+  _mm_storeu_pd(lane_at, at);
+  const int lane =
+      lane_best[0] > lane_best[1] || (lane_best[0] == lane_best[1] && lane_at[0] < lane_at[1]) ? 0 : 1;
+  Farthest f{lane_best[lane], static_cast<int>(lane_at[lane])};
+  for (; i < b; ++i) {
+    const double dx = xs[i] - sx;
+    const double dy = ys[i] - sy;
+    const double d = kChord ? std::fabs(dy * cx - dx * cy) : dx * dx + dy * dy;
+    if (d > f.dist) f = {d, i};
+  }
+  return f;
 }
 
 }  // namespace
@@ -257,6 +306,110 @@ std::vector<cv::Point> trace_outer_border(const cv::Mat& labels, int label, cv::
   std::vector<cv::Point> out;
   trace_border<true>(labels, label, first, out);
   return out;
+}
+
+std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& src, double epsilon) {
+  // OpenCV 4.6's approxPolyDP_ for a closed curve, step for step (the same float differences widened to
+  // double, the same comparisons, the same order of slices); only the farthest-point scans run two points at
+  // a time, over the contour unrolled twice so that no position wraps.
+  const int count = static_cast<int>(src.size());
+  if (count == 0) return {};
+  const double eps = epsilon * epsilon;
+  thread_local std::vector<float> xs, ys;
+  xs.resize(2 * src.size());
+  ys.resize(2 * src.size());
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    xs[i] = xs[i + src.size()] = src[i].x;
+    ys[i] = ys[i + src.size()] = src[i].y;
+  }
+  struct Slice {
+    int start = 0, end = 0;
+  };
+  thread_local std::vector<Slice> stack;
+  stack.clear();
+  std::vector<cv::Point2f> dst(src.size());
+  int new_count = 0;
+  Slice slice, right_slice;
+  cv::Point2f start_pt;
+  bool le_eps = false;
+  // 1. Approximately the two farthest points of the contour: three times the farthest from the last.
+  int pos = 0;
+  for (int i = 0; i < 3; ++i) {
+    pos = (pos + right_slice.start) % count;
+    start_pt = src[static_cast<std::size_t>(pos)];
+    const Farthest f =
+        farthest<false>(xs.data(), ys.data(), pos + 1, pos + count, start_pt.x, start_pt.y, 0, 0);
+    if (f.at >= 0) right_slice.start = f.at - pos;
+    le_eps = f.dist <= eps;
+  }
+  if (!le_eps) {
+    right_slice.end = slice.start = pos;
+    slice.end = right_slice.start = (right_slice.start + slice.start) % count;
+    stack.push_back(right_slice);
+    stack.push_back(slice);
+  } else {
+    dst[static_cast<std::size_t>(new_count++)] = start_pt;
+  }
+  // 2. Split each slice at its farthest point from the chord until all lie within epsilon of it.
+  while (!stack.empty()) {
+    slice = stack.back();
+    stack.pop_back();
+    const cv::Point2f end_pt = src[static_cast<std::size_t>(slice.end)];
+    start_pt = src[static_cast<std::size_t>(slice.start)];
+    const int a = slice.start + 1;
+    const int b = slice.end > slice.start ? slice.end : slice.end + count;
+    if (a < b) {
+      const double dx = end_pt.x - start_pt.x;
+      const double dy = end_pt.y - start_pt.y;
+      const Farthest f = farthest<true>(xs.data(), ys.data(), a, b, start_pt.x, start_pt.y, dx, dy);
+      if (f.at >= 0) right_slice.start = f.at >= count ? f.at - count : f.at;
+      le_eps = f.dist * f.dist <= eps * (dx * dx + dy * dy);
+    } else {
+      le_eps = true;
+    }
+    if (le_eps) {
+      dst[static_cast<std::size_t>(new_count++)] = start_pt;
+    } else {
+      right_slice.end = slice.end;
+      slice.end = right_slice.start;
+      stack.push_back(right_slice);
+      stack.push_back(slice);
+    }
+  }
+  // 3. Removes extra points on (almost) straight lines.
+  const int n = new_count;
+  auto read = [&](cv::Point2f& to, int& at) {
+    to = dst[static_cast<std::size_t>(at)];
+    if (++at >= n) at = 0;
+  };
+  cv::Point2f pt, end_pt;
+  pos = n - 1;
+  read(start_pt, pos);
+  int wpos = pos;
+  read(pt, pos);
+  for (int i = 0; i < n && new_count > 2; ++i) {
+    read(end_pt, pos);
+    const double dx = end_pt.x - start_pt.x;
+    const double dy = end_pt.y - start_pt.y;
+    const double dist = std::fabs((pt.x - start_pt.x) * dy - (pt.y - start_pt.y) * dx);
+    // Single-precision products, as in OpenCV.
+    const double successive_inner_product =
+        (pt.x - start_pt.x) * (end_pt.x - pt.x) + (pt.y - start_pt.y) * (end_pt.y - pt.y);
+    if (dist * dist <= 0.5 * eps * (dx * dx + dy * dy) && dx != 0 && dy != 0 &&
+        successive_inner_product >= 0) {
+      --new_count;
+      dst[static_cast<std::size_t>(wpos)] = start_pt = end_pt;
+      if (++wpos >= n) wpos = 0;
+      read(pt, pos);
+      ++i;
+      continue;
+    }
+    dst[static_cast<std::size_t>(wpos)] = start_pt = pt;
+    if (++wpos >= n) wpos = 0;
+    pt = end_pt;
+  }
+  dst.resize(static_cast<std::size_t>(new_count));
+  return dst;
 }
 
 std::vector<std::string> cell_measurement_names(bool calibrated) {

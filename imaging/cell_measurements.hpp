@@ -27,6 +27,10 @@ struct MeasuredCell {
 // (RETR_EXTERNAL, CHAIN_APPROX_NONE) gives for that region alone, without copying it into a mask.
 std::vector<cv::Point> trace_outer_border(const cv::Mat& labels, int label, cv::Point first);
 
+// cv::approxPolyDP(src, out, epsilon, closed = true) for float points: the same points as OpenCV 4.6's
+// Douglas-Peucker and straight-line clean-up, its farthest-point scans two points at a time.
+std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& src, double epsilon);
+
 // Grows cells and measures those whose nucleus centroid lies in `keep` (tile core; empty = all).
 // `hematoxylin` and `dab` are CV_32F stain concentrations (OD). Cells come out in label order.
 std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,

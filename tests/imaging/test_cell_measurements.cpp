@@ -149,6 +149,50 @@ TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
   EXPECT_GT(with_holes, 100);
 }
 
+TEST(CellMeasurements, ApproxClosedPolygonGivesApproxPolyDpPoints) {
+  cv::RNG rng(99);
+  int polygons = 0, simplified = 0;
+  auto check = [&](const std::vector<cv::Point2f>& poly, double eps) {
+    std::vector<cv::Point2f> expected;
+    cv::approxPolyDP(poly, expected, eps, true);
+    ++polygons;
+    simplified += expected.size() < poly.size() ? 1 : 0;
+    return approx_closed_polygon(poly, eps) == expected;
+  };
+  // Pixel outlines of random shapes, as traced and as smoothed like cell outlines (fractional coordinates).
+  for (int image = 0; image < 150; ++image) {
+    const cv::Mat labels = random_labels(rng, 20 + image % 50, 1 + image % 5);
+    std::vector<std::vector<cv::Point>> contours;
+    for (int c = 1; c <= 5; ++c) {
+      std::vector<std::vector<cv::Point>> found;
+      cv::findContours(labels == c, found, cv::RETR_LIST, cv::CHAIN_APPROX_NONE);
+      contours.insert(contours.end(), found.begin(), found.end());
+    }
+    for (const auto& contour : contours) {
+      std::vector<cv::Point2f> a(contour.begin(), contour.end());
+      for (double eps : {0.4, 1.0, 3.0}) ASSERT_TRUE(check(a, eps)) << "image " << image << " eps " << eps;
+      const std::size_t n = a.size();
+      std::vector<cv::Point2f> b(n);
+      for (std::size_t i = 0; i < n; ++i)
+        b[i] = 0.25f * a[(i + n - 1) % n] + 0.5f * a[i] + 0.25f * a[(i + 1) % n];
+      for (double eps : {0.4, 1.0})
+        ASSERT_TRUE(check(b, eps)) << "smoothed, image " << image << " eps " << eps;
+    }
+  }
+  // Random polygons, with repeated, collinear and all-equal points.
+  for (int k = 0; k < 3000; ++k) {
+    std::vector<cv::Point2f> poly(static_cast<std::size_t>(rng.uniform(1, 40)));
+    for (auto& q : poly)
+      q = {static_cast<float>(rng.uniform(0.0, 20.0)), static_cast<float>(rng.uniform(0.0, 20.0))};
+    if (k % 3 == 0 && poly.size() > 3) poly[2] = poly[0];
+    if (k % 5 == 0 && poly.size() > 4) poly[3] = 0.5f * (poly[2] + poly[4]);
+    if (k % 7 == 0) std::fill(poly.begin(), poly.end(), poly[0]);
+    ASSERT_TRUE(check(poly, k % 2 ? 0.4 : 2.0)) << "polygon " << k;
+  }
+  EXPECT_GT(polygons, 10000);
+  EXPECT_GT(simplified, 5000);
+}
+
 // measure_cells against the plain computation from the grown cells: per-compartment sums in doubles, one
 // pixel at a time, and the largest findContours outline (smoothed by two [1 2 1] passes on odd images),
 // simplified by approxPolyDP; the nucleus circularity from the smoothed outline.
