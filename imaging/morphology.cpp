@@ -257,18 +257,30 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     for (int cur = kLevels - 1; cur >= 0; --cur) {
       // Entries queued into the current bucket are linked behind the one being read.
       for (int e = head[static_cast<std::size_t>(cur)]; e >= 0; e = pool[static_cast<std::size_t>(e)].next) {
+        int* const st = stack.get();
         std::size_t top = 0;
-        stack[top++] = pool[static_cast<std::size_t>(e)].pixel;
+        st[top++] = pool[static_cast<std::size_t>(e)].pixel;
         while (top > 0) {
-          const int p = stack[--top];
+          const int p = st[--top];
           const float vp = j[p];
-          raise_neighbours(p, [&](int q, float v) {
-            if (v == vp) {
-              stack[top++] = q;
+          const __m128 vp4 = _mm_set1_ps(vp);
+          auto row = [&](std::ptrdiff_t o) {
+            return _mm_movemask_ps(_mm_cmpnle_ps(min4(_mm_loadu_ps(in + o), vp4), _mm_loadu_ps(j + o)));
+          };
+          int bits = (row(p - w - 1) | row(p - 1) << 4 | row(p + w - 1) << 8) & 0x757;
+          while (bits != 0) {
+            const int q = p + bit_offset[__builtin_ctz(static_cast<unsigned>(bits))];
+            bits &= bits - 1;
+            // v = std::min(vp, in[q]): the pixel joins p's plateau unless its mask is lower.
+            const float iq = in[q];
+            if (iq < vp) {
+              j[q] = iq;
+              push(std::min(level(iq), cur), q);
             } else {
-              push(std::min(level(v), cur), q);
+              j[q] = vp;
+              st[top++] = q;
             }
-          });
+          }
         }
       }
     }
