@@ -22,6 +22,11 @@ constexpr double kSplitDepthUm = 0.5;
 // the junction holds a disk of 0.71 x their width (<= 1.8 um), so a 2 um disk removes lines and junctions
 // while every nucleus of at least 4 um across survives.
 constexpr double kMinRidgeRadiusUm = 2.0;
+// Pale nuclei (docs/accuracy.md): faint vesicular tumour nuclei (DeepLIIF, SHIDC p2_*) reach only 0.06-0.1 OD
+// above their background. Between half the threshold and the threshold a nucleus is kept when it covers at
+// least 40 um^2 (about 7 um across): smaller faint blobs are mostly fibrous stroma and texture.
+constexpr double kPaleFraction = 0.5;
+constexpr double kPaleMinAreaUm2 = 40.0;
 
 std::string fmt(double v) {
   std::ostringstream s;
@@ -51,6 +56,9 @@ void validate(const DetectionParams& p) {
          fmt(p.min_area_um2) + ")");
   }
   if (!std::isfinite(p.threshold)) fail("threshold must be a number");
+  if (!(p.ridge_kept_height >= 0 && p.ridge_kept_height <= 1)) {
+    fail("ridge_kept_height must be between 0 and 1, got " + fmt(p.ridge_kept_height));
+  }
   if (p.tile_size_px < 64) fail("tile_size_px must be >= 64, got " + std::to_string(p.tile_size_px));
   if (p.threads < 0) fail("threads must be >= 0, got " + std::to_string(p.threads));
 }
@@ -73,8 +81,11 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.nucleus.min_area_px = p.min_area_um2 / (um * um);
   q.nucleus.max_area_px = p.max_area_um2 / (um * um);
   q.nucleus.threshold = p.threshold;
+  q.nucleus.pale_fraction = kPaleFraction;
+  q.nucleus.pale_min_area_px = kPaleMinAreaUm2 / (um * um);
   q.nucleus.max_background = p.max_background;
   q.nucleus.split_by_shape = p.split_by_shape;
+  q.nucleus.min_kept_height = p.ridge_kept_height;
   q.nucleus.split_depth_px = kSplitDepthUm / um;
   q.nucleus.ridge_radius_px = std::max(std::sqrt(q.nucleus.min_area_px / CV_PI), kMinRidgeRadiusUm / um);
   q.cell.cell_expansion_px = p.cell_expansion_um / um;
@@ -227,6 +238,12 @@ std::vector<ParamSpec> detection_param_specs() {
   specs.push_back(num("max_background", "Max background intensity", "2", "OD",
                       "Nuclei on a background darker than this are discarded; 0 = off", 0, 10));
   specs.push_back(flag("split_by_shape", "Split by shape", "true", "Split touching nuclei by their shape"));
+  specs.push_back(
+      num("ridge_kept_height", "Ridge test (kept height)", "0.6", "",
+          "Fraction of its mean height a nucleus must keep through the disk opening that erases thin lines "
+          "(brown membranes, fibres); lower keeps more textured nuclei, but below 0.6 brown membranes pass "
+          "in OD sum; 0 = off",
+          0, 1));
   specs.push_back(num("cell_expansion_um", "Cell expansion", "5", "um",
                       "Maximum distance a cell grows from its nucleus; borders follow brown lines", 0, 100));
   specs.push_back(flag("smooth_boundaries", "Smooth boundaries", "true", "Smooth nucleus and cell outlines"));
@@ -254,6 +271,7 @@ DetectionParams detection_params_from(const ParamSet& s) {
   p.threshold = s.get_double("threshold");
   p.max_background = s.get_double("max_background");
   p.split_by_shape = s.get_bool("split_by_shape");
+  p.ridge_kept_height = s.get_double("ridge_kept_height");
   p.cell_expansion_um = s.get_double("cell_expansion_um");
   p.smooth_boundaries = s.get_bool("smooth_boundaries");
   p.membrane_width_um = s.get_double("membrane_width_um");

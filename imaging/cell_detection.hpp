@@ -37,6 +37,8 @@ struct DetectionParams {
   double threshold = 0.1;  // on the (background-subtracted) detection image
   double max_background = 2.0;
   bool split_by_shape = true;
+  // Fraction of its mean height a nucleus must keep through the membrane-removing disk opening; 0 = off.
+  double ridge_kept_height = 0.6;
   double cell_expansion_um = 5.0;
   bool smooth_boundaries = true;
   double membrane_width_um = 1.0;

@@ -44,9 +44,6 @@ cv::Mat median_filter(const cv::Mat& image, double radius_px) {
   return out;
 }
 
-// Fraction of its mean height a blob must keep through the ridge-suppressing opening to be a nucleus.
-constexpr double kMinKeptHeight = 0.6;
-
 struct Component {
   int x0 = 0, y0 = 0, x1 = -1, y1 = -1;  // bounding box, inclusive
   int area = 0;
@@ -749,15 +746,17 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   const double split_h = std::max(0.25, p.split_depth_px);
   const int grow_px = static_cast<int>(std::ceil(p.sigma_px)) + 2;
   thread_local CandidateScratch scratch;
+  // Candidates down to the pale threshold go on; the final nuclei between it and `threshold` must be large.
+  const double pale_threshold = std::min(p.threshold, p.pale_fraction * p.threshold);
   for (int c = 1; c < n_comp; ++c) {
     const Component& cp = comps[static_cast<std::size_t>(c)];
     if (cp.area < p.min_area_px * 0.5 || cp.on_bad_background) continue;
-    if (cp.sum / cp.area <= p.threshold) continue;
+    if (cp.sum / cp.area <= pale_threshold) continue;
     // Where lines cross (or bend) the opening leaves a blob as wide as the junction; unlike a nucleus, it
     // lost most of its height to the opening.
     const double mean_before = cp.sum_smoothed / cp.area;
     const double mean_after = cp.sum_opened / cp.area;
-    if (mean_after < kMinKeptHeight * mean_before) continue;
+    if (mean_after < p.min_kept_height * mean_before) continue;
     // The LoG region is pinched where an elongated nucleus is flat and blurred by sigma; the outline is the
     // half-height contour of the (lightly smoothed) opened image around it, not entering other candidates:
     // the pieces of {opened >= level} outside other candidates that touch this one, holes filled.
@@ -818,7 +817,8 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     for (int k = 1; k <= n_parts; ++k) {
       const double a = area[k];
       if (a < p.min_area_px || a > p.max_area_px) continue;
-      if (sum[k] / a <= p.threshold) continue;
+      const double mean = sum[k] / a;
+      if (mean <= pale_threshold || (mean <= p.threshold && a < p.pale_min_area_px)) continue;
       final_label[k] = ++next;
     }
     if (n_parts > 1) {

@@ -13,12 +13,20 @@ struct NucleusParamsPx {
   double sigma_px = 3.0;
   double min_area_px = 40.0;
   double max_area_px = 1600.0;
-  double threshold = 0.1;       // mean background-subtracted OD a nucleus must exceed
+  double threshold = 0.1;  // mean background-subtracted OD a nucleus must exceed
+  // Pale nuclei: a nucleus whose mean is at most `threshold` but above pale_fraction x threshold is kept when
+  // it covers at least pale_min_area_px (large pale vesicular tumour nuclei; small faint blobs are texture,
+  // fibres or the pale half of a split). 1 = off.
+  double pale_fraction = 1.0;
+  double pale_min_area_px = 0.0;
   double max_background = 2.0;  // nuclei on a background above this are dropped; <= 0 = off
   bool split_by_shape = true;
   // Ridges thinner than this disk (brown membranes, fibres) are removed before nuclei are sought, so a
   // membrane honeycomb never becomes a nucleus. 0 = radius of the smallest allowed nucleus.
   double ridge_radius_px = 0.0;
+  // Ridge test: fraction of its mean height a candidate must keep through that opening to be a nucleus (a
+  // membrane junction loses most of it, a compact nucleus little). 0 = off.
+  double min_kept_height = 0.6;
   double split_depth_px = 1.0;  // distance-map dynamic that separates two touching nuclei
 };
 

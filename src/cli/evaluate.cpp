@@ -50,6 +50,7 @@ struct Options {
   std::string stains = "H-DAB";
   std::vector<std::string> outputs;
   std::string overlay_dir;
+  std::string cells_dir;
 };
 
 // "x,y,w,h" -> rect; empty text -> empty rect.
@@ -124,6 +125,8 @@ std::string fmt(double v, int decimals = 3) {
   return buf;
 }
 
+std::string csv_value_of(double v) { return std::isnan(v) ? "" : fmt(v, 4); }
+
 nlohmann::json num(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
 
 nlohmann::json counts_json(const ClassCounts& c) {
@@ -183,6 +186,51 @@ void draw_overlay(const fs::path& file, const cv::Mat& rgb, const std::vector<Pr
   if (!cv::imencode(".png", bgr, png))
     throw std::runtime_error(file.string() + ": cannot encode the overlay");
   write_file_atomic(file, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+}
+
+// One row per detection (its partner's label, or "none") and per annotated point without a partner
+// (kind "missed"); points outside the region are included, as the overlay shows them.
+void write_cells_csv(const fs::path& file, const CellTable& cells, const std::vector<PredictedPoint>& pred,
+                     const std::vector<TruthPoint>& truth, const ImageEvaluation& ev) {
+  std::vector<int> partner(pred.size(), -1);
+  std::vector<char> truth_matched(truth.size(), 0);
+  for (const auto& p : ev.pairs) {
+    partner[static_cast<std::size_t>(p.predicted)] = p.truth;
+    truth_matched[static_cast<std::size_t>(p.truth)] = 1;
+  }
+  std::ostringstream s;
+  s << "kind,x,y,predicted,truth,major_px,minor_px";
+  for (const auto& n : cells.names) s << ",\"" << n << '"';
+  s << '\n';
+  for (std::size_t i = 0; i < pred.size(); ++i) {
+    const int t = partner[i];
+    s << "detection," << fmt(pred[i].position.x, 1) << ',' << fmt(pred[i].position.y, 1) << ','
+      << (pred[i].positive ? "positive" : "negative") << ','
+      << (t < 0 ? std::string("none")
+                : std::string(truth_label_name(truth[static_cast<std::size_t>(t)].label)));
+    // Axes of the ellipse with the nucleus outline's second moments (full lengths).
+    double major = NAN, minor = NAN;
+    if (i < cells.cells.size() && cells.cells[i].nucleus.size() >= 3) {
+      const cv::Moments m = cv::moments(cells.cells[i].nucleus);
+      if (m.m00 > 0) {
+        const double a = m.mu20 / m.m00, b = m.mu11 / m.m00, c = m.mu02 / m.m00;
+        const double d = std::sqrt(std::max(0.0, (a - c) * (a - c) / 4 + b * b));
+        major = 4 * std::sqrt(std::max(0.0, (a + c) / 2 + d));
+        minor = 4 * std::sqrt(std::max(0.0, (a + c) / 2 - d));
+      }
+    }
+    s << ',' << csv_value_of(major) << ',' << csv_value_of(minor);
+    for (std::size_t c = 0; c < cells.columns.size(); ++c) s << ',' << csv_value_of(cells.columns[c][i]);
+    s << '\n';
+  }
+  for (std::size_t j = 0; j < truth.size(); ++j) {
+    if (truth_matched[j]) continue;
+    s << "missed," << fmt(truth[j].position.x, 1) << ',' << fmt(truth[j].position.y, 1) << ",,"
+      << truth_label_name(truth[j].label) << ",,";
+    for (std::size_t c = 0; c < cells.columns.size(); ++c) s << ',';
+    s << '\n';
+  }
+  write_file_atomic(file, s.str());
 }
 
 constexpr const char* kGradeNames[kGrades] = {"Negative", "1+", "2+", "3+"};
@@ -345,6 +393,9 @@ int run_evaluate(const Args& args) {
       "--overlay-dir", o.overlay_dir,
       "Write <image>.png overlays: truth circles (red positive, blue negative, grey ignored; thick = "
       "missed), detections as dots, yellow rings = unmatched detections");
+  app.add_option("--cells-dir", o.cells_dir,
+                 "Write <image>.cells.csv: every detection (position, class, partner's label, measurements) "
+                 "and every annotated point without a partner, to study the errors");
   if (auto stop = parse_command_line(app, args)) return *stop;
 
   if (o.images.size() != o.truths.size()) {
@@ -478,6 +529,12 @@ int run_evaluate(const Args& args) {
         std::string file = names[k];
         for (char& c : file) c = c == '/' ? '_' : c;
         draw_overlay(fs::path(o.overlay_dir) / (file + ".png"), rgb, pred, truth, ev, radius, region);
+      }
+      if (!o.cells_dir.empty()) {
+        ensure_directory(o.cells_dir);
+        std::string file = names[k];
+        for (char& c : file) c = c == '/' ? '_' : c;
+        write_cells_csv(fs::path(o.cells_dir) / (file + ".cells.csv"), cells, pred, truth, ev);
       }
       std::fprintf(stderr, "%s: %zu cells detected in %.1f s, %zu truth points, radius %.1f px; %s\n",
                    names[k].c_str(), cells.size(), seconds, truth.size(), radius, stain_note.c_str());

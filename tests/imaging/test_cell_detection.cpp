@@ -8,6 +8,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "imaging/synthetic_cells.hpp"
+#include "models/presets.hpp"
+#include "models/scoring.hpp"
 #include "support/test_support.hpp"
 
 namespace ihc {
@@ -51,6 +53,15 @@ Match match(const CellTable& t, const std::vector<test::SynthCell>& truth, doubl
   return m;
 }
 
+// The detection parameters of the dsg2 preset (hematoxylin detection, relaxed ridge test).
+DetectionParams dsg2_params() {
+  std::vector<ParamSpec> specs = detection_param_specs();
+  for (auto& s : scoring_param_specs()) specs.push_back(s);
+  ParamSet set(specs);
+  apply_preset(set, "dsg2");
+  return detection_params_from(set);
+}
+
 bool inside(cv::Point2d p, cv::Size s, double margin) {
   return p.x >= margin && p.y >= margin && p.x < s.width - margin && p.y < s.height - margin;
 }
@@ -59,42 +70,61 @@ TEST(CellDetection, MembraneHoneycombOfA3PlusFieldIsNotTakenForNuclei) {
   // Every cell 3+: brown lines (2 um, OD 1.0) all around, far above the nucleus threshold in OD sum.
   const auto field = test::grid_field(
       14, 14, 28.0, 6.0, [](int, int) { return true; }, [](int, int) { return false; });
-  const CellTable t = detect_cells(field.rgb, 0.5, hdab(), DetectionParams{});
-  const Match m = match(t, field.cells, 4.0);
-  EXPECT_GE(m.found, static_cast<int>(0.97 * field.cells.size()));
-  EXPECT_LE(m.unmatched, 2) << "membrane junctions or lines detected as nuclei";
-  // Nuclei keep their size: a 3 um radius nucleus is ~30 um^2, not a honeycomb of hundreds.
-  const int area = t.column("Nucleus: Area um^2");
-  ASSERT_GE(area, 0);
-  for (std::size_t i = 0; i < t.size(); ++i) EXPECT_LT(t.value(i, area), 60.0f);
+  // The defaults (OD sum) and the dsg2 preset (hematoxylin, ridge test relaxed to 0.3).
+  for (const DetectionParams& params : {DetectionParams{}, dsg2_params()}) {
+    SCOPED_TRACE(params.detection_image);
+    const CellTable t = detect_cells(field.rgb, 0.5, hdab(), params);
+    const Match m = match(t, field.cells, 4.0);
+    EXPECT_GE(m.found, static_cast<int>(0.97 * field.cells.size()));
+    EXPECT_LE(m.unmatched, 2) << "membrane junctions or lines detected as nuclei";
+    // Nuclei keep their size: a 3 um radius nucleus is ~30 um^2, not a honeycomb of hundreds.
+    const int area = t.column("Nucleus: Area um^2");
+    ASSERT_GE(area, 0);
+    for (std::size_t i = 0; i < t.size(); ++i) EXPECT_LT(t.value(i, area), 60.0f);
+  }
 }
 
 TEST(CellDetection, NegativeCellNextTo3PlusCellDoesNotBorrowItsMembrane) {
   // One 3+ cell in every 3 x 3 block, surrounded by negative cells.
   auto is3 = [](int i, int j) { return i % 3 == 1 && j % 3 == 1; };
   const auto field = test::grid_field(12, 12, 28.0, 6.0, is3, [](int, int) { return false; });
-  const CellTable t = detect_cells(field.rgb, 0.5, hdab(), DetectionParams{});
-  const int mem = t.column("Membrane: DAB OD mean");
-  ASSERT_GE(mem, 0);
-  int n3 = 0, nneg = 0;
-  for (int j = 0; j < 12; ++j) {
-    for (int i = 0; i < 12; ++i) {
-      const auto& c = field.cells[static_cast<std::size_t>(j * 12 + i)];
-      if (!inside(c.center, field.rgb.size(), 28)) continue;
-      const int k = nearest(t, c.center, 4.0);
-      ASSERT_GE(k, 0) << "cell " << i << "," << j << " not found";
-      const float v = t.value(static_cast<std::size_t>(k), mem);
-      if (is3(i, j)) {
-        EXPECT_GT(v, 0.6f) << "3+ cell " << i << "," << j;
-        ++n3;
-      } else {
-        EXPECT_LT(v, 0.2f) << "negative cell " << i << "," << j;
-        ++nneg;
+  for (const DetectionParams& params : {DetectionParams{}, dsg2_params()}) {
+    SCOPED_TRACE(params.detection_image);
+    const CellTable t = detect_cells(field.rgb, 0.5, hdab(), params);
+    const int mem = t.column("Membrane: DAB OD mean");
+    ASSERT_GE(mem, 0);
+    int n3 = 0, nneg = 0;
+    for (int j = 0; j < 12; ++j) {
+      for (int i = 0; i < 12; ++i) {
+        const auto& c = field.cells[static_cast<std::size_t>(j * 12 + i)];
+        if (!inside(c.center, field.rgb.size(), 28)) continue;
+        const int k = nearest(t, c.center, 4.0);
+        ASSERT_GE(k, 0) << "cell " << i << "," << j << " not found";
+        const float v = t.value(static_cast<std::size_t>(k), mem);
+        if (is3(i, j)) {
+          EXPECT_GT(v, 0.6f) << "3+ cell " << i << "," << j;
+          ++n3;
+        } else {
+          EXPECT_LT(v, 0.2f) << "negative cell " << i << "," << j;
+          ++nneg;
+        }
       }
     }
+    EXPECT_GT(n3, 5);
+    EXPECT_GT(nneg, 40);
   }
-  EXPECT_GT(n3, 5);
-  EXPECT_GT(nneg, 40);
+}
+
+TEST(CellDetection, RidgeKeptHeightBelowTheDefaultLetsAnOdSumHoneycombIn) {
+  const auto field = test::grid_field(
+      14, 14, 28.0, 6.0, [](int, int) { return true; }, [](int, int) { return false; });
+  DetectionParams p;
+  ASSERT_EQ(p.detection_image, "OD sum");
+  EXPECT_LE(match(detect_cells(field.rgb, 0.5, hdab(), p), field.cells, 4.0).unmatched, 2);
+  p.ridge_kept_height = 0.5;
+  const Match relaxed = match(detect_cells(field.rgb, 0.5, hdab(), p), field.cells, 4.0);
+  EXPECT_GE(relaxed.found, static_cast<int>(0.97 * field.cells.size()));
+  EXPECT_GT(relaxed.unmatched, 100) << "the honeycomb should pass a relaxed ridge test in OD sum";
 }
 
 TEST(CellDetection, FindsBrownKi67NucleiAndMeasuresTheirDab) {
@@ -227,6 +257,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   EXPECT_EQ(defaults.threshold, reference.threshold);
   EXPECT_EQ(defaults.max_background, reference.max_background);
   EXPECT_EQ(defaults.split_by_shape, reference.split_by_shape);
+  EXPECT_EQ(defaults.ridge_kept_height, reference.ridge_kept_height);
   EXPECT_EQ(defaults.cell_expansion_um, reference.cell_expansion_um);
   EXPECT_EQ(defaults.smooth_boundaries, reference.smooth_boundaries);
   EXPECT_EQ(defaults.membrane_width_um, reference.membrane_width_um);
@@ -238,6 +269,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   set.set("split_by_shape", "false");
   set.set("membrane_width_um", "1.5");
   set.set("tile_size_px", "512");
+  set.set("ridge_kept_height", "0.3");
   ParamSet reloaded(detection_param_specs());
   reloaded.load_text(set.to_text(), "saved.params");
   const DetectionParams p = detection_params_from(reloaded);
@@ -246,6 +278,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   EXPECT_FALSE(p.split_by_shape);
   EXPECT_EQ(p.membrane_width_um, 1.5);
   EXPECT_EQ(p.tile_size_px, 512);
+  EXPECT_EQ(p.ridge_kept_height, 0.3);
 
   set.set("min_area_um2", "500");
   try {
@@ -282,6 +315,14 @@ TEST(CellDetection, BadInputGetsAClearError) {
     FAIL();
   } catch (const DetectionError& e) {
     EXPECT_STREQ(e.what(), "cell detection: detection_image must be 'OD sum' or 'Hematoxylin OD', got 'DAB'");
+  }
+  p = DetectionParams{};
+  p.ridge_kept_height = 1.5;
+  try {
+    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
+    FAIL();
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(), "cell detection: ridge_kept_height must be between 0 and 1, got 1.5");
   }
   // Blank and tiny images are valid and simply hold no cells.
   EXPECT_EQ(detect_cells(cv::Mat(300, 300, CV_8UC3, cv::Scalar::all(250)), 0.5, hdab(), {}).size(), 0u);

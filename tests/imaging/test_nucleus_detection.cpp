@@ -50,5 +50,56 @@ TEST(NucleusDetection, PaleCentreIsFilledIntoItsNucleus) {
   }
 }
 
+// Pale vesicular tumour nuclei reach only 0.06-0.1 OD above their background: with the pale rule a large one
+// is kept, a small faint blob of the same darkness is not, and without the rule neither is.
+TEST(NucleusDetection, KeepsLargePaleNucleiButNotSmallPaleBlobs) {
+  cv::Mat img(160, 220, CV_32F, cv::Scalar(0.05f));
+  cv::circle(img, cv::Point(40, 80), 8, cv::Scalar(0.6), cv::FILLED);     // ordinary nucleus
+  cv::circle(img, cv::Point(110, 80), 11, cv::Scalar(0.13), cv::FILLED);  // pale, ~380 px
+  cv::circle(img, cv::Point(180, 80), 5, cv::Scalar(0.13), cv::FILLED);   // pale, ~80 px
+  cv::GaussianBlur(img, img, cv::Size(), 1.0);
+  NucleusParamsPx p;
+  p.ridge_radius_px = 4;
+  const NucleusDetection off = detect_nuclei(img, p);
+  EXPECT_EQ(off.count, 1);
+  EXPECT_EQ(off.labels.at<int>(80, 110), 0);
+
+  p.pale_fraction = 0.5;
+  p.pale_min_area_px = 160;
+  const NucleusDetection on = detect_nuclei(img, p);
+  EXPECT_EQ(on.count, 2);
+  EXPECT_NE(on.labels.at<int>(80, 40), 0);
+  EXPECT_NE(on.labels.at<int>(80, 110), 0);
+  EXPECT_EQ(on.labels.at<int>(80, 180), 0);
+}
+
+// Coarse chromatin: a round nucleus made of dark granules on a pale nucleoplasm loses much of its height to
+// the ridge-suppressing opening (the granules are narrower than the disk), like a membrane junction. The
+// ridge test drops it at 0.6 and keeps it at 0.3; a solid nucleus passes both.
+TEST(NucleusDetection, RidgeKeptHeightDecidesOverCoarseChromatinNuclei) {
+  cv::Mat img(120, 200, CV_32F, cv::Scalar(0.02f));
+  cv::circle(img, cv::Point(50, 60), 9, cv::Scalar(0.5), cv::FILLED);    // solid
+  cv::circle(img, cv::Point(140, 60), 11, cv::Scalar(0.1), cv::FILLED);  // granular: pale + granules
+  for (int dy = -6; dy <= 6; dy += 6) {
+    for (int dx = -6; dx <= 6; dx += 6) {
+      cv::circle(img, cv::Point(140 + dx, 60 + dy), 2, cv::Scalar(0.9), cv::FILLED);
+    }
+  }
+  cv::GaussianBlur(img, img, cv::Size(), 0.7);
+  NucleusParamsPx p;
+  p.ridge_radius_px = 4;
+  p.min_kept_height = 0.6;
+  const NucleusDetection strict = detect_nuclei(img, p);
+  EXPECT_EQ(strict.count, 1);
+  EXPECT_NE(strict.labels.at<int>(60, 50), 0);
+  EXPECT_EQ(strict.labels.at<int>(60, 140), 0);
+
+  p.min_kept_height = 0.3;
+  const NucleusDetection relaxed = detect_nuclei(img, p);
+  EXPECT_EQ(relaxed.count, 2);
+  EXPECT_NE(relaxed.labels.at<int>(60, 50), 0);
+  EXPECT_NE(relaxed.labels.at<int>(60, 140), 0);
+}
+
 }  // namespace
 }  // namespace ihc

@@ -41,6 +41,7 @@ std::vector<ParamSpec> detection_keys() {
                                   num("max_area_um2"),
                                   num("threshold"),
                                   num("max_background"),
+                                  num("ridge_kept_height"),
                                   num("cell_expansion_um"),
                                   num("membrane_width_um"),
                                   num("tile_size_px", ParamType::Int),
