@@ -1,4 +1,6 @@
 // ihcscore: batch scoring of DAB IHC slides. Thin dispatcher; each command lives in src/cli/.
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -36,6 +38,12 @@ void usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Detection allocates the same few-MB planes for every tile. With glibc's defaults freed planes go back to
+  // the kernel and the next tile faults them in again (about 10 % of a 4096^2 detection was page faults);
+  // keeping them in the heap costs ~30 MB of resident memory and halves the faults.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
   if (argc < 2) {
     usage(stderr);
     return 1;
