@@ -59,6 +59,15 @@ void validate(const DetectionParams& p) {
   if (!(p.ridge_kept_height >= 0 && p.ridge_kept_height <= 1)) {
     fail("ridge_kept_height must be between 0 and 1, got " + fmt(p.ridge_kept_height));
   }
+  if (!(p.crosstalk_guard >= 0) || !std::isfinite(p.crosstalk_guard)) {
+    fail("crosstalk_guard must be >= 0, got " + fmt(p.crosstalk_guard));
+  }
+  if (p.crosstalk_guard > 0 && p.detection_image != kHematoxylinOd) {
+    fail(
+        "crosstalk_guard applies to detection_image 'Hematoxylin OD' only; set it to 0 with "
+        "'" +
+        p.detection_image + "'");
+  }
   if (p.tile_size_px < 64) fail("tile_size_px must be >= 64, got " + std::to_string(p.tile_size_px));
   if (p.threads < 0) fail("threads must be >= 0, got " + std::to_string(p.threads));
 }
@@ -86,6 +95,7 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.nucleus.max_background = p.max_background;
   q.nucleus.split_by_shape = p.split_by_shape;
   q.nucleus.min_kept_height = p.ridge_kept_height;
+  q.nucleus.crosstalk_guard = p.crosstalk_guard;
   q.nucleus.split_depth_px = kSplitDepthUm / um;
   q.nucleus.ridge_radius_px = std::max(std::sqrt(q.nucleus.min_area_px / CV_PI), kMinRidgeRadiusUm / um);
   q.cell.cell_expansion_px = p.cell_expansion_um / um;
@@ -102,7 +112,7 @@ std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& sta
                                       const cv::Rect& core) {
   const DeconvolutionResult d = deconvolve(rgb, stains);
   const cv::Mat detection = q.od_sum ? optical_density_sum(rgb, stains.background) : d.stain1;
-  const NucleusDetection nuclei = detect_nuclei(detection, q.nucleus);
+  const NucleusDetection nuclei = detect_nuclei(detection, q.nucleus, d.stain2);
   if (nuclei.count == 0) return {};
   return measure_cells(nuclei.labels, nuclei.count, d.stain1, d.stain2, q.cell, core);
 }
@@ -244,6 +254,13 @@ std::vector<ParamSpec> detection_param_specs() {
           "(brown membranes, fibres); lower keeps more textured nuclei, but below 0.6 brown membranes pass "
           "in OD sum; 0 = off",
           0, 1));
+  specs.push_back(num(
+      "crosstalk_guard", "Crosstalk guard (relative blueness)", "0", "x",
+      "Hematoxylin OD detection only: a candidate nucleus browner than blue must have a hematoxylin/DAB "
+      "ratio at least this many times that of the brown structure around it (pixels as brown as it, within "
+      "two ridge radii); a membrane junction seen through stain vectors a few degrees off has the ratio of "
+      "its own lines and is discarded, a nucleus in brown cytoplasm is bluer; 0 = off (required with OD sum)",
+      0, 1000));
   specs.push_back(num("cell_expansion_um", "Cell expansion", "5", "um",
                       "Maximum distance a cell grows from its nucleus; borders follow brown lines", 0, 100));
   specs.push_back(flag("smooth_boundaries", "Smooth boundaries", "true", "Smooth nucleus and cell outlines"));
@@ -272,6 +289,7 @@ DetectionParams detection_params_from(const ParamSet& s) {
   p.max_background = s.get_double("max_background");
   p.split_by_shape = s.get_bool("split_by_shape");
   p.ridge_kept_height = s.get_double("ridge_kept_height");
+  p.crosstalk_guard = s.get_double("crosstalk_guard");
   p.cell_expansion_um = s.get_double("cell_expansion_um");
   p.smooth_boundaries = s.get_bool("smooth_boundaries");
   p.membrane_width_um = s.get_double("membrane_width_um");

@@ -39,6 +39,11 @@ struct DetectionParams {
   bool split_by_shape = true;
   // Fraction of its mean height a nucleus must keep through the membrane-removing disk opening; 0 = off.
   double ridge_kept_height = 0.6;
+  // Crosstalk guard ("Hematoxylin OD" detection only): a candidate nucleus browner than blue must have a
+  // hematoxylin/DAB ratio this many times that of the brown structure around it, else it is a brown membrane
+  // junction seen through stain vectors a few degrees off. 0 = off (the default, as in QuPath; OD sum
+  // detection finds brown Ki-67 nuclei on purpose).
+  double crosstalk_guard = 0.0;
   double cell_expansion_um = 5.0;
   bool smooth_boundaries = true;
   double membrane_width_um = 1.0;

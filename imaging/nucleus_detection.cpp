@@ -50,6 +50,8 @@ struct Component {
   double sum = 0.0;           // background-subtracted OD
   double sum_smoothed = 0.0;  // before the ridge-suppressing opening
   double sum_opened = 0.0;    // after it
+  double sum_raw = 0.0;       // detection image as given (no background subtraction)
+  double sum_dab = 0.0;       // DAB OD, when the crosstalk guard is on
   bool on_bad_background = false;
 };
 
@@ -652,10 +654,44 @@ void write_parts(const Part& part, cv::Mat& labels, int ox, int oy, int iw, int 
   }
 }
 
+// Crosstalk guard: true when candidate `c` (mean DAB above its mean hematoxylin) has a hematoxylin/DAB ratio
+// at least `factor` times that of the pixels around it (box grown by ring_px, outside every candidate) that
+// are at least as brown as its mean: the brown structure it lies on. No such pixels: nothing to compare,
+// kept.
+bool bluer_than_brown_around(const cv::Mat& hema, const cv::Mat& dab, const cv::Mat& comp_labels,
+                             const Component& cp, int ring_px, double factor) {
+  const double dab_mean = cp.sum_dab / cp.area;
+  const cv::Rect box = cv::Rect(cp.x0 - ring_px, cp.y0 - ring_px, cp.x1 - cp.x0 + 1 + 2 * ring_px,
+                                cp.y1 - cp.y0 + 1 + 2 * ring_px) &
+                       cv::Rect(0, 0, hema.cols, hema.rows);
+  double ring_h = 0.0, ring_d = 0.0;
+  int ring_n = 0;
+  for (int y = box.y; y < box.y + box.height; ++y) {
+    const float* hv = hema.ptr<float>(y);
+    const float* dv = dab.ptr<float>(y);
+    const int* cl = comp_labels.ptr<int>(y);
+    for (int x = box.x; x < box.x + box.width; ++x) {
+      if (cl[x] != 0 || dv[x] < dab_mean) continue;
+      ring_h += hv[x];
+      ring_d += dv[x];
+      ++ring_n;
+    }
+  }
+  // Too few brown pixels around (an isolated brown blob): no structure whose crosstalk it could share.
+  return ring_n < cp.area / 4 || cp.sum_raw * ring_d >= factor * ring_h * cp.sum_dab;
+}
+
 }  // namespace
 
-NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p) {
+NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv::Mat& dab) {
   require_float(detection, "detect_nuclei");
+  const bool guard = p.crosstalk_guard > 0;
+  if (guard) {
+    require_float(dab, "detect_nuclei (DAB plane for crosstalk_guard)");
+    if (dab.size() != detection.size()) {
+      throw std::invalid_argument("detect_nuclei: the DAB plane must have the size of the detection image");
+    }
+  }
   NucleusDetection result;
   cv::Mat d = p.median_radius_px > 0 ? median_filter(detection, p.median_radius_px) : detection;
 
@@ -735,6 +771,14 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
       cp.sum_smoothed += sv[x];
       cp.sum_opened += ov[x];
     }
+    if (guard) {
+      const float* dv = detection.ptr<float>(r.y);
+      const float* bv = dab.ptr<float>(r.y);
+      for (int x = r.x0; x <= r.x1; ++x) {
+        cp.sum_raw += dv[x];
+        cp.sum_dab += bv[x];
+      }
+    }
     if (!bad_background.empty()) {
       const uchar* bad = bad_background.ptr<uchar>(r.y);
       for (int x = r.x0; x <= r.x1; ++x) cp.on_bad_background |= bad[x] != 0;
@@ -746,6 +790,8 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   const double split_h = std::max(0.25, p.split_depth_px);
   const int grow_px = static_cast<int>(std::ceil(p.sigma_px)) + 2;
   thread_local CandidateScratch scratch;
+  // The brown structure a junction belongs to (its lines) reaches beyond the opening's disk.
+  const int ring_px = static_cast<int>(std::ceil(2.0 * ridge_r));
   // Candidates down to the pale threshold go on; the final nuclei between it and `threshold` must be large.
   const double pale_threshold = std::min(p.threshold, p.pale_fraction * p.threshold);
   for (int c = 1; c < n_comp; ++c) {
@@ -757,6 +803,13 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     const double mean_before = cp.sum_smoothed / cp.area;
     const double mean_after = cp.sum_opened / cp.area;
     if (mean_after < p.min_kept_height * mean_before) continue;
+    // Stain crosstalk: with a DAB vector a few degrees off, a dark brown junction reads 0.1-0.3 hematoxylin
+    // OD and is as compact as a nucleus. A nucleus is bluer than the brown around it (even when covered by
+    // brown cytoplasm); a junction has the hematoxylin/DAB ratio of its own lines.
+    if (guard && cp.sum_dab > cp.sum_raw &&
+        !bluer_than_brown_around(detection, dab, comp_labels, cp, ring_px, p.crosstalk_guard)) {
+      continue;
+    }
     // The LoG region is pinched where an elongated nucleus is flat and blurred by sigma; the outline is the
     // half-height contour of the (lightly smoothed) opened image around it, not entering other candidates:
     // the pieces of {opened >= level} outside other candidates that touch this one, holes filled.

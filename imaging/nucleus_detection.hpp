@@ -28,6 +28,11 @@ struct NucleusParamsPx {
   // membrane junction loses most of it, a compact nucleus little). 0 = off.
   double min_kept_height = 0.6;
   double split_depth_px = 1.0;  // distance-map dynamic that separates two touching nuclei
+  // Crosstalk guard: a candidate browner than blue (mean DAB OD above its mean detection-image OD) must have
+  // a detection/DAB ratio at least this many times that of the pixels around it that are as brown as it; a
+  // membrane junction seen through stain vectors a few degrees off has the ratio of its own lines, a nucleus
+  // in brown cytoplasm is bluer. Needs the DAB plane; 0 = off (nuclear DAB stains such as Ki-67).
+  double crosstalk_guard = 0.0;
 };
 
 struct NucleusDetection {
@@ -38,7 +43,9 @@ struct NucleusDetection {
 
 // Finds nuclei as compact blobs: background subtraction, ridge suppression by an opening with a disk,
 // Gaussian smoothing, Laplacian-of-Gaussian regions tested against `threshold`, distance-map watershed to
-// split touching nuclei, area filter. `detection` is CV_32F.
-NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& params);
+// split touching nuclei, area filter, crosstalk guard. `detection` and `dab` (the DAB OD plane, same size;
+// only read when params.crosstalk_guard > 0, which then requires it) are CV_32F.
+NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& params,
+                               const cv::Mat& dab = cv::Mat());
 
 }  // namespace ihc

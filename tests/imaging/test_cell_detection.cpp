@@ -84,6 +84,62 @@ TEST(CellDetection, MembraneHoneycombOfA3PlusFieldIsNotTakenForNuclei) {
   }
 }
 
+// The H-DAB vectors with DAB turned by `deg` degrees: in the hematoxylin-DAB plane away from hematoxylin
+// (the rendered brown then reads as some hematoxylin) or about the axis in that plane (out of it).
+StainMatrix dab_rotated(double deg, bool in_plane) {
+  const StainMatrix& m = hdab();
+  const cv::Vec3d h(m.stains[0].rgb[0], m.stains[0].rgb[1], m.stains[0].rgb[2]);
+  const cv::Vec3d d(m.stains[1].rgb[0], m.stains[1].rgb[1], m.stains[1].rgb[2]);
+  cv::Vec3d e2 = in_plane ? h - d * d.dot(h) : d.cross(h);
+  e2 = e2 / cv::norm(e2);
+  const double a = deg * CV_PI / 180.0;
+  const cv::Vec3d r = d * std::cos(a) - e2 * std::sin(a);
+  StainVector hv = m.stains[0];
+  StainVector dv = m.stains[1];
+  dv.rgb = {r[0], r[1], r[2]};
+  return StainMatrix::from_vectors("H-DAB rotated", hv, dv);
+}
+
+// Real stain vectors are 1-15 degrees off the defaults; with DAB 5-7 degrees off, the brown lines of a 3+
+// field read 0.17-0.21 hematoxylin OD and, without the crosstalk guard, 180-187 junctions became nuclei.
+TEST(CellDetection, HoneycombSeenThroughRotatedDabVectorGivesNoJunctionNucleiWithDsg2) {
+  const auto field = test::grid_field(
+      14, 14, 28.0, 6.0, [](int, int) { return true; }, [](int, int) { return false; });
+  const DetectionParams guarded = dsg2_params();
+  ASSERT_GT(guarded.crosstalk_guard, 0);
+  DetectionParams unguarded = guarded;
+  unguarded.crosstalk_guard = 0;
+  for (const bool in_plane : {true, false}) {
+    for (const double deg : {3.0, 5.0, 7.0, 10.0, -5.0, -10.0}) {
+      SCOPED_TRACE(std::to_string(deg) + (in_plane ? " deg in plane" : " deg out of plane"));
+      const StainMatrix stains = dab_rotated(deg, in_plane);
+      const Match m = match(detect_cells(field.rgb, 0.5, stains, guarded), field.cells, 4.0);
+      EXPECT_GE(m.found, static_cast<int>(0.97 * field.cells.size()));
+      EXPECT_LE(m.unmatched, 2) << "membrane junctions detected as nuclei";
+      if (in_plane && deg >= 5 && deg <= 7) {
+        // The trap is real: without the guard the junctions come in.
+        EXPECT_GT(match(detect_cells(field.rgb, 0.5, stains, unguarded), field.cells, 4.0).unmatched, 100);
+      }
+    }
+  }
+}
+
+// The guard keeps blue nuclei overlapped by brown (DAB 0.5 over each nucleus, as much as its hematoxylin).
+TEST(CellDetection, CrosstalkGuardKeepsBlueNucleiUnderBrownCytoplasm) {
+  auto field = test::grid_field(
+      10, 10, 28.0, 6.0, [](int i, int j) { return (i + j) % 2 == 0; }, [](int, int) { return false; });
+  // Brown cytoplasm over every nucleus and around it: DAB 0.5 (3+) on the whole field, nuclei 0.5 blue.
+  for (auto& c : field.cells) c.dab_nucleus = 0.5;
+  field.rgb = test::render_field(field.rgb.size(), field.cells, 28.0, 3, 1.0, 7);
+  for (const double deg : {0.0, 7.0}) {
+    SCOPED_TRACE(deg);
+    const Match m =
+        match(detect_cells(field.rgb, 0.5, dab_rotated(deg, true), dsg2_params()), field.cells, 4.0);
+    EXPECT_GE(m.found, static_cast<int>(0.97 * field.cells.size()));
+    EXPECT_LE(m.unmatched, 2);
+  }
+}
+
 TEST(CellDetection, NegativeCellNextTo3PlusCellDoesNotBorrowItsMembrane) {
   // One 3+ cell in every 3 x 3 block, surrounded by negative cells.
   auto is3 = [](int i, int j) { return i % 3 == 1 && j % 3 == 1; };
@@ -258,6 +314,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   EXPECT_EQ(defaults.max_background, reference.max_background);
   EXPECT_EQ(defaults.split_by_shape, reference.split_by_shape);
   EXPECT_EQ(defaults.ridge_kept_height, reference.ridge_kept_height);
+  EXPECT_EQ(defaults.crosstalk_guard, reference.crosstalk_guard);
   EXPECT_EQ(defaults.cell_expansion_um, reference.cell_expansion_um);
   EXPECT_EQ(defaults.smooth_boundaries, reference.smooth_boundaries);
   EXPECT_EQ(defaults.membrane_width_um, reference.membrane_width_um);
@@ -270,6 +327,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   set.set("membrane_width_um", "1.5");
   set.set("tile_size_px", "512");
   set.set("ridge_kept_height", "0.3");
+  set.set("crosstalk_guard", "2.5");
   ParamSet reloaded(detection_param_specs());
   reloaded.load_text(set.to_text(), "saved.params");
   const DetectionParams p = detection_params_from(reloaded);
@@ -279,6 +337,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   EXPECT_EQ(p.membrane_width_um, 1.5);
   EXPECT_EQ(p.tile_size_px, 512);
   EXPECT_EQ(p.ridge_kept_height, 0.3);
+  EXPECT_EQ(p.crosstalk_guard, 2.5);
 
   set.set("min_area_um2", "500");
   try {
@@ -323,6 +382,25 @@ TEST(CellDetection, BadInputGetsAClearError) {
     FAIL();
   } catch (const DetectionError& e) {
     EXPECT_STREQ(e.what(), "cell detection: ridge_kept_height must be between 0 and 1, got 1.5");
+  }
+  // The crosstalk guard needs hematoxylin detection: in OD sum brown nuclei are real.
+  p = DetectionParams{};
+  p.crosstalk_guard = 2;
+  try {
+    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
+    FAIL();
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(),
+                 "cell detection: crosstalk_guard applies to detection_image 'Hematoxylin OD' "
+                 "only; set it to 0 with 'OD sum'");
+  }
+  p.detection_image = "Hematoxylin OD";
+  p.crosstalk_guard = -1;
+  try {
+    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
+    FAIL();
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(), "cell detection: crosstalk_guard must be >= 0, got -1");
   }
   // Blank and tiny images are valid and simply hold no cells.
   EXPECT_EQ(detect_cells(cv::Mat(300, 300, CV_8UC3, cv::Scalar::all(250)), 0.5, hdab(), {}).size(), 0u);

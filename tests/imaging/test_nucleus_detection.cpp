@@ -101,5 +101,42 @@ TEST(NucleusDetection, RidgeKeptHeightDecidesOverCoarseChromatinNuclei) {
   EXPECT_NE(relaxed.labels.at<int>(60, 140), 0);
 }
 
+// Crosstalk guard. Hematoxylin read through a DAB vector a few degrees off: 0.2 OD per DAB OD. A brown blob
+// on brown lines (a membrane junction) has the hematoxylin/DAB ratio of its lines and is dropped; a nucleus
+// in brown cytoplasm (browner than blue, but bluer than the cytoplasm around it) and a blue nucleus are kept.
+TEST(NucleusDetection, CrosstalkGuardDropsJunctionsButKeepsNucleiInBrownCytoplasm) {
+  cv::Mat dab(140, 260, CV_32F, cv::Scalar(0.01f));
+  cv::Mat nuclear(dab.size(), CV_32F, cv::Scalar(0.03f));  // true hematoxylin
+  const cv::Point junction(40, 70), in_cytoplasm(130, 70), blue(215, 70);
+  cv::line(dab, {0, 70}, {80, 70}, cv::Scalar(1.0), 3);
+  cv::line(dab, {40, 0}, {40, 139}, cv::Scalar(1.0), 3);
+  cv::circle(dab, junction, 7, cv::Scalar(1.0), cv::FILLED);
+  cv::rectangle(dab, cv::Rect(100, 40, 60, 60), cv::Scalar(0.6), cv::FILLED);
+  cv::circle(nuclear, in_cytoplasm, 7, cv::Scalar(0.33), cv::FILLED);
+  cv::circle(nuclear, blue, 7, cv::Scalar(0.6), cv::FILLED);
+  cv::GaussianBlur(dab, dab, cv::Size(), 1.0);
+  cv::GaussianBlur(nuclear, nuclear, cv::Size(), 1.0);
+  const cv::Mat h = nuclear + 0.2 * dab;
+  NucleusParamsPx p;
+  p.ridge_radius_px = 4;
+  const NucleusDetection off = detect_nuclei(h, p, dab);
+  EXPECT_EQ(off.count, 3);
+  EXPECT_NE(off.labels.at<int>(junction), 0);
+  p.crosstalk_guard = 1.5;
+  const NucleusDetection on = detect_nuclei(h, p, dab);
+  EXPECT_EQ(on.count, 2);
+  EXPECT_EQ(on.labels.at<int>(junction), 0);
+  EXPECT_NE(on.labels.at<int>(in_cytoplasm), 0);
+  EXPECT_NE(on.labels.at<int>(blue), 0);
+  try {
+    detect_nuclei(h, p);
+    FAIL() << "guard without a DAB plane accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(
+        e.what(),
+        "detect_nuclei (DAB plane for crosstalk_guard): expected a non-empty single-channel float image");
+  }
+}
+
 }  // namespace
 }  // namespace ihc
