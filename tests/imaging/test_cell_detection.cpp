@@ -110,14 +110,14 @@ TEST(CellDetection, HoneycombSeenThroughRotatedDabVectorGivesNoJunctionNucleiWit
   DetectionParams unguarded = guarded;
   unguarded.crosstalk_guard = 0;
   for (const bool in_plane : {true, false}) {
-    for (const double deg : {3.0, 5.0, 7.0, 10.0, -5.0, -10.0}) {
+    for (const double deg : {3.0, 5.0, 7.0, 10.0, 15.0, -5.0, -10.0, -15.0}) {
       SCOPED_TRACE(std::to_string(deg) + (in_plane ? " deg in plane" : " deg out of plane"));
       const StainMatrix stains = dab_rotated(deg, in_plane);
       const Match m = match(detect_cells(field.rgb, 0.5, stains, guarded), field.cells, 4.0);
       EXPECT_GE(m.found, static_cast<int>(0.97 * field.cells.size()));
       EXPECT_LE(m.unmatched, 2) << "membrane junctions detected as nuclei";
-      if (in_plane && deg >= 5 && deg <= 7) {
-        // The trap is real: without the guard the junctions come in.
+      if ((in_plane && deg >= 5 && deg <= 7) || (!in_plane && std::abs(deg) == 15)) {
+        // The trap is real: without the guard the junctions come in (175-192 of 221).
         EXPECT_GT(match(detect_cells(field.rgb, 0.5, stains, unguarded), field.cells, 4.0).unmatched, 100);
       }
     }
