@@ -8,6 +8,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "imaging/cell_growth.hpp"
+#include "imaging/stains.hpp"
 #include "imaging/tiff_writer.hpp"
 #include "models/atomic_file.hpp"
 
@@ -114,6 +116,9 @@ struct SynthRenderer::Impl {
   double nest_threshold = 0.5, tissue_threshold = 0.5, gap_threshold = 0.9;
   double mixed_low = 0.45, mixed_high = 0.55;
   std::array<double, 3> cumulative{};
+  // Membranous cells: line OD per unit of level, per grade, so that the band reads the level after the
+  // optics (see calibrate_membrane_gain).
+  std::array<double, 4> membrane_gain{1.0, 1.0, 1.0, 1.0};
   std::array<float, 3> v_h{}, v_d{};
   std::array<std::array<std::uint8_t, kOdEntries>, 3> lut{};
   cv::Mat tex_fine, tex_mid;  // CV_32F kTexSize^2, mean 0.5, in [0, 1]
@@ -144,6 +149,11 @@ struct SynthRenderer::Impl {
   Seed make_seed(std::int64_t gx, std::int64_t gy) const;
   // `owner` (optional, CV_32S): id of the cell each pixel belongs to, 0 for stroma and glass.
   void concentrations(const cv::Rect& r, cv::Mat& h, cv::Mat& d, cv::Mat* owner = nullptr) const;
+  // RGB of a rectangle inside the image (not checked).
+  cv::Mat render(const cv::Rect& rect, SynthMaps* maps) const;
+  // Sets membrane_gain so that, on a uniform field of each grade, the mean DAB OD over the membrane band
+  // inside the true cell borders of the RENDERED image (after blur and noise) equals the grade's level.
+  void calibrate_membrane_gain();
 };
 
 namespace {
@@ -366,7 +376,8 @@ Seed SynthRenderer::Impl::make_seed(std::int64_t gx, std::int64_t gy) const {
         // rest: band mean = f * line + (1 - f) * cytoplasm = level.
         const double f = std::min(1.0, 0.5 * p.membrane_width_um / p.membrane_band_um);
         s.cytoplasm_dab = static_cast<float>(cyto);
-        s.membrane_dab = static_cast<float>(std::max(0.0, (s.level - (1.0 - f) * cyto) / f));
+        s.membrane_dab =
+            static_cast<float>(membrane_gain[s.grade] * std::max(0.0, (s.level - (1.0 - f) * cyto) / f));
         s.nucleus_dab = 0.02f;
         break;
       }
@@ -647,9 +658,82 @@ void SynthRenderer::Impl::concentrations(const cv::Rect& r, cv::Mat& hm, cv::Mat
 SynthRenderer::SynthRenderer(const SynthParams& params) : params_(params) {
   validate(params_);
   impl_ = std::make_unique<Impl>(params_);
+  if (params_.kind == SynthKind::Membrane || params_.kind == SynthKind::Mixed)
+    impl_->calibrate_membrane_gain();
 }
 
 SynthRenderer::~SynthRenderer() = default;
+
+void SynthRenderer::Impl::calibrate_membrane_gain() {
+  // The optics blur the line into the cytoplasm beyond the band and average its texture in intensity (not
+  // OD): a perfect 1 um band on the true borders read 0.90 x the level at 3+ without this. A fixed-seed
+  // uniform field per grade, so the gain is the same for every seed and never depends on the image.
+  constexpr int kSize = 320;
+  constexpr std::uint64_t kCalibrationSeed = 0x5EEDCA1Bull;
+  constexpr int kIterations = 3;
+  StainMatrix stains = p.stains;
+  stains.background = p.background;  // what estimation finds on the glass
+  for (int g = 0; g < 4; ++g) {
+    if (p.grade_fractions[g] <= 0 || p.grade_dab_od[g] <= 0) continue;
+    SynthParams q = p;
+    q.kind = SynthKind::Membrane;
+    q.layout = SynthLayout::Field;
+    q.width = q.height = kSize;
+    q.seed = kCalibrationSeed;
+    q.grade_fractions = {0, 0, 0, 0};
+    q.grade_fractions[g] = 1;
+    q.grade_spread_od[g] = 0;
+    q.tumour_fraction = 0.95;
+    q.noise = 0;  // zero-mean; its effect on the mean OD is below 0.5 %
+    Impl cal(q);
+    const double band_px = q.membrane_band_um * cal.um;
+    double gain = 1;
+    for (int it = 0; it < kIterations; ++it) {
+      cal.membrane_gain[g] = gain;
+      SynthMaps maps;
+      const cv::Mat rgb = cal.render(cv::Rect(0, 0, kSize, kSize), &maps);
+      const cv::Mat dab = deconvolve(rgb, stains).stain2;
+      const cv::Mat band = membrane_band(maps.owner, band_px);
+      // Tumour cells (stroma nuclei also own pixels) away from the patch edges, whose band is cut there.
+      std::vector<std::int32_t> ids;
+      const double margin = 1.5 * cal.grid_px;
+      for (std::int64_t gy = -2; gy * cal.grid_px < kSize + 2 * cal.grid_px; ++gy) {
+        for (std::int64_t gx = -2; gx * cal.grid_px < kSize + 2 * cal.grid_px; ++gx) {
+          const Seed s = cal.make_seed(gx, gy);
+          if (s.type == SeedType::Tumour && s.x > margin && s.y > margin && s.x < kSize - margin &&
+              s.y < kSize - margin) {
+            ids.push_back(static_cast<std::int32_t>(s.id));
+          }
+        }
+      }
+      std::sort(ids.begin(), ids.end());
+      std::vector<double> sum(ids.size(), 0.0), count(ids.size(), 0.0);
+      for (int y = 0; y < kSize; ++y) {
+        const std::int32_t* o = maps.owner.ptr<std::int32_t>(y);
+        const uchar* b = band.ptr<uchar>(y);
+        const float* v = dab.ptr<float>(y);
+        for (int x = 0; x < kSize; ++x) {
+          if (b[x] == 0) continue;
+          const auto k = std::lower_bound(ids.begin(), ids.end(), o[x]);
+          if (k == ids.end() || *k != o[x]) continue;
+          sum[static_cast<std::size_t>(k - ids.begin())] += v[x];
+          count[static_cast<std::size_t>(k - ids.begin())] += 1;
+        }
+      }
+      double mean = 0;
+      int cells = 0;
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        if (count[k] < 5) continue;
+        mean += sum[k] / count[k];
+        ++cells;
+      }
+      if (cells == 0 || mean <= 0) break;
+      mean /= cells;
+      gain = std::clamp(gain * q.grade_dab_od[g] / mean, 0.5, 3.0);
+    }
+    membrane_gain[g] = gain;
+  }
+}
 
 cv::Mat SynthRenderer::render(const cv::Rect& rect, SynthMaps* maps) const {
   const SynthParams& p = params_;
@@ -659,7 +743,11 @@ cv::Mat SynthRenderer::render(const cv::Rect& rect, SynthMaps* maps) const {
                      std::to_string(rect.x) + "+" + std::to_string(rect.y) + " is not inside the " +
                      std::to_string(p.width) + "x" + std::to_string(p.height) + " image");
   }
-  const Impl& im = *impl_;
+  return impl_->render(rect, maps);
+}
+
+cv::Mat SynthRenderer::Impl::render(const cv::Rect& rect, SynthMaps* maps) const {
+  const Impl& im = *this;
   const int m = im.blur_radius;
   const cv::Rect big(rect.x - m, rect.y - m, rect.width + 2 * m, rect.height + 2 * m);
   // Per-thread scratch planes: strips have the same size, so fresh pages (and their faults) are avoided.
