@@ -230,6 +230,22 @@ int find_root(std::vector<Run>& runs, int i) {
   return i;
 }
 
+// Unites each run of the current row (from cur_begin) with the runs of the row above ([prev_begin, prev_end))
+// that touch it in 8-connectivity; runs of a row are sorted by x.
+void join_with_row_above(std::vector<Run>& runs, int prev_begin, int prev_end, int cur_begin) {
+  int j = prev_begin;
+  for (int i = cur_begin; i < static_cast<int>(runs.size()); ++i) {
+    const int x0 = runs[static_cast<std::size_t>(i)].x0;
+    const int x1 = runs[static_cast<std::size_t>(i)].x1;
+    while (j < prev_end && runs[static_cast<std::size_t>(j)].x1 < x0 - 1) ++j;
+    for (int k = j; k < prev_end && runs[static_cast<std::size_t>(k)].x0 <= x1 + 1; ++k) {
+      const int ra = find_root(runs, i);
+      const int rb = find_root(runs, k);
+      if (ra != rb) runs[static_cast<std::size_t>(std::max(ra, rb))].parent = std::min(ra, rb);
+    }
+  }
+}
+
 // First x >= `x` in [x, end) where m[x] != value (end if none); 8 bytes at a time over long stretches.
 int skip_while(const uchar* m, int x, int end, uchar value) {
   const std::uint64_t word = value ? ~std::uint64_t{0} : 0;
@@ -265,17 +281,7 @@ int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& ru
       r.parent = static_cast<int>(runs.size());
       runs.push_back(r);
     }
-    int j = prev_begin;
-    for (int i = cur_begin; i < static_cast<int>(runs.size()); ++i) {
-      const int x0 = runs[static_cast<std::size_t>(i)].x0;
-      const int x1 = runs[static_cast<std::size_t>(i)].x1;
-      while (j < prev_end && runs[static_cast<std::size_t>(j)].x1 < x0 - 1) ++j;
-      for (int k = j; k < prev_end && runs[static_cast<std::size_t>(k)].x0 <= x1 + 1; ++k) {
-        const int ra = find_root(runs, i);
-        const int rb = find_root(runs, k);
-        if (ra != rb) runs[static_cast<std::size_t>(std::max(ra, rb))].parent = std::min(ra, rb);
-      }
-    }
+    join_with_row_above(runs, prev_begin, prev_end, cur_begin);
     prev_begin = cur_begin;
     prev_end = static_cast<int>(runs.size());
   }
@@ -334,18 +340,7 @@ void outline_runs(const cv::Mat& comp_labels, const cv::Mat& opened, const cv::R
       r.parent = static_cast<int>(runs.size());
       runs.push_back(r);
     }
-    // Join with the runs of the row above that touch in 8-connectivity.
-    int j = prev_begin;
-    for (int i = cur_begin; i < static_cast<int>(runs.size()); ++i) {
-      const int x0 = runs[static_cast<std::size_t>(i)].x0;
-      const int x1 = runs[static_cast<std::size_t>(i)].x1;
-      while (j < prev_end && runs[static_cast<std::size_t>(j)].x1 < x0 - 1) ++j;
-      for (int k = j; k < prev_end && runs[static_cast<std::size_t>(k)].x0 <= x1 + 1; ++k) {
-        const int ra = find_root(runs, i);
-        const int rb = find_root(runs, k);
-        if (ra != rb) runs[static_cast<std::size_t>(std::max(ra, rb))].parent = std::min(ra, rb);
-      }
-    }
+    join_with_row_above(runs, prev_begin, prev_end, cur_begin);
     prev_begin = cur_begin;
     prev_end = static_cast<int>(runs.size());
   }
