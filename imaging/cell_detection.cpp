@@ -90,7 +90,7 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.nucleus.min_area_px = p.min_area_um2 / (um * um);
   q.nucleus.max_area_px = p.max_area_um2 / (um * um);
   q.nucleus.threshold = p.threshold;
-  q.nucleus.pale_fraction = kPaleFraction;
+  q.nucleus.pale_fraction = p.pale_nuclei ? kPaleFraction : 1.0;
   q.nucleus.pale_min_area_px = kPaleMinAreaUm2 / (um * um);
   q.nucleus.max_background = p.max_background;
   q.nucleus.split_by_shape = p.split_by_shape;
@@ -248,6 +248,10 @@ std::vector<ParamSpec> detection_param_specs() {
   specs.push_back(num("max_background", "Max background intensity", "2", "OD",
                       "Nuclei on a background darker than this are discarded; 0 = off", 0, 10));
   specs.push_back(flag("split_by_shape", "Split by shape", "true", "Split touching nuclei by their shape"));
+  specs.push_back(flag(
+      "pale_nuclei", "Keep large pale nuclei", "true",
+      "Also keep nuclei whose mean OD is between half the threshold and the threshold when they cover at "
+      "least 40 um^2 (pale vesicular tumour nuclei); false = the threshold alone, as in QuPath"));
   specs.push_back(
       num("ridge_kept_height", "Ridge test (kept height)", "0.6", "",
           "Fraction of its mean height a nucleus must keep through the disk opening that erases thin lines "
@@ -288,6 +292,7 @@ DetectionParams detection_params_from(const ParamSet& s) {
   p.threshold = s.get_double("threshold");
   p.max_background = s.get_double("max_background");
   p.split_by_shape = s.get_bool("split_by_shape");
+  p.pale_nuclei = s.get_bool("pale_nuclei");
   p.ridge_kept_height = s.get_double("ridge_kept_height");
   p.crosstalk_guard = s.get_double("crosstalk_guard");
   p.cell_expansion_um = s.get_double("cell_expansion_um");

@@ -37,6 +37,9 @@ struct DetectionParams {
   double threshold = 0.1;  // on the (background-subtracted) detection image
   double max_background = 2.0;
   bool split_by_shape = true;
+  // Keep large pale nuclei (between half the threshold and the threshold, at least 40 um^2); QuPath has no
+  // such rule, so false reproduces its threshold exactly.
+  bool pale_nuclei = true;
   // Fraction of its mean height a nucleus must keep through the membrane-removing disk opening; 0 = off.
   double ridge_kept_height = 0.6;
   // Crosstalk guard ("Hematoxylin OD" detection only): a candidate nucleus browner than blue must have a

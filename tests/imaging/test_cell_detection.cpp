@@ -313,6 +313,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   EXPECT_EQ(defaults.threshold, reference.threshold);
   EXPECT_EQ(defaults.max_background, reference.max_background);
   EXPECT_EQ(defaults.split_by_shape, reference.split_by_shape);
+  EXPECT_EQ(defaults.pale_nuclei, reference.pale_nuclei);
   EXPECT_EQ(defaults.ridge_kept_height, reference.ridge_kept_height);
   EXPECT_EQ(defaults.crosstalk_guard, reference.crosstalk_guard);
   EXPECT_EQ(defaults.cell_expansion_um, reference.cell_expansion_um);
@@ -326,6 +327,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   set.set("split_by_shape", "false");
   set.set("membrane_width_um", "1.5");
   set.set("tile_size_px", "512");
+  set.set("pale_nuclei", "false");
   set.set("ridge_kept_height", "0.3");
   set.set("crosstalk_guard", "2.5");
   ParamSet reloaded(detection_param_specs());
@@ -336,6 +338,7 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   EXPECT_FALSE(p.split_by_shape);
   EXPECT_EQ(p.membrane_width_um, 1.5);
   EXPECT_EQ(p.tile_size_px, 512);
+  EXPECT_FALSE(p.pale_nuclei);
   EXPECT_EQ(p.ridge_kept_height, 0.3);
   EXPECT_EQ(p.crosstalk_guard, 2.5);
 

@@ -51,7 +51,7 @@ std::vector<ParamSpec> detection_keys() {
   image.default_value = "OD sum";
   image.choices = {"OD sum", "Hematoxylin OD"};
   specs.push_back(image);
-  for (const char* key : {"split_by_shape", "smooth_boundaries"}) {
+  for (const char* key : {"split_by_shape", "pale_nuclei", "smooth_boundaries"}) {
     ParamSpec b = num(key, ParamType::Bool);
     b.default_value = "false";
     specs.push_back(b);
