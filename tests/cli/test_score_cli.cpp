@@ -343,11 +343,21 @@ TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
           "tile_size_px=256", static_cast<char*>(nullptr));
     _exit(98);
   }
-  // Wait until some tiles were written, then Ctrl-C.
-  for (int i = 0; i < 200 && !fs::exists(dir / "out" / "slides" / "big"); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Ctrl-C as soon as the first tiles' cells reach the temporary cells.csv (its first 4 KiB buffer flushed):
+  // a fixed wait raced the whole run once detection got fast (about 1.2 s for this slide).
+  auto cells_written = [&] {
+    std::error_code ec;
+    const fs::path slide_dir = dir / "out" / "slides" / "big";
+    if (!fs::exists(slide_dir, ec)) return false;
+    for (const auto& e : fs::directory_iterator(slide_dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".cells.csv.tmp-", 0) == 0 && fs::file_size(e.path(), ec) >= 4096) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 2000 && !cells_written(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);
