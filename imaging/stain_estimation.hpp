@@ -41,6 +41,15 @@ struct StainEstimationParams {
   double min_separation_deg = 5.0;  // estimated vectors closer than this are degenerate
   double max_deviation_deg = 30.0;  // an estimate further than this from its default vector is rejected
   bool estimate_background = true;  // otherwise use the reference matrix's background
+  // Edge fit of stain 2 (not in QuPath): DAB nearly always lies over hematoxylin, so the Macenko extreme is a
+  // mixture and leans toward hematoxylin (2-15 degrees on synthetic fields). The edge of the mixture cloud
+  // runs parallel to the pure stain, so its direction is fitted instead (docs/stains.md, measured).
+  bool edge_fit = false;          // off: closer on synthetic fields, but not better on every real set (docs)
+  double edge_quantile = 0.01;    // lower envelope: this quantile of the other stain's amount per bin
+  double edge_bin_od = 0.02;      // bin width along the stain (OD)
+  double edge_min_od = 0.1;       // bins start here: fainter pixels are shaped by the min_od filter
+  int edge_min_bin_pixels = 200;  // bins with fewer pixels are skipped
+  int edge_min_bins = 3;          // fewer usable bins: keep the Macenko direction
   BackgroundParams background;
 };
 
@@ -50,6 +59,7 @@ struct StainEstimate {
   int64_t pixels_used = 0;                // pixels that passed the OD and grey filters
   std::array<double, 2> deviation_deg{};  // angle of each estimate to its reference vector
   double separation_deg = 0.0;            // angle between the two estimates
+  std::array<bool, 2> edge_fitted{};      // that stain's direction comes from the edge fit
 };
 
 // `rgb` is CV_8UC3 RGB, `tissue_mask` optional CV_8U of the same size (non-zero = use the pixel).
