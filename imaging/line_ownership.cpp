@@ -281,6 +281,7 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
   const double max_shift = std::max(0.0, params.max_shift_px);
   const std::vector<float> strength =
       band_step_rule(labels, nucleus_labels, dab, band, static_cast<int>(std::ceil(max_shift)));
+  if (!params.fit_borders) return;
   const int w = labels.cols;
   const int h = labels.rows;
   int* lab = labels.ptr<int>();

@@ -59,6 +59,7 @@ struct LineOwnershipParams {
   double blur_sigma_px = 0.7;  // Gaussian sigma of the DAB image given (the objective's)
   double max_shift_px = 3.0;   // a border moves at most this far from where the flood left it
   double um_per_px = 0.5;      // for the range of half line widths tried (0.5-1.5 um)
+  bool fit_borders = true;     // false: the band rule (1.) only
 };
 
 // Who owns a brown line two grown cells share. The flood leaves their border on the crest of the blurred
