@@ -169,6 +169,12 @@ std::vector<ParamSpec> pipeline_param_specs() {
   s.push_back(
       spec("estimate_stains", "Estimate stains per slide", ParamType::Bool, "false", "",
            "Estimate H and DAB vectors from each slide's tissue (Macenko); falls back to stain_vectors"));
+  ParamSpec method =
+      spec("stain_estimation", "Stain estimation method", ParamType::Choice, "Macenko", "",
+           "Macenko: QuPath's method; 'Macenko + DAB edge fit': the DAB direction from the edge "
+           "of the colour cloud (closer where every brown pixel is also blue; docs/stains.md)");
+  method.choices = {"Macenko", "Macenko + DAB edge fit"};
+  s.push_back(method);
   s.push_back(spec("background", "Background (glass) colour", ParamType::String, "auto", "",
                    "auto: estimated per image from flat bright glass for images of one level (camera images "
                    "are rarely white-balanced), 255 with a warning when there is no glass, and 255 for "
@@ -389,11 +395,13 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     try {
       cv::Mat m;
       cv::resize(tissue, m, thumb.size(), 0, 0, cv::INTER_NEAREST);
-      const StainEstimate est = estimate_stains(thumb, stains, {}, m);
+      StainEstimationParams ep;
+      ep.edge_fit = params.get_string("stain_estimation") != "Macenko";
+      const StainEstimate est = estimate_stains(thumb, stains, ep, m);
       stains = est.matrix;
       stains.name = stains.name + " estimated";
-      rec.stains_source =
-          "estimated from the slide (Macenko, " + std::to_string(est.pixels_used) + " pixels)";
+      rec.stains_source = "estimated from the slide (" + params.get_string("stain_estimation") + ", " +
+                          std::to_string(est.pixels_used) + " pixels)";
     } catch (const std::exception& e) {
       rec.warnings.push_back(std::string("stain estimation failed, used stain_vectors instead: ") + e.what());
     }

@@ -538,6 +538,17 @@ TEST_F(ScoreCli, EstimatedStainsAreRecordedAndAFailedEstimateFallsBackWithAWarni
     EXPECT_EQ(s["stains_source"], rec.stains_source);
   }
 
+  // The edge-fit method is recorded and gives other (DAB) vectors on the same field.
+  const RunResult e =
+      run({"score", "f.png", "-o", "edge", "--mpp", "0.5", "--set", "estimate_stains=true", "--set",
+           "stain_estimation=Macenko + DAB edge fit", "--set", "tissue_detection=false"},
+          dir);
+  ASSERT_EQ(e.status, 0) << e.err;
+  const auto edge = ihc::read_slide_json(dir / "edge/slides/f/slide.json");
+  EXPECT_EQ(edge.stains_source.rfind("estimated from the slide (Macenko + DAB edge fit, ", 0), 0u)
+      << edge.stains_source;
+  EXPECT_NE(edge.stains, est.stains);
+
   // Without estimation the same field uses the preset vectors: the estimate really changed them.
   ASSERT_EQ(
       run({"score", "f.png", "-o", "fixed", "--mpp", "0.5", "--set", "tissue_detection=false"}, dir).status,

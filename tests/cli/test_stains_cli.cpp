@@ -1,0 +1,77 @@
+// `ihcscore stains estimate` on a generated field whose rendering vectors are known (H-DAB default), on a
+// real membranous image, and on bad input.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "imaging/stain_estimation.hpp"
+#include "imaging/stains.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+ihc::test::CommandResult ihcscore(const std::vector<std::string>& args) {
+  return ihc::test::run_program("ihcscore", args);
+}
+
+// Angle in degrees between the stain-2 (DAB) vector of a printed QuPath string and the H-DAB default one.
+double dab_error_deg(const std::string& printed) {
+  const ihc::StainMatrix m = ihc::parse_qupath_string(printed);
+  return ihc::stain_angle_deg(m.stains[1].rgb, ihc::stain_preset("H-DAB").stains[1].rgb);
+}
+
+fs::path membrane_field() {
+  const fs::path dir = ihc::test::temp_dir("stains_cli");
+  const fs::path png = dir / "membrane.png";
+  const auto r = ihcscore({"synth", "--kind", "membrane", "--seed", "3", "--mpp", "0.5", "--width", "768",
+                           "--height", "768", "-o", png.string()});
+  EXPECT_EQ(r.status, 0) << r.err;
+  return png;
+}
+
+}  // namespace
+
+TEST(StainsCli, EstimatePrintsQuPathStringCloseToTheRenderingVectors) {
+  const fs::path png = membrane_field();
+  const auto macenko = ihcscore({"stains", "estimate", png.string()});
+  ASSERT_EQ(macenko.status, 0) << macenko.err;
+  EXPECT_EQ(macenko.out.rfind("{\"Name\" : \"H-DAB default estimated\", \"Stain 1\" : \"Hematoxylin\"", 0),
+            0u)
+      << macenko.out;
+  EXPECT_NE(macenko.out.find("\"Background\" : \" 245 244 240\""), std::string::npos) << macenko.out;
+  EXPECT_NE(macenko.err.find("pixels used; Hematoxylin "), std::string::npos) << macenko.err;
+  // Macenko leans toward hematoxylin where every brown pixel is also blue (docs/stains.md); the edge fit is
+  // closer on the same field.
+  const double e_macenko = dab_error_deg(macenko.out);
+  EXPECT_GT(e_macenko, 3.0);
+  EXPECT_LT(e_macenko, 7.0);
+  const auto edge = ihcscore({"stains", "estimate", png.string(), "--edge-fit"});
+  ASSERT_EQ(edge.status, 0) << edge.err;
+  const double e_edge = dab_error_deg(edge.out);
+  EXPECT_LT(e_edge, 2.5);
+  EXPECT_LT(e_edge, e_macenko - 2.0);
+}
+
+TEST(StainsCli, RealMembranousImage) {
+  IHC_REQUIRE_SHARED(ihc_png, "scikit-image/ihc.png");
+  const auto r = ihcscore({"stains", "estimate", ihc_png.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Within the plausibility limit of 30 degrees from H-DAB: the estimate is not refused.
+  EXPECT_LT(dab_error_deg(r.out), 30.0);
+}
+
+TEST(StainsCli, BadInputGetsAClearErrorAndExitStatus) {
+  const fs::path dir = ihc::test::temp_dir("stains_cli_bad");
+  const auto missing = ihcscore({"stains", "estimate", (dir / "none.png").string()});
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_EQ(missing.err, "ihcscore stains: error: " + (dir / "none.png").string() + ": file not found\n");
+  const auto reference = ihcscore({"stains", "estimate", (dir / "none.png").string(), "--reference", "H-X"});
+  EXPECT_EQ(reference.status, 1);
+  EXPECT_NE(reference.err.find("ihcscore stains: error: "), std::string::npos) << reference.err;
+  const auto usage = ihcscore({"stains"});
+  EXPECT_EQ(usage.status, 1);
+}
