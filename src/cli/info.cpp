@@ -12,6 +12,10 @@
 
 namespace ihc::cli {
 
+// Without an mpp, each pixel of the (at most 1024 px) overview counts as this many microns: the detector's
+// filters then act at a few overview pixels (smoothing 4 px, smallest piece 0.3 % of a 1024^2 overview).
+constexpr double kUnknownScaleUmPerPx = 4.0;
+
 int run_info(const Args& args) {
   std::string path;
   double mpp = 0, tissue_um = 16;
@@ -61,12 +65,16 @@ int run_info(const Args& args) {
   if (no_tissue) return 0;
   try {
     const double w0 = info.level_sizes[0].width, h0 = info.level_sizes[0].height;
-    const double mpp0 = info.has_mpp() ? info.mpp_x : 0.5;
-    // The overview at the tissue resolution, but never coarser than 256 px on the long side.
-    const double ds = std::max(1.0, std::min(tissue_um / mpp0, std::max(w0, h0) / 256.0));
+    // The overview at the tissue resolution, but never coarser than 256 px on the long side. Without an mpp
+    // the image's scale is unknown (a slide overview or a microscope field): an overview of at most 1024 px
+    // whose pixels count as kUnknownScaleUmPerPx, so the size filters act at a few overview pixels instead of
+    // a guessed 0.5 um/px that made a microscope field's tissue 16x too small to smooth and close.
+    const double long_side = std::max(w0, h0);
+    const double ds = info.has_mpp() ? std::max(1.0, std::min(tissue_um / info.mpp_x, long_side / 256.0))
+                                     : std::max(1.0, long_side / 1024.0);
     const cv::Mat overview = read_overview(*slide, ds);
     TissueParams tp;
-    tp.um_per_px = mpp0 * w0 / overview.cols;
+    tp.um_per_px = info.has_mpp() ? info.mpp_x * w0 / overview.cols : kUnknownScaleUmPerPx;
     const TissueResult tr = detect_tissue(overview, tp);
     const double px_area_level0 = (w0 / overview.cols) * (h0 / overview.rows);
     const double fraction =
@@ -77,7 +85,8 @@ int run_info(const Args& args) {
                   100 * fraction, tr.boxes.size(), tr.threshold_od);
     } else {
       std::printf(
-          "tissue area: %.4g Mpx at full resolution (%.1f%% of the image, %zu pieces; no mpp, so no mm^2)\n",
+          "tissue area: %.4g Mpx at full resolution (%.1f%% of the image, %zu pieces; no mpp, so no mm^2 and "
+          "size filters in overview pixels)\n",
           tr.area_px * px_area_level0 / 1e6, 100 * fraction, tr.boxes.size());
     }
   } catch (const std::exception& e) {

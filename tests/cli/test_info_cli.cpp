@@ -62,3 +62,18 @@ TEST(InfoCli, HamamatsuSlideWithParenthesesInItsName) {
   EXPECT_NE(out.find("mpp: 0.228175 x 0.228175 um/px (from openslide.mpp-x)\n"), std::string::npos) << out;
   EXPECT_NE(out.find("objective power: 40x\n"), std::string::npos) << out;
 }
+
+TEST(InfoCli, MicroscopeFieldWithoutMppIsMostlyTissue) {
+  // A SHIDC camera field (no pixel size) filled with tumour: without an mpp the tissue detector's filters act
+  // in overview pixels; a guessed 0.5 um/px found 61 % of the field.
+  IHC_REQUIRE_SHARED(field, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_1.jpg");
+  const auto r = info(field);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("mpp: unknown"), std::string::npos) << r.out;
+  const auto p = r.out.find("% of the image");
+  ASSERT_NE(p, std::string::npos) << r.out;
+  const auto open = r.out.rfind('(', p);
+  const double percent = std::stod(r.out.substr(open + 1));
+  EXPECT_GT(percent, 85.0) << r.out;
+  EXPECT_NE(r.out.find("no mpp, so no mm^2 and size filters in overview pixels"), std::string::npos) << r.out;
+}
