@@ -407,11 +407,12 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
     if (fits[o].rms > kOrientationRms * fits[1 - o].rms) continue;  // either cell's half: leave the crest
     const LineFit& fit = fits[o];
     if (!clearly_stronger(std::max(fit.before, fit.after), std::min(fit.before, fit.after))) continue;
-    const bool first_darker = fit.before >= fit.after;
-    const double dark_cytoplasm = first_darker ? fit.outside_before : fit.outside_after;
-    const double pale_cytoplasm = first_darker ? fit.outside_after : fit.outside_before;
+    // Pixels move from the cell past the step to the other one (before = the lower label's side).
+    const bool to_lower = fit.step > 0;
+    const double winner_cytoplasm = to_lower ? fit.outside_before : fit.outside_after;
+    const double loser_cytoplasm = to_lower ? fit.outside_after : fit.outside_before;
     if (std::min(fit.before, fit.after) < kOneSidedFraction * std::max(fit.before, fit.after) &&
-        dark_cytoplasm < pale_cytoplasm) {
+        winner_cytoplasm < loser_cytoplasm) {
       continue;
     }
     const double depth = std::abs(fit.step);

@@ -189,7 +189,7 @@ TEST(CellGrowth, NegativeCellsRingedByBrownNeighboursDoNotReadTheirLines) {
         ++b.second;
       }
     }
-    int negatives = 0, negatives_read_positive = 0, cells = 0, correct = 0;
+    int negatives = 0, negatives_read_positive = 0, cells = 0, correct = 0, twoplus = 0, twoplus_read_low = 0;
     for (const auto& [id, c] : tumour) {
       const auto it = band.find(static_cast<int>(id));
       if (it == band.end() || it->second.second < 10 || c.x < 30 || c.y < 30 || c.x > p.width - 30 ||
@@ -204,12 +204,21 @@ TEST(CellGrowth, NegativeCellsRingedByBrownNeighboursDoNotReadTheirLines) {
         ++negatives;
         negatives_read_positive += grade > 0 ? 1 : 0;
       }
+      if (c.grade == 2) {
+        ++twoplus;
+        twoplus_read_low += grade < 2 ? 1 : 0;
+      }
     }
     ASSERT_GT(negatives, 300) << "seed " << seed;
-    EXPECT_LE(negatives_read_positive, 0.02 * negatives) << "seed " << seed;  // 6 of 401, 5 of 369
-    // All grades: 0.923, 0.900 (one pass: 0.913, 0.892); the second pass must not take lines from brown
-    // cells.
-    EXPECT_GE(correct, 0.89 * cells) << "seed " << seed;
+    // 2 of 401, 1 of 369 (6 and 6 before the border fit needed the cytoplasm to agree on one-sided lines).
+    EXPECT_LE(negatives_read_positive, 0.01 * negatives) << "seed " << seed;
+    // 2+ cells next to paler cells kept their line: 30 of 174, 41 of 183 read lower (40, 46 before; the true
+    // 1 um band reads every one right).
+    ASSERT_GT(twoplus, 150) << "seed " << seed;
+    EXPECT_LE(twoplus_read_low, 0.23 * twoplus) << "seed " << seed;
+    // All grades: 0.940, 0.917 (0.921, 0.899 before; one pass: 0.913, 0.892); the second pass must not take
+    // lines from brown cells.
+    EXPECT_GE(correct, 0.91 * cells) << "seed " << seed;
   }
 }
 

@@ -169,6 +169,20 @@ TEST(LineOwnership, LineStainedOnOneSideWithoutOtherEvidenceKeepsTheCrest) {
   EXPECT_EQ(cv::countNonZero(f.labels != before), 0);
 }
 
+TEST(LineOwnership, OneSidedLineGoesOnlyToTheSideWhoseCytoplasmAgrees) {
+  // A 2+ half on the right (columns 32..34, cytoplasm 0.125) next to a negative cell (half 0.02, cytoplasm
+  // 0.005) that holds the crest. A line stained on one side fits as either cell's half; the reading that
+  // gives it to the negative cell puts the darker half on the side of the paler cytoplasm, so it must not
+  // move the border there.
+  for (const int border : {33, 34, 35, 36}) {
+    TwoCells f = shared_line(0.02f, 0.5f, 32, border);
+    own_lines(f, params());
+    for (int y = 8; y < 56; ++y) {
+      ASSERT_LE(first_right(f.labels, y), std::max(32, border)) << "border " << border << " row " << y;
+    }
+  }
+}
+
 TEST(LineOwnership, EqualNeighboursKeepTheirBorder) {
   for (const int border : {30, 32, 33}) {
     TwoCells f = shared_line(0.6f, 0.6f, 32, border);
