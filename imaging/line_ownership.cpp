@@ -29,11 +29,11 @@ constexpr double kMaxHalfLineUm = 1.5;
 // 1.0 (always the better one) cost 1+ F1 on the synthetic slides; 0.7 gave the best kappa on both sets.
 constexpr double kOrientationRms = 0.7;
 // A line whose paler half is below this fraction of the darker one is stained on one side only and fits as
-// either cell's half about as well; there the fitted cytoplasm must agree (the darker half's side at least as
-// brown as the other), else the border stays. Without it the fit gave 2+ lines to negative and 1+ neighbours
-// (seed 11 mixed field grown from the true nuclei: 2+ read 1+ 39 -> 29 of 174, negatives >= 0.2 6 -> 2).
-// 0.5-0.65 (or an absolute 0.25-0.4 OD) gave kappa 0.953-0.956 on seeds 11-20; checking every border cost
-// 2+ -> 3+ on evaluate-all's set (47 -> 54 cells).
+// either cell's half about as well, so noise picks the reading; there pixels move only to the cell whose
+// fitted cytoplasm is at least as brown as the other's. Without it the fit gave 2+ lines to negative and 1+
+// neighbours (seed 11 mixed field grown from the true nuclei: 2+ read 1+ 39 -> 29 of 174, negatives >= 0.2
+// 6 -> 2). 0.5-0.65 (or an absolute 0.25-0.4 OD) gave kappa 0.953-0.956 on seeds 11-20; checking every
+// border cost 2+ -> 3+ on evaluate-all's set (47 -> 54 cells).
 constexpr double kOneSidedFraction = 0.5;
 // Fewer crossings than this give a profile too noisy to move a border.
 constexpr int kMinCrossings = 3;
