@@ -14,15 +14,14 @@
 #include <vector>
 
 namespace ihc {
-namespace {
-
-constexpr float kMinusInf = -FLT_MAX;
 
 void require_float(const cv::Mat& m, const char* what) {
   if (m.empty() || m.type() != CV_32FC1) {
     throw std::invalid_argument(std::string(what) + ": expected a non-empty single-channel float image");
   }
 }
+
+namespace {
 
 // Lane-wise std::min(a, b) and std::max(a, b), equal ties and NaN included (minps returns its second operand
 // unless the first is smaller, like std::min returns its first unless the second is smaller).

@@ -1,9 +1,17 @@
 #pragma once
 // Grey-level morphology on CV_32F images used by nucleus and cell detection: reconstruction, disk
 // erosion/dilation, seeded priority flood. Sizes in pixels.
+#include <cfloat>
 #include <opencv2/core.hpp>
 
 namespace ihc {
+
+// Marker value that never raises a neighbour in a reconstruction by dilation.
+inline constexpr float kMinusInf = -FLT_MAX;
+
+// Throws std::invalid_argument "<what>: expected a non-empty single-channel float image" unless m is
+// CV_32FC1.
+void require_float(const cv::Mat& m, const char* what);
 
 // Grey-level reconstruction by dilation of `marker` under `mask` (both CV_32F, same size; 8-connected):
 // two raster scans, then a queue for the remaining paths (Vincent 1993). marker is clipped to mask first.

@@ -15,18 +15,6 @@
 namespace ihc {
 namespace {
 
-constexpr float kMinusInf = -FLT_MAX;
-
-void require_float(const cv::Mat& m, const char* what) {
-  if (m.empty() || m.type() != CV_32FC1) {
-    throw std::invalid_argument(std::string(what) + ": expected a non-empty single-channel float image");
-  }
-}
-
-}  // namespace
-
-namespace {
-
 cv::Mat median_filter(const cv::Mat& image, double radius_px) {
   const int k = 2 * static_cast<int>(std::lround(radius_px)) + 1;
   cv::Mat out;
