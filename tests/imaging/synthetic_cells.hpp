@@ -12,6 +12,19 @@
 
 namespace ihc::test {
 
+// Two labelled nuclei 30 px apart on a row (labels 1 and 2, hematoxylin 0.5 in them) and an empty DAB image
+// to draw brown lines into: the smallest case of two cells competing for one border.
+struct NucleusPair {
+  cv::Mat labels = cv::Mat::zeros(40, 70, CV_32S);
+  cv::Mat dab = cv::Mat::zeros(40, 70, CV_32F);
+  cv::Mat hema = cv::Mat::zeros(40, 70, CV_32F);
+  NucleusPair() {
+    cv::circle(labels, cv::Point(20, 20), 4, cv::Scalar(1), cv::FILLED);
+    cv::circle(labels, cv::Point(50, 20), 4, cv::Scalar(2), cv::FILLED);
+    hema.setTo(0.5, labels > 0);
+  }
+};
+
 struct SynthCell {
   cv::Point2d center;       // pixels
   double radius_px = 6;     // nucleus radius

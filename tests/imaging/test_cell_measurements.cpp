@@ -12,26 +12,16 @@
 #include <utility>
 #include <vector>
 
+#include "imaging/synthetic_cells.hpp"
+
 namespace ihc {
 namespace {
-
-// Two nuclei 30 px apart on a row; an optional vertical brown line at column `line_x`.
-struct Pair {
-  cv::Mat labels = cv::Mat::zeros(40, 70, CV_32S);
-  cv::Mat dab = cv::Mat::zeros(40, 70, CV_32F);
-  cv::Mat hema = cv::Mat::zeros(40, 70, CV_32F);
-  Pair() {
-    cv::circle(labels, cv::Point(20, 20), 4, cv::Scalar(1), cv::FILLED);
-    cv::circle(labels, cv::Point(50, 20), 4, cv::Scalar(2), cv::FILLED);
-    hema.setTo(0.5, labels > 0);
-  }
-};
 
 TEST(CellMeasurements, BrownRingBelongsToTheBrownCell) {
   CellParamsPx p;
   p.cell_expansion_px = 20;
   p.membrane_width_px = 2;
-  Pair f;
+  test::NucleusPair f;
   // Cell 1 is ringed by a brown line (3+); cell 2 has none of its own.
   cv::rectangle(f.dab, cv::Rect(8, 8, 25, 25), cv::Scalar(1.0), 2);
   const auto cells = measure_cells(f.labels, 2, f.hema, f.dab, p);
@@ -48,7 +38,7 @@ TEST(CellMeasurements, BrownRingBelongsToTheBrownCell) {
 // 3+ half at `dark` OD next to a paler half at `pale`, 1.5 um each, cytoplasm at a quarter of the level),
 // blurred like an objective. Returns {dark cell, pale cell}.
 std::pair<float, float> shared_line_membranes(float dark, float pale) {
-  Pair f;  // nuclei at x = 20 and 50; the border is at x = 35
+  test::NucleusPair f;  // nuclei at x = 20 and 50; the border is at x = 35
   f.dab(cv::Rect(0, 0, 32, 40)).setTo(0.25 * dark);
   f.dab(cv::Rect(32, 0, 3, 40)).setTo(dark);
   f.dab(cv::Rect(35, 0, 3, 40)).setTo(pale);
@@ -304,7 +294,7 @@ TEST(CellMeasurements, MatchesPlainSumsAndLargestFindContoursOutlineOnRandomLabe
 }
 
 TEST(CellMeasurements, RejectsLabelsItCannotMeasureWithExactMessages) {
-  Pair f;
+  test::NucleusPair f;
   CellParamsPx p;
   auto message = [&](const cv::Mat& labels, int count) {
     try {
@@ -324,7 +314,7 @@ TEST(CellMeasurements, RejectsLabelsItCannotMeasureWithExactMessages) {
 
 TEST(CellMeasurements, KeepsOnlyCellsCentredInTheCoreAndNamesFollowQuPath) {
   CellParamsPx p;
-  Pair f;
+  test::NucleusPair f;
   const auto kept = measure_cells(f.labels, 2, f.hema, f.dab, p, cv::Rect(0, 0, 35, 40));
   ASSERT_EQ(kept.size(), 1u);
   EXPECT_NEAR(kept[0].centroid.x, 20, 0.01);
