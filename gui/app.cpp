@@ -45,6 +45,19 @@ namespace ihc::gui {
 
 namespace {
 
+// Binds `tex` and (re)defines its image: clamped edges, `filter` both ways, rows byte-aligned. `data` may be
+// null (a render target).
+void define_texture(GLuint tex, GLint filter, GLint internal_format, GLenum format, int width, int height,
+                    const void* data) {
+  glBindTexture(GL_TEXTURE_2D, tex);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, filter);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, filter);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+  glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
+  glTexImage2D(GL_TEXTURE_2D, 0, internal_format, width, height, 0, format, GL_UNSIGNED_BYTE, data);
+}
+
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -463,13 +476,7 @@ GLuint Viewer::texture_for(const TileKey& k) {
   if (!px.isContinuous()) px = px.clone();
   Texture t = it != textures_.end() ? it->second : Texture{};
   if (t.id == 0) glGenTextures(1, &t.id);
-  glBindTexture(GL_TEXTURE_2D, t.id);
-  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_LINEAR);
-  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_LINEAR);
-  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
-  glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
-  glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
-  glTexImage2D(GL_TEXTURE_2D, 0, GL_RGB8, px.cols, px.rows, 0, GL_RGB, GL_UNSIGNED_BYTE, px.data);
+  define_texture(t.id, GL_LINEAR, GL_RGB8, GL_RGB, px.cols, px.rows, px.data);
   if (it != textures_.end()) texture_bytes_ -= t.bytes;
   t.bytes = static_cast<std::size_t>(px.cols) * px.rows * 4;  // drivers pad RGB to 4 bytes
   texture_bytes_ += t.bytes;
@@ -1196,13 +1203,7 @@ void Viewer::draw_cells(ImDrawList* dl) {
         }
       }
       if (class_tex_.id == 0) glGenTextures(1, &class_tex_.id);
-      glBindTexture(GL_TEXTURE_2D, class_tex_.id);
-      glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
-      glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
-      glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
-      glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
-      glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
-      glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, rgba.cols, rgba.rows, 0, GL_RGBA, GL_UNSIGNED_BYTE, rgba.data);
+      define_texture(class_tex_.id, GL_NEAREST, GL_RGBA8, GL_RGBA, rgba.cols, rgba.rows, rgba.data);
       class_tex_.version = cells_version_;
       class_tex_.square_px = square;
       class_tex_.size = rgba.size();
@@ -1248,13 +1249,7 @@ void Viewer::render_overlay_tile(int tx, int ty, OverlayTile* tile) {
     overlay_free_.pop_back();
   } else if (tile->tex == 0) {
     glGenTextures(1, &tile->tex);
-    glBindTexture(GL_TEXTURE_2D, tile->tex);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
-    glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, kOverlayTile, kOverlayTile, 0, GL_RGBA, GL_UNSIGNED_BYTE,
-                 nullptr);
+    define_texture(tile->tex, GL_NEAREST, GL_RGBA8, GL_RGBA, kOverlayTile, kOverlayTile, nullptr);
   }
   if (overlay_fbo_ == 0) glGenFramebuffers(1, &overlay_fbo_);
   glBindFramebuffer(GL_FRAMEBUFFER, overlay_fbo_);
