@@ -238,7 +238,9 @@ TEST(CellDetection, TiledAndUntiledDetectionGiveTheSameCells) {
   // Ids unique, 1..n, ordered by position.
   for (std::size_t i = 0; i < b.size(); ++i) {
     EXPECT_EQ(b.cells[i].id, static_cast<std::int64_t>(i + 1));
-    if (i > 0) EXPECT_LE(b.cells[i - 1].centroid.y, b.cells[i].centroid.y);
+    if (i > 0) {
+      EXPECT_LE(b.cells[i - 1].centroid.y, b.cells[i].centroid.y);
+    }
   }
 }
 

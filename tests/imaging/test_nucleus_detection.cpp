@@ -44,8 +44,12 @@ TEST(NucleusDetection, PaleCentreIsFilledIntoItsNucleus) {
   for (int y = 0; y < img.rows; ++y) {
     for (int x = 0; x < img.cols; ++x) {
       const double r = std::hypot(x - 60, y - 60);
-      if (r <= 12) EXPECT_EQ(n.labels.at<int>(y, x), 1) << x << "," << y;
-      if (r >= 18) EXPECT_EQ(n.labels.at<int>(y, x), 0) << x << "," << y;
+      if (r <= 12) {
+        EXPECT_EQ(n.labels.at<int>(y, x), 1) << x << "," << y;
+      }
+      if (r >= 18) {
+        EXPECT_EQ(n.labels.at<int>(y, x), 0) << x << "," << y;
+      }
     }
   }
 }
