@@ -325,13 +325,40 @@ cv::Mat dilate_disk(const cv::Mat& image, double radius_px) { return morph_disk(
 
 namespace {
 
-// Padded images of one seeded_flood call (a frame of -1 labels removes every bounds check).
-struct FloodImages {
-  int wp = 0;                 // padded row stride
-  std::vector<int> lab;       // labels; 4 spare -1 at the end for 4-wide loads around the last row
-  std::vector<uint16_t> lev;  // bucket of each pixel that can be queued
-  const cv::Mat* ridge = nullptr;
+constexpr int kFloodLevels = 1024;
+
+// What the flood reads of a pixel it may enter, side by side so that costs one cache line, not two.
+struct FloodPixel {
+  float ridge;    // ridge rule input (0 without one)
+  int32_t level;  // bucket (only for pixels that may be entered; the others hold anything)
 };
+
+// A queued pixel with what its flood carries along: set once when the pixel is labelled and read once when it
+// is taken from its bucket, so it travels in the bucket instead of in a per-pixel image.
+template <typename Offset>
+struct FloodEntry {
+  int pixel;
+  float path_max;  // highest ridge on the path from the seed (ridge rule)
+  Offset dx, dy;   // offset from the seed pixel its label came from (distance limit)
+};
+
+// Padded images of one seeded_flood call (a frame of -1 labels removes every bounds check) and the buckets,
+// kept per thread so the tiles of a detection allocate (and fault in) nothing after the first.
+struct FloodImages {
+  std::vector<int> lab;  // labels; 4 spare -1 at the end for 4-wide loads around the last row
+  std::vector<FloodPixel> px;
+};
+
+template <typename Offset>
+std::vector<std::vector<FloodEntry<Offset>>>& flood_buckets() {
+  thread_local std::vector<std::vector<FloodEntry<Offset>>> buckets(kFloodLevels);
+  return buckets;
+}
+
+FloodImages& flood_images() {
+  thread_local FloodImages images;
+  return images;
+}
 
 // Bits (raster order: lanes 0-2 of the row above, 0 and 2 of p's row, 0-2 of the row below) of the
 // 8-neighbours of p whose label is 0.
@@ -347,65 +374,23 @@ inline int free_neighbours(const int* lab, int p, int wp) {
 // The flood proper. kLimit / kRidge select the distance limit and the ridge rule at compile time; Offset
 // holds a pixel's position relative to its seed pixel (int16_t whenever the image fits).
 template <bool kLimit, bool kRidge, typename Offset>
-void flood(FloodImages& im, int w, int h, double max_distance_px, float min_ridge) {
-  constexpr int kLevels = 1024;
-  const int wp = im.wp;
-  const std::size_t np = static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2);
-  int* lab = im.lab.data();
-  const uint16_t* lev = im.lev.data();
-  // What the flood reads and writes per pixel, side by side so a pixel costs one cache line, not five
-  // (the flood visits pixels in landscape order, all over the image).
-  struct Cell {
-    float ridge;     // input (ridge rule)
-    float path_max;  // highest ridge on the path from the seed (ridge rule)
-    int next;        // next pixel of its bucket
-    Offset dx, dy;   // offset from the seed pixel its label came from (distance limit)
-  };
-  const auto cell = std::make_unique_for_overwrite<Cell[]>(np);
-  if constexpr (kRidge) {
-    for (int y = 0; y < h; ++y) {
-      const float* r = im.ridge->ptr<float>(y);
-      Cell* c = cell.get() + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
-      int x = 0;
-      if constexpr (sizeof(Cell) == 16) {
-        // One 16-byte store per cell (the other fields are written before they are read).
-        for (; x + 4 <= w; x += 4) {
-          const __m128 v = _mm_loadu_ps(r + x);
-          _mm_storeu_ps(reinterpret_cast<float*>(c + x), v);
-          _mm_storeu_ps(reinterpret_cast<float*>(c + x + 1), _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 1, 1, 1)));
-          _mm_storeu_ps(reinterpret_cast<float*>(c + x + 2), _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 2, 2, 2)));
-          _mm_storeu_ps(reinterpret_cast<float*>(c + x + 3), _mm_shuffle_ps(v, v, _MM_SHUFFLE(3, 3, 3, 3)));
-        }
-      }
-      for (; x < w; ++x) c[x].ridge = r[x];
-    }
-  }
+void flood(int* lab, const FloodPixel* px, int wp, int w, int h, double max_distance_px, float min_ridge) {
+  using Entry = FloodEntry<Offset>;
+  // Buckets are FIFO arrays: the flood visits pixels in landscape order, all over the image, so the pixels a
+  // few places ahead are prefetched (a linked list would make each visit wait for the previous one's miss).
+  auto& buckets = flood_buckets<Offset>();
+  for (auto& b : buckets) b.clear();
   const int bit_offset[11] = {-wp - 1, -wp, -wp + 1, 0, -1, 0, 1, 0, wp - 1, wp, wp + 1};
-  // Buckets are FIFO lists threaded through `next`: a pixel is queued at most once (it is labelled when
-  // queued), so one link per pixel holds every bucket without allocations.
-  int head[kLevels], tail[kLevels];
-  std::fill_n(head, kLevels, -1);
-  auto push = [&](int b, int q) {
-    cell[static_cast<std::size_t>(q)].next = -1;
-    if (head[b] < 0) {
-      head[b] = q;
-    } else {
-      cell[static_cast<std::size_t>(tail[b])].next = q;
-    }
-    tail[b] = q;
-  };
   // d.x^2 + d.y^2 > max_d2 for an integer sum is the same as sum > floor(max_d2).
   const double max_d2 = max_distance_px * max_distance_px;
   const long long limit_d2 =
       max_d2 >= 9e18 ? std::numeric_limits<long long>::max() : static_cast<long long>(std::floor(max_d2));
+  // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind. Only seeds
+  // with a free neighbour need to spread.
   auto start = [&](int i) {
-    Cell& c = cell[static_cast<std::size_t>(i)];
-    c.dx = 0;
-    c.dy = 0;
-    // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind.
-    c.path_max = 0.0f;
-    // Only seeds with a free neighbour need to spread.
-    if (free_neighbours(lab, i, wp) != 0) push(lev[i], i);
+    if (free_neighbours(lab, i, wp) != 0) {
+      buckets[static_cast<std::size_t>(px[i].level)].push_back({i, 0.0f, Offset{0}, Offset{0}});
+    }
   };
   const __m128i zero = _mm_setzero_si128();
   for (int y = 1; y <= h; ++y) {
@@ -423,38 +408,50 @@ void flood(FloodImages& im, int w, int h, double max_distance_px, float min_ridg
       if (lab[y * wp + x] > 0) start(y * wp + x);
     }
   }
-  for (int cur = 0; cur < kLevels; ++cur) {
-    // Pixels queued into the current bucket while it is read are appended behind p, so next[p] is read only
-    // after p's neighbours are done.
-    for (int p = head[cur]; p >= 0; p = cell[static_cast<std::size_t>(p)].next) {
+  constexpr std::size_t kAhead = 8;
+  for (int cur = 0; cur < kFloodLevels; ++cur) {
+    std::vector<Entry>& bucket = buckets[static_cast<std::size_t>(cur)];
+    // Pixels queued into the current bucket while it is read are appended behind (size() is read each time;
+    // a push may move the array, so entries are read by index).
+    for (std::size_t k = 0; k < bucket.size(); ++k) {
+      if (k + kAhead < bucket.size()) {
+        const int a = bucket[k + kAhead].pixel;
+        __builtin_prefetch(lab + a - wp);
+        __builtin_prefetch(lab + a);
+        __builtin_prefetch(lab + a + wp);
+        __builtin_prefetch(px + a - wp);
+        __builtin_prefetch(px + a);
+        __builtin_prefetch(px + a + wp);
+      }
+      const Entry e = bucket[k];
+      const int p = e.pixel;
       int bits = free_neighbours(lab, p, wp);
       if (bits == 0) continue;
       const int lp = lab[p];
-      const Cell& cp = cell[static_cast<std::size_t>(p)];
-      const float pm = kRidge ? cp.path_max : 0.0f;
+      const float pm = e.path_max;
       const bool stop = pm >= min_ridge;
-      const int dx0 = kLimit ? cp.dx : 0, dy0 = kLimit ? cp.dy : 0;
       // Neighbours in raster order: ties spread breadth first in this order.
       while (bits != 0) {
         const int b = __builtin_ctz(static_cast<unsigned>(bits));
         bits &= bits - 1;
         const int q = p + bit_offset[b];
-        Cell& cq = cell[static_cast<std::size_t>(q)];
+        const FloodPixel fq = px[q];
         if constexpr (kRidge) {
-          if (stop && cq.ridge < 0.5f * pm) continue;
+          if (stop && fq.ridge < 0.5f * pm) continue;
         }
+        Entry next{q, kRidge ? std::max(pm, fq.ridge) : 0.0f, Offset{0}, Offset{0}};
         if constexpr (kLimit) {
-          const int dx = dx0 + (b & 3) - 1;
-          const int dy = dy0 + (b >> 2) - 1;
+          const int dx = e.dx + (b & 3) - 1;
+          const int dy = e.dy + (b >> 2) - 1;
           if (static_cast<long long>(dx) * dx + static_cast<long long>(dy) * dy > limit_d2) continue;
-          cq.dx = static_cast<Offset>(dx);
-          cq.dy = static_cast<Offset>(dy);
+          next.dx = static_cast<Offset>(dx);
+          next.dy = static_cast<Offset>(dy);
         }
-        if constexpr (kRidge) cq.path_max = std::max(pm, cq.ridge);
         lab[q] = lp;
-        push(std::max(static_cast<int>(lev[q]), cur), q);
+        buckets[static_cast<std::size_t>(std::max(fq.level, cur))].push_back(next);
       }
     }
+    bucket.clear();
   }
 }
 
@@ -494,50 +491,66 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   lo = horizontal_min(lo4, lo);
   hi = -horizontal_min(_mm_sub_ps(_mm_setzero_ps(), hi4), -hi);
   if (lo > hi) return;
-  constexpr int kLevels = 1024;
-  const float scale = hi > lo ? (kLevels - 1) / (hi - lo) : 0.0f;
-  FloodImages im;
-  im.wp = w + 2;
-  const std::size_t np = static_cast<std::size_t>(im.wp) * static_cast<std::size_t>(h + 2);
-  im.lab.assign(np + 4, -1);
-  im.lev.resize(np);
-  if (stop_at_ridges) im.ridge = &ridge;
+  const float scale = hi > lo ? (kFloodLevels - 1) / (hi - lo) : 0.0f;
+  FloodImages& im = flood_images();
+  const int wp = w + 2;
+  const std::size_t np = static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2);
+  // Reused buffers: only the frame needs its -1 (every inner pixel is written below).
+  im.lab.resize(np + 4);
+  im.px.resize(np);
+  int* lab = im.lab.data();
+  std::fill_n(lab, wp, -1);
+  std::fill_n(lab + (h + 1) * static_cast<std::ptrdiff_t>(wp), wp + 4, -1);
   for (int y = 0; y < h; ++y) {
-    const std::size_t row = static_cast<std::size_t>(y + 1) * static_cast<std::size_t>(im.wp) + 1;
+    const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
     const int* l = labels.ptr<int>(y);
     const float* fr = landscape.ptr<float>(y);
-    std::copy_n(l, w, im.lab.begin() + static_cast<std::ptrdiff_t>(row));
-    uint16_t* lv = im.lev.data() + row;
+    const float* rr = stop_at_ridges ? ridge.ptr<float>(y) : nullptr;
+    lab[row - 1] = -1;
+    std::copy_n(l, w, lab + row);
+    lab[row + w] = -1;
+    FloodPixel* pr = im.px.data() + row;
     // Only pixels that may be entered have a level (the others may hold anything, even NaN).
     int x = 0;
     const __m128 lo4s = _mm_set1_ps(lo), scale4 = _mm_set1_ps(scale);
-    auto level4 = [&](int at) {
+    for (; x + 4 <= w; x += 4) {
       const __m128i keep =
-          _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + at)), minus_one);
-      const __m128 v = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(fr + at), lo4s), scale4);
-      return _mm_and_si128(keep, _mm_cvttps_epi32(v));
-    };
-    for (; x + 8 <= w; x += 8) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(lv + x), _mm_packs_epi32(level4(x), level4(x + 4)));
+          _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), minus_one);
+      const __m128 v = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(fr + x), lo4s), scale4);
+      const __m128 level = _mm_castsi128_ps(_mm_and_si128(keep, _mm_cvttps_epi32(v)));
+      const __m128 r = rr != nullptr ? _mm_loadu_ps(rr + x) : _mm_setzero_ps();
+      _mm_storeu_ps(reinterpret_cast<float*>(pr + x), _mm_unpacklo_ps(r, level));
+      _mm_storeu_ps(reinterpret_cast<float*>(pr + x + 2), _mm_unpackhi_ps(r, level));
     }
-    for (; x < w; ++x) lv[x] = l[x] >= 0 ? static_cast<uint16_t>((fr[x] - lo) * scale) : 0;
+    for (; x < w; ++x) {
+      pr[x].ridge = rr != nullptr ? rr[x] : 0.0f;
+      pr[x].level = l[x] >= 0 ? static_cast<int32_t>((fr[x] - lo) * scale) : 0;
+    }
   }
   const bool limit = max_distance_px > 0.0;
+  const FloodPixel* px = im.px.data();
   // A pixel's offset from its seed is the difference of their positions.
   const bool small = w <= std::numeric_limits<int16_t>::max() && h <= std::numeric_limits<int16_t>::max();
   if (limit && stop_at_ridges) {
-    small ? flood<true, true, int16_t>(im, w, h, max_distance_px, min_ridge)
-          : flood<true, true, int>(im, w, h, max_distance_px, min_ridge);
+    small ? flood<true, true, int16_t>(lab, px, wp, w, h, max_distance_px, min_ridge)
+          : flood<true, true, int>(lab, px, wp, w, h, max_distance_px, min_ridge);
   } else if (limit) {
-    small ? flood<true, false, int16_t>(im, w, h, max_distance_px, min_ridge)
-          : flood<true, false, int>(im, w, h, max_distance_px, min_ridge);
+    small ? flood<true, false, int16_t>(lab, px, wp, w, h, max_distance_px, min_ridge)
+          : flood<true, false, int>(lab, px, wp, w, h, max_distance_px, min_ridge);
   } else if (stop_at_ridges) {
-    flood<false, true, int>(im, w, h, max_distance_px, min_ridge);
+    flood<false, true, int16_t>(lab, px, wp, w, h, max_distance_px, min_ridge);
   } else {
-    flood<false, false, int>(im, w, h, max_distance_px, min_ridge);
+    flood<false, false, int16_t>(lab, px, wp, w, h, max_distance_px, min_ridge);
   }
   for (int y = 0; y < h; ++y) {
-    std::copy_n(im.lab.begin() + static_cast<std::ptrdiff_t>((y + 1) * im.wp + 1), w, labels.ptr<int>(y));
+    std::copy_n(lab + static_cast<std::ptrdiff_t>(y + 1) * wp + 1, w, labels.ptr<int>(y));
+  }
+  // A huge image's buffers are not kept for the rest of the thread's life.
+  if (np > (std::size_t{1} << 25)) {
+    std::vector<int>().swap(im.lab);
+    std::vector<FloodPixel>().swap(im.px);
+    for (auto& b : flood_buckets<int16_t>()) std::vector<FloodEntry<int16_t>>().swap(b);
+    for (auto& b : flood_buckets<int>()) std::vector<FloodEntry<int>>().swap(b);
   }
 }
 
