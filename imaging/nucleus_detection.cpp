@@ -209,6 +209,63 @@ void reconstruct_padded(float* j, const float* in, int w, int h, std::vector<int
   }
 }
 
+// The candidate mask (Laplacian(s) < 0) & (s > floor), 255/0, without a Laplacian plane. cv::Laplacian(s,
+// CV_32F, 1, 1, 0, BORDER_REPLICATE) is filter2D with {0 1 0; 1 -4 1; 0 1 0}: it adds the nonzero taps in
+// kernel order (top, left, -4 x centre, right, bottom) to 0, one rounding per step, and those products are
+// exact, so these sums are bit-identical to it (with or without FMA); the MatExpr compare converts `floor` to
+// float as here.
+void candidate_mask(const cv::Mat& s, float floor, cv::Mat& mask) {
+  const int w = s.cols;
+  const int h = s.rows;
+  mask.create(s.size(), CV_8U);
+  auto lap_at = [](float top, float left, float c, float right, float bottom) {
+    float acc = 0.0f + top;
+    acc += left;
+    acc += -4.0f * c;
+    acc += right;
+    return acc + bottom;
+  };
+  for (int y = 0; y < h; ++y) {
+    const float* row = s.ptr<float>(y);
+    const float* up = s.ptr<float>(std::max(y - 1, 0));
+    const float* down = s.ptr<float>(std::min(y + 1, h - 1));
+    uchar* m = mask.ptr<uchar>(y);
+    auto at = [&](int x) {
+      const float c = row[x];
+      const float lap = lap_at(up[x], row[std::max(x - 1, 0)], c, row[std::min(x + 1, w - 1)], down[x]);
+      return static_cast<uchar>(lap < 0.0f && c > floor ? 255 : 0);
+    };
+    if (w <= 2) {
+      for (int x = 0; x < w; ++x) m[x] = at(x);
+      continue;
+    }
+    m[0] = at(0);
+    int x = 1;
+#if CV_SIMD128
+    const cv::v_float32x4 vzero = cv::v_setzero_f32();
+    const cv::v_float32x4 vfour = cv::v_setall_f32(-4.0f);
+    const cv::v_float32x4 vfloor = cv::v_setall_f32(floor);
+    auto quad = [&](int i) {
+      const cv::v_float32x4 c = cv::v_load(row + i);
+      cv::v_float32x4 acc = vzero + cv::v_load(up + i);
+      acc = acc + cv::v_load(row + i - 1);
+      acc = acc + vfour * c;
+      acc = acc + cv::v_load(row + i + 1);
+      acc = acc + cv::v_load(down + i);
+      return cv::v_reinterpret_as_s32((acc < vzero) & (c > vfloor));  // -1 / 0
+    };
+    for (; x + 16 <= w - 1; x += 16) {
+      // Signed saturating packs keep -1 as -1 (SSE2 has them natively): bytes 0xFF = 255.
+      const cv::v_int16x8 lo = cv::v_pack(quad(x), quad(x + 4));
+      const cv::v_int16x8 hi = cv::v_pack(quad(x + 8), quad(x + 12));
+      cv::v_store(m + x, cv::v_reinterpret_as_u8(cv::v_pack(lo, hi)));
+    }
+#endif
+    for (; x < w - 1; ++x) m[x] = at(x);
+    m[w - 1] = at(w - 1);
+  }
+}
+
 int find_root(std::vector<Run>& runs, int i) {
   while (runs[static_cast<std::size_t>(i)].parent != i) {
     Run& r = runs[static_cast<std::size_t>(i)];
@@ -692,8 +749,8 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
         marker.setTo(kMinusInf, bad_background);
       }
     }
-    cv::Mat background = reconstruct_by_dilation(marker, d);
-    t = d - background;
+    t = reconstruct_by_dilation(marker, d);
+    cv::subtract(d, t, t);  // in place: the background's plane becomes t, one fresh plane fewer
   } else {
     t = d.clone();
   }
@@ -704,26 +761,24 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   const double ridge_r =
       p.ridge_radius_px > 0 ? p.ridge_radius_px : std::sqrt(std::max(p.min_area_px, 1.0) / CV_PI);
   const double pre_sigma = std::min(1.0, p.sigma_px);
-  cv::Mat s;
+  // Planes that live only during this call are kept per thread: a fresh large plane costs page faults.
+  thread_local cv::Mat smoothed_buf, blurred_buf;
+  cv::Mat smoothed = t;
   if (pre_sigma > 0) {
-    cv::GaussianBlur(t, s, cv::Size(), pre_sigma, pre_sigma, cv::BORDER_REPLICATE);
-  } else {
-    s = t;
+    cv::GaussianBlur(t, smoothed_buf, cv::Size(), pre_sigma, pre_sigma, cv::BORDER_REPLICATE);
+    smoothed = smoothed_buf;
   }
-  const cv::Mat smoothed = s;
-  const cv::Mat opened = dilate_disk(erode_disk(s, ridge_r), ridge_r);
+  const cv::Mat opened = dilate_disk(erode_disk(smoothed, ridge_r), ridge_r);
   const double main_sigma = std::sqrt(std::max(0.0, p.sigma_px * p.sigma_px - pre_sigma * pre_sigma));
-  s = cv::Mat();  // may share `t`'s pixels: the blur below must not write into them
+  cv::Mat s = opened;
   if (main_sigma > 0.3) {
-    cv::GaussianBlur(opened, s, cv::Size(), main_sigma, main_sigma, cv::BORDER_REPLICATE);
-  } else {
-    s = opened;
+    cv::GaussianBlur(opened, blurred_buf, cv::Size(), main_sigma, main_sigma, cv::BORDER_REPLICATE);
+    s = blurred_buf;
   }
 
   // Blob interiors: negative Laplacian of the smoothed image (QuPath's LoG), above a small floor.
-  cv::Mat lap;
-  cv::Laplacian(s, lap, CV_32F, 1, 1.0, 0.0, cv::BORDER_REPLICATE);
-  cv::Mat candidates = (lap < 0) & (s > 0.25 * p.threshold);
+  thread_local cv::Mat candidates;
+  candidate_mask(s, static_cast<float>(0.25 * p.threshold), candidates);
 
   // Candidate regions: 8-connected components of the mask, as runs; `run_label` numbers them like
   // cv::connectedComponents.
