@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -67,26 +70,83 @@ float bilinear(const cv::Mat& img, double x, double y) {
                             (r1[x0] * (1 - fx) + r1[x1] * fx) * fy);
 }
 
+// Band strength of cell c > 0: 0 without band pixels (beyond the largest label that has some).
+inline float strength_of(const std::vector<float>& strength, int c) {
+  const auto k = static_cast<std::size_t>(c);
+  return k < strength.size() ? strength[k] : 0.0f;
+}
+
 // The band rule: a pixel of a cell whose neighbour's band is clearly stronger, and darker than the mean of
 // both, moves to that neighbour (at most `iterations` pixels deep). Returns the band strengths before the
 // move.
 std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab,
                                   const cv::Mat& band, int iterations) {
-  double max_label = 0;
-  cv::minMaxLoc(labels, nullptr, &max_label);
-  const std::size_t n = static_cast<std::size_t>(max_label) + 1;
-  std::vector<double> sum(n, 0), cnt(n, 0);
-  for (int y = 0; y < labels.rows; ++y) {
-    const int* l = labels.ptr<int>(y);
+  const int w = labels.cols;
+  const int h = labels.rows;
+  CV_Assert(labels.isContinuous());
+  int* lab = labels.ptr<int>();
+  // One pass sums the band per cell and lists the pixels the rule may move (in a cell, outside nuclei, brown
+  // enough: a few percent of a tile), 16 pixels at a time; labels and nuclei are read only where the band or
+  // the DAB asks. A pixel-by-pixel pass cost ~5 times more. Sums run in raster order, as before (same double
+  // sums); a label without band pixels has strength 0 (strength_of).
+  thread_local std::vector<double> sum, cnt;
+  thread_local std::vector<int> candidates;
+  sum.clear();
+  cnt.clear();
+  candidates.clear();
+  auto add_band = [&](int c, float od) {
+    const auto k = static_cast<std::size_t>(c);
+    if (k >= sum.size()) {
+      sum.resize(k + 1, 0.0);
+      cnt.resize(k + 1, 0.0);
+    }
+    sum[k] += od;
+    cnt[k] += 1;
+  };
+  const __m128i zero = _mm_setzero_si128();
+  const __m128 min_od = _mm_set1_ps(kMinLineOd * 0.5f);
+  for (int y = 0; y < h; ++y) {
+    const int* l = lab + static_cast<std::ptrdiff_t>(y) * w;
     const int* nl = nucleus_labels.ptr<int>(y);
     const uchar* b = band.ptr<uchar>(y);
     const float* d = dab.ptr<float>(y);
-    for (int x = 0; x < labels.cols; ++x) {
-      if (l[x] <= 0 || !b[x] || nl[x] != 0) continue;
-      sum[static_cast<std::size_t>(l[x])] += d[x];
-      cnt[static_cast<std::size_t>(l[x])] += 1;
+    int x = 0;
+    for (; x + 16 <= w; x += 16) {
+      int band_bits =
+          ~_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x)), zero)) &
+          0xFFFF;
+      // Not below the threshold (a NaN is not below it either, as in move_to).
+      int brown_bits = 0;
+      for (int g = 0; g < 4; ++g) {
+        brown_bits |= _mm_movemask_ps(_mm_cmpnlt_ps(_mm_loadu_ps(d + x + 4 * g), min_od)) << (4 * g);
+      }
+      const int any = band_bits | brown_bits;
+      if (any == 0) continue;
+      int inside_bits = 0;
+      for (int g = 0; g < 4; ++g) {
+        if (((any >> (4 * g)) & 15) == 0) continue;
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x + 4 * g));
+        const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nl + x + 4 * g));
+        const __m128i inside = _mm_and_si128(_mm_cmpgt_epi32(c, zero), _mm_cmpeq_epi32(n, zero));
+        inside_bits |= _mm_movemask_ps(_mm_castsi128_ps(inside)) << (4 * g);
+      }
+      band_bits &= inside_bits;
+      brown_bits &= inside_bits;
+      for (; band_bits != 0; band_bits &= band_bits - 1) {
+        const int k = x + __builtin_ctz(static_cast<unsigned>(band_bits));
+        add_band(l[k], d[k]);
+      }
+      for (; brown_bits != 0; brown_bits &= brown_bits - 1) {
+        candidates.push_back(y * w + x + __builtin_ctz(static_cast<unsigned>(brown_bits)));
+      }
+    }
+    for (; x < w; ++x) {
+      if (l[x] <= 0 || nl[x] != 0) continue;
+      if (b[x]) add_band(l[x], d[x]);
+      if (!(d[x] < kMinLineOd * 0.5f)) candidates.push_back(y * w + x);
     }
   }
+  const std::size_t n = sum.size();
   std::vector<float> strength(n, 0.0f);
   bool any = false;
   for (std::size_t c = 1; c < n; ++c) {
@@ -94,33 +154,27 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
     any = any || strength[c] >= kMinLineOd;
   }
   if (!any) return strength;
-  const int w = labels.cols;
-  const int h = labels.rows;
-  CV_Assert(labels.isContinuous());
-  int* lab = labels.ptr<int>();
   // The neighbour label this pixel moves to, or 0.
   auto move_to = [&](int y, int x) {
     const int b = lab[y * w + x];
     const float dx_od = dab.ptr<float>(y)[x];
     if (b <= 0 || nucleus_labels.ptr<int>(y)[x] != 0 || dx_od < kMinLineOd * 0.5f) return 0;
+    const float sb = strength_of(strength, b);
+    const float needed = kStepRatio * sb + kStepMarginOd;
     int best = 0;
     float best_strength = 0;
-    for (int dy = -1; dy <= 1; ++dy) {
-      const int yy = y + dy;
-      if (yy < 0 || yy >= h) continue;
+    const int x0 = std::max(0, x - 1), x1 = std::min(w - 1, x + 1);
+    for (int yy = std::max(0, y - 1); yy <= std::min(h - 1, y + 1); ++yy) {
       const int* ln = lab + static_cast<std::ptrdiff_t>(yy) * w;
-      for (int dx = -1; dx <= 1; ++dx) {
-        const int xx = x + dx;
-        if (xx < 0 || xx >= w) continue;
+      for (int xx = x0; xx <= x1; ++xx) {
         const int a = ln[xx];
         if (a <= 0 || a == b) continue;
-        const float sa = strength[static_cast<std::size_t>(a)];
-        const float sb = strength[static_cast<std::size_t>(b)];
+        const float sa = strength_of(strength, a);
         // The border between lines of clearly different strength is their step: a pixel darker than the
         // mean of both strengths is the stronger cell's. The crest of the blurred line lies in the darker
         // half, so a border on it gave the paler cell part of the darker cell's line. On the unsmoothed DAB
         // the step is sharp (on the landscape's blur it spread and moved less of the line).
-        if (sa < kMinLineOd || sa < kStepRatio * sb + kStepMarginOd || dx_od < 0.5f * (sa + sb)) continue;
+        if (sa < kMinLineOd || sa < needed || dx_od < 0.5f * (sa + sb)) continue;
         if (sa > best_strength) {
           best_strength = sa;
           best = a;
@@ -132,23 +186,19 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   // Moves are applied after each pass. A pixel whose label and neighbours did not change keeps its decision,
   // so after the first full pass only the neighbourhoods of the pixels that moved are looked at again.
   std::vector<std::pair<int, int>> moves;
-  for (int y = 0; y < h; ++y) {
-    const int* l = lab + static_cast<std::ptrdiff_t>(y) * w;
-    const int* nl = nucleus_labels.ptr<int>(y);
-    const float* d = dab.ptr<float>(y);
-    for (int x = 0; x < w; ++x) {
-      // Cheap rejections first: most pixels are nuclei, background or not brown.
-      if (l[x] <= 0 || nl[x] != 0 || d[x] < kMinLineOd * 0.5f) continue;
-      const int a = move_to(y, x);
-      if (a > 0) moves.emplace_back(y * w + x, a);
-    }
+  for (const int i : candidates) {
+    const int a = move_to(i / w, i % w);
+    if (a > 0) moves.emplace_back(i, a);
   }
-  std::vector<uchar> dirty;
+  // All zero between calls: each mark is cleared when its pixel is looked at again.
+  thread_local std::vector<uchar> dirty;
   std::vector<int> recheck;
   for (int it = 1; it <= iterations && !moves.empty(); ++it) {
     for (const auto& [i, a] : moves) lab[i] = a;
     if (it == iterations) break;
-    if (dirty.empty()) dirty.assign(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), 0);
+    if (dirty.size() < static_cast<std::size_t>(w) * static_cast<std::size_t>(h)) {
+      dirty.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), 0);
+    }
     recheck.clear();
     for (const auto& move : moves) {
       const int y = move.first / w;
@@ -328,6 +378,14 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
     const int* nl_down = y + 1 < h ? nucleus_labels.ptr<int>(y + 1) : nullptr;
     const float* d = dab.ptr<float>(y);
     const float* d_down = y + 1 < h ? dab.ptr<float>(y + 1) : nullptr;
+    // Right (bit k of `right`) and down (`down_bits`) crossings of pixel x + k, in the order of a pixel scan.
+    auto add_bits = [&](int x, int right, int down_bits) {
+      for (int k = 0; k < 4; ++k) {
+        const int i = y * w + x + k;
+        if ((right >> k) & 1) add(i, i + 1, 1, 0, d[x + k], d[x + k + 1]);
+        if ((down_bits >> k) & 1) add(i, i + w, 0, 1, d[x + k], d_down[x + k]);
+      }
+    };
     auto visit = [&](int x) {
       const int a = l[x];
       if (a <= 0 || nl[x] != 0) return;
@@ -337,17 +395,30 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
         add(i, i + w, 0, 1, d[x], d_down[x]);
       }
     };
+    const __m128i zero = _mm_setzero_si128();
+    auto load = [](const int* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+    // A crossing to a neighbour n from c: both in cells, outside nuclei, different labels.
+    auto crossing_mask = [&](__m128i c_ok, __m128i c, __m128i n, __m128i n_nucleus) {
+      const __m128i n_ok = _mm_and_si128(_mm_cmpgt_epi32(n, zero), _mm_cmpeq_epi32(n_nucleus, zero));
+      return _mm_movemask_ps(
+          _mm_castsi128_ps(_mm_andnot_si128(_mm_cmpeq_epi32(c, n), _mm_and_si128(c_ok, n_ok))));
+    };
     // Most pixels have the label of their right and lower neighbours: four at a time are skipped.
     int x = 0;
     for (; x + 5 <= w; x += 4) {
-      const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x));
-      __m128i same = _mm_cmpeq_epi32(c, _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x + 1)));
+      const __m128i c = load(l + x);
+      const __m128i r = load(l + x + 1);
+      __m128i same = _mm_cmpeq_epi32(c, r);
+      __m128i dn = c;
       if (down != nullptr) {
-        same = _mm_and_si128(same,
-                             _mm_cmpeq_epi32(c, _mm_loadu_si128(reinterpret_cast<const __m128i*>(down + x))));
+        dn = load(down + x);
+        same = _mm_and_si128(same, _mm_cmpeq_epi32(c, dn));
       }
       if (_mm_movemask_epi8(same) == 0xFFFF) continue;
-      for (int k = x; k < x + 4; ++k) visit(k);
+      const __m128i c_ok = _mm_and_si128(_mm_cmpgt_epi32(c, zero), _mm_cmpeq_epi32(load(nl + x), zero));
+      const int right = crossing_mask(c_ok, c, r, load(nl + x + 1));
+      const int down_bits = down != nullptr ? crossing_mask(c_ok, c, dn, load(nl_down + x)) : 0;
+      if ((right | down_bits) != 0) add_bits(x, right, down_bits);
     }
     for (; x < w; ++x) visit(x);
   }
@@ -375,16 +446,25 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
   const double reach = max_shift + max_half + kProfileMarginPx;
   const int samples = 2 * static_cast<int>(std::ceil(reach / kProfileStepPx)) + 1;
   const double t0 = -kProfileStepPx * (samples / 2);
-  const LineProfileFitter fitter(std::max(0.3, params.blur_sigma_px), t0, kProfileStepPx, samples, max_shift,
-                                 min_half, max_half);
+  // Its projections and inverse Gram matrices depend on the parameters only: built once per thread for a
+  // run's tiles (~3 M instructions each time).
+  const std::array<double, 6> key{
+      std::max(0.3, params.blur_sigma_px), t0, static_cast<double>(samples), max_shift, min_half, max_half};
+  thread_local std::array<double, 6> fitter_key{};
+  thread_local std::optional<LineProfileFitter> cached_fitter;
+  if (!cached_fitter || fitter_key != key) {
+    cached_fitter.emplace(key[0], t0, kProfileStepPx, samples, max_shift, min_half, max_half);
+    fitter_key = key;
+  }
+  const LineProfileFitter& fitter = *cached_fitter;
   std::vector<float> profile(static_cast<std::size_t>(samples));
   std::vector<std::pair<int, int>> moves;  // pixel index, new label
   for (std::size_t k = 0; k < pairs.size(); ++k) {
     const PairInfo& p = pairs[k];
     if (p.count < kMinCrossings || p.sum_od / p.count < 0.5 * kMinLineOd) continue;
     // Borders whose bands differ clearly were settled by the band rule.
-    const float sa = strength[static_cast<std::size_t>(p.lo)];
-    const float sb = strength[static_cast<std::size_t>(p.hi)];
+    const float sa = strength_of(strength, p.lo);
+    const float sb = strength_of(strength, p.hi);
     if (clearly_stronger(std::max(sa, sb), std::min(sa, sb))) continue;
     const double norm = std::hypot(p.sum_dx, p.sum_dy);
     if (norm < kMinNormalCoherence * p.count) continue;
