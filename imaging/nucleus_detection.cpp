@@ -59,6 +59,8 @@ struct CandidateScratch {
   std::vector<Run> gaps;   // between outline runs, for hole filling
   std::vector<uchar> sub;  // the outline on its bounding box plus a 1 px ring (the "sub-box")
   std::vector<uchar> mark;
+  std::vector<uchar> allow_row;  // outline_runs: one row of the box
+  std::vector<uchar> seed_row;
   std::vector<int> stack;
   std::vector<float> chamfer_f;  // fixed-point distances (as integer-valued floats) with a 2 px border
   std::vector<float> chamfer_pre_f;
@@ -366,21 +368,52 @@ void outline_runs(const cv::Mat& comp_labels, const cv::Mat& opened, const cv::R
   runs.clear();
   int prev_begin = 0;
   int prev_end = 0;
+  // Per row, allowed pixels and the candidate's own pixels as 0/255 bytes (branch-free), then runs of them.
+  const int bw = box.width;
+  s.allow_row.resize(static_cast<std::size_t>(bw));
+  s.seed_row.resize(static_cast<std::size_t>(bw));
+  uchar* allow = s.allow_row.data();
+  uchar* own = s.seed_row.data();
   for (int y = 0; y < box.height; ++y) {
     const int* cl = comp_labels.ptr<int>(y + box.y) + box.x;
     const float* ov = opened.ptr<float>(y + box.y) + box.x;
-    const int cur_begin = static_cast<int>(runs.size());
     int x = 0;
-    while (x < box.width) {
-      while (x < box.width && (ov[x] < level || (cl[x] != 0 && cl[x] != c))) ++x;
-      if (x == box.width) break;
+#if CV_SIMD128
+    const cv::v_float32x4 vlevel = cv::v_setall_f32(level);
+    const cv::v_int32x4 vzero = cv::v_setzero_s32();
+    const cv::v_int32x4 vc = cv::v_setall_s32(c);
+    for (; x + 8 <= bw; x += 8) {
+      const cv::v_int32x4 c0 = cv::v_load(cl + x);
+      const cv::v_int32x4 c1 = cv::v_load(cl + x + 4);
+      const cv::v_int32x4 own0 = c0 == vc;
+      const cv::v_int32x4 own1 = c1 == vc;
+      // Not below the level (as the negated test, so NaN counts as allowed like before) and not another's.
+      const cv::v_int32x4 a0 =
+          cv::v_reinterpret_as_s32(~(cv::v_load(ov + x) < vlevel)) & ((c0 == vzero) | own0);
+      const cv::v_int32x4 a1 =
+          cv::v_reinterpret_as_s32(~(cv::v_load(ov + x + 4) < vlevel)) & ((c1 == vzero) | own1);
+      const cv::v_int16x8 a = cv::v_pack(a0, a1);
+      const cv::v_int16x8 o = cv::v_pack(a0 & own0, a1 & own1);
+      cv::v_pack_store(reinterpret_cast<schar*>(allow + x), a);
+      cv::v_pack_store(reinterpret_cast<schar*>(own + x), o);
+    }
+#endif
+    for (; x < bw; ++x) {
+      const bool ok = !(ov[x] < level || (cl[x] != 0 && cl[x] != c));
+      allow[x] = ok ? 255 : 0;
+      own[x] = ok && cl[x] == c ? 255 : 0;
+    }
+    const int cur_begin = static_cast<int>(runs.size());
+    x = 0;
+    while (x < bw) {
+      x = skip_while(allow, x, bw, 0);
+      if (x == bw) break;
       Run r;
       r.y = y + 1;
       r.x0 = x + 1;
-      while (x < box.width && !(ov[x] < level || (cl[x] != 0 && cl[x] != c))) {
-        r.seed |= cl[x] == c;
-        ++x;
-      }
+      const int end = skip_while(allow, x, bw, 255);
+      r.seed = std::memchr(own + x, 255, static_cast<std::size_t>(end - x)) != nullptr;
+      x = end;
       r.x1 = x;  // last allowed pixel x - 1, framed
       r.parent = static_cast<int>(runs.size());
       runs.push_back(r);
