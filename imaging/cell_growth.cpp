@@ -1,6 +1,7 @@
 #include "imaging/cell_growth.hpp"
 
 #include <emmintrin.h>
+#include <smmintrin.h>
 
 #include <algorithm>
 #include <climits>
@@ -30,101 +31,129 @@ namespace {
 constexpr int kDistShift = 16;
 constexpr int kDistBorder = INT_MAX >> 2;
 
-inline __m128i min_epi32(__m128i a, __m128i b) {
-  const __m128i a_greater = _mm_cmpgt_epi32(a, b);
-  return _mm_or_si128(_mm_and_si128(a_greater, b), _mm_andnot_si128(a_greater, a));
-}
+// Signed 32-bit minimum: SSE2 has none (compare and select); SSE4.1's pminsd does it in one instruction.
+// The chamfer passes are built for both and chosen at run time (binaries stay baseline x86-64).
+struct MinSse2 {
+  static __m128i min(__m128i a, __m128i b) {
+    const __m128i a_greater = _mm_cmpgt_epi32(a, b);
+    return _mm_or_si128(_mm_and_si128(a_greater, b), _mm_andnot_si128(a_greater, a));
+  }
+};
+struct MinSse41 {
+  __attribute__((target("sse4.1"))) static __m128i min(__m128i a, __m128i b) { return _mm_min_epi32(a, b); }
+};
 
-// step[j] = min(row[j - 1] + diagonal, row[j] + axis, row[j + 1] + diagonal) for j in [0, w): the step from
-// the row above (forward pass) or below (backward pass); `row` has one border element on each side. Stored
-// is 0 where labels[j] != 0 (forward: nuclei are at distance 0), or min(step[j], current[j]) (backward).
-template <bool kForward>
-void step_from_row(const int* row, const int* labels, const int* current, int* out, int w, int axis,
-                   int diagonal) {
-  int j = 0;
+// One row of the chamfer distance pass: the step from the neighbouring row `prev` (one border element on each
+// side), min(prev[j - 1] + diagonal, prev[j] + axis, prev[j + 1] + diagonal), then the running minimum along
+// the row, left to right (forward) or right to left (backward), with kDistBorder beyond the row's end:
+// t[j] = min over k on the pass's side of step[k] + |j - k| x axis. Forward, the step is 0 on a nucleus
+// (labels != 0); backward it is at most the forward value already in t. Four pixels at a time with a
+// log-step scan: the same integer sums compared in another order, so the same minima as one pixel after the
+// other, at about half the instructions.
+template <bool kForward, typename Min>
+void scan_row(const int* prev, const int* labels, int* t, int w, int axis, int diagonal) {
+  auto step_at = [&](int j) {
+    const int step = std::min({prev[j - 1] + diagonal, prev[j] + axis, prev[j + 1] + diagonal});
+    if constexpr (kForward) {
+      return labels[j] != 0 ? 0 : step;
+    } else {
+      return std::min(step, t[j]);
+    }
+  };
   const __m128i va = _mm_set1_epi32(axis);
   const __m128i vd = _mm_set1_epi32(diagonal);
-  for (; j + 4 <= w; j += 4) {
-    const __m128i left = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j - 1)), vd);
-    const __m128i mid = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j)), va);
-    const __m128i right = _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + j + 1)), vd);
-    const __m128i step = min_epi32(min_epi32(left, mid), right);
-    __m128i v;
+  auto step4 = [&](int j) {
+    auto load = [](const int* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+    const __m128i step =
+        Min::min(Min::min(_mm_add_epi32(load(prev + j - 1), vd), _mm_add_epi32(load(prev + j), va)),
+                 _mm_add_epi32(load(prev + j + 1), vd));
     if constexpr (kForward) {
-      const __m128i l = _mm_loadu_si128(reinterpret_cast<const __m128i*>(labels + j));
-      v = _mm_and_si128(step, _mm_cmpeq_epi32(l, _mm_setzero_si128()));
+      return _mm_and_si128(step, _mm_cmpeq_epi32(load(labels + j), _mm_setzero_si128()));
     } else {
-      v = min_epi32(step, _mm_loadu_si128(reinterpret_cast<const __m128i*>(current + j)));
+      return Min::min(step, load(t + j));
     }
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), v);
-  }
-  for (; j < w; ++j) {
-    const int step = std::min({row[j - 1] + diagonal, row[j] + axis, row[j + 1] + diagonal});
-    if constexpr (kForward) {
-      out[j] = labels[j] != 0 ? 0 : step;
-    } else {
-      out[j] = std::min(step, current[j]);
+  };
+  // Added to the lanes a byte shift fills with 0: never the minimum (values stay below kDistBorder plus a
+  // few thousand axis steps).
+  constexpr int kNever = INT_MAX / 2;
+  if constexpr (kForward) {
+    const __m128i add1 = _mm_setr_epi32(kNever, axis, axis, axis);
+    const __m128i add2 = _mm_setr_epi32(kNever, kNever, 2 * axis, 2 * axis);
+    const __m128i carry_add = _mm_setr_epi32(axis, 2 * axis, 3 * axis, 4 * axis);
+    __m128i carry = _mm_set1_epi32(kDistBorder);
+    int j = 0;
+    for (; j + 4 <= w; j += 4) {
+      __m128i v = step4(j);
+      v = Min::min(v, _mm_add_epi32(_mm_slli_si128(v, 4), add1));
+      v = Min::min(v, _mm_add_epi32(_mm_slli_si128(v, 8), add2));
+      v = Min::min(v, _mm_add_epi32(carry, carry_add));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(t + j), v);
+      carry = _mm_shuffle_epi32(v, 0xFF);
+    }
+    int left = j > 0 ? t[j - 1] : kDistBorder;
+    for (; j < w; ++j) {
+      left = std::min(step_at(j), left + axis);
+      t[j] = left;
+    }
+  } else {
+    const int rest = w % 4;
+    int right = kDistBorder;
+    for (int j = w - 1; j >= w - rest; --j) {
+      right = std::min(step_at(j), right + axis);
+      t[j] = right;
+    }
+    const __m128i add1 = _mm_setr_epi32(axis, axis, axis, kNever);
+    const __m128i add2 = _mm_setr_epi32(2 * axis, 2 * axis, kNever, kNever);
+    const __m128i carry_add = _mm_setr_epi32(4 * axis, 3 * axis, 2 * axis, axis);
+    __m128i carry = _mm_set1_epi32(right);
+    for (int j = w - rest - 4; j >= 0; j -= 4) {
+      __m128i v = step4(j);
+      v = Min::min(v, _mm_add_epi32(_mm_srli_si128(v, 4), add1));
+      v = Min::min(v, _mm_add_epi32(_mm_srli_si128(v, 8), add2));
+      v = Min::min(v, _mm_add_epi32(carry, carry_add));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(t + j), v);
+      carry = _mm_shuffle_epi32(v, 0x00);
     }
   }
 }
 
-}  // namespace
-
-void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, double od_per_px,
-                      double reach_px, cv::Mat& landscape, cv::Mat& labels) {
-  CV_Assert(nucleus_labels.type() == CV_32SC1 && dab_smooth.type() == CV_32FC1 &&
-            nucleus_labels.size() == dab_smooth.size());
+// The chamfer distance of every pixel to the nearest nucleus (cv::distanceTransform(DIST_L2, DIST_MASK_3):
+// the same integers, two raster passes over a bordered buffer; the order in which a pixel's candidates are
+// compared does not change their minimum), written as float distances to `landscape` and as the flood's
+// labels: the nucleus, 0, or -1 beyond `reach` (compared in single precision, as cv::compare does with a
+// CV_32F image).
+template <typename Min>
+void chamfer_distances(const cv::Mat& nucleus_labels, float reach, int* temp, cv::Mat& landscape,
+                       cv::Mat& labels) {
   const int w = nucleus_labels.cols;
   const int h = nucleus_labels.rows;
-  // cv::distanceTransform(DIST_L2, DIST_MASK_3): the same integers (two raster passes over a bordered
-  // buffer; the order in which a pixel's candidates are compared does not change their minimum).
   const int axis = cvRound(0.955f * (1 << kDistShift));
   const int diagonal = cvRound(1.3693f * (1 << kDistShift));
   const float scale = 1.f / (1 << kDistShift);
   const int wp = w + 2;
-  // Every element is written before it is read: no zero fill.
-  const std::unique_ptr<int[]> temp(new int[static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2)]);
-  std::vector<int> step(static_cast<std::size_t>(w) + 1);
-  auto row = [&](int i) { return temp.get() + static_cast<std::ptrdiff_t>(i + 1) * wp + 1; };
+  auto row = [&](int i) { return temp + static_cast<std::ptrdiff_t>(i + 1) * wp + 1; };
   std::fill_n(row(-1) - 1, wp, kDistBorder);
   std::fill_n(row(h) - 1, wp, kDistBorder);
   for (int i = 0; i < h; ++i) {
-    const int* l = nucleus_labels.ptr<int>(i);
     int* t = row(i);
     t[-1] = t[w] = kDistBorder;
-    step_from_row<true>(row(i - 1), l, nullptr, step.data(), w, axis, diagonal);
-    // On a nucleus the step is 0, below any left + axis: one minimum per pixel.
-    int left = kDistBorder;
-    for (int j = 0; j < w; ++j) {
-      left = std::min(step[static_cast<std::size_t>(j)], left + axis);
-      t[j] = left;
-    }
+    scan_row<true, Min>(row(i - 1), nucleus_labels.ptr<int>(i), t, w, axis, diagonal);
   }
-  // The flood never enters pixels beyond reach (compared in single precision, as cv::compare does with a
-  // CV_32F image); their landscape value is never read.
-  landscape.create(nucleus_labels.size(), CV_32F);
-  labels.create(nucleus_labels.size(), CV_32S);
-  const auto reach = static_cast<float>(reach_px);
+  const __m128i border = _mm_set1_epi32(kDistBorder);
+  const __m128 vscale = _mm_set1_ps(scale);
+  const __m128 vreach = _mm_set1_ps(reach);
   for (int i = h - 1; i >= 0; --i) {
     int* t = row(i);
-    step_from_row<false>(row(i + 1), nullptr, t, step.data(), w, axis, diagonal);
-    int right = t[w];
-    for (int j = w - 1; j >= 0; --j) {
-      // Pixels at 0 or one axis step keep their value in OpenCV; the minimum gives them the same.
-      right = std::min(step[static_cast<std::size_t>(j)], right + axis);
-      t[j] = right;
-    }
+    // Pixels at 0 or one axis step keep their value in OpenCV; the minimum gives them the same.
+    scan_row<false, Min>(row(i + 1), nullptr, t, w, axis, diagonal);
     const int* nl = nucleus_labels.ptr<int>(i);
     float* f = landscape.ptr<float>(i);
     int* l = labels.ptr<int>(i);
     // Without any nucleus OpenCV gives the border value everywhere (the minimum with it changes nothing
     // else).
     int j = 0;
-    const __m128i border = _mm_set1_epi32(kDistBorder);
-    const __m128 vscale = _mm_set1_ps(scale);
-    const __m128 vreach = _mm_set1_ps(reach);
     for (; j + 4 <= w; j += 4) {
-      const __m128i ti = min_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + j)), border);
+      const __m128i ti = Min::min(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + j)), border);
       // int -> float, then the product in single precision: (float)(t * scale) as in OpenCV.
       const __m128 d = _mm_mul_ps(_mm_cvtepi32_ps(ti), vscale);
       _mm_storeu_ps(f + j, d);
@@ -137,6 +166,41 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
       f[j] = d;
       l[j] = d > reach ? -1 : nl[j];
     }
+  }
+}
+
+// flatten: Min::min and the row scans are inlined into each variant (an SSE4.1 function cannot be inlined
+// into a baseline one).
+__attribute__((flatten)) void chamfer_distances_sse2(const cv::Mat& nucleus_labels, float reach, int* temp,
+                                                     cv::Mat& landscape, cv::Mat& labels) {
+  chamfer_distances<MinSse2>(nucleus_labels, reach, temp, landscape, labels);
+}
+__attribute__((target("sse4.1"), flatten)) void chamfer_distances_sse41(const cv::Mat& nucleus_labels,
+                                                                        float reach, int* temp,
+                                                                        cv::Mat& landscape, cv::Mat& labels) {
+  chamfer_distances<MinSse41>(nucleus_labels, reach, temp, landscape, labels);
+}
+
+}  // namespace
+
+void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, double od_per_px,
+                      double reach_px, cv::Mat& landscape, cv::Mat& labels) {
+  CV_Assert(nucleus_labels.type() == CV_32SC1 && dab_smooth.type() == CV_32FC1 &&
+            nucleus_labels.size() == dab_smooth.size());
+  // Every element of the bordered buffer is written before it is read: no zero fill. Reused per thread
+  // (a tile's is ~6 MB).
+  thread_local std::vector<int> temp;
+  const std::size_t temp_size =
+      static_cast<std::size_t>(nucleus_labels.cols + 2) * static_cast<std::size_t>(nucleus_labels.rows + 2);
+  if (temp.size() < temp_size) temp.resize(temp_size);
+  landscape.create(nucleus_labels.size(), CV_32F);
+  labels.create(nucleus_labels.size(), CV_32S);
+  // The flood never enters pixels beyond reach; their landscape value is never read.
+  static const bool sse41 = __builtin_cpu_supports("sse4.1");
+  if (sse41) {
+    chamfer_distances_sse41(nucleus_labels, static_cast<float>(reach_px), temp.data(), landscape, labels);
+  } else {
+    chamfer_distances_sse2(nucleus_labels, static_cast<float>(reach_px), temp.data(), landscape, labels);
   }
   // The sum by OpenCV as before (its SIMD path may fuse the multiply-add: same bits as before on any CPU).
   cv::scaleAdd(landscape, od_per_px, cv::max(dab_smooth, 0.0f), landscape);
