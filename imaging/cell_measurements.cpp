@@ -245,6 +245,88 @@ Farthest farthest(const float* xs, const float* ys, int a, int b, float sx, floa
   return f;
 }
 
+// A contour as int16 (x, y) pairs in 1/16 px from its bounding box's corner, unrolled twice like xs/ys, and
+// three more points so that a scan may read four at a time past its end. Only when every coordinate is a
+// multiple of 1/16 px (pixel outlines and their [1 2 1] smoothing are) and the contour spans less than
+// 128 px: then every float difference and double product of the scans is exact, 1/256 of the integer one, and
+// each integer distance (< 2^23) is exact in a float.
+bool to_sixteenths(const std::vector<cv::Point2f>& src, std::vector<std::int16_t>& xy) {
+  const std::size_t n = src.size();
+  xy.resize(4 * n + 8);
+  // Two points (x, y, x, y) at a time; an odd count repeats the last point.
+  const float* p = &src[0].x;
+  const __m128d last = _mm_load_sd(reinterpret_cast<const double*>(p + 2 * (n - 1)));
+  auto load = [&](std::size_t i) {
+    return i + 1 < n ? _mm_loadu_ps(p + 2 * i) : _mm_castpd_ps(_mm_unpacklo_pd(last, last));
+  };
+  const __m128 sixteen = _mm_set1_ps(16.0f);
+  const __m128 limit = _mm_set1_ps(1 << 24);
+  const __m128 sign = _mm_set1_ps(-0.0f);
+  __m128 ok = _mm_castsi128_ps(_mm_set1_epi32(-1));
+  __m128 lo = _mm_set1_ps(std::numeric_limits<float>::infinity());
+  __m128 hi = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+  for (std::size_t i = 0; i < n; i += 2) {
+    const __m128 v = _mm_mul_ps(load(i), sixteen);
+    // Below 2^24 in magnitude (false for NaN) and a whole number: the int conversion keeps it.
+    ok = _mm_and_ps(ok, _mm_cmplt_ps(_mm_andnot_ps(sign, v), limit));
+    ok = _mm_and_ps(ok, _mm_cmpeq_ps(_mm_cvtepi32_ps(_mm_cvttps_epi32(v)), v));
+    lo = _mm_min_ps(lo, v);
+    hi = _mm_max_ps(hi, v);
+  }
+  if (_mm_movemask_ps(ok) != 0xF) return false;
+  lo = _mm_min_ps(lo, _mm_movehl_ps(lo, lo));
+  hi = _mm_max_ps(hi, _mm_movehl_ps(hi, hi));
+  // Spans below 2^11 sixteenths (floats of whole numbers, exact).
+  if ((_mm_movemask_ps(_mm_cmplt_ps(_mm_sub_ps(hi, lo), _mm_set1_ps(1 << 11))) & 3) != 3) return false;
+  const __m128i corner = _mm_cvttps_epi32(_mm_movelh_ps(lo, lo));
+  std::int16_t* out = xy.data();
+  for (std::size_t i = 0; i < n; i += 4) {
+    const __m128i a = _mm_sub_epi32(_mm_cvttps_epi32(_mm_mul_ps(load(i), sixteen)), corner);
+    const __m128i b =
+        i + 2 < n ? _mm_sub_epi32(_mm_cvttps_epi32(_mm_mul_ps(load(i + 2), sixteen)), corner) : a;
+    const __m128i packed = _mm_packs_epi32(a, b);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * i), packed);
+  }
+  // The second copy, then zeros past it (the loop above may have written up to three points too many).
+  std::copy_n(out, 2 * n, out + 2 * n);
+  std::fill_n(out + 4 * n, 8, std::int16_t{0});
+  return true;
+}
+
+// farthest() on a contour in sixteenths (to_sixteenths), with the start point (sx, sy) and the chord (cx, cy)
+// in sixteenths: the same position and the same double distance, four points at a time. Most scans cover a
+// few points, so the largest distance comes first and then the first position that has it, rather than
+// tracking positions along the way.
+template <bool kChord>
+Farthest farthest_sixteenths(const std::int16_t* xy, int a, int b, int sx, int sy, int cx, int cy) {
+  if (a >= b) return {};
+  const __m128i start = _mm_set1_epi32(static_cast<int>((static_cast<unsigned>(sy) << 16) | (sx & 0xFFFF)));
+  // (dx, dy) . (-cy, cx) = dy * cx - dx * cy
+  const __m128i normal = _mm_set1_epi32(static_cast<int>((static_cast<unsigned>(cx) << 16) | (-cy & 0xFFFF)));
+  const __m128 sign = _mm_set1_ps(-0.0f);
+  auto distances = [&](int i) {
+    const __m128i d = _mm_sub_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xy + 2 * i)), start);
+    return kChord ? _mm_andnot_ps(sign, _mm_cvtepi32_ps(_mm_madd_epi16(d, normal)))
+                  : _mm_cvtepi32_ps(_mm_madd_epi16(d, d));
+  };
+  __m128 best = _mm_setzero_ps();
+  int i = a;
+  for (; i + 4 <= b; i += 4) best = _mm_max_ps(distances(i), best);
+  if (i < b) {
+    const __m128i inside = _mm_cmpgt_epi32(_mm_set1_epi32(b - i), _mm_setr_epi32(0, 1, 2, 3));
+    best = _mm_max_ps(_mm_and_ps(distances(i), _mm_castsi128_ps(inside)), best);
+  }
+  best = _mm_max_ps(best, _mm_shuffle_ps(best, best, _MM_SHUFFLE(2, 3, 0, 1)));
+  best = _mm_max_ps(best, _mm_shuffle_ps(best, best, _MM_SHUFFLE(1, 0, 3, 2)));
+  const float largest = _mm_cvtss_f32(best);
+  if (!(largest > 0)) return {};
+  // The largest lies before b: the first match is there even when a block reads past b.
+  for (i = a;; i += 4) {
+    const int hit = _mm_movemask_ps(_mm_cmpeq_ps(distances(i), best));
+    if (hit != 0) return {largest / 256.0, i + __builtin_ctz(static_cast<unsigned>(hit))};
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -310,24 +392,44 @@ std::vector<cv::Point> trace_outer_border(const cv::Mat& labels, int label, cv::
 
 std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& src, double epsilon) {
   // OpenCV 4.6's approxPolyDP_ for a closed curve, step for step (the same float differences widened to
-  // double, the same comparisons, the same order of slices); only the farthest-point scans run two points at
-  // a time, over the contour unrolled twice so that no position wraps.
+  // double, the same comparisons, the same order of slices); only the farthest-point scans run several points
+  // at a time, over the contour unrolled twice so that no position wraps, in exact integers when they can.
   const int count = static_cast<int>(src.size());
   if (count == 0) return {};
   const double eps = epsilon * epsilon;
   thread_local std::vector<float> xs, ys;
-  xs.resize(2 * src.size());
-  ys.resize(2 * src.size());
-  for (std::size_t i = 0; i < src.size(); ++i) {
-    xs[i] = xs[i + src.size()] = src[i].x;
-    ys[i] = ys[i + src.size()] = src[i].y;
+  thread_local std::vector<std::int16_t> xy;
+  const bool fixed = to_sixteenths(src, xy);
+  if (!fixed) {
+    xs.resize(2 * src.size());
+    ys.resize(2 * src.size());
+    for (std::size_t i = 0; i < src.size(); ++i) {
+      xs[i] = xs[i + src.size()] = src[i].x;
+      ys[i] = ys[i + src.size()] = src[i].y;
+    }
   }
+  // Farthest point at positions [a, b) from point `from`, or from the chord from `from` to `to`.
+  auto farthest_from_point = [&](int a, int b, int from) {
+    const std::size_t k = static_cast<std::size_t>(from);
+    return fixed ? farthest_sixteenths<false>(xy.data(), a, b, xy[2 * k], xy[2 * k + 1], 0, 0)
+                 : farthest<false>(xs.data(), ys.data(), a, b, src[k].x, src[k].y, 0, 0);
+  };
+  auto farthest_from_chord = [&](int a, int b, int from, int to, double dx, double dy) {
+    const std::size_t k = static_cast<std::size_t>(from);
+    const std::size_t e = static_cast<std::size_t>(to);
+    return fixed ? farthest_sixteenths<true>(xy.data(), a, b, xy[2 * k], xy[2 * k + 1], xy[2 * e] - xy[2 * k],
+                                             xy[2 * e + 1] - xy[2 * k + 1])
+                 : farthest<true>(xs.data(), ys.data(), a, b, src[k].x, src[k].y, dx, dy);
+  };
   struct Slice {
     int start = 0, end = 0;
   };
+  // Each pop pushes at most two slices and each push splits off a point: never more than count + 1 pending.
   thread_local std::vector<Slice> stack;
-  stack.clear();
-  std::vector<cv::Point2f> dst(src.size());
+  stack.resize(src.size() + 2);
+  int top = 0;
+  thread_local std::vector<cv::Point2f> dst;
+  dst.resize(src.size());
   int new_count = 0;
   Slice slice, right_slice;
   cv::Point2f start_pt;
@@ -337,23 +439,21 @@ std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& s
   for (int i = 0; i < 3; ++i) {
     pos = (pos + right_slice.start) % count;
     start_pt = src[static_cast<std::size_t>(pos)];
-    const Farthest f =
-        farthest<false>(xs.data(), ys.data(), pos + 1, pos + count, start_pt.x, start_pt.y, 0, 0);
+    const Farthest f = farthest_from_point(pos + 1, pos + count, pos);
     if (f.at >= 0) right_slice.start = f.at - pos;
     le_eps = f.dist <= eps;
   }
   if (!le_eps) {
     right_slice.end = slice.start = pos;
     slice.end = right_slice.start = (right_slice.start + slice.start) % count;
-    stack.push_back(right_slice);
-    stack.push_back(slice);
+    stack[static_cast<std::size_t>(top++)] = right_slice;
+    stack[static_cast<std::size_t>(top++)] = slice;
   } else {
     dst[static_cast<std::size_t>(new_count++)] = start_pt;
   }
   // 2. Split each slice at its farthest point from the chord until all lie within epsilon of it.
-  while (!stack.empty()) {
-    slice = stack.back();
-    stack.pop_back();
+  while (top > 0) {
+    slice = stack[static_cast<std::size_t>(--top)];
     const cv::Point2f end_pt = src[static_cast<std::size_t>(slice.end)];
     start_pt = src[static_cast<std::size_t>(slice.start)];
     const int a = slice.start + 1;
@@ -361,7 +461,7 @@ std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& s
     if (a < b) {
       const double dx = end_pt.x - start_pt.x;
       const double dy = end_pt.y - start_pt.y;
-      const Farthest f = farthest<true>(xs.data(), ys.data(), a, b, start_pt.x, start_pt.y, dx, dy);
+      const Farthest f = farthest_from_chord(a, b, slice.start, slice.end, dx, dy);
       if (f.at >= 0) right_slice.start = f.at >= count ? f.at - count : f.at;
       le_eps = f.dist * f.dist <= eps * (dx * dx + dy * dy);
     } else {
@@ -372,8 +472,8 @@ std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& s
     } else {
       right_slice.end = slice.end;
       slice.end = right_slice.start;
-      stack.push_back(right_slice);
-      stack.push_back(slice);
+      stack[static_cast<std::size_t>(top++)] = right_slice;
+      stack[static_cast<std::size_t>(top++)] = slice;
     }
   }
   // 3. Removes extra points on (almost) straight lines.
@@ -408,8 +508,7 @@ std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& s
     if (++wpos >= n) wpos = 0;
     pt = end_pt;
   }
-  dst.resize(static_cast<std::size_t>(new_count));
-  return dst;
+  return std::vector<cv::Point2f>(dst.begin(), dst.begin() + new_count);
 }
 
 std::vector<std::string> cell_measurement_names(bool calibrated) {

@@ -183,6 +183,41 @@ TEST(CellMeasurements, ApproxClosedPolygonGivesApproxPolyDpPoints) {
   EXPECT_GT(simplified, 5000);
 }
 
+// Outlines in sixteenths of a pixel (two [1 2 1] passes) are scanned in integers when they span less than
+// 128 px; the points must not change at that limit, far from the origin, or with an odd point count.
+TEST(CellMeasurements, ApproxClosedPolygonGivesApproxPolyDpPointsAroundTheIntegerSpanLimit) {
+  cv::RNG rng(128);
+  int polygons = 0;
+  for (int k = 0; k < 400; ++k) {
+    // Spans from 120 to 136 px in x or y, in whole pixels, as traced outlines have.
+    const int span = 120 + k % 17;
+    const cv::Point2f origin(static_cast<float>(rng.uniform(0, 3000)),
+                             static_cast<float>(rng.uniform(0, 3000)));
+    std::vector<cv::Point> ring;
+    cv::ellipse2Poly(cv::Point(span / 2, span / 2), cv::Size(span / 2, rng.uniform(3, span / 2)),
+                     rng.uniform(0, 180), 0, 360, 1 + k % 4, ring);
+    ring.pop_back();  // ellipse2Poly closes the ring
+    if (k % 2 == 1 && ring.size() % 2 == 0) ring.pop_back();
+    std::vector<cv::Point2f> a(ring.size());
+    for (std::size_t i = 0; i < ring.size(); ++i) a[i] = cv::Point2f(ring[i]) + origin;
+    const std::size_t n = a.size();
+    for (int pass = 0; pass < 2; ++pass) {
+      std::vector<cv::Point2f> b(n);
+      for (std::size_t i = 0; i < n; ++i)
+        b[i] = 0.25f * a[(i + n - 1) % n] + 0.5f * a[i] + 0.25f * a[(i + 1) % n];
+      a.swap(b);
+    }
+    for (double eps : {0.4, 1.0}) {
+      std::vector<cv::Point2f> expected;
+      cv::approxPolyDP(a, expected, eps, true);
+      ASSERT_EQ(approx_closed_polygon(a, eps), expected)
+          << "polygon " << k << " span " << span << " eps " << eps;
+      ++polygons;
+    }
+  }
+  EXPECT_EQ(polygons, 800);
+}
+
 // measure_cells against the plain computation from the grown cells: per-compartment sums in doubles, one
 // pixel at a time, and the largest findContours outline (smoothed by two [1 2 1] passes on odd images),
 // simplified by approxPolyDP; the nucleus circularity from the smoothed outline.
