@@ -173,6 +173,66 @@ std::vector<cv::Point2f> smooth_closed(const std::vector<cv::Point>& c, bool smo
   return a;
 }
 
+// Coordinates below this in magnitude keep both smoothing passes exact in floats (multiples of 1/16 below
+// 2^20 need at most 24 bits).
+constexpr int kExactSmoothing = 1 << 19;
+
+// smooth_closed for a contour whose coordinates lie below kExactSmoothing, into `out`: the two exact float
+// passes are one integer [1 4 6 4 1] pass (around the ring) divided by 16, two points at a time.
+void smooth_closed_exact(const std::vector<cv::Point>& c, bool smooth, std::vector<cv::Point2f>& out) {
+  const std::size_t n = c.size();
+  out.resize(n);
+  if (!smooth || n < 5) {
+    std::copy(c.begin(), c.end(), out.begin());
+    return;
+  }
+  // The ring with two points before and three after, so that every point's window is contiguous.
+  thread_local std::vector<cv::Point> ring;
+  ring.resize(n + 5);
+  ring[0] = c[n - 2];
+  ring[1] = c[n - 1];
+  std::copy(c.begin(), c.end(), ring.begin() + 2);
+  ring[n + 2] = c[0];
+  ring[n + 3] = c[1];
+  ring[n + 4] = c[2];
+  const int* r = &ring[0].x;
+  float* o = &out[0].x;
+  const __m128 sixteenth = _mm_set1_ps(1.0f / 16);
+  auto at = [&](std::size_t k) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * k)); };
+  std::size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const __m128i mid = at(i + 2);
+    const __m128i sum = _mm_add_epi32(
+        _mm_add_epi32(at(i), at(i + 4)),
+        _mm_add_epi32(_mm_slli_epi32(_mm_add_epi32(_mm_add_epi32(at(i + 1), at(i + 3)), mid), 2),
+                      _mm_add_epi32(mid, mid)));
+    _mm_storeu_ps(o + 2 * i, _mm_mul_ps(_mm_cvtepi32_ps(sum), sixteenth));
+  }
+  for (; i < n; ++i) {
+    const cv::Point sum = ring[i] + ring[i + 4] + 4 * (ring[i + 1] + ring[i + 3]) + 6 * ring[i + 2];
+    out[i] = cv::Point2f(static_cast<float>(sum.x) / 16, static_cast<float>(sum.y) / 16);
+  }
+}
+
+// 4 pi area / perimeter^2 of a closed outline (at most 1), with cv::arcLength's and cv::contourArea's
+// arithmetic in one pass: float segment lengths added in double, double cross products.
+double circularity_of(const std::vector<cv::Point2f>& poly) {
+  if (poly.size() < 3) return std::numeric_limits<double>::quiet_NaN();
+  double perimeter = 0;
+  double area = 0;
+  cv::Point2f prev = poly.back();
+  for (const cv::Point2f& q : poly) {
+    const float dx = q.x - prev.x;
+    const float dy = q.y - prev.y;
+    perimeter += std::sqrt(dx * dx + dy * dy);
+    area += static_cast<double>(prev.x) * q.y - static_cast<double>(prev.y) * q.x;
+    prev = q;
+  }
+  area = std::fabs(area * 0.5);
+  return perimeter > 0 ? std::min(1.0, 4.0 * CV_PI * area / (perimeter * perimeter))
+                       : std::numeric_limits<double>::quiet_NaN();
+}
+
 // Largest outer contour of `mask` (CV_8U with a free 1 px frame), offset to tile coordinates.
 std::vector<cv::Point> largest_contour(const cv::Mat& mask, cv::Point offset) {
   std::vector<std::vector<cv::Point>> contours;
@@ -622,6 +682,10 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
 
   const float nan = std::numeric_limits<float>::quiet_NaN();
   cv::Mat local;
+  // Outlines of one cell at a time, reused.
+  thread_local std::vector<cv::Point> border;
+  thread_local std::vector<cv::Point2f> smoothed;
+  const bool exact_smoothing = w < kExactSmoothing && h < kExactSmoothing;
   for (std::size_t c = 1; c < n; ++c) {
     const int i = index[c];
     if (i < 0) continue;
@@ -657,33 +721,40 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     };
     // One piece: its border traced on the label image, without bounds checks when its box is inside.
     auto trace = [&](const cv::Mat& labels, const Extent& e) {
-      std::vector<cv::Point> out;
-      out.reserve(static_cast<std::size_t>(2 * (e.x1 - e.x0 + e.y1 - e.y0) + 8));
+      border.clear();
       const cv::Point first(e.first % w, e.first / w);
       if (e.x0 > 0 && e.y0 > 0 && e.x1 + 1 < w && e.y1 + 1 < h) {
-        trace_border<false>(labels, static_cast<int>(c), first, out);
+        trace_border<false>(labels, static_cast<int>(c), first, border);
       } else {
-        trace_border<true>(labels, static_cast<int>(c), first, out);
+        trace_border<true>(labels, static_cast<int>(c), first, border);
       }
-      return out;
     };
-    const std::vector<cv::Point> cell_border = ce.first < 0                 ? std::vector<cv::Point>{}
-                                               : cell_pieces.pieces(c) == 1 ? trace(g.cell_labels, ce)
-                                                                            : box_contour(g.cell_labels);
-    cell.boundary = simplify(smooth_closed(cell_border, p.smooth_boundaries));
+    auto smooth = [&]() {
+      if (exact_smoothing) {
+        smooth_closed_exact(border, p.smooth_boundaries, smoothed);
+      } else {
+        smoothed = smooth_closed(border, p.smooth_boundaries);
+      }
+    };
+    if (ce.first < 0) {
+      border.clear();
+    } else if (cell_pieces.pieces(c) == 1) {
+      trace(g.cell_labels, ce);
+    } else {
+      border = box_contour(g.cell_labels);
+    }
+    smooth();
+    cell.boundary = simplify(smoothed);
     // The nucleus was cut to the cell's box: the same as the whole nucleus when all of it lies in the cell.
     const bool whole_nucleus_in_cell = a.n[0] == cnt[c];
-    const std::vector<cv::Point> nucleus_border = nucleus_pieces.pieces(c) == 1 && whole_nucleus_in_cell
-                                                      ? trace(nucleus_labels, ne)
-                                                      : box_contour(nucleus_labels);
-    const std::vector<cv::Point2f> nucleus = smooth_closed(nucleus_border, p.smooth_boundaries);
-    double circularity = nan;
-    if (nucleus.size() >= 3) {
-      const double perimeter = cv::arcLength(nucleus, true);
-      const double area = std::abs(cv::contourArea(nucleus));
-      if (perimeter > 0) circularity = std::min(1.0, 4.0 * CV_PI * area / (perimeter * perimeter));
+    if (nucleus_pieces.pieces(c) == 1 && whole_nucleus_in_cell) {
+      trace(nucleus_labels, ne);
+    } else {
+      border = box_contour(nucleus_labels);
     }
-    cell.nucleus = simplify(nucleus);
+    smooth();
+    const double circularity = circularity_of(smoothed);
+    cell.nucleus = simplify(smoothed);
 
     auto& v = cell.values;
     v[0] = static_cast<float>(static_cast<double>(cnt[c]) * p.area_scale);
