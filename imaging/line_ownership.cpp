@@ -159,6 +159,16 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
     const int b = lab[y * w + x];
     const float dx_od = dab.ptr<float>(y)[x];
     if (b <= 0 || nucleus_labels.ptr<int>(y)[x] != 0 || dx_od < kMinLineOd * 0.5f) return 0;
+    // Most brown pixels lie inside their cell: all 8 neighbours carry its label.
+    if (y > 0 && y + 1 < h && x > 0 && x + 2 < w) {
+      const __m128i vb = _mm_set1_epi32(b);
+      const int* p = lab + static_cast<std::ptrdiff_t>(y) * w + x - 1;
+      auto same = [&](const int* q) {
+        return _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), vb);
+      };
+      const __m128i all = _mm_and_si128(_mm_and_si128(same(p - w), same(p)), same(p + w));
+      if ((_mm_movemask_ps(_mm_castsi128_ps(all)) & 7) == 7) return 0;
+    }
     const float sb = strength_of(strength, b);
     const float needed = kStepRatio * sb + kStepMarginOd;
     int best = 0;
