@@ -396,17 +396,19 @@ namespace {
 // kChecked: pixels outside the image count as background (else the region must not touch the image edge).
 template <bool kChecked>
 void trace_border(const cv::Mat& labels, int label, cv::Point first, std::vector<cv::Point>& out) {
-  static constexpr int kDx[8] = {1, 1, 0, -1, -1, -1, 0, 1};
-  static constexpr int kDy[8] = {0, -1, -1, -1, 0, 1, 1, 1};
+  // Directions twice round (0..15), so that a search from s + 1 to s + 8 needs no wrap.
+  static constexpr int kDx[16] = {1, 1, 0, -1, -1, -1, 0, 1, 1, 1, 0, -1, -1, -1, 0, 1};
+  static constexpr int kDy[16] = {0, -1, -1, -1, 0, 1, 1, 1, 0, -1, -1, -1, 0, 1, 1, 1};
   const int w = labels.cols;
   const int h = labels.rows;
   const auto step = static_cast<std::ptrdiff_t>(labels.step1());
-  const std::ptrdiff_t offset[8] = {1, 1 - step, -step, -1 - step, -1, step - 1, step, step + 1};
-  // Whether the neighbour in direction d of pixel p (at address at) carries the label.
-  auto is_label = [&](cv::Point p, const int* at, int d) {
+  std::ptrdiff_t offset[16];
+  for (int d = 0; d < 16; ++d) offset[d] = kDx[d] + kDy[d] * step;
+  // Whether the neighbour in direction d of pixel (x, y) (at address at) carries the label.
+  auto is_label = [&](int x, int y, const int* at, int d) {
     if constexpr (kChecked) {
-      if (static_cast<unsigned>(p.x + kDx[d]) >= static_cast<unsigned>(w) ||
-          static_cast<unsigned>(p.y + kDy[d]) >= static_cast<unsigned>(h)) {
+      if (static_cast<unsigned>(x + kDx[d]) >= static_cast<unsigned>(w) ||
+          static_cast<unsigned>(y + kDy[d]) >= static_cast<unsigned>(h)) {
         return false;
       }
     }
@@ -417,26 +419,28 @@ void trace_border(const cv::Mat& labels, int label, cv::Point first, std::vector
   int s = 4;
   do {
     s = (s - 1) & 7;
-  } while (!is_label(first, at_first, s) && s != 4);
+  } while (!is_label(first.x, first.y, at_first, s) && s != 4);
   if (s == 4) {
     out.push_back(first);
     return;
   }
-  const cv::Point p1(first.x + kDx[s], first.y + kDy[s]);
-  cv::Point p3 = first;
-  const int* at3 = at_first;
+  const int* at_last = at_first + offset[s];
+  int x = first.x;
+  int y = first.y;
+  const int* at = at_first;
   for (;;) {
-    // Next border pixel: first neighbour counter-clockwise after the direction we came from.
-    while (s < 15) {
+    // Next border pixel: first neighbour counter-clockwise after the direction we came from. The search ends
+    // by s + 8, the pixel we came from (at the start, the last border pixel), which carries the label.
+    do {
       ++s;
-      if (is_label(p3, at3, s & 7)) break;
-    }
+    } while (!is_label(x, y, at, s));
     s &= 7;
-    out.push_back(p3);
-    const cv::Point p4(p3.x + kDx[s], p3.y + kDy[s]);
-    if (p4 == first && p3 == p1) break;
-    p3 = p4;
-    at3 += offset[s];
+    out.emplace_back(x, y);
+    const int* next = at + offset[s];
+    if (next == at_first && at == at_last) break;
+    x += kDx[s];
+    y += kDy[s];
+    at = next;
     s = (s + 4) & 7;
   }
 }
