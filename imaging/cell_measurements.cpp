@@ -52,11 +52,15 @@ struct SumRegisters {
         sum(_mm_loadu_pd(a.sum[compartment])),
         sum2(_mm_loadu_pd(a.sum2[compartment])),
         max(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a.max[compartment])))) {}
-  void add(__m128d v, __m128d sq, __m128 vf) {
+  void add_sums(__m128d v, __m128d sq) {
     sum = _mm_add_pd(sum, v);
     sum2 = _mm_add_pd(sum2, sq);
-    max = _mm_max_ps(vf, max);
-    ++n;
+  }
+  // `count` pixels whose maxima, kept from -inf one pixel at a time, are `stretch_max`: the same maxima as
+  // keeping them from this compartment's (the first pixel above the running maximum wins either way).
+  void add_stretch(__m128 stretch_max, int count) {
+    max = _mm_max_ps(stretch_max, max);
+    n += count;
   }
   void store(CellSums& a) const {
     _mm_storeu_pd(a.sum[k], sum);
@@ -96,8 +100,8 @@ struct Extent {
 };
 
 // Counts the 8-connected pieces of each label from its runs (maximal row segments), fed row by row in raster
-// order: every run starts a piece; a run touching a run of another piece of its label in the row above joins
-// the two (union-find over runs).
+// order: a run touching no run of its label in the row above starts a piece; one touching runs of several
+// pieces of its label joins them (union-find over pieces).
 class PieceCounter {
  public:
   explicit PieceCounter(std::size_t labels) : pieces_(labels, 0) {}
@@ -107,21 +111,26 @@ class PieceCounter {
     next_above_ = 0;
   }
   void add_run(int x0, int x1, int label) {
-    const int id = static_cast<int>(parent_.size());
-    parent_.push_back(id);
-    int& pieces = pieces_[static_cast<std::size_t>(label)];
-    ++pieces;
     while (next_above_ < above_.size() && above_[next_above_].x1 < x0 - 1) ++next_above_;
+    // The run joins the piece of the first run of its label it touches above (no node of its own), and
+    // merges the pieces of the others.
+    int root = -1;
     for (std::size_t k = next_above_; k < above_.size() && above_[k].x0 <= x1 + 1; ++k) {
       if (above_[k].label != label) continue;
       const int a = find(above_[k].id);
-      const int b = find(id);
-      if (a != b) {
-        parent_[static_cast<std::size_t>(a)] = b;
-        --pieces;
+      if (root < 0) {
+        root = a;
+      } else if (a != root) {
+        parent_[static_cast<std::size_t>(a)] = root;
+        --pieces_[static_cast<std::size_t>(label)];
       }
     }
-    row_.push_back({x0, x1, label, id});
+    if (root < 0) {
+      root = static_cast<int>(parent_.size());
+      parent_.push_back(root);
+      ++pieces_[static_cast<std::size_t>(label)];
+    }
+    row_.push_back({x0, x1, label, root});
   }
   int pieces(std::size_t label) const { return pieces_[label]; }
 
@@ -668,14 +677,19 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
           const int stretch_end = run_end(nl, xx + 1, end, c, in_nucleus);
           SumRegisters part(a, in_nucleus ? 0 : 1);
           const int membrane = in_nucleus ? 4 : 2;
+          __m128 stretch_max = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+          const int stretch_start = xx;
           for (; xx < stretch_end; ++xx) {
             const __m128 vf = _mm_unpacklo_ps(_mm_load_ss(hv + xx), _mm_load_ss(dv + xx));
             const __m128d v = _mm_cvtps_pd(vf);
             const __m128d sq = _mm_mul_pd(v, v);
-            cell_sums.add(v, sq, vf);
-            part.add(v, sq, vf);
+            cell_sums.add_sums(v, sq);
+            part.add_sums(v, sq);
+            stretch_max = _mm_max_ps(vf, stretch_max);
             if (mem[xx]) add_pixel(a, membrane, v, sq, vf);
           }
+          cell_sums.add_stretch(stretch_max, stretch_end - stretch_start);
+          part.add_stretch(stretch_max, stretch_end - stretch_start);
           part.store(a);
         }
         cell_sums.store(a);
