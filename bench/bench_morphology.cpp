@@ -4,6 +4,7 @@
 //   valgrind --tool=callgrind build/bench/bench_morphology --benchmark_filter=Flood --benchmark_min_time=0.01
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -80,6 +81,29 @@ void BM_ErodeDisk16(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ErodeDisk16)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// detect_nuclei's bad-background mask: a 0/1 image dilated by twice the background radius.
+void BM_DilateDisk32(benchmark::State& state) {
+  const Inputs& in = inputs();
+  cv::Mat high;
+  cv::Mat(in.marker > 0.35f).convertTo(high, CV_32F, 1.0 / 255.0);
+  for (auto _ : state) {
+    cv::Mat m = ihc::dilate_disk(high, 32.0);
+    benchmark::DoNotOptimize(m.data);
+  }
+}
+BENCHMARK(BM_DilateDisk32)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// detect_nuclei's ridge suppression: an opening by the smallest nucleus's disk (3.6 px by default).
+void BM_OpenRidgeDisk(benchmark::State& state) {
+  const Inputs& in = inputs();
+  const double r = std::sqrt(ihc::NucleusParamsPx{}.min_area_px / CV_PI);
+  for (auto _ : state) {
+    cv::Mat m = ihc::dilate_disk(ihc::erode_disk(in.od, r), r);
+    benchmark::DoNotOptimize(m.data);
+  }
+}
+BENCHMARK(BM_OpenRidgeDisk)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <vector>
@@ -131,6 +134,93 @@ TEST(Morphology, DiskOpeningRemovesLinesAndKeepsBlobs) {
   const cv::Mat opened = dilate_disk(erode_disk(img, 4), 4);
   EXPECT_LT(opened.at<float>(20, 40), 0.01f);
   EXPECT_GT(opened.at<float>(55, 40), 0.99f);
+}
+
+// The former disk morphology: OpenCV's ellipse up to 3 px, above that its square of half side a = 0.414 r
+// followed by b = r - a 3x3 crosses, all with a replicated border.
+cv::Mat morph_disk_by_opencv(const cv::Mat& image, double radius_px, bool erode) {
+  cv::Mat out;
+  if (radius_px < 0.5) return image.clone();
+  auto op = [&](const cv::Mat& src, cv::Mat& dst, const cv::Mat& kernel, int iterations) {
+    if (erode) {
+      cv::erode(src, dst, kernel, cv::Point(-1, -1), iterations, cv::BORDER_REPLICATE);
+    } else {
+      cv::dilate(src, dst, kernel, cv::Point(-1, -1), iterations, cv::BORDER_REPLICATE);
+    }
+  };
+  if (radius_px <= 3.0) {
+    const int r = static_cast<int>(std::lround(radius_px));
+    op(image, out, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * r + 1, 2 * r + 1)), 1);
+    return out;
+  }
+  const int a = static_cast<int>(std::lround(0.414 * radius_px));
+  const int b = static_cast<int>(std::lround(radius_px)) - a;
+  op(image, out, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * a + 1, 2 * a + 1)), 1);
+  if (b > 0) op(out, out, cv::getStructuringElement(cv::MORPH_CROSS, cv::Size(3, 3)), b);
+  return out;
+}
+
+// Same size and the same bits in every pixel.
+bool identical(const cv::Mat& a, const cv::Mat& b) {
+  if (a.size() != b.size() || a.type() != b.type()) return false;
+  for (int y = 0; y < a.rows; ++y) {
+    if (std::memcmp(a.ptr(y), b.ptr(y), a.cols * a.elemSize()) != 0) return false;
+  }
+  return true;
+}
+
+TEST(Morphology, DiskErosionAndDilationEqualOpenCvsSquareAndCrosses) {
+  // Radii of detect_nuclei (ridge opening 3.6 px, background 16 px, bad background 32 px) and others with
+  // odd and even diamonds; images smaller than the disk, single rows and columns; few grey levels (ties).
+  std::mt19937 rng(11);
+  const double radii[] = {0.3,  1.0,  2.6,  3.0,  3.57, 4.0,  4.6,  5.0,  6.5, 8.0,
+                          11.0, 13.0, 14.4, 15.0, 16.0, 20.0, 23.5, 27.0, 32.0};
+  const cv::Size sizes[] = {{1, 1}, {1, 40}, {40, 1}, {7, 5}, {33, 70}, {130, 97}};
+  int it = 0;
+  for (const double r : radii) {
+    for (const cv::Size size : sizes) {
+      cv::Mat img(size, CV_32F);
+      cv::randu(img, -1.0f, 3.0f);
+      if (it++ % 2 == 0) {
+        img = cv::Mat(cv::Mat_<int>(img));
+        img.convertTo(img, CV_32F);
+      }
+      for (const bool erode : {true, false}) {
+        const cv::Mat fast = erode ? erode_disk(img, r) : dilate_disk(img, r);
+        ASSERT_TRUE(identical(fast, morph_disk_by_opencv(img, r, erode)))
+            << (erode ? "erosion" : "dilation") << " by " << r << " px of " << size.width << " x "
+            << size.height;
+      }
+    }
+  }
+}
+
+TEST(Morphology, DiskMorphologyOfAViewOrOfNanEqualsOpenCv) {
+  // A view into a larger image: OpenCV reads the pixels around it instead of replicating the view's border.
+  cv::Mat big(90, 120, CV_32F);
+  cv::randu(big, 0.0f, 1.0f);
+  const cv::Mat view = big(cv::Rect(20, 15, 60, 50));
+  EXPECT_TRUE(identical(erode_disk(view, 16.0), morph_disk_by_opencv(view, 16.0, true)));
+  EXPECT_TRUE(identical(dilate_disk(view, 16.0), morph_disk_by_opencv(view, 16.0, false)));
+  cv::Mat with_nan = big.clone();
+  with_nan.at<float>(40, 50) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(identical(erode_disk(with_nan, 15.0), morph_disk_by_opencv(with_nan, 15.0, true)));
+  EXPECT_TRUE(identical(dilate_disk(with_nan, 15.0), morph_disk_by_opencv(with_nan, 15.0, false)));
+}
+
+TEST(Morphology, DiskMorphologyOfTheDetectionImageEqualsOpenCv) {
+  // detect_nuclei's inputs: the OD sum of a dense field (background erosion and ridge opening) and a 0/1
+  // mask (bad background dilation).
+  const auto field = test::random_field(cv::Size(300, 260), 1500, 7.0, 4);
+  const cv::Mat od = optical_density_sum(field.rgb, stain_preset("H-DAB").background);
+  EXPECT_TRUE(identical(erode_disk(od, 16.0), morph_disk_by_opencv(od, 16.0, true)));
+  const double ridge = std::sqrt(40.0 / CV_PI);
+  EXPECT_TRUE(identical(dilate_disk(erode_disk(od, ridge), ridge),
+                        morph_disk_by_opencv(morph_disk_by_opencv(od, ridge, true), ridge, false)));
+  cv::Mat high;
+  cv::Mat(od > 0.5f).convertTo(high, CV_32F, 1.0 / 255.0);
+  ASSERT_GT(cv::countNonZero(high), 0);
+  EXPECT_TRUE(identical(dilate_disk(high, 32.0), morph_disk_by_opencv(high, 32.0, false)));
 }
 
 TEST(Morphology, SeededFloodStopsAtTheDistanceLimitAndSplitsMidway) {
