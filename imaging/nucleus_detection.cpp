@@ -350,7 +350,8 @@ int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& ru
     root_label[static_cast<std::size_t>(roots[k].second)] = static_cast<int>(k) + 1;
   }
   run_label.resize(runs.size());
-  labels = cv::Mat::zeros(mask.size(), CV_32S);
+  labels.create(mask.size(), CV_32S);  // reused: a fresh plane costs a page fault per 4 KB
+  labels.setTo(0);
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const int l = root_label[static_cast<std::size_t>(find_root(runs, static_cast<int>(i)))];
     run_label[i] = l;
@@ -757,6 +758,13 @@ bool bluer_than_brown_around(const cv::Mat& hema, const cv::Mat& dab, const cv::
 }  // namespace
 
 NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv::Mat& dab) {
+  NucleusDetection result;
+  detect_nuclei(detection, p, dab, result);
+  return result;
+}
+
+void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv::Mat& dab,
+                   NucleusDetection& result) {
   require_float(detection, "detect_nuclei");
   const bool guard = p.crosstalk_guard > 0;
   if (guard) {
@@ -765,12 +773,13 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
       throw std::invalid_argument("detect_nuclei: the DAB plane must have the size of the detection image");
     }
   }
-  NucleusDetection result;
+  result.count = 0;
+  cv::Mat& t = result.background_subtracted;  // reused when it has the size and type
+  const bool reuse_t = t.size() == detection.size() && t.type() == CV_32F;
   cv::Mat d = p.median_radius_px > 0 ? median_filter(detection, p.median_radius_px) : detection;
 
   // Background: opening by reconstruction keeps the shape of everything larger than the disk.
   cv::Mat bad_background;  // CV_8U, nonzero where the background is too dark to trust
-  cv::Mat t;
   if (p.background_radius_px > 0) {
     cv::Mat marker = erode_disk(d, p.background_radius_px);
     if (p.max_background > 0) {
@@ -782,12 +791,17 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
         marker.setTo(kMinusInf, bad_background);
       }
     }
-    t = reconstruct_by_dilation(marker, d);
-    cv::subtract(d, t, t);  // in place: the background's plane becomes t, one fresh plane fewer
+    const cv::Mat background = reconstruct_by_dilation(marker, d);
+    if (reuse_t) {
+      cv::subtract(d, background, t);
+    } else {
+      t = background;
+      cv::subtract(d, t, t);  // in place: the background's plane becomes t, one fresh plane fewer
+    }
   } else {
-    t = d.clone();
+    if (!reuse_t) t.release();  // never a view of `detection`
+    d.copyTo(t);
   }
-  result.background_subtracted = t;
 
   // Ridge suppression: an opening with the smallest nucleus's disk erases thin lines (membranes) and
   // keeps blobs; a light blur first so single dark pixels do not punch holes into nuclei.
@@ -817,7 +831,7 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   // cv::connectedComponents.
   std::vector<Run> runs;
   std::vector<int> run_label;
-  cv::Mat comp_labels;
+  thread_local cv::Mat comp_labels;
   const int n_comp = label_runs(candidates, runs, run_label, comp_labels);
   std::vector<Component> comps(static_cast<std::size_t>(n_comp));
   // Runs are in raster order, so each component's sums add its pixels in raster order.
@@ -856,7 +870,8 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     }
   }
 
-  result.labels = cv::Mat::zeros(detection.size(), CV_32S);
+  result.labels.create(detection.size(), CV_32S);
+  result.labels.setTo(0);
   int next = 0;
   const double split_h = std::max(0.25, p.split_depth_px);
   const int grow_px = static_cast<int>(std::ceil(p.sigma_px)) + 2;
@@ -932,11 +947,23 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     const int* parts = scratch.parts.data();
     const int pw = sw + 2;
     auto split_part = [&](int y, int x) { return parts[(y + 2) * pw + x + 2]; };  // interior coordinates
-    auto whole_part = [&](int y, int x) { return sub[(y + 1) * sw + x + 1] ? 1 : 0; };
     if (n_parts > 1) {
       add_parts(split_part, t, ox, oy, iw, ih, area, sum);
     } else {
-      add_parts(whole_part, t, ox, oy, iw, ih, area, sum);
+      // One part: the sums stay in registers (through memory, each add waits for the previous store).
+      int a = 0;
+      double sm = 0.0;
+      for (int y = 0; y < ih; ++y) {
+        const uchar* in = sub + (y + 1) * sw + 1;
+        const float* tv = t.ptr<float>(y + oy) + ox;
+        for (int x = 0; x < iw; ++x) {
+          if (!in[x]) continue;
+          ++a;
+          sm += tv[x];
+        }
+      }
+      area[1] = a;
+      sum[1] = sm;
     }
     for (int k = 1; k <= n_parts; ++k) {
       const double a = area[k];
@@ -948,11 +975,17 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
     if (n_parts > 1) {
       write_parts(split_part, result.labels, ox, oy, iw, ih, final_label);
     } else if (final_label[1] > 0) {
-      write_parts(whole_part, result.labels, ox, oy, iw, ih, final_label);
+      const int label = final_label[1];
+      for (int y = 0; y < ih; ++y) {
+        const uchar* in = sub + (y + 1) * sw + 1;
+        int* out = result.labels.ptr<int>(y + oy) + ox;
+        for (int x = 0; x < iw; ++x) {
+          if (in[x] && out[x] == 0) out[x] = label;
+        }
+      }
     }
   }
   result.count = next;
-  return result;
 }
 
 }  // namespace ihc

@@ -47,5 +47,10 @@ struct NucleusDetection {
 // only read when params.crosstalk_guard > 0, which then requires it) are CV_32F.
 NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& params,
                                const cv::Mat& dab = cv::Mat());
+// Same, writing into `out`: its planes are reused when they have the image's size and type (no allocation,
+// no page faults; tile loops should keep one result alive per thread). Views shared with `out`'s planes see
+// the new values.
+void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& params, const cv::Mat& dab,
+                   NucleusDetection& out);
 
 }  // namespace ihc

@@ -105,6 +105,40 @@ TEST(NucleusDetection, RidgeKeptHeightDecidesOverCoarseChromatinNuclei) {
   EXPECT_NE(relaxed.labels.at<int>(60, 140), 0);
 }
 
+// Tile loops reuse one result: the planes are written over (same memory), and nothing of the previous image
+// (its nuclei, its background) leaks into the next.
+TEST(NucleusDetection, ReusedResultMatchesAFreshOneAndKeepsItsPlanes) {
+  cv::Mat a(150, 160, CV_32F, cv::Scalar(0.05f));
+  cv::circle(a, cv::Point(40, 40), 8, cv::Scalar(0.6), cv::FILLED);
+  cv::circle(a, cv::Point(100, 90), 9, cv::Scalar(0.5), cv::FILLED);
+  cv::circle(a, cv::Point(115, 90), 9, cv::Scalar(0.5), cv::FILLED);  // touching pair
+  cv::Mat b(150, 160, CV_32F, cv::Scalar(0.08f));
+  cv::circle(b, cv::Point(120, 30), 7, cv::Scalar(0.7), cv::FILLED);
+  cv::GaussianBlur(a, a, cv::Size(), 1.0);
+  cv::GaussianBlur(b, b, cv::Size(), 1.0);
+  NucleusParamsPx p;
+  p.ridge_radius_px = 4;
+  for (const double background_radius : {16.0, 0.0}) {
+    p.background_radius_px = background_radius;
+    NucleusDetection reused;
+    detect_nuclei(a, p, cv::Mat(), reused);
+    const NucleusDetection fresh_a = detect_nuclei(a, p);
+    EXPECT_EQ(reused.count, 3);
+    EXPECT_EQ(reused.count, fresh_a.count);
+    EXPECT_EQ(cv::countNonZero(reused.labels != fresh_a.labels), 0);
+    const uchar* labels_data = reused.labels.data;
+    const uchar* background_data = reused.background_subtracted.data;
+    detect_nuclei(b, p, cv::Mat(), reused);
+    const NucleusDetection fresh_b = detect_nuclei(b, p);
+    EXPECT_EQ(reused.count, 1);
+    EXPECT_EQ(reused.count, fresh_b.count);
+    EXPECT_EQ(cv::countNonZero(reused.labels != fresh_b.labels), 0);
+    EXPECT_EQ(cv::countNonZero(reused.background_subtracted != fresh_b.background_subtracted), 0);
+    EXPECT_EQ(reused.labels.data, labels_data);
+    EXPECT_EQ(reused.background_subtracted.data, background_data);
+  }
+}
+
 // Crosstalk guard. Hematoxylin read through a DAB vector a few degrees off: 0.2 OD per DAB OD. A brown blob
 // on brown lines (a membrane junction) has the hematoxylin/DAB ratio of its lines and is dropped; a nucleus
 // in brown cytoplasm (browner than blue, but bluer than the cytoplasm around it) and a blue nucleus are kept.
