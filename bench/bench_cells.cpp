@@ -4,11 +4,15 @@
 // For instruction counts: valgrind --tool=callgrind build/bench/bench_cells --benchmark_min_time=0.01
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "imaging/cell_detection.hpp"
 #include "imaging/cell_growth.hpp"
 #include "imaging/cell_measurements.hpp"
+#include "imaging/line_ownership.hpp"
+#include "imaging/morphology.hpp"
 #include "imaging/nucleus_detection.hpp"
 #include "imaging/stains.hpp"
 #include "tests/imaging/synthetic_cells.hpp"
@@ -86,6 +90,87 @@ void BM_MeasureCells1024(benchmark::State& state) {
   state.counters["cells"] = static_cast<double>(cells);
 }
 BENCHMARK(BM_MeasureCells1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Growth without the flood, for the stages of imaging/cell_growth.cpp and line_ownership.cpp alone (the
+// flood is imaging/morphology.cpp's). Inputs as grow_cells makes them: its landscape constants (0.03 OD per
+// um, DAB blurred by 0.5 um) are repeated here.
+struct GrowthInput {
+  cv::Mat dab_smooth;
+  cv::Mat flooded;  // cell labels after the flood, -1 beyond reach as the flood leaves them
+  double od_per_px = 0, reach = 0, band_px = 0;
+  ihc::LineOwnershipParams own;
+};
+
+const GrowthInput& growth_input() {
+  static const GrowthInput g = [] {
+    const Input& in = input();
+    GrowthInput r;
+    const double sigma_px = 0.5 / in.cell.um_per_px;
+    cv::GaussianBlur(in.dab, r.dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+    r.od_per_px = 0.03 * in.cell.um_per_px;
+    r.reach = in.cell.cell_expansion_px + 0.5;
+    cv::Mat landscape;
+    ihc::growth_landscape(in.labels, r.dab_smooth, r.od_per_px, r.reach, landscape, r.flooded);
+    ihc::seeded_flood(landscape, r.flooded, r.reach, r.dab_smooth, ihc::kMinLineOd);
+    r.band_px = std::max(1.0, in.cell.membrane_width_px);
+    r.own.blur_sigma_px = ihc::kObjectiveSigmaUm / in.cell.um_per_px;
+    r.own.max_shift_px = r.band_px + 1.0 / in.cell.um_per_px;
+    r.own.um_per_px = in.cell.um_per_px;
+    return r;
+  }();
+  return g;
+}
+
+void BM_GrowthLandscape1024(benchmark::State& state) {
+  const Input& in = input();
+  const GrowthInput& g = growth_input();
+  cv::Mat landscape, labels;
+  for (auto _ : state) {
+    ihc::growth_landscape(in.labels, g.dab_smooth, g.od_per_px, g.reach, landscape, labels);
+    benchmark::DoNotOptimize(landscape.data);
+  }
+  set_counters(state, in);
+}
+BENCHMARK(BM_GrowthLandscape1024)->Unit(benchmark::kMillisecond);
+
+// What grow_cells does after the flood: two line-ownership passes on fresh bands, then the final band (the
+// labels' copy is part of the time, ~1 %).
+void BM_LinesTwoPassesAndBands1024(benchmark::State& state) {
+  const Input& in = input();
+  const GrowthInput& g = growth_input();
+  cv::Mat labels, band;
+  for (auto _ : state) {
+    g.flooded.copyTo(labels);
+    labels.setTo(0, labels < 0);
+    for (int pass = 0; pass < 2; ++pass) {
+      ihc::LineOwnershipParams own = g.own;
+      own.fit_borders = pass == 0;
+      ihc::give_lines_to_brown_cells(labels, in.labels, in.dab, ihc::membrane_band(labels, g.band_px), own);
+    }
+    band = ihc::membrane_band(labels, g.band_px);
+    benchmark::DoNotOptimize(band.data);
+  }
+  set_counters(state, in);
+}
+BENCHMARK(BM_LinesTwoPassesAndBands1024)->Unit(benchmark::kMillisecond);
+
+// The measurements alone (compartment sums, outlines, circularity) on cells grown once beforehand.
+void BM_MeasureGrownCells1024(benchmark::State& state) {
+  const Input& in = input();
+  const int saved = cv::getNumThreads();
+  cv::setNumThreads(1);
+  const ihc::CellGrowth grown = ihc::grow_cells(in.labels, in.dab, in.cell);
+  std::size_t cells = 0;
+  for (auto _ : state) {
+    const auto measured = ihc::measure_grown_cells(in.labels, in.count, in.hematoxylin, in.dab, grown, in.cell);
+    cells = measured.size();
+    benchmark::DoNotOptimize(cells);
+  }
+  cv::setNumThreads(saved);
+  set_counters(state, in);
+  state.counters["cells"] = static_cast<double>(cells);
+}
+BENCHMARK(BM_MeasureGrownCells1024)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

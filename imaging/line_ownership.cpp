@@ -90,18 +90,55 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   // the DAB asks. A pixel-by-pixel pass cost ~5 times more. Sums run in raster order, as before (same double
   // sums); a label without band pixels has strength 0 (strength_of).
   thread_local std::vector<double> sum, cnt;
-  thread_local std::vector<int> candidates;
+  struct Candidate {
+    int index, label;
+    float od;
+  };
+  thread_local std::vector<Candidate> candidates;
   sum.clear();
   cnt.clear();
   candidates.clear();
+  // A row's band pixels come in runs of one label: the run's sum stays in a register (the same additions
+  // in the same order; a store and reload per pixel made each addition wait for the previous one's store).
+  int run_label = 0;
+  double run_sum = 0;
+  int run_count = 0;
+  auto flush = [&]() {
+    if (run_count == 0) return;
+    sum[static_cast<std::size_t>(run_label)] = run_sum;
+    cnt[static_cast<std::size_t>(run_label)] += run_count;
+    run_count = 0;
+  };
   auto add_band = [&](int c, float od) {
-    const auto k = static_cast<std::size_t>(c);
-    if (k >= sum.size()) {
-      sum.resize(k + 1, 0.0);
-      cnt.resize(k + 1, 0.0);
+    if (c != run_label || run_count == 0) {
+      flush();
+      const auto k = static_cast<std::size_t>(c);
+      if (k >= sum.size()) {
+        sum.resize(k + 1, 0.0);
+        cnt.resize(k + 1, 0.0);
+      }
+      run_label = c;
+      run_sum = sum[k];
     }
-    sum[k] += od;
-    cnt[k] += 1;
+    run_sum += od;
+    ++run_count;
+  };
+  // Whether pixel (x, y) and its 8 neighbours all carry label c (away from the image edge only): most brown
+  // pixels lie inside their cell.
+  auto inside_own_cell = [&](int y, int x, int c) {
+    if (y <= 0 || y + 1 >= h || x <= 0 || x + 2 >= w) return false;
+    const __m128i vc = _mm_set1_epi32(c);
+    const int* p = lab + static_cast<std::ptrdiff_t>(y) * w + x - 1;
+    auto same = [&](const int* q) {
+      return _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), vc);
+    };
+    const __m128i all = _mm_and_si128(_mm_and_si128(same(p - w), same(p)), same(p + w));
+    return (_mm_movemask_ps(_mm_castsi128_ps(all)) & 7) == 7;
+  };
+  // A brown pixel in a cell, outside nuclei, is a candidate unless all its neighbours are of its cell;
+  // checked while its rows are in cache.
+  auto add_candidate = [&](int y, int x, int c, float od) {
+    if (!inside_own_cell(y, x, c)) candidates.push_back({y * w + x, c, od});
   };
   const __m128i zero = _mm_setzero_si128();
   const __m128 min_od = _mm_set1_ps(kMinLineOd * 0.5f);
@@ -137,15 +174,17 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
         add_band(l[k], d[k]);
       }
       for (; brown_bits != 0; brown_bits &= brown_bits - 1) {
-        candidates.push_back(y * w + x + __builtin_ctz(static_cast<unsigned>(brown_bits)));
+        const int k = x + __builtin_ctz(static_cast<unsigned>(brown_bits));
+        add_candidate(y, k, l[k], d[k]);
       }
     }
     for (; x < w; ++x) {
       if (l[x] <= 0 || nl[x] != 0) continue;
       if (b[x]) add_band(l[x], d[x]);
-      if (!(d[x] < kMinLineOd * 0.5f)) candidates.push_back(y * w + x);
+      if (!(d[x] < kMinLineOd * 0.5f)) add_candidate(y, x, l[x], d[x]);
     }
   }
+  flush();
   const std::size_t n = sum.size();
   std::vector<float> strength(n, 0.0f);
   bool any = false;
@@ -154,21 +193,8 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
     any = any || strength[c] >= kMinLineOd;
   }
   if (!any) return strength;
-  // The neighbour label this pixel moves to, or 0.
-  auto move_to = [&](int y, int x) {
-    const int b = lab[y * w + x];
-    const float dx_od = dab.ptr<float>(y)[x];
-    if (b <= 0 || nucleus_labels.ptr<int>(y)[x] != 0 || dx_od < kMinLineOd * 0.5f) return 0;
-    // Most brown pixels lie inside their cell: all 8 neighbours carry its label.
-    if (y > 0 && y + 1 < h && x > 0 && x + 2 < w) {
-      const __m128i vb = _mm_set1_epi32(b);
-      const int* p = lab + static_cast<std::ptrdiff_t>(y) * w + x - 1;
-      auto same = [&](const int* q) {
-        return _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), vb);
-      };
-      const __m128i all = _mm_and_si128(_mm_and_si128(same(p - w), same(p)), same(p + w));
-      if ((_mm_movemask_ps(_mm_castsi128_ps(all)) & 7) == 7) return 0;
-    }
+  // The neighbour label pixel (x, y) of cell b > 0, outside nuclei, with DAB dx_od moves to, or 0.
+  auto best_neighbour = [&](int y, int x, int b, float dx_od) {
     const float sb = strength_of(strength, b);
     const float needed = kStepRatio * sb + kStepMarginOd;
     int best = 0;
@@ -193,12 +219,21 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
     }
     return best;
   };
+  // The neighbour label this pixel moves to, or 0.
+  auto move_to = [&](int y, int x) {
+    const int b = lab[y * w + x];
+    const float dx_od = dab.ptr<float>(y)[x];
+    if (b <= 0 || nucleus_labels.ptr<int>(y)[x] != 0 || dx_od < kMinLineOd * 0.5f) return 0;
+    if (inside_own_cell(y, x, b)) return 0;
+    return best_neighbour(y, x, b, dx_od);
+  };
   // Moves are applied after each pass. A pixel whose label and neighbours did not change keeps its decision,
   // so after the first full pass only the neighbourhoods of the pixels that moved are looked at again.
   std::vector<std::pair<int, int>> moves;
-  for (const int i : candidates) {
-    const int a = move_to(i / w, i % w);
-    if (a > 0) moves.emplace_back(i, a);
+  // Labels have not changed since the candidates were found: their checks hold.
+  for (const Candidate& c : candidates) {
+    const int a = best_neighbour(c.index / w, c.index % w, c.label, c.od);
+    if (a > 0) moves.emplace_back(c.index, a);
   }
   // All zero between calls: each mark is cleared when its pixel is looked at again.
   thread_local std::vector<uchar> dirty;
@@ -416,6 +451,11 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
     // Most pixels have the label of their right and lower neighbours: four at a time are skipped.
     int x = 0;
     for (; x + 5 <= w; x += 4) {
+      // Crossings read the DAB here and there along the row below (the row after next reads it as its own):
+      // fetched ahead, as the hardware does not guess that pattern.
+      if ((x & 15) == 0 && d_down != nullptr && x + 64 < w) {
+        _mm_prefetch(reinterpret_cast<const char*>(d_down + x + 64), _MM_HINT_T0);
+      }
       const __m128i c = load(l + x);
       const __m128i r = load(l + x + 1);
       __m128i same = _mm_cmpeq_epi32(c, r);
