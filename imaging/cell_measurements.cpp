@@ -597,8 +597,12 @@ std::vector<std::string> cell_measurement_names(bool calibrated) {
   return names;
 }
 
-std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,
-                                        const cv::Mat& dab, const CellParamsPx& p, const cv::Rect& keep) {
+namespace {
+
+// measure_cells, growing the cells unless `grown` holds them.
+std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,
+                                  const cv::Mat& dab, const CellParamsPx& p, const cv::Rect& keep,
+                                  const CellGrowth* grown) {
   if (nucleus_labels.type() != CV_32SC1 || count < 0) {
     throw std::invalid_argument("measure_cells: expected CV_32S nucleus labels and a count >= 0");
   }
@@ -650,7 +654,9 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
   }
   if (cells.empty()) return cells;
 
-  const CellGrowth g = grow_cells(nucleus_labels, dab, p);
+  CellGrowth own_growth;
+  if (grown == nullptr) own_growth = grow_cells(nucleus_labels, dab, p);
+  const CellGrowth& g = grown != nullptr ? *grown : own_growth;
   std::vector<CellSums> acc(cells.size());
   std::vector<Extent> cell_extent(cells.size());
   PieceCounter cell_pieces(n);
@@ -798,6 +804,28 @@ std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count
     }
   }
   return cells;
+}
+
+}  // namespace
+
+std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,
+                                        const cv::Mat& dab, const CellParamsPx& p, const cv::Rect& keep) {
+  return measure(nucleus_labels, count, hematoxylin, dab, p, keep, nullptr);
+}
+
+std::vector<MeasuredCell> measure_grown_cells(const cv::Mat& nucleus_labels, int count,
+                                              const cv::Mat& hematoxylin, const cv::Mat& dab,
+                                              const CellGrowth& grown, const CellParamsPx& p,
+                                              const cv::Rect& keep) {
+  if (dab.type() != CV_32FC1 || dab.size() != nucleus_labels.size()) {
+    throw std::invalid_argument("measure_grown_cells: expected a CV_32F DAB image of the labels' size");
+  }
+  if (grown.cell_labels.type() != CV_32SC1 || grown.cell_labels.size() != nucleus_labels.size() ||
+      grown.membrane.type() != CV_8UC1 || grown.membrane.size() != nucleus_labels.size()) {
+    throw std::invalid_argument(
+        "measure_grown_cells: expected CV_32S cell labels and a CV_8U membrane band of the labels' size");
+  }
+  return measure(nucleus_labels, count, hematoxylin, dab, p, keep, &grown);
 }
 
 }  // namespace ihc

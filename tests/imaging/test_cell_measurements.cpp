@@ -347,6 +347,47 @@ TEST(CellMeasurements, RejectsLabelsItCannotMeasureWithExactMessages) {
   EXPECT_EQ(message(f.labels, 2), "no error");
 }
 
+// Cells grown beforehand measure as measure_cells measures them (it grows them itself); a growth of another
+// size is refused.
+TEST(CellMeasurements, MeasuresCellsGrownBeforehandAsWhenItGrowsThem) {
+  cv::RNG rng(31);
+  CellParamsPx p;
+  p.cell_expansion_px = 6;
+  p.membrane_width_px = 2;
+  for (int image = 0; image < 10; ++image) {
+    p.smooth_boundaries = image % 2 == 0;
+    const int count = 3 + image % 4;
+    const cv::Mat nuclei = random_labels(rng, 48, count);
+    cv::Mat hema(nuclei.size(), CV_32F), dab(nuclei.size(), CV_32F);
+    rng.fill(hema, cv::RNG::UNIFORM, 0.0, 1.5);
+    rng.fill(dab, cv::RNG::UNIFORM, 0.0, 1.0);
+    const cv::Rect keep = image % 3 == 0 ? cv::Rect(0, 0, 30, 48) : cv::Rect();
+    const auto expected = measure_cells(nuclei, count, hema, dab, p, keep);
+    const auto measured = measure_grown_cells(nuclei, count, hema, dab, grow_cells(nuclei, dab, p), p, keep);
+    ASSERT_EQ(measured.size(), expected.size()) << "image " << image;
+    ASSERT_FALSE(expected.empty());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(measured[i].centroid, expected[i].centroid);
+      EXPECT_EQ(measured[i].boundary, expected[i].boundary);
+      EXPECT_EQ(measured[i].nucleus, expected[i].nucleus);
+      EXPECT_EQ(0,
+                std::memcmp(measured[i].values.data(), expected[i].values.data(), sizeof(expected[i].values)))
+          << "image " << image << " cell " << i;
+    }
+  }
+  test::NucleusPair f;
+  CellGrowth other = grow_cells(f.labels, f.dab, p);
+  other.membrane = other.membrane(cv::Rect(0, 0, 10, 10)).clone();
+  try {
+    measure_grown_cells(f.labels, 2, f.hema, f.dab, other, p);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(
+        e.what(),
+        "measure_grown_cells: expected CV_32S cell labels and a CV_8U membrane band of the labels' size");
+  }
+}
+
 TEST(CellMeasurements, KeepsOnlyCellsCentredInTheCoreAndNamesFollowQuPath) {
   CellParamsPx p;
   test::NucleusPair f;
