@@ -235,8 +235,16 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
     const int a = best_neighbour(c.index / w, c.index % w, c.label, c.od);
     if (a > 0) moves.emplace_back(c.index, a);
   }
-  // All zero between calls: each mark is cleared when its pixel is looked at again.
+  // Marks the pixels already listed for a recheck; all zero between calls (cleared however the listing
+  // ends).
   thread_local std::vector<uchar> dirty;
+  struct ClearMarks {
+    std::vector<uchar>& marks;
+    const std::vector<int>& listed;
+    ~ClearMarks() {
+      for (const int j : listed) marks[static_cast<std::size_t>(j)] = 0;
+    }
+  };
   std::vector<int> recheck;
   for (int it = 1; it <= iterations && !moves.empty(); ++it) {
     for (const auto& [i, a] : moves) lab[i] = a;
@@ -245,22 +253,24 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
       dirty.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), 0);
     }
     recheck.clear();
-    for (const auto& move : moves) {
-      const int y = move.first / w;
-      const int x = move.first % w;
-      for (int yy = std::max(0, y - 1); yy <= std::min(h - 1, y + 1); ++yy) {
-        for (int xx = std::max(0, x - 1); xx <= std::min(w - 1, x + 1); ++xx) {
-          const int j = yy * w + xx;
-          if (!dirty[static_cast<std::size_t>(j)]) {
-            dirty[static_cast<std::size_t>(j)] = 1;
-            recheck.push_back(j);
+    {
+      const ClearMarks clear{dirty, recheck};
+      for (const auto& move : moves) {
+        const int y = move.first / w;
+        const int x = move.first % w;
+        for (int yy = std::max(0, y - 1); yy <= std::min(h - 1, y + 1); ++yy) {
+          for (int xx = std::max(0, x - 1); xx <= std::min(w - 1, x + 1); ++xx) {
+            const int j = yy * w + xx;
+            if (!dirty[static_cast<std::size_t>(j)]) {
+              recheck.push_back(j);
+              dirty[static_cast<std::size_t>(j)] = 1;
+            }
           }
         }
       }
     }
     moves.clear();
     for (const int j : recheck) {
-      dirty[static_cast<std::size_t>(j)] = 0;
       const int a = move_to(j / w, j % w);
       if (a > 0) moves.emplace_back(j, a);
     }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <vector>
@@ -235,6 +236,93 @@ TEST(LineOwnership, PaleBordersAreLeftAlone) {
   const cv::Mat before = f.labels.clone();
   own_lines(f, params());
   EXPECT_EQ(cv::countNonZero(f.labels != before), 0);
+}
+
+// The band rule by its definition, pixel by pixel: strengths are the mean DAB of each cell's band pixels
+// outside nuclei; then, up to ceil(max_shift) times, every pixel of a cell outside nuclei with DAB >= 0.075
+// moves to the strongest 8-neighbour cell that is >= 0.15, >= 1.35 x its own + 0.05 and whose mean with its
+// own is at most the pixel's DAB, all pixels decided on the labels before the step.
+void plain_band_rule(cv::Mat& labels, const cv::Mat& nuclei, const cv::Mat& dab, const cv::Mat& band,
+                     int iterations) {
+  std::vector<double> sum(1, 0.0), count(1, 0.0);
+  for (int y = 0; y < labels.rows; ++y) {
+    for (int x = 0; x < labels.cols; ++x) {
+      const int c = labels.at<int>(y, x);
+      if (c <= 0 || !band.at<uchar>(y, x) || nuclei.at<int>(y, x) != 0) continue;
+      if (static_cast<std::size_t>(c) >= sum.size()) {
+        sum.resize(static_cast<std::size_t>(c) + 1, 0.0);
+        count.resize(static_cast<std::size_t>(c) + 1, 0.0);
+      }
+      sum[static_cast<std::size_t>(c)] += dab.at<float>(y, x);
+      count[static_cast<std::size_t>(c)] += 1;
+    }
+  }
+  auto strength = [&](int c) {
+    const auto k = static_cast<std::size_t>(c);
+    return k < sum.size() && count[k] > 0 ? static_cast<float>(sum[k] / count[k]) : 0.0f;
+  };
+  for (int it = 0; it < iterations; ++it) {
+    const cv::Mat before = labels.clone();
+    for (int y = 0; y < labels.rows; ++y) {
+      for (int x = 0; x < labels.cols; ++x) {
+        const int b = before.at<int>(y, x);
+        const float od = dab.at<float>(y, x);
+        if (b <= 0 || nuclei.at<int>(y, x) != 0 || od < 0.075f) continue;
+        int best = 0;
+        float best_strength = 0;
+        for (int yy = std::max(0, y - 1); yy <= std::min(labels.rows - 1, y + 1); ++yy) {
+          for (int xx = std::max(0, x - 1); xx <= std::min(labels.cols - 1, x + 1); ++xx) {
+            const int a = before.at<int>(yy, xx);
+            if (a <= 0 || a == b) continue;
+            const float sa = strength(a), sb = strength(b);
+            if (sa < 0.15f || sa < 1.35f * sb + 0.05f || od < 0.5f * (sa + sb)) continue;
+            if (sa > best_strength) {
+              best_strength = sa;
+              best = a;
+            }
+          }
+        }
+        if (best > 0) labels.at<int>(y, x) = best;
+      }
+    }
+  }
+}
+
+TEST(LineOwnership, BandRuleIsItsPixelByPixelDefinitionOnRandomImages) {
+  cv::RNG rng(23);
+  int moved = 0;
+  for (int image = 0; image < 300; ++image) {
+    // From 1 px wide to wider than the 16-pixel steps, and with labels up to the image edge.
+    const cv::Size size(1 + rng.uniform(0, 80), 1 + rng.uniform(0, 40));
+    cv::Mat coarse(size.height / 4 + 1, size.width / 4 + 1, CV_32S);
+    rng.fill(coarse, cv::RNG::UNIFORM, -1, 6);  // -1: never entered by the flood
+    cv::Mat labels;
+    cv::resize(coarse, labels, size, 0, 0, cv::INTER_NEAREST);
+    cv::Mat nuclei = cv::Mat::zeros(size, CV_32S);
+    cv::circle(nuclei, cv::Point(rng.uniform(0, size.width), rng.uniform(0, size.height)), 2, cv::Scalar(1),
+               cv::FILLED);
+    cv::Mat dab(size, CV_32F);
+    rng.fill(dab, cv::RNG::UNIFORM, -0.05, 0.9);
+    // Cells of three stain levels, so that strengths differ clearly between neighbours.
+    for (int y = 0; y < size.height; ++y) {
+      for (int x = 0; x < size.width; ++x) {
+        dab.at<float>(y, x) *= static_cast<float>((std::abs(labels.at<int>(y, x)) % 3 + 1) / 3.0);
+      }
+    }
+    cv::Mat band(size, CV_8U);
+    rng.fill(band, cv::RNG::UNIFORM, 0, 2);
+    band *= 255;
+    const int iterations = 1 + image % 4;
+    cv::Mat expected = labels.clone();
+    plain_band_rule(expected, nuclei, dab, band, iterations);
+    moved += cv::countNonZero(expected != labels);
+    LineOwnershipParams p;
+    p.fit_borders = false;
+    p.max_shift_px = iterations - 0.5;  // rounded up to whole steps
+    give_lines_to_brown_cells(labels, nuclei, dab, band, p);
+    EXPECT_EQ(cv::countNonZero(labels != expected), 0) << "image " << image << " " << size;
+  }
+  EXPECT_GT(moved, 2000);
 }
 
 }  // namespace
