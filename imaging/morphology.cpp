@@ -265,6 +265,7 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     // Within one run every pixel on the stack holds the run's value, so none is stacked twice: n entries do.
     sc.stack.resize(n);
     int* const stack = sc.stack.data();
+    const int last = static_cast<int>(n) - 1;
     for (int cur = kLevels - 1; cur >= 0; --cur) {
       // Entries queued into the current bucket are linked behind the one being read.
       for (int e = head[static_cast<std::size_t>(cur)]; e >= 0; e = pool[static_cast<std::size_t>(e)].next) {
@@ -273,6 +274,13 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
         st[top++] = pool[static_cast<std::size_t>(e)].pixel;
         while (top > 0) {
           const int p = st[--top];
+          // The walk usually goes on to a neighbour of p: fetch the rows it would read beyond p's rows (kept
+          // inside the buffers).
+          const int below = std::min(p + 2 * w, last), above = std::max(p - 2 * w, 0);
+          __builtin_prefetch(j + below);
+          __builtin_prefetch(in + below);
+          __builtin_prefetch(j + above);
+          __builtin_prefetch(in + above);
           const float vp = j[p];
           const __m128 vp4 = _mm_set1_ps(vp);
           auto row = [&](std::ptrdiff_t o) {
