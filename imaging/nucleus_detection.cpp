@@ -309,7 +309,15 @@ int skip_while(const uchar* m, int x, int end, uchar value) {
 // joined by union-find. Numbered as cv::connectedComponents numbers them (its block-based scan gives each
 // component the rank of its first 2 x 2 block in raster order), so candidates keep their order; `labels`
 // (CV_32S) is the label image. Returns the number of labels including the background.
-int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& run_label, cv::Mat& labels) {
+// Work vectors of label_runs, kept per thread (tens of thousands of runs per tile).
+struct LabelScratch {
+  std::vector<long long> key;
+  std::vector<std::pair<long long, int>> roots;
+  std::vector<int> root_label;
+};
+
+int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& run_label, cv::Mat& labels,
+               LabelScratch& s) {
   runs.clear();
   int prev_begin = 0;
   int prev_end = 0;
@@ -334,8 +342,10 @@ int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& ru
   }
   // A run's first block is the one of its first pixel; a component's is the smallest over its runs.
   const long long block_cols = (mask.cols + 1) / 2;
-  std::vector<long long> key(runs.size(), -1);
-  std::vector<std::pair<long long, int>> roots;
+  std::vector<long long>& key = s.key;
+  key.assign(runs.size(), -1);
+  std::vector<std::pair<long long, int>>& roots = s.roots;
+  roots.clear();
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const auto root = static_cast<std::size_t>(find_root(runs, static_cast<int>(i)));
     const long long k = (runs[i].y / 2) * block_cols + runs[i].x0 / 2;
@@ -345,7 +355,8 @@ int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& ru
     if (runs[i].parent == static_cast<int>(i)) roots.emplace_back(key[i], static_cast<int>(i));
   }
   std::sort(roots.begin(), roots.end());
-  std::vector<int> root_label(runs.size(), 0);
+  std::vector<int>& root_label = s.root_label;
+  root_label.assign(runs.size(), 0);
   for (std::size_t k = 0; k < roots.size(); ++k) {
     root_label[static_cast<std::size_t>(roots[k].second)] = static_cast<int>(k) + 1;
   }
@@ -829,11 +840,13 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
 
   // Candidate regions: 8-connected components of the mask, as runs; `run_label` numbers them like
   // cv::connectedComponents.
-  std::vector<Run> runs;
-  std::vector<int> run_label;
+  thread_local std::vector<Run> runs;
+  thread_local std::vector<int> run_label;
+  thread_local LabelScratch label_scratch;
   thread_local cv::Mat comp_labels;
-  const int n_comp = label_runs(candidates, runs, run_label, comp_labels);
-  std::vector<Component> comps(static_cast<std::size_t>(n_comp));
+  const int n_comp = label_runs(candidates, runs, run_label, comp_labels, label_scratch);
+  thread_local std::vector<Component> comps;
+  comps.assign(static_cast<std::size_t>(n_comp), Component{});
   // Runs are in raster order, so each component's sums add its pixels in raster order.
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const Run& r = runs[i];
