@@ -578,8 +578,11 @@ namespace {
 
 constexpr int kFloodLevels = 1024;
 
-// What the flood reads of a pixel it may enter, side by side so that costs one cache line, not two.
-struct FloodPixel {
+// Everything the flood reads and writes of a pixel, side by side: a visit reads the labels of three rows of
+// three pixels and the inputs of the free ones among them, so together they cost about 5 cache lines instead
+// of about 8.
+struct FloodCell {
+  int lab;        // label (-1 in the frame)
   float ridge;    // ridge rule input (0 without one)
   int32_t level;  // bucket (only for pixels that may be entered; the others hold anything)
 };
@@ -596,8 +599,7 @@ struct FloodEntry {
 // Padded images of one seeded_flood call (a frame of -1 labels removes every bounds check) and the buckets,
 // kept per thread so the tiles of a detection allocate (and fault in) nothing after the first.
 struct FloodImages {
-  std::vector<int> lab;  // labels; 4 spare -1 at the end for 4-wide loads around the last row
-  std::vector<FloodPixel> px;
+  std::vector<FloodCell> cells;
 };
 
 template <typename Offset>
@@ -613,19 +615,18 @@ FloodImages& flood_images() {
 
 // Bits (raster order: lanes 0-2 of the row above, 0 and 2 of p's row, 0-2 of the row below) of the
 // 8-neighbours of p whose label is 0.
-inline int free_neighbours(const int* lab, int p, int wp) {
-  const __m128i zero = _mm_setzero_si128();
+inline int free_neighbours(const FloodCell* c, int p, int wp) {
   auto row = [&](std::ptrdiff_t o) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lab + o));
-    return _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, zero)));
+    return static_cast<int>(c[o].lab == 0) | static_cast<int>(c[o + 1].lab == 0) << 1 |
+           static_cast<int>(c[o + 2].lab == 0) << 2;
   };
-  return (row(p - wp - 1) | row(p - 1) << 4 | row(p + wp - 1) << 8) & 0x757;
+  return row(p - wp - 1) | (row(p - 1) & 5) << 4 | row(p + wp - 1) << 8;
 }
 
 // The flood proper. kLimit / kRidge select the distance limit and the ridge rule at compile time; Offset
 // holds a pixel's position relative to its seed pixel (int16_t whenever the image fits).
 template <bool kLimit, bool kRidge, typename Offset>
-void flood(int* lab, const FloodPixel* px, int wp, int w, int h, double max_distance_px, float min_ridge) {
+void flood(FloodCell* cells, int wp, int w, int h, double max_distance_px, float min_ridge) {
   using Entry = FloodEntry<Offset>;
   // Buckets are FIFO arrays: the flood visits pixels in landscape order, all over the image, so the pixels a
   // few places ahead are prefetched (a linked list would make each visit wait for the previous one's miss).
@@ -639,24 +640,13 @@ void flood(int* lab, const FloodPixel* px, int wp, int w, int h, double max_dist
   // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind. Only seeds
   // with a free neighbour need to spread.
   auto start = [&](int i) {
-    if (free_neighbours(lab, i, wp) != 0) {
-      buckets[static_cast<std::size_t>(px[i].level)].push_back({i, 0.0f, Offset{0}, Offset{0}});
+    if (free_neighbours(cells, i, wp) != 0) {
+      buckets[static_cast<std::size_t>(cells[i].level)].push_back({i, 0.0f, Offset{0}, Offset{0}});
     }
   };
-  const __m128i zero = _mm_setzero_si128();
   for (int y = 1; y <= h; ++y) {
-    int x = 1;
-    for (; x + 4 <= w + 1; x += 4) {
-      const int i = y * wp + x;
-      int bits = _mm_movemask_ps(_mm_castsi128_ps(
-          _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lab + i)), zero)));
-      while (bits != 0) {
-        start(i + __builtin_ctz(static_cast<unsigned>(bits)));
-        bits &= bits - 1;
-      }
-    }
-    for (; x <= w; ++x) {
-      if (lab[y * wp + x] > 0) start(y * wp + x);
+    for (int x = 1; x <= w; ++x) {
+      if (cells[y * wp + x].lab > 0) start(y * wp + x);
     }
   }
   constexpr std::size_t kAhead = 8;
@@ -667,18 +657,16 @@ void flood(int* lab, const FloodPixel* px, int wp, int w, int h, double max_dist
     for (std::size_t k = 0; k < bucket.size(); ++k) {
       if (k + kAhead < bucket.size()) {
         const int a = bucket[k + kAhead].pixel;
-        __builtin_prefetch(lab + a - wp);
-        __builtin_prefetch(lab + a);
-        __builtin_prefetch(lab + a + wp);
-        __builtin_prefetch(px + a - wp);
-        __builtin_prefetch(px + a);
-        __builtin_prefetch(px + a + wp);
+        for (const int o : {-wp - 1, -1, wp - 1}) {
+          __builtin_prefetch(cells + a + o);
+          __builtin_prefetch(cells + a + o + 2);
+        }
       }
       const Entry e = bucket[k];
       const int p = e.pixel;
-      int bits = free_neighbours(lab, p, wp);
+      int bits = free_neighbours(cells, p, wp);
       if (bits == 0) continue;
-      const int lp = lab[p];
+      const int lp = cells[p].lab;
       const float pm = e.path_max;
       const bool stop = pm >= min_ridge;
       // Neighbours in raster order: ties spread breadth first in this order.
@@ -686,7 +674,7 @@ void flood(int* lab, const FloodPixel* px, int wp, int w, int h, double max_dist
         const int b = __builtin_ctz(static_cast<unsigned>(bits));
         bits &= bits - 1;
         const int q = p + bit_offset[b];
-        const FloodPixel fq = px[q];
+        FloodCell& fq = cells[q];
         if constexpr (kRidge) {
           if (stop && fq.ridge < 0.5f * pm) continue;
         }
@@ -698,7 +686,7 @@ void flood(int* lab, const FloodPixel* px, int wp, int w, int h, double max_dist
           next.dx = static_cast<Offset>(dx);
           next.dy = static_cast<Offset>(dy);
         }
-        lab[q] = lp;
+        fq.lab = lp;
         buckets[static_cast<std::size_t>(std::max(fq.level, cur))].push_back(next);
       }
     }
@@ -747,20 +735,21 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   const int wp = w + 2;
   const std::size_t np = static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2);
   // Reused buffers: only the frame needs its -1 (every inner pixel is written below).
-  im.lab.resize(np + 4);
-  im.px.resize(np);
-  int* lab = im.lab.data();
-  std::fill_n(lab, wp, -1);
-  std::fill_n(lab + (h + 1) * static_cast<std::ptrdiff_t>(wp), wp + 4, -1);
+  im.cells.resize(np);
+  FloodCell* cells = im.cells.data();
+  for (std::size_t i = 0; i < static_cast<std::size_t>(wp); ++i) {
+    cells[i].lab = -1;
+    cells[np - 1 - i].lab = -1;
+  }
+  alignas(16) int32_t levels[4];
   for (int y = 0; y < h; ++y) {
     const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
     const int* l = labels.ptr<int>(y);
     const float* fr = landscape.ptr<float>(y);
     const float* rr = stop_at_ridges ? ridge.ptr<float>(y) : nullptr;
-    lab[row - 1] = -1;
-    std::copy_n(l, w, lab + row);
-    lab[row + w] = -1;
-    FloodPixel* pr = im.px.data() + row;
+    FloodCell* cr = cells + row;
+    cr[-1].lab = -1;
+    cr[w].lab = -1;
     // Only pixels that may be entered have a level (the others may hold anything, even NaN).
     int x = 0;
     const __m128 lo4s = _mm_set1_ps(lo), scale4 = _mm_set1_ps(scale);
@@ -768,38 +757,36 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
       const __m128i keep =
           _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), minus_one);
       const __m128 v = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(fr + x), lo4s), scale4);
-      const __m128 level = _mm_castsi128_ps(_mm_and_si128(keep, _mm_cvttps_epi32(v)));
-      const __m128 r = rr != nullptr ? _mm_loadu_ps(rr + x) : _mm_setzero_ps();
-      _mm_storeu_ps(reinterpret_cast<float*>(pr + x), _mm_unpacklo_ps(r, level));
-      _mm_storeu_ps(reinterpret_cast<float*>(pr + x + 2), _mm_unpackhi_ps(r, level));
+      _mm_store_si128(reinterpret_cast<__m128i*>(levels), _mm_and_si128(keep, _mm_cvttps_epi32(v)));
+      for (int i = 0; i < 4; ++i) cr[x + i] = {l[x + i], rr != nullptr ? rr[x + i] : 0.0f, levels[i]};
     }
     for (; x < w; ++x) {
-      pr[x].ridge = rr != nullptr ? rr[x] : 0.0f;
-      pr[x].level = l[x] >= 0 ? static_cast<int32_t>((fr[x] - lo) * scale) : 0;
+      cr[x] = {l[x], rr != nullptr ? rr[x] : 0.0f,
+               l[x] >= 0 ? static_cast<int32_t>((fr[x] - lo) * scale) : 0};
     }
   }
   const bool limit = max_distance_px > 0.0;
-  const FloodPixel* px = im.px.data();
   // A pixel's offset from its seed is the difference of their positions.
   const bool small = w <= std::numeric_limits<int16_t>::max() && h <= std::numeric_limits<int16_t>::max();
   if (limit && stop_at_ridges) {
-    small ? flood<true, true, int16_t>(lab, px, wp, w, h, max_distance_px, min_ridge)
-          : flood<true, true, int>(lab, px, wp, w, h, max_distance_px, min_ridge);
+    small ? flood<true, true, int16_t>(cells, wp, w, h, max_distance_px, min_ridge)
+          : flood<true, true, int>(cells, wp, w, h, max_distance_px, min_ridge);
   } else if (limit) {
-    small ? flood<true, false, int16_t>(lab, px, wp, w, h, max_distance_px, min_ridge)
-          : flood<true, false, int>(lab, px, wp, w, h, max_distance_px, min_ridge);
+    small ? flood<true, false, int16_t>(cells, wp, w, h, max_distance_px, min_ridge)
+          : flood<true, false, int>(cells, wp, w, h, max_distance_px, min_ridge);
   } else if (stop_at_ridges) {
-    flood<false, true, int16_t>(lab, px, wp, w, h, max_distance_px, min_ridge);
+    flood<false, true, int16_t>(cells, wp, w, h, max_distance_px, min_ridge);
   } else {
-    flood<false, false, int16_t>(lab, px, wp, w, h, max_distance_px, min_ridge);
+    flood<false, false, int16_t>(cells, wp, w, h, max_distance_px, min_ridge);
   }
   for (int y = 0; y < h; ++y) {
-    std::copy_n(lab + static_cast<std::ptrdiff_t>(y + 1) * wp + 1, w, labels.ptr<int>(y));
+    const FloodCell* cr = cells + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
+    int* l = labels.ptr<int>(y);
+    for (int x = 0; x < w; ++x) l[x] = cr[x].lab;
   }
   // A huge image's buffers are not kept for the rest of the thread's life.
   if (np > (std::size_t{1} << 25)) {
-    std::vector<int>().swap(im.lab);
-    std::vector<FloodPixel>().swap(im.px);
+    std::vector<FloodCell>().swap(im.cells);
     for (auto& b : flood_buckets<int16_t>()) std::vector<FloodEntry<int16_t>>().swap(b);
     for (auto& b : flood_buckets<int>()) std::vector<FloodEntry<int>>().swap(b);
   }
