@@ -80,7 +80,7 @@ inline float strength_of(const std::vector<float>& strength, int c) {
 // both, moves to that neighbour (at most `iterations` pixels deep). Returns the band strengths before the
 // move.
 std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab,
-                                  const cv::Mat& band, int iterations) {
+                                  const cv::Mat& band, int iterations, std::vector<int>* changed) {
   const int w = labels.cols;
   const int h = labels.rows;
   CV_Assert(labels.isContinuous());
@@ -247,7 +247,10 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   };
   std::vector<int> recheck;
   for (int it = 1; it <= iterations && !moves.empty(); ++it) {
-    for (const auto& [i, a] : moves) lab[i] = a;
+    for (const auto& [i, a] : moves) {
+      lab[i] = a;
+      if (changed != nullptr) changed->push_back(i);
+    }
     if (it == iterations) break;
     if (dirty.size() < static_cast<std::size_t>(w) * static_cast<std::size_t>(h)) {
       dirty.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), 0);
@@ -385,14 +388,32 @@ LineFit LineProfileFitter::fit(const float* profile) const {
   return both[0].rms <= both[1].rms ? both[0] : both[1];
 }
 
+namespace {
+void give_lines_impl(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab, const cv::Mat& band,
+                     const LineOwnershipParams& params, std::vector<int>* changed);
+}  // namespace
+
 void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab,
                                const cv::Mat& band, const LineOwnershipParams& params) {
+  give_lines_impl(labels, nucleus_labels, dab, band, params, nullptr);
+}
+
+void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab,
+                               const cv::Mat& band, const LineOwnershipParams& params,
+                               std::vector<int>& changed) {
+  give_lines_impl(labels, nucleus_labels, dab, band, params, &changed);
+}
+
+namespace {
+
+void give_lines_impl(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab, const cv::Mat& band,
+                     const LineOwnershipParams& params, std::vector<int>* changed) {
   CV_Assert(labels.type() == CV_32SC1 && nucleus_labels.type() == CV_32SC1 && dab.type() == CV_32FC1);
   CV_Assert(labels.size() == nucleus_labels.size() && labels.size() == dab.size());
   CV_Assert(band.type() == CV_8UC1 && band.size() == labels.size() && labels.isContinuous());
   const double max_shift = std::max(0.0, params.max_shift_px);
   const std::vector<float> strength =
-      band_step_rule(labels, nucleus_labels, dab, band, static_cast<int>(std::ceil(max_shift)));
+      band_step_rule(labels, nucleus_labels, dab, band, static_cast<int>(std::ceil(max_shift)), changed);
   if (!params.fit_borders) return;
   const int w = labels.cols;
   const int h = labels.rows;
@@ -580,7 +601,11 @@ void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, c
       }
     }
   }
-  for (const auto& [i, a] : moves) lab[i] = a;
+  for (const auto& [i, a] : moves) {
+    lab[i] = a;
+    if (changed != nullptr) changed->push_back(i);
+  }
 }
 
+}  // namespace
 }  // namespace ihc

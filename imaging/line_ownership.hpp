@@ -74,5 +74,10 @@ struct LineOwnershipParams {
 // `labels` (CV_32S cells) is changed in place; `nucleus_labels` (CV_32S) are never moved.
 void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab,
                                const cv::Mat& band, const LineOwnershipParams& params);
+// The same, appending the index (y * cols + x) of every pixel it changes to `changed` (some more than once),
+// for callers that update what they derived from the labels.
+void give_lines_to_brown_cells(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab,
+                               const cv::Mat& band, const LineOwnershipParams& params,
+                               std::vector<int>& changed);
 
 }  // namespace ihc
