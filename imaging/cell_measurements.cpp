@@ -639,6 +639,7 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
     }
   }
   std::vector<int> index(n, -1);
+  std::vector<int> label_of;
   std::vector<MeasuredCell> cells;
   for (std::size_t c = 1; c < n; ++c) {
     if (cnt[c] == 0) continue;
@@ -649,6 +650,7 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
       continue;
     }
     index[c] = static_cast<int>(cells.size());
+    label_of.push_back(static_cast<int>(c));
     cells.emplace_back();
     cells.back().centroid = centroid;
   }
@@ -660,69 +662,20 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
   std::vector<CellSums> acc(cells.size());
   std::vector<Extent> cell_extent(cells.size());
   PieceCounter cell_pieces(n);
-  for (int y = 0; y < h; ++y) {
-    const int* l = g.cell_labels.ptr<int>(y);
-    cell_pieces.next_row();
-    const int* nl = nucleus_labels.ptr<int>(y);
-    const uchar* mem = g.membrane.ptr<uchar>(y);
-    const float* hv = hematoxylin.ptr<float>(y);
-    const float* dv = dab.ptr<float>(y);
-    for (int x = 0; x < w;) {
-      const int c = l[x];
-      const int end = run_end(l, x + 1, w, c, true);
-      const int i = c > 0 ? index[static_cast<std::size_t>(c)] : -1;
-      if (i >= 0) {
-        CellSums& a = acc[static_cast<std::size_t>(i)];
-        cell_extent[static_cast<std::size_t>(i)].add_run(x, end - 1, y, w);
-        cell_pieces.add_run(x, end - 1, c);
-        // The cell's sums and those of the compartment (nucleus or cytoplasm) stay in registers along each
-        // stretch of the run inside or outside the nucleus; the membrane's go through memory.
-        SumRegisters cell_sums(a, 3);
-        for (int xx = x; xx < end;) {
-          const bool in_nucleus = nl[xx] == c;
-          const int stretch_end = run_end(nl, xx + 1, end, c, in_nucleus);
-          SumRegisters part(a, in_nucleus ? 0 : 1);
-          const int membrane = in_nucleus ? 4 : 2;
-          __m128 stretch_max = _mm_set1_ps(-std::numeric_limits<float>::infinity());
-          const int stretch_start = xx;
-          for (; xx < stretch_end; ++xx) {
-            const __m128 vf = _mm_unpacklo_ps(_mm_load_ss(hv + xx), _mm_load_ss(dv + xx));
-            const __m128d v = _mm_cvtps_pd(vf);
-            const __m128d sq = _mm_mul_pd(v, v);
-            cell_sums.add_sums(v, sq);
-            part.add_sums(v, sq);
-            stretch_max = _mm_max_ps(vf, stretch_max);
-            if (mem[xx]) add_pixel(a, membrane, v, sq, vf);
-          }
-          cell_sums.add_stretch(stretch_max, stretch_end - stretch_start);
-          part.add_stretch(stretch_max, stretch_end - stretch_start);
-          part.store(a);
-        }
-        cell_sums.store(a);
-      }
-      x = end;
-    }
-  }
-
   const float nan = std::numeric_limits<float>::quiet_NaN();
   cv::Mat local;
   // Outlines of one cell at a time, reused.
   thread_local std::vector<cv::Point> border;
   thread_local std::vector<cv::Point2f> smoothed;
   const bool exact_smoothing = w < kExactSmoothing && h < kExactSmoothing;
-  for (std::size_t c = 1; c < n; ++c) {
-    const int i = index[c];
-    if (i < 0) continue;
-    MeasuredCell& cell = cells[static_cast<std::size_t>(i)];
-    CellSums& a = acc[static_cast<std::size_t>(i)];
-    // A cell without cytoplasm (no expansion) has its membrane on the nucleus rim.
-    if (a.n[2] == 0) {
-      std::copy_n(&a.sum[4][0], 2, &a.sum[2][0]);
-      std::copy_n(&a.sum2[4][0], 2, &a.sum2[2][0]);
-      std::copy_n(&a.max[4][0], 2, &a.max[2][0]);
-      a.n[2] = a.n[4];
-    }
-    const Extent& ce = cell_extent[static_cast<std::size_t>(i)];
+  // Outlines and values of kept cell i from its sums and extent so far: called as soon as the pass has left
+  // the cell's rows, while they are still in cache, and again at the end for a label that turned out to have
+  // another piece further down (then it is done again with all of it).
+  auto finalize = [&](std::size_t i) {
+    const auto c = static_cast<std::size_t>(label_of[i]);
+    MeasuredCell& cell = cells[i];
+    const CellSums& a = acc[i];
+    const Extent& ce = cell_extent[i];
     const Extent& ne = nucleus_extent[c];
     // The cell's box; the nucleus's own if the cell kept no pixel (line ownership never moves nuclei).
     const Extent& box = ce.first >= 0 ? ce : ne;
@@ -786,23 +739,86 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
     v[2] = static_cast<float>(static_cast<double>(a.n[3]) * p.area_scale);
     int k = 3;
     for (int comp = 0; comp < 4; ++comp) {
+      // A cell without cytoplasm (no expansion) has its membrane on the nucleus rim.
+      const int from = comp == 2 && a.n[2] == 0 ? 4 : comp;
       for (int s = 0; s < 2; ++s) {
-        if (a.n[comp] == 0) {
+        if (a.n[from] == 0) {
           v[k++] = nan;
           v[k++] = nan;
           v[k++] = nan;
           continue;
         }
-        const double qn = a.n[comp];
-        const double sum = a.sum[comp][s];
+        const double qn = a.n[from];
+        const double sum = a.sum[from][s];
         const double mean = sum / qn;
-        const double var = qn > 1 ? std::max(0.0, (a.sum2[comp][s] - sum * mean) / (qn - 1)) : 0.0;
+        const double var = qn > 1 ? std::max(0.0, (a.sum2[from][s] - sum * mean) / (qn - 1)) : 0.0;
         v[k++] = static_cast<float>(mean);
         v[k++] = static_cast<float>(std::sqrt(var));
-        v[k++] = a.max[comp][s];
+        v[k++] = a.max[from][s];
+      }
+    }
+  };
+  // Kept cells with runs in the row before and in this row; whether a cell's values are up to date.
+  std::vector<int> cells_above, cells_here;
+  std::vector<char> done(cells.size(), 0);
+  for (int y = 0; y < h; ++y) {
+    const int* l = g.cell_labels.ptr<int>(y);
+    cell_pieces.next_row();
+    cells_above.swap(cells_here);
+    cells_here.clear();
+    const int* nl = nucleus_labels.ptr<int>(y);
+    const uchar* mem = g.membrane.ptr<uchar>(y);
+    const float* hv = hematoxylin.ptr<float>(y);
+    const float* dv = dab.ptr<float>(y);
+    for (int x = 0; x < w;) {
+      const int c = l[x];
+      const int end = run_end(l, x + 1, w, c, true);
+      const int i = c > 0 ? index[static_cast<std::size_t>(c)] : -1;
+      if (i >= 0) {
+        CellSums& a = acc[static_cast<std::size_t>(i)];
+        cells_here.push_back(i);
+        done[static_cast<std::size_t>(i)] = 0;
+        cell_extent[static_cast<std::size_t>(i)].add_run(x, end - 1, y, w);
+        cell_pieces.add_run(x, end - 1, c);
+        // The cell's sums and those of the compartment (nucleus or cytoplasm) stay in registers along each
+        // stretch of the run inside or outside the nucleus; the membrane's go through memory.
+        SumRegisters cell_sums(a, 3);
+        for (int xx = x; xx < end;) {
+          const bool in_nucleus = nl[xx] == c;
+          const int stretch_end = run_end(nl, xx + 1, end, c, in_nucleus);
+          SumRegisters part(a, in_nucleus ? 0 : 1);
+          const int membrane = in_nucleus ? 4 : 2;
+          __m128 stretch_max = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+          const int stretch_start = xx;
+          for (; xx < stretch_end; ++xx) {
+            const __m128 vf = _mm_unpacklo_ps(_mm_load_ss(hv + xx), _mm_load_ss(dv + xx));
+            const __m128d v = _mm_cvtps_pd(vf);
+            const __m128d sq = _mm_mul_pd(v, v);
+            cell_sums.add_sums(v, sq);
+            part.add_sums(v, sq);
+            stretch_max = _mm_max_ps(vf, stretch_max);
+            if (mem[xx]) add_pixel(a, membrane, v, sq, vf);
+          }
+          cell_sums.add_stretch(stretch_max, stretch_end - stretch_start);
+          part.add_stretch(stretch_max, stretch_end - stretch_start);
+          part.store(a);
+        }
+        cell_sums.store(a);
+      }
+      x = end;
+    }
+    for (const int i : cells_above) {
+      const auto k = static_cast<std::size_t>(i);
+      if (cell_extent[k].y1 < y && !done[k]) {
+        finalize(k);
+        done[k] = 1;
       }
     }
   }
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (!done[i]) finalize(i);
+  }
+
   return cells;
 }
 
