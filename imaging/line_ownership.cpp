@@ -153,20 +153,17 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
           ~_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x)), zero)) &
           0xFFFF;
       // Not below the threshold (a NaN is not below it either, as in move_to).
-      int brown_bits = 0;
-      for (int g = 0; g < 4; ++g) {
-        brown_bits |= _mm_movemask_ps(_mm_cmpnlt_ps(_mm_loadu_ps(d + x + 4 * g), min_od)) << (4 * g);
-      }
-      const int any = band_bits | brown_bits;
-      if (any == 0) continue;
-      int inside_bits = 0;
-      for (int g = 0; g < 4; ++g) {
-        if (((any >> (4 * g)) & 15) == 0) continue;
-        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x + 4 * g));
-        const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nl + x + 4 * g));
-        const __m128i inside = _mm_and_si128(_mm_cmpgt_epi32(c, zero), _mm_cmpeq_epi32(n, zero));
-        inside_bits |= _mm_movemask_ps(_mm_castsi128_ps(inside)) << (4 * g);
-      }
+      auto brown4 = [&](int k) { return _mm_movemask_ps(_mm_cmpnlt_ps(_mm_loadu_ps(d + x + k), min_od)); };
+      int brown_bits = brown4(0) | brown4(4) << 4 | brown4(8) << 8 | brown4(12) << 12;
+      if ((band_bits | brown_bits) == 0) continue;
+      // The 16 labels and nucleus labels are one cache line each: all four groups at once, no branches.
+      auto inside4 = [&](int k) {
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x + k));
+        const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nl + x + k));
+        return _mm_movemask_ps(
+            _mm_castsi128_ps(_mm_and_si128(_mm_cmpgt_epi32(c, zero), _mm_cmpeq_epi32(n, zero))));
+      };
+      const int inside_bits = inside4(0) | inside4(4) << 4 | inside4(8) << 8 | inside4(12) << 12;
       band_bits &= inside_bits;
       brown_bits &= inside_bits;
       for (; band_bits != 0; band_bits &= band_bits - 1) {
