@@ -1,15 +1,19 @@
 #include "imaging/morphology.hpp"
 
 #include <emmintrin.h>
+#include <sys/mman.h>
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <memory>
+#include <new>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -68,15 +72,54 @@ float horizontal_min(__m128 v, float init) {
   return init;
 }
 
+// An array of a thread's scratch memory, reused from call to call (contents left unspecified). On Linux it is
+// backed by transparent huge pages where the kernel allows it: the flood and the reconstruction's walks jump
+// all over 10-20 MB, and with 4 KB pages most of those jumps would also miss the TLB.
+template <typename T>
+class ScratchArray {
+  static_assert(std::is_trivial_v<T>);
+  static constexpr std::size_t kHuge = std::size_t{2} << 20;
+
+ public:
+  ScratchArray() = default;
+  ScratchArray(const ScratchArray&) = delete;
+  ScratchArray& operator=(const ScratchArray&) = delete;
+  ~ScratchArray() { std::free(data_); }
+  T* get(std::size_t n) {
+    if (n > capacity_) {
+      std::free(data_);
+      data_ = nullptr;
+      capacity_ = 0;
+      const std::size_t bytes = (n * sizeof(T) + kHuge - 1) / kHuge * kHuge;
+      data_ = static_cast<T*>(std::aligned_alloc(kHuge, bytes));
+      if (data_ == nullptr) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+      madvise(data_, bytes, MADV_HUGEPAGE);  // a hint: without huge pages it works all the same
+#endif
+      capacity_ = bytes / sizeof(T);
+    }
+    return data_;
+  }
+  void release() {
+    std::free(data_);
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
 // Buffers of reconstruct_by_dilation, kept per thread.
 struct ReconstructScratch {
   struct Entry {
     int pixel;
     int next;
   };
-  std::vector<float> j, in;  // padded result and mask
-  std::vector<Entry> pool;   // bucket entries
-  std::vector<int> stack;
+  ScratchArray<float> j, in;  // padded result and mask
+  std::vector<Entry> pool;    // bucket entries
+  ScratchArray<int> stack;
 };
 
 ReconstructScratch& reconstruct_scratch() {
@@ -101,10 +144,8 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
   // Buffers are kept per thread: fresh ones would be page-faulted in on every call (a fifth of the time on a
   // 1.5 Mpx tile). Only the frame needs its -inf, every inner pixel is written below.
   ReconstructScratch& sc = reconstruct_scratch();
-  sc.j.resize(n + 4);
-  sc.in.resize(n + 4);
-  float* j = sc.j.data();
-  float* in = sc.in.data();
+  float* j = sc.j.get(n + 4);
+  float* in = sc.in.get(n + 4);
   for (float* b : {j, in}) {
     std::fill_n(b, w, kMinusInf);
     std::fill_n(b + n - static_cast<std::size_t>(w), w + 4, kMinusInf);
@@ -263,8 +304,7 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     // A neighbour raised to p's own value (the plateaus of the result) is handled at once from a stack: no
     // trip through the buckets, and its neighbours are still in cache.
     // Within one run every pixel on the stack holds the run's value, so none is stacked twice: n entries do.
-    sc.stack.resize(n);
-    int* const stack = sc.stack.data();
+    int* const stack = sc.stack.get(n);
     const int last = static_cast<int>(n) - 1;
     for (int cur = kLevels - 1; cur >= 0; --cur) {
       // Entries queued into the current bucket are linked behind the one being read.
@@ -309,7 +349,12 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     std::copy_n(j + static_cast<std::ptrdiff_t>(y + 1) * w + 1, mask.cols, out.ptr<float>(y));
   }
   // A huge image's buffers are not kept for the rest of the thread's life.
-  if (n > (std::size_t{1} << 25)) sc = ReconstructScratch{};
+  if (n > (std::size_t{1} << 25)) {
+    sc.j.release();
+    sc.in.release();
+    sc.stack.release();
+    std::vector<ReconstructScratch::Entry>().swap(sc.pool);
+  }
   return out;
 }
 
@@ -599,7 +644,7 @@ struct FloodEntry {
 // Padded images of one seeded_flood call (a frame of -1 labels removes every bounds check) and the buckets,
 // kept per thread so the tiles of a detection allocate (and fault in) nothing after the first.
 struct FloodImages {
-  std::vector<FloodCell> cells;
+  ScratchArray<FloodCell> cells;
 };
 
 template <typename Offset>
@@ -735,8 +780,7 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   const int wp = w + 2;
   const std::size_t np = static_cast<std::size_t>(wp) * static_cast<std::size_t>(h + 2);
   // Reused buffers: only the frame needs its -1 (every inner pixel is written below).
-  im.cells.resize(np);
-  FloodCell* cells = im.cells.data();
+  FloodCell* cells = im.cells.get(np);
   for (std::size_t i = 0; i < static_cast<std::size_t>(wp); ++i) {
     cells[i].lab = -1;
     cells[np - 1 - i].lab = -1;
@@ -786,7 +830,7 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   }
   // A huge image's buffers are not kept for the rest of the thread's life.
   if (np > (std::size_t{1} << 25)) {
-    std::vector<FloodCell>().swap(im.cells);
+    im.cells.release();
     for (auto& b : flood_buckets<int16_t>()) std::vector<FloodEntry<int16_t>>().swap(b);
     for (auto& b : flood_buckets<int>()) std::vector<FloodEntry<int>>().swap(b);
   }
