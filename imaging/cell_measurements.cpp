@@ -365,9 +365,11 @@ bool to_sixteenths(const std::vector<cv::Point2f>& src, std::vector<std::int16_t
 // farthest() on a contour in sixteenths (to_sixteenths), with the start point (sx, sy) and the chord (cx, cy)
 // in sixteenths: the same position and the same double distance, four points at a time. Most scans cover a
 // few points, so the largest distance comes first and then the first position that has it, rather than
-// tracking positions along the way.
+// tracking positions along the way; no position (-1) when the squared distance is at most `unused_up_to`
+// (the caller keeps the slice whole then).
 template <bool kChord>
-Farthest farthest_sixteenths(const std::int16_t* xy, int a, int b, int sx, int sy, int cx, int cy) {
+Farthest farthest_sixteenths(const std::int16_t* xy, int a, int b, int sx, int sy, int cx, int cy,
+                             double unused_up_to) {
   if (a >= b) return {};
   const __m128i start = _mm_set1_epi32(static_cast<int>((static_cast<unsigned>(sy) << 16) | (sx & 0xFFFF)));
   // (dx, dy) . (-cy, cx) = dy * cx - dx * cy
@@ -389,10 +391,12 @@ Farthest farthest_sixteenths(const std::int16_t* xy, int a, int b, int sx, int s
   best = _mm_max_ps(best, _mm_shuffle_ps(best, best, _MM_SHUFFLE(1, 0, 3, 2)));
   const float largest = _mm_cvtss_f32(best);
   if (!(largest > 0)) return {};
+  const double dist = largest / 256.0;
+  if (dist * dist <= unused_up_to) return {dist, -1};
   // The largest lies before b: the first match is there even when a block reads past b.
   for (i = a;; i += 4) {
     const int hit = _mm_movemask_ps(_mm_cmpeq_ps(distances(i), best));
-    if (hit != 0) return {largest / 256.0, i + __builtin_ctz(static_cast<unsigned>(hit))};
+    if (hit != 0) return {dist, i + __builtin_ctz(static_cast<unsigned>(hit))};
   }
 }
 
@@ -484,14 +488,15 @@ std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& s
   // Farthest point at positions [a, b) from point `from`, or from the chord from `from` to `to`.
   auto farthest_from_point = [&](int a, int b, int from) {
     const std::size_t k = static_cast<std::size_t>(from);
-    return fixed ? farthest_sixteenths<false>(xy.data(), a, b, xy[2 * k], xy[2 * k + 1], 0, 0)
+    return fixed ? farthest_sixteenths<false>(xy.data(), a, b, xy[2 * k], xy[2 * k + 1], 0, 0, -1.0)
                  : farthest<false>(xs.data(), ys.data(), a, b, src[k].x, src[k].y, 0, 0);
   };
+  // The position only matters for a slice that is split: none when the distance is within epsilon.
   auto farthest_from_chord = [&](int a, int b, int from, int to, double dx, double dy) {
     const std::size_t k = static_cast<std::size_t>(from);
     const std::size_t e = static_cast<std::size_t>(to);
     return fixed ? farthest_sixteenths<true>(xy.data(), a, b, xy[2 * k], xy[2 * k + 1], xy[2 * e] - xy[2 * k],
-                                             xy[2 * e + 1] - xy[2 * k + 1])
+                                             xy[2 * e + 1] - xy[2 * k + 1], eps * (dx * dx + dy * dy))
                  : farthest<true>(xs.data(), ys.data(), a, b, src[k].x, src[k].y, dx, dy);
   };
   struct Slice {
