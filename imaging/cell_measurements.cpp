@@ -6,6 +6,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -795,7 +796,30 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
           const int membrane = in_nucleus ? 4 : 2;
           __m128 stretch_max = _mm_set1_ps(-std::numeric_limits<float>::infinity());
           const int stretch_start = xx;
-          for (; xx < stretch_end; ++xx) {
+          // Two pixels at a time: (h0, d0, h1, d1) from two 8-byte loads; each sum still takes them in order.
+          for (; xx + 2 <= stretch_end; xx += 2) {
+            const __m128 vf =
+                _mm_unpacklo_ps(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(hv + xx))),
+                                _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(dv + xx))));
+            const __m128 vf1 = _mm_movehl_ps(vf, vf);
+            const __m128d v0 = _mm_cvtps_pd(vf);
+            const __m128d v1 = _mm_cvtps_pd(vf1);
+            const __m128d sq0 = _mm_mul_pd(v0, v0);
+            const __m128d sq1 = _mm_mul_pd(v1, v1);
+            cell_sums.add_sums(v0, sq0);
+            part.add_sums(v0, sq0);
+            cell_sums.add_sums(v1, sq1);
+            part.add_sums(v1, sq1);
+            stretch_max = _mm_max_ps(vf, stretch_max);
+            stretch_max = _mm_max_ps(vf1, stretch_max);
+            std::uint16_t both;
+            std::memcpy(&both, mem + xx, 2);
+            if (both != 0) {
+              if (mem[xx]) add_pixel(a, membrane, v0, sq0, vf);
+              if (mem[xx + 1]) add_pixel(a, membrane, v1, sq1, vf1);
+            }
+          }
+          if (xx < stretch_end) {
             const __m128 vf = _mm_unpacklo_ps(_mm_load_ss(hv + xx), _mm_load_ss(dv + xx));
             const __m128d v = _mm_cvtps_pd(vf);
             const __m128d sq = _mm_mul_pd(v, v);
@@ -803,6 +827,7 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
             part.add_sums(v, sq);
             stretch_max = _mm_max_ps(vf, stretch_max);
             if (mem[xx]) add_pixel(a, membrane, v, sq, vf);
+            ++xx;
           }
           cell_sums.add_stretch(stretch_max, stretch_end - stretch_start);
           part.add_stretch(stretch_max, stretch_end - stretch_start);
