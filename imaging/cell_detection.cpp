@@ -110,8 +110,10 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
 // Detection and measurement of one analysis-resolution RGB tile; keeps cells whose centroid is in `core`.
 std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& stains, const PxParams& q,
                                       const cv::Rect& core) {
-  const DeconvolutionResult d = deconvolve(rgb, stains);
-  const cv::Mat detection = q.od_sum ? optical_density_sum(rgb, stains.background) : d.stain1;
+  // One set of planes per worker thread, reused tile after tile (no fresh pages per tile).
+  thread_local DeconvolutionResult d;
+  deconvolve(rgb, stains, d, q.od_sum);
+  const cv::Mat detection = q.od_sum ? d.od_sum : d.stain1;
   const NucleusDetection nuclei = detect_nuclei(detection, q.nucleus, d.stain2);
   if (nuclei.count == 0) return {};
   return measure_cells(nuclei.labels, nuclei.count, d.stain1, d.stain2, q.cell, core);

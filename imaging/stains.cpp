@@ -248,7 +248,7 @@ DeconvolutionResult deconvolve(const cv::Mat& rgb, const StainMatrix& m) {
   return out;
 }
 
-void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out) {
+void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out, bool with_od_sum) {
   require_rgb(rgb, "deconvolve");
   check_background(m.background);
   const auto lut_r = od_lut(m.background[0]);
@@ -267,8 +267,16 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
       tg[v].c[k] = static_cast<float>(inv[k * 3 + 1] * lut_g[v]);
       tb[v].c[k] = static_cast<float>(inv[k * 3 + 2] * lut_b[v]);
     }
+    // Lane 3: the channel's own OD, so the lane sums to lut_r + lut_g + lut_b, the OD sum.
+    tr[v].c[3] = lut_r[v];
+    tg[v].c[3] = lut_g[v];
+    tb[v].c[3] = lut_b[v];
   }
-  for (cv::Mat* plane : {&out.stain1, &out.stain2, &out.residual}) {
+  for (cv::Mat* plane : {&out.stain1, &out.stain2, &out.residual, &out.od_sum}) {
+    if (plane == &out.od_sum && !with_od_sum) {
+      out.od_sum.release();
+      continue;
+    }
     if (plane->size() == rgb.size() && plane->type() == CV_32F) continue;
     plane->create(rgb.size(), CV_32F);
     advise_huge_pages(*plane);
@@ -280,6 +288,7 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
       float* o1 = out.stain1.ptr<float>(y);
       float* o2 = out.stain2.ptr<float>(y);
       float* o3 = out.residual.ptr<float>(y);
+      float* o4 = with_od_sum ? out.od_sum.ptr<float>(y) : nullptr;
       int x = 0;
 #if defined(__SSE2__)
       // Four pixels at a time: each table read is one [s1 s2 s3 -] vector; a 4x4 transpose turns the four
@@ -297,6 +306,7 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
         _mm_storeu_ps(o1 + x, v0);
         _mm_storeu_ps(o2 + x, v1);
         _mm_storeu_ps(o3 + x, v2);
+        if (o4 != nullptr) _mm_storeu_ps(o4 + x, v3);
       }
 #endif
       for (; x < cols; ++x, p += 3) {
@@ -306,6 +316,7 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
         o1[x] = a[0] + b[0] + c[0];
         o2[x] = a[1] + b[1] + c[1];
         o3[x] = a[2] + b[2] + c[2];
+        if (o4 != nullptr) o4[x] = a[3] + b[3] + c[3];
       }
     }
   });

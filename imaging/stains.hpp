@@ -43,6 +43,7 @@ struct DeconvolutionResult {
   cv::Mat stain1;    // CV_32F concentrations (hematoxylin for H-DAB); not clamped
   cv::Mat stain2;    // CV_32F (DAB)
   cv::Mat residual;  // CV_32F (third stain / residual)
+  cv::Mat od_sum;    // CV_32F optical_density_sum of the same pixels; only filled when asked for
 };
 
 // OD = -log10(max(v, 1) / background) per channel through a lookup table, then the 3x3 inverse.
@@ -50,7 +51,9 @@ struct DeconvolutionResult {
 DeconvolutionResult deconvolve(const cv::Mat& rgb, const StainMatrix& m);
 // Same, writing into `out`: planes of the right size and type are reused (no allocation, no page faults), so
 // tile loops should keep one result alive. Views shared with `out`'s planes see the new values.
-void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out);
+// With `with_od_sum`, out.od_sum gets optical_density_sum(rgb, m.background) from the same pass (the same
+// values bit for bit: it is the unused fourth lane of the per-channel tables).
+void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out, bool with_od_sum = false);
 // Sum of optical densities over the three channels (CV_32F), the brightness-free "OD sum".
 cv::Mat optical_density_sum(const cv::Mat& rgb,
                             const std::array<double, 3>& background = {255.0, 255.0, 255.0});

@@ -442,5 +442,24 @@ TEST(RealImage, RenderingMatchesScikitImageGalleryFigure) {
   EXPECT_GT(qp_h, 0.92);
 }
 
+TEST(Deconvolve, OdSumFromTheSamePassEqualsOpticalDensitySumBitForBit) {
+  // Detection reads the OD sum from the deconvolution pass; it must be the very values optical_density_sum
+  // gives (odd width for the scalar tail, a yellow background as the estimated stains give).
+  cv::Mat px(37, 53, CV_8UC3);
+  cv::randu(px, 0, 256);
+  StainMatrix m = stain_preset("H-DAB");
+  m.background = {234, 232, 201};
+  DeconvolutionResult r;
+  deconvolve(px, m, r, true);
+  const cv::Mat expected = optical_density_sum(px, m.background);
+  ASSERT_EQ(r.od_sum.size(), px.size());
+  EXPECT_EQ(cv::norm(r.od_sum, expected, cv::NORM_INF), 0.0);
+  // The planes are the same as without the sum, and a later call that does not ask for it drops it.
+  const DeconvolutionResult plain = deconvolve(px, m);
+  EXPECT_EQ(cv::norm(r.stain2, plain.stain2, cv::NORM_INF), 0.0);
+  deconvolve(px, m, r);
+  EXPECT_TRUE(r.od_sum.empty());
+}
+
 }  // namespace
 }  // namespace ihc
