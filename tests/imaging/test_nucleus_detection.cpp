@@ -105,6 +105,23 @@ TEST(NucleusDetection, RidgeKeptHeightDecidesOverCoarseChromatinNuclei) {
   EXPECT_NE(relaxed.labels.at<int>(60, 140), 0);
 }
 
+// Edge tiles can be a few pixels wide or blank: no nucleus, a label image of the input's size, no crash
+// (the candidate mask handles one- and two-pixel rows and columns itself).
+TEST(NucleusDetection, TinyAndBlankImagesGiveNoNuclei) {
+  NucleusParamsPx p;
+  p.ridge_radius_px = 4;
+  for (const cv::Size size : {cv::Size(1, 1), cv::Size(2, 1), cv::Size(1, 3), cv::Size(2, 2), cv::Size(3, 17),
+                              cv::Size(17, 2), cv::Size(64, 64)}) {
+    for (const float value : {0.0f, 0.8f}) {
+      const cv::Mat img(size, CV_32F, cv::Scalar(value));
+      const NucleusDetection n = detect_nuclei(img, p);
+      EXPECT_EQ(n.count, 0) << size << " " << value;
+      EXPECT_EQ(n.labels.size(), size);
+      EXPECT_EQ(cv::countNonZero(n.labels), 0);
+    }
+  }
+}
+
 // Tile loops reuse one result: the planes are written over (same memory), and nothing of the previous image
 // (its nuclei, its background) leaks into the next.
 TEST(NucleusDetection, ReusedResultMatchesAFreshOneAndKeepsItsPlanes) {
