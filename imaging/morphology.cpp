@@ -671,7 +671,7 @@ inline int free_neighbours(const FloodCell* c, int p, int wp) {
 // The flood proper. kLimit / kRidge select the distance limit and the ridge rule at compile time; Offset
 // holds a pixel's position relative to its seed pixel (int16_t whenever the image fits).
 template <bool kLimit, bool kRidge, typename Offset>
-void flood(FloodCell* cells, int wp, int w, int h, double max_distance_px, float min_ridge) {
+void flood(FloodCell* cells, int wp, const cv::Mat& labels, double max_distance_px, float min_ridge) {
   using Entry = FloodEntry<Offset>;
   // Buckets are FIFO arrays: the flood visits pixels in landscape order, all over the image, so the pixels a
   // few places ahead are prefetched (a linked list would make each visit wait for the previous one's miss).
@@ -689,9 +689,22 @@ void flood(FloodCell* cells, int wp, int w, int h, double max_distance_px, float
       buckets[static_cast<std::size_t>(cells[i].level)].push_back({i, 0.0f, Offset{0}, Offset{0}});
     }
   };
-  for (int y = 1; y <= h; ++y) {
-    for (int x = 1; x <= w; ++x) {
-      if (cells[y * wp + x].lab > 0) start(y * wp + x);
+  // Seeds in raster order, found in the (4 times denser) label image.
+  const __m128i zero = _mm_setzero_si128();
+  for (int y = 0; y < labels.rows; ++y) {
+    const int* l = labels.ptr<int>(y);
+    const int row = (y + 1) * wp + 1;
+    int x = 0;
+    for (; x + 4 <= labels.cols; x += 4) {
+      int bits = _mm_movemask_ps(
+          _mm_castsi128_ps(_mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), zero)));
+      while (bits != 0) {
+        start(row + x + __builtin_ctz(static_cast<unsigned>(bits)));
+        bits &= bits - 1;
+      }
+    }
+    for (; x < labels.cols; ++x) {
+      if (l[x] > 0) start(row + x);
     }
   }
   constexpr std::size_t kAhead = 8;
@@ -785,7 +798,6 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
     cells[i].lab = -1;
     cells[np - 1 - i].lab = -1;
   }
-  alignas(16) int32_t levels[4];
   for (int y = 0; y < h; ++y) {
     const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
     const int* l = labels.ptr<int>(y);
@@ -801,8 +813,17 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
       const __m128i keep =
           _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), minus_one);
       const __m128 v = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(fr + x), lo4s), scale4);
-      _mm_store_si128(reinterpret_cast<__m128i*>(levels), _mm_and_si128(keep, _mm_cvttps_epi32(v)));
-      for (int i = 0; i < 4; ++i) cr[x + i] = {l[x + i], rr != nullptr ? rr[x + i] : 0.0f, levels[i]};
+      // Four cells (label, ridge, level) from the three rows: [l0 r0 v0 l1] [r1 v1 l2 r2] [v2 l3 r3 v3].
+      const __m128 lab4 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)));
+      const __m128 r4 = rr != nullptr ? _mm_loadu_ps(rr + x) : _mm_setzero_ps();
+      const __m128 v4 = _mm_castsi128_ps(_mm_and_si128(keep, _mm_cvttps_epi32(v)));
+      float* c = reinterpret_cast<float*>(cr + x);
+      _mm_storeu_ps(
+          c, _mm_shuffle_ps(_mm_unpacklo_ps(lab4, r4), _mm_unpacklo_ps(v4, lab4), _MM_SHUFFLE(3, 0, 1, 0)));
+      _mm_storeu_ps(
+          c + 4, _mm_shuffle_ps(_mm_unpacklo_ps(r4, v4), _mm_unpackhi_ps(lab4, r4), _MM_SHUFFLE(1, 0, 3, 2)));
+      _mm_storeu_ps(
+          c + 8, _mm_shuffle_ps(_mm_unpackhi_ps(v4, lab4), _mm_unpackhi_ps(r4, v4), _MM_SHUFFLE(3, 2, 3, 0)));
     }
     for (; x < w; ++x) {
       cr[x] = {l[x], rr != nullptr ? rr[x] : 0.0f,
@@ -813,20 +834,28 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   // A pixel's offset from its seed is the difference of their positions.
   const bool small = w <= std::numeric_limits<int16_t>::max() && h <= std::numeric_limits<int16_t>::max();
   if (limit && stop_at_ridges) {
-    small ? flood<true, true, int16_t>(cells, wp, w, h, max_distance_px, min_ridge)
-          : flood<true, true, int>(cells, wp, w, h, max_distance_px, min_ridge);
+    small ? flood<true, true, int16_t>(cells, wp, labels, max_distance_px, min_ridge)
+          : flood<true, true, int>(cells, wp, labels, max_distance_px, min_ridge);
   } else if (limit) {
-    small ? flood<true, false, int16_t>(cells, wp, w, h, max_distance_px, min_ridge)
-          : flood<true, false, int>(cells, wp, w, h, max_distance_px, min_ridge);
+    small ? flood<true, false, int16_t>(cells, wp, labels, max_distance_px, min_ridge)
+          : flood<true, false, int>(cells, wp, labels, max_distance_px, min_ridge);
   } else if (stop_at_ridges) {
-    flood<false, true, int16_t>(cells, wp, w, h, max_distance_px, min_ridge);
+    flood<false, true, int16_t>(cells, wp, labels, max_distance_px, min_ridge);
   } else {
-    flood<false, false, int16_t>(cells, wp, w, h, max_distance_px, min_ridge);
+    flood<false, false, int16_t>(cells, wp, labels, max_distance_px, min_ridge);
   }
   for (int y = 0; y < h; ++y) {
     const FloodCell* cr = cells + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
     int* l = labels.ptr<int>(y);
-    for (int x = 0; x < w; ++x) l[x] = cr[x].lab;
+    int x = 0;
+    for (; x + 4 <= w; x += 4) {
+      const float* c = reinterpret_cast<const float*>(cr + x);
+      const __m128 a = _mm_loadu_ps(c), b = _mm_loadu_ps(c + 4), d = _mm_loadu_ps(c + 8);
+      const __m128 l23 = _mm_shuffle_ps(b, d, _MM_SHUFFLE(1, 1, 2, 2));  // l2 l2 l3 l3
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(l + x),
+                       _mm_castps_si128(_mm_shuffle_ps(a, l23, _MM_SHUFFLE(2, 0, 3, 0))));
+    }
+    for (; x < w; ++x) l[x] = cr[x].lab;
   }
   // A huge image's buffers are not kept for the rest of the thread's life.
   if (np > (std::size_t{1} << 25)) {
