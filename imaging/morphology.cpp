@@ -661,11 +661,15 @@ FloodImages& flood_images() {
 // Bits (raster order: lanes 0-2 of the row above, 0 and 2 of p's row, 0-2 of the row below) of the
 // 8-neighbours of p whose label is 0.
 inline int free_neighbours(const FloodCell* c, int p, int wp) {
+  // Three cells are [l0 r0 v0 l1] [r1 v1 l2 r2] [v2 ..]: the labels are lanes 0 and 3 of the first 4 floats
+  // and lane 2 of the next 4 (8 floats, all inside the three cells).
+  const __m128i zero = _mm_setzero_si128();
   auto row = [&](std::ptrdiff_t o) {
-    return static_cast<int>(c[o].lab == 0) | static_cast<int>(c[o + 1].lab == 0) << 1 |
-           static_cast<int>(c[o + 2].lab == 0) << 2;
+    const float* f = reinterpret_cast<const float*>(c + o);
+    const __m128 labels = _mm_shuffle_ps(_mm_loadu_ps(f), _mm_loadu_ps(f + 4), _MM_SHUFFLE(2, 2, 3, 0));
+    return _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_castps_si128(labels), zero)));
   };
-  return row(p - wp - 1) | (row(p - 1) & 5) << 4 | row(p + wp - 1) << 8;
+  return (row(p - wp - 1) & 7) | (row(p - 1) & 5) << 4 | (row(p + wp - 1) & 7) << 8;
 }
 
 // The flood proper. kLimit / kRidge select the distance limit and the ridge rule at compile time; Offset
