@@ -17,6 +17,12 @@
 namespace ihc {
 namespace {
 
+// Scratch buffers are only indexed: grown, never shrunk, so that reuse does not clear them again.
+template <typename T>
+void grow_to(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
 constexpr const char* kCompartments[4] = {"Nucleus", "Cytoplasm", "Membrane", "Cell"};
 constexpr const char* kStains[2] = {"Hematoxylin", "DAB"};
 constexpr const char* kStats[3] = {"mean", "std dev", "max"};
@@ -205,7 +211,7 @@ void smooth_closed_exact(const std::vector<cv::Point>& c, bool smooth, std::vect
   }
   // The ring with two points before and three after, so that every point's window is contiguous.
   thread_local std::vector<cv::Point> ring;
-  ring.resize(n + 5);
+  grow_to(ring, n + 5);
   ring[0] = c[n - 2];
   ring[1] = c[n - 1];
   std::copy(c.begin(), c.end(), ring.begin() + 2);
@@ -329,7 +335,7 @@ Farthest farthest(const float* xs, const float* ys, int a, int b, float sx, floa
 // each integer distance (< 2^23) is exact in a float.
 bool to_sixteenths(const std::vector<cv::Point2f>& src, std::vector<std::int16_t>& xy) {
   const std::size_t n = src.size();
-  xy.resize(4 * n + 8);
+  grow_to(xy, 4 * n + 8);
   // Two points (x, y, x, y) at a time; an odd count repeats the last point.
   const float* p = &src[0].x;
   const __m128d last = _mm_load_sd(reinterpret_cast<const double*>(p + 2 * (n - 1)));
@@ -512,10 +518,10 @@ std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& s
   };
   // Each pop pushes at most two slices and each push splits off a point: never more than count + 1 pending.
   thread_local std::vector<Slice> stack;
-  stack.resize(src.size() + 2);
+  grow_to(stack, src.size() + 2);
   int top = 0;
   thread_local std::vector<cv::Point2f> dst;
-  dst.resize(src.size());
+  grow_to(dst, src.size());
   int new_count = 0;
   Slice slice, right_slice;
   cv::Point2f start_pt;
