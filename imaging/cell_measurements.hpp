@@ -28,7 +28,8 @@ struct MeasuredCell {
 std::vector<cv::Point> trace_outer_border(const cv::Mat& labels, int label, cv::Point first);
 
 // cv::approxPolyDP(src, out, epsilon, closed = true) for float points: the same points as OpenCV 4.6's
-// Douglas-Peucker and straight-line clean-up, its farthest-point scans two points at a time.
+// Douglas-Peucker and straight-line clean-up, its farthest-point scans several points at a time (in exact
+// integers for outlines in sixteenths of a pixel spanning less than 128 px, as smoothed cell outlines are).
 std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& src, double epsilon);
 
 // Grows cells and measures those whose nucleus centroid lies in `keep` (tile core; empty = all).
