@@ -635,9 +635,19 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
   std::vector<std::int64_t> cnt(n, 0), sx(n, 0), sy(n, 0);
   std::vector<Extent> nucleus_extent(n);
   PieceCounter nucleus_pieces(n);
+  // The nuclei's runs row by row (row y's from nucleus_row[y]), so that the cell pass finds the nucleus
+  // stretches of its runs without reading the nucleus labels again.
+  struct NucleusRun {
+    int x0, end, label;
+  };
+  thread_local std::vector<NucleusRun> nucleus_runs;
+  thread_local std::vector<std::size_t> nucleus_row;
+  nucleus_runs.clear();
+  nucleus_row.resize(static_cast<std::size_t>(h) + 1);
   for (int y = 0; y < h; ++y) {
     const int* l = nucleus_labels.ptr<int>(y);
     nucleus_pieces.next_row();
+    nucleus_row[static_cast<std::size_t>(y)] = nucleus_runs.size();
     for (int x = 0; x < w;) {
       const int c = l[x];
       const int end = run_end(l, x + 1, w, c, true);
@@ -653,10 +663,12 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
         sy[ci] += static_cast<std::int64_t>(y) * len;
         nucleus_extent[ci].add_run(x, end - 1, y, w);
         nucleus_pieces.add_run(x, end - 1, c);
+        nucleus_runs.push_back({x, end, c});
       }
       x = end;
     }
   }
+  nucleus_row[static_cast<std::size_t>(h)] = nucleus_runs.size();
   std::vector<int> index(n, -1);
   std::vector<int> label_of;
   std::vector<MeasuredCell> cells;
@@ -785,7 +797,8 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
     cell_pieces.next_row();
     cells_above.swap(cells_here);
     cells_here.clear();
-    const int* nl = nucleus_labels.ptr<int>(y);
+    std::size_t nucleus_at = nucleus_row[static_cast<std::size_t>(y)];
+    const std::size_t nucleus_last = nucleus_row[static_cast<std::size_t>(y) + 1];
     const uchar* mem = g.membrane.ptr<uchar>(y);
     const float* hv = hematoxylin.ptr<float>(y);
     const float* dv = dab.ptr<float>(y);
@@ -803,8 +816,19 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
         // stretch of the run inside or outside the nucleus; the membrane's go through memory.
         SumRegisters cell_sums(a, 3);
         for (int xx = x; xx < end;) {
-          const bool in_nucleus = nl[xx] == c;
-          const int stretch_end = run_end(nl, xx + 1, end, c, in_nucleus);
+          // The next run of the cell's own nucleus that reaches past xx, if it starts before the run's end.
+          while (nucleus_at < nucleus_last && nucleus_runs[nucleus_at].end <= xx) ++nucleus_at;
+          int nucleus_start = end;
+          int nucleus_end = end;
+          for (std::size_t k = nucleus_at; k < nucleus_last && nucleus_runs[k].x0 < end; ++k) {
+            if (nucleus_runs[k].label == c) {
+              nucleus_start = std::max(nucleus_runs[k].x0, xx);
+              nucleus_end = std::min(nucleus_runs[k].end, end);
+              break;
+            }
+          }
+          const bool in_nucleus = nucleus_start == xx;
+          const int stretch_end = in_nucleus ? nucleus_end : nucleus_start;
           SumRegisters part(a, in_nucleus ? 0 : 1);
           const int membrane = in_nucleus ? 4 : 2;
           __m128 stretch_max = _mm_set1_ps(-std::numeric_limits<float>::infinity());
