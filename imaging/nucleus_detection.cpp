@@ -794,7 +794,8 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
   if (p.background_radius_px > 0) {
     cv::Mat marker = erode_disk(d, p.background_radius_px);
     if (p.max_background > 0) {
-      const cv::Mat high = marker > p.max_background;
+      thread_local cv::Mat high;  // the test runs on every tile; the plane is rarely needed after it
+      cv::compare(marker, p.max_background, high, cv::CMP_GT);  // what `marker > max_background` calls
       if (cv::countNonZero(high) > 0) {
         cv::Mat highf;
         high.convertTo(highf, CV_32F);
