@@ -172,24 +172,6 @@ void BM_MeasureGrownCells1024(benchmark::State& state) {
 }
 BENCHMARK(BM_MeasureGrownCells1024)->Unit(benchmark::kMillisecond);
 
-// The measurements alone (compartment sums, outlines, circularity) on cells grown once beforehand.
-void BM_MeasureGrownCells1024(benchmark::State& state) {
-  const Input& in = input();
-  const int saved = cv::getNumThreads();
-  cv::setNumThreads(1);
-  const ihc::CellGrowth grown = ihc::grow_cells(in.labels, in.dab, in.cell);
-  std::size_t cells = 0;
-  for (auto _ : state) {
-    const auto measured = ihc::measure_grown_cells(in.labels, in.count, in.hematoxylin, in.dab, grown, in.cell);
-    cells = measured.size();
-    benchmark::DoNotOptimize(cells);
-  }
-  cv::setNumThreads(saved);
-  set_counters(state, in);
-  state.counters["cells"] = static_cast<double>(cells);
-}
-BENCHMARK(BM_MeasureGrownCells1024)->Unit(benchmark::kMillisecond);
-
 }  // namespace
 
 BENCHMARK_MAIN();
