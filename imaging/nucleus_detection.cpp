@@ -723,7 +723,16 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
     const float* d = dist + y * w;
     float* r = rec + (y + 1) * pw + 1;
     float* m = mask + (y + 1) * pw + 1;
-    for (int x = 0; x < w; ++x) {
+    int x = 0;
+#if CV_SIMD128
+    const cv::v_float32x4 vh = cv::v_setall_f32(split_h);
+    for (; x + 4 <= w; x += 4) {
+      const cv::v_float32x4 v = cv::v_load(d + x);
+      cv::v_store(m + x, v);
+      cv::v_store(r + x, cv::v_min(v - vh, v));
+    }
+#endif
+    for (; x < w; ++x) {
       m[x] = d[x];
       r[x] = std::min(d[x] - split_h, d[x]);
     }
@@ -731,7 +740,15 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   reconstruct_padded(rec, mask, pw, ph, s.queue, s.flags);
   // Regional maxima of rec: where the reconstruction of rec - eps under it stays eps lower.
   constexpr float kEps = 1e-3f;
-  for (std::size_t i = 0; i < pn; ++i) rec2[i] = std::min(rec[i] - kEps, rec[i]);
+  std::size_t i0 = 0;
+#if CV_SIMD128
+  const cv::v_float32x4 veps = cv::v_setall_f32(kEps);
+  for (; i0 + 4 <= pn; i0 += 4) {
+    const cv::v_float32x4 v = cv::v_load(rec + i0);
+    cv::v_store(rec2 + i0, cv::v_min(v - veps, v));
+  }
+#endif
+  for (; i0 < pn; ++i0) rec2[i0] = std::min(rec[i0] - kEps, rec[i0]);
   reconstruct_padded(rec2, rec, pw, ph, s.queue, s.flags);
 
   // Markers: 8-connected components of the tops inside the outline, numbered like cv::connectedComponents
@@ -743,7 +760,19 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
     const float* r = rec + (y + 1) * pw + 1;
     const float* r2 = rec2 + (y + 1) * pw + 1;
     int* o = lab + (y + 1) * pw + 1;
-    for (int x = 0; x < w; ++x) {
+    int x = 0;
+#if CV_SIMD128
+    // -1 outside the outline (as assigned), -2 on a top, 0 elsewhere inside.
+    const cv::v_float32x4 vhalf = cv::v_setall_f32(0.5f * kEps);
+    const cv::v_int32x4 vzero = cv::v_setzero_s32();
+    for (; x + 4 <= w; x += 4) {
+      const cv::v_int32x4 inside = cv::v_reinterpret_as_s32(cv::v_load_expand_q(l + x)) != vzero;
+      const cv::v_int32x4 top = cv::v_reinterpret_as_s32((cv::v_load(r + x) - cv::v_load(r2 + x)) > vhalf);
+      // inside: 0 + top (-1 each) * 2 = 0 or -2; outside: -1.
+      cv::v_store(o + x, cv::v_select(inside, top + top, cv::v_setall_s32(-1)));
+    }
+#endif
+    for (; x < w; ++x) {
       if (!l[x]) continue;
       o[x] = (r[x] - r2[x]) > 0.5f * kEps ? -2 : 0;  // -2: top not yet labelled
     }
