@@ -753,7 +753,7 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
 
   // Markers: 8-connected components of the tops inside the outline, numbered like cv::connectedComponents
   // (its block-based scan numbers a component by the first 2 x 2 block, in raster order, that holds it).
-  s.parts.assign(pn, -1);
+  s.parts.assign(pn + 4, -1);  // + 4: free_neighbours reads up to 2 past the last pixel's lower neighbour
   int* lab = s.parts.data();
   for (int y = 0; y < h; ++y) {
     const uchar* l = local + y * w;
@@ -844,14 +844,26 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
       if (l[x]) lv[x] = static_cast<int>((-d[x] - lo) * scale);
     }
   }
+  // Bit k set: neighbour off[k] of pixel i is unlabelled (0); three loads of 4 labels instead of 8 tests.
+  auto free_neighbours = [&](int i) {
+#if CV_SIMD128
+    const cv::v_int32x4 zero = cv::v_setzero_s32();
+    const int above = cv::v_signmask(cv::v_load(lab + i - pw - 1) == zero) & 7;
+    const int row = cv::v_signmask(cv::v_load(lab + i - 1) == zero);
+    const int below = cv::v_signmask(cv::v_load(lab + i + pw - 1) == zero) & 7;
+    return above | (row & 1) << 3 | (row & 4) << 2 | below << 5;
+#else
+    int bits = 0;
+    for (int k = 0; k < 8; ++k) bits |= (lab[i + off[k]] == 0 ? 1 : 0) << k;
+    return bits;
+#endif
+  };
   if (s.buckets.size() != kLevels) s.buckets.assign(kLevels, {});
   for (int y = 1; y <= h; ++y) {
     for (int x = 1; x <= w; ++x) {
       const int i = y * pw + x;
       if (lab[i] <= 0) continue;
-      bool border = false;
-      for (int k = 0; k < 8 && !border; ++k) border = lab[i + off[k]] == 0;
-      if (border) s.buckets[static_cast<std::size_t>(level[i])].push_back(i);
+      if (free_neighbours(i) != 0) s.buckets[static_cast<std::size_t>(level[i])].push_back(i);
     }
   }
   for (int cur = 0; cur < kLevels; ++cur) {
@@ -859,9 +871,9 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
     for (std::size_t head = 0; head < bucket.size(); ++head) {
       const int p = bucket[head];
       const int lp = lab[p];
-      for (const int o : off) {
-        const int q = p + o;
-        if (lab[q] != 0) continue;
+      // In neighbour order; labelling one neighbour does not free or take another.
+      for (int bits = free_neighbours(p); bits != 0; bits &= bits - 1) {
+        const int q = p + off[__builtin_ctz(static_cast<unsigned>(bits))];
         lab[q] = lp;
         s.buckets[static_cast<std::size_t>(std::max(level[q], cur))].push_back(q);
       }
