@@ -816,31 +816,64 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
       rank += s.comp_key[static_cast<std::size_t>(b)] < s.comp_key[static_cast<std::size_t>(a)];
     s.comp_rank[static_cast<std::size_t>(a) + 1] = rank;
   }
-  for (std::size_t i = 0; i < pn; ++i) {
-    if (lab[i] > 0) lab[i] = s.comp_rank[static_cast<std::size_t>(lab[i])];
+  bool in_order = true;  // the flood found the seeds in block order already (the common case)
+  for (int a = 1; a <= n_seeds; ++a) in_order &= s.comp_rank[static_cast<std::size_t>(a)] == a;
+  if (!in_order) {
+    for (std::size_t i = 0; i < pn; ++i) {
+      if (lab[i] > 0) lab[i] = s.comp_rank[static_cast<std::size_t>(lab[i])];
+    }
   }
 
   // seeded_flood(-dist, seeds): buckets of 1024 levels over the outline's range, FIFO within a bucket,
   // neighbours in raster order.
   float lo = FLT_MAX, hi = -FLT_MAX;
+#if CV_SIMD128
+  const cv::v_float32x4 vmax = cv::v_setall_f32(FLT_MAX);
+  const cv::v_float32x4 vmin = cv::v_setall_f32(-FLT_MAX);
+  cv::v_float32x4 vlo = vmax, vhi = vmin;
+#endif
   for (int y = 0; y < h; ++y) {
     const float* d = dist + y * w;
     const uchar* l = local + y * w;
-    for (int x = 0; x < w; ++x) {
+    int x = 0;
+#if CV_SIMD128
+    for (; x + 4 <= w; x += 4) {
+      const cv::v_float32x4 inside =
+          cv::v_reinterpret_as_f32(cv::v_load_expand_q(l + x) != cv::v_setzero_u32());
+      const cv::v_float32x4 v = cv::v_setzero_f32() - cv::v_load(dist + y * w + x);
+      vlo = cv::v_min(vlo, cv::v_select(inside, v, vmax));
+      vhi = cv::v_max(vhi, cv::v_select(inside, v, vmin));
+    }
+#endif
+    for (; x < w; ++x) {
       if (!l[x]) continue;
       lo = std::min(lo, -d[x]);
       hi = std::max(hi, -d[x]);
     }
   }
+#if CV_SIMD128
+  lo = std::min(lo, cv::v_reduce_min(vlo));  // minima and maxima: the order does not matter
+  hi = std::max(hi, cv::v_reduce_max(vhi));
+#endif
   constexpr int kLevels = 1024;
   const float scale = hi > lo ? (kLevels - 1) / (hi - lo) : 0.0f;
   s.level.resize(pn);
-  int* level = s.level.data();  // padded, set inside the outline only
+  int* level = s.level.data();  // padded, read inside the outline only
   for (int y = 0; y < h; ++y) {
     const float* d = dist + y * w;
     const uchar* l = local + y * w;
     int* lv = level + (y + 1) * pw + 1;
-    for (int x = 0; x < w; ++x) {
+    int x = 0;
+#if CV_SIMD128
+    // Every pixel of the row (the others are never read); truncation as static_cast<int>.
+    const cv::v_float32x4 vlo2 = cv::v_setall_f32(lo);
+    const cv::v_float32x4 vscale = cv::v_setall_f32(scale);
+    for (; x + 4 <= w; x += 4) {
+      const cv::v_float32x4 v = (cv::v_setzero_f32() - cv::v_load(d + x) - vlo2) * vscale;
+      cv::v_store(lv + x, cv::v_trunc(v));
+    }
+#endif
+    for (; x < w; ++x) {
       if (l[x]) lv[x] = static_cast<int>((-d[x] - lo) * scale);
     }
   }
