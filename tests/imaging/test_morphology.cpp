@@ -269,6 +269,20 @@ TEST(Morphology, SeededFloodEqualsTheReferenceOnRandomInputsWithRidgeAndLimit) {
   }
 }
 
+TEST(Morphology, SeededFloodEqualsTheReferenceWithLabelsBeyond16Bits) {
+  // Labels above 32767 take the flood's wide cells (a tile's labels fit 16 bits).
+  std::mt19937 rng(23);
+  for (int it = 0; it < 60; ++it) {
+    FloodCase c = random_flood_case(rng, it % 2 == 0);
+    c.labels.setTo(40000 + it, c.labels == 1);
+    const cv::Mat ridge = it % 4 < 2 ? c.ridge : cv::Mat();
+    cv::Mat fast = c.labels.clone(), slow = c.labels.clone();
+    seeded_flood(c.landscape, fast, c.max_distance_px, ridge, 0.15f);
+    flood_simply(c.landscape, slow, c.max_distance_px, ridge, 0.15f);
+    ASSERT_EQ(cv::countNonZero(fast != slow), 0) << "case " << it;
+  }
+}
+
 TEST(Morphology, SeededFloodEqualsTheReferenceOnCellGrowth) {
   // grow_cells' use: a dense field's nuclei as seeds, a DAB landscape with brown lines, 5 um limit.
   const auto field = test::random_field(cv::Size(300, 260), 1500, 7.0, 9);
