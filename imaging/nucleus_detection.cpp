@@ -71,8 +71,7 @@ struct CandidateScratch {
   std::vector<float> rec;   // sub-box + 1 px -inf pad: h-maxima transform of dist
   std::vector<float> rec2;  // same layout: reconstruction of rec - eps under rec
   std::vector<int> queue;
-  std::vector<uchar> flags;  // reconstruct_padded: one row
-  std::vector<int> parts;    // sub-box + 1 px pad: -1 outside the outline, part number inside
+  std::vector<int> parts;  // sub-box + 1 px pad: -1 outside the outline, part number inside
   std::vector<int> comp_key;
   std::vector<int> comp_rank;
   std::vector<int> level;  // flood level per pixel, layout of parts
@@ -254,8 +253,7 @@ inline cv::v_float32x4 max4(const float* jr, const float* nb, int x) {
 }
 #endif
 
-void reconstruct_padded(float* j, const float* in, int w, int h, std::vector<int>& queue,
-                        std::vector<uchar>& flags) {
+void reconstruct_padded(float* j, const float* in, int w, int h, std::vector<int>& queue) {
   for (int y = 1; y < h - 1; ++y) {
     float* jr = j + y * w;
     const float* up = jr - w;
@@ -278,8 +276,6 @@ void reconstruct_padded(float* j, const float* in, int w, int h, std::vector<int
     }
   }
   queue.clear();
-  flags.resize(static_cast<std::size_t>(w));
-  uchar* f = flags.data();
   for (int y = h - 2; y >= 1; --y) {
     float* jr = j + y * w;
     const float* down = jr + w;
@@ -302,29 +298,34 @@ void reconstruct_padded(float* j, const float* in, int w, int h, std::vector<int
       jr[x] = v;
       right = v;
     }
-    // Pixels whose final value can still raise a neighbour done before them start the FIFO (same order).
-    x = 1;
-#if CV_SIMD128
-    for (; x + 4 <= w - 1; x += 4) {
-      const cv::v_float32x4 v = cv::v_load(jr + x);
-      const cv::v_float32x4 c = (cv::v_load(jr + x + 1) < cv::v_min(v, cv::v_load(ir + x + 1))) |
-                                (cv::v_load(down + x - 1) < cv::v_min(v, cv::v_load(idown + x - 1))) |
-                                (cv::v_load(down + x) < cv::v_min(v, cv::v_load(idown + x))) |
-                                (cv::v_load(down + x + 1) < cv::v_min(v, cv::v_load(idown + x + 1)));
-      const int bits = cv::v_signmask(c);
-      f[x] = bits & 1;
-      f[x + 1] = (bits >> 1) & 1;
-      f[x + 2] = (bits >> 2) & 1;
-      f[x + 3] = (bits >> 3) & 1;
-    }
-#endif
-    for (; x < w - 1; ++x) {
+    // Pixels whose final value can still raise a neighbour done before them start the FIFO, pushed right to
+    // left as the scan met them: the pixels past the last block of 4 first, then the blocks.
+    auto seeds = [&](int x) {
       const float v = jr[x];
-      f[x] = (jr[x + 1] < std::min(v, ir[x + 1])) || (down[x - 1] < std::min(v, idown[x - 1])) ||
+      return (jr[x + 1] < std::min(v, ir[x + 1])) || (down[x - 1] < std::min(v, idown[x - 1])) ||
              (down[x] < std::min(v, idown[x])) || (down[x + 1] < std::min(v, idown[x + 1]));
+    };
+    const int blocks_end = 1 + (w - 2) / 4 * 4;  // blocks of 4 over [1, blocks_end)
+    for (x = w - 2; x >= blocks_end; --x) {
+      if (seeds(x)) queue.push_back(y * w + x);
     }
-    for (x = w - 2; x >= 1; --x) {
-      if (f[x]) queue.push_back(y * w + x);
+    for (int b = blocks_end - 4; b >= 1; b -= 4) {
+#if CV_SIMD128
+      const cv::v_float32x4 v = cv::v_load(jr + b);
+      const cv::v_float32x4 c = (cv::v_load(jr + b + 1) < cv::v_min(v, cv::v_load(ir + b + 1))) |
+                                (cv::v_load(down + b - 1) < cv::v_min(v, cv::v_load(idown + b - 1))) |
+                                (cv::v_load(down + b) < cv::v_min(v, cv::v_load(idown + b))) |
+                                (cv::v_load(down + b + 1) < cv::v_min(v, cv::v_load(idown + b + 1)));
+      const int bits = cv::v_signmask(c);
+      if (bits == 0) continue;
+      for (int k = 3; k >= 0; --k) {
+        if ((bits >> k) & 1) queue.push_back(y * w + b + k);
+      }
+#else
+      for (int k = 3; k >= 0; --k) {
+        if (seeds(b + k)) queue.push_back(y * w + b + k);
+      }
+#endif
     }
   }
   const int off[8] = {-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1};
@@ -429,7 +430,8 @@ int skip_while(const uchar* m, int x, int end, uchar value) {
   for (; x + 8 <= end; x += 8) {
     std::uint64_t v;
     std::memcpy(&v, m + x, sizeof v);
-    if (v != word) break;
+    // Little-endian: the lowest differing byte is the first pixel that differs.
+    if (v != word) return x + __builtin_ctzll(v ^ word) / 8;
   }
   while (x < end && m[x] == value) ++x;
   return x;
@@ -665,10 +667,9 @@ int count_regional_maxima(const float* f, const uchar* local, int w, int h, Cand
       const cv::v_float32x4 b = cv::v_max(cv::v_max(cv::v_load(row + x + 1), cv::v_load(down + x - 1)),
                                           cv::v_max(cv::v_load(down + x), cv::v_load(down + x + 1)));
       const int bits = cv::v_signmask(cv::v_max(a, b) > cv::v_load(row + x));
-      m[x] = bits & 1;
-      m[x + 1] = (bits >> 1) & 1;
-      m[x + 2] = (bits >> 2) & 1;
-      m[x + 3] = (bits >> 3) & 1;
+      // Bit i to byte i (0 or 1) of a word: the 4 marks in one store.
+      const std::uint32_t bytes = (static_cast<std::uint32_t>(bits) * 0x00204081u) & 0x01010101u;
+      std::memcpy(m + x, &bytes, sizeof bytes);
     }
 #endif
     for (; x < w - 1; ++x) {
@@ -737,7 +738,7 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
       r[x] = std::min(d[x] - split_h, d[x]);
     }
   }
-  reconstruct_padded(rec, mask, pw, ph, s.queue, s.flags);
+  reconstruct_padded(rec, mask, pw, ph, s.queue);
   // Regional maxima of rec: where the reconstruction of rec - eps under it stays eps lower.
   constexpr float kEps = 1e-3f;
   std::size_t i0 = 0;
@@ -749,7 +750,7 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   }
 #endif
   for (; i0 < pn; ++i0) rec2[i0] = std::min(rec[i0] - kEps, rec[i0]);
-  reconstruct_padded(rec2, rec, pw, ph, s.queue, s.flags);
+  reconstruct_padded(rec2, rec, pw, ph, s.queue);
 
   // Markers: 8-connected components of the tops inside the outline, numbered like cv::connectedComponents
   // (its block-based scan numbers a component by the first 2 x 2 block, in raster order, that holds it).
