@@ -114,7 +114,8 @@ std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& sta
   thread_local DeconvolutionResult d;
   deconvolve(rgb, stains, d, q.od_sum);
   const cv::Mat detection = q.od_sum ? d.od_sum : d.stain1;
-  const NucleusDetection nuclei = detect_nuclei(detection, q.nucleus, d.stain2);
+  thread_local NucleusDetection nuclei;
+  detect_nuclei(detection, q.nucleus, d.stain2, nuclei);
   if (nuclei.count == 0) return {};
   return measure_cells(nuclei.labels, nuclei.count, d.stain1, d.stain2, q.cell, core);
 }
