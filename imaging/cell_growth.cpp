@@ -204,7 +204,8 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
     chamfer_distances_sse2(nucleus_labels, static_cast<float>(reach_px), temp.data(), landscape, labels);
   }
   // The sum by OpenCV as before (its SIMD path may fuse the multiply-add: same bits as before on any CPU).
-  thread_local cv::Mat positive;
+  thread_local KeptPlane positive_plane;
+  cv::Mat& positive = positive_plane.get(dab_smooth.size(), CV_32F);
   cv::max(dab_smooth, 0.0, positive);
   cv::scaleAdd(landscape, od_per_px, positive, landscape);
 }
@@ -305,7 +306,8 @@ void dilate_edges(const cv::Mat& edge, double width_px, cv::Mat& band) {
 }
 
 void unmasked_band(const cv::Mat& labels, double width_px, cv::Mat& band) {
-  thread_local cv::Mat edge;
+  thread_local KeptPlane edge_plane;
+  cv::Mat& edge = edge_plane.get(labels.size(), CV_8U);
   find_edges(labels, edge);
   dilate_edges(edge, width_px, band);
 }
@@ -354,14 +356,23 @@ cv::Mat membrane_band(const cv::Mat& labels, double width_px) {
 }
 
 CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p) {
+  CellGrowth g;
+  grow_cells(nucleus_labels, dab, p, g);
+  return g;
+}
+
+void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p, CellGrowth& g) {
   if (nucleus_labels.type() != CV_32SC1 || dab.type() != CV_32FC1 || nucleus_labels.size() != dab.size()) {
     throw std::invalid_argument("grow_cells: expected CV_32S labels and a CV_32F DAB image of the same size");
   }
-  CellGrowth g;
+  // g's planes are written whole below (create reuses them when size and type match); never the inputs.
+  if (g.cell_labels.data == nucleus_labels.data) g.cell_labels.release();
   const double band_px = std::max(1.0, p.membrane_width_px);
   if (p.cell_expansion_px > 0) {
     // Per-thread planes: a tile's intermediate images keep their memory from one tile to the next.
-    thread_local cv::Mat dab_smooth, landscape;
+    thread_local KeptPlane dab_smooth_plane, landscape_plane;
+    cv::Mat& dab_smooth = dab_smooth_plane.get(dab.size(), CV_32F);
+    cv::Mat& landscape = landscape_plane.get(dab.size(), CV_32F);
     const double sigma_px = kLandscapeSigmaUm / p.um_per_px;
     cv::GaussianBlur(dab, dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
     const double reach = p.cell_expansion_px + 0.5;
@@ -383,7 +394,9 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
     // evaluate-all and seeds 11-20 synthetic sets (kappa 0.953 / 0.946) at about 10 % more detection time.
     // Line ownership counts band pixels in cells only: the band needs no cut to the cells here. The edges
     // are found once and then updated where line ownership moved pixels (a few percent).
-    thread_local cv::Mat edge, band;
+    thread_local KeptPlane edge_plane, band_plane;
+    cv::Mat& edge = edge_plane.get(dab.size(), CV_8U);
+    cv::Mat& band = band_plane.get(dab.size(), CV_8U);
     thread_local std::vector<int> changed;
     find_edges(g.cell_labels, edge);
     for (int pass = 0; pass < 2; ++pass) {
@@ -396,10 +409,10 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
     dilate_edges(edge, band_px, g.membrane);
     keep_cells<true>(g.cell_labels, g.membrane);
   } else {
-    g.cell_labels = nucleus_labels.clone();
-    g.membrane = membrane_band(g.cell_labels, band_px);
+    nucleus_labels.copyTo(g.cell_labels);
+    unmasked_band(g.cell_labels, band_px, g.membrane);
+    keep_cells<false>(g.cell_labels, g.membrane);
   }
-  return g;
 }
 
 }  // namespace ihc

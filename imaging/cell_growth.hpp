@@ -31,5 +31,9 @@ cv::Mat membrane_band(const cv::Mat& labels, double width_px);
 // there are none, the distance to the nearest nucleus makes borders fall midway (Voronoi); never further than
 // cell_expansion_px from the cell's own nucleus. Neighbours share one border, each owning its side.
 CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& params);
+// The same into `out`: planes of the right size and type are reused (a result kept per thread takes no
+// fresh, page-faulted memory tile after tile).
+void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& params,
+                CellGrowth& out);
 
 }  // namespace ihc

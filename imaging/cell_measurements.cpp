@@ -13,6 +13,7 @@
 #include <string>
 
 #include "imaging/cell_growth.hpp"
+#include "imaging/morphology.hpp"
 
 namespace ihc {
 namespace {
@@ -687,8 +688,15 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
   }
   if (cells.empty()) return cells;
 
-  CellGrowth own_growth;
-  if (grown == nullptr) own_growth = grow_cells(nucleus_labels, dab, p);
+  // Kept per thread: the tile's cell labels and band reuse their memory (fresh planes are page-faulted in)
+  // whatever the tile's size.
+  thread_local CellGrowth own_growth;
+  thread_local KeptPlane labels_plane, membrane_plane;
+  if (grown == nullptr) {
+    own_growth.cell_labels = labels_plane.get(nucleus_labels.size(), CV_32S);
+    own_growth.membrane = membrane_plane.get(nucleus_labels.size(), CV_8U);
+    grow_cells(nucleus_labels, dab, p, own_growth);
+  }
   const CellGrowth& g = grown != nullptr ? *grown : own_growth;
   std::vector<CellSums> acc(cells.size());
   std::vector<Extent> cell_extent(cells.size());

@@ -130,6 +130,12 @@ ReconstructScratch& reconstruct_scratch() {
 }  // namespace
 
 cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
+  cv::Mat out;
+  reconstruct_by_dilation(marker, mask, out);
+  return out;
+}
+
+void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat& out) {
   require_float(marker, "reconstruct_by_dilation marker");
   require_float(mask, "reconstruct_by_dilation mask");
   if (marker.size() != mask.size()) throw std::invalid_argument("reconstruct_by_dilation: size mismatch");
@@ -344,9 +350,11 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
       }
     }
   }
-  cv::Mat out(mask.size(), CV_32F);
-  for (int y = 0; y < mask.rows; ++y) {
-    std::copy_n(j + static_cast<std::ptrdiff_t>(y + 1) * w + 1, mask.cols, out.ptr<float>(y));
+  // The inputs are in the padded buffers by now: `out` may be one of them. A kept `out` reuses its memory.
+  const int rows = mask.rows, cols = mask.cols;
+  out.create(rows, cols, CV_32F);
+  for (int y = 0; y < rows; ++y) {
+    std::copy_n(j + static_cast<std::ptrdiff_t>(y + 1) * w + 1, cols, out.ptr<float>(y));
   }
   // A huge image's buffers are not kept for the rest of the thread's life.
   if (n > (std::size_t{1} << 25)) {
@@ -355,7 +363,6 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
     sc.stack.release();
     std::vector<ReconstructScratch::Entry>().swap(sc.pool);
   }
-  return out;
 }
 
 namespace {
@@ -582,10 +589,14 @@ bool octagon(const cv::Mat& image, int a, int b, cv::Mat& out) {
 
 constexpr int kMinOctagonDiamond = 8;
 
-cv::Mat morph_disk(const cv::Mat& image, double radius_px, bool erode) {
+// `out` may be `image` (every path reads the image before it writes `out`); a kept `out` of the right size
+// and type reuses its memory.
+void morph_disk(const cv::Mat& image, double radius_px, bool erode, cv::Mat& out) {
   require_float(image, erode ? "erode_disk" : "dilate_disk");
-  cv::Mat out;
-  if (radius_px < 0.5) return image.clone();
+  if (radius_px < 0.5) {
+    image.copyTo(out);
+    return;
+  }
   auto op = [&](const cv::Mat& src, cv::Mat& dst, const cv::Mat& kernel, int iterations) {
     if (erode) {
       cv::erode(src, dst, kernel, cv::Point(-1, -1), iterations, cv::BORDER_REPLICATE);
@@ -596,7 +607,7 @@ cv::Mat morph_disk(const cv::Mat& image, double radius_px, bool erode) {
   if (radius_px <= 3.0) {
     const int r = static_cast<int>(std::lround(radius_px));
     op(image, out, cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * r + 1, 2 * r + 1)), 1);
-    return out;
+    return;
   }
   // Octagon = square (half side a) + diamond (radius b): equal reach along the axes and the diagonals when
   // a = 0.414 r and b = 0.586 r. From 13 px on (b >= 8) it is computed directly at a cost that does not grow
@@ -607,17 +618,30 @@ cv::Mat morph_disk(const cv::Mat& image, double radius_px, bool erode) {
   const int b = static_cast<int>(std::lround(radius_px)) - a;
   if (b >= kMinOctagonDiamond && !image.isSubmatrix() &&
       (erode ? octagon<true>(image, a, b, out) : octagon<false>(image, a, b, out))) {
-    return out;
+    return;
   }
   op(image, out, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * a + 1, 2 * a + 1)), 1);
   if (b > 0) op(out, out, cv::getStructuringElement(cv::MORPH_CROSS, cv::Size(3, 3)), b);
-  return out;
 }
 
 }  // namespace
 
-cv::Mat erode_disk(const cv::Mat& image, double radius_px) { return morph_disk(image, radius_px, true); }
-cv::Mat dilate_disk(const cv::Mat& image, double radius_px) { return morph_disk(image, radius_px, false); }
+cv::Mat erode_disk(const cv::Mat& image, double radius_px) {
+  cv::Mat out;
+  morph_disk(image, radius_px, true, out);
+  return out;
+}
+cv::Mat dilate_disk(const cv::Mat& image, double radius_px) {
+  cv::Mat out;
+  morph_disk(image, radius_px, false, out);
+  return out;
+}
+void erode_disk(const cv::Mat& image, double radius_px, cv::Mat& out) {
+  morph_disk(image, radius_px, true, out);
+}
+void dilate_disk(const cv::Mat& image, double radius_px, cv::Mat& out) {
+  morph_disk(image, radius_px, false, out);
+}
 
 namespace {
 

@@ -1017,9 +1017,14 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
   // Background: opening by reconstruction keeps the shape of everything larger than the disk.
   cv::Mat bad_background;  // CV_8U, nonzero where the background is too dark to trust
   if (p.background_radius_px > 0) {
-    cv::Mat marker = erode_disk(d, p.background_radius_px);
+    // Planes kept per thread: fresh ones cost a page fault per 4 KB on every tile.
+    thread_local KeptPlane marker_plane, background_plane;
+    cv::Mat& marker = marker_plane.get(d.size(), CV_32F);
+    cv::Mat& background = background_plane.get(d.size(), CV_32F);
+    erode_disk(d, p.background_radius_px, marker);
     if (p.max_background > 0) {
-      thread_local cv::Mat high;  // the test runs on every tile; the plane is rarely needed after it
+      thread_local KeptPlane high_plane;  // the test runs on every tile; the plane is rarely needed after it
+      cv::Mat& high = high_plane.get(marker.size(), CV_8U);
       cv::compare(marker, p.max_background, high, cv::CMP_GT);  // what `marker > max_background` calls
       if (cv::countNonZero(high) > 0) {
         cv::Mat highf;
@@ -1028,13 +1033,9 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
         marker.setTo(kMinusInf, bad_background);
       }
     }
-    const cv::Mat background = reconstruct_by_dilation(marker, d);
-    if (reuse_t) {
-      cv::subtract(d, background, t);
-    } else {
-      t = background;
-      cv::subtract(d, t, t);  // in place: the background's plane becomes t, one fresh plane fewer
-    }
+    reconstruct_by_dilation(marker, d, background);
+    if (!reuse_t) t.release();  // never the kept background plane
+    cv::subtract(d, background, t);
   } else {
     if (!reuse_t) t.release();  // never a view of `detection`
     d.copyTo(t);
@@ -1046,13 +1047,19 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
       p.ridge_radius_px > 0 ? p.ridge_radius_px : std::sqrt(std::max(p.min_area_px, 1.0) / CV_PI);
   const double pre_sigma = std::min(1.0, p.sigma_px);
   // Planes that live only during this call are kept per thread: a fresh large plane costs page faults.
-  thread_local cv::Mat smoothed_buf, blurred_buf;
+  thread_local KeptPlane smoothed_plane, blurred_plane;
+  cv::Mat& smoothed_buf = smoothed_plane.get(t.size(), CV_32F);
+  cv::Mat& blurred_buf = blurred_plane.get(t.size(), CV_32F);
   cv::Mat smoothed = t;
   if (pre_sigma > 0) {
     cv::GaussianBlur(t, smoothed_buf, cv::Size(), pre_sigma, pre_sigma, cv::BORDER_REPLICATE);
     smoothed = smoothed_buf;
   }
-  const cv::Mat opened = dilate_disk(erode_disk(smoothed, ridge_r), ridge_r);
+  thread_local KeptPlane eroded_plane, opened_plane;
+  cv::Mat& eroded_buf = eroded_plane.get(t.size(), CV_32F);
+  cv::Mat& opened = opened_plane.get(t.size(), CV_32F);
+  erode_disk(smoothed, ridge_r, eroded_buf);
+  dilate_disk(eroded_buf, ridge_r, opened);
   const double main_sigma = std::sqrt(std::max(0.0, p.sigma_px * p.sigma_px - pre_sigma * pre_sigma));
   cv::Mat s = opened;
   if (main_sigma > 0.3) {
@@ -1061,7 +1068,8 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
   }
 
   // Blob interiors: negative Laplacian of the smoothed image (QuPath's LoG), above a small floor.
-  thread_local cv::Mat candidates;
+  thread_local KeptPlane candidates_plane;
+  cv::Mat& candidates = candidates_plane.get(s.size(), CV_8U);
   candidate_mask(s, static_cast<float>(0.25 * p.threshold), candidates);
 
   // Candidate regions: 8-connected components of the mask, as runs; `run_label` numbers them like
@@ -1069,7 +1077,8 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
   thread_local std::vector<Run> runs;
   thread_local std::vector<int> run_label;
   thread_local LabelScratch label_scratch;
-  thread_local cv::Mat comp_labels;
+  thread_local KeptPlane comp_labels_plane;
+  cv::Mat& comp_labels = comp_labels_plane.get(candidates.size(), CV_32S);
   const int n_comp = label_runs(candidates, runs, run_label, comp_labels, label_scratch);
   thread_local std::vector<Component> comps;
   comps.assign(static_cast<std::size_t>(n_comp), Component{});

@@ -127,6 +127,55 @@ TEST(Morphology, ReconstructionIsExactOnADenseNoisyField) {
   EXPECT_EQ(cv::norm(reconstruct_by_dilation(marker, od), reconstruct_slowly(marker, od), cv::NORM_INF), 0.0);
 }
 
+// The overloads writing into a kept plane (tile loops) give what the returning ones give, also in place and
+// when the plane held another size before.
+TEST(Morphology, OutputOverloadsEqualTheReturningOnesInPlaceAndAcrossSizes) {
+  KeptPlane plane;
+  for (const cv::Size size : {cv::Size(300, 260), cv::Size(170, 333), cv::Size(90, 40)}) {
+    cv::Mat mask(size, CV_32F);
+    cv::randu(mask, 0.0f, 1.0f);
+    cv::GaussianBlur(mask, mask, cv::Size(), 2.0);
+    for (const double r : {0.3, 2.0, 5.0, 16.0}) {
+      cv::Mat& out = plane.get(size, CV_32F);
+      erode_disk(mask, r, out);
+      EXPECT_EQ(cv::norm(out, erode_disk(mask, r), cv::NORM_INF), 0.0) << size << " r " << r;
+      dilate_disk(mask, r, out);
+      EXPECT_EQ(cv::norm(out, dilate_disk(mask, r), cv::NORM_INF), 0.0) << size << " r " << r;
+      cv::Mat in_place = mask.clone();
+      erode_disk(in_place, r, in_place);
+      EXPECT_EQ(cv::norm(in_place, erode_disk(mask, r), cv::NORM_INF), 0.0) << size << " r " << r;
+    }
+    const cv::Mat marker = erode_disk(mask, 6);
+    cv::Mat& out = plane.get(size, CV_32F);
+    reconstruct_by_dilation(marker, mask, out);
+    EXPECT_EQ(cv::norm(out, reconstruct_slowly(marker, mask), cv::NORM_INF), 0.0) << size;
+    cv::Mat in_place = marker.clone();
+    reconstruct_by_dilation(in_place, mask, in_place);
+    EXPECT_EQ(cv::norm(in_place, reconstruct_slowly(marker, mask), cv::NORM_INF), 0.0) << size;
+  }
+}
+
+// A kept plane serves every size up to the largest asked for from the same memory, continuous, with the
+// size and type asked for; OpenCV writing into it of that size and type keeps it there.
+TEST(Morphology, KeptPlaneReusesItsMemoryForSmallerSizes) {
+  KeptPlane plane;
+  const uchar* first = plane.get(cv::Size(200, 150), CV_32F).data;
+  for (const cv::Size size : {cv::Size(150, 200), cv::Size(199, 150), cv::Size(10, 1), cv::Size(200, 150)}) {
+    cv::Mat& m = plane.get(size, CV_32F);
+    EXPECT_EQ(m.data, first) << size;
+    EXPECT_EQ(m.size(), size);
+    EXPECT_EQ(m.type(), CV_32F);
+    EXPECT_TRUE(m.isContinuous());
+    cv::Mat src(size, CV_32F, cv::Scalar(2.0f));
+    cv::GaussianBlur(src, m, cv::Size(3, 3), 0.0);
+    EXPECT_EQ(m.data, first) << size;
+  }
+  EXPECT_EQ(plane.get(cv::Size(400, 150), CV_8U).data, first);    // same byte count, other type
+  const cv::Mat& larger = plane.get(cv::Size(201, 150), CV_32F);  // more than it holds: new memory
+  EXPECT_EQ(larger.size(), cv::Size(201, 150));
+  EXPECT_EQ(plane.get(cv::Size(200, 150), CV_32F).data, larger.data);
+}
+
 TEST(Morphology, DiskOpeningRemovesLinesAndKeepsBlobs) {
   cv::Mat img = cv::Mat::zeros(80, 80, CV_32F);
   cv::line(img, cv::Point(0, 20), cv::Point(79, 20), cv::Scalar(1.0), 3);
