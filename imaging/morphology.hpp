@@ -24,7 +24,10 @@ class KeptPlane {
     if (storage_.empty() || storage_.total() < bytes) {
       view_.release();
       storage_.release();
-      storage_.create(static_cast<int>((bytes + kRow - 1) / kRow), static_cast<int>(kRow), CV_8U);
+      // A quarter more than asked: a region's first tile is its smallest (a corner's), the others are up to
+      // 20 % larger (edge, inner) and would each take new memory again.
+      const std::size_t kept = bytes + bytes / 4;
+      storage_.create(static_cast<int>((kept + kRow - 1) / kRow), static_cast<int>(kRow), CV_8U);
     }
     if (view_.data != storage_.data || view_.size() != size || view_.type() != type) {
       view_ = cv::Mat(size, type, storage_.data);

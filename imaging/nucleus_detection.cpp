@@ -1016,9 +1016,10 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
 
   // Background: opening by reconstruction keeps the shape of everything larger than the disk.
   cv::Mat bad_background;  // CV_8U, nonzero where the background is too dark to trust
+  // Planes kept per thread: fresh ones cost a page fault per 4 KB on every tile. Two serve twice: the
+  // marker's becomes the ridge erosion's, the background's the opening's.
+  thread_local KeptPlane marker_plane, background_plane;
   if (p.background_radius_px > 0) {
-    // Planes kept per thread: fresh ones cost a page fault per 4 KB on every tile.
-    thread_local KeptPlane marker_plane, background_plane;
     cv::Mat& marker = marker_plane.get(d.size(), CV_32F);
     cv::Mat& background = background_plane.get(d.size(), CV_32F);
     erode_disk(d, p.background_radius_px, marker);
@@ -1055,9 +1056,8 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
     cv::GaussianBlur(t, smoothed_buf, cv::Size(), pre_sigma, pre_sigma, cv::BORDER_REPLICATE);
     smoothed = smoothed_buf;
   }
-  thread_local KeptPlane eroded_plane, opened_plane;
-  cv::Mat& eroded_buf = eroded_plane.get(t.size(), CV_32F);
-  cv::Mat& opened = opened_plane.get(t.size(), CV_32F);
+  cv::Mat& eroded_buf = marker_plane.get(t.size(), CV_32F);
+  cv::Mat& opened = background_plane.get(t.size(), CV_32F);
   erode_disk(smoothed, ridge_r, eroded_buf);
   dilate_disk(eroded_buf, ridge_r, opened);
   const double main_sigma = std::sqrt(std::max(0.0, p.sigma_px * p.sigma_px - pre_sigma * pre_sigma));

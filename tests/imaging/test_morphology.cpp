@@ -170,9 +170,11 @@ TEST(Morphology, KeptPlaneReusesItsMemoryForSmallerSizes) {
     cv::GaussianBlur(src, m, cv::Size(3, 3), 0.0);
     EXPECT_EQ(m.data, first) << size;
   }
-  EXPECT_EQ(plane.get(cv::Size(400, 150), CV_8U).data, first);    // same byte count, other type
-  const cv::Mat& larger = plane.get(cv::Size(201, 150), CV_32F);  // more than it holds: new memory
-  EXPECT_EQ(larger.size(), cv::Size(201, 150));
+  EXPECT_EQ(plane.get(cv::Size(400, 150), CV_8U).data, first);  // same byte count, other type
+  // A quarter of headroom: a region's inner tiles (20 % larger than its first, corner tile) fit.
+  EXPECT_EQ(plane.get(cv::Size(220, 170), CV_32F).data, first);
+  const cv::Mat& larger = plane.get(cv::Size(300, 150), CV_32F);  // more than it holds: new memory
+  EXPECT_EQ(larger.size(), cv::Size(300, 150));
   EXPECT_EQ(plane.get(cv::Size(200, 150), CV_32F).data, larger.data);
 }
 
