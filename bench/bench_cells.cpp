@@ -15,6 +15,7 @@
 #include "imaging/morphology.hpp"
 #include "imaging/nucleus_detection.hpp"
 #include "imaging/stains.hpp"
+#include "imaging/synth.hpp"
 #include "tests/imaging/synthetic_cells.hpp"
 
 namespace {
@@ -162,7 +163,8 @@ void BM_MeasureGrownCells1024(benchmark::State& state) {
   const ihc::CellGrowth grown = ihc::grow_cells(in.labels, in.dab, in.cell);
   std::size_t cells = 0;
   for (auto _ : state) {
-    const auto measured = ihc::measure_grown_cells(in.labels, in.count, in.hematoxylin, in.dab, grown, in.cell);
+    const auto measured =
+        ihc::measure_grown_cells(in.labels, in.count, in.hematoxylin, in.dab, grown, in.cell);
     cells = measured.size();
     benchmark::DoNotOptimize(cells);
   }
@@ -171,6 +173,93 @@ void BM_MeasureGrownCells1024(benchmark::State& state) {
   state.counters["cells"] = static_cast<double>(cells);
 }
 BENCHMARK(BM_MeasureGrownCells1024)->Unit(benchmark::kMillisecond);
+
+// Line ownership on a membranous field (synthetic DSG2-like, 1024 x 1024 at 0.5 um/px, seed 1): thin brown
+// lines on every border, so most borders carry band pixels and brown candidates (the random field above has
+// few). Nuclei from detect_nuclei, cells flooded as grow_cells does; timed: the two passes on fresh bands.
+struct MembraneInput {
+  Input in;
+  GrowthInput g;
+};
+
+const MembraneInput& membrane_input() {
+  static const MembraneInput m = [] {
+    ihc::SynthParams sp;
+    sp.kind = ihc::SynthKind::Membrane;
+    const ihc::SynthImage img = ihc::synthesize_image(sp);
+    const ihc::StainMatrix stains = ihc::stain_preset("H-DAB");
+    const ihc::DetectionParams p;
+    const double um = p.requested_pixel_size_um;
+    ihc::NucleusParamsPx n;
+    n.background_radius_px = p.background_radius_um / um;
+    n.sigma_px = p.sigma_um / um;
+    n.min_area_px = p.min_area_um2 / (um * um);
+    n.max_area_px = p.max_area_um2 / (um * um);
+    const ihc::DeconvolutionResult d = ihc::deconvolve(img.rgb, stains);
+    const ihc::NucleusDetection nuclei =
+        ihc::detect_nuclei(ihc::optical_density_sum(img.rgb, stains.background), n);
+    MembraneInput r;
+    r.in.labels = nuclei.labels;
+    r.in.count = nuclei.count;
+    r.in.hematoxylin = d.stain1;
+    r.in.dab = d.stain2;
+    r.in.cell.cell_expansion_px = p.cell_expansion_um / um;
+    r.in.cell.membrane_width_px = p.membrane_width_um / um;
+    r.in.cell.smooth_boundaries = p.smooth_boundaries;
+    r.in.cell.um_per_px = um;
+    r.in.cell.area_scale = um * um;
+    GrowthInput& g = r.g;
+    const double sigma_px = 0.5 / um;
+    cv::GaussianBlur(r.in.dab, g.dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+    g.od_per_px = 0.03 * um;
+    g.reach = r.in.cell.cell_expansion_px + 0.5;
+    cv::Mat landscape;
+    ihc::growth_landscape(r.in.labels, g.dab_smooth, g.od_per_px, g.reach, landscape, g.flooded);
+    ihc::seeded_flood(landscape, g.flooded, g.reach, g.dab_smooth, ihc::kMinLineOd);
+    g.band_px = std::max(1.0, r.in.cell.membrane_width_px);
+    g.own.blur_sigma_px = ihc::kObjectiveSigmaUm / um;
+    g.own.max_shift_px = g.band_px + 1.0 / um;
+    g.own.um_per_px = um;
+    return r;
+  }();
+  return m;
+}
+
+// Both line-ownership passes alone (bands made before the loop: pass 1's from the flood, pass 2's from
+// pass 1's result), so the time is line ownership's only.
+void BM_LinesMembrane1024(benchmark::State& state) {
+  const MembraneInput& m = membrane_input();
+  cv::Mat start = m.g.flooded.clone();
+  start.setTo(0, start < 0);
+  const cv::Mat band1 = ihc::membrane_band(start, m.g.band_px);
+  cv::Mat after1 = start.clone();
+  ihc::LineOwnershipParams own1 = m.g.own, own2 = m.g.own;
+  own1.fit_borders = true;
+  own2.fit_borders = false;
+  ihc::give_lines_to_brown_cells(after1, m.in.labels, m.in.dab, band1, own1);
+  const cv::Mat band2 = ihc::membrane_band(after1, m.g.band_px);
+  cv::Mat labels;
+  for (auto _ : state) {
+    start.copyTo(labels);
+    ihc::give_lines_to_brown_cells(labels, m.in.labels, m.in.dab, band1, own1);
+    ihc::give_lines_to_brown_cells(labels, m.in.labels, m.in.dab, band2, own2);
+    benchmark::DoNotOptimize(labels.data);
+  }
+  set_counters(state, m.in);
+}
+BENCHMARK(BM_LinesMembrane1024)->Unit(benchmark::kMillisecond);
+
+// grow_cells whole (landscape, flood, both line passes, bands) on the membranous field.
+void BM_GrowCellsMembrane1024(benchmark::State& state) {
+  const MembraneInput& m = membrane_input();
+  ihc::CellGrowth grown;
+  for (auto _ : state) {
+    ihc::grow_cells(m.in.labels, m.in.dab, m.in.cell, grown);
+    benchmark::DoNotOptimize(grown.cell_labels.data);
+  }
+  set_counters(state, m.in);
+}
+BENCHMARK(BM_GrowCellsMembrane1024)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
