@@ -91,7 +91,7 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   // sums); a label without band pixels has strength 0 (strength_of).
   thread_local std::vector<double> sum, cnt;
   struct Candidate {
-    int index, label;
+    int index, y, x, label;
     float od;
   };
   thread_local std::vector<Candidate> candidates;
@@ -138,7 +138,7 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   // A brown pixel in a cell, outside nuclei, is a candidate unless all its neighbours are of its cell;
   // checked while its rows are in cache.
   auto add_candidate = [&](int y, int x, int c, float od) {
-    if (!inside_own_cell(y, x, c)) candidates.push_back({y * w + x, c, od});
+    if (!inside_own_cell(y, x, c)) candidates.push_back({y * w + x, y, x, c, od});
   };
   const __m128i zero = _mm_setzero_si128();
   const __m128 min_od = _mm_set1_ps(kMinLineOd * 0.5f);
@@ -194,6 +194,10 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   auto best_neighbour = [&](int y, int x, int b, float dx_od) {
     const float sb = strength_of(strength, b);
     const float needed = kStepRatio * sb + kStepMarginOd;
+    // A neighbour takes the pixel only if its strength sa >= max(needed, kMinLineOd) and dx_od >= 0.5f * (sa
+    // + sb); float sums and products round monotonically, so a pixel paler than that bound at the weakest
+    // admissible sa moves to none (most brown pixels of a cell's own line): its neighbours are not read.
+    if (dx_od < 0.5f * (std::max(needed, kMinLineOd) + sb)) return 0;
     int best = 0;
     float best_strength = 0;
     const int x0 = std::max(0, x - 1), x1 = std::min(w - 1, x + 1);
@@ -218,9 +222,10 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   };
   // The neighbour label this pixel moves to, or 0.
   auto move_to = [&](int y, int x) {
-    const int b = lab[y * w + x];
+    const int b = lab[static_cast<std::ptrdiff_t>(y) * w + x];
+    if (b <= 0) return 0;
     const float dx_od = dab.ptr<float>(y)[x];
-    if (b <= 0 || nucleus_labels.ptr<int>(y)[x] != 0 || dx_od < kMinLineOd * 0.5f) return 0;
+    if (nucleus_labels.ptr<int>(y)[x] != 0 || dx_od < kMinLineOd * 0.5f) return 0;
     if (inside_own_cell(y, x, b)) return 0;
     return best_neighbour(y, x, b, dx_od);
   };
@@ -229,20 +234,24 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   std::vector<std::pair<int, int>> moves;
   // Labels have not changed since the candidates were found: their checks hold.
   for (const Candidate& c : candidates) {
-    const int a = best_neighbour(c.index / w, c.index % w, c.label, c.od);
+    const int a = best_neighbour(c.y, c.x, c.label, c.od);
     if (a > 0) moves.emplace_back(c.index, a);
   }
   // Marks the pixels already listed for a recheck; all zero between calls (cleared however the listing
   // ends).
   thread_local std::vector<uchar> dirty;
+  struct Pixel {
+    int y, x;
+  };
   struct ClearMarks {
     std::vector<uchar>& marks;
-    const std::vector<int>& listed;
+    const std::vector<Pixel>& listed;
+    int w;
     ~ClearMarks() {
-      for (const int j : listed) marks[static_cast<std::size_t>(j)] = 0;
+      for (const Pixel& q : listed) marks[static_cast<std::size_t>(q.y) * w + q.x] = 0;
     }
   };
-  std::vector<int> recheck;
+  std::vector<Pixel> recheck;
   for (int it = 1; it <= iterations && !moves.empty(); ++it) {
     for (const auto& [i, a] : moves) {
       lab[i] = a;
@@ -254,7 +263,7 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
     }
     recheck.clear();
     {
-      const ClearMarks clear{dirty, recheck};
+      const ClearMarks clear{dirty, recheck, w};
       for (const auto& move : moves) {
         const int y = move.first / w;
         const int x = move.first % w;
@@ -262,7 +271,7 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
           for (int xx = std::max(0, x - 1); xx <= std::min(w - 1, x + 1); ++xx) {
             const int j = yy * w + xx;
             if (!dirty[static_cast<std::size_t>(j)]) {
-              recheck.push_back(j);
+              recheck.push_back({yy, xx});
               dirty[static_cast<std::size_t>(j)] = 1;
             }
           }
@@ -270,9 +279,9 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
       }
     }
     moves.clear();
-    for (const int j : recheck) {
-      const int a = move_to(j / w, j % w);
-      if (a > 0) moves.emplace_back(j, a);
+    for (const Pixel& q : recheck) {
+      const int a = move_to(q.y, q.x);
+      if (a > 0) moves.emplace_back(q.y * w + q.x, a);
     }
   }
   return strength;
