@@ -191,13 +191,16 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   }
   if (!any) return strength;
   // The neighbour label pixel (x, y) of cell b > 0, outside nuclei, with DAB dx_od moves to, or 0.
+  // A neighbour takes the pixel only if its strength sa >= max(needed, kMinLineOd) and dx_od >= 0.5f * (sa +
+  // sb); float sums and products round monotonically, so a pixel paler than that bound at the weakest
+  // admissible sa moves to none (most brown pixels of a cell's own line): its neighbours are not read.
+  auto too_pale = [&](int b, float dx_od) {
+    const float sb = strength_of(strength, b);
+    return dx_od < 0.5f * (std::max(kStepRatio * sb + kStepMarginOd, kMinLineOd) + sb);
+  };
   auto best_neighbour = [&](int y, int x, int b, float dx_od) {
     const float sb = strength_of(strength, b);
     const float needed = kStepRatio * sb + kStepMarginOd;
-    // A neighbour takes the pixel only if its strength sa >= max(needed, kMinLineOd) and dx_od >= 0.5f * (sa
-    // + sb); float sums and products round monotonically, so a pixel paler than that bound at the weakest
-    // admissible sa moves to none (most brown pixels of a cell's own line): its neighbours are not read.
-    if (dx_od < 0.5f * (std::max(needed, kMinLineOd) + sb)) return 0;
     int best = 0;
     float best_strength = 0;
     const int x0 = std::max(0, x - 1), x1 = std::min(w - 1, x + 1);
@@ -226,7 +229,7 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
     if (b <= 0) return 0;
     const float dx_od = dab.ptr<float>(y)[x];
     if (nucleus_labels.ptr<int>(y)[x] != 0 || dx_od < kMinLineOd * 0.5f) return 0;
-    if (inside_own_cell(y, x, b)) return 0;
+    if (too_pale(b, dx_od) || inside_own_cell(y, x, b)) return 0;
     return best_neighbour(y, x, b, dx_od);
   };
   // Moves are applied after each pass. A pixel whose label and neighbours did not change keeps its decision,
@@ -234,6 +237,7 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   std::vector<std::pair<int, int>> moves;
   // Labels have not changed since the candidates were found: their checks hold.
   for (const Candidate& c : candidates) {
+    if (too_pale(c.label, c.od)) continue;
     const int a = best_neighbour(c.y, c.x, c.label, c.od);
     if (a > 0) moves.emplace_back(c.index, a);
   }
