@@ -27,32 +27,34 @@ struct Input {
   ihc::CellParamsPx cell;
 };
 
+// Nuclei, stain planes and cell parameters of one RGB field, as detection makes them with the defaults.
+Input prepare(const cv::Mat& rgb) {
+  const ihc::StainMatrix stains = ihc::stain_preset("H-DAB");
+  const ihc::DetectionParams p;
+  const double um = p.requested_pixel_size_um;
+  ihc::NucleusParamsPx n;
+  n.background_radius_px = p.background_radius_um / um;
+  n.sigma_px = p.sigma_um / um;
+  n.min_area_px = p.min_area_um2 / (um * um);
+  n.max_area_px = p.max_area_um2 / (um * um);
+  const ihc::DeconvolutionResult d = ihc::deconvolve(rgb, stains);
+  const ihc::NucleusDetection nuclei =
+      ihc::detect_nuclei(ihc::optical_density_sum(rgb, stains.background), n);
+  Input r;
+  r.labels = nuclei.labels;
+  r.count = nuclei.count;
+  r.hematoxylin = d.stain1;
+  r.dab = d.stain2;
+  r.cell.cell_expansion_px = p.cell_expansion_um / um;
+  r.cell.membrane_width_px = p.membrane_width_um / um;
+  r.cell.smooth_boundaries = p.smooth_boundaries;
+  r.cell.um_per_px = um;
+  r.cell.area_scale = um * um;
+  return r;
+}
+
 const Input& input() {
-  static const Input in = [] {
-    const ihc::test::SynthField f = ihc::test::random_field(cv::Size(1024, 1024), 1500, 7.0, 3);
-    const ihc::StainMatrix stains = ihc::stain_preset("H-DAB");
-    const ihc::DetectionParams p;
-    const double um = p.requested_pixel_size_um;
-    ihc::NucleusParamsPx n;
-    n.background_radius_px = p.background_radius_um / um;
-    n.sigma_px = p.sigma_um / um;
-    n.min_area_px = p.min_area_um2 / (um * um);
-    n.max_area_px = p.max_area_um2 / (um * um);
-    const ihc::DeconvolutionResult d = ihc::deconvolve(f.rgb, stains);
-    const ihc::NucleusDetection nuclei =
-        ihc::detect_nuclei(ihc::optical_density_sum(f.rgb, stains.background), n);
-    Input r;
-    r.labels = nuclei.labels;
-    r.count = nuclei.count;
-    r.hematoxylin = d.stain1;
-    r.dab = d.stain2;
-    r.cell.cell_expansion_px = p.cell_expansion_um / um;
-    r.cell.membrane_width_px = p.membrane_width_um / um;
-    r.cell.smooth_boundaries = p.smooth_boundaries;
-    r.cell.um_per_px = um;
-    r.cell.area_scale = um * um;
-    return r;
-  }();
+  static const Input in = prepare(ihc::test::random_field(cv::Size(1024, 1024), 1500, 7.0, 3).rgb);
   return in;
 }
 
@@ -102,23 +104,25 @@ struct GrowthInput {
   ihc::LineOwnershipParams own;
 };
 
+// The smoothed DAB, the flooded labels and the line-ownership parameters grow_cells uses for `in`.
+GrowthInput prepare_growth(const Input& in) {
+  GrowthInput r;
+  const double sigma_px = 0.5 / in.cell.um_per_px;
+  cv::GaussianBlur(in.dab, r.dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+  r.od_per_px = 0.03 * in.cell.um_per_px;
+  r.reach = in.cell.cell_expansion_px + 0.5;
+  cv::Mat landscape;
+  ihc::growth_landscape(in.labels, r.dab_smooth, r.od_per_px, r.reach, landscape, r.flooded);
+  ihc::seeded_flood(landscape, r.flooded, r.reach, r.dab_smooth, ihc::kMinLineOd);
+  r.band_px = std::max(1.0, in.cell.membrane_width_px);
+  r.own.blur_sigma_px = ihc::kObjectiveSigmaUm / in.cell.um_per_px;
+  r.own.max_shift_px = r.band_px + 1.0 / in.cell.um_per_px;
+  r.own.um_per_px = in.cell.um_per_px;
+  return r;
+}
+
 const GrowthInput& growth_input() {
-  static const GrowthInput g = [] {
-    const Input& in = input();
-    GrowthInput r;
-    const double sigma_px = 0.5 / in.cell.um_per_px;
-    cv::GaussianBlur(in.dab, r.dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
-    r.od_per_px = 0.03 * in.cell.um_per_px;
-    r.reach = in.cell.cell_expansion_px + 0.5;
-    cv::Mat landscape;
-    ihc::growth_landscape(in.labels, r.dab_smooth, r.od_per_px, r.reach, landscape, r.flooded);
-    ihc::seeded_flood(landscape, r.flooded, r.reach, r.dab_smooth, ihc::kMinLineOd);
-    r.band_px = std::max(1.0, in.cell.membrane_width_px);
-    r.own.blur_sigma_px = ihc::kObjectiveSigmaUm / in.cell.um_per_px;
-    r.own.max_shift_px = r.band_px + 1.0 / in.cell.um_per_px;
-    r.own.um_per_px = in.cell.um_per_px;
-    return r;
-  }();
+  static const GrowthInput g = prepare_growth(input());
   return g;
 }
 
@@ -186,40 +190,9 @@ const MembraneInput& membrane_input() {
   static const MembraneInput m = [] {
     ihc::SynthParams sp;
     sp.kind = ihc::SynthKind::Membrane;
-    const ihc::SynthImage img = ihc::synthesize_image(sp);
-    const ihc::StainMatrix stains = ihc::stain_preset("H-DAB");
-    const ihc::DetectionParams p;
-    const double um = p.requested_pixel_size_um;
-    ihc::NucleusParamsPx n;
-    n.background_radius_px = p.background_radius_um / um;
-    n.sigma_px = p.sigma_um / um;
-    n.min_area_px = p.min_area_um2 / (um * um);
-    n.max_area_px = p.max_area_um2 / (um * um);
-    const ihc::DeconvolutionResult d = ihc::deconvolve(img.rgb, stains);
-    const ihc::NucleusDetection nuclei =
-        ihc::detect_nuclei(ihc::optical_density_sum(img.rgb, stains.background), n);
     MembraneInput r;
-    r.in.labels = nuclei.labels;
-    r.in.count = nuclei.count;
-    r.in.hematoxylin = d.stain1;
-    r.in.dab = d.stain2;
-    r.in.cell.cell_expansion_px = p.cell_expansion_um / um;
-    r.in.cell.membrane_width_px = p.membrane_width_um / um;
-    r.in.cell.smooth_boundaries = p.smooth_boundaries;
-    r.in.cell.um_per_px = um;
-    r.in.cell.area_scale = um * um;
-    GrowthInput& g = r.g;
-    const double sigma_px = 0.5 / um;
-    cv::GaussianBlur(r.in.dab, g.dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
-    g.od_per_px = 0.03 * um;
-    g.reach = r.in.cell.cell_expansion_px + 0.5;
-    cv::Mat landscape;
-    ihc::growth_landscape(r.in.labels, g.dab_smooth, g.od_per_px, g.reach, landscape, g.flooded);
-    ihc::seeded_flood(landscape, g.flooded, g.reach, g.dab_smooth, ihc::kMinLineOd);
-    g.band_px = std::max(1.0, r.in.cell.membrane_width_px);
-    g.own.blur_sigma_px = ihc::kObjectiveSigmaUm / um;
-    g.own.max_shift_px = g.band_px + 1.0 / um;
-    g.own.um_per_px = um;
+    r.in = prepare(ihc::synthesize_image(sp).rgb);
+    r.g = prepare_growth(r.in);
     return r;
   }();
   return m;
