@@ -291,7 +291,7 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
       float* o4 = with_od_sum ? out.od_sum.ptr<float>(y) : nullptr;
       int x = 0;
 #if defined(__SSE2__)
-      // Four pixels at a time: each table read is one [s1 s2 s3 -] vector; a 4x4 transpose turns the four
+      // Four pixels at a time: each table read is one [s1 s2 s3 od] vector; a 4x4 transpose turns the four
       // sums into one vector per output plane.
       for (; x + 4 <= cols; x += 4, p += 12) {
         __m128 v0 =
