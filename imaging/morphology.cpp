@@ -705,16 +705,22 @@ FloodImages& flood_images() {
 // Bits (raster order: lanes 0-2 of the row above, 0 and 2 of p's row, 0-2 of the row below) of the
 // 8-neighbours of p whose label is 0.
 inline int free_neighbours(const FloodCellNarrow* c, int p, int wp) {
-  // Labels are the 16-bit lanes 0 and 4 of cells o and o + 1, and lane 0 of cell o + 2.
+  // A row's labels are the low halves of dwords 0 and 2 of cells o, o + 1 and dword 0 of cell o + 2: one
+  // shuffle gathers them (the fourth lane is 0 and masked out), and packs put the three rows' zero tests into
+  // one movemask, 4 bits a row. Half the instructions of a movemask per load; with the written-out prefetch
+  // below and a longer look-ahead, the flood (bench_morphology FloodCells) went from 27.4-28.3 to
+  // 24.4-24.9 ms.
   const __m128i zero = _mm_setzero_si128();
   auto row = [&](std::ptrdiff_t o) {
-    const int a =
-        _mm_movemask_epi8(_mm_cmpeq_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + o)), zero));
-    const int b = _mm_movemask_epi8(
-        _mm_cmpeq_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + o + 2)), zero));
-    return (a & 1) | (a >> 7 & 2) | (b & 1) << 2;
+    const __m128 a = _mm_loadu_ps(reinterpret_cast<const float*>(c + o));
+    const __m128 b = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + o + 2)));
+    const __m128i l = _mm_slli_epi32(_mm_castps_si128(_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 16);
+    return _mm_cmpeq_epi32(l, zero);
   };
-  return row(p - wp - 1) | (row(p - 1) & 5) << 4 | row(p + wp - 1) << 8;
+  const __m128i row2 = row(p + wp - 1);
+  const __m128i rows =
+      _mm_packs_epi16(_mm_packs_epi32(row(p - wp - 1), row(p - 1)), _mm_packs_epi32(row2, row2));
+  return _mm_movemask_epi8(rows) & 0x757;
 }
 
 inline int free_neighbours(const FloodCell* c, int p, int wp) {
@@ -768,18 +774,24 @@ void flood(Cell* cells, int wp, const cv::Mat& labels, double max_distance_px, f
       if (l[x] > 0) start(row + x);
     }
   }
-  constexpr std::size_t kAhead = 8;
+  // The flood is not only waiting for memory: a 400 px image whose cells fit in L2 costs 13.5 ns per pixel,
+  // 1268 px 17-19. Look-ahead 16 to 24 is 3 % faster than 8, 4 is 12 % slower.
+  constexpr std::size_t kAhead = 16;
   for (int cur = 0; cur < kFloodLevels; ++cur) {
     std::vector<Entry>& bucket = buckets[static_cast<std::size_t>(cur)];
     // Pixels queued into the current bucket while it is read are appended behind (size() is read each time;
     // a push may move the array, so entries are read by index).
     for (std::size_t k = 0; k < bucket.size(); ++k) {
       if (k + kAhead < bucket.size()) {
-        const int a = bucket[k + kAhead].pixel;
-        for (const int o : {-wp - 1, -1, wp - 1}) {
-          __builtin_prefetch(cells + a + o);
-          __builtin_prefetch(cells + a + o + 2);
-        }
+        // The lines of the three rows of 3 cells, written out: a loop over the rows cost a sixth of the
+        // flood's instructions (callgrind).
+        const Cell* c = cells + bucket[k + kAhead].pixel;
+        __builtin_prefetch(c - wp - 1);
+        __builtin_prefetch(c - wp + 1);
+        __builtin_prefetch(c - 1);
+        __builtin_prefetch(c + 1);
+        __builtin_prefetch(c + wp - 1);
+        __builtin_prefetch(c + wp + 1);
       }
       const Entry e = bucket[k];
       const int p = e.pixel;
