@@ -183,27 +183,54 @@ void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat
     }
     for (; x < w - 1; ++x) t[x] = std::max(std::max(jr[x], other[x - 1]), std::max(other[x], other[x + 1]));
   };
-  // Forward: left and the three pixels above.
+  // Sequential passes along a row: v = min(max(src, previous v), mask), left to right or right to left.
+  // Each scan passes a row both ways (a second pass from src = the row itself): the row is then stable in
+  // both directions, so the scans carry every path that is monotone in y, whatever it does along the rows.
+  // bench_morphology's tile: 1.01 M walk steps in the queue instead of 1.14 M, 110 k bucket pops instead of
+  // 189 k, 24.7-26.6 ms instead of 28.3-31.5 (alternated). A second pair of such scans before these (0.87 M
+  // steps, 48 k pops) was slower again; one way only in either scan (1.06-1.08 M steps) saved less.
+  auto sweep_lr = [&](float* jr, const float* ir, const float* src) {
+    __m128 left4 = _mm_set1_ps(jr[0]);
+    int x = 1;
+    for (; x + 4 <= w - 1; x += 4) {
+      __m128 a = _mm_loadu_ps(ir + x), b = _mm_loadu_ps(src + x);
+      compose_forward(a, b);
+      const __m128 res = _mm_min_ps(_mm_max_ps(left4, b), a);
+      _mm_storeu_ps(jr + x, res);
+      left4 = _mm_shuffle_ps(res, res, _MM_SHUFFLE(3, 3, 3, 3));
+    }
+    float left = _mm_cvtss_f32(left4);
+    for (; x < w - 1; ++x) {
+      left = std::min(std::max(src[x], left), ir[x]);
+      jr[x] = left;
+    }
+  };
+  auto sweep_rl = [&](float* jr, const float* ir, const float* src) {
+    __m128 right4 = _mm_set1_ps(jr[w - 1]);
+    int xr = w - 2;
+    for (; xr - 3 >= 1; xr -= 4) {
+      __m128 a = _mm_loadu_ps(ir + xr - 3), b = _mm_loadu_ps(src + xr - 3);
+      compose_backward(a, b);
+      const __m128 res = _mm_min_ps(_mm_max_ps(right4, b), a);
+      _mm_storeu_ps(jr + xr - 3, res);
+      right4 = _mm_shuffle_ps(res, res, _MM_SHUFFLE(0, 0, 0, 0));
+    }
+    float right = _mm_cvtss_f32(right4);
+    for (; xr >= 1; --xr) {
+      right = std::min(std::max(src[xr], right), ir[xr]);
+      jr[xr] = right;
+    }
+  };
+  // Forward: the three pixels above, then the row both ways.
   for (int y = 1; y < h - 1; ++y) {
     float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
     const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
     row_max(jr, jr - w);
-    __m128 left4 = _mm_set1_ps(jr[0]);
-    int x = 1;
-    for (; x + 4 <= w - 1; x += 4) {
-      __m128 a = _mm_loadu_ps(ir + x), b = _mm_loadu_ps(t + x);
-      compose_forward(a, b);
-      const __m128 out = _mm_min_ps(_mm_max_ps(left4, b), a);
-      _mm_storeu_ps(jr + x, out);
-      left4 = _mm_shuffle_ps(out, out, _MM_SHUFFLE(3, 3, 3, 3));
-    }
-    float left = _mm_cvtss_f32(left4);
-    for (; x < w - 1; ++x) {
-      left = std::min(std::max(t[x], left), ir[x]);
-      jr[x] = left;
-    }
+    sweep_lr(jr, ir, t);
+    sweep_rl(jr, ir, jr);
   }
-  // Backward: right and the three pixels below; a pixel that could still raise one of those starts the queue.
+  // Backward: the three pixels below, then the row both ways; a pixel that could still raise one of the row
+  // below starts the queue.
   std::vector<int> queue;
   float lo = FLT_MAX, hi = -FLT_MAX;  // value range of the queue's pixels and of everything they can raise
   for (int y = h - 2; y >= 1; --y) {
@@ -212,28 +239,16 @@ void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat
     const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
     const float* idown = ir + w;
     row_max(jr, down);
-    __m128 right4 = _mm_set1_ps(jr[w - 1]);
-    int xr = w - 2;
-    for (; xr - 3 >= 1; xr -= 4) {
-      __m128 a = _mm_loadu_ps(ir + xr - 3), b = _mm_loadu_ps(t + xr - 3);
-      compose_backward(a, b);
-      const __m128 out = _mm_min_ps(_mm_max_ps(right4, b), a);
-      _mm_storeu_ps(jr + xr - 3, out);
-      right4 = _mm_shuffle_ps(out, out, _MM_SHUFFLE(0, 0, 0, 0));
-    }
-    float right = _mm_cvtss_f32(right4);
-    for (; xr >= 1; --xr) {
-      right = std::min(std::max(t[xr], right), ir[xr]);
-      jr[xr] = right;
-    }
-    // The row and the row below are final for this scan: test the queue condition 4 pixels at a time.
+    sweep_rl(jr, ir, t);
+    sweep_lr(jr, ir, jr);
+    // The row and the row below are final for this scan: test the queue condition 4 pixels at a time (the
+    // row's own neighbours cannot be raised any more, the row above takes its maximum over this one).
     __m128 lo4 = _mm_set1_ps(lo);
     int x = 1;
     for (; x + 4 <= w - 1; x += 4) {
       const __m128 v = _mm_loadu_ps(jr + x);
       lo4 = min4(v, lo4);
-      __m128 c = _mm_cmplt_ps(_mm_loadu_ps(jr + x + 1), min4(v, _mm_loadu_ps(ir + x + 1)));
-      c = _mm_or_ps(c, _mm_cmplt_ps(_mm_loadu_ps(down + x - 1), min4(v, _mm_loadu_ps(idown + x - 1))));
+      __m128 c = _mm_cmplt_ps(_mm_loadu_ps(down + x - 1), min4(v, _mm_loadu_ps(idown + x - 1)));
       c = _mm_or_ps(c, _mm_cmplt_ps(_mm_loadu_ps(down + x), min4(v, _mm_loadu_ps(idown + x))));
       c = _mm_or_ps(c, _mm_cmplt_ps(_mm_loadu_ps(down + x + 1), min4(v, _mm_loadu_ps(idown + x + 1))));
       int bits = _mm_movemask_ps(c);
@@ -248,8 +263,8 @@ void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat
     for (; x < w - 1; ++x) {
       const float v = jr[x];
       lo = std::min(lo, v);
-      if ((jr[x + 1] < std::min(v, ir[x + 1])) || (down[x - 1] < std::min(v, idown[x - 1])) ||
-          (down[x] < std::min(v, idown[x])) || (down[x + 1] < std::min(v, idown[x + 1]))) {
+      if ((down[x - 1] < std::min(v, idown[x - 1])) || (down[x] < std::min(v, idown[x])) ||
+          (down[x + 1] < std::min(v, idown[x + 1]))) {
         queue.push_back(y * w + x);
         hi = std::max(hi, v);
       }
