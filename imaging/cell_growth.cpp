@@ -424,6 +424,9 @@ void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellPar
     // Lines are at most ~1 um wider than the band on the neighbour's side.
     own.max_shift_px = band_px + 1.0 / p.um_per_px;
     own.um_per_px = p.um_per_px;
+    // dilate_edges' ball holds the 3 x 3 square when an axis step (0.955) plus half a pixel is inside the
+    // width (compared as it compares them).
+    own.band_holds_borders = 0.955f + 0.5f < static_cast<float>(band_px);
     // Twice: the first pass's moves change the bands the second compares. A negative cell ringed by brown
     // neighbours holds all their crests, so its band reads as brown as theirs and nothing moves until one
     // neighbour's line has gone back (seed 11 mixed field, true nuclei: negatives read >= 0.2 15 -> 6 of
