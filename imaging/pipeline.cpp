@@ -531,9 +531,10 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   // reads level 0 for its overview, ~0.2 s, and its one tile from level 1); tiles found outside the tissue
   // are then dropped, unused if already detected, skipped if not. At most the tiles detected during the
   // overview are wasted. A large slide waits for the tissue mask: its first grid tiles are mostly glass, and
-  // workers bounded by a window of grid positions would keep fewer tissue tiles in flight.
-  const bool early_tiles = !whole && !keep_level0 && !stains_need_overview && !grid_tiles.empty() &&
-                           static_cast<int>(grid_tiles.size()) <= kEarlyTilesMaxGrid;
+  // workers bounded by a window of grid positions would keep fewer tissue tiles in flight. --decode-only
+  // reads the tissue tiles only: the floor scoring is compared with.
+  const bool early_tiles = !req.decode_only && !whole && !keep_level0 && !stains_need_overview &&
+                           !grid_tiles.empty() && static_cast<int>(grid_tiles.size()) <= kEarlyTilesMaxGrid;
   if (early_tiles) {
     for (int g = 0; g < static_cast<int>(grid_tiles.size()); ++g) order.push_back(g);
     start_pool();
