@@ -1,8 +1,9 @@
 #include "imaging/morphology.hpp"
 
-#include <emmintrin.h>
+#include <immintrin.h>
 #include <sys/mman.h>
 #include <algorithm>
+#include <atomic>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -17,7 +18,32 @@
 #include <utility>
 #include <vector>
 
+// Templates instantiated with Avx are only called from target("avx2") functions, which inline them; GCC still
+// warns that their __m256 arguments would need AVX to be passed in registers.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace ihc {
+
+namespace {
+
+// AVX2 paths are taken when the CPU has AVX2, unless a test turned them off (use_avx2_morphology).
+bool avx2_supported() {
+  static const bool supported = __builtin_cpu_supports("avx2");
+  return supported;
+}
+std::atomic<bool>& avx2_enabled() {
+  static std::atomic<bool> enabled{avx2_supported()};
+  return enabled;
+}
+bool use_avx2() { return avx2_enabled().load(std::memory_order_relaxed); }
+
+}  // namespace
+
+bool use_avx2_morphology(bool enabled) {
+  const bool on = enabled && avx2_supported();
+  avx2_enabled().store(on, std::memory_order_relaxed);
+  return on;
+}
 
 void require_float(const cv::Mat& m, const char* what) {
   if (m.empty() || m.type() != CV_32FC1) {
@@ -32,45 +58,134 @@ namespace {
 inline __m128 min4(__m128 a, __m128 b) { return _mm_min_ps(b, a); }
 inline __m128 max4(__m128 a, __m128 b) { return _mm_max_ps(b, a); }
 
+// Lane types the vector loops below are written over: Sse (4 floats, the x86-64 baseline) and Avx (8 floats,
+// chosen at run time when the CPU has AVX2; its loops are compiled in functions with target("avx2") and
+// flatten, which inline these members). Min, max and compares are exact, so both give bit-identical results.
+// min/max are the raw instructions (the second operand when either is NaN or both are equal).
+struct Sse {
+  using V = __m128;
+  static constexpr int kN = 4;
+  static V load(const float* p) { return _mm_loadu_ps(p); }
+  static void store(float* p, V v) { _mm_storeu_ps(p, v); }
+  static V set1(float f) { return _mm_set1_ps(f); }
+  static V zero() { return _mm_setzero_ps(); }
+  static V min(V a, V b) { return _mm_min_ps(a, b); }
+  static V max(V a, V b) { return _mm_max_ps(a, b); }
+  static V cmplt(V a, V b) { return _mm_cmplt_ps(a, b); }
+  static V unordered(V a, V b) { return _mm_cmpunord_ps(a, b); }
+  static V bit_or(V a, V b) { return _mm_or_ps(a, b); }
+  static int movemask(V v) { return _mm_movemask_ps(v); }
+  static float first(V v) { return _mm_cvtss_f32(v); }
+  static V broadcast_first(V v) { return _mm_shuffle_ps(v, v, _MM_SHUFFLE(0, 0, 0, 0)); }
+  static V broadcast_last(V v) { return _mm_shuffle_ps(v, v, _MM_SHUFFLE(3, 3, 3, 3)); }
+  // Lane i takes lane i - S; the first S lanes take `fill` (a broadcast value).
+  template <int S>
+  static V shift_up(V v, V fill) {
+    if constexpr (S == 1) {
+      return _mm_move_ss(_mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 4)), fill);
+    } else {
+      static_assert(S == 2);
+      return _mm_shuffle_ps(fill, v, _MM_SHUFFLE(1, 0, 0, 0));
+    }
+  }
+  // Lane i takes lane i + S; the last S lanes take `fill`.
+  template <int S>
+  static V shift_down(V v, V fill) {
+    if constexpr (S == 1) {
+      const __m128 s = _mm_castsi128_ps(_mm_srli_si128(_mm_castps_si128(v), 4));  // v1 v2 v3 0
+      return _mm_shuffle_ps(s, _mm_shuffle_ps(s, fill, _MM_SHUFFLE(0, 0, 2, 2)), _MM_SHUFFLE(2, 0, 1, 0));
+    } else {
+      static_assert(S == 2);
+      return _mm_shuffle_ps(v, fill, _MM_SHUFFLE(0, 0, 3, 2));
+    }
+  }
+};
+
+#define IHC_AVX2 __attribute__((target("avx2")))
+
+struct Avx {
+  using V = __m256;
+  static constexpr int kN = 8;
+  IHC_AVX2 static V load(const float* p) { return _mm256_loadu_ps(p); }
+  IHC_AVX2 static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  IHC_AVX2 static V set1(float f) { return _mm256_set1_ps(f); }
+  IHC_AVX2 static V zero() { return _mm256_setzero_ps(); }
+  IHC_AVX2 static V min(V a, V b) { return _mm256_min_ps(a, b); }
+  IHC_AVX2 static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  IHC_AVX2 static V cmplt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OS); }
+  IHC_AVX2 static V unordered(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_UNORD_Q); }
+  IHC_AVX2 static V bit_or(V a, V b) { return _mm256_or_ps(a, b); }
+  IHC_AVX2 static int movemask(V v) { return _mm256_movemask_ps(v); }
+  IHC_AVX2 static float first(V v) { return _mm256_cvtss_f32(v); }
+  IHC_AVX2 static V broadcast_first(V v) { return _mm256_broadcastss_ps(_mm256_castps256_ps128(v)); }
+  IHC_AVX2 static V broadcast_last(V v) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(7)); }
+  template <int S>
+  IHC_AVX2 static V shift_up(V v, V fill) {
+    if constexpr (S == 1) {
+      return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6)), fill,
+                             0x01);
+    } else if constexpr (S == 2) {
+      return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5)), fill,
+                             0x03);
+    } else {
+      static_assert(S == 4);
+      return _mm256_permute2f128_ps(v, fill, 0x02);  // fill's low half, then v's low half
+    }
+  }
+  template <int S>
+  IHC_AVX2 static V shift_down(V v, V fill) {
+    if constexpr (S == 1) {
+      return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7)), fill,
+                             0x80);
+    } else if constexpr (S == 2) {
+      return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 7, 7)), fill,
+                             0xC0);
+    } else {
+      static_assert(S == 4);
+      return _mm256_permute2f128_ps(v, fill, 0x21);  // v's high half, then fill's low half
+    }
+  }
+};
+
 // The sequential step of a raster scan, v = min(max(t, previous v), mask), is the map l -> min(max(l, b), a)
 // with b = t, a = mask. Such maps compose into maps of the same form: first (a1, b1), then (a2, b2) gives
-// b = max(b1, b2), a = min(max(a1, b2), a2). Composing each lane with the lanes before it (two shift steps)
-// turns 4 sequential steps into one vector step from the previous block's last value; the result is the same
-// min/max of the same values.
-inline void compose(__m128& a, __m128& b, __m128 a_first, __m128 b_first) {
-  a = _mm_min_ps(_mm_max_ps(a_first, b), a);
-  b = _mm_max_ps(b_first, b);
+// b = max(b1, b2), a = min(max(a1, b2), a2). Composing each lane with the lanes before it (shift steps of 1,
+// 2 (and 4) lanes) turns 4 (8) sequential steps into one vector step from the previous block's last value;
+// the result is the same min/max of the same values.
+template <class L>
+inline void compose(typename L::V& a, typename L::V& b, typename L::V a_first, typename L::V b_first) {
+  a = L::min(L::max(a_first, b), a);
+  b = L::max(b_first, b);
 }
 
-// Lanes in scan order 0, 1, 2, 3; the identity map (a = +inf, b = -inf) enters at the front.
-inline void compose_forward(__m128& a, __m128& b) {
-  const __m128 pos_inf = _mm_set1_ps(INFINITY), neg_inf = _mm_set1_ps(-INFINITY);
-  auto shift1 = [](__m128 v, __m128 fill) {
-    return _mm_move_ss(_mm_castsi128_ps(_mm_slli_si128(_mm_castps_si128(v), 4)), fill);
-  };
-  compose(a, b, shift1(a, pos_inf), shift1(b, neg_inf));
-  compose(a, b, _mm_shuffle_ps(pos_inf, a, _MM_SHUFFLE(1, 0, 0, 0)),
-          _mm_shuffle_ps(neg_inf, b, _MM_SHUFFLE(1, 0, 0, 0)));
+// Lanes in scan order 0, 1, ..; the identity map (a = +inf, b = -inf) enters at the front.
+template <class L, int S = 1>
+inline void compose_forward(typename L::V& a, typename L::V& b) {
+  if constexpr (S < L::kN) {
+    const typename L::V pos_inf = L::set1(INFINITY), neg_inf = L::set1(-INFINITY);
+    compose<L>(a, b, L::template shift_up<S>(a, pos_inf), L::template shift_up<S>(b, neg_inf));
+    compose_forward<L, 2 * S>(a, b);
+  }
 }
 
-// Lanes in scan order 3, 2, 1, 0 (a right-to-left scan).
-inline void compose_backward(__m128& a, __m128& b) {
-  const __m128 pos_inf = _mm_set1_ps(INFINITY), neg_inf = _mm_set1_ps(-INFINITY);
-  auto shift1 = [](__m128 v, __m128 fill) {
-    const __m128 s = _mm_castsi128_ps(_mm_srli_si128(_mm_castps_si128(v), 4));  // v1 v2 v3 0
-    return _mm_shuffle_ps(s, _mm_shuffle_ps(s, fill, _MM_SHUFFLE(0, 0, 2, 2)), _MM_SHUFFLE(2, 0, 1, 0));
-  };
-  compose(a, b, shift1(a, pos_inf), shift1(b, neg_inf));
-  compose(a, b, _mm_shuffle_ps(a, pos_inf, _MM_SHUFFLE(0, 0, 3, 2)),
-          _mm_shuffle_ps(b, neg_inf, _MM_SHUFFLE(0, 0, 3, 2)));
+// Lanes in scan order .., 1, 0 (a right-to-left scan).
+template <class L, int S = 1>
+inline void compose_backward(typename L::V& a, typename L::V& b) {
+  if constexpr (S < L::kN) {
+    const typename L::V pos_inf = L::set1(INFINITY), neg_inf = L::set1(-INFINITY);
+    compose<L>(a, b, L::template shift_down<S>(a, pos_inf), L::template shift_down<S>(b, neg_inf));
+    compose_backward<L, 2 * S>(a, b);
+  }
 }
 
-float horizontal_min(__m128 v, float init) {
-  alignas(16) float lanes[4];
-  _mm_store_ps(lanes, v);
+template <class L>
+float horizontal_min(typename L::V v, float init) {
+  alignas(32) float lanes[L::kN];
+  L::store(lanes, v);
   for (const float l : lanes) init = std::min(init, l);
   return init;
 }
+float horizontal_min(__m128 v, float init) { return horizontal_min<Sse>(v, init); }
 
 // An array of a thread's scratch memory, reused from call to call (contents left unspecified). On Linux it is
 // backed by transparent huge pages where the kernel allows it: the flood and the reconstruction's walks jump
@@ -127,6 +242,138 @@ ReconstructScratch& reconstruct_scratch() {
   return scratch;
 }
 
+// The copy into the padded buffers and the two raster scans of reconstruct_by_dilation, over a lane type;
+// the pixels that start the queue are appended to `queue` and their value range widens [lo, hi].
+template <class L>
+inline void reconstruct_scans(const cv::Mat& marker, const cv::Mat& mask, float* j, float* in,
+                              std::vector<int>& queue, float& lo, float& hi) {
+  using V = typename L::V;
+  const int w = mask.cols + 2;
+  const int h = mask.rows + 2;
+  for (int y = 0; y < mask.rows; ++y) {
+    const float* mk = marker.ptr<float>(y);
+    const float* ms = mask.ptr<float>(y);
+    float* jr = j + static_cast<std::ptrdiff_t>(y + 1) * w + 1;
+    float* ir = in + static_cast<std::ptrdiff_t>(y + 1) * w + 1;
+    jr[-1] = ir[-1] = kMinusInf;
+    jr[mask.cols] = ir[mask.cols] = kMinusInf;
+    std::copy_n(ms, mask.cols, ir);
+    int x = 0;
+    for (; x + L::kN <= mask.cols; x += L::kN) L::store(jr + x, L::min(L::load(ms + x), L::load(mk + x)));
+    for (; x < mask.cols; ++x) jr[x] = std::min(mk[x], ms[x]);
+  }
+  // The three neighbours of the previous row and the pixel itself do not depend on the scan's order: their
+  // maximum is taken a vector at a time first, leaving only the left (right) neighbour to the sequential
+  // pass.
+  std::vector<float> t_buf(static_cast<std::size_t>(w) + 8);
+  float* t = t_buf.data();
+  auto row_max = [&](const float* jr, const float* other) {
+    int x = 1;
+    for (; x + L::kN <= w - 1; x += L::kN) {
+      const V a = L::max(L::load(other + x - 1), L::load(jr + x));
+      L::store(t + x, L::max(L::max(L::load(other + x + 1), L::load(other + x)), a));
+    }
+    for (; x < w - 1; ++x) t[x] = std::max(std::max(jr[x], other[x - 1]), std::max(other[x], other[x + 1]));
+  };
+  // Sequential passes along a row: v = min(max(src, previous v), mask), left to right or right to left.
+  // Each scan passes a row both ways (a second pass from src = the row itself): the row is then stable in
+  // both directions, so the scans carry every path that is monotone in y, whatever it does along the rows.
+  // bench_morphology's tile: 1.01 M walk steps in the queue instead of 1.14 M, 110 k bucket pops instead of
+  // 189 k, 24.7-26.6 ms instead of 28.3-31.5 (alternated). A second pair of such scans before these (0.87 M
+  // steps, 48 k pops) was slower again; one way only in either scan (1.06-1.08 M steps) saved less.
+  auto sweep_lr = [&](float* jr, const float* ir, const float* src) {
+    V left4 = L::set1(jr[0]);
+    int x = 1;
+    for (; x + L::kN <= w - 1; x += L::kN) {
+      V a = L::load(ir + x), b = L::load(src + x);
+      compose_forward<L>(a, b);
+      const V res = L::min(L::max(left4, b), a);
+      L::store(jr + x, res);
+      left4 = L::broadcast_last(res);
+    }
+    float left = L::first(left4);
+    for (; x < w - 1; ++x) {
+      left = std::min(std::max(src[x], left), ir[x]);
+      jr[x] = left;
+    }
+  };
+  auto sweep_rl = [&](float* jr, const float* ir, const float* src) {
+    V right4 = L::set1(jr[w - 1]);
+    int xr = w - 2;
+    for (; xr - (L::kN - 1) >= 1; xr -= L::kN) {
+      V a = L::load(ir + xr - (L::kN - 1)), b = L::load(src + xr - (L::kN - 1));
+      compose_backward<L>(a, b);
+      const V res = L::min(L::max(right4, b), a);
+      L::store(jr + xr - (L::kN - 1), res);
+      right4 = L::broadcast_first(res);
+    }
+    float right = L::first(right4);
+    for (; xr >= 1; --xr) {
+      right = std::min(std::max(src[xr], right), ir[xr]);
+      jr[xr] = right;
+    }
+  };
+  // Forward: the three pixels above, then the row both ways.
+  for (int y = 1; y < h - 1; ++y) {
+    float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
+    const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
+    row_max(jr, jr - w);
+    sweep_lr(jr, ir, t);
+    sweep_rl(jr, ir, jr);
+  }
+  // Backward: the three pixels below, then the row both ways; a pixel that could still raise one of the row
+  // below starts the queue.
+  for (int y = h - 2; y >= 1; --y) {
+    float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
+    const float* down = jr + w;
+    const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
+    const float* idown = ir + w;
+    row_max(jr, down);
+    sweep_rl(jr, ir, t);
+    sweep_lr(jr, ir, jr);
+    // The row and the row below are final for this scan: test the queue condition a vector at a time (the
+    // row's own neighbours cannot be raised any more, the row above takes its maximum over this one).
+    V lo4 = L::set1(lo);
+    int x = 1;
+    for (; x + L::kN <= w - 1; x += L::kN) {
+      const V v = L::load(jr + x);
+      lo4 = L::min(lo4, v);
+      V c = L::cmplt(L::load(down + x - 1), L::min(L::load(idown + x - 1), v));
+      c = L::bit_or(c, L::cmplt(L::load(down + x), L::min(L::load(idown + x), v)));
+      c = L::bit_or(c, L::cmplt(L::load(down + x + 1), L::min(L::load(idown + x + 1), v)));
+      int bits = L::movemask(c);
+      while (bits != 0) {
+        const int b = __builtin_ctz(static_cast<unsigned>(bits));
+        bits &= bits - 1;
+        queue.push_back(y * w + x + b);
+        hi = std::max(hi, jr[x + b]);
+      }
+    }
+    lo = horizontal_min<L>(lo4, lo);
+    for (; x < w - 1; ++x) {
+      const float v = jr[x];
+      lo = std::min(lo, v);
+      if ((down[x - 1] < std::min(v, idown[x - 1])) || (down[x] < std::min(v, idown[x])) ||
+          (down[x + 1] < std::min(v, idown[x + 1]))) {
+        queue.push_back(y * w + x);
+        hi = std::max(hi, v);
+      }
+    }
+  }
+}
+
+__attribute__((flatten)) void reconstruct_scans_sse2(const cv::Mat& marker, const cv::Mat& mask, float* j,
+                                                     float* in, std::vector<int>& queue, float& lo,
+                                                     float& hi) {
+  reconstruct_scans<Sse>(marker, mask, j, in, queue, lo, hi);
+}
+__attribute__((target("avx2"), flatten)) void reconstruct_scans_avx2(const cv::Mat& marker,
+                                                                     const cv::Mat& mask, float* j, float* in,
+                                                                     std::vector<int>& queue, float& lo,
+                                                                     float& hi) {
+  reconstruct_scans<Avx>(marker, mask, j, in, queue, lo, hi);
+}
+
 }  // namespace
 
 cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
@@ -143,7 +390,7 @@ void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat
   // memory speed; a FIFO finishes the few paths that wind against both scan directions. Exact (the
   // reconstruction is unique), so the result does not depend on the order of the work. A -inf frame removes
   // every bounds check: it never raises a neighbour and is never raised. The images get 4 spare floats at the
-  // end so 4-wide loads around the last row's pixels stay inside.
+  // end so the queue's 4-wide loads around the last row's pixels stay inside.
   const int w = mask.cols + 2;
   const int h = mask.rows + 2;
   const std::size_t n = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
@@ -156,119 +403,12 @@ void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat
     std::fill_n(b, w, kMinusInf);
     std::fill_n(b + n - static_cast<std::size_t>(w), w + 4, kMinusInf);
   }
-  for (int y = 0; y < mask.rows; ++y) {
-    const float* mk = marker.ptr<float>(y);
-    const float* ms = mask.ptr<float>(y);
-    float* jr = j + static_cast<std::ptrdiff_t>(y + 1) * w + 1;
-    float* ir = in + static_cast<std::ptrdiff_t>(y + 1) * w + 1;
-    jr[-1] = ir[-1] = kMinusInf;
-    jr[mask.cols] = ir[mask.cols] = kMinusInf;
-    std::copy_n(ms, mask.cols, ir);
-    int x = 0;
-    for (; x + 4 <= mask.cols; x += 4) {
-      _mm_storeu_ps(jr + x, min4(_mm_loadu_ps(mk + x), _mm_loadu_ps(ms + x)));
-    }
-    for (; x < mask.cols; ++x) jr[x] = std::min(mk[x], ms[x]);
-  }
-  // The three neighbours of the previous row and the pixel itself do not depend on the scan's order: their
-  // maximum is taken 4 pixels at a time first, leaving only the left (right) neighbour to the sequential
-  // pass.
-  std::vector<float> t_buf(static_cast<std::size_t>(w) + 4);
-  float* t = t_buf.data();
-  auto row_max = [&](const float* jr, const float* other) {
-    int x = 1;
-    for (; x + 4 <= w - 1; x += 4) {
-      const __m128 a = max4(_mm_loadu_ps(jr + x), _mm_loadu_ps(other + x - 1));
-      _mm_storeu_ps(t + x, max4(a, max4(_mm_loadu_ps(other + x), _mm_loadu_ps(other + x + 1))));
-    }
-    for (; x < w - 1; ++x) t[x] = std::max(std::max(jr[x], other[x - 1]), std::max(other[x], other[x + 1]));
-  };
-  // Sequential passes along a row: v = min(max(src, previous v), mask), left to right or right to left.
-  // Each scan passes a row both ways (a second pass from src = the row itself): the row is then stable in
-  // both directions, so the scans carry every path that is monotone in y, whatever it does along the rows.
-  // bench_morphology's tile: 1.01 M walk steps in the queue instead of 1.14 M, 110 k bucket pops instead of
-  // 189 k, 24.7-26.6 ms instead of 28.3-31.5 (alternated). A second pair of such scans before these (0.87 M
-  // steps, 48 k pops) was slower again; one way only in either scan (1.06-1.08 M steps) saved less.
-  auto sweep_lr = [&](float* jr, const float* ir, const float* src) {
-    __m128 left4 = _mm_set1_ps(jr[0]);
-    int x = 1;
-    for (; x + 4 <= w - 1; x += 4) {
-      __m128 a = _mm_loadu_ps(ir + x), b = _mm_loadu_ps(src + x);
-      compose_forward(a, b);
-      const __m128 res = _mm_min_ps(_mm_max_ps(left4, b), a);
-      _mm_storeu_ps(jr + x, res);
-      left4 = _mm_shuffle_ps(res, res, _MM_SHUFFLE(3, 3, 3, 3));
-    }
-    float left = _mm_cvtss_f32(left4);
-    for (; x < w - 1; ++x) {
-      left = std::min(std::max(src[x], left), ir[x]);
-      jr[x] = left;
-    }
-  };
-  auto sweep_rl = [&](float* jr, const float* ir, const float* src) {
-    __m128 right4 = _mm_set1_ps(jr[w - 1]);
-    int xr = w - 2;
-    for (; xr - 3 >= 1; xr -= 4) {
-      __m128 a = _mm_loadu_ps(ir + xr - 3), b = _mm_loadu_ps(src + xr - 3);
-      compose_backward(a, b);
-      const __m128 res = _mm_min_ps(_mm_max_ps(right4, b), a);
-      _mm_storeu_ps(jr + xr - 3, res);
-      right4 = _mm_shuffle_ps(res, res, _MM_SHUFFLE(0, 0, 0, 0));
-    }
-    float right = _mm_cvtss_f32(right4);
-    for (; xr >= 1; --xr) {
-      right = std::min(std::max(src[xr], right), ir[xr]);
-      jr[xr] = right;
-    }
-  };
-  // Forward: the three pixels above, then the row both ways.
-  for (int y = 1; y < h - 1; ++y) {
-    float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
-    const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
-    row_max(jr, jr - w);
-    sweep_lr(jr, ir, t);
-    sweep_rl(jr, ir, jr);
-  }
-  // Backward: the three pixels below, then the row both ways; a pixel that could still raise one of the row
-  // below starts the queue.
   std::vector<int> queue;
   float lo = FLT_MAX, hi = -FLT_MAX;  // value range of the queue's pixels and of everything they can raise
-  for (int y = h - 2; y >= 1; --y) {
-    float* jr = j + static_cast<std::ptrdiff_t>(y) * w;
-    const float* down = jr + w;
-    const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
-    const float* idown = ir + w;
-    row_max(jr, down);
-    sweep_rl(jr, ir, t);
-    sweep_lr(jr, ir, jr);
-    // The row and the row below are final for this scan: test the queue condition 4 pixels at a time (the
-    // row's own neighbours cannot be raised any more, the row above takes its maximum over this one).
-    __m128 lo4 = _mm_set1_ps(lo);
-    int x = 1;
-    for (; x + 4 <= w - 1; x += 4) {
-      const __m128 v = _mm_loadu_ps(jr + x);
-      lo4 = min4(v, lo4);
-      __m128 c = _mm_cmplt_ps(_mm_loadu_ps(down + x - 1), min4(v, _mm_loadu_ps(idown + x - 1)));
-      c = _mm_or_ps(c, _mm_cmplt_ps(_mm_loadu_ps(down + x), min4(v, _mm_loadu_ps(idown + x))));
-      c = _mm_or_ps(c, _mm_cmplt_ps(_mm_loadu_ps(down + x + 1), min4(v, _mm_loadu_ps(idown + x + 1))));
-      int bits = _mm_movemask_ps(c);
-      while (bits != 0) {
-        const int b = __builtin_ctz(static_cast<unsigned>(bits));
-        bits &= bits - 1;
-        queue.push_back(y * w + x + b);
-        hi = std::max(hi, jr[x + b]);
-      }
-    }
-    lo = horizontal_min(lo4, lo);
-    for (; x < w - 1; ++x) {
-      const float v = jr[x];
-      lo = std::min(lo, v);
-      if ((down[x - 1] < std::min(v, idown[x - 1])) || (down[x] < std::min(v, idown[x])) ||
-          (down[x + 1] < std::min(v, idown[x + 1]))) {
-        queue.push_back(y * w + x);
-        hi = std::max(hi, v);
-      }
-    }
+  if (use_avx2()) {
+    reconstruct_scans_avx2(marker, mask, j, in, queue, lo, hi);
+  } else {
+    reconstruct_scans_sse2(marker, mask, j, in, queue, lo, hi);
   }
   // The 8 neighbours of p: rows above, at and below, 4 floats each from the left neighbour's column (p itself
   // and the fourth lanes are masked out). Bits in raster order of the neighbours.
@@ -405,9 +545,9 @@ namespace {
 
 // Lane-wise and scalar minimum (erosion) or maximum (dilation). Only used on NaN-free images, where the
 // order of the operands does not matter.
-template <bool kErode>
+template <bool kErode, class L>
 struct Extreme {
-  static __m128 v(__m128 a, __m128 b) { return kErode ? _mm_min_ps(a, b) : _mm_max_ps(a, b); }
+  static typename L::V v(typename L::V a, typename L::V b) { return kErode ? L::min(a, b) : L::max(a, b); }
   static float s(float a, float b) { return kErode ? std::min(a, b) : std::max(a, b); }
 };
 
@@ -436,9 +576,9 @@ struct Padded {
 // f(x, y) = extreme of image(clamp(x - reach - a .. x - reach + a), clamp(y - reach)): the image with its
 // border replicated `reach` wide, then windows of 2, 4, 8, ... by doubling along the row and two overlapping
 // windows.
-template <bool kErode>
+template <bool kErode, class L>
 void octagon_row_pass(const Padded& p, const cv::Mat& image, int reach, int a) {
-  using E = Extreme<kErode>;
+  using E = Extreme<kErode, L>;
   const int len = 2 * a + 1;
   int c = 2;
   while (2 * c <= len) c *= 2;
@@ -456,22 +596,19 @@ void octagon_row_pass(const Padded& p, const cv::Mat& image, int reach, int a) {
     // m[x] covers [x, x + s): first s = 2 from the row, then doubled in place (ascending, so m[x + s] is read
     // before it changes).
     int x = 0;
-    for (; x + 4 <= p.wp - 1; x += 4)
-      _mm_storeu_ps(m + x, E::v(_mm_loadu_ps(fr + x), _mm_loadu_ps(fr + x + 1)));
+    for (; x + L::kN <= p.wp - 1; x += L::kN) L::store(m + x, E::v(L::load(fr + x), L::load(fr + x + 1)));
     for (; x < p.wp - 1; ++x) m[x] = E::s(fr[x], fr[x + 1]);
     for (int s = 2; s < c; s *= 2) {
       const int end = p.wp - 2 * s;
       x = 0;
-      for (; x + 4 <= end + 1; x += 4)
-        _mm_storeu_ps(m + x, E::v(_mm_loadu_ps(m + x), _mm_loadu_ps(m + x + s)));
+      for (; x + L::kN <= end + 1; x += L::kN) L::store(m + x, E::v(L::load(m + x), L::load(m + x + s)));
       for (; x <= end; ++x) m[x] = E::s(m[x], m[x + s]);
     }
     // [x - a, x + a] is [x - a, x - a + c) and [x + a + 1 - c, x + a + 1).
     const int end = p.wp - a;
     x = a;
-    for (; x + 4 <= end; x += 4) {
-      _mm_storeu_ps(out + x, E::v(_mm_loadu_ps(m + x - a), _mm_loadu_ps(m + x + a + 1 - c)));
-    }
+    for (; x + L::kN <= end; x += L::kN)
+      L::store(out + x, E::v(L::load(m + x - a), L::load(m + x + a + 1 - c)));
     for (; x < end; ++x) out[x] = E::s(m[x - a], m[x + a + 1 - c]);
   }
 }
@@ -481,9 +618,9 @@ void octagon_row_pass(const Padded& p, const cv::Mat& image, int reach, int a) {
 // 2k + 1 rows, so every window is the end of one block and the start of the next. Row-wise, 4 pixels at a
 // time; h needs one row (in place) because the windows are written during the backward pass, into rows the
 // pass has left behind.
-template <bool kErode>
+template <bool kErode, class L>
 void octagon_line_pass(const Padded& p, int k, int dx) {
-  using E = Extreme<kErode>;
+  using E = Extreme<kErode, L>;
   const int len = 2 * k + 1;
   const int wp = p.wp;
   // Forward. A pixel whose predecessor on the line lies outside the array starts a run.
@@ -498,7 +635,7 @@ void octagon_line_pass(const Padded& p, int k, int dx) {
     int x = 0, end = wp;
     if (dx > 0) gr[x++] = fr[0];
     if (dx < 0) gr[--end] = fr[wp - 1];
-    for (; x + 4 <= end; x += 4) _mm_storeu_ps(gr + x, E::v(_mm_loadu_ps(prev + x), _mm_loadu_ps(fr + x)));
+    for (; x + L::kN <= end; x += L::kN) L::store(gr + x, E::v(L::load(prev + x), L::load(fr + x)));
     for (; x < end; ++x) gr[x] = E::s(prev[x], fr[x]);
   }
   // Backward, h of row y in place over h of row y + 1 (its successor at x + dx is read before it changes:
@@ -512,14 +649,13 @@ void octagon_line_pass(const Padded& p, int k, int dx) {
     } else if (dx >= 0) {
       int x = 0, end = wp;
       if (dx > 0) --end;
-      for (; x + 4 <= end; x += 4)
-        _mm_storeu_ps(hr + x, E::v(_mm_loadu_ps(hr + x + dx), _mm_loadu_ps(fr + x)));
+      for (; x + L::kN <= end; x += L::kN) L::store(hr + x, E::v(L::load(hr + x + dx), L::load(fr + x)));
       for (; x < end; ++x) hr[x] = E::s(hr[x + dx], fr[x]);
       if (dx > 0) hr[wp - 1] = fr[wp - 1];
     } else {
-      int x = wp;  // blocks [x - 4, x) from the right
-      for (; x - 4 >= 1; x -= 4)
-        _mm_storeu_ps(hr + x - 4, E::v(_mm_loadu_ps(hr + x - 5), _mm_loadu_ps(fr + x - 4)));
+      int x = wp;  // blocks [x - kN, x) from the right
+      for (; x - L::kN >= 1; x -= L::kN)
+        L::store(hr + x - L::kN, E::v(L::load(hr + x - L::kN - 1), L::load(fr + x - L::kN)));
       for (; x - 1 >= 1; --x) hr[x - 1] = E::s(hr[x - 2], fr[x - 1]);
       hr[0] = fr[0];
     }
@@ -531,25 +667,24 @@ void octagon_line_pass(const Padded& p, int k, int dx) {
     const float* h0 = hr - k * dx;
     const float* g0 = p.at(p.g, yo + k) + k * dx;
     int x = reach;
-    for (; x + 4 <= wp - reach; x += 4)
-      _mm_storeu_ps(out + x, E::v(_mm_loadu_ps(h0 + x), _mm_loadu_ps(g0 + x)));
+    for (; x + L::kN <= wp - reach; x += L::kN) L::store(out + x, E::v(L::load(h0 + x), L::load(g0 + x)));
     for (; x < wp - reach; ++x) out[x] = E::s(h0[x], g0[x]);
   }
 }
 
 // f = extreme over the 3 x 3 cross, through g; or, the last step, straight into `out` (the image's pixels,
 // `reach` inside the frame).
-template <bool kErode>
+template <bool kErode, class L>
 void octagon_cross_pass(Padded& p, cv::Mat* out = nullptr, int reach = 0) {
-  using E = Extreme<kErode>;
+  using E = Extreme<kErode, L>;
   const int wp = p.wp;
   auto cross = [&](float* dst, const float* fr, int x0, int x1) {
     const float* up = fr - wp;
     const float* down = fr + wp;
     int x = x0;
-    for (; x + 4 <= x1; x += 4) {
-      const __m128 v = E::v(E::v(_mm_loadu_ps(fr + x - 1), _mm_loadu_ps(fr + x)), _mm_loadu_ps(fr + x + 1));
-      _mm_storeu_ps(dst + x, E::v(v, E::v(_mm_loadu_ps(up + x), _mm_loadu_ps(down + x))));
+    for (; x + L::kN <= x1; x += L::kN) {
+      const typename L::V v = E::v(E::v(L::load(fr + x - 1), L::load(fr + x)), L::load(fr + x + 1));
+      L::store(dst + x, E::v(v, E::v(L::load(up + x), L::load(down + x))));
     }
     for (; x < x1; ++x) dst[x] = E::s(E::s(E::s(fr[x - 1], fr[x]), fr[x + 1]), E::s(up[x], down[x]));
   };
@@ -578,22 +713,22 @@ void octagon_cross_pass(Padded& p, cv::Mat* out = nullptr, int reach = 0) {
 // so a path clamped at the border reaches nothing else). The diamond is two diagonal lines of 2k + 1 pixels
 // (which give the points of even parity within 2k) and one or two crosses. The result is the same extreme of
 // the same values. Returns false (and leaves `out` alone) when the image holds NaN, whose order matters.
-template <bool kErode>
+template <bool kErode, class L>
 bool octagon(const cv::Mat& image, int a, int b, cv::Mat& out) {
   const int w = image.cols, h = image.rows;
-  __m128 nan = _mm_setzero_ps();
+  typename L::V nan = L::zero();
   for (int y = 0; y < h; ++y) {
     const float* r = image.ptr<float>(y);
     int x = 0;
-    for (; x + 4 <= w; x += 4) {
-      const __m128 v = _mm_loadu_ps(r + x);
-      nan = _mm_or_ps(nan, _mm_cmpunord_ps(v, v));
+    for (; x + L::kN <= w; x += L::kN) {
+      const typename L::V v = L::load(r + x);
+      nan = L::bit_or(nan, L::unordered(v, v));
     }
     for (; x < w; ++x) {
       if (std::isnan(r[x])) return false;
     }
   }
-  if (_mm_movemask_ps(nan) != 0 || a < 1 || b < 1) return false;
+  if (L::movemask(nan) != 0 || a < 1 || b < 1) return false;
   const int reach = a + b;
   OctagonScratch& sc = octagon_scratch();
   Padded p;
@@ -608,19 +743,32 @@ bool octagon(const cv::Mat& image, int a, int b, cv::Mat& out) {
   p.g = sc.g.data();
   p.row = sc.row.data();
   p.row2 = sc.row2.data();
-  octagon_row_pass<kErode>(p, image, reach, a);
-  octagon_line_pass<kErode>(p, a, 0);
+  octagon_row_pass<kErode, L>(p, image, reach, a);
+  octagon_line_pass<kErode, L>(p, a, 0);
   const int k = (b - 1) / 2;  // b = 2k + 1: lines and a cross; b = 2k + 2: lines and two crosses
   if (k > 0) {
-    octagon_line_pass<kErode>(p, k, 1);
-    octagon_line_pass<kErode>(p, k, -1);
+    octagon_line_pass<kErode, L>(p, k, 1);
+    octagon_line_pass<kErode, L>(p, k, -1);
   }
-  if (b % 2 == 0) octagon_cross_pass<kErode>(p);
+  if (b % 2 == 0) octagon_cross_pass<kErode, L>(p);
   out.create(h, w, CV_32F);
-  octagon_cross_pass<kErode>(p, &out, reach);
+  octagon_cross_pass<kErode, L>(p, &out, reach);
   // A huge image's buffers are not kept for the rest of the thread's life.
   if (n > (std::size_t{1} << 25)) sc = OctagonScratch{};
   return true;
+}
+
+template <bool kErode>
+__attribute__((flatten)) bool octagon_sse2(const cv::Mat& image, int a, int b, cv::Mat& out) {
+  return octagon<kErode, Sse>(image, a, b, out);
+}
+template <bool kErode>
+__attribute__((target("avx2"), flatten)) bool octagon_avx2(const cv::Mat& image, int a, int b, cv::Mat& out) {
+  return octagon<kErode, Avx>(image, a, b, out);
+}
+template <bool kErode>
+bool octagon(const cv::Mat& image, int a, int b, cv::Mat& out) {
+  return use_avx2() ? octagon_avx2<kErode>(image, a, b, out) : octagon_sse2<kErode>(image, a, b, out);
 }
 
 constexpr int kMinOctagonDiamond = 8;
