@@ -336,10 +336,12 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
   labels.create(nucleus_labels.size(), CV_32S);
   // The flood never enters pixels beyond reach; their landscape value is never read.
   static const bool sse41 = __builtin_cpu_supports("sse4.1");
-  // cv::scaleAdd (as before, and as the test computes it) takes its AVX2 or AVX-512 path, both fused
-  // multiply-adds, exactly when OpenCV sees AVX2 (its dispatch also honours OPENCV_CPU_DISABLE); the alpha
-  // is rounded to float first, as scaleAdd does for CV_32F.
-  static const bool fused = cv::checkHardwareSupport(CV_CPU_AVX2) && __builtin_cpu_supports("fma") && sse41;
+  // cv::scaleAdd (as before, and as the test computes it) takes its AVX-512 or AVX2 path, both fused
+  // multiply-adds, exactly when OpenCV sees one of them (its dispatch also honours OPENCV_CPU_DISABLE, which
+  // can turn off AVX2 and leave AVX-512); the alpha is rounded to float first, as scaleAdd does for CV_32F.
+  static const bool fused =
+      (cv::checkHardwareSupport(CV_CPU_AVX512_SKX) || cv::checkHardwareSupport(CV_CPU_AVX2)) &&
+      __builtin_cpu_supports("fma") && sse41;
   const auto alpha = static_cast<float>(od_per_px);
   const auto reach = static_cast<float>(reach_px);
   static const bool avx2 = fused && __builtin_cpu_supports("avx2");
