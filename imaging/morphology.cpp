@@ -78,6 +78,34 @@ struct Sse {
   static float first(V v) { return _mm_cvtss_f32(v); }
   static V broadcast_first(V v) { return _mm_shuffle_ps(v, v, _MM_SHUFFLE(0, 0, 0, 0)); }
   static V broadcast_last(V v) { return _mm_shuffle_ps(v, v, _MM_SHUFFLE(3, 3, 3, 3)); }
+  // Integer lanes and the narrow flood cells' layout (seeded_flood's set-up).
+  using Vi = __m128i;
+  static Vi loadi(const int* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+  static void storei(int* p, Vi v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+  static Vi set1i(int i) { return _mm_set1_epi32(i); }
+  static Vi zeroi() { return _mm_setzero_si128(); }
+  static Vi cmpgt_i(Vi a, Vi b) { return _mm_cmpgt_epi32(a, b); }
+  static Vi or_i(Vi a, Vi b) { return _mm_or_si128(a, b); }
+  static Vi and_i(Vi a, Vi b) { return _mm_and_si128(a, b); }
+  static Vi slli16(Vi v) { return _mm_slli_epi32(v, 16); }
+  static Vi srai16(Vi v) { return _mm_srai_epi32(v, 16); }
+  static Vi cvtt(V v) { return _mm_cvttps_epi32(v); }
+  static int movemask_i8(Vi v) { return _mm_movemask_epi8(v); }
+  static V as_ps(Vi v) { return _mm_castsi128_ps(v); }
+  static Vi as_si(V v) { return _mm_castps_si128(v); }
+  static V sub(V a, V b) { return _mm_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm_mul_ps(a, b); }
+  static V bit_and(V a, V b) { return _mm_and_ps(a, b); }
+  static V bit_andnot(V a, V b) { return _mm_andnot_ps(a, b); }
+  // a0 b0 a1 b1 ... (2 kN floats) to p.
+  static void store_pairs(float* p, V a, V b) {
+    _mm_storeu_ps(p, _mm_unpacklo_ps(a, b));
+    _mm_storeu_ps(p + 4, _mm_unpackhi_ps(a, b));
+  }
+  // Floats 0, 2, 4, ... of the 2 kN at p.
+  static V load_evens(const float* p) {
+    return _mm_shuffle_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 4), _MM_SHUFFLE(2, 0, 2, 0));
+  }
   // Lane i takes lane i - S; the first S lanes take `fill` (a broadcast value).
   template <int S>
   static V shift_up(V v, V fill) {
@@ -119,6 +147,33 @@ struct Avx {
   IHC_AVX2 static float first(V v) { return _mm256_cvtss_f32(v); }
   IHC_AVX2 static V broadcast_first(V v) { return _mm256_broadcastss_ps(_mm256_castps256_ps128(v)); }
   IHC_AVX2 static V broadcast_last(V v) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(7)); }
+  using Vi = __m256i;
+  IHC_AVX2 static Vi loadi(const int* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  IHC_AVX2 static void storei(int* p, Vi v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  IHC_AVX2 static Vi set1i(int i) { return _mm256_set1_epi32(i); }
+  IHC_AVX2 static Vi zeroi() { return _mm256_setzero_si256(); }
+  IHC_AVX2 static Vi cmpgt_i(Vi a, Vi b) { return _mm256_cmpgt_epi32(a, b); }
+  IHC_AVX2 static Vi or_i(Vi a, Vi b) { return _mm256_or_si256(a, b); }
+  IHC_AVX2 static Vi and_i(Vi a, Vi b) { return _mm256_and_si256(a, b); }
+  IHC_AVX2 static Vi slli16(Vi v) { return _mm256_slli_epi32(v, 16); }
+  IHC_AVX2 static Vi srai16(Vi v) { return _mm256_srai_epi32(v, 16); }
+  IHC_AVX2 static Vi cvtt(V v) { return _mm256_cvttps_epi32(v); }
+  IHC_AVX2 static int movemask_i8(Vi v) { return _mm256_movemask_epi8(v); }
+  IHC_AVX2 static V as_ps(Vi v) { return _mm256_castsi256_ps(v); }
+  IHC_AVX2 static Vi as_si(V v) { return _mm256_castps_si256(v); }
+  IHC_AVX2 static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  IHC_AVX2 static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  IHC_AVX2 static V bit_and(V a, V b) { return _mm256_and_ps(a, b); }
+  IHC_AVX2 static V bit_andnot(V a, V b) { return _mm256_andnot_ps(a, b); }
+  IHC_AVX2 static void store_pairs(float* p, V a, V b) {
+    const V lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);  // pairs 0 1 4 5, 2 3 6 7
+    _mm256_storeu_ps(p, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+  IHC_AVX2 static V load_evens(const float* p) {
+    const V e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
   template <int S>
   IHC_AVX2 static V shift_up(V v, V fill) {
     if constexpr (S == 1) {
@@ -185,7 +240,6 @@ float horizontal_min(typename L::V v, float init) {
   for (const float l : lanes) init = std::min(init, l);
   return init;
 }
-float horizontal_min(__m128 v, float init) { return horizontal_min<Sse>(v, init); }
 
 // An array of a thread's scratch memory, reused from call to call (contents left unspecified). On Linux it is
 // backed by transparent huge pages where the kernel allows it: the flood and the reconstruction's walks jump
@@ -1003,6 +1057,111 @@ void flood(Cell* cells, int wp, const cv::Mat& labels, double max_distance_px, f
   }
 }
 
+// seeded_flood's passes over the image around the flood, over a lane type.
+// Landscape range [lo, hi] of the pixels that may be entered; `wide` when a label needs more than 16 bits.
+template <class L>
+inline void flood_range(const cv::Mat& landscape, const cv::Mat& labels, float& lo, float& hi, bool& wide) {
+  using V = typename L::V;
+  using Vi = typename L::Vi;
+  const int w = labels.cols;
+  const int h = labels.rows;
+  // The pixels that may not be entered count as +-FLT_MAX.
+  V lo4 = L::set1(FLT_MAX), hi4 = L::set1(-FLT_MAX);
+  const Vi minus_one = L::set1i(-1);
+  // Labels outside -32768 .. 32767.
+  const Vi min16 = L::set1i(std::numeric_limits<int16_t>::min() - 1);
+  const Vi max16 = L::set1i(std::numeric_limits<int16_t>::max());
+  Vi wide4 = L::zeroi();
+  for (int y = 0; y < h; ++y) {
+    const int* l = labels.ptr<int>(y);
+    const float* fr = landscape.ptr<float>(y);
+    int x = 0;
+    for (; x + L::kN <= w; x += L::kN) {
+      const Vi l4 = L::loadi(l + x);
+      wide4 = L::or_i(wide4, L::or_i(L::cmpgt_i(l4, max16), L::cmpgt_i(min16, l4)));
+      const V keep = L::as_ps(L::cmpgt_i(l4, minus_one));
+      const V f = L::load(fr + x);
+      lo4 = L::min(L::bit_or(L::bit_and(keep, f), L::bit_andnot(keep, L::set1(FLT_MAX))), lo4);
+      hi4 = L::max(L::bit_or(L::bit_and(keep, f), L::bit_andnot(keep, L::set1(-FLT_MAX))), hi4);
+    }
+    for (; x < w; ++x) {
+      wide = wide || l[x] > std::numeric_limits<int16_t>::max() || l[x] < std::numeric_limits<int16_t>::min();
+      if (l[x] < 0) continue;
+      lo = std::min(lo, fr[x]);
+      hi = std::max(hi, fr[x]);
+    }
+  }
+  wide = wide || L::movemask_i8(wide4) != 0;
+  lo = horizontal_min<L>(lo4, lo);
+  hi = -horizontal_min<L>(L::sub(L::zero(), hi4), -hi);
+}
+
+// The narrow cells' inner pixels from the inputs (levels of the pixels that may be entered).
+template <class L>
+inline void flood_pack(const cv::Mat& landscape, const cv::Mat& labels, const cv::Mat& ridge, float lo,
+                       float scale, FloodCellNarrow* cells, int wp) {
+  using V = typename L::V;
+  using Vi = typename L::Vi;
+  const int w = labels.cols;
+  const int h = labels.rows;
+  for (int y = 0; y < h; ++y) {
+    const int* l = labels.ptr<int>(y);
+    const float* fr = landscape.ptr<float>(y);
+    const float* rr = !ridge.empty() ? ridge.ptr<float>(y) : nullptr;
+    FloodCellNarrow* cr = cells + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
+    cr[-1].lab = -1;
+    cr[w].lab = -1;
+    int x = 0;
+    const V lo4s = L::set1(lo), scale4 = L::set1(scale);
+    const Vi low16 = L::set1i(0xFFFF), minus_one = L::set1i(-1);
+    for (; x + L::kN <= w; x += L::kN) {
+      // Cells [label | level << 16, ridge].
+      const Vi l4 = L::loadi(l + x);
+      const V v = L::mul(L::sub(L::load(fr + x), lo4s), scale4);
+      const Vi level = L::and_i(L::cmpgt_i(l4, minus_one), L::cvtt(v));
+      const V packed = L::as_ps(L::or_i(L::and_i(l4, low16), L::slli16(level)));
+      const V r4 = rr != nullptr ? L::load(rr + x) : L::zero();
+      L::store_pairs(reinterpret_cast<float*>(cr + x), packed, r4);
+    }
+    for (; x < w; ++x) {
+      cr[x] = {static_cast<int16_t>(l[x]),
+               l[x] >= 0 ? static_cast<uint16_t>((fr[x] - lo) * scale) : uint16_t{0},
+               rr != nullptr ? rr[x] : 0.0f};
+    }
+  }
+}
+
+// The labels back from the narrow cells.
+template <class L>
+inline void flood_unpack(const FloodCellNarrow* cells, int wp, cv::Mat& labels) {
+  using Vi = typename L::Vi;
+  const int w = labels.cols;
+  const int h = labels.rows;
+  for (int y = 0; y < h; ++y) {
+    const FloodCellNarrow* cr = cells + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
+    int* l = labels.ptr<int>(y);
+    int x = 0;
+    for (; x + L::kN <= w; x += L::kN) {
+      const Vi packed = L::as_si(L::load_evens(reinterpret_cast<const float*>(cr + x)));
+      L::storei(l + x, L::srai16(L::slli16(packed)));
+    }
+    for (; x < w; ++x) l[x] = cr[x].lab;
+  }
+}
+
+#define IHC_SSE2_AND_AVX2(name, params, args)                          \
+  __attribute__((flatten)) void name##_sse2 params { name<Sse> args; } \
+  __attribute__((target("avx2"), flatten)) void name##_avx2 params { name<Avx> args; }
+IHC_SSE2_AND_AVX2(flood_range,
+                  (const cv::Mat& landscape, const cv::Mat& labels, float& lo, float& hi, bool& wide),
+                  (landscape, labels, lo, hi, wide))
+IHC_SSE2_AND_AVX2(flood_pack,
+                  (const cv::Mat& landscape, const cv::Mat& labels, const cv::Mat& ridge, float lo,
+                   float scale, FloodCellNarrow* cells, int wp),
+                  (landscape, labels, ridge, lo, scale, cells, wp))
+IHC_SSE2_AND_AVX2(flood_unpack, (const FloodCellNarrow* cells, int wp, cv::Mat& labels), (cells, wp, labels))
+#undef IHC_SSE2_AND_AVX2
+
 }  // namespace
 
 void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance_px, const cv::Mat& ridge,
@@ -1015,37 +1174,14 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   if (stop_at_ridges) CV_Assert(ridge.type() == CV_32FC1 && ridge.size() == labels.size());
   const int w = labels.cols;
   const int h = labels.rows;
-  // Landscape range of the pixels that may be entered, 4 at a time (the others count as +-FLT_MAX).
+  // Landscape range of the pixels that may be entered; whether a label needs more than 16 bits.
   float lo = FLT_MAX, hi = -FLT_MAX;
-  __m128 lo4 = _mm_set1_ps(FLT_MAX), hi4 = _mm_set1_ps(-FLT_MAX);
-  const __m128i minus_one = _mm_set1_epi32(-1);
-  // Labels outside -32768 .. 32767, 4 at a time.
-  const __m128i min16 = _mm_set1_epi32(std::numeric_limits<int16_t>::min() - 1);
-  const __m128i max16 = _mm_set1_epi32(std::numeric_limits<int16_t>::max());
-  __m128i wide4 = _mm_setzero_si128();
   bool wide = false;
-  for (int y = 0; y < h; ++y) {
-    const int* l = labels.ptr<int>(y);
-    const float* fr = landscape.ptr<float>(y);
-    int x = 0;
-    for (; x + 4 <= w; x += 4) {
-      const __m128i l4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x));
-      wide4 = _mm_or_si128(wide4, _mm_or_si128(_mm_cmpgt_epi32(l4, max16), _mm_cmplt_epi32(l4, min16)));
-      const __m128 keep = _mm_castsi128_ps(_mm_cmpgt_epi32(l4, minus_one));
-      const __m128 f = _mm_loadu_ps(fr + x);
-      lo4 = min4(lo4, _mm_or_ps(_mm_and_ps(keep, f), _mm_andnot_ps(keep, _mm_set1_ps(FLT_MAX))));
-      hi4 = max4(hi4, _mm_or_ps(_mm_and_ps(keep, f), _mm_andnot_ps(keep, _mm_set1_ps(-FLT_MAX))));
-    }
-    for (; x < w; ++x) {
-      wide = wide || l[x] > std::numeric_limits<int16_t>::max() || l[x] < std::numeric_limits<int16_t>::min();
-      if (l[x] < 0) continue;
-      lo = std::min(lo, fr[x]);
-      hi = std::max(hi, fr[x]);
-    }
+  if (use_avx2()) {
+    flood_range_avx2(landscape, labels, lo, hi, wide);
+  } else {
+    flood_range_sse2(landscape, labels, lo, hi, wide);
   }
-  wide = wide || _mm_movemask_epi8(wide4) != 0;
-  lo = horizontal_min(lo4, lo);
-  hi = -horizontal_min(_mm_sub_ps(_mm_setzero_ps(), hi4), -hi);
   if (lo > hi) return;
   const float scale = hi > lo ? (kFloodLevels - 1) / (hi - lo) : 0.0f;
   FloodImages& im = flood_images();
@@ -1073,45 +1209,16 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
       cells[i].lab = -1;
       cells[np - 1 - i].lab = -1;
     }
-    for (int y = 0; y < h; ++y) {
-      const int* l = labels.ptr<int>(y);
-      const float* fr = landscape.ptr<float>(y);
-      const float* rr = stop_at_ridges ? ridge.ptr<float>(y) : nullptr;
-      FloodCellNarrow* cr = cells + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
-      cr[-1].lab = -1;
-      cr[w].lab = -1;
-      int x = 0;
-      const __m128 lo4s = _mm_set1_ps(lo), scale4 = _mm_set1_ps(scale);
-      const __m128i low16 = _mm_set1_epi32(0xFFFF);
-      for (; x + 4 <= w; x += 4) {
-        // Cells [label | level << 16, ridge] of 4 pixels.
-        const __m128i l4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x));
-        const __m128 v = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(fr + x), lo4s), scale4);
-        const __m128i level = _mm_and_si128(_mm_cmpgt_epi32(l4, minus_one), _mm_cvttps_epi32(v));
-        const __m128 packed =
-            _mm_castsi128_ps(_mm_or_si128(_mm_and_si128(l4, low16), _mm_slli_epi32(level, 16)));
-        const __m128 r4 = rr != nullptr ? _mm_loadu_ps(rr + x) : _mm_setzero_ps();
-        _mm_storeu_ps(reinterpret_cast<float*>(cr + x), _mm_unpacklo_ps(packed, r4));
-        _mm_storeu_ps(reinterpret_cast<float*>(cr + x + 2), _mm_unpackhi_ps(packed, r4));
-      }
-      for (; x < w; ++x) {
-        cr[x] = {static_cast<int16_t>(l[x]),
-                 l[x] >= 0 ? static_cast<uint16_t>((fr[x] - lo) * scale) : uint16_t{0},
-                 rr != nullptr ? rr[x] : 0.0f};
-      }
+    if (use_avx2()) {
+      flood_pack_avx2(landscape, labels, ridge, lo, scale, cells, wp);
+    } else {
+      flood_pack_sse2(landscape, labels, ridge, lo, scale, cells, wp);
     }
     run(cells);
-    for (int y = 0; y < h; ++y) {
-      const FloodCellNarrow* cr = cells + static_cast<std::ptrdiff_t>(y + 1) * wp + 1;
-      int* l = labels.ptr<int>(y);
-      int x = 0;
-      for (; x + 4 <= w; x += 4) {
-        const float* c = reinterpret_cast<const float*>(cr + x);
-        const __m128i packed =
-            _mm_castps_si128(_mm_shuffle_ps(_mm_loadu_ps(c), _mm_loadu_ps(c + 4), _MM_SHUFFLE(2, 0, 2, 0)));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(l + x), _mm_srai_epi32(_mm_slli_epi32(packed, 16), 16));
-      }
-      for (; x < w; ++x) l[x] = cr[x].lab;
+    if (use_avx2()) {
+      flood_unpack_avx2(cells, wp, labels);
+    } else {
+      flood_unpack_sse2(cells, wp, labels);
     }
     if (np > (std::size_t{1} << 25)) im.narrow.release();
     return;
@@ -1133,6 +1240,7 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
     // Only pixels that may be entered have a level (the others may hold anything, even NaN).
     int x = 0;
     const __m128 lo4s = _mm_set1_ps(lo), scale4 = _mm_set1_ps(scale);
+    const __m128i minus_one = _mm_set1_epi32(-1);
     for (; x + 4 <= w; x += 4) {
       const __m128i keep =
           _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(l + x)), minus_one);

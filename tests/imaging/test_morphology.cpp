@@ -415,5 +415,23 @@ TEST(Morphology, Sse2AndAvx2PathsGiveTheSameBitsAsTheReference) {
   }
 }
 
+TEST(Morphology, Sse2AndAvx2SeededFloodsEqualTheReference) {
+  const DefaultVectorPaths restore;
+  std::mt19937 rng(29);
+  for (int it = 0; it < 200; ++it) {
+    const FloodCase c = random_flood_case(rng, it % 2 == 0);
+    const cv::Mat ridge = it % 4 < 2 ? c.ridge : cv::Mat();
+    cv::Mat slow = c.labels.clone();
+    flood_simply(c.landscape, slow, c.max_distance_px, ridge, 0.15f);
+    for (const bool avx2 : {false, true}) {
+      use_avx2_morphology(avx2);
+      cv::Mat fast = c.labels.clone();
+      seeded_flood(c.landscape, fast, c.max_distance_px, ridge, 0.15f);
+      ASSERT_TRUE(identical(fast, slow)) << "case " << it << " (" << c.labels.cols << " x " << c.labels.rows
+                                         << ") with " << (avx2 ? "AVX2" : "SSE2");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ihc
