@@ -326,6 +326,32 @@ TEST_F(ScoreCli, TiledSlideAndWholeImageFindTheSameCells) {
   EXPECT_EQ(rec.timings_s.at("tiles"), 20.0);
 }
 
+TEST_F(ScoreCli, TilesCutFromTheDecodedLevelAndTilesStartedEarlyGiveTheSameCells) {
+  // A small pyramidal slide is scored two ways that must not change a cell: with the default 2048 px overlay
+  // its level 0 is decoded once for the overview and the tiles are cut from it; with a 512 px overlay the
+  // overview comes from a smaller level and the tiles, read from level 0, start before the tissue mask.
+  const fs::path dir = ihc::test::temp_dir("score_cli_early_tiles");
+  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "2400", "--height", "2000",
+                 "--mpp", "0.5", "--seed", "5", "--slide", "f.svs"},
+                dir)
+                .status,
+            0);
+  for (const char* overlay : {"2048", "512"}) {
+    ASSERT_EQ(
+        run({"score", "f.svs", "-o", std::string("o") + overlay, "--set", "tissue_detection=false", "--set",
+             "tile_size_px=512", "--set", "threads=2", "--set", std::string("overlay_max_px=") + overlay},
+            dir)
+            .status,
+        0);
+  }
+  const std::string a = ihc::read_file(dir / "o2048/slides/f/cells.csv");
+  const std::string b = ihc::read_file(dir / "o512/slides/f/cells.csv");
+  EXPECT_GT(std::count(a.begin(), a.end(), '\n'), 500);
+  EXPECT_TRUE(a == b) << "cells.csv differs between the two ways of reading the tiles";
+  EXPECT_EQ(ihc::read_file(dir / "o2048/slides/f/cells.geojson"),
+            ihc::read_file(dir / "o512/slides/f/cells.geojson"));
+}
+
 TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
   const fs::path dir = ihc::test::temp_dir("score_cli_sigint");
   ASSERT_EQ(run({"synth", "--kind", "membrane", "--width", "3500", "--height", "3500", "--mpp", "0.5",
