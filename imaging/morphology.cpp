@@ -26,13 +26,17 @@ namespace ihc {
 
 namespace {
 
-// AVX2 paths are taken when the CPU has AVX2, unless a test turned them off (use_avx2_morphology).
+// AVX2 paths are taken when the CPU has AVX2, unless IHC_MORPHOLOGY_SSE2=1 is set in the environment (for
+// timing both paths in one binary, e.g. bench_detection) or a test turned them off (use_avx2_morphology).
 bool avx2_supported() {
   static const bool supported = __builtin_cpu_supports("avx2");
   return supported;
 }
 std::atomic<bool>& avx2_enabled() {
-  static std::atomic<bool> enabled{avx2_supported()};
+  static std::atomic<bool> enabled{[] {
+    const char* sse2 = std::getenv("IHC_MORPHOLOGY_SSE2");
+    return avx2_supported() && !(sse2 != nullptr && std::string(sse2) == "1");
+  }()};
   return enabled;
 }
 bool use_avx2() { return avx2_enabled().load(std::memory_order_relaxed); }
@@ -511,6 +515,9 @@ void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat
     // skipping the sequential pass for 4-pixel blocks nothing reaches (the branch costs more). Column-wise
     // (x-monotone) scan pairs before the rows' would cut the walk to 0.86 M steps (1 pair) or 0.76 M (2),
     // not enough to pay for transposing 13 MB twice.
+    // An AVX2 neighbour test (rows above and below in one 256-bit compare) took 7 % of the walk's
+    // instructions away (callgrind) but no time (alternated medians 26-34 ms either way): the walk waits for
+    // memory, and stays on the SSE2 test.
     constexpr int kLevels = 65536;
     const float scale = (kLevels - 1) / (hi - lo);
     // Values queued are never below lo: a raise only lifts a pixel above its scanned value.
