@@ -26,13 +26,16 @@ namespace ihc {
 namespace {
 
 constexpr double kMaxSigmaPx = 10000.0;
-// Columns per vector group: two SSE vectors, so each pass has at least two independent sums in flight.
+// Columns per step of the column pass (two SSE vectors for each of two rows) and of the row pass (eight
+// vectors: a row sum is a chain of 2 r dependent adds of 3 cycles latency while two adds issue per cycle).
 constexpr int kGroup = 8;
+constexpr int kRowGroup = 32;
 
 struct Kernel {
   double sigma_px = -1.0;
   int radius = 0;
-  std::vector<float> half;  // c_0 .. c_radius: the centre and right half of OpenCV's kernel
+  std::vector<float> splat;  // OpenCV's kernel c_-r .. c_r, each value 4 times (a memory operand of mulps)
+  const float* centre() const { return splat.data() + 4 * radius; }  // c_0 .. c_r
 };
 
 // A few kernels per thread: detection alternates three sigmas, and OpenCV computes a kernel in soft floats.
@@ -47,26 +50,74 @@ const Kernel& kernel_for(double sigma_px) {
   const int ksize = gaussian_kernel_size(sigma_px);
   const cv::Mat full = cv::getGaussianKernel(ksize, sigma_px, CV_32F);
   k.radius = ksize / 2;
-  k.half.assign(full.ptr<float>() + k.radius, full.ptr<float>() + ksize);
+  k.splat.resize(4 * std::size_t(ksize));  // operator new: 16-byte aligned
+  for (int i = 0; i < ksize; ++i) std::fill_n(k.splat.begin() + 4 * i, 4, full.at<float>(i));
   k.sigma_px = sigma_px;
   return k;
 }
 
-// One row: out[x] = p[x] * c_0 + sum_k (p[x - k] + p[x + k]) * c_k for x in [0, width), width a multiple of
-// kGroup; p has `radius` valid values before p[0] and after p[width - 1].
-void blur_row(const float* p, float* out, int width, const float* c, int radius) {
-  const __m128 c0 = _mm_set1_ps(c[0]);
-  for (int x = 0; x < width; x += kGroup) {
-    const float* q = p + x;
-    __m128 s0 = _mm_mul_ps(_mm_loadu_ps(q), c0);
-    __m128 s1 = _mm_mul_ps(_mm_loadu_ps(q + 4), c0);
-    for (int k = 1; k <= radius; ++k) {
-      const __m128 ck = _mm_set1_ps(c[k]);
-      s0 = _mm_add_ps(s0, _mm_mul_ps(_mm_add_ps(_mm_loadu_ps(q - k), _mm_loadu_ps(q + k)), ck));
-      s1 = _mm_add_ps(s1, _mm_mul_ps(_mm_add_ps(_mm_loadu_ps(q + 4 - k), _mm_loadu_ps(q + 4 + k)), ck));
+inline void prefetch_line(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+
+// One row, out[x] for x in [0, width) (a multiple of kRowGroup), p with `radius` valid values before p[0] and
+// after p[width - 1]; c = c_-r .. c_r. OpenCV's baseline (SSE2) order: kernels of 7 taps and more sum
+// p[x - r] * c_-r + p[x - r + 1] * c_-r+1 + ... left to right (RowFilter / RowVec_32f), smaller ones add
+// (p[x - k] + p[x + k]) * c_k for k = 1..r to p[x] * c_0 (SymmRowSmallFilter). On this add-bound loop the
+// extra multiplies of the long form cost nothing measurable (separate pipes), and keeping OpenCV's order
+// leaves detection results as OpenCV gives them on CPUs without FMA. Prefetches next[0 .. next_width): the
+// next source row, whose copy would otherwise wait for memory.
+// Eight sums of four lanes; spelt out so that they stay in registers (an array of them did not at -O2).
+struct Sums8 {
+  __m128 s0, s1, s2, s3, s4, s5, s6, s7;
+  void start(const float* q, __m128 c) {
+    s0 = _mm_mul_ps(_mm_loadu_ps(q), c), s1 = _mm_mul_ps(_mm_loadu_ps(q + 4), c);
+    s2 = _mm_mul_ps(_mm_loadu_ps(q + 8), c), s3 = _mm_mul_ps(_mm_loadu_ps(q + 12), c);
+    s4 = _mm_mul_ps(_mm_loadu_ps(q + 16), c), s5 = _mm_mul_ps(_mm_loadu_ps(q + 20), c);
+    s6 = _mm_mul_ps(_mm_loadu_ps(q + 24), c), s7 = _mm_mul_ps(_mm_loadu_ps(q + 28), c);
+  }
+  void add(const float* q, __m128 c) {  // += q[i] * c
+    s0 = _mm_add_ps(s0, _mm_mul_ps(_mm_loadu_ps(q), c)),
+    s1 = _mm_add_ps(s1, _mm_mul_ps(_mm_loadu_ps(q + 4), c));
+    s2 = _mm_add_ps(s2, _mm_mul_ps(_mm_loadu_ps(q + 8), c));
+    s3 = _mm_add_ps(s3, _mm_mul_ps(_mm_loadu_ps(q + 12), c));
+    s4 = _mm_add_ps(s4, _mm_mul_ps(_mm_loadu_ps(q + 16), c));
+    s5 = _mm_add_ps(s5, _mm_mul_ps(_mm_loadu_ps(q + 20), c));
+    s6 = _mm_add_ps(s6, _mm_mul_ps(_mm_loadu_ps(q + 24), c));
+    s7 = _mm_add_ps(s7, _mm_mul_ps(_mm_loadu_ps(q + 28), c));
+  }
+  static __m128 pair(const float* a, const float* b) { return _mm_add_ps(_mm_loadu_ps(a), _mm_loadu_ps(b)); }
+  void add_pairs(const float* a, const float* b, __m128 c) {  // += (a[i] + b[i]) * c
+    s0 = _mm_add_ps(s0, _mm_mul_ps(pair(a, b), c)), s1 = _mm_add_ps(s1, _mm_mul_ps(pair(a + 4, b + 4), c));
+    s2 = _mm_add_ps(s2, _mm_mul_ps(pair(a + 8, b + 8), c));
+    s3 = _mm_add_ps(s3, _mm_mul_ps(pair(a + 12, b + 12), c));
+    s4 = _mm_add_ps(s4, _mm_mul_ps(pair(a + 16, b + 16), c));
+    s5 = _mm_add_ps(s5, _mm_mul_ps(pair(a + 20, b + 20), c));
+    s6 = _mm_add_ps(s6, _mm_mul_ps(pair(a + 24, b + 24), c));
+    s7 = _mm_add_ps(s7, _mm_mul_ps(pair(a + 28, b + 28), c));
+  }
+  void store(float* out) const {
+    _mm_store_ps(out, s0), _mm_store_ps(out + 4, s1), _mm_store_ps(out + 8, s2), _mm_store_ps(out + 12, s3);
+    _mm_store_ps(out + 16, s4), _mm_store_ps(out + 20, s5), _mm_store_ps(out + 24, s6);
+    _mm_store_ps(out + 28, s7);
+  }
+};
+
+void blur_row(const float* p, float* out, int width, const float* c, int radius, const float* next,
+              int next_width) {
+  const int taps = 2 * radius + 1;
+  Sums8 s;
+  for (int x = 0; x < width; x += kRowGroup) {
+    if (x < next_width) prefetch_line(next + x), prefetch_line(next + x + 16);
+    if (taps >= 7) {
+      const float* q = p + x - radius;
+      s.start(q, _mm_load_ps(c));
+      for (int k = 1; k < taps; ++k) s.add(q + k, _mm_load_ps(c + 4 * k));
+    } else {
+      const float* q = p + x;
+      const float* cc = c + 4 * radius;
+      s.start(q, _mm_load_ps(cc));
+      for (int k = 1; k <= radius; ++k) s.add_pairs(q - k, q + k, _mm_load_ps(cc + 4 * k));
     }
-    _mm_storeu_ps(out + x, s0);
-    _mm_storeu_ps(out + x + 4, s1);
+    s.store(out + x);
   }
 }
 
@@ -76,7 +127,7 @@ void blur_row(const float* p, float* out, int width, const float* c, int radius)
 // two outputs. out1 may be null (the last row of an odd height).
 void blur_columns2(const float* const* rows, float* out0, float* out1, int width, const float* c,
                    int radius) {
-  const __m128 c0 = _mm_set1_ps(c[0]);
+  const __m128 c0 = _mm_load_ps(c);
   float tail0[kGroup], tail1[kGroup];
   for (int x = 0; x < width; x += kGroup) {
     __m128 a0 = _mm_load_ps(rows[0] + x), a1 = _mm_load_ps(rows[0] + x + 4);  // rows[1 - k] before tap k
@@ -84,7 +135,7 @@ void blur_columns2(const float* const* rows, float* out0, float* out1, int width
     __m128 s0 = _mm_mul_ps(a0, c0), s1 = _mm_mul_ps(a1, c0);
     __m128 t0 = _mm_mul_ps(b0, c0), t1 = _mm_mul_ps(b1, c0);
     for (int k = 1; k <= radius; ++k) {
-      const __m128 ck = _mm_set1_ps(c[k]);
+      const __m128 ck = _mm_load_ps(c + 4 * k);
       const float* lo = rows[-k] + x;
       const float* hi = rows[k + 1] + x;
       const __m128 l0 = _mm_load_ps(lo), l1 = _mm_load_ps(lo + 4);
@@ -126,12 +177,12 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
   }
   const Kernel& kernel = kernel_for(sigma_px);
   const int w = src_in.cols, h = src_in.rows, r = kernel.radius;
-  const float* c = kernel.half.data();
+  const float* c = kernel.splat.data();  // c_-r .. c_r
 
   // Keep src alive and readable while dst is (re)created: dst may share or overlap its memory.
   cv::Mat src = src_in;
   thread_local cv::Mat copy;
-  if (r == 0) {
+  if (r == 0 || (w == 1 && h == 1)) {
     src.copyTo(dst);
     return;
   }
@@ -144,8 +195,8 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
   // Row-filtered rows live in a ring of 2 r + 2 rows (in L2 for tiles of ~1200 px and r <= 12): two output
   // rows need rows y - r .. y + 1 + r. Row j sits in slot j % ring_rows; a clamped index gives the
   // replicated border row.
-  const int wv = (w + kGroup - 1) / kGroup * kGroup;
-  const int stride = wv;  // a multiple of 8 floats: the column pass loads aligned
+  const int wv = (w + kRowGroup - 1) / kRowGroup * kRowGroup;
+  const int stride = wv;  // a multiple of 32 floats: aligned loads and stores
   const int ring_rows = 2 * r + 2;
   thread_local std::vector<float> ring;  // operator new: 16-byte aligned
   thread_local std::vector<float> padded;
@@ -163,17 +214,29 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
       std::fill(p, p + r, s[0]);
       std::memcpy(p + r, s, sizeof(float) * w);
       std::fill(p + r + w, p + wv + 2 * r, s[w - 1]);
-      blur_row(p + r, ring.data() + std::size_t(filtered % ring_rows) * stride, wv, c, r);
+      float* out = ring.data() + std::size_t(filtered % ring_rows) * stride;
+      if (w == 1) {
+        std::fill(out, out + wv, s[0]);  // as OpenCV: no row kernel across a single column
+        continue;
+      }
+      // The next source row is fetched while this one is filtered (its copy above waited for memory).
+      const float* next = filtered + 1 < h ? src.ptr<float>(filtered + 1) : s;
+      blur_row(p + r, out, wv, c, r, next, w);
     }
   };
+  if (h == 1) {  // as OpenCV: no column kernel across a single row
+    filter_through(0);
+    std::memcpy(dst.ptr<float>(0), ring.data(), sizeof(float) * w);
+    return;
+  }
   for (int y = 0; y < h; y += 2) {
     filter_through(std::min(y + 1 + r, h - 1));
     for (int i = -r; i <= r + 1; ++i) {
       const int j = std::clamp(y + i, 0, h - 1);
       row_ptrs[i + r] = ring.data() + std::size_t(j % ring_rows) * stride;
     }
-    blur_columns2(row_ptrs.data() + r, dst.ptr<float>(y), y + 1 < h ? dst.ptr<float>(y + 1) : nullptr, w, c,
-                  r);
+    blur_columns2(row_ptrs.data() + r, dst.ptr<float>(y), y + 1 < h ? dst.ptr<float>(y + 1) : nullptr, w,
+                  kernel.centre(), r);
   }
 }
 
