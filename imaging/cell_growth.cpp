@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "imaging/gaussian.hpp"
 #include "imaging/line_ownership.hpp"
 #include "imaging/morphology.hpp"
 
@@ -374,7 +375,7 @@ void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellPar
     cv::Mat& dab_smooth = dab_smooth_plane.get(dab.size(), CV_32F);
     cv::Mat& landscape = landscape_plane.get(dab.size(), CV_32F);
     const double sigma_px = kLandscapeSigmaUm / p.um_per_px;
-    cv::GaussianBlur(dab, dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+    gaussian_blur(dab, dab_smooth, sigma_px);
     const double reach = p.cell_expansion_px + 0.5;
     growth_landscape(nucleus_labels, dab_smooth, kDistanceOdPerUm * p.um_per_px, reach, landscape,
                      g.cell_labels);
