@@ -1,10 +1,9 @@
 #include "imaging/gaussian.hpp"
 
-#include <emmintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -19,6 +18,8 @@
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
+// The 8-lane helpers are always inlined into the AVX functions: no 32-byte vector crosses a call.
+#pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
 namespace ihc {
@@ -26,16 +27,14 @@ namespace ihc {
 namespace {
 
 constexpr double kMaxSigmaPx = 10000.0;
-// Columns per step of the column pass (two SSE vectors for each of two rows) and of the row pass (eight
-// vectors: a row sum is a chain of 2 r dependent adds of 3 cycles latency while two adds issue per cycle).
-constexpr int kGroup = 8;
-constexpr int kRowGroup = 32;
+// Row and ring widths are padded to this (the AVX row step) so neither pass needs a scalar tail.
+constexpr int kRowPad = 64;
 
 struct Kernel {
   double sigma_px = -1.0;
   int radius = 0;
-  std::vector<float> splat;  // OpenCV's kernel c_-r .. c_r, each value 4 times (a memory operand of mulps)
-  const float* centre() const { return splat.data() + 4 * radius; }  // c_0 .. c_r
+  std::vector<float> c;                                      // OpenCV's kernel c_-r .. c_r
+  const float* centre() const { return c.data() + radius; }  // c_0 .. c_r
 };
 
 // A few kernels per thread: detection alternates three sigmas, and OpenCV computes a kernel in soft floats.
@@ -50,113 +49,147 @@ const Kernel& kernel_for(double sigma_px) {
   const int ksize = gaussian_kernel_size(sigma_px);
   const cv::Mat full = cv::getGaussianKernel(ksize, sigma_px, CV_32F);
   k.radius = ksize / 2;
-  k.splat.resize(4 * std::size_t(ksize));  // operator new: 16-byte aligned
-  for (int i = 0; i < ksize; ++i) std::fill_n(k.splat.begin() + 4 * i, 4, full.at<float>(i));
+  k.c.assign(full.ptr<float>(), full.ptr<float>() + ksize);
   k.sigma_px = sigma_px;
   return k;
 }
 
-inline void prefetch_line(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+// The passes are written once on GCC vectors and compiled twice: 4 lanes (SSE2, every x86-64) and 8 lanes in
+// an AVX function chosen at run time. Both do the same IEEE multiplies and adds in the same order lane by
+// lane (AVX without FMA), so the bits do not depend on the CPU; only the speed does.
+typedef float F4 __attribute__((vector_size(16)));
+typedef float F8 __attribute__((vector_size(32)));
 
-// One row, out[x] for x in [0, width) (a multiple of kRowGroup), p with `radius` valid values before p[0] and
-// after p[width - 1]; c = c_-r .. c_r. OpenCV's baseline (SSE2) order: kernels of 7 taps and more sum
+template <class V>
+[[gnu::always_inline]] inline V load(const float* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class V>
+[[gnu::always_inline]] inline void store(float* p, V v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+template <class V>
+[[gnu::always_inline]] inline V splat(float c) {
+  if constexpr (sizeof(V) == 16) {
+    return V{c, c, c, c};
+  } else {
+    return V{c, c, c, c, c, c, c, c};  // not V{} + c: adding 0 is an add (it turns -0 into +0)
+  }
+}
+
+// One row, out[x] for x in [0, width) (a multiple of 8 vectors), p with `radius` valid values before p[0]
+// and after p[width - 1]; c = c_-r .. c_r. OpenCV's baseline (SSE2) order: kernels of 7 taps and more sum
 // p[x - r] * c_-r + p[x - r + 1] * c_-r+1 + ... left to right (RowFilter / RowVec_32f), smaller ones add
 // (p[x - k] + p[x + k]) * c_k for k = 1..r to p[x] * c_0 (SymmRowSmallFilter). On this add-bound loop the
 // extra multiplies of the long form cost nothing measurable (separate pipes), and keeping OpenCV's order
-// leaves detection results as OpenCV gives them on CPUs without FMA. Prefetches next[0 .. next_width): the
-// next source row, whose copy would otherwise wait for memory.
-// Eight sums of four lanes; spelt out so that they stay in registers (an array of them did not at -O2).
-struct Sums8 {
-  __m128 s0, s1, s2, s3, s4, s5, s6, s7;
-  void start(const float* q, __m128 c) {
-    s0 = _mm_mul_ps(_mm_loadu_ps(q), c), s1 = _mm_mul_ps(_mm_loadu_ps(q + 4), c);
-    s2 = _mm_mul_ps(_mm_loadu_ps(q + 8), c), s3 = _mm_mul_ps(_mm_loadu_ps(q + 12), c);
-    s4 = _mm_mul_ps(_mm_loadu_ps(q + 16), c), s5 = _mm_mul_ps(_mm_loadu_ps(q + 20), c);
-    s6 = _mm_mul_ps(_mm_loadu_ps(q + 24), c), s7 = _mm_mul_ps(_mm_loadu_ps(q + 28), c);
-  }
-  void add(const float* q, __m128 c) {  // += q[i] * c
-    s0 = _mm_add_ps(s0, _mm_mul_ps(_mm_loadu_ps(q), c)),
-    s1 = _mm_add_ps(s1, _mm_mul_ps(_mm_loadu_ps(q + 4), c));
-    s2 = _mm_add_ps(s2, _mm_mul_ps(_mm_loadu_ps(q + 8), c));
-    s3 = _mm_add_ps(s3, _mm_mul_ps(_mm_loadu_ps(q + 12), c));
-    s4 = _mm_add_ps(s4, _mm_mul_ps(_mm_loadu_ps(q + 16), c));
-    s5 = _mm_add_ps(s5, _mm_mul_ps(_mm_loadu_ps(q + 20), c));
-    s6 = _mm_add_ps(s6, _mm_mul_ps(_mm_loadu_ps(q + 24), c));
-    s7 = _mm_add_ps(s7, _mm_mul_ps(_mm_loadu_ps(q + 28), c));
-  }
-  static __m128 pair(const float* a, const float* b) { return _mm_add_ps(_mm_loadu_ps(a), _mm_loadu_ps(b)); }
-  void add_pairs(const float* a, const float* b, __m128 c) {  // += (a[i] + b[i]) * c
-    s0 = _mm_add_ps(s0, _mm_mul_ps(pair(a, b), c)), s1 = _mm_add_ps(s1, _mm_mul_ps(pair(a + 4, b + 4), c));
-    s2 = _mm_add_ps(s2, _mm_mul_ps(pair(a + 8, b + 8), c));
-    s3 = _mm_add_ps(s3, _mm_mul_ps(pair(a + 12, b + 12), c));
-    s4 = _mm_add_ps(s4, _mm_mul_ps(pair(a + 16, b + 16), c));
-    s5 = _mm_add_ps(s5, _mm_mul_ps(pair(a + 20, b + 20), c));
-    s6 = _mm_add_ps(s6, _mm_mul_ps(pair(a + 24, b + 24), c));
-    s7 = _mm_add_ps(s7, _mm_mul_ps(pair(a + 28, b + 28), c));
-  }
-  void store(float* out) const {
-    _mm_store_ps(out, s0), _mm_store_ps(out + 4, s1), _mm_store_ps(out + 8, s2), _mm_store_ps(out + 12, s3);
-    _mm_store_ps(out + 16, s4), _mm_store_ps(out + 20, s5), _mm_store_ps(out + 24, s6);
-    _mm_store_ps(out + 28, s7);
-  }
-};
-
-void blur_row(const float* p, float* out, int width, const float* c, int radius, const float* next,
-              int next_width) {
+// leaves detection results as OpenCV gives them on CPUs without FMA. Eight sums in flight: a row sum is a
+// chain of 2 r adds of 3 cycles latency while two adds issue per cycle. Prefetches next[0 .. next_width):
+// the next source row, whose copy would otherwise wait for memory.
+template <class V>
+[[gnu::always_inline]] inline void blur_row(const float* p, float* out, int width, const float* c, int radius,
+                                            const float* next, int next_width) {
+  constexpr int kLanes = sizeof(V) / sizeof(float), kStep = 8 * kLanes;
   const int taps = 2 * radius + 1;
-  Sums8 s;
-  for (int x = 0; x < width; x += kRowGroup) {
-    if (x < next_width) prefetch_line(next + x), prefetch_line(next + x + 16);
+  for (int x = 0; x < width; x += kStep) {
+    for (int i = 0; i < kStep; i += 16) {
+      if (x + i < next_width) __builtin_prefetch(next + x + i, 0, 3);
+    }
+    V s[8];
     if (taps >= 7) {
       const float* q = p + x - radius;
-      s.start(q, _mm_load_ps(c));
-      for (int k = 1; k < taps; ++k) s.add(q + k, _mm_load_ps(c + 4 * k));
+      const V c0 = splat<V>(c[0]);
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) s[i] = load<V>(q + i * kLanes) * c0;
+      for (int k = 1; k < taps; ++k) {
+        const V ck = splat<V>(c[k]);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) s[i] = s[i] + load<V>(q + k + i * kLanes) * ck;
+      }
     } else {
       const float* q = p + x;
-      const float* cc = c + 4 * radius;
-      s.start(q, _mm_load_ps(cc));
-      for (int k = 1; k <= radius; ++k) s.add_pairs(q - k, q + k, _mm_load_ps(cc + 4 * k));
+      const float* cc = c + radius;
+      const V c0 = splat<V>(cc[0]);
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) s[i] = load<V>(q + i * kLanes) * c0;
+      for (int k = 1; k <= radius; ++k) {
+        const V ck = splat<V>(cc[k]);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i)
+          s[i] = s[i] + (load<V>(q - k + i * kLanes) + load<V>(q + k + i * kLanes)) * ck;
+      }
     }
-    s.store(out + x);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) store<V>(out + x + i * kLanes, s[i]);
   }
 }
 
 // Two output rows at once from the row-filtered rows rows[-radius .. radius + 1] (pointers, replicated at
-// the plane's edges): out0 = column sums centred on rows[0], out1 on rows[1]. The pair sums of the second
-// row reuse the loads of the first (rows[1 - k] is the first row's rows[-(k - 1)]), two loads per tap for
-// two outputs. out1 may be null (the last row of an odd height).
-void blur_columns2(const float* const* rows, float* out0, float* out1, int width, const float* c,
-                   int radius) {
-  const __m128 c0 = _mm_load_ps(c);
-  float tail0[kGroup], tail1[kGroup];
-  for (int x = 0; x < width; x += kGroup) {
-    __m128 a0 = _mm_load_ps(rows[0] + x), a1 = _mm_load_ps(rows[0] + x + 4);  // rows[1 - k] before tap k
-    __m128 b0 = _mm_load_ps(rows[1] + x), b1 = _mm_load_ps(rows[1] + x + 4);  // rows[k] before tap k
-    __m128 s0 = _mm_mul_ps(a0, c0), s1 = _mm_mul_ps(a1, c0);
-    __m128 t0 = _mm_mul_ps(b0, c0), t1 = _mm_mul_ps(b1, c0);
+// the plane's edges, `width` rounded up to kRowPad readable): out0 = column sums centred on rows[0], out1 on
+// rows[1], each x[0] * c_0 + (x[-k] + x[k]) * c_k for k = 1..r as OpenCV's SymmColumnFilter. The pair sums
+// of the second row reuse the loads of the first (rows[1 - k] is the first row's rows[-(k - 1)]), two loads
+// per tap for two outputs. out1 may be null (the last row of an odd height).
+template <class V>
+[[gnu::always_inline]] inline void blur_columns2(const float* const* rows, float* out0, float* out1,
+                                                 int width, const float* c, int radius) {
+  constexpr int kLanes = sizeof(V) / sizeof(float), kStep = 2 * kLanes;
+  const V c0 = splat<V>(c[0]);
+  for (int x = 0; x < width; x += kStep) {
+    V a0 = load<V>(rows[0] + x), a1 = load<V>(rows[0] + x + kLanes);  // rows[1 - k] before tap k
+    V b0 = load<V>(rows[1] + x), b1 = load<V>(rows[1] + x + kLanes);  // rows[k] before tap k
+    V s0 = a0 * c0, s1 = a1 * c0, t0 = b0 * c0, t1 = b1 * c0;
     for (int k = 1; k <= radius; ++k) {
-      const __m128 ck = _mm_load_ps(c + 4 * k);
+      const V ck = splat<V>(c[k]);
       const float* lo = rows[-k] + x;
       const float* hi = rows[k + 1] + x;
-      const __m128 l0 = _mm_load_ps(lo), l1 = _mm_load_ps(lo + 4);
-      const __m128 h0 = _mm_load_ps(hi), h1 = _mm_load_ps(hi + 4);
-      s0 = _mm_add_ps(s0, _mm_mul_ps(_mm_add_ps(l0, b0), ck));
-      s1 = _mm_add_ps(s1, _mm_mul_ps(_mm_add_ps(l1, b1), ck));
-      t0 = _mm_add_ps(t0, _mm_mul_ps(_mm_add_ps(a0, h0), ck));
-      t1 = _mm_add_ps(t1, _mm_mul_ps(_mm_add_ps(a1, h1), ck));
+      const V l0 = load<V>(lo), l1 = load<V>(lo + kLanes);
+      const V h0 = load<V>(hi), h1 = load<V>(hi + kLanes);
+      s0 = s0 + (l0 + b0) * ck;
+      s1 = s1 + (l1 + b1) * ck;
+      t0 = t0 + (a0 + h0) * ck;
+      t1 = t1 + (a1 + h1) * ck;
       a0 = l0, a1 = l1, b0 = h0, b1 = h1;
     }
-    const int n = std::min(kGroup, width - x);
-    if (n == kGroup) {
-      _mm_storeu_ps(out0 + x, s0), _mm_storeu_ps(out0 + x + 4, s1);
-      if (out1 != nullptr) _mm_storeu_ps(out1 + x, t0), _mm_storeu_ps(out1 + x + 4, t1);
+    if (x + kStep <= width) {
+      store<V>(out0 + x, s0), store<V>(out0 + x + kLanes, s1);
+      if (out1 != nullptr) store<V>(out1 + x, t0), store<V>(out1 + x + kLanes, t1);
     } else {
-      _mm_storeu_ps(tail0, s0), _mm_storeu_ps(tail0 + 4, s1);
-      _mm_storeu_ps(tail1, t0), _mm_storeu_ps(tail1 + 4, t1);
-      std::memcpy(out0 + x, tail0, sizeof(float) * n);
-      if (out1 != nullptr) std::memcpy(out1 + x, tail1, sizeof(float) * n);
+      float tail[2 * kStep];
+      store<V>(tail, s0), store<V>(tail + kLanes, s1), store<V>(tail + kStep, t0);
+      store<V>(tail + kStep + kLanes, t1);
+      std::memcpy(out0 + x, tail, sizeof(float) * (width - x));
+      if (out1 != nullptr) std::memcpy(out1 + x, tail + kStep, sizeof(float) * (width - x));
     }
   }
+}
+
+struct Passes {
+  void (*row)(const float*, float*, int, const float*, int, const float*, int);
+  void (*columns2)(const float* const*, float*, float*, int, const float*, int);
+};
+
+void row_sse2(const float* p, float* out, int width, const float* c, int radius, const float* next,
+              int next_width) {
+  blur_row<F4>(p, out, width, c, radius, next, next_width);
+}
+void columns2_sse2(const float* const* rows, float* out0, float* out1, int width, const float* c,
+                   int radius) {
+  blur_columns2<F4>(rows, out0, out1, width, c, radius);
+}
+[[gnu::target("avx")]] void row_avx(const float* p, float* out, int width, const float* c, int radius,
+                                    const float* next, int next_width) {
+  blur_row<F8>(p, out, width, c, radius, next, next_width);
+}
+[[gnu::target("avx")]] void columns2_avx(const float* const* rows, float* out0, float* out1, int width,
+                                         const float* c, int radius) {
+  blur_columns2<F8>(rows, out0, out1, width, c, radius);
+}
+
+Passes passes(bool allow_avx) {
+  static const bool have_avx = __builtin_cpu_supports("avx");  // false unless the OS saves YMM state
+  if (allow_avx && have_avx) return {row_avx, columns2_avx};
+  return {row_sse2, columns2_sse2};
 }
 
 bool overlaps(const cv::Mat& a, const cv::Mat& b) {
@@ -169,7 +202,11 @@ bool overlaps(const cv::Mat& a, const cv::Mat& b) {
 
 int gaussian_kernel_size(double sigma_px) { return cvRound(sigma_px * 8 + 1) | 1; }
 
-void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
+void gaussian_blur(const cv::Mat& src, cv::Mat& dst, double sigma_px) {
+  gaussian_blur(src, dst, sigma_px, true);
+}
+
+void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px, bool allow_avx) {
   require_float(src_in, "gaussian_blur");
   if (!(sigma_px > 0.0 && sigma_px <= kMaxSigmaPx)) {
     throw std::invalid_argument("gaussian_blur: sigma_px must be in (0, 10000], got " +
@@ -177,7 +214,8 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
   }
   const Kernel& kernel = kernel_for(sigma_px);
   const int w = src_in.cols, h = src_in.rows, r = kernel.radius;
-  const float* c = kernel.splat.data();  // c_-r .. c_r
+  const float* c = kernel.c.data();  // c_-r .. c_r
+  const Passes pass = passes(allow_avx);
 
   // Keep src alive and readable while dst is (re)created: dst may share or overlap its memory.
   cv::Mat src = src_in;
@@ -195,14 +233,18 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
   // Row-filtered rows live in a ring of 2 r + 2 rows (in L2 for tiles of ~1200 px and r <= 12): two output
   // rows need rows y - r .. y + 1 + r. Row j sits in slot j % ring_rows; a clamped index gives the
   // replicated border row.
-  const int wv = (w + kRowGroup - 1) / kRowGroup * kRowGroup;
-  const int stride = wv;  // a multiple of 32 floats: aligned loads and stores
+  const int wv = (w + kRowPad - 1) / kRowPad * kRowPad;
+  const int stride = wv;
   const int ring_rows = 2 * r + 2;
-  thread_local std::vector<float> ring;  // operator new: 16-byte aligned
+  thread_local std::vector<float> ring_memory;
   thread_local std::vector<float> padded;
   thread_local std::vector<const float*> row_ptrs;
-  if (ring.size() < static_cast<std::size_t>(ring_rows) * stride)
-    ring.resize(std::size_t(ring_rows) * stride);
+  if (ring_memory.size() < std::size_t(ring_rows) * stride + 16) {
+    ring_memory.resize(std::size_t(ring_rows) * stride + 16);
+  }
+  // Rows on 64-byte lines: an unaligned 32-byte load that straddles two lines costs two.
+  float* const ring =
+      ring_memory.data() + (16 - reinterpret_cast<std::uintptr_t>(ring_memory.data()) / 4 % 16) % 16;
   if (padded.size() < static_cast<std::size_t>(wv + 2 * r)) padded.resize(wv + 2 * r);
   if (row_ptrs.size() < static_cast<std::size_t>(2 * r + 2)) row_ptrs.resize(2 * r + 2);
 
@@ -214,28 +256,28 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
       std::fill(p, p + r, s[0]);
       std::memcpy(p + r, s, sizeof(float) * w);
       std::fill(p + r + w, p + wv + 2 * r, s[w - 1]);
-      float* out = ring.data() + std::size_t(filtered % ring_rows) * stride;
+      float* out = ring + std::size_t(filtered % ring_rows) * stride;
       if (w == 1) {
         std::fill(out, out + wv, s[0]);  // as OpenCV: no row kernel across a single column
         continue;
       }
       // The next source row is fetched while this one is filtered (its copy above waited for memory).
       const float* next = filtered + 1 < h ? src.ptr<float>(filtered + 1) : s;
-      blur_row(p + r, out, wv, c, r, next, w);
+      pass.row(p + r, out, wv, c, r, next, w);
     }
   };
   if (h == 1) {  // as OpenCV: no column kernel across a single row
     filter_through(0);
-    std::memcpy(dst.ptr<float>(0), ring.data(), sizeof(float) * w);
+    std::memcpy(dst.ptr<float>(0), ring, sizeof(float) * w);
     return;
   }
   for (int y = 0; y < h; y += 2) {
     filter_through(std::min(y + 1 + r, h - 1));
     for (int i = -r; i <= r + 1; ++i) {
       const int j = std::clamp(y + i, 0, h - 1);
-      row_ptrs[i + r] = ring.data() + std::size_t(j % ring_rows) * stride;
+      row_ptrs[i + r] = ring + std::size_t(j % ring_rows) * stride;
     }
-    blur_columns2(row_ptrs.data() + r, dst.ptr<float>(y), y + 1 < h ? dst.ptr<float>(y + 1) : nullptr, w,
+    pass.columns2(row_ptrs.data() + r, dst.ptr<float>(y), y + 1 < h ? dst.ptr<float>(y + 1) : nullptr, w,
                   kernel.centre(), r);
   }
 }
