@@ -13,7 +13,7 @@
 #include "imaging/morphology.hpp"
 
 // The bits must not depend on the compiler's flags either: a build with -mfma would otherwise fuse the
-// multiplies and adds below into FMAs (GCC's default -ffp-contract=fast sees through the SSE intrinsics).
+// multiplies and adds below into FMAs (GCC's default is -ffp-contract=fast).
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
@@ -26,7 +26,7 @@ namespace ihc {
 
 namespace {
 
-constexpr double kMaxSigmaPx = 10000.0;
+constexpr double kMaxSigmaPx = 1000.0;  // 8001 taps: far beyond any detection scale
 // Row and ring widths are padded to this (the AVX row step) so neither pass needs a scalar tail.
 constexpr int kRowPad = 64;
 
@@ -209,7 +209,7 @@ void gaussian_blur(const cv::Mat& src, cv::Mat& dst, double sigma_px) {
 void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px, bool allow_avx) {
   require_float(src_in, "gaussian_blur");
   if (!(sigma_px > 0.0 && sigma_px <= kMaxSigmaPx)) {
-    throw std::invalid_argument("gaussian_blur: sigma_px must be in (0, 10000], got " +
+    throw std::invalid_argument("gaussian_blur: sigma_px must be in (0, 1000], got " +
                                 std::to_string(sigma_px));
   }
   const Kernel& kernel = kernel_for(sigma_px);
@@ -232,10 +232,10 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px, bool al
 
   // Row-filtered rows live in a ring of 2 r + 2 rows (in L2 for tiles of ~1200 px and r <= 12): two output
   // rows need rows y - r .. y + 1 + r. Row j sits in slot j % ring_rows; a clamped index gives the
-  // replicated border row.
+  // replicated border row. A kernel taller than the image keeps every row (no slot is ever reused).
   const int wv = (w + kRowPad - 1) / kRowPad * kRowPad;
   const int stride = wv;
-  const int ring_rows = 2 * r + 2;
+  const int ring_rows = std::min(2 * r + 2, h);
   thread_local std::vector<float> ring_memory;
   thread_local std::vector<float> padded;
   thread_local std::vector<const float*> row_ptrs;

@@ -16,7 +16,7 @@ namespace ihc {
 // (x[-k] + x[+k]) * c_k for k = 1..r to x[0] * c_0; an image of one row (column) gets no column (row) pass.
 // `dst` keeps its memory when it has src's size and type; it may be src (in place) or overlap it. Throws
 // std::invalid_argument "gaussian_blur: expected a non-empty single-channel float image" for other inputs and
-// "gaussian_blur: sigma_px must be in (0, 10000], got <sigma_px>" for a bad sigma.
+// "gaussian_blur: sigma_px must be in (0, 1000], got <sigma_px>" for a bad sigma.
 void gaussian_blur(const cv::Mat& src, cv::Mat& dst, double sigma_px);
 // The same with the 8-lane AVX passes (used when the CPU has AVX) allowed or not: the bits are the same
 // either way (tests compare them); only the speed differs.

@@ -253,6 +253,15 @@ TEST(GaussianBlur, WritesIntoARoiOutputAndInPlace) {
   EXPECT_TRUE(bit_equal(shifted, expected));
 }
 
+TEST(GaussianBlur, KernelTallerAndWiderThanTheImage) {
+  // sigma 40: 321 taps over a 9 x 6 image; every row stays in the ring.
+  const cv::Mat src = random_image({9, 6}, 4);
+  cv::Mat out;
+  gaussian_blur(src, out, 40.0);
+  EXPECT_TRUE(bit_equal(out, reference_blur(src, 40.0)));
+  EXPECT_LE(worst_error_ratio(src, 40.0), 1.0);
+}
+
 TEST(GaussianBlur, TinySigmaCopies) {
   const cv::Mat src = random_image({9, 4}, 3);
   cv::Mat out;
@@ -276,11 +285,11 @@ TEST(GaussianBlur, RejectsNonFloatImagesWithAClearMessage) {
   EXPECT_EQ(message_for(cv::Mat(10, 10, CV_32FC3, cv::Scalar(3)), 1.0), bad_image);
   EXPECT_EQ(message_for(cv::Mat(), 1.0), bad_image);
   const cv::Mat ok(4, 4, CV_32F, cv::Scalar(1));
-  EXPECT_EQ(message_for(ok, 0.0), "gaussian_blur: sigma_px must be in (0, 10000], got 0.000000");
-  EXPECT_EQ(message_for(ok, -2.0), "gaussian_blur: sigma_px must be in (0, 10000], got -2.000000");
+  EXPECT_EQ(message_for(ok, 0.0), "gaussian_blur: sigma_px must be in (0, 1000], got 0.000000");
+  EXPECT_EQ(message_for(ok, -2.0), "gaussian_blur: sigma_px must be in (0, 1000], got -2.000000");
   EXPECT_EQ(message_for(ok, std::numeric_limits<double>::quiet_NaN()),
-            "gaussian_blur: sigma_px must be in (0, 10000], got nan");
-  EXPECT_EQ(message_for(ok, 2e4), "gaussian_blur: sigma_px must be in (0, 10000], got 20000.000000");
+            "gaussian_blur: sigma_px must be in (0, 1000], got nan");
+  EXPECT_EQ(message_for(ok, 2e3), "gaussian_blur: sigma_px must be in (0, 1000], got 2000.000000");
 }
 
 }  // namespace
