@@ -118,6 +118,8 @@ GrowthInput prepare_growth(const Input& in) {
   r.own.blur_sigma_px = ihc::kObjectiveSigmaUm / in.cell.um_per_px;
   r.own.max_shift_px = r.band_px + 1.0 / in.cell.um_per_px;
   r.own.um_per_px = in.cell.um_per_px;
+  // As grow_cells sets it: its bands (and membrane_band's, 2 px wide here) hold the 3 x 3 around every edge.
+  r.own.band_holds_borders = 0.955f + 0.5f < static_cast<float>(r.band_px);
   return r;
 }
 

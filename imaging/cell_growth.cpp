@@ -1,6 +1,7 @@
 #include "imaging/cell_growth.hpp"
 
 #include <emmintrin.h>
+#include <immintrin.h>
 #include <smmintrin.h>
 
 #include <algorithm>
@@ -43,6 +44,23 @@ struct MinSse2 {
 };
 struct MinSse41 {
   __attribute__((target("sse4.1"))) static __m128i min(__m128i a, __m128i b) { return _mm_min_epi32(a, b); }
+};
+
+// landscape = distance x od_per_px + max(dab_smooth, 0), rounded as cv::scaleAdd rounds it: OpenCV's AVX2 and
+// AVX-512 paths fuse the multiply-add (v_muladd is an FMA there), its SSE2 / SSE4.1 paths round the product
+// first.
+struct MulAdd {
+  static __m128 mul_add(__m128 a, __m128 b, __m128 c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+  static float mul_add(float a, float b, float c) {
+    const volatile float product = a * b;  // never contracted into an FMA
+    return product + c;
+  }
+};
+struct FusedMulAdd {
+  __attribute__((target("fma"))) static __m128 mul_add(__m128 a, __m128 b, __m128 c) {
+    return _mm_fmadd_ps(a, b, c);
+  }
+  __attribute__((target("fma"))) static float mul_add(float a, float b, float c) { return std::fma(a, b, c); }
 };
 
 // One row of the chamfer distance pass: the step from the neighbouring row `prev` (one border element on each
@@ -119,14 +137,103 @@ void scan_row(const int* prev, const int* labels, int* t, int w, int axis, int d
   }
 }
 
+// The step of scan_row_avx2 for pixels j..j + 7 (lambdas do not take the function's target).
+__attribute__((target("avx2"))) inline __m256i load8(const int* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+template <bool kForward>
+__attribute__((target("avx2"))) inline __m256i step8(const int* prev, const int* labels, const int* t, int j,
+                                                     __m256i va, __m256i vd) {
+  const __m256i step = _mm256_min_epi32(
+      _mm256_min_epi32(_mm256_add_epi32(load8(prev + j - 1), vd), _mm256_add_epi32(load8(prev + j), va)),
+      _mm256_add_epi32(load8(prev + j + 1), vd));
+  if constexpr (kForward) {
+    return _mm256_and_si256(step, _mm256_cmpeq_epi32(load8(labels + j), _mm256_setzero_si256()));
+  } else {
+    return _mm256_min_epi32(step, load8(t + j));
+  }
+}
+
+// scan_row eight pixels at a time (AVX2): the same integer sums and minima, the log-step scan over eight
+// lanes (lane shifts by permutation).
+template <bool kForward>
+__attribute__((target("avx2"))) void scan_row_avx2(const int* prev, const int* labels, int* t, int w,
+                                                   int axis, int diagonal) {
+  auto step_at = [&](int j) {
+    const int step = std::min({prev[j - 1] + diagonal, prev[j] + axis, prev[j + 1] + diagonal});
+    if constexpr (kForward) {
+      return labels[j] != 0 ? 0 : step;
+    } else {
+      return std::min(step, t[j]);
+    }
+  };
+  const __m256i va = _mm256_set1_epi32(axis);
+  const __m256i vd = _mm256_set1_epi32(diagonal);
+  // Added to the lanes a shift fills with a copy of an end lane: never the minimum (as in scan_row).
+  constexpr int kNever = INT_MAX / 2;
+  const int a = axis;
+  if constexpr (kForward) {
+    const __m256i shift1 = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6);
+    const __m256i shift2 = _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5);
+    const __m256i shift4 = _mm256_setr_epi32(0, 0, 0, 0, 0, 1, 2, 3);
+    const __m256i add1 = _mm256_setr_epi32(kNever, a, a, a, a, a, a, a);
+    const __m256i add2 = _mm256_setr_epi32(kNever, kNever, 2 * a, 2 * a, 2 * a, 2 * a, 2 * a, 2 * a);
+    const __m256i add4 = _mm256_setr_epi32(kNever, kNever, kNever, kNever, 4 * a, 4 * a, 4 * a, 4 * a);
+    const __m256i carry_add = _mm256_setr_epi32(a, 2 * a, 3 * a, 4 * a, 5 * a, 6 * a, 7 * a, 8 * a);
+    const __m256i last = _mm256_set1_epi32(7);
+    __m256i carry = _mm256_set1_epi32(kDistBorder);
+    int j = 0;
+    for (; j + 8 <= w; j += 8) {
+      __m256i v = step8<kForward>(prev, labels, t, j, va, vd);
+      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift1), add1));
+      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift2), add2));
+      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift4), add4));
+      v = _mm256_min_epi32(v, _mm256_add_epi32(carry, carry_add));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + j), v);
+      carry = _mm256_permutevar8x32_epi32(v, last);
+    }
+    int left = j > 0 ? t[j - 1] : kDistBorder;
+    for (; j < w; ++j) {
+      left = std::min(step_at(j), left + axis);
+      t[j] = left;
+    }
+  } else {
+    const int rest = w % 8;
+    int right = kDistBorder;
+    for (int j = w - 1; j >= w - rest; --j) {
+      right = std::min(step_at(j), right + axis);
+      t[j] = right;
+    }
+    const __m256i shift1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+    const __m256i shift2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 7, 7);
+    const __m256i shift4 = _mm256_setr_epi32(4, 5, 6, 7, 7, 7, 7, 7);
+    const __m256i add1 = _mm256_setr_epi32(a, a, a, a, a, a, a, kNever);
+    const __m256i add2 = _mm256_setr_epi32(2 * a, 2 * a, 2 * a, 2 * a, 2 * a, 2 * a, kNever, kNever);
+    const __m256i add4 = _mm256_setr_epi32(4 * a, 4 * a, 4 * a, 4 * a, kNever, kNever, kNever, kNever);
+    const __m256i carry_add = _mm256_setr_epi32(8 * a, 7 * a, 6 * a, 5 * a, 4 * a, 3 * a, 2 * a, a);
+    const __m256i first = _mm256_setzero_si256();
+    __m256i carry = _mm256_set1_epi32(right);
+    for (int j = w - rest - 8; j >= 0; j -= 8) {
+      __m256i v = step8<kForward>(prev, labels, t, j, va, vd);
+      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift1), add1));
+      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift2), add2));
+      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift4), add4));
+      v = _mm256_min_epi32(v, _mm256_add_epi32(carry, carry_add));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + j), v);
+      carry = _mm256_permutevar8x32_epi32(v, first);
+    }
+  }
+}
+
 // The chamfer distance of every pixel to the nearest nucleus (cv::distanceTransform(DIST_L2, DIST_MASK_3):
 // the same integers, two raster passes over a bordered buffer; the order in which a pixel's candidates are
-// compared does not change their minimum), written as float distances to `landscape` and as the flood's
-// labels: the nucleus, 0, or -1 beyond `reach` (compared in single precision, as cv::compare does with a
-// CV_32F image).
-template <typename Min>
-void chamfer_distances(const cv::Mat& nucleus_labels, float reach, int* temp, cv::Mat& landscape,
-                       cv::Mat& labels) {
+// compared does not change their minimum), as float distances, and the flood's labels: the nucleus, 0, or -1
+// beyond `reach` (compared in single precision, as cv::compare does with a CV_32F image). The landscape,
+// distance x od_per_px + max(dab_smooth, 0), is written in the same pass as the distances (cv::max and
+// cv::scaleAdd over whole planes cost two more passes through memory).
+template <typename Min, typename Madd, bool kAvx2 = false>
+void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, float od_per_px, float reach,
+                       int* temp, cv::Mat& landscape, cv::Mat& labels) {
   const int w = nucleus_labels.cols;
   const int h = nucleus_labels.rows;
   const int axis = cvRound(0.955f * (1 << kDistShift));
@@ -139,16 +246,27 @@ void chamfer_distances(const cv::Mat& nucleus_labels, float reach, int* temp, cv
   for (int i = 0; i < h; ++i) {
     int* t = row(i);
     t[-1] = t[w] = kDistBorder;
-    scan_row<true, Min>(row(i - 1), nucleus_labels.ptr<int>(i), t, w, axis, diagonal);
+    if constexpr (kAvx2) {
+      scan_row_avx2<true>(row(i - 1), nucleus_labels.ptr<int>(i), t, w, axis, diagonal);
+    } else {
+      scan_row<true, Min>(row(i - 1), nucleus_labels.ptr<int>(i), t, w, axis, diagonal);
+    }
   }
   const __m128i border = _mm_set1_epi32(kDistBorder);
   const __m128 vscale = _mm_set1_ps(scale);
   const __m128 vreach = _mm_set1_ps(reach);
+  const __m128 valpha = _mm_set1_ps(od_per_px);
+  const __m128 zero = _mm_setzero_ps();
   for (int i = h - 1; i >= 0; --i) {
     int* t = row(i);
     // Pixels at 0 or one axis step keep their value in OpenCV; the minimum gives them the same.
-    scan_row<false, Min>(row(i + 1), nullptr, t, w, axis, diagonal);
+    if constexpr (kAvx2) {
+      scan_row_avx2<false>(row(i + 1), nullptr, t, w, axis, diagonal);
+    } else {
+      scan_row<false, Min>(row(i + 1), nullptr, t, w, axis, diagonal);
+    }
     const int* nl = nucleus_labels.ptr<int>(i);
+    const float* s = dab_smooth.ptr<float>(i);
     float* f = landscape.ptr<float>(i);
     int* l = labels.ptr<int>(i);
     // Without any nucleus OpenCV gives the border value everywhere (the minimum with it changes nothing
@@ -158,14 +276,15 @@ void chamfer_distances(const cv::Mat& nucleus_labels, float reach, int* temp, cv
       const __m128i ti = Min::min(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + j)), border);
       // int -> float, then the product in single precision: (float)(t * scale) as in OpenCV.
       const __m128 d = _mm_mul_ps(_mm_cvtepi32_ps(ti), vscale);
-      _mm_storeu_ps(f + j, d);
+      // cv::max's SIMD lanes: _mm_max_ps(value, 0).
+      _mm_storeu_ps(f + j, Madd::mul_add(d, valpha, _mm_max_ps(_mm_loadu_ps(s + j), zero)));
       const __m128i beyond = _mm_castps_si128(_mm_cmpgt_ps(d, vreach));
       const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nl + j));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(l + j), _mm_or_si128(beyond, _mm_andnot_si128(beyond, n)));
     }
     for (; j < w; ++j) {
       const float d = static_cast<float>(std::min(t[j], kDistBorder) * scale);
-      f[j] = d;
+      f[j] = Madd::mul_add(d, od_per_px, std::max(s[j], 0.0f));
       l[j] = d > reach ? -1 : nl[j];
     }
   }
@@ -173,14 +292,33 @@ void chamfer_distances(const cv::Mat& nucleus_labels, float reach, int* temp, cv
 
 // flatten: Min::min and the row scans are inlined into each variant (an SSE4.1 function cannot be inlined
 // into a baseline one).
-__attribute__((flatten)) void chamfer_distances_sse2(const cv::Mat& nucleus_labels, float reach, int* temp,
+__attribute__((flatten)) void chamfer_distances_sse2(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
+                                                     float od_per_px, float reach, int* temp,
                                                      cv::Mat& landscape, cv::Mat& labels) {
-  chamfer_distances<MinSse2>(nucleus_labels, reach, temp, landscape, labels);
+  chamfer_distances<MinSse2, MulAdd>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
 }
 __attribute__((target("sse4.1"), flatten)) void chamfer_distances_sse41(const cv::Mat& nucleus_labels,
-                                                                        float reach, int* temp,
-                                                                        cv::Mat& landscape, cv::Mat& labels) {
-  chamfer_distances<MinSse41>(nucleus_labels, reach, temp, landscape, labels);
+                                                                        const cv::Mat& dab_smooth,
+                                                                        float od_per_px, float reach,
+                                                                        int* temp, cv::Mat& landscape,
+                                                                        cv::Mat& labels) {
+  chamfer_distances<MinSse41, MulAdd>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
+}
+__attribute__((target("avx2,fma"), flatten)) void chamfer_distances_avx2(const cv::Mat& nucleus_labels,
+                                                                         const cv::Mat& dab_smooth,
+                                                                         float od_per_px, float reach,
+                                                                         int* temp, cv::Mat& landscape,
+                                                                         cv::Mat& labels) {
+  chamfer_distances<MinSse41, FusedMulAdd, true>(nucleus_labels, dab_smooth, od_per_px, reach, temp,
+                                                 landscape, labels);
+}
+__attribute__((target("sse4.1,fma"), flatten)) void chamfer_distances_fma(const cv::Mat& nucleus_labels,
+                                                                          const cv::Mat& dab_smooth,
+                                                                          float od_per_px, float reach,
+                                                                          int* temp, cv::Mat& landscape,
+                                                                          cv::Mat& labels) {
+  chamfer_distances<MinSse41, FusedMulAdd>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape,
+                                           labels);
 }
 
 }  // namespace
@@ -199,16 +337,24 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
   labels.create(nucleus_labels.size(), CV_32S);
   // The flood never enters pixels beyond reach; their landscape value is never read.
   static const bool sse41 = __builtin_cpu_supports("sse4.1");
-  if (sse41) {
-    chamfer_distances_sse41(nucleus_labels, static_cast<float>(reach_px), temp.data(), landscape, labels);
+  // cv::scaleAdd (as before, and as the test computes it) takes its AVX-512 or AVX2 path, both fused
+  // multiply-adds, exactly when OpenCV sees one of them (its dispatch also honours OPENCV_CPU_DISABLE, which
+  // can turn off AVX2 and leave AVX-512); the alpha is rounded to float first, as scaleAdd does for CV_32F.
+  static const bool fused =
+      (cv::checkHardwareSupport(CV_CPU_AVX512_SKX) || cv::checkHardwareSupport(CV_CPU_AVX2)) &&
+      __builtin_cpu_supports("fma") && sse41;
+  const auto alpha = static_cast<float>(od_per_px);
+  const auto reach = static_cast<float>(reach_px);
+  static const bool avx2 = fused && __builtin_cpu_supports("avx2");
+  if (avx2) {
+    chamfer_distances_avx2(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
+  } else if (fused) {
+    chamfer_distances_fma(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
+  } else if (sse41) {
+    chamfer_distances_sse41(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
   } else {
-    chamfer_distances_sse2(nucleus_labels, static_cast<float>(reach_px), temp.data(), landscape, labels);
+    chamfer_distances_sse2(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
   }
-  // The sum by OpenCV as before (its SIMD path may fuse the multiply-add: same bits as before on any CPU).
-  thread_local KeptPlane positive_plane;
-  cv::Mat& positive = positive_plane.get(dab_smooth.size(), CV_32F);
-  cv::max(dab_smooth, 0.0, positive);
-  cv::scaleAdd(landscape, od_per_px, positive, landscape);
 }
 
 // Band of `width_px` inside each cell along its own border (pixels whose 4-neighbour carries another label):
@@ -388,6 +534,9 @@ void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellPar
     // Lines are at most ~1 um wider than the band on the neighbour's side.
     own.max_shift_px = band_px + 1.0 / p.um_per_px;
     own.um_per_px = p.um_per_px;
+    // dilate_edges' ball holds the 3 x 3 square when an axis step (0.955) plus half a pixel is inside the
+    // width (compared as it compares them).
+    own.band_holds_borders = 0.955f + 0.5f < static_cast<float>(band_px);
     // Twice: the first pass's moves change the bands the second compares. A negative cell ringed by brown
     // neighbours holds all their crests, so its band reads as brown as theirs and nothing moves until one
     // neighbour's line has gone back (seed 11 mixed field, true nuclei: negatives read >= 0.2 15 -> 6 of

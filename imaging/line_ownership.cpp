@@ -80,7 +80,8 @@ inline float strength_of(const std::vector<float>& strength, int c) {
 // both, moves to that neighbour (at most `iterations` pixels deep). Returns the band strengths before the
 // move.
 std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::Mat& dab,
-                                  const cv::Mat& band, int iterations, std::vector<int>* changed) {
+                                  const cv::Mat& band, bool band_holds_borders, int iterations,
+                                  std::vector<int>* changed) {
   const int w = labels.cols;
   const int h = labels.rows;
   CV_Assert(labels.isContinuous());
@@ -147,14 +148,20 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
     const int* nl = nucleus_labels.ptr<int>(y);
     const uchar* b = band.ptr<uchar>(y);
     const float* d = dab.ptr<float>(y);
+    // Away from the image edge (where inside_own_cell says no), a brown pixel outside a band that holds the
+    // borders is inside its own cell: not a candidate, and a block without band pixels has nothing to add.
+    const bool band_decides = band_holds_borders && y > 0 && y + 1 < h;
     int x = 0;
     for (; x + 16 <= w; x += 16) {
       int band_bits =
           ~_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x)), zero)) &
           0xFFFF;
+      const bool inner_block = band_decides && x > 0 && x + 18 <= w;
+      if (inner_block && band_bits == 0) continue;
       // Not below the threshold (a NaN is not below it either, as in move_to).
       auto brown4 = [&](int k) { return _mm_movemask_ps(_mm_cmpnlt_ps(_mm_loadu_ps(d + x + k), min_od)); };
       int brown_bits = brown4(0) | brown4(4) << 4 | brown4(8) << 8 | brown4(12) << 12;
+      if (inner_block) brown_bits &= band_bits;
       if ((band_bits | brown_bits) == 0) continue;
       // The 16 labels and nucleus labels are one cache line each: all four groups at once, no branches.
       auto inside4 = [&](int k) {
@@ -423,7 +430,8 @@ void give_lines_impl(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::M
   CV_Assert(band.type() == CV_8UC1 && band.size() == labels.size() && labels.isContinuous());
   const double max_shift = std::max(0.0, params.max_shift_px);
   const std::vector<float> strength =
-      band_step_rule(labels, nucleus_labels, dab, band, static_cast<int>(std::ceil(max_shift)), changed);
+      band_step_rule(labels, nucleus_labels, dab, band, params.band_holds_borders,
+                     static_cast<int>(std::ceil(max_shift)), changed);
   if (!params.fit_borders) return;
   const int w = labels.cols;
   const int h = labels.rows;

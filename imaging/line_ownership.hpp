@@ -60,6 +60,11 @@ struct LineOwnershipParams {
   double max_shift_px = 3.0;   // a border moves at most this far from where the flood left it
   double um_per_px = 0.5;      // for the range of half line widths tried (0.5-1.5 um)
   bool fit_borders = true;     // false: the band rule (1.) only
+  // The caller's promise that `band` holds every pixel of a cell within one axis step of a pixel whose
+  // 4-neighbour carries another label (the edges of the current labels dilated by a ball that holds the
+  // 3 x 3 square, as grow_cells makes it with a band wider than 1.455 px): then a pixel outside the band has
+  // all 8 neighbours in its own cell, and the band rule reads the DAB only in the band. Same result.
+  bool band_holds_borders = false;
 };
 
 // Who owns a brown line two grown cells share. The flood leaves their border on the crest of the blurred

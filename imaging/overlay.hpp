@@ -4,6 +4,7 @@
 // Cells large enough to see at thumbnail scale are drawn as polygons; smaller ones become a class-colour
 // density map (mean class colour, opacity by cell density), so a 40000 px slide still shows where 3+ is.
 #include <filesystem>
+#include <memory>
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
@@ -43,7 +44,11 @@ class OverlayCanvas {
   cv::Mat fill_mask_;  // CV_8U where a cell was filled
   cv::Mat edges_;      // CV_8UC3 cell outlines
   cv::Mat edge_mask_;
-  cv::Mat density_;  // CV_32FC4: summed R, G, B of class colours and count
+  // CV_32FC4: summed R, G, B of class colours and count; allocated zeroed by calloc at the first tiny cell,
+  // so only the pages it touches are faulted in (a 2048^2 canvas is 64 MB), and `density_box_` bounds them.
+  cv::Mat density_;
+  std::shared_ptr<void> density_memory_;
+  cv::Rect density_box_;
   cv::Mat tissue_mask_;
   std::vector<std::vector<cv::Point>> outlines_;
   std::int64_t drawn_ = 0;

@@ -1,5 +1,7 @@
 #include "imaging/line_ownership.hpp"
 
+#include "imaging/cell_growth.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -323,6 +325,57 @@ TEST(LineOwnership, BandRuleIsItsPixelByPixelDefinitionOnRandomImages) {
     EXPECT_EQ(cv::countNonZero(labels != expected), 0) << "image " << image << " " << size;
   }
   EXPECT_GT(moved, 2000);
+}
+
+// A band that holds the borders (grown as grow_cells grows it, wide enough) lets the band rule skip the
+// pixels outside it: the same moves as the rule's definition, with both rules and with the flag off.
+TEST(LineOwnership, BandHoldingTheBordersGivesTheSameMoves) {
+  cv::RNG rng(29);
+  int moved = 0, outside_band = 0;
+  for (int image = 0; image < 300; ++image) {
+    const cv::Size size(1 + rng.uniform(0, 120), 1 + rng.uniform(0, 60));
+    // Cells of 4 to 20 px, so that 16-pixel blocks lie wholly inside some of them.
+    const int cell_px = 4 + 4 * (image % 5);
+    cv::Mat coarse(size.height / cell_px + 1, size.width / cell_px + 1, CV_32S);
+    rng.fill(coarse, cv::RNG::UNIFORM, -1, 6);
+    cv::Mat labels;
+    cv::resize(coarse, labels, cv::Size(coarse.cols * cell_px, coarse.rows * cell_px), 0, 0,
+               cv::INTER_NEAREST);
+    labels = labels(cv::Rect(0, 0, size.width, size.height)).clone();
+    cv::Mat nuclei = cv::Mat::zeros(size, CV_32S);
+    cv::circle(nuclei, cv::Point(rng.uniform(0, size.width), rng.uniform(0, size.height)), 2, cv::Scalar(1),
+               cv::FILLED);
+    cv::Mat dab(size, CV_32F);
+    rng.fill(dab, cv::RNG::UNIFORM, -0.05, 0.9);
+    for (int y = 0; y < size.height; ++y) {
+      for (int x = 0; x < size.width; ++x) {
+        dab.at<float>(y, x) *= static_cast<float>((std::abs(labels.at<int>(y, x)) % 3 + 1) / 3.0);
+      }
+    }
+    const double width = image % 2 ? 2.0 : 1.46;
+    const cv::Mat band = membrane_band(labels, width);
+    outside_band += cv::countNonZero(band == 0 & labels > 0);
+    const int iterations = 1 + image % 4;
+    cv::Mat expected = labels.clone();
+    plain_band_rule(expected, nuclei, dab, band, iterations);
+    moved += cv::countNonZero(expected != labels);
+    LineOwnershipParams p;
+    p.max_shift_px = iterations - 0.5;
+    for (const bool fit : {false, true}) {
+      p.fit_borders = fit;
+      cv::Mat plain = labels.clone(), holding = labels.clone();
+      std::vector<int> changed_plain, changed_holding;
+      p.band_holds_borders = false;
+      give_lines_to_brown_cells(plain, nuclei, dab, band, p, changed_plain);
+      p.band_holds_borders = true;
+      give_lines_to_brown_cells(holding, nuclei, dab, band, p, changed_holding);
+      EXPECT_EQ(cv::countNonZero(holding != plain), 0) << "image " << image << " " << size << " fit " << fit;
+      EXPECT_EQ(changed_holding, changed_plain) << "image " << image;
+      if (!fit) EXPECT_EQ(cv::countNonZero(holding != expected), 0) << "image " << image << " " << size;
+    }
+  }
+  EXPECT_GT(moved, 2000);
+  EXPECT_GT(outside_band, 50000);
 }
 
 }  // namespace

@@ -354,5 +354,84 @@ TEST(Morphology, SeededFloodEqualsTheReferenceOnCellGrowth) {
   EXPECT_GT(cv::countNonZero(fast > 0), cv::countNonZero(labels > 0) * 2);  // cells grew
 }
 
+// Restores the default (AVX2 where the CPU has it) however the test ends.
+struct DefaultVectorPaths {
+  ~DefaultVectorPaths() { use_avx2_morphology(true); }
+};
+
+TEST(Morphology, Sse2AndAvx2PathsGiveTheSameBitsAsTheReference) {
+  const DefaultVectorPaths restore;
+  // The hook reports what it chose: SSE2 when asked, AVX2 back exactly when the CPU has it.
+  ASSERT_FALSE(use_avx2_morphology(false));
+  ASSERT_EQ(use_avx2_morphology(true), static_cast<bool>(__builtin_cpu_supports("avx2")));
+  // Widths around the vector lengths (tails of 0-7 pixels), ties (integer values), -inf markers, and the
+  // dense field whose reconstruction goes through the bucket queue.
+  std::mt19937 rng(23);
+  std::vector<cv::Mat> masks;
+  for (const cv::Size size : {cv::Size(1, 1), cv::Size(7, 5), cv::Size(9, 40), cv::Size(33, 70),
+                              cv::Size(130, 97), cv::Size(301, 263)}) {
+    cv::Mat img(size, CV_32F);
+    cv::randu(img, -1.0f, 3.0f);
+    if (masks.size() % 2 == 0) {
+      img = cv::Mat(cv::Mat_<int>(img));
+      img.convertTo(img, CV_32F);
+    } else {
+      cv::GaussianBlur(img, img, cv::Size(), 1.5);
+    }
+    masks.push_back(img);
+  }
+  const auto field = test::random_field(cv::Size(517, 389), 900, 7.0, 6);
+  masks.push_back(optical_density_sum(field.rgb, stain_preset("H-DAB").background));
+  for (std::size_t i = 0; i < masks.size(); ++i) {
+    const cv::Mat& mask = masks[i];
+    SCOPED_TRACE(testing::Message() << "image " << i << ": " << mask.cols << " x " << mask.rows);
+    cv::Mat marker = mask - 0.5f;
+    marker.at<float>(marker.rows / 2, marker.cols / 2) = kMinusInf;
+    std::vector<cv::Mat> results[2];
+    for (const bool avx2 : {false, true}) {
+      use_avx2_morphology(avx2);
+      std::vector<cv::Mat>& r = results[avx2 ? 1 : 0];
+      for (const double radius : {13.0, 16.0, 32.0}) {
+        r.push_back(erode_disk(mask, radius));
+        r.push_back(dilate_disk(mask, radius));
+      }
+      r.push_back(reconstruct_by_dilation(erode_disk(mask, 16.0), mask));
+      r.push_back(reconstruct_by_dilation(marker, mask));
+    }
+    // Each path equals the reference (OpenCV's square and crosses, iterated geodesic dilation) ...
+    for (const auto& r : results) {
+      int k = 0;
+      for (const double radius : {13.0, 16.0, 32.0}) {
+        EXPECT_TRUE(identical(r[k++], morph_disk_by_opencv(mask, radius, true))) << "erosion by " << radius;
+        EXPECT_TRUE(identical(r[k++], morph_disk_by_opencv(mask, radius, false))) << "dilation by " << radius;
+      }
+      EXPECT_TRUE(identical(r[k++], reconstruct_slowly(morph_disk_by_opencv(mask, 16.0, true), mask)));
+      EXPECT_TRUE(identical(r[k++], reconstruct_slowly(marker, mask)));
+    }
+    // ... and the other path, bit for bit.
+    for (std::size_t k = 0; k < results[0].size(); ++k) {
+      EXPECT_TRUE(identical(results[0][k], results[1][k])) << "result " << k;
+    }
+  }
+}
+
+TEST(Morphology, Sse2AndAvx2SeededFloodsEqualTheReference) {
+  const DefaultVectorPaths restore;
+  std::mt19937 rng(29);
+  for (int it = 0; it < 200; ++it) {
+    const FloodCase c = random_flood_case(rng, it % 2 == 0);
+    const cv::Mat ridge = it % 4 < 2 ? c.ridge : cv::Mat();
+    cv::Mat slow = c.labels.clone();
+    flood_simply(c.landscape, slow, c.max_distance_px, ridge, 0.15f);
+    for (const bool avx2 : {false, true}) {
+      use_avx2_morphology(avx2);
+      cv::Mat fast = c.labels.clone();
+      seeded_flood(c.landscape, fast, c.max_distance_px, ridge, 0.15f);
+      ASSERT_TRUE(identical(fast, slow)) << "case " << it << " (" << c.labels.cols << " x " << c.labels.rows
+                                         << ") with " << (avx2 ? "AVX2" : "SSE2");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ihc

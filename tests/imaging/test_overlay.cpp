@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "support/test_support.hpp"
 
@@ -67,6 +68,75 @@ TEST(Overlay, TinyCellsBecomeAClassColouredDensityMap) {
   EXPECT_GT(hot[0], hot[2] + 60) << "3+ area should be red";
   EXPECT_GT(cold[2], cold[0] + 40) << "negative area should be blue";
   EXPECT_EQ(out.at<cv::Vec3b>(200, 200), cv::Vec3b(255, 255, 255));
+}
+
+namespace {
+
+// The density map as the first version computed it: the whole canvas blurred, then blended.
+cv::Mat reference_density_render(const cv::Mat& thumb, const std::vector<cv::Point>& points,
+                                 const std::vector<cv::Vec3b>& colours) {
+  cv::Mat density(thumb.size(), CV_32FC4, cv::Scalar::all(0));
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    cv::Vec4f& d = density.at<cv::Vec4f>(points[i]);
+    for (int k = 0; k < 3; ++k) d[k] += colours[i][k];
+    d[3] += 1.0f;
+  }
+  cv::Mat smooth;
+  cv::GaussianBlur(density, smooth, cv::Size(), std::max(1.0, std::min(thumb.cols, thumb.rows) / 400.0));
+  std::vector<float> counts;
+  for (int y = 0; y < smooth.rows; ++y) {
+    for (int x = 0; x < smooth.cols; ++x) {
+      if (smooth.at<cv::Vec4f>(y, x)[3] > 1e-3f) counts.push_back(smooth.at<cv::Vec4f>(y, x)[3]);
+    }
+  }
+  auto nth = counts.begin() + static_cast<std::ptrdiff_t>(counts.size() * 9 / 10);
+  std::nth_element(counts.begin(), nth, counts.end());
+  const float ref = std::max(*nth, 1e-3f);
+  cv::Mat out = thumb.clone();
+  for (int y = 0; y < out.rows; ++y) {
+    for (int x = 0; x < out.cols; ++x) {
+      const cv::Vec4f d = smooth.at<cv::Vec4f>(y, x);
+      if (d[3] <= 1e-3f) continue;
+      const float a = std::min(0.85f, 0.3f + 0.55f * d[3] / ref);
+      cv::Vec3b& px = out.at<cv::Vec3b>(y, x);
+      for (int k = 0; k < 3; ++k) px[k] = cv::saturate_cast<uchar>((1 - a) * px[k] + a * d[k] / d[3]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Overlay, DensityMapOfAFewCellsMatchesTheWholeCanvasBlur) {
+  // The blur is limited to the box around the density points; a cluster touching the left and bottom
+  // borders (reflected there) and one inside must give the same pixels as blurring the whole canvas.
+  cv::Mat thumb(900, 1200, CV_8UC3);
+  cv::randu(thumb, cv::Scalar::all(100), cv::Scalar::all(255));
+  ihc::OverlayCanvas canvas(thumb.clone(), cv::Size2d(120000, 90000));  // 0.01 thumbnail px per pixel
+  ihc::CellTable t;
+  std::vector<ihc::CellClass> classes;
+  std::vector<cv::Point> points;
+  std::vector<cv::Vec3b> colours;
+  const ihc::CellClass order[] = {ihc::CellClass::Negative, ihc::CellClass::OnePlus,
+                                  ihc::CellClass::ThreePlus};
+  for (int i = 0; i < 300; ++i) {
+    const bool border = i % 2 == 0;
+    const double x = border ? 50.0 + (i % 13) * 230 : 60000 + (i % 17) * 170;
+    const double y = border ? 89990.0 - (i % 7) * 310 : 40000 + (i % 11) * 290;
+    t.cells.push_back(square_cell(i, x, y, 5));
+    classes.push_back(order[i % 3]);
+    points.emplace_back(static_cast<int>(std::floor((x + 0.5) * 0.01)),
+                        static_cast<int>(std::floor((y + 0.5) * 0.01)));
+    const std::uint32_t v = ihc::class_color_rgb(order[i % 3]);
+    colours.emplace_back(static_cast<uchar>((v >> 16) & 0xFF), static_cast<uchar>((v >> 8) & 0xFF),
+                         static_cast<uchar>(v & 0xFF));
+  }
+  canvas.add_cells(t, classes);
+  ASSERT_EQ(canvas.cells_in_density_map(), 300);
+  const cv::Mat out = canvas.render();
+  const cv::Mat expected = reference_density_render(thumb, points, colours);
+  EXPECT_EQ(cv::norm(out, expected, cv::NORM_INF), 0.0);
+  EXPECT_GT(cv::norm(out, thumb, cv::NORM_INF), 50.0);  // the map was drawn at all
 }
 
 TEST(Overlay, TissueOutlineIsDrawn) {
