@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "imaging/gaussian.hpp"
 #include "imaging/line_ownership.hpp"
 #include "imaging/morphology.hpp"
 
@@ -54,12 +55,6 @@ struct MulAdd {
     const volatile float product = a * b;  // never contracted into an FMA
     return product + c;
   }
-};
-struct FusedMulAdd {
-  __attribute__((target("fma"))) static __m128 mul_add(__m128 a, __m128 b, __m128 c) {
-    return _mm_fmadd_ps(a, b, c);
-  }
-  __attribute__((target("fma"))) static float mul_add(float a, float b, float c) { return std::fma(a, b, c); }
 };
 
 // One row of the chamfer distance pass: the step from the neighbouring row `prev` (one border element on each
@@ -303,21 +298,12 @@ __attribute__((target("sse4.1"), flatten)) void chamfer_distances_sse41(const cv
                                                                         cv::Mat& labels) {
   chamfer_distances<MinSse41, MulAdd>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
 }
-__attribute__((target("avx2,fma"), flatten)) void chamfer_distances_avx2(const cv::Mat& nucleus_labels,
-                                                                         const cv::Mat& dab_smooth,
-                                                                         float od_per_px, float reach,
-                                                                         int* temp, cv::Mat& landscape,
-                                                                         cv::Mat& labels) {
-  chamfer_distances<MinSse41, FusedMulAdd, true>(nucleus_labels, dab_smooth, od_per_px, reach, temp,
-                                                 landscape, labels);
-}
-__attribute__((target("sse4.1,fma"), flatten)) void chamfer_distances_fma(const cv::Mat& nucleus_labels,
-                                                                          const cv::Mat& dab_smooth,
-                                                                          float od_per_px, float reach,
-                                                                          int* temp, cv::Mat& landscape,
-                                                                          cv::Mat& labels) {
-  chamfer_distances<MinSse41, FusedMulAdd>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape,
-                                           labels);
+__attribute__((target("avx2"), flatten)) void chamfer_distances_avx2(const cv::Mat& nucleus_labels,
+                                                                     const cv::Mat& dab_smooth,
+                                                                     float od_per_px, float reach, int* temp,
+                                                                     cv::Mat& landscape, cv::Mat& labels) {
+  chamfer_distances<MinSse41, MulAdd, true>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape,
+                                            labels);
 }
 
 }  // namespace
@@ -336,19 +322,14 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
   labels.create(nucleus_labels.size(), CV_32S);
   // The flood never enters pixels beyond reach; their landscape value is never read.
   static const bool sse41 = __builtin_cpu_supports("sse4.1");
-  // cv::scaleAdd (as before, and as the test computes it) takes its AVX-512 or AVX2 path, both fused
-  // multiply-adds, exactly when OpenCV sees one of them (its dispatch also honours OPENCV_CPU_DISABLE, which
-  // can turn off AVX2 and leave AVX-512); the alpha is rounded to float first, as scaleAdd does for CV_32F.
-  static const bool fused =
-      (cv::checkHardwareSupport(CV_CPU_AVX512_SKX) || cv::checkHardwareSupport(CV_CPU_AVX2)) &&
-      __builtin_cpu_supports("fma") && sse41;
+  // A multiply, then an add, never fused: every x86-64 gives the same bits (OpenCV's scaleAdd, used before,
+  // fuses them when it dispatches to AVX2 or AVX-512, so the landscape depended on the CPU). The alpha is
+  // rounded to float first, as scaleAdd does for CV_32F.
   const auto alpha = static_cast<float>(od_per_px);
   const auto reach = static_cast<float>(reach_px);
-  static const bool avx2 = fused && __builtin_cpu_supports("avx2");
+  static const bool avx2 = sse41 && __builtin_cpu_supports("avx2");
   if (avx2) {
     chamfer_distances_avx2(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
-  } else if (fused) {
-    chamfer_distances_fma(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
   } else if (sse41) {
     chamfer_distances_sse41(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
   } else {
@@ -520,7 +501,7 @@ void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellPar
     cv::Mat& dab_smooth = dab_smooth_plane.get(dab.size(), CV_32F);
     cv::Mat& landscape = landscape_plane.get(dab.size(), CV_32F);
     const double sigma_px = kLandscapeSigmaUm / p.um_per_px;
-    cv::GaussianBlur(dab, dab_smooth, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+    gaussian_blur(dab, dab_smooth, sigma_px);
     const double reach = p.cell_expansion_px + 0.5;
     growth_landscape(nucleus_labels, dab_smooth, kDistanceOdPerUm * p.um_per_px, reach, landscape,
                      g.cell_labels);

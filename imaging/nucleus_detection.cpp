@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "imaging/gaussian.hpp"
+
 namespace ihc {
 namespace {
 
@@ -1053,7 +1055,7 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
   cv::Mat& blurred_buf = blurred_plane.get(t.size(), CV_32F);
   cv::Mat smoothed = t;
   if (pre_sigma > 0) {
-    cv::GaussianBlur(t, smoothed_buf, cv::Size(), pre_sigma, pre_sigma, cv::BORDER_REPLICATE);
+    gaussian_blur(t, smoothed_buf, pre_sigma);
     smoothed = smoothed_buf;
   }
   cv::Mat& eroded_buf = marker_plane.get(t.size(), CV_32F);
@@ -1063,7 +1065,7 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
   const double main_sigma = std::sqrt(std::max(0.0, p.sigma_px * p.sigma_px - pre_sigma * pre_sigma));
   cv::Mat s = opened;
   if (main_sigma > 0.3) {
-    cv::GaussianBlur(opened, blurred_buf, cv::Size(), main_sigma, main_sigma, cv::BORDER_REPLICATE);
+    gaussian_blur(opened, blurred_buf, main_sigma);
     s = blurred_buf;
   }
 

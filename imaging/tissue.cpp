@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "imaging/gaussian.hpp"
 #include "imaging/stains.hpp"
 
 namespace ihc {
@@ -122,7 +123,8 @@ TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {
   TissueResult out;
   cv::Mat od = optical_density_sum(rgb, p.background);
   const double sigma_px = p.smooth_sigma_um / p.um_per_px;
-  if (sigma_px >= 0.3) cv::GaussianBlur(od, od, cv::Size(), sigma_px, sigma_px, cv::BORDER_REPLICATE);
+  // The CPU-independent blur: the tissue outline, and so the tissue area, do not depend on the machine.
+  if (sigma_px >= 0.3) gaussian_blur(od, od, sigma_px);
   const Split split = split_histogram(od);
   out.otsu_od = split.otsu;
   out.glass_od = split.glass_peak;

@@ -55,10 +55,18 @@ TEST(CellGrowth, LandscapeIsTheChamferDistanceTransformExpressionBitForBit) {
     rng.fill(dab_smooth, cv::RNG::NORMAL, 0.1, 0.3);
     const double od_per_px = image % 2 ? 0.015 : 0.0301;
     const double reach = std::vector<double>{10.5, 3.3, 7.8299999, 25.0}[image % 4];
-    // What grow_cells computed with OpenCV before.
+    // OpenCV's chamfer distances, then a float multiply and an add that are never fused (the same bits on
+    // every CPU).
     cv::Mat dist;
     cv::distanceTransform(nuclei == 0, dist, cv::DIST_L2, cv::DIST_MASK_3, CV_32F);
-    const cv::Mat expected_landscape = cv::max(dab_smooth, 0.0f) + dist * od_per_px;
+    cv::Mat expected_landscape(size, CV_32F);
+    const auto alpha = static_cast<float>(od_per_px);
+    for (int y = 0; y < size.height; ++y) {
+      for (int x = 0; x < size.width; ++x) {
+        const volatile float product = dist.at<float>(y, x) * alpha;
+        expected_landscape.at<float>(y, x) = product + std::max(dab_smooth.at<float>(y, x), 0.0f);
+      }
+    }
     cv::Mat expected_labels = nuclei.clone();
     expected_labels.setTo(-1, dist > reach);
     beyond_reach += cv::countNonZero(expected_labels < 0);
