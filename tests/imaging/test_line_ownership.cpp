@@ -354,7 +354,7 @@ TEST(LineOwnership, BandHoldingTheBordersGivesTheSameMoves) {
     }
     const double width = image % 2 ? 2.0 : 1.46;
     const cv::Mat band = membrane_band(labels, width);
-    outside_band += cv::countNonZero(band == 0 & labels > 0);
+    outside_band += cv::countNonZero((band == 0) & (labels > 0));
     const int iterations = 1 + image % 4;
     cv::Mat expected = labels.clone();
     plain_band_rule(expected, nuclei, dab, band, iterations);
@@ -371,7 +371,9 @@ TEST(LineOwnership, BandHoldingTheBordersGivesTheSameMoves) {
       give_lines_to_brown_cells(holding, nuclei, dab, band, p, changed_holding);
       EXPECT_EQ(cv::countNonZero(holding != plain), 0) << "image " << image << " " << size << " fit " << fit;
       EXPECT_EQ(changed_holding, changed_plain) << "image " << image;
-      if (!fit) EXPECT_EQ(cv::countNonZero(holding != expected), 0) << "image " << image << " " << size;
+      if (!fit) {
+        EXPECT_EQ(cv::countNonZero(holding != expected), 0) << "image " << image << " " << size;
+      }
     }
   }
   EXPECT_GT(moved, 2000);
