@@ -2,8 +2,8 @@
 // dense synthetic Ki-67 field at 0.5 um/px, as in bench_detection. Run: build/bench/bench_morphology For
 // instruction counts (the machine is shared, wall clock is noise):
 //   valgrind --tool=callgrind build/bench/bench_morphology --benchmark_filter=Flood --benchmark_min_time=0.01
-// IHC_MORPHOLOGY_SSE2=1 in the environment forces morphology's SSE2 paths (read by the library, so it works
-// in any binary, e.g. bench_detection), for comparing them with the AVX2 ones on the same machine.
+// IHC_SIMD=sse2 in the environment forces the SSE2 paths (read by the library, so it works in any binary,
+// e.g. bench_detection), for comparing them with the AVX2 ones on the same machine.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -16,6 +16,7 @@
 #include "imaging/line_ownership.hpp"
 #include "imaging/morphology.hpp"
 #include "imaging/nucleus_detection.hpp"
+#include "imaging/simd.hpp"
 #include "imaging/stains.hpp"
 #include "tests/imaging/synthetic_cells.hpp"
 
@@ -113,10 +114,8 @@ BENCHMARK(BM_OpenRidgeDisk)->Unit(benchmark::kMillisecond)->UseRealTime();
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The library reads IHC_MORPHOLOGY_SSE2 itself; asked again here only to print the path it takes.
-  const char* sse2 = std::getenv("IHC_MORPHOLOGY_SSE2");
-  const bool avx2 = ihc::use_avx2_morphology(sse2 == nullptr || std::strcmp(sse2, "1") != 0);
-  std::printf("morphology vector paths: %s\n", avx2 ? "AVX2" : "SSE2");
+  // The library reads IHC_SIMD itself; asked here only to print the path it takes.
+  std::printf("morphology vector paths: %s\n", ihc::simd_allowed(ihc::SimdLevel::kAvx2) ? "AVX2" : "SSE2");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

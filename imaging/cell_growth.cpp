@@ -17,6 +17,7 @@
 #include "imaging/gaussian.hpp"
 #include "imaging/line_ownership.hpp"
 #include "imaging/morphology.hpp"
+#include "imaging/simd.hpp"
 
 namespace ihc {
 namespace {
@@ -321,13 +322,13 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
   landscape.create(nucleus_labels.size(), CV_32F);
   labels.create(nucleus_labels.size(), CV_32S);
   // The flood never enters pixels beyond reach; their landscape value is never read.
-  static const bool sse41 = __builtin_cpu_supports("sse4.1");
+  const bool sse41 = simd_allowed(SimdLevel::kSse41);
   // A multiply, then an add, never fused: every x86-64 gives the same bits (OpenCV's scaleAdd, used before,
   // fuses them when it dispatches to AVX2 or AVX-512, so the landscape depended on the CPU). The alpha is
   // rounded to float first, as scaleAdd does for CV_32F.
   const auto alpha = static_cast<float>(od_per_px);
   const auto reach = static_cast<float>(reach_px);
-  static const bool avx2 = sse41 && __builtin_cpu_supports("avx2");
+  const bool avx2 = sse41 && simd_allowed(SimdLevel::kAvx2);
   if (avx2) {
     chamfer_distances_avx2(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
   } else if (sse41) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "imaging/morphology.hpp"
+#include "imaging/simd.hpp"
 
 // The bits must not depend on the compiler's flags either: a build with -mfma would otherwise fuse the
 // multiplies and adds below into FMAs (GCC's default is -ffp-contract=fast).
@@ -187,8 +188,7 @@ void columns2_sse2(const float* const* rows, float* out0, float* out1, int width
 }
 
 Passes passes(bool allow_avx) {
-  static const bool have_avx = __builtin_cpu_supports("avx");  // false unless the OS saves YMM state
-  if (allow_avx && have_avx) return {row_avx, columns2_avx};
+  if (allow_avx && simd_allowed(SimdLevel::kAvx)) return {row_avx, columns2_avx};
   return {row_sse2, columns2_sse2};
 }
 

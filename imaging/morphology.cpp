@@ -3,7 +3,6 @@
 #include <immintrin.h>
 #include <sys/mman.h>
 #include <algorithm>
-#include <atomic>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -18,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "imaging/simd.hpp"
+
 // Templates instantiated with Avx are only called from target("avx2") functions, which inline them; GCC still
 // warns that their __m256 arguments would need AVX to be passed in registers.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -26,28 +27,11 @@ namespace ihc {
 
 namespace {
 
-// AVX2 paths are taken when the CPU has AVX2, unless IHC_MORPHOLOGY_SSE2=1 is set in the environment (for
-// timing both paths in one binary, e.g. bench_detection) or a test turned them off (use_avx2_morphology).
-bool avx2_supported() {
-  static const bool supported = __builtin_cpu_supports("avx2");
-  return supported;
-}
-std::atomic<bool>& avx2_enabled() {
-  static std::atomic<bool> enabled{[] {
-    const char* sse2 = std::getenv("IHC_MORPHOLOGY_SSE2");
-    return avx2_supported() && !(sse2 != nullptr && std::string(sse2) == "1");
-  }()};
-  return enabled;
-}
-bool use_avx2() { return avx2_enabled().load(std::memory_order_relaxed); }
+// AVX2 paths are taken when the CPU has AVX2 unless IHC_SIMD=sse2 or use_wide_simd(false) turned them off
+// (imaging/simd.hpp).
+bool use_avx2() { return simd_allowed(SimdLevel::kAvx2); }
 
 }  // namespace
-
-bool use_avx2_morphology(bool enabled) {
-  const bool on = enabled && avx2_supported();
-  avx2_enabled().store(on, std::memory_order_relaxed);
-  return on;
-}
 
 void require_float(const cv::Mat& m, const char* what) {
   if (m.empty() || m.type() != CV_32FC1) {
@@ -66,10 +50,10 @@ inline __m128 max4(__m128 a, __m128 b) { return _mm_max_ps(b, a); }
 // chosen at run time when the CPU has AVX2; its loops are compiled in functions with target("avx2") and
 // flatten, which inline these members). Min, max and compares are exact, so both give bit-identical results.
 // min/max are the raw instructions (the second operand when either is NaN or both are equal).
-// Measured (session 4, same binary, IHC_MORPHOLOGY_SSE2=1 alternated): detection instructions -8 % on a 1024
-// px tile, bench_morphology Reconstruct -5 to -8 %, 16 px erosion / 32 px dilation -15 to -30 %;
-// bench_detection 4096/1 CPU time within its noise (the queue walk and the flood wait for memory, not for
-// instructions).
+// Measured (session 4, same binary, IHC_SIMD=sse2 (then IHC_MORPHOLOGY_SSE2=1) alternated): detection
+// instructions -8 % on a 1024 px tile, bench_morphology Reconstruct -5 to -8 %, 16 px erosion / 32 px
+// dilation -15 to -30 %; bench_detection 4096/1 CPU time within its noise (the queue walk and the flood wait
+// for memory, not for instructions).
 struct Sse {
   using V = __m128;
   static constexpr int kN = 4;

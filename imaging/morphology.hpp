@@ -72,10 +72,7 @@ void dilate_disk(const cv::Mat& image, double radius_px, cv::Mat& out);
 void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance_px = 0.0,
                   const cv::Mat& ridge = cv::Mat(), float min_ridge = 0.15f);
 
-// The vector loops above take AVX2 variants, chosen once at run time, when the CPU has AVX2 and the
-// environment does not hold IHC_MORPHOLOGY_SSE2=1; their results are bit-identical to the SSE2 ones. For
-// tests and benchmarks: `enabled` false forces the SSE2 paths (in every thread), true takes AVX2 where the
-// CPU has it. Returns whether AVX2 paths are used from now on.
-bool use_avx2_morphology(bool enabled);
+// The vector loops above take AVX2 variants, chosen at run time, whose results are bit-identical to the
+// SSE2 ones; imaging/simd.hpp turns them off (IHC_SIMD=sse2, use_wide_simd(false)).
 
 }  // namespace ihc

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "imaging/simd.hpp"
 #include "imaging/stains.hpp"
 #include "imaging/synthetic_cells.hpp"
 
@@ -356,14 +357,14 @@ TEST(Morphology, SeededFloodEqualsTheReferenceOnCellGrowth) {
 
 // Restores the default (AVX2 where the CPU has it) however the test ends.
 struct DefaultVectorPaths {
-  ~DefaultVectorPaths() { use_avx2_morphology(true); }
+  ~DefaultVectorPaths() { use_wide_simd(true); }
 };
 
 TEST(Morphology, Sse2AndAvx2PathsGiveTheSameBitsAsTheReference) {
   const DefaultVectorPaths restore;
   // The hook reports what it chose: SSE2 when asked, AVX2 back exactly when the CPU has it.
-  ASSERT_FALSE(use_avx2_morphology(false));
-  ASSERT_EQ(use_avx2_morphology(true), static_cast<bool>(__builtin_cpu_supports("avx2")));
+  ASSERT_FALSE(use_wide_simd(false));
+  ASSERT_EQ(use_wide_simd(true), static_cast<bool>(__builtin_cpu_supports("avx2")));
   // Widths around the vector lengths (tails of 0-7 pixels), ties (integer values), -inf markers, and the
   // dense field whose reconstruction goes through the bucket queue.
   std::mt19937 rng(23);
@@ -389,7 +390,7 @@ TEST(Morphology, Sse2AndAvx2PathsGiveTheSameBitsAsTheReference) {
     marker.at<float>(marker.rows / 2, marker.cols / 2) = kMinusInf;
     std::vector<cv::Mat> results[2];
     for (const bool avx2 : {false, true}) {
-      use_avx2_morphology(avx2);
+      use_wide_simd(avx2);
       std::vector<cv::Mat>& r = results[avx2 ? 1 : 0];
       for (const double radius : {13.0, 16.0, 32.0}) {
         r.push_back(erode_disk(mask, radius));
@@ -424,7 +425,7 @@ TEST(Morphology, Sse2AndAvx2SeededFloodsEqualTheReference) {
     cv::Mat slow = c.labels.clone();
     flood_simply(c.landscape, slow, c.max_distance_px, ridge, 0.15f);
     for (const bool avx2 : {false, true}) {
-      use_avx2_morphology(avx2);
+      use_wide_simd(avx2);
       cv::Mat fast = c.labels.clone();
       seeded_flood(c.landscape, fast, c.max_distance_px, ridge, 0.15f);
       ASSERT_TRUE(identical(fast, slow)) << "case " << it << " (" << c.labels.cols << " x " << c.labels.rows

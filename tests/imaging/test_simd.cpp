@@ -1,0 +1,28 @@
+#include "imaging/simd.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ihc {
+namespace {
+
+// Restores the CPU's own choice however the test ends.
+struct DefaultPaths {
+  ~DefaultPaths() { use_wide_simd(true); }
+};
+
+TEST(Simd, TheSwitchForcesSse2EverywhereAndRestoresTheCpusChoice) {
+  const DefaultPaths restore;
+  EXPECT_FALSE(use_wide_simd(false));
+  EXPECT_TRUE(simd_allowed(SimdLevel::kSse2));
+  EXPECT_FALSE(simd_allowed(SimdLevel::kSse41));
+  EXPECT_FALSE(simd_allowed(SimdLevel::kAvx));
+  EXPECT_FALSE(simd_allowed(SimdLevel::kAvx2));
+  const bool avx2 = __builtin_cpu_supports("avx2");
+  EXPECT_EQ(use_wide_simd(true), avx2);
+  EXPECT_EQ(simd_allowed(SimdLevel::kSse41), static_cast<bool>(__builtin_cpu_supports("sse4.1")));
+  EXPECT_EQ(simd_allowed(SimdLevel::kAvx), static_cast<bool>(__builtin_cpu_supports("avx")));
+  EXPECT_EQ(simd_allowed(SimdLevel::kAvx2), avx2);
+}
+
+}  // namespace
+}  // namespace ihc
