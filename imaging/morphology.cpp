@@ -272,13 +272,15 @@ class ScratchArray {
   std::size_t capacity_ = 0;
 };
 
-// Buffers of reconstruct_by_dilation, kept per thread.
+// Buffers of the reconstruction, kept per thread (split_parts calls it for every nucleus candidate).
 struct ReconstructScratch {
   struct Entry {
     int pixel;
     int next;
   };
-  ScratchArray<float> j, in;  // padded result and mask
+  ScratchArray<float> j, in;  // reconstruct_by_dilation's padded result and mask
+  std::vector<float> row;     // the scans' row of maxima
+  std::vector<int> queue;     // pixels left after the scans
   std::vector<Entry> pool;    // bucket entries
   ScratchArray<int> stack;
 };
@@ -288,14 +290,11 @@ ReconstructScratch& reconstruct_scratch() {
   return scratch;
 }
 
-// The copy into the padded buffers and the two raster scans of reconstruct_by_dilation, over a lane type;
-// the pixels that start the queue are appended to `queue` and their value range widens [lo, hi].
+// reconstruct_by_dilation's copy of `marker` clipped to `mask`, and of `mask`, into the inner pixels of its
+// padded buffers (row stride mask.cols + 2), with the frame's left and right columns.
 template <class L>
-inline void reconstruct_scans(const cv::Mat& marker, const cv::Mat& mask, float* j, float* in,
-                              std::vector<int>& queue, float& lo, float& hi) {
-  using V = typename L::V;
+inline void reconstruct_copy_in(const cv::Mat& marker, const cv::Mat& mask, float* j, float* in) {
   const int w = mask.cols + 2;
-  const int h = mask.rows + 2;
   for (int y = 0; y < mask.rows; ++y) {
     const float* mk = marker.ptr<float>(y);
     const float* ms = mask.ptr<float>(y);
@@ -308,11 +307,18 @@ inline void reconstruct_scans(const cv::Mat& marker, const cv::Mat& mask, float*
     for (; x + L::kN <= mask.cols; x += L::kN) L::store(jr + x, L::min(L::load(ms + x), L::load(mk + x)));
     for (; x < mask.cols; ++x) jr[x] = std::min(mk[x], ms[x]);
   }
+}
+
+// The two raster scans of the reconstruction on padded buffers (w x h, -inf frame), over a lane type; `t`
+// holds w + 8 floats of scratch. The pixels that start the queue are appended to `queue` and their value
+// range widens [lo, hi].
+template <class L>
+inline void reconstruct_scans(float* j, const float* in, int w, int h, float* t, std::vector<int>& queue,
+                              float& lo, float& hi) {
+  using V = typename L::V;
   // The three neighbours of the previous row and the pixel itself do not depend on the scan's order: their
   // maximum is taken a vector at a time first, leaving only the left (right) neighbour to the sequential
   // pass.
-  std::vector<float> t_buf(static_cast<std::size_t>(w) + 8);
-  float* t = t_buf.data();
   auto row_max = [&](const float* jr, const float* other) {
     int x = 1;
     for (; x + L::kN <= w - 1; x += L::kN) {
@@ -408,53 +414,41 @@ inline void reconstruct_scans(const cv::Mat& marker, const cv::Mat& mask, float*
   }
 }
 
-__attribute__((flatten)) void reconstruct_scans_sse2(const cv::Mat& marker, const cv::Mat& mask, float* j,
-                                                     float* in, std::vector<int>& queue, float& lo,
-                                                     float& hi) {
-  reconstruct_scans<Sse>(marker, mask, j, in, queue, lo, hi);
+__attribute__((flatten)) void reconstruct_scans_sse2(float* j, const float* in, int w, int h, float* t,
+                                                     std::vector<int>& queue, float& lo, float& hi) {
+  reconstruct_scans<Sse>(j, in, w, h, t, queue, lo, hi);
 }
-__attribute__((target("avx2"), flatten)) void reconstruct_scans_avx2(const cv::Mat& marker,
-                                                                     const cv::Mat& mask, float* j, float* in,
-                                                                     std::vector<int>& queue, float& lo,
-                                                                     float& hi) {
-  reconstruct_scans<Avx>(marker, mask, j, in, queue, lo, hi);
+__attribute__((target("avx2"), flatten)) void reconstruct_scans_avx2(float* j, const float* in, int w, int h,
+                                                                     float* t, std::vector<int>& queue,
+                                                                     float& lo, float& hi) {
+  reconstruct_scans<Avx>(j, in, w, h, t, queue, lo, hi);
+}
+__attribute__((flatten)) void reconstruct_copy_in_sse2(const cv::Mat& marker, const cv::Mat& mask, float* j,
+                                                       float* in) {
+  reconstruct_copy_in<Sse>(marker, mask, j, in);
+}
+__attribute__((target("avx2"), flatten)) void reconstruct_copy_in_avx2(const cv::Mat& marker,
+                                                                       const cv::Mat& mask, float* j,
+                                                                       float* in) {
+  reconstruct_copy_in<Avx>(marker, mask, j, in);
 }
 
-}  // namespace
-
-cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
-  cv::Mat out;
-  reconstruct_by_dilation(marker, mask, out);
-  return out;
-}
-
-void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat& out) {
-  require_float(marker, "reconstruct_by_dilation marker");
-  require_float(mask, "reconstruct_by_dilation mask");
-  if (marker.size() != mask.size()) throw std::invalid_argument("reconstruct_by_dilation: size mismatch");
-  // Vincent's hybrid algorithm: a forward and a backward raster scan carry the marker along most paths at
-  // memory speed; a FIFO finishes the few paths that wind against both scan directions. Exact (the
-  // reconstruction is unique), so the result does not depend on the order of the work. A -inf frame removes
-  // every bounds check: it never raises a neighbour and is never raised. The images get 4 spare floats at the
-  // end so the queue's 4-wide loads around the last row's pixels stay inside.
-  const int w = mask.cols + 2;
-  const int h = mask.rows + 2;
+// Vincent's hybrid algorithm in place on padded buffers (the contract of reconstruct_by_dilation_padded): a
+// forward and a backward raster scan carry the marker along most paths at memory speed; a FIFO (or bucket
+// queue) finishes the few paths that wind against both scan directions. Exact (the reconstruction is
+// unique), so the result does not depend on the order of the work. The -inf frame removes every bounds
+// check: it never raises a neighbour and is never raised. The forward scan clips the marker to the mask
+// (min(max(m, l), mask) = min(max(min(m, mask), l), mask)).
+void reconstruct_in_place(float* j, const float* in, int w, int h, ReconstructScratch& sc) {
   const std::size_t n = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
-  // Buffers are kept per thread: fresh ones would be page-faulted in on every call (a fifth of the time on a
-  // 1.5 Mpx tile). Only the frame needs its -inf, every inner pixel is written below.
-  ReconstructScratch& sc = reconstruct_scratch();
-  float* j = sc.j.get(n + 4);
-  float* in = sc.in.get(n + 4);
-  for (float* b : {j, in}) {
-    std::fill_n(b, w, kMinusInf);
-    std::fill_n(b + n - static_cast<std::size_t>(w), w + 4, kMinusInf);
-  }
-  std::vector<int> queue;
+  std::vector<int>& queue = sc.queue;
+  queue.clear();
+  sc.row.resize(static_cast<std::size_t>(w) + 8);
   float lo = FLT_MAX, hi = -FLT_MAX;  // value range of the queue's pixels and of everything they can raise
   if (use_avx2()) {
-    reconstruct_scans_avx2(marker, mask, j, in, queue, lo, hi);
+    reconstruct_scans_avx2(j, in, w, h, sc.row.data(), queue, lo, hi);
   } else {
-    reconstruct_scans_sse2(marker, mask, j, in, queue, lo, hi);
+    reconstruct_scans_sse2(j, in, w, h, sc.row.data(), queue, lo, hi);
   }
   // The 8 neighbours of p: rows above, at and below, 4 floats each from the left neighbour's column (p itself
   // and the fourth lanes are masked out). Bits in raster order of the neighbours.
@@ -526,7 +520,7 @@ void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat
       t_b = e;
     };
     for (const int p : queue) push(level(j[p]), p);
-    std::vector<int>().swap(queue);
+    queue.clear();
     // A neighbour raised to p's own value (the plateaus of the result) is handled at once from a stack: no
     // trip through the buckets, and its neighbours are still in cache.
     // Within one run every pixel on the stack holds the run's value, so none is stacked twice: n entries do.
@@ -575,19 +569,71 @@ void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat
       }
     }
   }
+}
+
+// A huge image's buffers are not kept for the rest of the thread's life.
+void release_if_huge(ReconstructScratch& sc, std::size_t n) {
+  if (n > (std::size_t{1} << 25)) {
+    sc.j.release();
+    sc.in.release();
+    sc.stack.release();
+    std::vector<int>().swap(sc.queue);
+    std::vector<ReconstructScratch::Entry>().swap(sc.pool);
+  }
+}
+
+}  // namespace
+
+cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask) {
+  cv::Mat out;
+  reconstruct_by_dilation(marker, mask, out);
+  return out;
+}
+
+void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat& out) {
+  require_float(marker, "reconstruct_by_dilation marker");
+  require_float(mask, "reconstruct_by_dilation mask");
+  if (marker.size() != mask.size()) throw std::invalid_argument("reconstruct_by_dilation: size mismatch");
+  // Padded copies with the -inf frame and 4 spare floats (reconstruct_by_dilation_padded's layout).
+  const int w = mask.cols + 2;
+  const int h = mask.rows + 2;
+  const std::size_t n = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+  // Buffers are kept per thread: fresh ones would be page-faulted in on every call (a fifth of the time on a
+  // 1.5 Mpx tile). Only the frame needs its -inf, every inner pixel is written below.
+  ReconstructScratch& sc = reconstruct_scratch();
+  float* j = sc.j.get(n + 4);
+  float* in = sc.in.get(n + 4);
+  for (float* b : {j, in}) {
+    std::fill_n(b, w, kMinusInf);
+    std::fill_n(b + n - static_cast<std::size_t>(w), w + 4, kMinusInf);
+  }
+  if (use_avx2()) {
+    reconstruct_copy_in_avx2(marker, mask, j, in);
+  } else {
+    reconstruct_copy_in_sse2(marker, mask, j, in);
+  }
+  reconstruct_in_place(j, in, w, h, sc);
   // The inputs are in the padded buffers by now: `out` may be one of them. A kept `out` reuses its memory.
   const int rows = mask.rows, cols = mask.cols;
   out.create(rows, cols, CV_32F);
   for (int y = 0; y < rows; ++y) {
     std::copy_n(j + static_cast<std::ptrdiff_t>(y + 1) * w + 1, cols, out.ptr<float>(y));
   }
-  // A huge image's buffers are not kept for the rest of the thread's life.
-  if (n > (std::size_t{1} << 25)) {
-    sc.j.release();
-    sc.in.release();
-    sc.stack.release();
-    std::vector<ReconstructScratch::Entry>().swap(sc.pool);
+  release_if_huge(sc, n);
+}
+
+void reconstruct_by_dilation_padded(float* marker, const float* mask, int width, int height) {
+  if (marker == nullptr || mask == nullptr) {
+    throw std::invalid_argument("reconstruct_by_dilation_padded: null buffer");
   }
+  if (width < 3 || height < 3) {
+    throw std::invalid_argument(
+        "reconstruct_by_dilation_padded: expected at least 3 x 3 padded pixels, got " +
+        std::to_string(width) + " x " + std::to_string(height));
+  }
+  ReconstructScratch& sc = reconstruct_scratch();
+  reconstruct_in_place(marker, mask, width, height, sc);
+  release_if_huge(sc, static_cast<std::size_t>(width) * static_cast<std::size_t>(height));
 }
 
 namespace {

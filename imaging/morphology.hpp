@@ -54,6 +54,14 @@ cv::Mat reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask);
 // The same into `out` (may be marker or mask): a kept `out` of the same size reuses its memory instead of
 // taking fresh, page-faulted pages.
 void reconstruct_by_dilation(const cv::Mat& marker, const cv::Mat& mask, cv::Mat& out);
+// The same in place on a caller's padded buffers, for callers that reconstruct many small images (nucleus
+// splitting) and keep their own: `marker` and `mask` each hold width x height floats, rows contiguous (row
+// stride = width), plus 4 more floats after the last one that are read but never written (any value; their
+// lanes are masked out). The image is the inner (width - 2) x (height - 2) pixels; the 1 px frame (first and
+// last rows and columns) must hold kMinusInf in both buffers. Marker values above the mask are clipped to
+// it. On return `marker` holds the reconstruction inside the frame; the frame and `mask` are unchanged. The
+// buffers must not overlap. Throws std::invalid_argument for a null buffer or fewer than 3 x 3 padded pixels.
+void reconstruct_by_dilation_padded(float* marker, const float* mask, int width, int height);
 
 // Erosion / dilation of a CV_32F image by a disk of `radius_px` (an octagon for radii above 3 px, built from
 // a square and a diamond so the cost does not grow with the disk's area).

@@ -72,8 +72,7 @@ struct CandidateScratch {
   std::vector<float> dist;  // sub-box
   std::vector<float> rec;   // sub-box + 1 px -inf pad: h-maxima transform of dist
   std::vector<float> rec2;  // same layout: reconstruction of rec - eps under rec
-  std::vector<int> queue;
-  std::vector<int> parts;  // sub-box + 1 px pad: -1 outside the outline, part number inside
+  std::vector<int> parts;   // sub-box + 1 px pad: -1 outside the outline, part number inside
   std::vector<int> comp_key;
   std::vector<int> comp_rank;
   std::vector<int> level;  // flood level per pixel, layout of parts
@@ -217,130 +216,6 @@ void chamfer_distance(const uchar* mask, int w, int h, float* dist, CandidateScr
     chamfer_passes(mask, w, h, dist, s.chamfer_f, s.chamfer_pre_f, 1e30f);  // 1e30: never the nearest
   } else {
     chamfer_passes(mask, w, h, dist, s.chamfer, s.chamfer_pre, 1 << 30);
-  }
-}
-
-// Grey reconstruction by dilation in place on a padded (-inf frame) image `j` under `in`, 8-connected: the
-// algorithm of reconstruct_by_dilation (two raster scans, then a FIFO) without its allocations. The
-// reconstruction is unique, so the result is the same.
-#if CV_SIMD128
-// One raster step is l -> min(max(a, l), b) (a: the pixel and its three neighbours in the row already done,
-// b: the mask). These clamps compose into the same form, (A, B) then (a, b) giving (max(A, a), min(max(a, B),
-// b)), so 4 pixels run as a prefix scan over lanes, `Up` = lanes in scan order from 0 (else from 3). Only
-// minima and maxima of the given values: the same results as the sequential steps.
-template <bool Up>
-cv::v_float32x4 clamp_scan(cv::v_float32x4 a, cv::v_float32x4 b, const cv::v_float32x4& carry) {
-  const cv::v_float32x4 lo = cv::v_setall_f32(-std::numeric_limits<float>::infinity());
-  const cv::v_float32x4 hi = cv::v_setall_f32(std::numeric_limits<float>::infinity());
-  auto compose = [&](auto shift) {
-    const cv::v_float32x4 pa = shift(a, lo);
-    const cv::v_float32x4 pb = shift(b, hi);
-    b = cv::v_min(cv::v_max(a, pb), b);
-    a = cv::v_max(pa, a);
-  };
-  if constexpr (Up) {
-    compose([](const cv::v_float32x4& v, const cv::v_float32x4& f) { return cv::v_rotate_left<1>(v, f); });
-    compose([](const cv::v_float32x4& v, const cv::v_float32x4& f) { return cv::v_rotate_left<2>(v, f); });
-  } else {
-    compose([](const cv::v_float32x4& v, const cv::v_float32x4& f) { return cv::v_rotate_right<1>(v, f); });
-    compose([](const cv::v_float32x4& v, const cv::v_float32x4& f) { return cv::v_rotate_right<2>(v, f); });
-  }
-  return cv::v_min(cv::v_max(a, carry), b);
-}
-
-// max of the pixel and the three of row `nb` around it, 4 pixels from x.
-inline cv::v_float32x4 max4(const float* jr, const float* nb, int x) {
-  return cv::v_max(cv::v_max(cv::v_load(jr + x), cv::v_load(nb + x - 1)),
-                   cv::v_max(cv::v_load(nb + x), cv::v_load(nb + x + 1)));
-}
-#endif
-
-void reconstruct_padded(float* j, const float* in, int w, int h, std::vector<int>& queue) {
-  for (int y = 1; y < h - 1; ++y) {
-    float* jr = j + y * w;
-    const float* up = jr - w;
-    const float* ir = in + y * w;
-    float left = jr[0];
-    int x = 1;
-#if CV_SIMD128
-    cv::v_float32x4 carry = cv::v_setall_f32(left);
-    for (; x + 4 <= w - 1; x += 4) {
-      const cv::v_float32x4 v = clamp_scan<true>(max4(jr, up, x), cv::v_load(ir + x), carry);
-      cv::v_store(jr + x, v);
-      carry = cv::v_broadcast_element<3>(v);
-    }
-    if (x > 1) left = jr[x - 1];
-#endif
-    for (; x < w - 1; ++x) {
-      const float v = std::max(std::max(jr[x], left), std::max(std::max(up[x - 1], up[x]), up[x + 1]));
-      left = std::min(v, ir[x]);
-      jr[x] = left;
-    }
-  }
-  queue.clear();
-  for (int y = h - 2; y >= 1; --y) {
-    float* jr = j + y * w;
-    const float* down = jr + w;
-    const float* ir = in + y * w;
-    const float* idown = ir + w;
-    float right = jr[w - 1];
-    int x = w - 2;
-#if CV_SIMD128
-    cv::v_float32x4 carry = cv::v_setall_f32(right);
-    for (; x - 3 >= 1; x -= 4) {
-      const cv::v_float32x4 v = clamp_scan<false>(max4(jr, down, x - 3), cv::v_load(ir + x - 3), carry);
-      cv::v_store(jr + x - 3, v);
-      carry = cv::v_broadcast_element<0>(v);
-    }
-    if (x < w - 2) right = jr[x + 1];
-#endif
-    for (; x >= 1; --x) {
-      const float v = std::min(
-          std::max(std::max(jr[x], right), std::max(std::max(down[x - 1], down[x]), down[x + 1])), ir[x]);
-      jr[x] = v;
-      right = v;
-    }
-    // Pixels whose final value can still raise a neighbour done before them start the FIFO, pushed right to
-    // left as the scan met them: the pixels past the last block of 4 first, then the blocks.
-    auto seeds = [&](int x) {
-      const float v = jr[x];
-      return (jr[x + 1] < std::min(v, ir[x + 1])) || (down[x - 1] < std::min(v, idown[x - 1])) ||
-             (down[x] < std::min(v, idown[x])) || (down[x + 1] < std::min(v, idown[x + 1]));
-    };
-    const int blocks_end = 1 + (w - 2) / 4 * 4;  // blocks of 4 over [1, blocks_end)
-    for (x = w - 2; x >= blocks_end; --x) {
-      if (seeds(x)) queue.push_back(y * w + x);
-    }
-    for (int b = blocks_end - 4; b >= 1; b -= 4) {
-#if CV_SIMD128
-      const cv::v_float32x4 v = cv::v_load(jr + b);
-      const cv::v_float32x4 c = (cv::v_load(jr + b + 1) < cv::v_min(v, cv::v_load(ir + b + 1))) |
-                                (cv::v_load(down + b - 1) < cv::v_min(v, cv::v_load(idown + b - 1))) |
-                                (cv::v_load(down + b) < cv::v_min(v, cv::v_load(idown + b))) |
-                                (cv::v_load(down + b + 1) < cv::v_min(v, cv::v_load(idown + b + 1)));
-      const int bits = cv::v_signmask(c);
-      if (bits == 0) continue;
-      for (int k = 3; k >= 0; --k) {
-        if ((bits >> k) & 1) queue.push_back(y * w + b + k);
-      }
-#else
-      for (int k = 3; k >= 0; --k) {
-        if (seeds(b + k)) queue.push_back(y * w + b + k);
-      }
-#endif
-    }
-  }
-  const int off[8] = {-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1};
-  for (std::size_t head = 0; head < queue.size(); ++head) {
-    const int p = queue[head];
-    const float vp = j[p];
-    for (const int o : off) {
-      const int q = p + o;
-      const float v = std::min(vp, in[q]);
-      if (v <= j[q]) continue;
-      j[q] = v;
-      queue.push_back(q);
-    }
   }
 }
 
@@ -731,8 +606,9 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   const int ph = h + 2;
   const auto pn = static_cast<std::size_t>(pw) * static_cast<std::size_t>(ph);
   // h-maxima: rec = reconstruction of dist - h under dist.
-  s.rec.assign(pn, kMinusInf);
-  s.rec2.assign(pn, kMinusInf);
+  // + 4: reconstruct_by_dilation_padded's spare floats.
+  s.rec.assign(pn + 4, kMinusInf);
+  s.rec2.assign(pn + 4, kMinusInf);
   float* rec = s.rec.data();
   float* rec2 = s.rec2.data();
   float* mask = rec2;  // dist padded, used as the mask of the first reconstruction
@@ -754,7 +630,7 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
       r[x] = std::min(d[x] - split_h, d[x]);
     }
   }
-  reconstruct_padded(rec, mask, pw, ph, s.queue);
+  reconstruct_by_dilation_padded(rec, mask, pw, ph);
   // Regional maxima of rec: where the reconstruction of rec - eps under it stays eps lower.
   constexpr float kEps = 1e-3f;
   std::size_t i0 = 0;
@@ -766,7 +642,7 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   }
 #endif
   for (; i0 < pn; ++i0) rec2[i0] = std::min(rec[i0] - kEps, rec[i0]);
-  reconstruct_padded(rec2, rec, pw, ph, s.queue);
+  reconstruct_by_dilation_padded(rec2, rec, pw, ph);
 
   // Markers: 8-connected components of the tops inside the outline, numbered like cv::connectedComponents
   // (its block-based scan numbers a component by the first 2 x 2 block, in raster order, that holds it).
