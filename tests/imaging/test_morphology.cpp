@@ -8,6 +8,7 @@
 #include <limits>
 #include <opencv2/imgproc.hpp>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "imaging/simd.hpp"
@@ -431,6 +432,99 @@ TEST(Morphology, Sse2AndAvx2SeededFloodsEqualTheReference) {
       ASSERT_TRUE(identical(fast, slow)) << "case " << it << " (" << c.labels.cols << " x " << c.labels.rows
                                          << ") with " << (avx2 ? "AVX2" : "SSE2");
     }
+  }
+}
+
+// reconstruct_by_dilation_padded on a caller's buffers (split_parts' h-maxima): the inner pixels equal
+// reconstruct_by_dilation's result bit for bit, and the contract holds: the kMinusInf frame, the mask and
+// the 4 spare floats (NaN here, "any value") are left as they were, markers above the mask are clipped.
+// Sizes from 1 x 1 to a dense field whose queue takes the bucket path, in an order that reuses the kept
+// buffers for smaller images after larger ones, on both vector paths.
+TEST(Morphology, PaddedInPlaceReconstructionEqualsReconstructByDilation) {
+  const DefaultVectorPaths restore;
+  std::mt19937 rng(31);
+  std::vector<cv::Mat> masks;
+  for (int it = 0; it < 60; ++it) {
+    const int w = 1 + static_cast<int>(rng() % 70), h = 1 + static_cast<int>(rng() % 50);
+    cv::Mat img(h, w, CV_32F);
+    cv::randu(img, 0.0f, 6.0f);
+    if (it % 2 == 0) {
+      img = cv::Mat(cv::Mat_<int>(img));  // ties everywhere
+      img.convertTo(img, CV_32F);
+    } else {
+      cv::GaussianBlur(img, img, cv::Size(), 1.5);
+    }
+    masks.push_back(img);
+  }
+  const auto field = test::random_field(cv::Size(517, 389), 900, 7.0, 6);
+  masks.insert(masks.begin() + 30, optical_density_sum(field.rgb, stain_preset("H-DAB").background));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t i = 0; i < masks.size(); ++i) {
+    const cv::Mat& mask = masks[i];
+    SCOPED_TRACE(testing::Message() << "image " << i << ": " << mask.cols << " x " << mask.rows);
+    cv::Mat marker;
+    switch (i % 3) {
+      case 0:
+        marker = erode_disk(mask, 1 + static_cast<double>(i % 7));
+        break;
+      case 1: {  // partly above the mask: clipped
+        cv::Mat noise(mask.size(), CV_32F);
+        cv::randu(noise, -2.0f, 1.0f);
+        marker = mask + noise;
+        break;
+      }
+      default:
+        marker = mask - 0.5f;
+        marker(cv::Rect(0, 0, (mask.cols + 1) / 2, (mask.rows + 1) / 2)).setTo(kMinusInf);
+    }
+    const int pw = mask.cols + 2, ph = mask.rows + 2;
+    const std::size_t n = static_cast<std::size_t>(pw) * static_cast<std::size_t>(ph);
+    std::vector<float> pmarker(n + 4, kMinusInf), pmask(n + 4, kMinusInf);
+    for (int y = 0; y < mask.rows; ++y) {
+      for (int x = 0; x < mask.cols; ++x) {
+        pmarker[static_cast<std::size_t>((y + 1) * pw + x + 1)] = marker.at<float>(y, x);
+        pmask[static_cast<std::size_t>((y + 1) * pw + x + 1)] = mask.at<float>(y, x);
+      }
+    }
+    for (std::size_t k = n; k < n + 4; ++k) pmarker[k] = pmask[k] = nan;
+    const cv::Mat expected = reconstruct_by_dilation(marker, mask);
+    if (mask.total() < 5000) {
+      ASSERT_TRUE(identical(expected, reconstruct_slowly(marker, mask)));
+    }
+    for (const bool avx2 : {false, true}) {
+      use_wide_simd(avx2);
+      std::vector<float> j = pmarker;
+      const std::vector<float> in = pmask;
+      reconstruct_by_dilation_padded(j.data(), in.data(), pw, ph);
+      const cv::Mat inner = cv::Mat(ph, pw, CV_32F, j.data())(cv::Rect(1, 1, mask.cols, mask.rows));
+      ASSERT_TRUE(identical(inner, expected)) << (avx2 ? "AVX2" : "SSE2");
+      ASSERT_EQ(std::memcmp(in.data(), pmask.data(), (n + 4) * sizeof(float)), 0) << "mask written";
+      for (int y = 0; y < ph; ++y) {
+        for (int x = 0; x < pw; ++x) {
+          if (y == 0 || x == 0 || y == ph - 1 || x == pw - 1) {
+            ASSERT_EQ(j[static_cast<std::size_t>(y * pw + x)], kMinusInf) << "frame at " << x << ", " << y;
+          }
+        }
+      }
+      for (std::size_t k = n; k < n + 4; ++k) ASSERT_TRUE(std::isnan(j[k])) << "spare float " << k - n;
+    }
+  }
+}
+
+TEST(Morphology, PaddedInPlaceReconstructionRejectsNullBuffersAndFramesWithoutInside) {
+  std::vector<float> a(13, kMinusInf), b(13, kMinusInf);
+  try {
+    reconstruct_by_dilation_padded(a.data(), b.data(), 3, 2);
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(),
+                 "reconstruct_by_dilation_padded: expected at least 3 x 3 padded pixels, got 3 x 2");
+  }
+  try {
+    reconstruct_by_dilation_padded(nullptr, b.data(), 3, 3);
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "reconstruct_by_dilation_padded: null buffer");
   }
 }
 
