@@ -328,6 +328,21 @@ TEST_F(ScoreCli, TiledSlideAndWholeImageFindTheSameCells) {
   EXPECT_EQ(rec.timings_s.at("tiles"), 20.0);
 }
 
+// Scores `slide` (in `dir`, 512 px tiles, 2 workers) into o2048 and o512: with the 2048 px overlay a small
+// slide's level 0 is decoded once for the overview and the tiles are cut from it after the tissue mask; with
+// the 512 px overlay the overview comes from a smaller level and the tiles start before the tissue mask.
+void score_with_both_overlays(const fs::path& dir, const std::string& slide, std::vector<std::string> extra) {
+  for (const char* overlay : {"2048", "512"}) {
+    std::vector<std::string> args = {"score", slide,
+                                     "-o",    std::string("o") + overlay,
+                                     "--set", "tile_size_px=512",
+                                     "--set", "threads=2",
+                                     "--set", std::string("overlay_max_px=") + overlay};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_EQ(run(args, dir).status, 0) << slide << " with a " << overlay << " px overlay";
+  }
+}
+
 TEST_F(ScoreCli, TilesCutFromTheDecodedLevelAndTilesStartedEarlyGiveTheSameCells) {
   // A small pyramidal slide is scored two ways that must not change a cell: with the default 2048 px overlay
   // its level 0 is decoded once for the overview and the tiles are cut from it; with a 512 px overlay the
@@ -338,14 +353,7 @@ TEST_F(ScoreCli, TilesCutFromTheDecodedLevelAndTilesStartedEarlyGiveTheSameCells
                 dir)
                 .status,
             0);
-  for (const char* overlay : {"2048", "512"}) {
-    ASSERT_EQ(
-        run({"score", "f.svs", "-o", std::string("o") + overlay, "--set", "tissue_detection=false", "--set",
-             "tile_size_px=512", "--set", "threads=2", "--set", std::string("overlay_max_px=") + overlay},
-            dir)
-            .status,
-        0);
-  }
+  score_with_both_overlays(dir, "f.svs", {"--set", "tissue_detection=false"});
   const std::string a = ihc::read_file(dir / "o2048/slides/f/cells.csv");
   const std::string b = ihc::read_file(dir / "o512/slides/f/cells.csv");
   EXPECT_GT(std::count(a.begin(), a.end(), '\n'), 500);
@@ -365,13 +373,7 @@ TEST_F(ScoreCli, TilesStartedBeforeTheTissueMaskGiveTheCellsOfTilesChosenAfterIt
                 dir)
                 .status,
             0);
-  for (const char* overlay : {"2048", "512"}) {
-    ASSERT_EQ(run({"score", "s.svs", "-o", std::string("o") + overlay, "--set", "tile_size_px=512", "--set",
-                   "threads=2", "--set", std::string("overlay_max_px=") + overlay},
-                  dir)
-                  .status,
-              0);
-  }
+  score_with_both_overlays(dir, "s.svs", {});
   const auto waited = ihc::read_slide_json(dir / "o2048/slides/s/slide.json");
   const auto early = ihc::read_slide_json(dir / "o512/slides/s/slide.json");
   // 5 x 4 grid tiles; some hold glass only and are not scored either way.
