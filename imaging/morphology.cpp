@@ -311,8 +311,8 @@ inline void reconstruct_copy_in(const cv::Mat& marker, const cv::Mat& mask, floa
 
 // The two raster scans of the reconstruction on padded buffers (w x h, -inf frame), over a lane type; `t`
 // holds w + 8 floats of scratch. The pixels that start the queue are appended to `queue` and their value
-// range widens [lo, hi].
-template <class L>
+// range widens [lo, hi]. kBothWays: each scan passes every row both ways (below).
+template <class L, bool kBothWays>
 inline void reconstruct_scans(float* j, const float* in, int w, int h, float* t, std::vector<int>& queue,
                               float& lo, float& hi) {
   using V = typename L::V;
@@ -330,6 +330,9 @@ inline void reconstruct_scans(float* j, const float* in, int w, int h, float* t,
   // Sequential passes along a row: v = min(max(src, previous v), mask), left to right or right to left.
   // Each scan passes a row both ways (a second pass from src = the row itself): the row is then stable in
   // both directions, so the scans carry every path that is monotone in y, whatever it does along the rows.
+  // Without kBothWays a row is passed once, in the scan's direction, and a pixel that could still raise its
+  // right neighbour also starts the queue (Vincent's scans, as split_parts' own copy had them: its boxes go
+  // through the plain FIFO, where the second passes cost more than they save).
   // bench_morphology's tile: 1.01 M walk steps in the queue instead of 1.14 M, 110 k bucket pops instead of
   // 189 k, 24.7-26.6 ms instead of 28.3-31.5 (alternated). A second pair of such scans before these (0.87 M
   // steps, 48 k pops) was slower again; one way only in either scan (1.06-1.08 M steps) saved less.
@@ -371,7 +374,7 @@ inline void reconstruct_scans(float* j, const float* in, int w, int h, float* t,
     const float* ir = in + static_cast<std::ptrdiff_t>(y) * w;
     row_max(jr, jr - w);
     sweep_lr(jr, ir, t);
-    sweep_rl(jr, ir, jr);
+    if constexpr (kBothWays) sweep_rl(jr, ir, jr);
   }
   // Backward: the three pixels below, then the row both ways; a pixel that could still raise one of the row
   // below starts the queue.
@@ -382,7 +385,7 @@ inline void reconstruct_scans(float* j, const float* in, int w, int h, float* t,
     const float* idown = ir + w;
     row_max(jr, down);
     sweep_rl(jr, ir, t);
-    sweep_lr(jr, ir, jr);
+    if constexpr (kBothWays) sweep_lr(jr, ir, jr);
     // The row and the row below are final for this scan: test the queue condition a vector at a time (the
     // row's own neighbours cannot be raised any more, the row above takes its maximum over this one).
     V lo4 = L::set1(lo);
@@ -393,6 +396,8 @@ inline void reconstruct_scans(float* j, const float* in, int w, int h, float* t,
       V c = L::cmplt(L::load(down + x - 1), L::min(L::load(idown + x - 1), v));
       c = L::bit_or(c, L::cmplt(L::load(down + x), L::min(L::load(idown + x), v)));
       c = L::bit_or(c, L::cmplt(L::load(down + x + 1), L::min(L::load(idown + x + 1), v)));
+      if constexpr (!kBothWays)
+        c = L::bit_or(c, L::cmplt(L::load(jr + x + 1), L::min(L::load(ir + x + 1), v)));
       int bits = L::movemask(c);
       while (bits != 0) {
         const int b = __builtin_ctz(static_cast<unsigned>(bits));
@@ -406,7 +411,7 @@ inline void reconstruct_scans(float* j, const float* in, int w, int h, float* t,
       const float v = jr[x];
       lo = std::min(lo, v);
       if ((down[x - 1] < std::min(v, idown[x - 1])) || (down[x] < std::min(v, idown[x])) ||
-          (down[x + 1] < std::min(v, idown[x + 1]))) {
+          (down[x + 1] < std::min(v, idown[x + 1])) || (!kBothWays && jr[x + 1] < std::min(v, ir[x + 1]))) {
         queue.push_back(y * w + x);
         hi = std::max(hi, v);
       }
@@ -415,13 +420,22 @@ inline void reconstruct_scans(float* j, const float* in, int w, int h, float* t,
 }
 
 __attribute__((flatten)) void reconstruct_scans_sse2(float* j, const float* in, int w, int h, float* t,
-                                                     std::vector<int>& queue, float& lo, float& hi) {
-  reconstruct_scans<Sse>(j, in, w, h, t, queue, lo, hi);
+                                                     std::vector<int>& queue, float& lo, float& hi,
+                                                     bool both_ways) {
+  if (both_ways) {
+    reconstruct_scans<Sse, true>(j, in, w, h, t, queue, lo, hi);
+  } else {
+    reconstruct_scans<Sse, false>(j, in, w, h, t, queue, lo, hi);
+  }
 }
 __attribute__((target("avx2"), flatten)) void reconstruct_scans_avx2(float* j, const float* in, int w, int h,
                                                                      float* t, std::vector<int>& queue,
-                                                                     float& lo, float& hi) {
-  reconstruct_scans<Avx>(j, in, w, h, t, queue, lo, hi);
+                                                                     float& lo, float& hi, bool both_ways) {
+  if (both_ways) {
+    reconstruct_scans<Avx, true>(j, in, w, h, t, queue, lo, hi);
+  } else {
+    reconstruct_scans<Avx, false>(j, in, w, h, t, queue, lo, hi);
+  }
 }
 __attribute__((flatten)) void reconstruct_copy_in_sse2(const cv::Mat& marker, const cv::Mat& mask, float* j,
                                                        float* in) {
@@ -439,16 +453,19 @@ __attribute__((target("avx2"), flatten)) void reconstruct_copy_in_avx2(const cv:
 // unique), so the result does not depend on the order of the work. The -inf frame removes every bounds
 // check: it never raises a neighbour and is never raised. The forward scan clips the marker to the mask
 // (min(max(m, l), mask) = min(max(min(m, mask), l), mask)).
+constexpr std::size_t kBothWaysMinPixels = 1 << 16;
 void reconstruct_in_place(float* j, const float* in, int w, int h, ReconstructScratch& sc) {
   const std::size_t n = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
   std::vector<int>& queue = sc.queue;
   queue.clear();
   sc.row.resize(static_cast<std::size_t>(w) + 8);
   float lo = FLT_MAX, hi = -FLT_MAX;  // value range of the queue's pixels and of everything they can raise
+  // Rows passed both ways pay off where the bucket queue works (detection tiles), not on small images.
+  const bool both_ways = n >= kBothWaysMinPixels;
   if (use_avx2()) {
-    reconstruct_scans_avx2(j, in, w, h, sc.row.data(), queue, lo, hi);
+    reconstruct_scans_avx2(j, in, w, h, sc.row.data(), queue, lo, hi, both_ways);
   } else {
-    reconstruct_scans_sse2(j, in, w, h, sc.row.data(), queue, lo, hi);
+    reconstruct_scans_sse2(j, in, w, h, sc.row.data(), queue, lo, hi, both_ways);
   }
   // The 8 neighbours of p: rows above, at and below, 4 floats each from the left neighbour's column (p itself
   // and the fourth lanes are masked out). Bits in raster order of the neighbours.
