@@ -4,10 +4,13 @@
 //   --benchmark_min_time=0.01
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 #include "imaging/gaussian.hpp"
+#include "imaging/morphology.hpp"
 #include "imaging/nucleus_detection.hpp"
 #include "imaging/stains.hpp"
 #include "tests/imaging/synthetic_cells.hpp"
@@ -76,6 +79,51 @@ void BM_DetectNucleiReused(benchmark::State& state) {
   state.counters["nuclei"] = n.count;
 }
 BENCHMARK(BM_DetectNucleiReused)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// split_parts' h-maxima step alone: reconstruct_by_dilation_padded twice (dist - 1 under dist, then rec - eps
+// under rec) on the padded distance maps of 64 candidate-sized blobs (two overlapping discs, boxes of 14 to
+// 60 px), the buffers kept as split_parts keeps them. Time per candidate.
+void BM_SplitReconstructions(benchmark::State& state) {
+  struct Box {
+    int pw, ph;
+    std::vector<float> dist;  // padded, -inf frame
+  };
+  static const std::vector<Box> boxes = [] {
+    std::vector<Box> out;
+    cv::RNG rng(11);
+    for (int i = 0; i < 64; ++i) {
+      const int r = rng.uniform(5, 15);
+      const int dx = rng.uniform(0, 2 * r);
+      const int w = 2 * r + dx + 4, h = 2 * r + rng.uniform(0, r) + 4;
+      cv::Mat blob(h, w, CV_8U, cv::Scalar(0));
+      cv::circle(blob, {r + 2, r + 2}, r, cv::Scalar(255), cv::FILLED);
+      cv::circle(blob, {r + 2 + dx, h - r - 2}, r, cv::Scalar(255), cv::FILLED);
+      cv::Mat dist;
+      cv::distanceTransform(blob, dist, cv::DIST_L2, 5);
+      Box b{w + 2, h + 2,
+            std::vector<float>(static_cast<std::size_t>((w + 2) * (h + 2)) + 4, ihc::kMinusInf)};
+      for (int y = 0; y < h; ++y) {
+        std::copy_n(dist.ptr<float>(y), w, b.dist.data() + (y + 1) * b.pw + 1);
+      }
+      out.push_back(std::move(b));
+    }
+    return out;
+  }();
+  std::vector<float> rec, rec2;
+  for (auto _ : state) {
+    for (const Box& b : boxes) {
+      rec.resize(b.dist.size());
+      rec2.resize(b.dist.size());
+      for (std::size_t k = 0; k < b.dist.size(); ++k) rec[k] = std::min(b.dist[k] - 1.0f, b.dist[k]);
+      ihc::reconstruct_by_dilation_padded(rec.data(), b.dist.data(), b.pw, b.ph);
+      for (std::size_t k = 0; k < rec.size(); ++k) rec2[k] = std::min(rec[k] - 1e-3f, rec[k]);
+      ihc::reconstruct_by_dilation_padded(rec2.data(), rec.data(), b.pw, b.ph);
+      benchmark::DoNotOptimize(rec2.data());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(boxes.size()));
+}
+BENCHMARK(BM_SplitReconstructions)->Unit(benchmark::kMicrosecond);
 
 // One blur of a padded detection tile (1236 px: 1024 core + 2 x 106 overlap), as detection calls it: the
 // output plane kept between calls. arg 0: 0 = cv::GaussianBlur, 1 = ihc::gaussian_blur, 2 = the same on its

@@ -597,9 +597,10 @@ int count_regional_maxima(const float* f, const uchar* local, int w, int h, Cand
 
 // Splits the outline `local` (w x h with a zero frame; dist = its distance map) at the distance-map domes
 // deeper than split_h: markers are the regional maxima of the h-maxima transform, grown over -dist by a
-// priority flood. Same arithmetic, order and part numbering as the former reconstruct_by_dilation (twice),
-// cv::connectedComponents and seeded_flood calls on the candidate's framed box, in which this box lies at
-// (ox, oy). Returns the number of parts; when above 1, s.parts (padded by 1 px, row stride w + 2) holds them.
+// priority flood. Same arithmetic, order and part numbering as the former reconstruct_by_dilation (twice;
+// now reconstruct_by_dilation_padded on this box's own buffers), cv::connectedComponents and seeded_flood
+// calls on the candidate's framed box, in which this box lies at (ox, oy). Returns the number of parts; when
+// above 1, s.parts (padded by 1 px, row stride w + 2) holds them.
 int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int oy, float split_h,
                 CandidateScratch& s) {
   const int pw = w + 2;
