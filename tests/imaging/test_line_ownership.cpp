@@ -290,6 +290,22 @@ void plain_band_rule(cv::Mat& labels, const cv::Mat& nuclei, const cv::Mat& dab,
   }
 }
 
+// One random nucleus and a DAB image of cells at three stain levels (by label), so that strengths differ
+// clearly between neighbours.
+void random_nucleus_and_dab(cv::RNG& rng, const cv::Mat& labels, cv::Mat& nuclei, cv::Mat& dab) {
+  const cv::Size size = labels.size();
+  nuclei = cv::Mat::zeros(size, CV_32S);
+  cv::circle(nuclei, cv::Point(rng.uniform(0, size.width), rng.uniform(0, size.height)), 2, cv::Scalar(1),
+             cv::FILLED);
+  dab.create(size, CV_32F);
+  rng.fill(dab, cv::RNG::UNIFORM, -0.05, 0.9);
+  for (int y = 0; y < size.height; ++y) {
+    for (int x = 0; x < size.width; ++x) {
+      dab.at<float>(y, x) *= static_cast<float>((std::abs(labels.at<int>(y, x)) % 3 + 1) / 3.0);
+    }
+  }
+}
+
 TEST(LineOwnership, BandRuleIsItsPixelByPixelDefinitionOnRandomImages) {
   cv::RNG rng(23);
   int moved = 0;
@@ -300,17 +316,8 @@ TEST(LineOwnership, BandRuleIsItsPixelByPixelDefinitionOnRandomImages) {
     rng.fill(coarse, cv::RNG::UNIFORM, -1, 6);  // -1: never entered by the flood
     cv::Mat labels;
     cv::resize(coarse, labels, size, 0, 0, cv::INTER_NEAREST);
-    cv::Mat nuclei = cv::Mat::zeros(size, CV_32S);
-    cv::circle(nuclei, cv::Point(rng.uniform(0, size.width), rng.uniform(0, size.height)), 2, cv::Scalar(1),
-               cv::FILLED);
-    cv::Mat dab(size, CV_32F);
-    rng.fill(dab, cv::RNG::UNIFORM, -0.05, 0.9);
-    // Cells of three stain levels, so that strengths differ clearly between neighbours.
-    for (int y = 0; y < size.height; ++y) {
-      for (int x = 0; x < size.width; ++x) {
-        dab.at<float>(y, x) *= static_cast<float>((std::abs(labels.at<int>(y, x)) % 3 + 1) / 3.0);
-      }
-    }
+    cv::Mat nuclei, dab;
+    random_nucleus_and_dab(rng, labels, nuclei, dab);
     cv::Mat band(size, CV_8U);
     rng.fill(band, cv::RNG::UNIFORM, 0, 2);
     band *= 255;
@@ -342,16 +349,8 @@ TEST(LineOwnership, BandHoldingTheBordersGivesTheSameMoves) {
     cv::resize(coarse, labels, cv::Size(coarse.cols * cell_px, coarse.rows * cell_px), 0, 0,
                cv::INTER_NEAREST);
     labels = labels(cv::Rect(0, 0, size.width, size.height)).clone();
-    cv::Mat nuclei = cv::Mat::zeros(size, CV_32S);
-    cv::circle(nuclei, cv::Point(rng.uniform(0, size.width), rng.uniform(0, size.height)), 2, cv::Scalar(1),
-               cv::FILLED);
-    cv::Mat dab(size, CV_32F);
-    rng.fill(dab, cv::RNG::UNIFORM, -0.05, 0.9);
-    for (int y = 0; y < size.height; ++y) {
-      for (int x = 0; x < size.width; ++x) {
-        dab.at<float>(y, x) *= static_cast<float>((std::abs(labels.at<int>(y, x)) % 3 + 1) / 3.0);
-      }
-    }
+    cv::Mat nuclei, dab;
+    random_nucleus_and_dab(rng, labels, nuclei, dab);
     const double width = image % 2 ? 2.0 : 1.46;
     const cv::Mat band = membrane_band(labels, width);
     outside_band += cv::countNonZero((band == 0) & (labels > 0));
