@@ -19,8 +19,6 @@
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
-// The 8-lane helpers are always inlined into the AVX functions: no 32-byte vector crosses a call.
-#pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
 namespace ihc {

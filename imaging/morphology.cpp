@@ -19,10 +19,6 @@
 
 #include "imaging/simd.hpp"
 
-// Templates instantiated with Avx are only called from target("avx2") functions, which inline them; GCC still
-// warns that their __m256 arguments would need AVX to be passed in registers.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 namespace ihc {
 
 namespace {
