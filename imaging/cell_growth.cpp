@@ -58,15 +58,91 @@ struct MulAdd {
   }
 };
 
+// Integer lanes for scan_row: 4 (SSE2, the minimum chosen by Min) or 8 (AVX2). Shifting moves lanes towards
+// the higher (up) or lower (down) lane numbers by S; the lanes shifted in hold anything, because the adds of
+// scan_row give them kNever.
+template <typename Min>
+struct Int4 {
+  using V = __m128i;
+  static constexpr int kLanes = 4;
+  static V load(const int* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+  static void store(int* p, V v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+  static V set1(int v) { return _mm_set1_epi32(v); }
+  static V add(V a, V b) { return _mm_add_epi32(a, b); }
+  static V min(V a, V b) { return Min::min(a, b); }
+  static V keep_where_zero(V v, V labels) {
+    return _mm_and_si128(v, _mm_cmpeq_epi32(labels, _mm_setzero_si128()));
+  }
+  template <int S>
+  static V shift_up(V v) {
+    return _mm_slli_si128(v, 4 * S);
+  }
+  template <int S>
+  static V shift_down(V v) {
+    return _mm_srli_si128(v, 4 * S);
+  }
+  static V last(V v) { return _mm_shuffle_epi32(v, 0xFF); }
+  static V first(V v) { return _mm_shuffle_epi32(v, 0x00); }
+};
+
+#define IHC_AVX2 __attribute__((target("avx2")))
+struct Int8 {
+  using V = __m256i;
+  static constexpr int kLanes = 8;
+  IHC_AVX2 static V load(const int* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  IHC_AVX2 static void store(int* p, V v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  IHC_AVX2 static V set1(int v) { return _mm256_set1_epi32(v); }
+  IHC_AVX2 static V add(V a, V b) { return _mm256_add_epi32(a, b); }
+  IHC_AVX2 static V min(V a, V b) { return _mm256_min_epi32(a, b); }
+  IHC_AVX2 static V keep_where_zero(V v, V labels) {
+    return _mm256_and_si256(v, _mm256_cmpeq_epi32(labels, _mm256_setzero_si256()));
+  }
+  template <int S>
+  IHC_AVX2 static V shift_up(V v) {
+    return _mm256_permutevar8x32_epi32(v,
+                                       _mm256_setr_epi32(0, 1 - S, 2 - S, 3 - S, 4 - S, 5 - S, 6 - S, 7 - S));
+  }
+  template <int S>
+  IHC_AVX2 static V shift_down(V v) {
+    return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(S, 1 + S, 2 + S, 3 + S, 4 + S, 5 + S, 6 + S, 7));
+  }
+  IHC_AVX2 static V last(V v) { return _mm256_permutevar8x32_epi32(v, _mm256_set1_epi32(7)); }
+  IHC_AVX2 static V first(V v) { return _mm256_permutevar8x32_epi32(v, _mm256_setzero_si256()); }
+};
+#undef IHC_AVX2
+
+// Added to the lanes a shift fills: never the minimum (values stay below kDistBorder plus a few thousand
+// axis steps).
+constexpr int kNever = INT_MAX / 2;
+
+// The vector {k x axis in lanes that receive a value shifted by k, kNever in the others} (k = `shift`), or
+// with shift 0 the carry's distances: lane i gets (i + 1) x axis forward, (lanes - i) x axis backward.
+template <class L, bool kForward>
+typename L::V lane_adds(int shift, int axis) {
+  alignas(32) int v[8];
+  for (int i = 0; i < L::kLanes; ++i) {
+    const int steps = kForward ? i + 1 : L::kLanes - i;  // lanes from this one to the carry, inclusive
+    if (shift == 0) {
+      v[i] = steps * axis;
+    } else {
+      v[i] = (kForward ? i >= shift : i < L::kLanes - shift) ? shift * axis : kNever;
+    }
+  }
+  return L::load(v);
+}
+
 // One row of the chamfer distance pass: the step from the neighbouring row `prev` (one border element on each
 // side), min(prev[j - 1] + diagonal, prev[j] + axis, prev[j + 1] + diagonal), then the running minimum along
 // the row, left to right (forward) or right to left (backward), with kDistBorder beyond the row's end:
 // t[j] = min over k on the pass's side of step[k] + |j - k| x axis. Forward, the step is 0 on a nucleus
-// (labels != 0); backward it is at most the forward value already in t. Four pixels at a time with a
+// (labels != 0); backward it is at most the forward value already in t. L::kLanes pixels at a time with a
 // log-step scan: the same integer sums compared in another order, so the same minima as one pixel after the
-// other, at about half the instructions.
-template <bool kForward, typename Min>
-void scan_row(const int* prev, const int* labels, int* t, int w, int axis, int diagonal) {
+// other. Written once for 4 and 8 lanes; the 8-lane instance is inlined into a target("avx2") function.
+template <class L, bool kForward>
+inline __attribute__((always_inline)) void scan_row(const int* prev, const int* labels, int* t, int w,
+                                                    int axis, int diagonal) {
+  using V = typename L::V;
+  constexpr int n = L::kLanes;
   auto step_at = [&](int j) {
     const int step = std::min({prev[j - 1] + diagonal, prev[j] + axis, prev[j + 1] + diagonal});
     if constexpr (kForward) {
@@ -75,35 +151,40 @@ void scan_row(const int* prev, const int* labels, int* t, int w, int axis, int d
       return std::min(step, t[j]);
     }
   };
-  const __m128i va = _mm_set1_epi32(axis);
-  const __m128i vd = _mm_set1_epi32(diagonal);
-  auto step4 = [&](int j) {
-    auto load = [](const int* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
-    const __m128i step =
-        Min::min(Min::min(_mm_add_epi32(load(prev + j - 1), vd), _mm_add_epi32(load(prev + j), va)),
-                 _mm_add_epi32(load(prev + j + 1), vd));
+  const V va = L::set1(axis);
+  const V vd = L::set1(diagonal);
+  auto step_n = [&](int j) {
+    const V step = L::min(L::min(L::add(L::load(prev + j - 1), vd), L::add(L::load(prev + j), va)),
+                          L::add(L::load(prev + j + 1), vd));
     if constexpr (kForward) {
-      return _mm_and_si128(step, _mm_cmpeq_epi32(load(labels + j), _mm_setzero_si128()));
+      return L::keep_where_zero(step, L::load(labels + j));
     } else {
-      return Min::min(step, load(t + j));
+      return L::min(step, L::load(t + j));
     }
   };
-  // Added to the lanes a byte shift fills with 0: never the minimum (values stay below kDistBorder plus a
-  // few thousand axis steps).
-  constexpr int kNever = INT_MAX / 2;
+  const V add1 = lane_adds<L, kForward>(1, axis);
+  const V add2 = lane_adds<L, kForward>(2, axis);
+  const V add4 = n == 8 ? lane_adds<L, kForward>(4, axis) : add1;  // 4 lanes need no shift by 4
+  const V carry_add = lane_adds<L, kForward>(0, axis);
+  auto scan = [&](V v, V carry) {
+    if constexpr (kForward) {
+      v = L::min(v, L::add(L::template shift_up<1>(v), add1));
+      v = L::min(v, L::add(L::template shift_up<2>(v), add2));
+      if constexpr (n == 8) v = L::min(v, L::add(L::template shift_up<4>(v), add4));
+    } else {
+      v = L::min(v, L::add(L::template shift_down<1>(v), add1));
+      v = L::min(v, L::add(L::template shift_down<2>(v), add2));
+      if constexpr (n == 8) v = L::min(v, L::add(L::template shift_down<4>(v), add4));
+    }
+    return L::min(v, L::add(carry, carry_add));
+  };
   if constexpr (kForward) {
-    const __m128i add1 = _mm_setr_epi32(kNever, axis, axis, axis);
-    const __m128i add2 = _mm_setr_epi32(kNever, kNever, 2 * axis, 2 * axis);
-    const __m128i carry_add = _mm_setr_epi32(axis, 2 * axis, 3 * axis, 4 * axis);
-    __m128i carry = _mm_set1_epi32(kDistBorder);
+    V carry = L::set1(kDistBorder);
     int j = 0;
-    for (; j + 4 <= w; j += 4) {
-      __m128i v = step4(j);
-      v = Min::min(v, _mm_add_epi32(_mm_slli_si128(v, 4), add1));
-      v = Min::min(v, _mm_add_epi32(_mm_slli_si128(v, 8), add2));
-      v = Min::min(v, _mm_add_epi32(carry, carry_add));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(t + j), v);
-      carry = _mm_shuffle_epi32(v, 0xFF);
+    for (; j + n <= w; j += n) {
+      const V v = scan(step_n(j), carry);
+      L::store(t + j, v);
+      carry = L::last(v);
     }
     int left = j > 0 ? t[j - 1] : kDistBorder;
     for (; j < w; ++j) {
@@ -111,111 +192,17 @@ void scan_row(const int* prev, const int* labels, int* t, int w, int axis, int d
       t[j] = left;
     }
   } else {
-    const int rest = w % 4;
+    const int rest = w % n;
     int right = kDistBorder;
     for (int j = w - 1; j >= w - rest; --j) {
       right = std::min(step_at(j), right + axis);
       t[j] = right;
     }
-    const __m128i add1 = _mm_setr_epi32(axis, axis, axis, kNever);
-    const __m128i add2 = _mm_setr_epi32(2 * axis, 2 * axis, kNever, kNever);
-    const __m128i carry_add = _mm_setr_epi32(4 * axis, 3 * axis, 2 * axis, axis);
-    __m128i carry = _mm_set1_epi32(right);
-    for (int j = w - rest - 4; j >= 0; j -= 4) {
-      __m128i v = step4(j);
-      v = Min::min(v, _mm_add_epi32(_mm_srli_si128(v, 4), add1));
-      v = Min::min(v, _mm_add_epi32(_mm_srli_si128(v, 8), add2));
-      v = Min::min(v, _mm_add_epi32(carry, carry_add));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(t + j), v);
-      carry = _mm_shuffle_epi32(v, 0x00);
-    }
-  }
-}
-
-// The step of scan_row_avx2 for pixels j..j + 7 (lambdas do not take the function's target).
-__attribute__((target("avx2"))) inline __m256i load8(const int* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-template <bool kForward>
-__attribute__((target("avx2"))) inline __m256i step8(const int* prev, const int* labels, const int* t, int j,
-                                                     __m256i va, __m256i vd) {
-  const __m256i step = _mm256_min_epi32(
-      _mm256_min_epi32(_mm256_add_epi32(load8(prev + j - 1), vd), _mm256_add_epi32(load8(prev + j), va)),
-      _mm256_add_epi32(load8(prev + j + 1), vd));
-  if constexpr (kForward) {
-    return _mm256_and_si256(step, _mm256_cmpeq_epi32(load8(labels + j), _mm256_setzero_si256()));
-  } else {
-    return _mm256_min_epi32(step, load8(t + j));
-  }
-}
-
-// scan_row eight pixels at a time (AVX2): the same integer sums and minima, the log-step scan over eight
-// lanes (lane shifts by permutation).
-template <bool kForward>
-__attribute__((target("avx2"))) void scan_row_avx2(const int* prev, const int* labels, int* t, int w,
-                                                   int axis, int diagonal) {
-  auto step_at = [&](int j) {
-    const int step = std::min({prev[j - 1] + diagonal, prev[j] + axis, prev[j + 1] + diagonal});
-    if constexpr (kForward) {
-      return labels[j] != 0 ? 0 : step;
-    } else {
-      return std::min(step, t[j]);
-    }
-  };
-  const __m256i va = _mm256_set1_epi32(axis);
-  const __m256i vd = _mm256_set1_epi32(diagonal);
-  // Added to the lanes a shift fills with a copy of an end lane: never the minimum (as in scan_row).
-  constexpr int kNever = INT_MAX / 2;
-  const int a = axis;
-  if constexpr (kForward) {
-    const __m256i shift1 = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6);
-    const __m256i shift2 = _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5);
-    const __m256i shift4 = _mm256_setr_epi32(0, 0, 0, 0, 0, 1, 2, 3);
-    const __m256i add1 = _mm256_setr_epi32(kNever, a, a, a, a, a, a, a);
-    const __m256i add2 = _mm256_setr_epi32(kNever, kNever, 2 * a, 2 * a, 2 * a, 2 * a, 2 * a, 2 * a);
-    const __m256i add4 = _mm256_setr_epi32(kNever, kNever, kNever, kNever, 4 * a, 4 * a, 4 * a, 4 * a);
-    const __m256i carry_add = _mm256_setr_epi32(a, 2 * a, 3 * a, 4 * a, 5 * a, 6 * a, 7 * a, 8 * a);
-    const __m256i last = _mm256_set1_epi32(7);
-    __m256i carry = _mm256_set1_epi32(kDistBorder);
-    int j = 0;
-    for (; j + 8 <= w; j += 8) {
-      __m256i v = step8<kForward>(prev, labels, t, j, va, vd);
-      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift1), add1));
-      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift2), add2));
-      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift4), add4));
-      v = _mm256_min_epi32(v, _mm256_add_epi32(carry, carry_add));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + j), v);
-      carry = _mm256_permutevar8x32_epi32(v, last);
-    }
-    int left = j > 0 ? t[j - 1] : kDistBorder;
-    for (; j < w; ++j) {
-      left = std::min(step_at(j), left + axis);
-      t[j] = left;
-    }
-  } else {
-    const int rest = w % 8;
-    int right = kDistBorder;
-    for (int j = w - 1; j >= w - rest; --j) {
-      right = std::min(step_at(j), right + axis);
-      t[j] = right;
-    }
-    const __m256i shift1 = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
-    const __m256i shift2 = _mm256_setr_epi32(2, 3, 4, 5, 6, 7, 7, 7);
-    const __m256i shift4 = _mm256_setr_epi32(4, 5, 6, 7, 7, 7, 7, 7);
-    const __m256i add1 = _mm256_setr_epi32(a, a, a, a, a, a, a, kNever);
-    const __m256i add2 = _mm256_setr_epi32(2 * a, 2 * a, 2 * a, 2 * a, 2 * a, 2 * a, kNever, kNever);
-    const __m256i add4 = _mm256_setr_epi32(4 * a, 4 * a, 4 * a, 4 * a, kNever, kNever, kNever, kNever);
-    const __m256i carry_add = _mm256_setr_epi32(8 * a, 7 * a, 6 * a, 5 * a, 4 * a, 3 * a, 2 * a, a);
-    const __m256i first = _mm256_setzero_si256();
-    __m256i carry = _mm256_set1_epi32(right);
-    for (int j = w - rest - 8; j >= 0; j -= 8) {
-      __m256i v = step8<kForward>(prev, labels, t, j, va, vd);
-      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift1), add1));
-      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift2), add2));
-      v = _mm256_min_epi32(v, _mm256_add_epi32(_mm256_permutevar8x32_epi32(v, shift4), add4));
-      v = _mm256_min_epi32(v, _mm256_add_epi32(carry, carry_add));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(t + j), v);
-      carry = _mm256_permutevar8x32_epi32(v, first);
+    V carry = L::set1(right);
+    for (int j = w - rest - n; j >= 0; j -= n) {
+      const V v = scan(step_n(j), carry);
+      L::store(t + j, v);
+      carry = L::first(v);
     }
   }
 }
@@ -242,9 +229,9 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
     int* t = row(i);
     t[-1] = t[w] = kDistBorder;
     if constexpr (kAvx2) {
-      scan_row_avx2<true>(row(i - 1), nucleus_labels.ptr<int>(i), t, w, axis, diagonal);
+      scan_row<Int8, true>(row(i - 1), nucleus_labels.ptr<int>(i), t, w, axis, diagonal);
     } else {
-      scan_row<true, Min>(row(i - 1), nucleus_labels.ptr<int>(i), t, w, axis, diagonal);
+      scan_row<Int4<Min>, true>(row(i - 1), nucleus_labels.ptr<int>(i), t, w, axis, diagonal);
     }
   }
   const __m128i border = _mm_set1_epi32(kDistBorder);
@@ -256,9 +243,9 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
     int* t = row(i);
     // Pixels at 0 or one axis step keep their value in OpenCV; the minimum gives them the same.
     if constexpr (kAvx2) {
-      scan_row_avx2<false>(row(i + 1), nullptr, t, w, axis, diagonal);
+      scan_row<Int8, false>(row(i + 1), nullptr, t, w, axis, diagonal);
     } else {
-      scan_row<false, Min>(row(i + 1), nullptr, t, w, axis, diagonal);
+      scan_row<Int4<Min>, false>(row(i + 1), nullptr, t, w, axis, diagonal);
     }
     const int* nl = nucleus_labels.ptr<int>(i);
     const float* s = dab_smooth.ptr<float>(i);
