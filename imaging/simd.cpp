@@ -25,22 +25,30 @@ bool cpu_has(SimdLevel level) {
   return false;
 }
 
-std::atomic<bool>& wide_enabled() {
-  static std::atomic<bool> enabled{[] {
-    const char* v = std::getenv("IHC_SIMD");
-    return !(v != nullptr && std::strcmp(v, "sse2") == 0);
-  }()};
-  return enabled;
+SimdLevel level_from_environment() {
+  const char* v = std::getenv("IHC_SIMD");
+  if (v == nullptr) return SimdLevel::kAvx2;
+  if (std::strcmp(v, "sse2") == 0) return SimdLevel::kSse2;
+  if (std::strcmp(v, "sse41") == 0) return SimdLevel::kSse41;
+  if (std::strcmp(v, "avx") == 0) return SimdLevel::kAvx;
+  return SimdLevel::kAvx2;  // "avx2" or anything else: the CPU's own choice
+}
+
+std::atomic<SimdLevel>& cap() {
+  static std::atomic<SimdLevel> max{level_from_environment()};
+  return max;
 }
 
 }  // namespace
 
 bool simd_allowed(SimdLevel level) {
-  return level == SimdLevel::kSse2 || (wide_enabled().load(std::memory_order_relaxed) && cpu_has(level));
+  return level == SimdLevel::kSse2 || (level <= cap().load(std::memory_order_relaxed) && cpu_has(level));
 }
 
+void limit_simd(SimdLevel max) { cap().store(max, std::memory_order_relaxed); }
+
 bool use_wide_simd(bool enabled) {
-  wide_enabled().store(enabled, std::memory_order_relaxed);
+  limit_simd(enabled ? SimdLevel::kAvx2 : SimdLevel::kSse2);
   return simd_allowed(SimdLevel::kAvx2);
 }
 

@@ -73,15 +73,16 @@ TEST(CellGrowth, LandscapeIsTheChamferDistanceTransformExpressionBitForBit) {
     beyond_reach += cv::countNonZero(expected_labels < 0);
 
     // Every row-scan variant the CPU offers (AVX2, SSE4.1) and the SSE2 fallback give these bits.
-    for (const bool wide : {true, false}) {
-      use_wide_simd(wide);
+    for (const SimdLevel cap : {SimdLevel::kAvx2, SimdLevel::kSse41, SimdLevel::kSse2}) {
+      limit_simd(cap);
       cv::Mat landscape, labels;
       growth_landscape(nuclei, dab_smooth, od_per_px, reach, landscape, labels);
+      const int level = static_cast<int>(cap);
       EXPECT_TRUE(same_bits(landscape, expected_landscape))
-          << "image " << image << " " << size << " " << wide;
-      EXPECT_TRUE(same_bits(labels, expected_labels)) << "image " << image << " " << size << " " << wide;
+          << "image " << image << " " << size << " " << level;
+      EXPECT_TRUE(same_bits(labels, expected_labels)) << "image " << image << " " << size << " " << level;
     }
-    use_wide_simd(true);
+    limit_simd(SimdLevel::kAvx2);
   }
   EXPECT_GT(beyond_reach, 10000);
 }
