@@ -47,17 +47,6 @@ struct MinSse41 {
   __attribute__((target("sse4.1"))) static __m128i min(__m128i a, __m128i b) { return _mm_min_epi32(a, b); }
 };
 
-// landscape = distance x od_per_px + max(dab_smooth, 0), rounded as cv::scaleAdd rounds it: OpenCV's AVX2 and
-// AVX-512 paths fuse the multiply-add (v_muladd is an FMA there), its SSE2 / SSE4.1 paths round the product
-// first.
-struct MulAdd {
-  static __m128 mul_add(__m128 a, __m128 b, __m128 c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
-  static float mul_add(float a, float b, float c) {
-    const volatile float product = a * b;  // never contracted into an FMA
-    return product + c;
-  }
-};
-
 // Integer lanes for scan_row: 4 (SSE2, the minimum chosen by Min) or 8 (AVX2). Shifting moves lanes towards
 // the higher (up) or lower (down) lane numbers by S; the lanes shifted in hold anything, because the adds of
 // scan_row give them kNever.
@@ -213,7 +202,7 @@ inline __attribute__((always_inline)) void scan_row(const int* prev, const int* 
 // beyond `reach` (compared in single precision, as cv::compare does with a CV_32F image). The landscape,
 // distance x od_per_px + max(dab_smooth, 0), is written in the same pass as the distances (cv::max and
 // cv::scaleAdd over whole planes cost two more passes through memory).
-template <typename Min, typename Madd, bool kAvx2 = false>
+template <typename Min, bool kAvx2 = false>
 void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, float od_per_px, float reach,
                        int* temp, cv::Mat& landscape, cv::Mat& labels) {
   const int w = nucleus_labels.cols;
@@ -259,14 +248,14 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
       // int -> float, then the product in single precision: (float)(t * scale) as in OpenCV.
       const __m128 d = _mm_mul_ps(_mm_cvtepi32_ps(ti), vscale);
       // cv::max's SIMD lanes: _mm_max_ps(value, 0).
-      _mm_storeu_ps(f + j, Madd::mul_add(d, valpha, _mm_max_ps(_mm_loadu_ps(s + j), zero)));
+      _mm_storeu_ps(f + j, _mm_add_ps(_mm_mul_ps(d, valpha), _mm_max_ps(_mm_loadu_ps(s + j), zero)));
       const __m128i beyond = _mm_castps_si128(_mm_cmpgt_ps(d, vreach));
       const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nl + j));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(l + j), _mm_or_si128(beyond, _mm_andnot_si128(beyond, n)));
     }
     for (; j < w; ++j) {
       const float d = static_cast<float>(std::min(t[j], kDistBorder) * scale);
-      f[j] = Madd::mul_add(d, od_per_px, std::max(s[j], 0.0f));
+      f[j] = d * od_per_px + std::max(s[j], 0.0f);  // two roundings: -ffp-contract=off
       l[j] = d > reach ? -1 : nl[j];
     }
   }
@@ -277,21 +266,20 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
 __attribute__((flatten)) void chamfer_distances_sse2(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
                                                      float od_per_px, float reach, int* temp,
                                                      cv::Mat& landscape, cv::Mat& labels) {
-  chamfer_distances<MinSse2, MulAdd>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
+  chamfer_distances<MinSse2>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
 }
 __attribute__((target("sse4.1"), flatten)) void chamfer_distances_sse41(const cv::Mat& nucleus_labels,
                                                                         const cv::Mat& dab_smooth,
                                                                         float od_per_px, float reach,
                                                                         int* temp, cv::Mat& landscape,
                                                                         cv::Mat& labels) {
-  chamfer_distances<MinSse41, MulAdd>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
+  chamfer_distances<MinSse41>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
 }
 __attribute__((target("avx2"), flatten)) void chamfer_distances_avx2(const cv::Mat& nucleus_labels,
                                                                      const cv::Mat& dab_smooth,
                                                                      float od_per_px, float reach, int* temp,
                                                                      cv::Mat& landscape, cv::Mat& labels) {
-  chamfer_distances<MinSse41, MulAdd, true>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape,
-                                            labels);
+  chamfer_distances<MinSse41, true>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
 }
 
 }  // namespace
