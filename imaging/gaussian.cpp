@@ -13,14 +13,6 @@
 #include "imaging/morphology.hpp"
 #include "imaging/simd.hpp"
 
-// The bits must not depend on the compiler's flags either: a build with -mfma would otherwise fuse the
-// multiplies and adds below into FMAs (GCC's default is -ffp-contract=fast).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
 namespace ihc {
 
 namespace {
@@ -185,8 +177,9 @@ void columns2_sse2(const float* const* rows, float* out0, float* out1, int width
   blur_columns2<F8>(rows, out0, out1, width, c, radius);
 }
 
-Passes passes(bool allow_avx) {
-  if (allow_avx && simd_allowed(SimdLevel::kAvx)) return {row_avx, columns2_avx};
+// The 8-lane passes when the CPU has AVX and imaging/simd.hpp allows them: the same bits either way.
+Passes passes() {
+  if (simd_allowed(SimdLevel::kAvx)) return {row_avx, columns2_avx};
   return {row_sse2, columns2_sse2};
 }
 
@@ -200,11 +193,7 @@ bool overlaps(const cv::Mat& a, const cv::Mat& b) {
 
 int gaussian_kernel_size(double sigma_px) { return cvRound(sigma_px * 8 + 1) | 1; }
 
-void gaussian_blur(const cv::Mat& src, cv::Mat& dst, double sigma_px) {
-  gaussian_blur(src, dst, sigma_px, true);
-}
-
-void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px, bool allow_avx) {
+void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
   require_float(src_in, "gaussian_blur");
   if (!(sigma_px > 0.0 && sigma_px <= kMaxSigmaPx)) {
     throw std::invalid_argument("gaussian_blur: sigma_px must be in (0, 1000], got " +
@@ -213,7 +202,7 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px, bool al
   const Kernel& kernel = kernel_for(sigma_px);
   const int w = src_in.cols, h = src_in.rows, r = kernel.radius;
   const float* c = kernel.c.data();  // c_-r .. c_r
-  const Passes pass = passes(allow_avx);
+  const Passes pass = passes();
 
   // Keep src alive and readable while dst is (re)created: dst may share or overlap its memory.
   cv::Mat src = src_in;

@@ -18,9 +18,6 @@ namespace ihc {
 // std::invalid_argument "gaussian_blur: expected a non-empty single-channel float image" for other inputs and
 // "gaussian_blur: sigma_px must be in (0, 1000], got <sigma_px>" for a bad sigma.
 void gaussian_blur(const cv::Mat& src, cv::Mat& dst, double sigma_px);
-// The same with the 8-lane AVX passes (used when the CPU has AVX and imaging/simd.hpp allows them) allowed
-// or not: the bits are the same either way (tests compare them); only the speed differs.
-void gaussian_blur(const cv::Mat& src, cv::Mat& dst, double sigma_px, bool allow_avx);
 
 // The kernel size gaussian_blur (and cv::GaussianBlur for float images) uses for sigma_px.
 int gaussian_kernel_size(double sigma_px);

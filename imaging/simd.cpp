@@ -47,6 +47,8 @@ bool simd_allowed(SimdLevel level) {
 
 void limit_simd(SimdLevel max) { cap().store(max, std::memory_order_relaxed); }
 
+SimdLevel simd_limit() { return cap().load(std::memory_order_relaxed); }
+
 bool use_wide_simd(bool enabled) {
   limit_simd(enabled ? SimdLevel::kAvx2 : SimdLevel::kSse2);
   return simd_allowed(SimdLevel::kAvx2);

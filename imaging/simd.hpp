@@ -16,6 +16,8 @@ bool simd_allowed(SimdLevel level);
 // For tests and benchmarks: caps the level in every thread from now on (kAvx2: the CPU's own choice; the
 // environment variable is then ignored).
 void limit_simd(SimdLevel max);
+// The cap in force (kAvx2 when nothing capped it).
+SimdLevel simd_limit();
 
 // limit_simd(kAvx2) when `enabled`, else limit_simd(kSse2). Returns whether AVX2 paths run afterwards.
 bool use_wide_simd(bool enabled);

@@ -31,7 +31,9 @@ TEST(Simd, ACapAllowsTheLevelsBelowIt) {
   EXPECT_EQ(simd_allowed(SimdLevel::kSse41), static_cast<bool>(__builtin_cpu_supports("sse4.1")));
   EXPECT_FALSE(simd_allowed(SimdLevel::kAvx));
   EXPECT_FALSE(simd_allowed(SimdLevel::kAvx2));
+  EXPECT_EQ(simd_limit(), SimdLevel::kSse41);
   limit_simd(SimdLevel::kAvx);
+  EXPECT_EQ(simd_limit(), SimdLevel::kAvx);
   EXPECT_EQ(simd_allowed(SimdLevel::kAvx), static_cast<bool>(__builtin_cpu_supports("avx")));
   EXPECT_FALSE(simd_allowed(SimdLevel::kAvx2));
 }
