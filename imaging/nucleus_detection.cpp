@@ -740,7 +740,7 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
     for (; x + 4 <= w; x += 4) {
       const cv::v_float32x4 inside =
           cv::v_reinterpret_as_f32(cv::v_load_expand_q(l + x) != cv::v_setzero_u32());
-      const cv::v_float32x4 v = cv::v_setzero_f32() - cv::v_load(dist + y * w + x);
+      const cv::v_float32x4 v = cv::v_setzero_f32() - cv::v_load(d + x);
       vlo = cv::v_min(vlo, cv::v_select(inside, v, vmax));
       vhi = cv::v_max(vhi, cv::v_select(inside, v, vmin));
     }

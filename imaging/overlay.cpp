@@ -8,6 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "imaging/gaussian.hpp"
 #include "imaging/png_io.hpp"
 #include "models/atomic_file.hpp"
 
@@ -117,7 +118,7 @@ cv::Mat OverlayCanvas::render() const {
     // which on a small slide with a few tiny cells was ~0.1 s of a 1.4 s slide (a 3-Mpx 4-channel float
     // blur).
     cv::Rect box = density_box_;
-    const int ksize = cvRound(sigma * 4 * 2 + 1) | 1;  // GaussianBlur's own choice for float images
+    const int ksize = gaussian_kernel_size(sigma);  // GaussianBlur's own choice for float images
     const int margin = ksize / 2 + 1;
     box = cv::Rect(box.x - margin, box.y - margin, box.width + 2 * margin, box.height + 2 * margin) &
           cv::Rect(0, 0, density_.cols, density_.rows);

@@ -363,9 +363,6 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   const double tile_ds = calibrated ? det.requested_pixel_size_um / mpp0 : 1.0;  // level-0 px per analysis px
   const int tile_level = slide->best_level_for_downsample(std::max(1.0, tile_ds));
   const int thumb_level = slide->best_level_for_downsample(thumb_ds);
-  // Level 0 decoded once when the overview reads it whole anyway and detection reads it too (plain images,
-  // small slides): the overview and the tiles are cut from it instead of decoding it twice (cmu: the
-  // decode was ~0.2 s of a 1.4 s slide).
   // ---- stains: the fixed vectors need the overview only for a plain image's glass colour, estimation needs
   // it always; otherwise they are known before the overview and tiles can start at once.
   const bool stains_need_overview =
@@ -419,6 +416,9 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     rec.timings_s["stains"] = seconds_since(t_stains);
   };
 
+  // Level 0 decoded once when the overview reads it whole anyway and detection reads it too (plain images,
+  // small slides): the overview and the tiles are cut from it instead of decoding it twice (cmu: the
+  // decode was ~0.2 s of a 1.4 s slide).
   cv::Mat level0;
   const bool keep_level0 =
       whole || (tile_level == 0 && thumb_level == 0 && w0 * h0 <= kOverviewWholeLevelMaxPixels);

@@ -27,6 +27,17 @@ void put_chunk(std::vector<std::uint8_t>& out, const char* type, const std::uint
   put_be32(out, libdeflate_crc32(0, out.data() + type_at, n + 4));
 }
 
+// Appends the pHYs chunk for `mpp_um` (pixels per metre, unit 1 = metre); nothing when it is not a size.
+void put_phys(std::vector<std::uint8_t>& out, double mpp_um) {
+  if (!(mpp_um > 0) || !std::isfinite(mpp_um)) return;
+  const auto ppm = static_cast<std::uint32_t>(std::lround(1e6 / mpp_um));
+  std::vector<std::uint8_t> data;
+  put_be32(data, ppm);
+  put_be32(data, ppm);
+  data.push_back(1);
+  put_chunk(out, "pHYs", data.data(), data.size());
+}
+
 // Other pixel types (16 bit, 4 channels) through OpenCV, channels swapped for 3 only as before.
 std::vector<std::uint8_t> encode_with_opencv(const cv::Mat& rgb, double mpp_um) {
   cv::Mat bgr;
@@ -37,15 +48,9 @@ std::vector<std::uint8_t> encode_with_opencv(const cv::Mat& rgb, double mpp_um) 
   }
   std::vector<std::uint8_t> png;
   if (!cv::imencode(".png", bgr, png)) return {};
-  if (!(mpp_um > 0) || !std::isfinite(mpp_um)) return png;
   // pHYs goes right after IHDR (8-byte signature + 25-byte IHDR chunk).
-  const auto ppm = static_cast<std::uint32_t>(std::lround(1e6 / mpp_um));
-  std::vector<std::uint8_t> data;
-  put_be32(data, ppm);
-  put_be32(data, ppm);
-  data.push_back(1);
   std::vector<std::uint8_t> chunk;
-  put_chunk(chunk, "pHYs", data.data(), data.size());
+  put_phys(chunk, mpp_um);
   png.insert(png.begin() + 33, chunk.begin(), chunk.end());
   return png;
 }
@@ -87,15 +92,7 @@ std::vector<std::uint8_t> encode_png(const cv::Mat& rgb, double mpp_um) {
   put_be32(ihdr, static_cast<std::uint32_t>(rgb.rows));
   ihdr.insert(ihdr.end(), {8, static_cast<std::uint8_t>(bpp == 3 ? 2 : 0), 0, 0, 0});  // 8 bit, RGB or grey
   put_chunk(png, "IHDR", ihdr.data(), ihdr.size());
-  if (mpp_um > 0 && std::isfinite(mpp_um)) {
-    // pHYs: pixels per metre, unit 1 = metre.
-    const auto ppm = static_cast<std::uint32_t>(std::lround(1e6 / mpp_um));
-    std::vector<std::uint8_t> phys;
-    put_be32(phys, ppm);
-    put_be32(phys, ppm);
-    phys.push_back(1);
-    put_chunk(png, "pHYs", phys.data(), phys.size());
-  }
+  put_phys(png, mpp_um);
   constexpr std::size_t kMaxChunk = 1u << 30;
   for (std::size_t at = 0; at < z_size; at += kMaxChunk) {
     put_chunk(png, "IDAT", z.data() + at, std::min(kMaxChunk, z_size - at));
