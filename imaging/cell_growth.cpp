@@ -464,7 +464,11 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
   return g;
 }
 
-void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p, CellGrowth& g) {
+namespace {
+
+// grow_cells; with kCut false the flood's -1 stays and the band is not cut to the cells.
+template <bool kCut>
+void grow(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p, CellGrowth& g) {
   if (nucleus_labels.type() != CV_32SC1 || dab.type() != CV_32FC1 || nucleus_labels.size() != dab.size()) {
     throw std::invalid_argument("grow_cells: expected CV_32S labels and a CV_32F DAB image of the same size");
   }
@@ -513,12 +517,23 @@ void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellPar
       update_edges(g.cell_labels, changed, edge);
     }
     dilate_edges(edge, band_px, g.membrane);
-    keep_cells<true>(g.cell_labels, g.membrane);
+    if constexpr (kCut) keep_cells<true>(g.cell_labels, g.membrane);
   } else {
     nucleus_labels.copyTo(g.cell_labels);
     unmasked_band(g.cell_labels, band_px, g.membrane);
-    keep_cells<false>(g.cell_labels, g.membrane);
+    if constexpr (kCut) keep_cells<false>(g.cell_labels, g.membrane);
   }
+}
+
+}  // namespace
+
+void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p, CellGrowth& g) {
+  grow<true>(nucleus_labels, dab, p, g);
+}
+
+void grow_cells_uncut(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p,
+                      CellGrowth& out) {
+  grow<false>(nucleus_labels, dab, p, out);
 }
 
 }  // namespace ihc

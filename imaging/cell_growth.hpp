@@ -35,5 +35,10 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
 // fresh, page-faulted memory tile after tile).
 void grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& params,
                 CellGrowth& out);
+// grow_cells for a caller that reads cell pixels (label > 0) only: the same labels and band on every such
+// pixel, but the pixels beyond reach keep the flood's -1 and the band is not cut to the cells (one pass over
+// both planes less).
+void grow_cells_uncut(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& params,
+                      CellGrowth& out);
 
 }  // namespace ihc

@@ -695,7 +695,9 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
   if (grown == nullptr) {
     own_growth.cell_labels = labels_plane.get(nucleus_labels.size(), CV_32S);
     own_growth.membrane = membrane_plane.get(nucleus_labels.size(), CV_8U);
-    grow_cells(nucleus_labels, dab, p, own_growth);
+    // The sums read the band and the outlines the labels of kept cells only: neither needs the cut to the
+    // cells (a pass over the label and band planes).
+    grow_cells_uncut(nucleus_labels, dab, p, own_growth);
   }
   const CellGrowth& g = grown != nullptr ? *grown : own_growth;
   std::vector<CellSums> acc(cells.size());

@@ -167,6 +167,44 @@ TEST(CellGrowth, GrowingIntoAKeptResultEqualsAFreshOne) {
   }
 }
 
+// The uncut growth (measure_cells' own) gives every cell pixel grow_cells' label and band bit; elsewhere its
+// labels are 0 or the flood's -1 (which grow_cells sets to 0).
+TEST(CellGrowth, UncutGrowthEqualsGrowCellsOnCellPixels) {
+  cv::RNG rng(11);
+  int beyond_reach = 0, cell_pixels = 0;
+  for (const cv::Size size : {cv::Size(160, 120), cv::Size(97, 131), cv::Size(33, 20)}) {
+    const cv::Mat nuclei = random_nuclei(rng, size, 6);
+    cv::Mat dab(size, CV_32F);
+    cv::randu(dab, -0.05f, 0.8f);
+    for (const double expansion : {6.0, 0.0}) {
+      CellParamsPx p;
+      p.cell_expansion_px = expansion;
+      p.um_per_px = 0.5;
+      const CellGrowth cut = grow_cells(nuclei, dab, p);
+      CellGrowth uncut;
+      grow_cells_uncut(nuclei, dab, p, uncut);
+      for (int y = 0; y < size.height; ++y) {
+        for (int x = 0; x < size.width; ++x) {
+          const int c = cut.cell_labels.at<int>(y, x);
+          const int u = uncut.cell_labels.at<int>(y, x);
+          if (c > 0) {
+            ++cell_pixels;
+            ASSERT_EQ(u, c) << size << " expansion " << expansion << " at " << x << "," << y;
+            ASSERT_EQ(uncut.membrane.at<uchar>(y, x), cut.membrane.at<uchar>(y, x))
+                << size << " expansion " << expansion << " at " << x << "," << y;
+          } else {
+            ASSERT_EQ(c, 0);
+            ASSERT_LE(u, 0) << size << " expansion " << expansion << " at " << x << "," << y;
+            beyond_reach += u < 0;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(cell_pixels, 5000);
+  EXPECT_GT(beyond_reach, 100);  // the -1 the cut would have cleared are there
+}
+
 TEST(CellGrowth, BorderFallsMidwayWithoutBrownAndOnTheLineWithIt) {
   CellParamsPx p;
   p.cell_expansion_px = 20;
