@@ -63,7 +63,6 @@ struct CandidateScratch {
   std::vector<uchar> sub;  // the outline on its bounding box plus a 1 px ring (the "sub-box")
   std::vector<uchar> mark;
   std::vector<uchar> allow_row;  // outline_runs: one row of the box
-  std::vector<uchar> seed_row;
   std::vector<int> stack;
   std::vector<float> chamfer_f;  // fixed-point distances (as integer-valued floats) with a 2 px border
   std::vector<float> chamfer_pre_f;
@@ -316,8 +315,9 @@ int skip_while(const uchar* m, int x, int end, uchar value) {
 
 // 8-connected components of `mask` (CV_8U, 0 or 255) as runs (image coordinates, x1 inclusive, raster order)
 // joined by union-find. Numbered as cv::connectedComponents numbers them (its block-based scan gives each
-// component the rank of its first 2 x 2 block in raster order), so candidates keep their order; `labels`
-// (CV_32S) is the label image. Returns the number of labels including the background.
+// component the rank of its first 2 x 2 block in raster order), so candidates keep their order. No label
+// image: the candidate loop reads the mask (a quarter of the bytes) and each candidate's own runs instead.
+// Returns the number of labels including the background.
 // Work vectors of label_runs, kept per thread (tens of thousands of runs per tile).
 struct LabelScratch {
   std::vector<long long> key;
@@ -325,8 +325,7 @@ struct LabelScratch {
   std::vector<int> root_label;
 };
 
-int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& run_label, cv::Mat& labels,
-               LabelScratch& s) {
+int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& run_label, LabelScratch& s) {
   runs.clear();
   int prev_begin = 0;
   int prev_end = 0;
@@ -370,60 +369,51 @@ int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& ru
     root_label[static_cast<std::size_t>(roots[k].second)] = static_cast<int>(k) + 1;
   }
   run_label.resize(runs.size());
-  labels.create(mask.size(), CV_32S);  // reused: a fresh plane costs a page fault per 4 KB
-  labels.setTo(0);
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    const int l = root_label[static_cast<std::size_t>(find_root(runs, static_cast<int>(i)))];
-    run_label[i] = l;
-    std::fill_n(labels.ptr<int>(runs[i].y) + runs[i].x0, runs[i].x1 - runs[i].x0 + 1, l);
+    run_label[i] = root_label[static_cast<std::size_t>(find_root(runs, static_cast<int>(i)))];
   }
   return static_cast<int>(roots.size()) + 1;
 }
 
-// The outline of candidate `c`: the 8-connected pieces of {opened >= level} outside other candidates, inside
-// `box`, that hold a pixel of c; as runs (in_outline set) with their bounding box (framed-box coordinates,
-// bx1 = -1 when empty). Union-find over runs replaces a pixel flood.
-void outline_runs(const cv::Mat& comp_labels, const cv::Mat& opened, const cv::Rect& box, int c, float level,
-                  CandidateScratch& s, int& bx0, int& by0, int& bx1, int& by1) {
+// The outline of a candidate: the 8-connected pieces of {opened >= level} outside other candidates, inside
+// `box`, that hold a pixel of it; as runs (in_outline set) with their bounding box (framed-box coordinates,
+// bx1 = -1 when empty). Union-find over runs replaces a pixel flood. `candidates` is the candidate mask
+// (0/255); the candidate's own pixels are its runs own[0 .. n_own) (image coordinates, raster order, inside
+// the box).
+void outline_runs(const cv::Mat& candidates, const cv::Mat& opened, const cv::Rect& box, const Run* own,
+                  int n_own, float level, CandidateScratch& s, int& bx0, int& by0, int& bx1, int& by1) {
   std::vector<Run>& runs = s.runs;
   runs.clear();
   int prev_begin = 0;
   int prev_end = 0;
-  // Per row, allowed pixels and the candidate's own pixels as 0/255 bytes (branch-free), then runs of them.
+  // Per row, allowed pixels as 0/255 bytes (branch-free), then runs of them.
   const int bw = box.width;
   s.allow_row.resize(static_cast<std::size_t>(bw));
-  s.seed_row.resize(static_cast<std::size_t>(bw));
   uchar* allow = s.allow_row.data();
-  uchar* own = s.seed_row.data();
+  int k = 0;  // next own run
   for (int y = 0; y < box.height; ++y) {
-    const int* cl = comp_labels.ptr<int>(y + box.y) + box.x;
+    const uchar* cm = candidates.ptr<uchar>(y + box.y) + box.x;
     const float* ov = opened.ptr<float>(y + box.y) + box.x;
     int x = 0;
 #if CV_SIMD128
     const cv::v_float32x4 vlevel = cv::v_setall_f32(level);
-    const cv::v_int32x4 vzero = cv::v_setzero_s32();
-    const cv::v_int32x4 vc = cv::v_setall_s32(c);
+    const cv::v_uint32x4 vzero = cv::v_setzero_u32();
     for (; x + 8 <= bw; x += 8) {
-      const cv::v_int32x4 c0 = cv::v_load(cl + x);
-      const cv::v_int32x4 c1 = cv::v_load(cl + x + 4);
-      const cv::v_int32x4 own0 = c0 == vc;
-      const cv::v_int32x4 own1 = c1 == vc;
-      // Not below the level (as the negated test, so NaN counts as allowed like before) and not another's.
-      const cv::v_int32x4 a0 =
-          cv::v_reinterpret_as_s32(~(cv::v_load(ov + x) < vlevel)) & ((c0 == vzero) | own0);
-      const cv::v_int32x4 a1 =
-          cv::v_reinterpret_as_s32(~(cv::v_load(ov + x + 4) < vlevel)) & ((c1 == vzero) | own1);
-      const cv::v_int16x8 a = cv::v_pack(a0, a1);
-      const cv::v_int16x8 o = cv::v_pack(a0 & own0, a1 & own1);
-      cv::v_pack_store(reinterpret_cast<schar*>(allow + x), a);
-      cv::v_pack_store(reinterpret_cast<schar*>(own + x), o);
+      // Not below the level (as the negated test, so NaN counts as allowed like before) and no candidate.
+      const cv::v_int32x4 a0 = cv::v_reinterpret_as_s32(~(cv::v_load(ov + x) < vlevel)) &
+                               cv::v_reinterpret_as_s32(cv::v_load_expand_q(cm + x) == vzero);
+      const cv::v_int32x4 a1 = cv::v_reinterpret_as_s32(~(cv::v_load(ov + x + 4) < vlevel)) &
+                               cv::v_reinterpret_as_s32(cv::v_load_expand_q(cm + x + 4) == vzero);
+      cv::v_pack_store(reinterpret_cast<schar*>(allow + x), cv::v_pack(a0, a1));
     }
 #endif
-    for (; x < bw; ++x) {
-      const bool ok = !(ov[x] < level || (cl[x] != 0 && cl[x] != c));
-      allow[x] = ok ? 255 : 0;
-      own[x] = ok && cl[x] == c ? 255 : 0;
+    for (; x < bw; ++x) allow[x] = !(ov[x] < level) && cm[x] == 0 ? 255 : 0;
+    // The candidate's own pixels: allowed where not below the level.
+    const int own_begin = k;
+    for (; k < n_own && own[k].y == y + box.y; ++k) {
+      for (int i = own[k].x0 - box.x; i <= own[k].x1 - box.x; ++i) allow[i] = !(ov[i] < level) ? 255 : 0;
     }
+    const int own_end = k;
     const int cur_begin = static_cast<int>(runs.size());
     x = 0;
     while (x < bw) {
@@ -433,7 +423,10 @@ void outline_runs(const cv::Mat& comp_labels, const cv::Mat& opened, const cv::R
       r.y = y + 1;
       r.x0 = x + 1;
       const int end = skip_while(allow, x, bw, 255);
-      r.seed = std::memchr(own + x, 255, static_cast<std::size_t>(end - x)) != nullptr;
+      // A stretch of allowed pixels holds an own pixel when an own run overlaps it.
+      for (int j = own_begin; j < own_end && !r.seed; ++j) {
+        r.seed = own[j].x0 - box.x < end && own[j].x1 - box.x >= x;
+      }
       x = end;
       r.x1 = x;  // last allowed pixel x - 1, framed
       r.parent = static_cast<int>(runs.size());
@@ -847,7 +840,7 @@ void write_parts(const Part& part, cv::Mat& labels, int ox, int oy, int iw, int 
 // at least `factor` times that of the pixels around it (box grown by ring_px, outside every candidate) that
 // are at least as brown as its mean: the brown structure it lies on. No such pixels: nothing to compare,
 // kept.
-bool bluer_than_brown_around(const cv::Mat& hema, const cv::Mat& dab, const cv::Mat& comp_labels,
+bool bluer_than_brown_around(const cv::Mat& hema, const cv::Mat& dab, const cv::Mat& candidates,
                              const Component& cp, int ring_px, double factor) {
   const double dab_mean = cp.sum_dab / cp.area;
   const cv::Rect box = cv::Rect(cp.x0 - ring_px, cp.y0 - ring_px, cp.x1 - cp.x0 + 1 + 2 * ring_px,
@@ -858,7 +851,7 @@ bool bluer_than_brown_around(const cv::Mat& hema, const cv::Mat& dab, const cv::
   for (int y = box.y; y < box.y + box.height; ++y) {
     const float* hv = hema.ptr<float>(y);
     const float* dv = dab.ptr<float>(y);
-    const int* cl = comp_labels.ptr<int>(y);
+    const uchar* cl = candidates.ptr<uchar>(y);
     for (int x = box.x; x < box.x + box.width; ++x) {
       if (cl[x] != 0 || dv[x] < dab_mean) continue;
       ring_h += hv[x];
@@ -956,9 +949,25 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
   thread_local std::vector<Run> runs;
   thread_local std::vector<int> run_label;
   thread_local LabelScratch label_scratch;
-  thread_local KeptPlane comp_labels_plane;
-  cv::Mat& comp_labels = comp_labels_plane.get(candidates.size(), CV_32S);
-  const int n_comp = label_runs(candidates, runs, run_label, comp_labels, label_scratch);
+  const int n_comp = label_runs(candidates, runs, run_label, label_scratch);
+  // Each component's runs in raster order: comp_runs[comp_begin[c] .. comp_begin[c + 1]).
+  thread_local std::vector<int> comp_begin;
+  thread_local std::vector<Run> comp_runs;
+  comp_begin.assign(static_cast<std::size_t>(n_comp) + 1, 0);
+  for (const int l : run_label) ++comp_begin[static_cast<std::size_t>(l)];
+  for (int c = 0, at = 0; c <= n_comp; ++c) {
+    const int n = c < n_comp ? comp_begin[static_cast<std::size_t>(c)] : 0;
+    comp_begin[static_cast<std::size_t>(c)] = at;
+    at += n;
+  }
+  comp_runs.resize(runs.size());
+  {
+    thread_local std::vector<int> fill;
+    fill.assign(comp_begin.begin(), comp_begin.end() - 1);
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      comp_runs[static_cast<std::size_t>(fill[static_cast<std::size_t>(run_label[i])]++)] = runs[i];
+    }
+  }
   thread_local std::vector<Component> comps;
   comps.assign(static_cast<std::size_t>(n_comp), Component{});
   // Runs are in raster order, so each component's sums add its pixels in raster order.
@@ -1020,7 +1029,7 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
     // OD and is as compact as a nucleus. A nucleus is bluer than the brown around it (even when covered by
     // brown cytoplasm); a junction has the hematoxylin/DAB ratio of its own lines.
     if (guard && cp.sum_dab > cp.sum_raw &&
-        !bluer_than_brown_around(detection, dab, comp_labels, cp, ring_px, p.crosstalk_guard)) {
+        !bluer_than_brown_around(detection, dab, candidates, cp, ring_px, p.crosstalk_guard)) {
       continue;
     }
     // The LoG region is pinched where an elongated nucleus is flat and blurred by sigma; the outline is the
@@ -1033,7 +1042,9 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
                          cv::Rect(0, 0, detection.cols, detection.rows);
     // Framed-box coordinates: the box plus a 1 px frame that is never part of the outline.
     int bx0 = 0, by0 = 0, bx1 = -1, by1 = -1;  // bounding box of the outline
-    outline_runs(comp_labels, opened, box, c, level, scratch, bx0, by0, bx1, by1);
+    const int own_begin = comp_begin[static_cast<std::size_t>(c)];
+    outline_runs(candidates, opened, box, comp_runs.data() + own_begin,
+                 comp_begin[static_cast<std::size_t>(c) + 1] - own_begin, level, scratch, bx0, by0, bx1, by1);
     if (bx1 < 0) continue;  // no pixel of the candidate reaches the level: no outline, no nucleus
     // Everything after works on the outline's bounding box plus a 1 px ring (never inside the outline):
     // `sub`, sw x sh, at (sx0, sy0) in the framed box.
