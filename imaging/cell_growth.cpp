@@ -385,6 +385,66 @@ void update_edges(const cv::Mat& labels, const std::vector<int>& changed, cv::Ma
   }
 }
 
+// cv::dilate(edge, band, 3 x 3 square, BORDER_CONSTANT 0) for 0/255 images: the column maximum of three rows
+// into a row with a zero pixel on each side, then the maximum of three neighbours along it, 32 (AVX2) or 16
+// pixels at a time. OpenCV's filter engine took about 2.5 times the instructions (its kernel walk and border
+// row copies) for the 3 x 3 ball of the default 1 um band. `m` has w + 2 bytes, zero at both ends.
+// out[i] = max(a[i], b[i], c[i]) for 32 (AVX2) or 16 bytes.
+__attribute__((target("avx2"))) inline void max3_32(const uchar* a, const uchar* b, const uchar* c,
+                                                    uchar* out) {
+  auto load = [](const uchar* p) __attribute__((target("avx2"))) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  };
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                      _mm256_max_epu8(_mm256_max_epu8(load(a), load(b)), load(c)));
+}
+inline void max3_16(const uchar* a, const uchar* b, const uchar* c, uchar* out) {
+  auto load = [](const uchar* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_max_epu8(_mm_max_epu8(load(a), load(b)), load(c)));
+}
+
+template <bool kAvx2>
+inline __attribute__((always_inline)) void dilate_square3_rows(const cv::Mat& edge, uchar* m, cv::Mat& band) {
+  const int w = edge.cols;
+  const int h = edge.rows;
+  for (int y = 0; y < h; ++y) {
+    const uchar* mid = edge.ptr<uchar>(y);
+    // Rows beyond the image are 0: the row itself stands in for them (max(a, a) = a).
+    const uchar* up = y > 0 ? edge.ptr<uchar>(y - 1) : mid;
+    const uchar* down = y + 1 < h ? edge.ptr<uchar>(y + 1) : mid;
+    int x = 0;
+    if constexpr (kAvx2) {
+      for (; x + 32 <= w; x += 32) max3_32(up + x, down + x, mid + x, m + 1 + x);
+    }
+    for (; x + 16 <= w; x += 16) max3_16(up + x, down + x, mid + x, m + 1 + x);
+    for (; x < w; ++x) m[1 + x] = std::max({up[x], mid[x], down[x]});
+    uchar* b = band.ptr<uchar>(y);
+    x = 0;
+    if constexpr (kAvx2) {
+      for (; x + 32 <= w; x += 32) max3_32(m + x, m + x + 2, m + x + 1, b + x);
+    }
+    for (; x + 16 <= w; x += 16) max3_16(m + x, m + x + 2, m + x + 1, b + x);
+    for (; x < w; ++x) b[x] = std::max({m[x], m[x + 1], m[x + 2]});
+  }
+}
+
+// flatten: max3_32 is inlined here only (it cannot be into a baseline function).
+__attribute__((target("avx2"), flatten)) void dilate_square3_avx2(const cv::Mat& edge, uchar* m,
+                                                                  cv::Mat& band) {
+  dilate_square3_rows<true>(edge, m, band);
+}
+
+void dilate_square3(const cv::Mat& edge, cv::Mat& band) {
+  band.create(edge.size(), CV_8U);
+  thread_local std::vector<uchar> column_max;
+  column_max.assign(static_cast<std::size_t>(edge.cols) + 2, 0);
+  if (simd_allowed(SimdLevel::kAvx2)) {
+    dilate_square3_avx2(edge, column_max.data(), band);
+  } else {
+    dilate_square3_rows<false>(edge, column_max.data(), band);
+  }
+}
+
 // The edges dilated by the band's ball.
 void dilate_edges(const cv::Mat& edge, double width_px, cv::Mat& band) {
   const double width = std::max(1.0, width_px);
@@ -404,6 +464,11 @@ void dilate_edges(const cv::Mat& edge, double width_px, cv::Mat& band) {
                       static_cast<float>(hi - lo) * static_cast<float>(kAxis);
       if (d + 0.5f < static_cast<float>(width)) ball.at<uchar>(dy + r, dx + r) = 1;
     }
+  }
+  if (edge.data != band.data && cv::countNonZero(ball) == 9 &&
+      cv::countNonZero(ball(cv::Rect(r - 1, r - 1, 3, 3))) == 9) {
+    dilate_square3(edge, band);
+    return;
   }
   cv::dilate(edge, band, ball, cv::Point(-1, -1), 1, cv::BORDER_CONSTANT, cv::Scalar(0));
 }
