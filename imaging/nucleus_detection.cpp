@@ -375,13 +375,23 @@ int label_runs(const cv::Mat& mask, std::vector<Run>& runs, std::vector<int>& ru
   return static_cast<int>(roots.size()) + 1;
 }
 
+// Prefetches the cache lines of [p, p + bytes) (rw 1: for writing).
+template <int rw>
+inline void prefetch_span(const void* p, std::size_t bytes) {
+  const auto* c = static_cast<const char*>(p);
+  const auto a = reinterpret_cast<std::uintptr_t>(c) & 63;
+  for (const char* q = c - a; q < c + bytes; q += 64) __builtin_prefetch(q, rw, 3);
+}
+constexpr int kAheadRows = 4;
+
 // The outline of a candidate: the 8-connected pieces of {opened >= level} outside other candidates, inside
 // `box`, that hold a pixel of it; as runs (in_outline set) with their bounding box (framed-box coordinates,
 // bx1 = -1 when empty). Union-find over runs replaces a pixel flood. `candidates` is the candidate mask
 // (0/255); the candidate's own pixels are its runs own[0 .. n_own) (image coordinates, raster order, inside
 // the box).
 void outline_runs(const cv::Mat& candidates, const cv::Mat& opened, const cv::Rect& box, const Run* own,
-                  int n_own, float level, CandidateScratch& s, int& bx0, int& by0, int& bx1, int& by1) {
+                  int n_own, float level, const cv::Mat& t, cv::Mat& labels, CandidateScratch& s, int& bx0,
+                  int& by0, int& bx1, int& by1) {
   std::vector<Run>& runs = s.runs;
   runs.clear();
   int prev_begin = 0;
@@ -394,6 +404,14 @@ void outline_runs(const cv::Mat& candidates, const cv::Mat& opened, const cv::Re
   for (int y = 0; y < box.height; ++y) {
     const uchar* cm = candidates.ptr<uchar>(y + box.y) + box.x;
     const float* ov = opened.ptr<float>(y + box.y) + box.x;
+    // Rows a plane's stride apart defeat the hardware prefetchers: fetch this box's rows a few rows ahead,
+    // and the rows of `t` and `labels` that the sums and the label writes read next.
+    if (y + kAheadRows < box.height) {
+      prefetch_span<0>(ov + kAheadRows * opened.step1(), bw * sizeof(float));
+      prefetch_span<0>(cm + kAheadRows * candidates.step1(), bw);
+    }
+    prefetch_span<0>(t.ptr<float>(y + box.y) + box.x, bw * sizeof(float));
+    prefetch_span<1>(labels.ptr<int>(y + box.y) + box.x, bw * sizeof(int));
     int x = 0;
 #if CV_SIMD128
     const cv::v_float32x4 vlevel = cv::v_setall_f32(level);
@@ -809,18 +827,25 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   return n_seeds;
 }
 
-// Pixel count and background-subtracted sum of each part, in raster order; part(y, x) on the iw x ih area at
-// (ox, oy) of the image.
+// Pixel count and background-subtracted sum of each part 1 .. n_parts, in raster order; part(y, x) on the
+// iw x ih area at (ox, oy) of the image. One pass per part keeps its sum in a register: in one pass over
+// all parts the sums go through memory, and each add waits for the previous store.
 template <class Part>
-void add_parts(const Part& part, const cv::Mat& t, int ox, int oy, int iw, int ih, int* area, double* sum) {
-  for (int y = 0; y < ih; ++y) {
-    const float* tv = t.ptr<float>(y + oy) + ox;
-    for (int x = 0; x < iw; ++x) {
-      const int k = part(y, x);
-      if (k <= 0) continue;
-      ++area[k];
-      sum[k] += tv[x];
+void add_parts(const Part& part, const cv::Mat& t, int ox, int oy, int iw, int ih, int n_parts, int* area,
+               double* sum) {
+  for (int k = 1; k <= n_parts; ++k) {
+    int a = 0;
+    double sm = 0.0;
+    for (int y = 0; y < ih; ++y) {
+      const float* tv = t.ptr<float>(y + oy) + ox;
+      for (int x = 0; x < iw; ++x) {
+        if (part(y, x) != k) continue;
+        ++a;
+        sm += tv[x];
+      }
     }
+    area[k] = a;
+    sum[k] = sm;
   }
 }
 
@@ -830,8 +855,10 @@ void write_parts(const Part& part, cv::Mat& labels, int ox, int oy, int iw, int 
   for (int y = 0; y < ih; ++y) {
     int* out = labels.ptr<int>(y + oy) + ox;
     for (int x = 0; x < iw; ++x) {
+      // Branch-free: the tests fail unpredictably along outlines.
       const int k = part(y, x);
-      if (k > 0 && out[x] == 0 && final_label[k] > 0) out[x] = final_label[k];
+      const int l = k > 0 ? final_label[k] : 0;
+      out[x] = out[x] == 0 && l > 0 ? l : out[x];
     }
   }
 }
@@ -971,8 +998,17 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
   thread_local std::vector<Component> comps;
   comps.assign(static_cast<std::size_t>(n_comp), Component{});
   // Runs are in raster order, so each component's sums add its pixels in raster order.
+  constexpr std::size_t kAheadRuns = 16;  // about half a row of a nucleus-dense tile
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const Run& r = runs[i];
+    if (i + kAheadRuns < runs.size()) {
+      // The runs skip most of a row, and the three planes are a plane apart: fetch ahead of the sums.
+      const Run& ra = runs[i + kAheadRuns];
+      const auto bytes = static_cast<std::size_t>(ra.x1 - ra.x0 + 1) * sizeof(float);
+      prefetch_span<0>(t.ptr<float>(ra.y) + ra.x0, bytes);
+      prefetch_span<0>(smoothed.ptr<float>(ra.y) + ra.x0, bytes);
+      prefetch_span<0>(opened.ptr<float>(ra.y) + ra.x0, bytes);
+    }
     Component& cp = comps[static_cast<std::size_t>(run_label[i])];
     if (cp.area == 0) {
       cp.x0 = r.x0;
@@ -1044,7 +1080,8 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
     int bx0 = 0, by0 = 0, bx1 = -1, by1 = -1;  // bounding box of the outline
     const int own_begin = comp_begin[static_cast<std::size_t>(c)];
     outline_runs(candidates, opened, box, comp_runs.data() + own_begin,
-                 comp_begin[static_cast<std::size_t>(c) + 1] - own_begin, level, scratch, bx0, by0, bx1, by1);
+                 comp_begin[static_cast<std::size_t>(c) + 1] - own_begin, level, t, result.labels, scratch,
+                 bx0, by0, bx1, by1);
     if (bx1 < 0) continue;  // no pixel of the candidate reaches the level: no outline, no nucleus
     // Everything after works on the outline's bounding box plus a 1 px ring (never inside the outline):
     // `sub`, sw x sh, at (sx0, sy0) in the framed box.
@@ -1086,7 +1123,7 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
     const int pw = sw + 2;
     auto split_part = [&](int y, int x) { return parts[(y + 2) * pw + x + 2]; };  // interior coordinates
     if (n_parts > 1) {
-      add_parts(split_part, t, ox, oy, iw, ih, area, sum);
+      add_parts(split_part, t, ox, oy, iw, ih, n_parts, area, sum);
     } else {
       // One part: the sums stay in registers (through memory, each add waits for the previous store).
       int a = 0;
@@ -1117,7 +1154,19 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
       for (int y = 0; y < ih; ++y) {
         const uchar* in = sub + (y + 1) * sw + 1;
         int* out = result.labels.ptr<int>(y + oy) + ox;
-        for (int x = 0; x < iw; ++x) {
+        int x = 0;
+#if CV_SIMD128
+        // Branch-free, 4 at a time: the tests fail unpredictably along the outline.
+        const cv::v_int32x4 vlabel = cv::v_setall_s32(label);
+        const cv::v_int32x4 vzero = cv::v_setzero_s32();
+        for (; x + 4 <= iw; x += 4) {
+          const cv::v_int32x4 o = cv::v_load(out + x);
+          const cv::v_int32x4 take =
+              (cv::v_reinterpret_as_s32(cv::v_load_expand_q(in + x)) != vzero) & (o == vzero);
+          cv::v_store(out + x, cv::v_select(take, vlabel, o));
+        }
+#endif
+        for (; x < iw; ++x) {
           if (in[x] && out[x] == 0) out[x] = label;
         }
       }
