@@ -161,6 +161,26 @@ void BM_LinesTwoPassesAndBands1024(benchmark::State& state) {
 }
 BENCHMARK(BM_LinesTwoPassesAndBands1024)->Unit(benchmark::kMillisecond);
 
+// The band rule alone (line ownership's second pass) on the random field's flooded cells and their band, as
+// detection runs it on every tile (the labels' copy is part of the time).
+void BM_BandRule1024(benchmark::State& state) {
+  const Input& in = input();
+  const GrowthInput& g = growth_input();
+  cv::Mat start = g.flooded.clone();
+  start.setTo(0, start < 0);
+  const cv::Mat band = ihc::membrane_band(start, g.band_px);
+  ihc::LineOwnershipParams own = g.own;
+  own.fit_borders = false;
+  cv::Mat labels;
+  for (auto _ : state) {
+    start.copyTo(labels);
+    ihc::give_lines_to_brown_cells(labels, in.labels, in.dab, band, own);
+    benchmark::DoNotOptimize(labels.data);
+  }
+  set_counters(state, in);
+}
+BENCHMARK(BM_BandRule1024)->Unit(benchmark::kMillisecond);
+
 // The measurements alone (compartment sums, outlines, circularity) on cells grown once beforehand.
 void BM_MeasureGrownCells1024(benchmark::State& state) {
   const Input& in = input();
