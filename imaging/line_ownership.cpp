@@ -244,8 +244,9 @@ std::vector<float> band_step_rule(cv::Mat& labels, const cv::Mat& nucleus_labels
   // Labels have not changed since the candidates were found: their checks hold. The candidates were listed
   // a whole plane ago, so their label rows have left the caches: the 3 x 3 labels (and the fourth column
   // inside_own_cell reads) of the candidate kAhead places on are fetched early, unless it is too pale for
-  // any neighbour (its labels are never read). BM_BandRule1024 perf samples waiting on those rows: 21 % of the
-  // rule's before (13 % in the pass's check of the row below, 8 % here), 8 % after; 8 ahead gave the same.
+  // any neighbour (its labels are never read). BM_BandRule1024 perf samples waiting on those rows: 21 % of
+  // the rule's before (13 % in the pass's check of the row below, 8 % here), 8 % after; 8 ahead gave the
+  // same.
   constexpr std::size_t kAhead = 32;
   auto fetch_labels = [&](const Candidate& c) {
     if (too_pale(c.label, c.od)) return;
