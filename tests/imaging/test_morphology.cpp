@@ -336,6 +336,36 @@ TEST(Morphology, SeededFloodEqualsTheReferenceWithLabelsBeyond16Bits) {
   }
 }
 
+TEST(Morphology, SeededFloodEqualsTheReferenceForLimitsOfAnyReach) {
+  // The flood carries a pixel's offset from its seed as an index into a table of the limit's square when
+  // the limit is at most 127 px and the keys fit 32 bits, and as two numbers otherwise; a limit beyond the
+  // image's diagonal never binds. Each way against the reference: a short limit on a large image (keys of 9
+  // + 17 bits), 100 px (16-bit offsets: the keys of a 300 x 260 image do not fit 32 bits), 130 and 200 px
+  // (beyond the table), and 400 px (beyond the diagonal).
+  std::mt19937 rng(31);
+  for (const double limit : {10.5, 100.0, 130.0, 200.0, 400.0}) {
+    for (const bool use_ridge : {false, true}) {
+      const int w = 300, h = 260;
+      cv::Mat landscape(h, w, CV_32F), ridge(h, w, CV_32F);
+      cv::randu(landscape, 0.0f, 1.0f);
+      cv::GaussianBlur(landscape, landscape, cv::Size(), 3.0);
+      cv::randu(ridge, 0.0f, 0.5f);
+      cv::Mat labels = cv::Mat::zeros(h, w, CV_32S);
+      for (int i = 0; i < 12; ++i) {
+        labels.at<int>(static_cast<int>(rng() % h), static_cast<int>(rng() % w)) = 1 + i;
+      }
+      for (int i = 0; i < 2000; ++i)
+        labels.at<int>(static_cast<int>(rng() % h), static_cast<int>(rng() % w)) = -1;
+      const cv::Mat r = use_ridge ? ridge : cv::Mat();
+      cv::Mat fast = labels.clone(), slow = labels.clone();
+      seeded_flood(landscape, fast, limit, r, 0.15f);
+      flood_simply(landscape, slow, limit, r, 0.15f);
+      EXPECT_EQ(cv::countNonZero(fast != slow), 0) << "limit " << limit << ", ridge " << use_ridge;
+      EXPECT_GT(cv::countNonZero(fast > 0), 12 * 50) << "limit " << limit << ", ridge " << use_ridge;
+    }
+  }
+}
+
 TEST(Morphology, SeededFloodEqualsTheReferenceOnCellGrowth) {
   // grow_cells' use: a dense field's nuclei as seeds, a DAB landscape with brown lines, 5 um limit.
   const auto field = test::random_field(cv::Size(300, 260), 1500, 7.0, 9);
