@@ -514,8 +514,46 @@ void give_lines_impl(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::M
       return _mm_movemask_ps(
           _mm_castsi128_ps(_mm_andnot_si128(_mm_cmpeq_epi32(c, n), _mm_and_si128(c_ok, n_ok))));
     };
-    // Most pixels have the label of their right and lower neighbours: four at a time are skipped.
+    // Most pixels have the label of their right and lower neighbours: sixteen at a time are skipped. Where
+    // some differ, the crossings of the sixteen pixels become bits (2k: right of pixel k, 2k + 1: down),
+    // taken in pixel order without a branch per pixel and direction (those were mispredicted at every border:
+    // three quarters of this function's samples were the crossing scan).
     int x = 0;
+    // Bits 0..3 moved to the even bits 0..6.
+    static constexpr unsigned char kSpread[16] = {0, 1, 4, 5, 16, 17, 20, 21, 64, 65, 68, 69, 80, 81, 84, 85};
+    for (; x + 17 <= w; x += 16) {
+      if (d_down != nullptr && x + 64 < w) {
+        _mm_prefetch(reinterpret_cast<const char*>(d_down + x + 64), _MM_HINT_T0);
+      }
+      __m128i c[4], dn[4];
+      __m128i same = _mm_set1_epi32(-1);
+      for (int g = 0; g < 4; ++g) {
+        c[g] = load(l + x + 4 * g);
+        same = _mm_and_si128(same, _mm_cmpeq_epi32(c[g], load(l + x + 4 * g + 1)));
+        if (down != nullptr) {
+          dn[g] = load(down + x + 4 * g);
+          same = _mm_and_si128(same, _mm_cmpeq_epi32(c[g], dn[g]));
+        }
+      }
+      if (_mm_movemask_epi8(same) == 0xFFFF) continue;
+      unsigned bits = 0;
+      for (int g = 0; g < 4; ++g) {
+        const int k = x + 4 * g;
+        const __m128i c_ok = _mm_and_si128(_mm_cmpgt_epi32(c[g], zero), _mm_cmpeq_epi32(load(nl + k), zero));
+        const int right = crossing_mask(c_ok, c[g], load(l + k + 1), load(nl + k + 1));
+        const int down_bits = down != nullptr ? crossing_mask(c_ok, c[g], dn[g], load(nl_down + k)) : 0;
+        bits |= static_cast<unsigned>(kSpread[right] | kSpread[down_bits] << 1) << (8 * g);
+      }
+      for (; bits != 0; bits &= bits - 1) {
+        const int b = __builtin_ctz(bits);
+        const int k = x + (b >> 1);
+        const int i = y * w + k;
+        const int is_down = b & 1;
+        // The neighbour's DAB through a selected pointer: the row below may not exist when no bit is down.
+        const float* od_j = is_down != 0 ? d_down + k : d + k + 1;
+        add(i, i + (is_down != 0 ? w : 1), 1 - is_down, is_down, d[k], *od_j);
+      }
+    }
     for (; x + 5 <= w; x += 4) {
       // Crossings read the DAB here and there along the row below (the row after next reads it as its own):
       // fetched ahead, as the hardware does not guess that pattern.
