@@ -39,16 +39,6 @@ struct CellSums {
   CellSums() { std::fill_n(&max[0][0], 10, -std::numeric_limits<float>::infinity()); }
 };
 
-// Adds the pixel (h, d) to compartment k: `v` holds (h, d) as doubles, `sq` their squares, `vf` as floats.
-inline void add_pixel(CellSums& a, int k, __m128d v, __m128d sq, __m128 vf) {
-  _mm_storeu_pd(a.sum[k], _mm_add_pd(_mm_loadu_pd(a.sum[k]), v));
-  _mm_storeu_pd(a.sum2[k], _mm_add_pd(_mm_loadu_pd(a.sum2[k]), sq));
-  // max(vf, m) keeps m unless vf > m, as std::max(m, vf) does (NaN included).
-  const __m128 m = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a.max[k])));
-  _mm_store_sd(reinterpret_cast<double*>(a.max[k]), _mm_castps_pd(_mm_max_ps(vf, m)));
-  a.n[k] += 1;
-}
-
 // One compartment's sums held in registers while a run of pixels is added, then written back.
 struct SumRegisters {
   int k;
@@ -843,7 +833,15 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
           const bool in_nucleus = nucleus_start == xx;
           const int stretch_end = in_nucleus ? nucleus_end : nucleus_start;
           SumRegisters part(a, in_nucleus ? 0 : 1);
-          const int membrane = in_nucleus ? 4 : 2;
+          // The stretch's membrane sums stay in registers too (through memory, each band pixel's additions
+          // waited on the previous one's store).
+          SumRegisters band(a, in_nucleus ? 4 : 2);
+          auto add_band = [&](__m128d v, __m128d sq, __m128 vf) {
+            band.add_sums(v, sq);
+            // max(vf, m) keeps m unless vf > m, as std::max(m, vf) does (NaN included).
+            band.max = _mm_max_ps(vf, band.max);
+            ++band.n;
+          };
           __m128 stretch_max = _mm_set1_ps(-std::numeric_limits<float>::infinity());
           const int stretch_start = xx;
           // Two pixels at a time: (h0, d0, h1, d1) from two 8-byte loads; each sum still takes them in order.
@@ -865,8 +863,8 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
             std::uint16_t both;
             std::memcpy(&both, mem + xx, 2);
             if (both != 0) {
-              if (mem[xx]) add_pixel(a, membrane, v0, sq0, vf);
-              if (mem[xx + 1]) add_pixel(a, membrane, v1, sq1, vf1);
+              if (mem[xx]) add_band(v0, sq0, vf);
+              if (mem[xx + 1]) add_band(v1, sq1, vf1);
             }
           }
           if (xx < stretch_end) {
@@ -876,12 +874,13 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
             cell_sums.add_sums(v, sq);
             part.add_sums(v, sq);
             stretch_max = _mm_max_ps(vf, stretch_max);
-            if (mem[xx]) add_pixel(a, membrane, v, sq, vf);
+            if (mem[xx]) add_band(v, sq, vf);
             ++xx;
           }
           cell_sums.add_stretch(stretch_max, stretch_end - stretch_start);
           part.add_stretch(stretch_max, stretch_end - stretch_start);
           part.store(a);
+          band.store(a);
         }
         cell_sums.store(a);
       }
