@@ -1261,6 +1261,10 @@ void flood_keys(FloodCellNarrow* cells, int wp, const cv::Mat& labels, float min
   auto push = [&](int level, FloodKeyEntry e) {
     FloodKeyBuckets::Bucket& b = buckets[level];
     if (b.end == b.cap) grow_bucket(b);
+    // Up to 1024 bucket tails are written at once, in buckets too large for L2: the lines two ahead are
+    // fetched for writing (FloodCells 20 -> 17.5 ms; one or four lines ahead the same, cells prefetched 24
+    // pops ahead instead of 16 no faster).
+    __builtin_prefetch(b.end + 16, 1);
     *b.end++ = e;
   };
   // Seeds start at 0: a brown (Ki-67 positive) nucleus is not a line its cell must stop behind. Only seeds
