@@ -242,8 +242,16 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
     int* l = labels.ptr<int>(i);
     // Without any nucleus OpenCV gives the border value everywhere (the minimum with it changes nothing
     // else).
+    // The pass runs up the image: the hardware fetches each row's nuclei and smoothed DAB late (half the
+    // samples of this function waited on them), so the row above's are fetched while this one is written.
+    const int* nl_next = i > 0 ? nucleus_labels.ptr<int>(i - 1) : nl;
+    const float* s_next = i > 0 ? dab_smooth.ptr<float>(i - 1) : s;
     int j = 0;
     for (; j + 4 <= w; j += 4) {
+      if ((j & 15) == 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(nl_next + j), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(s_next + j), _MM_HINT_T0);
+      }
       const __m128i ti = Min::min(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + j)), border);
       // int -> float, then the product in single precision: (float)(t * scale) as in OpenCV.
       const __m128 d = _mm_mul_ps(_mm_cvtepi32_ps(ti), vscale);
