@@ -90,6 +90,24 @@ void BM_EstimateStains(benchmark::State& state) {
 }
 BENCHMARK(BM_EstimateStains)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// The glass colour of an overview of about 3 Mpx (cmu's): a third glass with a little noise, the rest tissue.
+void BM_EstimateBackground(benchmark::State& state) {
+  cv::setNumThreads(1);
+  static const cv::Mat img = [] {
+    cv::Mat m = test_image()(cv::Rect(0, 0, 1720, 1720)).clone();
+    cv::Mat glass(m.rows, m.cols / 3, CV_8UC3);
+    cv::randn(glass, cv::Scalar(240, 238, 235), cv::Scalar(2, 2, 2));
+    glass.copyTo(m(cv::Rect(0, 0, glass.cols, glass.rows)));
+    return m;
+  }();
+  for (auto _ : state) {
+    const ihc::BackgroundEstimate b = ihc::estimate_background(img);
+    benchmark::DoNotOptimize(b.background.data());
+  }
+  set_pixels(state, img);
+}
+BENCHMARK(BM_EstimateBackground)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 void BM_DetectTissue(benchmark::State& state) {
   cv::setNumThreads(1);
   // A 16 um/px overview of a large slide is about 2000 x 1500 px.

@@ -87,6 +87,68 @@ Vec3 edge_fit(const Vec3& target, const Vec3& other, const StainEstimationParams
   return unit(Vec3{fit[0], fit[1], fit[2]});
 }
 
+// 255 where the grey level (r + g + b) / 3 varies by at most max_std over the 5 x 5 window around the pixel
+// (reflected at the borders like cv::blur's BORDER_REFLECT); empty when max_std <= 0. Integer sums of
+// s = r + g + b give the variance exactly: 25 * sum(s^2) - sum(s)^2 <= 9 * 625 * max_std^2. (Float box
+// filters of the grey level and its square took five passes over float planes, and mean_sq - mean^2 lost the
+// last bits to cancellation near the threshold.)
+cv::Mat flat_pixels(const cv::Mat& rgb, double max_std) {
+  if (!(max_std > 0)) return {};
+  const int w = rgb.cols, h = rgb.rows;
+  const auto wz = static_cast<std::size_t>(w);
+  const double limit = 9.0 * 625.0 * max_std * max_std;
+  // Rows of s and s^2 kept in five slots (row r in slot r % 5: the window's rows are five consecutive ones,
+  // reflected ones among them).
+  std::vector<int> s(wz * 5), s2(wz * 5);
+  int slot_row[5] = {-1, -1, -1, -1, -1};
+  auto row = [&](int r) {
+    const auto k = static_cast<std::size_t>(r % 5);
+    if (slot_row[k] != r) {
+      slot_row[k] = r;
+      const uint8_t* p = rgb.ptr<uint8_t>(r);
+      int* sr = s.data() + k * wz;
+      int* s2r = s2.data() + k * wz;
+      for (int x = 0; x < w; ++x, p += 3) {
+        sr[x] = p[0] + p[1] + p[2];
+        s2r[x] = sr[x] * sr[x];
+      }
+    }
+    return k * wz;
+  };
+  std::vector<int> col(wz + 4), col2(wz + 4);  // column sums at x - 2 .. x + 2 + 2, reflected at both ends
+  std::vector<int> xs(wz + 4);
+  for (int x = -2; x < w + 2; ++x)
+    xs[static_cast<std::size_t>(x + 2)] = cv::borderInterpolate(x, w, cv::BORDER_REFLECT);
+  cv::Mat flat(h, w, CV_8U);
+  for (int y = 0; y < h; ++y) {
+    std::size_t at[5];
+    for (int dy = -2; dy <= 2; ++dy) at[dy + 2] = row(cv::borderInterpolate(y + dy, h, cv::BORDER_REFLECT));
+    const int *a0 = s.data() + at[0], *a1 = s.data() + at[1], *a2 = s.data() + at[2], *a3 = s.data() + at[3],
+              *a4 = s.data() + at[4];
+    const int *b0 = s2.data() + at[0], *b1 = s2.data() + at[1], *b2 = s2.data() + at[2],
+              *b3 = s2.data() + at[3], *b4 = s2.data() + at[4];
+    for (int x = 0; x < w; ++x) {
+      col[static_cast<std::size_t>(x) + 2] = a0[x] + a1[x] + a2[x] + a3[x] + a4[x];
+      col2[static_cast<std::size_t>(x) + 2] = b0[x] + b1[x] + b2[x] + b3[x] + b4[x];
+    }
+    for (const int x : {-2, -1, w, w + 1}) {
+      col[static_cast<std::size_t>(x + 2)] =
+          col[static_cast<std::size_t>(xs[static_cast<std::size_t>(x + 2)]) + 2];
+      col2[static_cast<std::size_t>(x + 2)] =
+          col2[static_cast<std::size_t>(xs[static_cast<std::size_t>(x + 2)]) + 2];
+    }
+    uint8_t* f = flat.ptr<uint8_t>(y);
+    for (int x = 0; x < w; ++x) {
+      const int* c = col.data() + x;
+      const int* c2 = col2.data() + x;
+      const std::int64_t sum = c[0] + c[1] + c[2] + c[3] + c[4];
+      const std::int64_t sum2 = static_cast<std::int64_t>(c2[0]) + c2[1] + c2[2] + c2[3] + c2[4];
+      f[x] = static_cast<double>(25 * sum2 - sum * sum) <= limit ? 255 : 0;
+    }
+  }
+  return flat;
+}
+
 }  // namespace
 
 double stain_angle_deg(const Vec3& a, const Vec3& b) {
@@ -100,27 +162,18 @@ BackgroundEstimate estimate_background(const cv::Mat& rgb, const BackgroundParam
   require_rgb(rgb, "estimate_background");
   BackgroundEstimate out;
   const int min = params.bright_min;
-  cv::Mat local_var;  // CV_32F variance of the grey level over 5x5
-  if (params.max_local_std > 0) {
-    cv::Mat grey, mean, mean_sq;
-    cv::transform(rgb, grey, cv::Matx13f(1.f / 3, 1.f / 3, 1.f / 3));
-    grey.convertTo(grey, CV_32F);
-    cv::blur(grey, mean, cv::Size(5, 5), cv::Point(-1, -1), cv::BORDER_REFLECT);
-    cv::blur(grey.mul(grey), mean_sq, cv::Size(5, 5), cv::Point(-1, -1), cv::BORDER_REFLECT);
-    local_var = mean_sq - mean.mul(mean);
-  }
-  const float max_var = static_cast<float>(params.max_local_std * params.max_local_std);
+  const cv::Mat flat = flat_pixels(rgb, params.max_local_std);  // empty: no flatness test
   // Candidates: bright and flat. Their grey-level histogram picks the brightest population below.
   std::array<int64_t, 256> grey_hist{};
   int64_t candidates = 0;
-  auto candidate = [&](const uint8_t* p, const float* var, int x) {
-    return p[0] >= min && p[1] >= min && p[2] >= min && (var == nullptr || var[x] <= max_var);
+  auto candidate = [&](const uint8_t* p, const uint8_t* is_flat, int x) {
+    return p[0] >= min && p[1] >= min && p[2] >= min && (is_flat == nullptr || is_flat[x] != 0);
   };
   for (int y = 0; y < rgb.rows; ++y) {
     const uint8_t* p = rgb.ptr<uint8_t>(y);
-    const float* var = local_var.empty() ? nullptr : local_var.ptr<float>(y);
+    const uint8_t* is_flat = flat.empty() ? nullptr : flat.ptr<uint8_t>(y);
     for (int x = 0; x < rgb.cols; ++x, p += 3) {
-      if (!candidate(p, var, x)) continue;
+      if (!candidate(p, is_flat, x)) continue;
       ++grey_hist[(p[0] + p[1] + p[2]) / 3];
       ++candidates;
     }
@@ -138,9 +191,9 @@ BackgroundEstimate estimate_background(const cv::Mat& rgb, const BackgroundParam
   std::array<std::array<int64_t, 256>, 3> hist{};
   for (int y = 0; y < rgb.rows; ++y) {
     const uint8_t* p = rgb.ptr<uint8_t>(y);
-    const float* var = local_var.empty() ? nullptr : local_var.ptr<float>(y);
+    const uint8_t* is_flat = flat.empty() ? nullptr : flat.ptr<uint8_t>(y);
     for (int x = 0; x < rgb.cols; ++x, p += 3) {
-      if (!candidate(p, var, x) || (p[0] + p[1] + p[2]) / 3 < grey_min) continue;
+      if (!candidate(p, is_flat, x) || (p[0] + p[1] + p[2]) / 3 < grey_min) continue;
       ++hist[0][p[0]];
       ++hist[1][p[1]];
       ++hist[2][p[2]];

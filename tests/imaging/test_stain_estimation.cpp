@@ -117,6 +117,24 @@ TEST(EstimateBackground, PaleTissueWithoutGlassIsNotBackground) {
   EXPECT_NE(estimate_background(field, any_bright).background, (Vec3{245, 244, 240}));
 }
 
+// Flat means a grey-level standard deviation of at most 4 over 5 x 5. Columns alternating by d have
+// sqrt(0.24) d in windows with two columns of one value: 3.92 for d = 8 (flat), 4.41 for d = 9 (not).
+TEST(EstimateBackground, FlatMeansAStandardDeviationOfAtMostFourOverFiveByFive) {
+  cv::Mat field(60, 130, CV_8UC3);
+  for (int y = 0; y < field.rows; ++y) {
+    for (int x = 0; x < field.cols; ++x) {
+      const int v = x < 61 ? 200 + 8 * (x % 2) : 235 + 9 * (x % 2);  // the brighter half varies by 9
+      field.at<cv::Vec3b>(y, x) = cv::Vec3b(v, v, v);
+    }
+  }
+  const BackgroundEstimate b = estimate_background(field);
+  ASSERT_TRUE(b.found);
+  EXPECT_EQ(b.background, (Vec3{200, 200, 200}));  // 31 columns of 200, 30 of 208
+  BackgroundParams looser;
+  looser.max_local_std = 4.5;
+  EXPECT_EQ(estimate_background(field, looser).background, (Vec3{244, 244, 244}));  // 35 of 244, 34 of 235
+}
+
 TEST(EstimateStains, RecoversKnownVectorsWithin3Degrees) {
   // True vectors deliberately 6-10 degrees away from QuPath's defaults, so recovering them is not luck.
   const Vec3 h = unit({0.55, 0.74, 0.38});
