@@ -405,7 +405,8 @@ void outline_runs(const cv::Mat& candidates, const cv::Mat& opened, const cv::Re
     const uchar* cm = candidates.ptr<uchar>(y + box.y) + box.x;
     const float* ov = opened.ptr<float>(y + box.y) + box.x;
     // Rows a plane's stride apart defeat the hardware prefetchers: fetch this box's rows a few rows ahead,
-    // and the rows of `t` and `labels` that the sums and the label writes read next.
+    // and the rows of `t` and `labels` that the sums and the label writes read next (without these two,
+    // bench_nuclei measured no faster).
     if (y + kAheadRows < box.height) {
       prefetch_span<0>(ov + kAheadRows * opened.step1(), bw * sizeof(float));
       prefetch_span<0>(cm + kAheadRows * candidates.step1(), bw);
@@ -803,33 +804,47 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
 #endif
   };
   if (s.buckets.size() != kLevels) s.buckets.assign(kLevels, {});
+  // Bit b: bucket b is not empty. A box holds a few dozen distinct levels of 1024; walking the set bits
+  // skips the empty buckets in the same order.
+  std::uint64_t used[kLevels / 64] = {};
+  auto push = [&](int b, int i) {
+    s.buckets[static_cast<std::size_t>(b)].push_back(i);
+    used[b >> 6] |= std::uint64_t{1} << (b & 63);
+  };
   for (int y = 1; y <= h; ++y) {
     for (int x = 1; x <= w; ++x) {
       const int i = y * pw + x;
       if (lab[i] <= 0) continue;
-      if (free_neighbours(i) != 0) s.buckets[static_cast<std::size_t>(level[i])].push_back(i);
+      if (free_neighbours(i) != 0) push(level[i], i);
     }
   }
-  for (int cur = 0; cur < kLevels; ++cur) {
-    auto& bucket = s.buckets[static_cast<std::size_t>(cur)];
-    for (std::size_t head = 0; head < bucket.size(); ++head) {
-      const int p = bucket[head];
-      const int lp = lab[p];
-      // In neighbour order; labelling one neighbour does not free or take another.
-      for (int bits = free_neighbours(p); bits != 0; bits &= bits - 1) {
-        const int q = p + off[__builtin_ctz(static_cast<unsigned>(bits))];
-        lab[q] = lp;
-        s.buckets[static_cast<std::size_t>(std::max(level[q], cur))].push_back(q);
+  for (int word = 0; word < kLevels / 64; ++word) {
+    // Pushes go to buckets >= cur only, so the lowest set bit is always the next bucket.
+    while (used[word] != 0) {
+      const int cur = word * 64 + __builtin_ctzll(used[word]);
+      auto& bucket = s.buckets[static_cast<std::size_t>(cur)];
+      for (std::size_t head = 0; head < bucket.size(); ++head) {
+        const int p = bucket[head];
+        const int lp = lab[p];
+        // In neighbour order; labelling one neighbour does not free or take another.
+        for (int bits = free_neighbours(p); bits != 0; bits &= bits - 1) {
+          const int q = p + off[__builtin_ctz(static_cast<unsigned>(bits))];
+          lab[q] = lp;
+          push(std::max(level[q], cur), q);
+        }
       }
+      bucket.clear();
+      used[word] &= ~(std::uint64_t{1} << (cur & 63));
     }
-    bucket.clear();
   }
   return n_seeds;
 }
 
 // Pixel count and background-subtracted sum of each part 1 .. n_parts, in raster order; part(y, x) on the
 // iw x ih area at (ox, oy) of the image. One pass per part keeps its sum in a register: in one pass over
-// all parts the sums go through memory, and each add waits for the previous store.
+// all parts the sums go through memory, and each add waits for the previous store. Tried and not kept:
+// packing each row's taken values branch-free and summing them after (callgrind bench_nuclei: +3.4 M
+// instructions for -13 k of 1.1 M mispredicted branches; CPU medians within noise).
 template <class Part>
 void add_parts(const Part& part, const cv::Mat& t, int ox, int oy, int iw, int ih, int n_parts, int* area,
                double* sum) {
