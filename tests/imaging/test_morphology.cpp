@@ -465,6 +465,28 @@ TEST(Morphology, Sse2AndAvx2SeededFloodsEqualTheReference) {
   }
 }
 
+TEST(Morphology, SeededFloodTreatsNanRidgesAsTheScalarRuleDoes) {
+  // "ridge < half the path's highest ridge" is false for NaN: a NaN ridge never blocks the flood and never
+  // raises a path's highest ridge. The vector tests must agree on both paths (a compare that is true for NaN
+  // would block those pixels once the flood has climbed a ridge).
+  const DefaultVectorPaths restore;
+  std::mt19937 rng(37);
+  for (int it = 0; it < 120; ++it) {
+    FloodCase c = random_flood_case(rng, it % 2 == 0);
+    cv::Mat nan_mask(c.ridge.size(), CV_8U);
+    cv::randu(nan_mask, 0, 4);
+    c.ridge.setTo(std::numeric_limits<float>::quiet_NaN(), nan_mask == 0);
+    cv::Mat slow = c.labels.clone();
+    flood_simply(c.landscape, slow, c.max_distance_px, c.ridge, 0.15f);
+    for (const bool avx2 : {false, true}) {
+      use_wide_simd(avx2);
+      cv::Mat fast = c.labels.clone();
+      seeded_flood(c.landscape, fast, c.max_distance_px, c.ridge, 0.15f);
+      ASSERT_TRUE(identical(fast, slow)) << "case " << it << " with " << (avx2 ? "AVX2" : "SSE2");
+    }
+  }
+}
+
 // reconstruct_by_dilation_padded on a caller's buffers (split_parts' h-maxima): the inner pixels equal
 // reconstruct_by_dilation's result bit for bit, and the contract holds: the kMinusInf frame, the mask and
 // the 4 spare floats (NaN here, "any value") are left as they were, markers above the mask are clipped.
