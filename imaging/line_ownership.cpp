@@ -467,6 +467,8 @@ void give_lines_impl(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::M
   std::unordered_map<std::uint64_t, int> pair_index;
   std::uint64_t last_key = ~std::uint64_t{0};
   int last_pair = -1;
+  // Tried (session 5): the lower label chosen without a branch and a 16-entry cache of recent pairs before
+  // the map: this lambda's perf samples rose by about 40 % (BM_LinesTwoPassesAndBands1024).
   auto add = [&](int i, int j, int dx, int dy, float od_i, float od_j) {
     int a = lab[i], b = lab[j];
     if (a > b) {
