@@ -387,11 +387,11 @@ constexpr int kAheadRows = 4;
 // The outline of a candidate: the 8-connected pieces of {opened >= level} outside other candidates, inside
 // `box`, that hold a pixel of it; as runs (in_outline set) with their bounding box (framed-box coordinates,
 // bx1 = -1 when empty). Union-find over runs replaces a pixel flood. `candidates` is the candidate mask
-// (0/255); the candidate's own pixels are its runs own[0 .. n_own) (image coordinates, raster order, inside
-// the box).
-void outline_runs(const cv::Mat& candidates, const cv::Mat& opened, const cv::Rect& box, const Run* own,
-                  int n_own, float level, const cv::Mat& t, cv::Mat& labels, CandidateScratch& s, int& bx0,
-                  int& by0, int& bx1, int& by1) {
+// (0/255), given back as it came (own pixels are 0 while this runs); the candidate's own pixels are its runs
+// own[0 .. n_own) (image coordinates, raster order, inside the box).
+void outline_runs(cv::Mat& candidates, const cv::Mat& opened, const cv::Rect& box, const Run* own, int n_own,
+                  float level, const cv::Mat& t, cv::Mat& labels, CandidateScratch& s, int& bx0, int& by0,
+                  int& bx1, int& by1) {
   std::vector<Run>& runs = s.runs;
   runs.clear();
   int prev_begin = 0;
@@ -400,6 +400,10 @@ void outline_runs(const cv::Mat& candidates, const cv::Mat& opened, const cv::Re
   const int bw = box.width;
   s.allow_row.resize(static_cast<std::size_t>(bw));
   uchar* allow = s.allow_row.data();
+  // The candidate's own pixels are cleared in the mask meanwhile, so the row test allows them where not
+  // below the level (patching them per pixel after the row test took 2.6 M instructions per 1024 px tile).
+  for (int i = 0; i < n_own; ++i)
+    std::memset(candidates.ptr<uchar>(own[i].y) + own[i].x0, 0, own[i].x1 - own[i].x0 + 1);
   int k = 0;  // next own run
   for (int y = 0; y < box.height; ++y) {
     const uchar* cm = candidates.ptr<uchar>(y + box.y) + box.x;
@@ -427,11 +431,8 @@ void outline_runs(const cv::Mat& candidates, const cv::Mat& opened, const cv::Re
     }
 #endif
     for (; x < bw; ++x) allow[x] = !(ov[x] < level) && cm[x] == 0 ? 255 : 0;
-    // The candidate's own pixels: allowed where not below the level.
     const int own_begin = k;
-    for (; k < n_own && own[k].y == y + box.y; ++k) {
-      for (int i = own[k].x0 - box.x; i <= own[k].x1 - box.x; ++i) allow[i] = !(ov[i] < level) ? 255 : 0;
-    }
+    while (k < n_own && own[k].y == y + box.y) ++k;
     const int own_end = k;
     const int cur_begin = static_cast<int>(runs.size());
     x = 0;
@@ -455,6 +456,8 @@ void outline_runs(const cv::Mat& candidates, const cv::Mat& opened, const cv::Re
     prev_begin = cur_begin;
     prev_end = static_cast<int>(runs.size());
   }
+  for (int i = 0; i < n_own; ++i)
+    std::memset(candidates.ptr<uchar>(own[i].y) + own[i].x0, 255, own[i].x1 - own[i].x0 + 1);
   for (std::size_t i = 0; i < runs.size(); ++i) {
     if (runs[i].seed) runs[static_cast<std::size_t>(find_root(runs, static_cast<int>(i)))].in_outline = true;
   }
