@@ -72,12 +72,23 @@ void validate(const DetectionParams& p) {
   if (p.threads < 0) fail("threads must be >= 0, got " + std::to_string(p.threads));
 }
 
+// A core cell and a neighbour competing for its border, plus the smoothing's reach.
+double cell_context(const DetectionParams& p) {
+  const double um = p.requested_pixel_size_um;
+  const double largest_cell_radius = std::sqrt(p.max_area_um2 / (um * um) / CV_PI) + p.cell_expansion_um / um;
+  return 2.0 * largest_cell_radius + 3.0 * p.sigma_um / um;
+}
+
+int cell_context_px(const DetectionParams& p) { return static_cast<int>(std::ceil(cell_context(p))); }
+
 // Every micron parameter converted to analysis pixels, once.
 struct PxParams {
   NucleusParamsPx nucleus;
   CellParamsPx cell;
   bool od_sum = true;
   int overlap_px = 0;
+  int cell_context_px =
+      0;  // the part of the overlap the nuclei and cells need (the rest is the background's)
 };
 
 PxParams to_pixels(const DetectionParams& p, bool calibrated) {
@@ -104,6 +115,7 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.cell.um_per_px = um;
   q.cell.area_scale = calibrated ? um * um : 1.0;
   q.overlap_px = detection_overlap_px(p);
+  q.cell_context_px = cell_context_px(p);
   return q;
 }
 
@@ -114,10 +126,26 @@ std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& sta
   thread_local DeconvolutionResult d;
   deconvolve(rgb, stains, d, q.od_sum);
   const cv::Mat detection = q.od_sum ? d.od_sum : d.stain1;
+  // The background needs the whole padded tile as context; nuclei and cells only the core plus what a core
+  // cell and its neighbours reach (the overlap without its background part).
+  const cv::Rect region = cv::Rect(core.x - q.cell_context_px, core.y - q.cell_context_px,
+                                   core.width + 2 * q.cell_context_px, core.height + 2 * q.cell_context_px) &
+                          cv::Rect(0, 0, rgb.cols, rgb.rows);
   thread_local NucleusDetection nuclei;
-  detect_nuclei(detection, q.nucleus, d.stain2, nuclei);
+  detect_nuclei(detection, q.nucleus, d.stain2, nuclei, region);
   if (nuclei.count == 0) return {};
-  return measure_cells(nuclei.labels, nuclei.count, d.stain1, d.stain2, q.cell, core);
+  const cv::Rect core_in_region(core.tl() - region.tl(), core.size());
+  std::vector<MeasuredCell> cells =
+      measure_cells(nuclei.labels, nuclei.count, d.stain1(region), d.stain2(region), q.cell, core_in_region);
+  if (region.tl() != cv::Point(0, 0)) {
+    const cv::Point2f o(static_cast<float>(region.x), static_cast<float>(region.y));
+    for (MeasuredCell& c : cells) {
+      c.centroid += cv::Point2d(region.x, region.y);
+      for (auto& pt : c.boundary) pt += o;
+      for (auto& pt : c.nucleus) pt += o;
+    }
+  }
+  return cells;
 }
 
 // Maps tile-local analysis pixels to level 0: level0 = origin + (p + 0.5) * scale - 0.5 per axis.
@@ -195,12 +223,10 @@ bool is_calibrated(double mpp) { return std::isfinite(mpp) && mpp > 0; }
 }  // namespace
 
 int detection_overlap_px(const DetectionParams& p) {
-  const double um = p.requested_pixel_size_um;
-  const double largest_cell_radius = std::sqrt(p.max_area_um2 / (um * um) / CV_PI) + p.cell_expansion_um / um;
-  // A core cell and a neighbour competing for its border, plus context: reconstruction reaches beyond its
-  // disk through dense clusters, so two background radii (one let cells move by > 1 px at tile seams).
+  // The cells' context, and the background's: reconstruction reaches beyond its disk through dense
+  // clusters, so two background radii (one let cells move by > 1 px at tile seams).
   return static_cast<int>(
-      std::ceil(2.0 * largest_cell_radius + 2.0 * p.background_radius_um / um + 3.0 * p.sigma_um / um));
+      std::ceil(cell_context(p) + 2.0 * p.background_radius_um / p.requested_pixel_size_um));
 }
 
 std::vector<ParamSpec> detection_param_specs() {

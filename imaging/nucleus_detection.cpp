@@ -916,20 +916,26 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
   return result;
 }
 
-void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv::Mat& dab,
-                   NucleusDetection& result) {
-  require_float(detection, "detect_nuclei");
+void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, const cv::Mat& dab_full,
+                   NucleusDetection& result, const cv::Rect& region_in) {
+  require_float(detection_full, "detect_nuclei");
   const bool guard = p.crosstalk_guard > 0;
   if (guard) {
-    require_float(dab, "detect_nuclei (DAB plane for crosstalk_guard)");
-    if (dab.size() != detection.size()) {
+    require_float(dab_full, "detect_nuclei (DAB plane for crosstalk_guard)");
+    if (dab_full.size() != detection_full.size()) {
       throw std::invalid_argument("detect_nuclei: the DAB plane must have the size of the detection image");
     }
   }
+  const cv::Rect full(0, 0, detection_full.cols, detection_full.rows);
+  const cv::Rect region = region_in.empty() ? full : region_in & full;
+  if (region.empty()) {
+    throw std::invalid_argument("detect_nuclei: the region to search lies outside the detection image");
+  }
   result.count = 0;
-  cv::Mat& t = result.background_subtracted;  // reused when it has the size and type
-  const bool reuse_t = t.size() == detection.size() && t.type() == CV_32F;
-  cv::Mat d = p.median_radius_px > 0 ? median_filter(detection, p.median_radius_px) : detection;
+  result.region = region;
+  cv::Mat& t_full = result.background_subtracted;  // reused when it has the size and type
+  const bool reuse_t = t_full.size() == detection_full.size() && t_full.type() == CV_32F;
+  cv::Mat d = p.median_radius_px > 0 ? median_filter(detection_full, p.median_radius_px) : detection_full;
 
   // Background: opening by reconstruction keeps the shape of everything larger than the disk.
   cv::Mat bad_background;  // CV_8U, nonzero where the background is too dark to trust
@@ -952,12 +958,18 @@ void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv:
       }
     }
     reconstruct_by_dilation(marker, d, background);
-    if (!reuse_t) t.release();  // never the kept background plane
-    cv::subtract(d, background, t);
+    if (!reuse_t) t_full.release();  // never the kept background plane
+    cv::subtract(d, background, t_full);
   } else {
-    if (!reuse_t) t.release();  // never a view of `detection`
-    d.copyTo(t);
+    if (!reuse_t) t_full.release();  // never a view of `detection`
+    d.copyTo(t_full);
   }
+
+  // Everything after the background looks only at `region` (views: the planes below take its size).
+  const cv::Mat detection = detection_full(region);
+  const cv::Mat dab = guard ? dab_full(region) : cv::Mat();
+  const cv::Mat t = t_full(region);
+  if (!bad_background.empty()) bad_background = bad_background(region);
 
   // Ridge suppression: an opening with the smallest nucleus's disk erases thin lines (membranes) and
   // keeps blobs; a light blur first so single dark pixels do not punch holes into nuclei.

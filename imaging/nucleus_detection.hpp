@@ -36,9 +36,10 @@ struct NucleusParamsPx {
 };
 
 struct NucleusDetection {
-  cv::Mat labels;  // CV_32S, 0 = no nucleus, 1..count
+  cv::Mat labels;  // CV_32S, 0 = no nucleus, 1..count; covers `region` of the detection image
   int count = 0;
   cv::Mat background_subtracted;  // CV_32F detection image minus its background (what `threshold` tests)
+  cv::Rect region;                // where nuclei were searched (the whole image unless a region was given)
 };
 
 // Finds nuclei as compact blobs: background subtraction, ridge suppression by an opening with a disk,
@@ -50,7 +51,9 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
 // Same, writing into `out`: its planes are reused when they have the image's size and type (no allocation,
 // no page faults; tile loops should keep one result alive per thread). Views shared with `out`'s planes see
 // the new values.
+// With a `region`, the background is estimated over the whole image (its context) and nuclei are searched in
+// `region` only: a tile's border that only lends context to the background costs no more.
 void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& params, const cv::Mat& dab,
-                   NucleusDetection& out);
+                   NucleusDetection& out, const cv::Rect& region = cv::Rect());
 
 }  // namespace ihc

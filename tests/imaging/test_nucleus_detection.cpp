@@ -156,6 +156,54 @@ TEST(NucleusDetection, ReusedResultMatchesAFreshOneAndKeepsItsPlanes) {
   }
 }
 
+// A tile searches only its core and the cells' context, with the background estimated over the whole tile:
+// the nuclei well inside the region are exactly those of a search over the whole image.
+TEST(NucleusDetection, RegionSearchFindsTheWholeImagesNucleiInsideIt) {
+  cv::Mat img(300, 320, CV_32F, cv::Scalar(0.05f));
+  cv::Mat noise(img.size(), CV_32F);
+  cv::randn(noise, 0.0, 0.02);
+  img += noise;
+  for (int y = 20; y < 300; y += 26) {
+    for (int x = 20 + (y / 26 % 2) * 9; x < 320; x += 24) {
+      cv::circle(img, cv::Point(x, y), 6 + (x + y) % 4, cv::Scalar(0.3 + 0.05 * ((x * 7 + y) % 6)),
+                 cv::FILLED);
+    }
+  }
+  cv::GaussianBlur(img, img, cv::Size(), 1.0);
+  NucleusParamsPx p;
+  p.ridge_radius_px = 4;
+  p.background_radius_px = 16;
+  const NucleusDetection whole = detect_nuclei(img, p);
+  const cv::Rect region(70, 60, 170, 180);
+  NucleusDetection part;
+  detect_nuclei(img, p, cv::Mat(), part, region);
+  EXPECT_EQ(part.region, region);
+  ASSERT_EQ(part.labels.size(), region.size());
+  EXPECT_EQ(whole.region, cv::Rect(0, 0, img.cols, img.rows));
+  EXPECT_EQ(cv::countNonZero(part.background_subtracted != whole.background_subtracted), 0);
+  // Every nucleus of the whole search lying 20 px or more inside the region has the same pixels there.
+  const cv::Rect inner(region.x + 20, region.y + 20, region.width - 40, region.height - 40);
+  int compared = 0;
+  for (int label = 1; label <= whole.count; ++label) {
+    const cv::Mat mask = whole.labels == label;
+    const cv::Rect box = cv::boundingRect(mask);
+    if ((box & inner) != box) continue;
+    ++compared;
+    const cv::Mat in_part = part.labels(box - region.tl());
+    const int part_label = in_part.at<int>(box.height / 2, box.width / 2);
+    ASSERT_GT(part_label, 0) << "nucleus " << label;
+    EXPECT_EQ(cv::countNonZero((part.labels == part_label) != (mask(region) != 0)), 0) << "nucleus " << label;
+  }
+  EXPECT_GE(compared, 20);
+
+  try {
+    detect_nuclei(img, p, cv::Mat(), part, cv::Rect(400, 0, 10, 10));
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "detect_nuclei: the region to search lies outside the detection image");
+  }
+}
+
 // Crosstalk guard. Hematoxylin read through a DAB vector a few degrees off: 0.2 OD per DAB OD. A brown blob
 // on brown lines (a membrane junction) has the hematoxylin/DAB ratio of its lines and is dropped; a nucleus
 // in brown cytoplasm (browner than blue, but bluer than the cytoplasm around it) and a blue nucleus are kept.
