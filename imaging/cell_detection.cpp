@@ -333,8 +333,21 @@ DetectionParams detection_params_from(const ParamSet& s) {
   return p;
 }
 
+double analysis_pixel_size_um(double requested_um, double mpp0, const std::vector<double>& downsamples) {
+  if (!is_calibrated(mpp0)) return requested_um;
+  double best = requested_um, best_off = 0.01 * requested_um;
+  for (const double d : downsamples) {
+    const double off = std::abs(mpp0 * d - requested_um);
+    if (off <= best_off) {
+      best = mpp0 * d;
+      best_off = off;
+    }
+  }
+  return best;
+}
+
 CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains,
-                       const DetectionParams& params, const DetectionRegion& region) {
+                       const DetectionParams& requested, const DetectionRegion& region) {
   if (rgb.empty()) throw DetectionError("detect_cells: the image is empty");
   if (rgb.type() != CV_8UC3) {
     throw DetectionError("detect_cells: expected an 8-bit RGB image (CV_8UC3), got " +
@@ -343,8 +356,10 @@ CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains
   if (!(region.scale_to_level0 > 0)) {
     throw DetectionError("detect_cells: scale_to_level0 must be > 0, got " + fmt(region.scale_to_level0));
   }
-  validate(params);
+  validate(requested);
   const bool calibrated = is_calibrated(mpp);
+  DetectionParams params = requested;
+  params.requested_pixel_size_um = analysis_pixel_size_um(requested.requested_pixel_size_um, mpp, {1.0});
   const PxParams q = to_pixels(params, calibrated);
 
   // Resample to the requested pixel size (analysis image); uncalibrated images are used as they are.
@@ -376,12 +391,17 @@ CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains
   return assemble(chunks, calibrated, calibrated ? mpp / s0 : 0.0);
 }
 
-CellTable detect_cells_in_slide(Slide& slide, const StainMatrix& stains, const DetectionParams& params,
+CellTable detect_cells_in_slide(Slide& slide, const StainMatrix& stains, const DetectionParams& requested,
                                 const SlideDetectionOptions& options) {
-  validate(params);
+  validate(requested);
   const SlideInfo& info = slide.info();
   if (info.level_sizes.empty()) throw DetectionError(info.path.string() + ": the slide has no levels");
   const bool calibrated = info.has_mpp() && info.mpp_x > 0;
+  DetectionParams params = requested;
+  if (calibrated) {
+    params.requested_pixel_size_um =
+        analysis_pixel_size_um(requested.requested_pixel_size_um, info.mpp_x, info.downsamples);
+  }
   const double mpp0 = calibrated ? info.mpp_x : params.requested_pixel_size_um;
   const PxParams q = to_pixels(params, calibrated);
   const cv::Rect2d full(0, 0, info.level_sizes[0].width, info.level_sizes[0].height);

@@ -63,6 +63,12 @@ DetectionParams detection_params_from(const ParamSet& params);
 // tiling of detection (detect_cells, detect_cells_in_slide, the batch pipeline) uses this one rule.
 int detection_overlap_px(const DetectionParams& params);
 
+// The pixel size detection works at: `requested_um`, or the pixel size of a level (level-0 pixel size `mpp0`
+// times its downsample) within 1 % of it, which is then read as it is. Resampling by less than 1 % changes
+// no measurement that matters and costs a pass over every pixel (a 0.499 um/px scan read at 0.5). NaN or
+// <= 0 `mpp0` (no calibration): `requested_um`.
+double analysis_pixel_size_um(double requested_um, double mpp0, const std::vector<double>& downsamples);
+
 // Detects cells in one RGB image (CV_8UC3) whose pixel size is `mpp` (NaN or <= 0: treated as
 // requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are pixels of `rgb` mapped to
 // level 0 as origin + (p + 0.5) * scale_to_level0 - 0.5 (origin in level-0 pixels; pixel centres map to pixel

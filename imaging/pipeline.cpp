@@ -332,6 +332,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     rec.mpp_x = info.mpp_x;
     rec.mpp_y = info.mpp_y;
     rec.mpp_source = info.mpp_source;
+    det.requested_pixel_size_um =
+        analysis_pixel_size_um(det.requested_pixel_size_um, info.mpp_x, info.downsamples);
     rec.analysis_mpp = det.requested_pixel_size_um;
   } else {
     rec.mpp_source = "none";

@@ -146,6 +146,10 @@ TEST_F(ScoreCli, MixedFolderScoresGoodInputsAndReportsEveryBadOne) {
 
   // Per-cell outputs agree with the summary; the GeoJSON has what QuPath's importer needs.
   const fs::path s = out / "slides" / "cmu_small_region";
+  // Scanned at 0.499 um/px: detected at that size (within 1 % of the requested 0.5), not resampled.
+  const json slide_json = json::parse(ihc::read_file(s / "slide.json"));
+  ASSERT_TRUE(slide_json.contains("analysis_mpp")) << slide_json.dump().substr(0, 300);
+  EXPECT_DOUBLE_EQ(slide_json["analysis_mpp"].get<double>(), 0.499);
   const auto cells = ihc::read_cells_csv(s / "cells.csv");
   EXPECT_EQ(static_cast<std::int64_t>(cells.table.size()), good->num_detections);
   std::int64_t positive = 0;

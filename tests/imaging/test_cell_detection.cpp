@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -271,6 +273,32 @@ TEST(CellDetection, WorksAtTheRequestedPixelSizeAndReportsLevel0Coordinates) {
   for (std::size_t i = 0; i < t.size(); ++i) {
     EXPECT_NEAR(moved.cells[i].centroid.x, 1000 + (t.cells[i].centroid.x + 0.5) * 4 - 0.5, 1e-6);
     EXPECT_NEAR(moved.cells[i].centroid.y, 2000 + (t.cells[i].centroid.y + 0.5) * 4 - 0.5, 1e-6);
+  }
+}
+
+// A 0.499 um/px scan is read as it is, not resampled by 0.2 %: the same cells as when 0.499 is requested.
+TEST(CellDetection, LevelWithinOnePercentOfTheRequestedPixelSizeIsUsedAsItIs) {
+  EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, 0.499, {1.0}), 0.499);
+  EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, 0.5049, {1.0}), 0.5049);
+  EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, 0.506, {1.0}), 0.5);        // 1.2 % off
+  EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, 0.2527, {1.0, 4.0}), 0.5);  // 40x scan: resampled
+  EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, 0.1251, {1.0, 4.0, 16.0}), 0.1251 * 4.0);
+  EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, 0.2495, {1.0, 2.0, 2.003}), 0.2495 * 2.003);  // the nearest
+  EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, std::nan(""), {1.0}), 0.5);
+  EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, 0.0, {1.0}), 0.5);
+
+  const auto field = test::grid_field(
+      5, 5, 40.0, 9.0, [](int, int) { return false; }, [](int, int) { return false; });
+  const CellTable requested = detect_cells(field.rgb, 0.499, hdab(), DetectionParams{});
+  DetectionParams native;
+  native.requested_pixel_size_um = 0.499;
+  const CellTable as_is = detect_cells(field.rgb, 0.499, hdab(), native);
+  ASSERT_EQ(requested.size(), 25u);
+  ASSERT_EQ(as_is.size(), requested.size());
+  const int area = requested.column("Nucleus: Area um^2");
+  for (std::size_t i = 0; i < requested.size(); ++i) {
+    EXPECT_EQ(requested.cells[i].centroid, as_is.cells[i].centroid);
+    EXPECT_EQ(requested.value(i, area), as_is.value(i, area));
   }
 }
 
