@@ -377,10 +377,21 @@ CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains
   // analysis -> rgb -> level 0 composes into one mapping.
   const double s0 = region.scale_to_level0;
   const auto tiles = make_tiles(analysis.size(), params.tile_size_px, q.overlap_px);
+  // The analysis pixels whose cells are wanted: `keep` scaled, with 2 px to spare for rounding.
+  cv::Rect wanted(0, 0, analysis.cols, analysis.rows);
+  if (!region.keep.empty()) {
+    const int x0 = static_cast<int>(std::floor(region.keep.x * scale.x)) - 2;
+    const int y0 = static_cast<int>(std::floor(region.keep.y * scale.y)) - 2;
+    const int x1 = static_cast<int>(std::ceil(region.keep.br().x * scale.x)) + 2;
+    const int y1 = static_cast<int>(std::ceil(region.keep.br().y * scale.y)) + 2;
+    wanted &= cv::Rect(x0, y0, x1 - x0, y1 - y0);
+  }
   std::vector<Chunk> chunks(tiles.size());
   run_tasks(static_cast<int>(tiles.size()), params.threads, [&](int t) {
     const TileSpec& tile = tiles[static_cast<std::size_t>(t)];
-    const cv::Rect core(tile.core.tl() - tile.padded.tl(), tile.core.size());
+    const cv::Rect kept = tile.core & wanted;
+    if (kept.empty()) return;
+    const cv::Rect core(kept.tl() - tile.padded.tl(), kept.size());
     auto measured = detect_tile(analysis(tile.padded), stains, q, core);
     Mapping m;
     m.scale = {s0 / scale.x, s0 / scale.y};

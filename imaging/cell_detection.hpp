@@ -74,9 +74,13 @@ double analysis_pixel_size_um(double requested_um, double mpp0, const std::vecto
 // level 0 as origin + (p + 0.5) * scale_to_level0 - 0.5 (origin in level-0 pixels; pixel centres map to pixel
 // centres). Cell::centroid is the nucleus centroid. Large images are processed in tiles on params.threads
 // workers. Throws DetectionError for an empty or non-CV_8UC3 image and for invalid parameters.
+// `keep` (pixels of `rgb`; empty: all) is the part whose cells the caller keeps, e.g. a tile's core when
+// `rgb` is a padded tile: the rest of the image only lends context, and cells outside `keep` (by centroid)
+// may be missing from the result.
 struct DetectionRegion {
   cv::Point2d origin{0, 0};
   double scale_to_level0 = 1.0;
+  cv::Rect keep;
 };
 CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains,
                        const DetectionParams& params, const DetectionRegion& region = {});
