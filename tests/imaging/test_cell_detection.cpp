@@ -567,6 +567,20 @@ TEST(CellDetectionRealData, FindsAnnotatedTumourCellsInShidcKi67Images) {
   }
 }
 
+// Every nucleus has at least the minimum area, also where its outline reached into an earlier nucleus (this
+// field had one of 6.5 um^2: the area test counted the pixels the earlier nucleus kept).
+TEST(CellDetectionRealData, NoNucleusIsBelowTheMinimumArea) {
+  IHC_REQUIRE_SHARED(image, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_9.jpg");
+  const DetectionParams p;
+  const CellTable t = detect_cells(read_rgb(image), 0.25, hdab(), p);
+  ASSERT_GT(t.size(), 200u);
+  const int area = t.column("Nucleus: Area um^2");
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    EXPECT_GE(t.value(i, area), p.min_area_um2) << "cell at " << t.cells[i].centroid;
+    EXPECT_GE(t.cells[i].nucleus.size(), 3u) << "cell at " << t.cells[i].centroid;
+  }
+}
+
 TEST(CellDetectionRealData, FindsDeepliifMaskCells) {
   IHC_REQUIRE_SHARED(image, "DeepLIIF/Datasets/Sample_Dataset/test_cli/22_2.png");
   IHC_REQUIRE_SHARED(mask_path, "DeepLIIF/Datasets/Sample_Dataset/test_groundtruth/22_2.png");
