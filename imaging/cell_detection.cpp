@@ -135,17 +135,8 @@ std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& sta
   detect_nuclei(detection, q.nucleus, d.stain2, nuclei, region);
   if (nuclei.count == 0) return {};
   const cv::Rect core_in_region(core.tl() - region.tl(), core.size());
-  std::vector<MeasuredCell> cells =
-      measure_cells(nuclei.labels, nuclei.count, d.stain1(region), d.stain2(region), q.cell, core_in_region);
-  if (region.tl() != cv::Point(0, 0)) {
-    const cv::Point2f o(static_cast<float>(region.x), static_cast<float>(region.y));
-    for (MeasuredCell& c : cells) {
-      c.centroid += cv::Point2d(region.x, region.y);
-      for (auto& pt : c.boundary) pt += o;
-      for (auto& pt : c.nucleus) pt += o;
-    }
-  }
-  return cells;
+  return measure_cells(nuclei.labels, nuclei.count, d.stain1(region), d.stain2(region), q.cell,
+                       core_in_region, region.tl());
 }
 
 // Maps tile-local analysis pixels to level 0: level0 = origin + (p + 0.5) * scale - 0.5 per axis.

@@ -615,7 +615,7 @@ namespace {
 // measure_cells, growing the cells unless `grown` holds them.
 std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,
                                   const cv::Mat& dab, const CellParamsPx& p, const cv::Rect& keep,
-                                  const CellGrowth* grown) {
+                                  const CellGrowth* grown, cv::Point origin = {}) {
   if (nucleus_labels.type() != CV_32SC1 || count < 0) {
     throw std::invalid_argument("measure_cells: expected CV_32S nucleus labels and a count >= 0");
   }
@@ -677,7 +677,9 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
     index[c] = static_cast<int>(cells.size());
     label_of.push_back(static_cast<int>(c));
     cells.emplace_back();
-    cells.back().centroid = centroid;
+    // In the origin's frame from exact integer sums: the same bits as measuring the whole image.
+    cells.back().centroid = {static_cast<double>(sx[c] + cnt[c] * origin.x) / m,
+                             static_cast<double>(sy[c] + cnt[c] * origin.y) / m};
   }
   if (cells.empty()) return cells;
 
@@ -741,6 +743,9 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
       }
     };
     auto smooth = [&]() {
+      if (origin != cv::Point()) {
+        for (cv::Point& q : border) q += origin;
+      }
       if (exact_smoothing) {
         smooth_closed_exact(border, p.smooth_boundaries, smoothed);
       } else {
@@ -904,8 +909,9 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
 }  // namespace
 
 std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,
-                                        const cv::Mat& dab, const CellParamsPx& p, const cv::Rect& keep) {
-  return measure(nucleus_labels, count, hematoxylin, dab, p, keep, nullptr);
+                                        const cv::Mat& dab, const CellParamsPx& p, const cv::Rect& keep,
+                                        cv::Point origin) {
+  return measure(nucleus_labels, count, hematoxylin, dab, p, keep, nullptr, origin);
 }
 
 std::vector<MeasuredCell> measure_grown_cells(const cv::Mat& nucleus_labels, int count,

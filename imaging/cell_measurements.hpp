@@ -33,10 +33,12 @@ std::vector<cv::Point> trace_outer_border(const cv::Mat& labels, int label, cv::
 std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& src, double epsilon);
 
 // Grows cells and measures those whose nucleus centroid lies in `keep` (tile core; empty = all).
-// `hematoxylin` and `dab` are CV_32F stain concentrations (OD). Cells come out in label order.
+// `hematoxylin` and `dab` are CV_32F stain concentrations (OD). Cells come out in label order. `origin` is
+// added to every coordinate returned (the planes are a crop at `origin` of a larger image): centroids and
+// outlines come out with the same bits as measuring the larger image.
 std::vector<MeasuredCell> measure_cells(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,
                                         const cv::Mat& dab, const CellParamsPx& params,
-                                        const cv::Rect& keep = cv::Rect());
+                                        const cv::Rect& keep = cv::Rect(), cv::Point origin = {});
 
 // measure_cells on cells already grown: `grown` is grow_cells(nucleus_labels, dab, params) (the same result,
 // without growing them again; lets a benchmark time the measurements alone).

@@ -264,6 +264,7 @@ TEST(CellDetection, KeepReturnsTheWholeImagesCellsInsideIt) {
     ++inside;
     const int k = nearest(kept, c, 1e-6);
     ASSERT_GE(k, 0) << c;
+    EXPECT_EQ(kept.cells[static_cast<std::size_t>(k)].centroid, c);  // the same bits
     EXPECT_EQ(kept.value(static_cast<std::size_t>(k), area), all.value(i, area));
     // Cell borders may move by a pixel where two cells tie: the flood quantises the growth landscape over
     // the range of the part it grows in.
