@@ -150,6 +150,19 @@ TEST(CellGrowth, MembraneBandIsTheBorderPixelsWithinTheWidth) {
   EXPECT_GT(band_pixels, 5000);
 }
 
+// DAB from slightly negative to brown, and 0.5 um/px cells expanding by `expansion` px.
+cv::Mat random_dab(cv::Size size) {
+  cv::Mat dab(size, CV_32F);
+  cv::randu(dab, -0.05f, 0.8f);
+  return dab;
+}
+CellParamsPx params_expanding(double expansion) {
+  CellParamsPx p;
+  p.cell_expansion_px = expansion;
+  p.um_per_px = 0.5;
+  return p;
+}
+
 // Growing into a kept result (tile loops keep one per thread) gives what a fresh result gives, tile after
 // tile of changing size, with or without the expansion.
 TEST(CellGrowth, GrowingIntoAKeptResultEqualsAFreshOne) {
@@ -158,12 +171,9 @@ TEST(CellGrowth, GrowingIntoAKeptResultEqualsAFreshOne) {
   KeptPlane labels_plane, membrane_plane;
   for (const cv::Size size : {cv::Size(160, 120), cv::Size(97, 131), cv::Size(160, 120), cv::Size(33, 20)}) {
     const cv::Mat nuclei = random_nuclei(rng, size, 12);
-    cv::Mat dab(size, CV_32F);
-    cv::randu(dab, -0.05f, 0.8f);
+    const cv::Mat dab = random_dab(size);
     for (const double expansion : {8.0, 0.0}) {
-      CellParamsPx p;
-      p.cell_expansion_px = expansion;
-      p.um_per_px = 0.5;
+      const CellParamsPx p = params_expanding(expansion);
       kept.cell_labels = labels_plane.get(size, CV_32S);
       kept.membrane = membrane_plane.get(size, CV_8U);
       grow_cells(nuclei, dab, p, kept);
@@ -181,12 +191,9 @@ TEST(CellGrowth, UncutGrowthEqualsGrowCellsOnCellPixels) {
   int beyond_reach = 0, cell_pixels = 0;
   for (const cv::Size size : {cv::Size(160, 120), cv::Size(97, 131), cv::Size(33, 20)}) {
     const cv::Mat nuclei = random_nuclei(rng, size, 6);
-    cv::Mat dab(size, CV_32F);
-    cv::randu(dab, -0.05f, 0.8f);
+    const cv::Mat dab = random_dab(size);
     for (const double expansion : {6.0, 0.0}) {
-      CellParamsPx p;
-      p.cell_expansion_px = expansion;
-      p.um_per_px = 0.5;
+      const CellParamsPx p = params_expanding(expansion);
       const CellGrowth cut = grow_cells(nuclei, dab, p);
       CellGrowth uncut;
       grow_cells_uncut(nuclei, dab, p, uncut);
