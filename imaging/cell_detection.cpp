@@ -245,8 +245,9 @@ std::vector<ParamSpec> detection_param_specs() {
   };
   std::vector<ParamSpec> specs;
   specs.push_back(num("requested_pixel_size_um", "Requested pixel size", "0.5", "um",
-                      "Pixel size at which cells are detected; the nearest level is read and resampled", 0.05,
-                      20));
+                      "Pixel size at which cells are detected; the nearest level is read and resampled (a "
+                      "level within 1 % is used as it is)",
+                      0.05, 20));
   ParamSpec image;
   image.key = "detection_image";
   image.label = "Detection image";
