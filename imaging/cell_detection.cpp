@@ -124,7 +124,7 @@ std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& sta
                                       const cv::Rect& core) {
   // One set of planes per worker thread, reused tile after tile (no fresh pages per tile).
   thread_local DeconvolutionResult d;
-  deconvolve(rgb, stains, d, q.od_sum);
+  deconvolve(rgb, stains, d, q.od_sum, /*with_residual=*/false);
   const cv::Mat detection = q.od_sum ? d.od_sum : d.stain1;
   // The background needs the whole padded tile as context; nuclei and cells only the core plus what a core
   // cell and its neighbours reach (the overlap without its background part).

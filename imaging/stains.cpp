@@ -248,7 +248,8 @@ DeconvolutionResult deconvolve(const cv::Mat& rgb, const StainMatrix& m) {
   return out;
 }
 
-void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out, bool with_od_sum) {
+void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out, bool with_od_sum,
+                bool with_residual) {
   require_rgb(rgb, "deconvolve");
   check_background(m.background);
   const auto lut_r = od_lut(m.background[0]);
@@ -273,8 +274,8 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
     tb[v].c[3] = lut_b[v];
   }
   for (cv::Mat* plane : {&out.stain1, &out.stain2, &out.residual, &out.od_sum}) {
-    if (plane == &out.od_sum && !with_od_sum) {
-      out.od_sum.release();
+    if ((plane == &out.od_sum && !with_od_sum) || (plane == &out.residual && !with_residual)) {
+      plane->release();
       continue;
     }
     if (plane->size() == rgb.size() && plane->type() == CV_32F) continue;
@@ -287,7 +288,7 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
       const uint8_t* p = rgb.ptr<uint8_t>(y);
       float* o1 = out.stain1.ptr<float>(y);
       float* o2 = out.stain2.ptr<float>(y);
-      float* o3 = out.residual.ptr<float>(y);
+      float* o3 = with_residual ? out.residual.ptr<float>(y) : nullptr;
       float* o4 = with_od_sum ? out.od_sum.ptr<float>(y) : nullptr;
       int x = 0;
 #if defined(__SSE2__)
@@ -305,7 +306,7 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
         _MM_TRANSPOSE4_PS(v0, v1, v2, v3);
         _mm_storeu_ps(o1 + x, v0);
         _mm_storeu_ps(o2 + x, v1);
-        _mm_storeu_ps(o3 + x, v2);
+        if (o3 != nullptr) _mm_storeu_ps(o3 + x, v2);
         if (o4 != nullptr) _mm_storeu_ps(o4 + x, v3);
       }
 #endif
@@ -315,7 +316,7 @@ void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& o
         const float* c = tb[p[2]].c;
         o1[x] = a[0] + b[0] + c[0];
         o2[x] = a[1] + b[1] + c[1];
-        o3[x] = a[2] + b[2] + c[2];
+        if (o3 != nullptr) o3[x] = a[2] + b[2] + c[2];
         if (o4 != nullptr) o4[x] = a[3] + b[3] + c[3];
       }
     }

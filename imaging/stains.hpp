@@ -53,7 +53,10 @@ DeconvolutionResult deconvolve(const cv::Mat& rgb, const StainMatrix& m);
 // tile loops should keep one result alive. Views shared with `out`'s planes see the new values.
 // With `with_od_sum`, out.od_sum gets optical_density_sum(rgb, m.background) from the same pass (the same
 // values bit for bit: it is the unused fourth lane of the per-channel tables).
-void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out, bool with_od_sum = false);
+// Without `with_residual`, out.residual is left empty (detection never reads it: one plane write less per
+// tile).
+void deconvolve(const cv::Mat& rgb, const StainMatrix& m, DeconvolutionResult& out, bool with_od_sum = false,
+                bool with_residual = true);
 // Sum of optical densities over the three channels (CV_32F), the brightness-free "OD sum".
 cv::Mat optical_density_sum(const cv::Mat& rgb,
                             const std::array<double, 3>& background = {255.0, 255.0, 255.0});

@@ -459,6 +459,12 @@ TEST(Deconvolve, OdSumFromTheSamePassEqualsOpticalDensitySumBitForBit) {
   EXPECT_EQ(cv::norm(r.stain2, plain.stain2, cv::NORM_INF), 0.0);
   deconvolve(px, m, r);
   EXPECT_TRUE(r.od_sum.empty());
+  // Detection's call: no residual plane, the same stain planes.
+  deconvolve(px, m, r, true, false);
+  EXPECT_TRUE(r.residual.empty());
+  EXPECT_EQ(cv::norm(r.stain1, plain.stain1, cv::NORM_INF), 0.0);
+  EXPECT_EQ(cv::norm(r.stain2, plain.stain2, cv::NORM_INF), 0.0);
+  EXPECT_EQ(cv::norm(r.od_sum, expected, cv::NORM_INF), 0.0);
 }
 
 }  // namespace
