@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <opencv2/imgproc.hpp>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "imaging/synth.hpp"
 
 #include "imaging/synthetic_cells.hpp"
+#include "support/test_support.hpp"
 namespace ihc {
 namespace {
 
@@ -23,14 +23,6 @@ int first_column_of(const cv::Mat& labels, int row, int label) {
     if (labels.at<int>(row, x) == label) return x;
   }
   return -1;
-}
-
-bool same_bits(const cv::Mat& a, const cv::Mat& b) {
-  if (a.size() != b.size() || a.type() != b.type()) return false;
-  for (int y = 0; y < a.rows; ++y) {
-    if (std::memcmp(a.ptr(y), b.ptr(y), a.cols * a.elemSize()) != 0) return false;
-  }
-  return true;
 }
 
 // Random nuclei (filled ellipses, stray pixels) on images from 1 px wide to wider than a SIMD step.
@@ -79,9 +71,10 @@ TEST(CellGrowth, LandscapeIsTheChamferDistanceTransformExpressionBitForBit) {
       cv::Mat landscape, labels;
       growth_landscape(nuclei, dab_smooth, od_per_px, reach, landscape, labels);
       const int level = static_cast<int>(cap);
-      EXPECT_TRUE(same_bits(landscape, expected_landscape))
+      EXPECT_TRUE(test::same_bits(landscape, expected_landscape))
           << "image " << image << " " << size << " " << level;
-      EXPECT_TRUE(same_bits(labels, expected_labels)) << "image " << image << " " << size << " " << level;
+      EXPECT_TRUE(test::same_bits(labels, expected_labels))
+          << "image " << image << " " << size << " " << level;
     }
     limit_simd(SimdLevel::kAvx2);
   }
@@ -142,7 +135,7 @@ TEST(CellGrowth, MembraneBandIsTheBorderPixelsWithinTheWidth) {
     const SimdLevel saved = simd_limit();
     for (const SimdLevel cap : {SimdLevel::kAvx2, SimdLevel::kSse2}) {
       limit_simd(cap);
-      EXPECT_TRUE(same_bits(membrane_band(grown, width), expected))
+      EXPECT_TRUE(test::same_bits(membrane_band(grown, width), expected))
           << "image " << image << " " << size << " " << static_cast<int>(cap);
     }
     limit_simd(saved);
@@ -178,8 +171,8 @@ TEST(CellGrowth, GrowingIntoAKeptResultEqualsAFreshOne) {
       kept.membrane = membrane_plane.get(size, CV_8U);
       grow_cells(nuclei, dab, p, kept);
       const CellGrowth fresh = grow_cells(nuclei, dab, p);
-      EXPECT_TRUE(same_bits(kept.cell_labels, fresh.cell_labels)) << size << " expansion " << expansion;
-      EXPECT_TRUE(same_bits(kept.membrane, fresh.membrane)) << size << " expansion " << expansion;
+      EXPECT_TRUE(test::same_bits(kept.cell_labels, fresh.cell_labels)) << size << " expansion " << expansion;
+      EXPECT_TRUE(test::same_bits(kept.membrane, fresh.membrane)) << size << " expansion " << expansion;
     }
   }
 }

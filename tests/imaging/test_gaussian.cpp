@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -14,6 +13,7 @@
 #include "imaging/simd.hpp"
 #include "imaging/stains.hpp"
 #include "imaging/synthetic_cells.hpp"
+#include "support/test_support.hpp"
 
 namespace ihc {
 namespace {
@@ -57,14 +57,6 @@ double worst_error_ratio(const cv::Mat& src, double sigma) {
     }
   }
   return worst;
-}
-
-bool bit_equal(const cv::Mat& a, const cv::Mat& b) {
-  if (a.size() != b.size() || a.type() != b.type()) return false;
-  for (int y = 0; y < a.rows; ++y) {
-    if (std::memcmp(a.ptr(y), b.ptr(y), a.cols * a.elemSize()) != 0) return false;
-  }
-  return true;
 }
 
 // The documented order written plainly, indices clamped to the image (BORDER_REPLICATE), separate float
@@ -144,7 +136,7 @@ TEST(GaussianBlur, FollowsTheDocumentedSummationOrderBitForBit) {
       const cv::Mat src = random_image(size, seed++, -1.0f, 5.0f);
       cv::Mat ours;
       gaussian_blur(src, ours, sigma);
-      EXPECT_TRUE(bit_equal(ours, reference_blur(src, sigma))) << "sigma " << sigma << " size " << size;
+      EXPECT_TRUE(test::same_bits(ours, reference_blur(src, sigma))) << "sigma " << sigma << " size " << size;
     }
   }
 }
@@ -159,7 +151,7 @@ TEST(GaussianBlur, EqualsOpenCvsBaselineCodeBitForBit) {
       const cv::Mat src = random_image(size, seed++, -1.0f, 5.0f);
       cv::Mat ours;
       gaussian_blur(src, ours, sigma);
-      EXPECT_TRUE(bit_equal(ours, opencv_blur(src, sigma))) << "sigma " << sigma << " size " << size;
+      EXPECT_TRUE(test::same_bits(ours, opencv_blur(src, sigma))) << "sigma " << sigma << " size " << size;
     }
   }
   cv::setUseOptimized(saved);
@@ -178,8 +170,8 @@ TEST(GaussianBlur, AvxAndSse2PassesGiveTheSameBits) {
       limit_simd(SimdLevel::kSse2);
       gaussian_blur(src, sse2, sigma);
       limit_simd(cap);
-      EXPECT_TRUE(bit_equal(avx, sse2)) << "sigma " << sigma << " size " << size;
-      EXPECT_TRUE(bit_equal(sse2, reference_blur(src, sigma))) << "sigma " << sigma << " size " << size;
+      EXPECT_TRUE(test::same_bits(avx, sse2)) << "sigma " << sigma << " size " << size;
+      EXPECT_TRUE(test::same_bits(sse2, reference_blur(src, sigma))) << "sigma " << sigma << " size " << size;
     }
   }
 }
@@ -205,7 +197,7 @@ TEST(GaussianBlur, EdgesAreTheReplicatedBorderExactly) {
     cv::copyMakeBorder(src, padded, pad, pad, pad, pad, cv::BORDER_REPLICATE);
     gaussian_blur(padded, blurred_padded, sigma);
     gaussian_blur(src, blurred, sigma);
-    EXPECT_TRUE(bit_equal(blurred, blurred_padded(cv::Rect(pad, pad, src.cols, src.rows))))
+    EXPECT_TRUE(test::same_bits(blurred, blurred_padded(cv::Rect(pad, pad, src.cols, src.rows))))
         << "sigma " << sigma;
   }
 }
@@ -218,7 +210,7 @@ TEST(GaussianBlur, RoiInputUsesOnlyItsOwnPixels) {
     cv::Mat from_roi, from_copy;
     gaussian_blur(roi, from_roi, sigma);
     gaussian_blur(roi.clone(), from_copy, sigma);
-    EXPECT_TRUE(bit_equal(from_roi, from_copy)) << "sigma " << sigma;
+    EXPECT_TRUE(test::same_bits(from_roi, from_copy)) << "sigma " << sigma;
     EXPECT_LE(worst_error_ratio(roi, sigma), 1.0) << "sigma " << sigma;
   }
 }
@@ -230,7 +222,7 @@ TEST(GaussianBlur, WritesIntoARoiOutputAndInPlace) {
 
   cv::Mat in_place = src.clone();
   gaussian_blur(in_place, in_place, 2.0);
-  EXPECT_TRUE(bit_equal(in_place, expected));
+  EXPECT_TRUE(test::same_bits(in_place, expected));
 
   // A ROI destination of the right size and type is written where it is, not reallocated.
   cv::Mat canvas(60, 60, CV_32F, cv::Scalar(-1.0));
@@ -238,7 +230,7 @@ TEST(GaussianBlur, WritesIntoARoiOutputAndInPlace) {
   const uchar* data = view.data;
   gaussian_blur(src, view, 2.0);
   EXPECT_EQ(view.data, data);
-  EXPECT_TRUE(bit_equal(view, expected));
+  EXPECT_TRUE(test::same_bits(view, expected));
   EXPECT_EQ(canvas.at<float>(0, 0), -1.0f);
   EXPECT_EQ(canvas.at<float>(59, 59), -1.0f);
 
@@ -247,7 +239,7 @@ TEST(GaussianBlur, WritesIntoARoiOutputAndInPlace) {
   src.copyTo(shared(cv::Rect(0, 0, 45, 38)));
   cv::Mat shifted = shared(cv::Rect(3, 2, 45, 38));
   gaussian_blur(shared(cv::Rect(0, 0, 45, 38)), shifted, 2.0);
-  EXPECT_TRUE(bit_equal(shifted, expected));
+  EXPECT_TRUE(test::same_bits(shifted, expected));
 }
 
 TEST(GaussianBlur, KernelTallerAndWiderThanTheImage) {
@@ -255,7 +247,7 @@ TEST(GaussianBlur, KernelTallerAndWiderThanTheImage) {
   const cv::Mat src = random_image({9, 6}, 4);
   cv::Mat out;
   gaussian_blur(src, out, 40.0);
-  EXPECT_TRUE(bit_equal(out, reference_blur(src, 40.0)));
+  EXPECT_TRUE(test::same_bits(out, reference_blur(src, 40.0)));
   EXPECT_LE(worst_error_ratio(src, 40.0), 1.0);
 }
 
@@ -263,7 +255,7 @@ TEST(GaussianBlur, TinySigmaCopies) {
   const cv::Mat src = random_image({9, 4}, 3);
   cv::Mat out;
   gaussian_blur(src, out, 0.05);  // ksize 1, as cv::GaussianBlur: a copy
-  EXPECT_TRUE(bit_equal(out, src));
+  EXPECT_TRUE(test::same_bits(out, src));
 }
 
 TEST(GaussianBlur, RejectsNonFloatImagesWithAClearMessage) {

@@ -14,6 +14,7 @@
 #include "imaging/simd.hpp"
 #include "imaging/stains.hpp"
 #include "imaging/synthetic_cells.hpp"
+#include "support/test_support.hpp"
 
 namespace ihc {
 namespace {
@@ -213,15 +214,6 @@ cv::Mat morph_disk_by_opencv(const cv::Mat& image, double radius_px, bool erode)
   return out;
 }
 
-// Same size and the same bits in every pixel.
-bool identical(const cv::Mat& a, const cv::Mat& b) {
-  if (a.size() != b.size() || a.type() != b.type()) return false;
-  for (int y = 0; y < a.rows; ++y) {
-    if (std::memcmp(a.ptr(y), b.ptr(y), a.cols * a.elemSize()) != 0) return false;
-  }
-  return true;
-}
-
 TEST(Morphology, DiskErosionAndDilationEqualOpenCvsSquareAndCrosses) {
   // Radii of detect_nuclei (ridge opening 3.6 px, background 16 px, bad background 32 px) and others with
   // odd and even diamonds; images smaller than the disk, single rows and columns; few grey levels (ties).
@@ -240,7 +232,7 @@ TEST(Morphology, DiskErosionAndDilationEqualOpenCvsSquareAndCrosses) {
       }
       for (const bool erode : {true, false}) {
         const cv::Mat fast = erode ? erode_disk(img, r) : dilate_disk(img, r);
-        ASSERT_TRUE(identical(fast, morph_disk_by_opencv(img, r, erode)))
+        ASSERT_TRUE(test::same_bits(fast, morph_disk_by_opencv(img, r, erode)))
             << (erode ? "erosion" : "dilation") << " by " << r << " px of " << size.width << " x "
             << size.height;
       }
@@ -253,12 +245,12 @@ TEST(Morphology, DiskMorphologyOfAViewOrOfNanEqualsOpenCv) {
   cv::Mat big(90, 120, CV_32F);
   cv::randu(big, 0.0f, 1.0f);
   const cv::Mat view = big(cv::Rect(20, 15, 60, 50));
-  EXPECT_TRUE(identical(erode_disk(view, 16.0), morph_disk_by_opencv(view, 16.0, true)));
-  EXPECT_TRUE(identical(dilate_disk(view, 16.0), morph_disk_by_opencv(view, 16.0, false)));
+  EXPECT_TRUE(test::same_bits(erode_disk(view, 16.0), morph_disk_by_opencv(view, 16.0, true)));
+  EXPECT_TRUE(test::same_bits(dilate_disk(view, 16.0), morph_disk_by_opencv(view, 16.0, false)));
   cv::Mat with_nan = big.clone();
   with_nan.at<float>(40, 50) = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_TRUE(identical(erode_disk(with_nan, 15.0), morph_disk_by_opencv(with_nan, 15.0, true)));
-  EXPECT_TRUE(identical(dilate_disk(with_nan, 15.0), morph_disk_by_opencv(with_nan, 15.0, false)));
+  EXPECT_TRUE(test::same_bits(erode_disk(with_nan, 15.0), morph_disk_by_opencv(with_nan, 15.0, true)));
+  EXPECT_TRUE(test::same_bits(dilate_disk(with_nan, 15.0), morph_disk_by_opencv(with_nan, 15.0, false)));
 }
 
 TEST(Morphology, DiskMorphologyOfTheDetectionImageEqualsOpenCv) {
@@ -266,14 +258,14 @@ TEST(Morphology, DiskMorphologyOfTheDetectionImageEqualsOpenCv) {
   // mask (bad background dilation).
   const auto field = test::random_field(cv::Size(300, 260), 1500, 7.0, 4);
   const cv::Mat od = optical_density_sum(field.rgb, stain_preset("H-DAB").background);
-  EXPECT_TRUE(identical(erode_disk(od, 16.0), morph_disk_by_opencv(od, 16.0, true)));
+  EXPECT_TRUE(test::same_bits(erode_disk(od, 16.0), morph_disk_by_opencv(od, 16.0, true)));
   const double ridge = std::sqrt(40.0 / CV_PI);
-  EXPECT_TRUE(identical(dilate_disk(erode_disk(od, ridge), ridge),
-                        morph_disk_by_opencv(morph_disk_by_opencv(od, ridge, true), ridge, false)));
+  EXPECT_TRUE(test::same_bits(dilate_disk(erode_disk(od, ridge), ridge),
+                              morph_disk_by_opencv(morph_disk_by_opencv(od, ridge, true), ridge, false)));
   cv::Mat high;
   cv::Mat(od > 0.5f).convertTo(high, CV_32F, 1.0 / 255.0);
   ASSERT_GT(cv::countNonZero(high), 0);
-  EXPECT_TRUE(identical(dilate_disk(high, 32.0), morph_disk_by_opencv(high, 32.0, false)));
+  EXPECT_TRUE(test::same_bits(dilate_disk(high, 32.0), morph_disk_by_opencv(high, 32.0, false)));
 }
 
 TEST(Morphology, SeededFloodStopsAtTheDistanceLimitAndSplitsMidway) {
@@ -434,15 +426,17 @@ TEST(Morphology, Sse2AndAvx2PathsGiveTheSameBitsAsTheReference) {
     for (const auto& r : results) {
       int k = 0;
       for (const double radius : {13.0, 16.0, 32.0}) {
-        EXPECT_TRUE(identical(r[k++], morph_disk_by_opencv(mask, radius, true))) << "erosion by " << radius;
-        EXPECT_TRUE(identical(r[k++], morph_disk_by_opencv(mask, radius, false))) << "dilation by " << radius;
+        EXPECT_TRUE(test::same_bits(r[k++], morph_disk_by_opencv(mask, radius, true)))
+            << "erosion by " << radius;
+        EXPECT_TRUE(test::same_bits(r[k++], morph_disk_by_opencv(mask, radius, false)))
+            << "dilation by " << radius;
       }
-      EXPECT_TRUE(identical(r[k++], reconstruct_slowly(morph_disk_by_opencv(mask, 16.0, true), mask)));
-      EXPECT_TRUE(identical(r[k++], reconstruct_slowly(marker, mask)));
+      EXPECT_TRUE(test::same_bits(r[k++], reconstruct_slowly(morph_disk_by_opencv(mask, 16.0, true), mask)));
+      EXPECT_TRUE(test::same_bits(r[k++], reconstruct_slowly(marker, mask)));
     }
     // ... and the other path, bit for bit.
     for (std::size_t k = 0; k < results[0].size(); ++k) {
-      EXPECT_TRUE(identical(results[0][k], results[1][k])) << "result " << k;
+      EXPECT_TRUE(test::same_bits(results[0][k], results[1][k])) << "result " << k;
     }
   }
 }
@@ -459,8 +453,8 @@ TEST(Morphology, Sse2AndAvx2SeededFloodsEqualTheReference) {
       use_wide_simd(avx2);
       cv::Mat fast = c.labels.clone();
       seeded_flood(c.landscape, fast, c.max_distance_px, ridge, 0.15f);
-      ASSERT_TRUE(identical(fast, slow)) << "case " << it << " (" << c.labels.cols << " x " << c.labels.rows
-                                         << ") with " << (avx2 ? "AVX2" : "SSE2");
+      ASSERT_TRUE(test::same_bits(fast, slow)) << "case " << it << " (" << c.labels.cols << " x "
+                                               << c.labels.rows << ") with " << (avx2 ? "AVX2" : "SSE2");
     }
   }
 }
@@ -482,7 +476,7 @@ TEST(Morphology, SeededFloodTreatsNanRidgesAsTheScalarRuleDoes) {
       use_wide_simd(avx2);
       cv::Mat fast = c.labels.clone();
       seeded_flood(c.landscape, fast, c.max_distance_px, c.ridge, 0.15f);
-      ASSERT_TRUE(identical(fast, slow)) << "case " << it << " with " << (avx2 ? "AVX2" : "SSE2");
+      ASSERT_TRUE(test::same_bits(fast, slow)) << "case " << it << " with " << (avx2 ? "AVX2" : "SSE2");
     }
   }
 }
@@ -553,7 +547,7 @@ TEST(Morphology, PaddedInPlaceReconstructionEqualsReconstructByDilation) {
     for (std::size_t k = n; k < n + 4; ++k) pmarker[k] = pmask[k] = nan;
     const cv::Mat expected = reconstruct_by_dilation(marker, mask);
     if (mask.total() <= 250 * 250) {
-      ASSERT_TRUE(identical(expected, reconstruct_slowly(marker, mask)));
+      ASSERT_TRUE(test::same_bits(expected, reconstruct_slowly(marker, mask)));
     }
     for (const bool avx2 : {false, true}) {
       use_wide_simd(avx2);
@@ -561,7 +555,7 @@ TEST(Morphology, PaddedInPlaceReconstructionEqualsReconstructByDilation) {
       const std::vector<float> in = pmask;
       reconstruct_by_dilation_padded(j.data(), in.data(), pw, ph);
       const cv::Mat inner = cv::Mat(ph, pw, CV_32F, j.data())(cv::Rect(1, 1, mask.cols, mask.rows));
-      ASSERT_TRUE(identical(inner, expected)) << (avx2 ? "AVX2" : "SSE2");
+      ASSERT_TRUE(test::same_bits(inner, expected)) << (avx2 ? "AVX2" : "SSE2");
       ASSERT_EQ(std::memcmp(in.data(), pmask.data(), (n + 4) * sizeof(float)), 0) << "mask written";
       for (int y = 0; y < ph; ++y) {
         for (int x = 0; x < pw; ++x) {

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <system_error>
@@ -62,5 +63,13 @@ CommandResult run_program(const std::string& program, const std::vector<std::str
 
 std::filesystem::path source_dir() { return IHC_SOURCE_DIR; }
 std::filesystem::path binary_dir() { return IHC_BINARY_DIR; }
+
+bool same_bits(const cv::Mat& a, const cv::Mat& b) {
+  if (a.size() != b.size() || a.type() != b.type()) return false;
+  for (int y = 0; y < a.rows; ++y) {
+    if (std::memcmp(a.ptr(y), b.ptr(y), a.cols * a.elemSize()) != 0) return false;
+  }
+  return true;
+}
 
 }  // namespace ihc::test

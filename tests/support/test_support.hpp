@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
 namespace ihc::test {
 
 // Path to a file under ../shared/data. When the file is missing: fails the test if the CI
@@ -27,6 +29,8 @@ CommandResult run_program(const std::string& program, const std::vector<std::str
 std::string read_text(const std::filesystem::path& path);
 // Single-quotes `s` for /bin/sh.
 std::string shell_quote(const std::string& s);
+// Same size, type and bits in every pixel (NaNs included, unlike comparing with cv::norm).
+bool same_bits(const cv::Mat& a, const cv::Mat& b);
 
 }  // namespace ihc::test
 
