@@ -87,8 +87,8 @@ struct PxParams {
   CellParamsPx cell;
   bool od_sum = true;
   int overlap_px = 0;
-  int cell_context_px =
-      0;  // the part of the overlap the nuclei and cells need (the rest is the background's)
+  // The part of the overlap the nuclei and cells need (the rest is the background's).
+  int cell_context_px = 0;
 };
 
 PxParams to_pixels(const DetectionParams& p, bool calibrated) {
