@@ -74,7 +74,6 @@ struct Int4 {
   static V first(V v) { return _mm_shuffle_epi32(v, 0x00); }
 };
 
-#define IHC_AVX2 __attribute__((target("avx2")))
 struct Int8 {
   using V = __m256i;
   static constexpr int kLanes = 8;
@@ -98,7 +97,6 @@ struct Int8 {
   IHC_AVX2 static V last(V v) { return _mm256_permutevar8x32_epi32(v, _mm256_set1_epi32(7)); }
   IHC_AVX2 static V first(V v) { return _mm256_permutevar8x32_epi32(v, _mm256_setzero_si256()); }
 };
-#undef IHC_AVX2
 
 // Added to the lanes a shift fills: never the minimum (values stay below kDistBorder plus a few thousand
 // axis steps).

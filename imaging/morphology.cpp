@@ -117,8 +117,6 @@ struct Sse {
   }
 };
 
-#define IHC_AVX2 __attribute__((target("avx2")))
-
 struct Avx {
   using V = __m256;
   static constexpr int kN = 8;

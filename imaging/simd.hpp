@@ -4,6 +4,9 @@
 // bits as the SSE2 one, so results do not depend on the CPU; the switch exists to check that claim and to
 // time the paths in one binary. IHC_SIMD=sse2 (or sse41, avx) in the environment caps the level used.
 
+// Marks a function compiled for AVX2, to be called only where simd_allowed(SimdLevel::kAvx2).
+#define IHC_AVX2 __attribute__((target("avx2")))
+
 namespace ihc {
 
 // Ordered: a cap at one level allows the levels below it.
