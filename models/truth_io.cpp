@@ -113,6 +113,8 @@ std::string_view truth_format_name(TruthFormat f) {
       return "json";
     case TruthFormat::Mask:
       return "mask";
+    case TruthFormat::QuPathRender:
+      return "qupath-render";
   }
   return "csv";
 }
@@ -123,14 +125,14 @@ TruthFormat truth_format_from_path(const std::filesystem::path& path) {
   if (ext == ".json") return TruthFormat::Json;
   if (ext == ".png" || ext == ".tif" || ext == ".tiff" || ext == ".bmp") return TruthFormat::Mask;
   throw TruthError(path.string() + ": cannot tell the truth format from the extension '" + ext +
-                   "' (use .csv, .json or a .png mask, or give --truth-format csv|json|mask)");
+                   "' (use .csv, .json or a .png mask, or give --truth-format csv|json|mask|qupath-render)");
 }
 
 TruthFormat parse_truth_format(std::string_view name) {
-  for (TruthFormat f : {TruthFormat::Csv, TruthFormat::Json, TruthFormat::Mask}) {
+  for (TruthFormat f : {TruthFormat::Csv, TruthFormat::Json, TruthFormat::Mask, TruthFormat::QuPathRender}) {
     if (lower(std::string(name)) == truth_format_name(f)) return f;
   }
-  throw TruthError("unknown truth format '" + std::string(name) + "' (use csv, json or mask)");
+  throw TruthError("unknown truth format '" + std::string(name) + "' (use csv, json, mask or qupath-render)");
 }
 
 LabelMap default_label_map(TruthFormat f) {
@@ -302,6 +304,67 @@ std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParam
       points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
     }
   }
+  return points;
+}
+
+std::vector<TruthPoint> truth_from_qupath_render(const cv::Mat& rgb, const QuPathRenderTruthParams& params,
+                                                 const std::string& origin) {
+  if (rgb.empty()) throw TruthError(origin + ": empty QuPath render image");
+  if (rgb.type() != CV_8UC3) {
+    throw TruthError(origin + ": a QuPath render must be an 8-bit RGB image (found " +
+                     std::to_string(rgb.channels()) + " channel(s), depth " + std::to_string(rgb.depth()) +
+                     ")");
+  }
+  // One pass sorts the exact class colours into fill and outline masks per class; fill_any is every fill
+  // pixel of either class, which outline-only cells must not touch.
+  cv::Mat neg_fill(rgb.size(), CV_8U, cv::Scalar(0)), pos_fill(rgb.size(), CV_8U, cv::Scalar(0));
+  cv::Mat neg_outline(rgb.size(), CV_8U, cv::Scalar(0)), pos_outline(rgb.size(), CV_8U, cv::Scalar(0));
+  for (int y = 0; y < rgb.rows; ++y) {
+    const auto* px = rgb.ptr<cv::Vec3b>(y);
+    auto* nf = neg_fill.ptr<std::uint8_t>(y);
+    auto* pf = pos_fill.ptr<std::uint8_t>(y);
+    auto* no = neg_outline.ptr<std::uint8_t>(y);
+    auto* po = pos_outline.ptr<std::uint8_t>(y);
+    for (int x = 0; x < rgb.cols; ++x) {
+      const cv::Vec3b v = px[x];
+      nf[x] = v == params.negative_fill ? 255 : 0;
+      pf[x] = v == params.positive_fill ? 255 : 0;
+      no[x] = v == params.negative_outline ? 255 : 0;
+      po[x] = v == params.positive_outline ? 255 : 0;
+    }
+  }
+  // Pixels with a fill pixel among their 4 neighbours (or on one).
+  cv::Mat near_fill;
+  cv::dilate(neg_fill | pos_fill, near_fill, cv::getStructuringElement(cv::MORPH_CROSS, {3, 3}));
+
+  std::vector<TruthPoint> points;
+  const auto add_cells = [&](const cv::Mat& fill, const cv::Mat& outline, TruthLabel label) {
+    cv::Mat labels_img, stats, centroids;
+    int n = cv::connectedComponentsWithStats(fill, labels_img, stats, centroids, 4, CV_32S);
+    for (int k = 1; k < n; ++k) {
+      if (stats.at<int>(k, cv::CC_STAT_AREA) < params.min_fill_px) continue;
+      // Pixel-index coordinates, like truth_from_mask.
+      points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
+    }
+    n = cv::connectedComponentsWithStats(outline, labels_img, stats, centroids, 4, CV_32S);
+    std::vector<char> touches_fill(static_cast<std::size_t>(n), 0);
+    for (int y = 0; y < labels_img.rows; ++y) {
+      const auto* lab = labels_img.ptr<int>(y);
+      const auto* near = near_fill.ptr<std::uint8_t>(y);
+      for (int x = 0; x < labels_img.cols; ++x) {
+        if (lab[x] > 0 && near[x]) touches_fill[static_cast<std::size_t>(lab[x])] = 1;
+      }
+    }
+    for (int k = 1; k < n; ++k) {
+      if (touches_fill[static_cast<std::size_t>(k)] ||
+          stats.at<int>(k, cv::CC_STAT_AREA) < params.min_outline_only_px) {
+        continue;
+      }
+      points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
+    }
+  };
+  add_cells(pos_fill, pos_outline, TruthLabel::Positive);
+  add_cells(neg_fill, neg_outline, TruthLabel::Negative);
   return points;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // Readers for annotated cell points ("truth"): CSV (x,y,label; AdamDlubak's markers.csv "type,x,y"), a JSON
-// list of {x, y, label_id} (SHIDC-B-Ki-67) and colour masks (DeepLIIF: red positive, blue negative cells).
+// list of {x, y, label_id} (SHIDC-B-Ki-67), colour masks (DeepLIIF: red positive, blue negative cells) and
+// QuPath viewer snapshots with the detections drawn filled in their class colours ("qupath-render").
 // Masks arrive decoded (models/ does no image I/O); CSV and JSON are read from files here.
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <opencv2/core.hpp>
@@ -20,12 +22,13 @@ class TruthError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class TruthFormat { Csv, Json, Mask };
+enum class TruthFormat { Csv, Json, Mask, QuPathRender };
 
-std::string_view truth_format_name(TruthFormat f);  // "csv", "json", "mask"
-// From the extension: .csv/.txt -> Csv, .json -> Json, .png/.tif/.tiff/.bmp -> Mask. Throws TruthError.
+std::string_view truth_format_name(TruthFormat f);  // "csv", "json", "mask", "qupath-render"
+// From the extension: .csv/.txt -> Csv, .json -> Json, .png/.tif/.tiff/.bmp -> Mask (a render is never
+// guessed: it is a PNG like a mask). Throws TruthError.
 TruthFormat truth_format_from_path(const std::filesystem::path& path);
-// "csv", "json", "mask"; throws TruthError naming the accepted values.
+// "csv", "json", "mask", "qupath-render"; throws TruthError naming the accepted values.
 TruthFormat parse_truth_format(std::string_view name);
 
 // Label text (as written in the file; words compared case-insensitively) -> label.
@@ -59,5 +62,32 @@ struct MaskTruthParams {
 // errors.
 std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParams& params,
                                         const std::string& origin);
+
+// QuPath draws a detection's outline at 80 % of its class colour, each channel TRUNCATED to an integer
+// (0.8 x 112 = 89.6 -> 89 = 0x59, as in its renders), not rounded.
+inline cv::Vec3b qupath_outline_colour(const cv::Vec3b& fill) {
+  return {static_cast<std::uint8_t>(fill[0] * 8 / 10), static_cast<std::uint8_t>(fill[1] * 8 / 10),
+          static_cast<std::uint8_t>(fill[2] * 8 / 10)};
+}
+
+// Exact RGB colours of QuPath's default classes (Negative #7070E1, Positive #FA3E3E) and their outlines.
+struct QuPathRenderTruthParams {
+  cv::Vec3b negative_fill{112, 112, 225};
+  cv::Vec3b negative_outline = qupath_outline_colour(negative_fill);  // #5959B4
+  cv::Vec3b positive_fill{250, 62, 62};
+  cv::Vec3b positive_outline = qupath_outline_colour(positive_fill);  // #C83131
+  int min_fill_px = 3;           // fewer fill pixels are a sliver of a cell mostly hidden by outlines
+  int min_outline_only_px = 10;  // outline-only components below this are stray bits of outline
+};
+
+// Cells of a QuPath viewer snapshot with detections drawn filled (same pixel grid as the image): touching
+// nuclei share outline pixels but each keeps its own fill, so every 4-connected component of one class's
+// exact fill colour with >= min_fill_px pixels is one cell at the centroid of its fill. Nuclei too small to
+// show any fill are drawn as outline only: a 4-connected component of one class's outline colour that touches
+// (4-neighbour) no fill pixel of either class, with >= min_outline_only_px pixels, is one cell at its
+// centroid. Labels are Positive/Negative from the class; any other colour is the image and is ignored.
+// `rgb` is RGB CV_8UC3; `origin` names the file in errors.
+std::vector<TruthPoint> truth_from_qupath_render(const cv::Mat& rgb, const QuPathRenderTruthParams& params,
+                                                 const std::string& origin);
 
 }  // namespace ihc

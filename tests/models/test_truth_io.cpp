@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "support/test_support.hpp"
@@ -201,11 +202,14 @@ TEST(TruthFormats, FromPathAndName) {
   EXPECT_EQ(truth_format_from_path("gt.png"), TruthFormat::Mask);
   EXPECT_EQ(error_of([] { truth_format_from_path("a.xml"); }),
             "a.xml: cannot tell the truth format from the extension '.xml' (use .csv, .json or a .png mask, "
-            "or give "
-            "--truth-format csv|json|mask)");
+            "or give --truth-format csv|json|mask|qupath-render)");
   EXPECT_EQ(parse_truth_format("MASK"), TruthFormat::Mask);
+  // A QuPath render is a PNG too: it is only chosen by name.
+  EXPECT_EQ(parse_truth_format("qupath-render"), TruthFormat::QuPathRender);
+  EXPECT_EQ(truth_format_name(TruthFormat::QuPathRender), "qupath-render");
+  EXPECT_EQ(truth_format_from_path("OS-2-vsi cell=0.2, dab=0.2.png"), TruthFormat::Mask);
   EXPECT_EQ(error_of([] { parse_truth_format("xml"); }),
-            "unknown truth format 'xml' (use csv, json or mask)");
+            "unknown truth format 'xml' (use csv, json, mask or qupath-render)");
 }
 
 TEST(LabelMaps, ParseAndReject) {
@@ -219,6 +223,147 @@ TEST(LabelMaps, ParseAndReject) {
   EXPECT_EQ(error_of([] { parse_label_map(" , "); }),
             "--labels: no <label>=positive|negative|ignore item given");
   EXPECT_EQ(default_label_map(TruthFormat::Json).size(), 3u);
+}
+
+// QuPath's class colours as they appear in its renders.
+const cv::Scalar kNegFill(112, 112, 225), kNegOutline(0x59, 0x59, 0xB4);
+const cv::Scalar kPosFill(250, 62, 62), kPosOutline(0xC8, 0x31, 0x31);
+
+// A render background that is "the image underneath": tissue-like colours, none of them a class colour.
+cv::Mat render_background(int w, int h) {
+  cv::Mat img(h, w, CV_8UC3);
+  cv::randu(img, cv::Scalar(150, 120, 140), cv::Scalar(230, 200, 220));
+  return img;
+}
+
+// Draws a detection as QuPath does: fill, then its one-pixel outline on the rectangle's border.
+void draw_box_cell(cv::Mat& img, cv::Rect r, const cv::Scalar& fill, const cv::Scalar& outline) {
+  cv::rectangle(img, r, fill, cv::FILLED);
+  cv::rectangle(img, r, outline, 1);
+}
+
+double positives(const std::vector<TruthPoint>& pts) {
+  return static_cast<double>(
+      std::count_if(pts.begin(), pts.end(), [](const auto& p) { return p.label == TruthLabel::Positive; }));
+}
+
+TEST(TruthQuPathRender, OutlineColoursAreTheFillTruncatedToEightyPercent) {
+  const QuPathRenderTruthParams p;
+  EXPECT_EQ(p.negative_outline, cv::Vec3b(0x59, 0x59, 0xB4));  // 0.8 x 112 = 89.6 -> 89: truncated
+  EXPECT_EQ(p.positive_outline, cv::Vec3b(0xC8, 0x31, 0x31));  // 0.8 x 62 = 49.6 -> 49
+}
+
+TEST(TruthQuPathRender, TouchingNucleiSharingAnOutlineAreTwoCells) {
+  cv::Mat img = render_background(40, 30);
+  // Outline columns 10 and 17 / 17 and 24: column 17 is shared, so fill+outline is one component.
+  draw_box_cell(img, cv::Rect(10, 10, 8, 8), kNegFill, kNegOutline);
+  draw_box_cell(img, cv::Rect(17, 10, 8, 8), kNegFill, kNegOutline);
+  const auto pts = truth_from_qupath_render(img, {}, "r.png");
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(pts[0].label, TruthLabel::Negative);
+  EXPECT_EQ(pts[1].label, TruthLabel::Negative);
+  EXPECT_NEAR(pts[0].position.x, 13.5, 0.5);  // fill columns 11..16
+  EXPECT_NEAR(pts[0].position.y, 13.5, 0.5);
+  EXPECT_NEAR(pts[1].position.x, 20.5, 0.5);  // fill columns 18..23
+  EXPECT_NEAR(pts[1].position.y, 13.5, 0.5);
+}
+
+TEST(TruthQuPathRender, PositiveAndNegativeRoundNuclei) {
+  cv::Mat img = render_background(80, 60);
+  cv::circle(img, {20, 30}, 7, kPosFill, cv::FILLED);
+  cv::circle(img, {20, 30}, 7, kPosOutline, 1);
+  cv::fillPoly(img, std::vector<std::vector<cv::Point>>{{{45, 20}, {60, 22}, {58, 38}, {47, 36}}}, kNegFill);
+  cv::polylines(img, std::vector<std::vector<cv::Point>>{{{45, 20}, {60, 22}, {58, 38}, {47, 36}}}, true,
+                kNegOutline);
+  // The negative's fill centroid, counted directly from the drawing.
+  cv::Mat neg_fill;
+  cv::inRange(img, kNegFill, kNegFill, neg_fill);
+  const cv::Moments m = cv::moments(neg_fill, true);
+  const auto pts = truth_from_qupath_render(img, {}, "r.png");
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(pts[0].label, TruthLabel::Positive);
+  EXPECT_NEAR(pts[0].position.x, 20, 0.5);
+  EXPECT_NEAR(pts[0].position.y, 30, 0.5);
+  EXPECT_EQ(pts[1].label, TruthLabel::Negative);
+  EXPECT_NEAR(pts[1].position.x, m.m10 / m.m00, 0.5);
+  EXPECT_NEAR(pts[1].position.y, m.m01 / m.m00, 0.5);
+  EXPECT_EQ(pts[0].grade, -1);  // a render names the class, not an intensity grade
+}
+
+TEST(TruthQuPathRender, SmallNucleiDrawnAsOutlineOnly) {
+  cv::Mat img = render_background(80, 60);
+  // A nucleus too small to show fill: 4x4 = 16 outline pixels -> one cell at its centre.
+  cv::rectangle(img, cv::Rect(10, 10, 4, 4), kPosOutline, cv::FILLED);
+  // A 3x3 outline speck (9 < 10 pixels) -> nothing.
+  cv::rectangle(img, cv::Rect(30, 10, 3, 3), kNegOutline, cv::FILLED);
+  // A cell whose fill is a 2-pixel sliver (< 3) inside its outline -> nothing: the outline touches fill.
+  cv::rectangle(img, cv::Rect(50, 10, 6, 5), kNegOutline, cv::FILLED);
+  cv::rectangle(img, cv::Rect(52, 12, 2, 1), kNegFill, cv::FILLED);
+  // An isolated 2-pixel fill speck -> nothing.
+  cv::rectangle(img, cv::Rect(10, 40, 2, 1), kPosFill, cv::FILLED);
+  // A 4x4 negative outline block touching a positive cell's fill is part of that drawing, not a cell.
+  cv::rectangle(img, cv::Rect(40, 40, 6, 6), kPosFill, cv::FILLED);
+  cv::rectangle(img, cv::Rect(46, 40, 4, 4), kNegOutline, cv::FILLED);
+  const auto pts = truth_from_qupath_render(img, {}, "r.png");
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(pts[0].label, TruthLabel::Positive);  // the 6x6 positive fill
+  EXPECT_NEAR(pts[0].position.x, 42.5, 1e-9);
+  EXPECT_NEAR(pts[0].position.y, 42.5, 1e-9);
+  EXPECT_EQ(pts[1].label, TruthLabel::Positive);  // the outline-only nucleus
+  EXPECT_NEAR(pts[1].position.x, 11.5, 1e-9);
+  EXPECT_NEAR(pts[1].position.y, 11.5, 1e-9);
+  // Lower minimums admit the speck and the slivers.
+  QuPathRenderTruthParams loose;
+  loose.min_fill_px = 2;
+  loose.min_outline_only_px = 9;
+  EXPECT_EQ(truth_from_qupath_render(img, loose, "r.png").size(), 5u);
+}
+
+TEST(TruthQuPathRender, OnlyExactClassColoursCount) {
+  cv::Mat img = render_background(60, 30);
+  // One unit off the class colours, and the mask format's pure red / blue: all image, no cells.
+  draw_box_cell(img, cv::Rect(5, 5, 8, 8), cv::Scalar(113, 112, 225), cv::Scalar(0x59, 0x59, 0xB5));
+  draw_box_cell(img, cv::Rect(20, 5, 8, 8), cv::Scalar(250, 62, 63), cv::Scalar(0xC8, 0x31, 0x30));
+  cv::rectangle(img, cv::Rect(35, 5, 8, 8), cv::Scalar(255, 0, 0), cv::FILLED);
+  cv::rectangle(img, cv::Rect(48, 5, 8, 8), cv::Scalar(0, 0, 255), cv::FILLED);
+  EXPECT_TRUE(truth_from_qupath_render(img, {}, "r.png").empty());
+  // Other class colours are parameters.
+  QuPathRenderTruthParams custom;
+  custom.positive_fill = cv::Vec3b(250, 62, 63);
+  custom.positive_outline = cv::Vec3b(0xC8, 0x31, 0x30);
+  const auto pts = truth_from_qupath_render(img, custom, "r.png");
+  ASSERT_EQ(pts.size(), 1u);
+  EXPECT_EQ(pts[0].label, TruthLabel::Positive);
+  EXPECT_NEAR(pts[0].position.x, 23.5, 1e-9);
+}
+
+TEST(TruthQuPathRender, RejectsNonRgbImages) {
+  EXPECT_EQ(error_of([] { truth_from_qupath_render(cv::Mat(4, 4, CV_8UC4), {}, "a.png"); }),
+            "a.png: a QuPath render must be an 8-bit RGB image (found 4 channel(s), depth 0)");
+  EXPECT_EQ(error_of([] { truth_from_qupath_render(cv::Mat(4, 4, CV_16UC3), {}, "d.png"); }),
+            "d.png: a QuPath render must be an 8-bit RGB image (found 3 channel(s), depth 2)");
+  EXPECT_EQ(error_of([] { truth_from_qupath_render(cv::Mat(), {}, "e.png"); }),
+            "e.png: empty QuPath render image");
+}
+
+TEST(TruthQuPathRender, ReadsQuPathsRenderOfOs2Vsi) {
+  IHC_REQUIRE_SHARED(path,
+                     "qupath-2022-cell-detection/Ki67 cell detection/output/OS-2-vsi cell=0.2, dab=0.2.png");
+  const cv::Mat bgr = cv::imread(path.string(), cv::IMREAD_COLOR);
+  ASSERT_FALSE(bgr.empty()) << path;
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  ASSERT_EQ(rgb.size(), cv::Size(1445, 1445));  // the pixel grid of derived/OS-2-vsi.decoded.png
+  const auto pts = truth_from_qupath_render(rgb, {}, path.string());
+  // QuPath's own results table (OS-2-vsi-results.tsv) for this render: 1353 cells, 13.53 % positive, i.e.
+  // 183 positive. Cells whose fill is hidden by neighbours' outlines may split or vanish, so the count is
+  // close (+-10), while the positives, fewer and rarely touching, are exact.
+  EXPECT_NEAR(static_cast<double>(pts.size()), 1361.0, 10.0);
+  EXPECT_NEAR(static_cast<double>(pts.size()), 1353.0, 1353 * 0.01);
+  EXPECT_EQ(positives(pts), 183.0);
+  for (const auto& p : pts) {
+    ASSERT_TRUE(p.position.x >= 0 && p.position.x < 1445 && p.position.y >= 0 && p.position.y < 1445);
+  }
 }
 
 }  // namespace
