@@ -1103,10 +1103,17 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
     // half-height contour of the (lightly smoothed) opened image around it, not entering other candidates:
     // the pieces of {opened >= level} outside other candidates that touch this one, holes filled.
     // Half the candidate's mean height: robust to dark chromatin spots that a peak would follow.
-    const float level = static_cast<float>(0.5 * mean_after);
     const cv::Rect box = cv::Rect(cp.x0 - grow_px, cp.y0 - grow_px, cp.x1 - cp.x0 + 1 + 2 * grow_px,
                                   cp.y1 - cp.y0 + 1 + 2 * grow_px) &
                          cv::Rect(0, 0, detection.cols, detection.rows);
+    float level = static_cast<float>(0.5 * mean_after);
+    if (p.background_radius_px <= 0) {
+      // Without background subtraction the heights stand on the local floor (glass, cytoplasm), not on 0;
+      // half of the raw mean can lie below the whole neighbourhood, and the outline then filled its box.
+      double floor_od = 0.0;
+      cv::minMaxLoc(opened(box), &floor_od);
+      if (floor_od > 0.0 && floor_od < mean_after) level = static_cast<float>(0.5 * (mean_after + floor_od));
+    }
     // Framed-box coordinates: the box plus a 1 px frame that is never part of the outline.
     int bx0 = 0, by0 = 0, bx1 = -1, by1 = -1;  // bounding box of the outline
     const int own_begin = comp_begin[static_cast<std::size_t>(c)];

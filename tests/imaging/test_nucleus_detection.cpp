@@ -156,6 +156,36 @@ TEST(NucleusDetection, ReusedResultMatchesAFreshOneAndKeepsItsPlanes) {
   }
 }
 
+// Background subtraction off (QuPath's background radius 0): the raw OD of a grey-glass scan is about 0.2
+// everywhere, so half a nucleus's raw mean lay below its whole neighbourhood and each outline filled the
+// box it is searched in (OS-2-vsi with QuPath's published parameters: square nuclei, 1016 cells where
+// QuPath finds 1353). Heights now stand on the local floor.
+TEST(NucleusDetection, WithoutBackgroundSubtractionOutlinesFollowNucleiOnAGreyField) {
+  cv::Mat img(160, 220, CV_32F, cv::Scalar(0.2f));
+  const std::vector<cv::Point> centres = {{40, 40}, {110, 45}, {180, 40}, {60, 115}, {150, 110}};
+  for (std::size_t i = 0; i < centres.size(); ++i) {
+    cv::circle(img, centres[i], 8, cv::Scalar(0.45 + 0.05 * static_cast<double>(i)), cv::FILLED);
+  }
+  cv::GaussianBlur(img, img, cv::Size(), 1.0);
+  NucleusParamsPx p;
+  p.background_radius_px = 0;
+  p.threshold = 0.2;  // QuPath's script for OS-2 (docs/accuracy.md, "Agreement with QuPath")
+  p.ridge_radius_px = 4;
+  p.min_kept_height = 0;
+  const NucleusDetection n = detect_nuclei(img, p);
+  ASSERT_EQ(n.count, 5);
+  const double disk_area = CV_PI * 8 * 8;
+  for (const cv::Point& c : centres) {
+    const int label = n.labels.at<int>(c);
+    ASSERT_NE(label, 0) << c;
+    const int area = cv::countNonZero(n.labels == label);
+    EXPECT_GT(area, 0.7 * disk_area) << c;
+    EXPECT_LT(area, 1.3 * disk_area) << c;  // the search box is about 2.3 x the disk
+    // Round, not square: a pixel at the box corner's distance from the centre is outside.
+    EXPECT_EQ(n.labels.at<int>(c + cv::Point(9, 9)), 0) << c;
+  }
+}
+
 // A tile searches only its core and the cells' context, with the background estimated over the whole tile:
 // the nuclei well inside the region are exactly those of a search over the whole image.
 TEST(NucleusDetection, RegionSearchFindsTheWholeImagesNucleiInsideIt) {
