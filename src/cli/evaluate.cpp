@@ -361,7 +361,11 @@ int run_evaluate(const Args& args) {
       "--region", o.regions,
       "Mask of the annotated area per image (non-zero = annotated); detections outside are not counted. "
       "Give one per image or none");
-  app.add_option("--truth-format", o.truth_format, "csv, json or mask (default: from the extension)");
+  app.add_option(
+      "--truth-format", o.truth_format,
+      "csv, json, mask, or qupath-render: a QuPath viewer snapshot on the image's pixel grid with the "
+      "detections drawn filled in QuPath's class colours (Negative #7070E1, Positive #FA3E3E), one "
+      "cell per fill (default: from the extension; a .png is a mask)");
   app.add_option(
       "--labels", o.labels,
       "Label mapping, e.g. '1=positive,2=negative,3=ignore' (default: 1 positive, 2 negative, 3 ignore; "
@@ -466,26 +470,30 @@ int run_evaluate(const Args& args) {
           o.truth_format.empty() ? truth_format_from_path(truth_path) : parse_truth_format(o.truth_format);
       const LabelMap labels = o.labels.empty() ? default_label_map(format) : custom_labels;
       std::vector<TruthPoint> truth;
-      if (format == TruthFormat::Mask) {
+      if (format == TruthFormat::Mask || format == TruthFormat::QuPathRender) {
+        // Masks and renders are both RGB images on the evaluated image's pixel grid (after the crops).
+        const std::string what = format == TruthFormat::Mask ? "truth mask" : "QuPath render";
         cv::Mat bgr = cv::imread(truth_path, cv::IMREAD_COLOR);
         if (bgr.empty()) {
           throw std::runtime_error(truth_path + (fs::exists(truth_path)
-                                                     ? ": cannot decode the truth mask image"
-                                                     : ": no such file"));
+                                                     ? ": cannot decode the " + what + " image"
+                                                     : std::string(": no such file")));
         }
-        cv::Mat mask_rgb;
-        cv::cvtColor(bgr, mask_rgb, cv::COLOR_BGR2RGB);
-        mask_rgb = crop_or_throw(mask_rgb, truth_crop, "--truth-crop", truth_path);
-        if (mask_rgb.size() != rgb.size()) {
-          throw std::runtime_error(truth_path + ": the truth mask is " + std::to_string(mask_rgb.cols) + "x" +
-                                   std::to_string(mask_rgb.rows) + " but the image is " +
+        cv::Mat truth_rgb;
+        cv::cvtColor(bgr, truth_rgb, cv::COLOR_BGR2RGB);
+        truth_rgb = crop_or_throw(truth_rgb, truth_crop, "--truth-crop", truth_path);
+        if (truth_rgb.size() != rgb.size()) {
+          throw std::runtime_error(truth_path + ": the " + what + " is " + std::to_string(truth_rgb.cols) +
+                                   "x" + std::to_string(truth_rgb.rows) + " but the image is " +
                                    std::to_string(rgb.cols) + "x" + std::to_string(rgb.rows) +
                                    " (use --image-crop/--truth-crop for panels)");
         }
-        truth = truth_from_mask(mask_rgb, {o.mask_min_area_px}, truth_path);
+        truth = format == TruthFormat::Mask ? truth_from_mask(truth_rgb, {o.mask_min_area_px}, truth_path)
+                                            : truth_from_qupath_render(truth_rgb, {}, truth_path);
       } else {
         if (!truth_crop.empty())
-          throw std::runtime_error("--truth-crop applies to mask truth only, not " + truth_path);
+          throw std::runtime_error("--truth-crop applies to image truth (mask or qupath-render) only, not " +
+                                   truth_path);
         truth = format == TruthFormat::Json ? read_truth_json(truth_path, labels)
                                             : read_truth_csv(truth_path, labels);
         // Points are in the full image: shift them into the crop (points outside fall outside the image).

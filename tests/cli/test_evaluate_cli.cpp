@@ -275,5 +275,70 @@ TEST(EvaluateRegression, SyntheticMembranousDsg2) {
   EXPECT_EQ(matched, s["detection"]["tp"].get<int>());
 }
 
+// --truth-format qupath-render: cells from a QuPath viewer snapshot of its detections (exact class colours),
+// chosen by name only (a .png is read as a mask otherwise), with the same crop and size checks as masks.
+TEST(EvaluateCli, QuPathRenderTruth) {
+  const auto dir = test::temp_dir("evaluate_cli_qupath_render");
+  const auto img = (dir / "field.png").string(), render = (dir / "render.png").string();
+  cv::imwrite(img, cv::Mat(40, 60, CV_8UC3, cv::Scalar(235, 235, 235)));
+  // BGR at the imwrite boundary: Negative #7070E1 / #5959B4, Positive #FA3E3E / #C83131.
+  const cv::Scalar neg_fill(225, 112, 112), neg_outline(0xB4, 0x59, 0x59);
+  const cv::Scalar pos_fill(62, 62, 250), pos_outline(0x31, 0x31, 0xC8);
+  cv::Mat bgr(40, 60, CV_8UC3, cv::Scalar(200, 180, 210));
+  // Fill, then the one-pixel outline on the border, as QuPath draws (ROIs: this file has no imgproc).
+  const auto draw_cell = [&](cv::Rect r, const cv::Scalar& fill, const cv::Scalar& outline) {
+    bgr(r).setTo(fill);
+    for (const cv::Rect edge :
+         {cv::Rect(r.x, r.y, r.width, 1), cv::Rect(r.x, r.y + r.height - 1, r.width, 1),
+          cv::Rect(r.x, r.y, 1, r.height), cv::Rect(r.x + r.width - 1, r.y, 1, r.height)})
+      bgr(edge).setTo(outline);
+  };
+  draw_cell(cv::Rect(5, 5, 8, 8), neg_fill, neg_outline);  // touching: outline column 12 is shared
+  draw_cell(cv::Rect(12, 5, 8, 8), neg_fill, neg_outline);
+  draw_cell(cv::Rect(30, 20, 9, 9), pos_fill, pos_outline);
+  bgr(cv::Rect(50, 5, 4, 4)).setTo(pos_outline);  // small nucleus: outline only
+  cv::imwrite(render, bgr);
+  const auto json = dir / "r.json";
+  auto r = run({"evaluate", "--mpp", "0.5", "--image", img, "--truth", render, "--truth-format",
+                "qupath-render", "--output", json.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto im = nlohmann::json::parse(test::read_text(json))["images"][0];
+  EXPECT_EQ(im["truth"].get<int>(), 4);
+  EXPECT_EQ(im["truth_positive"].get<int>(), 2);
+  // Read as a colour mask (the default for .png), the touching cells merge into one blue component.
+  r = run({"evaluate", "--mpp", "0.5", "--image", img, "--truth", render, "--output", json.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  im = nlohmann::json::parse(test::read_text(json))["images"][0];
+  EXPECT_EQ(im["truth"].get<int>(), 3);
+  // --truth-crop applies, and the size must match the image's.
+  r = run({"evaluate", "--mpp", "0.5", "--image", img, "--truth", render, "--truth-format", "qupath-render",
+           "--truth-crop", "0,0,30,20"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(
+      r.err.find("ihcscore evaluate: error: " + render +
+                 ": the QuPath render is 30x20 but the image is 60x40 (use --image-crop/--truth-crop for "
+                 "panels)\n"),
+      std::string::npos)
+      << r.err;
+  r = run({"evaluate", "--mpp", "0.5", "--image", img, "--truth", render, "--truth-format", "qupath-render",
+           "--image-crop", "0,0,30,20", "--truth-crop", "0,0,30,20", "--output", json.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  im = nlohmann::json::parse(test::read_text(json))["images"][0];
+  EXPECT_EQ(im["truth"].get<int>(), 2);  // the two negatives; the others lie outside the crop
+  EXPECT_EQ(im["truth_positive"].get<int>(), 0);
+  const auto broken = (dir / "broken.png").string();
+  write(broken, "not a png");
+  r = run({"evaluate", "--image", img, "--truth", broken, "--truth-format", "qupath-render"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("ihcscore evaluate: error: " + broken + ": cannot decode the QuPath render image\n"),
+            std::string::npos)
+      << r.err;
+  const auto missing = (dir / "none.png").string();
+  r = run({"evaluate", "--image", img, "--truth", missing, "--truth-format", "qupath-render"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("ihcscore evaluate: error: " + missing + ": no such file\n"), std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace ihc
