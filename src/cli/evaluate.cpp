@@ -355,7 +355,8 @@ int run_evaluate(const Args& args) {
   app.add_option(
          "--truth", o.truths,
          "Annotated cells of the image at the same position: CSV (x,y,label or markers.csv type,x,y), "
-         "JSON list of {x, y, label_id}, or a colour mask (red positive, blue negative)")
+         "JSON list of {x, y, label_id}, a colour mask (red positive, blue negative), or QuPath's rendered "
+         "detections (--truth-format qupath-render)")
       ->required();
   app.add_option(
       "--region", o.regions,

@@ -157,6 +157,9 @@ constexpr Published kDeepliifTest{0.668, 0.760, 0.646, 5.00};
 constexpr Published kDeepliifTrain{0.649, 0.667, 0.597, 4.71};
 constexpr Published kAdamDlubak{0.447, 0.517, 0.433, 2.24};
 constexpr Published kSynthetic{0.963, 0.949, 0.951, 0.75};
+// Not ground truth: QuPath 0.3.2's own detections on OS-2-vsi, with the parameters of the script that made
+// them.
+constexpr Published kQuPathOs2Vsi{0.732, 0.901, 0.693, 1.44};
 // Synthetic DSG2 grades (4-class truth): linearly weighted kappa and mean |H-score difference| over images.
 constexpr double kSyntheticKappa = 0.958;
 constexpr double kSyntheticHScoreDiff = 1.2;
@@ -242,6 +245,47 @@ TEST(EvaluateRegression, AdamDlubakInsideTheTumourMask) {
   EXPECT_EQ(j["summary"]["truth"].get<int>(), 160 + 225);
   EXPECT_GT(j["images"][0]["outside_region"].get<int>(), 0);
   expect_not_worse(dir / "r.json", kAdamDlubak);
+}
+
+// Agreement with QuPath on the one image whose every QuPath detection is published (as a render): our
+// detection run with Pete Bankhead's script parameters (scripts/evaluate-all, docs/accuracy.md "Agreement
+// with QuPath"). Before background radius 0 got its outline fix this was F1 0.613 with 1016 cells.
+TEST(EvaluateRegression, AgreementWithQuPathOnOs2Vsi) {
+  IHC_REQUIRE_SHARED(root, "qupath-2022-cell-detection");
+  const auto dir = test::temp_dir("evaluate_regression_qupath");
+  const auto r = run({"evaluate",
+                      "--preset",
+                      "ki67",
+                      "--radius-um",
+                      "4",
+                      "--set",
+                      "background=white",
+                      "--set",
+                      "background_radius_um=0",
+                      "--set",
+                      "sigma_um=2",
+                      "--set",
+                      "threshold=0.2",
+                      "--set",
+                      "pale_nuclei=false",
+                      "--set",
+                      "ridge_kept_height=0",
+                      "--set",
+                      "cell_expansion_um=0",
+                      "--set",
+                      "threshold_positive=0.2",
+                      "--image",
+                      (root / "images" / "OS-2-vsi.ome.tif").string(),
+                      "--truth",
+                      (root / "Ki67 cell detection" / "output" / "OS-2-vsi cell=0.2, dab=0.2.png").string(),
+                      "--truth-format",
+                      "qupath-render",
+                      "--output",
+                      (dir / "r.json").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(test::read_text(dir / "r.json"));
+  EXPECT_EQ(j["summary"]["truth_positive"].get<int>(), 183);  // QuPath's table: 183 of 1353 positive
+  expect_not_worse(dir / "r.json", kQuPathOs2Vsi);
 }
 
 TEST(EvaluateRegression, SyntheticMembranousDsg2) {
