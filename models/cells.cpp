@@ -42,7 +42,7 @@ std::uint32_t class_color_rgb(CellClass c) {
     case CellClass::ThreePlus:
       return 0xFA3E3E;
     case CellClass::Positive:
-      return 0xC80000;
+      return 0xFA3E3E;  // QuPath: Positive is its 200,50,50 scaled by 1.25, as 3+ (OS-2 render)
   }
   return 0x7070E1;
 }

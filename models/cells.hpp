@@ -14,7 +14,7 @@ enum class CellClass : std::uint8_t { Negative = 0, OnePlus = 1, TwoPlus = 2, Th
 
 std::string_view class_name(CellClass c);  // "Negative", "1+", "2+", "3+", "Positive"
 bool parse_class_name(std::string_view name, CellClass* out);
-// QuPath's colours as 0xRRGGBB: Negative #7070E1, 1+ #FFFF00, 2+ #FFBB3E, 3+ #FA3E3E, Positive #C80000.
+// QuPath's colours as 0xRRGGBB: Negative #7070E1, 1+ #FFFF00, 2+ #FFBB3E, 3+ #FA3E3E, Positive #FA3E3E.
 std::uint32_t class_color_rgb(CellClass c);
 // Intensity grade used in formulas: Negative 0, 1+ 1, 2+ 2, 3+ 3, Positive 1.
 int class_grade(CellClass c);

@@ -175,7 +175,7 @@ void draw_overlay(const fs::path& file, const cv::Mat& rgb, const std::vector<Pr
     cv::circle(bgr, truth[j].position, static_cast<int>(std::lround(radius_px)), colour,
                truth_matched[j] ? 1 : 3, cv::LINE_AA);
   }
-  // Detections: dots in QuPath's class colours (Positive #C80000, Negative #7070E1); yellow ring when
+  // Detections: dots in QuPath's class colours (Positive #FA3E3E, Negative #7070E1); yellow ring when
   // unmatched.
   for (std::size_t i = 0; i < pred.size(); ++i) {
     const cv::Scalar colour = pred[i].positive ? cv::Scalar(0, 0, 200) : cv::Scalar(225, 112, 112);

@@ -16,6 +16,9 @@ TEST(CellClass, NamesAndColoursFollowQuPath) {
   EXPECT_EQ(class_color_rgb(CellClass::OnePlus), 0xFFFF00u);
   EXPECT_EQ(class_color_rgb(CellClass::TwoPlus), 0xFFBB3Eu);
   EXPECT_EQ(class_color_rgb(CellClass::ThreePlus), 0xFA3E3Eu);
+  // QuPath 0.3.2 draws single-threshold Positive cells in #FA3E3E (its 200,50,50 x 1.25; the OS-2-vsi render
+  // of qupath-2022-cell-detection shows exactly that fill), not the #C80000 of its Tumor class.
+  EXPECT_EQ(class_color_rgb(CellClass::Positive), 0xFA3E3Eu);
   CellClass c{};
   ASSERT_TRUE(parse_class_name("2+", &c));
   EXPECT_EQ(c, CellClass::TwoPlus);
