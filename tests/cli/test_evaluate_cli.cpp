@@ -253,35 +253,14 @@ TEST(EvaluateRegression, AdamDlubakInsideTheTumourMask) {
 TEST(EvaluateRegression, AgreementWithQuPathOnOs2Vsi) {
   IHC_REQUIRE_SHARED(root, "qupath-2022-cell-detection");
   const auto dir = test::temp_dir("evaluate_regression_qupath");
-  const auto r = run({"evaluate",
-                      "--preset",
-                      "ki67",
-                      "--radius-um",
-                      "4",
-                      "--set",
-                      "background=white",
-                      "--set",
-                      "background_radius_um=0",
-                      "--set",
-                      "sigma_um=2",
-                      "--set",
-                      "threshold=0.2",
-                      "--set",
-                      "pale_nuclei=false",
-                      "--set",
-                      "ridge_kept_height=0",
-                      "--set",
-                      "cell_expansion_um=0",
-                      "--set",
-                      "threshold_positive=0.2",
-                      "--image",
-                      (root / "images" / "OS-2-vsi.ome.tif").string(),
-                      "--truth",
-                      (root / "Ki67 cell detection" / "output" / "OS-2-vsi cell=0.2, dab=0.2.png").string(),
-                      "--truth-format",
-                      "qupath-render",
-                      "--output",
-                      (dir / "r.json").string()});
+  std::vector<std::string> args = {"evaluate", "--preset", "ki67", "--radius-um", "4"};
+  const auto qupath = test::qupath_os2_script_args();
+  args.insert(args.end(), qupath.begin(), qupath.end());
+  args.insert(args.end(),
+              {"--image", (root / "images" / "OS-2-vsi.ome.tif").string(), "--truth",
+               (root / "Ki67 cell detection" / "output" / "OS-2-vsi cell=0.2, dab=0.2.png").string(),
+               "--truth-format", "qupath-render", "--output", (dir / "r.json").string()});
+  const auto r = run(args);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(test::read_text(dir / "r.json"));
   EXPECT_EQ(j["summary"]["truth_positive"].get<int>(), 183);  // QuPath's table: 183 of 1353 positive

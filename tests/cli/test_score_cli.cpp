@@ -750,34 +750,12 @@ TEST_F(ScoreCli, QuPathsPublishedParametersGiveQuPathsCountsOnOs2) {
   IHC_REQUIRE_SHARED(ndpi, "qupath-2022-cell-detection/images/OS-2-ndpi.ome.tif");
   IHC_REQUIRE_SHARED(vsi, "qupath-2022-cell-detection/images/OS-2-vsi.ome.tif");
   const fs::path dir = ihc::test::temp_dir("score_cli_qupath_os2");
-  ASSERT_EQ(run({"score",
-                 ndpi.string(),
-                 vsi.string(),
-                 "-o",
-                 "out",
-                 "--preset",
-                 "ki67",
-                 "--set",
-                 "background=white",
-                 "--set",
-                 "tissue_detection=false",
-                 "--set",
-                 "background_radius_um=0",
-                 "--set",
-                 "sigma_um=2",
-                 "--set",
-                 "threshold=0.2",
-                 "--set",
-                 "cell_expansion_um=0",
-                 "--set",
-                 "pale_nuclei=false",
-                 "--set",
-                 "ridge_kept_height=0",
-                 "--set",
-                 "threshold_positive=0.2"},
-                dir)
-                .status,
-            0);
+  std::vector<std::string> args = {
+      "score", ndpi.string(),           vsi.string(), "-o", "out", "--preset", "ki67",
+      "--set", "tissue_detection=false"};  // QuPath ran on the whole image
+  const auto qupath = ihc::test::qupath_os2_script_args();
+  args.insert(args.end(), qupath.begin(), qupath.end());
+  ASSERT_EQ(run(args, dir).status, 0);
   const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
   const ihc::ScoreRow* a = row_of(rows, "OS-2-ndpi");
   const ihc::ScoreRow* b = row_of(rows, "OS-2-vsi");

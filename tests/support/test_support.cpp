@@ -64,6 +64,16 @@ CommandResult run_program(const std::string& program, const std::vector<std::str
 std::filesystem::path source_dir() { return IHC_SOURCE_DIR; }
 std::filesystem::path binary_dir() { return IHC_BINARY_DIR; }
 
+std::vector<std::string> qupath_os2_script_args() {
+  std::vector<std::string> args;
+  for (const char* kv :
+       {"background=white", "background_radius_um=0", "sigma_um=2", "threshold=0.2", "cell_expansion_um=0",
+        "pale_nuclei=false", "ridge_kept_height=0", "threshold_positive=0.2"}) {
+    args.insert(args.end(), {"--set", kv});
+  }
+  return args;
+}
+
 bool same_bits(const cv::Mat& a, const cv::Mat& b) {
   if (a.size() != b.size() || a.type() != b.type()) return false;
   for (int y = 0; y < a.rows; ++y) {
