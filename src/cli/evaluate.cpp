@@ -175,8 +175,8 @@ void draw_overlay(const fs::path& file, const cv::Mat& rgb, const std::vector<Pr
     cv::circle(bgr, truth[j].position, static_cast<int>(std::lround(radius_px)), colour,
                truth_matched[j] ? 1 : 3, cv::LINE_AA);
   }
-  // Detections: dots in QuPath's class colours (Positive #FA3E3E, Negative #7070E1); yellow ring when
-  // unmatched.
+  // Detections: dots, positive dark red #C80000 (darker than the truth circles' pure red), negative in
+  // QuPath's #7070E1; yellow ring when unmatched.
   for (std::size_t i = 0; i < pred.size(); ++i) {
     const cv::Scalar colour = pred[i].positive ? cv::Scalar(0, 0, 200) : cv::Scalar(225, 112, 112);
     cv::circle(bgr, pred[i].position, 3, colour, cv::FILLED, cv::LINE_AA);
