@@ -65,13 +65,7 @@ std::filesystem::path source_dir() { return IHC_SOURCE_DIR; }
 std::filesystem::path binary_dir() { return IHC_BINARY_DIR; }
 
 std::vector<std::string> qupath_os2_script_args() {
-  std::vector<std::string> args;
-  for (const char* kv :
-       {"background=white", "background_radius_um=0", "sigma_um=2", "threshold=0.2", "cell_expansion_um=0",
-        "pale_nuclei=false", "ridge_kept_height=0", "threshold_positive=0.2"}) {
-    args.insert(args.end(), {"--set", kv});
-  }
-  return args;
+  return {"--params", (source_dir() / "docs" / "qupath-os2-script.params").string()};
 }
 
 bool same_bits(const cv::Mat& a, const cv::Mat& b) {
