@@ -17,6 +17,7 @@
 
 #include "imaging/cell_detection.hpp"
 #include "imaging/cell_measurements.hpp"
+#include "imaging/image_type.hpp"
 #include "imaging/overlay.hpp"
 #include "imaging/slide.hpp"
 #include "imaging/stain_estimation.hpp"
@@ -617,6 +618,27 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
 
   if (stains_need_overview) resolve_stains(thumb, tissue);
 
+  // A slide of another stain gives "DAB" scores of eosin (H&E) or of noise (fluorescence): scored all the
+  // same, but its status says so, in the summary and on the progress line.
+  std::string type_note;
+  {
+    const auto t_type = Clock::now();
+    const ImageTypeEstimate it =
+        estimate_image_type(thumb, stains.background, cv::countNonZero(tissue) > 0 ? tissue : cv::Mat());
+    rec.image_type = image_type_name(it.type);
+    rec.image_type_evidence = it.summary;
+    if (it.type == ImageType::BrightfieldHE) {
+      type_note = "; looks like H&E, not H-DAB (check the stain)";
+      rec.warnings.push_back("image type: looks like H&E, not H-DAB (" + it.summary +
+                             "): its DAB scores measure eosin, not the antibody");
+    } else if (it.type == ImageType::Fluorescence) {
+      type_note = "; looks like fluorescence, not brightfield (check the image)";
+      rec.warnings.push_back("image type: looks like fluorescence, not brightfield (" + it.summary +
+                             "): optical densities and DAB scores are meaningless");
+    }
+    rec.timings_s["image_type"] = seconds_since(t_type);
+  }
+
   const std::string pixels_note = calibrated ? "" : "; scored in pixels (no mpp, give --mpp)";
   fs::create_directories(req.out_dir, ec);
   try {
@@ -827,7 +849,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   const double row_mpp = calibrated ? info.mpp_x : kNaN;
   std::string status = no_tissue ? std::string(req.rois.empty() ? "no tissue found" : "no tissue in regions")
                                  : std::string("ok");
-  status += pixels_note;
+  status += type_note + pixels_note;
   const Scores scores = compute_scores(total_counts, score_opt);
   for (const auto& w : scores.warnings) rec.warnings.push_back(w);
   rec.total = to_row(req.image_id, scores, area_mm2(area_mask), row_mpp, status);

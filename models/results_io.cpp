@@ -906,6 +906,8 @@ std::string slide_json_text(const SlideRecord& s) {
   o["analysis_mpp"] = number_or_null(s.analysis_mpp);
   o["stains"] = s.stains;
   o["stains_source"] = s.stains_source;
+  o["image_type"] = s.image_type;
+  o["image_type_evidence"] = s.image_type_evidence;
   o["scoring_measurement"] = s.scoring_measurement;
   o["thresholds"] = s.thresholds;
   o["scores"] = score_row_json(s.total);
@@ -949,6 +951,8 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.analysis_mpp = number_from(o, "analysis_mpp");
     s.stains = o.value("stains", "");
     s.stains_source = o.value("stains_source", "");
+    s.image_type = o.value("image_type", "");  // absent in results of versions before it
+    s.image_type_evidence = o.value("image_type_evidence", "");
     s.scoring_measurement = o.value("scoring_measurement", "");
     s.thresholds = o.value("thresholds", std::vector<double>{});
     s.total = score_row_from(o["scores"]);

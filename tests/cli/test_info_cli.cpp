@@ -29,6 +29,8 @@ TEST(InfoCli, AperioSlide) {
   const double mm2 = std::stod(out.substr(p + 13));
   EXPECT_GT(mm2, 0.3);
   EXPECT_LT(mm2, 1.5);
+  // CMU-1 is stained with H&E: a pink second stain, not DAB.
+  EXPECT_NE(out.find("image type: Brightfield (H&E) (eosin "), std::string::npos) << out;
 }
 
 TEST(InfoCli, PyramidWithResolutionFromTiffTags) {
@@ -61,6 +63,7 @@ TEST(InfoCli, HamamatsuSlideWithParenthesesInItsName) {
   EXPECT_NE(out.find("  level 6: 62 x 76 px, downsample 64\n"), std::string::npos) << out;
   EXPECT_NE(out.find("mpp: 0.228175 x 0.228175 um/px (from openslide.mpp-x)\n"), std::string::npos) << out;
   EXPECT_NE(out.find("objective power: 40x\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("image type: Fluorescence (median grey level "), std::string::npos) << out;
 }
 
 TEST(InfoCli, MicroscopeFieldWithoutMppIsMostlyTissue) {

