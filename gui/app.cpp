@@ -144,7 +144,8 @@ struct LoadedResults {
   CellResults cells;
   Review review;
   bool had_review = false;
-  std::string error;  // set instead of throwing (the reading may run on another thread)
+  std::string image_type;  // slide.json's estimate ("Brightfield (H&E)", ...); empty in older results
+  std::string error;       // set instead of throwing (the reading may run on another thread)
 };
 LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name);
 
@@ -247,6 +248,7 @@ class Viewer {
   // cells
   CanvasInput input_;
   std::filesystem::path results_dir_;
+  std::string results_image_type_;  // from slide.json: a slide of another stain is flagged in the Slide panel
   CellResults results_;
   CellGrid grid_;
   CellState state_;
@@ -613,6 +615,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     }
     if (std::filesystem::exists(dir / "slide.json")) {
       const SlideRecord rec = read_slide_json(dir / "slide.json");
+      out.image_type = rec.image_type;
       if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
       if (rec.thresholds.size() == 3) {
         g.mode = ThresholdMode::Three;
@@ -642,6 +645,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
   try {
     if (!loaded.error.empty()) throw ResultsError(loaded.error);
     results_dir_ = loaded.dir;
+    results_image_type_ = loaded.image_type;
     editor_.reset(loaded.review);
     live_thresholds_ = editor_.review().thresholds;
     set_cells(std::move(loaded.cells));
@@ -1321,6 +1325,15 @@ void Viewer::panel_slide() {
       ImGui::Text("%.4f um/px (%s)", i.mpp_x, i.mpp_source.c_str());
     } else {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "No pixel size: lengths in px");
+    }
+    if (results_image_type_ == "Brightfield (H&E)") {
+      ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Looks like H&E, not H-DAB:");
+      ImGui::TextWrapped("its DAB scores measure eosin, not the antibody");
+    } else if (results_image_type_ == "Fluorescence") {
+      ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Looks like fluorescence, not brightfield:");
+      ImGui::TextWrapped("optical densities and DAB scores are meaningless");
+    } else if (!results_image_type_.empty()) {
+      ImGui::Text("%s", results_image_type_.c_str());
     }
   } else {
     ImGui::TextWrapped("Drop a slide or image on the window, or pick a recent file:");
