@@ -258,6 +258,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
       s["status"] = o.record.status;
       s["stains"] = o.record.stains;
       s["stains_source"] = o.record.stains_source;
+      s["image_type"] = o.record.image_type;
       s["mpp"] = std::isfinite(o.record.mpp_x) ? json(o.record.mpp_x) : json(nullptr);
       s["mpp_source"] = o.record.mpp_source;
     } else if (o.state == Outcome::State::Failed) {
@@ -326,10 +327,13 @@ int Run::execute() {
   for (auto& t : pool) t.join();
   progress.finish();
 
-  int failed = 0, ok = 0;
+  int failed = 0, ok = 0, other_stain = 0;
   for (const auto& o : outcomes_) {
     failed += o.state == Outcome::State::Failed;
-    ok += o.state == Outcome::State::Done || o.state == Outcome::State::Reused;
+    const bool scored = o.state == Outcome::State::Done || o.state == Outcome::State::Reused;
+    ok += scored;
+    other_stain +=
+        scored && (o.record.image_type == "Brightfield (H&E)" || o.record.image_type == "Fluorescence");
   }
   for (const auto& p : inputs_.problems) failed += p.failure;
   const bool interrupted = g_interrupted.load();
@@ -345,8 +349,13 @@ int Run::execute() {
                  "run again with --resume to continue\n",
                  ok);
   } else {
-    std::fprintf(stderr, "ihcscore score: %d of %zu slides scored, %d failed%s; results in %s\n", ok,
-                 inputs_.items.size(), failed, failed > 0 ? " (see errors.tsv)" : "", out_.string().c_str());
+    // Slides of another stain are scored, but a long batch's per-slide lines scroll away: count them here.
+    const std::string stain_note = other_stain > 0 ? "; " + std::to_string(other_stain) +
+                                                         " look like another stain than H-DAB (see Status)"
+                                                   : "";
+    std::fprintf(stderr, "ihcscore score: %d of %zu slides scored, %d failed%s%s; results in %s\n", ok,
+                 inputs_.items.size(), failed, failed > 0 ? " (see errors.tsv)" : "", stain_note.c_str(),
+                 out_.string().c_str());
   }
   return exit_status;
 }

@@ -278,6 +278,16 @@ TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
   EXPECT_EQ(ihc->status, "ok");
   EXPECT_NE(r.err.find("cmu_small_region ok; looks like H&E, not H-DAB (check the stain)"), std::string::npos)
       << r.err;
+  EXPECT_NE(
+      r.err.find("ihcscore score: 3 of 3 slides scored, 0 failed; 2 look like another stain than H-DAB (see "
+                 "Status); results in out\n"),
+      std::string::npos)
+      << r.err;
+  const json run_json = json::parse(ihc::read_file(dir / "out/run.json"));
+  std::map<std::string, std::string> types;
+  for (const auto& sl : run_json["slides"]) types[sl["image"]] = sl["image_type"];
+  EXPECT_EQ(types["cmu_small_region"], "Brightfield (H&E)");
+  EXPECT_EQ(types["ihc"], "Brightfield (H-DAB)");
 
   const auto he_record = ihc::read_slide_json(dir / "out/slides/cmu_small_region/slide.json");
   EXPECT_EQ(he_record.image_type, "Brightfield (H&E)");
@@ -289,7 +299,8 @@ TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
   }
   EXPECT_TRUE(warned);
   EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/ihc/slide.json").image_type, "Brightfield (H-DAB)");
-  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/test3-DAPI-2-(387)/slide.json").image_type, "Fluorescence");
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/test3-DAPI-2-(387)/slide.json").image_type,
+            "Fluorescence");
 }
 
 TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
