@@ -357,10 +357,8 @@ class Viewer {
 
 void Viewer::close_slide() {
   // Background reads of this slide finish before it goes; their results belonged to it.
-  for (auto* f : {&estimating_}) {
-    if (f->valid()) f->wait();
-    *f = {};
-  }
+  if (estimating_.valid()) estimating_.wait();
+  estimating_ = {};
   if (typing_.valid()) typing_.wait();
   typing_ = {};
   slide_image_type_.clear();
