@@ -274,14 +274,36 @@ std::vector<TruthPoint> read_truth_json(const std::filesystem::path& path, const
   return parse_truth_json(read_text(path), path.string(), labels);
 }
 
-std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParams& params,
-                                        const std::string& origin) {
-  if (rgb.empty()) throw TruthError(origin + ": empty mask image");
+namespace {
+
+// Image truth must be decoded 8-bit RGB: "<origin>: empty <empty_name>" or "<origin>: <a_name> must be ...".
+void require_rgb_truth(const cv::Mat& rgb, const std::string& origin, const std::string& empty_name,
+                       const std::string& a_name) {
+  if (rgb.empty()) throw TruthError(origin + ": empty " + empty_name);
   if (rgb.type() != CV_8UC3) {
-    throw TruthError(origin + ": a truth mask must be an 8-bit RGB image (found " +
+    throw TruthError(origin + ": " + a_name + " must be an 8-bit RGB image (found " +
                      std::to_string(rgb.channels()) + " channel(s), depth " + std::to_string(rgb.depth()) +
                      ")");
   }
+}
+
+// One point per 4-connected component of `mask` with at least min_area_px pixels, at its centroid in
+// pixel-index coordinates, like the points of the CSV and JSON annotations.
+void add_component_centroids(const cv::Mat& mask, int min_area_px, TruthLabel label,
+                             std::vector<TruthPoint>& points) {
+  cv::Mat labels_img, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(mask, labels_img, stats, centroids, 4, CV_32S);
+  for (int k = 1; k < n; ++k) {
+    if (stats.at<int>(k, cv::CC_STAT_AREA) < min_area_px) continue;
+    points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
+  }
+}
+
+}  // namespace
+
+std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParams& params,
+                                        const std::string& origin) {
+  require_rgb_truth(rgb, origin, "mask image", "a truth mask");
   cv::Mat red(rgb.size(), CV_8U, cv::Scalar(0)), blue(rgb.size(), CV_8U, cv::Scalar(0));
   for (int y = 0; y < rgb.rows; ++y) {
     const auto* px = rgb.ptr<cv::Vec3b>(y);
@@ -294,27 +316,14 @@ std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParam
     }
   }
   std::vector<TruthPoint> points;
-  for (const auto& [mask, label] :
-       {std::pair{red, TruthLabel::Positive}, std::pair{blue, TruthLabel::Negative}}) {
-    cv::Mat labels_img, stats, centroids;
-    const int n = cv::connectedComponentsWithStats(mask, labels_img, stats, centroids, 4, CV_32S);
-    for (int k = 1; k < n; ++k) {
-      if (stats.at<int>(k, cv::CC_STAT_AREA) < params.min_area_px) continue;
-      // Pixel-index coordinates, like the points of the CSV and JSON annotations.
-      points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
-    }
-  }
+  add_component_centroids(red, params.min_area_px, TruthLabel::Positive, points);
+  add_component_centroids(blue, params.min_area_px, TruthLabel::Negative, points);
   return points;
 }
 
 std::vector<TruthPoint> truth_from_qupath_render(const cv::Mat& rgb, const QuPathRenderTruthParams& params,
                                                  const std::string& origin) {
-  if (rgb.empty()) throw TruthError(origin + ": empty QuPath render image");
-  if (rgb.type() != CV_8UC3) {
-    throw TruthError(origin + ": a QuPath render must be an 8-bit RGB image (found " +
-                     std::to_string(rgb.channels()) + " channel(s), depth " + std::to_string(rgb.depth()) +
-                     ")");
-  }
+  require_rgb_truth(rgb, origin, "QuPath render image", "a QuPath render");
   // One pass sorts the exact class colours into fill and outline masks per class; fill_any is every fill
   // pixel of either class, which outline-only cells must not touch.
   cv::Mat neg_fill(rgb.size(), CV_8U, cv::Scalar(0)), pos_fill(rgb.size(), CV_8U, cv::Scalar(0));
@@ -339,14 +348,9 @@ std::vector<TruthPoint> truth_from_qupath_render(const cv::Mat& rgb, const QuPat
 
   std::vector<TruthPoint> points;
   const auto add_cells = [&](const cv::Mat& fill, const cv::Mat& outline, TruthLabel label) {
+    add_component_centroids(fill, params.min_fill_px, label, points);
     cv::Mat labels_img, stats, centroids;
-    int n = cv::connectedComponentsWithStats(fill, labels_img, stats, centroids, 4, CV_32S);
-    for (int k = 1; k < n; ++k) {
-      if (stats.at<int>(k, cv::CC_STAT_AREA) < params.min_fill_px) continue;
-      // Pixel-index coordinates, like truth_from_mask.
-      points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
-    }
-    n = cv::connectedComponentsWithStats(outline, labels_img, stats, centroids, 4, CV_32S);
+    const int n = cv::connectedComponentsWithStats(outline, labels_img, stats, centroids, 4, CV_32S);
     std::vector<char> touches_fill(static_cast<std::size_t>(n), 0);
     for (int y = 0; y < labels_img.rows; ++y) {
       const auto* lab = labels_img.ptr<int>(y);
