@@ -424,9 +424,7 @@ bool Viewer::open(const std::filesystem::path& path) {
   if (coarse.size() > 64) coarse.resize(64);
   loader_->request(coarse, true);
   typing_ = std::async(std::launch::async, [raw] {
-    const auto& size0 = raw->info().level_sizes[0];
-    const cv::Mat overview = read_overview(*raw, std::max(1.0, std::max(size0.width, size0.height) / 1024.0));
-    ImageTypeEstimate t = estimate_image_type(overview, estimate_background(overview).background);
+    ImageTypeEstimate t = estimate_slide_image_type(*raw);
     if (g_glfw_up.load()) glfwPostEmptyEvent();  // wakes the UI loop to show it
     return t;
   });

@@ -143,6 +143,13 @@ cv::Mat read_overview(Slide& slide, double ds) {
                        });
 }
 
+ImageTypeEstimate estimate_slide_image_type(Slide& slide, int max_side) {
+  const cv::Size size0 = slide.info().level_sizes[0];
+  const cv::Mat overview = read_overview(
+      slide, std::max(1.0, static_cast<double>(std::max(size0.width, size0.height)) / max_side));
+  return estimate_image_type(overview, estimate_background(overview).background);
+}
+
 namespace {
 
 ScoreRow to_row(const std::string& image, const Scores& s, double area_mm2, double mpp,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "imaging/image_type.hpp"
 #include "models/parameters.hpp"
 #include "models/regions.hpp"
 #include "models/results_io.hpp"
@@ -70,6 +71,10 @@ class Slide;
 // The whole slide downsampled by about `downsample` (level-0 px per output px), RGB, read strip by strip from
 // the best level so memory stays bounded whatever the slide size.
 cv::Mat read_overview(Slide& slide, double downsample);
+
+// The slide's image type from an overview of at most `max_side` px on its long side, with the glass colour
+// estimated from it (ihcview, for a slide opened without results; score_slide uses its own overview).
+ImageTypeEstimate estimate_slide_image_type(Slide& slide, int max_side = 1024);
 
 // Library versions for run.json: "3.4.1", "4.6.0".
 std::string openslide_version();

@@ -10,7 +10,6 @@
 
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
-#include "imaging/stain_estimation.hpp"
 #include "imaging/stains.hpp"
 #include "support/test_support.hpp"
 
@@ -136,13 +135,9 @@ TEST(ImageType, RejectsNonRgbImages) {
   }
 }
 
-// The overview as `ihcscore info` reads it, with its glass colour.
+// As ihcview estimates a slide it opens: a 1024 px overview with its glass colour.
 ImageTypeEstimate of_file(const std::filesystem::path& path) {
-  auto slide = open_slide(path);
-  const auto& info = slide->info();
-  const double long_side = std::max(info.level_sizes[0].width, info.level_sizes[0].height);
-  const cv::Mat overview = read_overview(*slide, std::max(1.0, long_side / 1024.0));
-  return estimate_image_type(overview, estimate_background(overview).background);
+  return estimate_slide_image_type(*open_slide(path));
 }
 
 // Real slides: the two H&E slides of the shared data are flagged, none of its IHC images is.
