@@ -59,6 +59,9 @@ void validate(const DetectionParams& p) {
   if (!(p.ridge_kept_height >= 0 && p.ridge_kept_height <= 1)) {
     fail("ridge_kept_height must be between 0 and 1, got " + fmt(p.ridge_kept_height));
   }
+  if (!(p.ridge_close_um >= 0 && p.ridge_close_um <= 5)) {
+    fail("ridge_close_um must be between 0 and 5, got " + fmt(p.ridge_close_um));
+  }
   if (!(p.crosstalk_guard >= 0) || !std::isfinite(p.crosstalk_guard)) {
     fail("crosstalk_guard must be >= 0, got " + fmt(p.crosstalk_guard));
   }
@@ -106,6 +109,7 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.nucleus.max_background = p.max_background;
   q.nucleus.split_by_shape = p.split_by_shape;
   q.nucleus.min_kept_height = p.ridge_kept_height;
+  q.nucleus.ridge_close_px = p.ridge_close_um / um;
   q.nucleus.crosstalk_guard = p.crosstalk_guard;
   q.nucleus.split_depth_px = kSplitDepthUm / um;
   q.nucleus.ridge_radius_px = std::max(std::sqrt(q.nucleus.min_area_px / CV_PI), kMinRidgeRadiusUm / um);
@@ -279,6 +283,13 @@ std::vector<ParamSpec> detection_param_specs() {
           "(brown membranes, fibres); lower keeps more textured nuclei, but below 0.6 brown membranes pass "
           "in OD sum; 0 = off",
           0, 1));
+  specs.push_back(
+      num("ridge_close_um", "Ridge test: granule closing", "0.5", "um",
+          "A candidate that fails the ridge test is measured again after a closing with this radius, "
+          "which fills the pale gaps between chromatin granules so coarse-textured nuclei keep "
+          "their height; only candidates bluer than the brown lines around them (junctions are "
+          "not); 0 = off",
+          0, 5));
   specs.push_back(num(
       "crosstalk_guard", "Crosstalk guard (relative blueness)", "0", "x",
       "Hematoxylin OD detection only: a candidate nucleus browner than blue must have a hematoxylin/DAB "
@@ -315,6 +326,7 @@ DetectionParams detection_params_from(const ParamSet& s) {
   p.split_by_shape = s.get_bool("split_by_shape");
   p.pale_nuclei = s.get_bool("pale_nuclei");
   p.ridge_kept_height = s.get_double("ridge_kept_height");
+  p.ridge_close_um = s.get_double("ridge_close_um");
   p.crosstalk_guard = s.get_double("crosstalk_guard");
   p.cell_expansion_um = s.get_double("cell_expansion_um");
   p.smooth_boundaries = s.get_bool("smooth_boundaries");

@@ -42,6 +42,9 @@ struct DetectionParams {
   bool pale_nuclei = true;
   // Fraction of its mean height a nucleus must keep through the membrane-removing disk opening; 0 = off.
   double ridge_kept_height = 0.6;
+  // A candidate failing that test gets a second look after a closing of this radius (fills the pale gaps
+  // between chromatin granules), when it is bluer than the brown lines around it; 0 = off.
+  double ridge_close_um = 0.5;
   // Crosstalk guard ("Hematoxylin OD" detection only): a candidate nucleus browner than blue must have a
   // hematoxylin/DAB ratio this many times that of the brown structure around it, else it is a brown membrane
   // junction seen through stain vectors a few degrees off. 0 = off (the default, as in QuPath; OD sum

@@ -35,6 +35,11 @@ cv::Mat median_filter(const cv::Mat& image, double radius_px) {
   return out;
 }
 
+// The ridge test's second look (NucleusParamsPx::ridge_close_px) is for candidates at least this many times
+// bluer (detection/DAB ratio) than the brown pixels around them. With it a synthetic OD-sum 3+ honeycomb
+// gives no junction nuclei; without it, 195 (tests/imaging/test_cell_detection).
+constexpr double kTextureRescueRatio = 1.5;
+
 struct Component {
   int x0 = 0, y0 = 0, x1 = -1, y1 = -1;  // bounding box, inclusive
   int area = 0;
@@ -79,6 +84,7 @@ struct CandidateScratch {
   std::vector<int> area;
   std::vector<double> sum;
   std::vector<int> final_label;
+  cv::Mat texture_a, texture_b;  // textured_nucleus: the candidate's box
 };
 
 // cv::distanceTransform(DIST_L2, DIST_MASK_5) computes in 16.16 fixed point with these weights; doing the
@@ -909,6 +915,46 @@ bool bluer_than_brown_around(const cv::Mat& hema, const cv::Mat& dab, const cv::
   return ring_n < cp.area / 4 || cp.sum_raw * ring_d >= factor * ring_h * cp.sum_dab;
 }
 
+// The ridge test's second look (NucleusParamsPx::ridge_close_px): true when candidate `cp` (its runs in
+// raster order) is bluer than the brown around it and keeps a mean of at least `min_mean` through a closing
+// with `close_r` followed by the ridge opening. Computed on the candidate's box only (few candidates fail the
+// first test); the box's margin covers the four operations' reach, so the values equal a whole-plane
+// computation.
+bool textured_nucleus(const cv::Mat& detection, const cv::Mat& dab, const cv::Mat& smoothed,
+                      const cv::Mat& candidates, const Run* runs, int n_runs, Component cp, bool have_sums,
+                      int ring_px, double ridge_r, double close_r, double min_mean,
+                      CandidateScratch& scratch) {
+  if (!have_sums) {  // without the crosstalk guard the colour sums were not taken (same order: raster)
+    for (int i = 0; i < n_runs; ++i) {
+      const float* dv = detection.ptr<float>(runs[i].y);
+      const float* bv = dab.ptr<float>(runs[i].y);
+      for (int x = runs[i].x0; x <= runs[i].x1; ++x) {
+        cp.sum_raw += dv[x];
+        cp.sum_dab += bv[x];
+      }
+    }
+  }
+  if (!bluer_than_brown_around(detection, dab, candidates, cp, ring_px, kTextureRescueRatio)) return false;
+  const int margin =
+      2 * static_cast<int>(std::lround(close_r) + std::lround(ridge_r)) + 1;  // disks of lround(radius)
+  const cv::Rect box = cv::Rect(cp.x0 - margin, cp.y0 - margin, cp.x1 - cp.x0 + 1 + 2 * margin,
+                                cp.y1 - cp.y0 + 1 + 2 * margin) &
+                       cv::Rect(0, 0, smoothed.cols, smoothed.rows);
+  cv::Mat& a = scratch.texture_a;
+  cv::Mat& b = scratch.texture_b;
+  smoothed(box).copyTo(a);  // a whole Mat: the plane's edges are replicated, as in a whole-plane pass
+  dilate_disk(a, close_r, b);
+  erode_disk(b, close_r, a);
+  erode_disk(a, ridge_r, b);
+  dilate_disk(b, ridge_r, a);
+  double sum = 0.0;
+  for (int i = 0; i < n_runs; ++i) {
+    const float* v = a.ptr<float>(runs[i].y - box.y);
+    for (int x = runs[i].x0; x <= runs[i].x1; ++x) sum += v[x - box.x];
+  }
+  return sum / cp.area >= min_mean;
+}
+
 }  // namespace
 
 NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv::Mat& dab) {
@@ -921,8 +967,11 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
                    NucleusDetection& result, const cv::Rect& region_in) {
   require_float(detection_full, "detect_nuclei");
   const bool guard = p.crosstalk_guard > 0;
-  if (guard) {
-    require_float(dab_full, "detect_nuclei (DAB plane for crosstalk_guard)");
+  // The ridge test's second look needs the DAB plane too, but is skipped without one.
+  const bool rescue = p.ridge_close_px >= 0.5 && p.min_kept_height > 0 && !dab_full.empty();
+  if (rescue && !guard) require_float(dab_full, "detect_nuclei (DAB plane for ridge_close_px)");
+  if (guard || rescue) {
+    if (guard) require_float(dab_full, "detect_nuclei (DAB plane for crosstalk_guard)");
     if (dab_full.size() != detection_full.size()) {
       throw std::invalid_argument("detect_nuclei: the DAB plane must have the size of the detection image");
     }
@@ -968,7 +1017,7 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
 
   // Everything after the background looks only at `region` (views: the planes below take its size).
   const cv::Mat detection = detection_full(region);
-  const cv::Mat dab = guard ? dab_full(region) : cv::Mat();
+  const cv::Mat dab = guard || rescue ? dab_full(region) : cv::Mat();
   const cv::Mat t = t_full(region);
   if (!bad_background.empty()) bad_background = bad_background(region);
 
@@ -1091,7 +1140,15 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
     // lost most of its height to the opening.
     const double mean_before = cp.sum_smoothed / cp.area;
     const double mean_after = cp.sum_opened / cp.area;
-    if (mean_after < p.min_kept_height * mean_before) continue;
+    if (mean_after < p.min_kept_height * mean_before) {
+      const int own = comp_begin[static_cast<std::size_t>(c)];
+      const int n_own = comp_begin[static_cast<std::size_t>(c) + 1] - own;
+      if (!rescue ||
+          !textured_nucleus(detection, dab, smoothed, candidates, comp_runs.data() + own, n_own, cp, guard,
+                            ring_px, ridge_r, p.ridge_close_px, p.min_kept_height * mean_before, scratch)) {
+        continue;
+      }
+    }
     // Stain crosstalk: with a DAB vector a few degrees off, a dark brown junction reads 0.1-0.3 hematoxylin
     // OD and is as compact as a nucleus. A nucleus is bluer than the brown around it (even when covered by
     // brown cytoplasm); a junction has the hematoxylin/DAB ratio of its own lines.

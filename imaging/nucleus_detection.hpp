@@ -27,6 +27,12 @@ struct NucleusParamsPx {
   // Ridge test: fraction of its mean height a candidate must keep through that opening to be a nucleus (a
   // membrane junction loses most of it, a compact nucleus little). 0 = off.
   double min_kept_height = 0.6;
+  // Second look for a candidate that fails the ridge test (0 = off; needs the DAB plane): it is measured
+  // again after a closing with this disk, which fills the pale gaps between chromatin granules, so a
+  // coarse-textured nucleus keeps its height through the opening. Only a candidate bluer than the brown
+  // structure around it (the crosstalk guard's test at kTextureRescueRatio) gets it: a brown line junction
+  // has the ratio of its lines, and closed it would keep its height too.
+  double ridge_close_px = 0.0;
   double split_depth_px = 1.0;  // distance-map dynamic that separates two touching nuclei
   // Crosstalk guard: a candidate browner than blue (mean DAB OD above its mean detection-image OD) must have
   // a detection/DAB ratio at least this many times that of the pixels around it that are as brown as it; a
@@ -45,7 +51,8 @@ struct NucleusDetection {
 // Finds nuclei as compact blobs: background subtraction, ridge suppression by an opening with a disk,
 // Gaussian smoothing, Laplacian-of-Gaussian regions tested against `threshold`, distance-map watershed to
 // split touching nuclei, area filter, crosstalk guard. `detection` and `dab` (the DAB OD plane, same size;
-// only read when params.crosstalk_guard > 0, which then requires it) are CV_32F.
+// read when params.crosstalk_guard > 0, which then requires it, and by the ridge test's second look when
+// params.ridge_close_px > 0) are CV_32F.
 NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& params,
                                const cv::Mat& dab = cv::Mat());
 // Same, writing into `out`: its planes are reused when they have the image's size and type (no allocation,

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -769,10 +770,14 @@ TEST_F(ScoreCli, ProgressShowsTwoBarsOnATerminalAndOneLinePerSlideOtherwise) {
 }
 
 // The same tissue scanned by two scanners (OS-2: a Hamamatsu NDPI crop at 0.227 um/px and an Olympus VSI crop
-// at 0.346 um/px of the same region; the VSI's glass is grey, 216): a researcher expects one Ki-67 index.
-// With the ki67 preset (per-image glass colour) both read 20.5-20.7 %. QuPath 0.3.2 with a fixed white
-// background gave 16.6 and 13.5 % (DAB 0.2), 11.9 and 3.7 % (DAB 0.5): docs/accuracy.md, "Agreement with
-// QuPath".
+// at 0.346 um/px of the same region; the VSI's glass is grey, 216): a researcher expects the same nuclei and
+// one Ki-67 index. With the ki67 preset (per-image glass colour) they read 908 and 818 cells, 20.4 and 17.7
+// %. The VSI scan has about half the NDPI's optical density (median nucleus hematoxylin 0.13 against 0.26,
+// 90th percentile of nucleus DAB 0.37 against 0.78), so some of its weak positives fall below 0.2: the index
+// can only agree to a few points. Before the ridge test's second look (session 8) the VSI lost 21 % of its
+// nuclei (703 against 895), negatives as well as positives, and the two indices agreed to 0.2 points by that
+// cancellation. QuPath 0.3.2 with a fixed white background gave 16.6 and 13.5 % (DAB 0.2), 11.9 and 3.7 %
+// (DAB 0.5): docs/accuracy.md, "Agreement with QuPath".
 TEST_F(ScoreCli, SameTissueFromTwoScannersGivesTheSameKi67Index) {
   IHC_REQUIRE_SHARED(ndpi, "qupath-2022-cell-detection/images/OS-2-ndpi.ome.tif");
   IHC_REQUIRE_SHARED(vsi, "qupath-2022-cell-detection/images/OS-2-vsi.ome.tif");
@@ -784,7 +789,10 @@ TEST_F(ScoreCli, SameTissueFromTwoScannersGivesTheSameKi67Index) {
   ASSERT_TRUE(a && b);
   EXPECT_GT(a->num_detections, 600);
   EXPECT_GT(b->num_detections, 600);
-  EXPECT_NEAR(a->positive_pct, b->positive_pct, 2.0);
+  // The same nuclei: counts within 15 % of the larger.
+  EXPECT_LE(static_cast<double>(std::abs(a->num_detections - b->num_detections)),
+            0.15 * static_cast<double>(std::max(a->num_detections, b->num_detections)));
+  EXPECT_NEAR(a->positive_pct, b->positive_pct, 3.0);
 }
 
 // QuPath's published OS-2 run (Pete Bankhead's script in qupath-2022-cell-detection: OD sum, 0.5 um/px,

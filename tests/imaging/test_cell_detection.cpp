@@ -447,6 +447,14 @@ TEST(CellDetection, BadInputGetsAClearError) {
   } catch (const DetectionError& e) {
     EXPECT_STREQ(e.what(), "cell detection: ridge_kept_height must be between 0 and 1, got 1.5");
   }
+  p = DetectionParams{};
+  p.ridge_close_um = -0.5;
+  try {
+    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
+    FAIL();
+  } catch (const DetectionError& e) {
+    EXPECT_STREQ(e.what(), "cell detection: ridge_close_um must be between 0 and 5, got -0.5");
+  }
   // The crosstalk guard needs hematoxylin detection: in OD sum brown nuclei are real.
   p = DetectionParams{};
   p.crosstalk_guard = 2;

@@ -105,6 +105,52 @@ TEST(NucleusDetection, RidgeKeptHeightDecidesOverCoarseChromatinNuclei) {
   EXPECT_NE(relaxed.labels.at<int>(60, 140), 0);
 }
 
+// The ridge test's second look (ridge_close_px): a granular nucleus like the one above (granules 1 px apart),
+// closed by a 2 px disk before the opening, keeps its height. It gets that look only when it is bluer than
+// the brown structure around it (here a brown ring drawn in both planes): a brown nucleus with the ratio of
+// its surroundings is what a membrane junction looks like, and stays dropped; without a DAB plane there is no
+// second look.
+TEST(NucleusDetection, RidgeTestSecondLookKeepsGranularNucleiBluerThanTheBrownAroundThem) {
+  cv::Mat img(120, 200, CV_32F, cv::Scalar(0.02f));
+  cv::Mat nucleus_mask(img.size(), CV_8U, cv::Scalar(0));
+  cv::circle(img, cv::Point(50, 60), 9, cv::Scalar(0.5), cv::FILLED);  // solid
+  cv::circle(img, cv::Point(140, 60), 11, cv::Scalar(0.1), cv::FILLED);
+  cv::circle(nucleus_mask, cv::Point(140, 60), 13, cv::Scalar(255), cv::FILLED);
+  for (int dy = -12; dy <= 12; dy += 6) {  // granules 1 px apart
+    for (int dx = -12; dx <= 12; dx += 6) {
+      if (dx * dx + dy * dy <= 100) {
+        cv::circle(img, cv::Point(140 + dx, 60 + dy), 2, cv::Scalar(0.9), cv::FILLED);
+      }
+    }
+  }
+  cv::circle(img, cv::Point(140, 60), 17, cv::Scalar(0.9), 2);  // brown lines around it
+  cv::GaussianBlur(img, img, cv::Size(), 0.7);
+  const cv::Mat brown_nucleus = img.clone();  // DAB = the whole detection OD (OD sum of a brown field)
+  cv::Mat blue_nucleus = img.clone();
+  blue_nucleus.setTo(0.0f, nucleus_mask);  // the nucleus itself has no DAB, the lines around it do
+  NucleusParamsPx p;
+  p.ridge_radius_px = 4;
+  p.min_kept_height = 0.6;
+  p.ridge_close_px = 2;  // these granules are 5 px wide, 1 px apart: a 1 px disk leaves the diagonal gaps
+  const NucleusDetection blue = detect_nuclei(img, p, blue_nucleus);
+  EXPECT_EQ(blue.count, 2);
+  EXPECT_NE(blue.labels.at<int>(60, 50), 0);
+  EXPECT_NE(blue.labels.at<int>(60, 140), 0);
+
+  const NucleusDetection brown = detect_nuclei(img, p, brown_nucleus);
+  EXPECT_EQ(brown.count, 1);
+  EXPECT_EQ(brown.labels.at<int>(60, 140), 0);
+
+  const NucleusDetection no_dab = detect_nuclei(img, p);
+  EXPECT_EQ(no_dab.count, 1);
+  EXPECT_EQ(no_dab.labels.at<int>(60, 140), 0);
+
+  p.ridge_close_px = 0;
+  const NucleusDetection off = detect_nuclei(img, p, blue_nucleus);
+  EXPECT_EQ(off.count, 1);
+  EXPECT_EQ(off.labels.at<int>(60, 140), 0);
+}
+
 // Edge tiles can be a few pixels wide or blank: no nucleus, a label image of the input's size, no crash
 // (the candidate mask handles one- and two-pixel rows and columns itself).
 TEST(NucleusDetection, TinyAndBlankImagesGiveNoNuclei) {

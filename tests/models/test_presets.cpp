@@ -42,6 +42,7 @@ std::vector<ParamSpec> detection_keys() {
                                   num("threshold"),
                                   num("max_background"),
                                   num("ridge_kept_height"),
+                                  num("ridge_close_um"),
                                   num("crosstalk_guard"),
                                   num("cell_expansion_um"),
                                   num("membrane_width_um"),
