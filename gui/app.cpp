@@ -31,12 +31,14 @@
 #include "gui/script.hpp"
 #include "gui/tile_cache.hpp"
 #include "gui/view_transform.hpp"
+#include "imaging/cell_detection.hpp"
 #include "imaging/image_type.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
 #include "imaging/stain_estimation.hpp"
 #include "imaging/stains.hpp"
 #include "models/atomic_file.hpp"
+#include "models/presets.hpp"
 #include "models/regions.hpp"
 #include "models/results_io.hpp"
 #include "models/review.hpp"
@@ -146,7 +148,18 @@ struct LoadedResults {
   Review review;
   bool had_review = false;
   std::string image_type;  // slide.json's estimate ("Brightfield (H&E)", ...); empty in older results
-  std::string error;       // set instead of throwing (the reading may run on another thread)
+  std::map<std::string, std::string> parameters;  // slide.json's resolved parameters; empty in older results
+  std::string error;  // set instead of throwing (the reading may run on another thread)
+};
+
+// The Detection panel's state (QuPath's "Positive cell detection" dialog): the declared detection and
+// pipeline parameters, drawn from their specs; "Score whole slide" and "Score drawn regions" use them.
+// Grading keys stay with the Thresholds panel.
+struct DetectionForm {
+  ParamSet values;
+  std::vector<ParamSpec> specs;  // the keys the panel shows, in declaration order
+  std::string source;            // "preset dsg2", "results", ...
+  std::string error;             // the last rejected value's message
 };
 LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name);
 
@@ -191,6 +204,8 @@ class Viewer {
   ScoreRow summary_row(const Summary& s) const;
   void start_scoring(bool region_only);
   void poll_scoring();
+  void reset_form(const std::string& preset);
+  bool set_form_value(const std::string& key, const std::string& value);
 
   // ---- frame
   void frame_input();
@@ -198,6 +213,7 @@ class Viewer {
   void draw_cells(ImDrawList* dl);  // the class map
   void draw_panel();
   void panel_slide();
+  void panel_detection();
   void panel_display();
   void panel_cells();
   void panel_thresholds();
@@ -304,6 +320,7 @@ class Viewer {
   std::vector<std::string> recent_ = read_recent();
   ReviewEditor editor_;
   GradingParams live_thresholds_;
+  DetectionForm form_;
   std::vector<int> selection_;
   std::vector<std::uint8_t> selected_;
   bool show_cells_ = true;
@@ -632,6 +649,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     if (std::filesystem::exists(dir / "slide.json")) {
       const SlideRecord rec = read_slide_json(dir / "slide.json");
       out.image_type = rec.image_type;
+      out.parameters = rec.parameters;
       if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
       if (rec.thresholds.size() == 3) {
         g.mode = ThresholdMode::Three;
@@ -662,6 +680,17 @@ bool Viewer::apply_results(LoadedResults loaded) {
     if (!loaded.error.empty()) throw ResultsError(loaded.error);
     results_dir_ = loaded.dir;
     results_image_type_ = loaded.image_type;
+    if (!loaded.parameters.empty()) {
+      // Re-scoring from the viewer starts from what the batch used; keys of another version are left out.
+      reset_form(opt_.preset);
+      for (const auto& [key, value] : loaded.parameters) {
+        try {
+          form_.values.set(key, value, "slide.json");
+        } catch (const std::exception&) {
+        }
+      }
+      form_.source = "results";
+    }
     editor_.reset(loaded.review);
     live_thresholds_ = editor_.review().thresholds;
     set_cells(std::move(loaded.cells));
@@ -960,7 +989,7 @@ void Viewer::start_scoring(bool region_only) {
     req.rois = anns;
     req.roi_source = "drawn in ihcview";
   }
-  ParamSet params = default_params(opt_.preset);
+  ParamSet params = form_.values;
   const auto& g = live_thresholds_;
   params.set("score_measurement", g.measurement, "viewer");
   params.set("threshold_mode", std::string(threshold_mode_name(g.mode)), "viewer");
@@ -1646,6 +1675,91 @@ void Viewer::panel_summary() {
   }
 }
 
+void Viewer::reset_form(const std::string& preset) {
+  form_.values = default_params(preset);
+  form_.specs.clear();
+  for (auto specs : {detection_param_specs(), pipeline_param_specs()}) {
+    for (auto& spec : specs) form_.specs.push_back(std::move(spec));
+  }
+  form_.source = "preset " + (preset.empty() ? preset_names().front() : preset);
+  form_.error.clear();
+}
+
+bool Viewer::set_form_value(const std::string& key, const std::string& value) {
+  const bool known =
+      std::any_of(form_.specs.begin(), form_.specs.end(), [&](const ParamSpec& s) { return s.key == key; });
+  try {
+    if (!known) throw ParamError("unknown detection parameter '" + key + "'");
+    form_.values.set(key, value, "viewer");
+    form_.error.clear();
+    return true;
+  } catch (const std::exception& e) {
+    form_.error = e.what();
+    return false;
+  }
+}
+
+void Viewer::panel_detection() {
+  if (form_.specs.empty()) reset_form(opt_.preset);
+  if (!ImGui::CollapsingHeader("Detection")) return;
+  ImGui::TextWrapped("Parameters for Score whole slide / drawn regions (from %s).", form_.source.c_str());
+  const std::vector<std::string> presets = preset_names();
+  for (const auto& name : presets) {
+    if (ImGui::Button(("Preset " + name).c_str())) reset_form(name);
+    ImGui::SameLine();
+  }
+  ImGui::NewLine();
+  ImGui::PushItemWidth(110);  // room for the labels with their units
+  for (const ParamSpec& spec : form_.specs) {
+    const std::string label =
+        spec.label + (spec.unit.empty() ? "" : " [" + spec.unit + "]") + "##" + spec.key;
+    const std::string current = form_.values.get_string(spec.key);
+    switch (spec.type) {
+      case ParamType::Bool: {
+        bool v = form_.values.get_bool(spec.key);
+        if (ImGui::Checkbox(label.c_str(), &v)) set_form_value(spec.key, v ? "true" : "false");
+        break;
+      }
+      case ParamType::Int: {
+        int v = form_.values.get_int(spec.key);
+        if (ImGui::InputInt(label.c_str(), &v, 0, 0)) set_form_value(spec.key, std::to_string(v));
+        break;
+      }
+      case ParamType::Double: {
+        double v = form_.values.get_double(spec.key);
+        if (ImGui::InputDouble(label.c_str(), &v, 0, 0, "%g")) set_form_value(spec.key, format_number(v));
+        break;
+      }
+      case ParamType::Choice: {
+        if (ImGui::BeginCombo(label.c_str(), current.c_str())) {
+          for (const auto& choice : spec.choices) {
+            if (ImGui::Selectable(choice.c_str(), choice == current)) set_form_value(spec.key, choice);
+          }
+          ImGui::EndCombo();
+        }
+        break;
+      }
+      default: {  // text (stain vectors, background): applied on Enter, not per keystroke
+        char buf[512];
+        std::snprintf(buf, sizeof(buf), "%s", current.c_str());
+        if (ImGui::InputText(label.c_str(), buf, sizeof(buf), ImGuiInputTextFlags_EnterReturnsTrue)) {
+          set_form_value(spec.key, buf);
+        }
+        break;
+      }
+    }
+    if (ImGui::IsItemHovered() && !spec.help.empty()) {
+      ImGui::BeginTooltip();
+      ImGui::PushTextWrapPos(ImGui::GetFontSize() * 32.0f);
+      ImGui::TextUnformatted((spec.key + ": " + spec.help).c_str());
+      ImGui::PopTextWrapPos();
+      ImGui::EndTooltip();
+    }
+  }
+  ImGui::PopItemWidth();
+  if (!form_.error.empty()) ImGui::TextColored(ImVec4(1.0f, 0.35f, 0.3f, 1.0f), "%s", form_.error.c_str());
+}
+
 void Viewer::draw_panel() {
   int w, h;
   glfwGetWindowSize(window_, &w, &h);
@@ -1658,6 +1772,7 @@ void Viewer::draw_panel() {
   panel_slide();
   panel_display();
   panel_cells();
+  panel_detection();
   panel_thresholds();
   panel_review();
   panel_summary();
@@ -2018,6 +2133,11 @@ bool Viewer::script_step() {
     } else if (n == "clear-override") {
       editor_.set_intensity_override({});
       refresh_cells(false);
+    } else if (n == "param") {
+      if (form_.specs.empty()) reset_form(opt_.preset);
+      std::string value = c.args[1];
+      for (std::size_t i = 2; i < c.args.size(); ++i) value += " " + c.args[i];  // "OD sum"
+      if (!set_form_value(c.args[0], value)) fail(c, form_.error);
     } else if (n == "score") {
       start_scoring(!c.args.empty() && c.args[0] == "region");
       script_waiting_ = true;

@@ -42,6 +42,7 @@ constexpr Spec kSpecs[] = {
     {"filter", 1, 1},
     {"override", 2, -1},
     {"clear-override", 0, 0},
+    {"param", 2, -1},
     {"score", 0, 1},
     {"save", 0, 0},
     {"export-geojson", 1, 1},

@@ -969,9 +969,9 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
   const bool guard = p.crosstalk_guard > 0;
   // The ridge test's second look needs the DAB plane too, but is skipped without one.
   const bool rescue = p.ridge_close_px >= 0.5 && p.min_kept_height > 0 && !dab_full.empty();
-  if (rescue && !guard) require_float(dab_full, "detect_nuclei (DAB plane for ridge_close_px)");
   if (guard || rescue) {
-    if (guard) require_float(dab_full, "detect_nuclei (DAB plane for crosstalk_guard)");
+    require_float(dab_full, guard ? "detect_nuclei (DAB plane for crosstalk_guard)"
+                                  : "detect_nuclei (DAB plane for ridge_close_px)");
     if (dab_full.size() != detection_full.size()) {
       throw std::invalid_argument("detect_nuclei: the DAB plane must have the size of the detection image");
     }

@@ -150,4 +150,33 @@ elif [ -n "${CI:-}" ]; then
 else
   echo "skipped the H&E check: $CMU is missing"
 fi
+# Detection panel: the declared detection parameters, changed in the viewer, are what "Score whole slide" uses
+# (the batch's slide.json records them), and a value out of range is refused with the key's message.
+cat > detect.txt <<EOS
+wait
+param min_area_um2 45
+param detection_image Hematoxylin OD
+score
+wait
+quit
+EOS
+rm -rf ihcview-out
+"$BIN/ihcview" s.svs --script detect.txt
+python3 - ihcview-out/s/slide.json ihcview-out/s/cells.csv "$RES/cells.csv" <<'PY'
+import csv, json, sys
+p = json.load(open(sys.argv[1]))["parameters"]
+assert p["min_area_um2"] == "45" and p["detection_image"] == "Hematoxylin OD", p
+for row in csv.DictReader(open(sys.argv[2])):
+    assert float(row["Nucleus: Area um^2"]) >= 45, row["Nucleus: Area um^2"]
+viewer = sum(1 for _ in csv.DictReader(open(sys.argv[2])))
+batch = sum(1 for _ in csv.DictReader(open(sys.argv[3])))
+assert 0 < viewer < batch, (viewer, batch)
+print("viewer scoring used the Detection panel:", viewer, "cells (batch defaults:", batch, ")")
+PY
+printf 'param min_area_um2 -5\nquit\n' > bad_param.txt
+status=0
+"$BIN/ihcview" s.svs --script bad_param.txt 2> bad_param.err || status=$?
+test "$status" -ne 0
+grep -q "min_area_um2" bad_param.err
+echo "Detection panel refuses min_area_um2 = -5: $(head -c 200 bad_param.err)"
 echo "viewer script test passed"

@@ -210,6 +210,25 @@ TEST(CellDetection, FindsBrownKi67NucleiAndMeasuresTheirDab) {
   }
 }
 
+// A user raises min_area_um2 to leave small nuclei (lymphocytes) out: every larger nucleus is still found.
+// Until session 8 the ridge opening took the disk of the minimum area, so nuclei just above it failed the
+// ridge test.
+TEST(CellDetection, RaisingTheMinimumAreaOnlyDropsSmallerNuclei) {
+  const auto field = test::grid_field(
+      8, 8, 30.0, 7.0, [](int, int) { return false; }, [](int, int) { return false; });
+  DetectionParams p;
+  const CellTable all = detect_cells(field.rgb, 0.5, hdab(), p);
+  ASSERT_EQ(all.size(), 64u);
+  const int area = all.column("Nucleus: Area um^2");
+  float smallest = 1e9f;
+  for (std::size_t i = 0; i < all.size(); ++i) smallest = std::min(smallest, all.value(i, area));
+  p.min_area_um2 = 0.8 * smallest;  // about 30 um^2: a 3.1 um disk
+  const CellTable raised = detect_cells(field.rgb, 0.5, hdab(), p);
+  EXPECT_EQ(match(raised, field.cells, 3.0).found, 64);
+  p.min_area_um2 = 2.0 * smallest;
+  EXPECT_EQ(detect_cells(field.rgb, 0.5, hdab(), p).size(), 0u);
+}
+
 TEST(CellDetection, HematoxylinDetectionImageAlsoFindsBlueNuclei) {
   const auto field = test::grid_field(
       8, 8, 30.0, 7.0, [](int, int) { return false; }, [](int, int) { return false; });
