@@ -989,6 +989,7 @@ void Viewer::start_scoring(bool region_only) {
     req.rois = anns;
     req.roi_source = "drawn in ihcview";
   }
+  if (form_.specs.empty()) reset_form(opt_.preset);  // scored before the panel was first drawn
   ParamSet params = form_.values;
   const auto& g = live_thresholds_;
   params.set("score_measurement", g.measurement, "viewer");
