@@ -60,6 +60,16 @@ struct Run {
   bool in_outline = false;  // outline piece: its component holds a seed
 };
 
+// Adds run `r`'s detection-image and DAB OD to the candidate's colour sums (the crosstalk guard's input).
+void add_colour_sums(const cv::Mat& detection, const cv::Mat& dab, const Run& r, Component& cp) {
+  const float* dv = detection.ptr<float>(r.y);
+  const float* bv = dab.ptr<float>(r.y);
+  for (int x = r.x0; x <= r.x1; ++x) {
+    cp.sum_raw += dv[x];
+    cp.sum_dab += bv[x];
+  }
+}
+
 // Buffers reused across candidates and calls (one set per worker thread): per-candidate OpenCV calls on
 // small boxes cost more in allocation and dispatch than in pixels.
 struct CandidateScratch {
@@ -925,14 +935,7 @@ bool textured_nucleus(const cv::Mat& detection, const cv::Mat& dab, const cv::Ma
                       int ring_px, double ridge_r, double close_r, double min_mean,
                       CandidateScratch& scratch) {
   if (!have_sums) {  // without the crosstalk guard the colour sums were not taken (same order: raster)
-    for (int i = 0; i < n_runs; ++i) {
-      const float* dv = detection.ptr<float>(runs[i].y);
-      const float* bv = dab.ptr<float>(runs[i].y);
-      for (int x = runs[i].x0; x <= runs[i].x1; ++x) {
-        cp.sum_raw += dv[x];
-        cp.sum_dab += bv[x];
-      }
-    }
+    for (int i = 0; i < n_runs; ++i) add_colour_sums(detection, dab, runs[i], cp);
   }
   if (!bluer_than_brown_around(detection, dab, candidates, cp, ring_px, kTextureRescueRatio)) return false;
   const int margin =
@@ -1108,14 +1111,7 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
       cp.sum_smoothed += sv[x];
       cp.sum_opened += ov[x];
     }
-    if (guard) {
-      const float* dv = detection.ptr<float>(r.y);
-      const float* bv = dab.ptr<float>(r.y);
-      for (int x = r.x0; x <= r.x1; ++x) {
-        cp.sum_raw += dv[x];
-        cp.sum_dab += bv[x];
-      }
-    }
+    if (guard) add_colour_sums(detection, dab, r, cp);
     if (!bad_background.empty()) {
       const uchar* bad = bad_background.ptr<uchar>(r.y);
       for (int x = r.x0; x <= r.x1; ++x) cp.on_bad_background |= bad[x] != 0;
