@@ -431,68 +431,42 @@ TEST(CellDetection, ParametersRoundTripThroughTheirSpecs) {
   }
 }
 
+// The message of the DetectionError detect_cells throws for this input ("" when it throws none).
+std::string detection_error(const cv::Mat& rgb, const DetectionParams& p) {
+  try {
+    detect_cells(rgb, 0.5, hdab(), p);
+  } catch (const DetectionError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 TEST(CellDetection, BadInputGetsAClearError) {
-  try {
-    detect_cells(cv::Mat(), 0.5, hdab(), DetectionParams{});
-    FAIL();
-  } catch (const DetectionError& e) {
-    EXPECT_STREQ(e.what(), "detect_cells: the image is empty");
-  }
-  try {
-    detect_cells(cv::Mat::zeros(64, 64, CV_32F), 0.5, hdab(), DetectionParams{});
-    FAIL();
-  } catch (const DetectionError& e) {
-    EXPECT_STREQ(e.what(), "detect_cells: expected an 8-bit RGB image (CV_8UC3), got CV_32FC1");
-  }
-  try {
-    detect_cells(cv::Mat::zeros(64, 64, CV_8UC4), 0.5, hdab(), DetectionParams{});
-    FAIL();
-  } catch (const DetectionError& e) {
-    EXPECT_STREQ(e.what(), "detect_cells: expected an 8-bit RGB image (CV_8UC3), got CV_8UC4");
-  }
+  EXPECT_EQ(detection_error(cv::Mat(), {}), "detect_cells: the image is empty");
+  EXPECT_EQ(detection_error(cv::Mat::zeros(64, 64, CV_32F), {}),
+            "detect_cells: expected an 8-bit RGB image (CV_8UC3), got CV_32FC1");
+  EXPECT_EQ(detection_error(cv::Mat::zeros(64, 64, CV_8UC4), {}),
+            "detect_cells: expected an 8-bit RGB image (CV_8UC3), got CV_8UC4");
+  const cv::Mat grey(64, 64, CV_8UC3, cv::Scalar::all(240));
   DetectionParams p;
   p.detection_image = "DAB";
-  try {
-    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
-    FAIL();
-  } catch (const DetectionError& e) {
-    EXPECT_STREQ(e.what(), "cell detection: detection_image must be 'OD sum' or 'Hematoxylin OD', got 'DAB'");
-  }
+  EXPECT_EQ(detection_error(grey, p),
+            "cell detection: detection_image must be 'OD sum' or 'Hematoxylin OD', got 'DAB'");
   p = DetectionParams{};
   p.ridge_kept_height = 1.5;
-  try {
-    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
-    FAIL();
-  } catch (const DetectionError& e) {
-    EXPECT_STREQ(e.what(), "cell detection: ridge_kept_height must be between 0 and 1, got 1.5");
-  }
+  EXPECT_EQ(detection_error(grey, p), "cell detection: ridge_kept_height must be between 0 and 1, got 1.5");
   p = DetectionParams{};
   p.ridge_close_um = -0.5;
-  try {
-    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
-    FAIL();
-  } catch (const DetectionError& e) {
-    EXPECT_STREQ(e.what(), "cell detection: ridge_close_um must be between 0 and 5, got -0.5");
-  }
+  EXPECT_EQ(detection_error(grey, p), "cell detection: ridge_close_um must be between 0 and 5, got -0.5");
   // The crosstalk guard needs hematoxylin detection: in OD sum brown nuclei are real.
   p = DetectionParams{};
   p.crosstalk_guard = 2;
-  try {
-    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
-    FAIL();
-  } catch (const DetectionError& e) {
-    EXPECT_STREQ(e.what(),
-                 "cell detection: crosstalk_guard applies to detection_image 'Hematoxylin OD' "
-                 "only; set it to 0 with 'OD sum'");
-  }
+  EXPECT_EQ(detection_error(grey, p),
+            "cell detection: crosstalk_guard applies to detection_image 'Hematoxylin OD' only; set it to 0 "
+            "with 'OD sum'");
   p.detection_image = "Hematoxylin OD";
   p.crosstalk_guard = -1;
-  try {
-    detect_cells(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(240)), 0.5, hdab(), p);
-    FAIL();
-  } catch (const DetectionError& e) {
-    EXPECT_STREQ(e.what(), "cell detection: crosstalk_guard must be >= 0, got -1");
-  }
+  EXPECT_EQ(detection_error(grey, p), "cell detection: crosstalk_guard must be >= 0, got -1");
   // Blank and tiny images are valid and simply hold no cells.
   EXPECT_EQ(detect_cells(cv::Mat(300, 300, CV_8UC3, cv::Scalar::all(250)), 0.5, hdab(), {}).size(), 0u);
   EXPECT_EQ(detect_cells(cv::Mat(1, 1, CV_8UC3, cv::Scalar::all(0)), 0.5, hdab(), {}).size(), 0u);
