@@ -157,7 +157,7 @@ struct LoadedResults {
 // Grading keys stay with the Thresholds panel.
 struct DetectionForm {
   ParamSet values;
-  std::vector<ParamSpec> specs;  // the keys the panel shows, in declaration order
+  std::vector<ParamSpec> specs;  // the keys the panel shows, in declaration order (fixed at start)
   std::string source;            // "preset dsg2", "results", ...
   std::string error;             // the last rejected value's message
 };
@@ -171,7 +171,12 @@ std::atomic<bool> g_glfw_up{false};
 
 class Viewer {
  public:
-  explicit Viewer(const ViewerOptions& o) : opt_(o) {}
+  explicit Viewer(const ViewerOptions& o) : opt_(o) {
+    for (auto specs : {detection_param_specs(), pipeline_param_specs()}) {
+      for (auto& spec : specs) form_.specs.push_back(std::move(spec));
+    }
+    reset_form(opt_.preset);
+  }
   int run();
 
   void on_drop(const std::string& path) { dropped_ = path; }
@@ -989,7 +994,6 @@ void Viewer::start_scoring(bool region_only) {
     req.rois = anns;
     req.roi_source = "drawn in ihcview";
   }
-  if (form_.specs.empty()) reset_form(opt_.preset);  // scored before the panel was first drawn
   ParamSet params = form_.values;
   const auto& g = live_thresholds_;
   params.set("score_measurement", g.measurement, "viewer");
@@ -1678,10 +1682,6 @@ void Viewer::panel_summary() {
 
 void Viewer::reset_form(const std::string& preset) {
   form_.values = default_params(preset);
-  form_.specs.clear();
-  for (auto specs : {detection_param_specs(), pipeline_param_specs()}) {
-    for (auto& spec : specs) form_.specs.push_back(std::move(spec));
-  }
   form_.source = "preset " + (preset.empty() ? preset_names().front() : preset);
   form_.error.clear();
 }
@@ -1701,7 +1701,6 @@ bool Viewer::set_form_value(const std::string& key, const std::string& value) {
 }
 
 void Viewer::panel_detection() {
-  if (form_.specs.empty()) reset_form(opt_.preset);
   if (!ImGui::CollapsingHeader("Detection")) return;
   ImGui::TextWrapped("Parameters for Score whole slide / drawn regions (from %s).", form_.source.c_str());
   const std::vector<std::string> presets = preset_names();
@@ -2135,7 +2134,6 @@ bool Viewer::script_step() {
       editor_.set_intensity_override({});
       refresh_cells(false);
     } else if (n == "param") {
-      if (form_.specs.empty()) reset_form(opt_.preset);
       std::string value = c.args[1];
       for (std::size_t i = 2; i < c.args.size(); ++i) value += " " + c.args[i];  // "OD sum"
       if (!set_form_value(c.args[0], value)) fail(c, form_.error);
