@@ -1384,10 +1384,10 @@ void Viewer::panel_slide() {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "No pixel size: lengths in px");
     }
     const std::string& type = results_image_type_.empty() ? slide_image_type_ : results_image_type_;
-    if (type == "Brightfield (H&E)") {
+    if (type == image_type_name(ImageType::BrightfieldHE)) {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Looks like H&E, not H-DAB:");
       ImGui::TextWrapped("its DAB scores measure eosin, not the antibody");
-    } else if (type == "Fluorescence") {
+    } else if (type == image_type_name(ImageType::Fluorescence)) {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Looks like fluorescence, not brightfield:");
       ImGui::TextWrapped("optical densities and DAB scores are meaningless");
     } else if (!type.empty()) {

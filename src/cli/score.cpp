@@ -18,6 +18,7 @@
 #include "cli/progress.hpp"
 #include "ihc/version.hpp"
 #include "imaging/cell_detection.hpp"
+#include "imaging/image_type.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/stains.hpp"
 #include "models/atomic_file.hpp"
@@ -332,8 +333,8 @@ int Run::execute() {
     failed += o.state == Outcome::State::Failed;
     const bool scored = o.state == Outcome::State::Done || o.state == Outcome::State::Reused;
     ok += scored;
-    other_stain +=
-        scored && (o.record.image_type == "Brightfield (H&E)" || o.record.image_type == "Fluorescence");
+    other_stain += scored && (o.record.image_type == image_type_name(ImageType::BrightfieldHE) ||
+                              o.record.image_type == image_type_name(ImageType::Fluorescence));
   }
   for (const auto& p : inputs_.problems) failed += p.failure;
   const bool interrupted = g_interrupted.load();
