@@ -158,8 +158,10 @@ struct LoadedResults {
 struct DetectionForm {
   ParamSet values;
   std::vector<ParamSpec> specs;  // the keys the panel shows, in declaration order (fixed at start)
-  std::string source;            // "preset dsg2", "results", ...
+  std::string preset;            // what a loaded parameter file applies over, as `--preset P --params F`
+  std::string source;            // "preset dsg2", "results", "file x.params", ...
   std::string error;             // the last rejected value's message
+  std::string path = "ihcview.params";  // the file field of Load / Save
 };
 LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name);
 
@@ -171,11 +173,20 @@ std::atomic<bool> g_glfw_up{false};
 
 class Viewer {
  public:
-  explicit Viewer(const ViewerOptions& o) : opt_(o) {
+  Viewer(const ViewerOptions& o, const ParamSet& start) : opt_(o) {
     for (auto specs : {detection_param_specs(), pipeline_param_specs()}) {
       for (auto& spec : specs) form_.specs.push_back(std::move(spec));
     }
-    reset_form(opt_.preset);
+    form_.preset = opt_.preset.empty() ? default_preset_name() : opt_.preset;
+    form_.values = start;
+    form_.source = "preset " + form_.preset;
+    if (!opt_.params_file.empty()) {
+      form_.source += " + " + opt_.params_file.filename().string();
+      form_.path = opt_.params_file.string();
+    }
+    // The preset's (or file's) grading, not GradingParams' defaults: `--preset ki67` grades nuclei.
+    live_thresholds_ = grading_params_from(start);
+    editor_.reset(fresh_review());
   }
   int run();
 
@@ -211,6 +222,15 @@ class Viewer {
   void poll_scoring();
   void reset_form(const std::string& preset);
   bool set_form_value(const std::string& key, const std::string& value);
+  void apply_params(const ParamSet& params, const std::string& source);
+  bool load_params(const std::filesystem::path& path);
+  bool save_params(const std::filesystem::path& path);
+  ParamSet current_params() const;  // the form plus the Thresholds panel's grading
+  Review fresh_review() const {     // an empty review grading with the live thresholds
+    Review r;
+    r.thresholds = live_thresholds_;
+    return r;
+  }
 
   // ---- frame
   void frame_input();
@@ -459,7 +479,7 @@ bool Viewer::open(const std::filesystem::path& path) {
   ++cells_version_;
   ++selection_version_;
   selection_.clear();
-  editor_.reset({});
+  editor_.reset(fresh_review());
   saved_revision_ = editor_.revision();
   if (window_ != nullptr) glfwSetWindowTitle(window_, ("ihcview - " + path.filename().string()).c_str());
   return true;
@@ -687,7 +707,9 @@ bool Viewer::apply_results(LoadedResults loaded) {
     results_image_type_ = loaded.image_type;
     if (!loaded.parameters.empty()) {
       // Re-scoring from the viewer starts from what the batch used; keys of another version are left out.
-      reset_form(opt_.preset);
+      // The grading comes from the review below, not from here.
+      form_.values = default_params(form_.preset);
+      form_.error.clear();
       for (const auto& [key, value] : loaded.parameters) {
         try {
           form_.values.set(key, value, "slide.json");
@@ -994,14 +1016,7 @@ void Viewer::start_scoring(bool region_only) {
     req.rois = anns;
     req.roi_source = "drawn in ihcview";
   }
-  ParamSet params = form_.values;
-  const auto& g = live_thresholds_;
-  params.set("score_measurement", g.measurement, "viewer");
-  params.set("threshold_mode", std::string(threshold_mode_name(g.mode)), "viewer");
-  params.set("threshold_1plus", format_number(g.threshold_1plus), "viewer");
-  params.set("threshold_2plus", format_number(g.threshold_2plus), "viewer");
-  params.set("threshold_3plus", format_number(g.threshold_3plus), "viewer");
-  params.set("threshold_positive", format_number(g.threshold_positive), "viewer");
+  const ParamSet params = current_params();
   req.params_hash = params_hash(params);
   job_cancel_ = false;
   job_done_ = 0;
@@ -1680,10 +1695,68 @@ void Viewer::panel_summary() {
   }
 }
 
+// A preset is a whole parameter file: its grading (measurement, thresholds) goes to the Thresholds panel too.
 void Viewer::reset_form(const std::string& preset) {
-  form_.values = default_params(preset);
-  form_.source = "preset " + (preset.empty() ? preset_names().front() : preset);
+  form_.preset = preset.empty() ? default_preset_name() : preset;
+  apply_params(default_params(form_.preset), "preset " + form_.preset);
+}
+
+void Viewer::apply_params(const ParamSet& params, const std::string& source) {
+  const GradingParams g = grading_params_from(params);
+  form_.values = params;
+  form_.source = source;
   form_.error.clear();
+  if (same_grading(g, live_thresholds_)) return;
+  live_thresholds_ = g;
+  editor_.set_thresholds(g);  // one undo step, as a slider release
+  nav_order_.clear();
+  refresh_cells(true);
+}
+
+ParamSet Viewer::current_params() const {
+  ParamSet params = form_.values;
+  const auto& g = live_thresholds_;
+  params.set("score_measurement", g.measurement, "viewer");
+  params.set("threshold_mode", std::string(threshold_mode_name(g.mode)), "viewer");
+  params.set("threshold_1plus", format_number(g.threshold_1plus), "viewer");
+  params.set("threshold_2plus", format_number(g.threshold_2plus), "viewer");
+  params.set("threshold_3plus", format_number(g.threshold_3plus), "viewer");
+  params.set("threshold_positive", format_number(g.threshold_positive), "viewer");
+  return params;
+}
+
+// Loads as `--preset P --params FILE` would (P: the form's last preset), all or nothing: a bad file leaves
+// the form as it was and shows the error (file, line, key).
+bool Viewer::load_params(const std::filesystem::path& path) {
+  try {
+    ParamSet p = default_params(form_.preset);
+    p.load_file(path.string());
+    grading_params_from(p);
+    score_options_from(p);
+    detection_params_from(p);
+    apply_params(p, "preset " + form_.preset + " + " + path.filename().string());
+    message_ = "Loaded parameters from " + path.string();
+    return true;
+  } catch (const std::exception& e) {
+    form_.error = e.what();
+    return false;
+  }
+}
+
+// The file `ihcscore score --params` reads: the form and the live grading, with units and help per key.
+bool Viewer::save_params(const std::filesystem::path& path) {
+  try {
+    std::string text = "# saved by ihcview";
+    if (!slide_path_.empty()) text += " for " + slide_path_.filename().string();
+    text += " (form from " + form_.source + ")\n" + current_params().to_text();
+    write_file_atomic(path, text);
+    form_.error.clear();
+    message_ = "Saved parameters to " + path.string();
+    return true;
+  } catch (const std::exception& e) {
+    form_.error = e.what();
+    return false;
+  }
 }
 
 bool Viewer::set_form_value(const std::string& key, const std::string& value) {
@@ -1709,6 +1782,17 @@ void Viewer::panel_detection() {
     ImGui::SameLine();
   }
   ImGui::NewLine();
+  // ImGui has no file dialog: a path field, as `--params` takes on the command line.
+  char path[1024];
+  std::snprintf(path, sizeof(path), "%s", form_.path.c_str());
+  ImGui::PushItemWidth(200);
+  if (ImGui::InputText("##params_path", path, sizeof(path))) form_.path = path;
+  ImGui::PopItemWidth();
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("Parameter file (key = value), as ihcscore --params reads");
+  ImGui::SameLine();
+  if (ImGui::Button("Load")) load_params(form_.path);
+  ImGui::SameLine();
+  if (ImGui::Button("Save")) save_params(form_.path);
   ImGui::PushItemWidth(110);  // room for the labels with their units
   for (const ParamSpec& spec : form_.specs) {
     const std::string label =
@@ -2137,6 +2221,10 @@ bool Viewer::script_step() {
       std::string value = c.args[1];
       for (std::size_t i = 2; i < c.args.size(); ++i) value += " " + c.args[i];  // "OD sum"
       if (!set_form_value(c.args[0], value)) fail(c, form_.error);
+    } else if (n == "load-params") {
+      if (!load_params(c.args[0])) fail(c, form_.error);
+    } else if (n == "save-params") {
+      if (!save_params(c.args[0])) fail(c, form_.error);
     } else if (n == "score") {
       start_scoring(!c.args.empty() && c.args[0] == "region");
       script_waiting_ = true;
@@ -2395,12 +2483,28 @@ int Viewer::run() {
 
 }  // namespace
 
+ParamSet initial_params(const ViewerOptions& options) {
+  ParamSet p = default_params(options.preset);
+  if (!options.params_file.empty()) p.load_file(options.params_file.string());
+  grading_params_from(p);
+  score_options_from(p);
+  detection_params_from(p);
+  return p;
+}
+
 int run_viewer(const ViewerOptions& options) {
   // Tiles (768 KB decoded, 1 MB as llvmpipe textures) come and go while panning. A fixed mmap threshold gives
   // each back to the system when freed; glibc's default raises the threshold after the first frees and keeps
   // them in a heap that fragments and grows by tens of MB per minute of panning.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-  Viewer v(options);
+  ParamSet start;
+  try {
+    start = initial_params(options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ihcview: %s\n", e.what());
+    return 1;
+  }
+  Viewer v(options, start);
   return v.run();
 }
 

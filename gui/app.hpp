@@ -5,21 +5,28 @@
 #include <filesystem>
 #include <string>
 
+#include "models/parameters.hpp"
+
 namespace ihc::gui {
 
 struct ViewerOptions {
-  std::filesystem::path slide;       // may be empty: start with the recent-files list
-  std::filesystem::path results;     // OUT/slides/<id> of `ihcscore score`; review.json is saved there
-  std::filesystem::path script;      // scripted mode: replay this file, then exit
-  std::filesystem::path screenshot;  // PNG written when the script ends (or after the first full view)
-  std::string preset;                // parameter preset for scoring from the viewer ("" = default)
+  std::filesystem::path slide;        // may be empty: start with the recent-files list
+  std::filesystem::path results;      // OUT/slides/<id> of `ihcscore score`; review.json is saved there
+  std::filesystem::path script;       // scripted mode: replay this file, then exit
+  std::filesystem::path screenshot;   // PNG written when the script ends (or after the first full view)
+  std::string preset;                 // parameter preset for scoring from the viewer ("" = default)
+  std::filesystem::path params_file;  // parameter file applied after the preset (as `ihcscore --params`)
   int width = 1280;
   int height = 800;
   double autosave_seconds = 3.0;
 };
 
-// Returns the process exit status: 0 ok, 1 usage error, 2 the slide or results could not be opened,
-// 3 a script expectation failed.
+// The parameters the viewer starts from: the preset, then the parameter file. Throws ParamError (naming the
+// preset, or the file, line and key) for a bad one.
+ParamSet initial_params(const ViewerOptions& options);
+
+// Returns the process exit status: 0 ok, 1 usage error (bad preset or parameter file), 2 the slide or results
+// could not be opened, 3 a script expectation failed.
 int run_viewer(const ViewerOptions& options);
 
 }  // namespace ihc::gui

@@ -43,6 +43,8 @@ constexpr Spec kSpecs[] = {
     {"override", 2, -1},
     {"clear-override", 0, 0},
     {"param", 2, -1},
+    {"load-params", 1, 1},
+    {"save-params", 1, 1},
     {"score", 0, 1},
     {"save", 0, 0},
     {"export-geojson", 1, 1},

@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   app.add_option("--screenshot", screenshot,
                  "Write the view as PNG once it is fully drawn (then exit without --script)");
   app.add_option("--preset", o.preset, "Parameter preset for scoring from the viewer");
+  app.add_option("--params", o.params_file,
+                 "Parameter file applied after the preset (as ihcscore score --params); the Detection panel "
+                 "and the thresholds start from it");
   app.add_option("--width", o.width, "Window width")->capture_default_str();
   app.add_option("--height", o.height, "Window height")->capture_default_str();
   app.add_option("--autosave", o.autosave_seconds, "Seconds between autosaves of review.json")

@@ -156,6 +156,8 @@ cat > detect.txt <<EOS
 wait
 param min_area_um2 45
 param detection_image Hematoxylin OD
+thresholds 0.15 0.3 0.45
+save-params viewer.params
 score
 wait
 quit
@@ -179,4 +181,44 @@ status=0
 test "$status" -ne 0
 grep -q "min_area_um2" bad_param.err
 echo "Detection panel refuses min_area_um2 = -5: $(head -c 200 bad_param.err)"
+# The saved parameter file is what the batch reads: scoring with it gives the viewer's cells and classes.
+"$BIN/ihcscore" score s.svs -o out_params --params viewer.params > /dev/null 2>&1
+cmp ihcview-out/s/cells.csv out_params/slides/s/cells.csv
+grep -q "^threshold_1plus = 0.15$" viewer.params
+echo "save-params: ihcscore score --params viewer.params gives the viewer's cells.csv byte for byte"
+# ... and what the viewer starts from: --params sets the form and the thresholds; load-params does the same
+# later, all or nothing (a bad file names its line and key, and leaves the form as it was).
+printf 'wait\nscore\nwait\nquit\n' > score_only.txt
+rm -rf ihcview-out
+"$BIN/ihcview" s.svs --params viewer.params --script score_only.txt
+cmp ihcview-out/s/cells.csv out_params/slides/s/cells.csv
+printf '# comment\nsigma_um = abc\n' > bad.params
+status=0
+"$BIN/ihcview" s.svs --params bad.params --script score_only.txt 2> bad_start.err || status=$?
+test "$status" -eq 1
+grep -qx "ihcview: bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" bad_start.err
+printf 'wait\nload-params bad.params\nquit\n' > load_bad.txt
+status=0
+"$BIN/ihcview" s.svs --script load_bad.txt 2> load_bad.err || status=$?
+test "$status" -ne 0
+grep -q "bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" load_bad.err
+printf 'wait\nload-params viewer.params\nscore\nwait\nquit\n' > load_ok.txt
+rm -rf ihcview-out
+"$BIN/ihcview" s.svs --script load_ok.txt
+cmp ihcview-out/s/cells.csv out_params/slides/s/cells.csv
+echo "--params and load-params start the viewer's scoring from the file; a bad file is refused with its line"
+# --preset ki67 grades nuclei: the preset's measurement and single threshold, not the membrane defaults.
+rm -rf ihcview-out
+"$BIN/ihcview" s.svs --preset ki67 --script score_only.txt
+python3 - ihcview-out/s/slide.json <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["scoring_measurement"] == "Nucleus: DAB OD mean", d["scoring_measurement"]
+assert d["parameters"]["threshold_mode"] == "single", d["parameters"]["threshold_mode"]
+print("--preset ki67 scores", d["scoring_measurement"], "with one threshold")
+PY
+status=0
+"$BIN/ihcview" s.svs --preset bogus --script score_only.txt 2> bad_preset.err || status=$?
+test "$status" -eq 1
+grep -qx "ihcview: unknown preset 'bogus' (known: dsg2, ki67)" bad_preset.err
 echo "viewer script test passed"
