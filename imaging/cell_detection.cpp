@@ -305,7 +305,10 @@ std::vector<ParamSpec> detection_param_specs() {
   specs.push_back(num("membrane_width_um", "Membrane width", "1", "um",
                       "Width of the membrane band inside each cell along its border", 0, 20));
   ParamSpec tile =
-      num("tile_size_px", "Tile size", "1024", "px", "Tile side at the analysis resolution", 64, 1 << 16);
+      num("tile_size_px", "Tile size", "1024", "px",
+          "Tile side at the analysis resolution; the background is estimated per tile, so on dense tissue "
+          "another size gives other counts: keep it fixed when comparing slides",
+          64, 1 << 16);
   tile.type = ParamType::Int;
   specs.push_back(tile);
   ParamSpec threads = num("threads", "Threads", "0", "", "Worker threads for tiles; 0 = all cores", 0, 1024);
