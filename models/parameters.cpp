@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -210,6 +211,11 @@ void ParamSet::load_text(const std::string& text, const std::string& origin) {
 }
 
 void ParamSet::load_file(const std::string& path) {
+  // A folder opens as a stream that reads nothing: it would pass as an empty file and leave the defaults.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ParamError("cannot read parameter file '" + path + "': it is a folder");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ParamError("cannot open parameter file '" + path + "': " + std::strerror(errno));

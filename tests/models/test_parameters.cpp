@@ -183,6 +183,9 @@ TEST(ParamSet, LoadFileUsesThePathInMessages) {
   const std::string missing = (dir / "missing.params").string();
   EXPECT_EQ(error_of([&] { p.load_file(missing); }),
             "cannot open parameter file '" + missing + "': No such file or directory");
+  // A folder given by mistake is refused, not read as an empty file that keeps every default.
+  EXPECT_EQ(error_of([&] { p.load_file(dir.string()); }),
+            "cannot read parameter file '" + dir.string() + "': it is a folder");
 }
 
 TEST(ParamSet, ToTextDocumentsEveryKeyAndRoundTrips) {
