@@ -64,6 +64,9 @@ void ensure_directory(const fs::path& dir) {
 }
 
 std::string read_file(const fs::path& path) {
+  // A folder opens as a stream that reads nothing, which callers would take for an empty file.
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw FileError(path, "is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError(path, std::string("cannot open for reading: ") + errno_text(errno));
   std::ostringstream ss;

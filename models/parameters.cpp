@@ -214,7 +214,7 @@ void ParamSet::load_file(const std::string& path) {
   // A folder opens as a stream that reads nothing: it would pass as an empty file and leave the defaults.
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    throw ParamError("cannot read parameter file '" + path + "': it is a folder");
+    throw ParamError("cannot read parameter file '" + path + "': it is a directory");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -283,6 +284,9 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
 }
 
 AnnotationSet load_geojson_annotations(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw RegionError("cannot read GeoJSON file '" + path + "': it is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw RegionError("cannot open GeoJSON file '" + path + "': " + std::strerror(errno));
   std::ostringstream buffer;

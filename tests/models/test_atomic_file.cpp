@@ -79,6 +79,17 @@ TEST(AtomicFile, ReadingAMissingFileNamesIt) {
   }
 }
 
+// A folder given where a file is expected (--roi, a review, results) is named as such, not parsed as empty.
+TEST(AtomicFile, ReadingADirectorySaysSo) {
+  const fs::path dir = ihc::test::temp_dir("atomic_folder");
+  try {
+    ihc::read_file(dir);
+    FAIL() << "expected FileError";
+  } catch (const ihc::FileError& e) {
+    EXPECT_EQ(std::string(e.what()), dir.string() + ": is a directory, not a file");
+  }
+}
+
 TEST(AtomicFile, RemovesStaleTemporariesOnly) {
   const fs::path dir = ihc::test::temp_dir("atomic_stale");
   std::ofstream(dir / ".cells.csv.tmp-123-0") << "partial";

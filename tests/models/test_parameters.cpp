@@ -185,7 +185,7 @@ TEST(ParamSet, LoadFileUsesThePathInMessages) {
             "cannot open parameter file '" + missing + "': No such file or directory");
   // A folder given by mistake is refused, not read as an empty file that keeps every default.
   EXPECT_EQ(error_of([&] { p.load_file(dir.string()); }),
-            "cannot read parameter file '" + dir.string() + "': it is a folder");
+            "cannot read parameter file '" + dir.string() + "': it is a directory");
 }
 
 TEST(ParamSet, ToTextDocumentsEveryKeyAndRoundTrips) {

@@ -268,6 +268,8 @@ TEST(GeoJson, LoadsFilesAndNamesMissingOnes) {
   const std::string missing = (dir / "missing.geojson").string();
   EXPECT_EQ(error_of([&] { load_geojson_annotations(missing); }),
             "cannot open GeoJSON file '" + missing + "': No such file or directory");
+  EXPECT_EQ(error_of([&] { load_geojson_annotations(dir.string()); }),
+            "cannot read GeoJSON file '" + dir.string() + "': it is a directory");
   {
     std::ofstream out(path);
     out << "[{\"type\": \"Feature\"}, 3]";
