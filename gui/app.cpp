@@ -159,11 +159,22 @@ struct DetectionForm {
   ParamSet values;
   std::vector<ParamSpec> specs;  // the keys the panel shows, in declaration order (fixed at start)
   std::string preset;            // what a loaded parameter file applies over, as `--preset P --params F`
-  std::string source;            // "preset dsg2", "results", "file x.params", ...
+  std::string source;            // "preset dsg2", "results", "preset ki67 + x.params", ...
   std::string error;             // the last rejected value's message
   std::string path = "ihcview.params";  // the file field of Load / Save
 };
 LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name);
+
+// `--preset P --params FILE` (FILE may be empty), checked as the batch checks them before scoring; throws
+// ParamError naming the preset, or the file, line and key.
+ParamSet params_over_preset(const std::string& preset, const std::filesystem::path& file) {
+  ParamSet p = default_params(preset);
+  if (!file.empty()) p.load_file(file.string());
+  grading_params_from(p);
+  score_options_from(p);
+  detection_params_from(p);
+  return p;
+}
 
 class Viewer;
 Viewer* g_viewer = nullptr;
@@ -1729,12 +1740,8 @@ ParamSet Viewer::current_params() const {
 // the form as it was and shows the error (file, line, key).
 bool Viewer::load_params(const std::filesystem::path& path) {
   try {
-    ParamSet p = default_params(form_.preset);
-    p.load_file(path.string());
-    grading_params_from(p);
-    score_options_from(p);
-    detection_params_from(p);
-    apply_params(p, "preset " + form_.preset + " + " + path.filename().string());
+    apply_params(params_over_preset(form_.preset, path),
+                 "preset " + form_.preset + " + " + path.filename().string());
     message_ = "Loaded parameters from " + path.string();
     return true;
   } catch (const std::exception& e) {
@@ -2484,12 +2491,7 @@ int Viewer::run() {
 }  // namespace
 
 ParamSet initial_params(const ViewerOptions& options) {
-  ParamSet p = default_params(options.preset);
-  if (!options.params_file.empty()) p.load_file(options.params_file.string());
-  grading_params_from(p);
-  score_options_from(p);
-  detection_params_from(p);
-  return p;
+  return params_over_preset(options.preset, options.params_file);
 }
 
 int run_viewer(const ViewerOptions& options) {
