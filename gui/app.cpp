@@ -22,6 +22,7 @@
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -250,6 +251,7 @@ class Viewer {
   void draw_panel();
   void panel_slide();
   void panel_detection();
+  bool panel_header(const char* name, bool default_open);
   void panel_display();
   void panel_cells();
   void panel_thresholds();
@@ -395,6 +397,7 @@ class Viewer {
   bool script_waiting_ = false;
   Clock::time_point script_wait_start_;
   std::string pending_screenshot_;
+  std::map<std::string, bool> panel_requests_;  // script `panel NAME open|close`, applied at the next frame
   std::vector<ScriptCommand> pending_pixels_;
   void check_pixels();
   bool mouse_down_[3] = {false, false, false};
@@ -1398,7 +1401,7 @@ void Viewer::draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std:
 }
 
 void Viewer::panel_slide() {
-  if (!ImGui::CollapsingHeader("Slide", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  if (!panel_header("Slide", true)) return;
   if (slide_) {
     const SlideInfo& i = slide_->info();
     ImGui::TextWrapped("%s", slide_path_.filename().string().c_str());
@@ -1432,7 +1435,7 @@ void Viewer::panel_slide() {
 }
 
 void Viewer::panel_display() {
-  if (!ImGui::CollapsingHeader("Display")) return;
+  if (!panel_header("Display", false)) return;
   int ch = static_cast<int>(channel_);
   if (ImGui::Combo("Channel", &ch, kChannelNames, 4)) {
     channel_ = static_cast<Channel>(ch);
@@ -1479,7 +1482,7 @@ void Viewer::panel_display() {
 }
 
 void Viewer::panel_cells() {
-  if (!ImGui::CollapsingHeader("Cells", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  if (!panel_header("Cells", true)) return;
   if (results_.table.size() == 0) {
     ImGui::TextWrapped("No cells yet: run scoring or load a result folder (ihcview SLIDE --results DIR).");
   } else {
@@ -1504,7 +1507,7 @@ void Viewer::panel_cells() {
 }
 
 void Viewer::panel_thresholds() {
-  if (!ImGui::CollapsingHeader("Thresholds", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  if (!panel_header("Thresholds", true)) return;
   GradingParams& g = live_thresholds_;
   bool changed = false, committed = false;
   // The compartments this table measures: "<Compartment>: DAB OD mean" columns.
@@ -1581,7 +1584,7 @@ void Viewer::panel_thresholds() {
 }
 
 void Viewer::panel_review() {
-  if (!ImGui::CollapsingHeader("Review", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  if (!panel_header("Review", true)) return;
   ImGui::Text("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
   static const char* const kClassNames[] = {"Negative", "1+", "2+", "3+"};
   for (int c = 0; c < 4; ++c) {
@@ -1639,7 +1642,7 @@ void Viewer::panel_review() {
 }
 
 void Viewer::panel_summary() {
-  if (!ImGui::CollapsingHeader("Summary", ImGuiTreeNodeFlags_DefaultOpen)) return;
+  if (!panel_header("Summary", true)) return;
   auto table = [&](const char* title, const Summary& s) {
     if (!ImGui::BeginTable(title, 2, ImGuiTableFlags_Borders)) return;
     auto row = [](const char* k, const std::string& v) {
@@ -1780,8 +1783,17 @@ bool Viewer::set_form_value(const std::string& key, const std::string& value) {
   }
 }
 
+// A side-panel header; a script's `panel NAME open|close` sets it as a click on it would.
+bool Viewer::panel_header(const char* name, bool default_open) {
+  if (auto it = panel_requests_.find(name); it != panel_requests_.end()) {
+    ImGui::SetNextItemOpen(it->second, ImGuiCond_Always);
+    panel_requests_.erase(it);
+  }
+  return ImGui::CollapsingHeader(name, default_open ? ImGuiTreeNodeFlags_DefaultOpen : 0);
+}
+
 void Viewer::panel_detection() {
-  if (!ImGui::CollapsingHeader("Detection")) return;
+  if (!panel_header("Detection", false)) return;
   ImGui::TextWrapped("Parameters for Score whole slide / drawn regions (from %s).", form_.source.c_str());
   const std::vector<std::string> presets = preset_names();
   for (const auto& name : presets) {
@@ -1800,7 +1812,7 @@ void Viewer::panel_detection() {
   if (ImGui::Button("Load")) load_params(form_.path);
   ImGui::SameLine();
   if (ImGui::Button("Save")) save_params(form_.path);
-  ImGui::PushItemWidth(110);  // room for the labels with their units
+  ImGui::PushItemWidth(84);  // room for the longest label with its unit beside the field
   for (const ParamSpec& spec : form_.specs) {
     const std::string label =
         spec.label + (spec.unit.empty() ? "" : " [" + spec.unit + "]") + "##" + spec.key;
@@ -1822,6 +1834,7 @@ void Viewer::panel_detection() {
         break;
       }
       case ParamType::Choice: {
+        ImGui::SetNextItemWidth(170);  // choices are words ("Hematoxylin OD"); their labels are short
         if (ImGui::BeginCombo(label.c_str(), current.c_str())) {
           for (const auto& choice : spec.choices) {
             if (ImGui::Selectable(choice.c_str(), choice == current)) set_form_value(spec.key, choice);
@@ -2228,6 +2241,16 @@ bool Viewer::script_step() {
       std::string value = c.args[1];
       for (std::size_t i = 2; i < c.args.size(); ++i) value += " " + c.args[i];  // "OD sum"
       if (!set_form_value(c.args[0], value)) fail(c, form_.error);
+    } else if (n == "panel") {
+      static const std::set<std::string> kPanels{"Slide",      "Display", "Cells",  "Detection",
+                                                 "Thresholds", "Review",  "Summary"};
+      if (!kPanels.count(c.args[0]) || (c.args[1] != "open" && c.args[1] != "close")) {
+        fail(c,
+             "panel: expected one of Slide, Display, Cells, Detection, Thresholds, Review, Summary and "
+             "open or close");
+        return false;
+      }
+      panel_requests_[c.args[0]] = c.args[1] == "open";
     } else if (n == "load-params") {
       if (!load_params(c.args[0])) fail(c, form_.error);
     } else if (n == "save-params") {

@@ -43,6 +43,7 @@ constexpr Spec kSpecs[] = {
     {"override", 2, -1},
     {"clear-override", 0, 0},
     {"param", 2, -1},
+    {"panel", 2, 2},
     {"load-params", 1, 1},
     {"save-params", 1, 1},
     {"score", 0, 1},

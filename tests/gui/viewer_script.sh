@@ -221,4 +221,14 @@ status=0
 "$BIN/ihcview" s.svs --preset bogus --script score_only.txt 2> bad_preset.err || status=$?
 test "$status" -eq 1
 grep -qx "ihcview: unknown preset 'bogus' (known: dsg2, ki67)" bad_preset.err
+# Side-panel headers open and close from a script as a click would (`panel NAME open|close`): the Detection
+# panel's body pushes the Thresholds header down; an unknown panel fails the script.
+printf 'wait\nexpect-pixel 1250 316 274160 3\npanel Detection open\nframes 2\nexpect-pixel 1250 316 1C1C1C 3\nscreenshot %s/detection_panel.png\npanel Detection close\nframes 2\nexpect-pixel 1250 316 274160 3\nquit\n' "$WORK" > panel.txt
+"$BIN/ihcview" s.svs --script panel.txt
+printf 'wait\npanel Detections open\nquit\n' > panel_bad.txt
+status=0
+"$BIN/ihcview" s.svs --script panel_bad.txt 2> panel_bad.err || status=$?
+test "$status" -eq 3
+grep -q "panel: expected one of Slide, Display, Cells, Detection" panel_bad.err
+echo "panel Detection open/close moves the Thresholds header; screenshot $WORK/detection_panel.png"
 echo "viewer script test passed"
