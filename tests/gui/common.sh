@@ -21,3 +21,16 @@ best = min(neg, key=lambda r: (float(r["Centroid X px"]) - 800) ** 2 + (float(r[
 print(best["Centroid X px"], best["Centroid Y px"])
 PY
 }
+
+# expect_exit STATUS ERR_FILE COMMAND...: runs COMMAND with stderr in ERR_FILE; fails unless it exits with STATUS
+# ("nonzero": any failure).
+expect_exit() {
+  local want="$1" err="$2" status=0
+  shift 2
+  "$@" 2> "$err" || status=$?
+  if [ "$want" = nonzero ]; then
+    test "$status" -ne 0
+  else
+    test "$status" -eq "$want"
+  fi
+}

@@ -176,9 +176,7 @@ assert 0 < viewer < batch, (viewer, batch)
 print("viewer scoring used the Detection panel:", viewer, "cells (batch defaults:", batch, ")")
 PY
 printf 'param min_area_um2 -5\nquit\n' > bad_param.txt
-status=0
-"$BIN/ihcview" s.svs --script bad_param.txt 2> bad_param.err || status=$?
-test "$status" -ne 0
+expect_exit nonzero bad_param.err "$BIN/ihcview" s.svs --script bad_param.txt
 grep -q "min_area_um2" bad_param.err
 echo "Detection panel refuses min_area_um2 = -5: $(head -c 200 bad_param.err)"
 # The saved parameter file is what the batch reads: scoring with it gives the viewer's cells and classes.
@@ -193,14 +191,10 @@ rm -rf ihcview-out
 "$BIN/ihcview" s.svs --params viewer.params --script score_only.txt
 cmp ihcview-out/s/cells.csv out_params/slides/s/cells.csv
 printf '# comment\nsigma_um = abc\n' > bad.params
-status=0
-"$BIN/ihcview" s.svs --params bad.params --script score_only.txt 2> bad_start.err || status=$?
-test "$status" -eq 1
+expect_exit 1 bad_start.err "$BIN/ihcview" s.svs --params bad.params --script score_only.txt
 grep -qx "ihcview: bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" bad_start.err
 printf 'wait\nload-params bad.params\nquit\n' > load_bad.txt
-status=0
-"$BIN/ihcview" s.svs --script load_bad.txt 2> load_bad.err || status=$?
-test "$status" -ne 0
+expect_exit 3 load_bad.err "$BIN/ihcview" s.svs --script load_bad.txt
 grep -q "bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" load_bad.err
 printf 'wait\nload-params viewer.params\nscore\nwait\nquit\n' > load_ok.txt
 rm -rf ihcview-out
@@ -217,18 +211,14 @@ assert d["scoring_measurement"] == "Nucleus: DAB OD mean", d["scoring_measuremen
 assert d["parameters"]["threshold_mode"] == "single", d["parameters"]["threshold_mode"]
 print("--preset ki67 scores", d["scoring_measurement"], "with one threshold")
 PY
-status=0
-"$BIN/ihcview" s.svs --preset bogus --script score_only.txt 2> bad_preset.err || status=$?
-test "$status" -eq 1
+expect_exit 1 bad_preset.err "$BIN/ihcview" s.svs --preset bogus --script score_only.txt
 grep -qx "ihcview: unknown preset 'bogus' (known: dsg2, ki67)" bad_preset.err
 # Side-panel headers open and close from a script as a click would (`panel NAME open|close`): the Detection
 # panel's body pushes the Thresholds header down; an unknown panel fails the script.
 printf 'wait\nexpect-pixel 1250 316 274160 3\npanel Detection open\nframes 2\nexpect-pixel 1250 316 1C1C1C 3\nscreenshot %s/detection_panel.png\npanel Detection close\nframes 2\nexpect-pixel 1250 316 274160 3\nquit\n' "$WORK" > panel.txt
 "$BIN/ihcview" s.svs --script panel.txt
 printf 'wait\npanel Detections open\nquit\n' > panel_bad.txt
-status=0
-"$BIN/ihcview" s.svs --script panel_bad.txt 2> panel_bad.err || status=$?
-test "$status" -eq 3
+expect_exit 3 panel_bad.err "$BIN/ihcview" s.svs --script panel_bad.txt
 grep -q "panel: expected one of Slide, Display, Cells, Detection" panel_bad.err
 echo "panel Detection open/close moves the Thresholds header; screenshot $WORK/detection_panel.png"
 echo "viewer script test passed"
