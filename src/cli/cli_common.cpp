@@ -1,5 +1,7 @@
 #include "cli/cli_common.hpp"
 
+#include <cmath>
+
 #include "imaging/pipeline.hpp"
 
 namespace ihc::cli {
@@ -22,6 +24,16 @@ std::optional<int> parse_command_line(CLI::App& app, const Args& args) {
   }
   return std::nullopt;
 }
+
+const CLI::Validator kPositiveFinite(
+    [](std::string& text) -> std::string {
+      double v = 0;
+      if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v) || !(v > 0)) {
+        return "Value " + text + " is not a positive finite number";
+      }
+      return {};
+    },
+    "POSITIVE");
 
 ParamSet resolve_params(const std::string& preset, const std::string& params_file,
                         const std::vector<std::string>& sets) {

@@ -14,6 +14,10 @@ namespace ihc::cli {
 // a usage error, which CLI11 has printed), or nothing to go on.
 std::optional<int> parse_command_line(CLI::App& app, const Args& args);
 
+// A finite number > 0 (sizes in um or px). CLI::PositiveNumber lets "nan" through: NaN fails every
+// comparison.
+extern const CLI::Validator kPositiveFinite;
+
 // The parameters every command shares, resolved in the documented order: the preset, then the parameter file,
 // then each `--set key=value` (later wins), over all_param_specs(). Throws ParamError naming the key and
 // where it came from.

@@ -378,12 +378,11 @@ int run_evaluate(const Args& args) {
   app.add_option(
       "--truth-crop", o.truth_crop,
       "x,y,w,h of every truth mask (DeepLIIF panels: 2560,0,512,512); its size must equal the image's");
-  app.add_option("--mpp", o.mpp, "Microns per pixel of images that do not store it")
-      ->check(CLI::PositiveNumber);
+  app.add_option("--mpp", o.mpp, "Microns per pixel of images that do not store it")->check(kPositiveFinite);
   auto* radius_px = app.add_option("--radius-px", o.radius_px, "Match radius in pixels (default 10)")
-                        ->check(CLI::PositiveNumber);
+                        ->check(kPositiveFinite);
   app.add_option("--radius-um", o.radius_um, "Match radius in microns (needs the pixel size)")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveFinite)
       ->excludes(radius_px);
   app.add_option("--preset", o.preset, "Parameter preset: dsg2 (membranous) or ki67 (nuclear)");
   app.add_option("--params", o.params_file, "Parameter file (after the preset)");

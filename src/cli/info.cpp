@@ -25,9 +25,9 @@ int run_info(const Args& args) {
   CLI::App app{"Prints format, levels, microns per pixel (and its source), objective power and tissue area.",
                "ihcscore info"};
   app.add_option("SLIDE", path, "Slide or image")->required();
-  app.add_option("--mpp", mpp, "Microns per pixel for images that carry none")->check(CLI::PositiveNumber);
+  app.add_option("--mpp", mpp, "Microns per pixel for images that carry none")->check(kPositiveFinite);
   app.add_option("--tissue-resolution-um", tissue_um, "Overview pixel size for tissue detection")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositiveFinite)
       ->capture_default_str();
   app.add_flag("--no-tissue", no_tissue, "Skip tissue detection");
   if (auto stop = parse_command_line(app, args)) return *stop;

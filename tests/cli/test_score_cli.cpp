@@ -332,6 +332,20 @@ TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "ihcscore score: error: --set expects key=value, got 'sigma_um'\n");
 
+  // A folder for a parameter file, and a pixel size that is no size, are refused before anything is scored
+  // (the folder read as an empty file kept every default; "nan" passed CLI11's positive-number check).
+  fs::create_directories(dir / "adir");
+  r = run({"score", white.string(), "-o", "o", "--params", "adir"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ihcscore score: error: cannot read parameter file 'adir': it is a directory\n");
+  for (const char* bad : {"nan", "inf", "0", "-1"}) {
+    r = run({"score", white.string(), "-o", "o", "--mpp", bad}, dir);
+    EXPECT_EQ(r.status, 1) << bad;
+    EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
+              std::string("--mpp: Value ") + bad + " is not a positive finite number")
+        << r.err;
+  }
+
   r = run({"score", "missing.svs", "-o", "o"}, dir);
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(read_tsv(dir / "o/errors.tsv")[1],
