@@ -167,13 +167,11 @@ struct DetectionForm {
 LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name);
 
 // `--preset P --params FILE` (FILE may be empty), checked as the batch checks them before scoring; throws
-// ParamError naming the preset, or the file, line and key.
+// naming the preset, or the file, line and key, or the bad value.
 ParamSet params_over_preset(const std::string& preset, const std::filesystem::path& file) {
   ParamSet p = default_params(preset);
   if (!file.empty()) p.load_file(file.string());
-  grading_params_from(p);
-  score_options_from(p);
-  detection_params_from(p);
+  check_scoring_params(p);
   return p;
 }
 

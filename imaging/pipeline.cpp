@@ -85,13 +85,6 @@ BackgroundChoice parse_background(const std::string& text) {
   return c;
 }
 
-// Stain matrix from the stain_vectors value: a preset name or QuPath's stain string.
-StainMatrix stains_from(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first != std::string::npos && text[first] == '{') return parse_qupath_string(text);
-  return stain_preset(text);
-}
-
 // Reads a region like Slide::read_region (level-0 top-left, level size).
 using RegionReader = std::function<cv::Mat(std::int64_t x, std::int64_t y, int level, int w, int h)>;
 
@@ -233,6 +226,13 @@ ParamSet default_params(const std::string& preset) {
   return p;
 }
 
+void check_scoring_params(const ParamSet& params) {
+  detection_params_from(params);
+  grading_params_from(params);
+  score_options_from(params);
+  stains_from_text(params.get_string("stain_vectors"));
+}
+
 std::string params_hash(const ParamSet& params, const std::string& extra) {
   std::uint64_t h = 0xCBF29CE484222325ULL;
   auto mix = [&](const std::string& s) {
@@ -304,7 +304,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     det = detection_params_from(params);
     grading = grading_params_from(params);
     score_opt = score_options_from(params);
-    stains = stains_from(params.get_string("stain_vectors"));
+    stains = stains_from_text(params.get_string("stain_vectors"));
     background_choice = parse_background(params.get_string("background"));
   } catch (const std::exception& e) {
     throw PipelineError("parameters", e.what());

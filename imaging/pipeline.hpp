@@ -42,6 +42,9 @@ std::vector<ParamSpec> pipeline_param_specs();
 std::vector<ParamSpec> all_param_specs();
 // ParamSet over all_param_specs() with the preset applied ("" = the default preset).
 ParamSet default_params(const std::string& preset = "");
+// Rejects values every slide would fail on, before any is scored: the detection, grading and score-option
+// cross-checks and the stain vectors. Throws (ParamError, DetectionError, StainError) with the reason.
+void check_scoring_params(const ParamSet& params);
 // Stable 64-bit hash (hex) of every resolved value, for --resume.
 std::string params_hash(const ParamSet& params, const std::string& extra = "");
 

@@ -242,6 +242,11 @@ StainMatrix parse_qupath_string(std::string_view text) {
   return StainMatrix::from_vectors(std::move(name), s1, s2, nullptr, background);
 }
 
+StainMatrix stains_from_text(std::string_view text) {
+  if (text.find('{') != std::string_view::npos) return parse_qupath_string(text);
+  return stain_preset(text);
+}
+
 DeconvolutionResult deconvolve(const cv::Mat& rgb, const StainMatrix& m) {
   DeconvolutionResult out;
   deconvolve(rgb, m, out);

@@ -38,6 +38,8 @@ StainMatrix stain_preset(std::string_view name);
 // 0.29049", "Stain 2" : "DAB", "Values 2" : "0.26917 0.56824 0.77759", "Background" : " 255 255 255"}
 std::string to_qupath_string(const StainMatrix& m);
 StainMatrix parse_qupath_string(std::string_view text);  // throws StainError naming what is wrong
+// The value of `stain_vectors` and `--stains`: QuPath's stain string when it holds a '{', else a preset name.
+StainMatrix stains_from_text(std::string_view text);
 
 struct DeconvolutionResult {
   cv::Mat stain1;    // CV_32F concentrations (hematoxylin for H-DAB); not clamped

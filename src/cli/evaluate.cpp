@@ -79,11 +79,6 @@ cv::Mat crop_or_throw(const cv::Mat& m, const cv::Rect& crop, const std::string&
   return m(crop).clone();
 }
 
-StainMatrix stains_from(const std::string& text) {
-  if (text.find('{') != std::string::npos) return parse_qupath_string(text);
-  return stain_preset(text);
-}
-
 // Per-image stains for --stains estimate (QuPath's "Estimate stain vectors": background and Macenko vectors)
 // or --stains background (default vectors, estimated background: camera images are rarely white-balanced).
 // Falls back to the default vectors with the estimated background when the vectors cannot be estimated.
@@ -427,7 +422,7 @@ int run_evaluate(const Args& args) {
   const GradingParams grading = grading_params_from(params);
   const ScoreOptions score_options = score_options_from(params);
   const bool per_image_stains = o.stains == "estimate" || o.stains == "background";
-  const StainMatrix stains = per_image_stains ? stain_preset("H-DAB") : stains_from(o.stains);
+  const StainMatrix stains = per_image_stains ? stain_preset("H-DAB") : stains_from_text(o.stains);
   const cv::Rect image_crop = parse_crop(o.image_crop, "--image-crop");
   const cv::Rect truth_crop = parse_crop(o.truth_crop, "--truth-crop");
   const LabelMap custom_labels = o.labels.empty() ? LabelMap{} : parse_label_map(o.labels);

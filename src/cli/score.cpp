@@ -17,10 +17,8 @@
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "ihc/version.hpp"
-#include "imaging/cell_detection.hpp"
 #include "imaging/image_type.hpp"
 #include "imaging/pipeline.hpp"
-#include "imaging/stains.hpp"
 #include "models/atomic_file.hpp"
 #include "models/regions.hpp"
 #include "models/results_io.hpp"
@@ -397,16 +395,7 @@ int run_score(const Args& args) {
   ParamSet params;
   try {
     params = resolve_params(o.preset, o.params_file, o.sets);
-    // Reject inconsistent values now, not once per slide.
-    detection_params_from(params);
-    grading_params_from(params);
-    score_options_from(params);
-    const std::string sv = params.get_string("stain_vectors");
-    if (sv.find('{') != std::string::npos) {
-      parse_qupath_string(sv);
-    } else {
-      stain_preset(sv);
-    }
+    check_scoring_params(params);  // now, not once per slide
   } catch (const std::exception& e) {
     return usage_error(e.what());
   }

@@ -39,11 +39,6 @@ std::array<double, N> parse_numbers(const std::string& text, const std::string& 
   return out;
 }
 
-StainMatrix stains_from(const std::string& text) {
-  if (text.find('{') != std::string::npos) return parse_qupath_string(text);
-  return stain_preset(text);
-}
-
 void print_cells(const std::vector<SynthCell>& cells) {
   std::array<int, 4> counts{};
   int tumour = 0;
@@ -126,7 +121,7 @@ int run_synth(const Args& args) {
       p.grade_spread_od[g] = std::min(p.grade_spread_od[g], p.grade_dab_od[g]);
     }
     p.background = parse_numbers<3>(background, "--background");
-    p.stains = stains_from(stains);
+    p.stains = stains_from_text(stains);
     validate(p);
     if (!output.empty() && static_cast<double>(p.width) * p.height > 100e6) {
       throw SynthError("-o: a " + std::to_string(p.width) + "x" + std::to_string(p.height) +

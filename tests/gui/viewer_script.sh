@@ -193,6 +193,10 @@ cmp ihcview-out/s/cells.csv out_params/slides/s/cells.csv
 printf '# comment\nsigma_um = abc\n' > bad.params
 expect_exit 1 bad_start.err "$BIN/ihcview" s.svs --params bad.params --script score_only.txt
 grep -qx "ihcview: bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" bad_start.err
+# The batch's checks of a whole parameter set apply too: stain vectors the batch would refuse are refused.
+printf 'stain_vectors = H-DAB typo\n' > bad_stains.params
+expect_exit 1 bad_stains.err "$BIN/ihcview" s.svs --params bad_stains.params --script score_only.txt
+grep -qx "ihcview: unknown stain preset 'H-DAB typo' (expected H-DAB, H-DAB Ruifrok or H&E)" bad_stains.err
 printf 'wait\nload-params bad.params\nquit\n' > load_bad.txt
 expect_exit 3 load_bad.err "$BIN/ihcview" s.svs --script load_bad.txt
 grep -q "bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" load_bad.err
