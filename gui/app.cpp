@@ -22,7 +22,6 @@
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -2240,12 +2239,14 @@ bool Viewer::script_step() {
       for (std::size_t i = 2; i < c.args.size(); ++i) value += " " + c.args[i];  // "OD sum"
       if (!set_form_value(c.args[0], value)) fail(c, form_.error);
     } else if (n == "panel") {
-      static const std::set<std::string> kPanels{"Slide",      "Display", "Cells",  "Detection",
-                                                 "Thresholds", "Review",  "Summary"};
-      if (!kPanels.count(c.args[0]) || (c.args[1] != "open" && c.args[1] != "close")) {
-        fail(c,
-             "panel: expected one of Slide, Display, Cells, Detection, Thresholds, Review, Summary and "
-             "open or close");
+      static const char* const kPanels[] = {"Slide",      "Display", "Cells",  "Detection",
+                                            "Thresholds", "Review",  "Summary"};
+      const bool known = std::any_of(std::begin(kPanels), std::end(kPanels),
+                                     [&](const char* name) { return c.args[0] == name; });
+      if (!known || (c.args[1] != "open" && c.args[1] != "close")) {
+        std::string names;
+        for (const char* name : kPanels) names += (names.empty() ? "" : ", ") + std::string(name);
+        fail(c, "panel: expected one of " + names + " and open or close");
         return false;
       }
       panel_requests_[c.args[0]] = c.args[1] == "open";
@@ -2511,10 +2512,6 @@ int Viewer::run() {
 
 }  // namespace
 
-ParamSet initial_params(const ViewerOptions& options) {
-  return params_over_preset(options.preset, options.params_file);
-}
-
 int run_viewer(const ViewerOptions& options) {
   // Tiles (768 KB decoded, 1 MB as llvmpipe textures) come and go while panning. A fixed mmap threshold gives
   // each back to the system when freed; glibc's default raises the threshold after the first frees and keeps
@@ -2522,7 +2519,7 @@ int run_viewer(const ViewerOptions& options) {
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   ParamSet start;
   try {
-    start = initial_params(options);
+    start = params_over_preset(options.preset, options.params_file);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ihcview: %s\n", e.what());
     return 1;

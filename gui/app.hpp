@@ -5,8 +5,6 @@
 #include <filesystem>
 #include <string>
 
-#include "models/parameters.hpp"
-
 namespace ihc::gui {
 
 struct ViewerOptions {
@@ -20,10 +18,6 @@ struct ViewerOptions {
   int height = 800;
   double autosave_seconds = 3.0;
 };
-
-// The parameters the viewer starts from: the preset, then the parameter file. Throws ParamError (naming the
-// preset, or the file, line and key) for a bad one.
-ParamSet initial_params(const ViewerOptions& options);
 
 // Returns the process exit status: 0 ok, 1 usage error (bad preset or parameter file), 2 the slide or results
 // could not be opened, 3 a script expectation failed.
