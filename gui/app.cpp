@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -1410,12 +1411,12 @@ void Viewer::panel_slide() {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "No pixel size: lengths in px");
     }
     const std::string& type = results_image_type_.empty() ? slide_image_type_ : results_image_type_;
-    if (type == image_type_name(ImageType::BrightfieldHE)) {
-      ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Looks like H&E, not H-DAB:");
-      ImGui::TextWrapped("its DAB scores measure eosin, not the antibody");
-    } else if (type == image_type_name(ImageType::Fluorescence)) {
-      ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Looks like fluorescence, not brightfield:");
-      ImGui::TextWrapped("optical densities and DAB scores are meaningless");
+    const ImageTypeWarning w = image_type_warning(image_type_from_name(type));
+    if (!w.looks_like.empty()) {
+      std::string head = w.looks_like + ":";
+      head[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(head[0])));
+      ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "%s", head.c_str());
+      ImGui::TextWrapped("%s", w.consequence.c_str());
     } else if (!type.empty()) {
       ImGui::Text("%s", type.c_str());
     }

@@ -24,6 +24,28 @@ const char* image_type_name(ImageType type) {
   return "Undetermined";
 }
 
+ImageType image_type_from_name(std::string_view name) {
+  for (const ImageType t : {ImageType::BrightfieldHDab, ImageType::BrightfieldHE, ImageType::Fluorescence}) {
+    if (name == image_type_name(t)) return t;
+  }
+  return ImageType::Undetermined;
+}
+
+ImageTypeWarning image_type_warning(ImageType type) {
+  switch (type) {
+    case ImageType::BrightfieldHE:
+      return {"looks like H&E, not H-DAB", "its DAB scores measure eosin, not the antibody",
+              "check the stain"};
+    case ImageType::Fluorescence:
+      return {"looks like fluorescence, not brightfield", "optical densities and DAB scores are meaningless",
+              "check the image"};
+    case ImageType::BrightfieldHDab:
+    case ImageType::Undetermined:
+      break;
+  }
+  return {};
+}
+
 ImageTypeEstimate estimate_image_type(const cv::Mat& rgb_in, const std::array<double, 3>& background,
                                       const cv::Mat& mask_in, const ImageTypeParams& params) {
   if (rgb_in.empty() || rgb_in.type() != CV_8UC3) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <opencv2/core.hpp>
 #include <string>
+#include <string_view>
 
 namespace ihc {
 
@@ -18,6 +19,17 @@ enum class ImageType {
 
 // QuPath's names ("Brightfield (H-DAB)", "Brightfield (H&E)", "Fluorescence"), and "Undetermined".
 const char* image_type_name(ImageType type);
+// The type of one of those names (as slide.json records it); Undetermined for any other text.
+ImageType image_type_from_name(std::string_view name);
+
+// What a slide of another stain looks like, what that does to its scores, and what to check; all empty for
+// H-DAB and Undetermined (the batch's status and warning, the viewer's Slide panel).
+struct ImageTypeWarning {
+  std::string looks_like;   // "looks like H&E, not H-DAB"
+  std::string consequence;  // "its DAB scores measure eosin, not the antibody"
+  std::string check;        // "check the stain"
+};
+ImageTypeWarning image_type_warning(ImageType type);
 
 struct ImageTypeParams {
   double min_od_sum = 0.3;  // a pixel counts as stained from this optical density sum (three channels)

@@ -634,14 +634,10 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
         estimate_image_type(thumb, stains.background, cv::countNonZero(tissue) > 0 ? tissue : cv::Mat());
     rec.image_type = image_type_name(it.type);
     rec.image_type_evidence = it.summary;
-    if (it.type == ImageType::BrightfieldHE) {
-      type_note = "; looks like H&E, not H-DAB (check the stain)";
-      rec.warnings.push_back("image type: looks like H&E, not H-DAB (" + it.summary +
-                             "): its DAB scores measure eosin, not the antibody");
-    } else if (it.type == ImageType::Fluorescence) {
-      type_note = "; looks like fluorescence, not brightfield (check the image)";
-      rec.warnings.push_back("image type: looks like fluorescence, not brightfield (" + it.summary +
-                             "): optical densities and DAB scores are meaningless");
+    const ImageTypeWarning w = image_type_warning(it.type);
+    if (!w.looks_like.empty()) {
+      type_note = "; " + w.looks_like + " (" + w.check + ")";
+      rec.warnings.push_back("image type: " + w.looks_like + " (" + it.summary + "): " + w.consequence);
     }
     rec.timings_s["image_type"] = seconds_since(t_type);
   }

@@ -331,8 +331,8 @@ int Run::execute() {
     failed += o.state == Outcome::State::Failed;
     const bool scored = o.state == Outcome::State::Done || o.state == Outcome::State::Reused;
     ok += scored;
-    other_stain += scored && (o.record.image_type == image_type_name(ImageType::BrightfieldHE) ||
-                              o.record.image_type == image_type_name(ImageType::Fluorescence));
+    other_stain +=
+        scored && !image_type_warning(image_type_from_name(o.record.image_type)).looks_like.empty();
   }
   for (const auto& p : inputs_.problems) failed += p.failure;
   const bool interrupted = g_interrupted.load();

@@ -55,6 +55,25 @@ TEST(ImageType, NamesFollowQuPath) {
   EXPECT_STREQ(image_type_name(ImageType::Undetermined), "Undetermined");
 }
 
+// slide.json records the name; the batch's final count and the viewer's warning read it back.
+TEST(ImageType, NamesReadBackAndOnlyOtherStainsWarn) {
+  for (const ImageType t : {ImageType::BrightfieldHDab, ImageType::BrightfieldHE, ImageType::Fluorescence,
+                            ImageType::Undetermined}) {
+    EXPECT_EQ(image_type_from_name(image_type_name(t)), t) << image_type_name(t);
+  }
+  EXPECT_EQ(image_type_from_name(""), ImageType::Undetermined);  // results of versions before it
+  EXPECT_TRUE(image_type_warning(ImageType::BrightfieldHDab).looks_like.empty());
+  EXPECT_TRUE(image_type_warning(ImageType::Undetermined).looks_like.empty());
+  const ImageTypeWarning he = image_type_warning(ImageType::BrightfieldHE);
+  EXPECT_EQ(he.looks_like, "looks like H&E, not H-DAB");
+  EXPECT_EQ(he.consequence, "its DAB scores measure eosin, not the antibody");
+  EXPECT_EQ(he.check, "check the stain");
+  const ImageTypeWarning fl = image_type_warning(ImageType::Fluorescence);
+  EXPECT_EQ(fl.looks_like, "looks like fluorescence, not brightfield");
+  EXPECT_EQ(fl.consequence, "optical densities and DAB scores are meaningless");
+  EXPECT_EQ(fl.check, "check the image");
+}
+
 TEST(ImageType, PinkCytoplasmIsHAndE) {
   const ImageTypeEstimate r = estimate_image_type(field(0.5, 0.0, 0.0), kWhite);
   EXPECT_EQ(r.type, ImageType::BrightfieldHE) << r.summary;
