@@ -138,9 +138,12 @@ cv::Mat read_overview(Slide& slide, double ds) {
 
 ImageTypeEstimate estimate_slide_image_type(Slide& slide, int max_side) {
   const cv::Size size0 = slide.info().level_sizes[0];
-  const cv::Mat overview = read_overview(
-      slide, std::max(1.0, static_cast<double>(std::max(size0.width, size0.height)) / max_side));
-  return estimate_image_type(overview, estimate_background(overview).background);
+  return estimate_overview_image_type(read_overview(
+      slide, std::max(1.0, static_cast<double>(std::max(size0.width, size0.height)) / max_side)));
+}
+
+ImageTypeEstimate estimate_overview_image_type(const cv::Mat& overview, const cv::Mat& tissue) {
+  return estimate_image_type(overview, estimate_background(overview).background, tissue);
 }
 
 namespace {

@@ -78,6 +78,8 @@ cv::Mat read_overview(Slide& slide, double downsample);
 // The slide's image type from an overview of at most `max_side` px on its long side, with the glass colour
 // estimated from it (ihcview, for a slide opened without results; score_slide uses its own overview).
 ImageTypeEstimate estimate_slide_image_type(Slide& slide, int max_side = 1024);
+// Same on an overview already read, over `tissue` (CV_8U, any size; empty = every pixel): `ihcscore info`.
+ImageTypeEstimate estimate_overview_image_type(const cv::Mat& overview, const cv::Mat& tissue = cv::Mat());
 
 // Library versions for run.json: "3.4.1", "4.6.0".
 std::string openslide_version();

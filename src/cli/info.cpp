@@ -9,7 +9,6 @@
 #include "imaging/image_type.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
-#include "imaging/stain_estimation.hpp"
 #include "imaging/tissue.hpp"
 
 namespace ihc::cli {
@@ -91,9 +90,8 @@ int run_info(const Args& args) {
           "size filters in overview pixels)\n",
           tr.area_px * px_area_level0 / 1e6, 100 * fraction, tr.boxes.size());
     }
-    const BackgroundEstimate bg = estimate_background(overview);
     const ImageTypeEstimate type =
-        estimate_image_type(overview, bg.background, tr.area_px > 0 ? tr.mask : cv::Mat());
+        estimate_overview_image_type(overview, tr.area_px > 0 ? tr.mask : cv::Mat());
     std::printf("image type: %s (%s)\n", image_type_name(type.type), type.summary.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ihcscore info: error: tissue detection failed: %s\n", e.what());
