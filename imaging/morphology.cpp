@@ -1594,7 +1594,7 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
     }
     if (np > (std::size_t{1} << 25)) {
       im.narrow.release();
-      flood_key_buckets().release();
+      key_store.release();
     }
     return;
   }
@@ -1654,7 +1654,7 @@ void seeded_flood(const cv::Mat& landscape, cv::Mat& labels, double max_distance
   // A huge image's buffers are not kept for the rest of the thread's life.
   if (np > (std::size_t{1} << 25)) {
     im.cells.release();
-    flood_key_buckets().release();
+    key_store.release();
     for (auto& b : flood_buckets<int16_t>()) std::vector<FloodEntry<int16_t>>().swap(b);
     for (auto& b : flood_buckets<int>()) std::vector<FloodEntry<int>>().swap(b);
   }
