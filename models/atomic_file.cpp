@@ -75,6 +75,29 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
+bool read_named_file(const std::string& path, const std::string& what, std::string& text,
+                     std::string& error) {
+  // A folder opens as a stream that reads nothing: it would pass as an empty file.
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    error = "cannot read " + what + " '" + path + "': it is a directory";
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot open " + what + " '" + path + "': " + errno_text(errno);
+    return false;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) {
+    error = "cannot read " + what + " '" + path + "'";
+    return false;
+  }
+  text = buffer.str();
+  return true;
+}
+
 AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)) {
   ensure_directory(path_.parent_path());
   temp_path_ = temp_path_for(path_);

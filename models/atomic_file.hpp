@@ -29,6 +29,10 @@ void ensure_directory(const std::filesystem::path& dir);
 
 // Whole file as a string; throws FileError when it cannot be read.
 std::string read_file(const std::filesystem::path& path);
+// The same for readers with their own error type (parameter files, GeoJSON): false with `error` set to
+// "cannot open <what> '<path>': <reason>", "cannot read <what> '<path>': it is a directory" or "cannot read
+// <what> '<path>'".
+bool read_named_file(const std::string& path, const std::string& what, std::string& text, std::string& error);
 
 // Streams a large file atomically: write() appends (buffered), commit() makes it visible under `path`.
 // Destroying an uncommitted AtomicFile removes the temporary file, so an exception or a cancelled run leaves

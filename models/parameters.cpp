@@ -1,15 +1,13 @@
 #include "models/parameters.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
+
+#include "models/atomic_file.hpp"
 
 namespace ihc {
 namespace {
@@ -211,19 +209,9 @@ void ParamSet::load_text(const std::string& text, const std::string& origin) {
 }
 
 void ParamSet::load_file(const std::string& path) {
-  // A folder opens as a stream that reads nothing: it would pass as an empty file and leave the defaults.
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw ParamError("cannot read parameter file '" + path + "': it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ParamError("cannot open parameter file '" + path + "': " + std::strerror(errno));
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw ParamError("cannot read parameter file '" + path + "'");
-  load_text(buffer.str(), path);
+  std::string text, error;
+  if (!read_named_file(path, "parameter file", text, error)) throw ParamError(error);
+  load_text(text, path);
 }
 
 std::string ParamSet::to_text() const {

@@ -2,14 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "models/atomic_file.hpp"
 
 namespace ihc {
 
@@ -284,15 +281,9 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
 }
 
 AnnotationSet load_geojson_annotations(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw RegionError("cannot read GeoJSON file '" + path + "': it is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw RegionError("cannot open GeoJSON file '" + path + "': " + std::strerror(errno));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw RegionError("cannot read GeoJSON file '" + path + "'");
-  return parse_geojson_annotations(buffer.str(), path);
+  std::string text, error;
+  if (!read_named_file(path, "GeoJSON file", text, error)) throw RegionError(error);
+  return parse_geojson_annotations(text, path);
 }
 
 namespace {

@@ -163,10 +163,10 @@ struct SlideRecord {
       std::numeric_limits<double>::quiet_NaN();  // pixel size cells were detected at (NaN: pixels)
   std::string stains;                            // QuPath stain string used
   std::string stains_source;                     // "preset H-DAB" or "estimated from the slide"
-  std::string image_type;           // estimated from the overview: "Brightfield (H-DAB)", "Brightfield (H&E)", ...
+  std::string image_type;  // estimated from the overview: "Brightfield (H-DAB)", "Brightfield (H&E)", ...
   std::string image_type_evidence;  // the figures it was decided on
-  std::string scoring_measurement;               // e.g. "Cell: DAB OD mean"
-  std::vector<double> thresholds;                // 1+, 2+, 3+ (or one in single-threshold mode)
+  std::string scoring_measurement;  // e.g. "Cell: DAB OD mean"
+  std::vector<double> thresholds;   // 1+, 2+, 3+ (or one in single-threshold mode)
   ScoreRow total;
   std::vector<ScoreRow> regions;
   std::map<std::string, std::string> parameters;  // resolved key -> value

@@ -90,6 +90,20 @@ TEST(AtomicFile, ReadingADirectorySaysSo) {
   }
 }
 
+// Readers with their own error type (parameter files, GeoJSON) get the text or one message naming the file.
+TEST(AtomicFile, ReadNamedFileGivesTheTextOrWhyNot) {
+  const fs::path dir = ihc::test::temp_dir("atomic_named");
+  std::ofstream(dir / "p.params") << "sigma_um = 2\n";
+  std::string text, error;
+  ASSERT_TRUE(ihc::read_named_file((dir / "p.params").string(), "parameter file", text, error)) << error;
+  EXPECT_EQ(text, "sigma_um = 2\n");
+  const std::string missing = (dir / "nope.geojson").string();
+  EXPECT_FALSE(ihc::read_named_file(missing, "GeoJSON file", text, error));
+  EXPECT_EQ(error, "cannot open GeoJSON file '" + missing + "': No such file or directory");
+  EXPECT_FALSE(ihc::read_named_file(dir.string(), "GeoJSON file", text, error));
+  EXPECT_EQ(error, "cannot read GeoJSON file '" + dir.string() + "': it is a directory");
+}
+
 TEST(AtomicFile, RemovesStaleTemporariesOnly) {
   const fs::path dir = ihc::test::temp_dir("atomic_stale");
   std::ofstream(dir / ".cells.csv.tmp-123-0") << "partial";
