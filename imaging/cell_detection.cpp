@@ -388,13 +388,7 @@ CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains
   const auto tiles = make_tiles(analysis.size(), params.tile_size_px, q.overlap_px);
   // The analysis pixels whose cells are wanted: `keep` scaled, with 2 px to spare for rounding.
   cv::Rect wanted(0, 0, analysis.cols, analysis.rows);
-  if (!region.keep.empty()) {
-    const int x0 = static_cast<int>(std::floor(region.keep.x * scale.x)) - 2;
-    const int y0 = static_cast<int>(std::floor(region.keep.y * scale.y)) - 2;
-    const int x1 = static_cast<int>(std::ceil(region.keep.br().x * scale.x)) + 2;
-    const int y1 = static_cast<int>(std::ceil(region.keep.br().y * scale.y)) + 2;
-    wanted &= cv::Rect(x0, y0, x1 - x0, y1 - y0);
-  }
+  if (!region.keep.empty()) wanted &= scale_rect_outward(region.keep, scale.x, scale.y, 2);
   std::vector<Chunk> chunks(tiles.size());
   run_tasks(static_cast<int>(tiles.size()), params.threads, [&](int t) {
     const TileSpec& tile = tiles[static_cast<std::size_t>(t)];

@@ -488,13 +488,9 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
             where.origin = {static_cast<double>(x0), static_cast<double>(y0)};
             where.scale_to_level0 = level_ds;
             // Only the core's cells are kept (below): the rest of the padded tile is context.
-            const double fx = static_cast<double>(rgb.cols) / tile.padded.width;
-            const double fy = static_cast<double>(rgb.rows) / tile.padded.height;
-            const int kx0 = static_cast<int>(std::floor((tile.core.x - tile.padded.x) * fx));
-            const int ky0 = static_cast<int>(std::floor((tile.core.y - tile.padded.y) * fy));
-            where.keep =
-                cv::Rect(kx0, ky0, static_cast<int>(std::ceil((tile.core.br().x - tile.padded.x) * fx)) - kx0,
-                         static_cast<int>(std::ceil((tile.core.br().y - tile.padded.y) * fy)) - ky0);
+            where.keep = scale_rect_outward(cv::Rect(tile.core.tl() - tile.padded.tl(), tile.core.size()),
+                                            static_cast<double>(rgb.cols) / tile.padded.width,
+                                            static_cast<double>(rgb.rows) / tile.padded.height);
             // The padded tile is detected as one piece: with the configured tile size detect_cells would cut
             // it into four overlapping sub-tiles and process about twice the pixels.
             DetectionParams tile_det = det;

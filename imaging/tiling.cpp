@@ -1,6 +1,7 @@
 #include "imaging/tiling.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <mutex>
 #include <opencv2/core/utility.hpp>
@@ -32,6 +33,14 @@ std::vector<TileSpec> make_tiles(cv::Size size, int core_px, int overlap_px) {
 int resolve_threads(int requested) {
   if (requested > 0) return requested;
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+cv::Rect scale_rect_outward(const cv::Rect& r, double fx, double fy, int margin) {
+  const int x0 = static_cast<int>(std::floor(r.x * fx)) - margin;
+  const int y0 = static_cast<int>(std::floor(r.y * fy)) - margin;
+  const int x1 = static_cast<int>(std::ceil(r.br().x * fx)) + margin;
+  const int y1 = static_cast<int>(std::ceil(r.br().y * fy)) + margin;
+  return {x0, y0, x1 - x0, y1 - y0};
 }
 
 bool run_tasks(int n_tasks, int threads, const std::function<void(int)>& task,

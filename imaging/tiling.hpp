@@ -17,6 +17,10 @@ struct TileSpec {
 // Row-major tiles of at most core_px x core_px; throws std::invalid_argument for core_px < 1 or overlap < 0.
 std::vector<TileSpec> make_tiles(cv::Size size, int core_px, int overlap_px);
 
+// The pixels `r` covers on a grid scaled by (fx, fy): its edges scaled and rounded outward (floor, ceil),
+// then grown by `margin` on every side. Maps a tile's core between the analysis grid and the pixels read.
+cv::Rect scale_rect_outward(const cv::Rect& r, double fx, double fy, int margin = 0);
+
 // 0 = every hardware thread; the result is at least 1.
 int resolve_threads(int requested);
 

@@ -45,6 +45,16 @@ TEST(Tiling, RejectsNonsenseSizes) {
   }
 }
 
+// A tile core mapped to the pixels read must cover every pixel its cells can be in: edges round outward.
+TEST(Tiling, ScaledRectsRoundOutward) {
+  EXPECT_EQ(ihc::scale_rect_outward(cv::Rect(10, 20, 100, 50), 1.0, 1.0), cv::Rect(10, 20, 100, 50));
+  EXPECT_EQ(ihc::scale_rect_outward(cv::Rect(10, 20, 100, 50), 0.5, 0.5), cv::Rect(5, 10, 50, 25));
+  EXPECT_EQ(ihc::scale_rect_outward(cv::Rect(7, 9, 10, 10), 0.5, 0.5),
+            cv::Rect(3, 4, 6, 6));  // 3.5 -> 3, 8.5 -> 9
+  EXPECT_EQ(ihc::scale_rect_outward(cv::Rect(7, 9, 10, 10), 0.5, 0.5, 2), cv::Rect(1, 2, 10, 10));
+  EXPECT_EQ(ihc::scale_rect_outward(cv::Rect(0, 0, 3, 3), 2.0, 3.0), cv::Rect(0, 0, 6, 9));
+}
+
 TEST(Tiling, RunsEveryTaskOnceOnSeveralWorkers) {
   std::vector<std::atomic<int>> seen(100);
   EXPECT_TRUE(run_tasks(100, 3, [&](int i) { ++seen[static_cast<std::size_t>(i)]; }));
