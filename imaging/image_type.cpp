@@ -18,6 +18,8 @@ const char* image_type_name(ImageType type) {
       return "Brightfield (H&E)";
     case ImageType::Fluorescence:
       return "Fluorescence";
+    case ImageType::Greyscale:
+      return "Greyscale";
     case ImageType::Undetermined:
       break;
   }
@@ -25,7 +27,8 @@ const char* image_type_name(ImageType type) {
 }
 
 ImageType image_type_from_name(std::string_view name) {
-  for (const ImageType t : {ImageType::BrightfieldHDab, ImageType::BrightfieldHE, ImageType::Fluorescence}) {
+  for (const ImageType t : {ImageType::BrightfieldHDab, ImageType::BrightfieldHE, ImageType::Fluorescence,
+                            ImageType::Greyscale}) {
     if (name == image_type_name(t)) return t;
   }
   return ImageType::Undetermined;
@@ -39,6 +42,10 @@ ImageTypeWarning image_type_warning(ImageType type) {
     case ImageType::Fluorescence:
       return {"looks like fluorescence, not brightfield", "optical densities and DAB scores are meaningless",
               "check the image"};
+    case ImageType::Greyscale:
+      return {"looks like a greyscale image, not H-DAB",
+              "without colour hematoxylin and DAB cannot be told apart, so its DAB scores are meaningless",
+              "score the colour image"};
     case ImageType::BrightfieldHDab:
     case ImageType::Undetermined:
       break;
@@ -94,8 +101,9 @@ ImageTypeEstimate estimate_image_type(const cv::Mat& rgb_in, const std::array<do
   DeconvolutionResult d;
   deconvolve(rgb, three, d, /*with_od_sum=*/true);
   double sum_h = 0, sum_e = 0, sum_d = 0;
-  std::int64_t n = 0;
+  std::int64_t n = 0, n_grey = 0;
   for (int y = 0; y < rgb.rows; ++y) {
+    const cv::Vec3b* px = rgb.ptr<cv::Vec3b>(y);
     const float* od = d.od_sum.ptr<float>(y);
     const float* h = d.stain1.ptr<float>(y);
     const float* e = d.stain2.ptr<float>(y);
@@ -105,6 +113,8 @@ ImageTypeEstimate estimate_image_type(const cv::Mat& rgb_in, const std::array<do
       if (m && !m[x]) continue;
       if (od[x] < params.min_od_sum) continue;
       ++n;
+      const cv::Vec3b c = px[x];
+      n_grey += std::max({c[0], c[1], c[2]}) - std::min({c[0], c[1], c[2]}) <= params.grey_max_spread;
       sum_h += std::max(0.0f, h[x]);
       sum_e += std::max(0.0f, e[x]);
       sum_d += std::max(0.0f, b[x]);
@@ -113,6 +123,14 @@ ImageTypeEstimate estimate_image_type(const cv::Mat& rgb_in, const std::array<do
   out.stained_pixels = n;
   if (n < params.min_stained_pixels) {
     std::snprintf(buf, sizeof buf, "%lld stained pixels: too few to tell the stains",
+                  static_cast<long long>(n));
+    out.summary = buf;
+    return out;
+  }
+  out.grey_fraction = static_cast<double>(n_grey) / static_cast<double>(n);
+  if (out.grey_fraction >= params.grey_min_fraction) {
+    out.type = ImageType::Greyscale;
+    std::snprintf(buf, sizeof buf, "%.0f %% of %lld stained pixels without colour", 100.0 * out.grey_fraction,
                   static_cast<long long>(n));
     out.summary = buf;
     return out;
@@ -130,9 +148,9 @@ ImageTypeEstimate estimate_image_type(const cv::Mat& rgb_in, const std::array<do
   std::snprintf(
       buf, sizeof buf,
       "eosin %.0f %% of all stain and %.0f %% of eosin + DAB over %lld stained pixels; mean hematoxylin "
-      "%.2f, eosin %.2f, DAB %.2f OD",
+      "%.2f, eosin %.2f, DAB %.2f OD; %.0f %% without colour",
       100.0 * out.eosin_fraction, 100.0 * out.eosin_share, static_cast<long long>(n), out.mean_hematoxylin,
-      out.mean_eosin, out.mean_dab);
+      out.mean_eosin, out.mean_dab, 100.0 * out.grey_fraction);
   out.summary = buf;
   return out;
 }

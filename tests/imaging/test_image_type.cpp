@@ -52,13 +52,14 @@ TEST(ImageType, NamesFollowQuPath) {
   EXPECT_STREQ(image_type_name(ImageType::BrightfieldHDab), "Brightfield (H-DAB)");
   EXPECT_STREQ(image_type_name(ImageType::BrightfieldHE), "Brightfield (H&E)");
   EXPECT_STREQ(image_type_name(ImageType::Fluorescence), "Fluorescence");
+  EXPECT_STREQ(image_type_name(ImageType::Greyscale), "Greyscale");
   EXPECT_STREQ(image_type_name(ImageType::Undetermined), "Undetermined");
 }
 
 // slide.json records the name; the batch's final count and the viewer's warning read it back.
 TEST(ImageType, NamesReadBackAndOnlyOtherStainsWarn) {
   for (const ImageType t : {ImageType::BrightfieldHDab, ImageType::BrightfieldHE, ImageType::Fluorescence,
-                            ImageType::Undetermined}) {
+                            ImageType::Greyscale, ImageType::Undetermined}) {
     EXPECT_EQ(image_type_from_name(image_type_name(t)), t) << image_type_name(t);
   }
   EXPECT_EQ(image_type_from_name(""), ImageType::Undetermined);  // results of versions before it
@@ -72,6 +73,31 @@ TEST(ImageType, NamesReadBackAndOnlyOtherStainsWarn) {
   EXPECT_EQ(fl.looks_like, "looks like fluorescence, not brightfield");
   EXPECT_EQ(fl.consequence, "optical densities and DAB scores are meaningless");
   EXPECT_EQ(fl.check, "check the image");
+  const ImageTypeWarning grey = image_type_warning(ImageType::Greyscale);
+  EXPECT_EQ(grey.looks_like, "looks like a greyscale image, not H-DAB");
+  EXPECT_EQ(grey.consequence,
+            "without colour hematoxylin and DAB cannot be told apart, so its DAB scores are meaningless");
+  EXPECT_EQ(grey.check, "score the colour image");
+}
+
+// A grey pixel unmixes into about equal hematoxylin and DAB: a greyscale export of an IHC field scored 83 %
+// positive without a word before this type existed.
+TEST(ImageType, GreyImagesAreGreyscale) {
+  cv::Mat grey, img;
+  cv::cvtColor(field(0.0, 0.5, 0.0), grey, cv::COLOR_RGB2GRAY);
+  cv::cvtColor(grey, img, cv::COLOR_GRAY2RGB);
+  const ImageTypeEstimate r = estimate_image_type(img, kWhite);
+  EXPECT_EQ(r.type, ImageType::Greyscale);
+  EXPECT_EQ(r.grey_fraction, 1.0);
+  EXPECT_EQ(r.summary, "100 % of " + std::to_string(r.stained_pixels) + " stained pixels without colour");
+  // Chroma noise of a few levels (an RGB JPEG of a grey image) is still grey.
+  cv::Mat noise(img.size(), CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(5));
+  EXPECT_EQ(estimate_image_type(img + noise, kWhite).type, ImageType::Greyscale);
+  // The coloured field it came from is not.
+  const ImageTypeEstimate colour = estimate_image_type(field(0.0, 0.5, 0.0), kWhite);
+  EXPECT_EQ(colour.type, ImageType::BrightfieldHDab) << colour.summary;
+  EXPECT_LT(colour.grey_fraction, 0.2);
 }
 
 TEST(ImageType, PinkCytoplasmIsHAndE) {
@@ -183,13 +209,32 @@ TEST(ImageType, RealIhcImagesAreHDab) {
     }
   }
   ASSERT_GE(files.size(), 30u);
-  double max_fraction = 0;
+  double max_fraction = 0, max_grey = 0;
   for (const auto& p : files) {
     const ImageTypeEstimate r = of_file(p);
     EXPECT_EQ(r.type, ImageType::BrightfieldHDab) << p << ": " << r.summary;
     max_fraction = std::max(max_fraction, r.eosin_fraction);
+    max_grey = std::max(max_grey, r.grey_fraction);
   }
   EXPECT_LT(max_fraction, 0.3);  // 0.24 measured (SHIDC p1_0313_3): the margin to the 0.35 limit
+  EXPECT_LT(max_grey, 0.3);      // 0.10 measured (SHIDC p1_0318_1): the margin to the 0.8 limit
+}
+
+// The same real fields saved as greyscale (one channel, as a scanner's or an export's grey mode writes them).
+TEST(ImageType, RealIhcImagesInGreyAreGreyscale) {
+  IHC_REQUIRE_SHARED(shidc, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_1.jpg");
+  IHC_REQUIRE_SHARED(ihc_png, "scikit-image/ihc.png");
+  const auto dir = std::filesystem::temp_directory_path() / "ihc_test_image_type_grey";
+  std::filesystem::create_directories(dir);
+  for (const auto& p : {shidc, ihc_png}) {
+    const cv::Mat grey = cv::imread(p.string(), cv::IMREAD_GRAYSCALE);
+    ASSERT_FALSE(grey.empty()) << p;
+    const auto out = dir / (p.stem().string() + ".png");
+    ASSERT_TRUE(cv::imwrite(out.string(), grey));
+    const ImageTypeEstimate r = of_file(out);
+    EXPECT_EQ(r.type, ImageType::Greyscale) << p << ": " << r.summary;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ImageType, RealFluorescenceSlide) {
