@@ -404,8 +404,8 @@ int run_score(const Args& args) {
     try {
       const AnnotationSet set = load_geojson_annotations(o.roi);
       rois = set.annotations;
-      for (const auto& w : set.warnings)
-        std::fprintf(stderr, "ihcscore score: warning: %s: %s\n", o.roi.c_str(), w.c_str());
+      // Each warning names the file already ("regions.geojson: feature 3: skipped (...)").
+      for (const auto& w : set.warnings) std::fprintf(stderr, "ihcscore score: warning: %s\n", w.c_str());
       if (rois.empty()) return usage_error(o.roi + ": no polygon annotations to score in");
     } catch (const std::exception& e) {
       return usage_error(e.what());
