@@ -3,6 +3,7 @@
 // Kaplan-Meier with Greenwood "log" confidence intervals (survfit defaults), the log-rank test (survdiff,
 // rho = 0), and Cox proportional hazards with Efron ties fitted by Newton-Raphson (coxph defaults).
 // Event coding: 1 = event observed, 0 = censored, as R and lifelines use.
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,10 @@ struct KaplanMeier {
   int n = 0;
   int events = 0;
   std::vector<KmStep> steps;  // one per distinct time (events or censorings), ascending
-  double median = 0;          // NaN when survival never reaches 0.5
-  double median_lower = 0;    // NaN when not reached
-  double median_upper = 0;
+  // NaN when survival never reaches 0.5, and for a group without patients (stats.json said 0 there).
+  double median = std::numeric_limits<double>::quiet_NaN();
+  double median_lower = std::numeric_limits<double>::quiet_NaN();  // NaN when not reached
+  double median_upper = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Throws std::invalid_argument for mismatched sizes, negative or non-finite times, events not 0/1.

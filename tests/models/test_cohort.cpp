@@ -169,6 +169,11 @@ TEST(Cohort, AnalysisHandlesAGroupWithoutEventsAndASinglePatient) {
   c = build_cohort(parse_csv_table(one_scores, "s"), parse_csv_table(one_clinical, "c"), nullptr, o);
   st = analyse_cohort(c, o);
   EXPECT_EQ(st.groups[1].n, 1);  // 10 >= median 10
+  // The empty Low group has no median survival (it read 0 months in stats.json).
+  EXPECT_EQ(st.groups[0].n, 0);
+  EXPECT_TRUE(std::isnan(st.groups[0].km.median));
+  EXPECT_TRUE(std::isnan(st.groups[0].km.median_lower));
+  EXPECT_TRUE(std::isnan(st.groups[0].km.median_upper));
   EXPECT_TRUE(std::isnan(st.log_rank.p));
   EXPECT_EQ(st.cox_note, "only one group has patients");
 }
