@@ -63,38 +63,61 @@ void ensure_directory(const fs::path& dir) {
   }
 }
 
-std::string read_file(const fs::path& path) {
-  // A folder opens as a stream that reads nothing, which callers would take for an empty file.
+WholeFile read_whole_file(const fs::path& path) {
+  WholeFile f;
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw FileError(path, "is a directory, not a file");
+  if (fs::is_directory(path, ec)) {
+    f.status = WholeFile::Status::IsDirectory;
+    return f;
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw FileError(path, std::string("cannot open for reading: ") + errno_text(errno));
+  if (!in) {
+    f.status = WholeFile::Status::CannotOpen;
+    f.open_errno = errno;
+    return f;
+  }
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) throw FileError(path, "read failed");
-  return ss.str();
+  if (in.bad()) {
+    f.status = WholeFile::Status::ReadFailed;
+    return f;
+  }
+  f.text = ss.str();
+  return f;
+}
+
+std::string read_file(const fs::path& path) {
+  WholeFile f = read_whole_file(path);
+  switch (f.status) {
+    case WholeFile::Status::IsDirectory:
+      throw FileError(path, "is a directory, not a file");
+    case WholeFile::Status::CannotOpen:
+      throw FileError(path, std::string("cannot open for reading: ") + errno_text(f.open_errno));
+    case WholeFile::Status::ReadFailed:
+      throw FileError(path, "read failed");
+    case WholeFile::Status::Ok:
+      break;
+  }
+  return std::move(f.text);
 }
 
 bool read_named_file(const std::string& path, const std::string& what, std::string& text,
                      std::string& error) {
-  // A folder opens as a stream that reads nothing: it would pass as an empty file.
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    error = "cannot read " + what + " '" + path + "': it is a directory";
-    return false;
+  WholeFile f = read_whole_file(path);
+  switch (f.status) {
+    case WholeFile::Status::IsDirectory:
+      error = "cannot read " + what + " '" + path + "': it is a directory";
+      return false;
+    case WholeFile::Status::CannotOpen:
+      error = "cannot open " + what + " '" + path + "': " + errno_text(f.open_errno);
+      return false;
+    case WholeFile::Status::ReadFailed:
+      error = "cannot read " + what + " '" + path + "'";
+      return false;
+    case WholeFile::Status::Ok:
+      break;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot open " + what + " '" + path + "': " + errno_text(errno);
-    return false;
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
-    error = "cannot read " + what + " '" + path + "'";
-    return false;
-  }
-  text = buffer.str();
+  text = std::move(f.text);
   return true;
 }
 

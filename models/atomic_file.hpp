@@ -27,6 +27,16 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // part of the path is a regular file.
 void ensure_directory(const std::filesystem::path& dir);
 
+// A whole file read, for readers that word their own errors. A folder is refused: it opens as a stream that
+// reads nothing and would pass as an empty file.
+struct WholeFile {
+  enum class Status { Ok, IsDirectory, CannotOpen, ReadFailed };
+  Status status = Status::Ok;
+  int open_errno = 0;  // the reason, when CannotOpen
+  std::string text;
+};
+WholeFile read_whole_file(const std::filesystem::path& path);
+
 // Whole file as a string; throws FileError when it cannot be read.
 std::string read_file(const std::filesystem::path& path);
 // The same for readers with their own error type (parameter files, GeoJSON): false with `error` set to

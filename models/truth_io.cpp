@@ -4,10 +4,11 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
+
+#include "models/atomic_file.hpp"
 
 namespace ihc {
 namespace {
@@ -94,13 +95,18 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 std::string read_text(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw TruthError(path.string() + ": no such file");
-  if (std::filesystem::is_directory(path, ec))
-    throw TruthError(path.string() + ": is a directory, not a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TruthError(path.string() + ": cannot open for reading");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  WholeFile f = read_whole_file(path);
+  switch (f.status) {
+    case WholeFile::Status::IsDirectory:
+      throw TruthError(path.string() + ": is a directory, not a file");
+    case WholeFile::Status::CannotOpen:
+      throw TruthError(path.string() + ": cannot open for reading");
+    case WholeFile::Status::ReadFailed:
+      throw TruthError(path.string() + ": read failed");
+    case WholeFile::Status::Ok:
+      break;
+  }
+  return std::move(f.text);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <fstream>
 
 #include "support/test_support.hpp"
@@ -88,6 +89,20 @@ TEST(AtomicFile, ReadingADirectorySaysSo) {
   } catch (const ihc::FileError& e) {
     EXPECT_EQ(std::string(e.what()), dir.string() + ": is a directory, not a file");
   }
+}
+
+// The one whole-file read under read_file, read_named_file and the truth readers: the text, or why not.
+TEST(AtomicFile, ReadWholeFileSaysWhatWentWrong) {
+  const fs::path dir = ihc::test::temp_dir("atomic_whole");
+  std::ofstream(dir / "a.txt", std::ios::binary) << "x\ny";
+  const ihc::WholeFile ok = ihc::read_whole_file(dir / "a.txt");
+  EXPECT_EQ(ok.status, ihc::WholeFile::Status::Ok);
+  EXPECT_EQ(ok.text, "x\ny");
+  const ihc::WholeFile missing = ihc::read_whole_file(dir / "nope.txt");
+  EXPECT_EQ(missing.status, ihc::WholeFile::Status::CannotOpen);
+  EXPECT_EQ(missing.open_errno, ENOENT);
+  EXPECT_TRUE(missing.text.empty());
+  EXPECT_EQ(ihc::read_whole_file(dir).status, ihc::WholeFile::Status::IsDirectory);
 }
 
 // Readers with their own error type (parameter files, GeoJSON) get the text or one message naming the file.
