@@ -330,8 +330,8 @@ std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParam
 std::vector<TruthPoint> truth_from_qupath_render(const cv::Mat& rgb, const QuPathRenderTruthParams& params,
                                                  const std::string& origin) {
   require_rgb_truth(rgb, origin, "QuPath render image", "a QuPath render");
-  // One pass sorts the exact class colours into fill and outline masks per class; fill_any is every fill
-  // pixel of either class, which outline-only cells must not touch.
+  // One pass sorts the exact class colours into fill and outline masks per class; near_fill (below) marks
+  // the fill pixels of either class and their neighbours, which outline-only cells must not touch.
   cv::Mat neg_fill(rgb.size(), CV_8U, cv::Scalar(0)), pos_fill(rgb.size(), CV_8U, cv::Scalar(0));
   cv::Mat neg_outline(rgb.size(), CV_8U, cv::Scalar(0)), pos_outline(rgb.size(), CV_8U, cv::Scalar(0));
   for (int y = 0; y < rgb.rows; ++y) {
