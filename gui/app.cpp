@@ -1727,13 +1727,7 @@ void Viewer::apply_params(const ParamSet& params, const std::string& source) {
 
 ParamSet Viewer::current_params() const {
   ParamSet params = form_.values;
-  const auto& g = live_thresholds_;
-  params.set("score_measurement", g.measurement, "viewer");
-  params.set("threshold_mode", std::string(threshold_mode_name(g.mode)), "viewer");
-  params.set("threshold_1plus", format_number(g.threshold_1plus), "viewer");
-  params.set("threshold_2plus", format_number(g.threshold_2plus), "viewer");
-  params.set("threshold_3plus", format_number(g.threshold_3plus), "viewer");
-  params.set("threshold_positive", format_number(g.threshold_positive), "viewer");
+  set_grading_params(params, live_thresholds_, "viewer");
   return params;
 }
 

@@ -162,6 +162,15 @@ GradingParams grading_params_from(const ParamSet& params) {
   return p;
 }
 
+void set_grading_params(ParamSet& params, const GradingParams& g, const std::string& origin) {
+  params.set("score_measurement", g.measurement, origin);
+  params.set("threshold_mode", std::string(threshold_mode_name(g.mode)), origin);
+  params.set("threshold_1plus", format_number(g.threshold_1plus), origin);
+  params.set("threshold_2plus", format_number(g.threshold_2plus), origin);
+  params.set("threshold_3plus", format_number(g.threshold_3plus), origin);
+  params.set("threshold_positive", format_number(g.threshold_positive), origin);
+}
+
 ScoreOptions score_options_from(const ParamSet& params) {
   ScoreOptions o;
   o.intensity_rule = params.get_string("intensity_rule") == "most_common" ? IntensityRule::MostCommon

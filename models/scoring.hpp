@@ -54,6 +54,9 @@ struct ScoreOptions {
 std::vector<ParamSpec> scoring_param_specs();
 // Throws ParamError when the three thresholds are not strictly increasing (only checked in three mode).
 GradingParams grading_params_from(const ParamSet& params);
+// The inverse: writes `g` into the grading keys of `params` (origin: where the values came from, for errors),
+// so a parameter file saved with it grades as `g` (ihcview's Save and its re-scoring).
+void set_grading_params(ParamSet& params, const GradingParams& g, const std::string& origin);
 // group_cutoff is text so that "not set" is visible: it must be a number when group_score is not none, and
 // empty when it is none (a cutoff without a score is a forgotten setting); ParamError otherwise.
 ScoreOptions score_options_from(const ParamSet& params);

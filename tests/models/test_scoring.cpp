@@ -119,6 +119,29 @@ TEST(GradeCells, ThresholdsMustIncrease) {
   EXPECT_EQ(grade_cells(t, p).size(), 1u);
 }
 
+// What ihcview saves: grading written into a parameter set reads back as the same grading, to the last digit.
+TEST(ScoringParams, SetGradingParamsReadsBackExactly) {
+  ParamSet params(scoring_param_specs());
+  GradingParams g;
+  g.measurement = "Nucleus: DAB OD mean";
+  g.mode = ThresholdMode::Single;
+  g.threshold_1plus = 0.1234567890123;
+  g.threshold_2plus = 0.35;
+  g.threshold_3plus = 0.9;
+  g.threshold_positive = 0.17;
+  set_grading_params(params, g, "viewer");
+  const GradingParams back = grading_params_from(params);
+  EXPECT_EQ(back.measurement, g.measurement);
+  EXPECT_EQ(back.mode, ThresholdMode::Single);
+  EXPECT_EQ(back.threshold_1plus, g.threshold_1plus);
+  EXPECT_EQ(back.threshold_2plus, 0.35);
+  EXPECT_EQ(back.threshold_3plus, 0.9);
+  EXPECT_EQ(back.threshold_positive, 0.17);
+  g.threshold_1plus = -1;  // refused as a file or --set value would be, naming where it came from
+  EXPECT_EQ(error_of<ParamError>([&] { set_grading_params(params, g, "viewer"); }),
+            "viewer: parameter 'threshold_1plus' must be >= 0, got -1");
+}
+
 TEST(ScoringParams, DeclaredSpecsGiveTheDefaultsAndValidate) {
   ParamSet params(scoring_param_specs());
   GradingParams g = grading_params_from(params);
