@@ -7,8 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 namespace ihc {
@@ -568,13 +566,20 @@ void save_review(const std::filesystem::path& path, const Review& review) {
 }
 
 Review load_review(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ReviewError(path.string() + ": cannot open review file");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const WholeFile f = read_whole_file(path);
+  switch (f.status) {
+    case WholeFile::Status::Ok:
+      break;
+    case WholeFile::Status::CannotOpen:
+      throw ReviewError(path.string() + ": cannot open review file");
+    case WholeFile::Status::IsDirectory:
+      throw ReviewError(path.string() + ": is a folder, not a review file (give the review.json inside it)");
+    case WholeFile::Status::ReadFailed:
+      throw ReviewError(path.string() + ": cannot read review file");
+  }
   json j;
   try {
-    j = json::parse(ss.str());
+    j = json::parse(f.text);
   } catch (const json::parse_error& e) {
     throw ReviewError(path.string() + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
   }

@@ -175,6 +175,15 @@ TEST(ReviewFile, ErrorsNameTheFileAndTheProblem) {
   } catch (const ReviewError& e) {
     EXPECT_EQ(std::string(e.what()), (dir / "missing.json").string() + ": cannot open review file");
   }
+  // A folder opens as a stream that reads nothing: it must not pass as an empty or broken JSON file.
+  std::filesystem::create_directories(dir / "folder.json");
+  try {
+    load_review(dir / "folder.json");
+    FAIL();
+  } catch (const ReviewError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "folder.json").string() +
+                                         ": is a folder, not a review file (give the review.json inside it)");
+  }
   auto write = [&](const std::string& text) {
     std::ofstream(dir / "r.json") << text;
     return (dir / "r.json").string();
