@@ -150,6 +150,7 @@ struct LoadedResults {
   bool had_review = false;
   std::string image_type;  // slide.json's estimate ("Brightfield (H&E)", ...); empty in older results
   std::map<std::string, std::string> parameters;  // slide.json's resolved parameters; empty in older results
+  double tissue_area_mm2 = std::nan("");          // slide.json's scored area; NaN without mpp or slide.json
   std::string error;  // set instead of throwing (the reading may run on another thread)
 };
 
@@ -227,7 +228,10 @@ class Viewer {
   void export_geojson(const std::filesystem::path& path);
   void export_summary(const std::filesystem::path& path);
   void export_regions(const std::filesystem::path& path);
-  ScoreRow summary_row(const Summary& s) const;
+  ScoreRow summary_row(const Summary& s, double area_mm2) const;
+  // The batch's scored area while the review keeps its scope (no drawn include or exclude region), else NaN:
+  // the viewer has no tissue mask to intersect a drawn region with.
+  double scope_area_mm2() const;
   void start_scoring(bool region_only);
   void poll_scoring();
   void reset_form(const std::string& preset);
@@ -306,6 +310,7 @@ class Viewer {
   CanvasInput input_;
   std::filesystem::path results_dir_;
   std::string results_image_type_;  // from slide.json: a slide of another stain is flagged in the Slide panel
+  double results_area_mm2_ = std::nan("");  // from slide.json: the area the batch scored
   CellResults results_;
   CellGrid grid_;
   CellState state_;
@@ -687,6 +692,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
       const SlideRecord rec = read_slide_json(dir / "slide.json");
       out.image_type = rec.image_type;
       out.parameters = rec.parameters;
+      out.tissue_area_mm2 = rec.total.tissue_area_mm2;
       if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
       if (rec.thresholds.size() == 3) {
         g.mode = ThresholdMode::Three;
@@ -717,6 +723,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
     if (!loaded.error.empty()) throw ResultsError(loaded.error);
     results_dir_ = loaded.dir;
     results_image_type_ = loaded.image_type;
+    results_area_mm2_ = loaded.tissue_area_mm2;
     if (!loaded.parameters.empty()) {
       // Re-scoring from the viewer starts from what the batch used; keys of another version are left out.
       // The grading comes from the review below, not from here.
@@ -930,8 +937,14 @@ void Viewer::navigate(int step) {
              std::to_string(results_.table.cells[i].id) + ")";
 }
 
-ScoreRow Viewer::summary_row(const Summary& s) const {
+double Viewer::scope_area_mm2() const {
+  const Region scope = scope_region(editor_.review());
+  return scope.whole_slide && scope.exclude.empty() ? results_area_mm2_ : std::nan("");
+}
+
+ScoreRow Viewer::summary_row(const Summary& s, double area_mm2) const {
   ScoreRow r = score_row(slide_path_.stem().string(), s.final);
+  r.tissue_area_mm2 = area_mm2;
   r.mpp = slide_ ? slide_->info().mpp_x : std::nan("");
   r.status = s.overridden ? "ok; reviewed; intensity overridden (automatic " +
                                 format_number(s.automatic.intensity_score) + "): " + s.reason
@@ -960,7 +973,7 @@ void Viewer::export_geojson(const std::filesystem::path& path) {
 }
 
 void Viewer::export_summary(const std::filesystem::path& path) {
-  std::vector<ScoreRow> rows{summary_row(slide_summary_)};
+  std::vector<ScoreRow> rows{summary_row(slide_summary_, scope_area_mm2())};
   write_file_atomic(path, summary_csv(rows, ColumnNames::QuPath));
 }
 
@@ -972,7 +985,8 @@ void Viewer::export_regions(const std::filesystem::path& path) {
   for (const auto& r : editor_.review().regions) {
     if (r.kind != RegionKind::Include) continue;
     const auto membership = cells_in_region(results_.table, single_region(editor_.review(), r.id));
-    ScoreRow row = summary_row(summarize(state_, &membership, editor_.review().intensity_override));
+    ScoreRow row =
+        summary_row(summarize(state_, &membership, editor_.review().intensity_override), std::nan(""));
     row.region = r.label.empty() ? "Region " + std::to_string(r.id) : r.label;
     rows.push_back(std::move(row));
   }
@@ -1641,7 +1655,7 @@ void Viewer::panel_review() {
 
 void Viewer::panel_summary() {
   if (!panel_header("Summary", true)) return;
-  auto table = [&](const char* title, const Summary& s) {
+  auto table = [&](const char* title, const Summary& s, double area_mm2) {
     if (!ImGui::BeginTable(title, 2, ImGuiTableFlags_Borders)) return;
     auto row = [](const char* k, const std::string& v) {
       ImGui::TableNextRow();
@@ -1664,6 +1678,12 @@ void Viewer::panel_summary() {
     row("3+", std::to_string(f.counts.three_plus));
     if (f.counts.positive_ungraded > 0) row("Positive", std::to_string(f.counts.positive_ungraded));
     row("Positive %", num(f.positive_percent, 2));
+    if (!std::isnan(area_mm2)) {
+      ScoreRow r;
+      r.num_positive = f.positive;
+      r.tissue_area_mm2 = area_mm2;
+      row("Positive per mm^2", num(positive_per_mm2(r), 1));
+    }
     row("H-score", num(f.h_score, 2));
     row("Intensity", s.overridden
                          ? num(f.intensity_score, 0) + " (auto " + num(s.automatic.intensity_score, 0) + ")"
@@ -1675,10 +1695,10 @@ void Viewer::panel_summary() {
   };
   if (results_.table.size() == 0) return;
   ImGui::Text("Slide (in scope)");
-  table("slide", slide_summary_);
+  table("slide", slide_summary_, scope_area_mm2());
   if (summary_region_ >= 0) {
     ImGui::Text("Region %lld", static_cast<long long>(summary_region_));
-    table("region", region_summary_);
+    table("region", region_summary_, std::nan(""));
   }
   const IntensityOverride& o = editor_.review().intensity_override;
   ImGui::SliderInt("Intensity override", &override_score_, 0, 3);

@@ -160,6 +160,8 @@ const std::vector<SummaryColumn>& summary_columns() {
       {"Num 3+", "num_3plus", "cells graded 3+ (strong)"},
       {"Num Positive", "num_positive", "cells graded 1+, 2+ or 3+"},
       {"Positive %", "positive_pct", "positive cells / all cells x 100 (percent)"},
+      {"Num Positive per mm^2", "num_positive_per_mm2",
+       "positive cells per mm^2 of the tissue (or region) area; empty without mpp"},
       {"H-score", "h_score", "1 x %1+ + 2 x %2+ + 3 x %3+ (0-300)"},
       {"Intensity score", "intensity_score", "Allred intensity score of the positive cells (0-3)"},
       {"IxP score", "ixp_score", "intensity score x positive % (0-300)"},
@@ -192,6 +194,7 @@ std::vector<std::string> row_fields(const ScoreRow& r) {
           i(r.num_3plus),
           i(r.num_positive),
           format_number(r.positive_pct),
+          format_number(positive_per_mm2(r)),
           format_number(r.h_score),
           format_number(r.intensity_score),
           format_number(r.ixp_score),
@@ -203,6 +206,14 @@ std::vector<std::string> row_fields(const ScoreRow& r) {
 }
 
 }  // namespace
+
+double positive_per_mm2(const ScoreRow& r) {
+  const bool failed = r.status.rfind("FAILED", 0) == 0;
+  if (failed || !(r.tissue_area_mm2 > 0) || !std::isfinite(r.tissue_area_mm2)) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return static_cast<double>(r.num_positive) / r.tissue_area_mm2;
+}
 
 std::string summary_csv(const std::vector<ScoreRow>& rows, ColumnNames names, bool with_region) {
   std::string out;
@@ -257,6 +268,8 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
     (void)known;  // unknown extra columns are tolerated (a user may add their own)
   }
   for (const auto& col : summary_columns()) {
+    // Derived from the row when written; files of earlier versions lack it.
+    if (col.stats == "num_positive_per_mm2") continue;
     if (!index.count(col.stats)) {
       throw ResultsError(origin + ":1: missing column '" + col.qupath + "' (or '" + col.stats + "')");
     }
@@ -851,6 +864,7 @@ json score_row_json(const ScoreRow& r) {
   o["num_3plus"] = r.num_3plus;
   o["num_positive"] = r.num_positive;
   o["positive_pct"] = number_or_null(r.positive_pct);
+  o["num_positive_per_mm2"] = number_or_null(positive_per_mm2(r));
   o["h_score"] = number_or_null(r.h_score);
   o["intensity_score"] = number_or_null(r.intensity_score);
   o["ixp_score"] = number_or_null(r.ixp_score);

@@ -54,6 +54,10 @@ struct ScoreRow {
                        // <reason>" (a FAILED row has empty count fields in the CSV)
 };
 
+// QuPath's "Num Positive per mm^2": positive cells over the row's tissue (or region) area; NaN without an
+// area (no mpp, no tissue) and for a failed row. Derived when written, so it always agrees with the row.
+double positive_per_mm2(const ScoreRow& r);
+
 // The counts and scores of a row, filled from one Scores (the batch and the viewer share this, so their
 // tables agree to the last digit); tissue area, mpp and status are left for the caller.
 ScoreRow score_row(const std::string& image, const Scores& scores);

@@ -110,6 +110,28 @@ TEST_F(ScoreCli, MixedFolderScoresGoodInputsAndReportsEveryBadOne) {
   EXPECT_GT(good->tissue_area_mm2, 0.3);  // 2220 x 2967 px at 0.499 um = 1.64 mm^2 of which part is glass
   EXPECT_LT(good->tissue_area_mm2, 1.64);
   EXPECT_NEAR(good->positive_pct, 100.0 * good->num_positive / good->num_detections, 1e-9);
+  {
+    // QuPath's density column: positive cells per mm^2 of the scored tissue; empty where there is no area.
+    const std::string text = ihc::read_file(out / "summary.csv");
+    std::vector<std::vector<std::string>> table;
+    std::size_t start = 0;
+    while (start < text.size()) {
+      const std::size_t end = text.find('\n', start);
+      table.push_back(ihc::split_csv_line(std::string_view(text).substr(start, end - start)));
+      start = end == std::string::npos ? text.size() : end + 1;
+    }
+    const auto col = std::find(table[0].begin(), table[0].end(), "Num Positive per mm^2") - table[0].begin();
+    ASSERT_LT(static_cast<std::size_t>(col), table[0].size());
+    for (const auto& row : table) {
+      if (row[0] == "cmu_small_region") {
+        EXPECT_NEAR(std::stod(row[col]), good->num_positive / good->tissue_area_mm2,
+                    1e-6 * good->num_positive / good->tissue_area_mm2);
+      }
+      if (row[0] == "almost-white" || row[0] == "unreadable") {
+        EXPECT_EQ(row[col], "") << row[0];
+      }
+    }
+  }
   const auto* nothing = row_of(rows, "almost-white");
   ASSERT_NE(nothing, nullptr);
   EXPECT_EQ(nothing->status, "no tissue found; scored in pixels (no mpp, give --mpp)");

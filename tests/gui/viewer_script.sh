@@ -75,7 +75,36 @@ assert 1 <= int(r["Num Detections"]) < all_cells, (r, all_cells)
 for k in ("Num Detections", "Num Negative", "Num 1+", "Num 2+", "Num 3+", "H-score"):
     assert r[k] == slide[k], (k, r, slide)
 assert r["Status"] == "ok; reviewed", r
+# A drawn region has no known tissue area in the viewer (no tissue mask): no density rather than a wrong one.
+assert r["Num Positive per mm^2"] == "" and slide["Num Positive per mm^2"] == "", (r, slide)
 print("reviewed_regions.csv ok:", r["Region"], r["Num Detections"], "cells,", r["Num 3+"], "3+")
+PY
+
+# Without drawn regions the review keeps the batch's scope, so the reviewed row carries the batch's tissue
+# area and QuPath's "Num Positive per mm^2" counts the reviewed positives over it.
+rm -rf res2 && cp -r out/slides/s res2 && rm -f res2/review.json res2/reviewed_*
+cat > density.txt <<EOS
+wait
+center $CX $CY 0.5
+frames 2
+mouse 460 387
+key 3
+frames 2
+save
+quit
+EOS
+"$BIN/ihcview" s.svs --results res2 --script density.txt
+python3 - res2/reviewed_summary.csv out/summary.csv <<'PY'
+import csv, sys
+rev = list(csv.DictReader(open(sys.argv[1])))[0]
+batch = list(csv.DictReader(open(sys.argv[2])))[0]
+area = float(batch["Tissue area mm^2"])
+assert rev["Tissue area mm^2"] != "" and abs(float(rev["Tissue area mm^2"]) - area) < 1e-9 * area, (rev, batch)
+assert int(rev["Num Positive"]) == int(batch["Num Positive"]) + 1, (rev["Num Positive"], batch["Num Positive"])
+want = int(rev["Num Positive"]) / area
+got = float(rev["Num Positive per mm^2"])
+assert abs(got - want) < 1e-6 * want, (got, want)
+print("reviewed density ok:", got, "positive cells per mm^2")
 PY
 
 # Reopening restores the review exactly.

@@ -39,13 +39,14 @@ ihc::CellResults two_cells() {
 TEST(SummaryCsv, QuPathAndStatsHeadersAreExact) {
   const std::string q = ihc::summary_csv({}, ihc::ColumnNames::QuPath);
   EXPECT_EQ(q,
-            "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,H-score,"
-            "Intensity score,IxP score,Allred score,IRS,Tissue area mm^2,mpp,Status\n");
+            "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,"
+            "Num Positive per mm^2,H-score,Intensity score,IxP score,Allred score,IRS,Tissue area "
+            "mm^2,mpp,Status\n");
   const std::string s = ihc::summary_csv({}, ihc::ColumnNames::Stats, true);
   EXPECT_EQ(
       s,
       "image,region,num_detections,num_negative,num_1plus,num_2plus,num_3plus,num_positive,positive_pct,"
-      "h_score,intensity_score,ixp_score,allred_score,irs,tissue_area_mm2,mpp,status\n");
+      "num_positive_per_mm2,h_score,intensity_score,ixp_score,allred_score,irs,tissue_area_mm2,mpp,status\n");
 }
 
 TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
@@ -66,7 +67,7 @@ TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
   r.mpp = 0.499;
   r.status = "ok; scored in pixels\n(second line)";
   const std::string text = ihc::summary_csv({r}, ihc::ColumnNames::QuPath);
-  EXPECT_NE(text.find("\"slide, with \"\"quotes\"\" (1)\",10,4,3,2,1,6,60,100,2,120,7,6,,0.499,"),
+  EXPECT_NE(text.find("\"slide, with \"\"quotes\"\" (1)\",10,4,3,2,1,6,60,,100,2,120,7,6,,0.499,"),
             std::string::npos);
   const auto rows = ihc::parse_summary_csv(text, "summary.csv");
   ASSERT_EQ(rows.size(), 1u);
@@ -79,6 +80,36 @@ TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
   const auto rows2 = ihc::parse_summary_csv(ihc::summary_csv({r}, ihc::ColumnNames::Stats, true), "s.csv");
   ASSERT_EQ(rows2.size(), 1u);
   EXPECT_DOUBLE_EQ(rows2[0].mpp, 0.499);
+}
+
+TEST(SummaryCsv, PositivePerMm2IsPositiveCellsOverTheScoredArea) {
+  ihc::ScoreRow r;
+  r.num_detections = 400;
+  r.num_positive = 150;
+  r.tissue_area_mm2 = 0.25;
+  EXPECT_DOUBLE_EQ(ihc::positive_per_mm2(r), 600.0);
+  const std::string text = ihc::summary_csv({r}, ihc::ColumnNames::QuPath);
+  EXPECT_NE(text.find(",150,,600,"), std::string::npos) << text;  // Positive % (NaN here) then the density
+  // No area (no mpp), no tissue, or a failed slide: empty, never 0 or infinity.
+  r.tissue_area_mm2 = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(ihc::positive_per_mm2(r)));
+  r.tissue_area_mm2 = 0.0;
+  EXPECT_TRUE(std::isnan(ihc::positive_per_mm2(r)));
+  r.tissue_area_mm2 = 0.25;
+  r.status = "FAILED: unreadable";
+  EXPECT_TRUE(std::isnan(ihc::positive_per_mm2(r)));
+}
+
+TEST(SummaryCsv, ReadsFilesWrittenBeforeTheDensityColumn) {
+  // summary.csv of earlier versions (cohort and --resume read them) has no "Num Positive per mm^2".
+  const auto rows = ihc::parse_summary_csv(
+      "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,H-score,"
+      "Intensity score,IxP score,Allred score,IRS,Tissue area mm^2,mpp,Status\n"
+      "s1,10,4,3,2,1,6,60,100,2,120,7,6,0.5,0.25,ok\n",
+      "old/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_DOUBLE_EQ(rows[0].tissue_area_mm2, 0.5);
+  EXPECT_DOUBLE_EQ(ihc::positive_per_mm2(rows[0]), 12.0);
 }
 
 TEST(SummaryCsv, ErrorsNameFileLineAndColumn) {
