@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -274,245 +275,421 @@ std::string utc_now() {
   return buf;
 }
 
-SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
-  const auto t_start = Clock::now();
+namespace {
+
+// ---- the stages of score_slide, in the order it runs them
+
+SlideRecord start_record(const ScoreSlideRequest& req, const ParamSet& params) {
   SlideRecord rec;
   rec.image = req.image_id;
   rec.source = req.input.string();
   rec.params_hash = req.params_hash;
   rec.parameters = params.values();
   rec.started = utc_now();
-  {
-    struct stat st {};
-    if (::stat(req.input.c_str(), &st) == 0) {
-      rec.source_size = static_cast<std::int64_t>(st.st_size);
-      rec.source_mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-    }
+  struct stat st {};
+  if (::stat(req.input.c_str(), &st) == 0) {
+    rec.source_size = static_cast<std::int64_t>(st.st_size);
+    rec.source_mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
   }
-  auto cancelled = [&] { return req.cancel != nullptr && req.cancel->load(); };
-  auto check_cancel = [&] {
-    if (cancelled()) throw PipelineCancelled(req.input.string() + ": cancelled");
-  };
+  return rec;
+}
 
-  // An older complete result must not survive a redo that is interrupted: slide.json goes first.
-  std::error_code ec;
-  fs::remove(req.out_dir / "slide.json", ec);
+// Ctrl-C, looked at between stages and before each tile.
+struct Cancel {
+  const std::atomic<bool>* flag = nullptr;
+  std::string input;
 
+  bool raised() const { return flag != nullptr && flag->load(); }
+  void check() const {
+    if (raised()) throw PipelineCancelled(input + ": cancelled");
+  }
+};
+
+struct Settings {
   DetectionParams det;
   GradingParams grading;
   ScoreOptions score_opt;
-  StainMatrix stains;
-  BackgroundChoice background_choice;
+  StainMatrix stains;  // as configured: resolve_stains gives them their background or estimates them
+  BackgroundChoice background;
+};
+
+Settings read_settings(const ParamSet& params) {
+  Settings s;
   try {
-    det = detection_params_from(params);
-    grading = grading_params_from(params);
-    score_opt = score_options_from(params);
-    stains = stains_from_text(params.get_string("stain_vectors"));
-    background_choice = parse_background(params.get_string("background"));
+    s.det = detection_params_from(params);
+    s.grading = grading_params_from(params);
+    s.score_opt = score_options_from(params);
+    s.stains = stains_from_text(params.get_string("stain_vectors"));
+    s.background = parse_background(params.get_string("background"));
   } catch (const std::exception& e) {
     throw PipelineError("parameters", e.what());
   }
-  det.threads = 1;  // parallelism is over tiles here
-  rec.scoring_measurement = grading.measurement;
-  if (grading.mode == ThresholdMode::Single) {
-    rec.thresholds = {grading.threshold_positive};
-  } else {
-    rec.thresholds = {grading.threshold_1plus, grading.threshold_2plus, grading.threshold_3plus};
-  }
+  s.det.threads = 1;  // parallelism is over tiles here
+  return s;
+}
 
-  // ---- open
+std::vector<double> grading_thresholds(const GradingParams& grading) {
+  if (grading.mode == ThresholdMode::Single) return {grading.threshold_positive};
+  return {grading.threshold_1plus, grading.threshold_2plus, grading.threshold_3plus};
+}
+
+struct OpenIn {
+  fs::path input;
+  double mpp_override = 0.0;
+  double requested_pixel_size_um = 0.0;
+  std::string measurement;  // checked against the measurements the slide's calibration allows
+};
+
+struct OpenedSlide {
   std::unique_ptr<Slide> slide;
+  bool calibrated = false;
+  double analysis_um = 0.0;  // requested_pixel_size_um, moved to a level's pixel size when calibrated
+  // Level-0 um per px. Without a pixel size, sizes in um are applied as if one pixel were
+  // requested_pixel_size_um.
+  double mpp0 = 0.0, mpp0_y = 0.0;
+  std::vector<std::string> warnings;  // the file's, then ours
+};
+
+OpenedSlide open_stage(const OpenIn& in) {
+  OpenedSlide o;
   try {
     OpenOptions oo;
-    oo.mpp_override = req.mpp_override;
-    slide = open_slide(req.input, oo);
+    oo.mpp_override = in.mpp_override;
+    o.slide = open_slide(in.input, oo);
   } catch (const std::exception& e) {
     throw PipelineError("open", e.what());
   }
-  const SlideInfo& info = slide->info();
+  const SlideInfo& info = o.slide->info();
   if (info.level_sizes.empty() || info.level_sizes[0].area() <= 0) {
-    throw PipelineError("open", req.input.string() + ": the image has no pixels");
+    throw PipelineError("open", in.input.string() + ": the image has no pixels");
   }
+  o.warnings = info.warnings;
+  o.calibrated = info.has_mpp() && info.mpp_x > 0;
+  o.analysis_um = in.requested_pixel_size_um;
+  if (o.calibrated) {
+    o.analysis_um = analysis_pixel_size_um(in.requested_pixel_size_um, info.mpp_x, info.downsamples);
+  } else {
+    o.warnings.push_back(
+        "no pixel size in the file and no --mpp: scored in pixels, micron columns left empty");
+  }
+  o.mpp0 = o.calibrated ? info.mpp_x : o.analysis_um;
+  o.mpp0_y = o.calibrated ? info.mpp_y : o.analysis_um;
+  const auto names = cell_measurement_names(o.calibrated);
+  if (std::find(names.begin(), names.end(), in.measurement) == names.end()) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    throw PipelineError("scoring", "score_measurement '" + in.measurement +
+                                       "' is not a cell measurement; available: " + list);
+  }
+  return o;
+}
+
+void record_slide(SlideRecord& rec, const SlideInfo& info, const OpenedSlide& o) {
   rec.format = info.format;
   rec.width = info.level_sizes[0].width;
   rec.height = info.level_sizes[0].height;
   rec.levels = info.level_count();
-  rec.warnings = info.warnings;
-  const bool calibrated = info.has_mpp() && info.mpp_x > 0;
-  if (calibrated) {
+  rec.warnings = o.warnings;
+  if (o.calibrated) {
     rec.mpp_x = info.mpp_x;
     rec.mpp_y = info.mpp_y;
     rec.mpp_source = info.mpp_source;
-    det.requested_pixel_size_um =
-        analysis_pixel_size_um(det.requested_pixel_size_um, info.mpp_x, info.downsamples);
-    rec.analysis_mpp = det.requested_pixel_size_um;
+    rec.analysis_mpp = o.analysis_um;
   } else {
     rec.mpp_source = "none";
-    rec.warnings.push_back(
-        "no pixel size in the file and no --mpp: scored in pixels, micron columns left empty");
   }
-  // Without a pixel size, sizes in um are applied as if one pixel were requested_pixel_size_um.
-  const double mpp0 = calibrated ? info.mpp_x : det.requested_pixel_size_um;
-  const double mpp0_y = calibrated ? info.mpp_y : det.requested_pixel_size_um;
-  {
-    const auto names = cell_measurement_names(calibrated);
-    if (std::find(names.begin(), names.end(), grading.measurement) == names.end()) {
-      std::string list;
-      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-      throw PipelineError("scoring", "score_measurement '" + grading.measurement +
-                                         "' is not a cell measurement; available: " + list);
-    }
-  }
-  rec.timings_s["open"] = seconds_since(t_start);
-  check_cancel();
+}
 
-  // ---- overview: thumbnail for the overlay, tissue, stain estimation
-  const auto t_tissue = Clock::now();
-  const std::int64_t w0 = info.level_sizes[0].width, h0 = info.level_sizes[0].height;
-  const int overlay_max = params.get_int("overlay_max_px");
-  const double thumb_ds = std::max(1.0, static_cast<double>(std::max(w0, h0)) / overlay_max);
-  const bool whole = info.level_count() == 1 && w0 * h0 <= kWholeImageMaxPixels;
+struct PlanIn {
+  const Slide* slide = nullptr;
+  bool calibrated = false;
+  double analysis_um = 0.0;
+  double mpp0 = 0.0;
+  int overlay_max_px = 0;
+  bool estimate_stains = false;
+  BackgroundChoice background;
+};
+
+// Where everything is read from: the overview's and the tiles' levels, and what waits for what.
+struct SlidePlan {
+  std::int64_t w0 = 0, h0 = 0;
+  double thumb_ds = 1.0;  // level-0 px per thumbnail px
+  bool whole = false;     // scored as one image, not in tiles
+  double tile_ds = 1.0;   // level-0 px per analysis px
+  int tile_level = 0;
+  int thumb_level = 0;
+  bool stains_need_overview = false;
+  bool keep_level0 = false;
+};
+
+SlidePlan plan_slide(const PlanIn& in) {
+  const SlideInfo& info = in.slide->info();
+  SlidePlan p;
+  p.w0 = info.level_sizes[0].width;
+  p.h0 = info.level_sizes[0].height;
+  p.thumb_ds = std::max(1.0, static_cast<double>(std::max(p.w0, p.h0)) / in.overlay_max_px);
+  p.whole = info.level_count() == 1 && p.w0 * p.h0 <= kWholeImageMaxPixels;
   // Where tiles are read: the level nearest the analysis resolution.
-  const double tile_ds = calibrated ? det.requested_pixel_size_um / mpp0 : 1.0;  // level-0 px per analysis px
-  const int tile_level = slide->best_level_for_downsample(std::max(1.0, tile_ds));
-  const int thumb_level = slide->best_level_for_downsample(thumb_ds);
-  // ---- stains: the fixed vectors need the overview only for a plain image's glass colour, estimation needs
-  // it always; otherwise they are known before the overview and tiles can start at once.
-  const bool stains_need_overview =
-      params.get_bool("estimate_stains") || (background_choice.automatic && info.level_count() == 1);
-  auto resolve_stains = [&](const cv::Mat& thumb, const cv::Mat& tissue) {
-    const auto t_stains = Clock::now();
-    rec.stains_source = "preset/parameter stain_vectors";
-    if (params.get_bool("estimate_stains")) {
-      try {
-        cv::Mat m;
-        cv::resize(tissue, m, thumb.size(), 0, 0, cv::INTER_NEAREST);
-        StainEstimationParams ep;
-        ep.edge_fit = params.get_string("stain_estimation") != "Macenko";
-        const StainEstimate est = estimate_stains(thumb, stains, ep, m);
-        stains = est.matrix;
-        stains.name = stains.name + " estimated";
-        rec.stains_source = "estimated from the slide (" + params.get_string("stain_estimation") + ", " +
-                            std::to_string(est.pixels_used) + " pixels)";
-      } catch (const std::exception& e) {
-        rec.warnings.push_back(std::string("stain estimation failed, used stain_vectors instead: ") +
-                               e.what());
-      }
-    }
-    if (!params.get_bool("estimate_stains") || rec.stains_source.rfind("estimated", 0) != 0) {
-      // Background (I0 of Beer-Lambert) for the fixed vectors. Pyramidal slides are white-balanced by the
-      // scanner; plain images come from cameras, where a yellow or grey cast adds false DAB to every pixel.
-      std::array<double, 3> bg{255.0, 255.0, 255.0};
-      std::string note = "white (255 255 255)";
-      if (background_choice.fixed) {
-        bg = background_choice.rgb;
-        note = "parameter background";
-      } else if (background_choice.automatic && info.level_count() == 1) {
-        const BackgroundEstimate est = estimate_background(thumb);
-        if (est.found) {
-          bg = est.background;
-          note = "estimated from " + std::to_string(est.bright_pixels) + " glass pixels";
-        } else {
-          note = "white (no glass found)";
-          rec.warnings.push_back(
-              "background: no glass (flat bright pixels) found to estimate it from; used white 255 255 255. "
-              "If the image has a colour cast, give --set background=R,G,B");
-        }
-      }
-      stains =
-          StainMatrix::from_vectors(stains.name, stains.stains[0], stains.stains[1], &stains.stains[2], bg);
-      char buf[96];
-      std::snprintf(buf, sizeof buf, "; background %.0f %.0f %.0f, ", bg[0], bg[1], bg[2]);
-      rec.stains_source += buf + note;
-    }
-    rec.stains = to_qupath_string(stains);
-    rec.timings_s["stains"] = seconds_since(t_stains);
-  };
-
+  p.tile_ds = in.calibrated ? in.analysis_um / in.mpp0 : 1.0;
+  p.tile_level = in.slide->best_level_for_downsample(std::max(1.0, p.tile_ds));
+  p.thumb_level = in.slide->best_level_for_downsample(p.thumb_ds);
+  // The fixed vectors need the overview only for a plain image's glass colour, estimation needs it always;
+  // otherwise they are known before the overview and tiles can start at once.
+  p.stains_need_overview = in.estimate_stains || (in.background.automatic && info.level_count() == 1);
   // Level 0 decoded once when the overview reads it whole anyway and detection reads it too (plain images,
   // small slides): the overview and the tiles are cut from it instead of decoding it twice (cmu: the
   // decode was ~0.2 s of a 1.4 s slide).
-  cv::Mat level0;
-  const bool keep_level0 =
-      whole || (tile_level == 0 && thumb_level == 0 && w0 * h0 <= kOverviewWholeLevelMaxPixels);
-  if (!stains_need_overview) resolve_stains(cv::Mat(), cv::Mat());
+  p.keep_level0 =
+      p.whole || (p.tile_level == 0 && p.thumb_level == 0 && p.w0 * p.h0 <= kOverviewWholeLevelMaxPixels);
+  return p;
+}
 
-  // ---- tiles (pyramidal and large slides): at the analysis resolution, with detection's overlap, each cell
-  // kept by the tile whose core holds its centroid. Workers take positions of `order` (grid indices) in turn
-  // and may run at most `window` positions ahead of the writer, so memory holds at most `window` tiles of
-  // cells whatever the slide size, and output order (and cell ids) is deterministic.
-  const int overlap = detection_overlap_px(det);
-  const double level_ds = info.downsamples[static_cast<std::size_t>(tile_level)];
-  std::vector<TileSpec> grid_tiles;
-  if (!whole) {
-    const cv::Size grid(std::max(1, static_cast<int>(std::ceil(w0 / tile_ds))),
-                        std::max(1, static_cast<int>(std::ceil(h0 / tile_ds))));
-    grid_tiles = make_tiles(grid, det.tile_size_px, overlap);
+struct StainsIn {
+  StainMatrix configured;
+  bool estimate = false;
+  std::string method;  // stain_estimation
+  BackgroundChoice background;
+  bool single_level = false;
+  cv::Mat thumb, tissue;  // empty when the stains do not need the overview
+};
+
+struct ResolvedStains {
+  StainMatrix matrix;
+  std::string source;
+  std::vector<std::string> warnings;
+  double seconds = 0.0;
+};
+
+ResolvedStains resolve_stains(const StainsIn& in) {
+  const auto t_stains = Clock::now();
+  ResolvedStains r;
+  r.matrix = in.configured;
+  r.source = "preset/parameter stain_vectors";
+  bool estimated = false;
+  if (in.estimate) {
+    try {
+      cv::Mat m;
+      cv::resize(in.tissue, m, in.thumb.size(), 0, 0, cv::INTER_NEAREST);
+      StainEstimationParams ep;
+      ep.edge_fit = in.method != "Macenko";
+      const StainEstimate est = estimate_stains(in.thumb, r.matrix, ep, m);
+      r.matrix = est.matrix;
+      r.matrix.name = r.matrix.name + " estimated";
+      r.source =
+          "estimated from the slide (" + in.method + ", " + std::to_string(est.pixels_used) + " pixels)";
+      estimated = true;
+    } catch (const std::exception& e) {
+      r.warnings.push_back(std::string("stain estimation failed, used stain_vectors instead: ") + e.what());
+    }
   }
-  const int threads = std::max(1, req.threads);
-  const int window = 2 * threads + 2;
-  std::mutex mu;
-  std::condition_variable cv_work, cv_done;
-  std::map<int, TileResult> ready;  // by position in `order`
+  if (!estimated) {
+    // Background (I0 of Beer-Lambert) for the fixed vectors. Pyramidal slides are white-balanced by the
+    // scanner; plain images come from cameras, where a yellow or grey cast adds false DAB to every pixel.
+    std::array<double, 3> bg{255.0, 255.0, 255.0};
+    std::string note = "white (255 255 255)";
+    if (in.background.fixed) {
+      bg = in.background.rgb;
+      note = "parameter background";
+    } else if (in.background.automatic && in.single_level) {
+      const BackgroundEstimate est = estimate_background(in.thumb);
+      if (est.found) {
+        bg = est.background;
+        note = "estimated from " + std::to_string(est.bright_pixels) + " glass pixels";
+      } else {
+        note = "white (no glass found)";
+        r.warnings.push_back(
+            "background: no glass (flat bright pixels) found to estimate it from; used white 255 255 255. "
+            "If the image has a colour cast, give --set background=R,G,B");
+      }
+    }
+    const StainMatrix& s = r.matrix;
+    r.matrix = StainMatrix::from_vectors(s.name, s.stains[0], s.stains[1], &s.stains[2], bg);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "; background %.0f %.0f %.0f, ", bg[0], bg[1], bg[2]);
+    r.source += buf + note;
+  }
+  r.seconds = seconds_since(t_stains);
+  return r;
+}
+
+void record_stains(SlideRecord& rec, StainMatrix& stains, const ResolvedStains& r) {
+  stains = r.matrix;
+  rec.stains_source = r.source;
+  for (const auto& w : r.warnings) rec.warnings.push_back(w);
+  rec.stains = to_qupath_string(stains);
+  rec.timings_s["stains"] = r.seconds;
+}
+
+// Everything the detection of one tile needs; the pointers outlive the pool.
+struct TileJob {
+  Slide* slide = nullptr;
+  const cv::Mat* level0 = nullptr;  // empty: tiles are read from the slide
+  std::vector<TileSpec> grid_tiles;
+  double tile_ds = 1.0;
+  int tile_level = 0;
+  double level_ds = 1.0;
+  DetectionParams det;
+  StainMatrix stains;
+  bool calibrated = false;
+  double mpp0 = 0.0;
+  bool decode_only = false;
+};
+
+// The grid at the analysis resolution, with detection's overlap.
+std::vector<TileSpec> tile_grid(const SlidePlan& p, const DetectionParams& det) {
+  const int overlap = detection_overlap_px(det);
+  const cv::Size grid(std::max(1, static_cast<int>(std::ceil(p.w0 / p.tile_ds))),
+                      std::max(1, static_cast<int>(std::ceil(p.h0 / p.tile_ds))));
+  return make_tiles(grid, det.tile_size_px, overlap);
+}
+
+// A small slide starts its tiles now, in grid order, while the overview is read and tissue detected (OS-2
+// reads level 0 for its overview, ~0.2 s, and its one tile from level 1); tiles found outside the tissue
+// are then dropped, unused if already detected, skipped if not. At most the tiles detected during the
+// overview are wasted. A large slide waits for the tissue mask: its first grid tiles are mostly glass, and
+// workers bounded by a window of grid positions would keep fewer tissue tiles in flight. --decode-only
+// reads the tissue tiles only: the floor scoring is compared with.
+bool starts_early(const SlidePlan& p, std::size_t grid_tiles, bool decode_only) {
+  return !decode_only && !p.whole && !p.keep_level0 && !p.stains_need_overview && grid_tiles > 0 &&
+         static_cast<int>(grid_tiles) <= kEarlyTilesMaxGrid;
+}
+
+std::vector<int> every_position(std::size_t n) {
   std::vector<int> order;
-  std::vector<char> wanted;  // per grid tile, once `selected`: it touches the area scored
-  bool selected = false;
-  int next_tile = 0;
-  int written = 0;
-  bool stop = false;
-  auto worker = [&] {
+  for (int g = 0; g < static_cast<int>(n); ++g) order.push_back(g);
+  return order;
+}
+
+// The tiles that touch the area scored, as grid indices.
+std::vector<int> tiles_touching(const TileJob& job, const cv::Mat& area_mask, double mask_sx,
+                                double mask_sy) {
+  std::vector<int> kept;
+  for (std::size_t g = 0; g < job.grid_tiles.size(); ++g) {
+    const TileSpec& t = job.grid_tiles[g];
+    const cv::Rect m(static_cast<int>(std::floor(t.core.x * job.tile_ds * mask_sx)),
+                     static_cast<int>(std::floor(t.core.y * job.tile_ds * mask_sy)),
+                     static_cast<int>(std::ceil(t.core.width * job.tile_ds * mask_sx)) + 1,
+                     static_cast<int>(std::ceil(t.core.height * job.tile_ds * mask_sy)) + 1);
+    const cv::Rect clipped = m & cv::Rect(0, 0, area_mask.cols, area_mask.rows);
+    if (!clipped.empty() && cv::countNonZero(area_mask(clipped)) > 0) kept.push_back(static_cast<int>(g));
+  }
+  return kept;
+}
+
+// Reads one tile (and detects its cells unless decode_only). Throws.
+CellTable read_and_detect_tile(const TileJob& job, const TileSpec& tile) {
+  const auto x0 = static_cast<std::int64_t>(std::floor(tile.padded.x * job.tile_ds));
+  const auto y0 = static_cast<std::int64_t>(std::floor(tile.padded.y * job.tile_ds));
+  const int wl = std::max(1, static_cast<int>(std::lround(tile.padded.width * job.tile_ds / job.level_ds)));
+  const int hl = std::max(1, static_cast<int>(std::lround(tile.padded.height * job.tile_ds / job.level_ds)));
+  const cv::Mat rgb = job.level0->empty() ? job.slide->read_region(x0, y0, job.tile_level, wl, hl)
+                                          : crop_level0(*job.level0, x0, y0, wl, hl);
+  if (job.decode_only) return {};
+  DetectionRegion where;
+  where.origin = {static_cast<double>(x0), static_cast<double>(y0)};
+  where.scale_to_level0 = job.level_ds;
+  // Only the core's cells are kept (below): the rest of the padded tile is context.
+  where.keep = scale_rect_outward(cv::Rect(tile.core.tl() - tile.padded.tl(), tile.core.size()),
+                                  static_cast<double>(rgb.cols) / tile.padded.width,
+                                  static_cast<double>(rgb.rows) / tile.padded.height);
+  // The padded tile is detected as one piece: with the configured tile size detect_cells would cut it into
+  // four overlapping sub-tiles and process about twice the pixels.
+  DetectionParams tile_det = job.det;
+  tile_det.tile_size_px = std::max(tile.padded.width, tile.padded.height) + 2;
+  tile_det.threads = 1;
+  CellTable cells =
+      detect_cells(rgb, job.calibrated ? job.mpp0 * job.level_ds : kNaN, job.stains, tile_det, where);
+  // Keep the cells whose centroid is in this tile's core (level-0 half-open box).
+  const double cx0 = tile.core.x * job.tile_ds, cy0 = tile.core.y * job.tile_ds;
+  const double cx1 = (tile.core.x + tile.core.width) * job.tile_ds,
+               cy1 = (tile.core.y + tile.core.height) * job.tile_ds;
+  CellTable core;
+  core.names = cells.names;
+  core.columns.resize(cells.names.size());
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const auto& p = cells.cells[i].centroid;
+    if (p.x < cx0 || p.x >= cx1 || p.y < cy0 || p.y >= cy1) continue;
+    core.cells.push_back(std::move(cells.cells[i]));
+    for (std::size_t j = 0; j < cells.names.size(); ++j) core.columns[j].push_back(cells.columns[j][i]);
+  }
+  return core;
+}
+
+// Tiles (pyramidal and large slides) are detected at the analysis resolution, with detection's overlap, each
+// cell kept by the tile whose core holds its centroid. Workers take positions of `order` (grid indices) in
+// turn and may run at most `window` positions ahead of the writer, so memory holds at most `window` tiles of
+// cells whatever the slide size, and output order (and cell ids) is deterministic. The destructor stops and
+// joins the workers, also when the slide fails.
+class TilePool {
+ public:
+  TilePool(int threads, Cancel cancel) : threads_(std::max(1, threads)), cancel_(std::move(cancel)) {}
+  ~TilePool() { shutdown(); }
+  TilePool(const TilePool&) = delete;
+  TilePool& operator=(const TilePool&) = delete;
+
+  void start(TileJob job, std::vector<int> order) {
+    job_ = std::move(job);
+    order_ = std::move(order);
+    for (int i = 0; i < std::min(threads_, std::max(1, static_cast<int>(order_.size()))); ++i)
+      pool_.emplace_back([this] { work(); });
+  }
+  // The grid tiles that count; positions already started on others are dropped, the rest skipped.
+  void select(const std::vector<int>& kept, std::size_t grid_size) {
+    std::vector<char> want(grid_size, 0);
+    for (int g : kept) want[static_cast<std::size_t>(g)] = 1;
+    std::lock_guard<std::mutex> lock(mu_);
+    wanted_ = std::move(want);
+    selected_ = true;
+  }
+  int positions() const { return static_cast<int>(order_.size()); }
+  bool wanted_at(int pos) const {
+    return wanted_[static_cast<std::size_t>(order_[static_cast<std::size_t>(pos)])] != 0;
+  }
+  TileResult take(int pos) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_done_.wait(lock, [&] { return ready_.count(pos) > 0; });
+    TileResult res = std::move(ready_[pos]);
+    ready_.erase(pos);
+    return res;
+  }
+  // The writer is done with `pos`: the window moves on.
+  void written(int pos) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      written_ = pos + 1;
+    }
+    cv_work_.notify_all();
+  }
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_work_.notify_all();
+    for (auto& th : pool_) th.join();
+    pool_.clear();
+  }
+
+ private:
+  void work() {
+    const int window = 2 * threads_ + 2;
     for (;;) {
       int pos = 0;
       bool skip = false;
       {
-        std::unique_lock<std::mutex> lock(mu);
-        const int n = static_cast<int>(order.size());
-        cv_work.wait(lock, [&] { return stop || next_tile >= n || next_tile < written + window; });
-        if (stop || next_tile >= n) return;
-        pos = next_tile++;
-        skip = selected && !wanted[static_cast<std::size_t>(order[static_cast<std::size_t>(pos)])];
+        std::unique_lock<std::mutex> lock(mu_);
+        const int n = static_cast<int>(order_.size());
+        cv_work_.wait(lock, [&] { return stop_ || next_tile_ >= n || next_tile_ < written_ + window; });
+        if (stop_ || next_tile_ >= n) return;
+        pos = next_tile_++;
+        skip = selected_ && !wanted_[static_cast<std::size_t>(order_[static_cast<std::size_t>(pos)])];
       }
       TileResult res;
       if (!skip) {
         try {
-          if (cancelled()) throw PipelineCancelled("cancelled");
-          const TileSpec& tile = grid_tiles[static_cast<std::size_t>(order[static_cast<std::size_t>(pos)])];
-          const auto x0 = static_cast<std::int64_t>(std::floor(tile.padded.x * tile_ds));
-          const auto y0 = static_cast<std::int64_t>(std::floor(tile.padded.y * tile_ds));
-          const int wl = std::max(1, static_cast<int>(std::lround(tile.padded.width * tile_ds / level_ds)));
-          const int hl = std::max(1, static_cast<int>(std::lround(tile.padded.height * tile_ds / level_ds)));
-          const cv::Mat rgb = level0.empty() ? slide->read_region(x0, y0, tile_level, wl, hl)
-                                             : crop_level0(level0, x0, y0, wl, hl);
-          if (!req.decode_only) {
-            DetectionRegion where;
-            where.origin = {static_cast<double>(x0), static_cast<double>(y0)};
-            where.scale_to_level0 = level_ds;
-            // Only the core's cells are kept (below): the rest of the padded tile is context.
-            where.keep = scale_rect_outward(cv::Rect(tile.core.tl() - tile.padded.tl(), tile.core.size()),
-                                            static_cast<double>(rgb.cols) / tile.padded.width,
-                                            static_cast<double>(rgb.rows) / tile.padded.height);
-            // The padded tile is detected as one piece: with the configured tile size detect_cells would cut
-            // it into four overlapping sub-tiles and process about twice the pixels.
-            DetectionParams tile_det = det;
-            tile_det.tile_size_px = std::max(tile.padded.width, tile.padded.height) + 2;
-            tile_det.threads = 1;
-            CellTable cells = detect_cells(rgb, calibrated ? mpp0 * level_ds : kNaN, stains, tile_det, where);
-            // Keep the cells whose centroid is in this tile's core (level-0 half-open box).
-            const double cx0 = tile.core.x * tile_ds, cy0 = tile.core.y * tile_ds;
-            const double cx1 = (tile.core.x + tile.core.width) * tile_ds,
-                         cy1 = (tile.core.y + tile.core.height) * tile_ds;
-            CellTable core;
-            core.names = cells.names;
-            core.columns.resize(cells.names.size());
-            for (std::size_t i = 0; i < cells.size(); ++i) {
-              const auto& p = cells.cells[i].centroid;
-              if (p.x < cx0 || p.x >= cx1 || p.y < cy0 || p.y >= cy1) continue;
-              core.cells.push_back(std::move(cells.cells[i]));
-              for (std::size_t j = 0; j < cells.names.size(); ++j)
-                core.columns[j].push_back(cells.columns[j][i]);
-            }
-            res.cells = std::move(core);
-          }
+          if (cancel_.raised()) throw PipelineCancelled("cancelled");
+          res.cells = read_and_detect_tile(
+              job_, job_.grid_tiles[static_cast<std::size_t>(order_[static_cast<std::size_t>(pos)])]);
         } catch (const PipelineCancelled&) {
           res.cancelled = true;
         } catch (const std::exception& e) {
@@ -520,176 +697,229 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
         }
       }
       {
-        std::lock_guard<std::mutex> lock(mu);
-        ready[pos] = std::move(res);
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_[pos] = std::move(res);
       }
-      cv_done.notify_all();
+      cv_done_.notify_all();
     }
-  };
-  std::vector<std::thread> pool;
-  auto start_pool = [&] {
-    for (int i = 0; i < std::min(threads, std::max(1, static_cast<int>(order.size()))); ++i)
-      pool.emplace_back(worker);
-  };
-  auto shutdown = [&] {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      stop = true;
-    }
-    cv_work.notify_all();
-    for (auto& th : pool) th.join();
-    pool.clear();
-  };
-  struct JoinOnExit {
-    std::function<void()> f;
-    ~JoinOnExit() { f(); }
-  } join_on_exit{shutdown};
-  // A small slide starts its tiles now, in grid order, while the overview is read and tissue detected (OS-2
-  // reads level 0 for its overview, ~0.2 s, and its one tile from level 1); tiles found outside the tissue
-  // are then dropped, unused if already detected, skipped if not. At most the tiles detected during the
-  // overview are wasted. A large slide waits for the tissue mask: its first grid tiles are mostly glass, and
-  // workers bounded by a window of grid positions would keep fewer tissue tiles in flight. --decode-only
-  // reads the tissue tiles only: the floor scoring is compared with.
-  const bool early_tiles = !req.decode_only && !whole && !keep_level0 && !stains_need_overview &&
-                           !grid_tiles.empty() && static_cast<int>(grid_tiles.size()) <= kEarlyTilesMaxGrid;
-  if (early_tiles) {
-    for (int g = 0; g < static_cast<int>(grid_tiles.size()); ++g) order.push_back(g);
-    start_pool();
   }
 
+  const int threads_;
+  const Cancel cancel_;
+  TileJob job_;
+  std::vector<int> order_;
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  std::map<int, TileResult> ready_;  // by position in `order_`
+  std::vector<char> wanted_;         // per grid tile, once `selected_`: it touches the area scored
+  bool selected_ = false;
+  int next_tile_ = 0;
+  int written_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> pool_;
+};
+
+struct OverviewIn {
+  Slide* slide = nullptr;
+  const SlidePlan* plan = nullptr;
+};
+
+struct Overview {
+  cv::Mat level0;  // decoded only when plan.keep_level0
   cv::Mat thumb;
+  double seconds = 0.0;
+};
+
+Overview read_overview_stage(const OverviewIn& in) {
+  Overview o;
   try {
     const auto t_read = Clock::now();
-    if (keep_level0) {
-      level0 = slide->read_level(0, kWholeImageMaxPixels);
-      thumb = overview_from(info, 0, thumb_ds, [&](std::int64_t x, std::int64_t y, int, int w, int h) {
-        return crop_level0(level0, x, y, w, h);
-      });
+    const SlidePlan& p = *in.plan;
+    if (p.keep_level0) {
+      o.level0 = in.slide->read_level(0, kWholeImageMaxPixels);
+      o.thumb = overview_from(in.slide->info(), 0, p.thumb_ds,
+                              [&](std::int64_t x, std::int64_t y, int, int w, int h) {
+                                return crop_level0(o.level0, x, y, w, h);
+                              });
     } else {
-      thumb = read_overview(*slide, thumb_ds);
+      o.thumb = read_overview(*in.slide, p.thumb_ds);
     }
-    rec.timings_s["overview_read"] = seconds_since(t_read);
+    o.seconds = seconds_since(t_read);
   } catch (const std::exception& e) {
     throw PipelineError("open", e.what());
   }
-  const double thumb_sx = static_cast<double>(thumb.cols) / w0;  // thumbnail px per level-0 px
-  const double thumb_sy = static_cast<double>(thumb.rows) / h0;
-  const bool use_tissue = params.get_bool("tissue_detection");
-  cv::Mat tissue;  // CV_8U over the whole image
-  double tissue_sx = thumb_sx, tissue_sy = thumb_sy;
-  if (use_tissue) {
-    try {
-      const double target_um = params.get_double("tissue_resolution_um");
-      const double thumb_um = mpp0 / thumb_sx;
-      cv::Mat overview = thumb;
-      if (thumb_um < target_um) {
-        const double f = thumb_um / target_um;
-        cv::resize(thumb, overview,
-                   cv::Size(std::max(1, static_cast<int>(std::lround(thumb.cols * f))),
-                            std::max(1, static_cast<int>(std::lround(thumb.rows * f)))),
-                   0, 0, cv::INTER_AREA);
-      }
-      TissueParams tp;
-      tp.um_per_px = mpp0 * w0 / overview.cols;
-      const auto t_detect_tissue = Clock::now();
-      const TissueResult tr = detect_tissue(overview, tp);
-      rec.timings_s["tissue_detection"] = seconds_since(t_detect_tissue);
-      tissue = tr.mask;
-      tissue_sx = static_cast<double>(tissue.cols) / w0;
-      tissue_sy = static_cast<double>(tissue.rows) / h0;
-    } catch (const std::exception& e) {
-      throw PipelineError("tissue", req.input.string() + ": tissue detection failed: " + e.what());
-    }
-  } else {
-    tissue = cv::Mat(thumb.size(), CV_8U, cv::Scalar(255));
-  }
-  rec.timings_s["tissue"] = seconds_since(t_tissue);
-  check_cancel();
+  return o;
+}
 
-  // Regions (ROIs) and the area everything is counted in.
-  std::vector<Region> regions;
-  Region total_region = Region::everything();
-  if (!req.rois.empty()) {
-    regions = regions_from_annotations(req.rois);
-    total_region = union_region_from_annotations(req.rois, "All regions");
-  }
-  cv::Mat area_mask = tissue.clone();
-  if (!total_region.whole_slide || !total_region.exclude.empty()) {
-    cv::bitwise_and(area_mask, rasterize(total_region, tissue.size(), tissue_sx, tissue_sy), area_mask);
-  }
-  const double mask_px_area_um2 = (mpp0 / tissue_sx) * (mpp0_y / tissue_sy);
-  auto area_mm2 = [&](const cv::Mat& m) {
-    return calibrated ? cv::countNonZero(m) * mask_px_area_um2 / 1e6 : kNaN;
-  };
+struct TissueIn {
+  cv::Mat thumb;
+  bool use_tissue = true;
+  double target_um = 0.0;  // tissue_resolution_um
+  double mpp0 = 0.0;
+  std::int64_t w0 = 0, h0 = 0;
+  std::string input;
+};
 
-  if (stains_need_overview) resolve_stains(thumb, tissue);
+struct TissueMap {
+  cv::Mat mask;               // CV_8U over the whole image
+  double sx = 1.0, sy = 1.0;  // mask px per level-0 px
+  std::optional<double> detect_s;
+};
 
-  // A slide of another stain gives "DAB" scores of eosin (H&E) or of noise (fluorescence): scored all the
-  // same, but its status says so, in the summary and on the progress line.
-  std::string type_note;
-  {
-    const auto t_type = Clock::now();
-    const ImageTypeEstimate it =
-        estimate_image_type(thumb, stains.background, cv::countNonZero(tissue) > 0 ? tissue : cv::Mat());
-    rec.image_type = image_type_name(it.type);
-    rec.image_type_evidence = it.summary;
-    const ImageTypeWarning w = image_type_warning(it.type);
-    if (!w.looks_like.empty()) {
-      type_note = "; " + w.looks_like + " (" + w.check + ")";
-      rec.warnings.push_back("image type: " + w.looks_like + " (" + it.summary + "): " + w.consequence);
-    }
-    rec.timings_s["image_type"] = seconds_since(t_type);
+TissueMap tissue_stage(const TissueIn& in) {
+  TissueMap t;
+  t.sx = static_cast<double>(in.thumb.cols) / in.w0;  // thumbnail px per level-0 px
+  t.sy = static_cast<double>(in.thumb.rows) / in.h0;
+  if (!in.use_tissue) {
+    t.mask = cv::Mat(in.thumb.size(), CV_8U, cv::Scalar(255));
+    return t;
   }
-
-  const std::string pixels_note = calibrated ? "" : "; scored in pixels (no mpp, give --mpp)";
-  fs::create_directories(req.out_dir, ec);
   try {
-    ensure_directory(req.out_dir);
+    const double thumb_um = in.mpp0 / t.sx;
+    cv::Mat overview = in.thumb;
+    if (thumb_um < in.target_um) {
+      const double f = thumb_um / in.target_um;
+      cv::resize(in.thumb, overview,
+                 cv::Size(std::max(1, static_cast<int>(std::lround(in.thumb.cols * f))),
+                          std::max(1, static_cast<int>(std::lround(in.thumb.rows * f)))),
+                 0, 0, cv::INTER_AREA);
+    }
+    TissueParams tp;
+    tp.um_per_px = in.mpp0 * in.w0 / overview.cols;
+    const auto t_detect_tissue = Clock::now();
+    const TissueResult tr = detect_tissue(overview, tp);
+    t.detect_s = seconds_since(t_detect_tissue);
+    t.mask = tr.mask;
+    t.sx = static_cast<double>(t.mask.cols) / in.w0;
+    t.sy = static_cast<double>(t.mask.rows) / in.h0;
+  } catch (const std::exception& e) {
+    throw PipelineError("tissue", in.input + ": tissue detection failed: " + e.what());
+  }
+  return t;
+}
+
+// Regions (ROIs) and the area everything is counted in.
+struct ScoredArea {
+  std::vector<Region> regions;
+  Region total = Region::everything();
+  cv::Mat mask;  // on the tissue mask's grid
+};
+
+ScoredArea scored_area(const std::vector<Annotation>& rois, const TissueMap& tissue) {
+  ScoredArea a;
+  if (!rois.empty()) {
+    a.regions = regions_from_annotations(rois);
+    a.total = union_region_from_annotations(rois, "All regions");
+  }
+  a.mask = tissue.mask.clone();
+  if (!a.total.whole_slide || !a.total.exclude.empty()) {
+    cv::bitwise_and(a.mask, rasterize(a.total, tissue.mask.size(), tissue.sx, tissue.sy), a.mask);
+  }
+  return a;
+}
+
+// mm^2 of a mask on the tissue grid; NaN without a pixel size.
+struct AreaScale {
+  bool calibrated = false;
+  double px_um2 = 0.0;
+  double mm2(const cv::Mat& m) const { return calibrated ? cv::countNonZero(m) * px_um2 / 1e6 : kNaN; }
+};
+
+// A slide of another stain gives "DAB" scores of eosin (H&E) or of noise (fluorescence): scored all the same,
+// but its status says so, in the summary and on the progress line.
+struct ImageTypeCheck {
+  std::string name, evidence;
+  std::string note;  // for the status
+  std::optional<std::string> warning;
+  double seconds = 0.0;
+};
+
+ImageTypeCheck check_image_type(const cv::Mat& thumb, const StainMatrix& stains, const cv::Mat& tissue) {
+  const auto t_type = Clock::now();
+  ImageTypeCheck c;
+  const ImageTypeEstimate it =
+      estimate_image_type(thumb, stains.background, cv::countNonZero(tissue) > 0 ? tissue : cv::Mat());
+  c.name = image_type_name(it.type);
+  c.evidence = it.summary;
+  const ImageTypeWarning w = image_type_warning(it.type);
+  if (!w.looks_like.empty()) {
+    c.note = "; " + w.looks_like + " (" + w.check + ")";
+    c.warning = "image type: " + w.looks_like + " (" + it.summary + "): " + w.consequence;
+  }
+  c.seconds = seconds_since(t_type);
+  return c;
+}
+
+void prepare_out_dir(const fs::path& out_dir) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  try {
+    ensure_directory(out_dir);
   } catch (const std::exception& e) {
     throw PipelineError("write", e.what());
   }
-  remove_stale_temp_files(req.out_dir);
+  remove_stale_temp_files(out_dir);
+}
 
-  // ---- detection, streamed into the writers
-  const auto t_detect = Clock::now();
-  // Plain images are scored whole: a field filled with tissue has no glass for the tissue detector to
-  // contrast with, so its mask can be empty although every pixel is tissue. Only whole slides are gated by
-  // tissue.
-  bool no_tissue = cv::countNonZero(area_mask) == 0;
-  const bool whole_field_area = whole && no_tissue && req.rois.empty();
-  if (whole_field_area) no_tissue = false;
-  std::vector<float> hist_values;
-  GradeCounts total_counts;
-  std::vector<GradeCounts> region_counts(regions.size());
-  std::int64_t next_id = 0;
-  OverlayCanvas canvas(thumb, cv::Size2d(static_cast<double>(w0), static_cast<double>(h0)));
-  canvas.set_tissue_mask(area_mask);
-  for (const auto& a : req.rois) {
+struct CellSinkIn {
+  fs::path out_dir;
+  std::string image_id;
+  cv::Mat thumb;
+  cv::Size2d size0;
+  const ScoredArea* area = nullptr;
+  const TissueMap* tissue = nullptr;
+  const std::vector<Annotation>* rois = nullptr;
+  GradingParams grading;
+  bool calibrated = false;
+  double mpp_x = 0.0, mpp_y = 0.0;
+};
+
+OverlayCanvas make_canvas(const CellSinkIn& in) {
+  OverlayCanvas canvas(in.thumb, in.size0);
+  canvas.set_tissue_mask(in.area->mask);
+  for (const auto& a : *in.rois) {
     for (const auto& p : a.polygons) canvas.add_outline(p.outer);
   }
-  CellsFileOptions cell_opt;
-  cell_opt.uuid_seed = slide_uuid_seed(req.image_id);
-  if (calibrated) {
-    cell_opt.mpp_x = info.mpp_x;
-    cell_opt.mpp_y = info.mpp_y;
+  return canvas;
+}
+
+CellsFileOptions cells_file_options(const CellSinkIn& in) {
+  CellsFileOptions o;
+  o.uuid_seed = slide_uuid_seed(in.image_id);
+  if (in.calibrated) {
+    o.mpp_x = in.mpp_x;
+    o.mpp_y = in.mpp_y;
   }
-  AtomicFile csv_file(req.out_dir / "cells.csv");
-  AtomicFile geo_file(req.out_dir / "cells.geojson");
-  CellsCsvWriter csv(csv_file, cell_opt);
-  CellsGeoJsonWriter geo(geo_file, cell_opt);
+  return o;
+}
+
+// Where detected cells go: kept if they count, numbered, graded, counted and written to cells.csv,
+// cells.geojson and the overlay as they come.
+class CellSink {
+ public:
+  explicit CellSink(const CellSinkIn& in)
+      : in_(in),
+        region_counts_(in.area->regions.size()),
+        canvas_(make_canvas(in)),
+        csv_file_(in.out_dir / "cells.csv"),
+        geo_file_(in.out_dir / "cells.geojson"),
+        csv_(csv_file_, cells_file_options(in)),
+        geo_(geo_file_, cells_file_options(in)) {}
 
   // Keeps the cells of a chunk that count (region, tissue for slides), numbers them, grades and writes them.
-  auto consume = [&](CellTable&& table, bool filter_tissue) {
+  void consume(CellTable&& table, bool filter_tissue) {
     if (table.size() == 0) return;
+    const TissueMap& tissue = *in_.tissue;
     std::vector<std::uint8_t> keep(table.size(), 1);
-    const std::vector<std::uint8_t> in_total = cells_in_region(table, total_region);
+    const std::vector<std::uint8_t> in_total = cells_in_region(table, in_.area->total);
     bool all = true;
     for (std::size_t i = 0; i < table.size(); ++i) {
       bool k = in_total[i] != 0;
       if (k && filter_tissue) {
-        const int mx = static_cast<int>(table.cells[i].centroid.x * tissue_sx);
-        const int my = static_cast<int>(table.cells[i].centroid.y * tissue_sy);
-        k = mx >= 0 && my >= 0 && mx < tissue.cols && my < tissue.rows && tissue.at<uchar>(my, mx) != 0;
+        const int mx = static_cast<int>(table.cells[i].centroid.x * tissue.sx);
+        const int my = static_cast<int>(table.cells[i].centroid.y * tissue.sy);
+        k = mx >= 0 && my >= 0 && mx < tissue.mask.cols && my < tissue.mask.rows &&
+            tissue.mask.at<uchar>(my, mx) != 0;
       }
       keep[i] = k;
       all = all && k;
@@ -706,196 +936,405 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       table = std::move(kept);
     }
     if (table.size() == 0) return;
-    for (auto& c : table.cells) c.id = ++next_id;
+    for (auto& c : table.cells) c.id = ++next_id_;
     std::vector<CellClass> classes;
     try {
-      classes = grade_cells(table, grading);
+      classes = grade_cells(table, in_.grading);
     } catch (const std::exception& e) {
       throw PipelineError("scoring", e.what());
     }
-    total_counts += count_classes(classes);
+    total_counts_ += count_classes(classes);
+    const auto& regions = in_.area->regions;
     for (std::size_t r = 0; r < regions.size(); ++r) {
-      region_counts[r] += count_classes(classes, cells_in_region(table, regions[r]));
+      region_counts_[r] += count_classes(classes, cells_in_region(table, regions[r]));
     }
-    const int col = table.column(grading.measurement);
-    if (col >= 0) hist_values.insert(hist_values.end(), table.columns[col].begin(), table.columns[col].end());
-    csv.append(table, classes);
-    geo.append(table, classes);
-    canvas.add_cells(table, classes);
-  };
+    const int col = table.column(in_.grading.measurement);
+    if (col >= 0)
+      hist_values_.insert(hist_values_.end(), table.columns[col].begin(), table.columns[col].end());
+    csv_.append(table, classes);
+    geo_.append(table, classes);
+    canvas_.add_cells(table, classes);
+  }
 
+  void finish_cells() {
+    csv_.finish();
+    geo_.finish();
+    csv_file_.commit();
+    geo_file_.commit();
+  }
+
+  const GradeCounts& total_counts() const { return total_counts_; }
+  const std::vector<GradeCounts>& region_counts() const { return region_counts_; }
+  const std::vector<float>& hist_values() const { return hist_values_; }
+  const OverlayCanvas& canvas() const { return canvas_; }
+
+ private:
+  CellSinkIn in_;
+  std::vector<float> hist_values_;
+  GradeCounts total_counts_;
+  std::vector<GradeCounts> region_counts_;
+  std::int64_t next_id_ = 0;
+  OverlayCanvas canvas_;
+  AtomicFile csv_file_;
+  AtomicFile geo_file_;
+  CellsCsvWriter csv_;
+  CellsGeoJsonWriter geo_;
+};
+
+struct DetectIn {
+  std::string input;
+  bool decode_only = false;
+  const std::function<void(int done, int total)>* on_progress = nullptr;
+  const Cancel* cancel = nullptr;
+};
+
+struct Detected {
   int tiles_total = 0;
   double analysed_px = 0;  // pixels at the analysis resolution that went through detection
-  if (no_tissue) {
-    shutdown();  // tiles started early are not needed
-    rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
-  } else if (whole) {
-    cv::Mat rgb = std::move(level0);
-    check_cancel();
-    tiles_total = 1;
-    const double f = calibrated ? info.mpp_x / det.requested_pixel_size_um : 1.0;
-    analysed_px = static_cast<double>(rgb.total()) * f * f;
-    if (req.decode_only) {
-      rec.timings_s["detection"] = seconds_since(t_detect);
-      rec.timings_s["tiles"] = 1;
-      rec.timings_s["analysis_mpx"] = analysed_px / 1e6;
-      rec.status = rec.total.status = "decode only";
-      rec.total.image = req.image_id;
-      return rec;
-    }
-    if (req.on_progress) req.on_progress(0, 1);
-    CellTable table;
-    try {
-      DetectionParams whole_det = det;
-      whole_det.threads = std::max(1, req.threads);
-      table = detect_cells(rgb, calibrated ? info.mpp_x : kNaN, stains, whole_det);
-    } catch (const std::exception& e) {
-      throw PipelineError("detection", req.input.string() + ": " + e.what());
-    }
-    rgb.release();
-    check_cancel();
-    consume(std::move(table), false);
-    if (req.on_progress) req.on_progress(1, 1);
-  } else {
-    // The tiles that touch the area scored.
-    std::vector<char> want(grid_tiles.size(), 0);
-    std::vector<int> kept;
-    for (std::size_t g = 0; g < grid_tiles.size(); ++g) {
-      const TileSpec& t = grid_tiles[g];
-      const cv::Rect m(static_cast<int>(std::floor(t.core.x * tile_ds * tissue_sx)),
-                       static_cast<int>(std::floor(t.core.y * tile_ds * tissue_sy)),
-                       static_cast<int>(std::ceil(t.core.width * tile_ds * tissue_sx)) + 1,
-                       static_cast<int>(std::ceil(t.core.height * tile_ds * tissue_sy)) + 1);
-      const cv::Rect clipped = m & cv::Rect(0, 0, area_mask.cols, area_mask.rows);
-      if (!clipped.empty() && cv::countNonZero(area_mask(clipped)) > 0) {
-        want[g] = 1;
-        kept.push_back(static_cast<int>(g));
-      }
-    }
-    tiles_total = static_cast<int>(kept.size());
-    const int n = tiles_total;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      wanted = std::move(want);
-      selected = true;
-    }
-    if (!early_tiles) {
-      order = kept;
-      start_pool();
-    }
-    const int positions = static_cast<int>(order.size());
-    if (req.on_progress) req.on_progress(0, n);
-    int done = 0;  // kept tiles written
-    for (int pos = 0; pos < positions; ++pos) {
-      TileResult res;
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv_done.wait(lock, [&] { return ready.count(pos) > 0; });
-        res = std::move(ready[pos]);
-        ready.erase(pos);
-      }
-      if (wanted[static_cast<std::size_t>(order[static_cast<std::size_t>(pos)])]) {
-        if (res.cancelled) throw PipelineCancelled(req.input.string() + ": cancelled");
-        if (!res.error.empty()) {
-          throw PipelineError("detection", req.input.string() + ": tile " + std::to_string(done + 1) +
-                                               " of " + std::to_string(n) + ": " + res.error);
-        }
-        consume(std::move(res.cells), use_tissue);
-        ++done;
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        written = pos + 1;
-      }
-      cv_work.notify_all();
-      if (req.on_progress && done > 0) req.on_progress(done, n);
-    }
-    shutdown();
-    level0.release();
-    // Tissue megapixels at the analysis resolution: the tile cores that were read.
-    std::int64_t core_px = 0;
-    for (int g : kept) core_px += grid_tiles[static_cast<std::size_t>(g)].core.area();
-    analysed_px = static_cast<double>(core_px);
-    if (req.decode_only) {
-      rec.timings_s["detection"] = seconds_since(t_detect);
-      rec.timings_s["tiles"] = tiles_total;
-      rec.timings_s["analysis_mpx"] = analysed_px / 1e6;
-      rec.status = rec.total.status = "decode only";
-      rec.total.image = req.image_id;
-      return rec;
-    }
-  }
-  if (whole_field_area) {
-    if (total_counts.detections() == 0) {
-      no_tissue = true;
-      rec.warnings.push_back("no tissue found and no cells detected");
-    } else {
-      area_mask.setTo(255);
-      rec.warnings.push_back(
-          "tissue detection found no glass/tissue contrast: tissue area is the whole image");
-    }
-  }
-  rec.timings_s["detection"] = seconds_since(t_detect);
-  check_cancel();
+};
 
-  // ---- scores and remaining outputs
-  const auto t_write = Clock::now();
-  // overlay.png (render and PNG encoding, the largest output of a small slide) is made on another thread
-  // while the cell files are finished.
-  double overlay_s = 0;
-  std::future<void> overlay = std::async(std::launch::async, [&] {
-    const auto t_overlay = Clock::now();
-    write_png_atomic(req.out_dir / "overlay.png", canvas.render());
-    overlay_s = seconds_since(t_overlay);
-  });
-  const double row_mpp = calibrated ? info.mpp_x : kNaN;
-  std::string status = no_tissue ? std::string(req.rois.empty() ? "no tissue found" : "no tissue in regions")
-                                 : std::string("ok");
-  status += type_note + pixels_note;
-  const Scores scores = compute_scores(total_counts, score_opt);
-  for (const auto& w : scores.warnings) rec.warnings.push_back(w);
-  rec.total = to_row(req.image_id, scores, area_mm2(area_mask), row_mpp, status);
-  if (no_tissue) {
+// A plain image (or small single-level slide): detected whole, with detection's own threads.
+Detected detect_whole(const DetectIn& in, cv::Mat rgb, const TileJob& job, int threads, CellSink& sink) {
+  in.cancel->check();
+  Detected d;
+  d.tiles_total = 1;
+  const double f = job.calibrated ? job.mpp0 / job.det.requested_pixel_size_um : 1.0;
+  d.analysed_px = static_cast<double>(rgb.total()) * f * f;
+  if (in.decode_only) return d;
+  const auto& on_progress = *in.on_progress;
+  if (on_progress) on_progress(0, 1);
+  CellTable table;
+  try {
+    DetectionParams whole_det = job.det;
+    whole_det.threads = std::max(1, threads);
+    table = detect_cells(rgb, job.calibrated ? job.mpp0 : kNaN, job.stains, whole_det);
+  } catch (const std::exception& e) {
+    throw PipelineError("detection", in.input + ": " + e.what());
+  }
+  rgb.release();
+  in.cancel->check();
+  sink.consume(std::move(table), false);
+  if (on_progress) on_progress(1, 1);
+  return d;
+}
+
+// The kept tiles, in grid order through the pool (started here unless it started early), written as they
+// come; the pool is shut down after.
+Detected detect_tiles(const DetectIn& in, TilePool& pool, const TileJob& job, const std::vector<int>& kept,
+                      bool started_early, bool filter_tissue, CellSink& sink) {
+  Detected d;
+  d.tiles_total = static_cast<int>(kept.size());
+  const int n = d.tiles_total;
+  pool.select(kept, job.grid_tiles.size());
+  if (!started_early) pool.start(job, kept);
+  const int positions = pool.positions();
+  const auto& on_progress = *in.on_progress;
+  if (on_progress) on_progress(0, n);
+  int done = 0;  // kept tiles written
+  for (int pos = 0; pos < positions; ++pos) {
+    TileResult res = pool.take(pos);
+    if (pool.wanted_at(pos)) {
+      if (res.cancelled) throw PipelineCancelled(in.input + ": cancelled");
+      if (!res.error.empty()) {
+        throw PipelineError("detection", in.input + ": tile " + std::to_string(done + 1) + " of " +
+                                             std::to_string(n) + ": " + res.error);
+      }
+      sink.consume(std::move(res.cells), filter_tissue);
+      ++done;
+    }
+    pool.written(pos);
+    if (on_progress && done > 0) on_progress(done, n);
+  }
+  pool.shutdown();
+  // Tissue megapixels at the analysis resolution: the tile cores that were read.
+  std::int64_t core_px = 0;
+  for (int g : kept) core_px += job.grid_tiles[static_cast<std::size_t>(g)].core.area();
+  d.analysed_px = static_cast<double>(core_px);
+  return d;
+}
+
+SlideRecord decode_only_record(SlideRecord rec, const std::string& image_id, double detection_s,
+                               const Detected& d) {
+  rec.timings_s["detection"] = detection_s;
+  rec.timings_s["tiles"] = d.tiles_total;
+  rec.timings_s["analysis_mpx"] = d.analysed_px / 1e6;
+  rec.status = rec.total.status = "decode only";
+  rec.total.image = image_id;
+  return rec;
+}
+
+struct ScoresIn {
+  std::string image_id;
+  std::string status;
+  bool no_tissue = false;
+  double row_mpp = kNaN;
+  ScoreOptions score_opt;
+  const CellSink* sink = nullptr;
+  const ScoredArea* area = nullptr;
+  const TissueMap* tissue = nullptr;
+  AreaScale scale;
+};
+
+struct SlideScores {
+  ScoreRow total;
+  std::vector<ScoreRow> regions;
+  std::vector<std::string> warnings;
+};
+
+SlideScores score_stage(const ScoresIn& in) {
+  SlideScores s;
+  const Scores scores = compute_scores(in.sink->total_counts(), in.score_opt);
+  s.warnings = scores.warnings;
+  s.total = to_row(in.image_id, scores, in.scale.mm2(in.area->mask), in.row_mpp, in.status);
+  if (in.no_tissue) {
     // Empty, not zero: nothing was there to score.
-    for (double* v : {&rec.total.positive_pct, &rec.total.h_score, &rec.total.intensity_score,
-                      &rec.total.ixp_score, &rec.total.allred_score, &rec.total.irs}) {
+    for (double* v : {&s.total.positive_pct, &s.total.h_score, &s.total.intensity_score, &s.total.ixp_score,
+                      &s.total.allred_score, &s.total.irs}) {
       *v = kNaN;
     }
   }
+  const auto& regions = in.area->regions;
   for (std::size_t r = 0; r < regions.size(); ++r) {
     cv::Mat m;
-    cv::bitwise_and(tissue, rasterize(regions[r], tissue.size(), tissue_sx, tissue_sy), m);
-    const Scores rs = compute_scores(region_counts[r], score_opt);
-    ScoreRow row = to_row(req.image_id, rs, area_mm2(m), row_mpp, status);
+    cv::bitwise_and(in.tissue->mask,
+                    rasterize(regions[r], in.tissue->mask.size(), in.tissue->sx, in.tissue->sy), m);
+    const Scores rs = compute_scores(in.sink->region_counts()[r], in.score_opt);
+    ScoreRow row = to_row(in.image_id, rs, in.scale.mm2(m), in.row_mpp, in.status);
     row.region = regions[r].name;
-    rec.regions.push_back(std::move(row));
+    s.regions.push_back(std::move(row));
   }
+  return s;
+}
+
+// overlay.png (render and PNG encoding, the largest output of a small slide) is made on another thread
+// while the cell files are finished. The future gives the seconds it took.
+std::future<double> write_overlay_async(const OverlayCanvas& canvas, fs::path file) {
+  return std::async(std::launch::async, [&canvas, file = std::move(file)] {
+    const auto t_overlay = Clock::now();
+    write_png_atomic(file, canvas.render());
+    return seconds_since(t_overlay);
+  });
+}
+
+std::string slide_status(bool no_tissue, bool has_rois, const std::string& type_note, bool calibrated) {
+  std::string status =
+      no_tissue ? std::string(has_rois ? "no tissue in regions" : "no tissue found") : std::string("ok");
+  const std::string pixels_note = calibrated ? "" : "; scored in pixels (no mpp, give --mpp)";
+  status += type_note + pixels_note;
+  return status;
+}
+
+struct WriteIn {
+  fs::path out_dir;
+  CellSink* sink = nullptr;
+  std::future<double>* overlay_s = nullptr;
+  std::string status;
+  Detected detected;
+  Clock::time_point t_start, t_write;
+  const Cancel* cancel = nullptr;
+};
+
+// The cell files, histogram.png and the overlay finished, then slide.json last: its presence means the rest
+// is complete. Fills the record's files, status and remaining timings.
+void write_outputs(const WriteIn& in, SlideRecord& rec) {
   try {
-    csv.finish();
-    geo.finish();
-    csv_file.commit();
-    geo_file.commit();
-    rec.timings_s["write_cells"] = seconds_since(t_write);
+    in.sink->finish_cells();
+    rec.timings_s["write_cells"] = seconds_since(in.t_write);
     const auto t_histogram = Clock::now();
-    write_png_atomic(req.out_dir / "histogram.png",
-                     render_histogram(hist_values, grading.measurement, rec.thresholds));
+    write_png_atomic(in.out_dir / "histogram.png",
+                     render_histogram(in.sink->hist_values(), rec.scoring_measurement, rec.thresholds));
     rec.timings_s["write_histogram"] = seconds_since(t_histogram);
-    overlay.get();
-    rec.timings_s["write_overlay"] = overlay_s;
+    rec.timings_s["write_overlay"] = in.overlay_s->get();
     rec.files = {"cells.csv", "cells.geojson", "overlay.png", "histogram.png", "slide.json"};
-    rec.timings_s["write"] = seconds_since(t_write);
-    rec.timings_s["total"] = seconds_since(t_start);
-    rec.timings_s["tiles"] = tiles_total;
-    rec.timings_s["analysis_mpx"] = analysed_px / 1e6;
-    rec.status = status;
+    rec.timings_s["write"] = seconds_since(in.t_write);
+    rec.timings_s["total"] = seconds_since(in.t_start);
+    rec.timings_s["tiles"] = in.detected.tiles_total;
+    rec.timings_s["analysis_mpx"] = in.detected.analysed_px / 1e6;
+    rec.status = in.status;
     rec.finished = utc_now();
-    check_cancel();
-    write_file_atomic(req.out_dir / "slide.json", slide_json_text(rec));
+    in.cancel->check();
+    write_file_atomic(in.out_dir / "slide.json", slide_json_text(rec));
   } catch (const PipelineCancelled&) {
     throw;
   } catch (const std::exception& e) {
     throw PipelineError("write", e.what());
   }
+}
+
+}  // namespace
+
+SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
+  const auto t_start = Clock::now();
+  SlideRecord rec = start_record(req, params);
+  const Cancel cancel{req.cancel, req.input.string()};
+
+  // An older complete result must not survive a redo that is interrupted: slide.json goes first.
+  std::error_code ec;
+  fs::remove(req.out_dir / "slide.json", ec);
+
+  Settings settings = read_settings(params);
+  const GradingParams& grading = settings.grading;
+  rec.scoring_measurement = grading.measurement;
+  rec.thresholds = grading_thresholds(grading);
+
+  // ---- open
+  const OpenedSlide opened = open_stage({.input = req.input,
+                                         .mpp_override = req.mpp_override,
+                                         .requested_pixel_size_um = settings.det.requested_pixel_size_um,
+                                         .measurement = grading.measurement});
+  Slide& slide = *opened.slide;
+  const SlideInfo& info = slide.info();
+  settings.det.requested_pixel_size_um = opened.analysis_um;
+  record_slide(rec, info, opened);
+  const bool calibrated = opened.calibrated;
+  rec.timings_s["open"] = seconds_since(t_start);
+  cancel.check();
+
+  // ---- overview: thumbnail for the overlay, tissue, stain estimation
+  const auto t_tissue = Clock::now();
+  const SlidePlan plan = plan_slide({.slide = &slide,
+                                     .calibrated = calibrated,
+                                     .analysis_um = settings.det.requested_pixel_size_um,
+                                     .mpp0 = opened.mpp0,
+                                     .overlay_max_px = params.get_int("overlay_max_px"),
+                                     .estimate_stains = params.get_bool("estimate_stains"),
+                                     .background = settings.background});
+  StainsIn stains_in{.configured = settings.stains,
+                     .estimate = params.get_bool("estimate_stains"),
+                     .method = params.get_string("stain_estimation"),
+                     .background = settings.background,
+                     .single_level = info.level_count() == 1};
+  // Level 0 when plan.keep_level0; declared before the pool, whose workers cut tiles from it.
+  cv::Mat level0;
+  if (!plan.stains_need_overview) record_stains(rec, settings.stains, resolve_stains(stains_in));
+
+  TileJob job{.slide = &slide,
+              .level0 = &level0,
+              .grid_tiles = plan.whole ? std::vector<TileSpec>() : tile_grid(plan, settings.det),
+              .tile_ds = plan.tile_ds,
+              .tile_level = plan.tile_level,
+              .level_ds = info.downsamples[static_cast<std::size_t>(plan.tile_level)],
+              .det = settings.det,
+              .stains = settings.stains,  // final here unless they need the overview
+              .calibrated = calibrated,
+              .mpp0 = opened.mpp0,
+              .decode_only = req.decode_only};
+  TilePool pool(req.threads, cancel);
+  const bool early_tiles = starts_early(plan, job.grid_tiles.size(), req.decode_only);
+  if (early_tiles) pool.start(job, every_position(job.grid_tiles.size()));
+
+  Overview overview = read_overview_stage({.slide = &slide, .plan = &plan});
+  rec.timings_s["overview_read"] = overview.seconds;
+  // Assigned only when kept: early workers look at level0 (empty) meanwhile.
+  if (plan.keep_level0) level0 = std::move(overview.level0);
+  const cv::Mat& thumb = overview.thumb;
+  const bool use_tissue = params.get_bool("tissue_detection");
+  const TissueMap tissue =
+      tissue_stage({.thumb = thumb,
+                    .use_tissue = use_tissue,
+                    .target_um = use_tissue ? params.get_double("tissue_resolution_um") : 0.0,
+                    .mpp0 = opened.mpp0,
+                    .w0 = plan.w0,
+                    .h0 = plan.h0,
+                    .input = req.input.string()});
+  if (tissue.detect_s) rec.timings_s["tissue_detection"] = *tissue.detect_s;
+  rec.timings_s["tissue"] = seconds_since(t_tissue);
+  cancel.check();
+
+  ScoredArea area = scored_area(req.rois, tissue);
+  const AreaScale scale{calibrated, (opened.mpp0 / tissue.sx) * (opened.mpp0_y / tissue.sy)};
+
+  if (plan.stains_need_overview) {
+    stains_in.thumb = thumb;
+    stains_in.tissue = tissue.mask;
+    record_stains(rec, settings.stains, resolve_stains(stains_in));
+  }
+  job.stains = settings.stains;
+
+  const ImageTypeCheck type = check_image_type(thumb, settings.stains, tissue.mask);
+  rec.image_type = type.name;
+  rec.image_type_evidence = type.evidence;
+  if (type.warning) rec.warnings.push_back(*type.warning);
+  rec.timings_s["image_type"] = type.seconds;
+
+  prepare_out_dir(req.out_dir);
+
+  // ---- detection, streamed into the writers
+  const auto t_detect = Clock::now();
+  // Plain images are scored whole: a field filled with tissue has no glass for the tissue detector to
+  // contrast with, so its mask can be empty although every pixel is tissue. Only whole slides are gated by
+  // tissue.
+  bool no_tissue = cv::countNonZero(area.mask) == 0;
+  const bool whole_field_area = plan.whole && no_tissue && req.rois.empty();
+  if (whole_field_area) no_tissue = false;
+  CellSink sink({.out_dir = req.out_dir,
+                 .image_id = req.image_id,
+                 .thumb = thumb,
+                 .size0 = cv::Size2d(static_cast<double>(plan.w0), static_cast<double>(plan.h0)),
+                 .area = &area,
+                 .tissue = &tissue,
+                 .rois = &req.rois,
+                 .grading = grading,
+                 .calibrated = calibrated,
+                 .mpp_x = info.mpp_x,
+                 .mpp_y = info.mpp_y});
+  const DetectIn detect_in{.input = req.input.string(),
+                           .decode_only = req.decode_only,
+                           .on_progress = &req.on_progress,
+                           .cancel = &cancel};
+  Detected detected;
+  if (no_tissue) {
+    pool.shutdown();  // tiles started early are not needed
+    rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
+  } else if (plan.whole) {
+    detected = detect_whole(detect_in, std::move(level0), job, req.threads, sink);
+    if (req.decode_only)
+      return decode_only_record(std::move(rec), req.image_id, seconds_since(t_detect), detected);
+  } else {
+    const std::vector<int> kept = tiles_touching(job, area.mask, tissue.sx, tissue.sy);
+    detected = detect_tiles(detect_in, pool, job, kept, early_tiles, use_tissue, sink);
+    level0.release();
+    if (req.decode_only)
+      return decode_only_record(std::move(rec), req.image_id, seconds_since(t_detect), detected);
+  }
+  if (whole_field_area) {
+    if (sink.total_counts().detections() == 0) {
+      no_tissue = true;
+      rec.warnings.push_back("no tissue found and no cells detected");
+    } else {
+      area.mask.setTo(255);
+      rec.warnings.push_back(
+          "tissue detection found no glass/tissue contrast: tissue area is the whole image");
+    }
+  }
+  rec.timings_s["detection"] = seconds_since(t_detect);
+  cancel.check();
+
+  // ---- scores and remaining outputs
+  const auto t_write = Clock::now();
+  std::future<double> overlay_s = write_overlay_async(sink.canvas(), req.out_dir / "overlay.png");
+  const std::string status = slide_status(no_tissue, !req.rois.empty(), type.note, calibrated);
+  const SlideScores scores = score_stage({.image_id = req.image_id,
+                                          .status = status,
+                                          .no_tissue = no_tissue,
+                                          .row_mpp = calibrated ? info.mpp_x : kNaN,
+                                          .score_opt = settings.score_opt,
+                                          .sink = &sink,
+                                          .area = &area,
+                                          .tissue = &tissue,
+                                          .scale = scale});
+  for (const auto& w : scores.warnings) rec.warnings.push_back(w);
+  rec.total = scores.total;
+  rec.regions = scores.regions;
+  write_outputs({.out_dir = req.out_dir,
+                 .sink = &sink,
+                 .overlay_s = &overlay_s,
+                 .status = status,
+                 .detected = detected,
+                 .t_start = t_start,
+                 .t_write = t_write,
+                 .cancel = &cancel},
+                rec);
   return rec;
 }
 
