@@ -18,6 +18,10 @@ constexpr const char* kOdSum = "OD sum";
 constexpr const char* kHematoxylinOd = "Hematoxylin OD";
 // Depth of the distance-map saddle (um) that separates two touching nuclei in "split by shape".
 constexpr double kSplitDepthUm = 0.5;
+// Concave-point split: the radius of the neighbourhood whose median nucleus area is the reference (measured
+// 20, 25 and 30 um, docs/accuracy.md "Concave-point split"); cell_context widens a tile's search region to
+// hold every neighbour whole, so every tiling sees the same neighbours.
+constexpr double kConcaveReferenceRadiusUm = 25.0;
 // Disk of the ridge-suppressing opening. Brown membranes are 1-2.5 um wide and where two cross the junction
 // holds a disk of 0.71 x their width (<= 1.8 um), so a 2 um disk removes lines and junctions while every
 // nucleus of at least 4 um across survives. Not tied to min_area_um2 (it was the disk of that area when
@@ -83,8 +87,14 @@ void validate(const DetectionParams& p) {
 // A core cell and a neighbour competing for its border, plus the smoothing's reach.
 double cell_context(const DetectionParams& p) {
   const double um = p.requested_pixel_size_um;
-  const double largest_cell_radius = std::sqrt(p.max_area_um2 / (um * um) / CV_PI) + p.cell_expansion_um / um;
-  return 2.0 * largest_cell_radius + 3.0 * p.sigma_um / um;
+  const double largest_nucleus_radius = std::sqrt(p.max_area_um2 / (um * um) / CV_PI);
+  const double largest_cell_radius = largest_nucleus_radius + p.cell_expansion_um / um;
+  const double context = 2.0 * largest_cell_radius + 3.0 * p.sigma_um / um;
+  // The concave-point split compares a nucleus with the nuclei whose centroids lie within its reference
+  // radius: they must be whole in every tile.
+  if (p.concave_split_um <= 0) return context;
+  return std::max(context,
+                  kConcaveReferenceRadiusUm / um + 2.0 * largest_nucleus_radius + 3.0 * p.sigma_um / um);
 }
 
 int cell_context_px(const DetectionParams& p) { return static_cast<int>(std::ceil(cell_context(p))); }
@@ -119,6 +129,7 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.nucleus.split_depth_px = kSplitDepthUm / um;
   q.nucleus.ridge_radius_px = kRidgeRadiusUm / um;
   q.nucleus.concave_depth_px = p.concave_split_um / um;
+  q.nucleus.concave_reference_radius_px = kConcaveReferenceRadiusUm / um;
   q.cell.cell_expansion_px = p.cell_expansion_um / um;
   q.cell.membrane_width_px = p.membrane_width_um / um;
   q.cell.smooth_boundaries = p.smooth_boundaries;
@@ -301,8 +312,9 @@ std::vector<ParamSpec> detection_param_specs() {
           "After split by shape, a nucleus at least 1.8 times the median nucleus area is cut between two "
           "concave points of its outline at least this deep, when the cut is short (at most 1.5 times "
           "their summed depths) and both parts are at least half the median area and not elongated: "
-          "touching pale nuclei merged into one bean (1 um measured best); the median is per tile, so the "
-          "tile size changes a few cuts; 0 = off",
+          "touching pale nuclei merged into one bean (1 um measured best); the median is that of the "
+          "nuclei within 25 um (at least 3 of them, else no cut), so tiling does not change the cuts; "
+          "0 = off",
           0, 10));
   specs.push_back(num(
       "crosstalk_guard", "Crosstalk guard (relative blueness)", "0", "x",

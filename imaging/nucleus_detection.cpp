@@ -960,14 +960,17 @@ bool textured_nucleus(const cv::Mat& detection, const cv::Mat& dab, const cv::Ma
 
 // Concave-point split (NucleusParamsPx::concave_depth_px). Measured on every evaluated set
 // (docs/accuracy.md, "Concave-point split"): a nucleus is a candidate from this many times the median area
-// of the call's nuclei; the cut between two defects is tried when its length is at most kConcaveChordRatio
-// times their summed depths (shortest relative chord first); each part must keep kConcaveMinPart of the
-// median area (and the minimum area) and a minor/major axis ratio of kConcaveMinAxisRatio. A cut from a
-// single defect (across the bean at its one dent) was measured too and not kept: AdamDlubak's F1 fell.
+// of its neighbours (the other nuclei within NucleusParamsPx::concave_reference_radius_px, at least
+// kConcaveMinNeighbours of them); the cut between two defects is tried when its length is at most
+// kConcaveChordRatio times their summed depths (shortest relative chord first); each part must keep
+// kConcaveMinPart of the median area (and the minimum area) and a minor/major axis ratio of
+// kConcaveMinAxisRatio. A cut from a single defect (across the bean at its one dent) was measured too and not
+// kept: AdamDlubak's F1 fell.
 constexpr double kConcaveAreaFactor = 1.8;
 constexpr double kConcaveChordRatio = 1.5;
 constexpr double kConcaveMinPart = 0.5;
 constexpr double kConcaveMinAxisRatio = 0.4;
+constexpr int kConcaveMinNeighbours = 3;
 
 // Minor/major axis ratio of the ellipse with the second moments of `m` (CV_8U, nonzero = inside).
 double axis_ratio(const cv::Mat& m) {
@@ -1055,29 +1058,67 @@ void concave_split(cv::Mat& labels, int& count, const NucleusParamsPx& p) {
   if (p.concave_depth_px <= 0 || count == 0) return;
   const auto n1 = static_cast<std::size_t>(count) + 1;
   std::vector<int> area(n1, 0), x0(n1, INT_MAX), y0(n1, INT_MAX), x1(n1, -1), y1(n1, -1);
+  std::vector<double> sx(n1, 0.0), sy(n1, 0.0);
   for (int y = 0; y < labels.rows; ++y) {
     const int* l = labels.ptr<int>(y);
     for (int x = 0; x < labels.cols; ++x) {
       const auto k = static_cast<std::size_t>(l[x]);
       if (k == 0) continue;
       ++area[k];
+      sx[k] += x;
+      sy[k] += y;
       x0[k] = std::min(x0[k], x);
       x1[k] = std::max(x1[k], x);
       y0[k] = std::min(y0[k], y);
       y1[k] = std::max(y1[k], y);
     }
   }
-  std::vector<int> sorted(area.begin() + 1, area.end());
-  sorted.erase(std::remove(sorted.begin(), sorted.end(), 0), sorted.end());
-  if (sorted.empty()) return;
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2),
-                   sorted.end());
-  const double median = sorted[sorted.size() / 2];
-  const double limit = std::max(kConcaveAreaFactor * median, 2.0 * p.min_area_px);
-  const double min_part_px = std::max(p.min_area_px, kConcaveMinPart * median);
+  // The reference area of a nucleus is local, so that a tiled slide cuts as an untiled one: the median area
+  // of the other nuclei whose centroids lie within the radius (found in a grid of centroids with cells of
+  // the radius); with fewer than kConcaveMinNeighbours of them the nucleus is not cut.
+  const double r = p.concave_reference_radius_px;
+  if (r <= 0) return;
+  std::vector<double> cx(n1, 0.0), cy(n1, 0.0);
+  for (std::size_t k = 1; k < n1; ++k) {
+    if (area[k] == 0) continue;
+    cx[k] = sx[k] / area[k];
+    cy[k] = sy[k] / area[k];
+  }
+  const int gw = static_cast<int>(labels.cols / r) + 1, gh = static_cast<int>(labels.rows / r) + 1;
+  std::vector<std::vector<int>> grid(static_cast<std::size_t>(gw) * static_cast<std::size_t>(gh));
+  auto cell_of = [&](double v, int n) { return std::min(n - 1, std::max(0, static_cast<int>(v / r))); };
+  for (std::size_t k = 1; k < n1; ++k) {
+    if (area[k] == 0) continue;
+    grid[static_cast<std::size_t>(cell_of(cy[k], gh) * gw + cell_of(cx[k], gw))].push_back(
+        static_cast<int>(k));
+  }
+  std::vector<int> near;
+  // The reference area of nucleus k (0 = too few neighbours: not cut).
+  auto reference = [&](std::size_t k) -> double {
+    near.clear();
+    const int gx = cell_of(cx[k], gw), gy = cell_of(cy[k], gh);
+    for (int yy = std::max(0, gy - 1); yy <= std::min(gh - 1, gy + 1); ++yy) {
+      for (int xx = std::max(0, gx - 1); xx <= std::min(gw - 1, gx + 1); ++xx) {
+        for (const int j : grid[static_cast<std::size_t>(yy * gw + xx)]) {
+          const auto ju = static_cast<std::size_t>(j);
+          if (ju == k) continue;
+          const double dx = cx[ju] - cx[k], dy = cy[ju] - cy[k];
+          if (dx * dx + dy * dy <= r * r) near.push_back(area[ju]);
+        }
+      }
+    }
+    if (near.size() < static_cast<std::size_t>(kConcaveMinNeighbours)) return 0.0;
+    std::nth_element(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(near.size() / 2), near.end());
+    return near[near.size() / 2];
+  };
   const int n_before = count;
   for (int k = 1; k <= n_before; ++k) {
     const auto i = static_cast<std::size_t>(k);
+    if (area[i] < 2.0 * p.min_area_px) continue;
+    const double median = reference(i);
+    if (median <= 0) continue;
+    const double limit = std::max(kConcaveAreaFactor * median, 2.0 * p.min_area_px);
+    const double min_part_px = std::max(p.min_area_px, kConcaveMinPart * median);
     if (area[i] < limit) continue;
     const cv::Rect box(x0[i], y0[i], x1[i] - x0[i] + 1, y1[i] - y0[i] + 1);
     cv::Mat mask = cv::Mat::zeros(box.height + 2, box.width + 2, CV_8U);  // with a 1 px zero frame

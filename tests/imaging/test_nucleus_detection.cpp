@@ -170,6 +170,9 @@ TEST(NucleusDetection, ConcaveSplitCutsATouchingPairButNotAnEllipse) {
   ASSERT_EQ(off.count, 8);
   EXPECT_EQ(off.labels.at<int>(110, 50), off.labels.at<int>(110, 76));
   p.concave_depth_px = 2;
+  p.concave_reference_radius_px = 20;  // no neighbours within reach: no reference area, no cut
+  EXPECT_EQ(detect_nuclei(img, p).count, 8);
+  p.concave_reference_radius_px = 100;  // the round nuclei above are the reference
   const NucleusDetection on = detect_nuclei(img, p);
   EXPECT_EQ(on.count, 9);
   EXPECT_NE(on.labels.at<int>(110, 50), 0);
