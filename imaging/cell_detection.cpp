@@ -18,6 +18,10 @@ constexpr const char* kOdSum = "OD sum";
 constexpr const char* kHematoxylinOd = "Hematoxylin OD";
 // Depth of the distance-map saddle (um) that separates two touching nuclei in "split by shape".
 constexpr double kSplitDepthUm = 0.5;
+// Concave-point split: the radius of the neighbourhood whose median nucleus area is the reference (measured
+// 20, 25 and 30 um, docs/accuracy.md "Concave-point split"); cell_context widens a tile's search region to
+// hold every neighbour whole, so every tiling sees the same neighbours.
+constexpr double kConcaveReferenceRadiusUm = 25.0;
 // Disk of the ridge-suppressing opening. Brown membranes are 1-2.5 um wide and where two cross the junction
 // holds a disk of 0.71 x their width (<= 1.8 um), so a 2 um disk removes lines and junctions while every
 // nucleus of at least 4 um across survives. Not tied to min_area_um2 (it was the disk of that area when
@@ -64,6 +68,9 @@ void validate(const DetectionParams& p) {
   if (!(p.ridge_close_um >= 0 && p.ridge_close_um <= 5)) {
     fail("ridge_close_um must be between 0 and 5, got " + fmt(p.ridge_close_um));
   }
+  if (!(p.concave_split_um >= 0 && p.concave_split_um <= 10)) {
+    fail("concave_split_um must be between 0 and 10, got " + fmt(p.concave_split_um));
+  }
   if (!(p.crosstalk_guard >= 0) || !std::isfinite(p.crosstalk_guard)) {
     fail("crosstalk_guard must be >= 0, got " + fmt(p.crosstalk_guard));
   }
@@ -80,8 +87,14 @@ void validate(const DetectionParams& p) {
 // A core cell and a neighbour competing for its border, plus the smoothing's reach.
 double cell_context(const DetectionParams& p) {
   const double um = p.requested_pixel_size_um;
-  const double largest_cell_radius = std::sqrt(p.max_area_um2 / (um * um) / CV_PI) + p.cell_expansion_um / um;
-  return 2.0 * largest_cell_radius + 3.0 * p.sigma_um / um;
+  const double largest_nucleus_radius = std::sqrt(p.max_area_um2 / (um * um) / CV_PI);
+  const double largest_cell_radius = largest_nucleus_radius + p.cell_expansion_um / um;
+  const double context = 2.0 * largest_cell_radius + 3.0 * p.sigma_um / um;
+  // The concave-point split compares a nucleus with the nuclei whose centroids lie within its reference
+  // radius: they must be whole in every tile.
+  if (p.concave_split_um <= 0) return context;
+  return std::max(context,
+                  kConcaveReferenceRadiusUm / um + 2.0 * largest_nucleus_radius + 3.0 * p.sigma_um / um);
 }
 
 int cell_context_px(const DetectionParams& p) { return static_cast<int>(std::ceil(cell_context(p))); }
@@ -115,6 +128,8 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.nucleus.crosstalk_guard = p.crosstalk_guard;
   q.nucleus.split_depth_px = kSplitDepthUm / um;
   q.nucleus.ridge_radius_px = kRidgeRadiusUm / um;
+  q.nucleus.concave_depth_px = p.concave_split_um / um;
+  q.nucleus.concave_reference_radius_px = kConcaveReferenceRadiusUm / um;
   q.cell.cell_expansion_px = p.cell_expansion_um / um;
   q.cell.membrane_width_px = p.membrane_width_um / um;
   q.cell.smooth_boundaries = p.smooth_boundaries;
@@ -292,6 +307,15 @@ std::vector<ParamSpec> detection_param_specs() {
           "their height; only candidates bluer than the brown lines around them (junctions are "
           "not); 0 = off",
           0, 5));
+  specs.push_back(
+      num("concave_split_um", "Split at concave points (depth)", "0", "um",
+          "After split by shape, a nucleus at least 1.8 times the median nucleus area is cut between two "
+          "concave points of its outline at least this deep, when the cut is short (at most 1.5 times "
+          "their summed depths) and both parts are at least half the median area and not elongated: "
+          "touching pale nuclei merged into one bean (1 um measured best); the median is that of the "
+          "nuclei within 25 um (at least 3 of them, else no cut), so tiling does not change the cuts; "
+          "0 = off",
+          0, 10));
   specs.push_back(num(
       "crosstalk_guard", "Crosstalk guard (relative blueness)", "0", "x",
       "Hematoxylin OD detection only: a candidate nucleus browner than blue must have a hematoxylin/DAB "
@@ -332,6 +356,7 @@ DetectionParams detection_params_from(const ParamSet& s) {
   p.pale_nuclei = s.get_bool("pale_nuclei");
   p.ridge_kept_height = s.get_double("ridge_kept_height");
   p.ridge_close_um = s.get_double("ridge_close_um");
+  p.concave_split_um = s.get_double("concave_split_um");
   p.crosstalk_guard = s.get_double("crosstalk_guard");
   p.cell_expansion_um = s.get_double("cell_expansion_um");
   p.smooth_boundaries = s.get_bool("smooth_boundaries");

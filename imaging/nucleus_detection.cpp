@@ -958,6 +958,188 @@ bool textured_nucleus(const cv::Mat& detection, const cv::Mat& dab, const cv::Ma
   return sum / cp.area >= min_mean;
 }
 
+// Concave-point split (NucleusParamsPx::concave_depth_px). Measured on every evaluated set
+// (docs/accuracy.md, "Concave-point split"): a nucleus is a candidate from this many times the median area
+// of its neighbours (the other nuclei within NucleusParamsPx::concave_reference_radius_px, at least
+// kConcaveMinNeighbours of them); the cut between two defects is tried when its length is at most
+// kConcaveChordRatio times their summed depths (shortest relative chord first); each part must keep
+// kConcaveMinPart of the median area (and the minimum area) and a minor/major axis ratio of
+// kConcaveMinAxisRatio. A cut from a single defect (across the bean at its one dent) was measured too and not
+// kept: AdamDlubak's F1 fell.
+constexpr double kConcaveAreaFactor = 1.8;
+constexpr double kConcaveChordRatio = 1.5;
+constexpr double kConcaveMinPart = 0.5;
+constexpr double kConcaveMinAxisRatio = 0.4;
+constexpr int kConcaveMinNeighbours = 3;
+
+// Minor/major axis ratio of the ellipse with the second moments of `m` (CV_8U, nonzero = inside).
+double axis_ratio(const cv::Mat& m) {
+  const cv::Moments mo = cv::moments(m, true);
+  if (mo.m00 <= 0) return 0.0;
+  const double a = mo.mu20 / mo.m00, b = mo.mu11 / mo.m00, c = mo.mu02 / mo.m00;
+  const double t = std::sqrt(4 * b * b + (a - c) * (a - c));
+  const double l1 = (a + c + t) / 2, l2 = (a + c - t) / 2;
+  return l1 > 0 ? std::sqrt(std::max(l2, 0.0) / l1) : 0.0;
+}
+
+// Cuts `mask` (CV_8U 0/255, zero frame) with a 4-connected zero line from a to b (which no 8-connected
+// path crosses); true, and `parts` (CV_32S: 1 and 2 on the two largest pieces, 0 elsewhere), when both
+// pieces have at least min_part_px and are round enough.
+bool try_concave_cut(const cv::Mat& mask, cv::Point a, cv::Point b, double min_part_px, cv::Mat& parts) {
+  cv::Mat m = mask.clone();
+  cv::line(m, a, b, cv::Scalar(0), 1, cv::LINE_4);
+  cv::Mat lab, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(m, lab, stats, centroids, 8, CV_32S);
+  auto area = [&](int i) { return stats.at<int>(i, cv::CC_STAT_AREA); };
+  int i1 = -1, i2 = -1;
+  for (int i = 1; i < n; ++i) {
+    if (i1 < 0 || area(i) > area(i1)) {
+      i2 = i1;
+      i1 = i;
+    } else if (i2 < 0 || area(i) > area(i2)) {
+      i2 = i;
+    }
+  }
+  if (i2 < 0) return false;
+  for (const int i : {i1, i2}) {
+    if (area(i) < min_part_px || axis_ratio(lab == i) < kConcaveMinAxisRatio) return false;
+  }
+  parts = cv::Mat::zeros(lab.size(), CV_32S);
+  parts.setTo(1, lab == i1);
+  parts.setTo(2, lab == i2);
+  return true;
+}
+
+// Finds the cut of `mask` (see try_concave_cut) between two convexity defects at least depth_px deep.
+bool concave_cut(const cv::Mat& mask, double depth_px, double min_part_px, cv::Mat& parts) {
+  std::vector<std::vector<cv::Point>> contours;
+  cv::findContours(mask.clone(), contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
+  if (contours.empty()) return false;
+  std::size_t big = 0;
+  for (std::size_t i = 1; i < contours.size(); ++i) {
+    if (contours[i].size() > contours[big].size()) big = i;
+  }
+  const std::vector<cv::Point>& c = contours[big];
+  if (c.size() < 8) return false;
+  std::vector<int> hull;
+  std::vector<cv::Vec4i> defects;
+  try {
+    cv::convexHull(c, hull, false, false);
+    if (hull.size() < 3) return false;
+    cv::convexityDefects(c, hull, defects);
+  } catch (const cv::Exception&) {  // "the convex hull indices are not monotonous" on odd outlines
+    return false;
+  }
+  std::vector<std::pair<cv::Point, double>> deep;  // defect point, depth
+  for (const auto& d : defects) {
+    const double depth = d[3] / 256.0;  // fixed point, 8 fractional bits
+    if (depth >= depth_px) deep.emplace_back(c[static_cast<std::size_t>(d[2])], depth);
+  }
+  std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> pairs;  // chord / depths, defects
+  for (std::size_t i = 0; i < deep.size(); ++i) {
+    for (std::size_t j = i + 1; j < deep.size(); ++j) {
+      const double ratio = cv::norm(deep[i].first - deep[j].first) / (deep[i].second + deep[j].second);
+      if (ratio <= kConcaveChordRatio) pairs.push_back({ratio, {i, j}});
+    }
+  }
+  std::sort(pairs.begin(), pairs.end());
+  for (const auto& pr : pairs) {
+    if (try_concave_cut(mask, deep[pr.second.first].first, deep[pr.second.second].first, min_part_px,
+                        parts)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The concave-point split over the label image: a cut nucleus keeps its label on its larger part, the
+// other part takes the next label, and the cut line's pixels become background.
+void concave_split(cv::Mat& labels, int& count, const NucleusParamsPx& p) {
+  if (p.concave_depth_px <= 0 || count == 0) return;
+  const auto n1 = static_cast<std::size_t>(count) + 1;
+  std::vector<int> area(n1, 0), x0(n1, INT_MAX), y0(n1, INT_MAX), x1(n1, -1), y1(n1, -1);
+  std::vector<double> sx(n1, 0.0), sy(n1, 0.0);
+  for (int y = 0; y < labels.rows; ++y) {
+    const int* l = labels.ptr<int>(y);
+    for (int x = 0; x < labels.cols; ++x) {
+      const auto k = static_cast<std::size_t>(l[x]);
+      if (k == 0) continue;
+      ++area[k];
+      sx[k] += x;
+      sy[k] += y;
+      x0[k] = std::min(x0[k], x);
+      x1[k] = std::max(x1[k], x);
+      y0[k] = std::min(y0[k], y);
+      y1[k] = std::max(y1[k], y);
+    }
+  }
+  // The reference area of a nucleus is local, so that a tiled slide cuts as an untiled one: the median area
+  // of the other nuclei whose centroids lie within the radius (found in a grid of centroids with cells of
+  // the radius); with fewer than kConcaveMinNeighbours of them the nucleus is not cut.
+  const double r = p.concave_reference_radius_px;
+  if (r <= 0) return;
+  std::vector<double> cx(n1, 0.0), cy(n1, 0.0);
+  for (std::size_t k = 1; k < n1; ++k) {
+    if (area[k] == 0) continue;
+    cx[k] = sx[k] / area[k];
+    cy[k] = sy[k] / area[k];
+  }
+  const int gw = static_cast<int>(labels.cols / r) + 1, gh = static_cast<int>(labels.rows / r) + 1;
+  std::vector<std::vector<int>> grid(static_cast<std::size_t>(gw) * static_cast<std::size_t>(gh));
+  auto cell_of = [&](double v, int n) { return std::min(n - 1, std::max(0, static_cast<int>(v / r))); };
+  for (std::size_t k = 1; k < n1; ++k) {
+    if (area[k] == 0) continue;
+    grid[static_cast<std::size_t>(cell_of(cy[k], gh) * gw + cell_of(cx[k], gw))].push_back(
+        static_cast<int>(k));
+  }
+  std::vector<int> near;
+  // The reference area of nucleus k (0 = too few neighbours: not cut).
+  auto reference = [&](std::size_t k) -> double {
+    near.clear();
+    const int gx = cell_of(cx[k], gw), gy = cell_of(cy[k], gh);
+    for (int yy = std::max(0, gy - 1); yy <= std::min(gh - 1, gy + 1); ++yy) {
+      for (int xx = std::max(0, gx - 1); xx <= std::min(gw - 1, gx + 1); ++xx) {
+        for (const int j : grid[static_cast<std::size_t>(yy * gw + xx)]) {
+          const auto ju = static_cast<std::size_t>(j);
+          if (ju == k) continue;
+          const double dx = cx[ju] - cx[k], dy = cy[ju] - cy[k];
+          if (dx * dx + dy * dy <= r * r) near.push_back(area[ju]);
+        }
+      }
+    }
+    if (near.size() < static_cast<std::size_t>(kConcaveMinNeighbours)) return 0.0;
+    std::nth_element(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(near.size() / 2), near.end());
+    return near[near.size() / 2];
+  };
+  const int n_before = count;
+  for (int k = 1; k <= n_before; ++k) {
+    const auto i = static_cast<std::size_t>(k);
+    if (area[i] < 2.0 * p.min_area_px) continue;
+    const double median = reference(i);
+    if (median <= 0) continue;
+    const double limit = std::max(kConcaveAreaFactor * median, 2.0 * p.min_area_px);
+    const double min_part_px = std::max(p.min_area_px, kConcaveMinPart * median);
+    if (area[i] < limit) continue;
+    const cv::Rect box(x0[i], y0[i], x1[i] - x0[i] + 1, y1[i] - y0[i] + 1);
+    cv::Mat mask = cv::Mat::zeros(box.height + 2, box.width + 2, CV_8U);  // with a 1 px zero frame
+    for (int y = 0; y < box.height; ++y) {
+      const int* l = labels.ptr<int>(y + box.y) + box.x;
+      uchar* m = mask.ptr<uchar>(y + 1) + 1;
+      for (int x = 0; x < box.width; ++x) m[x] = l[x] == k ? 255 : 0;
+    }
+    cv::Mat parts;
+    if (!concave_cut(mask, p.concave_depth_px, min_part_px, parts)) continue;
+    const int other = ++count;
+    for (int y = 0; y < box.height; ++y) {
+      int* l = labels.ptr<int>(y + box.y) + box.x;
+      const int* part = parts.ptr<int>(y + 1) + 1;
+      for (int x = 0; x < box.width; ++x) {
+        if (l[x] == k) l[x] = part[x] == 1 ? k : part[x] == 2 ? other : 0;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv::Mat& dab) {
@@ -1267,6 +1449,7 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
       }
     }
   }
+  concave_split(result.labels, next, p);
   result.count = next;
 }
 

@@ -39,6 +39,15 @@ struct NucleusParamsPx {
   // membrane junction seen through stain vectors a few degrees off has the ratio of its own lines, a nucleus
   // in brown cytoplasm is bluer. Needs the DAB plane; 0 = off (nuclear DAB stains such as Ki-67).
   double crosstalk_guard = 0.0;
+  // Concave-point split (after split by shape; 0 = off): a nucleus at least kConcaveAreaFactor times the
+  // median area of the nuclei within concave_reference_radius_px of it is cut along the chord between two
+  // convexity defects of its outline at least this deep, when the chord is short against their depths and
+  // both parts are at least half the median area and not too elongated (touching pale nuclei whose merged
+  // outline has one distance dome).
+  double concave_depth_px = 0.0;
+  // The neighbourhood of that median (centroid to centroid); local, so tiling does not change the cuts as
+  // long as it plus a nucleus radius stays inside a tile's search margin. 0 = no cuts.
+  double concave_reference_radius_px = 0.0;
 };
 
 struct NucleusDetection {

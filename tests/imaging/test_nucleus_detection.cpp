@@ -153,6 +153,38 @@ TEST(NucleusDetection, RidgeTestSecondLookKeepsGranularNucleiBluerThanTheBrownAr
 
 // Edge tiles can be a few pixels wide or blank: no nucleus, a label image of the input's size, no crash
 // (the candidate mask handles one- and two-pixel rows and columns itself).
+// Concave-point split (concave_depth_px): two touching nuclei that came out as one bean are cut in two at
+// the two dents of its outline, while a large ellipse (no dent) stays one nucleus. Split by shape is off, so
+// only the concave step can separate them; the ordinary nuclei set the median area.
+TEST(NucleusDetection, ConcaveSplitCutsATouchingPairButNotAnEllipse) {
+  cv::Mat img(200, 260, CV_32F, cv::Scalar(0.05f));
+  for (int i = 0; i < 6; ++i) cv::circle(img, cv::Point(25 + 40 * i, 25), 8, cv::Scalar(0.6), cv::FILLED);
+  cv::circle(img, cv::Point(53, 110), 10, cv::Scalar(0.6), cv::FILLED);  // the bean
+  cv::circle(img, cv::Point(73, 110), 10, cv::Scalar(0.6), cv::FILLED);
+  cv::ellipse(img, cv::Point(180, 110), cv::Size(22, 11), 30, 0, 360, cv::Scalar(0.6), cv::FILLED);
+  cv::GaussianBlur(img, img, cv::Size(), 1.0);
+  NucleusParamsPx p;
+  p.ridge_radius_px = 4;
+  p.split_by_shape = false;
+  const NucleusDetection off = detect_nuclei(img, p);
+  ASSERT_EQ(off.count, 8);
+  EXPECT_EQ(off.labels.at<int>(110, 50), off.labels.at<int>(110, 76));
+  p.concave_depth_px = 2;
+  p.concave_reference_radius_px = 20;  // no neighbours within reach: no reference area, no cut
+  EXPECT_EQ(detect_nuclei(img, p).count, 8);
+  p.concave_reference_radius_px = 100;  // the round nuclei above are the reference
+  const NucleusDetection on = detect_nuclei(img, p);
+  EXPECT_EQ(on.count, 9);
+  EXPECT_NE(on.labels.at<int>(110, 50), 0);
+  EXPECT_NE(on.labels.at<int>(110, 76), 0);
+  EXPECT_NE(on.labels.at<int>(110, 50), on.labels.at<int>(110, 76));
+  // The ellipse: one nucleus, every pixel of its core in it.
+  const int e = on.labels.at<int>(110, 180);
+  EXPECT_NE(e, 0);
+  EXPECT_EQ(on.labels.at<int>(110, 165), e);
+  EXPECT_EQ(on.labels.at<int>(110, 195), e);
+}
+
 TEST(NucleusDetection, TinyAndBlankImagesGiveNoNuclei) {
   NucleusParamsPx p;
   p.ridge_radius_px = 4;

@@ -43,6 +43,7 @@ std::vector<ParamSpec> detection_keys() {
                                   num("max_background"),
                                   num("ridge_kept_height"),
                                   num("ridge_close_um"),
+                                  num("concave_split_um"),
                                   num("crosstalk_guard"),
                                   num("cell_expansion_um"),
                                   num("membrane_width_um"),
