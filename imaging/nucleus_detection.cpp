@@ -1055,7 +1055,7 @@ bool concave_cut(const cv::Mat& mask, double depth_px, double min_part_px, cv::M
 // The concave-point split over the label image: a cut nucleus keeps its label on its larger part, the
 // other part takes the next label, and the cut line's pixels become background.
 void concave_split(cv::Mat& labels, int& count, const NucleusParamsPx& p) {
-  if (p.concave_depth_px <= 0 || count == 0) return;
+  if (p.concave_depth_px <= 0 || p.concave_reference_radius_px <= 0 || count == 0) return;
   const auto n1 = static_cast<std::size_t>(count) + 1;
   std::vector<int> area(n1, 0), x0(n1, INT_MAX), y0(n1, INT_MAX), x1(n1, -1), y1(n1, -1);
   std::vector<double> sx(n1, 0.0), sy(n1, 0.0);
@@ -1077,7 +1077,6 @@ void concave_split(cv::Mat& labels, int& count, const NucleusParamsPx& p) {
   // of the other nuclei whose centroids lie within the radius (found in a grid of centroids with cells of
   // the radius); with fewer than kConcaveMinNeighbours of them the nucleus is not cut.
   const double r = p.concave_reference_radius_px;
-  if (r <= 0) return;
   std::vector<double> cx(n1, 0.0), cy(n1, 0.0);
   for (std::size_t k = 1; k < n1; ++k) {
     if (area[k] == 0) continue;
