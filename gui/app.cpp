@@ -899,10 +899,7 @@ void Viewer::navigate(int step) {
       case NavFilter::Borderline: {
         const int j = results_.table.column(g.measurement);
         if (j < 0) break;
-        std::vector<double> ts =
-            g.mode == ThresholdMode::Single
-                ? std::vector<double>{g.threshold_positive}
-                : std::vector<double>{g.threshold_1plus, g.threshold_2plus, g.threshold_3plus};
+        const std::vector<double> ts = grading_thresholds(g);
         for (std::size_t i = 0; i < results_.table.size(); ++i) {
           for (double t : ts) {
             if (std::abs(results_.table.columns[j][i] - t) <= borderline_width_) {
@@ -953,16 +950,14 @@ ScoreRow Viewer::summary_row(const Summary& s, double area_mm2) const {
 }
 
 void Viewer::export_geojson(const std::filesystem::path& path) {
+  // False detections are not cells.
+  std::vector<std::uint8_t> real(results_.table.size());
   CellResults out;
-  out.table.names = results_.table.names;
-  out.table.columns.assign(results_.table.names.size(), {});
-  for (std::size_t i = 0; i < results_.table.size(); ++i) {
-    if (state_.deleted[i]) continue;  // false detections are not cells
-    out.table.cells.push_back(results_.table.cells[i]);
-    for (std::size_t j = 0; j < out.table.columns.size(); ++j)
-      out.table.columns[j].push_back(results_.table.columns[j][i]);
-    out.classes.push_back(state_.classes[i]);
+  for (std::size_t i = 0; i < real.size(); ++i) {
+    real[i] = !state_.deleted[i];
+    if (real[i]) out.classes.push_back(state_.classes[i]);
   }
+  out.table = keep_cells(results_.table, real);
   CellsFileOptions o;
   o.uuid_seed = slide_uuid_seed(slide_path_.stem().string());
   if (slide_) {

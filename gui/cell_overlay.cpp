@@ -176,12 +176,7 @@ std::vector<int> navigation_order(const CellTable& table, const GradingParams& p
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
   }
   const int j = table.column(params.measurement);
-  std::vector<double> thresholds;
-  if (params.mode == ThresholdMode::Single) {
-    thresholds = {params.threshold_positive};
-  } else {
-    thresholds = {params.threshold_1plus, params.threshold_2plus, params.threshold_3plus};
-  }
+  const std::vector<double> thresholds = grading_thresholds(params);
   auto distance = [&](int i) {
     if (j < 0) return std::numeric_limits<double>::infinity();
     const double v = table.columns[j][i];

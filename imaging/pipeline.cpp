@@ -328,11 +328,6 @@ Settings read_settings(const ParamSet& params) {
   return s;
 }
 
-std::vector<double> grading_thresholds(const GradingParams& grading) {
-  if (grading.mode == ThresholdMode::Single) return {grading.threshold_positive};
-  return {grading.threshold_1plus, grading.threshold_2plus, grading.threshold_3plus};
-}
-
 struct OpenIn {
   fs::path input;
   double mpp_override = 0.0;
@@ -603,16 +598,12 @@ CellTable read_and_detect_tile(const TileJob& job, const TileSpec& tile) {
   const double cx0 = tile.core.x * job.tile_ds, cy0 = tile.core.y * job.tile_ds;
   const double cx1 = (tile.core.x + tile.core.width) * job.tile_ds,
                cy1 = (tile.core.y + tile.core.height) * job.tile_ds;
-  CellTable core;
-  core.names = cells.names;
-  core.columns.resize(cells.names.size());
+  std::vector<std::uint8_t> in_core(cells.size());
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const auto& p = cells.cells[i].centroid;
-    if (p.x < cx0 || p.x >= cx1 || p.y < cy0 || p.y >= cy1) continue;
-    core.cells.push_back(std::move(cells.cells[i]));
-    for (std::size_t j = 0; j < cells.names.size(); ++j) core.columns[j].push_back(cells.columns[j][i]);
+    in_core[i] = p.x >= cx0 && p.x < cx1 && p.y >= cy0 && p.y < cy1;
   }
-  return core;
+  return keep_cells(std::move(cells), in_core);
 }
 
 // Tiles (pyramidal and large slides) are detected at the analysis resolution, with detection's overlap, each
@@ -924,17 +915,7 @@ class CellSink {
       keep[i] = k;
       all = all && k;
     }
-    if (!all) {
-      CellTable kept;
-      kept.names = table.names;
-      kept.columns.resize(table.names.size());
-      for (std::size_t i = 0; i < table.size(); ++i) {
-        if (!keep[i]) continue;
-        kept.cells.push_back(std::move(table.cells[i]));
-        for (std::size_t j = 0; j < table.names.size(); ++j) kept.columns[j].push_back(table.columns[j][i]);
-      }
-      table = std::move(kept);
-    }
+    if (!all) table = keep_cells(std::move(table), keep);
     if (table.size() == 0) return;
     for (auto& c : table.cells) c.id = ++next_id_;
     std::vector<CellClass> classes;

@@ -1,6 +1,8 @@
 #include "models/cells.hpp"
 
 #include <limits>
+#include <type_traits>
+#include <utility>
 
 namespace ihc {
 
@@ -88,6 +90,35 @@ void CellTable::append(const CellTable& other) {
     std::copy(other.columns[k].begin(), other.columns[k].end(),
               dst.begin() + static_cast<std::ptrdiff_t>(old_size));
   }
+}
+
+namespace {
+
+template <class Table>
+CellTable keep_cells_of(Table&& table, const std::vector<std::uint8_t>& keep) {
+  CellTable out;
+  out.names = table.names;
+  out.columns.resize(table.names.size());
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    if (!keep[i]) continue;
+    if constexpr (std::is_const_v<std::remove_reference_t<Table>>) {
+      out.cells.push_back(table.cells[i]);
+    } else {
+      out.cells.push_back(std::move(table.cells[i]));
+    }
+    for (std::size_t j = 0; j < table.names.size(); ++j) out.columns[j].push_back(table.columns[j][i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+CellTable keep_cells(CellTable&& table, const std::vector<std::uint8_t>& keep) {
+  return keep_cells_of(table, keep);
+}
+
+CellTable keep_cells(const CellTable& table, const std::vector<std::uint8_t>& keep) {
+  return keep_cells_of(table, keep);
 }
 
 }  // namespace ihc

@@ -40,4 +40,9 @@ struct CellTable {
   void append(const CellTable& other);
 };
 
+// The cells whose `keep` flag is nonzero (one flag per cell), with their measurements, in order. The first
+// form moves the cells out of `table`.
+CellTable keep_cells(CellTable&& table, const std::vector<std::uint8_t>& keep);
+CellTable keep_cells(const CellTable& table, const std::vector<std::uint8_t>& keep);
+
 }  // namespace ihc

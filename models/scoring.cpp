@@ -162,6 +162,11 @@ GradingParams grading_params_from(const ParamSet& params) {
   return p;
 }
 
+std::vector<double> grading_thresholds(const GradingParams& g) {
+  if (g.mode == ThresholdMode::Single) return {g.threshold_positive};
+  return {g.threshold_1plus, g.threshold_2plus, g.threshold_3plus};
+}
+
 void set_grading_params(ParamSet& params, const GradingParams& g, const std::string& origin) {
   params.set("score_measurement", g.measurement, origin);
   params.set("threshold_mode", std::string(threshold_mode_name(g.mode)), origin);

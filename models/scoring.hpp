@@ -57,6 +57,9 @@ GradingParams grading_params_from(const ParamSet& params);
 // The inverse: writes `g` into the grading keys of `params` (origin: where the values came from, for errors),
 // so a parameter file saved with it grades as `g` (ihcview's Save and its re-scoring).
 void set_grading_params(ParamSet& params, const GradingParams& g, const std::string& origin);
+// The thresholds in use, ascending: {threshold_positive} in single-threshold mode, else 1+, 2+, 3+ (what
+// slide.json records, the histograms draw and the viewer's borderline filter measures from).
+std::vector<double> grading_thresholds(const GradingParams& g);
 // group_cutoff is text so that "not set" is visible: it must be a number when group_score is not none, and
 // empty when it is none (a cutoff without a score is a forgotten setting); ParamError otherwise.
 ScoreOptions score_options_from(const ParamSet& params);

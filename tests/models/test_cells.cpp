@@ -44,5 +44,37 @@ TEST(CellTable, AppendAlignsColumnsByNameAndFillsMissingWithNaN) {
   EXPECT_EQ(a.column("missing"), -1);
 }
 
+// The batch keeps a tile's core cells and the cells in tissue, the viewer leaves out false detections: each
+// kept cell keeps its own measurements, in order.
+TEST(CellTable, KeepCellsKeepsFlaggedCellsWithTheirMeasurements) {
+  CellTable t;
+  t.add_column("Nucleus: Area um^2");
+  t.add_column("Cell: DAB OD mean");
+  for (int i = 0; i < 4; ++i) {
+    Cell c;
+    c.id = 10 + i;
+    c.centroid = {static_cast<double>(i), 0.0};
+    c.nucleus = {{0, 0}, {1, 0}, {0, 1}};
+    t.cells.push_back(c);
+    t.columns[0].push_back(20.0f + static_cast<float>(i));
+    t.columns[1].push_back(0.1f * static_cast<float>(i));
+  }
+  const std::vector<std::uint8_t> keep{1, 0, 0, 1};
+  const CellTable copied = keep_cells(t, keep);
+  ASSERT_EQ(copied.size(), 2u);
+  EXPECT_EQ(copied.names, t.names);
+  EXPECT_EQ(copied.cells[0].id, 10);
+  EXPECT_EQ(copied.cells[1].id, 13);
+  EXPECT_EQ(copied.columns[0], (std::vector<float>{20.0f, 23.0f}));
+  EXPECT_EQ(copied.columns[1], (std::vector<float>{0.0f, 0.1f * 3.0f}));
+  EXPECT_EQ(t.cells[3].nucleus.size(), 3u);  // the copy left the table whole
+  const CellTable moved = keep_cells(std::move(t), keep);
+  ASSERT_EQ(moved.size(), 2u);
+  EXPECT_EQ(moved.cells[1].id, 13);
+  EXPECT_EQ(moved.cells[1].nucleus.size(), 3u);
+  EXPECT_EQ(moved.columns[1], copied.columns[1]);
+  EXPECT_EQ(keep_cells(CellTable{}, {}).size(), 0u);
+}
+
 }  // namespace
 }  // namespace ihc

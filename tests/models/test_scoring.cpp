@@ -119,6 +119,19 @@ TEST(GradeCells, ThresholdsMustIncrease) {
   EXPECT_EQ(grade_cells(t, p).size(), 1u);
 }
 
+// slide.json, the histograms and the viewer's borderline filter take the thresholds of the active mode only.
+TEST(ScoringParams, GradingThresholdsAreThoseOfTheMode) {
+  GradingParams g;
+  g.threshold_1plus = 0.2;
+  g.threshold_2plus = 0.4;
+  g.threshold_3plus = 0.6;
+  g.threshold_positive = 0.15;
+  g.mode = ThresholdMode::Three;
+  EXPECT_EQ(grading_thresholds(g), (std::vector<double>{0.2, 0.4, 0.6}));
+  g.mode = ThresholdMode::Single;
+  EXPECT_EQ(grading_thresholds(g), (std::vector<double>{0.15}));
+}
+
 // What ihcview saves: grading written into a parameter set reads back as the same grading, to the last digit.
 TEST(ScoringParams, SetGradingParamsReadsBackExactly) {
   ParamSet params(scoring_param_specs());
