@@ -45,9 +45,10 @@ struct DetectionParams {
   // A candidate failing that test gets a second look after a closing of this radius (fills the pale gaps
   // between chromatin granules), when it is bluer than the brown lines around it; 0 = off.
   double ridge_close_um = 0.5;
-  // After split by shape, a large nucleus (>= 1.8 x the median of its tile) is cut between two concave
-  // points of its outline at least this deep (touching nuclei merged into one bean); 0 = off (the default:
-  // the median is per tile, so tiled and untiled detection differ; docs/accuracy.md).
+  // After split by shape, a large nucleus (>= 1.8 x the median area of the nuclei within 25 um) is cut
+  // between two concave points of its outline at least this deep (touching nuclei merged into one bean);
+  // 0 = off (the default and both presets: its gain passes the accuracy rule with little margin;
+  // docs/accuracy.md, "Concave-point split").
   double concave_split_um = 0.0;
   // Crosstalk guard ("Hematoxylin OD" detection only): a candidate nucleus browner than blue must have a
   // hematoxylin/DAB ratio this many times that of the brown structure around it, else it is a brown membrane
