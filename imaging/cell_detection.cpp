@@ -308,7 +308,7 @@ std::vector<ParamSpec> detection_param_specs() {
           "not); 0 = off",
           0, 5));
   specs.push_back(
-      num("concave_split_um", "Split at concave points (depth)", "0", "um",
+      num("concave_split_um", "Split at concave points (depth)", "1", "um",
           "After split by shape, a nucleus at least 1.8 times the median nucleus area is cut between two "
           "concave points of its outline at least this deep, when the cut is short (at most 1.5 times "
           "their summed depths) and both parts are at least half the median area and not elongated: "

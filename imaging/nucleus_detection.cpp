@@ -1059,18 +1059,25 @@ void concave_split(cv::Mat& labels, int& count, const NucleusParamsPx& p) {
   const auto n1 = static_cast<std::size_t>(count) + 1;
   std::vector<int> area(n1, 0), x0(n1, INT_MAX), y0(n1, INT_MAX), x1(n1, -1), y1(n1, -1);
   std::vector<double> sx(n1, 0.0), sy(n1, 0.0);
+  // One update per run of a label along a row, not per pixel.
   for (int y = 0; y < labels.rows; ++y) {
     const int* l = labels.ptr<int>(y);
-    for (int x = 0; x < labels.cols; ++x) {
-      const auto k = static_cast<std::size_t>(l[x]);
-      if (k == 0) continue;
-      ++area[k];
-      sx[k] += x;
-      sy[k] += y;
-      x0[k] = std::min(x0[k], x);
-      x1[k] = std::max(x1[k], x);
-      y0[k] = std::min(y0[k], y);
-      y1[k] = std::max(y1[k], y);
+    for (int x = 0; x < labels.cols;) {
+      const int v = l[x];
+      int end = x + 1;
+      while (end < labels.cols && l[end] == v) ++end;
+      if (v != 0) {
+        const auto k = static_cast<std::size_t>(v);
+        const int n = end - x;
+        area[k] += n;
+        sx[k] += (static_cast<double>(x) + (end - 1)) * n / 2.0;
+        sy[k] += static_cast<double>(y) * n;
+        x0[k] = std::min(x0[k], x);
+        x1[k] = std::max(x1[k], end - 1);
+        y0[k] = std::min(y0[k], y);
+        y1[k] = std::max(y1[k], y);
+      }
+      x = end;
     }
   }
   // The reference area of a nucleus is local, so that a tiled slide cuts as an untiled one: the median area

@@ -286,8 +286,9 @@ TEST(CellDetection, KeepReturnsTheWholeImagesCellsInsideIt) {
     EXPECT_EQ(kept.cells[static_cast<std::size_t>(k)].centroid, c);  // the same bits
     EXPECT_EQ(kept.value(static_cast<std::size_t>(k), area), all.value(i, area));
     // Cell borders may move by a pixel where two cells tie: the flood quantises the growth landscape over
-    // the range of the part it grows in.
-    EXPECT_NEAR(kept.value(static_cast<std::size_t>(k), dab), all.value(i, dab), 0.005);
+    // the range of the part it grows in (largest difference on this field 0.0034 OD with the concave split
+    // off, 0.0063 with its wider context; 54 of the cells differ at all, most by less than 0.001).
+    EXPECT_NEAR(kept.value(static_cast<std::size_t>(k), dab), all.value(i, dab), 0.01);
   }
   EXPECT_GT(inside, 50);
   for (const auto& c : kept.cells) {
