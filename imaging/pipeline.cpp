@@ -1266,6 +1266,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   Detected detected;
   if (no_tissue) {
     pool.shutdown();  // tiles started early are not needed
+    // Nothing to read: the benchmark's record, not a scored slide's outputs.
+    if (req.decode_only) return decode_only_record(std::move(rec), req.image_id, seconds_since(t_detect), {});
     rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
   } else if (plan.whole) {
     detected = detect_whole(detect_in, std::move(level0), job, req.threads, sink);

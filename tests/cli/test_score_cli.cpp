@@ -700,6 +700,35 @@ TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
             "ihcscore score: error: points.geojson: no polygon annotations to score in\n");
 }
 
+// --decode-only (bench/score-throughput's floor) reads what scoring would read and stops: a "decode only" row
+// and no cell files, also when the regions hold no tissue (it used to fall through and score the slide).
+TEST_F(ScoreCli, DecodeOnlyStopsBeforeTheSlideOutputsEvenWithoutTissue) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_decode_only");
+  const std::string slide = (ihc::test::source_dir() / "samples" / "synthetic_slide.svs").string();
+  const json glass = {
+      {"type", "FeatureCollection"},
+      {"features", {annotation("", "", {{3200, 3200}, {3800, 3200}, {3800, 3800}, {3200, 3800}})}}};
+  std::ofstream(dir / "glass.geojson") << glass.dump();
+  for (const bool on_glass : {false, true}) {
+    const std::string out = on_glass ? "glass" : "whole";
+    std::vector<std::string> args = {"score", slide, "-o", out, "--decode-only"};
+    if (on_glass) args.insert(args.end(), {"--roi", "glass.geojson"});
+    const RunResult r = run(args, dir);
+    ASSERT_EQ(r.status, 0) << out << ": " << r.err;
+    const auto rows = ihc::read_summary_csv(dir / out / "summary.csv");
+    ASSERT_EQ(rows.size(), 1u) << out;
+    EXPECT_EQ(rows[0].status, "decode only") << out;
+    for (const char* file : {"cells.csv", "cells.geojson", "slide.json", "overlay.png", "histogram.png"})
+      EXPECT_FALSE(fs::exists(dir / out / "slides" / "synthetic_slide" / file)) << out << ": " << file;
+  }
+  // The same region scored for real: no tissue, and the outputs that say so.
+  ASSERT_EQ(run({"score", slide, "-o", "scored", "--roi", "glass.geojson"}, dir).status, 0);
+  const auto rows = ihc::read_summary_csv(dir / "scored" / "summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].num_detections, 0);
+  EXPECT_TRUE(fs::exists(dir / "scored" / "slides" / "synthetic_slide" / "slide.json"));
+}
+
 TEST_F(ScoreCli, EstimatedStainsAreRecordedAndAFailedEstimateFallsBackWithAWarning) {
   const fs::path dir = ihc::test::temp_dir("score_cli_estimate");
   ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "1200", "--height", "1000",
