@@ -948,6 +948,8 @@ class CellSink {
   const std::vector<GradeCounts>& region_counts() const { return region_counts_; }
   const std::vector<float>& hist_values() const { return hist_values_; }
   const OverlayCanvas& canvas() const { return canvas_; }
+  // The overlay outlines the area scored: a field scored whole after tissue detection found no glass.
+  void set_scored_area(const cv::Mat& mask) { canvas_.set_tissue_mask(mask); }
 
  private:
   CellSinkIn in_;
@@ -1286,6 +1288,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       rec.warnings.push_back("no tissue found and no cells detected");
     } else {
       area.mask.setTo(255);
+      sink.set_scored_area(area.mask);
       rec.warnings.push_back(
           "tissue detection found no glass/tissue contrast: tissue area is the whole image");
     }

@@ -280,6 +280,33 @@ TEST_F(ScoreCli, PlainImageWithoutPixelSizeIsScoredInPixelsAndSaysSo) {
   EXPECT_DOUBLE_EQ(um[0].mpp, 0.25);
 }
 
+// A camera field filled with cells has no glass for the tissue detector: it is scored whole, its tissue area
+// is the whole image, and overlay.png outlines that area (it drew the empty mask of before).
+TEST_F(ScoreCli, FieldWithoutGlassIsScoredWholeAndTheOverlayOutlinesIt) {
+  IHC_REQUIRE_SHARED(field, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_1.jpg");
+  const fs::path dir = ihc::test::temp_dir("score_cli_whole_field");
+  fs::create_symlink(field, dir / "field.jpg");
+  ASSERT_EQ(run({"score", "field.jpg", "-o", "out", "--preset", "ki67", "--mpp", "0.25"}, dir).status, 0);
+  const json slide = json::parse(ihc::read_file(dir / "out/slides/field/slide.json"));
+  EXPECT_NE(slide["warnings"].dump().find("tissue detection found no glass/tissue contrast: tissue area is "
+                                          "the whole image"),
+            std::string::npos)
+      << slide["warnings"].dump();
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_GT(rows[0].num_detections, 200);
+  EXPECT_NEAR(rows[0].tissue_area_mm2, 1228.0 * 1228.0 * 0.25 * 0.25 / 1e6, 1e-9);
+  const cv::Mat overlay = cv::imread((dir / "out/slides/field/overlay.png").string());
+  ASSERT_EQ(overlay.size(), cv::Size(1228, 1228));
+  auto green = [&](int x, int y) { return overlay.at<cv::Vec3b>(y, x) == cv::Vec3b(0, 170, 0); };
+  int on_border = 0;
+  for (int i = 0; i < overlay.cols; ++i) {
+    on_border += green(i, 0) + green(i, overlay.rows - 1) + green(0, i) + green(overlay.cols - 1, i);
+  }
+  EXPECT_GT(on_border, 4 * 1228 * 9 / 10);  // the whole-image outline in the tissue colour
+  EXPECT_FALSE(green(614, 614));
+}
+
 // A folder mixing stains: H&E, fluorescence and greyscale images are scored (the run goes on, exit 0), but
 // their status, the progress line and slide.json say what they look like; an IHC image says nothing.
 TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
