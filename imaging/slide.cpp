@@ -275,11 +275,7 @@ std::string describe_unknown_content(const std::filesystem::path& path) {
   unsigned char head[512];
   in.read(reinterpret_cast<char*>(head), sizeof(head));
   const auto n = static_cast<std::size_t>(in.gcount());
-  bool text = n > 0;
-  for (std::size_t i = 0; i < n && text; ++i) {
-    const unsigned char c = head[i];
-    text = c >= 0x20 || c == '\n' || c == '\r' || c == '\t';  // bytes >= 0x80 allowed: UTF-8 text
-  }
+  const bool text = n > 0 && looks_like_text(std::string_view(reinterpret_cast<const char*>(head), n));
   std::string what = "not a readable slide or image: the content is ";
   std::string dicom_head;
   if (has_dicom_magic(path, &dicom_head)) {
@@ -298,6 +294,30 @@ std::string describe_unknown_content(const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+bool looks_like_text(std::string_view head) {
+  std::size_t i = 0;
+  while (i < head.size()) {
+    const auto c = static_cast<unsigned char>(head[i]);
+    if (c < 0x80) {
+      if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') return false;
+      ++i;
+      continue;
+    }
+    // Lead bytes C2-DF, E0-EF, F0-F4 take 1, 2, 3 continuation bytes (10xxxxxx).
+    const int extra = c >= 0xC2 && c <= 0xDF   ? 1
+                      : c >= 0xE0 && c <= 0xEF ? 2
+                      : c >= 0xF0 && c <= 0xF4 ? 3
+                                               : -1;
+    if (extra < 0) return false;
+    for (int k = 1; k <= extra; ++k) {
+      if (i + static_cast<std::size_t>(k) >= head.size()) return true;
+      if ((static_cast<unsigned char>(head[i + static_cast<std::size_t>(k)]) >> 6) != 0x2) return false;
+    }
+    i += static_cast<std::size_t>(extra) + 1;
+  }
+  return true;
+}
 
 std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenOptions& options) {
   std::error_code ec;

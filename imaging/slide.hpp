@@ -11,6 +11,7 @@
 #include <opencv2/core.hpp>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ihc {
@@ -82,6 +83,10 @@ class Slide {
 // not a microscope scale (e.g. the 72 dpi default of image software); then options.mpp_override ("--mpp").
 // Never invents microns: with none of these, mpp stays NaN and mpp_source is "none".
 void resolve_resolution(SlideInfo& info, const OpenOptions& options);
+
+// True when `head` (the first bytes of a file; a multi-byte character cut at its end counts as complete) is
+// text: well-formed UTF-8 without NUL or control bytes other than tab, CR and LF. Pixel data rarely is.
+bool looks_like_text(std::string_view head);
 
 // Opens a slide or image, trying each back-end of the table in order. Throws SlideError with the reason
 // from the most specific back-end (and a hint such as converting with `vips tiffsave --tile --pyramid`).

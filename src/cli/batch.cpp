@@ -21,15 +21,23 @@ std::string lower(std::string s) {
 }
 
 const std::set<std::string>& image_extensions() {
-  static const std::set<std::string> kExt = {".svs",  ".tif",     ".tiff", ".ndpi",   ".vms", ".vmu",  ".scn",
-                                             ".mrxs", ".svslide", ".bif",  ".png",    ".jpg", ".jpeg", ".bmp",
-                                             ".jp2",  ".j2k",     ".dcm",  ".qptiff", ".webp"};
+  static const std::set<std::string> kExt = {".svs",  ".tif",  ".tiff",    ".ndpi", ".vms", ".vmu",
+                                             ".scn",  ".mrxs", ".svslide", ".bif",  ".png", ".jpg",
+                                             ".jpeg", ".bmp",  ".jp2",     ".j2k",  ".dcm", ".qptiff",
+                                             ".webp", ".ppm",  ".pgm",     ".pbm",  ".pnm"};
   return kExt;
 }
 
 enum class Kind { Image, Text, Other };
 
-// Image by magic bytes, text when the start has no NUL and few control bytes.
+// Netpbm (P1-P6, which OpenCV reads): "P", a digit, whitespace. Its header is text, so without this a PPM
+// given on the command line was read as a list of paths.
+bool netpbm_magic(const unsigned char* b, std::size_t n) {
+  return n >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' &&
+         (b[2] == ' ' || b[2] == '\n' || b[2] == '\r' || b[2] == '\t');
+}
+
+// Image by magic bytes, text when the start looks like text (UTF-8, no control bytes).
 Kind sniff(const fs::path& path, bool* readable) {
   std::ifstream in(path, std::ios::binary);
   *readable = static_cast<bool>(in);
@@ -42,7 +50,8 @@ Kind sniff(const fs::path& path, bool* readable) {
   };
   if (starts({'I', 'I', 42, 0}) || starts({'M', 'M', 0, 42}) || starts({'I', 'I', 43, 0}) ||
       starts({'M', 'M', 0, 43}) || starts({0xFF, 0xD8, 0xFF}) || starts({0x89, 'P', 'N', 'G'}) ||
-      starts({'B', 'M'}) || starts({0, 0, 0, 0x0C, 'j', 'P'}) || starts({0xFF, 0x4F, 0xFF, 0x51})) {
+      starts({'B', 'M'}) || starts({0, 0, 0, 0x0C, 'j', 'P'}) || starts({0xFF, 0x4F, 0xFF, 0x51}) ||
+      netpbm_magic(b, n)) {
     return Kind::Image;
   }
   if (n >= 132 && std::memcmp(b + 128, "DICM", 4) == 0) return Kind::Image;
@@ -53,10 +62,7 @@ Kind sniff(const fs::path& path, bool* readable) {
   std::string head(4096, '\0');
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
   head.resize(static_cast<std::size_t>(in.gcount()));
-  for (unsigned char c : head) {
-    if (c == 0 || (c < 32 && c != '\n' && c != '\r' && c != '\t')) return Kind::Other;
-  }
-  return Kind::Text;
+  return looks_like_text(head) ? Kind::Text : Kind::Other;
 }
 
 class Collector {

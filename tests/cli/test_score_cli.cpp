@@ -15,6 +15,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <regex>
 #include <thread>
 
@@ -278,6 +279,46 @@ TEST_F(ScoreCli, PlainImageWithoutPixelSizeIsScoredInPixelsAndSaysSo) {
   const auto um = ihc::read_summary_csv(dir / "um/summary.csv");
   EXPECT_EQ(um[0].status, "ok");
   EXPECT_DOUBLE_EQ(um[0].mpp, 0.25);
+}
+
+// Netpbm images start with a text header ("P6\n640 640\n255\n"): given on the command line they were read
+// as lists of paths, each line an error. They are images; a list of paths still works beside them, and a
+// binary file that is neither says so.
+TEST_F(ScoreCli, NetpbmImagesAreScoredNotReadAsListsOfPaths) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_netpbm");
+  const cv::Mat rgb = cv::imread((ihc::test::source_dir() / "samples" / "ki67_nuclear.png").string());
+  ASSERT_FALSE(rgb.empty());
+  ASSERT_TRUE(cv::imwrite((dir / "field.ppm").string(), rgb));
+  cv::Mat grey;
+  cv::cvtColor(rgb, grey, cv::COLOR_BGR2GRAY);
+  ASSERT_TRUE(cv::imwrite((dir / "grey.pgm").string(), grey));
+  std::ofstream(dir / "list.txt") << "field.ppm\n";
+  std::ofstream(dir / "noise.dat", std::ios::binary) << "P9\xe0\xd0\xc8 not text, not an image";
+
+  const RunResult r =
+      run({"score", "field.ppm", "grey.pgm", "-o", "direct", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = ihc::read_summary_csv(dir / "direct/summary.csv");
+  ASSERT_EQ(rows.size(), 2u) << r.err;
+  const ihc::ScoreRow* field = row_of(rows, "field");
+  ASSERT_NE(field, nullptr);
+  EXPECT_EQ(field->status, "ok");
+  EXPECT_GT(field->num_detections, 300);
+  const ihc::ScoreRow* grey_row = row_of(rows, "grey");
+  ASSERT_NE(grey_row, nullptr);
+  EXPECT_EQ(grey_row->status.rfind("ok", 0), 0u) << grey_row->status;  // scored, with a note on its colours
+
+  ASSERT_EQ(run({"score", "list.txt", "-o", "listed", "--preset", "ki67", "--mpp", "0.5"}, dir).status, 0);
+  const auto listed = ihc::read_summary_csv(dir / "listed/summary.csv");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].num_detections, field->num_detections);
+
+  const RunResult bad = run({"score", "noise.dat", "-o", "bad"}, dir);
+  EXPECT_EQ(bad.status, 2);  // the run went on; the input failed
+  EXPECT_NE(bad.err.find("noise.dat: not a readable slide or image: the content is of unknown format (starts "
+                         "with bytes 50 39 e0 d0) (tried OpenSlide 3.4 and OpenCV)"),
+            std::string::npos)
+      << bad.err;
 }
 
 // A camera field filled with cells has no glass for the tissue detector: it is scored whole, its tissue area

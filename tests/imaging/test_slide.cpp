@@ -150,6 +150,24 @@ TEST(OpenSlide, BadFilesFailWithTheirReason) {
                 "3.4 and OpenCV)");
 }
 
+// Decides whether a file given to `ihcscore score` is a list of paths, and how a bad file is described.
+TEST(LooksLikeText, Utf8WithoutControlBytesOnly) {
+  EXPECT_TRUE(looks_like_text("slides/a.svs\r\n# comment\tx\n"));
+  EXPECT_TRUE(
+      looks_like_text("Kr\xc3\xa4"
+                      "ftiger Zellkern \xe2\x80\x93 \xf0\x9f\x94\xac\n"));  // 2, 3, 4 bytes
+  EXPECT_TRUE(looks_like_text("cut at the end \xe2\x80"));                  // a sequence cut by the read
+  EXPECT_TRUE(looks_like_text(""));
+  EXPECT_FALSE(looks_like_text(std::string_view("a\0b", 3)));
+  EXPECT_FALSE(looks_like_text("bell \x07"));
+  EXPECT_FALSE(looks_like_text("\xff\xfe pixels"));    // not a lead byte
+  EXPECT_FALSE(looks_like_text("\xc3( bad"));          // lead byte without continuation
+  EXPECT_FALSE(looks_like_text("\xc0\xaf overlong"));  // C0/C1 never start a character
+  EXPECT_FALSE(looks_like_text("\x80 continuation first"));
+  // A PPM: text header, then pixel bytes that pass a control-byte test but are not UTF-8.
+  EXPECT_FALSE(looks_like_text("P6\n2 1\n255\n\xe0\xd0\xc8\xf0\xe8\xd9"));
+}
+
 TEST(OpenSlide, KnownRefusalsFromTheDataFolder) {
   IHC_REQUIRE_SHARED(unopenable, "openslide-python-fixtures/unopenable.tiff");
   IHC_REQUIRE_SHARED(dicom, "openslide-python-fixtures/boxes_0.dcm");
