@@ -1268,19 +1268,18 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   Detected detected;
   if (no_tissue) {
     pool.shutdown();  // tiles started early are not needed
-    // Nothing to read: the benchmark's record, not a scored slide's outputs.
-    if (req.decode_only) return decode_only_record(std::move(rec), req.image_id, seconds_since(t_detect), {});
-    rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
   } else if (plan.whole) {
     detected = detect_whole(detect_in, std::move(level0), job, req.threads, sink);
-    if (req.decode_only)
-      return decode_only_record(std::move(rec), req.image_id, seconds_since(t_detect), detected);
   } else {
     const std::vector<int> kept = tiles_touching(job, area.mask, tissue.sx, tissue.sy);
     detected = detect_tiles(detect_in, pool, job, kept, early_tiles, use_tissue, sink);
     level0.release();
-    if (req.decode_only)
-      return decode_only_record(std::move(rec), req.image_id, seconds_since(t_detect), detected);
+  }
+  // --decode-only stops here, with or without tissue: the benchmark's record, not a scored slide's outputs.
+  if (req.decode_only)
+    return decode_only_record(std::move(rec), req.image_id, seconds_since(t_detect), detected);
+  if (no_tissue) {
+    rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
   }
   if (whole_field_area) {
     if (sink.total_counts().detections() == 0) {
