@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <system_error>
+
+#include <sys/stat.h>
 
 #include "imaging/slide.hpp"
 
@@ -117,17 +120,30 @@ class Collector {
   }
 
  private:
-  std::set<std::string> seen_paths_;
+  std::map<std::string, fs::path> seen_files_;  // file identity -> the input that first named it
   std::set<std::string> ids_;
 
   void problem(const fs::path& p, const std::string& stage, const std::string& message, bool failure) {
     result.problems.push_back({p, stage, message, failure});
   }
 
-  void add_item(const fs::path& p) {
+  // The same file by device and inode (a second path, a symbolic or a hard link to it), else by path.
+  static std::string file_identity(const fs::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
     std::error_code ec;
     const fs::path canon = fs::weakly_canonical(fs::absolute(p), ec);
-    if (!seen_paths_.insert(ec ? p.string() : canon.string()).second) return;  // given twice
+    return ec ? p.string() : canon.string();
+  }
+
+  void add_item(const fs::path& p) {
+    const auto [first, added] = seen_files_.emplace(file_identity(p), p);
+    if (!added) {
+      // Scored once: a second copy would only repeat the same cells under another id.
+      const std::string what = first->second == p ? "given twice" : "same file as " + first->second.string();
+      problem(p, "skipped", p.string() + ": " + what + " (scored once)", false);
+      return;
+    }
     const std::string base = id_from_path(p);
     std::string id = base;
     for (int k = 2; ids_.count(lower(id)); ++k) id = base + "-" + std::to_string(k);

@@ -14,7 +14,8 @@ struct InputItem {
 
 struct InputProblem {
   std::filesystem::path path;
-  std::string stage;    // "input" (missing, unreadable, bad list) or "skipped" (not a slide or image)
+  std::string stage;    // "input" (missing, unreadable, bad list) or "skipped" (not a slide or image, or a
+                        // file already given by another path)
   std::string message;  // names the file and what is wrong
   bool failure = true;  // false for files of a folder that are simply not images (skipped)
 };

@@ -321,6 +321,45 @@ TEST_F(ScoreCli, NetpbmImagesAreScoredNotReadAsListsOfPaths) {
       << bad.err;
 }
 
+// One file reached twice (a link in the folder, the folder and the file both given) was dropped without a
+// word; it is scored once and every other path to it is listed as skipped. Another file of the same name is
+// a different slide and keeps its own id.
+TEST_F(ScoreCli, TheSameFileGivenTwiceIsScoredOnceAndTheRepeatsAreListed) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_same_file");
+  fs::create_directories(dir / "in" / "sub");
+  const cv::Mat rgb = cv::imread((ihc::test::source_dir() / "samples" / "ki67_nuclear.png").string());
+  ASSERT_FALSE(rgb.empty());
+  ASSERT_TRUE(cv::imwrite((dir / "in" / "field.png").string(), rgb));
+  fs::create_symlink("field.png", dir / "in" / "link.png");
+  fs::create_hard_link(dir / "in" / "field.png", dir / "in" / "hard.png");
+  cv::Mat flipped;
+  cv::flip(rgb, flipped, 1);
+  ASSERT_TRUE(cv::imwrite((dir / "in" / "sub" / "field.png").string(), flipped));
+
+  const RunResult r =
+      run({"score", "in", "in/field.png", "-o", "out", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;  // nothing failed
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 2u) << r.err;
+  const ihc::ScoreRow* field = row_of(rows, "field");
+  const ihc::ScoreRow* other = row_of(rows, "field-2");
+  ASSERT_NE(field, nullptr);
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/slides/field-2/slide.json"))["source"], "in/sub/field.png");
+  EXPECT_NEAR(other->num_detections, field->num_detections, 0.02 * field->num_detections);  // a mirror image
+
+  const auto errors = read_tsv(dir / "out/errors.tsv");
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[1], (std::vector<std::string>{"in/hard.png", "skipped",
+                                                 "in/hard.png: same file as in/field.png (scored once)"}));
+  EXPECT_EQ(errors[2], (std::vector<std::string>{"in/link.png", "skipped",
+                                                 "in/link.png: same file as in/field.png (scored once)"}));
+  EXPECT_EQ(errors[3],
+            (std::vector<std::string>{"in/field.png", "skipped", "in/field.png: given twice (scored once)"}));
+  EXPECT_NE(r.err.find("skipped: in/link.png: same file as in/field.png (scored once)"), std::string::npos)
+      << r.err;
+}
+
 // A camera field filled with cells has no glass for the tissue detector: it is scored whole, its tissue area
 // is the whole image, and overlay.png outlines that area (it drew the empty mask of before).
 TEST_F(ScoreCli, FieldWithoutGlassIsScoredWholeAndTheOverlayOutlinesIt) {
