@@ -40,6 +40,12 @@ bool netpbm_magic(const unsigned char* b, std::size_t n) {
          (b[2] == ' ' || b[2] == '\n' || b[2] == '\r' || b[2] == '\t');
 }
 
+// BMP: "BM", the file size, then two reserved 16-bit fields that are zero. "BM" alone also starts a list of
+// paths such as "BM-slides/a.svs".
+bool bmp_magic(const unsigned char* b, std::size_t n) {
+  return n >= 14 && b[0] == 'B' && b[1] == 'M' && b[6] == 0 && b[7] == 0 && b[8] == 0 && b[9] == 0;
+}
+
 // Image by magic bytes, text when the start looks like text (UTF-8, no control bytes).
 Kind sniff(const fs::path& path, bool* readable) {
   std::ifstream in(path, std::ios::binary);
@@ -53,7 +59,7 @@ Kind sniff(const fs::path& path, bool* readable) {
   };
   if (starts({'I', 'I', 42, 0}) || starts({'M', 'M', 0, 42}) || starts({'I', 'I', 43, 0}) ||
       starts({'M', 'M', 0, 43}) || starts({0xFF, 0xD8, 0xFF}) || starts({0x89, 'P', 'N', 'G'}) ||
-      starts({'B', 'M'}) || starts({0, 0, 0, 0x0C, 'j', 'P'}) || starts({0xFF, 0x4F, 0xFF, 0x51}) ||
+      bmp_magic(b, n) || starts({0, 0, 0, 0x0C, 'j', 'P'}) || starts({0xFF, 0x4F, 0xFF, 0x51}) ||
       netpbm_magic(b, n)) {
     return Kind::Image;
   }

@@ -321,6 +321,33 @@ TEST_F(ScoreCli, NetpbmImagesAreScoredNotReadAsListsOfPaths) {
       << bad.err;
 }
 
+// "BM" starts a bitmap, and also a list of paths whose first path starts with "BM": such a list was taken for
+// a BMP and failed to open. A bitmap's reserved header bytes are zero; a list's are text.
+TEST_F(ScoreCli, AListStartingWithBMIsAListAndABitmapWithoutExtensionIsAnImage) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_bm");
+  fs::create_directories(dir / "BM-slides");
+  const cv::Mat rgb = cv::imread((ihc::test::source_dir() / "samples" / "ki67_nuclear.png").string());
+  ASSERT_FALSE(rgb.empty());
+  ASSERT_TRUE(cv::imwrite((dir / "BM-slides" / "field.png").string(), rgb));
+  std::ofstream(dir / "slides.txt") << "BM-slides/field.png\n";
+  ASSERT_TRUE(cv::imwrite((dir / "bitmap.bmp").string(), rgb));
+  fs::rename(dir / "bitmap.bmp", dir / "bitmap.dat");
+
+  const RunResult listed =
+      run({"score", "slides.txt", "-o", "listed", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  const auto rows = ihc::read_summary_csv(dir / "listed/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].image, "field");
+  EXPECT_GT(rows[0].num_detections, 300);
+
+  const RunResult bmp = run({"score", "bitmap.dat", "-o", "bmp", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(bmp.status, 0) << bmp.err;
+  const auto bmp_rows = ihc::read_summary_csv(dir / "bmp/summary.csv");
+  ASSERT_EQ(bmp_rows.size(), 1u);
+  EXPECT_EQ(bmp_rows[0].num_detections, rows[0].num_detections);  // the same pixels
+}
+
 // One file reached twice (a link in the folder, the folder and the file both given) was dropped without a
 // word; it is scored once and every other path to it is listed as skipped. Another file of the same name is
 // a different slide and keeps its own id.
