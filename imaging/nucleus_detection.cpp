@@ -974,12 +974,8 @@ constexpr int kConcaveMinNeighbours = 3;
 
 // Minor/major axis ratio of the ellipse with the second moments of `m` (CV_8U, nonzero = inside).
 double axis_ratio(const cv::Mat& m) {
-  const cv::Moments mo = cv::moments(m, true);
-  if (mo.m00 <= 0) return 0.0;
-  const double a = mo.mu20 / mo.m00, b = mo.mu11 / mo.m00, c = mo.mu02 / mo.m00;
-  const double t = std::sqrt(4 * b * b + (a - c) * (a - c));
-  const double l1 = (a + c + t) / 2, l2 = (a + c - t) / 2;
-  return l1 > 0 ? std::sqrt(std::max(l2, 0.0) / l1) : 0.0;
+  const EllipseAxes e = ellipse_axes(cv::moments(m, true));
+  return e.major > 0 ? e.minor / e.major : 0.0;
 }
 
 // Cuts `mask` (CV_8U 0/255, zero frame) with a 4-connected zero line from a to b (which no 8-connected
@@ -1147,6 +1143,13 @@ void concave_split(cv::Mat& labels, int& count, const NucleusParamsPx& p) {
 }
 
 }  // namespace
+
+EllipseAxes ellipse_axes(const cv::Moments& m) {
+  if (m.m00 <= 0) return {};
+  const double a = m.mu20 / m.m00, b = m.mu11 / m.m00, c = m.mu02 / m.m00;
+  const double d = std::sqrt(std::max(0.0, (a - c) * (a - c) / 4 + b * b));
+  return {4 * std::sqrt(std::max(0.0, (a + c) / 2 + d)), 4 * std::sqrt(std::max(0.0, (a + c) / 2 - d))};
+}
 
 NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& p, const cv::Mat& dab) {
   NucleusDetection result;

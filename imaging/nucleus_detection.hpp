@@ -57,6 +57,14 @@ struct NucleusDetection {
   cv::Rect region;                // where nuclei were searched (the whole image unless a region was given)
 };
 
+// Full lengths of the axes of the ellipse with the second moments of a shape (both 0 for an empty one): the
+// concave-point split's roundness test and `ihcscore evaluate`'s nucleus axes.
+struct EllipseAxes {
+  double major = 0.0;
+  double minor = 0.0;
+};
+EllipseAxes ellipse_axes(const cv::Moments& m);
+
 // Finds nuclei as compact blobs: background subtraction, ridge suppression by an opening with a disk,
 // Gaussian smoothing, Laplacian-of-Gaussian regions tested against `threshold`, distance-map watershed to
 // split touching nuclei, area filter, crosstalk guard. `detection` and `dab` (the DAB OD plane, same size;

@@ -18,6 +18,7 @@
 #include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "imaging/cell_detection.hpp"
+#include "imaging/nucleus_detection.hpp"
 #include "imaging/slide.hpp"
 #include "imaging/stain_estimation.hpp"
 #include "imaging/stains.hpp"
@@ -208,10 +209,9 @@ void write_cells_csv(const fs::path& file, const CellTable& cells, const std::ve
     if (i < cells.cells.size() && cells.cells[i].nucleus.size() >= 3) {
       const cv::Moments m = cv::moments(cells.cells[i].nucleus);
       if (m.m00 > 0) {
-        const double a = m.mu20 / m.m00, b = m.mu11 / m.m00, c = m.mu02 / m.m00;
-        const double d = std::sqrt(std::max(0.0, (a - c) * (a - c) / 4 + b * b));
-        major = 4 * std::sqrt(std::max(0.0, (a + c) / 2 + d));
-        minor = 4 * std::sqrt(std::max(0.0, (a + c) / 2 - d));
+        const EllipseAxes e = ellipse_axes(m);
+        major = e.major;
+        minor = e.minor;
       }
     }
     s << ',' << csv_value_of(major) << ',' << csv_value_of(minor);
