@@ -18,10 +18,12 @@ const ihc::test::SynthField& field() {
   return f;
 }
 
-void run_detection(benchmark::State& state, const cv::Mat& rgb, int threads) {
+void run_detection(benchmark::State& state, const cv::Mat& rgb, int threads,
+                   bool hematoxylin_search = false) {
   const ihc::StainMatrix stains = ihc::stain_preset("H-DAB");
   ihc::DetectionParams p;
   p.threads = threads;
+  p.hematoxylin_search = hematoxylin_search;
   std::size_t cells = 0;
   for (auto _ : state) {
     const ihc::CellTable t = ihc::detect_cells(rgb, 0.5, stains, p);
@@ -43,6 +45,16 @@ void BM_DetectCells4096(benchmark::State& state) {
 }
 BENCHMARK(BM_DetectCells4096)
     ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime();
+
+// The same with the second nucleus search on the hematoxylin plane (hematoxylin_search, ki67 preset).
+void BM_DetectCells4096HematoxylinSearch(benchmark::State& state) {
+  run_detection(state, field().rgb, static_cast<int>(state.range(0)), true);
+}
+BENCHMARK(BM_DetectCells4096HematoxylinSearch)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->MeasureProcessCPUTime()

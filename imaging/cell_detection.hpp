@@ -55,6 +55,10 @@ struct DetectionParams {
   // junction seen through stain vectors a few degrees off. 0 = off (the default, as in QuPath; OD sum
   // detection finds brown Ki-67 nuclei on purpose).
   double crosstalk_guard = 0.0;
+  // "OD sum" detection: nuclei are also sought in the hematoxylin plane, and those found where the OD sum
+  // found none are added (pale blue nuclei in grey-brown haze, which the OD sum sees no darker than the
+  // haze).
+  bool hematoxylin_search = false;
   double cell_expansion_um = 5.0;
   bool smooth_boundaries = true;
   double membrane_width_um = 1.0;

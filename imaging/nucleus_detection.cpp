@@ -1462,4 +1462,102 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
   result.count = next;
 }
 
+int merge_nuclei(cv::Mat& labels, int count, const cv::Mat& extra, int extra_count, double max_overlap,
+                 double min_area_px) {
+  CV_Assert(labels.type() == CV_32S && extra.type() == CV_32S && labels.size() == extra.size());
+  if (extra_count <= 0) return count;
+  std::vector<int> area(static_cast<std::size_t>(extra_count) + 1, 0);
+  std::vector<int> held(static_cast<std::size_t>(extra_count) + 1, 0);
+  std::vector<int> old_area(static_cast<std::size_t>(count) + 1, 0);
+  // (extra, existing) label pairs of the overlapping pixels, one per pixel; sorted below to count them.
+  thread_local std::vector<std::uint64_t> pairs;
+  pairs.clear();
+  for (int y = 0; y < labels.rows; ++y) {
+    const int* e = extra.ptr<int>(y);
+    const int* l = labels.ptr<int>(y);
+    for (int x = 0; x < labels.cols; ++x) {
+      ++old_area[static_cast<std::size_t>(l[x])];
+      if (e[x] == 0) continue;
+      ++area[static_cast<std::size_t>(e[x])];
+      if (l[x] == 0) continue;
+      ++held[static_cast<std::size_t>(e[x])];
+      pairs.push_back(static_cast<std::uint64_t>(e[x]) << 32 | static_cast<std::uint32_t>(l[x]));
+    }
+  }
+  std::vector<char> rejected(static_cast<std::size_t>(extra_count) + 1, 0);
+  // An extra nucleus that holds most of an existing one is that nucleus seen again (larger): the part left
+  // free around it would be a ring with the same centre.
+  std::sort(pairs.begin(), pairs.end());
+  for (std::size_t i = 0; i < pairs.size();) {
+    std::size_t j = i;
+    while (j < pairs.size() && pairs[j] == pairs[i]) ++j;
+    const auto k = static_cast<std::size_t>(pairs[i] >> 32);
+    const auto l = static_cast<std::size_t>(pairs[i] & 0xffffffffu);
+    if (2 * (j - i) > static_cast<std::size_t>(old_area[l])) rejected[k] = 1;
+    i = j;
+  }
+  std::vector<int> to(static_cast<std::size_t>(extra_count) + 1, 0);
+  for (int k = 1; k <= extra_count; ++k) {
+    const auto i = static_cast<std::size_t>(k);
+    if (rejected[i] || area[i] == 0 || held[i] > max_overlap * area[i] || area[i] - held[i] < min_area_px) {
+      continue;
+    }
+    to[i] = ++count;
+  }
+  for (int y = 0; y < labels.rows; ++y) {
+    const int* e = extra.ptr<int>(y);
+    int* l = labels.ptr<int>(y);
+    for (int x = 0; x < labels.cols; ++x) {
+      if (e[x] != 0 && l[x] == 0) l[x] = to[static_cast<std::size_t>(e[x])];
+    }
+  }
+  return count;
+}
+
+void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& p, double max_overlap,
+                            NucleusDetection& nuclei) {
+  require_float(hematoxylin, "add_hematoxylin_nuclei");
+  const cv::Rect region = nuclei.region;
+  if (region.empty() || (region & cv::Rect(0, 0, hematoxylin.cols, hematoxylin.rows)) != region) {
+    throw std::invalid_argument(
+        "add_hematoxylin_nuclei: the nuclei's region lies outside the hematoxylin plane");
+  }
+  if (hematoxylin.cols < 2 || hematoxylin.rows < 2) return;  // no 2 x 2 block, and no nucleus either
+  thread_local cv::Mat half;
+  cv::resize(hematoxylin, half, cv::Size(hematoxylin.cols / 2, hematoxylin.rows / 2), 0, 0, cv::INTER_AREA);
+  NucleusParamsPx h = p;
+  h.background_radius_px /= 2;
+  h.median_radius_px /= 2;
+  h.sigma_px /= 2;
+  h.min_area_px /= 4;
+  h.max_area_px /= 4;
+  h.pale_min_area_px /= 4;
+  h.split_depth_px /= 2;
+  h.ridge_radius_px /= 2;
+  h.ridge_close_px = 0;  // the ridge test's second look needs the DAB plane (and 0.25 px is no closing)
+  h.crosstalk_guard = 0;
+  h.concave_depth_px /= 2;
+  h.concave_reference_radius_px /= 2;
+  // Full-resolution pixel (x, y) lies in block (x / 2, y / 2); an odd last row or column joins the block
+  // before it.
+  const cv::Rect hregion =
+      cv::Rect(cv::Point(region.x / 2, region.y / 2),
+               cv::Point((region.x + region.width + 1) / 2, (region.y + region.height + 1) / 2)) &
+      cv::Rect(0, 0, half.cols, half.rows);
+  thread_local NucleusDetection blue;
+  detect_nuclei(half, h, cv::Mat(), blue, hregion);
+  if (blue.count == 0) return;
+  thread_local cv::Mat up;
+  up.create(region.size(), CV_32S);
+  for (int y = 0; y < region.height; ++y) {
+    const int hy = std::min((region.y + y) / 2 - hregion.y, hregion.height - 1);
+    const int* src = blue.labels.ptr<int>(hy);
+    int* dst = up.ptr<int>(y);
+    for (int x = 0; x < region.width; ++x) {
+      dst[x] = src[std::min((region.x + x) / 2 - hregion.x, hregion.width - 1)];
+    }
+  }
+  nuclei.count = merge_nuclei(nuclei.labels, nuclei.count, up, blue.count, max_overlap, p.min_area_px);
+}
+
 }  // namespace ihc

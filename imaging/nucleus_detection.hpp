@@ -80,4 +80,20 @@ NucleusDetection detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& 
 void detect_nuclei(const cv::Mat& detection, const NucleusParamsPx& params, const cv::Mat& dab,
                    NucleusDetection& out, const cv::Rect& region = cv::Rect());
 
+// Adds to `labels` (count nuclei) the nuclei of `extra` (same size, extra_count nuclei) that lie where
+// `labels` has none: an extra nucleus at most `max_overlap` of whose area is held by existing nuclei, whose
+// free part covers at least `min_area_px`, and that holds no more than half of any existing nucleus, joins
+// with its free part as nucleus count + 1, count + 2, ... Returns the new count. Both CV_32S.
+int merge_nuclei(cv::Mat& labels, int count, const cv::Mat& extra, int extra_count, double max_overlap,
+                 double min_area_px);
+
+// The second search of "OD sum" detection: nuclei sought in the hematoxylin plane (same size as the
+// detection image `nuclei` came from) and added where `nuclei` has none (merge_nuclei, at least
+// params.min_area_px free). Pale blue nuclei in grey-brown haze are no darker than the haze in the OD sum;
+// in hematoxylin they are. The search runs at half the resolution (2 x 2 blocks counted from the image's
+// origin, so tiles whose origins are even see the same blocks; params halved): a quarter of the pixels, and
+// it measured no worse than at full resolution (docs/accuracy.md).
+void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& params, double max_overlap,
+                            NucleusDetection& nuclei);
+
 }  // namespace ihc

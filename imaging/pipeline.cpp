@@ -590,7 +590,8 @@ CellTable read_and_detect_tile(const TileJob& job, const TileSpec& tile) {
   // The padded tile is detected as one piece: with the configured tile size detect_cells would cut it into
   // four overlapping sub-tiles and process about twice the pixels.
   DetectionParams tile_det = job.det;
-  tile_det.tile_size_px = std::max(tile.padded.width, tile.padded.height) + 2;
+  // Even: hematoxylin_search requires it.
+  tile_det.tile_size_px = (std::max(tile.padded.width, tile.padded.height) + 3) / 2 * 2;
   tile_det.threads = 1;
   CellTable cells =
       detect_cells(rgb, job.calibrated ? job.mpp0 * job.level_ds : kNaN, job.stains, tile_det, where);
@@ -633,6 +634,7 @@ class TilePool {
     selected_ = true;
   }
   int positions() const { return static_cast<int>(order_.size()); }
+  int grid_at(int pos) const { return order_[static_cast<std::size_t>(pos)]; }
   bool wanted_at(int pos) const {
     return wanted_[static_cast<std::size_t>(order_[static_cast<std::size_t>(pos)])] != 0;
   }
@@ -1014,6 +1016,7 @@ Detected detect_tiles(const DetectIn& in, TilePool& pool, const TileJob& job, co
   const auto& on_progress = *in.on_progress;
   if (on_progress) on_progress(0, n);
   int done = 0;  // kept tiles written
+  SeamCells seams;
   for (int pos = 0; pos < positions; ++pos) {
     TileResult res = pool.take(pos);
     if (pool.wanted_at(pos)) {
@@ -1022,7 +1025,11 @@ Detected detect_tiles(const DetectIn& in, TilePool& pool, const TileJob& job, co
         throw PipelineError("detection", in.input + ": tile " + std::to_string(done + 1) + " of " +
                                              std::to_string(n) + ": " + res.error);
       }
-      sink.consume(std::move(res.cells), filter_tissue);
+      const cv::Rect& core = job.grid_tiles[static_cast<std::size_t>(pool.grid_at(pos))].core;
+      const cv::Rect2d core0(core.x * job.tile_ds, core.y * job.tile_ds, core.width * job.tile_ds,
+                             core.height * job.tile_ds);
+      const std::vector<std::uint8_t> keep = seams.admit(core0, res.cells.cells);
+      sink.consume(keep_cells(std::move(res.cells), keep), filter_tissue);
       ++done;
     }
     pool.written(pos);

@@ -5,6 +5,7 @@
 #include <exception>
 #include <mutex>
 #include <opencv2/core/utility.hpp>
+#include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <thread>
 
@@ -86,6 +87,103 @@ bool run_tasks(int n_tasks, int threads, const std::function<void(int)>& task,
   }
   if (error) std::rethrow_exception(error);
   return !cancelled.load();
+}
+
+namespace {
+
+constexpr double kSeamBucket = 64.0;  // spatial hash cell (the cells' units, level-0 px)
+
+std::int64_t bucket_key(int bx, int by) {
+  return (static_cast<std::int64_t>(by) << 32) ^ static_cast<std::uint32_t>(bx);
+}
+
+int bucket_of(double v) { return static_cast<int>(std::floor(v / kSeamBucket)); }
+
+cv::Point2d nucleus_centre(const std::vector<cv::Point2f>& poly) {
+  const cv::Moments m = cv::moments(poly);
+  if (std::abs(m.m00) > 1e-9) return {m.m10 / m.m00, m.m01 / m.m00};
+  cv::Point2d sum(0, 0);
+  for (const auto& p : poly) sum += cv::Point2d(p.x, p.y);
+  return sum * (1.0 / static_cast<double>(poly.size()));
+}
+
+cv::Rect2d bounds(const std::vector<cv::Point2f>& poly) {
+  float x0 = poly[0].x, y0 = poly[0].y, x1 = x0, y1 = y0;
+  for (const auto& p : poly) {
+    x0 = std::min(x0, p.x);
+    y0 = std::min(y0, p.y);
+    x1 = std::max(x1, p.x);
+    y1 = std::max(y1, p.y);
+  }
+  return {x0, y0, x1 - x0, y1 - y0};
+}
+
+bool inside(const std::vector<cv::Point2f>& poly, cv::Point2d p) {
+  return cv::pointPolygonTest(poly, cv::Point2f(static_cast<float>(p.x), static_cast<float>(p.y)), false) >=
+         0;
+}
+
+}  // namespace
+
+void SeamCells::forget_above(double y) {
+  std::vector<Entry> kept;
+  for (auto& e : entries_) {
+    if (e.box.y + e.box.height >= y) kept.push_back(std::move(e));
+  }
+  entries_ = std::move(kept);
+  buckets_.clear();
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    buckets_[bucket_key(bucket_of(entries_[i].centre.x), bucket_of(entries_[i].centre.y))].push_back(
+        static_cast<int>(i));
+  }
+}
+
+std::vector<std::uint8_t> SeamCells::admit(const cv::Rect2d& core, const std::vector<Cell>& cells) {
+  if (core.y > row_y_) {
+    // A new row of tiles: nuclei ending more than the largest nucleus above its top meet none of its cells.
+    row_y_ = core.y;
+    forget_above(core.y - 2.0 * largest_);
+  }
+  std::vector<std::uint8_t> keep(cells.size(), 1);
+  std::vector<Entry> added;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const auto& poly = cells[i].nucleus;
+    if (poly.size() < 3) continue;
+    const cv::Rect2d box = bounds(poly);
+    const double reach = std::max(box.width, box.height);
+    const cv::Rect2d near(box.x - reach, box.y - reach, box.width + 2 * reach, box.height + 2 * reach);
+    if ((near & core) == near) continue;  // far from every seam
+    Entry e{nucleus_centre(poly), box, poly};
+    const double r = reach + largest_;
+    bool twice = false;
+    for (int by = bucket_of(e.centre.y - r); by <= bucket_of(e.centre.y + r) && !twice; ++by) {
+      for (int bx = bucket_of(e.centre.x - r); bx <= bucket_of(e.centre.x + r) && !twice; ++bx) {
+        const auto it = buckets_.find(bucket_key(bx, by));
+        if (it == buckets_.end()) continue;
+        for (const int k : it->second) {
+          const Entry& o = entries_[static_cast<std::size_t>(k)];
+          if ((o.box & box).empty()) continue;
+          if (inside(o.nucleus, e.centre) || inside(poly, o.centre)) {
+            twice = true;
+            break;
+          }
+        }
+      }
+    }
+    if (twice) {
+      keep[i] = 0;
+      continue;
+    }
+    added.push_back(std::move(e));
+  }
+  // Remembered after the whole tile: cells of one tile are never compared with each other.
+  for (auto& e : added) {
+    largest_ = std::max({largest_, e.box.width, e.box.height});
+    buckets_[bucket_key(bucket_of(e.centre.x), bucket_of(e.centre.y))].push_back(
+        static_cast<int>(entries_.size()));
+    entries_.push_back(std::move(e));
+  }
+  return keep;
 }
 
 }  // namespace ihc

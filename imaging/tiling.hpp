@@ -3,7 +3,10 @@
 #include <atomic>
 #include <functional>
 #include <opencv2/core.hpp>
+#include <unordered_map>
 #include <vector>
+
+#include "models/cells.hpp"
 
 namespace ihc {
 
@@ -30,5 +33,30 @@ int resolve_threads(int requested);
 // Returns false when cancelled.
 bool run_tasks(int n_tasks, int threads, const std::function<void(int)>& task,
                const std::atomic<bool>* cancel = nullptr);
+
+// One nucleus kept twice where tiles meet. Each tile keeps the cells whose centroid lies in its core, but
+// the background of a tile near its edge can differ from the whole image's (reconstruction reaches past any
+// overlap through dense clusters), so the tiles on both sides of a seam can outline one nucleus differently
+// (or find it in different searches) with each centroid in its own core. Tiles are admitted in row-major
+// order; a cell of this tile is dropped when it is a cell an earlier tile kept: the centre of either
+// nucleus lies inside the other nucleus. Only cells whose nucleus comes within its own size of the core's
+// edge are compared and remembered, and rows of tiles above are forgotten, so memory stays small.
+class SeamCells {
+ public:
+  // `core`: the tile's core in the cells' coordinates. Returns one keep flag per cell.
+  std::vector<std::uint8_t> admit(const cv::Rect2d& core, const std::vector<Cell>& cells);
+
+ private:
+  struct Entry {
+    cv::Point2d centre;
+    cv::Rect2d box;
+    std::vector<cv::Point2f> nucleus;
+  };
+  void forget_above(double y);
+  std::vector<Entry> entries_;
+  std::unordered_map<std::int64_t, std::vector<int>> buckets_;
+  double row_y_ = -1e300;  // core top of the row of tiles being admitted
+  double largest_ = 0.0;   // largest nucleus box side remembered
+};
 
 }  // namespace ihc

@@ -239,29 +239,106 @@ TEST(CellDetection, HematoxylinDetectionImageAlsoFindsBlueNuclei) {
   EXPECT_EQ(static_cast<int>(t.size()), 64);
 }
 
+// RGB through the H-DAB vectors from hematoxylin and DAB optical densities (CV_32F planes).
+cv::Mat rgb_from_od(const cv::Mat& h, const cv::Mat& d) {
+  cv::Mat rgb(h.size(), CV_8UC3);
+  for (int y = 0; y < h.rows; ++y) {
+    for (int x = 0; x < h.cols; ++x) {
+      for (int c = 0; c < 3; ++c) {
+        const double od = h.at<float>(y, x) * hdab().stains[0].rgb[static_cast<std::size_t>(c)] +
+                          d.at<float>(y, x) * hdab().stains[1].rgb[static_cast<std::size_t>(c)];
+        rgb.at<cv::Vec3b>(y, x)[c] = cv::saturate_cast<uchar>(255.0 * std::pow(10.0, -od));
+      }
+    }
+  }
+  return rgb;
+}
+
+// Pale blue nuclei in grey-brown haze (DeepLIIF 22_2, docs/accuracy.md): as dark as the haze in the OD sum,
+// darker in hematoxylin. The ki67 preset's second search on hematoxylin finds them; brown nuclei are found
+// once, by the OD sum, and stay positive.
+TEST(CellDetection, HematoxylinSearchFindsPaleBlueNucleiInBrownHaze) {
+  const cv::Size size(480, 320);
+  const double h_sum = hdab().stains[0].rgb[0] + hdab().stains[0].rgb[1] + hdab().stains[0].rgb[2];
+  const double d_sum = hdab().stains[1].rgb[0] + hdab().stains[1].rgb[1] + hdab().stains[1].rgb[2];
+  const float haze_h = 0.12f, haze_d = 0.15f;
+  const auto blue_h = static_cast<float>((haze_h * h_sum + haze_d * d_sum) / h_sum);  // same OD sum
+  cv::Mat h(size, CV_32F, cv::Scalar(haze_h)), d(size, CV_32F, cv::Scalar(haze_d));
+  const std::vector<cv::Point> blue = {{80, 90}, {200, 90}, {80, 230}, {320, 230}};
+  const std::vector<cv::Point> brown = {{320, 90}, {200, 230}};
+  for (const auto& c : blue) {
+    cv::circle(h, c, 9, cv::Scalar(blue_h), cv::FILLED);
+    cv::circle(d, c, 9, cv::Scalar(0), cv::FILLED);
+  }
+  for (const auto& c : brown) {
+    cv::circle(h, c, 9, cv::Scalar(0.05), cv::FILLED);
+    cv::circle(d, c, 9, cv::Scalar(0.6), cv::FILLED);
+  }
+  cv::GaussianBlur(h, h, cv::Size(0, 0), 1.0);
+  cv::GaussianBlur(d, d, cv::Size(0, 0), 1.0);
+  const cv::Mat rgb = rgb_from_od(h, d);
+  ASSERT_GT(blue_h - haze_h, 0.1f);
+
+  DetectionParams p;
+  p.hematoxylin_search = false;
+  const CellTable od_sum = detect_cells(rgb, 0.5, hdab(), p);
+  for (const auto& c : blue) EXPECT_LT(nearest(od_sum, c, 4.0), 0) << "the OD sum alone sees " << c;
+  for (const auto& c : brown) EXPECT_GE(nearest(od_sum, c, 4.0), 0) << c;
+
+  p.hematoxylin_search = true;
+  const CellTable both = detect_cells(rgb, 0.5, hdab(), p);
+  EXPECT_EQ(both.size(), 6u);
+  const int dab = both.column("Nucleus: DAB OD mean");
+  for (const auto& c : blue) {
+    const int k = nearest(both, c, 4.0);
+    ASSERT_GE(k, 0) << "blue nucleus at " << c << " not found";
+    EXPECT_LT(both.value(static_cast<std::size_t>(k), dab), 0.1f);
+    EXPECT_NEAR(both.value(static_cast<std::size_t>(k), both.column("Nucleus: Area um^2")), 0.25 * CV_PI * 81,
+                0.3 * 0.25 * CV_PI * 81);
+  }
+  for (const auto& c : brown) {
+    const int k = nearest(both, c, 4.0);
+    ASSERT_GE(k, 0) << c;
+    EXPECT_GT(both.value(static_cast<std::size_t>(k), dab), 0.4f);
+  }
+}
+
 TEST(CellDetection, TiledAndUntiledDetectionGiveTheSameCells) {
   const auto field = test::random_field(cv::Size(1600, 1400), 2500, 7.0, 11);
-  DetectionParams whole;
-  whole.tile_size_px = 4096;
-  whole.threads = 1;
-  DetectionParams tiled;
-  tiled.tile_size_px = 256;
-  tiled.threads = 2;
-  const CellTable a = detect_cells(field.rgb, 0.5, hdab(), whole);
-  const CellTable b = detect_cells(field.rgb, 0.5, hdab(), tiled);
-  ASSERT_GT(a.size(), 2000u);
-  EXPECT_LE(std::abs(static_cast<double>(a.size()) - static_cast<double>(b.size())), 0.005 * a.size());
-  int far = 0;
-  for (const auto& c : a.cells) {
-    if (nearest(b, c.centroid, 1.0) < 0) ++far;
-  }
-  EXPECT_LE(far, static_cast<int>(0.005 * a.size())) << "cells whose tiled centroid moved by more than 1 px";
-  // Ids unique, 1..n, ordered by position.
-  for (std::size_t i = 0; i < b.size(); ++i) {
-    EXPECT_EQ(b.cells[i].id, static_cast<std::int64_t>(i + 1));
-    if (i > 0) {
-      EXPECT_LE(b.cells[i - 1].centroid.y, b.cells[i].centroid.y);
+  for (const bool hematoxylin_search : {false, true}) {
+    SCOPED_TRACE(hematoxylin_search ? "with the second search on hematoxylin" : "OD sum alone");
+    DetectionParams whole;
+    whole.tile_size_px = 4096;
+    whole.threads = 1;
+    whole.hematoxylin_search = hematoxylin_search;
+    DetectionParams tiled = whole;
+    tiled.tile_size_px = 256;
+    tiled.threads = 2;
+    const CellTable a = detect_cells(field.rgb, 0.5, hdab(), whole);
+    const CellTable b = detect_cells(field.rgb, 0.5, hdab(), tiled);
+    ASSERT_GT(a.size(), 2000u);
+    EXPECT_LE(std::abs(static_cast<double>(a.size()) - static_cast<double>(b.size())), 0.005 * a.size());
+    int far = 0;
+    for (const auto& c : a.cells) {
+      if (nearest(b, c.centroid, 1.0) < 0) ++far;
     }
+    EXPECT_LE(far, static_cast<int>(0.005 * a.size()))
+        << "cells whose tiled centroid moved by more than 1 px";
+    // Ids unique, 1..n, ordered by position.
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      EXPECT_EQ(b.cells[i].id, static_cast<std::int64_t>(i + 1));
+      if (i > 0) {
+        EXPECT_LE(b.cells[i - 1].centroid.y, b.cells[i].centroid.y);
+      }
+    }
+    // No nucleus twice where tiles meet (SeamCells): no two centroids within 2 px.
+    int twice = 0;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+      for (std::size_t j = i + 1; j < b.size() && b.cells[j].centroid.y - b.cells[i].centroid.y < 2.0; ++j) {
+        twice += cv::norm(b.cells[j].centroid - b.cells[i].centroid) < 2.0;
+      }
+    }
+    EXPECT_EQ(twice, 0);
   }
 }
 
@@ -468,9 +545,25 @@ TEST(CellDetection, BadInputGetsAClearError) {
   p.detection_image = "Hematoxylin OD";
   p.crosstalk_guard = -1;
   EXPECT_EQ(detection_error(grey, p), "cell detection: crosstalk_guard must be >= 0, got -1");
+  // The second search on hematoxylin belongs to OD sum detection, and its 2 x 2 blocks to even tiles.
+  p = DetectionParams{};
+  p.detection_image = "Hematoxylin OD";
+  p.hematoxylin_search = true;
+  EXPECT_EQ(detection_error(grey, p),
+            "cell detection: hematoxylin_search applies to detection_image 'OD sum' only; set it to false "
+            "with 'Hematoxylin OD'");
+  p.detection_image = "OD sum";
+  p.tile_size_px = 1001;
+  EXPECT_EQ(detection_error(grey, p),
+            "cell detection: tile_size_px must be even with hematoxylin_search (its search works on 2 x 2 "
+            "blocks), got 1001");
   // Blank and tiny images are valid and simply hold no cells.
   EXPECT_EQ(detect_cells(cv::Mat(300, 300, CV_8UC3, cv::Scalar::all(250)), 0.5, hdab(), {}).size(), 0u);
   EXPECT_EQ(detect_cells(cv::Mat(1, 1, CV_8UC3, cv::Scalar::all(0)), 0.5, hdab(), {}).size(), 0u);
+  DetectionParams search;
+  search.hematoxylin_search = true;
+  EXPECT_EQ(detect_cells(cv::Mat(1, 1, CV_8UC3, cv::Scalar::all(0)), 0.5, hdab(), search).size(), 0u);
+  EXPECT_EQ(detect_cells(cv::Mat(3, 1, CV_8UC3, cv::Scalar::all(0)), 0.5, hdab(), search).size(), 0u);
 }
 
 // --- detect_cells_in_slide over a plain image opened as a slide

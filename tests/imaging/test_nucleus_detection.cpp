@@ -349,5 +349,68 @@ TEST(NucleusDetection, CrosstalkGuardDropsJunctionsButKeepsNucleiInBrownCytoplas
   }
 }
 
+// Label image with rectangles: label k at rects[k - 1].
+cv::Mat rect_labels(cv::Size size, const std::vector<cv::Rect>& rects) {
+  cv::Mat labels = cv::Mat::zeros(size, CV_32S);
+  for (std::size_t k = 0; k < rects.size(); ++k) labels(rects[k]).setTo(static_cast<int>(k + 1));
+  return labels;
+}
+
+TEST(MergeNuclei, AddsOnlyNucleiFoundWhereNoneWere) {
+  const cv::Size size(100, 60);
+  cv::Mat labels = rect_labels(size, {{10, 10, 10, 10}, {60, 10, 10, 10}});  // two 100 px nuclei
+  const cv::Mat extra = rect_labels(size, {{30, 30, 10, 10},                 // free: joins as 3
+                                           {18, 10, 10, 10},  // 20 % on nucleus 1: its free part, 4
+                                           {10, 40, 10, 10},  // free: 5
+                                           {55, 5, 20, 20},   // all of nucleus 2 inside (25 % of it)
+                                           {40, 10, 10, 10},  // free: 6
+                                           {80, 50, 3, 3}});  // free, below the minimum area
+  EXPECT_EQ(merge_nuclei(labels, 2, extra, 6, 0.3, 20.0), 6);
+  EXPECT_EQ(labels.at<int>(35, 35), 3);
+  EXPECT_EQ(labels.at<int>(15, 19), 1) << "pixels held before stay with their nucleus";
+  EXPECT_EQ(labels.at<int>(15, 25), 4);
+  EXPECT_EQ(cv::countNonZero(labels == 4), 80);
+  EXPECT_EQ(labels.at<int>(45, 15), 5);
+  EXPECT_EQ(labels.at<int>(7, 57), 0) << "the larger outline around nucleus 2 is nucleus 2 again";
+  EXPECT_EQ(labels.at<int>(15, 45), 6);
+  EXPECT_EQ(labels.at<int>(51, 81), 0) << "below the minimum area";
+}
+
+TEST(MergeNuclei, MaxOverlapIsTheLargestShareAlreadyHeld) {
+  const cv::Size size(60, 40);
+  const cv::Mat before = rect_labels(size, {{10, 10, 10, 10}});
+  cv::Mat labels = before.clone();
+  EXPECT_EQ(merge_nuclei(labels, 1, rect_labels(size, {{17, 10, 10, 10}}), 1, 0.3, 10.0), 2)
+      << "30 % held is not more than 0.3";
+  EXPECT_EQ(cv::countNonZero(labels == 2), 70);
+  labels = before.clone();
+  EXPECT_EQ(merge_nuclei(labels, 1, rect_labels(size, {{16, 10, 10, 10}}), 1, 0.3, 10.0), 1) << "40 % held";
+  EXPECT_EQ(cv::countNonZero(labels != before), 0);
+}
+
+// The hematoxylin plane shows a pale nucleus the detection image (OD sum) has as dark as the haze around
+// it: the second search adds it; one already found is not added again.
+TEST(AddHematoxylinNuclei, AddsANucleusTheDetectionImageMissed) {
+  const cv::Size size(240, 200);
+  cv::Mat hema(size, CV_32F, cv::Scalar(0.10f)), od_sum(size, CV_32F, cv::Scalar(0.40f));
+  cv::circle(hema, {60, 100}, 9, cv::Scalar(0.30f), cv::FILLED);   // pale blue: 0.2 above, OD sum flat
+  cv::circle(hema, {160, 100}, 9, cv::Scalar(0.35f), cv::FILLED);  // seen in both
+  cv::circle(od_sum, {160, 100}, 9, cv::Scalar(0.90f), cv::FILLED);
+  cv::GaussianBlur(hema, hema, cv::Size(0, 0), 1.0);
+  cv::GaussianBlur(od_sum, od_sum, cv::Size(0, 0), 1.0);
+  NucleusParamsPx p;
+  NucleusDetection found = detect_nuclei(od_sum, p);
+  ASSERT_EQ(found.count, 1);
+  EXPECT_GT(found.labels.at<int>(100, 160), 0);
+  add_hematoxylin_nuclei(hema, p, 0.3, found);
+  ASSERT_EQ(found.count, 2);
+  EXPECT_EQ(found.labels.at<int>(100, 60), 2);
+  EXPECT_EQ(found.labels.at<int>(100, 160), 1);
+  // Its outline comes from 2 x 2 blocks: about the disk's area.
+  EXPECT_NEAR(cv::countNonZero(found.labels == 2), CV_PI * 9.5 * 9.5, 0.25 * CV_PI * 9.5 * 9.5);
+  // A plane of another size is refused.
+  EXPECT_THROW(add_hematoxylin_nuclei(hema(cv::Rect(0, 0, 100, 100)), p, 0.3, found), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace ihc

@@ -101,5 +101,41 @@ TEST(Tiling, OpenCvCallsInsideWorkersStayOnTheWorkersThread) {
   EXPECT_EQ(foreign.load(), 0);
 }
 
+// A cell whose nucleus is a w x h box at (x, y); its centroid the box centre.
+Cell box_cell(float x, float y, float w, float h) {
+  Cell c;
+  c.nucleus = {{x, y}, {x + w, y}, {x + w, y + h}, {x, y + h}};
+  c.boundary = c.nucleus;
+  c.centroid = {x + w / 2, y + h / 2};
+  return c;
+}
+
+// Two tiles meet at y = 100. The tile above outlined a nucleus on the seam with its centre just above it;
+// the tile below outlined the same nucleus a little larger, centre just below: it is dropped, not the
+// neighbour beside it nor a cell of the tile's own.
+TEST(SeamCells, DropsANucleusTheTileAboveKeptButNotItsNeighbours) {
+  SeamCells seams;
+  const cv::Rect2d above(0, 0, 200, 100), below(0, 100, 200, 100);
+  EXPECT_EQ(seams.admit(above, {box_cell(50, 90, 10, 19), box_cell(150, 40, 10, 10)}),
+            (std::vector<std::uint8_t>{1, 1}));
+  const std::vector<Cell> second = {
+      box_cell(49, 91, 12, 20),     // the seam nucleus again (centre 101)
+      box_cell(63, 95, 10, 12),     // its neighbour, touching it: another nucleus
+      box_cell(120, 100, 10, 10),   // near the seam, nothing above
+      box_cell(121, 101, 10, 10)};  // overlapping the one before, same tile: not compared
+  EXPECT_EQ(seams.admit(below, second), (std::vector<std::uint8_t>{0, 1, 1, 1}));
+}
+
+// Columns too (the tile to the left), and a new row forgets what is far above it.
+TEST(SeamCells, ComparesWithTheTileToTheLeftAndForgetsRowsFarAbove) {
+  SeamCells seams;
+  EXPECT_EQ(seams.admit({0, 0, 100, 100}, {box_cell(95, 40, 9, 9)}), (std::vector<std::uint8_t>{1}));
+  EXPECT_EQ(seams.admit({100, 0, 100, 100}, {box_cell(96, 41, 9, 9)}), (std::vector<std::uint8_t>{0}));
+  // Rows below: the nucleus at y 40-49 ends far above y = 300 and is forgotten; one there stays.
+  EXPECT_EQ(seams.admit({0, 300, 100, 100}, {box_cell(95, 295, 9, 9)}), (std::vector<std::uint8_t>{1}));
+  EXPECT_EQ(seams.admit({100, 300, 100, 100}, {box_cell(96, 296, 9, 9), box_cell(96, 41, 9, 9)}),
+            (std::vector<std::uint8_t>{0, 1}));
+}
+
 }  // namespace
 }  // namespace ihc

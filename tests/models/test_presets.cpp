@@ -53,7 +53,7 @@ std::vector<ParamSpec> detection_keys() {
   image.default_value = "OD sum";
   image.choices = {"OD sum", "Hematoxylin OD"};
   specs.push_back(image);
-  for (const char* key : {"split_by_shape", "pale_nuclei", "smooth_boundaries"}) {
+  for (const char* key : {"split_by_shape", "pale_nuclei", "smooth_boundaries", "hematoxylin_search"}) {
     ParamSpec b = num(key, ParamType::Bool);
     b.default_value = "false";
     specs.push_back(b);
@@ -117,6 +117,7 @@ TEST(Presets, Dsg2GradesMembraneDabInThreeClasses) {
   EXPECT_DOUBLE_EQ(g.threshold_2plus, 0.4);
   EXPECT_DOUBLE_EQ(g.threshold_3plus, 0.6);
   EXPECT_EQ(p.get_string("detection_image"), "Hematoxylin OD");
+  EXPECT_FALSE(p.get_bool("hematoxylin_search"));
   EXPECT_GT(p.get_double("cell_expansion_um"), 0.0) << "membranes need cells grown around nuclei";
   EXPECT_EQ(score_options_from(p).group_score, GroupScore::None);
 }
@@ -129,6 +130,7 @@ TEST(Presets, Ki67GradesNucleusDabWithOneThreshold) {
   EXPECT_EQ(g.mode, ThresholdMode::Single);
   EXPECT_DOUBLE_EQ(g.threshold_positive, 0.2);
   EXPECT_EQ(p.get_string("detection_image"), "OD sum") << "brown nuclei must be detected too";
+  EXPECT_TRUE(p.get_bool("hematoxylin_search")) << "pale blue nuclei in brown haze must be found too";
 }
 
 TEST(Presets, AUserCopyLoadsBackAndItsErrorsNameTheCopy) {
