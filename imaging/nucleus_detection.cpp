@@ -1469,19 +1469,33 @@ int merge_nuclei(cv::Mat& labels, int count, const cv::Mat& extra, int extra_cou
   std::vector<int> area(static_cast<std::size_t>(extra_count) + 1, 0);
   std::vector<int> held(static_cast<std::size_t>(extra_count) + 1, 0);
   std::vector<int> old_area(static_cast<std::size_t>(count) + 1, 0);
-  // (extra, existing) label pairs of the overlapping pixels, one per pixel; sorted below to count them.
-  thread_local std::vector<std::uint64_t> pairs;
+  // (extra, existing) label pairs of the overlapping pixels with their pixel counts, a run of equal pairs
+  // along a row as one entry (most extra nuclei are OD-sum nuclei found again); summed after sorting.
+  thread_local std::vector<std::pair<std::uint64_t, int>> pairs;
   pairs.clear();
   for (int y = 0; y < labels.rows; ++y) {
     const int* e = extra.ptr<int>(y);
     const int* l = labels.ptr<int>(y);
+    std::uint64_t last = 0;
     for (int x = 0; x < labels.cols; ++x) {
-      ++old_area[static_cast<std::size_t>(l[x])];
-      if (e[x] == 0) continue;
+      if (l[x] != 0) ++old_area[static_cast<std::size_t>(l[x])];  // not label 0's: one counter, a serial chain
+      if (e[x] == 0) {
+        last = 0;
+        continue;
+      }
       ++area[static_cast<std::size_t>(e[x])];
-      if (l[x] == 0) continue;
+      if (l[x] == 0) {
+        last = 0;
+        continue;
+      }
       ++held[static_cast<std::size_t>(e[x])];
-      pairs.push_back(static_cast<std::uint64_t>(e[x]) << 32 | static_cast<std::uint32_t>(l[x]));
+      const std::uint64_t pair = static_cast<std::uint64_t>(e[x]) << 32 | static_cast<std::uint32_t>(l[x]);
+      if (pair == last) {
+        ++pairs.back().second;
+      } else {
+        pairs.emplace_back(pair, 1);
+        last = pair;
+      }
     }
   }
   std::vector<char> rejected(static_cast<std::size_t>(extra_count) + 1, 0);
@@ -1490,10 +1504,11 @@ int merge_nuclei(cv::Mat& labels, int count, const cv::Mat& extra, int extra_cou
   std::sort(pairs.begin(), pairs.end());
   for (std::size_t i = 0; i < pairs.size();) {
     std::size_t j = i;
-    while (j < pairs.size() && pairs[j] == pairs[i]) ++j;
-    const auto k = static_cast<std::size_t>(pairs[i] >> 32);
-    const auto l = static_cast<std::size_t>(pairs[i] & 0xffffffffu);
-    if (2 * (j - i) > static_cast<std::size_t>(old_area[l])) rejected[k] = 1;
+    int n = 0;
+    for (; j < pairs.size() && pairs[j].first == pairs[i].first; ++j) n += pairs[j].second;
+    const auto k = static_cast<std::size_t>(pairs[i].first >> 32);
+    const auto l = static_cast<std::size_t>(pairs[i].first & 0xffffffffu);
+    if (2 * n > old_area[l]) rejected[k] = 1;
     i = j;
   }
   std::vector<int> to(static_cast<std::size_t>(extra_count) + 1, 0);
