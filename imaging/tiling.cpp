@@ -107,17 +107,6 @@ cv::Point2d nucleus_centre(const std::vector<cv::Point2f>& poly) {
   return sum * (1.0 / static_cast<double>(poly.size()));
 }
 
-cv::Rect2d bounds(const std::vector<cv::Point2f>& poly) {
-  float x0 = poly[0].x, y0 = poly[0].y, x1 = x0, y1 = y0;
-  for (const auto& p : poly) {
-    x0 = std::min(x0, p.x);
-    y0 = std::min(y0, p.y);
-    x1 = std::max(x1, p.x);
-    y1 = std::max(y1, p.y);
-  }
-  return {x0, y0, x1 - x0, y1 - y0};
-}
-
 bool inside(const std::vector<cv::Point2f>& poly, cv::Point2d p) {
   return cv::pointPolygonTest(poly, cv::Point2f(static_cast<float>(p.x), static_cast<float>(p.y)), false) >=
          0;
@@ -149,7 +138,7 @@ std::vector<std::uint8_t> SeamCells::admit(const cv::Rect2d& core, const std::ve
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const auto& poly = cells[i].nucleus;
     if (poly.size() < 3) continue;
-    const cv::Rect2d box = bounds(poly);
+    const cv::Rect2d box = cv::boundingRect(poly);  // whole pixels, outward: enough to compare
     const double reach = std::max(box.width, box.height);
     const cv::Rect2d near(box.x - reach, box.y - reach, box.width + 2 * reach, box.height + 2 * reach);
     if ((near & core) == near) continue;  // far from every seam
