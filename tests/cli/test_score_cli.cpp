@@ -988,8 +988,9 @@ TEST_F(ScoreCli, ProgressShowsTwoBarsOnATerminalAndOneLinePerSlideOtherwise) {
 
 // The same tissue scanned by two scanners (OS-2: a Hamamatsu NDPI crop at 0.227 um/px and an Olympus VSI crop
 // at 0.346 um/px of the same region; the VSI's glass is grey, 216): a researcher expects the same nuclei and
-// one Ki-67 index. With the ki67 preset (per-image glass colour) they read 908 and 818 cells, 20.4 and 17.7
-// %. The VSI scan has about half the NDPI's optical density (median nucleus hematoxylin 0.13 against 0.26,
+// one Ki-67 index. With the ki67 preset (per-image glass colour) they read 998 and 916 cells, 18.9 and 15.9
+// % (session 14; 918 and 830 cells, 20.2 and 17.5 % before the second search on hematoxylin, which adds 80
+// and 86 negatives alike and leaves the positives at 189 and 146). The VSI scan has about half the NDPI's optical density (median nucleus hematoxylin 0.13 against 0.26,
 // 90th percentile of nucleus DAB 0.37 against 0.78), so some of its weak positives fall below 0.2: the index
 // can only agree to a few points. Before the ridge test's second look (session 8) the VSI lost 21 % of its
 // nuclei (703 against 895), negatives as well as positives, and the two indices agreed to 0.2 points by that
@@ -1006,10 +1007,12 @@ TEST_F(ScoreCli, SameTissueFromTwoScannersGivesTheSameKi67Index) {
   ASSERT_TRUE(a && b);
   EXPECT_GT(a->num_detections, 600);
   EXPECT_GT(b->num_detections, 600);
-  // The same nuclei: counts within 15 % of the larger.
+  // The same nuclei: counts within 10 % of the larger (8 % since session 14, 10 % before).
   EXPECT_LE(static_cast<double>(std::abs(a->num_detections - b->num_detections)),
-            0.15 * static_cast<double>(std::max(a->num_detections, b->num_detections)));
-  EXPECT_NEAR(a->positive_pct, b->positive_pct, 3.0);
+            0.10 * static_cast<double>(std::max(a->num_detections, b->num_detections)));
+  // The positives differ by the VSI's weaker DAB (189 against 146), not by detection: 3.0 points since
+  // session 14 (2.7 before), so 3.5 allows the noise of a changed outline without hiding a real shift.
+  EXPECT_NEAR(a->positive_pct, b->positive_pct, 3.5);
 }
 
 // QuPath's published OS-2 run (Pete Bankhead's script in qupath-2022-cell-detection: OD sum, 0.5 um/px,
