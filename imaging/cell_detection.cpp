@@ -113,6 +113,7 @@ int cell_context_px(const DetectionParams& p) { return static_cast<int>(std::cei
 // Every micron parameter converted to analysis pixels, once.
 struct PxParams {
   NucleusParamsPx nucleus;
+  NucleusParamsPx hematoxylin_nucleus;  // the second search's, at half the resolution
   CellParamsPx cell;
   bool od_sum = true;
   bool hematoxylin_search = false;
@@ -121,28 +122,37 @@ struct PxParams {
   int cell_context_px = 0;
 };
 
+// The nucleus parameters in pixels of `um` microns.
+NucleusParamsPx nucleus_px(const DetectionParams& p, double um) {
+  NucleusParamsPx n;
+  n.background_radius_px = p.background_radius_um / um;
+  n.median_radius_px = p.median_radius_um / um;
+  n.sigma_px = p.sigma_um / um;
+  n.min_area_px = p.min_area_um2 / (um * um);
+  n.max_area_px = p.max_area_um2 / (um * um);
+  n.threshold = p.threshold;
+  n.pale_fraction = p.pale_nuclei ? kPaleFraction : 1.0;
+  n.pale_min_area_px = kPaleMinAreaUm2 / (um * um);
+  n.max_background = p.max_background;
+  n.split_by_shape = p.split_by_shape;
+  n.min_kept_height = p.ridge_kept_height;
+  n.ridge_close_px = p.ridge_close_um / um;
+  n.crosstalk_guard = p.crosstalk_guard;
+  n.split_depth_px = kSplitDepthUm / um;
+  n.ridge_radius_px = kRidgeRadiusUm / um;
+  n.concave_depth_px = p.concave_split_um / um;
+  n.concave_reference_radius_px = kConcaveReferenceRadiusUm / um;
+  return n;
+}
+
 PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   const double um = p.requested_pixel_size_um;  // analysis pixel size
   PxParams q;
   q.od_sum = p.detection_image == kOdSum;
   q.hematoxylin_search = q.od_sum && p.hematoxylin_search;
-  q.nucleus.background_radius_px = p.background_radius_um / um;
-  q.nucleus.median_radius_px = p.median_radius_um / um;
-  q.nucleus.sigma_px = p.sigma_um / um;
-  q.nucleus.min_area_px = p.min_area_um2 / (um * um);
-  q.nucleus.max_area_px = p.max_area_um2 / (um * um);
-  q.nucleus.threshold = p.threshold;
-  q.nucleus.pale_fraction = p.pale_nuclei ? kPaleFraction : 1.0;
-  q.nucleus.pale_min_area_px = kPaleMinAreaUm2 / (um * um);
-  q.nucleus.max_background = p.max_background;
-  q.nucleus.split_by_shape = p.split_by_shape;
-  q.nucleus.min_kept_height = p.ridge_kept_height;
-  q.nucleus.ridge_close_px = p.ridge_close_um / um;
-  q.nucleus.crosstalk_guard = p.crosstalk_guard;
-  q.nucleus.split_depth_px = kSplitDepthUm / um;
-  q.nucleus.ridge_radius_px = kRidgeRadiusUm / um;
-  q.nucleus.concave_depth_px = p.concave_split_um / um;
-  q.nucleus.concave_reference_radius_px = kConcaveReferenceRadiusUm / um;
+  q.nucleus = nucleus_px(p, um);
+  // The second search works on 2 x 2 blocks: the same microns at twice the pixel size.
+  if (q.hematoxylin_search) q.hematoxylin_nucleus = nucleus_px(p, 2.0 * um);
   q.cell.cell_expansion_px = p.cell_expansion_um / um;
   q.cell.membrane_width_px = p.membrane_width_um / um;
   q.cell.smooth_boundaries = p.smooth_boundaries;
@@ -167,7 +177,10 @@ std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& sta
                           cv::Rect(0, 0, rgb.cols, rgb.rows);
   thread_local NucleusDetection nuclei;
   detect_nuclei(detection, q.nucleus, d.stain2, nuclei, region);
-  if (q.hematoxylin_search) add_hematoxylin_nuclei(d.stain1, q.nucleus, kMaxHematoxylinOverlap, nuclei);
+  if (q.hematoxylin_search) {
+    add_hematoxylin_nuclei(d.stain1, q.hematoxylin_nucleus, kMaxHematoxylinOverlap, q.nucleus.min_area_px,
+                           nuclei);
+  }
   if (nuclei.count == 0) return {};
   const cv::Rect core_in_region(core.tl() - region.tl(), core.size());
   return measure_cells(nuclei.labels, nuclei.count, d.stain1(region), d.stain2(region), q.cell,

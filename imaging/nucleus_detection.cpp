@@ -1478,7 +1478,8 @@ int merge_nuclei(cv::Mat& labels, int count, const cv::Mat& extra, int extra_cou
     const int* l = labels.ptr<int>(y);
     std::uint64_t last = 0;
     for (int x = 0; x < labels.cols; ++x) {
-      if (l[x] != 0) ++old_area[static_cast<std::size_t>(l[x])];  // not label 0's: one counter, a serial chain
+      if (l[x] != 0)
+        ++old_area[static_cast<std::size_t>(l[x])];  // not label 0's: one counter, a serial chain
       if (e[x] == 0) {
         last = 0;
         continue;
@@ -1529,8 +1530,8 @@ int merge_nuclei(cv::Mat& labels, int count, const cv::Mat& extra, int extra_cou
   return count;
 }
 
-void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& p, double max_overlap,
-                            NucleusDetection& nuclei) {
+void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& half_params,
+                            double max_overlap, double min_area_px, NucleusDetection& nuclei) {
   require_float(hematoxylin, "add_hematoxylin_nuclei");
   const cv::Rect region = nuclei.region;
   if (region.empty() || (region & cv::Rect(0, 0, hematoxylin.cols, hematoxylin.rows)) != region) {
@@ -1540,19 +1541,6 @@ void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& p
   if (hematoxylin.cols < 2 || hematoxylin.rows < 2) return;  // no 2 x 2 block, and no nucleus either
   thread_local cv::Mat half;
   cv::resize(hematoxylin, half, cv::Size(hematoxylin.cols / 2, hematoxylin.rows / 2), 0, 0, cv::INTER_AREA);
-  NucleusParamsPx h = p;
-  h.background_radius_px /= 2;
-  h.median_radius_px /= 2;
-  h.sigma_px /= 2;
-  h.min_area_px /= 4;
-  h.max_area_px /= 4;
-  h.pale_min_area_px /= 4;
-  h.split_depth_px /= 2;
-  h.ridge_radius_px /= 2;
-  h.ridge_close_px = 0;  // the ridge test's second look needs the DAB plane (and 0.25 px is no closing)
-  h.crosstalk_guard = 0;
-  h.concave_depth_px /= 2;
-  h.concave_reference_radius_px /= 2;
   // Full-resolution pixel (x, y) lies in block (x / 2, y / 2); an odd last row or column joins the block
   // before it.
   const cv::Rect hregion =
@@ -1560,7 +1548,7 @@ void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& p
                cv::Point((region.x + region.width + 1) / 2, (region.y + region.height + 1) / 2)) &
       cv::Rect(0, 0, half.cols, half.rows);
   thread_local NucleusDetection blue;
-  detect_nuclei(half, h, cv::Mat(), blue, hregion);
+  detect_nuclei(half, half_params, cv::Mat(), blue, hregion);
   if (blue.count == 0) return;
   thread_local cv::Mat up;
   up.create(region.size(), CV_32S);
@@ -1572,7 +1560,7 @@ void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& p
       dst[x] = src[std::min((region.x + x) / 2 - hregion.x, hregion.width - 1)];
     }
   }
-  nuclei.count = merge_nuclei(nuclei.labels, nuclei.count, up, blue.count, max_overlap, p.min_area_px);
+  nuclei.count = merge_nuclei(nuclei.labels, nuclei.count, up, blue.count, max_overlap, min_area_px);
 }
 
 }  // namespace ihc

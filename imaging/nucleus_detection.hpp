@@ -88,12 +88,13 @@ int merge_nuclei(cv::Mat& labels, int count, const cv::Mat& extra, int extra_cou
                  double min_area_px);
 
 // The second search of "OD sum" detection: nuclei sought in the hematoxylin plane (same size as the
-// detection image `nuclei` came from) and added where `nuclei` has none (merge_nuclei, at least
-// params.min_area_px free). Pale blue nuclei in grey-brown haze are no darker than the haze in the OD sum;
-// in hematoxylin they are. The search runs at half the resolution (2 x 2 blocks counted from the image's
-// origin, so tiles whose origins are even see the same blocks; params halved): a quarter of the pixels, and
-// it measured no worse than at full resolution (docs/accuracy.md).
-void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& params, double max_overlap,
-                            NucleusDetection& nuclei);
+// detection image `nuclei` came from) and added where `nuclei` has none (merge_nuclei with `max_overlap` and
+// `min_area_px`, full-resolution pixels). Pale blue nuclei in grey-brown haze are no darker than the haze in
+// the OD sum; in hematoxylin they are. The search runs at half the resolution, with `half_params` (the
+// same microns converted at twice the pixel size; the ridge test's second look is off, there is no DAB
+// plane): 2 x 2 blocks counted from the image's origin, so tiles whose origins are even see the same
+// blocks; a quarter of the pixels, and it measured no worse than at full resolution (docs/accuracy.md).
+void add_hematoxylin_nuclei(const cv::Mat& hematoxylin, const NucleusParamsPx& half_params,
+                            double max_overlap, double min_area_px, NucleusDetection& nuclei);
 
 }  // namespace ihc

@@ -121,10 +121,12 @@ void SeamCells::forget_above(double y) {
   }
   entries_ = std::move(kept);
   buckets_.clear();
-  for (std::size_t i = 0; i < entries_.size(); ++i) {
-    buckets_[bucket_key(bucket_of(entries_[i].centre.x), bucket_of(entries_[i].centre.y))].push_back(
-        static_cast<int>(i));
-  }
+  for (std::size_t i = 0; i < entries_.size(); ++i) index(i);
+}
+
+void SeamCells::index(std::size_t i) {
+  const cv::Point2d& c = entries_[i].centre;
+  buckets_[bucket_key(bucket_of(c.x), bucket_of(c.y))].push_back(static_cast<int>(i));
 }
 
 std::vector<std::uint8_t> SeamCells::admit(const cv::Rect2d& core, const std::vector<Cell>& cells) {
@@ -168,9 +170,8 @@ std::vector<std::uint8_t> SeamCells::admit(const cv::Rect2d& core, const std::ve
   // Remembered after the whole tile: cells of one tile are never compared with each other.
   for (auto& e : added) {
     largest_ = std::max({largest_, e.box.width, e.box.height});
-    buckets_[bucket_key(bucket_of(e.centre.x), bucket_of(e.centre.y))].push_back(
-        static_cast<int>(entries_.size()));
     entries_.push_back(std::move(e));
+    index(entries_.size() - 1);
   }
   return keep;
 }

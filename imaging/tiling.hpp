@@ -53,6 +53,7 @@ class SeamCells {
     std::vector<cv::Point2f> nucleus;
   };
   void forget_above(double y);
+  void index(std::size_t i);  // files entries_[i] in its bucket
   std::vector<Entry> entries_;
   std::unordered_map<std::int64_t, std::vector<int>> buckets_;
   double row_y_ = -1e300;  // core top of the row of tiles being admitted

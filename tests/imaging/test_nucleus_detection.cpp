@@ -402,14 +402,22 @@ TEST(AddHematoxylinNuclei, AddsANucleusTheDetectionImageMissed) {
   NucleusDetection found = detect_nuclei(od_sum, p);
   ASSERT_EQ(found.count, 1);
   EXPECT_GT(found.labels.at<int>(100, 160), 0);
-  add_hematoxylin_nuclei(hema, p, 0.3, found);
+  // The same microns at twice the pixel size, as detection converts them.
+  NucleusParamsPx half;
+  half.background_radius_px = p.background_radius_px / 2;
+  half.sigma_px = p.sigma_px / 2;
+  half.min_area_px = p.min_area_px / 4;
+  half.max_area_px = p.max_area_px / 4;
+  half.split_depth_px = p.split_depth_px / 2;
+  add_hematoxylin_nuclei(hema, half, 0.3, p.min_area_px, found);
   ASSERT_EQ(found.count, 2);
   EXPECT_EQ(found.labels.at<int>(100, 60), 2);
   EXPECT_EQ(found.labels.at<int>(100, 160), 1);
   // Its outline comes from 2 x 2 blocks: about the disk's area.
   EXPECT_NEAR(cv::countNonZero(found.labels == 2), CV_PI * 9.5 * 9.5, 0.25 * CV_PI * 9.5 * 9.5);
   // A plane of another size is refused.
-  EXPECT_THROW(add_hematoxylin_nuclei(hema(cv::Rect(0, 0, 100, 100)), p, 0.3, found), std::invalid_argument);
+  EXPECT_THROW(add_hematoxylin_nuclei(hema(cv::Rect(0, 0, 100, 100)), half, 0.3, p.min_area_px, found),
+               std::invalid_argument);
 }
 
 }  // namespace
