@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <system_error>
 
 #include "imaging/slide_image.hpp"
@@ -294,6 +295,17 @@ std::string describe_unknown_content(const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+bool has_slide_extension(const std::filesystem::path& path) {
+  static const std::set<std::string> kExt = {".svs",  ".tif",  ".tiff",    ".ndpi", ".vms", ".vmu",
+                                             ".scn",  ".mrxs", ".svslide", ".bif",  ".png", ".jpg",
+                                             ".jpeg", ".bmp",  ".jp2",     ".j2k",  ".dcm", ".qptiff",
+                                             ".webp", ".ppm",  ".pgm",     ".pbm",  ".pnm"};
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return kExt.count(ext) > 0;
+}
 
 bool looks_like_text(std::string_view head) {
   std::size_t i = 0;

@@ -88,6 +88,10 @@ void resolve_resolution(SlideInfo& info, const OpenOptions& options);
 // text: well-formed UTF-8 without NUL or control bytes other than tab, CR and LF. Pixel data rarely is.
 bool looks_like_text(std::string_view head);
 
+// True when the file name's extension (any case) is one of a slide or image format some back-end reads
+// (.svs, .ndpi, .tif, .png, ...). A name only: the batch also opens files by their magic bytes.
+bool has_slide_extension(const std::filesystem::path& path);
+
 // Opens a slide or image, trying each back-end of the table in order. Throws SlideError with the reason
 // from the most specific back-end (and a hint such as converting with `vips tiffsave --tile --pyramid`).
 std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenOptions& options = {});

@@ -23,14 +23,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-const std::set<std::string>& image_extensions() {
-  static const std::set<std::string> kExt = {".svs",  ".tif",  ".tiff",    ".ndpi", ".vms", ".vmu",
-                                             ".scn",  ".mrxs", ".svslide", ".bif",  ".png", ".jpg",
-                                             ".jpeg", ".bmp",  ".jp2",     ".j2k",  ".dcm", ".qptiff",
-                                             ".webp", ".ppm",  ".pgm",     ".pbm",  ".pnm"};
-  return kExt;
-}
-
 enum class Kind { Image, Text, Other };
 
 // Netpbm (P1-P6, which OpenCV reads): "P", a digit, whitespace. Its header is text, so without this a PPM
@@ -99,7 +91,7 @@ class Collector {
       problem(p, "input", p.string() + ": cannot be read: " + std::strerror(errno), true);
       return;
     }
-    const bool named_image = image_extensions().count(lower(p.extension().string())) > 0;
+    const bool named_image = has_slide_extension(p);
     if (kind == Kind::Image || named_image) {
       add_item(p);  // broken ones fail when opened, with the reader's reason
       return;
@@ -217,7 +209,7 @@ class Collector {
 }  // namespace
 
 bool looks_like_image(const fs::path& path) {
-  if (image_extensions().count(lower(path.extension().string()))) return true;
+  if (has_slide_extension(path)) return true;
   bool readable = false;
   return sniff(path, &readable) == Kind::Image;
 }

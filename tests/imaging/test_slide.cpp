@@ -285,5 +285,15 @@ TEST(OpenSlide, EveryImageAndSlideInTheDataFolderOpens) {
   EXPECT_GE(per_backend["openslide"], 6);
 }
 
+// The names the batch takes for slides without sniffing them, and the viewer's file browser offers.
+TEST(HasSlideExtension, KnownFormatsInAnyCase) {
+  for (const char* name : {"a.svs", "b.NDPI", "c.ome.tif", "d.Tiff", "e.mrxs", "f.png", "g.JPG", "h.qptiff"}) {
+    EXPECT_TRUE(has_slide_extension(name)) << name;
+  }
+  for (const char* name : {"a.csv", "b.geojson", "c.params", "svs", "d.svs.txt", ""}) {
+    EXPECT_FALSE(has_slide_extension(name)) << name;
+  }
+}
+
 }  // namespace
 }  // namespace ihc
