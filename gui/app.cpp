@@ -29,6 +29,7 @@
 
 #include "gui/canvas_input.hpp"
 #include "gui/cell_overlay.hpp"
+#include "gui/file_browser.hpp"
 #include "gui/script.hpp"
 #include "gui/tile_cache.hpp"
 #include "gui/view_transform.hpp"
@@ -176,6 +177,35 @@ ParamSet params_over_preset(const std::string& preset, const std::filesystem::pa
   return p;
 }
 
+// Dear ImGui 1.86 reads keys as states at NewFrame: a key pressed and released within one frame's events
+// (a quick tap, or xdotool's key, whose press and release arrive together) is never seen as pressed. A
+// release of a key pressed since the last NewFrame is held back and given to ImGui just after the next one
+// (1.87's input queue does the same).
+struct KeyReleaseDelay {
+  struct Event {
+    int key, scancode, mods;
+  };
+  std::vector<int> pressed;  // since the last NewFrame
+  std::vector<Event> held;
+  // False when the event is held back.
+  bool on_key(int key, int scancode, int action, int mods) {
+    if (action == GLFW_PRESS) pressed.push_back(key);
+    if (action == GLFW_RELEASE && std::find(pressed.begin(), pressed.end(), key) != pressed.end()) {
+      held.push_back({key, scancode, mods});
+      return false;
+    }
+    return true;
+  }
+  void after_new_frame(GLFWwindow* w) {
+    pressed.clear();
+    std::vector<Event> release;
+    release.swap(held);
+    for (const Event& e : release) ImGui_ImplGlfw_KeyCallback(w, e.key, e.scancode, GLFW_RELEASE, e.mods);
+    if (!release.empty()) glfwPostEmptyEvent();  // a frame soon, in which ImGui sees the key up
+  }
+};
+KeyReleaseDelay g_key_delay;
+
 class Viewer;
 Viewer* g_viewer = nullptr;
 // Tile readers wake the UI loop with glfwPostEmptyEvent, which needs GLFW initialised: the slide is opened
@@ -259,6 +289,9 @@ class Viewer {
   void panel_thresholds();
   void panel_review();
   void panel_summary();
+  void draw_file_browser();
+  void browse(BrowseFor purpose, const std::filesystem::path& start);
+  void run_browser_choice();  // at the start of a frame: opening a slide or results touches GL state
   void draw_status();
   void send(const InputEvent& e);
   bool script_step();
@@ -268,6 +301,9 @@ class Viewer {
   ViewerOptions opt_;
   GLFWwindow* window_ = nullptr;
   std::string dropped_;
+  FileBrowser browser_;
+  std::filesystem::path browser_choice_;   // accepted, run at the start of the next frame
+  std::filesystem::path browser_replace_;  // a parameter file the user agreed to overwrite
   std::string message_;
   bool quit_ = false;
   int exit_code_ = 0;
@@ -1432,6 +1468,17 @@ void Viewer::panel_slide() {
   } else {
     ImGui::TextWrapped("Drop a slide or image on the window, or pick a recent file:");
   }
+  if (ImGui::Button("Open slide...")) browse(BrowseFor::Slide, slide_path_);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("Ctrl+O: a slide or image (a dropped file opens too)");
+  if (slide_) {
+    ImGui::SameLine();
+    if (ImGui::Button("Open results...")) {
+      browse(BrowseFor::Results,
+             results_dir_.empty() ? slide_path_.parent_path() : results_dir_.parent_path());
+    }
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("A folder ihcscore score wrote for this slide: OUT/slides/<id>");
+  }
   if (!recent_.empty() && ImGui::TreeNode("Recent files")) {
     for (const auto& r : recent_) {
       if (ImGui::Selectable(std::filesystem::path(r).filename().string().c_str())) dropped_ = r;
@@ -1808,17 +1855,17 @@ void Viewer::panel_detection() {
     ImGui::SameLine();
   }
   ImGui::NewLine();
-  // ImGui has no file dialog: a path field, as `--params` takes on the command line.
+  // The file last loaded or saved (typed paths work too); Load... and Save... browse from it.
   char path[1024];
   std::snprintf(path, sizeof(path), "%s", form_.path.c_str());
-  ImGui::PushItemWidth(200);
+  ImGui::PushItemWidth(170);
   if (ImGui::InputText("##params_path", path, sizeof(path))) form_.path = path;
   ImGui::PopItemWidth();
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("Parameter file (key = value), as ihcscore --params reads");
   ImGui::SameLine();
-  if (ImGui::Button("Load")) load_params(form_.path);
+  if (ImGui::Button("Load...")) browse(BrowseFor::LoadParams, form_.path);
   ImGui::SameLine();
-  if (ImGui::Button("Save")) save_params(form_.path);
+  if (ImGui::Button("Save...")) browse(BrowseFor::SaveParams, form_.path);
   ImGui::PushItemWidth(84);  // room for the longest label with its unit beside the field
   for (const ParamSpec& spec : form_.specs) {
     const std::string label =
@@ -1891,6 +1938,206 @@ void Viewer::draw_panel() {
   ImGui::End();
 }
 
+// ---- file browser (Dear ImGui has none): a modal over the window, state in browser_ (gui/file_browser)
+
+const char* browse_title(BrowseFor p) {
+  switch (p) {
+    case BrowseFor::Slide:
+      return "Open slide or image";
+    case BrowseFor::Results:
+      return "Open results folder (OUT/slides/<id>)";
+    case BrowseFor::LoadParams:
+      return "Load parameter file";
+    case BrowseFor::SaveParams:
+      return "Save parameter file";
+  }
+  return "";
+}
+
+void Viewer::browse(BrowseFor purpose, const std::filesystem::path& start) {
+  namespace fs = std::filesystem;
+  fs::path from = start;
+  // The parameter field holds a name relative to the working folder, as --params takes it.
+  if (!from.empty() && from.is_relative()) from = fs::current_path() / from;
+  start_browsing(browser_, purpose, from);
+  if (purpose == BrowseFor::SaveParams && browser_.typed.empty()) browser_.typed = "ihcview.params";
+  browser_replace_.clear();
+}
+
+void Viewer::run_browser_choice() {
+  if (browser_choice_.empty()) return;
+  const std::filesystem::path p = std::move(browser_choice_);
+  browser_choice_.clear();
+  bool ok = false;
+  std::string why;
+  switch (browser_.purpose) {
+    case BrowseFor::Slide:
+      ok = open(p);
+      why = message_;
+      break;
+    case BrowseFor::Results:
+      ok = load_results(p);
+      why = message_;
+      break;
+    case BrowseFor::LoadParams:
+      form_.path = p.string();
+      ok = load_params(p);
+      why = form_.error;
+      break;
+    case BrowseFor::SaveParams:
+      form_.path = p.string();
+      ok = save_params(p);
+      why = form_.error;
+      break;
+  }
+  if (!ok) {  // back to the browser, where the choice was made, with the reason
+    browser_.error = why;
+    browser_.visible = true;
+    browser_.opening = true;
+    browser_.focus_name = true;
+  }
+}
+
+void Viewer::draw_file_browser() {
+  namespace fs = std::filesystem;
+  FileBrowser& b = browser_;
+  if (!b.visible) return;
+  const std::string title = std::string(browse_title(b.purpose)) + "###file_browser";
+  if (b.opening) {
+    ImGui::OpenPopup(title.c_str());
+    b.opening = false;
+  }
+  const ImGuiIO& io = ImGui::GetIO();
+  ImGui::SetNextWindowPos(ImVec2(io.DisplaySize.x * 0.5f, io.DisplaySize.y * 0.5f), ImGuiCond_Appearing,
+                          ImVec2(0.5f, 0.5f));
+  ImGui::SetNextWindowSize(
+      ImVec2(std::min(760.0f, io.DisplaySize.x - 40.0f), std::min(500.0f, io.DisplaySize.y - 40.0f)),
+      ImGuiCond_Appearing);
+  bool keep = true;
+  if (!ImGui::BeginPopupModal(title.c_str(), &keep)) {
+    b.visible = false;
+    return;
+  }
+  fs::path enter;   // a folder to show instead, after the list is drawn
+  fs::path accept;  // a choice to check and take
+  bool relist = false;
+  if (ImGui::Button("Up")) enter = b.listing.dir.parent_path();
+  ImGui::SameLine();
+  if (ImGui::Button("Home")) enter = resolve_typed(b.listing.dir, "~");
+  ImGui::SameLine();
+  char folder[1024];
+  std::snprintf(folder, sizeof(folder), "%s", b.listing.dir.string().c_str());
+  ImGui::SetNextItemWidth(-1.0f);
+  if (ImGui::InputText("##folder", folder, sizeof(folder), ImGuiInputTextFlags_EnterReturnsTrue)) {
+    enter = resolve_typed(b.listing.dir, folder);
+  }
+  const float footer = ImGui::GetFrameHeightWithSpacing() * 2.0f + ImGui::GetTextLineHeightWithSpacing();
+  const ImGuiTableFlags flags =
+      ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter;
+  if (ImGui::BeginTable("entries", 2, flags, ImVec2(0.0f, -footer))) {
+    ImGui::TableSetupScrollFreeze(0, 1);
+    ImGui::TableSetupColumn("Name", ImGuiTableColumnFlags_WidthStretch);
+    ImGui::TableSetupColumn("Size", ImGuiTableColumnFlags_WidthFixed, 80.0f);
+    ImGui::TableHeadersRow();
+    for (std::size_t i = 0; i < b.listing.entries.size(); ++i) {
+      const BrowserEntry& e = b.listing.entries[i];
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      const std::string label = (e.is_dir ? e.name + "/" : e.name) + "##" + std::to_string(i);
+      if (e.is_dir) ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(0.55f, 0.78f, 1.0f, 1.0f));
+      const bool clicked =
+          ImGui::Selectable(label.c_str(), b.selected == static_cast<int>(i),
+                            ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowDoubleClick);
+      if (e.is_dir) ImGui::PopStyleColor();
+      if (clicked) {
+        b.selected = static_cast<int>(i);
+        b.error.clear();
+        // A file's name goes into the name field, as in any desktop dialog; a results folder's too.
+        if (b.purpose == BrowseFor::Results) {
+          b.typed = e.is_dir ? e.name : "";  // a results file stands for the folder shown
+        } else if (!e.is_dir) {
+          b.typed = e.name;
+        }
+        if (ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) {
+          if (e.is_dir) {
+            enter = b.listing.dir / e.name;
+          } else {
+            accept = current_choice(b);
+          }
+        }
+      }
+      ImGui::TableNextColumn();
+      if (!e.is_dir) ImGui::TextUnformatted(size_label(e.size).c_str());
+    }
+    if (b.listing.entries.empty()) {
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      ImGui::TextDisabled(b.all_files ? "(empty folder)"
+                                      : "(nothing to open here; All files shows every file)");
+    }
+    ImGui::EndTable();
+  }
+  char name[1024];
+  std::snprintf(name, sizeof(name), "%s", b.typed.c_str());
+  ImGui::SetNextItemWidth(-250.0f);
+  if (b.focus_name) {  // type a name at once, Enter takes it; after a refusal, type again
+    ImGui::SetKeyboardFocusHere();
+    b.focus_name = false;
+  }
+  const char* name_label = b.purpose == BrowseFor::Results ? "Folder" : "Name";
+  if (ImGui::InputText(name_label, name, sizeof(name), ImGuiInputTextFlags_EnterReturnsTrue)) {
+    b.typed = name;
+    accept = current_choice(b);
+    b.focus_name = true;
+  } else if (b.typed != name) {
+    b.typed = name;
+    b.error.clear();
+  }
+  ImGui::SameLine();
+  if (ImGui::Checkbox("All files", &b.all_files)) relist = true;
+  const fs::path choice = current_choice(b);
+  std::error_code ec;
+  const bool replacing = b.purpose == BrowseFor::SaveParams && !choice.empty() &&
+                         fs::is_regular_file(choice, ec) && browser_replace_ == choice;
+  const char* verb = b.purpose == BrowseFor::LoadParams   ? "Load"
+                     : b.purpose == BrowseFor::SaveParams ? (replacing ? "Replace" : "Save")
+                                                          : "Open";
+  if (ImGui::Button(verb, ImVec2(90, 0))) accept = choice;
+  ImGui::SameLine();
+  if (ImGui::Button("Cancel", ImVec2(90, 0)) || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) keep = false;
+  if (!b.error.empty()) ImGui::TextColored(ImVec4(1.0f, 0.35f, 0.3f, 1.0f), "%s", b.error.c_str());
+
+  if (!accept.empty()) {
+    // A folder typed or double-clicked is entered (a results folder without cells too: OUT is opened
+    // on the way to OUT/slides/<id>).
+    const bool is_dir = fs::is_directory(accept, ec);
+    const std::string why = check_choice(accept, b.purpose);
+    if (is_dir && (b.purpose != BrowseFor::Results || !why.empty())) {
+      enter = accept;
+      b.typed.clear();
+    } else if (!why.empty()) {
+      b.error = why;
+    } else if (b.purpose == BrowseFor::SaveParams && fs::exists(accept, ec) && browser_replace_ != accept) {
+      browser_replace_ = accept;
+      b.error = accept.string() + " exists: Replace overwrites it";
+    } else {
+      browser_choice_ = accept;  // run at the start of the next frame
+      keep = false;
+    }
+  }
+  if (!enter.empty()) {
+    enter_folder(b, enter);
+    if (b.error.empty() && b.purpose != BrowseFor::SaveParams) b.typed.clear();  // a save keeps its name
+  } else if (relist) {
+    enter_folder(b, b.listing.dir);
+  }
+  if (!keep) {
+    b.visible = false;
+    ImGui::CloseCurrentPopup();
+  }
+  ImGui::EndPopup();
+}
+
 void Viewer::draw_status() {
   int w, h;
   glfwGetWindowSize(window_, &w, &h);
@@ -1958,6 +2205,10 @@ void Viewer::frame_input() {
     send(e);
   }
   if (io.WantCaptureKeyboard) return;
+  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_O, false)) {  // QuPath's and every desktop's Open
+    browse(BrowseFor::Slide, slide_path_);
+    return;
+  }
   static const std::pair<int, Key> kMap[] = {
       {GLFW_KEY_0, Key::Num0},        {GLFW_KEY_1, Key::Num1},
       {GLFW_KEY_2, Key::Num2},        {GLFW_KEY_3, Key::Num3},
@@ -2260,6 +2511,18 @@ bool Viewer::script_step() {
         return false;
       }
       panel_requests_[c.args[0]] = c.args[1] == "open";
+    } else if (n == "browse") {
+      static const std::pair<const char*, BrowseFor> kKinds[] = {{"slide", BrowseFor::Slide},
+                                                                 {"results", BrowseFor::Results},
+                                                                 {"load-params", BrowseFor::LoadParams},
+                                                                 {"save-params", BrowseFor::SaveParams}};
+      const auto* k = std::find_if(std::begin(kKinds), std::end(kKinds),
+                                   [&](const auto& kind) { return c.args[0] == kind.first; });
+      if (k == std::end(kKinds)) {
+        fail(c, "browse: expected slide, results, load-params or save-params");
+        return false;
+      }
+      browse(k->second, c.args.size() > 1 ? std::filesystem::path(c.args[1]) : slide_path_);
     } else if (n == "load-params") {
       if (!load_params(c.args[0])) fail(c, form_.error);
     } else if (n == "save-params") {
@@ -2392,6 +2655,11 @@ int Viewer::run() {
   ImGui::GetIO().IniFilename = nullptr;
   ImGui::StyleColorsDark();
   ImGui_ImplGlfw_InitForOpenGL(window_, true);
+  // Replaces the backend's key callback (which the wrapper calls itself): see KeyReleaseDelay.
+  glfwSetKeyCallback(window_, [](GLFWwindow* w, int key, int scancode, int action, int mods) {
+    if (g_key_delay.on_key(key, scancode, action, mods))
+      ImGui_ImplGlfw_KeyCallback(w, key, scancode, action, mods);
+  });
   ImGui_ImplOpenGL3_Init("#version 130");
   layout();
 
@@ -2425,6 +2693,7 @@ int Viewer::run() {
     } else {
       glfwWaitEventsTimeout(0.25);  // idle: no busy loop; the autosave still runs
     }
+    run_browser_choice();
     if (!dropped_.empty()) {
       const std::string p = dropped_;
       dropped_.clear();
@@ -2440,6 +2709,7 @@ int Viewer::run() {
     ImGui_ImplOpenGL3_NewFrame();
     ImGui_ImplGlfw_NewFrame();
     ImGui::NewFrame();
+    g_key_delay.after_new_frame(window_);
     if (!script_.empty()) {
       if (!script_step() && pending_screenshot_.empty()) quit_ = true;
     } else {
@@ -2451,6 +2721,7 @@ int Viewer::run() {
     draw_canvas();
     draw_panel();
     draw_status();
+    draw_file_browser();
     if (hover_cell_ >= 0) hover_cell_ = -1;
     if (slide_ && results_.table.size() > 0 && script_.empty() && !ImGui::GetIO().WantCaptureMouse) {
       const int i = hit_test(results_.table, grid_, input_.hover_slide(), 3 * view_.downsample);

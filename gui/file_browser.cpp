@@ -149,6 +149,7 @@ void start_browsing(FileBrowser& b, BrowseFor purpose, const fs::path& start) {
   b.purpose = purpose;
   b.visible = true;
   b.opening = true;
+  b.focus_name = true;
   b.selected = -1;
   b.error.clear();
   b.typed.clear();

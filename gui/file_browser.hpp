@@ -24,7 +24,8 @@ struct FolderListing {
 };
 
 // True when `purpose` takes a file of this name: slides and images by extension (imaging/slide's list), a
-// results folder's cells.geojson / cells.csv / slide.json (shown, not picked), parameter files (.params, .txt).
+// results folder's cells.geojson / cells.csv / slide.json (shown, not picked), parameter files (.params,
+// .txt).
 bool offered(const std::filesystem::path& name, BrowseFor purpose);
 
 // Folders, and the files `purpose` takes (every file with `all_files`); hidden names (a leading '.') are
@@ -53,7 +54,8 @@ struct FileBrowser {
   std::string typed;  // the name field
   int selected = -1;  // index into listing.entries
   bool all_files = false;
-  std::string error;  // the last refused choice
+  bool focus_name = false;  // the name field takes the keyboard on the next frame (on opening, after Enter)
+  std::string error;        // the last refused choice
 };
 
 // Shows the browser for `purpose` in the folder of `start` (`start` itself when it is a folder; the working

@@ -46,6 +46,7 @@ constexpr Spec kSpecs[] = {
     {"panel", 2, 2},
     {"load-params", 1, 1},
     {"save-params", 1, 1},
+    {"browse", 1, 2},
     {"score", 0, 1},
     {"save", 0, 0},
     {"export-geojson", 1, 1},

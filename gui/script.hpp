@@ -7,7 +7,8 @@
 //   NAME (e.g. 2, delete, ctrl+z, ctrl+shift+z) | tool move|rectangle|polygon|brush region-kind
 //   include|exclude | channel rgb|hematoxylin|dab|residual | display outline|fill|centroid opacity A |
 //   param KEY VALUE (a field of the Detection panel, used by score) | load-params PATH | save-params PATH |
-//   panel NAME open|close (a side-panel header) |
+//   panel NAME open|close (a side-panel header) | browse slide|results|load-params|save-params [PATH] (the
+//   file browser, as its button opens it; PATH = where it starts) |
 //   thresholds T1 T2 T3 | threshold-single T | select-class NAME | select-range LO HI | select-none filter
 //   all|borderline|NAME | override SCORE REASON... | clear-override | score [region] | save export-geojson
 //   PATH | export-summary PATH | export-regions PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL

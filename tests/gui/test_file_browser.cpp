@@ -11,9 +11,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void touch(const fs::path& p, std::size_t bytes = 0) {
-  std::ofstream(p) << std::string(bytes, 'x');
-}
+void touch(const fs::path& p, std::size_t bytes = 0) { std::ofstream(p) << std::string(bytes, 'x'); }
 
 std::vector<std::string> names(const FolderListing& l) {
   std::vector<std::string> out;
@@ -55,7 +53,8 @@ TEST(FileBrowser, EachPurposeOffersItsFilesAndAllFilesShowsEveryOne) {
                                       "run.params"}));
   touch(d / "alpha" / "cells.geojson");
   touch(d / "alpha" / "overlay.png");
-  EXPECT_EQ(names(list_folder(d / "alpha", BrowseFor::Results, false)), (std::vector<std::string>{"cells.geojson"}));
+  EXPECT_EQ(names(list_folder(d / "alpha", BrowseFor::Results, false)),
+            (std::vector<std::string>{"cells.geojson"}));
 }
 
 TEST(FileBrowser, AMissingFolderIsReportedWithItsName) {
@@ -80,19 +79,22 @@ TEST(FileBrowser, ChoicesAreCheckedForWhatTheyAreFor) {
   const fs::path d = sample_folder();
   EXPECT_EQ(check_choice(d / "b.svs", BrowseFor::Slide), "");
   EXPECT_EQ(check_choice(d / "x.svs", BrowseFor::Slide), (d / "x.svs").string() + ": no such file");
-  EXPECT_EQ(check_choice(d / "alpha", BrowseFor::LoadParams), (d / "alpha").string() + ": is a folder, not a file");
+  EXPECT_EQ(check_choice(d / "alpha", BrowseFor::LoadParams),
+            (d / "alpha").string() + ": is a folder, not a file");
   EXPECT_EQ(check_choice(d / "alpha", BrowseFor::Results),
             (d / "alpha").string() +
                 ": not a results folder (no cells.geojson or cells.csv; ihcscore score writes them in "
                 "OUT/slides/<id>)");
   touch(d / "alpha" / "cells.csv");
   EXPECT_EQ(check_choice(d / "alpha", BrowseFor::Results), "");
-  EXPECT_EQ(check_choice(d / "b.svs", BrowseFor::Results), (d / "b.svs").string() + ": is a file, not a results folder");
+  EXPECT_EQ(check_choice(d / "b.svs", BrowseFor::Results),
+            (d / "b.svs").string() + ": is a file, not a results folder");
   EXPECT_EQ(check_choice(d / "new.params", BrowseFor::SaveParams), "");
   EXPECT_EQ(check_choice(d / "run.params", BrowseFor::SaveParams), "");  // replaced, after a second click
   EXPECT_EQ(check_choice(d / "nope" / "new.params", BrowseFor::SaveParams),
             (d / "nope").string() + ": no such folder");
-  EXPECT_EQ(check_choice(d / "alpha", BrowseFor::SaveParams), (d / "alpha").string() + ": is a folder, not a file");
+  EXPECT_EQ(check_choice(d / "alpha", BrowseFor::SaveParams),
+            (d / "alpha").string() + ": is a folder, not a file");
   EXPECT_EQ(check_choice("", BrowseFor::Slide), "no file chosen");
 }
 
@@ -121,7 +123,7 @@ TEST(FileBrowser, TheChoiceIsTheTypedNameElseTheSelection) {
                          ": cannot be listed: No such file or directory");
 
   FileBrowser r;
-  start_browsing(r, BrowseFor::Results, d);  // a folder: shown itself
+  start_browsing(r, BrowseFor::Results, d);     // a folder: shown itself
   EXPECT_EQ(current_choice(r), r.listing.dir);  // nothing picked: the folder shown
   r.selected = 0;
   EXPECT_EQ(current_choice(r), r.listing.dir / "alpha");

@@ -248,10 +248,19 @@ expect_exit 1 bad_preset.err "$BIN/ihcview" s.svs --preset bogus --script score_
 grep -qx "ihcview: unknown preset 'bogus' (known: dsg2, ki67)" bad_preset.err
 # Side-panel headers open and close from a script as a click would (`panel NAME open|close`): the Detection
 # panel's body pushes the Thresholds header down; an unknown panel fails the script.
-printf 'wait\nexpect-pixel 1250 316 274160 3\npanel Detection open\nframes 2\nexpect-pixel 1250 316 1C1C1C 3\nscreenshot %s/detection_panel.png\npanel Detection close\nframes 2\nexpect-pixel 1250 316 274160 3\nquit\n' "$WORK" > panel.txt
+printf 'wait\nexpect-pixel 1250 339 274160 3\npanel Detection open\nframes 2\nexpect-pixel 1250 339 1C1C1C 3\nscreenshot %s/detection_panel.png\npanel Detection close\nframes 2\nexpect-pixel 1250 339 274160 3\nquit\n' "$WORK" > panel.txt
 "$BIN/ihcview" s.svs --script panel.txt
 printf 'wait\npanel Detections open\nquit\n' > panel_bad.txt
 expect_exit 3 panel_bad.err "$BIN/ihcview" s.svs --script panel_bad.txt
 grep -q "panel: expected one of Slide, Display, Cells, Detection" panel_bad.err
 echo "panel Detection open/close moves the Thresholds header; screenshot $WORK/detection_panel.png"
+# The file browser (`browse`, as "Open slide..." opens it) is a modal over the middle of the window: its
+# title bar has ImGui's active title colour; a kind it does not know fails the script.
+printf 'wait\nbrowse slide %s\nframes 3\nexpect-pixel 300 159 294A7A 3\nscreenshot %s/browser.png\nquit\n' \
+  "$WORK" "$WORK" > browse.txt
+"$BIN/ihcview" s.svs --script browse.txt
+printf 'wait\nbrowse folder\nquit\n' > browse_bad.txt
+expect_exit 3 browse_bad.err "$BIN/ihcview" s.svs --script browse_bad.txt
+grep -q "browse: expected slide, results, load-params or save-params" browse_bad.err
+echo "browse slide opens the file browser; screenshot $WORK/browser.png"
 echo "viewer script test passed"

@@ -56,3 +56,41 @@ assert len(c) == 1 and c[0]["class"] == "2+", c
 assert r["log"][-1]["action"] == "set-class" and r["log"][-1]["new_class"] == "2+", r["log"]
 print("xdotool session ok:", c[0])
 PY
+
+# Opening another slide as a person does: Ctrl+O, the name typed into the browser's name field (focused when
+# it opens), Enter. A name that does not exist keeps the browser open with the reason; the right one opens
+# the slide (the window title names it).
+"$BIN/ihcscore" synth --width 800 --height 600 --slide y.svs --layout field --seed 7 > /dev/null 2>&1
+"$BIN/ihcview" x.svs > viewer2.log 2>&1 &
+PID=$!
+WID=$(xdotool search --sync --onlyvisible --name "ihcview - x.svs" | head -1)
+sleep 1
+opened=0
+for _try in 1 2 3; do
+  xdotool windowfocus --sync "$WID" || true
+  xdotool mousemove --window "$WID" 400 300
+  xdotool key --window "$WID" Escape  # closes a browser left open by an earlier try
+  sleep 0.3
+  xdotool key --window "$WID" ctrl+o
+  sleep 0.5
+  xdotool type --window "$WID" --delay 30 "nope.svs"
+  xdotool key --window "$WID" Return
+  sleep 0.5
+  import -window root browser_refused.png 2> /dev/null || true
+  xdotool key --window "$WID" ctrl+a BackSpace
+  xdotool type --window "$WID" --delay 30 "y.svs"
+  xdotool key --window "$WID" Return
+  for _ in $(seq 1 20); do
+    if xdotool search --onlyvisible --name "ihcview - y.svs" > /dev/null 2>&1; then opened=1; break; fi
+    sleep 0.25
+  done
+  if [ "$opened" = 1 ]; then break; fi
+  echo "y.svs not opened after try $_try; viewer log:" >&2
+  tail -5 viewer2.log >&2 || true
+done
+import -window root browser_opened.png 2> /dev/null || true
+kill "$PID"
+wait "$PID" 2> /dev/null || true
+test "$opened" = 1
+grep -q "nope.svs" viewer2.log && { echo "a refused name must not reach the slide reader" >&2; exit 1; }
+echo "file browser session ok: y.svs opened with Ctrl+O"

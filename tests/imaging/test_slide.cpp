@@ -287,7 +287,8 @@ TEST(OpenSlide, EveryImageAndSlideInTheDataFolderOpens) {
 
 // The names the batch takes for slides without sniffing them, and the viewer's file browser offers.
 TEST(HasSlideExtension, KnownFormatsInAnyCase) {
-  for (const char* name : {"a.svs", "b.NDPI", "c.ome.tif", "d.Tiff", "e.mrxs", "f.png", "g.JPG", "h.qptiff"}) {
+  for (const char* name :
+       {"a.svs", "b.NDPI", "c.ome.tif", "d.Tiff", "e.mrxs", "f.png", "g.JPG", "h.qptiff"}) {
     EXPECT_TRUE(has_slide_extension(name)) << name;
   }
   for (const char* name : {"a.csv", "b.geojson", "c.params", "svs", "d.svs.txt", ""}) {
