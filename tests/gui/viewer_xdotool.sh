@@ -94,3 +94,34 @@ wait "$PID" 2> /dev/null || true
 test "$opened" = 1
 grep -q "nope.svs" viewer2.log && { echo "a refused name must not reach the slide reader" >&2; exit 1; }
 echo "file browser session ok: y.svs opened with Ctrl+O"
+
+# Saving parameters through the browser: open the Detection panel, "Save...", type a name, Enter; a second
+# save to the same name asks first (the button becomes Replace, the file is untouched until Enter again).
+# Positions in the 1280x800 window: the Detection header and its Save... button (layout of gui/app.cpp).
+rm -f saved.params
+"$BIN/ihcview" x.svs > viewer3.log 2>&1 &
+PID=$!
+WID=$(xdotool search --sync --onlyvisible --name "ihcview - x.svs" | head -1)
+sleep 1
+xdotool windowfocus --sync "$WID" || true
+xdotool mousemove --window "$WID" 970 316 click --window "$WID" 1
+sleep 0.5
+xdotool mousemove --window "$WID" 1200 393 click --window "$WID" 1
+sleep 0.5
+xdotool key --window "$WID" ctrl+a BackSpace
+xdotool type --window "$WID" --delay 30 "saved.params"
+xdotool key --window "$WID" Return
+for _ in $(seq 1 20); do if [ -f saved.params ]; then break; fi; sleep 0.25; done
+first=$(stat -c %.9Y saved.params)
+xdotool mousemove --window "$WID" 1200 393 click --window "$WID" 1
+sleep 0.5
+xdotool key --window "$WID" Return  # refused once: "exists: Replace overwrites it"
+sleep 0.7
+test "$(stat -c %.9Y saved.params)" = "$first"
+xdotool key --window "$WID" Return
+for _ in $(seq 1 20); do if [ "$(stat -c %.9Y saved.params)" != "$first" ]; then break; fi; sleep 0.25; done
+kill "$PID"
+wait "$PID" 2> /dev/null || true
+test "$(stat -c %.9Y saved.params)" != "$first"
+"$BIN/ihcscore" score x.svs -o out_saved --params saved.params > /dev/null 2>&1
+echo "file browser saved saved.params (Replace asked once); ihcscore score --params reads it"
