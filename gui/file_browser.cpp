@@ -7,18 +7,13 @@
 #include <system_error>
 
 #include "imaging/slide.hpp"
+#include "models/text.hpp"
 
 namespace ihc::gui {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 bool is_results_file(const std::string& name) {
   return name == "cells.geojson" || name == "cells.csv" || name == "slide.json";
@@ -34,7 +29,7 @@ bool offered(const fs::path& name, BrowseFor purpose) {
       return is_results_file(name.filename().string());
     case BrowseFor::LoadParams:
     case BrowseFor::SaveParams: {
-      const std::string ext = lower(name.extension().string());
+      const std::string ext = ascii_lower(name.extension().string());
       return ext == ".params" || ext == ".txt";
     }
   }
@@ -77,7 +72,7 @@ FolderListing list_folder(const fs::path& dir, BrowseFor purpose, bool all_files
   }
   std::sort(out.entries.begin(), out.entries.end(), [](const BrowserEntry& a, const BrowserEntry& b) {
     if (a.is_dir != b.is_dir) return a.is_dir;
-    const std::string la = lower(a.name), lb = lower(b.name);
+    const std::string la = ascii_lower(a.name), lb = ascii_lower(b.name);
     return la != lb ? la < lb : a.name < b.name;
   });
   return out;

@@ -13,6 +13,7 @@
 #include "imaging/slide_image.hpp"
 #include "imaging/slide_jpeg_tiles.hpp"
 #include "imaging/slide_openslide.hpp"
+#include "models/text.hpp"
 
 namespace ihc {
 
@@ -301,10 +302,7 @@ bool has_slide_extension(const std::filesystem::path& path) {
                                              ".scn",  ".mrxs", ".svslide", ".bif",  ".png", ".jpg",
                                              ".jpeg", ".bmp",  ".jp2",     ".j2k",  ".dcm", ".qptiff",
                                              ".webp", ".ppm",  ".pgm",     ".pbm",  ".pnm"};
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return kExt.count(ext) > 0;
+  return kExt.count(ascii_lower(path.extension().string())) > 0;
 }
 
 bool looks_like_text(std::string_view head) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/atomic_file.hpp"
+#include "models/text.hpp"
 
 namespace ihc {
 
@@ -119,14 +120,8 @@ namespace {
 
 using nlohmann::json;
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 bool is_exclusion_class(const std::string& classification) {
-  const std::string c = lower(classification);
+  const std::string c = ascii_lower(classification);
   return c == "exclude" || c.rfind("ignore", 0) == 0;
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "models/atomic_file.hpp"
+#include "models/text.hpp"
 
 namespace ihc {
 namespace {
@@ -23,14 +24,9 @@ std::string trim(std::string_view s) {
   return out;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Label keys are compared lower-cased, and "1.0" equals "1".
 std::string normalise_label(std::string_view text) {
-  std::string s = lower(trim(text));
+  std::string s = ascii_lower(trim(text));
   double v = 0;
   const auto res = std::from_chars(s.data(), s.data() + s.size(), v);
   if (res.ec == std::errc() && res.ptr == s.data() + s.size() && std::isfinite(v) && v == std::floor(v) &&
@@ -126,7 +122,7 @@ std::string_view truth_format_name(TruthFormat f) {
 }
 
 TruthFormat truth_format_from_path(const std::filesystem::path& path) {
-  const std::string ext = lower(path.extension().string());
+  const std::string ext = ascii_lower(path.extension().string());
   if (ext == ".csv" || ext == ".txt") return TruthFormat::Csv;
   if (ext == ".json") return TruthFormat::Json;
   if (ext == ".png" || ext == ".tif" || ext == ".tiff" || ext == ".bmp") return TruthFormat::Mask;
@@ -136,7 +132,7 @@ TruthFormat truth_format_from_path(const std::filesystem::path& path) {
 
 TruthFormat parse_truth_format(std::string_view name) {
   for (TruthFormat f : {TruthFormat::Csv, TruthFormat::Json, TruthFormat::Mask, TruthFormat::QuPathRender}) {
-    if (lower(std::string(name)) == truth_format_name(f)) return f;
+    if (ascii_lower(std::string(name)) == truth_format_name(f)) return f;
   }
   throw TruthError("unknown truth format '" + std::string(name) + "' (use csv, json, mask or qupath-render)");
 }
@@ -165,7 +161,7 @@ LabelMap parse_label_map(std::string_view text) {
     const std::size_t eq = item.find('=');
     TruthLabel label{};
     if (eq == std::string::npos || trim(item.substr(0, eq)).empty() ||
-        !parse_truth_label(lower(trim(item.substr(eq + 1))), &label)) {
+        !parse_truth_label(ascii_lower(trim(item.substr(eq + 1))), &label)) {
       throw TruthError("--labels: '" + item + "' is not <label>=positive|negative|ignore");
     }
     m[trim(item.substr(0, eq))] = label;
@@ -192,7 +188,7 @@ std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string
     if (ix < 0) {
       header = line;
       for (int k = 0; k < static_cast<int>(fields.size()); ++k) {
-        const std::string name = lower(fields[k]);
+        const std::string name = ascii_lower(fields[k]);
         if (name == "x") ix = k;
         if (name == "y") iy = k;
         if (il < 0 && (name == "label" || name == "type" || name == "class" || name == "label_id")) il = k;

@@ -10,18 +10,13 @@
 #include <sys/stat.h>
 
 #include "imaging/slide.hpp"
+#include "models/text.hpp"
 
 namespace ihc::cli {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 enum class Kind { Image, Text, Other };
 
@@ -144,8 +139,8 @@ class Collector {
     }
     const std::string base = id_from_path(p);
     std::string id = base;
-    for (int k = 2; ids_.count(lower(id)); ++k) id = base + "-" + std::to_string(k);
-    ids_.insert(lower(id));  // case-insensitive: output folders may live on such file systems
+    for (int k = 2; ids_.count(ascii_lower(id)); ++k) id = base + "-" + std::to_string(k);
+    ids_.insert(ascii_lower(id));  // case-insensitive: output folders may live on such file systems
     result.items.push_back({p, id});
   }
 
@@ -216,7 +211,7 @@ bool looks_like_image(const fs::path& path) {
 
 std::string id_from_path(const fs::path& path) {
   fs::path stem = path.stem();
-  if (lower(stem.extension().string()) == ".ome") stem = stem.stem();
+  if (ascii_lower(stem.extension().string()) == ".ome") stem = stem.stem();
   std::string id = stem.string();
   for (auto& c : id) {
     if (c == '/' || c == '\\' || c == ':' || c == '*' || c == '?' || c == '"' || c == '<' || c == '>' ||
