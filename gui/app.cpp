@@ -1466,7 +1466,7 @@ void Viewer::panel_slide() {
       ImGui::Text("%s", type.c_str());
     }
   } else {
-    ImGui::TextWrapped("Drop a slide or image on the window, or pick a recent file:");
+    ImGui::TextWrapped("Open a slide or image (Ctrl+O), drop one on the window, or pick a recent file:");
   }
   if (ImGui::Button("Open slide...")) browse(BrowseFor::Slide, slide_path_);
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("Ctrl+O: a slide or image (a dropped file opens too)");
