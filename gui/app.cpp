@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <future>
 #include <map>
@@ -177,34 +178,81 @@ ParamSet params_over_preset(const std::string& preset, const std::filesystem::pa
   return p;
 }
 
-// Dear ImGui 1.86 reads keys as states at NewFrame: a key pressed and released within one frame's events
-// (a quick tap, or xdotool's key, whose press and release arrive together) is never seen as pressed. A
-// release of a key pressed since the last NewFrame is held back and given to ImGui just after the next one
-// (1.87's input queue does the same).
-struct KeyReleaseDelay {
-  struct Event {
-    int key, scancode, mods;
-  };
-  std::vector<int> pressed;  // since the last NewFrame
-  std::vector<Event> held;
-  // False when the event is held back.
+// Dear ImGui 1.86 reads keys as states at NewFrame: of the key events between two frames it sees only the
+// end state, so a key pressed and released within one frame (a quick tap; xdotool's key always) is never
+// pressed, and of two keys pressed in one frame an input field acts on one (Ctrl+A then Backspace deleted one
+// character instead of the selection). Key events are therefore given to ImGui at most one press per frame,
+// the release of a key pressed since the last NewFrame after the next one, and typed characters in order
+// with them (1.87's input queue trickles events the same way).
+class InputTrickle {
+ public:
+  // False when the event waits for a later frame (its turn comes in after_new_frame).
   bool on_key(int key, int scancode, int action, int mods) {
-    if (action == GLFW_PRESS) pressed.push_back(key);
-    if (action == GLFW_RELEASE && std::find(pressed.begin(), pressed.end(), key) != pressed.end()) {
-      held.push_back({key, scancode, mods});
+    const Event e{false, key, scancode, action, mods, 0};
+    if (!held_.empty() || must_wait(e)) {
+      held_.push_back(e);
       return false;
     }
+    note(e);
     return true;
   }
-  void after_new_frame(GLFWwindow* w) {
-    pressed.clear();
-    std::vector<Event> release;
-    release.swap(held);
-    for (const Event& e : release) ImGui_ImplGlfw_KeyCallback(w, e.key, e.scancode, GLFW_RELEASE, e.mods);
-    if (!release.empty()) glfwPostEmptyEvent();  // a frame soon, in which ImGui sees the key up
+  // The backend takes Ctrl, Shift, Alt and Super from the modifier keys' own events only; a key event that
+  // carries them in its state without such events (X11 events sent to a window that has not the focus, as
+  // xdotool sends them) is read with them too.
+  static void give_key(GLFWwindow* w, int key, int scancode, int action, int mods) {
+    ImGui_ImplGlfw_KeyCallback(w, key, scancode, action, mods);
+    if ((key >= GLFW_KEY_LEFT_SHIFT && key <= GLFW_KEY_RIGHT_SUPER) || action == GLFW_RELEASE) return;
+    ImGuiIO& io = ImGui::GetIO();
+    io.KeyCtrl = io.KeyCtrl || (mods & GLFW_MOD_CONTROL) != 0;
+    io.KeyShift = io.KeyShift || (mods & GLFW_MOD_SHIFT) != 0;
+    io.KeyAlt = io.KeyAlt || (mods & GLFW_MOD_ALT) != 0;
+    io.KeySuper = io.KeySuper || (mods & GLFW_MOD_SUPER) != 0;
   }
+  bool on_char(unsigned int c) {
+    if (held_.empty()) return true;
+    held_.push_back({true, 0, 0, 0, 0, c});
+    return false;
+  }
+  // Just after ImGui::NewFrame: what waited is given now, up to the next event that must wait again.
+  void after_new_frame(GLFWwindow* w) {
+    touched_.clear();
+    pressed_any_ = false;
+    while (!held_.empty() && !must_wait(held_.front())) {
+      const Event e = held_.front();
+      held_.pop_front();
+      note(e);
+      if (e.is_char) {
+        ImGui_ImplGlfw_CharCallback(w, e.c);
+      } else {
+        give_key(w, e.key, e.scancode, e.action, e.mods);
+      }
+    }
+    if (!held_.empty()) glfwPostEmptyEvent();  // the next frame comes without waiting for new input
+  }
+
+ private:
+  struct Event {
+    bool is_char;
+    int key, scancode, action, mods;
+    unsigned int c;
+  };
+  // A second press, or a second event of one key, since the last NewFrame waits for the next frame: ImGui
+  // would see only the last state (a release then a press of Backspace looks like Backspace held down).
+  bool must_wait(const Event& e) const {
+    if (e.is_char) return false;
+    if (e.action == GLFW_PRESS && pressed_any_) return true;
+    return std::find(touched_.begin(), touched_.end(), e.key) != touched_.end();
+  }
+  void note(const Event& e) {
+    if (e.is_char) return;
+    touched_.push_back(e.key);
+    if (e.action == GLFW_PRESS) pressed_any_ = true;
+  }
+  std::vector<int> touched_;  // keys given since the last NewFrame
+  bool pressed_any_ = false;
+  std::deque<Event> held_;
 };
-KeyReleaseDelay g_key_delay;
+InputTrickle g_input_trickle;
 
 class Viewer;
 Viewer* g_viewer = nullptr;
@@ -2085,7 +2133,14 @@ void Viewer::draw_file_browser() {
     b.focus_name = false;
   }
   const char* name_label = b.purpose == BrowseFor::Results ? "Folder" : "Name";
-  if (ImGui::InputText(name_label, name, sizeof(name), ImGuiInputTextFlags_EnterReturnsTrue)) {
+  const bool entered = ImGui::InputText(name_label, name, sizeof(name), ImGuiInputTextFlags_EnterReturnsTrue);
+  // Logged when the field takes the keyboard: keys typed before then go elsewhere (scripts driving the
+  // window wait for this line).
+  if (ImGui::IsItemActive() && !b.name_active) {
+    std::fprintf(stderr, "file browser: name field ready in %s\n", b.listing.dir.string().c_str());
+  }
+  b.name_active = ImGui::IsItemActive();
+  if (entered) {
     b.typed = name;
     accept = current_choice(b);
     b.focus_name = true;
@@ -2655,10 +2710,13 @@ int Viewer::run() {
   ImGui::GetIO().IniFilename = nullptr;
   ImGui::StyleColorsDark();
   ImGui_ImplGlfw_InitForOpenGL(window_, true);
-  // Replaces the backend's key callback (which the wrapper calls itself): see KeyReleaseDelay.
+  // Replaces the backend's key and character callbacks (the wrappers call them): see InputTrickle.
   glfwSetKeyCallback(window_, [](GLFWwindow* w, int key, int scancode, int action, int mods) {
-    if (g_key_delay.on_key(key, scancode, action, mods))
-      ImGui_ImplGlfw_KeyCallback(w, key, scancode, action, mods);
+    if (g_input_trickle.on_key(key, scancode, action, mods))
+      InputTrickle::give_key(w, key, scancode, action, mods);
+  });
+  glfwSetCharCallback(window_, [](GLFWwindow* w, unsigned int c) {
+    if (g_input_trickle.on_char(c)) ImGui_ImplGlfw_CharCallback(w, c);
   });
   ImGui_ImplOpenGL3_Init("#version 130");
   layout();
@@ -2709,7 +2767,7 @@ int Viewer::run() {
     ImGui_ImplOpenGL3_NewFrame();
     ImGui_ImplGlfw_NewFrame();
     ImGui::NewFrame();
-    g_key_delay.after_new_frame(window_);
+    g_input_trickle.after_new_frame(window_);
     if (!script_.empty()) {
       if (!script_step() && pending_screenshot_.empty()) quit_ = true;
     } else {

@@ -145,6 +145,7 @@ void start_browsing(FileBrowser& b, BrowseFor purpose, const fs::path& start) {
   b.visible = true;
   b.opening = true;
   b.focus_name = true;
+  b.name_active = false;
   b.selected = -1;
   b.error.clear();
   b.typed.clear();

@@ -54,8 +54,9 @@ struct FileBrowser {
   std::string typed;  // the name field
   int selected = -1;  // index into listing.entries
   bool all_files = false;
-  bool focus_name = false;  // the name field takes the keyboard on the next frame (on opening, after Enter)
-  std::string error;        // the last refused choice
+  bool focus_name = false;   // the name field takes the keyboard on the next frame (on opening, after Enter)
+  bool name_active = false;  // it had the keyboard in the last frame
+  std::string error;         // the last refused choice
 };
 
 // Shows the browser for `purpose` in the folder of `start` (`start` itself when it is a folder; the working

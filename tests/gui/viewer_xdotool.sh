@@ -3,6 +3,7 @@
 # Negative cell, press 2, wait for the autosave, kill the viewer (as a crash would) and check review.json.
 # Usage: viewer_xdotool.sh BIN_DIR WORK_DIR   (needs $DISPLAY)
 set -euo pipefail
+trap 'echo "viewer_xdotool.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 BIN="$1"
 WORK="$2"
 # shellcheck source=tests/gui/common.sh
@@ -19,7 +20,7 @@ read -r SX SY < <(awk -v x="$CX" -v y="$CY" 'BEGIN {
 "$BIN/ihcview" x.svs --results "$RES" --autosave 1 > viewer.log 2>&1 &
 PID=$!
 trap 'kill $PID 2> /dev/null || true' EXIT
-WID=$(xdotool search --sync --onlyvisible --name "ihcview - x.svs" | head -1)
+WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - x.svs" | head -1)  # not a killed viewer's window
 # Cells are parsed in the background: wait until the viewer says they are in (slow under a loaded CI machine).
 for _ in $(seq 1 240); do
   if grep -q '^cells loaded' viewer.log 2> /dev/null; then break; fi
@@ -57,71 +58,94 @@ assert r["log"][-1]["action"] == "set-class" and r["log"][-1]["new_class"] == "2
 print("xdotool session ok:", c[0])
 PY
 
-# Opening another slide as a person does: Ctrl+O, the name typed into the browser's name field (focused when
-# it opens), Enter. A name that does not exist keeps the browser open with the reason; the right one opens
-# the slide (the window title names it).
+# wait_ready LOG N: waits up to 15 s until the viewer has logged N times that the file browser's name field has
+# the keyboard (keys typed before then would go to the canvas: on a loaded machine a frame can take a while).
+wait_ready() {
+  for _ in $(seq 1 60); do
+    if [ "$(grep -c 'file browser: name field ready' "$1" 2> /dev/null)" -ge "$2" ]; then return 0; fi
+    sleep 0.25
+  done
+  echo "the file browser's name field never took the keyboard ($2 expected); log:" >&2
+  tail -5 "$1" >&2 || true
+  return 1
+}
+
+# Opening another slide as a person does: Ctrl+O, the name typed into the browser's name field (it has the
+# keyboard when the browser opens), Enter. A name that does not exist keeps the browser open with the reason
+# and the field takes the keyboard again; the right one opens the slide (the window title names it).
 "$BIN/ihcscore" synth --width 800 --height 600 --slide y.svs --layout field --seed 7 > /dev/null 2>&1
 "$BIN/ihcview" x.svs > viewer2.log 2>&1 &
 PID=$!
-WID=$(xdotool search --sync --onlyvisible --name "ihcview - x.svs" | head -1)
+WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - x.svs" | head -1)  # not a killed viewer's window
 sleep 1
-opened=0
-for _try in 1 2 3; do
+ready=0
+for _try in 1 2 3; do  # Ctrl+O again is harmless once the browser is open
   xdotool windowfocus --sync "$WID" || true
   xdotool mousemove --window "$WID" 400 300
-  xdotool key --window "$WID" Escape  # closes a browser left open by an earlier try
-  sleep 0.3
   xdotool key --window "$WID" ctrl+o
-  sleep 0.5
-  xdotool type --window "$WID" --delay 30 "nope.svs"
-  xdotool key --window "$WID" Return
-  sleep 0.5
-  import -window root browser_refused.png 2> /dev/null || true
-  xdotool key --window "$WID" ctrl+a BackSpace
-  xdotool type --window "$WID" --delay 30 "y.svs"
-  xdotool key --window "$WID" Return
-  for _ in $(seq 1 20); do
-    if xdotool search --onlyvisible --name "ihcview - y.svs" > /dev/null 2>&1; then opened=1; break; fi
-    sleep 0.25
-  done
-  if [ "$opened" = 1 ]; then break; fi
-  echo "y.svs not opened after try $_try; viewer log:" >&2
-  tail -5 viewer2.log >&2 || true
+  if wait_ready viewer2.log 1; then ready=1; break; fi
+done
+test "$ready" = 1
+xdotool type --window "$WID" --delay 30 "nope.svs"
+xdotool key --window "$WID" Return
+wait_ready viewer2.log 2
+import -window root browser_refused.png 2> /dev/null || true
+# Esc closes the browser; opened again, its name field is empty.
+xdotool key --window "$WID" Escape
+sleep 0.5
+ready=0
+for _try in 1 2 3; do
+  xdotool key --window "$WID" ctrl+o
+  if wait_ready viewer2.log 3; then ready=1; break; fi
+done
+test "$ready" = 1
+xdotool type --window "$WID" --delay 30 "y.svs"
+xdotool key --window "$WID" Return
+opened=0
+for _ in $(seq 1 60); do
+  if xdotool search --onlyvisible --name "ihcview - y.svs" > /dev/null 2>&1; then opened=1; break; fi
+  sleep 0.25
 done
 import -window root browser_opened.png 2> /dev/null || true
 kill "$PID"
 wait "$PID" 2> /dev/null || true
 test "$opened" = 1
-grep -q "nope.svs" viewer2.log && { echo "a refused name must not reach the slide reader" >&2; exit 1; }
+if grep -q "nope.svs" viewer2.log; then
+  echo "a refused name must not reach the slide reader" >&2
+  exit 1
+fi
 echo "file browser session ok: y.svs opened with Ctrl+O"
 
-# Saving parameters through the browser: open the Detection panel, "Save...", type a name, Enter; a second
-# save to the same name asks first (the button becomes Replace, the file is untouched until Enter again).
+# Saving parameters through the browser: open the Detection panel, "Save...", Enter takes the name it offers
+# (ihcview.params, the file field's); a second save to the same name asks first (the button becomes
+# Replace, the file is untouched until Enter again).
 # Positions in the 1280x800 window: the Detection header and its Save... button (layout of gui/app.cpp).
-rm -f saved.params
+rm -f ihcview.params
 "$BIN/ihcview" x.svs > viewer3.log 2>&1 &
 PID=$!
-WID=$(xdotool search --sync --onlyvisible --name "ihcview - x.svs" | head -1)
+WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - x.svs" | head -1)  # not a killed viewer's window
 sleep 1
 xdotool windowfocus --sync "$WID" || true
 xdotool mousemove --window "$WID" 970 316 click --window "$WID" 1
-sleep 0.5
+sleep 1
 xdotool mousemove --window "$WID" 1200 393 click --window "$WID" 1
-sleep 0.5
-xdotool key --window "$WID" ctrl+a BackSpace
-xdotool type --window "$WID" --delay 30 "saved.params"
+if ! wait_ready viewer3.log 1; then
+  import -window root save_failed.png 2> /dev/null || true
+  exit 1
+fi
 xdotool key --window "$WID" Return
-for _ in $(seq 1 20); do if [ -f saved.params ]; then break; fi; sleep 0.25; done
-first=$(stat -c %.9Y saved.params)
+for _ in $(seq 1 60); do if [ -f ihcview.params ]; then break; fi; sleep 0.25; done
+first=$(stat -c %.9Y ihcview.params)
+sleep 1
 xdotool mousemove --window "$WID" 1200 393 click --window "$WID" 1
-sleep 0.5
+wait_ready viewer3.log 2
 xdotool key --window "$WID" Return  # refused once: "exists: Replace overwrites it"
-sleep 0.7
-test "$(stat -c %.9Y saved.params)" = "$first"
+wait_ready viewer3.log 3
+test "$(stat -c %.9Y ihcview.params)" = "$first"
 xdotool key --window "$WID" Return
-for _ in $(seq 1 20); do if [ "$(stat -c %.9Y saved.params)" != "$first" ]; then break; fi; sleep 0.25; done
+for _ in $(seq 1 60); do if [ "$(stat -c %.9Y ihcview.params)" != "$first" ]; then break; fi; sleep 0.25; done
 kill "$PID"
 wait "$PID" 2> /dev/null || true
-test "$(stat -c %.9Y saved.params)" != "$first"
-"$BIN/ihcscore" score x.svs -o out_saved --params saved.params > /dev/null 2>&1
-echo "file browser saved saved.params (Replace asked once); ihcscore score --params reads it"
+test "$(stat -c %.9Y ihcview.params)" != "$first"
+"$BIN/ihcscore" score x.svs -o out_saved --params ihcview.params > /dev/null 2>&1
+echo "file browser saved ihcview.params (Replace asked once); ihcscore score --params reads it"
