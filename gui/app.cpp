@@ -241,6 +241,9 @@ class InputTrickle {
   bool must_wait(const Event& e) const {
     if (e.is_char) return false;
     if (e.action == GLFW_PRESS && pressed_any_) return true;
+    // xdotool releases Ctrl before the O of Ctrl+O: the key must be seen with its modifier down.
+    const bool modifier = e.key >= GLFW_KEY_LEFT_SHIFT && e.key <= GLFW_KEY_RIGHT_SUPER;
+    if (e.action == GLFW_RELEASE && modifier && pressed_any_) return true;
     return std::find(touched_.begin(), touched_.end(), e.key) != touched_.end();
   }
   void note(const Event& e) {
