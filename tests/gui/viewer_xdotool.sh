@@ -115,37 +115,3 @@ if grep -q "nope.svs" viewer2.log; then
   exit 1
 fi
 echo "file browser session ok: y.svs opened with Open slide..."
-
-# Saving parameters through the browser: open the Detection panel, "Save...", Enter takes the name it offers
-# (ihcview.params, the file field's); a second save to the same name asks first (the button becomes
-# Replace, the file is untouched until Enter again).
-# Positions in the 1280x800 window: the Detection header and its Save... button (layout of gui/app.cpp).
-rm -f ihcview.params
-"$BIN/ihcview" x.svs > viewer3.log 2>&1 &
-PID=$!
-WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - x.svs" | head -1)  # not a killed viewer's window
-sleep 1
-xdotool windowfocus --sync "$WID" || true
-xdotool mousemove --window "$WID" 970 316 click --window "$WID" 1
-sleep 1
-xdotool mousemove --window "$WID" 1200 393 click --window "$WID" 1
-if ! wait_ready viewer3.log 1; then
-  import -window root save_failed.png 2> /dev/null || true
-  exit 1
-fi
-xdotool key --window "$WID" Return
-for _ in $(seq 1 60); do if [ -f ihcview.params ]; then break; fi; sleep 0.25; done
-first=$(stat -c %.9Y ihcview.params)
-sleep 1
-xdotool mousemove --window "$WID" 1200 393 click --window "$WID" 1
-wait_ready viewer3.log 2
-xdotool key --window "$WID" Return  # refused once: "exists: Replace overwrites it"
-wait_ready viewer3.log 3
-test "$(stat -c %.9Y ihcview.params)" = "$first"
-xdotool key --window "$WID" Return
-for _ in $(seq 1 60); do if [ "$(stat -c %.9Y ihcview.params)" != "$first" ]; then break; fi; sleep 0.25; done
-kill "$PID"
-wait "$PID" 2> /dev/null || true
-test "$(stat -c %.9Y ihcview.params)" != "$first"
-"$BIN/ihcscore" score x.svs -o out_saved --params ihcview.params > /dev/null 2>&1
-echo "file browser saved ihcview.params (Replace asked once); ihcscore score --params reads it"
