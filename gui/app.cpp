@@ -186,6 +186,7 @@ ParamSet params_over_preset(const std::string& preset, const std::filesystem::pa
 // with them (1.87's input queue trickles events the same way).
 class InputTrickle {
  public:
+  static bool is_modifier(int key) { return key >= GLFW_KEY_LEFT_SHIFT && key <= GLFW_KEY_RIGHT_SUPER; }
   // False when the event waits for a later frame (its turn comes in after_new_frame).
   bool on_key(int key, int scancode, int action, int mods) {
     const Event e{false, key, scancode, action, mods, 0};
@@ -201,7 +202,7 @@ class InputTrickle {
   // xdotool sends them) is read with them too.
   static void give_key(GLFWwindow* w, int key, int scancode, int action, int mods) {
     ImGui_ImplGlfw_KeyCallback(w, key, scancode, action, mods);
-    if ((key >= GLFW_KEY_LEFT_SHIFT && key <= GLFW_KEY_RIGHT_SUPER) || action == GLFW_RELEASE) return;
+    if (is_modifier(key) || action == GLFW_RELEASE) return;
     ImGuiIO& io = ImGui::GetIO();
     io.KeyCtrl = io.KeyCtrl || (mods & GLFW_MOD_CONTROL) != 0;
     io.KeyShift = io.KeyShift || (mods & GLFW_MOD_SHIFT) != 0;
@@ -242,8 +243,7 @@ class InputTrickle {
     if (e.is_char) return false;
     if (e.action == GLFW_PRESS && pressed_any_) return true;
     // xdotool releases Ctrl before the O of Ctrl+O: the key must be seen with its modifier down.
-    const bool modifier = e.key >= GLFW_KEY_LEFT_SHIFT && e.key <= GLFW_KEY_RIGHT_SUPER;
-    if (e.action == GLFW_RELEASE && modifier && pressed_any_) return true;
+    if (e.action == GLFW_RELEASE && is_modifier(e.key) && pressed_any_) return true;
     return std::find(touched_.begin(), touched_.end(), e.key) != touched_.end();
   }
   void note(const Event& e) {
@@ -353,8 +353,7 @@ class Viewer {
   GLFWwindow* window_ = nullptr;
   std::string dropped_;
   FileBrowser browser_;
-  std::filesystem::path browser_choice_;   // accepted, run at the start of the next frame
-  std::filesystem::path browser_replace_;  // a parameter file the user agreed to overwrite
+  std::filesystem::path browser_choice_;  // accepted, run at the start of the next frame
   std::string message_;
   bool quit_ = false;
   int exit_code_ = 0;
@@ -2012,7 +2011,6 @@ void Viewer::browse(BrowseFor purpose, const std::filesystem::path& start) {
   if (!from.empty() && from.is_relative()) from = fs::current_path() / from;
   start_browsing(browser_, purpose, from);
   if (purpose == BrowseFor::SaveParams && browser_.typed.empty()) browser_.typed = "ihcview.params";
-  browser_replace_.clear();
 }
 
 void Viewer::run_browser_choice() {
@@ -2155,8 +2153,8 @@ void Viewer::draw_file_browser() {
   if (ImGui::Checkbox("All files", &b.all_files)) relist = true;
   const fs::path choice = current_choice(b);
   std::error_code ec;
-  const bool replacing = b.purpose == BrowseFor::SaveParams && !choice.empty() &&
-                         fs::is_regular_file(choice, ec) && browser_replace_ == choice;
+  // Set only after the file was found to exist (below): no look at the disk every frame.
+  const bool replacing = b.purpose == BrowseFor::SaveParams && !choice.empty() && b.replace == choice;
   const char* verb = b.purpose == BrowseFor::LoadParams   ? "Load"
                      : b.purpose == BrowseFor::SaveParams ? (replacing ? "Replace" : "Save")
                                                           : "Open";
@@ -2175,8 +2173,8 @@ void Viewer::draw_file_browser() {
       b.typed.clear();
     } else if (!why.empty()) {
       b.error = why;
-    } else if (b.purpose == BrowseFor::SaveParams && fs::exists(accept, ec) && browser_replace_ != accept) {
-      browser_replace_ = accept;
+    } else if (b.purpose == BrowseFor::SaveParams && fs::exists(accept, ec) && b.replace != accept) {
+      b.replace = accept;
       b.error = accept.string() + " exists: Replace overwrites it";
     } else {
       browser_choice_ = accept;  // run at the start of the next frame

@@ -146,6 +146,7 @@ void start_browsing(FileBrowser& b, BrowseFor purpose, const fs::path& start) {
   b.opening = true;
   b.focus_name = true;
   b.name_active = false;
+  b.replace.clear();
   b.selected = -1;
   b.error.clear();
   b.typed.clear();
@@ -171,7 +172,7 @@ void enter_folder(FileBrowser& b, const fs::path& dir) {
 }
 
 fs::path current_choice(const FileBrowser& b) {
-  if (!resolve_typed(b.listing.dir, b.typed).empty()) return resolve_typed(b.listing.dir, b.typed);
+  if (fs::path typed = resolve_typed(b.listing.dir, b.typed); !typed.empty()) return typed;
   if (b.selected >= 0 && b.selected < static_cast<int>(b.listing.entries.size())) {
     const BrowserEntry& e = b.listing.entries[static_cast<std::size_t>(b.selected)];
     // A results folder is picked by its folder; one of its files stands for the folder shown.

@@ -56,7 +56,8 @@ struct FileBrowser {
   bool all_files = false;
   bool focus_name = false;   // the name field takes the keyboard on the next frame (on opening, after Enter)
   bool name_active = false;  // it had the keyboard in the last frame
-  std::string error;         // the last refused choice
+  std::filesystem::path replace;  // a file the user was told exists: the next Save of it overwrites it
+  std::string error;              // the last refused choice
 };
 
 // Shows the browser for `purpose` in the folder of `start` (`start` itself when it is a folder; the working

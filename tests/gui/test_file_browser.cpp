@@ -132,6 +132,9 @@ TEST(FileBrowser, TheChoiceIsTheTypedNameElseTheSelection) {
   start_browsing(s, BrowseFor::SaveParams, d / "ihcview.params");  // saving names the file to write
   EXPECT_EQ(s.typed, "ihcview.params");
   EXPECT_EQ(current_choice(s), s.listing.dir / "ihcview.params");
+  s.replace = current_choice(s);  // told it exists; browsing again asks again
+  start_browsing(s, BrowseFor::SaveParams, d / "ihcview.params");
+  EXPECT_EQ(s.replace, fs::path());
 }
 
 TEST(FileBrowser, StartsInTheWorkingFolderWhenTheStartIsGone) {
