@@ -187,7 +187,7 @@ ParamSet params_over_preset(const std::string& preset, const std::filesystem::pa
 class InputTrickle {
  public:
   static bool is_modifier(int key) { return key >= GLFW_KEY_LEFT_SHIFT && key <= GLFW_KEY_RIGHT_SUPER; }
-  // False when the event waits for a later frame (its turn comes in after_new_frame).
+  // False when the event waits for a later frame (its turn comes in before_new_frame).
   bool on_key(int key, int scancode, int action, int mods) {
     const Event e{false, key, scancode, action, mods, 0};
     if (!held_.empty() || must_wait(e)) {
@@ -214,10 +214,9 @@ class InputTrickle {
     held_.push_back({true, 0, 0, 0, 0, c});
     return false;
   }
-  // Just after ImGui::NewFrame: what waited is given now, up to the next event that must wait again.
-  void after_new_frame(GLFWwindow* w) {
-    touched_.clear();
-    pressed_any_ = false;
+  // Just before ImGui::NewFrame: what waited is given now, up to the next event that must wait again. Never
+  // after NewFrame: ImGui asserts that the modifiers stay as NewFrame read them (io.KeyMods) all frame.
+  void before_new_frame(GLFWwindow* w) {
     while (!held_.empty() && !must_wait(held_.front())) {
       const Event e = held_.front();
       held_.pop_front();
@@ -228,6 +227,11 @@ class InputTrickle {
         give_key(w, e.key, e.scancode, e.action, e.mods);
       }
     }
+  }
+  // Just after ImGui::NewFrame: a new frame's events begin.
+  void after_new_frame() {
+    touched_.clear();
+    pressed_any_ = false;
     if (!held_.empty()) glfwPostEmptyEvent();  // the next frame comes without waiting for new input
   }
 
@@ -2765,10 +2769,11 @@ int Viewer::run() {
     }
     ++frame_;
     layout();
+    g_input_trickle.before_new_frame(window_);
     ImGui_ImplOpenGL3_NewFrame();
     ImGui_ImplGlfw_NewFrame();
     ImGui::NewFrame();
-    g_input_trickle.after_new_frame(window_);
+    g_input_trickle.after_new_frame();
     if (!script_.empty()) {
       if (!script_step() && pending_screenshot_.empty()) quit_ = true;
     } else {
