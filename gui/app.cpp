@@ -44,6 +44,7 @@
 #include "models/presets.hpp"
 #include "models/regions.hpp"
 #include "models/results_io.hpp"
+#include "models/results_link.hpp"
 #include "models/review.hpp"
 #include "models/scoring.hpp"
 
@@ -115,14 +116,16 @@ struct Texture {
   GLint filter = GL_LINEAR;
 };
 
-std::filesystem::path recent_file() {
+// Lists kept in ~/.config/ihcview, newest first: "recent.txt" (slides opened), "results_roots.txt" (output
+// folders results were loaded from, where a slide opened later looks for its own).
+std::filesystem::path config_file(const char* name) {
   const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : ".") / ".config" / "ihcview" / "recent.txt";
+  return std::filesystem::path(home ? home : ".") / ".config" / "ihcview" / name;
 }
 
-std::vector<std::string> read_recent() {
+std::vector<std::string> read_list(const char* name) {
   std::vector<std::string> out;
-  std::ifstream in(recent_file());
+  std::ifstream in(config_file(name));
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty()) out.push_back(line);
@@ -130,20 +133,24 @@ std::vector<std::string> read_recent() {
   return out;
 }
 
-void remember_recent(const std::filesystem::path& p) {
-  auto list = read_recent();
-  const std::string s = std::filesystem::absolute(p).string();
+void remember_in(const char* name, const std::filesystem::path& p, std::size_t keep) {
+  auto list = read_list(name);
+  const std::string s = std::filesystem::absolute(p).lexically_normal().string();
+  if (!list.empty() && list.front() == s) return;
   list.erase(std::remove(list.begin(), list.end(), s), list.end());
   list.insert(list.begin(), s);
-  if (list.size() > 10) list.resize(10);
+  if (list.size() > keep) list.resize(keep);
   std::string text;
   for (const auto& l : list) text += l + "\n";
   try {
-    write_file_atomic(recent_file(), text);
+    write_file_atomic(config_file(name), text);
   } catch (const std::exception&) {
     // A read-only home must not stop the viewer.
   }
 }
+
+std::vector<std::string> read_recent() { return read_list("recent.txt"); }
+void remember_recent(const std::filesystem::path& p) { remember_in("recent.txt", p, 10); }
 
 struct LoadedResults {
   std::filesystem::path dir;
@@ -153,7 +160,10 @@ struct LoadedResults {
   std::string image_type;  // slide.json's estimate ("Brightfield (H&E)", ...); empty in older results
   std::map<std::string, std::string> parameters;  // slide.json's resolved parameters; empty in older results
   double tissue_area_mm2 = std::nan("");          // slide.json's scored area; NaN without mpp or slide.json
-  std::string error;  // set instead of throwing (the reading may run on another thread)
+  SlideRecord record;                             // slide.json (has_record): the slide and size scored
+  bool has_record = false;
+  bool found = false;  // found for the slide by find_results (not asked for): a failure is only a message
+  std::string error;   // set instead of throwing (the reading may run on another thread)
 };
 
 // The Detection panel's state (QuPath's "Positive cell detection" dialog): the declared detection and
@@ -290,7 +300,10 @@ class Viewer {
 
  private:
   // ---- slide and tiles
-  bool open(const std::filesystem::path& path);
+  // find: look for the slide's results under the remembered output folders and load the newest
+  // (find_results).
+  bool open(const std::filesystem::path& path, bool find = true);
+  void find_own_results();
   void close_slide();
   void update_tiles();
   bool full_view_ready() const;
@@ -526,7 +539,7 @@ void Viewer::close_slide() {
   slide_.reset();
 }
 
-bool Viewer::open(const std::filesystem::path& path) {
+bool Viewer::open(const std::filesystem::path& path, bool find) {
   std::unique_ptr<Slide> s;
   try {
     s = open_slide(path);
@@ -589,6 +602,7 @@ bool Viewer::open(const std::filesystem::path& path) {
   editor_.reset(fresh_review());
   saved_revision_ = editor_.revision();
   if (window_ != nullptr) glfwSetWindowTitle(window_, ("ihcview - " + path.filename().string()).c_str());
+  if (find) find_own_results();
   return true;
 }
 
@@ -780,6 +794,8 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     }
     if (std::filesystem::exists(dir / "slide.json")) {
       const SlideRecord rec = read_slide_json(dir / "slide.json");
+      out.record = rec;
+      out.has_record = true;
       out.image_type = rec.image_type;
       out.parameters = rec.parameters;
       out.tissue_area_mm2 = rec.total.tissue_area_mm2;
@@ -805,12 +821,55 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
 }
 
 bool Viewer::load_results(const std::filesystem::path& dir) {
-  return apply_results(read_results(dir, live_thresholds_, slide_path_.filename().string()));
+  namespace fs = std::filesystem;
+  LoadedResults r = read_results(dir, live_thresholds_, slide_path_.filename().string());
+  if (r.error.empty() && r.has_record) {
+    // Results of another slide (none open, or one of another size) open their own slide first.
+    const bool other = !slide_ || !results_mismatch(dir, r.record, slide_->info().level_sizes[0].width,
+                                                    slide_->info().level_sizes[0].height)
+                                       .empty();
+    const fs::path src = results_source(dir, r.record);
+    std::error_code ec;
+    if (other && !src.empty() && fs::is_regular_file(src, ec)) {
+      if (!open(src, false)) return false;
+      if (!r.had_review) r.review.slide = slide_path_.filename().string();
+    } else if (!slide_) {
+      r.error = dir.string() + ": its slide " + (src.empty() ? std::string("(not named)") : src.string()) +
+                " is not found; open the slide first";
+    }
+  }
+  return apply_results(std::move(r));
+}
+
+void Viewer::find_own_results() {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> roots;
+  for (const auto& r : read_list("results_roots.txt")) roots.emplace_back(r);
+  roots.push_back(fs::absolute("ihcview-out"));
+  const auto found = find_results(fs::absolute(slide_path_), roots);
+  if (found.empty()) return;
+  loading_slide_ = slide_path_;
+  loading_ = std::async(std::launch::async,
+                        [dir = found.front(), g = live_thresholds_, name = slide_path_.filename().string()] {
+                          LoadedResults r = read_results(dir, g, name);
+                          r.found = true;
+                          if (g_glfw_up.load()) glfwPostEmptyEvent();
+                          return r;
+                        });
+  message_ = "Loading this slide's results from " + found.front().string();
+  std::fprintf(stderr, "ihcview: found results for %s in %s\n", slide_path_.filename().string().c_str(),
+               found.front().string().c_str());
 }
 
 bool Viewer::apply_results(LoadedResults loaded) {
   try {
     if (!loaded.error.empty()) throw ResultsError(loaded.error);
+    if (loaded.has_record && slide_) {
+      // Cells are in level-0 pixels of the slide they were detected on: on another they would be wrong.
+      const cv::Size s = slide_->info().level_sizes[0];
+      const std::string why = results_mismatch(loaded.dir, loaded.record, s.width, s.height);
+      if (!why.empty()) throw ResultsError(why);
+    }
     results_dir_ = loaded.dir;
     results_image_type_ = loaded.image_type;
     results_area_mm2_ = loaded.tissue_area_mm2;
@@ -848,6 +907,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
                  (loaded.had_review ? " and the saved review" : "");
     }
     saved_revision_ = editor_.revision();
+    remember_in("results_roots.txt", results_root(results_dir_), 20);
     // Exports newer than every input already hold this review.
     namespace fs = std::filesystem;
     std::error_code ec;
@@ -873,7 +933,8 @@ void Viewer::poll_results() {
   if (!loading_.valid() || loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   LoadedResults loaded = loading_.get();
   if (loading_slide_ != slide_path_) return;  // another slide was opened meanwhile
-  if (!apply_results(std::move(loaded))) {
+  const bool found = loaded.found;
+  if (!apply_results(std::move(loaded)) && !found) {
     exit_code_ = 2;
     quit_ = quit_ || !script_.empty() || !opt_.screenshot.empty();
     return;
@@ -1109,10 +1170,12 @@ void Viewer::save(bool full) {
 
 void Viewer::start_scoring(bool region_only) {
   if (job_running_ || !slide_) return;
-  if (results_dir_.empty()) results_dir_ = std::filesystem::path("ihcview-out") / slide_path_.stem();
+  // Absolute: the folder is remembered as an output root, and slide.json's source finds the slide from
+  // anywhere (find_results).
+  if (results_dir_.empty()) results_dir_ = std::filesystem::absolute("ihcview-out") / results_id(slide_path_);
   ScoreSlideRequest req;
-  req.input = slide_path_;
-  req.image_id = slide_path_.stem().string();
+  req.input = std::filesystem::absolute(slide_path_);
+  req.image_id = results_id(slide_path_);
   req.out_dir = results_dir_;
   req.threads = 2;
   if (region_only) {
@@ -2687,9 +2750,24 @@ int Viewer::run() {
       return 1;
     }
   }
+  if (!opt_.slide.empty() && opt_.results.empty() && std::filesystem::is_directory(opt_.slide)) {
+    // `ihcview OUT/slides/<id>`: a result folder opens with the slide it was scored from.
+    opt_.results = opt_.slide;
+    try {
+      opt_.slide = results_source(opt_.results, read_slide_json(opt_.results / "slide.json"));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ihcview: %s\n", e.what());
+      return 2;
+    }
+    if (opt_.slide.empty()) {
+      std::fprintf(stderr, "ihcview: %s: slide.json names no slide; give it: ihcview SLIDE --results %s\n",
+                   opt_.results.string().c_str(), opt_.results.string().c_str());
+      return 2;
+    }
+  }
   // Creating the window loads the GL driver (about 150 ms for llvmpipe): the slide's first tiles are read
   // meanwhile.
-  const bool opened = opt_.slide.empty() || open(opt_.slide);
+  const bool opened = opt_.slide.empty() || open(opt_.slide, opt_.results.empty() && opt_.find_results);
   if (!glfwInit()) {
     std::fprintf(stderr, "ihcview: cannot initialise GLFW (no display? set DISPLAY or run under xvfb-run)\n");
     return 1;

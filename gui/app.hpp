@@ -10,6 +10,7 @@ namespace ihc::gui {
 struct ViewerOptions {
   std::filesystem::path slide;        // may be empty: start with the recent-files list
   std::filesystem::path results;      // OUT/slides/<id> of `ihcscore score`; review.json is saved there
+  bool find_results = true;           // without `results`: look for the slide's own (models/results_link)
   std::filesystem::path script;       // scripted mode: replay this file, then exit
   std::filesystem::path screenshot;   // PNG written when the script ends (or after the first full view)
   std::string preset;                 // parameter preset for scoring from the viewer ("" = default)

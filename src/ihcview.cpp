@@ -8,8 +8,15 @@ int main(int argc, char** argv) {
   CLI::App app{"ihcview: review IHC cell scoring on a whole slide or image"};
   ihc::gui::ViewerOptions o;
   std::string slide, results, script, screenshot;
-  app.add_option("slide", slide, "Slide or image to open (or drop one on the window)");
+  app.add_option(
+      "slide", slide,
+      "Slide or image to open (or drop one on the window), or a result folder OUT/slides/<id>, which "
+      "opens with its slide");
   app.add_option("--results", results, "Result folder of `ihcscore score` for this slide: OUT/slides/<id>");
+  bool no_results = false;
+  app.add_flag("--no-results", no_results,
+               "Do not look for the slide's results (by default the newest under the output folders results "
+               "were opened from, and ./ihcview-out, are loaded)");
   app.add_option("--script", script, "Replay this script (see docs/viewer.md), then exit");
   app.add_option("--screenshot", screenshot,
                  "Write the view as PNG once it is fully drawn (then exit without --script)");
@@ -24,6 +31,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   o.slide = slide;
   o.results = results;
+  o.find_results = !no_results;
   o.script = script;
   o.screenshot = screenshot;
   return ihc::gui::run_viewer(o);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "imaging/slide.hpp"
+#include "models/results_link.hpp"
 #include "models/text.hpp"
 
 namespace ihc::cli {
@@ -137,7 +138,7 @@ class Collector {
       problem(p, "skipped", p.string() + ": " + what + " (scored once)", false);
       return;
     }
-    const std::string base = id_from_path(p);
+    const std::string base = results_id(p);
     std::string id = base;
     for (int k = 2; ids_.count(ascii_lower(id)); ++k) id = base + "-" + std::to_string(k);
     ids_.insert(ascii_lower(id));  // case-insensitive: output folders may live on such file systems
@@ -207,20 +208,6 @@ bool looks_like_image(const fs::path& path) {
   if (has_slide_extension(path)) return true;
   bool readable = false;
   return sniff(path, &readable) == Kind::Image;
-}
-
-std::string id_from_path(const fs::path& path) {
-  fs::path stem = path.stem();
-  if (ascii_lower(stem.extension().string()) == ".ome") stem = stem.stem();
-  std::string id = stem.string();
-  for (auto& c : id) {
-    if (c == '/' || c == '\\' || c == ':' || c == '*' || c == '?' || c == '"' || c == '<' || c == '>' ||
-        c == '|' || static_cast<unsigned char>(c) < 32) {
-      c = '_';
-    }
-  }
-  if (id.empty() || id == "." || id == "..") id = "image";
-  return id;
 }
 
 CollectedInputs collect_inputs(const std::vector<std::string>& inputs) {

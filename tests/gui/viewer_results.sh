@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Slides find their results and results their slide, as a pathologist opens them: a batch result folder given
+# alone opens with its slide; a slide opened later finds the results under the output folder it was loaded
+# from, and the viewer's own ./ihcview-out; results of another slide are refused with both sizes named.
+# Usage: viewer_results.sh BIN_DIR WORK_DIR   (needs $DISPLAY: scripts/test runs ctest under xvfb-run)
+set -euo pipefail
+BIN="$1"
+WORK="$2"
+trap 'echo "viewer_results.sh: failed at line $LINENO" >&2' ERR
+# shellcheck source=tests/gui/common.sh
+source "$(dirname "$0")/common.sh"
+scored_slide "$BIN" "$WORK" s 11
+N=$(python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))["Num Detections"])' out/summary.csv)
+test "$N" -gt 100
+
+count_script() {  # count_script FILE N: a script that waits for the slide and its cells, then checks N cells
+  printf 'wait\nexpect-count detections %s\nquit\n' "$2" > "$1"
+}
+count_script has_cells.txt "$N"
+count_script no_cells.txt 0
+
+# 1. A result folder alone opens with its slide (slide.json's source, relative to run.json's working directory),
+#    from another directory.
+mkdir -p elsewhere
+(cd elsewhere && "$BIN/ihcview" ../out/slides/s --script ../has_cells.txt)
+grep -qx "$WORK/out" home/.config/ihcview/results_roots.txt
+
+# 2. The slide alone finds them: the output folder was remembered when they were loaded.
+"$BIN/ihcview" s.svs --script has_cells.txt 2> found.err
+grep -q "found results for s.svs in $WORK/out/slides/s" found.err
+# ... unless asked not to look.
+"$BIN/ihcview" s.svs --no-results --script no_cells.txt
+
+# 3. Results of another slide are refused, naming the folder and both sizes (cells would be drawn wrong).
+"$BIN/ihcscore" synth --width 1000 --height 900 --slide t.svs --layout field --seed 3 > /dev/null 2>&1
+expect_exit 2 mismatch.err "$BIN/ihcview" t.svs --results out/slides/s --script no_cells.txt
+grep -q "out/slides/s: the cells were detected on s.svs (1600 x 1200 px), not on this slide (1000 x 900 px)" \
+  mismatch.err
+# A slide never scored finds nothing (the remembered folder holds only s).
+"$BIN/ihcview" t.svs --script no_cells.txt 2> none.err
+! grep -q "found results" none.err
+
+# 4. Scored in the viewer: ./ihcview-out/t is found on reopening, here and, once remembered, from elsewhere.
+printf 'wait\nscore\nwait\nquit\n' > score.txt
+"$BIN/ihcview" t.svs --script score.txt
+M=$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.DictReader(open(sys.argv[1]))))' ihcview-out/t/cells.csv)
+test "$M" -gt 50
+count_script t_cells.txt "$M"
+"$BIN/ihcview" t.svs --script t_cells.txt
+(cd elsewhere && "$BIN/ihcview" ../t.svs --script ../t_cells.txt)
+# A copy of the slide elsewhere (same name and bytes) finds them too; another file of that name does not.
+mkdir -p copy other
+cp t.svs copy/t.svs
+(cd elsewhere && "$BIN/ihcview" ../copy/t.svs --script ../t_cells.txt)
+cp s.svs other/t.svs
+(cd elsewhere && "$BIN/ihcview" ../other/t.svs --script ../no_cells.txt)
+echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"

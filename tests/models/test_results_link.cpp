@@ -1,0 +1,102 @@
+#include "models/results_link.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "models/atomic_file.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void write(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+// A result folder as the batch writes it: slide.json naming `source` (as given) and the slide's size.
+void result_folder(const fs::path& dir, const std::string& source, std::int64_t bytes,
+                   std::int64_t width = 640, std::int64_t height = 480) {
+  ihc::SlideRecord rec;
+  rec.image = dir.filename().string();
+  rec.source = source;
+  rec.source_size = bytes;
+  rec.width = width;
+  rec.height = height;
+  write(dir / "slide.json", ihc::slide_json_text(rec));
+}
+
+ihc::SlideRecord record(const std::string& source, std::int64_t width, std::int64_t height) {
+  ihc::SlideRecord rec;
+  rec.image = "a";
+  rec.source = source;
+  rec.width = width;
+  rec.height = height;
+  return rec;
+}
+
+}  // namespace
+
+TEST(ResultsId, IsTheFileNameWithoutExtensionAndSafe) {
+  EXPECT_EQ(ihc::results_id("/data/a.svs"), "a");
+  EXPECT_EQ(ihc::results_id("b.ome.tif"), "b");
+  EXPECT_EQ(ihc::results_id("c.OME.TIFF"), "c");
+  EXPECT_EQ(ihc::results_id("x/we?ird*name.ndpi"), "we_ird_name");
+  EXPECT_EQ(ihc::results_id(".svs"), ".svs");  // a hidden file's name is its stem
+  EXPECT_EQ(ihc::results_id(""), "image");
+}
+
+TEST(ResultsRoot, IsOutForBatchFoldersAndTheParentOtherwise) {
+  EXPECT_EQ(ihc::results_root("/r/out/slides/a"), fs::path("/r/out"));
+  EXPECT_EQ(ihc::results_root("/r/out/slides/a/"), fs::path("/r/out"));
+  EXPECT_EQ(ihc::results_root("/r/ihcview-out/a"), fs::path("/r/ihcview-out"));
+}
+
+TEST(ResultsSource, RelativeSourcesResolveAgainstTheBatchWorkingDirectory) {
+  const fs::path t = ihc::test::temp_dir("results_source");
+  write(t / "out" / "run.json", R"({"working_directory": "/cases/study"})");
+  EXPECT_EQ(ihc::results_source(t / "out/slides/a", record("slides/a.svs", 1, 1)),
+            fs::path("/cases/study/slides/a.svs"));
+  EXPECT_EQ(ihc::results_source(t / "out/slides/a", record("/abs/a.svs", 1, 1)), fs::path("/abs/a.svs"));
+  EXPECT_EQ(ihc::results_source(t / "out/slides/a", record("", 1, 1)), fs::path());
+  // Without run.json (the viewer's own output) a relative source is taken from the current directory.
+  EXPECT_EQ(ihc::results_source(t / "ihcview-out/a", record("a.svs", 1, 1)), fs::current_path() / "a.svs");
+}
+
+TEST(ResultsMismatch, NamesTheFolderTheSlideAndBothSizes) {
+  const auto rec = record("/cases/a.svs", 640, 480);
+  EXPECT_EQ(ihc::results_mismatch("out/slides/a/", rec, 640, 480), "");
+  EXPECT_EQ(
+      ihc::results_mismatch("out/slides/a/", rec, 2220, 2967),
+      "out/slides/a: the cells were detected on a.svs (640 x 480 px), not on this slide (2220 x 2967 px)");
+  // Older results without a size cannot be checked: they are shown.
+  EXPECT_EQ(ihc::results_mismatch("out/slides/a", record("/cases/a.svs", 0, 0), 2220, 2967), "");
+}
+
+TEST(FindResults, FindsTheSlidesFoldersUnderBatchAndViewerRootsNewestFirst) {
+  const fs::path t = ihc::test::temp_dir("find_results");
+  write(t / "cases" / "a.svs", "0123456789");
+  write(t / "cases" / "ab.svs", "01234");
+  const fs::path slide = t / "cases" / "a.svs";
+  // Batch output with a relative source and run.json; "a-2" is a second input named a (another file).
+  write(t / "out" / "run.json", "{\"working_directory\": \"" + (t / "cases").string() + "\"}");
+  result_folder(t / "out/slides/a", "a.svs", 10);
+  result_folder(t / "out/slides/a-2", (t / "other" / "a.svs").string(), 99);
+  result_folder(t / "out/slides/ab", "ab.svs", 5);
+  // The viewer's own output, written later; and a copy of the slide scored elsewhere (same name and size).
+  result_folder(t / "ihcview-out/a", (t / "elsewhere" / "a.svs").string(), 10);
+  fs::last_write_time(t / "out/slides/a/slide.json",
+                      fs::file_time_type::clock::now() - std::chrono::hours(1));
+  // A broken slide.json is passed over.
+  write(t / "out2/slides/a/slide.json", "{");
+
+  const auto found = ihc::find_results(slide, {t / "out", t / "ihcview-out", t / "out2", t / "missing"});
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0], t / "ihcview-out/a");
+  EXPECT_EQ(found[1], t / "out/slides/a");
+  // A root given twice lists its folders once.
+  EXPECT_EQ(ihc::find_results(slide, {t / "out", t / "out"}).size(), 1u);
+  EXPECT_TRUE(ihc::find_results(t / "cases" / "c.svs", {t / "out"}).empty());
+}
