@@ -1582,20 +1582,25 @@ void Viewer::panel_slide() {
     } else if (!type.empty()) {
       ImGui::Text("%s", type.c_str());
     }
+    if (!results_dir_.empty() && results_.table.size() > 0) {
+      // Which results these are matters once they are found for the slide (find_own_results).
+      std::error_code ec;
+      std::string shown = results_dir_.lexically_relative(std::filesystem::current_path(ec)).string();
+      if (shown.empty() || shown.rfind("../..", 0) == 0) shown = results_dir_.string();
+      ImGui::TextWrapped("Results: %s", shown.c_str());
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", results_dir_.string().c_str());
+    }
   } else {
     ImGui::TextWrapped("Open a slide or image (Ctrl+O), drop one on the window, or pick a recent file:");
   }
   if (ImGui::Button("Open slide...")) browse(BrowseFor::Slide, slide_path_);
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("Ctrl+O: a slide or image (a dropped file opens too)");
-  if (slide_) {
-    ImGui::SameLine();
-    if (ImGui::Button("Open results...")) {
-      browse(BrowseFor::Results,
-             results_dir_.empty() ? slide_path_.parent_path() : results_dir_.parent_path());
-    }
-    if (ImGui::IsItemHovered())
-      ImGui::SetTooltip("A folder ihcscore score wrote for this slide: OUT/slides/<id>");
+  ImGui::SameLine();
+  if (ImGui::Button("Open results...")) {
+    browse(BrowseFor::Results, results_dir_.empty() ? slide_path_.parent_path() : results_dir_.parent_path());
   }
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("A folder ihcscore score wrote: OUT/slides/<id> (opens its slide when it is another)");
   if (!recent_.empty() && ImGui::TreeNode("Recent files")) {
     for (const auto& r : recent_) {
       if (ImGui::Selectable(std::filesystem::path(r).filename().string().c_str())) dropped_ = r;

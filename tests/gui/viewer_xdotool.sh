@@ -86,7 +86,7 @@ open_browser() {
 # keyboard when the browser opens), Enter. A name that does not exist keeps the browser open with the reason
 # and the field takes the keyboard again; the right one opens the slide (the window title names it).
 "$BIN/ihcscore" synth --width 800 --height 600 --slide y.svs --layout field --seed 7 > /dev/null 2>&1
-"$BIN/ihcview" x.svs > viewer2.log 2>&1 &
+"$BIN/ihcview" x.svs --no-results > viewer2.log 2>&1 &
 PID=$!
 WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - x.svs" | head -1)  # not a killed viewer's window
 sleep 1
