@@ -822,6 +822,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
 
 bool Viewer::load_results(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
+  loading_slide_.clear();  // results being read or searched for in the background would replace these
   LoadedResults r = read_results(dir, live_thresholds_, slide_path_.filename().string());
   if (r.error.empty() && r.has_record) {
     // Results of another slide (none open, or one of another size) open their own slide first.
@@ -841,24 +842,21 @@ bool Viewer::load_results(const std::filesystem::path& dir) {
   return apply_results(std::move(r));
 }
 
+// The search runs with the reading, off the UI thread: an output folder may sit on a slow share.
 void Viewer::find_own_results() {
   namespace fs = std::filesystem;
   std::vector<fs::path> roots;
   for (const auto& r : read_list("results_roots.txt")) roots.emplace_back(r);
   roots.push_back(fs::absolute("ihcview-out"));
-  const auto found = find_results(fs::absolute(slide_path_), roots);
-  if (found.empty()) return;
   loading_slide_ = slide_path_;
-  loading_ = std::async(std::launch::async,
-                        [dir = found.front(), g = live_thresholds_, name = slide_path_.filename().string()] {
-                          LoadedResults r = read_results(dir, g, name);
-                          r.found = true;
-                          if (g_glfw_up.load()) glfwPostEmptyEvent();
-                          return r;
-                        });
-  message_ = "Loading this slide's results from " + found.front().string();
-  std::fprintf(stderr, "ihcview: found results for %s in %s\n", slide_path_.filename().string().c_str(),
-               found.front().string().c_str());
+  loading_ = std::async(std::launch::async, [roots, slide = fs::absolute(slide_path_), g = live_thresholds_] {
+    const auto found = find_results(slide, roots);
+    LoadedResults r;
+    if (!found.empty()) r = read_results(found.front(), g, slide.filename().string());
+    r.found = true;
+    if (g_glfw_up.load()) glfwPostEmptyEvent();
+    return r;
+  });
 }
 
 bool Viewer::apply_results(LoadedResults loaded) {
@@ -904,7 +902,8 @@ bool Viewer::apply_results(LoadedResults loaded) {
       refresh_cells(false);
     } else {
       message_ = "Loaded " + std::to_string(results_.table.size()) + " cells" +
-                 (loaded.had_review ? " and the saved review" : "");
+                 (loaded.had_review ? " and the saved review" : "") +
+                 (loaded.found ? " found for this slide in " + results_dir_.string() : "");
     }
     saved_revision_ = editor_.revision();
     remember_in("results_roots.txt", results_root(results_dir_), 20);
@@ -934,6 +933,11 @@ void Viewer::poll_results() {
   LoadedResults loaded = loading_.get();
   if (loading_slide_ != slide_path_) return;  // another slide was opened meanwhile
   const bool found = loaded.found;
+  if (found && loaded.dir.empty()) return;  // the slide has no results yet
+  if (found) {
+    std::fprintf(stderr, "ihcview: found results for %s in %s\n", slide_path_.filename().string().c_str(),
+                 loaded.dir.string().c_str());
+  }
   if (!apply_results(std::move(loaded)) && !found) {
     exit_code_ = 2;
     quit_ = quit_ || !script_.empty() || !opt_.screenshot.empty();
