@@ -327,6 +327,7 @@ class Viewer {
   void export_summary(const std::filesystem::path& path);
   void export_regions(const std::filesystem::path& path);
   ScoreRow summary_row(const Summary& s, double area_mm2) const;
+  std::string image_id() const;
   // The batch's scored area while the review keeps its scope (no drawn include or exclude region), else NaN:
   // the viewer has no tissue mask to intersect a drawn region with.
   double scope_area_mm2() const;
@@ -412,6 +413,7 @@ class Viewer {
   // cells
   CanvasInput input_;
   std::filesystem::path results_dir_;
+  std::string results_image_;       // slide.json's "image" (the batch's id); empty without one
   std::string results_image_type_;  // from slide.json: a slide of another stain is flagged in the Slide panel
   double results_area_mm2_ = std::nan("");  // from slide.json: the area the batch scored
   CellResults results_;
@@ -593,6 +595,11 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   remember_recent(path);
   recent_ = read_recent();
   message_ = "Opened " + path.filename().string();
+  // The last slide's result folder is not this one's: scoring would write this slide's cells into it.
+  results_dir_.clear();
+  results_image_.clear();
+  results_image_type_.clear();
+  results_area_mm2_ = std::nan("");
   results_ = {};
   grid_ = {};
   state_ = {};
@@ -869,6 +876,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
       if (!why.empty()) throw ResultsError(why);
     }
     results_dir_ = loaded.dir;
+    results_image_ = loaded.has_record ? loaded.record.image : std::string();
     results_image_type_ = loaded.image_type;
     results_area_mm2_ = loaded.tissue_area_mm2;
     if (!loaded.parameters.empty()) {
@@ -1089,19 +1097,16 @@ void Viewer::navigate(int step) {
              std::to_string(results_.table.cells[i].id) + ")";
 }
 
-double Viewer::scope_area_mm2() const {
-  const Region scope = scope_region(editor_.review());
-  return scope.whole_slide && scope.exclude.empty() ? results_area_mm2_ : std::nan("");
+double Viewer::scope_area_mm2() const { return reviewed_area_mm2(editor_.review(), results_area_mm2_); }
+
+// The batch's id of the slide (slide.json's "image": "a-2" for a second a.svs, "b" for b.ome.tif): the Image
+// of the exported rows and the seed of the cell UUIDs, so reviewed files line up with the batch's.
+std::string Viewer::image_id() const {
+  return results_image_.empty() ? results_id(slide_path_) : results_image_;
 }
 
 ScoreRow Viewer::summary_row(const Summary& s, double area_mm2) const {
-  ScoreRow r = score_row(slide_path_.stem().string(), s.final);
-  r.tissue_area_mm2 = area_mm2;
-  r.mpp = slide_ ? slide_->info().mpp_x : std::nan("");
-  r.status = s.overridden ? "ok; reviewed; intensity overridden (automatic " +
-                                format_number(s.automatic.intensity_score) + "): " + s.reason
-                          : "ok; reviewed";
-  return r;
+  return reviewed_row(image_id(), s, area_mm2, slide_ ? slide_->info().mpp_x : std::nan(""));
 }
 
 void Viewer::export_geojson(const std::filesystem::path& path) {
@@ -1114,7 +1119,7 @@ void Viewer::export_geojson(const std::filesystem::path& path) {
   }
   out.table = keep_cells(results_.table, real);
   CellsFileOptions o;
-  o.uuid_seed = slide_uuid_seed(slide_path_.stem().string());
+  o.uuid_seed = slide_uuid_seed(image_id());
   if (slide_) {
     o.mpp_x = slide_->info().mpp_x;
     o.mpp_y = slide_->info().mpp_y;
@@ -1131,15 +1136,8 @@ void Viewer::export_summary(const std::filesystem::path& path) {
 // include regions a file left from an earlier save is removed: it would describe regions that no longer
 // exist.
 void Viewer::export_regions(const std::filesystem::path& path) {
-  std::vector<ScoreRow> rows;
-  for (const auto& r : editor_.review().regions) {
-    if (r.kind != RegionKind::Include) continue;
-    const auto membership = cells_in_region(results_.table, single_region(editor_.review(), r.id));
-    ScoreRow row =
-        summary_row(summarize(state_, &membership, editor_.review().intensity_override), std::nan(""));
-    row.region = r.label.empty() ? "Region " + std::to_string(r.id) : r.label;
-    rows.push_back(std::move(row));
-  }
+  const std::vector<ScoreRow> rows = reviewed_region_rows(
+      image_id(), results_.table, state_, editor_.review(), slide_ ? slide_->info().mpp_x : std::nan(""));
   if (rows.empty()) {
     std::error_code ec;
     std::filesystem::remove(path, ec);

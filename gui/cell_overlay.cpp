@@ -77,32 +77,6 @@ std::vector<CellClass> grade_automatic(const CellTable& table, const GradingPara
   return grade_cells(table, params);
 }
 
-void apply_review(const CellTable& table, const Review& review, CellState* s) {
-  const std::size_t n = table.size();
-  s->classes = s->automatic;
-  s->classes.resize(n, CellClass::Negative);
-  s->deleted.assign(n, 0);
-  // Scope through models/regions, exactly as the batch's cells_in_region counts a region.
-  const Region scope = scope_region(review);
-  if (scope.whole_slide && scope.exclude.empty()) {
-    s->counted.assign(n, 1);
-  } else {
-    s->counted = cells_in_region(table, scope);
-  }
-  if (!review.corrections.empty()) {
-    for (std::size_t i = 0; i < n; ++i) {
-      auto it = review.corrections.find(table.cells[i].id);
-      if (it == review.corrections.end()) continue;
-      if (it->second.false_detection) {
-        s->deleted[i] = 1;
-        s->counted[i] = 0;
-      } else {
-        s->classes[i] = it->second.cls;
-      }
-    }
-  }
-}
-
 int hit_test(const CellTable& table, const CellGrid& grid, const cv::Point2d& p, double tolerance_px) {
   const double reach = std::max(tolerance_px, grid.bin_px());
   const auto near = grid.query({p.x - reach, p.y - reach, 2 * reach, 2 * reach});
@@ -244,32 +218,6 @@ ClassRaster class_raster(const CellTable& table, const CellState& state, const c
     }
   }
   return out;
-}
-
-Summary summarize(const CellState& state, const std::vector<std::uint8_t>* region_membership,
-                  const IntensityOverride& intensity_override, const ScoreOptions& options) {
-  std::vector<std::uint8_t> membership = state.counted;
-  if (region_membership != nullptr) {
-    for (std::size_t i = 0; i < membership.size(); ++i)
-      membership[i] = membership[i] && (*region_membership)[i];
-  }
-  Summary s;
-  s.automatic = compute_scores(count_classes(state.classes, membership), options);
-  s.final = s.automatic;
-  if (intensity_override.active) {
-    s.overridden = true;
-    s.reason = intensity_override.reason;
-    Scores& f = s.final;
-    // Same formulas as models/scoring with the intensity replaced (see docs/scoring.md).
-    f.intensity_score = intensity_override.score;
-    if (f.detections > 0) {
-      f.ixp = f.intensity_score * f.positive_percent;
-      f.ixp_rate = f.intensity_score * static_cast<double>(f.positive) / static_cast<double>(f.detections);
-      f.allred = f.allred_proportion + f.intensity_score;
-      f.irs = f.intensity_score * f.irs_percentage;
-    }
-  }
-  return s;
 }
 
 Histogram measurement_histogram(const CellTable& table, const std::string& column, const CellState& state,

@@ -8,6 +8,7 @@
 
 #include "models/cells.hpp"
 #include "models/review.hpp"
+#include "models/review_scores.hpp"
 #include "models/scoring.hpp"
 
 namespace ihc::gui {
@@ -35,17 +36,8 @@ class CellGrid {
   std::vector<cv::Point2d> centroids_;
 };
 
-// Per-cell state the canvas and the summary read. Rebuilt after any review change (O(cells), ~ms).
-struct CellState {
-  std::vector<CellClass> automatic;   // from the thresholds
-  std::vector<CellClass> classes;     // after manual corrections
-  std::vector<std::uint8_t> deleted;  // false detections
-  std::vector<std::uint8_t> counted;  // in scope and not deleted: what every score counts
-};
-
 // Grades with models/scoring's grade_cells (throws ScoringError for a missing measurement).
 std::vector<CellClass> grade_automatic(const CellTable& table, const GradingParams& params);
-void apply_review(const CellTable& table, const Review& review, CellState* state);
 
 // The cell under `p`: whose boundary (else nucleus) polygon contains it, else the nearest centroid within
 // `tolerance_px` (level-0 px). -1 when none.
@@ -80,16 +72,6 @@ struct ClassRaster {
 };
 ClassRaster class_raster(const CellTable& table, const CellState& state, const cv::Size2d& slide_size,
                          double square_px);
-
-// Scores of the counted cells (optionally restricted by a region membership) with the batch's functions.
-struct Summary {
-  Scores automatic;  // from the cells as reviewed, intensity computed
-  Scores final;      // with the pathologist's intensity override applied (equal when none)
-  bool overridden = false;
-  std::string reason;
-};
-Summary summarize(const CellState& state, const std::vector<std::uint8_t>* region_membership,
-                  const IntensityOverride& intensity_override, const ScoreOptions& options = {});
 
 // Histogram of the scoring measurement over counted cells, `bins` bins over [lo, hi].
 struct Histogram {

@@ -54,4 +54,16 @@ cp t.svs copy/t.svs
 (cd elsewhere && "$BIN/ihcview" ../copy/t.svs --script ../t_cells.txt)
 cp s.svs other/t.svs
 (cd elsewhere && "$BIN/ihcview" ../other/t.svs --script ../no_cells.txt)
+# 5. Another slide opened after a slide with results: scoring it never writes into the first one's folder.
+cp out/slides/s/cells.csv s_cells_before.csv
+rm -rf ihcview-out/t
+printf 'wait\nopen t.svs\nwait\nscore\nwait\nquit\n' > switch.txt
+"$BIN/ihcview" s.svs --script switch.txt
+cmp out/slides/s/cells.csv s_cells_before.csv
+test -s ihcview-out/t/cells.csv
+
+# 6. Results of another slide loaded by hand (the script's `results`, as Open results... does) open their own
+#    slide first.
+printf 'wait\nresults out/slides/s\nwait\nexpect-count detections %s\nquit\n' "$N" > other.txt
+"$BIN/ihcview" t.svs --no-results --script other.txt
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"

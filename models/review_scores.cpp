@@ -1,0 +1,119 @@
+#include "models/review_scores.hpp"
+
+#include <cmath>
+#include <unordered_set>
+
+#include "models/regions.hpp"
+
+namespace ihc {
+namespace fs = std::filesystem;
+
+void apply_review(const CellTable& table, const Review& review, CellState* s) {
+  const std::size_t n = table.size();
+  s->classes = s->automatic;
+  s->classes.resize(n, CellClass::Negative);
+  s->deleted.assign(n, 0);
+  const Region scope = scope_region(review);
+  if (scope.whole_slide && scope.exclude.empty()) {
+    s->counted.assign(n, 1);
+  } else {
+    s->counted = cells_in_region(table, scope);
+  }
+  if (!review.corrections.empty()) {
+    for (std::size_t i = 0; i < n; ++i) {
+      auto it = review.corrections.find(table.cells[i].id);
+      if (it == review.corrections.end()) continue;
+      if (it->second.false_detection) {
+        s->deleted[i] = 1;
+        s->counted[i] = 0;
+      } else {
+        s->classes[i] = it->second.cls;
+      }
+    }
+  }
+}
+
+Summary summarize(const CellState& state, const std::vector<std::uint8_t>* region_membership,
+                  const IntensityOverride& intensity_override, const ScoreOptions& options) {
+  std::vector<std::uint8_t> membership = state.counted;
+  if (region_membership != nullptr) {
+    for (std::size_t i = 0; i < membership.size(); ++i)
+      membership[i] = membership[i] && (*region_membership)[i];
+  }
+  Summary s;
+  s.automatic = compute_scores(count_classes(state.classes, membership), options);
+  s.final = s.automatic;
+  if (intensity_override.active) {
+    s.overridden = true;
+    s.reason = intensity_override.reason;
+    Scores& f = s.final;
+    // Same formulas as models/scoring with the intensity replaced (see docs/scoring.md).
+    f.intensity_score = intensity_override.score;
+    if (f.detections > 0) {
+      f.ixp = f.intensity_score * f.positive_percent;
+      f.ixp_rate = f.intensity_score * static_cast<double>(f.positive) / static_cast<double>(f.detections);
+      f.allred = f.allred_proportion + f.intensity_score;
+      f.irs = f.intensity_score * f.irs_percentage;
+    }
+  }
+  return s;
+}
+
+double reviewed_area_mm2(const Review& review, double slide_area_mm2) {
+  const Region scope = scope_region(review);
+  return scope.whole_slide && scope.exclude.empty() ? slide_area_mm2 : std::nan("");
+}
+
+ScoreRow reviewed_row(const std::string& image, const Summary& s, double area_mm2, double mpp) {
+  ScoreRow r = score_row(image, s.final);
+  r.tissue_area_mm2 = area_mm2;
+  r.mpp = mpp;
+  r.status = s.overridden ? "ok; reviewed; intensity overridden (automatic " +
+                                format_number(s.automatic.intensity_score) + "): " + s.reason
+                          : "ok; reviewed";
+  return r;
+}
+
+std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellTable& table,
+                                           const CellState& state, const Review& review, double mpp) {
+  std::vector<ScoreRow> rows;
+  for (const auto& r : review.regions) {
+    if (r.kind != RegionKind::Include) continue;
+    const auto membership = cells_in_region(table, single_region(review, r.id));
+    ScoreRow row =
+        reviewed_row(image, summarize(state, &membership, review.intensity_override), std::nan(""), mpp);
+    row.region = r.label.empty() ? "Region " + std::to_string(r.id) : r.label;
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automatic) {
+  std::error_code ec;
+  const CellResults cells = fs::exists(dir / "cells.csv", ec) ? read_cells_csv(dir / "cells.csv")
+                                                              : read_cells_geojson(dir / "cells.geojson");
+  Review review = load_review(dir / "review.json");
+  // The viewer re-matches corrections by centroid when the cells were re-detected since the review.
+  std::unordered_set<std::int64_t> ids;
+  for (const Cell& c : cells.table.cells) ids.insert(c.id);
+  bool all_found = review.orphans.empty();
+  for (const auto& [id, c] : review.corrections) all_found = all_found && ids.count(id) > 0;
+  if (!all_found) {
+    ReviewEditor editor(review);
+    editor.rematch(cells.table.cells, 4.0);
+    review = editor.review();
+  }
+  CellState state;
+  state.automatic = grade_cells(cells.table, review.thresholds);
+  apply_review(cells.table, review, &state);
+  const Summary s = summarize(state, nullptr, review.intensity_override);
+  ReviewedFolder out;
+  out.total =
+      reviewed_row(automatic.image, s, reviewed_area_mm2(review, automatic.tissue_area_mm2), automatic.mpp);
+  out.regions = reviewed_region_rows(automatic.image, cells.table, state, review, automatic.mpp);
+  out.corrections = review.corrections.size();
+  out.orphans = review.orphans.size();
+  return out;
+}
+
+}  // namespace ihc

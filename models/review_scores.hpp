@@ -1,0 +1,63 @@
+#pragma once
+// A review applied to a result folder's cells, and the scores that follow: the same code for the viewer
+// (live, as the pathologist works) and for `ihcscore review-summary` (the study's table of reviewed scores).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "models/cells.hpp"
+#include "models/results_io.hpp"
+#include "models/review.hpp"
+#include "models/scoring.hpp"
+
+namespace ihc {
+
+// Per-cell state after a review. Rebuilt after any review change (O(cells), ~ms).
+struct CellState {
+  std::vector<CellClass> automatic;   // from the thresholds
+  std::vector<CellClass> classes;     // after manual corrections
+  std::vector<std::uint8_t> deleted;  // false detections
+  std::vector<std::uint8_t> counted;  // in scope and not deleted: what every score counts
+};
+
+// classes, deleted and counted from state->automatic and the review (corrections by cell id; scope through
+// models/regions exactly as the batch's cells_in_region counts a region).
+void apply_review(const CellTable& table, const Review& review, CellState* state);
+
+// Scores of the counted cells (optionally restricted by a region membership) with the batch's functions.
+struct Summary {
+  Scores automatic;  // from the cells as reviewed, intensity computed
+  Scores final;      // with the pathologist's intensity override applied (equal when none)
+  bool overridden = false;
+  std::string reason;
+};
+Summary summarize(const CellState& state, const std::vector<std::uint8_t>* region_membership,
+                  const IntensityOverride& intensity_override, const ScoreOptions& options = {});
+
+// The tissue area of a review's scope: the slide's when it is the whole slide without exclusions, else NaN
+// (there is no tissue mask to intersect a drawn region with: an empty density rather than a wrong one).
+double reviewed_area_mm2(const Review& review, double slide_area_mm2);
+
+// A summary as a summary.csv row: Status "ok; reviewed", or "ok; reviewed; intensity overridden (automatic
+// N): reason".
+ScoreRow reviewed_row(const std::string& image, const Summary& summary, double area_mm2, double mpp);
+
+// One row per include region (minus every exclusion), Region = its label or "Region <id>"; none without
+// include regions.
+std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellTable& table,
+                                           const CellState& state, const Review& review, double mpp);
+
+// A batch result folder (OUT/slides/<id>) with its review.json, scored as the viewer scores it: cells from
+// cells.csv (else cells.geojson) graded with the review's thresholds; corrections follow re-detected cells by
+// centroid within 4 px, as when the viewer opens the folder. `automatic` is the folder's summary.csv row
+// (image, tissue area, mpp). Throws (ResultsError, ReviewError, ScoringError) naming the file.
+struct ReviewedFolder {
+  ScoreRow total;
+  std::vector<ScoreRow> regions;
+  std::size_t corrections = 0;  // cells whose class the pathologist set or marked false
+  std::size_t orphans = 0;      // corrections with no cell within 4 px (kept in review.json, not counted)
+};
+ReviewedFolder score_reviewed_folder(const std::filesystem::path& dir, const ScoreRow& automatic);
+
+}  // namespace ihc
