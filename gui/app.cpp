@@ -413,7 +413,9 @@ class Viewer {
   // cells
   CanvasInput input_;
   std::filesystem::path results_dir_;
-  std::string results_image_;       // slide.json's "image" (the batch's id); empty without one
+  std::string results_image_;  // slide.json's "image" (the batch's id); empty without one
+  ScoreOptions
+      score_options_;  // slide.json\'s intensity rule and group: the summary follows the batch\'s rules
   std::string results_image_type_;  // from slide.json: a slide of another stain is flagged in the Slide panel
   double results_area_mm2_ = std::nan("");  // from slide.json: the area the batch scored
   CellResults results_;
@@ -598,6 +600,7 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   // The last slide's result folder is not this one's: scoring would write this slide's cells into it.
   results_dir_.clear();
   results_image_.clear();
+  score_options_ = {};
   results_image_type_.clear();
   results_area_mm2_ = std::nan("");
   results_ = {};
@@ -779,10 +782,10 @@ void Viewer::refresh_cells(bool regrade) {
     }
   }
   apply_review(results_.table, editor_.review(), &state_);
-  slide_summary_ = summarize(state_, nullptr, editor_.review().intensity_override);
+  slide_summary_ = summarize(state_, nullptr, editor_.review().intensity_override, score_options_);
   if (summary_region_ >= 0) {
     const auto membership = cells_in_region(results_.table, single_region(editor_.review(), summary_region_));
-    region_summary_ = summarize(state_, &membership, editor_.review().intensity_override);
+    region_summary_ = summarize(state_, &membership, editor_.review().intensity_override, score_options_);
   }
 }
 
@@ -877,6 +880,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
     }
     results_dir_ = loaded.dir;
     results_image_ = loaded.has_record ? loaded.record.image : std::string();
+    score_options_ = loaded.has_record ? score_options_of(loaded.record.parameters) : ScoreOptions{};
     results_image_type_ = loaded.image_type;
     results_area_mm2_ = loaded.tissue_area_mm2;
     if (!loaded.parameters.empty()) {
@@ -1136,8 +1140,9 @@ void Viewer::export_summary(const std::filesystem::path& path) {
 // include regions a file left from an earlier save is removed: it would describe regions that no longer
 // exist.
 void Viewer::export_regions(const std::filesystem::path& path) {
-  const std::vector<ScoreRow> rows = reviewed_region_rows(
-      image_id(), results_.table, state_, editor_.review(), slide_ ? slide_->info().mpp_x : std::nan(""));
+  const std::vector<ScoreRow> rows =
+      reviewed_region_rows(image_id(), results_.table, state_, editor_.review(),
+                           slide_ ? slide_->info().mpp_x : std::nan(""), score_options_);
   if (rows.empty()) {
     std::error_code ec;
     std::filesystem::remove(path, ec);

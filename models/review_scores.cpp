@@ -59,6 +59,15 @@ Summary summarize(const CellState& state, const std::vector<std::uint8_t>* regio
   return s;
 }
 
+ScoreOptions score_options_of(const std::map<std::string, std::string>& parameters) {
+  ParamSet p(scoring_param_specs());
+  for (const char* key : {"intensity_rule", "group_score", "group_cutoff"}) {
+    auto it = parameters.find(key);
+    if (it != parameters.end()) p.set(key, it->second, "slide.json");
+  }
+  return score_options_from(p);
+}
+
 double reviewed_area_mm2(const Review& review, double slide_area_mm2) {
   const Region scope = scope_region(review);
   return scope.whole_slide && scope.exclude.empty() ? slide_area_mm2 : std::nan("");
@@ -75,13 +84,14 @@ ScoreRow reviewed_row(const std::string& image, const Summary& s, double area_mm
 }
 
 std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellTable& table,
-                                           const CellState& state, const Review& review, double mpp) {
+                                           const CellState& state, const Review& review, double mpp,
+                                           const ScoreOptions& options) {
   std::vector<ScoreRow> rows;
   for (const auto& r : review.regions) {
     if (r.kind != RegionKind::Include) continue;
     const auto membership = cells_in_region(table, single_region(review, r.id));
-    ScoreRow row =
-        reviewed_row(image, summarize(state, &membership, review.intensity_override), std::nan(""), mpp);
+    ScoreRow row = reviewed_row(image, summarize(state, &membership, review.intensity_override, options),
+                                std::nan(""), mpp);
     row.region = r.label.empty() ? "Region " + std::to_string(r.id) : r.label;
     rows.push_back(std::move(row));
   }
@@ -103,14 +113,17 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
     editor.rematch(cells.table.cells, 4.0);
     review = editor.review();
   }
+  const ScoreOptions options = fs::exists(dir / "slide.json", ec)
+                                   ? score_options_of(read_slide_json(dir / "slide.json").parameters)
+                                   : ScoreOptions{};
   CellState state;
   state.automatic = grade_cells(cells.table, review.thresholds);
   apply_review(cells.table, review, &state);
-  const Summary s = summarize(state, nullptr, review.intensity_override);
+  const Summary s = summarize(state, nullptr, review.intensity_override, options);
   ReviewedFolder out;
   out.total =
       reviewed_row(automatic.image, s, reviewed_area_mm2(review, automatic.tissue_area_mm2), automatic.mpp);
-  out.regions = reviewed_region_rows(automatic.image, cells.table, state, review, automatic.mpp);
+  out.regions = reviewed_region_rows(automatic.image, cells.table, state, review, automatic.mpp, options);
   out.corrections = review.corrections.size();
   out.orphans = review.orphans.size();
   return out;

@@ -3,6 +3,7 @@
 // (live, as the pathologist works) and for `ihcscore review-summary` (the study's table of reviewed scores).
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,10 @@ struct Summary {
 Summary summarize(const CellState& state, const std::vector<std::uint8_t>* region_membership,
                   const IntensityOverride& intensity_override, const ScoreOptions& options = {});
 
+// The intensity rule and High/Low group the slide was scored with, from slide.json's resolved parameters
+// (other keys ignored): the reviewed scores follow the same rules. Throws ParamError for an invalid group.
+ScoreOptions score_options_of(const std::map<std::string, std::string>& parameters);
+
 // The tissue area of a review's scope: the slide's when it is the whole slide without exclusions, else NaN
 // (there is no tissue mask to intersect a drawn region with: an empty density rather than a wrong one).
 double reviewed_area_mm2(const Review& review, double slide_area_mm2);
@@ -46,12 +51,14 @@ ScoreRow reviewed_row(const std::string& image, const Summary& summary, double a
 // One row per include region (minus every exclusion), Region = its label or "Region <id>"; none without
 // include regions.
 std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellTable& table,
-                                           const CellState& state, const Review& review, double mpp);
+                                           const CellState& state, const Review& review, double mpp,
+                                           const ScoreOptions& options = {});
 
 // A batch result folder (OUT/slides/<id>) with its review.json, scored as the viewer scores it: cells from
 // cells.csv (else cells.geojson) graded with the review's thresholds; corrections follow re-detected cells by
-// centroid within 4 px, as when the viewer opens the folder. `automatic` is the folder's summary.csv row
-// (image, tissue area, mpp). Throws (ResultsError, ReviewError, ScoringError) naming the file.
+// centroid within 4 px, as when the viewer opens the folder; the intensity rule and group are slide.json's.
+// `automatic` is the folder's summary.csv row (image, tissue area, mpp). Throws (ResultsError, ReviewError,
+// ScoringError) naming the file.
 struct ReviewedFolder {
   ScoreRow total;
   std::vector<ScoreRow> regions;

@@ -24,6 +24,7 @@ constexpr Command kCommands[] = {
     {"stains", ihc::cli::run_stains, "estimate stain vectors of a slide (QuPath's stain string)"},
     {"synth", ihc::cli::run_synth, "generate a synthetic IHC image or pyramidal slide with known truth"},
     {"evaluate", ihc::cli::run_evaluate, "compare detections with annotated cells (precision, recall, F1)"},
+    {"reviewed", ihc::cli::run_reviewed, "a batch's scores with the reviews saved in ihcview applied"},
     {"cohort", ihc::cli::run_cohort, "survival and correlation analysis of slide scores with clinical data"},
 };
 

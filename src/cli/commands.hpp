@@ -15,5 +15,6 @@ int run_score(const Args& args);     // score.cpp
 int run_params(const Args& args);    // params.cpp
 int run_evaluate(const Args& args);  // evaluate.cpp
 int run_cohort(const Args& args);    // cohort.cpp
+int run_reviewed(const Args& args);  // reviewed.cpp
 
 }  // namespace ihc::cli
