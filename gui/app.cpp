@@ -224,13 +224,25 @@ class InputTrickle {
     held_.push_back({true, 0, 0, 0, 0, c});
     return false;
   }
+  // A script's `press` and `type`: always queued (script commands run mid-frame, after NewFrame), so they
+  // reach ImGui in before_new_frame as a real event that had to wait does, behind any such event.
+  void inject_key(int key, int action, int mods) {
+    held_.push_back({false, key, glfwGetKeyScancode(key), action, mods, 0});
+  }
+  void inject_char(unsigned int c) { held_.push_back({true, 0, 0, 0, 0, c}); }
+  // Nothing waits and this frame's before_new_frame gave nothing: every event given so far went through the
+  // widgets of a whole frame (drawn after the script's step), and what they chose has run at the start of
+  // this one (run_browser_choice).
+  bool settled() const { return held_.empty() && !gave_; }
   // Just before ImGui::NewFrame: what waited is given now, up to the next event that must wait again. Never
   // after NewFrame: ImGui asserts that the modifiers stay as NewFrame read them (io.KeyMods) all frame.
   void before_new_frame(GLFWwindow* w) {
+    gave_ = false;
     while (!held_.empty() && !must_wait(held_.front())) {
       const Event e = held_.front();
       held_.pop_front();
       note(e);
+      gave_ = true;
       if (e.is_char) {
         ImGui_ImplGlfw_CharCallback(w, e.c);
       } else {
@@ -267,6 +279,7 @@ class InputTrickle {
   }
   std::vector<int> touched_;  // keys given since the last NewFrame
   bool pressed_any_ = false;
+  bool gave_ = false;  // before_new_frame gave an event this frame
   std::deque<Event> held_;
 };
 InputTrickle g_input_trickle;
@@ -505,6 +518,7 @@ class Viewer {
   std::size_t script_pc_ = 0;
   int script_wait_frames_ = 0;
   bool script_waiting_ = false;
+  int script_await_browser_ = 0;  // frames since `browse`, while its name field has not the keyboard
   Clock::time_point script_wait_start_;
   std::string pending_screenshot_;
   std::map<std::string, bool> panel_requests_;  // script `panel NAME open|close`, applied at the next frame
@@ -2255,6 +2269,7 @@ void Viewer::draw_file_browser() {
     } else if (b.purpose == BrowseFor::SaveParams && fs::exists(accept, ec) && b.replace != accept) {
       b.replace = accept;
       b.error = accept.string() + " exists: Replace overwrites it";
+      std::fprintf(stderr, "file browser: asks before replacing %s\n", accept.string().c_str());
     } else {
       browser_choice_ = accept;  // run at the start of the next frame
       keep = false;
@@ -2447,6 +2462,17 @@ bool Viewer::script_step() {
     }
     return true;
   }
+  // Keys and characters of `press` and `type` are seen before the next command runs.
+  if (!g_input_trickle.settled()) return true;
+  // After `browse`, commands wait for the name field to have the keyboard, as a person waits for the dialog.
+  if (script_await_browser_ > 0 && browser_.visible && !browser_.name_active) {
+    if (++script_await_browser_ <= 60) return true;
+    std::fprintf(stderr,
+                 "ihcview: %s: the file browser's name field did not take the keyboard in 60 frames\n",
+                 origin.c_str());
+    exit_code_ = 3;
+  }
+  script_await_browser_ = 0;
   if (script_waiting_) {
     const bool job = job_running_ || estimating_.valid() || loading_.valid() || typing_.valid();
     if ((!full_view_ready() || job) && ms_since(script_wait_start_) < 120000) return true;
@@ -2658,6 +2684,38 @@ bool Viewer::script_step() {
         return false;
       }
       browse(k->second, c.args.size() > 1 ? std::filesystem::path(c.args[1]) : slide_path_);
+      script_await_browser_ = 1;
+      return true;
+    } else if (n == "type") {
+      std::vector<unsigned int> text;
+      utf8_code_points(c.args[0], &text);  // checked by the parser
+      for (unsigned int ch : text) g_input_trickle.inject_char(ch);
+      return true;
+    } else if (n == "press") {
+      // As GLFW on X11 delivers a chord: the modifiers pressed in order, each event's mods being the state
+      // before it, the key pressed (its character after it when it types one) and released, the modifiers
+      // released in reverse order.
+      KeyChord k;
+      parse_key_chord(c.args[0], &k);  // checked by the parser
+      static const std::pair<int, int> kModifierKeys[] = {{GLFW_MOD_CONTROL, GLFW_KEY_LEFT_CONTROL},
+                                                          {GLFW_MOD_SHIFT, GLFW_KEY_LEFT_SHIFT},
+                                                          {GLFW_MOD_ALT, GLFW_KEY_LEFT_ALT},
+                                                          {GLFW_MOD_SUPER, GLFW_KEY_LEFT_SUPER}};
+      int mods = 0;
+      for (const auto& [bit, key] : kModifierKeys) {
+        if ((k.mods & bit) == 0) continue;
+        g_input_trickle.inject_key(key, GLFW_PRESS, mods);
+        mods |= bit;
+      }
+      g_input_trickle.inject_key(k.key, GLFW_PRESS, mods);
+      if (k.character != 0) g_input_trickle.inject_char(k.character);
+      g_input_trickle.inject_key(k.key, GLFW_RELEASE, mods);
+      for (auto it = std::rbegin(kModifierKeys); it != std::rend(kModifierKeys); ++it) {
+        if ((k.mods & it->first) == 0) continue;
+        g_input_trickle.inject_key(it->second, GLFW_RELEASE, mods);
+        mods &= ~it->first;
+      }
+      return true;
     } else if (n == "load-params") {
       if (!load_params(c.args[0])) fail(c, form_.error);
     } else if (n == "save-params") {

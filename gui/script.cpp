@@ -1,5 +1,9 @@
 #include "gui/script.hpp"
 
+#include <GLFW/glfw3.h>
+
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -47,6 +51,8 @@ constexpr Spec kSpecs[] = {
     {"load-params", 1, 1},
     {"save-params", 1, 1},
     {"browse", 1, 2},
+    {"type", 1, -1},
+    {"press", 1, 1},
     {"score", 0, 1},
     {"save", 0, 0},
     {"export-geojson", 1, 1},
@@ -106,6 +112,15 @@ std::vector<ScriptCommand> parse_script(const std::string& text, const std::stri
       throw ScriptError(origin + ":" + std::to_string(n) + ": '" + c.name + "' takes " + want + " argument" +
                         (want == "1" ? "" : "s") + ", got " + std::to_string(count));
     }
+    if (c.name == "press") {
+      KeyChord chord;
+      const std::string why = parse_key_chord(c.args[0], &chord);
+      if (!why.empty()) throw ScriptError(origin + ":" + std::to_string(n) + ": press: " + why);
+    }
+    std::vector<unsigned int> text;
+    if (c.name == "type" && !utf8_code_points(c.args[0], &text)) {
+      throw ScriptError(origin + ":" + std::to_string(n) + ": type: the text is not valid UTF-8");
+    }
     for (const char* numeric : kNumeric) {
       if (c.name != numeric) continue;
       const std::size_t last = c.name == "bench-pan" ? 3 : c.args.size();
@@ -122,6 +137,96 @@ std::vector<ScriptCommand> load_script(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_script(ss.str(), path);
+}
+
+std::string parse_key_chord(const std::string& name, KeyChord* out) {
+  static const std::pair<const char*, int> kModifiers[] = {{"ctrl", GLFW_MOD_CONTROL},
+                                                           {"shift", GLFW_MOD_SHIFT},
+                                                           {"alt", GLFW_MOD_ALT},
+                                                           {"super", GLFW_MOD_SUPER}};
+  static const std::pair<const char*, int> kNamed[] = {{"enter", GLFW_KEY_ENTER},
+                                                       {"tab", GLFW_KEY_TAB},
+                                                       {"backspace", GLFW_KEY_BACKSPACE},
+                                                       {"delete", GLFW_KEY_DELETE},
+                                                       {"escape", GLFW_KEY_ESCAPE},
+                                                       {"space", GLFW_KEY_SPACE},
+                                                       {"insert", GLFW_KEY_INSERT},
+                                                       {"home", GLFW_KEY_HOME},
+                                                       {"end", GLFW_KEY_END},
+                                                       {"pageup", GLFW_KEY_PAGE_UP},
+                                                       {"pagedown", GLFW_KEY_PAGE_DOWN},
+                                                       {"left", GLFW_KEY_LEFT},
+                                                       {"right", GLFW_KEY_RIGHT},
+                                                       {"up", GLFW_KEY_UP},
+                                                       {"down", GLFW_KEY_DOWN},
+                                                       {"kp-enter", GLFW_KEY_KP_ENTER}};
+  std::string rest = name;
+  std::transform(rest.begin(), rest.end(), rest.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  KeyChord k;
+  for (std::size_t plus; (plus = rest.find('+')) != std::string::npos && plus + 1 < rest.size();) {
+    const std::string part = rest.substr(0, plus);
+    const auto* m = std::find_if(std::begin(kModifiers), std::end(kModifiers),
+                                 [&](const auto& mod) { return part == mod.first; });
+    if (m == std::end(kModifiers))
+      return "unknown modifier '" + part + "' in '" + name + "' (ctrl, shift, alt, super)";
+    if (k.mods & m->second) return "'" + part + "' named twice in '" + name + "'";
+    k.mods |= m->second;
+    rest = rest.substr(plus + 1);
+  }
+  const bool plain = (k.mods & (GLFW_MOD_CONTROL | GLFW_MOD_ALT | GLFW_MOD_SUPER)) == 0;
+  const bool shift = (k.mods & GLFW_MOD_SHIFT) != 0;
+  if (rest.size() == 1 && rest[0] >= 'a' && rest[0] <= 'z') {
+    k.key = GLFW_KEY_A + (rest[0] - 'a');
+    if (plain) k.character = static_cast<unsigned int>(shift ? rest[0] - 'a' + 'A' : rest[0]);
+  } else if (rest.size() == 1 && rest[0] >= '0' && rest[0] <= '9') {
+    k.key = GLFW_KEY_0 + (rest[0] - '0');
+    if (plain) k.character = static_cast<unsigned int>(rest[0]);
+  } else if (rest.size() >= 2 && rest.size() <= 3 && rest[0] == 'f' &&
+             std::all_of(rest.begin() + 1, rest.end(), [](unsigned char ch) { return std::isdigit(ch); }) &&
+             std::stoi(rest.substr(1)) >= 1 && std::stoi(rest.substr(1)) <= 12) {
+    k.key = GLFW_KEY_F1 + std::stoi(rest.substr(1)) - 1;
+  } else {
+    const auto* named = std::find_if(std::begin(kNamed), std::end(kNamed),
+                                     [&](const auto& key) { return rest == key.first; });
+    if (named == std::end(kNamed)) {
+      return "unknown key '" + name +
+             "' (a-z, 0-9, f1-f12, enter, tab, backspace, delete, escape, space, insert, home, end, pageup, "
+             "pagedown, left, right, up, down, kp-enter; after ctrl+, shift+, alt+, super+)";
+    }
+    k.key = named->second;
+    if (k.key == GLFW_KEY_SPACE && plain) k.character = ' ';
+  }
+  if (shift && plain && k.key >= GLFW_KEY_0 && k.key <= GLFW_KEY_9) {
+    return "'" + name +
+           "': what Shift with this key types depends on the keyboard layout (type gives characters)";
+  }
+  *out = k;
+  return "";
+}
+
+bool utf8_code_points(const std::string& text, std::vector<unsigned int>* out) {
+  out->clear();
+  for (std::size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    const int extra = b < 0x80             ? 0
+                      : (b & 0xE0) == 0xC0 ? 1
+                      : (b & 0xF0) == 0xE0 ? 2
+                      : (b & 0xF8) == 0xF0 ? 3
+                                           : -1;
+    if (extra < 0 || i + static_cast<std::size_t>(extra) >= text.size()) return false;
+    unsigned int cp = extra == 0 ? b : b & (0x3F >> extra);
+    for (int j = 1; j <= extra; ++j) {
+      const auto c = static_cast<unsigned char>(text[i + j]);
+      if ((c & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    // Overlong forms and surrogates are not UTF-8.
+    static const unsigned int kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    out->push_back(cp);
+    i += static_cast<std::size_t>(extra) + 1;
+  }
+  return true;
 }
 
 double script_number(const ScriptCommand& c, std::size_t index, const std::string& origin) {

@@ -8,7 +8,8 @@
 //   include|exclude | channel rgb|hematoxylin|dab|residual | display outline|fill|centroid opacity A |
 //   param KEY VALUE (a field of the Detection panel, used by score) | load-params PATH | save-params PATH |
 //   panel NAME open|close (a side-panel header) | browse slide|results|load-params|save-params [PATH] (the
-//   file browser, as its button opens it; PATH = where it starts) |
+//   file browser, as its button opens it; PATH = where it starts) | type TEXT... | press KEYS (e.g. enter,
+//   ctrl+a: keyboard input to the ImGui widgets, through the same queue as GLFW's events) |
 //   thresholds T1 T2 T3 | threshold-single T | select-class NAME | select-range LO HI | select-none filter
 //   all|borderline|NAME | override SCORE REASON... | clear-override | score [region] | save export-geojson
 //   PATH | export-summary PATH | export-regions PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL
@@ -33,6 +34,21 @@ struct ScriptCommand {
 // Throws ScriptError "<origin>:<line>: <reason>".
 std::vector<ScriptCommand> parse_script(const std::string& text, const std::string& origin);
 std::vector<ScriptCommand> load_script(const std::string& path);
+
+// A key as `press` names it ("enter", "ctrl+a", "ctrl+shift+z", "f2"; case-insensitive): the GLFW key code,
+// the GLFW_MOD_* bits of its modifiers, and the character the press types, as GLFW gives it (0 for none: keys
+// other than letters, digits and space, and any key with Ctrl, Alt or Super held).
+struct KeyChord {
+  int key = 0;
+  int mods = 0;
+  unsigned int character = 0;
+};
+// "" when `name` is one, else why not: an unknown key or modifier, a modifier named twice, Shift with a digit
+// (the character it types depends on the keyboard layout: `type` gives characters).
+std::string parse_key_chord(const std::string& name, KeyChord* out);
+
+// The Unicode code points of UTF-8 text; false when it is not valid UTF-8.
+bool utf8_code_points(const std::string& text, std::vector<unsigned int>* out);
 
 // Numeric argument helpers that name the command's line in errors.
 double script_number(const ScriptCommand& c, std::size_t index, const std::string& origin);
