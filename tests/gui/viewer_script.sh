@@ -116,6 +116,10 @@ expect-class-at 460 387 3+
 quit
 EOS
 "$BIN/ihcview" s.svs --results "$RES" --script reopen.txt
+# The study's table of reviewed scores (`ihcscore reviewed`, recomputed from cells and review.json) says what
+# the viewer's own export says for this slide, to the last digit.
+"$BIN/ihcscore" reviewed out > reviewed.log
+diff <(tail -n +2 "$RES/reviewed_summary.csv") <(grep '^s,' out/reviewed_summary.csv)
 # Channel view: the DAB channel shows the DAB plane of QuPath's H-DAB colour deconvolution in the DAB colour.
 # At full resolution (one texel per screen pixel) the expected colour is computed here from the RGB pixel.
 cat > rgb.txt <<EOS

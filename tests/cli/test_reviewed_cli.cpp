@@ -1,0 +1,175 @@
+// End to end: `ihcscore score` on the bundled samples, a review saved as the viewer saves it, then
+// `ihcscore reviewed` turning the batch into the table of reviewed scores a study analyses.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "models/cohort.hpp"
+#include "models/results_io.hpp"
+#include "models/review.hpp"
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ihc {
+namespace {
+
+// The three samples scored once for every test here (a fresh copy of the output per test).
+fs::path scored_batch(const std::string& name) {
+  static const fs::path batch = [] {
+    const fs::path dir = test::temp_dir("reviewed_cli_batch");
+    fs::create_directories(dir / "in");
+    for (const char* f : {"dsg2_membrane.png", "ki67_nuclear.png", "mixed_field.png"})
+      fs::create_symlink(test::source_dir() / "samples" / f, dir / "in" / f);
+    const auto score = test::run_program("ihcscore", {"score", "in", "-o", "out", "--preset", "dsg2"}, dir);
+    EXPECT_EQ(score.status, 0) << score.err;
+    return dir / "out";
+  }();
+  const fs::path dir = test::temp_dir(name);
+  fs::copy(batch, dir / "out", fs::copy_options::recursive);
+  return dir;
+}
+
+// The review's grading as the viewer starts it: slide.json's measurement and thresholds.
+Review review_for(const fs::path& slide_dir) {
+  const SlideRecord rec = read_slide_json(slide_dir / "slide.json");
+  Review r;
+  r.thresholds.measurement = rec.scoring_measurement;
+  r.thresholds.threshold_1plus = rec.thresholds.at(0);
+  r.thresholds.threshold_2plus = rec.thresholds.at(1);
+  r.thresholds.threshold_3plus = rec.thresholds.at(2);
+  return r;
+}
+
+std::map<std::string, std::string> row_of(const CsvTable& t, const std::string& image) {
+  std::map<std::string, std::string> out;
+  const int img = t.column("Image");
+  for (const auto& row : t.rows) {
+    if (row[img] != image) continue;
+    for (std::size_t c = 0; c < t.header.size(); ++c) out[t.header[c]] = row[c];
+  }
+  return out;
+}
+
+// cells.csv's Object ID is QuPath's UUID; the review keys cells by the number inside it.
+std::int64_t cell_id(const std::string& uuid) {
+  std::int64_t id = -1;
+  EXPECT_TRUE(cell_id_from_uuid(uuid, &id)) << uuid;
+  return id;
+}
+
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::vector<std::string> out;
+  std::ifstream in(p);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+}  // namespace
+
+TEST(ReviewedCli, AppliesEachSlidesReviewAndKeepsTheOthersAutomatic) {
+  const fs::path dir = scored_batch("reviewed_cli_apply");
+  const fs::path membrane = dir / "out/slides/dsg2_membrane";
+  const CsvTable cells = read_csv_table(membrane / "cells.csv");
+  const int id = cells.column("Object ID"), cls = cells.column("Classification");
+  const int cx = cells.column("Centroid X px"), cy = cells.column("Centroid Y px");
+  // One Negative cell set to 3+, one 1+ cell marked a false detection, the intensity overridden.
+  Review r = review_for(membrane);
+  std::string neg_id, one_id;
+  for (const auto& row : cells.rows) {
+    const cv::Point2d c(std::stod(row[cx]), std::stod(row[cy]));
+    if (neg_id.empty() && row[cls] == "Negative") {
+      neg_id = row[id];
+      r.corrections[cell_id(neg_id)] = {CellClass::ThreePlus, false, c};
+    } else if (one_id.empty() && row[cls] == "1+") {
+      one_id = row[id];
+      r.corrections[cell_id(one_id)] = {CellClass::OnePlus, true, c};
+    }
+  }
+  ASSERT_FALSE(neg_id.empty() || one_id.empty());
+  r.intensity_override = {true, 3, "strong complete membranes"};
+  save_review(membrane / "review.json", r);
+  // ki67_nuclear: no correction, one include region over the left half of the image.
+  const fs::path nuclear = dir / "out/slides/ki67_nuclear";
+  const SlideRecord nrec = read_slide_json(nuclear / "slide.json");
+  Review left = review_for(nuclear);
+  const double half = static_cast<double>(nrec.width) / 2;
+  left.regions.push_back({1,
+                          RegionKind::Include,
+                          "left half",
+                          {{0, 0}, {half, 0}, {half, double(nrec.height)}, {0, double(nrec.height)}}});
+  save_review(nuclear / "review.json", left);
+
+  const auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("dsg2_membrane: reviewed (2 corrections)\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("mixed_field: automatic (not reviewed)\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("3 slides: 2 reviewed, 1 automatic, 0 failed -> out/reviewed_summary.csv\n"),
+            std::string::npos)
+      << run.out;
+
+  const CsvTable automatic = read_csv_table(dir / "out/summary.csv");
+  const CsvTable reviewed = read_csv_table(dir / "out/reviewed_summary.csv");
+  auto a = row_of(automatic, "dsg2_membrane"), b = row_of(reviewed, "dsg2_membrane");
+  auto n = [](const std::string& s) { return std::stoll(s); };
+  EXPECT_EQ(n(b["Num Detections"]), n(a["Num Detections"]) - 1);
+  EXPECT_EQ(n(b["Num Negative"]), n(a["Num Negative"]) - 1);
+  EXPECT_EQ(n(b["Num 1+"]), n(a["Num 1+"]) - 1);
+  EXPECT_EQ(n(b["Num 2+"]), n(a["Num 2+"]));
+  EXPECT_EQ(n(b["Num 3+"]), n(a["Num 3+"]) + 1);
+  EXPECT_EQ(b["Intensity score"], "3");
+  EXPECT_NEAR(std::stod(b["IxP score"]), 3 * std::stod(b["Positive %"]), 1e-9);
+  EXPECT_EQ(b["Tissue area mm^2"], a["Tissue area mm^2"]);  // the whole slide: the batch's tissue area
+  EXPECT_EQ(b["Status"].rfind("ok; reviewed; intensity overridden (automatic ", 0), 0u) << b["Status"];
+  EXPECT_EQ(b["Status"].substr(b["Status"].size() - 28), "): strong complete membranes");
+  // A drawn region makes the slide's scope: its own cells, no tissue area to divide by.
+  const CsvTable ncells = read_csv_table(nuclear / "cells.csv");
+  long in_left = 0;
+  for (const auto& row : ncells.rows) in_left += std::stod(row[ncells.column("Centroid X px")]) < half;
+  auto k = row_of(reviewed, "ki67_nuclear");
+  EXPECT_EQ(n(k["Num Detections"]), in_left);
+  EXPECT_EQ(k["Tissue area mm^2"], "");
+  EXPECT_EQ(k["Status"], "ok; reviewed");
+  const CsvTable regions = read_csv_table(dir / "out/reviewed_regions.csv");
+  ASSERT_EQ(regions.rows.size(), 1u);
+  EXPECT_EQ(regions.rows[0][regions.column("Region")], "left half");
+  EXPECT_EQ(n(regions.rows[0][regions.column("Num Detections")]), in_left);
+  // The slide nobody reviewed keeps its automatic row, byte for byte.
+  const auto auto_lines = lines_of(dir / "out/summary.csv"),
+             rev_lines = lines_of(dir / "out/reviewed_summary.csv");
+  ASSERT_EQ(auto_lines.size(), rev_lines.size());
+  EXPECT_EQ(auto_lines[0], rev_lines[0]);
+  for (std::size_t i = 1; i < auto_lines.size(); ++i) {
+    if (auto_lines[i].rfind("mixed_field,", 0) == 0) EXPECT_EQ(auto_lines[i], rev_lines[i]);
+  }
+  // The R/SPSS form and what cohort reads.
+  EXPECT_EQ(read_summary_csv(dir / "out/reviewed_summary_stats.csv").size(), 3u);
+  EXPECT_TRUE(fs::exists(dir / "out/reviewed_regions_stats.csv"));
+}
+
+TEST(ReviewedCli, AReviewThatCannotBeReadFailsItsRowAndTheExitStatus) {
+  const fs::path dir = scored_batch("reviewed_cli_broken");
+  std::ofstream(dir / "out/slides/mixed_field/review.json") << "{";
+  const auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  EXPECT_EQ(run.status, 2);
+  EXPECT_EQ(run.err.rfind("ihcscore reviewed: mixed_field: out/slides/mixed_field/review.json: ", 0), 0u)
+      << run.err;
+  const CsvTable reviewed = read_csv_table(dir / "out/reviewed_summary.csv");
+  auto m = row_of(reviewed, "mixed_field");
+  EXPECT_EQ(m["Status"].rfind("FAILED: review: out/slides/mixed_field/review.json: ", 0), 0u) << m["Status"];
+  EXPECT_EQ(m["Num Detections"], "");  // never the automatic numbers under a review that was not applied
+  EXPECT_EQ(row_of(reviewed, "ki67_nuclear")["Status"], "ok");
+}
+
+TEST(ReviewedCli, AFolderWithoutSummaryIsAUsageError) {
+  const fs::path dir = test::temp_dir("reviewed_cli_empty");
+  fs::create_directories(dir / "nothing");
+  const auto run = test::run_program("ihcscore", {"reviewed", "nothing"}, dir);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(
+      run.err,
+      "ihcscore reviewed: error: nothing/summary.csv: cannot open for reading: No such file or directory (is "
+      "nothing an output folder of ihcscore score?)\n");
+}
+
+}  // namespace ihc
