@@ -169,6 +169,7 @@ void enter_folder(FileBrowser& b, const fs::path& dir) {
   b.listing = std::move(l);
   b.selected = -1;
   b.error.clear();
+  b.focus_name = true;  // a folder typed and entered: the next thing typed is a name in it
 }
 
 fs::path current_choice(const FileBrowser& b) {

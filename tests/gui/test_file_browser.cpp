@@ -114,10 +114,14 @@ TEST(FileBrowser, TheChoiceIsTheTypedNameElseTheSelection) {
   b.typed = "c.png";
   EXPECT_EQ(current_choice(b), b.listing.dir / "c.png");
 
+  b.focus_name = false;
   enter_folder(b, d / "alpha");
   EXPECT_EQ(b.listing.dir, fs::absolute(d / "alpha").lexically_normal());
   EXPECT_EQ(b.selected, -1);
+  EXPECT_TRUE(b.focus_name);  // typing goes on in the name field
+  b.focus_name = false;
   enter_folder(b, d / "gone");  // refused: the listing stays
+  EXPECT_FALSE(b.focus_name);
   EXPECT_EQ(b.listing.dir, fs::absolute(d / "alpha").lexically_normal());
   EXPECT_EQ(b.error, fs::absolute(d / "gone").lexically_normal().string() +
                          ": cannot be listed: No such file or directory");
