@@ -66,4 +66,8 @@ test -s ihcview-out/t/cells.csv
 #    slide first.
 printf 'wait\nresults out/slides/s\nwait\nexpect-count detections %s\nquit\n' "$N" > other.txt
 "$BIN/ihcview" t.svs --no-results --script other.txt
+# ... and so does choosing them in the browser (Open results..., the folder's name typed, Enter).
+printf 'wait\nbrowse results %s\ntype s\npress enter\nwait\nexpect-count detections %s\nquit\n' "$WORK/out/slides" "$N" \
+  > browsed.txt
+"$BIN/ihcview" t.svs --no-results --script browsed.txt
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"
