@@ -503,6 +503,9 @@ class Viewer {
   // results given on the command line are parsed in the background: the slide shows at once (a 200 000-cell
   // cells.geojson takes seconds), cells appear when parsed. `wait` and --screenshot wait for them.
   std::future<LoadedResults> loading_;
+  // Readings of a slide left meanwhile: a future's destructor waits for its thread, which must not happen on
+  // the UI thread while a large cells.geojson is still being read. Dropped once finished.
+  std::vector<std::future<LoadedResults>> abandoned_;
   std::filesystem::path loading_slide_;
 
   // scoring job
@@ -848,12 +851,13 @@ bool Viewer::load_results(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   loading_slide_.clear();  // results being read or searched for in the background would replace these
   LoadedResults r = read_results(dir, live_thresholds_, slide_path_.filename().string());
-  if (r.error.empty() && r.has_record) {
+  if (r.error.empty()) {
     // Results of another slide (none open, or one of another size) open their own slide first.
-    const bool other = !slide_ || !results_mismatch(dir, r.record, slide_->info().level_sizes[0].width,
-                                                    slide_->info().level_sizes[0].height)
-                                       .empty();
-    const fs::path src = results_source(dir, r.record);
+    const bool other =
+        !slide_ || (r.has_record && !results_mismatch(dir, r.record, slide_->info().level_sizes[0].width,
+                                                      slide_->info().level_sizes[0].height)
+                                         .empty());
+    const fs::path src = r.has_record ? results_source(dir, r.record) : fs::path();
     std::error_code ec;
     if (other && !src.empty() && fs::is_regular_file(src, ec)) {
       if (!open(src, false)) return false;
@@ -873,6 +877,7 @@ void Viewer::find_own_results() {
   for (const auto& r : read_list("results_roots.txt")) roots.emplace_back(r);
   roots.push_back(fs::absolute("ihcview-out"));
   loading_slide_ = slide_path_;
+  if (loading_.valid()) abandoned_.push_back(std::move(loading_));
   loading_ = std::async(std::launch::async, [roots, slide = fs::absolute(slide_path_), g = live_thresholds_] {
     const auto found = find_results(slide, roots);
     LoadedResults r;
@@ -955,6 +960,11 @@ bool Viewer::apply_results(LoadedResults loaded) {
 }
 
 void Viewer::poll_results() {
+  abandoned_.erase(std::remove_if(abandoned_.begin(), abandoned_.end(),
+                                  [](auto& f) {
+                                    return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+                                  }),
+                   abandoned_.end());
   if (!loading_.valid() || loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   LoadedResults loaded = loading_.get();
   if (loading_slide_ != slide_path_) return;  // another slide was opened meanwhile

@@ -14,19 +14,15 @@ namespace fs = std::filesystem;
 namespace ihc {
 namespace {
 
-// The three samples scored once for every test here (a fresh copy of the output per test).
+// The three samples scored into a fresh folder of this test's own (ctest runs the tests of this file in
+// parallel processes: a shared folder would race).
 fs::path scored_batch(const std::string& name) {
-  static const fs::path batch = [] {
-    const fs::path dir = test::temp_dir("reviewed_cli_batch");
-    fs::create_directories(dir / "in");
-    for (const char* f : {"dsg2_membrane.png", "ki67_nuclear.png", "mixed_field.png"})
-      fs::create_symlink(test::source_dir() / "samples" / f, dir / "in" / f);
-    const auto score = test::run_program("ihcscore", {"score", "in", "-o", "out", "--preset", "dsg2"}, dir);
-    EXPECT_EQ(score.status, 0) << score.err;
-    return dir / "out";
-  }();
   const fs::path dir = test::temp_dir(name);
-  fs::copy(batch, dir / "out", fs::copy_options::recursive);
+  fs::create_directories(dir / "in");
+  for (const char* f : {"dsg2_membrane.png", "ki67_nuclear.png", "mixed_field.png"})
+    fs::create_symlink(test::source_dir() / "samples" / f, dir / "in" / f);
+  const auto score = test::run_program("ihcscore", {"score", "in", "-o", "out", "--preset", "dsg2"}, dir);
+  EXPECT_EQ(score.status, 0) << score.err;
   return dir;
 }
 
