@@ -426,9 +426,8 @@ class Viewer {
   // cells
   CanvasInput input_;
   std::filesystem::path results_dir_;
-  std::string results_image_;  // slide.json's "image" (the batch's id); empty without one
-  ScoreOptions
-      score_options_;  // slide.json\'s intensity rule and group: the summary follows the batch\'s rules
+  std::string results_image_;       // slide.json's "image" (the batch's id); empty without one
+  ScoreOptions score_options_;      // slide.json's intensity rule and group: summaries follow the batch's
   std::string results_image_type_;  // from slide.json: a slide of another stain is flagged in the Slide panel
   double results_area_mm2_ = std::nan("");  // from slide.json: the area the batch scored
   CellResults results_;
