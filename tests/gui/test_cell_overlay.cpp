@@ -57,49 +57,6 @@ TEST(CellOverlay, HitTestUsesTheOutlineThenTheNearestCentroid) {
   EXPECT_EQ(hit_test(t, g, {1000, 1000}, 5), -1);
 }
 
-TEST(CellOverlay, GradingReviewAndScopeAsTheBatch) {
-  const CellTable t = lattice();
-  CellState s;
-  s.automatic = grade_automatic(t, params());
-  Review r;
-  apply_review(t, r, &s);
-  // Columns 0,1 (0.01, 0.06) negative; 2,3 (0.11, 0.16) 1+; 4,5 2+; 6..9 3+.
-  EXPECT_EQ(s.classes[0], CellClass::Negative);
-  EXPECT_EQ(s.classes[2], CellClass::OnePlus);
-  EXPECT_EQ(s.classes[5], CellClass::TwoPlus);
-  EXPECT_EQ(s.classes[9], CellClass::ThreePlus);
-  r.corrections[1000] = {CellClass::ThreePlus, false, {10, 10}};
-  r.corrections[1001] = {CellClass::Negative, true, {30, 10}};
-  r.regions.push_back({1, RegionKind::Exclude, "fold", {{0, 100}, {200, 100}, {200, 200}, {0, 200}}});
-  apply_review(t, r, &s);
-  EXPECT_EQ(s.classes[0], CellClass::ThreePlus);
-  EXPECT_TRUE(s.deleted[1]);
-  EXPECT_FALSE(s.counted[1]);
-  EXPECT_FALSE(s.counted[55]);  // centroid (110, 110) in the exclusion
-  EXPECT_TRUE(s.counted[45]);
-  const Summary sum = summarize(s, nullptr, {});
-  // 50 rows in scope minus one deleted cell.
-  EXPECT_EQ(sum.final.detections, 49);
-  const Scores expect = compute_scores(count_classes(s.classes, s.counted));
-  EXPECT_EQ(sum.automatic.h_score, expect.h_score);
-  EXPECT_EQ(sum.automatic.allred, expect.allred);
-}
-
-TEST(CellOverlay, IntensityOverrideKeepsBothScores) {
-  const CellTable t = lattice();
-  CellState s;
-  s.automatic = grade_automatic(t, params());
-  apply_review(t, {}, &s);
-  const Summary sum = summarize(s, nullptr, {true, 1, "weak, heterogeneous"});
-  EXPECT_TRUE(sum.overridden);
-  EXPECT_EQ(sum.final.intensity_score, 1);
-  EXPECT_NE(sum.automatic.intensity_score, 1);
-  EXPECT_DOUBLE_EQ(sum.final.ixp, 1 * sum.final.positive_percent);
-  EXPECT_DOUBLE_EQ(sum.final.allred, sum.final.allred_proportion + 1);
-  EXPECT_DOUBLE_EQ(sum.final.irs, sum.final.irs_percentage * 1);
-  EXPECT_EQ(sum.final.h_score, sum.automatic.h_score);
-}
-
 TEST(CellOverlay, SelectionsAndBorderlineNavigation) {
   const CellTable t = lattice();
   CellGrid g;

@@ -1,0 +1,167 @@
+#include "models/review_scores.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "models/parameters.hpp"
+#include "support/test_support.hpp"
+
+namespace ihc {
+namespace {
+
+// A 10 x 10 lattice of square cells 20 px apart; the DAB value rises with x (0.05 per column).
+CellTable lattice(std::int64_t first_id = 1000) {
+  CellTable t;
+  const int col = t.add_column("Cell: DAB OD mean");
+  for (int y = 0; y < 10; ++y) {
+    for (int x = 0; x < 10; ++x) {
+      Cell c;
+      c.id = first_id + y * 10 + x;
+      c.centroid = {20.0 * x + 10, 20.0 * y + 10};
+      const float cx = static_cast<float>(c.centroid.x), cy = static_cast<float>(c.centroid.y);
+      c.boundary = {{cx - 8, cy - 8}, {cx + 8, cy - 8}, {cx + 8, cy + 8}, {cx - 8, cy + 8}};
+      t.cells.push_back(c);
+    }
+  }
+  t.columns[col].resize(t.size());
+  for (std::size_t i = 0; i < t.size(); ++i) t.columns[col][i] = 0.05f * static_cast<float>(i % 10) + 0.01f;
+  return t;
+}
+
+GradingParams params() {
+  GradingParams p;
+  p.measurement = "Cell: DAB OD mean";
+  p.threshold_1plus = 0.1;
+  p.threshold_2plus = 0.2;
+  p.threshold_3plus = 0.3;
+  return p;
+}
+
+}  // namespace
+
+TEST(ReviewScores, GradingReviewAndScopeAsTheBatch) {
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_cells(t, params());
+  Review r;
+  apply_review(t, r, &s);
+  // Columns 0,1 (0.01, 0.06) negative; 2,3 (0.11, 0.16) 1+; 4,5 2+; 6..9 3+.
+  EXPECT_EQ(s.classes[0], CellClass::Negative);
+  EXPECT_EQ(s.classes[2], CellClass::OnePlus);
+  EXPECT_EQ(s.classes[5], CellClass::TwoPlus);
+  EXPECT_EQ(s.classes[9], CellClass::ThreePlus);
+  r.corrections[1000] = {CellClass::ThreePlus, false, {10, 10}};
+  r.corrections[1001] = {CellClass::Negative, true, {30, 10}};
+  r.regions.push_back({1, RegionKind::Exclude, "fold", {{0, 100}, {200, 100}, {200, 200}, {0, 200}}});
+  apply_review(t, r, &s);
+  EXPECT_EQ(s.classes[0], CellClass::ThreePlus);
+  EXPECT_TRUE(s.deleted[1]);
+  EXPECT_FALSE(s.counted[1]);
+  EXPECT_FALSE(s.counted[55]);  // centroid (110, 110) in the exclusion
+  EXPECT_TRUE(s.counted[45]);
+  const Summary sum = summarize(s, nullptr, {});
+  // 50 rows in scope minus one deleted cell.
+  EXPECT_EQ(sum.final.detections, 49);
+  const Scores expect = compute_scores(count_classes(s.classes, s.counted));
+  EXPECT_EQ(sum.automatic.h_score, expect.h_score);
+  EXPECT_EQ(sum.automatic.allred, expect.allred);
+}
+
+TEST(ReviewScores, IntensityOverrideKeepsBothScores) {
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_cells(t, params());
+  apply_review(t, {}, &s);
+  const Summary sum = summarize(s, nullptr, {true, 1, "weak, heterogeneous"});
+  EXPECT_TRUE(sum.overridden);
+  EXPECT_EQ(sum.final.intensity_score, 1);
+  EXPECT_NE(sum.automatic.intensity_score, 1);
+  EXPECT_DOUBLE_EQ(sum.final.ixp, 1 * sum.final.positive_percent);
+  EXPECT_DOUBLE_EQ(sum.final.allred, sum.final.allred_proportion + 1);
+  EXPECT_DOUBLE_EQ(sum.final.irs, sum.final.irs_percentage * 1);
+  EXPECT_EQ(sum.final.h_score, sum.automatic.h_score);
+  // The row a study reads says so, with the automatic intensity and the reason.
+  const ScoreRow row = reviewed_row("a-2", sum, 1.5, 0.25);
+  EXPECT_EQ(row.image, "a-2");
+  EXPECT_EQ(row.intensity_score, 1);
+  EXPECT_EQ(row.tissue_area_mm2, 1.5);
+  EXPECT_EQ(row.mpp, 0.25);
+  EXPECT_EQ(row.status, "ok; reviewed; intensity overridden (automatic " +
+                            format_number(sum.automatic.intensity_score) + "): weak, heterogeneous");
+  EXPECT_EQ(reviewed_row("a", summarize(s, nullptr, {}), 1.5, 0.25).status, "ok; reviewed");
+}
+
+TEST(ReviewScores, TheBatchsIntensityRuleAndGroupComeFromSlideJson) {
+  EXPECT_EQ(score_options_of({}).intensity_rule, IntensityRule::MeanGrade);
+  const ScoreOptions o = score_options_of({{"intensity_rule", "most_common"},
+                                           {"group_score", "ixp"},
+                                           {"group_cutoff", "100"},
+                                           {"sigma_um", "2"}});
+  EXPECT_EQ(o.intensity_rule, IntensityRule::MostCommon);
+  EXPECT_EQ(o.group_score, GroupScore::Ixp);
+  EXPECT_EQ(o.group_cutoff, 100.0);
+  // Most-common intensity: 40 of the 100 lattice cells are 3+, the mean grade of positives says 2+.
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_cells(t, params());
+  apply_review(t, {}, &s);
+  EXPECT_EQ(summarize(s, nullptr, {}, o).final.intensity_score, 3);
+  EXPECT_EQ(summarize(s, nullptr, {}).final.intensity_score, 2);
+  try {
+    score_options_of({{"group_score", "ixp"}});
+    FAIL();
+  } catch (const ParamError& e) {
+    EXPECT_EQ(std::string(e.what()), "parameter 'group_cutoff' must be set when group_score is ixp");
+  }
+}
+
+TEST(ReviewScores, DrawnRegionsMakeTheScopeAndTheirOwnRows) {
+  const CellTable t = lattice();
+  Review r;
+  EXPECT_EQ(reviewed_area_mm2(r, 2.0), 2.0);
+  r.regions.push_back({1, RegionKind::Include, "tumour", {{0, 0}, {100, 0}, {100, 200}, {0, 200}}});
+  r.regions.push_back({2, RegionKind::Include, "", {{100, 0}, {200, 0}, {200, 100}, {100, 100}}});
+  r.regions.push_back({3, RegionKind::Exclude, "fold", {{0, 0}, {40, 0}, {40, 20}, {0, 20}}});
+  EXPECT_TRUE(std::isnan(reviewed_area_mm2(r, 2.0)));  // no tissue mask to intersect regions with
+  CellState s;
+  s.automatic = grade_cells(t, params());
+  apply_review(t, r, &s);
+  const auto rows = reviewed_region_rows("a", t, s, r, 0.5);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].region, "tumour");
+  EXPECT_EQ(rows[0].num_detections, 48);  // 5 columns x 10 rows minus the 2 cells under the fold
+  EXPECT_EQ(rows[1].region, "Region 2");
+  EXPECT_EQ(rows[1].num_detections, 25);
+  EXPECT_EQ(rows[1].status, "ok; reviewed");
+}
+
+TEST(ReviewScores, AFoldersReviewFollowsReDetectedCellsByCentroid) {
+  const std::filesystem::path dir = test::temp_dir("review_scores_folder");
+  // The cells were re-detected since the review: new ids, centroids within a pixel.
+  CellResults cells;
+  cells.table = lattice(5000);
+  for (auto& c : cells.table.cells) c.centroid += cv::Point2d(0.5, -0.5);
+  cells.classes = grade_cells(cells.table, params());
+  write_cells_csv(dir / "cells.csv", cells, {});
+  Review r;
+  r.thresholds = params();
+  r.corrections[1000] = {CellClass::ThreePlus, false, {10, 10}};    // now cell 5000, Negative
+  r.corrections[1001] = {CellClass::Negative, true, {30, 10}};      // now cell 5001: a false detection
+  r.corrections[7777] = {CellClass::ThreePlus, false, {500, 500}};  // no cell there any more
+  save_review(dir / "review.json", r);
+  ScoreRow automatic;
+  automatic.image = "a";
+  automatic.tissue_area_mm2 = 0.04;
+  automatic.mpp = 0.5;
+  const ReviewedFolder f = score_reviewed_folder(dir, automatic);
+  EXPECT_EQ(f.total.num_detections, 99);
+  EXPECT_EQ(f.total.num_negative, 20 - 2);  // columns 0 and 1 minus the two corrected cells
+  EXPECT_EQ(f.total.num_3plus, 40 + 1);
+  EXPECT_EQ(f.total.tissue_area_mm2, 0.04);
+  EXPECT_EQ(f.corrections, 2u);
+  EXPECT_EQ(f.orphans, 1u);
+  EXPECT_TRUE(f.regions.empty());
+}
+
+}  // namespace ihc
