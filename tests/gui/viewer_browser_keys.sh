@@ -60,7 +60,9 @@ echo "Ctrl+A, typed name, Enter: saved $WORK/p/keys.params; screenshot $WORK/typ
 # Saving again under that name: Enter makes the browser ask (the button says Replace, the reason in red); Esc
 # then closes it and the file is left as it was.
 cp -p p/keys.params before.params
-cat > ask.txt << EOS
+# save_again: the start of a session saving keys.params again (a changed parameter), up to the question.
+save_again() {
+  cat << EOS
 wait
 param min_area_um2 45
 browse save-params $WORK/p
@@ -69,6 +71,11 @@ press ctrl+a
 type keys.params
 press enter
 expect-pixel 289 615 FFFFFF 0
+EOS
+}
+{
+  save_again
+  cat << EOS
 expect-pixel 270 637 FF594D 3
 expect-pixel 300 159 294A7A 3
 screenshot $WORK/replace_asked.png
@@ -76,6 +83,7 @@ press escape
 expect-pixel 1250 17 274160 3
 quit
 EOS
+} > ask.txt
 view ask
 test "$(grep -cxF "file browser: asks before replacing $WORK/p/keys.params" ask.log)" = 1
 cmp p/keys.params before.params
@@ -83,19 +91,14 @@ test ! p/keys.params -nt before.params
 echo "saving over keys.params asks (screenshot $WORK/replace_asked.png); Esc left the file unchanged"
 
 # ... and Enter again replaces it.
-cat > replace.txt << EOS
-wait
-param min_area_um2 45
-browse save-params $WORK/p
-press end
-press ctrl+a
-type keys.params
-press enter
-expect-pixel 289 615 FFFFFF 0
+{
+  save_again
+  cat << EOS
 press enter
 expect-pixel 1250 17 274160 3
 quit
 EOS
+} > replace.txt
 view replace
 test "$(grep -cxF "file browser: asks before replacing $WORK/p/keys.params" replace.log)" = 1
 if cmp -s p/keys.params before.params; then
