@@ -4,36 +4,13 @@
 
 #include <cmath>
 
+#include "support/cell_lattice.hpp"
+
 namespace ihc::gui {
 namespace {
 
-// A 10 x 10 lattice of square cells 20 px apart; the DAB value rises with x (0.05 per column).
-CellTable lattice() {
-  CellTable t;
-  const int col = t.add_column("Cell: DAB OD mean");
-  for (int y = 0; y < 10; ++y) {
-    for (int x = 0; x < 10; ++x) {
-      Cell c;
-      c.id = 1000 + y * 10 + x;
-      c.centroid = {20.0 * x + 10, 20.0 * y + 10};
-      const float cx = static_cast<float>(c.centroid.x), cy = static_cast<float>(c.centroid.y);
-      c.boundary = {{cx - 8, cy - 8}, {cx + 8, cy - 8}, {cx + 8, cy + 8}, {cx - 8, cy + 8}};
-      t.cells.push_back(c);
-    }
-  }
-  t.columns[col].resize(t.size());
-  for (std::size_t i = 0; i < t.size(); ++i) t.columns[col][i] = 0.05f * static_cast<float>(i % 10) + 0.01f;
-  return t;
-}
-
-GradingParams params() {
-  GradingParams p;
-  p.measurement = "Cell: DAB OD mean";
-  p.threshold_1plus = 0.1;
-  p.threshold_2plus = 0.2;
-  p.threshold_3plus = 0.3;
-  return p;
-}
+CellTable lattice(std::int64_t first_id = 1000) { return test::cell_lattice(first_id); }
+GradingParams params() { return test::lattice_grading(); }
 
 TEST(CellGrid, QueryReturnsExactlyTheCentroidsInTheRectangle) {
   const CellTable t = lattice();
