@@ -39,9 +39,24 @@ int run_reviewed(const Args& args) {
   for (ScoreRow& row : rows) {
     const fs::path dir = out / "slides" / row.image;
     std::error_code ec;
+    // The slide's own slide.json is its current automatic row: the viewer may have re-scored the slide into
+    // this folder since the batch wrote summary.csv.
+    std::string note;
+    if (row.status.rfind("FAILED", 0) != 0 && fs::exists(dir / "slide.json", ec)) {
+      try {
+        ScoreRow current = read_slide_json(dir / "slide.json").total;
+        current.image = row.image;
+        if (summary_csv({current}, ColumnNames::QuPath) != summary_csv({row}, ColumnNames::QuPath))
+          note = "; re-scored since summary.csv: slide.json's scores";
+        row = current;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "ihcscore reviewed: %s: %s (summary.csv's row kept)\n", row.image.c_str(),
+                     e.what());
+      }
+    }
     if (row.status.rfind("FAILED", 0) == 0 || !fs::exists(dir / "review.json", ec)) {
-      std::printf("%s: automatic (%s)\n", row.image.c_str(),
-                  row.status.rfind("FAILED", 0) == 0 ? "scoring failed" : "not reviewed");
+      std::printf("%s: automatic (%s%s)\n", row.image.c_str(),
+                  row.status.rfind("FAILED", 0) == 0 ? "scoring failed" : "not reviewed", note.c_str());
       continue;
     }
     try {
@@ -50,8 +65,9 @@ int run_reviewed(const Args& args) {
       region_rows.insert(region_rows.end(), r.regions.begin(), r.regions.end());
       ++reviewed;
       std::printf(
-          "%s: reviewed (%zu corrections%s)\n", row.image.c_str(), r.corrections,
-          r.orphans > 0 ? (", " + std::to_string(r.orphans) + " without a cell, not counted").c_str() : "");
+          "%s: reviewed (%zu corrections%s%s)\n", row.image.c_str(), r.corrections,
+          r.orphans > 0 ? (", " + std::to_string(r.orphans) + " without a cell, not counted").c_str() : "",
+          note.c_str());
     } catch (const std::exception& e) {
       // Never the automatic numbers under a review that could not be read: the row is marked failed.
       ++failed;

@@ -157,6 +157,27 @@ TEST(ReviewedCli, AReviewThatCannotBeReadFailsItsRowAndTheExitStatus) {
   EXPECT_EQ(row_of(reviewed, "ki67_nuclear")["Status"], "ok");
 }
 
+TEST(ReviewedCli, ASlideReScoredSinceTheBatchGivesItsCurrentScores) {
+  // As when the viewer re-scored mixed_field into its batch folder: slide.json holds new scores, summary.csv
+  // the batch's.
+  const fs::path dir = scored_batch("reviewed_cli_rescored");
+  const fs::path record = dir / "out/slides/mixed_field/slide.json";
+  SlideRecord rec = read_slide_json(record);
+  rec.total.num_detections += 5;
+  rec.total.num_negative += 5;
+  std::ofstream(record) << slide_json_text(rec);
+  const auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find(
+                "mixed_field: automatic (not reviewed; re-scored since summary.csv: slide.json's scores)\n"),
+            std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("ki67_nuclear: automatic (not reviewed)\n"), std::string::npos) << run.out;
+  const auto a = row_of(read_csv_table(dir / "out/summary.csv"), "mixed_field");
+  const auto b = row_of(read_csv_table(dir / "out/reviewed_summary.csv"), "mixed_field");
+  EXPECT_EQ(std::stoll(b.at("Num Detections")), std::stoll(a.at("Num Detections")) + 5);
+}
+
 TEST(ReviewedCli, AFolderWithoutSummaryIsAUsageError) {
   const fs::path dir = test::temp_dir("reviewed_cli_empty");
   fs::create_directories(dir / "nothing");
