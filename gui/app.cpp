@@ -918,14 +918,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
     live_thresholds_ = editor_.review().thresholds;
     set_cells(std::move(loaded.cells));
     // Corrections follow cells by centroid when the cells were re-detected since the review.
-    std::size_t unmatched = 0;
-    for (const auto& [id, c] : editor_.review().corrections) {
-      bool found = false;
-      for (int i : grid_.query({c.centroid.x - 1, c.centroid.y - 1, 2, 2}))
-        found |= results_.table.cells[i].id == id;
-      unmatched += found ? 0 : 1;
-    }
-    if (unmatched > 0 || !editor_.review().orphans.empty()) {
+    if (!review_fits_cells(editor_.review(), results_.table.cells)) {
       const auto r = editor_.rematch(results_.table.cells, 4.0);
       message_ = "Re-detected cells: " + std::to_string(r.matched) + " corrections matched, " +
                  std::to_string(r.orphaned) + " kept as orphans";

@@ -354,6 +354,20 @@ bool ReviewEditor::redo() {
   return true;
 }
 
+bool review_fits_cells(const Review& review, const std::vector<Cell>& cells) {
+  if (!review.orphans.empty()) return false;
+  if (review.corrections.empty()) return true;
+  std::unordered_map<std::int64_t, cv::Point2d> where;
+  for (const Cell& c : cells) where.emplace(c.id, c.centroid);
+  for (const auto& [id, c] : review.corrections) {
+    auto it = where.find(id);
+    if (it == where.end() || std::abs(it->second.x - c.centroid.x) > 1 ||
+        std::abs(it->second.y - c.centroid.y) > 1)
+      return false;
+  }
+  return true;
+}
+
 ReviewEditor::RematchResult ReviewEditor::rematch(const std::vector<Cell>& cells, double max_distance_px) {
   RematchResult result;
   // Grid of new centroids with cell size = tolerance: a match lies in the 3x3 neighbourhood.

@@ -98,6 +98,11 @@ Region scope_region(const Review& review);
 // One drawn region on its own (minus every exclusion), for the summary of the selected region.
 Region single_region(const Review& review, std::int64_t region_id);
 
+// True when the review was made on these cells: every correction's id is a cell within 1 px of the
+// correction's centroid, and nothing waits as an orphan. A new detection numbers its cells afresh, so an id
+// alone does not tell: after one, ReviewEditor::rematch moves the corrections by centroid.
+bool review_fits_cells(const Review& review, const std::vector<Cell>& cells);
+
 // One cell as the editor needs it: id, where it is, and its automatic class (for the log).
 struct CellRef {
   std::int64_t id = 0;

@@ -1,7 +1,6 @@
 #include "models/review_scores.hpp"
 
 #include <cmath>
-#include <unordered_set>
 
 #include "models/regions.hpp"
 
@@ -103,12 +102,8 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
   const CellResults cells = fs::exists(dir / "cells.csv", ec) ? read_cells_csv(dir / "cells.csv")
                                                               : read_cells_geojson(dir / "cells.geojson");
   Review review = load_review(dir / "review.json");
-  // The viewer re-matches corrections by centroid when the cells were re-detected since the review.
-  std::unordered_set<std::int64_t> ids;
-  for (const Cell& c : cells.table.cells) ids.insert(c.id);
-  bool all_found = review.orphans.empty();
-  for (const auto& [id, c] : review.corrections) all_found = all_found && ids.count(id) > 0;
-  if (!all_found) {
+  // As the viewer does: corrections follow the cells by centroid when they were re-detected since the review.
+  if (!review_fits_cells(review, cells.table.cells)) {
     ReviewEditor editor(review);
     editor.rematch(cells.table.cells, 4.0);
     review = editor.review();

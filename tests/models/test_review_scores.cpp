@@ -141,4 +141,32 @@ TEST(ReviewScores, AFoldersReviewFollowsReDetectedCellsByCentroid) {
   EXPECT_TRUE(f.regions.empty());
 }
 
+TEST(ReviewScores, ANewDetectionsReusedIdsDoNotCarryTheCorrections) {
+  // A batch run again numbers its cells afresh: id 1005 is now another cell (column 5, 2+) than the one set
+  // to 3+. The correction must follow its centroid (10, 10), cell 1000 (Negative) today, not the id.
+  const std::filesystem::path dir = test::temp_dir("review_scores_reused_ids");
+  CellResults cells;
+  cells.table = lattice();
+  cells.classes = grade_cells(cells.table, params());
+  write_cells_csv(dir / "cells.csv", cells, {});
+  Review r;
+  r.thresholds = params();
+  r.corrections[1005] = {CellClass::ThreePlus, false, {10, 10}};
+  save_review(dir / "review.json", r);
+  EXPECT_FALSE(review_fits_cells(r, cells.table.cells));
+  ScoreRow automatic;
+  automatic.image = "a";
+  const ReviewedFolder f = score_reviewed_folder(dir, automatic);
+  EXPECT_EQ(f.total.num_detections, 100);
+  EXPECT_EQ(f.total.num_negative, 19);  // cell 1000 set to 3+
+  EXPECT_EQ(f.total.num_2plus, 20);     // cell 1005 as graded
+  EXPECT_EQ(f.total.num_3plus, 41);
+  EXPECT_EQ(f.orphans, 0u);
+  r.corrections.clear();
+  r.corrections[1001] = {CellClass::Negative, true, {30.5, 9.5}};  // its own cell, within a pixel
+  EXPECT_TRUE(review_fits_cells(r, cells.table.cells));
+  r.orphans.push_back({CellClass::OnePlus, false, {500, 500}});
+  EXPECT_FALSE(review_fits_cells(r, cells.table.cells));
+}
+
 }  // namespace ihc
