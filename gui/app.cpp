@@ -157,11 +157,9 @@ struct LoadedResults {
   CellResults cells;
   Review review;
   bool had_review = false;
-  std::string image_type;  // slide.json's estimate ("Brightfield (H&E)", ...); empty in older results
-  std::map<std::string, std::string> parameters;  // slide.json's resolved parameters; empty in older results
-  double tissue_area_mm2 = std::nan("");          // slide.json's scored area; NaN without mpp or slide.json
-  SlideRecord record;                             // slide.json (has_record): the slide and size scored
-  bool has_record = false;
+  // slide.json: the slide and size scored, its id, image type, parameters and area. Left default without
+  // one (older results): no size to check, no source, empty type and parameters, NaN area.
+  SlideRecord record;
   bool found = false;  // found for the slide by find_results (not asked for): a failure is only a message
   std::string error;   // set instead of throwing (the reading may run on another thread)
 };
@@ -419,17 +417,17 @@ class Viewer {
   std::string stain_message_;
   std::future<StainEstimate> estimating_;
   // The slide's own image type, estimated from its overview in the background when it opens; slide.json's
-  // (results_image_type_) takes precedence, being what the scores were computed with.
+  // (results_record_.image_type) takes precedence, being what the scores were computed with.
   std::future<ImageTypeEstimate> typing_;
   std::string slide_image_type_;
 
   // cells
   CanvasInput input_;
   std::filesystem::path results_dir_;
-  std::string results_image_;       // slide.json's "image" (the batch's id); empty without one
-  ScoreOptions score_options_;      // slide.json's intensity rule and group: summaries follow the batch's
-  std::string results_image_type_;  // from slide.json: a slide of another stain is flagged in the Slide panel
-  double results_area_mm2_ = std::nan("");  // from slide.json: the area the batch scored
+  // The results' slide.json (default without one): the batch's id of the slide, its image type (a slide of
+  // another stain is flagged in the Slide panel), the area the batch scored.
+  SlideRecord results_record_;
+  ScoreOptions score_options_;  // slide.json's intensity rule and group: summaries follow the batch's
   CellResults results_;
   CellGrid grid_;
   CellState state_;
@@ -615,10 +613,8 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   message_ = "Opened " + path.filename().string();
   // The last slide's result folder is not this one's: scoring would write this slide's cells into it.
   results_dir_.clear();
-  results_image_.clear();
+  results_record_ = {};
   score_options_ = {};
-  results_image_type_.clear();
-  results_area_mm2_ = std::nan("");
   results_ = {};
   grid_ = {};
   state_ = {};
@@ -821,10 +817,6 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     if (std::filesystem::exists(dir / "slide.json")) {
       const SlideRecord rec = read_slide_json(dir / "slide.json");
       out.record = rec;
-      out.has_record = true;
-      out.image_type = rec.image_type;
-      out.parameters = rec.parameters;
-      out.tissue_area_mm2 = rec.total.tissue_area_mm2;
       if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
       if (rec.thresholds.size() == 3) {
         g.mode = ThresholdMode::Three;
@@ -852,11 +844,10 @@ bool Viewer::load_results(const std::filesystem::path& dir) {
   LoadedResults r = read_results(dir, live_thresholds_, slide_path_.filename().string());
   if (r.error.empty()) {
     // Results of another slide (none open, or one of another size) open their own slide first.
-    const bool other =
-        !slide_ || (r.has_record && !results_mismatch(dir, r.record, slide_->info().level_sizes[0].width,
-                                                      slide_->info().level_sizes[0].height)
-                                         .empty());
-    const fs::path src = r.has_record ? results_source(dir, r.record) : fs::path();
+    const bool other = !slide_ || (!results_mismatch(dir, r.record, slide_->info().level_sizes[0].width,
+                                                     slide_->info().level_sizes[0].height)
+                                        .empty());
+    const fs::path src = results_source(dir, r.record);
     std::error_code ec;
     if (other && !src.empty() && fs::is_regular_file(src, ec)) {
       if (!open(src, false)) return false;
@@ -890,23 +881,21 @@ void Viewer::find_own_results() {
 bool Viewer::apply_results(LoadedResults loaded) {
   try {
     if (!loaded.error.empty()) throw ResultsError(loaded.error);
-    if (loaded.has_record && slide_) {
+    if (slide_) {
       // Cells are in level-0 pixels of the slide they were detected on: on another they would be wrong.
       const cv::Size s = slide_->info().level_sizes[0];
       const std::string why = results_mismatch(loaded.dir, loaded.record, s.width, s.height);
       if (!why.empty()) throw ResultsError(why);
     }
     results_dir_ = loaded.dir;
-    results_image_ = loaded.has_record ? loaded.record.image : std::string();
-    score_options_ = loaded.has_record ? score_options_of(loaded.record.parameters) : ScoreOptions{};
-    results_image_type_ = loaded.image_type;
-    results_area_mm2_ = loaded.tissue_area_mm2;
-    if (!loaded.parameters.empty()) {
+    score_options_ = score_options_of(loaded.record.parameters);
+    results_record_ = loaded.record;
+    if (!loaded.record.parameters.empty()) {
       // Re-scoring from the viewer starts from what the batch used; keys of another version are left out.
       // The grading comes from the review below, not from here.
       form_.values = default_params(form_.preset);
       form_.error.clear();
-      for (const auto& [key, value] : loaded.parameters) {
+      for (const auto& [key, value] : loaded.record.parameters) {
         try {
           form_.values.set(key, value, "slide.json");
         } catch (const std::exception&) {
@@ -1117,12 +1106,14 @@ void Viewer::navigate(int step) {
              std::to_string(results_.table.cells[i].id) + ")";
 }
 
-double Viewer::scope_area_mm2() const { return reviewed_area_mm2(editor_.review(), results_area_mm2_); }
+double Viewer::scope_area_mm2() const {
+  return reviewed_area_mm2(editor_.review(), results_record_.total.tissue_area_mm2);
+}
 
 // The batch's id of the slide (slide.json's "image": "a-2" for a second a.svs, "b" for b.ome.tif): the Image
 // of the exported rows and the seed of the cell UUIDs, so reviewed files line up with the batch's.
 std::string Viewer::image_id() const {
-  return results_image_.empty() ? results_id(slide_path_) : results_image_;
+  return results_record_.image.empty() ? results_id(slide_path_) : results_record_.image;
 }
 
 ScoreRow Viewer::summary_row(const Summary& s, double area_mm2) const {
@@ -1595,7 +1586,8 @@ void Viewer::panel_slide() {
     } else {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "No pixel size: lengths in px");
     }
-    const std::string& type = results_image_type_.empty() ? slide_image_type_ : results_image_type_;
+    const std::string& type =
+        results_record_.image_type.empty() ? slide_image_type_ : results_record_.image_type;
     const ImageTypeWarning w = image_type_warning(image_type_from_name(type));
     if (!w.looks_like.empty()) {
       std::string head = w.looks_like + ":";
