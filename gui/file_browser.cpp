@@ -127,7 +127,7 @@ std::string check_choice(const fs::path& path, BrowseFor purpose) {
 }
 
 std::string size_label(std::uintmax_t bytes) {
-  static const char* kUnits[] = {"KB", "MB", "GB", "TB"};
+  static constexpr const char* kUnits[] = {"KB", "MB", "GB", "TB"};
   if (bytes < 1024) return std::to_string(bytes) + " B";
   double v = static_cast<double>(bytes) / 1024.0;
   int u = 0;

@@ -54,7 +54,8 @@ struct FileBrowser {
   std::string typed;  // the name field
   int selected = -1;  // index into listing.entries
   bool all_files = false;
-  bool focus_name = false;   // the name field takes the keyboard on the next frame (on opening, after Enter, in a new folder)
+  bool focus_name = false;   // the name field takes the keyboard on the next frame (on opening, after Enter,
+                             // in a new folder)
   bool name_active = false;  // it had the keyboard in the last frame
   std::filesystem::path replace;  // a file the user was told exists: the next Save of it overwrites it
   std::string error;              // the last refused choice

@@ -180,7 +180,7 @@ std::string parse_key_chord(const std::string& name, KeyChord* out) {
     if (plain) k.character = static_cast<unsigned int>(shift ? rest[0] - 'a' + 'A' : rest[0]);
   } else if (rest.size() == 1 && rest[0] >= '0' && rest[0] <= '9') {
     k.key = GLFW_KEY_0 + (rest[0] - '0');
-    if (plain) k.character = static_cast<unsigned int>(rest[0]);
+    if (plain) k.character = static_cast<unsigned char>(rest[0]);
   } else if (rest.size() >= 2 && rest.size() <= 3 && rest[0] == 'f' &&
              std::all_of(rest.begin() + 1, rest.end(), [](unsigned char ch) { return std::isdigit(ch); }) &&
              std::stoi(rest.substr(1)) >= 1 && std::stoi(rest.substr(1)) <= 12) {

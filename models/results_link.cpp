@@ -118,6 +118,7 @@ std::vector<fs::path> find_results(const fs::path& slide, const std::vector<fs::
   std::stable_sort(found.begin(), found.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<fs::path> out;
+  out.reserve(found.size());
   for (auto& f : found) out.push_back(std::move(f.second));
   return out;
 }

@@ -990,12 +990,13 @@ TEST_F(ScoreCli, ProgressShowsTwoBarsOnATerminalAndOneLinePerSlideOtherwise) {
 // at 0.346 um/px of the same region; the VSI's glass is grey, 216): a researcher expects the same nuclei and
 // one Ki-67 index. With the ki67 preset (per-image glass colour) they read 998 and 916 cells, 18.9 and 15.9
 // % (session 14; 918 and 830 cells, 20.2 and 17.5 % before the second search on hematoxylin, which adds 80
-// and 86 negatives alike and leaves the positives at 189 and 146). The VSI scan has about half the NDPI's optical density (median nucleus hematoxylin 0.13 against 0.26,
-// 90th percentile of nucleus DAB 0.37 against 0.78), so some of its weak positives fall below 0.2: the index
-// can only agree to a few points. Before the ridge test's second look (session 8) the VSI lost 21 % of its
-// nuclei (703 against 895), negatives as well as positives, and the two indices agreed to 0.2 points by that
-// cancellation. QuPath 0.3.2 with a fixed white background gave 16.6 and 13.5 % (DAB 0.2), 11.9 and 3.7 %
-// (DAB 0.5): docs/accuracy.md, "Agreement with QuPath".
+// and 86 negatives alike and leaves the positives at 189 and 146). The VSI scan has about half the NDPI's
+// optical density (median nucleus hematoxylin 0.13 against 0.26, 90th percentile of nucleus DAB 0.37 against
+// 0.78), so some of its weak positives fall below 0.2: the index can only agree to a few points. Before the
+// ridge test's second look (session 8) the VSI lost 21 % of its nuclei (703 against 895), negatives as well
+// as positives, and the two indices agreed to 0.2 points by that cancellation. QuPath 0.3.2 with a fixed
+// white background gave 16.6 and 13.5 % (DAB 0.2), 11.9 and 3.7 % (DAB 0.5): docs/accuracy.md, "Agreement
+// with QuPath".
 TEST_F(ScoreCli, SameTissueFromTwoScannersGivesTheSameKi67Index) {
   IHC_REQUIRE_SHARED(ndpi, "qupath-2022-cell-detection/images/OS-2-ndpi.ome.tif");
   IHC_REQUIRE_SHARED(vsi, "qupath-2022-cell-detection/images/OS-2-vsi.ome.tif");

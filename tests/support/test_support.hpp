@@ -32,8 +32,8 @@ std::string shell_quote(const std::string& s);
 // Same size, type and bits in every pixel (NaNs included, unlike comparing with cv::norm).
 bool same_bits(const cv::Mat& a, const cv::Mat& b);
 // The parameters of Pete Bankhead's published QuPath 0.3.2 run on OS-2 (qupath-2022-cell-detection) as
-// ihcscore arguments after --preset ki67: "--params", the repository's docs/qupath-os2-script.params (the file
-// users and scripts/evaluate-all use too).
+// ihcscore arguments after --preset ki67: "--params", the repository's docs/qupath-os2-script.params (the
+// file users and scripts/evaluate-all use too).
 std::vector<std::string> qupath_os2_script_args();
 
 }  // namespace ihc::test
