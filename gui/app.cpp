@@ -160,8 +160,13 @@ struct LoadedResults {
   // slide.json: the slide and size scored, its id, image type, parameters and area. Left default without
   // one (older results): no size to check, no source, empty type and parameters, NaN area.
   SlideRecord record;
-  bool found = false;  // found for the slide by find_results (not asked for): a failure is only a message
-  std::string error;   // set instead of throwing (the reading may run on another thread)
+  // Who asked for them: the command line's --results beside its slide (results of another slide are
+  // refused), the search for the open slide's own (a failure is only a message), or the user (Open
+  // results..., a dropped folder, a script's `results`, a scoring job done: results of another slide open
+  // their slide; from the browser, a failure goes back to it).
+  enum class Asked { CommandLine, Found, User, Browser };
+  Asked asked = Asked::CommandLine;
+  std::string error;  // set instead of throwing (the reading runs on another thread)
 };
 
 // The Detection panel's state (QuPath's "Positive cell detection" dialog): the declared detection and
@@ -325,7 +330,9 @@ class Viewer {
   void rebuild_stains();
 
   // ---- cells, review
-  bool load_results(const std::filesystem::path& dir);
+  void load_results(const std::filesystem::path& dir,
+                    LoadedResults::Asked asked = LoadedResults::Asked::User);
+  bool show_asked_results(LoadedResults loaded);
   bool apply_results(LoadedResults loaded);
   void poll_results();
   void set_cells(CellResults results);
@@ -497,9 +504,10 @@ class Viewer {
   std::uint64_t full_saved_revision_ = ~0ULL;
   Clock::time_point last_save_ = Clock::now();
 
-  // results given on the command line are parsed in the background: the slide shows at once (a 200 000-cell
-  // cells.geojson takes seconds), cells appear when parsed. `wait` and --screenshot wait for them.
+  // Results are read in the background, whoever asked: the slide shows and pans meanwhile (a 200 000-cell
+  // cells.geojson takes seconds), cells appear when parsed. `wait`, `results` and --screenshot wait for them.
   std::future<LoadedResults> loading_;
+  int loading_frames_ = 0;  // frames drawn while the current reading ran (the log says; tests count them)
   // Readings of a slide left meanwhile: a future's destructor waits for its thread, which must not happen on
   // the UI thread while a large cells.geojson is still being read. Dropped once finished.
   std::vector<std::future<LoadedResults>> abandoned_;
@@ -518,7 +526,8 @@ class Viewer {
   std::size_t script_pc_ = 0;
   int script_wait_frames_ = 0;
   bool script_waiting_ = false;
-  int script_await_browser_ = 0;  // frames since `browse`, while its name field has not the keyboard
+  int script_await_browser_ = 0;    // frames since `browse`, while its name field has not the keyboard
+  bool script_await_load_ = false;  // after `results`, until the cells are read and shown
   Clock::time_point script_wait_start_;
   std::string pending_screenshot_;
   std::map<std::string, bool> panel_requests_;  // script `panel NAME open|close`, applied at the next frame
@@ -838,22 +847,36 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
   return out;
 }
 
-bool Viewer::load_results(const std::filesystem::path& dir) {
+// The reading runs off the UI thread; poll_results shows what it read.
+void Viewer::load_results(const std::filesystem::path& dir, LoadedResults::Asked asked) {
+  loading_slide_ = slide_path_;
+  loading_frames_ = 0;
+  if (loading_.valid()) abandoned_.push_back(std::move(loading_));
+  if (asked != LoadedResults::Asked::CommandLine) message_ = "Reading cells from " + dir.string() + " ...";
+  loading_ = std::async(std::launch::async,
+                        [dir, asked, g = live_thresholds_, name = slide_path_.filename().string()] {
+                          LoadedResults r = read_results(dir, g, name);
+                          r.asked = asked;
+                          if (g_glfw_up.load()) glfwPostEmptyEvent();
+                          return r;
+                        });
+}
+
+// Results the user asked for: those of another slide (none open, or one of another size) open their own
+// slide first.
+bool Viewer::show_asked_results(LoadedResults r) {
   namespace fs = std::filesystem;
-  loading_slide_.clear();  // results being read or searched for in the background would replace these
-  LoadedResults r = read_results(dir, live_thresholds_, slide_path_.filename().string());
   if (r.error.empty()) {
-    // Results of another slide (none open, or one of another size) open their own slide first.
-    const bool other = !slide_ || (!results_mismatch(dir, r.record, slide_->info().level_sizes[0].width,
+    const bool other = !slide_ || (!results_mismatch(r.dir, r.record, slide_->info().level_sizes[0].width,
                                                      slide_->info().level_sizes[0].height)
                                         .empty());
-    const fs::path src = results_source(dir, r.record);
+    const fs::path src = results_source(r.dir, r.record);
     std::error_code ec;
     if (other && !src.empty() && fs::is_regular_file(src, ec)) {
       if (!open(src, false)) return false;
       if (!r.had_review) r.review.slide = slide_path_.filename().string();
     } else if (!slide_) {
-      r.error = dir.string() + ": its slide " + (src.empty() ? std::string("(not named)") : src.string()) +
+      r.error = r.dir.string() + ": its slide " + (src.empty() ? std::string("(not named)") : src.string()) +
                 " is not found; open the slide first";
     }
   }
@@ -867,12 +890,13 @@ void Viewer::find_own_results() {
   for (const auto& r : read_list("results_roots.txt")) roots.emplace_back(r);
   roots.push_back(fs::absolute("ihcview-out"));
   loading_slide_ = slide_path_;
+  loading_frames_ = 0;
   if (loading_.valid()) abandoned_.push_back(std::move(loading_));
   loading_ = std::async(std::launch::async, [roots, slide = fs::absolute(slide_path_), g = live_thresholds_] {
     const auto found = find_results(slide, roots);
     LoadedResults r;
     if (!found.empty()) r = read_results(found.front(), g, slide.filename().string());
-    r.found = true;
+    r.asked = LoadedResults::Asked::Found;
     if (g_glfw_up.load()) glfwPostEmptyEvent();
     return r;
   });
@@ -886,6 +910,15 @@ bool Viewer::apply_results(LoadedResults loaded) {
       const cv::Size s = slide_->info().level_sizes[0];
       const std::string why = results_mismatch(loaded.dir, loaded.record, s.width, s.height);
       if (!why.empty()) throw ResultsError(why);
+    }
+    save(false);  // the review shown so far keeps its last edits
+    std::error_code same_ec;
+    if (!results_dir_.empty() && results_.table.size() > 0 &&
+        std::filesystem::equivalent(loaded.dir, results_dir_, same_ec)) {
+      // The same folder again (re-scored, or reopened): the live review is at least as new as the review.json
+      // that was read (edits made while the job ran or the cells were read), and follows the new cells below.
+      loaded.review = editor_.review();
+      loaded.had_review = true;
     }
     results_dir_ = loaded.dir;
     score_options_ = score_options_of(loaded.record.parameters);
@@ -913,9 +946,11 @@ bool Viewer::apply_results(LoadedResults loaded) {
                  std::to_string(r.orphaned) + " kept as orphans";
       refresh_cells(false);
     } else {
-      message_ = "Loaded " + std::to_string(results_.table.size()) + " cells" +
-                 (loaded.had_review ? " and the saved review" : "") +
-                 (loaded.found ? " found for this slide in " + results_dir_.string() : "");
+      message_ =
+          "Loaded " + std::to_string(results_.table.size()) + " cells" +
+          (loaded.had_review ? " and the saved review" : "") +
+          (loaded.asked == LoadedResults::Asked::Found ? " found for this slide in " + results_dir_.string()
+                                                       : "");
     }
     saved_revision_ = editor_.revision();
     remember_in("results_roots.txt", results_root(results_dir_), 20);
@@ -946,22 +981,38 @@ void Viewer::poll_results() {
                                     return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
                                   }),
                    abandoned_.end());
-  if (!loading_.valid() || loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  if (!loading_.valid()) return;
+  if (loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    ++loading_frames_;
+    return;
+  }
   LoadedResults loaded = loading_.get();
   if (loading_slide_ != slide_path_) return;  // another slide was opened meanwhile
-  const bool found = loaded.found;
-  if (found && loaded.dir.empty()) return;  // the slide has no results yet
-  if (found) {
+  using Asked = LoadedResults::Asked;
+  const Asked asked = loaded.asked;
+  if (asked == Asked::Found && loaded.dir.empty()) return;  // the slide has no results yet
+  if (asked == Asked::Found) {
     std::fprintf(stderr, "ihcview: found results for %s in %s\n", slide_path_.filename().string().c_str(),
                  loaded.dir.string().c_str());
   }
-  if (!apply_results(std::move(loaded)) && !found) {
-    exit_code_ = 2;
-    quit_ = quit_ || !script_.empty() || !opt_.screenshot.empty();
+  const bool user = asked == Asked::User || asked == Asked::Browser;
+  const bool ok = user ? show_asked_results(std::move(loaded)) : apply_results(std::move(loaded));
+  if (!ok) {
+    if (asked == Asked::Browser) {  // back to the browser, where the choice was made, with the reason
+      browser_.error = message_;
+      browser_.visible = true;
+      browser_.opening = true;
+      browser_.focus_name = true;
+    }
+    // The command line's results, or a script's, failing ends the run; a person's choice only says why.
+    if (asked == Asked::CommandLine || (user && !script_.empty())) {
+      exit_code_ = 2;
+      quit_ = quit_ || !script_.empty() || !opt_.screenshot.empty();
+    }
     return;
   }
-  std::printf("cells loaded: %zu, %.0f ms after process start\n", results_.table.size(),
-              ms_since(kProcessStart));
+  std::printf("cells loaded: %zu, %.0f ms after process start, %d frames drawn while reading\n",
+              results_.table.size(), ms_since(kProcessStart), loading_frames_);
   std::fflush(stdout);
 }
 
@@ -2112,8 +2163,8 @@ void Viewer::run_browser_choice() {
       why = message_;
       break;
     case BrowseFor::Results:
-      ok = load_results(p);
-      why = message_;
+      load_results(p, LoadedResults::Asked::Browser);  // a failure reopens the browser when the reading ends
+      ok = true;
       break;
     case BrowseFor::LoadParams:
       form_.path = p.string();
@@ -2467,6 +2518,10 @@ bool Viewer::script_step() {
     exit_code_ = 3;
   }
   script_await_browser_ = 0;
+  if (script_await_load_) {
+    if (loading_.valid()) return true;
+    script_await_load_ = false;
+  }
   if (script_waiting_) {
     const bool job = job_running_ || estimating_.valid() || loading_.valid() || typing_.valid();
     if ((!full_view_ready() || job) && ms_since(script_wait_start_) < 120000) return true;
@@ -2495,10 +2550,10 @@ bool Viewer::script_step() {
         return false;
       }
     } else if (n == "results") {
-      if (!load_results(c.args[0])) {
-        exit_code_ = 2;
-        return false;
-      }
+      load_results(c.args[0]);
+      script_await_load_ =
+          true;  // the next command runs once the cells are shown (a failure ends the script)
+      return true;
     } else if (n == "wait") {
       script_waiting_ = true;
       script_wait_start_ = Clock::now();
@@ -2715,7 +2770,11 @@ bool Viewer::script_step() {
     } else if (n == "save-params") {
       if (!save_params(c.args[0])) fail(c, form_.error);
     } else if (n == "score") {
-      start_scoring(!c.args.empty() && c.args[0] == "region");
+      const auto has = [&](const char* w) {
+        return std::find(c.args.begin(), c.args.end(), w) != c.args.end();
+      };
+      start_scoring(has("region"));
+      if (has("nowait")) continue;
       script_waiting_ = true;
       script_wait_start_ = Clock::now();
       return true;
@@ -2873,13 +2932,7 @@ int Viewer::run() {
       exit_code_ = 2;
       quit_ = !script_.empty() || !opt_.screenshot.empty();
     } else if (!opt_.results.empty()) {
-      loading_slide_ = slide_path_;
-      loading_ = std::async(std::launch::async, [dir = opt_.results, g = live_thresholds_,
-                                                 name = slide_path_.filename().string()] {
-        LoadedResults r = read_results(dir, g, name);
-        if (g_glfw_up.load()) glfwPostEmptyEvent();
-        return r;
-      });
+      load_results(opt_.results, LoadedResults::Asked::CommandLine);
     }
   }
   bool screenshot_done = opt_.screenshot.empty();

@@ -53,7 +53,7 @@ constexpr Spec kSpecs[] = {
     {"browse", 1, 2},
     {"type", 1, -1},
     {"press", 1, 1},
-    {"score", 0, 1},
+    {"score", 0, 2},
     {"save", 0, 0},
     {"export-geojson", 1, 1},
     {"export-summary", 1, 1},
@@ -116,6 +116,12 @@ std::vector<ScriptCommand> parse_script(const std::string& text, const std::stri
       KeyChord chord;
       const std::string why = parse_key_chord(c.args[0], &chord);
       if (!why.empty()) throw ScriptError(origin + ":" + std::to_string(n) + ": press: " + why);
+    }
+    for (const auto& a : c.args) {
+      if (c.name == "score" && a != "region" && a != "nowait") {
+        throw ScriptError(origin + ":" + std::to_string(n) + ": score: unknown word '" + a +
+                          "' (region, nowait)");
+      }
     }
     std::vector<unsigned int> text;
     if (c.name == "type" && !utf8_code_points(c.args[0], &text)) {

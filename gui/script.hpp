@@ -11,9 +11,10 @@
 //   file browser, as its button opens it; PATH = where it starts) | type TEXT... | press KEYS (e.g. enter,
 //   ctrl+a: keyboard input to the ImGui widgets, through the same queue as GLFW's events) |
 //   thresholds T1 T2 T3 | threshold-single T | select-class NAME | select-range LO HI | select-none filter
-//   all|borderline|NAME | override SCORE REASON... | clear-override | score [region] | save export-geojson
-//   PATH | export-summary PATH | export-regions PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL
-//   expect-class CELL_ID NAME | expect-count NAME N | bench-pan FRAMES DX DY [OUT] | quit
+//   all|borderline|NAME | override SCORE REASON... | clear-override | score [region] [nowait] (nowait: the
+//   next command runs while the job does) | save export-geojson PATH | export-summary PATH | export-regions
+//   PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL expect-class CELL_ID NAME | expect-count NAME N |
+//   bench-pan FRAMES DX DY [OUT] | quit
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -35,6 +35,9 @@ TEST(Script, ErrorsNameFileLineAndProblem) {
   EXPECT_EQ(error_of("center-at 0.5 0.5\n"), "s.txt:1: 'center-at' takes 3 arguments, got 2");
   EXPECT_EQ(error_of("center-at 0.5 half 2\n"), "s.txt:1: 'center-at' argument 2 is not a number: 'half'");
   EXPECT_EQ(error_of("override 2\n"), "s.txt:1: 'override' takes 2 or more arguments, got 1");
+  // A typo in score's words would score the whole slide instead of the regions, or wait when told not to.
+  EXPECT_EQ(error_of("score regoin\n"), "s.txt:1: score: unknown word 'regoin' (region, nowait)");
+  EXPECT_NO_THROW(parse_script("score region nowait\nscore nowait\nscore\n", "s.txt"));
   try {
     load_script("/nonexistent/s.txt");
     FAIL();

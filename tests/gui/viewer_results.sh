@@ -70,4 +70,39 @@ printf 'wait\nresults out/slides/s\nwait\nexpect-count detections %s\nquit\n' "$
 printf 'wait\nbrowse results %s\ntype s\npress enter\nwait\nexpect-count detections %s\nquit\n' "$WORK/out/slides" "$N" \
   > browsed.txt
 "$BIN/ihcview" t.svs --no-results --script browsed.txt
+# 7. Results are read off the UI thread: frames are drawn while the cells are read (before session 17 the
+#    viewer froze while a chosen folder's cells.geojson was parsed: seconds for a whole slide).
+"$BIN/ihcview" t.svs --no-results --script other.txt > other.out
+grep -Eq "^cells loaded: $N, .*, [1-9][0-9]* frames drawn while reading" other.out
+
+# 8. A correction made while the slide is re-scored survives the reload of the new cells (the review.json saved
+#    when the job started did not hold it, and reading it replaced the live review).
+read -r CX CY < <(negative_near_centre out/slides/s/cells.csv)
+cat > during.txt <<EOS
+wait
+center $CX $CY 0.5
+frames 3
+wait
+expect-class-at 460 387 Negative
+mouse 460 387
+score nowait
+key 3
+frames 2
+expect-class-at 460 387 3+
+wait
+expect-class-at 460 387 3+
+quit
+EOS
+"$BIN/ihcview" s.svs --script during.txt > during.out
+grep -q "frames drawn while reading" during.out
+grep -q '"class": "3+"' out/slides/s/review.json
+# The correction was made while the job ran: before its cells were written.
+python3 - out/slides/s <<'PY'
+import datetime, json, os, sys
+d = sys.argv[1]
+edit = json.load(open(os.path.join(d, "review.json")))["log"][-1]["time"]
+edit_t = datetime.datetime.strptime(edit, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+cells_t = os.path.getmtime(os.path.join(d, "cells.csv"))
+assert edit_t < cells_t, f"the correction ({edit}) was made after the job wrote its cells"
+PY
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"
