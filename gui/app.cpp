@@ -342,6 +342,10 @@ class Viewer {
   void navigate(int step);
   void save(bool full);
   void export_geojson(const std::filesystem::path& path);
+  CellResults reviewed_cells() const;
+  CellsFileOptions cells_file_options() const;
+  void start_geojson_export(const std::filesystem::path& path);
+  void finish_export(bool wait);
   void export_summary(const std::filesystem::path& path);
   void export_regions(const std::filesystem::path& path);
   ScoreRow summary_row(const Summary& s, double area_mm2) const;
@@ -507,6 +511,9 @@ class Viewer {
   // Results are read in the background, whoever asked: the slide shows and pans meanwhile (a 200 000-cell
   // cells.geojson takes seconds), cells appear when parsed. `wait`, `results` and --screenshot wait for them.
   std::future<LoadedResults> loading_;
+  // reviewed_cells.geojson is written off the UI thread too (a whole slide's is hundreds of MB): from a copy
+  // of the reviewed cells made at the save, one writing at a time; quitting waits for it. "" or the error.
+  std::future<std::string> exporting_;
   int loading_frames_ = 0;  // frames drawn while the current reading ran (the log says; tests count them)
   // Readings of a slide left meanwhile: a future's destructor waits for its thread, which must not happen on
   // the UI thread while a large cells.geojson is still being read. Dropped once finished.
@@ -1171,8 +1178,8 @@ ScoreRow Viewer::summary_row(const Summary& s, double area_mm2) const {
   return reviewed_row(image_id(), s, area_mm2, slide_ ? slide_->info().mpp_x : std::nan(""));
 }
 
-void Viewer::export_geojson(const std::filesystem::path& path) {
-  // False detections are not cells.
+// The cells as reviewed: classes corrected, false detections left out (they are not cells).
+CellResults Viewer::reviewed_cells() const {
   std::vector<std::uint8_t> real(results_.table.size());
   CellResults out;
   for (std::size_t i = 0; i < real.size(); ++i) {
@@ -1180,13 +1187,46 @@ void Viewer::export_geojson(const std::filesystem::path& path) {
     if (real[i]) out.classes.push_back(state_.classes[i]);
   }
   out.table = keep_cells(results_.table, real);
+  return out;
+}
+
+CellsFileOptions Viewer::cells_file_options() const {
   CellsFileOptions o;
   o.uuid_seed = slide_uuid_seed(image_id());
   if (slide_) {
     o.mpp_x = slide_->info().mpp_x;
     o.mpp_y = slide_->info().mpp_y;
   }
-  write_cells_geojson(path, out, o);
+  return o;
+}
+
+void Viewer::export_geojson(const std::filesystem::path& path) {
+  write_cells_geojson(path, reviewed_cells(), cells_file_options());
+}
+
+void Viewer::start_geojson_export(const std::filesystem::path& path) {
+  finish_export(true);  // saves replace the file in the order they were made
+  exporting_ = std::async(std::launch::async,
+                          [cells = reviewed_cells(), o = cells_file_options(), path]() -> std::string {
+                            std::string error;
+                            try {
+                              write_cells_geojson(path, cells, o);
+                            } catch (const std::exception& e) {
+                              error = e.what();
+                            }
+                            if (g_glfw_up.load()) glfwPostEmptyEvent();
+                            return error;
+                          });
+}
+
+void Viewer::finish_export(bool wait) {
+  if (!exporting_.valid()) return;
+  if (!wait && exporting_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+  const std::string error = exporting_.get();
+  if (error.empty()) return;
+  full_saved_revision_ = ~0ULL;  // the next save writes it again
+  message_ = "Save failed: " + error;
+  std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
 }
 
 void Viewer::export_summary(const std::filesystem::path& path) {
@@ -1223,7 +1263,7 @@ void Viewer::save(bool full) {
     last_save_ = Clock::now();
     if (full && full_saved_revision_ != editor_.revision()) {
       full_saved_revision_ = editor_.revision();
-      export_geojson(results_dir_ / "reviewed_cells.geojson");
+      start_geojson_export(results_dir_ / "reviewed_cells.geojson");
       export_summary(results_dir_ / "reviewed_summary.csv");
       export_regions(results_dir_ / "reviewed_regions.csv");
     }
@@ -2523,7 +2563,8 @@ bool Viewer::script_step() {
     script_await_load_ = false;
   }
   if (script_waiting_) {
-    const bool job = job_running_ || estimating_.valid() || loading_.valid() || typing_.valid();
+    const bool job =
+        job_running_ || estimating_.valid() || loading_.valid() || typing_.valid() || exporting_.valid();
     if ((!full_view_ready() || job) && ms_since(script_wait_start_) < 120000) return true;
     script_waiting_ = false;
   }
@@ -2976,6 +3017,7 @@ int Viewer::run() {
     }
     poll_scoring();
     poll_results();
+    finish_export(false);
     update_tiles();
     draw_canvas();
     draw_panel();
@@ -3039,6 +3081,7 @@ int Viewer::run() {
     job_.join();
   }
   save(true);
+  finish_export(true);
   close_slide();
   g_glfw_up = false;
   ImGui_ImplOpenGL3_Shutdown();

@@ -105,4 +105,14 @@ edit_t = datetime.datetime.strptime(edit, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinf
 cells_t = os.path.getmtime(os.path.join(d, "cells.csv"))
 assert edit_t < cells_t, f"the correction ({edit}) was made after the job wrote its cells"
 PY
+# 9. reviewed_cells.geojson is written off the UI thread; a write that fails still says so, naming the file, and
+#    is tried again on quitting (a folder in its place makes the rename fail, even for root).
+rm -f out/slides/s/reviewed_cells.geojson
+mkdir out/slides/s/reviewed_cells.geojson
+printf 'wait\ncenter %s %s 0.5\nframes 3\nwait\nmouse 460 387\nkey delete\nframes 2\nsave\nwait\nquit\n' "$CX" "$CY" \
+  > fail.txt
+"$BIN/ihcview" s.svs --script fail.txt 2> fail.err
+test "$(grep -c "ihcview: Save failed: .*out/slides/s/reviewed_cells.geojson: cannot rename temporary file into place: Is a directory" fail.err)" -eq 2
+grep -q '"false_detection": true' out/slides/s/review.json  # the review itself was saved
+rmdir out/slides/s/reviewed_cells.geojson
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"
