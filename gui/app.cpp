@@ -160,6 +160,7 @@ struct LoadedResults {
   // slide.json: the slide and size scored, its id, image type, parameters and area. Left default without
   // one (older results): no size to check, no source, empty type and parameters, NaN area.
   SlideRecord record;
+  bool rescored = false;  // a batch's folder re-scored since its summary.csv (rescored_since_summary)
   // Who asked for them: the command line's --results beside its slide (results of another slide are
   // refused), the search for the open slide's own (a failure is only a message), or the user (Open
   // results..., a dropped folder, a script's `results`, a scoring job done: results of another slide open
@@ -438,7 +439,8 @@ class Viewer {
   // The results' slide.json (default without one): the batch's id of the slide, its image type (a slide of
   // another stain is flagged in the Slide panel), the area the batch scored.
   SlideRecord results_record_;
-  ScoreOptions score_options_;  // slide.json's intensity rule and group: summaries follow the batch's
+  bool results_rescored_ = false;  // the batch's summary.csv no longer has these scores
+  ScoreOptions score_options_;     // slide.json's intensity rule and group: summaries follow the batch's
   CellResults results_;
   CellGrid grid_;
   CellState state_;
@@ -630,6 +632,7 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   // The last slide's result folder is not this one's: scoring would write this slide's cells into it.
   results_dir_.clear();
   results_record_ = {};
+  results_rescored_ = false;
   score_options_ = {};
   results_ = {};
   grid_ = {};
@@ -833,6 +836,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     if (std::filesystem::exists(dir / "slide.json")) {
       const SlideRecord rec = read_slide_json(dir / "slide.json");
       out.record = rec;
+      out.rescored = rescored_since_summary(dir, rec);
       if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
       if (rec.thresholds.size() == 3) {
         g.mode = ThresholdMode::Three;
@@ -930,6 +934,14 @@ bool Viewer::apply_results(LoadedResults loaded) {
     results_dir_ = loaded.dir;
     score_options_ = score_options_of(loaded.record.parameters);
     results_record_ = loaded.record;
+    results_rescored_ = loaded.rescored;
+    if (results_rescored_) {
+      const std::string root = results_root(results_dir_).string();
+      std::fprintf(stderr,
+                   "ihcview: %s was re-scored since %s/summary.csv was written; ihcscore reviewed %s reports "
+                   "its current scores\n",
+                   results_dir_.string().c_str(), root.c_str(), root.c_str());
+    }
     if (!loaded.record.parameters.empty()) {
       // Re-scoring from the viewer starts from what the batch used; keys of another version are left out.
       // The grading comes from the review below, not from here.
@@ -1695,6 +1707,18 @@ void Viewer::panel_slide() {
       if (shown.empty() || shown.rfind("../..", 0) == 0) shown = results_dir_.string();
       ImGui::TextWrapped("Results: %s", shown.c_str());
       if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", results_dir_.string().c_str());
+      if (results_rescored_) {
+        // The batch's tables still hold the scores it wrote: say where the current ones are reported.
+        std::string root =
+            results_root(results_dir_).lexically_relative(std::filesystem::current_path(ec)).string();
+        if (root.empty() || root.rfind("../..", 0) == 0) root = results_root(results_dir_).string();
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1, 0.6f, 0, 1));
+        ImGui::TextWrapped(
+            "Re-scored since the batch: %s/summary.csv still has the batch's row; "
+            "ihcscore reviewed %s reports these scores",
+            root.c_str(), root.c_str());
+        ImGui::PopStyleColor();
+      }
     }
   } else {
     ImGui::TextWrapped("Open a slide or image (Ctrl+O), drop one on the window, or pick a recent file:");

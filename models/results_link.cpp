@@ -123,4 +123,24 @@ std::vector<fs::path> find_results(const fs::path& slide, const std::vector<fs::
   return out;
 }
 
+bool same_summary_row(ScoreRow current, const ScoreRow& batch_row) {
+  current.image = batch_row.image;
+  return summary_csv({current}, ColumnNames::QuPath) == summary_csv({batch_row}, ColumnNames::QuPath);
+}
+
+bool rescored_since_summary(const fs::path& results_dir, const SlideRecord& rec) {
+  const fs::path d = tidy(fs::absolute(results_dir));
+  if (d.parent_path().filename() != "slides") return false;
+  const fs::path summary = d.parent_path().parent_path() / "summary.csv";
+  std::error_code ec;
+  if (!fs::is_regular_file(summary, ec)) return false;
+  try {
+    for (const ScoreRow& row : read_summary_csv(summary)) {
+      if (row.image == d.filename().string()) return !same_summary_row(rec.total, row);
+    }
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
 }  // namespace ihc

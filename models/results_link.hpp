@@ -40,4 +40,13 @@ bool results_belong_to(const std::filesystem::path& results_dir, const SlideReco
 std::vector<std::filesystem::path> find_results(const std::filesystem::path& slide,
                                                 const std::vector<std::filesystem::path>& roots);
 
+// Whether a slide's current scores (slide.json's total) are the row the batch wrote for it into summary.csv
+// (compared as summary.csv writes them; the image column is the row's).
+bool same_summary_row(ScoreRow current, const ScoreRow& batch_row);
+
+// For a batch's result folder OUT/slides/<id>: whether the slide was re-scored into it since the batch wrote
+// OUT/summary.csv (the viewer's "Score whole slide"), so that summary.csv's row for <id> is no longer its
+// scores. False for other folders, and when summary.csv or its row cannot be read.
+bool rescored_since_summary(const std::filesystem::path& results_dir, const SlideRecord& rec);
+
 }  // namespace ihc

@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "models/atomic_file.hpp"
 #include "models/results_io.hpp"
+#include "models/results_link.hpp"
 #include "models/review_scores.hpp"
 
 namespace ihc::cli {
@@ -46,8 +47,7 @@ int run_reviewed(const Args& args) {
       try {
         ScoreRow current = read_slide_json(dir / "slide.json").total;
         current.image = row.image;
-        if (summary_csv({current}, ColumnNames::QuPath) != summary_csv({row}, ColumnNames::QuPath))
-          note = "; re-scored since summary.csv: slide.json's scores";
+        if (!same_summary_row(current, row)) note = "; re-scored since summary.csv: slide.json's scores";
         row = current;
       } catch (const std::exception& e) {
         std::fprintf(stderr, "ihcscore reviewed: %s: %s (summary.csv's row kept)\n", row.image.c_str(),

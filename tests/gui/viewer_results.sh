@@ -93,7 +93,7 @@ wait
 expect-class-at 460 387 3+
 quit
 EOS
-"$BIN/ihcview" s.svs --script during.txt > during.out
+"$BIN/ihcview" s.svs --script during.txt > during.out 2> during.err
 grep -q "frames drawn while reading" during.out
 grep -q '"class": "3+"' out/slides/s/review.json
 # The correction was made while the job ran: before its cells were written.
@@ -115,4 +115,13 @@ printf 'wait\ncenter %s %s 0.5\nframes 3\nwait\nmouse 460 387\nkey delete\nframe
 test "$(grep -c "ihcview: Save failed: .*out/slides/s/reviewed_cells.geojson: cannot rename temporary file into place: Is a directory" fail.err)" -eq 2
 grep -q '"false_detection": true' out/slides/s/review.json  # the review itself was saved
 rmdir out/slides/s/reviewed_cells.geojson
+# 10. Re-scored into the batch's folder with other thresholds, the slide's scores are no longer summary.csv's row:
+#     the viewer says so (Slide panel, log) and points to ihcscore reviewed, which reports them. The same
+#     scores again (step 8 re-scored with the batch's parameters) are not flagged.
+! grep -q "re-scored since" during.err fail.err 2> /dev/null
+printf 'wait\nthresholds 0.3 0.5 0.7\nscore\nwait\nscreenshot %s\nquit\n' "$WORK/rescored.png" > rescore.txt
+"$BIN/ihcview" s.svs --script rescore.txt 2> rescore.err
+grep -q "ihcview: $WORK/out/slides/s was re-scored since $WORK/out/summary.csv was written; ihcscore reviewed $WORK/out reports its current scores" rescore.err
+"$BIN/ihcscore" reviewed out > reviewed.out
+grep -q "re-scored since summary.csv" reviewed.out
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"

@@ -100,3 +100,33 @@ TEST(FindResults, FindsTheSlidesFoldersUnderBatchAndViewerRootsNewestFirst) {
   EXPECT_EQ(ihc::find_results(slide, {t / "out", t / "out"}).size(), 1u);
   EXPECT_TRUE(ihc::find_results(t / "cases" / "c.svs", {t / "out"}).empty());
 }
+
+TEST(RescoredSinceSummary, OnlyWhenTheBatchsRowNoLongerHoldsTheSlidesScores) {
+  const fs::path t = ihc::test::temp_dir("rescored_since_summary");
+  ihc::ScoreRow row;
+  row.image = "a";
+  row.num_detections = 10;
+  row.num_negative = 10;
+  row.positive_pct = 0;
+  row.status = "ok";
+  ihc::SlideRecord rec = record("a.svs", 1, 1);
+  rec.total = row;
+  rec.total.image = "a.svs";  // the image column is the row's: only the scores count
+  write(t / "out" / "summary.csv", ihc::summary_csv({row}, ihc::ColumnNames::QuPath));
+  EXPECT_TRUE(ihc::same_summary_row(rec.total, row));
+  EXPECT_FALSE(ihc::rescored_since_summary(t / "out/slides/a", rec));
+  rec.total.num_negative = 9;
+  rec.total.num_1plus = 1;
+  rec.total.num_positive = 1;
+  rec.total.positive_pct = 10;
+  EXPECT_FALSE(ihc::same_summary_row(rec.total, row));
+  EXPECT_TRUE(ihc::rescored_since_summary(t / "out/slides/a", rec));
+  EXPECT_TRUE(ihc::rescored_since_summary(t / "out/slides/a/", rec));
+  // Not a batch's folder, a slide the summary does not list, no summary: nothing to say.
+  EXPECT_FALSE(ihc::rescored_since_summary(t / "ihcview-out/a", rec));
+  EXPECT_FALSE(ihc::rescored_since_summary(t / "out/slides/b", rec));
+  EXPECT_FALSE(ihc::rescored_since_summary(t / "elsewhere/slides/a", rec));
+  // An unreadable summary is no reason to claim anything either.
+  write(t / "out" / "summary.csv", "not,a,summary\n1,2\n");
+  EXPECT_FALSE(ihc::rescored_since_summary(t / "out/slides/a", rec));
+}
