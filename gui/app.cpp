@@ -516,6 +516,7 @@ class Viewer {
   // reviewed_cells.geojson is written off the UI thread too (a whole slide's is hundreds of MB): from a copy
   // of the reviewed cells made at the save, one writing at a time; quitting waits for it. "" or the error.
   std::future<std::string> exporting_;
+  std::filesystem::path exporting_dir_;  // the folder it writes into
   int loading_frames_ = 0;  // frames drawn while the current reading ran (the log says; tests count them)
   // Readings of a slide left meanwhile: a future's destructor waits for its thread, which must not happen on
   // the UI thread while a large cells.geojson is still being read. Dropped once finished.
@@ -1218,6 +1219,7 @@ void Viewer::export_geojson(const std::filesystem::path& path) {
 
 void Viewer::start_geojson_export(const std::filesystem::path& path) {
   finish_export(true);  // saves replace the file in the order they were made
+  exporting_dir_ = path.parent_path();
   exporting_ = std::async(std::launch::async,
                           [cells = reviewed_cells(), o = cells_file_options(), path]() -> std::string {
                             std::string error;
@@ -1235,7 +1237,11 @@ void Viewer::finish_export(bool wait) {
   if (!exporting_.valid()) return;
   if (!wait && exporting_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   const std::string error = exporting_.get();
-  if (error.empty()) return;
+  if (error.empty()) {
+    message_ = "Saved the review to " + exporting_dir_.string() +
+               " (review.json, reviewed_cells.geojson, reviewed_summary.csv)";
+    return;
+  }
   full_saved_revision_ = ~0ULL;  // the next save writes it again
   message_ = "Save failed: " + error;
   std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
@@ -1276,6 +1282,7 @@ void Viewer::save(bool full) {
     if (full && full_saved_revision_ != editor_.revision()) {
       full_saved_revision_ = editor_.revision();
       start_geojson_export(results_dir_ / "reviewed_cells.geojson");
+      message_ = "Saving the review to " + results_dir_.string() + " ...";
       export_summary(results_dir_ / "reviewed_summary.csv");
       export_regions(results_dir_ / "reviewed_regions.csv");
     }
