@@ -136,7 +136,9 @@ TEST(ReviewedCli, AppliesEachSlidesReviewAndKeepsTheOthersAutomatic) {
   ASSERT_EQ(auto_lines.size(), rev_lines.size());
   EXPECT_EQ(auto_lines[0], rev_lines[0]);
   for (std::size_t i = 1; i < auto_lines.size(); ++i) {
-    if (auto_lines[i].rfind("mixed_field,", 0) == 0) EXPECT_EQ(auto_lines[i], rev_lines[i]);
+    if (auto_lines[i].rfind("mixed_field,", 0) == 0) {
+      EXPECT_EQ(auto_lines[i], rev_lines[i]);
+    }
   }
   // The R/SPSS form and what cohort reads.
   EXPECT_EQ(read_summary_csv(dir / "out/reviewed_summary_stats.csv").size(), 3u);
