@@ -147,33 +147,42 @@ class Collector {
 
   void add_folder(const fs::path& dir) {
     std::vector<fs::path> files;
-    std::error_code ec;
-    fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, ec), end;
-    if (ec) {
-      problem(dir, "input", dir.string() + ": cannot list folder: " + ec.message(), true);
+    std::map<std::string, fs::path> searched;  // folder identity -> the path it was searched under
+    walk_folder(dir, files, searched);
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) add_input(f, true, 0);
+  }
+
+  // Every file under `dir`, following links to folders (slide folders are often linked in), each folder
+  // searched once: a link back up the tree (or a second link to one folder) is noted and not entered, where
+  // following it repeated every file until the path grew too long. Subfolders in name order, so the first
+  // path of a folder reached twice is always the same one.
+  void walk_folder(const fs::path& dir, std::vector<fs::path>& files,
+                   std::map<std::string, fs::path>& searched) {
+    const auto [first, added] = searched.emplace(file_identity(dir), dir);
+    if (!added) {
+      problem(dir, "skipped",
+              dir.string() + ": a link to a folder already searched (" + first->second.string() + ")", false);
       return;
     }
-    for (; it != end; it.increment(ec)) {
-      if (ec) {
-        problem(dir, "input", dir.string() + ": cannot list folder: " + ec.message(), true);
-        break;
-      }
+    std::vector<fs::path> folders;
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      const fs::path p = it->path();
+      const std::string name = p.filename().string();
+      if (!name.empty() && name[0] == '.') continue;  // hidden files and folders, our own temporaries
       std::error_code e2;
       if (it->is_directory(e2)) {
-        // Vendor data folders (MIRAX) belong to their slide file; hidden folders are not inputs.
-        const std::string name = it->path().filename().string();
-        if (!name.empty() && name[0] == '.') it.disable_recursion_pending();
-        if (fs::exists(it->path().string() + ".mrxs")) it.disable_recursion_pending();
+        // Vendor data folders (MIRAX) belong to their slide file.
+        if (!fs::exists(p.string() + ".mrxs", e2)) folders.push_back(p);
         continue;
       }
-      files.push_back(it->path());
+      files.push_back(p);
     }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      const std::string name = f.filename().string();
-      if (!name.empty() && name[0] == '.') continue;  // hidden files, our own temporaries
-      add_input(f, true, 0);
-    }
+    if (ec) problem(dir, "input", dir.string() + ": cannot list folder: " + ec.message(), true);
+    std::sort(folders.begin(), folders.end());
+    for (const auto& f : folders) walk_folder(f, files, searched);
   }
 
   void add_list(const fs::path& list, int depth) {

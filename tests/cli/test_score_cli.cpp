@@ -387,6 +387,28 @@ TEST_F(ScoreCli, TheSameFileGivenTwiceIsScoredOnceAndTheRepeatsAreListed) {
       << r.err;
 }
 
+// Folders are searched through links (slide folders are often linked in), each once: a link back up the tree
+// was followed until the path grew too long (40 levels), listing every file again at every level, failing
+// the run (exit 2) on the too-long path and scoring a slide under the deepest of its paths.
+TEST_F(ScoreCli, ALinkBackUpTheFolderTreeIsSearchedOnceAndNoted) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_folder_loop");
+  fs::create_directories(dir / "in" / "b");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "in" / "b" / "field.png");
+  fs::create_directory_symlink("..", dir / "in" / "b" / "up");  // back to in/
+  fs::create_directory_symlink("b", dir / "in" / "a");          // a second way into in/b, searched first
+  const RunResult r = run({"score", "in", "-o", "out", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/slides/field/slide.json"))["source"], "in/a/field.png");
+  const auto errors = read_tsv(dir / "out/errors.tsv");
+  ASSERT_EQ(errors.size(), 3u) << r.err;
+  EXPECT_EQ(errors[1], (std::vector<std::string>{"in/a/up", "skipped",
+                                                 "in/a/up: a link to a folder already searched (in)"}));
+  EXPECT_EQ(errors[2], (std::vector<std::string>{"in/b", "skipped",
+                                                 "in/b: a link to a folder already searched (in/a)"}));
+}
+
 // A camera field filled with cells has no glass for the tissue detector: it is scored whole, its tissue area
 // is the whole image, and overlay.png outlines that area (it drew the empty mask of before).
 TEST_F(ScoreCli, FieldWithoutGlassIsScoredWholeAndTheOverlayOutlinesIt) {
