@@ -153,6 +153,16 @@ class Collector {
     for (const auto& f : files) add_input(f, true, 0);
   }
 
+  // An output folder of ihcscore score (run.json beside slides/) or one slide's results (slide.json beside
+  // its cells): an output folder inside the input folder (`score in -o in/out`) must not be scored on the
+  // next run, where its PNGs became slides named "overlay" and "histogram".
+  static bool is_results_folder(const fs::path& dir) {
+    std::error_code ec;
+    return (fs::exists(dir / "run.json", ec) && fs::is_directory(dir / "slides", ec)) ||
+           (fs::exists(dir / "slide.json", ec) &&
+            (fs::exists(dir / "cells.csv", ec) || fs::exists(dir / "cells.geojson", ec)));
+  }
+
   // Every file under `dir`, following links to folders (slide folders are often linked in), each folder
   // searched once: a link back up the tree (or a second link to one folder) is noted and not entered, where
   // following it repeated every file until the path grew too long. Subfolders in name order, so the first
@@ -163,6 +173,11 @@ class Collector {
     if (!added) {
       problem(dir, "skipped",
               dir.string() + ": a link to a folder already searched (" + first->second.string() + ")", false);
+      return;
+    }
+    if (is_results_folder(dir)) {
+      problem(dir, "skipped",
+              dir.string() + ": an output folder of ihcscore (its images are results, not slides)", false);
       return;
     }
     std::vector<fs::path> folders;

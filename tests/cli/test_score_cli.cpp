@@ -409,6 +409,34 @@ TEST_F(ScoreCli, ALinkBackUpTheFolderTreeIsSearchedOnceAndNoted) {
                                                  "in/b: a link to a folder already searched (in/a)"}));
 }
 
+// An output folder inside the input folder (`score in -o in/out`, then the same command again, as --resume
+// and
+// --force runs are) is not input: the second run scored out/slides/*/overlay.png and histogram.png as slides
+// ("overlay", "histogram" rows in summary.csv). The viewer's result folders (slide.json beside cells) too.
+TEST_F(ScoreCli, ResultsInsideTheInputFolderAreNotScoredAsSlides) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_out_in_in");
+  fs::create_directories(dir / "in");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "in" / "field.png");
+  const std::vector<std::string> args = {"score", "in", "-o", "in/out", "--preset", "ki67", "--mpp", "0.5"};
+  ASSERT_EQ(run(args, dir).status, 0);
+  fs::create_directories(dir / "in" / "ihcview-out");
+  fs::copy(dir / "in/out/slides/field", dir / "in/ihcview-out/field");
+  std::vector<std::string> again = args;
+  again.push_back("--force");
+  const RunResult r = run(again, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = ihc::read_summary_csv(dir / "in/out/summary.csv");
+  ASSERT_EQ(rows.size(), 1u) << r.err;
+  EXPECT_EQ(rows[0].image, "field");
+  const auto errors = read_tsv(dir / "in/out/errors.tsv");
+  ASSERT_EQ(errors.size(), 3u) << r.err;
+  EXPECT_EQ(errors[1],
+            (std::vector<std::string>{
+                "in/ihcview-out/field", "skipped",
+                "in/ihcview-out/field: an output folder of ihcscore (its images are results, not slides)"}));
+  EXPECT_EQ(errors[2][0], "in/out");
+}
+
 // A camera field filled with cells has no glass for the tissue detector: it is scored whole, its tissue area
 // is the whole image, and overlay.png outlines that area (it drew the empty mask of before).
 TEST_F(ScoreCli, FieldWithoutGlassIsScoredWholeAndTheOverlayOutlinesIt) {
