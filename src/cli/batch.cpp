@@ -206,6 +206,7 @@ class Collector {
     int n = 0;
     while (std::getline(in, line)) {
       ++n;
+      if (n == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte order mark (Excel)
       if (!line.empty() && line.back() == '\r') line.pop_back();
       const auto a = line.find_first_not_of(" \t");
       if (a == std::string::npos || line[a] == '#') continue;

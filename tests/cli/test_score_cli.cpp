@@ -348,6 +348,22 @@ TEST_F(ScoreCli, AListStartingWithBMIsAListAndABitmapWithoutExtensionIsAnImage) 
   EXPECT_EQ(bmp_rows[0].num_detections, rows[0].num_detections);  // the same pixels
 }
 
+// A list saved by Excel or Notepad as UTF-8 starts with a byte order mark and ends lines with CR LF: its
+// first path was "\xEF\xBB\xBFa.png", "no such file or directory".
+TEST_F(ScoreCli, AListWithAByteOrderMarkAndCrLfLines) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_bom_list");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "a.png");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "mixed_field.png", dir / "b.png");
+  std::ofstream(dir / "slides.txt", std::ios::binary) << "\xEF\xBB\xBF"
+                                                         "a.png\r\nb.png\r\n";
+  const RunResult r = run({"score", "slides.txt", "-o", "out", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(row_of(rows, "a"), nullptr);
+  EXPECT_NE(row_of(rows, "b"), nullptr);
+}
+
 // One file reached twice (a link in the folder, the folder and the file both given) was dropped without a
 // word; it is scored once and every other path to it is listed as skipped. Another file of the same name is
 // a different slide and keeps its own id.
