@@ -1007,7 +1007,10 @@ void Viewer::poll_results() {
     return;
   }
   LoadedResults loaded = loading_.get();
-  if (loading_slide_ != slide_path_) return;  // another slide was opened meanwhile
+  if (loading_slide_ != slide_path_) {  // another slide was opened meanwhile: these cells are not its
+    if (message_.rfind("Reading cells from ", 0) == 0) message_.clear();
+    return;
+  }
   using Asked = LoadedResults::Asked;
   const Asked asked = loaded.asked;
   if (asked == Asked::Found && loaded.dir.empty()) return;  // the slide has no results yet
