@@ -183,6 +183,14 @@ struct DetectionForm {
 };
 LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name);
 
+// A path as the panels show it: relative to the working directory when that is short (at most one level up),
+// else as it is.
+std::string shown_path(const std::filesystem::path& p) {
+  std::error_code ec;
+  const std::string rel = p.lexically_relative(std::filesystem::current_path(ec)).string();
+  return rel.empty() || rel.rfind("../..", 0) == 0 ? p.string() : rel;
+}
+
 // `--preset P --params FILE` (FILE may be empty), checked as the batch checks them before scoring; throws
 // naming the preset, or the file, line and key, or the bad value.
 ParamSet params_over_preset(const std::string& preset, const std::filesystem::path& file) {
@@ -1712,16 +1720,11 @@ void Viewer::panel_slide() {
     }
     if (!results_dir_.empty() && results_.table.size() > 0) {
       // Which results these are matters once they are found for the slide (find_own_results).
-      std::error_code ec;
-      std::string shown = results_dir_.lexically_relative(std::filesystem::current_path(ec)).string();
-      if (shown.empty() || shown.rfind("../..", 0) == 0) shown = results_dir_.string();
-      ImGui::TextWrapped("Results: %s", shown.c_str());
+      ImGui::TextWrapped("Results: %s", shown_path(results_dir_).c_str());
       if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", results_dir_.string().c_str());
       if (results_rescored_) {
         // The batch's tables still hold the scores it wrote: say where the current ones are reported.
-        std::string root =
-            results_root(results_dir_).lexically_relative(std::filesystem::current_path(ec)).string();
-        if (root.empty() || root.rfind("../..", 0) == 0) root = results_root(results_dir_).string();
+        const std::string root = shown_path(results_root(results_dir_));
         ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1, 0.6f, 0, 1));
         ImGui::TextWrapped(
             "Re-scored since the batch: %s/summary.csv still has the batch's row; "
