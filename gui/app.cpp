@@ -19,6 +19,7 @@
 #include <ctime>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -341,6 +342,7 @@ class Viewer {
   // ---- cells, review
   void load_results(const std::filesystem::path& dir,
                     LoadedResults::Asked asked = LoadedResults::Asked::User);
+  void start_reading(std::function<LoadedResults()> read);
   bool show_asked_results(LoadedResults loaded);
   bool apply_results(LoadedResults loaded);
   void poll_results();
@@ -869,17 +871,25 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
 
 // The reading runs off the UI thread; poll_results shows what it read.
 void Viewer::load_results(const std::filesystem::path& dir, LoadedResults::Asked asked) {
+  if (asked != LoadedResults::Asked::CommandLine) message_ = "Reading cells from " + dir.string() + " ...";
+  start_reading([dir, asked, g = live_thresholds_, name = slide_path_.filename().string()] {
+    LoadedResults r = read_results(dir, g, name);
+    r.asked = asked;
+    return r;
+  });
+}
+
+// One reading at a time, for the slide open now: a reading still running is parked (its future would wait
+// for it on destruction), and the loop is woken when this one ends.
+void Viewer::start_reading(std::function<LoadedResults()> read) {
   loading_slide_ = slide_path_;
   loading_frames_ = 0;
   if (loading_.valid()) abandoned_.push_back(std::move(loading_));
-  if (asked != LoadedResults::Asked::CommandLine) message_ = "Reading cells from " + dir.string() + " ...";
-  loading_ = std::async(std::launch::async,
-                        [dir, asked, g = live_thresholds_, name = slide_path_.filename().string()] {
-                          LoadedResults r = read_results(dir, g, name);
-                          r.asked = asked;
-                          if (g_glfw_up.load()) glfwPostEmptyEvent();
-                          return r;
-                        });
+  loading_ = std::async(std::launch::async, [read = std::move(read)] {
+    LoadedResults r = read();
+    if (g_glfw_up.load()) glfwPostEmptyEvent();
+    return r;
+  });
 }
 
 // Results the user asked for: those of another slide (none open, or one of another size) open their own
@@ -909,15 +919,11 @@ void Viewer::find_own_results() {
   std::vector<fs::path> roots;
   for (const auto& r : read_list("results_roots.txt")) roots.emplace_back(r);
   roots.push_back(fs::absolute("ihcview-out"));
-  loading_slide_ = slide_path_;
-  loading_frames_ = 0;
-  if (loading_.valid()) abandoned_.push_back(std::move(loading_));
-  loading_ = std::async(std::launch::async, [roots, slide = fs::absolute(slide_path_), g = live_thresholds_] {
+  start_reading([roots, slide = fs::absolute(slide_path_), g = live_thresholds_] {
     const auto found = find_results(slide, roots);
     LoadedResults r;
     if (!found.empty()) r = read_results(found.front(), g, slide.filename().string());
     r.asked = LoadedResults::Asked::Found;
-    if (g_glfw_up.load()) glfwPostEmptyEvent();
     return r;
   });
 }
