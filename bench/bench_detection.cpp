@@ -93,7 +93,8 @@ BENCHMARK(BM_BackgroundReconstruction)->Unit(benchmark::kMillisecond)->UseRealTi
 // The yardstick issue #3 names ("a plain OpenCV watershed pipeline ran at about 40 MP/s here"), so the
 // 20 MP/s target can be read on any host as a ratio (>= 0.5 of this): per 1024 px tile, optical density by a
 // table, colour deconvolution by cv::transform, Gaussian blur, a fixed threshold, distance transform, local
-// maxima as markers, cv::watershed, and the mean DAB of each label. Tiles run on OpenCV's pool of two threads.
+// maxima as markers, cv::watershed, and the mean DAB of each label. Tiles run on OpenCV's pool of two
+// threads.
 cv::Mat plain_tile(const cv::Mat& rgb, const cv::Matx33f& inverse) {
   static const std::vector<float> od_of = [] {
     std::vector<float> t(256);
@@ -104,8 +105,7 @@ cv::Mat plain_tile(const cv::Mat& rgb, const cv::Matx33f& inverse) {
   for (int y = 0; y < rgb.rows; ++y) {
     const auto* in = rgb.ptr<cv::Vec3b>(y);
     auto* out = od.ptr<cv::Vec3f>(y);
-    for (int x = 0; x < rgb.cols; ++x)
-      out[x] = cv::Vec3f(od_of[in[x][0]], od_of[in[x][1]], od_of[in[x][2]]);
+    for (int x = 0; x < rgb.cols; ++x) out[x] = cv::Vec3f(od_of[in[x][0]], od_of[in[x][1]], od_of[in[x][2]]);
   }
   cv::Mat stains;
   cv::transform(od, stains, inverse);
@@ -145,7 +145,8 @@ void BM_PlainOpenCVWatershed4096(benchmark::State& state) {
   const ihc::StainMatrix stains = ihc::stain_preset("H-DAB");
   cv::Matx33f inverse;
   for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < 3; ++c) inverse(r, c) = static_cast<float>(stains.inverse[static_cast<std::size_t>(r * 3 + c)]);
+    for (int c = 0; c < 3; ++c)
+      inverse(r, c) = static_cast<float>(stains.inverse[static_cast<std::size_t>(r * 3 + c)]);
   const int saved = cv::getNumThreads();
   cv::setNumThreads(static_cast<int>(state.range(0)));
   const int tile = 1024;
