@@ -798,6 +798,26 @@ struct ScoredArea {
   cv::Mat mask;  // on the tissue mask's grid
 };
 
+// Regions no polygon of which reaches into the image, each named in a warning: an ROI file meant for another
+// slide, or in other coordinates, otherwise reads as "no tissue".
+std::vector<bool> regions_outside(const std::vector<Region>& regions, std::int64_t w0, std::int64_t h0,
+                                  std::vector<std::string>& warnings) {
+  std::vector<bool> outside(regions.size(), false);
+  for (std::size_t r = 0; r < regions.size(); ++r) {
+    if (!region_outside_image(regions[r], static_cast<double>(w0), static_cast<double>(h0))) continue;
+    outside[r] = true;
+    const cv::Rect2d b = region_bounds(regions[r]);
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  " lies outside the image (%lld x %lld px; the region spans x %.0f-%.0f, y %.0f-%.0f)",
+                  static_cast<long long>(w0), static_cast<long long>(h0), b.x, b.x + b.width, b.y,
+                  b.y + b.height);
+    warnings.push_back("region '" + regions[r].name + "'" + text +
+                       ": ROI coordinates are this slide's full-resolution pixels");
+  }
+  return outside;
+}
+
 ScoredArea scored_area(const std::vector<Annotation>& rois, const TissueMap& tissue) {
   ScoredArea a;
   if (!rois.empty()) {
@@ -1063,6 +1083,7 @@ struct ScoresIn {
   const ScoredArea* area = nullptr;
   const TissueMap* tissue = nullptr;
   AreaScale scale;
+  std::vector<bool> outside;  // per region: none of it on the image
 };
 
 struct SlideScores {
@@ -1089,7 +1110,8 @@ SlideScores score_stage(const ScoresIn& in) {
     cv::bitwise_and(in.tissue->mask,
                     rasterize(regions[r], in.tissue->mask.size(), in.tissue->sx, in.tissue->sy), m);
     const Scores rs = compute_scores(in.sink->region_counts()[r], in.score_opt);
-    ScoreRow row = to_row(in.image_id, rs, in.scale.mm2(m), in.row_mpp, in.status);
+    ScoreRow row = to_row(in.image_id, rs, in.scale.mm2(m), in.row_mpp,
+                          in.outside[r] ? std::string("region outside the image") : in.status);
     row.region = regions[r].name;
     s.regions.push_back(std::move(row));
   }
@@ -1106,9 +1128,12 @@ std::future<double> write_overlay_async(const OverlayCanvas& canvas, fs::path fi
   });
 }
 
-std::string slide_status(bool no_tissue, bool has_rois, const std::string& type_note, bool calibrated) {
-  std::string status =
-      no_tissue ? std::string(has_rois ? "no tissue in regions" : "no tissue found") : std::string("ok");
+std::string slide_status(bool no_tissue, bool has_rois, bool rois_outside, const std::string& type_note,
+                         bool calibrated) {
+  std::string status = !no_tissue     ? std::string("ok")
+                       : rois_outside ? std::string("regions outside the image")
+                       : has_rois     ? std::string("no tissue in regions")
+                                      : std::string("no tissue found");
   const std::string pixels_note = calibrated ? "" : "; scored in pixels (no mpp, give --mpp)";
   status += type_note + pixels_note;
   return status;
@@ -1232,6 +1257,9 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   cancel.check();
 
   ScoredArea area = scored_area(req.rois, tissue);
+  const std::vector<bool> outside = regions_outside(area.regions, plan.w0, plan.h0, rec.warnings);
+  const bool rois_outside =
+      !outside.empty() && std::all_of(outside.begin(), outside.end(), [](bool o) { return o; });
   const AreaScale scale{calibrated, (opened.mpp0 / tissue.sx) * (opened.mpp0_y / tissue.sy)};
 
   if (plan.stains_need_overview) {
@@ -1286,7 +1314,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   if (req.decode_only)
     return decode_only_record(std::move(rec), req.image_id, seconds_since(t_detect), detected);
   if (no_tissue) {
-    rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
+    if (!rois_outside)
+      rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
   }
   if (whole_field_area) {
     if (sink.total_counts().detections() == 0) {
@@ -1305,7 +1334,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   // ---- scores and remaining outputs
   const auto t_write = Clock::now();
   std::future<double> overlay_s = write_overlay_async(sink.canvas(), req.out_dir / "overlay.png");
-  const std::string status = slide_status(no_tissue, !req.rois.empty(), type.note, calibrated);
+  const std::string status = slide_status(no_tissue, !req.rois.empty(), rois_outside, type.note, calibrated);
   const SlideScores scores = score_stage({.image_id = req.image_id,
                                           .status = status,
                                           .no_tissue = no_tissue,
@@ -1314,7 +1343,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                                           .sink = &sink,
                                           .area = &area,
                                           .tissue = &tissue,
-                                          .scale = scale});
+                                          .scale = scale,
+                                          .outside = outside});
   for (const auto& w : scores.warnings) rec.warnings.push_back(w);
   rec.total = scores.total;
   rec.regions = scores.regions;

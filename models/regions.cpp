@@ -113,6 +113,28 @@ double polygon_area_px2(const Polygon& polygon) {
   return area;
 }
 
+cv::Rect2d region_bounds(const Region& region) {
+  if (region.whole_slide) return {};
+  double x0 = std::numeric_limits<double>::infinity(), y0 = x0, x1 = -x0, y1 = -x0;
+  for (const auto& polygon : region.include) {
+    for (const auto& p : polygon.outer) {
+      x0 = std::min(x0, p.x);
+      y0 = std::min(y0, p.y);
+      x1 = std::max(x1, p.x);
+      y1 = std::max(y1, p.y);
+    }
+  }
+  if (!(x1 >= x0) || !(y1 >= y0)) return {};
+  return {x0, y0, x1 - x0, y1 - y0};
+}
+
+bool region_outside_image(const Region& region, double width, double height) {
+  if (region.whole_slide || region.include.empty()) return false;
+  const cv::Rect2d b = region_bounds(region);
+  // Half-open image: a polygon touching x = width from the right holds no pixel centre of the image.
+  return b.x >= width || b.y >= height || b.x + b.width <= 0.0 || b.y + b.height <= 0.0;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // GeoJSON
 

@@ -42,6 +42,13 @@ std::vector<std::uint8_t> cells_in_region(const CellTable& table, const Region& 
 // Area enclosed by a polygon (outer minus holes), shoelace formula, in level-0 px^2.
 double polygon_area_px2(const Polygon& polygon);
 
+// Bounding box of the included polygons' outer rings; empty (0 x 0 at the origin) for the whole slide or no
+// polygon.
+cv::Rect2d region_bounds(const Region& region);
+// True when the region has polygons and none of them reaches into the image [0, width) x [0, height): an ROI
+// drawn on another slide, or in other coordinates (microns, a downsampled export), scores nothing.
+bool region_outside_image(const Region& region, double width, double height);
+
 // One QuPath annotation read from GeoJSON.
 struct Annotation {
   std::string name;            // properties.name, else the classification, else "Annotation <index>"

@@ -900,6 +900,48 @@ TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
             "ihcscore score: error: points.geojson: no polygon annotations to score in\n");
 }
 
+// An ROI file for another slide, or in other coordinates, lies off the image: it used to read "no tissue in
+// regions", which sends a pathologist looking for a tissue problem.
+TEST_F(ScoreCli, RegionsOutsideTheImageAreNamedNotReadAsNoTissue) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_roi_outside");
+  const std::string image = (ihc::test::source_dir() / "samples" / "dsg2_membrane.png").string();
+  const json roi = {{"type", "FeatureCollection"},
+                    {"features",
+                     {annotation("On", "", {{0, 0}, {320, 0}, {320, 320}, {0, 320}}),
+                      annotation("Far", "", {{5000, 5000}, {6000, 5000}, {6000, 6000}})}}};
+  std::ofstream(dir / "roi.geojson") << roi.dump();
+  ASSERT_EQ(run({"score", image, "-o", "mixed", "--roi", "roi.geojson"}, dir).status, 0);
+  const auto regions = ihc::read_summary_csv(dir / "mixed/regions.csv");
+  ASSERT_EQ(regions.size(), 2u);
+  EXPECT_EQ(regions[0].status, "ok");
+  EXPECT_GT(regions[0].num_detections, 50);
+  EXPECT_EQ(regions[1].region, "Far");
+  EXPECT_EQ(regions[1].status, "region outside the image");
+  EXPECT_EQ(regions[1].num_detections, 0);
+  EXPECT_TRUE(std::isnan(regions[1].positive_pct));
+  const auto mixed = ihc::read_slide_json(dir / "mixed/slides/dsg2_membrane/slide.json");
+  EXPECT_EQ(mixed.total.status, "ok");
+  const std::string warning =
+      "region 'Far' lies outside the image (640 x 640 px; the region spans x 5000-6000, "
+      "y 5000-6000): ROI coordinates are this slide's full-resolution pixels";
+  EXPECT_NE(std::find(mixed.warnings.begin(), mixed.warnings.end(), warning), mixed.warnings.end());
+
+  const json far = {{"type", "FeatureCollection"},
+                    {"features", {annotation("Far", "", {{5000, 5000}, {6000, 5000}, {6000, 6000}})}}};
+  std::ofstream(dir / "far.geojson") << far.dump();
+  const RunResult r = run({"score", image, "-o", "far", "--roi", "far.geojson"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto summary = ihc::read_summary_csv(dir / "far/summary.csv");
+  ASSERT_EQ(summary.size(), 1u);
+  EXPECT_EQ(summary[0].status, "regions outside the image");
+  EXPECT_TRUE(std::isnan(summary[0].positive_pct));
+  const auto rec = ihc::read_slide_json(dir / "far/slides/dsg2_membrane/slide.json");
+  EXPECT_NE(std::find(rec.warnings.begin(), rec.warnings.end(), warning), rec.warnings.end());
+  // Not also called a tissue problem.
+  EXPECT_EQ(std::find(rec.warnings.begin(), rec.warnings.end(), "no tissue found inside the regions"),
+            rec.warnings.end());
+}
+
 // --decode-only (bench/score-throughput's floor) reads what scoring would read and stops: a "decode only" row
 // and no cell files, also when the regions hold no tissue (it used to fall through and score the slide).
 TEST_F(ScoreCli, DecodeOnlyStopsBeforeTheSlideOutputsEvenWithoutTissue) {

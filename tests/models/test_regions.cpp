@@ -106,6 +106,28 @@ TEST(Region, PolygonAreaSubtractsHoles) {
   EXPECT_DOUBLE_EQ(polygon_area_px2(Polygon{tri, {}}), 6.0);
 }
 
+TEST(Region, OutsideTheImageWhenNoPolygonReachesIt) {
+  Region r;
+  r.include = {Polygon{square(5000, 5000, 1000), {}}};
+  EXPECT_TRUE(region_outside_image(r, 1000, 1000));
+  EXPECT_EQ(region_bounds(r), cv::Rect2d(5000, 5000, 1000, 1000));
+  // One polygon of two on the image: the region scores that one.
+  r.include.push_back(Polygon{square(900, 900, 200), {}});
+  EXPECT_FALSE(region_outside_image(r, 1000, 1000));
+  EXPECT_EQ(region_bounds(r), cv::Rect2d(900, 900, 5100, 5100));
+  // Edges: the image is [0, 1000) x [0, 1000).
+  EXPECT_TRUE(region_outside_image(Region{"", false, {Polygon{square(1000, 0, 10), {}}}, {}}, 1000, 1000));
+  EXPECT_TRUE(region_outside_image(Region{"", false, {Polygon{square(-10, 0, 10), {}}}, {}}, 1000, 1000));
+  EXPECT_FALSE(region_outside_image(Region{"", false, {Polygon{square(-10, 0, 11), {}}}, {}}, 1000, 1000));
+  EXPECT_TRUE(region_outside_image(Region{"", false, {Polygon{square(0, -50, 10), {}}}, {}}, 1000, 1000));
+  // Microns on a 0.25 um/px slide: a region drawn at (100, 100) um lies inside, not outside; only coordinates
+  // beyond the image are caught.
+  EXPECT_FALSE(region_outside_image(Region{"", false, {Polygon{square(100, 100, 50), {}}}, {}}, 1000, 1000));
+  // The whole slide (minus exclusions) is never outside.
+  EXPECT_FALSE(region_outside_image(Region::everything(), 10, 10));
+  EXPECT_EQ(region_bounds(Region::everything()), cv::Rect2d());
+}
+
 // The shape of QuPath 0.3/0.4 "Export objects as GeoJSON" with "Pretty JSON" and a FeatureCollection.
 const char* kQuPathExport = R"({
   "type": "FeatureCollection",
