@@ -1,6 +1,7 @@
 #include "models/cohort.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -117,9 +118,48 @@ int CsvTable::require(const std::string& name, const std::string& what) const {
   return j;
 }
 
+namespace {
+
+// The header's delimiter, counted outside quotes: comma, else semicolon, else tab, else comma (one column).
+char header_delimiter(const std::string& line) {
+  int commas = 0, semicolons = 0, tabs = 0;
+  bool quoted = false;
+  for (const char c : line) {
+    if (c == '"') quoted = !quoted;
+    if (quoted) continue;
+    commas += c == ',';
+    semicolons += c == ';';
+    tabs += c == '\t';
+  }
+  if (commas > 0) return ',';
+  if (semicolons > 0) return ';';
+  if (tabs > 0) return '\t';
+  return ',';
+}
+
+// "12,5" or "-0,25" in a semicolon table: a number written with a decimal comma.
+bool decimal_comma_number(const std::string& f) {
+  std::size_t i = f[0] == '-' || f[0] == '+' ? 1 : 0;
+  const std::size_t comma = f.find(',');
+  if (comma == std::string::npos || comma == i || comma + 1 == f.size()) return false;
+  for (; i < f.size(); ++i) {
+    if (i != comma && !std::isdigit(static_cast<unsigned char>(f[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 CsvTable parse_csv_table(const std::string& text, const std::string& origin) {
   CsvTable t;
   t.origin = origin;
+  if (text.compare(0, 4, "PK\x03\x04") == 0 || text.compare(0, 4, "\xD0\xCF\x11\xE0") == 0) {
+    throw CohortError(
+        origin + ": an Excel workbook, not CSV text: save the sheet as CSV (File > Save As > CSV UTF-8)");
+  }
+  if (text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0) {
+    throw CohortError(origin + ": UTF-16 text (Excel's 'Unicode Text'): save it as CSV UTF-8");
+  }
   std::istringstream in(text);
   std::string line;
   int number = 0;
@@ -128,8 +168,12 @@ CsvTable parse_csv_table(const std::string& text, const std::string& origin) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (number == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // BOM
     if (trim(line).empty()) continue;
-    auto fields = split_csv_line(line);
-    for (auto& f : fields) f = trim(f);
+    if (t.header.empty()) t.delimiter = header_delimiter(line);
+    auto fields = split_csv_line(line, t.delimiter);
+    for (auto& f : fields) {
+      f = trim(f);
+      if (t.delimiter == ';' && !t.header.empty() && decimal_comma_number(f)) f[f.find(',')] = '.';
+    }
     if (t.header.empty()) {
       t.header = fields;
       continue;

@@ -20,8 +20,12 @@ class CohortError : public std::runtime_error {
 };
 
 // A CSV file as text cells; line[i] is the 1-based file line of rows[i].
+// Clinical tables come from Excel, SPSS, R or REDCap in any locale: the delimiter is the header's (comma;
+// else semicolon, Excel's CSV where the decimal mark is a comma, whose "12,5" fields are read as 12.5; else
+// tab). A workbook (.xlsx/.xls) or UTF-16 text is refused with what to save instead.
 struct CsvTable {
   std::string origin;
+  char delimiter = ',';
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
   std::vector<int> line;

@@ -118,7 +118,7 @@ std::string json_escape(std::string_view s) { return json(std::string(s)).dump()
 
 }  // namespace
 
-std::vector<std::string> split_csv_line(std::string_view line) {
+std::vector<std::string> split_csv_line(std::string_view line, char delimiter) {
   std::vector<std::string> fields;
   std::string cur;
   bool quoted = false;
@@ -137,7 +137,7 @@ std::vector<std::string> split_csv_line(std::string_view line) {
       }
     } else if (c == '"') {
       quoted = true;
-    } else if (c == ',') {
+    } else if (c == delimiter) {
       fields.push_back(std::move(cur));
       cur.clear();
     } else if (c != '\r') {

@@ -187,6 +187,6 @@ SlideRecord read_slide_json(const std::filesystem::path& path);
 // CSV helpers shared with other writers: RFC 4180 quoting when needed; NaN -> "".
 std::string csv_field(std::string_view text);
 std::string format_number(double v);  // shortest text that reads back exactly; NaN -> ""
-std::vector<std::string> split_csv_line(std::string_view line);  // handles quotes
+std::vector<std::string> split_csv_line(std::string_view line, char delimiter = ',');  // handles quotes
 
 }  // namespace ihc

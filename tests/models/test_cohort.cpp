@@ -102,6 +102,63 @@ TEST(Cohort, MissingColumnsAreNamedWithTheColumnsThatExist) {
             "clinical.csv:2: 2 fields, the header has 3");
 }
 
+// Excel in a locale whose decimal mark is a comma saves "CSV" with semicolons; SPSS and R write tabs. The
+// same patients must give the same cohort whichever was saved.
+TEST(Cohort, SemicolonTablesWithDecimalCommasAndTabTablesReadAsCommaTables) {
+  const char* comma =
+      "patient_id,os_months,os_event,age\nP1,10.5,1,60\nP2,20,0,55\nP3,30.25,1,-1.5\n"
+      "P4,40,1,50\n";
+  const char* semicolon =
+      "patient_id;os_months;os_event;age\r\nP1;10,5;1;60\r\nP2;20;0;55\r\n"
+      "P3;30,25;1;-1,5\r\nP4;40;1;50\r\n";
+  const char* tab =
+      "patient_id\tos_months\tos_event\tage\nP1\t10.5\t1\t60\nP2\t20\t0\t55\n"
+      "P3\t30.25\t1\t-1.5\nP4\t40\t1\t50\n";
+  auto o = options();
+  o.covariates = {"age"};
+  const auto reference = build_cohort(parse_csv_table(kScores, "s"), parse_csv_table(comma, "c"), nullptr, o);
+  ASSERT_EQ(reference.patients.size(), 4u);
+  for (const char* text : {semicolon, tab}) {
+    const CsvTable clinical = parse_csv_table(text, "c");
+    EXPECT_EQ(clinical.header.size(), 4u) << text;
+    const auto c = build_cohort(parse_csv_table(kScores, "s"), clinical, nullptr, o);
+    ASSERT_EQ(c.patients.size(), 4u) << text;
+    for (std::size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(c.patients[i].id, reference.patients[i].id);
+      EXPECT_DOUBLE_EQ(c.patients[i].time, reference.patients[i].time) << text;
+      EXPECT_DOUBLE_EQ(c.patients[i].values.at("age"), reference.patients[i].values.at("age")) << text;
+    }
+  }
+  EXPECT_EQ(parse_csv_table(semicolon, "c").delimiter, ';');
+  EXPECT_EQ(parse_csv_table(tab, "c").delimiter, '\t');
+  // Only whole numbers with one comma change: text and the header stay as written.
+  const CsvTable t = parse_csv_table("id;note;x,y\nP1;a;1,2\n", "c");
+  EXPECT_EQ(t.header, (std::vector<std::string>{"id;note;x", "y"}));  // a comma header stays a comma table
+  EXPECT_EQ(t.rows[0], (std::vector<std::string>{"P1;a;1", "2"}));
+  const CsvTable u = parse_csv_table("id;note\n\"P1;2\";a,b\n3,5;,5\n", "c");
+  EXPECT_EQ(u.rows[0], (std::vector<std::string>{"P1;2", "a,b"}));
+  EXPECT_EQ(u.rows[1], (std::vector<std::string>{"3.5", ",5"}));
+}
+
+TEST(Cohort, AWorkbookOrUtf16TextIsRefusedWithWhatToSaveInstead) {
+  auto error = [](const std::string& text) {
+    try {
+      parse_csv_table(text, "clinical.xlsx");
+    } catch (const CohortError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(
+      error(std::string("PK\x03\x04\x14\x00\x06\x00", 8)),
+      "clinical.xlsx: an Excel workbook, not CSV text: save the sheet as CSV (File > Save As > CSV UTF-8)");
+  EXPECT_EQ(
+      error("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1"),
+      "clinical.xlsx: an Excel workbook, not CSV text: save the sheet as CSV (File > Save As > CSV UTF-8)");
+  EXPECT_EQ(error(std::string("\xFF\xFEp\0a\0", 6)),
+            "clinical.xlsx: UTF-16 text (Excel's 'Unicode Text'): save it as CSV UTF-8");
+}
+
 TEST(Cohort, CensoredColumnCodingIsExplicit) {
   auto o = options();
   o.event_column.clear();
