@@ -73,8 +73,11 @@ int run_stains(const Args& args) {
                  e.deviation_deg[0], e.matrix.stains[1].name.c_str(), e.deviation_deg[1], reference.c_str(),
                  e.separation_deg, e.background.found ? "estimated" : "default", e.matrix.background[0],
                  e.matrix.background[1], e.matrix.background[2]);
+  } catch (const SlideError& e) {
+    std::fprintf(stderr, "ihcscore stains: error: %s\n", e.what());  // names the file already
+    return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ihcscore stains: error: %s\n", e.what());
+    std::fprintf(stderr, "ihcscore stains: error: %s: %s\n", path.c_str(), e.what());
     return 2;
   }
   return 0;

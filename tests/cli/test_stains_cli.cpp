@@ -2,6 +2,8 @@
 // real membranous image, and on bad input.
 #include <gtest/gtest.h>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include <sstream>
 #include <string>
 #include <vector>
@@ -72,6 +74,15 @@ TEST(StainsCli, BadInputGetsAClearErrorAndExitStatus) {
   const auto reference = ihcscore({"stains", "estimate", (dir / "none.png").string(), "--reference", "H-X"});
   EXPECT_EQ(reference.status, 1);
   EXPECT_NE(reference.err.find("ihcscore stains: error: "), std::string::npos) << reference.err;
+  // An image with nothing stained: the estimate's reason, after the file it is about.
+  const fs::path white = dir / "white.png";
+  ASSERT_TRUE(cv::imwrite(white.string(), cv::Mat(300, 300, CV_8UC3, cv::Scalar(250, 250, 250))));
+  const auto blank = ihcscore({"stains", "estimate", white.string()});
+  EXPECT_EQ(blank.status, 2);
+  EXPECT_EQ(blank.err,
+            "ihcscore stains: error: " + white.string() +
+                ": stain estimation: only 0 pixels have an optical density between 0.05 and 1 and are "
+                "not grey (need at least 1000)\n");
   const auto usage = ihcscore({"stains"});
   EXPECT_EQ(usage.status, 1);
 }
