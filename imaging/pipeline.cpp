@@ -757,6 +757,10 @@ struct TissueMap {
   cv::Mat mask;               // CV_8U over the whole image
   double sx = 1.0, sy = 1.0;  // mask px per level-0 px
   std::optional<double> detect_s;
+  // When no piece was kept: the overview's pixels above the tissue threshold, before any size or shape
+  // filter, on the mask's grid. Tells a field full of tissue (no glass to contrast with) from tissue too
+  // small to keep on glass.
+  cv::Mat stained;
 };
 
 TissueMap tissue_stage(const TissueIn& in) {
@@ -783,6 +787,7 @@ TissueMap tissue_stage(const TissueIn& in) {
     const TissueResult tr = detect_tissue(overview, tp);
     t.detect_s = seconds_since(t_detect_tissue);
     t.mask = tr.mask;
+    if (tr.area_px == 0) t.stained = optical_density_sum(overview, tp.background) > tp.min_threshold_od;
     t.sx = static_cast<double>(t.mask.cols) / in.w0;
     t.sy = static_cast<double>(t.mask.rows) / in.h0;
   } catch (const std::exception& e) {
@@ -1322,10 +1327,28 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       no_tissue = true;
       rec.warnings.push_back("no tissue found and no cells detected");
     } else {
-      area.mask.setTo(255);
+      // Mostly glass: the tissue was there but every piece was below the size filter (a small fragment, or
+      // an image without a pixel size, whose filters are in overview pixels). Its stained pixels are the
+      // area; the whole image would overstate it by as much as the glass around it.
+      const double stained_fraction =
+          tissue.stained.empty()
+              ? 1.0
+              : cv::countNonZero(tissue.stained) / static_cast<double>(tissue.stained.total());
+      if (stained_fraction > 0.0 && stained_fraction < 0.5) {
+        tissue.stained.copyTo(area.mask);
+        char text[200];
+        std::snprintf(
+            text, sizeof text,
+            "tissue detection kept no piece although %.1f %% of the image is glass (every piece below "
+            "the minimum tissue area): tissue area is the image's stained pixels",
+            100.0 * (1.0 - stained_fraction));
+        rec.warnings.push_back(text);
+      } else {
+        area.mask.setTo(255);
+        rec.warnings.push_back(
+            "tissue detection found no glass/tissue contrast: tissue area is the whole image");
+      }
       sink.set_scored_area(area.mask);
-      rec.warnings.push_back(
-          "tissue detection found no glass/tissue contrast: tissue area is the whole image");
     }
   }
   rec.timings_s["detection"] = seconds_since(t_detect);

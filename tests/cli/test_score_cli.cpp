@@ -480,6 +480,30 @@ TEST_F(ScoreCli, FieldWithoutGlassIsScoredWholeAndTheOverlayOutlinesIt) {
   EXPECT_FALSE(green(614, 614));
 }
 
+// A small fragment on glass, below the minimum tissue area: the detector keeps no piece, but the image is
+// glass, not tissue to its edges. Its area is the stained pixels; it was the whole image, 100x too large,
+// with a warning that said there was no glass.
+TEST_F(ScoreCli, ASmallFragmentOnGlassIsNotGivenTheWholeImageAsItsArea) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_small_fragment");
+  const cv::Mat field = cv::imread((ihc::test::source_dir() / "samples" / "ki67_nuclear.png").string());
+  ASSERT_FALSE(field.empty());
+  cv::Mat glass(2000, 2000, CV_8UC3, cv::Scalar(242, 240, 244));
+  const cv::Rect patch(900, 800, 200, 200);  // 100 x 100 um at 0.5 um/px: 0.01 mm^2, below 0.05
+  field(cv::Rect(0, 0, patch.width, patch.height)).copyTo(glass(patch));
+  ASSERT_TRUE(cv::imwrite((dir / "fragment.png").string(), glass));
+  ASSERT_EQ(run({"score", "fragment.png", "-o", "out", "--mpp", "0.5", "--preset", "ki67"}, dir).status, 0);
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_GT(rows[0].num_detections, 5);
+  // The patch is 0.01 mm^2; the whole image 1 mm^2. The overview's 16 um pixels blur its edge.
+  EXPECT_GT(rows[0].tissue_area_mm2, 0.005);
+  EXPECT_LT(rows[0].tissue_area_mm2, 0.02);
+  const json slide = json::parse(ihc::read_file(dir / "out/slides/fragment/slide.json"));
+  EXPECT_NE(slide["warnings"].dump().find("tissue detection kept no piece although 98."), std::string::npos)
+      << slide["warnings"].dump();
+  EXPECT_EQ(slide["warnings"].dump().find("no glass/tissue contrast"), std::string::npos);
+}
+
 // A folder mixing stains: H&E, fluorescence and greyscale images are scored (the run goes on, exit 0), but
 // their status, the progress line and slide.json say what they look like; an IHC image says nothing.
 TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
