@@ -66,6 +66,14 @@ void define_texture(GLuint tex, GLint filter, GLint internal_format, GLenum form
   glTexImage2D(GL_TEXTURE_2D, 0, internal_format, width, height, 0, format, GL_UNSIGNED_BYTE, data);
 }
 
+// A score as the Summary panel and the status bar show it: "-" when undefined (no cells, no grade).
+std::string number_or_dash(double v, int digits) {
+  if (std::isnan(v)) return "-";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -395,6 +403,7 @@ class Viewer {
   void browse(BrowseFor purpose, const std::filesystem::path& start);
   void run_browser_choice();  // at the start of a frame: opening a slide or results touches GL state
   void draw_status();
+  std::string status_text() const;  // the status bar's line
   void send(const InputEvent& e);
   bool script_step();
   bool write_screenshot(const std::filesystem::path& path);
@@ -1977,12 +1986,7 @@ void Viewer::panel_summary() {
       ImGui::TableSetColumnIndex(1);
       ImGui::TextUnformatted(v.c_str());
     };
-    auto num = [](double v, int digits) {
-      if (std::isnan(v)) return std::string("-");
-      char b[32];
-      std::snprintf(b, sizeof b, "%.*f", digits, v);
-      return std::string(b);
-    };
+    const auto& num = number_or_dash;
     const Scores& f = s.final;
     row("Detections", std::to_string(f.detections));
     row("Negative", std::to_string(f.counts.negative));
@@ -2416,6 +2420,24 @@ void Viewer::draw_file_browser() {
   ImGui::EndPopup();
 }
 
+std::string Viewer::status_text() const {
+  if (!slide_) return message_;
+  const SlideInfo& i = slide_->info();
+  std::string text = magnification_label(i.objective_power, view_.downsample) + " | " +
+                     position_label(input_.hover_slide(), i.mpp_x) + " | ";
+  // The reviewed scores stay in sight whatever panels are open or scrolled: they are what is reported.
+  if (results_.table.size() > 0) {
+    const Scores& f = slide_summary_.final;
+    text += std::to_string(f.detections) + " cells: " + number_or_dash(f.positive_percent, 1) +
+            " % positive, H-score " + number_or_dash(f.h_score, 1) + ", IxP " + number_or_dash(f.ixp, 1) +
+            " | ";
+  }
+  char b[160];
+  std::snprintf(b, sizeof b, "tiles %zu pending, cache %.0f MB, tex %.0f MB | %.1f ms | ", loader_->pending(),
+                cache_->bytes() / 1048576.0, texture_bytes_ / 1048576.0, last_frame_ms_);
+  return text + b + message_;
+}
+
 void Viewer::draw_status() {
   int w, h;
   glfwGetWindowSize(window_, &w, &h);
@@ -2424,16 +2446,7 @@ void Viewer::draw_status() {
   ImGui::Begin("Status", nullptr,
                ImGuiWindowFlags_NoTitleBar | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoMove |
                    ImGuiWindowFlags_NoScrollbar);
-  if (slide_) {
-    const SlideInfo& i = slide_->info();
-    const std::string pos = position_label(input_.hover_slide(), i.mpp_x);
-    ImGui::Text("%s | %s | tiles %zu pending, cache %.0f MB, tex %.0f MB | %.1f ms | %s",
-                magnification_label(i.objective_power, view_.downsample).c_str(), pos.c_str(),
-                loader_->pending(), cache_->bytes() / 1048576.0, texture_bytes_ / 1048576.0, last_frame_ms_,
-                message_.c_str());
-  } else {
-    ImGui::Text("%s", message_.c_str());
-  }
+  ImGui::TextUnformatted(status_text().c_str());
   ImGui::End();
 }
 
@@ -2909,6 +2922,12 @@ bool Viewer::script_step() {
       }
       if (got != std::stoll(c.args[1]))
         fail(c, "count of " + c.args[0] + " is " + std::to_string(got) + ", expected " + c.args[1]);
+    } else if (n == "expect-status") {
+      std::string want;
+      for (const auto& a : c.args) want += (want.empty() ? "" : " ") + a;
+      const std::string got = status_text();
+      if (got.find(want) == std::string::npos)
+        fail(c, "status bar '" + got + "' does not hold '" + want + "'");
     } else if (n == "bench-pan") {
       bench_.frames_left = static_cast<int>(num(0));
       bench_.step = pt(1);

@@ -63,6 +63,7 @@ constexpr Spec kSpecs[] = {
     {"expect-class", 2, 2},
     {"expect-class-at", 3, 3},
     {"expect-count", 2, 2},
+    {"expect-status", 1, -1},
     {"bench-pan", 3, 4},
     {"quit", 0, 0},
 };

@@ -107,12 +107,21 @@ assert abs(got - want) < 1e-6 * want, (got, want)
 print("reviewed density ok:", got, "positive cells per mm^2")
 PY
 
-# Reopening restores the review exactly.
+# Reopening restores the review exactly, and the status bar shows the reviewed scores the export wrote (they
+# stay in sight when the Summary panel is below the fold, as it is in this 800 px window).
+STATUS=$(python3 - "$RES/reviewed_summary.csv" <<'PY'
+import csv, sys
+r = list(csv.DictReader(open(sys.argv[1])))[0]
+print(f'{r["Num Detections"]} cells: {float(r["Positive %"]):.1f} % positive, '
+      f'H-score {float(r["H-score"]):.1f}, IxP {float(r["IxP score"]):.1f} |')
+PY
+)
 cat > reopen.txt <<EOS
 wait
 center $CX $CY 0.5
 frames 2
 expect-class-at 460 387 3+
+expect-status $STATUS
 quit
 EOS
 "$BIN/ihcview" s.svs --results "$RES" --script reopen.txt
