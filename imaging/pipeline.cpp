@@ -1276,6 +1276,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
 
   const ImageTypeCheck type = check_image_type(thumb, settings.stains, tissue.mask);
   rec.image_type = type.name;
+  rec.roi = req.roi_source;
   rec.image_type_evidence = type.evidence;
   if (type.warning) rec.warnings.push_back(*type.warning);
   rec.timings_s["image_type"] = type.seconds;

@@ -922,6 +922,7 @@ std::string slide_json_text(const SlideRecord& s) {
   o["stains_source"] = s.stains_source;
   o["image_type"] = s.image_type;
   o["image_type_evidence"] = s.image_type_evidence;
+  o["roi"] = s.roi;
   o["scoring_measurement"] = s.scoring_measurement;
   o["thresholds"] = s.thresholds;
   o["scores"] = score_row_json(s.total);
@@ -967,6 +968,7 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.stains_source = o.value("stains_source", "");
     s.image_type = o.value("image_type", "");  // absent in results of versions before it
     s.image_type_evidence = o.value("image_type_evidence", "");
+    s.roi = o.value("roi", "");  // absent before session 18
     s.scoring_measurement = o.value("scoring_measurement", "");
     s.thresholds = o.value("thresholds", std::vector<double>{});
     s.total = score_row_from(o["scores"]);

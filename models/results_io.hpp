@@ -169,6 +169,7 @@ struct SlideRecord {
   std::string stains_source;                     // "preset H-DAB" or "estimated from the slide"
   std::string image_type;  // estimated from the overview: "Brightfield (H-DAB)", "Brightfield (H&E)", ...
   std::string image_type_evidence;  // the figures it was decided on
+  std::string roi;                  // the ROI file its regions came from ("" for none)
   std::string scoring_measurement;  // e.g. "Cell: DAB OD mean"
   std::vector<double> thresholds;   // 1+, 2+, 3+ (or one in single-threshold mode)
   ScoreRow total;

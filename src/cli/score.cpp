@@ -74,6 +74,52 @@ struct Options {
   bool decode_only = false;
 };
 
+// The regions of one slide: the --roi file's for every slide, or with --roi FOLDER the slide's own file
+// there.
+struct SlideRois {
+  fs::path file;     // empty: no ROI (whole slide)
+  std::string text;  // the file's content, part of the slide's parameter hash
+  std::vector<Annotation> annotations;
+  std::vector<std::string> warnings;  // skipped features, each naming the file
+  std::string error;                  // non-empty: the slide fails at stage "roi" with this message
+};
+
+// QuPath's per-image export names a file after the image ("slide.svs.geojson") or its stem ("slide.geojson");
+// the id comes first so that two inputs of one name in different folders can be told apart ("a-2.geojson").
+SlideRois find_slide_rois(const fs::path& folder, const InputItem& item) {
+  SlideRois r;
+  const std::string name = item.path.filename().string();
+  const std::string stem = item.path.stem().string();
+  std::vector<std::string> tried;
+  for (const std::string& base : {item.id, stem, name}) {
+    const std::string candidate = base + ".geojson";
+    if (std::find(tried.begin(), tried.end(), candidate) != tried.end()) continue;
+    tried.push_back(candidate);
+    std::error_code ec;
+    if (fs::is_regular_file(folder / candidate, ec)) {
+      r.file = folder / candidate;
+      break;
+    }
+  }
+  if (r.file.empty()) {
+    std::string looked;
+    for (const auto& t : tried) looked += (looked.empty() ? "" : ", ") + t;
+    r.error = item.path.string() + ": no ROI file for this slide in " + folder.string() + " (looked for " +
+              looked + ")";
+    return r;
+  }
+  try {
+    r.text = read_file(r.file);
+    AnnotationSet set = parse_geojson_annotations(r.text, r.file.string());
+    r.annotations = std::move(set.annotations);
+    r.warnings = std::move(set.warnings);
+    if (r.annotations.empty()) r.error = r.file.string() + ": no polygon annotations to score in";
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  return r;
+}
+
 class Run {
  public:
   Run(Options o, ParamSet params, std::vector<Annotation> rois, CollectedInputs inputs,
@@ -84,7 +130,9 @@ class Run {
         inputs_(std::move(inputs)),
         argv_(std::move(argv)),
         out_(o_.out),
-        outcomes_(inputs_.items.size()) {}
+        outcomes_(inputs_.items.size()),
+        slide_rois_(inputs_.items.size()),
+        hashes_(inputs_.items.size()) {}
 
   int execute();
 
@@ -101,7 +149,8 @@ class Run {
   std::vector<std::string> argv_;
   fs::path out_;
   std::vector<Outcome> outcomes_;
-  std::string hash_;
+  std::vector<SlideRois> slide_rois_;  // with --roi FOLDER
+  std::vector<std::string> hashes_;    // per slide: parameters, --mpp and the slide's ROI file
   std::string started_;
   std::mutex mu_;
 };
@@ -117,7 +166,7 @@ bool Run::try_reuse(std::size_t i) {
     if (::stat(item.path.c_str(), &st) != 0) return false;
     const std::int64_t mtime =
         static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-    if (r.params_hash != hash_ || r.source_size != static_cast<std::int64_t>(st.st_size) ||
+    if (r.params_hash != hashes_[i] || r.source_size != static_cast<std::int64_t>(st.st_size) ||
         r.source_mtime_ns != mtime ||
         fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec)) {
       return false;
@@ -144,13 +193,20 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
   req.mpp_override = o_.mpp;
   req.rois = rois_;
   req.roi_source = o_.roi;
+  const SlideRois& own = slide_rois_[i];
+  if (!own.file.empty() || !own.error.empty()) {
+    for (const auto& w : own.warnings) progress.message("warning: " + w);
+    req.rois = own.annotations;
+    req.roi_source = own.file.string();
+  }
   req.threads = threads;
-  req.params_hash = hash_;
+  req.params_hash = hashes_[i];
   req.cancel = &g_interrupted;
   req.decode_only = o_.decode_only;
   req.on_progress = [&progress, i](int done, int total) { progress.tiles(static_cast<int>(i), done, total); };
   Outcome out;
   try {
+    if (!own.error.empty()) throw PipelineError("roi", own.error);
     out.record = score_slide(req, params_);
     out.state = Outcome::State::Done;
   } catch (const PipelineCancelled&) {
@@ -202,7 +258,7 @@ void Run::write_tables_locked() {
   }
   write_file_atomic(out_ / "summary.csv", summary_csv(rows, ColumnNames::QuPath));
   write_file_atomic(out_ / "summary_stats.csv", summary_csv(rows, ColumnNames::Stats));
-  if (!rois_.empty()) {
+  if (!o_.roi.empty()) {
     write_file_atomic(out_ / "regions.csv", summary_csv(region_rows, ColumnNames::QuPath, true));
     write_file_atomic(out_ / "regions_stats.csv", summary_csv(region_rows, ColumnNames::Stats, true));
   }
@@ -224,7 +280,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
   j["mpp_override"] = o_.mpp > 0 ? json(o_.mpp) : json(nullptr);
   j["roi"] = o_.roi;
   j["parameters"] = params_.values();
-  j["params_hash"] = hash_;
+  j["params_hash"] = hashes_.empty() ? "" : hashes_[0];
   j["openslide_version"] = openslide_version();
   j["opencv_version"] = opencv_version();
   j["started"] = started_;
@@ -236,6 +292,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
     json s;
     s["image"] = inputs_.items[i].id;
     s["source"] = inputs_.items[i].path.string();
+    if (!slide_rois_[i].file.empty()) s["roi"] = slide_rois_[i].file.string();
     switch (o.state) {
       case Outcome::State::Pending:
         s["state"] = "not scored";
@@ -280,9 +337,15 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
 
 int Run::execute() {
   started_ = utc_now();
-  std::string extra = "mpp=" + std::to_string(o_.mpp);
-  if (!o_.roi.empty()) extra += ";roi=" + read_file(o_.roi);
-  hash_ = params_hash(params_, extra);
+  const std::string extra = "mpp=" + std::to_string(o_.mpp);
+  std::error_code ec;
+  const bool roi_folder = !o_.roi.empty() && fs::is_directory(o_.roi, ec);
+  const std::string run_roi = o_.roi.empty() || roi_folder ? "" : ";roi=" + read_file(o_.roi);
+  for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
+    if (roi_folder) slide_rois_[i] = find_slide_rois(o_.roi, inputs_.items[i]);
+    const std::string roi = roi_folder ? ";roi=" + slide_rois_[i].text : run_roi;
+    hashes_[i] = params_hash(params_, extra + roi);
+  }
   remove_stale_temp_files(out_);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -375,7 +438,9 @@ int run_score(const Args& args) {
   app.add_option("--params", o.params_file, "Parameter file (key = value), applied after the preset");
   app.add_option("--set", o.sets, "key=value, applied last (repeatable); see 'ihcscore params --show'");
   app.add_option("--mpp", o.mpp, "Microns per pixel for images that carry none")->check(kPositiveFinite);
-  app.add_option("--roi", o.roi, "QuPath GeoJSON annotations: score per region and in total");
+  app.add_option("--roi", o.roi,
+                 "QuPath GeoJSON annotations: score per region and in total. A folder: each slide's own "
+                 "file there (ID.geojson, NAME.geojson or NAME.EXT.geojson)");
   app.add_option("-j,--jobs", o.jobs, "Slides scored at once (default: number of cores)")
       ->check(CLI::NonNegativeNumber);
   auto* resume =
@@ -400,7 +465,17 @@ int run_score(const Args& args) {
     return usage_error(e.what());
   }
   std::vector<Annotation> rois;
-  if (!o.roi.empty()) {
+  std::error_code roi_ec;
+  if (!o.roi.empty() && fs::is_directory(o.roi, roi_ec)) {
+    // One file per slide, found when the slides are known; a folder without any is a usage error.
+    bool any = false;
+    for (const auto& e : fs::directory_iterator(o.roi, roi_ec))
+      any = any || e.path().extension() == ".geojson";
+    if (!any)
+      return usage_error(o.roi +
+                         ": a folder without .geojson files (--roi takes a file, or a folder "
+                         "of one SLIDE.geojson per slide)");
+  } else if (!o.roi.empty()) {
     try {
       const AnnotationSet set = load_geojson_annotations(o.roi);
       rois = set.annotations;

@@ -966,6 +966,64 @@ TEST_F(ScoreCli, RegionsOutsideTheImageAreNamedNotReadAsNoTissue) {
             rec.warnings.end());
 }
 
+// A cohort's tumour regions are one QuPath export per image: --roi FOLDER gives each slide its own file (by
+// id, stem or full name), scores it as --roi FILE would, fails a slide without one rather than scoring it
+// whole, and --resume redoes only the slide whose ROI file changed.
+TEST_F(ScoreCli, AnRoiFolderGivesEachSlideItsOwnRegions) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_roi_folder");
+  const fs::path sample = ihc::test::source_dir() / "samples" / "dsg2_membrane.png";
+  fs::create_directories(dir / "in");
+  fs::create_directories(dir / "rois");
+  for (const char* name : {"a.png", "b.png", "c.png"}) fs::copy_file(sample, dir / "in" / name);
+  const json a = {{"type", "FeatureCollection"},
+                  {"features", {annotation("Left", "", {{0, 0}, {320, 0}, {320, 640}, {0, 640}})}}};
+  const json b = {{"type", "FeatureCollection"},
+                  {"features", {annotation("Top", "", {{0, 0}, {640, 0}, {640, 200}, {0, 200}})}}};
+  std::ofstream(dir / "rois" / "a.geojson") << a.dump();
+  std::ofstream(dir / "rois" / "b.png.geojson") << b.dump();  // QuPath's "image name + .geojson"
+  const RunResult r = run({"score", "in", "-o", "out", "--roi", "rois"}, dir);
+  EXPECT_EQ(r.status, 2) << r.err;  // c.png has no ROI file
+  const auto regions = ihc::read_summary_csv(dir / "out/regions.csv");
+  ASSERT_EQ(regions.size(), 2u);
+  EXPECT_EQ(regions[0].image + "/" + regions[0].region, "a/Left");
+  EXPECT_EQ(regions[1].image + "/" + regions[1].region, "b/Top");
+  EXPECT_NE(regions[0].num_detections, regions[1].num_detections);
+  const auto errors = read_tsv(dir / "out/errors.tsv");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[1], (std::vector<std::string>{"in/c.png", "roi",
+                                                 "in/c.png: no ROI file for this slide in rois (looked for "
+                                                 "c.geojson, c.png.geojson)"}));
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/b/slide.json").roi, "rois/b.png.geojson");
+
+  // The same as one slide scored with its file.
+  ASSERT_EQ(run({"score", "in/b.png", "-o", "single", "--roi", "rois/b.png.geojson"}, dir).status, 0);
+  const auto single = ihc::read_summary_csv(dir / "single/regions.csv");
+  ASSERT_EQ(single.size(), 1u);
+  EXPECT_EQ(single[0].num_detections, regions[1].num_detections);
+  EXPECT_EQ(single[0].h_score, regions[1].h_score);
+
+  // Only b's regions change: a is complete, b is scored again with its new region.
+  const json b2 = {{"type", "FeatureCollection"},
+                   {"features", {annotation("Bottom", "", {{0, 400}, {640, 400}, {640, 640}, {0, 640}})}}};
+  std::ofstream(dir / "rois" / "b.png.geojson") << b2.dump();
+  const RunResult resumed = run({"score", "in", "-o", "out", "--roi", "rois", "--resume"}, dir);
+  EXPECT_EQ(resumed.status, 2) << resumed.err;
+  EXPECT_NE(resumed.err.find("a complete (resumed)"), std::string::npos) << resumed.err;
+  EXPECT_EQ(resumed.err.find("b complete (resumed)"), std::string::npos) << resumed.err;
+  const auto again = ihc::read_summary_csv(dir / "out/regions.csv");
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[1].region, "Bottom");
+
+  // A folder with no ROI file at all is a usage error, before any slide.
+  fs::create_directories(dir / "empty");
+  const RunResult empty = run({"score", "in", "-o", "out2", "--roi", "empty"}, dir);
+  EXPECT_EQ(empty.status, 1);
+  EXPECT_EQ(
+      empty.err,
+      "ihcscore score: error: empty: a folder without .geojson files (--roi takes a file, or a folder of "
+      "one SLIDE.geojson per slide)\n");
+}
+
 // --decode-only (bench/score-throughput's floor) reads what scoring would read and stops: a "decode only" row
 // and no cell files, also when the regions hold no tissue (it used to fall through and score the slide).
 TEST_F(ScoreCli, DecodeOnlyStopsBeforeTheSlideOutputsEvenWithoutTissue) {

@@ -360,9 +360,11 @@ TEST(SlideJson, RoundTripsTheRecord) {
   ihc::ScoreRow region = s.total;
   region.region = "Tumor";
   s.regions = {region};
+  s.roi = "rois/cmu.geojson";
   s.parameters = {{"sigma_um", "1.5"}};
   s.timings_s = {{"total", 1.25}};
   const auto back = ihc::parse_slide_json(ihc::slide_json_text(s), "slide.json");
+  EXPECT_EQ(back.roi, "rois/cmu.geojson");
   EXPECT_EQ(back.image, "cmu");
   EXPECT_EQ(back.source_mtime_ns, s.source_mtime_ns);
   EXPECT_EQ(back.warnings, s.warnings);
