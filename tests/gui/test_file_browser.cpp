@@ -20,8 +20,11 @@ std::vector<std::string> names(const FolderListing& l) {
 }
 
 // A folder as a pathologist's looks: slides in any case, results, tables, hidden files.
+// A folder of this test's own: ctest runs the tests of this file in parallel processes, and one shared folder
+// was emptied by one test while another listed it.
 fs::path sample_folder() {
-  const fs::path d = test::temp_dir("file_browser");
+  const fs::path d = test::temp_dir(std::string("file_browser_") +
+                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::create_directories(d / "Zeta cases");
   fs::create_directories(d / "alpha");
   fs::create_directories(d / ".cache");
