@@ -161,6 +161,13 @@ void remember_in(const char* name, const std::filesystem::path& p, std::size_t k
 std::vector<std::string> read_recent() { return read_list("recent.txt"); }
 void remember_recent(const std::filesystem::path& p) { remember_in("recent.txt", p, 10); }
 
+// The ROI file a batch scored a slide's regions from, read with its results.
+struct BatchRois {
+  std::filesystem::path file;
+  std::vector<Annotation> annotations;
+  std::string error;  // the file is gone or does not parse: said in the Slide panel, the cells still show
+};
+
 struct LoadedResults {
   std::filesystem::path dir;
   CellResults cells;
@@ -170,6 +177,8 @@ struct LoadedResults {
   // one (older results): no size to check, no source, empty type and parameters, NaN area.
   SlideRecord record;
   bool rescored = false;  // a batch's folder re-scored since its summary.csv (rescored_since_summary)
+  // The batch's regions (ihcscore score --roi): drawn as overlay.png draws them, so the cells' scope shows.
+  BatchRois batch_rois;
   // Who asked for them: the command line's --results beside its slide (results of another slide are
   // refused), the search for the open slide's own (a failure is only a message), or the user (Open
   // results..., a dropped folder, a script's `results`, a scoring job done: results of another slide open
@@ -459,6 +468,7 @@ class Viewer {
   // another stain is flagged in the Slide panel), the area the batch scored.
   SlideRecord results_record_;
   bool results_rescored_ = false;  // the batch's summary.csv no longer has these scores
+  BatchRois batch_rois_;           // the regions the batch scored (--roi), outlined on the canvas
   ScoreOptions score_options_;     // slide.json's intensity rule and group: summaries follow the batch's
   CellResults results_;
   CellGrid grid_;
@@ -653,6 +663,7 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   results_dir_.clear();
   results_record_ = {};
   results_rescored_ = false;
+  batch_rois_ = {};
   score_options_ = {};
   results_ = {};
   grid_ = {};
@@ -857,6 +868,14 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
       const SlideRecord rec = read_slide_json(dir / "slide.json");
       out.record = rec;
       out.rescored = rescored_since_summary(dir, rec);
+      out.batch_rois.file = results_roi(dir, rec);
+      if (!out.batch_rois.file.empty()) {
+        try {
+          out.batch_rois.annotations = load_geojson_annotations(out.batch_rois.file.string()).annotations;
+        } catch (const std::exception& e) {
+          out.batch_rois.error = e.what();
+        }
+      }
       if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
       if (rec.thresholds.size() == 3) {
         g.mode = ThresholdMode::Three;
@@ -959,6 +978,9 @@ bool Viewer::apply_results(LoadedResults loaded) {
     score_options_ = score_options_of(loaded.record.parameters);
     results_record_ = loaded.record;
     results_rescored_ = loaded.rescored;
+    batch_rois_ = loaded.batch_rois;
+    if (!batch_rois_.error.empty())
+      std::fprintf(stderr, "ihcview: batch regions not shown: %s\n", batch_rois_.error.c_str());
     if (results_rescored_) {
       const std::string root = results_root(results_dir_).string();
       std::fprintf(stderr,
@@ -1338,7 +1360,7 @@ void Viewer::start_scoring(bool region_only) {
       anns.push_back(a);
     }
     req.rois = anns;
-    req.roi_source = "drawn in ihcview";
+    req.roi_source = kDrawnInViewer;
   }
   const ParamSet params = current_params();
   req.params_hash = params_hash(params);
@@ -1408,6 +1430,23 @@ void Viewer::draw_canvas() {
     if (cells_shown) draw_cells(dl);
   }
 
+  // The batch's regions in black, as overlay.png draws them (holes and exclusions too): its cells are the
+  // ones inside.
+  for (const auto& a : batch_rois_.annotations) {
+    for (const auto& poly : a.polygons) {
+      std::vector<const Ring*> rings{&poly.outer};
+      for (const auto& h : poly.holes) rings.push_back(&h);
+      for (const Ring* ring : rings) {
+        std::vector<ImVec2> pts;
+        for (const auto& p : *ring) {
+          const cv::Point2d sp = view_.to_screen(p);
+          pts.push_back(ImVec2(float(sp.x), float(sp.y)));
+        }
+        dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), IM_COL32(0, 0, 0, 255), ImDrawFlags_Closed,
+                        2.0f);
+      }
+    }
+  }
   // Regions: include green, exclude red; the sketch being drawn in yellow.
   for (const auto& r : editor_.review().regions) {
     std::vector<ImVec2> pts;
@@ -1737,6 +1776,15 @@ void Viewer::panel_slide() {
       // Which results these are matters once they are found for the slide (find_own_results).
       ImGui::TextWrapped("Results: %s", shown_path(results_dir_).c_str());
       if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", results_dir_.string().c_str());
+      if (!batch_rois_.file.empty()) {
+        if (batch_rois_.error.empty()) {
+          ImGui::TextWrapped("Batch regions (black): %zu from %s", batch_rois_.annotations.size(),
+                             shown_path(batch_rois_.file).c_str());
+        } else {
+          ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Batch regions not shown:");
+          ImGui::TextWrapped("%s", batch_rois_.error.c_str());
+        }
+      }
       if (results_rescored_) {
         // The batch's tables still hold the scores it wrote: say where the current ones are reported.
         const std::string root = shown_path(results_root(results_dir_));

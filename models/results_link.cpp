@@ -52,9 +52,12 @@ fs::path results_root(const fs::path& results_dir) {
   return d.parent_path();
 }
 
-fs::path results_source(const fs::path& results_dir, const SlideRecord& rec) {
-  if (rec.source.empty()) return {};
-  const fs::path src(rec.source);
+namespace {
+
+// A path slide.json recorded as given on the batch's command line.
+fs::path resolve_recorded(const fs::path& results_dir, const std::string& recorded) {
+  if (recorded.empty()) return {};
+  const fs::path src(recorded);
   if (src.is_absolute()) return src.lexically_normal();
   fs::path base = fs::current_path();
   const fs::path run = results_root(results_dir) / "run.json";
@@ -69,6 +72,17 @@ fs::path results_source(const fs::path& results_dir, const SlideRecord& rec) {
     }
   }
   return (base / src).lexically_normal();
+}
+
+}  // namespace
+
+fs::path results_source(const fs::path& results_dir, const SlideRecord& rec) {
+  return resolve_recorded(results_dir, rec.source);
+}
+
+fs::path results_roi(const fs::path& results_dir, const SlideRecord& rec) {
+  if (rec.roi == kDrawnInViewer) return {};
+  return resolve_recorded(results_dir, rec.roi);
 }
 
 std::string results_mismatch(const fs::path& results_dir, const SlideRecord& rec, std::int64_t width,

@@ -22,6 +22,11 @@ std::filesystem::path results_root(const std::filesystem::path& results_dir);
 // The slide a result folder was scored from: slide.json's `source`, resolved when relative against the
 // batch's working directory (OUT/run.json "working_directory"), else against the current directory.
 std::filesystem::path results_source(const std::filesystem::path& results_dir, const SlideRecord& rec);
+// slide.json's `roi` for regions drawn in the viewer and scored from there.
+inline constexpr const char* kDrawnInViewer = "drawn in ihcview";
+// The ROI file the batch scored its regions from (slide.json's `roi`), resolved as `source` is; empty when
+// the slide was scored whole or its regions were drawn in the viewer (they are in review.json).
+std::filesystem::path results_roi(const std::filesystem::path& results_dir, const SlideRecord& rec);
 
 // Why the cells of a result folder cannot be drawn on a slide of level-0 size width x height: names the
 // folder, the slide it was scored from and both sizes. Empty when they can (also when slide.json gives no

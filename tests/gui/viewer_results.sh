@@ -124,4 +124,33 @@ printf 'wait\nthresholds 0.3 0.5 0.7\nscore\nwait\nscreenshot %s\nquit\n' "$WORK
 grep -q "ihcview: $WORK/out/slides/s was re-scored since $WORK/out/summary.csv was written; ihcscore reviewed $WORK/out reports its current scores" rescore.err
 "$BIN/ihcscore" reviewed out > reviewed.out
 grep -q "re-scored since summary.csv" reviewed.out
+# 11. Results scored with --roi show the batch's regions (black, as overlay.png draws them), whose cells are the
+#     ones counted; the ROI path is relative to the batch's directory. A missing ROI file is said, the cells
+#     still show.
+mkdir -p batch
+printf '%s' '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Tumour"},
+  "geometry":{"type":"Polygon","coordinates":[[[400,300],[1200,300],[1200,900],[400,900],[400,300]]]}}]}' \
+  > batch/roi.geojson
+(cd batch && "$BIN/ihcscore" score ../s.svs -o outroi --roi roi.geojson > /dev/null 2>&1)
+R=$(python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))["Num Detections"])' batch/outroi/summary.csv)
+test "$R" -gt 10 && test "$R" -lt "$N"
+# Slide point (400, 600), on the region's left edge, at the canvas centre (460, 387) at 2 screen px per px.
+printf 'wait
+center 400 600 0.5
+frames 2
+wait
+expect-count detections %s
+expect-pixel 460 387 000000 60
+quit
+' \
+  "$R" > roi.txt
+(cd elsewhere && "$BIN/ihcview" ../batch/outroi/slides/s --script ../roi.txt 2> ../roi.err)
+! grep -q "batch regions not shown" roi.err
+mv batch/roi.geojson batch/roi.moved
+printf 'wait
+expect-count detections %s
+quit
+' "$R" > roigone.txt
+"$BIN/ihcview" batch/outroi/slides/s --script roigone.txt 2> roigone.err
+grep -q "ihcview: batch regions not shown: cannot open GeoJSON file '$WORK/batch/roi.geojson': No such file" roigone.err
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"
