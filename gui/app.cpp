@@ -858,6 +858,9 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
   try {
     if (std::filesystem::exists(dir / "cells.geojson")) {
       out.cells = read_cells_geojson(dir / "cells.geojson");
+      // Regions count cells by the batch's centroids, as `ihcscore reviewed` does from cells.csv.
+      if (std::filesystem::exists(dir / "cells.csv"))
+        take_csv_centroids(read_file(dir / "cells.csv"), out.cells);
     } else if (std::filesystem::exists(dir / "cells.csv")) {
       out.cells = read_cells_csv(dir / "cells.csv");
     } else {
@@ -1300,13 +1303,16 @@ void Viewer::export_summary(const std::filesystem::path& path) {
   write_file_atomic(path, summary_csv(rows, ColumnNames::QuPath));
 }
 
-// One row per drawn include region (minus every exclusion), in the batch's regions.csv format. Without
-// include regions a file left from an earlier save is removed: it would describe regions that no longer
-// exist.
+// One row per region the batch scored (--roi), then per drawn include region (minus every exclusion), in the
+// batch's regions.csv format, as `ihcscore reviewed` writes them. Without any, a file left from an earlier
+// save is removed: it would describe regions that no longer exist.
 void Viewer::export_regions(const std::filesystem::path& path) {
-  const std::vector<ScoreRow> rows =
-      reviewed_region_rows(image_id(), results_.table, state_, editor_.review(),
-                           slide_ ? slide_->info().mpp_x : std::nan(""), score_options_);
+  const double mpp = slide_ ? slide_->info().mpp_x : std::nan("");
+  std::vector<ScoreRow> rows = reviewed_batch_region_rows(results_dir_, results_record_, results_.table,
+                                                          state_, editor_.review(), mpp, score_options_);
+  for (auto& row :
+       reviewed_region_rows(image_id(), results_.table, state_, editor_.review(), mpp, score_options_))
+    rows.push_back(std::move(row));
   if (rows.empty()) {
     std::error_code ec;
     std::filesystem::remove(path, ec);

@@ -518,6 +518,36 @@ CellResults parse_cells_csv(std::string_view text, const std::string& origin) {
 
 CellResults read_cells_csv(const fs::path& path) { return parse_cells_csv(read_file(path), path.string()); }
 
+bool take_csv_centroids(std::string_view text, CellResults& cells) {
+  std::vector<cv::Point2d> centroids;
+  centroids.reserve(cells.table.size());
+  std::size_t start = text.find('\n');  // past the header
+  while (start != std::string_view::npos && start + 1 < text.size()) {
+    const std::size_t end = std::min(text.find('\n', start + 1), text.size());
+    std::string_view line = text.substr(start + 1, end - start - 1);
+    start = end < text.size() ? end : std::string_view::npos;
+    if (line.empty() || line == "\r") continue;
+    // The first four fields (UUID, class name, X, Y) hold no comma or quote.
+    std::string_view f[4];
+    for (auto& field : f) {
+      const std::size_t comma = line.find(',');
+      if (comma == std::string_view::npos) return false;
+      field = line.substr(0, comma);
+      line.remove_prefix(comma + 1);
+    }
+    const std::size_t i = centroids.size();
+    std::int64_t id = 0;
+    cv::Point2d c;
+    if (i >= cells.table.size() || !cell_id_from_uuid(f[0], &id) || id != cells.table.cells[i].id ||
+        !parse_double(f[2], &c.x) || !parse_double(f[3], &c.y))
+      return false;
+    centroids.push_back(c);
+  }
+  if (centroids.size() != cells.table.size()) return false;
+  for (std::size_t i = 0; i < centroids.size(); ++i) cells.table.cells[i].centroid = centroids[i];
+  return true;
+}
+
 // ---------------------------------------------------------------- cells.geojson
 
 namespace {

@@ -145,6 +145,11 @@ CellResults read_cells_csv(const std::filesystem::path& path);
 CellResults parse_cells_csv(std::string_view text, const std::string& origin);
 CellResults read_cells_geojson(const std::filesystem::path& path);
 CellResults parse_cells_geojson(std::string_view text, const std::string& origin);
+// The GeoJSON has no centroid field: its reader takes the outline's, which is not the centroid the batch
+// counted regions with (the cell's pixels), and a cell within a pixel of a region edge can fall on the other
+// side. This puts cells.csv's centroids (the batch's) on cells read from the GeoJSON of the same folder.
+// False, leaving `cells` as it is, unless the CSV lists the same cell ids in the same order.
+bool take_csv_centroids(std::string_view csv_text, CellResults& cells);
 
 // ---- slide.json: the per-slide record, written last (its presence marks the slide's outputs complete).
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "models/regions.hpp"
+#include "models/results_link.hpp"
 
 namespace ihc {
 namespace fs = std::filesystem;
@@ -97,6 +98,44 @@ std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellT
   return rows;
 }
 
+std::vector<ScoreRow> reviewed_batch_region_rows(const fs::path& dir, const SlideRecord& rec,
+                                                 const CellTable& table, const CellState& state,
+                                                 const Review& review, double mpp,
+                                                 const ScoreOptions& options) {
+  const fs::path roi = results_roi(dir, rec);
+  if (roi.empty() || rec.regions.empty()) return {};
+  std::vector<Region> regions;
+  std::string why;
+  try {
+    regions = regions_from_annotations(load_geojson_annotations(roi.string()).annotations);
+    if (regions.size() != rec.regions.size())
+      why = roi.string() + ": " + std::to_string(regions.size()) + " regions now, " +
+            std::to_string(rec.regions.size()) + " when the slide was scored (changed since)";
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  std::vector<ScoreRow> rows;
+  const Region scope = scope_region(review);
+  const bool batch_scope = scope.whole_slide && scope.exclude.empty();
+  for (std::size_t r = 0; r < rec.regions.size(); ++r) {
+    const ScoreRow& automatic = rec.regions[r];
+    ScoreRow row;
+    if (!why.empty()) {
+      // Never the automatic numbers under a review that could not be applied to the region.
+      row.image = automatic.image;
+      row.status = "FAILED: batch regions: " + why;
+    } else {
+      const auto membership = cells_in_region(table, regions[r]);
+      // The batch's tissue area of the region holds while the review keeps the batch's scope.
+      row = reviewed_row(automatic.image, summarize(state, &membership, review.intensity_override, options),
+                         batch_scope ? automatic.tissue_area_mm2 : std::nan(""), mpp);
+    }
+    row.region = automatic.region;
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automatic) {
   std::error_code ec;
   const CellResults cells = fs::exists(dir / "cells.csv", ec) ? read_cells_csv(dir / "cells.csv")
@@ -108,9 +147,9 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
     editor.rematch(cells.table.cells, 4.0);
     review = editor.review();
   }
-  const ScoreOptions options = fs::exists(dir / "slide.json", ec)
-                                   ? score_options_of(read_slide_json(dir / "slide.json").parameters)
-                                   : ScoreOptions{};
+  const bool has_record = fs::exists(dir / "slide.json", ec);
+  const SlideRecord rec = has_record ? read_slide_json(dir / "slide.json") : SlideRecord{};
+  const ScoreOptions options = has_record ? score_options_of(rec.parameters) : ScoreOptions{};
   CellState state;
   state.automatic = grade_cells(cells.table, review.thresholds);
   apply_review(cells.table, review, &state);
@@ -118,7 +157,9 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
   ReviewedFolder out;
   out.total =
       reviewed_row(automatic.image, s, reviewed_area_mm2(review, automatic.tissue_area_mm2), automatic.mpp);
-  out.regions = reviewed_region_rows(automatic.image, cells.table, state, review, automatic.mpp, options);
+  out.regions = reviewed_batch_region_rows(dir, rec, cells.table, state, review, automatic.mpp, options);
+  for (auto& row : reviewed_region_rows(automatic.image, cells.table, state, review, automatic.mpp, options))
+    out.regions.push_back(std::move(row));
   out.corrections = review.corrections.size();
   out.orphans = review.orphans.size();
   return out;

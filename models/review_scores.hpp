@@ -54,6 +54,15 @@ std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellT
                                            const CellState& state, const Review& review, double mpp,
                                            const ScoreOptions& options = {});
 
+// One row per region the batch scored (ihcscore score --roi: slide.json's regions, from its ROI file), with
+// the review applied to the cells inside, in the batch's order and names; the batch's tissue area of each
+// region while the review keeps the batch's scope. None when the slide was scored without regions. When the
+// ROI file is gone or no longer gives the batch's regions, each row is "FAILED: batch regions: <why>".
+std::vector<ScoreRow> reviewed_batch_region_rows(const std::filesystem::path& dir, const SlideRecord& rec,
+                                                 const CellTable& table, const CellState& state,
+                                                 const Review& review, double mpp,
+                                                 const ScoreOptions& options = {});
+
 // A batch result folder (OUT/slides/<id>) with its review.json, scored as the viewer scores it: cells from
 // cells.csv (else cells.geojson) graded with the review's thresholds; corrections follow re-detected cells by
 // centroid within 4 px, as when the viewer opens the folder; the intensity rule and group are slide.json's.
@@ -61,9 +70,9 @@ std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellT
 // ScoringError) naming the file.
 struct ReviewedFolder {
   ScoreRow total;
-  std::vector<ScoreRow> regions;
-  std::size_t corrections = 0;  // cells whose class the pathologist set or marked false
-  std::size_t orphans = 0;      // corrections with no cell within 4 px (kept in review.json, not counted)
+  std::vector<ScoreRow> regions;  // the batch's regions (reviewed_batch_region_rows), then drawn ones
+  std::size_t corrections = 0;    // cells whose class the pathologist set or marked false
+  std::size_t orphans = 0;        // corrections with no cell within 4 px (kept in review.json, not counted)
 };
 ReviewedFolder score_reviewed_folder(const std::filesystem::path& dir, const ScoreRow& automatic);
 

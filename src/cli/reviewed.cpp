@@ -19,7 +19,9 @@ namespace fs = std::filesystem;
 int run_reviewed(const Args& args) {
   std::string out_dir;
   CLI::App app{
-      "Writes OUT/reviewed_summary.csv (and _stats.csv; reviewed_regions.csv for drawn regions): the "
+      "Writes OUT/reviewed_summary.csv (and _stats.csv; reviewed_regions.csv for the batch's --roi regions "
+      "and "
+      "drawn ones): the "
       "rows of OUT/summary.csv with every slide reviewed in ihcview re-scored from its cells and "
       "review.json (corrections, false detections, regions, thresholds, intensity override); Status "
       "says 'ok; reviewed' or keeps the automatic one. `ihcscore cohort --scores` reads it.",
@@ -43,10 +45,13 @@ int run_reviewed(const Args& args) {
     // The slide's own slide.json is its current automatic row: the viewer may have re-scored the slide into
     // this folder since the batch wrote summary.csv.
     std::string note;
+    std::vector<ScoreRow> automatic_regions;  // the batch's --roi regions, kept as they are when not reviewed
     if (row.status.rfind("FAILED", 0) != 0 && fs::exists(dir / "slide.json", ec)) {
       try {
-        ScoreRow current = read_slide_json(dir / "slide.json").total;
+        const SlideRecord rec = read_slide_json(dir / "slide.json");
+        ScoreRow current = rec.total;
         current.image = row.image;
+        automatic_regions = rec.regions;
         if (!same_summary_row(current, row)) note = "; re-scored since summary.csv: slide.json's scores";
         row = current;
       } catch (const std::exception& e) {
@@ -57,6 +62,7 @@ int run_reviewed(const Args& args) {
     if (row.status.rfind("FAILED", 0) == 0 || !fs::exists(dir / "review.json", ec)) {
       std::printf("%s: automatic (%s%s)\n", row.image.c_str(),
                   row.status.rfind("FAILED", 0) == 0 ? "scoring failed" : "not reviewed", note.c_str());
+      region_rows.insert(region_rows.end(), automatic_regions.begin(), automatic_regions.end());
       continue;
     }
     try {

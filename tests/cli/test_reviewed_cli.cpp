@@ -180,6 +180,74 @@ TEST(ReviewedCli, ASlideReScoredSinceTheBatchGivesItsCurrentScores) {
   EXPECT_EQ(std::stoll(b.at("Num Detections")), std::stoll(a.at("Num Detections")) + 5);
 }
 
+// A batch scored per region (--roi): the reviewed table has the regions too, the reviewed slide's with its
+// corrections applied to the cells inside each region, the others' as the batch wrote them. It had only drawn
+// regions, so region scores were lost on review.
+TEST(ReviewedCli, TheBatchsRegionsAreReviewedToo) {
+  const fs::path dir = test::temp_dir("reviewed_cli_roi");
+  fs::create_directories(dir / "in");
+  for (const char* f : {"dsg2_membrane.png", "mixed_field.png"})
+    fs::create_symlink(test::source_dir() / "samples" / f, dir / "in" / f);
+  std::ofstream(dir / "roi.geojson")
+      << R"({"type":"FeatureCollection","features":[)"
+      << R"({"type":"Feature","properties":{"name":"Left"},"geometry":{"type":"Polygon",)"
+      << R"("coordinates":[[[0,0],[320,0],[320,640],[0,640],[0,0]]]}},)"
+      << R"({"type":"Feature","properties":{"name":"Right"},"geometry":{"type":"Polygon",)"
+      << R"("coordinates":[[[320,0],[640,0],[640,640],[320,640],[320,0]]]}}]})";
+  const auto score = test::run_program("ihcscore", {"score", "in", "-o", "out", "--roi", "roi.geojson"}, dir);
+  ASSERT_EQ(score.status, 0) << score.err;
+  const fs::path membrane = dir / "out/slides/dsg2_membrane";
+  // One Negative cell of the left half set to 3+.
+  const CsvTable cells = read_csv_table(membrane / "cells.csv");
+  const int id = cells.column("Object ID"), cls = cells.column("Classification");
+  const int cx = cells.column("Centroid X px"), cy = cells.column("Centroid Y px");
+  Review r = review_for(membrane);
+  for (const auto& row : cells.rows) {
+    const cv::Point2d c(std::stod(row[cx]), std::stod(row[cy]));
+    if (row[cls] == "Negative" && c.x < 300) {
+      r.corrections[cell_id(row[id])] = {CellClass::ThreePlus, false, c};
+      break;
+    }
+  }
+  ASSERT_EQ(r.corrections.size(), 1u);
+  save_review(membrane / "review.json", r);
+
+  const auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  const auto batch = read_summary_csv(dir / "out/regions.csv");
+  const auto reviewed = read_summary_csv(dir / "out/reviewed_regions.csv");
+  ASSERT_EQ(batch.size(), 4u);
+  ASSERT_EQ(reviewed.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(reviewed[i].image + "/" + reviewed[i].region, batch[i].image + "/" + batch[i].region);
+    EXPECT_EQ(reviewed[i].num_detections, batch[i].num_detections) << i;
+  }
+  // dsg2_membrane/Left: one Negative became 3+; Right unchanged but reviewed; mixed_field as the batch wrote
+  // it.
+  EXPECT_EQ(reviewed[0].region, "Left");
+  EXPECT_EQ(reviewed[0].num_negative, batch[0].num_negative - 1);
+  EXPECT_EQ(reviewed[0].num_3plus, batch[0].num_3plus + 1);
+  EXPECT_EQ(reviewed[0].status, "ok; reviewed");
+  EXPECT_DOUBLE_EQ(reviewed[0].tissue_area_mm2, batch[0].tissue_area_mm2);
+  EXPECT_EQ(reviewed[1].num_3plus, batch[1].num_3plus);
+  EXPECT_DOUBLE_EQ(reviewed[1].h_score, batch[1].h_score);
+  EXPECT_EQ(reviewed[1].status, "ok; reviewed");
+  EXPECT_EQ(reviewed[2].image, "mixed_field");
+  EXPECT_EQ(reviewed[2].status, batch[2].status);
+  EXPECT_DOUBLE_EQ(reviewed[2].h_score, batch[2].h_score);
+
+  // The ROI file changed since: the reviewed slide's region rows fail, never the automatic numbers.
+  std::ofstream(dir / "roi.geojson")
+      << R"({"type":"Feature","properties":{"name":"All"},"geometry":{"type":"Polygon",)"
+      << R"("coordinates":[[[0,0],[640,0],[640,640],[0,640],[0,0]]]}})";
+  ASSERT_EQ(test::run_program("ihcscore", {"reviewed", "out"}, dir).status, 0);
+  const auto changed = read_summary_csv(dir / "out/reviewed_regions.csv");
+  ASSERT_EQ(changed.size(), 4u);
+  EXPECT_EQ(changed[0].status, "FAILED: batch regions: " + (dir / "roi.geojson").string() +
+                                   ": 1 regions now, 2 when the slide was scored (changed since)");
+  EXPECT_EQ(changed[0].region, "Left");
+}
+
 TEST(ReviewedCli, AFolderWithoutSummaryIsAUsageError) {
   const fs::path dir = test::temp_dir("reviewed_cli_empty");
   fs::create_directories(dir / "nothing");

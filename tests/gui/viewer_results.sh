@@ -141,11 +141,18 @@ frames 2
 wait
 expect-count detections %s
 expect-pixel 460 387 000000 60
+thresholds 0.25 0.45 0.65
+save
 quit
 ' \
   "$R" > roi.txt
 (cd elsewhere && "$BIN/ihcview" ../batch/outroi/slides/s --script ../roi.txt 2> ../roi.err)
 ! grep -q "batch regions not shown" roi.err
+# The saved review has the batch's region with the new grading, as `ihcscore reviewed` computes it.
+grep -q '^s,Tumour,' batch/outroi/slides/s/reviewed_regions.csv
+"$BIN/ihcscore" reviewed batch/outroi > /dev/null
+diff <(tail -n +2 batch/outroi/slides/s/reviewed_regions.csv) <(tail -n +2 batch/outroi/reviewed_regions.csv)
+! diff -q <(cut -d, -f1-7 batch/outroi/regions.csv) <(cut -d, -f1-7 batch/outroi/reviewed_regions.csv) > /dev/null
 mv batch/roi.geojson batch/roi.moved
 printf 'wait
 expect-count detections %s

@@ -248,6 +248,33 @@ TEST(CellsGeoJson, HasTheFieldsQuPathImports) {
   EXPECT_FALSE(g["properties"]["measurements"].contains("Cell: DAB OD mean"));  // NaN omitted
 }
 
+// The viewer reads outlines from the GeoJSON but counts regions by the batch's centroids, from cells.csv.
+TEST(CellsGeoJson, TheCsvsCentroidsReplaceTheOutlinesOnlyForTheSameCells) {
+  const fs::path dir = ihc::test::temp_dir("results_geojson_centroids");
+  ihc::write_cells_geojson(dir / "cells.geojson", two_cells(), {});
+  ihc::write_cells_csv(dir / "cells.csv", two_cells(), {});
+  auto cells = ihc::read_cells_geojson(dir / "cells.geojson");
+  EXPECT_NEAR(cells.table.cells[0].centroid.x, 100.0, 1e-6);  // the outline's
+  ASSERT_TRUE(ihc::take_csv_centroids(ihc::read_file(dir / "cells.csv"), cells));
+  EXPECT_EQ(cells.table.cells[0].centroid, cv::Point2d(100.5, 200.25));  // the batch's
+  EXPECT_EQ(cells.table.cells[1].centroid, cv::Point2d(300, 400));
+  EXPECT_EQ(cells.table.cells[0].boundary.size(), 4u);
+  // Another folder's CSV (other cells, or fewer): nothing taken.
+  auto fresh = ihc::read_cells_geojson(dir / "cells.geojson");
+  ihc::CellResults one = two_cells();
+  one.table.cells.pop_back();
+  one.table.columns[0].pop_back();
+  one.table.columns[1].pop_back();
+  one.classes.pop_back();
+  ihc::write_cells_csv(dir / "one.csv", one, {});
+  EXPECT_FALSE(ihc::take_csv_centroids(ihc::read_file(dir / "one.csv"), fresh));
+  ihc::CellResults other = two_cells();
+  other.table.cells[1].id = 8;
+  ihc::write_cells_csv(dir / "other.csv", other, {});
+  EXPECT_FALSE(ihc::take_csv_centroids(ihc::read_file(dir / "other.csv"), fresh));
+  EXPECT_NEAR(fresh.table.cells[0].centroid.x, 100.0, 1e-6);
+}
+
 TEST(CellsGeoJson, ReaderRecoversPolygonsIdsClassesAndMeasurements) {
   const fs::path dir = ihc::test::temp_dir("results_geojson_read");
   ihc::write_cells_geojson(dir / "cells.geojson", two_cells(), {});
