@@ -151,6 +151,7 @@ class Run {
   std::vector<Outcome> outcomes_;
   std::vector<SlideRois> slide_rois_;  // with --roi FOLDER
   std::vector<std::string> hashes_;    // per slide: parameters, --mpp and the slide's ROI file
+  std::string run_hash_;               // the run's: parameters, --mpp and the --roi file (not a folder's)
   std::string started_;
   std::mutex mu_;
 };
@@ -280,7 +281,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
   j["mpp_override"] = o_.mpp > 0 ? json(o_.mpp) : json(nullptr);
   j["roi"] = o_.roi;
   j["parameters"] = params_.values();
-  j["params_hash"] = hashes_.empty() ? "" : hashes_[0];
+  j["params_hash"] = run_hash_;
   j["openslide_version"] = openslide_version();
   j["opencv_version"] = opencv_version();
   j["started"] = started_;
@@ -341,6 +342,7 @@ int Run::execute() {
   std::error_code ec;
   const bool roi_folder = !o_.roi.empty() && fs::is_directory(o_.roi, ec);
   const std::string run_roi = o_.roi.empty() || roi_folder ? "" : ";roi=" + read_file(o_.roi);
+  run_hash_ = params_hash(params_, extra + run_roi);
   for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
     if (roi_folder) slide_rois_[i] = find_slide_rois(o_.roi, inputs_.items[i]);
     const std::string roi = roi_folder ? ";roi=" + slide_rois_[i].text : run_roi;
