@@ -161,13 +161,6 @@ void remember_in(const char* name, const std::filesystem::path& p, std::size_t k
 std::vector<std::string> read_recent() { return read_list("recent.txt"); }
 void remember_recent(const std::filesystem::path& p) { remember_in("recent.txt", p, 10); }
 
-// The ROI file a batch scored a slide's regions from, read with its results.
-struct BatchRois {
-  std::filesystem::path file;
-  std::vector<Annotation> annotations;
-  std::string error;  // the file is gone or does not parse: said in the Slide panel, the cells still show
-};
-
 struct LoadedResults {
   std::filesystem::path dir;
   CellResults cells;
@@ -177,8 +170,9 @@ struct LoadedResults {
   // one (older results): no size to check, no source, empty type and parameters, NaN area.
   SlideRecord record;
   bool rescored = false;  // a batch's folder re-scored since its summary.csv (rescored_since_summary)
-  // The batch's regions (ihcscore score --roi): drawn as overlay.png draws them, so the cells' scope shows.
-  BatchRois batch_rois;
+  // The batch's regions (ihcscore score --roi): drawn as overlay.png draws them, so the cells' scope shows; a
+  // file gone or broken is said in the Slide panel, the cells still show.
+  RecordedRois batch_rois;
   // Who asked for them: the command line's --results beside its slide (results of another slide are
   // refused), the search for the open slide's own (a failure is only a message), or the user (Open
   // results..., a dropped folder, a script's `results`, a scoring job done: results of another slide open
@@ -468,7 +462,7 @@ class Viewer {
   // another stain is flagged in the Slide panel), the area the batch scored.
   SlideRecord results_record_;
   bool results_rescored_ = false;  // the batch's summary.csv no longer has these scores
-  BatchRois batch_rois_;           // the regions the batch scored (--roi), outlined on the canvas
+  RecordedRois batch_rois_;        // the regions the batch scored (--roi), outlined on the canvas
   ScoreOptions score_options_;     // slide.json's intensity rule and group: summaries follow the batch's
   CellResults results_;
   CellGrid grid_;
@@ -871,14 +865,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
       const SlideRecord rec = read_slide_json(dir / "slide.json");
       out.record = rec;
       out.rescored = rescored_since_summary(dir, rec);
-      out.batch_rois.file = results_roi(dir, rec);
-      if (!out.batch_rois.file.empty()) {
-        try {
-          out.batch_rois.annotations = load_geojson_annotations(out.batch_rois.file.string()).annotations;
-        } catch (const std::exception& e) {
-          out.batch_rois.error = e.what();
-        }
-      }
+      out.batch_rois = load_recorded_rois(dir, rec);
       if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
       if (rec.thresholds.size() == 3) {
         g.mode = ThresholdMode::Three;
@@ -1308,7 +1295,8 @@ void Viewer::export_summary(const std::filesystem::path& path) {
 // save is removed: it would describe regions that no longer exist.
 void Viewer::export_regions(const std::filesystem::path& path) {
   const double mpp = slide_ ? slide_->info().mpp_x : std::nan("");
-  std::vector<ScoreRow> rows = reviewed_batch_region_rows(results_dir_, results_record_, results_.table,
+  // The regions outlined on the canvas, as read with the cells.
+  std::vector<ScoreRow> rows = reviewed_batch_region_rows(results_record_, batch_rois_, results_.table,
                                                           state_, editor_.review(), mpp, score_options_);
   for (auto& row :
        reviewed_region_rows(image_id(), results_.table, state_, editor_.review(), mpp, score_options_))

@@ -85,6 +85,18 @@ fs::path results_roi(const fs::path& results_dir, const SlideRecord& rec) {
   return resolve_recorded(results_dir, rec.roi);
 }
 
+RecordedRois load_recorded_rois(const fs::path& results_dir, const SlideRecord& rec) {
+  RecordedRois r;
+  r.file = results_roi(results_dir, rec);
+  if (r.file.empty()) return r;
+  try {
+    r.annotations = load_geojson_annotations(r.file.string()).annotations;
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  return r;
+}
+
 std::string results_mismatch(const fs::path& results_dir, const SlideRecord& rec, std::int64_t width,
                              std::int64_t height) {
   if (rec.width <= 0 || rec.height <= 0 || (rec.width == width && rec.height == height)) return {};

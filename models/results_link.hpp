@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "models/regions.hpp"
 #include "models/results_io.hpp"
 
 namespace ihc {
@@ -27,6 +28,14 @@ inline constexpr const char* kDrawnInViewer = "drawn in ihcview";
 // The ROI file the batch scored its regions from (slide.json's `roi`), resolved as `source` is; empty when
 // the slide was scored whole or its regions were drawn in the viewer (they are in review.json).
 std::filesystem::path results_roi(const std::filesystem::path& results_dir, const SlideRecord& rec);
+
+// That ROI file read: what the viewer outlines and what reviewed region rows are counted in.
+struct RecordedRois {
+  std::filesystem::path file;  // empty: scored whole, or regions drawn in the viewer
+  std::vector<Annotation> annotations;
+  std::string error;  // the file is gone or does not parse (its reader's message)
+};
+RecordedRois load_recorded_rois(const std::filesystem::path& results_dir, const SlideRecord& rec);
 
 // Why the cells of a result folder cannot be drawn on a slide of level-0 size width x height: names the
 // folder, the slide it was scored from and both sizes. Empty when they can (also when slide.json gives no

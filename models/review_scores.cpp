@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "models/regions.hpp"
-#include "models/results_link.hpp"
 
 namespace ihc {
 namespace fs = std::filesystem;
@@ -98,25 +97,20 @@ std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellT
   return rows;
 }
 
-std::vector<ScoreRow> reviewed_batch_region_rows(const fs::path& dir, const SlideRecord& rec,
+std::vector<ScoreRow> reviewed_batch_region_rows(const SlideRecord& rec, const RecordedRois& rois,
                                                  const CellTable& table, const CellState& state,
                                                  const Review& review, double mpp,
                                                  const ScoreOptions& options) {
-  const fs::path roi = results_roi(dir, rec);
-  if (roi.empty() || rec.regions.empty()) return {};
+  if (rois.file.empty() || rec.regions.empty()) return {};
+  std::string why = rois.error;
   std::vector<Region> regions;
-  std::string why;
-  try {
-    regions = regions_from_annotations(load_geojson_annotations(roi.string()).annotations);
+  if (why.empty()) {
+    regions = regions_from_annotations(rois.annotations);
     if (regions.size() != rec.regions.size())
-      why = roi.string() + ": " + std::to_string(regions.size()) + " regions now, " +
+      why = rois.file.string() + ": " + std::to_string(regions.size()) + " regions now, " +
             std::to_string(rec.regions.size()) + " when the slide was scored (changed since)";
-  } catch (const std::exception& e) {
-    why = e.what();
   }
   std::vector<ScoreRow> rows;
-  const Region scope = scope_region(review);
-  const bool batch_scope = scope.whole_slide && scope.exclude.empty();
   for (std::size_t r = 0; r < rec.regions.size(); ++r) {
     const ScoreRow& automatic = rec.regions[r];
     ScoreRow row;
@@ -128,7 +122,7 @@ std::vector<ScoreRow> reviewed_batch_region_rows(const fs::path& dir, const Slid
       const auto membership = cells_in_region(table, regions[r]);
       // The batch's tissue area of the region holds while the review keeps the batch's scope.
       row = reviewed_row(automatic.image, summarize(state, &membership, review.intensity_override, options),
-                         batch_scope ? automatic.tissue_area_mm2 : std::nan(""), mpp);
+                         reviewed_area_mm2(review, automatic.tissue_area_mm2), mpp);
     }
     row.region = automatic.region;
     rows.push_back(std::move(row));
@@ -157,7 +151,8 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
   ReviewedFolder out;
   out.total =
       reviewed_row(automatic.image, s, reviewed_area_mm2(review, automatic.tissue_area_mm2), automatic.mpp);
-  out.regions = reviewed_batch_region_rows(dir, rec, cells.table, state, review, automatic.mpp, options);
+  out.regions = reviewed_batch_region_rows(rec, load_recorded_rois(dir, rec), cells.table, state, review,
+                                           automatic.mpp, options);
   for (auto& row : reviewed_region_rows(automatic.image, cells.table, state, review, automatic.mpp, options))
     out.regions.push_back(std::move(row));
   out.corrections = review.corrections.size();

@@ -1,6 +1,6 @@
 #pragma once
 // A review applied to a result folder's cells, and the scores that follow: the same code for the viewer
-// (live, as the pathologist works) and for `ihcscore review-summary` (the study's table of reviewed scores).
+// (live, as the pathologist works) and for `ihcscore reviewed` (the study's table of reviewed scores).
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -9,6 +9,7 @@
 
 #include "models/cells.hpp"
 #include "models/results_io.hpp"
+#include "models/results_link.hpp"
 #include "models/review.hpp"
 #include "models/scoring.hpp"
 
@@ -54,11 +55,12 @@ std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellT
                                            const CellState& state, const Review& review, double mpp,
                                            const ScoreOptions& options = {});
 
-// One row per region the batch scored (ihcscore score --roi: slide.json's regions, from its ROI file), with
-// the review applied to the cells inside, in the batch's order and names; the batch's tissue area of each
-// region while the review keeps the batch's scope. None when the slide was scored without regions. When the
-// ROI file is gone or no longer gives the batch's regions, each row is "FAILED: batch regions: <why>".
-std::vector<ScoreRow> reviewed_batch_region_rows(const std::filesystem::path& dir, const SlideRecord& rec,
+// One row per region the batch scored (ihcscore score --roi: slide.json's regions, from its ROI file `rois`,
+// load_recorded_rois), with the review applied to the cells inside, in the batch's order and names; the
+// batch's tissue area of each region while the review keeps the batch's scope. None when the slide was scored
+// without regions. When the ROI file is gone or no longer gives the batch's regions, each row is
+// "FAILED: batch regions: <why>".
+std::vector<ScoreRow> reviewed_batch_region_rows(const SlideRecord& rec, const RecordedRois& rois,
                                                  const CellTable& table, const CellState& state,
                                                  const Review& review, double mpp,
                                                  const ScoreOptions& options = {});
