@@ -20,6 +20,7 @@
 #include <deque>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <future>
 #include <map>
 #include <memory>
@@ -454,6 +455,15 @@ class Viewer {
   // (results_record_.image_type) takes precedence, being what the scores were computed with.
   std::future<ImageTypeEstimate> typing_;
   std::string slide_image_type_;
+  // Microns per pixel of the open slide as scored and shown: its own, else the one its results were scored
+  // with (`ihcscore score --mpp`), else `ihcview --mpp`; unknown (NaN) without any, lengths then in px.
+  struct PixelSize {
+    double x = std::numeric_limits<double>::quiet_NaN();
+    double y = std::numeric_limits<double>::quiet_NaN();
+    std::string source;
+    bool known() const { return std::isfinite(x) && std::isfinite(y); }
+  } pixel_size_;
+  void update_pixel_size();
 
   // cells
   CanvasInput input_;
@@ -656,6 +666,7 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   // The last slide's result folder is not this one's: scoring would write this slide's cells into it.
   results_dir_.clear();
   results_record_ = {};
+  update_pixel_size();
   results_rescored_ = false;
   batch_rois_ = {};
   score_options_ = {};
@@ -670,6 +681,26 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   if (window_ != nullptr) glfwSetWindowTitle(window_, ("ihcview - " + path.filename().string()).c_str());
   if (find) find_own_results();
   return true;
+}
+
+void Viewer::update_pixel_size() {
+  pixel_size_ = {};
+  if (!slide_) return;
+  const SlideInfo& i = slide_->info();
+  if (i.has_mpp()) {
+    pixel_size_ = {i.mpp_x, i.mpp_y, i.mpp_source};
+  } else if (std::isfinite(results_record_.mpp_x) && results_record_.mpp_x > 0) {
+    // The cells' microns and the batch's densities were computed with it; a different --mpp here would
+    // mislabel them.
+    const double y = std::isfinite(results_record_.mpp_y) ? results_record_.mpp_y : results_record_.mpp_x;
+    pixel_size_ = {results_record_.mpp_x, y, "results: " + results_record_.mpp_source};
+    if (opt_.mpp > 0 && std::abs(opt_.mpp - results_record_.mpp_x) > 1e-9) {
+      std::fprintf(stderr, "ihcview: --mpp %g ignored: the results were scored at %g um/px (%s)\n", opt_.mpp,
+                   results_record_.mpp_x, results_record_.mpp_source.c_str());
+    }
+  } else if (opt_.mpp > 0) {
+    pixel_size_ = {opt_.mpp, opt_.mpp, "--mpp"};
+  }
 }
 
 void Viewer::layout() {
@@ -967,6 +998,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
     results_dir_ = loaded.dir;
     score_options_ = score_options_of(loaded.record.parameters);
     results_record_ = loaded.record;
+    update_pixel_size();
     results_rescored_ = loaded.rescored;
     batch_rois_ = loaded.batch_rois;
     if (!batch_rois_.error.empty())
@@ -1226,7 +1258,7 @@ std::string Viewer::image_id() const {
 }
 
 ScoreRow Viewer::summary_row(const Summary& s, double area_mm2) const {
-  return reviewed_row(image_id(), s, area_mm2, slide_ ? slide_->info().mpp_x : std::nan(""));
+  return reviewed_row(image_id(), s, area_mm2, pixel_size_.x);
 }
 
 // The cells as reviewed: classes corrected, false detections left out (they are not cells).
@@ -1244,10 +1276,8 @@ CellResults Viewer::reviewed_cells() const {
 CellsFileOptions Viewer::cells_file_options() const {
   CellsFileOptions o;
   o.uuid_seed = slide_uuid_seed(image_id());
-  if (slide_) {
-    o.mpp_x = slide_->info().mpp_x;
-    o.mpp_y = slide_->info().mpp_y;
-  }
+  o.mpp_x = pixel_size_.x;
+  o.mpp_y = pixel_size_.y;
   return o;
 }
 
@@ -1294,7 +1324,7 @@ void Viewer::export_summary(const std::filesystem::path& path) {
 // batch's regions.csv format, as `ihcscore reviewed` writes them. Without any, a file left from an earlier
 // save is removed: it would describe regions that no longer exist.
 void Viewer::export_regions(const std::filesystem::path& path) {
-  const double mpp = slide_ ? slide_->info().mpp_x : std::nan("");
+  const double mpp = pixel_size_.x;
   // The regions outlined on the canvas, as read with the cells.
   std::vector<ScoreRow> rows = reviewed_batch_region_rows(results_record_, batch_rois_, results_.table,
                                                           state_, editor_.review(), mpp, score_options_);
@@ -1344,6 +1374,9 @@ void Viewer::start_scoring(bool region_only) {
   req.image_id = results_id(slide_path_);
   req.out_dir = results_dir_;
   req.threads = 2;
+  // An image without a pixel size of its own is scored at the one shown (its batch's --mpp, or ihcview's):
+  // without it the viewer's cells would be detected in pixels, unlike the batch's.
+  if (!slide_->info().has_mpp() && pixel_size_.known()) req.mpp_override = pixel_size_.x;
   if (region_only) {
     std::vector<Annotation> anns;
     for (const auto& r : editor_.review().regions) {
@@ -1494,7 +1527,7 @@ void Viewer::draw_canvas() {
               IM_COL32(255, 40, 40, 255), 0, 0, 2);
 
   // Scale bar, bottom left.
-  const ScaleBar bar = scale_bar(view_.downsample, slide_->info().mpp_x);
+  const ScaleBar bar = scale_bar(view_.downsample, pixel_size_.x);
   const float bx = float(c.x + 16), by = float(c.y + c.height - 24);
   dl->AddRectFilled(ImVec2(bx - 6, by - 20), ImVec2(bx + float(bar.length_px) + 6, by + 8),
                     IM_COL32(255, 255, 255, 200));
@@ -1750,8 +1783,8 @@ void Viewer::panel_slide() {
     ImGui::TextWrapped("%s", slide_path_.filename().string().c_str());
     ImGui::Text("%d x %d px, %d level(s), %s", i.level_sizes[0].width, i.level_sizes[0].height,
                 i.level_count(), i.format.c_str());
-    if (i.has_mpp()) {
-      ImGui::Text("%.4f um/px (%s)", i.mpp_x, i.mpp_source.c_str());
+    if (pixel_size_.known()) {
+      ImGui::Text("%.4f um/px (%s)", pixel_size_.x, pixel_size_.source.c_str());
     } else {
       ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "No pixel size: lengths in px");
     }
@@ -2466,7 +2499,7 @@ std::string Viewer::status_text() const {
   if (!slide_) return message_;
   const SlideInfo& i = slide_->info();
   std::string text = magnification_label(i.objective_power, view_.downsample) + " | " +
-                     position_label(input_.hover_slide(), i.mpp_x) + " | ";
+                     position_label(input_.hover_slide(), pixel_size_.x) + " | ";
   // The reviewed scores stay in sight whatever panels are open or scrolled: they are what is reported.
   if (results_.table.size() > 0) {
     const Scores& f = slide_summary_.final;

@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   app.add_option("--params", o.params_file,
                  "Parameter file applied after the preset (as ihcscore score --params); the Detection panel "
                  "and the thresholds start from it");
+  app.add_option("--mpp", o.mpp,
+                 "Microns per pixel for images that carry none (as ihcscore score --mpp); results scored "
+                 "with --mpp bring their own")
+      ->check(CLI::PositiveNumber);
   app.add_option("--width", o.width, "Window width")->capture_default_str();
   app.add_option("--height", o.height, "Window height")->capture_default_str();
   app.add_option("--autosave", o.autosave_seconds, "Seconds between autosaves of review.json")

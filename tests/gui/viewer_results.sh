@@ -160,4 +160,31 @@ quit
 ' "$R" > roigone.txt
 "$BIN/ihcview" batch/outroi/slides/s --script roigone.txt 2> roigone.err
 grep -q "ihcview: batch regions not shown: cannot open GeoJSON file '$WORK/batch/roi.geojson': No such file" roigone.err
+# 12. An image without a pixel size, scored with --mpp: the viewer takes the batch's pixel size (slide.json), so
+#     lengths are in um, the reviewed row has the batch's mpp, and re-scoring gives the batch's cells (before
+#     session 19 it re-detected in pixels: other cells, in the batch's folder). Alone, `ihcview --mpp` does the same.
+"$BIN/ihcscore" synth --kind nuclear --width 800 --height 600 --seed 5 -o phys.png --truth phys.csv > /dev/null 2>&1
+python3 - phys.png nomp.png <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+out, i = bytearray(data[:8]), 8
+while i < len(data):
+    n = struct.unpack(">I", data[i:i + 4])[0]
+    if data[i + 4:i + 8] != b"pHYs":
+        out += data[i:i + 12 + n]
+    i += 12 + n
+open(sys.argv[2], "wb").write(out)
+PY
+"$BIN/ihcscore" info nomp.png | grep -q "^mpp: unknown"
+"$BIN/ihcscore" score nomp.png -o outmpp --mpp 0.5 > /dev/null 2>&1
+cp outmpp/slides/nomp/cells.csv nomp_batch_cells.csv
+printf 'wait\nexpect-status um, y:\nsave\nscore\nwait\nquit\n' > mpp.txt
+"$BIN/ihcview" outmpp/slides/nomp --script mpp.txt
+cmp nomp_batch_cells.csv outmpp/slides/nomp/cells.csv
+test "$(python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))["mpp"])' \
+  outmpp/slides/nomp/reviewed_summary.csv)" = 0.5
+printf 'wait\nscore\nwait\nquit\n' > score_alone.txt
+"$BIN/ihcview" nomp.png --mpp 0.5 --no-results --script score_alone.txt
+cmp nomp_batch_cells.csv ihcview-out/nomp/cells.csv
+grep -q '"mpp_source": "--mpp"' ihcview-out/nomp/slide.json
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"
