@@ -20,8 +20,8 @@
 #include <deque>
 #include <fstream>
 #include <functional>
-#include <limits>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <opencv2/imgcodecs.hpp>

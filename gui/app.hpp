@@ -15,7 +15,7 @@ struct ViewerOptions {
   std::filesystem::path screenshot;   // PNG written when the script ends (or after the first full view)
   std::string preset;                 // parameter preset for scoring from the viewer ("" = default)
   std::filesystem::path params_file;  // parameter file applied after the preset (as `ihcscore --params`)
-  double mpp = 0.0;                   // > 0: microns per pixel of images that carry none (as `ihcscore --mpp`)
+  double mpp = 0.0;  // > 0: microns per pixel of images that carry none (as `ihcscore --mpp`)
   int width = 1280;
   int height = 800;
   double autosave_seconds = 3.0;
