@@ -111,8 +111,14 @@ ImU32 class_colour(CellClass c, int alpha = 255) {
 
 enum class Channel : int { Rgb = 0, Hematoxylin, Dab, Residual };
 const char* const kChannelNames[] = {"RGB", "Hematoxylin", "DAB", "Residual"};
-enum class CellDisplay : int { Outline = 0, Fill, Centroid };
-const char* const kDisplayNames[] = {"Outline", "Fill", "Centroid"};
+// Outline draws cell boundaries and nuclei, QuPath's default: a nucleus outline shows two nuclei taken as
+// one, or a cell grown without its nucleus, which a boundary alone hides.
+enum class CellDisplay : int { Outline = 0, Cells, Nuclei, Fill, Centroid };
+constexpr int kDisplayCount = 5;
+const char* const kDisplayNames[kDisplayCount] = {"Cells + nuclei", "Cell outlines", "Nuclei", "Fill",
+                                                  "Centroid"};
+// The script's names, in the enum's order.
+const char* const kDisplayWords[kDisplayCount] = {"outline", "cells", "nuclei", "fill", "centroid"};
 enum class NavFilter : int { All = 0, Borderline, Negative, OnePlus, TwoPlus, ThreePlus };
 const char* const kFilterNames[] = {"All cells", "Borderline", "Negative", "1+", "2+", "3+"};
 
@@ -1154,7 +1160,7 @@ void Viewer::apply(const Action& a) {
       show_cells_ = !show_cells_;
       break;
     case T::CycleDisplay:
-      cell_display_ = static_cast<CellDisplay>((static_cast<int>(cell_display_) + 1) % 3);
+      cell_display_ = static_cast<CellDisplay>((static_cast<int>(cell_display_) + 1) % kDisplayCount);
       break;
     case T::SelectAt:
     case T::BoxSelect: {
@@ -1757,7 +1763,8 @@ void Viewer::draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std:
       continue;
     }
     const ImU32 col = class_colour(state_.classes[i], state_.counted[i] ? alpha : alpha / 3);
-    const auto& poly = cell.boundary.empty() ? cell.nucleus : cell.boundary;
+    const bool nuclei_only = cell_display_ == CellDisplay::Nuclei && cell.nucleus.size() >= 3;
+    const auto& poly = cell.boundary.empty() || nuclei_only ? cell.nucleus : cell.boundary;
     if (cell_display_ == CellDisplay::Centroid || poly.size() < 3 || cell_px < 6) {
       const float r = cell_display_ == CellDisplay::Centroid ? 3.0f : std::max(1.5f, float(cell_px / 4));
       dl->AddRectFilled(ImVec2(c.x - r, c.y - r), ImVec2(c.x + r, c.y + r), col);
@@ -1768,6 +1775,13 @@ void Viewer::draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std:
         dl->AddConvexPolyFilled(pts.data(), static_cast<int>(pts.size()), col);
       } else {
         dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), col, ImDrawFlags_Closed, 1.5f);
+        // Nuclei once they are big enough to tell from their cell (about 5 screen px across).
+        if (cell_display_ == CellDisplay::Outline && &poly != &cell.nucleus && cell.nucleus.size() >= 3 &&
+            cell_px >= 12) {
+          pts.clear();
+          for (const auto& p : cell.nucleus) pts.push_back(screen(p.x, p.y));
+          dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), col, ImDrawFlags_Closed, 1.0f);
+        }
       }
     }
     if (selected_[i]) {
@@ -1899,7 +1913,7 @@ void Viewer::panel_cells() {
   }
   ImGui::Checkbox("Show (H)", &show_cells_);
   int d = static_cast<int>(cell_display_);
-  if (ImGui::Combo("Draw (M)", &d, kDisplayNames, 3)) cell_display_ = static_cast<CellDisplay>(d);
+  if (ImGui::Combo("Draw (M)", &d, kDisplayNames, kDisplayCount)) cell_display_ = static_cast<CellDisplay>(d);
   ImGui::SliderFloat("Opacity", &opacity_, 0.0f, 1.0f);
   if (job_running_) {
     const int total = job_total_.load();
@@ -2821,9 +2835,9 @@ bool Viewer::script_step() {
       ++display_version_;
     } else if (n == "display") {
       const std::string& v = c.args[0];
-      cell_display_ = v == "fill"       ? CellDisplay::Fill
-                      : v == "centroid" ? CellDisplay::Centroid
-                                        : CellDisplay::Outline;
+      for (int d = 0; d < kDisplayCount; ++d) {
+        if (v == kDisplayWords[d]) cell_display_ = static_cast<CellDisplay>(d);
+      }
     } else if (n == "opacity") {
       opacity_ = static_cast<float>(num(0));
     } else if (n == "thresholds" || n == "threshold-single") {

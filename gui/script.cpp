@@ -113,6 +113,13 @@ std::vector<ScriptCommand> parse_script(const std::string& text, const std::stri
       throw ScriptError(origin + ":" + std::to_string(n) + ": '" + c.name + "' takes " + want + " argument" +
                         (want == "1" ? "" : "s") + ", got " + std::to_string(count));
     }
+    if (c.name == "display") {
+      static const char* const kWords[] = {"outline", "cells", "nuclei", "fill", "centroid"};
+      if (std::find(std::begin(kWords), std::end(kWords), c.args[0]) == std::end(kWords)) {
+        throw ScriptError(origin + ":" + std::to_string(n) + ": display: '" + c.args[0] +
+                          "' is not one of outline, cells, nuclei, fill, centroid");
+      }
+    }
     if (c.name == "press") {
       KeyChord chord;
       const std::string why = parse_key_chord(c.args[0], &chord);

@@ -5,7 +5,8 @@
 //   center X Y DOWNSAMPLE | center-at FX FY DOWNSAMPLE (fractions of the slide's width and height) | mouse X
 //   Y | click X Y [shift] | dblclick X Y | drag X0 Y0 X1 Y1 [left|middle] [hold-KEY] wheel X Y NOTCHES | key
 //   NAME (e.g. 2, delete, ctrl+z, ctrl+shift+z) | tool move|rectangle|polygon|brush region-kind
-//   include|exclude | channel rgb|hematoxylin|dab|residual | display outline|fill|centroid opacity A |
+//   include|exclude | channel rgb|hematoxylin|dab|residual | display outline|cells|nuclei|fill|centroid |
+//   opacity A |
 //   param KEY VALUE (a field of the Detection panel, used by score) | load-params PATH | save-params PATH |
 //   panel NAME open|close (a side-panel header) | browse slide|results|load-params|save-params [PATH] (the
 //   file browser, as its button opens it; PATH = where it starts) | type TEXT... | press KEYS (e.g. enter,

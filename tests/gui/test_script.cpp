@@ -38,6 +38,11 @@ TEST(Script, ErrorsNameFileLineAndProblem) {
   // A typo in score's words would score the whole slide instead of the regions, or wait when told not to.
   EXPECT_EQ(error_of("score regoin\n"), "s.txt:1: score: unknown word 'regoin' (region, nowait)");
   EXPECT_NO_THROW(parse_script("score region nowait\nscore nowait\nscore\n", "s.txt"));
+  // An unknown drawing mode fell back to outlines: a script checking nuclei-only pixels would test the wrong
+  // view.
+  EXPECT_EQ(error_of("display nucleus\n"),
+            "s.txt:1: display: 'nucleus' is not one of outline, cells, nuclei, fill, centroid");
+  EXPECT_NO_THROW(parse_script("display outline\ndisplay cells\ndisplay nuclei\ndisplay fill\n", "s.txt"));
   try {
     load_script("/nonexistent/s.txt");
     FAIL();

@@ -176,6 +176,30 @@ EOS
 "$BIN/ihcview" s.svs --no-results --script dab.txt
 echo "DAB channel: RGB $RGB rendered as $DAB"
 
+# Outlines show nuclei inside their cells, as QuPath does (a boundary alone hides two nuclei taken as one): in
+# the nucleus's box, the default drawing has the nucleus outline in the cell's class colour, "cells" has not.
+read -r NX0 NY0 NX1 NY1 < <(python3 - "$RES/cells.geojson" "$CX" "$CY" <<'PY'
+import json, sys
+cx, cy = float(sys.argv[2]), float(sys.argv[3])
+for f in json.load(open(sys.argv[1]))["features"]:
+    ring = f["nucleusGeometry"]["coordinates"][0]
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    if min(xs) <= cx <= max(xs) and min(ys) <= cy <= max(ys):
+        to = lambda v, c, s: int(round(s + (v - c) * 2))  # canvas centre (460, 387), 2 screen px per px
+        print(to(min(xs), cx, 460) - 1, to(min(ys), cy, 387) - 1, to(max(xs), cx, 460) + 2, to(max(ys), cy, 387) + 2)
+        break
+PY
+)
+test -n "$NY1"
+printf 'wait\ncenter %s %s 0.5\nopacity 1\nframes 2\nwait\nscreenshot %s/nuclei.png\ndisplay cells\nframes 2\nwait\nscreenshot %s/cells_only.png\nquit\n' \
+  "$CX" "$CY" "$WORK" "$WORK" > nuclei.txt
+"$BIN/ihcview" s.svs --results "$RES" --script nuclei.txt
+# The cell there was set to 3+ above.
+WITH=$(count_colour "$WORK/nuclei.png" "$NX0" "$NY0" "$NX1" "$NY1" FA3E3E 8)
+WITHOUT=$(count_colour "$WORK/cells_only.png" "$NX0" "$NY0" "$NX1" "$NY1" FA3E3E 8)
+test "$WITH" -ge $((WITHOUT + 40))
+echo "nucleus outline: $WITH class-coloured pixels in the nucleus box, $WITHOUT with cell outlines only"
+
 # An H&E slide opened without results: the Slide panel's orange "Looks like H&E, not H-DAB" line (the L of
 # "Looks" at 929,85-87 in the 1280x800 window). The synthetic H-DAB slide above has the plain white line
 # "Brightfield (H-DAB)" there (its B). Real data: fails under CI when ../shared is missing, like the C++ tests.
