@@ -1753,6 +1753,7 @@ void Viewer::draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std:
   const double oy = v.canvas.y + v.canvas.height * 0.5 - v.center.y * sx;
   auto screen = [&](double x, double y) { return ImVec2(float(x * sx + ox), float(y * sx + oy)); };
   std::vector<ImVec2> pts;
+  std::vector<cv::Point2f> ring;
   for (int i : cells) {
     const Cell& cell = results_.table.cells[i];
     const ImVec2 c = screen(cell.centroid.x, cell.centroid.y);
@@ -1772,7 +1773,11 @@ void Viewer::draw_cell_shapes(ImDrawList* dl, const ViewTransform& v, const std:
       pts.clear();
       for (const auto& p : poly) pts.push_back(screen(p.x, p.y));
       if (cell_display_ == CellDisplay::Fill) {
-        dl->AddConvexPolyFilled(pts.data(), static_cast<int>(pts.size()), col);
+        ring.clear();
+        for (const ImVec2& p : pts) ring.emplace_back(p.x, p.y);
+        const std::vector<int> tri = triangulate(ring);
+        for (std::size_t t = 0; t + 2 < tri.size(); t += 3)
+          dl->AddTriangleFilled(pts[tri[t]], pts[tri[t + 1]], pts[tri[t + 2]], col);
       } else {
         dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), col, ImDrawFlags_Closed, 1.5f);
         // Nuclei once they are big enough to tell from their cell (about 5 screen px across).

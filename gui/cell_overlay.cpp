@@ -106,6 +106,71 @@ int hit_test(const CellTable& table, const CellGrid& grid, const cv::Point2d& p,
   return best;
 }
 
+std::vector<int> triangulate(const std::vector<cv::Point2f>& ring) {
+  std::vector<int> out;
+  const int n = static_cast<int>(ring.size());
+  if (n < 3) return out;
+  double area2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const cv::Point2f& a = ring[i];
+    const cv::Point2f& b = ring[(i + 1) % n];
+    area2 += static_cast<double>(a.x) * b.y - static_cast<double>(b.x) * a.y;
+  }
+  if (area2 == 0) return out;
+  const double sign = area2 > 0 ? 1.0 : -1.0;
+  // Turn at b, positive when convex in the ring's orientation.
+  auto turn = [&](int a, int b, int c) {
+    const double ux = ring[b].x - ring[a].x, uy = ring[b].y - ring[a].y;
+    const double vx = ring[c].x - ring[b].x, vy = ring[c].y - ring[b].y;
+    return sign * (ux * vy - uy * vx);
+  };
+  auto inside = [&](int p, int a, int b, int c) {  // p in the closed triangle a, b, c (convex in orientation)
+    auto side = [&](int u, int v) {
+      return sign * ((ring[v].x - ring[u].x) * static_cast<double>(ring[p].y - ring[u].y) -
+                     (ring[v].y - ring[u].y) * static_cast<double>(ring[p].x - ring[u].x));
+    };
+    return side(a, b) >= 0 && side(b, c) >= 0 && side(c, a) >= 0;
+  };
+  std::vector<int> v(n);
+  for (int i = 0; i < n; ++i) v[i] = i;
+  out.reserve(3 * (n - 2));
+  std::size_t i = 0;
+  int misses = 0;
+  while (v.size() > 3) {
+    const std::size_t m = v.size();
+    const int a = v[(i + m - 1) % m], b = v[i % m], c = v[(i + 1) % m];
+    const double t = turn(a, b, c);
+    bool ear = false;
+    if (t == 0 || ring[a] == ring[b] || ring[b] == ring[c]) {
+      v.erase(v.begin() + static_cast<std::ptrdiff_t>(i % m));  // no area: dropped without a triangle
+      misses = 0;
+      continue;
+    }
+    if (t > 0) {
+      ear = true;
+      // Only reflex vertices can lie inside a convex corner's triangle.
+      for (std::size_t k = 0; k < m && ear; ++k) {
+        const int p = v[k];
+        if (p == a || p == b || p == c || ring[p] == ring[a] || ring[p] == ring[b] || ring[p] == ring[c])
+          continue;
+        if (turn(v[(k + m - 1) % m], p, v[(k + 1) % m]) < 0 && inside(p, a, b, c)) ear = false;
+      }
+    }
+    if (ear) {
+      out.insert(out.end(), {a, b, c});
+      v.erase(v.begin() + static_cast<std::ptrdiff_t>(i % m));
+      misses = 0;
+      if (i >= v.size()) i = 0;
+    } else if (++misses > static_cast<int>(m)) {
+      break;  // no ear: a self-intersecting rest
+    } else {
+      i = (i + 1) % m;
+    }
+  }
+  for (std::size_t k = 1; k + 1 < v.size(); ++k) out.insert(out.end(), {v[0], v[k], v[k + 1]});
+  return out;
+}
+
 std::vector<int> select_in_rect(const CellTable&, const CellGrid& grid, const cv::Rect2d& r) {
   auto out = grid.query(r);
   std::sort(out.begin(), out.end());

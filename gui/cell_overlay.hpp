@@ -43,6 +43,11 @@ std::vector<CellClass> grade_automatic(const CellTable& table, const GradingPara
 // `tolerance_px` (level-0 px). -1 when none.
 int hit_test(const CellTable& table, const CellGrid& grid, const cv::Point2d& p, double tolerance_px);
 
+// Triangles (index triples into `ring`) that fill a simple polygon of either orientation, by ear clipping:
+// ImGui fills convex polygons only, and a fan over a concave cell outline spills colour onto its neighbours.
+// Collinear and repeated vertices are dropped; a self-intersecting rest is fanned rather than left empty.
+std::vector<int> triangulate(const std::vector<cv::Point2f>& ring);
+
 std::vector<int> select_in_rect(const CellTable& table, const CellGrid& grid, const cv::Rect2d& r);
 std::vector<int> select_by_class(const CellState& state, CellClass cls);
 // Cells whose `column` value is within [lo, hi] (NaN never). Throws ScoringError for an unknown column.

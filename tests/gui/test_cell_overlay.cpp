@@ -115,5 +115,48 @@ TEST(CellOverlay, HistogramOfCountedCells) {
   EXPECT_EQ(h.max_count, 20);
 }
 
+double triangles_area(const std::vector<cv::Point2f>& r, const std::vector<int>& t) {
+  double a = 0;
+  for (std::size_t i = 0; i + 2 < t.size(); i += 3) {
+    const cv::Point2f u = r[t[i + 1]] - r[t[i]], v = r[t[i + 2]] - r[t[i]];
+    a += std::abs(u.x * v.y - u.y * v.x) / 2;
+  }
+  return a;
+}
+
+bool covered(const std::vector<cv::Point2f>& r, const std::vector<int>& t, cv::Point2f p) {
+  for (std::size_t i = 0; i + 2 < t.size(); i += 3) {
+    const cv::Point2f a = r[t[i]], b = r[t[i + 1]], c = r[t[i + 2]];
+    const float d1 = (b - a).cross(p - a), d2 = (c - b).cross(p - b), d3 = (a - c).cross(p - c);
+    if ((d1 > 0 && d2 > 0 && d3 > 0) || (d1 < 0 && d2 < 0 && d3 < 0)) return true;
+  }
+  return false;
+}
+
+// Fill mode drew a fan over each outline: a concave cell spilled its class colour onto its neighbour.
+TEST(CellOverlay, TriangulateFillsConcaveOutlinesExactly) {
+  // A cell with a deep notch (area 100 - 4 x 8 = 68), with a repeated and a collinear vertex, both
+  // orientations.
+  std::vector<cv::Point2f> notch{{0, 0}, {5, 0}, {10, 0}, {10, 10}, {7, 10},
+                                 {7, 2}, {7, 2}, {3, 2},  {3, 10},  {0, 10}};
+  for (int pass = 0; pass < 2; ++pass) {
+    const auto t = triangulate(notch);
+    ASSERT_EQ(t.size() % 3, 0u);
+    EXPECT_NEAR(triangles_area(notch, t), 68.0, 1e-4);
+    EXPECT_FALSE(covered(notch, t, {5, 6}));  // in the notch: the neighbour's
+    EXPECT_TRUE(covered(notch, t, {1.5f, 8}));
+    EXPECT_TRUE(covered(notch, t, {8.5f, 8}));
+    EXPECT_TRUE(covered(notch, t, {5, 1}));
+    std::reverse(notch.begin(), notch.end());
+  }
+  const std::vector<cv::Point2f> hexagon{{2, 0}, {6, 0}, {8, 3}, {6, 6}, {2, 6}, {0, 3}};
+  EXPECT_EQ(triangulate(hexagon).size(), 12u);
+  EXPECT_NEAR(triangles_area(hexagon, triangulate(hexagon)), 36.0, 1e-4);
+  // Nothing to fill, and a bow tie (self-intersecting) still gives triangles rather than nothing or a hang.
+  EXPECT_TRUE(triangulate({{0, 0}, {1, 1}}).empty());
+  EXPECT_TRUE(triangulate({{0, 0}, {1, 1}, {2, 2}}).empty());
+  EXPECT_FALSE(triangulate({{0, 0}, {4, 4}, {4, 0}, {0, 4}, {-1, 2}}).empty());
+}
+
 }  // namespace
 }  // namespace ihc::gui
