@@ -16,6 +16,8 @@ namespace {
 
 constexpr const char* kOdSum = "OD sum";
 constexpr const char* kHematoxylinOd = "Hematoxylin OD";
+constexpr const char* kBordersOnLines = "DAB lines";
+constexpr const char* kBordersMidway = "midway";
 // Depth of the distance-map saddle (um) that separates two touching nuclei in "split by shape".
 constexpr double kSplitDepthUm = 0.5;
 // Concave-point split: the radius of the neighbourhood whose median nucleus area is the reference (measured
@@ -50,6 +52,9 @@ void validate(const DetectionParams& p) {
   }
   if (p.detection_image != kOdSum && p.detection_image != kHematoxylinOd) {
     fail("detection_image must be 'OD sum' or 'Hematoxylin OD', got '" + p.detection_image + "'");
+  }
+  if (p.cell_borders != kBordersOnLines && p.cell_borders != kBordersMidway) {
+    fail("cell_borders must be 'DAB lines' or 'midway', got '" + p.cell_borders + "'");
   }
   const std::pair<const char*, double> non_negative[] = {{"background_radius_um", p.background_radius_um},
                                                          {"median_radius_um", p.median_radius_um},
@@ -156,6 +161,7 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   q.cell.cell_expansion_px = p.cell_expansion_um / um;
   q.cell.membrane_width_px = p.membrane_width_um / um;
   q.cell.smooth_boundaries = p.smooth_boundaries;
+  q.cell.borders_on_dab = p.cell_borders == kBordersOnLines;
   q.cell.um_per_px = um;
   q.cell.area_scale = calibrated ? um * um : 1.0;
   q.overlap_px = detection_overlap_px(p);
@@ -385,7 +391,19 @@ std::vector<ParamSpec> detection_param_specs() {
       "OD sum detection only: nuclei are also sought in the hematoxylin plane and those found where the OD "
       "sum found none are added (pale blue nuclei in grey-brown haze, as dark as the haze in the OD sum)"));
   specs.push_back(num("cell_expansion_um", "Cell expansion", "5", "um",
-                      "Maximum distance a cell grows from its nucleus; borders follow brown lines", 0, 100));
+                      "Maximum distance a cell grows from its nucleus; where neighbours meet: cell_borders",
+                      0, 100));
+  ParamSpec borders;
+  borders.key = "cell_borders";
+  borders.label = "Cell borders";
+  borders.type = ParamType::Choice;
+  borders.default_value = kBordersOnLines;
+  borders.help =
+      "Where neighbouring cells meet: on the brown line between them, a cell stopping behind its own "
+      "(membrane and cytoplasm stains), or midway between their nuclei, as QuPath's cell expansion (nuclear "
+      "stains: a brown nucleus's halo is no border, and its cell grows as a negative one does)";
+  borders.choices = {kBordersOnLines, kBordersMidway};
+  specs.push_back(borders);
   specs.push_back(flag("smooth_boundaries", "Smooth boundaries", "true", "Smooth nucleus and cell outlines"));
   specs.push_back(num("membrane_width_um", "Membrane width", "1", "um",
                       "Width of the membrane band inside each cell along its border", 0, 20));
@@ -421,6 +439,7 @@ DetectionParams detection_params_from(const ParamSet& s) {
   p.crosstalk_guard = s.get_double("crosstalk_guard");
   p.hematoxylin_search = s.get_bool("hematoxylin_search");
   p.cell_expansion_um = s.get_double("cell_expansion_um");
+  p.cell_borders = s.get_string("cell_borders");
   p.smooth_boundaries = s.get_bool("smooth_boundaries");
   p.membrane_width_um = s.get_double("membrane_width_um");
   p.tile_size_px = s.get_int("tile_size_px");

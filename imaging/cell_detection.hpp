@@ -60,6 +60,9 @@ struct DetectionParams {
   // haze).
   bool hematoxylin_search = false;
   double cell_expansion_um = 5.0;
+  // "DAB lines": cells meet on brown lines (membranes); "midway": between their nuclei, as QuPath's cell
+  // expansion (ki67 preset: a brown nucleus's own halo was a line its cell stopped behind).
+  std::string cell_borders = "DAB lines";
   bool smooth_boundaries = true;
   double membrane_width_um = 1.0;
   int tile_size_px = 1024;  // at the analysis resolution

@@ -9,6 +9,9 @@ struct CellParamsPx {
   double cell_expansion_px = 10.0;  // 0 = cells are their nuclei
   double membrane_width_px = 2.0;
   bool smooth_boundaries = true;
+  // true: borders lie on brown lines (the landscape holds the DAB, the flood stops behind a climbed line,
+  // lines go to the brown cell); false: midway between nuclei (the landscape is the distance alone).
+  bool borders_on_dab = true;
   double um_per_px = 0.5;    // for the distance term of the growth landscape
   double area_scale = 0.25;  // area unit per pixel (um^2 per px^2, or 1 when uncalibrated)
 };

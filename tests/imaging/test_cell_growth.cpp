@@ -226,6 +226,34 @@ TEST(CellGrowth, BorderFallsMidwayWithoutBrownAndOnTheLineWithIt) {
   EXPECT_NEAR(first_column_of(b.cell_labels, 20, 2), 31, 1);
 }
 
+// A brown (Ki-67 positive) nucleus beside a blue one: on DAB lines its own halo is a ridge, so its cell stops at
+// its rim and the blue neighbour takes the space between them (OS-2: positive cells 1.4 x their nucleus,
+// negatives 2.5 x). Midway, as QuPath's expansion, the border is halfway whatever the stain.
+TEST(CellGrowth, ABrownNucleusGrowsItsCellMidwayWhenBordersAreMidway) {
+  test::NucleusPair pair;
+  // Nucleus 1 brown with a blurred halo beyond its outline (the outline lies at half height).
+  cv::Mat brown = cv::Mat::zeros(pair.dab.size(), CV_32F);
+  cv::circle(brown, cv::Point(20, 20), 6, cv::Scalar(1.0), cv::FILLED);
+  cv::GaussianBlur(brown, pair.dab, cv::Size(0, 0), 1.5);
+  CellParamsPx p;
+  p.cell_expansion_px = 20;
+  p.um_per_px = 0.5;
+  auto area = [](const cv::Mat& labels, int id) { return cv::countNonZero(labels == id); };
+  const CellGrowth lines = grow_cells(pair.labels, pair.dab, p);
+  EXPECT_GT(first_column_of(lines.cell_labels, 20, 2), 0);
+  EXPECT_LT(first_column_of(lines.cell_labels, 20, 2), 30) << "the blue cell reaches the brown nucleus's rim";
+  p.borders_on_dab = false;
+  const CellGrowth midway = grow_cells(pair.labels, pair.dab, p);
+  EXPECT_NEAR(first_column_of(midway.cell_labels, 20, 2), 35, 1);
+  // About as large as the blue one (the image's edges are 20 and 19 px from the nuclei), and twice its size
+  // on lines.
+  EXPECT_NEAR(area(midway.cell_labels, 1), area(midway.cell_labels, 2), 0.05 * area(midway.cell_labels, 2));
+  EXPECT_GT(area(midway.cell_labels, 1), 2 * area(lines.cell_labels, 1));
+  // The membrane band is still each cell's border ring.
+  EXPECT_EQ(midway.membrane.at<uchar>(20, 34), 255);
+  EXPECT_EQ(midway.membrane.at<uchar>(20, 20), 0);
+}
+
 // Cells grown from the TRUE nuclei of rendered mixed-grade membranous fields (blur, noise, DAB deconvolved):
 // each cell's membrane band graded at 0.2 / 0.4 / 0.6. A negative cell ringed by brown neighbours held all
 // their crests and read their lines (with one ownership pass: 15 of 401 negatives >= 0.2 on seed 11, 10 of

@@ -53,6 +53,10 @@ std::vector<ParamSpec> detection_keys() {
   image.default_value = "OD sum";
   image.choices = {"OD sum", "Hematoxylin OD"};
   specs.push_back(image);
+  ParamSpec borders = num("cell_borders", ParamType::Choice);
+  borders.default_value = "DAB lines";
+  borders.choices = {"DAB lines", "midway"};
+  specs.push_back(borders);
   for (const char* key : {"split_by_shape", "pale_nuclei", "smooth_boundaries", "hematoxylin_search"}) {
     ParamSpec b = num(key, ParamType::Bool);
     b.default_value = "false";
@@ -119,6 +123,7 @@ TEST(Presets, Dsg2GradesMembraneDabInThreeClasses) {
   EXPECT_EQ(p.get_string("detection_image"), "Hematoxylin OD");
   EXPECT_FALSE(p.get_bool("hematoxylin_search"));
   EXPECT_GT(p.get_double("cell_expansion_um"), 0.0) << "membranes need cells grown around nuclei";
+  EXPECT_EQ(p.get_string("cell_borders"), "DAB lines") << "neighbours meet on the membrane between them";
   EXPECT_EQ(score_options_from(p).group_score, GroupScore::None);
 }
 
@@ -131,6 +136,7 @@ TEST(Presets, Ki67GradesNucleusDabWithOneThreshold) {
   EXPECT_DOUBLE_EQ(g.threshold_positive, 0.2);
   EXPECT_EQ(p.get_string("detection_image"), "OD sum") << "brown nuclei must be detected too";
   EXPECT_TRUE(p.get_bool("hematoxylin_search")) << "pale blue nuclei in brown haze must be found too";
+  EXPECT_EQ(p.get_string("cell_borders"), "midway") << "a brown nucleus's halo is no membrane";
 }
 
 TEST(Presets, AUserCopyLoadsBackAndItsErrorsNameTheCopy) {
