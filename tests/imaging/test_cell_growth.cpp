@@ -226,8 +226,8 @@ TEST(CellGrowth, BorderFallsMidwayWithoutBrownAndOnTheLineWithIt) {
   EXPECT_NEAR(first_column_of(b.cell_labels, 20, 2), 31, 1);
 }
 
-// A brown (Ki-67 positive) nucleus beside a blue one: on DAB lines its own halo is a ridge, so its cell stops at
-// its rim and the blue neighbour takes the space between them (OS-2: positive cells 1.4 x their nucleus,
+// A brown (Ki-67 positive) nucleus beside a blue one: on DAB lines its own halo is a ridge, so its cell stops
+// at its rim and the blue neighbour takes the space between them (OS-2: positive cells 1.4 x their nucleus,
 // negatives 2.5 x). Midway, as QuPath's expansion, the border is halfway whatever the stain.
 TEST(CellGrowth, ABrownNucleusGrowsItsCellMidwayWhenBordersAreMidway) {
   test::NucleusPair pair;
