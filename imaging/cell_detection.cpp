@@ -327,19 +327,21 @@ std::vector<ParamSpec> detection_param_specs() {
     s.help = std::move(help);
     return s;
   };
+  auto choice = [&flag](std::string key, std::string label, std::string def, std::vector<std::string> choices,
+                        std::string help) {
+    ParamSpec s = flag(std::move(key), std::move(label), std::move(def), std::move(help));
+    s.type = ParamType::Choice;
+    s.choices = std::move(choices);
+    return s;
+  };
   std::vector<ParamSpec> specs;
   specs.push_back(num("requested_pixel_size_um", "Requested pixel size", "0.5", "um",
                       "Pixel size at which cells are detected; the nearest level is read and resampled (a "
                       "level within 1 % is used as it is)",
                       0.05, 20));
-  ParamSpec image;
-  image.key = "detection_image";
-  image.label = "Detection image";
-  image.type = ParamType::Choice;
-  image.default_value = kOdSum;
-  image.help = "Image in which nuclei are sought; 'OD sum' also finds DAB-brown (positive) nuclei";
-  image.choices = {kOdSum, kHematoxylinOd};
-  specs.push_back(image);
+  specs.push_back(
+      choice("detection_image", "Detection image", kOdSum, {kOdSum, kHematoxylinOd},
+             "Image in which nuclei are sought; 'OD sum' also finds DAB-brown (positive) nuclei"));
   specs.push_back(num("background_radius_um", "Background radius", "8", "um",
                       "Radius of the opening by reconstruction that estimates background; 0 = off", 0, 1000));
   specs.push_back(num("median_radius_um", "Median filter radius", "0", "um",
@@ -393,17 +395,11 @@ std::vector<ParamSpec> detection_param_specs() {
   specs.push_back(num("cell_expansion_um", "Cell expansion", "5", "um",
                       "Maximum distance a cell grows from its nucleus; where neighbours meet: cell_borders",
                       0, 100));
-  ParamSpec borders;
-  borders.key = "cell_borders";
-  borders.label = "Cell borders";
-  borders.type = ParamType::Choice;
-  borders.default_value = kBordersOnLines;
-  borders.help =
+  specs.push_back(choice(
+      "cell_borders", "Cell borders", kBordersOnLines, {kBordersOnLines, kBordersMidway},
       "Where neighbouring cells meet: on the brown line between them, a cell stopping behind its own "
       "(membrane and cytoplasm stains), or midway between their nuclei, as QuPath's cell expansion (nuclear "
-      "stains: a brown nucleus's halo is no border, and its cell grows as a negative one does)";
-  borders.choices = {kBordersOnLines, kBordersMidway};
-  specs.push_back(borders);
+      "stains: a brown nucleus's halo is no border, and its cell grows as a negative one does)"));
   specs.push_back(flag("smooth_boundaries", "Smooth boundaries", "true", "Smooth nucleus and cell outlines"));
   specs.push_back(num("membrane_width_um", "Membrane width", "1", "um",
                       "Width of the membrane band inside each cell along its border", 0, 20));
