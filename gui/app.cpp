@@ -21,6 +21,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -117,8 +118,7 @@ enum class CellDisplay : int { Outline = 0, Cells, Nuclei, Fill, Centroid };
 constexpr int kDisplayCount = 5;
 const char* const kDisplayNames[kDisplayCount] = {"Cells + nuclei", "Cell outlines", "Nuclei", "Fill",
                                                   "Centroid"};
-// The script's names, in the enum's order.
-const char* const kDisplayWords[kDisplayCount] = {"outline", "cells", "nuclei", "fill", "centroid"};
+static_assert(std::size(kDisplayWords) == kDisplayCount, "gui/script.hpp's display words, in this order");
 enum class NavFilter : int { All = 0, Borderline, Negative, OnePlus, TwoPlus, ThreePlus };
 const char* const kFilterNames[] = {"All cells", "Borderline", "Negative", "1+", "2+", "3+"};
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 namespace ihc::gui {
@@ -114,8 +115,8 @@ std::vector<ScriptCommand> parse_script(const std::string& text, const std::stri
                         (want == "1" ? "" : "s") + ", got " + std::to_string(count));
     }
     if (c.name == "display") {
-      static const char* const kWords[] = {"outline", "cells", "nuclei", "fill", "centroid"};
-      if (std::find(std::begin(kWords), std::end(kWords), c.args[0]) == std::end(kWords)) {
+      if (std::find(std::begin(kDisplayWords), std::end(kDisplayWords), c.args[0]) ==
+          std::end(kDisplayWords)) {
         throw ScriptError(origin + ":" + std::to_string(n) + ": display: '" + c.args[0] +
                           "' is not one of outline, cells, nuclei, fill, centroid");
       }

@@ -22,6 +22,9 @@
 
 namespace ihc::gui {
 
+// `display`'s words; the viewer's drawing modes are in this order.
+inline constexpr const char* kDisplayWords[] = {"outline", "cells", "nuclei", "fill", "centroid"};
+
 class ScriptError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
