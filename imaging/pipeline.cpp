@@ -757,9 +757,10 @@ struct TissueMap {
   cv::Mat mask;               // CV_8U over the whole image
   double sx = 1.0, sy = 1.0;  // mask px per level-0 px
   std::optional<double> detect_s;
-  // When no piece was kept: the overview's pixels above the tissue threshold, before any size or shape
-  // filter, on the mask's grid. Tells a field full of tissue (no glass to contrast with) from tissue too
-  // small to keep on glass.
+  // When no piece was kept: the overview's pixels whose unsmoothed OD sum is above the lowest tissue
+  // threshold (min_threshold_od, not the threshold detect_tissue chose), before any size or shape filter, on
+  // the mask's grid. Tells a field full of tissue (no glass to contrast with) from tissue too small to keep
+  // on glass.
   cv::Mat stained;
 };
 

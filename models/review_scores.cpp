@@ -130,7 +130,8 @@ std::vector<ScoreRow> reviewed_batch_region_rows(const SlideRecord& rec, const R
   return rows;
 }
 
-ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automatic) {
+ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automatic,
+                                     const SlideRecord* record) {
   std::error_code ec;
   const CellResults cells = fs::exists(dir / "cells.csv", ec) ? read_cells_csv(dir / "cells.csv")
                                                               : read_cells_geojson(dir / "cells.geojson");
@@ -141,8 +142,10 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
     editor.rematch(cells.table.cells, 4.0);
     review = editor.review();
   }
-  const bool has_record = fs::exists(dir / "slide.json", ec);
-  const SlideRecord rec = has_record ? read_slide_json(dir / "slide.json") : SlideRecord{};
+  const bool has_record = record != nullptr || fs::exists(dir / "slide.json", ec);
+  const SlideRecord rec = record != nullptr ? *record
+                          : has_record      ? read_slide_json(dir / "slide.json")
+                                            : SlideRecord{};
   const ScoreOptions options = has_record ? score_options_of(rec.parameters) : ScoreOptions{};
   CellState state;
   state.automatic = grade_cells(cells.table, review.thresholds);

@@ -68,7 +68,8 @@ std::vector<ScoreRow> reviewed_batch_region_rows(const SlideRecord& rec, const R
 // A batch result folder (OUT/slides/<id>) with its review.json, scored as the viewer scores it: cells from
 // cells.csv (else cells.geojson) graded with the review's thresholds; corrections follow re-detected cells by
 // centroid within 4 px, as when the viewer opens the folder; the intensity rule and group are slide.json's.
-// `automatic` is the folder's summary.csv row (image, tissue area, mpp). Throws (ResultsError, ReviewError,
+// `automatic` is the folder's summary.csv row (image, tissue area, mpp); `record` its slide.json when the
+// caller has read it already, else it is read here when present. Throws (ResultsError, ReviewError,
 // ScoringError) naming the file.
 struct ReviewedFolder {
   ScoreRow total;
@@ -76,6 +77,7 @@ struct ReviewedFolder {
   std::size_t corrections = 0;    // cells whose class the pathologist set or marked false
   std::size_t orphans = 0;        // corrections with no cell within 4 px (kept in review.json, not counted)
 };
-ReviewedFolder score_reviewed_folder(const std::filesystem::path& dir, const ScoreRow& automatic);
+ReviewedFolder score_reviewed_folder(const std::filesystem::path& dir, const ScoreRow& automatic,
+                                     const SlideRecord* record = nullptr);
 
 }  // namespace ihc

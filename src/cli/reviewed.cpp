@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
@@ -46,12 +47,13 @@ int run_reviewed(const Args& args) {
     // this folder since the batch wrote summary.csv.
     std::string note;
     std::vector<ScoreRow> automatic_regions;  // the batch's --roi regions, kept as they are when not reviewed
+    std::optional<SlideRecord> rec;           // read once, for the review too (unread: it reads and fails)
     if (row.status.rfind("FAILED", 0) != 0 && fs::exists(dir / "slide.json", ec)) {
       try {
-        const SlideRecord rec = read_slide_json(dir / "slide.json");
-        ScoreRow current = rec.total;
+        rec = read_slide_json(dir / "slide.json");
+        ScoreRow current = rec->total;
         current.image = row.image;
-        automatic_regions = rec.regions;
+        automatic_regions = rec->regions;
         if (!same_summary_row(current, row)) note = "; re-scored since summary.csv: slide.json's scores";
         row = current;
       } catch (const std::exception& e) {
@@ -66,7 +68,7 @@ int run_reviewed(const Args& args) {
       continue;
     }
     try {
-      const ReviewedFolder r = score_reviewed_folder(dir, row);
+      const ReviewedFolder r = score_reviewed_folder(dir, row, rec ? &*rec : nullptr);
       row = r.total;
       region_rows.insert(region_rows.end(), r.regions.begin(), r.regions.end());
       ++reviewed;
