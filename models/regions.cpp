@@ -297,10 +297,12 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
   return set;
 }
 
-AnnotationSet load_geojson_annotations(const std::string& path) {
+AnnotationSet load_geojson_annotations(const std::string& path, std::string* text_out) {
   std::string text, error;
   if (!read_named_file(path, "GeoJSON file", text, error)) throw RegionError(error);
-  return parse_geojson_annotations(text, path);
+  AnnotationSet set = parse_geojson_annotations(text, path);
+  if (text_out != nullptr) *text_out = std::move(text);
+  return set;
 }
 
 namespace {

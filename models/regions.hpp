@@ -65,7 +65,8 @@ struct AnnotationSet {
 // Accepts a FeatureCollection, a list of Features or one Feature; Polygon and MultiPolygon geometries.
 // Errors (RegionError) name `origin` and the feature index: "tumour.geojson: feature 2: ...".
 AnnotationSet parse_geojson_annotations(const std::string& text, const std::string& origin);
-AnnotationSet load_geojson_annotations(const std::string& path);
+// The file read and parsed; `text`, when given, receives its content (what a run's parameter hash covers).
+AnnotationSet load_geojson_annotations(const std::string& path, std::string* text = nullptr);
 
 // One region per included annotation, each minus every exclusion annotation. With no included annotation,
 // the whole slide minus the exclusions (named "Whole slide").

@@ -67,6 +67,7 @@ struct Options {
   std::vector<std::string> sets;
   double mpp = 0;
   std::string roi;
+  std::string roi_text;  // a --roi file's content, read once: parsed for the regions and hashed with the run
   int jobs = 0;
   bool resume = false;
   bool force = false;
@@ -341,7 +342,7 @@ int Run::execute() {
   const std::string extra = "mpp=" + std::to_string(o_.mpp);
   std::error_code ec;
   const bool roi_folder = !o_.roi.empty() && fs::is_directory(o_.roi, ec);
-  const std::string run_roi = o_.roi.empty() || roi_folder ? "" : ";roi=" + read_file(o_.roi);
+  const std::string run_roi = o_.roi.empty() || roi_folder ? "" : ";roi=" + o_.roi_text;
   run_hash_ = params_hash(params_, extra + run_roi);
   for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
     if (roi_folder) slide_rois_[i] = find_slide_rois(o_.roi, inputs_.items[i]);
@@ -479,7 +480,7 @@ int run_score(const Args& args) {
                          "of one SLIDE.geojson per slide)");
   } else if (!o.roi.empty()) {
     try {
-      const AnnotationSet set = load_geojson_annotations(o.roi);
+      const AnnotationSet set = load_geojson_annotations(o.roi, &o.roi_text);
       rois = set.annotations;
       // Each warning names the file already ("regions.geojson: feature 3: skipped (...)").
       for (const auto& w : set.warnings) std::fprintf(stderr, "ihcscore score: warning: %s\n", w.c_str());
