@@ -445,7 +445,8 @@ struct StainsIn {
   std::string method;  // stain_estimation
   BackgroundChoice background;
   bool single_level = false;
-  cv::Mat thumb, tissue;  // empty when the stains do not need the overview
+  cv::Mat thumb, tissue;                    // empty when the stains do not need the overview
+  std::optional<BackgroundEstimate> glass;  // a plain image's, when already estimated from `thumb`
 };
 
 struct ResolvedStains {
@@ -486,7 +487,7 @@ ResolvedStains resolve_stains(const StainsIn& in) {
       bg = in.background.rgb;
       note = "parameter background";
     } else if (in.background.automatic && in.single_level) {
-      const BackgroundEstimate est = estimate_background(in.thumb);
+      const BackgroundEstimate est = in.glass ? *in.glass : estimate_background(in.thumb);
       if (est.found) {
         bg = est.background;
         note = "estimated from " + std::to_string(est.bright_pixels) + " glass pixels";
@@ -751,6 +752,7 @@ struct TissueIn {
   double mpp0 = 0.0;
   std::int64_t w0 = 0, h0 = 0;
   std::string input;
+  std::optional<std::array<double, 3>> glass;  // the glass colour, when known
 };
 
 struct TissueMap {
@@ -784,6 +786,11 @@ TissueMap tissue_stage(const TissueIn& in) {
     }
     TissueParams tp;
     tp.um_per_px = in.mpp0 * in.w0 / overview.cols;
+    if (in.glass) {
+      tp.glass_od = 0.0;
+      for (int c = 0; c < 3; ++c) tp.glass_od += std::log10(tp.background[c] / std::max(1.0, (*in.glass)[c]));
+      tp.glass_od = std::max(0.0, tp.glass_od);
+    }
     const auto t_detect_tissue = Clock::now();
     const TissueResult tr = detect_tissue(overview, tp);
     t.detect_s = seconds_since(t_detect_tissue);
@@ -1250,6 +1257,15 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   if (plan.keep_level0) level0 = std::move(overview.level0);
   const cv::Mat& thumb = overview.thumb;
   const bool use_tissue = params.get_bool("tissue_detection");
+  // A plain image's glass colour (flat bright pixels), or the background parameter: the fixed vectors'
+  // background, and where glass reads for tissue detection. Slides are white-balanced and not estimated.
+  if (stains_in.single_level && stains_in.background.automatic) stains_in.glass = estimate_background(thumb);
+  std::optional<std::array<double, 3>> glass;
+  if (stains_in.background.fixed) {
+    glass = stains_in.background.rgb;
+  } else if (stains_in.glass && stains_in.glass->found) {
+    glass = stains_in.glass->background;
+  }
   const TissueMap tissue =
       tissue_stage({.thumb = thumb,
                     .use_tissue = use_tissue,
@@ -1257,7 +1273,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                     .mpp0 = opened.mpp0,
                     .w0 = plan.w0,
                     .h0 = plan.h0,
-                    .input = req.input.string()});
+                    .input = req.input.string(),
+                    .glass = glass});
   if (tissue.detect_s) rec.timings_s["tissue_detection"] = *tissue.detect_s;
   rec.timings_s["tissue"] = seconds_since(t_tissue);
   cancel.check();

@@ -130,8 +130,15 @@ TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {
   out.glass_od = split.glass_peak;
   // Otsu alone sits inside a broad tissue distribution when tissue covers little of the image, losing pale
   // stroma; the glass peak plus a margin is the better cut whenever it is lower.
-  out.threshold_od = std::clamp(std::min(split.otsu, split.glass_peak + p.glass_margin_od),
-                                p.min_threshold_od, p.max_threshold_od);
+  double cut = std::min(split.otsu, split.glass_peak + p.glass_margin_od);
+  // With no glass in the overview (a camera field, a crop), the peak below Otsu is pale tissue such as
+  // stroma, and Otsu splits dense from pale tissue: both cuts lay above the stroma, whose cells were
+  // counted over an area that left it out. The known glass colour says where glass would read.
+  if (p.glass_od >= 0.0 && split.glass_peak > p.glass_od + p.glass_margin_od) {
+    cut = p.glass_od + p.glass_margin_od;
+    out.glass_peak_is_tissue = true;
+  }
+  out.threshold_od = std::clamp(cut, p.min_threshold_od, p.max_threshold_od);
 
   cv::Mat mask;
   cv::compare(od, out.threshold_od, mask, cv::CMP_GT);

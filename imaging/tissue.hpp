@@ -9,12 +9,17 @@ namespace ihc {
 
 // The OD-sum threshold is min(Otsu's split, glass peak + glass_margin_od), clamped into
 // [min_threshold_od, max_threshold_od]: clean glass and dust stay out even when Otsu splits noise, pale
-// tissue stays in when Otsu's split falls inside a broad tissue distribution.
+// tissue stays in when Otsu's split falls inside a broad tissue distribution. When the glass colour is known
+// (glass_od) and that peak lies more than the margin above it, the peak is pale tissue (a field without
+// glass, where Otsu splits dense from pale tissue): the cut is the glass plus the margin.
 struct TissueParams {
   double um_per_px = 16.0;  // resolution of the image given to detect_tissue
   double min_threshold_od = 0.10;
   double max_threshold_od = 0.60;
   double glass_margin_od = 0.08;
+  // OD sum (against `background`) of the glass colour when it is known from flat bright pixels at full
+  // resolution (a plain image's estimate, or the background parameter); < 0 = unknown.
+  double glass_od = -1.0;
   double smooth_sigma_um = 16.0;   // Gaussian on the OD sum before thresholding
   double close_radius_um = 48.0;   // morphological closing joins nearby pieces of one fragment
   double min_area_um2 = 50'000.0;  // pieces smaller than this are dust or debris (0.05 mm^2)
@@ -24,12 +29,13 @@ struct TissueParams {
 };
 
 struct TissueResult {
-  cv::Mat mask;                 // CV_8U, 255 = tissue, same size as the input
-  std::vector<cv::Rect> boxes;  // one per kept piece, largest first
-  int64_t area_px = 0;          // number of tissue pixels in the mask
-  double threshold_od = 0.0;    // OD-sum threshold that was applied
-  double otsu_od = 0.0;         // Otsu's split of the (smoothed) OD-sum histogram
-  double glass_od = 0.0;        // peak of the histogram below Otsu's split: the empty glass
+  cv::Mat mask;                       // CV_8U, 255 = tissue, same size as the input
+  std::vector<cv::Rect> boxes;        // one per kept piece, largest first
+  int64_t area_px = 0;                // number of tissue pixels in the mask
+  double threshold_od = 0.0;          // OD-sum threshold that was applied
+  double otsu_od = 0.0;               // Otsu's split of the (smoothed) OD-sum histogram
+  double glass_od = 0.0;              // peak of the histogram below Otsu's split: the empty glass
+  bool glass_peak_is_tissue = false;  // that peak lay above the known glass colour: cut near the glass
 };
 
 // `rgb` is CV_8UC3 RGB. Throws std::invalid_argument for an empty or non-RGB image or bad parameters.

@@ -115,6 +115,51 @@ TEST(DetectTissue, SyntheticFragmentWithLumenAndDust) {
   EXPECT_GT((t.boxes[0] & expected).area(), 0.95 * expected.area());
 }
 
+// A field covered with tissue (a camera field, a crop): dense tumour on the left, pale stroma on the right,
+// no glass. The lowest mode of the histogram is the stroma; cutting above it (Otsu, or that "glass" peak plus
+// the margin) left the stroma out. Given the glass colour, the whole field is tissue, while on a fragment
+// surrounded by glass the known colour changes nothing.
+TEST(DetectTissue, KnownGlassColourKeepsPaleStromaOfAFieldWithoutGlass) {
+  const std::array<double, 3> glass_rgb{238.0, 236.0, 242.0};
+  const StainMatrix m = stain_preset("H-DAB");
+  cv::Mat img(200, 300, CV_8UC3);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int y = 0; y < img.rows; ++y) {
+    for (int x = 0; x < img.cols; ++x) {
+      const bool tumour = x < 120;
+      const double h = tumour ? 0.25 + 0.3 * u(rng) : 0.07 + 0.05 * u(rng);
+      const double d = tumour ? 0.2 * u(rng) : 0.0;
+      cv::Vec3b& px = img.at<cv::Vec3b>(y, x);
+      for (int ch = 0; ch < 3; ++ch) {
+        px[ch] = cv::saturate_cast<uint8_t>(
+            glass_rgb[ch] * std::pow(10.0, -(h * m.stains[0].rgb[ch] + d * m.stains[1].rgb[ch])));
+      }
+    }
+  }
+  double glass_od = 0.0;
+  for (const double c : glass_rgb) glass_od += std::log10(255.0 / c);
+  const TissueResult unknown = detect_tissue(img);
+  EXPECT_FALSE(unknown.glass_peak_is_tissue);
+  EXPECT_LT(unknown.area_px, 0.7 * static_cast<double>(img.total()));  // the stroma was lost
+  TissueParams p;
+  p.glass_od = glass_od;
+  const TissueResult known = detect_tissue(img, p);
+  EXPECT_TRUE(known.glass_peak_is_tissue);
+  EXPECT_NEAR(known.threshold_od, glass_od + p.glass_margin_od, 1e-9);
+  EXPECT_EQ(known.area_px, static_cast<int64_t>(img.total()));
+
+  // Glass around a fragment: its peak is the glass, and the result is the same with or without the colour.
+  cv::Mat on_glass = glass(400, 600, 3);
+  img.copyTo(on_glass(cv::Rect(150, 100, 300, 200)));
+  const TissueResult a = detect_tissue(on_glass);
+  const TissueResult b = detect_tissue(on_glass, p);
+  EXPECT_FALSE(b.glass_peak_is_tissue);
+  EXPECT_EQ(a.threshold_od, b.threshold_od);
+  EXPECT_EQ(cv::countNonZero(a.mask != b.mask), 0);
+  EXPECT_NEAR(static_cast<double>(b.area_px), 300.0 * 200.0, 0.05 * 300.0 * 200.0);
+}
+
 TEST(DetectTissue, FindsTheFragmentInKidneyOverview) {
   IHC_REQUIRE_SHARED(path, "histolab/kidney-48-5.tif");
   const cv::Mat rgb = load_rgb(path);
