@@ -786,11 +786,7 @@ TissueMap tissue_stage(const TissueIn& in) {
     }
     TissueParams tp;
     tp.um_per_px = in.mpp0 * in.w0 / overview.cols;
-    if (in.glass) {
-      tp.glass_od = 0.0;
-      for (int c = 0; c < 3; ++c) tp.glass_od += std::log10(tp.background[c] / std::max(1.0, (*in.glass)[c]));
-      tp.glass_od = std::max(0.0, tp.glass_od);
-    }
+    if (in.glass) tp.glass_od = glass_od_sum(*in.glass, tp.background);
     const auto t_detect_tissue = Clock::now();
     const TissueResult tr = detect_tissue(overview, tp);
     t.detect_s = seconds_since(t_detect_tissue);

@@ -109,6 +109,12 @@ void check(bool ok, const std::string& message) {
 
 }  // namespace
 
+double glass_od_sum(const std::array<double, 3>& glass, const std::array<double, 3>& background) {
+  double od = 0.0;
+  for (int c = 0; c < 3; ++c) od += std::log10(background[c] / std::max(1.0, glass[c]));
+  return std::max(0.0, od);
+}
+
 TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {
   check(!rgb.empty(), "the image is empty");
   check(rgb.type() == CV_8UC3,

@@ -38,6 +38,10 @@ struct TissueResult {
   bool glass_peak_is_tissue = false;  // that peak lay above the known glass colour: cut near the glass
 };
 
+// TissueParams::glass_od for a glass colour: its OD sum against `background` (0 when brighter).
+double glass_od_sum(const std::array<double, 3>& glass,
+                    const std::array<double, 3>& background = {255.0, 255.0, 255.0});
+
 // `rgb` is CV_8UC3 RGB. Throws std::invalid_argument for an empty or non-RGB image or bad parameters.
 TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& params = {});
 

@@ -9,6 +9,7 @@
 #include "imaging/image_type.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
+#include "imaging/stain_estimation.hpp"
 #include "imaging/tissue.hpp"
 
 namespace ihc::cli {
@@ -76,6 +77,13 @@ int run_info(const Args& args) {
     const cv::Mat overview = read_overview(*slide, ds);
     TissueParams tp;
     tp.um_per_px = info.has_mpp() ? info.mpp_x * w0 / overview.cols : kUnknownScaleUmPerPx;
+    if (info.level_count() == 1) {
+      // A plain image's glass colour anchors the tissue threshold as in `score` (a field without glass is
+      // tissue to its edges), estimated where `score` estimates it: on the overlay-sized overview.
+      const BackgroundEstimate glass =
+          estimate_background(read_overview(*slide, std::max(1.0, long_side / 2048)));
+      if (glass.found) tp.glass_od = glass_od_sum(glass.background);
+    }
     const TissueResult tr = detect_tissue(overview, tp);
     const double px_area_level0 = (w0 / overview.cols) * (h0 / overview.rows);
     const double fraction =

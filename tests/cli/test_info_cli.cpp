@@ -80,3 +80,17 @@ TEST(InfoCli, MicroscopeFieldWithoutMppIsMostlyTissue) {
   EXPECT_GT(percent, 85.0) << r.out;
   EXPECT_NE(r.out.find("no mpp, so no mm^2 and size filters in overview pixels"), std::string::npos) << r.out;
 }
+
+TEST(InfoCli, GeneratedFieldOfTumourAndStromaIsTissueThroughoutAsScoreSays) {
+  // The renderer fills a field with tissue; its pale stroma was cut off as glass (68.7 % of the image) while
+  // `score` now takes the field whole: both anchor the threshold on the image's glass colour.
+  const auto r = ihc::test::run_program(
+      "ihcscore",
+      {"info", (ihc::test::source_dir() / "samples" / "mixed_field.png").string(), "--mpp", "0.5"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto p = r.out.find("tissue area: ");
+  ASSERT_NE(p, std::string::npos) << r.out;
+  const double mm2 = std::stod(r.out.substr(p + 13));
+  EXPECT_GT(mm2, 0.97 * 0.1024) << r.out;
+  EXPECT_LE(mm2, 0.1024) << r.out;
+}
