@@ -217,6 +217,12 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
     out.state = Outcome::State::Failed;
     out.stage = e.stage();
     out.message = e.what();
+  } catch (const FileError& e) {
+    // An output written while cells stream in (cells.csv, cells.geojson) fails inside detection: a full
+    // disk is a write failure, not an internal one.
+    out.state = Outcome::State::Failed;
+    out.stage = "write";
+    out.message = item.path.string() + ": " + e.what();
   } catch (const std::exception& e) {
     out.state = Outcome::State::Failed;
     out.stage = "internal";
