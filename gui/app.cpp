@@ -105,6 +105,18 @@ constexpr std::size_t kOverlayTileCount = 192;  // 48 MB of RGBA
 
 void disable_blending(const ImDrawList*, const ImDrawCmd*) { glDisable(GL_BLEND); }
 
+// ImGui's OpenGL backend takes a texture as its GL name carried in the pointer-sized ImTextureID.
+ImTextureID texture_id(GLuint tex) {
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): a handle ImGui passes back, never dereferenced
+  return reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(tex));
+}
+
+// Hands the GL state back to ImGui's backend after callbacks such as disable_blending changed it.
+void reset_render_state(ImDrawList* list) {
+  // NOLINTNEXTLINE(performance-no-int-to-ptr): ImGui's own marker, (ImDrawCallback)(-1), is never called
+  list->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+}
+
 ImU32 class_colour(CellClass c, int alpha = 255) {
   const std::uint32_t rgb = class_color_rgb(c);
   return IM_COL32((rgb >> 16) & 0xFF, (rgb >> 8) & 0xFF, rgb & 0xFF, alpha);
@@ -814,6 +826,7 @@ void Viewer::update_tiles() {
     std::vector<TileKey> keys;
     auto coarse = all_tiles(geometry_, coarsest_);
     if (coarse.size() > 64) coarse.resize(64);
+    keys.reserve(coarse.size() + want.size());
     for (const TileKey& k : coarse) keys.push_back(display_key(k));
     for (const TileKey& k : want) {
       if (k.level != coarsest_) keys.push_back(display_key(k));
@@ -1459,7 +1472,7 @@ void Viewer::draw_canvas() {
     // Tiles are opaque: without blending llvmpipe skips reading the framebuffer back for every pixel.
     dl->AddCallback(disable_blending, nullptr);
     draw_slide(dl, view_, wanted_);
-    dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+    reset_render_state(dl);
     if (cells_shown) draw_cells(dl);
   }
 
@@ -1525,7 +1538,7 @@ void Viewer::draw_canvas() {
   // Opaque like the canvas tiles: the same llvmpipe shader variant, one JIT compilation fewer at start.
   dl->AddCallback(disable_blending, nullptr);
   for (const TileKey& k : coarse_tiles) draw_tile_part(k, dl, ov, tile_rect_level0(geometry_, k));
-  dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+  reset_render_state(dl);
   dl->PopClipRect();
   const cv::Rect2d box =
       o.to_screen(vis & cv::Rect2d(0, 0, limits_.slide_size.width, limits_.slide_size.height));
@@ -1563,8 +1576,7 @@ bool Viewer::draw_tile_part(const TileKey& k, ImDrawList* list, const ViewTransf
   const cv::Point2d a = v.to_screen(p.tl()), b = v.to_screen(p.br());
   const ImVec2 uv0(float((p.x - r.x) / r.width), float((p.y - r.y) / r.height));
   const ImVec2 uv1(float((p.x + p.width - r.x) / r.width), float((p.y + p.height - r.y) / r.height));
-  list->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(tex)),
-                 ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)), uv0, uv1);
+  list->AddImage(texture_id(tex), ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)), uv0, uv1);
   return true;
 }
 
@@ -1632,12 +1644,11 @@ void Viewer::draw_view_tiles(ImDrawList* dl) {
       complete &= t.complete;
       t.last_used = frame_;
       const cv::Point2d a = view_.to_screen({tx * span, ty * span});
-      dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(t.tex)),
-                   ImVec2(float(a.x), float(a.y)),
+      dl->AddImage(texture_id(t.tex), ImVec2(float(a.x), float(a.y)),
                    ImVec2(float(a.x) + kOverlayTile, float(a.y) + kOverlayTile), ImVec2(0, 1), ImVec2(1, 0));
     }
   }
-  dl->AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+  reset_render_state(dl);
   view_tiles_complete_ = complete;
   if (overlay_.size() > kOverlayTileCount) {
     std::vector<std::pair<std::uint64_t, TileKey>> order;
@@ -1682,9 +1693,8 @@ void Viewer::draw_cells(ImDrawList* dl) {
     }
     const cv::Point2d a = view_.to_screen({0, 0});
     const cv::Point2d b = view_.to_screen({class_tex_.size.width * square, class_tex_.size.height * square});
-    dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<std::intptr_t>(class_tex_.id)),
-                 ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)), ImVec2(0, 0), ImVec2(1, 1),
-                 IM_COL32(255, 255, 255, alpha * 3 / 4));
+    dl->AddImage(texture_id(class_tex_.id), ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)),
+                 ImVec2(0, 0), ImVec2(1, 1), IM_COL32(255, 255, 255, alpha * 3 / 4));
   }
 }
 
@@ -1714,7 +1724,7 @@ void Viewer::render_overlay_tile(int tx, int ty, OverlayTile* tile) {
   const int level = level_for_downsample(geometry_, ds);
   tile->complete = draw_slide(&list, tv, visible_tiles(geometry_, tv, level));
   tile->rendered_at = slide_updates_;
-  list.AddCallback(ImDrawCallback_ResetRenderState, nullptr);
+  reset_render_state(&list);
   draw_cell_shapes(&list, tv, cells, static_cast<int>(opacity_ * 255));
   if (tile->tex == 0 && !overlay_free_.empty()) {
     tile->tex = overlay_free_.back();
@@ -3018,7 +3028,10 @@ bool Viewer::script_step() {
         fail(c, "count of " + c.args[0] + " is " + std::to_string(got) + ", expected " + c.args[1]);
     } else if (n == "expect-status") {
       std::string want;
-      for (const auto& a : c.args) want += (want.empty() ? "" : " ") + a;
+      for (const auto& a : c.args) {
+        if (!want.empty()) want += ' ';
+        want += a;
+      }
       const std::string got = status_text();
       if (got.find(want) == std::string::npos)
         fail(c, "status bar '" + got + "' does not hold '" + want + "'");

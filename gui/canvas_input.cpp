@@ -110,6 +110,7 @@ std::vector<cv::Point2d> CanvasInput::brush_polygon(double downsample) const {
   std::vector<cv::Point> simple;
   cv::approxPolyDP(*best, simple, 1.0, true);
   std::vector<cv::Point2d> out;
+  out.reserve(simple.size());
   for (const auto& p : simple) out.push_back({x0 + (p.x - pad) * downsample, y0 + (p.y - pad) * downsample});
   return out;
 }

@@ -133,7 +133,7 @@ std::vector<int> triangulate(const std::vector<cv::Point2f>& ring) {
   };
   std::vector<int> v(n);
   for (int i = 0; i < n; ++i) v[i] = i;
-  out.reserve(3 * (n - 2));
+  out.reserve(3 * (ring.size() - 2));
   std::size_t i = 0;
   int misses = 0;
   while (v.size() > 3) {

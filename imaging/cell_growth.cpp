@@ -129,7 +129,7 @@ template <class L, bool kForward>
 inline __attribute__((always_inline)) void scan_row(const int* prev, const int* labels, int* t, int w,
                                                     int axis, int diagonal) {
   using V = typename L::V;
-  constexpr int n = L::kLanes;
+  constexpr int kLanes = L::kLanes;
   auto step_at = [&](int j) {
     const int step = std::min({prev[j - 1] + diagonal, prev[j] + axis, prev[j + 1] + diagonal});
     if constexpr (kForward) {
@@ -151,24 +151,24 @@ inline __attribute__((always_inline)) void scan_row(const int* prev, const int* 
   };
   const V add1 = lane_adds<L, kForward>(1, axis);
   const V add2 = lane_adds<L, kForward>(2, axis);
-  const V add4 = n == 8 ? lane_adds<L, kForward>(4, axis) : add1;  // 4 lanes need no shift by 4
+  const V add4 = kLanes == 8 ? lane_adds<L, kForward>(4, axis) : add1;  // 4 lanes need no shift by 4
   const V carry_add = lane_adds<L, kForward>(0, axis);
   auto scan = [&](V v, V carry) {
     if constexpr (kForward) {
       v = L::min(v, L::add(L::template shift_up<1>(v), add1));
       v = L::min(v, L::add(L::template shift_up<2>(v), add2));
-      if constexpr (n == 8) v = L::min(v, L::add(L::template shift_up<4>(v), add4));
+      if constexpr (kLanes == 8) v = L::min(v, L::add(L::template shift_up<4>(v), add4));
     } else {
       v = L::min(v, L::add(L::template shift_down<1>(v), add1));
       v = L::min(v, L::add(L::template shift_down<2>(v), add2));
-      if constexpr (n == 8) v = L::min(v, L::add(L::template shift_down<4>(v), add4));
+      if constexpr (kLanes == 8) v = L::min(v, L::add(L::template shift_down<4>(v), add4));
     }
     return L::min(v, L::add(carry, carry_add));
   };
   if constexpr (kForward) {
     V carry = L::set1(kDistBorder);
     int j = 0;
-    for (; j + n <= w; j += n) {
+    for (; j + kLanes <= w; j += kLanes) {
       const V v = scan(step_n(j), carry);
       L::store(t + j, v);
       carry = L::last(v);
@@ -179,14 +179,14 @@ inline __attribute__((always_inline)) void scan_row(const int* prev, const int* 
       t[j] = left;
     }
   } else {
-    const int rest = w % n;
+    const int rest = w % kLanes;
     int right = kDistBorder;
     for (int j = w - 1; j >= w - rest; --j) {
       right = std::min(step_at(j), right + axis);
       t[j] = right;
     }
     V carry = L::set1(right);
-    for (int j = w - rest - n; j >= 0; j -= n) {
+    for (int j = w - rest - kLanes; j >= 0; j -= kLanes) {
       const V v = scan(step_n(j), carry);
       L::store(t + j, v);
       carry = L::first(v);

@@ -380,7 +380,7 @@ Farthest farthest_sixteenths(const std::int16_t* xy, int a, int b, int sx, int s
   // (dx, dy) . (-cy, cx) = dy * cx - dx * cy
   const __m128i normal = _mm_set1_epi32(static_cast<int>((static_cast<unsigned>(cx) << 16) | (-cy & 0xFFFF)));
   const __m128 sign = _mm_set1_ps(-0.0f);
-  auto distances = [&](int i) {
+  auto distances = [&](std::ptrdiff_t i) {
     const __m128i d = _mm_sub_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xy + 2 * i)), start);
     return kChord ? _mm_andnot_ps(sign, _mm_cvtepi32_ps(_mm_madd_epi16(d, normal)))
                   : _mm_cvtepi32_ps(_mm_madd_epi16(d, d));

@@ -92,27 +92,27 @@ template <class V>
       const float* q = p + x - radius;
       const V c0 = splat<V>(c[0]);
 #pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) s[i] = load<V>(q + i * kLanes) * c0;
+      for (std::ptrdiff_t i = 0; i < 8; ++i) s[i] = load<V>(q + i * kLanes) * c0;
       for (int k = 1; k < taps; ++k) {
         const V ck = splat<V>(c[k]);
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; ++i) s[i] = s[i] + load<V>(q + k + i * kLanes) * ck;
+        for (std::ptrdiff_t i = 0; i < 8; ++i) s[i] = s[i] + load<V>(q + k + i * kLanes) * ck;
       }
     } else {
       const float* q = p + x;
       const float* cc = c + radius;
       const V c0 = splat<V>(cc[0]);
 #pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) s[i] = load<V>(q + i * kLanes) * c0;
+      for (std::ptrdiff_t i = 0; i < 8; ++i) s[i] = load<V>(q + i * kLanes) * c0;
       for (int k = 1; k <= radius; ++k) {
         const V ck = splat<V>(cc[k]);
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; ++i)
+        for (std::ptrdiff_t i = 0; i < 8; ++i)
           s[i] = s[i] + (load<V>(q - k + i * kLanes) + load<V>(q + k + i * kLanes)) * ck;
       }
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) store<V>(out + x + i * kLanes, s[i]);
+    for (std::ptrdiff_t i = 0; i < 8; ++i) store<V>(out + x + i * kLanes, s[i]);
   }
 }
 
@@ -232,8 +232,10 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
   // Rows on 64-byte lines: an unaligned 32-byte load that straddles two lines costs two.
   float* const ring =
       ring_memory.data() + (16 - reinterpret_cast<std::uintptr_t>(ring_memory.data()) / 4 % 16) % 16;
-  if (padded.size() < static_cast<std::size_t>(wv + 2 * r)) padded.resize(wv + 2 * r);
-  if (row_ptrs.size() < static_cast<std::size_t>(2 * r + 2)) row_ptrs.resize(2 * r + 2);
+  const std::size_t padded_size = static_cast<std::size_t>(wv) + 2 * static_cast<std::size_t>(r);
+  const std::size_t row_ptr_count = 2 * static_cast<std::size_t>(r) + 2;
+  if (padded.size() < padded_size) padded.resize(padded_size);
+  if (row_ptrs.size() < row_ptr_count) row_ptrs.resize(row_ptr_count);
 
   int filtered = 0;  // rows 0 .. filtered - 1 are in the ring
   auto filter_through = [&](int last) {
@@ -242,7 +244,7 @@ void gaussian_blur(const cv::Mat& src_in, cv::Mat& dst, double sigma_px) {
       float* p = padded.data();
       std::fill(p, p + r, s[0]);
       std::memcpy(p + r, s, sizeof(float) * w);
-      std::fill(p + r + w, p + wv + 2 * r, s[w - 1]);
+      std::fill(p + r + w, p + padded_size, s[w - 1]);
       float* out = ring + std::size_t(filtered % ring_rows) * stride;
       if (w == 1) {
         std::fill(out, out + wv, s[0]);  // as OpenCV: no row kernel across a single column

@@ -537,10 +537,11 @@ void give_lines_impl(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::M
       __m128i c[4], dn[4];
       __m128i same = _mm_set1_epi32(-1);
       for (int g = 0; g < 4; ++g) {
-        c[g] = load(l + x + 4 * g);
-        same = _mm_and_si128(same, _mm_cmpeq_epi32(c[g], load(l + x + 4 * g + 1)));
+        const int k = x + 4 * g;
+        c[g] = load(l + k);
+        same = _mm_and_si128(same, _mm_cmpeq_epi32(c[g], load(l + k + 1)));
         if (down != nullptr) {
-          dn[g] = load(down + x + 4 * g);
+          dn[g] = load(down + k);
           same = _mm_and_si128(same, _mm_cmpeq_epi32(c[g], dn[g]));
         }
       }
@@ -607,8 +608,9 @@ void give_lines_impl(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::M
   const double max_half = std::max(min_half, kMaxHalfLineUm / params.um_per_px);
   // The window holds the whole line wherever the step is, plus some cytoplasm on both sides.
   const double reach = max_shift + max_half + kProfileMarginPx;
-  const int samples = 2 * static_cast<int>(std::ceil(reach / kProfileStepPx)) + 1;
-  const double t0 = -kProfileStepPx * (samples / 2);
+  const int half_samples = static_cast<int>(std::ceil(reach / kProfileStepPx));
+  const int samples = 2 * half_samples + 1;
+  const double t0 = -kProfileStepPx * half_samples;
   // Its projections and inverse Gram matrices depend on the parameters only: built once per thread for a
   // run's tiles (~3 M instructions each time).
   const std::array<double, 6> key{
@@ -636,8 +638,8 @@ void give_lines_impl(cv::Mat& labels, const cv::Mat& nucleus_labels, const cv::M
     std::fill(profile.begin(), profile.end(), 0.0f);
     for (int c = start[k]; c < start[k + 1]; ++c) {
       const Crossing& cr = crossing(c);
-      const double mx = cr.lo_index % w + 0.5 * cr.dx;
-      const double my = cr.lo_index / w + 0.5 * cr.dy;
+      const int lx = cr.lo_index % w, ly = cr.lo_index / w;
+      const double mx = lx + 0.5 * cr.dx, my = ly + 0.5 * cr.dy;
       for (int i = 0; i < samples; ++i) {
         const double t = t0 + i * kProfileStepPx;
         profile[static_cast<std::size_t>(i)] += bilinear(dab, mx + t * nx, my + t * ny);

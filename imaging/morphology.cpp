@@ -775,8 +775,8 @@ void octagon_line_pass(const Padded& p, int k, int dx) {
     if (yo >= p.hp - k) continue;
     if (yo < k) break;
     float* out = p.at(p.f, yo);
-    const float* h0 = hr - k * dx;
-    const float* g0 = p.at(p.g, yo + k) + k * dx;
+    const float* h0 = hr - static_cast<std::ptrdiff_t>(k) * dx;
+    const float* g0 = p.at(p.g, yo + k) + static_cast<std::ptrdiff_t>(k) * dx;
     int x = reach;
     for (; x + L::kN <= wp - reach; x += L::kN) L::store(out + x, E::v(L::load(h0 + x), L::load(g0 + x)));
     for (; x < wp - reach; ++x) out[x] = E::s(h0[x], g0[x]);
@@ -1167,7 +1167,7 @@ __attribute__((noinline)) void grow_bucket(FloodKeyBuckets::Bucket& b) {
 
 // Room for the free and seed bit rows of an image of h rows, the frame's rows 0.
 void flood_bit_rows(FloodKeyBuckets& store, std::size_t words, int h) {
-  const std::size_t rows = static_cast<std::size_t>(h + 2);
+  const std::size_t rows = static_cast<std::size_t>(h) + 2;
   store.bits.resize(2 * words * rows);
   uint64_t* free_bits = store.bits.data();
   std::fill(free_bits, free_bits + words, uint64_t{0});
@@ -1369,7 +1369,8 @@ bool flood_key_layout(bool limit, long long limit_d2, int wp, std::size_t np, Fl
           const long long dx = ox + (b & 3) - 1, dy = oy + (b >> 2) - 1;
           if (dx * dx + dy * dy <= limit_d2) bits |= 1 << b;
         }
-        out.open[static_cast<std::size_t>((oy + r) * side + ox + r)] = static_cast<uint16_t>(bits);
+        const int cell = (oy + r) * side + ox + r;  // row-major in the window
+        out.open[static_cast<std::size_t>(cell)] = static_cast<uint16_t>(bits);
       }
     }
   }
@@ -1492,9 +1493,12 @@ inline void flood_unpack(const FloodCellNarrow* cells, int wp, cv::Mat& labels) 
   }
 }
 
+// The parameter and argument lists are pasted whole, parentheses included.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define IHC_SSE2_AND_AVX2(name, params, args)                          \
   __attribute__((flatten)) void name##_sse2 params { name<Sse> args; } \
   __attribute__((target("avx2"), flatten)) void name##_avx2 params { name<Avx> args; }
+// NOLINTEND(bugprone-macro-parentheses)
 IHC_SSE2_AND_AVX2(flood_range,
                   (const cv::Mat& landscape, const cv::Mat& labels, float& lo, float& hi, bool& wide,
                    uint64_t* bits, std::size_t words),

@@ -18,6 +18,9 @@
 namespace ihc {
 namespace {
 
+// Where row y of a plane `step` elements wide starts, computed in pointer width.
+constexpr std::ptrdiff_t row_offset(int y, int step) { return static_cast<std::ptrdiff_t>(y) * step; }
+
 cv::Mat median_filter(const cv::Mat& image, double radius_px) {
   const int k = 2 * static_cast<int>(std::lround(radius_px)) + 1;
   cv::Mat out;
@@ -148,7 +151,7 @@ void chamfer_passes(const uchar* mask, int w, int h, float* dist, std::vector<T>
   const auto hv = static_cast<T>(kHvDist);
   for (int y = 0; y < h; ++y) {
     T* r = t + y * step;
-    const uchar* m = mask + y * w;
+    const uchar* m = mask + row_offset(y, w);
     chamfer_from_rows(r, step, -1, w, pre);
     T left = r[-1];
     int x = 0;
@@ -184,7 +187,7 @@ void chamfer_passes(const uchar* mask, int w, int h, float* dist, std::vector<T>
   const float scale = 1.f / (1 << kDistShift);
   for (int y = h - 1; y >= 0; --y) {
     T* r = t + y * step;
-    float* d = dist + y * w;
+    float* d = dist + row_offset(y, w);
     chamfer_from_rows(r, step, 1, w, pre);
     T right = r[w];
     int x = w - 1;
@@ -549,7 +552,7 @@ void fill_holes(const std::vector<Run>& runs, int sx0, int sy0, int sw, int sh, 
   for (std::size_t i = 0; i < gaps.size(); ++i) {
     const Run& g = gaps[i];
     if (g.seed || gaps[static_cast<std::size_t>(find_root(gaps, static_cast<int>(i)))].seed) continue;
-    std::fill_n(sub + g.y * sw + g.x0, g.x1 - g.x0 + 1, uchar{255});
+    std::fill_n(sub + row_offset(g.y, sw) + g.x0, g.x1 - g.x0 + 1, uchar{255});
   }
 }
 
@@ -563,10 +566,10 @@ int count_regional_maxima(const float* f, const uchar* local, int w, int h, Cand
   s.mark.assign(static_cast<std::size_t>(n), 0);
   uchar* mark = s.mark.data();
   for (int y = 1; y < h - 1; ++y) {
-    const float* up = f + (y - 1) * w;
-    const float* row = f + y * w;
-    const float* down = f + (y + 1) * w;
-    uchar* m = mark + y * w;
+    const float* up = f + row_offset(y - 1, w);
+    const float* row = f + row_offset(y, w);
+    const float* down = f + row_offset(y + 1, w);
+    uchar* m = mark + row_offset(y, w);
     int x = 1;
 #if CV_SIMD128
     for (; x + 4 <= w - 1; x += 4) {
@@ -645,9 +648,9 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   float* rec2 = s.rec2.data();
   float* mask = rec2;  // dist padded, used as the mask of the first reconstruction
   for (int y = 0; y < h; ++y) {
-    const float* d = dist + y * w;
-    float* r = rec + (y + 1) * pw + 1;
-    float* m = mask + (y + 1) * pw + 1;
+    const float* d = dist + row_offset(y, w);
+    float* r = rec + row_offset(y + 1, pw) + 1;
+    float* m = mask + row_offset(y + 1, pw) + 1;
     int x = 0;
 #if CV_SIMD128
     const cv::v_float32x4 vh = cv::v_setall_f32(split_h);
@@ -681,10 +684,10 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   s.parts.assign(pn + 4, -1);  // + 4: free_neighbours reads up to 2 past the last pixel's lower neighbour
   int* lab = s.parts.data();
   for (int y = 0; y < h; ++y) {
-    const uchar* l = local + y * w;
-    const float* r = rec + (y + 1) * pw + 1;
-    const float* r2 = rec2 + (y + 1) * pw + 1;
-    int* o = lab + (y + 1) * pw + 1;
+    const uchar* l = local + row_offset(y, w);
+    const float* r = rec + row_offset(y + 1, pw) + 1;
+    const float* r2 = rec2 + row_offset(y + 1, pw) + 1;
+    int* o = lab + row_offset(y + 1, pw) + 1;
     int x = 0;
 #if CV_SIMD128
     // -1 outside the outline (as assigned), -2 on a top, 0 elsewhere inside.
@@ -764,8 +767,8 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   cv::v_float32x4 vlo = vmax, vhi = vmin;
 #endif
   for (int y = 0; y < h; ++y) {
-    const float* d = dist + y * w;
-    const uchar* l = local + y * w;
+    const float* d = dist + row_offset(y, w);
+    const uchar* l = local + row_offset(y, w);
     int x = 0;
 #if CV_SIMD128
     for (; x + 4 <= w; x += 4) {
@@ -791,9 +794,9 @@ int split_parts(const uchar* local, const float* dist, int w, int h, int ox, int
   s.level.resize(pn);
   int* level = s.level.data();  // padded, read inside the outline only
   for (int y = 0; y < h; ++y) {
-    const float* d = dist + y * w;
-    const uchar* l = local + y * w;
-    int* lv = level + (y + 1) * pw + 1;
+    const float* d = dist + row_offset(y, w);
+    const uchar* l = local + row_offset(y, w);
+    int* lv = level + row_offset(y + 1, pw) + 1;
     int x = 0;
 #if CV_SIMD128
     // Every pixel of the row (the others are never read); truncation as static_cast<int>.
@@ -1091,7 +1094,7 @@ void concave_split(cv::Mat& labels, int& count, const NucleusParamsPx& p) {
   auto cell_of = [&](double v, int n) { return std::min(n - 1, std::max(0, static_cast<int>(v / r))); };
   for (std::size_t k = 1; k < n1; ++k) {
     if (area[k] == 0) continue;
-    grid[static_cast<std::size_t>(cell_of(cy[k], gh) * gw + cell_of(cx[k], gw))].push_back(
+    grid[static_cast<std::size_t>(cell_of(cy[k], gh)) * gw + cell_of(cx[k], gw)].push_back(
         static_cast<int>(k));
   }
   std::vector<int> near;
@@ -1101,7 +1104,7 @@ void concave_split(cv::Mat& labels, int& count, const NucleusParamsPx& p) {
     const int gx = cell_of(cx[k], gw), gy = cell_of(cy[k], gh);
     for (int yy = std::max(0, gy - 1); yy <= std::min(gh - 1, gy + 1); ++yy) {
       for (int xx = std::max(0, gx - 1); xx <= std::min(gw - 1, gx + 1); ++xx) {
-        for (const int j : grid[static_cast<std::size_t>(yy * gw + xx)]) {
+        for (const int j : grid[static_cast<std::size_t>(yy) * gw + xx]) {
           const auto ju = static_cast<std::size_t>(j);
           if (ju == k) continue;
           const double dx = cx[ju] - cx[k], dy = cy[ju] - cy[k];
@@ -1374,7 +1377,8 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
     scratch.sub.assign(static_cast<std::size_t>(sw) * static_cast<std::size_t>(sh), 0);
     uchar* sub = scratch.sub.data();
     for (const Run& r : scratch.runs) {
-      if (r.in_outline) std::fill_n(sub + (r.y - sy0) * sw + (r.x0 - sx0), r.x1 - r.x0 + 1, uchar{255});
+      if (r.in_outline)
+        std::fill_n(sub + row_offset(r.y - sy0, sw) + (r.x0 - sx0), r.x1 - r.x0 + 1, uchar{255});
     }
     fill_holes(scratch.runs, sx0, sy0, sw, sh, sub, scratch);
 
@@ -1394,7 +1398,7 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
     const int iw = sw - 2;
     const int ih = sh - 2;
     // Area and intensity checks per final nucleus.
-    const auto np1 = static_cast<std::size_t>(n_parts + 1);
+    const auto np1 = static_cast<std::size_t>(n_parts) + 1;
     scratch.area.assign(np1, 0);
     scratch.sum.assign(np1, 0.0);
     scratch.final_label.assign(np1, 0);
@@ -1414,7 +1418,7 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
       int a = 0;
       double sm = 0.0;
       for (int y = 0; y < ih; ++y) {
-        const uchar* in = sub + (y + 1) * sw + 1;
+        const uchar* in = sub + row_offset(y + 1, sw) + 1;
         const float* tv = t.ptr<float>(y + oy) + ox;
         const int* held = result.labels.ptr<int>(y + oy) + ox;
         for (int x = 0; x < iw; ++x) {
@@ -1438,7 +1442,7 @@ void detect_nuclei(const cv::Mat& detection_full, const NucleusParamsPx& p, cons
     } else if (final_label[1] > 0) {
       const int label = final_label[1];
       for (int y = 0; y < ih; ++y) {
-        const uchar* in = sub + (y + 1) * sw + 1;
+        const uchar* in = sub + row_offset(y + 1, sw) + 1;
         int* out = result.labels.ptr<int>(y + oy) + ox;
         int x = 0;
 #if CV_SIMD128

@@ -101,6 +101,7 @@ void OverlayCanvas::set_tissue_mask(const cv::Mat& mask) {
 
 void OverlayCanvas::add_outline(const std::vector<cv::Point2d>& ring) {
   std::vector<cv::Point> pts;
+  pts.reserve(ring.size());
   for (const auto& p : ring) {
     pts.emplace_back(static_cast<int>(std::lround(p.x * scale_)),
                      static_cast<int>(std::lround(p.y * scale_)));

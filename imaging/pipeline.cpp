@@ -552,6 +552,7 @@ bool starts_early(const SlidePlan& p, std::size_t grid_tiles, bool decode_only) 
 
 std::vector<int> every_position(std::size_t n) {
   std::vector<int> order;
+  order.reserve(n);
   for (int g = 0; g < static_cast<int>(n); ++g) order.push_back(g);
   return order;
 }

@@ -9,18 +9,18 @@ namespace {
 
 bool cpu_has(SimdLevel level) {
   // __builtin_cpu_supports("avx") is false unless the OS saves the YMM state.
-  static const bool sse41 = __builtin_cpu_supports("sse4.1");
-  static const bool avx = __builtin_cpu_supports("avx");
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  static const bool kHasSse41 = __builtin_cpu_supports("sse4.1");
+  static const bool kHasAvx = __builtin_cpu_supports("avx");
+  static const bool kHasAvx2 = __builtin_cpu_supports("avx2");
   switch (level) {
     case SimdLevel::kSse2:
       return true;
     case SimdLevel::kSse41:
-      return sse41;
+      return kHasSse41;
     case SimdLevel::kAvx:
-      return avx;
+      return kHasAvx;
     case SimdLevel::kAvx2:
-      return avx2;
+      return kHasAvx2;
   }
   return false;
 }

@@ -208,9 +208,9 @@ void resolve_resolution(SlideInfo& info, const OpenOptions& options) {
   }
 
   double power = 0;
-  if (parse_double(p, "openslide.objective-power", &power) && power > 0) {
-    info.objective_power = power;
-  } else if (parse_double(p, "aperio.AppMag", &power) && power > 0) {
+  // OpenSlide's own property first; Aperio's magnification when that is missing or not positive.
+  if ((parse_double(p, "openslide.objective-power", &power) && power > 0) ||
+      (parse_double(p, "aperio.AppMag", &power) && power > 0)) {
     info.objective_power = power;
   }
 }

@@ -186,7 +186,7 @@ bool read_png_header(const std::filesystem::path& path, PngHeader* header,
       header->height = static_cast<int>(std::min<std::uint32_t>(be32(d + 4), 1u << 30));
       header->bit_depth = d[8];
       header->color_type = d[9];
-      in.seekg(static_cast<std::streamoff>(length - 13 + 4), std::ios::cur);
+      in.seekg(static_cast<std::streamoff>(length) - 13 + 4, std::ios::cur);
     } else if (type == "pHYs" && length == 9) {
       unsigned char d[9];
       if (!in.read(reinterpret_cast<char*>(d), 9)) break;

@@ -70,7 +70,7 @@ Vec3 edge_fit(const Vec3& target, const Vec3& other, const StainEstimationParams
   for (int i = 0; i < kMaxBins; ++i) {
     auto& v = bins[static_cast<size_t>(i)];
     if (static_cast<int64_t>(v.size()) < std::max(1, params.edge_min_bin_pixels)) continue;
-    const size_t k = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+    const size_t k = static_cast<size_t>(std::floor(q * static_cast<double>(v.size() - 1) + 0.5));
     std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
     const double y = params.edge_min_od + (i + 0.5) * params.edge_bin_od;
     sy += y;
@@ -116,9 +116,9 @@ cv::Mat flat_pixels(const cv::Mat& rgb, double max_std) {
     return k * wz;
   };
   std::vector<int> col(wz + 4), col2(wz + 4);  // column sums at x - 2 .. x + 2 + 2, reflected at both ends
-  std::vector<int> xs(wz + 4);
-  for (int x = -2; x < w + 2; ++x)
-    xs[static_cast<std::size_t>(x + 2)] = cv::borderInterpolate(x, w, cv::BORDER_REFLECT);
+  std::vector<int> xs(wz + 4);                 // xs[x + 2]: the column that x reflects to
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    xs[i] = cv::borderInterpolate(static_cast<int>(i) - 2, w, cv::BORDER_REFLECT);
   cv::Mat flat(h, w, CV_8U);
   for (int y = 0; y < h; ++y) {
     std::size_t at[5];
@@ -131,11 +131,9 @@ cv::Mat flat_pixels(const cv::Mat& rgb, double max_std) {
       col[static_cast<std::size_t>(x) + 2] = a0[x] + a1[x] + a2[x] + a3[x] + a4[x];
       col2[static_cast<std::size_t>(x) + 2] = b0[x] + b1[x] + b2[x] + b3[x] + b4[x];
     }
-    for (const int x : {-2, -1, w, w + 1}) {
-      col[static_cast<std::size_t>(x + 2)] =
-          col[static_cast<std::size_t>(xs[static_cast<std::size_t>(x + 2)]) + 2];
-      col2[static_cast<std::size_t>(x + 2)] =
-          col2[static_cast<std::size_t>(xs[static_cast<std::size_t>(x + 2)]) + 2];
+    for (const std::size_t i : {std::size_t{0}, std::size_t{1}, wz + 2, wz + 3}) {  // x = -2, -1, w, w + 1
+      col[i] = col[static_cast<std::size_t>(xs[i]) + 2];
+      col2[i] = col2[static_cast<std::size_t>(xs[i]) + 2];
     }
     uint8_t* f = flat.ptr<uint8_t>(y);
     for (int x = 0; x < w; ++x) {
@@ -241,7 +239,8 @@ StainEstimate estimate_stains(const cv::Mat& rgb, const StainMatrix& reference,
       const uint8_t* m = tissue_mask.empty() ? nullptr : tissue_mask.ptr<uint8_t>(y);
       for (int x = 0; x < rgb.cols; x += step) {
         if (m != nullptr && m[x] == 0) continue;
-        const double r = lut_r[p[3 * x]], g = lut_g[p[3 * x + 1]], b = lut_b[p[3 * x + 2]];
+        const uint8_t* px = p + 3 * static_cast<std::ptrdiff_t>(x);
+        const double r = lut_r[px[0]], g = lut_g[px[1]], b = lut_b[px[2]];
         if (r < params.min_od || g < params.min_od || b < params.min_od) continue;
         const double sq = r * r + g * g + b * b;
         if (sq > max_sq) continue;
@@ -282,8 +281,9 @@ StainEstimate estimate_stains(const cv::Mat& rgb, const StainMatrix& reference,
     phi.push_back(static_cast<float>(std::atan2(v.dot(e2), v.dot(e1))));
   });
   const double alpha = std::clamp(params.ignore_percent, 0.0, 49.0) / 100.0;
-  const size_t lo_index = static_cast<size_t>(alpha * static_cast<double>(phi.size() - 1) + 0.5);
-  const size_t hi_index = static_cast<size_t>((1.0 - alpha) * static_cast<double>(phi.size() - 1) + 0.5);
+  const size_t lo_index = static_cast<size_t>(std::floor(alpha * static_cast<double>(phi.size() - 1) + 0.5));
+  const size_t hi_index =
+      static_cast<size_t>(std::floor((1.0 - alpha) * static_cast<double>(phi.size() - 1) + 0.5));
   std::nth_element(phi.begin(), phi.begin() + static_cast<std::ptrdiff_t>(lo_index), phi.end());
   const double phi_lo = phi[lo_index];
   std::nth_element(phi.begin(), phi.begin() + static_cast<std::ptrdiff_t>(hi_index), phi.end());

@@ -134,7 +134,8 @@ void advise_huge_pages(const cv::Mat& plane) {
   const auto start = reinterpret_cast<uintptr_t>(plane.data);
   const uintptr_t first = (start + kHuge - 1) & ~(kHuge - 1);
   const uintptr_t last = (start + bytes) & ~(kHuge - 1);
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);  // a hint; may fail
+  // The aligned start as an offset into the plane: its pointer keeps plane.data's provenance.
+  if (last > first) madvise(plane.data + (first - start), last - first, MADV_HUGEPAGE);  // a hint; may fail
 #else
   (void)plane;
 #endif

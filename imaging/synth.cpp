@@ -768,7 +768,7 @@ cv::Mat SynthRenderer::Impl::render(const cv::Rect& rect, SynthMaps* maps) const
     for (int x = 0; x < big.width; ++x) {
       for (int c = 0; c < 3; ++c) {
         const float od = hr[x] * im.v_h[c] + dr[x] * im.v_d[c];
-        const int k = std::clamp(static_cast<int>(od * kOdSteps + 0.5f), 0, kOdEntries - 1);
+        const int k = std::clamp(static_cast<int>(std::floor(od * kOdSteps + 0.5f)), 0, kOdEntries - 1);
         out[3 * x + c] = im.lut[c][k];
       }
     }

@@ -42,9 +42,8 @@ std::uint32_t class_color_rgb(CellClass c) {
     case CellClass::TwoPlus:
       return 0xFFBB3E;
     case CellClass::ThreePlus:
+    case CellClass::Positive:  // QuPath: Positive is its 200,50,50 scaled by 1.25, as 3+ (OS-2 render)
       return 0xFA3E3E;
-    case CellClass::Positive:
-      return 0xFA3E3E;  // QuPath: Positive is its 200,50,50 scaled by 1.25, as 3+ (OS-2 render)
   }
   return 0x7070E1;
 }

@@ -86,7 +86,7 @@ std::string quoted_list(const std::vector<std::string>& items) {
 
 // The checks of one value against its spec; returns the stored (normalised) text.
 std::string validate_value(const ParamSpec& spec, const std::string& raw, const std::string& where) {
-  const std::string value = trim(raw);
+  std::string value = trim(raw);  // not const: returned by move
   const std::string prefix = where + "parameter '" + spec.key + "' ";
   auto check_range = [&](double v) {
     if (v >= spec.min && v <= spec.max) return;

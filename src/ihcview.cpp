@@ -1,10 +1,14 @@
 // ihcview: whole-slide review viewer. `ihcview SLIDE [--results OUT/slides/<id>]`; scripted runs with
 // `--script FILE [--screenshot OUT.png]` (used by ctest under Xvfb).
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
 
 #include "gui/app.hpp"
 
-int main(int argc, char** argv) {
+// The viewer reports the errors it expects itself; anything else ends here with a message rather than in
+// std::terminate.
+int main(int argc, char** argv) try {
   CLI::App app{"ihcview: review IHC cell scoring on a whole slide or image"};
   ihc::gui::ViewerOptions o;
   std::string slide, results, script, screenshot;
@@ -39,4 +43,7 @@ int main(int argc, char** argv) {
   o.script = script;
   o.screenshot = screenshot;
   return ihc::gui::run_viewer(o);
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "ihcview: %s\n", e.what());
+  return 1;
 }

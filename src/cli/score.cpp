@@ -394,6 +394,7 @@ int Run::execute() {
     }
   };
   std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(jobs));
   for (int w = 0; w < jobs; ++w) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   progress.finish();
