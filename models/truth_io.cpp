@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
@@ -279,6 +281,13 @@ std::vector<TruthPoint> read_truth_json(const std::filesystem::path& path, const
 namespace {
 
 // Image truth must be decoded 8-bit RGB: "<origin>: empty <empty_name>" or "<origin>: <a_name> must be ...".
+// Mask pixels are black or saturated colours: every channel below kMaskLow or above kMaskHigh, not all
+// above (white is glass in a stained image). DeepLIIF's masks are 100 % such pixels, its model outputs
+// 73-76 %; stained fields 0-1.3 % (their glass is white, their tissue mid-tones).
+constexpr int kMaskLow = 64;
+constexpr int kMaskHigh = 191;
+constexpr double kMinMaskPaletteFraction = 0.5;
+
 void require_rgb_truth(const cv::Mat& rgb, const std::string& origin, const std::string& empty_name,
                        const std::string& a_name) {
   if (rgb.empty()) throw TruthError(origin + ": empty " + empty_name);
@@ -307,6 +316,7 @@ std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParam
                                         const std::string& origin) {
   require_rgb_truth(rgb, origin, "mask image", "a truth mask");
   cv::Mat red(rgb.size(), CV_8U, cv::Scalar(0)), blue(rgb.size(), CV_8U, cv::Scalar(0));
+  std::int64_t palette = 0;  // black and saturated colours (not white): what a mask is drawn in
   for (int y = 0; y < rgb.rows; ++y) {
     const auto* px = rgb.ptr<cv::Vec3b>(y);
     auto* r = red.ptr<std::uint8_t>(y);
@@ -315,7 +325,24 @@ std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParam
       const cv::Vec3b v = px[x];
       r[x] = (v[0] >= 128 && v[1] < 128 && v[2] < 128) ? 255 : 0;
       b[x] = (v[2] >= 128 && v[0] < 128 && v[1] < 128) ? 255 : 0;
+      int high = 0;
+      bool pure = true;
+      for (int c = 0; c < 3; ++c) {
+        pure = pure && (v[c] < kMaskLow || v[c] > kMaskHigh);
+        high += v[c] > kMaskHigh ? 1 : 0;
+      }
+      palette += pure && high < 3 ? 1 : 0;
     }
+  }
+  // An IHC image given as the truth (the image twice, or a panel without --truth-crop) has red-brown and
+  // blue pixels too, and read as a mask it gave hundreds of "cells" and figures with no error.
+  const double fraction = static_cast<double>(palette) / static_cast<double>(rgb.total());
+  if (fraction < kMinMaskPaletteFraction) {
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%.1f", 100.0 * fraction);
+    throw TruthError(origin + ": not a colour mask: only " + pct +
+                     " % of its pixels are black or pure red, green or blue (masks are drawn in those on "
+                     "black); is it the stained image, or a QuPath render (--truth-format qupath-render)?");
   }
   std::vector<TruthPoint> points;
   add_component_centroids(red, params.min_area_px, TruthLabel::Positive, points);

@@ -541,6 +541,11 @@ int run_evaluate(const Args& args) {
       }
       std::fprintf(stderr, "%s: %zu cells detected in %.1f s, %zu truth points, radius %.1f px; %s\n",
                    names[k].c_str(), cells.size(), seconds, truth.size(), radius, stain_note.c_str());
+      // A truth file with no points scores every detection as false: say so rather than print zeros.
+      if (truth.empty()) {
+        std::fprintf(stderr, "warning: %s: no annotated cells in %s (every detection counts as false)\n",
+                     names[k].c_str(), truth_path.c_str());
+      }
       results.push_back(std::move(ev));
       mpps.push_back(mpp);
     } catch (const std::exception& e) {

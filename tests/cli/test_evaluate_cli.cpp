@@ -85,6 +85,22 @@ TEST(EvaluateCli, BadTruthFilesAreNamedAndTheRunFailsWithStatus2) {
                        ": --image-crop 0,0,2,2 lies outside the image (1x1)\n"),
             std::string::npos)
       << r.err;
+  // The stained image given as its own truth was read as a colour mask: 465 "cells" and figures, status 0.
+  const std::string field = (test::source_dir() / "samples" / "ki67_nuclear.png").string();
+  r = run({"evaluate", "--image", field, "--truth", field, "--preset", "ki67"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("ihcscore evaluate: error: " + field +
+                       ": not a colour mask: only 0.0 % of its pixels are black or pure red, green or blue"),
+            std::string::npos)
+      << r.err;
+  // A truth file without a point: every detection is false, and the run says why.
+  write(csv, "x,y,label\n");
+  r = run({"evaluate", "--image", field, "--truth", csv, "--preset", "ki67"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: ki67_nuclear: no annotated cells in " + csv +
+                       " (every detection counts as false)\n"),
+            std::string::npos)
+      << r.err;
 }
 
 // Synthetic membranous field end to end: the truth CSV of `ihcscore synth` is read as is; outputs are
@@ -328,11 +344,16 @@ TEST(EvaluateCli, QuPathRenderTruth) {
   auto im = nlohmann::json::parse(test::read_text(json))["images"][0];
   EXPECT_EQ(im["truth"].get<int>(), 4);
   EXPECT_EQ(im["truth_positive"].get<int>(), 2);
-  // Read as a colour mask (the default for .png), the touching cells merge into one blue component.
+  // Read as a colour mask (the default for .png) it gave 3 cells, the touching ones merged into one blue
+  // component; a render is not a mask, and the error says which format it may be.
   r = run({"evaluate", "--mpp", "0.5", "--image", img, "--truth", render, "--output", json.string()});
-  ASSERT_EQ(r.status, 0) << r.err;
-  im = nlohmann::json::parse(test::read_text(json))["images"][0];
-  EXPECT_EQ(im["truth"].get<int>(), 3);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(
+      r.err.find(render + ": not a colour mask: only 4.0 % of its pixels are black or pure red, green or "
+                          "blue (masks are drawn in those on black); is it the stained image, or a "
+                          "QuPath render (--truth-format qupath-render)?\n"),
+      std::string::npos)
+      << r.err;
   // --truth-crop applies, and the size must match the image's.
   r = run({"evaluate", "--mpp", "0.5", "--image", img, "--truth", render, "--truth-format", "qupath-render",
            "--truth-crop", "0,0,30,20"});

@@ -196,6 +196,23 @@ TEST(TruthMask, RejectsNonRgbMasks) {
   EXPECT_EQ(error_of([] { truth_from_mask(cv::Mat(), {}, "e.png"); }), "e.png: empty mask image");
 }
 
+TEST(TruthMask, AStainedImageIsNotReadAsAMask) {
+  // Glass, a brown and a blue nucleus: read as a mask it gave a positive and a negative "cell".
+  cv::Mat field(60, 80, CV_8UC3, cv::Scalar(240, 238, 236));
+  cv::circle(field, {20, 30}, 8, cv::Scalar(150, 60, 40), cv::FILLED);
+  cv::circle(field, {55, 30}, 8, cv::Scalar(60, 70, 200), cv::FILLED);
+  EXPECT_EQ(
+      error_of([&] { truth_from_mask(field, {}, "22_2.png"); }),
+      "22_2.png: not a colour mask: only 0.0 % of its pixels are black or pure red, green or blue (masks "
+      "are drawn in those on black); is it the stained image, or a QuPath render (--truth-format "
+      "qupath-render)?");
+  // A mask with anti-aliased edges and a little noise is still a mask.
+  cv::Mat mask(60, 80, CV_8UC3, cv::Scalar(0, 0, 0));
+  cv::circle(mask, {20, 30}, 8, cv::Scalar(255, 0, 0), cv::FILLED, cv::LINE_AA);
+  cv::circle(mask, {55, 30}, 8, cv::Scalar(0, 0, 255), cv::FILLED, cv::LINE_AA);
+  EXPECT_EQ(truth_from_mask(mask, {}, "m.png").size(), 2u);
+}
+
 TEST(TruthFormats, FromPathAndName) {
   EXPECT_EQ(truth_format_from_path("a/markers.csv"), TruthFormat::Csv);
   EXPECT_EQ(truth_format_from_path("p1.JSON"), TruthFormat::Json);
