@@ -185,6 +185,7 @@ struct LoadedResults {
   CellResults cells;
   Review review;
   bool had_review = false;
+  std::filesystem::path restored_from;  // the review came from its rescue file (load_review_with_rescue)
   // slide.json: the slide and size scored, its id, image type, parameters and area. Left default without
   // one (older results): no size to check, no source, empty type and parameters, NaN area.
   SlideRecord record;
@@ -559,6 +560,9 @@ class Viewer {
   int override_score_ = 0;
   std::uint64_t saved_revision_ = 0;
   std::uint64_t full_saved_revision_ = ~0ULL;
+  // Set while the results folder refuses the review and it is kept in its rescue file (models/review):
+  // what the status line says, said once on stderr.
+  std::string rescue_note_;
   Clock::time_point last_save_ = Clock::now();
 
   // Results are read in the background, whoever asked: the slide shows and pans meanwhile (a 200 000-cell
@@ -929,8 +933,10 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     }
     out.review.slide = slide_name;
     out.review.thresholds = g;
-    out.had_review = std::filesystem::exists(dir / "review.json");
-    if (out.had_review) out.review = load_review(dir / "review.json");
+    LoadedReview saved = load_review_with_rescue(dir);
+    out.had_review = saved.found;
+    if (saved.found) out.review = std::move(saved.review);
+    out.restored_from = saved.restored_from;
   } catch (const std::exception& e) {
     out.error = e.what();
   }
@@ -1059,6 +1065,14 @@ bool Viewer::apply_results(LoadedResults loaded) {
                                                        : "");
     }
     saved_revision_ = editor_.revision();
+    rescue_note_.clear();
+    if (!loaded.restored_from.empty()) {
+      // Kept aside when this folder could not be written: the next save puts it here and drops the copy.
+      saved_revision_ = ~0ULL;
+      message_ = "Restored the review kept in " + loaded.restored_from.string() +
+                 " (this results folder could not be written when it was saved)";
+      std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
+    }
     remember_in("results_roots.txt", results_root(results_dir_), 20);
     // Exports newer than every input already hold this review.
     namespace fs = std::filesystem;
@@ -1363,14 +1377,35 @@ void Viewer::save(bool full) {
   try {
     // Nothing is rewritten for an unchanged review: quitting after a look at 200 000 cells must not spend
     // seconds exporting the same cells again.
-    if (saved_revision_ != editor_.revision() || !std::filesystem::exists(results_dir_ / "review.json")) {
+    const bool changed = saved_revision_ != editor_.revision();
+    if (!changed && !std::filesystem::exists(results_dir_ / "review.json")) {
+      // Unreviewed cells get an (empty) review.json; a folder that refuses it has lost nothing.
       Review r = editor_.review();
       r.slide = slide_path_.filename().string();
-      save_review(results_dir_ / "review.json", r);
+      try {
+        save_review(results_dir_ / "review.json", r);
+      } catch (const std::exception&) {
+      }
+    } else if (changed) {
+      Review r = editor_.review();
+      r.slide = slide_path_.filename().string();
+      const ReviewSaveResult saved = save_review_or_rescue(results_dir_, r);
       saved_revision_ = editor_.revision();
+      if (saved.results_error.empty()) {
+        rescue_note_.clear();
+      } else {
+        const std::string note = "Could not save the review in " + results_dir_.string() + " (" +
+                                 saved.results_error + "); it is kept in " + saved.saved_to.string() +
+                                 ", and opening these results again restores it";
+        if (note != rescue_note_) std::fprintf(stderr, "ihcview: %s\n", note.c_str());
+        rescue_note_ = note;
+        message_ = note;
+      }
     }
     last_save_ = Clock::now();
-    if (full && full_saved_revision_ != editor_.revision()) {
+    // The exports go to the same folder: while it refuses the review they would fail too, and their error
+    // would hide where the review is.
+    if (full && rescue_note_.empty() && full_saved_revision_ != editor_.revision()) {
       full_saved_revision_ = editor_.revision();
       start_geojson_export(results_dir_ / "reviewed_cells.geojson");
       message_ = "Saving the review to " + results_dir_.string() + " ...";

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <unordered_map>
 
 namespace ihc {
@@ -577,6 +580,79 @@ void save_review(const std::filesystem::path& path, const Review& review) {
   } catch (const FileError& e) {
     throw ReviewError(e.what());
   }
+}
+
+std::filesystem::path rescued_review_path(const std::filesystem::path& results_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path abs = fs::absolute(results_dir, ec).lexically_normal();
+  if (ec) abs = results_dir.lexically_normal();
+  std::string key = abs.string();
+  while (key.size() > 1 && key.back() == '/') key.pop_back();  // "out/s/" and "out/s" are one folder
+  std::uint64_t h = 1469598103934665603ULL;                    // FNV-1a: stable across runs and builds
+  for (const unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  const char* home = std::getenv("HOME");
+  const fs::path data = xdg != nullptr && *xdg == '/'
+                            ? fs::path(xdg)
+                            : fs::path(home != nullptr ? home : ".") / ".local" / "share";
+  return data / "ihcview" / "unsaved-reviews" / (fs::path(key).filename().string() + "-" + hex + ".json");
+}
+
+ReviewSaveResult save_review_or_rescue(const std::filesystem::path& results_dir, const Review& review) {
+  const std::filesystem::path rescue = rescued_review_path(results_dir);
+  ReviewSaveResult r;
+  try {
+    save_review(results_dir / "review.json", review);
+    r.saved_to = results_dir / "review.json";
+    std::error_code ec;
+    std::filesystem::remove(rescue, ec);  // superseded: the folder holds the newest review again
+    return r;
+  } catch (const std::exception& e) {
+    r.results_error = e.what();
+  }
+  try {
+    save_review(rescue, review);
+  } catch (const std::exception& e) {
+    throw ReviewError(r.results_error + "; and the rescue copy failed too: " + e.what());
+  }
+  r.saved_to = rescue;
+  return r;
+}
+
+LoadedReview load_review_with_rescue(const std::filesystem::path& results_dir) {
+  namespace fs = std::filesystem;
+  LoadedReview out;
+  const fs::path own = results_dir / "review.json";
+  const fs::path rescue = rescued_review_path(results_dir);
+  std::error_code ec;
+  const bool has_own = fs::exists(own, ec);
+  const bool has_rescue = fs::is_regular_file(rescue, ec);
+  if (has_own) {
+    out.review = load_review(own);
+    out.found = true;
+  }
+  if (!has_rescue) return out;
+  Review kept = load_review(rescue);
+  // Newer by the edits' own times (one viewer's clock), not by file times: a share's clock may differ.
+  const auto last_edit = [](const Review& r) { return r.log.empty() ? std::string() : r.log.back().time; };
+  bool rescue_newer = !has_own || last_edit(kept) > last_edit(out.review);
+  if (has_own && last_edit(kept) == last_edit(out.review)) {
+    const auto t_own = fs::last_write_time(own, ec);
+    const auto t_rescue = fs::last_write_time(rescue, ec);
+    rescue_newer = !ec && t_rescue > t_own;
+  }
+  if (rescue_newer) {
+    out.review = std::move(kept);
+    out.found = true;
+    out.restored_from = rescue;
+  }
+  return out;
 }
 
 Review load_review(const std::filesystem::path& path) {

@@ -186,6 +186,28 @@ void save_review(const std::filesystem::path& path, const Review& review);
 // Throws ReviewError "<path>: <reason>" for a missing, unreadable or malformed file.
 Review load_review(const std::filesystem::path& path);
 
+// A review is never lost to a results folder that cannot be written (a read-only share, a full disk, a
+// folder moved away while open): it is kept instead under the user's data folder, one file per results folder
+// ($XDG_DATA_HOME, else ~/.local/share, /ihcview/unsaved-reviews/<folder name>-<hash of its absolute
+// path>.json), where opening those results again finds it.
+std::filesystem::path rescued_review_path(const std::filesystem::path& results_dir);
+
+struct ReviewSaveResult {
+  std::filesystem::path saved_to;  // results_dir/review.json, or the rescue file
+  std::string results_error;       // why the results folder refused it; empty when saved there
+};
+// Saves into results_dir/review.json and removes a rescue copy it supersedes; when the folder refuses it,
+// saves to rescued_review_path(results_dir). Throws ReviewError naming both failures when neither works.
+ReviewSaveResult save_review_or_rescue(const std::filesystem::path& results_dir, const Review& review);
+
+struct LoadedReview {
+  Review review;
+  bool found = false;                   // a review.json or a rescue copy was read
+  std::filesystem::path restored_from;  // the rescue copy, when it was newer than the folder's review.json
+};
+// The folder's review.json, or its rescue copy when that is newer (or the folder has none).
+LoadedReview load_review_with_rescue(const std::filesystem::path& results_dir);
+
 std::string iso_time_now();
 
 }  // namespace ihc

@@ -187,4 +187,28 @@ printf 'wait\nscore\nwait\nquit\n' > score_alone.txt
 "$BIN/ihcview" nomp.png --mpp 0.5 --no-results --script score_alone.txt
 cmp nomp_batch_cells.csv ihcview-out/nomp/cells.csv
 grep -q '"mpp_source": "--mpp"' ihcview-out/nomp/slide.json
+# 13. A results folder that can no longer be written (a share gone read-only, a full disk, the folder moved away
+#     while open) does not lose the review: it is kept under the user's data folder, and opening the results
+#     again restores it into the folder (before session 20 quitting lost it, with one line on stderr). The
+#     folder is swapped for a file once the edit is made (the screenshot says when); no autosave before that.
+export XDG_DATA_HOME="$WORK/data"
+rm -f out/slides/s/review.json edited.png
+printf 'wait\nselect-class Negative\nkey 3\nscreenshot edited.png\nframes 400\nquit\n' > away.txt
+"$BIN/ihcview" s.svs --results out/slides/s --autosave 100000 --script away.txt 2> away.err &
+viewer=$!
+for _ in $(seq 1 1200); do [ -s edited.png ] && break; sleep 0.05; done
+mv out/slides/s out/slides/s.away
+touch out/slides/s
+wait "$viewer"
+grep -q "ihcview: Could not save the review in out/slides/s (.*); it is kept in $WORK/data/ihcview/unsaved-reviews/s-[0-9a-f]*\.json, and opening these results again restores it" away.err
+rescue=$(ls "$WORK"/data/ihcview/unsaved-reviews/s-*.json)
+grep -q '"class": "3+"' "$rescue"
+rm out/slides/s
+mv out/slides/s.away out/slides/s
+test ! -e out/slides/s/review.json
+printf 'wait\nframes 3\nquit\n' > back.txt
+"$BIN/ihcview" s.svs --results out/slides/s --script back.txt 2> back.err
+grep -q "ihcview: Restored the review kept in $rescue (this results folder could not be written when it was saved)" back.err
+grep -q '"class": "3+"' out/slides/s/review.json
+test ! -e "$rescue"
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"

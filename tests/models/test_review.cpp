@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "support/test_support.hpp"
@@ -165,6 +167,69 @@ TEST(ReviewFile, SaveLoadRoundTripsEverything) {
   EXPECT_EQ(back.intensity_override, r.intensity_override);
   EXPECT_EQ(back.log, r.log);
   EXPECT_EQ(back.next_region_id, 2);
+}
+
+// A results folder that refuses the review (here: a file where the folder was, as when a share is unmounted
+// or the folder moved away) keeps it in the rescue file under XDG_DATA_HOME; loading prefers that copy while
+// it is the newer one, and the next save into the folder removes it.
+TEST(ReviewFile, AReviewTheResultsFolderRefusesIsRescuedAndRestored) {
+  namespace fs = std::filesystem;
+  const auto dir = test::temp_dir("review_rescue");
+  const fs::path data = dir / "data";
+  ::setenv("XDG_DATA_HOME", data.c_str(), 1);
+  const fs::path results = dir / "out" / "slides" / "a";
+  fs::create_directories(results);
+  const fs::path rescue = rescued_review_path(results);
+  EXPECT_EQ(rescue.parent_path(), data / "ihcview" / "unsaved-reviews");
+  EXPECT_EQ(rescue.filename().string().rfind("a-", 0), 0u) << rescue;
+  EXPECT_EQ(rescued_review_path(results.string() + "/"), rescue);  // one folder, however it is written
+  EXPECT_NE(rescued_review_path(dir / "other" / "slides" / "a"), rescue);
+
+  ReviewEditor ed({}, fixed_clock());
+  ed.set_class(refs({4}), CellClass::ThreePlus);
+  Review first = ed.review();
+  first.slide = "a.svs";
+  ReviewSaveResult saved = save_review_or_rescue(results, first);
+  EXPECT_EQ(saved.saved_to, results / "review.json");
+  EXPECT_TRUE(saved.results_error.empty());
+
+  fs::rename(results, dir / "moved");
+  std::ofstream(results).put('x');  // a file where the folder was
+  ed.set_class(refs({5}), CellClass::TwoPlus);
+  Review second = ed.review();
+  saved = save_review_or_rescue(results, second);
+  EXPECT_EQ(saved.saved_to, rescue);
+  EXPECT_EQ(saved.results_error, results.string() + ": cannot create directory: '" + results.string() +
+                                     "' is a file, not a directory");
+  EXPECT_EQ(load_review(rescue).corrections, second.corrections);
+
+  fs::remove(results);
+  fs::rename(dir / "moved", results);
+  LoadedReview back = load_review_with_rescue(results);
+  EXPECT_TRUE(back.found);
+  EXPECT_EQ(back.restored_from, rescue);
+  EXPECT_EQ(back.review.corrections, second.corrections);  // not the folder's older review.json
+
+  saved = save_review_or_rescue(results, back.review);
+  EXPECT_EQ(saved.saved_to, results / "review.json");
+  EXPECT_FALSE(fs::exists(rescue));
+  back = load_review_with_rescue(results);
+  EXPECT_TRUE(back.restored_from.empty());
+  EXPECT_EQ(back.review.corrections, second.corrections);
+
+  // Neither place takes it: the error names both.
+  fs::remove_all(data);
+  std::ofstream(data).put('x');
+  fs::remove_all(results);
+  std::ofstream(results).put('x');
+  try {
+    save_review_or_rescue(results, second);
+    FAIL();
+  } catch (const ReviewError& e) {
+    EXPECT_NE(std::string(e.what()).find("; and the rescue copy failed too: "), std::string::npos)
+        << e.what();
+  }
+  ::unsetenv("XDG_DATA_HOME");
 }
 
 TEST(ReviewFile, ErrorsNameTheFileAndTheProblem) {
