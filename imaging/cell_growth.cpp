@@ -560,43 +560,38 @@ void grow(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx&
     const double reach = p.cell_expansion_px + 0.5;
     growth_landscape(nucleus_labels, dab_smooth, kDistanceOdPerUm * p.um_per_px, reach, landscape,
                      g.cell_labels);
+    // The flood leaves -1 beyond reach: line ownership and the band take it as 0 (both look at labels > 0
+    // only), and the final band's pass sets it to 0. Midway borders have no lines to stop behind or own.
+    seeded_flood(landscape, g.cell_labels, reach, p.borders_on_dab ? dab_smooth : cv::Mat(), kMinLineOd);
     thread_local KeptPlane edge_plane, band_plane;
     cv::Mat& edge = edge_plane.get(dab.size(), CV_8U);
-    if (!p.borders_on_dab) {
-      seeded_flood(landscape, g.cell_labels, reach, cv::Mat(), kMinLineOd);
-      find_edges(g.cell_labels, edge);
-      dilate_edges(edge, band_px, g.membrane);
-      if constexpr (kCut) keep_cells<true>(g.cell_labels, g.membrane);
-      return;
-    }
-    // The flood leaves -1 beyond reach: line ownership and the band take it as 0 (both look at labels > 0
-    // only), and the final band's pass sets it to 0.
-    seeded_flood(landscape, g.cell_labels, reach, dab_smooth, kMinLineOd);
-    // Line ownership reads the unsmoothed DAB: the step between two halves of a line is sharp there.
-    LineOwnershipParams own;
-    own.blur_sigma_px = kObjectiveSigmaUm / p.um_per_px;
-    // Lines are at most ~1 um wider than the band on the neighbour's side.
-    own.max_shift_px = band_px + 1.0 / p.um_per_px;
-    own.um_per_px = p.um_per_px;
-    // dilate_edges' ball holds the 3 x 3 square when an axis step (0.955) plus half a pixel is inside the
-    // width (compared as it compares them).
-    own.band_holds_borders = 0.955f + 0.5f < static_cast<float>(band_px);
-    // Twice: the first pass's moves change the bands the second compares. A negative cell ringed by brown
-    // neighbours holds all their crests, so its band reads as brown as theirs and nothing moves until one
-    // neighbour's line has gone back (seed 11 mixed field, true nuclei: negatives read >= 0.2 15 -> 6 of
-    // 401). The second pass needs the band rule only: with the border fit too it gave the same grades on the
-    // evaluate-all and seeds 11-20 synthetic sets (kappa 0.953 / 0.946) at about 10 % more detection time.
-    // Line ownership counts band pixels in cells only: the band needs no cut to the cells here. The edges
-    // are found once and then updated where line ownership moved pixels (a few percent).
-    cv::Mat& band = band_plane.get(dab.size(), CV_8U);
-    thread_local std::vector<int> changed;
     find_edges(g.cell_labels, edge);
-    for (int pass = 0; pass < 2; ++pass) {
-      own.fit_borders = pass == 0;
-      dilate_edges(edge, band_px, band);
-      changed.clear();
-      give_lines_to_brown_cells(g.cell_labels, nucleus_labels, dab, band, own, changed);
-      update_edges(g.cell_labels, changed, edge);
+    if (p.borders_on_dab) {
+      // Line ownership reads the unsmoothed DAB: the step between two halves of a line is sharp there.
+      LineOwnershipParams own;
+      own.blur_sigma_px = kObjectiveSigmaUm / p.um_per_px;
+      // Lines are at most ~1 um wider than the band on the neighbour's side.
+      own.max_shift_px = band_px + 1.0 / p.um_per_px;
+      own.um_per_px = p.um_per_px;
+      // dilate_edges' ball holds the 3 x 3 square when an axis step (0.955) plus half a pixel is inside the
+      // width (compared as it compares them).
+      own.band_holds_borders = 0.955f + 0.5f < static_cast<float>(band_px);
+      // Twice: the first pass's moves change the bands the second compares. A negative cell ringed by brown
+      // neighbours holds all their crests, so its band reads as brown as theirs and nothing moves until one
+      // neighbour's line has gone back (seed 11 mixed field, true nuclei: negatives read >= 0.2 15 -> 6 of
+      // 401). The second pass needs the band rule only: with the border fit too it gave the same grades on
+      // the evaluate-all and seeds 11-20 synthetic sets (kappa 0.953 / 0.946) at about 10 % more detection
+      // time. Line ownership counts band pixels in cells only: the band needs no cut to the cells here. The
+      // edges are found once and then updated where line ownership moved pixels (a few percent).
+      cv::Mat& band = band_plane.get(dab.size(), CV_8U);
+      thread_local std::vector<int> changed;
+      for (int pass = 0; pass < 2; ++pass) {
+        own.fit_borders = pass == 0;
+        dilate_edges(edge, band_px, band);
+        changed.clear();
+        give_lines_to_brown_cells(g.cell_labels, nucleus_labels, dab, band, own, changed);
+        update_edges(g.cell_labels, changed, edge);
+      }
     }
     dilate_edges(edge, band_px, g.membrane);
     if constexpr (kCut) keep_cells<true>(g.cell_labels, g.membrane);
