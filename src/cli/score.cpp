@@ -68,6 +68,7 @@ struct Options {
   double mpp = 0;
   std::string roi;
   std::string roi_text;  // a --roi file's content, read once: parsed for the regions and hashed with the run
+  bool roi_folder = false;  // --roi names a folder of one file per slide
   int jobs = 0;
   bool resume = false;
   bool force = false;
@@ -110,8 +111,7 @@ SlideRois find_slide_rois(const fs::path& folder, const InputItem& item) {
     return r;
   }
   try {
-    r.text = read_file(r.file);
-    AnnotationSet set = parse_geojson_annotations(r.text, r.file.string());
+    AnnotationSet set = load_geojson_annotations(r.file.string(), &r.text);
     r.annotations = std::move(set.annotations);
     r.warnings = std::move(set.warnings);
     if (r.annotations.empty()) r.error = r.file.string() + ": no polygon annotations to score in";
@@ -346,8 +346,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
 int Run::execute() {
   started_ = utc_now();
   const std::string extra = "mpp=" + std::to_string(o_.mpp);
-  std::error_code ec;
-  const bool roi_folder = !o_.roi.empty() && fs::is_directory(o_.roi, ec);
+  const bool roi_folder = o_.roi_folder;
   const std::string run_roi = o_.roi.empty() || roi_folder ? "" : ";roi=" + o_.roi_text;
   run_hash_ = params_hash(params_, extra + run_roi);
   for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
@@ -476,7 +475,8 @@ int run_score(const Args& args) {
   }
   std::vector<Annotation> rois;
   std::error_code roi_ec;
-  if (!o.roi.empty() && fs::is_directory(o.roi, roi_ec)) {
+  o.roi_folder = !o.roi.empty() && fs::is_directory(o.roi, roi_ec);
+  if (o.roi_folder) {
     // One file per slide, found when the slides are known; a folder without any is a usage error.
     bool any = false;
     for (const auto& e : fs::directory_iterator(o.roi, roi_ec))
