@@ -1378,28 +1378,28 @@ void Viewer::save(bool full) {
     // Nothing is rewritten for an unchanged review: quitting after a look at 200 000 cells must not spend
     // seconds exporting the same cells again.
     const bool changed = saved_revision_ != editor_.revision();
-    if (!changed && !std::filesystem::exists(results_dir_ / "review.json")) {
-      // Unreviewed cells get an (empty) review.json; a folder that refuses it has lost nothing.
+    if (changed || !std::filesystem::exists(results_dir_ / "review.json")) {
       Review r = editor_.review();
       r.slide = slide_path_.filename().string();
-      try {
-        save_review(results_dir_ / "review.json", r);
-      } catch (const std::exception&) {
-      }
-    } else if (changed) {
-      Review r = editor_.review();
-      r.slide = slide_path_.filename().string();
-      const ReviewSaveResult saved = save_review_or_rescue(results_dir_, r);
-      saved_revision_ = editor_.revision();
-      if (saved.results_error.empty()) {
-        rescue_note_.clear();
+      if (!changed) {
+        // Unreviewed cells get an (empty) review.json; a folder that refuses it has lost nothing.
+        try {
+          save_review(results_dir_ / "review.json", r);
+        } catch (const std::exception&) {
+        }
       } else {
-        const std::string note = "Could not save the review in " + results_dir_.string() + " (" +
-                                 saved.results_error + "); it is kept in " + saved.saved_to.string() +
-                                 ", and opening these results again restores it";
-        if (note != rescue_note_) std::fprintf(stderr, "ihcview: %s\n", note.c_str());
-        rescue_note_ = note;
-        message_ = note;
+        const ReviewSaveResult saved = save_review_or_rescue(results_dir_, r);
+        saved_revision_ = editor_.revision();
+        if (saved.results_error.empty()) {
+          rescue_note_.clear();
+        } else {
+          const std::string note = "Could not save the review in " + results_dir_.string() + " (" +
+                                   saved.results_error + "); it is kept in " + saved.saved_to.string() +
+                                   ", and opening these results again restores it";
+          if (note != rescue_note_) std::fprintf(stderr, "ihcview: %s\n", note.c_str());
+          rescue_note_ = note;
+          message_ = note;
+        }
       }
     }
     last_save_ = Clock::now();

@@ -211,8 +211,9 @@ std::vector<ParamSpec> pipeline_param_specs() {
                    "Score whole slides on detected tissue only; false = the whole image"));
   s.push_back(spec("tissue_resolution_um", "Tissue resolution", ParamType::Double, "16", "um",
                    "Pixel size of the overview on which tissue is detected", 1, 200));
-  ParamSpec overlay = spec("overlay_max_px", "Overlay size", ParamType::Int, "2048", "px",
-                           "Longest side of overlay.png", 128, 16384);
+  ParamSpec overlay =
+      spec("overlay_max_px", "Overlay size", ParamType::Int, std::to_string(kDefaultOverlayMaxPx), "px",
+           "Longest side of overlay.png", 128, 16384);
   s.push_back(overlay);
   return s;
 }

@@ -35,6 +35,10 @@ class PipelineCancelled : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// overlay_max_px's default: also the size of the overview a plain image's glass colour is estimated on
+// (`ihcscore info` estimates it where `score` does).
+inline constexpr int kDefaultOverlayMaxPx = 2048;
+
 // Keys of the pipeline itself: stain_vectors, estimate_stains, tissue_detection, tissue_resolution_um,
 // overlay_max_px.
 std::vector<ParamSpec> pipeline_param_specs();

@@ -110,9 +110,11 @@ void check(bool ok, const std::string& message) {
 }  // namespace
 
 double glass_od_sum(const std::array<double, 3>& glass, const std::array<double, 3>& background) {
+  // Per channel as optical_density_sum reads a pixel (QuPath's makeOD, floored at 0), so the glass colour
+  // reads here what its pixels read in the overview.
   double od = 0.0;
-  for (int c = 0; c < 3; ++c) od += std::log10(background[c] / std::max(1.0, glass[c]));
-  return std::max(0.0, od);
+  for (int c = 0; c < 3; ++c) od += std::max(0.0, -std::log10(std::max(glass[c], 1.0) / background[c]));
+  return od;
 }
 
 TissueResult detect_tissue(const cv::Mat& rgb, const TissueParams& p) {

@@ -38,7 +38,8 @@ struct TissueResult {
   bool glass_peak_is_tissue = false;  // that peak lay above the known glass colour: cut near the glass
 };
 
-// TissueParams::glass_od for a glass colour: its OD sum against `background` (0 when brighter).
+// TissueParams::glass_od for a glass colour: its OD sum against `background`, each channel as
+// optical_density_sum reads it (0 where brighter).
 double glass_od_sum(const std::array<double, 3>& glass,
                     const std::array<double, 3>& background = {255.0, 255.0, 255.0});
 

@@ -81,7 +81,7 @@ int run_info(const Args& args) {
       // A plain image's glass colour anchors the tissue threshold as in `score` (a field without glass is
       // tissue to its edges), estimated where `score` estimates it: on the overlay-sized overview.
       const BackgroundEstimate glass =
-          estimate_background(read_overview(*slide, std::max(1.0, long_side / 2048)));
+          estimate_background(read_overview(*slide, std::max(1.0, long_side / kDefaultOverlayMaxPx)));
       if (glass.found) tp.glass_od = glass_od_sum(glass.background);
     }
     const TissueResult tr = detect_tissue(overview, tp);
