@@ -350,6 +350,40 @@ std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParam
   return points;
 }
 
+std::vector<TruthPoint> cells_from_deepliif_segmentation(const cv::Mat& rgb,
+                                                         const DeepliifSegmentationParams& params,
+                                                         const std::string& origin) {
+  require_rgb_truth(rgb, origin, "segmentation image", "a DeepLIIF segmentation");
+  cv::Mat cell(rgb.size(), CV_8U, cv::Scalar(0)), red(rgb.size(), CV_8U, cv::Scalar(0));
+  for (int y = 0; y < rgb.rows; ++y) {
+    const auto* px = rgb.ptr<cv::Vec3b>(y);
+    auto* c = cell.ptr<std::uint8_t>(y);
+    auto* r = red.ptr<std::uint8_t>(y);
+    for (int x = 0; x < rgb.cols; ++x) {
+      const cv::Vec3b v = px[x];
+      c[x] = v[0] + v[2] > params.seg_thresh && v[1] <= params.boundary_max ? 1 : 0;
+      r[x] = c[x] != 0 && v[0] >= v[2] ? 1 : 0;
+    }
+  }
+  cv::Mat labels_img, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(cell, labels_img, stats, centroids, 8, CV_32S);
+  std::vector<int> reds(static_cast<std::size_t>(n), 0);
+  for (int y = 0; y < rgb.rows; ++y) {
+    const auto* l = labels_img.ptr<int>(y);
+    const auto* r = red.ptr<std::uint8_t>(y);
+    for (int x = 0; x < rgb.cols; ++x) reds[static_cast<std::size_t>(l[x])] += r[x];
+  }
+  std::vector<TruthPoint> points;
+  for (int k = 1; k < n; ++k) {
+    const int area = stats.at<int>(k, cv::CC_STAT_AREA);
+    if (area < params.min_area_px) continue;
+    const bool positive = 2 * reds[static_cast<std::size_t>(k)] >= area;
+    points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)},
+                      positive ? TruthLabel::Positive : TruthLabel::Negative});
+  }
+  return points;
+}
+
 std::vector<TruthPoint> truth_from_qupath_render(const cv::Mat& rgb, const QuPathRenderTruthParams& params,
                                                  const std::string& origin) {
   require_rgb_truth(rgb, origin, "QuPath render image", "a QuPath render");

@@ -63,6 +63,19 @@ struct MaskTruthParams {
 std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParams& params,
                                         const std::string& origin);
 
+// DeepLIIF's inferred segmentation (*_fake_B_5.png, *_Seg.png): soft red (positive) and blue (negative)
+// probabilities with green cell boundaries, not a drawn mask. DeepLIIF's rule: a pixel is a cell where
+// R + B > seg_thresh and G <= boundary_max; the 8-connected components of those pixels are cells, positive
+// when at least as many of their pixels have R >= B as B > R.
+struct DeepliifSegmentationParams {
+  int seg_thresh = 120;   // DeepLIIF's default
+  int boundary_max = 80;  // green above this is a boundary
+  int min_area_px = 10;   // as for masks
+};
+std::vector<TruthPoint> cells_from_deepliif_segmentation(const cv::Mat& rgb,
+                                                         const DeepliifSegmentationParams& params,
+                                                         const std::string& origin);
+
 // QuPath draws a detection's outline at 80 % of its class colour, each channel TRUNCATED to an integer
 // (0.8 x 112 = 89.6 -> 89 = 0x59, as in its renders), not rounded.
 inline cv::Vec3b qupath_outline_colour(const cv::Vec3b& fill) {

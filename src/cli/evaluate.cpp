@@ -1,11 +1,14 @@
-// ihcscore evaluate: detects and grades cells in annotated images and reports the agreement with the
-// annotated points (one-to-one matching within a radius): precision/recall/F1, per-class F1, Positive %.
+// ihcscore evaluate: detects and grades cells in annotated images (or reads another tool's cells) and reports
+// the agreement with the annotated points (one-to-one matching within a radius): precision/recall/F1,
+// per-class F1, Positive %.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -25,7 +28,9 @@
 #include "models/atomic_file.hpp"
 #include "models/evaluation.hpp"
 #include "models/presets.hpp"
+#include "models/results_io.hpp"
 #include "models/scoring.hpp"
+#include "models/text.hpp"
 #include "models/truth_io.hpp"
 
 namespace ihc::cli {
@@ -37,7 +42,9 @@ struct Options {
   std::vector<std::string> images;
   std::vector<std::string> truths;
   std::vector<std::string> regions;
-  std::string truth_format;  // empty: from the extension
+  std::vector<std::string> detections;  // another tool's (or an earlier run's) cells instead of detecting
+  std::string detections_format;        // empty: from the extension and the content
+  std::string truth_format;             // empty: from the extension
   std::string labels;
   int mask_min_area_px = 10;
   std::string image_crop;
@@ -112,6 +119,122 @@ StainMatrix stains_for_image(const std::string& mode, const cv::Mat& rgb, const 
                 bg.background[1], bg.background[2], bg.found ? "" : " (no bright pixels: kept white)");
   *note = buf;
   return with_background(bg);
+}
+
+// Cells read from a file instead of detected: ihcscore's or QuPath's cells (cells.csv with "Centroid X px"
+// and "Classification"; cells.geojson), or points in any truth format (CSV, JSON, colour mask, QuPath render)
+// for tools such as DeepLIIF that write masks. `rows` are the cells' measurements when the file has them.
+struct ReadDetections {
+  std::vector<PredictedPoint> points;
+  CellTable rows;
+  std::string format;
+  int left_out = 0;  // ignore-labelled points and cells outside the evaluated image (crop)
+};
+
+std::string first_line_or_char(const std::string& path, bool line) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + (fs::exists(path) ? ": cannot be read" : ": no such file"));
+  std::string text;
+  if (line) {
+    std::getline(in, text);
+    return text;
+  }
+  char c = 0;
+  while (in.get(c))
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return std::string(1, c);
+  return {};
+}
+
+std::string detections_format_of(const std::string& path, const std::string& given) {
+  if (!given.empty()) {
+    static const std::set<std::string> kKnown = {"cells-csv", "geojson",       "csv",     "json",
+                                                 "mask",      "qupath-render", "deepliif"};
+    if (kKnown.count(given) == 0) {
+      throw std::runtime_error(
+          "--detections-format: '" + given +
+          "' is not one of cells-csv, geojson, csv, json, mask, qupath-render, deepliif");
+    }
+    return given;
+  }
+  const std::string ext = ascii_lower(fs::path(path).extension().string());
+  if (ext == ".geojson") return "geojson";
+  if (ext == ".csv" || ext == ".txt") {
+    const std::string header = first_line_or_char(path, true);
+    return header.find("Centroid X px") != std::string::npos ? "cells-csv" : "csv";
+  }
+  if (ext == ".json") return first_line_or_char(path, false) == "{" ? "geojson" : "json";
+  return std::string(truth_format_name(truth_format_from_path(path)));
+}
+
+ReadDetections read_detections(const std::string& path, const std::string& format_given,
+                               const LabelMap* custom_labels, const cv::Rect& image_crop,
+                               const cv::Size& full_size, const cv::Size& size, int mask_min_area_px) {
+  ReadDetections out;
+  out.format = detections_format_of(path, format_given);
+  const cv::Point2d shift(image_crop.x, image_crop.y);
+  auto inside = [&](const cv::Point2d& p) {
+    return p.x >= 0 && p.y >= 0 && p.x < size.width && p.y < size.height;
+  };
+  if (out.format == "cells-csv" || out.format == "geojson") {
+    CellResults cells = out.format == "geojson" ? read_cells_geojson(path) : read_cells_csv(path);
+    // One "Positive" (single-threshold) class means the file has no intensity grades.
+    const bool graded = std::none_of(cells.classes.begin(), cells.classes.end(),
+                                     [](CellClass c) { return c == CellClass::Positive; });
+    std::vector<std::uint8_t> keep(cells.table.size(), 0);
+    for (std::size_t i = 0; i < cells.table.size(); ++i) {
+      Cell& cell = cells.table.cells[i];
+      // The GeoJSON reader gives the cell outline's centroid; ihcscore's own is the nucleus's.
+      if (out.format == "geojson" && cell.nucleus.size() >= 3) {
+        const cv::Moments m = cv::moments(cell.nucleus);
+        if (m.m00 != 0) cell.centroid = {m.m10 / m.m00, m.m01 / m.m00};
+      }
+      cell.centroid -= shift;
+      if (!inside(cell.centroid)) continue;
+      keep[i] = 1;
+      out.points.push_back(
+          {cell.centroid, is_positive(cells.classes[i]), graded ? class_grade(cells.classes[i]) : -1});
+    }
+    out.left_out = static_cast<int>(cells.table.size() - out.points.size());
+    out.rows = keep_cells(std::move(cells.table), keep);
+    return out;
+  }
+  std::vector<TruthPoint> points;
+  if (out.format == "mask" || out.format == "qupath-render" || out.format == "deepliif") {
+    cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+    if (bgr.empty()) {
+      throw std::runtime_error(
+          path + (fs::exists(path) ? ": cannot decode the detections image" : std::string(": no such file")));
+    }
+    cv::Mat rgb;
+    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+    // A mask of the whole image is cut like the image; otherwise it must be the evaluated size.
+    if (rgb.size() == full_size && !image_crop.empty()) rgb = rgb(image_crop).clone();
+    if (rgb.size() != size) {
+      throw std::runtime_error(path + ": the detections image is " + std::to_string(rgb.cols) + "x" +
+                               std::to_string(rgb.rows) + " but the image is " + std::to_string(size.width) +
+                               "x" + std::to_string(size.height));
+    }
+    if (out.format == "mask") {
+      points = truth_from_mask(rgb, {mask_min_area_px}, path);
+    } else if (out.format == "deepliif") {
+      DeepliifSegmentationParams dp;
+      dp.min_area_px = mask_min_area_px;
+      points = cells_from_deepliif_segmentation(rgb, dp, path);
+    } else {
+      points = truth_from_qupath_render(rgb, {}, path);
+    }
+  } else {
+    const TruthFormat f = out.format == "json" ? TruthFormat::Json : TruthFormat::Csv;
+    const LabelMap labels = custom_labels != nullptr ? *custom_labels : default_label_map(f);
+    points = f == TruthFormat::Json ? read_truth_json(path, labels) : read_truth_csv(path, labels);
+    for (auto& p : points) p.position -= shift;
+  }
+  for (const auto& p : points) {
+    if (p.label == TruthLabel::Ignore || !inside(p.position)) continue;
+    out.points.push_back({p.position, p.label == TruthLabel::Positive, p.grade});
+  }
+  out.left_out = static_cast<int>(points.size() - out.points.size());
+  return out;
 }
 
 std::string fmt(double v, int decimals = 3) {
@@ -343,7 +466,9 @@ int run_evaluate(const Args& args) {
       "one-to-one\n"
       "matching within a radius; detection precision/recall/F1, per-class F1 (positive/negative), predicted "
       "vs true\n"
-      "Positive % per image and overall (mean absolute difference, Pearson r over images).",
+      "Positive % per image and overall (mean absolute difference, Pearson r over images). With "
+      "--detections\n"
+      "it compares another tool's (or an earlier run's) cells instead of detecting them.",
       "ihcscore evaluate"};
   app.add_option("--image", o.images, "Image to detect cells in (repeat; paired in order with --truth)")
       ->required();
@@ -366,6 +491,15 @@ int run_evaluate(const Args& args) {
       "--labels", o.labels,
       "Label mapping, e.g. '1=positive,2=negative,3=ignore' (default: 1 positive, 2 negative, 3 ignore; "
       "CSV also accepts positive/negative/ignore and QuPath's class names)");
+  app.add_option(
+      "--detections", o.detections,
+      "Cells to compare instead of detecting them, one per --image: another tool's or an earlier run's "
+      "(ihcscore or QuPath cells.csv/cells.geojson, ihcview's reviewed_cells.geojson) or points in a truth "
+      "format (CSV, JSON, colour mask such as DeepLIIF's output, QuPath render)");
+  app.add_option(
+      "--detections-format", o.detections_format,
+      "cells-csv, geojson, csv, json, mask, qupath-render, or deepliif (DeepLIIF's inferred "
+      "segmentation, *_fake_B_5.png: its own thresholds; default: from the extension and the header)");
   app.add_option("--mask-min-area-px", o.mask_min_area_px, "Smallest mask component counted as a cell")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--image-crop", o.image_crop,
@@ -405,6 +539,11 @@ int run_evaluate(const Args& args) {
   if (!o.regions.empty() && o.regions.size() != o.images.size()) {
     std::fprintf(stderr, "ihcscore evaluate: %zu --region for %zu --image; give one per image or none\n",
                  o.regions.size(), o.images.size());
+    return 1;
+  }
+  if (!o.detections.empty() && o.detections.size() != o.images.size()) {
+    std::fprintf(stderr, "ihcscore evaluate: %zu --detections for %zu --image; give one per image or none\n",
+                 o.detections.size(), o.images.size());
     return 1;
   }
   for (const auto& output : o.outputs) {
@@ -513,16 +652,36 @@ int run_evaluate(const Args& args) {
         cv::compare(full, 0, region, cv::CMP_GT);
       }
 
-      const auto t0 = std::chrono::steady_clock::now();
-      std::string stain_note = "stains: " + stains.name;
-      const StainMatrix image_stains = stains_for_image(o.stains, rgb, stains, names[k], &stain_note);
-      const CellTable cells = detect_cells(rgb, mpp, image_stains, detection);
-      const auto classes = grade_cells(cells, grading);
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::vector<PredictedPoint> pred(cells.size());
-      const bool graded = grading.mode == ThresholdMode::Three;
-      for (std::size_t i = 0; i < cells.size(); ++i)
-        pred[i] = {cells.cells[i].centroid, is_positive(classes[i]), graded ? class_grade(classes[i]) : -1};
+      std::vector<PredictedPoint> pred;
+      CellTable cells;
+      std::string what_was_done;
+      if (o.detections.empty()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::string stain_note = "stains: " + stains.name;
+        const StainMatrix image_stains = stains_for_image(o.stains, rgb, stains, names[k], &stain_note);
+        cells = detect_cells(rgb, mpp, image_stains, detection);
+        const auto classes = grade_cells(cells, grading);
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        pred.resize(cells.size());
+        const bool graded = grading.mode == ThresholdMode::Three;
+        for (std::size_t i = 0; i < cells.size(); ++i)
+          pred[i] = {cells.cells[i].centroid, is_positive(classes[i]), graded ? class_grade(classes[i]) : -1};
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " detected in %.1f s", seconds);
+        what_was_done = std::to_string(cells.size()) + " cells" + buf + "; " + stain_note;
+      } else {
+        ReadDetections read =
+            read_detections(o.detections[k], o.detections_format, o.labels.empty() ? nullptr : &custom_labels,
+                            image_crop, info.level_sizes[0], rgb.size(), o.mask_min_area_px);
+        pred = std::move(read.points);
+        cells = std::move(read.rows);
+        what_was_done =
+            std::to_string(pred.size()) + " cells read from " + o.detections[k] + " (" + read.format + ")";
+        if (read.left_out > 0) {
+          what_was_done += "; " + std::to_string(read.left_out) +
+                           " left out (ignore-labelled or outside the evaluated image)";
+        }
+      }
 
       EvaluationParams ep;
       ep.radius_px = radius;
@@ -539,8 +698,12 @@ int run_evaluate(const Args& args) {
         for (char& c : file) c = c == '/' ? '_' : c;
         write_cells_csv(fs::path(o.cells_dir) / (file + ".cells.csv"), cells, pred, truth, ev);
       }
-      std::fprintf(stderr, "%s: %zu cells detected in %.1f s, %zu truth points, radius %.1f px; %s\n",
-                   names[k].c_str(), cells.size(), seconds, truth.size(), radius, stain_note.c_str());
+      std::fprintf(stderr, "%s: %s; %zu truth points, radius %.1f px\n", names[k].c_str(),
+                   what_was_done.c_str(), truth.size(), radius);
+      if (!o.detections.empty() && pred.empty()) {
+        std::fprintf(stderr, "warning: %s: no cells in %s (every annotated cell counts as missed)\n",
+                     names[k].c_str(), o.detections[k].c_str());
+      }
       // A truth file with no points scores every detection as false: say so rather than print zeros.
       if (truth.empty()) {
         std::fprintf(stderr, "warning: %s: no annotated cells in %s (every detection counts as false)\n",
@@ -552,7 +715,8 @@ int run_evaluate(const Args& args) {
       std::string msg = e.what();
       // Errors from readers already name the file; others get the image prepended.
       if (msg.find(image_path) == std::string::npos && msg.find(truth_path) == std::string::npos &&
-          (o.regions.empty() || msg.find(o.regions[k]) == std::string::npos)) {
+          (o.regions.empty() || msg.find(o.regions[k]) == std::string::npos) &&
+          (o.detections.empty() || msg.find(o.detections[k]) == std::string::npos)) {
         msg = image_path + ": " + msg;
       }
       std::fprintf(stderr, "ihcscore evaluate: error: %s\n", msg.c_str());
@@ -611,6 +775,7 @@ int run_evaluate(const Args& args) {
       nlohmann::json j;
       j["command"] = command_line(args);
       j["preset"] = o.preset;
+      j["detections"] = o.detections;  // empty: ihcscore detected the cells
       j["parameters"] = params.values();
       j["radius_px"] = o.radius_um > 0 ? nlohmann::json(nullptr) : nlohmann::json(o.radius_px);
       j["radius_um"] = o.radius_um > 0 ? nlohmann::json(o.radius_um) : nlohmann::json(nullptr);

@@ -44,6 +44,10 @@ TEST(EvaluateCli, UsageErrors) {
   EXPECT_EQ(r.err,
             "ihcscore evaluate: error: --image-crop: '0,0,5' is not x,y,width,height (x, y >= 0; width, "
             "height > 0)\n");
+  r = run({"evaluate", "--image", img, "--image", img, "--truth", "a.csv", "--truth", "a.csv", "--detections",
+           "d.csv"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ihcscore evaluate: 1 --detections for 2 --image; give one per image or none\n");
   r = run({"evaluate", "--image", img, "--truth", "a.csv", "--preset", "her2"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "ihcscore evaluate: error: unknown preset 'her2' (known: dsg2, ki67)\n");
@@ -161,6 +165,99 @@ TEST(EvaluateCli, SyntheticFieldWritesConsistentCsvAndJson) {
   EXPECT_EQ(missed, im["detection"]["fn"].get<int>());
 }
 
+// Another tool's cells (here a CSV of points) are compared with the truth as they are: nothing is detected,
+// ignore-labelled points and points outside the evaluated crop are left out, and the counts are exact.
+TEST(EvaluateCli, DetectionsOfAnotherToolAreComparedAsGiven) {
+  const auto dir = test::temp_dir("evaluate_cli_detections");
+  // A 100x100 field; the evaluated crop is its lower-right 60x60 (x, y 40..99).
+  const auto png = (dir / "f.png").string();
+  cv::imwrite(png, cv::Mat(100, 100, CV_8UC3, cv::Scalar(230, 230, 230)));
+  const auto truth = (dir / "truth.csv").string(), det = (dir / "det.csv").string();
+  write(truth,
+        "x,y,label\n"
+        "50,50,positive\n"    // matched by a positive detection
+        "70,50,negative\n"    // matched by a positive detection: wrong class
+        "50,80,negative\n"    // matched by a negative detection
+        "90,90,negative\n"    // missed
+        "10,10,negative\n");  // outside the crop: outside the image
+  write(det,
+        "x,y,label\n"
+        "52,51,positive\n"
+        "71,48,positive\n"
+        "49,83,negative\n"
+        "80,60,negative\n"  // nothing there: a false detection
+        "60,60,ignore\n"    // left out
+        "5,5,positive\n");  // outside the crop: left out
+  const auto json_path = dir / "eval.json";
+  const auto r = run({"evaluate", "--image", png, "--truth", truth, "--detections", det, "--image-crop",
+                      "40,40,60,60", "--output", json_path.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("f: 4 cells read from " + det +
+                       " (csv); 2 left out (ignore-labelled or outside the evaluated image); 5 truth points, "
+                       "radius 10.0 px\n"),
+            std::string::npos)
+      << r.err;
+  const auto j = nlohmann::json::parse(test::read_text(json_path));
+  EXPECT_EQ(j["detections"], nlohmann::json::array({det}));
+  const auto& im = j["images"][0];
+  EXPECT_EQ(im["predicted"].get<int>(), 4);
+  EXPECT_EQ(im["predicted_positive"].get<int>(), 2);
+  EXPECT_EQ(im["detection"]["tp"].get<int>(), 3);
+  EXPECT_EQ(im["detection"]["fp"].get<int>(), 1);
+  EXPECT_EQ(im["detection"]["fn"].get<int>(), 2);  // the missed one and the one outside the crop
+  EXPECT_EQ(im["positive"]["tp"].get<int>(), 1);
+  EXPECT_EQ(im["positive"]["fp"].get<int>(), 1);
+  EXPECT_EQ(im["negative"]["tp"].get<int>(), 1);
+  EXPECT_EQ(im["negative"]["fn"].get<int>(), 3);
+  EXPECT_DOUBLE_EQ(im["predicted_positive_percent"].get<double>(), 50.0);
+
+  // A file without cells says so; a file that is not there is named.
+  write(det, "x,y,label\n");
+  auto e = run({"evaluate", "--image", png, "--truth", truth, "--detections", det});
+  EXPECT_EQ(e.status, 0) << e.err;
+  EXPECT_NE(e.err.find("warning: f: no cells in " + det + " (every annotated cell counts as missed)\n"),
+            std::string::npos)
+      << e.err;
+  const auto missing = (dir / "none.geojson").string();
+  e = run({"evaluate", "--image", png, "--truth", truth, "--detections", missing});
+  EXPECT_EQ(e.status, 2);
+  EXPECT_NE(e.err.find("ihcscore evaluate: error: " + missing), std::string::npos) << e.err;
+  e = run({"evaluate", "--image", png, "--truth", truth, "--detections", det, "--detections-format", "tsv"});
+  EXPECT_EQ(e.status, 2);
+  EXPECT_NE(e.err.find("ihcscore evaluate: error: " + png +
+                       ": --detections-format: 'tsv' is not one of cells-csv, geojson, csv, json, mask, "
+                       "qupath-render, deepliif\n"),
+            std::string::npos)
+      << e.err;
+}
+
+// The cells a batch wrote (cells.csv, and cells.geojson as QuPath and ihcview's review read it) give exactly
+// the agreement evaluate finds when it detects them itself: a reviewed result can be scored against truth.
+TEST(EvaluateCli, ScoredCellsReadBackAgreeWithDetectingThem) {
+  const auto dir = test::temp_dir("evaluate_cli_scored_cells");
+  const std::string image = (test::source_dir() / "samples" / "ki67_nuclear.png").string();
+  const std::string truth = (test::source_dir() / "samples" / "ki67_nuclear.truth.csv").string();
+  auto r = run({"score", image, "--preset", "ki67", "-o", (dir / "out").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto counts = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"evaluate", "--preset", "ki67",
+                                     "--image",  image,      "--truth",
+                                     truth,      "--output", (dir / "e.json").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto e = run(args);
+    EXPECT_EQ(e.status, 0) << e.err;
+    const auto im = nlohmann::json::parse(test::read_text(dir / "e.json"))["images"][0];
+    return std::vector<int>{im["predicted"].get<int>(),       im["predicted_positive"].get<int>(),
+                            im["matched_ignored"].get<int>(), im["detection"]["tp"].get<int>(),
+                            im["positive"]["tp"].get<int>(),  im["negative"]["tp"].get<int>()};
+  };
+  const auto detected = counts({});
+  EXPECT_GT(detected[0], 400);
+  const auto cells_dir = dir / "out" / "slides" / "ki67_nuclear";
+  EXPECT_EQ(counts({"--detections", (cells_dir / "cells.csv").string()}), detected);
+  EXPECT_EQ(counts({"--detections", (cells_dir / "cells.geojson").string()}), detected);
+}
+
 // Published figures (docs/accuracy.md, scripts/evaluate-all). A run may not fall below them by more than
 // 0.03 F1 nor rise above the published mean |Positive % difference| by more than 2 points.
 struct Published {
@@ -176,6 +273,9 @@ constexpr Published kSynthetic{0.963, 0.950, 0.952, 0.75};
 // Not ground truth: QuPath 0.3.2's own detections on OS-2-vsi, with the parameters of the script that made
 // them.
 constexpr Published kQuPathOs2Vsi{0.732, 0.901, 0.693, 1.44};
+// Not our detection: DeepLIIF's own model outputs on its test tiles (--detections-format deepliif), for
+// scale.
+constexpr Published kDeepliifModel{0.726, 0.717, 0.698, 10.29};
 // Synthetic DSG2 grades (4-class truth): linearly weighted kappa and mean |H-score difference| over images.
 constexpr double kSyntheticKappa = 0.958;
 constexpr double kSyntheticHScoreDiff = 1.2;
@@ -230,6 +330,23 @@ TEST(EvaluateRegression, DeepliifTestTilesAndTrainPanels) {
   EXPECT_EQ(j["summary"]["truth"].get<int>(), 346);
   EXPECT_EQ(j["summary"]["truth_positive"].get<int>(), 54);
   expect_not_worse(dir / "test.json", kDeepliifTest);
+
+  // DeepLIIF's model outputs read as detections: fixed files, so the published figures exactly.
+  args = common("ki67", "0.25", dir / "model.json");
+  args.insert(args.end(), {"--detections-format", "deepliif"});
+  for (const char* n : {"22_2", "34_3", "6_2", "799_2"}) {
+    args.insert(args.end(), {"--image", (root / "test_cli" / (std::string(n) + ".png")).string(), "--truth",
+                             (root / "test_groundtruth" / (std::string(n) + ".png")).string(), "--detections",
+                             (root / "test_DeepLIIF_results" / (std::string(n) + "_fake_B_5.png")).string()});
+  }
+  r = run(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto m = nlohmann::json::parse(test::read_text(dir / "model.json"))["summary"];
+  EXPECT_EQ(m["predicted"].get<int>(), 450);
+  EXPECT_NEAR(m["detection"]["f1"].get<double>(), kDeepliifModel.f1, 0.0005);
+  EXPECT_NEAR(m["positive"]["f1"].get<double>(), kDeepliifModel.f1_positive, 0.0005);
+  EXPECT_NEAR(m["negative"]["f1"].get<double>(), kDeepliifModel.f1_negative, 0.0005);
+  EXPECT_NEAR(m["mean_abs_percent_diff"].get<double>(), kDeepliifModel.mean_abs_diff, 0.005);
 
   args = common("ki67", "0.25", dir / "train.json");
   args.insert(args.end(),

@@ -213,6 +213,39 @@ TEST(TruthMask, AStainedImageIsNotReadAsAMask) {
   EXPECT_EQ(truth_from_mask(mask, {}, "m.png").size(), 2u);
 }
 
+double positives(const std::vector<TruthPoint>& pts) {
+  return static_cast<double>(
+      std::count_if(pts.begin(), pts.end(), [](const auto& p) { return p.label == TruthLabel::Positive; }));
+}
+
+// DeepLIIF's inferred segmentation is soft: purple where the network hesitates, green boundaries between
+// touching cells. Its own rule (R + B > 120, G <= 80; majority of R >= B pixels) decides.
+TEST(DeepliifSegmentation, SoftCellsSplitAtBoundariesAndClassedByMajority) {
+  cv::Mat seg(60, 80, CV_8UC3, cv::Scalar(0, 0, 0));
+  cv::rectangle(seg, cv::Rect(10, 10, 6, 6), cv::Scalar(160, 20, 110), cv::FILLED);  // purple, R >= B
+  // Two touching blue cells with a green boundary between them.
+  cv::rectangle(seg, cv::Rect(40, 10, 13, 6), cv::Scalar(30, 10, 200), cv::FILLED);
+  cv::line(seg, {46, 10}, {46, 15}, cv::Scalar(120, 200, 120));
+  // Mostly blue with a red edge: negative.
+  cv::rectangle(seg, cv::Rect(10, 40, 6, 6), cv::Scalar(60, 0, 180), cv::FILLED);
+  cv::rectangle(seg, cv::Rect(10, 40, 2, 6), cv::Scalar(200, 0, 50), cv::FILLED);
+  cv::rectangle(seg, cv::Rect(60, 40, 6, 6), cv::Scalar(50, 0, 50), cv::FILLED);  // too faint: background
+  seg.at<cv::Vec3b>(55, 5) = seg.at<cv::Vec3b>(55, 6) = seg.at<cv::Vec3b>(55, 7) = cv::Vec3b(255, 0, 0);
+  const auto pts = cells_from_deepliif_segmentation(seg, {}, "s.png");
+  ASSERT_EQ(pts.size(), 4u);
+  EXPECT_EQ(positives(pts), 1.0);
+  EXPECT_EQ(pts[0].label, TruthLabel::Positive);
+  EXPECT_DOUBLE_EQ(pts[0].position.x, 12.5);
+  EXPECT_DOUBLE_EQ(pts[1].position.x, 42.5);  // columns 40..45
+  EXPECT_DOUBLE_EQ(pts[2].position.x, 49.5);  // columns 47..52
+  EXPECT_EQ(pts[3].label, TruthLabel::Negative);
+  DeepliifSegmentationParams p;
+  p.min_area_px = 3;
+  EXPECT_EQ(cells_from_deepliif_segmentation(seg, p, "s.png").size(), 5u);  // the speck too
+  EXPECT_EQ(error_of([] { cells_from_deepliif_segmentation(cv::Mat(4, 4, CV_8UC1), {}, "g.png"); }),
+            "g.png: a DeepLIIF segmentation must be an 8-bit RGB image (found 1 channel(s), depth 0)");
+}
+
 TEST(TruthFormats, FromPathAndName) {
   EXPECT_EQ(truth_format_from_path("a/markers.csv"), TruthFormat::Csv);
   EXPECT_EQ(truth_format_from_path("p1.JSON"), TruthFormat::Json);
@@ -257,11 +290,6 @@ cv::Mat render_background(int w, int h) {
 void draw_box_cell(cv::Mat& img, cv::Rect r, const cv::Scalar& fill, const cv::Scalar& outline) {
   cv::rectangle(img, r, fill, cv::FILLED);
   cv::rectangle(img, r, outline, 1);
-}
-
-double positives(const std::vector<TruthPoint>& pts) {
-  return static_cast<double>(
-      std::count_if(pts.begin(), pts.end(), [](const auto& p) { return p.label == TruthLabel::Positive; }));
 }
 
 TEST(TruthQuPathRender, OutlineColoursAreTheFillTruncatedToEightyPercent) {
