@@ -135,7 +135,10 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
   std::error_code ec;
   const CellResults cells = fs::exists(dir / "cells.csv", ec) ? read_cells_csv(dir / "cells.csv")
                                                               : read_cells_geojson(dir / "cells.geojson");
-  Review review = load_review(dir / "review.json");
+  // As the viewer opens it: the copy ihcview kept when this folder refused the review, when that is newer.
+  LoadedReview loaded = load_review_with_rescue(dir);
+  if (!loaded.found) throw ReviewError((dir / "review.json").string() + ": no such file");
+  Review review = std::move(loaded.review);
   // As the viewer does: corrections follow the cells by centroid when they were re-detected since the review.
   if (!review_fits_cells(review, cells.table.cells)) {
     ReviewEditor editor(review);
@@ -158,6 +161,7 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
                                            automatic.mpp, options);
   for (auto& row : reviewed_region_rows(automatic.image, cells.table, state, review, automatic.mpp, options))
     out.regions.push_back(std::move(row));
+  out.rescued = loaded.restored_from;
   out.corrections = review.corrections.size();
   out.orphans = review.orphans.size();
   return out;

@@ -65,7 +65,8 @@ std::vector<ScoreRow> reviewed_batch_region_rows(const SlideRecord& rec, const R
                                                  const Review& review, double mpp,
                                                  const ScoreOptions& options = {});
 
-// A batch result folder (OUT/slides/<id>) with its review.json, scored as the viewer scores it: cells from
+// A batch result folder (OUT/slides/<id>) with its review.json (or the copy ihcview kept when the folder
+// refused it, when that is newer: load_review_with_rescue), scored as the viewer scores it: cells from
 // cells.csv (else cells.geojson) graded with the review's thresholds; corrections follow re-detected cells by
 // centroid within 4 px, as when the viewer opens the folder; the intensity rule and group are slide.json's.
 // `automatic` is the folder's summary.csv row (image, tissue area, mpp); `record` its slide.json when the
@@ -76,6 +77,7 @@ struct ReviewedFolder {
   std::vector<ScoreRow> regions;  // the batch's regions (reviewed_batch_region_rows), then drawn ones
   std::size_t corrections = 0;    // cells whose class the pathologist set or marked false
   std::size_t orphans = 0;        // corrections with no cell within 4 px (kept in review.json, not counted)
+  std::filesystem::path rescued;  // the review came from ihcview's rescue copy (newer than review.json)
 };
 ReviewedFolder score_reviewed_folder(const std::filesystem::path& dir, const ScoreRow& automatic,
                                      const SlideRecord* record = nullptr);

@@ -12,6 +12,7 @@
 #include "models/atomic_file.hpp"
 #include "models/results_io.hpp"
 #include "models/results_link.hpp"
+#include "models/review.hpp"
 #include "models/review_scores.hpp"
 
 namespace ihc::cli {
@@ -61,7 +62,8 @@ int run_reviewed(const Args& args) {
                      e.what());
       }
     }
-    if (row.status.rfind("FAILED", 0) == 0 || !fs::exists(dir / "review.json", ec)) {
+    if (row.status.rfind("FAILED", 0) == 0 ||
+        (!fs::exists(dir / "review.json", ec) && !fs::is_regular_file(rescued_review_path(dir), ec))) {
       std::printf("%s: automatic (%s%s)\n", row.image.c_str(),
                   row.status.rfind("FAILED", 0) == 0 ? "scoring failed" : "not reviewed", note.c_str());
       region_rows.insert(region_rows.end(), automatic_regions.begin(), automatic_regions.end());
@@ -76,6 +78,14 @@ int run_reviewed(const Args& args) {
           "%s: reviewed (%zu corrections%s%s)\n", row.image.c_str(), r.corrections,
           r.orphans > 0 ? (", " + std::to_string(r.orphans) + " without a cell, not counted").c_str() : "",
           note.c_str());
+      // The folder's own review.json is older or missing: say where the review came from, and how to put
+      // it back where the batch's other readers (the viewer elsewhere, QuPath exports) will find it.
+      if (!r.rescued.empty()) {
+        std::fprintf(stderr,
+                     "ihcscore reviewed: %s: the review is the copy ihcview kept in %s (newer than %s); open "
+                     "these results in ihcview to save it back into the folder\n",
+                     row.image.c_str(), r.rescued.string().c_str(), (dir / "review.json").string().c_str());
+      }
     } catch (const std::exception& e) {
       // Never the automatic numbers under a review that could not be read: the row is marked failed.
       ++failed;

@@ -145,6 +145,58 @@ TEST(ReviewedCli, AppliesEachSlidesReviewAndKeepsTheOthersAutomatic) {
   EXPECT_TRUE(fs::exists(dir / "out/reviewed_regions_stats.csv"));
 }
 
+// ihcview keeps a review under the user's data folder when the results folder refuses it (a share gone
+// read-only, a full disk). Until the viewer opens the results again and saves it back, `reviewed` reads that
+// copy as the viewer would (the newer of the two), and says so; before, the slide came out automatic.
+TEST(ReviewedCli, AReviewIhcviewKeptOutsideTheFolderIsApplied) {
+  const fs::path dir = scored_batch("reviewed_cli_rescued");
+  ::setenv("XDG_DATA_HOME", (dir / "data").c_str(), 1);
+  const fs::path membrane = fs::canonical(dir / "out/slides/dsg2_membrane");
+  const CsvTable cells = read_csv_table(membrane / "cells.csv");
+  const int id = cells.column("Object ID"), cls = cells.column("Classification");
+  Review r = review_for(membrane);
+  for (const auto& row : cells.rows) {
+    if (row[cls] != "Negative") continue;
+    r.corrections[cell_id(row[id])] = {
+        CellClass::ThreePlus,
+        false,
+        {std::stod(row[cells.column("Centroid X px")]), std::stod(row[cells.column("Centroid Y px")])}};
+    break;
+  }
+  r.log.push_back(
+      {"2026-11-22T10:00:00.000Z", "set-class", r.corrections.begin()->first, "Negative", "3+", ""});
+  const fs::path rescue = rescued_review_path(membrane);
+  fs::create_directories(rescue.parent_path());
+  save_review(rescue, r);
+
+  auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("dsg2_membrane: reviewed (1 corrections)\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find("ihcscore reviewed: dsg2_membrane: the review is the copy ihcview kept in " +
+                         rescue.string() +
+                         " (newer than out/slides/dsg2_membrane/review.json); open these results in ihcview "
+                         "to save it back into the folder\n"),
+            std::string::npos)
+      << run.err;
+  auto n = [](const std::string& v) { return std::stoll(v); };
+  auto a = row_of(read_csv_table(dir / "out/summary.csv"), "dsg2_membrane");
+  auto b = row_of(read_csv_table(dir / "out/reviewed_summary.csv"), "dsg2_membrane");
+  EXPECT_EQ(n(b["Num 3+"]), n(a["Num 3+"]) + 1);
+  EXPECT_EQ(b["Status"], "ok; reviewed");
+
+  // A review saved into the folder since (a later edit) wins over the older copy, silently.
+  Review later = review_for(membrane);
+  later.log.push_back({"2026-11-22T11:00:00.000Z", "set-thresholds", -1, "", "", "0.2 0.4 0.6"});
+  save_review(membrane / "review.json", later);
+  run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("dsg2_membrane: reviewed (0 corrections)\n"), std::string::npos) << run.out;
+  EXPECT_EQ(run.err.find("the copy ihcview kept"), std::string::npos) << run.err;
+  b = row_of(read_csv_table(dir / "out/reviewed_summary.csv"), "dsg2_membrane");
+  EXPECT_EQ(b["Num 3+"], a["Num 3+"]);
+  ::unsetenv("XDG_DATA_HOME");
+}
+
 TEST(ReviewedCli, AReviewThatCannotBeReadFailsItsRowAndTheExitStatus) {
   const fs::path dir = scored_batch("reviewed_cli_broken");
   std::ofstream(dir / "out/slides/mixed_field/review.json") << "{";
