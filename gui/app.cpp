@@ -423,6 +423,11 @@ class Viewer {
   void panel_review();
   void panel_summary();
   void draw_file_browser();
+  bool review_unsaved() const {
+    return !results_dir_.empty() && results_.table.size() > 0 && editor_.revision() != saved_revision_;
+  }
+  bool may_close();
+  void draw_close_dialog();
   void browse(BrowseFor purpose, const std::filesystem::path& start);
   void run_browser_choice();  // at the start of a frame: opening a slide or results touches GL state
   void draw_status();
@@ -563,6 +568,14 @@ class Viewer {
   // Set while the results folder refuses the review and it is kept in its rescue file (models/review):
   // what the status line says, said once on stderr.
   std::string rescue_note_;
+  // The last save's error when neither the folder nor the rescue file took the review ("" after a save).
+  std::string save_error_;
+  // Closing the window while the review is saved nowhere asks first (draw_close_dialog) instead of losing it.
+  struct CloseDialog {
+    bool open = false;     // shown
+    bool opening = false;  // ImGui::OpenPopup at the next draw
+    bool discard = false;  // "Quit without saving" was chosen
+  } close_;
   Clock::time_point last_save_ = Clock::now();
 
   // Results are read in the background, whoever asked: the slide shows and pans meanwhile (a 200 000-cell
@@ -1390,6 +1403,7 @@ void Viewer::save(bool full) {
       } else {
         const ReviewSaveResult saved = save_review_or_rescue(results_dir_, r);
         saved_revision_ = editor_.revision();
+        save_error_.clear();
         if (saved.results_error.empty()) {
           rescue_note_.clear();
         } else {
@@ -1413,9 +1427,68 @@ void Viewer::save(bool full) {
       export_regions(results_dir_ / "reviewed_regions.csv");
     }
   } catch (const std::exception& e) {
+    save_error_ = e.what();
     message_ = std::string("Save failed: ") + e.what();
     std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
   }
+}
+
+// Closing the window saves the review; when it can be saved nowhere (the results folder and the rescue folder
+// both refuse it), the window stays and asks, since the corrections exist only in it.
+bool Viewer::may_close() {
+  if (close_.discard || !review_unsaved()) return true;
+  save(true);
+  if (!review_unsaved()) return true;
+  glfwSetWindowShouldClose(window_, GLFW_FALSE);
+  if (!close_.open) {
+    close_.open = true;
+    close_.opening = true;
+    std::fprintf(stderr, "ihcview: not closing: the review could not be saved (%s)\n", save_error_.c_str());
+  }
+  return false;
+}
+
+void Viewer::draw_close_dialog() {
+  if (!close_.open) return;
+  const char* title = "Review not saved###close";
+  if (close_.opening) {
+    ImGui::OpenPopup(title);
+    close_.opening = false;
+  }
+  const ImGuiIO& io = ImGui::GetIO();
+  ImGui::SetNextWindowPos(ImVec2(io.DisplaySize.x * 0.5f, io.DisplaySize.y * 0.5f), ImGuiCond_Appearing,
+                          ImVec2(0.5f, 0.5f));
+  ImGui::SetNextWindowSize(ImVec2(std::min(640.0f, io.DisplaySize.x - 40.0f), 0.0f), ImGuiCond_Appearing);
+  if (!ImGui::BeginPopupModal(title, nullptr, ImGuiWindowFlags_NoSavedSettings)) return;
+  ImGui::TextWrapped("The review could not be saved: %s", save_error_.c_str());
+  ImGui::Spacing();
+  ImGui::TextWrapped(
+      "Your corrections exist only in this window. Make the results folder writable (or free some space), "
+      "then try again.");
+  ImGui::Spacing();
+  bool done = false;
+  if (ImGui::Button("Try again (Enter)") || ImGui::IsKeyPressed(GLFW_KEY_ENTER, false)) {
+    save(true);
+    if (!review_unsaved()) {
+      quit_ = true;
+      done = true;
+    }
+  }
+  ImGui::SameLine();
+  if (ImGui::Button("Keep reviewing (Esc)") || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) done = true;
+  ImGui::SameLine();
+  if (ImGui::Button("Quit without saving (Ctrl+D)") ||
+      (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_D, false))) {
+    std::fprintf(stderr, "ihcview: quit without saving the review (%s)\n", save_error_.c_str());
+    close_.discard = true;
+    quit_ = true;
+    done = true;
+  }
+  if (done) {
+    close_.open = false;
+    ImGui::CloseCurrentPopup();
+  }
+  ImGui::EndPopup();
 }
 
 void Viewer::start_scoring(bool region_only) {
@@ -2639,6 +2712,10 @@ void Viewer::frame_input() {
     browse(BrowseFor::Slide, slide_path_);
     return;
   }
+  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_Q, false)) {  // every desktop's Quit: as the close button
+    glfwSetWindowShouldClose(window_, GLFW_TRUE);
+    return;
+  }
   static const std::pair<int, Key> kMap[] = {
       {GLFW_KEY_0, Key::Num0},        {GLFW_KEY_1, Key::Num1},
       {GLFW_KEY_2, Key::Num2},        {GLFW_KEY_3, Key::Num3},
@@ -3077,6 +3154,9 @@ bool Viewer::script_step() {
       bench_.cpu_times.clear();
       bench_.out = c.args.size() > 3 ? c.args[3] : "";
       return true;
+    } else if (n == "close") {
+      glfwSetWindowShouldClose(window_, GLFW_TRUE);  // the window's close button
+      return true;
     } else if (n == "quit") {
       return false;
     }
@@ -3181,7 +3261,7 @@ int Viewer::run() {
     }
   }
   bool screenshot_done = opt_.screenshot.empty();
-  while (!glfwWindowShouldClose(window_) && !quit_) {
+  while (!quit_ && (!glfwWindowShouldClose(window_) || !may_close())) {
     const auto t0 = Clock::now();
     const double cpu0 = process_cpu_ms();
     // Redraw at once only when a frame has work; tiles being read wake the loop themselves
@@ -3227,6 +3307,7 @@ int Viewer::run() {
     draw_panel();
     draw_status();
     draw_file_browser();
+    draw_close_dialog();
     if (hover_cell_ >= 0) hover_cell_ = -1;
     if (slide_ && results_.table.size() > 0 && script_.empty() && !ImGui::GetIO().WantCaptureMouse) {
       const int i = hit_test(results_.table, grid_, input_.hover_slide(), 3 * view_.downsample);
@@ -3284,7 +3365,7 @@ int Viewer::run() {
     job_cancel_ = true;
     job_.join();
   }
-  save(true);
+  if (!close_.discard) save(true);
   finish_export(true);
   close_slide();
   g_glfw_up = false;

@@ -211,4 +211,44 @@ printf 'wait\nframes 3\nquit\n' > back.txt
 grep -q "ihcview: Restored the review kept in $rescue (this results folder could not be written when it was saved)" back.err
 grep -q '"class": "3+"' out/slides/s/review.json
 test ! -e "$rescue"
+# 14. When the review can be saved nowhere (the results folder and the rescue folder both refuse it), closing the
+#     window does not lose it: the window stays with a dialog (before session 21 it closed and the corrections
+#     were gone). "Try again" saves once the folder is back; "Quit without saving" is the user's own choice.
+touch "$WORK/not-a-folder"
+export XDG_DATA_HOME="$WORK/not-a-folder/data"
+rm -f out/slides/s/review.json edited.png dialog.png
+printf 'wait\nselect-class Negative\nkey 2\nscreenshot edited.png\nframes 400\nclose\nframes 5\nscreenshot dialog.png\nframes 400\npress enter\nframes 600\nquit\n' > nowhere.txt
+"$BIN/ihcview" s.svs --results out/slides/s --autosave 100000 --script nowhere.txt 2> nowhere.err &
+viewer=$!
+for _ in $(seq 1 1200); do [ -s edited.png ] && break; sleep 0.05; done
+mv out/slides/s out/slides/s.away
+touch out/slides/s
+for _ in $(seq 1 1200); do [ -s dialog.png ] && break; sleep 0.05; done
+grep -q "ihcview: not closing: the review could not be saved (.*rescue copy failed too" nowhere.err
+kill -0 "$viewer"  # still open
+rm out/slides/s
+mv out/slides/s.away out/slides/s
+wait "$viewer"
+grep -q '"class": "2+"' out/slides/s/review.json
+test -s out/slides/s/reviewed_summary.csv
+# The dialog is drawn over the view: a patch of the window's middle right of its text is its dark background
+# (2309 of 2400 pixels when written; the slide there has 258 that dark).
+test "$(count_colour dialog.png 860 410 940 440 151515 16)" -ge 2000
+test "$(count_colour edited.png 860 410 940 440 151515 16)" -lt 1000
+# "Quit without saving": the user's choice, said on stderr; the folder's review stays as it was.
+cp out/slides/s/review.json kept.json
+rm -f edited.png dialog.png
+printf 'wait\nselect-class 2+\nkey 1\nscreenshot edited.png\nframes 400\nclose\nframes 5\nscreenshot dialog.png\npress ctrl+d\nframes 600\nquit\n' > discard.txt
+"$BIN/ihcview" s.svs --results out/slides/s --autosave 100000 --script discard.txt 2> discard.err &
+viewer=$!
+for _ in $(seq 1 1200); do [ -s edited.png ] && break; sleep 0.05; done
+mv out/slides/s out/slides/s.away
+touch out/slides/s
+wait "$viewer"
+rm out/slides/s
+mv out/slides/s.away out/slides/s
+grep -q "ihcview: not closing: the review could not be saved" discard.err
+grep -q "ihcview: quit without saving the review (" discard.err
+cmp kept.json out/slides/s/review.json
+unset XDG_DATA_HOME
 echo "viewer_results: result folders open their slide ($N cells), slides find their results ($M), mismatch refused"
