@@ -187,6 +187,20 @@ printf 'wait\nscore\nwait\nquit\n' > score_alone.txt
 "$BIN/ihcview" nomp.png --mpp 0.5 --no-results --script score_alone.txt
 cmp nomp_batch_cells.csv ihcview-out/nomp/cells.csv
 grep -q '"mpp_source": "--mpp"' ihcview-out/nomp/slide.json
+# edit_then_take_folder SCRIPT ERR: runs the viewer on s.svs with SCRIPT in the background ($viewer), and once
+# the script's edited.png says the edit is made, swaps the results folder for a file (as a share gone away).
+wait_for_file() { for _ in $(seq 1 1200); do [ -s "$1" ] && break; sleep 0.05; done; }
+edit_then_take_folder() {
+  "$BIN/ihcview" s.svs --results out/slides/s --autosave 100000 --script "$1" 2> "$2" &
+  viewer=$!
+  wait_for_file edited.png
+  mv out/slides/s out/slides/s.away
+  touch out/slides/s
+}
+give_folder_back() {
+  rm out/slides/s
+  mv out/slides/s.away out/slides/s
+}
 # 13. A results folder that can no longer be written (a share gone read-only, a full disk, the folder moved away
 #     while open) does not lose the review: it is kept under the user's data folder, and opening the results
 #     again restores it into the folder (before session 20 quitting lost it, with one line on stderr). The
@@ -194,17 +208,12 @@ grep -q '"mpp_source": "--mpp"' ihcview-out/nomp/slide.json
 export XDG_DATA_HOME="$WORK/data"
 rm -f out/slides/s/review.json edited.png
 printf 'wait\nselect-class Negative\nkey 3\nscreenshot edited.png\nframes 400\nquit\n' > away.txt
-"$BIN/ihcview" s.svs --results out/slides/s --autosave 100000 --script away.txt 2> away.err &
-viewer=$!
-for _ in $(seq 1 1200); do [ -s edited.png ] && break; sleep 0.05; done
-mv out/slides/s out/slides/s.away
-touch out/slides/s
+edit_then_take_folder away.txt away.err
 wait "$viewer"
 grep -q "ihcview: Could not save the review in out/slides/s (.*); it is kept in $WORK/data/ihcview/unsaved-reviews/s-[0-9a-f]*\.json, and opening these results again restores it" away.err
 rescue=$(ls "$WORK"/data/ihcview/unsaved-reviews/s-*.json)
 grep -q '"class": "3+"' "$rescue"
-rm out/slides/s
-mv out/slides/s.away out/slides/s
+give_folder_back
 test ! -e out/slides/s/review.json
 printf 'wait\nframes 3\nquit\n' > back.txt
 "$BIN/ihcview" s.svs --results out/slides/s --script back.txt 2> back.err
@@ -218,16 +227,11 @@ touch "$WORK/not-a-folder"
 export XDG_DATA_HOME="$WORK/not-a-folder/data"
 rm -f out/slides/s/review.json edited.png dialog.png
 printf 'wait\nselect-class Negative\nkey 2\nscreenshot edited.png\nframes 400\nclose\nframes 5\nscreenshot dialog.png\nframes 400\npress enter\nframes 600\nquit\n' > nowhere.txt
-"$BIN/ihcview" s.svs --results out/slides/s --autosave 100000 --script nowhere.txt 2> nowhere.err &
-viewer=$!
-for _ in $(seq 1 1200); do [ -s edited.png ] && break; sleep 0.05; done
-mv out/slides/s out/slides/s.away
-touch out/slides/s
-for _ in $(seq 1 1200); do [ -s dialog.png ] && break; sleep 0.05; done
+edit_then_take_folder nowhere.txt nowhere.err
+wait_for_file dialog.png
 grep -q "ihcview: not closing: the review could not be saved (.*rescue copy failed too" nowhere.err
 kill -0 "$viewer"  # still open
-rm out/slides/s
-mv out/slides/s.away out/slides/s
+give_folder_back
 wait "$viewer"
 grep -q '"class": "2+"' out/slides/s/review.json
 test -s out/slides/s/reviewed_summary.csv
@@ -239,14 +243,9 @@ test "$(count_colour edited.png 860 410 940 440 151515 16)" -lt 1000
 cp out/slides/s/review.json kept.json
 rm -f edited.png dialog.png
 printf 'wait\nselect-class 2+\nkey 1\nscreenshot edited.png\nframes 400\nclose\nframes 5\nscreenshot dialog.png\npress ctrl+d\nframes 600\nquit\n' > discard.txt
-"$BIN/ihcview" s.svs --results out/slides/s --autosave 100000 --script discard.txt 2> discard.err &
-viewer=$!
-for _ in $(seq 1 1200); do [ -s edited.png ] && break; sleep 0.05; done
-mv out/slides/s out/slides/s.away
-touch out/slides/s
+edit_then_take_folder discard.txt discard.err
 wait "$viewer"
-rm out/slides/s
-mv out/slides/s.away out/slides/s
+give_folder_back
 grep -q "ihcview: not closing: the review could not be saved" discard.err
 grep -q "ihcview: quit without saving the review (" discard.err
 cmp kept.json out/slides/s/review.json
