@@ -145,17 +145,14 @@ std::string first_line_or_char(const std::string& path, bool line) {
   return {};
 }
 
+bool known_detections_format(const std::string& name) {
+  static const std::set<std::string> kKnown = {"cells-csv", "geojson",       "csv",     "json",
+                                               "mask",      "qupath-render", "deepliif"};
+  return kKnown.count(name) != 0;
+}
+
 std::string detections_format_of(const std::string& path, const std::string& given) {
-  if (!given.empty()) {
-    static const std::set<std::string> kKnown = {"cells-csv", "geojson",       "csv",     "json",
-                                                 "mask",      "qupath-render", "deepliif"};
-    if (kKnown.count(given) == 0) {
-      throw std::runtime_error(
-          "--detections-format: '" + given +
-          "' is not one of cells-csv, geojson, csv, json, mask, qupath-render, deepliif");
-    }
-    return given;
-  }
+  if (!given.empty()) return given;  // checked with the other options
   const std::string ext = ascii_lower(fs::path(path).extension().string());
   if (ext == ".geojson") return "geojson";
   if (ext == ".csv" || ext == ".txt") {
@@ -544,6 +541,13 @@ int run_evaluate(const Args& args) {
   if (!o.detections.empty() && o.detections.size() != o.images.size()) {
     std::fprintf(stderr, "ihcscore evaluate: %zu --detections for %zu --image; give one per image or none\n",
                  o.detections.size(), o.images.size());
+    return 1;
+  }
+  if (!o.detections_format.empty() && !known_detections_format(o.detections_format)) {
+    std::fprintf(stderr,
+                 "ihcscore evaluate: --detections-format: '%s' is not one of cells-csv, geojson, csv, json, "
+                 "mask, qupath-render, deepliif\n",
+                 o.detections_format.c_str());
     return 1;
   }
   for (const auto& output : o.outputs) {
