@@ -686,7 +686,8 @@ void add_cell_feature(const json& f, std::size_t index, const std::string& origi
     static const json kNoProperties = json::object();
     const auto props_it = f.find("properties");
     const json& props = props_it != f.end() && props_it->is_object() ? *props_it : kNoProperties;
-    if (props.value("objectType", "cell") != "cell") return;  // annotations etc. are not cells
+    // Annotations etc. are not cells; QuPath 0.2 wrote the key as "object_type".
+    if (props.value("objectType", props.value("object_type", "cell")) != "cell") return;
     Cell cell;
     std::int64_t id = static_cast<std::int64_t>(index);
     if (f.contains("id") && f["id"].is_string())

@@ -301,6 +301,15 @@ TEST(CellsGeoJson, ReadsQuPathsOlderMeasurementListAndSkipsAnnotations) {
   ASSERT_EQ(back.table.size(), 1u);
   EXPECT_EQ(back.classes[0], ihc::CellClass::TwoPlus);
   EXPECT_FLOAT_EQ(back.table.value(0, 0), 0.5f);
+  // QuPath 0.2 named the key object_type: its annotations are not cells either.
+  const std::string v02 = R"([
+    {"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[4,0],[4,4],[0,4],[0,0]]]},
+     "properties":{"object_type":"annotation","isLocked":false}},
+    {"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[2,0],[2,2],[0,2],[0,0]]]},
+     "properties":{"object_type":"cell","classification":{"name":"Negative","colorRGB":-9408287}}}])";
+  const auto old = ihc::parse_cells_geojson(v02, "q02.geojson");
+  ASSERT_EQ(old.table.size(), 1u);
+  EXPECT_EQ(old.classes[0], ihc::CellClass::Negative);
 }
 
 TEST(CellsGeoJson, InvalidJsonNamesTheFile) {
