@@ -1584,6 +1584,16 @@ void Viewer::draw_canvas() {
     if (cells_shown) draw_cells(dl);
   }
 
+  // Slide points (level-0 px) as screen points of the view.
+  auto on_screen = [&](const std::vector<cv::Point2d>& slide_pts) {
+    std::vector<ImVec2> pts;
+    pts.reserve(slide_pts.size());
+    for (const auto& p : slide_pts) {
+      const cv::Point2d sp = view_.to_screen(p);
+      pts.emplace_back(float(sp.x), float(sp.y));
+    }
+    return pts;
+  };
   // The batch's regions in black, as overlay.png draws them (holes and exclusions too): its cells are the
   // ones inside.
   for (const auto& a : batch_rois_.annotations) {
@@ -1591,11 +1601,7 @@ void Viewer::draw_canvas() {
       std::vector<const Ring*> rings{&poly.outer};
       for (const auto& h : poly.holes) rings.push_back(&h);
       for (const Ring* ring : rings) {
-        std::vector<ImVec2> pts;
-        for (const auto& p : *ring) {
-          const cv::Point2d sp = view_.to_screen(p);
-          pts.push_back(ImVec2(float(sp.x), float(sp.y)));
-        }
+        const std::vector<ImVec2> pts = on_screen(*ring);
         dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), IM_COL32(0, 0, 0, 255), ImDrawFlags_Closed,
                         2.0f);
       }
@@ -1603,21 +1609,13 @@ void Viewer::draw_canvas() {
   }
   // Regions: include green, exclude red; the sketch being drawn in yellow.
   for (const auto& r : editor_.review().regions) {
-    std::vector<ImVec2> pts;
-    for (const auto& p : r.polygon) {
-      const cv::Point2d s = view_.to_screen(p);
-      pts.push_back(ImVec2(float(s.x), float(s.y)));
-    }
+    const std::vector<ImVec2> pts = on_screen(r.polygon);
     const ImU32 col = r.kind == RegionKind::Include ? IM_COL32(40, 200, 40, 255) : IM_COL32(220, 30, 30, 255);
     dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), col, ImDrawFlags_Closed,
                     r.id == summary_region_ ? 3.0f : 2.0f);
   }
   if (!input_.sketch().empty()) {
-    std::vector<ImVec2> pts;
-    for (const auto& p : input_.sketch()) {
-      const cv::Point2d s = view_.to_screen(p);
-      pts.push_back(ImVec2(float(s.x), float(s.y)));
-    }
+    const std::vector<ImVec2> pts = on_screen(input_.sketch());
     if (input_.tool() == Tool::Rectangle && pts.size() == 2) {
       dl->AddRect(pts[0], pts[1], IM_COL32(255, 220, 0, 255), 0, 0, 2);
     } else {
@@ -3139,11 +3137,7 @@ bool Viewer::script_step() {
       if (got != std::stoll(c.args[1]))
         fail(c, "count of " + c.args[0] + " is " + std::to_string(got) + ", expected " + c.args[1]);
     } else if (n == "expect-status") {
-      std::string want;
-      for (const auto& a : c.args) {
-        if (!want.empty()) want += ' ';
-        want += a;
-      }
+      const std::string& want = c.args[0];  // the parser keeps free text whole, spaces included
       const std::string got = status_text();
       if (got.find(want) == std::string::npos)
         fail(c, "status bar '" + got + "' does not hold '" + want + "'");

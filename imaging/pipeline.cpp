@@ -284,6 +284,7 @@ SlideRecord start_record(const ScoreSlideRequest& req, const ParamSet& params) {
   SlideRecord rec;
   rec.image = req.image_id;
   rec.source = req.input.string();
+  rec.roi = req.roi_source;
   rec.params_hash = req.params_hash;
   rec.parameters = params.values();
   rec.started = utc_now();
@@ -1292,7 +1293,6 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
 
   const ImageTypeCheck type = check_image_type(thumb, settings.stains, tissue.mask);
   rec.image_type = type.name;
-  rec.roi = req.roi_source;
   rec.image_type_evidence = type.evidence;
   if (type.warning) rec.warnings.push_back(*type.warning);
   rec.timings_s["image_type"] = type.seconds;

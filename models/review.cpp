@@ -625,6 +625,12 @@ ReviewSaveResult save_review_or_rescue(const std::filesystem::path& results_dir,
   return r;
 }
 
+bool has_saved_review(const std::filesystem::path& results_dir) {
+  std::error_code ec;
+  return std::filesystem::exists(results_dir / "review.json", ec) ||
+         std::filesystem::is_regular_file(rescued_review_path(results_dir), ec);
+}
+
 LoadedReview load_review_with_rescue(const std::filesystem::path& results_dir) {
   namespace fs = std::filesystem;
   LoadedReview out;

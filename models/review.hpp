@@ -207,6 +207,8 @@ struct LoadedReview {
 };
 // The folder's review.json, or its rescue copy when that is newer (or the folder has none).
 LoadedReview load_review_with_rescue(const std::filesystem::path& results_dir);
+// Whether load_review_with_rescue finds a review: the folder's review.json or its rescue copy exists.
+bool has_saved_review(const std::filesystem::path& results_dir);
 
 std::string iso_time_now();
 

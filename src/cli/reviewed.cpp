@@ -22,9 +22,8 @@ int run_reviewed(const Args& args) {
   std::string out_dir;
   CLI::App app{
       "Writes OUT/reviewed_summary.csv (and _stats.csv; reviewed_regions.csv for the batch's --roi regions "
-      "and "
-      "drawn ones): the "
-      "rows of OUT/summary.csv with every slide reviewed in ihcview re-scored from its cells and "
+      "and drawn ones): the rows of OUT/summary.csv with every slide reviewed in ihcview re-scored from its "
+      "cells and "
       "review.json (corrections, false detections, regions, thresholds, intensity override); Status "
       "says 'ok; reviewed' or keeps the automatic one. `ihcscore cohort --scores` reads it.",
       "ihcscore reviewed"};
@@ -62,8 +61,7 @@ int run_reviewed(const Args& args) {
                      e.what());
       }
     }
-    if (row.status.rfind("FAILED", 0) == 0 ||
-        (!fs::exists(dir / "review.json", ec) && !fs::is_regular_file(rescued_review_path(dir), ec))) {
+    if (row.status.rfind("FAILED", 0) == 0 || !has_saved_review(dir)) {
       std::printf("%s: automatic (%s%s)\n", row.image.c_str(),
                   row.status.rfind("FAILED", 0) == 0 ? "scoring failed" : "not reviewed", note.c_str());
       region_rows.insert(region_rows.end(), automatic_regions.begin(), automatic_regions.end());

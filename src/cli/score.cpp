@@ -346,12 +346,11 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
 int Run::execute() {
   started_ = utc_now();
   const std::string extra = "mpp=" + std::to_string(o_.mpp);
-  const bool roi_folder = o_.roi_folder;
-  const std::string run_roi = o_.roi.empty() || roi_folder ? "" : ";roi=" + o_.roi_text;
+  const std::string run_roi = o_.roi.empty() || o_.roi_folder ? "" : ";roi=" + o_.roi_text;
   run_hash_ = params_hash(params_, extra + run_roi);
   for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
-    if (roi_folder) slide_rois_[i] = find_slide_rois(o_.roi, inputs_.items[i]);
-    const std::string roi = roi_folder ? ";roi=" + slide_rois_[i].text : run_roi;
+    if (o_.roi_folder) slide_rois_[i] = find_slide_rois(o_.roi, inputs_.items[i]);
+    const std::string roi = o_.roi_folder ? ";roi=" + slide_rois_[i].text : run_roi;
     hashes_[i] = params_hash(params_, extra + roi);
   }
   remove_stale_temp_files(out_);
