@@ -1,7 +1,7 @@
 #pragma once
 // ihcview: the whole-slide review window (Dear ImGui 1.86 + GLFW 3.3 + OpenGL 3). Fixed layout: canvas, side
 // panel, status bar. The logic lives in view_transform, tile_cache, canvas_input, cell_overlay and
-// models/review; this file draws and wires them.
+// models/review; gui/viewer.hpp's Viewer draws and wires them (one source file per concern).
 #include <filesystem>
 #include <string>
 

@@ -1,0 +1,787 @@
+// ihcview: the side panels, the file browser and the status bar.
+#include "gui/viewer.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "imaging/pipeline.hpp"
+#include "models/atomic_file.hpp"
+#include "models/presets.hpp"
+
+namespace ihc::gui {
+
+namespace {
+
+// A score as the Summary panel and the status bar show it: "-" when undefined (no cells, no grade).
+std::string number_or_dash(double v, int digits) {
+  if (std::isnan(v)) return "-";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
+// else as it is.
+std::string shown_path(const std::filesystem::path& p) {
+  std::error_code ec;
+  const std::string rel = p.lexically_relative(std::filesystem::current_path(ec)).string();
+  return rel.empty() || rel.rfind("../..", 0) == 0 ? p.string() : rel;
+}
+
+// `--preset P --params FILE` (FILE may be empty), checked as the batch checks them before scoring; throws
+
+}  // namespace
+
+void Viewer::panel_slide() {
+  if (!panel_header("Slide", true)) return;
+  if (slide_) {
+    const SlideInfo& i = slide_->info();
+    ImGui::TextWrapped("%s", slide_path_.filename().string().c_str());
+    ImGui::Text("%d x %d px, %d level(s), %s", i.level_sizes[0].width, i.level_sizes[0].height,
+                i.level_count(), i.format.c_str());
+    if (pixel_size_.known()) {
+      ImGui::Text("%.4f um/px (%s)", pixel_size_.x, pixel_size_.source.c_str());
+    } else {
+      ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "No pixel size: lengths in px");
+    }
+    const std::string& type =
+        results_record_.image_type.empty() ? slide_image_type_ : results_record_.image_type;
+    const ImageTypeWarning w = image_type_warning(image_type_from_name(type));
+    if (!w.looks_like.empty()) {
+      std::string head = w.looks_like + ":";
+      head[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(head[0])));
+      ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "%s", head.c_str());
+      ImGui::TextWrapped("%s", w.consequence.c_str());
+    } else if (!type.empty()) {
+      ImGui::Text("%s", type.c_str());
+    }
+    if (!results_dir_.empty() && results_.table.size() > 0) {
+      // Which results these are matters once they are found for the slide (find_own_results).
+      ImGui::TextWrapped("Results: %s", shown_path(results_dir_).c_str());
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", results_dir_.string().c_str());
+      if (!batch_rois_.file.empty()) {
+        if (batch_rois_.error.empty()) {
+          ImGui::TextWrapped("Batch regions (black): %zu from %s", batch_rois_.annotations.size(),
+                             shown_path(batch_rois_.file).c_str());
+        } else {
+          ImGui::TextColored(ImVec4(1, 0.6f, 0, 1), "Batch regions not shown:");
+          ImGui::TextWrapped("%s", batch_rois_.error.c_str());
+        }
+      }
+      if (results_rescored_) {
+        // The batch's tables still hold the scores it wrote: say where the current ones are reported.
+        const std::string root = shown_path(results_root(results_dir_));
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1, 0.6f, 0, 1));
+        ImGui::TextWrapped(
+            "Re-scored since the batch: %s/summary.csv still has the batch's row; "
+            "ihcscore reviewed %s reports these scores",
+            root.c_str(), root.c_str());
+        ImGui::PopStyleColor();
+      }
+    }
+  } else {
+    ImGui::TextWrapped("Open a slide or image (Ctrl+O), drop one on the window, or pick a recent file:");
+  }
+  if (ImGui::Button("Open slide...")) browse(BrowseFor::Slide, slide_path_);
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("Ctrl+O: a slide or image (a dropped file opens too)");
+  ImGui::SameLine();
+  if (ImGui::Button("Open results...")) {
+    browse(BrowseFor::Results, results_dir_.empty() ? slide_path_.parent_path() : results_dir_.parent_path());
+  }
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("A folder ihcscore score wrote: OUT/slides/<id> (opens its slide when it is another)");
+  if (!recent_.empty() && ImGui::TreeNode("Recent files")) {
+    for (const auto& r : recent_) {
+      if (ImGui::Selectable(std::filesystem::path(r).filename().string().c_str())) dropped_ = r;
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", r.c_str());
+    }
+    ImGui::TreePop();
+  }
+}
+
+void Viewer::panel_display() {
+  if (!panel_header("Display", false)) return;
+  int ch = static_cast<int>(channel_);
+  if (ImGui::Combo("Channel", &ch, kChannelNames, 4)) {
+    channel_ = static_cast<Channel>(ch);
+    ++display_version_;
+  }
+  if (ImGui::SliderFloat("Brightness", &brightness_, -0.5f, 0.5f)) ++display_version_;
+  if (ImGui::SliderFloat("Contrast", &contrast_, 0.2f, 3.0f)) ++display_version_;
+  for (int s = 0; s < 2; ++s) {
+    for (int k = 0; k < 3; ++k) stain_edit_[s][k] = static_cast<float>(stains_.stains[s].rgb[k]);
+    if (ImGui::InputFloat3(stains_.stains[s].name.c_str(), stain_edit_[s], "%.4f",
+                           ImGuiInputTextFlags_EnterReturnsTrue)) {
+      rebuild_stains();
+    }
+  }
+  if (estimating_.valid()) {
+    if (estimating_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      try {
+        const StainEstimate e = estimating_.get();
+        stains_ = e.matrix;
+        stain_message_ = "Estimated from view";
+        ++display_version_;
+      } catch (const std::exception& e) {
+        stain_message_ = e.what();
+      }
+    } else {
+      ImGui::Text("Estimating...");
+    }
+  } else if (slide_ && ImGui::Button("Estimate from view")) {
+    const int level = geometry_.source(level_for_downsample(geometry_, view_.downsample));
+    const cv::Rect2d vis =
+        view_.visible_slide_rect() & cv::Rect2d(0, 0, limits_.slide_size.width, limits_.slide_size.height);
+    const double ds = slide_->info().downsamples[level];
+    const int w = std::min(2048, static_cast<int>(vis.width / ds)),
+              h = std::min(2048, static_cast<int>(vis.height / ds));
+    Slide* s = slide_.get();
+    const StainMatrix ref = stains_;
+    estimating_ = std::async(std::launch::async, [s, vis, level, w, h, ref] {
+      const cv::Mat rgb =
+          s->read_region(static_cast<std::int64_t>(vis.x), static_cast<std::int64_t>(vis.y), level, w, h);
+      return estimate_stains(rgb, ref);
+    });
+  }
+  if (!stain_message_.empty()) ImGui::TextWrapped("%s", stain_message_.c_str());
+}
+
+void Viewer::panel_cells() {
+  if (!panel_header("Cells", true)) return;
+  if (results_.table.size() == 0) {
+    ImGui::TextWrapped("No cells yet: run scoring or load a result folder (ihcview SLIDE --results DIR).");
+  } else {
+    ImGui::Text("%zu cells", results_.table.size());
+  }
+  ImGui::Checkbox("Show (H)", &show_cells_);
+  int d = static_cast<int>(cell_display_);
+  if (ImGui::Combo("Draw (M)", &d, kDisplayNames, kDisplayCount)) cell_display_ = static_cast<CellDisplay>(d);
+  ImGui::SliderFloat("Opacity", &opacity_, 0.0f, 1.0f);
+  if (job_running_) {
+    const int total = job_total_.load();
+    ImGui::ProgressBar(
+        total > 0 ? float(job_done_.load()) / float(total) : 0.0f, ImVec2(-1, 0),
+        total > 0 ? (std::to_string(job_done_.load()) + " / " + std::to_string(total) + " tiles").c_str()
+                  : "starting...");
+    if (ImGui::Button("Cancel")) job_cancel_ = true;
+  } else if (slide_) {
+    if (ImGui::Button("Score whole slide")) start_scoring(false);
+    ImGui::SameLine();
+    if (ImGui::Button("Score drawn regions")) start_scoring(true);
+  }
+}
+
+void Viewer::panel_thresholds() {
+  if (!panel_header("Thresholds", true)) return;
+  GradingParams& g = live_thresholds_;
+  bool changed = false, committed = false;
+  // The compartments this table measures: "<Compartment>: DAB OD mean" columns.
+  std::vector<std::string> measures;
+  for (const auto& n : results_.table.names) {
+    if (n.find("DAB") != std::string::npos) measures.push_back(n);
+  }
+  if (ImGui::BeginCombo("Measurement", g.measurement.c_str())) {
+    for (const auto& m : measures) {
+      if (ImGui::Selectable(m.c_str(), m == g.measurement)) {
+        g.measurement = m;
+        changed = committed = true;
+      }
+    }
+    ImGui::EndCombo();
+  }
+  bool single = g.mode == ThresholdMode::Single;
+  if (ImGui::Checkbox("Single threshold", &single)) {
+    g.mode = single ? ThresholdMode::Single : ThresholdMode::Three;
+    changed = committed = true;
+  }
+  auto slider = [&](const char* label, double* v, double lo, double hi) {
+    float f = static_cast<float>(*v);
+    if (ImGui::SliderFloat(label, &f, static_cast<float>(lo), static_cast<float>(hi), "%.3f")) {
+      *v = f;
+      changed = true;
+    }
+    committed |= ImGui::IsItemDeactivatedAfterEdit();
+  };
+  if (single) {
+    slider("Positive", &g.threshold_positive, 0.0, 1.5);
+  } else {
+    slider("1+", &g.threshold_1plus, 0.0, g.threshold_2plus - 0.001);
+    slider("2+", &g.threshold_2plus, g.threshold_1plus + 0.001, g.threshold_3plus - 0.001);
+    slider("3+", &g.threshold_3plus, g.threshold_2plus + 0.001, 2.0);
+  }
+  if (changed) {
+    nav_order_.clear();
+    refresh_cells(true);  // every cell regraded at once, no re-detection
+  }
+  if (committed) editor_.set_thresholds(g);  // one undo step per slider release
+  // Histogram of the scoring measurement with the thresholds drawn in their class colours.
+  if (results_.table.size() > 0) {
+    if (histogram_.version != cells_version_ || histogram_.measurement != g.measurement) {
+      histogram_ = {cells_version_, g.measurement,
+                    measurement_histogram(results_.table, g.measurement, state_, 60, 0.0, 1.2)};
+    }
+    const Histogram& h = histogram_.histogram;
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const ImVec2 p = ImGui::GetCursorScreenPos();
+    const float w = ImGui::GetContentRegionAvail().x, ht = 80;
+    dl->AddRectFilled(p, ImVec2(p.x + w, p.y + ht), IM_COL32(30, 30, 30, 255));
+    const float bw = w / float(h.counts.size());
+    for (std::size_t b = 0; b < h.counts.size(); ++b) {
+      const float bh = h.max_count > 0 ? ht * float(h.counts[b]) / float(h.max_count) : 0;
+      const GradingParams& gg = g;
+      const CellClass cls = grade(static_cast<float>(h.lo + (b + 0.5) * (h.hi - h.lo) / h.counts.size()), gg);
+      dl->AddRectFilled(ImVec2(p.x + b * bw, p.y + ht - bh), ImVec2(p.x + (b + 1) * bw - 1, p.y + ht),
+                        class_colour(cls));
+    }
+    auto line = [&](double t, CellClass c) {
+      const float x = p.x + float((t - h.lo) / (h.hi - h.lo)) * w;
+      dl->AddLine(ImVec2(x, p.y), ImVec2(x, p.y + ht), class_colour(c), 2);
+    };
+    if (single) {
+      line(g.threshold_positive, CellClass::Positive);
+    } else {
+      line(g.threshold_1plus, CellClass::OnePlus);
+      line(g.threshold_2plus, CellClass::TwoPlus);
+      line(g.threshold_3plus, CellClass::ThreePlus);
+    }
+    ImGui::Dummy(ImVec2(w, ht));
+  }
+}
+
+void Viewer::panel_review() {
+  if (!panel_header("Review", true)) return;
+  ImGui::Text("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
+  static const char* const kClassNames[] = {"Negative", "1+", "2+", "3+"};
+  for (int c = 0; c < 4; ++c) {
+    if (c > 0) ImGui::SameLine();
+    if (ImGui::SmallButton(kClassNames[c]) && results_.table.size() > 0) {
+      ++selection_version_;
+      for (int i : selection_) selected_[i] = 0;
+      selection_ = select_by_class(state_, static_cast<CellClass>(c));
+      for (int i : selection_) selected_[i] = 1;
+    }
+  }
+  int f = static_cast<int>(nav_filter_);
+  if (ImGui::Combo("E/Q filter", &f, kFilterNames, 6)) {
+    nav_filter_ = static_cast<NavFilter>(f);
+    nav_order_.clear();
+  }
+  if (ImGui::SliderFloat("Borderline +/-", &borderline_width_, 0.005f, 0.3f, "%.3f")) nav_order_.clear();
+  if (ImGui::Button("Select borderline") && results_.table.size() > 0) {
+    nav_filter_ = NavFilter::Borderline;
+    nav_order_.clear();
+    navigate(0);
+    ++selection_version_;
+    for (int i : selection_) selected_[i] = 0;
+    selection_ = nav_order_;
+    for (int i : selection_) selected_[i] = 1;
+  }
+  ImGui::Text("Tool: %s (R rectangle, P polygon, B brush)", std::string(tool_name(input_.tool())).c_str());
+  int kind = static_cast<int>(input_.region_kind());
+  ImGui::RadioButton("Include", &kind, 0);
+  ImGui::SameLine();
+  ImGui::RadioButton("Exclude", &kind, 1);
+  input_.set_region_kind(static_cast<RegionKind>(kind));
+  for (const auto& r : editor_.review().regions) {
+    ImGui::PushID(static_cast<int>(r.id));
+    const std::string label = std::string(r.kind == RegionKind::Include ? "Include " : "Exclude ") +
+                              std::to_string(r.id) + (r.label.empty() ? "" : " " + r.label);
+    if (ImGui::Selectable(label.c_str(), summary_region_ == r.id, 0, ImVec2(200, 0))) {
+      summary_region_ = r.id;
+      refresh_cells(false);
+    }
+    ImGui::SameLine();
+    if (ImGui::SmallButton("remove")) {
+      editor_.remove_region(r.id);
+      if (summary_region_ == r.id) summary_region_ = -1;
+      refresh_cells(false);
+      ImGui::PopID();
+      break;
+    }
+    ImGui::PopID();
+  }
+  ImGui::Text("Undo: %zu step(s)  Log: %zu entries", editor_.undo_depth(), editor_.review().log.size());
+  if (ImGui::Button("Undo")) apply({Action::Type::Undo});
+  ImGui::SameLine();
+  if (ImGui::Button("Redo")) apply({Action::Type::Redo});
+}
+
+void Viewer::panel_summary() {
+  if (!panel_header("Summary", true)) return;
+  auto table = [&](const char* title, const Summary& s, double area_mm2) {
+    if (!ImGui::BeginTable(title, 2, ImGuiTableFlags_Borders)) return;
+    auto row = [](const char* k, const std::string& v) {
+      ImGui::TableNextRow();
+      ImGui::TableSetColumnIndex(0);
+      ImGui::TextUnformatted(k);
+      ImGui::TableSetColumnIndex(1);
+      ImGui::TextUnformatted(v.c_str());
+    };
+    const auto& num = number_or_dash;
+    const Scores& f = s.final;
+    row("Detections", std::to_string(f.detections));
+    row("Negative", std::to_string(f.counts.negative));
+    row("1+", std::to_string(f.counts.one_plus));
+    row("2+", std::to_string(f.counts.two_plus));
+    row("3+", std::to_string(f.counts.three_plus));
+    if (f.counts.positive_ungraded > 0) row("Positive", std::to_string(f.counts.positive_ungraded));
+    row("Positive %", num(f.positive_percent, 2));
+    if (!std::isnan(area_mm2)) {
+      ScoreRow r;
+      r.num_positive = f.positive;
+      r.tissue_area_mm2 = area_mm2;
+      row("Positive per mm^2", num(positive_per_mm2(r), 1));
+    }
+    row("H-score", num(f.h_score, 2));
+    row("Intensity", s.overridden
+                         ? num(f.intensity_score, 0) + " (auto " + num(s.automatic.intensity_score, 0) + ")"
+                         : num(f.intensity_score, 0));
+    row("IxP", num(f.ixp, 2));
+    row("Allred", num(f.allred, 0));
+    row("IRS", num(f.irs, 0));
+    ImGui::EndTable();
+  };
+  if (results_.table.size() == 0) return;
+  ImGui::Text("Slide (in scope)");
+  table("slide", slide_summary_, scope_area_mm2());
+  if (summary_region_ >= 0) {
+    ImGui::Text("Region %lld", static_cast<long long>(summary_region_));
+    table("region", region_summary_, std::nan(""));
+  }
+  const IntensityOverride& o = editor_.review().intensity_override;
+  ImGui::SliderInt("Intensity override", &override_score_, 0, 3);
+  ImGui::InputText("Reason", override_reason_, sizeof override_reason_);
+  if (ImGui::Button(o.active ? "Update override" : "Override intensity")) {
+    if (std::string(override_reason_).empty()) {
+      message_ = "An intensity override needs a reason";
+    } else {
+      editor_.set_intensity_override({true, override_score_, override_reason_});
+      refresh_cells(false);
+    }
+  }
+  if (o.active) {
+    ImGui::SameLine();
+    if (ImGui::Button("Clear override")) {
+      editor_.set_intensity_override({});
+      refresh_cells(false);
+    }
+  }
+  if (ImGui::Button("Save review")) save(true);
+  ImGui::SameLine();
+  if (ImGui::Button("Screenshot")) {
+    pending_screenshot_ = ((results_dir_.empty() ? std::filesystem::path(".") : results_dir_) /
+                           ("screenshot-" + std::to_string(std::time(nullptr)) + ".png"))
+                              .string();
+  }
+}
+
+// A preset is a whole parameter file: its grading (measurement, thresholds) goes to the Thresholds panel too.
+void Viewer::reset_form(const std::string& preset) {
+  form_.preset = preset.empty() ? default_preset_name() : preset;
+  apply_params(default_params(form_.preset), "preset " + form_.preset);
+}
+
+void Viewer::apply_params(const ParamSet& params, const std::string& source) {
+  const GradingParams g = grading_params_from(params);
+  form_.values = params;
+  form_.source = source;
+  form_.error.clear();
+  if (same_grading(g, live_thresholds_)) return;
+  live_thresholds_ = g;
+  editor_.set_thresholds(g);  // one undo step, as a slider release
+  nav_order_.clear();
+  refresh_cells(true);
+}
+
+ParamSet Viewer::current_params() const {
+  ParamSet params = form_.values;
+  set_grading_params(params, live_thresholds_, "viewer");
+  return params;
+}
+
+// Loads as `--preset P --params FILE` would (P: the form's last preset), all or nothing: a bad file leaves
+// the form as it was and shows the error (file, line, key).
+bool Viewer::load_params(const std::filesystem::path& path) {
+  try {
+    apply_params(params_over_preset(form_.preset, path),
+                 "preset " + form_.preset + " + " + path.filename().string());
+    message_ = "Loaded parameters from " + path.string();
+    return true;
+  } catch (const std::exception& e) {
+    form_.error = e.what();
+    return false;
+  }
+}
+
+// The file `ihcscore score --params` reads: the form and the live grading, with units and help per key.
+bool Viewer::save_params(const std::filesystem::path& path) {
+  try {
+    std::string text = "# saved by ihcview";
+    if (!slide_path_.empty()) text += " for " + slide_path_.filename().string();
+    text += " (form from " + form_.source + ")\n" + current_params().to_text();
+    write_file_atomic(path, text);
+    form_.error.clear();
+    message_ = "Saved parameters to " + path.string();
+    return true;
+  } catch (const std::exception& e) {
+    form_.error = e.what();
+    return false;
+  }
+}
+
+bool Viewer::set_form_value(const std::string& key, const std::string& value) {
+  const bool known =
+      std::any_of(form_.specs.begin(), form_.specs.end(), [&](const ParamSpec& s) { return s.key == key; });
+  try {
+    if (!known) throw ParamError("unknown detection parameter '" + key + "'");
+    form_.values.set(key, value, "viewer");
+    form_.error.clear();
+    return true;
+  } catch (const std::exception& e) {
+    form_.error = e.what();
+    return false;
+  }
+}
+
+// A side-panel header; a script's `panel NAME open|close` sets it as a click on it would.
+bool Viewer::panel_header(const char* name, bool default_open) {
+  if (auto it = panel_requests_.find(name); it != panel_requests_.end()) {
+    ImGui::SetNextItemOpen(it->second, ImGuiCond_Always);
+    panel_requests_.erase(it);
+  }
+  return ImGui::CollapsingHeader(name, default_open ? ImGuiTreeNodeFlags_DefaultOpen : 0);
+}
+
+void Viewer::panel_detection() {
+  if (!panel_header("Detection", false)) return;
+  ImGui::TextWrapped("Parameters for Score whole slide / drawn regions (from %s).", form_.source.c_str());
+  const std::vector<std::string> presets = preset_names();
+  for (const auto& name : presets) {
+    if (ImGui::Button(("Preset " + name).c_str())) reset_form(name);
+    ImGui::SameLine();
+  }
+  ImGui::NewLine();
+  // The file last loaded or saved (typed paths work too); Load... and Save... browse from it.
+  char path[1024];
+  std::snprintf(path, sizeof(path), "%s", form_.path.c_str());
+  ImGui::PushItemWidth(170);
+  if (ImGui::InputText("##params_path", path, sizeof(path))) form_.path = path;
+  ImGui::PopItemWidth();
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("Parameter file (key = value), as ihcscore --params reads");
+  ImGui::SameLine();
+  if (ImGui::Button("Load...")) browse(BrowseFor::LoadParams, form_.path);
+  ImGui::SameLine();
+  if (ImGui::Button("Save...")) browse(BrowseFor::SaveParams, form_.path);
+  ImGui::PushItemWidth(84);  // room for the longest label with its unit beside the field
+  for (const ParamSpec& spec : form_.specs) {
+    const std::string label =
+        spec.label + (spec.unit.empty() ? "" : " [" + spec.unit + "]") + "##" + spec.key;
+    const std::string current = form_.values.get_string(spec.key);
+    switch (spec.type) {
+      case ParamType::Bool: {
+        bool v = form_.values.get_bool(spec.key);
+        if (ImGui::Checkbox(label.c_str(), &v)) set_form_value(spec.key, v ? "true" : "false");
+        break;
+      }
+      case ParamType::Int: {
+        int v = form_.values.get_int(spec.key);
+        if (ImGui::InputInt(label.c_str(), &v, 0, 0)) set_form_value(spec.key, std::to_string(v));
+        break;
+      }
+      case ParamType::Double: {
+        double v = form_.values.get_double(spec.key);
+        if (ImGui::InputDouble(label.c_str(), &v, 0, 0, "%g")) set_form_value(spec.key, format_number(v));
+        break;
+      }
+      case ParamType::Choice: {
+        ImGui::SetNextItemWidth(170);  // choices are words ("Hematoxylin OD"); their labels are short
+        if (ImGui::BeginCombo(label.c_str(), current.c_str())) {
+          for (const auto& choice : spec.choices) {
+            if (ImGui::Selectable(choice.c_str(), choice == current)) set_form_value(spec.key, choice);
+          }
+          ImGui::EndCombo();
+        }
+        break;
+      }
+      default: {  // text (stain vectors, background): applied on Enter, not per keystroke
+        char buf[512];
+        std::snprintf(buf, sizeof(buf), "%s", current.c_str());
+        if (ImGui::InputText(label.c_str(), buf, sizeof(buf), ImGuiInputTextFlags_EnterReturnsTrue)) {
+          set_form_value(spec.key, buf);
+        }
+        break;
+      }
+    }
+    if (ImGui::IsItemHovered() && !spec.help.empty()) {
+      ImGui::BeginTooltip();
+      ImGui::PushTextWrapPos(ImGui::GetFontSize() * 32.0f);
+      ImGui::TextUnformatted((spec.key + ": " + spec.help).c_str());
+      ImGui::PopTextWrapPos();
+      ImGui::EndTooltip();
+    }
+  }
+  ImGui::PopItemWidth();
+  if (!form_.error.empty()) ImGui::TextColored(ImVec4(1.0f, 0.35f, 0.3f, 1.0f), "%s", form_.error.c_str());
+}
+
+void Viewer::draw_panel() {
+  int w, h;
+  glfwGetWindowSize(window_, &w, &h);
+  ImGui::SetNextWindowPos(ImVec2(float(w) - kPanelWidth, 0));
+  ImGui::SetNextWindowSize(ImVec2(kPanelWidth, float(h) - kStatusHeight));
+  ImGui::Begin("Panel", nullptr,
+               ImGuiWindowFlags_NoTitleBar | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoMove |
+                   ImGuiWindowFlags_NoCollapse);
+  ImGui::PushItemWidth(180);
+  panel_slide();
+  panel_display();
+  panel_cells();
+  panel_detection();
+  panel_thresholds();
+  panel_review();
+  panel_summary();
+  ImGui::PopItemWidth();
+  ImGui::End();
+}
+
+// ---- file browser (Dear ImGui has none): a modal over the window, state in browser_ (gui/file_browser)
+
+namespace {
+
+const char* browse_title(BrowseFor p) {
+  switch (p) {
+    case BrowseFor::Slide:
+      return "Open slide or image";
+    case BrowseFor::Results:
+      return "Open results folder (OUT/slides/<id>)";
+    case BrowseFor::LoadParams:
+      return "Load parameter file";
+    case BrowseFor::SaveParams:
+      return "Save parameter file";
+  }
+  return "";
+}
+
+}  // namespace
+
+void Viewer::browse(BrowseFor purpose, const std::filesystem::path& start) {
+  namespace fs = std::filesystem;
+  fs::path from = start;
+  // The parameter field holds a name relative to the working folder, as --params takes it.
+  if (!from.empty() && from.is_relative()) from = fs::current_path() / from;
+  start_browsing(browser_, purpose, from);
+  if (purpose == BrowseFor::SaveParams && browser_.typed.empty()) browser_.typed = "ihcview.params";
+}
+
+void Viewer::run_browser_choice() {
+  if (browser_choice_.empty()) return;
+  const std::filesystem::path p = std::move(browser_choice_);
+  browser_choice_.clear();
+  bool ok = false;
+  std::string why;
+  switch (browser_.purpose) {
+    case BrowseFor::Slide:
+      ok = open(p);
+      why = message_;
+      break;
+    case BrowseFor::Results:
+      load_results(p, LoadedResults::Asked::Browser);  // a failure reopens the browser when the reading ends
+      ok = true;
+      break;
+    case BrowseFor::LoadParams:
+      form_.path = p.string();
+      ok = load_params(p);
+      why = form_.error;
+      break;
+    case BrowseFor::SaveParams:
+      form_.path = p.string();
+      ok = save_params(p);
+      why = form_.error;
+      break;
+  }
+  if (!ok) {  // back to the browser, where the choice was made, with the reason
+    browser_.error = why;
+    browser_.visible = true;
+    browser_.opening = true;
+    browser_.focus_name = true;
+  }
+}
+
+void Viewer::draw_file_browser() {
+  namespace fs = std::filesystem;
+  FileBrowser& b = browser_;
+  if (!b.visible) return;
+  const std::string title = std::string(browse_title(b.purpose)) + "###file_browser";
+  if (b.opening) {
+    ImGui::OpenPopup(title.c_str());
+    b.opening = false;
+  }
+  const ImGuiIO& io = ImGui::GetIO();
+  ImGui::SetNextWindowPos(ImVec2(io.DisplaySize.x * 0.5f, io.DisplaySize.y * 0.5f), ImGuiCond_Appearing,
+                          ImVec2(0.5f, 0.5f));
+  ImGui::SetNextWindowSize(
+      ImVec2(std::min(760.0f, io.DisplaySize.x - 40.0f), std::min(500.0f, io.DisplaySize.y - 40.0f)),
+      ImGuiCond_Appearing);
+  bool keep = true;
+  if (!ImGui::BeginPopupModal(title.c_str(), &keep)) {
+    b.visible = false;
+    return;
+  }
+  fs::path enter;   // a folder to show instead, after the list is drawn
+  fs::path accept;  // a choice to check and take
+  bool relist = false;
+  if (ImGui::Button("Up")) enter = b.listing.dir.parent_path();
+  ImGui::SameLine();
+  if (ImGui::Button("Home")) enter = resolve_typed(b.listing.dir, "~");
+  ImGui::SameLine();
+  char folder[1024];
+  std::snprintf(folder, sizeof(folder), "%s", b.listing.dir.string().c_str());
+  ImGui::SetNextItemWidth(-1.0f);
+  if (ImGui::InputText("##folder", folder, sizeof(folder), ImGuiInputTextFlags_EnterReturnsTrue)) {
+    enter = resolve_typed(b.listing.dir, folder);
+  }
+  const float footer = ImGui::GetFrameHeightWithSpacing() * 2.0f + ImGui::GetTextLineHeightWithSpacing();
+  const ImGuiTableFlags flags =
+      ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter;
+  if (ImGui::BeginTable("entries", 2, flags, ImVec2(0.0f, -footer))) {
+    ImGui::TableSetupScrollFreeze(0, 1);
+    ImGui::TableSetupColumn("Name", ImGuiTableColumnFlags_WidthStretch);
+    ImGui::TableSetupColumn("Size", ImGuiTableColumnFlags_WidthFixed, 80.0f);
+    ImGui::TableHeadersRow();
+    for (std::size_t i = 0; i < b.listing.entries.size(); ++i) {
+      const BrowserEntry& e = b.listing.entries[i];
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      const std::string label = (e.is_dir ? e.name + "/" : e.name) + "##" + std::to_string(i);
+      if (e.is_dir) ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(0.55f, 0.78f, 1.0f, 1.0f));
+      const bool clicked =
+          ImGui::Selectable(label.c_str(), b.selected == static_cast<int>(i),
+                            ImGuiSelectableFlags_SpanAllColumns | ImGuiSelectableFlags_AllowDoubleClick);
+      if (e.is_dir) ImGui::PopStyleColor();
+      if (clicked) {
+        b.selected = static_cast<int>(i);
+        b.error.clear();
+        // A file's name goes into the name field, as in any desktop dialog; a results folder's too.
+        if (b.purpose == BrowseFor::Results) {
+          b.typed = e.is_dir ? e.name : "";  // a results file stands for the folder shown
+        } else if (!e.is_dir) {
+          b.typed = e.name;
+        }
+        if (ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) {
+          if (e.is_dir) {
+            enter = b.listing.dir / e.name;
+          } else {
+            accept = current_choice(b);
+          }
+        }
+      }
+      ImGui::TableNextColumn();
+      if (!e.is_dir) ImGui::TextUnformatted(size_label(e.size).c_str());
+    }
+    if (b.listing.entries.empty()) {
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      ImGui::TextDisabled(b.all_files ? "(empty folder)"
+                                      : "(nothing to open here; All files shows every file)");
+    }
+    ImGui::EndTable();
+  }
+  char name[1024];
+  std::snprintf(name, sizeof(name), "%s", b.typed.c_str());
+  ImGui::SetNextItemWidth(-250.0f);
+  if (b.focus_name) {  // type a name at once, Enter takes it; after a refusal, type again
+    ImGui::SetKeyboardFocusHere();
+    b.focus_name = false;
+  }
+  const char* name_label = b.purpose == BrowseFor::Results ? "Folder" : "Name";
+  const bool entered = ImGui::InputText(name_label, name, sizeof(name), ImGuiInputTextFlags_EnterReturnsTrue);
+  // Logged when the field takes the keyboard: keys typed before then go elsewhere (scripts driving the
+  // window wait for this line).
+  if (ImGui::IsItemActive() && !b.name_active) {
+    std::fprintf(stderr, "file browser: name field ready in %s\n", b.listing.dir.string().c_str());
+  }
+  b.name_active = ImGui::IsItemActive();
+  if (entered) {
+    b.typed = name;
+    accept = current_choice(b);
+    b.focus_name = true;
+  } else if (b.typed != name) {
+    b.typed = name;
+    b.error.clear();
+  }
+  ImGui::SameLine();
+  if (ImGui::Checkbox("All files", &b.all_files)) relist = true;
+  const fs::path choice = current_choice(b);
+  std::error_code ec;
+  // Set only after the file was found to exist (below): no look at the disk every frame.
+  const bool replacing = b.purpose == BrowseFor::SaveParams && !choice.empty() && b.replace == choice;
+  const char* verb = b.purpose == BrowseFor::LoadParams   ? "Load"
+                     : b.purpose == BrowseFor::SaveParams ? (replacing ? "Replace" : "Save")
+                                                          : "Open";
+  if (ImGui::Button(verb, ImVec2(90, 0))) accept = choice;
+  ImGui::SameLine();
+  if (ImGui::Button("Cancel", ImVec2(90, 0)) || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) keep = false;
+  if (!b.error.empty()) ImGui::TextColored(ImVec4(1.0f, 0.35f, 0.3f, 1.0f), "%s", b.error.c_str());
+
+  if (!accept.empty()) {
+    // A folder typed or double-clicked is entered (a results folder without cells too: OUT is opened
+    // on the way to OUT/slides/<id>).
+    const bool is_dir = fs::is_directory(accept, ec);
+    const std::string why = check_choice(accept, b.purpose);
+    if (is_dir && (b.purpose != BrowseFor::Results || !why.empty())) {
+      enter = accept;
+      b.typed.clear();
+    } else if (!why.empty()) {
+      b.error = why;
+    } else if (b.purpose == BrowseFor::SaveParams && fs::exists(accept, ec) && b.replace != accept) {
+      b.replace = accept;
+      b.error = accept.string() + " exists: Replace overwrites it";
+      std::fprintf(stderr, "file browser: asks before replacing %s\n", accept.string().c_str());
+    } else {
+      browser_choice_ = accept;  // run at the start of the next frame
+      keep = false;
+    }
+  }
+  if (!enter.empty()) {
+    enter_folder(b, enter);
+    if (b.error.empty() && b.purpose != BrowseFor::SaveParams) b.typed.clear();  // a save keeps its name
+  } else if (relist) {
+    enter_folder(b, b.listing.dir);
+  }
+  if (!keep) {
+    b.visible = false;
+    ImGui::CloseCurrentPopup();
+  }
+  ImGui::EndPopup();
+}
+
+std::string Viewer::status_text() const {
+  if (!slide_) return message_;
+  const SlideInfo& i = slide_->info();
+  std::string text = magnification_label(i.objective_power, view_.downsample) + " | " +
+                     position_label(input_.hover_slide(), pixel_size_.x) + " | ";
+  // The reviewed scores stay in sight whatever panels are open or scrolled: they are what is reported.
+  if (results_.table.size() > 0) {
+    const Scores& f = slide_summary_.final;
+    text += std::to_string(f.detections) + " cells: " + number_or_dash(f.positive_percent, 1) +
+            " % positive, H-score " + number_or_dash(f.h_score, 1) + ", IxP " + number_or_dash(f.ixp, 1) +
+            " | ";
+  }
+  char b[160];
+  std::snprintf(b, sizeof b, "tiles %zu pending, cache %.0f MB, tex %.0f MB | %.1f ms | ", loader_->pending(),
+                cache_->bytes() / 1048576.0, texture_bytes_ / 1048576.0, last_frame_ms_);
+  return text + b + message_;
+}
+
+void Viewer::draw_status() {
+  int w, h;
+  glfwGetWindowSize(window_, &w, &h);
+  ImGui::SetNextWindowPos(ImVec2(0, float(h) - kStatusHeight));
+  ImGui::SetNextWindowSize(ImVec2(float(w), kStatusHeight));
+  ImGui::Begin("Status", nullptr,
+               ImGuiWindowFlags_NoTitleBar | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoMove |
+                   ImGuiWindowFlags_NoScrollbar);
+  ImGui::TextUnformatted(status_text().c_str());
+  ImGui::End();
+}
+
+}  // namespace ihc::gui
