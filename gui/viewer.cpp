@@ -153,10 +153,7 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
         cv::resize(rgb, out, src.tile_size, 0, 0, cv::INTER_AREA);
         return out;
       },
-      *cache_, 2,
-      [] {
-        wake_ui();
-      });
+      *cache_, 2, [] { wake_ui(); });
   loader_->pin_level(coarsest_);
   layout();
   fit(view_, limits_);

@@ -81,8 +81,8 @@ inline constexpr const char* kChannelNames[] = {"RGB", "Hematoxylin", "DAB", "Re
 // one, or a cell grown without its nucleus, which a boundary alone hides.
 enum class CellDisplay : int { Outline = 0, Cells, Nuclei, Fill, Centroid };
 inline constexpr int kDisplayCount = 5;
-inline constexpr const char* kDisplayNames[kDisplayCount] = {"Cells + nuclei", "Cell outlines", "Nuclei", "Fill",
-                                                             "Centroid"};
+inline constexpr const char* kDisplayNames[kDisplayCount] = {"Cells + nuclei", "Cell outlines", "Nuclei",
+                                                             "Fill", "Centroid"};
 static_assert(std::size(kDisplayWords) == kDisplayCount, "gui/script.hpp's display words, in this order");
 enum class NavFilter : int { All = 0, Borderline, Negative, OnePlus, TwoPlus, ThreePlus };
 inline constexpr const char* kFilterNames[] = {"All cells", "Borderline", "Negative", "1+", "2+", "3+"};
@@ -96,7 +96,6 @@ struct Texture {
   cv::Size size;
   GLint filter = GL_LINEAR;
 };
-
 
 // Lists kept in ~/.config/ihcview, newest first: "recent.txt" (slides opened), "results_roots.txt" (output
 // folders results were loaded from, where a slide opened later looks for its own).
@@ -138,7 +137,6 @@ struct DetectionForm {
   std::string error;             // the last rejected value's message
   std::string path = "ihcview.params";  // the file field of Load / Save
 };
-
 
 // `--preset P --params FILE` (FILE may be empty), checked as the batch checks them before scoring; throws
 // naming the preset, or the file, line and key, or the bad value.
@@ -416,6 +414,5 @@ class Viewer {
     std::string out;
   } bench_;
 };
-
 
 }  // namespace ihc::gui

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "imaging/slide.hpp"
+#include "models/results_io.hpp"
 #include "models/results_link.hpp"
 #include "models/text.hpp"
 
@@ -62,8 +63,18 @@ Kind sniff(const fs::path& path, bool* readable) {
   return looks_like_text(head) ? Kind::Text : Kind::Other;
 }
 
+// The same file by device and inode (a second path, a symbolic or a hard link to it), else by path.
+std::string file_identity(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  std::error_code ec;
+  const fs::path canon = fs::weakly_canonical(fs::absolute(p), ec);
+  return ec ? p.string() : canon.string();
+}
+
 class Collector {
  public:
+  explicit Collector(const EarlierResults& earlier) : earlier_(earlier) {}
   CollectedInputs result;
 
   void add_input(const fs::path& p, bool from_folder, int depth) {
@@ -114,6 +125,7 @@ class Collector {
   }
 
  private:
+  const EarlierResults& earlier_;
   std::map<std::string, fs::path> seen_files_;  // file identity -> the input that first named it
   std::set<std::string> ids_;
 
@@ -121,34 +133,34 @@ class Collector {
     result.problems.push_back({p, stage, message, failure});
   }
 
-  // The same file by device and inode (a second path, a symbolic or a hard link to it), else by path.
-  static std::string file_identity(const fs::path& p) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-    std::error_code ec;
-    const fs::path canon = fs::weakly_canonical(fs::absolute(p), ec);
-    return ec ? p.string() : canon.string();
-  }
-
   void add_item(const fs::path& p) {
-    const auto [first, added] = seen_files_.emplace(file_identity(p), p);
+    const std::string identity = file_identity(p);
+    const auto [first, added] = seen_files_.emplace(identity, p);
     if (!added) {
       // Scored once: a second copy would only repeat the same cells under another id.
       const std::string what = first->second == p ? "given twice" : "same file as " + first->second.string();
       problem(p, "skipped", p.string() + ": " + what + " (scored once)", false);
       return;
     }
-    const std::string base = results_id(p);
-    std::string id = base;
-    for (int k = 2; ids_.count(ascii_lower(id)); ++k) id = base + "-" + std::to_string(k);
-    ids_.insert(ascii_lower(id));  // case-insensitive: output folders may live on such file systems
+    // Ids are case-insensitive: output folders may live on such file systems.
+    std::string id;
+    const auto earlier = earlier_.id_by_file.find(identity);
+    if (earlier != earlier_.id_by_file.end() && !ids_.count(ascii_lower(earlier->second))) {
+      id = earlier->second;
+    } else {
+      const std::string base = results_id(p);
+      id = base;
+      for (int k = 2; ids_.count(ascii_lower(id)) || earlier_.ids.count(ascii_lower(id)); ++k)
+        id = base + "-" + std::to_string(k);
+    }
+    ids_.insert(ascii_lower(id));
     result.items.push_back({p, id});
   }
 
   void add_folder(const fs::path& dir) {
     std::vector<fs::path> files;
     std::map<std::string, fs::path> searched;  // folder identity -> the path it was searched under
-    walk_folder(dir, files, searched);
+    walk_folder(dir, files, searched, true);
     std::sort(files.begin(), files.end());
     for (const auto& f : files) add_input(f, true, 0);
   }
@@ -156,11 +168,30 @@ class Collector {
   // An output folder of ihcscore score (run.json beside slides/) or one slide's results (slide.json beside
   // its cells): an output folder inside the input folder (`score in -o in/out`) must not be scored on the
   // next run, where its PNGs became slides named "overlay" and "histogram".
+  static bool is_batch_output(const fs::path& dir) {
+    std::error_code ec;
+    return fs::exists(dir / "run.json", ec) && fs::is_directory(dir / "slides", ec);
+  }
   static bool is_results_folder(const fs::path& dir) {
     std::error_code ec;
-    return (fs::exists(dir / "run.json", ec) && fs::is_directory(dir / "slides", ec)) ||
+    return is_batch_output(dir) ||
            (fs::exists(dir / "slide.json", ec) &&
             (fs::exists(dir / "cells.csv", ec) || fs::exists(dir / "cells.geojson", ec)));
+  }
+  // The files ihcscore score and reviewed write at the top of an output folder.
+  static bool is_batch_table(const std::string& name) {
+    static const std::set<std::string> kNames = {"run.json",
+                                                 "summary.csv",
+                                                 "summary_stats.csv",
+                                                 "column_dictionary.csv",
+                                                 "errors.tsv",
+                                                 "regions.csv",
+                                                 "regions_stats.csv",
+                                                 "reviewed_summary.csv",
+                                                 "reviewed_regions.csv",
+                                                 "reviewed_summary_stats.csv",
+                                                 "reviewed_regions_stats.csv"};
+    return kNames.count(name) > 0;
   }
 
   // Every file under `dir`, following links to folders (slide folders are often linked in), each folder
@@ -168,14 +199,16 @@ class Collector {
   // following it repeated every file until the path grew too long. Subfolders in name order, so the first
   // path of a folder reached twice is always the same one.
   void walk_folder(const fs::path& dir, std::vector<fs::path>& files,
-                   std::map<std::string, fs::path>& searched) {
+                   std::map<std::string, fs::path>& searched, bool given) {
     const auto [first, added] = searched.emplace(file_identity(dir), dir);
     if (!added) {
       problem(dir, "skipped",
               dir.string() + ": a link to a folder already searched (" + first->second.string() + ")", false);
       return;
     }
-    if (is_results_folder(dir)) {
+    // A batch's output folder given itself as the input (`score in -o in`) is searched, all but its results.
+    const bool own_output = given && is_batch_output(dir);
+    if (!own_output && is_results_folder(dir)) {
       problem(dir, "skipped",
               dir.string() + ": an output folder of ihcscore (its images are results, not slides)", false);
       return;
@@ -187,6 +220,7 @@ class Collector {
       const fs::path p = it->path();
       const std::string name = p.filename().string();
       if (!name.empty() && name[0] == '.') continue;  // hidden files and folders, our own temporaries
+      if (own_output && (name == "slides" || is_batch_table(name))) continue;
       std::error_code e2;
       if (it->is_directory(e2)) {
         // Vendor data folders (MIRAX) belong to their slide file.
@@ -197,7 +231,7 @@ class Collector {
     }
     if (ec) problem(dir, "input", dir.string() + ": cannot list folder: " + ec.message(), true);
     std::sort(folders.begin(), folders.end());
-    for (const auto& f : folders) walk_folder(f, files, searched);
+    for (const auto& f : folders) walk_folder(f, files, searched, false);
   }
 
   void add_list(const fs::path& list, int depth) {
@@ -235,8 +269,29 @@ bool looks_like_image(const fs::path& path) {
   return sniff(path, &readable) == Kind::Image;
 }
 
-CollectedInputs collect_inputs(const std::vector<std::string>& inputs) {
-  Collector c;
+EarlierResults earlier_results(const fs::path& out) {
+  EarlierResults r;
+  std::error_code ec;
+  fs::directory_iterator it(out / "slides", ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code e2;
+    if (!it->is_directory(e2)) continue;
+    const std::string id = it->path().filename().string();
+    // Without slide.json a folder holds no results (an interrupted slide's): free for anyone. With one
+    // that cannot be read its id stays taken, its slide unknown.
+    if (!fs::exists(it->path() / "slide.json", e2) && !fs::exists(it->path() / "review.json", e2)) continue;
+    r.ids.insert(ascii_lower(id));
+    try {
+      const fs::path source = results_source(it->path(), read_slide_json(it->path() / "slide.json"));
+      if (!source.empty()) r.id_by_file.emplace(file_identity(source), id);
+    } catch (const std::exception&) {
+    }
+  }
+  return r;
+}
+
+CollectedInputs collect_inputs(const std::vector<std::string>& inputs, const EarlierResults& earlier) {
+  Collector c(earlier);
   for (const auto& in : inputs) c.add_input(fs::path(in), false, 0);
   return std::move(c.result);
 }

@@ -2,6 +2,8 @@
 // Inputs of `ihcscore score`: slides, images, folders (recursive) and text files listing paths, turned into a
 // list of slides with unique output ids, plus every input that was skipped or cannot be scored.
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,11 +27,21 @@ struct CollectedInputs {
   std::vector<InputProblem> problems;
 };
 
+// The output folder's slides from earlier runs: which file each folder was scored from, so that a slide
+// keeps its id (and the review beside its results) when other inputs with the same name come and go.
+struct EarlierResults {
+  std::map<std::string, std::string> id_by_file;  // file identity (device:inode, else path) -> id
+  std::set<std::string> ids;                      // every OUT/slides/<id>, lower case
+};
+EarlierResults earlier_results(const std::filesystem::path& out);
+
 // Folders are walked recursively in sorted order; a file of a folder becomes a slide when its extension or
 // its first bytes say slide or image, or else when OpenSlide/OpenCV can open it; other files are listed as
 // skipped. A file given directly that is text (not an image) is read as a list of paths, one per line ('#'
 // comments, paths relative to the list's folder).
-CollectedInputs collect_inputs(const std::vector<std::string>& inputs);
+// A slide scored before into the output folder keeps its id; a new one never takes the id of another's
+// folder.
+CollectedInputs collect_inputs(const std::vector<std::string>& inputs, const EarlierResults& earlier = {});
 
 // True when the name or the magic bytes say slide/image (TIFF, JPEG, PNG, BMP, JPEG 2000, DICOM, vendor
 // extensions such as .svs .ndpi .mrxs .scn .vms .bif).

@@ -23,6 +23,7 @@
 #include "models/regions.hpp"
 #include "models/results_io.hpp"
 #include "models/scoring.hpp"
+#include "models/text.hpp"
 
 namespace ihc::cli {
 
@@ -496,6 +497,20 @@ int run_score(const Args& args) {
     }
   }
   const fs::path out(o.out);
+  const EarlierResults earlier = earlier_results(out);
+  CollectedInputs inputs = collect_inputs(o.inputs, earlier);
+  // Nothing to score and nothing failed: writing the tables would only replace an earlier run's with empty
+  // ones.
+  const bool any_failure = std::any_of(inputs.problems.begin(), inputs.problems.end(),
+                                       [](const InputProblem& p) { return p.failure; });
+  if (inputs.items.empty() && !any_failure) {
+    std::string why = "no slides or images in the inputs";
+    if (!inputs.problems.empty()) {
+      why += " (" + std::to_string(inputs.problems.size()) + " skipped, e.g. " +
+             inputs.problems.front().message + ")";
+    }
+    return usage_error(why);
+  }
   try {
     ensure_directory(out);
     // Writable? Find out now rather than after the first slide.
@@ -504,9 +519,6 @@ int run_score(const Args& args) {
   } catch (const std::exception& e) {
     return usage_error(std::string("output folder: ") + e.what());
   }
-  CollectedInputs inputs = collect_inputs(o.inputs);
-  if (inputs.items.empty() && inputs.problems.empty())
-    return usage_error("no slides or images in the inputs");
   if (!o.resume && !o.force) {
     int existing = 0;
     for (const auto& item : inputs.items) {
@@ -518,6 +530,16 @@ int run_score(const Args& args) {
           out.string() + " already holds results of " + std::to_string(existing) +
           " of these slides: use --resume to skip complete slides or --force to score them again");
     }
+  }
+  // The tables list this run's inputs: say so when they leave out slides an earlier run put in this folder.
+  std::size_t left_out = earlier.ids.size();
+  for (const auto& item : inputs.items) left_out -= earlier.ids.count(ascii_lower(item.id));
+  if (left_out > 0) {
+    std::fprintf(stderr,
+                 "ihcscore score: warning: %s/slides holds %zu slide(s) that are not among these inputs; "
+                 "summary.csv will list only these inputs (give the earlier ones too, with --resume, to keep "
+                 "their rows)\n",
+                 out.string().c_str(), left_out);
   }
   std::vector<std::string> argv{"ihcscore", "score"};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -453,6 +453,78 @@ TEST_F(ScoreCli, ResultsInsideTheInputFolderAreNotScoredAsSlides) {
   EXPECT_EQ(errors[2][0], "in/out");
 }
 
+// `score in -o in`: the output folder is its own input. Run again, it is searched for its images (not its
+// results); it was skipped whole as "an output folder", and the run wrote empty tables over the first run's.
+TEST_F(ScoreCli, AnOutputFolderGivenAsItsOwnInputIsSearchedForItsImagesNotItsResults) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_out_is_in");
+  fs::create_directories(dir / "in");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "in" / "field.png");
+  const std::vector<std::string> args = {"score", "in", "-o", "in", "--preset", "ki67", "--mpp", "0.5"};
+  ASSERT_EQ(run(args, dir).status, 0);
+  std::vector<std::string> again = args;
+  again.push_back("--resume");
+  const RunResult r = run(again, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("field complete (resumed)"), std::string::npos) << r.err;
+  const auto rows = ihc::read_summary_csv(dir / "in/summary.csv");
+  ASSERT_EQ(rows.size(), 1u) << r.err;
+  EXPECT_EQ(rows[0].image, "field");
+  EXPECT_EQ(read_tsv(dir / "in/errors.tsv").size(), 1u) << r.err;  // the header: nothing skipped
+}
+
+// Nothing to score (a folder of tables) is a usage error that writes nothing: it exited 0 with empty tables,
+// which replaced an earlier run's in the same output folder.
+TEST_F(ScoreCli, InputsWithoutAnImageAreAUsageErrorThatWritesNothing) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_no_images");
+  fs::create_directories(dir / "tables");
+  std::ofstream(dir / "tables" / "clinical.csv") << "patient_id,os_months\n1,12\n";
+  const RunResult r = run({"score", "tables", "-o", "out"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore score: error: no slides or images in the inputs (1 skipped, e.g. "
+            "tables/clinical.csv: not a slide or image)\n");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// Slides keep their output ids from run to run: a new image with the same name as earlier ones takes a new
+// id instead of the first, whose folder (and the review beside it) used to go to the newcomer while the
+// others shifted along. A run that leaves earlier slides out of its tables says so.
+TEST_F(ScoreCli, ASlideKeepsItsIdWhenAnotherOfTheSameNameJoinsTheFolder) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_stable_ids");
+  const fs::path samples = ihc::test::source_dir() / "samples";
+  fs::create_directories(dir / "in/a");
+  fs::create_directories(dir / "in/b");
+  fs::copy_file(samples / "ki67_nuclear.png", dir / "in/a/x.png");
+  fs::copy_file(samples / "mixed_field.png", dir / "in/b/x.png");
+  const std::vector<std::string> args = {"score", "in", "-o", "out", "--mpp", "0.5", "--resume"};
+  ASSERT_EQ(run(args, dir).status, 0);
+  auto source_of = [&](const std::string& id) {
+    return ihc::read_slide_json(dir / "out/slides" / id / "slide.json").source;
+  };
+  ASSERT_EQ(source_of("x"), "in/a/x.png");
+  ASSERT_EQ(source_of("x-2"), "in/b/x.png");
+
+  fs::create_directories(dir / "in/a/aa");  // sorts before in/a/x.png
+  fs::copy_file(samples / "dsg2_membrane.png", dir / "in/a/aa/x.png");
+  const RunResult r = run(args, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(source_of("x"), "in/a/x.png");
+  EXPECT_EQ(source_of("x-2"), "in/b/x.png");
+  EXPECT_EQ(source_of("x-3"), "in/a/aa/x.png");
+  EXPECT_NE(r.err.find("x complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("x-2 complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+
+  const RunResult one = run({"score", "in/b", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
+  ASSERT_EQ(one.status, 0) << one.err;
+  EXPECT_NE(one.err.find("x-2 complete (resumed)"), std::string::npos) << one.err;
+  EXPECT_NE(one.err.find("ihcscore score: warning: out/slides holds 2 slide(s) that are not among these "
+                         "inputs; summary.csv will list only these inputs (give the earlier ones too, with "
+                         "--resume, to keep their rows)\n"),
+            std::string::npos)
+      << one.err;
+}
+
 // A camera field filled with cells has no glass for the tissue detector: it is scored whole, its tissue area
 // is the whole image, and overlay.png outlines that area (it drew the empty mask of before). Since the glass
 // colour anchors the tissue threshold the detector itself keeps the whole field (before, it kept no piece and
