@@ -640,10 +640,14 @@ void Viewer::start_scoring(bool region_only) {
   if (job_running_ || !slide_) return;
   // Absolute: the folder is remembered as an output root, and slide.json's source finds the slide from
   // anywhere (find_results).
-  if (results_dir_.empty()) results_dir_ = std::filesystem::absolute("ihcview-out") / results_id(slide_path_);
+  // A folder of its own: another slide of the same name keeps its results and review.
+  if (results_dir_.empty()) {
+    const std::filesystem::path root = std::filesystem::absolute("ihcview-out");
+    results_dir_ = root / results_id_among(earlier_results(root), slide_path_);
+  }
   ScoreSlideRequest req;
   req.input = std::filesystem::absolute(slide_path_);
-  req.image_id = results_id(slide_path_);
+  req.image_id = results_dir_.filename().string();  // the batch's id when re-scoring its folder (x-2)
   req.out_dir = results_dir_;
   req.threads = 2;
   // An image without a pixel size of its own is scored at the one shown (its batch's --mpp, or ihcview's):

@@ -5,6 +5,8 @@
 #include <system_error>
 #include <utility>
 
+#include <sys/stat.h>
+
 #include "models/atomic_file.hpp"
 #include "models/text.hpp"
 
@@ -22,6 +24,46 @@ std::string results_id(const fs::path& slide) {
     }
   }
   if (id.empty() || id == "." || id == "..") id = "image";
+  return id;
+}
+
+std::string file_identity(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  std::error_code ec;
+  const fs::path canon = fs::weakly_canonical(fs::absolute(p), ec);
+  return ec ? p.string() : canon.string();
+}
+
+EarlierResults earlier_results(const fs::path& dir) {
+  EarlierResults r;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code e2;
+    if (!it->is_directory(e2)) continue;
+    // Without slide.json (or a review) a folder holds no results, an interrupted slide's: free for anyone.
+    // With one that cannot be read its id stays taken, its slide unknown.
+    if (!fs::exists(it->path() / "slide.json", e2) && !fs::exists(it->path() / "review.json", e2)) continue;
+    const std::string id = it->path().filename().string();
+    r.ids.insert(ascii_lower(id));
+    try {
+      const fs::path source = results_source(it->path(), read_slide_json(it->path() / "slide.json"));
+      if (!source.empty()) r.id_by_file.emplace(file_identity(source), id);
+    } catch (const std::exception&) {
+    }
+  }
+  return r;
+}
+
+std::string results_id_among(const EarlierResults& earlier, const fs::path& slide,
+                             const std::set<std::string>& taken) {
+  const auto own = earlier.id_by_file.find(file_identity(slide));
+  if (own != earlier.id_by_file.end() && !taken.count(ascii_lower(own->second))) return own->second;
+  const std::string base = results_id(slide);
+  std::string id = base;
+  for (int k = 2; taken.count(ascii_lower(id)) || earlier.ids.count(ascii_lower(id)); ++k)
+    id = base + "-" + std::to_string(k);
   return id;
 }
 

@@ -4,6 +4,8 @@
 // silently wrong, and a slide reopened should find the cells already scored for it.
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,23 @@ namespace ihc {
 // Output id of a slide or image: "a.svs" -> "a", "b.ome.tif" -> "b"; characters unsafe in folder names ->
 // '_'. The batch makes ids unique as "a", "a-2", "a-3", ...
 std::string results_id(const std::filesystem::path& slide);
+
+// The same file whatever the path to it: device and inode (a second path, a symbolic or a hard link), else
+// the canonical path of a file that does not exist.
+std::string file_identity(const std::filesystem::path& p);
+
+// The result folders under `dir` (OUT/slides of the batch, or the viewer's ihcview-out) by the file each was
+// scored from: a slide keeps its id, and the review beside its results, when other slides of the same name
+// come and go.
+struct EarlierResults {
+  std::map<std::string, std::string> id_by_file;  // file_identity of slide.json's source -> folder name
+  std::set<std::string> ids;  // folders holding results (slide.json or review.json), lower case
+};
+EarlierResults earlier_results(const std::filesystem::path& dir);
+// The id of `slide` there: its own earlier folder's, else results_id(slide) made unique ("a-2", "a-3", ...)
+// against the earlier folders and `taken` (lower case; ids given in this run). Never another slide's folder.
+std::string results_id_among(const EarlierResults& earlier, const std::filesystem::path& slide,
+                             const std::set<std::string>& taken = {});
 
 // The output root of a result folder: OUT for OUT/slides/<id> (ihcscore score), else the folder's parent (the
 // viewer's own ihcview-out/<id>).

@@ -63,15 +63,6 @@ Kind sniff(const fs::path& path, bool* readable) {
   return looks_like_text(head) ? Kind::Text : Kind::Other;
 }
 
-// The same file by device and inode (a second path, a symbolic or a hard link to it), else by path.
-std::string file_identity(const fs::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  std::error_code ec;
-  const fs::path canon = fs::weakly_canonical(fs::absolute(p), ec);
-  return ec ? p.string() : canon.string();
-}
-
 class Collector {
  public:
   explicit Collector(const EarlierResults& earlier) : earlier_(earlier) {}
@@ -142,18 +133,8 @@ class Collector {
       problem(p, "skipped", p.string() + ": " + what + " (scored once)", false);
       return;
     }
-    // Ids are case-insensitive: output folders may live on such file systems.
-    std::string id;
-    const auto earlier = earlier_.id_by_file.find(identity);
-    if (earlier != earlier_.id_by_file.end() && !ids_.count(ascii_lower(earlier->second))) {
-      id = earlier->second;
-    } else {
-      const std::string base = results_id(p);
-      id = base;
-      for (int k = 2; ids_.count(ascii_lower(id)) || earlier_.ids.count(ascii_lower(id)); ++k)
-        id = base + "-" + std::to_string(k);
-    }
-    ids_.insert(ascii_lower(id));
+    const std::string id = results_id_among(earlier_, p, ids_);
+    ids_.insert(ascii_lower(id));  // case-insensitive: output folders may live on such file systems
     result.items.push_back({p, id});
   }
 
@@ -267,27 +248,6 @@ bool looks_like_image(const fs::path& path) {
   if (has_slide_extension(path)) return true;
   bool readable = false;
   return sniff(path, &readable) == Kind::Image;
-}
-
-EarlierResults earlier_results(const fs::path& out) {
-  EarlierResults r;
-  std::error_code ec;
-  fs::directory_iterator it(out / "slides", ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
-    std::error_code e2;
-    if (!it->is_directory(e2)) continue;
-    const std::string id = it->path().filename().string();
-    // Without slide.json a folder holds no results (an interrupted slide's): free for anyone. With one
-    // that cannot be read its id stays taken, its slide unknown.
-    if (!fs::exists(it->path() / "slide.json", e2) && !fs::exists(it->path() / "review.json", e2)) continue;
-    r.ids.insert(ascii_lower(id));
-    try {
-      const fs::path source = results_source(it->path(), read_slide_json(it->path() / "slide.json"));
-      if (!source.empty()) r.id_by_file.emplace(file_identity(source), id);
-    } catch (const std::exception&) {
-    }
-  }
-  return r;
 }
 
 CollectedInputs collect_inputs(const std::vector<std::string>& inputs, const EarlierResults& earlier) {

@@ -2,10 +2,10 @@
 // Inputs of `ihcscore score`: slides, images, folders (recursive) and text files listing paths, turned into a
 // list of slides with unique output ids, plus every input that was skipped or cannot be scored.
 #include <filesystem>
-#include <map>
-#include <set>
 #include <string>
 #include <vector>
+
+#include "models/results_link.hpp"
 
 namespace ihc::cli {
 
@@ -26,14 +26,6 @@ struct CollectedInputs {
   std::vector<InputItem> items;
   std::vector<InputProblem> problems;
 };
-
-// The output folder's slides from earlier runs: which file each folder was scored from, so that a slide
-// keeps its id (and the review beside its results) when other inputs with the same name come and go.
-struct EarlierResults {
-  std::map<std::string, std::string> id_by_file;  // file identity (device:inode, else path) -> id
-  std::set<std::string> ids;                      // every OUT/slides/<id>, lower case
-};
-EarlierResults earlier_results(const std::filesystem::path& out);
 
 // Folders are walked recursively in sorted order; a file of a folder becomes a slide when its extension or
 // its first bytes say slide or image, or else when OpenSlide/OpenCV can open it; other files are listed as

@@ -497,7 +497,7 @@ int run_score(const Args& args) {
     }
   }
   const fs::path out(o.out);
-  const EarlierResults earlier = earlier_results(out);
+  const EarlierResults earlier = earlier_results(out / "slides");
   CollectedInputs inputs = collect_inputs(o.inputs, earlier);
   // Nothing to score and nothing failed: writing the tables would only replace an earlier run's with empty
   // ones.

@@ -54,6 +54,14 @@ cp t.svs copy/t.svs
 (cd elsewhere && "$BIN/ihcview" ../copy/t.svs --script ../t_cells.txt)
 cp s.svs other/t.svs
 (cd elsewhere && "$BIN/ihcview" ../other/t.svs --script ../no_cells.txt)
+# Scored in the viewer, that other t.svs gets a folder of its own (t-2); t's results stay t's (before session
+# 22 it took ./ihcview-out/t, and t's review with it).
+cp ihcview-out/t/cells.csv t_cells_before.csv
+"$BIN/ihcview" other/t.svs --script score.txt
+cmp ihcview-out/t/cells.csv t_cells_before.csv
+grep -q '"image": "t-2"' ihcview-out/t-2/slide.json
+grep -q '"source": ".*/other/t.svs"' ihcview-out/t-2/slide.json
+"$BIN/ihcview" t.svs --script t_cells.txt
 # 5. Another slide opened after a slide with results: scoring it never writes into the first one's folder.
 cp out/slides/s/cells.csv s_cells_before.csv
 rm -rf ihcview-out/t

@@ -48,6 +48,26 @@ TEST(ResultsId, IsTheFileNameWithoutExtensionAndSafe) {
   EXPECT_EQ(ihc::results_id(""), "image");
 }
 
+// A slide keeps the folder an earlier run gave it, and a new slide of the same name never gets another's.
+TEST(ResultsIdAmong, KeepsASlidesOwnFolderAndNeverTakesAnothers) {
+  const fs::path dir = ihc::test::temp_dir("results_id_among");
+  write(dir / "in/a/x.png", "a");
+  write(dir / "in/b/x.png", "b");
+  write(dir / "in/c/x.png", "c");
+  result_folder(dir / "out/x", (dir / "in/a/x.png").string(), 1);
+  result_folder(dir / "out/x-2", (dir / "in/b/x.png").string(), 1);
+  write(dir / "out/X-3/review.json", "{}");  // a review without results still holds its folder
+  fs::create_directories(dir / "out/x-4");   // an interrupted slide's folder holds nothing
+  const ihc::EarlierResults earlier = ihc::earlier_results(dir / "out");
+  EXPECT_EQ(earlier.ids, (std::set<std::string>{"x", "x-2", "x-3"}));
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/b/x.png"), "x-2");
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/b/../b/x.png"), "x-2");  // the same file
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png"), "x-4");
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png", {"x-4"}), "x-5");
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/y.png"), "y");
+  EXPECT_EQ(ihc::results_id_among(ihc::earlier_results(dir / "none"), dir / "in/a/x.png"), "x");
+}
+
 TEST(ResultsRoot, IsOutForBatchFoldersAndTheParentOtherwise) {
   EXPECT_EQ(ihc::results_root("/r/out/slides/a"), fs::path("/r/out"));
   EXPECT_EQ(ihc::results_root("/r/out/slides/a/"), fs::path("/r/out"));
