@@ -807,8 +807,18 @@ TissueMap tissue_stage(const TissueIn& in) {
 struct ScoredArea {
   std::vector<Region> regions;
   Region total = Region::everything();
-  cv::Mat mask;  // on the tissue mask's grid
+  // On the tissue mask's grid, with every cell the regions touch: which tiles to detect in, and what the
+  // overlay outlines. Areas are not counted on it (tissue_in).
+  cv::Mat mask;
+  double tissue_px = kNaN;  // tissue grid cells in the regions (fractions counted); NaN: count `mask`
 };
+
+// Tissue grid cells inside `region`, partly covered cells counted by their covered fraction.
+double tissue_in(const Region& region, const TissueMap& tissue) {
+  cv::Mat cov = region_coverage(region, tissue.mask.size(), tissue.sx, tissue.sy);
+  cov.setTo(0, tissue.mask == 0);
+  return cv::sum(cov)[0];
+}
 
 // Regions no polygon of which reaches into the image, each named in a warning: an ROI file meant for another
 // slide, or in other coordinates, otherwise reads as "no tissue".
@@ -839,6 +849,7 @@ ScoredArea scored_area(const std::vector<Annotation>& rois, const TissueMap& tis
   a.mask = tissue.mask.clone();
   if (!a.total.whole_slide || !a.total.exclude.empty()) {
     cv::bitwise_and(a.mask, rasterize(a.total, tissue.mask.size(), tissue.sx, tissue.sy), a.mask);
+    a.tissue_px = tissue_in(a.total, tissue);
   }
   return a;
 }
@@ -847,7 +858,11 @@ ScoredArea scored_area(const std::vector<Annotation>& rois, const TissueMap& tis
 struct AreaScale {
   bool calibrated = false;
   double px_um2 = 0.0;
-  double mm2(const cv::Mat& m) const { return calibrated ? cv::countNonZero(m) * px_um2 / 1e6 : kNaN; }
+  // To 0.001 um^2: covered fractions would print 17 digits.
+  double mm2(double px) const { return calibrated ? std::round(px * px_um2 * 1e3) / 1e9 : kNaN; }
+  double mm2(const ScoredArea& a) const {
+    return mm2(std::isnan(a.tissue_px) ? cv::countNonZero(a.mask) : a.tissue_px);
+  }
 };
 
 // A slide of another stain gives "DAB" scores of eosin (H&E) or of noise (fluorescence): scored all the same,
@@ -1108,7 +1123,7 @@ SlideScores score_stage(const ScoresIn& in) {
   SlideScores s;
   const Scores scores = compute_scores(in.sink->total_counts(), in.score_opt);
   s.warnings = scores.warnings;
-  s.total = to_row(in.image_id, scores, in.scale.mm2(in.area->mask), in.row_mpp, in.status);
+  s.total = to_row(in.image_id, scores, in.scale.mm2(*in.area), in.row_mpp, in.status);
   if (in.no_tissue) {
     // Empty, not zero: nothing was there to score.
     for (double* v : {&s.total.positive_pct, &s.total.h_score, &s.total.intensity_score, &s.total.ixp_score,
@@ -1118,11 +1133,8 @@ SlideScores score_stage(const ScoresIn& in) {
   }
   const auto& regions = in.area->regions;
   for (std::size_t r = 0; r < regions.size(); ++r) {
-    cv::Mat m;
-    cv::bitwise_and(in.tissue->mask,
-                    rasterize(regions[r], in.tissue->mask.size(), in.tissue->sx, in.tissue->sy), m);
     const Scores rs = compute_scores(in.sink->region_counts()[r], in.score_opt);
-    ScoreRow row = to_row(in.image_id, rs, in.scale.mm2(m), in.row_mpp,
+    ScoreRow row = to_row(in.image_id, rs, in.scale.mm2(tissue_in(regions[r], *in.tissue)), in.row_mpp,
                           in.outside[r] ? std::string("region outside the image") : in.status);
     row.region = regions[r].name;
     s.regions.push_back(std::move(row));

@@ -1006,9 +1006,22 @@ TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
   const auto summary = ihc::read_summary_csv(dir / "roi/summary.csv");
   ASSERT_EQ(summary.size(), 1u);
   EXPECT_EQ(summary[0].num_detections, in_union);
-  // Area of the ROI union minus the ignored part, well below the whole 1600 x 1200 px field (0.48 mm^2).
-  EXPECT_LT(summary[0].tissue_area_mm2, 0.3);
-  EXPECT_GT(summary[0].tissue_area_mm2, 0.1);
+  // Areas are the regions' own (the field is all tissue here), counted at every pixel centre: drawn on the
+  // 16 um tissue grid with every cell they touch, regions came out 3-6 % larger (25-65 % for 50-200 um ones).
+  double px_tumour = 0, px_stroma = 0, px_union = 0;
+  for (int y = 0; y < 1200; ++y) {
+    for (int x = 0; x < 1600; ++x) {
+      if (inside(x + 0.5, y + 0.5, ignore)) continue;
+      const bool t = inside(x + 0.5, y + 0.5, tumour), s = inside(x + 0.5, y + 0.5, stroma);
+      px_tumour += t;
+      px_stroma += s;
+      px_union += t || s;
+    }
+  }
+  const double mm2_per_px = 0.5 * 0.5 / 1e6;
+  EXPECT_NEAR(regions[0].tissue_area_mm2 / (px_tumour * mm2_per_px), 1.0, 0.005);
+  EXPECT_NEAR(regions[1].tissue_area_mm2 / (px_stroma * mm2_per_px), 1.0, 0.005);
+  EXPECT_NEAR(summary[0].tissue_area_mm2 / (px_union * mm2_per_px), 1.0, 0.005);
 
   const auto rec = ihc::read_slide_json(dir / "roi/slides/f/slide.json");
   ASSERT_EQ(rec.regions.size(), 2u);
@@ -1034,6 +1047,32 @@ TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
   EXPECT_EQ(points.err,
             "ihcscore score: warning: points.geojson: feature 0: skipped (Point has no area)\n"
             "ihcscore score: error: points.geojson: no polygon annotations to score in\n");
+}
+
+// A region's area is its own within the tissue: regions were drawn on the 16 um tissue grid with every cell
+// they touch, so a 100 px square (50 um) read 0.004096 mm^2 instead of 0.0025, and an exclusion took as much
+// too much away (positive cells per mm^2 of small hotspots 39 % low).
+TEST_F(ScoreCli, RegionAreasAreTheRegionsOwnNotTheTissueGridCellsTheyTouch) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_roi_area");
+  const std::string image = (ihc::test::source_dir() / "samples" / "ki67_nuclear.png").string();
+  auto square = [](double x, double y, double size) {
+    return std::vector<std::pair<double, double>>{{x, y}, {x + size, y}, {x + size, y + size}, {x, y + size}};
+  };
+  const json roi = {
+      {"type", "FeatureCollection"},
+      {"features",
+       {annotation("S100", "", square(200, 200, 100)), annotation("S200", "", square(33, 47, 200)),
+        annotation("S400", "", square(100, 100, 400)),
+        annotation("Hole", "Exclude", square(150, 150, 100))}}};
+  std::ofstream(dir / "roi.geojson") << roi.dump();
+  const RunResult r = run({"score", image, "-o", "out", "--roi", "roi.geojson", "--preset", "ki67"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto regions = ihc::read_summary_csv(dir / "out/regions.csv");
+  ASSERT_EQ(regions.size(), 3u);
+  const double mm2_per_px = 0.5 * 0.5 / 1e6;  // the sample's 0.5 um/px; its field is tissue to the edges
+  EXPECT_NEAR(regions[0].tissue_area_mm2, (100 * 100 - 50 * 50) * mm2_per_px, 1e-9);
+  EXPECT_NEAR(regions[1].tissue_area_mm2, (200 * 200 - 83 * 97) * mm2_per_px, 1e-9);
+  EXPECT_NEAR(regions[2].tissue_area_mm2, (400 * 400 - 100 * 100) * mm2_per_px, 1e-9);
 }
 
 // An ROI file for another slide, or in other coordinates, lies off the image: it used to read "no tissue in

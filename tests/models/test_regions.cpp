@@ -106,6 +106,41 @@ TEST(Region, PolygonAreaSubtractsHoles) {
   EXPECT_DOUBLE_EQ(polygon_area_px2(Polygon{tri, {}}), 6.0);
 }
 
+// Region areas come from the coverage of the tissue grid: summed, it is the region's own area (a mask with
+// the boundary cells in gave a 100 px square on a 32 px grid 64 % more).
+TEST(Region, CoverageSumsToTheAreaOfTheRegionOnACoarseGrid) {
+  const double s = 1.0 / 32;  // 16 um tissue grid at 0.5 um/px
+  const cv::Size grid(40, 40);
+  auto covered_px2 = [&](const Region& r) { return cv::sum(region_coverage(r, grid, s, s))[0] / (s * s); };
+  Region sq{"sq", false, {Polygon{square(10, 10, 100), {}}}, {}};
+  EXPECT_NEAR(covered_px2(sq), 100.0 * 100.0, 0.5 * 32 * 100);  // within half a sub-row of 2 px along y
+  for (double size : {200.0, 400.0}) {
+    sq.include = {Polygon{square(17, 45, size), {}}};
+    EXPECT_NEAR(covered_px2(sq) / (size * size), 1.0, 0.01) << size;
+  }
+  // A hole, an exclusion overlapping it, a second included polygon overlapping the first (union).
+  Region r{"r",
+           false,
+           {Polygon{square(0, 0, 640), {square(64, 64, 320)}}, Polygon{square(600, 600, 200), {}}},
+           {Polygon{square(0, 0, 320), {}}}};
+  const double expected = 640.0 * 640 - 320.0 * 320 + 200.0 * 200 - 40.0 * 40  // union of includes, hole out
+                          - (320.0 * 320 - 256.0 * 256);  // exclusion, less the part that is the hole
+  EXPECT_NEAR(covered_px2(r) / expected, 1.0, 0.005);
+  // The whole slide minus an exclusion; cells are never covered more than once.
+  Region w = Region::everything();
+  w.exclude = {Polygon{square(320, 320, 320), {}}};
+  const cv::Mat cov = region_coverage(w, grid, s, s);
+  EXPECT_NEAR(cv::sum(cov)[0], 40.0 * 40 - 10.0 * 10, 1e-3);
+  double lo = 0, hi = 0;
+  cv::minMaxLoc(cov, &lo, &hi);
+  EXPECT_GE(lo, 0.0);
+  EXPECT_LE(hi, 1.0 + 1e-6);
+  // Coordinates far outside the grid cover it without overflowing.
+  Region far{
+      "far", false, {Polygon{{{-1e300, -1e300}, {1e300, -1e300}, {1e300, 1e300}, {-1e300, 1e300}}, {}}}, {}};
+  EXPECT_NEAR(cv::sum(region_coverage(far, grid, s, s))[0], 40.0 * 40, 1e-3);
+}
+
 TEST(Region, OutsideTheImageWhenNoPolygonReachesIt) {
   Region r;
   r.include = {Polygon{square(5000, 5000, 1000), {}}};
