@@ -62,6 +62,40 @@ double aggregate(std::vector<double> v, const std::string& how) {
   return quantile_type7(std::move(v), 0.5);
 }
 
+// "ok", "ok; scored in pixels ...", "ok; reviewed": the slide was scored.
+bool status_ok(const std::string& status) { return status == "ok" || status.rfind("ok;", 0) == 0; }
+
+// Why a score column is empty for a slide that was scored (docs/outputs.md: undefined scores are empty).
+std::string undefined_cause(const std::string& column) {
+  static const std::set<std::string> kIntensityScores = {"H-score", "Intensity score", "IxP score",
+                                                         "Allred score", "IRS"};
+  if (kIntensityScores.count(column)) {
+    return "single-threshold grading (as for ki67) has no intensity grades, so H-score, Intensity score, IxP "
+           "score, Allred score and IRS are empty; use --score \"Positive %\"";
+  }
+  if (column == "Num Positive per mm^2" || column == "Tissue area mm^2") {
+    return "it needs the pixel size: score with --mpp, or use --score \"Positive %\"";
+  }
+  return column + " is undefined for it";
+}
+
+// Up to three distinct values of a column, in file order, for an error message.
+std::string examples(const CsvTable& table, int column) {
+  std::vector<std::string> seen;
+  bool more = false;
+  for (const auto& row : table.rows) {
+    const std::string& v = row[column];
+    if (v.empty() || std::find(seen.begin(), seen.end(), v) != seen.end()) continue;
+    if (seen.size() == 3) {
+      more = true;
+      break;
+    }
+    seen.push_back(v);
+  }
+  if (seen.empty()) return "(none)";
+  return join(seen, ", ") + (more ? ", ..." : "");
+}
+
 int group_of(double score, const std::vector<double>& cutoffs) {
   int g = 0;
   while (g < static_cast<int>(cutoffs.size()) && score >= cutoffs[g]) ++g;
@@ -137,7 +171,18 @@ char header_delimiter(const std::string& line) {
   return ',';
 }
 
-// "12,5" or "-0,25" in a semicolon table: a number written with a decimal comma.
+// The first line with a name in it: blank lines and Excel's delimiter-only rows before the header do not
+// count.
+std::string header_line(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(",;\t\" \r") != std::string::npos) return line;
+  }
+  return "";
+}
+
+// "12,5" or "-0,25" in a semicolon or tab table: a number written with a decimal comma.
 bool decimal_comma_number(const std::string& f) {
   std::size_t i = f[0] == '-' || f[0] == '+' ? 1 : 0;
   const std::size_t comma = f.find(',');
@@ -146,6 +191,87 @@ bool decimal_comma_number(const std::string& f) {
     if (i != comma && !std::isdigit(static_cast<unsigned char>(f[i]))) return false;
   }
   return true;
+}
+
+struct Record {
+  std::vector<std::string> fields;
+  int line = 0;  // file line where the record starts
+};
+
+// RFC 4180 records: a field opening with a quote may hold delimiters, doubled quotes and line breaks, so a
+// record can span lines (REDCap notes). A quote inside an unquoted field is kept as text.
+std::vector<Record> split_records(const std::string& text, char delimiter, const std::string& origin) {
+  std::vector<Record> records;
+  Record rec;
+  rec.line = 1;
+  std::string field;
+  int line = 1, quote_line = 0;
+  bool quoted = false, field_quoted = false;
+  auto end_field = [&] {
+    rec.fields.push_back(std::move(field));
+    field.clear();
+    field_quoted = false;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+        continue;  // a CRLF inside a field reads as a line break
+      } else {
+        line += c == '\n';
+        field += c;
+      }
+    } else if (c == '"' && !field_quoted && field.find_first_not_of(" \t") == std::string::npos) {
+      quoted = field_quoted = true;
+      quote_line = line;
+      field.clear();
+    } else if (c == delimiter) {
+      end_field();
+    } else if (c == '\n') {
+      end_field();
+      records.push_back(std::move(rec));
+      rec = Record();
+      rec.line = ++line;
+    } else if (c != '\r') {
+      field += c;
+    }
+  }
+  if (quoted) {
+    throw CohortError(origin + ":" + std::to_string(quote_line) +
+                      ": a quoted field opens on this line and is never closed");
+  }
+  if (!field.empty() || !rec.fields.empty()) {
+    end_field();
+    records.push_back(std::move(rec));
+  }
+  return records;
+}
+
+// Names each column that appears more than once, with its 1-based positions.
+void refuse_repeated_columns(const std::vector<std::string>& header, const std::string& origin) {
+  std::map<std::string, std::vector<std::size_t>> positions;
+  for (std::size_t j = 0; j < header.size(); ++j) {
+    if (!header[j].empty()) positions[header[j]].push_back(j + 1);  // Excel's empty trailing columns
+  }
+  std::vector<std::string> repeated;
+  for (std::size_t j = 0; j < header.size(); ++j) {
+    const auto& at = positions[header[j]];
+    if (header[j].empty() || at.size() < 2 || at.front() != j + 1) continue;
+    std::string cols;
+    for (std::size_t k = 0; k < at.size(); ++k) {
+      cols += (k == 0 ? "" : k + 1 == at.size() ? " and " : ", ") + std::to_string(at[k]);
+    }
+    repeated.push_back("'" + header[j] + "' (columns " + cols + ")");
+  }
+  if (!repeated.empty()) {
+    throw CohortError(origin + ": repeated column " + join(repeated, ", ") +
+                      ": each column name must appear once; rename or delete the copies");
+  }
 }
 
 }  // namespace
@@ -160,30 +286,29 @@ CsvTable parse_csv_table(const std::string& text, const std::string& origin) {
   if (text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0) {
     throw CohortError(origin + ": UTF-16 text (Excel's 'Unicode Text'): save it as CSV UTF-8");
   }
-  std::istringstream in(text);
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (number == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // BOM
-    if (trim(line).empty()) continue;
-    if (t.header.empty()) t.delimiter = header_delimiter(line);
-    auto fields = split_csv_line(line, t.delimiter);
-    for (auto& f : fields) {
+  const std::string body = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? text.substr(3) : text;  // BOM
+  t.delimiter = header_delimiter(header_line(body));
+  // Excel's comma-decimal locales write "12,5" in semicolon CSV and in tab-delimited text alike.
+  const bool decimal_comma = t.delimiter == ';' || t.delimiter == '\t';
+  for (auto& rec : split_records(body, t.delimiter, origin)) {
+    bool all_empty = true;
+    for (auto& f : rec.fields) {
       f = trim(f);
-      if (t.delimiter == ';' && !t.header.empty() && decimal_comma_number(f)) f[f.find(',')] = '.';
+      all_empty = all_empty && f.empty();
+      if (decimal_comma && !t.header.empty() && decimal_comma_number(f)) f[f.find(',')] = '.';
     }
+    if (all_empty) continue;  // a blank line or a delimiter-only row
     if (t.header.empty()) {
-      t.header = fields;
+      t.header = std::move(rec.fields);
+      refuse_repeated_columns(t.header, origin);
       continue;
     }
-    if (fields.size() != t.header.size()) {
-      throw CohortError(origin + ":" + std::to_string(number) + ": " + std::to_string(fields.size()) +
+    if (rec.fields.size() != t.header.size()) {
+      throw CohortError(origin + ":" + std::to_string(rec.line) + ": " + std::to_string(rec.fields.size()) +
                         " fields, the header has " + std::to_string(t.header.size()));
     }
-    t.rows.push_back(std::move(fields));
-    t.line.push_back(number);
+    t.rows.push_back(std::move(rec.fields));
+    t.line.push_back(rec.line);
   }
   if (t.header.empty()) throw CohortError(origin + ": empty file (no header line)");
   return t;
@@ -290,8 +415,10 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
   }
   if (clinical_patients.empty()) throw CohortError(clinical.origin + ": no patients");
 
-  // Slide map: image -> patient.
+  // Slide map: image -> patient, by the name as written and by its stem, as summary.csv's Image has no
+  // extension while a map may list file names.
   std::map<std::string, std::string> image_to_patient;
+  std::map<std::string, std::vector<std::string>> stem_entries;  // stem -> map images with that stem
   if (slide_map != nullptr) {
     const int m_image = slide_map->require(options.image_column, "image");
     const int m_id = slide_map->require(options.id_column, "patient id");
@@ -302,14 +429,42 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
         throw CohortError(slide_map->origin + ":" + std::to_string(slide_map->line[r]) + ": image '" +
                           row[m_image] + "' is mapped to both '" + it->second + "' and '" + row[m_id] + "'");
       }
+      if (inserted) stem_entries[stem_of(row[m_image])].push_back(row[m_image]);
+    }
+  }
+
+  // One row per image: two summary.csv files concatenated would otherwise merge two scorings of one image
+  // into one patient, and the repeated header would become a slide.
+  const int s_image = scores.require(options.image_column, "image");
+  const int s_score = scores.require(options.score_column, "score");
+  const int s_status = scores.column("Status");
+  const int s_detections = scores.column("Num Detections");
+  {
+    std::vector<std::string> repeated;
+    std::map<std::string, int> image_line;
+    for (std::size_t r = 0; r < scores.rows.size(); ++r) {
+      const std::string& image = scores.rows[r][s_image];
+      const std::string where = "line " + std::to_string(scores.line[r]);
+      if (image == scores.header[s_image]) {
+        repeated.push_back(where + ": a repeated header line");
+      } else if (auto [it, inserted] = image_line.emplace(image, scores.line[r]); !inserted) {
+        repeated.push_back(where + " (" + image + "): image repeated (first on line " +
+                           std::to_string(it->second) + ")");
+      }
+    }
+    if (!repeated.empty()) {
+      std::string msg = scores.origin + ": refused, " + std::to_string(repeated.size()) +
+                        (repeated.size() == 1 ? " problem" : " problems") +
+                        " (one row per image; were two files concatenated?):";
+      for (const auto& pr : repeated) msg += "\n  " + pr;
+      throw CohortError(msg);
     }
   }
 
   std::map<std::string, std::size_t> patient_index;
   for (std::size_t i = 0; i < clinical_patients.size(); ++i) patient_index[clinical_patients[i].id] = i;
-  const int s_image = scores.require(options.image_column, "image");
-  const int s_score = scores.require(options.score_column, "score");
-  const int s_status = scores.column("Status");
+  int joined = 0, undefined = 0, scored = 0;
+  std::string undefined_why, first_unscored;
   for (std::size_t r = 0; r < scores.rows.size(); ++r) {
     const auto& row = scores.rows[r];
     const std::string& image = row[s_image];
@@ -317,6 +472,21 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
     if (slide_map != nullptr) {
       auto it = image_to_patient.find(image);
       if (it == image_to_patient.end()) it = image_to_patient.find(stem_of(image));
+      if (it == image_to_patient.end()) {
+        // The map lists file names ("a.png") for summary.csv's "a": match by stem when that is unambiguous.
+        const auto st = stem_entries.find(stem_of(image));
+        if (st != stem_entries.end()) {
+          std::set<std::string> patients;
+          for (const auto& entry : st->second) patients.insert(image_to_patient.at(entry));
+          if (patients.size() > 1) {
+            cohort.exclusions.push_back(
+                {"scores", image, scores.line[r],
+                 "slide map entries " + join(st->second, ", ") + " match it and name different patients"});
+            continue;
+          }
+          it = image_to_patient.find(st->second.front());
+        }
+      }
       if (it == image_to_patient.end()) {
         cohort.exclusions.push_back({"scores", image, scores.line[r], "not in the slide map"});
         continue;
@@ -331,17 +501,44 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
           {"scores", image, scores.line[r], "patient '" + patient + "' not in the clinical file"});
       continue;
     }
+    ++joined;
     double v = kMissing;
     if (!parse_number(row[s_score], &v)) {
+      const std::string status = s_status >= 0 ? row[s_status] : "";
       std::string reason = "no " + options.score_column;
-      if (!row[s_score].empty()) reason = options.score_column + " '" + row[s_score] + "' is not a number";
-      if (s_status >= 0 && !row[s_status].empty()) reason += " (Status: " + row[s_status] + ")";
+      if (!row[s_score].empty()) {
+        reason = options.score_column + " '" + row[s_score] + "' is not a number";
+      } else if (status_ok(status)) {
+        // Empty although the slide was scored: the score is undefined for it; say why.
+        const bool no_cells = s_detections >= 0 && row[s_detections] == "0";
+        const std::string why =
+            no_cells ? "the slide has no detected cells" : undefined_cause(options.score_column);
+        if (!no_cells) {
+          undefined_why = why;
+          ++undefined;
+        }
+        reason += " (Status: " + status + "): undefined for this slide: " + why;
+      } else if (!status.empty()) {
+        reason += " (Status: " + status + ")";
+      }
+      if (first_unscored.empty())
+        first_unscored = "line " + std::to_string(scores.line[r]) + " (" + image + "): " + reason;
       cohort.exclusions.push_back({"scores", image, scores.line[r], reason});
       continue;
     }
+    ++scored;
     auto& p = clinical_patients[pit->second];
     p.slides.push_back(image);
     p.slide_scores.push_back(v);
+  }
+  // A score undefined for most slides (IxP in single-threshold mode is defined only where no cell is
+  // positive) would analyse a biased few: refuse, saying why.
+  if (undefined > 0 && 2 * undefined > undefined + scored) {
+    const int ok = undefined + scored;
+    throw CohortError(scores.origin + ": " + options.score_column + " is empty for " +
+                      (undefined == ok ? "all " + std::to_string(ok)
+                                       : std::to_string(undefined) + " of " + std::to_string(ok)) +
+                      " slides whose Status is ok, as it is undefined for them: " + undefined_why);
   }
   for (std::size_t i = 0; i < clinical_patients.size(); ++i) {
     auto& p = clinical_patients[i];
@@ -352,7 +549,24 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
     p.score = aggregate(p.slide_scores, options.aggregate);
     cohort.patients.push_back(p);
   }
-  if (cohort.patients.empty()) throw CohortError("no patient has both a score and clinical data");
+  if (cohort.patients.empty()) {
+    std::string msg = "no patient has both a score and clinical data";
+    if (joined == 0) {
+      // Nothing matched: show a few ids from each side, where leading zeros or naming differ at a glance.
+      msg += "; no slide matched a patient: compare the ids (leading zeros, extensions, spelling):\n  " +
+             scores.origin + " " + options.image_column + ": " + examples(scores, s_image);
+      if (slide_map != nullptr) {
+        msg += "\n  " + slide_map->origin + " " + options.image_column + ": " +
+               examples(*slide_map, slide_map->column(options.image_column)) + "\n  " + slide_map->origin +
+               " " + options.id_column + ": " + examples(*slide_map, slide_map->column(options.id_column));
+      }
+      msg += "\n  " + clinical.origin + " " + options.id_column + ": " + examples(clinical, c_id);
+    } else {
+      msg += ": none of the " + std::to_string(joined) + " slides of patients in " + clinical.origin +
+             " has a " + options.score_column + " (first: " + scores.origin + " " + first_unscored + ")";
+    }
+    throw CohortError(msg);
+  }
 
   std::vector<double> values;
   for (const auto& p : cohort.patients) values.push_back(p.score);
@@ -431,6 +645,7 @@ CohortStats analyse_cohort(const Cohort& cohort, const CohortOptions& options) {
   } else {
     st.log_rank.p = kMissing;
     st.log_rank.df = 0;
+    st.log_rank.note = "not computable: only one group has patients";
   }
 
   // Cox: one indicator per group above the lowest non-empty one, then the covariates.
@@ -456,23 +671,38 @@ CohortStats analyse_cohort(const Cohort& cohort, const CohortOptions& options) {
       if (std::isnan(v)) covariates_complete = false;
       col.push_back(v);
     }
+    // No variation: its coefficient is not estimable (R's coxph gives NA) and would spoil the others'
+    // standard errors, so the model is fitted without it.
+    if (covariates_complete && !col.empty() &&
+        std::all_of(col.begin(), col.end(), [&](double v) { return v == col.front(); })) {
+      st.cox_left_out.push_back(
+          {cov, "no variation: " + number_text(col.front()) + " for every patient analysed"});
+      continue;
+    }
     cols.push_back(col);
     names.push_back(cov);
   }
+  const int total_events = static_cast<int>(std::count(event.begin(), event.end(), 1));
   if (used < 2) {
     st.cox_note = "only one group has patients";
   } else if (!covariates_complete) {
     st.cox_note = "a covariate has missing values; Cox model not fitted";
+  } else if (total_events == 0) {
+    st.cox_note = "no events at all: the Cox model cannot be fitted";
   } else {
     bool group_without_events = false;
     for (const auto& gs : st.groups) group_without_events |= gs.n > 0 && gs.events == 0;
     try {
       st.cox = stats::cox_ph(time, event, cols, names);
-      st.has_cox = st.cox.converged && !group_without_events;
+      bool finite = true;
+      for (const auto& t : st.cox.terms) finite = finite && std::isfinite(t.se) && std::isfinite(t.p);
+      st.has_cox = st.cox.converged && !group_without_events && finite;
       if (group_without_events)
         st.cox_note = "a group has no events: the hazard ratio is infinite (not estimable)";
       else if (!st.cox.converged)
         st.cox_note = "Cox model did not converge";
+      else if (!finite)
+        st.cox_note = "Cox model not estimable: the covariates are collinear";
     } catch (const std::exception& e) {
       st.cox_note = e.what();
     }
@@ -489,11 +719,24 @@ CohortStats analyse_cohort(const Cohort& cohort, const CohortOptions& options) {
       y.push_back(v);
     }
     cr.n = static_cast<int>(x.size());
-    try {
+    auto constant = [](const std::vector<double>& v) {
+      return std::all_of(v.begin(), v.end(), [&](double a) { return a == v.front(); });
+    };
+    // Say why rather than print r = nan.
+    if (cr.n < 3) {
+      cr.note = "not computable: needs at least 3 patients with a score and " + col + " (" +
+                std::to_string(cr.n) + (cr.n == 1 ? " has" : " have") + " both)";
+    } else if (constant(y)) {
+      cr.note = "not computable: " + col + " is constant (" + number_text(y.front()) + ")";
+    } else if (constant(x)) {
+      cr.note = "not computable: " + options.score_column + " is constant (" + number_text(x.front()) + ")";
+    }
+    if (cr.note.empty()) {
       cr.pearson = stats::pearson(x, y);
       cr.spearman = stats::spearman(x, y);
-    } catch (const std::exception&) {
-      cr.pearson.r = cr.pearson.p = cr.spearman.r = cr.spearman.p = kMissing;
+    } else {
+      cr.pearson.r = cr.pearson.p = cr.pearson.statistic = kMissing;
+      cr.spearman.r = cr.spearman.p = cr.spearman.statistic = kMissing;
     }
     st.correlations.push_back(cr);
   }

@@ -19,10 +19,12 @@ class CohortError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A CSV file as text cells; line[i] is the 1-based file line of rows[i].
+// A CSV file as text cells; line[i] is the 1-based file line where rows[i] starts (a quoted field may hold
+// line breaks, as REDCap notes do, so a record can span lines).
 // Clinical tables come from Excel, SPSS, R or REDCap in any locale: the delimiter is the header's (comma;
-// else semicolon, Excel's CSV where the decimal mark is a comma, whose "12,5" fields are read as 12.5; else
-// tab). A workbook (.xlsx/.xls) or UTF-16 text is refused with what to save instead.
+// else semicolon, Excel's CSV where the decimal mark is a comma; else tab). In a semicolon or tab table a
+// decimal comma ("12,5") is read as 12.5. Rows whose fields are all empty (Excel's ",,,,") are skipped like
+// blank lines. A repeated column name, a workbook (.xlsx/.xls) or UTF-16 text is refused.
 struct CsvTable {
   std::string origin;
   char delimiter = ',';
@@ -83,7 +85,9 @@ struct Cohort {
 };
 
 // Validates the clinical file strictly (missing columns, non-numeric or negative times, unknown event values,
-// duplicate ids are refused with every offending row named), joins, aggregates and groups.
+// duplicate ids are refused with every offending row named) and the scores file (one row per image), joins,
+// aggregates and groups. A score that is undefined (empty although Status is ok) for more than half of the
+// joined slides is refused with the reason, rather than analysing a biased few.
 Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvTable* slide_map,
                     const CohortOptions& options);
 
@@ -100,16 +104,24 @@ struct GroupSurvival {
 struct CorrelationResult {
   std::string column;
   int n = 0;
+  std::string note;  // "not computable: ..." when r and p are NaN
   stats::Correlation pearson;
   stats::Correlation spearman;
 };
 
+// A covariate left out of the Cox model, e.g. one without variation (R's coxph gives it NA).
+struct LeftOutTerm {
+  std::string term;
+  std::string reason;
+};
+
 struct CohortStats {
   std::vector<GroupSurvival> groups;
-  stats::LogRank log_rank;
+  stats::LogRank log_rank;  // log_rank.note says why when it is not computable
   bool has_cox = false;
   stats::CoxFit cox;     // group indicators (vs the lowest group) + covariates
   std::string cox_note;  // why there is no Cox fit, when there is none
+  std::vector<LeftOutTerm> cox_left_out;
   std::vector<CorrelationResult> correlations;
 };
 

@@ -360,12 +360,17 @@ LogRank log_rank(const std::vector<double>& time, const std::vector<int>& event,
   for (int g = 0; g < k; ++g) {
     if (lr.expected[g] > 0) keep.push_back(g);
   }
-  lr.df = static_cast<int>(keep.size()) - 1;
-  if (lr.df < 1) {
+  if (keep.size() < 2) {
+    // survdiff would print a chi-square on -1 or 0 df; there is nothing to compare.
+    lr.df = 0;
     lr.chisq = 0;
     lr.p = kNaN;
+    const bool any_event = std::any_of(event.begin(), event.end(), [](int e) { return e != 0; });
+    lr.note = any_event ? "not computable: only one group has patients at risk at the event times"
+                        : "not computable: no events in any group";
     return lr;
   }
+  lr.df = static_cast<int>(keep.size()) - 1;
   Eigen::VectorXd oe(lr.df);
   Eigen::MatrixXd v(lr.df, lr.df);
   for (int a = 0; a < lr.df; ++a) {

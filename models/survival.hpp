@@ -48,8 +48,9 @@ struct LogRank {
   std::vector<double> observed;  // per group
   std::vector<double> expected;
   double chisq = 0;
-  int df = 0;
+  int df = 0;  // 0 when not computable
   double p = 0;
+  std::string note;  // "not computable: ..." (p is NaN) when fewer than two groups have expected events
 };
 // `group` holds 0..k-1. Groups without subjects are refused.
 LogRank log_rank(const std::vector<double>& time, const std::vector<int>& event,

@@ -251,11 +251,13 @@ int run_cohort(const Args& args) {
     if (cohort.optimistic) j["optimistic_note"] = cohort.optimistic_note;
     j["groups"] = json::array();
     for (const auto& gs : st.groups) j["groups"].push_back(km_json(gs));
-    j["log_rank"] = {{"chisq", st.log_rank.chisq},
-                     {"df", st.log_rank.df},
+    const bool has_log_rank = st.log_rank.note.empty();
+    j["log_rank"] = {{"chisq", has_log_rank ? json(st.log_rank.chisq) : json(nullptr)},
+                     {"df", has_log_rank ? json(st.log_rank.df) : json(nullptr)},
                      {"p", num_or_null(st.log_rank.p)},
                      {"observed", st.log_rank.observed},
                      {"expected", st.log_rank.expected}};
+    if (!has_log_rank) j["log_rank"]["note"] = st.log_rank.note;
     if (st.has_cox) {
       json terms = json::array();
       for (const auto& t : st.cox.terms) {
@@ -279,18 +281,24 @@ int run_cohort(const Args& args) {
     } else {
       j["cox"] = {{"note", st.cox_note}};
     }
+    if (!st.cox_left_out.empty()) {
+      json left_out = json::array();
+      for (const auto& t : st.cox_left_out) left_out.push_back({{"term", t.term}, {"reason", t.reason}});
+      j["cox"]["left_out"] = left_out;
+    }
     j["correlations"] = json::array();
     for (const auto& c : st.correlations) {
-      j["correlations"].push_back({{"column", c.column},
-                                   {"n", c.n},
-                                   {"pearson",
-                                    {{"r", num_or_null(c.pearson.r)},
-                                     {"t", num_or_null(c.pearson.statistic)},
-                                     {"p", num_or_null(c.pearson.p)}}},
-                                   {"spearman",
-                                    {{"rho", num_or_null(c.spearman.r)},
-                                     {"p", num_or_null(c.spearman.p)},
-                                     {"method", "t approximation (R exact = FALSE)"}}}});
+      auto& entry = j["correlations"].emplace_back(json{{"column", c.column},
+                                                        {"n", c.n},
+                                                        {"pearson",
+                                                         {{"r", num_or_null(c.pearson.r)},
+                                                          {"t", num_or_null(c.pearson.statistic)},
+                                                          {"p", num_or_null(c.pearson.p)}}},
+                                                        {"spearman",
+                                                         {{"rho", num_or_null(c.spearman.r)},
+                                                          {"p", num_or_null(c.spearman.p)},
+                                                          {"method", "t approximation (R exact = FALSE)"}}}});
+      if (!c.note.empty()) entry["note"] = c.note;
     }
     j["exclusions"] = json::array();
     for (const auto& e : cohort.exclusions) {
@@ -315,6 +323,7 @@ int run_cohort(const Args& args) {
     save_png(out / "km.png", png.image());
     std::vector<std::string> scatter_files;
     for (std::size_t i = 0; i < st.correlations.size(); ++i) {
+      if (!st.correlations[i].note.empty()) continue;  // no r to show; the report says why
       const std::string name =
           i == 0 ? "scatter.png" : "scatter_" + safe_name(st.correlations[i].column) + ".png";
       plot::RasterCanvas sc(plot::kScatterWidth, plot::kScatterHeight, 1.6);
@@ -357,9 +366,13 @@ int run_cohort(const Args& args) {
       }
       h << "</tr>\n";
     }
-    h << "</table>\n<h2>Tests</h2><p>Log-rank: chi-square " << fmt(st.log_rank.chisq, 3) << " on "
-      << st.log_rank.df << " df, " << plot::format_p(st.log_rank.p) << " (p = " << fmt(st.log_rank.p, 5)
-      << ")</p>\n";
+    h << "</table>\n<h2>Tests</h2>";
+    if (has_log_rank) {
+      h << "<p>Log-rank: chi-square " << fmt(st.log_rank.chisq, 3) << " on " << st.log_rank.df << " df, "
+        << plot::format_p(st.log_rank.p) << " (p = " << fmt(st.log_rank.p, 5) << ")</p>\n";
+    } else {
+      h << "<p>Log-rank: " << html_escape(st.log_rank.note) << "</p>\n";
+    }
     if (st.has_cox) {
       h << "<table><tr><th>Cox term (Efron ties)</th><th>HR</th><th>95% CI</th><th>Wald p</th></tr>\n";
       for (const auto& t : st.cox.terms) {
@@ -370,11 +383,19 @@ int run_cohort(const Args& args) {
     } else {
       h << "<p>Cox model: " << html_escape(st.cox_note) << "</p>\n";
     }
+    for (const auto& t : st.cox_left_out) {
+      h << "<p>Cox model: " << html_escape(t.term) << " left out (" << html_escape(t.reason) << ")</p>\n";
+    }
     if (!st.correlations.empty()) {
       h << "<h2>Correlation with " << html_escape(o.score_column)
         << "</h2><table><tr><th>Column</th><th>n</th><th>Pearson r</th><th>p</th><th>Spearman "
            "rho</th><th>p</th></tr>\n";
       for (const auto& c : st.correlations) {
+        if (!c.note.empty()) {
+          h << "<tr><td>" << html_escape(c.column) << "</td><td>" << c.n
+            << "</td><td colspan=\"4\" style=\"text-align:left\">" << html_escape(c.note) << "</td></tr>\n";
+          continue;
+        }
         h << "<tr><td>" << html_escape(c.column) << "</td><td>" << c.n << "</td><td>" << fmt(c.pearson.r)
           << "</td><td>" << fmt(c.pearson.p, 5) << "</td><td>" << fmt(c.spearman.r) << "</td><td>"
           << fmt(c.spearman.p, 5) << "</td></tr>\n";
@@ -414,14 +435,27 @@ int run_cohort(const Args& args) {
     for (const auto& a : gs.at_times) std::printf("  S(%g)=%s", a.time, fmt(a.surv, 3).c_str());
     std::printf("\n");
   }
-  std::printf("  log-rank chisq %.3f df %d %s\n", st.log_rank.chisq, st.log_rank.df,
-              plot::format_p(st.log_rank.p).c_str());
+  if (st.log_rank.note.empty()) {
+    std::printf("  log-rank chisq %.3f df %d %s\n", st.log_rank.chisq, st.log_rank.df,
+                plot::format_p(st.log_rank.p).c_str());
+  } else {
+    std::printf("  log-rank %s\n", st.log_rank.note.c_str());
+  }
+  for (const auto& t : st.cox_left_out) {
+    std::printf("  Cox: %s left out of the model (%s)\n", t.term.c_str(), t.reason.c_str());
+  }
   if (st.has_cox && !st.cox.terms.empty()) {
     const auto& t = st.cox.terms.front();
     std::printf("  Cox HR %s %.3f (95%% CI %.3f-%.3f) p %.4g\n", t.name.c_str(), t.hr, t.hr_lower, t.hr_upper,
                 t.p);
+  } else {
+    std::printf("  Cox: %s\n", st.cox_note.c_str());
   }
   for (const auto& c : st.correlations) {
+    if (!c.note.empty()) {
+      std::printf("  %s: %s, n %d\n", c.column.c_str(), c.note.c_str(), c.n);
+      continue;
+    }
     std::printf("  %s: Pearson r %.3f (p %.4g), Spearman rho %.3f (p %.4g), n %d\n", c.column.c_str(),
                 c.pearson.r, c.pearson.p, c.spearman.r, c.spearman.p, c.n);
   }

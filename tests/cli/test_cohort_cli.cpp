@@ -84,6 +84,72 @@ TEST(CohortCli, RefusesABadClinicalFileAndWritesNothing) {
   EXPECT_FALSE(fs::exists(dir / "report"));
 }
 
+// What a user reads when a figure cannot be computed: the reason, never "nan" or "-1 df".
+TEST(CohortCli, AConstantCovariateOrCorrelateAndNoEventsAreExplainedNotPrintedAsNan) {
+  const fs::path dir = test::temp_dir("cohort_cli_not_computable");
+  write(dir / "summary.csv",
+        "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\nP3,30,ok\nP4,40,ok\nP5,50,ok\nP6,60,ok\n");
+  write(dir / "clinical.csv",
+        "patient_id,os_months,os_event,age,mir\nP1,5,1,50,1\nP2,8,0,50,1\nP3,12,1,50,1\nP4,20,1,50,1\n"
+        "P5,3,1,50,1\nP6,15,1,50,1\n");
+  auto run =
+      test::run_program("ihcscore",
+                        {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv", "--event-column",
+                         "os_event", "--covariate", "age", "--correlate", "mir", "-o", "report"},
+                        dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out.find("nan"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("  Cox: age left out of the model (no variation: 50 for every patient analysed)\n"
+                         "  Cox HR High vs Low "),
+            std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("  mir: not computable: mir is constant (1), n 6\n"), std::string::npos) << run.out;
+  auto stats = nlohmann::json::parse(test::read_text(dir / "report" / "stats.json"));
+  EXPECT_EQ(stats["cox"]["terms"].size(), 1u);
+  EXPECT_EQ(stats["cox"]["left_out"][0]["term"], "age");
+  EXPECT_EQ(stats["correlations"][0]["note"], "not computable: mir is constant (1)");
+  EXPECT_TRUE(stats["correlations"][0]["pearson"]["r"].is_null());
+  std::string html = test::read_text(dir / "report" / "report.html");
+  EXPECT_NE(html.find("Cox model: age left out (no variation: 50 for every patient analysed)"),
+            std::string::npos);
+  EXPECT_NE(html.find("not computable: mir is constant (1)"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "report" / "scatter.png"));  // no r to draw
+
+  write(dir / "censored.csv", "patient_id,os_months,os_event\nP1,5,0\nP2,8,0\nP3,12,0\nP4,20,0\n");
+  run = test::run_program("ihcscore",
+                          {"cohort", "--scores", "summary.csv", "--clinical", "censored.csv",
+                           "--event-column", "os_event", "-o", "censored"},
+                          dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.out.find("  log-rank not computable: no events in any group\n"
+                         "  Cox: no events at all: the Cox model cannot be fitted\n"),
+            std::string::npos)
+      << run.out;
+  stats = nlohmann::json::parse(test::read_text(dir / "censored" / "stats.json"));
+  EXPECT_TRUE(stats["log_rank"]["df"].is_null());
+  EXPECT_TRUE(stats["log_rank"]["chisq"].is_null());
+  EXPECT_EQ(stats["log_rank"]["note"], "not computable: no events in any group");
+  html = test::read_text(dir / "censored" / "report.html");
+  EXPECT_NE(html.find("<p>Log-rank: not computable: no events in any group</p>"), std::string::npos);
+  EXPECT_EQ(html.find("-1 df"), std::string::npos);
+}
+
+TEST(CohortCli, AScoreUndefinedForEverySlideIsRefusedNotAnalysedAsNothing) {
+  const fs::path dir = test::temp_dir("cohort_cli_undefined_score");
+  write(dir / "summary.csv", "Image,Positive %,IxP score,Status\nP1,10,,ok\nP2,20,,ok\nP3,30,,ok\n");
+  write(dir / "clinical.csv", "patient_id,os_months,os_event\nP1,5,1\nP2,8,0\nP3,12,1\n");
+  const auto run = test::run_program("ihcscore",
+                                     {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv",
+                                      "--event-column", "os_event", "-o", "report"},
+                                     dir);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err,
+            "ihcscore cohort: summary.csv: IxP score is empty for all 3 slides whose Status is ok, as it is "
+            "undefined for them: single-threshold grading (as for ki67) has no intensity grades, so H-score, "
+            "Intensity score, IxP score, Allred score and IRS are empty; use --score \"Positive %\"\n");
+  EXPECT_FALSE(fs::exists(dir / "report"));
+}
+
 TEST(CohortCli, OptimalCutoffNeedsItsFlagAndIsLabelledOptimistic) {
   const fs::path dir = test::temp_dir("cohort_cli_optimal");
   std::string scores = "Image,IxP score\n", clinical = "patient_id,os_months,os_event\n";

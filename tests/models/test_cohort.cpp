@@ -27,7 +27,7 @@ std::string error_of(const std::string& scores, const std::string& clinical, con
   return "";
 }
 
-const char* kScores =
+constexpr const char* kScores =
     "Image,IxP score,Status\n"
     "P1,10,ok\nP2,20,ok\nP3,30,ok\nP4,40,ok\nP5,,no tissue found\nP9,50,ok\n";
 
@@ -233,6 +233,224 @@ TEST(Cohort, AnalysisHandlesAGroupWithoutEventsAndASinglePatient) {
   EXPECT_TRUE(std::isnan(st.groups[0].km.median_upper));
   EXPECT_TRUE(std::isnan(st.log_rank.p));
   EXPECT_EQ(st.cox_note, "only one group has patients");
+}
+
+// Two summary.csv files concatenated: one image scored twice must not become one patient with the median of
+// two scorings, nor the repeated header a slide called 'Image'.
+TEST(Cohort, RefusesAScoresFileWithARepeatedImageOrHeaderLine) {
+  const char* concatenated = "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\nImage,IxP score,Status\nP1,12,ok\n";
+  EXPECT_EQ(error_of(concatenated, "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\n", options()),
+            "summary.csv: refused, 2 problems (one row per image; were two files concatenated?):\n"
+            "  line 4: a repeated header line\n"
+            "  line 5 (P1): image repeated (first on line 2)");
+}
+
+TEST(Cohort, RefusesARepeatedColumnNameInAnyInputFile) {
+  EXPECT_EQ(error_of(kScores, "patient_id,os_months,os_event,os_months\nP1,10,1,12\n", options()),
+            "clinical.csv: repeated column 'os_months' (columns 2 and 4): each column name must appear once; "
+            "rename or delete the copies");
+  EXPECT_EQ(error_of("Image,IxP score,Image,IxP score,IxP score\nP1,1,P1,2,3\n",
+                     "patient_id,os_months,os_event\nP1,10,1\n", options()),
+            "summary.csv: repeated column 'Image' (columns 1 and 3), 'IxP score' (columns 2, 4 and 5): each "
+            "column name must appear once; rename or delete the copies");
+  try {
+    parse_csv_table("Image;patient_id;patient_id\nA1;A;B\n", "slides.csv");
+    ADD_FAILURE() << "a repeated column in the slide map was accepted";
+  } catch (const CohortError& e) {
+    EXPECT_EQ(
+        std::string(e.what()),
+        "slides.csv: repeated column 'patient_id' (columns 2 and 3): each column name must appear once; "
+        "rename or delete the copies");
+  }
+  // Excel's empty trailing columns have no name to repeat.
+  EXPECT_EQ(parse_csv_table("patient_id,os_months,,\nP1,10,,\n", "c").rows.size(), 1u);
+}
+
+// REDCap exports notes with commas and line breaks inside quotes (RFC 4180).
+TEST(Cohort, AQuotedFieldMaySpanLinesAndLineNumbersStayThoseOfTheFile) {
+  const std::string text =
+      "patient_id,os_months,os_event,note\r\n"
+      "\"P1\",\"10\",\"1\",\"note, with comma\r\nand newline \"\"quoted\"\"\"\r\n"
+      "P2,20,0,plain\r\n";
+  const CsvTable t = parse_csv_table(text, "c");
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(t.rows[0],
+            (std::vector<std::string>{"P1", "10", "1", "note, with comma\nand newline \"quoted\""}));
+  EXPECT_EQ(t.line, (std::vector<int>{2, 4}));
+  EXPECT_EQ(build_cohort(parse_csv_table(kScores, "s"), t, nullptr, options()).patients.size(), 2u);
+  try {
+    parse_csv_table(text + "P3,30\n", "clinical.csv");
+    ADD_FAILURE() << "a short row was accepted";
+  } catch (const CohortError& e) {
+    EXPECT_EQ(std::string(e.what()), "clinical.csv:5: 2 fields, the header has 4");
+  }
+  try {
+    parse_csv_table("patient_id,os_months\nP1,10\n\"P2,20\nP3,30\n", "clinical.csv");
+    ADD_FAILURE() << "an unclosed quote was accepted";
+  } catch (const CohortError& e) {
+    EXPECT_EQ(std::string(e.what()), "clinical.csv:3: a quoted field opens on this line and is never closed");
+  }
+  // A quote inside an unquoted field is text (5" = five inches), not the start of a quoted field.
+  EXPECT_EQ(parse_csv_table("id,size\nP1,5\" wide\n", "c").rows[0],
+            (std::vector<std::string>{"P1", "5\" wide"}));
+}
+
+// Excel writes ",,,,," for rows it considers used, often at the end of a sheet.
+TEST(Cohort, RowsWhoseFieldsAreAllEmptyAreSkippedLikeBlankLines) {
+  const CsvTable t = parse_csv_table(
+      ",,\npatient_id,os_months,os_event\nP1,10,1\n,,\nP2,20,0\n , ,\n\"\",\"\",\"\"\n,,,,,\n", "c");
+  EXPECT_EQ(t.header, (std::vector<std::string>{"patient_id", "os_months", "os_event"}));
+  EXPECT_EQ(t.line, (std::vector<int>{3, 5}));
+  const CsvTable tab = parse_csv_table("patient_id\tos_months\nP1\t10\n\t\n", "c");
+  EXPECT_EQ(tab.rows.size(), 1u);
+}
+
+// A tab-delimited file saved by Excel in a comma-decimal locale holds "11,6", as its semicolon CSV does; a
+// comma table never has decimal commas.
+TEST(Cohort, TabTablesAcceptDecimalCommas) {
+  const CsvTable tab = parse_csv_table("patient_id\tos_months\tos_event\nP1\t11,6\t1\nP2\t-0,5\t0\n", "c");
+  EXPECT_EQ(tab.rows[0][1], "11.6");
+  EXPECT_EQ(tab.rows[1][1], "-0.5");
+  EXPECT_EQ(parse_csv_table("patient_id,os_months\nP1,\"11,6\"\n", "c").rows[0][1], "11,6");
+}
+
+TEST(Cohort, ASlideMapMayNameImagesWithTheirExtension) {
+  const char* scores = "Image,IxP score\nA1,10\nA2,30\nB1,5\nX,7\n";
+  const CsvTable map =
+      parse_csv_table("Image,patient_id\nA1.png,A\nA2.png,A\nB1.tif,B\nX.png,A\nX.tif,B\n", "m");
+  const char* clinical = "patient_id,os_months,os_event\nA,12,1\nB,24,0\n";
+  const auto c = build_cohort(parse_csv_table(scores, "s"), parse_csv_table(clinical, "c"), &map, options());
+  ASSERT_EQ(c.patients.size(), 2u);
+  EXPECT_EQ(c.patients[0].slides, (std::vector<std::string>{"A1", "A2"}));
+  EXPECT_EQ(c.patients[1].slides, (std::vector<std::string>{"B1"}));
+  ASSERT_EQ(c.exclusions.size(), 1u);
+  EXPECT_EQ(c.exclusions[0].reason, "slide map entries X.png, X.tif match it and name different patients");
+}
+
+TEST(Cohort, WhenNothingMatchesTheErrorShowsIdsFromEachSide) {
+  const char* scores = "Image,IxP score\nki67_nuclear,10\nmixed_field,20\n";
+  const char* clinical = "patient_id,os_months,os_event\n001,1,1\n002,2,0\n003,3,1\n004,4,1\n";
+  EXPECT_EQ(error_of(scores, clinical, options()),
+            "no patient has both a score and clinical data; no slide matched a patient: compare the ids "
+            "(leading zeros, extensions, spelling):\n"
+            "  summary.csv Image: ki67_nuclear, mixed_field\n"
+            "  clinical.csv patient_id: 001, 002, 003, ...");
+  const CsvTable map = parse_csv_table("Image,patient_id\nki67.png,1\nmixed.png,2\n", "slides.csv");
+  try {
+    build_cohort(parse_csv_table(scores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"), &map,
+                 options());
+    ADD_FAILURE() << "nothing matched, yet no error";
+  } catch (const CohortError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "no patient has both a score and clinical data; no slide matched a patient: compare the ids "
+              "(leading zeros, extensions, spelling):\n"
+              "  summary.csv Image: ki67_nuclear, mixed_field\n"
+              "  slides.csv Image: ki67.png, mixed.png\n"
+              "  slides.csv patient_id: 1, 2\n"
+              "  clinical.csv patient_id: 001, 002, 003, ...");
+  }
+}
+
+// ki67 is graded with one threshold: IxP, Allred, IRS, Intensity and H-score are undefined (empty) except
+// where no cell is positive, so the default --score would analyse a biased few.
+TEST(Cohort, AScoreUndefinedForMostSlidesIsRefusedAndExplainedForTheRest) {
+  const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\nP3,30,1\nP4,40,1\nP5,50,0\n";
+  const char* most =
+      "Image,Num Detections,Positive %,IxP score,Status\n"
+      "P1,100,20,,ok\nP2,90,30,,ok\nP3,80,0,0,ok\nP4,70,10,,\"ok; scored in pixels (no mpp, give --mpp)\"\n";
+  const std::string single_threshold =
+      "single-threshold grading (as for ki67) has no intensity grades, so H-score, Intensity score, IxP "
+      "score, Allred score and IRS are empty; use --score \"Positive %\"";
+  EXPECT_EQ(error_of(most, clinical, options()),
+            "summary.csv: IxP score is empty for 3 of 4 slides whose Status is ok, as it is undefined for "
+            "them: " +
+                single_threshold);
+  EXPECT_EQ(error_of("Image,IxP score,Status\nP1,,ok\nP2,,ok\n", clinical, options()),
+            "summary.csv: IxP score is empty for all 2 slides whose Status is ok, as it is undefined for "
+            "them: " +
+                single_threshold);
+  // A minority is excluded with the reason; a slide without cells is not counted against the score.
+  const char* few =
+      "Image,Num Detections,Positive %,IxP score,Status\n"
+      "P1,100,20,,ok\nP2,90,30,40,ok\nP3,80,0,0,ok\nP4,0,,,ok\nP5,70,10,20,ok\n";
+  const auto c = build_cohort(parse_csv_table(few, "s"), parse_csv_table(clinical, "c"), nullptr, options());
+  ASSERT_EQ(c.patients.size(), 3u);
+  EXPECT_EQ(c.exclusions[0].id, "P1");
+  EXPECT_EQ(c.exclusions[0].reason,
+            "no IxP score (Status: ok): undefined for this slide: " + single_threshold);
+  EXPECT_EQ(c.exclusions[1].id, "P4");
+  EXPECT_EQ(c.exclusions[1].reason,
+            "no IxP score (Status: ok): undefined for this slide: the slide has no "
+            "detected cells");
+  auto o = options();
+  o.score_column = "Positive %";
+  EXPECT_EQ(
+      build_cohort(parse_csv_table(most, "s"), parse_csv_table(clinical, "c"), nullptr, o).patients.size(),
+      4u);
+}
+
+constexpr const char* kCoxScores =
+    "Image,IxP score\nP1,10\nP2,20\nP3,30\nP4,40\nP5,50\nP6,60\nP7,70\nP8,80\n";
+constexpr const char* kCoxClinical =
+    "patient_id,os_months,os_event,age,mir\n"
+    "P1,5,1,50,1\nP2,8,0,50,1\nP3,12,1,50,1\nP4,20,1,50,1\nP5,3,1,50,1\nP6,15,0,50,1\nP7,9,1,50,1\n"
+    "P8,30,0,50,1\n";
+
+// R's coxph gives NA for a constant covariate and still fits the group; the HR must not become NaN.
+TEST(Cohort, ACovariateWithoutVariationIsLeftOutOfTheCoxModel) {
+  auto o = options();
+  const auto c =
+      build_cohort(parse_csv_table(kCoxScores, "s"), parse_csv_table(kCoxClinical, "c"), nullptr, o);
+  const auto without = analyse_cohort(c, o);
+  o.covariates = {"age"};
+  const auto with = analyse_cohort(
+      build_cohort(parse_csv_table(kCoxScores, "s"), parse_csv_table(kCoxClinical, "c"), nullptr, o), o);
+  ASSERT_TRUE(with.has_cox) << with.cox_note;
+  ASSERT_EQ(with.cox.terms.size(), 1u);
+  EXPECT_EQ(with.cox.terms[0].name, "High vs Low");
+  EXPECT_DOUBLE_EQ(with.cox.terms[0].hr, without.cox.terms[0].hr);
+  EXPECT_DOUBLE_EQ(with.cox.terms[0].hr_lower, without.cox.terms[0].hr_lower);
+  EXPECT_DOUBLE_EQ(with.cox.terms[0].p, without.cox.terms[0].p);
+  EXPECT_TRUE(std::isfinite(with.cox.terms[0].hr_upper));
+  ASSERT_EQ(with.cox_left_out.size(), 1u);
+  EXPECT_EQ(with.cox_left_out[0].term, "age");
+  EXPECT_EQ(with.cox_left_out[0].reason, "no variation: 50 for every patient analysed");
+}
+
+TEST(Cohort, ACorrelationThatCannotBeComputedSaysWhy) {
+  auto o = options();
+  o.correlate = {"mir", "os_months"};
+  auto st = analyse_cohort(
+      build_cohort(parse_csv_table(kCoxScores, "s"), parse_csv_table(kCoxClinical, "c"), nullptr, o), o);
+  ASSERT_EQ(st.correlations.size(), 2u);
+  EXPECT_EQ(st.correlations[0].note, "not computable: mir is constant (1)");
+  EXPECT_TRUE(std::isnan(st.correlations[0].pearson.r));
+  EXPECT_TRUE(st.correlations[1].note.empty());
+  EXPECT_TRUE(std::isfinite(st.correlations[1].spearman.p));
+  const char* two = "patient_id,os_months,os_event,mir,os_months2\nP1,5,1,1,1\nP2,8,0,2,2\n";
+  o.correlate = {"mir"};
+  st = analyse_cohort(build_cohort(parse_csv_table(kCoxScores, "s"), parse_csv_table(two, "c"), nullptr, o),
+                      o);
+  EXPECT_EQ(st.correlations[0].note,
+            "not computable: needs at least 3 patients with a score and mir (2 have both)");
+  const char* same_score = "Image,IxP score\nP1,10\nP2,10\nP3,10\n";
+  const char* three = "patient_id,os_months,os_event,mir\nP1,5,1,1\nP2,8,0,2\nP3,9,1,3\n";
+  st = analyse_cohort(build_cohort(parse_csv_table(same_score, "s"), parse_csv_table(three, "c"), nullptr, o),
+                      o);
+  EXPECT_EQ(st.correlations[0].note, "not computable: IxP score is constant (10)");
+}
+
+TEST(Cohort, WithEveryPatientCensoredTheTestsSayThereAreNoEvents) {
+  const char* clinical =
+      "patient_id,os_months,os_event\nP1,5,0\nP2,8,0\nP3,12,0\nP4,20,0\nP5,3,0\nP6,15,0\nP7,9,0\nP8,30,0\n";
+  const auto o = options();
+  const auto st = analyse_cohort(
+      build_cohort(parse_csv_table(kCoxScores, "s"), parse_csv_table(clinical, "c"), nullptr, o), o);
+  EXPECT_EQ(st.log_rank.df, 0);
+  EXPECT_TRUE(std::isnan(st.log_rank.p));
+  EXPECT_EQ(st.log_rank.note, "not computable: no events in any group");
+  EXPECT_FALSE(st.has_cox);
+  EXPECT_EQ(st.cox_note, "no events at all: the Cox model cannot be fitted");
 }
 
 TEST(Cohort, QuantileType7MatchesR) {

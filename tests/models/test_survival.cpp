@@ -249,6 +249,18 @@ TEST(LogRank, AGroupWithoutEventsStillTests) {
   EXPECT_THROW(log_rank({1, 2}, {1, 1}, {0, 2}), std::invalid_argument);  // group 1 empty
 }
 
+// survdiff has nothing to compare without events, or when one group has left before the events.
+TEST(LogRank, WithoutTwoGroupsAtRiskItIsNotComputableOnZeroDf) {
+  auto lr = log_rank({1, 2, 3, 4}, {0, 0, 0, 0}, {0, 0, 1, 1});
+  EXPECT_EQ(lr.df, 0);
+  EXPECT_TRUE(std::isnan(lr.p));
+  EXPECT_EQ(lr.note, "not computable: no events in any group");
+  lr = log_rank({1, 2, 10}, {0, 0, 1}, {0, 0, 1});
+  EXPECT_EQ(lr.df, 0);
+  EXPECT_EQ(lr.note, "not computable: only one group has patients at risk at the event times");
+  EXPECT_TRUE(log_rank(kAmlTime, kAmlStatus, kAmlGroup).note.empty());
+}
+
 TEST(Cox, MatchesRCoxphOnAml) {
   std::vector<double> x(kAmlGroup.begin(), kAmlGroup.end());
   const auto fit = cox_ph(kAmlTime, kAmlStatus, {x}, {"Nonmaintained"});
