@@ -750,10 +750,28 @@ TEST_F(ScoreCli, TiledSlideAndWholeImageFindTheSameCells) {
   const auto whole = ihc::read_summary_csv(dir / "whole/summary.csv")[0];
   const auto tiled = ihc::read_summary_csv(dir / "tiled/summary.csv")[0];
   ASSERT_GT(whole.num_detections, 1000);
-  EXPECT_NEAR(tiled.num_detections, whole.num_detections, 0.02 * whole.num_detections);
-  EXPECT_NEAR(tiled.positive_pct, whole.positive_pct, 2.0);
-  // No cell twice: centroids at least 2 px apart.
+  // The bar: counts within 0.5 %, centroids within 1 px (measured: 5190 / 5193 cells, 99.3 % within
+  // 1 px, Positive % equal to 0.01).
+  EXPECT_NEAR(tiled.num_detections, whole.num_detections, 0.005 * whole.num_detections);
+  EXPECT_NEAR(tiled.positive_pct, whole.positive_pct, 0.5);
   const auto cells = ihc::read_cells_csv(dir / "tiled/slides/f/cells.csv");
+  const auto whole_cells = ihc::read_cells_csv(dir / "whole/slides/f/cells.csv");
+  std::vector<cv::Point2d> tiled_pts;
+  for (const auto& c : cells.table.cells) tiled_pts.push_back(c.centroid);
+  std::sort(tiled_pts.begin(), tiled_pts.end(), [](auto a, auto b) { return a.x < b.x; });
+  std::size_t within_1px = 0;
+  for (const auto& c : whole_cells.table.cells) {
+    auto it = std::lower_bound(tiled_pts.begin(), tiled_pts.end(), c.centroid.x - 1.0,
+                               [](const cv::Point2d& p, double x) { return p.x < x; });
+    for (; it != tiled_pts.end() && it->x <= c.centroid.x + 1.0; ++it) {
+      if (cv::norm(*it - c.centroid) <= 1.0) {
+        ++within_1px;
+        break;
+      }
+    }
+  }
+  EXPECT_GE(within_1px, 0.99 * whole_cells.table.size());
+  // No cell twice: centroids at least 2 px apart.
   std::vector<cv::Point2d> pts;
   for (const auto& c : cells.table.cells) pts.push_back(c.centroid);
   std::sort(pts.begin(), pts.end(), [](auto a, auto b) { return a.x < b.x; });
