@@ -226,7 +226,11 @@ class Collector {
       const auto a = line.find_first_not_of(" \t");
       if (a == std::string::npos || line[a] == '#') continue;
       const auto b = line.find_last_not_of(" \t");
-      fs::path p = line.substr(a, b - a + 1);
+      std::string text = line.substr(a, b - a + 1);
+      // "C:\slides\a.svs" as Windows' Copy as path gives it, 'a b.svs' as a shell quotes it.
+      if (text.size() >= 2 && (text.front() == '"' || text.front() == '\'') && text.back() == text.front())
+        text = text.substr(1, text.size() - 2);
+      fs::path p = text;
       if (p.is_relative()) p = list.parent_path() / p;
       std::error_code ec;
       if (!fs::exists(p, ec)) {

@@ -728,6 +728,11 @@ int run_evaluate(const Args& args) {
     }
   }
 
+  // Every image failed: a table of zeros would read as a result.
+  if (results.empty() && failures > 0) {
+    std::fprintf(stderr, "ihcscore evaluate: no image evaluated (%d failed)\n", failures);
+    return 2;
+  }
   const EvaluationSummary sum = summarize(results, score_options);
   // Table on stdout.
   std::printf("%-22s %6s %6s %5s %5s %5s %6s %6s %6s %6s %6s %7s %7s %6s\n", "image", "det", "truth", "TP",

@@ -29,7 +29,18 @@ int run_reviewed(const Args& args) {
       "ihcscore reviewed"};
   app.add_option("OUT", out_dir, "Output folder of ihcscore score")->required();
   if (auto stop = parse_command_line(app, args)) return *stop;
-  const fs::path out(out_dir);
+  fs::path out(out_dir);
+  std::error_code ec;
+  if (fs::is_regular_file(out, ec)) {
+    // OUT/summary.csv given for OUT: what was meant is clear.
+    if (out.filename() != "summary.csv") {
+      std::fprintf(stderr,
+                   "ihcscore reviewed: error: %s is a file: give the output folder of ihcscore score\n",
+                   out_dir.c_str());
+      return 1;
+    }
+    out = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+  }
   std::vector<ScoreRow> rows;
   try {
     rows = read_summary_csv(out / "summary.csv");

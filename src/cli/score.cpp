@@ -372,7 +372,9 @@ int Run::execute() {
       progress.slide_finished(static_cast<int>(i), inputs_.items[i].id, false, "complete (resumed)", 0.0);
     }
   }
-  for (const auto& p : inputs_.problems) progress.message((p.failure ? "error: " : "skipped: ") + p.message);
+  for (const auto& p : inputs_.problems) {
+    if (p.failure || !o_.quiet) progress.message((p.failure ? "error: " : "skipped: ") + p.message);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     write_tables_locked();
@@ -451,7 +453,7 @@ int run_score(const Args& args) {
                  "QuPath GeoJSON annotations: score per region and in total. A folder: each slide's own "
                  "file there (ID.geojson, NAME.geojson or NAME.EXT.geojson)");
   app.add_option("-j,--jobs", o.jobs, "Slides scored at once (default: number of cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1024));
   auto* resume =
       app.add_flag("--resume", o.resume, "Skip slides whose results are complete with the same parameters");
   app.add_flag("--force", o.force, "Score every slide again, replacing earlier results")->excludes(resume);

@@ -76,6 +76,9 @@ TEST(EvaluateCli, BadTruthFilesAreNamedAndTheRunFailsWithStatus2) {
   EXPECT_NE(r.err.find("ihcscore evaluate: error: " + (dir / "none.json").string() + ": no such file\n"),
             std::string::npos)
       << r.err;
+  // Nothing evaluated: no table of zeros on stdout (it printed an "ALL (pooled)" row of 0 cells).
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("ihcscore evaluate: no image evaluated (1 failed)\n"), std::string::npos) << r.err;
   r = run({"evaluate", "--image", img, "--truth", csv, "--radius-um", "4"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("ihcscore evaluate: error: " + img +

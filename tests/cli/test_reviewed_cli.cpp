@@ -103,6 +103,10 @@ TEST(ReviewedCli, AppliesEachSlidesReviewAndKeepsTheOthersAutomatic) {
   EXPECT_NE(run.out.find("3 slides: 2 reviewed, 1 automatic, 0 failed -> out/reviewed_summary.csv\n"),
             std::string::npos)
       << run.out;
+  // The table itself given for its folder does the same.
+  const auto by_file = test::run_program("ihcscore", {"reviewed", "out/summary.csv"}, dir);
+  EXPECT_EQ(by_file.status, 0) << by_file.err;
+  EXPECT_EQ(by_file.out, run.out);
 
   const CsvTable automatic = read_csv_table(dir / "out/summary.csv");
   const CsvTable reviewed = read_csv_table(dir / "out/reviewed_summary.csv");
@@ -309,6 +313,13 @@ TEST(ReviewedCli, AFolderWithoutSummaryIsAUsageError) {
       run.err,
       "ihcscore reviewed: error: nothing/summary.csv: cannot open for reading: No such file or directory (is "
       "nothing an output folder of ihcscore score?)\n");
+  // A file: OUT/summary.csv stands for its folder; any other file is refused, naming it.
+  std::ofstream(dir / "nothing" / "notes.txt") << "x";
+  const auto file = test::run_program("ihcscore", {"reviewed", "nothing/notes.txt"}, dir);
+  EXPECT_EQ(file.status, 1);
+  EXPECT_EQ(
+      file.err,
+      "ihcscore reviewed: error: nothing/notes.txt is a file: give the output folder of ihcscore score\n");
 }
 
 }  // namespace ihc

@@ -350,18 +350,19 @@ TEST_F(ScoreCli, AListStartingWithBMIsAListAndABitmapWithoutExtensionIsAnImage) 
 
 // A list saved by Excel or Notepad as UTF-8 starts with a byte order mark and ends lines with CR LF: its
 // first path was "\xEF\xBB\xBFa.png", "no such file or directory".
+// ... and paths in quotes, as Windows' "Copy as path" and many spreadsheets write them.
 TEST_F(ScoreCli, AListWithAByteOrderMarkAndCrLfLines) {
   const fs::path dir = ihc::test::temp_dir("score_cli_bom_list");
   fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "a.png");
-  fs::copy_file(ihc::test::source_dir() / "samples" / "mixed_field.png", dir / "b.png");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "mixed_field.png", dir / "b c.png");
   std::ofstream(dir / "slides.txt", std::ios::binary) << "\xEF\xBB\xBF"
-                                                         "a.png\r\nb.png\r\n";
+                                                         "a.png\r\n\"b c.png\"\r\n";
   const RunResult r = run({"score", "slides.txt", "-o", "out", "--preset", "ki67", "--mpp", "0.5"}, dir);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_NE(row_of(rows, "a"), nullptr);
-  EXPECT_NE(row_of(rows, "b"), nullptr);
+  EXPECT_NE(row_of(rows, "b c"), nullptr);
 }
 
 // One file reached twice (a link in the folder, the folder and the file both given) was dropped without a
@@ -484,6 +485,15 @@ TEST_F(ScoreCli, InputsWithoutAnImageAreAUsageErrorThatWritesNothing) {
             "ihcscore score: error: no slides or images in the inputs (1 skipped, e.g. "
             "tables/clinical.csv: not a slide or image)\n");
   EXPECT_FALSE(fs::exists(dir / "out"));
+  // With an image beside the table, -q ("only failures and the final line") lists no skipped file.
+  fs::copy_file(ihc::test::source_dir() / "samples" / "mixed_field.png", dir / "tables" / "field.png");
+  const RunResult quiet = run({"score", "tables", "-o", "out", "--mpp", "0.5", "-q"}, dir);
+  EXPECT_EQ(quiet.status, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "ihcscore score: 1 of 1 slides scored, 0 failed; results in out\n");
+  EXPECT_EQ(read_tsv(dir / "out/errors.tsv").size(), 2u);  // the table still lists it
+  const RunResult jobs = run({"score", "tables", "-o", "out2", "-j", "-1"}, dir);
+  EXPECT_EQ(jobs.status, 1);
+  EXPECT_EQ(jobs.err.substr(0, jobs.err.find('\n')), "--jobs: Value -1 not in range 0 to 1024") << jobs.err;
 }
 
 // Slides keep their output ids from run to run: a new image with the same name as earlier ones takes a new
