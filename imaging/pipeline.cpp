@@ -232,10 +232,15 @@ ParamSet default_params(const std::string& preset) {
 }
 
 void check_scoring_params(const ParamSet& params) {
-  detection_params_from(params);
-  grading_params_from(params);
-  score_options_from(params);
-  stains_from_text(params.get_string("stain_vectors"));
+  try {
+    detection_params_from(params);
+    grading_params_from(params);
+    score_options_from(params);
+    stains_from_text(params.get_string("stain_vectors"));
+  } catch (const std::exception& e) {
+    // A check between keys names no file: say where each key it names was set.
+    throw ParamError(params.with_origins(e.what()));
+  }
 }
 
 std::string params_hash(const ParamSet& params, const std::string& extra) {

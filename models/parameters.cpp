@@ -1,6 +1,7 @@
 #include "models/parameters.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -177,6 +178,30 @@ void ParamSet::set(const std::string& key, const std::string& value, const std::
     throw ParamError(where + "unknown parameter '" + key + "'");
   }
   values_[key] = validate_value(*spec, value, where);
+  origins_[key] = origin.empty() ? "--set" : origin;
+}
+
+std::string ParamSet::origin(const std::string& key) const {
+  const auto it = origins_.find(key);
+  return it == origins_.end() ? "default" : it->second;
+}
+
+std::string ParamSet::with_origins(const std::string& message) const {
+  auto is_key_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  std::string from;
+  for (const auto& spec : specs_) {
+    // The key as a whole word: "threshold" is not named by "threshold_1plus".
+    for (std::size_t at = message.find(spec.key); at != std::string::npos;
+         at = message.find(spec.key, at + 1)) {
+      const std::size_t end = at + spec.key.size();
+      if ((at == 0 || !is_key_char(message[at - 1])) &&
+          (end == message.size() || !is_key_char(message[end]))) {
+        from += (from.empty() ? "" : ", ") + spec.key + " from " + origin(spec.key);
+        break;
+      }
+    }
+  }
+  return from.empty() ? message : message + " (" + from + ")";
 }
 
 void ParamSet::load_text(const std::string& text, const std::string& origin) {

@@ -51,10 +51,16 @@ class ParamSet {
   int get_int(const std::string& key) const;
   bool get_bool(const std::string& key) const;
   const std::map<std::string, std::string>& values() const { return values_; }
+  // Where a key's value came from: "p.params:3", "--set", "ki67.params:12" (a preset), "default".
+  std::string origin(const std::string& key) const;
+  // `message` of a check between parameters, with where each key it names was set: "...
+  // (threshold_1plus from p.params:2, threshold_2plus from dsg2.params:40)".
+  std::string with_origins(const std::string& message) const;
 
  private:
   std::vector<ParamSpec> specs_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::string> origins_;
 };
 
 }  // namespace ihc

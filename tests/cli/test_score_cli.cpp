@@ -713,6 +713,21 @@ TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   EXPECT_NE(r.err.find("threshold_1plus"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("'high'"), std::string::npos) << r.err;
 
+  // A check between two keys names where each was set (it named neither file nor line).
+  std::ofstream(dir / "order.params") << "threshold_1plus = 0.5\nthreshold_2plus = 0.45\n";
+  r = run({"score", white.string(), "-o", "o", "--params", "order.params"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore score: error: thresholds must be increasing: threshold_1plus = 0.5, threshold_2plus = "
+            "0.45, threshold_3plus = 0.6 (threshold_1plus from order.params:1, threshold_2plus from "
+            "order.params:2, threshold_3plus from dsg2.params:54)\n");
+  r = run({"score", white.string(), "-o", "o", "--set", "min_area_um2=500", "--set", "max_area_um2=10"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(
+      r.err,
+      "ihcscore score: error: cell detection: max_area_um2 (10) must be greater than min_area_um2 (500) "
+      "(min_area_um2 from --set, max_area_um2 from --set)\n");
+
   r = run({"score", white.string(), "-o", "o", "--set", "sigma_um"}, dir);
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "ihcscore score: error: --set expects key=value, got 'sigma_um'\n");

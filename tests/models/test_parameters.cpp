@@ -110,6 +110,19 @@ TEST(ParamSet, ErrorsNameTheOriginTheKeyAndTheProblem) {
   EXPECT_DOUBLE_EQ(p.get_double("threshold_1plus"), 0.2);
 }
 
+TEST(ParamSet, RemembersWhereEachValueCameFromForChecksBetweenKeys) {
+  ParamSet p(test_specs());
+  p.load_text("sigma_um = 2\n\nthreshold_1plus = 0.3\n", "p.params");
+  p.set("sigma_um", "3");
+  EXPECT_EQ(p.origin("sigma_um"), "--set");
+  EXPECT_EQ(p.origin("threshold_1plus"), "p.params:3");
+  EXPECT_EQ(p.origin("detection_image"), "default");
+  // Whole keys only: "threshold_1plus" is not named by "threshold_1plus_x".
+  EXPECT_EQ(p.with_origins("threshold_1plus (0.3) above sigma_um"),
+            "threshold_1plus (0.3) above sigma_um (sigma_um from --set, threshold_1plus from p.params:3)");
+  EXPECT_EQ(p.with_origins("threshold_1plus_x too high"), "threshold_1plus_x too high");
+}
+
 TEST(ParamSet, GettersRejectUnknownKeysAndWrongTypes) {
   ParamSet p(test_specs());
   EXPECT_EQ(error_of([&] { p.get_double("sigma"); }), "unknown parameter 'sigma'");
