@@ -231,6 +231,7 @@ int Viewer::run() {
     } else {
       frame_input();
     }
+    input_.follow_view(view_);  // the status line and tooltip read the slide point under the pointer
     poll_scoring();
     poll_results();
     finish_export(false);

@@ -121,8 +121,9 @@ std::vector<Action> CanvasInput::handle(const InputEvent& e, ViewTransform& view
   using T = InputEvent::Type;
   if (e.type == T::MouseMove || e.type == T::MouseDown || e.type == T::MouseUp || e.type == T::DoubleClick) {
     hover_screen_ = e.pos;
-    hover_slide_ = view.to_slide(e.pos);
   }
+  // Keys act on the cell under the pointer now: a pan by keys since the last mouse event moved the slide.
+  follow_view(view);
   switch (e.type) {
     case T::MouseMove: {
       const cv::Point2d delta = e.pos - last_screen_;

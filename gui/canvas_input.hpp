@@ -104,6 +104,9 @@ class CanvasInput {
   double wheel_factor = 1.25;         // per wheel notch
 
   cv::Point2d hover_slide() const { return hover_slide_; }
+  // The slide point under the pointer after the view moved without it (keys, the overview, a zoom): the
+  // pointer stays where it is on screen, the slide moves under it.
+  void follow_view(const ViewTransform& view) { hover_slide_ = view.to_slide(hover_screen_); }
   cv::Point2d hover_screen() const { return hover_screen_; }
   // What is being drawn right now (level-0 px), for the preview.
   bool box_active() const { return box_active_; }

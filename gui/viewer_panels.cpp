@@ -250,13 +250,18 @@ void Viewer::panel_thresholds() {
 void Viewer::panel_review() {
   if (!panel_header("Review", true)) return;
   ImGui::Text("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
-  static const char* const kClassNames[] = {"Negative", "1+", "2+", "3+"};
-  for (int c = 0; c < 4; ++c) {
+  // The classes the grading has: Negative and Positive with one threshold, else Negative to 3+.
+  const bool single = live_thresholds_.mode == ThresholdMode::Single;
+  const std::vector<CellClass> classes =
+      single ? std::vector<CellClass>{CellClass::Negative, CellClass::Positive}
+             : std::vector<CellClass>{CellClass::Negative, CellClass::OnePlus, CellClass::TwoPlus,
+                                      CellClass::ThreePlus};
+  for (std::size_t c = 0; c < classes.size(); ++c) {
     if (c > 0) ImGui::SameLine();
-    if (ImGui::SmallButton(kClassNames[c]) && results_.table.size() > 0) {
+    if (ImGui::SmallButton(std::string(class_name(classes[c])).c_str()) && results_.table.size() > 0) {
       ++selection_version_;
       for (int i : selection_) selected_[i] = 0;
-      selection_ = select_by_class(state_, static_cast<CellClass>(c));
+      selection_ = select_by_class(state_, classes[c]);
       for (int i : selection_) selected_[i] = 1;
     }
   }

@@ -317,10 +317,15 @@ void Viewer::apply(const Action& a) {
   switch (a.type) {
     case T::SetClass:
       if (has_cells) {
+        // One threshold grades Negative / Positive only (QuPath's single threshold): 1, 2 and 3 mean
+        // Positive, where they made graded cells that Positive % counted and the Positive count did not.
+        const CellClass cls = live_thresholds_.mode == ThresholdMode::Single && a.cls != CellClass::Negative
+                                  ? CellClass::Positive
+                                  : a.cls;
         const auto t = targets(a.point);
-        const std::size_t n = editor_.set_class(t, a.cls);
+        const std::size_t n = editor_.set_class(t, cls);
         message_ = t.empty() ? "No cell under the cursor"
-                             : std::to_string(n) + " cell(s) set to " + std::string(class_name(a.cls));
+                             : std::to_string(n) + " cell(s) set to " + std::string(class_name(cls));
       }
       break;
     case T::MarkFalse:

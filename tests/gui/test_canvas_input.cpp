@@ -58,6 +58,25 @@ TEST(CanvasInput, KeysNameActionsAtTheCursor) {
   EXPECT_EQ(f.key(Key::Num0)[0].cls, CellClass::Negative);
 }
 
+// After the view moved by keys (arrows, W/A/D, +/-, Home, Ctrl+0) the pointer points at another place on
+// the slide: a class key acts there, not on the cell under the pointer before the pan (which it changed).
+TEST(CanvasInput, KeysActWhereThePointerIsAfterTheViewMovedUnderIt) {
+  Fixture f;
+  f.send(T::MouseMove, {600, 400});
+  ASSERT_EQ(f.input.hover_slide(), cv::Point2d(5200, 4000));
+  f.key(Key::Right);
+  const cv::Point2d moved = f.view.center;
+  ASSERT_NE(moved, cv::Point2d(5000, 4000));
+  auto a = f.key(Key::Num3);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].point, f.view.to_slide({600, 400}));
+  EXPECT_EQ(f.input.hover_slide(), f.view.to_slide({600, 400}));
+  // The viewer's frame catches up the same way when nothing was sent (a click in the overview).
+  f.view.center += cv::Point2d(300, 0);
+  f.input.follow_view(f.view);
+  EXPECT_EQ(f.input.hover_slide(), f.view.to_slide({600, 400}));
+}
+
 TEST(CanvasInput, DragPansWheelZoomsHomeFits) {
   Fixture f;
   f.send(T::MouseDown, {500, 400});

@@ -282,6 +282,22 @@ assert d["parameters"]["threshold_mode"] == "single", d["parameters"]["threshold
 print("--preset ki67 scores", d["scoring_measurement"], "with one threshold")
 PY
 expect_exit 1 bad_preset.err "$BIN/ihcview" s.svs --no-results --preset bogus --script score_only.txt
+# With one threshold a class key makes a Positive cell, never a graded 1+ or 2+ (which Positive % counted
+# and the Positive count did not, and which QuPath's single threshold does not have).
+read -r KX KY < <(negative_near_centre ihcview-out/s/cells.csv)
+KP=$(python3 -c 'import csv,sys; print(sum(r["Classification"] == "Positive" for r in csv.DictReader(open(sys.argv[1]))))' ihcview-out/s/cells.csv)
+cat > single_key.txt <<EOS
+wait
+center $KX $KY 0.5
+mouse 460 387
+key 2
+frames 2
+expect-count 2+ 0
+expect-count Positive $((KP + 1))
+quit
+EOS
+"$BIN/ihcview" ihcview-out/s --preset ki67 --script single_key.txt
+echo "with one threshold, key 2 sets a cell Positive"
 grep -qx "ihcview: unknown preset 'bogus' (known: dsg2, ki67)" bad_preset.err
 # Side-panel headers open and close from a script as a click would (`panel NAME open|close`): the Detection
 # panel's body pushes the Thresholds header down; an unknown panel fails the script.
