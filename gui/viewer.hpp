@@ -176,7 +176,9 @@ class Viewer {
   std::vector<CellRef> targets(const cv::Point2d& at);
   void apply(const Action& a);
   void navigate(int step);
-  void save(bool full);
+  // full: the exports too. signed_off: the pathologist pressed Save: an unchanged review is written as one
+  // (review.json says the slide was reviewed); otherwise only a changed review is.
+  void save(bool full, bool signed_off = false);
   void export_geojson(const std::filesystem::path& path);
   CellResults reviewed_cells() const;
   CellsFileOptions cells_file_options() const;

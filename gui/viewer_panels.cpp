@@ -370,7 +370,7 @@ void Viewer::panel_summary() {
       refresh_cells(false);
     }
   }
-  if (ImGui::Button("Save review")) save(true);
+  if (ImGui::Button("Save review")) save(true, true);
   ImGui::SameLine();
   if (ImGui::Button("Screenshot")) {
     pending_screenshot_ = ((results_dir_.empty() ? std::filesystem::path(".") : results_dir_) /

@@ -535,17 +535,20 @@ void Viewer::export_regions(const std::filesystem::path& path) {
   write_file_atomic(path, summary_csv(rows, ColumnNames::QuPath, true));
 }
 
-void Viewer::save(bool full) {
+void Viewer::save(bool full, bool signed_off) {
   if (results_dir_.empty() || results_.table.size() == 0) return;
   try {
     // Nothing is rewritten for an unchanged review: quitting after a look at 200 000 cells must not spend
-    // seconds exporting the same cells again.
+    // seconds exporting the same cells again. A look alone writes nothing: review.json makes the slide
+    // "reviewed" in ihcscore reviewed, which only edits or the Save button (a sign-off) may do.
     const bool changed = saved_revision_ != editor_.revision();
-    if (changed || !std::filesystem::exists(results_dir_ / "review.json")) {
+    const bool has_review = std::filesystem::exists(results_dir_ / "review.json");
+    if (!changed && !has_review && !signed_off && rescue_note_.empty()) return;
+    if (changed || !has_review) {
       Review r = editor_.review();
       r.slide = slide_path_.filename().string();
       if (!changed) {
-        // Unreviewed cells get an (empty) review.json; a folder that refuses it has lost nothing.
+        // The unchanged review signed off; a folder that refuses it has lost nothing.
         try {
           save_review(results_dir_ / "review.json", r);
         } catch (const std::exception&) {

@@ -347,7 +347,7 @@ bool Viewer::script_step() {
       script_wait_start_ = Clock::now();
       return true;
     } else if (n == "save") {
-      save(true);
+      save(true, true);
     } else if (n == "export-geojson") {
       export_geojson(c.args[0]);
     } else if (n == "export-summary") {

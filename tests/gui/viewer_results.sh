@@ -28,6 +28,15 @@ grep -qx "$WORK/out" home/.config/ihcview/results_roots.txt
 # 2. The slide alone finds them: the output folder was remembered when they were loaded.
 "$BIN/ihcview" s.svs --script has_cells.txt 2> found.err
 grep -q "found results for s.svs in $WORK/out/slides/s" found.err
+# Looking is not reviewing: no review.json (ihcscore reviewed would call the slide reviewed, and the exports
+# would be written); "Save review" with no edit is a sign-off and writes one.
+test ! -e out/slides/s/review.json
+test ! -e out/slides/s/reviewed_summary.csv
+printf 'wait\nsave\nquit\n' > sign_off.txt
+"$BIN/ihcview" out/slides/s --script sign_off.txt
+test -s out/slides/s/review.json
+test -s out/slides/s/reviewed_summary.csv
+rm -f out/slides/s/review.json out/slides/s/reviewed_*
 # ... unless asked not to look.
 "$BIN/ihcview" s.svs --no-results --script no_cells.txt
 
