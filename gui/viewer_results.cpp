@@ -130,7 +130,7 @@ bool Viewer::show_asked_results(LoadedResults r) {
   namespace fs = std::filesystem;
   if (r.error.empty()) {
     const bool other = !slide_ || (!results_mismatch(r.dir, r.record, slide_->info().level_sizes[0].width,
-                                                     slide_->info().level_sizes[0].height)
+                                                     slide_->info().level_sizes[0].height, slide_path_)
                                         .empty());
     const fs::path src = results_source(r.dir, r.record);
     std::error_code ec;
@@ -166,7 +166,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
     if (slide_) {
       // Cells are in level-0 pixels of the slide they were detected on: on another they would be wrong.
       const cv::Size s = slide_->info().level_sizes[0];
-      const std::string why = results_mismatch(loaded.dir, loaded.record, s.width, s.height);
+      const std::string why = results_mismatch(loaded.dir, loaded.record, s.width, s.height, slide_path_);
       if (!why.empty()) throw ResultsError(why);
     }
     save(false);  // the review shown so far keeps its last edits

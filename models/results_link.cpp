@@ -140,12 +140,22 @@ RecordedRois load_recorded_rois(const fs::path& results_dir, const SlideRecord& 
 }
 
 std::string results_mismatch(const fs::path& results_dir, const SlideRecord& rec, std::int64_t width,
-                             std::int64_t height) {
-  if (rec.width <= 0 || rec.height <= 0 || (rec.width == width && rec.height == height)) return {};
+                             std::int64_t height, const fs::path& slide) {
   const std::string from = rec.source.empty() ? rec.image : fs::path(rec.source).filename().string();
-  return tidy(results_dir).string() + ": the cells were detected on " + from + " (" +
-         std::to_string(rec.width) + " x " + std::to_string(rec.height) + " px), not on this slide (" +
-         std::to_string(width) + " x " + std::to_string(height) + " px)";
+  if (rec.width > 0 && rec.height > 0 && (rec.width != width || rec.height != height)) {
+    return tidy(results_dir).string() + ": the cells were detected on " + from + " (" +
+           std::to_string(rec.width) + " x " + std::to_string(rec.height) + " px), not on this slide (" +
+           std::to_string(width) + " x " + std::to_string(height) + " px)";
+  }
+  if (slide.empty() || rec.source_size <= 0) return {};
+  std::error_code ec;
+  const fs::path src = results_source(results_dir, rec);
+  if (src.empty() || !fs::is_regular_file(src, ec) || fs::equivalent(src, slide, ec)) return {};
+  const auto bytes = fs::file_size(slide, ec);
+  if (ec || static_cast<std::int64_t>(bytes) == rec.source_size) return {};
+  return tidy(results_dir).string() + ": the cells were detected on " + src.string() + " (" +
+         std::to_string(rec.source_size) + " bytes), another image than " + slide.filename().string() + " (" +
+         std::to_string(bytes) + " bytes) of the same size in pixels";
 }
 
 bool results_belong_to(const fs::path& results_dir, const SlideRecord& rec, const fs::path& slide) {

@@ -58,9 +58,11 @@ RecordedRois load_recorded_rois(const std::filesystem::path& results_dir, const 
 
 // Why the cells of a result folder cannot be drawn on a slide of level-0 size width x height: names the
 // folder, the slide it was scored from and both sizes. Empty when they can (also when slide.json gives no
-// size).
+// size). With `slide` (the open file), an image of the same pixel size is told apart too: the recorded source
+// still exists, is another file, and has another byte size than `slide` (a renamed or moved copy passes).
 std::string results_mismatch(const std::filesystem::path& results_dir, const SlideRecord& rec,
-                             std::int64_t width, std::int64_t height);
+                             std::int64_t width, std::int64_t height,
+                             const std::filesystem::path& slide = {});
 
 // Whether the result folder was scored from `slide`: the same file, or one of the same name and byte size (a
 // slide moved or copied since it was scored).

@@ -95,6 +95,25 @@ TEST(ResultsMismatch, NamesTheFolderTheSlideAndBothSizes) {
   EXPECT_EQ(ihc::results_mismatch("out/slides/a", record("/cases/a.svs", 0, 0), 2220, 2967), "");
 }
 
+// Another image of the same pixel size: the recorded source is there and has other bytes (before session 22
+// its cells were drawn over the wrong tissue and the review saved into its folder). A copy under another
+// name, or a source that has moved away, cannot be told apart and is shown.
+TEST(ResultsMismatch, AnotherImageOfTheSameSizeIsToldApartByItsFile) {
+  const fs::path dir = ihc::test::temp_dir("results_mismatch_same_size");
+  write(dir / "a.png", "aaaa");
+  write(dir / "b.png", "bbbbbb");
+  write(dir / "copy.png", "aaaa");
+  ihc::SlideRecord rec = record((dir / "a.png").string(), 640, 480);
+  rec.source_size = 4;
+  EXPECT_EQ(ihc::results_mismatch(dir / "out/a", rec, 640, 480, dir / "a.png"), "");
+  EXPECT_EQ(ihc::results_mismatch(dir / "out/a", rec, 640, 480, dir / "copy.png"), "");
+  EXPECT_EQ(ihc::results_mismatch(dir / "out/a", rec, 640, 480, dir / "b.png"),
+            (dir / "out/a").string() + ": the cells were detected on " + (dir / "a.png").string() +
+                " (4 bytes), another image than b.png (6 bytes) of the same size in pixels");
+  rec.source = (dir / "gone.png").string();
+  EXPECT_EQ(ihc::results_mismatch(dir / "out/a", rec, 640, 480, dir / "b.png"), "");
+}
+
 TEST(FindResults, FindsTheSlidesFoldersUnderBatchAndViewerRootsNewestFirst) {
   const fs::path t = ihc::test::temp_dir("find_results");
   write(t / "cases" / "a.svs", "0123456789");
