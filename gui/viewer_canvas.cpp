@@ -155,21 +155,30 @@ bool Viewer::draw_tile_part(const TileKey& k, ImDrawList* list, const ViewTransf
 }
 
 // The slide in v's canvas from the `fine` tiles of v's level; the coarsest level (always resident) only under
-// the holes, so the view is never drawn twice. True when no hole was left.
+// the holes, so the view is never drawn twice. True when no hole was left and every tile drawn shows the
+// current display: a cached overlay tile drawn from an older texture (RGB, or the channel before) is drawn
+// again when the new one arrives, instead of keeping the old channel under the cells for good.
 bool Viewer::draw_slide(ImDrawList* list, const ViewTransform& v, const std::vector<TileKey>& fine) {
   const cv::Rect2d vis = v.visible_slide_rect();
   const int level = level_for_downsample(geometry_, v.downsample);
   const auto coarse = all_tiles(geometry_, coarsest_);
+  auto current = [&](const TileKey& k) {
+    const auto it = textures_.find(k);
+    return it != textures_.end() && it->second.version == display_version_;
+  };
   bool complete = true;
   if (level == coarsest_) {
     for (const TileKey& k : coarse) {
       const cv::Rect2d r = tile_rect_level0(geometry_, k);
-      if ((r & vis).area() > 0) complete &= draw_tile_part(k, list, v, r);
+      if ((r & vis).area() > 0) complete &= draw_tile_part(k, list, v, r) && current(k);
     }
     return complete;
   }
   for (const TileKey& k : fine) {
-    if (draw_tile_part(k, list, v, tile_rect_level0(geometry_, k))) continue;
+    if (draw_tile_part(k, list, v, tile_rect_level0(geometry_, k))) {
+      complete &= current(k);
+      continue;
+    }
     complete = false;
     const cv::Rect2d hole = tile_rect_level0(geometry_, k) & vis;
     for (const TileKey& ck : coarse) {

@@ -37,42 +37,59 @@ expect_exit() {
   fi
 }
 
-# count_colour PNG X0 Y0 X1 Y1 RRGGBB TOL: prints how many pixels of the box [X0,X1) x [Y0,Y1) of an 8-bit RGB(A)
-# PNG (the viewer's screenshots) are within TOL of the colour in every channel (stdlib only: no numpy here).
+# Screenshots are read with the standard library only (no numpy or PIL here). The PNG decoder of the two helpers below (8-bit RGB or RGBA, every filter): `rows[y][x * bpp + channel]`.
+PNG_ROWS='
+import struct, zlib
+def png_rows(path):
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    i, idat = 8, b""
+    while i < len(data):
+        n, kind = struct.unpack(">I4s", data[i:i + 8])
+        body = data[i + 8:i + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and ctype in (2, 6), (path, depth, ctype)
+            bpp = 3 if ctype == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        i += 12 + n
+    raw, stride, rows, prev, p = zlib.decompress(idat), w * bpp, [], bytearray(w * bpp), 0
+    for _ in range(h):
+        f, line = raw[p], bytearray(raw[p + 1:p + 1 + stride])
+        p += 1 + stride
+        for k in range(stride):
+            a = line[k - bpp] if k >= bpp else 0
+            b, c = prev[k], prev[k - bpp] if k >= bpp else 0
+            if f == 1: line[k] = (line[k] + a) & 255
+            elif f == 2: line[k] = (line[k] + b) & 255
+            elif f == 3: line[k] = (line[k] + (a + b) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                line[k] = (line[k] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        prev = line
+    return rows, w, h, bpp
+'
+
+# count_colour PNG X0 Y0 X1 Y1 RRGGBB TOL: pixels of the box [X0,X1) x [Y0,Y1) within TOL of the colour on
+# every channel.
 count_colour() {
-  python3 - "$@" <<'PY'
-import struct, sys, zlib
+  python3 -c "$PNG_ROWS
+import sys
 path, x0, y0, x1, y1, hexcol, tol = sys.argv[1], *map(int, sys.argv[2:6]), sys.argv[6], int(sys.argv[7])
-data = open(path, "rb").read()
-assert data[:8] == b"\x89PNG\r\n\x1a\n", path
-i, idat = 8, b""
-while i < len(data):
-    n, kind = struct.unpack(">I4s", data[i:i + 8])
-    body = data[i + 8:i + 8 + n]
-    if kind == b"IHDR":
-        w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
-        assert depth == 8 and ctype in (2, 6), (path, depth, ctype)
-        bpp = 3 if ctype == 2 else 4
-    elif kind == b"IDAT":
-        idat += body
-    i += 12 + n
-raw, stride, rows, prev, p = zlib.decompress(idat), w * bpp, [], bytearray(w * bpp), 0
-for _ in range(h):
-    f, line = raw[p], bytearray(raw[p + 1:p + 1 + stride])
-    p += 1 + stride
-    for k in range(stride):
-        a = line[k - bpp] if k >= bpp else 0
-        b, c = prev[k], prev[k - bpp] if k >= bpp else 0
-        if f == 1: line[k] = (line[k] + a) & 255
-        elif f == 2: line[k] = (line[k] + b) & 255
-        elif f == 3: line[k] = (line[k] + (a + b) // 2) & 255
-        elif f == 4:
-            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-            line[k] = (line[k] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-    rows.append(line)
-    prev = line
+rows, w, h, bpp = png_rows(path)
 want = [int(hexcol[j:j + 2], 16) for j in (0, 2, 4)]
 print(sum(1 for y in range(max(0, y0), min(h, y1)) for x in range(max(0, x0), min(w, x1))
-          if all(abs(rows[y][x * bpp + j] - want[j]) <= tol for j in range(3))))
-PY
+          if all(abs(rows[y][x * bpp + j] - want[j]) <= tol for j in range(3))))" "$@"
+}
+
+# differing_pixels A.png B.png X0 Y0 X1 Y1: pixels of the box that differ between two screenshots.
+differing_pixels() {
+  python3 -c "$PNG_ROWS
+import sys
+a, b = png_rows(sys.argv[1]), png_rows(sys.argv[2])
+x0, y0, x1, y1 = map(int, sys.argv[3:7])
+print(sum(1 for y in range(y0, y1) for x in range(x0, x1)
+          if a[0][y][x * a[3]:x * a[3] + 3] != b[0][y][x * b[3]:x * b[3] + 3]))" "$@"
 }

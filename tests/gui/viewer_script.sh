@@ -282,6 +282,28 @@ assert d["parameters"]["threshold_mode"] == "single", d["parameters"]["threshold
 print("--preset ki67 scores", d["scoring_measurement"], "with one threshold")
 PY
 expect_exit 1 bad_preset.err "$BIN/ihcview" s.svs --no-results --preset bogus --script score_only.txt
+# A channel chosen with the cells shown shows that channel under them: the cached slide-and-cells tiles kept
+# the RGB tiles they were first drawn from (a DAB reading made on the RGB image): glass with the cells shown
+# and hidden must be the same picture.
+cat > channel.txt <<EOS
+size 1600 1000
+wait
+channel dab
+wait
+frames 30
+wait
+screenshot channel_cells.png
+key h
+wait
+screenshot channel_nocells.png
+quit
+EOS
+"$BIN/ihcscore" score "$(dirname "$0")/../../samples/synthetic_slide.svs" -o out_synth -q
+"$BIN/ihcview" out_synth/slides/synthetic_slide --script channel.txt
+# Glass inside the slide's top-left corner, where no cell is drawn.
+D=$(differing_pixels channel_cells.png channel_nocells.png 260 130 400 200)
+test "$D" -lt 50 || { echo "DAB channel with cells shown differs from without on $D glass pixels"; exit 1; }
+echo "the DAB channel shows under the cells too ($D of 9800 glass pixels differ)"
 # With one threshold a class key makes a Positive cell, never a graded 1+ or 2+ (which Positive % counted
 # and the Positive count did not, and which QuPath's single threshold does not have).
 read -r KX KY < <(negative_near_centre ihcview-out/s/cells.csv)
