@@ -331,11 +331,12 @@ bool Viewer::full_view_ready() const {
   if (!loader_) return false;
   // Drawn from cached tiles, the slide textures behind them may be evicted: ask the tiles.
   if (view_tiles_drawn_) return view_tiles_complete_;
-  for (const TileKey& k : wanted_) {
-    auto it = textures_.find(k);
-    if (it == textures_.end() || it->second.version != display_version_) return false;
-  }
-  return true;
+  return std::all_of(wanted_.begin(), wanted_.end(), [&](const TileKey& k) { return texture_current(k); });
+}
+
+bool Viewer::texture_current(const TileKey& k) const {
+  const auto it = textures_.find(k);
+  return it != textures_.end() && it->second.version == display_version_;
 }
 
 }  // namespace ihc::gui

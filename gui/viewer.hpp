@@ -158,7 +158,8 @@ class Viewer {
   void close_slide();
   void update_tiles();
   bool full_view_ready() const;
-  GLuint texture_for(const TileKey& k);  // uploads at most uploads_left_ textures per frame
+  bool texture_current(const TileKey& k) const;  // uploaded, and of the display shown now
+  GLuint texture_for(const TileKey& k);          // uploads at most uploads_left_ textures per frame
   void evict_textures();
   DisplaySettings display_settings() const;
   TileKey display_key(const TileKey& k) const;  // what tile k shows now (channel, display version)

@@ -162,21 +162,17 @@ bool Viewer::draw_slide(ImDrawList* list, const ViewTransform& v, const std::vec
   const cv::Rect2d vis = v.visible_slide_rect();
   const int level = level_for_downsample(geometry_, v.downsample);
   const auto coarse = all_tiles(geometry_, coarsest_);
-  auto current = [&](const TileKey& k) {
-    const auto it = textures_.find(k);
-    return it != textures_.end() && it->second.version == display_version_;
-  };
   bool complete = true;
   if (level == coarsest_) {
     for (const TileKey& k : coarse) {
       const cv::Rect2d r = tile_rect_level0(geometry_, k);
-      if ((r & vis).area() > 0) complete &= draw_tile_part(k, list, v, r) && current(k);
+      if ((r & vis).area() > 0) complete &= draw_tile_part(k, list, v, r) && texture_current(k);
     }
     return complete;
   }
   for (const TileKey& k : fine) {
     if (draw_tile_part(k, list, v, tile_rect_level0(geometry_, k))) {
-      complete &= current(k);
+      complete &= texture_current(k);
       continue;
     }
     complete = false;

@@ -548,7 +548,8 @@ void Viewer::save(bool full, bool signed_off) {
       Review r = editor_.review();
       r.slide = slide_path_.filename().string();
       if (!changed) {
-        // The unchanged review signed off; a folder that refuses it has lost nothing.
+        // Signed off unchanged, or tried again in a folder that refused it (the rescue copy holds it): a
+        // folder that refuses it now has lost nothing.
         try {
           save_review(results_dir_ / "review.json", r);
         } catch (const std::exception&) {

@@ -117,11 +117,13 @@ namespace {
 
 using Interval = std::pair<double, double>;
 
-// Crossings of every ring of `polygons` with the horizontal lines y = y0 + (k + 0.5) * dy, k in [0, n): one
-// list per line and polygon, in grid x units, clamped to [-1, width + 1] (far coordinates stay finite).
-std::vector<std::vector<std::vector<double>>> crossings(const std::vector<Polygon>& polygons, double sx,
-                                                        double sy, int n, double dy, double width) {
-  std::vector<std::vector<std::vector<double>>> out(n, std::vector<std::vector<double>>(polygons.size()));
+// Crossings of every ring of `polygons` with the horizontal lines y = (k + 0.5) * dy, k in [0, n): per line,
+// (polygon index, x in grid units) pairs, x clamped to [-1, width + 1] (far coordinates stay finite). Only
+// lines that meet a ring hold anything: a slide's worth of scanlines costs one empty vector each.
+using Crossing = std::pair<std::size_t, double>;
+std::vector<std::vector<Crossing>> crossings(const std::vector<Polygon>& polygons, double sx, double sy,
+                                             int n, double dy, double width) {
+  std::vector<std::vector<Crossing>> out(static_cast<std::size_t>(n));
   for (std::size_t p = 0; p < polygons.size(); ++p) {
     auto add_ring = [&](const Ring& r) {
       for (std::size_t i = 0; i < r.size(); ++i) {
@@ -137,7 +139,7 @@ std::vector<std::vector<std::vector<double>>> crossings(const std::vector<Polygo
           const double t = (y - a.y) / (b.y - a.y);
           double x = a.x + t * (b.x - a.x);
           if (!std::isfinite(x)) x = t < 0.5 ? a.x : b.x;  // far coordinates: b.x - a.x overflowed
-          out[static_cast<std::size_t>(k)][p].push_back(std::clamp(x, -1.0, width + 1.0));
+          out[static_cast<std::size_t>(k)].emplace_back(p, std::clamp(x, -1.0, width + 1.0));
         }
       }
     };
@@ -147,12 +149,15 @@ std::vector<std::vector<std::vector<double>>> crossings(const std::vector<Polygo
   return out;
 }
 
-// Union of the even-odd spans of each polygon's crossings, sorted and merged.
-std::vector<Interval> spans(std::vector<std::vector<double>>& per_polygon) {
+// Union of the even-odd spans of each polygon's crossings on one line, sorted and merged.
+std::vector<Interval> spans(std::vector<Crossing>& line) {
+  std::sort(line.begin(), line.end());  // by polygon, then x: each polygon's crossings pair up in order
   std::vector<Interval> all;
-  for (auto& xs : per_polygon) {
-    std::sort(xs.begin(), xs.end());
-    for (std::size_t i = 0; i + 1 < xs.size(); i += 2) all.emplace_back(xs[i], xs[i + 1]);
+  for (std::size_t i = 0; i < line.size();) {
+    std::size_t end = i;
+    while (end < line.size() && line[end].first == line[i].first) ++end;
+    for (; i + 1 < end; i += 2) all.emplace_back(line[i].second, line[i + 1].second);
+    i = end;
   }
   std::sort(all.begin(), all.end());
   std::vector<Interval> merged;

@@ -141,8 +141,8 @@ RecordedRois load_recorded_rois(const fs::path& results_dir, const SlideRecord& 
 
 std::string results_mismatch(const fs::path& results_dir, const SlideRecord& rec, std::int64_t width,
                              std::int64_t height, const fs::path& slide) {
-  const std::string from = rec.source.empty() ? rec.image : fs::path(rec.source).filename().string();
   if (rec.width > 0 && rec.height > 0 && (rec.width != width || rec.height != height)) {
+    const std::string from = rec.source.empty() ? rec.image : fs::path(rec.source).filename().string();
     return tidy(results_dir).string() + ": the cells were detected on " + from + " (" +
            std::to_string(rec.width) + " x " + std::to_string(rec.height) + " px), not on this slide (" +
            std::to_string(width) + " x " + std::to_string(height) + " px)";

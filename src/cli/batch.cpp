@@ -7,10 +7,7 @@
 #include <set>
 #include <system_error>
 
-#include <sys/stat.h>
-
 #include "imaging/slide.hpp"
-#include "models/results_io.hpp"
 #include "models/results_link.hpp"
 #include "models/text.hpp"
 
@@ -146,13 +143,14 @@ class Collector {
     for (const auto& f : files) add_input(f, true, 0);
   }
 
-  // An output folder of ihcscore score (run.json beside slides/) or one slide's results (slide.json beside
-  // its cells): an output folder inside the input folder (`score in -o in/out`) must not be scored on the
-  // next run, where its PNGs became slides named "overlay" and "histogram".
+  // An output folder of ihcscore score: run.json beside slides/.
   static bool is_batch_output(const fs::path& dir) {
     std::error_code ec;
     return fs::exists(dir / "run.json", ec) && fs::is_directory(dir / "slides", ec);
   }
+  // A batch's output folder or one slide's results (slide.json beside its cells): an output folder inside the
+  // input folder (`score in -o in/out`) must not be scored on the next run, where its PNGs became slides
+  // named "overlay" and "histogram".
   static bool is_results_folder(const fs::path& dir) {
     std::error_code ec;
     return is_batch_output(dir) ||
