@@ -180,7 +180,7 @@ std::vector<int> select_in_rect(const CellTable&, const CellGrid& grid, const cv
 std::vector<int> select_by_class(const CellState& state, CellClass cls) {
   std::vector<int> out;
   for (std::size_t i = 0; i < state.classes.size(); ++i) {
-    if (state.classes[i] == cls && !state.deleted[i]) out.push_back(static_cast<int>(i));
+    if (state.classes[i] == cls && state.counted[i]) out.push_back(static_cast<int>(i));
   }
   return out;
 }
@@ -261,25 +261,31 @@ ClassRaster class_raster(const CellTable& table, const CellState& state, const c
   const int cols = std::max(1, static_cast<int>(std::ceil(slide_size.width / square_px)));
   const int rows = std::max(1, static_cast<int>(std::ceil(slide_size.height / square_px)));
   out.classes = cv::Mat1b::zeros(rows, cols);
-  // Five counters per square; squares are few (the caller keeps them near 8 screen px).
-  std::vector<std::array<int, 5>> counts(static_cast<std::size_t>(rows) * cols, {0, 0, 0, 0, 0});
+  // Five counters per square for counted cells, five for cells out of scope; squares are few (the caller
+  // keeps them near 8 screen px).
+  std::vector<std::array<int, 10>> counts(static_cast<std::size_t>(rows) * cols);
   for (std::size_t i = 0; i < table.size(); ++i) {
-    if (!state.counted.empty() && !state.counted[i]) continue;
+    if (!state.deleted.empty() && state.deleted[i]) continue;
+    const bool counted = state.counted.empty() || state.counted[i];
     const cv::Point2d& c = table.cells[i].centroid;
     const int x = std::clamp(static_cast<int>(std::floor(c.x / square_px)), 0, cols - 1);
     const int y = std::clamp(static_cast<int>(std::floor(c.y / square_px)), 0, rows - 1);
-    ++counts[static_cast<std::size_t>(y) * cols + x][static_cast<int>(state.classes[i])];
+    ++counts[static_cast<std::size_t>(y) * cols + x][static_cast<int>(state.classes[i]) + (counted ? 0 : 5)];
   }
   for (int y = 0; y < rows; ++y) {
     auto* row = out.classes.ptr<std::uint8_t>(y);
     for (int x = 0; x < cols; ++x) {
       const auto& k = counts[static_cast<std::size_t>(y) * cols + x];
-      int best = 0, total = 0;
-      for (int c = 0; c < 5; ++c) {
-        total += k[c];
-        if (k[c] >= k[best]) best = c;
+      for (const int first : {0, 5}) {
+        int best = first, total = 0;
+        for (int c = first; c < first + 5; ++c) {
+          total += k[c];
+          if (k[c] >= k[best]) best = c;
+        }
+        if (total == 0) continue;
+        row[x] = static_cast<std::uint8_t>(first == 0 ? best + 1 : kOutOfScope + best - first + 1);
+        break;
       }
-      if (total > 0) row[x] = static_cast<std::uint8_t>(best + 1);
     }
   }
   return out;

@@ -49,6 +49,7 @@ int hit_test(const CellTable& table, const CellGrid& grid, const cv::Point2d& p,
 std::vector<int> triangulate(const std::vector<cv::Point2f>& ring);
 
 std::vector<int> select_in_rect(const CellTable& table, const CellGrid& grid, const cv::Rect2d& r);
+// The counted cells (in scope, not deleted) of class `cls`: what the summary's count of that class is.
 std::vector<int> select_by_class(const CellState& state, CellClass cls);
 // Cells whose `column` value is within [lo, hi] (NaN never). Throws ScoringError for an unknown column.
 std::vector<int> select_by_range(const CellTable& table, const std::string& column, double lo, double hi);
@@ -68,9 +69,11 @@ struct ClassMapBin {
 std::vector<ClassMapBin> class_map(const CellGrid& grid, const CellState& state, const cv::Rect2d& view);
 
 // The low-zoom map as an image: one pixel per `square_px` x `square_px` square of level 0 (origin at 0, 0),
-// value 0 when no counted cell has its centroid there, else 1 + the majority class (ties go to the stronger
-// class). Built once per zoom level and cell revision and drawn as one texture, so panning costs nothing per
-// cell.
+// value 0 when no cell has its centroid there, else 1 + the majority class of the counted cells (ties go to
+// the stronger class); a square with only cells out of scope (deleted ones are no cells) holds kOutOfScope +
+// 1 + their majority class, drawn faint as their outlines are. Built once per zoom level and cell revision
+// and drawn as one texture, so panning costs nothing per cell.
+inline constexpr std::uint8_t kOutOfScope = 0x80;
 struct ClassRaster {
   double square_px = 0.0;
   cv::Mat1b classes;  // rows = ceil(height / square_px), cols = ceil(width / square_px)

@@ -44,6 +44,7 @@ constexpr Spec kSpecs[] = {
     {"select-class", 1, 1},
     {"select-range", 2, 2},
     {"select-none", 0, 0},
+    {"summary-region", 1, 1},
     {"filter", 1, 1},
     {"override", 2, -1},
     {"clear-override", 0, 0},
@@ -70,9 +71,9 @@ constexpr Spec kSpecs[] = {
     {"quit", 0, 0},
 };
 const char* const kNumeric[] = {
-    "size",     "frames", "zoom",    "pan",        "center",           "center-at",
-    "mouse",    "wheel",  "opacity", "thresholds", "threshold-single", "select-range",
-    "bench-pan"};
+    "size",      "frames",        "zoom",    "pan",        "center",           "center-at",
+    "mouse",     "wheel",         "opacity", "thresholds", "threshold-single", "select-range",
+    "bench-pan", "summary-region"};
 }  // namespace
 
 std::vector<ScriptCommand> parse_script(const std::string& text, const std::string& origin) {

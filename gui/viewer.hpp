@@ -357,6 +357,8 @@ class Viewer {
   int nav_index_ = -1;
   int hover_cell_ = -1;
   std::int64_t summary_region_ = -1;
+  bool summary_region_excludes_ =
+      false;  // the summary's region is an exclusion: its table is what it leaves out
   Summary slide_summary_, region_summary_;
   char override_reason_[256] = "";
   int override_score_ = 0;

@@ -258,10 +258,11 @@ void Viewer::draw_cells(ImDrawList* dl) {
         for (int x = 0; x < rgba.cols; ++x) {
           const int v = raster.classes(y, x);
           if (v == 0) continue;
-          const std::uint32_t rgb = class_color_rgb(static_cast<CellClass>(v - 1));
+          const bool out_of_scope = (v & kOutOfScope) != 0;
+          const std::uint32_t rgb = class_color_rgb(static_cast<CellClass>((v & ~kOutOfScope) - 1));
           rgba.at<cv::Vec4b>(y, x) = {static_cast<std::uint8_t>(rgb >> 16),
                                       static_cast<std::uint8_t>(rgb >> 8), static_cast<std::uint8_t>(rgb),
-                                      255};
+                                      static_cast<std::uint8_t>(out_of_scope ? 85 : 255)};
         }
       }
       if (class_tex_.id == 0) glGenTextures(1, &class_tex_.id);
@@ -270,10 +271,14 @@ void Viewer::draw_cells(ImDrawList* dl) {
       class_tex_.square_px = square;
       class_tex_.size = rgba.size();
     }
+    // The last row and column of squares are cut at the slide's edge, not drawn past it.
+    const cv::Size2d& slide = limits_.slide_size;
     const cv::Point2d a = view_.to_screen({0, 0});
-    const cv::Point2d b = view_.to_screen({class_tex_.size.width * square, class_tex_.size.height * square});
+    const cv::Point2d b = view_.to_screen({slide.width, slide.height});
+    const ImVec2 uv(float(slide.width / (class_tex_.size.width * square)),
+                    float(slide.height / (class_tex_.size.height * square)));
     dl->AddImage(texture_id(class_tex_.id), ImVec2(float(a.x), float(a.y)), ImVec2(float(b.x), float(b.y)),
-                 ImVec2(0, 0), ImVec2(1, 1), IM_COL32(255, 255, 255, alpha * 3 / 4));
+                 ImVec2(0, 0), uv, IM_COL32(255, 255, 255, alpha * 3 / 4));
   }
 }
 

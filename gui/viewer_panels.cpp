@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "imaging/overlay.hpp"
 #include "imaging/pipeline.hpp"
 #include "models/atomic_file.hpp"
 #include "models/presets.hpp"
@@ -216,8 +217,16 @@ void Viewer::panel_thresholds() {
   // Histogram of the scoring measurement with the thresholds drawn in their class colours.
   if (results_.table.size() > 0) {
     if (histogram_.version != cells_version_ || histogram_.measurement != g.measurement) {
+      // The batch's histogram.png range, so every threshold line is inside the box.
+      std::vector<float> values;
+      if (const int j = results_.table.column(g.measurement); j >= 0) {
+        for (std::size_t i = 0; i < results_.table.size(); ++i) {
+          if (state_.counted[i]) values.push_back(results_.table.columns[j][i]);
+        }
+      }
+      const auto [lo, hi] = histogram_range(std::move(values), grading_thresholds(g));
       histogram_ = {cells_version_, g.measurement,
-                    measurement_histogram(results_.table, g.measurement, state_, 60, 0.0, 1.2)};
+                    measurement_histogram(results_.table, g.measurement, state_, 60, lo, hi)};
     }
     const Histogram& h = histogram_.histogram;
     ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -244,6 +253,12 @@ void Viewer::panel_thresholds() {
       line(g.threshold_3plus, CellClass::ThreePlus);
     }
     ImGui::Dummy(ImVec2(w, ht));
+    // The axis's ends, as OD (it widens past 1.2 for high thresholds or a strong stain).
+    char hi_text[32];
+    std::snprintf(hi_text, sizeof hi_text, "%.2f", h.hi);
+    ImGui::TextDisabled("%.2f", h.lo);
+    ImGui::SameLine(ImGui::GetCursorStartPos().x + w - ImGui::CalcTextSize(hi_text).x);
+    ImGui::TextDisabled("%s", hi_text);
   }
 }
 
@@ -349,7 +364,11 @@ void Viewer::panel_summary() {
   ImGui::Text("Slide (in scope)");
   table("slide", slide_summary_, scope_area_mm2());
   if (summary_region_ >= 0) {
-    ImGui::Text("Region %lld", static_cast<long long>(summary_region_));
+    if (summary_region_excludes_) {
+      ImGui::Text("Exclude %lld: cells left out", static_cast<long long>(summary_region_));
+    } else {
+      ImGui::Text("Region %lld", static_cast<long long>(summary_region_));
+    }
     table("region", region_summary_, std::nan(""));
   }
   const IntensityOverride& o = editor_.review().intensity_override;

@@ -52,8 +52,24 @@ void Viewer::refresh_cells(bool regrade) {
   apply_review(results_.table, editor_.review(), &state_);
   slide_summary_ = summarize(state_, nullptr, editor_.review().intensity_override, score_options_);
   if (summary_region_ >= 0) {
-    const auto membership = cells_in_region(results_.table, single_region(editor_.review(), summary_region_));
-    region_summary_ = summarize(state_, &membership, editor_.review().intensity_override, score_options_);
+    const auto& regions = editor_.review().regions;
+    const auto r = std::find_if(regions.begin(), regions.end(),
+                                [&](const ReviewRegion& g) { return g.id == summary_region_; });
+    summary_region_excludes_ = r != regions.end() && r->kind == RegionKind::Exclude;
+    if (summary_region_excludes_) {
+      // What the exclusion takes out of the scores: the cells inside it (none of them counted), as they are.
+      Region inside;
+      inside.include.push_back(Polygon{r->polygon, {}});
+      const auto membership = cells_in_region(results_.table, inside);
+      CellState left_out = state_;
+      for (std::size_t i = 0; i < membership.size(); ++i)
+        left_out.counted[i] = membership[i] && !state_.deleted[i];
+      region_summary_ = summarize(left_out, nullptr, {}, score_options_);
+    } else {
+      const auto membership =
+          cells_in_region(results_.table, single_region(editor_.review(), summary_region_));
+      region_summary_ = summarize(state_, &membership, editor_.review().intensity_override, score_options_);
+    }
   }
 }
 
@@ -402,14 +418,19 @@ void Viewer::navigate(int step) {
   if (nav_order_.empty()) {
     std::vector<int> filter;
     const auto& g = live_thresholds_;
+    // Only the cells the scores count: out of scope or deleted ones are not under review.
     switch (nav_filter_) {
       case NavFilter::All:
+        for (std::size_t i = 0; i < results_.table.size(); ++i) {
+          if (state_.counted[i]) filter.push_back(static_cast<int>(i));
+        }
         break;
       case NavFilter::Borderline: {
         const int j = results_.table.column(g.measurement);
         if (j < 0) break;
         const std::vector<double> ts = grading_thresholds(g);
         for (std::size_t i = 0; i < results_.table.size(); ++i) {
+          if (!state_.counted[i]) continue;
           for (double t : ts) {
             if (std::abs(results_.table.columns[j][i] - t) <= borderline_width_) {
               filter.push_back(static_cast<int>(i));
@@ -423,8 +444,8 @@ void Viewer::navigate(int step) {
         filter = select_by_class(state_, static_cast<CellClass>(static_cast<int>(nav_filter_) - 2));
         break;
     }
-    if (nav_filter_ != NavFilter::All && filter.empty()) {
-      message_ = "No cell matches the filter";
+    if (filter.empty()) {
+      message_ = nav_filter_ == NavFilter::All ? "No cell in scope" : "No cell matches the filter";
       return;
     }
     nav_order_ = navigation_order(results_.table, g, filter);

@@ -243,6 +243,16 @@ bool Viewer::script_step() {
       editor_.set_thresholds(g);
       nav_order_.clear();
       refresh_cells(true);
+    } else if (n == "summary-region") {
+      // As a click on the region's row in the Review panel.
+      const auto id = static_cast<std::int64_t>(num(0));
+      const auto& regions = editor_.review().regions;
+      if (std::none_of(regions.begin(), regions.end(), [&](const ReviewRegion& r) { return r.id == id; })) {
+        fail(c, "no region " + c.args[0]);
+        return false;
+      }
+      summary_region_ = id;
+      refresh_cells(false);
     } else if (n == "select-class" || n == "select-range" || n == "select-none") {
       ++selection_version_;
       for (int i : selection_) selected_[i] = 0;
@@ -362,7 +372,7 @@ bool Viewer::script_step() {
       pending_pixels_.push_back(c);
       return true;
     } else if (n == "expect-class") {
-      const std::int64_t id = std::stoll(c.args[0]);
+      const auto id = static_cast<std::int64_t>(num(0));
       std::string got = "(no such cell)";
       for (std::size_t i = 0; i < results_.table.size(); ++i) {
         if (results_.table.cells[i].id == id)
@@ -379,12 +389,18 @@ bool Viewer::script_step() {
     } else if (n == "expect-count") {
       CellClass cls{};
       std::int64_t got = -1;
-      if (c.args[0] == "selected") {
+      // "region-NAME": the Summary panel's region table (summary-region), else its slide table.
+      const bool region = c.args[0].rfind("region-", 0) == 0;
+      const std::string what = region ? c.args[0].substr(7) : c.args[0];
+      const Scores& scores = region ? region_summary_.final : slide_summary_.final;
+      if (region && summary_region_ < 0) {
+        got = -1;
+      } else if (what == "selected" && !region) {
         got = static_cast<std::int64_t>(selection_.size());
-      } else if (c.args[0] == "detections") {
-        got = slide_summary_.final.detections;
-      } else if (parse_class_name(c.args[0], &cls)) {
-        const GradeCounts& k = slide_summary_.final.counts;
+      } else if (what == "detections") {
+        got = scores.detections;
+      } else if (parse_class_name(what, &cls)) {
+        const GradeCounts& k = scores.counts;
         got = cls == CellClass::Negative    ? k.negative
               : cls == CellClass::OnePlus   ? k.one_plus
               : cls == CellClass::TwoPlus   ? k.two_plus

@@ -169,6 +169,22 @@ cv::Mat OverlayCanvas::render() const {
   return out;
 }
 
+std::pair<double, double> histogram_range(std::vector<float> values, const std::vector<double>& thresholds) {
+  double lo = 0.0, hi = 1.0;
+  values.erase(std::remove_if(values.begin(), values.end(), [](float x) { return !std::isfinite(x); }),
+               values.end());
+  if (!values.empty()) {
+    lo = std::min(0.0, static_cast<double>(*std::min_element(values.begin(), values.end())));
+    // nth_element, not a sort: the viewer asks again at every step of a threshold slider.
+    const auto q =
+        values.begin() + static_cast<std::ptrdiff_t>(std::min(values.size() - 1, values.size() * 995 / 1000));
+    std::nth_element(values.begin(), q, values.end());
+    hi = std::max(hi, static_cast<double>(*q));
+  }
+  for (double t : thresholds) hi = std::max(hi, t * 1.25);
+  return {lo, hi};
+}
+
 cv::Mat render_histogram(const std::vector<float>& values, const std::string& measurement,
                          const std::vector<double>& thresholds, const HistogramOptions& o) {
   cv::Mat img(o.height, o.width, CV_8UC3, cv::Scalar::all(255));
@@ -179,16 +195,8 @@ cv::Mat render_histogram(const std::vector<float>& values, const std::string& me
   for (float x : values) {
     if (std::isfinite(x)) v.push_back(x);
   }
-  // Range: from min(0, data) to past the last threshold and the 99.5th percentile, so one outlier does not
-  // squash the bars.
-  double lo = 0.0, hi = 1.0;
-  if (!v.empty()) {
-    std::vector<float> sorted = v;
-    std::sort(sorted.begin(), sorted.end());
-    lo = std::min(0.0, static_cast<double>(sorted.front()));
-    hi = std::max(hi, static_cast<double>(sorted[std::min(sorted.size() - 1, sorted.size() * 995 / 1000)]));
-  }
-  for (double t : thresholds) hi = std::max(hi, t * 1.25);
+  const std::pair<double, double> range = histogram_range(v, thresholds);
+  const double lo = range.first, hi = range.second;
   const double bw = (hi - lo) / o.bins;
   std::vector<std::int64_t> counts(static_cast<std::size_t>(o.bins), 0);
   for (float x : v) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <opencv2/core.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/cells.hpp"
@@ -61,9 +62,13 @@ struct HistogramOptions {
   int bins = 100;
 };
 
-// Histogram of `values` (NaN ignored) with each bar coloured by the class it falls into, the thresholds drawn
-// as vertical lines labelled "1+ 0.2", "2+ 0.4", "3+ 0.6" (or "Positive 0.2" when one threshold is given),
-// and the measurement name and cell count as title.
+// The x range of a histogram of `values` (NaN ignored): from min(0, smallest value) to the largest of 1, the
+// 99.5th percentile (one outlier does not squash the bars) and 1.25 x each threshold (every line is drawn).
+std::pair<double, double> histogram_range(std::vector<float> values, const std::vector<double>& thresholds);
+
+// Histogram of `values` (NaN ignored) over histogram_range with each bar coloured by the class it falls into,
+// the thresholds drawn as vertical lines labelled "1+ 0.2", "2+ 0.4", "3+ 0.6" (or "Positive 0.2" when one
+// threshold is given), and the measurement name and cell count as title.
 cv::Mat render_histogram(const std::vector<float>& values, const std::string& measurement,
                          const std::vector<double>& thresholds, const HistogramOptions& options = {});
 

@@ -77,7 +77,7 @@ TEST(CellOverlay, ClassMapCountsEachBinsMajority) {
   EXPECT_EQ(bins[4].majority, CellClass::ThreePlus);
 }
 
-TEST(CellOverlay, ClassRasterHoldsEachSquaresMajorityAndSkipsUncountedCells) {
+TEST(CellOverlay, ClassRasterHoldsEachSquaresMajorityAndMarksCellsOutOfScope) {
   const CellTable t = lattice();
   CellState s;
   s.automatic = grade_automatic(t, params());
@@ -93,13 +93,23 @@ TEST(CellOverlay, ClassRasterHoldsEachSquaresMajorityAndSkipsUncountedCells) {
     EXPECT_EQ(r.classes(y, 3), 4);
     EXPECT_EQ(r.classes(y, 4), 4);
   }
-  // A tie (2 Negative, 2 corrected to 3+) goes to the stronger class; uncounted cells leave the square empty.
+  // A tie (2 Negative, 2 corrected to 3+) goes to the stronger class; cells out of scope mark their square
+  // as out of scope (drawn faint, as their outlines are), unless a counted cell shares it; deleted cells
+  // leave their square empty.
   s.classes[0] = s.classes[1] = CellClass::ThreePlus;
   for (int i : {2, 3, 12, 13}) s.counted[i] = 0;
+  for (int i : {22, 23, 32, 33}) s.counted[i] = 0;
+  s.counted[24] = 0;
+  for (int i : {4, 5, 14, 15}) {
+    s.counted[i] = 0;
+    s.deleted[i] = 1;
+  }
   const ClassRaster q = class_raster(t, s, {200, 200}, 40);
   EXPECT_EQ(q.classes(0, 0), 4);
-  EXPECT_EQ(q.classes(0, 1), 0);
-  EXPECT_EQ(q.classes(1, 1), 2);
+  EXPECT_EQ(q.classes(0, 1), kOutOfScope + 2);
+  EXPECT_EQ(q.classes(1, 1), kOutOfScope + 2);
+  EXPECT_EQ(q.classes(1, 2), 3);
+  EXPECT_EQ(q.classes(0, 2), 0);
   // Squares that do not divide the slide: the last partial square is still there.
   EXPECT_EQ(class_raster(t, s, {200, 200}, 60).classes.cols, 4);
 }

@@ -338,4 +338,55 @@ printf 'wait\nbrowse folder\nquit\n' > browse_bad.txt
 expect_exit 3 browse_bad.err "$BIN/ihcview" s.svs --no-results --script browse_bad.txt
 grep -q "browse: expected slide, results, load-params or save-params" browse_bad.err
 echo "browse slide opens the file browser; screenshot $WORK/browser.png"
+# Review scope: with an include region and an exclusion inside it, the class buttons select the cells the scores
+# count (they selected cells out of scope too), and a selected exclusion's table shows the cells it leaves out
+# (it showed "Detections 0"). The low-zoom class map's faint cells out of scope: CellOverlay.ClassRaster...
+# The Thresholds panel's histogram spans the batch's histogram.png range: a 3+ threshold of 1.8 is drawn
+# 80 % along its 0-2.25 axis (x 929-1258), not past the panel's edge as on the fixed 0-1.2 axis.
+rm -rf res4 && cp -r out/slides/s res4 && rm -f res4/review.json res4/reviewed_*
+printf 'wait\ncenter 800 600 1\nframes 2\ntool rectangle\nregion-kind include\ndrag 360 287 560 487\nframes 2
+region-kind exclude\ndrag 430 357 490 417\nframes 2\ntool move\nsave\nquit\n' > scope.txt
+"$BIN/ihcview" s.svs --results res4 --script scope.txt
+read -r EXCLUDE NNEG NEX NEXNEG < <(python3 - res4/review.json res4/cells.csv <<'PY'
+import csv, json, sys
+regions = json.load(open(sys.argv[1]))["regions"]
+inc = [r for r in regions if r["kind"] == "include"]
+exc = [r for r in regions if r["kind"] == "exclude"]
+assert len(inc) == 1 and len(exc) == 1, regions
+def inside(poly, x, y):
+    n, c = len(poly), False
+    for i in range(n):
+        (x1, y1), (x2, y2) = poly[i], poly[(i + 1) % n]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            c = not c
+    return c
+cells = [(float(r["Centroid X px"]), float(r["Centroid Y px"]), r["Classification"])
+         for r in csv.DictReader(open(sys.argv[2]))]
+ex = [k for x, y, k in cells if inside(exc[0]["polygon"], x, y)]
+scope = [k for x, y, k in cells if inside(inc[0]["polygon"], x, y) and not inside(exc[0]["polygon"], x, y)]
+neg = sum(k == "Negative" for k in scope)
+assert neg > 0 and len(ex) > 0 and neg < sum(k == "Negative" for _, _, k in cells), (neg, len(ex))
+print(exc[0]["id"], neg, len(ex), sum(k == "Negative" for k in ex))
+PY
+)
+cat > scope2.txt <<EOS
+wait
+center 800 600 1
+frames 2
+select-class Negative
+expect-count selected $NNEG
+expect-count Negative $NNEG
+summary-region $EXCLUDE
+expect-count region-detections $NEX
+expect-count region-Negative $NEXNEG
+screenshot $WORK/scope.png
+thresholds 0.2 0.4 1.8
+frames 2
+expect-pixel 1192 490 FA3E3E 3
+screenshot $WORK/histogram_range.png
+quit
+EOS
+"$BIN/ihcview" s.svs --results res4 --script scope2.txt
+echo "scope: $NNEG Negative cells in scope selected, exclusion $EXCLUDE leaves out $NEX cells; 3+ line at 1.8" \
+  "inside the histogram ($WORK/histogram_range.png)"
 echo "viewer script test passed"

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -170,6 +172,23 @@ TEST(Histogram, BarsTakeTheClassColourOfTheirBinAndThresholdsAreDrawn) {
   int dark = 0;
   for (int y = 40; y < 370; ++y) dark += h.at<cv::Vec3b>(y, 70 + 324)[0] < 60;
   EXPECT_GT(dark, 100);
+}
+
+TEST(Histogram, RangeHoldsTheDataButNotOneOutlierAndEveryThreshold) {
+  std::vector<float> v(1000);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.001f * static_cast<float>(i);  // 0 - 0.999
+  EXPECT_EQ(ihc::histogram_range(v, {0.2, 0.4, 0.6}), std::make_pair(0.0, 1.0));
+  // A 3+ threshold of 1.8 (the viewer's slider reaches 2) is drawn inside, with a quarter to spare.
+  EXPECT_EQ(ihc::histogram_range(v, {0.2, 0.4, 1.8}), std::make_pair(0.0, 2.25));
+  v[3] = 9.0f;  // one outlier in 1000 is past the 99.5th percentile
+  v[4] = -0.25f;
+  v[5] = std::numeric_limits<float>::quiet_NaN();
+  const auto r = ihc::histogram_range(v, {0.2, 0.4, 0.6});
+  EXPECT_EQ(r.first, -0.25);
+  EXPECT_EQ(r.second, 1.0);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = 2.0f * static_cast<float>(i) / 1000.0f;
+  EXPECT_FLOAT_EQ(static_cast<float>(ihc::histogram_range(v, {}).second), 1.99f);  // index 995 of 1000
+  EXPECT_EQ(ihc::histogram_range({}, {}), std::make_pair(0.0, 1.0));
 }
 
 TEST(Histogram, EmptyInputStillRenders) {
