@@ -358,6 +358,7 @@ void Viewer::panel_summary() {
     row("IxP", num(f.ixp, 2));
     row("Allred", num(f.allred, 0));
     row("IRS", num(f.irs, 0));
+    if (!f.group.empty()) row("Group", f.group);
     ImGui::EndTable();
   };
   if (results_.table.size() == 0) return;

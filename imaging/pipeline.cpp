@@ -60,12 +60,7 @@ ParamSpec spec(std::string key, std::string label, ParamType type, std::string d
   return s;
 }
 
-// The `background` parameter: "auto" (estimate from the glass of plain images), "white" or "R,G,B".
-struct BackgroundChoice {
-  bool automatic = false;
-  bool fixed = false;
-  std::array<double, 3> rgb{255.0, 255.0, 255.0};
-};
+}  // namespace
 
 BackgroundChoice parse_background(const std::string& text) {
   BackgroundChoice c;
@@ -85,6 +80,8 @@ BackgroundChoice parse_background(const std::string& text) {
   c.rgb = {v[0], v[1], v[2]};
   return c;
 }
+
+namespace {
 
 // Reads a region like Slide::read_region (level-0 top-left, level size).
 using RegionReader = std::function<cv::Mat(std::int64_t x, std::int64_t y, int level, int w, int h)>;
@@ -931,6 +928,7 @@ OverlayCanvas make_canvas(const CellSinkIn& in) {
 CellsFileOptions cells_file_options(const CellSinkIn& in) {
   CellsFileOptions o;
   o.uuid_seed = slide_uuid_seed(in.image_id);
+  o.measurement_names = cell_measurement_names(in.calibrated);
   if (in.calibrated) {
     o.mpp_x = in.mpp_x;
     o.mpp_y = in.mpp_y;
@@ -1212,9 +1210,13 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   SlideRecord rec = start_record(req, params);
   const Cancel cancel{req.cancel, req.input.string()};
 
-  // An older complete result must not survive a redo that is interrupted: slide.json goes first.
+  // An older complete result must not survive a redo that is interrupted: slide.json goes first, then the
+  // older outputs (graded with other parameters; a reader globbing cells.csv would mix them with new ones).
+  // The pathologist's review.json and its reviewed_* files stay: they are work, re-matched to new cells.
   std::error_code ec;
   fs::remove(req.out_dir / "slide.json", ec);
+  for (const char* f : {"cells.csv", "cells.geojson", "overlay.png", "histogram.png"})
+    fs::remove(req.out_dir / f, ec);
 
   Settings settings = read_settings(params);
   const GradingParams& grading = settings.grading;

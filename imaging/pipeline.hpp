@@ -3,6 +3,7 @@
 // cell detection streamed tile by tile through a bounded window, grading, scores (total and per ROI), and the
 // slide's outputs: cells.csv, cells.geojson, overlay.png, histogram.png, then slide.json LAST, so a
 // slide.json on disk means every other output of that slide is complete.
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <functional>
@@ -51,6 +52,15 @@ ParamSet default_params(const std::string& preset = "");
 void check_scoring_params(const ParamSet& params);
 // Stable 64-bit hash (hex) of every resolved value, for --resume.
 std::string params_hash(const ParamSet& params, const std::string& extra = "");
+
+// The `background` parameter: "auto" (estimated from the glass of plain images), "white" or "R,G,B".
+// Throws ParamError for anything else.
+struct BackgroundChoice {
+  bool automatic = false;
+  bool fixed = false;
+  std::array<double, 3> rgb{255.0, 255.0, 255.0};
+};
+BackgroundChoice parse_background(const std::string& text);
 
 struct ScoreSlideRequest {
   std::filesystem::path input;

@@ -167,6 +167,9 @@ const std::vector<SummaryColumn>& summary_columns() {
       {"IxP score", "ixp_score", "intensity score x positive % (0-300)"},
       {"Allred score", "allred_score", "Allred proportion score + intensity score (0-8)"},
       {"IRS", "irs", "immunoreactive score: percentage category x intensity (0-12)"},
+      {"Group", "group",
+       "High when the group_score is at or above group_cutoff, else Low (run.json has both); empty when no "
+       "group was asked or that score is undefined"},
       {"Tissue area mm^2", "tissue_area_mm2",
        "area of the detected tissue (or region) in mm^2; empty without mpp"},
       {"mpp", "mpp", "microns per pixel at full resolution; empty when unknown (scored in pixels)"},
@@ -200,6 +203,7 @@ std::vector<std::string> row_fields(const ScoreRow& r) {
           format_number(r.ixp_score),
           format_number(r.allred_score),
           format_number(r.irs),
+          csv_field(r.group),
           format_number(r.tissue_area_mm2),
           format_number(r.mpp),
           csv_field(r.status)};
@@ -268,8 +272,8 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
     (void)known;  // unknown extra columns are tolerated (a user may add their own)
   }
   for (const auto& col : summary_columns()) {
-    // Derived from the row when written; files of earlier versions lack it.
-    if (col.stats == "num_positive_per_mm2") continue;
+    // Derived from the row when written, or added since: files of earlier versions lack them.
+    if (col.stats == "num_positive_per_mm2" || col.stats == "group") continue;
     if (!index.count(col.stats)) {
       throw ResultsError(origin + ":1: missing column '" + col.qupath + "' (or '" + col.stats + "')");
     }
@@ -307,6 +311,7 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
     get_num("ixp_score", &r.ixp_score);
     get_num("allred_score", &r.allred_score);
     get_num("irs", &r.irs);
+    if (index.count("group")) r.group = get("group");
     get_num("tissue_area_mm2", &r.tissue_area_mm2);
     get_num("mpp", &r.mpp);
     r.status = get("status");
@@ -458,7 +463,7 @@ void CellsCsvWriter::append(const CellTable& table, const std::vector<CellClass>
 }
 
 void CellsCsvWriter::finish() {
-  if (!header_written_) write_header({});
+  if (!header_written_) write_header(options_.measurement_names);
 }
 
 void write_cells_csv(const fs::path& path, const CellResults& cells, const CellsFileOptions& options) {
@@ -598,6 +603,9 @@ void CellsGeoJsonWriter::append(const CellTable& table, const std::vector<CellCl
   check_classes(table, classes);
   std::vector<std::string> keys;
   for (const auto& n : table.names) keys.push_back(json_escape(n));
+  // Detection's "Centroid X/Y um" use one pixel size; the file's own (x and y, as cells.csv's) win.
+  const bool um = !std::isnan(options_.mpp_x) && !std::isnan(options_.mpp_y);
+  const int um_x = um ? table.column("Centroid X um") : -1, um_y = um ? table.column("Centroid Y um") : -1;
   std::string out;
   for (std::size_t i = 0; i < table.size(); ++i) {
     const Cell& c = table.cells[i];
@@ -620,7 +628,10 @@ void CellsGeoJsonWriter::append(const CellTable& table, const std::vector<CellCl
     out += R"(]},"isLocked":false,"measurements":{)";
     bool first = true;
     for (std::size_t j = 0; j < table.names.size(); ++j) {
-      const float v = table.columns[j][i];
+      const int col = static_cast<int>(j);
+      const float v = col == um_x   ? static_cast<float>(c.centroid.x * options_.mpp_x)
+                      : col == um_y ? static_cast<float>(c.centroid.y * options_.mpp_y)
+                                    : table.columns[j][i];
       if (std::isnan(v) || std::isinf(v)) continue;  // QuPath reads a missing measurement as NaN
       if (!first) out += ',';
       first = false;
@@ -901,6 +912,7 @@ json score_row_json(const ScoreRow& r) {
   o["ixp_score"] = number_or_null(r.ixp_score);
   o["allred_score"] = number_or_null(r.allred_score);
   o["irs"] = number_or_null(r.irs);
+  o["group"] = r.group.empty() ? json(nullptr) : json(r.group);
   o["tissue_area_mm2"] = number_or_null(r.tissue_area_mm2);
   o["mpp"] = number_or_null(r.mpp);
   o["status"] = r.status;
@@ -923,6 +935,7 @@ ScoreRow score_row_from(const json& o) {
   r.ixp_score = number_from(o, "ixp_score");
   r.allred_score = number_from(o, "allred_score");
   r.irs = number_from(o, "irs");
+  if (o.contains("group") && o["group"].is_string()) r.group = o["group"].get<std::string>();
   r.tissue_area_mm2 = number_from(o, "tissue_area_mm2");
   r.mpp = number_from(o, "mpp");
   r.status = o.value("status", "");
@@ -1038,6 +1051,7 @@ ScoreRow score_row(const std::string& image, const Scores& s) {
   r.ixp_score = s.ixp;
   r.allred_score = s.allred;
   r.irs = s.irs;
+  r.group = s.group;
   return r;
 }
 

@@ -48,6 +48,7 @@ struct ScoreRow {
   double ixp_score = std::numeric_limits<double>::quiet_NaN();
   double allred_score = std::numeric_limits<double>::quiet_NaN();
   double irs = std::numeric_limits<double>::quiet_NaN();
+  std::string group;  // "High", "Low", or "" (no group_score asked, or that score undefined)
   double tissue_area_mm2 = std::numeric_limits<double>::quiet_NaN();
   double mpp = std::numeric_limits<double>::quiet_NaN();
   std::string status;  // "ok", "no tissue found", "ok; scored in pixels (no mpp, give --mpp)", "FAILED:
@@ -100,6 +101,9 @@ struct CellsFileOptions {
   double mpp_x =
       std::numeric_limits<double>::quiet_NaN();  // NaN: the "um" columns are empty (never invented)
   double mpp_y = std::numeric_limits<double>::quiet_NaN();
+  // cells.csv's measurement columns when no chunk comes (no cells): a slide without cells has the same header
+  // as the others, so code that picks a column across slides finds it.
+  std::vector<std::string> measurement_names;
 };
 
 // Streaming writers: chunks (e.g. tiles) are appended as they come so a slide's cells need not be in memory.
@@ -108,7 +112,7 @@ class CellsCsvWriter {
  public:
   CellsCsvWriter(AtomicFile& file, CellsFileOptions options);
   void append(const CellTable& table, const std::vector<CellClass>& classes);
-  void finish();  // writes the header if no chunk came
+  void finish();  // writes the header (options.measurement_names) if no chunk came
   std::int64_t rows() const { return rows_; }
 
  private:

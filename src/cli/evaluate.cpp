@@ -22,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "imaging/cell_detection.hpp"
 #include "imaging/nucleus_detection.hpp"
+#include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
 #include "imaging/stain_estimation.hpp"
 #include "imaging/stains.hpp"
@@ -55,7 +56,7 @@ struct Options {
   std::string preset = "dsg2";
   std::string params_file;
   std::vector<std::string> sets;
-  std::string stains = "H-DAB";
+  std::string stains;  // empty: the parameters' stain_vectors, background and estimate_stains, as `score`
   std::vector<std::string> outputs;
   std::string overlay_dir;
   std::string cells_dir;
@@ -87,21 +88,53 @@ cv::Mat crop_or_throw(const cv::Mat& m, const cv::Rect& crop, const std::string&
   return m(crop).clone();
 }
 
+// How an image's stains are found: `fixed` as given, or per image from `reference`'s vectors.
+struct StainChoice {
+  std::string mode;  // "", "estimate" or "background"
+  StainMatrix fixed;
+  StainMatrix reference;
+  bool from_params = false;  // the parameters' rules (score's): third vector kept, stain_estimation's method
+  StainEstimationParams estimation;
+};
+
+// --stains as given, or without it the parameters as `ihcscore score` reads them for a plain image:
+// estimate_stains, else the background (auto: estimated from the image's glass; white; R,G,B) under
+// stain_vectors. Score estimates from its overview (the image itself up to overlay_max_px).
+StainChoice stain_choice(const std::string& option, const ParamSet& params) {
+  StainChoice c;
+  if (!option.empty()) {
+    c.mode = option == "estimate" || option == "background" ? option : "";
+    c.fixed = c.reference = c.mode.empty() ? stains_from_text(option) : stain_preset("H-DAB");
+    return c;
+  }
+  c.from_params = true;
+  c.reference = stains_from_text(params.get_string("stain_vectors"));
+  c.estimation.edge_fit = params.get_string("stain_estimation") != "Macenko";
+  const BackgroundChoice bg = parse_background(params.get_string("background"));
+  const StainMatrix& r = c.reference;
+  c.fixed = StainMatrix::from_vectors(r.name, r.stains[0], r.stains[1], &r.stains[2], bg.rgb);
+  c.mode = params.get_bool("estimate_stains") ? "estimate" : bg.automatic ? "background" : "";
+  return c;
+}
+
 // Per-image stains for --stains estimate (QuPath's "Estimate stain vectors": background and Macenko vectors)
 // or --stains background (default vectors, estimated background: camera images are rarely white-balanced).
 // Falls back to the default vectors with the estimated background when the vectors cannot be estimated.
-StainMatrix stains_for_image(const std::string& mode, const cv::Mat& rgb, const StainMatrix& fixed,
-                             const std::string& name, std::string* note) {
-  if (mode != "estimate" && mode != "background") return fixed;
-  const StainMatrix reference = stain_preset("H-DAB");
+StainMatrix stains_for_image(const StainChoice& choice, const cv::Mat& rgb, const std::string& name,
+                             std::string* note) {
+  const std::string& mode = choice.mode;
+  if (mode != "estimate" && mode != "background") return choice.fixed;
+  const StainMatrix& reference = choice.reference;
   auto with_background = [&](const BackgroundEstimate& bg) {
     return StainMatrix::from_vectors(reference.name + " (estimated background)", reference.stains[0],
-                                     reference.stains[1], nullptr, bg.background);
+                                     reference.stains[1], choice.from_params ? &reference.stains[2] : nullptr,
+                                     bg.background);
   };
   char buf[160];
   if (mode == "estimate") {
     try {
-      const StainEstimate est = estimate_stains(rgb, reference);
+      const StainEstimate est = choice.from_params ? estimate_stains(rgb, reference, choice.estimation)
+                                                   : estimate_stains(rgb, reference);
       std::snprintf(buf, sizeof buf,
                     "stains estimated (background %.0f %.0f %.0f; H %.1f deg, DAB %.1f deg off default)",
                     est.matrix.background[0], est.matrix.background[1], est.matrix.background[2],
@@ -516,7 +549,8 @@ int run_evaluate(const Args& args) {
   app.add_option(
       "--stains", o.stains,
       "Stain preset name, QuPath stain string, 'estimate' (per image: background + vectors, like QuPath's "
-      "Estimate stain vectors) or 'background' (per image background, default vectors). Default H-DAB");
+      "Estimate stain vectors) or 'background' (per image background, default vectors). Default: the "
+      "parameters' stain_vectors, background and estimate_stains, as ihcscore score uses them");
   app.add_option("--output", o.outputs,
                  "Write per-image and overall results: .csv or .json (repeat for both)");
   app.add_option(
@@ -564,8 +598,7 @@ int run_evaluate(const Args& args) {
   const DetectionParams detection = detection_params_from(params);
   const GradingParams grading = grading_params_from(params);
   const ScoreOptions score_options = score_options_from(params);
-  const bool per_image_stains = o.stains == "estimate" || o.stains == "background";
-  const StainMatrix stains = per_image_stains ? stain_preset("H-DAB") : stains_from_text(o.stains);
+  const StainChoice stain_rule = stain_choice(o.stains, params);
   const cv::Rect image_crop = parse_crop(o.image_crop, "--image-crop");
   const cv::Rect truth_crop = parse_crop(o.truth_crop, "--truth-crop");
   const LabelMap custom_labels = o.labels.empty() ? LabelMap{} : parse_label_map(o.labels);
@@ -661,8 +694,8 @@ int run_evaluate(const Args& args) {
       std::string what_was_done;
       if (o.detections.empty()) {
         const auto t0 = std::chrono::steady_clock::now();
-        std::string stain_note = "stains: " + stains.name;
-        const StainMatrix image_stains = stains_for_image(o.stains, rgb, stains, names[k], &stain_note);
+        std::string stain_note = "stains: " + stain_rule.fixed.name;
+        const StainMatrix image_stains = stains_for_image(stain_rule, rgb, names[k], &stain_note);
         cells = detect_cells(rgb, mpp, image_stains, detection);
         const auto classes = grade_cells(cells, grading);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -139,7 +139,8 @@ class Run {
   int execute();
 
  private:
-  void write_tables_locked();
+  // `interrupted`: the run stopped, so slides still pending get a row saying so (not a silent gap).
+  void write_tables_locked(bool interrupted = false);
   void write_run_json_locked(const std::string& status, int exit_status);
   bool try_reuse(std::size_t i);
   void score_one(std::size_t i, int threads, Progress& progress);
@@ -245,7 +246,7 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
   progress.slide_finished(static_cast<int>(i), item.id, failed, status, outcomes_[i].seconds);
 }
 
-void Run::write_tables_locked() {
+void Run::write_tables_locked(bool interrupted) {
   std::vector<ScoreRow> rows, region_rows;
   std::string errors = "slide\tstage\tmessage\n";
   for (const auto& p : inputs_.problems) {
@@ -263,6 +264,13 @@ void Run::write_tables_locked() {
       r.status = "FAILED: " + one_line(o.message);
       rows.push_back(r);
       errors += one_line(item.path.string()) + "\t" + o.stage + "\t" + one_line(o.message) + "\n";
+    } else if (interrupted) {
+      const std::string why = "interrupted before it was scored; run again with --resume";
+      ScoreRow r;
+      r.image = item.id;
+      r.status = "FAILED: " + why;
+      rows.push_back(r);
+      errors += one_line(item.path.string()) + "\tinterrupted\t" + why + "\n";
     }
   }
   write_file_atomic(out_ / "summary.csv", summary_csv(rows, ColumnNames::QuPath));
@@ -413,7 +421,7 @@ int Run::execute() {
   const int exit_status = interrupted ? 130 : (failed > 0 ? 2 : 0);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    write_tables_locked();
+    write_tables_locked(interrupted);
     write_run_json_locked(interrupted ? "interrupted" : "complete", exit_status);
   }
   if (interrupted) {

@@ -40,13 +40,14 @@ TEST(SummaryCsv, QuPathAndStatsHeadersAreExact) {
   const std::string q = ihc::summary_csv({}, ihc::ColumnNames::QuPath);
   EXPECT_EQ(q,
             "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,"
-            "Num Positive per mm^2,H-score,Intensity score,IxP score,Allred score,IRS,Tissue area "
+            "Num Positive per mm^2,H-score,Intensity score,IxP score,Allred score,IRS,Group,Tissue area "
             "mm^2,mpp,Status\n");
   const std::string s = ihc::summary_csv({}, ihc::ColumnNames::Stats, true);
   EXPECT_EQ(
       s,
       "image,region,num_detections,num_negative,num_1plus,num_2plus,num_3plus,num_positive,positive_pct,"
-      "num_positive_per_mm2,h_score,intensity_score,ixp_score,allred_score,irs,tissue_area_mm2,mpp,status\n");
+      "num_positive_per_mm2,h_score,intensity_score,ixp_score,allred_score,irs,group,tissue_area_mm2,mpp,"
+      "status\n");
 }
 
 TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
@@ -64,10 +65,11 @@ TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
   r.ixp_score = 120;
   r.allred_score = 7;
   r.irs = 6;
+  r.group = "High";
   r.mpp = 0.499;
   r.status = "ok; scored in pixels\n(second line)";
   const std::string text = ihc::summary_csv({r}, ihc::ColumnNames::QuPath);
-  EXPECT_NE(text.find("\"slide, with \"\"quotes\"\" (1)\",10,4,3,2,1,6,60,,100,2,120,7,6,,0.499,"),
+  EXPECT_NE(text.find("\"slide, with \"\"quotes\"\" (1)\",10,4,3,2,1,6,60,,100,2,120,7,6,High,,0.499,"),
             std::string::npos);
   const auto rows = ihc::parse_summary_csv(text, "summary.csv");
   ASSERT_EQ(rows.size(), 1u);
@@ -76,6 +78,7 @@ TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
   EXPECT_DOUBLE_EQ(rows[0].h_score, 100.0);
   EXPECT_TRUE(std::isnan(rows[0].tissue_area_mm2));
   EXPECT_EQ(rows[0].status, "ok; scored in pixels (second line)");
+  EXPECT_EQ(rows[0].group, "High");
   // The stats naming reads back the same way.
   const auto rows2 = ihc::parse_summary_csv(ihc::summary_csv({r}, ihc::ColumnNames::Stats, true), "s.csv");
   ASSERT_EQ(rows2.size(), 1u);
@@ -209,6 +212,17 @@ TEST(CellsCsv, StreamedChunksWithDifferentColumnsAlignByName) {
   EXPECT_FLOAT_EQ(back.table.value(2, back.table.column("Cell: DAB OD mean")), 0.75f);
 }
 
+TEST(CellsCsv, WithoutCellsTheHeaderStillHasEveryMeasurement) {
+  // A slide without cells: code that picks a measurement column across slides finds it there too.
+  const fs::path dir = ihc::test::temp_dir("results_csv_empty");
+  ihc::CellsFileOptions opt;
+  opt.measurement_names = {"Centroid X um", "Centroid Y um", "Nucleus: Area µm^2", "Membrane: DAB OD mean"};
+  ihc::write_cells_csv(dir / "cells.csv", {}, opt);
+  EXPECT_EQ(ihc::read_file(dir / "cells.csv"),
+            "Object ID,Classification,Centroid X px,Centroid Y px,Centroid X um,Centroid Y um,"
+            "Nucleus: Area µm^2,Membrane: DAB OD mean\n");
+}
+
 TEST(CellsCsv, BadRowsAreNamedByLine) {
   try {
     ihc::parse_cells_csv(
@@ -246,6 +260,27 @@ TEST(CellsGeoJson, HasTheFieldsQuPathImports) {
   EXPECT_EQ(g["properties"]["classification"]["color"], json({250, 62, 62}));
   EXPECT_FALSE(g.contains("nucleusGeometry"));
   EXPECT_FALSE(g["properties"]["measurements"].contains("Cell: DAB OD mean"));  // NaN omitted
+}
+
+TEST(CellsGeoJson, CentroidsInMicronsTakeEachAxissOwnPixelSize) {
+  // Detection fills both micron columns with one pixel size; the files use x's for x and y's for y, as
+  // cells.csv does (OME files give slightly different ones).
+  const fs::path dir = ihc::test::temp_dir("results_geojson_um");
+  ihc::CellResults cells = two_cells();
+  cells.table.add_column("Centroid X um");
+  cells.table.add_column("Centroid Y um");
+  cells.table.columns[2] = {25.125f, 75.0f};    // x * 0.25
+  cells.table.columns[3] = {50.0625f, 100.0f};  // y * 0.25, not y * 0.5
+  ihc::CellsFileOptions opt;
+  opt.mpp_x = 0.25;
+  opt.mpp_y = 0.5;
+  ihc::write_cells_geojson(dir / "cells.geojson", cells, opt);
+  ihc::write_cells_csv(dir / "cells.csv", cells, opt);
+  const json doc = json::parse(ihc::read_file(dir / "cells.geojson"));
+  const json& m = doc["features"][0]["properties"]["measurements"];
+  EXPECT_DOUBLE_EQ(m["Centroid X um"].get<double>(), 25.125);
+  EXPECT_DOUBLE_EQ(m["Centroid Y um"].get<double>(), 100.125);
+  EXPECT_NE(ihc::read_file(dir / "cells.csv").find(",100.5,200.25,25.125,100.125,"), std::string::npos);
 }
 
 // The viewer reads outlines from the GeoJSON but counts regions by the batch's centroids, from cells.csv.
@@ -393,8 +428,10 @@ TEST(SlideJson, RoundTripsTheRecord) {
   s.total.image = "cmu";
   s.total.num_detections = 5;
   s.total.h_score = 123.5;
+  s.total.group = "Low";
   ihc::ScoreRow region = s.total;
   region.region = "Tumor";
+  region.group.clear();  // no group: the score was undefined there
   s.regions = {region};
   s.roi = "rois/cmu.geojson";
   s.parameters = {{"sigma_um", "1.5"}};
@@ -412,6 +449,8 @@ TEST(SlideJson, RoundTripsTheRecord) {
   EXPECT_TRUE(std::isnan(back.total.positive_pct));
   ASSERT_EQ(back.regions.size(), 1u);
   EXPECT_EQ(back.regions[0].region, "Tumor");
+  EXPECT_EQ(back.total.group, "Low");
+  EXPECT_EQ(back.regions[0].group, "");
   EXPECT_EQ(back.parameters.at("sigma_um"), "1.5");
   EXPECT_DOUBLE_EQ(back.timings_s.at("total"), 1.25);
 }
