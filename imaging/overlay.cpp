@@ -99,14 +99,16 @@ void OverlayCanvas::set_tissue_mask(const cv::Mat& mask) {
   tissue_mask_ = m > 0;
 }
 
-void OverlayCanvas::add_outline(const std::vector<cv::Point2d>& ring) {
+void OverlayCanvas::add_outline(const std::vector<cv::Point2d>& ring, bool exclusion) {
   std::vector<cv::Point> pts;
   pts.reserve(ring.size());
   for (const auto& p : ring) {
     pts.emplace_back(static_cast<int>(std::lround(p.x * scale_)),
                      static_cast<int>(std::lround(p.y * scale_)));
   }
-  if (pts.size() >= 2) outlines_.push_back(std::move(pts));
+  if (pts.size() < 2) return;
+  outlines_.push_back(std::move(pts));
+  outline_excludes_.push_back(exclusion);
 }
 
 cv::Mat OverlayCanvas::render() const {
@@ -162,8 +164,9 @@ cv::Mat OverlayCanvas::render() const {
     const int thickness = std::max(1, std::min(out.cols, out.rows) / 500);
     cv::drawContours(out, contours, -1, cv::Scalar(0, 170, 0), thickness, cv::LINE_AA);
   }
-  for (const auto& o : outlines_) {
-    cv::polylines(out, o, true, cv::Scalar(0, 0, 0), std::max(1, std::min(out.cols, out.rows) / 400),
+  for (std::size_t k = 0; k < outlines_.size(); ++k) {
+    const cv::Scalar colour = outline_excludes_[k] ? cv::Scalar(255, 0, 255) : cv::Scalar(0, 0, 0);
+    cv::polylines(out, outlines_[k], true, colour, std::max(1, std::min(out.cols, out.rows) / 400),
                   cv::LINE_AA);
   }
   return out;

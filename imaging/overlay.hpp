@@ -29,8 +29,9 @@ class OverlayCanvas {
   void add_cells(const CellTable& table, const std::vector<CellClass>& classes);
   // `mask` (CV_8U, any size) covers the whole image; its outline is drawn in green.
   void set_tissue_mask(const cv::Mat& mask);
-  // ROI outlines in level-0 pixels, drawn in black.
-  void add_outline(const std::vector<cv::Point2d>& ring);
+  // ROI outlines in level-0 pixels (outer rings and holes), drawn in black; exclusions (Ignore*, Exclude) in
+  // magenta.
+  void add_outline(const std::vector<cv::Point2d>& ring, bool exclusion = false);
 
   cv::Mat render() const;  // RGB
   std::int64_t cells_drawn() const { return drawn_; }
@@ -52,6 +53,7 @@ class OverlayCanvas {
   cv::Rect density_box_;
   cv::Mat tissue_mask_;
   std::vector<std::vector<cv::Point>> outlines_;
+  std::vector<bool> outline_excludes_;  // per outline
   std::int64_t drawn_ = 0;
   std::int64_t dense_ = 0;
 };

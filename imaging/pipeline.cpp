@@ -918,9 +918,22 @@ struct CellSinkIn {
 
 OverlayCanvas make_canvas(const CellSinkIn& in) {
   OverlayCanvas canvas(in.thumb, in.size0);
-  canvas.set_tissue_mask(in.area->mask);
+  const Region& total = in.area->total;
+  if (total.whole_slide && total.exclude.empty()) {
+    canvas.set_tissue_mask(in.area->mask);
+  } else {
+    // The scored area's outline follows the regions' edges at the thumbnail's resolution, not the tissue
+    // grid cells they touch (up to 16 um past an edge).
+    cv::Mat mask;
+    cv::resize(in.tissue->mask, mask, in.thumb.size(), 0, 0, cv::INTER_NEAREST);
+    cv::bitwise_and(mask, rasterize(total, mask.size(), canvas.scale(), canvas.scale()), mask);
+    canvas.set_tissue_mask(mask);
+  }
   for (const auto& a : *in.rois) {
-    for (const auto& p : a.polygons) canvas.add_outline(p.outer);
+    for (const auto& p : a.polygons) {
+      canvas.add_outline(p.outer, a.exclude);
+      for (const auto& hole : p.holes) canvas.add_outline(hole, a.exclude);
+    }
   }
   return canvas;
 }

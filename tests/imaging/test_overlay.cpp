@@ -141,6 +141,17 @@ TEST(Overlay, DensityMapOfAFewCellsMatchesTheWholeCanvasBlur) {
   EXPECT_GT(cv::norm(out, thumb, cv::NORM_INF), 50.0);  // the map was drawn at all
 }
 
+TEST(Overlay, RegionsAreBlackAndExclusionsMagenta) {
+  ihc::OverlayCanvas canvas(cv::Mat(200, 200, CV_8UC3, cv::Scalar::all(255)), cv::Size2d(2000, 2000));
+  canvas.add_outline({{100, 100}, {1900, 100}, {1900, 1900}, {100, 1900}});
+  canvas.add_outline({{500, 500}, {900, 500}, {900, 900}, {500, 900}}, true);
+  const cv::Mat out = canvas.render();  // RGB
+  auto near = [&](int y, int x, cv::Vec3b want) { return cv::norm(out.at<cv::Vec3b>(y, x), want) < 48; };
+  EXPECT_TRUE(near(10, 100, {0, 0, 0}));  // anti-aliased lines
+  EXPECT_TRUE(near(50, 70, {255, 0, 255}));
+  EXPECT_EQ(out.at<cv::Vec3b>(70, 70), cv::Vec3b(255, 255, 255));  // inside stays visible
+}
+
 TEST(Overlay, TissueOutlineIsDrawn) {
   ihc::OverlayCanvas canvas(cv::Mat(200, 200, CV_8UC3, cv::Scalar::all(255)), cv::Size2d(2000, 2000));
   cv::Mat mask(50, 50, CV_8U, cv::Scalar(0));
