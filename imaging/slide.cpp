@@ -1,7 +1,12 @@
 #include "imaging/slide.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -329,17 +334,26 @@ bool looks_like_text(std::string_view head) {
   return true;
 }
 
-std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenOptions& options) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) throw SlideError(path, "file not found");
-  if (std::filesystem::is_directory(status))
-    throw SlideError(path, "is a directory, not a slide or image file");
-  if (!std::filesystem::is_regular_file(status)) throw SlideError(path, "is not a regular file");
-  {
-    std::ifstream probe(path, std::ios::binary);
-    if (!probe) throw SlideError(path, std::string("cannot open for reading: ") + std::strerror(errno));
+void check_slide_file(const std::filesystem::path& path) {
+  // O_NONBLOCK: a named pipe opens at once (rather than waiting for a writer) and is refused by what fstat
+  // says of the opened file, so nothing can swap the path between the check and the open.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT || err == ENOTDIR) throw SlideError(path, "file not found");
+    if (err == EISDIR) throw SlideError(path, "is a directory, not a slide or image file");
+    throw SlideError(path, std::string("cannot open for reading: ") + std::strerror(err));
   }
+  struct stat st {};
+  const bool stated = ::fstat(fd, &st) == 0;
+  ::close(fd);
+  if (stated && S_ISDIR(st.st_mode)) throw SlideError(path, "is a directory, not a slide or image file");
+  if (!stated || !S_ISREG(st.st_mode)) throw SlideError(path, "is not a regular file");
+}
+
+std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenOptions& options) {
+  check_slide_file(path);
+  std::error_code ec;
   if (std::filesystem::file_size(path, ec) == 0 && !ec) throw SlideError(path, "file is empty (0 bytes)");
 
   // The first refusal from a back-end that recognised the format is the most specific reason.

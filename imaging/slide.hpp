@@ -92,6 +92,12 @@ bool looks_like_text(std::string_view head);
 // (.svs, .ndpi, .tif, .png, ...). A name only: the batch also opens files by their magic bytes.
 bool has_slide_extension(const std::filesystem::path& path);
 
+// Throws SlideError unless `path` is a regular file that can be opened for reading: "file not found", "is a
+// directory, not a slide or image file", "is not a regular file" (a named pipe, socket or device: a named
+// pipe opened for reading waits for a writer, so no reader may open one) or "cannot open for reading:
+// <reason>". Never blocks. open_slide and every back-end's open call it first.
+void check_slide_file(const std::filesystem::path& path);
+
 // Opens a slide or image, trying each back-end of the table in order. Throws SlideError with the reason
 // from the most specific back-end (and a hint such as converting with `vips tiffsave --tile --pyramid`).
 std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenOptions& options = {});

@@ -222,6 +222,7 @@ std::unique_ptr<Slide> make_image_slide(const cv::Mat& rgb, SlideInfo info, cons
 }
 
 std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const OpenOptions& options) {
+  check_slide_file(path);  // OpenCV would wait on a named pipe
   const ImageKind kind = sniff(path);
   if (kind == ImageKind::None) return nullptr;
 

@@ -452,6 +452,7 @@ class JpegTiledTiffSlide : public Slide {
 }  // namespace
 
 std::unique_ptr<Slide> open_jpeg_tiled_tiff(const std::filesystem::path& path, const OpenOptions& options) {
+  check_slide_file(path);  // libtiff would wait on a named pipe
   if (!has_tiff_magic(path)) return nullptr;
   TiffHandle h(path);
   if (h.tif == nullptr) return nullptr;  // the image back-end reports libtiff's reason

@@ -96,6 +96,7 @@ class OpenSlideSlide : public Slide {
 }  // namespace
 
 std::unique_ptr<Slide> open_with_openslide(const std::filesystem::path& path, const OpenOptions& options) {
+  check_slide_file(path);  // OpenSlide would wait on a named pipe
   const char* vendor = openslide_detect_vendor(path.c_str());
   if (vendor == nullptr) return nullptr;
   const std::string vendor_name = vendor;

@@ -1,6 +1,7 @@
 #include "models/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -65,24 +66,35 @@ void ensure_directory(const fs::path& dir) {
 
 WholeFile read_whole_file(const fs::path& path) {
   WholeFile f;
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    f.status = WholeFile::Status::IsDirectory;
-    return f;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    f.status = WholeFile::Status::CannotOpen;
+  // O_NONBLOCK: a named pipe opens at once instead of waiting for a writer, and is then refused by fstat.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    f.status = errno == EISDIR ? WholeFile::Status::IsDirectory : WholeFile::Status::CannotOpen;
     f.open_errno = errno;
     return f;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    f.status = WholeFile::Status::ReadFailed;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const bool folder = S_ISDIR(st.st_mode);
+    ::close(fd);
+    f.status = folder ? WholeFile::Status::IsDirectory : WholeFile::Status::NotRegular;
     return f;
   }
-  f.text = ss.str();
+  if (st.st_size > 0) f.text.reserve(static_cast<std::size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      f.text.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      f.status = WholeFile::Status::ReadFailed;
+      f.text.clear();
+      break;
+    }
+  }
+  ::close(fd);
   return f;
 }
 
@@ -91,6 +103,8 @@ std::string read_file(const fs::path& path) {
   switch (f.status) {
     case WholeFile::Status::IsDirectory:
       throw FileError(path, "is a directory, not a file");
+    case WholeFile::Status::NotRegular:
+      throw FileError(path, "is not a regular file");
     case WholeFile::Status::CannotOpen:
       throw FileError(path, std::string("cannot open for reading: ") + errno_text(f.open_errno));
     case WholeFile::Status::ReadFailed:
@@ -107,6 +121,9 @@ bool read_named_file(const std::string& path, const std::string& what, std::stri
   switch (f.status) {
     case WholeFile::Status::IsDirectory:
       error = "cannot read " + what + " '" + path + "': it is a directory";
+      return false;
+    case WholeFile::Status::NotRegular:
+      error = "cannot read " + what + " '" + path + "': it is not a regular file";
       return false;
     case WholeFile::Status::CannotOpen:
       error = "cannot open " + what + " '" + path + "': " + errno_text(f.open_errno);

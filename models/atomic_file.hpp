@@ -28,9 +28,10 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 void ensure_directory(const std::filesystem::path& dir);
 
 // A whole file read, for readers that word their own errors. A folder is refused: it opens as a stream that
-// reads nothing and would pass as an empty file.
+// reads nothing and would pass as an empty file. So is anything else that is not a regular file (a named
+// pipe, socket or device), without waiting: a named pipe opened for reading waits for a writer.
 struct WholeFile {
-  enum class Status { Ok, IsDirectory, CannotOpen, ReadFailed };
+  enum class Status { Ok, IsDirectory, NotRegular, CannotOpen, ReadFailed };
   Status status = Status::Ok;
   int open_errno = 0;  // the reason, when CannotOpen
   std::string text;
@@ -40,8 +41,8 @@ WholeFile read_whole_file(const std::filesystem::path& path);
 // Whole file as a string; throws FileError when it cannot be read.
 std::string read_file(const std::filesystem::path& path);
 // The same for readers with their own error type (parameter files, GeoJSON): false with `error` set to
-// "cannot open <what> '<path>': <reason>", "cannot read <what> '<path>': it is a directory" or "cannot read
-// <what> '<path>'".
+// "cannot open <what> '<path>': <reason>", "cannot read <what> '<path>': it is a directory", "cannot read
+// <what> '<path>': it is not a regular file" or "cannot read <what> '<path>'".
 bool read_named_file(const std::string& path, const std::string& what, std::string& text, std::string& error);
 
 // Streams a large file atomically: write() appends (buffered), commit() makes it visible under `path`.

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "models/atomic_file.hpp"
+#include "models/text.hpp"
 
 namespace ihc {
 namespace {
@@ -44,20 +45,6 @@ bool parse_int(const std::string& text, long long* out) {
   if (*first == '+') ++first;
   auto res = std::from_chars(first, last, *out);
   return res.ec == std::errc() && res.ptr == last;
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 const char* type_name(ParamType t) {
@@ -159,20 +146,11 @@ void ParamSet::set(const std::string& key, const std::string& value, const std::
   const std::string where = where_of(origin);
   const ParamSpec* spec = find(key);
   if (spec == nullptr) {
-    std::string best;
-    std::size_t best_distance = 0;
-    for (const auto& s : specs_) {
-      const std::size_t d = edit_distance(key, s.key);
-      // A key that is a prefix of a known one ("sigma" for "sigma_um") is the common typo: units left out.
-      const bool prefix = key.size() >= 3 && (s.key.rfind(key, 0) == 0 || key.rfind(s.key, 0) == 0);
-      const std::size_t score = prefix ? 0 : d;
-      if (best.empty() || score < best_distance) {
-        best = s.key;
-        best_distance = score;
-      }
-    }
-    const std::size_t allowed = std::max<std::size_t>(2, key.size() / 3);
-    if (!best.empty() && best_distance <= allowed) {
+    std::vector<std::string> keys;
+    keys.reserve(specs_.size());
+    for (const auto& s : specs_) keys.push_back(s.key);
+    const std::string best = closest_name(key, keys);
+    if (!best.empty()) {
       throw ParamError(where + "unknown parameter '" + key + "' (did you mean '" + best + "'?)");
     }
     throw ParamError(where + "unknown parameter '" + key + "'");

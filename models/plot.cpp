@@ -230,7 +230,13 @@ void draw_km(Canvas& c, const Cohort& cohort, const CohortStats& stats, const Km
   }
   // Test results, bottom left inside the axes.
   double ty = bottom - 20 - (stats.has_cox ? 24 : 0);
-  c.text(left + 14, ty, "Log-rank " + format_p(stats.log_rank.p), 18, kBlack, Anchor::Left, true);
+  // Not computable: the reason, in the text report's words ("log-rank not computable: no events in any
+  // group"), a size smaller so that the longest reason stays inside the axes.
+  if (stats.log_rank.note.empty()) {
+    c.text(left + 14, ty, "Log-rank " + format_p(stats.log_rank.p), 18, kBlack, Anchor::Left, true);
+  } else {
+    c.text(left + 14, ty, "Log-rank " + stats.log_rank.note, 16, kBlack, Anchor::Left, true);
+  }
   if (stats.has_cox && !stats.cox.terms.empty()) {
     const auto& t = stats.cox.terms.front();
     char buf[160];

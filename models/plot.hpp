@@ -69,8 +69,9 @@ struct KmLabels {
   std::string time_label;  // e.g. "Time (months)"
 };
 
-// Kaplan-Meier curves per group with censor ticks, 95 % CI not drawn (kept in stats.json), log-rank p and
-// hazard ratio on the plot, and the number-at-risk table under it.
+// Kaplan-Meier curves per group with censor ticks, 95 % CI not drawn (kept in stats.json), log-rank p (or why
+// it is not computable: "Log-rank not computable: no events in any group") and hazard ratio on the plot, and
+// the number-at-risk table under it.
 void draw_km(Canvas& canvas, const Cohort& cohort, const CohortStats& stats, const KmLabels& labels);
 void draw_scatter(Canvas& canvas, const Cohort& cohort, const CorrelationResult& corr,
                   const std::string& x_label);

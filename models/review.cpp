@@ -670,6 +670,8 @@ Review load_review(const std::filesystem::path& path) {
       throw ReviewError(path.string() + ": cannot open review file");
     case WholeFile::Status::IsDirectory:
       throw ReviewError(path.string() + ": is a folder, not a review file (give the review.json inside it)");
+    case WholeFile::Status::NotRegular:
+      throw ReviewError(path.string() + ": is not a regular file");
     case WholeFile::Status::ReadFailed:
       throw ReviewError(path.string() + ": cannot read review file");
   }

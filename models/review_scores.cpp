@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "models/regions.hpp"
+#include "models/results_link.hpp"
 
 namespace ihc {
 namespace fs = std::filesystem;
@@ -130,31 +131,59 @@ std::vector<ScoreRow> reviewed_batch_region_rows(const SlideRecord& rec, const R
   return rows;
 }
 
+std::string review_slide_mismatch(const Review& review, const fs::path& review_file, const SlideRecord& rec,
+                                  const fs::path& record_file) {
+  if (review.slide.empty() || rec.source.empty()) return {};
+  const fs::path reviewed(review.slide);
+  if (reviewed.filename() == fs::path(rec.source).filename()) return {};
+  // A renamed copy of the slide passes when it can be seen to be one (the viewer opens such a copy with its
+  // results and records the copy's name): beside the source (or at the recorded path), the same file or the
+  // same byte size. Any other name is another slide until shown otherwise: never a silently wrong review.
+  const fs::path source = results_source(record_file.parent_path(), rec);
+  const fs::path copy = reviewed.is_absolute() ? reviewed : source.parent_path() / reviewed.filename();
+  std::error_code ec_copy, ec_source;
+  const auto copy_size = fs::file_size(copy, ec_copy);
+  const auto source_size = fs::file_size(source, ec_source);
+  if (!ec_copy && !ec_source && (copy_size == source_size || file_identity(copy) == file_identity(source)))
+    return {};
+  return review_file.string() + ": made on " + reviewed.filename().string() +
+         ", but these cells were detected on " + rec.source + " (" + record_file.string() + "); not applied";
+}
+
 ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automatic,
                                      const SlideRecord* record) {
   std::error_code ec;
-  const CellResults cells = fs::exists(dir / "cells.csv", ec) ? read_cells_csv(dir / "cells.csv")
-                                                              : read_cells_geojson(dir / "cells.geojson");
   // As the viewer opens it: the copy ihcview kept when this folder refused the review, when that is newer.
   LoadedReview loaded = load_review_with_rescue(dir);
   if (!loaded.found) throw ReviewError((dir / "review.json").string() + ": no such file");
   Review review = std::move(loaded.review);
+  const bool has_record = record != nullptr || fs::exists(dir / "slide.json", ec);
+  const SlideRecord rec = record != nullptr ? *record
+                          : has_record      ? read_slide_json(dir / "slide.json")
+                                            : SlideRecord{};
+  // Never another slide's review on these cells (a review.json copied or saved into the wrong folder).
+  const fs::path review_file = loaded.restored_from.empty() ? dir / "review.json" : loaded.restored_from;
+  ReviewedFolder out;
+  const std::string mismatch = review_slide_mismatch(review, review_file, rec, dir / "slide.json");
+  if (!mismatch.empty()) throw ReviewError(mismatch);
+  if (review.slide.empty() && !rec.source.empty()) {
+    const std::string unchecked =
+        " names no slide (an older file): applied without checking that it was made on ";
+    out.warning = review_file.string() + unchecked + rec.source;
+  }
+  const CellResults cells = fs::exists(dir / "cells.csv", ec) ? read_cells_csv(dir / "cells.csv")
+                                                              : read_cells_geojson(dir / "cells.geojson");
   // As the viewer does: corrections follow the cells by centroid when they were re-detected since the review.
   if (!review_fits_cells(review, cells.table.cells)) {
     ReviewEditor editor(review);
     editor.rematch(cells.table.cells, 4.0);
     review = editor.review();
   }
-  const bool has_record = record != nullptr || fs::exists(dir / "slide.json", ec);
-  const SlideRecord rec = record != nullptr ? *record
-                          : has_record      ? read_slide_json(dir / "slide.json")
-                                            : SlideRecord{};
   const ScoreOptions options = has_record ? score_options_of(rec.parameters) : ScoreOptions{};
   CellState state;
   state.automatic = grade_cells(cells.table, review.thresholds);
   apply_review(cells.table, review, &state);
   const Summary s = summarize(state, nullptr, review.intensity_override, options);
-  ReviewedFolder out;
   out.total =
       reviewed_row(automatic.image, s, reviewed_area_mm2(review, automatic.tissue_area_mm2), automatic.mpp);
   out.regions = reviewed_batch_region_rows(rec, load_recorded_rois(dir, rec), cells.table, state, review,

@@ -65,19 +65,29 @@ std::vector<ScoreRow> reviewed_batch_region_rows(const SlideRecord& rec, const R
                                                  const Review& review, double mpp,
                                                  const ScoreOptions& options = {});
 
+// Why a review is not one of the slide whose cells are in a result folder: its `slide` (the file name ihcview
+// records) is not the file name of slide.json's source, unless that file, beside the source, is a renamed
+// copy of it (the same file or the same byte size). "<review_file>: made on b.png, but these cells were
+// detected on in/a.png (<record_file>); not applied" (a review.json copied or saved into another slide's
+// folder), or "" when it is that slide's or either names no slide (older review.json files carry none).
+std::string review_slide_mismatch(const Review& review, const std::filesystem::path& review_file,
+                                  const SlideRecord& rec, const std::filesystem::path& record_file);
+
 // A batch result folder (OUT/slides/<id>) with its review.json (or the copy ihcview kept when the folder
 // refused it, when that is newer: load_review_with_rescue), scored as the viewer scores it: cells from
 // cells.csv (else cells.geojson) graded with the review's thresholds; corrections follow re-detected cells by
 // centroid within 4 px, as when the viewer opens the folder; the intensity rule and group are slide.json's.
 // `automatic` is the folder's summary.csv row (image, tissue area, mpp); `record` its slide.json when the
-// caller has read it already, else it is read here when present. Throws (ResultsError, ReviewError,
-// ScoringError) naming the file.
+// caller has read it already, else it is read here when present. A review of another slide
+// (review_slide_mismatch) is refused with ReviewError; one that names no slide is applied with a warning.
+// Throws (ResultsError, ReviewError, ScoringError) naming the file.
 struct ReviewedFolder {
   ScoreRow total;
   std::vector<ScoreRow> regions;  // the batch's regions (reviewed_batch_region_rows), then drawn ones
   std::size_t corrections = 0;    // cells whose class the pathologist set or marked false
   std::size_t orphans = 0;        // corrections with no cell within 4 px (kept in review.json, not counted)
   std::filesystem::path rescued;  // the review came from ihcview's rescue copy (newer than review.json)
+  std::string warning;            // the review names no slide: applied without checking it is this one's
 };
 ReviewedFolder score_reviewed_folder(const std::filesystem::path& dir, const ScoreRow& automatic,
                                      const SlideRecord* record = nullptr);

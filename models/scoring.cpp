@@ -19,6 +19,11 @@ constexpr GroupScore kGroupScores[] = {
     GroupScore::None, GroupScore::PositivePercent, GroupScore::HScore, GroupScore::IntensityScore,
     GroupScore::Ixp,  GroupScore::IxpRate,         GroupScore::Allred, GroupScore::Irs};
 
+// Thresholds are optical densities. An 8-bit pixel's OD is at most log10(255) = 2.4 per channel, about 3.7 as
+// DAB after deconvolution with QuPath's H-DAB vectors: a threshold above 5 grades no cell, and 50 or 1e9 is a
+// percentage or a typo, refused with the key and the range.
+constexpr double kMaxThresholdOd = 5.0;
+
 ParamSpec threshold_spec(const std::string& key, const std::string& label, const std::string& value,
                          const std::string& help) {
   ParamSpec s;
@@ -29,6 +34,7 @@ ParamSpec threshold_spec(const std::string& key, const std::string& label, const
   s.unit = "OD";
   s.help = help;
   s.min = 0.0;
+  s.max = kMaxThresholdOd;
   return s;
 }
 

@@ -1,5 +1,8 @@
 #include "models/text.hpp"
 
+#include <algorithm>
+#include <utility>
+
 namespace ihc {
 
 std::string ascii_lower(std::string s) {
@@ -7,6 +10,36 @@ std::string ascii_lower(std::string s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return s;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string closest_name(const std::string& typed, const std::vector<std::string>& names) {
+  std::string best;
+  std::size_t best_score = 0;
+  for (const auto& name : names) {
+    // A name `typed` begins (or that begins `typed`) is the common slip: a unit or the last letters left out.
+    const bool prefix = typed.size() >= 3 && (name.rfind(typed, 0) == 0 || typed.rfind(name, 0) == 0);
+    const std::size_t score = prefix ? 0 : edit_distance(typed, name);
+    if (best.empty() || score < best_score) {
+      best = name;
+      best_score = score;
+    }
+  }
+  const std::size_t allowed = std::max<std::size_t>(2, typed.size() / 3);
+  return !best.empty() && best_score <= allowed ? best : std::string();
 }
 
 }  // namespace ihc

@@ -1,10 +1,21 @@
 #pragma once
 // Small text helpers shared by readers of names typed by people (file extensions, class names, flags).
+#include <cstddef>
 #include <string>
+#include <vector>
 
 namespace ihc {
 
 // `s` with A-Z turned to a-z; other bytes (UTF-8 included) unchanged, whatever the C locale.
 std::string ascii_lower(std::string s);
+
+// Levenshtein distance in bytes: insertions, deletions and substitutions of one byte each.
+std::size_t edit_distance(const std::string& a, const std::string& b);
+
+// The name of `names` that `typed` most likely meant, or "" when none is close: one that `typed` (3 bytes or
+// more) is a prefix of, or that is a prefix of it ("sigma" for "sigma_um", "estimat" for "estimate"), else
+// the nearest within max(2, size / 3) edits; ties go to the earlier name. What unknown parameter keys,
+// commands and subcommands suggest ("did you mean ...?").
+std::string closest_name(const std::string& typed, const std::vector<std::string>& names);
 
 }  // namespace ihc

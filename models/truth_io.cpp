@@ -97,6 +97,8 @@ std::string read_text(const std::filesystem::path& path) {
   switch (f.status) {
     case WholeFile::Status::IsDirectory:
       throw TruthError(path.string() + ": is a directory, not a file");
+    case WholeFile::Status::NotRegular:
+      throw TruthError(path.string() + ": is not a regular file");
     case WholeFile::Status::CannotOpen:
       throw TruthError(path.string() + ": cannot open for reading");
     case WholeFile::Status::ReadFailed:

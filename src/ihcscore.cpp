@@ -5,9 +5,11 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "ihc/version.hpp"
+#include "models/text.hpp"
 
 namespace {
 
@@ -69,7 +71,11 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::fprintf(stderr, "ihcscore: unknown command '%s'\n\n", name.c_str());
+  std::vector<std::string> names;
+  for (const auto& c : kCommands) names.emplace_back(c.name);
+  const std::string meant = ihc::closest_name(name, names);
+  std::fprintf(stderr, "ihcscore: unknown command '%s'%s\n\n", name.c_str(),
+               meant.empty() ? "" : (" (did you mean '" + meant + "'?)").c_str());
   usage(stderr);
   return 1;
 }

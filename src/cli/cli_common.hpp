@@ -11,7 +11,9 @@
 namespace ihc::cli {
 
 // Parses `args` with CLI11. Returns the exit status when the command must stop here (0 after --help, 1 after
-// a usage error, which CLI11 has printed), or nothing to go on.
+// a usage error, which CLI11 has printed), or nothing to go on. A command of subcommands given an unknown one
+// says so with the one meant: "ihcscore stains: error: unknown subcommand 'estimat' (did you mean
+// 'estimate'?)".
 std::optional<int> parse_command_line(CLI::App& app, const Args& args);
 
 // A finite number > 0 (sizes in um or px). CLI::PositiveNumber lets "nan" through: NaN fails every

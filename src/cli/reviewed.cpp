@@ -87,6 +87,8 @@ int run_reviewed(const Args& args) {
           "%s: reviewed (%zu corrections%s%s)\n", row.image.c_str(), r.corrections,
           r.orphans > 0 ? (", " + std::to_string(r.orphans) + " without a cell, not counted").c_str() : "",
           note.c_str());
+      if (!r.warning.empty())
+        std::fprintf(stderr, "ihcscore reviewed: %s: warning: %s\n", row.image.c_str(), r.warning.c_str());
       // The folder's own review.json is older or missing: say where the review came from, and how to put
       // it back where the batch's other readers (the viewer elsewhere, QuPath exports) will find it.
       if (!r.rescued.empty()) {

@@ -132,6 +132,10 @@ TEST(CohortCli, AConstantCovariateOrCorrelateAndNoEventsAreExplainedNotPrintedAs
   html = test::read_text(dir / "censored" / "report.html");
   EXPECT_NE(html.find("<p>Log-rank: not computable: no events in any group</p>"), std::string::npos);
   EXPECT_EQ(html.find("-1 df"), std::string::npos);
+  // The plot says why too, in the same words (it said "Log-rank p = n/a").
+  const std::string km = test::read_text(dir / "censored" / "km.svg");
+  EXPECT_NE(km.find(">Log-rank not computable: no events in any group<"), std::string::npos) << km;
+  EXPECT_EQ(km.find("n/a"), std::string::npos);
 }
 
 TEST(CohortCli, AScoreUndefinedForEverySlideIsRefusedNotAnalysedAsNothing) {

@@ -51,3 +51,19 @@ TEST(ParamsCli, UnknownKeyAndBadPresetAreUsageErrors) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, "ihcscore params: error: unknown preset 'her2' (known: dsg2, ki67)\n");
 }
+
+// A threshold far beyond any optical density (a percentage, a typo) is refused from --set and from a file,
+// with the key and the range.
+TEST(ParamsCli, AThresholdBeyondAnyOpticalDensityIsRefused) {
+  const fs::path dir = ihc::test::temp_dir("params_cli_threshold");
+  auto r = ihcscore({"params", "--show", "--set", "threshold_3plus=50"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore params: error: --set: parameter 'threshold_3plus' must be between 0 and 5, got 50\n");
+  std::ofstream(dir / "p.params") << "# study thresholds\nthreshold_positive = 1e9\n";
+  r = ihcscore({"params", "--show", "--params", (dir / "p.params").string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ihcscore params: error: " + (dir / "p.params").string() +
+                       ":2: parameter 'threshold_positive' must be between 0 and 5, got 1e9\n");
+  EXPECT_EQ(r.out, "");
+}

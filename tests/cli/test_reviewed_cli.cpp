@@ -215,6 +215,47 @@ TEST(ReviewedCli, AReviewThatCannotBeReadFailsItsRowAndTheExitStatus) {
   EXPECT_EQ(row_of(reviewed, "ki67_nuclear")["Status"], "ok");
 }
 
+// review.json names the slide it was made on (ihcview writes the file name). One copied or saved into another
+// slide's folder is refused for that slide, naming both files, and fails the run (exit 2); it used to be
+// applied to the other slide's cells. A review that names no slide (an older file) is applied, with a
+// warning.
+TEST(ReviewedCli, AReviewOfAnotherSlideIsRefused) {
+  const fs::path dir = scored_batch("reviewed_cli_other_slide");
+  const fs::path membrane = dir / "out/slides/dsg2_membrane", nuclear = dir / "out/slides/ki67_nuclear",
+                 mixed = dir / "out/slides/mixed_field";
+  Review other = review_for(mixed);
+  other.slide = "dsg2_membrane.png";
+  save_review(mixed / "review.json", other);
+  Review own = review_for(nuclear);
+  own.slide = "ki67_nuclear.png";
+  save_review(nuclear / "review.json", own);
+  save_review(membrane / "review.json", review_for(membrane));  // no slide name
+
+  const auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  EXPECT_EQ(run.status, 2);
+  const std::string refused =
+      "out/slides/mixed_field/review.json: made on dsg2_membrane.png, but these cells were detected on "
+      "in/mixed_field.png (out/slides/mixed_field/slide.json); not applied";
+  EXPECT_NE(run.err.find("ihcscore reviewed: mixed_field: " + refused + "\n"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("ihcscore reviewed: dsg2_membrane: warning: out/slides/dsg2_membrane/review.json "
+                         "names no slide (an older file): applied without checking that it was made on "
+                         "in/dsg2_membrane.png\n"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("ki67_nuclear"), std::string::npos) << run.err;
+  EXPECT_NE(run.out.find("ki67_nuclear: reviewed (0 corrections)\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("dsg2_membrane: reviewed (0 corrections)\n"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("3 slides: 2 reviewed, 0 automatic, 1 failed -> out/reviewed_summary.csv\n"),
+            std::string::npos)
+      << run.out;
+  const CsvTable reviewed = read_csv_table(dir / "out/reviewed_summary.csv");
+  auto m = row_of(reviewed, "mixed_field");
+  EXPECT_EQ(m["Status"], "FAILED: review: " + refused);
+  EXPECT_EQ(m["Num Detections"], "");  // neither the other slide's review nor the automatic numbers
+  EXPECT_EQ(row_of(reviewed, "ki67_nuclear")["Status"], "ok; reviewed");
+  EXPECT_EQ(row_of(reviewed, "dsg2_membrane")["Status"], "ok; reviewed");
+}
+
 TEST(ReviewedCli, ASlideReScoredSinceTheBatchGivesItsCurrentScores) {
   // As when the viewer re-scored mixed_field into its batch folder: slide.json holds new scores, summary.csv
   // the batch's.

@@ -2,6 +2,7 @@
 // ../shared/data (through symlinks, never copies), broken files and generated slides.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -750,6 +751,43 @@ TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(read_tsv(dir / "o/errors.tsv")[1],
             (std::vector<std::string>{"missing.svs", "input", "missing.svs: no such file or directory"}));
+}
+
+// A named pipe is no slide, and opening one for reading waits for a writer that never comes: given directly,
+// in a folder, in a list, or as the --params or --roi file, it is refused naming the file, and nothing waits.
+// Each run has a time limit, so that a regression fails (status 124) instead of hanging the test suite.
+TEST_F(ScoreCli, NamedPipesAreRefusedNeverWaitedOn) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_fifo");
+  fs::create_directories(dir / "in");
+  fs::create_symlink(ihc::test::source_dir() / "samples" / "ki67_nuclear.png",
+                     dir / "in" / "ki67_nuclear.png");
+  for (const char* name : {"in/pipe.png", "pipe.svs", "pipe.params", "pipe.geojson"})
+    ASSERT_EQ(::mkfifo((dir / name).c_str(), 0600), 0) << name;
+  std::ofstream(dir / "list.txt") << "pipe.svs\n";
+  auto timed = [&](const std::vector<std::string>& args) {
+    return ihc::test::run_program("ihcscore", args, dir, 60);
+  };
+  const std::string slide = "in/ki67_nuclear.png";
+  RunResult r = timed({"score", "in", "-o", "o1", "-q"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_tsv(dir / "o1/errors.tsv")[1],
+            (std::vector<std::string>{"in/pipe.png", "skipped", "in/pipe.png: not a regular file"}));
+  r = timed({"score", "pipe.svs", "-o", "o2", "-q"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(read_tsv(dir / "o2/errors.tsv")[1],
+            (std::vector<std::string>{"pipe.svs", "input", "pipe.svs: not a regular file"}));
+  r = timed({"score", "list.txt", "-o", "o3", "-q"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(read_tsv(dir / "o3/errors.tsv")[1],
+            (std::vector<std::string>{"pipe.svs", "input", "pipe.svs: not a regular file"}));
+  r = timed({"score", slide, "-o", "o4", "--params", "pipe.params"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore score: error: cannot read parameter file 'pipe.params': it is not a regular file\n");
+  r = timed({"score", slide, "-o", "o5", "--roi", "pipe.geojson"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore score: error: cannot read GeoJSON file 'pipe.geojson': it is not a regular file\n");
 }
 
 TEST_F(ScoreCli, TiledSlideAndWholeImageFindTheSameCells) {

@@ -86,3 +86,20 @@ TEST(StainsCli, BadInputGetsAClearErrorAndExitStatus) {
   const auto usage = ihcscore({"stains"});
   EXPECT_EQ(usage.status, 1);
 }
+
+// A mistyped subcommand is answered with the one meant, as an unknown parameter key is; CLI11 alone said only
+// that an argument was not expected.
+TEST(StainsCli, AMistypedSubcommandNamesTheOneMeant) {
+  const auto typo = ihcscore({"stains", "estimat", "slide.svs"});
+  EXPECT_EQ(typo.status, 1);
+  EXPECT_EQ(typo.err, "ihcscore stains: error: unknown subcommand 'estimat' (did you mean 'estimate'?)\n");
+  EXPECT_EQ(typo.out, "");
+  // The slide given without the subcommand: nothing close, so the subcommands are listed.
+  const auto missing = ihcscore({"stains", "slide.svs"});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_EQ(missing.err, "ihcscore stains: error: unknown subcommand 'slide.svs' (expected 'estimate')\n");
+  // Help still works.
+  const auto help = ihcscore({"stains", "--help"});
+  EXPECT_EQ(help.status, 0) << help.err;
+  EXPECT_NE(help.out.find("estimate"), std::string::npos) << help.out;
+}

@@ -2,6 +2,8 @@
 // Walks every image and slide of ../shared/data: each opens (or fails with its known, exact reason).
 #include "imaging/slide.hpp"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -148,6 +150,25 @@ TEST(OpenSlide, BadFilesFailWithTheirReason) {
                 ": not a readable slide or image: the content is of unknown format "
                 "(starts with bytes 01 02 03 04), not a TIFF image (tried OpenSlide "
                 "3.4 and OpenCV)");
+}
+
+// A named pipe (socket, device) is refused without opening it for reading, which would wait for a writer.
+TEST(OpenSlide, ANamedPipeIsRefusedWithoutWaiting) {
+  const auto dir = test::temp_dir("open_slide_fifo");
+  const auto pipe = dir / "pipe.svs";
+  ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
+  EXPECT_EQ(test::without_waiting_on(pipe, [&] { return open_error(pipe); }),
+            pipe.string() + ": is not a regular file");
+  const std::string checked = test::without_waiting_on(pipe, [&] {
+    try {
+      check_slide_file(pipe);
+    } catch (const SlideError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  });
+  EXPECT_EQ(checked, pipe.string() + ": is not a regular file");
+  EXPECT_NO_THROW(check_slide_file(test::source_dir() / "samples" / "ki67_nuclear.png"));
 }
 
 // Decides whether a file given to `ihcscore score` is a list of paths, and how a bad file is described.

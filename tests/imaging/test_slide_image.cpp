@@ -2,6 +2,8 @@
 // conversions with warnings, resolution tags, lazily built downsampled levels.
 #include "imaging/slide_image.hpp"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -65,6 +67,22 @@ cv::Mat bgr_pattern(int w, int h) {
     for (int x = 0; x < w; ++x) bgr.at<cv::Vec3b>(y, x) = cv::Vec3b(x % 256, y % 256, (x + y) % 256);
   }
   return bgr;
+}
+
+// Called on its own (not through open_slide), the back-end still refuses a named pipe rather than letting
+// OpenCV open it for reading, which waits for a writer.
+TEST(ImageBackend, ANamedPipeIsRefusedWithoutWaiting) {
+  const auto pipe = test::temp_dir("open_with_opencv_fifo") / "pipe.tif";
+  ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
+  const std::string error = test::without_waiting_on(pipe, [&] {
+    try {
+      open_with_opencv(pipe, {});
+    } catch (const SlideError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  });
+  EXPECT_EQ(error, pipe.string() + ": is not a regular file");
 }
 
 TEST(ImageBackend, BoxesPngIsPaletteConvertedToRgb) {

@@ -2,6 +2,8 @@
 // a libtiff-written tiled JPEG TIFF (abbreviated tiles + JPEGTables) checked against OpenSlide's reading.
 #include "imaging/slide_jpeg_tiles.hpp"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 #include <tiffio.h>
 
@@ -73,6 +75,22 @@ void expect_matches_decoded_png(const char* ome, const char* png, cv::Size size,
   EXPECT_EQ(cv::countNonZero(region(cv::Rect(0, 200, 700, 400)).reshape(1) != 255), 0);
   const cv::Mat straddle = slide->read_region(400, 400, 0, 300, 300);  // corners of tiles 0, 1, 5, 6
   EXPECT_LE(diff_stats(straddle, expected(cv::Rect(400, 400, 300, 300))).max, 1.0);
+}
+
+// Called on its own (not through open_slide), the back-end still refuses a named pipe rather than letting
+// libtiff open it for reading, which waits for a writer.
+TEST(JpegTiledTiff, ANamedPipeIsRefusedWithoutWaiting) {
+  const auto pipe = test::temp_dir("open_jpeg_tiled_tiff_fifo") / "pipe.tif";
+  ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
+  const std::string error = test::without_waiting_on(pipe, [&] {
+    try {
+      open_jpeg_tiled_tiff(pipe, {});
+    } catch (const SlideError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  });
+  EXPECT_EQ(error, pipe.string() + ": is not a regular file");
 }
 
 TEST(JpegTiledTiff, OmeNdpiCropMatchesDecodedPng) {

@@ -1,6 +1,8 @@
 // OpenSlide back-end on the real slides of ../shared/data (expected values from their MANIFEST.md).
 #include "imaging/slide_openslide.hpp"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -26,6 +28,22 @@ TEST(PremultipliedArgb, CompositesOntoWhite) {
   EXPECT_EQ(rgb.at<cv::Vec3b>(0, 1), cv::Vec3b(0x10, 0x20, 0x30));  // channel 0 = red
   EXPECT_EQ(rgb.at<cv::Vec3b>(1, 0), cv::Vec3b(0x40 + 0x7F, 0x7F, 0x7F));
   EXPECT_EQ(rgb.at<cv::Vec3b>(1, 1), cv::Vec3b(255, 255, 255));
+}
+
+// Called on its own (not through open_slide), the back-end still refuses a named pipe rather than letting
+// OpenSlide open it for reading, which waits for a writer.
+TEST(OpenSlideBackend, ANamedPipeIsRefusedWithoutWaiting) {
+  const auto pipe = test::temp_dir("open_with_openslide_fifo") / "pipe.tif";
+  ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
+  const std::string error = test::without_waiting_on(pipe, [&] {
+    try {
+      open_with_openslide(pipe, {});
+    } catch (const SlideError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  });
+  EXPECT_EQ(error, pipe.string() + ": is not a regular file");
 }
 
 TEST(OpenSlideBackend, NotRecognisedGivesNullptr) {

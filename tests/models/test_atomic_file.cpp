@@ -1,5 +1,7 @@
 #include "models/atomic_file.hpp"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -117,6 +119,32 @@ TEST(AtomicFile, ReadNamedFileGivesTheTextOrWhyNot) {
   EXPECT_EQ(error, "cannot open GeoJSON file '" + missing + "': No such file or directory");
   EXPECT_FALSE(ihc::read_named_file(dir.string(), "GeoJSON file", text, error));
   EXPECT_EQ(error, "cannot read GeoJSON file '" + dir.string() + "': it is a directory");
+}
+
+// A named pipe (or socket, device) where a file is expected is refused at once: opening one for reading waits
+// for a writer that never comes (a parameter file, ROI file or table that is a pipe hung the run).
+TEST(AtomicFile, ANamedPipeIsRefusedNotWaitedOn) {
+  const fs::path dir = ihc::test::temp_dir("atomic_fifo");
+  const fs::path pipe = dir / "p.params";
+  ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
+  const auto [ok, error] = ihc::test::without_waiting_on(pipe, [&] {
+    std::string text, why;
+    const bool read = ihc::read_named_file(pipe.string(), "parameter file", text, why);
+    return std::make_pair(read, why);
+  });
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(error, "cannot read parameter file '" + pipe.string() + "': it is not a regular file");
+  EXPECT_EQ(ihc::test::without_waiting_on(pipe, [&] { return ihc::read_whole_file(pipe).status; }),
+            ihc::WholeFile::Status::NotRegular);
+  const std::string thrown = ihc::test::without_waiting_on(pipe, [&] {
+    try {
+      ihc::read_file(pipe);
+    } catch (const ihc::FileError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  });
+  EXPECT_EQ(thrown, pipe.string() + ": is not a regular file");
 }
 
 TEST(AtomicFile, RemovesStaleTemporariesOnly) {

@@ -41,6 +41,27 @@ TEST(Plot, KmSvgHasOneCurvePerGroupThePValueAndTheRiskTable) {
   EXPECT_NE(s.find("stroke=\"#D22828\""), std::string::npos);  // High red
 }
 
+// A log-rank test that cannot be computed says why on the plot, in the text report's words; it said only
+// "p = n/a".
+TEST(Plot, KmSaysWhyTheLogRankIsNotComputable) {
+  const char* scores = "Image,IxP score\nP1,0\nP2,10\nP3,100\nP4,200\n";
+  const char* clinical = "patient_id,os_months,os_event\nP1,5,0\nP2,8,0\nP3,12,0\nP4,20,0\n";
+  CohortOptions o;
+  o.event_column = "os_event";
+  const Cohort cohort =
+      build_cohort(parse_csv_table(scores, "s"), parse_csv_table(clinical, "c"), nullptr, o);
+  const CohortStats stats = analyse_cohort(cohort, o);
+  ASSERT_EQ(stats.log_rank.note, "not computable: no events in any group");
+  plot::SvgCanvas svg(plot::kKmWidth, plot::km_height(cohort));
+  plot::draw_km(svg, cohort, stats, {"t", "x"});
+  const std::string s = svg.str();
+  EXPECT_NE(s.find(">Log-rank not computable: no events in any group<"), std::string::npos) << s;
+  EXPECT_EQ(s.find("n/a"), std::string::npos) << s;
+  // The raster draws the same label inside the figure.
+  plot::RasterCanvas png(plot::kKmWidth, plot::km_height(cohort), 1.0);
+  plot::draw_km(png, cohort, stats, {"t", "x"});
+}
+
 TEST(Plot, KmRasterShowsBothGroupColours) {
   Fixture f;
   plot::RasterCanvas png(plot::kKmWidth, plot::km_height(f.cohort), 1.0);

@@ -6,6 +6,7 @@
 
 #include "support/cell_lattice.hpp"
 
+#include "models/atomic_file.hpp"
 #include "models/parameters.hpp"
 #include "support/test_support.hpp"
 
@@ -167,6 +168,76 @@ TEST(ReviewScores, ANewDetectionsReusedIdsDoNotCarryTheCorrections) {
   EXPECT_TRUE(review_fits_cells(r, cells.table.cells));
   r.orphans.push_back({CellClass::OnePlus, false, {500, 500}});
   EXPECT_FALSE(review_fits_cells(r, cells.table.cells));
+}
+
+// A review is checked against the slide its folder's cells were detected on: by file name, since ihcview
+// records only the name. Either side naming no slide (older files) is no mismatch.
+TEST(ReviewScores, AReviewOfAnotherSlideIsNamedWithBothFiles) {
+  Review r;
+  SlideRecord rec;
+  rec.source = "in/a.svs";
+  r.slide = "a.svs";
+  EXPECT_EQ(review_slide_mismatch(r, "out/slides/a/review.json", rec, "out/slides/a/slide.json"), "");
+  r.slide = "/elsewhere/a.svs";  // the same name on another path: a moved slide
+  EXPECT_EQ(review_slide_mismatch(r, "out/slides/a/review.json", rec, "out/slides/a/slide.json"), "");
+  r.slide = "b.svs";
+  EXPECT_EQ(review_slide_mismatch(r, "out/slides/a/review.json", rec, "out/slides/a/slide.json"),
+            "out/slides/a/review.json: made on b.svs, but these cells were detected on in/a.svs "
+            "(out/slides/a/slide.json); not applied");
+  r.slide.clear();
+  EXPECT_EQ(review_slide_mismatch(r, "out/slides/a/review.json", rec, "out/slides/a/slide.json"), "");
+  {
+    // A renamed copy beside the source (ihcview opens one with the source's results) is that slide; a file of
+    // another size there is not.
+    const std::filesystem::path in = test::temp_dir("review_scores_renamed_copy");
+    write_file_atomic(in / "a.svs", "0123456789");
+    write_file_atomic(in / "a copy.svs", "0123456789");
+    write_file_atomic(in / "b.svs", "01234");
+    SlideRecord abs_rec;
+    abs_rec.source = (in / "a.svs").string();
+    r.slide = "a copy.svs";
+    EXPECT_EQ(review_slide_mismatch(r, "review.json", abs_rec, "slide.json"), "");
+    r.slide = "b.svs";
+    EXPECT_EQ(review_slide_mismatch(r, "review.json", abs_rec, "slide.json"),
+              "review.json: made on b.svs, but these cells were detected on " + abs_rec.source +
+                  " (slide.json); not applied");
+  }
+  r.slide = "b.svs";
+  rec.source.clear();
+  EXPECT_EQ(review_slide_mismatch(r, "out/slides/a/review.json", rec, "out/slides/a/slide.json"), "");
+
+  // score_reviewed_folder refuses it, and warns about a review without a name.
+  const std::filesystem::path dir = test::temp_dir("review_scores_other_slide");
+  CellResults cells;
+  cells.table = lattice();
+  cells.classes = grade_cells(cells.table, params());
+  write_cells_csv(dir / "cells.csv", cells, {});
+  rec.source = "in/a.svs";
+  write_file_atomic(dir / "slide.json", slide_json_text(rec));
+  Review other;
+  other.thresholds = params();
+  other.slide = "b.svs";
+  save_review(dir / "review.json", other);
+  ScoreRow automatic;
+  automatic.image = "a";
+  try {
+    score_reviewed_folder(dir, automatic);
+    FAIL() << "expected ReviewError";
+  } catch (const ReviewError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "review.json").string() +
+                                         ": made on b.svs, but these cells were detected on in/a.svs (" +
+                                         (dir / "slide.json").string() + "); not applied");
+  }
+  other.slide.clear();
+  save_review(dir / "review.json", other);
+  const ReviewedFolder f = score_reviewed_folder(dir, automatic);
+  EXPECT_EQ(f.total.num_detections, 100);
+  EXPECT_EQ(f.warning, (dir / "review.json").string() +
+                           " names no slide (an older file): applied without checking that it was made on "
+                           "in/a.svs");
+  other.slide = "a.svs";
+  save_review(dir / "review.json", other);
+  EXPECT_EQ(score_reviewed_folder(dir, automatic).warning, "");
 }
 
 }  // namespace ihc

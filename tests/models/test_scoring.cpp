@@ -152,7 +152,7 @@ TEST(ScoringParams, SetGradingParamsReadsBackExactly) {
   EXPECT_EQ(back.threshold_positive, 0.17);
   g.threshold_1plus = -1;  // refused as a file or --set value would be, naming where it came from
   EXPECT_EQ(error_of<ParamError>([&] { set_grading_params(params, g, "viewer"); }),
-            "viewer: parameter 'threshold_1plus' must be >= 0, got -1");
+            "viewer: parameter 'threshold_1plus' must be between 0 and 5, got -1");
 }
 
 TEST(ScoringParams, DeclaredSpecsGiveTheDefaultsAndValidate) {
@@ -184,7 +184,7 @@ TEST(ScoringParams, DeclaredSpecsGiveTheDefaultsAndValidate) {
   EXPECT_EQ(error_of<ParamError>([&] { params.set("threshold_mode", "two", "study.params:2"); }),
             "study.params:2: parameter 'threshold_mode' expects one of 'three', 'single', got 'two'");
   EXPECT_EQ(error_of<ParamError>([&] { params.set("threshold_1plus", "-0.2"); }),
-            "--set: parameter 'threshold_1plus' must be >= 0, got -0.2");
+            "--set: parameter 'threshold_1plus' must be between 0 and 5, got -0.2");
   params.set("threshold_mode", "three");
   params.set("threshold_3plus", "0.3");
   EXPECT_EQ(
@@ -200,6 +200,32 @@ TEST(ScoringParams, DeclaredSpecsGiveTheDefaultsAndValidate) {
   params.set("group_cutoff", "12");
   EXPECT_EQ(error_of<ParamError>([&] { score_options_from(params); }),
             "parameter 'group_cutoff' is set to 12 but group_score is none");
+}
+
+// Thresholds are DAB optical densities: an 8-bit pixel's OD is at most log10(255) = 2.4 per channel
+// (about 3.7 DAB OD after deconvolution with QuPath's vectors), so a threshold above 5 grades no cell at all;
+// 50 or 1e9 (a percentage or a typo) is refused, naming the key and the range, wherever it is set.
+TEST(ScoringParams, ThresholdsAreBoundedToPhysicalOpticalDensities) {
+  ParamSet params(scoring_param_specs());
+  for (const char* key : {"threshold_1plus", "threshold_2plus", "threshold_3plus", "threshold_positive"}) {
+    const ParamSpec* spec = params.find(key);
+    ASSERT_NE(spec, nullptr) << key;
+    EXPECT_EQ(spec->min, 0.0) << key;
+    EXPECT_EQ(spec->max, 5.0) << key;
+    params.set(key, "5");  // the bounds themselves are allowed
+    params.set(key, "0");
+  }
+  EXPECT_EQ(error_of<ParamError>([&] { params.set("threshold_3plus", "50"); }),
+            "--set: parameter 'threshold_3plus' must be between 0 and 5, got 50");
+  EXPECT_EQ(error_of<ParamError>([&] { params.load_text("threshold_positive = 1e9\n", "p.params"); }),
+            "p.params:1: parameter 'threshold_positive' must be between 0 and 5, got 1e9");
+  EXPECT_EQ(error_of<ParamError>([&] { params.set("threshold_1plus", "-0.2"); }),
+            "--set: parameter 'threshold_1plus' must be between 0 and 5, got -0.2");
+  // The viewer's grading goes through the same declaration.
+  GradingParams g;
+  g.threshold_3plus = 6;
+  EXPECT_EQ(error_of<ParamError>([&] { set_grading_params(params, g, "viewer"); }),
+            "viewer: parameter 'threshold_3plus' must be between 0 and 5, got 6");
 }
 
 TEST(CountClasses, CountsAllOrOnlyMembers) {

@@ -40,13 +40,14 @@ std::string read_text(const std::filesystem::path& path) {
 }
 
 CommandResult run_program(const std::string& program, const std::vector<std::string>& args,
-                          const std::filesystem::path& cwd) {
+                          const std::filesystem::path& cwd, int timeout_seconds) {
   static int counter = 0;
   const auto capture = std::filesystem::path(IHC_BINARY_DIR) / "test-tmp" /
                        ("cmd-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   std::filesystem::create_directories(capture.parent_path());
   std::string cmd;
   if (!cwd.empty()) cmd = "cd " + shell_quote(cwd.string()) + " && ";
+  if (timeout_seconds > 0) cmd += "timeout -k 5 " + std::to_string(timeout_seconds) + " ";
   cmd += shell_quote((std::filesystem::path(IHC_BINARY_DIR) / "bin" / program).string());
   for (const auto& a : args) cmd += " " + shell_quote(a);
   cmd += " >" + shell_quote(capture.string() + ".out") + " 2>" + shell_quote(capture.string() + ".err");

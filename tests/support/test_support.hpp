@@ -1,6 +1,13 @@
 #pragma once
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -24,8 +31,10 @@ struct CommandResult {
   std::string out;
   std::string err;
 };
+// With `timeout_seconds` > 0 the program is killed after that long (status 124, as coreutils' timeout gives
+// it): a test of something that must never hang fails instead.
 CommandResult run_program(const std::string& program, const std::vector<std::string>& args,
-                          const std::filesystem::path& cwd = {});
+                          const std::filesystem::path& cwd = {}, int timeout_seconds = 0);
 std::string read_text(const std::filesystem::path& path);
 // Single-quotes `s` for /bin/sh.
 std::string shell_quote(const std::string& s);
@@ -35,6 +44,22 @@ bool same_bits(const cv::Mat& a, const cv::Mat& b);
 // ihcscore arguments after --preset ki67: "--params", the repository's docs/qupath-os2-script.params (the
 // file users and scripts/evaluate-all use too).
 std::vector<std::string> qupath_os2_script_args();
+
+// Runs `f` on another thread and returns its result. When it still runs after 20 s (a named pipe opened for
+// reading waits for a writer), the test fails and the other end of `pipe` is opened until `f` returns (end of
+// file): a test of something that must never wait on a pipe fails instead of hanging.
+template <typename F>
+auto without_waiting_on(const std::filesystem::path& pipe, F f) {
+  auto running = std::async(std::launch::async, f);
+  if (running.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    ADD_FAILURE() << "waited on the named pipe " << pipe;
+    while (running.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      const int fd = ::open(pipe.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  return running.get();
+}
 
 }  // namespace ihc::test
 
