@@ -27,6 +27,7 @@
 #include "imaging/tissue.hpp"
 #include "models/atomic_file.hpp"
 #include "models/presets.hpp"
+#include "models/results_link.hpp"
 #include "models/scoring.hpp"
 
 namespace ihc {
@@ -1209,6 +1210,8 @@ void write_outputs(const WriteIn& in, SlideRecord& rec) {
     rec.finished = utc_now();
     in.cancel->check();
     write_file_atomic(in.out_dir / "slide.json", slide_json_text(rec));
+    std::error_code ec;
+    fs::remove(in.out_dir / kRedoSourceFile, ec);
   } catch (const PipelineCancelled&) {
     throw;
   } catch (const std::exception& e) {
@@ -1227,6 +1230,14 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   // older outputs (graded with other parameters; a reader globbing cells.csv would mix them with new ones).
   // The pathologist's review.json and its reviewed_* files stay: they are work, re-matched to new cells.
   std::error_code ec;
+  if (fs::exists(req.out_dir / "slide.json", ec)) {
+    // Until the new slide.json: the folder keeps its slide (and its review) if this run stops.
+    try {
+      write_file_atomic(req.out_dir / kRedoSourceFile, rec.source);
+    } catch (const std::exception& e) {
+      throw PipelineError("write", e.what());
+    }
+  }
   fs::remove(req.out_dir / "slide.json", ec);
   for (const char* f : {"cells.csv", "cells.geojson", "overlay.png", "histogram.png"})
     fs::remove(req.out_dir / f, ec);

@@ -43,7 +43,7 @@ EarlierResults earlier_results(const fs::path& dir) {
     std::error_code e2;
     if (!it->is_directory(e2)) continue;
     // Without slide.json (or a review) a folder holds no results, an interrupted slide's: free for anyone.
-    // With one that cannot be read its id stays taken, its slide unknown.
+    // With one that cannot be read its id stays taken, its slide unknown, unless a redo named it.
     if (!fs::exists(it->path() / "slide.json", e2) && !fs::exists(it->path() / "review.json", e2)) continue;
     const std::string id = it->path().filename().string();
     r.ids.insert(ascii_lower(id));
@@ -51,6 +51,12 @@ EarlierResults earlier_results(const fs::path& dir) {
       const fs::path source = results_source(it->path(), read_slide_json(it->path() / "slide.json"));
       if (!source.empty()) r.id_by_file.emplace(file_identity(source), id);
     } catch (const std::exception&) {
+      try {
+        SlideRecord redo;
+        redo.source = read_file(it->path() / kRedoSourceFile);
+        if (!redo.source.empty()) r.id_by_file.emplace(file_identity(results_source(it->path(), redo)), id);
+      } catch (const std::exception&) {
+      }
     }
   }
   return r;

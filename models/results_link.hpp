@@ -22,6 +22,11 @@ std::string results_id(const std::filesystem::path& slide);
 // the canonical path of a file that does not exist.
 std::string file_identity(const std::filesystem::path& p);
 
+// A folder whose slide is being scored again (slide.json removed until the new one is complete) names its
+// source in this file meanwhile, so that an interrupted redo keeps its folder, and the review in it, on the
+// next run. The text is slide.json's `source`.
+inline constexpr const char* kRedoSourceFile = ".source";
+
 // The result folders under `dir` (OUT/slides of the batch, or the viewer's ihcview-out) by the file each was
 // scored from: a slide keeps its id, and the review beside its results, when other slides of the same name
 // come and go.

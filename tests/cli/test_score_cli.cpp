@@ -22,6 +22,7 @@
 
 #include "models/atomic_file.hpp"
 #include "models/results_io.hpp"
+#include "models/results_link.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -690,6 +691,35 @@ TEST_F(ScoreCli, SlidesOfAnotherStainAreScoredWithAStatusThatSaysSo) {
   EXPECT_TRUE(grey_warned);
 }
 
+TEST_F(ScoreCli, TheHighLowGroupIsInEveryTable) {
+  // group_score / group_cutoff (docs/scoring.md section 7): computed, and before session 23 written nowhere.
+  const fs::path dir = ihc::test::temp_dir("score_cli_group");
+  const fs::path samples = ihc::test::source_dir() / "samples";
+  ihc::write_file_atomic(
+      dir / "roi.geojson",
+      R"({"type": "Feature", "properties": {"name": "Tumour"}, "geometry": {"type": "Polygon",)"
+      R"( "coordinates": [[[100, 100], [600, 100], [600, 600], [100, 600], [100, 100]]]}})");
+  const RunResult r = run(
+      {"score", (samples / "dsg2_membrane.png").string(), (samples / "mixed_field.png").string(), "-o", "out",
+       "--roi", "roi.geojson", "--set", "group_score=positive_percent", "--set", "group_cutoff=50"},
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* table : {"summary.csv", "summary_stats.csv", "regions.csv", "regions_stats.csv"}) {
+    const auto rows = ihc::read_summary_csv(dir / "out" / table);
+    ASSERT_EQ(rows.size(), 2u) << table;
+    for (const auto& row : rows) {
+      EXPECT_EQ(row.group, row.positive_pct >= 50 ? "High" : "Low") << table << " " << row.image;
+    }
+    EXPECT_NE(rows[0].group, rows[1].group) << table;  // 78 % and 50 % of positive cells here
+  }
+  const auto record = ihc::read_slide_json(dir / "out/slides/dsg2_membrane/slide.json");
+  EXPECT_EQ(record.total.group, "High");
+  EXPECT_NE(ihc::read_file(dir / "out/column_dictionary.csv").find("Group,group,"), std::string::npos);
+  // Without a group asked, the column is there and empty.
+  ASSERT_EQ(run({"score", (samples / "dsg2_membrane.png").string(), "-o", "plain"}, dir).status, 0);
+  EXPECT_EQ(ihc::read_summary_csv(dir / "plain/summary.csv")[0].group, "");
+}
+
 TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   IHC_REQUIRE_SHARED(white, "histolab/almost-white-ihc.png");
   const fs::path dir = ihc::test::temp_dir("score_cli_usage");
@@ -948,13 +978,18 @@ TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
                 dir)
                 .status,
             0);
+  // A complete earlier run with other parameters, and a pathologist's review of it: the redo below must not
+  // leave that run's cells (graded otherwise) behind when it is interrupted, and must keep the review.
+  ASSERT_EQ(run({"score", "big.svs", "-o", "out", "--set", "threshold_1plus=0.3"}, dir).status, 0);
+  ASSERT_TRUE(fs::exists(dir / "out/slides/big/cells.csv"));
+  ihc::write_file_atomic(dir / "out/slides/big/review.json", "{\"format\": \"ihcview-review\"}\n");
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     if (chdir(dir.c_str()) != 0) _exit(99);
     const int fd = ::open("/dev/null", 1);
     dup2(fd, 2);
-    execl(binary().c_str(), "ihcscore", "score", "big.svs", "-o", "out", "-j", "1", "--set",
+    execl(binary().c_str(), "ihcscore", "score", "big.svs", "-o", "out", "--force", "-j", "1", "--set",
           "tile_size_px=256", static_cast<char*>(nullptr));
     _exit(98);
   }
@@ -979,15 +1014,31 @@ TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   EXPECT_FALSE(fs::exists(dir / "out/slides/big/slide.json"));
-  EXPECT_FALSE(fs::exists(dir / "out/slides/big/cells.csv"));
+  for (const char* f : {"cells.csv", "cells.geojson", "overlay.png", "histogram.png"})
+    EXPECT_FALSE(fs::exists(dir / "out/slides/big" / f)) << f << " of the earlier run was left";
+  EXPECT_TRUE(fs::exists(dir / "out/slides/big/review.json"));
   EXPECT_FALSE(has_temp_files(dir / "out"));
   const json run_json = json::parse(ihc::read_file(dir / "out/run.json"));
   EXPECT_EQ(run_json["status"], "interrupted");
   EXPECT_EQ(run_json["slides"][0]["state"], "not scored");
+  // The tables list the slide the run did not finish (they left it out, as if it had never been given).
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].status, "FAILED: interrupted before it was scored; run again with --resume");
+  const auto errors = read_tsv(dir / "out/errors.tsv");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[1],
+            (std::vector<std::string>{"big.svs", "interrupted",
+                                      "interrupted before it was scored; run again with --resume"}));
   // And --resume then scores it.
   const RunResult r = run({"score", "big.svs", "-o", "out", "--resume", "--set", "tile_size_px=256"}, dir);
   EXPECT_EQ(r.status, 0) << r.err;
+  // In its own folder, beside its review: the redo named its source there (out/slides/big/.source) until the
+  // new slide.json; without that the folder, holding only the review, went to no one and the slide to big-2.
   EXPECT_TRUE(fs::exists(dir / "out/slides/big/slide.json"));
+  EXPECT_TRUE(fs::exists(dir / "out/slides/big/review.json"));
+  EXPECT_FALSE(fs::exists(dir / "out/slides/big-2"));
+  EXPECT_FALSE(fs::exists(dir / "out/slides/big" / ihc::kRedoSourceFile));
 }
 
 namespace {
