@@ -503,6 +503,15 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
     }
     ++joined;
     double v = kMissing;
+    if (const std::string status = s_status >= 0 ? row[s_status] : "";
+        !options.keep_other_stains && status_ok(status) && status.find("looks like") != std::string::npos) {
+      cohort.exclusions.push_back(
+          {"scores", image, scores.line[r],
+           "Status: " + status +
+               ": its DAB scores measure another stain (--keep-other-stains to analyse "
+               "it)"});
+      continue;
+    }
     if (!parse_number(row[s_score], &v)) {
       const std::string status = s_status >= 0 ? row[s_status] : "";
       std::string reason = "no " + options.score_column;

@@ -54,6 +54,9 @@ struct CohortOptions {
   std::vector<std::string> covariates;  // extra numeric clinical covariates for the Cox model
   std::vector<double> times;            // survival reported at these times (time_column's unit)
   double conf_level = 0.95;
+  // Slides whose Status says they do not look like H-DAB ("ok; looks like H&E, not H-DAB ...", fluorescence)
+  // are left out (their DAB scores measure another stain) unless this is set.
+  bool keep_other_stains = false;
 };
 
 struct Exclusion {

@@ -124,6 +124,9 @@ int run_cohort(const Args& args) {
       ->capture_default_str();
   app.add_flag("--optimal-cutoff", o.allow_optimal,
                "allow --cutoff optimal (maximally selected log-rank; optimistic, labelled so everywhere)");
+  app.add_flag("--keep-other-stains", o.keep_other_stains,
+               "analyse slides whose Status says they look like H&E or fluorescence, not H-DAB (left out by "
+               "default)");
   app.add_option("--aggregate", o.aggregate, "several slides per patient: median, mean or max")
       ->check(CLI::IsMember({"median", "mean", "max"}))
       ->capture_default_str();

@@ -55,6 +55,30 @@ TEST(Cohort, JoinsGroupsAndListsEveryExclusion) {
   EXPECT_EQ(c.exclusions[3].id, "P6");
 }
 
+TEST(Cohort, SlidesOfAnotherStainAreLeftOutUnlessKept) {
+  // The batch scores an H&E slide (its Status says so); its "DAB" is eosin and haematoxylin crosstalk.
+  const char* scores =
+      "Image,IxP score,Status\n"
+      "P1,10,ok\nP2,20,ok\nP3,150,\"ok; looks like H&E, not H-DAB (check the stain)\"\nP4,40,ok; reviewed\n";
+  const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\nP3,30,1\nP4,40,1\n";
+  const auto c = build_cohort(parse_csv_table(scores, "summary.csv"),
+                              parse_csv_table(clinical, "clinical.csv"), nullptr, options());
+  ASSERT_EQ(c.patients.size(), 3u);
+  ASSERT_EQ(c.exclusions.size(), 2u);
+  EXPECT_EQ(c.exclusions[0].id, "P3");
+  EXPECT_EQ(c.exclusions[0].line, 4);
+  EXPECT_EQ(c.exclusions[0].reason,
+            "Status: ok; looks like H&E, not H-DAB (check the stain): its DAB scores measure another stain "
+            "(--keep-other-stains to analyse it)");
+  EXPECT_EQ(c.exclusions[1].reason, "no scored slide");
+  CohortOptions keep = options();
+  keep.keep_other_stains = true;
+  EXPECT_EQ(build_cohort(parse_csv_table(scores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"),
+                         nullptr, keep)
+                .patients.size(),
+            4u);
+}
+
 TEST(Cohort, SeveralSlidesPerPatientAreAggregatedThroughTheSlideMap) {
   const char* scores = "Image,IxP score\nA1.svs,10\nA2.svs,30\nA3.svs,80\nB1.svs,5\n";
   const char* map = "Image,patient_id\nA1,A\nA2,A\nA3,A\nB1,B\n";
