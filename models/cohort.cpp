@@ -333,8 +333,63 @@ double quantile_type7(std::vector<double> values, double p) {
   return values[lo] + (h - static_cast<double>(lo)) * (values[hi] - values[lo]);
 }
 
-Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvTable* slide_map,
+namespace {
+
+// A column by the name given, else by its other name in the batch's tables: summary.csv's "IxP score" is
+// summary_stats.csv's "ixp_score", and the other way round.
+int column_either(const CsvTable& t, const std::string& name) {
+  if (const int c = t.column(name); c >= 0) return c;
+  std::vector<SummaryColumn> cols = summary_columns();
+  cols.push_back(region_column());
+  for (const auto& col : cols) {
+    if (col.qupath == name) return t.column(col.stats);
+    if (col.stats == name) return t.column(col.qupath);
+  }
+  return -1;
+}
+
+int require_either(const CsvTable& t, const std::string& name, const std::string& what) {
+  const int c = column_either(t, name);
+  return c >= 0 ? c : t.require(name, what);
+}
+
+// regions.csv has a row per image and region: the rows of the one region asked for.
+CsvTable rows_of_region(const CsvTable& scores, const std::string& region) {
+  const int c = column_either(scores, "Region");
+  if (c < 0) {
+    if (region.empty()) return scores;
+    throw CohortError(scores.origin + ": --region " + region +
+                      " given, but the file has no Region column (regions.csv of a --roi run has one)");
+  }
+  std::vector<std::string> names;
+  for (const auto& row : scores.rows) {
+    if (std::find(names.begin(), names.end(), row[c]) == names.end()) names.push_back(row[c]);
+  }
+  std::string listed;
+  for (const auto& n : names) listed += (listed.empty() ? "" : ", ") + n;
+  if (region.empty()) {
+    throw CohortError(scores.origin +
+                      ": one row per image and region: choose the region to analyse with --region (" +
+                      listed + ")");
+  }
+  CsvTable out = scores;
+  out.rows.clear();
+  out.line.clear();
+  for (std::size_t r = 0; r < scores.rows.size(); ++r) {
+    if (scores.rows[r][c] != region) continue;
+    out.rows.push_back(scores.rows[r]);
+    out.line.push_back(scores.line[r]);
+  }
+  if (out.rows.empty())
+    throw CohortError(scores.origin + ": no row of region '" + region + "' (regions: " + listed + ")");
+  return out;
+}
+
+}  // namespace
+
+Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const CsvTable* slide_map,
                     const CohortOptions& options) {
+  const CsvTable scores = rows_of_region(all_scores, options.region);
   if (options.event_column.empty() == options.censored_column.empty()) {
     throw CohortError("give exactly one of an event column and a censored column");
   }
@@ -435,10 +490,10 @@ Cohort build_cohort(const CsvTable& scores, const CsvTable& clinical, const CsvT
 
   // One row per image: two summary.csv files concatenated would otherwise merge two scorings of one image
   // into one patient, and the repeated header would become a slide.
-  const int s_image = scores.require(options.image_column, "image");
-  const int s_score = scores.require(options.score_column, "score");
-  const int s_status = scores.column("Status");
-  const int s_detections = scores.column("Num Detections");
+  const int s_image = require_either(scores, options.image_column, "image");
+  const int s_score = require_either(scores, options.score_column, "score");
+  const int s_status = column_either(scores, "Status");
+  const int s_detections = column_either(scores, "Num Detections");
   {
     std::vector<std::string> repeated;
     std::map<std::string, int> image_line;

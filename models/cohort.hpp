@@ -57,6 +57,8 @@ struct CohortOptions {
   // Slides whose Status says they do not look like H-DAB ("ok; looks like H&E, not H-DAB ...", fluorescence)
   // are left out (their DAB scores measure another stain) unless this is set.
   bool keep_other_stains = false;
+  // regions.csv (one row per image and region): the region analysed, by its Region name; required there.
+  std::string region;
 };
 
 struct Exclusion {

@@ -124,6 +124,9 @@ int run_cohort(const Args& args) {
       ->capture_default_str();
   app.add_flag("--optimal-cutoff", o.allow_optimal,
                "allow --cutoff optimal (maximally selected log-rank; optimistic, labelled so everywhere)");
+  app.add_option(
+      "--region", o.region,
+      "with --scores regions.csv (or regions_stats.csv): the region to analyse, by its Region name");
   app.add_flag("--keep-other-stains", o.keep_other_stains,
                "analyse slides whose Status says they look like H&E or fluorescence, not H-DAB (left out by "
                "default)");

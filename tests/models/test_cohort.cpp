@@ -79,6 +79,44 @@ TEST(Cohort, SlidesOfAnotherStainAreLeftOutUnlessKept) {
             4u);
 }
 
+TEST(Cohort, ARegionOfRegionsCsvIsAnalysedByName) {
+  const char* regions =
+      "Image,Region,IxP score,Status\n"
+      "P1,Tumour,10,ok\nP1,Stroma,1,ok\nP2,Tumour,20,ok\nP2,Stroma,2,ok\nP3,Tumour,30,ok\n";
+  const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\nP3,30,1\n";
+  EXPECT_EQ(error_of(regions, clinical, options()),
+            "summary.csv: one row per image and region: choose the region to analyse with --region (Tumour, "
+            "Stroma)");
+  CohortOptions o = options();
+  o.region = "Tumour";
+  auto c = build_cohort(parse_csv_table(regions, "summary.csv"), parse_csv_table(clinical, "clinical.csv"),
+                        nullptr, o);
+  ASSERT_EQ(c.patients.size(), 3u);
+  EXPECT_DOUBLE_EQ(c.patients[1].score, 20.0);
+  o.region = "Stroma";
+  c = build_cohort(parse_csv_table(regions, "summary.csv"), parse_csv_table(clinical, "clinical.csv"),
+                   nullptr, o);
+  ASSERT_EQ(c.patients.size(), 2u);  // P3 has no stroma row
+  EXPECT_DOUBLE_EQ(c.patients[1].score, 2.0);
+  o.region = "Margin";
+  EXPECT_EQ(error_of(regions, clinical, o),
+            "summary.csv: no row of region 'Margin' (regions: Tumour, Stroma)");
+  EXPECT_EQ(
+      error_of(kScores, clinical, o),
+      "summary.csv: --region Margin given, but the file has no Region column (regions.csv of a --roi run "
+      "has one)");
+}
+
+TEST(Cohort, TheStatsTablesColumnNamesAreReadAsTheirQuPathNames) {
+  // summary_stats.csv: "image", "ixp_score", "status" for summary.csv's "Image", "IxP score", "Status".
+  const char* stats = "image,ixp_score,status\nP1,10,ok\nP2,20,ok\nP3,,no tissue found\n";
+  const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\nP3,30,1\n";
+  const auto c = build_cohort(parse_csv_table(stats, "summary_stats.csv"),
+                              parse_csv_table(clinical, "clinical.csv"), nullptr, options());
+  ASSERT_EQ(c.patients.size(), 2u);
+  EXPECT_EQ(c.exclusions[0].reason, "no IxP score (Status: no tissue found)");
+}
+
 TEST(Cohort, SeveralSlidesPerPatientAreAggregatedThroughTheSlideMap) {
   const char* scores = "Image,IxP score\nA1.svs,10\nA2.svs,30\nA3.svs,80\nB1.svs,5\n";
   const char* map = "Image,patient_id\nA1,A\nA2,A\nA3,A\nB1,B\n";
