@@ -408,7 +408,8 @@ std::vector<int> column_map(const std::vector<std::string>& file_names, const Ce
 
 }  // namespace
 
-CellsCsvWriter::CellsCsvWriter(AtomicFile& file, CellsFileOptions options) : file_(file), options_(options) {}
+CellsCsvWriter::CellsCsvWriter(AtomicFile& file, CellsFileOptions options)
+    : file_(file), options_(std::move(options)) {}
 
 void CellsCsvWriter::write_header(const std::vector<std::string>& names) {
   // Measurements that repeat a fixed column (detection's "Centroid X um") are written once, as the fixed one.
@@ -595,7 +596,7 @@ void append_geometry(std::string& out, const std::vector<cv::Point2f>& polygon, 
 }  // namespace
 
 CellsGeoJsonWriter::CellsGeoJsonWriter(AtomicFile& file, CellsFileOptions options)
-    : file_(file), options_(options) {
+    : file_(file), options_(std::move(options)) {
   file_.write("{\"type\":\"FeatureCollection\",\"features\":[");
 }
 
