@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
+#include <utility>
 
 #include "models/atomic_file.hpp"
 
