@@ -209,7 +209,8 @@ struct Mapping {
 struct Chunk {
   std::vector<Cell> cells;
   std::vector<std::array<float, kMeasurementCount>> values;
-  cv::Rect2d core;  // the tile's core in level-0 pixels
+  std::vector<std::vector<cv::Point2f>> seam_nuclei;  // per cell: MeasuredCell::seam_nucleus, level 0
+  cv::Rect2d core;                                    // the tile's core in level-0 pixels
 };
 
 // A tile-local analysis rectangle's pixel edges in level-0 pixels.
@@ -229,8 +230,12 @@ Chunk to_chunk(std::vector<MeasuredCell>&& measured, const Mapping& m) {
     for (const auto& p : mc.boundary) cell.boundary.push_back(m.map(p));
     cell.nucleus.reserve(mc.nucleus.size());
     for (const auto& p : mc.nucleus) cell.nucleus.push_back(m.map(p));
+    std::vector<cv::Point2f> seam;
+    seam.reserve(mc.seam_nucleus.size());
+    for (const auto& p : mc.seam_nucleus) seam.push_back(m.map(p));
     c.cells.push_back(std::move(cell));
     c.values.push_back(mc.values);
+    c.seam_nuclei.push_back(std::move(seam));
   }
   return c;
 }
@@ -240,23 +245,27 @@ void drop_seam_twins(std::vector<Chunk>& chunks) {
   SeamCells seams;
   for (Chunk& c : chunks) {
     if (c.cells.empty()) continue;
-    const std::vector<std::uint8_t> keep = seams.admit(c.core, c.cells);
+    const std::vector<std::uint8_t> keep = seams.admit(c.core, c.cells, c.seam_nuclei);
     std::size_t n = 0;
     for (std::size_t i = 0; i < c.cells.size(); ++i) {
       if (!keep[i]) continue;
       if (n != i) {
         c.cells[n] = std::move(c.cells[i]);
         c.values[n] = c.values[i];
+        c.seam_nuclei[n] = std::move(c.seam_nuclei[i]);
       }
       ++n;
     }
     c.cells.resize(n);
     c.values.resize(n);
+    c.seam_nuclei.resize(n);
   }
 }
 
-// Merges the tiles' cells into one table ordered by position (rows of centroids), with ids 1..n.
-CellTable assemble(std::vector<Chunk>& chunks, bool calibrated, double um_per_level0_px) {
+// Merges the tiles' cells into one table ordered by position (rows of centroids), with ids 1..n, and their
+// seam outlines into `seam_nuclei` (in the same order) when given.
+CellTable assemble(std::vector<Chunk>& chunks, bool calibrated, double um_per_level0_px,
+                   std::vector<std::vector<cv::Point2f>>* seam_nuclei = nullptr) {
   std::vector<std::pair<std::size_t, std::size_t>> order;
   for (std::size_t t = 0; t < chunks.size(); ++t) {
     for (std::size_t i = 0; i < chunks[t].cells.size(); ++i) order.emplace_back(t, i);
@@ -286,6 +295,7 @@ CellTable assemble(std::vector<Chunk>& chunks, bool calibrated, double um_per_le
     const auto& v = chunks[t].values[i];
     for (std::size_t k = 0; k < v.size(); ++k) table.columns[first + k].push_back(v[k]);
     table.cells.push_back(std::move(cell));
+    if (seam_nuclei != nullptr) seam_nuclei->push_back(std::move(chunks[t].seam_nuclei[i]));
   }
   return table;
 }
@@ -458,7 +468,8 @@ double analysis_pixel_size_um(double requested_um, double mpp0, const std::vecto
 }
 
 CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains,
-                       const DetectionParams& requested, const DetectionRegion& region) {
+                       const DetectionParams& requested, const DetectionRegion& region,
+                       std::vector<std::vector<cv::Point2f>>* seam_nuclei) {
   if (rgb.empty()) throw DetectionError("detect_cells: the image is empty");
   if (rgb.type() != CV_8UC3) {
     throw DetectionError("detect_cells: expected an 8-bit RGB image (CV_8UC3), got " +
@@ -506,7 +517,8 @@ CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains
     chunks[static_cast<std::size_t>(t)].core = level0_rect(core, m);
   });
   drop_seam_twins(chunks);
-  return assemble(chunks, calibrated, calibrated ? mpp / s0 : 0.0);
+  if (seam_nuclei != nullptr) seam_nuclei->clear();
+  return assemble(chunks, calibrated, calibrated ? mpp / s0 : 0.0, seam_nuclei);
 }
 
 CellTable detect_cells_in_slide(Slide& slide, const StainMatrix& stains, const DetectionParams& requested,

@@ -97,8 +97,12 @@ struct DetectionRegion {
   double scale_to_level0 = 1.0;
   cv::Rect keep;
 };
+// `seam_nuclei`, when given, receives one outline per cell of the result (in its order) for a caller that
+// deduplicates the cells of several calls at tile seams: SeamCells::admit(core, cells, seam_nuclei) then
+// keeps the cells it kept before outlines went along pixel edges (MeasuredCell::seam_nucleus).
 CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains,
-                       const DetectionParams& params, const DetectionRegion& region = {});
+                       const DetectionParams& params, const DetectionRegion& region = {},
+                       std::vector<std::vector<cv::Point2f>>* seam_nuclei = nullptr);
 
 struct DetectionProgress {
   int tiles_done = 0;

@@ -192,12 +192,18 @@ std::vector<cv::Point2f> smooth_closed(const std::vector<cv::Point>& c, bool smo
 constexpr int kExactSmoothing = 1 << 19;
 
 // smooth_closed for a contour whose coordinates lie below kExactSmoothing, into `out`: the two exact float
-// passes are one integer [1 4 6 4 1] pass (around the ring) divided by 16, two points at a time.
-void smooth_closed_exact(const std::vector<cv::Point>& c, bool smooth, std::vector<cv::Point2f>& out) {
+// passes are one integer [1 4 6 4 1] pass (around the ring) divided by 16, two points at a time. With `unit`
+// (a power of two) and `shift`, the coordinates are in units of `unit` px and come out as px minus `shift`
+// (exact too: pixel-edge outlines in quarter pixels, to pixel-centre coordinates).
+void smooth_closed_exact(const std::vector<cv::Point>& c, bool smooth, std::vector<cv::Point2f>& out,
+                         float unit = 1.0f, float shift = 0.0f) {
   const std::size_t n = c.size();
   out.resize(n);
   if (!smooth || n < 5) {
-    std::copy(c.begin(), c.end(), out.begin());
+    for (std::size_t i = 0; i < n; ++i) {
+      out[i] =
+          cv::Point2f(static_cast<float>(c[i].x) * unit - shift, static_cast<float>(c[i].y) * unit - shift);
+    }
     return;
   }
   // The ring with two points before and three after, so that every point's window is contiguous.
@@ -211,7 +217,8 @@ void smooth_closed_exact(const std::vector<cv::Point>& c, bool smooth, std::vect
   ring[n + 4] = c[2];
   const int* r = &ring[0].x;
   float* o = &out[0].x;
-  const __m128 sixteenth = _mm_set1_ps(1.0f / 16);
+  const __m128 sixteenth = _mm_set1_ps(unit / 16);
+  const __m128 vshift = _mm_set1_ps(shift);
   auto at = [&](std::size_t k) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(r + 2 * k)); };
   std::size_t i = 0;
   for (; i + 2 <= n; i += 2) {
@@ -220,11 +227,12 @@ void smooth_closed_exact(const std::vector<cv::Point>& c, bool smooth, std::vect
         _mm_add_epi32(at(i), at(i + 4)),
         _mm_add_epi32(_mm_slli_epi32(_mm_add_epi32(_mm_add_epi32(at(i + 1), at(i + 3)), mid), 2),
                       _mm_add_epi32(mid, mid)));
-    _mm_storeu_ps(o + 2 * i, _mm_mul_ps(_mm_cvtepi32_ps(sum), sixteenth));
+    _mm_storeu_ps(o + 2 * i, _mm_sub_ps(_mm_mul_ps(_mm_cvtepi32_ps(sum), sixteenth), vshift));
   }
   for (; i < n; ++i) {
     const cv::Point sum = ring[i] + ring[i + 4] + 4 * (ring[i + 1] + ring[i + 3]) + 6 * ring[i + 2];
-    out[i] = cv::Point2f(static_cast<float>(sum.x) / 16, static_cast<float>(sum.y) / 16);
+    out[i] = cv::Point2f(static_cast<float>(sum.x) * (unit / 16) - shift,
+                         static_cast<float>(sum.y) * (unit / 16) - shift);
   }
 }
 
@@ -261,11 +269,6 @@ std::vector<cv::Point> largest_contour(const cv::Mat& mask, cv::Point offset) {
     }
   }
   return contours.empty() ? std::vector<cv::Point>{} : contours[best];
-}
-
-std::vector<cv::Point2f> simplify(const std::vector<cv::Point2f>& poly) {
-  if (poly.size() < 8) return poly;
-  return approx_closed_polygon(poly, 0.4);
 }
 
 // The first of the largest values of a sequential scan "if (d > max) { max = d; at = i; }" from max = 0.
@@ -466,7 +469,285 @@ void trace_border(const cv::Mat& labels, int label, cv::Point first, std::vector
   }
 }
 
+// The outer border of the 8-connected region of `label` whose first pixel in raster order is `first`, along
+// pixel edges (crack following), in quarter pixels of the pixel grid: pixel (x, y) spans [4x, 4x + 4] x
+// [4y, 4y + 4]. One point per unit edge, the region on the right (clockwise on screen), from the first
+// pixel's top-left corner. Where the region goes on diagonally through a corner (its two pixels there touch
+// only at the corner) the border passes the corner twice (once when the other background pixel there is a
+// hole): each pass is moved a quarter pixel into the background pixel on its side, so that the ring never
+// touches itself (a neck of 0.7 px across the corner, about 0.25 px^2 more per pass). kChecked as for
+// trace_border.
+template <bool kChecked>
+void trace_edges(const cv::Mat& labels, int label, cv::Point first, std::vector<cv::Point>& out) {
+  // Headings east, south, west, north (y down): a right turn is +1.
+  static constexpr int kDx[4] = {1, 0, -1, 0};
+  static constexpr int kDy[4] = {0, 1, 0, -1};
+  // The pixel ahead on the left and ahead on the right of a corner for each heading, as offsets from the
+  // pixel whose top-left corner it is.
+  static constexpr int kLeftX[4] = {0, 0, -1, -1};
+  static constexpr int kLeftY[4] = {-1, 0, 0, -1};
+  static constexpr int kRightX[4] = {0, -1, -1, 0};
+  static constexpr int kRightY[4] = {0, 0, -1, -1};
+  const int w = labels.cols;
+  const int h = labels.rows;
+  const auto step = static_cast<std::ptrdiff_t>(labels.step1());
+  std::ptrdiff_t left[4], right[4], move[4];
+  for (int d = 0; d < 4; ++d) {
+    left[d] = kLeftX[d] + kLeftY[d] * step;
+    right[d] = kRightX[d] + kRightY[d] * step;
+    move[d] = kDx[d] + kDy[d] * step;
+  }
+  // Whether the pixel at `offset` from corner (vx, vy)'s pixel (index `at`) carries the label. The corner's
+  // pixel may lie one past the last row or column: an index, not a pointer, so that nothing points there.
+  const int* base = labels.ptr<int>(0);
+  auto is_label = [&](int vx, int vy, std::ptrdiff_t at, std::ptrdiff_t offset, int ox, int oy) {
+    if constexpr (kChecked) {
+      if (static_cast<unsigned>(vx + ox) >= static_cast<unsigned>(w) ||
+          static_cast<unsigned>(vy + oy) >= static_cast<unsigned>(h)) {
+        return false;
+      }
+    }
+    return base[at + offset] == label;
+  };
+  std::ptrdiff_t at = first.y * step + first.x;
+  int vx = first.x;
+  int vy = first.y;
+  int d = 3;  // the border arrives at the first corner going north, up the first pixel's left edge
+  do {
+    int next;
+    if (is_label(vx, vy, at, left[d], kLeftX[d], kLeftY[d])) {
+      // Left, into the pixel ahead on the left (8-connected).
+      next = (d + 3) & 3;
+      if (is_label(vx, vy, at, right[d], kRightX[d], kRightY[d])) {
+        out.emplace_back(4 * vx, 4 * vy);
+      } else {
+        // Through the corner diagonally: back a quarter along the way in and out.
+        out.emplace_back(4 * vx - kDx[d] + kDx[next], 4 * vy - kDy[d] + kDy[next]);
+      }
+    } else {
+      // Straight on along the pixel ahead on the right, else right.
+      next = is_label(vx, vy, at, right[d], kRightX[d], kRightY[d]) ? d : (d + 1) & 3;
+      out.emplace_back(4 * vx, 4 * vy);
+    }
+    d = next;
+    vx += kDx[d];
+    vy += kDy[d];
+    at += move[d];
+  } while (vx != first.x || vy != first.y);
+}
+
+// A pixel-edge outline (trace_edges, quarter pixels) as pixel-centre coordinates (a pixel's centre is its
+// integer position, its corners lie half a pixel off), smoothed as smooth_closed smooths (two [1 2 1] passes
+// around the ring) when `smooth` and it has at least 5 points. `exact`: every coordinate lies below
+// kExactSmoothing (quarter pixels); then the points are exact, multiples of 1/64 px (of 1/16 px without
+// diagonal corners).
+void edges_to_outline(const std::vector<cv::Point>& q, bool smooth, bool exact,
+                      std::vector<cv::Point2f>& out) {
+  if (exact) {
+    smooth_closed_exact(q, smooth, out, 0.25f, 0.5f);
+    return;
+  }
+  out = smooth_closed(q, smooth);
+  for (cv::Point2f& v : out) v = v * 0.25f - cv::Point2f(0.5f, 0.5f);
+}
+
+// The corners of an unsmoothed pixel-edge outline: the points where it turns (collinear points dropped).
+std::vector<cv::Point2f> corners_of(const std::vector<cv::Point2f>& poly) {
+  const std::size_t n = poly.size();
+  std::vector<cv::Point2f> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const cv::Point2f& a = poly[(i + n - 1) % n];
+    const cv::Point2f& b = poly[i];
+    const cv::Point2f& c = poly[(i + 1) % n];
+    const double cross = (static_cast<double>(b.x) - a.x) * (static_cast<double>(c.y) - b.y) -
+                         (static_cast<double>(b.y) - a.y) * (static_cast<double>(c.x) - b.x);
+    if (cross != 0) out.push_back(b);
+  }
+  return out;
+}
+
+// Sign of the turn a -> b -> c (exact for the coordinates outlines have: multiples of 1/64 px below 2^15).
+int orientation(const cv::Point2f& a, const cv::Point2f& b, const cv::Point2f& c) {
+  const double v = (static_cast<double>(b.x) - a.x) * (static_cast<double>(c.y) - a.y) -
+                   (static_cast<double>(b.y) - a.y) * (static_cast<double>(c.x) - a.x);
+  return (v > 0) - (v < 0);
+}
+
+// Whether p, collinear with segment ab, lies on it.
+bool on_segment(const cv::Point2f& a, const cv::Point2f& b, const cv::Point2f& p) {
+  return std::min(a.x, b.x) <= p.x && p.x <= std::max(a.x, b.x) && std::min(a.y, b.y) <= p.y &&
+         p.y <= std::max(a.y, b.y);
+}
+
+// Whether the closed segments ab and cd have a point in common.
+bool segments_meet(const cv::Point2f& a, const cv::Point2f& b, const cv::Point2f& c, const cv::Point2f& d) {
+  const int o1 = orientation(a, b, c);
+  const int o2 = orientation(a, b, d);
+  const int o3 = orientation(c, d, a);
+  const int o4 = orientation(c, d, b);
+  if (o1 != o2 && o3 != o4 && o1 != 0 && o2 != 0 && o3 != 0 && o4 != 0) return true;
+  return (o1 == 0 && on_segment(a, b, c)) || (o2 == 0 && on_segment(a, b, d)) ||
+         (o3 == 0 && on_segment(c, d, a)) || (o4 == 0 && on_segment(c, d, b));
+}
+
+// Squared distance from p to segment ab.
+double point_segment_distance2(const cv::Point2f& p, const cv::Point2f& a, const cv::Point2f& b) {
+  const double dx = static_cast<double>(b.x) - a.x;
+  const double dy = static_cast<double>(b.y) - a.y;
+  const double px = static_cast<double>(p.x) - a.x;
+  const double py = static_cast<double>(p.y) - a.y;
+  const double len2 = dx * dx + dy * dy;
+  const double t = len2 > 0 ? std::clamp((px * dx + py * dy) / len2, 0.0, 1.0) : 0.0;
+  const double ex = px - t * dx;
+  const double ey = py - t * dy;
+  return ex * ex + ey * ey;
+}
+
+// Whether a closed polygon without repeated points is star-shaped around the mean of its points (rounded to
+// 1/64 px, so that the tests stay exact): every edge turns the same way around it, and the edges go round
+// it once. Then each edge lies in its own angular sector, and the polygon is simple. Convex outlines and most
+// cell and nucleus outlines are.
+bool star_shaped(const std::vector<cv::Point2f>& poly, double area) {
+  const std::size_t n = poly.size();
+  double sx = 0;
+  double sy = 0;
+  for (const cv::Point2f& v : poly) {
+    sx += v.x;
+    sy += v.y;
+  }
+  const cv::Point2f c(static_cast<float>(std::round(sx / static_cast<double>(n) * 64) / 64),
+                      static_cast<float>(std::round(sy / static_cast<double>(n) * 64) / 64));
+  const int sign = area > 0 ? 1 : -1;
+  int winding = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const cv::Point2f& a = poly[i];
+    const cv::Point2f& b = poly[i + 1 < n ? i + 1 : 0];
+    const int o = orientation(a, b, c);
+    if (o != sign) return false;
+    // Crossings of the ray from c to +x: upward edges with c on their left, downward ones with c on their
+    // right (all edges have c on the same side).
+    if (sign > 0 ? a.y <= c.y && b.y > c.y : a.y > c.y && b.y <= c.y) ++winding;
+  }
+  return winding == 1;
+}
+
+// Which of `points` lie outside the closed polygon `poly` (crossings of a ray to +x; a point on an edge is
+// not outside), into `outside` (1 = outside). Edge by edge, so that the common case (an edge beside the
+// point's row) is two compares.
+void outside_of(const std::vector<cv::Point2f>& poly, const std::vector<cv::Point2f>& points,
+                std::vector<uchar>& outside) {
+  const std::size_t n = points.size();
+  outside.assign(n, 1);
+  thread_local std::vector<uchar> on;
+  on.assign(n, 0);
+  // Only edges beside the points' rows and not wholly left of them can meet their rays.
+  float top = std::numeric_limits<float>::infinity();
+  float bottom = -top;
+  float left = top;
+  for (const cv::Point2f& p : points) {
+    top = std::min(top, p.y);
+    bottom = std::max(bottom, p.y);
+    left = std::min(left, p.x);
+  }
+  const std::size_t m = poly.size();
+  for (std::size_t i = 0, j = m - 1; i < m; j = i++) {
+    const cv::Point2f& a = poly[j];
+    const cv::Point2f& b = poly[i];
+    const float lo = std::min(a.y, b.y);
+    const float hi = std::max(a.y, b.y);
+    if (hi < top || lo > bottom || std::max(a.x, b.x) < left) continue;
+    for (std::size_t k = 0; k < n; ++k) {
+      const cv::Point2f& p = points[k];
+      if (p.y < lo || p.y > hi) continue;
+      if ((a.y > p.y) == (b.y > p.y)) {
+        // Only a horizontal edge through the point's row, or an end on it, gets here.
+        if (a.y == p.y && b.y == p.y && std::min(a.x, b.x) <= p.x && p.x <= std::max(a.x, b.x)) on[k] = 1;
+        if (a.y == p.y && a.x == p.x) on[k] = 1;
+        continue;
+      }
+      const int o = orientation(a, b, p);
+      if (o == 0) {
+        on[k] = 1;
+      } else if ((o > 0) == (b.y > a.y)) {
+        outside[k] ^= 1;
+      }
+    }
+  }
+  for (std::size_t k = 0; k < n; ++k) outside[k] &= static_cast<uchar>(on[k] ^ 1);
+}
+
 }  // namespace
+
+std::vector<cv::Point2f> trace_pixel_edges(const cv::Mat& labels, int label, cv::Point first) {
+  CV_Assert(labels.type() == CV_32SC1);
+  std::vector<cv::Point> q;
+  trace_edges<true>(labels, label, first, q);
+  std::vector<cv::Point2f> out;
+  edges_to_outline(q, false, 4 * (std::max(labels.cols, labels.rows) + 1) < kExactSmoothing, out);
+  return out;
+}
+
+bool is_simple_polygon(const std::vector<cv::Point2f>& poly, double clearance) {
+  const std::size_t n = poly.size();
+  if (n < 3) return false;
+  double area = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const cv::Point2f& a = poly[i];
+    const cv::Point2f& b = poly[i + 1 < n ? i + 1 : 0];
+    if (a == b || !std::isfinite(a.x) || !std::isfinite(a.y)) return false;
+    area += static_cast<double>(a.x) * b.y - static_cast<double>(a.y) * b.x;
+  }
+  if (area == 0) return false;
+  if (star_shaped(poly, area)) return true;
+  // Edges by their left end; each is compared with those starting before its right end (plus the clearance).
+  struct Edge {
+    float x0, x1, y0, y1;
+    cv::Point2f a, b;  // from point i to point i + 1
+    int i;
+  };
+  thread_local std::vector<Edge> edges;
+  edges.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const cv::Point2f& a = poly[i];
+    const cv::Point2f& b = poly[i + 1 < n ? i + 1 : 0];
+    edges[i] = {std::min(a.x, b.x), std::max(a.x, b.x), std::min(a.y, b.y), std::max(a.y, b.y), a, b,
+                static_cast<int>(i)};
+  }
+  std::sort(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) { return a.x0 < b.x0; });
+  const auto c = static_cast<float>(clearance);
+  const double c2 = clearance * clearance;
+  const int last = static_cast<int>(n) - 1;
+  for (std::size_t k = 0; k < n; ++k) {
+    const Edge& e = edges[k];
+    const float reach_x = e.x1 + c;
+    for (std::size_t m = k + 1; m < n && edges[m].x0 <= reach_x; ++m) {
+      const Edge& f = edges[m];
+      if (f.y0 > e.y1 + c || e.y0 > f.y1 + c) continue;
+      const int step = f.i - e.i;
+      const bool f_after = step == 1 || step == -last;
+      if (f_after || step == -1 || step == last) {
+        // Neighbours share one point: they must not fold back onto each other.
+        const cv::Point2f& from = f_after ? e.a : f.a;
+        const cv::Point2f& shared = f_after ? e.b : e.a;
+        const cv::Point2f& to = f_after ? f.b : e.b;
+        if (orientation(from, shared, to) == 0 &&
+            (static_cast<double>(shared.x) - from.x) * (static_cast<double>(to.x) - shared.x) +
+                    (static_cast<double>(shared.y) - from.y) * (static_cast<double>(to.y) - shared.y) <
+                0) {
+          return false;
+        }
+        continue;
+      }
+      if (segments_meet(e.a, e.b, f.a, f.b)) return false;
+      if (c2 > 0 &&
+          std::min({point_segment_distance2(e.a, f.a, f.b), point_segment_distance2(e.b, f.a, f.b),
+                    point_segment_distance2(f.a, e.a, e.b), point_segment_distance2(f.b, e.a, e.b)}) < c2) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
 
 std::vector<cv::Point> trace_outer_border(const cv::Mat& labels, int label, cv::Point first) {
   CV_Assert(labels.type() == CV_32SC1);
@@ -612,6 +893,177 @@ std::vector<std::string> cell_measurement_names(bool calibrated) {
 
 namespace {
 
+// Least distance kept between parts of an exported outline that do not meet, in analysis pixels: level-0
+// coordinates are floats (1/128 px apart at 2^16 px), and a polygon that passes closer to itself than that
+// could run over itself once mapped.
+constexpr double kOutlineClearancePx = 1.0 / 32;
+// Douglas-Peucker tolerance of exported outlines (px).
+constexpr double kOutlineEpsilonPx = 0.4;
+
+std::vector<cv::Point2f> without_repeats(std::vector<cv::Point2f> poly) {
+  poly.erase(std::unique(poly.begin(), poly.end()), poly.end());
+  while (poly.size() > 1 && poly.front() == poly.back()) poly.pop_back();
+  return poly;
+}
+
+// Moves the edges of a smoothed and simplified outline `p` of the pixel-edge outline `q` (trace_edges,
+// quarter pixels; both clockwise on screen) out or in by the same distance (points along the bisector of
+// their edges' normals, by at most twice that distance), so that it covers the pixels' area again: smoothing
+// cuts convex corners more than it fills concave ones, and the simplification's chords lie inside convex
+// stretches (1-6 % of a nucleus, 0.5-1 % of a cell, together, as measured). Points are rounded to 1/64 px,
+// which keeps the simplicity test exact.
+void keep_area(const std::vector<cv::Point>& q, std::vector<cv::Point2f>& p) {
+  const std::size_t n = p.size();
+  if (n < 3 || q.size() < 3) return;
+  // Twice the pixel outline's area in sixteenths of a px^2 (from its first point: the terms of the first and
+  // last edges vanish).
+  std::int64_t twice_q = 0;
+  const cv::Point o = q[0];
+  for (std::size_t i = 1; i + 1 < q.size(); ++i) {
+    const cv::Point a = q[i] - o;
+    const cv::Point b = q[i + 1] - o;
+    twice_q += std::int64_t{a.x} * b.y - std::int64_t{a.y} * b.x;
+  }
+  double twice_p = 0;
+  double perimeter = 0;
+  thread_local std::vector<cv::Point2d> normal;  // of edge i, from point i to i + 1
+  normal.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const cv::Point2f& a = p[i];
+    const cv::Point2f& b = p[i + 1 < n ? i + 1 : 0];
+    twice_p += static_cast<double>(a.x) * b.y - static_cast<double>(a.y) * b.x;
+    const double dx = static_cast<double>(b.x) - a.x;
+    const double dy = static_cast<double>(b.y) - a.y;
+    const double length = std::sqrt(dx * dx + dy * dy);
+    perimeter += length;
+    // Outward for a clockwise (on screen) outline.
+    normal[i] = length > 0 ? cv::Point2d(dy / length, -dx / length) : cv::Point2d(0, 0);
+  }
+  if (!(perimeter > 0)) return;
+  const double shift = (static_cast<double>(twice_q) / 32 - twice_p / 2) / perimeter;
+  for (std::size_t i = 0; i < n; ++i) {
+    const cv::Point2d& n1 = normal[i == 0 ? n - 1 : i - 1];
+    const cv::Point2d& n2 = normal[i];
+    // Both edges move by `shift` when the point moves by shift (n1 + n2) / (1 + n1 . n2).
+    const double scale = shift / std::max(0.5, 1 + n1.x * n2.x + n1.y * n2.y);
+    p[i] = cv::Point2f(static_cast<float>(std::nearbyint((p[i].x + scale * (n1.x + n2.x)) * 64) / 64),
+                       static_cast<float>(std::nearbyint((p[i].y + scale * (n1.y + n2.y)) * 64) / 64));
+  }
+}
+
+// The polygon exported for an object whose pixel-edge outline is `q` (trace_edges, quarter pixels of the
+// frame the polygon is wanted in): smoothed when `smooth`, simplified to 0.4 px, and then (smoothed) given
+// back the pixels' area (keep_area). Smoothing and simplification can make a narrow part run over itself (a
+// one-pixel neck, a slit between two lobes): then the outline is taken without its area kept, or simplified
+// without smoothing, and if that runs over itself too, it is the pixel outline's corners, which is simple
+// (trace_edges). So the polygon is always simple and covers the pixels outlined (to within the
+// simplification's epsilon).
+std::vector<cv::Point2f> polygon_from_edges(const std::vector<cv::Point>& q, bool smooth, bool exact) {
+  thread_local std::vector<cv::Point2f> outline;
+  auto simplified = [&]() {
+    return without_repeats(outline.size() < 8 ? outline : approx_closed_polygon(outline, kOutlineEpsilonPx));
+  };
+  if (smooth) {
+    edges_to_outline(q, true, exact, outline);
+    std::vector<cv::Point2f> poly = simplified();
+    std::vector<cv::Point2f> kept = poly;
+    keep_area(q, kept);
+    kept = without_repeats(std::move(kept));
+    if (is_simple_polygon(kept, kOutlineClearancePx)) return kept;
+    if (is_simple_polygon(poly, kOutlineClearancePx)) return poly;
+  }
+  edges_to_outline(q, false, exact, outline);
+  std::vector<cv::Point2f> poly = simplified();
+  if (is_simple_polygon(poly, kOutlineClearancePx)) return poly;
+  return corners_of(outline);
+}
+
+// The points of `inner` outside `outer` moved onto the nearest point of outer's border; unchanged if that
+// would make `inner` run over itself.
+void pull_inside(std::vector<cv::Point2f>& inner, const std::vector<cv::Point2f>& outer) {
+  thread_local std::vector<uchar> outside;
+  outside_of(outer, inner, outside);
+  if (std::find(outside.begin(), outside.end(), uchar{1}) == outside.end()) return;
+  std::vector<cv::Point2f> moved = inner;
+  bool any = false;
+  for (std::size_t k = 0; k < moved.size(); ++k) {
+    if (!outside[k]) continue;
+    cv::Point2f& v = moved[k];
+    double best = std::numeric_limits<double>::infinity();
+    cv::Point2f to = v;
+    for (std::size_t i = 0; i < outer.size(); ++i) {
+      const cv::Point2f& a = outer[i];
+      const cv::Point2f& b = outer[i + 1 < outer.size() ? i + 1 : 0];
+      const double dx = static_cast<double>(b.x) - a.x;
+      const double dy = static_cast<double>(b.y) - a.y;
+      const double len2 = dx * dx + dy * dy;
+      const double t =
+          len2 > 0
+              ? std::clamp(
+                    ((v.x - static_cast<double>(a.x)) * dx + (v.y - static_cast<double>(a.y)) * dy) / len2,
+                    0.0, 1.0)
+              : 0.0;
+      const cv::Point2f q(static_cast<float>(a.x + t * dx), static_cast<float>(a.y + t * dy));
+      const double ex = static_cast<double>(q.x) - v.x;
+      const double ey = static_cast<double>(q.y) - v.y;
+      const double d = ex * ex + ey * ey;
+      if (d < best) {
+        best = d;
+        to = q;
+      }
+    }
+    v = to;
+    any = true;
+  }
+  if (!any) return;
+  moved = without_repeats(std::move(moved));
+  if (is_simple_polygon(moved, kOutlineClearancePx)) inner = std::move(moved);
+}
+
+// One 8-connected piece of a label: its pixel count and first pixel in raster order.
+struct Piece {
+  int area = 0;
+  cv::Point first;
+};
+
+// The pixels of `label` in box b of `labels` by 8-connected piece: `pieces` (CV_32S, b with a free 1 px frame
+// of 0) numbers them 1.. in raster order of their first pixels (framed coordinates), described by `out`.
+void pieces_in_box(const cv::Mat& labels, int label, const cv::Rect& b, cv::Mat& pieces,
+                   std::vector<Piece>& out) {
+  pieces.create(b.height + 2, b.width + 2, CV_32S);
+  pieces.setTo(0);
+  for (int y = 0; y < b.height; ++y) {
+    const int* l = labels.ptr<int>(y + b.y) + b.x;
+    int* o = pieces.ptr<int>(y + 1) + 1;
+    for (int x = 0; x < b.width; ++x) o[x] = l[x] == label ? -1 : 0;  // -1: not numbered yet
+  }
+  out.clear();
+  const int step = static_cast<int>(pieces.step1());
+  int* base = pieces.ptr<int>(0);
+  const int offsets[8] = {-step - 1, -step, -step + 1, -1, 1, step - 1, step, step + 1};
+  thread_local std::vector<int> stack;
+  for (int y = 1; y <= b.height; ++y) {
+    for (int x = 1; x <= b.width; ++x) {
+      if (base[y * step + x] != -1) continue;
+      const int k = static_cast<int>(out.size()) + 1;
+      out.push_back({0, cv::Point(x, y)});
+      base[y * step + x] = k;
+      stack.assign(1, y * step + x);
+      while (!stack.empty()) {
+        const int i = stack.back();
+        stack.pop_back();
+        ++out.back().area;
+        for (const int o : offsets) {
+          if (base[i + o] == -1) {
+            base[i + o] = k;
+            stack.push_back(i + o);
+          }
+        }
+      }
+    }
+  }
+}
+
 // measure_cells, growing the cells unless `grown` holds them.
 std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, const cv::Mat& hematoxylin,
                                   const cv::Mat& dab, const CellParamsPx& p, const cv::Rect& keep,
@@ -703,7 +1155,13 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
   // Outlines of one cell at a time, reused.
   thread_local std::vector<cv::Point> border;
   thread_local std::vector<cv::Point2f> smoothed;
+  thread_local std::vector<cv::Point> nucleus_edges, cell_edges;
+  cv::Mat local_pieces;
+  std::vector<Piece> local_piece_list;
   const bool exact_smoothing = w < kExactSmoothing && h < kExactSmoothing;
+  // Pixel-edge outlines are in quarter pixels, the origin added (corners reach one past the last pixel).
+  const bool exact_edges =
+      4 * (std::max(w, h) + std::max(std::abs(origin.x), std::abs(origin.y)) + 1) < kExactSmoothing;
   // Outlines and values of kept cell i from its sums and extent so far: called as soon as the pass has left
   // the cell's rows, while they are still in cache, and again at the end for a label that turned out to have
   // another piece further down (then it is done again with all of it).
@@ -752,15 +1210,63 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
         smoothed = smooth_closed(border, p.smooth_boundaries);
       }
     };
+    // Exported outlines, along pixel edges: a polygon covers its pixels (its area is the area column's)
+    // and never runs over itself (polygon_from_edges). An object in several 8-connected pieces is outlined by
+    // one of them: the nucleus by its largest (the first in raster order of equal ones), the cell by the
+    // piece that holds it (else its own largest), so both outlines lie around the same nucleus.
+    auto edge_outline = [&](const cv::Mat& labels, const Extent& e, int pieces, cv::Point& at,
+                            std::vector<cv::Point>& edges) {
+      edges.clear();
+      if (pieces == 1) {
+        at = cv::Point(e.first % w, e.first / w);
+        if (e.x0 > 0 && e.y0 > 0 && e.x1 + 1 < w && e.y1 + 1 < h) {
+          trace_edges<false>(labels, static_cast<int>(c), at, edges);
+        } else {
+          trace_edges<true>(labels, static_cast<int>(c), at, edges);
+        }
+      } else {
+        const cv::Rect eb(e.x0, e.y0, e.x1 - e.x0 + 1, e.y1 - e.y0 + 1);
+        pieces_in_box(labels, static_cast<int>(c), eb, local_pieces, local_piece_list);
+        // The piece holding `at` (tile pixel; none when outside the box), else the largest (the first of
+        // equal ones).
+        const cv::Point in_box = at - eb.tl() + cv::Point(1, 1);
+        int k = in_box.x >= 1 && in_box.y >= 1 && in_box.x <= eb.width && in_box.y <= eb.height
+                    ? local_pieces.at<int>(in_box)
+                    : 0;
+        if (k == 0) {
+          int best_area = 0;
+          for (std::size_t j = 0; j < local_piece_list.size(); ++j) {
+            if (local_piece_list[j].area > best_area) {
+              best_area = local_piece_list[j].area;
+              k = static_cast<int>(j) + 1;
+            }
+          }
+        }
+        const cv::Point first = local_piece_list[static_cast<std::size_t>(k) - 1].first;
+        trace_edges<false>(local_pieces, k, first, edges);
+        const cv::Point shift = 4 * (eb.tl() - cv::Point(1, 1));
+        for (cv::Point& q : edges) q += shift;
+        at = first + eb.tl() - cv::Point(1, 1);
+      }
+      if (origin != cv::Point()) {
+        for (cv::Point& q : edges) q += 4 * origin;
+      }
+    };
+    cv::Point nucleus_at(-1, -1);
+    edge_outline(nucleus_labels, ne, nucleus_pieces.pieces(c), nucleus_at, nucleus_edges);
+    cell.nucleus = polygon_from_edges(nucleus_edges, p.smooth_boundaries, exact_edges);
     if (ce.first < 0) {
-      border.clear();
-    } else if (cell_pieces.pieces(c) == 1) {
-      trace(g.cell_labels, ce);
+      cell.boundary.clear();
     } else {
-      border = box_contour(g.cell_labels);
+      cv::Point cell_at = nucleus_at;
+      edge_outline(g.cell_labels, ce, cell_pieces.pieces(c), cell_at, cell_edges);
+      cell.boundary = polygon_from_edges(cell_edges, p.smooth_boundaries, exact_edges);
+      // The nucleus's pixels lie in the cell's, but where the two outlines run together each simplification
+      // cuts its own chords (up to 0.4 px either way): nucleus points outside the cell go onto its border.
+      pull_inside(cell.nucleus, cell.boundary);
     }
-    smooth();
-    cell.boundary = simplify(smoothed);
+    // Nucleus: Circularity and the seam outline, from the smoothed outline through the border pixels' centres
+    // (of the largest piece), as before the outlines went along pixel edges.
     // The nucleus was cut to the cell's box: the same as the whole nucleus when all of it lies in the cell.
     const bool whole_nucleus_in_cell = a.n[0] == cnt[c];
     if (nucleus_pieces.pieces(c) == 1 && whole_nucleus_in_cell) {
@@ -770,7 +1276,14 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
     }
     smooth();
     const double circularity = circularity_of(smoothed);
-    cell.nucleus = simplify(smoothed);
+    if (!keep.empty()) {
+      const int size = std::max(ne.x1 - ne.x0, ne.y1 - ne.y0) + 1;
+      const int margin = 3 * size + 8;
+      if (ne.x0 - margin < keep.x || ne.y0 - margin < keep.y || ne.x1 + margin >= keep.x + keep.width ||
+          ne.y1 + margin >= keep.y + keep.height) {
+        cell.seam_nucleus = smoothed.size() < 8 ? smoothed : approx_closed_polygon(smoothed, 0.4);
+      }
+    }
 
     auto& v = cell.values;
     v[0] = static_cast<float>(static_cast<double>(cnt[c]) * p.area_scale);

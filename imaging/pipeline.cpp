@@ -181,6 +181,7 @@ cv::Mat rasterize(const Region& region, cv::Size size, double sx, double sy) {
 // Result of one tile, handed from a worker to the writer.
 struct TileResult {
   CellTable cells;
+  std::vector<std::vector<cv::Point2f>> seam_nuclei;  // per cell: what SeamCells compares (detect_cells)
   std::string error;
   bool cancelled = false;
 };
@@ -578,8 +579,9 @@ std::vector<int> tiles_touching(const TileJob& job, const cv::Mat& area_mask, do
   return kept;
 }
 
-// Reads one tile (and detects its cells unless decode_only). Throws.
-CellTable read_and_detect_tile(const TileJob& job, const TileSpec& tile) {
+// Reads one tile (and detects its cells unless decode_only), with the cells' seam outlines. Throws.
+CellTable read_and_detect_tile(const TileJob& job, const TileSpec& tile,
+                               std::vector<std::vector<cv::Point2f>>& seam_nuclei) {
   const auto x0 = static_cast<std::int64_t>(std::floor(tile.padded.x * job.tile_ds));
   const auto y0 = static_cast<std::int64_t>(std::floor(tile.padded.y * job.tile_ds));
   const int wl = std::max(1, static_cast<int>(std::lround(tile.padded.width * job.tile_ds / job.level_ds)));
@@ -600,17 +602,22 @@ CellTable read_and_detect_tile(const TileJob& job, const TileSpec& tile) {
   // Even: hematoxylin_search requires it.
   tile_det.tile_size_px = (std::max(tile.padded.width, tile.padded.height) + 3) / 2 * 2;
   tile_det.threads = 1;
-  CellTable cells =
-      detect_cells(rgb, job.calibrated ? job.mpp0 * job.level_ds : kNaN, job.stains, tile_det, where);
+  CellTable cells = detect_cells(rgb, job.calibrated ? job.mpp0 * job.level_ds : kNaN, job.stains, tile_det,
+                                 where, &seam_nuclei);
   // Keep the cells whose centroid is in this tile's core (level-0 half-open box).
   const double cx0 = tile.core.x * job.tile_ds, cy0 = tile.core.y * job.tile_ds;
   const double cx1 = (tile.core.x + tile.core.width) * job.tile_ds,
                cy1 = (tile.core.y + tile.core.height) * job.tile_ds;
   std::vector<std::uint8_t> in_core(cells.size());
+  std::size_t n = 0;
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const auto& p = cells.cells[i].centroid;
     in_core[i] = p.x >= cx0 && p.x < cx1 && p.y >= cy0 && p.y < cy1;
+    if (!in_core[i]) continue;
+    if (n != i) seam_nuclei[n] = std::move(seam_nuclei[i]);
+    ++n;
   }
+  seam_nuclei.resize(n);
   return keep_cells(std::move(cells), in_core);
 }
 
@@ -689,7 +696,8 @@ class TilePool {
         try {
           if (cancel_.raised()) throw PipelineCancelled("cancelled");
           res.cells = read_and_detect_tile(
-              job_, job_.grid_tiles[static_cast<std::size_t>(order_[static_cast<std::size_t>(pos)])]);
+              job_, job_.grid_tiles[static_cast<std::size_t>(order_[static_cast<std::size_t>(pos)])],
+              res.seam_nuclei);
         } catch (const PipelineCancelled&) {
           res.cancelled = true;
         } catch (const std::exception& e) {
@@ -1092,7 +1100,7 @@ Detected detect_tiles(const DetectIn& in, TilePool& pool, const TileJob& job, co
       const cv::Rect& core = job.grid_tiles[static_cast<std::size_t>(pool.grid_at(pos))].core;
       const cv::Rect2d core0(core.x * job.tile_ds, core.y * job.tile_ds, core.width * job.tile_ds,
                              core.height * job.tile_ds);
-      const std::vector<std::uint8_t> keep = seams.admit(core0, res.cells.cells);
+      const std::vector<std::uint8_t> keep = seams.admit(core0, res.cells.cells, res.seam_nuclei);
       sink.consume(keep_cells(std::move(res.cells), keep), filter_tissue);
       ++done;
     }

@@ -176,4 +176,31 @@ std::vector<std::uint8_t> SeamCells::admit(const cv::Rect2d& core, const std::ve
   return keep;
 }
 
+std::vector<std::uint8_t> SeamCells::admit(const cv::Rect2d& core, std::vector<Cell>& cells,
+                                           std::vector<std::vector<cv::Point2f>>& seam_nuclei) {
+  if (seam_nuclei.empty()) return admit(core, cells);
+  CV_Assert(seam_nuclei.size() == cells.size());
+  // Swapped in for the comparison and back: no copies.
+  std::vector<std::uint8_t> swapped(cells.size(), 0);
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (seam_nuclei[i].empty()) continue;
+    cells[i].nucleus.swap(seam_nuclei[i]);
+    swapped[i] = 1;
+  }
+  auto swap_back = [&]() {
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (swapped[i]) cells[i].nucleus.swap(seam_nuclei[i]);
+    }
+  };
+  std::vector<std::uint8_t> keep;
+  try {
+    keep = admit(core, cells);
+  } catch (...) {
+    swap_back();
+    throw;
+  }
+  swap_back();
+  return keep;
+}
+
 }  // namespace ihc

@@ -45,6 +45,10 @@ class SeamCells {
  public:
   // `core`: the tile's core in the cells' coordinates. Returns one keep flag per cell.
   std::vector<std::uint8_t> admit(const cv::Rect2d& core, const std::vector<Cell>& cells);
+  // The same comparing seam_nuclei[i] instead of cells[i].nucleus where it is not empty (one per cell, or
+  // none): the nucleus outlines detection gives for this (MeasuredCell::seam_nucleus, detect_cells).
+  std::vector<std::uint8_t> admit(const cv::Rect2d& core, std::vector<Cell>& cells,
+                                  std::vector<std::vector<cv::Point2f>>& seam_nuclei);
 
  private:
   struct Entry {

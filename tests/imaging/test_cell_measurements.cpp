@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "imaging/polygon_checks.hpp"
 #include "imaging/synthetic_cells.hpp"
 
 namespace ihc {
@@ -139,6 +141,156 @@ TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
   EXPECT_GT(with_holes, 100);
 }
 
+// The pixel-edge outline of every 8-connected piece of random shapes (holes, one-pixel parts, pieces that
+// touch only at corners, the image edge): a simple ring whose area is the piece's pixels with its holes
+// filled, exactly where the piece never goes on diagonally through a corner, else within about a quarter
+// pixel per such corner and pass (the border moves a quarter pixel off the corner into the background).
+TEST(CellMeasurements, TracePixelEdgesCoversThePixelsAndNeverTouchesItself) {
+  cv::RNG rng(20261122);
+  int regions = 0, with_diagonal_corners = 0;
+  for (int image = 0; image < 300; ++image) {
+    const cv::Mat labels = random_labels(rng, 24 + image % 40, 1 + image % 6);
+    double max_label = 0;
+    cv::minMaxLoc(labels, nullptr, &max_label);
+    for (int c = 1; c <= static_cast<int>(max_label); ++c) {
+      cv::Mat pieces;
+      const int n = cv::connectedComponents(labels == c, pieces, 8, CV_32S);
+      for (int piece = 1; piece < n; ++piece) {
+        const cv::Mat mask = pieces == piece;
+        cv::Point first(-1, -1);
+        for (int y = 0; y < mask.rows && first.y < 0; ++y) {
+          for (int x = 0; x < mask.cols; ++x) {
+            if (mask.at<uchar>(y, x)) {
+              first = {x, y};
+              break;
+            }
+          }
+        }
+        // The piece with its holes filled, framed by a pixel of background, and its corners with only two
+        // diagonal pixels in (the piece's own, before filling).
+        std::vector<std::vector<cv::Point>> outer;
+        cv::findContours(mask.clone(), outer, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
+        cv::Mat filled = cv::Mat::zeros(mask.rows + 2, mask.cols + 2, CV_8U);
+        cv::drawContours(filled, outer, 0, cv::Scalar(1), cv::FILLED, cv::LINE_8, cv::noArray(), INT_MAX,
+                         cv::Point(1, 1));
+        cv::Mat framed = cv::Mat::zeros(mask.rows + 2, mask.cols + 2, CV_8U);
+        mask.copyTo(framed(cv::Rect(1, 1, mask.cols, mask.rows)));
+        int diagonal = 0;
+        for (int y = 0; y + 1 < framed.rows; ++y) {
+          for (int x = 0; x + 1 < framed.cols; ++x) {
+            const bool tl = framed.at<uchar>(y, x), tr = framed.at<uchar>(y, x + 1);
+            const bool bl = framed.at<uchar>(y + 1, x), br = framed.at<uchar>(y + 1, x + 1);
+            diagonal += (tl && br && !tr && !bl) || (tr && bl && !tl && !br) ? 1 : 0;
+          }
+        }
+        const std::vector<cv::Point2f> poly = trace_pixel_edges(labels, c, first);
+        ASSERT_TRUE(test::ring_is_simple(poly)) << "image " << image << " label " << c << " from " << first;
+        const double pixels = cv::countNonZero(filled);
+        if (diagonal == 0) {
+          EXPECT_EQ(test::ring_area(poly), pixels)
+              << "image " << image << " label " << c << " from " << first;
+        } else {
+          // Two passes per corner at most, a sixteenth of a pixel more or less where two such corners follow
+          // each other.
+          EXPECT_GE(test::ring_area(poly), pixels - diagonal / 8.0) << "image " << image << " label " << c;
+          EXPECT_LE(test::ring_area(poly), pixels + diagonal * 0.625) << "image " << image << " label " << c;
+        }
+        // Clockwise on screen, from the first pixel's top-left corner.
+        EXPECT_GT(test::ring_area2(poly), 0);
+        EXPECT_EQ(poly[0],
+                  cv::Point2f(static_cast<float>(first.x) - 0.5f, static_cast<float>(first.y) - 0.5f));
+        with_diagonal_corners += diagonal > 0 ? 1 : 0;
+        ++regions;
+      }
+    }
+  }
+  EXPECT_GT(regions, 1500);
+  EXPECT_GT(with_diagonal_corners, 100);
+}
+
+// is_simple_polygon against comparing every pair of edges, on random rings of few points on a coarse grid
+// (so that touching points, collinear and overlapping edges are common), and the clearance.
+TEST(CellMeasurements, IsSimplePolygonAgreesWithComparingEveryPairOfEdges) {
+  cv::RNG rng(5);
+  int simple = 0, not_simple = 0;
+  for (int k = 0; k < 20000; ++k) {
+    const int n = 3 + k % 10;
+    const float unit = k % 3 == 0 ? 1.0f / 64 : 1.0f;
+    std::vector<cv::Point2f> poly;
+    for (int i = 0; i < n; ++i) {
+      poly.emplace_back(unit * static_cast<float>(rng.uniform(0, 5)),
+                        unit * static_cast<float>(rng.uniform(0, 5)));
+    }
+    const bool expected = test::ring_is_simple(poly);
+    ASSERT_EQ(is_simple_polygon(poly), expected) << cv::Mat(poly).reshape(1);
+    (expected ? simple : not_simple) += 1;
+  }
+  EXPECT_GT(simple, 1500);
+  EXPECT_GT(not_simple, 1500);
+  // A C whose slit is 1/64 px wide: simple, but its two sides are closer than a clearance of 1/32 px.
+  const float slit = 1.0f / 64;
+  const std::vector<cv::Point2f> c = {{0, 0},        {4, 0},        {4, 1}, {1, 1},
+                                      {1, 1 + slit}, {4, 1 + slit}, {4, 2}, {0, 2}};
+  EXPECT_TRUE(test::ring_is_simple(c));
+  EXPECT_TRUE(is_simple_polygon(c));
+  EXPECT_TRUE(is_simple_polygon(c, 1.0 / 128));
+  EXPECT_FALSE(is_simple_polygon(c, 1.0 / 32));
+}
+
+// Labels whose outlines used to run over themselves: a nucleus of two squares touching at a corner, a C with
+// a one-pixel slit, a one-pixel-wide line with a bend, and a nucleus in two pieces whose first piece in
+// raster order is the smaller. Every outline is a simple polygon around its pixels (areas agree with the
+// area columns), each nucleus lies in its cell, and the split nucleus is outlined by its larger piece, in
+// the cell piece around it. Before the outlines were traced along pixel edges this failed at once: the
+// outline through pixel centres of the pinched nucleus touched itself (a one-pixel part is traced there and
+// back).
+TEST(CellMeasurements, OutlinesAreSimplePolygonsAroundPinchedConcaveThinAndSplitObjects) {
+  cv::Mat nuclei = cv::Mat::zeros(64, 96, CV_32S);
+  // 1: two 6 x 6 squares meeting at one corner.
+  nuclei(cv::Rect(6, 6, 6, 6)).setTo(1);
+  nuclei(cv::Rect(12, 12, 6, 6)).setTo(1);
+  // 2: a C, 11 x 11, with a one-pixel slit into its middle.
+  nuclei(cv::Rect(34, 6, 11, 11)).setTo(2);
+  nuclei(cv::Rect(39, 10, 6, 1)).setTo(0);
+  nuclei(cv::Rect(38, 9, 4, 3)).setTo(0);
+  // 3: a one-pixel-wide L.
+  nuclei(cv::Rect(64, 6, 14, 1)).setTo(3);
+  nuclei(cv::Rect(77, 6, 1, 12)).setTo(3);
+  // 4: a 2 x 2 piece above and apart from a 7 x 7 one.
+  nuclei(cv::Rect(20, 36, 2, 2)).setTo(4);
+  nuclei(cv::Rect(14, 42, 7, 7)).setTo(4);
+  const cv::Mat hema(nuclei.size(), CV_32F, cv::Scalar(0.1f));
+  const cv::Mat dab(nuclei.size(), CV_32F, cv::Scalar(0.0f));
+  for (const bool smooth : {false, true}) {
+    CellParamsPx p;
+    p.cell_expansion_px = 3;
+    p.area_scale = 1;
+    p.smooth_boundaries = smooth;
+    const auto cells = measure_cells(nuclei, 4, hema, dab, p);
+    ASSERT_EQ(cells.size(), 4u);
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      const MeasuredCell& cell = cells[i];
+      const std::string what =
+          std::string(smooth ? "smoothed" : "unsmoothed") + " cell " + std::to_string(i + 1);
+      ASSERT_TRUE(test::ring_is_simple(cell.nucleus)) << what << cv::Mat(cell.nucleus).reshape(1);
+      ASSERT_TRUE(test::ring_is_simple(cell.boundary)) << what << cv::Mat(cell.boundary).reshape(1);
+      EXPECT_TRUE(test::points_within(cell.nucleus, cell.boundary, 1e-4)) << what;
+      // The simplification's chords (0.4 px) move a little area on these small shapes (most, 3 px^2, across
+      // the diagonal corner); smoothed outlines get the pixels' area back.
+      const double nucleus_area = i == 3 ? 49 : cell.values[0];
+      EXPECT_NEAR(test::ring_area(cell.nucleus), nucleus_area, 0.05 * nucleus_area) << what;
+      if (i != 3) {
+        EXPECT_NEAR(test::ring_area(cell.boundary), cell.values[2], 0.02 * cell.values[2]) << what;
+      }
+    }
+    // The split nucleus: its larger piece, and the cell outline around it.
+    const MeasuredCell& split = cells[3];
+    const cv::Rect2f larger(14 - 0.75f, 42 - 0.75f, 7.5f, 7.5f);  // its pixels' edges, and a quarter pixel
+    for (const cv::Point2f& v : split.nucleus) EXPECT_TRUE(larger.contains(v)) << v;
+    EXPECT_GE(cv::pointPolygonTest(split.boundary, cv::Point2f(17, 45), false), 0);
+  }
+}
+
 TEST(CellMeasurements, ApproxClosedPolygonGivesApproxPolyDpPoints) {
   cv::RNG rng(99);
   int polygons = 0, simplified = 0;
@@ -219,9 +371,10 @@ TEST(CellMeasurements, ApproxClosedPolygonGivesApproxPolyDpPointsAroundTheIntege
 }
 
 // measure_cells against the plain computation from the grown cells: per-compartment sums in doubles, one
-// pixel at a time, and the largest findContours outline (smoothed by two [1 2 1] passes on odd images),
-// simplified by approxPolyDP; the nucleus circularity from the smoothed outline.
-TEST(CellMeasurements, MatchesPlainSumsAndLargestFindContoursOutlineOnRandomLabels) {
+// pixel at a time, and the nucleus circularity from the largest findContours outline (smoothed by two
+// [1 2 1] passes on odd images). The exported outlines are simple polygons (traced along pixel edges), the
+// nucleus's inside the cell's.
+TEST(CellMeasurements, MatchesPlainSumsAndCircularityOfTheLargestFindContoursOutlineOnRandomLabels) {
   cv::RNG rng(7);
   CellParamsPx p;
   p.cell_expansion_px = 6;
@@ -305,15 +458,13 @@ TEST(CellMeasurements, MatchesPlainSumsAndLargestFindContoursOutlineOnRandomLabe
         }
         return poly;
       };
-      auto simplified = [](const std::vector<cv::Point2f>& poly) {
-        if (poly.size() < 8) return poly;
-        std::vector<cv::Point2f> out;
-        cv::approxPolyDP(poly, out, 0.4, true);
-        return out;
-      };
-      EXPECT_EQ(cell.boundary, simplified(outline(g.cell_labels))) << "cell " << c;
+      EXPECT_TRUE(test::ring_is_simple(cell.nucleus)) << "nucleus " << c;
+      if (!cell.boundary.empty()) {
+        EXPECT_TRUE(test::ring_is_simple(cell.boundary)) << "cell " << c;
+        EXPECT_TRUE(test::points_within(cell.nucleus, cell.boundary, 1e-4)) << "cell " << c;
+      }
+      outline(g.cell_labels);
       const std::vector<cv::Point2f> nucleus = outline(nuclei);
-      EXPECT_EQ(cell.nucleus, simplified(nucleus)) << "nucleus " << c;
       if (nucleus.size() >= 3) {
         const double perimeter = cv::arcLength(nucleus, true);
         const double circularity =
@@ -326,6 +477,39 @@ TEST(CellMeasurements, MatchesPlainSumsAndLargestFindContoursOutlineOnRandomLabe
   }
   EXPECT_GT(cells_checked, 150);
   EXPECT_GT(in_pieces, 30);  // the several-pieces fallback is exercised too
+}
+
+// Cells near the edge of `keep` carry the nucleus outline tiled detection compares at seams: the largest
+// findContours outline smoothed by two [1 2 1] passes and simplified by approxPolyDP, as outlines were
+// exported before they went along pixel edges (so SeamCells keeps the same cells). Far from the edge, none.
+TEST(CellMeasurements, CellsNearTheEdgeOfKeepCarryTheSeamOutline) {
+  cv::Mat nuclei = cv::Mat::zeros(100, 100, CV_32S);
+  cv::circle(nuclei, cv::Point(50, 50), 3, cv::Scalar(1), cv::FILLED);
+  cv::circle(nuclei, cv::Point(12, 50), 3, cv::Scalar(2), cv::FILLED);
+  const cv::Mat hema(nuclei.size(), CV_32F, cv::Scalar(0.1f));
+  const cv::Mat dab(nuclei.size(), CV_32F, cv::Scalar(0.0f));
+  CellParamsPx p;
+  p.cell_expansion_px = 3;
+  const auto cells = measure_cells(nuclei, 2, hema, dab, p, cv::Rect(0, 0, 100, 100));
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_TRUE(cells[0].seam_nucleus.empty());
+  std::vector<std::vector<cv::Point>> contours;
+  cv::findContours(nuclei == 2, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
+  ASSERT_EQ(contours.size(), 1u);
+  std::vector<cv::Point2f> poly(contours[0].begin(), contours[0].end());
+  const std::size_t n = poly.size();
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<cv::Point2f> b(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      b[i] = 0.25f * poly[(i + n - 1) % n] + 0.5f * poly[i] + 0.25f * poly[(i + 1) % n];
+    }
+    poly.swap(b);
+  }
+  std::vector<cv::Point2f> expected;
+  cv::approxPolyDP(poly, expected, 0.4, true);
+  EXPECT_EQ(cells[1].seam_nucleus, expected);
+  // Without `keep` there are no seams.
+  for (const auto& c : measure_cells(nuclei, 2, hema, dab, p)) EXPECT_TRUE(c.seam_nucleus.empty());
 }
 
 TEST(CellMeasurements, RejectsLabelsItCannotMeasureWithExactMessages) {

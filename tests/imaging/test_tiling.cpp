@@ -137,5 +137,28 @@ TEST(SeamCells, ComparesWithTheTileToTheLeftAndForgetsRowsFarAbove) {
             (std::vector<std::uint8_t>{0, 1}));
 }
 
+// With the nuclei's seam outlines (MeasuredCell::seam_nucleus) the cells compared and remembered are those
+// outlines, not the exported ones, and the exported ones are left as they were. Here the exported outline of
+// the tile below is a box far from the seam nucleus above, its seam outline the same nucleus again: dropped.
+// A cell without a seam outline is compared by its own.
+TEST(SeamCells, ComparesTheSeamOutlinesWhereGivenAndLeavesTheCellsAsTheyWere) {
+  SeamCells seams;
+  std::vector<Cell> first = {box_cell(50, 90, 10, 19)};
+  std::vector<std::vector<cv::Point2f>> first_seam(1);  // none: compared by its nucleus
+  EXPECT_EQ(seams.admit({0, 0, 200, 100}, first, first_seam), (std::vector<std::uint8_t>{1}));
+  std::vector<Cell> second = {box_cell(20, 100, 10, 10), box_cell(150, 100, 10, 10)};
+  std::vector<std::vector<cv::Point2f>> second_seam = {box_cell(49, 91, 12, 20).nucleus, {}};
+  const std::vector<Cell> before = second;
+  EXPECT_EQ(seams.admit({0, 100, 200, 100}, second, second_seam), (std::vector<std::uint8_t>{0, 1}));
+  ASSERT_EQ(second.size(), before.size());
+  for (std::size_t i = 0; i < second.size(); ++i) EXPECT_EQ(second[i].nucleus, before[i].nucleus);
+  EXPECT_EQ(second_seam[0], box_cell(49, 91, 12, 20).nucleus);
+  EXPECT_TRUE(second_seam[1].empty());
+  // Without them, the exported outlines: nothing in common with the nucleus above.
+  SeamCells plain;
+  EXPECT_EQ(plain.admit({0, 0, 200, 100}, {box_cell(50, 90, 10, 19)}), (std::vector<std::uint8_t>{1}));
+  EXPECT_EQ(plain.admit({0, 100, 200, 100}, before), (std::vector<std::uint8_t>{1, 1}));
+}
+
 }  // namespace
 }  // namespace ihc
