@@ -101,10 +101,11 @@ cv::Mat random_labels(cv::RNG& rng, int size, int count) {
   return labels;
 }
 
-TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
-  cv::RNG rng(20261121);
-  int regions = 0, with_holes = 0;
-  for (int image = 0; image < 400; ++image) {
+// Calls f(image, label, piece mask, first pixel in raster order) for every 8-connected piece of every label
+// of `images` random label images (random_labels, sizes and counts cycling with the image index).
+template <typename F>
+void for_each_random_piece(cv::RNG& rng, int images, F f) {
+  for (int image = 0; image < images; ++image) {
     const cv::Mat labels = random_labels(rng, 24 + image % 40, 1 + image % 6);
     double max_label = 0;
     cv::minMaxLoc(labels, nullptr, &max_label);
@@ -123,6 +124,18 @@ TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
             }
           }
         }
+        f(image, labels, c, piece, mask, first);
+      }
+    }
+  }
+}
+
+TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
+  cv::RNG rng(20261121);
+  int regions = 0, with_holes = 0;
+  for_each_random_piece(
+      rng, 400,
+      [&](int image, const cv::Mat& labels, int c, int piece, const cv::Mat& mask, cv::Point first) {
         std::vector<std::vector<cv::Point>> expected;
         std::vector<cv::Vec4i> hierarchy;
         cv::findContours(mask.clone(), expected, hierarchy, cv::RETR_CCOMP, cv::CHAIN_APPROX_NONE);
@@ -133,9 +146,7 @@ TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
         ++regions;
         ASSERT_EQ(trace_outer_border(labels, c, first), outer[0])
             << "image " << image << " label " << c << " piece " << piece << " from " << first;
-      }
-    }
-  }
+      });
   // The shapes cover what the tracer must handle.
   EXPECT_GT(regions, 2000);
   EXPECT_GT(with_holes, 100);
@@ -148,24 +159,9 @@ TEST(CellMeasurements, TraceOuterBorderGivesFindContoursPointsOnRandomShapes) {
 TEST(CellMeasurements, TracePixelEdgesCoversThePixelsAndNeverTouchesItself) {
   cv::RNG rng(20261122);
   int regions = 0, with_diagonal_corners = 0;
-  for (int image = 0; image < 300; ++image) {
-    const cv::Mat labels = random_labels(rng, 24 + image % 40, 1 + image % 6);
-    double max_label = 0;
-    cv::minMaxLoc(labels, nullptr, &max_label);
-    for (int c = 1; c <= static_cast<int>(max_label); ++c) {
-      cv::Mat pieces;
-      const int n = cv::connectedComponents(labels == c, pieces, 8, CV_32S);
-      for (int piece = 1; piece < n; ++piece) {
-        const cv::Mat mask = pieces == piece;
-        cv::Point first(-1, -1);
-        for (int y = 0; y < mask.rows && first.y < 0; ++y) {
-          for (int x = 0; x < mask.cols; ++x) {
-            if (mask.at<uchar>(y, x)) {
-              first = {x, y};
-              break;
-            }
-          }
-        }
+  for_each_random_piece(
+      rng, 300,
+      [&](int image, const cv::Mat& labels, int c, int /*piece*/, const cv::Mat& mask, cv::Point first) {
         // The piece with its holes filled, framed by a pixel of background, and its corners with only two
         // diagonal pixels in (the piece's own, before filling).
         std::vector<std::vector<cv::Point>> outer;
@@ -201,9 +197,7 @@ TEST(CellMeasurements, TracePixelEdgesCoversThePixelsAndNeverTouchesItself) {
                   cv::Point2f(static_cast<float>(first.x) - 0.5f, static_cast<float>(first.y) - 0.5f));
         with_diagonal_corners += diagonal > 0 ? 1 : 0;
         ++regions;
-      }
-    }
-  }
+      });
   EXPECT_GT(regions, 1500);
   EXPECT_GT(with_diagonal_corners, 100);
 }
