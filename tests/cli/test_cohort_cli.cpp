@@ -68,14 +68,19 @@ TEST(CohortCli, FromABatchOutputFolderToReportHtml) {
   EXPECT_NE(html.find("IxP score"), std::string::npos);
 }
 
+// `cohort` on dir's summary.csv and clinical.csv (event column os_event), its report asked in dir/report.
+test::CommandResult refused_run(const fs::path& dir) {
+  return test::run_program("ihcscore",
+                           {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv",
+                            "--event-column", "os_event", "-o", "report"},
+                           dir);
+}
+
 TEST(CohortCli, RefusesABadClinicalFileAndWritesNothing) {
   const fs::path dir = test::temp_dir("cohort_cli_refuse");
   write(dir / "summary.csv", "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\n");
   write(dir / "clinical.csv", "patient_id,os_months,os_event\nP1,10,dead\nP2,-1,0\n");
-  const auto run = test::run_program("ihcscore",
-                                     {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv",
-                                      "--event-column", "os_event", "-o", "report"},
-                                     dir);
+  const auto run = refused_run(dir);
   EXPECT_EQ(run.status, 1);
   EXPECT_EQ(run.err,
             "ihcscore cohort: clinical.csv: refused, 2 problems:\n"
@@ -142,10 +147,7 @@ TEST(CohortCli, AScoreUndefinedForEverySlideIsRefusedNotAnalysedAsNothing) {
   const fs::path dir = test::temp_dir("cohort_cli_undefined_score");
   write(dir / "summary.csv", "Image,Positive %,IxP score,Status\nP1,10,,ok\nP2,20,,ok\nP3,30,,ok\n");
   write(dir / "clinical.csv", "patient_id,os_months,os_event\nP1,5,1\nP2,8,0\nP3,12,1\n");
-  const auto run = test::run_program("ihcscore",
-                                     {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv",
-                                      "--event-column", "os_event", "-o", "report"},
-                                     dir);
+  const auto run = refused_run(dir);
   EXPECT_EQ(run.status, 1);
   EXPECT_EQ(run.err,
             "ihcscore cohort: summary.csv: IxP score is empty for all 3 slides whose Status is ok, as it is "

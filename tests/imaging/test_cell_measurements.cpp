@@ -101,8 +101,9 @@ cv::Mat random_labels(cv::RNG& rng, int size, int count) {
   return labels;
 }
 
-// Calls f(image, label, piece mask, first pixel in raster order) for every 8-connected piece of every label
-// of `images` random label images (random_labels, sizes and counts cycling with the image index).
+// Calls f(image, labels, label, piece, piece mask, first pixel in raster order) for every 8-connected piece
+// of every label of `images` random label images (random_labels, sizes and counts cycling with the image
+// index).
 template <typename F>
 void for_each_random_piece(cv::RNG& rng, int images, F f) {
   for (int image = 0; image < images; ++image) {
