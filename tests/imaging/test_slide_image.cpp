@@ -74,14 +74,8 @@ cv::Mat bgr_pattern(int w, int h) {
 TEST(ImageBackend, ANamedPipeIsRefusedWithoutWaiting) {
   const auto pipe = test::temp_dir("open_with_opencv_fifo") / "pipe.tif";
   ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
-  const std::string error = test::without_waiting_on(pipe, [&] {
-    try {
-      open_with_opencv(pipe, {});
-    } catch (const SlideError& e) {
-      return std::string(e.what());
-    }
-    return std::string("(no error)");
-  });
+  const std::string error = test::without_waiting_on(
+      pipe, [&] { return test::thrown_by<SlideError>([&] { open_with_opencv(pipe, {}); }); });
   EXPECT_EQ(error, pipe.string() + ": is not a regular file");
 }
 

@@ -82,14 +82,8 @@ void expect_matches_decoded_png(const char* ome, const char* png, cv::Size size,
 TEST(JpegTiledTiff, ANamedPipeIsRefusedWithoutWaiting) {
   const auto pipe = test::temp_dir("open_jpeg_tiled_tiff_fifo") / "pipe.tif";
   ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
-  const std::string error = test::without_waiting_on(pipe, [&] {
-    try {
-      open_jpeg_tiled_tiff(pipe, {});
-    } catch (const SlideError& e) {
-      return std::string(e.what());
-    }
-    return std::string("(no error)");
-  });
+  const std::string error = test::without_waiting_on(
+      pipe, [&] { return test::thrown_by<SlideError>([&] { open_jpeg_tiled_tiff(pipe, {}); }); });
   EXPECT_EQ(error, pipe.string() + ": is not a regular file");
 }
 

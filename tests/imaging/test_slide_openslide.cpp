@@ -35,14 +35,8 @@ TEST(PremultipliedArgb, CompositesOntoWhite) {
 TEST(OpenSlideBackend, ANamedPipeIsRefusedWithoutWaiting) {
   const auto pipe = test::temp_dir("open_with_openslide_fifo") / "pipe.tif";
   ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
-  const std::string error = test::without_waiting_on(pipe, [&] {
-    try {
-      open_with_openslide(pipe, {});
-    } catch (const SlideError& e) {
-      return std::string(e.what());
-    }
-    return std::string("(no error)");
-  });
+  const std::string error = test::without_waiting_on(
+      pipe, [&] { return test::thrown_by<SlideError>([&] { open_with_openslide(pipe, {}); }); });
   EXPECT_EQ(error, pipe.string() + ": is not a regular file");
 }
 

