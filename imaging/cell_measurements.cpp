@@ -590,14 +590,23 @@ bool segments_meet(const cv::Point2f& a, const cv::Point2f& b, const cv::Point2f
          (o3 == 0 && on_segment(c, d, a)) || (o4 == 0 && on_segment(c, d, b));
 }
 
+// Where on segment ab the point nearest p lies: a + t (b - a), t in [0, 1].
+double nearest_on_segment(const cv::Point2f& p, const cv::Point2f& a, const cv::Point2f& b) {
+  const double dx = static_cast<double>(b.x) - a.x;
+  const double dy = static_cast<double>(b.y) - a.y;
+  const double len2 = dx * dx + dy * dy;
+  const double px = static_cast<double>(p.x) - a.x;
+  const double py = static_cast<double>(p.y) - a.y;
+  return len2 > 0 ? std::clamp((px * dx + py * dy) / len2, 0.0, 1.0) : 0.0;
+}
+
 // Squared distance from p to segment ab.
 double point_segment_distance2(const cv::Point2f& p, const cv::Point2f& a, const cv::Point2f& b) {
   const double dx = static_cast<double>(b.x) - a.x;
   const double dy = static_cast<double>(b.y) - a.y;
   const double px = static_cast<double>(p.x) - a.x;
   const double py = static_cast<double>(p.y) - a.y;
-  const double len2 = dx * dx + dy * dy;
-  const double t = len2 > 0 ? std::clamp((px * dx + py * dy) / len2, 0.0, 1.0) : 0.0;
+  const double t = nearest_on_segment(p, a, b);
   const double ex = px - t * dx;
   const double ey = py - t * dy;
   return ex * ex + ey * ey;
@@ -996,13 +1005,7 @@ void pull_inside(std::vector<cv::Point2f>& inner, const std::vector<cv::Point2f>
       const cv::Point2f& b = outer[i + 1 < outer.size() ? i + 1 : 0];
       const double dx = static_cast<double>(b.x) - a.x;
       const double dy = static_cast<double>(b.y) - a.y;
-      const double len2 = dx * dx + dy * dy;
-      const double t =
-          len2 > 0
-              ? std::clamp(
-                    ((v.x - static_cast<double>(a.x)) * dx + (v.y - static_cast<double>(a.y)) * dy) / len2,
-                    0.0, 1.0)
-              : 0.0;
+      const double t = nearest_on_segment(v, a, b);
       const cv::Point2f q(static_cast<float>(a.x + t * dx), static_cast<float>(a.y + t * dy));
       const double ex = static_cast<double>(q.x) - v.x;
       const double ey = static_cast<double>(q.y) - v.y;
