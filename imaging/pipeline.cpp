@@ -13,6 +13,7 @@
 #include <mutex>
 #include <opencv2/imgproc.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -242,7 +243,11 @@ void check_scoring_params(const ParamSet& params) {
   }
 }
 
-std::string params_hash(const ParamSet& params, const std::string& extra) {
+namespace {
+
+// FNV-1a over key and value of every resolved parameter but those `skip` names.
+std::string hash_values(const ParamSet& params, const std::string& extra,
+                        const std::function<bool(const std::string&)>& skip) {
   std::uint64_t h = 0xCBF29CE484222325ULL;
   auto mix = [&](const std::string& s) {
     for (unsigned char c : s) {
@@ -254,7 +259,7 @@ std::string params_hash(const ParamSet& params, const std::string& extra) {
   };
   for (const auto& [k, v] : params.values()) {
     // Threads change speed, never results.
-    if (k == "threads") continue;
+    if (k == "threads" || skip(k)) continue;
     mix(k);
     mix(v);
   }
@@ -262,6 +267,18 @@ std::string params_hash(const ParamSet& params, const std::string& extra) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+}  // namespace
+
+std::string params_hash(const ParamSet& params, const std::string& extra) {
+  return hash_values(params, extra, [](const std::string&) { return false; });
+}
+
+std::string detection_hash(const ParamSet& params, const std::string& extra) {
+  std::set<std::string> grading;
+  for (const auto& spec : scoring_param_specs()) grading.insert(spec.key);
+  return hash_values(params, extra, [&grading](const std::string& k) { return grading.count(k) > 0; });
 }
 
 std::string openslide_version() {
@@ -290,6 +307,7 @@ SlideRecord start_record(const ScoreSlideRequest& req, const ParamSet& params) {
   rec.source = req.input.string();
   rec.roi = req.roi_source;
   rec.params_hash = req.params_hash;
+  rec.detection_hash = req.detection_hash;
   rec.parameters = params.values();
   rec.started = utc_now();
   struct stat st {};
@@ -1115,6 +1133,72 @@ Detected detect_tiles(const DetectIn& in, TilePool& pool, const TileJob& job, co
   return d;
 }
 
+// ---- regrade: the cells of an earlier run, read back instead of detected
+
+double timing_of(const SlideRecord& rec, const std::string& key) {
+  const auto it = rec.timings_s.find(key);
+  return it != rec.timings_s.end() && std::isfinite(it->second) ? it->second : 0.0;
+}
+
+// cells.csv's centroids and measurements (written as text that reads back exactly) with cells.geojson's
+// outlines, in detection's column order (centroid um first when calibrated, as detect_cells makes them), so
+// that every output is written as the detecting run would write it. Checked against each other and against
+// the count the earlier slide.json recorded; RegradeUnavailable otherwise.
+CellTable read_earlier_cells(const fs::path& dir, const SlideRecord& earlier) {
+  const fs::path csv_path = dir / "cells.csv", geo_path = dir / "cells.geojson";
+  CellResults cells;
+  std::vector<Cell> outlines;
+  try {
+    cells = read_cells_csv(csv_path);
+    outlines = read_cell_outlines(geo_path);
+  } catch (const std::exception& e) {
+    throw RegradeUnavailable(e.what());
+  }
+  const std::size_t n = cells.table.size();
+  if (static_cast<std::int64_t>(n) != earlier.total.num_detections) {
+    throw RegradeUnavailable(csv_path.string() + ": " + std::to_string(n) +
+                             " cells, but slide.json counted " +
+                             std::to_string(earlier.total.num_detections));
+  }
+  if (outlines.size() != n) {
+    throw RegradeUnavailable(geo_path.string() + ": " + std::to_string(outlines.size()) +
+                             " cells, but cells.csv has " + std::to_string(n));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    Cell& c = cells.table.cells[i];
+    if (outlines[i].id != c.id) {
+      throw RegradeUnavailable(geo_path.string() + ": feature " + std::to_string(i + 1) +
+                               " is not cells.csv's cell " + std::to_string(i + 1));
+    }
+    c.boundary = std::move(outlines[i].boundary);
+    c.nucleus = std::move(outlines[i].nucleus);
+  }
+  const bool calibrated = std::isfinite(earlier.analysis_mpp);
+  std::vector<std::string> names;
+  if (calibrated) names = {"Centroid X um", "Centroid Y um"};
+  const std::vector<std::string> measured = cell_measurement_names(calibrated);
+  names.insert(names.end(), measured.begin(), measured.end());
+  CellTable table;
+  table.cells = std::move(cells.table.cells);
+  for (const auto& name : names) {
+    const int to = table.add_column(name);
+    const int from = cells.table.column(name);
+    std::vector<float>& column = table.columns[static_cast<std::size_t>(to)];
+    if (from >= 0) {
+      column = std::move(cells.table.columns[static_cast<std::size_t>(from)]);
+    } else if (calibrated && to < 2) {
+      // cells.csv keeps them as its fixed columns; the writers recompute them from the centroid anyway.
+      column.reserve(n);
+      for (const Cell& c : table.cells)
+        column.push_back(
+            static_cast<float>(to == 0 ? c.centroid.x * earlier.mpp_x : c.centroid.y * earlier.mpp_y));
+    } else {
+      throw RegradeUnavailable(csv_path.string() + ": no column '" + name + "'");
+    }
+  }
+  return table;
+}
+
 SlideRecord decode_only_record(SlideRecord rec, const std::string& image_id, double detection_s,
                                const Detected& d) {
   rec.timings_s["detection"] = detection_s;
@@ -1233,6 +1317,18 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   const auto t_start = Clock::now();
   SlideRecord rec = start_record(req, params);
   const Cancel cancel{req.cancel, req.input.string()};
+  // Read before anything of the folder changes: a regrade that cannot read them leaves it as it was.
+  std::optional<CellTable> earlier_cells;
+  double read_cells_s = 0.0;
+  if (req.regrade_from != nullptr) {
+    const auto t_read = Clock::now();
+    earlier_cells = read_earlier_cells(req.out_dir, *req.regrade_from);
+    read_cells_s = seconds_since(t_read);
+    rec.regraded = true;
+    rec.cells_detected = req.regrade_from->cells_detected;
+  } else {
+    rec.cells_detected = rec.started;
+  }
 
   // An older complete result must not survive a redo that is interrupted: slide.json goes first, then the
   // older outputs (graded with other parameters; a reader globbing cells.csv would mix them with new ones).
@@ -1298,7 +1394,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
               .mpp0 = opened.mpp0,
               .decode_only = req.decode_only};
   TilePool pool(req.threads, cancel);
-  const bool early_tiles = starts_early(plan, job.grid_tiles.size(), req.decode_only);
+  const bool early_tiles = !earlier_cells && starts_early(plan, job.grid_tiles.size(), req.decode_only);
   if (early_tiles) pool.start(job, every_position(job.grid_tiles.size()));
 
   Overview overview = read_overview_stage({.slide = &slide, .plan = &plan});
@@ -1376,6 +1472,12 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   Detected detected;
   if (no_tissue) {
     pool.shutdown();  // tiles started early are not needed
+  } else if (earlier_cells) {
+    pool.shutdown();
+    level0.release();
+    detected.tiles_total = static_cast<int>(timing_of(*req.regrade_from, "tiles"));
+    detected.analysed_px = timing_of(*req.regrade_from, "analysis_mpx") * 1e6;
+    sink.consume(std::move(*earlier_cells), false);
   } else if (plan.whole) {
     detected = detect_whole(detect_in, std::move(level0), job, req.threads, sink);
   } else {
@@ -1419,7 +1521,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       sink.set_scored_area(area.mask);
     }
   }
-  rec.timings_s["detection"] = seconds_since(t_detect);
+  rec.timings_s[earlier_cells ? "regrade" : "detection"] = seconds_since(t_detect);
+  if (earlier_cells) rec.timings_s["read_cells"] = read_cells_s;
   cancel.check();
 
   // ---- scores and remaining outputs

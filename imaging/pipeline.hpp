@@ -30,6 +30,13 @@ class PipelineError : public std::runtime_error {
   std::string stage_;
 };
 
+// The earlier run's cells cannot be regraded (missing, unreadable, or not the cells its slide.json counted).
+// Thrown before anything of the slide's folder was changed: score the slide from detection instead.
+class RegradeUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Ctrl-C: nothing of the slide is marked complete.
 class PipelineCancelled : public std::runtime_error {
  public:
@@ -52,6 +59,10 @@ ParamSet default_params(const std::string& preset = "");
 void check_scoring_params(const ParamSet& params);
 // Stable 64-bit hash (hex) of every resolved value, for --resume.
 std::string params_hash(const ParamSet& params, const std::string& extra = "");
+// The same over the values the cells depend on: every key but grading's (scoring_param_specs: the score
+// measurement, thresholds, intensity rule, group). Equal detection hashes mean the same cells, so new
+// grading parameters regrade them instead of detecting them again.
+std::string detection_hash(const ParamSet& params, const std::string& extra = "");
 
 // The `background` parameter: "auto" (estimated from the glass of plain images), "white" or "R,G,B".
 // Throws ParamError for anything else.
@@ -71,6 +82,12 @@ struct ScoreSlideRequest {
   std::string roi_source;         // file name, recorded in slide.json
   int threads = 1;                // tile workers for this slide
   std::string params_hash;        // recorded for --resume
+  std::string detection_hash;     // recorded: a later --resume that changes only grading regrades
+  // Regrade: the cells this earlier record's run wrote to out_dir (cells.csv, cells.geojson) are graded with
+  // `params` instead of detected again; every output is rewritten as the run that detected them would have
+  // written it with these parameters (open, overview, tissue and stains are redone: they are cheap and the
+  // overlay needs them). Throws RegradeUnavailable, having changed nothing, when those cells cannot be read.
+  const SlideRecord* regrade_from = nullptr;
   // Benchmark: read exactly the tiles scoring would read (tissue only) and stop: no detection, no outputs.
   // The decode time is the floor scoring is compared with (docs/performance.md).
   bool decode_only = false;

@@ -886,6 +886,91 @@ CellResults read_cells_geojson(const fs::path& path) {
   return res;
 }
 
+namespace {
+
+// A cursor over one line of cells.geojson in the writer's layout.
+class OutlineLine {
+ public:
+  explicit OutlineLine(std::string_view text) : rest_(text) {}
+
+  bool take(std::string_view literal) {
+    if (rest_.substr(0, literal.size()) != literal) return false;
+    rest_.remove_prefix(literal.size());
+    return true;
+  }
+  bool number(float* v) {
+    const auto r = std::from_chars(rest_.data(), rest_.data() + rest_.size(), *v);
+    if (r.ec != std::errc() || !std::isfinite(*v)) return false;
+    rest_.remove_prefix(static_cast<std::size_t>(r.ptr - rest_.data()));
+    return true;
+  }
+  bool uuid(std::int64_t* id) {
+    const std::size_t end = rest_.find('"');
+    if (end == std::string_view::npos || !cell_id_from_uuid(rest_.substr(0, end), id)) return false;
+    rest_.remove_prefix(end + 1);
+    return true;
+  }
+  // {"type":"Polygon","coordinates":[[[x,y],...]]} or {"type":"Point","coordinates":[x,y]} (no polygon).
+  bool geometry(std::vector<cv::Point2f>* polygon) {
+    float x = 0, y = 0;
+    if (take(R"({"type":"Point","coordinates":[)"))
+      return number(&x) && take(",") && number(&y) && take("]}");
+    if (!take(R"({"type":"Polygon","coordinates":[[)")) return false;
+    do {
+      if (!take("[") || !number(&x) || !take(",") || !number(&y) || !take("]")) return false;
+      polygon->emplace_back(x, y);
+    } while (take(","));
+    if (!take("]]}")) return false;
+    if (polygon->size() > 1 && polygon->front() == polygon->back()) polygon->pop_back();
+    return true;
+  }
+
+ private:
+  std::string_view rest_;
+};
+
+}  // namespace
+
+std::vector<Cell> read_cell_outlines(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ResultsError(path.string() + ": cannot open: " + std::strerror(errno));
+  std::vector<char> buffer(1 << 20);
+  in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+  std::vector<Cell> cells;
+  std::string line;
+  std::int64_t n = 0;
+  bool opened = false, closed = false;
+  while (std::getline(in, line)) {
+    ++n;
+    const auto fail = [&](const std::string& what) {
+      return ResultsError(path.string() + ":" + std::to_string(n) + ": " + what);
+    };
+    if (!opened) {
+      if (line != R"({"type":"FeatureCollection","features":[)")
+        throw fail("not the FeatureCollection line ihcscore writes");
+      opened = true;
+      continue;
+    }
+    if (closed) throw fail("text after the end of the FeatureCollection");
+    if (line == "]}") {
+      closed = true;
+      continue;
+    }
+    OutlineLine f(line);
+    Cell c;
+    if (!f.take(R"({"type":"Feature","id":")") || !f.uuid(&c.id) || !f.take(R"(,"geometry":)") ||
+        !f.geometry(&c.boundary) || (f.take(R"(,"nucleusGeometry":)") && !f.geometry(&c.nucleus)) ||
+        !f.take(R"(,"properties":{)")) {
+      throw fail("not a cell feature as ihcscore writes it");
+    }
+    cells.push_back(std::move(c));
+  }
+  if (in.bad()) throw ResultsError(path.string() + ": read error");
+  if (n == 0) throw ResultsError(path.string() + ": empty file");
+  if (!closed) throw ResultsError(path.string() + ": ends before the FeatureCollection is closed");
+  return cells;
+}
+
 // ---------------------------------------------------------------- slide.json
 
 namespace {
@@ -954,6 +1039,9 @@ std::string slide_json_text(const SlideRecord& s) {
   o["source_size"] = s.source_size;
   o["source_mtime_ns"] = s.source_mtime_ns;
   o["params_hash"] = s.params_hash;
+  o["detection_hash"] = s.detection_hash;
+  o["cells_detected"] = s.cells_detected;
+  o["regraded"] = s.regraded;
   o["status"] = s.status;
   o["warnings"] = s.warnings;
   o["format"] = s.format;
@@ -1000,6 +1088,9 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.source_size = o.value("source_size", std::int64_t{0});
     s.source_mtime_ns = o.value("source_mtime_ns", std::int64_t{0});
     s.params_hash = o.value("params_hash", "");
+    s.detection_hash = o.value("detection_hash", "");  // absent before session 24
+    s.cells_detected = o.value("cells_detected", "");
+    s.regraded = o.value("regraded", false);
     s.status = o.value("status", "");
     s.warnings = o.value("warnings", std::vector<std::string>{});
     s.format = o.value("format", "");

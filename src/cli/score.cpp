@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "cli/batch.hpp"
@@ -54,6 +55,7 @@ std::string one_line(std::string s) {
 // Per input: what happened, in input order.
 struct Outcome {
   enum class State { Pending, Done, Reused, Failed } state = State::Pending;
+  bool regraded = false;  // Done from the earlier run's cells, graded with this run's parameters
   SlideRecord record;
   std::string stage;
   std::string message;
@@ -134,7 +136,9 @@ class Run {
         out_(o_.out),
         outcomes_(inputs_.items.size()),
         slide_rois_(inputs_.items.size()),
-        hashes_(inputs_.items.size()) {}
+        hashes_(inputs_.items.size()),
+        detection_hashes_(inputs_.items.size()),
+        regrade_from_(inputs_.items.size()) {}
 
   int execute();
 
@@ -143,6 +147,7 @@ class Run {
   void write_tables_locked(bool interrupted = false);
   void write_run_json_locked(const std::string& status, int exit_status);
   bool try_reuse(std::size_t i);
+  SlideRecord score_or_regrade(ScoreSlideRequest& req, std::size_t i, Progress& progress);
   void score_one(std::size_t i, int threads, Progress& progress);
 
   Options o_;
@@ -152,13 +157,18 @@ class Run {
   std::vector<std::string> argv_;
   fs::path out_;
   std::vector<Outcome> outcomes_;
-  std::vector<SlideRois> slide_rois_;  // with --roi FOLDER
-  std::vector<std::string> hashes_;    // per slide: parameters, --mpp and the slide's ROI file
-  std::string run_hash_;               // the run's: parameters, --mpp and the --roi file (not a folder's)
+  std::vector<SlideRois> slide_rois_;          // with --roi FOLDER
+  std::vector<std::string> hashes_;            // per slide: parameters, --mpp and the slide's ROI file
+  std::vector<std::string> detection_hashes_;  // the same without the grading parameters
+  // --resume: a slide whose earlier results differ only in grading is regraded from them.
+  std::vector<std::optional<SlideRecord>> regrade_from_;
+  std::string run_hash_;  // the run's: parameters, --mpp and the --roi file (not a folder's)
   std::string started_;
   std::mutex mu_;
 };
 
+// Complete results of the same slide: reused when their parameters are this run's; when they differ only in
+// grading, the slide is regraded from them (no detection) instead of scored again.
 bool Run::try_reuse(std::size_t i) {
   const InputItem& item = inputs_.items[i];
   const fs::path json_path = out_ / "slides" / item.id / "slide.json";
@@ -170,13 +180,17 @@ bool Run::try_reuse(std::size_t i) {
     if (::stat(item.path.c_str(), &st) != 0) return false;
     const std::int64_t mtime =
         static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-    if (r.params_hash != hashes_[i] || r.source_size != static_cast<std::int64_t>(st.st_size) ||
-        r.source_mtime_ns != mtime ||
+    if (r.source_size != static_cast<std::int64_t>(st.st_size) || r.source_mtime_ns != mtime ||
         fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec)) {
       return false;
     }
     for (const auto& f : r.files) {
       if (!fs::exists(out_ / "slides" / item.id / f, ec)) return false;
+    }
+    if (r.params_hash != hashes_[i]) {
+      if (!r.detection_hash.empty() && r.detection_hash == detection_hashes_[i])
+        regrade_from_[i] = std::move(r);
+      return false;
     }
     outcomes_[i].state = Outcome::State::Reused;
     outcomes_[i].record = std::move(r);
@@ -184,6 +198,21 @@ bool Run::try_reuse(std::size_t i) {
   } catch (const std::exception&) {
     return false;  // unreadable record: score again
   }
+}
+
+// A regrade that cannot read the earlier cells has changed nothing: the slide is detected again instead.
+SlideRecord Run::score_or_regrade(ScoreSlideRequest& req, std::size_t i, Progress& progress) {
+  if (regrade_from_[i]) {
+    req.regrade_from = &*regrade_from_[i];
+    try {
+      return score_slide(req, params_);
+    } catch (const RegradeUnavailable& e) {
+      progress.message("note: " + inputs_.items[i].id + ": cannot regrade the earlier cells (" + e.what() +
+                       "): detecting them again");
+      req.regrade_from = nullptr;
+    }
+  }
+  return score_slide(req, params_);
 }
 
 void Run::score_one(std::size_t i, int threads, Progress& progress) {
@@ -205,14 +234,16 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
   }
   req.threads = threads;
   req.params_hash = hashes_[i];
+  req.detection_hash = detection_hashes_[i];
   req.cancel = &g_interrupted;
   req.decode_only = o_.decode_only;
   req.on_progress = [&progress, i](int done, int total) { progress.tiles(static_cast<int>(i), done, total); };
   Outcome out;
   try {
     if (!own.error.empty()) throw PipelineError("roi", own.error);
-    out.record = score_slide(req, params_);
+    out.record = score_or_regrade(req, i, progress);
     out.state = Outcome::State::Done;
+    out.regraded = out.record.regraded;
   } catch (const PipelineCancelled&) {
     return;  // stays Pending: not done, not failed
   } catch (const PipelineError& e) {
@@ -233,7 +264,9 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
   if (g_interrupted.load()) return;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const bool failed = out.state == Outcome::State::Failed;
-  const std::string status = failed ? one_line(out.message) : out.record.status;
+  const std::string status = failed         ? one_line(out.message)
+                             : out.regraded ? out.record.status + " (regraded, cells not detected again)"
+                                            : out.record.status;
   {
     std::lock_guard<std::mutex> lock(mu_);
     outcomes_[i] = std::move(out);
@@ -303,7 +336,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
   j["started"] = started_;
   j["finished"] = status == "running" ? json(nullptr) : json(utc_now());
   json slides = json::array();
-  int n_done = 0, n_failed = 0, n_reused = 0;
+  int n_done = 0, n_failed = 0, n_reused = 0, n_regraded = 0;
   for (std::size_t i = 0; i < outcomes_.size(); ++i) {
     const Outcome& o = outcomes_[i];
     json s;
@@ -315,8 +348,8 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
         s["state"] = "not scored";
         break;
       case Outcome::State::Done:
-        s["state"] = "scored";
-        ++n_done;
+        s["state"] = o.regraded ? "regraded from the cells of an earlier run (--resume)" : "scored";
+        ++(o.regraded ? n_regraded : n_done);
         break;
       case Outcome::State::Reused:
         s["state"] = "complete from an earlier run (--resume)";
@@ -344,6 +377,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
   j["counts"] = {{"inputs", outcomes_.size()},
                  {"scored", n_done},
                  {"reused", n_reused},
+                 {"regraded", n_regraded},
                  {"failed", n_failed},
                  {"skipped_files", std::count_if(inputs_.problems.begin(), inputs_.problems.end(),
                                                  [](const InputProblem& p) { return !p.failure; })},
@@ -361,6 +395,7 @@ int Run::execute() {
     if (o_.roi_folder) slide_rois_[i] = find_slide_rois(o_.roi, inputs_.items[i]);
     const std::string roi = o_.roi_folder ? ";roi=" + slide_rois_[i].text : run_roi;
     hashes_[i] = params_hash(params_, extra + roi);
+    detection_hashes_[i] = detection_hash(params_, extra + roi);
   }
   remove_stale_temp_files(out_);
   {
@@ -463,7 +498,10 @@ int run_score(const Args& args) {
   app.add_option("-j,--jobs", o.jobs, "Slides scored at once (default: number of cores)")
       ->check(CLI::Range(0, 1024));
   auto* resume =
-      app.add_flag("--resume", o.resume, "Skip slides whose results are complete with the same parameters");
+      app.add_flag("--resume", o.resume,
+                   "Skip slides whose results are complete with the same parameters; regrade, without "
+                   "detecting again,\nthose whose parameters differ only in grading (score_measurement, "
+                   "thresholds, intensity_rule, group)");
   app.add_flag("--force", o.force, "Score every slide again, replacing earlier results")->excludes(resume);
   app.add_flag("-q,--quiet", o.quiet, "Only print failures and the final line");
   app.add_flag("--decode-only", o.decode_only,

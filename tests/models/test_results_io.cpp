@@ -325,6 +325,63 @@ TEST(CellsGeoJson, ReaderRecoversPolygonsIdsClassesAndMeasurements) {
   EXPECT_TRUE(std::isnan(back.table.value(1, back.table.column("Cell: DAB OD mean"))));
 }
 
+// The regrade's fast reader gives the outlines the JSON reader gives, for every shape the writer writes: a
+// cell polygon with a nucleus, one without, a nucleus standing in for the cell, and a point.
+TEST(CellOutlines, TheFastReaderGivesTheJsonReadersOutlinesAndIds) {
+  const fs::path dir = ihc::test::temp_dir("results_outlines");
+  ihc::CellResults cells = two_cells();
+  ihc::Cell nucleus_only;
+  nucleus_only.id = 9;
+  nucleus_only.centroid = {50.125, 60};
+  nucleus_only.nucleus = {{48.5f, 58.25f}, {52.75f, 58}, {51, 62.0625f}};
+  ihc::Cell point;
+  point.id = 12;
+  point.centroid = {70, 80.5};
+  cells.table.cells.push_back(nucleus_only);
+  cells.table.cells.push_back(point);
+  for (auto& col : cells.table.columns) col.resize(4, 0.5f);
+  cells.classes.resize(4, ihc::CellClass::OnePlus);
+  ihc::write_cells_geojson(dir / "cells.geojson", cells, {});
+  const auto json_read = ihc::read_cells_geojson(dir / "cells.geojson");
+  const auto fast = ihc::read_cell_outlines(dir / "cells.geojson");
+  ASSERT_EQ(fast.size(), 4u);
+  for (std::size_t i = 0; i < fast.size(); ++i) {
+    EXPECT_EQ(fast[i].id, json_read.table.cells[i].id);
+    EXPECT_EQ(fast[i].boundary, json_read.table.cells[i].boundary) << i;
+    EXPECT_EQ(fast[i].nucleus, json_read.table.cells[i].nucleus) << i;
+  }
+  EXPECT_EQ(fast[0].boundary, cells.table.cells[0].boundary);
+  EXPECT_EQ(fast[2].boundary, nucleus_only.nucleus);  // the nucleus stands in for the cell, as it is written
+  EXPECT_TRUE(fast[3].boundary.empty() && fast[3].nucleus.empty());
+
+  ihc::write_cells_geojson(dir / "none.geojson", {}, {});
+  EXPECT_TRUE(ihc::read_cell_outlines(dir / "none.geojson").empty());
+}
+
+// Any other layout (valid GeoJSON too) is refused by line, so the caller reads it another way.
+TEST(CellOutlines, OtherLayoutsAreNamedByFileAndLine) {
+  const fs::path dir = ihc::test::temp_dir("results_outlines_bad");
+  ihc::write_cells_geojson(dir / "cells.geojson", two_cells(), {});
+  const std::string text = ihc::test::read_text(dir / "cells.geojson");
+  const auto refused = [&](const std::string& name, const std::string& content) {
+    ihc::write_file_atomic(dir / name, content);
+    return ihc::test::thrown_by<ihc::ResultsError>([&] { ihc::read_cell_outlines(dir / name); });
+  };
+  const std::string pretty = json::parse(text).dump(1);
+  EXPECT_EQ(refused("pretty.geojson", pretty),
+            (dir / "pretty.geojson").string() + ":1: not the FeatureCollection line ihcscore writes");
+  std::string edited = text;
+  edited.replace(edited.find("[[[") + 3, 2, "[ ");
+  EXPECT_EQ(refused("edited.geojson", edited),
+            (dir / "edited.geojson").string() + ":2: not a cell feature as ihcscore writes it");
+  EXPECT_EQ(refused("cut.geojson", text.substr(0, text.rfind("]}"))),
+            (dir / "cut.geojson").string() + ": ends before the FeatureCollection is closed");
+  EXPECT_EQ(refused("empty.geojson", ""), (dir / "empty.geojson").string() + ": empty file");
+  EXPECT_EQ(
+      ihc::test::thrown_by<ihc::ResultsError>([&] { ihc::read_cell_outlines(dir / "missing.geojson"); }),
+      (dir / "missing.geojson").string() + ": cannot open: No such file or directory");
+}
+
 TEST(CellsGeoJson, ReadsQuPathsOlderMeasurementListAndSkipsAnnotations) {
   const std::string text = R"([
     {"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[4,0],[4,4],[0,4],[0,0]]]},
@@ -436,7 +493,13 @@ TEST(SlideJson, RoundTripsTheRecord) {
   s.roi = "rois/cmu.geojson";
   s.parameters = {{"sigma_um", "1.5"}};
   s.timings_s = {{"total", 1.25}};
+  s.detection_hash = "0123456789abcdef";
+  s.cells_detected = "2026-11-22T10:00:00Z";
+  s.regraded = true;
   const auto back = ihc::parse_slide_json(ihc::slide_json_text(s), "slide.json");
+  EXPECT_EQ(back.detection_hash, "0123456789abcdef");
+  EXPECT_EQ(back.cells_detected, "2026-11-22T10:00:00Z");
+  EXPECT_TRUE(back.regraded);
   EXPECT_EQ(back.roi, "rois/cmu.geojson");
   EXPECT_EQ(back.image, "cmu");
   EXPECT_EQ(back.source_mtime_ns, s.source_mtime_ns);
