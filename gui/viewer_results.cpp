@@ -78,17 +78,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
   LoadedResults out;
   out.dir = dir;
   try {
-    if (std::filesystem::exists(dir / "cells.geojson")) {
-      out.cells = read_cells_geojson(dir / "cells.geojson");
-      // Regions count cells by the batch's centroids, as `ihcscore reviewed` does from cells.csv.
-      if (std::filesystem::exists(dir / "cells.csv"))
-        take_csv_centroids(read_file(dir / "cells.csv"), out.cells);
-    } else if (std::filesystem::exists(dir / "cells.csv")) {
-      out.cells = read_cells_csv(dir / "cells.csv");
-    } else {
-      throw ResultsError(dir.string() +
-                         ": no cells.geojson or cells.csv (is this an OUT/slides/<id> folder?)");
-    }
+    out.cells = read_result_cells(dir);
     if (std::filesystem::exists(dir / "slide.json")) {
       const SlideRecord rec = read_slide_json(dir / "slide.json");
       out.record = rec;

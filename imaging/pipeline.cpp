@@ -1160,18 +1160,10 @@ CellTable read_earlier_cells(const fs::path& dir, const SlideRecord& earlier) {
                              " cells, but slide.json counted " +
                              std::to_string(earlier.total.num_detections));
   }
-  if (outlines.size() != n) {
-    throw RegradeUnavailable(geo_path.string() + ": " + std::to_string(outlines.size()) +
-                             " cells, but cells.csv has " + std::to_string(n));
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    Cell& c = cells.table.cells[i];
-    if (outlines[i].id != c.id) {
-      throw RegradeUnavailable(geo_path.string() + ": feature " + std::to_string(i + 1) +
-                               " is not cells.csv's cell " + std::to_string(i + 1));
-    }
-    c.boundary = std::move(outlines[i].boundary);
-    c.nucleus = std::move(outlines[i].nucleus);
+  const std::size_t features = outlines.size();
+  if (!take_outlines(std::move(outlines), cells)) {
+    throw RegradeUnavailable(geo_path.string() + ": does not list cells.csv's cells (" +
+                             std::to_string(features) + " features for " + std::to_string(n) + " rows)");
   }
   const bool calibrated = std::isfinite(earlier.analysis_mpp);
   std::vector<std::string> names;

@@ -971,6 +971,41 @@ std::vector<Cell> read_cell_outlines(const fs::path& path) {
   return cells;
 }
 
+bool take_outlines(std::vector<Cell>&& outlines, CellResults& cells) {
+  const std::size_t n = cells.table.size();
+  if (outlines.size() != n) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (outlines[i].id != cells.table.cells[i].id) return false;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    cells.table.cells[i].boundary = std::move(outlines[i].boundary);
+    cells.table.cells[i].nucleus = std::move(outlines[i].nucleus);
+  }
+  return true;
+}
+
+CellResults read_result_cells(const fs::path& dir) {
+  const fs::path csv = dir / "cells.csv", geojson = dir / "cells.geojson";
+  std::error_code ec;
+  const bool has_csv = fs::exists(csv, ec), has_geojson = fs::exists(geojson, ec);
+  if (has_csv && has_geojson) {
+    try {
+      CellResults cells = read_cells_csv(csv);
+      if (take_outlines(read_cell_outlines(geojson), cells)) return cells;
+    } catch (const ResultsError&) {
+      // Not the pair ihcscore writes: the GeoJSON is read as any GeoJSON below.
+    }
+  }
+  if (has_geojson) {
+    CellResults cells = read_cells_geojson(geojson);
+    // Regions count cells by the batch's centroids, as `ihcscore reviewed` does from cells.csv.
+    if (has_csv) take_csv_centroids(read_file(csv), cells);
+    return cells;
+  }
+  if (has_csv) return read_cells_csv(csv);
+  throw ResultsError(dir.string() + ": no cells.geojson or cells.csv (is this an OUT/slides/<id> folder?)");
+}
+
 // ---------------------------------------------------------------- slide.json
 
 namespace {

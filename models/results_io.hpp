@@ -155,6 +155,16 @@ CellResults parse_cells_geojson(std::string_view text, const std::string& origin
 // batch's regrade reads them beside cells.csv); throws ResultsError naming the file and line when a line is
 // not in that layout (a file edited or written by another program: read_cells_geojson reads any GeoJSON).
 std::vector<Cell> read_cell_outlines(const std::filesystem::path& path);
+// Puts read_cell_outlines' polygons on the cells of the same folder's cells.csv. False, leaving `cells` as
+// they are, unless both list the same cell ids in the same order.
+bool take_outlines(std::vector<Cell>&& outlines, CellResults& cells);
+// The cells of a result folder (OUT/slides/<id>, the viewer's): cells.csv's rows (ids, classes, the batch's
+// centroids that regions count by, measurements) with cells.geojson's outlines, read by read_cell_outlines
+// (200 000 cells: under a second, the JSON reader took about 6 s). A GeoJSON in another layout (edited, or
+// written by QuPath) is read by read_cells_geojson, with the CSV's centroids when it lists the same cells; a
+// folder with one of the files gives what it holds. Throws ResultsError naming the folder when it has
+// neither.
+CellResults read_result_cells(const std::filesystem::path& dir);
 // The GeoJSON has no centroid field: its reader takes the outline's, which is not the centroid the batch
 // counted regions with (the cell's pixels), and a cell within a pixel of a region edge can fall on the other
 // side. This puts cells.csv's centroids (the batch's) on cells read from the GeoJSON of the same folder.

@@ -382,6 +382,39 @@ TEST(CellOutlines, OtherLayoutsAreNamedByFileAndLine) {
       (dir / "missing.geojson").string() + ": cannot open: No such file or directory");
 }
 
+// A result folder gives the CSV's centroids, classes and measurements with the GeoJSON's outlines, by the
+// fast reader or, for a GeoJSON in another layout, the JSON one; one file alone gives what it holds.
+TEST(ResultCells, CsvRowsWithGeoJsonOutlinesWhateverTheGeoJsonsLayout) {
+  const fs::path dir = ihc::test::temp_dir("results_folder_cells");
+  const ihc::CellResults cells = two_cells();
+  const ihc::CellsFileOptions options{.uuid_seed = 42};
+  ihc::write_cells_csv(dir / "cells.csv", cells, options);
+  ihc::write_cells_geojson(dir / "cells.geojson", cells, options);
+  const auto check = [&](const ihc::CellResults& back, bool outlines) {
+    ASSERT_EQ(back.table.size(), 2u);
+    EXPECT_EQ(back.classes, cells.classes);
+    EXPECT_EQ(back.table.cells[0].centroid, cells.table.cells[0].centroid);  // the CSV's, not the outline's
+    EXPECT_EQ(back.table.cells[1].id, 7);
+    EXPECT_FLOAT_EQ(back.table.value(0, back.table.column("Nucleus: Area µm^2")), 35.5f);
+    EXPECT_EQ(back.table.cells[0].boundary,
+              outlines ? cells.table.cells[0].boundary : std::vector<cv::Point2f>());
+    EXPECT_EQ(back.table.cells[0].nucleus,
+              outlines ? cells.table.cells[0].nucleus : std::vector<cv::Point2f>());
+  };
+  check(ihc::read_result_cells(dir), true);
+  ihc::write_file_atomic(
+      dir / "cells.geojson",
+      json::parse(ihc::test::read_text(dir / "cells.geojson")).dump(2));  // as QuPath would
+  EXPECT_NE(ihc::test::thrown_by<ihc::ResultsError>([&] { ihc::read_cell_outlines(dir / "cells.geojson"); }),
+            "(no error)");
+  check(ihc::read_result_cells(dir), true);
+  fs::remove(dir / "cells.geojson");
+  check(ihc::read_result_cells(dir), false);
+  fs::remove(dir / "cells.csv");
+  EXPECT_EQ(ihc::test::thrown_by<ihc::ResultsError>([&] { ihc::read_result_cells(dir); }),
+            dir.string() + ": no cells.geojson or cells.csv (is this an OUT/slides/<id> folder?)");
+}
+
 TEST(CellsGeoJson, ReadsQuPathsOlderMeasurementListAndSkipsAnnotations) {
   const std::string text = R"([
     {"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[4,0],[4,4],[0,4],[0,0]]]},
