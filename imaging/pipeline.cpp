@@ -477,6 +477,8 @@ struct ResolvedStains {
   StainMatrix matrix;
   std::string source;
   std::vector<std::string> warnings;
+  std::optional<StainEstimate> estimate;  // when estimated
+  std::string estimate_failure;           // why not, when estimation was asked for and failed
   double seconds = 0.0;
 };
 
@@ -488,17 +490,21 @@ ResolvedStains resolve_stains(const StainsIn& in) {
   bool estimated = false;
   if (in.estimate) {
     try {
+      // No tissue found (a field without glass): every pixel, as for an image without a mask.
       cv::Mat m;
-      cv::resize(in.tissue, m, in.thumb.size(), 0, 0, cv::INTER_NEAREST);
+      if (!in.tissue.empty() && cv::countNonZero(in.tissue) > 0)
+        cv::resize(in.tissue, m, in.thumb.size(), 0, 0, cv::INTER_NEAREST);
       StainEstimationParams ep;
       ep.edge_fit = in.method != "Macenko";
       const StainEstimate est = estimate_stains(in.thumb, r.matrix, ep, m);
+      r.estimate = est;
       r.matrix = est.matrix;
       r.matrix.name = r.matrix.name + " estimated";
       r.source =
           "estimated from the slide (" + in.method + ", " + std::to_string(est.pixels_used) + " pixels)";
       estimated = true;
     } catch (const std::exception& e) {
+      r.estimate_failure = e.what();
       r.warnings.push_back(std::string("stain estimation failed, used stain_vectors instead: ") + e.what());
     }
   }
@@ -538,6 +544,14 @@ void record_stains(SlideRecord& rec, StainMatrix& stains, const ResolvedStains& 
   for (const auto& w : r.warnings) rec.warnings.push_back(w);
   rec.stains = to_qupath_string(stains);
   rec.timings_s["stains"] = r.seconds;
+}
+
+StainsIn stains_input(const Settings& settings, const ParamSet& params, const SlideInfo& info) {
+  return {.configured = settings.stains,
+          .estimate = params.get_bool("estimate_stains"),
+          .method = params.get_string("stain_estimation"),
+          .background = settings.background,
+          .single_level = info.level_count() == 1};
 }
 
 // Everything the detection of one tile needs; the pointers outlive the pool.
@@ -830,6 +844,30 @@ TissueMap tissue_stage(const TissueIn& in) {
     throw PipelineError("tissue", in.input + ": tissue detection failed: " + e.what());
   }
   return t;
+}
+
+// The tissue of the overview, after a plain image's glass colour (flat bright pixels) is estimated into
+// `stains_in` when the background is automatic. That colour, or the background parameter, is the fixed
+// vectors' background and where glass reads for tissue detection; slides are white-balanced and not
+// estimated.
+TissueMap overview_tissue(StainsIn& stains_in, const cv::Mat& thumb, const ParamSet& params, double mpp0,
+                          const SlidePlan& plan, const std::string& input) {
+  if (stains_in.single_level && stains_in.background.automatic) stains_in.glass = estimate_background(thumb);
+  std::optional<std::array<double, 3>> glass;
+  if (stains_in.background.fixed) {
+    glass = stains_in.background.rgb;
+  } else if (stains_in.glass && stains_in.glass->found) {
+    glass = stains_in.glass->background;
+  }
+  const bool use_tissue = params.get_bool("tissue_detection");
+  return tissue_stage({.thumb = thumb,
+                       .use_tissue = use_tissue,
+                       .target_um = use_tissue ? params.get_double("tissue_resolution_um") : 0.0,
+                       .mpp0 = mpp0,
+                       .w0 = plan.w0,
+                       .h0 = plan.h0,
+                       .input = input,
+                       .glass = glass});
 }
 
 // Regions (ROIs) and the area everything is counted in.
@@ -1365,11 +1403,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                                      .overlay_max_px = params.get_int("overlay_max_px"),
                                      .estimate_stains = params.get_bool("estimate_stains"),
                                      .background = settings.background});
-  StainsIn stains_in{.configured = settings.stains,
-                     .estimate = params.get_bool("estimate_stains"),
-                     .method = params.get_string("stain_estimation"),
-                     .background = settings.background,
-                     .single_level = info.level_count() == 1};
+  StainsIn stains_in = stains_input(settings, params, info);
   // Level 0 when plan.keep_level0; declared before the pool, whose workers cut tiles from it.
   cv::Mat level0;
   if (!plan.stains_need_overview) record_stains(rec, settings.stains, resolve_stains(stains_in));
@@ -1395,24 +1429,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   if (plan.keep_level0) level0 = std::move(overview.level0);
   const cv::Mat& thumb = overview.thumb;
   const bool use_tissue = params.get_bool("tissue_detection");
-  // A plain image's glass colour (flat bright pixels), or the background parameter: the fixed vectors'
-  // background, and where glass reads for tissue detection. Slides are white-balanced and not estimated.
-  if (stains_in.single_level && stains_in.background.automatic) stains_in.glass = estimate_background(thumb);
-  std::optional<std::array<double, 3>> glass;
-  if (stains_in.background.fixed) {
-    glass = stains_in.background.rgb;
-  } else if (stains_in.glass && stains_in.glass->found) {
-    glass = stains_in.glass->background;
-  }
-  const TissueMap tissue =
-      tissue_stage({.thumb = thumb,
-                    .use_tissue = use_tissue,
-                    .target_um = use_tissue ? params.get_double("tissue_resolution_um") : 0.0,
-                    .mpp0 = opened.mpp0,
-                    .w0 = plan.w0,
-                    .h0 = plan.h0,
-                    .input = req.input.string(),
-                    .glass = glass});
+  const TissueMap tissue = overview_tissue(stains_in, thumb, params, opened.mpp0, plan, req.input.string());
   if (tissue.detect_s) rec.timings_s["tissue_detection"] = *tissue.detect_s;
   rec.timings_s["tissue"] = seconds_since(t_tissue);
   cancel.check();
@@ -1544,6 +1561,42 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                  .cancel = &cancel},
                 rec);
   return rec;
+}
+
+SlideStainEstimate estimate_slide_stains(const fs::path& input, const ParamSet& given, double mpp_override) {
+  ParamSet params = given;
+  params.set("estimate_stains", "true", "stains estimate");
+  Settings settings = read_settings(params);
+  const OpenedSlide opened = open_stage({.input = input,
+                                         .mpp_override = mpp_override,
+                                         .requested_pixel_size_um = settings.det.requested_pixel_size_um,
+                                         .measurement = settings.grading.measurement});
+  Slide& slide = *opened.slide;
+  const SlidePlan plan = plan_slide({.slide = &slide,
+                                     .calibrated = opened.calibrated,
+                                     .analysis_um = opened.analysis_um,
+                                     .mpp0 = opened.mpp0,
+                                     .overlay_max_px = params.get_int("overlay_max_px"),
+                                     .estimate_stains = true,
+                                     .background = settings.background});
+  StainsIn stains_in = stains_input(settings, params, slide.info());
+  const Overview overview = read_overview_stage({.slide = &slide, .plan = &plan});
+  const TissueMap tissue =
+      overview_tissue(stains_in, overview.thumb, params, opened.mpp0, plan, input.string());
+  stains_in.thumb = overview.thumb;
+  stains_in.tissue = tissue.mask;
+  ResolvedStains r = resolve_stains(stains_in);
+  SlideStainEstimate e;
+  e.matrix = r.matrix;
+  e.source = r.source;
+  e.failure = r.estimate_failure;
+  if (r.estimate) {
+    e.pixels_used = r.estimate->pixels_used;
+    e.deviation_deg = r.estimate->deviation_deg;
+    e.separation_deg = r.estimate->separation_deg;
+    e.background_found = r.estimate->background.found;
+  }
+  return e;
 }
 
 }  // namespace ihc

