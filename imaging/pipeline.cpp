@@ -30,6 +30,7 @@
 #include "models/presets.hpp"
 #include "models/results_link.hpp"
 #include "models/scoring.hpp"
+#include "models/text.hpp"
 
 namespace ihc {
 
@@ -231,10 +232,41 @@ ParamSet default_params(const std::string& preset) {
   return p;
 }
 
+namespace {
+
+// score_measurement must be a measurement cells have, with or without a pixel size (an area is "um^2" on
+// calibrated slides and "px^2" on the others: which one a slide has is checked when it is opened).
+void check_score_measurement(const std::string& name) {
+  std::vector<std::string> names = cell_measurement_names(true);
+  for (const auto& n : cell_measurement_names(false)) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  }
+  if (std::find(names.begin(), names.end(), name) != names.end()) return;
+  auto lower = [](std::string t) {
+    for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return t;
+  };
+  std::string meant;
+  for (const auto& n : names) {
+    if (lower(n) == lower(name)) meant = n;
+  }
+  if (meant.empty()) meant = closest_name(name, names);
+  if (!meant.empty()) {
+    throw ParamError("score_measurement '" + name + "' is not a cell measurement (did you mean '" + meant +
+                     "'?)");
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw ParamError("score_measurement '" + name + "' is not a cell measurement; they are: " + list);
+}
+
+}  // namespace
+
 void check_scoring_params(const ParamSet& params) {
   try {
     detection_params_from(params);
     grading_params_from(params);
+    check_score_measurement(params.get_string("score_measurement"));
     score_options_from(params);
     stains_from_text(params.get_string("stain_vectors"));
   } catch (const std::exception& e) {
@@ -295,6 +327,35 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+namespace {
+
+// A slide's outputs; slide.json last, whose presence marks the others complete.
+constexpr std::array<const char*, 5> kSlideOutputs = {"cells.csv", "cells.geojson", "overlay.png",
+                                                      "histogram.png", "slide.json"};
+
+fs::path set_aside_path(const fs::path& dir, const char* name) {
+  return dir / (std::string(".earlier-") + name);
+}
+
+}  // namespace
+
+void restore_set_aside_outputs(const fs::path& dir) {
+  std::error_code ec;
+  // Nothing set aside, or the new slide.json was written (killed while the earlier outputs were removed):
+  // what is left of them goes.
+  const bool restore =
+      fs::exists(set_aside_path(dir, "slide.json"), ec) && !fs::exists(dir / "slide.json", ec);
+  for (const char* name : kSlideOutputs) {
+    const fs::path aside = set_aside_path(dir, name);
+    if (!fs::exists(aside, ec)) continue;
+    if (restore) {
+      fs::rename(aside, dir / name, ec);
+    } else {
+      fs::remove(aside, ec);
+    }
+  }
 }
 
 namespace {
@@ -1178,56 +1239,112 @@ double timing_of(const SlideRecord& rec, const std::string& key) {
   return it != rec.timings_s.end() && std::isfinite(it->second) ? it->second : 0.0;
 }
 
-// cells.csv's centroids and measurements (written as text that reads back exactly) with cells.geojson's
-// outlines, in detection's column order (centroid um first when calibrated, as detect_cells makes them), so
-// that every output is written as the detecting run would write it. Checked against each other and against
-// the count the earlier slide.json recorded; RegradeUnavailable otherwise.
-CellTable read_earlier_cells(const fs::path& dir, const SlideRecord& earlier) {
-  const fs::path csv_path = dir / "cells.csv", geo_path = dir / "cells.geojson";
-  CellResults cells;
-  std::vector<Cell> outlines;
-  try {
-    cells = read_cells_csv(csv_path);
-    outlines = read_cell_outlines(geo_path);
-  } catch (const std::exception& e) {
-    throw RegradeUnavailable(e.what());
-  }
-  const std::size_t n = cells.table.size();
-  if (static_cast<std::int64_t>(n) != earlier.total.num_detections) {
-    throw RegradeUnavailable(csv_path.string() + ": " + std::to_string(n) +
-                             " cells, but slide.json counted " +
-                             std::to_string(earlier.total.num_detections));
-  }
-  const std::size_t features = outlines.size();
-  if (!take_outlines(std::move(outlines), cells)) {
-    throw RegradeUnavailable(geo_path.string() + ": does not list cells.csv's cells (" +
-                             std::to_string(features) + " features for " + std::to_string(n) + " rows)");
-  }
-  const bool calibrated = std::isfinite(earlier.analysis_mpp);
+// Cells per chunk fed to the sink: memory stays bounded whatever the slide's cell count.
+constexpr std::size_t kRegradeChunkCells = 16384;
+
+// The measurement columns detect_cells makes, in its order (centroid um first when calibrated).
+std::vector<std::string> detection_column_names(bool calibrated) {
   std::vector<std::string> names;
   if (calibrated) names = {"Centroid X um", "Centroid Y um"};
   const std::vector<std::string> measured = cell_measurement_names(calibrated);
   names.insert(names.end(), measured.begin(), measured.end());
+  return names;
+}
+
+// "cells.csv <bytes> <mtime ns>; cells.geojson <bytes> <mtime ns>": slide.json's cells_files, so that a
+// regrade takes only the cell files its slide.json was written with (an edited file is detected again).
+std::string cell_files_stamp(const fs::path& csv, const fs::path& geojson) {
+  std::string stamp;
+  for (const fs::path& p : {csv, geojson}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return "";
+    const std::int64_t mtime =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    stamp += (stamp.empty() ? "" : "; ") + std::string(p == csv ? "cells.csv " : "cells.geojson ") +
+             std::to_string(st.st_size) + " " + std::to_string(mtime);
+  }
+  return stamp;
+}
+
+// Before anything of the folder changes: both files read in full, listing the same cells, as many as
+// slide.json counted, with every measurement detection makes. RegradeUnavailable otherwise.
+void check_earlier_cells(const fs::path& dir, const SlideRecord& earlier) {
+  const fs::path csv_path = dir / "cells.csv";
+  if (earlier.cells_files.empty() ||
+      cell_files_stamp(csv_path, dir / "cells.geojson") != earlier.cells_files) {
+    throw RegradeUnavailable((dir / "slide.json").string() +
+                             ": cells.csv or cells.geojson is not the file it was written with (changed, "
+                             "replaced or missing)");
+  }
+  try {
+    ResultCellsReader reader(csv_path, dir / "cells.geojson");
+    const std::vector<std::string> have = reader.measurement_names();
+    for (const auto& name : cell_measurement_names(std::isfinite(earlier.analysis_mpp))) {
+      if (std::find(have.begin(), have.end(), name) == have.end())
+        throw RegradeUnavailable(csv_path.string() + ": no column '" + name + "'");
+    }
+    CellResults chunk;
+    while (reader.next(chunk, kRegradeChunkCells)) {
+    }
+    if (reader.cells_read() != earlier.total.num_detections) {
+      throw RegradeUnavailable(csv_path.string() + ": " + std::to_string(reader.cells_read()) +
+                               " cells, but slide.json counted " +
+                               std::to_string(earlier.total.num_detections));
+    }
+  } catch (const ResultsError& e) {
+    throw RegradeUnavailable(e.what());
+  }
+}
+
+// A chunk of the earlier cells in detection's column order, so that every output is written as the
+// detecting run wrote it.
+CellTable in_detection_columns(CellResults&& chunk, const SlideRecord& earlier) {
+  const bool calibrated = std::isfinite(earlier.analysis_mpp);
   CellTable table;
-  table.cells = std::move(cells.table.cells);
-  for (const auto& name : names) {
+  table.cells = std::move(chunk.table.cells);
+  for (const auto& name : detection_column_names(calibrated)) {
     const int to = table.add_column(name);
-    const int from = cells.table.column(name);
+    const int from = chunk.table.column(name);
     std::vector<float>& column = table.columns[static_cast<std::size_t>(to)];
     if (from >= 0) {
-      column = std::move(cells.table.columns[static_cast<std::size_t>(from)]);
-    } else if (calibrated && to < 2) {
-      // cells.csv keeps them as its fixed columns; the writers recompute them from the centroid anyway.
-      column.reserve(n);
+      column = std::move(chunk.table.columns[static_cast<std::size_t>(from)]);
+    } else {
+      // Centroid um: cells.csv keeps them as its fixed columns; the writers recompute them from the centroid.
+      column.reserve(table.cells.size());
       for (const Cell& c : table.cells)
         column.push_back(
             static_cast<float>(to == 0 ? c.centroid.x * earlier.mpp_x : c.centroid.y * earlier.mpp_y));
-    } else {
-      throw RegradeUnavailable(csv_path.string() + ": no column '" + name + "'");
     }
   }
   return table;
 }
+
+// A regrade's earlier outputs under their hidden names until the new slide.json is written; put back when the
+// slide stops before (an error, Ctrl-C), so the cells detected before are never lost.
+class SetAsideOutputs {
+ public:
+  explicit SetAsideOutputs(fs::path dir) : dir_(std::move(dir)) {
+    // slide.json first: nothing in the folder reads as complete meanwhile.
+    for (auto it = kSlideOutputs.rbegin(); it != kSlideOutputs.rend(); ++it) {
+      if (fs::exists(dir_ / *it)) fs::rename(dir_ / *it, set_aside_path(dir_, *it));
+    }
+  }
+  SetAsideOutputs(const SetAsideOutputs&) = delete;
+  SetAsideOutputs& operator=(const SetAsideOutputs&) = delete;
+  ~SetAsideOutputs() {
+    if (!discarded_) restore_set_aside_outputs(dir_);
+  }
+  fs::path path(const char* name) const { return set_aside_path(dir_, name); }
+  void discard() {
+    discarded_ = true;
+    std::error_code ec;
+    for (const char* name : kSlideOutputs) fs::remove(set_aside_path(dir_, name), ec);
+  }
+
+ private:
+  fs::path dir_;
+  bool discarded_ = false;
+};
 
 SlideRecord decode_only_record(SlideRecord rec, const std::string& image_id, double detection_s,
                                const Detected& d) {
@@ -1317,6 +1434,7 @@ struct WriteIn {
 void write_outputs(const WriteIn& in, SlideRecord& rec) {
   try {
     in.sink->finish_cells();
+    rec.cells_files = cell_files_stamp(in.out_dir / "cells.csv", in.out_dir / "cells.geojson");
     rec.timings_s["write_cells"] = seconds_since(in.t_write);
     const auto t_histogram = Clock::now();
     write_png_atomic(in.out_dir / "histogram.png",
@@ -1347,12 +1465,13 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   const auto t_start = Clock::now();
   SlideRecord rec = start_record(req, params);
   const Cancel cancel{req.cancel, req.input.string()};
-  // Read before anything of the folder changes: a regrade that cannot read them leaves it as it was.
-  std::optional<CellTable> earlier_cells;
-  double read_cells_s = 0.0;
-  if (req.regrade_from != nullptr) {
+  restore_set_aside_outputs(req.out_dir);  // a killed regrade's
+  // Checked before anything of the folder changes: a regrade that cannot read them leaves it as it was.
+  const bool regrade = req.regrade_from != nullptr;
+  double read_cells_s = 0.0;  // the check's full read
+  if (regrade) {
     const auto t_read = Clock::now();
-    earlier_cells = read_earlier_cells(req.out_dir, *req.regrade_from);
+    check_earlier_cells(req.out_dir, *req.regrade_from);
     read_cells_s = seconds_since(t_read);
     rec.regraded = true;
     rec.cells_detected = req.regrade_from->cells_detected;
@@ -1360,32 +1479,43 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     rec.cells_detected = rec.started;
   }
 
-  // An older complete result must not survive a redo that is interrupted: slide.json goes first, then the
-  // older outputs (graded with other parameters; a reader globbing cells.csv would mix them with new ones).
-  // The pathologist's review.json and its reviewed_* files stay: they are work, re-matched to new cells.
-  std::error_code ec;
-  if (fs::exists(req.out_dir / "slide.json", ec)) {
-    // Until the new slide.json: the folder keeps its slide (and its review) if this run stops.
-    try {
-      write_file_atomic(req.out_dir / kRedoSourceFile, rec.source);
-    } catch (const std::exception& e) {
-      throw PipelineError("write", e.what());
-    }
-  }
-  fs::remove(req.out_dir / "slide.json", ec);
-  for (const char* f : {"cells.csv", "cells.geojson", "overlay.png", "histogram.png"})
-    fs::remove(req.out_dir / f, ec);
-
   Settings settings = read_settings(params);
   const GradingParams& grading = settings.grading;
   rec.scoring_measurement = grading.measurement;
   rec.thresholds = grading_thresholds(grading);
 
-  // ---- open
+  // ---- open (before the folder changes: a slide that cannot be opened, or cannot have the score
+  // measurement, leaves its earlier results as they are)
   const OpenedSlide opened = open_stage({.input = req.input,
                                          .mpp_override = req.mpp_override,
                                          .requested_pixel_size_um = settings.det.requested_pixel_size_um,
                                          .measurement = grading.measurement});
+
+  std::optional<SetAsideOutputs> aside;
+  std::error_code ec;
+  if (regrade) {
+    try {
+      aside.emplace(req.out_dir);
+    } catch (const std::exception& e) {
+      throw PipelineError("write", e.what());
+    }
+  } else {
+    // An older complete result must not survive a redo that is interrupted: slide.json goes first, then the
+    // older outputs (graded with other parameters; a reader globbing cells.csv would mix them with new
+    // ones). The pathologist's review.json and its reviewed_* files stay: they are work, re-matched to new
+    // cells.
+    if (fs::exists(req.out_dir / "slide.json", ec)) {
+      // Until the new slide.json: the folder keeps its slide (and its review) if this run stops.
+      try {
+        write_file_atomic(req.out_dir / kRedoSourceFile, rec.source);
+      } catch (const std::exception& e) {
+        throw PipelineError("write", e.what());
+      }
+    }
+    fs::remove(req.out_dir / "slide.json", ec);
+    for (const char* f : {"cells.csv", "cells.geojson", "overlay.png", "histogram.png"})
+      fs::remove(req.out_dir / f, ec);
+  }
   Slide& slide = *opened.slide;
   const SlideInfo& info = slide.info();
   settings.det.requested_pixel_size_um = opened.analysis_um;
@@ -1420,7 +1550,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
               .mpp0 = opened.mpp0,
               .decode_only = req.decode_only};
   TilePool pool(req.threads, cancel);
-  const bool early_tiles = !earlier_cells && starts_early(plan, job.grid_tiles.size(), req.decode_only);
+  const bool early_tiles = !regrade && starts_early(plan, job.grid_tiles.size(), req.decode_only);
   if (early_tiles) pool.start(job, every_position(job.grid_tiles.size()));
 
   Overview overview = read_overview_stage({.slide = &slide, .plan = &plan});
@@ -1481,12 +1611,21 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   Detected detected;
   if (no_tissue) {
     pool.shutdown();  // tiles started early are not needed
-  } else if (earlier_cells) {
+  } else if (regrade) {
     pool.shutdown();
     level0.release();
     detected.tiles_total = static_cast<int>(timing_of(*req.regrade_from, "tiles"));
     detected.analysed_px = timing_of(*req.regrade_from, "analysis_mpx") * 1e6;
-    sink.consume(std::move(*earlier_cells), false);
+    try {
+      ResultCellsReader reader(aside->path("cells.csv"), aside->path("cells.geojson"));
+      CellResults chunk;
+      while (reader.next(chunk, kRegradeChunkCells)) {
+        cancel.check();
+        sink.consume(in_detection_columns(std::move(chunk), *req.regrade_from), false);
+      }
+    } catch (const ResultsError& e) {
+      throw PipelineError("regrade", e.what());  // changed since it was checked
+    }
   } else if (plan.whole) {
     detected = detect_whole(detect_in, std::move(level0), job, req.threads, sink);
   } else {
@@ -1530,8 +1669,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       sink.set_scored_area(area.mask);
     }
   }
-  rec.timings_s[earlier_cells ? "regrade" : "detection"] = seconds_since(t_detect);
-  if (earlier_cells) rec.timings_s["read_cells"] = read_cells_s;
+  rec.timings_s[regrade ? "regrade" : "detection"] = seconds_since(t_detect);
+  if (regrade) rec.timings_s["read_cells"] = read_cells_s;
   cancel.check();
 
   // ---- scores and remaining outputs
@@ -1560,6 +1699,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                  .t_write = t_write,
                  .cancel = &cancel},
                 rec);
+  if (aside) aside->discard();  // the new slide.json is written
   return rec;
 }
 

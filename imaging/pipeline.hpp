@@ -20,7 +20,8 @@
 
 namespace ihc {
 
-// A slide that could not be scored; stage() is "open", "tissue", "stains", "detection", "scoring", "write".
+// A slide that could not be scored; stage() is "open", "tissue", "stains", "detection", "scoring", "regrade",
+// "write".
 class PipelineError : public std::runtime_error {
  public:
   PipelineError(std::string stage, const std::string& message)
@@ -117,6 +118,12 @@ struct SlideStainEstimate {
 };
 SlideStainEstimate estimate_slide_stains(const std::filesystem::path& input, const ParamSet& params,
                                          double mpp_override = 0.0);
+
+// A regrade sets the slide's outputs aside under hidden names (".earlier-cells.csv", ...) until its new
+// slide.json is written, and puts them back when it stops before: the cells detected earlier are never lost.
+// After a kill this puts back what was set aside in `out_dir` when no new slide.json was written, and removes
+// it otherwise. The batch calls it before it looks at a result folder; score_slide does too.
+void restore_set_aside_outputs(const std::filesystem::path& out_dir);
 
 class Slide;
 // The whole slide downsampled by about `downsample` (level-0 px per output px), RGB, read strip by strip from

@@ -479,46 +479,62 @@ void write_cells_csv(const fs::path& path, const CellResults& cells, const Cells
   file.commit();
 }
 
+namespace {
+
+// cells.csv's header: its columns, the fixed ones checked. `where` is "<origin>:1".
+std::vector<std::string> cells_csv_header(std::string_view line, const std::string& where) {
+  auto header = split_csv_line(line);
+  const auto& fixed = cell_fixed_columns();
+  if (header.size() < fixed.size()) throw ResultsError(where + ": header has fewer than 6 columns");
+  for (std::size_t k = 0; k < fixed.size(); ++k) {
+    if (header[k] != fixed[k]) {
+      throw ResultsError(where + ": column " + std::to_string(k + 1) + " is '" + header[k] + "', expected '" +
+                         fixed[k] + "'");
+    }
+  }
+  return header;
+}
+
+// One data row of cells.csv appended to `res`, whose columns are the header's measurements.
+void add_cells_csv_row(std::string_view line, const std::vector<std::string>& header,
+                       const std::string& where, CellResults& res) {
+  const auto f = data_fields(line, header.size(), where);
+  Cell cell;
+  std::int64_t id = 0;
+  if (cell_id_from_uuid(f[0], &id) || parse_int64(f[0], &id)) {
+    cell.id = id;
+  } else {
+    throw ResultsError(where + ": Object ID is neither a UUID nor an integer: '" + f[0] + "'");
+  }
+  CellClass cls;
+  if (!parse_class_name(f[1], &cls)) throw ResultsError(where + ": unknown Classification '" + f[1] + "'");
+  if (!parse_double(f[2], &cell.centroid.x) || !parse_double(f[3], &cell.centroid.y) ||
+      std::isnan(cell.centroid.x) || std::isnan(cell.centroid.y)) {
+    throw ResultsError(where + ": Centroid X px / Centroid Y px must be numbers");
+  }
+  res.table.cells.push_back(std::move(cell));
+  res.classes.push_back(cls);
+  const std::size_t fixed = cell_fixed_columns().size();
+  for (std::size_t k = fixed; k < header.size(); ++k) {
+    double v;
+    if (!parse_double(f[k], &v)) {
+      throw ResultsError(where + ": '" + header[k] + "' is not a number: '" + f[k] + "'");
+    }
+    res.table.columns[k - fixed].push_back(static_cast<float>(v));
+  }
+}
+
+}  // namespace
+
 CellResults parse_cells_csv(std::string_view text, const std::string& origin) {
   const auto lines = lines_of(text);
   if (lines.empty()) throw ResultsError(origin + ": empty file (no header)");
-  const auto header = split_csv_line(lines[0]);
-  const auto& fixed = cell_fixed_columns();
-  if (header.size() < fixed.size()) throw ResultsError(origin + ":1: header has fewer than 6 columns");
-  for (std::size_t k = 0; k < fixed.size(); ++k) {
-    if (header[k] != fixed[k]) {
-      throw ResultsError(origin + ":1: column " + std::to_string(k + 1) + " is '" + header[k] +
-                         "', expected '" + fixed[k] + "'");
-    }
-  }
+  const auto header = cells_csv_header(lines[0], origin + ":1");
   CellResults res;
-  for (std::size_t k = fixed.size(); k < header.size(); ++k) res.table.add_column(header[k]);
+  for (std::size_t k = cell_fixed_columns().size(); k < header.size(); ++k) res.table.add_column(header[k]);
   for (std::size_t n = 1; n < lines.size(); ++n) {
     if (lines[n].empty()) continue;
-    const std::string where = origin + ":" + std::to_string(n + 1);
-    const auto f = data_fields(lines[n], header.size(), where);
-    Cell cell;
-    std::int64_t id = 0;
-    if (cell_id_from_uuid(f[0], &id) || parse_int64(f[0], &id)) {
-      cell.id = id;
-    } else {
-      throw ResultsError(where + ": Object ID is neither a UUID nor an integer: '" + f[0] + "'");
-    }
-    CellClass cls;
-    if (!parse_class_name(f[1], &cls)) throw ResultsError(where + ": unknown Classification '" + f[1] + "'");
-    if (!parse_double(f[2], &cell.centroid.x) || !parse_double(f[3], &cell.centroid.y) ||
-        std::isnan(cell.centroid.x) || std::isnan(cell.centroid.y)) {
-      throw ResultsError(where + ": Centroid X px / Centroid Y px must be numbers");
-    }
-    res.table.cells.push_back(std::move(cell));
-    res.classes.push_back(cls);
-    for (std::size_t k = fixed.size(); k < header.size(); ++k) {
-      double v;
-      if (!parse_double(f[k], &v)) {
-        throw ResultsError(where + ": '" + header[k] + "' is not a number: '" + f[k] + "'");
-      }
-      res.table.columns[k - fixed.size()].push_back(static_cast<float>(v));
-    }
+    add_cells_csv_row(lines[n], header, origin + ":" + std::to_string(n + 1), res);
   }
   return res;
 }
@@ -929,59 +945,103 @@ class OutlineLine {
   std::string_view rest_;
 };
 
-}  // namespace
+constexpr std::string_view kCollectionLine = R"({"type":"FeatureCollection","features":[)";
+constexpr std::string_view kCollectionEnd = "]}";
 
-std::vector<Cell> read_cell_outlines(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ResultsError(path.string() + ": cannot open: " + std::strerror(errno));
-  std::vector<char> buffer(1 << 20);
-  in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-  std::vector<Cell> cells;
-  std::string line;
-  std::int64_t n = 0;
-  bool opened = false, closed = false;
-  while (std::getline(in, line)) {
-    ++n;
-    const auto fail = [&](const std::string& what) {
-      return ResultsError(path.string() + ":" + std::to_string(n) + ": " + what);
-    };
-    if (!opened) {
-      if (line != R"({"type":"FeatureCollection","features":[)")
-        throw fail("not the FeatureCollection line ihcscore writes");
-      opened = true;
-      continue;
-    }
-    if (closed) throw fail("text after the end of the FeatureCollection");
-    if (line == "]}") {
-      closed = true;
-      continue;
-    }
-    OutlineLine f(line);
-    Cell c;
-    if (!f.take(R"({"type":"Feature","id":")") || !f.uuid(&c.id) || !f.take(R"(,"geometry":)") ||
-        !f.geometry(&c.boundary) || (f.take(R"(,"nucleusGeometry":)") && !f.geometry(&c.nucleus)) ||
-        !f.take(R"(,"properties":{)")) {
-      throw fail("not a cell feature as ihcscore writes it");
-    }
-    cells.push_back(std::move(c));
-  }
-  if (in.bad()) throw ResultsError(path.string() + ": read error");
-  if (n == 0) throw ResultsError(path.string() + ": empty file");
-  if (!closed) throw ResultsError(path.string() + ": ends before the FeatureCollection is closed");
-  return cells;
+// A feature line's id and outlines (the geometry, and the nucleus when written), as read_cells_geojson reads
+// them. False when the line is not in the writer's layout.
+bool parse_outline_line(std::string_view line, std::int64_t* id, std::vector<cv::Point2f>* boundary,
+                        std::vector<cv::Point2f>* nucleus) {
+  OutlineLine f(line);
+  return f.take(R"({"type":"Feature","id":")") && f.uuid(id) && f.take(R"(,"geometry":)") &&
+         f.geometry(boundary) && (!f.take(R"(,"nucleusGeometry":)") || f.geometry(nucleus)) &&
+         f.take(R"(,"properties":{)");
 }
 
-bool take_outlines(std::vector<Cell>&& outlines, CellResults& cells) {
-  const std::size_t n = cells.table.size();
-  if (outlines.size() != n) return false;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (outlines[i].id != cells.table.cells[i].id) return false;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    cells.table.cells[i].boundary = std::move(outlines[i].boundary);
-    cells.table.cells[i].nucleus = std::move(outlines[i].nucleus);
-  }
+// getline without the '\r' of a CRLF file.
+bool next_line(std::istream& in, std::string& line) {
+  if (!std::getline(in, line)) return false;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
   return true;
+}
+
+}  // namespace
+
+struct ResultCellsReader::Files {
+  std::ifstream csv, geo;
+  std::vector<char> csv_buffer = std::vector<char>(1 << 20), geo_buffer = std::vector<char>(1 << 20);
+  std::string line;
+  std::int64_t csv_line = 0, geo_line = 0;
+};
+
+ResultCellsReader::ResultCellsReader(fs::path csv, fs::path geojson)
+    : csv_path_(std::move(csv)), geo_path_(std::move(geojson)), files_(std::make_unique<Files>()) {
+  Files& f = *files_;
+  f.csv.rdbuf()->pubsetbuf(f.csv_buffer.data(), static_cast<std::streamsize>(f.csv_buffer.size()));
+  f.geo.rdbuf()->pubsetbuf(f.geo_buffer.data(), static_cast<std::streamsize>(f.geo_buffer.size()));
+  f.csv.open(csv_path_, std::ios::binary);
+  if (!f.csv) throw ResultsError(csv_path_.string() + ": cannot open: " + std::strerror(errno));
+  f.geo.open(geo_path_, std::ios::binary);
+  if (!f.geo) throw ResultsError(geo_path_.string() + ": cannot open: " + std::strerror(errno));
+  if (!next_line(f.csv, f.line)) throw ResultsError(csv_path_.string() + ": empty file (no header)");
+  f.csv_line = 1;
+  header_ = cells_csv_header(f.line, csv_path_.string() + ":1");
+  if (!next_line(f.geo, f.line)) throw ResultsError(geo_path_.string() + ": empty file");
+  f.geo_line = 1;
+  if (f.line != kCollectionLine)
+    throw ResultsError(geo_path_.string() + ":1: not the FeatureCollection line ihcscore writes");
+}
+
+ResultCellsReader::~ResultCellsReader() = default;
+
+std::vector<std::string> ResultCellsReader::measurement_names() const {
+  return {header_.begin() + static_cast<std::ptrdiff_t>(cell_fixed_columns().size()), header_.end()};
+}
+
+bool ResultCellsReader::next(CellResults& chunk, std::size_t max_cells) {
+  chunk = CellResults();
+  for (const auto& name : measurement_names()) chunk.table.add_column(name);
+  if (done_) return false;
+  Files& f = *files_;
+  const auto geo_where = [&] { return geo_path_.string() + ":" + std::to_string(f.geo_line); };
+  while (chunk.table.size() < max_cells) {
+    bool row = false;
+    while (!row && next_line(f.csv, f.line)) {
+      ++f.csv_line;
+      if (f.line.empty()) continue;
+      add_cells_csv_row(f.line, header_, csv_path_.string() + ":" + std::to_string(f.csv_line), chunk);
+      row = true;
+    }
+    if (f.csv.bad()) throw ResultsError(csv_path_.string() + ": read error");
+    const bool geo_line = next_line(f.geo, f.line);
+    if (geo_line) ++f.geo_line;
+    if (f.geo.bad()) throw ResultsError(geo_path_.string() + ": read error");
+    if (!row) {
+      // cells.csv has ended: so must the FeatureCollection, at the same cell.
+      if (!geo_line) throw ResultsError(geo_path_.string() + ": ends before the FeatureCollection is closed");
+      if (f.line != kCollectionEnd) {
+        throw ResultsError(geo_where() + ": a feature after cells.csv's last cell (" + std::to_string(read_) +
+                           " cells)");
+      }
+      done_ = true;
+      break;
+    }
+    ++read_;
+    if (!geo_line) throw ResultsError(geo_path_.string() + ": ends before the FeatureCollection is closed");
+    if (f.line == kCollectionEnd) {
+      throw ResultsError(geo_where() + ": the features end at " + std::to_string(read_ - 1) +
+                         " cells, cells.csv has more");
+    }
+    Cell& cell = chunk.table.cells.back();
+    std::int64_t id = 0;
+    if (!parse_outline_line(f.line, &id, &cell.boundary, &cell.nucleus))
+      throw ResultsError(geo_where() + ": not a cell feature as ihcscore writes it");
+    if (id != cell.id) {
+      throw ResultsError(geo_where() + ": feature " + std::to_string(read_) + " is not cells.csv's cell " +
+                         std::to_string(read_) + " (another id)");
+    }
+  }
+  return !chunk.table.cells.empty();
 }
 
 CellResults read_result_cells(const fs::path& dir) {
@@ -990,8 +1050,10 @@ CellResults read_result_cells(const fs::path& dir) {
   const bool has_csv = fs::exists(csv, ec), has_geojson = fs::exists(geojson, ec);
   if (has_csv && has_geojson) {
     try {
-      CellResults cells = read_cells_csv(csv);
-      if (take_outlines(read_cell_outlines(geojson), cells)) return cells;
+      ResultCellsReader reader(csv, geojson);
+      CellResults cells;
+      reader.next(cells, std::numeric_limits<std::size_t>::max());
+      return cells;
     } catch (const ResultsError&) {
       // Not the pair ihcscore writes: the GeoJSON is read as any GeoJSON below.
     }
@@ -1077,6 +1139,7 @@ std::string slide_json_text(const SlideRecord& s) {
   o["detection_hash"] = s.detection_hash;
   o["cells_detected"] = s.cells_detected;
   o["regraded"] = s.regraded;
+  o["cells_files"] = s.cells_files;
   o["status"] = s.status;
   o["warnings"] = s.warnings;
   o["format"] = s.format;
@@ -1126,6 +1189,7 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.detection_hash = o.value("detection_hash", "");  // absent before session 24
     s.cells_detected = o.value("cells_detected", "");
     s.regraded = o.value("regraded", false);
+    s.cells_files = o.value("cells_files", "");
     s.status = o.value("status", "");
     s.warnings = o.value("warnings", std::vector<std::string>{});
     s.format = o.value("format", "");

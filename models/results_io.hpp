@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -149,18 +150,36 @@ CellResults read_cells_csv(const std::filesystem::path& path);
 CellResults parse_cells_csv(std::string_view text, const std::string& origin);
 CellResults read_cells_geojson(const std::filesystem::path& path);
 CellResults parse_cells_geojson(std::string_view text, const std::string& origin);
-// The outlines of a cells.geojson as CellsGeoJsonWriter writes it, one feature a line: per feature in file
-// order, a Cell with its id (from the UUID), cell and nucleus polygons as read_cells_geojson gives them, and
-// no centroid. A scanner of that layout only, several times faster than the JSON reader on 200 000 cells (the
-// batch's regrade reads them beside cells.csv); throws ResultsError naming the file and line when a line is
-// not in that layout (a file edited or written by another program: read_cells_geojson reads any GeoJSON).
-std::vector<Cell> read_cell_outlines(const std::filesystem::path& path);
-// Puts read_cell_outlines' polygons on the cells of the same folder's cells.csv. False, leaving `cells` as
-// they are, unless both list the same cell ids in the same order.
-bool take_outlines(std::vector<Cell>&& outlines, CellResults& cells);
+// cells.csv and cells.geojson of one result folder read together, chunk by chunk, so that a slide's cells
+// need never all be in memory (the batch's regrade of a slide of millions of cells): each chunk holds
+// cells.csv's rows (ids, classes, centroids, measurements) with cells.geojson's outlines (the polygons
+// read_cells_geojson gives). The GeoJSON is read by a scanner of the layout CellsGeoJsonWriter writes, one
+// feature a line: several times faster than a JSON reader. Throws ResultsError naming the file and line when
+// either is broken, the GeoJSON is in another layout (edited, or written by QuPath), or they list different
+// cells.
+class ResultCellsReader {
+ public:
+  ResultCellsReader(std::filesystem::path csv, std::filesystem::path geojson);
+  ~ResultCellsReader();
+  ResultCellsReader(const ResultCellsReader&) = delete;
+  ResultCellsReader& operator=(const ResultCellsReader&) = delete;
+  std::vector<std::string> measurement_names() const;  // cells.csv's, after the fixed columns
+  // The next cells, at most `max_cells`, into `chunk` (replaced; its columns are measurement_names()). False
+  // when none are left, once both files were checked to end together.
+  bool next(CellResults& chunk, std::size_t max_cells);
+  std::int64_t cells_read() const { return read_; }
+
+ private:
+  struct Files;
+  std::filesystem::path csv_path_, geo_path_;
+  std::unique_ptr<Files> files_;
+  std::vector<std::string> header_;
+  std::int64_t read_ = 0;
+  bool done_ = false;
+};
 // The cells of a result folder (OUT/slides/<id>, the viewer's): cells.csv's rows (ids, classes, the batch's
-// centroids that regions count by, measurements) with cells.geojson's outlines, read by read_cell_outlines
-// (200 000 cells: under a second, the JSON reader took about 6 s). A GeoJSON in another layout (edited, or
+// centroids that regions count by, measurements) with cells.geojson's outlines, by ResultCellsReader
+// (200 000 cells: about a second; the JSON reader took about 6 s). A GeoJSON in another layout (edited, or
 // written by QuPath) is read by read_cells_geojson, with the CSV's centroids when it lists the same cells; a
 // folder with one of the files gives what it holds. Throws ResultsError naming the folder when it has
 // neither.
@@ -185,7 +204,9 @@ struct SlideRecord {
   // When the cells were detected (ISO 8601 UTC): `started` of the run that detected them, an earlier run's
   // when `regraded`.
   std::string cells_detected;
-  bool regraded = false;      // the cells were graded again from an earlier run's cells.csv/cells.geojson
+  bool regraded = false;  // the cells were graded again from an earlier run's cells.csv/cells.geojson
+  // "cells.csv <bytes> <mtime ns>; cells.geojson <bytes> <mtime ns>" as written: a regrade takes only these.
+  std::string cells_files;
   std::string status = "ok";  // same text as the summary's Status
   std::vector<std::string> warnings;
   std::string format;      // "aperio", "png", ...

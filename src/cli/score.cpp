@@ -162,6 +162,8 @@ class Run {
   std::vector<std::string> detection_hashes_;  // the same without the grading parameters
   // --resume: a slide whose earlier results differ only in grading is regraded from them.
   std::vector<std::optional<SlideRecord>> regrade_from_;
+  std::vector<std::string>
+      notes_;             // why earlier results are not reused or regraded, printed with the progress
   std::string run_hash_;  // the run's: parameters, --mpp and the --roi file (not a folder's)
   std::string started_;
   std::mutex mu_;
@@ -171,8 +173,10 @@ class Run {
 // grading, the slide is regraded from them (no detection) instead of scored again.
 bool Run::try_reuse(std::size_t i) {
   const InputItem& item = inputs_.items[i];
-  const fs::path json_path = out_ / "slides" / item.id / "slide.json";
+  const fs::path dir = out_ / "slides" / item.id;
+  const fs::path json_path = dir / "slide.json";
   std::error_code ec;
+  restore_set_aside_outputs(dir);  // a killed regrade's earlier results
   if (!fs::exists(json_path, ec)) return false;
   try {
     SlideRecord r = read_slide_json(json_path);
@@ -184,12 +188,23 @@ bool Run::try_reuse(std::size_t i) {
         fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec)) {
       return false;
     }
+    const bool same_cells = !r.detection_hash.empty() && r.detection_hash == detection_hashes_[i];
     for (const auto& f : r.files) {
-      if (!fs::exists(out_ / "slides" / item.id / f, ec)) return false;
+      if (!fs::exists(dir / f, ec)) {
+        if (same_cells || r.params_hash == hashes_[i])
+          notes_.push_back(item.id + ": the earlier results lack " + f + ": detecting the cells again");
+        return false;
+      }
     }
     if (r.params_hash != hashes_[i]) {
-      if (!r.detection_hash.empty() && r.detection_hash == detection_hashes_[i])
+      if (same_cells) {
         regrade_from_[i] = std::move(r);
+      } else if (r.detection_hash.empty()) {
+        notes_.push_back(
+            item.id +
+            ": the earlier results were written before regrading was possible (no detection_hash "
+            "in slide.json): detecting the cells again, once");
+      }
       return false;
     }
     outcomes_[i].state = Outcome::State::Reused;
@@ -398,6 +413,12 @@ int Run::execute() {
     detection_hashes_[i] = detection_hash(params_, extra + roi);
   }
   remove_stale_temp_files(out_);
+  if (o_.roi.empty()) {
+    // An earlier run's regions, graded otherwise, would stand beside this run's summary.
+    std::error_code ec;
+    fs::remove(out_ / "regions.csv", ec);
+    fs::remove(out_ / "regions_stats.csv", ec);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     write_run_json_locked("running", -1);
@@ -417,6 +438,9 @@ int Run::execute() {
   }
   for (const auto& p : inputs_.problems) {
     if (p.failure || !o_.quiet) progress.message((p.failure ? "error: " : "skipped: ") + p.message);
+  }
+  if (!o_.quiet) {
+    for (const auto& n : notes_) progress.message("note: " + n);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

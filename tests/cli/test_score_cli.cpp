@@ -1252,13 +1252,45 @@ TEST_F(ScoreCli, ResumeWithNewGradingRegradesTheEarlierCellsAsAFreshRunWould) {
   resume[1] = "threshold_1plus=0.15";
   const RunResult broken = run(with("out", resume), dir);
   ASSERT_EQ(broken.status, 0) << broken.err;
-  EXPECT_NE(broken.err.find("note: f: cannot regrade the earlier cells (out/slides/f/cells.geojson: ends "
-                            "before the FeatureCollection is closed): detecting them again\n"),
-            std::string::npos)
+  EXPECT_NE(
+      broken.err.find("note: f: cannot regrade the earlier cells (out/slides/f/slide.json: cells.csv or "
+                      "cells.geojson is not the file it was written with (changed, replaced or missing)): "
+                      "detecting them again\n"),
+      std::string::npos)
       << broken.err;
   EXPECT_FALSE(ihc::read_slide_json(dir / "out/slides/f/slide.json").regraded);
   EXPECT_TRUE(ihc::read_slide_json(dir / "out/slides/cmu/slide.json").regraded);
   EXPECT_EQ(ihc::read_cells_csv(dir / "out/slides/f/cells.csv").table.size(), first_cells.table.size());
+
+  // A value edited in place (same size) is not regraded as if it were the detector's.
+  std::string csv = ihc::test::read_text(dir / "out/slides/f/cells.csv");
+  const std::size_t digit = csv.find_first_of("123456789", csv.find('\n', csv.find('\n') + 1) - 12);
+  csv[digit] = csv[digit] == '1' ? '2' : '1';
+  std::ofstream(dir / "out/slides/f/cells.csv", std::ios::trunc) << csv;
+  resume[1] = "threshold_1plus=0.12";
+  const RunResult edited = run(with("out", resume), dir);
+  ASSERT_EQ(edited.status, 0) << edited.err;
+  EXPECT_NE(
+      edited.err.find("note: f: cannot regrade the earlier cells (out/slides/f/slide.json: cells.csv or"),
+      std::string::npos)
+      << edited.err;
+  EXPECT_FALSE(ihc::read_slide_json(dir / "out/slides/f/slide.json").regraded);
+
+  // A regrade killed before its slide.json leaves the earlier outputs under hidden names; the next run puts
+  // them back (and here regrades them) instead of detecting again.
+  const std::string before_kill = ihc::test::read_text(dir / "out/slides/cmu/cells.csv");
+  for (const char* f : {"slide.json", "cells.csv", "cells.geojson", "overlay.png", "histogram.png"})
+    fs::rename(dir / "out/slides/cmu" / f, dir / "out/slides/cmu" / (std::string(".earlier-") + f));
+  resume[1] = "threshold_1plus=0.14";
+  const RunResult after_kill = run(with("out", resume), dir);
+  ASSERT_EQ(after_kill.status, 0) << after_kill.err;
+  EXPECT_NE(after_kill.err.find("cmu ok; looks like H&E, not H-DAB (check the stain) (regraded"),
+            std::string::npos)
+      << after_kill.err;
+  for (const auto& e : fs::directory_iterator(dir / "out/slides/cmu"))
+    EXPECT_EQ(e.path().filename().string().rfind(".earlier-", 0), std::string::npos) << e.path();
+  EXPECT_EQ(ihc::read_cells_csv(dir / "out/slides/cmu/cells.csv").table.size(),
+            ihc::parse_cells_csv(before_kill, "before").table.size());
 
   // A detection parameter: every slide is detected again.
   resume.insert(resume.end(), {"--set", "sigma_um=2"});
@@ -1266,6 +1298,44 @@ TEST_F(ScoreCli, ResumeWithNewGradingRegradesTheEarlierCellsAsAFreshRunWould) {
   ASSERT_EQ(redetected.status, 0) << redetected.err;
   EXPECT_EQ(redetected.err.find("regraded"), std::string::npos) << redetected.err;
   EXPECT_FALSE(ihc::read_slide_json(dir / "out/slides/cmu/slide.json").regraded);
+}
+
+// A mistyped score measurement is a usage error before any slide (it failed every slide at "scoring" after
+// their earlier results were removed); a run without --roi removes an earlier run's regions tables, which
+// stood graded otherwise beside its summary.
+TEST_F(ScoreCli, AMistypedScoreMeasurementTouchesNoResultsAndStaleRegionTablesGo) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_measurement_typo");
+  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "400", "--height", "300",
+                 "--mpp", "0.5", "--seed", "3", "-o", "f.png"},
+                dir)
+                .status,
+            0);
+  const json roi = {{"type", "FeatureCollection"},
+                    {"features", {annotation("All", "Tumor", {{0, 0}, {400, 0}, {400, 300}, {0, 300}})}}};
+  std::ofstream(dir / "roi.geojson") << roi.dump();
+  ASSERT_EQ(run({"score", "f.png", "-o", "out", "--roi", "roi.geojson"}, dir).status, 0);
+  const std::string cells = ihc::test::read_text(dir / "out/slides/f/cells.csv");
+  for (const std::string typo : {"Membrane: DAB OD Mean", "membrane: dab od mean", "Membrane: DAB OD men"}) {
+    const RunResult r =
+        run({"score", "f.png", "-o", "out", "--resume", "--set", "score_measurement=" + typo}, dir);
+    EXPECT_EQ(r.status, 1) << typo;
+    EXPECT_EQ(r.err,
+              "ihcscore score: error: score_measurement '" + typo +
+                  "' is not a cell measurement (did you mean 'Membrane: DAB OD mean'?) (score_measurement "
+                  "from --set)\n");
+  }
+  const RunResult none =
+      run({"score", "f.png", "-o", "out", "--resume", "--set", "score_measurement=Ki67"}, dir);
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(
+      none.err.find("score_measurement 'Ki67' is not a cell measurement; they are: Nucleus: Area um^2, "),
+      std::string::npos)
+      << none.err;
+  EXPECT_EQ(ihc::test::read_text(dir / "out/slides/f/cells.csv"), cells);
+  EXPECT_TRUE(fs::exists(dir / "out/regions.csv"));
+  ASSERT_EQ(run({"score", "f.png", "-o", "out", "--resume", "--set", "threshold_1plus=0.3"}, dir).status, 0);
+  EXPECT_FALSE(fs::exists(dir / "out/regions.csv"));
+  EXPECT_FALSE(fs::exists(dir / "out/regions_stats.csv"));
 }
 
 TEST_F(ScoreCli, RegionAreasAreTheRegionsOwnNotTheTissueGridCellsTheyTouch) {

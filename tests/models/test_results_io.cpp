@@ -325,10 +325,11 @@ TEST(CellsGeoJson, ReaderRecoversPolygonsIdsClassesAndMeasurements) {
   EXPECT_TRUE(std::isnan(back.table.value(1, back.table.column("Cell: DAB OD mean"))));
 }
 
-// The regrade's fast reader gives the outlines the JSON reader gives, for every shape the writer writes: a
-// cell polygon with a nucleus, one without, a nucleus standing in for the cell, and a point.
-TEST(CellOutlines, TheFastReaderGivesTheJsonReadersOutlinesAndIds) {
-  const fs::path dir = ihc::test::temp_dir("results_outlines");
+// The regrade's reader gives cells.csv's rows with the outlines the JSON reader gives, for every shape the
+// writer writes (a cell polygon with a nucleus, one without, a nucleus standing in for the cell, a point),
+// in chunks of any size.
+TEST(ResultCellsReader, GivesTheCsvRowsWithTheJsonReadersOutlinesInChunks) {
+  const fs::path dir = ihc::test::temp_dir("results_reader");
   ihc::CellResults cells = two_cells();
   ihc::Cell nucleus_only;
   nucleus_only.id = 9;
@@ -341,31 +342,58 @@ TEST(CellOutlines, TheFastReaderGivesTheJsonReadersOutlinesAndIds) {
   cells.table.cells.push_back(point);
   for (auto& col : cells.table.columns) col.resize(4, 0.5f);
   cells.classes.resize(4, ihc::CellClass::OnePlus);
+  ihc::write_cells_csv(dir / "cells.csv", cells, {});
   ihc::write_cells_geojson(dir / "cells.geojson", cells, {});
   const auto json_read = ihc::read_cells_geojson(dir / "cells.geojson");
-  const auto fast = ihc::read_cell_outlines(dir / "cells.geojson");
-  ASSERT_EQ(fast.size(), 4u);
-  for (std::size_t i = 0; i < fast.size(); ++i) {
-    EXPECT_EQ(fast[i].id, json_read.table.cells[i].id);
-    EXPECT_EQ(fast[i].boundary, json_read.table.cells[i].boundary) << i;
-    EXPECT_EQ(fast[i].nucleus, json_read.table.cells[i].nucleus) << i;
+  ihc::ResultCellsReader reader(dir / "cells.csv", dir / "cells.geojson");
+  EXPECT_EQ(reader.measurement_names(), cells.table.names);
+  std::vector<ihc::Cell> got;
+  std::vector<ihc::CellClass> classes;
+  ihc::CellResults chunk;
+  std::vector<std::size_t> sizes;
+  while (reader.next(chunk, 3)) {
+    sizes.push_back(chunk.table.size());
+    EXPECT_EQ(chunk.table.names, cells.table.names);
+    got.insert(got.end(), chunk.table.cells.begin(), chunk.table.cells.end());
+    classes.insert(classes.end(), chunk.classes.begin(), chunk.classes.end());
   }
-  EXPECT_EQ(fast[0].boundary, cells.table.cells[0].boundary);
-  EXPECT_EQ(fast[2].boundary, nucleus_only.nucleus);  // the nucleus stands in for the cell, as it is written
-  EXPECT_TRUE(fast[3].boundary.empty() && fast[3].nucleus.empty());
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{3, 1}));
+  EXPECT_EQ(reader.cells_read(), 4);
+  EXPECT_FALSE(reader.next(chunk, 3));
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(classes, cells.classes);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].id, cells.table.cells[i].id);
+    EXPECT_EQ(got[i].centroid, cells.table.cells[i].centroid);  // the CSV's
+    EXPECT_EQ(got[i].boundary, json_read.table.cells[i].boundary) << i;
+    EXPECT_EQ(got[i].nucleus, json_read.table.cells[i].nucleus) << i;
+  }
+  EXPECT_EQ(got[0].boundary, cells.table.cells[0].boundary);
+  EXPECT_EQ(got[2].boundary, nucleus_only.nucleus);  // the nucleus stands in for the cell, as it is written
+  EXPECT_TRUE(got[3].boundary.empty() && got[3].nucleus.empty());
 
+  ihc::write_cells_csv(dir / "none.csv", {}, {});
   ihc::write_cells_geojson(dir / "none.geojson", {}, {});
-  EXPECT_TRUE(ihc::read_cell_outlines(dir / "none.geojson").empty());
+  ihc::ResultCellsReader empty(dir / "none.csv", dir / "none.geojson");
+  EXPECT_FALSE(empty.next(chunk, 3));
 }
 
-// Any other layout (valid GeoJSON too) is refused by line, so the caller reads it another way.
-TEST(CellOutlines, OtherLayoutsAreNamedByFileAndLine) {
-  const fs::path dir = ihc::test::temp_dir("results_outlines_bad");
-  ihc::write_cells_geojson(dir / "cells.geojson", two_cells(), {});
+// Any other layout (valid GeoJSON too), and files that list different cells, are refused by file and line, so
+// the viewer reads the GeoJSON another way and the batch detects the cells again.
+TEST(ResultCellsReader, OtherLayoutsAndOtherCellsAreNamedByFileAndLine) {
+  const fs::path dir = ihc::test::temp_dir("results_reader_bad");
+  const ihc::CellResults cells = two_cells();
+  ihc::write_cells_csv(dir / "cells.csv", cells, {});
+  ihc::write_cells_geojson(dir / "cells.geojson", cells, {});
   const std::string text = ihc::test::read_text(dir / "cells.geojson");
   const auto refused = [&](const std::string& name, const std::string& content) {
     ihc::write_file_atomic(dir / name, content);
-    return ihc::test::thrown_by<ihc::ResultsError>([&] { ihc::read_cell_outlines(dir / name); });
+    return ihc::test::thrown_by<ihc::ResultsError>([&] {
+      ihc::ResultCellsReader reader(dir / "cells.csv", dir / name);
+      ihc::CellResults chunk;
+      while (reader.next(chunk, 1)) {
+      }
+    });
   };
   const std::string pretty = json::parse(text).dump(1);
   EXPECT_EQ(refused("pretty.geojson", pretty),
@@ -377,9 +405,17 @@ TEST(CellOutlines, OtherLayoutsAreNamedByFileAndLine) {
   EXPECT_EQ(refused("cut.geojson", text.substr(0, text.rfind("]}"))),
             (dir / "cut.geojson").string() + ": ends before the FeatureCollection is closed");
   EXPECT_EQ(refused("empty.geojson", ""), (dir / "empty.geojson").string() + ": empty file");
-  EXPECT_EQ(
-      ihc::test::thrown_by<ihc::ResultsError>([&] { ihc::read_cell_outlines(dir / "missing.geojson"); }),
-      (dir / "missing.geojson").string() + ": cannot open: No such file or directory");
+  const std::string one = text.substr(0, text.find("\n", text.find("\n") + 1)) + "\n]}\n";
+  EXPECT_EQ(refused("one.geojson", one),
+            (dir / "one.geojson").string() + ":3: the features end at 1 cells, cells.csv has more");
+  ihc::CellResults swapped = cells;
+  std::swap(swapped.table.cells[0].id, swapped.table.cells[1].id);
+  ihc::write_cells_geojson(dir / "swapped.geojson", swapped, {});
+  EXPECT_EQ(refused("swapped.geojson", ihc::test::read_text(dir / "swapped.geojson")),
+            (dir / "swapped.geojson").string() + ":2: feature 1 is not cells.csv's cell 1 (another id)");
+  EXPECT_EQ(ihc::test::thrown_by<ihc::ResultsError>(
+                [&] { ihc::ResultCellsReader reader(dir / "cells.csv", dir / "missing.geojson"); }),
+            (dir / "missing.geojson").string() + ": cannot open: No such file or directory");
 }
 
 // A result folder gives the CSV's centroids, classes and measurements with the GeoJSON's outlines, by the
@@ -405,8 +441,6 @@ TEST(ResultCells, CsvRowsWithGeoJsonOutlinesWhateverTheGeoJsonsLayout) {
   ihc::write_file_atomic(
       dir / "cells.geojson",
       json::parse(ihc::test::read_text(dir / "cells.geojson")).dump(2));  // as QuPath would
-  EXPECT_NE(ihc::test::thrown_by<ihc::ResultsError>([&] { ihc::read_cell_outlines(dir / "cells.geojson"); }),
-            "(no error)");
   check(ihc::read_result_cells(dir), true);
   fs::remove(dir / "cells.geojson");
   check(ihc::read_result_cells(dir), false);
