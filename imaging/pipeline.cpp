@@ -856,6 +856,7 @@ struct TissueIn {
   cv::Mat thumb;
   bool use_tissue = true;
   double target_um = 0.0;  // tissue_resolution_um
+  bool calibrated = true;  // false: the image's scale is unknown, and mpp0 a stand-in
   double mpp0 = 0.0;
   std::int64_t w0 = 0, h0 = 0;
   std::string input;
@@ -871,6 +872,8 @@ struct TissueMap {
   // the mask's grid. Tells a field full of tissue (no glass to contrast with) from tissue too small to keep
   // on glass.
   cv::Mat stained;
+  int pieces = 0;
+  double threshold_od = 0.0;
 };
 
 TissueMap tissue_stage(const TissueIn& in) {
@@ -882,22 +885,31 @@ TissueMap tissue_stage(const TissueIn& in) {
     return t;
   }
   try {
-    const double thumb_um = in.mpp0 / t.sx;
+    // Without a pixel size the image may be a slide overview or a microscope field: the tissue is found on an
+    // overview of at most kUnknownScaleMaxSide px whose pixels count as kUnknownScaleUmPerPx, so the size
+    // filters act at a few overview pixels. (A guessed 0.5 um/px made a camera field's tissue 16x too small
+    // to smooth and close: 61 % of a SHIDC field of tumour.)
+    const double thumb_um = in.calibrated ? in.mpp0 / t.sx : 0.0;
+    const double f = in.calibrated
+                         ? (thumb_um < in.target_um ? thumb_um / in.target_um : 1.0)
+                         : std::min(1.0, kUnknownScaleMaxSide /
+                                             static_cast<double>(std::max(in.thumb.cols, in.thumb.rows)));
     cv::Mat overview = in.thumb;
-    if (thumb_um < in.target_um) {
-      const double f = thumb_um / in.target_um;
+    if (f < 1.0) {
       cv::resize(in.thumb, overview,
                  cv::Size(std::max(1, static_cast<int>(std::lround(in.thumb.cols * f))),
                           std::max(1, static_cast<int>(std::lround(in.thumb.rows * f)))),
                  0, 0, cv::INTER_AREA);
     }
     TissueParams tp;
-    tp.um_per_px = in.mpp0 * in.w0 / overview.cols;
+    tp.um_per_px = in.calibrated ? in.mpp0 * in.w0 / overview.cols : kUnknownScaleUmPerPx;
     if (in.glass) tp.glass_od = glass_od_sum(*in.glass, tp.background);
     const auto t_detect_tissue = Clock::now();
     const TissueResult tr = detect_tissue(overview, tp);
     t.detect_s = seconds_since(t_detect_tissue);
     t.mask = tr.mask;
+    t.pieces = static_cast<int>(tr.boxes.size());
+    t.threshold_od = tr.threshold_od;
     if (tr.area_px == 0) t.stained = optical_density_sum(overview, tp.background) > tp.min_threshold_od;
     t.sx = static_cast<double>(t.mask.cols) / in.w0;
     t.sy = static_cast<double>(t.mask.rows) / in.h0;
@@ -911,8 +923,8 @@ TissueMap tissue_stage(const TissueIn& in) {
 // `stains_in` when the background is automatic. That colour, or the background parameter, is the fixed
 // vectors' background and where glass reads for tissue detection; slides are white-balanced and not
 // estimated.
-TissueMap overview_tissue(StainsIn& stains_in, const cv::Mat& thumb, const ParamSet& params, double mpp0,
-                          const SlidePlan& plan, const std::string& input) {
+TissueMap overview_tissue(StainsIn& stains_in, const cv::Mat& thumb, const ParamSet& params, bool calibrated,
+                          double mpp0, const SlidePlan& plan, const std::string& input) {
   if (stains_in.single_level && stains_in.background.automatic) stains_in.glass = estimate_background(thumb);
   std::optional<std::array<double, 3>> glass;
   if (stains_in.background.fixed) {
@@ -924,11 +936,34 @@ TissueMap overview_tissue(StainsIn& stains_in, const cv::Mat& thumb, const Param
   return tissue_stage({.thumb = thumb,
                        .use_tissue = use_tissue,
                        .target_um = use_tissue ? params.get_double("tissue_resolution_um") : 0.0,
+                       .calibrated = calibrated,
                        .mpp0 = mpp0,
                        .w0 = plan.w0,
                        .h0 = plan.h0,
                        .input = input,
                        .glass = glass});
+}
+
+// The area of a plain image scored whole because tissue detection kept no piece of it: mostly glass (the
+// tissue was there but every piece was below the size filter: a small fragment), its stained pixels, as the
+// whole image would overstate it by as much as the glass around it; otherwise (a field full of tissue, no
+// glass to contrast with) the whole image. `note` says which.
+cv::Mat field_area(const TissueMap& tissue, std::string* note) {
+  const double stained_fraction =
+      tissue.stained.empty() ? 1.0
+                             : cv::countNonZero(tissue.stained) / static_cast<double>(tissue.stained.total());
+  if (stained_fraction > 0.0 && stained_fraction < 0.5) {
+    char text[200];
+    std::snprintf(
+        text, sizeof text,
+        "tissue detection kept no piece although %.1f %% of the image is glass (every piece below the "
+        "minimum tissue area): tissue area is the image's stained pixels",
+        100.0 * (1.0 - stained_fraction));
+    *note = text;
+    return tissue.stained.clone();
+  }
+  *note = "tissue detection found no glass/tissue contrast: tissue area is the whole image";
+  return cv::Mat(tissue.mask.size(), CV_8U, cv::Scalar(255));
 }
 
 // Regions (ROIs) and the area everything is counted in.
@@ -1559,7 +1594,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   if (plan.keep_level0) level0 = std::move(overview.level0);
   const cv::Mat& thumb = overview.thumb;
   const bool use_tissue = params.get_bool("tissue_detection");
-  const TissueMap tissue = overview_tissue(stains_in, thumb, params, opened.mpp0, plan, req.input.string());
+  const TissueMap tissue =
+      overview_tissue(stains_in, thumb, params, calibrated, opened.mpp0, plan, req.input.string());
   if (tissue.detect_s) rec.timings_s["tissue_detection"] = *tissue.detect_s;
   rec.timings_s["tissue"] = seconds_since(t_tissue);
   cancel.check();
@@ -1645,27 +1681,9 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       no_tissue = true;
       rec.warnings.push_back("no tissue found and no cells detected");
     } else {
-      // Mostly glass: the tissue was there but every piece was below the size filter (a small fragment, or
-      // an image without a pixel size, whose filters are in overview pixels). Its stained pixels are the
-      // area; the whole image would overstate it by as much as the glass around it.
-      const double stained_fraction =
-          tissue.stained.empty()
-              ? 1.0
-              : cv::countNonZero(tissue.stained) / static_cast<double>(tissue.stained.total());
-      if (stained_fraction > 0.0 && stained_fraction < 0.5) {
-        tissue.stained.copyTo(area.mask);
-        char text[200];
-        std::snprintf(
-            text, sizeof text,
-            "tissue detection kept no piece although %.1f %% of the image is glass (every piece below "
-            "the minimum tissue area): tissue area is the image's stained pixels",
-            100.0 * (1.0 - stained_fraction));
-        rec.warnings.push_back(text);
-      } else {
-        area.mask.setTo(255);
-        rec.warnings.push_back(
-            "tissue detection found no glass/tissue contrast: tissue area is the whole image");
-      }
+      std::string note;
+      field_area(tissue, &note).copyTo(area.mask);
+      rec.warnings.push_back(note);
       sink.set_scored_area(area.mask);
     }
   }
@@ -1721,8 +1739,8 @@ SlideStainEstimate estimate_slide_stains(const fs::path& input, const ParamSet& 
                                      .background = settings.background});
   StainsIn stains_in = stains_input(settings, params, slide.info());
   const Overview overview = read_overview_stage({.slide = &slide, .plan = &plan});
-  const TissueMap tissue =
-      overview_tissue(stains_in, overview.thumb, params, opened.mpp0, plan, input.string());
+  const TissueMap tissue = overview_tissue(stains_in, overview.thumb, params, opened.calibrated, opened.mpp0,
+                                           plan, input.string());
   stains_in.thumb = overview.thumb;
   stains_in.tissue = tissue.mask;
   ResolvedStains r = resolve_stains(stains_in);
@@ -1737,6 +1755,38 @@ SlideStainEstimate estimate_slide_stains(const fs::path& input, const ParamSet& 
     e.background_found = r.estimate->background.found;
   }
   return e;
+}
+
+SlideTissue slide_tissue(const fs::path& input, const ParamSet& params, double mpp_override) {
+  Settings settings = read_settings(params);
+  const OpenedSlide opened = open_stage({.input = input,
+                                         .mpp_override = mpp_override,
+                                         .requested_pixel_size_um = settings.det.requested_pixel_size_um,
+                                         .measurement = settings.grading.measurement});
+  Slide& slide = *opened.slide;
+  const SlidePlan plan = plan_slide({.slide = &slide,
+                                     .calibrated = opened.calibrated,
+                                     .analysis_um = opened.analysis_um,
+                                     .mpp0 = opened.mpp0,
+                                     .overlay_max_px = params.get_int("overlay_max_px"),
+                                     .estimate_stains = false,
+                                     .background = settings.background});
+  StainsIn stains_in = stains_input(settings, params, slide.info());
+  const Overview overview = read_overview_stage({.slide = &slide, .plan = &plan});
+  const TissueMap tissue = overview_tissue(stains_in, overview.thumb, params, opened.calibrated, opened.mpp0,
+                                           plan, input.string());
+  SlideTissue t;
+  t.pieces = tissue.pieces;
+  t.threshold_od = tissue.threshold_od;
+  cv::Mat mask = tissue.mask;
+  if (plan.whole && cv::countNonZero(mask) == 0) mask = field_area(tissue, &t.note);
+  const AreaScale scale{opened.calibrated, (opened.mpp0 / tissue.sx) * (opened.mpp0_y / tissue.sy)};
+  const int px = cv::countNonZero(mask);
+  t.area_mm2 = scale.mm2(px);
+  t.area_px0 = px / (tissue.sx * tissue.sy);
+  t.fraction = mask.empty() ? 0.0 : px / static_cast<double>(mask.total());
+  t.type = estimate_overview_image_type(overview.thumb, px > 0 ? mask : cv::Mat());
+  return t;
 }
 
 }  // namespace ihc

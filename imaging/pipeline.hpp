@@ -48,6 +48,11 @@ class PipelineCancelled : public std::runtime_error {
 // overlay_max_px's default: also the size of the overview a plain image's glass colour is estimated on
 // (`ihcscore info` estimates it where `score` does).
 inline constexpr int kDefaultOverlayMaxPx = 2048;
+// Tissue of an image without a pixel size is found on an overview of at most this many px, whose pixels count
+// as kUnknownScaleUmPerPx: the detector's filters then act at a few overview pixels (smoothing 4 px, the
+// smallest piece 0.3 % of a 1024^2 overview), whether the image is a slide overview or a microscope field.
+inline constexpr double kUnknownScaleMaxSide = 1024.0;
+inline constexpr double kUnknownScaleUmPerPx = 4.0;
 
 // Keys of the pipeline itself: stain_vectors, estimate_stains, tissue_detection, tissue_resolution_um,
 // overlay_max_px.
@@ -118,6 +123,22 @@ struct SlideStainEstimate {
 };
 SlideStainEstimate estimate_slide_stains(const std::filesystem::path& input, const ParamSet& params,
                                          double mpp_override = 0.0);
+
+// The tissue `ihcscore score` scores a slide on with `params` (its overview, glass colour and tissue
+// detection; a plain image without any piece kept is taken whole or by its stained pixels, as score does when
+// it finds cells there): `ihcscore info` prints it. Throws PipelineError when the slide cannot be opened.
+struct SlideTissue {
+  double area_mm2 =
+      0.0;  // summary.csv's Tissue area mm^2 of the slide scored whole; NaN without a pixel size
+  double area_px0 = 0.0;  // level-0 pixels
+  double fraction = 0.0;  // of the image
+  int pieces = 0;
+  double threshold_od = 0.0;
+  std::string note;  // how a plain image without a piece kept was taken
+  ImageTypeEstimate type;
+};
+SlideTissue slide_tissue(const std::filesystem::path& input, const ParamSet& params,
+                         double mpp_override = 0.0);
 
 // A regrade sets the slide's outputs aside under hidden names (".earlier-cells.csv", ...) until its new
 // slide.json is written, and puts them back when it stops before: the cells detected earlier are never lost.

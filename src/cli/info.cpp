@@ -9,14 +9,8 @@
 #include "imaging/image_type.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
-#include "imaging/stain_estimation.hpp"
-#include "imaging/tissue.hpp"
 
 namespace ihc::cli {
-
-// Without an mpp, each pixel of the (at most 1024 px) overview counts as this many microns: the detector's
-// filters then act at a few overview pixels (smoothing 4 px, smallest piece 0.3 % of a 1024^2 overview).
-constexpr double kUnknownScaleUmPerPx = 4.0;
 
 int run_info(const Args& args) {
   std::string path;
@@ -66,41 +60,20 @@ int run_info(const Args& args) {
   for (const auto& w : info.warnings) std::printf("warning: %s\n", w.c_str());
   if (no_tissue) return 0;
   try {
-    const double w0 = info.level_sizes[0].width, h0 = info.level_sizes[0].height;
-    // The overview at the tissue resolution, but never coarser than 256 px on the long side. Without an mpp
-    // the image's scale is unknown (a slide overview or a microscope field): an overview of at most 1024 px
-    // whose pixels count as kUnknownScaleUmPerPx, so the size filters act at a few overview pixels instead of
-    // a guessed 0.5 um/px that made a microscope field's tissue 16x too small to smooth and close.
-    const double long_side = std::max(w0, h0);
-    const double ds = info.has_mpp() ? std::max(1.0, std::min(tissue_um / info.mpp_x, long_side / 256.0))
-                                     : std::max(1.0, long_side / 1024.0);
-    const cv::Mat overview = read_overview(*slide, ds);
-    TissueParams tp;
-    tp.um_per_px = info.has_mpp() ? info.mpp_x * w0 / overview.cols : kUnknownScaleUmPerPx;
-    if (info.level_count() == 1) {
-      // A plain image's glass colour anchors the tissue threshold as in `score` (a field without glass is
-      // tissue to its edges), estimated where `score` estimates it: on the overlay-sized overview.
-      const BackgroundEstimate glass =
-          estimate_background(read_overview(*slide, std::max(1.0, long_side / kDefaultOverlayMaxPx)));
-      if (glass.found) tp.glass_od = glass_od_sum(glass.background);
-    }
-    const TissueResult tr = detect_tissue(overview, tp);
-    const double px_area_level0 = (w0 / overview.cols) * (h0 / overview.rows);
-    const double fraction =
-        static_cast<double>(tr.area_px) / (static_cast<double>(overview.cols) * overview.rows);
-    if (info.has_mpp()) {
-      const double mm2 = tr.area_px * px_area_level0 * info.mpp_x * info.mpp_y / 1e6;
-      std::printf("tissue area: %.4g mm^2 (%.1f%% of the image, %zu pieces, OD threshold %.3g)\n", mm2,
-                  100 * fraction, tr.boxes.size(), tr.threshold_od);
+    ParamSet params = resolve_params("", "", {});
+    params.set("tissue_resolution_um", format_number(tissue_um), "--tissue-resolution-um");
+    const SlideTissue t = slide_tissue(path, params, mpp);
+    if (std::isfinite(t.area_mm2)) {
+      std::printf("tissue area: %.4g mm^2 (%.1f%% of the image, %d pieces, OD threshold %.3g)\n", t.area_mm2,
+                  100 * t.fraction, t.pieces, t.threshold_od);
     } else {
       std::printf(
-          "tissue area: %.4g Mpx at full resolution (%.1f%% of the image, %zu pieces; no mpp, so no mm^2 and "
+          "tissue area: %.4g Mpx at full resolution (%.1f%% of the image, %d pieces; no mpp, so no mm^2 and "
           "size filters in overview pixels)\n",
-          tr.area_px * px_area_level0 / 1e6, 100 * fraction, tr.boxes.size());
+          t.area_px0 / 1e6, 100 * t.fraction, t.pieces);
     }
-    const ImageTypeEstimate type =
-        estimate_overview_image_type(overview, tr.area_px > 0 ? tr.mask : cv::Mat());
-    std::printf("image type: %s (%s)\n", image_type_name(type.type), type.summary.c_str());
+    if (!t.note.empty()) std::printf("note: %s (when cells are found)\n", t.note.c_str());
+    std::printf("image type: %s (%s)\n", image_type_name(t.type.type), t.type.summary.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ihcscore info: error: tissue detection failed: %s\n", e.what());
     return 2;

