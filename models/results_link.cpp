@@ -1,11 +1,11 @@
 #include "models/results_link.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <utility>
-
-#include <sys/stat.h>
 
 #include "models/atomic_file.hpp"
 #include "models/text.hpp"
@@ -48,8 +48,12 @@ EarlierResults earlier_results(const fs::path& dir) {
     const std::string id = it->path().filename().string();
     r.ids.insert(ascii_lower(id));
     try {
-      const fs::path source = results_source(it->path(), read_slide_json(it->path() / "slide.json"));
+      const SlideRecord rec = read_slide_json(it->path() / "slide.json");
+      const fs::path source = results_source(it->path(), rec);
       if (!source.empty()) r.id_by_file.emplace(file_identity(source), id);
+      if (!source.empty() && rec.source_size > 0)
+        r.id_by_moved.emplace(
+            moved_slide_key(source.filename().string(), rec.source_size, rec.source_mtime_ns), id);
     } catch (const std::exception&) {
       try {
         SlideRecord redo;
@@ -62,10 +66,22 @@ EarlierResults earlier_results(const fs::path& dir) {
   return r;
 }
 
+std::string moved_slide_key(const std::string& file_name, std::int64_t size, std::int64_t mtime_ns) {
+  return file_name + "\n" + std::to_string(size) + "\n" + std::to_string(mtime_ns);
+}
+
 std::string results_id_among(const EarlierResults& earlier, const fs::path& slide,
                              const std::set<std::string>& taken) {
   const auto own = earlier.id_by_file.find(file_identity(slide));
   if (own != earlier.id_by_file.end() && !taken.count(ascii_lower(own->second))) return own->second;
+  struct stat st {};
+  if (::stat(slide.c_str(), &st) == 0) {
+    const std::int64_t mtime =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    const auto moved = earlier.id_by_moved.find(
+        moved_slide_key(slide.filename().string(), static_cast<std::int64_t>(st.st_size), mtime));
+    if (moved != earlier.id_by_moved.end() && !taken.count(ascii_lower(moved->second))) return moved->second;
+  }
   const std::string base = results_id(slide);
   std::string id = base;
   for (int k = 2; taken.count(ascii_lower(id)) || earlier.ids.count(ascii_lower(id)); ++k)

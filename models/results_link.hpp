@@ -32,11 +32,17 @@ inline constexpr const char* kRedoSourceFile = ".source";
 // come and go.
 struct EarlierResults {
   std::map<std::string, std::string> id_by_file;  // file_identity of slide.json's source -> folder name
+  // moved_slide_key of slide.json's source -> folder name: a slide whose folder was moved or mounted
+  // elsewhere (the same name, size and modification time) keeps its results.
+  std::map<std::string, std::string> id_by_moved;
   std::set<std::string> ids;  // folders holding results (slide.json or review.json), lower case
 };
 EarlierResults earlier_results(const std::filesystem::path& dir);
-// The id of `slide` there: its own earlier folder's, else results_id(slide) made unique ("a-2", "a-3", ...)
-// against the earlier folders and `taken` (lower case; ids given in this run). Never another slide's folder.
+// A slide's file name, byte size and modification time (ns): what a move or another mount point keeps.
+std::string moved_slide_key(const std::string& file_name, std::int64_t size, std::int64_t mtime_ns);
+// The id of `slide` there: its own earlier folder's (found by file identity, else by moved_slide_key), else
+// results_id(slide) made unique ("a-2", "a-3", ...) against the earlier folders and `taken` (lower case; ids
+// given in this run). Never another slide's folder.
 std::string results_id_among(const EarlierResults& earlier, const std::filesystem::path& slide,
                              const std::set<std::string>& taken = {});
 

@@ -184,8 +184,10 @@ bool Run::try_reuse(std::size_t i) {
     if (::stat(item.path.c_str(), &st) != 0) return false;
     const std::int64_t mtime =
         static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    // The same file, or the same name, size and time: the slide's folder moved or is mounted elsewhere.
     if (r.source_size != static_cast<std::int64_t>(st.st_size) || r.source_mtime_ns != mtime ||
-        fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec)) {
+        (fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec) &&
+         fs::path(r.source).filename() != item.path.filename())) {
       return false;
     }
     const bool same_cells = !r.detection_hash.empty() && r.detection_hash == detection_hashes_[i];
@@ -206,6 +208,11 @@ bool Run::try_reuse(std::size_t i) {
             "in slide.json): detecting the cells again, once");
       }
       return false;
+    }
+    if (r.source != item.path.string()) {
+      // Moved: slide.json names the file where it is now, for the viewer and the next run.
+      r.source = item.path.string();
+      write_file_atomic(json_path, slide_json_text(r));
     }
     outcomes_[i].state = Outcome::State::Reused;
     outcomes_[i].record = std::move(r);

@@ -1338,6 +1338,43 @@ TEST_F(ScoreCli, AMistypedScoreMeasurementTouchesNoResultsAndStaleRegionTablesGo
   EXPECT_FALSE(fs::exists(dir / "out/regions_stats.csv"));
 }
 
+// A researcher moves the slides (another disk, another mount point): --resume finds the results by the
+// slide's name, size and time, keeps its id (and the review beside it), and regrades instead of detecting
+// again.
+TEST_F(ScoreCli, SlidesMovedElsewhereKeepTheirResultsOnResume) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_moved");
+  fs::create_directories(dir / "disk1");
+  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "400", "--height", "300",
+                 "--mpp", "0.5", "--seed", "5", "-o", "disk1/a.png"},
+                dir)
+                .status,
+            0);
+  ASSERT_EQ(run({"score", "disk1", "-o", "out"}, dir).status, 0);
+  fs::rename(dir / "disk1", dir / "disk2");
+  const RunResult resumed = run({"score", "disk2", "-o", "out", "--resume"}, dir);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("a complete (resumed)"), std::string::npos) << resumed.err;
+  EXPECT_FALSE(fs::exists(dir / "out/slides/a-2"));
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/a/slide.json").source, "disk2/a.png");
+  const RunResult regraded =
+      run({"score", "disk2", "-o", "out", "--resume", "--set", "threshold_1plus=0.3"}, dir);
+  ASSERT_EQ(regraded.status, 0) << regraded.err;
+  EXPECT_NE(regraded.err.find("a ok (regraded, cells not detected again)"), std::string::npos)
+      << regraded.err;
+  // Another file of the same name is not the slide: it is scored into its own folder.
+  fs::create_directories(dir / "disk3");
+  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "400", "--height", "300",
+                 "--mpp", "0.5", "--seed", "6", "-o", "disk3/a.png"},
+                dir)
+                .status,
+            0);
+  const RunResult other =
+      run({"score", "disk2", "disk3", "-o", "out", "--resume", "--set", "threshold_1plus=0.3"}, dir);
+  ASSERT_EQ(other.status, 0) << other.err;
+  EXPECT_NE(other.err.find("a complete (resumed)"), std::string::npos) << other.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/a-2/slide.json").source, "disk3/a.png");
+}
+
 TEST_F(ScoreCli, RegionAreasAreTheRegionsOwnNotTheTissueGridCellsTheyTouch) {
   const fs::path dir = ihc::test::temp_dir("score_cli_roi_area");
   const std::string image = (ihc::test::source_dir() / "samples" / "ki67_nuclear.png").string();
