@@ -1721,6 +1721,25 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   return rec;
 }
 
+namespace {
+
+SlideStainEstimate stain_estimate_from(const ResolvedStains& r) {
+  SlideStainEstimate e;
+  e.matrix = r.matrix;
+  e.source = r.source;
+  e.failure = r.estimate_failure;
+  e.warnings = r.warnings;
+  if (r.estimate) {
+    e.pixels_used = r.estimate->pixels_used;
+    e.deviation_deg = r.estimate->deviation_deg;
+    e.separation_deg = r.estimate->separation_deg;
+    e.background_found = r.estimate->background.found;
+  }
+  return e;
+}
+
+}  // namespace
+
 SlideStainEstimate estimate_slide_stains(const fs::path& input, const ParamSet& given, double mpp_override) {
   ParamSet params = given;
   params.set("estimate_stains", "true", "stains estimate");
@@ -1743,18 +1762,36 @@ SlideStainEstimate estimate_slide_stains(const fs::path& input, const ParamSet& 
                                            plan, input.string());
   stains_in.thumb = overview.thumb;
   stains_in.tissue = tissue.mask;
-  ResolvedStains r = resolve_stains(stains_in);
-  SlideStainEstimate e;
-  e.matrix = r.matrix;
-  e.source = r.source;
-  e.failure = r.estimate_failure;
-  if (r.estimate) {
-    e.pixels_used = r.estimate->pixels_used;
-    e.deviation_deg = r.estimate->deviation_deg;
-    e.separation_deg = r.estimate->separation_deg;
-    e.background_found = r.estimate->background.found;
+  return stain_estimate_from(resolve_stains(stains_in));
+}
+
+SlideStainEstimate image_stains(const cv::Mat& rgb, const ParamSet& params, double mpp,
+                                const std::string& name) {
+  const Settings settings = read_settings(params);
+  const bool calibrated = mpp > 0;
+  SlidePlan plan;
+  plan.w0 = rgb.cols;
+  plan.h0 = rgb.rows;
+  plan.whole = true;
+  plan.thumb_ds =
+      std::max(1.0, static_cast<double>(std::max(rgb.cols, rgb.rows)) / params.get_int("overlay_max_px"));
+  cv::Mat thumb = rgb;
+  if (plan.thumb_ds > 1.0) {
+    cv::resize(rgb, thumb,
+               cv::Size(std::max(1, static_cast<int>(std::lround(rgb.cols / plan.thumb_ds))),
+                        std::max(1, static_cast<int>(std::lround(rgb.rows / plan.thumb_ds)))),
+               0, 0, cv::INTER_AREA);
   }
-  return e;
+  StainsIn stains_in{.configured = settings.stains,
+                     .estimate = params.get_bool("estimate_stains"),
+                     .method = params.get_string("stain_estimation"),
+                     .background = settings.background,
+                     .single_level = true};
+  const double mpp0 = calibrated ? mpp : settings.det.requested_pixel_size_um;
+  const TissueMap tissue = overview_tissue(stains_in, thumb, params, calibrated, mpp0, plan, name);
+  stains_in.thumb = thumb;
+  stains_in.tissue = tissue.mask;
+  return stain_estimate_from(resolve_stains(stains_in));
 }
 
 SlideTissue slide_tissue(const fs::path& input, const ParamSet& params, double mpp_override) {

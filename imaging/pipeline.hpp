@@ -113,9 +113,10 @@ SlideRecord score_slide(const ScoreSlideRequest& request, const ParamSet& params
 // string `ihcscore stains estimate` prints is the one score's slide.json records. Throws PipelineError when
 // the slide cannot be opened or its parameters are wrong.
 struct SlideStainEstimate {
-  StainMatrix matrix;   // the estimate, or stain_vectors' when `failure` is set
-  std::string source;   // slide.json's stains_source
-  std::string failure;  // non-empty: not estimated (the estimator's reason)
+  StainMatrix matrix;                 // the estimate, or stain_vectors' when `failure` is set
+  std::string source;                 // slide.json's stains_source
+  std::string failure;                // non-empty: not estimated (the estimator's reason)
+  std::vector<std::string> warnings;  // as slide.json's (a failed estimate, glass not found)
   std::int64_t pixels_used = 0;
   std::array<double, 2> deviation_deg{0.0, 0.0};  // hematoxylin, DAB: angle from stain_vectors'
   double separation_deg = 0.0;
@@ -123,6 +124,11 @@ struct SlideStainEstimate {
 };
 SlideStainEstimate estimate_slide_stains(const std::filesystem::path& input, const ParamSet& params,
                                          double mpp_override = 0.0);
+// The stains score chooses with `params` (stain_vectors, estimate_stains, background) for a plain image
+// already read: RGB, `mpp` its pixel size (NaN or 0 when unknown), `name` for messages. `ihcscore evaluate`
+// detects annotated fields with them, as score would score the same image.
+SlideStainEstimate image_stains(const cv::Mat& rgb, const ParamSet& params, double mpp,
+                                const std::string& name);
 
 // The tissue `ihcscore score` scores a slide on with `params` (its overview, glass colour and tissue
 // detection; a plain image without any piece kept is taken whole or by its stained pixels, as score does when

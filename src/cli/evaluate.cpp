@@ -88,32 +88,23 @@ cv::Mat crop_or_throw(const cv::Mat& m, const cv::Rect& crop, const std::string&
   return m(crop).clone();
 }
 
-// How an image's stains are found: `fixed` as given, or per image from `reference`'s vectors.
+// How an image's stains are found with --stains: `fixed` as given, or per image from the H-DAB vectors.
+// Without --stains (`from_params`), as score finds them for the image (image_stains).
 struct StainChoice {
   std::string mode;  // "", "estimate" or "background"
   StainMatrix fixed;
   StainMatrix reference;
-  bool from_params = false;  // the parameters' rules (score's): third vector kept, stain_estimation's method
-  StainEstimationParams estimation;
+  bool from_params = false;
 };
 
-// --stains as given, or without it the parameters as `ihcscore score` reads them for a plain image:
-// estimate_stains, else the background (auto: estimated from the image's glass; white; R,G,B) under
-// stain_vectors. Score estimates from its overview (the image itself up to overlay_max_px).
-StainChoice stain_choice(const std::string& option, const ParamSet& params) {
+StainChoice stain_choice(const std::string& option) {
   StainChoice c;
-  if (!option.empty()) {
-    c.mode = option == "estimate" || option == "background" ? option : "";
-    c.fixed = c.reference = c.mode.empty() ? stains_from_text(option) : stain_preset("H-DAB");
+  if (option.empty()) {
+    c.from_params = true;
     return c;
   }
-  c.from_params = true;
-  c.reference = stains_from_text(params.get_string("stain_vectors"));
-  c.estimation.edge_fit = params.get_string("stain_estimation") != "Macenko";
-  const BackgroundChoice bg = parse_background(params.get_string("background"));
-  const StainMatrix& r = c.reference;
-  c.fixed = StainMatrix::from_vectors(r.name, r.stains[0], r.stains[1], &r.stains[2], bg.rgb);
-  c.mode = params.get_bool("estimate_stains") ? "estimate" : bg.automatic ? "background" : "";
+  c.mode = option == "estimate" || option == "background" ? option : "";
+  c.fixed = c.reference = c.mode.empty() ? stains_from_text(option) : stain_preset("H-DAB");
   return c;
 }
 
@@ -127,14 +118,12 @@ StainMatrix stains_for_image(const StainChoice& choice, const cv::Mat& rgb, cons
   const StainMatrix& reference = choice.reference;
   auto with_background = [&](const BackgroundEstimate& bg) {
     return StainMatrix::from_vectors(reference.name + " (estimated background)", reference.stains[0],
-                                     reference.stains[1], choice.from_params ? &reference.stains[2] : nullptr,
-                                     bg.background);
+                                     reference.stains[1], nullptr, bg.background);
   };
   char buf[160];
   if (mode == "estimate") {
     try {
-      const StainEstimate est = choice.from_params ? estimate_stains(rgb, reference, choice.estimation)
-                                                   : estimate_stains(rgb, reference);
+      const StainEstimate est = estimate_stains(rgb, reference);
       std::snprintf(buf, sizeof buf,
                     "stains estimated (background %.0f %.0f %.0f; H %.1f deg, DAB %.1f deg off default)",
                     est.matrix.background[0], est.matrix.background[1], est.matrix.background[2],
@@ -207,6 +196,11 @@ ReadDetections read_detections(const std::string& path, const std::string& forma
   };
   if (out.format == "cells-csv" || out.format == "geojson") {
     CellResults cells = out.format == "geojson" ? read_cells_geojson(path) : read_cells_csv(path);
+    // ihcscore's own folder: cells.csv beside the GeoJSON has the exact centroids the batch counted with.
+    const fs::path beside = fs::path(path).parent_path() / "cells.csv";
+    std::error_code ec;
+    const bool exact = out.format == "geojson" && fs::is_regular_file(beside, ec) &&
+                       take_csv_centroids(read_file(beside), cells);
     // One "Positive" (single-threshold) class means the file has no intensity grades.
     const bool graded = std::none_of(cells.classes.begin(), cells.classes.end(),
                                      [](CellClass c) { return c == CellClass::Positive; });
@@ -214,7 +208,7 @@ ReadDetections read_detections(const std::string& path, const std::string& forma
     for (std::size_t i = 0; i < cells.table.size(); ++i) {
       Cell& cell = cells.table.cells[i];
       // The GeoJSON reader gives the cell outline's centroid; ihcscore's own is the nucleus's.
-      if (out.format == "geojson" && cell.nucleus.size() >= 3) {
+      if (out.format == "geojson" && !exact && cell.nucleus.size() >= 3) {
         const cv::Moments m = cv::moments(cell.nucleus);
         if (m.m00 != 0) cell.centroid = {m.m10 / m.m00, m.m01 / m.m00};
       }
@@ -598,7 +592,7 @@ int run_evaluate(const Args& args) {
   const DetectionParams detection = detection_params_from(params);
   const GradingParams grading = grading_params_from(params);
   const ScoreOptions score_options = score_options_from(params);
-  const StainChoice stain_rule = stain_choice(o.stains, params);
+  const StainChoice stain_rule = stain_choice(o.stains);
   const cv::Rect image_crop = parse_crop(o.image_crop, "--image-crop");
   const cv::Rect truth_crop = parse_crop(o.truth_crop, "--truth-crop");
   const LabelMap custom_labels = o.labels.empty() ? LabelMap{} : parse_label_map(o.labels);
@@ -695,8 +689,17 @@ int run_evaluate(const Args& args) {
       if (o.detections.empty()) {
         const auto t0 = std::chrono::steady_clock::now();
         std::string stain_note = "stains: " + stain_rule.fixed.name;
-        const StainMatrix image_stains = stains_for_image(stain_rule, rgb, names[k], &stain_note);
-        cells = detect_cells(rgb, mpp, image_stains, detection);
+        StainMatrix stains;
+        if (stain_rule.from_params) {
+          const SlideStainEstimate chosen = image_stains(rgb, params, mpp, names[k]);
+          for (const auto& w : chosen.warnings)
+            std::fprintf(stderr, "%s: warning: %s\n", names[k].c_str(), w.c_str());
+          stains = chosen.matrix;
+          stain_note = "stains: " + chosen.source;
+        } else {
+          stains = stains_for_image(stain_rule, rgb, names[k], &stain_note);
+        }
+        cells = detect_cells(rgb, mpp, stains, detection);
         const auto classes = grade_cells(cells, grading);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         pred.resize(cells.size());
