@@ -265,9 +265,17 @@ void check_score_measurement(const std::string& name) {
 void check_scoring_params(const ParamSet& params) {
   try {
     detection_params_from(params);
-    grading_params_from(params);
+    const GradingParams grading = grading_params_from(params);
     check_score_measurement(params.get_string("score_measurement"));
-    score_options_from(params);
+    const ScoreOptions options = score_options_from(params);
+    // Every slide's group would be empty: single-threshold cells have no intensity grade to score.
+    if (grading.mode == ThresholdMode::Single && options.group_score != GroupScore::None &&
+        options.group_score != GroupScore::PositivePercent) {
+      throw ParamError(
+          "group_score " + params.get_string("group_score") +
+          " needs intensity grades, which threshold_mode single does not give (Positive/Negative): "
+          "group by positive_percent, or grade with three thresholds");
+    }
     stains_from_text(params.get_string("stain_vectors"));
   } catch (const std::exception& e) {
     // A check between keys names no file: say where each key it names was set.

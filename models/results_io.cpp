@@ -483,6 +483,8 @@ namespace {
 
 // cells.csv's header: its columns, the fixed ones checked. `where` is "<origin>:1".
 std::vector<std::string> cells_csv_header(std::string_view line, const std::string& where) {
+  // A file saved again by Excel ("CSV UTF-8") starts with a byte-order mark.
+  if (line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
   auto header = split_csv_line(line);
   const auto& fixed = cell_fixed_columns();
   if (header.size() < fixed.size()) throw ResultsError(where + ": header has fewer than 6 columns");

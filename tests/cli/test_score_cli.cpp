@@ -744,6 +744,24 @@ TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   EXPECT_NE(r.err.find("threshold_1plus"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("'high'"), std::string::npos) << r.err;
 
+  // A group on a score single-threshold grading cannot give (every Group was empty, said only in slide.json).
+  r = run({"score", white.string(), "-o", "o", "--preset", "ki67", "--set", "group_score=h_score", "--set",
+           "group_cutoff=5"},
+          dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(
+      r.err.rfind("ihcscore score: error: group_score h_score needs intensity grades, which threshold_mode "
+                  "single does not give (Positive/Negative): group by positive_percent, or grade with three "
+                  "thresholds (threshold_mode from ",
+                  0),
+      0u)
+      << r.err;
+  EXPECT_EQ(run({"score", white.string(), "-o", "okgroup", "--preset", "ki67", "--set",
+                 "group_score=positive_percent", "--set", "group_cutoff=5"},
+                dir)
+                .status,
+            0);
+
   // A check between two keys names where each was set (it named neither file nor line).
   std::ofstream(dir / "order.params") << "threshold_1plus = 0.5\nthreshold_2plus = 0.45\n";
   r = run({"score", white.string(), "-o", "o", "--params", "order.params"}, dir);

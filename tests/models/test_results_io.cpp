@@ -223,6 +223,19 @@ TEST(CellsCsv, WithoutCellsTheHeaderStillHasEveryMeasurement) {
             "Nucleus: Area µm^2,Membrane: DAB OD mean\n");
 }
 
+// Saved again by Excel ("CSV UTF-8"): a byte-order mark before "Object ID" and CRLF line ends.
+TEST(CellsCsv, ReadsAFileSavedByExcelWithAByteOrderMark) {
+  const fs::path dir = ihc::test::temp_dir("results_csv_bom");
+  ihc::write_cells_csv(dir / "cells.csv", two_cells(), {});
+  std::string text = ihc::test::read_text(dir / "cells.csv");
+  std::string crlf = "\xEF\xBB\xBF";
+  for (char c : text) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  const auto back = ihc::parse_cells_csv(crlf, "excel.csv");
+  ASSERT_EQ(back.table.size(), 2u);
+  EXPECT_EQ(back.table.cells[1].id, 7);
+  EXPECT_EQ(back.classes[1], ihc::CellClass::ThreePlus);
+}
+
 TEST(CellsCsv, BadRowsAreNamedByLine) {
   try {
     ihc::parse_cells_csv(
