@@ -4,6 +4,8 @@
 #include <backends/imgui_impl_opengl3.h>
 #include <malloc.h>
 
+#include <algorithm>
+#include <cfloat>
 #include <ctime>
 
 #include "gui/viewer.hpp"
@@ -38,6 +40,7 @@ void Viewer::frame_input() {
   ImGuiIO& io = ImGui::GetIO();
   const cv::Point2d pos(io.MousePos.x, io.MousePos.y);
   const bool over_canvas = !io.WantCaptureMouse && view_.canvas.contains(pos);
+  pointer_off_canvas_ = io.WantCaptureMouse || !ImGui::IsMousePosValid();
   InputEvent base;
   base.pos = pos;
   base.ctrl = io.KeyCtrl;
@@ -224,6 +227,15 @@ int Viewer::run() {
     trickle_.before_new_frame(window_);
     ImGui_ImplOpenGL3_NewFrame();
     ImGui_ImplGlfw_NewFrame();
+    if (!script_.empty()) {
+      // A scripted session is its script alone: the display's real pointer, wherever it is, neither hovers a
+      // widget nor opens a tooltip over the panel in its screenshots. The script's pointer goes to the
+      // canvas.
+      ImGuiIO& io = ImGui::GetIO();
+      io.MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
+      std::fill(std::begin(io.MouseDown), std::end(io.MouseDown), false);
+      io.MouseWheel = io.MouseWheelH = 0.0f;
+    }
     ImGui::NewFrame();
     trickle_.after_new_frame();
     if (!script_.empty()) {
@@ -242,9 +254,10 @@ int Viewer::run() {
     draw_file_browser();
     draw_close_dialog();
     if (hover_cell_ >= 0) hover_cell_ = -1;
-    if (slide_ && results_.table.size() > 0 && script_.empty() && !ImGui::GetIO().WantCaptureMouse) {
-      const int i = hit_test(results_.table, grid_, input_.hover_slide(), 3 * view_.downsample);
-      if (i >= 0 && view_.canvas.contains(input_.hover_screen())) {
+    const std::optional<cv::Point2d> at = pointer_on_slide();
+    if (at && results_.table.size() > 0 && script_.empty()) {
+      const int i = hit_test(results_.table, grid_, *at, 3 * view_.downsample);
+      if (i >= 0) {
         hover_cell_ = i;
         ImGui::BeginTooltip();
         ImGui::Text(

@@ -99,6 +99,8 @@ class CanvasInput {
     overview_ = o;
     overview_visible_ = visible;
   }
+  // Where the overview covers the canvas (empty when it is not shown).
+  cv::Rect2d overview_screen() const { return overview_visible_ ? overview_.screen : cv::Rect2d(); }
   double brush_radius_screen_px = 20.0;
   double pan_step_screen_px = 100.0;  // arrows / WASD
   double wheel_factor = 1.25;         // per wheel notch

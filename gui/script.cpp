@@ -66,6 +66,7 @@ constexpr Spec kSpecs[] = {
     {"expect-class-at", 3, 3},
     {"expect-count", 2, 2},
     {"expect-status", 1, -1},
+    {"expect-no-status", 1, -1},
     {"bench-pan", 3, 4},
     {"close", 0, 0},
     {"quit", 0, 0},

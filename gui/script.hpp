@@ -15,7 +15,8 @@
 //   all|borderline|NAME | override SCORE REASON... | clear-override | score [region] [nowait] (nowait: the
 //   next command runs while the job does) | save export-geojson PATH | export-summary PATH | export-regions
 //   PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL expect-class CELL_ID NAME | expect-count NAME N |
-//   expect-status TEXT... (the status bar's line holds TEXT) | bench-pan FRAMES DX DY [OUT] | quit
+//   expect-status TEXT... (the status bar's line holds TEXT) | expect-no-status TEXT... (it does not) |
+//   bench-pan FRAMES DX DY [OUT] | quit
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -101,6 +101,14 @@ std::string position_label(const cv::Point2d& p, double mpp) {
   return buf;
 }
 
+std::optional<cv::Point2d> slide_point_at(const ViewTransform& v, const cv::Size2d& slide_size,
+                                          const cv::Rect2d& covered, const cv::Point2d& screen) {
+  if (!v.canvas.contains(screen) || covered.contains(screen)) return std::nullopt;
+  const cv::Point2d p = v.to_slide(screen);
+  if (p.x < 0 || p.y < 0 || p.x >= slide_size.width || p.y >= slide_size.height) return std::nullopt;
+  return p;
+}
+
 PyramidGeometry display_pyramid(const std::vector<cv::Size>& level_sizes,
                                 const std::vector<double>& downsamples, int tile_size) {
   PyramidGeometry g;

@@ -3,6 +3,7 @@
 // Slide coordinates are level-0 pixels; screen coordinates are window pixels (canvas origin included).
 #include <cstdint>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,11 @@ ScaleBar scale_bar(double downsample, double mpp, double target_px = 120.0);
 std::string magnification_label(double objective_power, double downsample);
 // Cursor position "x: 1234.5 um, y: 99.0 um" (px when the pixel size is unknown).
 std::string position_label(const cv::Point2d& slide, double mpp);
+// The level-0 point under screen point `screen` when the canvas shows the slide there; nullopt off the canvas
+// (the side panel, the status bar), on `covered` (the overview drawn over the canvas; may be empty) and in
+// the margin beside the slide. The status line's cursor position reports only such points.
+std::optional<cv::Point2d> slide_point_at(const ViewTransform& v, const cv::Size2d& slide_size,
+                                          const cv::Rect2d& covered, const cv::Point2d& screen);
 
 // A tile of a pyramid level, keyed in level pixels. `channel` and `display` name what its pixels show: both 0
 // for the slide's own RGB; else a rendering (channel 1 hematoxylin, 2 DAB, 3 residual, with the stain vectors

@@ -21,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -229,6 +230,10 @@ class Viewer {
   void run_browser_choice();  // at the start of a frame: opening a slide or results touches GL state
   void draw_status();
   std::string status_text() const;  // the status bar's line
+  // The slide point under the pointer while the pointer is on the slide in the canvas; nullopt over the side
+  // panel, the status bar, a dialog, the overview or beside the slide (the status line then shows no
+  // position).
+  std::optional<cv::Point2d> pointer_on_slide() const;
   void send(const InputEvent& e);
   bool script_step();
   bool write_screenshot(const std::filesystem::path& path);
@@ -411,6 +416,9 @@ class Viewer {
   std::vector<ScriptCommand> pending_pixels_;
   void check_pixels();
   bool mouse_down_[3] = {false, false, false};
+  // ImGui has the real pointer (over a panel, a dialog or the status bar) or it left the window; set by
+  // frame_input. Scripts move their own pointer (hover_screen), so stays false in scripted sessions.
+  bool pointer_off_canvas_ = false;
   InputTrickle trickle_;  // key events reach ImGui one press per frame
   struct BenchPan {
     int frames_left = 0;

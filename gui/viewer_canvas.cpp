@@ -26,6 +26,11 @@ void reset_render_state(ImDrawList* list) {
 
 }  // namespace
 
+std::optional<cv::Point2d> Viewer::pointer_on_slide() const {
+  if (!slide_ || pointer_off_canvas_ || browser_.visible || close_.open) return std::nullopt;
+  return slide_point_at(view_, limits_.slide_size, input_.overview_screen(), input_.hover_screen());
+}
+
 // ------------------------------------------------------------------------------------------------ drawing
 
 void Viewer::draw_canvas() {

@@ -30,6 +30,103 @@ std::string shown_path(const std::filesystem::path& p) {
 
 // `--preset P --params FILE` (FILE may be empty), checked as the batch checks them before scoring; throws
 
+// ---- widths from the text they show (ImGui::CalcTextSize plus the style's padding), so that no label, value
+// or choice is cut at a frame or at the panel's edge, whatever the panel's width and whether it has a
+// scrollbar.
+
+// A label's text as ImGui shows it: up to its "##".
+std::string shown_label(const std::string& label) { return label.substr(0, label.find("##")); }
+
+float text_width(const std::string& text) { return ImGui::CalcTextSize(text.c_str()).x; }
+
+// What a button needs to show its whole label (the width ImGui::Button gives itself).
+float button_width(const char* label) {
+  return ImGui::CalcTextSize(label, nullptr, true).x + 2 * ImGui::GetStyle().FramePadding.x;
+}
+
+// What a combo needs to show the widest of its choices whole: the text, the frame padding and the arrow
+// button.
+float combo_width(const std::vector<std::string>& choices) {
+  float widest = 0;
+  for (const auto& c : choices) widest = std::max(widest, text_width(c));
+  return widest + 2 * ImGui::GetStyle().FramePadding.x + ImGui::GetFrameHeight();
+}
+
+// Gives the next widget `width` and places its label: at its right, as ImGui draws labels, when both fit in
+// the panel; else on its own line above, the widget below it. Returns the label to give the widget (its "##"
+// part alone when the text went above).
+std::string place_label(const std::string& label, float width) {
+  const std::string text = shown_label(label);
+  const float avail = ImGui::GetContentRegionAvail().x;
+  if (width + ImGui::GetStyle().ItemInnerSpacing.x + text_width(text) <= avail) {
+    ImGui::SetNextItemWidth(width);
+    return label;
+  }
+  ImGui::TextWrapped("%s", text.c_str());
+  ImGui::SetNextItemWidth(std::min(width, avail));
+  return "##" + (text.size() == label.size() ? label : label.substr(text.size() + 2));
+}
+
+// A slider's edit: `changed` this frame, `released` when the user let go after changing it (one undo step).
+struct SliderEdit {
+  bool changed = false;
+  bool released = false;
+};
+
+// After a slider: its value right-aligned beside it, then its label, so that frame and value take the width
+// the panel gives a widget (`width`, from `x` where the slider started) and the label is where the others
+// have theirs.
+void value_and_label(const char* label, const std::string& value, float x, float width) {
+  ImGui::SameLine(x + width - text_width(value));
+  ImGui::TextUnformatted(value.c_str());
+  ImGui::SameLine(x + width + ImGui::GetStyle().ItemInnerSpacing.x);
+  ImGui::TextUnformatted(shown_label(label).c_str());
+}
+
+// The frame's width once the value beside it has the room of the widest value it can show.
+float slider_frame_width(float width, const std::initializer_list<std::string>& values) {
+  float widest = 0;
+  for (const auto& v : values) widest = std::max(widest, text_width(v));
+  return std::max(ImGui::GetFrameHeight(), width - widest - ImGui::GetStyle().ItemInnerSpacing.x);
+}
+
+// Sliders with their value beside the frame, not in it: Dear ImGui centres a slider's value in the frame,
+// where the grab passes over the digits. As the "slider enum" of ImGui's demo, the format has no '%', so the
+// frame shows no number; the value is rounded to the `digits` it is shown with, as ImGui rounds to its
+// format's. Ctrl+click still types a value. The slider's id is "##label": not the id of the Review panel's
+// class buttons (the "1+" slider and the "1+" button had one id, and Ctrl+click on the slider aborted).
+SliderEdit value_slider(const char* label, float* v, float lo, float hi, int digits) {
+  auto shown = [digits](float f) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.*f", digits, f);
+    return std::string(b);
+  };
+  const float x = ImGui::GetCursorPosX(), width = ImGui::CalcItemWidth();
+  ImGui::SetNextItemWidth(slider_frame_width(width, {shown(lo), shown(hi), shown(*v)}));
+  const float before = *v;
+  SliderEdit e;
+  if (ImGui::SliderFloat(("##" + std::string(label)).c_str(), v, lo, hi, "")) {
+    const double scale = std::pow(10.0, digits);
+    const auto rounded = static_cast<float>(std::round(*v * scale) / scale);
+    *v = std::max(std::min(lo, hi), std::min(rounded, std::max(lo, hi)));
+    e.changed = *v != before;  // held still, the slider gives the unrounded value again
+  }
+  e.released = ImGui::IsItemDeactivatedAfterEdit();
+  value_and_label(label, shown(*v), x, width);
+  return e;
+}
+
+SliderEdit value_slider(const char* label, int* v, int lo, int hi) {
+  const float x = ImGui::GetCursorPosX(), width = ImGui::CalcItemWidth();
+  ImGui::SetNextItemWidth(
+      slider_frame_width(width, {std::to_string(lo), std::to_string(hi), std::to_string(*v)}));
+  SliderEdit e;
+  e.changed = ImGui::SliderInt(("##" + std::string(label)).c_str(), v, lo, hi, "");
+  e.released = ImGui::IsItemDeactivatedAfterEdit();
+  value_and_label(label, std::to_string(*v), x, width);
+  return e;
+}
+
 }  // namespace
 
 void Viewer::panel_slide() {
@@ -106,8 +203,8 @@ void Viewer::panel_display() {
     channel_ = static_cast<Channel>(ch);
     ++display_version_;
   }
-  if (ImGui::SliderFloat("Brightness", &brightness_, -0.5f, 0.5f)) ++display_version_;
-  if (ImGui::SliderFloat("Contrast", &contrast_, 0.2f, 3.0f)) ++display_version_;
+  if (value_slider("Brightness", &brightness_, -0.5f, 0.5f, 3).changed) ++display_version_;
+  if (value_slider("Contrast", &contrast_, 0.2f, 3.0f, 3).changed) ++display_version_;
   for (int s = 0; s < 2; ++s) {
     for (int k = 0; k < 3; ++k) stain_edit_[s][k] = static_cast<float>(stains_.stains[s].rgb[k]);
     if (ImGui::InputFloat3(stains_.stains[s].name.c_str(), stain_edit_[s], "%.4f",
@@ -156,7 +253,7 @@ void Viewer::panel_cells() {
   ImGui::Checkbox("Show (H)", &show_cells_);
   int d = static_cast<int>(cell_display_);
   if (ImGui::Combo("Draw (M)", &d, kDisplayNames, kDisplayCount)) cell_display_ = static_cast<CellDisplay>(d);
-  ImGui::SliderFloat("Opacity", &opacity_, 0.0f, 1.0f);
+  value_slider("Opacity", &opacity_, 0.0f, 1.0f, 3);
   if (job_running_) {
     const int total = job_total_.load();
     ImGui::ProgressBar(
@@ -180,7 +277,11 @@ void Viewer::panel_thresholds() {
   for (const auto& n : results_.table.names) {
     if (n.find("DAB") != std::string::npos) measures.push_back(n);
   }
-  if (ImGui::BeginCombo("Measurement", g.measurement.c_str())) {
+  std::vector<std::string> shown_measures = measures;
+  shown_measures.push_back(g.measurement);
+  const std::string measurement_label =
+      place_label("Measurement", std::max(ImGui::CalcItemWidth(), combo_width(shown_measures)));
+  if (ImGui::BeginCombo(measurement_label.c_str(), g.measurement.c_str())) {
     for (const auto& m : measures) {
       if (ImGui::Selectable(m.c_str(), m == g.measurement)) {
         g.measurement = m;
@@ -196,11 +297,12 @@ void Viewer::panel_thresholds() {
   }
   auto slider = [&](const char* label, double* v, double lo, double hi) {
     float f = static_cast<float>(*v);
-    if (ImGui::SliderFloat(label, &f, static_cast<float>(lo), static_cast<float>(hi), "%.3f")) {
+    const SliderEdit e = value_slider(label, &f, static_cast<float>(lo), static_cast<float>(hi), 3);
+    if (e.changed) {
       *v = f;
       changed = true;
     }
-    committed |= ImGui::IsItemDeactivatedAfterEdit();
+    committed |= e.released;
   };
   if (single) {
     slider("Positive", &g.threshold_positive, 0.0, 1.5);
@@ -264,7 +366,7 @@ void Viewer::panel_thresholds() {
 
 void Viewer::panel_review() {
   if (!panel_header("Review", true)) return;
-  ImGui::Text("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
+  ImGui::TextWrapped("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
   // The classes the grading has: Negative and Positive with one threshold, else Negative to 3+.
   const bool single = live_thresholds_.mode == ThresholdMode::Single;
   const std::vector<CellClass> classes =
@@ -273,7 +375,9 @@ void Viewer::panel_review() {
                                       CellClass::ThreePlus};
   for (std::size_t c = 0; c < classes.size(); ++c) {
     if (c > 0) ImGui::SameLine();
-    if (ImGui::SmallButton(std::string(class_name(classes[c])).c_str()) && results_.table.size() > 0) {
+    // Buttons with their frame padding all round: a SmallButton has none above and below its text, and cut
+    // the descender of the g in "Negative" (it read "Neqative").
+    if (ImGui::Button(std::string(class_name(classes[c])).c_str()) && results_.table.size() > 0) {
       ++selection_version_;
       for (int i : selection_) selected_[i] = 0;
       selection_ = select_by_class(state_, classes[c]);
@@ -285,7 +389,7 @@ void Viewer::panel_review() {
     nav_filter_ = static_cast<NavFilter>(f);
     nav_order_.clear();
   }
-  if (ImGui::SliderFloat("Borderline +/-", &borderline_width_, 0.005f, 0.3f, "%.3f")) nav_order_.clear();
+  if (value_slider("Borderline +/-", &borderline_width_, 0.005f, 0.3f, 3).changed) nav_order_.clear();
   if (ImGui::Button("Select borderline") && results_.table.size() > 0) {
     nav_filter_ = NavFilter::Borderline;
     nav_order_.clear();
@@ -295,7 +399,8 @@ void Viewer::panel_review() {
     selection_ = nav_order_;
     for (int i : selection_) selected_[i] = 1;
   }
-  ImGui::Text("Tool: %s (R rectangle, P polygon, B brush)", std::string(tool_name(input_.tool())).c_str());
+  ImGui::TextWrapped("Tool: %s (R rectangle, P polygon, B brush)",
+                     std::string(tool_name(input_.tool())).c_str());
   int kind = static_cast<int>(input_.region_kind());
   ImGui::RadioButton("Include", &kind, 0);
   ImGui::SameLine();
@@ -305,7 +410,10 @@ void Viewer::panel_review() {
     ImGui::PushID(static_cast<int>(r.id));
     const std::string label = std::string(r.kind == RegionKind::Include ? "Include " : "Exclude ") +
                               std::to_string(r.id) + (r.label.empty() ? "" : " " + r.label);
-    if (ImGui::Selectable(label.c_str(), summary_region_ == r.id, 0, ImVec2(200, 0))) {
+    // The row takes the line but the room of its "remove" button.
+    const float row_width =
+        ImGui::GetContentRegionAvail().x - button_width("remove") - ImGui::GetStyle().ItemSpacing.x;
+    if (ImGui::Selectable(label.c_str(), summary_region_ == r.id, 0, ImVec2(row_width, 0))) {
       summary_region_ = r.id;
       refresh_cells(false);
     }
@@ -373,7 +481,7 @@ void Viewer::panel_summary() {
     table("region", region_summary_, std::nan(""));
   }
   const IntensityOverride& o = editor_.review().intensity_override;
-  ImGui::SliderInt("Intensity override", &override_score_, 0, 3);
+  value_slider("Intensity override", &override_score_, 0, 3);
   ImGui::InputText("Reason", override_reason_, sizeof override_reason_);
   if (ImGui::Button(o.active ? "Update override" : "Override intensity")) {
     if (std::string(override_reason_).empty()) {
@@ -488,19 +596,30 @@ void Viewer::panel_detection() {
   // The file last loaded or saved (typed paths work too); Load... and Save... browse from it.
   char path[1024];
   std::snprintf(path, sizeof(path), "%s", form_.path.c_str());
-  ImGui::PushItemWidth(170);
+  // The field takes the line but the room of its two buttons.
+  ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x - button_width("Load...") -
+                          button_width("Save...") - 2 * ImGui::GetStyle().ItemSpacing.x);
   if (ImGui::InputText("##params_path", path, sizeof(path))) form_.path = path;
-  ImGui::PopItemWidth();
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("Parameter file (key = value), as ihcscore --params reads");
   ImGui::SameLine();
   if (ImGui::Button("Load...")) browse(BrowseFor::LoadParams, form_.path);
   ImGui::SameLine();
   if (ImGui::Button("Save...")) browse(BrowseFor::SaveParams, form_.path);
-  ImGui::PushItemWidth(84);  // room for the longest label with its unit beside the field
+  // Numbers get the room of the widest one "%g" shows; text fields the rest of the line beside their label;
+  // choices their widest choice. A label that does not fit beside its field goes above it (place_label).
+  const float number_width = text_width("-0.000123") + 2 * ImGui::GetStyle().FramePadding.x;
   for (const ParamSpec& spec : form_.specs) {
-    const std::string label =
-        spec.label + (spec.unit.empty() ? "" : " [" + spec.unit + "]") + "##" + spec.key;
+    std::string label = spec.label + (spec.unit.empty() ? "" : " [" + spec.unit + "]") + "##" + spec.key;
     const std::string current = form_.values.get_string(spec.key);
+    if (spec.type == ParamType::Int || spec.type == ParamType::Double) {
+      label = place_label(label, number_width);
+    } else if (spec.type == ParamType::Choice) {
+      label = place_label(label, std::max(number_width, combo_width(spec.choices)));
+    } else if (spec.type != ParamType::Bool) {
+      const float rest = ImGui::GetContentRegionAvail().x - text_width(shown_label(label)) -
+                         ImGui::GetStyle().ItemInnerSpacing.x;
+      label = place_label(label, std::max(number_width, rest));
+    }
     switch (spec.type) {
       case ParamType::Bool: {
         bool v = form_.values.get_bool(spec.key);
@@ -518,7 +637,6 @@ void Viewer::panel_detection() {
         break;
       }
       case ParamType::Choice: {
-        ImGui::SetNextItemWidth(170);  // choices are words ("Hematoxylin OD"); their labels are short
         if (ImGui::BeginCombo(label.c_str(), current.c_str())) {
           for (const auto& choice : spec.choices) {
             if (ImGui::Selectable(choice.c_str(), choice == current)) set_form_value(spec.key, choice);
@@ -544,7 +662,6 @@ void Viewer::panel_detection() {
       ImGui::EndTooltip();
     }
   }
-  ImGui::PopItemWidth();
   if (!form_.error.empty()) ImGui::TextColored(ImVec4(1.0f, 0.35f, 0.3f, 1.0f), "%s", form_.error.c_str());
 }
 
@@ -782,8 +899,10 @@ void Viewer::draw_file_browser() {
 std::string Viewer::status_text() const {
   if (!slide_) return message_;
   const SlideInfo& i = slide_->info();
-  std::string text = magnification_label(i.objective_power, view_.downsample) + " | " +
-                     position_label(input_.hover_slide(), pixel_size_.x) + " | ";
+  std::string text = magnification_label(i.objective_power, view_.downsample) + " | ";
+  // Only a point of the slide has a position: nothing while the pointer is over a panel or beside the slide.
+  if (const std::optional<cv::Point2d> at = pointer_on_slide())
+    text += position_label(*at, pixel_size_.x) + " | ";
   // The reviewed scores stay in sight whatever panels are open or scrolled: they are what is reported.
   if (results_.table.size() > 0) {
     const Scores& f = slide_summary_.final;

@@ -409,11 +409,12 @@ bool Viewer::script_step() {
       }
       if (got != std::stoll(c.args[1]))
         fail(c, "count of " + c.args[0] + " is " + std::to_string(got) + ", expected " + c.args[1]);
-    } else if (n == "expect-status") {
+    } else if (n == "expect-status" || n == "expect-no-status") {
       const std::string& want = c.args[0];  // the parser keeps free text whole, spaces included
       const std::string got = status_text();
-      if (got.find(want) == std::string::npos)
-        fail(c, "status bar '" + got + "' does not hold '" + want + "'");
+      const bool holds = got.find(want) != std::string::npos;
+      if (n == "expect-status" && !holds) fail(c, "status bar '" + got + "' does not hold '" + want + "'");
+      if (n == "expect-no-status" && holds) fail(c, "status bar '" + got + "' holds '" + want + "'");
     } else if (n == "bench-pan") {
       bench_.frames_left = static_cast<int>(num(0));
       bench_.step = pt(1);

@@ -93,3 +93,37 @@ x0, y0, x1, y1 = map(int, sys.argv[3:7])
 print(sum(1 for y in range(y0, y1) for x in range(x0, x1)
           if a[0][y][x * a[3]:x * a[3] + 3] != b[0][y][x * b[3]:x * b[3] + 3]))" "$@"
 }
+
+# cut_text PNG X0 Y0 X1 Y1 EDGE: text of the box (white, as Dear ImGui's dark style writes it) that shows cut or
+# covered, one line per kind with its count and first pixels; nothing when all of it shows whole:
+#   edge    past the content's right edge EDGE (the panel clips it a few px further: "[um" of a long label);
+#   frame   on the top or bottom row of the frame around it, the window's background beyond (a descender cut
+#           by a button too small for its text: "Neqative");
+#   beside  between two frames of different colours (a combo's text running into its arrow button, or a
+#           slider's digits into its grab);
+#   grab    touching a slider's grab (the grab over the digits).
+cut_text() {
+  python3 -c "$PNG_ROWS
+import sys
+path, (x0, y0, x1, y1, edge) = sys.argv[1], map(int, sys.argv[2:7])
+rows, w, h, bpp = png_rows(path)
+px = lambda x, y: tuple(rows[y][x * bpp:x * bpp + 3])
+white = lambda p: min(p) >= 230
+bluish = lambda p: p[2] - p[0] >= 25  # frames, buttons, headers, grabs: every widget colour of the dark style
+background = lambda p: max(p) - min(p) <= 4 and max(p) <= 40
+grab = lambda p: all(abs(a - b) <= 6 for a, b in zip(p, (61, 133, 224)))  # ImGuiCol_SliderGrab
+found = {}
+for y in range(max(1, y0), min(h - 1, y1)):
+    for x in range(max(1, x0), min(w - 1, x1)):
+        if not white(px(x, y)):
+            continue
+        l, r, u, d = px(x - 1, y), px(x + 1, y), px(x, y - 1), px(x, y + 1)
+        kind = ('edge' if x >= edge else
+                'frame' if (bluish(l) or bluish(r)) and (background(u) or background(d)) else
+                'beside' if bluish(l) and bluish(r) and max(abs(a - b) for a, b in zip(l, r)) > 6 else
+                'grab' if any(grab(q) for q in (l, r, u, d)) else '')
+        if kind:
+            found.setdefault(kind, []).append((x, y))
+for kind, at in found.items():
+    print(kind, len(at), 'pixels, first at', ' '.join('%d,%d' % p for p in at[:4]))" "$@"
+}

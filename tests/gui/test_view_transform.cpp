@@ -84,6 +84,33 @@ TEST(Labels, MagnificationAndPosition) {
   EXPECT_EQ(position_label({1000, 2000}, std::nan("")), "x: 1000 px, y: 2000 px");
 }
 
+// The cursor position is a point of the slide only where the canvas shows the slide: not beside the canvas
+// (the side panel right of it, the status bar below), not on the overview over it, not in the margin around
+// the slide.
+TEST(Labels, PositionOnlyOverTheSlide) {
+  ViewTransform v;
+  v.canvas = {0, 0, 920, 774};  // a 1280x800 window without its 360 px panel and 26 px status bar
+  v.center = {800, 600};
+  v.downsample = 2;  // the 1600x1200 slide covers screen x 60..860, y 87..687
+  const cv::Size2d slide(1600, 1200);
+  const cv::Rect2d overview = make_overview(v.canvas, slide).screen;
+  const auto centre = slide_point_at(v, slide, overview, {460, 387});
+  ASSERT_TRUE(centre.has_value());
+  EXPECT_EQ(*centre, cv::Point2d(800, 600));
+  EXPECT_EQ(slide_point_at(v, slide, {}, {61, 88}), cv::Point2d(2, 2));
+  EXPECT_EQ(slide_point_at(v, slide, overview, {1100, 387}), std::nullopt);  // the side panel
+  EXPECT_EQ(slide_point_at(v, slide, overview, {460, 790}), std::nullopt);   // the status bar
+  EXPECT_EQ(slide_point_at(v, slide, overview, {30, 387}), std::nullopt);    // the margin left of the slide
+  EXPECT_EQ(slide_point_at(v, slide, overview, {460, 700}), std::nullopt);   // ... and below it
+  EXPECT_EQ(slide_point_at(v, slide, overview, {860, 387}), std::nullopt);   // x = 1600: past the last pixel
+  // The overview (top right) covers the slide's top-right corner: the point under it is not what is pointed
+  // at.
+  const cv::Point2d on_overview(overview.x + 5, overview.y + overview.height - 5);
+  ASSERT_TRUE(v.to_slide(on_overview).x < 1600 && v.to_slide(on_overview).y >= 0);
+  EXPECT_EQ(slide_point_at(v, slide, overview, on_overview), std::nullopt);
+  EXPECT_TRUE(slide_point_at(v, slide, {}, on_overview).has_value());
+}
+
 PyramidGeometry pyramid() {
   PyramidGeometry g;
   g.level_sizes = {{40000, 30000}, {10000, 7500}, {2500, 1875}};

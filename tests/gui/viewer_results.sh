@@ -195,7 +195,8 @@ PY
 "$BIN/ihcscore" info nomp.png | grep -q "^mpp: unknown"
 "$BIN/ihcscore" score nomp.png -o outmpp --mpp 0.5 > /dev/null 2>&1
 cp outmpp/slides/nomp/cells.csv nomp_batch_cells.csv
-printf 'wait\nexpect-status um, y:\nsave\nscore\nwait\nquit\n' > mpp.txt
+# The cursor position, in um, with the pointer on the slide (the canvas centre; beside the slide it shows none).
+printf 'wait\nmouse 460 387\nexpect-status um, y:\nsave\nscore\nwait\nquit\n' > mpp.txt
 "$BIN/ihcview" outmpp/slides/nomp --script mpp.txt
 cmp nomp_batch_cells.csv outmpp/slides/nomp/cells.csv
 test "$(python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))["mpp"])' \
