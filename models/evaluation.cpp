@@ -382,6 +382,18 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y) {
   return sxy / std::sqrt(sxx * syy);
 }
 
+double EvaluationSummary::predicted_positive_percent() const {
+  return 100.0 * safe_ratio(predicted_positive, predicted_total);
+}
+
+double EvaluationSummary::truth_positive_percent() const {
+  return 100.0 * safe_ratio(truth_positive, truth_total);
+}
+
+double EvaluationSummary::pooled_abs_percent_diff() const {
+  return std::abs(predicted_positive_percent() - truth_positive_percent());
+}
+
 EvaluationSummary summarize(const std::vector<ImageEvaluation>& images, const ScoreOptions& options) {
   EvaluationSummary s;
   std::vector<double> pred_pct, true_pct;

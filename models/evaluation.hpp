@@ -118,6 +118,11 @@ struct EvaluationSummary {
   ClassCounts detection;
   ClassCounts positive;
   ClassCounts negative;
+  // Positive % of the pooled counts (NaN without counted detections, or without positive and negative
+  // points) and their difference: the pooled row's. Not mean_abs_percent_diff, the mean over images.
+  double predicted_positive_percent() const;
+  double truth_positive_percent() const;
+  double pooled_abs_percent_diff() const;
   int percent_images = 0;              // images where both percentages are defined
   double mean_abs_percent_diff = 0.0;  // mean |predicted - true| Positive % (points); NaN when none
   double max_abs_percent_diff = 0.0;

@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
-#include <sstream>
 
 #include "models/atomic_file.hpp"
+#include "models/cohort.hpp"
 #include "models/text.hpp"
 
 namespace ihc {
@@ -71,23 +71,6 @@ int grade_of_class_text(std::string_view text, TruthLabel label) {
     if (key == std::to_string(g) + "+") return label == TruthLabel::Positive ? g : -1;
   }
   return -1;
-}
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields;
-  std::string cur;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') quoted = !quoted;
-    if (c == ',' && !quoted) {
-      fields.push_back(trim(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  fields.push_back(trim(cur));
-  return fields;
 }
 
 std::string read_text(const std::filesystem::path& path) {
@@ -176,41 +159,37 @@ LabelMap parse_label_map(std::string_view text) {
 
 std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string& origin,
                                         const LabelMap& labels) {
-  std::vector<TruthPoint> points;
-  std::istringstream in{std::string(text)};
-  std::string line;
-  int line_no = 0;
+  const std::string_view body = text.substr(0, 3) == "\xEF\xBB\xBF" ? text.substr(3) : text;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    throw TruthError(origin + ": empty file, expected a header with columns x, y and label");
+  // Annotations exported from Excel or R are semicolon CSV (a decimal-comma locale) or tab-delimited, like
+  // clinical tables: their reader takes the header's delimiter and reads "12,5" there as 12.5.
+  CsvTable table;
+  try {
+    table = parse_csv_table(std::string(text), origin);
+  } catch (const CohortError& e) {
+    throw TruthError(e.what());
+  }
   int ix = -1, iy = -1, il = -1;
-  std::size_t n_fields = 0;
   std::string header;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line_no == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line = line.substr(3);
-    if (trim(line).empty()) continue;
-    const auto fields = split_csv_line(line);
-    if (ix < 0) {
-      header = line;
-      for (int k = 0; k < static_cast<int>(fields.size()); ++k) {
-        const std::string name = ascii_lower(fields[k]);
-        if (name == "x") ix = k;
-        if (name == "y") iy = k;
-        if (il < 0 && (name == "label" || name == "type" || name == "class" || name == "label_id")) il = k;
-      }
-      if (ix < 0) throw TruthError(origin + ": missing column 'x' in header '" + header + "'");
-      if (iy < 0) throw TruthError(origin + ": missing column 'y' in header '" + header + "'");
-      if (il < 0) {
-        throw TruthError(origin + ": missing column 'label' (or 'type', 'class', 'label_id') in header '" +
-                         header + "'");
-      }
-      n_fields = fields.size();
-      continue;
-    }
-    const std::string where = origin + ":" + std::to_string(line_no);
-    if (fields.size() != n_fields) {
-      throw TruthError(where + ": expected " + std::to_string(n_fields) + " fields as in the header, found " +
-                       std::to_string(fields.size()));
-    }
+  for (int k = 0; k < static_cast<int>(table.header.size()); ++k) {
+    const std::string name = ascii_lower(table.header[k]);
+    header += (k == 0 ? "" : std::string(1, table.delimiter)) + table.header[k];
+    if (name == "x") ix = k;
+    if (name == "y") iy = k;
+    if (il < 0 && (name == "label" || name == "type" || name == "class" || name == "label_id")) il = k;
+  }
+  if (ix < 0) throw TruthError(origin + ": missing column 'x' in header '" + header + "'");
+  if (iy < 0) throw TruthError(origin + ": missing column 'y' in header '" + header + "'");
+  if (il < 0) {
+    throw TruthError(origin + ": missing column 'label' (or 'type', 'class', 'label_id') in header '" +
+                     header + "'");
+  }
+  std::vector<TruthPoint> points;
+  points.reserve(table.rows.size());
+  for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    const auto& fields = table.rows[r];
+    const std::string where = origin + ":" + std::to_string(table.line[r]);
     TruthPoint p;
     if (!parse_number(fields[ix], &p.position.x)) {
       throw TruthError(where + ": x is not a number: '" + fields[ix] + "'");
@@ -222,7 +201,6 @@ std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string
     p.grade = grade_of_class_text(fields[il], p.label);
     points.push_back(p);
   }
-  if (ix < 0) throw TruthError(origin + ": empty file, expected a header with columns x, y and label");
   return points;
 }
 
@@ -251,10 +229,12 @@ std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::strin
       if (!item[key].is_number())
         throw TruthError(where + ": '" + key + "' is not a number: " + item[key].dump());
     }
-    const char* label_key = item.contains("label_id") ? "label_id"
-                            : item.contains("label")  ? "label"
-                                                      : nullptr;
-    if (label_key == nullptr) throw TruthError(where + ": missing 'label_id'");
+    // "class" as in CSV truth (QuPath's class names: Negative, 1+, 2+, 3+).
+    const char* label_key = nullptr;
+    for (const char* key : {"label_id", "label", "class"}) {
+      if (label_key == nullptr && item.contains(key)) label_key = key;
+    }
+    if (label_key == nullptr) throw TruthError(where + ": missing 'label_id' (or 'label', 'class')");
     const auto& lv = item[label_key];
     std::string label_text;
     if (lv.is_string()) {
@@ -278,6 +258,28 @@ std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::strin
 
 std::vector<TruthPoint> read_truth_json(const std::filesystem::path& path, const LabelMap& labels) {
   return parse_truth_json(read_text(path), path.string(), labels);
+}
+
+TruthOnImage truth_on_image(const std::vector<TruthPoint>& points, const cv::Size& image,
+                            const cv::Rect& crop) {
+  const cv::Rect frame = crop.empty() ? cv::Rect({0, 0}, image) : crop;
+  auto inside = [](const cv::Point2d& p, const cv::Size& size) {
+    return p.x >= 0 && p.y >= 0 && p.x < size.width && p.y < size.height;
+  };
+  TruthOnImage out;
+  for (TruthPoint p : points) {
+    if (!inside(p.position, image)) {
+      ++out.outside_image;
+      continue;
+    }
+    p.position -= cv::Point2d(frame.x, frame.y);
+    if (!inside(p.position, frame.size())) {
+      ++out.outside_crop;
+      continue;
+    }
+    out.points.push_back(p);
+  }
+  return out;
 }
 
 namespace {

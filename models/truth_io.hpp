@@ -41,16 +41,31 @@ LabelMap default_label_map(TruthFormat f);
 // "1=positive,2=negative,3=ignore" -> map; throws TruthError with the bad item.
 LabelMap parse_label_map(std::string_view text);
 
-// CSV with a header naming x, y and the label column ("label", "type", "class" or "label_id"), any order.
+// CSV with a header naming x, y and the label column ("label", "type", "class" or "label_id"), any order,
+// delimited by the header's delimiter as clinical tables are (comma, else semicolon, else tab; read by
+// parse_csv_table of models/cohort.hpp, so "12,5" in a semicolon or tab file is 12.5).
 // Labels written as QuPath's class names (Negative, 1+, 2+, 3+) also set TruthPoint::grade (CSV and JSON).
 std::vector<TruthPoint> read_truth_csv(const std::filesystem::path& path, const LabelMap& labels);
 std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string& origin,
                                         const LabelMap& labels);
 
-// JSON list of objects with numeric x, y and a label ("label_id", else "label"; number or string).
+// JSON list of objects with numeric x, y and a label ("label_id", else "label", else "class"; number or
+// string).
 std::vector<TruthPoint> read_truth_json(const std::filesystem::path& path, const LabelMap& labels);
 std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::string& origin,
                                          const LabelMap& labels);
+
+// CSV or JSON truth (coordinates in the whole image) on the evaluated image, the part `crop` of a whole image
+// of size `image` (empty crop: all of it): points are shifted into the crop and left out outside it, as
+// --detections' cells are. Points outside the whole image are counted apart: they mean another image's
+// truth or another scale. Inside: 0 <= x < width, 0 <= y < height.
+struct TruthOnImage {
+  std::vector<TruthPoint> points;
+  int outside_image = 0;  // outside the whole image
+  int outside_crop = 0;   // inside the whole image, outside the crop
+};
+TruthOnImage truth_on_image(const std::vector<TruthPoint>& points, const cv::Size& image,
+                            const cv::Rect& crop);
 
 struct MaskTruthParams {
   int min_area_px = 10;  // smaller components are anti-aliasing specks, not cells

@@ -261,6 +261,28 @@ ReadDetections read_detections(const std::string& path, const std::string& forma
   return out;
 }
 
+// A batch's cells of another image would be compared with this image's truth without a word: the slide.json
+// beside them names the image they were detected on. A slide.json that does not parse is not evaluate's to
+// judge.
+void warn_if_detected_on_another_image(const std::string& detections, const std::string& image,
+                                       const std::string& name) {
+  const fs::path record = fs::path(detections).parent_path() / "slide.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(record, ec)) return;
+  SlideRecord rec;
+  try {
+    rec = read_slide_json(record);
+  } catch (const std::exception&) {
+    return;
+  }
+  const fs::path source = fs::path(rec.source).filename();
+  const fs::path evaluated = fs::path(image).filename();
+  if (source.empty() || source == evaluated) return;
+  std::fprintf(stderr, "warning: %s: %s holds the cells of %s (%s), not of %s\n", name.c_str(),
+               detections.c_str(), source.string().c_str(), record.string().c_str(),
+               evaluated.string().c_str());
+}
+
 std::string fmt(double v, int decimals = 3) {
   if (std::isnan(v)) return "-";
   char buf[64];
@@ -621,6 +643,13 @@ int run_evaluate(const Args& args) {
       double mpp =
           info.has_mpp() ? 0.5 * (info.mpp_x + info.mpp_y) : std::numeric_limits<double>::quiet_NaN();
       if (o.mpp > 0 && !info.has_mpp()) mpp = o.mpp;
+      // Detection then takes a pixel for the preset's analysis pixel size: wrong cells, plausible figures.
+      if (!(mpp > 0) && o.detections.empty()) {
+        std::fprintf(stderr,
+                     "warning: %s: %s has no pixel size: cells detected as if a pixel were %g um (scored in "
+                     "pixels; no mpp, give --mpp)\n",
+                     names[k].c_str(), image_path.c_str(), detection.requested_pixel_size_um);
+      }
       double radius = o.radius_px;
       if (o.radius_um > 0) {
         if (!(mpp > 0)) {
@@ -635,6 +664,7 @@ int run_evaluate(const Args& args) {
           o.truth_format.empty() ? truth_format_from_path(truth_path) : parse_truth_format(o.truth_format);
       const LabelMap labels = o.labels.empty() ? default_label_map(format) : custom_labels;
       std::vector<TruthPoint> truth;
+      int truth_outside_crop = 0;
       if (format == TruthFormat::Mask || format == TruthFormat::QuPathRender) {
         // Masks and renders are both RGB images on the evaluated image's pixel grid (after the crops).
         const std::string what = format == TruthFormat::Mask ? "truth mask" : "QuPath render";
@@ -659,10 +689,20 @@ int run_evaluate(const Args& args) {
         if (!truth_crop.empty())
           throw std::runtime_error("--truth-crop applies to image truth (mask or qupath-render) only, not " +
                                    truth_path);
-        truth = format == TruthFormat::Json ? read_truth_json(truth_path, labels)
-                                            : read_truth_csv(truth_path, labels);
-        // Points are in the full image: shift them into the crop (points outside fall outside the image).
-        for (auto& p : truth) p.position -= cv::Point2d(image_crop.x, image_crop.y);
+        const std::vector<TruthPoint> read = format == TruthFormat::Json ? read_truth_json(truth_path, labels)
+                                                                         : read_truth_csv(truth_path, labels);
+        // Points are in the full image: shifted into the crop; those outside it are not annotations of the
+        // evaluated image and would count as misses.
+        TruthOnImage on_image = truth_on_image(read, info.level_sizes[0], image_crop);
+        if (on_image.outside_image > 0) {
+          std::fprintf(stderr,
+                       "warning: %s: %d of %zu truth points lie outside the image (%dx%d); left out (is %s "
+                       "this image's truth, at its scale?)\n",
+                       names[k].c_str(), on_image.outside_image, read.size(), info.level_sizes[0].width,
+                       info.level_sizes[0].height, truth_path.c_str());
+        }
+        truth_outside_crop = on_image.outside_crop;
+        truth = std::move(on_image.points);
       }
 
       cv::Mat region;
@@ -710,6 +750,7 @@ int run_evaluate(const Args& args) {
         std::snprintf(buf, sizeof buf, " detected in %.1f s", seconds);
         what_was_done = std::to_string(cells.size()) + " cells" + buf + "; " + stain_note;
       } else {
+        warn_if_detected_on_another_image(o.detections[k], image_path, names[k]);
         ReadDetections read =
             read_detections(o.detections[k], o.detections_format, o.labels.empty() ? nullptr : &custom_labels,
                             image_crop, info.level_sizes[0], rgb.size(), o.mask_min_area_px);
@@ -738,8 +779,11 @@ int run_evaluate(const Args& args) {
         for (char& c : file) c = c == '/' ? '_' : c;
         write_cells_csv(fs::path(o.cells_dir) / (file + ".cells.csv"), cells, pred, truth, ev);
       }
-      std::fprintf(stderr, "%s: %s; %zu truth points, radius %.1f px\n", names[k].c_str(),
-                   what_was_done.c_str(), truth.size(), radius);
+      const std::string cropped_out = truth_outside_crop > 0 ? " (" + std::to_string(truth_outside_crop) +
+                                                                   " outside --image-crop left out)"
+                                                             : std::string();
+      std::fprintf(stderr, "%s: %s; %zu truth points%s, radius %.1f px\n", names[k].c_str(),
+                   what_was_done.c_str(), truth.size(), cropped_out.c_str(), radius);
       if (!o.detections.empty() && pred.empty()) {
         std::fprintf(stderr, "warning: %s: no cells in %s (every annotated cell counts as missed)\n",
                      names[k].c_str(), o.detections[k].c_str());
@@ -782,14 +826,14 @@ int run_evaluate(const Args& args) {
                 fmt(r.predicted_positive_percent(), 1).c_str(), fmt(r.truth_positive_percent(), 1).c_str(),
                 fmt(d, 1).c_str());
   }
-  const double pooled_pred = 100.0 * sum.predicted_positive / std::max(1, sum.predicted_total);
-  const double pooled_true = 100.0 * sum.truth_positive / std::max(1, sum.truth_total);
+  const double pooled_pred = sum.predicted_positive_percent();
+  const double pooled_true = sum.truth_positive_percent();
   std::printf("%-22s %6d %6d %5d %5d %5d %6s %6s %6s %6s %6s %7s %7s %6s\n", "ALL (pooled)",
               sum.predicted_total, sum.truth_total, sum.detection.tp, sum.detection.fp, sum.detection.fn,
               fmt(sum.detection.precision()).c_str(), fmt(sum.detection.recall()).c_str(),
               fmt(sum.detection.f1()).c_str(), fmt(sum.positive.f1()).c_str(), fmt(sum.negative.f1()).c_str(),
               fmt(pooled_pred, 1).c_str(), fmt(pooled_true, 1).c_str(),
-              fmt(sum.mean_abs_percent_diff, 1).c_str());
+              fmt(sum.pooled_abs_percent_diff(), 1).c_str());
   std::printf("Positive %%: mean |predicted - true| %s points over %d images (max %s), Pearson r %s\n",
               fmt(sum.mean_abs_percent_diff, 2).c_str(), sum.percent_images,
               fmt(sum.max_abs_percent_diff, 2).c_str(), fmt(sum.pearson_r, 3).c_str());
@@ -812,9 +856,8 @@ int run_evaluate(const Args& args) {
         outside += r.outside_region;
       }
       text += csv_row("ALL", sum.predicted_total, sum.predicted_positive, sum.truth_total, sum.truth_positive,
-                      ignored, outside, sum.detection, sum.positive, sum.negative,
-                      sum.predicted_total > 0 ? pooled_pred : NAN, sum.truth_total > 0 ? pooled_true : NAN,
-                      sum.mean_abs_percent_diff, sum.grades, score_options);
+                      ignored, outside, sum.detection, sum.positive, sum.negative, pooled_pred, pooled_true,
+                      sum.pooled_abs_percent_diff(), sum.grades, score_options);
       write_file_atomic(output, text);
     } else {
       nlohmann::json j;
@@ -852,6 +895,9 @@ int run_evaluate(const Args& args) {
                       {"detection", counts_json(sum.detection)},
                       {"positive", counts_json(sum.positive)},
                       {"negative", counts_json(sum.negative)},
+                      {"predicted_positive_percent", num(pooled_pred)},
+                      {"truth_positive_percent", num(pooled_true)},
+                      {"abs_percent_diff", num(sum.pooled_abs_percent_diff())},
                       {"percent_images", sum.percent_images},
                       {"mean_abs_percent_diff", num(sum.mean_abs_percent_diff)},
                       {"max_abs_percent_diff", num(sum.max_abs_percent_diff)},

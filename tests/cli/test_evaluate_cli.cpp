@@ -169,7 +169,9 @@ TEST(EvaluateCli, SyntheticFieldWritesConsistentCsvAndJson) {
 }
 
 // Another tool's cells (here a CSV of points) are compared with the truth as they are: nothing is detected,
-// ignore-labelled points and points outside the evaluated crop are left out, and the counts are exact.
+// ignore-labelled points and points outside the evaluated crop are left out, and the counts are exact. Truth
+// points outside the crop are left out too: they were kept as misses (the probe's SHIDC quarter, 614 x 614:
+// 289 truth points and recall 0.201 instead of its 65 points).
 TEST(EvaluateCli, DetectionsOfAnotherToolAreComparedAsGiven) {
   const auto dir = test::temp_dir("evaluate_cli_detections");
   // A 100x100 field; the evaluated crop is its lower-right 60x60 (x, y 40..99).
@@ -182,7 +184,7 @@ TEST(EvaluateCli, DetectionsOfAnotherToolAreComparedAsGiven) {
         "70,50,negative\n"    // matched by a positive detection: wrong class
         "50,80,negative\n"    // matched by a negative detection
         "90,90,negative\n"    // missed
-        "10,10,negative\n");  // outside the crop: outside the image
+        "10,10,negative\n");  // outside the crop: left out
   write(det,
         "x,y,label\n"
         "52,51,positive\n"
@@ -195,10 +197,11 @@ TEST(EvaluateCli, DetectionsOfAnotherToolAreComparedAsGiven) {
   const auto r = run({"evaluate", "--image", png, "--truth", truth, "--detections", det, "--image-crop",
                       "40,40,60,60", "--output", json_path.string()});
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.err.find("f: 4 cells read from " + det +
-                       " (csv); 2 left out (ignore-labelled or outside the evaluated image); 5 truth points, "
-                       "radius 10.0 px\n"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("f: 4 cells read from " + det +
+                 " (csv); 2 left out (ignore-labelled or outside the evaluated image); 4 truth points (1 "
+                 "outside --image-crop left out), radius 10.0 px\n"),
+      std::string::npos)
       << r.err;
   const auto j = nlohmann::json::parse(test::read_text(json_path));
   EXPECT_EQ(j["detections"], nlohmann::json::array({det}));
@@ -207,11 +210,12 @@ TEST(EvaluateCli, DetectionsOfAnotherToolAreComparedAsGiven) {
   EXPECT_EQ(im["predicted_positive"].get<int>(), 2);
   EXPECT_EQ(im["detection"]["tp"].get<int>(), 3);
   EXPECT_EQ(im["detection"]["fp"].get<int>(), 1);
-  EXPECT_EQ(im["detection"]["fn"].get<int>(), 2);  // the missed one and the one outside the crop
+  EXPECT_EQ(im["truth"].get<int>(), 4);
+  EXPECT_EQ(im["detection"]["fn"].get<int>(), 1);  // the missed one
   EXPECT_EQ(im["positive"]["tp"].get<int>(), 1);
   EXPECT_EQ(im["positive"]["fp"].get<int>(), 1);
   EXPECT_EQ(im["negative"]["tp"].get<int>(), 1);
-  EXPECT_EQ(im["negative"]["fn"].get<int>(), 3);
+  EXPECT_EQ(im["negative"]["fn"].get<int>(), 2);
   EXPECT_DOUBLE_EQ(im["predicted_positive_percent"].get<double>(), 50.0);
 
   // A file without cells says so; a file that is not there is named.
@@ -231,6 +235,181 @@ TEST(EvaluateCli, DetectionsOfAnotherToolAreComparedAsGiven) {
       e.err,
       "ihcscore evaluate: --detections-format: 'tsv' is not one of cells-csv, geojson, csv, json, mask, "
       "qupath-render, deepliif\n");
+}
+
+// Truth points outside the image (here the coordinates of another scale) were counted as misses with no word:
+// F1 0.003 on a SHIDC field. They are left out with a warning naming the truth file.
+TEST(EvaluateCli, TruthPointsOutsideTheImageAreLeftOutWithAWarning) {
+  const auto dir = test::temp_dir("evaluate_cli_truth_outside");
+  const auto png = (dir / "f.png").string();
+  cv::imwrite(png, cv::Mat(100, 100, CV_8UC3, cv::Scalar(230, 230, 230)));
+  const auto truth = (dir / "truth.json").string(), det = (dir / "det.csv").string();
+  // Outside the 100 x 100 image: y 120, x 200, and x 100 (pixels are 0..99).
+  write(truth, R"([{"x": 20, "y": 20, "label_id": 1}, {"x": 80, "y": 120, "label_id": 2},
+                   {"x": 200, "y": 40, "label_id": 2}, {"x": 100, "y": 10, "label_id": 3},
+                   {"x": 70, "y": 70, "label_id": 2}])");
+  write(det, "x,y,label\n21,19,positive\n");
+  const auto json_path = dir / "eval.json";
+  auto r = run(
+      {"evaluate", "--image", png, "--truth", truth, "--detections", det, "--output", json_path.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string warning =
+      "warning: f: 3 of 5 truth points lie outside the image (100x100); left out (is " + truth +
+      " this image's truth, at its scale?)\n";
+  EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("; 2 truth points, radius 10.0 px\n"), std::string::npos) << r.err;
+  auto im = nlohmann::json::parse(test::read_text(json_path))["images"][0];
+  EXPECT_EQ(im["truth"].get<int>(), 2);
+  EXPECT_EQ(im["detection"]["tp"].get<int>(), 1);
+  EXPECT_EQ(im["detection"]["fn"].get<int>(), 1);  // (70, 70) only
+  // With a crop, points of the image outside the crop are expected: counted, not warned about.
+  r = run({"evaluate", "--image", png, "--truth", truth, "--detections", det, "--image-crop", "0,0,50,50",
+           "--output", json_path.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("; 1 truth points (1 outside --image-crop left out), radius 10.0 px\n"),
+            std::string::npos)
+      << r.err;
+  im = nlohmann::json::parse(test::read_text(json_path))["images"][0];
+  EXPECT_EQ(im["truth"].get<int>(), 1);
+  EXPECT_EQ(im["detection"]["fn"].get<int>(), 0);
+}
+
+// A semicolon truth CSV (Excel in a decimal-comma locale) failed with "missing column 'x' in header
+// 'x;y;label'"; JSON points labelled by "class", which the CSV reader takes, with "missing 'label_id'".
+TEST(EvaluateCli, ReadsSemicolonAndTabTruthAndJsonClass) {
+  const auto dir = test::temp_dir("evaluate_cli_truth_delimiters");
+  const auto png = (dir / "f.png").string(), det = (dir / "det.csv").string();
+  cv::imwrite(png, cv::Mat(100, 100, CV_8UC3, cv::Scalar(230, 230, 230)));
+  write(det, "x,y,label\n20,20,positive\n60,60,negative\n");
+  const std::vector<std::pair<std::string, std::string>> truths = {
+      {"s.csv", "x;y;label\n20,5;20;positive\n60;60;negative\n"},
+      {"t.txt", "x\ty\tlabel\n20\t20\tpositive\n60\t60,5\tnegative\n"},
+      {"c.json", R"([{"x": 20, "y": 20, "class": 1}, {"x": 60, "y": 60, "class": 2}])"}};
+  for (const auto& [name, text] : truths) {
+    const auto truth = (dir / name).string();
+    write(truth, text);
+    const auto r = run({"evaluate", "--image", png, "--truth", truth, "--detections", det, "--output",
+                        (dir / "e.json").string()});
+    EXPECT_EQ(r.status, 0) << name << ": " << r.err;
+    if (r.status != 0) continue;
+    const auto im = nlohmann::json::parse(test::read_text(dir / "e.json"))["images"][0];
+    EXPECT_EQ(im["truth"].get<int>(), 2) << name;
+    EXPECT_EQ(im["truth_positive"].get<int>(), 1) << name;
+    EXPECT_EQ(im["detection"]["tp"].get<int>(), 2) << name;
+  }
+}
+
+// The probe's case: a quarter of a SHIDC field evaluated with its whole-field annotation gave 289 truth
+// points (224 of them outside the crop, all misses) and recall 0.201.
+TEST(EvaluateCli, ACropOfAnAnnotatedFieldCountsOnlyItsPoints) {
+  IHC_REQUIRE_SHARED(root, "SHIDC-B-Ki-67_sample/1.bare_images/Test");
+  const auto dir = test::temp_dir("evaluate_cli_shidc_crop");
+  const auto r = run({"evaluate", "--preset", "ki67", "--mpp", "0.25", "--radius-um", "4", "--image",
+                      (root / "p1_0299_1.jpg").string(), "--truth", (root / "p1_0299_1.json").string(),
+                      "--image-crop", "0,0,614,614", "--output", (dir / "r.json").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto im = nlohmann::json::parse(test::read_text(dir / "r.json"))["images"][0];
+  EXPECT_EQ(im["truth"].get<int>(), 65);
+  EXPECT_EQ(im["truth_positive"].get<int>(), 12);
+  EXPECT_GT(im["detection"]["recall"].get<double>(), 0.7);
+  EXPECT_NE(r.err.find("; 65 truth points (224 outside --image-crop left out), radius 16.0 px\n"),
+            std::string::npos)
+      << r.err;
+}
+
+// An image without a pixel size was detected as if a pixel were the preset's analysis size (0.5 um) with no
+// word: a SHIDC field gave 434 cells and F1 0.609 against 336 and 0.675 with --mpp 0.25 (radius 10 px).
+TEST(EvaluateCli, AnImageWithoutPixelSizeIsNamedUnlessGivenMpp) {
+  const auto dir = test::temp_dir("evaluate_cli_no_mpp");
+  const auto png = (dir / "f.png").string(), truth = (dir / "t.csv").string();
+  cv::imwrite(png, cv::Mat(64, 64, CV_8UC3, cv::Scalar(230, 230, 230)));
+  write(truth, "x,y,label\n10,10,positive\n");
+  const std::string warning =
+      "warning: f: " + png +
+      " has no pixel size: cells detected as if a pixel were 0.5 um (scored in pixels; "
+      "no mpp, give --mpp)\n";
+  auto r = run({"evaluate", "--preset", "ki67", "--image", png, "--truth", truth});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+  r = run({"evaluate", "--preset", "ki67", "--mpp", "0.25", "--image", png, "--truth", truth});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("pixel size"), std::string::npos) << r.err;
+  // Cells read from a file are not detected: no pixel size needed.
+  const auto det = (dir / "det.csv").string();
+  write(det, "x,y,label\n10,11,positive\n");
+  r = run({"evaluate", "--image", png, "--truth", truth, "--detections", det});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("pixel size"), std::string::npos) << r.err;
+}
+
+// The pooled row's |diff| was the mean over images, not the difference of the pooled Positive % beside it.
+// Here 50 % against 100 % on 2 cells and 0 % against 0 % on 8: the pooled row 10 % against 20 %, difference
+// 10; the mean over images (25) stays in the line below the table and in summary.mean_abs_percent_diff.
+TEST(EvaluateCli, ThePooledRowShowsThePooledDifference) {
+  const auto dir = test::temp_dir("evaluate_cli_pooled");
+  std::vector<std::string> args = {"evaluate", "--output", (dir / "e.csv").string(), "--output",
+                                   (dir / "e.json").string()};
+  for (const char* n : {"a", "b"}) {
+    const auto png = (dir / (std::string(n) + ".png")).string();
+    cv::imwrite(png, cv::Mat(100, 100, CV_8UC3, cv::Scalar(230, 230, 230)));
+    std::string truth = "x,y,label\n", det = "x,y,label\n";
+    if (std::string(n) == "a") {
+      truth += "20,20,positive\n60,60,positive\n";
+      det += "20,20,positive\n60,60,negative\n";
+    } else {
+      for (int i = 0; i < 8; ++i) {
+        truth += std::to_string(10 + 11 * i) + ",50,negative\n";
+        det += std::to_string(10 + 11 * i) + ",50,negative\n";
+      }
+    }
+    write(dir / (std::string(n) + ".csv"), truth);
+    write(dir / (std::string(n) + ".det.csv"), det);
+    args.insert(args.end(), {"--image", png, "--truth", (dir / (std::string(n) + ".csv")).string(),
+                             "--detections", (dir / (std::string(n) + ".det.csv")).string()});
+  }
+  const auto r = run(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto all = r.out.find("ALL (pooled)");
+  ASSERT_NE(all, std::string::npos) << r.out;
+  const std::string row = r.out.substr(all, r.out.find('\n', all) - all);
+  EXPECT_EQ(row.substr(row.size() - 22), "   10.0    20.0   10.0") << row;
+  EXPECT_NE(r.out.find("Positive %: mean |predicted - true| 25.00 points over 2 images (max 50.00)"),
+            std::string::npos)
+      << r.out;
+  const std::string csv = test::read_text(dir / "e.csv");
+  const auto csv_all = csv.find("\nALL,");
+  ASSERT_NE(csv_all, std::string::npos) << csv;
+  EXPECT_NE(csv.find(",10.0000,20.0000,10.0000,", csv_all), std::string::npos) << csv;
+  const auto s = nlohmann::json::parse(test::read_text(dir / "e.json"))["summary"];
+  EXPECT_DOUBLE_EQ(s["predicted_positive_percent"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(s["truth_positive_percent"].get<double>(), 20.0);
+  EXPECT_DOUBLE_EQ(s["abs_percent_diff"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(s["mean_abs_percent_diff"].get<double>(), 25.0);
+}
+
+// Another image's cells were compared without a check: a batch folder's slide.json names the image its cells
+// were detected on, and another file name is warned about (the comparison still runs).
+TEST(EvaluateCli, DetectionsOfAnotherImageAreWarnedAbout) {
+  const auto dir = test::temp_dir("evaluate_cli_other_image");
+  const auto g = (dir / "g.png").string(), f = (dir / "f.png").string(), truth = (dir / "g.csv").string();
+  auto r = run({"synth", "--kind", "membrane", "--seed", "1", "--width", "128", "--height", "128", "-o", g,
+                "--truth", truth});
+  ASSERT_EQ(r.status, 0) << r.err;
+  fs::copy_file(g, f, fs::copy_options::overwrite_existing);
+  const auto out = dir / "out";
+  r = run({"score", g, "-o", out.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto cells = (out / "slides" / "g" / "cells.csv").string();
+  r = run({"evaluate", "--image", f, "--truth", truth, "--detections", cells});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: f: " + cells + " holds the cells of g.png (" +
+                       (out / "slides" / "g" / "slide.json").string() + "), not of f.png\n"),
+            std::string::npos)
+      << r.err;
+  r = run({"evaluate", "--image", g, "--truth", truth, "--detections", cells});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("holds the cells of"), std::string::npos) << r.err;
 }
 
 // The cells a batch wrote (cells.csv, and cells.geojson as QuPath and ihcview's review read it) give exactly

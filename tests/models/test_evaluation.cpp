@@ -225,6 +225,21 @@ TEST(Summarize, PoolsCountsAndComparesPercentagesOverImages) {
   EXPECT_NEAR(s.pearson_r, 1.0, 1e-12);  // predicted is an exact linear function of the truth here
 }
 
+// The pooled row's difference is that of the pooled Positive % beside it; it was the mean over images.
+TEST(Summarize, PooledPositivePercentAndItsDifference) {
+  // 50 % against 100 % on 2 cells, 0 % against 0 % on 8: mean difference 25, pooled 10 % against 20 %.
+  const auto s = summarize({with_percent(1, 2, 2, 2), with_percent(0, 8, 0, 8)});
+  EXPECT_NEAR(s.mean_abs_percent_diff, 25.0, 1e-12);
+  EXPECT_NEAR(s.predicted_positive_percent(), 10.0, 1e-12);
+  EXPECT_NEAR(s.truth_positive_percent(), 20.0, 1e-12);
+  EXPECT_NEAR(s.pooled_abs_percent_diff(), 10.0, 1e-12);
+  // Without detections the pooled Positive % is undefined, not 0.
+  const auto none = summarize({with_percent(0, 0, 2, 10)});
+  EXPECT_TRUE(std::isnan(none.predicted_positive_percent()));
+  EXPECT_NEAR(none.truth_positive_percent(), 20.0, 1e-12);
+  EXPECT_TRUE(std::isnan(none.pooled_abs_percent_diff()));
+}
+
 TEST(Summarize, CorrelationNeedsThreeImagesWithVariance) {
   EXPECT_TRUE(std::isnan(summarize({with_percent(1, 10, 2, 10), with_percent(3, 10, 3, 10)}).pearson_r));
   EXPECT_TRUE(std::isnan(

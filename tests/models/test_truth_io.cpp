@@ -101,9 +101,33 @@ TEST(TruthCsv, ErrorsNameTheFileLineAndProblem) {
   EXPECT_EQ(error_of([] { parse_truth_csv("x,y,label\n1,2,7\n", "t.csv", kCsv); }),
             "t.csv:2: unknown label '7' (known: 1, 1+, 2, 2+, 3, 3+, ignore, negative, positive)");
   EXPECT_EQ(error_of([] { parse_truth_csv("x,y,label\n1,2\n", "t.csv", kCsv); }),
-            "t.csv:2: expected 3 fields as in the header, found 2");
+            "t.csv:2: 2 fields, the header has 3");
+  EXPECT_EQ(error_of([] { parse_truth_csv("x;label\n1;2\n", "t.csv", kCsv); }),
+            "t.csv: missing column 'y' in header 'x;label'");
   EXPECT_EQ(error_of([] { parse_truth_csv("\n\n", "t.csv", kCsv); }),
             "t.csv: empty file, expected a header with columns x, y and label");
+}
+
+// Excel in a decimal-comma locale writes semicolon CSV, and R's write.table tabs: a semicolon file failed
+// with "missing column 'x' in header 'x;y;label'".
+TEST(TruthCsv, TakesTheHeadersDelimiterCommaSemicolonOrTab) {
+  const auto semicolon = parse_truth_csv("x;y;label\n12,5;30;positive\n\"7\";8,25;2\n", "s.csv", kCsv);
+  ASSERT_EQ(semicolon.size(), 2u);
+  EXPECT_DOUBLE_EQ(semicolon[0].position.x, 12.5);  // a decimal comma
+  EXPECT_DOUBLE_EQ(semicolon[0].position.y, 30);
+  EXPECT_EQ(semicolon[0].label, TruthLabel::Positive);
+  EXPECT_DOUBLE_EQ(semicolon[1].position.x, 7);
+  EXPECT_DOUBLE_EQ(semicolon[1].position.y, 8.25);
+  EXPECT_EQ(semicolon[1].label, TruthLabel::Negative);
+  const auto tab = parse_truth_csv("class\tx\ty\r\n2+\t3\t4\r\n", "t.tsv", kCsv);
+  ASSERT_EQ(tab.size(), 1u);
+  EXPECT_DOUBLE_EQ(tab[0].position.x, 3);
+  EXPECT_DOUBLE_EQ(tab[0].position.y, 4);
+  EXPECT_EQ(tab[0].grade, 2);
+  // Commas win: a comma file whose label text holds a semicolon is still a comma file.
+  const auto comma = parse_truth_csv("x,y,label\n1,2,\"a;b\"\n", "c.csv", parse_label_map("a;b=ignore"));
+  ASSERT_EQ(comma.size(), 1u);
+  EXPECT_EQ(comma[0].label, TruthLabel::Ignore);
 }
 
 TEST(TruthCsv, FileErrorsNameThePath) {
@@ -133,6 +157,19 @@ TEST(TruthJson, ReadsShidcPoints) {
   EXPECT_EQ(named[0].label, TruthLabel::Positive);
 }
 
+// The CSV reader takes a "class" column; JSON points with "class" were refused ("missing 'label_id'").
+TEST(TruthJson, TakesClassAsTheLabelToo) {
+  const auto pts =
+      parse_truth_json(R"([{"x": 1, "y": 2, "class": 2}, {"x": 3, "y": 4, "class": "3+"}])", "c.json", kCsv);
+  ASSERT_EQ(pts.size(), 2u);
+  EXPECT_EQ(pts[0].label, TruthLabel::Negative);
+  EXPECT_EQ(pts[1].label, TruthLabel::Positive);
+  EXPECT_EQ(pts[1].grade, 3);
+  // label_id comes first, as before.
+  const auto both = parse_truth_json(R"([{"x": 1, "y": 2, "class": 2, "label_id": 1}])", "b.json", kJson);
+  EXPECT_EQ(both[0].label, TruthLabel::Positive);
+}
+
 TEST(TruthJson, ReadsTheRealShidcAnnotations) {
   IHC_REQUIRE_SHARED(path, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_5.json");
   const auto pts = read_truth_json(path, kJson);
@@ -157,12 +194,36 @@ TEST(TruthJson, ErrorsNameTheEntryAndProblem) {
   EXPECT_EQ(error_of([] { parse_truth_json(R"([{"x": "a", "y": 2, "label_id": 1}])", "t.json", kJson); }),
             "t.json: entry 1: 'x' is not a number: \"a\"");
   EXPECT_EQ(error_of([] { parse_truth_json(R"([{"x": 1, "y": 2}])", "t.json", kJson); }),
-            "t.json: entry 1: missing 'label_id'");
+            "t.json: entry 1: missing 'label_id' (or 'label', 'class')");
   EXPECT_EQ(error_of([] { parse_truth_json(R"([{"x": 1, "y": 2, "label_id": 4}])", "t.json", kJson); }),
             "t.json: entry 1: unknown label '4' (known: 1, 2, 3)");
   EXPECT_EQ(error_of([] { parse_truth_json(R"([{"x": 1, "y": 2, "label_id": null}])", "t.json", kJson); }),
             "t.json: entry 1: 'label_id' is neither a number nor a string: null");
   EXPECT_EQ(error_of([] { parse_truth_json("[3]", "t.json", kJson); }), "t.json: entry 1: not an object");
+}
+
+// Whole-image points on a crop (--image-crop): shifted into it; those outside the crop, or outside the image
+// (another image's truth, another scale), are left out and counted apart. They were kept as misses.
+TEST(TruthOnImage, ShiftsIntoTheCropAndCountsWhatFallsOutside) {
+  const std::vector<TruthPoint> pts{{{50, 50}, TruthLabel::Positive},  {{40, 40}, TruthLabel::Negative},
+                                    {{99.5, 99}, TruthLabel::Ignore},  {{10, 10}, TruthLabel::Negative},
+                                    {{100, 50}, TruthLabel::Negative}, {{-0.5, 3}, TruthLabel::Positive},
+                                    {{400, 400}, TruthLabel::Positive}};
+  const auto cropped = truth_on_image(pts, {100, 100}, {40, 40, 60, 60});
+  ASSERT_EQ(cropped.points.size(), 3u);
+  EXPECT_EQ(cropped.points[0].position, cv::Point2d(10, 10));
+  EXPECT_EQ(cropped.points[0].label, TruthLabel::Positive);
+  EXPECT_EQ(cropped.points[1].position, cv::Point2d(0, 0));
+  EXPECT_EQ(cropped.points[2].position, cv::Point2d(59.5, 59));
+  EXPECT_EQ(cropped.points[2].label, TruthLabel::Ignore);  // ignored points stay: detections on them go
+  EXPECT_EQ(cropped.outside_crop, 1);                      // (10, 10)
+  EXPECT_EQ(cropped.outside_image, 3);                     // x = width, x < 0, and far off
+  // No crop: the whole image.
+  const auto whole = truth_on_image(pts, {100, 100}, {});
+  EXPECT_EQ(whole.points.size(), 4u);
+  EXPECT_EQ(whole.points[3].position, cv::Point2d(10, 10));
+  EXPECT_EQ(whole.outside_crop, 0);
+  EXPECT_EQ(whole.outside_image, 3);
 }
 
 TEST(TruthMask, RedAndBlueComponentsBecomeCentroids) {
