@@ -99,7 +99,15 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     out.review.thresholds = g;
     LoadedReview saved = load_review_with_rescue(dir);
     out.had_review = saved.found;
-    if (saved.found) out.review = std::move(saved.review);
+    if (saved.found) {
+      out.review = std::move(saved.review);
+      // A review written without thresholds (by hand, or by an older tool) grades as the batch did, as
+      // `ihcscore reviewed` does, not with the built-in defaults.
+      if (!out.review.has_thresholds) {
+        out.review.thresholds = g;
+        out.review.has_thresholds = true;
+      }
+    }
     out.restored_from = saved.restored_from;
   } catch (const std::exception& e) {
     out.error = e.what();

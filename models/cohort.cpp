@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -21,15 +22,29 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-// Strict number: the whole field must parse ("12", "3.5", "1e3"); empty or "NA" are not numbers.
+// Strict decimal number: the whole field must parse ("12", "+3.5", "1e3"); empty, "NA", "inf" are not
+// numbers, and neither is hexadecimal ("0x10", which strtod reads as 16).
 bool parse_number(const std::string& text, double* out) {
   const std::string t = trim(text);
-  if (t.empty()) return false;
-  char* end = nullptr;
-  const double v = std::strtod(t.c_str(), &end);
-  if (end != t.c_str() + t.size() || !std::isfinite(v)) return false;
+  const char* first = t.data();
+  const char* last = t.data() + t.size();
+  if (first != last && *first == '+') {
+    ++first;  // from_chars takes no '+' of its own
+    if (first != last && (*first == '+' || *first == '-')) return false;
+  }
+  double v = 0;
+  const auto res = std::from_chars(first, last, v);
+  if (res.ec != std::errc() || res.ptr != last || !std::isfinite(v)) return false;
   *out = v;
   return true;
+}
+
+// A clinical code as declared: the same text, or the same number ("1.0" is 1: pandas writes 1.0 and 0.0
+// in a column that has missing values).
+bool same_code(const std::string& value, const std::string& declared) {
+  if (value == declared) return true;
+  double a = 0, b = 0;
+  return parse_number(value, &a) && parse_number(declared, &b) && a == b;
 }
 
 std::string stem_of(const std::string& image) {
@@ -324,6 +339,15 @@ CsvTable read_csv_table(const std::filesystem::path& path) {
   return parse_csv_table(text, path.string());
 }
 
+void validate_event_coding(const CohortOptions& options) {
+  if (!same_code(options.event_value, options.censored_value)) return;
+  const std::string codes = options.event_value == options.censored_value
+                                ? "'" + options.event_value + "'"
+                                : "'" + options.event_value + "' and '" + options.censored_value + "'";
+  throw CohortError("--event-value and --censored-value are the same (" + codes +
+                    "): an event and a censored follow-up need different codes");
+}
+
 double quantile_type7(std::vector<double> values, double p) {
   if (values.empty()) return kMissing;
   std::sort(values.begin(), values.end());
@@ -393,6 +417,7 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
   if (options.event_column.empty() == options.censored_column.empty()) {
     throw CohortError("give exactly one of an event column and a censored column");
   }
+  validate_event_coding(options);
   const bool censored_mode = !options.censored_column.empty();
   const int c_id = clinical.require(options.id_column, "patient id");
   const int c_time = clinical.require(options.time_column, "time");
@@ -436,17 +461,17 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
     const std::string& ev = row[c_event];
     if (censored_mode) {
       // In a censored column the declared censored value means censored, the event value an observed event.
-      if (ev == options.censored_value) {
+      if (same_code(ev, options.censored_value)) {
         p.event = 0;
-      } else if (ev == options.event_value) {
+      } else if (same_code(ev, options.event_value)) {
         p.event = 1;
       } else {
         problems.push_back(who + ": " + event_col_name + " '" + ev + "' is neither '" +
                            options.censored_value + "' (censored) nor '" + options.event_value + "' (event)");
       }
-    } else if (ev == options.event_value) {
+    } else if (same_code(ev, options.event_value)) {
       p.event = 1;
-    } else if (ev == options.censored_value) {
+    } else if (same_code(ev, options.censored_value)) {
       p.event = 0;
     } else {
       problems.push_back(who + ": " + event_col_name + " '" + ev + "' is neither '" + options.event_value +
@@ -470,21 +495,33 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
   }
   if (clinical_patients.empty()) throw CohortError(clinical.origin + ": no patients");
 
-  // Slide map: image -> patient, by the name as written and by its stem, as summary.csv's Image has no
-  // extension while a map may list file names.
-  std::map<std::string, std::string> image_to_patient;
-  std::map<std::string, std::vector<std::string>> stem_entries;  // stem -> map images with that stem
+  // Slide map: each image once (the same name given two patients is refused), found by its name as written
+  // and by its stem, as summary.csv's Image has no extension while a map may list file names.
+  struct MapEntry {
+    std::string image, patient;
+    int line = 0;
+  };
+  std::vector<MapEntry> map_entries;
+  std::map<std::string, std::vector<std::size_t>> map_index;  // name and stem -> entries, file order
   if (slide_map != nullptr) {
     const int m_image = slide_map->require(options.image_column, "image");
     const int m_id = slide_map->require(options.id_column, "patient id");
+    std::map<std::string, std::size_t> by_image;
     for (std::size_t r = 0; r < slide_map->rows.size(); ++r) {
       const auto& row = slide_map->rows[r];
-      auto [it, inserted] = image_to_patient.emplace(row[m_image], row[m_id]);
-      if (!inserted && it->second != row[m_id]) {
-        throw CohortError(slide_map->origin + ":" + std::to_string(slide_map->line[r]) + ": image '" +
-                          row[m_image] + "' is mapped to both '" + it->second + "' and '" + row[m_id] + "'");
+      auto [it, inserted] = by_image.emplace(row[m_image], map_entries.size());
+      if (!inserted) {
+        const std::string& first = map_entries[it->second].patient;
+        if (first != row[m_id]) {
+          throw CohortError(slide_map->origin + ":" + std::to_string(slide_map->line[r]) + ": image '" +
+                            row[m_image] + "' is mapped to both '" + first + "' and '" + row[m_id] + "'");
+        }
+        continue;
       }
-      if (inserted) stem_entries[stem_of(row[m_image])].push_back(row[m_image]);
+      map_index[row[m_image]].push_back(map_entries.size());
+      if (const std::string stem = stem_of(row[m_image]); stem != row[m_image])
+        map_index[stem].push_back(map_entries.size());
+      map_entries.push_back({row[m_image], row[m_id], slide_map->line[r]});
     }
   }
 
@@ -525,28 +562,30 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
     const std::string& image = row[s_image];
     std::string patient;
     if (slide_map != nullptr) {
-      auto it = image_to_patient.find(image);
-      if (it == image_to_patient.end()) it = image_to_patient.find(stem_of(image));
-      if (it == image_to_patient.end()) {
-        // The map lists file names ("a.png") for summary.csv's "a": match by stem when that is unambiguous.
-        const auto st = stem_entries.find(stem_of(image));
-        if (st != stem_entries.end()) {
-          std::set<std::string> patients;
-          for (const auto& entry : st->second) patients.insert(image_to_patient.at(entry));
-          if (patients.size() > 1) {
-            cohort.exclusions.push_back(
-                {"scores", image, scores.line[r],
-                 "slide map entries " + join(st->second, ", ") + " match it and name different patients"});
-            continue;
-          }
-          it = image_to_patient.find(st->second.front());
-        }
-      }
-      if (it == image_to_patient.end()) {
+      // Every entry naming this image, with or without an extension ("PT-001", "PT-001.png"); only when none
+      // does, the entries of its stem (a scores file listing "a.svs" for the map's "a" or "a.png").
+      auto found = map_index.find(image);
+      if (found == map_index.end() && stem_of(image) != image) found = map_index.find(stem_of(image));
+      if (found == map_index.end()) {
         cohort.exclusions.push_back({"scores", image, scores.line[r], "not in the slide map"});
         continue;
       }
-      patient = it->second;
+      const std::vector<std::size_t>& entries = found->second;
+      patient = map_entries[entries.front()].patient;
+      // Two entries for one slide naming different patients: which one is meant cannot be told.
+      if (std::any_of(entries.begin(), entries.end(),
+                      [&](std::size_t e) { return map_entries[e].patient != patient; })) {
+        std::vector<std::string> named;
+        named.reserve(entries.size());
+        for (const std::size_t e : entries) {
+          named.push_back(map_entries[e].image + " -> " + map_entries[e].patient + " (line " +
+                          std::to_string(map_entries[e].line) + ")");
+        }
+        cohort.exclusions.push_back(
+            {"scores", image, scores.line[r],
+             "slide map entries " + join(named, ", ") + " match it and name different patients"});
+        continue;
+      }
     } else {
       patient = patient_index.count(image) ? image : stem_of(image);
     }

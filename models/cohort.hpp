@@ -44,6 +44,7 @@ struct CohortOptions {
   std::string time_column = "os_months";
   std::string event_column;  // one of event_column / censored_column
   std::string censored_column;
+  // Codes in the event (or censored) column; numbers compare as numbers ("1.0" is "1").
   std::string event_value = "1";     // with event_column: value meaning "event observed"
   std::string censored_value = "0";  // with event_column: value meaning "censored"
   std::string score_column = "IxP score";
@@ -88,6 +89,10 @@ struct Cohort {
   bool optimistic = false;               // true for a data-driven optimal cutpoint
   std::string optimistic_note;
 };
+
+// Throws CohortError when the event and censored codes are the same (as text or as numbers: "1" and
+// "1.0"): every patient would read as one of them.
+void validate_event_coding(const CohortOptions& options);
 
 // Validates the clinical file strictly (missing columns, non-numeric or negative times, unknown event values,
 // duplicate ids are refused with every offending row named) and the scores file (one row per image), joins,

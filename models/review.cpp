@@ -535,6 +535,7 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
   if (auto it = j.find("next_region_id"); it != j.end() && it->is_number_integer()) {
     r.next_region_id = std::max(r.next_region_id, it->get<std::int64_t>());
   }
+  r.has_thresholds = j.contains("thresholds");
   if (auto it = j.find("thresholds"); it != j.end()) {
     const std::string where = "thresholds";
     r.thresholds.measurement = opt_string(*it, "score_measurement", origin, where);

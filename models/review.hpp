@@ -81,6 +81,9 @@ struct Review {
   std::vector<ReviewRegion> regions;
   std::int64_t next_region_id = 1;
   GradingParams thresholds;
+  // False for a review.json without "thresholds" (written by hand or by an older tool): `thresholds` are then
+  // only the defaults, and a reader grades with the batch's (slide.json's) instead.
+  bool has_thresholds = true;
   IntensityOverride intensity_override;
   std::vector<ReviewLogEntry> log;
 };

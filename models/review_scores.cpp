@@ -8,6 +8,51 @@
 namespace ihc {
 namespace fs = std::filesystem;
 
+namespace {
+
+// The grading the batch recorded in slide.json (what the viewer starts a review with), for a review that
+// records none; ReviewError when slide.json records none either.
+GradingParams recorded_grading(const SlideRecord* rec, const fs::path& review_file,
+                               const fs::path& record_file) {
+  const std::string why = review_file.string() + ": no \"thresholds\", and ";
+  if (rec == nullptr) throw ReviewError(why + "no " + record_file.string() + " to take the batch's from");
+  GradingParams g;
+  g.measurement = rec->scoring_measurement;
+  if (g.measurement.empty()) {
+    const auto it = rec->parameters.find("score_measurement");
+    if (it != rec->parameters.end()) g.measurement = it->second;
+  }
+  if (rec->thresholds.size() == 3) {
+    g.mode = ThresholdMode::Three;
+    g.threshold_1plus = rec->thresholds[0];
+    g.threshold_2plus = rec->thresholds[1];
+    g.threshold_3plus = rec->thresholds[2];
+  } else if (rec->thresholds.size() == 1) {
+    g.mode = ThresholdMode::Single;
+    g.threshold_positive = rec->thresholds[0];
+  } else {
+    throw ReviewError(why + record_file.string() +
+                      " records no thresholds either: the cells cannot be graded");
+  }
+  if (g.measurement.empty()) {
+    throw ReviewError(why + record_file.string() +
+                      " records no scoring measurement either: the cells cannot be graded");
+  }
+  return g;
+}
+
+// "ok; reviewed" becomes "ok; reviewed; 1 correction without a cell" (before any override and its reason):
+// such a correction is not counted, which the table must say, not only stderr.
+void note_orphans(ScoreRow* row, std::size_t orphans) {
+  const std::string reviewed = "ok; reviewed";
+  if (orphans == 0 || row->status.rfind(reviewed, 0) != 0) return;
+  row->status.insert(
+      reviewed.size(),
+      "; " + std::to_string(orphans) + (orphans == 1 ? " correction" : " corrections") + " without a cell");
+}
+
+}  // namespace
+
 void apply_review(const CellTable& table, const Review& review, CellState* s) {
   const std::size_t n = table.size();
   s->classes = s->automatic;
@@ -54,6 +99,11 @@ Summary summarize(const CellState& state, const std::vector<std::uint8_t>* regio
       f.ixp_rate = f.intensity_score * static_cast<double>(f.positive) / static_cast<double>(f.detections);
       f.allred = f.allred_proportion + f.intensity_score;
       f.irs = f.intensity_score * f.irs_percentage;
+    }
+    // The group follows the score reported, as compute_scores cuts it: an override moves IxP, Allred, IRS.
+    if (f.group_score != GroupScore::None) {
+      const double v = group_value(f, f.group_score);
+      f.group = std::isnan(v) ? "" : v >= f.group_cutoff ? "High" : "Low";
     }
   }
   return s;
@@ -166,6 +216,12 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
   ReviewedFolder out;
   const std::string mismatch = review_slide_mismatch(review, review_file, rec, dir / "slide.json");
   if (!mismatch.empty()) throw ReviewError(mismatch);
+  // The docs require a reason and the viewer asks for one; an override without it is not a review to count.
+  if (review.intensity_override.active && review.intensity_override.reason.empty()) {
+    throw ReviewError(review_file.string() + ": the intensity override (score " +
+                      std::to_string(review.intensity_override.score) +
+                      ") has no reason: give one in ihcview (Summary panel) or clear the override");
+  }
   if (review.slide.empty() && !rec.source.empty()) {
     const std::string unchecked =
         " names no slide (an older file): applied without checking that it was made on ";
@@ -179,9 +235,13 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
     editor.rematch(cells.table.cells, 4.0);
     review = editor.review();
   }
+  // A review without thresholds grades as the batch did, not with the built-in (dsg2) defaults.
+  const GradingParams grading =
+      review.has_thresholds ? review.thresholds
+                            : recorded_grading(has_record ? &rec : nullptr, review_file, dir / "slide.json");
   const ScoreOptions options = has_record ? score_options_of(rec.parameters) : ScoreOptions{};
   CellState state;
-  state.automatic = grade_cells(cells.table, review.thresholds);
+  state.automatic = grade_cells(cells.table, grading);
   apply_review(cells.table, review, &state);
   const Summary s = summarize(state, nullptr, review.intensity_override, options);
   out.total =
@@ -193,6 +253,8 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
   out.rescued = loaded.restored_from;
   out.corrections = review.corrections.size();
   out.orphans = review.orphans.size();
+  note_orphans(&out.total, out.orphans);
+  for (auto& row : out.regions) note_orphans(&row, out.orphans);
   return out;
 }
 

@@ -30,7 +30,7 @@ void apply_review(const CellTable& table, const Review& review, CellState* state
 // Scores of the counted cells (optionally restricted by a region membership) with the batch's functions.
 struct Summary {
   Scores automatic;  // from the cells as reviewed, intensity computed
-  Scores final;      // with the pathologist's intensity override applied (equal when none)
+  Scores final;      // with the pathologist's intensity override applied (equal when none), group included
   bool overridden = false;
   std::string reason;
 };
@@ -75,8 +75,11 @@ std::string review_slide_mismatch(const Review& review, const std::filesystem::p
 
 // A batch result folder (OUT/slides/<id>) with its review.json (or the copy ihcview kept when the folder
 // refused it, when that is newer: load_review_with_rescue), scored as the viewer scores it: cells from
-// cells.csv (else cells.geojson) graded with the review's thresholds; corrections follow re-detected cells by
+// cells.csv (else cells.geojson) graded with the review's thresholds (slide.json's measurement and thresholds
+// when review.json has none; ReviewError when neither has them); corrections follow re-detected cells by
 // centroid within 4 px, as when the viewer opens the folder; the intensity rule and group are slide.json's.
+// An active intensity override without a reason is refused (ReviewError); corrections left without a cell
+// are said in each row's Status ("ok; reviewed; 1 correction without a cell").
 // `automatic` is the folder's summary.csv row (image, tissue area, mpp); `record` its slide.json when the
 // caller has read it already, else it is read here when present. A review of another slide
 // (review_slide_mismatch) is refused with ReviewError; one that names no slide is applied with a warning.

@@ -1,7 +1,9 @@
 // ihcscore cohort: slide scores + clinical data -> groups, Kaplan-Meier, log-rank, Cox, correlation, report.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -19,6 +21,7 @@
 namespace ihc::cli {
 namespace {
 
+namespace fs = std::filesystem;
 using nlohmann::json;
 
 json num_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
@@ -60,6 +63,18 @@ std::string safe_name(const std::string& s) {
   return out;
 }
 
+// The names cohort gives its scatter plots: scatter.png, scatter_<safe_name(column)>.png.
+bool scatter_plot_name(const std::string& name) {
+  if (name == "scatter.png") return true;
+  const std::string head = "scatter_", tail = ".png";
+  if (name.size() <= head.size() + tail.size() || name.rfind(head, 0) != 0 ||
+      name.compare(name.size() - tail.size(), tail.size(), tail) != 0)
+    return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(head.size()),
+                     name.end() - static_cast<std::ptrdiff_t>(tail.size()),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
 json km_json(const GroupSurvival& g) {
   json steps = json::array();
   for (const auto& s : g.km.steps) {
@@ -99,7 +114,9 @@ int run_cohort(const Args& args) {
                "ihcscore cohort"};
   CohortOptions o;
   std::string scores_path, clinical_path, slide_map_path, out_dir, time_unit = "months", times_text;
-  app.add_option("--scores", scores_path, "summary.csv written by 'ihcscore score'")->required();
+  app.add_option("--scores", scores_path,
+                 "summary.csv written by 'ihcscore score' (its output folder reads its summary.csv)")
+      ->required();
   app.add_option("--clinical", clinical_path, "clinical CSV, one row per patient")->required();
   app.add_option("--id-column", o.id_column, "patient id column (clinical file and slide map)")
       ->capture_default_str();
@@ -148,6 +165,31 @@ int run_cohort(const Args& args) {
     bool ev_given = app.count("--event-value") > 0, ce_given = app.count("--censored-value") > 0;
     if (!ev_given) o.event_value = "0";
     if (!ce_given) o.censored_value = "1";
+  }
+  try {
+    validate_event_coding(o);
+  } catch (const CohortError& e) {
+    std::fprintf(stderr, "ihcscore cohort: %s\n", e.what());
+    return 1;
+  }
+  // A batch folder stands for its summary.csv, as `ihcscore reviewed OUT` takes the folder.
+  if (std::error_code ec; fs::is_directory(scores_path, ec)) {
+    const fs::path folder(scores_path);
+    if (!fs::is_regular_file(folder / "summary.csv", ec)) {
+      std::fprintf(stderr,
+                   "ihcscore cohort: --scores %s: a folder without summary.csv: give an output folder of "
+                   "ihcscore score or a scores file\n",
+                   scores_path.c_str());
+      return 1;
+    }
+    if (fs::exists(folder / "reviewed_summary.csv", ec)) {
+      std::fprintf(
+          stderr,
+          "ihcscore cohort: note: reading the automatic scores, %s; %s has the reviewed ones (give it "
+          "as --scores to analyse them)\n",
+          (folder / "summary.csv").c_str(), (folder / "reviewed_summary.csv").c_str());
+    }
+    scores_path = (folder / "summary.csv").string();
   }
   const double year = time_unit == "days" ? 365.25 : time_unit == "months" ? 12.0 : 1.0;
   if (times_text.empty()) {
@@ -336,6 +378,20 @@ int run_cohort(const Args& args) {
       plot::draw_scatter(sc, cohort, st.correlations[i], o.score_column);
       save_png(out / name, sc.image());
       scatter_files.push_back(name);
+    }
+    // A report written here before may have plotted correlations this run does not (another --correlate,
+    // or one not computable now): its plots would pass for this run's. Only cohort's own plot names go.
+    std::vector<fs::path> stale;
+    std::error_code ec;
+    for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (scatter_plot_name(name) && it->is_regular_file(ec) &&
+          std::find(scatter_files.begin(), scatter_files.end(), name) == scatter_files.end()) {
+        stale.push_back(it->path());
+      }
+    }
+    for (const auto& p : stale) {
+      if (!fs::remove(p, ec) && ec) throw FileError(p, "cannot remove this earlier plot: " + ec.message());
     }
 
     // report.html

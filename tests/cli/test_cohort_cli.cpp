@@ -156,6 +156,131 @@ TEST(CohortCli, AScoreUndefinedForEverySlideIsRefusedNotAnalysedAsNothing) {
   EXPECT_FALSE(fs::exists(dir / "report"));
 }
 
+// One code for both would read every patient as an event (or every one as censored): a usage error before
+// any file is read.
+TEST(CohortCli, TheSameCodeForEventAndCensoredIsAUsageError) {
+  const fs::path dir = test::temp_dir("cohort_cli_same_codes");
+  write(dir / "summary.csv", "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\n");
+  write(dir / "clinical.csv", "patient_id,os_months,os_event\nP1,10,0\nP2,20,0\n");
+  auto run =
+      test::run_program("ihcscore",
+                        {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv", "--event-column",
+                         "os_event", "--event-value", "0", "--censored-value", "0", "-o", "report"},
+                        dir);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.err,
+            "ihcscore cohort: --event-value and --censored-value are the same ('0'): an event and a censored "
+            "follow-up need different codes\n");
+  EXPECT_FALSE(fs::exists(dir / "report"));
+  // --censored-column: censored is 1 by default, so an event value of 1 is the same code.
+  run = test::run_program("ihcscore",
+                          {"cohort", "--scores", "missing.csv", "--clinical", "clinical.csv",
+                           "--censored-column", "os_event", "--event-value", "1.0", "-o", "report"},
+                          dir);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(
+      run.err,
+      "ihcscore cohort: --event-value and --censored-value are the same ('1.0' and '1'): an event and a "
+      "censored follow-up need different codes\n");
+}
+
+// A slide map giving one slide to two patients (PT-001.png -> 001 and PT-001 -> 002): the slide is listed in
+// exclusions.csv with both entries; it went to 002 silently and patient 001 lost it.
+TEST(CohortCli, ASlideMappedToTwoPatientsIsInExclusionsCsv) {
+  const fs::path dir = test::temp_dir("cohort_cli_map_conflict");
+  write(dir / "summary.csv", "Image,IxP score,Status\nPT-001,10,ok\nPT-002,20,ok\nPT-003,30,ok\n");
+  write(dir / "slides.csv", "Image,patient_id\nPT-001.png,001\nPT-002,002\nPT-001,002\nPT-003,003\n");
+  write(dir / "clinical.csv", "patient_id,os_months,os_event\n001,10,1\n002,20,0\n003,30,1\n");
+  const auto run =
+      test::run_program("ihcscore",
+                        {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv", "--slide-map",
+                         "slides.csv", "--event-column", "os_event", "-o", "report"},
+                        dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(
+      test::read_text(dir / "report" / "exclusions.csv"),
+      "source,id,line,reason\n"
+      "scores,PT-001,2,\"slide map entries PT-001.png -> 001 (line 2), PT-001 -> 002 (line 4) match it and "
+      "name different patients\"\n"
+      "clinical,001,2,no scored slide\n");
+  const CsvTable cohort = read_csv_table(dir / "report" / "cohort.csv");
+  ASSERT_EQ(cohort.rows.size(), 2u);
+  EXPECT_EQ(cohort.rows[0][cohort.column("slides")], "PT-002");
+}
+
+// Correlations drawn by an earlier run into the same report folder and not by this one: their plots go (they
+// would pass for this run's), and nothing else in the folder does.
+TEST(CohortCli, ARunIntoAnEarlierReportRemovesThePlotsItDoesNotDraw) {
+  const fs::path dir = test::temp_dir("cohort_cli_rerun");
+  write(dir / "summary.csv",
+        "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\nP3,30,ok\nP4,40,ok\nP5,50,ok\nP6,60,ok\n");
+  write(dir / "clinical.csv",
+        "patient_id,os_months,os_event,age,mir\nP1,5,1,50,1\nP2,8,0,61,3\nP3,12,1,45,2\nP4,20,1,70,5\n"
+        "P5,3,1,52,4\nP6,15,1,66,6\n");
+  auto cohort = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"cohort",         "--scores", "summary.csv", "--clinical", "clinical.csv",
+                                  "--event-column", "os_event", "-o",          "report"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto run = test::run_program("ihcscore", args, dir);
+    EXPECT_EQ(run.status, 0) << run.err;
+  };
+  cohort({"--correlate", "mir", "--correlate", "age"});
+  ASSERT_TRUE(fs::exists(dir / "report" / "scatter.png"));
+  ASSERT_TRUE(fs::exists(dir / "report" / "scatter_age.png"));
+  for (const char* own : {"notes.png", "scatter_age.txt", "my_scatter.png", "scatter_age (old).png"})
+    write(dir / "report" / own, "kept");
+  cohort({"--correlate", "mir"});
+  EXPECT_TRUE(fs::exists(dir / "report" / "scatter.png"));
+  EXPECT_FALSE(fs::exists(dir / "report" / "scatter_age.png"));
+  cohort({});
+  EXPECT_FALSE(fs::exists(dir / "report" / "scatter.png"));
+  for (const char* own : {"notes.png", "scatter_age.txt", "my_scatter.png", "scatter_age (old).png"})
+    EXPECT_EQ(test::read_text(dir / "report" / own), "kept") << own;
+  EXPECT_TRUE(fs::exists(dir / "report" / "km.png"));
+}
+
+// `--scores OUT` (the batch folder, as `ihcscore reviewed OUT` takes it) reads OUT/summary.csv; it was
+// refused as an unreadable file.
+TEST(CohortCli, ABatchFolderGivenAsScoresReadsItsSummary) {
+  const fs::path dir = test::temp_dir("cohort_cli_scores_folder");
+  fs::create_directories(dir / "out");
+  write(dir / "out" / "summary.csv", "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\nP3,30,ok\n");
+  write(dir / "clinical.csv", "patient_id,os_months,os_event\nP1,5,1\nP2,8,0\nP3,12,1\n");
+  auto cohort = [&](const std::string& scores, const std::string& report) {
+    return test::run_program("ihcscore",
+                             {"cohort", "--scores", scores, "--clinical", "clinical.csv", "--event-column",
+                              "os_event", "-o", report},
+                             dir);
+  };
+  auto run = cohort("out/summary.csv", "by_file");
+  ASSERT_EQ(run.status, 0) << run.err;
+  for (const std::string folder : {"out", "out/"}) {
+    run = cohort(folder, "by_folder");
+    ASSERT_EQ(run.status, 0) << run.err;
+    EXPECT_EQ(run.err, "");
+    EXPECT_EQ(test::read_text(dir / "by_folder" / "cohort.csv"),
+              test::read_text(dir / "by_file" / "cohort.csv"));
+    const auto stats = nlohmann::json::parse(test::read_text(dir / "by_folder" / "stats.json"));
+    EXPECT_EQ(stats["inputs"]["scores"], "out/summary.csv");
+  }
+  // The folder has reviewed scores too: the automatic ones are read, and stderr says where the others are.
+  write(dir / "out" / "reviewed_summary.csv", "Image,IxP score,Status\nP1,90,ok; reviewed\n");
+  run = cohort("out", "by_folder");
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(
+      run.err,
+      "ihcscore cohort: note: reading the automatic scores, out/summary.csv; out/reviewed_summary.csv has "
+      "the reviewed ones (give it as --scores to analyse them)\n");
+  fs::create_directories(dir / "empty");
+  run = cohort("empty", "none");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(
+      run.err,
+      "ihcscore cohort: --scores empty: a folder without summary.csv: give an output folder of ihcscore "
+      "score or a scores file\n");
+  EXPECT_FALSE(fs::exists(dir / "none"));
+}
+
 TEST(CohortCli, OptimalCutoffNeedsItsFlagAndIsLabelledOptimistic) {
   const fs::path dir = test::temp_dir("cohort_cli_optimal");
   std::string scores = "Image,IxP score\n", clinical = "patient_id,os_months,os_event\n";

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "models/cohort.hpp"
 #include "models/results_io.hpp"
@@ -17,7 +18,7 @@ namespace {
 // The three samples scored into a fresh folder of this test's own (ctest runs the tests of this file in
 // parallel processes: a shared folder would race).
 fs::path scored_batch(const std::string& name) {
-  const fs::path dir = test::temp_dir(name);
+  fs::path dir = test::temp_dir(name);
   fs::create_directories(dir / "in");
   for (const char* f : {"dsg2_membrane.png", "ki67_nuclear.png", "mixed_field.png"})
     fs::create_symlink(test::source_dir() / "samples" / f, dir / "in" / f);
@@ -343,6 +344,105 @@ TEST(ReviewedCli, TheBatchsRegionsAreReviewedToo) {
   EXPECT_EQ(changed[0].status, "FAILED: batch regions: " + (dir / "roi.geojson").string() +
                                    ": 1 regions now, 2 when the slide was scored (changed since)");
   EXPECT_EQ(changed[0].region, "Left");
+}
+
+// The batch cuts High/Low on IxP >= 100 (group_score, group_cutoff); a pathologist's intensity override moves
+// IxP across it, and the Group column of both tables follows (it kept the automatic group).
+TEST(ReviewedCli, TheGroupFollowsAnOverriddenIntensity) {
+  const fs::path dir = test::temp_dir("reviewed_cli_group");
+  fs::create_directories(dir / "in");
+  fs::create_symlink(test::source_dir() / "samples" / "dsg2_membrane.png", dir / "in" / "dsg2_membrane.png");
+  const auto score = test::run_program(
+      "ihcscore", {"score", "in", "-o", "out", "--set", "group_score=ixp", "--set", "group_cutoff=100"}, dir);
+  ASSERT_EQ(score.status, 0) << score.err;
+  const fs::path membrane = dir / "out/slides/dsg2_membrane";
+  auto a = row_of(read_csv_table(dir / "out/summary.csv"), "dsg2_membrane");
+  ASSERT_EQ(a["Intensity score"], "2");
+  ASSERT_GE(std::stod(a["IxP score"]), 100);
+  ASSERT_EQ(a["Group"], "High");
+  Review r = review_for(membrane);
+  r.intensity_override = {true, 1, "weak, incomplete membranes"};
+  save_review(membrane / "review.json", r);
+  const auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  auto b = row_of(read_csv_table(dir / "out/reviewed_summary.csv"), "dsg2_membrane");
+  EXPECT_LT(std::stod(b["IxP score"]), 100);
+  EXPECT_EQ(b["Group"], "Low");
+  const CsvTable stats = read_csv_table(dir / "out/reviewed_summary_stats.csv");
+  ASSERT_EQ(stats.rows.size(), 1u);
+  EXPECT_EQ(stats.rows[0][stats.column("group")], "Low");
+}
+
+// A review.json without "thresholds" (by hand or an older tool) on a ki67 batch: graded with slide.json's
+// nuclear measurement and single threshold, as the batch was; the built-in dsg2 grading (membrane, three
+// thresholds) gave it 0 % positive with Status "ok; reviewed". With no thresholds anywhere the row fails.
+TEST(ReviewedCli, AReviewWithoutThresholdsGradesAsTheBatch) {
+  const fs::path dir = test::temp_dir("reviewed_cli_no_thresholds");
+  fs::create_directories(dir / "in");
+  fs::create_symlink(test::source_dir() / "samples" / "ki67_nuclear.png", dir / "in" / "ki67_nuclear.png");
+  const auto score = test::run_program("ihcscore", {"score", "in", "-o", "out", "--preset", "ki67"}, dir);
+  ASSERT_EQ(score.status, 0) << score.err;
+  const fs::path nuclear = dir / "out/slides/ki67_nuclear";
+  Review named;
+  named.slide = "ki67_nuclear.png";
+  nlohmann::json j = review_to_json(named);
+  j.erase("thresholds");
+  std::ofstream(nuclear / "review.json") << j.dump();
+  auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  auto a = row_of(read_csv_table(dir / "out/summary.csv"), "ki67_nuclear");
+  auto b = row_of(read_csv_table(dir / "out/reviewed_summary.csv"), "ki67_nuclear");
+  ASSERT_GT(std::stod(a["Positive %"]), 1);
+  EXPECT_EQ(b["Positive %"], a["Positive %"]);
+  EXPECT_EQ(b["Num Detections"], a["Num Detections"]);
+  EXPECT_EQ(b["Status"], "ok; reviewed");
+
+  SlideRecord rec = read_slide_json(nuclear / "slide.json");
+  rec.thresholds.clear();
+  std::ofstream(nuclear / "slide.json") << slide_json_text(rec);
+  run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  EXPECT_EQ(run.status, 2);
+  const std::string why =
+      "out/slides/ki67_nuclear/review.json: no \"thresholds\", and out/slides/ki67_nuclear/slide.json "
+      "records no "
+      "thresholds either: the cells cannot be graded";
+  EXPECT_EQ(run.err, "ihcscore reviewed: ki67_nuclear: " + why + "\n");
+  b = row_of(read_csv_table(dir / "out/reviewed_summary.csv"), "ki67_nuclear");
+  EXPECT_EQ(b["Status"], "FAILED: review: " + why);
+  EXPECT_EQ(b["Num Detections"], "");
+}
+
+// A correction whose cell is gone (re-detected since) is not counted: Status says so, not only stderr. An
+// intensity override without the reason the docs require is refused, naming the file.
+TEST(ReviewedCli, CorrectionsWithoutACellAndOverridesWithoutAReasonShowInTheTable) {
+  const fs::path dir = scored_batch("reviewed_cli_orphans");
+  const fs::path membrane = dir / "out/slides/dsg2_membrane", mixed = dir / "out/slides/mixed_field";
+  Review r = review_for(membrane);
+  r.slide = "dsg2_membrane.png";
+  r.corrections[999999] = {CellClass::ThreePlus, false, {-500, -500}};  // no cell there
+  r.intensity_override = {true, 3, "strong complete membranes"};
+  save_review(membrane / "review.json", r);
+  Review no_reason = review_for(mixed);
+  no_reason.slide = "mixed_field.png";
+  no_reason.intensity_override = {true, 2, ""};
+  save_review(mixed / "review.json", no_reason);
+
+  const auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  EXPECT_EQ(run.status, 2);
+  EXPECT_NE(run.out.find("dsg2_membrane: reviewed (0 corrections, 1 without a cell, not counted)\n"),
+            std::string::npos)
+      << run.out;
+  const std::string refused =
+      "out/slides/mixed_field/review.json: the intensity override (score 2) has no reason: give one in "
+      "ihcview (Summary panel) or clear the override";
+  EXPECT_EQ(run.err, "ihcscore reviewed: mixed_field: " + refused + "\n");
+  const CsvTable reviewed = read_csv_table(dir / "out/reviewed_summary.csv");
+  auto b = row_of(reviewed, "dsg2_membrane");
+  EXPECT_EQ(
+      b["Status"].rfind("ok; reviewed; 1 correction without a cell; intensity overridden (automatic ", 0), 0u)
+      << b["Status"];
+  EXPECT_EQ(row_of(reviewed, "mixed_field")["Status"], "FAILED: review: " + refused);
+  EXPECT_EQ(row_of(reviewed, "mixed_field")["Num Detections"], "");
 }
 
 TEST(ReviewedCli, AFolderWithoutSummaryIsAUsageError) {

@@ -237,6 +237,52 @@ TEST(Cohort, CensoredColumnCodingIsExplicit) {
       "(event)");
 }
 
+// pandas writes a 0/1 column that has a missing value as 1.0/0.0; the codes are the same numbers.
+TEST(Cohort, EventCodesCompareAsNumbers) {
+  const char* clinical = "patient_id,os_months,os_event\nP1,10,1.0\nP2,20,0.0\nP3,30,1\nP4,40,0\n";
+  const auto c =
+      build_cohort(parse_csv_table(kScores, "s"), parse_csv_table(clinical, "c"), nullptr, options());
+  ASSERT_EQ(c.patients.size(), 4u);
+  EXPECT_EQ(c.patients[0].event, 1);
+  EXPECT_EQ(c.patients[1].event, 0);
+  EXPECT_EQ(c.patients[2].event, 1);
+  EXPECT_EQ(c.patients[3].event, 0);
+  EXPECT_EQ(error_of(kScores, "patient_id,os_months,os_event\nP1,10,1.5\n", options()),
+            "clinical.csv: refused, 1 problem:\n  line 2 (P1): os_event '1.5' is neither '1' (event) nor '0' "
+            "(censored)");
+  // One code for both would read every patient as one of them.
+  auto o = options();
+  o.censored_value = "1";
+  EXPECT_EQ(error_of(kScores, clinical, o),
+            "--event-value and --censored-value are the same ('1'): an event and a censored follow-up need "
+            "different codes");
+  o.censored_value = "1.0";
+  EXPECT_EQ(error_of(kScores, clinical, o),
+            "--event-value and --censored-value are the same ('1' and '1.0'): an event and a censored "
+            "follow-up need different codes");
+}
+
+// strtod reads "0x10" as 16 and "infinity" as a number: a time is a decimal number or refused.
+TEST(Cohort, ATimeInHexadecimalOrInfiniteIsNotANumber) {
+  const char* clinical =
+      "patient_id,os_months,os_event\nP1,0x10,1\nP2,inf,0\nP3,+-3,1\nP4,1e1,1\nP5,+2.5,0\nP6,.5,0\n";
+  EXPECT_EQ(error_of(kScores, clinical, options()),
+            "clinical.csv: refused, 3 problems:\n"
+            "  line 2 (P1): os_months '0x10' is not a number\n"
+            "  line 3 (P2): os_months 'inf' is not a number\n"
+            "  line 4 (P3): os_months '+-3' is not a number");
+  const auto c = build_cohort(parse_csv_table(kScores, "s"),
+                              parse_csv_table("patient_id,os_months,os_event\nP1,1e1,1\nP2,+2.5,0\nP3,.5,1\n"
+                                              "P4, 7 ,0\n",
+                                              "c"),
+                              nullptr, options());
+  ASSERT_EQ(c.patients.size(), 4u);
+  EXPECT_DOUBLE_EQ(c.patients[0].time, 10);
+  EXPECT_DOUBLE_EQ(c.patients[1].time, 2.5);
+  EXPECT_DOUBLE_EQ(c.patients[2].time, 0.5);
+  EXPECT_DOUBLE_EQ(c.patients[3].time, 7);
+}
+
 TEST(Cohort, CutoffRules) {
   const char* scores = "Image,IxP score\nP1,0\nP2,10\nP3,20\nP4,30\nP5,40\nP6,50\nP7,60\nP8,70\n";
   const char* clinical =
@@ -386,7 +432,59 @@ TEST(Cohort, ASlideMapMayNameImagesWithTheirExtension) {
   EXPECT_EQ(c.patients[0].slides, (std::vector<std::string>{"A1", "A2"}));
   EXPECT_EQ(c.patients[1].slides, (std::vector<std::string>{"B1"}));
   ASSERT_EQ(c.exclusions.size(), 1u);
-  EXPECT_EQ(c.exclusions[0].reason, "slide map entries X.png, X.tif match it and name different patients");
+  EXPECT_EQ(
+      c.exclusions[0].reason,
+      "slide map entries X.png -> A (line 5), X.tif -> B (line 6) match it and name different patients");
+}
+
+// A map naming one slide twice, once with its extension and once without (or as the same image id), for two
+// patients: the bare id used to win silently, PT-001 counted for 002 and patient 001 lost a slide.
+TEST(Cohort, ASlideTheMapGivesTwoPatientsIsExcludedWhicheverWayItIsNamed) {
+  const char* clinical = "patient_id,os_months,os_event\n001,12,1\n002,24,0\n";
+  const auto run = [&](const std::string& scores, const std::string& map) {
+    const CsvTable m = parse_csv_table(map, "slides.csv");
+    return build_cohort(parse_csv_table(scores, "s"), parse_csv_table(clinical, "c"), &m, options());
+  };
+  for (const std::string map : {"Image,patient_id\nPT-001.png,001\nPT-001,002\nPT-002,002\n",
+                                "Image,patient_id\nPT-001,002\nPT-002,002\nPT-001.png,001\n"}) {
+    const auto c = run("Image,IxP score\nPT-001,10\nPT-002,20\n", map);
+    ASSERT_EQ(c.patients.size(), 1u) << map;
+    EXPECT_EQ(c.patients[0].id, "002");
+    EXPECT_EQ(c.patients[0].slides, (std::vector<std::string>{"PT-002"}));
+    ASSERT_EQ(c.exclusions.size(), 2u) << map;
+    EXPECT_EQ(c.exclusions[0].id, "PT-001");
+    EXPECT_EQ(c.exclusions[0].line, 2);
+    EXPECT_EQ(c.exclusions[1].id, "001");
+    EXPECT_EQ(c.exclusions[1].reason, "no scored slide");
+  }
+  EXPECT_EQ(
+      run("Image,IxP score\nPT-001,10\nPT-002,20\n",
+          "Image,patient_id\nPT-001.png,001\nPT-001,002\nPT-002,002\n")
+          .exclusions[0]
+          .reason,
+      "slide map entries PT-001.png -> 001 (line 2), PT-001 -> 002 (line 3) match it and name different "
+      "patients");
+  // A scores file listing file names: "PT-001.svs" is the slide of both the map's PT-001 and PT-001.png.
+  auto c = run("Image,IxP score\nPT-001.svs,10\nPT-002,20\n",
+               "Image,patient_id\nPT-001.png,001\nPT-001,002\nPT-002,002\n");
+  ASSERT_EQ(c.exclusions.size(), 2u);
+  EXPECT_EQ(
+      c.exclusions[0].reason,
+      "slide map entries PT-001.png -> 001 (line 2), PT-001 -> 002 (line 3) match it and name different "
+      "patients");
+  // Entries that agree are one slide of one patient; the same line twice too.
+  c = run("Image,IxP score\nPT-001,10\nPT-002,20\n",
+          "Image,patient_id\nPT-001.png,001\nPT-001,001\nPT-002,002\nPT-002,002\n");
+  ASSERT_EQ(c.patients.size(), 2u);
+  EXPECT_EQ(c.patients[0].slides, (std::vector<std::string>{"PT-001"}));
+  EXPECT_TRUE(c.exclusions.empty());
+  // The same image written alike for two patients is refused, as before.
+  try {
+    run("Image,IxP score\nPT-001,10\n", "Image,patient_id\nPT-001,001\nPT-001,002\n");
+    ADD_FAILURE() << "an image mapped to two patients was accepted";
+  } catch (const CohortError& e) {
+    EXPECT_EQ(std::string(e.what()), "slides.csv:3: image 'PT-001' is mapped to both '001' and '002'");
+  }
 }
 
 TEST(Cohort, WhenNothingMatchesTheErrorShowsIdsFromEachSide) {

@@ -167,6 +167,15 @@ TEST(ReviewFile, SaveLoadRoundTripsEverything) {
   EXPECT_EQ(back.intensity_override, r.intensity_override);
   EXPECT_EQ(back.log, r.log);
   EXPECT_EQ(back.next_region_id, 2);
+  EXPECT_TRUE(back.has_thresholds);
+}
+
+// A review.json without "thresholds" (by hand, an older tool) says so: its thresholds are only the defaults,
+// which a reader must not grade with as if the pathologist had set them.
+TEST(ReviewFile, AReviewWithoutThresholdsSaysSo) {
+  const Review r = review_from_json(nlohmann::json::parse(R"({"format":"ihcview-review","version":1})"), "r");
+  EXPECT_FALSE(r.has_thresholds);
+  EXPECT_TRUE(Review{}.has_thresholds);
 }
 
 // A results folder that refuses the review (here: a file where the folder was, as when a share is unmounted

@@ -94,6 +94,32 @@ TEST(ReviewScores, TheBatchsIntensityRuleAndGroupComeFromSlideJson) {
   }
 }
 
+// The group is cut on the score the row reports: an intensity override that moves IxP across the cutoff
+// moves the group too (it stayed the automatic one).
+TEST(ReviewScores, TheGroupFollowsTheOverriddenScore) {
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_cells(t, params());
+  apply_review(t, {}, &s);
+  ScoreOptions o;
+  o.group_score = GroupScore::Ixp;
+  o.group_cutoff = 200;
+  // 80 % positive, intensity 2: IxP 160, Low; overridden to 3: IxP 240, High.
+  const Summary up = summarize(s, nullptr, {true, 3, "strong complete membranes"}, o);
+  EXPECT_EQ(up.automatic.group, "Low");
+  EXPECT_DOUBLE_EQ(up.final.ixp, 240);
+  EXPECT_EQ(up.final.group, "High");
+  EXPECT_EQ(reviewed_row("a", up, 1.5, 0.25).group, "High");
+  o.group_cutoff = 100;
+  const Summary down = summarize(s, nullptr, {true, 1, "weak"}, o);
+  EXPECT_EQ(down.automatic.group, "High");
+  EXPECT_EQ(down.final.group, "Low");
+  // Cut on a score the override does not touch, the group stays.
+  o.group_score = GroupScore::PositivePercent;
+  o.group_cutoff = 50;
+  EXPECT_EQ(summarize(s, nullptr, {true, 1, "weak"}, o).final.group, "High");
+}
+
 TEST(ReviewScores, DrawnRegionsMakeTheScopeAndTheirOwnRows) {
   const CellTable t = lattice();
   Review r;
@@ -140,6 +166,88 @@ TEST(ReviewScores, AFoldersReviewFollowsReDetectedCellsByCentroid) {
   EXPECT_EQ(f.corrections, 2u);
   EXPECT_EQ(f.orphans, 1u);
   EXPECT_TRUE(f.regions.empty());
+  // The table says it too, not only the command's output.
+  EXPECT_EQ(f.total.status, "ok; reviewed; 1 correction without a cell");
+}
+
+// A review.json without "thresholds" grades as the batch did (slide.json's measurement and thresholds), not
+// with the built-in dsg2 grading (membrane DAB, three thresholds), which gave a ki67 slide 0 % positive.
+TEST(ReviewScores, AReviewWithoutThresholdsGradesWithSlideJsons) {
+  const std::filesystem::path dir = test::temp_dir("review_scores_no_thresholds");
+  CellResults cells;
+  cells.table = lattice();
+  cells.classes = grade_cells(cells.table, params());
+  write_cells_csv(dir / "cells.csv", cells, {});
+  nlohmann::json j = review_to_json(Review{});
+  j.erase("thresholds");
+  write_file_atomic(dir / "review.json", j.dump());
+  ScoreRow automatic;
+  automatic.image = "a";
+  const std::string refused = (dir / "review.json").string() + ": no \"thresholds\", and ";
+  try {
+    score_reviewed_folder(dir, automatic);
+    FAIL() << "graded without thresholds";
+  } catch (const ReviewError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              refused + "no " + (dir / "slide.json").string() + " to take the batch's from");
+  }
+  SlideRecord rec;
+  rec.scoring_measurement = "Cell: DAB OD mean";
+  write_file_atomic(dir / "slide.json", slide_json_text(rec));
+  try {
+    score_reviewed_folder(dir, automatic);
+    FAIL() << "graded without thresholds";
+  } catch (const ReviewError& e) {
+    EXPECT_EQ(std::string(e.what()), refused + (dir / "slide.json").string() +
+                                         " records no thresholds either: the cells cannot be graded");
+  }
+  // ki67-like: one threshold; columns 5-9 (0.26 and up) are positive.
+  rec.thresholds = {0.25};
+  write_file_atomic(dir / "slide.json", slide_json_text(rec));
+  ReviewedFolder f = score_reviewed_folder(dir, automatic);
+  EXPECT_EQ(f.total.num_detections, 100);
+  EXPECT_DOUBLE_EQ(f.total.positive_pct, 50);
+  EXPECT_EQ(f.total.status, "ok; reviewed");
+  rec.thresholds = {0.1, 0.2, 0.3};
+  write_file_atomic(dir / "slide.json", slide_json_text(rec));
+  f = score_reviewed_folder(dir, automatic);
+  EXPECT_EQ(f.total.num_1plus, 20);
+  EXPECT_EQ(f.total.num_3plus, 40);
+  // Thresholds the review records win over slide.json's.
+  Review own;
+  own.thresholds = params();
+  own.thresholds.threshold_1plus = 0.05;
+  save_review(dir / "review.json", own);
+  EXPECT_EQ(score_reviewed_folder(dir, automatic).total.num_1plus, 30);
+}
+
+// The docs and the viewer require a reason for an intensity override; a file with none is refused, naming
+// it. A cleared override (the viewer writes it inactive with an empty reason) is no override.
+TEST(ReviewScores, AnIntensityOverrideWithoutAReasonIsRefused) {
+  const std::filesystem::path dir = test::temp_dir("review_scores_override_reason");
+  CellResults cells;
+  cells.table = lattice();
+  cells.classes = grade_cells(cells.table, params());
+  write_cells_csv(dir / "cells.csv", cells, {});
+  Review r;
+  r.thresholds = params();
+  r.intensity_override = {true, 3, ""};
+  save_review(dir / "review.json", r);
+  ScoreRow automatic;
+  automatic.image = "a";
+  try {
+    score_reviewed_folder(dir, automatic);
+    FAIL() << "an override without a reason was applied";
+  } catch (const ReviewError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir / "review.json").string() +
+                  ": the intensity override (score 3) has no reason: give one in ihcview "
+                  "(Summary panel) or clear the override");
+  }
+  ReviewEditor editor(r);
+  editor.set_intensity_override({});
+  save_review(dir / "review.json", editor.review());
+  EXPECT_EQ(score_reviewed_folder(dir, automatic).total.status, "ok; reviewed");
 }
 
 TEST(ReviewScores, ANewDetectionsReusedIdsDoNotCarryTheCorrections) {
