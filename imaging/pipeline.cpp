@@ -1748,29 +1748,49 @@ SlideStainEstimate stain_estimate_from(const ResolvedStains& r) {
 
 }  // namespace
 
+namespace {
+
+// A slide's overview and tissue as score_slide finds them (open, plan, overview, overview_tissue), for the
+// commands that report on a slide without scoring it.
+struct SlideOverview {
+  OpenedSlide opened;
+  SlidePlan plan;
+  StainsIn stains_in;
+  Overview overview;
+  TissueMap tissue;
+};
+
+SlideOverview slide_overview(const fs::path& input, const ParamSet& params, double mpp_override) {
+  const Settings settings = read_settings(params);
+  SlideOverview o;
+  o.opened = open_stage({.input = input,
+                         .mpp_override = mpp_override,
+                         .requested_pixel_size_um = settings.det.requested_pixel_size_um,
+                         .measurement = settings.grading.measurement});
+  Slide& slide = *o.opened.slide;
+  o.plan = plan_slide({.slide = &slide,
+                       .calibrated = o.opened.calibrated,
+                       .analysis_um = o.opened.analysis_um,
+                       .mpp0 = o.opened.mpp0,
+                       .overlay_max_px = params.get_int("overlay_max_px"),
+                       .estimate_stains = params.get_bool("estimate_stains"),
+                       .background = settings.background});
+  o.stains_in = stains_input(settings, params, slide.info());
+  o.overview = read_overview_stage({.slide = &slide, .plan = &o.plan});
+  o.tissue = overview_tissue(o.stains_in, o.overview.thumb, params, o.opened.calibrated, o.opened.mpp0,
+                             o.plan, input.string());
+  return o;
+}
+
+}  // namespace
+
 SlideStainEstimate estimate_slide_stains(const fs::path& input, const ParamSet& given, double mpp_override) {
   ParamSet params = given;
   params.set("estimate_stains", "true", "stains estimate");
-  Settings settings = read_settings(params);
-  const OpenedSlide opened = open_stage({.input = input,
-                                         .mpp_override = mpp_override,
-                                         .requested_pixel_size_um = settings.det.requested_pixel_size_um,
-                                         .measurement = settings.grading.measurement});
-  Slide& slide = *opened.slide;
-  const SlidePlan plan = plan_slide({.slide = &slide,
-                                     .calibrated = opened.calibrated,
-                                     .analysis_um = opened.analysis_um,
-                                     .mpp0 = opened.mpp0,
-                                     .overlay_max_px = params.get_int("overlay_max_px"),
-                                     .estimate_stains = true,
-                                     .background = settings.background});
-  StainsIn stains_in = stains_input(settings, params, slide.info());
-  const Overview overview = read_overview_stage({.slide = &slide, .plan = &plan});
-  const TissueMap tissue = overview_tissue(stains_in, overview.thumb, params, opened.calibrated, opened.mpp0,
-                                           plan, input.string());
-  stains_in.thumb = overview.thumb;
-  stains_in.tissue = tissue.mask;
-  return stain_estimate_from(resolve_stains(stains_in));
+  SlideOverview o = slide_overview(input, params, mpp_override);
+  o.stains_in.thumb = o.overview.thumb;
+  o.stains_in.tissue = o.tissue.mask;
+  return stain_estimate_from(resolve_stains(o.stains_in));
 }
 
 SlideStainEstimate image_stains(const cv::Mat& rgb, const ParamSet& params, double mpp,
@@ -1803,23 +1823,11 @@ SlideStainEstimate image_stains(const cv::Mat& rgb, const ParamSet& params, doub
 }
 
 SlideTissue slide_tissue(const fs::path& input, const ParamSet& params, double mpp_override) {
-  Settings settings = read_settings(params);
-  const OpenedSlide opened = open_stage({.input = input,
-                                         .mpp_override = mpp_override,
-                                         .requested_pixel_size_um = settings.det.requested_pixel_size_um,
-                                         .measurement = settings.grading.measurement});
-  Slide& slide = *opened.slide;
-  const SlidePlan plan = plan_slide({.slide = &slide,
-                                     .calibrated = opened.calibrated,
-                                     .analysis_um = opened.analysis_um,
-                                     .mpp0 = opened.mpp0,
-                                     .overlay_max_px = params.get_int("overlay_max_px"),
-                                     .estimate_stains = false,
-                                     .background = settings.background});
-  StainsIn stains_in = stains_input(settings, params, slide.info());
-  const Overview overview = read_overview_stage({.slide = &slide, .plan = &plan});
-  const TissueMap tissue = overview_tissue(stains_in, overview.thumb, params, opened.calibrated, opened.mpp0,
-                                           plan, input.string());
+  const SlideOverview o = slide_overview(input, params, mpp_override);
+  const OpenedSlide& opened = o.opened;
+  const TissueMap& tissue = o.tissue;
+  const SlidePlan& plan = o.plan;
+  const Overview& overview = o.overview;
   SlideTissue t;
   t.pieces = tissue.pieces;
   t.threshold_od = tissue.threshold_od;
