@@ -69,6 +69,18 @@ bool has_temp_files(const fs::path& dir) {
   return false;
 }
 
+// A generated field of `kind` at 0.5 um/px: a PNG (and its truth CSV), or a pyramidal slide for ".svs".
+void synth_field(const fs::path& dir, const std::string& out, int width, int height, int seed,
+                 const std::string& kind = "membrane") {
+  const bool slide = fs::path(out).extension() == ".svs";
+  ASSERT_EQ(run({"synth", "--kind", kind, "--layout", "field", "--width", std::to_string(width), "--height",
+                 std::to_string(height), "--mpp", "0.5", "--seed", std::to_string(seed),
+                 slide ? "--slide" : "-o", out},
+                dir)
+                .status,
+            0);
+}
+
 class ScoreCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -917,11 +929,7 @@ TEST_F(ScoreCli, TilesCutFromTheDecodedLevelAndTilesStartedEarlyGiveTheSameCells
   // its level 0 is decoded once for the overview and the tiles are cut from it; with a 512 px overlay the
   // overview comes from a smaller level and the tiles, read from level 0, start before the tissue mask.
   const fs::path dir = ihc::test::temp_dir("score_cli_early_tiles");
-  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "2400", "--height", "2000",
-                 "--mpp", "0.5", "--seed", "5", "--slide", "f.svs"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "f.svs", 2400, 2000, 5);
   score_with_both_overlays(dir, "f.svs", {"--set", "tissue_detection=false"});
   const std::string a = ihc::read_file(dir / "o2048/slides/f/cells.csv");
   const std::string b = ihc::read_file(dir / "o512/slides/f/cells.csv");
@@ -1105,11 +1113,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
   const fs::path dir = ihc::test::temp_dir("score_cli_roi");
-  ASSERT_EQ(run({"synth", "--kind", "nuclear", "--layout", "field", "--width", "1600", "--height", "1200",
-                 "--mpp", "0.5", "--seed", "11", "-o", "f.png"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "f.png", 1600, 1200, 11, "nuclear");
   const std::vector<std::string> common = {"--mpp", "0.5",   "--preset",
                                            "ki67",  "--set", "tissue_detection=false"};
   auto with = [&](std::vector<std::string> args) {
@@ -1210,11 +1214,7 @@ TEST_F(ScoreCli, ResumeWithNewGradingRegradesTheEarlierCellsAsAFreshRunWould) {
   const fs::path dir = ihc::test::temp_dir("score_cli_regrade");
   fs::create_directories(dir / "in");
   fs::create_symlink(cmu, dir / "in" / "cmu.svs");
-  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "800", "--height", "600",
-                 "--mpp", "0.5", "--seed", "3", "-o", "in/f.png"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "in/f.png", 800, 600, 3);
   const json roi = {{"type", "FeatureCollection"},
                     {"features",
                      {annotation("Tumour", "Tumor", {{100, 100}, {2000, 80}, {2100, 2800}, {80, 2700}}),
@@ -1323,11 +1323,7 @@ TEST_F(ScoreCli, ResumeWithNewGradingRegradesTheEarlierCellsAsAFreshRunWould) {
 // stood graded otherwise beside its summary.
 TEST_F(ScoreCli, AMistypedScoreMeasurementTouchesNoResultsAndStaleRegionTablesGo) {
   const fs::path dir = ihc::test::temp_dir("score_cli_measurement_typo");
-  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "400", "--height", "300",
-                 "--mpp", "0.5", "--seed", "3", "-o", "f.png"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "f.png", 400, 300, 3);
   const json roi = {{"type", "FeatureCollection"},
                     {"features", {annotation("All", "Tumor", {{0, 0}, {400, 0}, {400, 300}, {0, 300}})}}};
   std::ofstream(dir / "roi.geojson") << roi.dump();
@@ -1362,11 +1358,7 @@ TEST_F(ScoreCli, AMistypedScoreMeasurementTouchesNoResultsAndStaleRegionTablesGo
 TEST_F(ScoreCli, SlidesMovedElsewhereKeepTheirResultsOnResume) {
   const fs::path dir = ihc::test::temp_dir("score_cli_moved");
   fs::create_directories(dir / "disk1");
-  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "400", "--height", "300",
-                 "--mpp", "0.5", "--seed", "5", "-o", "disk1/a.png"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "disk1/a.png", 400, 300, 5);
   ASSERT_EQ(run({"score", "disk1", "-o", "out"}, dir).status, 0);
   fs::rename(dir / "disk1", dir / "disk2");
   const RunResult resumed = run({"score", "disk2", "-o", "out", "--resume"}, dir);
@@ -1381,11 +1373,7 @@ TEST_F(ScoreCli, SlidesMovedElsewhereKeepTheirResultsOnResume) {
       << regraded.err;
   // Another file of the same name is not the slide: it is scored into its own folder.
   fs::create_directories(dir / "disk3");
-  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "400", "--height", "300",
-                 "--mpp", "0.5", "--seed", "6", "-o", "disk3/a.png"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "disk3/a.png", 400, 300, 6);
   const RunResult other =
       run({"score", "disk2", "disk3", "-o", "out", "--resume", "--set", "threshold_1plus=0.3"}, dir);
   ASSERT_EQ(other.status, 0) << other.err;
@@ -1547,11 +1535,7 @@ TEST_F(ScoreCli, DecodeOnlyStopsBeforeTheSlideOutputsEvenWithoutTissue) {
 
 TEST_F(ScoreCli, EstimatedStainsAreRecordedAndAFailedEstimateFallsBackWithAWarning) {
   const fs::path dir = ihc::test::temp_dir("score_cli_estimate");
-  ASSERT_EQ(run({"synth", "--kind", "membrane", "--layout", "field", "--width", "1200", "--height", "1000",
-                 "--mpp", "0.5", "--seed", "4", "-o", "f.png"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "f.png", 1200, 1000, 4);
   {
     // Flat grey: no stained pixels to estimate from.
     cv::Mat flat(600, 800, CV_8UC3, cv::Scalar(200, 200, 200));
