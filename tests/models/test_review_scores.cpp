@@ -16,6 +16,19 @@ namespace {
 CellTable lattice(std::int64_t first_id = 1000) { return test::cell_lattice(first_id); }
 GradingParams params() { return test::lattice_grading(); }
 
+// A result folder holding the lattice's cells graded with params() (cells.csv), and those cells.
+struct LatticeFolder {
+  std::filesystem::path dir;
+  CellResults cells;
+};
+LatticeFolder lattice_folder(const std::string& name) {
+  LatticeFolder f{test::temp_dir(name), {}};
+  f.cells.table = lattice();
+  f.cells.classes = grade_cells(f.cells.table, params());
+  write_cells_csv(f.dir / "cells.csv", f.cells, {});
+  return f;
+}
+
 }  // namespace
 
 TEST(ReviewScores, GradingReviewAndScopeAsTheBatch) {
@@ -173,11 +186,7 @@ TEST(ReviewScores, AFoldersReviewFollowsReDetectedCellsByCentroid) {
 // A review.json without "thresholds" grades as the batch did (slide.json's measurement and thresholds), not
 // with the built-in dsg2 grading (membrane DAB, three thresholds), which gave a ki67 slide 0 % positive.
 TEST(ReviewScores, AReviewWithoutThresholdsGradesWithSlideJsons) {
-  const std::filesystem::path dir = test::temp_dir("review_scores_no_thresholds");
-  CellResults cells;
-  cells.table = lattice();
-  cells.classes = grade_cells(cells.table, params());
-  write_cells_csv(dir / "cells.csv", cells, {});
+  auto [dir, cells] = lattice_folder("review_scores_no_thresholds");
   nlohmann::json j = review_to_json(Review{});
   j.erase("thresholds");
   write_file_atomic(dir / "review.json", j.dump());
@@ -224,11 +233,7 @@ TEST(ReviewScores, AReviewWithoutThresholdsGradesWithSlideJsons) {
 // The docs and the viewer require a reason for an intensity override; a file with none is refused, naming
 // it. A cleared override (the viewer writes it inactive with an empty reason) is no override.
 TEST(ReviewScores, AnIntensityOverrideWithoutAReasonIsRefused) {
-  const std::filesystem::path dir = test::temp_dir("review_scores_override_reason");
-  CellResults cells;
-  cells.table = lattice();
-  cells.classes = grade_cells(cells.table, params());
-  write_cells_csv(dir / "cells.csv", cells, {});
+  auto [dir, cells] = lattice_folder("review_scores_override_reason");
   Review r;
   r.thresholds = params();
   r.intensity_override = {true, 3, ""};
@@ -253,11 +258,7 @@ TEST(ReviewScores, AnIntensityOverrideWithoutAReasonIsRefused) {
 TEST(ReviewScores, ANewDetectionsReusedIdsDoNotCarryTheCorrections) {
   // A batch run again numbers its cells afresh: id 1005 is now another cell (column 5, 2+) than the one set
   // to 3+. The correction must follow its centroid (10, 10), cell 1000 (Negative) today, not the id.
-  const std::filesystem::path dir = test::temp_dir("review_scores_reused_ids");
-  CellResults cells;
-  cells.table = lattice();
-  cells.classes = grade_cells(cells.table, params());
-  write_cells_csv(dir / "cells.csv", cells, {});
+  auto [dir, cells] = lattice_folder("review_scores_reused_ids");
   Review r;
   r.thresholds = params();
   r.corrections[1005] = {CellClass::ThreePlus, false, {10, 10}};
@@ -315,11 +316,7 @@ TEST(ReviewScores, AReviewOfAnotherSlideIsNamedWithBothFiles) {
   EXPECT_EQ(review_slide_mismatch(r, "out/slides/a/review.json", rec, "out/slides/a/slide.json"), "");
 
   // score_reviewed_folder refuses it, and warns about a review without a name.
-  const std::filesystem::path dir = test::temp_dir("review_scores_other_slide");
-  CellResults cells;
-  cells.table = lattice();
-  cells.classes = grade_cells(cells.table, params());
-  write_cells_csv(dir / "cells.csv", cells, {});
+  auto [dir, cells] = lattice_folder("review_scores_other_slide");
   rec.source = "in/a.svs";
   write_file_atomic(dir / "slide.json", slide_json_text(rec));
   Review other;
