@@ -107,6 +107,17 @@ assert abs(got - want) < 1e-6 * want, (got, want)
 print("reviewed density ok:", got, "positive cells per mm^2")
 PY
 
+# An intensity override's reason is kept whole in review.json, spaces and commas included.
+rm -rf res3 && cp -r out/slides/s res3 && rm -f res3/review.json res3/reviewed_*
+printf 'wait\noverride 2 weak staining, re-cut section\nsave\nquit\n' > override.txt
+"$BIN/ihcview" s.svs --results res3 --script override.txt
+python3 - res3/review.json <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))["intensity_override"]
+assert o == {"active": True, "score": 2, "reason": "weak staining, re-cut section"}, o
+print("override reason ok:", o["reason"])
+PY
+
 # Reopening restores the review exactly, and the status bar shows the reviewed scores the export wrote (they
 # stay in sight when the Summary panel is below the fold, as it is in this 800 px window).
 STATUS=$(python3 - "$RES/reviewed_summary.csv" <<'PY'
