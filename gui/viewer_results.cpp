@@ -84,16 +84,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
       out.record = rec;
       out.rescored = rescored_since_summary(dir, rec);
       out.batch_rois = load_recorded_rois(dir, rec);
-      if (!rec.scoring_measurement.empty()) g.measurement = rec.scoring_measurement;
-      if (rec.thresholds.size() == 3) {
-        g.mode = ThresholdMode::Three;
-        g.threshold_1plus = rec.thresholds[0];
-        g.threshold_2plus = rec.thresholds[1];
-        g.threshold_3plus = rec.thresholds[2];
-      } else if (rec.thresholds.size() == 1) {
-        g.mode = ThresholdMode::Single;
-        g.threshold_positive = rec.thresholds[0];
-      }
+      take_recorded_grading(rec, g);
     }
     out.review.slide = slide_name;
     out.review.thresholds = g;

@@ -1,7 +1,6 @@
 #include "imaging/pipeline.hpp"
 
 #include <openslide/openslide.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <cmath>
@@ -242,13 +241,9 @@ void check_score_measurement(const std::string& name) {
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   }
   if (std::find(names.begin(), names.end(), name) != names.end()) return;
-  auto lower = [](std::string t) {
-    for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return t;
-  };
   std::string meant;
   for (const auto& n : names) {
-    if (lower(n) == lower(name)) meant = n;
+    if (ascii_lower(n) == ascii_lower(name)) meant = n;
   }
   if (meant.empty()) meant = closest_name(name, names);
   if (!meant.empty()) {
@@ -379,10 +374,10 @@ SlideRecord start_record(const ScoreSlideRequest& req, const ParamSet& params) {
   rec.detection_hash = req.detection_hash;
   rec.parameters = params.values();
   rec.started = utc_now();
-  struct stat st {};
-  if (::stat(req.input.c_str(), &st) == 0) {
-    rec.source_size = static_cast<std::int64_t>(st.st_size);
-    rec.source_mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  FileStamp st;
+  if (file_stamp(req.input, &st)) {
+    rec.source_size = st.size;
+    rec.source_mtime_ns = st.mtime_ns;
   }
   return rec;
 }
@@ -615,12 +610,12 @@ void record_stains(SlideRecord& rec, StainMatrix& stains, const ResolvedStains& 
   rec.timings_s["stains"] = r.seconds;
 }
 
-StainsIn stains_input(const Settings& settings, const ParamSet& params, const SlideInfo& info) {
+StainsIn stains_input(const Settings& settings, const ParamSet& params, bool single_level) {
   return {.configured = settings.stains,
           .estimate = params.get_bool("estimate_stains"),
           .method = params.get_string("stain_estimation"),
           .background = settings.background,
-          .single_level = info.level_count() == 1};
+          .single_level = single_level};
 }
 
 // Everything the detection of one tile needs; the pointers outlive the pool.
@@ -1299,12 +1294,10 @@ std::vector<std::string> detection_column_names(bool calibrated) {
 std::string cell_files_stamp(const fs::path& csv, const fs::path& geojson) {
   std::string stamp;
   for (const fs::path& p : {csv, geojson}) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) return "";
-    const std::int64_t mtime =
-        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    FileStamp st;
+    if (!file_stamp(p, &st)) return "";
     stamp += (stamp.empty() ? "" : "; ") + std::string(p == csv ? "cells.csv " : "cells.geojson ") +
-             std::to_string(st.st_size) + " " + std::to_string(mtime);
+             std::to_string(st.size) + " " + std::to_string(st.mtime_ns);
   }
   return stamp;
 }
@@ -1484,7 +1477,7 @@ void write_outputs(const WriteIn& in, SlideRecord& rec) {
                      render_histogram(in.sink->hist_values(), rec.scoring_measurement, rec.thresholds));
     rec.timings_s["write_histogram"] = seconds_since(t_histogram);
     rec.timings_s["write_overlay"] = in.overlay_s->get();
-    rec.files = {"cells.csv", "cells.geojson", "overlay.png", "histogram.png", "slide.json"};
+    rec.files = {kSlideOutputs.begin(), kSlideOutputs.end()};
     rec.timings_s["write"] = seconds_since(in.t_write);
     rec.timings_s["total"] = seconds_since(in.t_start);
     rec.timings_s["tiles"] = in.detected.tiles_total;
@@ -1556,8 +1549,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       }
     }
     fs::remove(req.out_dir / "slide.json", ec);
-    for (const char* f : {"cells.csv", "cells.geojson", "overlay.png", "histogram.png"})
-      fs::remove(req.out_dir / f, ec);
+    for (const char* f : kSlideOutputs) fs::remove(req.out_dir / f, ec);
   }
   Slide& slide = *opened.slide;
   const SlideInfo& info = slide.info();
@@ -1576,7 +1568,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                                      .overlay_max_px = params.get_int("overlay_max_px"),
                                      .estimate_stains = params.get_bool("estimate_stains"),
                                      .background = settings.background});
-  StainsIn stains_in = stains_input(settings, params, info);
+  StainsIn stains_in = stains_input(settings, params, info.level_count() == 1);
   // Level 0 when plan.keep_level0; declared before the pool, whose workers cut tiles from it.
   cv::Mat level0;
   if (!plan.stains_need_overview) record_stains(rec, settings.stains, resolve_stains(stains_in));
@@ -1746,10 +1738,6 @@ SlideStainEstimate stain_estimate_from(const ResolvedStains& r) {
   return e;
 }
 
-}  // namespace
-
-namespace {
-
 // A slide's overview and tissue as score_slide finds them (open, plan, overview, overview_tissue), for the
 // commands that report on a slide without scoring it.
 struct SlideOverview {
@@ -1775,7 +1763,7 @@ SlideOverview slide_overview(const fs::path& input, const ParamSet& params, doub
                        .overlay_max_px = params.get_int("overlay_max_px"),
                        .estimate_stains = params.get_bool("estimate_stains"),
                        .background = settings.background});
-  o.stains_in = stains_input(settings, params, slide.info());
+  o.stains_in = stains_input(settings, params, slide.info().level_count() == 1);
   o.overview = read_overview_stage({.slide = &slide, .plan = &o.plan});
   o.tissue = overview_tissue(o.stains_in, o.overview.thumb, params, o.opened.calibrated, o.opened.mpp0,
                              o.plan, input.string());
@@ -1810,11 +1798,7 @@ SlideStainEstimate image_stains(const cv::Mat& rgb, const ParamSet& params, doub
                         std::max(1, static_cast<int>(std::lround(rgb.rows / plan.thumb_ds)))),
                0, 0, cv::INTER_AREA);
   }
-  StainsIn stains_in{.configured = settings.stains,
-                     .estimate = params.get_bool("estimate_stains"),
-                     .method = params.get_string("stain_estimation"),
-                     .background = settings.background,
-                     .single_level = true};
+  StainsIn stains_in = stains_input(settings, params, true);
   const double mpp0 = calibrated ? mpp : settings.det.requested_pixel_size_um;
   const TissueMap tissue = overview_tissue(stains_in, thumb, params, calibrated, mpp0, plan, name);
   stains_in.thumb = thumb;

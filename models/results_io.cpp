@@ -577,6 +577,10 @@ bool take_csv_centroids(std::string_view text, CellResults& cells) {
 
 namespace {
 
+// The first and last lines of cells.geojson: one feature a line between them (ResultCellsReader reads that).
+constexpr std::string_view kCollectionLine = R"({"type":"FeatureCollection","features":[)";
+constexpr std::string_view kCollectionEnd = "]}";
+
 void append_ring(std::string& out, const std::vector<cv::Point2f>& pts) {
   out += '[';
   for (std::size_t k = 0; k < pts.size(); ++k) {
@@ -616,7 +620,7 @@ void append_geometry(std::string& out, const std::vector<cv::Point2f>& polygon, 
 
 CellsGeoJsonWriter::CellsGeoJsonWriter(AtomicFile& file, CellsFileOptions options)
     : file_(file), options_(std::move(options)) {
-  file_.write("{\"type\":\"FeatureCollection\",\"features\":[");
+  file_.write(kCollectionLine);
 }
 
 void CellsGeoJsonWriter::append(const CellTable& table, const std::vector<CellClass>& classes) {
@@ -670,7 +674,7 @@ void CellsGeoJsonWriter::append(const CellTable& table, const std::vector<CellCl
 
 void CellsGeoJsonWriter::finish() {
   if (finished_) return;
-  file_.write("\n]}\n");
+  file_.write("\n" + std::string(kCollectionEnd) + "\n");
   finished_ = true;
 }
 
@@ -947,9 +951,6 @@ class OutlineLine {
   std::string_view rest_;
 };
 
-constexpr std::string_view kCollectionLine = R"({"type":"FeatureCollection","features":[)";
-constexpr std::string_view kCollectionEnd = "]}";
-
 // A feature line's id and outlines (the geometry, and the nucleus when written), as read_cells_geojson reads
 // them. False when the line is not in the writer's layout.
 bool parse_outline_line(std::string_view line, std::int64_t* id, std::vector<cv::Point2f>* boundary,
@@ -1129,6 +1130,24 @@ ScoreRow score_row_from(const json& o) {
 }
 
 }  // namespace
+
+bool take_recorded_grading(const SlideRecord& record, GradingParams& g) {
+  if (!record.scoring_measurement.empty()) g.measurement = record.scoring_measurement;
+  const auto& t = record.thresholds;
+  if (t.size() == 3) {
+    g.mode = ThresholdMode::Three;
+    g.threshold_1plus = t[0];
+    g.threshold_2plus = t[1];
+    g.threshold_3plus = t[2];
+    return true;
+  }
+  if (t.size() == 1) {
+    g.mode = ThresholdMode::Single;
+    g.threshold_positive = t[0];
+    return true;
+  }
+  return false;
+}
 
 std::string slide_json_text(const SlideRecord& s) {
   json o;

@@ -234,6 +234,11 @@ struct SlideRecord {
   std::string finished;
 };
 
+// Puts the grading a slide.json records on `g`: its scoring_measurement when it has one, and its thresholds
+// (three: 1+/2+/3+; one: single mode). False when it records no thresholds (g's stay). What the viewer starts
+// a review with, and what `reviewed` grades a review without thresholds with.
+bool take_recorded_grading(const SlideRecord& record, GradingParams& g);
+
 std::string slide_json_text(const SlideRecord& record);
 SlideRecord parse_slide_json(std::string_view text, const std::string& origin);  // throws ResultsError
 SlideRecord read_slide_json(const std::filesystem::path& path);

@@ -27,6 +27,14 @@ std::string results_id(const fs::path& slide) {
   return id;
 }
 
+bool file_stamp(const fs::path& p, FileStamp* out) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return false;
+  out->size = static_cast<std::int64_t>(st.st_size);
+  out->mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  return true;
+}
+
 std::string file_identity(const fs::path& p) {
   struct stat st {};
   if (::stat(p.c_str(), &st) == 0) return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
@@ -74,12 +82,10 @@ std::string results_id_among(const EarlierResults& earlier, const fs::path& slid
                              const std::set<std::string>& taken) {
   const auto own = earlier.id_by_file.find(file_identity(slide));
   if (own != earlier.id_by_file.end() && !taken.count(ascii_lower(own->second))) return own->second;
-  struct stat st {};
-  if (::stat(slide.c_str(), &st) == 0) {
-    const std::int64_t mtime =
-        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-    const auto moved = earlier.id_by_moved.find(
-        moved_slide_key(slide.filename().string(), static_cast<std::int64_t>(st.st_size), mtime));
+  FileStamp st;
+  if (file_stamp(slide, &st)) {
+    const auto moved =
+        earlier.id_by_moved.find(moved_slide_key(slide.filename().string(), st.size, st.mtime_ns));
     if (moved != earlier.id_by_moved.end() && !taken.count(ascii_lower(moved->second))) return moved->second;
   }
   const std::string base = results_id(slide);

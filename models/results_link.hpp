@@ -18,6 +18,14 @@ namespace ihc {
 // '_'. The batch makes ids unique as "a", "a-2", "a-3", ...
 std::string results_id(const std::filesystem::path& slide);
 
+// A file's byte size and modification time (ns), as slide.json records its source; false when the file
+// cannot be stat'ed.
+struct FileStamp {
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+bool file_stamp(const std::filesystem::path& p, FileStamp* out);
+
 // The same file whatever the path to it: device and inode (a second path, a symbolic or a hard link), else
 // the canonical path of a file that does not exist.
 std::string file_identity(const std::filesystem::path& p);

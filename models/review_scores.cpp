@@ -22,15 +22,7 @@ GradingParams recorded_grading(const SlideRecord* rec, const fs::path& review_fi
     const auto it = rec->parameters.find("score_measurement");
     if (it != rec->parameters.end()) g.measurement = it->second;
   }
-  if (rec->thresholds.size() == 3) {
-    g.mode = ThresholdMode::Three;
-    g.threshold_1plus = rec->thresholds[0];
-    g.threshold_2plus = rec->thresholds[1];
-    g.threshold_3plus = rec->thresholds[2];
-  } else if (rec->thresholds.size() == 1) {
-    g.mode = ThresholdMode::Single;
-    g.threshold_positive = rec->thresholds[0];
-  } else {
+  if (!take_recorded_grading(*rec, g)) {
     throw ReviewError(why + record_file.string() +
                       " records no thresholds either: the cells cannot be graded");
   }
@@ -101,10 +93,7 @@ Summary summarize(const CellState& state, const std::vector<std::uint8_t>* regio
       f.irs = f.intensity_score * f.irs_percentage;
     }
     // The group follows the score reported, as compute_scores cuts it: an override moves IxP, Allred, IRS.
-    if (f.group_score != GroupScore::None) {
-      const double v = group_value(f, f.group_score);
-      f.group = std::isnan(v) ? "" : v >= f.group_cutoff ? "High" : "Low";
-    }
+    if (f.group_score != GroupScore::None) f.group = group_of(f, f.group_score, f.group_cutoff);
   }
   return s;
 }

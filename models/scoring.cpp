@@ -356,6 +356,12 @@ double group_value(const Scores& s, GroupScore g) {
   return kNaN;
 }
 
+std::string group_of(const Scores& scores, GroupScore g, double cutoff) {
+  const double v = group_value(scores, g);
+  if (std::isnan(v)) return "";
+  return v >= cutoff ? "High" : "Low";
+}
+
 Scores compute_scores(const GradeCounts& c, const ScoreOptions& options) {
   Scores s;
   s.counts = c;
@@ -392,12 +398,10 @@ Scores compute_scores(const GradeCounts& c, const ScoreOptions& options) {
     }
   }
   if (options.group_score != GroupScore::None) {
-    const double v = group_value(s, options.group_score);
-    if (std::isnan(v)) {
+    s.group = group_of(s, options.group_score, options.group_cutoff);
+    if (s.group.empty()) {
       s.warnings.push_back("no High/Low group: " + std::string(group_score_label(options.group_score)) +
                            " is undefined");
-    } else {
-      s.group = v >= options.group_cutoff ? "High" : "Low";
     }
   }
   return s;

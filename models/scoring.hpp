@@ -126,5 +126,7 @@ int irs_percentage_score(std::int64_t positive, std::int64_t detections);     //
 int intensity_score(const GradeCounts& counts, IntensityRule rule);
 // The value a group is cut on (NaN for None).
 double group_value(const Scores& scores, GroupScore g);
+// "High" when that value is at or above `cutoff`, "Low" below it, "" when it is undefined (or g is None).
+std::string group_of(const Scores& scores, GroupScore g, double cutoff);
 
 }  // namespace ihc

@@ -1,6 +1,5 @@
 // ihcscore score: batch scoring of slides, images and folders into tables, QuPath GeoJSON and pictures.
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -55,7 +54,6 @@ std::string one_line(std::string s) {
 // Per input: what happened, in input order.
 struct Outcome {
   enum class State { Pending, Done, Reused, Failed } state = State::Pending;
-  bool regraded = false;  // Done from the earlier run's cells, graded with this run's parameters
   SlideRecord record;
   std::string stage;
   std::string message;
@@ -180,12 +178,10 @@ bool Run::try_reuse(std::size_t i) {
   if (!fs::exists(json_path, ec)) return false;
   try {
     SlideRecord r = read_slide_json(json_path);
-    struct stat st {};
-    if (::stat(item.path.c_str(), &st) != 0) return false;
-    const std::int64_t mtime =
-        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    FileStamp st;
+    if (!file_stamp(item.path, &st)) return false;
     // The same file, or the same name, size and time: the slide's folder moved or is mounted elsewhere.
-    if (r.source_size != static_cast<std::int64_t>(st.st_size) || r.source_mtime_ns != mtime ||
+    if (r.source_size != st.size || r.source_mtime_ns != st.mtime_ns ||
         (fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec) &&
          fs::path(r.source).filename() != item.path.filename())) {
       return false;
@@ -265,7 +261,6 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
     if (!own.error.empty()) throw PipelineError("roi", own.error);
     out.record = score_or_regrade(req, i, progress);
     out.state = Outcome::State::Done;
-    out.regraded = out.record.regraded;
   } catch (const PipelineCancelled&) {
     return;  // stays Pending: not done, not failed
   } catch (const PipelineError& e) {
@@ -286,9 +281,10 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
   if (g_interrupted.load()) return;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const bool failed = out.state == Outcome::State::Failed;
-  const std::string status = failed         ? one_line(out.message)
-                             : out.regraded ? out.record.status + " (regraded, cells not detected again)"
-                                            : out.record.status;
+  const std::string status = failed ? one_line(out.message)
+                             : out.record.regraded
+                                 ? out.record.status + " (regraded, cells not detected again)"
+                                 : out.record.status;
   {
     std::lock_guard<std::mutex> lock(mu_);
     outcomes_[i] = std::move(out);
@@ -313,19 +309,16 @@ void Run::write_tables_locked(bool interrupted) {
     if (o.state == Outcome::State::Done || o.state == Outcome::State::Reused) {
       rows.push_back(o.record.total);
       for (const auto& r : o.record.regions) region_rows.push_back(r);
-    } else if (o.state == Outcome::State::Failed) {
-      ScoreRow r;
-      r.image = item.id;
-      r.status = "FAILED: " + one_line(o.message);
-      rows.push_back(r);
-      errors += one_line(item.path.string()) + "\t" + o.stage + "\t" + one_line(o.message) + "\n";
-    } else if (interrupted) {
-      const std::string why = "interrupted before it was scored; run again with --resume";
+    } else if (o.state == Outcome::State::Failed || interrupted) {
+      const bool failed = o.state == Outcome::State::Failed;
+      const std::string stage = failed ? o.stage : "interrupted";
+      const std::string why =
+          failed ? one_line(o.message) : "interrupted before it was scored; run again with --resume";
       ScoreRow r;
       r.image = item.id;
       r.status = "FAILED: " + why;
       rows.push_back(r);
-      errors += one_line(item.path.string()) + "\tinterrupted\t" + why + "\n";
+      errors += one_line(item.path.string()) + "\t" + stage + "\t" + why + "\n";
     }
   }
   write_file_atomic(out_ / "summary.csv", summary_csv(rows, ColumnNames::QuPath));
@@ -370,8 +363,8 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
         s["state"] = "not scored";
         break;
       case Outcome::State::Done:
-        s["state"] = o.regraded ? "regraded from the cells of an earlier run (--resume)" : "scored";
-        ++(o.regraded ? n_regraded : n_done);
+        s["state"] = o.record.regraded ? "regraded from the cells of an earlier run (--resume)" : "scored";
+        ++(o.record.regraded ? n_regraded : n_done);
         break;
       case Outcome::State::Reused:
         s["state"] = "complete from an earlier run (--resume)";
