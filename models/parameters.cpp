@@ -14,14 +14,6 @@
 namespace ihc {
 namespace {
 
-std::string trim(std::string_view s) {
-  std::size_t b = 0;
-  std::size_t e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
-  return std::string(s.substr(b, e - b));
-}
-
 // Shortest text that parses back to the same double ("0.2", "1e+300").
 std::string format_number(double v) {
   char buf[64];
@@ -74,7 +66,7 @@ std::string quoted_list(const std::vector<std::string>& items) {
 
 // The checks of one value against its spec; returns the stored (normalised) text.
 std::string validate_value(const ParamSpec& spec, const std::string& raw, const std::string& where) {
-  std::string value = trim(raw);  // not const: returned by move
+  std::string value = trim_blanks(raw);  // not const: returned by move
   const std::string prefix = where + "parameter '" + spec.key + "' ";
   auto check_range = [&](double v) {
     if (v >= spec.min && v <= spec.max) return;
@@ -193,14 +185,14 @@ void ParamSet::load_text(const std::string& text, const std::string& origin) {
     if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte order mark
     const std::string where = origin + ":" + std::to_string(line_no);
     const std::size_t hash = line.find('#');
-    const std::string content = trim(hash == std::string::npos ? line : line.substr(0, hash));
+    const std::string content = trim_blanks(hash == std::string::npos ? line : line.substr(0, hash));
     if (content.empty()) continue;
     const std::size_t eq = content.find('=');
-    if (eq == std::string::npos || trim(content.substr(0, eq)).empty()) {
+    if (eq == std::string::npos || trim_blanks(content.substr(0, eq)).empty()) {
       throw ParamError(where + ": expected 'key = value', got '" + content + "'");
     }
-    const std::string key = trim(content.substr(0, eq));
-    const std::string value = trim(content.substr(eq + 1));
+    const std::string key = trim_blanks(content.substr(0, eq));
+    const std::string value = trim_blanks(content.substr(eq + 1));
     auto [it, inserted] = line_of_key.emplace(key, line_no);
     if (!inserted && copy.find(key) != nullptr) {
       throw ParamError(where + ": parameter '" + key + "' is set twice (first at line " +

@@ -2,9 +2,16 @@
 // Small text helpers shared by readers of names typed by people (file extensions, class names, flags).
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ihc {
+
+// `s` without the spaces, tabs and line ends (CR, LF) around it.
+std::string trim_blanks(std::string_view s);
+
+// The items with `sep` between them ("a, b, c").
+std::string join(const std::vector<std::string>& items, const std::string& sep);
 
 // `s` with A-Z turned to a-z; other bytes (UTF-8 included) unchanged, whatever the C locale.
 std::string ascii_lower(std::string s);

@@ -10,18 +10,15 @@
 #include <opencv2/imgproc.hpp>
 
 #include "models/atomic_file.hpp"
-#include "models/cohort.hpp"
+#include "models/csv_table.hpp"
 #include "models/text.hpp"
 
 namespace ihc {
 namespace {
 
+// A CSV field or label without the blanks and the quotes around it.
 std::string trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  std::string out(s.substr(b, e - b));
-  // Quotes around a CSV field are not part of the value.
+  std::string out = trim_blanks(s);
   if (out.size() >= 2 && out.front() == '"' && out.back() == '"') out = out.substr(1, out.size() - 2);
   return out;
 }
@@ -167,7 +164,7 @@ std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string
   CsvTable table;
   try {
     table = parse_csv_table(std::string(text), origin);
-  } catch (const CohortError& e) {
+  } catch (const CsvError& e) {
     throw TruthError(e.what());
   }
   int ix = -1, iy = -1, il = -1;

@@ -43,7 +43,7 @@ LabelMap parse_label_map(std::string_view text);
 
 // CSV with a header naming x, y and the label column ("label", "type", "class" or "label_id"), any order,
 // delimited by the header's delimiter as clinical tables are (comma, else semicolon, else tab; read by
-// parse_csv_table of models/cohort.hpp, so "12,5" in a semicolon or tab file is 12.5).
+// parse_csv_table of models/csv_table.hpp, so "12,5" in a semicolon or tab file is 12.5).
 // Labels written as QuPath's class names (Negative, 1+, 2+, 3+) also set TruthPoint::grade (CSV and JSON).
 std::vector<TruthPoint> read_truth_csv(const std::filesystem::path& path, const LabelMap& labels);
 std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string& origin,

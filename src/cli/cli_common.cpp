@@ -9,12 +9,6 @@
 namespace ihc::cli {
 namespace {
 
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t");
-  const auto b = s.find_last_not_of(" \t");
-  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-}
-
 // A command made of subcommands (no arguments of its own): the first argument when it names none of them.
 std::optional<int> unknown_subcommand(CLI::App& app, const Args& args) {
   const auto subcommands = app.get_subcommands([](CLI::App*) { return true; });
@@ -69,7 +63,7 @@ ParamSet resolve_params(const std::string& preset, const std::string& params_fil
   for (const auto& kv : sets) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos) throw ParamError("--set expects key=value, got '" + kv + "'");
-    params.set(trim(kv.substr(0, eq)), trim(kv.substr(eq + 1)), "--set");
+    params.set(trim_blanks(kv.substr(0, eq)), trim_blanks(kv.substr(eq + 1)), "--set");
   }
   return params;
 }

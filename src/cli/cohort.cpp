@@ -217,7 +217,7 @@ int run_cohort(const Args& args) {
     if (!slide_map_path.empty()) map = read_csv_table(slide_map_path);
     cohort = build_cohort(scores, clinical, slide_map_path.empty() ? nullptr : &map, o);
     st = analyse_cohort(cohort, o);
-  } catch (const CohortError& e) {
+  } catch (const std::runtime_error& e) {  // CsvError, CohortError: both name the file and line
     std::fprintf(stderr, "ihcscore cohort: %s\n", e.what());
     return 1;
   }

@@ -8,6 +8,20 @@
 namespace ihc {
 namespace {
 
+// Parameter files and CSV tables come from Windows editors (CRLF) and hand-typed `--set key = value`.
+TEST(TrimBlanks, DropsSpacesTabsAndLineEndsAroundOnly) {
+  EXPECT_EQ(trim_blanks(" \tsigma_um = 1.5\r\n"), "sigma_um = 1.5");
+  EXPECT_EQ(trim_blanks("\r\n \t"), "");
+  EXPECT_EQ(trim_blanks(""), "");
+  EXPECT_EQ(trim_blanks("a\u00a0"), "a\u00a0");  // only ASCII blanks: a UTF-8 no-break space stays
+}
+
+TEST(Join, PutsTheSeparatorBetweenItemsOnly) {
+  EXPECT_EQ(join({"Image", "H-score", "IRS"}, ", "), "Image, H-score, IRS");
+  EXPECT_EQ(join({"one"}, ", "), "one");
+  EXPECT_EQ(join({}, ", "), "");
+}
+
 TEST(AsciiLower, LowersLettersOnly) {
   EXPECT_EQ(ascii_lower("A.NDPI"), "a.ndpi");
   EXPECT_EQ(ascii_lower("Ignore*"), "ignore*");
