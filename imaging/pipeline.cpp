@@ -483,6 +483,13 @@ void record_slide(SlideRecord& rec, const SlideInfo& info, const OpenedSlide& o)
   }
 }
 
+// A file's own pixel size makes --mpp irrelevant to its results: what --resume compares leaves it out.
+void record_hashes(SlideRecord& rec, const ScoreSlideRequest& req) {
+  if (!mpp_from_file(rec) || req.params_hash_own_mpp.empty()) return;
+  rec.params_hash = req.params_hash_own_mpp;
+  rec.detection_hash = req.detection_hash_own_mpp;
+}
+
 struct PlanIn {
   const Slide* slide = nullptr;
   bool calibrated = false;
@@ -1555,6 +1562,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   const SlideInfo& info = slide.info();
   settings.det.requested_pixel_size_um = opened.analysis_um;
   record_slide(rec, info, opened);
+  record_hashes(rec, req);
   const bool calibrated = opened.calibrated;
   rec.timings_s["open"] = seconds_since(t_start);
   cancel.check();

@@ -90,6 +90,10 @@ struct ScoreSlideRequest {
   int threads = 1;                // tile workers for this slide
   std::string params_hash;        // recorded for --resume
   std::string detection_hash;     // recorded: a later --resume that changes only grading regrades
+  // The two hashes as without --mpp, recorded instead when the file states its own pixel size (--mpp does
+  // not change its results, so adding or changing it must not score it again). Empty: as above.
+  std::string params_hash_own_mpp;
+  std::string detection_hash_own_mpp;
   // Regrade: the cells this earlier record's run wrote to out_dir (cells.csv, cells.geojson) are graded with
   // `params` instead of detected again; every output is rewritten as the run that detected them would have
   // written it with these parameters (open, overview, tissue and stains are redone: they are cheap and the

@@ -87,7 +87,9 @@ std::string validate_value(const ParamSpec& spec, const std::string& raw, const 
       double v = 0.0;
       if (!parse_double(value, &v)) throw ParamError(prefix + "expects a number, got '" + value + "'");
       check_range(v);
-      return value;
+      // Stored as the shortest text of the number: "1.50", "+1.5" and "15e-1" are one setting, in the
+      // files written and in the hashes --resume compares.
+      return format_number(v);
     }
     case ParamType::Int: {
       long long v = 0;

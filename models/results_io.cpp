@@ -1247,6 +1247,10 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
   return s;
 }
 
+bool mpp_from_file(const SlideRecord& record) {
+  return !record.mpp_source.empty() && record.mpp_source != "--mpp" && record.mpp_source != "none";
+}
+
 SlideRecord read_slide_json(const fs::path& path) { return parse_slide_json(read_file(path), path.string()); }
 
 ScoreRow score_row(const std::string& image, const Scores& s) {

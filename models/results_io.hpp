@@ -234,6 +234,9 @@ struct SlideRecord {
   std::string finished;
 };
 
+// The record's pixel size is the file's own (not --mpp, not missing): --mpp did not change its results.
+bool mpp_from_file(const SlideRecord& record);
+
 // Puts the grading a slide.json records on `g`: its scoring_measurement when it has one, and its thresholds
 // (three: 1+/2+/3+; one: single mode). False when it records no thresholds (g's stay). What the viewer starts
 // a review with, and what `reviewed` grades a review without thresholds with.

@@ -136,6 +136,8 @@ class Run {
         slide_rois_(inputs_.items.size()),
         hashes_(inputs_.items.size()),
         detection_hashes_(inputs_.items.size()),
+        hashes_own_mpp_(inputs_.items.size()),
+        detection_hashes_own_mpp_(inputs_.items.size()),
         regrade_from_(inputs_.items.size()) {}
 
   int execute();
@@ -158,6 +160,9 @@ class Run {
   std::vector<SlideRois> slide_rois_;          // with --roi FOLDER
   std::vector<std::string> hashes_;            // per slide: parameters, --mpp and the slide's ROI file
   std::vector<std::string> detection_hashes_;  // the same without the grading parameters
+  // Both as without --mpp: what a slide stating its own pixel size records and is compared with.
+  std::vector<std::string> hashes_own_mpp_;
+  std::vector<std::string> detection_hashes_own_mpp_;
   // --resume: a slide whose earlier results differ only in grading is regraded from them.
   std::vector<std::optional<SlideRecord>> regrade_from_;
   std::vector<std::string>
@@ -186,15 +191,18 @@ bool Run::try_reuse(std::size_t i) {
          fs::path(r.source).filename() != item.path.filename())) {
       return false;
     }
-    const bool same_cells = !r.detection_hash.empty() && r.detection_hash == detection_hashes_[i];
+    const bool own_mpp = mpp_from_file(r);
+    const std::string& hash = own_mpp ? hashes_own_mpp_[i] : hashes_[i];
+    const std::string& cells_hash = own_mpp ? detection_hashes_own_mpp_[i] : detection_hashes_[i];
+    const bool same_cells = !r.detection_hash.empty() && r.detection_hash == cells_hash;
     for (const auto& f : r.files) {
       if (!fs::exists(dir / f, ec)) {
-        if (same_cells || r.params_hash == hashes_[i])
+        if (same_cells || r.params_hash == hash)
           notes_.push_back(item.id + ": the earlier results lack " + f + ": detecting the cells again");
         return false;
       }
     }
-    if (r.params_hash != hashes_[i]) {
+    if (r.params_hash != hash) {
       if (same_cells) {
         regrade_from_[i] = std::move(r);
       } else if (r.detection_hash.empty()) {
@@ -253,6 +261,8 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
   req.threads = threads;
   req.params_hash = hashes_[i];
   req.detection_hash = detection_hashes_[i];
+  req.params_hash_own_mpp = hashes_own_mpp_[i];
+  req.detection_hash_own_mpp = detection_hashes_own_mpp_[i];
   req.cancel = &g_interrupted;
   req.decode_only = o_.decode_only;
   req.on_progress = [&progress, i](int done, int total) { progress.tiles(static_cast<int>(i), done, total); };
@@ -404,6 +414,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
 int Run::execute() {
   started_ = utc_now();
   const std::string extra = "mpp=" + std::to_string(o_.mpp);
+  const std::string extra_own_mpp = "mpp=" + std::to_string(0.0);  // as a run without --mpp
   const std::string run_roi = o_.roi.empty() || o_.roi_folder ? "" : ";roi=" + o_.roi_text;
   run_hash_ = params_hash(params_, extra + run_roi);
   for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
@@ -411,6 +422,8 @@ int Run::execute() {
     const std::string roi = o_.roi_folder ? ";roi=" + slide_rois_[i].text : run_roi;
     hashes_[i] = params_hash(params_, extra + roi);
     detection_hashes_[i] = detection_hash(params_, extra + roi);
+    hashes_own_mpp_[i] = params_hash(params_, extra_own_mpp + roi);
+    detection_hashes_own_mpp_[i] = detection_hash(params_, extra_own_mpp + roi);
   }
   remove_stale_temp_files(out_);
   if (o_.roi.empty()) {

@@ -1381,6 +1381,39 @@ TEST_F(ScoreCli, SlidesMovedElsewhereKeepTheirResultsOnResume) {
   EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/a-2/slide.json").source, "disk3/a.png");
 }
 
+// A researcher adds --mpp for the JPEGs that joined a folder of slides: the slides stating their own pixel
+// size are not scored again (hours on a real batch), the images that take it are; and "1.50" is "1.5".
+TEST_F(ScoreCli, ResumeRedoesOnlySlidesThatMppOrAChangedValueReallyChanges) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_resume_mpp");
+  fs::create_directories(dir / "in");
+  synth_field(dir, "in/own.png", 400, 300, 5);  // states 0.5 um/px (pHYs)
+  cv::imwrite((dir / "in/bare.png").string(), cv::imread((dir / "in/own.png").string()));  // states none
+  ASSERT_EQ(run({"score", "in", "-o", "out"}, dir).status, 0);
+  const auto own_first = ihc::read_slide_json(dir / "out/slides/own/slide.json");
+  EXPECT_EQ(own_first.mpp_source, "png.pHYs (px/m)");
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/bare/slide.json").mpp_source, "none");
+
+  const RunResult with_mpp = run({"score", "in", "-o", "out", "--resume", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(with_mpp.status, 0) << with_mpp.err;
+  EXPECT_NE(with_mpp.err.find("own complete (resumed)"), std::string::npos) << with_mpp.err;
+  EXPECT_NE(with_mpp.err.find("bare ok"), std::string::npos) << with_mpp.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/bare/slide.json").mpp_source, "--mpp");
+
+  const RunResult same = run({"score", "in", "-o", "out", "--resume", "--mpp", "0.50", "--set",
+                              "sigma_um=1.50", "--set", "threshold=+0.1"},
+                             dir);
+  ASSERT_EQ(same.status, 0) << same.err;
+  EXPECT_NE(same.err.find("own complete (resumed)"), std::string::npos) << same.err;
+  EXPECT_NE(same.err.find("bare complete (resumed)"), std::string::npos) << same.err;
+
+  const RunResult other_mpp = run({"score", "in", "-o", "out", "--resume", "--mpp", "0.4"}, dir);
+  ASSERT_EQ(other_mpp.status, 0) << other_mpp.err;
+  EXPECT_NE(other_mpp.err.find("own complete (resumed)"), std::string::npos) << other_mpp.err;
+  EXPECT_NE(other_mpp.err.find("bare ok"), std::string::npos) << other_mpp.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/own/slide.json").finished, own_first.finished);
+  EXPECT_DOUBLE_EQ(ihc::read_slide_json(dir / "out/slides/bare/slide.json").mpp_x, 0.4);
+}
+
 TEST_F(ScoreCli, RegionAreasAreTheRegionsOwnNotTheTissueGridCellsTheyTouch) {
   const fs::path dir = ihc::test::temp_dir("score_cli_roi_area");
   const std::string image = (ihc::test::source_dir() / "samples" / "ki67_nuclear.png").string();

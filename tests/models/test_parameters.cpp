@@ -76,6 +76,22 @@ TEST(ParamSet, SetStoresValidatedValuesAndLaterSetsWin) {
   EXPECT_DOUBLE_EQ(p.get_double("tile_size_px"), 512.0);
 }
 
+// The files written (run.json, slide.json, params --show) and the hashes --resume compares hold one text per
+// value: a setting typed "1.50" is the "1.5" of a preset.
+TEST(ParamSet, NumbersAreStoredAsTheirShortestText) {
+  ParamSet p(test_specs());
+  for (const char* typed : {"1.50", "+1.5", "15e-1", " 1.500 "}) {
+    p.set("sigma_um", typed);
+    EXPECT_EQ(p.values().at("sigma_um"), "1.5") << typed;
+  }
+  p.set("threshold_1plus", "0.10");
+  EXPECT_EQ(p.values().at("threshold_1plus"), "0.1");
+  p.set("offset", "-0");
+  EXPECT_EQ(p.values().at("offset"), "-0");
+  p.set("tile_size_px", "0512");
+  EXPECT_EQ(p.values().at("tile_size_px"), "512");
+}
+
 TEST(ParamSet, ErrorsNameTheOriginTheKeyAndTheProblem) {
   ParamSet p(test_specs());
   EXPECT_EQ(error_of([&] { p.set("sigma", "2"); }),
