@@ -375,7 +375,9 @@ Scores compute_scores(const GradeCounts& c, const ScoreOptions& options) {
     s.ixp = s.ixp_rate = s.allred_proportion = s.allred = s.irs_percentage = s.irs = kNaN;
     s.warnings.push_back("no cells: every score is undefined (NaN)");
   } else {
-    s.positive_percent = static_cast<double>(s.positive) / n * 100.0;
+    // Each percentage is one division of exact integers, so a score that is exactly a round cutoff
+    // (92 / 160 = 57.5 %) is that double, not 57.49999999999999 in the Low group.
+    s.positive_percent = 100.0 * static_cast<double>(s.positive) / n;
     s.allred_proportion = allred_proportion_score(s.positive, s.detections);
     s.irs_percentage = irs_percentage_score(s.positive, s.detections);
     const std::int64_t graded = c.one_plus + c.two_plus + c.three_plus;
@@ -388,11 +390,12 @@ Scores compute_scores(const GradeCounts& c, const ScoreOptions& options) {
                            "IxP, Allred and IRS are undefined (NaN)");
     } else {
       const auto sum = static_cast<double>(c.one_plus + 2 * c.two_plus + 3 * c.three_plus);
-      s.h_score = sum / n * 100.0;
+      s.h_score = 100.0 * sum / n;
       s.mean_positive_grade = graded > 0 ? sum / static_cast<double>(graded) : kNaN;
-      s.intensity_score = intensity_score(c, options.intensity_rule);
-      s.ixp = s.intensity_score * s.positive_percent;
-      s.ixp_rate = s.intensity_score * static_cast<double>(s.positive) / n;
+      const int intensity = intensity_score(c, options.intensity_rule);
+      s.intensity_score = intensity;
+      s.ixp = 100.0 * static_cast<double>(intensity * s.positive) / n;
+      s.ixp_rate = static_cast<double>(intensity * s.positive) / n;
       s.allred = s.allred_proportion + s.intensity_score;
       s.irs = s.intensity_score * s.irs_percentage;
     }

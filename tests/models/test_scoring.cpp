@@ -428,6 +428,35 @@ TEST(Groups, CutoffIsInclusiveForHigh) {
   EXPECT_EQ(group_score_label(GroupScore::Irs), "IRS");
 }
 
+// A study's cutoff is a round number, and a slide can score exactly that: 92 of 160 positive is 57.5 %,
+// which 92 / 160 * 100 gave as 57.49999999999999 and put in Low. Every score with a percentage is one
+// division of exact integers, so it is the double nearest the true value and equals the typed cutoff.
+TEST(Groups, AScoreExactlyAtTheCutoffIsHighForEveryScore) {
+  const GradeCounts c = counts(68, 25, 57, 10);  // 92 of 160 positive, grade sum 169, mean grade 1.84
+  ScoreOptions o;
+  const Scores s = compute_scores(c, o);
+  EXPECT_EQ(s.positive_percent, 57.5);
+  EXPECT_EQ(s.h_score, 105.625);
+  EXPECT_EQ(s.intensity_score, 2);
+  EXPECT_EQ(s.ixp, 115.0);
+  EXPECT_EQ(s.ixp_rate, 1.15);
+  const std::vector<std::pair<GroupScore, double>> at_cutoff = {{GroupScore::PositivePercent, 57.5},
+                                                                {GroupScore::HScore, 105.625},
+                                                                {GroupScore::Ixp, 115.0},
+                                                                {GroupScore::IxpRate, 1.15}};
+  for (const auto& [score, cutoff] : at_cutoff) {
+    o.group_score = score;
+    o.group_cutoff = cutoff;
+    EXPECT_EQ(compute_scores(c, o).group, "High") << group_score_key(score);
+  }
+  // 1 of 3 positive at 3+: IxP is exactly 100 and the Positive % is the double nearest 100/3.
+  const Scores third = compute_scores(counts(2, 0, 0, 1), ScoreOptions());
+  EXPECT_EQ(third.ixp, 100.0);
+  EXPECT_EQ(third.h_score, 100.0);
+  EXPECT_EQ(third.positive_percent, 100.0 / 3.0);
+  EXPECT_EQ(compute_scores(counts(71, 0, 29, 0), ScoreOptions()).positive_percent, 29.0);  // was 28.999...
+}
+
 // SHIDC-B-Ki-67: per-cell points (1 positive, 2 negative tumour cell, 3 lymphocyte). Counting the annotated
 // classes with lymphocytes outside the region must give the dataset's own Ki-67 index for every image.
 TEST(ScoresOnRealAnnotations, ShidcKi67IndexMatchesTheDatasetSummary) {
