@@ -331,6 +331,19 @@ void Run::write_tables_locked(bool interrupted) {
       errors += one_line(item.path.string()) + "\t" + stage + "\t" + why + "\n";
     }
   }
+  // An input that could not even be opened (a missing file of a list, a dangling link) is a slide of the
+  // study all the same: a table without its row would lose it silently. Named with its extension, which
+  // keeps it apart from the scored slides' ids.
+  for (const auto& p : inputs_.problems) {
+    if (!p.failure) continue;
+    ScoreRow r;
+    r.image = p.path.filename().string();
+    if (std::any_of(rows.begin(), rows.end(), [&r](const ScoreRow& s) { return s.image == r.image; })) {
+      r.image = p.path.string();
+    }
+    r.status = "FAILED: " + one_line(p.message);
+    rows.push_back(r);
+  }
   write_file_atomic(out_ / "summary.csv", summary_csv(rows, ColumnNames::QuPath));
   write_file_atomic(out_ / "summary_stats.csv", summary_csv(rows, ColumnNames::Stats));
   if (!o_.roi.empty()) {
@@ -488,7 +501,11 @@ int Run::execute() {
     other_stain +=
         scored && !image_type_warning(image_type_from_name(o.record.image_type)).looks_like.empty();
   }
-  for (const auto& p : inputs_.problems) failed += p.failure;
+  std::size_t inputs = inputs_.items.size();
+  for (const auto& p : inputs_.problems) {
+    failed += p.failure;
+    inputs += p.failure ? 1 : 0;
+  }
   const bool interrupted = g_interrupted.load();
   const int exit_status = interrupted ? 130 : (failed > 0 ? 2 : 0);
   {
@@ -507,7 +524,7 @@ int Run::execute() {
     const std::string stain_note =
         other_stain > 0 ? "; " + std::to_string(other_stain) + " do not look like H-DAB (see Status)" : "";
     std::fprintf(stderr, "ihcscore score: %d of %zu slides scored, %d failed%s%s; results in %s\n", ok,
-                 inputs_.items.size(), failed, failed > 0 ? " (see errors.tsv)" : "", stain_note.c_str(),
+                 inputs, failed, failed > 0 ? " (see errors.tsv)" : "", stain_note.c_str(),
                  out_.string().c_str());
   }
   return exit_status;

@@ -110,12 +110,18 @@ TEST_F(ScoreCli, MixedFolderScoresGoodInputsAndReportsEveryBadOne) {
     std::ofstream(in / "truncated.svs", std::ios::binary) << bytes.substr(0, 1000);
   }
   std::ofstream(in / "notes.txt") << "scanned on Monday\n";
+  fs::create_symlink(dir / "moved-away.svs", in / "gone.svs");  // a link whose slide was moved
   const RunResult r = run({"score", "in", "-o", "out", "--preset", "ki67"}, dir);
   EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("ihcscore score: 2 of 7 slides scored, 5 failed (see errors.tsv);"), std::string::npos)
+      << r.err;
 
   const fs::path out = dir / "out";
   const auto rows = ihc::read_summary_csv(out / "summary.csv");
-  ASSERT_EQ(rows.size(), 6u) << r.err;  // every slide-like input has a row; notes.txt does not
+  ASSERT_EQ(rows.size(), 7u) << r.err;  // every slide-like input has a row; notes.txt does not
+  const auto* gone = row_of(rows, "gone.svs");  // failed before it had an id: its file name
+  ASSERT_NE(gone, nullptr);
+  EXPECT_EQ(gone->status.rfind("FAILED: in/gone.svs: ", 0), 0u) << gone->status;
   const auto* good = row_of(rows, "cmu_small_region");
   ASSERT_NE(good, nullptr);
   EXPECT_EQ(good->status, "ok; looks like H&E, not H-DAB (check the stain)");  // CMU-1 is an H&E slide
@@ -161,7 +167,7 @@ TEST_F(ScoreCli, MixedFolderScoresGoodInputsAndReportsEveryBadOne) {
 
   // errors.tsv: every failed and skipped input, with its stage.
   const auto errors = read_tsv(out / "errors.tsv");
-  ASSERT_EQ(errors.size(), 6u);
+  ASSERT_EQ(errors.size(), 7u);
   EXPECT_EQ(errors[0], (std::vector<std::string>{"slide", "stage", "message"}));
   std::map<std::string, std::vector<std::string>> by_name;
   for (std::size_t i = 1; i < errors.size(); ++i)
