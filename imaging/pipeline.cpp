@@ -518,14 +518,14 @@ SlidePlan plan_slide(const PlanIn& in) {
   p.w0 = info.level_sizes[0].width;
   p.h0 = info.level_sizes[0].height;
   p.thumb_ds = std::max(1.0, static_cast<double>(std::max(p.w0, p.h0)) / in.overlay_max_px);
-  p.whole = info.level_count() == 1 && p.w0 * p.h0 <= kWholeImageMaxPixels;
+  p.whole = info.plain_image() && p.w0 * p.h0 <= kWholeImageMaxPixels;
   // Where tiles are read: the level nearest the analysis resolution.
   p.tile_ds = in.calibrated ? in.analysis_um / in.mpp0 : 1.0;
   p.tile_level = in.slide->best_level_for_downsample(std::max(1.0, p.tile_ds));
   p.thumb_level = in.slide->best_level_for_downsample(p.thumb_ds);
   // The fixed vectors need the overview only for a plain image's glass colour, estimation needs it always;
   // otherwise they are known before the overview and tiles can start at once.
-  p.stains_need_overview = in.estimate_stains || (in.background.automatic && info.level_count() == 1);
+  p.stains_need_overview = in.estimate_stains || (in.background.automatic && info.plain_image());
   // Level 0 decoded once when the overview reads it whole anyway and detection reads it too (plain images,
   // small slides): the overview and the tiles are cut from it instead of decoding it twice (cmu: the
   // decode was ~0.2 s of a 1.4 s slide).
@@ -1576,7 +1576,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                                      .overlay_max_px = params.get_int("overlay_max_px"),
                                      .estimate_stains = params.get_bool("estimate_stains"),
                                      .background = settings.background});
-  StainsIn stains_in = stains_input(settings, params, info.level_count() == 1);
+  StainsIn stains_in = stains_input(settings, params, info.plain_image());
   // Level 0 when plan.keep_level0; declared before the pool, whose workers cut tiles from it.
   cv::Mat level0;
   if (!plan.stains_need_overview) record_stains(rec, settings.stains, resolve_stains(stains_in));
@@ -1771,7 +1771,7 @@ SlideOverview slide_overview(const fs::path& input, const ParamSet& params, doub
                        .overlay_max_px = params.get_int("overlay_max_px"),
                        .estimate_stains = params.get_bool("estimate_stains"),
                        .background = settings.background});
-  o.stains_in = stains_input(settings, params, slide.info().level_count() == 1);
+  o.stains_in = stains_input(settings, params, slide.info().plain_image());
   o.overview = read_overview_stage({.slide = &slide, .plan = &o.plan});
   o.tissue = overview_tissue(o.stains_in, o.overview.thumb, params, o.opened.calibrated, o.opened.mpp0,
                              o.plan, input.string());

@@ -43,7 +43,12 @@ struct SlideInfo {
   std::vector<std::string> associated_images;  // "thumbnail", "label", "macro"
   std::vector<std::string> warnings;           // e.g. "16-bit image converted to 8-bit RGB"
 
+  // One picture (PNG, JPEG, a TIFF page) decoded whole: its levels above 0 are made by the reader for
+  // display, not scanned, and it is scored as a plain image however large it is drawn.
+  bool single_picture = false;
+
   int level_count() const { return static_cast<int>(level_sizes.size()); }
+  bool plain_image() const { return single_picture || level_count() == 1; }
   bool has_mpp() const { return mpp_x == mpp_x && mpp_y == mpp_y; }
 };
 

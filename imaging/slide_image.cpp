@@ -86,6 +86,7 @@ class ImageSlide : public Slide {
  public:
   ImageSlide(const cv::Mat& rgb, SlideInfo info) {
     info_ = std::move(info);
+    info_.single_picture = true;
     info_.level_sizes.assign(1, rgb.size());
     info_.downsamples.assign(1, 1.0);
     cv::Size size = rgb.size();

@@ -118,7 +118,7 @@ TEST_F(ScoreCli, MixedFolderScoresGoodInputsAndReportsEveryBadOne) {
 
   const fs::path out = dir / "out";
   const auto rows = ihc::read_summary_csv(out / "summary.csv");
-  ASSERT_EQ(rows.size(), 7u) << r.err;  // every slide-like input has a row; notes.txt does not
+  ASSERT_EQ(rows.size(), 7u) << r.err;          // every slide-like input has a row; notes.txt does not
   const auto* gone = row_of(rows, "gone.svs");  // failed before it had an id: its file name
   ASSERT_NE(gone, nullptr);
   EXPECT_EQ(gone->status.rfind("FAILED: in/gone.svs: ", 0), 0u) << gone->status;
@@ -560,6 +560,34 @@ TEST_F(ScoreCli, ASlideKeepsItsIdWhenAnotherOfTheSameNameJoinsTheFolder) {
 // colour anchors the tissue threshold the detector itself keeps the whole field (before, it kept no piece and
 // the whole image was taken with a "no glass/tissue contrast" warning, which a field scored without a pixel
 // size, whose size filters are then in pixels, still gets).
+// Camera images are often wider than 2048 px, where the image reader adds display levels: such an image was
+// scored as a scanned slide (white background instead of its glass, a field's pale stroma read as glass), so
+// adding 2 px to a 2048 px crop changed its Ki-67 index by 3 points. A picture is scored as one however
+// large.
+TEST_F(ScoreCli, APictureWiderThanTheDisplayLevelsIsScoredAsAPlainImage) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_wide_picture");
+  ASSERT_EQ(run({"synth", "--kind", "nuclear", "--layout", "field", "--width", "2100", "--height", "700",
+                 "--mpp", "0.5", "--seed", "4", "-o", "wide.png"},
+                dir)
+                .status,
+            0);
+  const cv::Mat wide = cv::imread((dir / "wide.png").string());
+  cv::imwrite((dir / "crop.png").string(), wide(cv::Rect(0, 0, 2040, 700)));
+  const RunResult r =
+      run({"score", "wide.png", "crop.png", "-o", "out", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto wide_rec = ihc::read_slide_json(dir / "out/slides/wide/slide.json");
+  const auto crop_rec = ihc::read_slide_json(dir / "out/slides/crop/slide.json");
+  EXPECT_EQ(wide_rec.levels, 2);  // the reader's display level
+  for (const auto* rec : {&wide_rec, &crop_rec}) {
+    EXPECT_NE(rec->stains_source.find("background 245 244 240, estimated from"), std::string::npos)
+        << rec->stains_source;
+  }
+  EXPECT_NEAR(wide_rec.total.positive_pct, crop_rec.total.positive_pct, 1.5);
+  EXPECT_NEAR(wide_rec.total.num_detections, crop_rec.total.num_detections * 2100.0 / 2040.0,
+              0.03 * crop_rec.total.num_detections);
+}
+
 TEST_F(ScoreCli, FieldWithoutGlassIsScoredWholeAndTheOverlayOutlinesIt) {
   IHC_REQUIRE_SHARED(field, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_1.jpg");
   const fs::path dir = ihc::test::temp_dir("score_cli_whole_field");
