@@ -1,6 +1,8 @@
 #include "models/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -200,17 +202,60 @@ void write_file_atomic(const fs::path& path, std::string_view content) {
   f.commit();
 }
 
+namespace {
+
+// The pid in ".name.tmp-<pid>-<n>" is a running process (EPERM: running as another user).
+bool writer_running(const std::string& name, std::size_t marker) {
+  const std::size_t start = marker + kTempMarker.size();
+  const std::size_t dash = name.find('-', start);
+  if (dash == std::string::npos || dash == start) return false;
+  pid_t pid = 0;
+  for (std::size_t i = start; i < dash; ++i) {
+    if (name[i] < '0' || name[i] > '9' || pid > 4194304) return false;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
 int remove_stale_temp_files(const fs::path& dir) {
   int removed = 0;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.size() > 1 && name[0] == '.' && name.find(kTempMarker) != std::string::npos &&
-        it->is_regular_file(ec)) {
+    const std::size_t marker = name.rfind(kTempMarker);
+    if (name.size() > 1 && name[0] == '.' && marker != std::string::npos && it->is_regular_file(ec) &&
+        !writer_running(name, marker)) {
       if (fs::remove(it->path(), ec)) ++removed;
     }
   }
   return removed;
+}
+
+FolderLock::FolderLock(const fs::path& dir) {
+  const fs::path path = dir / ".ihcscore.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    const int err = errno;
+    throw FileError(path, "cannot create the lock file: " + errno_text(err));
+  }
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) {
+    locked_ = true;
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) == 0) {
+      [[maybe_unused]] const auto n = ::pwrite(fd_, pid.data(), pid.size(), 0);
+    }
+    return;
+  }
+  char buf[32] = {};
+  const auto n = ::pread(fd_, buf, sizeof(buf) - 1, 0);
+  holder_ = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  while (!holder_.empty() && (holder_.back() == '\n' || holder_.back() == '\r')) holder_.pop_back();
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing drops the lock; the file stays for the next run
 }
 
 }  // namespace ihc

@@ -69,7 +69,30 @@ class AtomicFile {
   bool committed_ = false;
 };
 
-// Removes leftover temporary files of interrupted writes in `dir` (not recursive). Returns how many.
+// Removes leftover temporary files of interrupted writes in `dir` (not recursive). Returns how many. A file
+// whose writer is still running (its pid is in the name) is left alone: the viewer saving a review, or
+// another process writing, would lose its file at the rename.
 int remove_stale_temp_files(const std::filesystem::path& dir);
+
+// An exclusive lock on a folder for as long as the object lives (flock on <dir>/.ihcscore.lock, which holds
+// the pid; the kernel drops the lock when the process ends, kill -9 included). Two runs writing one output
+// folder would rename each other's files away and leave tables of either.
+class FolderLock {
+ public:
+  explicit FolderLock(
+      const std::filesystem::path& dir);  // throws FileError when the lock file cannot be made
+  ~FolderLock();
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+  bool locked() const { return locked_; }
+  // When not locked: the holder's pid as it wrote it ("" when unknown).
+  const std::string& holder() const { return holder_; }
+
+ private:
+  int fd_ = -1;
+  bool locked_ = false;
+  std::string holder_;
+};
 
 }  // namespace ihc

@@ -613,13 +613,22 @@ int run_score(const Args& args) {
     }
     return usage_error(why);
   }
+  // One run per output folder, held until this one ends: a second would rename the first's files away and
+  // the tables would be either run's.
+  std::optional<FolderLock> lock;
   try {
     ensure_directory(out);
     // Writable? Find out now rather than after the first slide.
     write_file_atomic(out / ".write-test", "");
     fs::remove(out / ".write-test");
+    lock.emplace(out);
   } catch (const std::exception& e) {
     return usage_error(std::string("output folder: ") + e.what());
+  }
+  if (!lock->locked()) {
+    const std::string pid = lock->holder().empty() ? "" : " (pid " + lock->holder() + ")";
+    return usage_error(out.string() + " is in use by another ihcscore score" + pid +
+                       ": wait for it to finish or give another -o");
   }
   if (!o.resume && !o.force) {
     int existing = 0;

@@ -495,6 +495,26 @@ TEST_F(ScoreCli, AnOutputFolderGivenAsItsOwnInputIsSearchedForItsImagesNotItsRes
 
 // Nothing to score (a folder of tables) is a usage error that writes nothing: it exited 0 with empty tables,
 // which replaced an earlier run's in the same output folder.
+// Two runs into one folder (a second terminal, a cron job) renamed each other's temporary files away and
+// failed slides of the first; the tables were whichever run wrote last. The second now stops before touching
+// it.
+TEST_F(ScoreCli, ASecondRunIntoAFolderInUseStopsAndTouchesNothing) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_lock");
+  synth_field(dir, "a.png", 300, 200, 5);
+  fs::create_directories(dir / "out");
+  {
+    const ihc::FolderLock running(dir / "out");  // this test process stands for the first run
+    ASSERT_TRUE(running.locked());
+    const RunResult second = run({"score", "a.png", "-o", "out"}, dir);
+    EXPECT_EQ(second.status, 1);
+    EXPECT_EQ(second.err, "ihcscore score: error: out is in use by another ihcscore score (pid " +
+                              std::to_string(::getpid()) + "): wait for it to finish or give another -o\n");
+    EXPECT_FALSE(fs::exists(dir / "out/summary.csv"));
+    EXPECT_FALSE(fs::exists(dir / "out/slides"));
+  }
+  EXPECT_EQ(run({"score", "a.png", "-o", "out"}, dir).status, 0);  // the lock went with its holder
+}
+
 TEST_F(ScoreCli, InputsWithoutAnImageAreAUsageErrorThatWritesNothing) {
   const fs::path dir = ihc::test::temp_dir("score_cli_no_images");
   fs::create_directories(dir / "tables");

@@ -1,6 +1,8 @@
 #include "models/atomic_file.hpp"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -147,11 +149,42 @@ TEST(AtomicFile, ANamedPipeIsRefusedNotWaitedOn) {
   EXPECT_EQ(thrown, pipe.string() + ": is not a regular file");
 }
 
+// The pid of a process that has ended.
+pid_t ended_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  return child;
+}
+
 TEST(AtomicFile, RemovesStaleTemporariesOnly) {
   const fs::path dir = ihc::test::temp_dir("atomic_stale");
-  std::ofstream(dir / ".cells.csv.tmp-123-0") << "partial";
+  const std::string dead = std::to_string(ended_pid());
+  std::ofstream(dir / (".cells.csv.tmp-" + dead + "-0")) << "partial";
   std::ofstream(dir / "cells.csv") << "done";
   std::ofstream(dir / ".hidden") << "keep";
+  // A running writer's (the viewer saving a review while a batch starts): renamed into place later.
+  const std::string running = ".review.json.tmp-" + std::to_string(::getpid()) + "-7";
+  std::ofstream(dir / running) << "being written";
   EXPECT_EQ(ihc::remove_stale_temp_files(dir), 1);
-  EXPECT_EQ(names_in(dir), (std::vector<std::string>{".hidden", "cells.csv"}));
+  EXPECT_EQ(names_in(dir), (std::vector<std::string>{".hidden", running, "cells.csv"}));
+}
+
+TEST(FolderLock, OneHolderAtATimeAndTheOtherLearnsItsPid) {
+  const fs::path dir = ihc::test::temp_dir("folder_lock");
+  {
+    const ihc::FolderLock first(dir);
+    ASSERT_TRUE(first.locked());
+    const ihc::FolderLock second(dir);  // another open file: flock refuses it even in one process
+    EXPECT_FALSE(second.locked());
+    EXPECT_EQ(second.holder(), std::to_string(::getpid()));
+  }
+  EXPECT_TRUE(ihc::FolderLock(dir).locked());  // released with its holder
+  try {
+    ihc::FolderLock in_a_file(dir / ".ihcscore.lock");
+    ADD_FAILURE() << "a lock inside a file was made";
+  } catch (const ihc::FileError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / ".ihcscore.lock/.ihcscore.lock").string() +
+                                         ": cannot create the lock file: Not a directory");
+  }
 }
