@@ -467,6 +467,15 @@ double analysis_pixel_size_um(double requested_um, double mpp0, const std::vecto
   return best;
 }
 
+void check_detection_upsampling(double mpp0, double analysis_um, const std::string& name) {
+  if (!is_calibrated(mpp0) || !(mpp0 > kMaxDetectionUpsampling * analysis_um)) return;
+  throw DetectionError(name + ": pixel size " + fmt(mpp0) + " um/px is too coarse to detect cells at " +
+                       fmt(analysis_um) + " um/px (" + fmt(std::round(mpp0 / analysis_um * 10) / 10) +
+                       "x upsampling, at most " + fmt(kMaxDetectionUpsampling) + "x): give a scan of " +
+                       fmt(kMaxDetectionUpsampling * analysis_um) +
+                       " um/px or finer, or a larger requested_pixel_size_um");
+}
+
 CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains,
                        const DetectionParams& requested, const DetectionRegion& region,
                        std::vector<std::vector<cv::Point2f>>* seam_nuclei) {
@@ -482,6 +491,7 @@ CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains
   const bool calibrated = is_calibrated(mpp);
   DetectionParams params = requested;
   params.requested_pixel_size_um = analysis_pixel_size_um(requested.requested_pixel_size_um, mpp, {1.0});
+  check_detection_upsampling(mpp, params.requested_pixel_size_um, "detect_cells");
   const PxParams q = to_pixels(params, calibrated);
 
   // Resample to the requested pixel size (analysis image); uncalibrated images are used as they are.
@@ -531,6 +541,7 @@ CellTable detect_cells_in_slide(Slide& slide, const StainMatrix& stains, const D
   if (calibrated) {
     params.requested_pixel_size_um =
         analysis_pixel_size_um(requested.requested_pixel_size_um, info.mpp_x, info.downsamples);
+    check_detection_upsampling(info.mpp_x, params.requested_pixel_size_um, info.path.string());
   }
   const double mpp0 = calibrated ? info.mpp_x : params.requested_pixel_size_um;
   const PxParams q = to_pixels(params, calibrated);

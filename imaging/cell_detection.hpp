@@ -84,6 +84,13 @@ int detection_overlap_px(const DetectionParams& params);
 // <= 0 `mpp0` (no calibration): `requested_um`.
 double analysis_pixel_size_um(double requested_um, double mpp0, const std::vector<double>& downsamples);
 
+// Detection upsamples an image at most this much: a coarser image does not resolve nuclei (a nucleus is a
+// few of its pixels), and upsampling it fills memory (a 512 px image at 30 um/px is 3 GB at 0.5 um/px).
+inline constexpr double kMaxDetectionUpsampling = 4.0;
+// Throws DetectionError "<name>: pixel size 30 um/px is too coarse to detect cells at 0.5 um/px ..." when
+// `mpp0` (calibrated) exceeds kMaxDetectionUpsampling x `analysis_um`.
+void check_detection_upsampling(double mpp0, double analysis_um, const std::string& name);
+
 // Detects cells in one RGB image (CV_8UC3) whose pixel size is `mpp` (NaN or <= 0: treated as
 // requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are pixels of `rgb` mapped to
 // level 0 as origin + (p + 0.5) * scale_to_level0 - 0.5 (origin in level-0 pixels; pixel centres map to pixel

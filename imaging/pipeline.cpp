@@ -451,6 +451,11 @@ OpenedSlide open_stage(const OpenIn& in) {
   o.analysis_um = in.requested_pixel_size_um;
   if (o.calibrated) {
     o.analysis_um = analysis_pixel_size_um(in.requested_pixel_size_um, info.mpp_x, info.downsamples);
+    try {
+      check_detection_upsampling(info.mpp_x, o.analysis_um, in.input.string());
+    } catch (const std::exception& e) {
+      throw PipelineError("open", e.what());
+    }
   } else {
     o.warnings.push_back(
         "no pixel size in the file and no --mpp: scored in pixels, micron columns left empty");

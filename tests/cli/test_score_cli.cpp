@@ -301,6 +301,20 @@ TEST_F(ScoreCli, PlainImageWithoutPixelSizeIsScoredInPixelsAndSaysSo) {
   EXPECT_DOUBLE_EQ(um[0].mpp, 0.25);
 }
 
+TEST_F(ScoreCli, AnImageTooCoarseForCellsFailsNamedInsteadOfFillingMemory) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_coarse");
+  synth_field(dir, "fine.png", 300, 200, 5);
+  cv::imwrite((dir / "field.png").string(), cv::imread((dir / "fine.png").string()));  // no pixel size
+  const RunResult r = run({"score", "field.png", "-o", "out", "--mpp", "30"}, dir);
+  EXPECT_EQ(r.status, 2) << r.err;
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(
+      rows[0].status,
+      "FAILED: field.png: pixel size 30 um/px is too coarse to detect cells at 0.5 um/px (60x upsampling, "
+      "at most 4x): give a scan of 2 um/px or finer, or a larger requested_pixel_size_um");
+}
+
 // Netpbm images start with a text header ("P6\n640 640\n255\n"): given on the command line they were read
 // as lists of paths, each line an error. They are images; a list of paths still works beside them, and a
 // binary file that is neither says so.

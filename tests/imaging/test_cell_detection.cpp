@@ -467,6 +467,25 @@ TEST(CellDetection, WorksAtTheRequestedPixelSizeAndReportsLevel0Coordinates) {
   }
 }
 
+// A 512 px image given --mpp 30 was upsampled 60x (3 GB, 52 s) and scored "ok" with 2 cells; --mpp 250 died
+// in an allocation of 3 TB. Up to 4x (a 2 um/px scan) is detected; beyond, the image is refused, named.
+TEST(CellDetection, AnImageFarCoarserThanTheAnalysisPixelIsRefusedNotUpsampled) {
+  EXPECT_NO_THROW(check_detection_upsampling(2.0, 0.5, "a.png"));
+  EXPECT_NO_THROW(check_detection_upsampling(std::nan(""), 0.5, "a.png"));  // uncalibrated: pixels
+  try {
+    check_detection_upsampling(30.0, 0.5, "a.png");
+    ADD_FAILURE() << "a 60x upsampling was accepted";
+  } catch (const DetectionError& e) {
+    EXPECT_EQ(
+        std::string(e.what()),
+        "a.png: pixel size 30 um/px is too coarse to detect cells at 0.5 um/px (60x upsampling, at most "
+        "4x): give a scan of 2 um/px or finer, or a larger requested_pixel_size_um");
+  }
+  const auto field = test::grid_field(
+      2, 2, 40.0, 9.0, [](int, int) { return false; }, [](int, int) { return false; });
+  EXPECT_THROW(detect_cells(field.rgb, 2.5, hdab(), DetectionParams{}), DetectionError);
+}
+
 // A 0.499 um/px scan is read as it is, not resampled by 0.2 %: the same cells as when 0.499 is requested.
 TEST(CellDetection, LevelWithinOnePercentOfTheRequestedPixelSizeIsUsedAsItIs) {
   EXPECT_DOUBLE_EQ(analysis_pixel_size_um(0.5, 0.499, {1.0}), 0.499);
