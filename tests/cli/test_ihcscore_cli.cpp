@@ -42,3 +42,22 @@ TEST(IhcscoreCli, HelpAndVersion) {
   r = ihcscore({});
   EXPECT_EQ(r.status, 1);
 }
+
+// `-o "$OUT"` with OUT unset gave score an empty output folder: it wrote its tables into the current folder.
+// An empty value is a usage error for every command's options and arguments.
+TEST(IhcscoreCli, AnEmptyValueIsAUsageErrorNamingTheOption) {
+  const auto dir = ihc::test::temp_dir("ihcscore_empty_value");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"score", "a.png", "-o", ""}, "--output"},
+      {{"score", "a.png", "-o", "out", "--roi", ""}, "--roi"},
+      {{"score", "a.png", "-o", "out", "--params", ""}, "--params"},
+      {{"score", "", "-o", "out"}, "INPUT"},
+      {{"info", ""}, "SLIDE"},
+      {{"evaluate", "--image", "", "--truth", "t.csv"}, "--image"}};
+  for (const auto& [args, name] : cases) {
+    const auto r = ihc::test::run_program("ihcscore", args, dir);
+    EXPECT_EQ(r.status, 1) << name;
+    EXPECT_EQ(first_line(r.err), name + ": an empty value (an unset variable?)\n") << r.err;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir));  // nothing written, nowhere
+}
