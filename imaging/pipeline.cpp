@@ -1636,12 +1636,18 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
 
   // ---- detection, streamed into the writers
   const auto t_detect = Clock::now();
-  // Plain images are scored whole: a field filled with tissue has no glass for the tissue detector to
-  // contrast with, so its mask can be empty although every pixel is tissue. Only whole slides are gated by
-  // tissue.
+  // A field filled with tissue has no glass for the tissue detector to contrast with, so its mask can be empty
+  // although every pixel is tissue. A plain image is then detected whole and counted in field_area; a slide
+  // (a field saved as a pyramidal TIFF) is detected in field_area's tiles. Either says so, or "no tissue"
+  // when no cell is found.
   bool no_tissue = cv::countNonZero(area.mask) == 0;
-  const bool whole_field_area = plan.whole && no_tissue && req.rois.empty();
-  if (whole_field_area) no_tissue = false;
+  const bool field_fallback = no_tissue && req.rois.empty();
+  const bool whole_field_area = plan.whole && field_fallback;
+  std::string field_note;
+  if (field_fallback) {
+    no_tissue = false;
+    if (!plan.whole) field_area(tissue, &field_note).copyTo(area.mask);
+  }
   CellSink sink({.out_dir = req.out_dir,
                  .image_id = req.image_id,
                  .thumb = thumb,
@@ -1679,7 +1685,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     detected = detect_whole(detect_in, std::move(level0), job, req.threads, sink);
   } else {
     const std::vector<int> kept = tiles_touching(job, area.mask, tissue.sx, tissue.sy);
-    detected = detect_tiles(detect_in, pool, job, kept, early_tiles, use_tissue, sink);
+    detected = detect_tiles(detect_in, pool, job, kept, early_tiles, use_tissue && !field_fallback, sink);
     level0.release();
   }
   // --decode-only stops here, with or without tissue: the benchmark's record, not a scored slide's outputs.
@@ -1689,16 +1695,16 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     if (!rois_outside)
       rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
   }
-  if (whole_field_area) {
+  if (field_fallback) {
     if (sink.total_counts().detections() == 0) {
       no_tissue = true;
+      area.mask.setTo(0);
       rec.warnings.push_back("no tissue found and no cells detected");
     } else {
-      std::string note;
-      field_area(tissue, &note).copyTo(area.mask);
-      rec.warnings.push_back(note);
-      sink.set_scored_area(area.mask);
+      if (whole_field_area) field_area(tissue, &field_note).copyTo(area.mask);
+      rec.warnings.push_back(field_note);
     }
+    sink.set_scored_area(area.mask);
   }
   rec.timings_s[regrade ? "regrade" : "detection"] = seconds_since(t_detect);
   if (regrade) rec.timings_s["read_cells"] = read_cells_s;
@@ -1829,7 +1835,7 @@ SlideTissue slide_tissue(const fs::path& input, const ParamSet& params, double m
   t.pieces = tissue.pieces;
   t.threshold_od = tissue.threshold_od;
   cv::Mat mask = tissue.mask;
-  if (plan.whole && cv::countNonZero(mask) == 0) mask = field_area(tissue, &t.note);
+  if (cv::countNonZero(mask) == 0) mask = field_area(tissue, &t.note);
   const AreaScale scale{opened.calibrated, (opened.mpp0 / tissue.sx) * (opened.mpp0_y / tissue.sy)};
   const int px = cv::countNonZero(mask);
   t.area_mm2 = scale.mm2(px);

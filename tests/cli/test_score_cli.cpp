@@ -20,6 +20,7 @@
 #include <regex>
 #include <thread>
 
+#include "imaging/tiff_writer.hpp"
 #include "models/atomic_file.hpp"
 #include "models/results_io.hpp"
 #include "models/results_link.hpp"
@@ -622,6 +623,41 @@ TEST_F(ScoreCli, APictureWiderThanTheDisplayLevelsIsScoredAsAPlainImage) {
               0.03 * crop_rec.total.num_detections);
 }
 
+// A field saved as a small pyramidal TIFF (vips, QuPath exports): its overview has no glass either, and
+// tissue detection kept nothing, so the slide path said "no tissue found" with 0 cells where the same field
+// as a PNG had 274. A slide without tissue is now scored in field_area's tiles, as a plain image is counted
+// in it.
+TEST_F(ScoreCli, AFieldSavedAsAPyramidIsScoredAsTheSameFieldAsAPicture) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_field_pyramid");
+  ASSERT_EQ(run({"synth", "--kind", "nuclear", "--layout", "field", "--width", "512", "--height", "512",
+                 "--mpp", "0.5", "--seed", "1", "-o", "field.png"},
+                dir)
+                .status,
+            0);
+  cv::Mat rgb;
+  cv::cvtColor(cv::imread((dir / "field.png").string()), rgb, cv::COLOR_BGR2RGB);
+  ihc::PyramidTiffOptions options;
+  options.tile_size = 128;
+  options.min_level_size = 128;
+  options.jpeg_quality = 95;
+  options.mpp = 0.5;
+  ihc::PyramidTiffWriter writer(dir / "field.tif", rgb.size(), options);
+  writer.write_rows(rgb);
+  writer.finish();
+  ASSERT_GT(writer.level_sizes().size(), 1u);
+  const RunResult r = run({"score", "field.png", "field.tif", "-o", "out", "--preset", "ki67"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto png = ihc::read_slide_json(dir / "out/slides/field/slide.json");
+  const auto tif = ihc::read_slide_json(dir / "out/slides/field-2/slide.json");
+  EXPECT_GT(tif.levels, 1);
+  EXPECT_NEAR(tif.total.num_detections, png.total.num_detections, 0.02 * png.total.num_detections);
+  EXPECT_NEAR(tif.total.positive_pct, png.total.positive_pct, 2.0);
+  EXPECT_DOUBLE_EQ(tif.total.tissue_area_mm2, png.total.tissue_area_mm2);
+  EXPECT_NE(std::find(tif.warnings.begin(), tif.warnings.end(),
+                      "tissue detection found no glass/tissue contrast: tissue area is the whole image"),
+            tif.warnings.end());
+}
+
 TEST_F(ScoreCli, FieldWithoutGlassIsScoredWholeAndTheOverlayOutlinesIt) {
   IHC_REQUIRE_SHARED(field, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_1.jpg");
   const fs::path dir = ihc::test::temp_dir("score_cli_whole_field");
@@ -927,8 +963,9 @@ TEST_F(ScoreCli, TiledSlideAndWholeImageFindTheSameCells) {
                 dir)
                 .status,
             0);
+  // The slide's white background for both: a plain image's own glass colour (245 244 240) is another input.
   ASSERT_EQ(run({"score", "f.png", "-o", "whole", "--mpp", "0.5", "--preset", "ki67", "--set",
-                 "tissue_detection=false"},
+                 "tissue_detection=false", "--set", "background=white"},
                 dir)
                 .status,
             0);
