@@ -1636,10 +1636,10 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
 
   // ---- detection, streamed into the writers
   const auto t_detect = Clock::now();
-  // A field filled with tissue has no glass for the tissue detector to contrast with, so its mask can be empty
-  // although every pixel is tissue. A plain image is then detected whole and counted in field_area; a slide
-  // (a field saved as a pyramidal TIFF) is detected in field_area's tiles. Either says so, or "no tissue"
-  // when no cell is found.
+  // A field filled with tissue has no glass for the tissue detector to contrast with, so its mask can be
+  // empty although every pixel is tissue. A plain image is then detected whole and counted in field_area; a
+  // slide (a field saved as a pyramidal TIFF) is detected in field_area's tiles. Either says so, or "no
+  // tissue" when no cell is found.
   bool no_tissue = cv::countNonZero(area.mask) == 0;
   const bool field_fallback = no_tissue && req.rois.empty();
   const bool whole_field_area = plan.whole && field_fallback;
