@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/atomic_file.hpp"
+#include "models/qupath_io.hpp"
 #include "models/text.hpp"
 
 namespace ihc {
@@ -347,21 +348,37 @@ class FeatureReader {
 
 std::string classification_of(const json& props) {
   if (!props.is_object() || !props.contains("classification")) return "";
-  const json& c = props["classification"];
-  if (c.is_string()) return c.get<std::string>();
-  if (c.is_object() && c.contains("name") && c["name"].is_string()) return c["name"].get<std::string>();
-  return "";
+  return qupath_class_name(props["classification"]);
+}
+
+// Skipped features of one kind ("cell", "Point has no area"): one warning for all of them, as an export of
+// every object holds thousands of cells.
+struct Skipped {
+  std::string key;
+  std::size_t count = 0;
+  std::size_t first = 0;  // feature index
+  std::string one;        // "skipped (cell, not an annotation)", after "feature N: "
+  std::string many;       // "cells skipped (not annotations)", after the count
+};
+
+void skip(std::vector<Skipped>& skipped, const std::string& key, std::size_t index, std::string one,
+          std::string many) {
+  for (auto& s : skipped) {
+    if (s.key == key) {
+      ++s.count;
+      return;
+    }
+  }
+  skipped.push_back({key, 1, index, std::move(one), std::move(many)});
 }
 
 }  // namespace
 
 AnnotationSet parse_geojson_annotations(const std::string& text, const std::string& origin) {
   json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw RegionError(origin + ": invalid JSON at byte " + std::to_string(e.byte));
-  }
+  std::size_t error_byte = 0;
+  if (!parse_qupath_json(text, &root, &error_byte))
+    throw RegionError(origin + ": invalid JSON at byte " + std::to_string(error_byte));
   const json* features = nullptr;
   json single = json::array();
   if (root.is_array()) {
@@ -379,6 +396,7 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
   }
 
   AnnotationSet set;
+  std::vector<Skipped> skipped;
   for (std::size_t i = 0; i < features->size(); ++i) {
     const json& f = (*features)[i];
     FeatureReader reader(origin, i);
@@ -386,26 +404,21 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
     const json props =
         f.contains("properties") && f["properties"].is_object() ? f["properties"] : json::object();
     // QuPath exports detections and cells too; only annotations define regions.
-    std::string object_type = props.value("objectType", "annotation");
-    if (f.contains("id") && f["id"].is_string()) {
-      const std::string id = f["id"].get<std::string>();
-      if (id == "PathDetectionObject" || id == "PathCellObject" || id == "PathTileObject")
-        object_type = "detection";
-    }
+    const std::string object_type = qupath_object_type(f);
     if (object_type != "annotation") {
-      set.warnings.push_back(origin + ": feature " + std::to_string(i) + ": skipped (" + object_type +
-                             ", not an annotation)");
+      skip(skipped, object_type, i, "skipped (" + object_type + ", not an annotation)",
+           object_type + "s skipped (not annotations)");
       continue;
     }
     if (!f.contains("geometry") || f["geometry"].is_null()) {
-      set.warnings.push_back(origin + ": feature " + std::to_string(i) + ": skipped (no geometry)");
+      skip(skipped, "no geometry", i, "skipped (no geometry)", "features skipped (no geometry)");
       continue;
     }
     Annotation a;
     std::string skipped_type;
     if (!reader.geometry(f["geometry"], &a.polygons, &skipped_type)) {
-      set.warnings.push_back(origin + ": feature " + std::to_string(i) + ": skipped (" + skipped_type +
-                             " has no area)");
+      skip(skipped, skipped_type, i, "skipped (" + skipped_type + " has no area)",
+           skipped_type + "s skipped (no area)");
       continue;
     }
     a.classification = classification_of(props);
@@ -414,6 +427,10 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
     if (a.name.empty()) a.name = a.classification;
     if (a.name.empty()) a.name = "Annotation " + std::to_string(i);
     set.annotations.push_back(std::move(a));
+  }
+  for (const auto& s : skipped) {
+    set.warnings.push_back(s.count == 1 ? origin + ": feature " + std::to_string(s.first) + ": " + s.one
+                                        : origin + ": " + std::to_string(s.count) + " " + s.many);
   }
   return set;
 }

@@ -58,19 +58,24 @@ bool region_outside_image(const Region& region, double width, double height);
 
 // One QuPath annotation read from GeoJSON.
 struct Annotation {
-  std::string name;            // properties.name, else the classification, else "Annotation <index>"
-  std::string classification;  // properties.classification.name (or the older string form), may be empty
-  bool exclude = false;        // classification "Ignore*" or "Exclude" (case-insensitive)
+  std::string name;  // properties.name, else the classification, else "Annotation <index>"
+  std::string
+      classification;    // properties.classification as QuPath reads it ("Tumor: Positive"), may be empty
+  bool exclude = false;  // classification "Ignore*" or "Exclude" (case-insensitive)
   std::vector<Polygon> polygons;
 };
 
 struct AnnotationSet {
   std::vector<Annotation> annotations;
-  std::vector<std::string> warnings;  // skipped features (points, lines, detections), named by index
+  // Skipped features (points, lines, cells and detections), one warning per kind: "f.geojson: feature 3:
+  // skipped (Point has no area)" for one, "f.geojson: 50000 cells skipped (not annotations)" for many.
+  std::vector<std::string> warnings;
 };
 
-// Accepts a FeatureCollection, a list of Features or one Feature; Polygon and MultiPolygon geometries.
-// Errors (RegionError) name `origin` and the feature index: "tumour.geojson: feature 2: ...".
+// Accepts a FeatureCollection, a list of Features or one Feature; Polygon and MultiPolygon geometries. Object
+// types and classes are read as QuPath reads them (models/qupath_io: objectType, 0.3's object_type or type;
+// the NaN and Infinity of QuPath <= 0.4). Errors (RegionError) name `origin` and the feature index:
+// "tumour.geojson: feature 2: ...".
 AnnotationSet parse_geojson_annotations(const std::string& text, const std::string& origin);
 // The file read and parsed; `text`, when given, receives its content (what a run's parameter hash covers).
 AnnotationSet load_geojson_annotations(const std::string& path, std::string* text = nullptr);

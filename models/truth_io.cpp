@@ -11,6 +11,7 @@
 
 #include "models/atomic_file.hpp"
 #include "models/csv_table.hpp"
+#include "models/qupath_io.hpp"
 #include "models/text.hpp"
 
 namespace ihc {
@@ -52,11 +53,20 @@ std::string known_labels(const LabelMap& labels) {
   return out;
 }
 
-TruthLabel lookup_label(const LabelMap& labels, std::string_view text, const std::string& where) {
+bool find_label(const LabelMap& labels, std::string_view text, TruthLabel* out) {
   const std::string key = normalise_label(text);
   for (const auto& [k, v] : labels) {
-    if (normalise_label(k) == key) return v;
+    if (normalise_label(k) == key) {
+      *out = v;
+      return true;
+    }
   }
+  return false;
+}
+
+TruthLabel lookup_label(const LabelMap& labels, std::string_view text, const std::string& where) {
+  TruthLabel label{};
+  if (find_label(labels, text, &label)) return label;
   throw TruthError(where + ": unknown label '" + trim(text) + "' (known: " + known_labels(labels) + ")");
 }
 
@@ -101,6 +111,8 @@ std::string_view truth_format_name(TruthFormat f) {
       return "mask";
     case TruthFormat::QuPathRender:
       return "qupath-render";
+    case TruthFormat::GeoJson:
+      return "geojson";
   }
   return "csv";
 }
@@ -109,21 +121,38 @@ TruthFormat truth_format_from_path(const std::filesystem::path& path) {
   const std::string ext = ascii_lower(path.extension().string());
   if (ext == ".csv" || ext == ".txt") return TruthFormat::Csv;
   if (ext == ".json") return TruthFormat::Json;
+  if (ext == ".geojson") return TruthFormat::GeoJson;
   if (ext == ".png" || ext == ".tif" || ext == ".tiff" || ext == ".bmp") return TruthFormat::Mask;
   throw TruthError(path.string() + ": cannot tell the truth format from the extension '" + ext +
-                   "' (use .csv, .json or a .png mask, or give --truth-format csv|json|mask|qupath-render)");
+                   "' (use .csv, .json, .geojson or a .png mask, or give --truth-format "
+                   "csv|json|geojson|mask|qupath-render)");
+}
+
+TruthFormat truth_format_from_file(const std::filesystem::path& path) {
+  const TruthFormat by_extension = truth_format_from_path(path);
+  if (by_extension != TruthFormat::Json) return by_extension;
+  // A file that cannot be read or parsed is left to the JSON reader, whose errors say so.
+  const WholeFile f = read_whole_file(path);
+  nlohmann::json doc;
+  std::size_t error_byte = 0;
+  if (f.status != WholeFile::Status::Ok || !parse_qupath_json(f.text, &doc, &error_byte)) return by_extension;
+  const bool features =
+      doc.is_array() && !doc.empty() && doc[0].is_object() && doc[0].value("type", "") == "Feature";
+  return doc.is_object() || features ? TruthFormat::GeoJson : TruthFormat::Json;
 }
 
 TruthFormat parse_truth_format(std::string_view name) {
-  for (TruthFormat f : {TruthFormat::Csv, TruthFormat::Json, TruthFormat::Mask, TruthFormat::QuPathRender}) {
+  for (TruthFormat f : {TruthFormat::Csv, TruthFormat::Json, TruthFormat::Mask, TruthFormat::QuPathRender,
+                        TruthFormat::GeoJson}) {
     if (ascii_lower(std::string(name)) == truth_format_name(f)) return f;
   }
-  throw TruthError("unknown truth format '" + std::string(name) + "' (use csv, json, mask or qupath-render)");
+  throw TruthError("unknown truth format '" + std::string(name) +
+                   "' (use csv, json, geojson, mask or qupath-render)");
 }
 
 LabelMap default_label_map(TruthFormat f) {
   LabelMap m{{"1", TruthLabel::Positive}, {"2", TruthLabel::Negative}, {"3", TruthLabel::Ignore}};
-  if (f == TruthFormat::Csv) {
+  if (f == TruthFormat::Csv || f == TruthFormat::GeoJson) {
     m["positive"] = TruthLabel::Positive;
     m["negative"] = TruthLabel::Negative;
     m["ignore"] = TruthLabel::Ignore;
@@ -255,6 +284,86 @@ std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::strin
 
 std::vector<TruthPoint> read_truth_json(const std::filesystem::path& path, const LabelMap& labels) {
   return parse_truth_json(read_text(path), path.string(), labels);
+}
+
+std::vector<TruthPoint> parse_truth_geojson(std::string_view text, const std::string& origin,
+                                            const LabelMap& labels) {
+  nlohmann::json doc;
+  std::size_t error_byte = 0;
+  if (!parse_qupath_json(text, &doc, &error_byte))
+    throw TruthError(origin + ": not valid JSON (byte " + std::to_string(error_byte) + ")");
+  nlohmann::json one = nlohmann::json::array();
+  const nlohmann::json* features = &doc;
+  if (doc.is_object() && doc.value("type", "") == "FeatureCollection" && doc.contains("features") &&
+      doc["features"].is_array()) {
+    features = &doc["features"];
+  } else if (doc.is_object() && doc.value("type", "") == "Feature") {
+    one.push_back(doc);
+    features = &one;
+  } else if (!doc.is_array()) {
+    throw TruthError(origin + ": expected a GeoJSON FeatureCollection, a Feature or a list of Features");
+  }
+  std::vector<TruthPoint> points;
+  std::map<std::string, std::size_t> without_points;  // geometry type -> features
+  for (std::size_t i = 0; i < features->size(); ++i) {
+    const auto& f = (*features)[i];
+    const std::string where = origin + ": feature " + std::to_string(i);
+    if (!f.is_object() || f.value("type", "") != "Feature")
+      throw TruthError(where + ": not a GeoJSON Feature");
+    const auto g = f.find("geometry");
+    const std::string type = g != f.end() && g->is_object() ? g->value("type", "") : "";
+    if (type != "Point" && type != "MultiPoint") {
+      ++without_points[type.empty() ? "no geometry" : type];
+      continue;
+    }
+    if (!g->contains("coordinates")) throw TruthError(where + ": " + type + " has no coordinates");
+    const auto& coords = g->at("coordinates");
+    std::vector<const nlohmann::json*> positions;
+    if (type == "Point") {
+      positions.push_back(&coords);
+    } else if (coords.is_array()) {
+      for (const auto& c : coords) positions.push_back(&c);
+    } else {
+      throw TruthError(where + ": MultiPoint coordinates are not a list of [x, y]");
+    }
+    // The counting tool's class: the label map may name the whole class or its intensity part.
+    const auto props = f.find("properties");
+    std::string name = props != f.end() && props->is_object() && props->contains("classification")
+                           ? qupath_class_name((*props)["classification"])
+                           : "";
+    if (name.empty()) name = "unclassified";
+    TruthLabel label{};
+    std::string label_text = name;
+    if (!find_label(labels, name, &label)) {
+      label_text = qupath_class_last_part(name);
+      label = lookup_label(labels, label_text, where);
+    }
+    for (std::size_t k = 0; k < positions.size(); ++k) {
+      const auto& p = *positions[k];
+      if (!p.is_array() || p.size() < 2 || !p[0].is_number() || !p[1].is_number()) {
+        throw TruthError(where + ": point " + std::to_string(k) + " is not [x, y]");
+      }
+      TruthPoint t;
+      t.position = {p[0].get<double>(), p[1].get<double>()};
+      if (!std::isfinite(t.position.x) || !std::isfinite(t.position.y))
+        throw TruthError(where + ": point " + std::to_string(k) + " is not finite");
+      t.label = label;
+      t.grade = grade_of_class_text(label_text, label);
+      points.push_back(t);
+    }
+  }
+  if (points.empty() && !without_points.empty()) {
+    std::vector<std::string> held;
+    held.reserve(without_points.size());
+    for (const auto& [type, n] : without_points) held.push_back(type + " " + std::to_string(n));
+    throw TruthError(origin + ": no Point or MultiPoint annotations (QuPath's Points tool) among its " +
+                     std::to_string(features->size()) + " features (" + join(held, ", ") + ")");
+  }
+  return points;
+}
+
+std::vector<TruthPoint> read_truth_geojson(const std::filesystem::path& path, const LabelMap& labels) {
+  return parse_truth_geojson(read_text(path), path.string(), labels);
 }
 
 TruthOnImage truth_on_image(const std::vector<TruthPoint>& points, const cv::Size& image,

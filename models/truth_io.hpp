@@ -1,8 +1,9 @@
 #pragma once
 // Readers for annotated cell points ("truth"): CSV (x,y,label; AdamDlubak's markers.csv "type,x,y"), a JSON
-// list of {x, y, label_id} (SHIDC-B-Ki-67), colour masks (DeepLIIF: red positive, blue negative cells) and
-// QuPath viewer snapshots with the detections drawn filled in their class colours ("qupath-render").
-// Masks arrive decoded (models/ does no image I/O); CSV and JSON are read from files here.
+// list of {x, y, label_id} (SHIDC-B-Ki-67), QuPath's point annotations exported as GeoJSON, colour masks
+// (DeepLIIF: red positive, blue negative cells) and QuPath viewer snapshots with the detections drawn filled
+// in their class colours ("qupath-render"). Masks arrive decoded (models/ does no image I/O); CSV and JSON
+// are read from files here.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -22,19 +23,22 @@ class TruthError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class TruthFormat { Csv, Json, Mask, QuPathRender };
+enum class TruthFormat { Csv, Json, Mask, QuPathRender, GeoJson };
 
-std::string_view truth_format_name(TruthFormat f);  // "csv", "json", "mask", "qupath-render"
-// From the extension: .csv/.txt -> Csv, .json -> Json, .png/.tif/.tiff/.bmp -> Mask (a render is never
-// guessed: it is a PNG like a mask). Throws TruthError.
+std::string_view truth_format_name(TruthFormat f);  // "csv", "json", "mask", "qupath-render", "geojson"
+// From the extension: .csv/.txt -> Csv, .json -> Json, .geojson -> GeoJson, .png/.tif/.tiff/.bmp -> Mask (a
+// render is never guessed: it is a PNG like a mask). Throws TruthError.
 TruthFormat truth_format_from_path(const std::filesystem::path& path);
-// "csv", "json", "mask", "qupath-render"; throws TruthError naming the accepted values.
+// The same, but a .json file holding GeoJSON (an object, or a list of Features as QuPath 0.2-0.3 exported
+// objects) is GeoJson: SHIDC's JSON truth is a list of points.
+TruthFormat truth_format_from_file(const std::filesystem::path& path);
+// "csv", "json", "mask", "qupath-render", "geojson"; throws TruthError naming the accepted values.
 TruthFormat parse_truth_format(std::string_view name);
 
 // Label text (as written in the file; words compared case-insensitively) -> label.
 using LabelMap = std::map<std::string, TruthLabel>;
 
-// CSV: 1 positive, 2 negative, 3 ignore (markers.csv types, SHIDC ids), and the words
+// CSV and GeoJSON: 1 positive, 2 negative, 3 ignore (markers.csv types, SHIDC ids), and the words
 // positive/negative/ignore plus QuPath's class names Positive, Negative, 1+, 2+, 3+. JSON: 1 positive, 2
 // negative, 3 ignore (SHIDC: 3 = lymphocyte).
 LabelMap default_label_map(TruthFormat f);
@@ -55,8 +59,19 @@ std::vector<TruthPoint> read_truth_json(const std::filesystem::path& path, const
 std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::string& origin,
                                          const LabelMap& labels);
 
-// CSV or JSON truth (coordinates in the whole image) on the evaluated image, the part `crop` of a whole image
-// of size `image` (empty crop: all of it): points are shifted into the crop and left out outside it, as
+// QuPath's point annotations (the Points tool) exported as GeoJSON: a FeatureCollection, a list of Features
+// or one Feature (QuPath's NaN and Infinity read), each Point or MultiPoint geometry one cell per point,
+// labelled by its classification (models/qupath_io: "Positive", {"names": ["Tumor", "Positive"]}) through
+// `labels`: the full name, else its last part ("Tumor: 2+" -> 2+); an unclassified point's label is
+// "unclassified". Features without points (the area annotated) are skipped; a file of features but no points
+// is an error. Errors name the file and the feature index.
+std::vector<TruthPoint> read_truth_geojson(const std::filesystem::path& path, const LabelMap& labels);
+std::vector<TruthPoint> parse_truth_geojson(std::string_view text, const std::string& origin,
+                                            const LabelMap& labels);
+
+// CSV, JSON or GeoJSON truth (coordinates in the whole image) on the evaluated image, the part `crop` of a
+// whole image of size `image` (empty crop: all of it): points are shifted into the crop and left out outside
+// it, as
 // --detections' cells are. Points outside the whole image are counted apart: they mean another image's
 // truth or another scale. Inside: 0 <= x < width, 0 <= y < height.
 struct TruthOnImage {

@@ -29,6 +29,7 @@
 #include "models/atomic_file.hpp"
 #include "models/evaluation.hpp"
 #include "models/presets.hpp"
+#include "models/qupath_io.hpp"
 #include "models/results_io.hpp"
 #include "models/scoring.hpp"
 #include "models/text.hpp"
@@ -144,13 +145,16 @@ StainMatrix stains_for_image(const StainChoice& choice, const cv::Mat& rgb, cons
 }
 
 // Cells read from a file instead of detected: ihcscore's or QuPath's cells (cells.csv with "Centroid X px"
-// and "Classification"; cells.geojson), or points in any truth format (CSV, JSON, colour mask, QuPath render)
-// for tools such as DeepLIIF that write masks. `rows` are the cells' measurements when the file has them.
+// and "Classification"; QuPath's measurement table; cells.geojson and QuPath's GeoJSON of cells or
+// detections), or points in any truth format (CSV, JSON, colour mask, QuPath render) for tools such as
+// DeepLIIF that write masks. `rows` are the cells' measurements when the file has them.
 struct ReadDetections {
   std::vector<PredictedPoint> points;
   CellTable rows;
   std::string format;
   int left_out = 0;  // ignore-labelled points and cells outside the evaluated image (crop)
+  // "12 detections without an intensity class (Tumor: 10, unclassified: 2) left out", or empty.
+  std::string without_class;
 };
 
 std::string first_line_or_char(const std::string& path, bool line) {
@@ -177,17 +181,32 @@ std::string detections_format_of(const std::string& path, const std::string& giv
   if (!given.empty()) return given;  // checked with the other options
   const std::string ext = ascii_lower(fs::path(path).extension().string());
   if (ext == ".geojson") return "geojson";
-  if (ext == ".csv" || ext == ".txt") {
-    const std::string header = first_line_or_char(path, true);
-    return header.find("Centroid X px") != std::string::npos ? "cells-csv" : "csv";
-  }
-  if (ext == ".json") return first_line_or_char(path, false) == "{" ? "geojson" : "json";
+  if (ext == ".json") return truth_format_from_file(path) == TruthFormat::GeoJson ? "geojson" : "json";
+  if (ext == ".png" || ext == ".tif" || ext == ".tiff" || ext == ".bmp")
+    return std::string(truth_format_name(truth_format_from_path(path)));
+  // Tables by their header: QuPath exports its measurement tables as .tsv, .txt or .csv.
+  const std::string header = first_line_or_char(path, true);
+  if (is_qupath_measurement_table(header) || header.find("Centroid X px") != std::string::npos)
+    return "cells-csv";
+  if (ext == ".csv" || ext == ".tsv" || ext == ".txt") return "csv";
   return std::string(truth_format_name(truth_format_from_path(path)));
+}
+
+// "Tumor: 10, unclassified: 2": most first.
+std::string class_counts_text(const std::map<std::string, std::size_t>& counts) {
+  std::vector<std::pair<std::string, std::size_t>> sorted(counts.begin(), counts.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::vector<std::string> items;
+  items.reserve(sorted.size());
+  for (const auto& [name, n] : sorted) items.push_back(name + ": " + std::to_string(n));
+  return join(items, ", ");
 }
 
 ReadDetections read_detections(const std::string& path, const std::string& format_given,
                                const LabelMap* custom_labels, const cv::Rect& image_crop,
-                               const cv::Size& full_size, const cv::Size& size, int mask_min_area_px) {
+                               const cv::Size& full_size, const cv::Size& size, int mask_min_area_px,
+                               const cv::Point2d& mpp) {
   ReadDetections out;
   out.format = detections_format_of(path, format_given);
   const cv::Point2d shift(image_crop.x, image_crop.y);
@@ -195,17 +214,50 @@ ReadDetections read_detections(const std::string& path, const std::string& forma
     return p.x >= 0 && p.y >= 0 && p.x < size.width && p.y < size.height;
   };
   if (out.format == "cells-csv" || out.format == "geojson") {
-    CellResults cells = out.format == "geojson" ? read_cells_geojson(path) : read_cells_csv(path);
+    QuPathCells read;
+    if (out.format == "geojson") {
+      read = read_geojson_cells(path, CellFileRules::QuPath);
+    } else if (is_qupath_measurement_table(first_line_or_char(path, true))) {
+      read = read_qupath_measurement_table(path, mpp.x, mpp.y);
+      out.format = "QuPath measurement table";
+    } else {
+      read.cells = read_cells_csv(path);
+    }
+    CellResults& cells = read.cells;
     // ihcscore's own folder: cells.csv beside the GeoJSON has the exact centroids the batch counted with.
     const fs::path beside = fs::path(path).parent_path() / "cells.csv";
     std::error_code ec;
     const bool exact = out.format == "geojson" && fs::is_regular_file(beside, ec) &&
                        take_csv_centroids(read_file(beside), cells);
+    // As QuPath's counts: a cell counts by its intensity class (a derived class's last part); cells of other
+    // classes, or of none, are neither positive nor negative and are left out.
+    std::vector<std::uint8_t> classed(cells.table.size(), 1);
+    std::map<std::string, std::size_t> other_classes;
+    for (std::size_t i = 0; i < read.class_names.size(); ++i) {
+      CellClass c{};
+      if (qupath_intensity_class(read.class_names[i], &c)) continue;
+      classed[i] = 0;
+      ++other_classes[read.class_names[i].empty() ? "unclassified" : read.class_names[i]];
+    }
+    std::size_t unclassed = 0;
+    for (const auto& [name, n] : other_classes) unclassed += n;
+    if (unclassed > 0) {
+      out.without_class = count_of(unclassed, "detection") + " without an intensity class (" +
+                          class_counts_text(other_classes) + ")";
+      if (unclassed == cells.table.size()) {
+        throw std::runtime_error(path + ": " + out.without_class +
+                                 ": nothing to compare (classify them Positive/Negative or 1+/2+/3+, as "
+                                 "QuPath's positive cell detection does)");
+      }
+      out.without_class += " left out";
+    }
     // One "Positive" (single-threshold) class means the file has no intensity grades.
-    const bool graded = std::none_of(cells.classes.begin(), cells.classes.end(),
-                                     [](CellClass c) { return c == CellClass::Positive; });
+    bool graded = true;
+    for (std::size_t i = 0; i < cells.classes.size(); ++i)
+      graded = graded && !(classed[i] && cells.classes[i] == CellClass::Positive);
     std::vector<std::uint8_t> keep(cells.table.size(), 0);
     for (std::size_t i = 0; i < cells.table.size(); ++i) {
+      if (!classed[i]) continue;
       Cell& cell = cells.table.cells[i];
       // The GeoJSON reader gives the cell outline's centroid; ihcscore's own is the nucleus's.
       if (out.format == "geojson" && !exact && cell.nucleus.size() >= 3) {
@@ -218,7 +270,7 @@ ReadDetections read_detections(const std::string& path, const std::string& forma
       out.points.push_back(
           {cell.centroid, is_positive(cells.classes[i]), graded ? class_grade(cells.classes[i]) : -1});
     }
-    out.left_out = static_cast<int>(cells.table.size() - out.points.size());
+    out.left_out = static_cast<int>(cells.table.size() - unclassed - out.points.size());
     out.rows = keep_cells(std::move(cells.table), keep);
     return out;
   }
@@ -521,7 +573,8 @@ int run_evaluate(const Args& args) {
   app.add_option(
          "--truth", o.truths,
          "Annotated cells of the image at the same position: CSV (x,y,label or markers.csv type,x,y), "
-         "JSON list of {x, y, label_id}, a colour mask (red positive, blue negative), or QuPath's rendered "
+         "JSON list of {x, y, label_id}, QuPath's point annotations exported as GeoJSON (one cell per point, "
+         "labelled by its class), a colour mask (red positive, blue negative), or QuPath's rendered "
          "detections (--truth-format qupath-render)")
       ->required();
   app.add_option(
@@ -530,22 +583,25 @@ int run_evaluate(const Args& args) {
       "Give one per image or none");
   app.add_option(
       "--truth-format", o.truth_format,
-      "csv, json, mask, or qupath-render: a QuPath viewer snapshot on the image's pixel grid with the "
-      "detections drawn filled in QuPath's class colours (Negative #7070E1, Positive #FA3E3E), one "
-      "cell per fill (default: from the extension; a .png is a mask)");
+      "csv, json, geojson, mask, or qupath-render: a QuPath viewer snapshot on the image's pixel grid with "
+      "the detections drawn filled in QuPath's class colours (Negative #7070E1, Positive #FA3E3E), one "
+      "cell per fill (default: from the extension, a .json holding GeoJSON is geojson; a .png is a mask)");
   app.add_option(
       "--labels", o.labels,
       "Label mapping, e.g. '1=positive,2=negative,3=ignore' (default: 1 positive, 2 negative, 3 ignore; "
-      "CSV also accepts positive/negative/ignore and QuPath's class names)");
+      "CSV and GeoJSON also accept positive/negative/ignore and QuPath's class names; a GeoJSON point's "
+      "label is its class, else the class's last part, 'unclassified' without one)");
   app.add_option(
       "--detections", o.detections,
       "Cells to compare instead of detecting them, one per --image: another tool's or an earlier run's "
-      "(ihcscore or QuPath cells.csv/cells.geojson, ihcview's reviewed_cells.geojson) or points in a truth "
-      "format (CSV, JSON, colour mask such as DeepLIIF's output, QuPath render)");
+      "(ihcscore's cells.csv/cells.geojson, ihcview's reviewed_cells.geojson, QuPath's GeoJSON of cells or "
+      "detections or its measurement table; cells counted by their intensity class, others left out) or "
+      "points in a truth format (CSV, JSON, colour mask such as DeepLIIF's output, QuPath render)");
   app.add_option(
       "--detections-format", o.detections_format,
-      "cells-csv, geojson, csv, json, mask, qupath-render, or deepliif (DeepLIIF's inferred "
-      "segmentation, *_fake_B_5.png: its own thresholds; default: from the extension and the header)");
+      "cells-csv (ihcscore's cells.csv or QuPath's measurement table), geojson, csv, json, mask, "
+      "qupath-render, or deepliif (DeepLIIF's inferred segmentation, *_fake_B_5.png: its own thresholds; "
+      "default: from the extension and the header)");
   app.add_option("--mask-min-area-px", o.mask_min_area_px, "Smallest mask component counted as a cell")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--image-crop", o.image_crop,
@@ -661,7 +717,7 @@ int run_evaluate(const Args& args) {
       }
 
       const TruthFormat format =
-          o.truth_format.empty() ? truth_format_from_path(truth_path) : parse_truth_format(o.truth_format);
+          o.truth_format.empty() ? truth_format_from_file(truth_path) : parse_truth_format(o.truth_format);
       const LabelMap labels = o.labels.empty() ? default_label_map(format) : custom_labels;
       std::vector<TruthPoint> truth;
       int truth_outside_crop = 0;
@@ -690,7 +746,9 @@ int run_evaluate(const Args& args) {
           throw std::runtime_error("--truth-crop applies to image truth (mask or qupath-render) only, not " +
                                    truth_path);
         const std::vector<TruthPoint> read = format == TruthFormat::Json ? read_truth_json(truth_path, labels)
-                                                                         : read_truth_csv(truth_path, labels);
+                                             : format == TruthFormat::GeoJson
+                                                 ? read_truth_geojson(truth_path, labels)
+                                                 : read_truth_csv(truth_path, labels);
         // Points are in the full image: shifted into the crop; those outside it are not annotations of the
         // evaluated image and would count as misses.
         TruthOnImage on_image = truth_on_image(read, info.level_sizes[0], image_crop);
@@ -751,13 +809,18 @@ int run_evaluate(const Args& args) {
         what_was_done = std::to_string(cells.size()) + " cells" + buf + "; " + stain_note;
       } else {
         warn_if_detected_on_another_image(o.detections[k], image_path, names[k]);
+        // QuPath's measurement tables of calibrated images give centroids in um.
+        const cv::Point2d mpp_xy = info.has_mpp() ? cv::Point2d(info.mpp_x, info.mpp_y)
+                                   : o.mpp > 0    ? cv::Point2d(o.mpp, o.mpp)
+                                                  : cv::Point2d(NAN, NAN);
         ReadDetections read =
             read_detections(o.detections[k], o.detections_format, o.labels.empty() ? nullptr : &custom_labels,
-                            image_crop, info.level_sizes[0], rgb.size(), o.mask_min_area_px);
+                            image_crop, info.level_sizes[0], rgb.size(), o.mask_min_area_px, mpp_xy);
         pred = std::move(read.points);
         cells = std::move(read.rows);
         what_was_done =
             std::to_string(pred.size()) + " cells read from " + o.detections[k] + " (" + read.format + ")";
+        if (!read.without_class.empty()) what_was_done += "; " + read.without_class;
         if (read.left_out > 0) {
           what_was_done += "; " + std::to_string(read.left_out) +
                            " left out (ignore-labelled or outside the evaluated image)";

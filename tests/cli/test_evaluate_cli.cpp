@@ -237,6 +237,146 @@ TEST(EvaluateCli, DetectionsOfAnotherToolAreComparedAsGiven) {
       "qupath-render, deepliif\n");
 }
 
+// A square detection of side 4 centred on (x, y), as QuPath writes a Feature.
+std::string square_feature(double x, double y, const std::string& properties) {
+  std::ostringstream s;
+  s << R"({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[)" << x - 2 << ", " << y - 2
+    << "], [" << x + 2 << ", " << y - 2 << "], [" << x + 2 << ", " << y + 2 << "], [" << x - 2 << ", "
+    << y + 2 << "], [" << x - 2 << ", " << y - 2 << R"(]]]}, "properties": )" << properties << "}";
+  return s.str();
+}
+
+// QuPath's positive cell detection with no cell expansion makes detections (read as 0 cells, exit 0); classes
+// are derived ({"names": [...]}, refused) or of other kinds (refusing the file), and unclassified cells were
+// counted Negative. As QuPath counts them: by the intensity part, others left out and counted.
+TEST(EvaluateCli, QuPathDetectionsCountByTheirIntensityClass) {
+  const auto dir = test::temp_dir("evaluate_cli_qupath_detections");
+  const auto png = (dir / "f.png").string();
+  cv::imwrite(png, cv::Mat(100, 100, CV_8UC3, cv::Scalar(230, 230, 230)));
+  const auto truth = (dir / "truth.csv").string();
+  write(truth, "x,y,label\n50,50,positive\n50,80,negative\n90,90,negative\n");
+  const auto det = (dir / "det.geojson").string();
+  write(det,
+        R"({"type": "FeatureCollection", "features": [)" +
+            square_feature(50, 50, R"({"objectType": "annotation", "classification": {"name": "Tumor"}})") +
+            ", " +
+            square_feature(50, 50,
+                           R"({"objectType": "detection", "classification": {"names": ["Tumor", "Positive"],
+                                    "color": [200, 50, 50]}, "measurements": {"Nucleus: DAB OD mean": NaN}})") +
+            ", " + square_feature(50, 80, R"({"object_type": "detection", "classification": "Negative"})") +
+            ", " +
+            square_feature(70, 50, R"({"objectType": "detection", "classification": {"name": "Tumor"}})") +
+            ", " + square_feature(20, 20, R"({"objectType": "detection"})") + "]}");
+  const auto json_path = dir / "eval.json";
+  auto r = run(
+      {"evaluate", "--image", png, "--truth", truth, "--detections", det, "--output", json_path.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(
+      r.err.find("f: 2 cells read from " + det +
+                 " (geojson); 2 detections without an intensity class (Tumor: 1, unclassified: 1) left out; "
+                 "3 truth points, radius 10.0 px\n"),
+      std::string::npos)
+      << r.err;
+  const auto im = nlohmann::json::parse(test::read_text(json_path))["images"][0];
+  EXPECT_EQ(im["predicted"].get<int>(), 2);
+  EXPECT_EQ(im["predicted_positive"].get<int>(), 1);
+  EXPECT_EQ(im["positive"]["tp"].get<int>(), 1);
+  EXPECT_EQ(im["negative"]["tp"].get<int>(), 1);
+
+  // QuPath's export of one object is a bare Feature.
+  const auto one = (dir / "one.geojson").string();
+  write(one,
+        square_feature(50, 50, R"({"objectType": "detection", "classification": {"name": "Positive"}})"));
+  r = run({"evaluate", "--image", png, "--truth", truth, "--detections", one});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("f: 1 cells read from " + one + " (geojson); 3 truth points"), std::string::npos)
+      << r.err;
+
+  // Annotations only, or no cell with an intensity class: an error naming what the file held, not zeros.
+  const auto annotations = (dir / "annotations.geojson").string();
+  write(annotations, "[" + square_feature(50, 50, R"({"objectType": "annotation"})") + ", " +
+                         square_feature(50, 80, R"({"objectType": "annotation"})") + "]");
+  r = run({"evaluate", "--image", png, "--truth", truth, "--detections", annotations});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(
+      r.err.find("ihcscore evaluate: error: " + annotations + ": 2 annotations, no cells or detections\n"),
+      std::string::npos)
+      << r.err;
+  const auto unclassified = (dir / "unclassified.geojson").string();
+  write(unclassified, "[" + square_feature(50, 50, R"({"objectType": "detection"})") + "]");
+  r = run({"evaluate", "--image", png, "--truth", truth, "--detections", unclassified});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(
+      r.err.find("ihcscore evaluate: error: " + unclassified +
+                 ": 1 detection without an intensity class (unclassified: 1): nothing to compare (classify "
+                 "them Positive/Negative or 1+/2+/3+, as QuPath's positive cell detection does)\n"),
+      std::string::npos)
+      << r.err;
+}
+
+// QuPath's measurement table of detections (tab-delimited .tsv/.txt, "Class" before 0.4, centroids in um on
+// a calibrated image) was refused.
+TEST(EvaluateCli, QuPathMeasurementTablesAreReadFromTheirHeader) {
+  const auto dir = test::temp_dir("evaluate_cli_qupath_table");
+  const auto png = (dir / "f.png").string();
+  cv::imwrite(png, cv::Mat(100, 100, CV_8UC3, cv::Scalar(230, 230, 230)));
+  const auto truth = (dir / "truth.csv").string();
+  write(truth, "x,y,label\n50,50,positive\n50,80,negative\n90,90,negative\n");
+  const auto table = (dir / "detections.tsv").string();
+  write(table,
+        "Image\tName\tClass\tParent\tROI\tCentroid X \xC2\xB5m\tCentroid Y \xC2\xB5m\tNucleus: DAB OD mean\n"
+        "f.png\tPathDetectionObject\tTumor: Positive\tAnnotation\tPolygon\t25\t25\t0.5\n"
+        "f.png\tPathDetectionObject\tNegative\tAnnotation\tPolygon\t25\t40\t0.1\n"
+        "f.png\tPathDetectionObject\tStroma\tAnnotation\tPolygon\t35\t25\t0.1\n");
+  auto r = run({"evaluate", "--image", png, "--truth", truth, "--detections", table});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("ihcscore evaluate: error: " + table +
+                       ": centroids are in \xC2\xB5m ('Centroid X \xC2\xB5m') and the image's pixel size is "
+                       "unknown; give --mpp\n"),
+            std::string::npos)
+      << r.err;
+  const auto json_path = dir / "eval.json";
+  r = run({"evaluate", "--image", png, "--truth", truth, "--detections", table, "--mpp", "0.5", "--output",
+           json_path.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("f: 2 cells read from " + table +
+                       " (QuPath measurement table); 1 detection without an intensity class (Stroma: 1) left "
+                       "out; 3 truth points"),
+            std::string::npos)
+      << r.err;
+  const auto im = nlohmann::json::parse(test::read_text(json_path))["images"][0];
+  EXPECT_EQ(im["detection"]["tp"].get<int>(), 2) << "25 um at 0.5 um/px is 50 px";
+  EXPECT_EQ(im["positive"]["tp"].get<int>(), 1);
+}
+
+// QuPath's Points tool annotations exported as GeoJSON as the truth (only CSV, JSON lists and masks were
+// read).
+TEST(EvaluateCli, QuPathPointAnnotationsAsTruth) {
+  const auto dir = test::temp_dir("evaluate_cli_qupath_points");
+  const auto png = (dir / "f.png").string();
+  cv::imwrite(png, cv::Mat(100, 100, CV_8UC3, cv::Scalar(230, 230, 230)));
+  const auto det = (dir / "det.csv").string();
+  write(det, "x,y,label\n50,50,positive\n50,80,negative\n");
+  const auto points = (dir / "points.json").string();
+  write(points, R"({"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [[50, 50], [20, 20]]},
+     "properties": {"objectType": "annotation", "classification": {"name": "Positive", "color": [200, 50, 50]}}},
+    {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [[50, 81]]},
+     "properties": {"objectType": "annotation", "classification": {"names": ["Tumor", "Negative"]}}},
+    {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [[70, 70]]},
+     "properties": {"objectType": "annotation", "classification": {"name": "Lymphocyte"}}}]})");
+  const auto json_path = dir / "eval.json";
+  auto r = run({"evaluate", "--image", png, "--truth", points, "--detections", det, "--labels",
+                "positive=positive,negative=negative,lymphocyte=ignore", "--output", json_path.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto im = nlohmann::json::parse(test::read_text(json_path))["images"][0];
+  EXPECT_EQ(im["truth"].get<int>(), 3) << "the ignored point is not a cell to find";
+  EXPECT_EQ(im["truth_positive"].get<int>(), 2);
+  EXPECT_EQ(im["positive"]["tp"].get<int>(), 1);
+  EXPECT_EQ(im["negative"]["tp"].get<int>(), 1);
+  EXPECT_EQ(im["detection"]["fn"].get<int>(), 1);
+}
+
 // Truth points outside the image (here the coordinates of another scale) were counted as misses with no word:
 // F1 0.003 on a SHIDC field. They are left out with a warning naming the truth file.
 TEST(EvaluateCli, TruthPointsOutsideTheImageAreLeftOutWithAWarning) {

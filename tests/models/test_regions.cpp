@@ -314,6 +314,35 @@ TEST(GeoJson, ErrorsNameTheFileAndTheFeature) {
   EXPECT_EQ(no_geometry.warnings[0], "b.geojson: feature 1: skipped (no geometry)");
 }
 
+// QuPath 0.3 wrote properties.object_type and QuPath takes properties.type as an alias: a 0.3 export of cells
+// given as --roi became one region per cell. An export of every object printed a warning per skipped cell.
+TEST(GeoJson, ObjectTypesOfEveryVersionAndOneWarningPerKindOfSkippedFeature) {
+  std::string text = R"({"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [100, 0], [100, 100], [0, 0]]]},
+     "properties": {"object_type": "annotation", "classification": {"names": ["Tumor", "Hotspot"]},
+                    "measurements": [{"name": "Area", "value": NaN}, {"name": "Max", "value": -Infinity}]}})";
+  for (int i = 0; i < 3; ++i) {
+    text +=
+        R"(, {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[1, 1], [2, 1], [2, 2]]]},
+     "properties": {"object_type": "cell", "measurements": [{"name": "Nucleus: Area", "value": Infinity}]}})";
+  }
+  text += R"(, {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[1, 1], [2, 1], [2, 2]]]},
+     "properties": {"type": "detection"}})";
+  text += R"(, {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]}})";
+  text += R"(, {"type": "Feature", "geometry": {"type": "Point", "coordinates": [6, 6]}}]})";
+  const AnnotationSet set = parse_geojson_annotations(text, "all.geojson");
+  ASSERT_EQ(set.annotations.size(), 1u);
+  EXPECT_EQ(set.annotations[0].classification, "Tumor: Hotspot");
+  EXPECT_EQ(set.annotations[0].name, "Tumor: Hotspot");
+  EXPECT_EQ(set.warnings,
+            (std::vector<std::string>{"all.geojson: 3 cells skipped (not annotations)",
+                                      "all.geojson: feature 4: skipped (detection, not an annotation)",
+                                      "all.geojson: 2 Points skipped (no area)"}));
+  // A broken file with a NaN in it is named at the byte of the file as written.
+  EXPECT_EQ(error_of([] { parse_geojson_annotations(R"({"a": NaN, "b": })", "n.geojson"); }),
+            "n.geojson: invalid JSON at byte 17");
+}
+
 TEST(GeoJson, LoadsFilesAndNamesMissingOnes) {
   const auto dir = test::temp_dir("regions_geojson");
   const std::string path = (dir / "annotations.geojson").string();

@@ -204,6 +204,96 @@ TEST(TruthJson, ErrorsNameTheEntryAndProblem) {
 
 // Whole-image points on a crop (--image-crop): shifted into it; those outside the crop, or outside the image
 // (another image's truth, another scale), are left out and counted apart. They were kept as misses.
+// QuPath's Points tool (counting): each annotation a MultiPoint (or Point) of one class, exported as GeoJSON.
+// Only CSV, JSON lists and masks were read.
+constexpr const char* kQuPathPoints = R"({"type": "FeatureCollection", "features": [
+  {"type": "Feature", "id": "0d7f4a0c-1c9e-4d52-9a4e-6d5f0c1b2a3e",
+   "geometry": {"type": "MultiPoint", "coordinates": [[10.5, 20.0], [30.0, 40.0]]},
+   "properties": {"objectType": "annotation", "classification": {"name": "Positive", "color": [200, 50, 50]},
+                  "measurements": {"Area": NaN}}},
+  {"type": "Feature", "geometry": {"type": "Point", "coordinates": [50, 60]},
+   "properties": {"objectType": "annotation", "classification": {"names": ["Tumor", "2+"], "color": [255, 187, 62]}}},
+  {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [[70, 80]]},
+   "properties": {"objectType": "annotation", "classification": "Negative"}},
+  {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [99, 0], [99, 99], [0, 0]]]},
+   "properties": {"objectType": "annotation", "classification": {"name": "Tumor"}}}
+]})";
+
+TEST(TruthGeoJson, ReadsQuPathPointAnnotationsByClass) {
+  const auto points =
+      parse_truth_geojson(kQuPathPoints, "points.geojson", default_label_map(TruthFormat::GeoJson));
+  ASSERT_EQ(points.size(), 4u);
+  EXPECT_EQ(points[0].position, cv::Point2d(10.5, 20.0));
+  EXPECT_EQ(points[0].label, TruthLabel::Positive);
+  EXPECT_EQ(points[1].label, TruthLabel::Positive);
+  EXPECT_EQ(points[2].position, cv::Point2d(50, 60));
+  EXPECT_EQ(points[2].label, TruthLabel::Positive) << "Tumor: 2+ by its intensity part";
+  EXPECT_EQ(points[2].grade, 2);
+  EXPECT_EQ(points[3].label, TruthLabel::Negative);
+  EXPECT_EQ(points[3].grade, 0);
+
+  // --labels names the whole class or its last part; ignore labels stay ignored.
+  const auto mapped =
+      parse_truth_geojson(kQuPathPoints, "points.geojson",
+                          parse_label_map("Tumor: 2+=ignore,positive=positive,negative=negative"));
+  ASSERT_EQ(mapped.size(), 4u);
+  EXPECT_EQ(mapped[2].label, TruthLabel::Ignore);
+  EXPECT_EQ(error_of([] {
+              parse_truth_geojson(kQuPathPoints, "points.geojson", parse_label_map("positive=positive"));
+            }),
+            "points.geojson: feature 1: unknown label '2+' (known: positive)");
+  const char* unclassified = R"({"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}})";
+  EXPECT_EQ(
+      error_of(
+          [&] { parse_truth_geojson(unclassified, "u.geojson", default_label_map(TruthFormat::GeoJson)); }),
+      "u.geojson: feature 0: unknown label 'unclassified' (known: 1, 1+, 2, 2+, 3, 3+, ignore, negative, "
+      "positive)");
+  EXPECT_EQ(parse_truth_geojson(unclassified, "u.geojson", parse_label_map("unclassified=ignore"))[0].label,
+            TruthLabel::Ignore);
+}
+
+TEST(TruthGeoJson, ErrorsNameTheFileAndFeature) {
+  const LabelMap labels = default_label_map(TruthFormat::GeoJson);
+  EXPECT_EQ(error_of([&] {
+              parse_truth_geojson(R"({"type": "FeatureCollection", "features": [)", "a.geojson", labels);
+            }),
+            "a.geojson: not valid JSON (byte 44)");
+  EXPECT_EQ(error_of([&] { parse_truth_geojson(R"({"type": "Polygon"})", "a.geojson", labels); }),
+            "a.geojson: expected a GeoJSON FeatureCollection, a Feature or a list of Features");
+  EXPECT_EQ(error_of([&] {
+              parse_truth_geojson(R"([{"type": "Feature", "geometry": {"type": "MultiPoint",
+                  "coordinates": [[1, 2], [3]]}, "properties": {"classification": "Positive"}}])",
+                                  "a.geojson", labels);
+            }),
+            "a.geojson: feature 0: point 1 is not [x, y]");
+  EXPECT_EQ(
+      error_of([&] {
+        parse_truth_geojson(R"([{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []}},
+                  {"type": "Feature", "geometry": null}])",
+                            "a.geojson", labels);
+      }),
+      "a.geojson: no Point or MultiPoint annotations (QuPath's Points tool) among its 2 features (Polygon "
+      "1, no geometry 1)");
+  EXPECT_TRUE(
+      parse_truth_geojson(R"({"type": "FeatureCollection", "features": []})", "e.geojson", labels).empty());
+}
+
+TEST(TruthGeoJson, FormatFromTheExtensionOrAJsonFilesContent) {
+  EXPECT_EQ(truth_format_from_path("points.geojson"), TruthFormat::GeoJson);
+  EXPECT_EQ(parse_truth_format("geojson"), TruthFormat::GeoJson);
+  EXPECT_EQ(truth_format_name(TruthFormat::GeoJson), "geojson");
+  const auto dir = test::temp_dir("truth_geojson_format");
+  std::ofstream(dir / "q.json") << kQuPathPoints;
+  std::ofstream(dir / "l.json")
+      << R"([{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}])";
+  std::ofstream(dir / "s.json") << R"([{"x": 1, "y": 2, "label_id": 1}])";
+  EXPECT_EQ(truth_format_from_file(dir / "q.json"), TruthFormat::GeoJson);
+  EXPECT_EQ(truth_format_from_file(dir / "l.json"), TruthFormat::GeoJson) << "QuPath 0.2-0.3: a list";
+  EXPECT_EQ(truth_format_from_file(dir / "s.json"), TruthFormat::Json);
+  EXPECT_EQ(truth_format_from_file(dir / "missing.json"), TruthFormat::Json);
+  EXPECT_EQ(read_truth_geojson(dir / "q.json", default_label_map(TruthFormat::GeoJson)).size(), 4u);
+}
+
 TEST(TruthOnImage, ShiftsIntoTheCropAndCountsWhatFallsOutside) {
   const std::vector<TruthPoint> pts{{{50, 50}, TruthLabel::Positive},  {{40, 40}, TruthLabel::Negative},
                                     {{99.5, 99}, TruthLabel::Ignore},  {{10, 10}, TruthLabel::Negative},
@@ -311,16 +401,17 @@ TEST(TruthFormats, FromPathAndName) {
   EXPECT_EQ(truth_format_from_path("a/markers.csv"), TruthFormat::Csv);
   EXPECT_EQ(truth_format_from_path("p1.JSON"), TruthFormat::Json);
   EXPECT_EQ(truth_format_from_path("gt.png"), TruthFormat::Mask);
-  EXPECT_EQ(error_of([] { truth_format_from_path("a.xml"); }),
-            "a.xml: cannot tell the truth format from the extension '.xml' (use .csv, .json or a .png mask, "
-            "or give --truth-format csv|json|mask|qupath-render)");
+  EXPECT_EQ(
+      error_of([] { truth_format_from_path("a.xml"); }),
+      "a.xml: cannot tell the truth format from the extension '.xml' (use .csv, .json, .geojson or a .png "
+      "mask, or give --truth-format csv|json|geojson|mask|qupath-render)");
   EXPECT_EQ(parse_truth_format("MASK"), TruthFormat::Mask);
   // A QuPath render is a PNG too: it is only chosen by name.
   EXPECT_EQ(parse_truth_format("qupath-render"), TruthFormat::QuPathRender);
   EXPECT_EQ(truth_format_name(TruthFormat::QuPathRender), "qupath-render");
   EXPECT_EQ(truth_format_from_path("OS-2-vsi cell=0.2, dab=0.2.png"), TruthFormat::Mask);
   EXPECT_EQ(error_of([] { parse_truth_format("xml"); }),
-            "unknown truth format 'xml' (use csv, json, mask or qupath-render)");
+            "unknown truth format 'xml' (use csv, json, geojson, mask or qupath-render)");
 }
 
 TEST(LabelMaps, ParseAndReject) {
