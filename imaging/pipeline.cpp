@@ -64,22 +64,35 @@ ParamSpec spec(std::string key, std::string label, ParamType type, std::string d
 
 }  // namespace
 
-BackgroundChoice parse_background(const std::string& text) {
-  BackgroundChoice c;
+namespace {
+
+// Reads `text` into `c`; returns why it is no background, "" when it is one.
+std::string read_background(const std::string& text, BackgroundChoice& c) {
+  c = BackgroundChoice{};
   if (text == "auto") {
     c.automatic = true;
-    return c;
+    return {};
   }
-  if (text == "white") return c;
+  if (text == "white") return {};
   double v[3];
   char c1 = 0, c2 = 0;
   std::istringstream in(text);
   if (!(in >> v[0] >> c1 >> v[1] >> c2 >> v[2]) || c1 != ',' || c2 != ',' || !(in >> std::ws).eof() ||
       !(v[0] >= 1 && v[0] <= 255 && v[1] >= 1 && v[1] <= 255 && v[2] >= 1 && v[2] <= 255)) {
-    throw ParamError("background: '" + text + "' is not auto, white or R,G,B with each value in 1..255");
+    return "'" + text + "' is not auto, white or R,G,B with each value in 1..255";
   }
   c.fixed = true;
   c.rgb = {v[0], v[1], v[2]};
+  return {};
+}
+
+}  // namespace
+
+BackgroundChoice parse_background(const std::string& text) {
+  BackgroundChoice c;
+  if (const std::string why = read_background(text, c); !why.empty()) {
+    throw ParamError("parameter 'background': " + why);
+  }
   return c;
 }
 
@@ -191,9 +204,20 @@ struct TileResult {
 
 std::vector<ParamSpec> pipeline_param_specs() {
   std::vector<ParamSpec> s;
-  s.push_back(spec(
-      "stain_vectors", "Stain vectors", ParamType::String, "H-DAB", "",
-      "Preset name (H-DAB, H-DAB Ruifrok) or QuPath's stain string {\"Name\" : ..., \"Values 1\" : ...}"));
+  ParamSpec stains =
+      spec("stain_vectors", "Stain vectors", ParamType::String, "H-DAB", "",
+           "Preset name (H-DAB, H-DAB Ruifrok; H&E scores eosin as DAB) or QuPath's stain string "
+           "{\"Name\" : ..., \"Values 1\" : ...}");
+  // Checked where it is read (file, line, key), not when the first slide needs the vectors.
+  stains.check = [](const std::string& value) {
+    try {
+      stains_from_text(value);
+    } catch (const StainError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  s.push_back(stains);
   s.push_back(
       spec("estimate_stains", "Estimate stains per slide", ParamType::Bool, "false", "",
            "Estimate H and DAB vectors from each slide's tissue (Macenko); falls back to stain_vectors"));
@@ -203,10 +227,16 @@ std::vector<ParamSpec> pipeline_param_specs() {
            "of the colour cloud (closer where every brown pixel is also blue; docs/stains.md)");
   method.choices = {"Macenko", "Macenko + DAB edge fit"};
   s.push_back(method);
-  s.push_back(spec("background", "Background (glass) colour", ParamType::String, "auto", "",
-                   "auto: estimated per image from flat bright glass for images of one level (camera images "
-                   "are rarely white-balanced), 255 with a warning when there is no glass, and 255 for "
-                   "pyramidal slides; white; or R,G,B"));
+  ParamSpec background = spec(
+      "background", "Background (glass) colour", ParamType::String, "auto", "",
+      "auto: estimated per image from flat bright glass for images of one level (camera images are rarely "
+      "white-balanced), 255 with a warning when there is no glass, and 255 for pyramidal slides; white; "
+      "or R,G,B");
+  background.check = [](const std::string& value) {
+    BackgroundChoice c;
+    return read_background(value, c);
+  };
+  s.push_back(background);
   s.push_back(spec("tissue_detection", "Detect tissue", ParamType::Bool, "true", "",
                    "Score whole slides on detected tissue only; false = the whole image"));
   s.push_back(spec("tissue_resolution_um", "Tissue resolution", ParamType::Double, "16", "um",
@@ -271,7 +301,6 @@ void check_scoring_params(const ParamSet& params) {
           " needs intensity grades, which threshold_mode single does not give (Positive/Negative): "
           "group by positive_percent, or grade with three thresholds");
     }
-    stains_from_text(params.get_string("stain_vectors"));
   } catch (const std::exception& e) {
     // A check between keys names no file: say where each key it names was set.
     throw ParamError(params.with_origins(e.what()));

@@ -62,7 +62,9 @@ std::vector<ParamSpec> all_param_specs();
 // ParamSet over all_param_specs() with the preset applied ("" = the default preset).
 ParamSet default_params(const std::string& preset = "");
 // Rejects values every slide would fail on, before any is scored: the detection, grading and score-option
-// cross-checks and the stain vectors. Throws (ParamError, DetectionError, StainError) with the reason.
+// checks between keys and the measurement name (each value alone, stain vectors and background included, is
+// checked when it is set). Throws ParamError naming where each key it names was set. resolve_params of the
+// command line calls it.
 void check_scoring_params(const ParamSet& params);
 // Stable 64-bit hash (hex) of every resolved value, for --resume.
 std::string params_hash(const ParamSet& params, const std::string& extra = "");

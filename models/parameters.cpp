@@ -6,7 +6,6 @@
 #include <cmath>
 #include <limits>
 #include <set>
-#include <sstream>
 
 #include "models/atomic_file.hpp"
 #include "models/text.hpp"
@@ -64,8 +63,8 @@ std::string quoted_list(const std::vector<std::string>& items) {
   return out;
 }
 
-// The checks of one value against its spec; returns the stored (normalised) text.
-std::string validate_value(const ParamSpec& spec, const std::string& raw, const std::string& where) {
+// Type and range; returns the stored (normalised) text.
+std::string check_type(const ParamSpec& spec, const std::string& raw, const std::string& where) {
   std::string value = trim_blanks(raw);  // not const: returned by move
   const std::string prefix = where + "parameter '" + spec.key + "' ";
   auto check_range = [&](double v) {
@@ -112,6 +111,17 @@ std::string validate_value(const ParamSpec& spec, const std::string& raw, const 
       return value;
     case ParamType::String:
       return value;
+  }
+  return value;
+}
+
+// The checks of one value against its spec; returns the stored (normalised) text.
+std::string validate_value(const ParamSpec& spec, const std::string& raw, const std::string& where) {
+  std::string value = check_type(spec, raw, where);
+  if (spec.check) {
+    if (const std::string why = spec.check(value); !why.empty()) {
+      throw ParamError(where + "parameter '" + spec.key + "': " + why);
+    }
   }
   return value;
 }
@@ -176,13 +186,39 @@ std::string ParamSet::with_origins(const std::string& message) const {
   return from.empty() ? message : message + " (" + from + ")";
 }
 
+namespace {
+
+// The lines of `text`, each ended by LF, CR LF or a CR alone (files from an old Mac).
+std::vector<std::string> text_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t end = text.find_first_of("\r\n", start);
+    if (end == std::string::npos) {
+      lines.push_back(text.substr(start));
+      break;
+    }
+    lines.push_back(text.substr(start, end - start));
+    start = end + (text.compare(end, 2, "\r\n") == 0 ? 2 : 1);
+  }
+  return lines;
+}
+
+// A byte order mark, or the zero byte of an ASCII character in its first two bytes (UTF-16 without one).
+bool is_utf16(const std::string& text) {
+  if (text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0) return true;
+  return text.size() >= 2 && (text[0] == '\0') != (text[1] == '\0');
+}
+
+}  // namespace
+
 void ParamSet::load_text(const std::string& text, const std::string& origin) {
+  // Notepad's "Unicode" and PowerShell's '>' write it; read as bytes it is an unknown key of garbled text.
+  if (is_utf16(text)) throw ParamError(origin + ": UTF-16 text: save it as UTF-8");
   ParamSet copy = *this;  // all or nothing: a bad line leaves the set unchanged
   std::map<std::string, int> line_of_key;
-  std::istringstream in(text);
-  std::string line;
   int line_no = 0;
-  while (std::getline(in, line)) {
+  for (std::string line : text_lines(text)) {
     ++line_no;
     if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte order mark
     const std::string where = origin + ":" + std::to_string(line_no);

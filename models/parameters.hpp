@@ -1,6 +1,7 @@
 #pragma once
 // Parameters declared once (key, label, default, unit, help); the same list drives the command line
 // (--set key=value), the parameter file (--params, `ihcscore params --show`) and the viewer's form.
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,9 @@ struct ParamSpec {
   double min = -1e300;        // inclusive bounds for Double/Int
   double max = 1e300;
   std::vector<std::string> choices;  // for Choice
+  // What neither type nor range says (a colour, a stain string): "" accepts the value, anything else is why
+  // it is refused, given after "parameter 'key': " with where the value came from. Runs on the default too.
+  std::function<std::string(const std::string& value)> check;
 };
 
 // Thrown for unknown keys, wrong types, out-of-range values; what() names the key, and the file and line
@@ -40,7 +44,8 @@ class ParamSet {
 
   // Validates and stores; `origin` ("--set", "params.txt:12") is used in error messages.
   void set(const std::string& key, const std::string& value, const std::string& origin = "--set");
-  // Parses "key = value" lines, '#' comments, blank lines. Errors name the file, line and key.
+  // Parses "key = value" lines (ended by LF, CR LF or CR alone), '#' comments, blank lines. Errors name the
+  // file, line and key; UTF-16 text is refused as such.
   void load_file(const std::string& path);
   void load_text(const std::string& text, const std::string& origin);
   // A file that load_file reads back: per key a "# label [unit]: help" comment, then "key = value".

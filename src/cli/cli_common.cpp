@@ -73,6 +73,8 @@ ParamSet resolve_params(const std::string& preset, const std::string& params_fil
     if (eq == std::string::npos) throw ParamError("--set expects key=value, got '" + kv + "'");
     params.set(trim_blanks(kv.substr(0, eq)), trim_blanks(kv.substr(eq + 1)), "--set");
   }
+  // The whole set, as score needs it: `params --show` must not print a file score then refuses.
+  check_scoring_params(params);
   return params;
 }
 

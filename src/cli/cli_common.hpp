@@ -21,8 +21,8 @@ std::optional<int> parse_command_line(CLI::App& app, const Args& args);
 extern const CLI::Validator kPositiveFinite;
 
 // The parameters every command shares, resolved in the documented order: the preset, then the parameter file,
-// then each `--set key=value` (later wins), over all_param_specs(). Throws ParamError naming the key and
-// where it came from.
+// then each `--set key=value` (later wins), over all_param_specs(), then checked whole (check_scoring_params:
+// between keys, the measurement name). Throws ParamError naming each key and where its value came from.
 ParamSet resolve_params(const std::string& preset, const std::string& params_file,
                         const std::vector<std::string>& sets);
 

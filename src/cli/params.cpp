@@ -1,11 +1,13 @@
 // ihcscore params: the resolved parameters as a file that --params reads back.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/cli_common.hpp"
 #include "cli/commands.hpp"
 #include "imaging/pipeline.hpp"
 #include "models/presets.hpp"
+#include "models/text.hpp"
 
 namespace ihc::cli {
 
@@ -31,9 +33,16 @@ int run_params(const Args& args) {
   }
   try {
     const ParamSet params = resolve_params(preset, params_file, sets);
-    std::printf("# preset: %s\n%s",
-                preset.empty() ? (default_preset_name() + " (default)").c_str() : preset.c_str(),
-                params.to_text().c_str());
+    // What the values were built from, each source once: "preset ki67, then p.params, then --set sigma_um".
+    std::string from = "preset " + (preset.empty() ? default_preset_name() + " (default)" : preset);
+    if (!params_file.empty()) from += ", then " + params_file;
+    std::vector<std::string> keys;
+    for (const auto& kv : sets) {
+      const std::string key = trim_blanks(kv.substr(0, kv.find('=')));
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+    }
+    if (!keys.empty()) from += ", then --set " + join(keys, ", ");
+    std::printf("# built from: %s\n%s", from.c_str(), params.to_text().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ihcscore params: error: %s\n", e.what());
     return 1;

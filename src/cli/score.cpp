@@ -570,8 +570,7 @@ int run_score(const Args& args) {
   // Parameters: preset, then file, then --set; each later one wins.
   ParamSet params;
   try {
-    params = resolve_params(o.preset, o.params_file, o.sets);
-    check_scoring_params(params);  // now, not once per slide
+    params = resolve_params(o.preset, o.params_file, o.sets);  // checked whole: now, not once per slide
   } catch (const std::exception& e) {
     return usage_error(e.what());
   }

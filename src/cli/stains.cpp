@@ -49,8 +49,7 @@ int run_stains(const Args& args) {
     }
     if (max_side > 0) sets.push_back("overlay_max_px=" + std::to_string(max_side));
     if (edge_fit) sets.push_back("stain_estimation=Macenko + DAB edge fit");
-    params = resolve_params(preset, params_file, sets);
-    check_scoring_params(params);
+    params = resolve_params(preset, params_file, sets);  // checked whole
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ihcscore stains: error: %s\n", e.what());
     return 1;

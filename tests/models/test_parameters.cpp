@@ -192,6 +192,66 @@ TEST(ParamSet, LoadTextErrorsNameFileLineAndKeyAndChangeNothing) {
             "a.params:2: parameter 'sigma_um' is set twice (first at line 1)");
 }
 
+// A spec's own check (a colour, a stain string: text no type describes) refuses a value where it is read,
+// as a range does: with the origin and the key, and the value before it stays.
+TEST(ParamSet, ASpecsCheckRefusesTheValueWhereItIsRead) {
+  std::vector<ParamSpec> specs = test_specs();
+  ParamSpec colour = spec("background", ParamType::String, "white");
+  colour.check = [](const std::string& v) {
+    return v == "white" || v == "auto" ? std::string() : "'" + v + "' is not auto or white";
+  };
+  specs.push_back(colour);
+  ParamSet p(specs);
+  EXPECT_EQ(error_of([&] { p.set("background", " 300,2,2 "); }),
+            "--set: parameter 'background': '300,2,2' is not auto or white");
+  EXPECT_EQ(error_of([&] { p.load_text("sigma_um = 2\nbackground = grey\n", "f.params"); }),
+            "f.params:2: parameter 'background': 'grey' is not auto or white");
+  EXPECT_EQ(p.get_string("background"), "white");
+  EXPECT_DOUBLE_EQ(p.get_double("sigma_um"), 1.5) << "a file with an error must not be half applied";
+  p.set("background", "auto", "g.params:4");
+  EXPECT_EQ(p.get_string("background"), "auto");
+  // The default passes the same check: a wrong one is a wrong declaration.
+  colour.default_value = "grey";
+  EXPECT_EQ(error_of([&] { ParamSet q({colour}); }),
+            "default of parameter 'background': 'grey' is not auto or white");
+}
+
+// Old Mac files end lines with CR alone: each is a line (not one line "2threshold_1plus = 0.25"), numbered
+// as an editor numbers it.
+TEST(ParamSet, CarriageReturnAloneEndsALine) {
+  ParamSet p(test_specs());
+  p.load_text("# from a Mac\rsigma_um = 2\rthreshold_1plus = 0.25\r\rtile_size_px = 512", "mac.params");
+  EXPECT_DOUBLE_EQ(p.get_double("sigma_um"), 2.0);
+  EXPECT_DOUBLE_EQ(p.get_double("threshold_1plus"), 0.25);
+  EXPECT_EQ(p.get_int("tile_size_px"), 512);
+  EXPECT_EQ(p.origin("tile_size_px"), "mac.params:5");
+  EXPECT_EQ(error_of([&] { p.load_text("sigma_um = 2\r\nsigma_um = 3\r", "a.params"); }),
+            "a.params:2: parameter 'sigma_um' is set twice (first at line 1)");
+  EXPECT_EQ(error_of([&] { p.load_text("sigma_um = 2\r\rsplit_by_shape = no\r", "a.params"); }),
+            "a.params:3: parameter 'split_by_shape' expects true or false, got 'no'");
+}
+
+// Notepad's "Unicode" and PowerShell's '>' write UTF-16: said as such, not as an unknown parameter of
+// garbled bytes.
+TEST(ParamSet, Utf16TextIsRefusedAsSuch) {
+  ParamSet p(test_specs());
+  auto utf16 = [](const std::string& mark, const std::string& ascii, bool big_endian) {
+    std::string out = mark;
+    for (char c : ascii) {
+      out += big_endian ? std::string(1, '\0') + c : std::string(1, c) + '\0';
+    }
+    return out;
+  };
+  const std::string le = utf16("\xFF\xFE", "sigma_um = 2\n", false);
+  const std::string be = utf16("\xFE\xFF", "sigma_um = 2\n", true);
+  const std::string no_mark = utf16("", "sigma_um = 2\n", false);
+  for (const std::string& text : {le, be, no_mark}) {
+    EXPECT_EQ(error_of([&] { p.load_text(text, "win.params"); }),
+              "win.params: UTF-16 text: save it as UTF-8");
+  }
+  EXPECT_DOUBLE_EQ(p.get_double("sigma_um"), 1.5);
+}
+
 TEST(ParamSet, LoadFileUsesThePathInMessages) {
   const auto dir = test::temp_dir("params_load_file");
   const std::string path = (dir / "study.params").string();
