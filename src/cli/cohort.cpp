@@ -226,9 +226,17 @@ int run_cohort(const Args& args) {
   try {
     ensure_directory(out);
     // cohort.csv
+    // Each clinical column once, though it be both correlated and a covariate: cohort refuses a table with a
+    // repeated column, and so would R's read.csv (age, age.1).
+    std::vector<std::string> clinical_columns;
+    for (const auto* list : {&o.correlate, &o.covariates}) {
+      for (const auto& c : *list) {
+        if (std::find(clinical_columns.begin(), clinical_columns.end(), c) == clinical_columns.end())
+          clinical_columns.push_back(c);
+      }
+    }
     std::string csv = "patient_id,score,group,time,event,n_slides,slides";
-    for (const auto& c : o.correlate) csv += "," + csv_field(c);
-    for (const auto& c : o.covariates) csv += "," + csv_field(c);
+    for (const auto& c : clinical_columns) csv += "," + csv_field(c);
     csv += "\n";
     for (const auto& p : cohort.patients) {
       std::string slides;
@@ -236,8 +244,7 @@ int run_cohort(const Args& args) {
       csv += csv_field(p.id) + "," + format_number(p.score) + "," + csv_field(cohort.group_names[p.group]) +
              "," + format_number(p.time) + "," + std::to_string(p.event) + "," +
              std::to_string(p.slides.size()) + "," + csv_field(slides);
-      for (const auto& c : o.correlate) csv += "," + format_number(p.values.at(c));
-      for (const auto& c : o.covariates) csv += "," + format_number(p.values.at(c));
+      for (const auto& c : clinical_columns) csv += "," + format_number(p.values.at(c));
       csv += "\n";
     }
     write_file_atomic(out / "cohort.csv", csv);

@@ -143,6 +143,27 @@ TEST(CohortCli, AConstantCovariateOrCorrelateAndNoEventsAreExplainedNotPrintedAs
   EXPECT_EQ(km.find("n/a"), std::string::npos);
 }
 
+// A column both correlated and in the Cox model was written twice (age,age): cohort itself refuses such a
+// table, and R reads it as age and age.1.
+TEST(CohortCli, AClinicalColumnUsedTwiceIsOneColumnOfCohortCsv) {
+  const fs::path dir = test::temp_dir("cohort_cli_column_once");
+  write(dir / "summary.csv",
+        "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\nP3,30,ok\nP4,40,ok\nP5,50,ok\nP6,60,ok\n");
+  write(dir / "clinical.csv",
+        "patient_id,os_months,os_event,age\nP1,5,1,50\nP2,8,0,61\nP3,12,1,45\nP4,20,1,70\nP5,3,1,58\n"
+        "P6,15,1,66\n");
+  const auto run =
+      test::run_program("ihcscore",
+                        {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv", "--event-column",
+                         "os_event", "--correlate", "age", "--covariate", "age", "-o", "report"},
+                        dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  const std::string csv = test::read_text(dir / "report" / "cohort.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "patient_id,score,group,time,event,n_slides,slides,age");
+  EXPECT_EQ(csv.substr(csv.find('\n') + 1, csv.find('\n', csv.find('\n') + 1) - csv.find('\n') - 1),
+            "P1,10,Low,5,1,1,P1,50");
+}
+
 TEST(CohortCli, AScoreUndefinedForEverySlideIsRefusedNotAnalysedAsNothing) {
   const fs::path dir = test::temp_dir("cohort_cli_undefined_score");
   write(dir / "summary.csv", "Image,Positive %,IxP score,Status\nP1,10,,ok\nP2,20,,ok\nP3,30,,ok\n");
