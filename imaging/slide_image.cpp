@@ -285,6 +285,11 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         if (over_limit(tiff.width, tiff.height))
           throw SlideError(path, too_large(tiff.width, tiff.height, ".tif"));
         info.properties = tiff.properties;
+        // A stack (a camera's series, fields saved together): only the first page is decoded, say so.
+        if (tiff.pages > 1) {
+          info.warnings.push_back("the TIFF has " + std::to_string(tiff.pages) +
+                                  " pages; only the first is scored (save each page as its own file)");
+        }
         palette = tiff.photometric == 3;
         decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
         if (decoded.empty()) {

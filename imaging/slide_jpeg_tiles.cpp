@@ -239,6 +239,11 @@ TiffSummary read_tiff_summary(const std::filesystem::path& path) {
   }
   std::error_code ec;
   s.file_size = std::filesystem::file_size(path, ec);
+  while (s.pages < 100000 && TIFFReadDirectory(h.tif) != 0) {
+    std::uint32_t type = 0;
+    if (TIFFGetField(h.tif, TIFFTAG_SUBFILETYPE, &type) != 1 || (type & FILETYPE_REDUCEDIMAGE) == 0)
+      ++s.pages;
+  }
   return s;
 }
 

@@ -54,6 +54,7 @@ struct TiffSummary {
   bool tiled = false;
   std::uint64_t data_end = 0;  // end of the last strip/tile: above file_size means the file is truncated
   std::uint64_t file_size = 0;
+  int pages = 1;  // full-resolution directories (reduced-resolution ones are levels of the page before)
   std::map<std::string, std::string>
       properties;  // OpenSlide's names: tiff.XResolution, tiff.ResolutionUnit...
 };

@@ -112,6 +112,24 @@ TEST(ImageBackend, StripTiffOpenSlideRefusesOpensHere) {
   EXPECT_GT(cv::countNonZero(gray < 180), 100);
 }
 
+// A stack saved as one TIFF (a camera's series): only the first page is decoded; a white first page was
+// scored "no tissue found" without a word about the second.
+TEST(ImageBackend, AMultiPageTiffSaysOnlyItsFirstPageIsScored) {
+  const auto dir = test::temp_dir("image_multipage");
+  const cv::Mat white(64, 80, CV_8UC3, cv::Scalar(255, 255, 255));
+  const cv::Mat brown(64, 80, CV_8UC3, cv::Scalar(40, 80, 140));
+  ASSERT_TRUE(cv::imwritemulti((dir / "stack.tif").string(), std::vector<cv::Mat>{white, brown, brown}));
+  ASSERT_TRUE(cv::imwrite((dir / "one.tif").string(), brown));
+  const auto stack = open_with_opencv(dir / "stack.tif", {});
+  ASSERT_NE(stack, nullptr);
+  EXPECT_EQ(stack->info().level_sizes, (std::vector<cv::Size>{{80, 64}}));
+  EXPECT_EQ(stack->info().warnings,
+            (std::vector<std::string>{
+                "the TIFF has 3 pages; only the first is scored (save each page as its own file)"}));
+  EXPECT_EQ(cv::mean(stack->read_level(0))[0], 255.0);  // the first page
+  EXPECT_TRUE(open_with_opencv(dir / "one.tif", {})->info().warnings.empty());
+}
+
 TEST(ImageBackend, GrayscaleSixteenBitAlphaAndFloatBecome8BitRgbWithWarnings) {
   const auto dir = test::temp_dir("slide_image_conversions");
   cv::Mat gray(20, 30, CV_8UC1, cv::Scalar(90));
