@@ -20,10 +20,38 @@ cv::Mat opencv_image_to_rgb8(const cv::Mat& decoded, std::vector<std::string>* w
   switch (img.depth()) {
     case CV_8U:
       break;
-    case CV_16U:
-      img.convertTo(img, CV_8U, 1.0 / 257.0);
-      warnings->push_back("16-bit image converted to 8-bit RGB (values divided by 257)");
+    case CV_16U: {
+      // Microscope cameras save 10, 12 or 14-bit data in 16-bit files: divided by 257 it is near black and
+      // reads as fluorescence. A brightfield image has its glass near the top of its range, so colour values
+      // that all stay within 2^b - 1 are b-bit data (alpha keeps the 16-bit scale).
+      std::vector<cv::Mat> planes;
+      cv::split(img, planes);
+      const int colour = img.channels() >= 3 ? 3 : 1;
+      double hi = 0;
+      for (int c = 0; c < colour; ++c) {
+        double lo = 0, h = 0;
+        cv::minMaxLoc(planes[static_cast<std::size_t>(c)], &lo, &h);
+        hi = std::max(hi, h);
+      }
+      int bits = 16;
+      for (const int b : {10, 12, 14}) {
+        if (hi > 0 && hi <= (1 << b) - 1) {
+          bits = b;
+          break;
+        }
+      }
+      const double full = (1 << bits) - 1;
+      for (std::size_t c = 0; c < planes.size(); ++c) {
+        planes[c].convertTo(planes[c], CV_8U, static_cast<int>(c) < colour ? 255.0 / full : 1.0 / 257.0);
+      }
+      cv::merge(planes, img);
+      warnings->push_back(bits == 16
+                              ? std::string("16-bit image converted to 8-bit RGB (values divided by 257)")
+                              : "16-bit image holding " + std::to_string(bits) + "-bit values (at most " +
+                                    std::to_string(static_cast<int>(hi)) + ") converted to 8-bit RGB (" +
+                                    std::to_string(static_cast<int>(full)) + " is white)");
       break;
+    }
     case CV_32F:
     case CV_64F: {
       double lo = 0, hi = 0;

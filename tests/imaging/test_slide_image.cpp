@@ -135,7 +135,12 @@ TEST(ImageBackend, GrayscaleSixteenBitAlphaAndFloatBecome8BitRgbWithWarnings) {
   cv::Mat gray(20, 30, CV_8UC1, cv::Scalar(90));
   ASSERT_TRUE(cv::imwrite((dir / "gray.png").string(), gray));
   cv::Mat deep(20, 30, CV_16UC3, cv::Scalar(257 * 10, 257 * 20, 257 * 30));  // BGR
+  deep.at<cv::Vec3w>(19, 29) = cv::Vec3w(65535, 65535, 65535);               // its glass: 16-bit data
   ASSERT_TRUE(cv::imwrite((dir / "deep.png").string(), deep));
+  // A camera's 12-bit data in a 16-bit file: 4095 is white.
+  cv::Mat twelve(20, 30, CV_16UC3, cv::Scalar(4095 * 10 / 255, 4095 * 20 / 255, 4095 * 30 / 255));
+  twelve.at<cv::Vec3w>(19, 29) = cv::Vec3w(4000, 4000, 4000);
+  ASSERT_TRUE(cv::imwrite((dir / "twelve.tif").string(), twelve));
   cv::Mat bgra(20, 30, CV_8UC4, cv::Scalar(0, 0, 200, 255));  // opaque red
   bgra.at<cv::Vec4b>(0, 0) = cv::Vec4b(0, 0, 200, 0);         // transparent: white
   bgra.at<cv::Vec4b>(0, 1) = cv::Vec4b(0, 0, 200, 128);       // half: halfway to white
@@ -152,6 +157,11 @@ TEST(ImageBackend, GrayscaleSixteenBitAlphaAndFloatBecome8BitRgbWithWarnings) {
   auto d = open_with_opencv(dir / "deep.png", {});
   EXPECT_EQ(d->info().warnings, Strings{"16-bit image converted to 8-bit RGB (values divided by 257)"});
   EXPECT_EQ(d->read_region(5, 5, 0, 1, 1).at<cv::Vec3b>(0, 0), cv::Vec3b(30, 20, 10));  // RGB order
+  auto t12 = open_with_opencv(dir / "twelve.tif", {});
+  EXPECT_EQ(
+      t12->info().warnings,
+      Strings{"16-bit image holding 12-bit values (at most 4000) converted to 8-bit RGB (4095 is white)"});
+  EXPECT_EQ(t12->read_region(5, 5, 0, 1, 1).at<cv::Vec3b>(0, 0), cv::Vec3b(30, 20, 10));
 
   auto a = open_with_opencv(dir / "alpha.png", {});
   EXPECT_EQ(a->info().warnings, Strings{"alpha channel composited onto white"});
