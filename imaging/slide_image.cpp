@@ -166,6 +166,18 @@ class ImageSlide : public Slide {
 
 enum class ImageKind { None, Png, Jpeg, Tiff, Bmp, Other };
 
+// The IEND chunk (length 0, "IEND", CRC) within the file's last bytes (some writers append a little after
+// it).
+bool png_has_end(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const std::streamoff size = in.tellg();
+  const std::streamoff tail = std::min<std::streamoff>(size, 4096);
+  std::string bytes(static_cast<std::size_t>(tail), '\0');
+  in.seekg(size - tail);
+  in.read(bytes.data(), tail);
+  return bytes.find("IEND") != std::string::npos;
+}
+
 ImageKind sniff(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   unsigned char m[8] = {};
@@ -269,6 +281,9 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         if (over_limit(header.width, header.height))
           throw SlideError(path, too_large(header.width, header.height, ".png"));
         palette = header.color_type == 3;
+        // A truncated PNG lacks its closing IEND chunk: said here, before libpng prints its own "Read Error"
+        // line on stderr in the middle of the progress.
+        if (!png_has_end(path)) throw SlideError(path, "the PNG is truncated (it does not end with IEND)");
         decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
         if (decoded.empty()) throw SlideError(path, "cannot decode PNG image (truncated or corrupt)");
         break;

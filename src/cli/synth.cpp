@@ -1,5 +1,7 @@
 // ihcscore synth: a synthetic IHC image (PNG) and/or a pyramidal Aperio-style slide with a truth CSV of every
 // cell (nucleus centre, stained compartment, grade).
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <array>
 #include <chrono>
@@ -137,16 +139,18 @@ int run_synth(const Args& args) {
       if (jpeg_quality < 1 || jpeg_quality > 100) {
         throw SynthError("--jpeg-quality: " + std::to_string(jpeg_quality) + " is outside 1..100");
       }
+      // A progress line redrawn with \r only on a terminal: in a log it was one line of 11 glued percentages.
+      const bool terminal = ::isatty(STDERR_FILENO) != 0;
       int last_percent = -1;
       so.on_progress = [&](std::int64_t done, std::int64_t total) {
         const int percent = static_cast<int>(100 * done / total);
-        if (percent / 10 != last_percent / 10) {
+        if (terminal && percent / 10 != last_percent / 10) {
           std::fprintf(stderr, "\rwriting %s: %d%%", slide.c_str(), percent);
           last_percent = percent;
         }
       };
       const auto stats = write_synthetic_slide(p, slide, output.empty() ? truth : std::string(), so);
-      std::fprintf(stderr, "\n");
+      if (terminal) std::fprintf(stderr, "\n");
       std::printf("wrote %s: %dx%d at %g um/px, %zu levels, %.1f MB in %.1f s (%.1f MP/s), %lld cells\n",
                   slide.c_str(), p.width, p.height, p.mpp, stats.level_sizes.size(), stats.bytes / 1e6,
                   stats.seconds, static_cast<double>(p.width) * p.height / 1e6 / stats.seconds,

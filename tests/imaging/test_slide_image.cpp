@@ -268,8 +268,17 @@ TEST(ImageBackend, TruncatedAndOversizedFilesFailWithTheirReason) {
   std::vector<std::uint8_t> png;
   ASSERT_TRUE(cv::imencode(".png", bgr_pattern(200, 200), png));
   write_bytes(dir / "truncated.png", std::vector<std::uint8_t>(png.begin(), png.begin() + png.size() / 2));
+  // Said before libpng decodes, which printed "libpng error: Read Error" among the progress lines.
+  testing::internal::CaptureStderr();
   EXPECT_EQ(open_error(dir / "truncated.png"),
-            (dir / "truncated.png").string() + ": cannot decode PNG image (truncated or corrupt)");
+            (dir / "truncated.png").string() + ": the PNG is truncated (it does not end with IEND)");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  // Complete but damaged inside: libpng's verdict.
+  std::vector<std::uint8_t> damaged = png;
+  for (std::size_t i = png.size() / 3; i < png.size() / 2; ++i) damaged[i] ^= 0x5A;
+  write_bytes(dir / "damaged.png", damaged);
+  EXPECT_EQ(open_error(dir / "damaged.png"),
+            (dir / "damaged.png").string() + ": cannot decode PNG image (truncated or corrupt)");
 
   // A PNG header announcing 20000 x 20000 pixels is refused before any decoding.
   std::vector<std::uint8_t> huge(png.begin(), png.begin() + 8);
