@@ -200,6 +200,12 @@ void resolve_resolution(SlideInfo& info, const OpenOptions& options) {
     info.mpp_x = found.x;
     info.mpp_y = found.y;
     info.mpp_source = found.source;
+    // Detection resamples by the x size alone: say so when the pixels are not square (areas use both).
+    if (std::abs(found.y - found.x) > 0.01 * found.x) {
+      info.warnings.push_back("pixels are not square (" + format_number(found.x) + " x " +
+                              format_number(found.y) + " um): cells are detected as if they were " +
+                              format_number(found.x) + " um square");
+    }
     if (options.mpp_override > 0 && std::abs(options.mpp_override - found.x) > 0.01 * found.x) {
       info.warnings.push_back("--mpp " + format_number(options.mpp_override) + " ignored: the file states " +
                               format_number(found.x) + " um/px (" + found.source + ")");

@@ -83,6 +83,15 @@ TEST(ResolveResolution, FollowsTheDocumentedOrder) {
   EXPECT_TRUE(std::isnan(info.objective_power));
 }
 
+// Detection resamples by the x pixel size: a file stating 0.5 x 2 um/px is scored, and says how.
+TEST(ResolveResolution, PixelsThatAreNotSquareAreNamedInAWarning) {
+  SlideInfo info = resolved({{"openslide.mpp-x", "0.5"}, {"openslide.mpp-y", "2"}});
+  EXPECT_EQ(info.warnings, (std::vector<std::string>{"pixels are not square (0.5 x 2 um): cells are detected "
+                                                     "as if they were 0.5 um square"}));
+  info = resolved({{"openslide.mpp-x", "0.25"}, {"openslide.mpp-y", "0.2502"}});  // scanner rounding
+  EXPECT_TRUE(info.warnings.empty());
+}
+
 TEST(ResolveResolution, NeverInventsMicronsAndOverrideOnlyFillsTheGap) {
   SlideInfo info = resolved({});
   EXPECT_FALSE(info.has_mpp());
