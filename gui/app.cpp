@@ -76,7 +76,22 @@ void Viewer::frame_input() {
     e.wheel = io.MouseWheel;
     send(e);
   }
-  if (io.WantCaptureKeyboard) return;
+  if (io.WantCaptureKeyboard) {
+    // A text field (the override's Reason, a Detection field) has the keyboard. Ctrl+Q quits from it as from
+    // anywhere; a click on the slide, or a review key with the pointer back on it, is for the slide: the
+    // field lets go and the key acts (before session 25 the keys were typed into the field until it was
+    // clicked away).
+    static const int kReviewKeys[] = {GLFW_KEY_0,    GLFW_KEY_1,    GLFW_KEY_2,
+                                      GLFW_KEY_3,    GLFW_KEY_KP_0, GLFW_KEY_KP_1,
+                                      GLFW_KEY_KP_2, GLFW_KEY_KP_3, GLFW_KEY_DELETE};
+    const bool quit = io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_Q, false);
+    bool for_slide =
+        over_canvas && (ImGui::IsMouseClicked(0) || ImGui::IsMouseClicked(1) || ImGui::IsMouseClicked(2));
+    for (int code : kReviewKeys) for_slide |= over_canvas && !io.KeyCtrl && ImGui::IsKeyPressed(code, false);
+    if (!quit && !for_slide) return;
+    ImGui::SetWindowFocus(nullptr);     // no window focused: ImGui deactivates the field (FocusWindow(NULL))
+    io.InputQueueCharacters.resize(0);  // the key's character is not typed into it either
+  }
   if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_O, false)) {  // QuPath's and every desktop's Open
     browse(BrowseFor::Slide, slide_path_);
     return;
@@ -197,8 +212,6 @@ int Viewer::run() {
   }
   bool screenshot_done = opt_.screenshot.empty();
   while (!quit_ && (!glfwWindowShouldClose(window_) || !may_close())) {
-    const auto t0 = Clock::now();
-    const double cpu0 = process_cpu_ms();
     // Redraw at once only when a frame has work; tiles being read wake the loop themselves
     // (glfwPostEmptyEvent from the loader), so the readers get the CPU instead of a loop redrawing the same
     // picture.
@@ -211,7 +224,12 @@ int Viewer::run() {
     } else {
       glfwWaitEventsTimeout(0.25);  // idle: no busy loop; the autosave still runs
     }
+    // The frame's work only: the wait above is idle time (an idle viewer showed 260 ms frames before session
+    // 25).
+    const auto t0 = Clock::now();
+    const double cpu0 = process_cpu_ms();
     run_browser_choice();
+    run_leave();
     if (!dropped_.empty()) {
       const std::string p = dropped_;
       dropped_.clear();
@@ -292,17 +310,23 @@ int Viewer::run() {
                   ms_since(kProcessStart));
       std::fflush(stdout);
     }
-    if (!screenshot_done && first_full_view_ms_ >= 0 && !loading_.valid() && full_view_ready()) {
+    // A read error is in the status line before the picture is taken (the tile may have failed after this
+    // frame's update_tiles).
+    const bool error_shown = !loader_ || loader_->last_error().empty() || !read_error_.empty();
+    if (!screenshot_done && first_full_view_ms_ >= 0 && !loading_.valid() && full_view_ready() &&
+        error_shown) {
       write_screenshot(opt_.screenshot);  // with the cells when results were given
       screenshot_done = true;
       if (script_.empty()) quit_ = true;
+      // What was there is in the picture, but it is not the slide: a batch of screenshots must notice.
+      if (!read_error_.empty()) exit_code_ = 2;
     }
     glfwSwapBuffers(window_);
     if (bench_.frames_left > 0) glFinish();  // count the rendering, not just its submission
     last_frame_ms_ = ms_since(t0);
     last_frame_cpu_ms_ = process_cpu_ms() - cpu0;
     if (editor_.revision() != saved_revision_ &&
-        std::chrono::duration<double>(Clock::now() - last_save_).count() >= opt_.autosave_seconds) {
+        std::chrono::duration<double>(Clock::now() - last_save_try_).count() >= opt_.autosave_seconds) {
       save(false);
     }
   }

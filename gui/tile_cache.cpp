@@ -143,6 +143,11 @@ std::string TileLoader::last_error() const {
   return last_error_;
 }
 
+bool TileLoader::failed(const TileKey& key) const {
+  std::lock_guard lock(mutex_);
+  return failed_.count(key) != 0;
+}
+
 void TileLoader::worker() {
   for (;;) {
     Job job;

@@ -92,6 +92,8 @@ class TileLoader {
   std::size_t reads() const { return reads_.load(); }
   std::size_t dropped() const { return dropped_.load(); }  // requests pre-empted before being read
   std::string last_error() const;
+  // The tile could not be read (or rendered): it is not asked for again, and a view waiting for it is done.
+  bool failed(const TileKey& key) const;
 
  private:
   struct Job {

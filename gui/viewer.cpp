@@ -128,10 +128,14 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
     std::fprintf(stderr, "ihcview: %s\n", e.what());
     return false;
   }
-  save(false);
+  if (!may_leave()) {
+    close_.leave = Leave{path, find, std::nullopt};
+    return true;  // opened once the dialog lets the review go
+  }
   close_slide();
   open_time_ = Clock::now();
   first_full_view_ms_ = -1.0;
+  read_error_.clear();
   slide_ = std::move(s);
   slide_path_ = path;
   const SlideInfo& info = slide_->info();
@@ -172,6 +176,8 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   message_ = "Opened " + path.filename().string();
   // The last slide's result folder is not this one's: scoring would write this slide's cells into it.
   results_dir_.clear();
+  review_stamp_ = {};
+  conflict_path_.clear();
   results_record_ = {};
   update_pixel_size();
   results_rescored_ = false;
@@ -293,6 +299,14 @@ void Viewer::evict_textures() {
 void Viewer::update_tiles() {
   if (!loader_) return;
   if (!loader_->take_ready().empty()) ++slide_updates_;
+  if (read_error_.empty()) {
+    // Once per slide: every tile of a broken file fails alike, and the blank view needs a reason.
+    read_error_ = loader_->last_error();
+    if (!read_error_.empty()) {
+      message_ = "Cannot read " + slide_path_.filename().string() + ": " + read_error_;
+      std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
+    }
+  }
   const int level = level_for_downsample(geometry_, view_.downsample);
   ViewTransform area = view_;
   if (show_cells_ && opacity_ > 0 && results_.table.size() > 0 && !class_map_mode()) {
@@ -331,7 +345,11 @@ bool Viewer::full_view_ready() const {
   if (!loader_) return false;
   // Drawn from cached tiles, the slide textures behind them may be evicted: ask the tiles.
   if (view_tiles_drawn_) return view_tiles_complete_;
-  return std::all_of(wanted_.begin(), wanted_.end(), [&](const TileKey& k) { return texture_current(k); });
+  return std::all_of(wanted_.begin(), wanted_.end(), [&](const TileKey& k) { return tile_done(k); });
+}
+
+bool Viewer::tile_done(const TileKey& k) const {
+  return texture_current(k) || (loader_ && loader_->failed(display_key(k)));
 }
 
 bool Viewer::texture_current(const TileKey& k) const {

@@ -33,6 +33,7 @@
 #include "gui/file_browser.hpp"
 #include "gui/input_trickle.hpp"
 #include "gui/script.hpp"
+#include "gui/status_line.hpp"
 #include "gui/tile_cache.hpp"
 #include "gui/view_transform.hpp"
 #include "imaging/image_type.hpp"
@@ -105,8 +106,19 @@ void remember_in(const char* name, const std::filesystem::path& p, std::size_t k
 std::vector<std::string> read_recent();
 void remember_recent(const std::filesystem::path& p);
 
+// A file as last seen: every save renames a new file into place (a new inode), so another program's save
+// since shows as another inode, size or modification time.
+struct FileStamp {
+  bool exists = false;
+  std::uint64_t device = 0, inode = 0;
+  std::int64_t size = 0, mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+FileStamp file_stamp(const std::filesystem::path& p);
+
 struct LoadedResults {
   std::filesystem::path dir;
+  FileStamp review_stamp;  // review.json as it was just before it was read
   CellResults cells;
   Review review;
   bool had_review = false;
@@ -160,7 +172,9 @@ class Viewer {
   void update_tiles();
   bool full_view_ready() const;
   bool texture_current(const TileKey& k) const;  // uploaded, and of the display shown now
-  GLuint texture_for(const TileKey& k);          // uploads at most uploads_left_ textures per frame
+  // Shown as it is now, or unreadable (the loader gave up on it): nothing more will come for it.
+  bool tile_done(const TileKey& k) const;
+  GLuint texture_for(const TileKey& k);  // uploads at most uploads_left_ textures per frame
   void evict_textures();
   DisplaySettings display_settings() const;
   TileKey display_key(const TileKey& k) const;  // what tile k shows now (channel, display version)
@@ -225,11 +239,18 @@ class Viewer {
     return !results_dir_.empty() && results_.table.size() > 0 && editor_.revision() != saved_revision_;
   }
   bool may_close();
+  // Before the review shown gives way to another slide or results folder: saved as quitting saves it
+  // (review.json and the reviewed exports). False when it could be saved nowhere: the "Review not saved"
+  // dialog opens and the caller parks what it was doing in close_.leave, run when the dialog lets it go.
+  bool may_leave();
+  void run_leave();  // at the start of a frame: opening a slide or results touches GL state
+  void take_results(LoadedResults loaded);  // read results shown, as poll_results does when they arrive
   void draw_close_dialog();
   void browse(BrowseFor purpose, const std::filesystem::path& start);
   void run_browser_choice();  // at the start of a frame: opening a slide or results touches GL state
   void draw_status();
-  std::string status_text() const;  // the status bar's line
+  std::string status_text() const;   // the status bar's line, whole (scripts' expect-status read it)
+  StatusParts status_parts() const;  // its parts, for fitting it to the window (gui/status_line)
   // The slide point under the pointer while the pointer is on the slide in the canvas; nullopt over the side
   // panel, the status bar, a dialog, the overview or beside the slide (the status line then shows no
   // position).
@@ -267,6 +288,9 @@ class Viewer {
   int coarsest_ = 0;
   Clock::time_point open_time_;
   double first_full_view_ms_ = -1.0;
+  // The first tile read error of this slide, said once in the status line and on stderr; with --screenshot
+  // the exit status is 2 (the picture is not the slide).
+  std::string read_error_;
 
   // display
   Channel channel_ = Channel::Rgb;
@@ -347,6 +371,7 @@ class Viewer {
     std::string measurement;
     Histogram histogram;
   } histogram_;
+  bool threshold_drag_ = false;  // a threshold slider was held last frame: the histogram's axis stays
   std::vector<std::string> recent_ = read_recent();
   ReviewEditor editor_;
   GradingParams live_thresholds_;
@@ -374,13 +399,29 @@ class Viewer {
   std::string rescue_note_;
   // The last save's error when neither the folder nor the rescue file took the review ("" after a save).
   std::string save_error_;
-  // Closing the window while the review is saved nowhere asks first (draw_close_dialog) instead of losing it.
+  // Closing the window, or leaving the slide or results for others, while the review is saved nowhere asks
+  // first (draw_close_dialog) instead of losing it.
+  struct Leave {
+    std::filesystem::path slide;  // open(slide, find)...
+    bool find = true;
+    std::optional<LoadedResults> results;  // ...or show these results (take_results)
+  };
   struct CloseDialog {
-    bool open = false;     // shown
-    bool opening = false;  // ImGui::OpenPopup at the next draw
-    bool discard = false;  // "Quit without saving" was chosen
+    bool open = false;           // shown
+    bool opening = false;        // ImGui::OpenPopup at the next draw
+    bool discard = false;        // "Quit without saving" was chosen
+    std::optional<Leave> leave;  // asked on leaving (not quitting): what to do once the review may go
+    bool leave_go = false;       // saved, or "Leave without saving": run_leave at the next frame's start
+    bool leave_discard = false;  // ...the latter
   } close_;
-  Clock::time_point last_save_ = Clock::now();
+  // The last save tried, whatever came of it: a folder that refuses the review is tried again at the autosave
+  // interval, not at every frame (before session 25 it was, and said so on stderr 10 times a second).
+  Clock::time_point last_save_try_ = Clock::now();
+  // review.json as this viewer last read or wrote it. Changed since (another viewer on the same results),
+  // it is not overwritten: this review goes to conflict_path_ beside it, for the rest of the session.
+  FileStamp review_stamp_;
+  std::filesystem::path conflict_path_;
+  std::string conflict_note_;
 
   // Results are read in the background, whoever asked: the slide shows and pans meanwhile (a 200 000-cell
   // cells.geojson takes seconds), cells appear when parsed. `wait`, `results` and --screenshot wait for them.

@@ -171,16 +171,19 @@ bool Viewer::draw_slide(ImDrawList* list, const ViewTransform& v, const std::vec
   if (level == coarsest_) {
     for (const TileKey& k : coarse) {
       const cv::Rect2d r = tile_rect_level0(geometry_, k);
-      if ((r & vis).area() > 0) complete &= draw_tile_part(k, list, v, r) && texture_current(k);
+      if ((r & vis).area() <= 0) continue;
+      draw_tile_part(k, list, v, r);
+      complete &= tile_done(k);  // drawn as the display is now, or never readable
     }
     return complete;
   }
   for (const TileKey& k : fine) {
     if (draw_tile_part(k, list, v, tile_rect_level0(geometry_, k))) {
-      complete &= texture_current(k);
+      complete &= tile_done(k);
       continue;
     }
-    complete = false;
+    // An unreadable tile will never come: the view is as complete as it can be (the coarse level shows).
+    complete &= loader_->failed(display_key(k));
     const cv::Rect2d hole = tile_rect_level0(geometry_, k) & vis;
     for (const TileKey& ck : coarse) {
       if ((tile_rect_level0(geometry_, ck) & hole).area() > 0) draw_tile_part(ck, list, v, hole);

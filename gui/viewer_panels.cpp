@@ -71,6 +71,7 @@ std::string place_label(const std::string& label, float width) {
 struct SliderEdit {
   bool changed = false;
   bool released = false;
+  bool active = false;  // being dragged (or typed into)
 };
 
 // After a slider: its value right-aligned beside it, then its label, so that frame and value take the width
@@ -112,6 +113,7 @@ SliderEdit value_slider(const char* label, float* v, float lo, float hi, int dig
     e.changed = *v != before;  // held still, the slider gives the unrounded value again
   }
   e.released = ImGui::IsItemDeactivatedAfterEdit();
+  e.active = ImGui::IsItemActive();
   value_and_label(label, shown(*v), x, width);
   return e;
 }
@@ -295,22 +297,37 @@ void Viewer::panel_thresholds() {
     g.mode = single ? ThresholdMode::Single : ThresholdMode::Three;
     changed = committed = true;
   }
+  // Every threshold slider has the histogram's axis as its range, so a handle is where its line is drawn
+  // (each had the range its neighbours left it: 0.2 sat mid-slider for 1+, a fifth of the way along the
+  // axis). A handle stops at its neighbours: the grades stay in order.
+  auto axis = histogram_range({}, grading_thresholds(g));
+  if (results_.table.size() > 0 && histogram_.measurement == g.measurement &&
+      histogram_.histogram.hi > histogram_.histogram.lo)
+    axis = {histogram_.histogram.lo, histogram_.histogram.hi};
+  bool dragging = false;
   auto slider = [&](const char* label, double* v, double lo, double hi) {
     float f = static_cast<float>(*v);
-    const SliderEdit e = value_slider(label, &f, static_cast<float>(lo), static_cast<float>(hi), 3);
+    const SliderEdit e =
+        value_slider(label, &f, static_cast<float>(axis.first), static_cast<float>(axis.second), 3);
     if (e.changed) {
-      *v = f;
+      *v = std::max(lo, std::min(static_cast<double>(f), hi));
       changed = true;
     }
     committed |= e.released;
+    dragging |= e.active;
   };
+  const double lowest = axis.first, highest = axis.second;
   if (single) {
-    slider("Positive", &g.threshold_positive, 0.0, 1.5);
+    slider("Positive", &g.threshold_positive, lowest, highest);
   } else {
-    slider("1+", &g.threshold_1plus, 0.0, g.threshold_2plus - 0.001);
+    slider("1+", &g.threshold_1plus, lowest, g.threshold_2plus - 0.001);
     slider("2+", &g.threshold_2plus, g.threshold_1plus + 0.001, g.threshold_3plus - 0.001);
-    slider("3+", &g.threshold_3plus, g.threshold_2plus + 0.001, 2.0);
+    slider("3+", &g.threshold_3plus, g.threshold_2plus + 0.001, highest);
   }
+  // The axis stays while a handle is dragged (it widens for high thresholds): the range must not move under
+  // the pointer.
+  const bool hold_axis = dragging || threshold_drag_;
+  threshold_drag_ = dragging;
   if (changed) {
     nav_order_.clear();
     refresh_cells(true);  // every cell regraded at once, no re-detection
@@ -326,7 +343,8 @@ void Viewer::panel_thresholds() {
           if (state_.counted[i]) values.push_back(results_.table.columns[j][i]);
         }
       }
-      const auto [lo, hi] = histogram_range(std::move(values), grading_thresholds(g));
+      auto [lo, hi] = histogram_range(std::move(values), grading_thresholds(g));
+      if (hold_axis && histogram_.measurement == g.measurement) std::tie(lo, hi) = axis;
       histogram_ = {cells_version_, g.measurement,
                     measurement_histogram(results_.table, g.measurement, state_, 60, lo, hi)};
     }
@@ -366,6 +384,12 @@ void Viewer::panel_thresholds() {
 
 void Viewer::panel_review() {
   if (!panel_header("Review", true)) return;
+  if (!save_error_.empty()) {
+    // Whole and in sight while saves fail: the status line has room for a shortened one only.
+    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
+    ImGui::TextWrapped("Not saved: %s", save_error_.c_str());
+    ImGui::PopStyleColor();
+  }
   ImGui::TextWrapped("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
   // The classes the grading has: Negative and Positive with one threshold, else Negative to 3+.
   const bool single = live_thresholds_.mode == ThresholdMode::Single;
@@ -541,6 +565,7 @@ bool Viewer::load_params(const std::filesystem::path& path) {
     return true;
   } catch (const std::exception& e) {
     form_.error = e.what();
+    message_ = form_.error;
     return false;
   }
 }
@@ -566,11 +591,17 @@ bool Viewer::set_form_value(const std::string& key, const std::string& value) {
       std::any_of(form_.specs.begin(), form_.specs.end(), [&](const ParamSpec& s) { return s.key == key; });
   try {
     if (!known) throw ParamError("unknown detection parameter '" + key + "'");
+    // The whole set with the live grading, as score checks it (a minimum area above the maximum): what the
+    // batch would refuse is refused here, not applied.
+    ParamSet whole = current_params();
+    whole.set(key, value, "viewer");
+    check_scoring_params(whole);
     form_.values.set(key, value, "viewer");
     form_.error.clear();
     return true;
   } catch (const std::exception& e) {
     form_.error = e.what();
+    message_ = form_.error;  // the status bar says why, too
     return false;
   }
 }
@@ -781,7 +812,14 @@ void Viewer::draw_file_browser() {
   if (ImGui::InputText("##folder", folder, sizeof(folder), ImGuiInputTextFlags_EnterReturnsTrue)) {
     enter = resolve_typed(b.listing.dir, folder);
   }
-  const float footer = ImGui::GetFrameHeightWithSpacing() * 2.0f + ImGui::GetTextLineHeightWithSpacing();
+  // Room below the list for the name field, the buttons and the red line of a refusal, wrapped (a long path
+  // ran past the dialog's edge, the reason cut off).
+  const float error_height =
+      b.error.empty()
+          ? ImGui::GetTextLineHeight()
+          : ImGui::CalcTextSize(b.error.c_str(), nullptr, false, ImGui::GetContentRegionAvail().x).y;
+  const float footer =
+      ImGui::GetFrameHeightWithSpacing() * 2.0f + error_height + ImGui::GetStyle().ItemSpacing.y;
   const ImGuiTableFlags flags =
       ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter;
   if (ImGui::BeginTable("entries", 2, flags, ImVec2(0.0f, -footer))) {
@@ -862,7 +900,11 @@ void Viewer::draw_file_browser() {
   if (ImGui::Button(verb, ImVec2(90, 0))) accept = choice;
   ImGui::SameLine();
   if (ImGui::Button("Cancel", ImVec2(90, 0)) || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) keep = false;
-  if (!b.error.empty()) ImGui::TextColored(ImVec4(1.0f, 0.35f, 0.3f, 1.0f), "%s", b.error.c_str());
+  if (!b.error.empty()) {
+    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
+    ImGui::TextWrapped("%s", b.error.c_str());
+    ImGui::PopStyleColor();
+  }
 
   if (!accept.empty()) {
     // A folder typed or double-clicked is entered (a results folder without cells too: OUT is opened
@@ -896,25 +938,30 @@ void Viewer::draw_file_browser() {
   ImGui::EndPopup();
 }
 
-std::string Viewer::status_text() const {
-  if (!slide_) return message_;
+StatusParts Viewer::status_parts() const {
+  StatusParts p;
+  p.message = message_;
+  if (!slide_) return p;
   const SlideInfo& i = slide_->info();
-  std::string text = magnification_label(i.objective_power, view_.downsample) + " | ";
+  p.view = magnification_label(i.objective_power, view_.downsample) + " | ";
   // Only a point of the slide has a position: nothing while the pointer is over a panel or beside the slide.
   if (const std::optional<cv::Point2d> at = pointer_on_slide())
-    text += position_label(*at, pixel_size_.x) + " | ";
+    p.position = position_label(*at, pixel_size_.x) + " | ";
   // The reviewed scores stay in sight whatever panels are open or scrolled: they are what is reported.
   if (results_.table.size() > 0) {
     const Scores& f = slide_summary_.final;
-    text += std::to_string(f.detections) + " cells: " + number_or_dash(f.positive_percent, 1) +
-            " % positive, H-score " + number_or_dash(f.h_score, 1) + ", IxP " + number_or_dash(f.ixp, 1) +
-            " | ";
+    p.scores = std::to_string(f.detections) + " cells: " + number_or_dash(f.positive_percent, 1) +
+               " % positive, H-score " + number_or_dash(f.h_score, 1) + ", IxP " + number_or_dash(f.ixp, 1) +
+               " | ";
   }
   char b[160];
   std::snprintf(b, sizeof b, "tiles %zu pending, cache %.0f MB, tex %.0f MB | %.1f ms | ", loader_->pending(),
                 cache_->bytes() / 1048576.0, texture_bytes_ / 1048576.0, last_frame_ms_);
-  return text + b + message_;
+  p.figures = b;
+  return p;
 }
+
+std::string Viewer::status_text() const { return status_parts().whole(); }
 
 void Viewer::draw_status() {
   int w, h;
@@ -924,7 +971,19 @@ void Viewer::draw_status() {
   ImGui::Begin("Status", nullptr,
                ImGuiWindowFlags_NoTitleBar | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoMove |
                    ImGuiWindowFlags_NoScrollbar);
-  ImGui::TextUnformatted(status_text().c_str());
+  // One line, never cut at the window's edge (a save failure read "Save failed: outD/slides/OS-2-nd"):
+  // shortened where it says least, the whole line on hover.
+  const std::string whole = status_text();
+  const std::string shown = fit_status(status_parts(), ImGui::GetContentRegionAvail().x,
+                                       [](const std::string& t) { return ImGui::CalcTextSize(t.c_str()).x; });
+  ImGui::TextUnformatted(shown.c_str());
+  if (shown != whole && ImGui::IsWindowHovered()) {
+    ImGui::BeginTooltip();
+    ImGui::PushTextWrapPos(std::min(900.0f, float(w) - 40.0f));
+    ImGui::TextUnformatted(whole.c_str());
+    ImGui::PopTextWrapPos();
+    ImGui::EndTooltip();
+  }
   ImGui::End();
 }
 

@@ -1,8 +1,11 @@
 // ihcview: cells and their review: reading results, corrections, saving, exports, scoring jobs.
 #include "gui/viewer.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 
 #include "imaging/cell_detection.hpp"
 #include "imaging/pipeline.hpp"
@@ -88,6 +91,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     }
     out.review.slide = slide_name;
     out.review.thresholds = g;
+    out.review_stamp = file_stamp(dir / "review.json");  // before: a save meanwhile shows as a change
     LoadedReview saved = load_review_with_rescue(dir);
     out.had_review = saved.found;
     if (saved.found) {
@@ -182,6 +186,10 @@ bool Viewer::apply_results(LoadedResults loaded) {
       // that was read (edits made while the job ran or the cells were read), and follows the new cells below.
       loaded.review = editor_.review();
       loaded.had_review = true;
+    } else {
+      // The live review is the one read now; any save to review.json from here on is another's.
+      review_stamp_ = loaded.review_stamp;
+      conflict_path_.clear();
     }
     results_dir_ = loaded.dir;
     score_options_ = score_options_of(loaded.record.parameters);
@@ -274,6 +282,10 @@ void Viewer::poll_results() {
     if (message_.rfind("Reading cells from ", 0) == 0) message_.clear();
     return;
   }
+  take_results(std::move(loaded));
+}
+
+void Viewer::take_results(LoadedResults loaded) {
   using Asked = LoadedResults::Asked;
   const Asked asked = loaded.asked;
   if (asked == Asked::Found && loaded.dir.empty()) return;  // the slide has no results yet
@@ -282,6 +294,14 @@ void Viewer::poll_results() {
                  loaded.dir.string().c_str());
   }
   const bool user = asked == Asked::User || asked == Asked::Browser;
+  std::error_code same_ec;
+  const bool same_folder =
+      !results_dir_.empty() && std::filesystem::equivalent(loaded.dir, results_dir_, same_ec);
+  // Another folder replaces the review shown (the same one, re-scored or reopened, keeps it live).
+  if (user && loaded.error.empty() && !same_folder && !may_leave()) {
+    close_.leave = Leave{{}, false, std::move(loaded)};
+    return;
+  }
   const bool ok = user ? show_asked_results(std::move(loaded)) : apply_results(std::move(loaded));
   if (!ok) {
     if (asked == Asked::Browser) {  // back to the browser, where the choice was made, with the reason
@@ -511,12 +531,16 @@ void Viewer::finish_export(bool wait) {
   if (!exporting_.valid()) return;
   if (!wait && exporting_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
   const std::string error = exporting_.get();
+  // A folder left meanwhile (leaving saves as quitting does) is not the one the status line is about now.
+  const bool shown = exporting_dir_ == results_dir_;
   if (error.empty()) {
-    message_ = "Saved the review to " + exporting_dir_.string() +
-               " (review.json, reviewed_cells.geojson, reviewed_summary.csv)";
+    if (shown) {
+      message_ = "Saved the review to " + exporting_dir_.string() +
+                 " (review.json, reviewed_cells.geojson, reviewed_summary.csv)";
+    }
     return;
   }
-  full_saved_revision_ = ~0ULL;  // the next save writes it again
+  if (shown) full_saved_revision_ = ~0ULL;  // the next save writes it again
   message_ = "Save failed: " + error;
   std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
 }
@@ -545,23 +569,55 @@ void Viewer::export_regions(const std::filesystem::path& path) {
   write_file_atomic(path, summary_csv(rows, ColumnNames::QuPath, true));
 }
 
+FileStamp file_stamp(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return {};
+  return {true, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+          static_cast<std::int64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
 void Viewer::save(bool full, bool signed_off) {
   if (results_dir_.empty() || results_.table.size() == 0) return;
+  const std::filesystem::path own = results_dir_ / "review.json";
   try {
     // Nothing is rewritten for an unchanged review: quitting after a look at 200 000 cells must not spend
     // seconds exporting the same cells again. A look alone writes nothing: review.json makes the slide
     // "reviewed" in ihcscore reviewed, which only edits or the Save button (a sign-off) may do.
     const bool changed = saved_revision_ != editor_.revision();
-    const bool has_review = std::filesystem::exists(results_dir_ / "review.json");
+    const bool has_review = std::filesystem::exists(own);
     if (!changed && !has_review && !signed_off && rescue_note_.empty()) return;
+    last_save_try_ = Clock::now();
     if (changed || !has_review) {
       Review r = editor_.review();
       r.slide = slide_path_.filename().string();
-      if (!changed) {
+      const FileStamp on_disk = file_stamp(own);
+      if (conflict_path_.empty() && on_disk.exists && !(on_disk == review_stamp_)) {
+        // Another viewer (or program) saved these results since this one read them: overwriting would
+        // drop its corrections, merging them silently could mix two opinions of one cell. Both are kept.
+        char when[32];
+        const std::time_t now = std::time(nullptr);
+        std::tm local{};
+        localtime_r(&now, &local);
+        std::strftime(when, sizeof when, "%Y%m%d-%H%M%S", &local);
+        conflict_path_ = results_dir_ / ("review.conflict-" + std::string(when) + ".json");
+        conflict_note_ = own.string() + " was changed by another viewer or program since it was read here: " +
+                         "not overwritten; this review is saved beside it as " +
+                         conflict_path_.filename().string() +
+                         " (compare them; ihcscore reviewed reads review.json)";
+        std::fprintf(stderr, "ihcview: %s\n", conflict_note_.c_str());
+      }
+      if (!conflict_path_.empty()) {
+        save_review(conflict_path_, r);
+        saved_revision_ = editor_.revision();
+        save_error_.clear();
+        message_ = conflict_note_;
+      } else if (!changed) {
         // Signed off unchanged, or tried again in a folder that refused it (the rescue copy holds it): a
         // folder that refuses it now has lost nothing.
         try {
-          save_review(results_dir_ / "review.json", r);
+          save_review(own, r);
+          review_stamp_ = file_stamp(own);
         } catch (const std::exception&) {
         }
       } else {
@@ -569,6 +625,7 @@ void Viewer::save(bool full, bool signed_off) {
         saved_revision_ = editor_.revision();
         save_error_.clear();
         if (saved.results_error.empty()) {
+          review_stamp_ = file_stamp(own);
           rescue_note_.clear();
         } else {
           const std::string note = "Could not save the review in " + results_dir_.string() + " (" +
@@ -580,10 +637,10 @@ void Viewer::save(bool full, bool signed_off) {
         }
       }
     }
-    last_save_ = Clock::now();
     // The exports go to the same folder: while it refuses the review they would fail too, and their error
-    // would hide where the review is.
-    if (full && rescue_note_.empty() && full_saved_revision_ != editor_.revision()) {
+    // would hide where the review is. In conflict they would describe a review that is not review.json.
+    if (full && rescue_note_.empty() && conflict_path_.empty() &&
+        full_saved_revision_ != editor_.revision()) {
       full_saved_revision_ = editor_.revision();
       start_geojson_export(results_dir_ / "reviewed_cells.geojson");
       message_ = "Saving the review to " + results_dir_.string() + " ...";
@@ -591,9 +648,10 @@ void Viewer::save(bool full, bool signed_off) {
       export_regions(results_dir_ / "reviewed_regions.csv");
     }
   } catch (const std::exception& e) {
+    // Said once on stderr until it changes or a save succeeds; the status line keeps it.
+    if (save_error_ != e.what()) std::fprintf(stderr, "ihcview: Save failed: %s\n", e.what());
     save_error_ = e.what();
     message_ = std::string("Save failed: ") + e.what();
-    std::fprintf(stderr, "ihcview: %s\n", message_.c_str());
   }
 }
 
@@ -601,6 +659,7 @@ void Viewer::save(bool full, bool signed_off) {
 // both refuse it), the window stays and asks, since the corrections exist only in it.
 bool Viewer::may_close() {
   if (close_.discard || !review_unsaved()) return true;
+  close_.leave.reset();  // quitting now, whatever switch was waiting
   save(true);
   if (!review_unsaved()) return true;
   glfwSetWindowShouldClose(window_, GLFW_FALSE);
@@ -610,6 +669,39 @@ bool Viewer::may_close() {
     std::fprintf(stderr, "ihcview: not closing: the review could not be saved (%s)\n", save_error_.c_str());
   }
   return false;
+}
+
+// Leaving writes what quitting writes: before session 25 a switch saved review.json alone (the exports stayed
+// stale) and dropped a review that could be saved nowhere without a word.
+bool Viewer::may_leave() {
+  if (results_dir_.empty()) return true;
+  if (!close_.open) {
+    save(true);
+    if (!review_unsaved()) return true;
+    close_.open = true;
+    close_.opening = true;
+    std::fprintf(stderr, "ihcview: not leaving %s: the review could not be saved (%s)\n",
+                 results_dir_.string().c_str(), save_error_.c_str());
+  }
+  message_ = "Not left: the review of " + results_dir_.string() + " could not be saved";
+  return false;
+}
+
+void Viewer::run_leave() {
+  if (!close_.leave_go) return;
+  close_.leave_go = false;
+  Leave next = std::move(*close_.leave);
+  close_.leave.reset();
+  if (close_.leave_discard) {
+    close_.leave_discard = false;
+    // Dropped by the user's choice: nothing is asked or saved again on the way out.
+    results_dir_.clear();
+  }
+  if (next.results) {
+    take_results(std::move(*next.results));
+  } else if (!open(next.slide, next.find) && !script_.empty()) {
+    exit_code_ = 2;  // as a script's `open` that fails
+  }
 }
 
 void Viewer::draw_close_dialog() {
@@ -629,23 +721,38 @@ void Viewer::draw_close_dialog() {
   ImGui::TextWrapped(
       "Your corrections exist only in this window. Make the results folder writable (or free some space), "
       "then try again.");
+  if (close_.leave) {
+    const std::filesystem::path& next =
+        close_.leave->results ? close_.leave->results->dir : close_.leave->slide;
+    ImGui::Spacing();
+    ImGui::TextWrapped("%s opens once the review is saved, or left without saving.", next.string().c_str());
+  }
   ImGui::Spacing();
   bool done = false;
+  const bool leaving = close_.leave.has_value();
   if (ImGui::Button("Try again (Enter)") || ImGui::IsKeyPressed(GLFW_KEY_ENTER, false)) {
     save(true);
     if (!review_unsaved()) {
-      quit_ = true;
+      (leaving ? close_.leave_go : quit_) = true;
       done = true;
     }
   }
   ImGui::SameLine();
-  if (ImGui::Button("Keep reviewing (Esc)") || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) done = true;
+  if (ImGui::Button("Keep reviewing (Esc)") || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) {
+    close_.leave.reset();
+    done = true;
+  }
   ImGui::SameLine();
-  if (ImGui::Button("Quit without saving (Ctrl+D)") ||
+  if (ImGui::Button(leaving ? "Leave without saving (Ctrl+D)" : "Quit without saving (Ctrl+D)") ||
       (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_D, false))) {
-    std::fprintf(stderr, "ihcview: quit without saving the review (%s)\n", save_error_.c_str());
-    close_.discard = true;
-    quit_ = true;
+    std::fprintf(stderr, "ihcview: %s without saving the review (%s)\n", leaving ? "left" : "quit",
+                 save_error_.c_str());
+    if (leaving) {
+      close_.leave_go = close_.leave_discard = true;
+    } else {
+      close_.discard = true;
+      quit_ = true;
+    }
     done = true;
   }
   if (done) {

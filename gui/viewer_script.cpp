@@ -5,6 +5,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "imaging/pipeline.hpp"
 #include "models/atomic_file.hpp"
 
 namespace ihc::gui {
@@ -234,7 +235,11 @@ bool Viewer::script_step() {
         g.threshold_positive = num(0);
       }
       try {
-        validate(g);
+        // As the parameter system checks them (range, order, what the group score needs), with its
+        // message: save-params would refuse them later.
+        ParamSet whole = current_params();
+        set_grading_params(whole, g, "viewer");
+        check_scoring_params(whole);
       } catch (const std::exception& e) {
         fail(c, e.what());
         return false;

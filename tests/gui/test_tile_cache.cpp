@@ -127,6 +127,9 @@ TEST(TileLoader, AFailingTileIsReportedOnceAndNotRetried) {
   ASSERT_TRUE(wait_idle(loader));
   EXPECT_EQ(loader.reads(), 1u);
   EXPECT_TRUE(loader.take_ready().empty());
+  // The viewer counts it as done: a view of unreadable tiles is finished (--screenshot, a script's wait).
+  EXPECT_TRUE(loader.failed({0, 0, 0}));
+  EXPECT_FALSE(loader.failed({0, 1, 0}));
 }
 
 // A brown-and-blue tile: DAB pixels on the left half, hematoxylin on the right, so the DAB rendering differs

@@ -10,6 +10,8 @@ set -euo pipefail
 trap 'echo "viewer_browser_keys.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 BIN="$1"
 WORK="$2"
+# shellcheck source=tests/gui/common.sh
+source "$(dirname "$0")/common.sh"  # PNG_ROWS
 rm -rf "$WORK"
 mkdir -p "$WORK/p" "$WORK/home"
 cd "$WORK"
@@ -164,6 +166,21 @@ test "$(grep -c "^first full view" open.out)" = 2  # s.svs, then t.svs
 grep -qx "$WORK/t.svs" home/.config/ihcview/recent.txt
 echo "Tab + folder + Enter listed $WORK (screenshot $WORK/tab_folder.png); t.svs typed next + Enter opened it (pixel"\
   "$T_PIXEL, s.svs has $S_PIXEL; screenshot $WORK/opened.png)"
+
+# A refusal too long for the dialog wraps: the whole red line is in the dialog, on two lines or more (it ran past
+# the dialog's edge, the reason cut off). The red text's rows in the dialog's lower part (below the overview's red
+# box) form two bands or more.
+LONG=no-such-slide-with-a-name-long-enough-to-run-past-the-edge-of-the-file-browser-dialog-of-ihcview.svs
+printf 'wait\nbrowse slide %s\ntype %s\npress enter\nframes 3\nscreenshot %s/refused_long.png\npress escape\nquit\n' \
+  "$WORK" "$LONG" "$WORK" > long.txt
+view long
+python3 -c "$PNG_ROWS
+rows, w, h, bpp = png_rows('refused_long.png')
+red = [y for y in range(450, 700) if any(all(abs(rows[y][x * bpp + k] - v) <= 40 for k, v in enumerate((255, 89, 77)))
+                                   for x in range(260, 1020))]
+bands = sum(1 for i, y in enumerate(red) if i == 0 or y - red[i - 1] > 1)  # a blank row between lines
+assert bands >= 2, ('the refusal is on one line, cut at the dialog edge', red)"
+echo "a long refusal wraps in the browser (screenshot $WORK/refused_long.png)"
 
 # Key names are checked before anything runs, the error naming the line.
 printf 'wait\npress ctrl+enter\npress hyper+a\nquit\n' > bad_key.txt

@@ -227,6 +227,27 @@ elif [ -n "${CI:-}" ]; then
 else
   echo "skipped the H&E check: $CMU is missing"
 fi
+# A slide whose pixels cannot be read (it opens, its tiles fail): the read error is in the status line and on
+# stderr once, the view counts as drawn (the failed tiles will never come), so --screenshot writes what is there
+# and exits with status 2, and a script's `wait` returns (before session 25 both ran until killed, the view
+# blank with "Opened unreadable.svs"). Real data, as above.
+UNREADABLE="$(cd "$(dirname "$0")/../../.." && pwd)/shared/data/openslide-python-fixtures/unreadable.svs"
+if [ -f "$UNREADABLE" ]; then
+  status=0
+  timeout 60 "$BIN/ihcview" "$UNREADABLE" --no-results --screenshot "$WORK/unreadable.png" 2> unreadable.err ||
+    status=$?
+  test "$status" = 2
+  test -s "$WORK/unreadable.png"
+  test "$(grep -c "^ihcview: Cannot read unreadable.svs: .*unreadable.svs: cannot read region" unreadable.err)" = 1
+  printf 'wait\nexpect-status Cannot read unreadable.svs:\nquit\n' > unreadable.txt
+  timeout 60 "$BIN/ihcview" "$UNREADABLE" --no-results --script unreadable.txt 2> unreadable_script.err
+  echo "unreadable slide: said once, screenshot written, exit 2"
+elif [ -n "${CI:-}" ]; then
+  echo "viewer_script.sh: $UNREADABLE is missing (CI is set)" >&2
+  exit 1
+else
+  echo "skipped the unreadable slide check: $UNREADABLE is missing"
+fi
 # Detection panel: the declared detection parameters, changed in the viewer, are what "Score whole slide" uses
 # (the batch's slide.json records them), and a value out of range is refused with the key's message.
 cat > detect.txt <<EOS
@@ -273,7 +294,22 @@ grep -qx "ihcview: bad.params:2: parameter 'sigma_um' expects a number, got 'abc
 # The batch's checks of a whole parameter set apply too: stain vectors the batch would refuse are refused.
 printf 'stain_vectors = H-DAB typo\n' > bad_stains.params
 expect_exit 1 bad_stains.err "$BIN/ihcview" s.svs --no-results --params bad_stains.params --script score_only.txt
-grep -qx "ihcview: unknown stain preset 'H-DAB typo' (expected H-DAB, H-DAB Ruifrok or H&E)" bad_stains.err
+grep -qx "ihcview: bad_stains.params:1: parameter 'stain_vectors': unknown stain preset 'H-DAB typo' (expected H-DAB, H-DAB Ruifrok or H&E)" bad_stains.err
+# A background that is no colour is refused where it is read, not at scoring; in the viewer too, with what the
+# whole set fails (a minimum area above the maximum) and thresholds out of range: refused at the command, with
+# the parameter system's message, and not applied (the file saved after them has the values before them).
+BG_WHY="is not auto, white or R,G,B with each value in 1..255"
+printf 'background = 300,2,2\n' > bad_background.params
+expect_exit 1 bad_background.err "$BIN/ihcview" s.svs --no-results --params bad_background.params --script score_only.txt
+grep -qx "ihcview: bad_background.params:1: parameter 'background': '300,2,2' $BG_WHY" bad_background.err
+printf 'wait\nparam background 300,2,2\nparam min_area_um2 500\nsave-params refused.params\nthresholds 0.2 0.4 50\nquit\n' > refused.txt
+expect_exit 3 refused.err "$BIN/ihcview" s.svs --no-results --script refused.txt
+grep -qx "ihcview: refused.txt:2: viewer: parameter 'background': '300,2,2' $BG_WHY" refused.err
+grep -qx "ihcview: refused.txt:3: cell detection: max_area_um2 (400) must be greater than min_area_um2 (500) (min_area_um2 from viewer, max_area_um2 from dsg2.params:15)" refused.err
+grep -qx "ihcview: refused.txt:5: viewer: parameter 'threshold_3plus' must be between 0 and 5, got 50" refused.err
+grep -qx "background = auto" refused.params
+grep -qx "min_area_um2 = 10" refused.params
+echo "a background that is no colour, a minimum area above the maximum and a 3+ threshold of 50 are refused where given"
 printf 'wait\nload-params bad.params\nquit\n' > load_bad.txt
 expect_exit 3 load_bad.err "$BIN/ihcview" s.svs --no-results --script load_bad.txt
 grep -q "bad.params:2: parameter 'sigma_um' expects a number, got 'abc'" load_bad.err
@@ -400,4 +436,49 @@ EOS
 "$BIN/ihcview" s.svs --results res4 --script scope2.txt
 echo "scope: $NNEG Negative cells in scope selected, exclusion $EXCLUDE leaves out $NEX cells; 3+ line at 1.8" \
   "inside the histogram ($WORK/histogram_range.png)"
+# The threshold sliders share the histogram's axis as their range: each handle is as far along its slider as its
+# line is along the histogram (before session 25 each slider's range ended at its neighbours: the 1+ handle at
+# 0.15 sat a third of the way along, its line at 0.15 of the axis).
+printf 'wait\nthresholds 0.15 0.45 0.7\nframes 2\nscreenshot %s/thresholds.png\nquit\n' "$WORK" > thresholds.txt
+"$BIN/ihcview" s.svs --results "$RES" --script thresholds.txt
+python3 - "$WORK/thresholds.png" <<PY
+$PNG_ROWS
+import sys
+rows, w, h, bpp = png_rows(sys.argv[1])
+px = lambda x, y: tuple(rows[y][x * bpp:x * bpp + 3])
+near = lambda p, c, t=12: all(abs(a - b) <= t for a, b in zip(p, c))
+X0, X1 = w - 360, w
+# The histogram's box (1E1E1E, the panel is 1C1C1C), its x range; the slider grabs (ImGuiCol_SliderGrab 3D85E0)
+# in the three row bands just above it, each in its frame (the bluish run around it; ImGui's grab centre runs
+# from 2 + grab/2 px after the frame's start to as much before its end).
+box_rows = [y for y in range(h) if sum(near(px(x, y), (30, 30, 30), 0) for x in range(X0, X1)) > 200]
+top = min(box_rows)
+# the box spans from its first to last dark column on a row near its top, lines included
+bx0 = min(x for x in range(X0, X1) if any(near(px(x, y), (30, 30, 30), 0) for y in range(top, top + 5)))
+bx1 = max(x for x in range(X0, X1) if any(near(px(x, y), (30, 30, 30), 0) for y in range(top, top + 5))) + 1
+grab_rows = [y for y in range(top) if any(near(px(x, y), (61, 133, 224)) for x in range(X0, X1))]
+bands = []
+for y in grab_rows:
+    if bands and y - bands[-1][-1] <= 1: bands[-1].append(y)
+    else: bands.append([y])
+bands = bands[-3:]
+out = []
+for (name, colour), band in zip([("1+", (255, 255, 0)), ("2+", (255, 187, 62)), ("3+", (250, 62, 62))], bands):
+    y = band[len(band) // 2]
+    gx = [x for x in range(X0, X1) if near(px(x, y), (61, 133, 224))]
+    # the frame: the bluish run containing the grab
+    x = min(gx)
+    while px(x - 1, y)[2] - px(x - 1, y)[0] >= 25: x -= 1
+    f0 = x
+    x = max(gx)
+    while px(x + 1, y)[2] - px(x + 1, y)[0] >= 25: x += 1
+    f1 = x + 1
+    gsz = max(gx) - min(gx) + 1
+    t_slider = ((min(gx) + max(gx)) / 2 - (f0 + 2 + gsz / 2)) / (f1 - f0 - 4 - gsz)
+    lx = [x for x in range(bx0, bx1) if near(px(x, top + 2), colour, 20)]
+    t_hist = ((min(lx) + max(lx) + 1) / 2 - bx0) / (bx1 - bx0)
+    out.append((name, round(t_slider, 3), round(t_hist, 3)))
+print(out)
+assert all(abs(a - b) <= 0.03 for _, a, b in out), out
+PY
 echo "viewer script test passed"
