@@ -590,22 +590,13 @@ TEST_F(ScoreCli, ASlideKeepsItsIdWhenAnotherOfTheSameNameJoinsTheFolder) {
       << one.err;
 }
 
-// A camera field filled with cells has no glass for the tissue detector: it is scored whole, its tissue area
-// is the whole image, and overlay.png outlines that area (it drew the empty mask of before). Since the glass
-// colour anchors the tissue threshold the detector itself keeps the whole field (before, it kept no piece and
-// the whole image was taken with a "no glass/tissue contrast" warning, which a field scored without a pixel
-// size, whose size filters are then in pixels, still gets).
 // Camera images are often wider than 2048 px, where the image reader adds display levels: such an image was
 // scored as a scanned slide (white background instead of its glass, a field's pale stroma read as glass), so
 // adding 2 px to a 2048 px crop changed its Ki-67 index by 3 points. A picture is scored as one however
 // large.
 TEST_F(ScoreCli, APictureWiderThanTheDisplayLevelsIsScoredAsAPlainImage) {
   const fs::path dir = ihc::test::temp_dir("score_cli_wide_picture");
-  ASSERT_EQ(run({"synth", "--kind", "nuclear", "--layout", "field", "--width", "2100", "--height", "700",
-                 "--mpp", "0.5", "--seed", "4", "-o", "wide.png"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "wide.png", 2100, 700, 4, "nuclear");
   const cv::Mat wide = cv::imread((dir / "wide.png").string());
   cv::imwrite((dir / "crop.png").string(), wide(cv::Rect(0, 0, 2040, 700)));
   const RunResult r =
@@ -629,11 +620,7 @@ TEST_F(ScoreCli, APictureWiderThanTheDisplayLevelsIsScoredAsAPlainImage) {
 // in it.
 TEST_F(ScoreCli, AFieldSavedAsAPyramidIsScoredAsTheSameFieldAsAPicture) {
   const fs::path dir = ihc::test::temp_dir("score_cli_field_pyramid");
-  ASSERT_EQ(run({"synth", "--kind", "nuclear", "--layout", "field", "--width", "512", "--height", "512",
-                 "--mpp", "0.5", "--seed", "1", "-o", "field.png"},
-                dir)
-                .status,
-            0);
+  synth_field(dir, "field.png", 512, 512, 1, "nuclear");
   cv::Mat rgb;
   cv::cvtColor(cv::imread((dir / "field.png").string()), rgb, cv::COLOR_BGR2RGB);
   ihc::PyramidTiffOptions options;
@@ -658,6 +645,11 @@ TEST_F(ScoreCli, AFieldSavedAsAPyramidIsScoredAsTheSameFieldAsAPicture) {
             tif.warnings.end());
 }
 
+// A camera field filled with cells has no glass for the tissue detector: it is scored whole, its tissue area
+// is the whole image, and overlay.png outlines that area (it drew the empty mask of before). Since the glass
+// colour anchors the tissue threshold the detector itself keeps the whole field (before, it kept no piece and
+// the whole image was taken with a "no glass/tissue contrast" warning, which a field scored without a pixel
+// size, whose size filters are then in pixels, still gets).
 TEST_F(ScoreCli, FieldWithoutGlassIsScoredWholeAndTheOverlayOutlinesIt) {
   IHC_REQUIRE_SHARED(field, "SHIDC-B-Ki-67_sample/1.bare_images/Test/p1_0299_1.jpg");
   const fs::path dir = ihc::test::temp_dir("score_cli_whole_field");
