@@ -108,17 +108,9 @@ void remember_recent(const std::filesystem::path& p);
 
 // A file as last seen: every save renames a new file into place (a new inode), so another program's save
 // since shows as another inode, size or modification time.
-struct FileStamp {
-  bool exists = false;
-  std::uint64_t device = 0, inode = 0;
-  std::int64_t size = 0, mtime_ns = 0;
-  bool operator==(const FileStamp&) const = default;
-};
-FileStamp file_stamp(const std::filesystem::path& p);
-
 struct LoadedResults {
   std::filesystem::path dir;
-  FileStamp review_stamp;  // review.json as it was just before it was read
+  std::optional<FileStamp> review_stamp;  // review.json as it was just before it was read
   CellResults cells;
   Review review;
   bool had_review = false;
@@ -419,7 +411,7 @@ class Viewer {
   Clock::time_point last_save_try_ = Clock::now();
   // review.json as this viewer last read or wrote it. Changed since (another viewer on the same results),
   // it is not overwritten: this review goes to conflict_path_ beside it, for the rest of the session.
-  FileStamp review_stamp_;
+  std::optional<FileStamp> review_stamp_;
   std::filesystem::path conflict_path_;
   std::string conflict_note_;
 

@@ -1,8 +1,6 @@
 // ihcview: cells and their review: reading results, corrections, saving, exports, scoring jobs.
 #include "gui/viewer.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -569,14 +567,6 @@ void Viewer::export_regions(const std::filesystem::path& path) {
   write_file_atomic(path, summary_csv(rows, ColumnNames::QuPath, true));
 }
 
-FileStamp file_stamp(const std::filesystem::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return {};
-  return {true, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-          static_cast<std::int64_t>(st.st_size),
-          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
-
 void Viewer::save(bool full, bool signed_off) {
   if (results_dir_.empty() || results_.table.size() == 0) return;
   const std::filesystem::path own = results_dir_ / "review.json";
@@ -591,8 +581,8 @@ void Viewer::save(bool full, bool signed_off) {
     if (changed || !has_review) {
       Review r = editor_.review();
       r.slide = slide_path_.filename().string();
-      const FileStamp on_disk = file_stamp(own);
-      if (conflict_path_.empty() && on_disk.exists && !(on_disk == review_stamp_)) {
+      const std::optional<FileStamp> on_disk = file_stamp(own);
+      if (conflict_path_.empty() && on_disk && on_disk != review_stamp_) {
         // Another viewer (or program) saved these results since this one read them: overwriting would
         // drop its corrections, merging them silently could mix two opinions of one cell. Both are kept.
         char when[32];

@@ -403,10 +403,9 @@ SlideRecord start_record(const ScoreSlideRequest& req, const ParamSet& params) {
   rec.detection_hash = req.detection_hash;
   rec.parameters = params.values();
   rec.started = utc_now();
-  FileStamp st;
-  if (file_stamp(req.input, &st)) {
-    rec.source_size = st.size;
-    rec.source_mtime_ns = st.mtime_ns;
+  if (const auto st = file_stamp(req.input)) {
+    rec.source_size = st->size;
+    rec.source_mtime_ns = st->mtime_ns;
   }
   return rec;
 }
@@ -1335,10 +1334,10 @@ std::vector<std::string> detection_column_names(bool calibrated) {
 std::string cell_files_stamp(const fs::path& csv, const fs::path& geojson) {
   std::string stamp;
   for (const fs::path& p : {csv, geojson}) {
-    FileStamp st;
-    if (!file_stamp(p, &st)) return "";
+    const auto st = file_stamp(p);
+    if (!st) return "";
     stamp += (stamp.empty() ? "" : "; ") + std::string(p == csv ? "cells.csv " : "cells.geojson ") +
-             std::to_string(st.size) + " " + std::to_string(st.mtime_ns);
+             std::to_string(st->size) + " " + std::to_string(st->mtime_ns);
   }
   return stamp;
 }

@@ -27,12 +27,12 @@ std::string results_id(const fs::path& slide) {
   return id;
 }
 
-bool file_stamp(const fs::path& p, FileStamp* out) {
+std::optional<FileStamp> file_stamp(const fs::path& p) {
   struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return false;
-  out->size = static_cast<std::int64_t>(st.st_size);
-  out->mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-  return true;
+  if (::stat(p.c_str(), &st) != 0) return std::nullopt;
+  return FileStamp{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                   static_cast<std::int64_t>(st.st_size),
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
 }
 
 std::string file_identity(const fs::path& p) {
@@ -82,10 +82,9 @@ std::string results_id_among(const EarlierResults& earlier, const fs::path& slid
                              const std::set<std::string>& taken) {
   const auto own = earlier.id_by_file.find(file_identity(slide));
   if (own != earlier.id_by_file.end() && !taken.count(ascii_lower(own->second))) return own->second;
-  FileStamp st;
-  if (file_stamp(slide, &st)) {
+  if (const auto st = file_stamp(slide)) {
     const auto moved =
-        earlier.id_by_moved.find(moved_slide_key(slide.filename().string(), st.size, st.mtime_ns));
+        earlier.id_by_moved.find(moved_slide_key(slide.filename().string(), st->size, st->mtime_ns));
     if (moved != earlier.id_by_moved.end() && !taken.count(ascii_lower(moved->second))) return moved->second;
   }
   const std::string base = results_id(slide);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,11 +21,15 @@ std::string results_id(const std::filesystem::path& slide);
 
 // A file's byte size and modification time (ns), as slide.json records its source; false when the file
 // cannot be stat'ed.
+// A file as stat sees it: device and inode too, since a file replaced by rename (an atomic save) is another
+// file even with the same size and time.
 struct FileStamp {
+  std::uint64_t device = 0, inode = 0;
   std::int64_t size = 0;
   std::int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
 };
-bool file_stamp(const std::filesystem::path& p, FileStamp* out);
+std::optional<FileStamp> file_stamp(const std::filesystem::path& p);  // nullopt: no such file
 
 // The same file whatever the path to it: device and inode (a second path, a symbolic or a hard link), else
 // the canonical path of a file that does not exist.

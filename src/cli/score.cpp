@@ -183,10 +183,10 @@ bool Run::try_reuse(std::size_t i) {
   if (!fs::exists(json_path, ec)) return false;
   try {
     SlideRecord r = read_slide_json(json_path);
-    FileStamp st;
-    if (!file_stamp(item.path, &st)) return false;
+    const auto st = file_stamp(item.path);
+    if (!st) return false;
     // The same file, or the same name, size and time: the slide's folder moved or is mounted elsewhere.
-    if (r.source_size != st.size || r.source_mtime_ns != st.mtime_ns ||
+    if (r.source_size != st->size || r.source_mtime_ns != st->mtime_ns ||
         (fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec) &&
          fs::path(r.source).filename() != item.path.filename())) {
       return false;
