@@ -87,10 +87,25 @@ bool parse_qupath_json(std::string_view text, json* out, std::size_t* error_byte
   return false;
 }
 
+const json* geojson_features(const json& doc, json& single) {
+  if (doc.is_array()) return &doc;
+  if (!doc.is_object()) return nullptr;
+  const std::string type = doc.value("type", "");
+  if (type == "FeatureCollection") {
+    const auto features = doc.find("features");
+    return features != doc.end() && features->is_array() ? &*features : nullptr;
+  }
+  if (type != "Feature") return nullptr;
+  single = json::array();
+  single.push_back(doc);
+  return &single;
+}
+
 // ---------------------------------------------------------------- objects and classes
 
 std::string qupath_object_type(const json& feature, const std::string& untyped) {
   std::string type;
+  bool typed = false;  // a type key is there, whatever its value
   if (feature.is_object()) {
     const auto id = feature.find("id");
     if (id != feature.end() && id->is_string()) type = id->get<std::string>();  // 0.2: "PathCellObject"
@@ -98,7 +113,9 @@ std::string qupath_object_type(const json& feature, const std::string& untyped) 
     if (props != feature.end() && props->is_object()) {
       for (const char* key : {"objectType", "object_type", "type"}) {
         const auto t = props->find(key);
-        if (t != props->end() && t->is_string()) {
+        if (t == props->end()) continue;
+        typed = true;
+        if (t->is_string()) {
           type = t->get<std::string>();
           break;
         }
@@ -121,10 +138,6 @@ std::string qupath_object_type(const json& feature, const std::string& untyped) 
   const auto known = kTypes.find(type);
   if (known != kTypes.end()) return known->second;
   // A UUID id (0.4+) is no type; QuPath makes an annotation of an unknown type name.
-  const bool typed =
-      feature.is_object() && feature.contains("properties") && feature["properties"].is_object() &&
-      (feature["properties"].contains("objectType") || feature["properties"].contains("object_type") ||
-       feature["properties"].contains("type"));
   return typed ? "annotation" : untyped;
 }
 
@@ -524,7 +537,7 @@ QuPathCells parse_qupath_measurement_table(const std::string& text, const std::s
                                            double mpp_y) {
   CsvTable t;
   try {
-    t = parse_csv_table(without_bom(text), origin);
+    t = parse_csv_table(text, origin);  // it skips a byte order mark
   } catch (const CsvError& e) {
     throw ResultsError(e.what());
   }

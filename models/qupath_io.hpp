@@ -32,6 +32,11 @@ std::size_t original_json_byte(const std::vector<JsonEdit>& edits, std::size_t b
 // parser's position in `text`.
 bool parse_qupath_json(std::string_view text, nlohmann::json* out, std::size_t* error_byte);
 
+// The features of a GeoJSON document as QuPath exports them: a FeatureCollection's "features", a list of
+// Features, or one bare Feature (copied into `single`, made a list of it). nullptr for anything else, a
+// FeatureCollection without a "features" array included.
+const nlohmann::json* geojson_features(const nlohmann::json& doc, nlohmann::json& single);
+
 // ---- objects and classes
 
 // A GeoJSON feature's QuPath object type: properties.objectType, else object_type (0.2-0.3), else type (an

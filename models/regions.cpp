@@ -379,19 +379,11 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
   std::size_t error_byte = 0;
   if (!parse_qupath_json(text, &root, &error_byte))
     throw RegionError(origin + ": invalid JSON at byte " + std::to_string(error_byte));
-  const json* features = nullptr;
-  json single = json::array();
-  if (root.is_array()) {
-    features = &root;
-  } else if (root.is_object() && root.value("type", "") == "FeatureCollection") {
-    if (!root.contains("features") || !root["features"].is_array()) {
+  json single;
+  const json* features = geojson_features(root, single);
+  if (features == nullptr) {
+    if (root.is_object() && root.value("type", "") == "FeatureCollection")
       throw RegionError(origin + ": FeatureCollection has no 'features' array");
-    }
-    features = &root["features"];
-  } else if (root.is_object() && root.value("type", "") == "Feature") {
-    single.push_back(root);
-    features = &single;
-  } else {
     throw RegionError(origin + ": expected a GeoJSON FeatureCollection, a Feature or a list of Features");
   }
 

@@ -292,17 +292,10 @@ std::vector<TruthPoint> parse_truth_geojson(std::string_view text, const std::st
   std::size_t error_byte = 0;
   if (!parse_qupath_json(text, &doc, &error_byte))
     throw TruthError(origin + ": not valid JSON (byte " + std::to_string(error_byte) + ")");
-  nlohmann::json one = nlohmann::json::array();
-  const nlohmann::json* features = &doc;
-  if (doc.is_object() && doc.value("type", "") == "FeatureCollection" && doc.contains("features") &&
-      doc["features"].is_array()) {
-    features = &doc["features"];
-  } else if (doc.is_object() && doc.value("type", "") == "Feature") {
-    one.push_back(doc);
-    features = &one;
-  } else if (!doc.is_array()) {
+  nlohmann::json one;
+  const nlohmann::json* features = geojson_features(doc, one);
+  if (features == nullptr)
     throw TruthError(origin + ": expected a GeoJSON FeatureCollection, a Feature or a list of Features");
-  }
   std::vector<TruthPoint> points;
   std::map<std::string, std::size_t> without_points;  // geometry type -> features
   for (std::size_t i = 0; i < features->size(); ++i) {

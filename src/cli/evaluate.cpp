@@ -809,10 +809,9 @@ int run_evaluate(const Args& args) {
         what_was_done = std::to_string(cells.size()) + " cells" + buf + "; " + stain_note;
       } else {
         warn_if_detected_on_another_image(o.detections[k], image_path, names[k]);
-        // QuPath's measurement tables of calibrated images give centroids in um.
-        const cv::Point2d mpp_xy = info.has_mpp() ? cv::Point2d(info.mpp_x, info.mpp_y)
-                                   : o.mpp > 0    ? cv::Point2d(o.mpp, o.mpp)
-                                                  : cv::Point2d(NAN, NAN);
+        // QuPath's measurement tables of calibrated images give centroids in um; --mpp is in info already.
+        const cv::Point2d mpp_xy =
+            info.has_mpp() ? cv::Point2d(info.mpp_x, info.mpp_y) : cv::Point2d(NAN, NAN);
         ReadDetections read =
             read_detections(o.detections[k], o.detections_format, o.labels.empty() ? nullptr : &custom_labels,
                             image_crop, info.level_sizes[0], rgb.size(), o.mask_min_area_px, mpp_xy);
