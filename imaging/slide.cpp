@@ -79,9 +79,6 @@ cv::Mat Slide::read_level(int level, std::int64_t max_pixels) {
 
 namespace {
 
-constexpr double kMinPlausibleMpp = 0.01;  // finer than any light microscope
-constexpr double kMaxPlausibleMpp = 50.0;  // coarser than a slide overview: a print/screen dpi, not a scan
-
 bool parse_double(const std::map<std::string, std::string>& props, const std::string& key, double* value) {
   auto it = props.find(key);
   if (it == props.end()) return false;
@@ -113,6 +110,16 @@ double microns_per_unit(const std::string& unit) {
 }
 
 bool plausible(double mpp) { return mpp >= kMinPlausibleMpp && mpp <= kMaxPlausibleMpp; }
+
+}  // namespace
+
+std::string mpp_problem(double mpp, const std::string& as_written) {
+  if (plausible(mpp)) return {};
+  return (as_written.empty() ? format_number(mpp) : as_written) + " um/px is not a microscope's pixel size (" + format_number(kMinPlausibleMpp) +
+         " to " + format_number(kMaxPlausibleMpp) + "; 0.25 at 40x, 0.5 at 20x)";
+}
+
+namespace {
 
 struct MppCandidate {
   double x = 0, y = 0;

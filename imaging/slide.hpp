@@ -82,6 +82,13 @@ class Slide {
   SlideInfo info_;
 };
 
+// Pixel sizes (um/px) a scan or a microscope photograph can have: finer is no light microscope, coarser is
+// a print or screen dpi. Stated sizes outside are ignored with a warning; a given --mpp outside is refused.
+constexpr double kMinPlausibleMpp = 0.01;
+constexpr double kMaxPlausibleMpp = 50.0;
+// Empty when `mpp` lies in that range, else what is wrong with it, quoting `as_written` (an --mpp value).
+std::string mpp_problem(double mpp, const std::string& as_written = {});
+
 // Fills mpp_x/mpp_y/mpp_source and objective_power of `info` from info.properties in the project's order:
 // openslide.mpp-x/y; vendor keys (aperio.MPP, ome.PhysicalSizeX, ...); resolution tags with their unit
 // (tiff.XResolution + tiff.ResolutionUnit, PNG pHYs, JPEG JFIF density), ignored with a warning when they are

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "gui/app.hpp"
+#include "imaging/slide.hpp"
 
 // The viewer reports the errors it expects itself; anything else ends here with a message rather than in
 // std::terminate.
@@ -31,7 +32,13 @@ int main(int argc, char** argv) try {
   app.add_option("--mpp", o.mpp,
                  "Microns per pixel for images that carry none (as ihcscore score --mpp); results scored "
                  "with --mpp bring their own")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            double v = 0;
+            if (!CLI::detail::lexical_cast(text, v)) return "Value " + text + " is not a number";
+            return ihc::mpp_problem(v, text);
+          },
+          "UM_PER_PX"));
   app.add_option("--width", o.width, "Window width")->capture_default_str();
   app.add_option("--height", o.height, "Window height")->capture_default_str();
   app.add_option("--autosave", o.autosave_seconds, "Seconds between autosaves of review.json")

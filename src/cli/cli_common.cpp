@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "imaging/pipeline.hpp"
+#include "imaging/slide.hpp"
 #include "models/text.hpp"
 
 namespace ihc::cli {
@@ -63,6 +64,14 @@ const CLI::Validator kPositiveFinite(
       return {};
     },
     "POSITIVE");
+
+const CLI::Validator kMicronsPerPixel(
+    [](std::string& text) -> std::string {
+      double v = 0;
+      if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v)) return "Value " + text + " is not a number";
+      return ihc::mpp_problem(v, text);
+    },
+    "UM_PER_PX");
 
 ParamSet resolve_params(const std::string& preset, const std::string& params_file,
                         const std::vector<std::string>& sets) {

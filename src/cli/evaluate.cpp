@@ -609,7 +609,7 @@ int run_evaluate(const Args& args) {
   app.add_option(
       "--truth-crop", o.truth_crop,
       "x,y,w,h of every truth mask (DeepLIIF panels: 2560,0,512,512); its size must equal the image's");
-  app.add_option("--mpp", o.mpp, "Microns per pixel of images that do not store it")->check(kPositiveFinite);
+  app.add_option("--mpp", o.mpp, "Microns per pixel of images that do not store it")->check(kMicronsPerPixel);
   auto* radius_px = app.add_option("--radius-px", o.radius_px, "Match radius in pixels (default 10)")
                         ->check(kPositiveFinite);
   app.add_option("--radius-um", o.radius_um, "Match radius in microns (needs the pixel size)")

@@ -19,7 +19,7 @@ int run_info(const Args& args) {
   CLI::App app{"Prints format, levels, microns per pixel (and its source), objective power and tissue area.",
                "ihcscore info"};
   app.add_option("SLIDE", path, "Slide or image")->required();
-  app.add_option("--mpp", mpp, "Microns per pixel for images that carry none")->check(kPositiveFinite);
+  app.add_option("--mpp", mpp, "Microns per pixel for images that carry none")->check(kMicronsPerPixel);
   app.add_option("--tissue-resolution-um", tissue_um, "Overview pixel size for tissue detection")
       ->check(kPositiveFinite)
       ->capture_default_str();

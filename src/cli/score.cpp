@@ -545,7 +545,7 @@ int run_score(const Args& args) {
   app.add_option("--preset", o.preset, "Parameter preset: dsg2 (default) or ki67");
   app.add_option("--params", o.params_file, "Parameter file (key = value), applied after the preset");
   app.add_option("--set", o.sets, "key=value, applied last (repeatable); see 'ihcscore params --show'");
-  app.add_option("--mpp", o.mpp, "Microns per pixel for images that carry none")->check(kPositiveFinite);
+  app.add_option("--mpp", o.mpp, "Microns per pixel for images that carry none")->check(kMicronsPerPixel);
   app.add_option("--roi", o.roi,
                  "QuPath GeoJSON annotations: score per region and in total. A folder: each slide's own "
                  "file there (ID.geojson, NAME.geojson or NAME.EXT.geojson)");

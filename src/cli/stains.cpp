@@ -33,7 +33,7 @@ int run_stains(const Args& args) {
   est->add_option("--max-side", max_side,
                   "Longest side of the overview the estimate is made on (sets overlay_max_px, 2048)")
       ->check(CLI::Range(256, 16384));
-  est->add_option("--mpp", mpp, "Microns per pixel for images that carry none")->check(kPositiveFinite);
+  est->add_option("--mpp", mpp, "Microns per pixel for images that carry none")->check(kMicronsPerPixel);
   est->add_flag("--edge-fit", edge_fit,
                 "DAB direction from the edge of the colour cloud instead of Macenko's 1 % angle, which leans "
                 "toward hematoxylin where every brown pixel is also blue (sets stain_estimation; "
