@@ -115,8 +115,9 @@ bool plausible(double mpp) { return mpp >= kMinPlausibleMpp && mpp <= kMaxPlausi
 
 std::string mpp_problem(double mpp, const std::string& as_written) {
   if (plausible(mpp)) return {};
-  return (as_written.empty() ? format_number(mpp) : as_written) + " um/px is not a microscope's pixel size (" + format_number(kMinPlausibleMpp) +
-         " to " + format_number(kMaxPlausibleMpp) + "; 0.25 at 40x, 0.5 at 20x)";
+  return (as_written.empty() ? format_number(mpp) : as_written) +
+         " um/px is not a microscope's pixel size (" + format_number(kMinPlausibleMpp) + " to " +
+         format_number(kMaxPlausibleMpp) + "; 0.25 at 40x, 0.5 at 20x)";
 }
 
 namespace {

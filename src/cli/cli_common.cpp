@@ -68,7 +68,8 @@ const CLI::Validator kPositiveFinite(
 const CLI::Validator kMicronsPerPixel(
     [](std::string& text) -> std::string {
       double v = 0;
-      if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v)) return "Value " + text + " is not a number";
+      if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v))
+        return "Value " + text + " is not a number";
       return ihc::mpp_problem(v, text);
     },
     "UM_PER_PX");

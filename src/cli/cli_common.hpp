@@ -19,7 +19,8 @@ std::optional<int> parse_command_line(CLI::App& app, const Args& args);
 // A finite number > 0 (sizes in um or px). CLI::PositiveNumber lets "nan" through: NaN fails every
 // comparison.
 extern const CLI::Validator kPositiveFinite;
-// A pixel size in um/px a microscope image can have (imaging::mpp_problem): --mpp 1e-9 failed late, in a blur.
+// A pixel size in um/px a microscope image can have (imaging::mpp_problem): --mpp 1e-9 failed late, in a
+// blur.
 extern const CLI::Validator kMicronsPerPixel;
 
 // The parameters every command shares, resolved in the documented order: the preset, then the parameter file,

@@ -898,14 +898,16 @@ TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   for (const char* bad : {"nan", "inf"}) {
     r = run({"score", white.string(), "-o", "o", "--mpp", bad}, dir);
     EXPECT_EQ(r.status, 1) << bad;
-    EXPECT_EQ(r.err.substr(0, r.err.find('\n')), std::string("--mpp: Value ") + bad + " is not a number") << r.err;
+    EXPECT_EQ(r.err.substr(0, r.err.find('\n')), std::string("--mpp: Value ") + bad + " is not a number")
+        << r.err;
   }
   // A size no microscope has (mm typed as um, a slip of the exponent) failed late, in a blur of sigma 3e7 px.
   for (const char* bad : {"0", "-1", "1e-9", "0.005", "60"}) {
     r = run({"score", white.string(), "-o", "o", "--mpp", bad}, dir);
     EXPECT_EQ(r.status, 1) << bad;
     EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
-              std::string("--mpp: ") + bad + " um/px is not a microscope's pixel size (0.01 to 50; 0.25 at 40x, 0.5 at 20x)")
+              std::string("--mpp: ") + bad +
+                  " um/px is not a microscope's pixel size (0.01 to 50; 0.25 at 40x, 0.5 at 20x)")
         << r.err;
   }
 
