@@ -158,7 +158,8 @@ CsvTable parse_csv_table(const std::string& text, const std::string& origin) {
   if (text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0) {
     throw CsvError(origin + ": UTF-16 text (Excel's 'Unicode Text'): save it as CSV UTF-8");
   }
-  const std::string body = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? text.substr(3) : text;  // BOM
+  // Excel's plain "CSV" is Windows-1252 in Western locales ("Müller" was bytes R and the ids never matched).
+  const std::string body = as_utf8(text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? text.substr(3) : text);  // BOM
   t.delimiter = header_delimiter(header_line(body));
   // Excel's comma-decimal locales write "12,5" in semicolon CSV and in tab-delimited text alike.
   const bool decimal_comma = t.delimiter == ';' || t.delimiter == '\t';

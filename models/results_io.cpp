@@ -12,6 +12,7 @@
 
 #include "models/atomic_file.hpp"
 #include "models/qupath_io.hpp"
+#include "models/text.hpp"
 
 namespace ihc {
 
@@ -25,7 +26,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // ---------------------------------------------------------------- CSV helpers
 
 std::string csv_field(std::string_view text) {
-  std::string s(text);
+  std::string s = as_utf8(text);  // tables are UTF-8 for R, Python and SPSS, whatever the file names were
   // One record per line keeps the tables readable by line-based tools; newlines in free text become spaces.
   for (auto& c : s) {
     if (c == '\n' || c == '\r') c = ' ';
@@ -116,7 +117,7 @@ std::vector<std::string> data_fields(std::string_view line, std::size_t width, c
   return f;
 }
 
-std::string json_escape(std::string_view s) { return json(std::string(s)).dump(); }
+std::string json_escape(std::string_view s) { return json_text(json(std::string(s))); }
 
 }  // namespace
 
@@ -937,11 +938,44 @@ bool take_recorded_grading(const SlideRecord& record, GradingParams& g) {
   return false;
 }
 
+namespace {
+
+std::string hex_bytes(std::string_view s) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
+std::string bytes_from_hex(const std::string& hex, const std::string& origin) {
+  auto nibble = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw ResultsError(origin + ": source_bytes_hex is not hexadecimal");
+  };
+  if (hex.size() % 2) throw ResultsError(origin + ": source_bytes_hex has an odd number of digits");
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    out += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string slide_json_text(const SlideRecord& s) {
   json o;
   o["format_version"] = 1;
   o["image"] = s.image;
-  o["source"] = s.source;
+  o["source"] = as_utf8(s.source);
+  // JSON holds only UTF-8: a Latin-1 file name is kept byte for byte in hex, so --resume and the viewer find
+  // the file again (with "source" alone the next run scored it again as "name-2").
+  if (!is_utf8(s.source)) o["source_bytes_hex"] = hex_bytes(s.source);
   o["source_size"] = s.source_size;
   o["source_mtime_ns"] = s.source_mtime_ns;
   o["params_hash"] = s.params_hash;
@@ -975,7 +1009,7 @@ std::string slide_json_text(const SlideRecord& s) {
   o["files"] = s.files;
   o["started"] = s.started;
   o["finished"] = s.finished;
-  return o.dump(2) + "\n";
+  return json_text(o, 2) + "\n";
 }
 
 SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
@@ -991,7 +1025,8 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
   SlideRecord s;
   try {
     s.image = o.value("image", "");
-    s.source = o.value("source", "");
+    s.source = o.contains("source_bytes_hex") ? bytes_from_hex(o.value("source_bytes_hex", ""), origin)
+                                              : o.value("source", "");
     s.source_size = o.value("source_size", std::int64_t{0});
     s.source_mtime_ns = o.value("source_mtime_ns", std::int64_t{0});
     s.params_hash = o.value("params_hash", "");

@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 std::string results_id(const fs::path& slide) {
   fs::path stem = slide.stem();
   if (ascii_lower(stem.extension().string()) == ".ome") stem = stem.stem();
-  std::string id = stem.string();
+  std::string id = as_utf8(stem.string());  // a Latin-1 name from a Windows share
   for (auto& c : id) {
     if (c == '/' || c == '\\' || c == ':' || c == '*' || c == '?' || c == '"' || c == '<' || c == '>' ||
         c == '|' || static_cast<unsigned char>(c) < 32) {

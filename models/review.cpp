@@ -1,6 +1,7 @@
 #include "models/review.hpp"
 
 #include "models/atomic_file.hpp"
+#include "models/text.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -577,7 +578,7 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
 
 void save_review(const std::filesystem::path& path, const Review& review) {
   try {
-    write_file_atomic(path, review_to_json(review).dump(1) + "\n");
+    write_file_atomic(path, json_text(review_to_json(review), 1) + "\n");
   } catch (const FileError& e) {
     throw ReviewError(e.what());
   }

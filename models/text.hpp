@@ -1,6 +1,7 @@
 #pragma once
 // Small text helpers shared by readers of names typed by people (file extensions, class names, flags).
 #include <cstddef>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,5 +25,17 @@ std::size_t edit_distance(const std::string& a, const std::string& b);
 // the nearest within max(2, size / 3) edits; ties go to the earlier name. What unknown parameter keys,
 // commands and subcommands suggest ("did you mean ...?").
 std::string closest_name(const std::string& typed, const std::vector<std::string>& names);
+
+// True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+bool is_utf8(std::string_view s);
+
+// `s` when it is UTF-8, else `s` read as Windows-1252 (Excel's "CSV" and Windows file names in Western
+// locales; Latin-1 is its subset) and written as UTF-8. Every byte string is valid Windows-1252 as read by
+// browsers (the five unassigned bytes become C1 controls), so nothing is lost.
+std::string as_utf8(std::string_view s);
+
+// `j` as JSON text for a file; a string that is not UTF-8 gets U+FFFD for its bad bytes instead of an
+// exception (a Latin-1 file name in run.json stopped a whole batch before its first slide).
+std::string json_text(const nlohmann::json& j, int indent = -1);
 
 }  // namespace ihc

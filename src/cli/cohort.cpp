@@ -17,6 +17,7 @@
 #include "models/cohort.hpp"
 #include "models/plot.hpp"
 #include "models/results_io.hpp"
+#include "models/text.hpp"
 
 namespace ihc::cli {
 namespace {
@@ -223,6 +224,7 @@ int run_cohort(const Args& args) {
   }
 
   const std::filesystem::path out(out_dir);
+  bool written = false;  // some of this run's report is in `out`
   try {
     ensure_directory(out);
     // cohort.csv
@@ -248,6 +250,7 @@ int run_cohort(const Args& args) {
       csv += "\n";
     }
     write_file_atomic(out / "cohort.csv", csv);
+    written = true;
 
     // groups.csv
     std::string g = "group,n,events,score_min,score_max,median_survival,median_lower,median_upper";
@@ -359,7 +362,7 @@ int run_cohort(const Args& args) {
     for (const auto& e : cohort.exclusions) {
       j["exclusions"].push_back({{"source", e.source}, {"id", e.id}, {"line", e.line}, {"reason", e.reason}});
     }
-    write_file_atomic(out / "stats.json", j.dump(2) + "\n");
+    write_file_atomic(out / "stats.json", json_text(j, 2) + "\n");
 
     // Plots.
     plot::KmLabels labels;
@@ -483,7 +486,7 @@ int run_cohort(const Args& args) {
       }
       h << "</table>\n";
     }
-    h << "<h2>Parameters</h2><pre>" << html_escape(j["parameters"].dump(2)) << "</pre>\n";
+    h << "<h2>Parameters</h2><pre>" << html_escape(json_text(j["parameters"], 2)) << "</pre>\n";
     h << "<p>ihcscore " << kVersion << ", " << iso_now()
       << ". Kaplan-Meier with Greenwood log-transformed 95% CI, log-rank and Cox (Efron) as R's survival "
          "package. "
@@ -491,8 +494,20 @@ int run_cohort(const Args& args) {
          "<a href=\"exclusions.csv\">exclusions.csv</a>, <a "
          "href=\"stats.json\">stats.json</a>.</p>\n</body></html>\n";
     write_file_atomic(out / "report.html", h.str());
-  } catch (const FileError& e) {
-    std::fprintf(stderr, "ihcscore cohort: %s\n", e.what());
+  } catch (const std::exception& e) {
+    // The files written so far are this run's, the rest an earlier run's: a report mixing two cutoffs would
+    // pass for one, so none is left.
+    std::error_code ec;
+    bool removed = false;
+    for (const char* name :
+         {"cohort.csv", "groups.csv", "exclusions.csv", "stats.json", "km.svg", "km.png", "report.html"}) {
+      removed = written && (fs::remove(out / name, ec) || removed);
+    }
+    for (fs::directory_iterator it(out, ec), end; written && !ec && it != end; it.increment(ec)) {
+      if (scatter_plot_name(it->path().filename().string())) removed = fs::remove(it->path(), ec) || removed;
+    }
+    std::fprintf(stderr, "ihcscore cohort: %s%s\n", e.what(),
+                 removed ? " (the report in this folder was removed: part of it was written)" : "");
     return 1;
   }
 

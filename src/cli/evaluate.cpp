@@ -968,7 +968,7 @@ int run_evaluate(const Args& args) {
                       {"mean_abs_h_score_diff", num(sum.mean_abs_h_score_diff)},
                       {"mean_abs_intensity_score_diff", num(sum.mean_abs_intensity_diff)},
                       {"mean_abs_ixp_diff", num(sum.mean_abs_ixp_diff)}};
-      write_file_atomic(output, j.dump(2) + "\n");
+      write_file_atomic(output, json_text(j, 2) + "\n");
     }
   }
   return failures > 0 ? 2 : 0;

@@ -44,7 +44,9 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-std::string one_line(std::string s) {
+// errors.tsv's fields: UTF-8 (a Latin-1 file name is read as Windows-1252), on one line.
+std::string one_line(const std::string& text) {
+  std::string s = as_utf8(text);
   for (auto& c : s) {
     if (c == '\t' || c == '\n' || c == '\r') c = ' ';
   }
@@ -421,7 +423,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
                                                  [](const InputProblem& p) { return !p.failure; })},
                  {"input_errors", std::count_if(inputs_.problems.begin(), inputs_.problems.end(),
                                                 [](const InputProblem& p) { return p.failure; })}};
-  write_file_atomic(out_ / "run.json", j.dump(2) + "\n");
+  write_file_atomic(out_ / "run.json", json_text(j, 2) + "\n");
 }
 
 int Run::execute() {

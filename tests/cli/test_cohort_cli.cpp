@@ -260,6 +260,44 @@ TEST(CohortCli, ARunIntoAnEarlierReportRemovesThePlotsItDoesNotDraw) {
   EXPECT_TRUE(fs::exists(dir / "report" / "km.png"));
 }
 
+// A run that failed half way left its cohort.csv beside an earlier run's stats.json and plots: a report of
+// two cutoffs. And Excel's plain "CSV" on Windows (Windows-1252) stopped cohort with nlohmann's "invalid
+// UTF-8 byte", half written.
+TEST(CohortCli, AWindows1252TableIsReadAndARunThatFailsHalfWayLeavesNoMixedReport) {
+  const fs::path dir = test::temp_dir("cohort_cli_half");
+  write(dir / "summary.csv",
+        "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\nP3,30,ok\nP4,40,ok\nP5,50,ok\nM\xC3\xBCller,60,ok\n");
+  write(dir / "clinical.csv",
+        "patient_id;os_months;os_event;Gr\xF6\xDF"
+        "e\nP1;5;1;1,5\nP2;8;0;1,6\nP3;12;1;1,7\nP4;20;1;1,8\n"
+        "P5;3;1;1,7\nM\xFCller;15;1;1,9\n");
+  auto cohort = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"cohort",         "--scores", "summary.csv", "--clinical", "clinical.csv",
+                                  "--event-column", "os_event", "-o",          "report"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::run_program("ihcscore", args, dir);
+  };
+  auto r = cohort({"--correlate",
+                   "Gr\xC3\xB6\xC3\x9F"
+                   "e"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("6 patients, 0 excluded"), std::string::npos) << r.out;
+  EXPECT_NE(test::read_text(dir / "report/cohort.csv").find("\nM\xC3\xBCller,60,"), std::string::npos);
+
+  fs::remove(dir / "report/km.png");
+  fs::create_directories(dir / "report/km.png/in_the_way");  // the plot cannot be written
+  r = cohort({"--cutoff", "25"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("km.png: cannot rename temporary file into place"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(the report in this folder was removed: part of it was written)\n"),
+            std::string::npos)
+      << r.err;
+  for (const char* name :
+       {"cohort.csv", "groups.csv", "exclusions.csv", "stats.json", "km.svg", "report.html", "scatter.png"}) {
+    EXPECT_FALSE(fs::exists(dir / "report" / name)) << name;
+  }
+}
+
 // `--scores OUT` (the batch folder, as `ihcscore reviewed OUT` takes it) reads OUT/summary.csv; it was
 // refused as an unreadable file.
 TEST(CohortCli, ABatchFolderGivenAsScoresReadsItsSummary) {

@@ -590,6 +590,26 @@ TEST_F(ScoreCli, ASlideKeepsItsIdWhenAnotherOfTheSameNameJoinsTheFolder) {
       << one.err;
 }
 
+// A Latin-1 file name (copied from a Windows share) stopped the whole batch before its first slide with
+// nlohmann's "invalid UTF-8 byte" and exit 1, writing nothing; --resume then must find the file again.
+TEST_F(ScoreCli, AFileNameThatIsNotUtf8IsScoredAndResumedUnderItsWindows1252Name) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_latin1");
+  fs::create_directories(dir / "in");
+  fs::copy_file(ihc::test::source_dir() / "samples/ki67_nuclear.png", dir / "in/Patient_M\xFCller.png");
+  fs::copy_file(ihc::test::source_dir() / "samples/ki67_nuclear.png", dir / "in/ok.png");
+  RunResult r = run({"score", "in", "-o", "out"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string id = "Patient_M\xC3\xBCller";  // UTF-8, as R, Python and SPSS read the tables
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides" / id / "slide.json").source, "in/Patient_M\xFCller.png");
+  std::ifstream summary(dir / "out/summary.csv");
+  const std::string text((std::istreambuf_iterator<char>(summary)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\n" + id + ","), std::string::npos) << text;
+  r = run({"score", "in", "-o", "out", "--resume"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(id + " complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out/slides" / (id + "-2")));
+}
+
 // Camera images are often wider than 2048 px, where the image reader adds display levels: such an image was
 // scored as a scanned slide (white background instead of its glass, a field's pale stroma read as glass), so
 // adding 2 px to a 2048 px crop changed its Ki-67 index by 3 points. A picture is scored as one however

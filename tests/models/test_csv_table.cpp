@@ -19,6 +19,19 @@ TEST(CsvTable, TheDelimiterIsTheHeadersAndOnlyWholeDecimalCommaNumbersChange) {
   EXPECT_EQ(u.rows[1], (std::vector<std::string>{"3.5", ",5"}));
 }
 
+// Excel's "CSV (Comma delimited)" on Windows is Windows-1252: "Müller" and "Größe" must match what is typed.
+TEST(CsvTable, Windows1252TextIsReadAsUtf8AndUtf8StaysAsItIs) {
+  const CsvTable t = parse_csv_table(
+      "id;Gr\xF6\xDF"
+      "e_cm\nM\xFCller_02;172,5\n",
+      "c");
+  EXPECT_EQ(t.header, (std::vector<std::string>{"id",
+                                                "Gr\xC3\xB6\xC3\x9F"
+                                                "e_cm"}));
+  EXPECT_EQ(t.rows[0], (std::vector<std::string>{"M\xC3\xBCller_02", "172.5"}));
+  EXPECT_EQ(parse_csv_table("\xEF\xBB\xBFid\nM\xC3\xBCller\n", "c").rows[0][0], "M\xC3\xBCller");
+}
+
 TEST(CsvTable, ARepeatedColumnIsRefusedWithItsPositions) {
   try {
     parse_csv_table("Image;patient_id;patient_id\nA1;A;B\n", "slides.csv");

@@ -598,6 +598,19 @@ TEST(SlideJson, RoundTripsTheRecord) {
   EXPECT_DOUBLE_EQ(back.timings_s.at("total"), 1.25);
 }
 
+// A Latin-1 file name (a Windows share): JSON holds only UTF-8, and --resume must find the same file again.
+TEST(SlideJson, ASourceNameThatIsNotUtf8IsKeptByteForByte) {
+  ihc::SlideRecord s;
+  s.image = "Patient_M\xC3\xBCller";
+  s.source = "in/Patient_M\xFCller.png";
+  const std::string text = ihc::slide_json_text(s);
+  EXPECT_NE(text.find("\"source\": \"in/Patient_M\xC3\xBCller.png\""), std::string::npos) << text;
+  EXPECT_EQ(ihc::parse_slide_json(text, "slide.json").source, s.source);
+  s.source = "in/M\xC3\xBCller.png";  // UTF-8 names are written as they are, without the hex copy
+  EXPECT_EQ(ihc::slide_json_text(s).find("source_bytes_hex"), std::string::npos);
+  EXPECT_EQ(ihc::parse_slide_json(ihc::slide_json_text(s), "slide.json").source, s.source);
+}
+
 TEST(SlideJson, RejectsOtherJson) {
   try {
     ihc::parse_slide_json("{\"a\":1}", "x/slide.json");

@@ -44,7 +44,8 @@ TEST(ResultsId, IsTheFileNameWithoutExtensionAndSafe) {
   EXPECT_EQ(ihc::results_id("b.ome.tif"), "b");
   EXPECT_EQ(ihc::results_id("c.OME.TIFF"), "c");
   EXPECT_EQ(ihc::results_id("x/we?ird*name.ndpi"), "we_ird_name");
-  EXPECT_EQ(ihc::results_id(".svs"), ".svs");  // a hidden file's name is its stem
+  EXPECT_EQ(ihc::results_id("x/M\xFCller.svs"), "M\xC3\xBCller");  // Latin-1 names are read as Windows-1252
+  EXPECT_EQ(ihc::results_id(".svs"), ".svs");                      // a hidden file's name is its stem
   EXPECT_EQ(ihc::results_id(""), "image");
 }
 

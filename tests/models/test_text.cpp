@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,27 @@ TEST(ClosestName, APrefixOrAFewEditsElseNothing) {
   EXPECT_EQ(closest_name("x", {}), "");
   // Ties go to the earlier name.
   EXPECT_EQ(closest_name("ab", {"ac", "ad"}), "ac");
+}
+
+// Windows shares and Excel's plain "CSV" bring Windows-1252 bytes; UTF-8 must pass unchanged.
+TEST(Utf8, WellFormedOnlyAndWindows1252IsReadWhenItIsNot) {
+  EXPECT_TRUE(is_utf8("plain"));
+  EXPECT_TRUE(is_utf8("M\xC3\xBCller \xC2\xB5m \xE2\x82\xAC \xF0\x9F\x94\xAC"));
+  EXPECT_FALSE(is_utf8("M\xFCller"));         // Latin-1 u-umlaut
+  EXPECT_FALSE(is_utf8("\xC3"));              // cut short
+  EXPECT_FALSE(is_utf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(is_utf8("\xED\xA0\x80"));      // a surrogate
+  EXPECT_FALSE(is_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_EQ(as_utf8("M\xC3\xBCller"), "M\xC3\xBCller");
+  EXPECT_EQ(as_utf8("M\xFCller"), "M\xC3\xBCller");
+  EXPECT_EQ(as_utf8("\x80 \x9F \x81"), "\xE2\x82\xAC \xC5\xB8 \xC2\x81");  // euro, Y-diaeresis, a C1 control
+}
+
+TEST(JsonText, BadBytesBecomeTheReplacementCharacterInsteadOfThrowing) {
+  const nlohmann::json j = {{"source", "a/M\xFCller.png"}};
+  EXPECT_THROW((void)j.dump(), nlohmann::json::type_error);
+  EXPECT_EQ(json_text(j), "{\"source\":\"a/M\xEF\xBF\xBDller.png\"}");
+  EXPECT_EQ(json_text({{"a", 1}}, 1), "{\n \"a\": 1\n}");
 }
 
 }  // namespace
