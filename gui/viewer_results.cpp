@@ -482,7 +482,9 @@ std::string Viewer::image_id() const {
 }
 
 ScoreRow Viewer::summary_row(const Summary& s, double area_mm2) const {
-  return reviewed_row(image_id(), s, area_mm2, pixel_size_.x);
+  ScoreRow row = reviewed_row(image_id(), s, area_mm2, pixel_size_.x);
+  add_batch_notes(&row, results_record_.total.status);
+  return row;
 }
 
 // The cells as reviewed: classes corrected, false detections left out (they are not cells).
@@ -559,6 +561,7 @@ void Viewer::export_regions(const std::filesystem::path& path) {
   for (auto& row :
        reviewed_region_rows(image_id(), results_.table, state_, editor_.review(), mpp, score_options_))
     rows.push_back(std::move(row));
+  for (auto& row : rows) add_batch_notes(&row, results_record_.total.status);
   if (rows.empty()) {
     std::error_code ec;
     std::filesystem::remove(path, ec);

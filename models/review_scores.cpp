@@ -112,6 +112,12 @@ double reviewed_area_mm2(const Review& review, double slide_area_mm2) {
   return scope.whole_slide && scope.exclude.empty() ? slide_area_mm2 : std::nan("");
 }
 
+void add_batch_notes(ScoreRow* row, const std::string& batch_status) {
+  const std::string reviewed = "ok; reviewed";
+  if (batch_status.rfind("ok; ", 0) != 0 || row->status.rfind(reviewed, 0) != 0) return;
+  row->status.insert(reviewed.size(), batch_status.substr(2));
+}
+
 ScoreRow reviewed_row(const std::string& image, const Summary& s, double area_mm2, double mpp) {
   ScoreRow r = score_row(image, s.final);
   r.tissue_area_mm2 = area_mm2;
@@ -242,6 +248,8 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
   out.rescued = loaded.restored_from;
   out.corrections = review.corrections.size();
   out.orphans = review.orphans.size();
+  add_batch_notes(&out.total, automatic.status);
+  for (auto& row : out.regions) add_batch_notes(&row, automatic.status);
   note_orphans(&out.total, out.orphans);
   for (auto& row : out.regions) note_orphans(&row, out.orphans);
   return out;

@@ -49,6 +49,13 @@ double reviewed_area_mm2(const Review& review, double slide_area_mm2);
 // N): reason".
 ScoreRow reviewed_row(const std::string& image, const Summary& summary, double area_mm2, double mpp);
 
+// "ok; reviewed" keeps what the batch said of the slide (its summary.csv Status "ok; looks like H&E, not
+// H-DAB
+// ..." gives "ok; reviewed; looks like H&E, not H-DAB ..."): a sign-off in the viewer made an H&E slide plain
+// "ok; reviewed", which cohort then analysed, and dropped "scored in pixels". Before the orphan note and the
+// override, whose reason ends the line.
+void add_batch_notes(ScoreRow* row, const std::string& batch_status);
+
 // One row per include region (minus every exclusion), Region = its label or "Region <id>"; none without
 // include regions.
 std::vector<ScoreRow> reviewed_region_rows(const std::string& image, const CellTable& table,

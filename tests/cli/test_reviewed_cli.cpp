@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "models/cohort.hpp"
 #include "models/results_io.hpp"
@@ -461,6 +462,27 @@ TEST(ReviewedCli, AFolderWithoutSummaryIsAUsageError) {
   EXPECT_EQ(
       file.err,
       "ihcscore reviewed: error: nothing/notes.txt is a file: give the output folder of ihcscore score\n");
+}
+
+// A sign-off in the viewer (a review without edits) made "ok; looks like H&E, not H-DAB" and "ok; scored in
+// pixels" plain "ok; reviewed": cohort then analysed the H&E slide's eosin as DAB.
+TEST(ReviewedCli, TheBatchsNotesOnASlideStayInItsReviewedStatus) {
+  const fs::path dir = test::temp_dir("reviewed_cli_notes");
+  fs::create_directories(dir / "in");
+  // Re-encoded without its pixel size: scored in pixels, and the Status says so.
+  ASSERT_TRUE(cv::imwrite((dir / "in/field.png").string(),
+                          cv::imread((test::source_dir() / "samples/mixed_field.png").string())));
+  const auto score = test::run_program("ihcscore", {"score", "in", "-o", "out"}, dir);
+  ASSERT_EQ(score.status, 0) << score.err;
+  const std::string note = "scored in pixels (no mpp, give --mpp)";
+  ASSERT_EQ(row_of(read_csv_table(dir / "out/summary.csv"), "field")["Status"], "ok; " + note);
+  Review r = review_for(dir / "out/slides/field");
+  r.slide = "field.png";
+  save_review(dir / "out/slides/field/review.json", r);
+  const auto run = test::run_program("ihcscore", {"reviewed", "out"}, dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(row_of(read_csv_table(dir / "out/reviewed_summary.csv"), "field")["Status"],
+            "ok; reviewed; " + note);
 }
 
 }  // namespace ihc

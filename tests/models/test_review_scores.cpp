@@ -81,6 +81,17 @@ TEST(ReviewScores, IntensityOverrideKeepsBothScores) {
   EXPECT_EQ(row.status, "ok; reviewed; intensity overridden (automatic " +
                             format_number(sum.automatic.intensity_score) + "): weak, heterogeneous");
   EXPECT_EQ(reviewed_row("a", summarize(s, nullptr, {}), 1.5, 0.25).status, "ok; reviewed");
+  // What the batch said of the slide stays, before the override whose reason ends the line.
+  ScoreRow noted = row;
+  add_batch_notes(&noted, "ok; looks like H&E, not H-DAB (check the stain)");
+  EXPECT_EQ(noted.status,
+            "ok; reviewed; looks like H&E, not H-DAB (check the stain); intensity overridden (automatic " +
+                format_number(sum.automatic.intensity_score) + "): weak, heterogeneous");
+  for (const char* plain : {"ok", "FAILED: unreadable"}) {
+    ScoreRow same = row;
+    add_batch_notes(&same, plain);
+    EXPECT_EQ(same.status, row.status) << plain;
+  }
 }
 
 TEST(ReviewScores, TheBatchsIntensityRuleAndGroupComeFromSlideJson) {
