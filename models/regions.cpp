@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "models/atomic_file.hpp"
@@ -419,6 +420,25 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
     if (a.name.empty()) a.name = a.classification;
     if (a.name.empty()) a.name = "Annotation " + std::to_string(i);
     set.annotations.push_back(std::move(a));
+  }
+  // Regions are rows keyed by image and name: two unnamed "Tumor" annotations gave two "Tumor" rows that R,
+  // SPSS and `cohort --region` cannot tell apart. The second and later ones get " #2", " #3".
+  std::map<std::string, int> count;
+  for (const auto& a : set.annotations) count[a.name] += a.exclude ? 0 : 1;
+  std::map<std::string, int> seen;
+  for (auto& a : set.annotations) {
+    if (a.exclude || count[a.name] < 2) continue;
+    const int n = ++seen[a.name];
+    if (n == 1) continue;
+    std::string unique = a.name + " #" + std::to_string(n);
+    while (count.count(unique)) unique += "'";  // an annotation really named "Tumor #2" keeps its name
+    a.name = unique;
+  }
+  for (const auto& [name, n] : count) {
+    if (n < 2) continue;
+    set.warnings.push_back(origin + ": " + std::to_string(n) + " annotations are named '" + name +
+                           "': regions '" + name + "', '" + name + " #2'" + (n > 2 ? " ..." : "") +
+                           " (name them in QuPath to tell them apart)");
   }
   for (const auto& s : skipped) {
     set.warnings.push_back(s.count == 1 ? origin + ": feature " + std::to_string(s.first) + ": " + s.one

@@ -265,6 +265,30 @@ TEST(GeoJson, AcceptsAListOfFeaturesOrOneFeature) {
   EXPECT_EQ(b.annotations[0].name, "Annotation 0");
 }
 
+// QuPath's usual export: several unnamed annotations of one class. Their rows must differ in Region for R,
+// SPSS and `cohort --region`; exclusions are not regions and keep their names.
+TEST(GeoJson, AnnotationsOfOneNameBecomeRegionsOfDistinctNames) {
+  auto feature = [](const std::string& props) {
+    return R"({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10]]]},
+        "properties": {"objectType": "annotation", )" +
+           props + "}}";
+  };
+  const std::string text = "[" + feature(R"("classification": {"name": "Tumor"})") + "," +
+                           feature(R"("classification": {"name": "Tumor"})") + "," +
+                           feature(R"("name": "Tumor #2")") + "," +
+                           feature(R"("classification": {"name": "Tumor"})") + "," +
+                           feature(R"("classification": {"name": "Ignore*"})") + "," +
+                           feature(R"("classification": {"name": "Ignore*"})") + "]";
+  const AnnotationSet set = parse_geojson_annotations(text, "rois.geojson");
+  std::vector<std::string> names;
+  for (const auto& a : set.annotations) names.push_back(a.name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"Tumor", "Tumor #2'", "Tumor #2", "Tumor #3", "Ignore*", "Ignore*"}));
+  EXPECT_EQ(set.warnings,
+            (std::vector<std::string>{"rois.geojson: 3 annotations are named 'Tumor': regions 'Tumor', "
+                                      "'Tumor #2' ... (name them in QuPath to tell them apart)"}));
+}
+
 TEST(GeoJson, ErrorsNameTheFileAndTheFeature) {
   EXPECT_EQ(error_of([] { parse_geojson_annotations("{\"type\": ", "a.geojson"); }),
             "a.geojson: invalid JSON at byte 10");
