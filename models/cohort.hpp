@@ -70,6 +70,9 @@ struct Cohort {
   std::string cutoff_rule;               // what was asked, e.g. "median", "quartiles", "12.5"
   bool optimistic = false;               // true for a data-driven optimal cutpoint
   std::string optimistic_note;
+  // Exclusions whose id is another file's id but for case or an extension ("P1" / "p1", "p1.jpg"): ids are
+  // matched exactly, and their reasons name the near id.
+  int near_misses = 0;
 };
 
 // Throws CohortError when the event and censored codes are the same (as text or as numbers: "1" and

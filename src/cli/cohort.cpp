@@ -513,6 +513,14 @@ int run_cohort(const Args& args) {
 
   std::printf("%zu patients, %zu excluded (see %s)\n", cohort.patients.size(), cohort.exclusions.size(),
               (out / "exclusions.csv").c_str());
+  if (cohort.near_misses > 0) {
+    std::fflush(stdout);  // after the counts it explains
+    std::fprintf(
+        stderr,
+        "ihcscore cohort: warning: %d excluded id(s) differ from an id of the other file only in case or "
+        "an extension (see %s); ids are matched exactly\n",
+        cohort.near_misses, (out / "exclusions.csv").c_str());
+  }
   for (const auto& gs : st.groups) {
     std::printf("  %-10s n=%-4d events=%-4d median %s", gs.name.c_str(), gs.n, gs.events,
                 gs.n ? fmt(gs.km.median, 1).c_str() : "NA");
@@ -529,9 +537,12 @@ int run_cohort(const Args& args) {
     std::printf("  Cox: %s left out of the model (%s)\n", t.term.c_str(), t.reason.c_str());
   }
   if (st.has_cox && !st.cox.terms.empty()) {
-    const auto& t = st.cox.terms.front();
-    std::printf("  Cox HR %s %.3f (95%% CI %.3f-%.3f) p %.4g\n", t.name.c_str(), t.hr, t.hr_lower, t.hr_upper,
-                t.p);
+    // Every term: tertiles and quartiles have one per group, and covariates their own (only the first was
+    // printed; the rest were in stats.json and report.html alone).
+    for (const auto& t : st.cox.terms) {
+      std::printf("  Cox HR %s %.3f (95%% CI %.3f-%.3f) p %.4g\n", t.name.c_str(), t.hr, t.hr_lower,
+                  t.hr_upper, t.p);
+    }
   } else {
     std::printf("  Cox: %s\n", st.cox_note.c_str());
   }

@@ -260,6 +260,25 @@ TEST(CohortCli, ARunIntoAnEarlierReportRemovesThePlotsItDoesNotDraw) {
   EXPECT_TRUE(fs::exists(dir / "report" / "km.png"));
 }
 
+// Tertiles and covariates have several Cox terms: only the first was printed.
+TEST(CohortCli, EveryCoxTermIsPrinted) {
+  const fs::path dir = test::temp_dir("cohort_cli_terms");
+  write(dir / "summary.csv",
+        "Image,IxP score,Status\nP1,10,ok\nP2,20,ok\nP3,30,ok\nP4,40,ok\nP5,50,ok\nP6,60,ok\nP7,70,ok\n"
+        "P8,80,ok\nP9,90,ok\n");
+  write(dir / "clinical.csv",
+        "patient_id,os_months,os_event,age\nP1,5,1,50\nP2,8,0,61\nP3,12,1,45\nP4,20,1,70\nP5,3,1,52\n"
+        "P6,15,1,66\nP7,9,1,58\nP8,30,0,49\nP9,11,1,63\n");
+  const auto run =
+      test::run_program("ihcscore",
+                        {"cohort", "--scores", "summary.csv", "--clinical", "clinical.csv", "--event-column",
+                         "os_event", "--cutoff", "tertiles", "--covariate", "age", "-o", "report"},
+                        dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  for (const char* term : {"  Cox HR T2 vs T1 (low) ", "  Cox HR T3 (high) vs T1 (low) ", "  Cox HR age "})
+    EXPECT_NE(run.out.find(term), std::string::npos) << term << "\n" << run.out;
+}
+
 // A run that failed half way left its cohort.csv beside an earlier run's stats.json and plots: a report of
 // two cutoffs. And Excel's plain "CSV" on Windows (Windows-1252) stopped cohort with nlohmann's "invalid
 // UTF-8 byte", half written.
