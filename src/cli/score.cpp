@@ -256,7 +256,9 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
   req.roi_source = o_.roi;
   const SlideRois& own = slide_rois_[i];
   if (!own.file.empty() || !own.error.empty()) {
-    for (const auto& w : own.warnings) progress.message("warning: " + w);
+    if (!o_.quiet) {
+      for (const auto& w : own.warnings) progress.message("warning: " + w);
+    }
     req.rois = own.annotations;
     req.roi_source = own.file.string();
   }
@@ -593,7 +595,10 @@ int run_score(const Args& args) {
       const AnnotationSet set = load_geojson_annotations(o.roi, &o.roi_text);
       rois = set.annotations;
       // Each warning names the file already ("regions.geojson: feature 3: skipped (...)").
-      for (const auto& w : set.warnings) std::fprintf(stderr, "ihcscore score: warning: %s\n", w.c_str());
+      // -q prints failures and the final line only, as for the slides' own warnings.
+      if (!o.quiet) {
+        for (const auto& w : set.warnings) std::fprintf(stderr, "ihcscore score: warning: %s\n", w.c_str());
+      }
       if (rois.empty()) return usage_error(o.roi + ": no polygon annotations to score in");
     } catch (const std::exception& e) {
       return usage_error(e.what());
@@ -646,7 +651,7 @@ int run_score(const Args& args) {
   // The tables list this run's inputs: say so when they leave out slides an earlier run put in this folder.
   std::size_t left_out = earlier.ids.size();
   for (const auto& item : inputs.items) left_out -= earlier.ids.count(ascii_lower(item.id));
-  if (left_out > 0) {
+  if (left_out > 0 && !o.quiet) {
     std::fprintf(stderr,
                  "ihcscore score: warning: %s/slides holds %zu slide(s) that are not among these inputs; "
                  "summary.csv will list only these inputs (give the earlier ones too, with --resume, to keep "

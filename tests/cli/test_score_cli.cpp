@@ -1326,6 +1326,9 @@ TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
   EXPECT_EQ(points.err,
             "ihcscore score: warning: points.geojson: feature 0: skipped (Point has no area)\n"
             "ihcscore score: error: points.geojson: no polygon annotations to score in\n");
+  // -q prints failures and the final line only: the ROI file's warnings too.
+  const RunResult quiet = run(with({"score", "f.png", "-o", "quiet", "--roi", "points.geojson", "-q"}), dir);
+  EXPECT_EQ(quiet.err, "ihcscore score: error: points.geojson: no polygon annotations to score in\n");
 }
 
 // A region's area is its own within the tissue: regions were drawn on the 16 um tissue grid with every cell
