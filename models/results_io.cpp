@@ -158,10 +158,10 @@ const std::vector<SummaryColumn>& summary_columns() {
       {"Image", "image", "image or slide id (file name without extension, made unique)"},
       {"Num Detections", "num_detections", "number of detected cells"},
       {"Num Negative", "num_negative", "cells below the 1+ threshold"},
-      {"Num 1+", "num_1plus", "cells graded 1+ (weak)"},
-      {"Num 2+", "num_2plus", "cells graded 2+ (moderate)"},
-      {"Num 3+", "num_3plus", "cells graded 3+ (strong)"},
-      {"Num Positive", "num_positive", "cells graded 1+, 2+ or 3+"},
+      {"Num 1+", "num_1plus", "cells graded 1+ (weak); empty with single-threshold positives (no grades)"},
+      {"Num 2+", "num_2plus", "cells graded 2+ (moderate); empty with single-threshold positives"},
+      {"Num 3+", "num_3plus", "cells graded 3+ (strong); empty with single-threshold positives"},
+      {"Num Positive", "num_positive", "cells graded 1+, 2+ or 3+ (or Positive, single threshold)"},
       {"Positive %", "positive_pct", "positive cells / all cells x 100 (percent)"},
       {"Num Positive per mm^2", "num_positive_per_mm2",
        "positive cells per mm^2 of the tissue (or region) area; empty without mpp"},
@@ -192,12 +192,16 @@ std::vector<std::string> row_fields(const ScoreRow& r) {
   // A failed slide has no counts: empty, never a misleading 0.
   const bool failed = r.status.rfind("FAILED", 0) == 0;
   auto i = [failed](std::int64_t v) { return failed ? std::string() : std::to_string(v); };
+  // Single-threshold positives have no grade: Num 1+/2+/3+ are unknown, not 0 (an H-score recomputed from
+  // 0s read 0 where the table's own H-score is empty). Told by the row itself: positives beyond the graded.
+  const bool ungraded = r.num_positive > r.num_1plus + r.num_2plus + r.num_3plus;
+  auto g = [&](std::int64_t v) { return ungraded ? std::string() : i(v); };
   return {csv_field(r.image),
           i(r.num_detections),
           i(r.num_negative),
-          i(r.num_1plus),
-          i(r.num_2plus),
-          i(r.num_3plus),
+          g(r.num_1plus),
+          g(r.num_2plus),
+          g(r.num_3plus),
           i(r.num_positive),
           format_number(r.positive_pct),
           format_number(positive_per_mm2(r)),

@@ -85,6 +85,29 @@ TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
   EXPECT_DOUBLE_EQ(rows2[0].mpp, 0.499);
 }
 
+// Single-threshold positives (ki67) have no grade: Num 1+/2+/3+ were written 0, so an H-score recomputed from
+// the counts read 0 where the table's own is empty. With no positive cell, 0 of each grade is a fact.
+TEST(SummaryCsv, GradeCountsAreEmptyWhenPositivesHaveNoGrade) {
+  ihc::ScoreRow r;
+  r.image = "ki67";
+  r.num_detections = 10;
+  r.num_negative = 4;
+  r.num_positive = 6;
+  r.positive_pct = 60.0;
+  r.status = "ok";
+  const std::string text = ihc::summary_csv({r}, ihc::ColumnNames::QuPath);
+  EXPECT_NE(text.find("\nki67,10,4,,,,6,60,"), std::string::npos) << text;
+  const auto back = ihc::parse_summary_csv(text, "summary.csv");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].num_positive, 6);
+  EXPECT_EQ(ihc::summary_csv(back, ihc::ColumnNames::QuPath), text);
+  r.num_positive = 0;
+  r.num_negative = 10;
+  r.positive_pct = 0;
+  EXPECT_NE(ihc::summary_csv({r}, ihc::ColumnNames::QuPath).find("\nki67,10,10,0,0,0,0,0,"),
+            std::string::npos);
+}
+
 TEST(SummaryCsv, PositivePerMm2IsPositiveCellsOverTheScoredArea) {
   ihc::ScoreRow r;
   r.num_detections = 400;
