@@ -310,6 +310,24 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
           info.properties["jpeg.density-unit"] = header.density_unit == 1 ? "inch" : "centimeter";
         }
         if (header.grayscale) info.warnings.push_back("grayscale image converted to RGB");
+        // Phone and camera photographs store the sensor's grid and an Exif rotation for viewers. Scoring is
+        // the same either way; coordinates are not, so say which grid they are in.
+        if (header.exif_orientation > 1) {
+          static const char* const kShown[] = {"",
+                                               "",
+                                               "mirrored",
+                                               "rotated 180 degrees",
+                                               "flipped upside down",
+                                               "transposed",
+                                               "rotated 90 degrees clockwise",
+                                               "transversed",
+                                               "rotated 90 degrees counter-clockwise"};
+          info.warnings.push_back(
+              "Exif orientation " + std::to_string(header.exif_orientation) + " (shown " +
+              kShown[header.exif_orientation] +
+              " by photo viewers) not applied: cells and coordinates are in the stored pixel "
+              "grid");
+        }
         info.level_sizes.clear();
         resolve_resolution(info, options);
         return std::make_unique<ImageSlide>(rgb, std::move(info));

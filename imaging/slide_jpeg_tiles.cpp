@@ -57,6 +57,35 @@ void jpeg_message(j_common_ptr cinfo, int level) {
   }
 }
 
+// The Orientation tag (0x0112) of IFD0 in an APP1 "Exif" payload; 0 when absent or unreadable.
+int exif_orientation(const std::uint8_t* p, std::size_t n) {
+  if (n < 14 || std::memcmp(p, "Exif\0\0", 6) != 0) return 0;
+  const std::uint8_t* t = p + 6;  // the TIFF header
+  const std::size_t tn = n - 6;
+  const bool little = t[0] == 'I' && t[1] == 'I';
+  if (!little && !(t[0] == 'M' && t[1] == 'M')) return 0;
+  auto u16 = [&](std::size_t at) -> unsigned {
+    return little ? t[at] | (t[at + 1] << 8) : (t[at] << 8) | t[at + 1];
+  };
+  auto u32 = [&](std::size_t at) -> std::size_t {
+    return little
+               ? t[at] | (t[at + 1] << 8) | (t[at + 2] << 16) | (static_cast<std::size_t>(t[at + 3]) << 24)
+               : (static_cast<std::size_t>(t[at]) << 24) | (t[at + 1] << 16) | (t[at + 2] << 8) | t[at + 3];
+  };
+  const std::size_t ifd = u32(4);
+  if (ifd + 2 > tn) return 0;
+  const unsigned entries = u16(ifd);
+  for (unsigned e = 0; e < entries; ++e) {
+    const std::size_t at = ifd + 2 + 12 * static_cast<std::size_t>(e);
+    if (at + 12 > tn) return 0;
+    if (u16(at) == 0x0112) {
+      const unsigned v = u16(at + 8);
+      return v >= 1 && v <= 8 ? static_cast<int>(v) : 0;
+    }
+  }
+  return 0;
+}
+
 // No C++ objects with destructors live in this frame, so longjmp out of libjpeg is safe; `out` lives in the
 // caller. Returns false with err->message set on failure.
 bool decode_jpeg_impl(jpeg_decompress_struct* cinfo, JpegErrorManager* err, const std::uint8_t* data,
@@ -64,7 +93,11 @@ bool decode_jpeg_impl(jpeg_decompress_struct* cinfo, JpegErrorManager* err, cons
   if (setjmp(err->jump)) return false;
   jpeg_create_decompress(cinfo);
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
+  jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);  // Exif, for its orientation
   jpeg_read_header(cinfo, TRUE);
+  for (jpeg_saved_marker_ptr m = cinfo->marker_list; m != nullptr; m = m->next) {
+    if (m->marker == JPEG_APP0 + 1) header->exif_orientation = exif_orientation(m->data, m->data_length);
+  }
   header->width = static_cast<int>(cinfo->image_width);
   header->height = static_cast<int>(cinfo->image_height);
   header->components = cinfo->num_components;

@@ -25,6 +25,8 @@ struct JpegHeader {
   int density_unit = 0;  // JFIF: 0 = aspect ratio only, 1 = dots per inch, 2 = dots per cm
   int density_x = 0;
   int density_y = 0;
+  int exif_orientation =
+      0;  // Exif Orientation 1-8 (1 = as stored; 6 = shown rotated 90 degrees clockwise); 0 = none
 };
 
 struct JpegDecodeOptions {

@@ -112,6 +112,39 @@ TEST(ImageBackend, StripTiffOpenSlideRefusesOpensHere) {
   EXPECT_GT(cv::countNonZero(gray < 180), 100);
 }
 
+// A phone or camera photograph stores the sensor's grid and an Exif rotation that photo viewers apply.
+// Coordinates are in the stored grid: say so, rather than leave points drawn in a viewer silently rotated.
+TEST(ImageBackend, AJpegsExifRotationIsNamedAndNotApplied) {
+  const auto dir = test::temp_dir("image_exif");
+  const cv::Mat img(40, 60, CV_8UC3, cv::Scalar(40, 80, 140));
+  ASSERT_TRUE(cv::imwrite((dir / "plain.jpg").string(), img));
+  const std::vector<std::uint8_t> plain = read_bytes(dir / "plain.jpg");
+  // APP1 "Exif", big-endian TIFF header, IFD0 with one entry: Orientation (0x0112), SHORT, 1, value 6.
+  const std::vector<std::uint8_t> app1 = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0,    0,    'M', 'M',
+                                          0,    42,   0,    0,    0,   8,   0,   1,   0x01, 0x12, 0,   3,
+                                          0,    0,    0,    1,    0,   6,   0,   0,   0,    0,    0,   0};
+  for (int endian = 0; endian < 2; ++endian) {
+    std::vector<std::uint8_t> app = app1;
+    if (endian == 1) {  // the same in little-endian ("II"), as most cameras write it
+      app = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,
+             1,    0,    0x12, 0x01, 3,   0,   1,   0,   0, 0, 6,   0,   0,  0, 0, 0, 0, 0};
+    }
+    std::vector<std::uint8_t> bytes(plain.begin(), plain.begin() + 2);  // SOI
+    bytes.insert(bytes.end(), app.begin(), app.end());
+    bytes.insert(bytes.end(), plain.begin() + 2, plain.end());
+    write_bytes(dir / "rotated.jpg", bytes);
+    const auto rotated = open_with_opencv(dir / "rotated.jpg", {});
+    ASSERT_NE(rotated, nullptr);
+    EXPECT_EQ(rotated->info().level_sizes, (std::vector<cv::Size>{{60, 40}}));  // the stored grid
+    EXPECT_EQ(
+        rotated->info().warnings,
+        (Strings{"Exif orientation 6 (shown rotated 90 degrees clockwise by photo viewers) not applied: "
+                 "cells and coordinates are in the stored pixel grid"}))
+        << endian;
+  }
+  EXPECT_TRUE(open_with_opencv(dir / "plain.jpg", {})->info().warnings.empty());
+}
+
 // A stack saved as one TIFF (a camera's series): only the first page is decoded; a white first page was
 // scored "no tissue found" without a word about the second.
 TEST(ImageBackend, AMultiPageTiffSaysOnlyItsFirstPageIsScored) {
