@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -87,6 +88,7 @@ struct SlideRois {
   std::vector<Annotation> annotations;
   std::vector<std::string> warnings;  // skipped features, each naming the file
   std::string error;                  // non-empty: the slide fails at stage "roi" with this message
+  bool by_id = false;                 // the file is named after the slide's output id (unique in a run)
 };
 
 // QuPath's per-image export names a file after the image ("slide.svs.geojson") or its stem ("slide.geojson");
@@ -103,6 +105,7 @@ SlideRois find_slide_rois(const fs::path& folder, const InputItem& item) {
     std::error_code ec;
     if (fs::is_regular_file(folder / candidate, ec)) {
       r.file = folder / candidate;
+      r.by_id = base == item.id;
       break;
     }
   }
@@ -122,6 +125,32 @@ SlideRois find_slide_rois(const fs::path& folder, const InputItem& item) {
     r.error = e.what();
   }
   return r;
+}
+
+// One ROI file found for several slides (caseA/slide.svs and caseB/slide.tif both take slide.geojson, or
+// x-2.geojson is b/x.tif's by id and c/x-2.svs's by name) scored each inside another's regions, exit 0. The
+// slide it names by output id keeps it; the others fail, saying which name would be theirs.
+void refuse_shared_roi_files(std::vector<SlideRois>& rois, const std::vector<InputItem>& items) {
+  std::map<std::string, std::vector<std::size_t>> users;
+  for (std::size_t i = 0; i < rois.size(); ++i) {
+    if (!rois[i].file.empty()) users[rois[i].file.string()].push_back(i);
+  }
+  for (const auto& [file, slides] : users) {
+    if (slides.size() < 2) continue;
+    std::string names;
+    for (std::size_t i : slides) names += (names.empty() ? "" : ", ") + items[i].path.string();
+    for (std::size_t i : slides) {
+      if (rois[i].by_id) continue;
+      SlideRois& r = rois[i];
+      r.error = items[i].path.string() + ": " + file + " matches " + std::to_string(slides.size()) +
+                " slides (" + names + "); name this slide's file after its output id: " + items[i].id +
+                ".geojson";
+      r.file.clear();
+      r.text.clear();
+      r.annotations.clear();
+      r.warnings.clear();
+    }
+  }
 }
 
 class Run {
@@ -434,8 +463,12 @@ int Run::execute() {
   const std::string extra_own_mpp = "mpp=" + std::to_string(0.0);  // as a run without --mpp
   const std::string run_roi = o_.roi.empty() || o_.roi_folder ? "" : ";roi=" + o_.roi_text;
   run_hash_ = params_hash(params_, extra + run_roi);
+  if (o_.roi_folder) {
+    for (std::size_t i = 0; i < inputs_.items.size(); ++i)
+      slide_rois_[i] = find_slide_rois(o_.roi, inputs_.items[i]);
+    refuse_shared_roi_files(slide_rois_, inputs_.items);
+  }
   for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
-    if (o_.roi_folder) slide_rois_[i] = find_slide_rois(o_.roi, inputs_.items[i]);
     const std::string roi = o_.roi_folder ? ";roi=" + slide_rois_[i].text : run_roi;
     hashes_[i] = params_hash(params_, extra + roi);
     detection_hashes_[i] = detection_hash(params_, extra + roi);

@@ -1663,6 +1663,25 @@ TEST_F(ScoreCli, AnRoiFolderGivesEachSlideItsOwnRegions) {
       empty.err,
       "ihcscore score: error: empty: a folder without .geojson files (--roi takes a file, or a folder of "
       "one SLIDE.geojson per slide)\n");
+
+  // Two slides of one name in different folders found one ROI file: each was scored inside it, exit 0. The
+  // slide it names by output id keeps it; the other fails, told which name would be its own.
+  fs::create_directories(dir / "dup/caseA");
+  fs::create_directories(dir / "dup/caseB");
+  fs::copy_file(sample, dir / "dup/caseA/s.png");
+  fs::copy_file(sample, dir / "dup/caseB/s.png");
+  fs::create_directories(dir / "rdup");
+  std::ofstream(dir / "rdup" / "s.geojson") << a.dump();
+  const RunResult dup = run({"score", "dup", "-o", "out3", "--roi", "rdup"}, dir);
+  EXPECT_EQ(dup.status, 2) << dup.err;
+  const auto dup_errors = read_tsv(dir / "out3/errors.tsv");
+  ASSERT_EQ(dup_errors.size(), 2u);
+  EXPECT_EQ(dup_errors[1],
+            (std::vector<std::string>{"dup/caseB/s.png", "roi",
+                                      "dup/caseB/s.png: rdup/s.geojson matches 2 slides (dup/caseA/s.png, "
+                                      "dup/caseB/s.png); name this slide's file after its output id: "
+                                      "s-2.geojson"}));
+  EXPECT_EQ(ihc::read_slide_json(dir / "out3/slides/s/slide.json").roi, "rdup/s.geojson");
 }
 
 // --decode-only (bench/score-throughput's floor) reads what scoring would read and stops: a "decode only" row
