@@ -471,7 +471,8 @@ OpenedSlide open_stage(const OpenIn& in) {
     throw PipelineError("open", e.what());
   }
   const SlideInfo& info = o.slide->info();
-  if (info.level_sizes.empty() || info.level_sizes[0].area() <= 0) {
+  // Not Size::area(): an int, negative for 47000 x 46000 px (2.16e9), which refused such scans as empty.
+  if (info.level_sizes.empty() || info.level_sizes[0].width <= 0 || info.level_sizes[0].height <= 0) {
     throw PipelineError("open", in.input.string() + ": the image has no pixels");
   }
   o.warnings = info.warnings;
