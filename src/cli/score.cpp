@@ -476,6 +476,16 @@ int Run::execute() {
     detection_hashes_own_mpp_[i] = detection_hash(params_, extra_own_mpp + roi);
   }
   remove_stale_temp_files(out_);
+  // And in every slide's folder: a killed run's 2 GB of cell files stayed when the next run (holding the
+  // lock, so no other run writes there) scored other slides. A viewer still saving keeps its file (pid in the
+  // name).
+  {
+    std::error_code ec;
+    for (fs::directory_iterator it(out_ / "slides", ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code e2;
+      if (it->is_directory(e2)) remove_stale_temp_files(it->path());
+    }
+  }
   if (o_.roi.empty()) {
     // An earlier run's regions, graded otherwise, would stand beside this run's summary.
     std::error_code ec;

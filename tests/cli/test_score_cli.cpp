@@ -590,6 +590,22 @@ TEST_F(ScoreCli, ASlideKeepsItsIdWhenAnotherOfTheSameNameJoinsTheFolder) {
       << one.err;
 }
 
+// A killed run's temporary cell files (2 GB on a large slide) stayed when the next run scored other slides:
+// only the folders of slides being scored were cleaned. A writer still running (its pid) keeps its file.
+TEST_F(ScoreCli, AKilledRunsTemporaryFilesGoWhateverSlidesTheNextRunScores) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_stale_temps");
+  fs::create_directories(dir / "out/slides/killed");
+  const fs::path stale = dir / "out/slides/killed/.cells.csv.tmp-4194000-1";  // no such process
+  const fs::path live = dir / ("out/slides/killed/.review.json.tmp-" + std::to_string(getpid()) + "-1");
+  std::ofstream(stale) << "x";
+  std::ofstream(live) << "x";
+  fs::copy_file(ihc::test::source_dir() / "samples/ki67_nuclear.png", dir / "other.png");
+  const RunResult r = run({"score", "other.png", "-o", "out", "-q"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live));
+}
+
 // A Latin-1 file name (copied from a Windows share) stopped the whole batch before its first slide with
 // nlohmann's "invalid UTF-8 byte" and exit 1, writing nothing; --resume then must find the file again.
 TEST_F(ScoreCli, AFileNameThatIsNotUtf8IsScoredAndResumedUnderItsWindows1252Name) {
