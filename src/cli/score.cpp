@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "cli/batch.hpp"
@@ -231,6 +232,25 @@ bool Run::try_reuse(std::size_t i) {
         if (same_cells || r.params_hash == hash)
           notes_.push_back(item.id + ": the earlier results lack " + f + ": detecting the cells again");
         return false;
+      }
+    }
+    // A truncated or edited cell file is not complete results: slide.json records each one's size (its
+    // cells_files stamp; the time is left out, as a copied folder has new times). --resume took a cells.csv
+    // cut to 1000 bytes as complete.
+    {
+      std::istringstream stamp(r.cells_files);
+      for (std::string entry; std::getline(stamp, entry, ';');) {
+        std::istringstream parts(entry);
+        std::string name;
+        std::int64_t bytes = -1;
+        if (!(parts >> name >> bytes)) continue;
+        const auto st = file_stamp(dir / name);
+        if (st && st->size != bytes) {
+          notes_.push_back(item.id + ": " + name + " is not the size slide.json recorded (" +
+                           std::to_string(st->size) + " bytes, not " + std::to_string(bytes) +
+                           "; cut short or edited): scoring the slide again");
+          return false;
+        }
       }
     }
     if (r.params_hash != hash) {

@@ -606,6 +606,24 @@ TEST_F(ScoreCli, AKilledRunsTemporaryFilesGoWhateverSlidesTheNextRunScores) {
   EXPECT_TRUE(fs::exists(live));
 }
 
+// --resume took a cells.csv cut short (a full disk, a bad copy) as complete results, and summary.csv kept
+// counting cells the file no longer held.
+TEST_F(ScoreCli, ResumeScoresAgainASlideWhoseCellFileIsCutShort) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_cut_cells");
+  fs::copy_file(ihc::test::source_dir() / "samples/ki67_nuclear.png", dir / "k.png");
+  ASSERT_EQ(run({"score", "k.png", "-o", "out", "-q"}, dir).status, 0);
+  const fs::path csv = dir / "out/slides/k/cells.csv";
+  const auto full = ihc::read_file(csv);
+  fs::resize_file(csv, 1000);
+  const RunResult r = run({"score", "k.png", "-o", "out", "--resume"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("note: k: cells.csv is not the size slide.json recorded (1000 bytes, not " +
+                       std::to_string(full.size()) + "; cut short or edited): scoring the slide again\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(ihc::read_file(csv), full);
+}
+
 // A Latin-1 file name (copied from a Windows share) stopped the whole batch before its first slide with
 // nlohmann's "invalid UTF-8 byte" and exit 1, writing nothing; --resume then must find the file again.
 TEST_F(ScoreCli, AFileNameThatIsNotUtf8IsScoredAndResumedUnderItsWindows1252Name) {
@@ -1409,16 +1427,16 @@ TEST_F(ScoreCli, ResumeWithNewGradingRegradesTheEarlierCellsAsAFreshRunWould) {
 
   // Cells that cannot be read back are detected again, with a note; the other slide is still regraded.
   const std::string geojson = ihc::test::read_text(dir / "out/slides/f/cells.geojson");
-  std::ofstream(dir / "out/slides/f/cells.geojson", std::ios::trunc)
-      << geojson.substr(0, geojson.find('\n', geojson.size() / 2) + 1);
+  const std::size_t cut = geojson.find('\n', geojson.size() / 2) + 1;
+  std::ofstream(dir / "out/slides/f/cells.geojson", std::ios::trunc) << geojson.substr(0, cut);
   resume[1] = "threshold_1plus=0.15";
   const RunResult broken = run(with("out", resume), dir);
   ASSERT_EQ(broken.status, 0) << broken.err;
-  EXPECT_NE(
-      broken.err.find("note: f: cannot regrade the earlier cells (out/slides/f/slide.json: cells.csv or "
-                      "cells.geojson is not the file it was written with (changed, replaced or missing)): "
-                      "detecting them again\n"),
-      std::string::npos)
+  // Cut short, the file is not the size slide.json recorded: the slide is scored again before any regrade.
+  EXPECT_NE(broken.err.find("note: f: cells.geojson is not the size slide.json recorded (" +
+                            std::to_string(cut) + " bytes, not " + std::to_string(geojson.size()) +
+                            "; cut short or edited): scoring the slide again\n"),
+            std::string::npos)
       << broken.err;
   EXPECT_FALSE(ihc::read_slide_json(dir / "out/slides/f/slide.json").regraded);
   EXPECT_TRUE(ihc::read_slide_json(dir / "out/slides/cmu/slide.json").regraded);
