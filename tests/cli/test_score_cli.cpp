@@ -624,6 +624,21 @@ TEST_F(ScoreCli, ResumeScoresAgainASlideWhoseCellFileIsCutShort) {
   EXPECT_EQ(ihc::read_file(csv), full);
 }
 
+// More workers than cores only took memory: threads=32 peaked at 5.5 GB on 2 cores, above the 1.5 GB bound.
+TEST_F(ScoreCli, WorkersBeyondTheCoresAreCappedWithANote) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_workers");
+  fs::copy_file(ihc::test::source_dir() / "samples/ki67_nuclear.png", dir / "k.png");
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  const RunResult r =
+      run({"score", "k.png", "-o", "out", "--set", "threads=" + std::to_string(4 * cores)}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("note: 1 slide(s) at once with " + std::to_string(4 * cores) +
+                       " tile worker(s) each is more than the " + std::to_string(cores) +
+                       " cores: using 1 x " + std::to_string(cores) + " (more would only take memory)\n"),
+            std::string::npos)
+      << r.err;
+}
+
 // A Latin-1 file name (copied from a Windows share) stopped the whole batch before its first slide with
 // nlohmann's "invalid UTF-8 byte" and exit 1, writing nothing; --resume then must find the file again.
 TEST_F(ScoreCli, AFileNameThatIsNotUtf8IsScoredAndResumedUnderItsWindows1252Name) {
