@@ -64,13 +64,13 @@ int run_info(const Args& args) {
     params.set("tissue_resolution_um", format_number(tissue_um), "--tissue-resolution-um");
     const SlideTissue t = slide_tissue(path, params, mpp);
     if (std::isfinite(t.area_mm2)) {
-      std::printf("tissue area: %.4g mm^2 (%.1f%% of the image, %d pieces, OD threshold %.3g)\n", t.area_mm2,
-                  100 * t.fraction, t.pieces, t.threshold_od);
+      std::printf("tissue area: %.4g mm^2 (%.1f%% of the image, %d %s, OD threshold %.3g)\n", t.area_mm2,
+                  100 * t.fraction, t.pieces, t.pieces == 1 ? "piece" : "pieces", t.threshold_od);
     } else {
       std::printf(
-          "tissue area: %.4g Mpx at full resolution (%.1f%% of the image, %d pieces; no mpp, so no mm^2 and "
+          "tissue area: %.4g Mpx at full resolution (%.1f%% of the image, %d %s; no mpp, so no mm^2 and "
           "size filters in overview pixels)\n",
-          t.area_px0 / 1e6, 100 * t.fraction, t.pieces);
+          t.area_px0 / 1e6, 100 * t.fraction, t.pieces, t.pieces == 1 ? "piece" : "pieces");
     }
     if (!t.note.empty()) std::printf("note: %s (when cells are found)\n", t.note.c_str());
     std::printf("image type: %s (%s)\n", image_type_name(t.type.type), t.type.summary.c_str());
