@@ -94,7 +94,8 @@ TEST(InfoCli, GeneratedFieldOfTumourAndStromaIsTissueThroughoutAsScoreSays) {
   const double mm2 = std::stod(r.out.substr(p + 13));
   EXPECT_GT(mm2, 0.97 * 0.1024) << r.out;
   EXPECT_LE(mm2, 0.1024) << r.out;
-  EXPECT_NE(r.out.find(" of the image, 1 piece, OD threshold"), std::string::npos) << r.out;  // not "1 pieces"
+  EXPECT_NE(r.out.find(" of the image, 1 piece, OD threshold"), std::string::npos)
+      << r.out;  // not "1 pieces"
 }
 
 // The tissue area `info` prints is the one `score` reports (summary.csv's Tissue area mm^2): the same
