@@ -61,6 +61,7 @@ void validate(const DetectionParams& p) {
                                                          {"sigma_um", p.sigma_um},
                                                          {"min_area_um2", p.min_area_um2},
                                                          {"cell_expansion_um", p.cell_expansion_um},
+                                                         {"membrane_search_um", p.membrane_search_um},
                                                          {"membrane_width_um", p.membrane_width_um}};
   for (const auto& [name, v] : non_negative) {
     if (!(v >= 0) || !std::isfinite(v)) fail(std::string(name) + " must be >= 0, got " + fmt(v));
@@ -104,7 +105,9 @@ void validate(const DetectionParams& p) {
 double cell_context(const DetectionParams& p) {
   const double um = p.requested_pixel_size_um;
   const double largest_nucleus_radius = std::sqrt(p.max_area_um2 / (um * um) / CV_PI);
-  const double largest_cell_radius = largest_nucleus_radius + p.cell_expansion_um / um;
+  // On DAB lines a cell may grow membrane_search_um beyond cell_expansion_um towards its own line.
+  const double search_um = p.cell_borders == kBordersOnLines ? p.membrane_search_um : 0.0;
+  const double largest_cell_radius = largest_nucleus_radius + (p.cell_expansion_um + search_um) / um;
   const double context = 2.0 * largest_cell_radius + 3.0 * p.sigma_um / um;
   // The concave-point split compares a nucleus with the nuclei whose centroids lie within its reference
   // radius: they must be whole in every tile.
@@ -159,6 +162,7 @@ PxParams to_pixels(const DetectionParams& p, bool calibrated) {
   // The second search works on 2 x 2 blocks: the same microns at twice the pixel size.
   if (q.hematoxylin_search) q.hematoxylin_nucleus = nucleus_px(p, 2.0 * um);
   q.cell.cell_expansion_px = p.cell_expansion_um / um;
+  q.cell.membrane_search_px = p.membrane_search_um / um;
   q.cell.membrane_width_px = p.membrane_width_um / um;
   q.cell.smooth_boundaries = p.smooth_boundaries;
   q.cell.borders_on_dab = p.cell_borders == kBordersOnLines;
@@ -405,6 +409,12 @@ std::vector<ParamSpec> detection_param_specs() {
   specs.push_back(num("cell_expansion_um", "Cell expansion", "5", "um",
                       "Maximum distance a cell grows from its nucleus; where neighbours meet: cell_borders",
                       0, 100));
+  specs.push_back(
+      num("membrane_search_um", "Membrane search", "8", "um",
+          "Cell borders on DAB lines only: beyond the cell expansion a cell grows up to this much "
+          "further where it reaches a brown line (membrane) of its own, and stays within the cell "
+          "expansion where it finds none (cells of 16-23 um reach their membrane); 0 = off",
+          0, 100));
   specs.push_back(choice(
       "cell_borders", "Cell borders", kBordersOnLines, {kBordersOnLines, kBordersMidway},
       "Where neighbouring cells meet: on the brown line between them, a cell stopping behind its own "
@@ -445,6 +455,7 @@ DetectionParams detection_params_from(const ParamSet& s) {
   p.crosstalk_guard = s.get_double("crosstalk_guard");
   p.hematoxylin_search = s.get_bool("hematoxylin_search");
   p.cell_expansion_um = s.get_double("cell_expansion_um");
+  p.membrane_search_um = s.get_double("membrane_search_um");
   p.cell_borders = s.get_string("cell_borders");
   p.smooth_boundaries = s.get_bool("smooth_boundaries");
   p.membrane_width_um = s.get_double("membrane_width_um");

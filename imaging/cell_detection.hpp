@@ -60,6 +60,10 @@ struct DetectionParams {
   // haze).
   bool hematoxylin_search = false;
   double cell_expansion_um = 5.0;
+  // "DAB lines" borders only: a cell grows up to this much beyond cell_expansion_um towards a brown line of
+  // its own (a crest), and stays within cell_expansion_um where it finds none (docs/detection.md, step 6).
+  // 0 = off.
+  double membrane_search_um = 8.0;
   // "DAB lines": cells meet on brown lines (membranes); "midway": between their nuclei, as QuPath's cell
   // expansion (ki67 preset: a brown nucleus's own halo was a line its cell stopped behind).
   std::string cell_borders = "DAB lines";

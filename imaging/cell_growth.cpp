@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
@@ -202,7 +205,7 @@ inline __attribute__((always_inline)) void scan_row(const int* prev, const int* 
 // cv::scaleAdd over whole planes cost two more passes through memory).
 template <typename Min, bool kAvx2 = false>
 void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, float od_per_px, float reach,
-                       int* temp, cv::Mat& landscape, cv::Mat& labels) {
+                       int* temp, cv::Mat& landscape, cv::Mat& labels, float far_reach, cv::Mat* far_labels) {
   const int w = nucleus_labels.cols;
   const int h = nucleus_labels.rows;
   const int axis = cvRound(0.955f * (1 << kDistShift));
@@ -224,6 +227,7 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
   const __m128i border = _mm_set1_epi32(kDistBorder);
   const __m128 vscale = _mm_set1_ps(scale);
   const __m128 vreach = _mm_set1_ps(reach);
+  const __m128 vfar_reach = _mm_set1_ps(far_reach);
   const __m128 valpha = _mm_set1_ps(od_per_px);
   const __m128 zero = _mm_setzero_ps();
   for (int i = h - 1; i >= 0; --i) {
@@ -238,6 +242,7 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
     const float* s = dab_smooth.ptr<float>(i);
     float* f = landscape.ptr<float>(i);
     int* l = labels.ptr<int>(i);
+    int* fl = far_labels != nullptr ? far_labels->ptr<int>(i) : nullptr;
     // Without any nucleus OpenCV gives the border value everywhere (the minimum with it changes nothing
     // else).
     // The pass runs up the image: the hardware fetches each row's nuclei and smoothed DAB late (half the
@@ -258,11 +263,17 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
       const __m128i beyond = _mm_castps_si128(_mm_cmpgt_ps(d, vreach));
       const __m128i n = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nl + j));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(l + j), _mm_or_si128(beyond, _mm_andnot_si128(beyond, n)));
+      if (fl != nullptr) {
+        const __m128i far_beyond = _mm_castps_si128(_mm_cmpgt_ps(d, vfar_reach));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(fl + j),
+                         _mm_or_si128(far_beyond, _mm_andnot_si128(far_beyond, n)));
+      }
     }
     for (; j < w; ++j) {
       const float d = static_cast<float>(std::min(t[j], kDistBorder) * scale);
       f[j] = d * od_per_px + std::max(s[j], 0.0f);  // two roundings: -ffp-contract=off
       l[j] = d > reach ? -1 : nl[j];
+      if (fl != nullptr) fl[j] = d > far_reach ? -1 : nl[j];
     }
   }
 }
@@ -271,27 +282,31 @@ void chamfer_distances(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
 // into a baseline one).
 __attribute__((flatten)) void chamfer_distances_sse2(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
                                                      float od_per_px, float reach, int* temp,
-                                                     cv::Mat& landscape, cv::Mat& labels) {
-  chamfer_distances<MinSse2>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
+                                                     cv::Mat& landscape, cv::Mat& labels, float far_reach,
+                                                     cv::Mat* far_labels) {
+  chamfer_distances<MinSse2>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels, far_reach,
+                             far_labels);
 }
-__attribute__((target("sse4.1"), flatten)) void chamfer_distances_sse41(const cv::Mat& nucleus_labels,
-                                                                        const cv::Mat& dab_smooth,
-                                                                        float od_per_px, float reach,
-                                                                        int* temp, cv::Mat& landscape,
-                                                                        cv::Mat& labels) {
-  chamfer_distances<MinSse41>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
+__attribute__((target("sse4.1"), flatten)) void chamfer_distances_sse41(
+    const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, float od_per_px, float reach, int* temp,
+    cv::Mat& landscape, cv::Mat& labels, float far_reach, cv::Mat* far_labels) {
+  chamfer_distances<MinSse41>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels,
+                              far_reach, far_labels);
 }
 __attribute__((target("avx2"), flatten)) void chamfer_distances_avx2(const cv::Mat& nucleus_labels,
                                                                      const cv::Mat& dab_smooth,
                                                                      float od_per_px, float reach, int* temp,
-                                                                     cv::Mat& landscape, cv::Mat& labels) {
-  chamfer_distances<MinSse41, true>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels);
+                                                                     cv::Mat& landscape, cv::Mat& labels,
+                                                                     float far_reach, cv::Mat* far_labels) {
+  chamfer_distances<MinSse41, true>(nucleus_labels, dab_smooth, od_per_px, reach, temp, landscape, labels,
+                                    far_reach, far_labels);
 }
 
 }  // namespace
 
 void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, double od_per_px,
-                      double reach_px, cv::Mat& landscape, cv::Mat& labels) {
+                      double reach_px, cv::Mat& landscape, cv::Mat& labels, double far_reach_px,
+                      cv::Mat* far_labels) {
   CV_Assert(nucleus_labels.type() == CV_32SC1 && dab_smooth.type() == CV_32FC1 &&
             nucleus_labels.size() == dab_smooth.size());
   // Every element of the bordered buffer is written before it is read: no zero fill. Reused per thread
@@ -302,6 +317,7 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
   if (temp.size() < temp_size) temp.resize(temp_size);
   landscape.create(nucleus_labels.size(), CV_32F);
   labels.create(nucleus_labels.size(), CV_32S);
+  if (far_labels != nullptr) far_labels->create(nucleus_labels.size(), CV_32S);
   // The flood never enters pixels beyond reach; their landscape value is never read.
   const bool sse41 = simd_allowed(SimdLevel::kSse41);
   // A multiply, then an add, never fused: every x86-64 gives the same bits (OpenCV's scaleAdd, used before,
@@ -309,14 +325,23 @@ void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, 
   // rounded to float first, as scaleAdd does for CV_32F.
   const auto alpha = static_cast<float>(od_per_px);
   const auto reach = static_cast<float>(reach_px);
+  const auto far_reach = static_cast<float>(far_reach_px);
   const bool avx2 = sse41 && simd_allowed(SimdLevel::kAvx2);
   if (avx2) {
-    chamfer_distances_avx2(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
+    chamfer_distances_avx2(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels,
+                           far_reach, far_labels);
   } else if (sse41) {
-    chamfer_distances_sse41(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
+    chamfer_distances_sse41(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels,
+                            far_reach, far_labels);
   } else {
-    chamfer_distances_sse2(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels);
+    chamfer_distances_sse2(nucleus_labels, dab_smooth, alpha, reach, temp.data(), landscape, labels,
+                           far_reach, far_labels);
   }
+}
+
+void growth_landscape(const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth, double od_per_px,
+                      double reach_px, cv::Mat& landscape, cv::Mat& labels) {
+  growth_landscape(nucleus_labels, dab_smooth, od_per_px, reach_px, landscape, labels, reach_px, nullptr);
 }
 
 // Band of `width_px` inside each cell along its own border (pixels whose 4-neighbour carries another label):
@@ -537,6 +562,509 @@ CellGrowth grow_cells(const cv::Mat& nucleus_labels, const cv::Mat& dab, const C
 
 namespace {
 
+// Membrane search (CellParamsPx::membrane_search_px, borders on DAB only). The flood that stops at
+// cell_expansion_px (`near`, QuPath's expansion) is flooded on (`far`) up to membrane_search_px further where
+// a brown pixel (smoothed DAB >= kMinLineOd, outside nuclei) lies beyond every cell's reach (seed_far_flood),
+// and each cell keeps what it took beyond the expansion only in the angular sectors around its nucleus where
+// that part ends on a brown line of its own (keep_own_lines); elsewhere it stays as the near flood left it.
+// A sector's line is the far cells' band on the pixels the near flood did not give the cell. It is the
+// cell's own when it is
+// - a crest: at least kMinLineOd and clearly darker (kStepRatio) than the lowest smoothed DAB outside nuclei
+//   1.5-3.5 um inside it and 1-4 um beyond it along the ray from the nucleus (the cytoplasm on either side of
+//   a membrane; a stain that fills the cytoplasm is as dark beyond the border as on it);
+// - not clearly stronger (kStepRatio, kStepMarginOd) than the cell's band within the expansion when that is
+//   at least half its band: a negative cell reaching its neighbour's line;
+// - no further from the nucleus centroid, on average, than kSpacingFraction of the local spacing of nuclei
+//   plus kSpacingMarginUm: a cell reaching across a neighbour whose nucleus was missed.
+// Kept pixels must also lie within the far reach of their own nucleus and join the cell's part within the
+// expansion (4-connected). Line ownership then runs on the result as before.
+
+constexpr int kSearchSectors = 16;
+// Rim of the near cells flooded again by the far flood (behind a line the near flood climbed).
+constexpr double kReseedUm = 1.5;
+constexpr double kInsideFromUm = 1.5, kInsideToUm = 3.5;
+constexpr double kBeyondFromUm = 1.0, kBeyondToUm = 4.0;
+constexpr double kRaySampleStepPx = 1.0;
+// Lines lie at half the spacing (sides) to 0.58 x it (corners of a hexagonal packing) from a central nucleus.
+constexpr double kSpacingFraction = 0.65;
+constexpr double kSpacingMarginUm = 1.0;
+// The cell's band within the expansion tells its own line when it is at least this fraction of its band.
+constexpr double kOwnBandFraction = 0.5;
+
+// Length of (dx, dy) for offsets within a tile (std::hypot's care for overflow costs a call per pixel).
+inline float distance(float dx, float dy) { return std::sqrt(dx * dx + dy * dy); }
+
+struct Centroids {
+  std::vector<float> x, y;
+  std::vector<float> reach;  // 1.5 x the nucleus's equivalent radius (px)
+  std::vector<uchar> present;
+};
+
+// Centroid of every nucleus label (labels index the vectors; absent labels have present = 0), and a radius
+// that holds the nucleus (1.5 x the equivalent radius; elongated nuclei reach further from the centroid).
+void nucleus_centroids(const cv::Mat& nucleus_labels, Centroids& c) {
+  const int w = nucleus_labels.cols;
+  const __m128i zero = _mm_setzero_si128();
+  // The largest label first (the vectors are sized once), then the sums, skipping empty groups of 4.
+  __m128i top = zero;
+  int max_label = 0;
+  for (int y = 0; y < nucleus_labels.rows; ++y) {
+    const int* n = nucleus_labels.ptr<int>(y);
+    int x = 0;
+    for (; x + 4 <= w; x += 4) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(n + x));
+      const __m128i greater = _mm_cmpgt_epi32(v, top);
+      top = _mm_or_si128(_mm_and_si128(greater, v), _mm_andnot_si128(greater, top));
+    }
+    for (; x < w; ++x) max_label = std::max(max_label, n[x]);
+  }
+  alignas(16) int lanes[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes), top);
+  max_label = std::max({max_label, lanes[0], lanes[1], lanes[2], lanes[3]});
+  const auto n_labels = static_cast<std::size_t>(max_label) + 1;
+  thread_local std::vector<int64_t> sx, sy;
+  thread_local std::vector<int> sn;
+  sx.assign(n_labels, 0);
+  sy.assign(n_labels, 0);
+  sn.assign(n_labels, 0);
+  for (int y = 0; y < nucleus_labels.rows; ++y) {
+    const int* n = nucleus_labels.ptr<int>(y);
+    auto add = [&](int i) {
+      const int l = n[i];
+      if (l <= 0) return;
+      const auto k = static_cast<std::size_t>(l);
+      sx[k] += i;
+      sy[k] += y;
+      sn[k] += 1;
+    };
+    int x = 0;
+    for (; x + 4 <= w; x += 4) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(n + x));
+      if (_mm_movemask_epi8(_mm_cmpeq_epi32(v, zero)) == 0xFFFF) continue;
+      for (int i = x; i < x + 4; ++i) add(i);
+    }
+    for (; x < w; ++x) add(x);
+  }
+  c.x.assign(n_labels, 0.f);
+  c.y.assign(n_labels, 0.f);
+  c.reach.assign(n_labels, 0.f);
+  c.present.assign(n_labels, 0);
+  for (std::size_t k = 0; k < n_labels; ++k) {
+    if (sn[k] <= 0) continue;
+    c.x[k] = static_cast<float>(static_cast<double>(sx[k]) / sn[k]);
+    c.y[k] = static_cast<float>(static_cast<double>(sy[k]) / sn[k]);
+    c.reach[k] = static_cast<float>(1.5 * std::sqrt(sn[k] / CV_PI));
+    c.present[k] = 1;
+  }
+}
+
+// Local nucleus spacing of the cells in `wanted` (px): the mean distance to the 3rd and 4th nearest other
+// centroids within `radius` (a missed neighbour leaves the rest of the ring), or infinity with fewer.
+std::vector<float> nucleus_spacing(const Centroids& c, const std::vector<uchar>& wanted, double radius) {
+  const std::size_t n = c.x.size();
+  std::vector<float> spacing(n, std::numeric_limits<float>::infinity());
+  const float g = static_cast<float>(std::max(8.0, radius));
+  float x0 = std::numeric_limits<float>::max(), y0 = x0, x1 = -x0, y1 = -x0;
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!c.present[k]) continue;
+    x0 = std::min(x0, c.x[k]);
+    y0 = std::min(y0, c.y[k]);
+    x1 = std::max(x1, c.x[k]);
+    y1 = std::max(y1, c.y[k]);
+  }
+  if (x0 > x1) return spacing;
+  const int gw = static_cast<int>((x1 - x0) / g) + 1;
+  const int gh = static_cast<int>((y1 - y0) / g) + 1;
+  auto cell_of = [&](std::size_t k) {
+    return std::pair<int, int>(static_cast<int>((c.x[k] - x0) / g), static_cast<int>((c.y[k] - y0) / g));
+  };
+  std::vector<std::vector<int>> grid(static_cast<std::size_t>(gw) * static_cast<std::size_t>(gh));
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!c.present[k]) continue;
+    const auto [gx, gy] = cell_of(k);
+    grid[static_cast<std::size_t>(gy) * gw + gx].push_back(static_cast<int>(k));
+  }
+  std::vector<float> d;
+  for (std::size_t k = 0; k < n; ++k) {
+    if (k >= wanted.size() || !wanted[k] || !c.present[k]) continue;
+    d.clear();
+    const auto [gx, gy] = cell_of(k);
+    for (int yy = std::max(0, gy - 1); yy <= std::min(gh - 1, gy + 1); ++yy) {
+      for (int xx = std::max(0, gx - 1); xx <= std::min(gw - 1, gx + 1); ++xx) {
+        for (const int o : grid[static_cast<std::size_t>(yy) * gw + xx]) {
+          if (static_cast<std::size_t>(o) == k) continue;
+          const float r = std::hypot(c.x[o] - c.x[k], c.y[o] - c.y[k]);
+          if (r <= radius) d.push_back(r);
+        }
+      }
+    }
+    if (d.size() < 4) continue;
+    std::partial_sort(d.begin(), d.begin() + 4, d.end());
+    spacing[k] = 0.5f * (d[2] + d[3]);
+  }
+  return spacing;
+}
+
+// Four bytes (0 or 255) as four 32-bit lanes, 0 or not 0 (SSE2: unpack with themselves).
+inline __m128i byte_lanes(int four_bytes) {
+  const __m128i v = _mm_cvtsi32_si128(four_bytes);
+  const __m128i w16 = _mm_unpacklo_epi8(v, v);
+  return _mm_unpacklo_epi16(w16, w16);
+}
+
+// The far flood starts from the near one's cells: every pixel of a cell is a seed except those within
+// `rim_px` of a pixel no cell reached (the near flood's -1 and 0) and within `search_px` of a brown pixel no
+// cell reached (smoothed DAB >= kMinLineOd, outside nuclei): those are flooded again, with the unreached
+// pixels within `search_px` of such a brown pixel. Borders between cells that met within the expansion stay
+// where they are, and the flood fills only the space between a cell and a line beyond its expansion: none
+// in a tile without such a line (false is returned, and the far flood is not needed). The rim puts the seeds
+// back behind a line the near flood climbed, so the far flood climbs it again and its ridge rule holds.
+cv::Range seed_far_flood(const cv::Mat& near, const cv::Mat& nucleus_labels, const cv::Mat& dab_smooth,
+                         cv::Mat& far, int rim_px, int search_px, int margin_px) {
+  thread_local KeptPlane unreached_plane, brown_plane;
+  cv::Mat& unreached = unreached_plane.get(near.size(), CV_8U);
+  cv::Mat& brown = brown_plane.get(near.size(), CV_8U);
+  int first = -1, last = -1;  // rows with brown
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i one = _mm_set1_epi32(1);
+  const __m128 line = _mm_set1_ps(kMinLineOd);
+  for (int y = 0; y < near.rows; ++y) {
+    const int* q = near.ptr<int>(y);
+    const int* n = nucleus_labels.ptr<int>(y);
+    const float* d = dab_smooth.ptr<float>(y);
+    uchar* u = unreached.ptr<uchar>(y);
+    uchar* b = brown.ptr<uchar>(y);
+    int x = 0;
+    bool any = false;
+    // 16 pixels at a time: unreached = label <= 0; brown = unreached, outside nuclei, !(DAB < line).
+    auto four = [&](int x0, __m128i& unreached4) {
+      const __m128i lab = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + x0));
+      unreached4 = _mm_cmplt_epi32(lab, one);
+      const __m128i outside =
+          _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(n + x0)), zero);
+      const __m128i dark = _mm_castps_si128(_mm_cmpnlt_ps(_mm_loadu_ps(d + x0), line));
+      return _mm_and_si128(unreached4, _mm_and_si128(outside, dark));
+    };
+    for (; x + 16 <= near.cols; x += 16) {
+      __m128i u4[4];
+      __m128i b4[4];
+      for (int k = 0; k < 4; ++k) b4[k] = four(x + 4 * k, u4[k]);
+      const __m128i uu = _mm_packs_epi16(_mm_packs_epi32(u4[0], u4[1]), _mm_packs_epi32(u4[2], u4[3]));
+      const __m128i bb = _mm_packs_epi16(_mm_packs_epi32(b4[0], b4[1]), _mm_packs_epi32(b4[2], b4[3]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(u + x), uu);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(b + x), bb);
+      any = any || _mm_movemask_epi8(bb) != 0;
+    }
+    for (; x < near.cols; ++x) {
+      u[x] = q[x] <= 0 ? 255 : 0;
+      b[x] = q[x] <= 0 && n[x] == 0 && !(d[x] < kMinLineOd) ? 255 : 0;
+      any = any || b[x] != 0;
+    }
+    if (any) {
+      if (first < 0) first = y;
+      last = y;
+    }
+  }
+  if (first < 0) return cv::Range(0, 0);
+  // Only the rows within margin_px of a brown row change (cells reach no further).
+  const cv::Range rows(std::max(0, first - margin_px), std::min(near.rows, last + margin_px + 1));
+  auto square = [](int r) {
+    return cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * r + 1, 2 * r + 1));
+  };
+  cv::Mat unreached_rows = unreached.rowRange(rows), brown_rows = brown.rowRange(rows);
+  cv::dilate(unreached_rows, unreached_rows, square(rim_px), cv::Point(-1, -1), 1, cv::BORDER_CONSTANT,
+             cv::Scalar(0));
+  cv::dilate(brown_rows, brown_rows, square(search_px), cv::Point(-1, -1), 1, cv::BORDER_CONSTANT,
+             cv::Scalar(0));
+  const __m128i minus_one = _mm_set1_epi32(-1);
+  for (int y = rows.start; y < rows.end; ++y) {
+    const int* q = near.ptr<int>(y);
+    const uchar* u = unreached.ptr<uchar>(y);
+    const uchar* b = brown.ptr<uchar>(y);
+    int* f = far.ptr<int>(y);
+    int x = 0;
+    // Away from brown: the near label, -1 where none. Near brown: the near label except on the rim (a
+    // nucleus pixel keeps its label), the far flood's own value elsewhere.
+    for (; x + 4 <= near.cols; x += 4) {
+      const __m128i lab = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + x));
+      const __m128i fv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(f + x));
+      int ub = 0, bb = 0;
+      std::memcpy(&ub, u + x, 4);
+      std::memcpy(&bb, b + x, 4);
+      const __m128i away = _mm_cmpeq_epi32(byte_lanes(bb), zero);
+      const __m128i inner = _mm_cmpeq_epi32(byte_lanes(ub), zero);
+      const __m128i cell = _mm_cmpgt_epi32(lab, zero);
+      const __m128i take =
+          _mm_and_si128(cell, _mm_or_si128(_mm_or_si128(away, inner), _mm_cmpgt_epi32(fv, zero)));
+      const __m128i other = _mm_or_si128(_mm_and_si128(away, minus_one), _mm_andnot_si128(away, fv));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(f + x),
+                       _mm_or_si128(_mm_and_si128(take, lab), _mm_andnot_si128(take, other)));
+    }
+    for (; x < near.cols; ++x) {
+      if (b[x] == 0) {
+        f[x] = q[x] > 0 ? q[x] : -1;
+      } else if (q[x] > 0 && (u[x] == 0 || f[x] > 0)) {
+        f[x] = q[x];
+      }
+    }
+  }
+  return rows;
+}
+
+void keep_own_lines(cv::Mat& cells, const cv::Mat& far, const cv::Mat& nucleus_labels, const cv::Mat& dab,
+                    const cv::Mat& dab_smooth, double band_px, double um_per_px, double reach_px) {
+  CV_Assert(far.isContinuous() && cells.isContinuous());
+  const int w = far.cols;
+  const int h = far.rows;
+  const int* fl = far.ptr<int>();
+  int* nl = cells.ptr<int>();
+  // The pixels the two floods label differently (a few percent of a tile): the only ones that can change.
+  thread_local std::vector<int> diff;
+  diff.clear();
+  const std::size_t total = static_cast<std::size_t>(w) * static_cast<std::size_t>(h);
+  {
+    std::size_t i = 0;
+    for (; i + 4 <= total; i += 4) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(fl + i));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(nl + i));
+      int m = ~_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, b))) & 15;
+      for (; m != 0; m &= m - 1)
+        diff.push_back(static_cast<int>(i) + __builtin_ctz(static_cast<unsigned>(m)));
+    }
+    for (; i < total; ++i) {
+      if (fl[i] != nl[i]) diff.push_back(static_cast<int>(i));
+    }
+  }
+  if (diff.empty()) return;
+  thread_local Centroids cen;
+  nucleus_centroids(nucleus_labels, cen);
+  const std::size_t labels_n = cen.x.size();
+  auto known = [&](int c) { return c > 0 && static_cast<std::size_t>(c) < labels_n; };
+  thread_local std::vector<uchar> searched;
+  searched.assign(labels_n, 0);
+  bool any = false;
+  for (const int i : diff) {
+    if (known(fl[i])) {
+      searched[static_cast<std::size_t>(fl[i])] = 1;
+      any = true;
+    }
+  }
+  if (!any) return;
+  // Sector of an offset from a centroid: a table over the offsets a cell can reach, atan2 beyond it.
+  const int table_r = static_cast<int>(std::ceil(reach_px)) + 2;
+  const int table_w = 2 * table_r + 1;
+  thread_local std::vector<uchar> sector_table;
+  thread_local int sector_table_r = -1;
+  if (sector_table_r != table_r) {
+    sector_table.resize(static_cast<std::size_t>(table_w) * table_w);
+    for (int dy = -table_r; dy <= table_r; ++dy) {
+      for (int dx = -table_r; dx <= table_r; ++dx) {
+        const double a = std::atan2(static_cast<double>(dy), static_cast<double>(dx)) + CV_PI;
+        sector_table[static_cast<std::size_t>(dy + table_r) * table_w + dx + table_r] = static_cast<uchar>(
+            std::min(kSearchSectors - 1, static_cast<int>(a / (2 * CV_PI) * kSearchSectors)));
+      }
+    }
+    sector_table_r = table_r;
+  }
+  auto sector = [&](int c, int x, int y) {
+    const auto k = static_cast<std::size_t>(c);
+    const int dx = x - cvRound(cen.x[k]);
+    const int dy = y - cvRound(cen.y[k]);
+    if (std::abs(dx) <= table_r && std::abs(dy) <= table_r) {
+      return static_cast<int>(sector_table[static_cast<std::size_t>(dy + table_r) * table_w + dx + table_r]);
+    }
+    const double a = std::atan2(static_cast<double>(dy), static_cast<double>(dx)) + CV_PI;
+    return std::min(kSearchSectors - 1, static_cast<int>(a / (2 * CV_PI) * kSearchSectors));
+  };
+  // The far cells' band.
+  thread_local KeptPlane edge_plane, band_plane;
+  cv::Mat& edge = edge_plane.get(far.size(), CV_8U);
+  cv::Mat& band = band_plane.get(far.size(), CV_8U);
+  find_edges(far, edge);
+  dilate_edges(edge, band_px, band);
+  struct Sector {
+    float band = 0, radius = 0, inside = 0, beyond = 0;
+    int band_n = 0, inside_n = 0, beyond_n = 0;
+  };
+  // Per thread: a tile's sectors are a few MB, fresh pages for every tile cost more than the sums.
+  thread_local std::vector<Sector> sectors;
+  thread_local std::vector<double> own_sum;
+  thread_local std::vector<int> own_n, outer_n;
+  sectors.assign(labels_n * kSearchSectors, Sector{});
+  own_sum.assign(labels_n, 0.0);
+  own_n.assign(labels_n, 0);
+  outer_n.assign(labels_n, 0);
+  // Band pixels of searched cells beyond the expansion (pixel index, sector slot).
+  thread_local std::vector<std::pair<int, int>> outer;
+  outer.clear();
+  const __m128i zero = _mm_setzero_si128();
+  for (int y = 0; y < h; ++y) {
+    const uchar* b = band.ptr<uchar>(y);
+    const int* f = fl + static_cast<std::ptrdiff_t>(y) * w;
+    const int* q = nl + static_cast<std::ptrdiff_t>(y) * w;
+    const int* n = nucleus_labels.ptr<int>(y);
+    const float* d = dab.ptr<float>(y);
+    auto visit = [&](int x) {
+      const int c = f[x];
+      if (!known(c) || n[x] != 0 || !searched[static_cast<std::size_t>(c)]) return;
+      const auto k = static_cast<std::size_t>(c);
+      if (q[x] == c) {
+        own_sum[k] += d[x];
+        ++own_n[k];
+        return;
+      }
+      ++outer_n[k];
+      const std::size_t slot = k * kSearchSectors + static_cast<std::size_t>(sector(c, x, y));
+      Sector& s = sectors[slot];
+      s.band += d[x];
+      s.radius += distance(static_cast<float>(x) - cen.x[k], static_cast<float>(y) - cen.y[k]);
+      ++s.band_n;
+      outer.emplace_back(y * w + x, static_cast<int>(slot));
+    };
+    int x = 0;
+    for (; x + 16 <= w; x += 16) {
+      if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + x)), zero)) ==
+          0xFFFF) {
+        continue;
+      }
+      for (int i = x; i < x + 16; ++i) {
+        if (b[i] != 0) visit(i);
+      }
+    }
+    for (; x < w; ++x) {
+      if (b[x] != 0) visit(x);
+    }
+  }
+  // Sectors whose band is a brown line the cell may own (the rays below look at these only).
+  thread_local std::vector<uchar> keep, wanted;
+  keep.assign(sectors.size(), 0);
+  wanted.assign(labels_n, 0);
+  for (std::size_t i = 0; i < sectors.size(); ++i) {
+    const Sector& s = sectors[i];
+    const std::size_t c = i / kSearchSectors;
+    if (s.band_n == 0) continue;
+    const double line = s.band / s.band_n;
+    if (line < kMinLineOd) continue;
+    if (own_n[c] >= kOwnBandFraction * (own_n[c] + outer_n[c]) &&
+        line >= kStepRatio * (own_sum[c] / own_n[c]) + kStepMarginOd) {
+      continue;
+    }
+    keep[i] = 1;
+    wanted[c] = 1;
+  }
+  const std::vector<float> spacing = nucleus_spacing(cen, wanted, 4.0 * reach_px);
+  const double margin_px = kSpacingMarginUm / um_per_px;
+  for (std::size_t i = 0; i < sectors.size(); ++i) {
+    if (!keep[i]) continue;
+    const Sector& s = sectors[i];
+    if (s.radius / s.band_n > kSpacingFraction * spacing[i / kSearchSectors] + margin_px) keep[i] = 0;
+  }
+  // The lowest smoothed DAB outside nuclei along the ray from (x, y) in direction (ux, uy) over [from, to]
+  // px: infinity when every sample lies in a nucleus, NaN when the ray leaves the image first.
+  auto lowest_on_ray = [&](int x, int y, float ux, float uy, double from, double to) {
+    float lowest = std::numeric_limits<float>::infinity();
+    for (double t = from; t <= to + 1e-9; t += kRaySampleStepPx) {
+      const int rx = cvRound(x + ux * t), ry = cvRound(y + uy * t);
+      if (rx < 0 || rx >= w || ry < 0 || ry >= h) return std::numeric_limits<float>::quiet_NaN();
+      if (nucleus_labels.ptr<int>(ry)[rx] != 0) continue;
+      lowest = std::min(lowest, dab_smooth.ptr<float>(ry)[rx]);
+    }
+    return lowest;
+  };
+  const double inside_from = kInsideFromUm / um_per_px, inside_to = kInsideToUm / um_per_px;
+  const double beyond_from = kBeyondFromUm / um_per_px, beyond_to = kBeyondToUm / um_per_px;
+  for (const auto& [i, slot] : outer) {
+    if (!keep[static_cast<std::size_t>(slot)]) continue;
+    Sector& s = sectors[static_cast<std::size_t>(slot)];
+    const int x = i % w, y = i / w;
+    const std::size_t k = static_cast<std::size_t>(slot) / kSearchSectors;
+    const float dx = static_cast<float>(x) - cen.x[k];
+    const float dy = static_cast<float>(y) - cen.y[k];
+    const float r = std::max(1e-3f, distance(dx, dy));
+    const float ux = dx / r, uy = dy / r;
+    const float od = dab.ptr<float>(y)[x];
+    // A ray that leaves the image shows no descent (a cell cut by the image edge is not extended to it).
+    const float inside = lowest_on_ray(x, y, -ux, -uy, inside_from, inside_to);
+    if (!std::isinf(inside)) {
+      s.inside += std::isnan(inside) ? od : inside;
+      ++s.inside_n;
+    }
+    const float beyond = lowest_on_ray(x, y, ux, uy, beyond_from, beyond_to);
+    if (!std::isinf(beyond)) {
+      s.beyond += std::isnan(beyond) ? od : beyond;
+      ++s.beyond_n;
+    }
+  }
+  for (std::size_t i = 0; i < sectors.size(); ++i) {
+    if (!keep[i]) continue;
+    const Sector& s = sectors[i];
+    // Rays through nuclei only tell nothing: at least half must have a reading.
+    const double line = s.band / s.band_n;
+    if (2 * s.inside_n < s.band_n || 2 * s.beyond_n < s.band_n) {
+      keep[i] = 0;
+      continue;
+    }
+    const double inside = s.inside / s.inside_n, beyond = s.beyond / s.beyond_n;
+    keep[i] = line >= kStepRatio * std::max(inside, beyond) ? 1 : 0;
+  }
+  // A pixel the far flood gave to a cell goes to it in a kept sector. Kept pixels must join their cell's part
+  // within the expansion: a breadth-first walk from the kept pixels beside it, through kept pixels of the
+  // same cell; the others go back to the near flood's label.
+  thread_local std::vector<std::pair<int, int>> kept;  // pixel index, near label
+  kept.clear();
+  for (const int i : diff) {
+    const int c = fl[i];
+    if (!known(c)) continue;
+    // Within the far reach of its own nucleus (the far flood has no limit per cell).
+    const auto k = static_cast<std::size_t>(c);
+    const int x = i % w, y = i / w;
+    if (distance(static_cast<float>(x) - cen.x[k], static_cast<float>(y) - cen.y[k]) >
+        cen.reach[k] + static_cast<float>(reach_px)) {
+      continue;
+    }
+    if (keep[k * kSearchSectors + static_cast<std::size_t>(sector(c, x, y))]) {
+      kept.emplace_back(i, nl[i]);
+      nl[i] = c;
+    }
+  }
+  thread_local std::vector<uchar> state;  // 0 = not kept, 1 = kept, 2 = reached; all 0 between calls
+  if (state.size() < total) state.resize(total, 0);
+  thread_local std::vector<int> queue;
+  queue.clear();
+  for (const auto& [i, old] : kept) state[static_cast<std::size_t>(i)] = 1;
+  const int x_step[4] = {-1, 1, 0, 0}, y_step[4] = {0, 0, -1, 1};
+  for (const auto& [i, old] : kept) {
+    const int x = i % w, y = i / w, c = nl[i];
+    for (int k = 0; k < 4; ++k) {
+      const int xx = x + x_step[k], yy = y + y_step[k];
+      if (xx < 0 || xx >= w || yy < 0 || yy >= h) continue;
+      const int j = yy * w + xx;
+      if (nl[j] == c && state[static_cast<std::size_t>(j)] == 0) {
+        state[static_cast<std::size_t>(i)] = 2;
+        queue.push_back(i);
+        break;
+      }
+    }
+  }
+  for (std::size_t head = 0; head < queue.size(); ++head) {
+    const int i = queue[head];
+    const int x = i % w, y = i / w, c = nl[i];
+    for (int k = 0; k < 4; ++k) {
+      const int xx = x + x_step[k], yy = y + y_step[k];
+      if (xx < 0 || xx >= w || yy < 0 || yy >= h) continue;
+      const int j = yy * w + xx;
+      if (nl[j] == c && state[static_cast<std::size_t>(j)] == 1) {
+        state[static_cast<std::size_t>(j)] = 2;
+        queue.push_back(j);
+      }
+    }
+  }
+  for (const auto& [i, old] : kept) {
+    if (state[static_cast<std::size_t>(i)] != 2) nl[i] = old;
+    state[static_cast<std::size_t>(i)] = 0;
+  }
+}
+
 // grow_cells; with kCut false the flood's -1 stays and the band is not cut to the cells.
 template <bool kCut>
 void grow(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx& p, CellGrowth& g) {
@@ -558,11 +1086,33 @@ void grow(const cv::Mat& nucleus_labels, const cv::Mat& dab, const CellParamsPx&
       dab_smooth.setTo(0.0f);
     }
     const double reach = p.cell_expansion_px + 0.5;
+    const bool search = p.borders_on_dab && p.membrane_search_px > 0;
+    // The membrane search floods a second time, further (its labels from the same distance pass).
+    thread_local KeptPlane far_plane;
+    cv::Mat* far = search ? &far_plane.get(dab.size(), CV_32S) : nullptr;
+    const double far_reach = reach + (search ? p.membrane_search_px : 0.0);
     growth_landscape(nucleus_labels, dab_smooth, kDistanceOdPerUm * p.um_per_px, reach, landscape,
-                     g.cell_labels);
+                     g.cell_labels, far_reach, far);
     // The flood leaves -1 beyond reach: line ownership and the band take it as 0 (both look at labels > 0
     // only), and the final band's pass sets it to 0. Midway borders have no lines to stop behind or own.
     seeded_flood(landscape, g.cell_labels, reach, p.borders_on_dab ? dab_smooth : cv::Mat(), kMinLineOd);
+    if (search) {
+      // The rows around brown pixels no cell reached: a cell and the cells it is compared with lie within
+      // three far reaches of them.
+      const cv::Range rows = seed_far_flood(g.cell_labels, nucleus_labels, dab_smooth, *far,
+                                            static_cast<int>(std::ceil(kReseedUm / p.um_per_px)),
+                                            static_cast<int>(std::ceil(p.membrane_search_px)),
+                                            static_cast<int>(std::ceil(3.0 * far_reach)));
+      if (!rows.empty()) {
+        // No distance limit of its own (a limit of 13 um lies beyond seeded_flood's offset table, and its
+        // general flood took 1.5 x the detection time): the far labels' -1 beyond far_reach of every nucleus
+        // bound it, and keep_own_lines bounds each cell by the reach of its own nucleus.
+        cv::Mat far_rows = far->rowRange(rows), cells_rows = g.cell_labels.rowRange(rows);
+        seeded_flood(landscape.rowRange(rows), far_rows, 0.0, dab_smooth.rowRange(rows), kMinLineOd);
+        keep_own_lines(cells_rows, far_rows, nucleus_labels.rowRange(rows), dab.rowRange(rows),
+                       dab_smooth.rowRange(rows), band_px, p.um_per_px, far_reach);
+      }
+    }
     thread_local KeptPlane edge_plane, band_plane;
     cv::Mat& edge = edge_plane.get(dab.size(), CV_8U);
     find_edges(g.cell_labels, edge);

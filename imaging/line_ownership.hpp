@@ -9,6 +9,13 @@ namespace ihc {
 
 // Mean membrane DAB OD from which a cell counts as having a brown line of its own.
 inline constexpr float kMinLineOd = 0.15f;
+// A cell takes a neighbour's side of a shared line only when its membrane is this many times stronger (plus
+// kStepMarginOd). Band strengths come from the bands before the move, and where one of two equal cells owns
+// the crest its band reads up to ~1.3x the other's (a 1 um line, tests/imaging/test_cell_measurements);
+// below 1.35 such equal cells start to trade the line. The fitted levels of a border use the same rule, and
+// cell growth's membrane search the same ratio for a crest against the DAB on either side.
+inline constexpr float kStepRatio = 1.35f;
+inline constexpr float kStepMarginOd = 0.05f;
 // Gaussian sigma of a 20x-40x objective: the blur of the unsmoothed DAB that a border step is fitted with.
 inline constexpr double kObjectiveSigmaUm = 0.35;
 

@@ -616,6 +616,9 @@ constexpr Published kShidc{0.587, 0.678, 0.556, 8.02};
 constexpr Published kDeepliifTest{0.755, 0.807, 0.738, 4.48};
 constexpr Published kDeepliifTrain{0.790, 0.694, 0.744, 3.73};
 constexpr Published kAdamDlubak{0.442, 0.542, 0.428, 4.07};
+// The synthetic set's mean |Positive % difference| is published as 0.81 since the membrane search (and its
+// mean |H-score difference| as 1.7): the constants keep the lower figures before it, so the bounds stay as
+// tight as they were.
 constexpr Published kSynthetic{0.963, 0.950, 0.952, 0.75};
 // Not ground truth: QuPath 0.3.2's own detections on OS-2-vsi, with the parameters of the script that made
 // them.
@@ -624,7 +627,7 @@ constexpr Published kQuPathOs2Vsi{0.732, 0.901, 0.693, 1.44};
 // scale.
 constexpr Published kDeepliifModel{0.726, 0.717, 0.698, 10.29};
 // Synthetic DSG2 grades (4-class truth): linearly weighted kappa and mean |H-score difference| over images.
-constexpr double kSyntheticKappa = 0.958;
+constexpr double kSyntheticKappa = 0.966;
 constexpr double kSyntheticHScoreDiff = 1.2;
 
 void expect_not_worse(const fs::path& json_path, const Published& p) {

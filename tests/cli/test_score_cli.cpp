@@ -946,7 +946,7 @@ TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   EXPECT_EQ(r.err,
             "ihcscore score: error: thresholds must be increasing: threshold_1plus = 0.5, threshold_2plus = "
             "0.45, threshold_3plus = 0.6 (threshold_1plus from order.params:1, threshold_2plus from "
-            "order.params:2, threshold_3plus from dsg2.params:54)\n");
+            "order.params:2, threshold_3plus from dsg2.params:58)\n");
   r = run({"score", white.string(), "-o", "o", "--set", "min_area_um2=500", "--set", "max_area_um2=10"}, dir);
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(

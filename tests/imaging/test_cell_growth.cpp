@@ -64,6 +64,10 @@ TEST(CellGrowth, LandscapeIsTheChamferDistanceTransformExpressionBitForBit) {
     cv::Mat expected_labels = nuclei.clone();
     expected_labels.setTo(-1, dist > reach);
     beyond_reach += cv::countNonZero(expected_labels < 0);
+    // The membrane search's second reach, from the same pass.
+    const double far_reach = reach + 16.0;
+    cv::Mat expected_far_labels = nuclei.clone();
+    expected_far_labels.setTo(-1, dist > far_reach);
 
     // Every row-scan variant the CPU offers (AVX2, SSE4.1) and the SSE2 fallback give these bits.
     for (const SimdLevel cap : {SimdLevel::kAvx2, SimdLevel::kSse41, SimdLevel::kSse2}) {
@@ -75,6 +79,11 @@ TEST(CellGrowth, LandscapeIsTheChamferDistanceTransformExpressionBitForBit) {
           << "image " << image << " " << size << " " << level;
       EXPECT_TRUE(test::same_bits(labels, expected_labels))
           << "image " << image << " " << size << " " << level;
+      cv::Mat landscape2, labels2, far_labels;
+      growth_landscape(nuclei, dab_smooth, od_per_px, reach, landscape2, labels2, far_reach, &far_labels);
+      EXPECT_TRUE(test::same_bits(landscape2, expected_landscape)) << "image " << image << " " << level;
+      EXPECT_TRUE(test::same_bits(labels2, expected_labels)) << "image " << image << " " << level;
+      EXPECT_TRUE(test::same_bits(far_labels, expected_far_labels)) << "image " << image << " " << level;
     }
     limit_simd(SimdLevel::kAvx2);
   }
@@ -324,6 +333,132 @@ TEST(CellGrowth, NegativeCellsRingedByBrownNeighboursDoNotReadTheirLines) {
     // lines from brown cells.
     EXPECT_GE(correct, 0.91 * cells) << "seed " << seed;
   }
+}
+
+// Large cells on a grid (0.5 um/px; 20 um apart by default, nuclei 3.5 um in radius at the centres): each
+// cell draws its own half of every border line (1.25 um of `membrane` DAB along its side) and `cytoplasm`
+// inside, blurred by the objective (0.35 um), as the synthetic renderer draws membranes. By default the
+// membrane lies 6.5 um (sides) to 10.5 um (corners) beyond the nucleus, beyond the 5 um expansion.
+struct LargeCellGrid {
+  static constexpr int kCells = 5;
+  int width, height;  // cell size (px)
+  cv::Mat labels, dab;
+  // membrane(i, j), cytoplasm(i, j): the DAB OD of cell (i, j)'s half line and cytoplasm.
+  template <class Membrane, class Cytoplasm>
+  LargeCellGrid(Membrane membrane, Cytoplasm cytoplasm, int cell_width = 40, int cell_height = 40,
+                int nucleus_radius = 7)
+      : width(cell_width),
+        height(cell_height),
+        labels(cv::Mat::zeros(cell_height * kCells, cell_width * kCells, CV_32S)),
+        dab(cv::Mat::zeros(cell_height * kCells, cell_width * kCells, CV_32F)) {
+    for (int y = 0; y < dab.rows; ++y) {
+      for (int x = 0; x < dab.cols; ++x) {
+        const int i = x / width, j = y / height;
+        const int lx = x - i * width, ly = y - j * height;
+        const int to_border = std::min({lx, width - 1 - lx, ly, height - 1 - ly});
+        dab.at<float>(y, x) = static_cast<float>(to_border < 3 ? membrane(i, j) : cytoplasm(i, j));
+      }
+    }
+    cv::GaussianBlur(dab, dab, cv::Size(), 0.7);
+    for (int j = 0; j < kCells; ++j) {
+      for (int i = 0; i < kCells; ++i) {
+        cv::circle(labels, cv::Point(i * width + width / 2, j * height + height / 2), nucleus_radius,
+                   cv::Scalar(id(i, j)), cv::FILLED);
+      }
+    }
+  }
+  static int id(int i, int j) { return 1 + j * kCells + i; }
+};
+
+CellParamsPx params_searching(double search_px) {
+  CellParamsPx p;
+  p.cell_expansion_px = 10;  // 5 um
+  p.membrane_width_px = 2;   // 1 um
+  p.membrane_search_px = search_px;
+  p.um_per_px = 0.5;
+  return p;
+}
+
+// Mean DAB over cell `id`'s membrane band, and its area (px).
+std::pair<double, int> band_and_area(const CellGrowth& g, const cv::Mat& dab, int id) {
+  double sum = 0;
+  int band = 0, area = 0;
+  for (int y = 0; y < dab.rows; ++y) {
+    for (int x = 0; x < dab.cols; ++x) {
+      if (g.cell_labels.at<int>(y, x) != id) continue;
+      ++area;
+      if (g.membrane.at<uchar>(y, x) == 0) continue;
+      sum += dab.at<float>(y, x);
+      ++band;
+    }
+  }
+  return {band > 0 ? sum / band : 0.0, area};
+}
+
+// A 3+ cell of 20 um (the size of ordinary carcinoma cells) whose membrane lies beyond the 5 um expansion:
+// grown only 5 um its band lies in the cytoplasm and reads 1+; with the membrane search it reaches the line
+// and reads 3+. QuPath's expansion alone is kept with the search off.
+TEST(CellGrowth, LargeCellsReachTheirOwnMembraneBeyondTheExpansion) {
+  const LargeCellGrid grid([](int, int) { return 0.8; }, [](int, int) { return 0.2; });
+  for (int j = 1; j <= 3; ++j) {
+    for (int i = 1; i <= 3; ++i) {
+      const int id = LargeCellGrid::id(i, j);
+      const double capped =
+          band_and_area(grow_cells(grid.labels, grid.dab, params_searching(0)), grid.dab, id).first;
+      EXPECT_LT(capped, 0.4) << "cell " << i << "," << j;
+      const auto [searched, area] =
+          band_and_area(grow_cells(grid.labels, grid.dab, params_searching(16)), grid.dab, id);
+      EXPECT_GE(searched, 0.6) << "cell " << i << "," << j;
+      // About the whole cell (40 x 40 px), up to the crest of its lines.
+      EXPECT_GT(area, 0.9 * 40 * 40) << "cell " << i << "," << j;
+      EXPECT_LT(area, 1.1 * 40 * 40) << "cell " << i << "," << j;
+    }
+  }
+}
+
+// A negative cell among 3+ cells of the same size (18 x 24 um, nuclei 4 um in radius: neighbours meet across
+// the short sides within the expansion, the long sides and the corners lie beyond it): the lines around it
+// are its neighbours' halves, and its neighbours need the search to reach them. The pale cell floods its
+// cytoplasm first and reaches the crests first; line ownership gives each 3+ neighbour its half back (the
+// line fits as either cell's half, and the clearly browner cytoplasm decides: before that rule the negative
+// cell's band read 0.72).
+TEST(CellGrowth, ANegativeCellBetweenBrownNeighboursDoesNotTakeTheirLines) {
+  const auto negative = [](int i, int j) { return i == 2 && j == 2; };
+  const LargeCellGrid grid([&](int i, int j) { return negative(i, j) ? 0.03 : 0.8; },
+                           [&](int i, int j) { return negative(i, j) ? 0.02 : 0.2; }, 36, 48, 8);
+  const CellGrowth capped = grow_cells(grid.labels, grid.dab, params_searching(0));
+  const CellGrowth searched = grow_cells(grid.labels, grid.dab, params_searching(16));
+  const int id = LargeCellGrid::id(2, 2);
+  EXPECT_LT(band_and_area(capped, grid.dab, id).first, 0.2);
+  EXPECT_LT(band_and_area(searched, grid.dab, id).first, 0.2);
+  // None of the neighbours' halves (0.8 OD, >= 0.5 after the blur) is the negative cell's.
+  EXPECT_EQ(cv::countNonZero((searched.cell_labels == id) & (grid.dab >= 0.5f)), 0);
+  for (const auto& [i, j] : {std::pair{1, 2}, std::pair{3, 2}, std::pair{2, 1}, std::pair{2, 3}}) {
+    EXPECT_GE(band_and_area(searched, grid.dab, LargeCellGrid::id(i, j)).first, 0.6) << i << "," << j;
+  }
+}
+
+// A stain that fills the cytoplasm has no line: a negative cell among brown-cytoplasm cells keeps QuPath's
+// 5 um expansion (a flood without the cap took their brown cytoplasm) and so do the brown cells.
+TEST(CellGrowth, CellsWithoutALineKeepTheExpansion) {
+  const auto negative = [](int i, int j) { return i == 2 && j == 2; };
+  const LargeCellGrid grid([&](int i, int j) { return negative(i, j) ? 0.03 : 0.5; },
+                           [&](int i, int j) { return negative(i, j) ? 0.03 : 0.5; });
+  const CellGrowth capped = grow_cells(grid.labels, grid.dab, params_searching(0));
+  const CellGrowth searched = grow_cells(grid.labels, grid.dab, params_searching(16));
+  EXPECT_TRUE(test::same_bits(capped.cell_labels, searched.cell_labels));
+  EXPECT_LT(band_and_area(searched, grid.dab, LargeCellGrid::id(2, 2)).first, 0.2);
+}
+
+// Midway borders (the ki67 preset) take no membrane search: QuPath's expansion exactly.
+TEST(CellGrowth, MidwayBordersIgnoreTheMembraneSearch) {
+  const LargeCellGrid grid([](int, int) { return 0.8; }, [](int, int) { return 0.2; });
+  CellParamsPx off = params_searching(0), on = params_searching(16);
+  off.borders_on_dab = on.borders_on_dab = false;
+  const CellGrowth a = grow_cells(grid.labels, grid.dab, off);
+  const CellGrowth b = grow_cells(grid.labels, grid.dab, on);
+  EXPECT_TRUE(test::same_bits(a.cell_labels, b.cell_labels));
+  EXPECT_TRUE(test::same_bits(a.membrane, b.membrane));
 }
 
 }  // namespace

@@ -161,15 +161,24 @@ TEST(LineOwnership, NegativeNeighbourGivesTheLineToTheBrownCell) {
 }
 
 TEST(LineOwnership, LineStainedOnOneSideWithoutOtherEvidenceKeepsTheCrest) {
-  // Two columns of a 3+ half on the negative side, cytoplasm at 0.2 and 0.1: the bump fits as the 3+ cell's
-  // 3 px half or as two 1.5 px halves about as well, so neither reading moves the border (on the slides the
-  // cells' other borders tell them apart through their bands; tests/imaging/test_cell_measurements has a
-  // 3+ cell with darker cytoplasm, where the fit does decide).
+  // Two columns of a 3+ half on the negative side, cytoplasm at 0.2 on both sides: the bump fits as the 3+
+  // cell's 3 px half or as two 1.5 px halves about as well, and nothing else tells them apart, so neither
+  // reading moves the border (on the slides the cells' other borders tell them apart through their bands).
   TwoCells f = shared_line(0.8f, 0.02f, 32, 30);
-  f.dab.setTo(0.1f, f.dab < 0.1f);
+  f.dab.setTo(0.2f, f.dab < 0.2f);
   const cv::Mat before = f.labels.clone();
   own_lines(f, params());
   EXPECT_EQ(cv::countNonZero(f.labels != before), 0);
+}
+
+TEST(LineOwnership, LineStainedOnOneSideGoesToTheSideWithBrownerCytoplasm) {
+  // The same with cytoplasm at 0.2 on the 3+ side and 0.1 on the negative side (the bump still fits either
+  // way): the clearly browner cytoplasm says whose half it is, and the 3+ cell gets its two columns back
+  // (until this revision they stayed with the negative cell, whose band read the 3+ line).
+  TwoCells f = shared_line(0.8f, 0.02f, 32, 30);
+  f.dab.setTo(0.1f, f.dab < 0.1f);
+  own_lines(f, params());
+  for (int y = 8; y < 56; ++y) ASSERT_EQ(first_right(f.labels, y), 32) << "row " << y;
 }
 
 TEST(LineOwnership, OneSidedLineGoesOnlyToTheSideWhoseCytoplasmAgrees) {

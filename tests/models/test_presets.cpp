@@ -46,6 +46,7 @@ std::vector<ParamSpec> detection_keys() {
                                   num("concave_split_um"),
                                   num("crosstalk_guard"),
                                   num("cell_expansion_um"),
+                                  num("membrane_search_um"),
                                   num("membrane_width_um"),
                                   num("tile_size_px", ParamType::Int),
                                   num("threads", ParamType::Int)};
@@ -124,6 +125,7 @@ TEST(Presets, Dsg2GradesMembraneDabInThreeClasses) {
   EXPECT_FALSE(p.get_bool("hematoxylin_search"));
   EXPECT_GT(p.get_double("cell_expansion_um"), 0.0) << "membranes need cells grown around nuclei";
   EXPECT_EQ(p.get_string("cell_borders"), "DAB lines") << "neighbours meet on the membrane between them";
+  EXPECT_GT(p.get_double("membrane_search_um"), 0.0) << "cells of 16-23 um must reach their membrane";
   EXPECT_EQ(score_options_from(p).group_score, GroupScore::None);
 }
 
