@@ -325,27 +325,12 @@ bool has_slide_extension(const std::filesystem::path& path) {
 }
 
 bool looks_like_text(std::string_view head) {
-  std::size_t i = 0;
-  while (i < head.size()) {
-    const auto c = static_cast<unsigned char>(head[i]);
-    if (c < 0x80) {
-      if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') return false;
-      ++i;
-      continue;
-    }
-    // Lead bytes C2-DF, E0-EF, F0-F4 take 1, 2, 3 continuation bytes (10xxxxxx).
-    const int extra = c >= 0xC2 && c <= 0xDF   ? 1
-                      : c >= 0xE0 && c <= 0xEF ? 2
-                      : c >= 0xF0 && c <= 0xF4 ? 3
-                                               : -1;
-    if (extra < 0) return false;
-    for (int k = 1; k <= extra; ++k) {
-      if (i + static_cast<std::size_t>(k) >= head.size()) return true;
-      if ((static_cast<unsigned char>(head[i + static_cast<std::size_t>(k)]) >> 6) != 0x2) return false;
-    }
-    i += static_cast<std::size_t>(extra) + 1;
+  for (const char ch : head) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') return false;
   }
-  return true;
+  bool cut = false;
+  return utf8_prefix(head, &cut) == head.size() || cut;
 }
 
 void check_slide_file(const std::filesystem::path& path) {

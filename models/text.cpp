@@ -59,7 +59,8 @@ std::string closest_name(const std::string& typed, const std::vector<std::string
   return !best.empty() && best_score <= allowed ? best : std::string();
 }
 
-bool is_utf8(std::string_view s) {
+std::size_t utf8_prefix(std::string_view s, bool* cut) {
+  if (cut != nullptr) *cut = false;
   std::size_t i = 0;
   const std::size_t n = s.size();
   while (i < n) {
@@ -76,20 +77,25 @@ bool is_utf8(std::string_view s) {
     } else if (c >= 0xF0 && c <= 0xF4) {
       extra = 3, cp = c & 0x07u;
     } else {
-      return false;
+      return i;
     }
-    if (i + static_cast<std::size_t>(extra) >= n) return false;  // cut short
     for (int k = 1; k <= extra; ++k) {
+      if (i + static_cast<std::size_t>(k) >= n) {  // the end of `s` cuts the character
+        if (cut != nullptr) *cut = true;
+        return i;
+      }
       const auto d = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-      if ((d & 0xC0u) != 0x80u) return false;
+      if ((d & 0xC0u) != 0x80u) return i;
       cp = (cp << 6) | (d & 0x3Fu);
     }
     const bool overlong = (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000);
-    if (overlong || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return false;
+    if (overlong || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return i;
     i += static_cast<std::size_t>(extra) + 1;
   }
-  return true;
+  return n;
 }
+
+bool is_utf8(std::string_view s) { return utf8_prefix(s) == s.size(); }
 
 std::string as_utf8(std::string_view s) {
   if (is_utf8(s)) return std::string(s);

@@ -26,7 +26,12 @@ std::size_t edit_distance(const std::string& a, const std::string& b);
 // commands and subcommands suggest ("did you mean ...?").
 std::string closest_name(const std::string& typed, const std::vector<std::string>& names);
 
-// True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+// Length of the longest prefix of `s` that is well-formed UTF-8 (no overlong forms, surrogates or code points
+// above U+10FFFF); with `cut`, whether what follows it is a character the end of `s` cuts short (a file's
+// first bytes), not a malformed one.
+std::size_t utf8_prefix(std::string_view s, bool* cut = nullptr);
+
+// True when `s` is well-formed UTF-8 (utf8_prefix is all of it).
 bool is_utf8(std::string_view s);
 
 // `s` when it is UTF-8, else `s` read as Windows-1252 (Excel's "CSV" and Windows file names in Western
