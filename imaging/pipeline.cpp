@@ -1858,7 +1858,6 @@ SlideTissue slide_tissue(const fs::path& input, const ParamSet& params, double m
   const SlideOverview o = slide_overview(input, params, mpp_override);
   const OpenedSlide& opened = o.opened;
   const TissueMap& tissue = o.tissue;
-  const SlidePlan& plan = o.plan;
   const Overview& overview = o.overview;
   SlideTissue t;
   t.pieces = tissue.pieces;
@@ -1872,6 +1871,23 @@ SlideTissue slide_tissue(const fs::path& input, const ParamSet& params, double m
   t.fraction = mask.empty() ? 0.0 : px / static_cast<double>(mask.total());
   t.type = estimate_overview_image_type(overview.thumb, px > 0 ? mask : cv::Mat());
   return t;
+}
+
+// Reads the stamp cell_files_stamp writes: "cells.csv <bytes> <mtime ns>; cells.geojson <bytes> <mtime ns>".
+std::optional<CellFileSizeChange> cell_file_size_change(const fs::path& out_dir,
+                                                        const std::string& cells_files) {
+  std::istringstream stamp(cells_files);
+  for (std::string entry; std::getline(stamp, entry, ';');) {
+    std::istringstream parts(entry);
+    CellFileSizeChange c;
+    if (!(parts >> c.name >> c.recorded)) continue;
+    const auto st = file_stamp(out_dir / c.name);
+    if (st && st->size != c.recorded) {
+      c.size = st->size;
+      return c;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace ihc

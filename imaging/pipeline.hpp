@@ -5,9 +5,11 @@
 // slide.json on disk means every other output of that slide is complete.
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <opencv2/core.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -157,6 +159,17 @@ SlideTissue slide_tissue(const std::filesystem::path& input, const ParamSet& par
 // After a kill this puts back what was set aside in `out_dir` when no new slide.json was written, and removes
 // it otherwise. The batch calls it before it looks at a result folder; score_slide does too.
 void restore_set_aside_outputs(const std::filesystem::path& out_dir);
+
+// A cell file of `out_dir` whose size is not the one its slide.json's `cells_files` stamp records (a file cut
+// short by a full disk or a bad copy, or edited): its name, its size and the recorded one. nullopt when every
+// recorded size holds. Times are not compared: a copied folder has new ones.
+struct CellFileSizeChange {
+  std::string name;
+  std::int64_t size = 0;
+  std::int64_t recorded = 0;
+};
+std::optional<CellFileSizeChange> cell_file_size_change(const std::filesystem::path& out_dir,
+                                                        const std::string& cells_files);
 
 class Slide;
 // The whole slide downsampled by about `downsample` (level-0 px per output px), RGB, read strip by strip from

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "cli/batch.hpp"
@@ -234,24 +233,13 @@ bool Run::try_reuse(std::size_t i) {
         return false;
       }
     }
-    // A truncated or edited cell file is not complete results: slide.json records each one's size (its
-    // cells_files stamp; the time is left out, as a copied folder has new times). --resume took a cells.csv
-    // cut to 1000 bytes as complete.
-    {
-      std::istringstream stamp(r.cells_files);
-      for (std::string entry; std::getline(stamp, entry, ';');) {
-        std::istringstream parts(entry);
-        std::string name;
-        std::int64_t bytes = -1;
-        if (!(parts >> name >> bytes)) continue;
-        const auto st = file_stamp(dir / name);
-        if (st && st->size != bytes) {
-          notes_.push_back(item.id + ": " + name + " is not the size slide.json recorded (" +
-                           std::to_string(st->size) + " bytes, not " + std::to_string(bytes) +
-                           "; cut short or edited): scoring the slide again");
-          return false;
-        }
-      }
+    // A truncated or edited cell file is not complete results: --resume took a cells.csv cut to 1000 bytes
+    // as complete.
+    if (const auto changed = cell_file_size_change(dir, r.cells_files)) {
+      notes_.push_back(item.id + ": " + changed->name + " is not the size slide.json recorded (" +
+                       std::to_string(changed->size) + " bytes, not " + std::to_string(changed->recorded) +
+                       "; cut short or edited): scoring the slide again");
+      return false;
     }
     if (r.params_hash != hash) {
       if (same_cells) {
