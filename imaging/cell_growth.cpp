@@ -1032,32 +1032,33 @@ void keep_own_lines(cv::Mat& cells, const cv::Mat& far, const cv::Mat& nucleus_l
   thread_local std::vector<int> queue;
   queue.clear();
   for (const auto& [i, old] : kept) state[static_cast<std::size_t>(i)] = 1;
-  const int x_step[4] = {-1, 1, 0, 0}, y_step[4] = {0, 0, -1, 1};
-  for (const auto& [i, old] : kept) {
-    const int x = i % w, y = i / w, c = nl[i];
+  // Calls visit(j) for each 4-neighbour j of pixel i inside the plane, until it returns true.
+  auto for_neighbours = [w, h](int i, auto&& visit) {
+    const int x = i % w, y = i / w;
+    const int x_step[4] = {-1, 1, 0, 0}, y_step[4] = {0, 0, -1, 1};
     for (int k = 0; k < 4; ++k) {
       const int xx = x + x_step[k], yy = y + y_step[k];
-      if (xx < 0 || xx >= w || yy < 0 || yy >= h) continue;
-      const int j = yy * w + xx;
-      if (nl[j] == c && state[static_cast<std::size_t>(j)] == 0) {
-        state[static_cast<std::size_t>(i)] = 2;
-        queue.push_back(i);
-        break;
-      }
+      if (xx >= 0 && xx < w && yy >= 0 && yy < h && visit(yy * w + xx)) return;
     }
+  };
+  // Kept pixels touching their cell's pixels from before seed the walk; it goes on through kept pixels.
+  for (const auto& [i, old] : kept) {
+    for_neighbours(i, [&, i = i](int j) {
+      if (nl[j] != nl[i] || state[static_cast<std::size_t>(j)] != 0) return false;
+      state[static_cast<std::size_t>(i)] = 2;
+      queue.push_back(i);
+      return true;
+    });
   }
   for (std::size_t head = 0; head < queue.size(); ++head) {
     const int i = queue[head];
-    const int x = i % w, y = i / w, c = nl[i];
-    for (int k = 0; k < 4; ++k) {
-      const int xx = x + x_step[k], yy = y + y_step[k];
-      if (xx < 0 || xx >= w || yy < 0 || yy >= h) continue;
-      const int j = yy * w + xx;
-      if (nl[j] == c && state[static_cast<std::size_t>(j)] == 1) {
+    for_neighbours(i, [&](int j) {
+      if (nl[j] == nl[i] && state[static_cast<std::size_t>(j)] == 1) {
         state[static_cast<std::size_t>(j)] = 2;
         queue.push_back(j);
       }
-    }
+      return false;
+    });
   }
   for (const auto& [i, old] : kept) {
     if (state[static_cast<std::size_t>(i)] != 2) nl[i] = old;

@@ -35,12 +35,16 @@ GradingParams recorded_grading(const SlideRecord* rec, const fs::path& review_fi
 
 // "ok; reviewed" becomes "ok; reviewed; 1 correction without a cell" (before any override and its reason):
 // such a correction is not counted, which the table must say, not only stderr.
-void note_orphans(ScoreRow* row, std::size_t orphans) {
+// Puts `note` ("; ...") right after a reviewed row's "ok; reviewed", before an override and its reason.
+void insert_after_reviewed(ScoreRow* row, const std::string& note) {
   const std::string reviewed = "ok; reviewed";
-  if (orphans == 0 || row->status.rfind(reviewed, 0) != 0) return;
-  row->status.insert(
-      reviewed.size(),
-      "; " + std::to_string(orphans) + (orphans == 1 ? " correction" : " corrections") + " without a cell");
+  if (row->status.rfind(reviewed, 0) == 0) row->status.insert(reviewed.size(), note);
+}
+
+void note_orphans(ScoreRow* row, std::size_t orphans) {
+  if (orphans == 0) return;
+  insert_after_reviewed(row, "; " + std::to_string(orphans) +
+                                 (orphans == 1 ? " correction" : " corrections") + " without a cell");
 }
 
 }  // namespace
@@ -113,9 +117,7 @@ double reviewed_area_mm2(const Review& review, double slide_area_mm2) {
 }
 
 void add_batch_notes(ScoreRow* row, const std::string& batch_status) {
-  const std::string reviewed = "ok; reviewed";
-  if (batch_status.rfind("ok; ", 0) != 0 || row->status.rfind(reviewed, 0) != 0) return;
-  row->status.insert(reviewed.size(), batch_status.substr(2));
+  if (batch_status.rfind("ok; ", 0) == 0) insert_after_reviewed(row, batch_status.substr(2));
 }
 
 ScoreRow reviewed_row(const std::string& image, const Summary& s, double area_mm2, double mpp) {
