@@ -21,9 +21,19 @@ using nlohmann::json;
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-}  // namespace
 
 // ---------------------------------------------------------------- CSV helpers
+
+std::string rfc4180_quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+}  // namespace
 
 std::string csv_field(std::string_view text) {
   std::string s = as_utf8(text);  // tables are UTF-8 for R, Python and SPSS, whatever the file names were
@@ -34,13 +44,16 @@ std::string csv_field(std::string_view text) {
   if (s.find_first_of(",\"") == std::string::npos && (s.empty() || (s.front() != ' ' && s.back() != ' '))) {
     return s;
   }
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
+  return rfc4180_quoted(s);
+}
+
+std::string tsv_field(std::string_view text) {
+  std::string s = as_utf8(text);
+  for (auto& c : s) {
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
   }
-  out += '"';
-  return out;
+  if (s.find('"') == std::string::npos) return s;
+  return rfc4180_quoted(s);
 }
 
 std::string format_number(double v) {

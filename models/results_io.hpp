@@ -248,6 +248,10 @@ SlideRecord read_slide_json(const std::filesystem::path& path);
 
 // CSV helpers shared with other writers: RFC 4180 quoting when needed; NaN -> "".
 std::string csv_field(std::string_view text);
+// A tab-separated field (errors.tsv) on one line: tabs and newlines become spaces; quoted, with doubled
+// quotes, when it holds a '"', which R's read.delim and Python's csv would otherwise take for the start of a
+// quote.
+std::string tsv_field(std::string_view text);
 std::string format_number(double v);  // shortest text that reads back exactly; NaN -> ""
 std::vector<std::string> split_csv_line(std::string_view line, char delimiter = ',');  // handles quotes
 

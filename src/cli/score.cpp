@@ -45,7 +45,7 @@ void install_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// errors.tsv's fields: UTF-8 (a Latin-1 file name is read as Windows-1252), on one line.
+// A status on one line, UTF-8 (a Latin-1 file name is read as Windows-1252).
 std::string one_line(const std::string& text) {
   std::string s = as_utf8(text);
   for (auto& c : s) {
@@ -352,7 +352,7 @@ void Run::write_tables_locked(bool interrupted) {
   std::vector<ScoreRow> rows, region_rows;
   std::string errors = "slide\tstage\tmessage\n";
   for (const auto& p : inputs_.problems) {
-    errors += one_line(p.path.string()) + "\t" + p.stage + "\t" + one_line(p.message) + "\n";
+    errors += tsv_field(p.path.string()) + "\t" + p.stage + "\t" + tsv_field(p.message) + "\n";
   }
   for (std::size_t i = 0; i < outcomes_.size(); ++i) {
     const Outcome& o = outcomes_[i];
@@ -369,7 +369,7 @@ void Run::write_tables_locked(bool interrupted) {
       r.image = item.id;
       r.status = "FAILED: " + why;
       rows.push_back(r);
-      errors += one_line(item.path.string()) + "\t" + stage + "\t" + why + "\n";
+      errors += tsv_field(item.path.string()) + "\t" + stage + "\t" + tsv_field(why) + "\n";
     }
   }
   // An input that could not even be opened (a missing file of a list, a dangling link) is a slide of the

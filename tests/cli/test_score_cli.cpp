@@ -46,20 +46,12 @@ const ihc::ScoreRow* row_of(const std::vector<ihc::ScoreRow>& rows, const std::s
   return nullptr;
 }
 
+// As R's read.delim reads it: tab-separated, '"' quotes a field.
 std::vector<std::vector<std::string>> read_tsv(const fs::path& p) {
   std::vector<std::vector<std::string>> rows;
   std::ifstream in(p);
   std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::size_t a = 0, b;
-    while ((b = line.find('\t', a)) != std::string::npos) {
-      f.push_back(line.substr(a, b - a));
-      a = b + 1;
-    }
-    f.push_back(line.substr(a));
-    rows.push_back(f);
-  }
+  while (std::getline(in, line)) rows.push_back(ihc::split_csv_line(line, '\t'));
   return rows;
 }
 
@@ -984,6 +976,15 @@ TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(read_tsv(dir / "o/errors.tsv")[1],
             (std::vector<std::string>{"missing.svs", "input", "missing.svs: no such file or directory"}));
+  // A '"' in a file name would start a quoted field for R and Python: such a field is quoted.
+  std::ofstream(dir / "say \"hi\".svs").close();
+  r = run({"score", "say \"hi\".svs", "-o", "o5"}, dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(ihc::read_file(dir / "o5/errors.tsv"),
+            "slide\tstage\tmessage\n\"say \"\"hi\"\".svs\"\topen\t\"say \"\"hi\"\".svs: file is empty (0 "
+            "bytes)\"\n");
+  EXPECT_EQ(read_tsv(dir / "o5/errors.tsv")[1],
+            (std::vector<std::string>{"say \"hi\".svs", "open", "say \"hi\".svs: file is empty (0 bytes)"}));
 }
 
 // A named pipe is no slide, and opening one for reading waits for a writer that never comes: given directly,

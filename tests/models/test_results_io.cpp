@@ -642,3 +642,14 @@ TEST(SlideJson, RejectsOtherJson) {
     EXPECT_STREQ(e.what(), "x/slide.json: not a slide.json (missing \"image\" or \"scores\")");
   }
 }
+
+// errors.tsv fields: one line each, and quoted only when a '"' would otherwise open a quote for R's
+// read.delim.
+TEST(TsvField, KeepsPlainTextAndQuotesQuotes) {
+  EXPECT_EQ(ihc::tsv_field("in/a b,c.svs"), "in/a b,c.svs");
+  EXPECT_EQ(ihc::tsv_field("two\tcolumns\nand lines\r"), "two columns and lines ");
+  EXPECT_EQ(ihc::tsv_field("say \"hi\".svs"), "\"say \"\"hi\"\".svs\"");
+  EXPECT_EQ(ihc::split_csv_line(ihc::tsv_field("a\"b\tc") + "\tx", '\t'),
+            (std::vector<std::string>{"a\"b c", "x"}));
+  EXPECT_EQ(ihc::tsv_field("caf\xe9.svs"), "caf\xc3\xa9.svs");  // Windows-1252 read as such
+}
