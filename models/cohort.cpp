@@ -368,7 +368,8 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
     return " (" + where + " has '" + it->second + "': ids must match exactly, case and extension included)";
   };
   int joined = 0, undefined = 0, scored = 0;
-  std::string undefined_why, first_unscored;
+  std::string undefined_why, first_unscored, first_other_stain;
+  int other_stain = 0;
   for (std::size_t r = 0; r < scores.rows.size(); ++r) {
     const auto& row = scores.rows[r];
     const std::string& image = row[s_image];
@@ -413,11 +414,11 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
     double v = kMissing;
     if (const std::string status = s_status >= 0 ? row[s_status] : "";
         !options.keep_other_stains && status_ok(status) && status.find("looks like") != std::string::npos) {
-      cohort.exclusions.push_back(
-          {"scores", image, scores.line[r],
-           "Status: " + status +
-               ": its DAB scores measure another stain (--keep-other-stains to analyse "
-               "it)"});
+      const std::string reason =
+          "Status: " + status + ": its DAB scores measure another stain (--keep-other-stains to analyse it)";
+      if (other_stain++ == 0)
+        first_other_stain = "line " + std::to_string(scores.line[r]) + " (" + image + "): " + reason;
+      cohort.exclusions.push_back({"scores", image, scores.line[r], reason});
       continue;
     }
     if (!parse_number(row[s_score], &v)) {
@@ -480,9 +481,17 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
                " " + options.id_column + ": " + examples(*slide_map, slide_map->column(options.id_column));
       }
       msg += "\n  " + clinical.origin + " " + options.id_column + ": " + examples(clinical, c_id);
+    } else if (other_stain == joined) {
+      msg += ": all " + std::to_string(joined) + " slides of patients in " + clinical.origin +
+             " look like another stain than H-DAB (first: " + scores.origin + " " + first_other_stain + ")";
     } else {
       msg += ": none of the " + std::to_string(joined) + " slides of patients in " + clinical.origin +
              " has a " + options.score_column + " (first: " + scores.origin + " " + first_unscored + ")";
+      if (other_stain > 0) {
+        msg += "; " + std::to_string(other_stain) +
+               " of them look like another stain than H-DAB "
+               "(--keep-other-stains to analyse them)";
+      }
     }
     throw CohortError(msg);
   }

@@ -102,6 +102,22 @@ TEST(Cohort, SlidesOfAnotherStainAreLeftOutUnlessKept) {
             4u);
 }
 
+// When nothing is left to analyse, the error gives the reason the slides were left out, not an empty one.
+TEST(Cohort, AllSlidesOfAnotherStainNameTheStainInTheError) {
+  const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\n";
+  const std::string he = "\"ok; looks like H&E, not H-DAB (check the stain)\"";
+  EXPECT_EQ(
+      error_of("Image,IxP score,Status\nP1,150," + he + "\nP2,120," + he + "\n", clinical, options()),
+      "no patient has both a score and clinical data: all 2 slides of patients in clinical.csv look like "
+      "another stain than H-DAB (first: summary.csv line 2 (P1): Status: ok; looks like H&E, not H-DAB "
+      "(check the stain): its DAB scores measure another stain (--keep-other-stains to analyse it))");
+  EXPECT_EQ(
+      error_of("Image,IxP score,Status\nP1,150," + he + "\nP2,,FAILED: open\n", clinical, options()),
+      "no patient has both a score and clinical data: none of the 2 slides of patients in clinical.csv "
+      "has a IxP score (first: summary.csv line 3 (P2): no IxP score (Status: FAILED: open)); 1 of them "
+      "look like another stain than H-DAB (--keep-other-stains to analyse them)");
+}
+
 TEST(Cohort, ARegionOfRegionsCsvIsAnalysedByName) {
   const char* regions =
       "Image,Region,IxP score,Status\n"
