@@ -270,6 +270,12 @@ bool is_exclusion_class(const std::string& classification) {
   return c == "exclude" || c.rfind("ignore", 0) == 0;
 }
 
+// [], [[]], [[[]]]: nested arrays without a single position.
+bool holds_no_position(const json& coords) {
+  if (!coords.is_array()) return false;
+  return std::all_of(coords.begin(), coords.end(), [](const json& c) { return holds_no_position(c); });
+}
+
 class FeatureReader {
  public:
   FeatureReader(const std::string& origin, std::size_t index)
@@ -326,6 +332,11 @@ class FeatureReader {
     }
     if (!g.contains("coordinates")) fail(type + " has no coordinates");
     const json& coords = g["coordinates"];
+    // QuPath writes an emptied ROI as "coordinates": [[]] (ROITypeAdapters) and reads it as an empty shape.
+    if ((type == "Polygon" || type == "MultiPolygon") && holds_no_position(coords)) {
+      *skipped_type = "empty " + type;
+      return false;
+    }
     if (type == "Polygon") {
       out->push_back(polygon(coords, "polygon"));
       return true;
@@ -396,11 +407,19 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
     if (!f.is_object() || f.value("type", "") != "Feature") reader.fail("not a GeoJSON Feature");
     const json props =
         f.contains("properties") && f["properties"].is_object() ? f["properties"] : json::object();
-    // QuPath exports detections and cells too; only annotations define regions.
+    // QuPath exports detections and cells too; annotations and TMA cores define regions.
     const std::string object_type = qupath_object_type(f);
-    if (object_type != "annotation") {
+    const bool core = object_type == "tmaCore";
+    if (object_type != "annotation" && !core) {
       skip(skipped, object_type, i, "skipped (" + object_type + ", not an annotation)",
            object_type + "s skipped (not annotations)");
+      continue;
+    }
+    // A core marked missing in QuPath's TMA grid holds no tissue to score (QuPath leaves it out too).
+    if (core && props.contains("isMissing") && props["isMissing"].is_boolean() &&
+        props["isMissing"].get<bool>()) {
+      skip(skipped, "missing core", i, "skipped (TMA core marked missing)",
+           "TMA cores skipped (marked missing)");
       continue;
     }
     if (!f.contains("geometry") || f["geometry"].is_null()) {
@@ -418,7 +437,7 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
     a.exclude = is_exclusion_class(a.classification);
     if (props.contains("name") && props["name"].is_string()) a.name = props["name"].get<std::string>();
     if (a.name.empty()) a.name = a.classification;
-    if (a.name.empty()) a.name = "Annotation " + std::to_string(i);
+    if (a.name.empty()) a.name = (core ? "Core " : "Annotation ") + std::to_string(i);
     set.annotations.push_back(std::move(a));
   }
   // Regions are rows keyed by image and name: two unnamed "Tumor" annotations gave two "Tumor" rows that R,

@@ -56,9 +56,9 @@ cv::Rect2d region_bounds(const Region& region);
 // drawn on another slide, or in other coordinates (microns, a downsampled export), scores nothing.
 bool region_outside_image(const Region& region, double width, double height);
 
-// One QuPath annotation read from GeoJSON.
+// One QuPath annotation, or TMA core not marked missing, read from GeoJSON.
 struct Annotation {
-  std::string name;  // properties.name, else the classification, else "Annotation <index>"
+  std::string name;  // properties.name, else the classification, else "Annotation <index>" ("Core <index>")
   std::string
       classification;    // properties.classification as QuPath reads it ("Tumor: Positive"), may be empty
   bool exclude = false;  // classification "Ignore*" or "Exclude" (case-insensitive)
@@ -72,7 +72,8 @@ struct AnnotationSet {
   std::vector<std::string> warnings;
 };
 
-// Accepts a FeatureCollection, a list of Features or one Feature; Polygon and MultiPolygon geometries. Object
+// Accepts a FeatureCollection, a list of Features or one Feature; Polygon and MultiPolygon geometries (empty
+// ones, QuPath's emptied ROIs, are skipped with a warning). Object
 // types and classes are read as QuPath reads them (models/qupath_io: objectType, 0.3's object_type or type;
 // the NaN and Infinity of QuPath <= 0.4). Errors (RegionError) name `origin` and the feature index:
 // "tumour.geojson: feature 2: ...".

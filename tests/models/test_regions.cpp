@@ -321,7 +321,7 @@ TEST(GeoJson, ErrorsNameTheFileAndTheFeature) {
             }),
             "b.geojson: feature 1: polygon 1 ring 1 must be an array of [x, y] positions");
   EXPECT_EQ(error_of([&] {
-              parse_geojson_annotations(with(R"({"type": "Polygon", "coordinates": []})"), "b.geojson");
+              parse_geojson_annotations(with(R"({"type": "Polygon", "coordinates": 7})"), "b.geojson");
             }),
             "b.geojson: feature 1: polygon must be a non-empty array of rings");
   EXPECT_EQ(error_of([&] { parse_geojson_annotations(with(R"({"type": "Polygon"})"), "b.geojson"); }),
@@ -365,6 +365,50 @@ TEST(GeoJson, ObjectTypesOfEveryVersionAndOneWarningPerKindOfSkippedFeature) {
   // A broken file with a NaN in it is named at the byte of the file as written.
   EXPECT_EQ(error_of([] { parse_geojson_annotations(R"({"a": NaN, "b": })", "n.geojson"); }),
             "n.geojson: invalid JSON at byte 17");
+}
+
+// A TMA dearrayed in QuPath exports its cores (objectType "tmaCore", 0.3's "tma_core"): each core is a region
+// named as in QuPath's grid, and a core marked missing is left out with a warning.
+TEST(GeoJson, TmaCoresAreRegionsUnlessMarkedMissing) {
+  const std::string square =
+      R"({"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]]})";
+  const std::string text = R"([{"type": "Feature", "geometry": )" + square +
+                           R"(, "properties": {"objectType": "tmaCore", "name": "A-1", "isMissing": false}},
+          {"type": "Feature", "geometry": )" +
+                           square +
+                           R"(, "properties": {"object_type": "tma_core", "name": "A-2", "isMissing": true}},
+          {"type": "Feature", "geometry": )" +
+                           square + R"(, "properties": {"objectType": "tmaCore"}}])";
+  const AnnotationSet set = parse_geojson_annotations(text, "tma.geojson");
+  ASSERT_EQ(set.annotations.size(), 2u);
+  EXPECT_EQ(set.annotations[0].name, "A-1");
+  EXPECT_EQ(set.annotations[1].name, "Core 2");
+  EXPECT_EQ(set.warnings,
+            (std::vector<std::string>{"tma.geojson: feature 1: skipped (TMA core marked missing)"}));
+  EXPECT_EQ(regions_from_annotations(set.annotations).size(), 2u);
+}
+
+// QuPath writes an emptied ROI as "coordinates": [[]]: skipped like a shape without area, not a failed run.
+TEST(GeoJson, EmptyGeometriesAreSkippedWithAWarning) {
+  const std::string text = R"({"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10]]]},
+     "properties": {"name": "Tumor"}},
+    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[]]}, "properties": {}},
+    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []}, "properties": {}},
+    {"type": "Feature", "geometry": {"type": "MultiPolygon", "coordinates": [[[]]]}, "properties": {}}]})";
+  const AnnotationSet set = parse_geojson_annotations(text, "e.geojson");
+  ASSERT_EQ(set.annotations.size(), 1u);
+  EXPECT_EQ(set.warnings,
+            (std::vector<std::string>{"e.geojson: 2 empty Polygons skipped (no area)",
+                                      "e.geojson: feature 3: skipped (empty MultiPolygon has no area)"}));
+  // A ring with positions, but too few, is still an error.
+  EXPECT_EQ(
+      error_of([] {
+        parse_geojson_annotations(
+            R"({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}})",
+            "two.geojson");
+      }),
+      "two.geojson: feature 0: polygon ring 0 has 2 distinct positions; a ring needs at least 3");
 }
 
 TEST(GeoJson, LoadsFilesAndNamesMissingOnes) {
