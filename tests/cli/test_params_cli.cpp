@@ -78,6 +78,15 @@ TEST(ParamsCli, AThresholdBeyondAnyOpticalDensityIsRefused) {
   EXPECT_EQ(r.out, "");
 }
 
+// A tile is held whole by each worker: 4096 px tiles took 4 GB with two workers.
+TEST(ParamsCli, ATileTooLargeForMemoryIsRefused) {
+  const auto r = ihcscore({"params", "--show", "--set", "tile_size_px=4096"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(
+      r.err,
+      "ihcscore params: error: --set: parameter 'tile_size_px' must be between 64 and 2048, got 4096\n");
+}
+
 // A background that is no colour was taken by params and refused by score at every slide (exit 2): it is
 // refused where it is read, with the file, line and key, as any wrong value.
 TEST(ParamsCli, ABackgroundThatIsNoColourIsRefusedWhereItIsRead) {
