@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace ihc::cli {
@@ -40,8 +41,46 @@ std::string format_duration(double s) {
 
 bool Progress::stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
-Progress::Progress(int total_slides, std::FILE* out, bool interactive, bool quiet)
-    : out_(out), interactive_(interactive), quiet_(quiet), total_(total_slides), start_(Clock::now()) {}
+double slide_weight(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  double bytes = 0;
+  if (fs::is_regular_file(path, ec)) bytes = static_cast<double>(fs::file_size(path, ec));
+  if (ec) bytes = 0;
+  const std::string stem = path.stem().string();
+  for (const fs::path& dir : {path.parent_path() / stem, path.parent_path() / ("_" + stem + "_")}) {
+    if (!fs::is_directory(dir, ec)) continue;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      std::error_code size_ec;
+      if (it->is_regular_file(size_ec)) bytes += static_cast<double>(it->file_size(size_ec));
+    }
+  }
+  return std::max(bytes, 1.0);
+}
+
+Progress::Progress(std::vector<double> weights, std::FILE* out, bool interactive, bool quiet)
+    : out_(out),
+      interactive_(interactive),
+      quiet_(quiet),
+      weights_(std::move(weights)),
+      total_(static_cast<int>(weights_.size())),
+      start_(Clock::now()) {
+  for (const double w : weights_) total_work_ += w;
+}
+
+double Progress::work_done_locked() const {
+  double done = finished_work_;
+  for (const auto& [index, a] : active_) {
+    if (a.total > 0) done += weights_[static_cast<std::size_t>(index)] * a.done / a.total;
+  }
+  return done;
+}
+
+double Progress::work_done_fraction() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return total_work_ > 0 ? std::min(1.0, work_done_locked() / total_work_) : 1.0;
+}
 
 void Progress::slide_started(int index, const std::string& name) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -63,6 +102,7 @@ void Progress::slide_finished(int index, const std::string& name, bool failed, c
   std::lock_guard<std::mutex> lock(mutex_);
   active_.erase(index);
   ++finished_;
+  finished_work_ += weights_[static_cast<std::size_t>(index)];
   if (failed) ++failed_;
   if (quiet_ && !failed) return;
   clear_locked();
@@ -72,6 +112,15 @@ void Progress::slide_finished(int index, const std::string& name, bool failed, c
   std::fprintf(out_, "[%d/%d] %s %s%s %s\n", finished_, total_, name.c_str(), failed ? "FAILED " : "",
                status.c_str(), secs);
   redraw_locked(true);
+}
+
+void Progress::slide_reused(int index, const std::string& name, const std::string& status) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    total_work_ -= weights_[static_cast<std::size_t>(index)];
+    weights_[static_cast<std::size_t>(index)] = 0;
+  }
+  slide_finished(index, name, false, status, 0.0);
 }
 
 void Progress::message(const std::string& line) {
@@ -100,11 +149,11 @@ void Progress::redraw_locked(bool force) {
   last_draw_ = now;
   clear_locked();
   const double elapsed = seconds_since(start_);
-  const double per_slide = finished_ > 0 ? elapsed / finished_ : NAN;
-  std::fprintf(out_, "batch %s %d/%d slides, %d failed, %s elapsed, ~%s left\n",
-               bar(total_ > 0 ? static_cast<double>(finished_) / total_ : 1.0, 30).c_str(), finished_, total_,
-               failed_, format_duration(elapsed).c_str(),
-               format_duration(per_slide * (total_ - finished_)).c_str());
+  const double done = work_done_locked();
+  const double fraction = total_work_ > 0 ? std::min(1.0, done / total_work_) : 1.0;
+  const double left = done > 0 ? elapsed * (total_work_ - done) / done : NAN;
+  std::fprintf(out_, "batch %s %d/%d slides, %d failed, %s elapsed, ~%s left\n", bar(fraction, 30).c_str(),
+               finished_, total_, failed_, format_duration(elapsed).c_str(), format_duration(left).c_str());
   drawn_lines_ = 1;
   for (const auto& [index, a] : active_) {
     const double t = seconds_since(a.started);

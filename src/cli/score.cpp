@@ -511,11 +511,13 @@ int Run::execute() {
     todo.push_back(i);
   }
   const bool interactive = Progress::stderr_is_terminal();
-  Progress progress(static_cast<int>(inputs_.items.size()), stderr, interactive, o_.quiet);
+  std::vector<double> weights;
+  weights.reserve(inputs_.items.size());
+  for (const auto& item : inputs_.items) weights.push_back(slide_weight(item.path));
+  Progress progress(std::move(weights), stderr, interactive, o_.quiet);
   for (std::size_t i = 0; i < inputs_.items.size(); ++i) {
-    if (outcomes_[i].state == Outcome::State::Reused) {
-      progress.slide_finished(static_cast<int>(i), inputs_.items[i].id, false, "complete (resumed)", 0.0);
-    }
+    if (outcomes_[i].state == Outcome::State::Reused)
+      progress.slide_reused(static_cast<int>(i), inputs_.items[i].id, "complete (resumed)");
   }
   for (const auto& p : inputs_.problems) {
     if (p.failure || !o_.quiet) progress.message((p.failure ? "error: " : "skipped: ") + p.message);
