@@ -92,6 +92,12 @@ cv::Mat opencv_image_to_rgb8(const cv::Mat& decoded, std::vector<std::string>* w
     default:
       throw std::runtime_error("unsupported number of channels (" + std::to_string(img.channels()) + ")");
   }
+  // An alpha channel that is opaque everywhere (screenshots, OpenCV's decode of a CMYK TIFF) changes nothing.
+  if (!alpha.empty()) {
+    double lowest = 0;
+    cv::minMaxLoc(alpha, &lowest);
+    if (lowest >= 255) alpha.release();
+  }
   if (!alpha.empty()) {
     // Transparent means "no tissue scanned": white, as OpenSlide's transparent pixels are here.
     for (int row = 0; row < rgb.rows; ++row) {

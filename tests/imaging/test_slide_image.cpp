@@ -178,6 +178,8 @@ TEST(ImageBackend, GrayscaleSixteenBitAlphaAndFloatBecome8BitRgbWithWarnings) {
   bgra.at<cv::Vec4b>(0, 0) = cv::Vec4b(0, 0, 200, 0);         // transparent: white
   bgra.at<cv::Vec4b>(0, 1) = cv::Vec4b(0, 0, 200, 128);       // half: halfway to white
   ASSERT_TRUE(cv::imwrite((dir / "alpha.png").string(), bgra));
+  ASSERT_TRUE(
+      cv::imwrite((dir / "opaque.png").string(), cv::Mat(20, 30, CV_8UC4, cv::Scalar(0, 0, 200, 255))));
   cv::Mat gray16(20, 30, CV_16UC1, cv::Scalar(65535));
   ASSERT_TRUE(cv::imwrite((dir / "gray16.tif").string(), gray16));
   cv::Mat floats(20, 30, CV_32FC3, cv::Scalar(0.0, 0.5, 1.0));
@@ -202,6 +204,10 @@ TEST(ImageBackend, GrayscaleSixteenBitAlphaAndFloatBecome8BitRgbWithWarnings) {
   EXPECT_EQ(px.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 255, 255));
   EXPECT_EQ(px.at<cv::Vec3b>(0, 1), cv::Vec3b(227, 127, 127));  // (200*128 + 255*127) / 255 = 227.4
   EXPECT_EQ(px.at<cv::Vec3b>(0, 2), cv::Vec3b(200, 0, 0));
+  // An alpha channel that is opaque everywhere (a screenshot; OpenCV's decode of a CMYK TIFF) is no news.
+  auto opaque = open_with_opencv(dir / "opaque.png", {});
+  EXPECT_EQ(opaque->info().warnings, Strings{});
+  EXPECT_EQ(opaque->read_region(0, 0, 0, 1, 1).at<cv::Vec3b>(0, 0), cv::Vec3b(200, 0, 0));
 
   auto g16 = open_with_opencv(dir / "gray16.tif", {});
   EXPECT_EQ(g16->info().format, "tiff");
