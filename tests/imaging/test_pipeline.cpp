@@ -1,0 +1,248 @@
+#include "imaging/pipeline.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <string>
+#include <vector>
+
+#include "imaging/stains.hpp"
+#include "imaging/tiff_writer.hpp"
+#include "models/regions.hpp"
+#include "models/results_io.hpp"
+#include "support/test_support.hpp"
+
+namespace ihc {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kMpp = 0.5;
+// Tissue: x < 1000 of a 1600 x 1200 px field (0.3 mm^2). Debris: two specks of 22 px radius on the glass, one
+// nucleus each, far below tissue detection's smallest piece (0.05 mm^2) and beyond its closing reach.
+const cv::Rect kTissue(0, 0, 1000, 1200);
+const std::vector<cv::Point> kDebris{{1400, 300}, {1400, 900}};
+constexpr int kSpeckRadius = 22;
+
+void add_nucleus(cv::Mat& h, cv::Mat& d, cv::Point c, bool positive) {
+  cv::Mat disk = cv::Mat::zeros(h.size(), CV_8U);
+  cv::ellipse(disk, c, cv::Size(8, 6), (c.x * 7 + c.y) % 180, 0, 360, cv::Scalar(255), cv::FILLED);
+  h.setTo(positive ? 0.4 : 0.6, disk);
+  if (positive) d.setTo(0.5, disk);
+}
+
+// Beer-Lambert RGB (glass 245) of hematoxylin and DAB optical densities.
+cv::Mat render(const cv::Mat& h, const cv::Mat& d) {
+  const StainMatrix m = stain_preset("H-DAB");
+  cv::Mat noise(h.size(), CV_32FC3);
+  cv::RNG rng(7);
+  rng.fill(noise, cv::RNG::NORMAL, 0.0, 1.5);
+  cv::Mat rgb(h.size(), CV_8UC3);
+  for (int y = 0; y < h.rows; ++y) {
+    for (int x = 0; x < h.cols; ++x) {
+      for (int k = 0; k < 3; ++k) {
+        const double od = h.at<float>(y, x) * m.stains[0].rgb[static_cast<std::size_t>(k)] +
+                          d.at<float>(y, x) * m.stains[1].rgb[static_cast<std::size_t>(k)];
+        rgb.at<cv::Vec3b>(y, x)[k] =
+            cv::saturate_cast<uchar>(245.0 * std::pow(10.0, -od) + noise.at<cv::Vec3f>(y, x)[k]);
+      }
+    }
+  }
+  return rgb;
+}
+
+// A tissue block of nuclei in stroma (every third nucleus brown) and the debris specks on glass, RGB. With
+// `pale_field`, pale stroma instead of glass around the block, with a nucleus every 90 px: a camera field.
+cv::Mat tissue_and_debris(bool pale_field = false, int tissue_width = kTissue.width) {
+  const cv::Rect tissue(0, 0, tissue_width, kTissue.height);
+  cv::Mat h(1200, 1600, CV_32F, cv::Scalar(pale_field ? 0.1f : 0.0f));
+  cv::Mat d(h.size(), CV_32F, cv::Scalar(pale_field ? 0.04f : 0.0f));
+  h(tissue).setTo(0.12);
+  d(tissue).setTo(0.03);
+  int n = 0;
+  for (int y = 20; y < tissue.height - 10; y += 30) {
+    for (int x = 20; x < tissue.width - 10; x += 30)
+      add_nucleus(h, d, {x + (y / 30) % 3 * 3, y}, ++n % 3 == 0);
+  }
+  for (int y = 45; pale_field && y < h.rows; y += 90) {
+    for (int x = tissue.width + 45; x < h.cols; x += 90) add_nucleus(h, d, {x, y}, false);
+  }
+  for (const auto& c : kDebris) {
+    cv::circle(h, c, kSpeckRadius, cv::Scalar(0.12), cv::FILLED);
+    cv::circle(d, c, kSpeckRadius, cv::Scalar(0.03), cv::FILLED);
+    add_nucleus(h, d, c, false);
+  }
+  cv::GaussianBlur(h, h, cv::Size(), 0.8);
+  cv::GaussianBlur(d, d, cv::Size(), 0.8);
+  return render(h, d);
+}
+
+fs::path write_png(const fs::path& dir, const cv::Mat& rgb) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  const fs::path p = dir / "field.png";
+  EXPECT_TRUE(cv::imwrite(p.string(), bgr));
+  return p;
+}
+
+// The same pixels as a two-level tiled slide, which the pipeline scores in tiles.
+fs::path write_pyramid(const fs::path& dir, const cv::Mat& rgb) {
+  PyramidTiffOptions o;
+  o.tile_size = 256;
+  o.jpeg_quality = 100;
+  o.min_level_size = 256;
+  const fs::path p = dir / "field.tif";
+  PyramidTiffWriter w(p, rgb.size(), o);
+  w.write_rows(rgb);
+  w.finish();
+  return p;
+}
+
+Annotation square(const std::string& name, cv::Rect r) {
+  Annotation a;
+  a.name = name;
+  Polygon p;
+  for (const cv::Point& c : {r.tl(), cv::Point(r.x + r.width, r.y), r.br(), cv::Point(r.x, r.y + r.height)})
+    p.outer.emplace_back(c.x, c.y);
+  a.polygons.push_back(p);
+  return a;
+}
+
+struct Scored {
+  SlideRecord rec;
+  std::vector<cv::Point2d> centroids;
+};
+
+Scored score(const fs::path& input, const fs::path& out, const std::vector<Annotation>& rois = {},
+             const std::string& set = "") {
+  ParamSet params = default_params();
+  if (!set.empty()) params.set(set.substr(0, set.find('=')), set.substr(set.find('=') + 1), "test");
+  ScoreSlideRequest req;
+  req.input = input;
+  req.image_id = "field";
+  req.out_dir = out;
+  req.mpp_override = kMpp;
+  req.rois = rois;
+  Scored s;
+  s.rec = score_slide(req, params);
+  for (const auto& c : read_cells_csv(out / "cells.csv").table.cells) s.centroids.push_back(c.centroid);
+  return s;
+}
+
+int cells_within(const std::vector<cv::Point2d>& centroids, cv::Point c, double radius) {
+  int n = 0;
+  for (const auto& p : centroids) n += cv::norm(p - cv::Point2d(c)) <= radius;
+  return n;
+}
+
+int cells_in(const std::vector<cv::Point2d>& centroids, cv::Rect r) {
+  int n = 0;
+  for (const auto& p : centroids) n += r.contains(cv::Point(static_cast<int>(p.x), static_cast<int>(p.y)));
+  return n;
+}
+
+// Tissue area is the mask's, so a cell counts only on the mask: images scored whole kept the cells of debris
+// on the glass, which tiled slides dropped (cmu_small_region counted cells outside its tissue outline).
+TEST(Pipeline, ImageScoredWholeCountsOnlyTheCellsOnItsTissue) {
+  const fs::path dir = test::temp_dir("pipeline_whole_tissue");
+  const cv::Mat rgb = tissue_and_debris();
+  const fs::path png = write_png(dir, rgb);
+  // Without tissue detection the whole image is the area: the debris nuclei are found and counted.
+  const Scored everything = score(png, dir / "everything", {}, "tissue_detection=false");
+  for (const auto& c : kDebris) ASSERT_EQ(cells_within(everything.centroids, c, 8.0), 1) << c;
+  const int in_tissue = cells_in(everything.centroids, kTissue);
+  ASSERT_GT(in_tissue, 1200);
+
+  const Scored whole = score(png, dir / "whole");
+  for (const auto& c : kDebris) EXPECT_EQ(cells_within(whole.centroids, c, 3.0 * kSpeckRadius), 0) << c;
+  EXPECT_EQ(cells_in(whole.centroids, kTissue), in_tissue);
+  EXPECT_EQ(whole.rec.total.num_detections, in_tissue);
+  EXPECT_NEAR(whole.rec.total.tissue_area_mm2, 0.3, 0.03);
+
+  // Tiled, the same rule: no debris cell, the tissue's cells.
+  const Scored tiled = score(write_pyramid(dir, rgb), dir / "tiled");
+  for (const auto& c : kDebris) EXPECT_EQ(cells_within(tiled.centroids, c, 3.0 * kSpeckRadius), 0) << c;
+  EXPECT_NEAR(tiled.rec.total.num_detections, in_tissue, 0.01 * in_tissue);
+  EXPECT_EQ(tiled.rec.total.tissue_area_mm2, whole.rec.total.tissue_area_mm2);
+}
+
+// A field without glass (a camera field, a crop of tissue): tissue detection splits the dense block from the
+// pale stroma around it, but that stroma is tissue, and every cell counts as before (SHIDC and DeepLIIF
+// fields, OS-2 crops: 0-0.2 % of what their masks leave out reads as glass).
+TEST(Pipeline, FieldWithoutGlassKeepsEveryCell) {
+  const fs::path dir = test::temp_dir("pipeline_field_tissue");
+  const fs::path png = write_png(dir, tissue_and_debris(true));
+  const Scored everything = score(png, dir / "everything", {}, "tissue_detection=false");
+  const Scored field = score(png, dir / "field");
+  EXPECT_LT(field.rec.total.tissue_area_mm2, 0.4);  // the mask leaves the pale stroma out
+  EXPECT_GT(cells_in(field.centroids, cv::Rect(1000, 0, 600, 1200)), 60);
+  EXPECT_EQ(field.centroids, everything.centroids);
+}
+
+// An image mostly of tissue (a camera field with a strip of glass or glass-pale stroma at its edge, as the
+// AdamDlubak fields: 8-14 % of the image, most of it reading as glass) keeps every cell: there the mask
+// misses pale tissue more often than it leaves out debris.
+TEST(Pipeline, ImageMostlyOfTissueKeepsEveryCell) {
+  const fs::path dir = test::temp_dir("pipeline_mostly_tissue");
+  const fs::path png = write_png(dir, tissue_and_debris(false, 1300));  // 19 % of the image left out
+  const Scored everything = score(png, dir / "everything", {}, "tissue_detection=false");
+  const Scored field = score(png, dir / "field");
+  EXPECT_LT(field.rec.total.tissue_area_mm2, 0.42);  // the mask leaves the glass strip out
+  for (const auto& c : kDebris) EXPECT_EQ(cells_within(field.centroids, c, 8.0), 1) << c;
+  EXPECT_EQ(field.centroids, everything.centroids);
+}
+
+// In a field every cell counts, also off the mask: a region on its pale stroma, which the mask leaves out,
+// holds the same cells alone as among regions on the mask (alone it stopped at "no tissue in regions").
+TEST(Pipeline, RegionOnAFieldsPaleTissueCountsItsCellsAlone) {
+  const fs::path dir = test::temp_dir("pipeline_field_region");
+  const fs::path png = write_png(dir, tissue_and_debris(true));
+  const cv::Rect stroma(1100, 100, 400, 600);  // pale stroma, a nucleus every 90 px
+  const Scored alone = score(png, dir / "alone", {square("stroma", stroma)});
+  const Scored among =
+      score(png, dir / "among", {square("block", {200, 200, 400, 400}), square("stroma", stroma)});
+  ASSERT_EQ(alone.rec.regions.size(), 1u);
+  ASSERT_EQ(among.rec.regions.size(), 2u);
+  EXPECT_GE(alone.rec.regions[0].num_detections, 20);
+  EXPECT_EQ(alone.rec.regions[0].num_detections, among.rec.regions[1].num_detections);
+  EXPECT_EQ(alone.rec.regions[0].status, "ok");
+  EXPECT_EQ(cells_in(alone.centroids, stroma), cells_in(among.centroids, stroma));
+}
+
+// A region's cells do not depend on the other regions of the ROI file. A region on debris alone found no
+// tissue and detected nothing; among regions on tissue, the image was detected and the debris cell counted,
+// in a region of 0 mm^2 of tissue.
+TEST(Pipeline, RegionCountsDoNotDependOnTheOtherRegions) {
+  const fs::path dir = test::temp_dir("pipeline_region_alone");
+  const cv::Mat rgb = tissue_and_debris();
+  const fs::path png = write_png(dir, rgb);
+  const cv::Rect speck(kDebris[0].x - 60, kDebris[0].y - 60, 120, 120);
+  const cv::Rect block(200, 200, 400, 400);
+  for (const fs::path& input : {png, write_pyramid(dir, rgb)}) {
+    SCOPED_TRACE(input.filename().string());
+    const std::string stem = input.extension().string().substr(1);
+    const Scored alone = score(input, dir / (stem + "_alone"), {square("speck", speck)});
+    const Scored among =
+        score(input, dir / (stem + "_among"), {square("block", block), square("speck", speck)});
+    const Scored block_alone = score(input, dir / (stem + "_block"), {square("block", block)});
+    ASSERT_EQ(alone.rec.regions.size(), 1u);
+    ASSERT_EQ(among.rec.regions.size(), 2u);
+    EXPECT_EQ(among.rec.regions[1].num_detections, alone.rec.regions[0].num_detections);
+    EXPECT_EQ(cells_in(among.centroids, speck), cells_in(alone.centroids, speck));
+    EXPECT_EQ(among.rec.regions[1].tissue_area_mm2, 0.0);
+    EXPECT_EQ(among.rec.regions[1].num_detections, 0);
+    EXPECT_EQ(among.rec.regions[1].status, alone.rec.regions[0].status);
+    EXPECT_EQ(alone.rec.regions[0].status, "no tissue in regions");
+    // The block's region: the same count, cells and positive % with or without the debris region.
+    EXPECT_EQ(among.rec.regions[0].num_detections, block_alone.rec.regions[0].num_detections);
+    EXPECT_EQ(among.rec.regions[0].positive_pct, block_alone.rec.regions[0].positive_pct);
+    EXPECT_EQ(among.centroids, block_alone.centroids);
+    EXPECT_GT(block_alone.rec.regions[0].num_detections, 100);
+  }
+}
+
+}  // namespace
+}  // namespace ihc
