@@ -111,7 +111,9 @@ std::vector<cv::Point2d> CanvasInput::brush_polygon(double downsample) const {
   cv::approxPolyDP(*best, simple, 1.0, true);
   std::vector<cv::Point2d> out;
   out.reserve(simple.size());
-  for (const auto& p : simple) out.push_back({x0 + (p.x - pad) * downsample, y0 + (p.y - pad) * downsample});
+  // A mask pixel back at its centre (p -> px(p) takes the pixel holding p; level-0 pixel-edge convention).
+  for (const auto& p : simple)
+    out.push_back({x0 + (p.x - pad + 0.5) * downsample, y0 + (p.y - pad + 0.5) * downsample});
   return out;
 }
 

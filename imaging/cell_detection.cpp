@@ -200,16 +200,17 @@ std::vector<MeasuredCell> detect_tile(const cv::Mat& rgb, const StainMatrix& sta
                        core_in_region, region.tl());
 }
 
-// Maps tile-local analysis pixels to level 0: level0 = origin + (p + 0.5) * scale - 0.5 per axis.
+// Maps tile-local analysis pixels (pixel indices: pixel i's centre is i) to level 0 in QuPath's pixel-edge
+// convention (level-0 pixel x covers [x, x + 1]): level0 = origin + (p + 0.5) * scale per axis.
 struct Mapping {
   cv::Point2d origin;
   cv::Point2d scale{1, 1};
   cv::Point2f map(cv::Point2d p) const {
-    return {static_cast<float>(origin.x + (p.x + 0.5) * scale.x - 0.5),
-            static_cast<float>(origin.y + (p.y + 0.5) * scale.y - 0.5)};
+    return {static_cast<float>(origin.x + (p.x + 0.5) * scale.x),
+            static_cast<float>(origin.y + (p.y + 0.5) * scale.y)};
   }
   cv::Point2d map_d(cv::Point2d p) const {
-    return {origin.x + (p.x + 0.5) * scale.x - 0.5, origin.y + (p.y + 0.5) * scale.y - 0.5};
+    return {origin.x + (p.x + 0.5) * scale.x, origin.y + (p.y + 0.5) * scale.y};
   }
 };
 
@@ -222,7 +223,7 @@ struct Chunk {
 
 // A tile-local analysis rectangle's pixel edges in level-0 pixels.
 cv::Rect2d level0_rect(const cv::Rect& r, const Mapping& m) {
-  return {m.origin.x + r.x * m.scale.x - 0.5, m.origin.y + r.y * m.scale.y - 0.5, r.width * m.scale.x,
+  return {m.origin.x + r.x * m.scale.x, m.origin.y + r.y * m.scale.y, r.width * m.scale.x,
           r.height * m.scale.y};
 }
 
@@ -536,7 +537,8 @@ CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains
     auto measured = detect_tile(analysis(tile.padded), stains, q, core);
     Mapping m;
     m.scale = {s0 / scale.x, s0 / scale.y};
-    // level0 = origin + (((a + 0.5) / scale - 0.5) + 0.5) * s0 - 0.5, with a = local + padded offset.
+    // level0 = origin + (((a + 0.5) / scale - 0.5) + 0.5) * s0, with a = local + padded offset: an analysis
+    // pixel's centre goes to its centre in rgb, then to its centre at level 0 (pixel-edge convention).
     m.origin = {region.origin.x + tile.padded.x * m.scale.x, region.origin.y + tile.padded.y * m.scale.y};
     chunks[static_cast<std::size_t>(t)] = to_chunk(std::move(measured), m);
     chunks[static_cast<std::size_t>(t)].core = level0_rect(core, m);

@@ -96,13 +96,15 @@ inline constexpr double kMaxDetectionUpsampling = 4.0;
 void check_detection_upsampling(double mpp0, double analysis_um, const std::string& name);
 
 // Detects cells in one RGB image (CV_8UC3) whose pixel size is `mpp` (NaN or <= 0: treated as
-// requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are pixels of `rgb` mapped to
-// level 0 as origin + (p + 0.5) * scale_to_level0 - 0.5 (origin in level-0 pixels; pixel centres map to pixel
-// centres). Cell::centroid is the nucleus centroid. Large images are processed in tiles on params.threads
-// workers. Throws DetectionError for an empty or non-CV_8UC3 image and for invalid parameters.
-// `keep` (pixels of `rgb`; empty: all) is the part whose cells the caller keeps, e.g. a tile's core when
-// `rgb` is a padded tile: the rest of the image only lends context, and cells outside `keep` (by centroid)
-// may be missing from the result.
+// requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are level-0 pixels in QuPath's
+// pixel-edge convention: level-0 pixel (x, y) covers [x, x + 1] x [y, y + 1], (0, 0) is the top-left corner
+// of the top-left pixel and a pixel's centre is (x + 0.5, y + 0.5). Pixel p of `rgb` covers [origin + p *
+// scale_to_level0, origin + (p + 1) * scale_to_level0] (origin in level-0 pixels), so a centroid of `rgb`'s
+// pixel indices p maps to origin + (p + 0.5) * scale_to_level0. Cell::centroid is the nucleus centroid. Large
+// images are processed in tiles on params.threads workers. Throws DetectionError for an empty or non-CV_8UC3
+// image and for invalid parameters. `keep` (pixels of `rgb`; empty: all) is the part whose cells the caller
+// keeps, e.g. a tile's core when `rgb` is a padded tile: the rest of the image only lends context, and cells
+// outside `keep` (by centroid) may be missing from the result.
 struct DetectionRegion {
   cv::Point2d origin{0, 0};
   double scale_to_level0 = 1.0;

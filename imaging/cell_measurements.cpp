@@ -1124,9 +1124,14 @@ std::vector<MeasuredCell> measure(const cv::Mat& nucleus_labels, int count, cons
   for (std::size_t c = 1; c < n; ++c) {
     if (cnt[c] == 0) continue;
     const auto m = static_cast<double>(cnt[c]);
-    const cv::Point2d centroid(static_cast<double>(sx[c]) / m, static_cast<double>(sy[c]) / m);
-    if (!keep.empty() && !(centroid.x >= keep.x && centroid.x < keep.x + keep.width && centroid.y >= keep.y &&
-                           centroid.y < keep.y + keep.height)) {
+    // Kept when the centroid lies on `keep`'s pixels: pixel i covers [i - 0.5, i + 0.5) here, so
+    // keep.x - 0.5 <= sx / cnt < keep.x + keep.width - 0.5, tested on the integer sums (exact, and the same
+    // decision in every tile's frame: tiles own the cells of their core with neither gaps nor twins).
+    const auto in_keep = [&](std::int64_t sum, std::int64_t k0, std::int64_t k1) {
+      return 2 * sum + cnt[c] >= 2 * k0 * cnt[c] && 2 * sum + cnt[c] < 2 * k1 * cnt[c];
+    };
+    if (!keep.empty() &&
+        !(in_keep(sx[c], keep.x, keep.x + keep.width) && in_keep(sy[c], keep.y, keep.y + keep.height))) {
       continue;
     }
     index[c] = static_cast<int>(cells.size());

@@ -57,7 +57,8 @@ bool is_simple_polygon(const std::vector<cv::Point2f>& poly, double clearance = 
 // integers for outlines in sixteenths of a pixel spanning less than 128 px, as smoothed cell outlines are).
 std::vector<cv::Point2f> approx_closed_polygon(const std::vector<cv::Point2f>& src, double epsilon);
 
-// Grows cells and measures those whose nucleus centroid lies in `keep` (tile core; empty = all).
+// Grows cells and measures those whose nucleus centroid lies on `keep`'s pixels (pixel i covers
+// [i - 0.5, i + 0.5): a tile's core; empty = all).
 // `hematoxylin` and `dab` are CV_32F stain concentrations (OD). Cells come out in label order. `origin` is
 // added to every coordinate returned (the planes are a crop at `origin` of a larger image): centroids and
 // outlines come out with the same bits as measuring the larger image.

@@ -27,12 +27,15 @@ cv::Scalar scalar_rgb(CellClass c) {
   return {static_cast<double>(v[0]), static_cast<double>(v[1]), static_cast<double>(v[2])};
 }
 
-std::vector<cv::Point> to_thumb(const std::vector<cv::Point2f>& pts, double s) {
+// A level-0 vertex (pixel-edge convention: pixel x covers [x, x + 1]) on the thumbnail, whose drawing
+// functions put pixel i's centre at i: x * s - 0.5.
+template <typename P>
+std::vector<cv::Point> to_thumb(const std::vector<P>& pts, double s) {
   std::vector<cv::Point> out;
   out.reserve(pts.size());
   for (const auto& p : pts) {
-    out.emplace_back(static_cast<int>(std::lround((p.x + 0.5) * s - 0.5)),
-                     static_cast<int>(std::lround((p.y + 0.5) * s - 0.5)));
+    out.emplace_back(static_cast<int>(std::lround(p.x * s - 0.5)),
+                     static_cast<int>(std::lround(p.y * s - 0.5)));
   }
   return out;
 }
@@ -71,8 +74,9 @@ void OverlayCanvas::add_cells(const CellTable& table, const std::vector<CellClas
       }
     }
     if (!drawn) {
-      const cv::Point p(static_cast<int>(std::floor((c.centroid.x + 0.5) * scale_)),
-                        static_cast<int>(std::floor((c.centroid.y + 0.5) * scale_)));
+      // The thumbnail pixel holding the centroid.
+      const cv::Point p(static_cast<int>(std::floor(c.centroid.x * scale_)),
+                        static_cast<int>(std::floor(c.centroid.y * scale_)));
       if (!bounds.contains(p)) continue;
       const cv::Vec3b rgb = class_rgb(cls);
       if (density_.empty()) {
@@ -100,12 +104,7 @@ void OverlayCanvas::set_tissue_mask(const cv::Mat& mask) {
 }
 
 void OverlayCanvas::add_outline(const std::vector<cv::Point2d>& ring, bool exclusion) {
-  std::vector<cv::Point> pts;
-  pts.reserve(ring.size());
-  for (const auto& p : ring) {
-    pts.emplace_back(static_cast<int>(std::lround(p.x * scale_)),
-                     static_cast<int>(std::lround(p.y * scale_)));
-  }
+  std::vector<cv::Point> pts = to_thumb(ring, scale_);
   if (pts.size() < 2) return;
   outlines_.push_back(std::move(pts));
   outline_excludes_.push_back(exclusion);

@@ -170,7 +170,9 @@ ScoreRow to_row(const std::string& image, const Scores& s, double area_mm2, doub
   return r;
 }
 
-// Region rasterised onto a mask grid (mask px = level-0 px * sx, sy).
+// Region rasterised onto a mask grid (mask px = level-0 px * sx, sy). Level-0 vertices are pixel edges (mask
+// pixel i covers [i, i + 1) / sx), fillPoly's coordinates pixel centres: a vertex at x goes to x * sx - 0.5,
+// so that every mask pixel a region's axis-aligned edge cuts into is filled.
 cv::Mat rasterize(const Region& region, cv::Size size, double sx, double sy) {
   cv::Mat m(size, CV_8U, cv::Scalar(region.whole_slide ? 255 : 0));
   auto draw = [&](const Polygon& p, uchar value) {
@@ -178,7 +180,8 @@ cv::Mat rasterize(const Region& region, cv::Size size, double sx, double sy) {
     auto add = [&](const Ring& r) {
       std::vector<cv::Point> pts;
       for (const auto& q : r)
-        pts.emplace_back(static_cast<int>(std::lround(q.x * sx)), static_cast<int>(std::lround(q.y * sy)));
+        pts.emplace_back(static_cast<int>(std::lround(q.x * sx - 0.5)),
+                         static_cast<int>(std::lround(q.y * sy - 0.5)));
       rings.push_back(std::move(pts));
     };
     add(p.outer);

@@ -926,8 +926,10 @@ std::string truth_csv_header() { return "id,x,y,compartment,grade,is_tumour,clas
 std::string truth_csv_row(const SynthCell& c) {
   static constexpr const char* kClass[] = {"Negative", "1+", "2+", "3+"};
   char buf[160];
-  std::snprintf(buf, sizeof(buf), "%lld,%.2f,%.2f,%s,%d,%d,%s\n", static_cast<long long>(c.id), c.x, c.y,
-                std::string(compartment_name(c.compartment)).c_str(), c.grade, c.is_tumour ? 1 : 0,
+  // SynthCell's centre is in pixel indices (pixel i's centre is i); the file is in level-0 pixels as QuPath
+  // and cells.csv write them, where pixel i covers [i, i + 1].
+  std::snprintf(buf, sizeof(buf), "%lld,%.2f,%.2f,%s,%d,%d,%s\n", static_cast<long long>(c.id), c.x + 0.5,
+                c.y + 0.5, std::string(compartment_name(c.compartment)).c_str(), c.grade, c.is_tumour ? 1 : 0,
                 c.is_tumour ? kClass[std::clamp(c.grade, 0, 3)] : "ignore");
   return buf;
 }

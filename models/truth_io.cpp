@@ -401,15 +401,20 @@ void require_rgb_truth(const cv::Mat& rgb, const std::string& origin, const std:
   }
 }
 
-// One point per 4-connected component of `mask` with at least min_area_px pixels, at its centroid in
-// pixel-index coordinates, like the points of the CSV and JSON annotations.
+// Component k's centroid in QuPath's pixel-edge convention (pixel x covers [x, x + 1], as every level-0
+// coordinate here): connectedComponentsWithStats gives the mean of the pixel indices, half a pixel less.
+cv::Point2d component_centroid(const cv::Mat& centroids, int k) {
+  return {centroids.at<double>(k, 0) + 0.5, centroids.at<double>(k, 1) + 0.5};
+}
+
+// One point per 4-connected component of `mask` with at least min_area_px pixels, at its centroid.
 void add_component_centroids(const cv::Mat& mask, int min_area_px, TruthLabel label,
                              std::vector<TruthPoint>& points) {
   cv::Mat labels_img, stats, centroids;
   const int n = cv::connectedComponentsWithStats(mask, labels_img, stats, centroids, 4, CV_32S);
   for (int k = 1; k < n; ++k) {
     if (stats.at<int>(k, cv::CC_STAT_AREA) < min_area_px) continue;
-    points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
+    points.push_back({component_centroid(centroids, k), label});
   }
 }
 
@@ -481,8 +486,8 @@ std::vector<TruthPoint> cells_from_deepliif_segmentation(const cv::Mat& rgb,
     const int area = stats.at<int>(k, cv::CC_STAT_AREA);
     if (area < params.min_area_px) continue;
     const bool positive = 2 * reds[static_cast<std::size_t>(k)] >= area;
-    points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)},
-                      positive ? TruthLabel::Positive : TruthLabel::Negative});
+    points.push_back(
+        {component_centroid(centroids, k), positive ? TruthLabel::Positive : TruthLabel::Negative});
   }
   return points;
 }
@@ -530,7 +535,7 @@ std::vector<TruthPoint> truth_from_qupath_render(const cv::Mat& rgb, const QuPat
           stats.at<int>(k, cv::CC_STAT_AREA) < params.min_outline_only_px) {
         continue;
       }
-      points.push_back({{centroids.at<double>(k, 0), centroids.at<double>(k, 1)}, label});
+      points.push_back({component_centroid(centroids, k), label});
     }
   };
   add_cells(pos_fill, pos_outline, TruthLabel::Positive);

@@ -89,7 +89,8 @@ struct MaskTruthParams {
 // Connected components (4-connected, so the one-pixel outlines between touching cells keep them apart) of
 // red (R >= 128, G < 128, B < 128: positive) and blue (B >= 128, R < 128, G < 128: negative) pixels of an RGB
 // CV_8UC3 mask; each component of at least min_area_px pixels gives its centroid. `origin` names the file in
-// errors.
+// errors. Centroids of mask components (here and below) are in QuPath's pixel-edge convention, as every
+// level-0 coordinate: pixel x covers [x, x + 1], so a component of pixels 10..19 is centred at 15.0.
 std::vector<TruthPoint> truth_from_mask(const cv::Mat& rgb, const MaskTruthParams& params,
                                         const std::string& origin);
 

@@ -2,7 +2,8 @@
 # Scripted ihcview session as a person would do it, with assertions on pixels and on the saved review:
 # generate a slide with cells, score it with the batch, open it in the viewer, put the cursor on a Negative
 # cell, press 3, undo, redo, draw an include region around it, save; check review.json and the region's row;
-# reopen and check the correction was restored.
+# reopen and check the correction was restored. Last, cell outlines lie on the image's pixel edges (a known
+# square nucleus at 8 screen px per image pixel).
 # Usage: viewer_script.sh BIN_DIR WORK_DIR   (needs $DISPLAY: scripts/test runs ctest under xvfb-run)
 set -euo pipefail
 BIN="$1"
@@ -481,4 +482,69 @@ for (name, colour), band in zip([("1+", (255, 255, 0)), ("2+", (255, 187, 62)), 
 print(out)
 assert all(abs(a - b) <= 0.03 for _, a, b in out), out
 PY
+
+# Cells lie on the image's pixels (QuPath's pixel-edge convention): a square nucleus of image pixels
+# 200..219 x 150..169, scored with unsmoothed outlines, seen at 8 screen px per image pixel centred on (210, 160).
+# The image's edges (where the drawn image crosses from stroma to nucleus) and the nucleus outline must be at the
+# same screen columns and rows: 460 + (x - 210) * 8 and 387 + (y - 160) * 8, i.e. x 380 and 540, y 307 and 467.
+# Before, outlines were drawn half an image pixel (4 screen px) up and left of the pixels they outline.
+mkdir -p "$WORK/edges"
+cd "$WORK/edges"
+python3 - <<'PY'
+import struct, zlib
+h = (0.651, 0.701, 0.290)
+n = sum(v * v for v in h) ** 0.5
+rgb = lambda od: bytes(int(round(245 * 10 ** (-od * v / n))) for v in h)
+stroma, nucleus = rgb(0.12), rgb(0.6)
+w, ht = 400, 320
+raw = b"".join(b"\0" + b"".join(nucleus if 200 <= x < 220 and 150 <= y < 170 else stroma for x in range(w))
+               for y in range(ht))
+chunk = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d) & 0xFFFFFFFF)
+open("square.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, ht, 8, 2, 0, 0, 0))
+                               + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+"$BIN/ihcscore" score square.png -o out --mpp 0.5 --set smooth_boundaries=false --set tissue_detection=false > /dev/null 2>&1
+python3 - out/slides/square/cells.csv <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 1, len(rows)
+assert (float(rows[0]["Centroid X px"]), float(rows[0]["Centroid Y px"])) == (210.0, 160.0), rows[0]
+PY
+printf 'wait\ncenter 210 160 0.125\nframes 2\nwait\nscreenshot %s/edges_image.png\nquit\n' "$WORK" > image.txt
+"$BIN/ihcview" square.png --no-results --script image.txt
+printf 'wait\ncenter 210 160 0.125\ndisplay nuclei\nopacity 1\nframes 2\nwait\nscreenshot %s/edges_cells.png\nquit\n' "$WORK" > cells.txt
+"$BIN/ihcview" square.png --results out/slides/square --script cells.txt
+python3 -c "$PNG_ROWS
+import sys
+img, cells = png_rows(sys.argv[1]), png_rows(sys.argv[2])
+px = lambda s, x, y: tuple(s[0][y][x * s[3]:x * s[3] + 3])
+stroma, nucleus = px(img, 300, 387), px(img, 460, 387)
+assert stroma != nucleus, (stroma, nucleus)
+# Where the image crosses half way from stroma to nucleus, along row 387 and column 460.
+def crossing(points):
+    g = [px(img, x, y)[1] for x, y in points]
+    half = (stroma[1] + nucleus[1]) / 2
+    for i in range(1, len(g)):
+        if (g[i - 1] - half) * (g[i] - half) <= 0 and g[i - 1] != g[i]:
+            return i - 1 + (g[i - 1] - half) / (g[i - 1] - g[i])
+    raise AssertionError(g)
+# Where the outline is: the mean of the pixels that differ from the image there (the outline's colour on it).
+def outline(points):
+    hit = [i for i, (x, y) in enumerate(points) if max(abs(a - b) for a, b in zip(px(cells, x, y), px(img, x, y))) > 40]
+    assert hit, points[0]
+    return sum(hit) / len(hit)
+out = []
+for name, start, points in (('left', 360, [(x, 387) for x in range(360, 400)]),
+                            ('right', 520, [(x, 387) for x in range(520, 560)]),
+                            ('top', 287, [(460, y) for y in range(287, 327)]),
+                            ('bottom', 447, [(460, y) for y in range(447, 487)])):
+    # a pixel's centre is at +0.5: the edge lies between the pixel before and the pixel at the crossing
+    e, o = start + crossing(points) + 0.5, start + outline(points) + 0.5
+    out.append((name, round(e, 2), round(o, 2)))
+    assert abs(e - o) <= 1.0, out
+print('image edges and nucleus outline (screen px):', out)
+want = {'left': 380, 'right': 540, 'top': 307, 'bottom': 467}
+assert all(abs(e - want[n]) <= 1.0 for n, e, _ in out), out
+" "$WORK/edges_image.png" "$WORK/edges_cells.png"
+
 echo "viewer script test passed"

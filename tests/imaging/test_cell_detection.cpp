@@ -455,15 +455,23 @@ TEST(CellDetection, WorksAtTheRequestedPixelSizeAndReportsLevel0Coordinates) {
     EXPECT_LT(t.value(i, area), 45.0f);
     EXPECT_NEAR(t.value(i, cx), t.cells[i].centroid.x * 0.25, 1e-3);
   }
-  // A region placed in a slide: origin and scale carry the cells to level-0 pixels.
+  // A region placed in a slide: origin and scale carry the cells to level-0 pixels. Pixel-edge convention:
+  // pixel p of the image covers [origin + 4 p, origin + 4 (p + 1)], so a coordinate u of the image (pixel
+  // edges at integers) is origin + 4 u at level 0.
   DetectionRegion region;
   region.origin = {1000, 2000};
   region.scale_to_level0 = 4.0;
   const CellTable moved = detect_cells(field.rgb, 0.25, hdab(), DetectionParams{}, region);
   ASSERT_EQ(moved.size(), t.size());
   for (std::size_t i = 0; i < t.size(); ++i) {
-    EXPECT_NEAR(moved.cells[i].centroid.x, 1000 + (t.cells[i].centroid.x + 0.5) * 4 - 0.5, 1e-6);
-    EXPECT_NEAR(moved.cells[i].centroid.y, 2000 + (t.cells[i].centroid.y + 0.5) * 4 - 0.5, 1e-6);
+    EXPECT_NEAR(moved.cells[i].centroid.x, 1000 + t.cells[i].centroid.x * 4, 1e-6);
+    EXPECT_NEAR(moved.cells[i].centroid.y, 2000 + t.cells[i].centroid.y * 4, 1e-6);
+  }
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    for (std::size_t k = 0; k < t.cells[i].nucleus.size() && k < moved.cells[i].nucleus.size(); ++k) {
+      EXPECT_NEAR(moved.cells[i].nucleus[k].x, 1000 + t.cells[i].nucleus[k].x * 4, 1e-3);
+      EXPECT_NEAR(moved.cells[i].nucleus[k].y, 2000 + t.cells[i].nucleus[k].y * 4, 1e-3);
+    }
   }
 }
 

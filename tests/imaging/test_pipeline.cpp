@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
@@ -241,6 +242,83 @@ TEST(Pipeline, RegionCountsDoNotDependOnTheOtherRegions) {
     EXPECT_EQ(among.rec.regions[0].positive_pct, block_alone.rec.regions[0].positive_pct);
     EXPECT_EQ(among.centroids, block_alone.centroids);
     EXPECT_GT(block_alone.rec.regions[0].num_detections, 100);
+  }
+}
+
+// QuPath's pixel-edge convention (pixel x covers [x, x + 1]): one square nucleus of pixels 10..29 (x) and
+// 40..59 (y) has its centroid at (20, 50) and its outline within [10, 30] x [40, 60] in cells.csv and
+// cells.geojson. Before, both lay half a pixel up and left (centroid 19.5, 49.5).
+TEST(Pipeline, CoordinatesAreQuPathsPixelEdges) {
+  const fs::path dir = test::temp_dir("pipeline_pixel_edges");
+  const cv::Rect nucleus(10, 40, 20, 20);
+  cv::Mat h(96, 80, CV_32F, cv::Scalar(0.05f)), d(h.size(), CV_32F, cv::Scalar(0.0f));
+  h(nucleus).setTo(0.6);
+  const fs::path png = write_png(dir, render(h, d));
+  for (const bool smooth : {false, true}) {
+    SCOPED_TRACE(smooth ? "smoothed outlines" : "pixel outlines");
+    const fs::path out = dir / (smooth ? "smooth" : "pixels");
+    const Scored s = score(png, out, {}, std::string("smooth_boundaries=") + (smooth ? "true" : "false"));
+    ASSERT_EQ(s.centroids.size(), 1u);
+    EXPECT_NEAR(s.centroids[0].x, 20.0, 1e-9);
+    EXPECT_NEAR(s.centroids[0].y, 50.0, 1e-9);
+    const CellResults geo = read_cells_geojson(out / "cells.geojson");
+    ASSERT_EQ(geo.table.size(), 1u);
+    cv::Point2f lo(1e9f, 1e9f), hi(-1e9f, -1e9f);
+    for (const cv::Point2f& q : geo.table.cells[0].nucleus) {
+      lo = {std::min(lo.x, q.x), std::min(lo.y, q.y)};
+      hi = {std::max(hi.x, q.x), std::max(hi.y, q.y)};
+    }
+    const cv::Rect2f box(lo, hi);
+    if (!smooth) {
+      // Unsmoothed, the outline is the pixels' edges.
+      EXPECT_FLOAT_EQ(box.x, 10.0f);
+      EXPECT_FLOAT_EQ(box.y, 40.0f);
+      EXPECT_FLOAT_EQ(box.width, 20.0f);
+      EXPECT_FLOAT_EQ(box.height, 20.0f);
+    } else {
+      // Smoothing rounds the corners and keeps the area: the sides stay within a quarter pixel of the edges.
+      EXPECT_NEAR(box.x, 10.0, 0.25);
+      EXPECT_NEAR(box.y, 40.0, 0.25);
+      EXPECT_NEAR(box.x + box.width, 30.0, 0.25);
+      EXPECT_NEAR(box.y + box.height, 60.0, 0.25);
+    }
+    // The outline is centred on the nucleus as QuPath's would be.
+    const cv::Moments m = cv::moments(geo.table.cells[0].nucleus);
+    EXPECT_NEAR(m.m10 / m.m00, 20.0, 0.05);
+    EXPECT_NEAR(m.m01 / m.m00, 50.0, 0.05);
+  }
+}
+
+// A QuPath ROI square exactly on pixel edges, [60, 180) x [60, 180), counts the cells whose centroids fall
+// inside it, as QuPath does (left and top edges in, right and bottom out). Nuclei of 12 x 12 pixels starting
+// at pixel a are centred at a + 6: the ones starting at 54 (centre 60, on the left edge: in) count and the
+// ones at 174 (centre 180: out) do not. With centroids in the pixel-centre convention (0.5 px less: 59.5 and
+// 179.5) it was the other way round.
+TEST(Pipeline, RoiOnPixelEdgesCountsTheCellsQuPathWould) {
+  const fs::path dir = test::temp_dir("pipeline_roi_edges");
+  // Stroma; the field is smaller than the smallest piece of tissue, so the whole image is scored.
+  cv::Mat h(240, 240, CV_32F, cv::Scalar(0.12f)), d(h.size(), CV_32F, cv::Scalar(0.03f));
+  const std::vector<int> starts{20, 54, 100, 174, 205};
+  std::vector<cv::Point2d> inside;
+  for (int y : starts) {
+    for (int x : starts) {
+      h(cv::Rect(x, y, 12, 12)).setTo(0.6);
+      const double cx = x + 6.0, cy = y + 6.0;
+      if (cx >= 60 && cx < 180 && cy >= 60 && cy < 180) inside.emplace_back(cx, cy);
+    }
+  }
+  ASSERT_EQ(inside.size(), 4u);  // centres 60 and 106 in x and y
+  const fs::path png = write_png(dir, render(h, d));
+  const Scored whole = score(png, dir / "whole", {}, "tissue_detection=false");
+  ASSERT_EQ(whole.centroids.size(), starts.size() * starts.size());
+  const Scored s =
+      score(png, dir / "roi", {square("roi", cv::Rect(60, 60, 120, 120))}, "tissue_detection=false");
+  ASSERT_EQ(s.rec.regions.size(), 1u);
+  EXPECT_EQ(s.rec.regions[0].num_detections, 4);
+  ASSERT_EQ(s.centroids.size(), inside.size());
+  for (std::size_t i = 0; i < inside.size(); ++i) {
+    EXPECT_NEAR(s.centroids[i].x, inside[i].x, 1e-9);
+    EXPECT_NEAR(s.centroids[i].y, inside[i].y, 1e-9);
   }
 }
 

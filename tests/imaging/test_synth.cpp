@@ -418,11 +418,11 @@ TEST(Synth, TruthCsvRowsNameCompartmentGradeAndClass) {
   c.compartment = Compartment::Membrane;
   c.grade = 2;
   c.is_tumour = true;
-  EXPECT_EQ(truth_csv_row(c), "17,10.13,20.50,membrane,2,1,2+\n");
+  EXPECT_EQ(truth_csv_row(c), "17,10.63,21.00,membrane,2,1,2+\n");  // pixel-edge convention: + 0.5
   c.is_tumour = false;
   c.grade = 0;
   c.compartment = Compartment::Nucleus;
-  EXPECT_EQ(truth_csv_row(c), "17,10.13,20.50,nucleus,0,0,ignore\n");
+  EXPECT_EQ(truth_csv_row(c), "17,10.63,21.00,nucleus,0,0,ignore\n");
 }
 
 TEST(Synth, BadParametersAreRejectedWithTheValue) {

@@ -331,12 +331,13 @@ TEST(TruthMask, RedAndBlueComponentsBecomeCentroids) {
   int pos = 0;
   for (const auto& p : pts) pos += p.label == TruthLabel::Positive;
   EXPECT_EQ(pos, 3);
-  EXPECT_DOUBLE_EQ(pts[0].position.x, 12.5);  // centre of columns 10..15
-  EXPECT_DOUBLE_EQ(pts[0].position.y, 12.5);
-  EXPECT_DOUBLE_EQ(pts[1].position.x, 19.5);
+  // Pixel-edge convention (pixel x covers [x, x + 1]): columns 10..15 span [10, 16], centre 13.
+  EXPECT_DOUBLE_EQ(pts[0].position.x, 13.0);
+  EXPECT_DOUBLE_EQ(pts[0].position.y, 13.0);
+  EXPECT_DOUBLE_EQ(pts[1].position.x, 20.0);  // columns 17..22
   EXPECT_EQ(pts[3].label, TruthLabel::Negative);
-  EXPECT_DOUBLE_EQ(pts[3].position.x, 42.0);
-  EXPECT_DOUBLE_EQ(pts[3].position.y, 32.0);
+  EXPECT_DOUBLE_EQ(pts[3].position.x, 42.5);  // columns 40..44
+  EXPECT_DOUBLE_EQ(pts[3].position.y, 32.5);
   // The speck counts once the minimum area allows it.
   EXPECT_EQ(truth_from_mask(mask, {3}, "m.png").size(), 5u);
 }
@@ -386,9 +387,9 @@ TEST(DeepliifSegmentation, SoftCellsSplitAtBoundariesAndClassedByMajority) {
   ASSERT_EQ(pts.size(), 4u);
   EXPECT_EQ(positives(pts), 1.0);
   EXPECT_EQ(pts[0].label, TruthLabel::Positive);
-  EXPECT_DOUBLE_EQ(pts[0].position.x, 12.5);
-  EXPECT_DOUBLE_EQ(pts[1].position.x, 42.5);  // columns 40..45
-  EXPECT_DOUBLE_EQ(pts[2].position.x, 49.5);  // columns 47..52
+  EXPECT_DOUBLE_EQ(pts[0].position.x, 13.0);  // columns 10..15, pixel-edge convention
+  EXPECT_DOUBLE_EQ(pts[1].position.x, 43.0);  // columns 40..45
+  EXPECT_DOUBLE_EQ(pts[2].position.x, 50.0);  // columns 47..52
   EXPECT_EQ(pts[3].label, TruthLabel::Negative);
   DeepliifSegmentationParams p;
   p.min_area_px = 3;
@@ -504,11 +505,11 @@ TEST(TruthQuPathRender, SmallNucleiDrawnAsOutlineOnly) {
   const auto pts = truth_from_qupath_render(img, {}, "r.png");
   ASSERT_EQ(pts.size(), 2u);
   EXPECT_EQ(pts[0].label, TruthLabel::Positive);  // the 6x6 positive fill
-  EXPECT_NEAR(pts[0].position.x, 42.5, 1e-9);
-  EXPECT_NEAR(pts[0].position.y, 42.5, 1e-9);
+  EXPECT_NEAR(pts[0].position.x, 43.0, 1e-9);     // columns 40..45 span [40, 46] (pixel-edge convention)
+  EXPECT_NEAR(pts[0].position.y, 43.0, 1e-9);
   EXPECT_EQ(pts[1].label, TruthLabel::Positive);  // the outline-only nucleus
-  EXPECT_NEAR(pts[1].position.x, 11.5, 1e-9);
-  EXPECT_NEAR(pts[1].position.y, 11.5, 1e-9);
+  EXPECT_NEAR(pts[1].position.x, 12.0, 1e-9);
+  EXPECT_NEAR(pts[1].position.y, 12.0, 1e-9);
   // Lower minimums admit the speck and the slivers.
   QuPathRenderTruthParams loose;
   loose.min_fill_px = 2;
@@ -531,7 +532,7 @@ TEST(TruthQuPathRender, OnlyExactClassColoursCount) {
   const auto pts = truth_from_qupath_render(img, custom, "r.png");
   ASSERT_EQ(pts.size(), 1u);
   EXPECT_EQ(pts[0].label, TruthLabel::Positive);
-  EXPECT_NEAR(pts[0].position.x, 23.5, 1e-9);
+  EXPECT_NEAR(pts[0].position.x, 24.0, 1e-9);  // the fill of columns 20..27, pixel-edge convention
 }
 
 TEST(TruthQuPathRender, RejectsNonRgbImages) {
