@@ -67,12 +67,19 @@ std::size_t original_json_byte(const std::vector<JsonEdit>& edits, std::size_t b
   return static_cast<std::size_t>(static_cast<std::ptrdiff_t>(byte) - shift);
 }
 
-bool parse_qupath_json(std::string_view text, json* out, std::size_t* error_byte) {
+bool parse_qupath_json(std::string_view text, json* out, std::string* problem) {
+  if (std::string deep = json_depth_problem(text); !deep.empty()) {
+    *problem = std::move(deep);
+    return false;
+  }
   try {
     *out = json::parse(text);
     return true;
   } catch (const json::parse_error& e) {
-    *error_byte = e.byte;
+    *problem = "invalid JSON at byte " + std::to_string(e.byte);
+  } catch (const json::exception& e) {  // a number beyond a double: 1e400
+    *problem = std::string("invalid JSON: ") + e.what();
+    return false;
   }
   // Most files have no special number: they are parsed once, as they are.
   std::string edited(text);
@@ -82,15 +89,23 @@ bool parse_qupath_json(std::string_view text, json* out, std::size_t* error_byte
     *out = json::parse(edited);
     return true;
   } catch (const json::parse_error& e) {
-    *error_byte = original_json_byte(edits, e.byte);
+    *problem = "invalid JSON at byte " + std::to_string(original_json_byte(edits, e.byte));
+  } catch (const json::exception& e) {
+    *problem = std::string("invalid JSON: ") + e.what();
   }
   return false;
+}
+
+std::string string_member(const json& object, const char* key) {
+  if (!object.is_object()) return {};
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 const json* geojson_features(const json& doc, json& single) {
   if (doc.is_array()) return &doc;
   if (!doc.is_object()) return nullptr;
-  const std::string type = doc.value("type", "");
+  const std::string type = string_member(doc, "type");
   if (type == "FeatureCollection") {
     const auto features = doc.find("features");
     return features != doc.end() && features->is_array() ? &*features : nullptr;
@@ -186,7 +201,7 @@ namespace {
 std::vector<cv::Point2f> read_polygon(const json& geometry, const std::string& where) {
   std::vector<cv::Point2f> pts;
   if (!geometry.is_object()) throw ResultsError(where + ": geometry is not an object");
-  const std::string type = geometry.value("type", "");
+  const std::string type = string_member(geometry, "type");
   if (type == "Point") return pts;
   if (type != "Polygon") throw ResultsError(where + ": geometry type '" + type + "' is not Polygon or Point");
   const auto& rings = geometry.at("coordinates");
@@ -262,7 +277,7 @@ void add_cell_feature(const json& f, std::size_t index, const std::string& origi
       if (ms.is_object()) {
         for (auto it = ms.begin(); it != ms.end(); ++it) put(it.key(), it.value());
       } else if (ms.is_array()) {  // QuPath 0.2/0.3: [{"name": ..., "value": ...}]
-        for (const auto& m : ms) put(m.value("name", ""), m.contains("value") ? m["value"] : json());
+        for (const auto& m : ms) put(string_member(m, "name"), m.contains("value") ? m["value"] : json());
       }
     }
   } catch (const json::exception& e) {

@@ -28,9 +28,11 @@ struct JsonEdit {
 std::vector<JsonEdit> special_numbers_as_null(std::string& text);
 // The offset in the original text of `byte`, an offset (a parser's error position) in the edited text.
 std::size_t original_json_byte(const std::vector<JsonEdit>& edits, std::size_t byte);
-// Parses JSON as QuPath writes it, special numbers read as null. False on invalid JSON, with *error_byte the
-// parser's position in `text`.
-bool parse_qupath_json(std::string_view text, nlohmann::json* out, std::size_t* error_byte);
+// Parses JSON as QuPath writes it, special numbers read as null. False on invalid JSON, with *problem saying
+// why and where in `text`: "invalid JSON at byte 17", "JSON nested deeper than 256 levels (byte 300)".
+bool parse_qupath_json(std::string_view text, nlohmann::json* out, std::string* problem);
+// object[key] when it is a string, else "" (nlohmann's value() throws on a key of another type).
+std::string string_member(const nlohmann::json& object, const char* key);
 
 // The features of a GeoJSON document as QuPath exports them: a FeatureCollection's "features", a list of
 // Features, or one bare Feature (copied into `single`, made a list of it). nullptr for anything else, a

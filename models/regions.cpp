@@ -388,13 +388,12 @@ void skip(std::vector<Skipped>& skipped, const std::string& key, std::size_t ind
 
 AnnotationSet parse_geojson_annotations(const std::string& text, const std::string& origin) {
   json root;
-  std::size_t error_byte = 0;
-  if (!parse_qupath_json(text, &root, &error_byte))
-    throw RegionError(origin + ": invalid JSON at byte " + std::to_string(error_byte));
+  std::string problem;
+  if (!parse_qupath_json(text, &root, &problem)) throw RegionError(origin + ": " + problem);
   json single;
   const json* features = geojson_features(root, single);
   if (features == nullptr) {
-    if (root.is_object() && root.value("type", "") == "FeatureCollection")
+    if (string_member(root, "type") == "FeatureCollection")
       throw RegionError(origin + ": FeatureCollection has no 'features' array");
     throw RegionError(origin + ": expected a GeoJSON FeatureCollection, a Feature or a list of Features");
   }
@@ -404,7 +403,7 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
   for (std::size_t i = 0; i < features->size(); ++i) {
     const json& f = (*features)[i];
     FeatureReader reader(origin, i);
-    if (!f.is_object() || f.value("type", "") != "Feature") reader.fail("not a GeoJSON Feature");
+    if (string_member(f, "type") != "Feature") reader.fail("not a GeoJSON Feature");
     const json props =
         f.contains("properties") && f["properties"].is_object() ? f["properties"] : json::object();
     // QuPath exports detections and cells too; annotations and TMA cores define regions.

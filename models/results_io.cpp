@@ -1031,9 +1031,11 @@ std::string slide_json_text(const SlideRecord& s) {
 
 SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
   json o;
+  if (const std::string deep = json_depth_problem(text); !deep.empty())
+    throw ResultsError(origin + ": " + deep);
   try {
     o = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, or a number beyond a double (1e400)
     throw ResultsError(origin + ": not valid JSON: " + e.what());
   }
   if (!o.is_object() || !o.contains("image") || !o.contains("scores")) {

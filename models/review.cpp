@@ -58,7 +58,8 @@ cv::Point2d parse_point(const json& v, const std::string& origin, const std::str
 CellClass parse_class(const json& v, const std::string& origin, const std::string& where) {
   CellClass c{};
   if (!v.is_string() || !parse_class_name(v.get<std::string>(), &c)) {
-    fail(origin, where + ": unknown class " + v.dump() + " (expected Negative, 1+, 2+, 3+ or Positive)");
+    fail(origin,
+         where + ": unknown class " + json_excerpt(v) + " (expected Negative, 1+, 2+, 3+ or Positive)");
   }
   return c;
 }
@@ -500,7 +501,7 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
       const json& id = need(c, "id", origin, where);
       if (!id.is_number_integer()) fail(origin, where + ": \"id\" must be an integer");
       if (!r.corrections.emplace(id.get<std::int64_t>(), parse_correction(c, origin, where)).second) {
-        fail(origin, where + ": cell " + id.dump() + " corrected twice");
+        fail(origin, where + ": cell " + json_excerpt(id) + " corrected twice");
       }
     }
   }
@@ -678,10 +679,14 @@ Review load_review(const std::filesystem::path& path) {
       throw ReviewError(path.string() + ": cannot read review file");
   }
   json j;
+  if (const std::string deep = json_depth_problem(f.text); !deep.empty())
+    throw ReviewError(path.string() + ": " + deep);
   try {
     j = json::parse(f.text);
   } catch (const json::parse_error& e) {
     throw ReviewError(path.string() + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {  // a number beyond a double: 1e400
+    throw ReviewError(path.string() + ": not valid JSON: " + e.what());
   }
   return review_from_json(j, path.string());
 }

@@ -124,8 +124,40 @@ std::string as_utf8(std::string_view s) {
   return out;
 }
 
+std::string json_depth_problem(std::string_view text) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character, a quote included
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        return "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (byte " +
+               std::to_string(i) + ")";
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return {};
+}
+
 std::string json_text(const nlohmann::json& j, int indent) {
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string json_excerpt(const nlohmann::json& j, std::size_t max_chars) {
+  std::string text = json_text(j);
+  if (text.size() <= max_chars) return text;
+  text.resize(utf8_prefix(std::string_view(text).substr(0, max_chars)));
+  return text + "...";
 }
 
 }  // namespace ihc

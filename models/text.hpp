@@ -39,8 +39,18 @@ bool is_utf8(std::string_view s);
 // browsers (the five unassigned bytes become C1 controls), so nothing is lost.
 std::string as_utf8(std::string_view s);
 
+// JSON nested deeper than this is refused before it is parsed: copying, printing and walking a parsed value
+// recurse, and a file of 100000 nested brackets overflowed the stack (a crash, not an error).
+inline constexpr std::size_t kMaxJsonDepth = 256;
+// "JSON nested deeper than 256 levels (byte 300)" when `text`'s brackets ([ and { outside strings) nest
+// deeper than kMaxJsonDepth, else empty.
+std::string json_depth_problem(std::string_view text);
+
 // `j` as JSON text for a file; a string that is not UTF-8 gets U+FFFD for its bad bytes instead of an
 // exception (a Latin-1 file name in run.json stopped a whole batch before its first slide).
 std::string json_text(const nlohmann::json& j, int indent = -1);
+
+// A user's JSON value in an error message: as written, bad UTF-8 replaced, cut to `max_chars` with "...".
+std::string json_excerpt(const nlohmann::json& j, std::size_t max_chars = 60);
 
 }  // namespace ihc

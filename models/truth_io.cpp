@@ -134,10 +134,9 @@ TruthFormat truth_format_from_file(const std::filesystem::path& path) {
   // A file that cannot be read or parsed is left to the JSON reader, whose errors say so.
   const WholeFile f = read_whole_file(path);
   nlohmann::json doc;
-  std::size_t error_byte = 0;
-  if (f.status != WholeFile::Status::Ok || !parse_qupath_json(f.text, &doc, &error_byte)) return by_extension;
-  const bool features =
-      doc.is_array() && !doc.empty() && doc[0].is_object() && doc[0].value("type", "") == "Feature";
+  std::string problem;
+  if (f.status != WholeFile::Status::Ok || !parse_qupath_json(f.text, &doc, &problem)) return by_extension;
+  const bool features = doc.is_array() && !doc.empty() && string_member(doc[0], "type") == "Feature";
   return doc.is_object() || features ? TruthFormat::GeoJson : TruthFormat::Json;
 }
 
@@ -237,10 +236,14 @@ std::vector<TruthPoint> read_truth_csv(const std::filesystem::path& path, const 
 std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::string& origin,
                                          const LabelMap& labels) {
   nlohmann::json doc;
+  if (const std::string deep = json_depth_problem(text); !deep.empty())
+    throw TruthError(origin + ": " + deep);
   try {
     doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw TruthError(origin + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception& e) {  // a number beyond a double: 1e400
+    throw TruthError(origin + ": not valid JSON: " + e.what());
   }
   if (!doc.is_array())
     throw TruthError(origin + ": expected a JSON list of {\"x\", \"y\", \"label_id\"} objects");
@@ -253,7 +256,7 @@ std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::strin
     for (const char* key : {"x", "y"}) {
       if (!item.contains(key)) throw TruthError(where + ": missing '" + key + "'");
       if (!item[key].is_number())
-        throw TruthError(where + ": '" + key + "' is not a number: " + item[key].dump());
+        throw TruthError(where + ": '" + key + "' is not a number: " + json_excerpt(item[key]));
     }
     // "class" as in CSV truth (QuPath's class names: Negative, 1+, 2+, 3+).
     const char* label_key = nullptr;
@@ -266,9 +269,9 @@ std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::strin
     if (lv.is_string()) {
       label_text = lv.get<std::string>();
     } else if (lv.is_number()) {
-      label_text = lv.dump();
+      label_text = json_excerpt(lv);
     } else {
-      throw TruthError(where + ": '" + label_key + "' is neither a number nor a string: " + lv.dump());
+      throw TruthError(where + ": '" + label_key + "' is neither a number nor a string: " + json_excerpt(lv));
     }
     TruthPoint p;
     p.position = {item["x"].get<double>(), item["y"].get<double>()};
@@ -289,9 +292,8 @@ std::vector<TruthPoint> read_truth_json(const std::filesystem::path& path, const
 std::vector<TruthPoint> parse_truth_geojson(std::string_view text, const std::string& origin,
                                             const LabelMap& labels) {
   nlohmann::json doc;
-  std::size_t error_byte = 0;
-  if (!parse_qupath_json(text, &doc, &error_byte))
-    throw TruthError(origin + ": not valid JSON (byte " + std::to_string(error_byte) + ")");
+  std::string problem;
+  if (!parse_qupath_json(text, &doc, &problem)) throw TruthError(origin + ": " + problem);
   nlohmann::json one;
   const nlohmann::json* features = geojson_features(doc, one);
   if (features == nullptr)
@@ -301,10 +303,9 @@ std::vector<TruthPoint> parse_truth_geojson(std::string_view text, const std::st
   for (std::size_t i = 0; i < features->size(); ++i) {
     const auto& f = (*features)[i];
     const std::string where = origin + ": feature " + std::to_string(i);
-    if (!f.is_object() || f.value("type", "") != "Feature")
-      throw TruthError(where + ": not a GeoJSON Feature");
+    if (string_member(f, "type") != "Feature") throw TruthError(where + ": not a GeoJSON Feature");
     const auto g = f.find("geometry");
-    const std::string type = g != f.end() && g->is_object() ? g->value("type", "") : "";
+    const std::string type = g != f.end() ? string_member(*g, "type") : "";
     if (type != "Point" && type != "MultiPoint") {
       ++without_points[type.empty() ? "no geometry" : type];
       continue;

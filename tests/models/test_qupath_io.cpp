@@ -37,14 +37,16 @@ TEST(QuPathJson, SpecialNumbersOutsideStringsBecomeNull) {
   EXPECT_EQ(plain, R"({"a": 1, "s": "NaN"})");
 
   json doc;
-  std::size_t byte = 0;
-  ASSERT_TRUE(parse_qupath_json(R"({"m": {"x": NaN, "y": -Infinity}})", &doc, &byte));
+  std::string problem;
+  ASSERT_TRUE(parse_qupath_json(R"({"m": {"x": NaN, "y": -Infinity}})", &doc, &problem));
   EXPECT_TRUE(doc["m"]["x"].is_null());
   // An error after a special number is placed in the file as written, not in the edited text.
-  EXPECT_FALSE(parse_qupath_json(R"({"m": Infinity, "n": })", &doc, &byte));
-  EXPECT_EQ(byte, 22u);
-  EXPECT_FALSE(parse_qupath_json(R"({"n": })", &doc, &byte));
-  EXPECT_EQ(byte, 7u);
+  EXPECT_FALSE(parse_qupath_json(R"({"m": Infinity, "n": })", &doc, &problem));
+  EXPECT_EQ(problem, "invalid JSON at byte 22");
+  EXPECT_FALSE(parse_qupath_json(R"({"n": })", &doc, &problem));
+  EXPECT_EQ(problem, "invalid JSON at byte 7");
+  EXPECT_FALSE(parse_qupath_json(R"({"m": NaN, "n": 1e400})", &doc, &problem));
+  EXPECT_EQ(problem, "invalid JSON: [json.exception.out_of_range.406] number overflow parsing '1e400'");
 }
 
 TEST(QuPathObjects, TypeFromEveryVersionsKey) {

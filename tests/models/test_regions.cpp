@@ -367,6 +367,29 @@ TEST(GeoJson, ObjectTypesOfEveryVersionAndOneWarningPerKindOfSkippedFeature) {
             "n.geojson: invalid JSON at byte 17");
 }
 
+// Crafted or broken files are errors that name the file, never a crash (a stack overflow on deep nesting)
+// nor nlohmann's bare message.
+TEST(GeoJson, DeepNestingHugeNumbersAndMistypedKeysAreErrorsNamingTheFile) {
+  const std::string deep = R"({"type":"Feature","geometry":{"type":"Polygon","coordinates":)" +
+                           std::string(100000, '[') + std::string(100000, ']') + "}}";
+  EXPECT_EQ(error_of([&] { parse_geojson_annotations(deep, "deep.geojson"); }),
+            "deep.geojson: JSON nested deeper than 256 levels (byte 315)");
+  EXPECT_EQ(
+      error_of([] {
+        parse_geojson_annotations(
+            R"({"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[1e400,0],[1,1]]]}})",
+            "big.geojson");
+      }),
+      "big.geojson: invalid JSON: [json.exception.out_of_range.406] number overflow parsing '1e400'");
+  EXPECT_EQ(error_of([] {
+              parse_geojson_annotations(R"({"type":"FeatureCollection","features":[{"type":["Feature"]}]})",
+                                        "t.geojson");
+            }),
+            "t.geojson: feature 0: not a GeoJSON Feature");
+  EXPECT_EQ(error_of([] { parse_geojson_annotations(R"({"type": 7})", "n.geojson"); }),
+            "n.geojson: expected a GeoJSON FeatureCollection, a Feature or a list of Features");
+}
+
 // A TMA dearrayed in QuPath exports its cores (objectType "tmaCore", 0.3's "tma_core"): each core is a region
 // named as in QuPath's grid, and a core marked missing is left out with a warning.
 TEST(GeoJson, TmaCoresAreRegionsUnlessMarkedMissing) {

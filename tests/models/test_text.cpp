@@ -81,3 +81,20 @@ TEST(JsonText, BadBytesBecomeTheReplacementCharacterInsteadOfThrowing) {
 
 }  // namespace
 }  // namespace ihc
+
+// 100000 nested brackets overflowed the stack when a parsed value was copied or printed: refused up front.
+TEST(JsonDepth, RefusesNestingBeyondTheLimitAndIgnoresBracketsInStrings) {
+  EXPECT_EQ(ihc::json_depth_problem(R"({"a": [[1, 2], {"b": "[[[[{{{{"}]})"), "");
+  EXPECT_EQ(ihc::json_depth_problem(R"({"a": "\"[[[[", "b": ["\\"]})"), "");
+  EXPECT_EQ(ihc::json_depth_problem(std::string(256, '[') + std::string(256, ']')), "");
+  EXPECT_EQ(ihc::json_depth_problem(std::string(100000, '[')),
+            "JSON nested deeper than 256 levels (byte 256)");
+  EXPECT_EQ(ihc::json_depth_problem("{\"k\": " + std::string(300, '[')),
+            "JSON nested deeper than 256 levels (byte 261)");
+}
+
+TEST(JsonExcerpt, CutsLongValuesAndReplacesBadBytes) {
+  EXPECT_EQ(ihc::json_excerpt(nlohmann::json::array({1, "two"})), R"([1,"two"])");
+  EXPECT_EQ(ihc::json_excerpt(nlohmann::json(std::string(100, 'x')), 10), "\"xxxxxxxxx...");
+  EXPECT_EQ(ihc::json_excerpt(nlohmann::json(std::string("a\xff"))), "\"a\xef\xbf\xbd\"");
+}

@@ -257,7 +257,7 @@ TEST(TruthGeoJson, ErrorsNameTheFileAndFeature) {
   EXPECT_EQ(error_of([&] {
               parse_truth_geojson(R"({"type": "FeatureCollection", "features": [)", "a.geojson", labels);
             }),
-            "a.geojson: not valid JSON (byte 44)");
+            "a.geojson: invalid JSON at byte 44");
   EXPECT_EQ(error_of([&] { parse_truth_geojson(R"({"type": "Polygon"})", "a.geojson", labels); }),
             "a.geojson: expected a GeoJSON FeatureCollection, a Feature or a list of Features");
   EXPECT_EQ(error_of([&] {
