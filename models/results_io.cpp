@@ -1029,6 +1029,25 @@ std::string slide_json_text(const SlideRecord& s) {
   return json_text(o, 2) + "\n";
 }
 
+SlideRecord read_slide_json_source(const fs::path& path) {
+  const std::string origin = path.string();
+  json o;
+  std::string problem;
+  if (!parse_qupath_json(read_file(path), &o, &problem)) throw ResultsError(origin + ": " + problem);
+  if (!o.is_object()) throw ResultsError(origin + ": not a slide.json");
+  SlideRecord s;
+  s.image = string_member(o, "image");
+  const std::string hex = string_member(o, "source_bytes_hex");
+  s.source = hex.empty() ? string_member(o, "source") : bytes_from_hex(hex, origin);
+  const auto integer = [&](const char* key) -> std::int64_t {
+    const auto it = o.find(key);
+    return it != o.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+  };
+  s.source_size = integer("source_size");
+  s.source_mtime_ns = integer("source_mtime_ns");
+  return s;
+}
+
 SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
   json o;
   if (const std::string deep = json_depth_problem(text); !deep.empty())

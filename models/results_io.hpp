@@ -245,6 +245,10 @@ bool take_recorded_grading(const SlideRecord& record, GradingParams& g);
 std::string slide_json_text(const SlideRecord& record);
 SlideRecord parse_slide_json(std::string_view text, const std::string& origin);  // throws ResultsError
 SlideRecord read_slide_json(const std::filesystem::path& path);
+// Only what names a slide.json's slide (image, source, source_size, source_mtime_ns), read leniently (bare
+// NaN, a mistyped field elsewhere): one bad field no longer cuts a slide off from its folder and review.
+// Throws ResultsError when the file is not a JSON object.
+SlideRecord read_slide_json_source(const std::filesystem::path& path);
 
 // CSV helpers shared with other writers: RFC 4180 quoting when needed; NaN -> "".
 std::string csv_field(std::string_view text);

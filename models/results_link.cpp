@@ -56,7 +56,14 @@ EarlierResults earlier_results(const fs::path& dir) {
     const std::string id = it->path().filename().string();
     r.ids.insert(ascii_lower(id));
     try {
-      const SlideRecord rec = read_slide_json(it->path() / "slide.json");
+      SlideRecord rec;
+      try {
+        rec = read_slide_json(it->path() / "slide.json");
+      } catch (const ResultsError& e) {
+        if (!fs::exists(it->path() / "slide.json", e2)) throw;
+        rec = read_slide_json_source(it->path() / "slide.json");  // its slide is scored again there
+        r.unreadable.push_back(e.what());
+      }
       const fs::path source = results_source(it->path(), rec);
       if (!source.empty()) r.id_by_file.emplace(file_identity(source), id);
       if (!source.empty() && rec.source_size > 0)

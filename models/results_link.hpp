@@ -49,6 +49,8 @@ struct EarlierResults {
   // elsewhere (the same name, size and modification time) keeps its results.
   std::map<std::string, std::string> id_by_moved;
   std::set<std::string> ids;  // folders holding results (slide.json or review.json), lower case
+  // "out/slides/a/slide.json: ..." for each slide.json read only for its source (a mistyped field).
+  std::vector<std::string> unreadable;
 };
 EarlierResults earlier_results(const std::filesystem::path& dir);
 // A slide's file name, byte size and modification time (ns): what a move or another mount point keeps.

@@ -672,6 +672,9 @@ int run_score(const Args& args) {
   }
   const fs::path out(o.out);
   const EarlierResults earlier = earlier_results(out / "slides");
+  for (const auto& u : earlier.unreadable)
+    std::fprintf(stderr, "ihcscore score: warning: %s (its slide, when among the inputs, is scored again)\n",
+                 u.c_str());
   CollectedInputs inputs = collect_inputs(o.inputs, earlier);
   // Nothing to score and nothing failed: writing the tables would only replace an earlier run's with empty
   // ones.

@@ -616,6 +616,27 @@ TEST_F(ScoreCli, ResumeScoresAgainASlideWhoseCellFileIsCutShort) {
   EXPECT_EQ(ihc::read_file(csv), full);
 }
 
+// One mistyped field in slide.json (Python's json.dump writes NaN bare) made --resume score the slide into a
+// new folder "k-2" and leave its review behind, with only a misleading "not among these inputs".
+TEST_F(ScoreCli, ResumeKeepsTheFolderOfASlideWhoseSlideJsonHasABadField) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_bad_slide_json");
+  fs::copy_file(ihc::test::source_dir() / "samples/ki67_nuclear.png", dir / "k.png");
+  ASSERT_EQ(run({"score", "k.png", "-o", "out", "-q"}, dir).status, 0);
+  const fs::path sj = dir / "out/slides/k/slide.json";
+  std::string text = ihc::read_file(sj);
+  const auto at = text.find("\"positive_pct\": ");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, text.find(',', at) - at, "\"positive_pct\": NaN");
+  std::ofstream(sj, std::ios::binary) << text;
+  const RunResult r = run({"score", "k.png", "-o", "out", "--resume"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: out/slides/k/slide.json: not valid JSON: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(its slide, when among the inputs, is scored again)\n"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out/slides/k-2"));
+  EXPECT_NO_THROW(ihc::read_slide_json(sj));  // scored again, in its own folder
+  EXPECT_EQ(ihc::read_summary_csv(dir / "out/summary.csv").at(0).image, "k");
+}
+
 // More workers than cores only took memory: threads=32 peaked at 5.5 GB on 2 cores, above the 1.5 GB bound.
 TEST_F(ScoreCli, WorkersBeyondTheCoresAreCappedWithANote) {
   const fs::path dir = ihc::test::temp_dir("score_cli_workers");
