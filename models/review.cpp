@@ -41,6 +41,14 @@ double need_number(const json& j, const char* key, const std::string& origin, co
   return v.get<double>();
 }
 
+// A whole number: 2.9 was read as 2 (an intensity score, a region id) without a word.
+std::int64_t need_integer(const json& j, const char* key, const std::string& origin,
+                          const std::string& where) {
+  const json& v = need(j, key, origin, where);
+  if (!v.is_number_integer()) fail(origin, where + ": \"" + key + "\" must be a whole number");
+  return v.get<std::int64_t>();
+}
+
 std::string opt_string(const json& j, const char* key, const std::string& origin, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end()) return "";
@@ -517,7 +525,7 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
       const json& g = (*it)[i];
       if (!g.is_object()) fail(origin, where + ": must be an object");
       ReviewRegion reg;
-      reg.id = static_cast<std::int64_t>(need_number(g, "id", origin, where));
+      reg.id = need_integer(g, "id", origin, where);
       const std::string kind = opt_string(g, "kind", origin, where);
       if (kind == "include") {
         reg.kind = RegionKind::Include;
@@ -553,10 +561,13 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
   }
   if (auto it = j.find("intensity_override"); it != j.end()) {
     const std::string where = "intensity_override";
+    // "active": "true" dropped a pathologist's override without a word.
     auto a = it->find("active");
-    r.intensity_override.active = a != it->end() && a->is_boolean() && a->get<bool>();
-    r.intensity_override.score = static_cast<int>(need_number(*it, "score", origin, where));
-    if (r.intensity_override.score < 0 || r.intensity_override.score > 3) {
+    if (a != it->end() && !a->is_boolean()) fail(origin, where + ": \"active\" must be true or false");
+    r.intensity_override.active = a != it->end() && a->get<bool>();
+    const std::int64_t score = need_integer(*it, "score", origin, where);
+    r.intensity_override.score = static_cast<int>(std::clamp<std::int64_t>(score, -1, 4));
+    if (score < 0 || score > 3) {
       fail(origin, "intensity_override: \"score\" must be 0, 1, 2 or 3");
     }
     r.intensity_override.reason = opt_string(*it, "reason", origin, where);

@@ -277,6 +277,22 @@ TEST(ReviewFile, ErrorsNameTheFileAndTheProblem) {
     EXPECT_EQ(std::string(e.what()),
               p + ": corrections[0]: unknown class \"4+\" (expected Negative, 1+, 2+, 3+ or Positive)");
   }
+  // Values a hand or a script got wrong are refused, not reinterpreted.
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"format":"ihcview-review","version":1,"intensity_override":{"active":"true","score":2}})",
+            ": intensity_override: \"active\" must be true or false"},
+           {R"({"format":"ihcview-review","version":1,"intensity_override":{"active":true,"score":2.9}})",
+            ": intensity_override: \"score\" must be a whole number"},
+           {R"({"format":"ihcview-review","version":1,"regions":[{"id":1.5,"kind":"exclude"}]})",
+            ": regions[0]: \"id\" must be a whole number"}}) {
+    write(text);
+    try {
+      load_review(p);
+      ADD_FAILURE() << text;
+    } catch (const ReviewError& e) {
+      EXPECT_EQ(std::string(e.what()), p + message);
+    }
+  }
   write(R"({"format":"ihcview-review","version":2})");
   try {
     load_review(p);
