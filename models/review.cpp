@@ -558,6 +558,12 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
     r.thresholds.threshold_2plus = need_number(*it, "threshold_2plus", origin, where);
     r.thresholds.threshold_3plus = need_number(*it, "threshold_3plus", origin, where);
     r.thresholds.threshold_positive = need_number(*it, "threshold_positive", origin, where);
+    if (r.thresholds.measurement.empty()) fail(origin, "thresholds: missing \"score_measurement\"");
+    try {
+      validate(r.thresholds);
+    } catch (const std::exception& e) {  // named with the file, not as the batch's parameters
+      fail(origin, std::string("thresholds: ") + e.what());
+    }
   }
   if (auto it = j.find("intensity_override"); it != j.end()) {
     const std::string where = "intensity_override";

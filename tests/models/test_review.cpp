@@ -284,7 +284,15 @@ TEST(ReviewFile, ErrorsNameTheFileAndTheProblem) {
            {R"({"format":"ihcview-review","version":1,"intensity_override":{"active":true,"score":2.9}})",
             ": intensity_override: \"score\" must be a whole number"},
            {R"({"format":"ihcview-review","version":1,"regions":[{"id":1.5,"kind":"exclude"}]})",
-            ": regions[0]: \"id\" must be a whole number"}}) {
+            ": regions[0]: \"id\" must be a whole number"},
+           {R"({"format":"ihcview-review","version":1,"thresholds":{"score_measurement":"Cell: DAB OD mean",
+               "threshold_mode":"three","threshold_1plus":0.4,"threshold_2plus":0.3,"threshold_3plus":0.6,
+               "threshold_positive":0.2}})",
+            ": thresholds: thresholds must be increasing: threshold_1plus = 0.4, threshold_2plus = 0.3, "
+            "threshold_3plus = 0.6"},
+           {R"({"format":"ihcview-review","version":1,"thresholds":{"threshold_mode":"single",
+               "threshold_1plus":0.2,"threshold_2plus":0.4,"threshold_3plus":0.6,"threshold_positive":0.2}})",
+            ": thresholds: missing \"score_measurement\""}}) {
     write(text);
     try {
       load_review(p);
