@@ -26,21 +26,10 @@ std::vector<JsonEdit> special_numbers_as_null(std::string& text) {
   std::vector<JsonEdit> edits;
   std::string out;
   std::size_t copied = 0;  // text before this offset is in `out` (once an edit was made)
-  bool in_string = false;
+  JsonStringSkipper skipper;
   for (std::size_t i = 0; i < text.size(); ++i) {
+    if (!skipper.outside_string(text, i)) continue;
     const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;  // the escaped character, a quote included
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-      continue;
-    }
     if (c != 'N' && c != 'I' && c != '-') continue;
     for (const std::string_view token : kTokens) {
       if (text.compare(i, token.size(), token) != 0) continue;

@@ -124,20 +124,30 @@ std::string as_utf8(std::string_view s) {
   return out;
 }
 
+bool JsonStringSkipper::outside_string(std::string_view text, std::size_t& i) {
+  const char c = text[i];
+  if (in_string_) {
+    if (c == '\\') {
+      ++i;  // the escaped character, a quote included
+    } else if (c == '"') {
+      in_string_ = false;
+    }
+    return false;
+  }
+  if (c == '"') {
+    in_string_ = true;
+    return false;
+  }
+  return true;
+}
+
 std::string json_depth_problem(std::string_view text) {
   std::size_t depth = 0;
-  bool in_string = false;
+  JsonStringSkipper skipper;
   for (std::size_t i = 0; i < text.size(); ++i) {
+    if (!skipper.outside_string(text, i)) continue;
     const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;  // the escaped character, a quote included
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
+    if (c == '[' || c == '{') {
       if (++depth > kMaxJsonDepth) {
         return "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (byte " +
                std::to_string(i) + ")";

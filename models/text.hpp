@@ -39,6 +39,17 @@ bool is_utf8(std::string_view s);
 // browsers (the five unassigned bytes become C1 controls), so nothing is lost.
 std::string as_utf8(std::string_view s);
 
+// Walks JSON text position by position, telling its structure from the inside of its strings (escapes
+// included): feed every position in order; advances `i` past an escaped character.
+class JsonStringSkipper {
+ public:
+  // True when text[i] is outside every string and not a quote.
+  bool outside_string(std::string_view text, std::size_t& i);
+
+ private:
+  bool in_string_ = false;
+};
+
 // JSON nested deeper than this is refused before it is parsed: copying, printing and walking a parsed value
 // recurse, and a file of 100000 nested brackets overflowed the stack (a crash, not an error).
 inline constexpr std::size_t kMaxJsonDepth = 256;
