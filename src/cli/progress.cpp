@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/text.hpp"
+
 namespace ihc::cli {
 
 namespace {
@@ -47,14 +49,16 @@ double slide_weight(const std::filesystem::path& path) {
   double bytes = 0;
   if (fs::is_regular_file(path, ec)) bytes = static_cast<double>(fs::file_size(path, ec));
   if (ec) bytes = 0;
+  const std::string ext = ascii_lower(path.extension().string());
   const std::string stem = path.stem().string();
-  for (const fs::path& dir : {path.parent_path() / stem, path.parent_path() / ("_" + stem + "_")}) {
-    if (!fs::is_directory(dir, ec)) continue;
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      std::error_code size_ec;
-      if (it->is_regular_file(size_ec)) bytes += static_cast<double>(it->file_size(size_ec));
-    }
+  fs::path pieces;
+  if (ext == ".mrxs") pieces = path.parent_path() / stem;
+  if (ext == ".vsi") pieces = path.parent_path() / ("_" + stem + "_");
+  if (pieces.empty() || !fs::is_directory(pieces, ec)) return std::max(bytes, 1.0);
+  for (auto it = fs::recursive_directory_iterator(pieces, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) bytes += static_cast<double>(it->file_size(size_ec));
   }
   return std::max(bytes, 1.0);
 }

@@ -60,4 +60,7 @@ TEST(Progress, ASlideWeighsItsFileAndTheFolderOfItsPieces) {
   EXPECT_DOUBLE_EQ(ihc::cli::slide_weight(dir / "m.mrxs"), 810.0);
   EXPECT_DOUBLE_EQ(ihc::cli::slide_weight(dir / "o.vsi"), 720.0);
   EXPECT_DOUBLE_EQ(ihc::cli::slide_weight(dir / "missing.svs"), 1.0);
+  // A folder beside an image of another format is not its pieces.
+  std::ofstream(dir / "m.png") << std::string(5, 'x');
+  EXPECT_DOUBLE_EQ(ihc::cli::slide_weight(dir / "m.png"), 5.0);
 }
