@@ -270,6 +270,39 @@ bool is_exclusion_class(const std::string& classification) {
   return c == "exclude" || c.rfind("ignore", 0) == 0;
 }
 
+// Whether segments a-b and c-d share a point (touching and collinear overlaps included).
+bool segments_meet(const cv::Point2d& a, const cv::Point2d& b, const cv::Point2d& c, const cv::Point2d& d) {
+  const auto cross = [](const cv::Point2d& o, const cv::Point2d& p, const cv::Point2d& q) {
+    const double v = (p.x - o.x) * (q.y - o.y) - (p.y - o.y) * (q.x - o.x);
+    return (v > 0) - (v < 0);
+  };
+  const auto on = [](const cv::Point2d& p, const cv::Point2d& q, const cv::Point2d& r) {  // r on p-q's box
+    return std::min(p.x, q.x) <= r.x && r.x <= std::max(p.x, q.x) && std::min(p.y, q.y) <= r.y &&
+           r.y <= std::max(p.y, q.y);
+  };
+  const int d1 = cross(c, d, a), d2 = cross(c, d, b), d3 = cross(a, b, c), d4 = cross(a, b, d);
+  if (d1 * d2 < 0 && d3 * d4 < 0) return true;
+  return (d1 == 0 && on(c, d, a)) || (d2 == 0 && on(c, d, b)) || (d3 == 0 && on(a, b, c)) ||
+         (d4 == 0 && on(a, b, d));
+}
+
+// Whether two edges of a ring that are not neighbours meet: a bow tie, a loop drawn over itself. Rings of
+// more than kMaxCheckedRing points (brush strokes, whose tools keep them simple) are not checked: the test
+// is quadratic.
+constexpr std::size_t kMaxCheckedRing = 4000;
+bool ring_crosses_itself(const Ring& r) {
+  const std::size_t n = r.size();
+  if (n < 4 || n > kMaxCheckedRing) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const cv::Point2d &a = r[i], &b = r[(i + 1) % n];
+    for (std::size_t j = i + 2; j < n; ++j) {
+      if (i == 0 && j == n - 1) continue;  // the closing edge is the first edge's neighbour
+      if (segments_meet(a, b, r[j], r[(j + 1) % n])) return true;
+    }
+  }
+  return false;
+}
+
 // [], [[]], [[[]]]: nested arrays without a single position.
 bool holds_no_position(const json& coords) {
   if (!coords.is_array()) return false;
@@ -437,6 +470,15 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
     if (props.contains("name") && props["name"].is_string()) a.name = props["name"].get<std::string>();
     if (a.name.empty()) a.name = a.classification;
     if (a.name.empty()) a.name = (core ? "Core " : "Annotation ") + std::to_string(i);
+    if (std::any_of(a.polygons.begin(), a.polygons.end(), [](const Polygon& p) {
+          return ring_crosses_itself(p.outer) ||
+                 std::any_of(p.holes.begin(), p.holes.end(),
+                             [](const Ring& h) { return ring_crosses_itself(h); });
+        })) {
+      set.warnings.push_back(origin + ": feature " + std::to_string(i) + " ('" + a.name +
+                             "') crosses itself: where it overlaps itself counts as outside (even-odd rule); "
+                             "redraw it in QuPath");
+    }
     set.annotations.push_back(std::move(a));
   }
   // Regions are rows keyed by image and name: two unnamed "Tumor" annotations gave two "Tumor" rows that R,

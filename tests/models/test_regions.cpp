@@ -390,6 +390,25 @@ TEST(GeoJson, DeepNestingHugeNumbersAndMistypedKeysAreErrorsNamingTheFile) {
             "n.geojson: expected a GeoJSON FeatureCollection, a Feature or a list of Features");
 }
 
+// A bow tie (or a loop drawn over itself) is scored by the even-odd rule, so its overlap counts as outside:
+// said in a warning. Simple polygons, with holes or not, say nothing.
+TEST(GeoJson, APolygonThatCrossesItselfIsNamedInAWarning) {
+  const std::string text = R"({"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [10, 10], [10, 0], [0, 10]]]},
+     "properties": {"name": "Bow tie"}},
+    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [30, 0], [30, 30], [0, 30]],
+                                                                      [[10, 10], [20, 10], [20, 20], [10, 20]]]},
+     "properties": {"name": "Ring"}},
+    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [4, 0], [4, 4], [2, 0], [0, 4]]]},
+     "properties": {"name": "Touch"}}]})";
+  const AnnotationSet set = parse_geojson_annotations(text, "x.geojson");
+  ASSERT_EQ(set.annotations.size(), 3u);
+  const std::string tail =
+      "') crosses itself: where it overlaps itself counts as outside (even-odd rule); redraw it in QuPath";
+  EXPECT_EQ(set.warnings, (std::vector<std::string>{"x.geojson: feature 0 ('Bow tie" + tail,
+                                                    "x.geojson: feature 2 ('Touch" + tail}));
+}
+
 // A TMA dearrayed in QuPath exports its cores (objectType "tmaCore", 0.3's "tma_core"): each core is a region
 // named as in QuPath's grid, and a core marked missing is left out with a warning.
 TEST(GeoJson, TmaCoresAreRegionsUnlessMarkedMissing) {
