@@ -768,7 +768,11 @@ CellTable read_and_detect_tile(const TileJob& job, const TileSpec& tile,
 // joins the workers, also when the slide fails.
 class TilePool {
  public:
-  TilePool(int threads, Cancel cancel) : threads_(std::max(1, threads)), cancel_(std::move(cancel)) {}
+  // With `cores` (a batch's shared budget) each worker takes a core for each tile it processes.
+  TilePool(int threads, Cancel cancel, CoreBudget* cores = nullptr)
+      : threads_(std::max(1, cores != nullptr ? cores->size() : threads)),
+        cancel_(std::move(cancel)),
+        cores_(cores) {}
   ~TilePool() { shutdown(); }
   TilePool(const TilePool&) = delete;
   TilePool& operator=(const TilePool&) = delete;
@@ -811,6 +815,7 @@ class TilePool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
+      stopping_ = true;
     }
     cv_work_.notify_all();
     for (auto& th : pool_) th.join();
@@ -832,6 +837,7 @@ class TilePool {
         skip = selected_ && !wanted_[static_cast<std::size_t>(order_[static_cast<std::size_t>(pos)])];
       }
       TileResult res;
+      if (!skip && cores_ != nullptr && !cores_->acquire(stopping_)) return;  // shut down while waiting
       if (!skip) {
         try {
           if (cancel_.raised()) throw PipelineCancelled("cancelled");
@@ -843,6 +849,7 @@ class TilePool {
         } catch (const std::exception& e) {
           res.error = e.what();
         }
+        if (cores_ != nullptr) cores_->release();
       }
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -854,6 +861,8 @@ class TilePool {
 
   const int threads_;
   const Cancel cancel_;
+  CoreBudget* const cores_;
+  std::atomic<bool> stopping_{false};  // stop_ for a worker waiting on a core, outside mu_
   TileJob job_;
   std::vector<int> order_;
   std::mutex mu_;
@@ -1655,7 +1664,7 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
               .calibrated = calibrated,
               .mpp0 = opened.mpp0,
               .decode_only = req.decode_only};
-  TilePool pool(req.threads, cancel);
+  TilePool pool(req.threads, cancel, req.cores);
   const bool early_tiles = !regrade && starts_early(plan, job.grid_tiles.size(), req.decode_only);
   if (early_tiles) pool.start(job, every_position(job.grid_tiles.size()));
 

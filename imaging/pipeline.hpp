@@ -16,6 +16,7 @@
 
 #include "imaging/image_type.hpp"
 #include "imaging/stains.hpp"
+#include "imaging/tiling.hpp"
 #include "models/parameters.hpp"
 #include "models/regions.hpp"
 #include "models/results_io.hpp"
@@ -92,8 +93,11 @@ struct ScoreSlideRequest {
   std::vector<Annotation> rois;   // --roi; empty = whole slide (tissue)
   std::string roi_source;         // file name, recorded in slide.json
   int threads = 1;                // tile workers for this slide
-  std::string params_hash;        // recorded for --resume
-  std::string detection_hash;     // recorded: a later --resume that changes only grading regrades
+  // Shared by the slides of a batch (may be null): a tiled slide then runs cores->size() tile workers, each
+  // taking a core per tile. Images detected whole keep `threads`.
+  CoreBudget* cores = nullptr;
+  std::string params_hash;     // recorded for --resume
+  std::string detection_hash;  // recorded: a later --resume that changes only grading regrades
   // The two hashes as without --mpp, recorded instead when the file states its own pixel size (--mpp does
   // not change its results, so adding or changing it must not score it again). Empty: as above.
   std::string params_hash_own_mpp;

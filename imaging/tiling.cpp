@@ -1,6 +1,7 @@
 #include "imaging/tiling.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <mutex>
@@ -201,6 +202,25 @@ std::vector<std::uint8_t> SeamCells::admit(const cv::Rect2d& core, std::vector<C
   }
   swap_back();
   return keep;
+}
+
+bool CoreBudget::acquire(const std::atomic<bool>& give_up) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // Woken by a release; the timeout re-reads `give_up`, which the budget's own lock does not guard.
+  while (free_ == 0) {
+    if (give_up.load()) return false;
+    cv_.wait_for(lock, std::chrono::milliseconds(20));
+  }
+  --free_;
+  return true;
+}
+
+void CoreBudget::release() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++free_;
+  }
+  cv_.notify_one();
 }
 
 }  // namespace ihc

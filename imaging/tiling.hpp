@@ -1,7 +1,10 @@
 #pragma once
 // Tiles with overlap for detection over large regions, and a small worker pool that processes them.
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <opencv2/core.hpp>
 #include <unordered_map>
 #include <vector>
@@ -62,6 +65,24 @@ class SeamCells {
   std::unordered_map<std::int64_t, std::vector<int>> buckets_;
   double row_y_ = -1e300;  // core top of the row of tiles being admitted
   double largest_ = 0.0;   // largest nucleus box side remembered
+};
+
+// The cores a batch's slides share. Each slide's tile workers take one for each tile they process, so two
+// slides at once use a core each and the last slide left gets every core (with a fixed split, one core idled
+// through the batch's longest slide).
+class CoreBudget {
+ public:
+  explicit CoreBudget(int cores) : free_(std::max(1, cores)), size_(std::max(1, cores)) {}
+  int size() const { return size_; }
+  // Waits for a core; false, without one, once `give_up` is set (a pool shutting down).
+  bool acquire(const std::atomic<bool>& give_up);
+  void release();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_;
+  const int size_;
 };
 
 }  // namespace ihc

@@ -179,7 +179,7 @@ class Run {
   void write_run_json_locked(const std::string& status, int exit_status);
   bool try_reuse(std::size_t i);
   SlideRecord score_or_regrade(ScoreSlideRequest& req, std::size_t i, Progress& progress);
-  void score_one(std::size_t i, int threads, Progress& progress);
+  void score_one(std::size_t i, int threads, CoreBudget* cores, Progress& progress);
 
   Options o_;
   ParamSet params_;
@@ -280,7 +280,7 @@ SlideRecord Run::score_or_regrade(ScoreSlideRequest& req, std::size_t i, Progres
   return score_slide(req, params_);
 }
 
-void Run::score_one(std::size_t i, int threads, Progress& progress) {
+void Run::score_one(std::size_t i, int threads, CoreBudget* cores, Progress& progress) {
   const InputItem& item = inputs_.items[i];
   const auto t0 = std::chrono::steady_clock::now();
   progress.slide_started(static_cast<int>(i), item.id);
@@ -300,6 +300,7 @@ void Run::score_one(std::size_t i, int threads, Progress& progress) {
     req.roi_source = own.file.string();
   }
   req.threads = threads;
+  req.cores = cores;
   req.params_hash = hashes_[i];
   req.detection_hash = detection_hashes_[i];
   req.params_hash_own_mpp = hashes_own_mpp_[i];
@@ -534,6 +535,10 @@ int Run::execute() {
   int jobs = o_.jobs > 0 ? o_.jobs : cores;
   jobs = std::max(1, std::min<int>(jobs, static_cast<int>(todo.size())));
   int tile_threads = params_.get_int("threads");
+  // Tiled slides scored side by side share the cores tile by tile (the last one left gets them all);
+  // `threads` set by hand is a fixed number per slide.
+  std::optional<CoreBudget> budget;
+  if (tile_threads <= 0 && jobs > 1) budget.emplace(cores);
   if (tile_threads <= 0) tile_threads = std::max(1, cores / jobs);
   // More workers than cores add no speed to this CPU-bound work, only memory (about 200 MB each: threads=32
   // took 5.5 GB, -j 8 1.9 GB on 2 cores, against the 1.5 GB bound). Cells do not depend on the count.
@@ -554,7 +559,7 @@ int Run::execute() {
       if (g_interrupted.load()) return;
       const std::size_t k = next.fetch_add(1);
       if (k >= todo.size()) return;
-      score_one(todo[k], tile_threads, progress);
+      score_one(todo[k], tile_threads, budget ? &*budget : nullptr, progress);
     }
   };
   std::vector<std::thread> pool;

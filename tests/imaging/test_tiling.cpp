@@ -162,3 +162,37 @@ TEST(SeamCells, ComparesTheSeamOutlinesWhereGivenAndLeavesTheCellsAsTheyWere) {
 
 }  // namespace
 }  // namespace ihc
+
+// Slides scored side by side share the cores tile by tile: never more tiles at once than cores, every core
+// used, and a pool shutting down stops waiting.
+TEST(CoreBudget, HoldsAtMostItsCoresAndGivesUpWhenAsked) {
+  ihc::CoreBudget budget(2);
+  std::atomic<bool> never{false}, now{true};
+  ASSERT_TRUE(budget.acquire(never));
+  ASSERT_TRUE(budget.acquire(never));
+  EXPECT_FALSE(budget.acquire(now));  // both cores held: a shutting-down pool does not wait
+  budget.release();
+  EXPECT_TRUE(budget.acquire(now));  // a free core is taken even then
+  budget.release();
+  budget.release();
+
+  std::atomic<int> running{0}, most{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 6; ++t) {
+    workers.emplace_back([&] {
+      for (int k = 0; k < 20; ++k) {
+        ASSERT_TRUE(budget.acquire(never));
+        const int r = ++running;
+        int m = most.load();
+        while (r > m && !most.compare_exchange_weak(m, r)) {
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        --running;
+        budget.release();
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(most.load(), 2);
+  EXPECT_EQ(budget.size(), 2);
+}
