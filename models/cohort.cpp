@@ -41,11 +41,22 @@ bool same_code(const std::string& value, const std::string& declared) {
   return parse_number(value, &a) && parse_number(declared, &b) && a == b;
 }
 
+// The name without a slide or image file's extension (QuPath's tables name images "PT-001.svs"; ours
+// "PT-001"). Only such extensions go: "P1.2", a patient's second slide in a scheme with dots, stayed "P1" and
+// joined patient P1 without a word.
 std::string stem_of(const std::string& image) {
+  static const std::set<std::string> kExtensions = {"bif",     "bmp",  "czi",  "dcm", "jp2", "jpeg",
+                                                    "jpg",     "mrxs", "ndpi", "png", "scn", "svs",
+                                                    "svslide", "tif",  "tiff", "vms", "vmu", "vsi"};
   const auto slash = image.find_last_of("/\\");
   std::string name = slash == std::string::npos ? image : image.substr(slash + 1);
   const auto dot = name.find_last_of('.');
-  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+  if (dot == std::string::npos || dot == 0 || !kExtensions.count(ascii_lower(name.substr(dot + 1))))
+    return name;
+  name.resize(dot);
+  // "slide.ome.tif" is "slide", as the batch names it.
+  if (name.size() > 4 && ascii_lower(name.substr(name.size() - 4)) == ".ome") name.resize(name.size() - 4);
+  return name;
 }
 
 std::string number_text(double v) {

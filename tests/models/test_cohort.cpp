@@ -78,6 +78,20 @@ TEST(Cohort, IdsThatDifferOnlyInCaseOrExtensionAreExcludedWithTheNearId) {
           "clinical P9.svs: no scored slide (summary.csv has 'P9'" + exact, "clinical P7: no scored slide"}));
 }
 
+// Only a slide or image extension comes off an id: "P1.2" (a second slide, in a scheme with dots) joined
+// patient P1 without a word; "P3.svs" (QuPath's image name) and "P4.ome.tif" still join P3 and P4.
+TEST(Cohort, OnlyAFileExtensionComesOffAnId) {
+  const char* scores = "Image,IxP score\nP1,10\nP1.2,99\nP2,20\nP3.svs,30\nP4.ome.tif,40\n";
+  const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\nP3,30,1\nP4,40,1\n";
+  const auto c = build_cohort(parse_csv_table(scores, "summary.csv"),
+                              parse_csv_table(clinical, "clinical.csv"), nullptr, options());
+  ASSERT_EQ(c.patients.size(), 4u);
+  for (const auto& p : c.patients) EXPECT_EQ(p.slides.size(), 1u) << p.id;
+  ASSERT_EQ(c.exclusions.size(), 1u);
+  EXPECT_EQ(c.exclusions[0].id, "P1.2");
+  EXPECT_EQ(c.exclusions[0].reason, "patient 'P1.2' not in the clinical file");
+}
+
 TEST(Cohort, SlidesOfAnotherStainAreLeftOutUnlessKept) {
   // The batch scores an H&E slide (its Status says so); its "DAB" is eosin and haematoxylin crosstalk.
   const char* scores =
