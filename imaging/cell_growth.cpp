@@ -591,6 +591,12 @@ constexpr double kSpacingMarginUm = 1.0;
 // The cell's band within the expansion tells its own line when it is at least this fraction of its band.
 constexpr double kOwnBandFraction = 0.5;
 
+// The angular sector (of kSearchSectors) of the offset (dx, dy) from a centroid.
+int sector_of(int dx, int dy) {
+  const double a = std::atan2(static_cast<double>(dy), static_cast<double>(dx)) + CV_PI;
+  return std::min(kSearchSectors - 1, static_cast<int>(a / (2 * CV_PI) * kSearchSectors));
+}
+
 // Length of (dx, dy) for offsets within a tile (std::hypot's care for overflow costs a call per pixel).
 inline float distance(float dx, float dy) { return std::sqrt(dx * dx + dy * dy); }
 
@@ -859,9 +865,8 @@ void keep_own_lines(cv::Mat& cells, const cv::Mat& far, const cv::Mat& nucleus_l
     sector_table.resize(static_cast<std::size_t>(table_w) * table_w);
     for (int dy = -table_r; dy <= table_r; ++dy) {
       for (int dx = -table_r; dx <= table_r; ++dx) {
-        const double a = std::atan2(static_cast<double>(dy), static_cast<double>(dx)) + CV_PI;
-        sector_table[static_cast<std::size_t>(dy + table_r) * table_w + dx + table_r] = static_cast<uchar>(
-            std::min(kSearchSectors - 1, static_cast<int>(a / (2 * CV_PI) * kSearchSectors)));
+        sector_table[static_cast<std::size_t>(dy + table_r) * table_w + dx + table_r] =
+            static_cast<uchar>(sector_of(dx, dy));
       }
     }
     sector_table_r = table_r;
@@ -873,8 +878,7 @@ void keep_own_lines(cv::Mat& cells, const cv::Mat& far, const cv::Mat& nucleus_l
     if (std::abs(dx) <= table_r && std::abs(dy) <= table_r) {
       return static_cast<int>(sector_table[static_cast<std::size_t>(dy + table_r) * table_w + dx + table_r]);
     }
-    const double a = std::atan2(static_cast<double>(dy), static_cast<double>(dx)) + CV_PI;
-    return std::min(kSearchSectors - 1, static_cast<int>(a / (2 * CV_PI) * kSearchSectors));
+    return sector_of(dx, dy);
   };
   // The far cells' band.
   thread_local KeptPlane edge_plane, band_plane;

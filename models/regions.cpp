@@ -437,8 +437,9 @@ AnnotationSet parse_geojson_annotations(const std::string& text, const std::stri
     const json& f = (*features)[i];
     FeatureReader reader(origin, i);
     if (string_member(f, "type") != "Feature") reader.fail("not a GeoJSON Feature");
-    const json props =
-        f.contains("properties") && f["properties"].is_object() ? f["properties"] : json::object();
+    static const json kNoProperties = json::object();
+    const json& props =
+        f.contains("properties") && f["properties"].is_object() ? f["properties"] : kNoProperties;
     // QuPath exports detections and cells too; annotations and TMA cores define regions.
     const std::string object_type = qupath_object_type(f);
     const bool core = object_type == "tmaCore";

@@ -41,11 +41,11 @@ double need_number(const json& j, const char* key, const std::string& origin, co
   return v.get<double>();
 }
 
-// A whole number: 2.9 was read as 2 (an intensity score, a region id) without a word.
+// An integer (a cell or region id, an intensity score): 2.9 was read as 2 without a word.
 std::int64_t need_integer(const json& j, const char* key, const std::string& origin,
                           const std::string& where) {
   const json& v = need(j, key, origin, where);
-  if (!v.is_number_integer()) fail(origin, where + ": \"" + key + "\" must be a whole number");
+  if (!v.is_number_integer()) fail(origin, where + ": \"" + key + "\" must be an integer");
   return v.get<std::int64_t>();
 }
 
@@ -506,10 +506,9 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
       const std::string where = "corrections[" + std::to_string(i) + "]";
       const json& c = (*it)[i];
       if (!c.is_object()) fail(origin, where + ": must be an object");
-      const json& id = need(c, "id", origin, where);
-      if (!id.is_number_integer()) fail(origin, where + ": \"id\" must be an integer");
-      if (!r.corrections.emplace(id.get<std::int64_t>(), parse_correction(c, origin, where)).second) {
-        fail(origin, where + ": cell " + json_excerpt(id) + " corrected twice");
+      const std::int64_t id = need_integer(c, "id", origin, where);
+      if (!r.corrections.emplace(id, parse_correction(c, origin, where)).second) {
+        fail(origin, where + ": cell " + std::to_string(id) + " corrected twice");
       }
     }
   }
@@ -572,10 +571,10 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
     if (a != it->end() && !a->is_boolean()) fail(origin, where + ": \"active\" must be true or false");
     r.intensity_override.active = a != it->end() && a->get<bool>();
     const std::int64_t score = need_integer(*it, "score", origin, where);
-    r.intensity_override.score = static_cast<int>(std::clamp<std::int64_t>(score, -1, 4));
     if (score < 0 || score > 3) {
       fail(origin, "intensity_override: \"score\" must be 0, 1, 2 or 3");
     }
+    r.intensity_override.score = static_cast<int>(score);
     r.intensity_override.reason = opt_string(*it, "reason", origin, where);
   }
   if (auto it = j.find("log"); it != j.end() && it->is_array()) {
@@ -696,15 +695,8 @@ Review load_review(const std::filesystem::path& path) {
       throw ReviewError(path.string() + ": cannot read review file");
   }
   json j;
-  if (const std::string deep = json_depth_problem(f.text); !deep.empty())
-    throw ReviewError(path.string() + ": " + deep);
-  try {
-    j = json::parse(f.text);
-  } catch (const json::parse_error& e) {
-    throw ReviewError(path.string() + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
-  } catch (const json::exception& e) {  // a number beyond a double: 1e400
-    throw ReviewError(path.string() + ": not valid JSON: " + e.what());
-  }
+  if (const std::string problem = json_parse_problem(f.text, &j); !problem.empty())
+    throw ReviewError(path.string() + ": " + problem);
   return review_from_json(j, path.string());
 }
 

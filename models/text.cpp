@@ -159,6 +159,18 @@ std::string json_depth_problem(std::string_view text) {
   return {};
 }
 
+std::string json_parse_problem(std::string_view text, nlohmann::json* out) {
+  if (std::string deep = json_depth_problem(text); !deep.empty()) return deep;
+  try {
+    *out = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return "not valid JSON (byte " + std::to_string(e.byte) + ")";
+  } catch (const nlohmann::json::exception& e) {  // a number beyond a double: 1e400
+    return std::string("not valid JSON: ") + e.what();
+  }
+  return {};
+}
+
 std::string json_text(const nlohmann::json& j, int indent) {
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -56,6 +56,9 @@ inline constexpr std::size_t kMaxJsonDepth = 256;
 // "JSON nested deeper than 256 levels (byte 300)" when `text`'s brackets ([ and { outside strings) nest
 // deeper than kMaxJsonDepth, else empty.
 std::string json_depth_problem(std::string_view text);
+// Parses `text` into *out (nlohmann, depth checked first). Empty on success, else the problem for a message
+// after the file's name: the depth's, "not valid JSON (byte 9)", or "not valid JSON: ..." (1e400).
+std::string json_parse_problem(std::string_view text, nlohmann::json* out);
 
 // `j` as JSON text for a file; a string that is not UTF-8 gets U+FFFD for its bad bytes instead of an
 // exception (a Latin-1 file name in run.json stopped a whole batch before its first slide).

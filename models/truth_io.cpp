@@ -236,15 +236,8 @@ std::vector<TruthPoint> read_truth_csv(const std::filesystem::path& path, const 
 std::vector<TruthPoint> parse_truth_json(std::string_view text, const std::string& origin,
                                          const LabelMap& labels) {
   nlohmann::json doc;
-  if (const std::string deep = json_depth_problem(text); !deep.empty())
-    throw TruthError(origin + ": " + deep);
-  try {
-    doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw TruthError(origin + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
-  } catch (const nlohmann::json::exception& e) {  // a number beyond a double: 1e400
-    throw TruthError(origin + ": not valid JSON: " + e.what());
-  }
+  if (const std::string problem = json_parse_problem(text, &doc); !problem.empty())
+    throw TruthError(origin + ": " + problem);
   if (!doc.is_array())
     throw TruthError(origin + ": expected a JSON list of {\"x\", \"y\", \"label_id\"} objects");
   std::vector<TruthPoint> points;

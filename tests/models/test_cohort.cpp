@@ -17,10 +17,15 @@ CohortOptions options() {
   return o;
 }
 
+// The join of a scores table and a clinical table, named as the batch and the user name them.
+Cohort cohort_of(const std::string& scores, const std::string& clinical, const CohortOptions& o = options()) {
+  return build_cohort(parse_csv_table(scores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"),
+                      nullptr, o);
+}
+
 std::string error_of(const std::string& scores, const std::string& clinical, const CohortOptions& o) {
   try {
-    build_cohort(parse_csv_table(scores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"), nullptr,
-                 o);
+    cohort_of(scores, clinical, o);
   } catch (const std::runtime_error& e) {  // CsvError from the tables, CohortError from the join
     return e.what();
   }
@@ -35,8 +40,7 @@ TEST(Cohort, JoinsGroupsAndListsEveryExclusion) {
   const char* clinical =
       "patient_id,os_months,os_event\n"
       "P1,10,1\nP2,20,0\nP3,30,1\nP4,40,1\nP5,50,0\nP6,60,1\n";
-  const auto c = build_cohort(parse_csv_table(kScores, "summary.csv"),
-                              parse_csv_table(clinical, "clinical.csv"), nullptr, options());
+  const auto c = cohort_of(kScores, clinical);
   ASSERT_EQ(c.patients.size(), 4u);
   // Median of 10, 20, 30, 40 is 25: >= 25 is High.
   ASSERT_EQ(c.cutoffs.size(), 1u);
@@ -61,8 +65,7 @@ TEST(Cohort, IdsThatDifferOnlyInCaseOrExtensionAreExcludedWithTheNearId) {
   const char* clinical =
       "patient_id,os_months,os_event\n"
       "P1,10,1\nP2,20,0\nP3,30,1\np4,40,1\nP9.svs,50,0\nP7,60,1\n";
-  const auto c = build_cohort(parse_csv_table(kScores, "summary.csv"),
-                              parse_csv_table(clinical, "clinical.csv"), nullptr, options());
+  const auto c = cohort_of(kScores, clinical);
   EXPECT_EQ(c.patients.size(), 3u);
   EXPECT_EQ(c.near_misses, 4);
   std::vector<std::string> reasons;
@@ -83,8 +86,7 @@ TEST(Cohort, IdsThatDifferOnlyInCaseOrExtensionAreExcludedWithTheNearId) {
 TEST(Cohort, OnlyAFileExtensionComesOffAnId) {
   const char* scores = "Image,IxP score\nP1,10\nP1.2,99\nP2,20\nP3.svs,30\nP4.ome.tif,40\n";
   const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\nP3,30,1\nP4,40,1\n";
-  const auto c = build_cohort(parse_csv_table(scores, "summary.csv"),
-                              parse_csv_table(clinical, "clinical.csv"), nullptr, options());
+  const auto c = cohort_of(scores, clinical);
   ASSERT_EQ(c.patients.size(), 4u);
   for (const auto& p : c.patients) EXPECT_EQ(p.slides.size(), 1u) << p.id;
   ASSERT_EQ(c.exclusions.size(), 1u);
@@ -98,8 +100,7 @@ TEST(Cohort, SlidesOfAnotherStainAreLeftOutUnlessKept) {
       "Image,IxP score,Status\n"
       "P1,10,ok\nP2,20,ok\nP3,150,\"ok; looks like H&E, not H-DAB (check the stain)\"\nP4,40,ok; reviewed\n";
   const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\nP3,30,1\nP4,40,1\n";
-  const auto c = build_cohort(parse_csv_table(scores, "summary.csv"),
-                              parse_csv_table(clinical, "clinical.csv"), nullptr, options());
+  const auto c = cohort_of(scores, clinical);
   ASSERT_EQ(c.patients.size(), 3u);
   ASSERT_EQ(c.exclusions.size(), 2u);
   EXPECT_EQ(c.exclusions[0].id, "P3");
@@ -110,10 +111,7 @@ TEST(Cohort, SlidesOfAnotherStainAreLeftOutUnlessKept) {
   EXPECT_EQ(c.exclusions[1].reason, "no scored slide");
   CohortOptions keep = options();
   keep.keep_other_stains = true;
-  EXPECT_EQ(build_cohort(parse_csv_table(scores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"),
-                         nullptr, keep)
-                .patients.size(),
-            4u);
+  EXPECT_EQ(cohort_of(scores, clinical, keep).patients.size(), 4u);
 }
 
 // When nothing is left to analyse, the error gives the reason the slides were left out, not an empty one.
@@ -142,13 +140,11 @@ TEST(Cohort, ARegionOfRegionsCsvIsAnalysedByName) {
             "Stroma)");
   CohortOptions o = options();
   o.region = "Tumour";
-  auto c = build_cohort(parse_csv_table(regions, "summary.csv"), parse_csv_table(clinical, "clinical.csv"),
-                        nullptr, o);
+  auto c = cohort_of(regions, clinical, o);
   ASSERT_EQ(c.patients.size(), 3u);
   EXPECT_DOUBLE_EQ(c.patients[1].score, 20.0);
   o.region = "Stroma";
-  c = build_cohort(parse_csv_table(regions, "summary.csv"), parse_csv_table(clinical, "clinical.csv"),
-                   nullptr, o);
+  c = cohort_of(regions, clinical, o);
   ASSERT_EQ(c.patients.size(), 2u);  // P3 has no stroma row
   EXPECT_DOUBLE_EQ(c.patients[1].score, 2.0);
   o.region = "Margin";
