@@ -119,13 +119,53 @@ namespace {
 
 using Interval = std::pair<double, double>;
 
-// Crossings of every ring of `polygons` with the horizontal lines y = (k + 0.5) * dy, k in [0, n): per line,
+// The horizontal lines a grid is sampled on, in grid units: per grid row the midpoints of the bands between
+// `sub_rows` even cuts and every ring vertex inside the row, each weighted by its band's height. Between two
+// vertices every edge is straight, so the length a polygon covers along a line is linear in y and the
+// midpoint line gives its band's area exactly: a region's area is exact whatever its vertices' y (even cuts
+// alone missed up to 1 % on a 40 px square at 0.25 um/px, whose edges fell between lines).
+struct Lines {
+  std::vector<double> y;
+  std::vector<double> weight;          // in grid rows
+  std::vector<std::size_t> row_start;  // lines of grid row r: [row_start[r], row_start[r + 1])
+};
+
+Lines sample_lines(const std::vector<const Ring*>& rings, int rows, double sy, int sub_rows) {
+  std::vector<double> cuts;
+  for (const Ring* r : rings) {
+    for (const auto& p : *r) {
+      const double y = p.y * sy;
+      if (y > 0.0 && y < rows) cuts.push_back(y);
+    }
+  }
+  std::sort(cuts.begin(), cuts.end());
+  Lines lines;
+  lines.row_start.reserve(static_cast<std::size_t>(rows) + 1);
+  auto next = cuts.begin();
+  std::vector<double> b;
+  for (int row = 0; row < rows; ++row) {
+    lines.row_start.push_back(lines.y.size());
+    b.clear();
+    for (int j = 0; j <= sub_rows; ++j) b.push_back(row + static_cast<double>(j) / sub_rows);
+    for (; next != cuts.end() && *next < row + 1; ++next) b.push_back(*next);
+    std::sort(b.begin(), b.end());
+    for (std::size_t j = 0; j + 1 < b.size(); ++j) {
+      if (b[j + 1] <= b[j]) continue;
+      lines.y.push_back((b[j] + b[j + 1]) / 2.0);
+      lines.weight.push_back(b[j + 1] - b[j]);
+    }
+  }
+  lines.row_start.push_back(lines.y.size());
+  return lines;
+}
+
+// Crossings of every ring of `polygons` with the horizontal lines at `ys` (sorted, grid units): per line,
 // (polygon index, x in grid units) pairs, x clamped to [-1, width + 1] (far coordinates stay finite). Only
 // lines that meet a ring hold anything: a slide's worth of scanlines costs one empty vector each.
 using Crossing = std::pair<std::size_t, double>;
 std::vector<std::vector<Crossing>> crossings(const std::vector<Polygon>& polygons, double sx, double sy,
-                                             int n, double dy, double width) {
-  std::vector<std::vector<Crossing>> out(static_cast<std::size_t>(n));
+                                             const std::vector<double>& ys, double width) {
+  std::vector<std::vector<Crossing>> out(ys.size());
   for (std::size_t p = 0; p < polygons.size(); ++p) {
     auto add_ring = [&](const Ring& r) {
       for (std::size_t i = 0; i < r.size(); ++i) {
@@ -134,14 +174,13 @@ std::vector<std::vector<Crossing>> crossings(const std::vector<Polygon>& polygon
         if (a.y == b.y) continue;
         const double lo = std::min(a.y, b.y), hi = std::max(a.y, b.y);
         // Lines whose y lies in [lo, hi): half-open, so a vertex between two edges counts once.
-        const double k_first = std::max(0.0, std::ceil(lo / dy - 0.5));
-        const double k_end = std::min(static_cast<double>(n), std::ceil(hi / dy - 0.5));
-        for (double k = k_first; k < k_end; ++k) {
-          const double y = (k + 0.5) * dy;
-          const double t = (y - a.y) / (b.y - a.y);
+        const auto first = std::lower_bound(ys.begin(), ys.end(), lo);
+        const auto end = std::lower_bound(first, ys.end(), hi);
+        for (auto it = first; it != end; ++it) {
+          const double t = (*it - a.y) / (b.y - a.y);
           double x = a.x + t * (b.x - a.x);
           if (!std::isfinite(x)) x = t < 0.5 ? a.x : b.x;  // far coordinates: b.x - a.x overflowed
-          out[static_cast<std::size_t>(k)].emplace_back(p, std::clamp(x, -1.0, width + 1.0));
+          out[static_cast<std::size_t>(it - ys.begin())].emplace_back(p, std::clamp(x, -1.0, width + 1.0));
         }
       }
     };
@@ -193,24 +232,33 @@ std::vector<Interval> subtract(const std::vector<Interval>& a, const std::vector
 cv::Mat region_coverage(const Region& region, cv::Size size, double sx, double sy, int sub_rows) {
   cv::Mat cov(size, CV_32F, cv::Scalar(0));
   if (size.empty()) return cov;
-  // One scanline per level-0 row by default: exact for the axis-aligned rectangles of integer corners users
-  // draw, and never fewer than 4 or more than 64 per grid row.
+  // About one line per level-0 row, never fewer than 4 or more than 64 per grid row, besides the vertices:
+  // how finely a partly covered cell's share is placed along y.
   if (sub_rows <= 0) sub_rows = std::clamp(static_cast<int>(std::ceil(1.0 / sy)), 4, 64);
-  const int n = size.height * sub_rows;
-  const double dy = 1.0 / sub_rows;
+  std::vector<const Ring*> rings;
+  auto add = [&rings](const std::vector<Polygon>& polygons) {
+    for (const auto& p : polygons) {
+      rings.push_back(&p.outer);
+      for (const auto& h : p.holes) rings.push_back(&h);
+    }
+  };
+  if (!region.whole_slide) add(region.include);
+  add(region.exclude);
+  const Lines lines = sample_lines(rings, size.height, sy, sub_rows);
   const double width = size.width;
-  auto inc = crossings(region.include, sx, sy, region.whole_slide ? 0 : n, dy, width);
-  auto exc = crossings(region.exclude, sx, sy, n, dy, width);
+  auto inc = crossings(region.whole_slide ? std::vector<Polygon>{} : region.include, sx, sy, lines.y, width);
+  auto exc = crossings(region.exclude, sx, sy, lines.y, width);
   // Per grid row: whole cells through a difference array (a span across the slide costs two entries), the
   // cells at a span's ends by their covered fraction.
   std::vector<double> whole(static_cast<std::size_t>(size.width) + 1), part(size.width);
   for (int row = 0; row < size.height; ++row) {
     std::fill(whole.begin(), whole.end(), 0.0);
     std::fill(part.begin(), part.end(), 0.0);
-    for (int k = row * sub_rows; k < (row + 1) * sub_rows; ++k) {
-      std::vector<Interval> in =
-          region.whole_slide ? std::vector<Interval>{{0.0, width}} : spans(inc[static_cast<std::size_t>(k)]);
-      if (!region.exclude.empty()) in = subtract(in, spans(exc[static_cast<std::size_t>(k)]));
+    for (std::size_t k = lines.row_start[static_cast<std::size_t>(row)];
+         k < lines.row_start[static_cast<std::size_t>(row) + 1]; ++k) {
+      const double dy = lines.weight[k];
+      std::vector<Interval> in = region.whole_slide ? std::vector<Interval>{{0.0, width}} : spans(inc[k]);
+      if (!region.exclude.empty()) in = subtract(in, spans(exc[k]));
       for (const auto& [x0, x1] : in) {
         const double lo = std::max(0.0, x0), hi = std::min(width, x1);
         if (hi <= lo) continue;

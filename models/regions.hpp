@@ -43,10 +43,11 @@ std::vector<std::uint8_t> cells_in_region(const CellTable& table, const Region& 
 double polygon_area_px2(const Polygon& polygon);
 
 // How much of each cell of a grid the region covers, 0-1 (CV_32F, `size`; grid px = level-0 px * sx, sy):
-// exact along x, `sub_rows` scanlines per grid row along y (0: one per level-0 row, 4-64), even-odd within a
-// polygon, included polygons as a union minus every exclusion. The area of a region within a mask is the
-// coverage summed over the mask; a mask drawn with its boundary cells in (cv::fillPoly) overstates it by half
-// a cell all round, which on a 16 um tissue grid is 25-65 % for regions of 50-200 um.
+// exact along x; along y sampled by `sub_rows` even lines per grid row (0: one per level-0 row, 4-64) plus a
+// line between every two vertices, so a row's total is exact for polygons whose edges do not cross; even-odd
+// within a polygon, included polygons as a union minus every exclusion. The area of a region within a mask is
+// the coverage summed over the mask; a mask drawn with its boundary cells in (cv::fillPoly) overstates it by
+// half a cell all round, which on a 16 um tissue grid is 25-65 % for regions of 50-200 um.
 cv::Mat region_coverage(const Region& region, cv::Size size, double sx, double sy, int sub_rows = 0);
 
 // Bounding box of the included polygons' outer rings; empty (0 x 0 at the origin) for the whole slide or no
