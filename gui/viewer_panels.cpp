@@ -488,6 +488,7 @@ void Viewer::panel_summary() {
                          ? num(f.intensity_score, 0) + " (auto " + num(s.automatic.intensity_score, 0) + ")"
                          : num(f.intensity_score, 0));
     row("IxP", num(f.ixp, 2));
+    row("Allred proportion", num(f.allred_proportion, 0));
     row("Allred", num(f.allred, 0));
     row("IRS", num(f.irs, 0));
     if (!f.group.empty()) row("Group", f.group);

@@ -1492,7 +1492,7 @@ SlideScores score_stage(const ScoresIn& in) {
   if (in.no_tissue) {
     // Empty, not zero: nothing was there to score.
     for (double* v : {&s.total.positive_pct, &s.total.h_score, &s.total.intensity_score, &s.total.ixp_score,
-                      &s.total.allred_score, &s.total.irs}) {
+                      &s.total.allred_proportion, &s.total.allred_score, &s.total.irs}) {
       *v = kNaN;
     }
   }

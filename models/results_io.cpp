@@ -181,6 +181,8 @@ const std::vector<SummaryColumn>& summary_columns() {
       {"H-score", "h_score", "1 x %1+ + 2 x %2+ + 3 x %3+ (0-300)"},
       {"Intensity score", "intensity_score", "Allred intensity score of the positive cells (0-3)"},
       {"IxP score", "ixp_score", "intensity score x positive % (0-300)"},
+      {"Allred proportion", "allred_proportion",
+       "Allred proportion score of Positive % (0 none, 1 <1 %, 2 1-10 %, 3 11-33 %, 4 34-66 %, 5 >=67 %)"},
       {"Allred score", "allred_score", "Allred proportion score + intensity score (0-8)"},
       {"IRS", "irs", "immunoreactive score: percentage category x intensity (0-12)"},
       {"Group", "group",
@@ -201,13 +203,17 @@ const SummaryColumn& region_column() {
 
 namespace {
 
+// A failed slide has no counts: empty, never a misleading 0.
+bool row_failed(const ScoreRow& r) { return r.status.rfind("FAILED", 0) == 0; }
+
+// Single-threshold positives have no grade: Num 1+/2+/3+ are unknown, not 0 (an H-score recomputed from 0s
+// read 0 where the table's own H-score is empty). Told by the row itself: positives beyond the graded.
+bool row_ungraded(const ScoreRow& r) { return r.num_positive > r.num_1plus + r.num_2plus + r.num_3plus; }
+
 std::vector<std::string> row_fields(const ScoreRow& r) {
-  // A failed slide has no counts: empty, never a misleading 0.
-  const bool failed = r.status.rfind("FAILED", 0) == 0;
+  const bool failed = row_failed(r);
   auto i = [failed](std::int64_t v) { return failed ? std::string() : std::to_string(v); };
-  // Single-threshold positives have no grade: Num 1+/2+/3+ are unknown, not 0 (an H-score recomputed from
-  // 0s read 0 where the table's own H-score is empty). Told by the row itself: positives beyond the graded.
-  const bool ungraded = r.num_positive > r.num_1plus + r.num_2plus + r.num_3plus;
+  const bool ungraded = row_ungraded(r);
   auto g = [&](std::int64_t v) { return ungraded ? std::string() : i(v); };
   return {csv_field(r.image),
           i(r.num_detections),
@@ -221,6 +227,7 @@ std::vector<std::string> row_fields(const ScoreRow& r) {
           format_number(r.h_score),
           format_number(r.intensity_score),
           format_number(r.ixp_score),
+          format_number(r.allred_proportion),
           format_number(r.allred_score),
           format_number(r.irs),
           csv_field(r.group),
@@ -232,7 +239,7 @@ std::vector<std::string> row_fields(const ScoreRow& r) {
 }  // namespace
 
 double positive_per_mm2(const ScoreRow& r) {
-  const bool failed = r.status.rfind("FAILED", 0) == 0;
+  const bool failed = row_failed(r);
   if (failed || !(r.tissue_area_mm2 > 0) || !std::isfinite(r.tissue_area_mm2)) {
     return std::numeric_limits<double>::quiet_NaN();
   }
@@ -293,7 +300,8 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
   }
   for (const auto& col : summary_columns()) {
     // Derived from the row when written, or added since: files of earlier versions lack them.
-    if (col.stats == "num_positive_per_mm2" || col.stats == "group") continue;
+    if (col.stats == "num_positive_per_mm2" || col.stats == "group" || col.stats == "allred_proportion")
+      continue;
     if (!index.count(col.stats)) {
       throw ResultsError(origin + ":1: missing column '" + col.qupath + "' (or '" + col.stats + "')");
     }
@@ -330,6 +338,11 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
     get_num("intensity_score", &r.intensity_score);
     get_num("ixp_score", &r.ixp_score);
     get_num("allred_score", &r.allred_score);
+    if (index.count("allred_proportion")) {
+      get_num("allred_proportion", &r.allred_proportion);
+    } else {
+      r.allred_proportion = r.allred_score - r.intensity_score;  // files before the column; NaN stays NaN
+    }
     get_num("irs", &r.irs);
     if (index.count("group")) r.group = get("group");
     get_num("tissue_area_mm2", &r.tissue_area_mm2);
@@ -888,21 +901,32 @@ double number_from(const json& o, const char* key) {
   return o[key].get<double>();
 }
 
+// Counts written null (unknown) read as 0, as summary.csv's empty fields do.
+std::int64_t count_from(const json& o, const char* key) {
+  if (!o.contains(key) || o[key].is_null()) return 0;
+  return o[key].get<std::int64_t>();
+}
+
 json score_row_json(const ScoreRow& r) {
   json o;
   o["image"] = r.image;
   if (!r.region.empty()) o["region"] = r.region;
-  o["num_detections"] = r.num_detections;
-  o["num_negative"] = r.num_negative;
-  o["num_1plus"] = r.num_1plus;
-  o["num_2plus"] = r.num_2plus;
-  o["num_3plus"] = r.num_3plus;
-  o["num_positive"] = r.num_positive;
+  // null where summary.csv leaves the field empty (a failed slide; grades of single-threshold positives).
+  const bool failed = row_failed(r), ungraded = row_ungraded(r);
+  auto count = [failed](std::int64_t v) { return failed ? json(nullptr) : json(v); };
+  auto grade = [&](std::int64_t v) { return ungraded ? json(nullptr) : count(v); };
+  o["num_detections"] = count(r.num_detections);
+  o["num_negative"] = count(r.num_negative);
+  o["num_1plus"] = grade(r.num_1plus);
+  o["num_2plus"] = grade(r.num_2plus);
+  o["num_3plus"] = grade(r.num_3plus);
+  o["num_positive"] = count(r.num_positive);
   o["positive_pct"] = number_or_null(r.positive_pct);
   o["num_positive_per_mm2"] = number_or_null(positive_per_mm2(r));
   o["h_score"] = number_or_null(r.h_score);
   o["intensity_score"] = number_or_null(r.intensity_score);
   o["ixp_score"] = number_or_null(r.ixp_score);
+  o["allred_proportion"] = number_or_null(r.allred_proportion);
   o["allred_score"] = number_or_null(r.allred_score);
   o["irs"] = number_or_null(r.irs);
   o["group"] = r.group.empty() ? json(nullptr) : json(r.group);
@@ -916,17 +940,19 @@ ScoreRow score_row_from(const json& o) {
   ScoreRow r;
   r.image = o.value("image", "");
   r.region = o.value("region", "");
-  r.num_detections = o.value("num_detections", std::int64_t{0});
-  r.num_negative = o.value("num_negative", std::int64_t{0});
-  r.num_1plus = o.value("num_1plus", std::int64_t{0});
-  r.num_2plus = o.value("num_2plus", std::int64_t{0});
-  r.num_3plus = o.value("num_3plus", std::int64_t{0});
-  r.num_positive = o.value("num_positive", std::int64_t{0});
+  r.num_detections = count_from(o, "num_detections");
+  r.num_negative = count_from(o, "num_negative");
+  r.num_1plus = count_from(o, "num_1plus");
+  r.num_2plus = count_from(o, "num_2plus");
+  r.num_3plus = count_from(o, "num_3plus");
+  r.num_positive = count_from(o, "num_positive");
   r.positive_pct = number_from(o, "positive_pct");
   r.h_score = number_from(o, "h_score");
   r.intensity_score = number_from(o, "intensity_score");
   r.ixp_score = number_from(o, "ixp_score");
   r.allred_score = number_from(o, "allred_score");
+  r.allred_proportion = o.contains("allred_proportion") ? number_from(o, "allred_proportion")
+                                                        : r.allred_score - r.intensity_score;
   r.irs = number_from(o, "irs");
   if (o.contains("group") && o["group"].is_string()) r.group = o["group"].get<std::string>();
   r.tissue_area_mm2 = number_from(o, "tissue_area_mm2");
@@ -1127,6 +1153,7 @@ ScoreRow score_row(const std::string& image, const Scores& s) {
   r.h_score = s.h_score;
   r.intensity_score = s.intensity_score;
   r.ixp_score = s.ixp;
+  r.allred_proportion = s.allred_proportion;
   r.allred_score = s.allred;
   r.irs = s.irs;
   r.group = s.group;

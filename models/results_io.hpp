@@ -47,6 +47,7 @@ struct ScoreRow {
   double intensity_score = std::numeric_limits<double>::quiet_NaN();  // Allred intensity 0-3 (mean grade of
                                                                       // positive cells, rounded)
   double ixp_score = std::numeric_limits<double>::quiet_NaN();
+  double allred_proportion = std::numeric_limits<double>::quiet_NaN();  // 0-5, QuPath's "Allred proportion"
   double allred_score = std::numeric_limits<double>::quiet_NaN();
   double irs = std::numeric_limits<double>::quiet_NaN();
   std::string group;  // "High", "Low", or "" (no group_score asked, or that score undefined)

@@ -38,16 +38,18 @@ ihc::CellResults two_cells() {
 
 TEST(SummaryCsv, QuPathAndStatsHeadersAreExact) {
   const std::string q = ihc::summary_csv({}, ihc::ColumnNames::QuPath);
-  EXPECT_EQ(q,
-            "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,"
-            "Num Positive per mm^2,H-score,Intensity score,IxP score,Allred score,IRS,Group,Tissue area "
-            "mm^2,mpp,Status\n");
+  EXPECT_EQ(
+      q,
+      "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,"
+      "Num Positive per mm^2,H-score,Intensity score,IxP score,Allred proportion,Allred score,IRS,Group,"
+      "Tissue area "
+      "mm^2,mpp,Status\n");
   const std::string s = ihc::summary_csv({}, ihc::ColumnNames::Stats, true);
   EXPECT_EQ(
       s,
       "image,region,num_detections,num_negative,num_1plus,num_2plus,num_3plus,num_positive,positive_pct,"
-      "num_positive_per_mm2,h_score,intensity_score,ixp_score,allred_score,irs,group,tissue_area_mm2,mpp,"
-      "status\n");
+      "num_positive_per_mm2,h_score,intensity_score,ixp_score,allred_proportion,allred_score,irs,group,"
+      "tissue_area_mm2,mpp,status\n");
 }
 
 TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
@@ -63,19 +65,21 @@ TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
   r.h_score = 100.0;
   r.intensity_score = 2;
   r.ixp_score = 120;
+  r.allred_proportion = 5;
   r.allred_score = 7;
   r.irs = 6;
   r.group = "High";
   r.mpp = 0.499;
   r.status = "ok; scored in pixels\n(second line)";
   const std::string text = ihc::summary_csv({r}, ihc::ColumnNames::QuPath);
-  EXPECT_NE(text.find("\"slide, with \"\"quotes\"\" (1)\",10,4,3,2,1,6,60,,100,2,120,7,6,High,,0.499,"),
+  EXPECT_NE(text.find("\"slide, with \"\"quotes\"\" (1)\",10,4,3,2,1,6,60,,100,2,120,5,7,6,High,,0.499,"),
             std::string::npos);
   const auto rows = ihc::parse_summary_csv(text, "summary.csv");
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].image, r.image);
   EXPECT_EQ(rows[0].num_positive, 6);
   EXPECT_DOUBLE_EQ(rows[0].h_score, 100.0);
+  EXPECT_DOUBLE_EQ(rows[0].allred_proportion, 5.0);
   EXPECT_TRUE(std::isnan(rows[0].tissue_area_mm2));
   EXPECT_EQ(rows[0].status, "ok; scored in pixels (second line)");
   EXPECT_EQ(rows[0].group, "High");
@@ -108,6 +112,24 @@ TEST(SummaryCsv, GradeCountsAreEmptyWhenPositivesHaveNoGrade) {
             std::string::npos);
 }
 
+// QuPath writes "Allred proportion" beside the score; a Ki-67 (single-threshold) row has the proportion even
+// though the Allred score, which needs an intensity, is empty.
+TEST(SummaryCsv, AllredProportionIsWrittenInSingleThresholdModeToo) {
+  ihc::GradeCounts c;
+  c.negative = 7;
+  c.positive_ungraded = 3;
+  ihc::ScoreRow r = ihc::score_row("ki67", ihc::compute_scores(c));
+  r.status = "ok";
+  EXPECT_DOUBLE_EQ(r.allred_proportion, 3.0);  // 30 % is in [10 %, 1/3)
+  const std::string text = ihc::summary_csv({r}, ihc::ColumnNames::QuPath);
+  EXPECT_NE(text.find("\nki67,10,7,,,,3,30,,,,,3,,,"), std::string::npos) << text;
+  c.positive_ungraded = 0;
+  c.two_plus = 3;
+  r = ihc::score_row("dsg2", ihc::compute_scores(c));
+  EXPECT_NE(ihc::summary_csv({r}, ihc::ColumnNames::QuPath).find("\ndsg2,10,7,0,3,0,3,30,,60,2,60,3,5,4,"),
+            std::string::npos);
+}
+
 TEST(SummaryCsv, PositivePerMm2IsPositiveCellsOverTheScoredArea) {
   ihc::ScoreRow r;
   r.num_detections = 400;
@@ -136,6 +158,8 @@ TEST(SummaryCsv, ReadsFilesWrittenBeforeTheDensityColumn) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_DOUBLE_EQ(rows[0].tissue_area_mm2, 0.5);
   EXPECT_DOUBLE_EQ(ihc::positive_per_mm2(rows[0]), 12.0);
+  // Nor the Allred proportion column: it is the Allred score less the intensity score.
+  EXPECT_DOUBLE_EQ(rows[0].allred_proportion, 5.0);
 }
 
 TEST(SummaryCsv, ErrorsNameFileLineAndColumn) {
@@ -619,6 +643,35 @@ TEST(SlideJson, RoundTripsTheRecord) {
   EXPECT_EQ(back.regions[0].group, "");
   EXPECT_EQ(back.parameters.at("sigma_um"), "1.5");
   EXPECT_DOUBLE_EQ(back.timings_s.at("total"), 1.25);
+}
+
+// slide.json's scores say what summary.csv says: a Ki-67 slide's positives have no grade, so its 1+/2+/3+
+// counts are null (the CSV's empty fields), not 0; a failed slide has no counts at all. Both read back.
+TEST(SlideJson, CountsAreNullWhereSummaryCsvLeavesThemEmpty) {
+  ihc::SlideRecord s;
+  s.image = "ki67";
+  ihc::GradeCounts c;
+  c.negative = 7;
+  c.positive_ungraded = 3;
+  s.total = ihc::score_row("ki67", ihc::compute_scores(c));
+  s.total.status = "ok";
+  const std::string text = ihc::slide_json_text(s);
+  const auto scores = nlohmann::json::parse(text)["scores"];
+  EXPECT_TRUE(scores["num_1plus"].is_null() && scores["num_2plus"].is_null() && scores["num_3plus"].is_null())
+      << scores.dump();
+  EXPECT_EQ(scores["num_positive"], 3);
+  EXPECT_EQ(scores["num_negative"], 7);
+  EXPECT_EQ(scores["allred_proportion"], 3);
+  const auto back = ihc::parse_slide_json(text, "slide.json");
+  EXPECT_EQ(back.total.num_positive, 3);
+  EXPECT_EQ(back.total.num_1plus, 0);
+  EXPECT_EQ(ihc::summary_csv({back.total}, ihc::ColumnNames::QuPath),
+            ihc::summary_csv({s.total}, ihc::ColumnNames::QuPath));
+  s.total = ihc::ScoreRow{};
+  s.total.status = "FAILED: unreadable";
+  const auto failed = nlohmann::json::parse(ihc::slide_json_text(s))["scores"];
+  EXPECT_TRUE(failed["num_detections"].is_null() && failed["num_negative"].is_null()) << failed.dump();
+  EXPECT_EQ(ihc::parse_slide_json(ihc::slide_json_text(s), "slide.json").total.num_detections, 0);
 }
 
 // A Latin-1 file name (a Windows share): JSON holds only UTF-8, and --resume must find the same file again.
