@@ -492,6 +492,14 @@ void check_detection_upsampling(double mpp0, double analysis_um, const std::stri
                        " um/px or finer, or a larger requested_pixel_size_um");
 }
 
+std::string detection_upsampling_warning(double mpp0, double analysis_um) {
+  if (!is_calibrated(mpp0) || !(mpp0 > 1.1 * analysis_um)) return {};
+  return "pixel size " + fmt(mpp0) + " um/px is coarser than the " + fmt(analysis_um) +
+         " um/px cells are detected at: upsampled " + fmt(std::round(mpp0 / analysis_um * 10) / 10) +
+         "x, thin membranes and small nuclei read paler than on a finer scan; compare slides scanned at one "
+         "resolution";
+}
+
 CellTable detect_cells(const cv::Mat& rgb, double mpp, const StainMatrix& stains,
                        const DetectionParams& requested, const DetectionRegion& region,
                        std::vector<std::vector<cv::Point2f>>* seam_nuclei) {

@@ -94,6 +94,11 @@ inline constexpr double kMaxDetectionUpsampling = 4.0;
 // Throws DetectionError "<name>: pixel size 30 um/px is too coarse to detect cells at 0.5 um/px ..." when
 // `mpp0` (calibrated) exceeds kMaxDetectionUpsampling x `analysis_um`.
 void check_detection_upsampling(double mpp0, double analysis_um, const std::string& name);
+// A warning when a calibrated image is more than 10 % coarser than `analysis_um` (a 10x scan at 1 um/px,
+// detected at 0.5): upsampled, thin membranes and small nuclei read paler than on a finer scan, so scores of
+// slides scanned at different resolutions differ (ihc.png at half its resolution: H-score 169 against 201).
+// Empty otherwise.
+std::string detection_upsampling_warning(double mpp0, double analysis_um);
 
 // Detects cells in one RGB image (CV_8UC3) whose pixel size is `mpp` (NaN or <= 0: treated as
 // requested_pixel_size_um, i.e. work in pixels). Coordinates in the result are level-0 pixels in QuPath's

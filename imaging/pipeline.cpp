@@ -488,6 +488,9 @@ OpenedSlide open_stage(const OpenIn& in) {
     } catch (const std::exception& e) {
       throw PipelineError("open", e.what());
     }
+    if (auto w = detection_upsampling_warning(info.mpp_x, o.analysis_um); !w.empty()) {
+      o.warnings.push_back(std::move(w));
+    }
   } else {
     o.warnings.push_back(
         "no pixel size in the file and no --mpp: scored in pixels, micron columns left empty");

@@ -308,6 +308,27 @@ TEST_F(ScoreCli, AnImageTooCoarseForCellsFailsNamedInsteadOfFillingMemory) {
       "at most 4x): give a scan of 2 um/px or finer, or a larger requested_pixel_size_um");
 }
 
+// Between 1.1x and 4x coarser the image is upsampled and scored, with a warning: its membranes read paler
+// than a finer scan's (an auditor's probe: ihc.png at half its resolution, H-score 169 against 201).
+TEST_F(ScoreCli, AnImageCoarserThanTheAnalysisPixelSizeIsScoredWithAWarning) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_upsampled");
+  synth_field(dir, "fine.png", 300, 200, 5);
+  cv::imwrite((dir / "field.png").string(), cv::imread((dir / "fine.png").string()));  // no pixel size
+  const std::string warning =
+      "pixel size 1 um/px is coarser than the 0.5 um/px cells are detected at: upsampled 2x, thin membranes "
+      "and small nuclei read paler than on a finer scan; compare slides scanned at one resolution";
+  RunResult r = run({"score", "field.png", "-o", "coarse", "--mpp", "1"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto record = ihc::read_slide_json(dir / "coarse/slides/field/slide.json");
+  EXPECT_NE(std::find(record.warnings.begin(), record.warnings.end(), warning), record.warnings.end());
+  EXPECT_EQ(ihc::read_summary_csv(dir / "coarse/summary.csv")[0].status, "ok");
+  // A scan within 10 % of the analysis pixel size (an Aperio 20x at 0.5032) is not warned about.
+  r = run({"score", "field.png", "-o", "fine", "--mpp", "0.5032"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  record = ihc::read_slide_json(dir / "fine/slides/field/slide.json");
+  for (const auto& w : record.warnings) EXPECT_EQ(w.find("coarser than"), std::string::npos) << w;
+}
+
 // Netpbm images start with a text header ("P6\n640 640\n255\n"): given on the command line they were read
 // as lists of paths, each line an error. They are images; a list of paths still works beside them, and a
 // binary file that is neither says so.
