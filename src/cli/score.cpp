@@ -54,6 +54,22 @@ std::string one_line(const std::string& text) {
   return s;
 }
 
+// The warnings of a scored slide worth a line on the terminal: slide.json keeps them all, but a batch's
+// operator saw none ("--mpp 1 ignored: the file states 0.5 um/px", a pixel size that is a screen's dpi).
+// Left out: what the Status column already says (no pixel size, image type) and the single-threshold note
+// that every Ki-67 slide carries by design.
+std::vector<std::string> terminal_warnings(const SlideRecord& record) {
+  std::vector<std::string> out;
+  for (const auto& w : record.warnings) {
+    if (w.rfind("no pixel size in the file", 0) == 0 || w.rfind("image type:", 0) == 0 ||
+        w.find("positive cells have no intensity grade (single threshold)") != std::string::npos) {
+      continue;
+    }
+    out.push_back(w);
+  }
+  return out;
+}
+
 // Per input: what happened, in input order.
 struct Outcome {
   enum class State { Pending, Done, Reused, Failed } state = State::Pending;
@@ -347,6 +363,10 @@ void Run::score_one(std::size_t i, int threads, CoreBudget* cores, Progress& pro
     }
   }
   progress.slide_finished(static_cast<int>(i), item.id, failed, status, outcomes_[i].seconds);
+  if (!failed) {
+    for (const auto& w : terminal_warnings(outcomes_[i].record))
+      progress.message("warning: " + item.id + ": " + w);
+  }
 }
 
 void Run::write_tables_locked(bool interrupted) {
