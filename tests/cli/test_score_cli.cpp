@@ -308,6 +308,22 @@ TEST_F(ScoreCli, AnImageTooCoarseForCellsFailsNamedInsteadOfFillingMemory) {
       "at most 4x): give a scan of 2 um/px or finer, or a larger requested_pixel_size_um");
 }
 
+// A slide's warnings reach the terminal, not slide.json alone: an ignored --mpp was never seen by a batch's
+// operator. The Status's own notes and Ki-67's single-threshold note are not repeated.
+TEST_F(ScoreCli, SlideWarningsArePrintedUnderTheSlideLine) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_warnings");
+  synth_field(dir, "field.png", 300, 200, 5);  // its PNG states 0.5 um/px
+  RunResult r = run({"score", "field.png", "-o", "out", "--mpp", "1", "--preset", "ki67"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("\nwarning: field: --mpp 1 ignored: the file states 0.5 um/px (png.pHYs (px/m))\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("no intensity grade"), std::string::npos) << r.err;
+  r = run({"score", "field.png", "-o", "quiet", "--mpp", "1", "-q"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: field: --mpp 1 ignored"), std::string::npos) << r.err;
+}
+
 // Between 1.1x and 4x coarser the image is upsampled and scored, with a warning: its membranes read paler
 // than a finer scan's (an auditor's probe: ihc.png at half its resolution, H-score 169 against 201).
 TEST_F(ScoreCli, AnImageCoarserThanTheAnalysisPixelSizeIsScoredWithAWarning) {
