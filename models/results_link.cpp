@@ -66,7 +66,10 @@ EarlierResults earlier_results(const fs::path& dir) {
       }
       const fs::path source = results_source(it->path(), rec);
       if (!source.empty()) r.id_by_file.emplace(file_identity(source), id);
-      if (!source.empty() && rec.source_size > 0)
+      // Only a slide gone from where it was scored can have moved: while it is there, another file of the
+      // same name, size and time (uncompressed images of one camera, a FAT disk's 2 s clock, cp -p) is
+      // another slide, and took the first one's scores before.
+      if (!source.empty() && rec.source_size > 0 && !file_stamp(source))
         r.id_by_moved.emplace(
             moved_slide_key(source.filename().string(), rec.source_size, rec.source_mtime_ns), id);
     } catch (const std::exception&) {

@@ -45,8 +45,8 @@ inline constexpr const char* kRedoSourceFile = ".source";
 // come and go.
 struct EarlierResults {
   std::map<std::string, std::string> id_by_file;  // file_identity of slide.json's source -> folder name
-  // moved_slide_key of slide.json's source -> folder name: a slide whose folder was moved or mounted
-  // elsewhere (the same name, size and modification time) keeps its results.
+  // moved_slide_key of slide.json's source -> folder name, for sources no longer where they were scored: a
+  // slide moved or mounted elsewhere (the same name, size and modification time) keeps its results.
   std::map<std::string, std::string> id_by_moved;
   std::set<std::string> ids;  // folders holding results (slide.json or review.json), lower case
   // "out/slides/a/slide.json: ..." for each slide.json read only for its source (a mistyped field).

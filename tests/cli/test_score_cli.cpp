@@ -1617,6 +1617,33 @@ TEST_F(ScoreCli, SlidesMovedElsewhereKeepTheirResultsOnResume) {
   EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/a-2/slide.json").source, "disk3/a.png");
 }
 
+// Two different images of one name, byte size and modification time (uncompressed camera images, a FAT
+// disk's 2 s clock, cp -p): while the first is where it was scored, the second is not it "moved" and does not
+// take its scores (a probe: caseB/slide1.bmp was reported with caseA's cells, 9.5 % positive for 82.7 %).
+TEST_F(ScoreCli, AnotherFileOfTheSameNameSizeAndTimeIsNotAMovedSlide) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_same_stamp");
+  fs::create_directories(dir / "caseA");
+  fs::create_directories(dir / "caseB");
+  synth_field(dir, "caseA/s.png", 400, 300, 5);
+  synth_field(dir, "caseB/s.png", 400, 300, 6);
+  cv::imwrite((dir / "caseA/slide1.bmp").string(), cv::imread((dir / "caseA/s.png").string()));
+  cv::imwrite((dir / "caseB/slide1.bmp").string(), cv::imread((dir / "caseB/s.png").string()));
+  fs::remove(dir / "caseA/s.png");
+  fs::remove(dir / "caseB/s.png");
+  ASSERT_EQ(fs::file_size(dir / "caseA/slide1.bmp"), fs::file_size(dir / "caseB/slide1.bmp"));
+  const auto t = fs::last_write_time(dir / "caseA/slide1.bmp");
+  fs::last_write_time(dir / "caseB/slide1.bmp", t);
+  ASSERT_EQ(run({"score", "caseA", "-o", "out", "--mpp", "0.5"}, dir).status, 0);
+  ASSERT_EQ(run({"score", "caseB", "-o", "alone", "--mpp", "0.5"}, dir).status, 0);
+  const RunResult r = run({"score", "caseB", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1-2/slide.json").source, "caseB/slide1.bmp");
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1/slide.json").source, "caseA/slide1.bmp");
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1-2/slide.json").total.num_positive,
+            ihc::read_slide_json(dir / "alone/slides/slide1/slide.json").total.num_positive);
+}
+
 // A researcher adds --mpp for the JPEGs that joined a folder of slides: the slides stating their own pixel
 // size are not scored again (hours on a real batch), the images that take it are; and "1.50" is "1.5".
 TEST_F(ScoreCli, ResumeRedoesOnlySlidesThatMppOrAChangedValueReallyChanges) {
