@@ -43,6 +43,11 @@ void install_signal_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A dropped ssh session: stop as for Ctrl-C (tables marked interrupted) instead of dying with them half.
+  sigaction(SIGHUP, &sa, nullptr);
+  // A closed log pipe (`ihcscore score ... | head`) must not kill an overnight batch: writes to it fail
+  // instead, and the results are in OUT.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 // A status on one line, UTF-8 (a Latin-1 file name is read as Windows-1252).
@@ -603,10 +608,24 @@ int Run::execute() {
   }
   const bool interrupted = g_interrupted.load();
   const int exit_status = interrupted ? 130 : (failed > 0 ? 2 : 0);
-  {
+  try {
     std::lock_guard<std::mutex> lock(mu_);
     write_tables_locked(interrupted);
     write_run_json_locked(interrupted ? "interrupted" : "complete", exit_status);
+  } catch (const std::exception& e) {
+    // A full disk at the end: the slides' folders are complete, the tables are not. Exit 2 (not usage's 1);
+    // run.json says so if it can still be written, and --resume writes the tables without scoring again.
+    std::fprintf(
+        stderr,
+        "ihcscore score: error: the tables could not be written (%s): %d slides complete in %s/slides; "
+        "free space and run again with --resume to write them\n",
+        one_line(e.what()).c_str(), ok, out_.string().c_str());
+    try {
+      std::lock_guard<std::mutex> lock(mu_);
+      write_run_json_locked("tables not written", 2);
+    } catch (const std::exception&) {
+    }
+    return 2;
   }
   if (interrupted) {
     std::fprintf(stderr,

@@ -1230,30 +1230,35 @@ TEST_F(ScoreCli, CellsDoNotDependOnTheCpusVectorInstructions) {
   EXPECT_EQ(native.tissue_area_mm2, old_cpu.tissue_area_mm2);
 }
 
-TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
-  const fs::path dir = ihc::test::temp_dir("score_cli_sigint");
+namespace {
+
+// big.svs in `dir`: a 3500^2 membranous slide, about 1 s of scoring.
+void make_big_slide(const fs::path& dir) {
   ASSERT_EQ(run({"synth", "--kind", "membrane", "--width", "3500", "--height", "3500", "--mpp", "0.5",
                  "--seed", "5", "--slide", "big.svs"},
                 dir)
                 .status,
             0);
-  // A complete earlier run with other parameters, and a pathologist's review of it: the redo below must not
-  // leave that run's cells (graded otherwise) behind when it is interrupted, and must keep the review.
-  ASSERT_EQ(run({"score", "big.svs", "-o", "out", "--set", "threshold_1plus=0.3"}, dir).status, 0);
-  ASSERT_TRUE(fs::exists(dir / "out/slides/big/cells.csv"));
-  ihc::write_file_atomic(dir / "out/slides/big/review.json", "{\"format\": \"ihcview-review\"}\n");
+}
+
+// Scores big.svs into `dir`/out with one worker and 256 px tiles (plus `extra`), sends `sig` as soon as the
+// first tiles' cells reach the temporary cells.csv (its first 4 KiB buffer flushed: a fixed wait raced the
+// whole run once detection got fast), and returns the wait status.
+int score_and_signal(const fs::path& dir, int sig, const std::vector<std::string>& extra) {
+  std::vector<std::string> args{"ihcscore", "score", "big.svs",         "-o", "out", "-j",
+                                "1",        "--set", "tile_size_px=256"};
+  args.insert(args.end(), extra.begin(), extra.end());
   const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
+  if (pid < 0) return -1;
   if (pid == 0) {
     if (chdir(dir.c_str()) != 0) _exit(99);
     const int fd = ::open("/dev/null", 1);
     dup2(fd, 2);
-    execl(binary().c_str(), "ihcscore", "score", "big.svs", "-o", "out", "--force", "-j", "1", "--set",
-          "tile_size_px=256", static_cast<char*>(nullptr));
+    std::vector<char*> argv(args.size() + 1, nullptr);
+    for (std::size_t k = 0; k < args.size(); ++k) argv[k] = args[k].data();
+    execv(binary().c_str(), argv.data());
     _exit(98);
   }
-  // Ctrl-C as soon as the first tiles' cells reach the temporary cells.csv (its first 4 KiB buffer flushed):
-  // a fixed wait raced the whole run once detection got fast (about 1.2 s for this slide).
   auto cells_written = [&] {
     std::error_code ec;
     const fs::path slide_dir = dir / "out" / "slides" / "big";
@@ -1267,9 +1272,23 @@ TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
   for (int i = 0; i < 2000 && !cells_written(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  kill(pid, SIGINT);
+  kill(pid, sig);
   int status = 0;
   waitpid(pid, &status, 0);
+  return status;
+}
+
+}  // namespace
+
+TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_sigint");
+  make_big_slide(dir);
+  // A complete earlier run with other parameters, and a pathologist's review of it: the redo below must not
+  // leave that run's cells (graded otherwise) behind when it is interrupted, and must keep the review.
+  ASSERT_EQ(run({"score", "big.svs", "-o", "out", "--set", "threshold_1plus=0.3"}, dir).status, 0);
+  ASSERT_TRUE(fs::exists(dir / "out/slides/big/cells.csv"));
+  ihc::write_file_atomic(dir / "out/slides/big/review.json", "{\"format\": \"ihcview-review\"}\n");
+  const int status = score_and_signal(dir, SIGINT, {"--force"});
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   EXPECT_FALSE(fs::exists(dir / "out/slides/big/slide.json"));
@@ -1298,6 +1317,20 @@ TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
   EXPECT_TRUE(fs::exists(dir / "out/slides/big/review.json"));
   EXPECT_FALSE(fs::exists(dir / "out/slides/big-2"));
   EXPECT_FALSE(fs::exists(dir / "out/slides/big" / ihc::kRedoSourceFile));
+}
+
+// A dropped ssh session (SIGHUP) stops the batch as Ctrl-C does: before, the process died with run.json
+// "running" and a summary.csv of the slides done so far, which read as a short finished table.
+TEST_F(ScoreCli, HangupStopsLikeCtrlCWithTheTablesMarked) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_sighup");
+  make_big_slide(dir);
+  const int status = score_and_signal(dir, SIGHUP, {});
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/run.json"))["status"], "interrupted");
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].status, "FAILED: interrupted before it was scored; run again with --resume");
 }
 
 namespace {
