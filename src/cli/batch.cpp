@@ -92,6 +92,16 @@ class Collector {
       return;
     }
     if (kind == Kind::Text && !from_folder) {
+      // A list that names itself (or a list naming it back) was read again at every level: hundreds of
+      // FAILED rows of the list's own name. Each list is read once.
+      const auto [first, added] = lists_read_.emplace(file_identity(p), p);
+      if (!added) {
+        const std::string what = first->second == p
+                                     ? "this list was read already"
+                                     : "the same list as " + first->second.string() + ", read already";
+        problem(p, "skipped", p.string() + ": " + what + " (a list is read once)", false);
+        return;
+      }
       if (depth > 4) {
         problem(p, "input", p.string() + ": lists of lists nested too deeply", true);
         return;
@@ -115,6 +125,7 @@ class Collector {
  private:
   const EarlierResults& earlier_;
   std::map<std::string, fs::path> seen_files_;  // file identity -> the input that first named it
+  std::map<std::string, fs::path> lists_read_;  // file identity -> the path it was first read by
   std::set<std::string> ids_;
 
   void problem(const fs::path& p, const std::string& stage, const std::string& message, bool failure) {

@@ -412,6 +412,25 @@ TEST_F(ScoreCli, AListStartingWithBMIsAListAndABitmapWithoutExtensionIsAnImage) 
   EXPECT_EQ(bmp_rows[0].num_detections, rows[0].num_detections);  // the same pixels
 }
 
+// A list that names itself, or two lists naming each other, is read once: the list was read again at every
+// level until "nested too deeply", 244 FAILED rows of its own name in summary.csv (an operator's probe).
+TEST_F(ScoreCli, AListThatIncludesItselfIsReadOnce) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_list_cycle");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "a.png");
+  std::ofstream(dir / "self.txt") << "self.txt\nself.txt\nother.txt\na.png\n";
+  std::ofstream(dir / "other.txt") << "self.txt\n";
+  const RunResult r = run({"score", "self.txt", "-o", "out", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].image, "a");
+  const auto errors = read_tsv(dir / "out/errors.tsv");
+  ASSERT_EQ(errors.size(), 4u);  // header, self.txt twice, other.txt's self.txt
+  EXPECT_EQ(errors[1],
+            (std::vector<std::string>{"self.txt", "skipped",
+                                      "self.txt: this list was read already (a list is read once)"}));
+}
+
 // A list saved by Excel or Notepad as UTF-8 starts with a byte order mark and ends lines with CR LF: its
 // first path was "\xEF\xBB\xBFa.png", "no such file or directory".
 // ... and paths in quotes, as Windows' "Copy as path" and many spreadsheets write them.
