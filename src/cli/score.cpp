@@ -75,6 +75,33 @@ std::vector<std::string> terminal_warnings(const SlideRecord& record) {
   return out;
 }
 
+// The first of the batch's own table names in `out` that holds someone else's file ("-o ." in a study folder
+// with its own summary.csv or run.json), else "": ours are replaced without a word, theirs must not be.
+std::string foreign_output(const fs::path& out) {
+  std::error_code ec;
+  if (fs::exists(out / "run.json", ec)) {
+    bool ours = false;
+    try {
+      const json j = json::parse(read_file(out / "run.json"));
+      ours = j.is_object() && j.value("tool", "") == "ihcscore";
+    } catch (const std::exception&) {
+    }
+    if (!ours) return "run.json";
+  }
+  for (const char* table : {"summary.csv", "summary_stats.csv"}) {
+    if (!fs::exists(out / table, ec)) continue;
+    std::string head;
+    try {
+      head = read_file(out / table).substr(0, 64);
+    } catch (const std::exception&) {
+    }
+    if (head.rfind("\xEF\xBB\xBF", 0) == 0) head.erase(0, 3);  // ours, saved again by Excel
+    const std::string first = head.substr(0, head.find_first_of(",;\t\r\n"));
+    if (first != "Image" && first != "image") return table;
+  }
+  return "";
+}
+
 // Per input: what happened, in input order.
 struct Outcome {
   enum class State { Pending, Done, Reused, Failed } state = State::Pending;
@@ -731,6 +758,11 @@ int run_score(const Args& args) {
              inputs.problems.front().message + ")";
     }
     return usage_error(why);
+  }
+  if (const std::string foreign = foreign_output(out); !foreign.empty()) {
+    return usage_error((out / foreign).string() +
+                       " was not written by ihcscore score and would be replaced: give another -o (a folder "
+                       "of its own for the results)");
   }
   // One run per output folder, held until this one ends: a second would rename the first's files away and
   // the tables would be either run's.

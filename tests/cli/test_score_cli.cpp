@@ -412,6 +412,32 @@ TEST_F(ScoreCli, AListStartingWithBMIsAListAndABitmapWithoutExtensionIsAnImage) 
   EXPECT_EQ(bmp_rows[0].num_detections, rows[0].num_detections);  // the same pixels
 }
 
+// `-o .` in a study folder: its own summary.csv or run.json were replaced without a word (an operator's probe).
+// A folder of ihcscore's results, summary.csv saved again by Excel (a byte order mark) included, is not refused.
+TEST_F(ScoreCli, AnOutputFolderHoldingSomeoneElsesTablesIsRefused) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_foreign_out");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "a.png");
+  fs::create_directories(dir / "study");
+  ihc::write_file_atomic(dir / "study/summary.csv", "patient,os_months\nP1,12\n");
+  RunResult r = run({"score", "a.png", "-o", "study", "--mpp", "0.5"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore score: error: study/summary.csv was not written by ihcscore score and would be replaced: "
+            "give another -o (a folder of its own for the results)\n");
+  EXPECT_EQ(ihc::read_file(dir / "study/summary.csv"), "patient,os_months\nP1,12\n");
+  EXPECT_FALSE(fs::exists(dir / "study/slides"));
+  fs::remove(dir / "study/summary.csv");
+  ihc::write_file_atomic(dir / "study/run.json", "{\"analysis\": \"mine\"}\n");
+  r = run({"score", "a.png", "-o", "study", "--mpp", "0.5", "--force"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("study/run.json was not written by ihcscore score"), std::string::npos) << r.err;
+
+  ASSERT_EQ(run({"score", "a.png", "-o", "out", "--mpp", "0.5"}, dir).status, 0);
+  ihc::write_file_atomic(dir / "out/summary.csv", "\xEF\xBB\xBF" + ihc::read_file(dir / "out/summary.csv"));
+  r = run({"score", "a.png", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 // A list that names itself, or two lists naming each other, is read once: the list was read again at every
 // level until "nested too deeply", 244 FAILED rows of its own name in summary.csv (an operator's probe).
 TEST_F(ScoreCli, AListThatIncludesItselfIsReadOnce) {
