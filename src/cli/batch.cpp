@@ -69,7 +69,15 @@ class Collector {
     std::error_code ec;
     const auto st = fs::status(p, ec);
     if (ec || !fs::exists(st)) {
-      problem(p, "input", p.string() + ": no such file or directory", true);
+      std::error_code lec;
+      const bool link = fs::is_symlink(fs::symlink_status(p, lec));
+      std::string why = "no such file or directory";
+      if (ec && ec != std::errc::no_such_file_or_directory) {
+        why = ec.message();  // "Too many levels of symbolic links" for a loop
+      } else if (link) {
+        why = "a symbolic link to " + fs::read_symlink(p, lec).string() + ", which does not exist";
+      }
+      problem(p, "input", p.string() + ": " + why, true);
       return;
     }
     if (fs::is_directory(st)) {
@@ -225,6 +233,38 @@ class Collector {
   }
 
   void add_list(const fs::path& list, int depth) {
+    std::vector<std::pair<int, fs::path>> paths;  // line number, path
+    std::string first_line;
+    if (!read_list(list, paths, first_line)) return;
+    std::error_code ec;
+    // No line names a file, and none looks like a slide's name: a table or note given by mistake
+    // (clinical.csv). A list of slides on a disk not mounted keeps a FAILED row per slide.
+    const bool not_paths = std::none_of(paths.begin(), paths.end(), [&](const auto& e) {
+      return fs::exists(e.second, ec) || has_slide_extension(e.second);
+    });
+    if (paths.size() > 1 && not_paths) {
+      problem(list, "input",
+              list.string() + ": not a list of slides: none of its " + std::to_string(paths.size()) +
+                  " lines names a file (the first: '" + first_line.substr(0, 60) + "')",
+              true);
+      return;
+    }
+    for (const auto& [line_no, p] : paths) {
+      if (!fs::exists(p, ec)) {
+        problem(
+            p, "input",
+            list.string() + ":" + std::to_string(line_no) + ": " + p.string() + ": no such file or directory",
+            true);
+        continue;
+      }
+      add_input(p, false, depth + 1);
+    }
+  }
+
+  // The paths of a list, relative ones resolved against the list's folder; false (a problem recorded) when it
+  // has no line at all.
+  bool read_list(const fs::path& list, std::vector<std::pair<int, fs::path>>& paths,
+                 std::string& first_line) {
     std::ifstream in(list);
     std::string line;
     int n = 0;
@@ -241,17 +281,14 @@ class Collector {
         text = text.substr(1, text.size() - 2);
       fs::path p = text;
       if (p.is_relative()) p = list.parent_path() / p;
-      std::error_code ec;
-      if (!fs::exists(p, ec)) {
-        problem(p, "input",
-                list.string() + ":" + std::to_string(n) + ": " + p.string() + ": no such file or directory",
-                true);
-        continue;
-      }
-      add_input(p, false, depth + 1);
+      if (paths.empty()) first_line = text;
+      paths.emplace_back(n, p);
     }
-    if (n == 0)
+    if (n == 0) {
       problem(list, "input", list.string() + ": empty file (neither an image nor a list of paths)", true);
+      return false;
+    }
+    return true;
   }
 };
 

@@ -438,6 +438,29 @@ TEST_F(ScoreCli, AnOutputFolderHoldingSomeoneElsesTablesIsRefused) {
   EXPECT_EQ(r.status, 0) << r.err;
 }
 
+// Inputs that name nothing say why (an operator's probe): a symbolic link loop said "no such file or
+// directory", a dangling link too; a clinical table given as a list became a FAILED row per line. A list of
+// slides that are all missing (a disk not mounted) still gives each its row.
+TEST_F(ScoreCli, LinksThatLeadNowhereAndTablesGivenAsListsSayWhy) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_nowhere");
+  fs::create_symlink("loop2", dir / "loop1");
+  fs::create_symlink("loop1", dir / "loop2");
+  fs::create_symlink("nowhere.svs", dir / "dangling.svs");
+  std::ofstream(dir / "clinical.csv") << "patient,os_months\nP1,12\nP2,30\n";
+  std::ofstream(dir / "missing.txt") << "gone1.svs\ngone2.svs\n";
+  const RunResult r = run({"score", "loop1", "dangling.svs", "clinical.csv", "missing.txt", "-o", "out"}, dir);
+  EXPECT_EQ(r.status, 2) << r.err;
+  const auto errors = read_tsv(dir / "out/errors.tsv");
+  ASSERT_EQ(errors.size(), 6u) << r.err;
+  EXPECT_EQ(errors[1][2], "loop1: Too many levels of symbolic links");
+  EXPECT_EQ(errors[2][2], "dangling.svs: a symbolic link to nowhere.svs, which does not exist");
+  EXPECT_EQ(errors[3][2],
+            "clinical.csv: not a list of slides: none of its 3 lines names a file (the first: "
+            "'patient,os_months')");
+  EXPECT_EQ(errors[4][2], "missing.txt:1: gone1.svs: no such file or directory");
+  EXPECT_EQ(errors[5][2], "missing.txt:2: gone2.svs: no such file or directory");
+}
+
 // A list that names itself, or two lists naming each other, is read once: the list was read again at every
 // level until "nested too deeply", 244 FAILED rows of its own name in summary.csv (an operator's probe).
 TEST_F(ScoreCli, AListThatIncludesItselfIsReadOnce) {
