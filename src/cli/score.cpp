@@ -357,6 +357,7 @@ void Run::score_one(std::size_t i, int threads, CoreBudget* cores, Progress& pro
   req.decode_only = o_.decode_only;
   req.on_progress = [&progress, i](int done, int total) { progress.tiles(static_cast<int>(i), done, total); };
   Outcome out;
+  const auto stamp_before = file_stamp(item.path);
   try {
     if (!own.error.empty()) throw PipelineError("roi", own.error);
     out.record = score_or_regrade(req, i, progress);
@@ -372,13 +373,18 @@ void Run::score_one(std::size_t i, int threads, CoreBudget* cores, Progress& pro
     // disk is a write failure, not an internal one.
     out.state = Outcome::State::Failed;
     out.stage = "write";
-    out.message = item.path.string() + ": " + e.what();
+    out.message = e.what();  // names the file written, as the pipeline's own write errors do
   } catch (const std::exception& e) {
     out.state = Outcome::State::Failed;
     out.stage = "internal";
     out.message = item.path.string() + ": " + e.what();
   }
   if (g_interrupted.load()) return;
+  if (out.state == Outcome::State::Failed && stamp_before && file_stamp(item.path) != stamp_before) {
+    // A slide copied over or deleted mid-run fails on a tile ("Not a JPEG file"): say what happened.
+    out.message += file_stamp(item.path) ? " (the file changed while it was scored)"
+                                          : " (the file was removed while it was scored)";
+  }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const bool failed = out.state == Outcome::State::Failed;
   const std::string status = failed ? one_line(out.message)

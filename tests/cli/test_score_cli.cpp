@@ -412,8 +412,9 @@ TEST_F(ScoreCli, AListStartingWithBMIsAListAndABitmapWithoutExtensionIsAnImage) 
   EXPECT_EQ(bmp_rows[0].num_detections, rows[0].num_detections);  // the same pixels
 }
 
-// `-o .` in a study folder: its own summary.csv or run.json were replaced without a word (an operator's probe).
-// A folder of ihcscore's results, summary.csv saved again by Excel (a byte order mark) included, is not refused.
+// `-o .` in a study folder: its own summary.csv or run.json were replaced without a word (an operator's
+// probe). A folder of ihcscore's results, summary.csv saved again by Excel (a byte order mark) included, is
+// not refused.
 TEST_F(ScoreCli, AnOutputFolderHoldingSomeoneElsesTablesIsRefused) {
   const fs::path dir = ihc::test::temp_dir("score_cli_foreign_out");
   fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "a.png");
@@ -421,9 +422,10 @@ TEST_F(ScoreCli, AnOutputFolderHoldingSomeoneElsesTablesIsRefused) {
   ihc::write_file_atomic(dir / "study/summary.csv", "patient,os_months\nP1,12\n");
   RunResult r = run({"score", "a.png", "-o", "study", "--mpp", "0.5"}, dir);
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err,
-            "ihcscore score: error: study/summary.csv was not written by ihcscore score and would be replaced: "
-            "give another -o (a folder of its own for the results)\n");
+  EXPECT_EQ(
+      r.err,
+      "ihcscore score: error: study/summary.csv was not written by ihcscore score and would be replaced: "
+      "give another -o (a folder of its own for the results)\n");
   EXPECT_EQ(ihc::read_file(dir / "study/summary.csv"), "patient,os_months\nP1,12\n");
   EXPECT_FALSE(fs::exists(dir / "study/slides"));
   fs::remove(dir / "study/summary.csv");
@@ -448,7 +450,8 @@ TEST_F(ScoreCli, LinksThatLeadNowhereAndTablesGivenAsListsSayWhy) {
   fs::create_symlink("nowhere.svs", dir / "dangling.svs");
   std::ofstream(dir / "clinical.csv") << "patient,os_months\nP1,12\nP2,30\n";
   std::ofstream(dir / "missing.txt") << "gone1.svs\ngone2.svs\n";
-  const RunResult r = run({"score", "loop1", "dangling.svs", "clinical.csv", "missing.txt", "-o", "out"}, dir);
+  const RunResult r =
+      run({"score", "loop1", "dangling.svs", "clinical.csv", "missing.txt", "-o", "out"}, dir);
   EXPECT_EQ(r.status, 2) << r.err;
   const auto errors = read_tsv(dir / "out/errors.tsv");
   ASSERT_EQ(errors.size(), 6u) << r.err;
