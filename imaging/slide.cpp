@@ -350,6 +350,33 @@ void check_slide_file(const std::filesystem::path& path) {
   if (!stated || !S_ISREG(st.st_mode)) throw SlideError(path, "is not a regular file");
 }
 
+namespace {
+
+// A slide with its place under the memory policy (slide_image.hpp), released after the slide is closed.
+class HeldSlide : public Slide {
+ public:
+  HeldSlide(std::unique_ptr<Slide> slide, std::shared_ptr<void> hold)
+      : hold_(std::move(hold)), slide_(std::move(slide)) {
+    info_ = slide_->info();
+  }
+  cv::Mat read_region(std::int64_t x, std::int64_t y, int level, int w, int h) override {
+    return slide_->read_region(x, y, level, w, h);
+  }
+  cv::Mat associated_image(const std::string& name) override { return slide_->associated_image(name); }
+
+ private:
+  std::shared_ptr<void> hold_;  // declared first: released last
+  std::unique_ptr<Slide> slide_;
+};
+
+std::unique_ptr<Slide> held(std::unique_ptr<Slide> slide) {
+  auto hold = hold_slide_memory();
+  if (!hold) return slide;
+  return std::make_unique<HeldSlide>(std::move(slide), std::move(hold));
+}
+
+}  // namespace
+
 std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenOptions& options) {
   check_slide_file(path);
   std::error_code ec;
@@ -359,7 +386,7 @@ std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenO
   std::unique_ptr<SlideError> first_error;
   for (const auto& backend : kBackends) {
     try {
-      if (auto slide = backend.open(path, options)) return slide;
+      if (auto slide = backend.open(path, options)) return held(std::move(slide));
     } catch (const SlideError& e) {
       if (backend.error_is_final) throw;
       if (!first_error) first_error = std::make_unique<SlideError>(e);

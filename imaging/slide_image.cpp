@@ -1,22 +1,85 @@
 #include "imaging/slide_image.hpp"
 
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
+#include <thread>
 
 #include "imaging/slide_jpeg_tiles.hpp"
 
 namespace ihc {
 
-cv::Mat opencv_image_to_rgb8(const cv::Mat& decoded, std::vector<std::string>* warnings) {
-  cv::Mat img = decoded;
+namespace {
+
+// cvtColor in place (dst == src) converts a copy of the whole image: a row at a time instead.
+void bgr_to_rgb_in_place(cv::Mat& img) {
+  cv::parallel_for_(cv::Range(0, img.rows), [&img](const cv::Range& rows) {
+    cv::Mat converted;
+    for (int y = rows.start; y < rows.end; ++y) {
+      cv::cvtColor(img.row(y), converted, cv::COLOR_BGR2RGB);
+      converted.copyTo(img.row(y));
+    }
+  });
+}
+
+// Continuous BGRA to RGB composited onto white, written over its own buffer: the RGB image is the buffer's
+// first three quarters. Strips of rows go down in order through a small buffer: strip rows [a, b) are written
+// below byte 3 * b * cols, where the BGRA of the rows still to read starts at 4 * b * cols. Compositing an
+// opaque pixel leaves it as it is. `lowest_alpha`: the image's lowest alpha.
+cv::Mat bgra_to_rgb_in_place(cv::Mat& img, int* lowest_alpha) {
+  CV_Assert(img.type() == CV_8UC4 && img.isContinuous());
+  const int rows = img.rows, cols = img.cols;
+  const std::size_t row_bytes = static_cast<std::size_t>(cols) * 3;
+  int lowest = 255;
+  cv::Mat strip_rgb, strip_alpha;
+  constexpr int kStrip = 64;
+  for (int a = 0; a < rows; a += kStrip) {
+    const cv::Mat strip = img.rowRange(a, std::min(rows, a + kStrip));
+    cv::cvtColor(strip, strip_rgb, cv::COLOR_BGRA2RGB);
+    cv::extractChannel(strip, strip_alpha, 3);
+    for (int row = 0; row < strip_rgb.rows; ++row) {
+      auto* p = strip_rgb.ptr<std::uint8_t>(row);
+      const auto* al = strip_alpha.ptr<std::uint8_t>(row);
+      for (int col = 0; col < cols; ++col) {
+        const int av = al[col];
+        if (av >= 255) continue;
+        lowest = std::min(lowest, av);
+        for (int c = 0; c < 3; ++c)
+          p[3 * col + c] = static_cast<std::uint8_t>((p[3 * col + c] * av + 255 * (255 - av) + 127) / 255);
+      }
+    }
+    std::memmove(img.data + static_cast<std::size_t>(a) * row_bytes, strip_rgb.data,
+                 row_bytes * static_cast<std::size_t>(strip_rgb.rows));
+  }
+  *lowest_alpha = lowest;
+  const int total = rows * cols * 3;
+  // The last quarter is not read again: its pages go back to the system (the buffer itself is freed whole).
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto base = reinterpret_cast<std::uintptr_t>(img.data);
+  const std::uintptr_t from = (base + static_cast<std::uintptr_t>(total) + page - 1) / page * page - base;
+  const std::uintptr_t to = (base + img.total() * 4) / page * page - base;
+  if (to > from) madvise(img.data + from, to - from, MADV_DONTNEED);
+  cv::Mat flat = img.reshape(1, 1);
+  return flat.colRange(0, total).reshape(3, rows);
+}
+
+}  // namespace
+
+cv::Mat opencv_image_to_rgb8(cv::Mat decoded, std::vector<std::string>* warnings) {
+  cv::Mat img = std::move(decoded);
   switch (img.depth()) {
     case CV_8U:
       break;
@@ -67,8 +130,20 @@ cv::Mat opencv_image_to_rgb8(const cv::Mat& decoded, std::vector<std::string>* w
     default:
       throw std::runtime_error("unsupported sample type (signed integer pixels); convert it to 8-bit RGB");
   }
+  // Nobody else sees these pixels (a decode handed over with std::move, or a conversion above).
+  const bool own = img.u != nullptr && img.u->refcount == 1 && img.isContinuous() && img.depth() == CV_8U;
   cv::Mat rgb;
   cv::Mat alpha;
+  if (own && img.channels() == 3) {
+    bgr_to_rgb_in_place(img);
+    return img;
+  }
+  if (own && img.channels() == 4) {
+    int lowest = 255;
+    rgb = bgra_to_rgb_in_place(img, &lowest);
+    if (lowest < 255) warnings->push_back("alpha channel composited onto white");
+    return rgb;
+  }
   switch (img.channels()) {
     case 1:
       cv::cvtColor(img, rgb, cv::COLOR_GRAY2RGB);
@@ -116,9 +191,87 @@ cv::Mat opencv_image_to_rgb8(const cv::Mat& decoded, std::vector<std::string>* w
 
 namespace {
 
+struct MemoryGate {
+  std::mutex mu;
+  std::condition_variable cv;
+  SlideMemoryPolicy policy;
+  std::map<std::thread::id, int> holds;  // open slides, by the thread that opened them
+  std::thread::id alone_owner;
+  int alone = 0;          // holds of alone_owner taken alone
+  int waiting_alone = 0;  // threads waiting to open a slide alone: other opens wait behind them
+};
+
+MemoryGate& memory_gate() {
+  static MemoryGate gate;
+  return gate;
+}
+
+class SlideHold {
+ public:
+  SlideHold(std::thread::id owner, bool alone, bool trim) : owner_(owner), alone_(alone), trim_(trim) {}
+  SlideHold(const SlideHold&) = delete;
+  SlideHold& operator=(const SlideHold&) = delete;
+  ~SlideHold() {
+    MemoryGate& g = memory_gate();
+    {
+      std::lock_guard<std::mutex> lock(g.mu);
+      auto it = g.holds.find(owner_);
+      if (it != g.holds.end() && --it->second <= 0) g.holds.erase(it);
+      if (alone_) --g.alone;
+    }
+    g.cv.notify_all();
+    if (trim_) malloc_trim(0);
+  }
+
+ private:
+  std::thread::id owner_;
+  bool alone_;
+  bool trim_;
+};
+
+}  // namespace
+
+void set_slide_memory_policy(const SlideMemoryPolicy& policy) {
+  MemoryGate& g = memory_gate();
+  std::lock_guard<std::mutex> lock(g.mu);
+  g.policy = policy;
+}
+
+bool plain_image_opens_alone(std::int64_t pixels) {
+  MemoryGate& g = memory_gate();
+  std::lock_guard<std::mutex> lock(g.mu);
+  return g.policy.alone_bytes > 0 && pixels * 3 >= g.policy.alone_bytes;
+}
+
+std::shared_ptr<void> hold_slide_memory(bool alone) {
+  MemoryGate& g = memory_gate();
+  std::unique_lock<std::mutex> lock(g.mu);
+  if (g.policy.alone_bytes <= 0 && !g.policy.trim_on_close) return nullptr;
+  alone = alone && g.policy.alone_bytes > 0;
+  const std::thread::id me = std::this_thread::get_id();
+  if (alone) {
+    ++g.waiting_alone;
+    g.cv.wait(lock, [&g, me] {
+      return (g.alone == 0 || g.alone_owner == me) &&
+             std::all_of(g.holds.begin(), g.holds.end(), [me](const auto& h) { return h.first == me; });
+    });
+    --g.waiting_alone;
+    g.alone_owner = me;
+    ++g.alone;
+  } else if (g.holds.count(me) == 0) {
+    g.cv.wait(lock, [&g] { return g.alone == 0 && g.waiting_alone == 0; });
+  }
+  ++g.holds[me];
+  // The alone hold is inside the slide's own: only the outer one trims, once the slide's pixels are freed.
+  return std::make_shared<SlideHold>(me, alone, g.policy.trim_on_close && !alone);
+}
+
+namespace {
+
 class ImageSlide : public Slide {
  public:
-  ImageSlide(const cv::Mat& rgb, SlideInfo info) {
+  ImageSlide(const cv::Mat& rgb, SlideInfo info, std::shared_ptr<void> hold = nullptr)
+      : hold_(std::move(hold)) {
     info_ = std::move(info);
     info_.single_picture = true;
     info_.level_sizes.assign(1, rgb.size());
@@ -154,18 +307,28 @@ class ImageSlide : public Slide {
   }
 
  private:
-  // Downsampled levels are built on first use from the level above (2x2 area average), under one lock;
-  // cv::Mat headers are reference counted, so callers keep a valid image after the lock is released.
+  // Downsampled levels are built on first use from the level above (2x2 area average), under one lock, and
+  // kept when asked for; cv::Mat headers are reference counted, so callers keep a valid image after the lock
+  // is released.
   cv::Mat level_image(int level) {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (int k = 1; k <= level; ++k) {
-      if (levels_[k].empty()) {
-        cv::resize(levels_[k - 1], levels_[k], info_.level_sizes[k], 0, 0, cv::INTER_AREA);
+    if (levels_[level].empty()) {
+      // From the nearest level above that was asked for; the ones in between are made on the way and
+      // dropped (the overview of a 15000 x 15000 image kept its 7500 x 7500 step: 169 MB).
+      int k = level;
+      while (levels_[k].empty()) --k;
+      cv::Mat image = levels_[k];
+      for (++k; k <= level; ++k) {
+        cv::Mat smaller;
+        cv::resize(image, smaller, info_.level_sizes[k], 0, 0, cv::INTER_AREA);
+        image = smaller;
       }
+      levels_[level] = image;
     }
     return levels_[level];
   }
 
+  std::shared_ptr<void> hold_;  // released once the levels below are freed
   std::mutex mutex_;
   std::vector<cv::Mat> levels_;
 };
@@ -277,6 +440,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
   info.path = path;
   info.backend = "opencv";
   cv::Mat decoded;
+  std::shared_ptr<void> hold;  // a large image's place alone in memory
   bool palette = false;
   try {
     switch (kind) {
@@ -290,6 +454,8 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         // A truncated PNG lacks its closing IEND chunk: said here, before libpng prints its own "Read Error"
         // line on stderr in the middle of the progress.
         if (!png_has_end(path)) throw SlideError(path, "the PNG is truncated (it does not end with IEND)");
+        if (plain_image_opens_alone(std::int64_t{header.width} * header.height))
+          hold = hold_slide_memory(true);
         decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
         if (decoded.empty()) throw SlideError(path, "cannot decode PNG image (truncated or corrupt)");
         break;
@@ -310,6 +476,8 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
           if (std::strcmp(e.what(), "Premature end of JPEG file") == 0) reason += " (the file is truncated)";
           throw SlideError(path, reason);
         }
+        // Its size is known once decoded: alone for detection, not for the decode.
+        if (plain_image_opens_alone(static_cast<std::int64_t>(rgb.total()))) hold = hold_slide_memory(true);
         if (header.density_unit == 1 || header.density_unit == 2) {
           info.properties["jpeg.density-x"] = std::to_string(header.density_x);
           info.properties["jpeg.density-y"] = std::to_string(header.density_y);
@@ -336,7 +504,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         }
         info.level_sizes.clear();
         resolve_resolution(info, options);
-        return std::make_unique<ImageSlide>(rgb, std::move(info));
+        return std::make_unique<ImageSlide>(rgb, std::move(info), std::move(hold));
       }
       case ImageKind::Tiff: {
         info.format = "tiff";
@@ -358,6 +526,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
                                   " pages; only the first is scored (save each page as its own file)");
         }
         palette = tiff.photometric == 3;
+        if (plain_image_opens_alone(std::int64_t{tiff.width} * tiff.height)) hold = hold_slide_memory(true);
         decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
         if (decoded.empty()) {
           throw SlideError(path, "OpenCV cannot decode this TIFF (compression " +
@@ -376,6 +545,8 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         if (decoded.empty()) throw SlideError(path, "OpenCV cannot decode this " + info.format + " image");
         if (over_limit(decoded.cols, decoded.rows))
           throw SlideError(path, too_large(decoded.cols, decoded.rows, ext));
+        if (plain_image_opens_alone(static_cast<std::int64_t>(decoded.total())))
+          hold = hold_slide_memory(true);
         break;
       }
       case ImageKind::None:
@@ -388,13 +559,12 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
   if (palette) info.warnings.push_back("palette (indexed-colour) image converted to 8-bit RGB");
   cv::Mat rgb;
   try {
-    rgb = opencv_image_to_rgb8(decoded, &info.warnings);
+    rgb = opencv_image_to_rgb8(std::move(decoded), &info.warnings);
   } catch (const std::runtime_error& e) {
     throw SlideError(path, e.what());
   }
-  decoded.release();
   resolve_resolution(info, options);
-  return std::make_unique<ImageSlide>(rgb, std::move(info));
+  return std::make_unique<ImageSlide>(rgb, std::move(info), std::move(hold));
 }
 
 }  // namespace ihc

@@ -22,7 +22,30 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
 
 // Any decoded OpenCV image (BGR/BGRA/gray/gray+alpha, 8/16-bit or float) to CV_8UC3 RGB, alpha composited
 // onto white; each conversion is named in `warnings`. Throws std::runtime_error for other sample types.
-cv::Mat opencv_image_to_rgb8(const cv::Mat& decoded, std::vector<std::string>* warnings);
+// An 8-bit colour image is converted within its own pixels when `decoded` holds the only reference to them
+// (passed with std::move): a 15000 x 15000 PNG then takes 675 MB (BGRA: 900 MB), not 1.35 GB (1.8 GB).
+cv::Mat opencv_image_to_rgb8(cv::Mat decoded, std::vector<std::string>* warnings);
+
+// Memory of slides scored side by side (ihcscore score -j 2). A plain image is decoded whole, 3 bytes a
+// pixel before its levels and tile workers: two 15000 x 15000 PNGs at once took 2.95 GB against the 1.5 GB
+// the batch keeps to. Off until set (the viewer keeps it off; the command-line tool sets it).
+struct SlideMemoryPolicy {
+  // > 0: a plain image whose RGB pixels take at least this many bytes is the only slide open in the process:
+  // its open waits, before decoding, until the slides of other threads are closed, and their next opens wait
+  // until it is closed. A thread's own slides never make it wait.
+  std::int64_t alone_bytes = 0;
+  // Freed heap memory goes back to the system (malloc_trim) each time a slide is closed: a long batch's
+  // threads otherwise keep each one's largest slide in their own malloc arenas (1.94 GB after 64 slides).
+  bool trim_on_close = false;
+};
+void set_slide_memory_policy(const SlideMemoryPolicy& policy);
+
+// A slide's place under the policy, held for as long as the slide is open; nullptr when there is no policy.
+// open_slide takes one for every slide it returns; the OpenCV back-end takes an `alone` one for a large
+// plain image (pixels >= alone_bytes / 3) before decoding it.
+std::shared_ptr<void> hold_slide_memory(bool alone = false);
+// True when a plain image of this many pixels is opened alone under the policy.
+bool plain_image_opens_alone(std::int64_t pixels);
 
 // A slide over an RGB image already in memory (synthetic images, tests). info.path/format/properties are
 // kept; backend, levels and downsamples are filled in; mpp from properties/options as for files.

@@ -224,6 +224,32 @@ TEST(ImageBackend, GrayscaleSixteenBitAlphaAndFloatBecome8BitRgbWithWarnings) {
   EXPECT_EQ(fp[2], 0);
 }
 
+// A decode handed over (std::move) is converted within its own pixels, to save a whole-image copy of a large
+// PNG; the pixels must be exactly those of the copying conversion, alpha compositing included.
+TEST(ImageBackend, ConversionWithinTheDecodedPixelsEqualsTheCopyingOne) {
+  cv::RNG rng(7);
+  for (const int channels : {3, 4}) {
+    cv::Mat decoded(131, 97, CV_8UC(channels));  // rows not a multiple of the 64-row strips
+    rng.fill(decoded, cv::RNG::UNIFORM, 0, 256);
+    if (channels == 4) {
+      std::vector<cv::Mat> planes;
+      cv::split(decoded, planes);
+      planes[3].rowRange(0, 40).setTo(255);  // opaque rows beside partly transparent ones
+      cv::merge(planes, decoded);
+    }
+    const cv::Mat kept = decoded.clone();
+    Strings copied_warnings, own_warnings;
+    const cv::Mat copied = opencv_image_to_rgb8(kept, &copied_warnings);  // `kept` stays: the copying path
+    const cv::Mat own = opencv_image_to_rgb8(std::move(decoded), &own_warnings);
+    ASSERT_EQ(own.type(), CV_8UC3);
+    ASSERT_EQ(own.size(), copied.size());
+    EXPECT_EQ(cv::norm(own, copied, cv::NORM_INF), 0.0) << channels << " channels";
+    EXPECT_EQ(own_warnings, copied_warnings);
+    EXPECT_EQ(own.at<cv::Vec3b>(0, 0)[0], kept.at<cv::Vec4b>(0, 0)[2] * (channels == 4) +
+                                              kept.at<cv::Vec3b>(0, 0)[2] * (channels == 3));  // BGR -> RGB
+  }
+}
+
 TEST(ImageBackend, ResolutionFromTiffTagsPngPhysAndJfifDensity) {
   const auto dir = test::temp_dir("slide_image_resolution");
   const cv::Mat bgr = bgr_pattern(40, 30);
