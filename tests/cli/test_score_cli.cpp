@@ -2022,18 +2022,20 @@ TEST_F(ScoreCli, ProgressShowsTwoBarsOnATerminalAndOneLinePerSlideOtherwise) {
   std::ofstream(dir / "empty.svs").close();
   if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script (util-linux) missing";
 
-  // On a pseudo-terminal: the batch bar and the current slide's bar with tiles done / total.
+  // On a pseudo-terminal (`script` gives it no size: the width is COLUMNS, here 60): the batch bar and the
+  // current slide's bar with tiles done / total, each line narrower than the terminal (a wrapped line broke
+  // the redraw on an 80-column terminal).
   const std::string cmd =
-      "cd " + ihc::test::shell_quote(dir.string()) + " && script -qfec " +
+      "cd " + ihc::test::shell_quote(dir.string()) + " && COLUMNS=60 script -qfec " +
       ihc::test::shell_quote(
           ihc::test::shell_quote(binary().string()) +
           " score big.svs -o tty -j 1 --set tile_size_px=256 --set tissue_detection=false") +
       " /dev/null > tty.txt 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   const std::string tty = ihc::read_file(dir / "tty.txt");
-  EXPECT_TRUE(std::regex_search(tty, std::regex(R"(batch \[\.{30}\] 0/1 slides, 0 failed)"))) << tty;
+  EXPECT_TRUE(std::regex_search(tty, std::regex(R"(batch \[[#.]{10,30}\] 0/1 slides)"))) << tty;
   std::smatch m;
-  const std::regex slide_bar(R"(  big {25} \[[#.]{20}\] (\d+)/(\d+) tiles, [0-9.]+ tiles/s)");
+  const std::regex slide_bar(R"(  big \[[#.]{10,20}\] (\d+)/(\d+) tiles)");
   int bars_with_tiles = 0;
   for (auto it = std::sregex_iterator(tty.begin(), tty.end(), slide_bar); it != std::sregex_iterator();
        ++it) {
@@ -2045,6 +2047,10 @@ TEST_F(ScoreCli, ProgressShowsTwoBarsOnATerminalAndOneLinePerSlideOtherwise) {
     }
   }
   EXPECT_GT(bars_with_tiles, 0) << tty;
+  for (std::string line : lines_of(std::regex_replace(tty, std::regex("\033\\[1A\r\033\\[2K"), "\n"))) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind("batch ", 0) == 0 || line.rfind("  big ", 0) == 0) EXPECT_LE(line.size(), 59U) << line;
+  }
   EXPECT_NE(tty.find("\033[1A\r\033[2K"), std::string::npos);  // redrawn in place
   EXPECT_TRUE(std::regex_search(tty, std::regex(R"(\[1/1\] big ok [0-9.]+s)"))) << tty;
 
