@@ -1,6 +1,10 @@
 #include "imaging/slide_openslide.hpp"
 
 #include <openslide/openslide.h>
+#include <tiffio.h>
+
+#include <cstdarg>
+#include <mutex>
 
 #include <string>
 #include <vector>
@@ -93,6 +97,19 @@ class OpenSlideSlide : public Slide {
   openslide_t* osr_;
 };
 
+// libtiff's default handlers print on stderr ("TIFFReadRawTile: Read error at row 4294967295, ...") in the
+// middle of the progress when OpenSlide reads a slide truncated or replaced mid-run; OpenSlide's own error
+// ("Cannot read raw tile") is what the slide's message carries.
+void quiet_tiff_error(const char* /*module*/, const char* /*fmt*/, va_list /*ap*/) {}
+
+void silence_libtiff_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    TIFFSetErrorHandler(quiet_tiff_error);
+    TIFFSetWarningHandler(nullptr);
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<Slide> open_with_openslide(const std::filesystem::path& path, const OpenOptions& options) {
@@ -100,6 +117,7 @@ std::unique_ptr<Slide> open_with_openslide(const std::filesystem::path& path, co
   const char* vendor = openslide_detect_vendor(path.c_str());
   if (vendor == nullptr) return nullptr;
   const std::string vendor_name = vendor;
+  silence_libtiff_once();
   openslide_t* osr = openslide_open(path.c_str());
   if (osr == nullptr) {
     throw SlideError(path, "OpenSlide 3.4 recognised a " + vendor_name + " file but could not open it");
