@@ -811,7 +811,11 @@ std::vector<SynthCell> SynthRenderer::cells(const cv::Rect& rect) const {
     for (std::int64_t gx = gx0; gx <= gx1; ++gx) {
       const Seed s = im.make_seed(gx, gy);
       if (s.type == SeedType::None) continue;
-      if (s.x < rect.x || s.y < rect.y || s.x >= rect.x + rect.width || s.y >= rect.y + rect.height) continue;
+      // By the pixel that holds the centre (pixel i spans [i - 0.5, i + 0.5) in these index coordinates): a
+      // centre at 639.6 lies beyond a 640 px image's last pixel, and its truth point, 640.1 in the files' pixel
+      // edges, was outside the image.
+      const double px = s.x + 0.5, py = s.y + 0.5;
+      if (px < rect.x || py < rect.y || px >= rect.x + rect.width || py >= rect.y + rect.height) continue;
       SynthCell c;
       c.id = s.id;
       c.x = s.x;

@@ -97,7 +97,7 @@ class SynthRenderer {
   // RGB CV_8UC3 of a level-0 rectangle inside the image. Thread-safe. `maps` (optional) gets the
   // concentrations.
   cv::Mat render(const cv::Rect& rect, SynthMaps* maps = nullptr) const;
-  // Cells whose nucleus centre lies in `rect`, ordered by grid row then column.
+  // Cells whose nucleus centre lies in a pixel of `rect`, ordered by grid row then column.
   std::vector<SynthCell> cells(const cv::Rect& rect) const;
 
  private:
