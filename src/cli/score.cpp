@@ -787,6 +787,11 @@ int run_score(const Args& args) {
     return usage_error(out.string() + " is in use by another ihcscore score" + pid +
                        ": wait for it to finish or give another -o");
   }
+  try {
+    ensure_directory(out / "slides");  // a file of that name failed every slide, one by one
+  } catch (const std::exception& e) {
+    return usage_error(std::string("output folder: ") + e.what());
+  }
   if (!o.resume && !o.force) {
     int existing = 0;
     for (const auto& item : inputs.items) {

@@ -434,6 +434,15 @@ TEST_F(ScoreCli, AnOutputFolderHoldingSomeoneElsesTablesIsRefused) {
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("study/run.json was not written by ihcscore score"), std::string::npos) << r.err;
 
+  // A file where the slides' folder goes is refused up front, not failed slide by slide.
+  fs::create_directories(dir / "flat");
+  ihc::write_file_atomic(dir / "flat/slides", "");
+  r = run({"score", "a.png", "-o", "flat", "--mpp", "0.5"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "ihcscore score: error: output folder: flat/slides: cannot create directory: 'flat/slides' is a "
+            "file, not a directory\n");
+
   ASSERT_EQ(run({"score", "a.png", "-o", "out", "--mpp", "0.5"}, dir).status, 0);
   ihc::write_file_atomic(dir / "out/summary.csv", "\xEF\xBB\xBF" + ihc::read_file(dir / "out/summary.csv"));
   r = run({"score", "a.png", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
