@@ -812,8 +812,8 @@ std::vector<SynthCell> SynthRenderer::cells(const cv::Rect& rect) const {
       const Seed s = im.make_seed(gx, gy);
       if (s.type == SeedType::None) continue;
       // By the pixel that holds the centre (pixel i spans [i - 0.5, i + 0.5) in these index coordinates): a
-      // centre at 639.6 lies beyond a 640 px image's last pixel, and its truth point, 640.1 in the files' pixel
-      // edges, was outside the image.
+      // centre at 639.6 lies beyond a 640 px image's last pixel, and its truth point, 640.1 in the files'
+      // pixel edges, was outside the image.
       const double px = s.x + 0.5, py = s.y + 0.5;
       if (px < rect.x || py < rect.y || px >= rect.x + rect.width || py >= rect.y + rect.height) continue;
       SynthCell c;
