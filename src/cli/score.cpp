@@ -41,10 +41,17 @@ void install_signal_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
+  // A signal ignored when the run started stays ignored: `nohup ihcscore score ... &` must outlive the
+  // session (SIGHUP), and a script's background job is started with SIGINT ignored.
+  auto handle_unless_ignored = [&sa](int sig) {
+    struct sigaction old {};
+    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) return;
+    sigaction(sig, &sa, nullptr);
+  };
+  handle_unless_ignored(SIGINT);
   sigaction(SIGTERM, &sa, nullptr);
   // A dropped ssh session: stop as for Ctrl-C (tables marked interrupted) instead of dying with them half.
-  sigaction(SIGHUP, &sa, nullptr);
+  handle_unless_ignored(SIGHUP);
   // A closed log pipe (`ihcscore score ... | head`) must not kill an overnight batch: writes to it fail
   // instead, and the results are in OUT.
   signal(SIGPIPE, SIG_IGN);

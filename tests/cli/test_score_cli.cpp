@@ -1324,7 +1324,9 @@ void make_big_slide(const fs::path& dir) {
 // Scores big.svs into `dir`/out with one worker and 256 px tiles (plus `extra`), sends `sig` as soon as the
 // first tiles' cells reach the temporary cells.csv (its first 4 KiB buffer flushed: a fixed wait raced the
 // whole run once detection got fast), and returns the wait status.
-int score_and_signal(const fs::path& dir, int sig, const std::vector<std::string>& extra) {
+// With `ignored`, the process starts with `sig` ignored, as nohup starts it.
+int score_and_signal(const fs::path& dir, int sig, const std::vector<std::string>& extra,
+                     bool ignored = false) {
   std::vector<std::string> args{"ihcscore", "score", "big.svs",         "-o", "out", "-j",
                                 "1",        "--set", "tile_size_px=256"};
   args.insert(args.end(), extra.begin(), extra.end());
@@ -1332,6 +1334,7 @@ int score_and_signal(const fs::path& dir, int sig, const std::vector<std::string
   if (pid < 0) return -1;
   if (pid == 0) {
     if (chdir(dir.c_str()) != 0) _exit(99);
+    if (ignored) signal(sig, SIG_IGN);
     const int fd = ::open("/dev/null", 1);
     dup2(fd, 2);
     std::vector<char*> argv(args.size() + 1, nullptr);
@@ -1411,6 +1414,18 @@ TEST_F(ScoreCli, HangupStopsLikeCtrlCWithTheTablesMarked) {
   const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].status, "FAILED: interrupted before it was scored; run again with --resume");
+}
+
+// `nohup ihcscore score ... &`: a SIGHUP ignored at the start stays ignored, and the batch outlives the
+// session (the handler installed for a dropped ssh session had replaced nohup's ignore: a re-probe).
+TEST_F(ScoreCli, UnderNohupAHangupIsIgnored) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_nohup");
+  make_big_slide(dir);
+  const int status = score_and_signal(dir, SIGHUP, {}, true);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/run.json"))["status"], "complete");
+  EXPECT_TRUE(fs::exists(dir / "out/slides/big/slide.json"));
 }
 
 namespace {
