@@ -410,6 +410,7 @@ SlideRecord start_record(const ScoreSlideRequest& req, const ParamSet& params) {
     rec.source_size = st->size;
     rec.source_mtime_ns = st->mtime_ns;
   }
+  rec.source_fingerprint = file_fingerprint(req.input);
   return rec;
 }
 

@@ -1021,6 +1021,7 @@ std::string slide_json_text(const SlideRecord& s) {
   if (!is_utf8(s.source)) o["source_bytes_hex"] = hex_bytes(s.source);
   o["source_size"] = s.source_size;
   o["source_mtime_ns"] = s.source_mtime_ns;
+  if (!s.source_fingerprint.empty()) o["source_fingerprint"] = s.source_fingerprint;
   o["params_hash"] = s.params_hash;
   o["detection_hash"] = s.detection_hash;
   o["cells_detected"] = s.cells_detected;
@@ -1071,6 +1072,7 @@ SlideRecord read_slide_json_source(const fs::path& path) {
   };
   s.source_size = integer("source_size");
   s.source_mtime_ns = integer("source_mtime_ns");
+  s.source_fingerprint = string_member(o, "source_fingerprint");
   return s;
 }
 
@@ -1093,6 +1095,7 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
                                               : o.value("source", "");
     s.source_size = o.value("source_size", std::int64_t{0});
     s.source_mtime_ns = o.value("source_mtime_ns", std::int64_t{0});
+    s.source_fingerprint = o.value("source_fingerprint", "");  // absent before session 28
     s.params_hash = o.value("params_hash", "");
     s.detection_hash = o.value("detection_hash", "");  // absent before session 24
     s.cells_detected = o.value("cells_detected", "");

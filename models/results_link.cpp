@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <utility>
@@ -66,12 +68,11 @@ EarlierResults earlier_results(const fs::path& dir) {
       }
       const fs::path source = results_source(it->path(), rec);
       if (!source.empty()) r.id_by_file.emplace(file_identity(source), id);
-      // Only a slide gone from where it was scored can have moved: while it is there, another file of the
-      // same name, size and time (uncompressed images of one camera, a FAT disk's 2 s clock, cp -p) is
-      // another slide, and took the first one's scores before.
-      if (!source.empty() && rec.source_size > 0 && !file_stamp(source))
+      if (!source.empty() && rec.source_size > 0) {
         r.id_by_moved.emplace(
-            moved_slide_key(source.filename().string(), rec.source_size, rec.source_mtime_ns), id);
+            moved_slide_key(source.filename().string(), rec.source_size, rec.source_mtime_ns),
+            EarlierResults::Moved{id, source, rec.source_fingerprint, !file_stamp(source)});
+      }
     } catch (const std::exception&) {
       try {
         SlideRecord redo;
@@ -84,18 +85,83 @@ EarlierResults earlier_results(const fs::path& dir) {
   return r;
 }
 
+std::string file_fingerprint(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::error_code ec;
+  const auto size = fs::file_size(p, ec);
+  if (!in || ec) return "";
+  constexpr std::uintmax_t kPart = 1 << 20;
+  std::uint64_t h = 14695981039346656037ULL;
+  std::vector<char> buf(kPart);
+  auto hash_part = [&](std::uintmax_t offset, std::uintmax_t n) {
+    in.seekg(static_cast<std::streamoff>(offset));
+    in.read(buf.data(), static_cast<std::streamsize>(n));
+    for (std::streamsize k = 0; k < in.gcount(); ++k) {
+      h ^= static_cast<unsigned char>(buf[static_cast<std::size_t>(k)]);
+      h *= 1099511628211ULL;
+    }
+    return in.gcount() == static_cast<std::streamsize>(n);
+  };
+  const std::uintmax_t head = std::min(size, kPart);
+  if (!hash_part(0, head)) return "";
+  if (size > kPart && !hash_part(size - std::min(size - kPart, kPart), std::min(size - kPart, kPart)))
+    return "";
+  char text[40];
+  std::snprintf(text, sizeof text, "%ju:%016llx", size, static_cast<unsigned long long>(h));
+  return text;
+}
+
 std::string moved_slide_key(const std::string& file_name, std::int64_t size, std::int64_t mtime_ns) {
   return file_name + "\n" + std::to_string(size) + "\n" + std::to_string(mtime_ns);
 }
+
+namespace {
+
+// Path components two paths share from the end: 2 for in/caseA/slide1.bmp and out/caseA/slide1.bmp.
+int shared_trailing_components(const fs::path& a, const fs::path& b) {
+  const fs::path na = a.lexically_normal(), nb = b.lexically_normal();
+  const std::vector<fs::path> pa(na.begin(), na.end()), pb(nb.begin(), nb.end());
+  int n = 0;
+  for (auto ia = pa.rbegin(), ib = pb.rbegin(); ia != pa.rend() && ib != pb.rend() && *ia == *ib; ++ia, ++ib)
+    ++n;
+  return n;
+}
+
+}  // namespace
 
 std::string results_id_among(const EarlierResults& earlier, const fs::path& slide,
                              const std::set<std::string>& taken) {
   const auto own = earlier.id_by_file.find(file_identity(slide));
   if (own != earlier.id_by_file.end() && !taken.count(ascii_lower(own->second))) return own->second;
   if (const auto st = file_stamp(slide)) {
-    const auto moved =
-        earlier.id_by_moved.find(moved_slide_key(slide.filename().string(), st->size, st->mtime_ns));
-    if (moved != earlier.id_by_moved.end() && !taken.count(ascii_lower(moved->second))) return moved->second;
+    // Moved, copied or mounted elsewhere: the same content (or, for folders of before fingerprints, a source
+    // no longer there), then the folder whose source path ends most like this one ("caseA/slide1.bmp" beside
+    // "caseB/slide1.bmp" after their folder was renamed); a tie names no one.
+    const auto [first, last] =
+        earlier.id_by_moved.equal_range(moved_slide_key(slide.filename().string(), st->size, st->mtime_ns));
+    std::string fingerprint;
+    const std::string* best = nullptr;
+    int best_shared = -1;
+    bool tie = false;
+    for (auto it = first; it != last; ++it) {
+      const EarlierResults::Moved& m = it->second;
+      if (taken.count(ascii_lower(m.id))) continue;
+      if (!m.fingerprint.empty()) {
+        if (fingerprint.empty()) fingerprint = file_fingerprint(slide);
+        if (fingerprint != m.fingerprint) continue;
+      } else if (!m.gone) {
+        continue;  // another file of the same name, size and time, and its own slide still there
+      }
+      const int shared = shared_trailing_components(m.source, slide);
+      if (shared > best_shared) {
+        best = &m.id;
+        best_shared = shared;
+        tie = false;
+      } else if (shared == best_shared) {
+        tie = true;
+      }
+    }
+    if (best != nullptr && !tie) return *best;
   }
   const std::string base = results_id(slide);
   std::string id = base;

@@ -45,17 +45,29 @@ inline constexpr const char* kRedoSourceFile = ".source";
 // come and go.
 struct EarlierResults {
   std::map<std::string, std::string> id_by_file;  // file_identity of slide.json's source -> folder name
-  // moved_slide_key of slide.json's source -> folder name, for sources no longer where they were scored: a
-  // slide moved or mounted elsewhere (the same name, size and modification time) keeps its results.
-  std::map<std::string, std::string> id_by_moved;
+  // moved_slide_key of slide.json's source -> its folders: a slide moved, copied or mounted elsewhere (the
+  // same name, size and modification time) keeps its results when its content is the one scored there.
+  struct Moved {
+    std::string id;
+    std::filesystem::path source;  // as resolved from slide.json
+    std::string fingerprint;       // slide.json's source_fingerprint; empty before session 28
+    bool gone = false;             // nothing at `source` any more
+  };
+  std::multimap<std::string, Moved> id_by_moved;
   std::set<std::string> ids;  // folders holding results (slide.json or review.json), lower case
   // "out/slides/a/slide.json: ..." for each slide.json read only for its source (a mistyped field).
   std::vector<std::string> unreadable;
 };
 EarlierResults earlier_results(const std::filesystem::path& dir);
+// A file's content in short: its size and a 64-bit FNV-1a hash of its first and last MiB, as hex; "" when it
+// cannot be read. Tells two images of one name, size and time apart (uncompressed camera images, a FAT
+// disk's 2 s clock) without reading a whole slide.
+std::string file_fingerprint(const std::filesystem::path& p);
 // A slide's file name, byte size and modification time (ns): what a move or another mount point keeps.
 std::string moved_slide_key(const std::string& file_name, std::int64_t size, std::int64_t mtime_ns);
-// The id of `slide` there: its own earlier folder's (found by file identity, else by moved_slide_key), else
+// The id of `slide` there: its own earlier folder's (found by file identity, else by moved_slide_key and a
+// matching fingerprint, or for folders of before fingerprints by a source that is gone; among several, the
+// one whose source path shares the most trailing components, none when that is a tie), else
 // results_id(slide) made unique ("a-2", "a-3", ...) against the earlier folders and `taken` (lower case; ids
 // given in this run). Never another slide's folder.
 std::string results_id_among(const EarlierResults& earlier, const std::filesystem::path& slide,

@@ -272,9 +272,13 @@ bool Run::try_reuse(std::size_t i) {
     const auto st = file_stamp(item.path);
     if (!st) return false;
     // The same file, or the same name, size and time: the slide's folder moved or is mounted elsewhere.
+    const bool same_path = fs::weakly_canonical(r.source, ec) == fs::weakly_canonical(item.path, ec);
     if (r.source_size != st->size || r.source_mtime_ns != st->mtime_ns ||
-        (fs::weakly_canonical(r.source, ec) != fs::weakly_canonical(item.path, ec) &&
-         fs::path(r.source).filename() != item.path.filename())) {
+        (!same_path && fs::path(r.source).filename() != item.path.filename())) {
+      return false;
+    }
+    // Elsewhere, its content must be the one scored (slide.json of session 28 on records it).
+    if (!same_path && !r.source_fingerprint.empty() && file_fingerprint(item.path) != r.source_fingerprint) {
       return false;
     }
     const bool own_mpp = mpp_from_file(r);

@@ -1772,6 +1772,43 @@ TEST_F(ScoreCli, AnotherFileOfTheSameNameSizeAndTimeIsNotAMovedSlide) {
             ihc::read_slide_json(dir / "alone/slides/slide1/slide.json").total.num_positive);
 }
 
+// Two images of one name, size and time in caseA/ and caseB/ of a folder that is then renamed: each keeps its
+// own folder (slide.json's fingerprint of the content, then the longest shared end of the path); a re-probe
+// saw caseA reported with caseB's results. A copy on another disk, its original still there, keeps the
+// results too (the same content).
+TEST_F(ScoreCli, SameStampSlidesInARenamedFolderKeepTheirOwnResults) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_same_stamp_moved");
+  for (const char* c : {"N/caseA", "N/caseB"}) fs::create_directories(dir / c);
+  synth_field(dir, "a.png", 400, 300, 5);
+  synth_field(dir, "b.png", 400, 300, 6);
+  cv::imwrite((dir / "N/caseA/slide1.bmp").string(), cv::imread((dir / "a.png").string()));
+  cv::imwrite((dir / "N/caseB/slide1.bmp").string(), cv::imread((dir / "b.png").string()));
+  fs::last_write_time(dir / "N/caseB/slide1.bmp", fs::last_write_time(dir / "N/caseA/slide1.bmp"));
+  ASSERT_EQ(run({"score", "N", "-o", "out", "--mpp", "0.5"}, dir).status, 0);
+  const auto positives = [&](const char* id) {
+    return ihc::read_slide_json(dir / "out/slides" / id / "slide.json").total.num_positive;
+  };
+  const auto a_positive = positives("slide1"), b_positive = positives("slide1-2");
+  ASSERT_NE(a_positive, b_positive);
+  fs::rename(dir / "N", dir / "N2");
+  RunResult r = run({"score", "N2/caseB", "N2/caseA", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("slide1-2 complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("slide1 complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1/slide.json").source, "N2/caseA/slide1.bmp");
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1-2/slide.json").source, "N2/caseB/slide1.bmp");
+  EXPECT_EQ(positives("slide1"), a_positive);
+  EXPECT_EQ(positives("slide1-2"), b_positive);
+  EXPECT_FALSE(fs::exists(dir / "out/slides/slide1-3"));
+  // A copy elsewhere (cp -p keeps the time), the original still in place: the same slide.
+  fs::create_directories(dir / "disk2");
+  fs::copy(dir / "N2", dir / "disk2/N2", fs::copy_options::recursive);
+  fs::last_write_time(dir / "disk2/N2/caseA/slide1.bmp", fs::last_write_time(dir / "N2/caseA/slide1.bmp"));
+  r = run({"score", "disk2/N2/caseA", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("slide1 complete (resumed)"), std::string::npos) << r.err;
+}
+
 // A researcher adds --mpp for the JPEGs that joined a folder of slides: the slides stating their own pixel
 // size are not scored again (hours on a real batch), the images that take it are; and "1.50" is "1.5".
 TEST_F(ScoreCli, ResumeRedoesOnlySlidesThatMppOrAChangedValueReallyChanges) {
