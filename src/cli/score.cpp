@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "cli/batch.hpp"
@@ -86,7 +87,7 @@ std::vector<std::string> terminal_warnings(const SlideRecord& record) {
 // with its own summary.csv or run.json), else "": ours are replaced without a word, theirs must not be.
 std::string foreign_output(const fs::path& out) {
   std::error_code ec;
-  if (fs::exists(out / "run.json", ec)) {
+  if (fs::exists(out / "run.json", ec) && fs::file_size(out / "run.json", ec) > 0) {
     bool ours = false;
     try {
       const json j = json::parse(read_file(out / "run.json"));
@@ -96,15 +97,27 @@ std::string foreign_output(const fs::path& out) {
     if (!ours) return "run.json";
   }
   for (const char* table : {"summary.csv", "summary_stats.csv"}) {
-    if (!fs::exists(out / table, ec)) continue;
+    if (!fs::exists(out / table, ec) || fs::file_size(out / table, ec) == 0) continue;
     std::string head;
     try {
-      head = read_file(out / table).substr(0, 64);
+      head = read_file(out / table).substr(0, 4096);
     } catch (const std::exception&) {
     }
-    if (head.rfind("\xEF\xBB\xBF", 0) == 0) head.erase(0, 3);  // ours, saved again by Excel
-    const std::string first = head.substr(0, head.find_first_of(",;\t\r\n"));
-    if (first != "Image" && first != "image") return table;
+    // Our header, however a spreadsheet saved it again (byte order mark, UTF-16, quotes, ';', a "sep=,"
+    // line): its count and status columns. A study table that merely starts with "Image" (QuPath's
+    // measurement export) has no Status.
+    std::string text;
+    for (const char c : head) {
+      if (c != '\0' && c != '"') text += c;
+    }
+    std::string header;
+    std::istringstream lines(text);
+    while (std::getline(lines, header) && header.rfind("sep=", 0) == 0) {
+    }
+    const bool ours =
+        (header.find("Num Detections") != std::string::npos && header.find("Status") != std::string::npos) ||
+        (header.find("num_detections") != std::string::npos && header.find("status") != std::string::npos);
+    if (!ours) return table;
   }
   return "";
 }

@@ -443,10 +443,25 @@ TEST_F(ScoreCli, AnOutputFolderHoldingSomeoneElsesTablesIsRefused) {
             "ihcscore score: error: output folder: flat/slides: cannot create directory: 'flat/slides' is a "
             "file, not a directory\n");
 
+  // QuPath's measurement export also starts with Image (and has Num Detections), but no Status: not ours.
+  ihc::write_file_atomic(dir / "study/run.json", "");  // an empty file holds nothing to lose
+  ihc::write_file_atomic(dir / "study/summary.csv", "Image,Name,Class,Parent,ROI,Num Detections\n");
+  r = run({"score", "a.png", "-o", "study", "--mpp", "0.5"}, dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("study/summary.csv was not written by ihcscore score"), std::string::npos) << r.err;
+
+  // Ours, saved again by Excel (byte order mark, "sep=,") or LibreOffice (every field quoted, ';').
   ASSERT_EQ(run({"score", "a.png", "-o", "out", "--mpp", "0.5"}, dir).status, 0);
-  ihc::write_file_atomic(dir / "out/summary.csv", "\xEF\xBB\xBF" + ihc::read_file(dir / "out/summary.csv"));
-  r = run({"score", "a.png", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
-  EXPECT_EQ(r.status, 0) << r.err;
+  const std::string ours = ihc::read_file(dir / "out/summary.csv");
+  std::string quoted = "\"";
+  for (const char c : ours.substr(0, ours.find('\n')))
+    quoted += c == ',' ? std::string("\";\"") : std::string(1, c);
+  quoted += "\"\n";
+  for (const std::string& resaved : {"\xEF\xBB\xBF" + ours, "sep=,\r\n" + ours, quoted}) {
+    ihc::write_file_atomic(dir / "out/summary.csv", resaved);
+    r = run({"score", "a.png", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
+    EXPECT_EQ(r.status, 0) << resaved.substr(0, 40) << "\n" << r.err;
+  }
 }
 
 // Inputs that name nothing say why (an operator's probe): a symbolic link loop said "no such file or
