@@ -182,7 +182,9 @@ const std::vector<SummaryColumn>& summary_columns() {
       {"Intensity score", "intensity_score", "Allred intensity score of the positive cells (0-3)"},
       {"IxP score", "ixp_score", "intensity score x positive % (0-300)"},
       {"Allred proportion", "allred_proportion",
-       "Allred proportion score of Positive % (0 none, 1 <1 %, 2 1-10 %, 3 11-33 %, 4 34-66 %, 5 >=67 %)"},
+       "Allred proportion score of Positive % (0-5, QuPath's edges: 0 none, 1 below 1 %, 2 below 10 %, 3 "
+       "below "
+       "1/3, 4 below 2/3, 5 from 2/3)"},
       {"Allred score", "allred_score", "Allred proportion score + intensity score (0-8)"},
       {"IRS", "irs", "immunoreactive score: percentage category x intensity (0-12)"},
       {"Group", "group",
@@ -209,6 +211,13 @@ bool row_failed(const ScoreRow& r) { return r.status.rfind("FAILED", 0) == 0; }
 // Single-threshold positives have no grade: Num 1+/2+/3+ are unknown, not 0 (an H-score recomputed from 0s
 // read 0 where the table's own H-score is empty). Told by the row itself: positives beyond the graded.
 bool row_ungraded(const ScoreRow& r) { return r.num_positive > r.num_1plus + r.num_2plus + r.num_3plus; }
+
+// A row read from a file of before the Allred proportion column: it follows from the counts (QuPath's edges),
+// for Ki-67's single-threshold rows too; NaN without cells or for a failed slide.
+double derived_allred_proportion(const ScoreRow& r) {
+  if (row_failed(r) || r.num_detections <= 0) return std::numeric_limits<double>::quiet_NaN();
+  return allred_proportion_score(r.num_positive, r.num_detections);
+}
 
 std::vector<std::string> row_fields(const ScoreRow& r) {
   const bool failed = row_failed(r);
@@ -341,7 +350,7 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
     if (index.count("allred_proportion")) {
       get_num("allred_proportion", &r.allred_proportion);
     } else {
-      r.allred_proportion = r.allred_score - r.intensity_score;  // files before the column; NaN stays NaN
+      r.allred_proportion = derived_allred_proportion(r);  // files before the column
     }
     get_num("irs", &r.irs);
     if (index.count("group")) r.group = get("group");
@@ -951,8 +960,8 @@ ScoreRow score_row_from(const json& o) {
   r.intensity_score = number_from(o, "intensity_score");
   r.ixp_score = number_from(o, "ixp_score");
   r.allred_score = number_from(o, "allred_score");
-  r.allred_proportion = o.contains("allred_proportion") ? number_from(o, "allred_proportion")
-                                                        : r.allred_score - r.intensity_score;
+  r.allred_proportion =
+      o.contains("allred_proportion") ? number_from(o, "allred_proportion") : derived_allred_proportion(r);
   r.irs = number_from(o, "irs");
   if (o.contains("group") && o["group"].is_string()) r.group = o["group"].get<std::string>();
   r.tissue_area_mm2 = number_from(o, "tissue_area_mm2");

@@ -158,8 +158,16 @@ TEST(SummaryCsv, ReadsFilesWrittenBeforeTheDensityColumn) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_DOUBLE_EQ(rows[0].tissue_area_mm2, 0.5);
   EXPECT_DOUBLE_EQ(ihc::positive_per_mm2(rows[0]), 12.0);
-  // Nor the Allred proportion column: it is the Allred score less the intensity score.
-  EXPECT_DOUBLE_EQ(rows[0].allred_proportion, 5.0);
+  // Nor the Allred proportion column: it follows from the counts (6 of 10 positive: 4), for a Ki-67 row of
+  // ungraded positives too, where Allred score less intensity score would be undefined.
+  EXPECT_DOUBLE_EQ(rows[0].allred_proportion, 4.0);
+  const auto ki67 = ihc::parse_summary_csv(
+      "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,H-score,"
+      "Intensity score,IxP score,Allred score,IRS,Tissue area mm^2,mpp,Status\n"
+      "k,200,180,,,,20,10,,,,,,0.5,0.25,ok\n",
+      "old/summary.csv");
+  ASSERT_EQ(ki67.size(), 1u);
+  EXPECT_DOUBLE_EQ(ki67[0].allred_proportion, 3.0);  // exactly 10 % scores 3 by QuPath's edges
 }
 
 TEST(SummaryCsv, ErrorsNameFileLineAndColumn) {
