@@ -189,6 +189,28 @@ cv::Mat opencv_image_to_rgb8(cv::Mat decoded, std::vector<std::string>* warnings
   return rgb;
 }
 
+std::int64_t jpeg_frame_pixels(const std::vector<std::uint8_t>& b) {
+  std::size_t i = 2;  // after SOI
+  while (i + 4 <= b.size()) {
+    if (b[i] != 0xFF) return 0;
+    const std::uint8_t marker = b[i + 1];
+    if (marker == 0xFF) {
+      ++i;  // fill byte
+      continue;
+    }
+    if (marker == 0xDA || marker == 0xD9) return 0;  // the scan, or the end, before any frame
+    const std::size_t len = (static_cast<std::size_t>(b[i + 2]) << 8) | b[i + 3];
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (sof && i + 9 <= b.size()) {
+      const std::int64_t h = (std::int64_t{b[i + 5]} << 8) | b[i + 6];
+      const std::int64_t w = (std::int64_t{b[i + 7]} << 8) | b[i + 8];
+      return w * h;
+    }
+    i += 2 + len;
+  }
+  return 0;
+}
+
 namespace {
 
 struct MemoryGate {
@@ -468,6 +490,9 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         JpegHeader header;
         JpegDecodeOptions jpeg_options;
         jpeg_options.max_pixels = kMaxPlainImagePixels;
+        // A large one waits for its place before decoding: two 15000^2 JPEGs decoded side by side took 1.95
+        // GB.
+        if (plain_image_opens_alone(jpeg_frame_pixels(bytes))) hold = hold_slide_memory(true);
         cv::Mat rgb;
         try {
           rgb = decode_jpeg(bytes.data(), bytes.size(), jpeg_options, &header, &info.warnings);
@@ -476,8 +501,8 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
           if (std::strcmp(e.what(), "Premature end of JPEG file") == 0) reason += " (the file is truncated)";
           throw SlideError(path, reason);
         }
-        // Its size is known once decoded: alone for detection, not for the decode.
-        if (plain_image_opens_alone(static_cast<std::int64_t>(rgb.total()))) hold = hold_slide_memory(true);
+        if (!hold && plain_image_opens_alone(static_cast<std::int64_t>(rgb.total())))
+          hold = hold_slide_memory(true);  // a frame header this reader did not find
         if (header.density_unit == 1 || header.density_unit == 2) {
           info.properties["jpeg.density-x"] = std::to_string(header.density_x);
           info.properties["jpeg.density-y"] = std::to_string(header.density_y);

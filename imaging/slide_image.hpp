@@ -44,6 +44,9 @@ void set_slide_memory_policy(const SlideMemoryPolicy& policy);
 // open_slide takes one for every slide it returns; the OpenCV back-end takes an `alone` one for a large
 // plain image (pixels >= alone_bytes / 3) before decoding it.
 std::shared_ptr<void> hold_slide_memory(bool alone = false);
+// Width x height from a JPEG's frame header (SOF0-SOF15 but DHT, JPG and DAC), 0 when none comes before the
+// scan: a large JPEG's size before it is decoded.
+std::int64_t jpeg_frame_pixels(const std::vector<std::uint8_t>& bytes);
 // True when a plain image of this many pixels is opened alone under the policy.
 bool plain_image_opens_alone(std::int64_t pixels);
 

@@ -60,6 +60,31 @@ Kind sniff(const fs::path& path, bool* readable) {
   return looks_like_text(head) ? Kind::Text : Kind::Other;
 }
 
+// Why nothing can be read at `p`: "Too many levels of symbolic links" for a loop, a dangling link's target,
+// else "no such file or directory".
+std::string why_missing(const fs::path& p) {
+  std::error_code ec, lec;
+  (void)fs::status(p, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) return ec.message();
+  if (fs::is_symlink(fs::symlink_status(p, lec)))
+    return "a symbolic link to " + fs::read_symlink(p, lec).string() + ", which does not exist";
+  return "no such file or directory";
+}
+
+// A line of a list of paths.
+struct ListLine {
+  int n = 0;         // line number
+  fs::path path;     // resolved against the list's folder
+  std::string text;  // as written, trimmed
+};
+
+// A list's line that names a file: a slide or image extension, or a path with a separator and no table
+// delimiter ("/mnt/x/a.vsi", but not "P1,12/03/2020").
+bool looks_like_path(const std::string& line, const fs::path& p) {
+  if (has_slide_extension(p)) return true;
+  return line.find_first_of("/\\") != std::string::npos && line.find_first_of(",;\t") == std::string::npos;
+}
+
 class Collector {
  public:
   explicit Collector(const EarlierResults& earlier) : earlier_(earlier) {}
@@ -69,15 +94,7 @@ class Collector {
     std::error_code ec;
     const auto st = fs::status(p, ec);
     if (ec || !fs::exists(st)) {
-      std::error_code lec;
-      const bool link = fs::is_symlink(fs::symlink_status(p, lec));
-      std::string why = "no such file or directory";
-      if (ec && ec != std::errc::no_such_file_or_directory) {
-        why = ec.message();  // "Too many levels of symbolic links" for a loop
-      } else if (link) {
-        why = "a symbolic link to " + fs::read_symlink(p, lec).string() + ", which does not exist";
-      }
-      problem(p, "input", p.string() + ": " + why, true);
+      problem(p, "input", p.string() + ": " + why_missing(p), true);
       return;
     }
     if (fs::is_directory(st)) {
@@ -233,14 +250,14 @@ class Collector {
   }
 
   void add_list(const fs::path& list, int depth) {
-    std::vector<std::pair<int, fs::path>> paths;  // line number, path
+    std::vector<ListLine> paths;
     std::string first_line;
     if (!read_list(list, paths, first_line)) return;
     std::error_code ec;
     // No line names a file, and none looks like a slide's name: a table or note given by mistake
     // (clinical.csv). A list of slides on a disk not mounted keeps a FAILED row per slide.
     const bool not_paths = std::none_of(paths.begin(), paths.end(), [&](const auto& e) {
-      return fs::exists(e.second, ec) || has_slide_extension(e.second);
+      return fs::exists(e.path, ec) || looks_like_path(e.text, e.path);
     });
     if (paths.size() > 1 && not_paths) {
       problem(list, "input",
@@ -249,22 +266,21 @@ class Collector {
               true);
       return;
     }
-    for (const auto& [line_no, p] : paths) {
-      if (!fs::exists(p, ec)) {
-        problem(
-            p, "input",
-            list.string() + ":" + std::to_string(line_no) + ": " + p.string() + ": no such file or directory",
-            true);
+    for (const auto& line : paths) {
+      if (!fs::exists(line.path, ec)) {
+        problem(line.path, "input",
+                list.string() + ":" + std::to_string(line.n) + ": " + line.path.string() + ": " +
+                    why_missing(line.path),
+                true);
         continue;
       }
-      add_input(p, false, depth + 1);
+      add_input(line.path, false, depth + 1);
     }
   }
 
   // The paths of a list, relative ones resolved against the list's folder; false (a problem recorded) when it
   // has no line at all.
-  bool read_list(const fs::path& list, std::vector<std::pair<int, fs::path>>& paths,
-                 std::string& first_line) {
+  bool read_list(const fs::path& list, std::vector<ListLine>& paths, std::string& first_line) {
     std::ifstream in(list);
     std::string line;
     int n = 0;
@@ -282,7 +298,7 @@ class Collector {
       fs::path p = text;
       if (p.is_relative()) p = list.parent_path() / p;
       if (paths.empty()) first_line = text;
-      paths.emplace_back(n, p);
+      paths.push_back({n, p, text});
     }
     if (n == 0) {
       problem(list, "input", list.string() + ": empty file (neither an image nor a list of paths)", true);

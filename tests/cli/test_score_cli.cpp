@@ -474,11 +474,19 @@ TEST_F(ScoreCli, LinksThatLeadNowhereAndTablesGivenAsListsSayWhy) {
   fs::create_symlink("nowhere.svs", dir / "dangling.svs");
   std::ofstream(dir / "clinical.csv") << "patient,os_months\nP1,12\nP2,30\n";
   std::ofstream(dir / "missing.txt") << "gone1.svs\ngone2.svs\n";
-  const RunResult r =
-      run({"score", "loop1", "dangling.svs", "clinical.csv", "missing.txt", "-o", "out"}, dir);
+  // Inside a list the links say why too; missing slides of formats this build does not know, given by path,
+  // are still slides.
+  std::ofstream(dir / "links.txt") << "dangling.svs\nloop1\n";
+  std::ofstream(dir / "vsi.txt") << "/mnt/scanner/a.vsi\n/mnt/scanner/b.vsi\n";
+  const RunResult r = run(
+      {"score", "loop1", "dangling.svs", "clinical.csv", "missing.txt", "links.txt", "vsi.txt", "-o", "out"},
+      dir);
   EXPECT_EQ(r.status, 2) << r.err;
   const auto errors = read_tsv(dir / "out/errors.tsv");
-  ASSERT_EQ(errors.size(), 6u) << r.err;
+  ASSERT_EQ(errors.size(), 10u) << r.err;
+  EXPECT_EQ(errors[6][2], "links.txt:1: dangling.svs: a symbolic link to nowhere.svs, which does not exist");
+  EXPECT_EQ(errors[7][2], "links.txt:2: loop1: Too many levels of symbolic links");
+  EXPECT_EQ(errors[8][2], "vsi.txt:1: /mnt/scanner/a.vsi: no such file or directory");
   EXPECT_EQ(errors[1][2], "loop1: Too many levels of symbolic links");
   EXPECT_EQ(errors[2][2], "dangling.svs: a symbolic link to nowhere.svs, which does not exist");
   EXPECT_EQ(errors[3][2],

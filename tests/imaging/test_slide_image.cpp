@@ -250,6 +250,24 @@ TEST(ImageBackend, ConversionWithinTheDecodedPixelsEqualsTheCopyingOne) {
   }
 }
 
+// A large JPEG waits for its place in memory before it is decoded, so its size comes from the frame header:
+// baseline and progressive, after an Exif block; nothing for a file without a frame before its scan.
+TEST(ImageBackend, JpegFramePixelsAreReadFromTheHeader) {
+  const cv::Mat img(37, 53, CV_8UC3, cv::Scalar(10, 120, 200));
+  std::vector<std::uint8_t> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", img, jpeg));
+  EXPECT_EQ(jpeg_frame_pixels(jpeg), 37 * 53);
+  ASSERT_TRUE(cv::imencode(".jpg", img, jpeg, {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
+  EXPECT_EQ(jpeg_frame_pixels(jpeg), 37 * 53);
+  // An APP1 segment of 300 bytes before the frame.
+  std::vector<std::uint8_t> app1{0xFF, 0xE1, 0x01, 0x2C};
+  app1.resize(2 + 300, 0x45);
+  jpeg.insert(jpeg.begin() + 2, app1.begin(), app1.end());
+  EXPECT_EQ(jpeg_frame_pixels(jpeg), 37 * 53);
+  EXPECT_EQ(jpeg_frame_pixels({0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02}), 0);  // a scan before any frame
+  EXPECT_EQ(jpeg_frame_pixels({0xFF, 0xD8, 0xFF}), 0);                    // cut short
+}
+
 TEST(ImageBackend, ResolutionFromTiffTagsPngPhysAndJfifDensity) {
   const auto dir = test::temp_dir("slide_image_resolution");
   const cv::Mat bgr = bgr_pattern(40, 30);
