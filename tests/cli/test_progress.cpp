@@ -35,6 +35,18 @@ struct FakeClock {
   }
 };
 
+// A Progress writing to a temporary file (closed with it), timed by its own fake clock, `columns` wide.
+struct Rig {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{std::tmpfile(), &std::fclose};
+  std::FILE* out = file.get();
+  FakeClock clock;
+  Progress p;
+  Rig(std::vector<double> weights, bool interactive, int columns) : p(std::move(weights), out, interactive) {
+    p.set_clock([this] { return clock.t; });
+    p.set_columns(columns);
+  }
+};
+
 bool contains(const std::vector<std::string>& lines, const std::string& text) {
   for (const auto& l : lines) {
     if (l.find(text) != std::string::npos) return true;
@@ -109,12 +121,10 @@ std::vector<std::string> screen(const std::string& bytes, int columns) {
 TEST(Progress, BarLinesFitTheTerminal) {
   for (const int columns : {120, 80, 60, 40, 24, 8}) {
     SCOPED_TRACE(columns);
-    std::FILE* out = std::tmpfile();
-    ASSERT_NE(out, nullptr);
-    FakeClock clock;
-    Progress p({4e9, 1e6, 1e6, 1e6, 1e6}, out, true);
-    p.set_clock([&] { return clock.t; });
-    p.set_columns(columns);
+    Rig rig({4e9, 1e6, 1e6, 1e6, 1e6}, true, columns);
+    ASSERT_NE(rig.out, nullptr);
+    FakeClock& clock = rig.clock;
+    Progress& p = rig.p;
     p.slide_started(0, "cohort-2024/HER2/patient-000123-block-07-section-02.svs");
     p.slide_started(1, "ki67_\xe6\x9f\x93\xe8\x89\xb2_\xe7\x97\x85\xe7\x90\x86.png");  // wide characters
     p.slide_started(2, "line\nbreak.jpg");
@@ -151,7 +161,6 @@ TEST(Progress, BarLinesFitTheTerminal) {
       EXPECT_NE(lines[4].find("writing results"), std::string::npos) << lines[4];
     }
     p.finish();
-    std::fclose(out);
   }
 }
 
@@ -160,12 +169,10 @@ TEST(Progress, BarLinesFitTheTerminal) {
 TEST(Progress, RedrawLeavesOnlyTheLinesThatStay) {
   for (const int columns : {80, 60, 30}) {
     SCOPED_TRACE(columns);
-    std::FILE* out = std::tmpfile();
-    ASSERT_NE(out, nullptr);
-    FakeClock clock;
-    Progress p({3e9, 2e6, 1e6}, out, true);
-    p.set_clock([&] { return clock.t; });
-    p.set_columns(columns);
+    Rig rig({3e9, 2e6, 1e6}, true, columns);
+    ASSERT_NE(rig.out, nullptr);
+    FakeClock& clock = rig.clock;
+    Progress& p = rig.p;
     std::vector<std::string> stays;  // the lines that stay, as they come
     // What the screen must show: the lines that stay (wrapped by the terminal), then the bars.
     const auto expected = [&] {
@@ -201,18 +208,17 @@ TEST(Progress, RedrawLeavesOnlyTheLinesThatStay) {
       p.tiles(0, s * 10, 400);
       const std::vector<std::string> bars = p.bar_lines();
       for (const auto& l : bars) EXPECT_LE(display_columns(l), columns - 1) << l;
-      EXPECT_EQ(screen(written(out), columns), expected()) << "at " << s << " s";
+      EXPECT_EQ(screen(written(rig.out), columns), expected()) << "at " << s << " s";
     }
     p.tiles(0, 400, 400);
     p.slide_finished(0, "a-rather-long-slide-name-from-a-scanner-export-0001.svs", false, "ok", 31.0);
     p.finish();
-    const std::vector<std::string> rows = screen(written(out), 1000);
+    const std::vector<std::string> rows = screen(written(rig.out), 1000);
     const std::vector<std::string> want = {
         "warning: whole.png: something to say", "[1/3] whole.png ok 10.0s",
         "[2/3] third.jpg FAILED cannot read 8.0s",
         "[3/3] a-rather-long-slide-name-from-a-scanner-export-0001.svs ok 31.0s"};
     EXPECT_EQ(rows, want);
-    std::fclose(out);
   }
 }
 
@@ -221,12 +227,10 @@ TEST(Progress, RedrawLeavesOnlyTheLinesThatStay) {
 // left is shown before 10 s of tile work and 2% of the batch (a slide: 5 s and 5% of its tiles); after, it
 // comes from the rate over the last 20 s.
 TEST(Progress, NoTimeLeftBeforeEnoughWorkIsMeasured) {
-  std::FILE* out = std::tmpfile();
-  ASSERT_NE(out, nullptr);
-  FakeClock clock;
-  Progress p({1000, 10, 10}, out, true);
-  p.set_clock([&] { return clock.t; });
-  p.set_columns(200);
+  Rig rig({1000, 10, 10}, true, 200);
+  ASSERT_NE(rig.out, nullptr);
+  FakeClock& clock = rig.clock;
+  Progress& p = rig.p;
   p.slide_started(0, "big.svs");
   clock.at(2.5);  // opening, tissue
   std::vector<std::string> lines = p.bar_lines();
@@ -265,17 +269,14 @@ TEST(Progress, NoTimeLeftBeforeEnoughWorkIsMeasured) {
   EXPECT_GT(eta_seconds(lines[1]), 10.0) << lines[1];
   EXPECT_LT(eta_seconds(lines[1]), 20.0) << lines[1];
   EXPECT_NE(lines[1].find("tiles/s"), std::string::npos) << lines[1];
-  std::fclose(out);
 }
 
 // A batch whose work is not measured for a minute (one slow slide) still gets a time left then.
 TEST(Progress, TimeLeftAfterAMinuteEvenWithLittleWorkDone) {
-  std::FILE* out = std::tmpfile();
-  ASSERT_NE(out, nullptr);
-  FakeClock clock;
-  Progress p({100000, 10}, out, true);
-  p.set_clock([&] { return clock.t; });
-  p.set_columns(200);
+  Rig rig({100000, 10}, true, 200);
+  ASSERT_NE(rig.out, nullptr);
+  FakeClock& clock = rig.clock;
+  Progress& p = rig.p;
   p.slide_started(0, "huge.svs");
   p.tiles(0, 0, 100000);
   for (int s = 1; s <= 59; ++s) {
@@ -287,17 +288,14 @@ TEST(Progress, TimeLeftAfterAMinuteEvenWithLittleWorkDone) {
   p.tiles(0, 610, 100000);
   EXPECT_GT(eta_seconds(p.bar_lines()[0]), 9000.0) << p.bar_lines()[0];
   EXPECT_GT(eta_seconds(p.bar_lines()[1]), 9000.0) << p.bar_lines()[1];
-  std::fclose(out);
 }
 
 // A plain image is detected whole: it has no tiles to count, a rate or a time left.
 TEST(Progress, AWholeImageSaysWhatItIsDoing) {
-  std::FILE* out = std::tmpfile();
-  ASSERT_NE(out, nullptr);
-  FakeClock clock;
-  Progress p({5, 5}, out, true);
-  p.set_clock([&] { return clock.t; });
-  p.set_columns(80);
+  Rig rig({5, 5}, true, 80);
+  ASSERT_NE(rig.out, nullptr);
+  FakeClock& clock = rig.clock;
+  Progress& p = rig.p;
   p.slide_started(0, "field.png");
   clock.at(1.2);
   EXPECT_EQ(p.bar_lines()[1], "  field.png preparing, 1.2s elapsed");
@@ -311,17 +309,13 @@ TEST(Progress, AWholeImageSaysWhatItIsDoing) {
     EXPECT_EQ(l.find("0/0"), std::string::npos) << l;
     EXPECT_EQ(l.find("~?"), std::string::npos) << l;
   }
-  std::fclose(out);
 }
 
 // Without a terminal: one line per finished slide, and messages, nothing else (scripts and CI read these).
 TEST(Progress, WithoutATerminalOneLinePerSlide) {
-  std::FILE* out = std::tmpfile();
-  ASSERT_NE(out, nullptr);
-  FakeClock clock;
-  Progress p({5, 5}, out, false);
-  p.set_clock([&] { return clock.t; });
-  p.set_columns(20);
+  Rig rig({5, 5}, false, 20);
+  ASSERT_NE(rig.out, nullptr);
+  Progress& p = rig.p;
   p.slide_started(0, "a-long-name-longer-than-the-width.svs");
   p.tiles(0, 3, 10);
   p.slide_started(1, "b.png");
@@ -330,10 +324,9 @@ TEST(Progress, WithoutATerminalOneLinePerSlide) {
   p.tiles(0, 10, 10);
   p.slide_finished(0, "a-long-name-longer-than-the-width.svs", false, "ok", 12.34);
   p.finish();
-  EXPECT_EQ(written(out),
+  EXPECT_EQ(written(rig.out),
             "warning: b.png: a message longer than twenty columns\n[1/2] b.png FAILED cannot read 0.2s\n"
             "[2/2] a-long-name-longer-than-the-width.svs ok 12.3s\n");
-  std::fclose(out);
 }
 
 // A resumed run of 100 slides with 99 complete said "~0.5s left" for a last slide of an hour: the reused
