@@ -297,6 +297,15 @@ class Collector {
         text = text.substr(1, text.size() - 2);
       fs::path p = text;
       if (p.is_relative()) p = list.parent_path() / p;
+      // A relative path written on Windows ("sub\a.svs"): its separators, when that names a file here.
+      if (text.find('\\') != std::string::npos && text.find('/') == std::string::npos &&
+          text.find(':') == std::string::npos) {
+        std::string unix_text = text;
+        std::replace(unix_text.begin(), unix_text.end(), '\\', '/');
+        std::error_code ec;
+        const fs::path q = list.parent_path() / unix_text;
+        if (!fs::exists(p, ec) && fs::exists(q, ec)) p = q;
+      }
       if (paths.empty()) first_line = text;
       paths.push_back({n, p, text});
     }

@@ -478,6 +478,10 @@ TEST_F(ScoreCli, LinksThatLeadNowhereAndTablesGivenAsListsSayWhy) {
   // are still slides.
   std::ofstream(dir / "links.txt") << "dangling.svs\nloop1\n";
   std::ofstream(dir / "vsi.txt") << "/mnt/scanner/a.vsi\n/mnt/scanner/b.vsi\n";
+  // A relative path written on Windows names the file here.
+  fs::create_directories(dir / "sub");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "sub/k.png");
+  std::ofstream(dir / "windows.txt") << "sub\\k.png\r\n";
   const RunResult r = run(
       {"score", "loop1", "dangling.svs", "clinical.csv", "missing.txt", "links.txt", "vsi.txt", "-o", "out"},
       dir);
