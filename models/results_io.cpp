@@ -182,9 +182,8 @@ const std::vector<SummaryColumn>& summary_columns() {
       {"Intensity score", "intensity_score", "Allred intensity score of the positive cells (0-3)"},
       {"IxP score", "ixp_score", "intensity score x positive % (0-300)"},
       {"Allred proportion", "allred_proportion",
-       "Allred proportion score of Positive % (0-5, QuPath's edges: 0 none, 1 below 1 %, 2 below 10 %, 3 "
-       "below "
-       "1/3, 4 below 2/3, 5 from 2/3)"},
+       "Allred proportion score of Positive % (0-5, QuPath's edges: 0 none, 1 below 1 %, 2 below 10 %, "
+       "3 below 1/3, 4 below 2/3, 5 from 2/3)"},
       {"Allred score", "allred_score", "Allred proportion score + intensity score (0-8)"},
       {"IRS", "irs", "immunoreactive score: percentage category x intensity (0-12)"},
       {"Group", "group",
@@ -211,6 +210,35 @@ bool row_failed(const ScoreRow& r) { return r.status.rfind("FAILED", 0) == 0; }
 // Single-threshold positives have no grade: Num 1+/2+/3+ are unknown, not 0 (an H-score recomputed from 0s
 // read 0 where the table's own H-score is empty). Told by the row itself: positives beyond the graded.
 bool row_ungraded(const ScoreRow& r) { return r.num_positive > r.num_1plus + r.num_2plus + r.num_3plus; }
+
+// A row's counts and numbers by their snake_case names (summary_stats.csv's columns, slide.json's keys): one
+// list for both readers and the JSON writer. `grade`: empty or null for single-threshold positives.
+struct CountField {
+  const char* key;
+  std::int64_t ScoreRow::*member;
+  bool grade;
+};
+constexpr CountField kCountFields[] = {{"num_detections", &ScoreRow::num_detections, false},
+                                       {"num_negative", &ScoreRow::num_negative, false},
+                                       {"num_1plus", &ScoreRow::num_1plus, true},
+                                       {"num_2plus", &ScoreRow::num_2plus, true},
+                                       {"num_3plus", &ScoreRow::num_3plus, true},
+                                       {"num_positive", &ScoreRow::num_positive, false}};
+struct NumberField {
+  const char* key;
+  double ScoreRow::*member;
+};
+constexpr NumberField kNumberFields[] = {{"positive_pct", &ScoreRow::positive_pct},
+                                         {"h_score", &ScoreRow::h_score},
+                                         {"intensity_score", &ScoreRow::intensity_score},
+                                         {"ixp_score", &ScoreRow::ixp_score},
+                                         {"allred_proportion", &ScoreRow::allred_proportion},
+                                         {"allred_score", &ScoreRow::allred_score},
+                                         {"irs", &ScoreRow::irs},
+                                         {"tissue_area_mm2", &ScoreRow::tissue_area_mm2},
+                                         {"mpp", &ScoreRow::mpp}};
+// Not in files written before session 28: computed from the counts when a reader misses it.
+constexpr const char* kAllredProportion = "allred_proportion";
 
 // A row read from a file of before the Allred proportion column: it follows from the counts (QuPath's edges),
 // for Ki-67's single-threshold rows too; NaN without cells or for a failed slide.
@@ -309,7 +337,7 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
   }
   for (const auto& col : summary_columns()) {
     // Derived from the row when written, or added since: files of earlier versions lack them.
-    if (col.stats == "num_positive_per_mm2" || col.stats == "group" || col.stats == "allred_proportion")
+    if (col.stats == "num_positive_per_mm2" || col.stats == "group" || col.stats == kAllredProportion)
       continue;
     if (!index.count(col.stats)) {
       throw ResultsError(origin + ":1: missing column '" + col.qupath + "' (or '" + col.stats + "')");
@@ -336,27 +364,13 @@ std::vector<ScoreRow> parse_summary_csv(std::string_view text, const std::string
     };
     r.image = get("image");
     if (index.count("region")) r.region = get("region");
-    get_int("num_detections", &r.num_detections);
-    get_int("num_negative", &r.num_negative);
-    get_int("num_1plus", &r.num_1plus);
-    get_int("num_2plus", &r.num_2plus);
-    get_int("num_3plus", &r.num_3plus);
-    get_int("num_positive", &r.num_positive);
-    get_num("positive_pct", &r.positive_pct);
-    get_num("h_score", &r.h_score);
-    get_num("intensity_score", &r.intensity_score);
-    get_num("ixp_score", &r.ixp_score);
-    get_num("allred_score", &r.allred_score);
-    if (index.count("allred_proportion")) {
-      get_num("allred_proportion", &r.allred_proportion);
-    } else {
-      r.allred_proportion = derived_allred_proportion(r);  // files before the column
+    for (const auto& c : kCountFields) get_int(c.key, &(r.*c.member));
+    for (const auto& nf : kNumberFields) {
+      if (index.count(nf.key)) get_num(nf.key, &(r.*nf.member));
     }
-    get_num("irs", &r.irs);
     if (index.count("group")) r.group = get("group");
-    get_num("tissue_area_mm2", &r.tissue_area_mm2);
-    get_num("mpp", &r.mpp);
     r.status = get("status");
+    if (!index.count(kAllredProportion)) r.allred_proportion = derived_allred_proportion(r);
     rows.push_back(std::move(r));
   }
   return rows;
@@ -922,25 +936,11 @@ json score_row_json(const ScoreRow& r) {
   if (!r.region.empty()) o["region"] = r.region;
   // null where summary.csv leaves the field empty (a failed slide; grades of single-threshold positives).
   const bool failed = row_failed(r), ungraded = row_ungraded(r);
-  auto count = [failed](std::int64_t v) { return failed ? json(nullptr) : json(v); };
-  auto grade = [&](std::int64_t v) { return ungraded ? json(nullptr) : count(v); };
-  o["num_detections"] = count(r.num_detections);
-  o["num_negative"] = count(r.num_negative);
-  o["num_1plus"] = grade(r.num_1plus);
-  o["num_2plus"] = grade(r.num_2plus);
-  o["num_3plus"] = grade(r.num_3plus);
-  o["num_positive"] = count(r.num_positive);
-  o["positive_pct"] = number_or_null(r.positive_pct);
+  for (const auto& c : kCountFields)
+    o[c.key] = failed || (c.grade && ungraded) ? json(nullptr) : json(r.*c.member);
+  for (const auto& nf : kNumberFields) o[nf.key] = number_or_null(r.*nf.member);
   o["num_positive_per_mm2"] = number_or_null(positive_per_mm2(r));
-  o["h_score"] = number_or_null(r.h_score);
-  o["intensity_score"] = number_or_null(r.intensity_score);
-  o["ixp_score"] = number_or_null(r.ixp_score);
-  o["allred_proportion"] = number_or_null(r.allred_proportion);
-  o["allred_score"] = number_or_null(r.allred_score);
-  o["irs"] = number_or_null(r.irs);
   o["group"] = r.group.empty() ? json(nullptr) : json(r.group);
-  o["tissue_area_mm2"] = number_or_null(r.tissue_area_mm2);
-  o["mpp"] = number_or_null(r.mpp);
   o["status"] = r.status;
   return o;
 }
@@ -949,24 +949,11 @@ ScoreRow score_row_from(const json& o) {
   ScoreRow r;
   r.image = o.value("image", "");
   r.region = o.value("region", "");
-  r.num_detections = count_from(o, "num_detections");
-  r.num_negative = count_from(o, "num_negative");
-  r.num_1plus = count_from(o, "num_1plus");
-  r.num_2plus = count_from(o, "num_2plus");
-  r.num_3plus = count_from(o, "num_3plus");
-  r.num_positive = count_from(o, "num_positive");
-  r.positive_pct = number_from(o, "positive_pct");
-  r.h_score = number_from(o, "h_score");
-  r.intensity_score = number_from(o, "intensity_score");
-  r.ixp_score = number_from(o, "ixp_score");
-  r.allred_score = number_from(o, "allred_score");
-  r.allred_proportion =
-      o.contains("allred_proportion") ? number_from(o, "allred_proportion") : derived_allred_proportion(r);
-  r.irs = number_from(o, "irs");
+  for (const auto& c : kCountFields) r.*c.member = count_from(o, c.key);
+  for (const auto& nf : kNumberFields) r.*nf.member = number_from(o, nf.key);
   if (o.contains("group") && o["group"].is_string()) r.group = o["group"].get<std::string>();
-  r.tissue_area_mm2 = number_from(o, "tissue_area_mm2");
-  r.mpp = number_from(o, "mpp");
   r.status = o.value("status", "");
+  if (!o.contains(kAllredProportion)) r.allred_proportion = derived_allred_proportion(r);
   return r;
 }
 
