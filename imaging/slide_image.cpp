@@ -35,6 +35,20 @@ void bgr_to_rgb_in_place(cv::Mat& img) {
   });
 }
 
+// Composites one row of RGB onto white by its alpha, in place: transparent means "no tissue scanned", white
+// as OpenSlide's transparent pixels are here. Returns the row's lowest alpha.
+int composite_row_onto_white(std::uint8_t* p, const std::uint8_t* alpha, int cols) {
+  int lowest = 255;
+  for (int col = 0; col < cols; ++col) {
+    const int av = alpha[col];
+    if (av >= 255) continue;
+    lowest = std::min(lowest, av);
+    for (int c = 0; c < 3; ++c)
+      p[3 * col + c] = static_cast<std::uint8_t>((p[3 * col + c] * av + 255 * (255 - av) + 127) / 255);
+  }
+  return lowest;
+}
+
 // Continuous BGRA to RGB composited onto white, written over its own buffer: the RGB image is the buffer's
 // first three quarters. Strips of rows go down in order through a small buffer: strip rows [a, b) are written
 // below byte 3 * b * cols, where the BGRA of the rows still to read starts at 4 * b * cols. Compositing an
@@ -51,15 +65,8 @@ cv::Mat bgra_to_rgb_in_place(cv::Mat& img, int* lowest_alpha) {
     cv::cvtColor(strip, strip_rgb, cv::COLOR_BGRA2RGB);
     cv::extractChannel(strip, strip_alpha, 3);
     for (int row = 0; row < strip_rgb.rows; ++row) {
-      auto* p = strip_rgb.ptr<std::uint8_t>(row);
-      const auto* al = strip_alpha.ptr<std::uint8_t>(row);
-      for (int col = 0; col < cols; ++col) {
-        const int av = al[col];
-        if (av >= 255) continue;
-        lowest = std::min(lowest, av);
-        for (int c = 0; c < 3; ++c)
-          p[3 * col + c] = static_cast<std::uint8_t>((p[3 * col + c] * av + 255 * (255 - av) + 127) / 255);
-      }
+      lowest = std::min(lowest, composite_row_onto_white(strip_rgb.ptr<std::uint8_t>(row),
+                                                         strip_alpha.ptr<std::uint8_t>(row), cols));
     }
     std::memmove(img.data + static_cast<std::size_t>(a) * row_bytes, strip_rgb.data,
                  row_bytes * static_cast<std::size_t>(strip_rgb.rows));
@@ -174,16 +181,8 @@ cv::Mat opencv_image_to_rgb8(cv::Mat decoded, std::vector<std::string>* warnings
     if (lowest >= 255) alpha.release();
   }
   if (!alpha.empty()) {
-    // Transparent means "no tissue scanned": white, as OpenSlide's transparent pixels are here.
-    for (int row = 0; row < rgb.rows; ++row) {
-      auto* p = rgb.ptr<std::uint8_t>(row);
-      const auto* a = alpha.ptr<std::uint8_t>(row);
-      for (int col = 0; col < rgb.cols; ++col) {
-        const int av = a[col];
-        for (int c = 0; c < 3; ++c)
-          p[3 * col + c] = static_cast<std::uint8_t>((p[3 * col + c] * av + 255 * (255 - av) + 127) / 255);
-      }
-    }
+    for (int row = 0; row < rgb.rows; ++row)
+      composite_row_onto_white(rgb.ptr<std::uint8_t>(row), alpha.ptr<std::uint8_t>(row), rgb.cols);
     warnings->push_back("alpha channel composited onto white");
   }
   return rgb;
@@ -251,21 +250,8 @@ class SlideHold {
   bool trim_;
 };
 
-}  // namespace
-
-void set_slide_memory_policy(const SlideMemoryPolicy& policy) {
-  MemoryGate& g = memory_gate();
-  std::lock_guard<std::mutex> lock(g.mu);
-  g.policy = policy;
-}
-
-bool plain_image_opens_alone(std::int64_t pixels) {
-  MemoryGate& g = memory_gate();
-  std::lock_guard<std::mutex> lock(g.mu);
-  return g.policy.alone_bytes > 0 && pixels * 3 >= g.policy.alone_bytes;
-}
-
-std::shared_ptr<void> hold_slide_memory(bool alone) {
+// A place in memory for a slide (alone: the only slide open), held until the result is freed.
+std::shared_ptr<void> take_place(bool alone) {
   MemoryGate& g = memory_gate();
   std::unique_lock<std::mutex> lock(g.mu);
   if (g.policy.alone_bytes <= 0 && !g.policy.trim_on_close) return nullptr;
@@ -286,6 +272,25 @@ std::shared_ptr<void> hold_slide_memory(bool alone) {
   ++g.holds[me];
   // The alone hold is inside the slide's own: only the outer one trims, once the slide's pixels are freed.
   return std::make_shared<SlideHold>(me, alone, g.policy.trim_on_close && !alone);
+}
+
+}  // namespace
+
+void set_slide_memory_policy(const SlideMemoryPolicy& policy) {
+  MemoryGate& g = memory_gate();
+  std::lock_guard<std::mutex> lock(g.mu);
+  g.policy = policy;
+}
+
+std::shared_ptr<void> hold_slide_memory() { return take_place(false); }
+
+std::shared_ptr<void> hold_plain_image_memory(std::int64_t pixels) {
+  {
+    MemoryGate& g = memory_gate();
+    std::lock_guard<std::mutex> lock(g.mu);
+    if (!(g.policy.alone_bytes > 0 && pixels * 3 >= g.policy.alone_bytes)) return nullptr;
+  }
+  return take_place(true);
 }
 
 namespace {
@@ -476,8 +481,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         // A truncated PNG lacks its closing IEND chunk: said here, before libpng prints its own "Read Error"
         // line on stderr in the middle of the progress.
         if (!png_has_end(path)) throw SlideError(path, "the PNG is truncated (it does not end with IEND)");
-        if (plain_image_opens_alone(std::int64_t{header.width} * header.height))
-          hold = hold_slide_memory(true);
+        hold = hold_plain_image_memory(std::int64_t{header.width} * header.height);
         decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
         if (decoded.empty()) throw SlideError(path, "cannot decode PNG image (truncated or corrupt)");
         break;
@@ -492,7 +496,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         jpeg_options.max_pixels = kMaxPlainImagePixels;
         // A large one waits for its place before decoding: two 15000^2 JPEGs decoded side by side took 1.95
         // GB.
-        if (plain_image_opens_alone(jpeg_frame_pixels(bytes))) hold = hold_slide_memory(true);
+        hold = hold_plain_image_memory(jpeg_frame_pixels(bytes));
         cv::Mat rgb;
         try {
           rgb = decode_jpeg(bytes.data(), bytes.size(), jpeg_options, &header, &info.warnings);
@@ -501,8 +505,8 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
           if (std::strcmp(e.what(), "Premature end of JPEG file") == 0) reason += " (the file is truncated)";
           throw SlideError(path, reason);
         }
-        if (!hold && plain_image_opens_alone(static_cast<std::int64_t>(rgb.total())))
-          hold = hold_slide_memory(true);  // a frame header this reader did not find
+        if (!hold)
+          hold = hold_plain_image_memory(static_cast<std::int64_t>(rgb.total()));  // no frame header found
         if (header.density_unit == 1 || header.density_unit == 2) {
           info.properties["jpeg.density-x"] = std::to_string(header.density_x);
           info.properties["jpeg.density-y"] = std::to_string(header.density_y);
@@ -551,7 +555,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
                                   " pages; only the first is scored (save each page as its own file)");
         }
         palette = tiff.photometric == 3;
-        if (plain_image_opens_alone(std::int64_t{tiff.width} * tiff.height)) hold = hold_slide_memory(true);
+        hold = hold_plain_image_memory(std::int64_t{tiff.width} * tiff.height);
         decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
         if (decoded.empty()) {
           throw SlideError(path, "OpenCV cannot decode this TIFF (compression " +
@@ -570,8 +574,7 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         if (decoded.empty()) throw SlideError(path, "OpenCV cannot decode this " + info.format + " image");
         if (over_limit(decoded.cols, decoded.rows))
           throw SlideError(path, too_large(decoded.cols, decoded.rows, ext));
-        if (plain_image_opens_alone(static_cast<std::int64_t>(decoded.total())))
-          hold = hold_slide_memory(true);
+        hold = hold_plain_image_memory(static_cast<std::int64_t>(decoded.total()));
         break;
       }
       case ImageKind::None:

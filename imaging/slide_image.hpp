@@ -41,14 +41,14 @@ struct SlideMemoryPolicy {
 void set_slide_memory_policy(const SlideMemoryPolicy& policy);
 
 // A slide's place under the policy, held for as long as the slide is open; nullptr when there is no policy.
-// open_slide takes one for every slide it returns; the OpenCV back-end takes an `alone` one for a large
-// plain image (pixels >= alone_bytes / 3) before decoding it.
-std::shared_ptr<void> hold_slide_memory(bool alone = false);
+// open_slide takes one for every slide it returns.
+std::shared_ptr<void> hold_slide_memory();
+// A plain image's place alone in memory when it has at least alone_bytes / 3 pixels (the OpenCV back-end
+// takes it before decoding), else nullptr.
+std::shared_ptr<void> hold_plain_image_memory(std::int64_t pixels);
 // Width x height from a JPEG's frame header (SOF0-SOF15 but DHT, JPG and DAC), 0 when none comes before the
 // scan: a large JPEG's size before it is decoded.
 std::int64_t jpeg_frame_pixels(const std::vector<std::uint8_t>& bytes);
-// True when a plain image of this many pixels is opened alone under the policy.
-bool plain_image_opens_alone(std::int64_t pixels);
 
 // A slide over an RGB image already in memory (synthetic images, tests). info.path/format/properties are
 // kept; backend, levels and downsamples are filled in; mpp from properties/options as for files.
