@@ -819,7 +819,6 @@ class TilePool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
-      stopping_ = true;
     }
     cv_work_.notify_all();
     for (auto& th : pool_) th.join();
@@ -841,7 +840,7 @@ class TilePool {
         skip = selected_ && !wanted_[static_cast<std::size_t>(order_[static_cast<std::size_t>(pos)])];
       }
       TileResult res;
-      if (!skip && cores_ != nullptr && !cores_->acquire(stopping_)) return;  // shut down while waiting
+      if (!skip && cores_ != nullptr && !cores_->acquire(stop_)) return;  // shut down while waiting
       if (!skip) {
         try {
           if (cancel_.raised()) throw PipelineCancelled("cancelled");
@@ -866,7 +865,6 @@ class TilePool {
   const int threads_;
   const Cancel cancel_;
   CoreBudget* const cores_;
-  std::atomic<bool> stopping_{false};  // stop_ for a worker waiting on a core, outside mu_
   TileJob job_;
   std::vector<int> order_;
   std::mutex mu_;
@@ -876,7 +874,7 @@ class TilePool {
   bool selected_ = false;
   int next_tile_ = 0;
   int written_ = 0;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};  // set under mu_; read outside it by a worker waiting on a core
   std::vector<std::thread> pool_;
 };
 
