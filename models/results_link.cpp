@@ -102,10 +102,9 @@ std::string file_fingerprint(const fs::path& p) {
     }
     return in.gcount() == static_cast<std::streamsize>(n);
   };
-  const std::uintmax_t head = std::min(size, kPart);
-  if (!hash_part(0, head)) return "";
-  if (size > kPart && !hash_part(size - std::min(size - kPart, kPart), std::min(size - kPart, kPart)))
-    return "";
+  // The first MiB, then the last (or what follows the first when the file is shorter than two).
+  const std::uintmax_t head = std::min(size, kPart), tail = std::min(size - head, kPart);
+  if (!hash_part(0, head) || (tail > 0 && !hash_part(size - tail, tail))) return "";
   char text[40];
   std::snprintf(text, sizeof text, "%ju:%016llx", size, static_cast<unsigned long long>(h));
   return text;

@@ -251,8 +251,7 @@ class Collector {
 
   void add_list(const fs::path& list, int depth) {
     std::vector<ListLine> paths;
-    std::string first_line;
-    if (!read_list(list, paths, first_line)) return;
+    if (!read_list(list, paths)) return;
     std::error_code ec;
     // No line names a file, and none looks like a slide's name: a table or note given by mistake
     // (clinical.csv). A list of slides on a disk not mounted keeps a FAILED row per slide.
@@ -262,7 +261,7 @@ class Collector {
     if (paths.size() > 1 && not_paths) {
       problem(list, "input",
               list.string() + ": not a list of slides: none of its " + std::to_string(paths.size()) +
-                  " lines names a file (the first: '" + first_line.substr(0, 60) + "')",
+                  " lines names a file (the first: '" + paths.front().text.substr(0, 60) + "')",
               true);
       return;
     }
@@ -280,7 +279,7 @@ class Collector {
 
   // The paths of a list, relative ones resolved against the list's folder; false (a problem recorded) when it
   // has no line at all.
-  bool read_list(const fs::path& list, std::vector<ListLine>& paths, std::string& first_line) {
+  bool read_list(const fs::path& list, std::vector<ListLine>& paths) {
     std::ifstream in(list);
     std::string line;
     int n = 0;
@@ -306,7 +305,6 @@ class Collector {
         const fs::path q = list.parent_path() / unix_text;
         if (!fs::exists(p, ec) && fs::exists(q, ec)) p = q;
       }
-      if (paths.empty()) first_line = text;
       paths.push_back({n, p, text});
     }
     if (n == 0) {

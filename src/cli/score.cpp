@@ -404,10 +404,13 @@ void Run::score_one(std::size_t i, int threads, CoreBudget* cores, Progress& pro
     out.message = item.path.string() + ": " + e.what();
   }
   if (g_interrupted.load()) return;
-  if (out.state == Outcome::State::Failed && stamp_before && file_stamp(item.path) != stamp_before) {
+  if (out.state == Outcome::State::Failed && stamp_before) {
     // A slide copied over or deleted mid-run fails on a tile ("Not a JPEG file"): say what happened.
-    out.message += file_stamp(item.path) ? " (the file changed while it was scored)"
-                                         : " (the file was removed while it was scored)";
+    if (const auto stamp_after = file_stamp(item.path); !stamp_after) {
+      out.message += " (the file was removed while it was scored)";
+    } else if (stamp_after != stamp_before) {
+      out.message += " (the file changed while it was scored)";
+    }
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const bool failed = out.state == Outcome::State::Failed;
