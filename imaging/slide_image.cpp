@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -210,6 +212,35 @@ std::int64_t jpeg_frame_pixels(const std::vector<std::uint8_t>& b) {
   return 0;
 }
 
+cv::Size bmp_webp_size(const std::vector<std::uint8_t>& head) {
+  const std::uint8_t* b = head.data();
+  const auto le = [b](std::size_t at, int bytes) {
+    std::uint32_t v = 0;
+    for (int k = bytes - 1; k >= 0; --k) v = (v << 8) | b[at + static_cast<std::size_t>(k)];
+    return v;
+  };
+  const auto size = [](std::int64_t w, std::int64_t h) {
+    if (w <= 0 || h <= 0 || w > (1 << 30) || h > (1 << 30)) return cv::Size();
+    return cv::Size(static_cast<int>(w), static_cast<int>(h));
+  };
+  const std::size_t n = head.size();
+  if (n >= 26 && b[0] == 'B' && b[1] == 'M') {
+    if (le(14, 4) == 12) return size(le(18, 2), le(20, 2));  // OS/2 BITMAPCOREHEADER
+    // Height is negative for a top-down bitmap.
+    return size(static_cast<std::int32_t>(le(18, 4)),
+                std::abs(std::int64_t{static_cast<std::int32_t>(le(22, 4))}));
+  }
+  if (n >= 30 && std::memcmp(b, "RIFF", 4) == 0 && std::memcmp(b + 8, "WEBP", 4) == 0) {
+    if (std::memcmp(b + 12, "VP8 ", 4) == 0) return size(le(26, 2) & 0x3FFF, le(28, 2) & 0x3FFF);
+    if (std::memcmp(b + 12, "VP8L", 4) == 0) {
+      const std::uint32_t bits = le(21, 4);
+      return size((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1);
+    }
+    if (std::memcmp(b + 12, "VP8X", 4) == 0) return size(le(24, 3) + 1, le(27, 3) + 1);
+  }
+  return {};
+}
+
 namespace {
 
 struct MemoryGate {
@@ -250,6 +281,15 @@ class SlideHold {
   bool trim_;
 };
 
+// Waits until `ready`; the cancel flag is looked at every 50 ms since the signal handler cannot notify.
+template <class Ready>
+void wait_for_place(MemoryGate& g, std::unique_lock<std::mutex>& lock, Ready ready) {
+  while (!ready()) {
+    if (g.policy.cancel != nullptr && g.policy.cancel->load()) throw std::runtime_error("interrupted");
+    g.cv.wait_for(lock, std::chrono::milliseconds(50));
+  }
+}
+
 // A place in memory for a slide (alone: the only slide open), held until the result is freed.
 std::shared_ptr<void> take_place(bool alone) {
   MemoryGate& g = memory_gate();
@@ -259,15 +299,21 @@ std::shared_ptr<void> take_place(bool alone) {
   const std::thread::id me = std::this_thread::get_id();
   if (alone) {
     ++g.waiting_alone;
-    g.cv.wait(lock, [&g, me] {
-      return (g.alone == 0 || g.alone_owner == me) &&
-             std::all_of(g.holds.begin(), g.holds.end(), [me](const auto& h) { return h.first == me; });
-    });
+    try {
+      wait_for_place(g, lock, [&g, me] {
+        return (g.alone == 0 || g.alone_owner == me) &&
+               std::all_of(g.holds.begin(), g.holds.end(), [me](const auto& h) { return h.first == me; });
+      });
+    } catch (...) {
+      --g.waiting_alone;
+      g.cv.notify_all();  // the opens queued behind this one go on
+      throw;
+    }
     --g.waiting_alone;
     g.alone_owner = me;
     ++g.alone;
   } else if (g.holds.count(me) == 0) {
-    g.cv.wait(lock, [&g] { return g.alone == 0 && g.waiting_alone == 0; });
+    wait_for_place(g, lock, [&g] { return g.alone == 0 && g.waiting_alone == 0; });
   }
   ++g.holds[me];
   // The alone hold is inside the slide's own: only the outer one trims, once the slide's pixels are freed.
@@ -280,6 +326,12 @@ void set_slide_memory_policy(const SlideMemoryPolicy& policy) {
   MemoryGate& g = memory_gate();
   std::lock_guard<std::mutex> lock(g.mu);
   g.policy = policy;
+}
+
+SlideMemoryPolicy slide_memory_policy() {
+  MemoryGate& g = memory_gate();
+  std::lock_guard<std::mutex> lock(g.mu);
+  return g.policy;
 }
 
 std::shared_ptr<void> hold_slide_memory() { return take_place(false); }
@@ -570,11 +622,23 @@ std::unique_ptr<Slide> open_with_opencv(const std::filesystem::path& path, const
         std::string ext = path.extension().string();
         std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
         info.format = kind == ImageKind::Bmp ? "bmp" : (ext.size() > 1 ? ext.substr(1) : "image");
+        // BMP and WebP say their size in their first bytes: a large one waits for its place, and one over the
+        // limit is refused, before it is decoded.
+        std::vector<std::uint8_t> head(32);
+        {
+          std::ifstream in(path, std::ios::binary);
+          in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+          head.resize(static_cast<std::size_t>(in.gcount()));
+        }
+        const cv::Size stated = bmp_webp_size(head);
+        if (over_limit(stated.width, stated.height))
+          throw SlideError(path, too_large(stated.width, stated.height, ext));
+        hold = hold_plain_image_memory(std::int64_t{stated.width} * stated.height);
         decoded = cv::imread(path.string(), cv::IMREAD_UNCHANGED);
         if (decoded.empty()) throw SlideError(path, "OpenCV cannot decode this " + info.format + " image");
         if (over_limit(decoded.cols, decoded.rows))
           throw SlideError(path, too_large(decoded.cols, decoded.rows, ext));
-        hold = hold_plain_image_memory(static_cast<std::int64_t>(decoded.total()));
+        if (!hold) hold = hold_plain_image_memory(static_cast<std::int64_t>(decoded.total()));
         break;
       }
       case ImageKind::None:

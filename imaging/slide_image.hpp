@@ -2,6 +2,7 @@
 // Plain-image back-end (OpenCV, libjpeg for JPEG): PNG, JPEG, TIFF that OpenSlide refuses (e.g. strip TIFF),
 // BMP and whatever else OpenCV decodes. One decoded level plus downsampled levels (2, 4, 8, ...) while a
 // level is above kPyramidMaxSide pixels, built lazily on first use, cached and thread-safe.
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -37,8 +38,12 @@ struct SlideMemoryPolicy {
   // Freed heap memory goes back to the system (malloc_trim) each time a slide is closed: a long batch's
   // threads otherwise keep each one's largest slide in their own malloc arenas (1.94 GB after 64 slides).
   bool trim_on_close = false;
+  // Raised (Ctrl-C): a wait for a place gives up with std::runtime_error instead of decoding a large image
+  // nobody wants any more (it kept an interrupted batch alive for one more decode, about 14 s).
+  const std::atomic<bool>* cancel = nullptr;
 };
 void set_slide_memory_policy(const SlideMemoryPolicy& policy);
+SlideMemoryPolicy slide_memory_policy();
 
 // A slide's place under the policy, held for as long as the slide is open; nullptr when there is no policy.
 // open_slide takes one for every slide it returns.
@@ -49,6 +54,9 @@ std::shared_ptr<void> hold_plain_image_memory(std::int64_t pixels);
 // Width x height from a JPEG's frame header (SOF0-SOF15 but DHT, JPG and DAC), 0 when none comes before the
 // scan: a large JPEG's size before it is decoded.
 std::int64_t jpeg_frame_pixels(const std::vector<std::uint8_t>& bytes);
+// Width and height from a BMP's or WebP's header (the file's first 30 bytes or more), empty when it is
+// neither or cut short: their size before they are decoded.
+cv::Size bmp_webp_size(const std::vector<std::uint8_t>& head);
 
 // A slide over an RGB image already in memory (synthetic images, tests). info.path/format/properties are
 // kept; backend, levels and downsamples are filled in; mpp from properties/options as for files.

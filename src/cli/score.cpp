@@ -21,6 +21,7 @@
 #include "ihc/version.hpp"
 #include "imaging/image_type.hpp"
 #include "imaging/pipeline.hpp"
+#include "imaging/slide_image.hpp"
 #include "models/atomic_file.hpp"
 #include "models/regions.hpp"
 #include "models/results_io.hpp"
@@ -844,6 +845,9 @@ int run_score(const Args& args) {
   std::vector<std::string> argv{"ihcscore", "score"};
   argv.insert(argv.end(), args.begin(), args.end());
   install_signal_handlers();
+  SlideMemoryPolicy memory = slide_memory_policy();
+  memory.cancel = &g_interrupted;
+  set_slide_memory_policy(memory);
   Run run(std::move(o), std::move(params), std::move(rois), std::move(inputs), std::move(argv));
   return run.execute();
 }

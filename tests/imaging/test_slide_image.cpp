@@ -6,7 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstring>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -248,6 +252,90 @@ TEST(ImageBackend, ConversionWithinTheDecodedPixelsEqualsTheCopyingOne) {
     EXPECT_EQ(own.at<cv::Vec3b>(0, 0)[0], kept.at<cv::Vec4b>(0, 0)[2] * (channels == 4) +
                                               kept.at<cv::Vec3b>(0, 0)[2] * (channels == 3));  // BGR -> RGB
   }
+}
+
+// BMP and WebP are sized from their headers, so a large one waits for its place (or is refused) before it
+// is decoded: bottom-up and top-down BMP, lossy, lossless and extended WebP.
+TEST(ImageBackend, BmpAndWebpSizesAreReadFromTheHeader) {
+  const cv::Mat img = bgr_pattern(53, 37);
+  std::vector<std::uint8_t> bytes;
+  ASSERT_TRUE(cv::imencode(".bmp", img, bytes));
+  EXPECT_EQ(bmp_webp_size(bytes), cv::Size(53, 37));
+  const std::int32_t top_down = -37;
+  std::memcpy(bytes.data() + 22, &top_down, 4);
+  EXPECT_EQ(bmp_webp_size(bytes), cv::Size(53, 37));
+  if (cv::haveImageWriter(".webp")) {
+    ASSERT_TRUE(cv::imencode(".webp", img, bytes, {cv::IMWRITE_WEBP_QUALITY, 80}));
+    EXPECT_EQ(bmp_webp_size(bytes), cv::Size(53, 37));
+    ASSERT_TRUE(cv::imencode(".webp", img, bytes, {cv::IMWRITE_WEBP_QUALITY, 101}));  // lossless
+    EXPECT_EQ(std::string(bytes.begin() + 12, bytes.begin() + 16), "VP8L");
+    EXPECT_EQ(bmp_webp_size(bytes), cv::Size(53, 37));
+    cv::Mat bgra;
+    cv::cvtColor(img, bgra, cv::COLOR_BGR2BGRA);
+    ASSERT_TRUE(cv::imencode(".webp", bgra, bytes, {cv::IMWRITE_WEBP_QUALITY, 80}));
+    EXPECT_EQ(bmp_webp_size(bytes), cv::Size(53, 37));
+  }
+  EXPECT_EQ(bmp_webp_size({'B', 'M', 0, 0}), cv::Size());  // cut short
+  ASSERT_TRUE(cv::imencode(".png", img, bytes));
+  EXPECT_EQ(bmp_webp_size(bytes), cv::Size());
+}
+
+// A BMP whose header states more pixels than a plain image may have is refused before OpenCV decodes it.
+TEST(ImageBackend, AnOversizedBmpIsRefusedFromItsHeader) {
+  std::vector<std::uint8_t> bytes;
+  ASSERT_TRUE(cv::imencode(".bmp", bgr_pattern(8, 8), bytes));
+  const std::int32_t side = 100000;
+  std::memcpy(bytes.data() + 18, &side, 4);
+  std::memcpy(bytes.data() + 22, &side, 4);
+  const auto path = test::temp_dir("bmp_header_size") / "huge.bmp";
+  write_bytes(path, bytes);
+  EXPECT_EQ(open_error(path),
+            path.string() + ": image is 100000 x 100000 pixels, above the " +
+                std::to_string(kMaxPlainImagePixels) +
+                "-pixel limit for a plain image; convert it to a tiled pyramidal TIFF, e.g. "
+                "`vips tiffsave in.bmp out.tif --tile --pyramid --compression jpeg`");
+}
+
+// The memory gate of a batch: a large plain image waits until the slide another thread has open is closed,
+// then goes on; a small one does not wait; and a wait gives up when the batch is interrupted (Ctrl-C), rather
+// than decoding an image nobody wants any more.
+TEST(SlideMemoryGate, ALargeImageWaitsForOtherSlidesAndGivesUpWhenInterrupted) {
+  std::atomic<bool> cancel{false};
+  set_slide_memory_policy({.alone_bytes = 300, .cancel = &cancel});
+  // Another batch thread with a slide open until `close` is set (a live thread: ids of ended ones are
+  // reused).
+  const auto other_thread = [](std::promise<void>& opened, const std::shared_future<void>& close) {
+    return std::thread([&opened, close] {
+      auto hold = hold_slide_memory();
+      opened.set_value();
+      close.wait();
+    });
+  };
+  EXPECT_EQ(hold_plain_image_memory(99), nullptr);  // under alone_bytes / 3 pixels: no place of its own
+
+  std::promise<void> opened;
+  std::promise<void> close;
+  std::thread other = other_thread(opened, close.get_future().share());
+  opened.get_future().wait();
+  auto waiter = std::async(std::launch::async, [] { return hold_plain_image_memory(100) != nullptr; });
+  EXPECT_EQ(waiter.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  close.set_value();  // the other thread's slide is closed
+  other.join();
+  ASSERT_EQ(waiter.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  EXPECT_TRUE(waiter.get());
+
+  std::promise<void> opened2;
+  std::promise<void> close2;
+  other = other_thread(opened2, close2.get_future().share());
+  opened2.get_future().wait();
+  auto interrupted = std::async(std::launch::async, [] { hold_plain_image_memory(100); });
+  EXPECT_EQ(interrupted.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  cancel = true;
+  ASSERT_EQ(interrupted.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  EXPECT_THROW(interrupted.get(), std::runtime_error);
+  close2.set_value();
+  other.join();
+  set_slide_memory_policy({});
 }
 
 // A large JPEG waits for its place in memory before it is decoded, so its size comes from the frame header:
