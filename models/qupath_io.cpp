@@ -56,6 +56,28 @@ std::size_t original_json_byte(const std::vector<JsonEdit>& edits, std::size_t b
   return static_cast<std::size_t>(static_cast<std::ptrdiff_t>(byte) - shift);
 }
 
+namespace {
+
+// The parser's message for the edited text with the column of the file as written ("parse error at line 4,
+// column 12: ..."): the nulls before the error on its line moved it.
+std::string error_in_original(const std::string& message, const std::string& edited, std::size_t position,
+                              const std::vector<JsonEdit>& edits) {
+  const std::size_t newline = position == 0 ? std::string::npos : edited.rfind('\n', position - 1);
+  const std::size_t line_start = newline == std::string::npos ? 0 : newline + 1;
+  std::ptrdiff_t shift = 0;
+  for (const auto& e : edits) shift += e.end > line_start && e.end <= position ? e.delta : 0;
+  const std::string tag = ", column ";
+  const std::size_t at = message.find(tag);
+  if (shift == 0 || at == std::string::npos) return message;
+  const std::size_t digits = at + tag.size();
+  const std::size_t end = message.find_first_not_of("0123456789", digits);
+  if (end == digits || end == std::string::npos) return message;
+  const long column = std::stol(message.substr(digits, end - digits)) - static_cast<long>(shift);
+  return message.substr(0, digits) + std::to_string(column) + message.substr(end);
+}
+
+}  // namespace
+
 bool parse_qupath_json(std::string_view text, json* out, std::string* problem) {
   if (std::string deep = json_depth_problem(text); !deep.empty()) {
     *problem = std::move(deep);
@@ -65,9 +87,9 @@ bool parse_qupath_json(std::string_view text, json* out, std::string* problem) {
     *out = json::parse(text);
     return true;
   } catch (const json::parse_error& e) {
-    *problem = "invalid JSON at byte " + std::to_string(e.byte);
+    *problem = json_error_text(e.what());
   } catch (const json::exception& e) {  // a number beyond a double: 1e400
-    *problem = std::string("invalid JSON: ") + e.what();
+    *problem = json_error_text(e.what());
     return false;
   }
   // Most files have no special number: they are parsed once, as they are.
@@ -78,9 +100,9 @@ bool parse_qupath_json(std::string_view text, json* out, std::string* problem) {
     *out = json::parse(edited);
     return true;
   } catch (const json::parse_error& e) {
-    *problem = "invalid JSON at byte " + std::to_string(original_json_byte(edits, e.byte));
+    *problem = json_error_text(error_in_original(e.what(), edited, e.byte, edits));
   } catch (const json::exception& e) {
-    *problem = std::string("invalid JSON: ") + e.what();
+    *problem = json_error_text(e.what());
   }
   return false;
 }
@@ -428,35 +450,17 @@ class CellsSax {
   std::size_t index_ = 0;
 };
 
-// The parser's message for the edited text with the column of the file as written ("parse error at line 4,
-// column 12: ..."): the nulls before the error on its line moved it.
-std::string error_in_original(const std::string& message, const std::string& edited, std::size_t position,
-                              const std::vector<JsonEdit>& edits) {
-  const std::size_t newline = position == 0 ? std::string::npos : edited.rfind('\n', position - 1);
-  const std::size_t line_start = newline == std::string::npos ? 0 : newline + 1;
-  std::ptrdiff_t shift = 0;
-  for (const auto& e : edits) shift += e.end > line_start && e.end <= position ? e.delta : 0;
-  const std::string tag = ", column ";
-  const std::size_t at = message.find(tag);
-  if (shift == 0 || at == std::string::npos) return message;
-  const std::size_t digits = at + tag.size();
-  const std::size_t end = message.find_first_not_of("0123456789", digits);
-  if (end == digits || end == std::string::npos) return message;
-  const long column = std::stol(message.substr(digits, end - digits)) - static_cast<long>(shift);
-  return message.substr(0, digits) + std::to_string(column) + message.substr(end);
-}
-
 // Parses `text` with special numbers as null when it has any; `first_error` is the error of the parse of the
 // text as it was.
 QuPathCells parse_edited(std::string text, const std::string& origin, CellFileRules rules,
                          const std::string& first_error) {
   const auto edits = special_numbers_as_null(text);
-  if (edits.empty()) throw ResultsError(origin + ": not valid JSON: " + first_error);
+  if (edits.empty()) throw ResultsError(origin + ": " + json_error_text(first_error));
   QuPathCells out;
   CellsSax sax(origin, rules, out);
   if (!json::sax_parse(text.begin(), text.end(), &sax)) {
-    throw ResultsError(
-        origin + ": not valid JSON: " + error_in_original(sax.error(), text, sax.error_position(), edits));
+    throw ResultsError(origin + ": " +
+                       json_error_text(error_in_original(sax.error(), text, sax.error_position(), edits)));
   }
   sax.finish();
   return out;

@@ -1079,7 +1079,7 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
   try {
     o = json::parse(text);
   } catch (const json::exception& e) {  // syntax, or a number beyond a double (1e400)
-    throw ResultsError(origin + ": not valid JSON: " + e.what());
+    throw ResultsError(origin + ": " + json_error_text(e.what()));
   }
   if (!o.is_object() || !o.contains("image") || !o.contains("scores")) {
     throw ResultsError(origin + ": not a slide.json (missing \"image\" or \"scores\")");

@@ -163,12 +163,37 @@ std::string json_parse_problem(std::string_view text, nlohmann::json* out) {
   if (std::string deep = json_depth_problem(text); !deep.empty()) return deep;
   try {
     *out = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    return "not valid JSON (byte " + std::to_string(e.byte) + ")";
-  } catch (const nlohmann::json::exception& e) {  // a number beyond a double: 1e400
-    return std::string("not valid JSON: ") + e.what();
+  } catch (const nlohmann::json::exception& e) {  // syntax, or a number beyond a double: 1e400
+    return json_error_text(e.what());
   }
   return {};
+}
+
+std::string json_error_text(const std::string& what) {
+  std::string_view rest(what);
+  if (!rest.empty() && rest.front() == '[') {  // "[json.exception.parse_error.101] "
+    const std::size_t end = rest.find("] ");
+    if (end != std::string_view::npos) rest.remove_prefix(end + 2);
+  }
+  std::string out = "not valid JSON";
+  constexpr std::string_view kAt = "parse error at ";
+  constexpr std::string_view kPlain = "parse error: ";
+  if (rest.substr(0, kAt.size()) == kAt) {
+    rest.remove_prefix(kAt.size());
+    out += " at ";
+  } else {
+    if (rest.substr(0, kPlain.size()) == kPlain) rest.remove_prefix(kPlain.size());
+    out += ": ";
+  }
+  constexpr std::string_view kLastRead = "; last read: '";
+  const std::size_t token = rest.find(kLastRead);
+  if (token == std::string_view::npos) return out.append(rest);
+  out.append(rest.substr(0, token + kLastRead.size()));
+  std::string_view read = rest.substr(token + kLastRead.size());
+  if (!read.empty() && read.back() == '\'') read.remove_suffix(1);
+  constexpr std::size_t kMaxToken = 60;
+  if (read.size() <= kMaxToken) return out.append(read).append("'");
+  return out.append(read.substr(0, utf8_prefix(read.substr(0, kMaxToken)))).append("...'");
 }
 
 std::string json_text(const nlohmann::json& j, int indent) {

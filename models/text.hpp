@@ -57,8 +57,13 @@ inline constexpr std::size_t kMaxJsonDepth = 256;
 // deeper than kMaxJsonDepth, else empty.
 std::string json_depth_problem(std::string_view text);
 // Parses `text` into *out (nlohmann, depth checked first). Empty on success, else the problem for a message
-// after the file's name: the depth's, "not valid JSON (byte 9)", or "not valid JSON: ..." (1e400).
+// after the file's name: the depth's, or json_error_text's.
 std::string json_parse_problem(std::string_view text, nlohmann::json* out);
+// nlohmann's exception message in the one form every JSON reader gives after the file's name, with the line
+// and column a text editor shows: "not valid JSON at line 4, column 12: syntax error while parsing object -
+// unexpected '}'; expected string literal", "not valid JSON: number overflow parsing '1e400'". The token
+// quoted as last read is cut to 60 characters (an unclosed string runs to the end of the file).
+std::string json_error_text(const std::string& what);
 
 // `j` as JSON text for a file; a string that is not UTF-8 gets U+FFFD for its bad bytes instead of an
 // exception (a Latin-1 file name in run.json stopped a whole batch before its first slide).

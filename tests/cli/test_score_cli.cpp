@@ -774,7 +774,8 @@ TEST_F(ScoreCli, ResumeKeepsTheFolderOfASlideWhoseSlideJsonHasABadField) {
   std::ofstream(sj, std::ios::binary) << text;
   const RunResult r = run({"score", "k.png", "-o", "out", "--resume"}, dir);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.err.find("warning: out/slides/k/slide.json: not valid JSON: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("warning: out/slides/k/slide.json: not valid JSON at line "), std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("(its slide, when among the inputs, is scored again)\n"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "out/slides/k-2"));
   EXPECT_NO_THROW(ihc::read_slide_json(sj));  // scored again, in its own folder
@@ -1578,7 +1579,9 @@ TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
   std::ofstream(dir / "broken.geojson") << "{\"type\": \"FeatureCollection\", \"features\": [";
   const RunResult broken = run(with({"score", "f.png", "-o", "broken", "--roi", "broken.geojson"}), dir);
   EXPECT_EQ(broken.status, 1);
-  EXPECT_EQ(broken.err, "ihcscore score: error: broken.geojson: invalid JSON at byte 44\n");
+  EXPECT_EQ(broken.err,
+            "ihcscore score: error: broken.geojson: not valid JSON at line 1, column 44: syntax error "
+            "while parsing value - unexpected end of input; expected '[', '{', or a literal\n");
   EXPECT_FALSE(fs::exists(dir / "broken/summary.csv"));
   std::ofstream(dir / "points.geojson")
       << R"({"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point",)"

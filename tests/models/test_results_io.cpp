@@ -544,7 +544,10 @@ TEST(CellsGeoJson, InvalidJsonNamesTheFile) {
     ihc::parse_cells_geojson("{\"type\":\"Feature", "broken.geojson");
     FAIL();
   } catch (const ihc::ResultsError& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("broken.geojson: not valid JSON: ", 0), 0u) << e.what();
+    EXPECT_EQ(
+        std::string(e.what()),
+        "broken.geojson: not valid JSON at line 1, column 17: syntax error while parsing value - invalid "
+        "string: missing closing quote; last read: '\"Feature'");
   }
   try {
     ihc::parse_cells_geojson("{\"type\":\"Feature\"}", "f.geojson");
@@ -584,7 +587,7 @@ TEST(CellsGeoJson, StreamingReaderTakesKeysInAnyOrderAndNamesBrokenFiles) {
   } catch (const ihc::ResultsError& e) {
     EXPECT_EQ(std::string(e.what()),
               (dir / "cut.geojson").string() +
-                  ": not valid JSON: [json.exception.parse_error.101] parse error at line 4, "
+                  ": not valid JSON at line 4, "
                   "column 12: syntax error while parsing object key - unexpected end of "
                   "input; expected string literal");
   }

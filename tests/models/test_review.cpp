@@ -267,7 +267,9 @@ TEST(ReviewFile, ErrorsNameTheFileAndTheProblem) {
     load_review(p);
     FAIL();
   } catch (const ReviewError& e) {
-    EXPECT_EQ(std::string(e.what()), p + ": not valid JSON (byte 30)");
+    EXPECT_EQ(std::string(e.what()),
+              p + ": not valid JSON at line 1, column 30: syntax error while parsing object key - "
+                  "unexpected end of input; expected string literal");
   }
   write(R"({"format":"ihcview-review","version":1,"corrections":[{"id":3,"class":"4+","centroid":[1,2]}]})");
   try {

@@ -93,6 +93,27 @@ TEST(JsonDepth, RefusesNestingBeyondTheLimitAndIgnoresBracketsInStrings) {
             "JSON nested deeper than 256 levels (byte 261)");
 }
 
+// Every JSON reader says what is wrong in one form, with the line and column an editor shows; the token
+// quoted as last read is cut (an unclosed string quotes the rest of the file).
+TEST(JsonParseProblem, SaysLineColumnAndWhatInOneForm) {
+  nlohmann::json j;
+  EXPECT_EQ(ihc::json_parse_problem("{\n  \"a\": 1,\n  \"b\": }", &j),
+            "not valid JSON at line 3, column 8: syntax error while parsing value - unexpected '}'; expected "
+            "'[', '{', or a literal");
+  EXPECT_EQ(ihc::json_parse_problem("[1e400]", &j), "not valid JSON: number overflow parsing '1e400'");
+  EXPECT_EQ(
+      ihc::json_parse_problem("{\"a\": \"" + std::string(5000, 'x'), &j),
+      "not valid JSON at line 1, column 5008: syntax error while parsing value - invalid string: missing "
+      "closing quote; last read: '\"" +
+          std::string(59, 'x') + "...'");
+  EXPECT_EQ(ihc::json_parse_problem(std::string(300, '['), &j),
+            "JSON nested deeper than 256 levels (byte 256)");
+  EXPECT_EQ(ihc::json_parse_problem(R"({"a": [1, 2]})", &j), "");
+  EXPECT_EQ(j["a"][1], 2);
+  EXPECT_EQ(ihc::json_error_text("[json.exception.parse_error.102] parse error: something"),
+            "not valid JSON: something");
+}
+
 TEST(JsonExcerpt, CutsLongValuesAndReplacesBadBytes) {
   EXPECT_EQ(ihc::json_excerpt(nlohmann::json::array({1, "two"})), R"([1,"two"])");
   EXPECT_EQ(ihc::json_excerpt(nlohmann::json(std::string(100, 'x')), 10), "\"xxxxxxxxx...");

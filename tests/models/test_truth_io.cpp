@@ -183,7 +183,8 @@ TEST(TruthJson, ReadsTheRealShidcAnnotations) {
 
 TEST(TruthJson, ErrorsNameTheEntryAndProblem) {
   EXPECT_EQ(error_of([] { parse_truth_json("[{\"x\": 1", "t.json", kJson); }),
-            "t.json: not valid JSON (byte 9)");
+            "t.json: not valid JSON at line 1, column 9: syntax error while parsing object - unexpected "
+            "end of input; expected '}'");
   EXPECT_EQ(error_of([] { parse_truth_json("{\"x\": 1}", "t.json", kJson); }),
             "t.json: expected a JSON list of {\"x\", \"y\", \"label_id\"} objects");
   EXPECT_EQ(error_of([] {
@@ -257,7 +258,8 @@ TEST(TruthGeoJson, ErrorsNameTheFileAndFeature) {
   EXPECT_EQ(error_of([&] {
               parse_truth_geojson(R"({"type": "FeatureCollection", "features": [)", "a.geojson", labels);
             }),
-            "a.geojson: invalid JSON at byte 44");
+            "a.geojson: not valid JSON at line 1, column 44: syntax error while parsing value - "
+            "unexpected end of input; expected '[', '{', or a literal");
   EXPECT_EQ(error_of([&] { parse_truth_geojson(R"({"type": "Polygon"})", "a.geojson", labels); }),
             "a.geojson: expected a GeoJSON FeatureCollection, a Feature or a list of Features");
   EXPECT_EQ(error_of([&] {
