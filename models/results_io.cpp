@@ -208,8 +208,12 @@ namespace {
 bool row_failed(const ScoreRow& r) { return r.status.rfind("FAILED", 0) == 0; }
 
 // Single-threshold positives have no grade: Num 1+/2+/3+ are unknown, not 0 (an H-score recomputed from 0s
-// read 0 where the table's own H-score is empty). Told by the row itself: positives beyond the graded.
-bool row_ungraded(const ScoreRow& r) { return r.num_positive > r.num_1plus + r.num_2plus + r.num_3plus; }
+// read 0 where the table's own H-score is empty). Told by the row itself: positives beyond the graded, or,
+// with none positive, cells without an H-score (it is only undefined without cells or without grades).
+bool row_ungraded(const ScoreRow& r) {
+  return r.num_positive > r.num_1plus + r.num_2plus + r.num_3plus ||
+         (r.num_detections > 0 && std::isnan(r.h_score) && !row_failed(r));
+}
 
 // A row's counts and numbers by their snake_case names (summary_stats.csv's columns, slide.json's keys): one
 // list for both readers and the JSON writer. `grade`: empty or null for single-threshold positives.

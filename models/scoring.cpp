@@ -184,6 +184,7 @@ void set_grading_params(ParamSet& params, const GradingParams& g, const std::str
 
 ScoreOptions score_options_from(const ParamSet& params) {
   ScoreOptions o;
+  o.graded = params.get_string("threshold_mode") != "single";
   o.intensity_rule = params.get_string("intensity_rule") == "most_common" ? IntensityRule::MostCommon
                                                                           : IntensityRule::MeanGrade;
   const std::string group = params.get_string("group_score");
@@ -381,13 +382,15 @@ Scores compute_scores(const GradeCounts& c, const ScoreOptions& options) {
     s.allred_proportion = allred_proportion_score(s.positive, s.detections);
     s.irs_percentage = irs_percentage_score(s.positive, s.detections);
     const std::int64_t graded = c.one_plus + c.two_plus + c.three_plus;
-    if (c.positive_ungraded > 0) {
+    if (c.positive_ungraded > 0 || !options.graded) {
       // Single-threshold cells have no intensity: a grade of 1 would invent an H-score of at most 100.
       s.h_score = s.mean_positive_grade = s.intensity_score = kNaN;
       s.ixp = s.ixp_rate = s.allred = s.irs = kNaN;
-      s.warnings.push_back(std::to_string(c.positive_ungraded) +
-                           " positive cells have no intensity grade (single threshold): H-score, intensity, "
-                           "IxP, Allred and IRS are undefined (NaN)");
+      if (c.positive_ungraded > 0)
+        s.warnings.push_back(
+            std::to_string(c.positive_ungraded) +
+            " positive cells have no intensity grade (single threshold): H-score, intensity, "
+            "IxP, Allred and IRS are undefined (NaN)");
     } else {
       const auto sum = static_cast<double>(c.one_plus + 2 * c.two_plus + 3 * c.three_plus);
       s.h_score = 100.0 * sum / n;

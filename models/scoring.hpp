@@ -47,6 +47,9 @@ struct ScoreOptions {
   IntensityRule intensity_rule = IntensityRule::MeanGrade;
   GroupScore group_score = GroupScore::None;
   double group_cutoff = 0.0;  // value >= cutoff is High; only used when group_score != None
+  // False in single-threshold mode: cells have no intensity, so H-score, intensity, IxP, Allred and IRS are
+  // undefined even when no cell is positive (a Ki-67 batch gave 0 there and NaN on every other slide).
+  bool graded = true;
 };
 
 // Keys: score_measurement, threshold_mode, threshold_1plus, threshold_2plus, threshold_3plus,

@@ -90,7 +90,9 @@ TEST(SummaryCsv, RoundTripsWithNaNAsEmptyAndQuotedNames) {
 }
 
 // Single-threshold positives (ki67) have no grade: Num 1+/2+/3+ were written 0, so an H-score recomputed from
-// the counts read 0 where the table's own is empty. With no positive cell, 0 of each grade is a fact.
+// the counts read 0 where the table's own is empty. The mode decides, as in QuPath, which has no grade
+// columns in single-threshold mode: a slide without positive cells (H-score empty) has empty grades too; a
+// three-threshold one (H-score 0) has 0 of each.
 TEST(SummaryCsv, GradeCountsAreEmptyWhenPositivesHaveNoGrade) {
   ihc::ScoreRow r;
   r.image = "ki67";
@@ -108,6 +110,8 @@ TEST(SummaryCsv, GradeCountsAreEmptyWhenPositivesHaveNoGrade) {
   r.num_positive = 0;
   r.num_negative = 10;
   r.positive_pct = 0;
+  EXPECT_NE(ihc::summary_csv({r}, ihc::ColumnNames::QuPath).find("\nki67,10,10,,,,0,0,"), std::string::npos);
+  r.h_score = 0;
   EXPECT_NE(ihc::summary_csv({r}, ihc::ColumnNames::QuPath).find("\nki67,10,10,0,0,0,0,0,"),
             std::string::npos);
 }

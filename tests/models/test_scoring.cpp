@@ -333,6 +333,25 @@ TEST(Scores, SingleThresholdGivesPositivePercentAndProportionsOnly) {
   EXPECT_EQ(compute_scores(counts(7, 0, 0, 0, 3), o).group, "Low");
 }
 
+// The mode decides, not the slide: in single-threshold mode a slide with no positive cell has the same empty
+// H-score, intensity, IxP, Allred and IRS as one with positives (a Ki-67 batch gave 0 on such slides beside
+// empty ones, and cohort analysed only them). Three-threshold: all 0, a fact when nothing is positive.
+TEST(Scores, SingleThresholdModeLeavesIntensityScoresEmptyWithoutPositivesToo) {
+  ParamSet params(scoring_param_specs());
+  params.set("threshold_mode", "single", "--set");
+  const Scores single = compute_scores(counts(10, 0, 0, 0, 0), score_options_from(params));
+  EXPECT_DOUBLE_EQ(single.positive_percent, 0.0);
+  EXPECT_DOUBLE_EQ(single.allred_proportion, 0.0);
+  EXPECT_DOUBLE_EQ(single.irs_percentage, 0.0);
+  for (double v : {single.h_score, single.intensity_score, single.ixp, single.allred, single.irs})
+    EXPECT_TRUE(std::isnan(v));
+  EXPECT_TRUE(single.warnings.empty());
+  const Scores three =
+      compute_scores(counts(10, 0, 0, 0, 0), score_options_from(ParamSet(scoring_param_specs())));
+  for (double v : {three.h_score, three.intensity_score, three.ixp, three.allred, three.irs})
+    EXPECT_DOUBLE_EQ(v, 0.0);
+}
+
 TEST(IntensityScore, MeanGradeEdgesAreStrict) {
   EXPECT_EQ(intensity_score(counts(9, 0, 0, 0), IntensityRule::MeanGrade), 0);
   EXPECT_EQ(intensity_score(counts(0, 1, 0, 0), IntensityRule::MeanGrade), 1);
