@@ -402,6 +402,7 @@ SlideRecord start_record(const ScoreSlideRequest& req, const ParamSet& params) {
   rec.image = req.image_id;
   rec.source = req.input.string();
   rec.roi = req.roi_source;
+  rec.warnings = req.roi_warnings;
   rec.params_hash = req.params_hash;
   rec.detection_hash = req.detection_hash;
   rec.parameters = params.values();
@@ -513,7 +514,7 @@ void record_slide(SlideRecord& rec, const SlideInfo& info, const OpenedSlide& o)
   rec.width = info.level_sizes[0].width;
   rec.height = info.level_sizes[0].height;
   rec.levels = info.level_count();
-  rec.warnings = o.warnings;
+  rec.warnings.insert(rec.warnings.end(), o.warnings.begin(), o.warnings.end());  // after the --roi file's
   if (o.calibrated) {
     rec.mpp_x = info.mpp_x;
     rec.mpp_y = info.mpp_y;

@@ -92,7 +92,10 @@ struct ScoreSlideRequest {
   double mpp_override = 0.0;      // --mpp (> 0): used when the file has no pixel size
   std::vector<Annotation> rois;   // --roi; empty = whole slide (tissue)
   std::string roi_source;         // file name, recorded in slide.json
-  int threads = 1;                // tile workers for this slide
+  // The --roi file's warnings (features skipped, names repeated): slide.json's warnings start with them, so
+  // they stay with the slide's results (they scrolled away with the progress).
+  std::vector<std::string> roi_warnings;
+  int threads = 1;  // tile workers for this slide
   // Shared by the slides of a batch (may be null): a tiled slide then runs cores->size() tile workers, each
   // taking a core per tile. Images detected whole keep `threads`.
   CoreBudget* cores = nullptr;

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "gui/app.hpp"
+#include "ihc/version.hpp"
 #include "imaging/slide.hpp"
 
 // The viewer reports the errors it expects itself; anything else ends here with a message rather than in
@@ -43,7 +44,14 @@ int main(int argc, char** argv) try {
   app.add_option("--height", o.height, "Window height")->capture_default_str();
   app.add_option("--autosave", o.autosave_seconds, "Seconds between autosaves of review.json")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  app.set_version_flag("--version", std::string("ihcview ") + ihc::kVersion, "Print the version and exit");
+  // A usage error exits 1, as ihcscore's do (CLI11's own codes, 104-109, read as crashes in a script), with
+  // CLI11's message; --help and --version exit 0.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;
+  }
   o.slide = slide;
   o.results = results;
   o.find_results = !no_results;

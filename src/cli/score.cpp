@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -72,11 +73,14 @@ std::string one_line(const std::string& text) {
 // operator saw none ("--mpp 1 ignored: the file states 0.5 um/px", a pixel size that is a screen's dpi).
 // Left out: what the Status column already says (no pixel size, image type) and the single-threshold note
 // that every Ki-67 slide carries by design.
-std::vector<std::string> terminal_warnings(const SlideRecord& record) {
+// The --roi file's warnings, kept in slide.json too, were printed once already (for the run, or before the
+// slide with --roi FOLDER).
+std::vector<std::string> terminal_warnings(const SlideRecord& record, const std::vector<std::string>& roi) {
   std::vector<std::string> out;
   for (const auto& w : record.warnings) {
     if (w.rfind("no pixel size in the file", 0) == 0 || w.rfind("image type:", 0) == 0 ||
-        w.find("positive cells have no intensity grade (single threshold)") != std::string::npos) {
+        w.find("positive cells have no intensity grade (single threshold)") != std::string::npos ||
+        std::find(roi.begin(), roi.end(), w) != roi.end()) {
       continue;
     }
     out.push_back(w);
@@ -141,6 +145,8 @@ struct Options {
   double mpp = 0;
   std::string roi;
   std::string roi_text;  // a --roi file's content, read once: parsed for the regions and hashed with the run
+  std::vector<std::string>
+      roi_warnings;         // the --roi file's (skipped features, repeated names), each naming it
   bool roi_folder = false;  // --roi names a folder of one file per slide
   int jobs = 0;
   bool resume = false;
@@ -222,6 +228,9 @@ void refuse_shared_roi_files(std::vector<SlideRois>& rois, const std::vector<Inp
   }
 }
 
+// The Status and errors.tsv message of a slide an interrupted run did not reach.
+constexpr const char* kNotReached = "interrupted before it was scored; run again with --resume";
+
 class Run {
  public:
   Run(Options o, ParamSet params, std::vector<Annotation> rois, CollectedInputs inputs,
@@ -245,7 +254,15 @@ class Run {
  private:
   // `interrupted`: the run stopped, so slides still pending get a row saying so (not a silent gap).
   void write_tables_locked(bool interrupted = false);
-  void write_run_json_locked(const std::string& status, int exit_status);
+  // The same rows as the tables: run.json's `slides` and `counts` are what summary.csv and errors.tsv hold.
+  void write_run_json_locked(const std::string& status, int exit_status, bool interrupted = false);
+  // summary.csv's Image of each input that failed before it could be opened (a missing file of a list); ""
+  // for a skipped file, which has no row.
+  std::vector<std::string> problem_row_names() const;
+  // The ROI file's warnings that apply to slide i: the --roi file's, or with --roi FOLDER its own file's.
+  const std::vector<std::string>& roi_warnings_of(std::size_t i) const {
+    return o_.roi_folder ? slide_rois_[i].warnings : o_.roi_warnings;
+  }
   bool try_reuse(std::size_t i);
   SlideRecord score_or_regrade(ScoreSlideRequest& req, std::size_t i, Progress& progress);
   void score_one(std::size_t i, int threads, CoreBudget* cores, Progress& progress);
@@ -366,9 +383,8 @@ void Run::score_one(std::size_t i, int threads, CoreBudget* cores, Progress& pro
   req.roi_source = o_.roi;
   const SlideRois& own = slide_rois_[i];
   if (!own.file.empty() || !own.error.empty()) {
-    if (!o_.quiet) {
-      for (const auto& w : own.warnings) progress.message("warning: " + w);
-    }
+    // Printed under -q too: a warning, not progress (slide.json keeps them, below).
+    for (const auto& w : own.warnings) progress.message("warning: " + w);
     req.rois = own.annotations;
     req.roi_source = own.file.string();
   }
@@ -378,6 +394,7 @@ void Run::score_one(std::size_t i, int threads, CoreBudget* cores, Progress& pro
   req.detection_hash = detection_hashes_[i];
   req.params_hash_own_mpp = hashes_own_mpp_[i];
   req.detection_hash_own_mpp = detection_hashes_own_mpp_[i];
+  req.roi_warnings = roi_warnings_of(i);  // kept in slide.json (-q dropped them, and they scrolled away)
   req.cancel = &g_interrupted;
   req.decode_only = o_.decode_only;
   req.on_progress = [&progress, i](int done, int total) { progress.tiles(static_cast<int>(i), done, total); };
@@ -430,7 +447,7 @@ void Run::score_one(std::size_t i, int threads, CoreBudget* cores, Progress& pro
   }
   progress.slide_finished(static_cast<int>(i), item.id, failed, status, outcomes_[i].seconds);
   if (!failed) {
-    for (const auto& w : terminal_warnings(outcomes_[i].record))
+    for (const auto& w : terminal_warnings(outcomes_[i].record, roi_warnings_of(i)))
       progress.message("warning: " + item.id + ": " + w);
   }
 }
@@ -450,8 +467,7 @@ void Run::write_tables_locked(bool interrupted) {
     } else if (o.state == Outcome::State::Failed || interrupted) {
       const bool failed = o.state == Outcome::State::Failed;
       const std::string stage = failed ? o.stage : "interrupted";
-      const std::string why =
-          failed ? one_line(o.message) : "interrupted before it was scored; run again with --resume";
+      const std::string why = failed ? one_line(o.message) : kNotReached;
       ScoreRow r;
       r.image = item.id;
       r.status = "FAILED: " + why;
@@ -460,16 +476,13 @@ void Run::write_tables_locked(bool interrupted) {
     }
   }
   // An input that could not even be opened (a missing file of a list, a dangling link) is a slide of the
-  // study all the same: a table without its row would lose it silently. Named with its extension, which
-  // keeps it apart from the scored slides' ids.
-  for (const auto& p : inputs_.problems) {
-    if (!p.failure) continue;
+  // study all the same: a table without its row would lose it silently.
+  const std::vector<std::string> names = problem_row_names();
+  for (std::size_t k = 0; k < inputs_.problems.size(); ++k) {
+    if (!inputs_.problems[k].failure) continue;
     ScoreRow r;
-    r.image = p.path.filename().string();
-    if (std::any_of(rows.begin(), rows.end(), [&r](const ScoreRow& s) { return s.image == r.image; })) {
-      r.image = p.path.string();
-    }
-    r.status = "FAILED: " + one_line(p.message);
+    r.image = names[k];
+    r.status = "FAILED: " + one_line(inputs_.problems[k].message);
     rows.push_back(r);
   }
   write_file_atomic(out_ / "summary.csv", summary_csv(rows, ColumnNames::QuPath));
@@ -481,7 +494,22 @@ void Run::write_tables_locked(bool interrupted) {
   write_file_atomic(out_ / "errors.tsv", errors);
 }
 
-void Run::write_run_json_locked(const std::string& status, int exit_status) {
+std::vector<std::string> Run::problem_row_names() const {
+  // Named with its extension, which keeps it apart from the slides' ids; by its path when that name is taken.
+  std::vector<std::string> names(inputs_.problems.size());
+  std::set<std::string> taken;
+  for (const auto& item : inputs_.items) taken.insert(item.id);
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const InputProblem& p = inputs_.problems[k];
+    if (!p.failure) continue;
+    names[k] = p.path.filename().string();
+    if (taken.count(names[k]) > 0) names[k] = p.path.string();
+    taken.insert(names[k]);
+  }
+  return names;
+}
+
+void Run::write_run_json_locked(const std::string& status, int exit_status, bool interrupted) {
   json j;
   j["tool"] = "ihcscore";
   j["version"] = kVersion;
@@ -501,8 +529,9 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
   j["opencv_version"] = opencv_version();
   j["started"] = started_;
   j["finished"] = status == "running" ? json(nullptr) : json(utc_now());
+  // Each row of summary.csv, in its order: the inputs, then those that could not be opened.
   json slides = json::array();
-  int n_done = 0, n_failed = 0, n_reused = 0, n_regraded = 0;
+  int n_detected = 0, n_failed = 0, n_reused = 0, n_regraded = 0, n_interrupted = 0;
   for (std::size_t i = 0; i < outcomes_.size(); ++i) {
     const Outcome& o = outcomes_[i];
     json s;
@@ -511,11 +540,16 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
     if (!slide_rois_[i].file.empty()) s["roi"] = slide_rois_[i].file.string();
     switch (o.state) {
       case Outcome::State::Pending:
-        s["state"] = "not scored";
+        s["state"] = interrupted ? "interrupted" : "not scored";
+        if (interrupted) {
+          s["stage"] = "interrupted";
+          s["error"] = kNotReached;
+          ++n_interrupted;
+        }
         break;
       case Outcome::State::Done:
         s["state"] = o.record.regraded ? "regraded from the cells of an earlier run (--resume)" : "scored";
-        ++(o.record.regraded ? n_regraded : n_done);
+        ++(o.record.regraded ? n_regraded : n_detected);
         break;
       case Outcome::State::Reused:
         s["state"] = "complete from an earlier run (--resume)";
@@ -539,16 +573,43 @@ void Run::write_run_json_locked(const std::string& status, int exit_status) {
     }
     slides.push_back(s);
   }
+  const std::vector<std::string> names = problem_row_names();
+  int n_input_errors = 0, n_skipped = 0;
+  for (std::size_t k = 0; k < inputs_.problems.size(); ++k) {
+    const InputProblem& p = inputs_.problems[k];
+    if (!p.failure) {
+      ++n_skipped;
+      continue;
+    }
+    ++n_input_errors;
+    slides.push_back({{"image", names[k]},
+                      {"source", p.path.string()},
+                      {"state", "failed"},
+                      {"stage", p.stage},
+                      {"error", p.message}});
+  }
   j["slides"] = slides;
-  j["counts"] = {{"inputs", outcomes_.size()},
-                 {"scored", n_done},
-                 {"reused", n_reused},
+  // As the console's last line: "N of M slides scored, F failed". `scored` is every slide with scores in the
+  // tables, `detected` + `regraded` + `reused`; `failed` includes `input_errors`; `interrupted` are the
+  // slides an interrupted run did not reach (their rows say so).
+  j["counts"] = {{"inputs", slides.size()},
+                 {"scored", n_detected + n_regraded + n_reused},
+                 {"detected", n_detected},
                  {"regraded", n_regraded},
-                 {"failed", n_failed},
-                 {"skipped_files", std::count_if(inputs_.problems.begin(), inputs_.problems.end(),
-                                                 [](const InputProblem& p) { return !p.failure; })},
-                 {"input_errors", std::count_if(inputs_.problems.begin(), inputs_.problems.end(),
-                                                [](const InputProblem& p) { return p.failure; })}};
+                 {"reused", n_reused},
+                 {"failed", n_failed + n_input_errors},
+                 {"interrupted", n_interrupted},
+                 {"skipped_files", n_skipped},
+                 {"input_errors", n_input_errors}};
+  // The --roi file's warnings, each naming its file (with --roi FOLDER every slide's file's, once each).
+  std::vector<std::string> roi_warnings = o_.roi_warnings;
+  for (const auto& r : slide_rois_) {
+    for (const auto& w : r.warnings) {
+      if (std::find(roi_warnings.begin(), roi_warnings.end(), w) == roi_warnings.end())
+        roi_warnings.push_back(w);
+    }
+  }
+  j["roi_warnings"] = roi_warnings;
   write_file_atomic(out_ / "run.json", json_text(j, 2) + "\n");
 }
 
@@ -672,7 +733,7 @@ int Run::execute() {
   try {
     std::lock_guard<std::mutex> lock(mu_);
     write_tables_locked(interrupted);
-    write_run_json_locked(interrupted ? "interrupted" : "complete", exit_status);
+    write_run_json_locked(interrupted ? "interrupted" : "complete", exit_status, interrupted);
   } catch (const std::exception& e) {
     // A full disk at the end: the slides' folders are complete, the tables are not. Exit 2 (not usage's 1);
     // run.json says so if it can still be written, and --resume writes the tables without scoring again.
@@ -683,7 +744,7 @@ int Run::execute() {
         one_line(e.what()).c_str(), ok, out_.string().c_str());
     try {
       std::lock_guard<std::mutex> lock(mu_);
-      write_run_json_locked("tables not written", 2);
+      write_run_json_locked("tables not written", 2, interrupted);
     } catch (const std::exception&) {
     }
     return 2;
@@ -726,13 +787,21 @@ int run_score(const Args& args) {
                  "file there (ID.geojson, NAME.geojson or NAME.EXT.geojson)");
   app.add_option("-j,--jobs", o.jobs, "Slides scored at once (default: number of cores)")
       ->check(CLI::Range(0, 1024));
-  auto* resume =
-      app.add_flag("--resume", o.resume,
-                   "Skip slides whose results are complete with the same parameters; regrade, without "
-                   "detecting again,\nthose whose parameters differ only in grading (score_measurement, "
-                   "thresholds, intensity_rule, group)");
+  // The grading keys are the ones the detection hash leaves out (imaging/pipeline.cpp detection_hash), in
+  // lines of at most 100 characters.
+  std::string resume_help =
+      "Skip slides whose results are complete with the same parameters; regrade, without detecting again,\n"
+      "those whose parameters differ only in grading";
+  bool first = true;
+  for (const auto& spec : scoring_param_specs()) {
+    const std::size_t line = resume_help.size() - resume_help.rfind('\n') - 1;
+    resume_help += first ? " (" : line + spec.key.size() > 96 ? ",\n" : ", ";
+    resume_help += spec.key;
+    first = false;
+  }
+  auto* resume = app.add_flag("--resume", o.resume, resume_help + ")");
   app.add_flag("--force", o.force, "Score every slide again, replacing earlier results")->excludes(resume);
-  app.add_flag("-q,--quiet", o.quiet, "Only print failures and the final line");
+  app.add_flag("-q,--quiet", o.quiet, "Only print failures, warnings and the final line");
   app.add_flag("--decode-only", o.decode_only,
                "Benchmark: read the tiles scoring would read, then stop (no detection, no slide outputs)")
       ->group("");
@@ -765,11 +834,10 @@ int run_score(const Args& args) {
     try {
       const AnnotationSet set = load_geojson_annotations(o.roi, &o.roi_text);
       rois = set.annotations;
-      // Each warning names the file already ("regions.geojson: feature 3: skipped (...)").
-      // -q prints failures and the final line only, as for the slides' own warnings.
-      if (!o.quiet) {
-        for (const auto& w : set.warnings) std::fprintf(stderr, "ihcscore score: warning: %s\n", w.c_str());
-      }
+      // Each warning names the file already ("regions.geojson: feature 3: skipped (...)"). Printed under -q
+      // too, as the slides' own warnings are, and kept in run.json and each slide's slide.json.
+      for (const auto& w : set.warnings) std::fprintf(stderr, "ihcscore score: warning: %s\n", w.c_str());
+      o.roi_warnings = set.warnings;
       if (rois.empty()) return usage_error(o.roi + ": no polygon annotations to score in");
     } catch (const std::exception& e) {
       return usage_error(e.what());
@@ -835,7 +903,7 @@ int run_score(const Args& args) {
   // The tables list this run's inputs: say so when they leave out slides an earlier run put in this folder.
   std::size_t left_out = earlier.ids.size();
   for (const auto& item : inputs.items) left_out -= earlier.ids.count(ascii_lower(item.id));
-  if (left_out > 0 && !o.quiet) {
+  if (left_out > 0) {  // a warning: printed under -q too
     std::fprintf(stderr,
                  "ihcscore score: warning: %s/slides holds %zu slide(s) that are not among these inputs; "
                  "summary.csv will list only these inputs (give the earlier ones too, with --resume, to keep "

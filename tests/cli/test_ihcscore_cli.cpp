@@ -43,6 +43,15 @@ TEST(IhcscoreCli, HelpAndVersion) {
   EXPECT_EQ(r.status, 1);
 }
 
+// A command made of subcommands given none lists them, as for a mistyped one (CLI11 said only "A subcommand
+// is required").
+TEST(IhcscoreCli, ACommandGivenNoSubcommandListsThem) {
+  const auto r = ihcscore({"stains"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "ihcscore stains: error: a subcommand is required (expected 'estimate')\n");
+  EXPECT_EQ(r.out, "");
+}
+
 // `-o "$OUT"` with OUT unset gave score an empty output folder: it wrote its tables into the current folder.
 // An empty value is a usage error for every command's options and arguments.
 TEST(IhcscoreCli, AnEmptyValueIsAUsageErrorNamingTheOption) {

@@ -24,6 +24,7 @@
 #include "models/atomic_file.hpp"
 #include "models/results_io.hpp"
 #include "models/results_link.hpp"
+#include "models/scoring.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -267,6 +268,58 @@ TEST_F(ScoreCli, ResumeSkipsCompleteSlidesAndRedoesChangedOnes) {
   EXPECT_EQ(changed.status, 0);
   EXPECT_EQ(changed.err.find("complete (resumed)"), std::string::npos) << changed.err;
   EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/cmu/slide.json").parameters.at("threshold"), "0.2");
+}
+
+// run.json counts what the console's last line and the tables say: a missing slide of a list has a FAILED row
+// and was "1 failed" on the console but `failed: 0` in run.json, with no `slides` entry; a run whose slides
+// were all resumed said "2 of 2 slides scored" and run.json `scored: 0`.
+TEST_F(ScoreCli, RunJsonCountsTheRowsOfTheTablesAsTheConsoleDoes) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_run_counts");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "k.png");
+  std::ofstream(dir / "list.txt") << "k.png\ngone.svs\n";
+  fs::create_directories(dir / "more");
+  std::ofstream(dir / "more/notes.csv") << "not,a,slide\n";
+  RunResult r = run({"score", "list.txt", "more", "-o", "out", "--preset", "ki67"}, dir);
+  ASSERT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("ihcscore score: 1 of 2 slides scored, 1 failed (see errors.tsv); results in out\n"),
+            std::string::npos)
+      << r.err;
+  ASSERT_EQ(ihc::read_summary_csv(dir / "out/summary.csv").size(), 2u);
+  json run_json = json::parse(ihc::read_file(dir / "out/run.json"));
+  EXPECT_EQ(run_json["counts"], json::parse(R"({"inputs": 2, "scored": 1, "detected": 1, "regraded": 0,
+      "reused": 0, "failed": 1, "interrupted": 0, "skipped_files": 1, "input_errors": 1})"));
+  ASSERT_EQ(run_json["slides"].size(), 2u);
+  EXPECT_EQ(run_json["slides"][0]["state"], "scored");
+  EXPECT_EQ(run_json["slides"][1],
+            json::parse(R"({"image": "gone.svs", "source": "gone.svs", "state": "failed",
+      "stage": "input", "error": "list.txt:2: gone.svs: no such file or directory"})"));
+
+  // Resumed: the console counts the slide as scored, and so does run.json (of which reused).
+  r = run({"score", "list.txt", "-o", "out", "--preset", "ki67", "--resume"}, dir);
+  ASSERT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("ihcscore score: 1 of 2 slides scored, 1 failed (see errors.tsv); results in out\n"),
+            std::string::npos)
+      << r.err;
+  run_json = json::parse(ihc::read_file(dir / "out/run.json"));
+  EXPECT_EQ(run_json["counts"], json::parse(R"({"inputs": 2, "scored": 1, "detected": 0, "regraded": 0,
+      "reused": 1, "failed": 1, "interrupted": 0, "skipped_files": 0, "input_errors": 1})"));
+  EXPECT_EQ(run_json["slides"][0]["state"], "complete from an earlier run (--resume)");
+
+  // Regraded (a new threshold), then every slide resumed.
+  r = run({"score", "k.png", "-o", "out", "--preset", "ki67", "--resume", "--set", "threshold_positive=0.3"},
+          dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/run.json"))["counts"],
+            json::parse(R"({"inputs": 1, "scored": 1, "detected": 0, "regraded": 1, "reused": 0, "failed": 0,
+                "interrupted": 0, "skipped_files": 0, "input_errors": 0})"));
+  r = run({"score", "k.png", "-o", "out", "--preset", "ki67", "--resume", "--set", "threshold_positive=0.3"},
+          dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("ihcscore score: 1 of 1 slides scored, 0 failed; results in out\n"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/run.json"))["counts"],
+            json::parse(R"({"inputs": 1, "scored": 1, "detected": 0, "regraded": 0, "reused": 1, "failed": 0,
+                "interrupted": 0, "skipped_files": 0, "input_errors": 0})"));
 }
 
 TEST_F(ScoreCli, PlainImageWithoutPixelSizeIsScoredInPixelsAndSaysSo) {
@@ -1055,6 +1108,20 @@ TEST_F(ScoreCli, TheHighLowGroupIsInEveryTable) {
   EXPECT_EQ(ihc::read_summary_csv(dir / "plain/summary.csv")[0].group, "");
 }
 
+// --resume's help names every key whose change regrades instead of detecting again (threshold_mode was
+// missing): the list is the one the detection hash leaves out.
+TEST_F(ScoreCli, ResumeHelpNamesEveryGradingKey) {
+  const RunResult r = run({"score", "--help"}, {});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::size_t from = r.out.find("\n  --resume");
+  ASSERT_NE(from, std::string::npos) << r.out;
+  const std::string help = r.out.substr(from, r.out.find("\n  --force") - from);
+  for (const auto& spec : ihc::scoring_param_specs())
+    EXPECT_NE(help.find(spec.key), std::string::npos) << spec.key << " missing in: " << help;
+  // Under -q warnings are still printed, as docs/cli.md says.
+  EXPECT_NE(r.out.find("Only print failures, warnings and the final line"), std::string::npos) << r.out;
+}
+
 TEST_F(ScoreCli, UsageErrorsExitOneWithTheExactReason) {
   IHC_REQUIRE_SHARED(white, "histolab/almost-white-ihc.png");
   const fs::path dir = ihc::test::temp_dir("score_cli_usage");
@@ -1407,9 +1474,14 @@ TEST_F(ScoreCli, InterruptLeavesNothingMarkedDone) {
     EXPECT_FALSE(fs::exists(dir / "out/slides/big" / f)) << f << " of the earlier run was left";
   EXPECT_TRUE(fs::exists(dir / "out/slides/big/review.json"));
   EXPECT_FALSE(has_temp_files(dir / "out"));
+  // run.json says what the tables say: the slide was not reached (it said "not scored" and counted nothing).
   const json run_json = json::parse(ihc::read_file(dir / "out/run.json"));
   EXPECT_EQ(run_json["status"], "interrupted");
-  EXPECT_EQ(run_json["slides"][0]["state"], "not scored");
+  EXPECT_EQ(run_json["slides"][0]["state"], "interrupted");
+  EXPECT_EQ(run_json["slides"][0]["stage"], "interrupted");
+  EXPECT_EQ(run_json["slides"][0]["error"], "interrupted before it was scored; run again with --resume");
+  EXPECT_EQ(run_json["counts"], json::parse(R"({"inputs": 1, "scored": 0, "detected": 0, "regraded": 0,
+      "reused": 0, "failed": 0, "interrupted": 1, "skipped_files": 0, "input_errors": 0})"));
   // The tables list the slide the run did not finish (they left it out, as if it had never been given).
   const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
   ASSERT_EQ(rows.size(), 1u);
@@ -1592,9 +1664,9 @@ TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
   EXPECT_EQ(points.err,
             "ihcscore score: warning: points.geojson: feature 0: skipped (Point has no area)\n"
             "ihcscore score: error: points.geojson: no polygon annotations to score in\n");
-  // -q prints failures and the final line only: the ROI file's warnings too.
+  // -q prints failures, warnings and the final line: the ROI file's warnings too (they were dropped).
   const RunResult quiet = run(with({"score", "f.png", "-o", "quiet", "--roi", "points.geojson", "-q"}), dir);
-  EXPECT_EQ(quiet.err, "ihcscore score: error: points.geojson: no polygon annotations to score in\n");
+  EXPECT_EQ(quiet.err, points.err);
 }
 
 // A region's area is its own within the tissue: regions were drawn on the 16 um tissue grid with every cell
@@ -2012,6 +2084,61 @@ TEST_F(ScoreCli, AnRoiFolderGivesEachSlideItsOwnRegions) {
                                       "dup/caseB/s.png); name this slide's file after its output id: "
                                       "s-2.geojson"}));
   EXPECT_EQ(ihc::read_slide_json(dir / "out3/slides/s/slide.json").roi, "rdup/s.geojson");
+}
+
+// The --roi file's warnings (names given twice, cells of an "all objects" export) were dropped by -q and
+// saved nowhere (slide.json `warnings: []`): they are printed under -q, once, and kept in run.json and in
+// each slide's slide.json, also after a regrade.
+TEST_F(ScoreCli, RoiFileWarningsArePrintedUnderQuietAndKept) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_roi_warnings");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "dsg2_membrane.png", dir / "m.png");
+  json cell = annotation("", "", {{10, 10}, {20, 10}, {20, 20}});
+  cell["properties"]["objectType"] = "cell";
+  const json roi = {
+      {"type", "FeatureCollection"},
+      {"features",
+       {annotation("Tumor", "", {{0, 0}, {300, 0}, {300, 300}, {0, 300}}),
+        annotation("Tumor", "", {{320, 320}, {640, 320}, {640, 640}, {320, 640}}), cell, cell}}};
+  std::ofstream(dir / "roi.geojson") << roi.dump();
+  const std::vector<std::string> warnings = {
+      "roi.geojson: 2 annotations are named 'Tumor': regions 'Tumor', 'Tumor #2' (name them in QuPath to "
+      "tell them apart)",
+      "roi.geojson: 2 cells skipped (not annotations)"};
+  auto count = [](const std::string& text, const std::string& part) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+    return n;
+  };
+  RunResult r = run({"score", "m.png", "-o", "out", "--roi", "roi.geojson", "-q"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const auto& w : warnings) EXPECT_EQ(count(r.err, "ihcscore score: warning: " + w + "\n"), 1u) << r.err;
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/run.json"))["roi_warnings"], json(warnings));
+  auto slide = ihc::read_slide_json(dir / "out/slides/m/slide.json");
+  ASSERT_GE(slide.warnings.size(), 2u);
+  EXPECT_EQ(std::vector<std::string>(slide.warnings.begin(), slide.warnings.begin() + 2), warnings);
+  // Not again under the slide's line, without -q either; a regrade keeps them, once.
+  r = run(
+      {"score", "m.png", "-o", "out", "--roi", "roi.geojson", "--resume", "--set", "threshold_1plus=0.25"},
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("regraded"), std::string::npos) << r.err;
+  EXPECT_EQ(count(r.err, "cells skipped (not annotations)"), 1u) << r.err;
+  slide = ihc::read_slide_json(dir / "out/slides/m/slide.json");
+  EXPECT_EQ(std::count(slide.warnings.begin(), slide.warnings.end(), warnings[1]), 1)
+      << slide.warnings.size();
+
+  // --roi FOLDER: each slide's own file's warnings, printed under -q before the slide and kept.
+  fs::create_directories(dir / "rois");
+  fs::copy_file(dir / "roi.geojson", dir / "rois/m.geojson");
+  r = run({"score", "m.png", "-o", "byfolder", "--roi", "rois", "-q"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(count(r.err, "warning: rois/m.geojson: 2 cells skipped (not annotations)\n"), 1u) << r.err;
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "byfolder/run.json"))["roi_warnings"][1],
+            "rois/m.geojson: 2 cells skipped (not annotations)");
+  slide = ihc::read_slide_json(dir / "byfolder/slides/m/slide.json");
+  EXPECT_EQ(std::count(slide.warnings.begin(), slide.warnings.end(),
+                       "rois/m.geojson: 2 cells skipped (not annotations)"),
+            1);
 }
 
 // --decode-only (bench/score-throughput's floor) reads what scoring would read and stops: a "decode only" row
