@@ -42,6 +42,12 @@ constexpr double kPaleMinAreaUm2 = 40.0;
 // nuclei (10 % and 30 % measured alike, docs/accuracy.md).
 constexpr double kMaxHematoxylinOverlap = 0.3;
 
+// Each worker holds a tile padded by the overlap on every side: 1024 px of overlap is a 3072 px square for a
+// 1024 px tile, about 1.4 GB of planes (defaults at 0.5 um/px: about 170 px; at 0.1 um/px: 850).
+constexpr int kMaxOverlapPx = 1024;
+// OpenCV's 8-bit median filter refuses apertures above about 390 px.
+constexpr int kMaxMedianRadiusPx = 100;
+
 std::string fmt(double v) {
   std::ostringstream s;
   s << v;
@@ -102,6 +108,23 @@ void validate(const DetectionParams& p) {
          std::to_string(p.tile_size_px));
   }
   if (p.threads < 0) fail("threads must be >= 0, got " + std::to_string(p.threads));
+  // In analysis pixels, where the micron ranges alone do not bound the work: at a fine pixel size a
+  // background radius of 1000 um took 12.6 GB for a 64 px image, and a median of 98 um failed inside OpenCV.
+  const double um = p.requested_pixel_size_um;
+  if (p.median_radius_um / um > kMaxMedianRadiusPx) {
+    fail("median_radius_um = " + fmt(p.median_radius_um) + " is " + fmt(std::round(p.median_radius_um / um)) +
+         " px at " + fmt(um) + " um/px, above the " + std::to_string(kMaxMedianRadiusPx) +
+         " px the median filter takes");
+  }
+  if (const int overlap = detection_overlap_px(p); overlap > kMaxOverlapPx) {
+    fail("these parameters need tiles overlapping by " + std::to_string(overlap) + " px at " + fmt(um) +
+         " um/px, above the " + std::to_string(kMaxOverlapPx) +
+         " px a tile worker's memory allows; the overlap grows with max_area_um2 (" + fmt(p.max_area_um2) +
+         "), cell_expansion_um (" + fmt(p.cell_expansion_um) + "), membrane_search_um (" +
+         fmt(p.membrane_search_um) + "), sigma_um (" + fmt(p.sigma_um) +
+         ") and twice background_radius_um (" + fmt(p.background_radius_um) +
+         "): lower them or raise requested_pixel_size_um");
+  }
 }
 
 // A core cell and a neighbour competing for its border, plus the smoothing's reach.
@@ -355,19 +378,20 @@ std::vector<ParamSpec> detection_param_specs() {
   std::vector<ParamSpec> specs;
   specs.push_back(num("requested_pixel_size_um", "Requested pixel size", "0.5", "um",
                       "Pixel size at which cells are detected; the nearest level is read and resampled (a "
-                      "level within 1 % is used as it is)",
-                      0.05, 20));
+                      "level within 1 % is used as it is); cells of 10 um are not resolved above 2 um/px",
+                      0.1, 2));
   specs.push_back(
       choice("detection_image", "Detection image", kOdSum, {kOdSum, kHematoxylinOd},
              "Image in which nuclei are sought; 'OD sum' also finds DAB-brown (positive) nuclei"));
   specs.push_back(num("background_radius_um", "Background radius", "8", "um",
-                      "Radius of the opening by reconstruction that estimates background; 0 = off", 0, 1000));
+                      "Radius of the opening by reconstruction that estimates background; 0 = off", 0, 100));
   specs.push_back(num("median_radius_um", "Median filter radius", "0", "um",
-                      "Median filter to reduce texture before detection; 0 = off", 0, 100));
+                      "Median filter to reduce texture before detection; 0 = off", 0, 10));
   specs.push_back(num("sigma_um", "Sigma", "1.5", "um",
-                      "Gaussian smoothing; larger values fragment nuclei less but blur boundaries", 0, 100));
-  specs.push_back(num("min_area_um2", "Minimum area", "10", "um^2", "Smaller nuclei are discarded", 0, 1e6));
-  specs.push_back(num("max_area_um2", "Maximum area", "400", "um^2", "Larger nuclei are discarded", 0, 1e7));
+                      "Gaussian smoothing; larger values fragment nuclei less but blur boundaries", 0, 10));
+  specs.push_back(num("min_area_um2", "Minimum area", "10", "um^2", "Smaller nuclei are discarded", 0, 5000));
+  specs.push_back(
+      num("max_area_um2", "Maximum area", "400", "um^2", "Larger nuclei are discarded", 0, 10000));
   specs.push_back(num("threshold", "Threshold", "0.1", "OD",
                       "Mean background-subtracted OD a nucleus must exceed", -10, 10));
   specs.push_back(num("max_background", "Max background intensity", "2", "OD",
@@ -412,21 +436,22 @@ std::vector<ParamSpec> detection_param_specs() {
       "sum found none are added (pale blue nuclei in grey-brown haze, as dark as the haze in the OD sum)"));
   specs.push_back(num("cell_expansion_um", "Cell expansion", "5", "um",
                       "Maximum distance a cell grows from its nucleus; where neighbours meet: cell_borders",
-                      0, 100));
+                      0, 50));
   specs.push_back(
       num("membrane_search_um", "Membrane search", "8", "um",
           "Cell borders on DAB lines only: beyond the cell expansion a cell grows up to this much "
           "further where it reaches a brown line (membrane) of its own, and stays within the cell "
           "expansion where it finds none (cells of 16-23 um reach their membrane); 0 = off",
-          0, 100));
+          0, 50));
   specs.push_back(choice(
       "cell_borders", "Cell borders", kBordersOnLines, {kBordersOnLines, kBordersMidway},
       "Where neighbouring cells meet: on the brown line between them, a cell stopping behind its own "
       "(membrane and cytoplasm stains), or midway between their nuclei, as QuPath's cell expansion (nuclear "
       "stains: a brown nucleus's halo is no border, and its cell grows as a negative one does)"));
   specs.push_back(flag("smooth_boundaries", "Smooth boundaries", "true", "Smooth nucleus and cell outlines"));
-  specs.push_back(num("membrane_width_um", "Membrane width", "1", "um",
-                      "Width of the membrane band inside each cell along its border", 0, 20));
+  specs.push_back(num(
+      "membrane_width_um", "Membrane width", "1", "um",
+      "Width of the membrane band inside each cell along its border (at least one analysis pixel)", 0, 10));
   ParamSpec tile =
       num("tile_size_px", "Tile size", "1024", "px",
           "Tile side at the analysis resolution; the background is estimated per tile, so on dense tissue "

@@ -1487,6 +1487,16 @@ struct SlideScores {
   std::vector<std::string> warnings;
 };
 
+// Cells without a value of the scoring measurement are graded Negative (NaN is Negative): said when they are
+// 1 % or more, since a setting can empty the compartment for all of them (Cytoplasm with
+// cell_expansion_um = 0 graded 411 of 411 cells Negative with no word).
+std::string unmeasured_warning(const std::vector<float>& values, const std::string& measurement) {
+  const auto nan = std::count_if(values.begin(), values.end(), [](float v) { return std::isnan(v); });
+  if (nan == 0 || 100 * nan < static_cast<std::ptrdiff_t>(values.size())) return {};
+  return measurement + " is empty for " + std::to_string(nan) + " of " + std::to_string(values.size()) +
+         " cells (they have no such compartment), which are graded Negative";
+}
+
 SlideScores score_stage(const ScoresIn& in) {
   SlideScores s;
   const Scores scores = compute_scores(in.sink->total_counts(), in.score_opt);
@@ -1808,6 +1818,8 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                                           .outside = outside,
                                           .no_tissue_status = region_no_tissue});
   for (const auto& w : scores.warnings) rec.warnings.push_back(w);
+  if (std::string w = unmeasured_warning(sink.hist_values(), rec.scoring_measurement); !w.empty())
+    rec.warnings.push_back(std::move(w));
   rec.total = scores.total;
   rec.regions = scores.regions;
   write_outputs({.out_dir = req.out_dir,

@@ -63,23 +63,23 @@ std::string quoted_list(const std::vector<std::string>& items) {
   return out;
 }
 
+// "between 0 and 20", ">= 0", "<= 5", or "" for an unbounded number.
+std::string range_text(const ParamSpec& spec, const char* between, const char* and_word) {
+  const bool has_min = spec.min > -1e300;
+  const bool has_max = spec.max < 1e300;
+  if (has_min && has_max) return between + format_number(spec.min) + and_word + format_number(spec.max);
+  if (has_min) return ">= " + format_number(spec.min);
+  if (has_max) return "<= " + format_number(spec.max);
+  return {};
+}
+
 // Type and range; returns the stored (normalised) text.
 std::string check_type(const ParamSpec& spec, const std::string& raw, const std::string& where) {
   std::string value = trim_blanks(raw);  // not const: returned by move
   const std::string prefix = where + "parameter '" + spec.key + "' ";
   auto check_range = [&](double v) {
     if (v >= spec.min && v <= spec.max) return;
-    const bool has_min = spec.min > -1e300;
-    const bool has_max = spec.max < 1e300;
-    std::string bound;
-    if (has_min && has_max) {
-      bound = "must be between " + format_number(spec.min) + " and " + format_number(spec.max);
-    } else if (has_min) {
-      bound = "must be >= " + format_number(spec.min);
-    } else {
-      bound = "must be <= " + format_number(spec.max);
-    }
-    throw ParamError(prefix + bound + ", got " + value);
+    throw ParamError(prefix + "must be " + range_text(spec, "between ", " and ") + ", got " + value);
   };
   switch (spec.type) {
     case ParamType::Double: {
@@ -204,6 +204,22 @@ std::vector<std::string> text_lines(const std::string& text) {
   return lines;
 }
 
+// Where a comment starts: the first '#' outside double quotes, so a stain string's name may hold one
+// ("My #1 stains": params --show wrote it, and reading that file back cut the stain string there).
+std::size_t comment_start(const std::string& line) {
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (quoted && line[i] == '\\') {
+      ++i;  // an escaped character, \" included
+    } else if (line[i] == '"') {
+      quoted = !quoted;
+    } else if (line[i] == '#' && !quoted) {
+      return i;
+    }
+  }
+  return std::string::npos;
+}
+
 // A byte order mark, or the zero byte of an ASCII character in its first two bytes (UTF-16 without one).
 bool is_utf16(const std::string& text) {
   if (text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0) return true;
@@ -222,7 +238,7 @@ void ParamSet::load_text(const std::string& text, const std::string& origin) {
     ++line_no;
     if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte order mark
     const std::string where = origin + ":" + std::to_string(line_no);
-    const std::size_t hash = line.find('#');
+    const std::size_t hash = comment_start(line);
     const std::string content = trim_blanks(hash == std::string::npos ? line : line.substr(0, hash));
     if (content.empty()) continue;
     const std::size_t eq = content.find('=');
@@ -249,7 +265,7 @@ void ParamSet::load_file(const std::string& path) {
 
 std::string ParamSet::to_text() const {
   std::string out =
-      "# ihcscore parameters: one 'key = value' per line; '#' starts a comment.\n"
+      "# ihcscore parameters: one 'key = value' per line; '#' starts a comment (not inside \"...\").\n"
       "# Keys not listed keep their defaults.\n";
   for (const auto& spec : specs_) {
     out += "\n# " + spec.label;
@@ -261,6 +277,8 @@ std::string ParamSet::to_text() const {
       out += ")";
     } else if (spec.type == ParamType::Bool) {
       out += " (true | false)";
+    } else if (spec.type == ParamType::Double || spec.type == ParamType::Int) {
+      if (const std::string range = range_text(spec, "", " to "); !range.empty()) out += " (" + range + ")";
     }
     const std::string& value = values_.at(spec.key);
     out += "\n" + spec.key + (value.empty() ? " =" : " = " + value) + "\n";

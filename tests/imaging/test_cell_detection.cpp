@@ -647,6 +647,26 @@ TEST(CellDetection, BadInputGetsAClearError) {
   EXPECT_EQ(detection_error(grey, p),
             "cell detection: tile_size_px must be even with hematoxylin_search (its search works on 2 x 2 "
             "blocks), got 1001");
+  // Limits in analysis pixels, which the micron ranges alone do not give: a background radius of 1000 um at
+  // 0.05 um/px took 12.6 GB for a 64 px image; a median of 98 um failed inside OpenCV.
+  p = DetectionParams{};
+  p.requested_pixel_size_um = 0.1;
+  p.background_radius_um = 100;
+  EXPECT_EQ(
+      detection_error(grey, p),
+      "cell detection: these parameters need tiles overlapping by 2531 px at 0.1 um/px, above the 1024 px "
+      "a tile worker's memory allows; the overlap grows with max_area_um2 (400), cell_expansion_um (5), "
+      "membrane_search_um (8), sigma_um (1.5) and twice background_radius_um (100): lower them or raise "
+      "requested_pixel_size_um");
+  p.requested_pixel_size_um = 0.5;  // the same radius is 200 px at 0.5 um/px: allowed
+  EXPECT_EQ(detection_error(grey, p), "");
+  p = DetectionParams{};
+  p.requested_pixel_size_um = 0.1;
+  p.median_radius_um = 10.5;
+  EXPECT_EQ(
+      detection_error(grey, p),
+      "cell detection: median_radius_um = 10.5 is 105 px at 0.1 um/px, above the 100 px the median filter "
+      "takes");
   // Blank and tiny images are valid and simply hold no cells.
   EXPECT_EQ(detect_cells(cv::Mat(300, 300, CV_8UC3, cv::Scalar::all(250)), 0.5, hdab(), {}).size(), 0u);
   EXPECT_EQ(detect_cells(cv::Mat(1, 1, CV_8UC3, cv::Scalar::all(0)), 0.5, hdab(), {}).size(), 0u);

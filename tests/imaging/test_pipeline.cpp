@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -120,7 +121,9 @@ struct Scored {
 Scored score(const fs::path& input, const fs::path& out, const std::vector<Annotation>& rois = {},
              const std::string& set = "") {
   ParamSet params = default_params();
-  if (!set.empty()) params.set(set.substr(0, set.find('=')), set.substr(set.find('=') + 1), "test");
+  std::istringstream sets(set);  // "key=value;key=value"
+  for (std::string kv; std::getline(sets, kv, ';');)
+    params.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1), "test");
   ScoreSlideRequest req;
   req.input = input;
   req.image_id = "field";
@@ -168,6 +171,25 @@ TEST(Pipeline, ImageScoredWholeCountsOnlyTheCellsOnItsTissue) {
   for (const auto& c : kDebris) EXPECT_EQ(cells_within(tiled.centroids, c, 3.0 * kSpeckRadius), 0) << c;
   EXPECT_NEAR(tiled.rec.total.num_detections, in_tissue, 0.01 * in_tissue);
   EXPECT_EQ(tiled.rec.total.tissue_area_mm2, whole.rec.total.tissue_area_mm2);
+}
+
+// Cells without the scoring compartment are graded Negative (NaN is Negative), said in a warning: a setting
+// can empty it for every cell (Cytoplasm with cell_expansion_um = 0 gave 0 % positive with no word).
+TEST(Pipeline, CellsWithoutTheScoredCompartmentAreNamedInAWarning) {
+  const fs::path dir = test::temp_dir("pipeline_unmeasured");
+  const fs::path png = write_png(dir, tissue_and_debris(true));
+  const Scored none =
+      score(png, dir / "none", {},
+            "cell_expansion_um=0;membrane_search_um=0;score_measurement=Cytoplasm: DAB OD mean");
+  const std::int64_t n = none.rec.total.num_detections;
+  ASSERT_GT(n, 100);
+  EXPECT_EQ(none.rec.total.num_positive, 0);
+  const std::string warning = "Cytoplasm: DAB OD mean is empty for " + std::to_string(n) + " of " +
+                              std::to_string(n) +
+                              " cells (they have no such compartment), which are graded Negative";
+  EXPECT_NE(std::find(none.rec.warnings.begin(), none.rec.warnings.end(), warning), none.rec.warnings.end());
+  const Scored membrane = score(png, dir / "membrane");
+  for (const auto& w : membrane.rec.warnings) EXPECT_EQ(w.find(" is empty for "), std::string::npos) << w;
 }
 
 // A field without glass (a camera field, a crop of tissue): tissue detection splits the dense block from the

@@ -284,8 +284,13 @@ TEST(ParamSet, ToTextDocumentsEveryKeyAndRoundTrips) {
   p.set("split_by_shape", "false");
   p.set("score_measurement", "Nucleus: DAB OD mean");
   const std::string text = p.to_text();
-  EXPECT_NE(text.find("# Label of sigma_um [um]: help for sigma_um\nsigma_um = 0.75\n"), std::string::npos)
+  // Number ranges are shown where the value is edited (they were only in the refusal's message).
+  EXPECT_NE(text.find("# Label of sigma_um [um]: help for sigma_um (0 to 20)\nsigma_um = 0.75\n"),
+            std::string::npos)
       << text;
+  EXPECT_NE(text.find("help for tile_size_px (64 to 8192)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("help for threshold_1plus (>= 0)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("help for offset (<= 5)\n"), std::string::npos) << text;
   EXPECT_NE(
       text.find(
           "# Label of split_by_shape: help for split_by_shape (true | false)\nsplit_by_shape = false\n"),
@@ -297,6 +302,15 @@ TEST(ParamSet, ToTextDocumentsEveryKeyAndRoundTrips) {
       std::string::npos)
       << text;
   EXPECT_NE(text.find("\nnote =\n"), std::string::npos) << "an empty value has no trailing space";
+  // A '#' inside double quotes (a stain string's name) is no comment: the file reads back whole.
+  p.set("note", R"({"Name" : "My #1 \"best\" # stains", "x" : 1})");
+  const std::string with_hash = p.to_text();
+  ParamSet r(test_specs());
+  r.load_text(with_hash, "hash");
+  EXPECT_EQ(r.get_string("note"), R"({"Name" : "My #1 \"best\" # stains", "x" : 1})");
+  r.load_text("sigma_um = 0.5  # after a value, '#' still starts a comment\n", "comment");
+  EXPECT_DOUBLE_EQ(r.get_double("sigma_um"), 0.5);
+  p.set("note", "");
   ParamSet q(test_specs());
   q.load_text(text, "round-trip");
   EXPECT_EQ(q.values(), p.values());
