@@ -511,7 +511,7 @@ double analysis_pixel_size_um(double requested_um, double mpp0, const std::vecto
 void check_detection_upsampling(double mpp0, double analysis_um, const std::string& name) {
   if (!is_calibrated(mpp0) || !(mpp0 > kMaxDetectionUpsampling * analysis_um)) return;
   throw DetectionError(name + ": pixel size " + fmt(mpp0) + " um/px is too coarse to detect cells at " +
-                       fmt(analysis_um) + " um/px (" + fmt(std::round(mpp0 / analysis_um * 10) / 10) +
+                       fmt(analysis_um) + " um/px (" + fmt(std::ceil(mpp0 / analysis_um * 10) / 10) +
                        "x upsampling, at most " + fmt(kMaxDetectionUpsampling) + "x): give a scan of " +
                        fmt(kMaxDetectionUpsampling * analysis_um) +
                        " um/px or finer, or a larger requested_pixel_size_um");

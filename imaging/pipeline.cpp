@@ -243,7 +243,7 @@ std::vector<ParamSpec> pipeline_param_specs() {
   s.push_back(spec("tissue_detection", "Detect tissue", ParamType::Bool, "true", "",
                    "Score whole slides on detected tissue only; false = the whole image"));
   s.push_back(spec("tissue_resolution_um", "Tissue resolution", ParamType::Double, "16", "um",
-                   "Pixel size of the overview on which tissue is detected", 1, 200));
+                   "Pixel size of the overview on which tissue is detected", 1, 50));
   ParamSpec overlay =
       spec("overlay_max_px", "Overlay size", ParamType::Int, std::to_string(kDefaultOverlayMaxPx), "px",
            "Longest side of overlay.png", 128, 16384);
@@ -266,14 +266,21 @@ ParamSet default_params(const std::string& preset) {
 
 namespace {
 
-// score_measurement must be a measurement cells have, with or without a pixel size (an area is "um^2" on
-// calibrated slides and "px^2" on the others: which one a slide has is checked when it is opened).
+// score_measurement must be a stain measurement cells have (an optical density: the thresholds are 0-5 OD,
+// and "Nucleus: Area um^2" graded every cell 3+ with H-score 300 and no word).
 void check_score_measurement(const std::string& name) {
-  std::vector<std::string> names = cell_measurement_names(true);
-  for (const auto& n : cell_measurement_names(false)) {
-    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-  }
+  const std::vector<std::string> all = cell_measurement_names(true);
+  std::vector<std::string> names;
+  std::copy_if(all.begin(), all.end(), std::back_inserter(names),
+               [](const std::string& n) { return n.find(" OD ") != std::string::npos; });
   if (std::find(names.begin(), names.end(), name) != names.end()) return;
+  const std::vector<std::string> in_pixels = cell_measurement_names(false);
+  if (std::find(all.begin(), all.end(), name) != all.end() ||
+      std::find(in_pixels.begin(), in_pixels.end(), name) != in_pixels.end()) {
+    throw ParamError("score_measurement '" + name +
+                     "' is not a stain measurement: cells are graded by an optical density (a measurement "
+                     "with 'OD' in its name) against thresholds of 0 to 5 OD");
+  }
   std::string meant;
   for (const auto& n : names) {
     if (ascii_lower(n) == ascii_lower(name)) meant = n;

@@ -171,6 +171,12 @@ TEST(ParamsCli, ShowRefusesWhatScoreRefuses) {
            quoted + ":1)"},
       {{"--set", "score_measurement=Ki67 %"},
        "score_measurement 'Ki67 %' is not a cell measurement; they are: "},
+      // An area graded every cell 3+ (H-score 300): the thresholds are optical densities.
+      {{"--set", "score_measurement=Nucleus: Area um^2"},
+       "score_measurement 'Nucleus: Area um^2' is not a stain measurement: cells are graded by an optical "
+       "density (a measurement with 'OD' in its name) against thresholds of 0 to 5 OD (score_measurement "
+       "from "
+       "--set)"},
   };
   const std::string slide = (ihc::test::source_dir() / "samples/dsg2_membrane.png").string();
   for (const auto& [args, message] : cases) {

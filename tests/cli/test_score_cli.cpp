@@ -1808,7 +1808,8 @@ TEST_F(ScoreCli, AMistypedScoreMeasurementTouchesNoResultsAndStaleRegionTablesGo
       run({"score", "f.png", "-o", "out", "--resume", "--set", "score_measurement=Ki67"}, dir);
   EXPECT_EQ(none.status, 1);
   EXPECT_NE(
-      none.err.find("score_measurement 'Ki67' is not a cell measurement; they are: Nucleus: Area um^2, "),
+      none.err.find(
+          "score_measurement 'Ki67' is not a cell measurement; they are: Nucleus: Hematoxylin OD mean, "),
       std::string::npos)
       << none.err;
   EXPECT_EQ(ihc::test::read_text(dir / "out/slides/f/cells.csv"), cells);

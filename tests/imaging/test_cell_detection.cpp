@@ -489,6 +489,13 @@ TEST(CellDetection, AnImageFarCoarserThanTheAnalysisPixelIsRefusedNotUpsampled) 
         "a.png: pixel size 30 um/px is too coarse to detect cells at 0.5 um/px (60x upsampling, at most "
         "4x): give a scan of 2 um/px or finer, or a larger requested_pixel_size_um");
   }
+  // Just past the limit the ratio is rounded up, not to the limit itself ("4x upsampling, at most 4x").
+  try {
+    check_detection_upsampling(2.01, 0.5, "b.png");
+    ADD_FAILURE() << "a 4.02x upsampling was accepted";
+  } catch (const DetectionError& e) {
+    EXPECT_NE(std::string(e.what()).find("(4.1x upsampling, at most 4x)"), std::string::npos) << e.what();
+  }
   const auto field = test::grid_field(
       2, 2, 40.0, 9.0, [](int, int) { return false; }, [](int, int) { return false; });
   EXPECT_THROW(detect_cells(field.rgb, 2.5, hdab(), DetectionParams{}), DetectionError);
