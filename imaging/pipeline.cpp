@@ -235,6 +235,11 @@ std::vector<ParamSpec> pipeline_param_specs() {
       "auto: estimated per image from flat bright glass for images of one level (camera images are rarely "
       "white-balanced), 255 with a warning when there is no glass, and 255 for pyramidal slides; white; "
       "or R,G,B");
+  background.normalize = [](const std::string& value) {  // "245, 244,240" is 245,244,240
+    BackgroundChoice c;
+    if (!read_background(value, c).empty() || !c.fixed) return value;
+    return format_number(c.rgb[0]) + "," + format_number(c.rgb[1]) + "," + format_number(c.rgb[2]);
+  };
   background.check = [](const std::string& value) {
     BackgroundChoice c;
     return read_background(value, c);

@@ -123,7 +123,7 @@ std::string validate_value(const ParamSpec& spec, const std::string& raw, const 
       throw ParamError(where + "parameter '" + spec.key + "': " + why);
     }
   }
-  return value;
+  return spec.normalize ? spec.normalize(value) : value;
 }
 
 std::string where_of(const std::string& origin) { return origin.empty() ? std::string() : origin + ": "; }

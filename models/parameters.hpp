@@ -24,6 +24,9 @@ struct ParamSpec {
   // What neither type nor range says (a colour, a stain string): "" accepts the value, anything else is why
   // it is refused, given after "parameter 'key': " with where the value came from. Runs on the default too.
   std::function<std::string(const std::string& value)> check;
+  // A text value's one spelling, applied after `check` passed (numbers are stored in their shortest form
+  // already): "245, 244,240" and "245,244,240" are one setting in the files and the hashes --resume compares.
+  std::function<std::string(const std::string& value)> normalize;
 };
 
 // Thrown for unknown keys, wrong types, out-of-range values; what() names the key, and the file and line

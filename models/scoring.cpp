@@ -142,6 +142,14 @@ std::vector<ParamSpec> scoring_param_specs() {
   cutoff.type = ParamType::String;
   cutoff.default_value = "";
   cutoff.help = "a score >= this is High, below is Low; empty when group_score is none";
+  cutoff.normalize = [](const std::string& value) {  // 1e2 and 100 are one cutoff (a --resume regraded)
+    const char* first = value.data();
+    const char* last = value.data() + value.size();
+    if (first != last && *first == '+') ++first;
+    double v = 0.0;
+    const auto res = std::from_chars(first, last, v);
+    return res.ec == std::errc() && res.ptr == last && std::isfinite(v) ? format_number(v) : value;
+  };
   specs.push_back(cutoff);
   return specs;
 }

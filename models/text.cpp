@@ -46,10 +46,14 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 std::string closest_name(const std::string& typed, const std::vector<std::string>& names) {
   std::string best;
   std::size_t best_score = 0;
+  // Case aside: SIGMA_UM is sigma_um (it was 8 edits away, so nothing was suggested).
+  const std::string lower = ascii_lower(typed);
   for (const auto& name : names) {
     // A name `typed` begins (or that begins `typed`) is the common slip: a unit or the last letters left out.
-    const bool prefix = typed.size() >= 3 && (name.rfind(typed, 0) == 0 || typed.rfind(name, 0) == 0);
-    const std::size_t score = prefix ? 0 : edit_distance(typed, name);
+    const std::string candidate = ascii_lower(name);
+    const bool prefix =
+        lower.size() >= 3 && (candidate.rfind(lower, 0) == 0 || lower.rfind(candidate, 0) == 0);
+    const std::size_t score = prefix ? 0 : edit_distance(lower, candidate);
     if (best.empty() || score < best_score) {
       best = name;
       best_score = score;

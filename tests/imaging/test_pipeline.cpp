@@ -173,6 +173,15 @@ TEST(Pipeline, ImageScoredWholeCountsOnlyTheCellsOnItsTissue) {
   EXPECT_EQ(tiled.rec.total.tissue_area_mm2, whole.rec.total.tissue_area_mm2);
 }
 
+// A glass colour has one spelling, so spaces do not make --resume detect again.
+TEST(Pipeline, BackgroundColourIsStoredInOneSpelling) {
+  ParamSet params = default_params();
+  params.set("background", " 245, 244 ,240.0 ", "--set");
+  EXPECT_EQ(params.get_string("background"), "245,244,240");
+  params.set("background", "auto", "--set");
+  EXPECT_EQ(params.get_string("background"), "auto");
+}
+
 // Cells without the scoring compartment are graded Negative (NaN is Negative), said in a warning: a setting
 // can empty it for every cell (Cytoplasm with cell_expansion_um = 0 gave 0 % positive with no word).
 TEST(Pipeline, CellsWithoutTheScoredCompartmentAreNamedInAWarning) {

@@ -155,6 +155,18 @@ TEST(ScoringParams, SetGradingParamsReadsBackExactly) {
             "viewer: parameter 'threshold_1plus' must be between 0 and 5, got -1");
 }
 
+// One cutoff, one spelling: "1e2" and "100" are the same setting in the files and the hashes --resume
+// compares (a --resume with 1e2 regraded every slide).
+TEST(ScoringParams, GroupCutoffIsStoredInOneSpelling) {
+  ParamSet params(scoring_param_specs());
+  params.set("group_cutoff", "1e2", "--set");
+  EXPECT_EQ(params.get_string("group_cutoff"), "100");
+  params.set("group_cutoff", "+57.50", "--set");
+  EXPECT_EQ(params.get_string("group_cutoff"), "57.5");
+  params.set("group_cutoff", "abc", "--set");  // refused later, by score_options_from, with its text
+  EXPECT_EQ(params.get_string("group_cutoff"), "abc");
+}
+
 TEST(ScoringParams, DeclaredSpecsGiveTheDefaultsAndValidate) {
   ParamSet params(scoring_param_specs());
   GradingParams g = grading_params_from(params);

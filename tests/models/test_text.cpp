@@ -54,6 +54,8 @@ TEST(ClosestName, APrefixOrAFewEditsElseNothing) {
   EXPECT_EQ(closest_name("estimat", {"estimate"}), "estimate");
   EXPECT_EQ(closest_name("sigma", {"sigma_um", "median_radius_um"}), "sigma_um");
   EXPECT_EQ(closest_name("x", {}), "");
+  EXPECT_EQ(closest_name("SIGMA_UM", {"sigma_um", "median_radius_um"}), "sigma_um");  // case aside
+  EXPECT_EQ(closest_name("Score", commands), "score");
   // Ties go to the earlier name.
   EXPECT_EQ(closest_name("ab", {"ac", "ad"}), "ac");
 }
