@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/empty_values.hpp"
 #include "gui/app.hpp"
 #include "ihc/version.hpp"
 #include "imaging/slide.hpp"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) try {
   // CLI11's message; --help and --version exit 0.
   try {
     app.parse(argc, argv);
+    ihc::cli::refuse_empty_values(app);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;
   }

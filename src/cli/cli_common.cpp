@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cli/empty_values.hpp"
 #include "imaging/pipeline.hpp"
 #include "imaging/slide.hpp"
 #include "models/text.hpp"
@@ -47,14 +48,7 @@ std::optional<int> parse_command_line(CLI::App& app, const Args& args) {
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 consumes from the back
     app.parse(reversed);
-    // `-o "$OUT"` with OUT unset: CLI11 takes "" as given, and score wrote its tables into the current
-    // folder; --roi "" and --params "" ran without them.
-    for (const CLI::Option* opt : app.get_options()) {
-      if (opt->get_type_size() == 0 || opt->count() == 0) continue;  // flags, options not given
-      for (const auto& value : opt->results()) {
-        if (value.empty()) throw CLI::ValidationError(opt->get_name(), "an empty value (an unset variable?)");
-      }
-    }
+    refuse_empty_values(app);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 1;
   }

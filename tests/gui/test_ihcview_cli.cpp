@@ -24,6 +24,7 @@ TEST(IhcviewCli, UsageErrorsExitOneAsIhcscoresDo) {
       {{"--bogus"}, "The following argument was not expected: --bogus\n"},
       {{"a.svs", "b.svs"}, "The following argument was not expected: b.svs\n"},
       {{"--width", "abc"}, "Could not convert: --width = abc\n"},
+      {{"--results", ""}, "--results: an empty value (an unset variable?)\n"},
       {{"--mpp", "1e-9"},
        "--mpp: 1e-9 um/px is not a microscope's pixel size (0.01 to 50; 0.25 at 40x, 0.5 at 20x)\n"}};
   for (const auto& [args, message] : cases) {
