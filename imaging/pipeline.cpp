@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <future>
+#include <iomanip>
 #include <map>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
@@ -1246,6 +1247,10 @@ class CellSink {
     const int col = table.column(in_.grading.measurement);
     if (col >= 0)
       hist_values_.insert(hist_values_.end(), table.columns[col].begin(), table.columns[col].end());
+    for (const char* name : {"Nucleus: Area um^2", "Nucleus: Area px^2"}) {
+      if (const int a = table.column(name); a >= 0)
+        nucleus_areas_.insert(nucleus_areas_.end(), table.columns[a].begin(), table.columns[a].end());
+    }
     csv_.append(table, classes);
     geo_.append(table, classes);
     canvas_.add_cells(table, classes);
@@ -1261,6 +1266,8 @@ class CellSink {
   const GradeCounts& total_counts() const { return total_counts_; }
   const std::vector<GradeCounts>& region_counts() const { return region_counts_; }
   const std::vector<float>& hist_values() const { return hist_values_; }
+  // Nucleus: Area, in um^2 on a calibrated slide, else level-0 px^2.
+  const std::vector<float>& nucleus_areas() const { return nucleus_areas_; }
   const OverlayCanvas& canvas() const { return canvas_; }
   // The overlay outlines the area scored: a field scored whole after tissue detection found no glass.
   void set_scored_area(const cv::Mat& mask) { canvas_.set_tissue_mask(mask); }
@@ -1268,6 +1275,7 @@ class CellSink {
  private:
   CellSinkIn in_;
   std::vector<float> hist_values_;
+  std::vector<float> nucleus_areas_;
   GradeCounts total_counts_;
   std::vector<GradeCounts> region_counts_;
   std::int64_t next_id_ = 0;
@@ -1507,6 +1515,31 @@ std::string unmeasured_warning(const std::vector<float>& values, const std::stri
   if (nan == 0 || 100 * nan < static_cast<std::ptrdiff_t>(values.size())) return {};
   return measurement + " is empty for " + std::to_string(nan) + " of " + std::to_string(values.size()) +
          " cells (they have no such compartment), which are graded Negative";
+}
+
+// A wrong pixel size (none in the file and 0.5 um/px assumed, a screen's dpi, a wrong --mpp) shows in the
+// nuclei: their median area is 37-55 um^2 on every real set here at its true pixel size, while the SHIDC and
+// DeepLIIF fields (0.25 um/px) scored at the assumed 0.5 read 125-205, and detection itself then looks for
+// nuclei of the wrong size. Said when at least 30 nuclei put the median outside 12-120 um^2, with the pixel
+// size that would bring it to 45.
+std::string nucleus_size_warning(std::vector<float> areas, bool calibrated, double mpp0,
+                                 const std::string& mpp_source) {
+  constexpr std::size_t kMinNuclei = 30;
+  constexpr double kLow = 12.0, kHigh = 120.0, kTypical = 45.0;
+  areas.erase(std::remove_if(areas.begin(), areas.end(), [](float v) { return !(v > 0); }), areas.end());
+  if (areas.size() < kMinNuclei || !(mpp0 > 0)) return {};
+  const auto mid = areas.begin() + static_cast<std::ptrdiff_t>(areas.size() / 2);
+  std::nth_element(areas.begin(), mid, areas.end());
+  const double median = calibrated ? *mid : *mid * mpp0 * mpp0;
+  if (median >= kLow && median <= kHigh) return {};
+  std::ostringstream likely;
+  likely << std::setprecision(2) << mpp0 * std::sqrt(kTypical / median);
+  return "nuclei measure a median of " + std::to_string(static_cast<int>(std::lround(median))) + " um^2 at " +
+         format_number(mpp0) + " um/px" + (calibrated ? "" : " (assumed: the file has none)") +
+         ", where tissue's measure 30-60: the pixel size is probably about " + likely.str() + " um/px" +
+         (!calibrated || mpp_source == "--mpp" ? " (give --mpp " + likely.str() + ")"
+                                               : " (check the scan's resolution)") +
+         ", and cells were sought at the wrong size";
 }
 
 SlideScores score_stage(const ScoresIn& in) {
@@ -1831,6 +1864,9 @@ SlideRecord score_slide(const ScoreSlideRequest& req, const ParamSet& params) {
                                           .no_tissue_status = region_no_tissue});
   for (const auto& w : scores.warnings) rec.warnings.push_back(w);
   if (std::string w = unmeasured_warning(sink.hist_values(), rec.scoring_measurement); !w.empty())
+    rec.warnings.push_back(std::move(w));
+  if (std::string w = nucleus_size_warning(sink.nucleus_areas(), calibrated, opened.mpp0, rec.mpp_source);
+      !w.empty())
     rec.warnings.push_back(std::move(w));
   rec.total = scores.total;
   rec.regions = scores.regions;

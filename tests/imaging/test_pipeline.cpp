@@ -119,7 +119,7 @@ struct Scored {
 };
 
 Scored score(const fs::path& input, const fs::path& out, const std::vector<Annotation>& rois = {},
-             const std::string& set = "") {
+             const std::string& set = "", double mpp = kMpp) {
   ParamSet params = default_params();
   std::istringstream sets(set);  // "key=value;key=value"
   for (std::string kv; std::getline(sets, kv, ';');)
@@ -128,7 +128,7 @@ Scored score(const fs::path& input, const fs::path& out, const std::vector<Annot
   req.input = input;
   req.image_id = "field";
   req.out_dir = out;
-  req.mpp_override = kMpp;
+  req.mpp_override = mpp;
   req.rois = rois;
   Scored s;
   s.rec = score_slide(req, params);
@@ -171,6 +171,29 @@ TEST(Pipeline, ImageScoredWholeCountsOnlyTheCellsOnItsTissue) {
   for (const auto& c : kDebris) EXPECT_EQ(cells_within(tiled.centroids, c, 3.0 * kSpeckRadius), 0) << c;
   EXPECT_NEAR(tiled.rec.total.num_detections, in_tissue, 0.01 * in_tissue);
   EXPECT_EQ(tiled.rec.total.tissue_area_mm2, whole.rec.total.tissue_area_mm2);
+}
+
+// A wrong pixel size shows in the nuclei's median area, and the warning says which size would fit: SHIDC's
+// 0.25 um/px fields scored at the assumed 0.5 read 125-205 um^2 with no word but "scored in pixels".
+TEST(Pipeline, NucleiOfImplausibleSizeSayThePixelSizeIsProbablyWrong) {
+  const fs::path dir = test::temp_dir("pipeline_nucleus_size");
+  const fs::path png = write_png(dir, tissue_and_debris(true));
+  auto size_warning = [](const SlideRecord& rec) {
+    for (const auto& w : rec.warnings) {
+      if (w.rfind("nuclei measure a median of ", 0) == 0) return w;
+    }
+    return std::string();
+  };
+  const Scored right = score(png, dir / "right");
+  EXPECT_EQ(size_warning(right.rec), "");
+  const Scored coarse = score(png, dir / "coarse", {}, "", 2 * kMpp);  // every length read twice too long
+  const std::string w = size_warning(coarse.rec);
+  ASSERT_NE(w, "");
+  EXPECT_NE(w.find(" um^2 at 1 um/px, where tissue's measure 30-60: the pixel size is probably about 0."),
+            std::string::npos)
+      << w;
+  EXPECT_NE(w.find(" (give --mpp 0."), std::string::npos) << w;  // the pixel size came from --mpp
+  EXPECT_NE(w.find("), and cells were sought at the wrong size"), std::string::npos) << w;
 }
 
 // A glass colour has one spelling, so spaces do not make --resume detect again.
