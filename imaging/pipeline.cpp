@@ -416,6 +416,7 @@ SlideRecord start_record(const ScoreSlideRequest& req, const ParamSet& params) {
   rec.source = req.input.string();
   rec.roi = req.roi_source;
   rec.warnings = req.roi_warnings;
+  rec.results_version = kResultsVersion;
   rec.params_hash = req.params_hash;
   rec.detection_hash = req.detection_hash;
   rec.parameters = params.values();

@@ -85,6 +85,12 @@ struct BackgroundChoice {
 };
 BackgroundChoice parse_background(const std::string& text);
 
+// Raised whenever the same input and parameters give other cells or scores than before (a fix, a new rule),
+// so that --resume scores such slides again instead of keeping or regrading what an earlier version wrote
+// (the parameter hashes alone kept them: a table then mixed two versions' rules). slide.json records it.
+// 1 (session 29): pixel-edge coordinates, exact ROI areas, single-threshold scores empty without positives.
+inline constexpr int kResultsVersion = 1;
+
 struct ScoreSlideRequest {
   std::filesystem::path input;
   std::string image_id;           // folder name under slides/, and the Image column

@@ -1022,6 +1022,7 @@ std::string slide_json_text(const SlideRecord& s) {
   o["source_size"] = s.source_size;
   o["source_mtime_ns"] = s.source_mtime_ns;
   if (!s.source_fingerprint.empty()) o["source_fingerprint"] = s.source_fingerprint;
+  o["results_version"] = s.results_version;
   o["params_hash"] = s.params_hash;
   o["detection_hash"] = s.detection_hash;
   o["cells_detected"] = s.cells_detected;
@@ -1096,6 +1097,7 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.source_size = o.value("source_size", std::int64_t{0});
     s.source_mtime_ns = o.value("source_mtime_ns", std::int64_t{0});
     s.source_fingerprint = o.value("source_fingerprint", "");  // absent before session 28
+    s.results_version = o.value("results_version", 0);         // absent before session 29
     s.params_hash = o.value("params_hash", "");
     s.detection_hash = o.value("detection_hash", "");  // absent before session 24
     s.cells_detected = o.value("cells_detected", "");

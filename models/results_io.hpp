@@ -199,7 +199,10 @@ struct SlideRecord {
   std::int64_t source_size = 0;      // bytes, for --resume
   std::int64_t source_mtime_ns = 0;  // for --resume
   std::string source_fingerprint;    // file_fingerprint of the source; empty in files before session 28
-  std::string params_hash;           // hash of the resolved parameters (hex)
+  // The results version (imaging/pipeline.hpp kResultsVersion) of the program that wrote it; 0 in files
+  // before session 29.
+  int results_version = 0;
+  std::string params_hash;  // hash of the resolved parameters (hex)
   // Hash of the parameters the cells depend on (all but grading's): a --resume whose parameters differ only
   // in grading regrades the cells on disk instead of detecting them again. Empty in results before it.
   std::string detection_hash;

@@ -312,6 +312,14 @@ bool Run::try_reuse(std::size_t i) {
     if (!same_path && !r.source_fingerprint.empty() && file_fingerprint(item.path) != r.source_fingerprint) {
       return false;
     }
+    // Another version's results (cells or scores that a fix has changed since) are neither kept nor regraded.
+    if (r.results_version != kResultsVersion) {
+      notes_.push_back(item.id +
+                       ": the earlier results were written by another version of ihcscore (results " +
+                       "version " + std::to_string(r.results_version) + ", this one writes " +
+                       std::to_string(kResultsVersion) + "; docs/cli.md): scoring the slide again");
+      return false;
+    }
     const bool own_mpp = mpp_from_file(r);
     const std::string& hash = own_mpp ? hashes_own_mpp_[i] : hashes_[i];
     const std::string& cells_hash = own_mpp ? detection_hashes_own_mpp_[i] : detection_hashes_[i];

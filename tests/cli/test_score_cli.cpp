@@ -20,6 +20,7 @@
 #include <regex>
 #include <thread>
 
+#include "imaging/pipeline.hpp"
 #include "imaging/tiff_writer.hpp"
 #include "models/atomic_file.hpp"
 #include "models/results_io.hpp"
@@ -811,6 +812,42 @@ TEST_F(ScoreCli, ResumeScoresAgainASlideWhoseCellFileIsCutShort) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(ihc::read_file(csv), full);
+}
+
+// Results of another version of the program (an upgrade between two runs of a study) are scored again, not
+// kept: the parameter hashes were the same, so a table mixed two versions' rules (a single-threshold slide
+// without positives read H-score 0 beside a new row's empty one). A regrade is refused them too.
+TEST_F(ScoreCli, ResumeScoresAgainWhatAnotherVersionWrote) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_results_version");
+  fs::copy_file(ihc::test::source_dir() / "samples/ki67_nuclear.png", dir / "k.png");
+  ASSERT_EQ(run({"score", "k.png", "-o", "out", "-q"}, dir).status, 0);
+  const fs::path slide_json = dir / "out/slides/k/slide.json";
+  json record = json::parse(ihc::read_file(slide_json));
+  EXPECT_EQ(record["results_version"], ihc::kResultsVersion);
+  for (const bool grading_too : {false, true}) {
+    record.erase("results_version");  // as every slide.json before session 29
+    std::ofstream(slide_json) << record.dump(2);
+    std::vector<std::string> args = {"score", "k.png", "-o", "out", "--resume"};
+    if (grading_too) args.insert(args.end(), {"--set", "threshold_1plus=0.25"});
+    const RunResult r = run(args, dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("note: k: the earlier results were written by another version of ihcscore (results "
+                         "version 0, this one writes " +
+                         std::to_string(ihc::kResultsVersion) + "; docs/cli.md): scoring the slide again\n"),
+              std::string::npos)
+        << r.err;
+    const json run_json = json::parse(ihc::read_file(dir / "out/run.json"));
+    EXPECT_EQ(run_json["slides"][0]["state"], "scored") << grading_too;
+    record = json::parse(ihc::read_file(slide_json));
+    EXPECT_EQ(record["results_version"], ihc::kResultsVersion);
+    EXPECT_FALSE(record["regraded"].get<bool>());
+  }
+  // Its own results are kept as before.
+  const RunResult again =
+      run({"score", "k.png", "-o", "out", "--resume", "--set", "threshold_1plus=0.25"}, dir);
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/run.json"))["slides"][0]["state"],
+            "complete from an earlier run (--resume)")
+      << again.err;
 }
 
 // One mistyped field in slide.json (Python's json.dump writes NaN bare) made --resume score the slide into a
