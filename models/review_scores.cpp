@@ -124,8 +124,11 @@ ScoreRow reviewed_row(const std::string& image, const Summary& s, double area_mm
   ScoreRow r = score_row(image, s.final);
   r.tissue_area_mm2 = area_mm2;
   r.mpp = mpp;
+  // Single-threshold grading has no automatic intensity: "none", not an empty "(automatic ): ".
+  const double automatic = s.automatic.intensity_score;
   r.status = s.overridden ? "ok; reviewed; intensity overridden (automatic " +
-                                format_number(s.automatic.intensity_score) + "): " + s.reason
+                                (std::isnan(automatic) ? std::string("none") : format_number(automatic)) +
+                                "): " + s.reason
                           : "ok; reviewed";
   return r;
 }
@@ -149,8 +152,15 @@ std::vector<ScoreRow> reviewed_batch_region_rows(const SlideRecord& rec, const R
                                                  const CellTable& table, const CellState& state,
                                                  const Review& review, double mpp,
                                                  const ScoreOptions& options) {
-  if (rois.file.empty() || rec.regions.empty()) return {};
+  // Regions with no file named (an older version's slide.json has no "roi"): a row saying so for each, not
+  // none (the reviewed table dropped them and looked complete). Regions drawn in ihcview name no file either.
+  const bool unnamed = rois.file.empty() && rec.roi.empty();
+  if (rec.regions.empty() || (rois.file.empty() && !unnamed)) return {};
   std::string why = rois.error;
+  if (unnamed)
+    why =
+        "slide.json does not name the ROI file of its regions (an older version wrote it): score the slide "
+        "again with --roi and --resume to review its regions";
   std::vector<Region> regions;
   if (why.empty()) {
     regions = regions_from_annotations(rois.annotations);

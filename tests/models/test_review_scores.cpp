@@ -8,6 +8,7 @@
 
 #include "models/atomic_file.hpp"
 #include "models/parameters.hpp"
+#include "models/results_link.hpp"
 #include "support/test_support.hpp"
 
 namespace ihc {
@@ -92,6 +93,35 @@ TEST(ReviewScores, IntensityOverrideKeepsBothScores) {
     add_batch_notes(&same, plain);
     EXPECT_EQ(same.status, row.status) << plain;
   }
+  // Single-threshold grading has no automatic intensity: named, not left out ("(automatic ): ").
+  Summary single = sum;
+  single.automatic.intensity_score = std::nan("");
+  EXPECT_EQ(reviewed_row("k", single, 1.5, 0.25).status,
+            "ok; reviewed; intensity overridden (automatic none): weak, heterogeneous");
+}
+
+// A slide.json of an older version has regions but names no ROI file: each region gets a row saying why, not
+// none (the reviewed regions table dropped the slide and looked complete); regions drawn in ihcview have
+// their own rows elsewhere.
+TEST(ReviewScores, RegionsWithoutTheirFileGetRowsSayingWhy) {
+  const CellTable t = lattice();
+  CellState s;
+  s.automatic = grade_cells(t, params());
+  apply_review(t, {}, &s);
+  SlideRecord rec;
+  ScoreRow region;
+  region.image = "old";
+  region.region = "Tumor";
+  rec.regions = {region};
+  const std::vector<ScoreRow> rows = reviewed_batch_region_rows(rec, {}, t, s, {}, 0.25, {});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].region, "Tumor");
+  EXPECT_EQ(
+      rows[0].status,
+      "FAILED: batch regions: slide.json does not name the ROI file of its regions (an older version wrote "
+      "it): score the slide again with --roi and --resume to review its regions");
+  rec.roi = kDrawnInViewer;
+  EXPECT_TRUE(reviewed_batch_region_rows(rec, {}, t, s, {}, 0.25, {}).empty());
 }
 
 TEST(ReviewScores, TheBatchsIntensityRuleAndGroupComeFromSlideJson) {
