@@ -232,11 +232,17 @@ cv::Mat render_histogram(const std::vector<float>& values, const std::string& me
   cv::line(img, {left, top + ph}, {left + pw, top + ph}, black, 1);
   cv::line(img, {left, top}, {left, top + ph}, black, 1);
   char buf[128];
-  for (int k = 0; k <= 5; ++k) {
-    const double value = lo + (hi - lo) * k / 5;
+  // Ticks at round values (0, 0.2, 0.4 ...), where thresholds usually sit: fifths of the range put them at
+  // -0.08, 0.16, 0.39, and the 0.20 threshold on no tick.
+  double step = 2.0;
+  for (const double s : {1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.02, 0.01}) {
+    if ((hi - lo) / s > 8.0) break;
+    step = s;
+  }
+  for (double value = std::ceil(lo / step - 1e-9) * step; value <= hi + 1e-9; value += step) {
     const int x = x_of(value);
     cv::line(img, {x, top + ph}, {x, top + ph + 5}, black, 1);
-    std::snprintf(buf, sizeof(buf), "%.2f", value);
+    std::snprintf(buf, sizeof(buf), "%.2f", std::abs(value) < 1e-9 ? 0.0 : value);
     cv::putText(img, buf, {x - 15, top + ph + 20}, cv::FONT_HERSHEY_SIMPLEX, 0.4, black, 1, cv::LINE_AA);
   }
   std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(max_count));
@@ -252,8 +258,13 @@ cv::Mat render_histogram(const std::vector<float>& values, const std::string& me
     for (int y = top; y < top + ph; y += 8) cv::line(img, {x, y}, {x, std::min(y + 4, top + ph)}, black, 2);
     std::snprintf(buf, sizeof(buf), "%s %.2f",
                   thresholds.size() == 1 ? "Positive" : labels[std::min<std::size_t>(k, 2)], thresholds[k]);
-    cv::putText(img, buf, {x + 4, top + 14 + 16 * static_cast<int>(k)}, cv::FONT_HERSHEY_SIMPLEX, 0.45, black,
-                1, cv::LINE_AA);
+    // On a white box: over the tallest bars the label was unreadable.
+    const cv::Point at(x + 4, top + 14 + 16 * static_cast<int>(k));
+    int baseline = 0;
+    const cv::Size text = cv::getTextSize(buf, cv::FONT_HERSHEY_SIMPLEX, 0.45, 1, &baseline);
+    cv::rectangle(img, cv::Rect(at.x - 1, at.y - text.height - 2, text.width + 2, text.height + baseline + 3),
+                  cv::Scalar::all(255), cv::FILLED);
+    cv::putText(img, buf, at, cv::FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv::LINE_AA);
   }
   return img;
 }

@@ -185,6 +185,24 @@ TEST(Histogram, BarsTakeTheClassColourOfTheirBinAndThresholdsAreDrawn) {
   EXPECT_GT(dark, 100);
 }
 
+// Axis ticks sit on round values, where thresholds are: with the data from -0.08 they were at fifths of the
+// range (-0.08, 0.16, 0.39 ...), and the 0.20 threshold on none.
+TEST(Histogram, TicksAreAtRoundValues) {
+  std::vector<float> values(200, 0.3f);
+  values[0] = -0.08f;
+  const cv::Mat h = ihc::render_histogram(values, "Nucleus: DAB OD mean", {0.2});
+  const auto [lo, hi] = ihc::histogram_range(values, {0.2});
+  ASSERT_DOUBLE_EQ(lo, static_cast<double>(-0.08f));
+  auto tick_at = [&](double value) {  // the 5 px tick under the axis (y = 370) at the value's column
+    const int x = 70 + static_cast<int>(std::lround((value - lo) / (hi - lo) * 810));
+    int dark = 0;
+    for (int y = 371; y <= 375; ++y) dark += h.at<cv::Vec3b>(y, x)[0] < 60;
+    return dark >= 4;
+  };
+  for (const double v : {0.0, 0.2, 0.4, 0.6, 0.8, 1.0}) EXPECT_TRUE(tick_at(v)) << v;
+  EXPECT_FALSE(tick_at(lo + (hi - lo) / 5));  // the old first tick past the origin
+}
+
 TEST(Histogram, RangeHoldsTheDataButNotOneOutlierAndEveryThreshold) {
   std::vector<float> v(1000);
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.001f * static_cast<float>(i);  // 0 - 0.999
