@@ -1941,7 +1941,10 @@ SlideStainEstimate estimate_slide_stains(const fs::path& input, const ParamSet& 
   SlideOverview o = slide_overview(input, params, mpp_override);
   o.stains_in.thumb = o.overview.thumb;
   o.stains_in.tissue = o.tissue.mask;
-  return stain_estimate_from(resolve_stains(o.stains_in));
+  SlideStainEstimate e = stain_estimate_from(resolve_stains(o.stains_in));
+  // An H&E slide's "DAB" is eosin: said as score says it, before the string is pasted into QuPath.
+  if (auto w = check_image_type(o.overview.thumb, e.matrix, o.tissue.mask).warning) e.warnings.push_back(*w);
+  return e;
 }
 
 SlideStainEstimate image_stains(const cv::Mat& rgb, const ParamSet& params, double mpp,

@@ -61,6 +61,8 @@ int run_stains(const Args& args) {
       return 2;
     }
     std::printf("%s\n", to_qupath_string(e.matrix).c_str());
+    for (const auto& w : e.warnings)
+      std::fprintf(stderr, "ihcscore stains: warning: %s: %s\n", path.c_str(), w.c_str());
     std::fprintf(stderr,
                  "%s: %lld pixels used; %s %.1f deg and %s %.1f deg from %s; %.1f deg apart; background %s "
                  "(%.0f %.0f %.0f)\n",

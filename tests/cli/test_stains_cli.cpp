@@ -85,6 +85,11 @@ TEST(StainsCli, EstimateIsTheVectorsScoreEstimates) {
       const auto printed =
           ihcscore({"stains", "estimate", input.string(), "--set", "stain_estimation=" + method});
       ASSERT_EQ(printed.status, 0) << printed.err;
+      // cmu is H&E: its "DAB" is eosin, said as score says it, before the string is pasted into QuPath.
+      EXPECT_EQ(printed.err.find("ihcscore stains: warning: " + input.string() +
+                                 ": image type: looks like H&E, not H-DAB ("),
+                input == cmu ? 0u : std::string::npos)
+          << printed.err;
       const fs::path out = dir / "out";
       fs::remove_all(out);
       const auto scored = ihcscore({"score", input.string(), "-o", out.string(), "--set",
