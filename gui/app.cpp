@@ -138,6 +138,56 @@ void Viewer::frame_input() {
   }
 }
 
+// Sleeps until the next frame has something to do. Tiles being read, results being parsed and exports wake
+// the loop themselves (wake_ui: glfwPostEmptyEvent), input wakes it, and the autosave is a deadline: an idle
+// viewer draws nothing (it redrew the same picture 4 times a second before, 5-6 % of a core under llvmpipe).
+void Viewer::wait_for_work() {
+  const bool script_runs = !script_.empty() && (!script_waiting_ || bench_.frames_left > 0 ||
+                                                (full_view_ready() && !script_job_running()));
+  const bool tiles_pending = loader_ && loader_->pending() > 0;
+  const ImGuiIO& io = ImGui::GetIO();
+  double timeout = -1;  // none: until an event
+  if (script_runs || (uploads_deferred_ && !tiles_pending)) {
+    timeout = 0;  // the last frame left ready pixels for this one (at most kUploadsPerFrame uploads a frame)
+  } else if (tiles_pending || job_running_ || loading_.valid() || estimating_.valid()) {
+    // The readers get the CPU instead of a loop redrawing the same picture; a scoring job's progress is
+    // redrawn ten times a second (it posts no events).
+    timeout = 0.1;
+  } else if (settle_frames_ > 0) {
+    // ImGui sizes a popup, a combo's list or a tooltip in the frame after the one that opens it: a few frames
+    // follow every input before the loop sleeps.
+    timeout = 0.02;
+  } else if (std::any_of(std::begin(io.KeysDown), std::end(io.KeysDown), [](bool down) { return down; })) {
+    timeout = 0.05;  // a key held down repeats (an arrow key pans) at ImGui's rate, X auto-repeat or not
+  } else if ((slide_ && !full_view_ready()) || io.WantTextInput) {
+    // A view that is not settled is looked at again, never in a busy loop; an active text field's cursor
+    // blinks.
+    timeout = 0.25;
+  }
+  // A script waits for what posts no event too (a background job's end, a `wait`'s timeout).
+  if (!script_.empty()) timeout = timeout < 0 ? 0.25 : std::min(timeout, 0.25);
+  if (review_unsaved()) {
+    const double due =
+        opt_.autosave_seconds - std::chrono::duration<double>(Clock::now() - last_save_try_).count();
+    timeout = timeout < 0 ? std::max(0.0, due) : std::clamp(due, 0.0, timeout);
+  }
+  const auto t0 = Clock::now();
+  if (timeout == 0) {
+    glfwPollEvents();
+  } else if (timeout < 0) {
+    glfwWaitEvents();
+  } else {
+    glfwWaitEventsTimeout(timeout);
+  }
+  // Woken before the timeout: an event (input, or a background task's wake_ui).
+  const bool woken = timeout < 0 || std::chrono::duration<double>(Clock::now() - t0).count() < timeout * 0.9;
+  if (woken && timeout != 0) {
+    settle_frames_ = kSettleFrames;
+  } else if (settle_frames_ > 0) {
+    --settle_frames_;
+  }
+}
+
 int Viewer::run() {
   if (!opt_.script.empty()) {
     try {
@@ -212,18 +262,7 @@ int Viewer::run() {
   }
   bool screenshot_done = opt_.screenshot.empty();
   while (!quit_ && (!glfwWindowShouldClose(window_) || !may_close())) {
-    // Redraw at once only when a frame has work; tiles being read wake the loop themselves
-    // (glfwPostEmptyEvent from the loader), so the readers get the CPU instead of a loop redrawing the same
-    // picture.
-    const bool script_runs = !script_.empty() && (!script_waiting_ || bench_.frames_left > 0);
-    const bool tiles_pending = loader_ && loader_->pending() > 0;
-    if (script_runs || (!tiles_pending && !full_view_ready() && slide_)) {
-      glfwPollEvents();
-    } else if (tiles_pending || job_running_ || loading_.valid()) {
-      glfwWaitEventsTimeout(0.1);  // progress of a scoring job is redrawn ten times a second
-    } else {
-      glfwWaitEventsTimeout(0.25);  // idle: no busy loop; the autosave still runs
-    }
+    wait_for_work();
     // The frame's work only: the wait above is idle time (an idle viewer showed 260 ms frames before session
     // 25).
     const auto t0 = Clock::now();
@@ -325,7 +364,7 @@ int Viewer::run() {
     if (bench_.frames_left > 0) glFinish();  // count the rendering, not just its submission
     last_frame_ms_ = ms_since(t0);
     last_frame_cpu_ms_ = process_cpu_ms() - cpu0;
-    if (editor_.revision() != saved_revision_ &&
+    if (review_unsaved() &&
         std::chrono::duration<double>(Clock::now() - last_save_try_).count() >= opt_.autosave_seconds) {
       save(false);
     }

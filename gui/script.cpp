@@ -72,9 +72,9 @@ constexpr Spec kSpecs[] = {
     {"quit", 0, 0},
 };
 const char* const kNumeric[] = {
-    "size",      "frames",        "zoom",    "pan",        "center",           "center-at",
-    "mouse",     "wheel",         "opacity", "thresholds", "threshold-single", "select-range",
-    "bench-pan", "summary-region"};
+    "size",      "frames",         "zoom",    "pan",        "center",           "center-at",
+    "mouse",     "wheel",          "opacity", "thresholds", "threshold-single", "select-range",
+    "bench-pan", "summary-region", "wait"};
 }  // namespace
 
 std::vector<ScriptCommand> parse_script(const std::string& text, const std::string& origin) {

@@ -17,6 +17,7 @@
 //   PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL expect-class CELL_ID NAME | expect-count NAME N |
 //   expect-status TEXT... (the status bar's line holds TEXT) | expect-no-status TEXT... (it does not) |
 //   bench-pan FRAMES DX DY [OUT] | quit
+// `wait SECONDS` fails the script (exit 3) when the view is not complete after SECONDS (120 by default).
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -148,6 +148,11 @@ bool TileLoader::failed(const TileKey& key) const {
   return failed_.count(key) != 0;
 }
 
+std::size_t TileLoader::failures() const {
+  std::lock_guard lock(mutex_);
+  return failed_.size();
+}
+
 void TileLoader::worker() {
   for (;;) {
     Job job;

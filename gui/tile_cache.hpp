@@ -94,6 +94,7 @@ class TileLoader {
   std::string last_error() const;
   // The tile could not be read (or rendered): it is not asked for again, and a view waiting for it is done.
   bool failed(const TileKey& key) const;
+  std::size_t failures() const;  // tiles failed so far: a change settles what waited for them
 
  private:
   struct Job {

@@ -114,6 +114,8 @@ void Viewer::close_slide() {
   for (GLuint t : overlay_free_) glDeleteTextures(1, &t);
   overlay_free_.clear();
   view_tiles_drawn_ = false;
+  uploads_deferred_ = false;
+  failures_seen_ = 0;
   texture_bytes_ = 0;
   wanted_.clear();
   slide_.reset();
@@ -252,7 +254,14 @@ GLuint Viewer::texture_for(const TileKey& k) {
   }
   // Until this display's pixels arrive an older texture (RGB or the previous channel) stays on screen.
   const GLuint stale = it != textures_.end() ? it->second.id : 0;
-  if (uploads_left_ <= 0) return stale;
+  if (uploads_left_ <= 0) {
+    // Pixels that are ready wait for the next frame's uploads: whatever was drawn from the stale texture (a
+    // cached overlay tile) is drawn again then. Nothing else would wake it: they are in the cache already, so
+    // no reader reports them (a `wait` after a channel round trip ran to its 2-minute timeout).
+    uploads_deferred_ |=
+        cache_->contains(display_key(k)) || (stale == 0 && k.level == coarsest_ && cache_->contains(k.rgb()));
+    return stale;
+  }
   // Only finished pixels are uploaded here: channel tiles are rendered by the loader's workers.
   cv::Mat px = cache_->get(display_key(k));
   std::uint64_t version = display_version_;
@@ -299,6 +308,12 @@ void Viewer::evict_textures() {
 void Viewer::update_tiles() {
   if (!loader_) return;
   if (!loader_->take_ready().empty()) ++slide_updates_;
+  // A tile that failed is settled too: a cached overlay tile drawn while it was pending is drawn again, now
+  // complete with the coarse level under the hole (before, it waited for good and the idle loop spun).
+  if (loader_->failures() != failures_seen_) {
+    failures_seen_ = loader_->failures();
+    ++slide_updates_;
+  }
   if (read_error_.empty()) {
     // Once per slide: every tile of a broken file fails alike, and the blank view needs a reason.
     read_error_ = loader_->last_error();

@@ -65,7 +65,9 @@ inline constexpr std::size_t kTextureBytes = 128u << 20;
 inline constexpr int kTileSize = 512;
 inline constexpr std::size_t kMaxDrawnCells = 15000;  // above: class map instead of outlines
 inline constexpr int kUploadsPerFrame = 12;
-inline constexpr int kOverlayTile = 256;               // screen px per side of a cached slide-and-cells tile
+inline constexpr int kSettleFrames = 3;            // frames drawn after an input before the idle loop sleeps
+inline constexpr double kScriptWaitSeconds = 120;  // a script's `wait` (and `score`) fails past this
+inline constexpr int kOverlayTile = 256;           // screen px per side of a cached slide-and-cells tile
 inline constexpr std::size_t kOverlayTileCount = 192;  // 48 MB of RGBA
 
 // Binds `tex` and (re)defines its image: clamped edges, `filter` both ways, rows byte-aligned. `data` may be
@@ -155,6 +157,8 @@ class Viewer {
   void on_drop(const std::string& path) { dropped_ = path; }
 
  private:
+  void wait_for_work();                // sleeps until the next frame has something to do
+  int settle_frames_ = kSettleFrames;  // frames still drawn before the loop sleeps (the first ones too)
   // ---- slide and tiles
   // find: look for the slide's results under the remembered output folders and load the newest
   // (find_results).
@@ -329,6 +333,7 @@ class Viewer {
     GLuint tex = 0;
     bool complete = false;          // every slide tile it needs was there when rendered
     std::uint64_t rendered_at = 0;  // slide_updates_ then: an incomplete tile is redone after new tiles
+    bool redo = false;              // ...or at the next frame, when this frame's uploads ran out under it
     std::uint64_t last_used = 0;
   };
   struct OverlayKey {
@@ -342,6 +347,8 @@ class Viewer {
   GLuint overlay_fbo_ = 0;
   std::vector<GLuint> overlay_free_;
   int uploads_left_ = 0;              // texture uploads still allowed this frame
+  bool uploads_deferred_ = false;     // ready pixels were left for the next frame's uploads
+  std::size_t failures_seen_ = 0;     // the loader's failures() when last counted in slide_updates_
   std::uint64_t slide_updates_ = 0;   // tiles read or uploaded: what may complete an incomplete cached tile
   bool view_tiles_drawn_ = false;     // the last frame drew the view from cached tiles...
   bool view_tiles_complete_ = false;  // ...and none of them lacked a slide tile
@@ -441,9 +448,12 @@ class Viewer {
   std::size_t script_pc_ = 0;
   int script_wait_frames_ = 0;
   bool script_waiting_ = false;
+  bool script_job_running() const;  // what a `wait` waits for besides the view
   int script_await_browser_ = 0;    // frames since `browse`, while its name field has not the keyboard
   bool script_await_load_ = false;  // after `results`, until the cells are read and shown
   Clock::time_point script_wait_start_;
+  double script_wait_limit_s_ = kScriptWaitSeconds;  // `wait SECONDS`: past it the script fails (exit 3)
+  int script_wait_line_ = 0;
   std::string pending_screenshot_;
   std::map<std::string, bool> panel_requests_;  // script `panel NAME open|close`, applied at the next frame
   std::vector<ScriptCommand> pending_pixels_;

@@ -43,6 +43,7 @@ void Viewer::draw_canvas() {
     return;
   }
   uploads_left_ = kUploadsPerFrame;
+  uploads_deferred_ = false;
   const cv::Rect2d vis = view_.visible_slide_rect();
   const auto coarse_tiles = all_tiles(geometry_, coarsest_);
   const bool cells_shown = show_cells_ && opacity_ > 0 && results_.table.size() > 0;
@@ -227,7 +228,9 @@ void Viewer::draw_view_tiles(ImDrawList* dl) {
       OverlayTile& t = overlay_[TileKey{0, tx, ty}];
       // Every visible tile is drawn in the frame it appears: no cell ever pops in late. A tile drawn while
       // slide tiles were missing is redone once more of them were uploaded.
-      if (t.tex == 0 || (!t.complete && t.rendered_at != slide_updates_)) render_overlay_tile(tx, ty, &t);
+      if (t.tex == 0 || (!t.complete && (t.redo || t.rendered_at != slide_updates_))) {
+        render_overlay_tile(tx, ty, &t);
+      }
       complete &= t.complete;
       t.last_used = frame_;
       const cv::Point2d a = view_.to_screen({tx * span, ty * span});
@@ -314,8 +317,12 @@ void Viewer::render_overlay_tile(int tx, int ty, OverlayTile* tile) {
   tv.center = {r.x + span / 2, r.y + span / 2};
   list.AddCallback(disable_blending, nullptr);
   const int level = level_for_downsample(geometry_, ds);
+  const bool deferred_before = uploads_deferred_;
+  uploads_deferred_ = false;
   tile->complete = draw_slide(&list, tv, visible_tiles(geometry_, tv, level));
   tile->rendered_at = slide_updates_;
+  tile->redo = uploads_deferred_;
+  uploads_deferred_ |= deferred_before;
   reset_render_state(&list);
   draw_cell_shapes(&list, tv, cells, static_cast<int>(opacity_ * 255));
   if (tile->tex == 0 && !overlay_free_.empty()) {

@@ -31,6 +31,10 @@ bool Viewer::write_screenshot(const std::filesystem::path& path) {
   return true;
 }
 
+bool Viewer::script_job_running() const {
+  return job_running_ || estimating_.valid() || loading_.valid() || typing_.valid() || exporting_.valid();
+}
+
 // One script command per frame (or more when they do not need a frame); returns false when the script ended.
 bool Viewer::script_step() {
   const std::string origin = opt_.script.string();
@@ -91,10 +95,19 @@ bool Viewer::script_step() {
     script_await_load_ = false;
   }
   if (script_waiting_) {
-    const bool job =
-        job_running_ || estimating_.valid() || loading_.valid() || typing_.valid() || exporting_.valid();
-    if ((!full_view_ready() || job) && ms_since(script_wait_start_) < 120000) return true;
+    const bool job = script_job_running();
+    const bool done = full_view_ready() && !job;
+    if (!done && ms_since(script_wait_start_) < script_wait_limit_s_ * 1000) return true;
     script_waiting_ = false;
+    if (!done) {
+      // A test or benchmark must not carry on from a view that never completed as if it had (before, the
+      // wait ran out after 120 s without a word).
+      std::fprintf(stderr, "ihcview: %s:%d: wait: not done after %g s (%s; %zu tiles pending)\n",
+                   origin.c_str(), script_wait_line_, script_wait_limit_s_,
+                   job ? "a background job runs" : "the view is not complete",
+                   loader_ ? loader_->pending() : std::size_t{0});
+      exit_code_ = 3;
+    }
   }
   while (script_pc_ < script_.size()) {
     const ScriptCommand& c = script_[script_pc_++];
@@ -126,6 +139,8 @@ bool Viewer::script_step() {
     } else if (n == "wait") {
       script_waiting_ = true;
       script_wait_start_ = Clock::now();
+      script_wait_limit_s_ = c.args.empty() ? kScriptWaitSeconds : num(0);
+      script_wait_line_ = c.line;
       return true;
     } else if (n == "frames") {
       script_wait_frames_ = static_cast<int>(num(0));
@@ -360,6 +375,8 @@ bool Viewer::script_step() {
       if (has("nowait")) continue;
       script_waiting_ = true;
       script_wait_start_ = Clock::now();
+      script_wait_limit_s_ = kScriptWaitSeconds;
+      script_wait_line_ = c.line;
       return true;
     } else if (n == "save") {
       save(true, true);

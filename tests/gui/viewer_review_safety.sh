@@ -139,6 +139,19 @@ cells = ''.join('X' if any(text(x, y) for y in range(h - 26, h) for x in range(8
                 for i in range((w - 15) // 7))
 words = [len(t) for t in cells.split()]
 assert words[-6:] == [2, 1, 5, 3, 1, 9], cells"
+# The same with a folder that is there but refuses the temporary file each save writes first: every try names a
+# new one (.review.json.tmp-<pid>-<n>), which is no new failure (it was said again at every autosave, 1200 lines
+# an hour). Every name this viewer would try is taken by a folder (as root, a read-only folder refuses nothing).
+rm -f loaded.png
+printf 'wait\nscreenshot loaded.png\nframes 100\nselect-class Negative\nkey 3\nframes 300\nexpect-status Save failed:\nquit\n' > retry_tmp.txt
+"$BIN/ihcview" s.svs --results "$S" --autosave 0.05 --script retry_tmp.txt 2> retry_tmp.err &
+viewer=$!
+wait_for_file loaded.png
+mkdir "$S"/.review.json.tmp-"$viewer"-{0..999}
+wait "$viewer"
+rm -rf "$S"/.review.json.tmp-*
+grep -q "Save failed: $S/review.json: cannot create temporary file '.review.json.tmp-$viewer-" retry_tmp.err
+test "$(grep -c "Save failed" retry_tmp.err)" = 1 || { cat retry_tmp.err >&2; exit 1; }
 unset XDG_DATA_HOME
 
 # 5. Two viewers on the same results: a review.json saved by another since this one read it is not overwritten;

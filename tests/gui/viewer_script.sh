@@ -547,4 +547,37 @@ want = {'left': 380, 'right': 540, 'top': 307, 'bottom': 467}
 assert all(abs(e - want[n]) <= 1.0 for n, e, _ in out), out
 " "$WORK/edges_image.png" "$WORK/edges_cells.png"
 
+# A view with the cells drawn always settles, and `wait` says when it does not (exit 3, where it carried on
+# silently after 2 minutes). The cells are drawn from cached tiles of slide and cells: one drawn with an old
+# texture because the frame's 12 uploads were spent was never drawn again, its pixels being in the cache
+# already (after a channel round trip back at full resolution: a `wait` ran into its timeout, the idle window
+# spun at 90 % of a core), and neither was one waiting for a tile that could not be read (the slide deleted
+# while open).
+"$BIN/ihcscore" synth --width 8192 --height 8192 --slide big.svs --layout slide --seed 3 > /dev/null 2>&1
+"$BIN/ihcscore" score big.svs -o out_big -q
+cat > settle.txt <<EOS
+wait
+center-at 0.1 0.1 1
+frames 5
+center-at 0.1 0.1 2
+channel dab
+frames 10
+channel rgb
+frames 3
+center-at 0.1 0.1 1
+wait 20
+quit
+EOS
+"$BIN/ihcview" big.svs --results out_big/slides/big --width 1600 --height 1000 --script settle.txt
+printf 'wait\nscreenshot gone.png\nframes 300\ncenter-at 0.3 0.3 1\nwait 20\ncenter-at 0.7 0.6 1\nwait 20\nexpect-status Cannot read\nquit\n' > gone.txt
+cp big.svs gone.svs
+rm -f gone.png
+"$BIN/ihcview" gone.svs --results out_big/slides/big --width 1600 --height 1000 --script gone.txt 2> gone.err &
+viewer=$!
+for _ in $(seq 1 600); do [ -s gone.png ] && break; sleep 0.05; done
+rm gone.svs
+wait "$viewer" || { cat gone.err; exit 1; }
+grep -q "Cannot read gone.svs" gone.err
+echo "a view with cells settles after a channel round trip and after its slide went away"
+
 echo "viewer script test passed"
