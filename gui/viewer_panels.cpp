@@ -472,10 +472,14 @@ void Viewer::panel_summary() {
     const Scores& f = s.final;
     row("Detections", std::to_string(f.detections));
     row("Negative", std::to_string(f.counts.negative));
-    row("1+", std::to_string(f.counts.one_plus));
-    row("2+", std::to_string(f.counts.two_plus));
-    row("3+", std::to_string(f.counts.three_plus));
-    if (f.counts.positive_ungraded > 0) row("Positive", std::to_string(f.counts.positive_ungraded));
+    // Single-threshold grading (ki67): Positive, no 1+/2+/3+ rows (they read 0, as if graded), as the tables.
+    if (live_thresholds_.mode == ThresholdMode::Three) {
+      row("1+", std::to_string(f.counts.one_plus));
+      row("2+", std::to_string(f.counts.two_plus));
+      row("3+", std::to_string(f.counts.three_plus));
+    } else {
+      row("Positive", std::to_string(f.counts.positive_ungraded));
+    }
     row("Positive %", num(f.positive_percent, 2));
     if (!std::isnan(area_mm2)) {
       ScoreRow r;

@@ -51,6 +51,8 @@ void Viewer::refresh_cells(bool regrade) {
     }
   }
   apply_review(results_.table, editor_.review(), &state_);
+  // The live grading's mode: single-threshold cells have no intensity, with or without positives.
+  score_options_.graded = live_thresholds_.mode == ThresholdMode::Three;
   slide_summary_ = summarize(state_, nullptr, editor_.review().intensity_override, score_options_);
   if (summary_region_ >= 0) {
     const auto& regions = editor_.review().regions;

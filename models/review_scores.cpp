@@ -246,7 +246,8 @@ ReviewedFolder score_reviewed_folder(const fs::path& dir, const ScoreRow& automa
   const GradingParams grading =
       review.has_thresholds ? review.thresholds
                             : recorded_grading(has_record ? &rec : nullptr, review_file, dir / "slide.json");
-  const ScoreOptions options = has_record ? score_options_of(rec.parameters) : ScoreOptions{};
+  ScoreOptions options = has_record ? score_options_of(rec.parameters) : ScoreOptions{};
+  options.graded = grading.mode == ThresholdMode::Three;  // the review's grading, which may be another mode
   CellState state;
   state.automatic = grade_cells(cells.table, grading);
   apply_review(cells.table, review, &state);

@@ -269,6 +269,15 @@ TEST(ReviewScores, AReviewWithoutThresholdsGradesWithSlideJsons) {
   own.thresholds.threshold_1plus = 0.05;
   save_review(dir / "review.json", own);
   EXPECT_EQ(score_reviewed_folder(dir, automatic).total.num_1plus, 30);
+  // A review graded with one threshold has no intensity even where nothing is positive (H-score read 0 then,
+  // as if graded, beside the empty one of a review with positive cells).
+  own.thresholds.mode = ThresholdMode::Single;
+  own.thresholds.threshold_positive = 5.0;
+  save_review(dir / "review.json", own);
+  f = score_reviewed_folder(dir, automatic);
+  EXPECT_EQ(f.total.num_positive, 0);
+  EXPECT_TRUE(std::isnan(f.total.h_score));
+  EXPECT_TRUE(std::isnan(f.total.allred_score));
 }
 
 // The docs and the viewer require a reason for an intensity override; a file with none is refused, naming
