@@ -17,15 +17,23 @@ read -r CX CY < <(negative_near_centre "$RES/cells.csv")
 read -r SX SY < <(awk -v x="$CX" -v y="$CY" 'BEGIN {
   a = 1600 / (920 * 0.95); b = 1200 / (774 * 0.95); ds = a > b ? a : b
   printf "%d %d\n", sprintf("%.0f", 460 + (x - 800) / ds), sprintf("%.0f", 387 + (y - 600) / ds) }')
-"$BIN/ihcview" x.svs --results "$RES" --autosave 1 > viewer.log 2>&1 &
-PID=$!
+# start_viewer LOG SLIDE ARGS...: starts ihcview on SLIDE with ARGS, its output in LOG; sets PID and WID (this
+# viewer's window, not a killed one's) and, when it loads results, returns once the cells are in (they are
+# parsed in the background: slow on a loaded CI machine).
+start_viewer() {
+  local log=$1 slide=$2
+  shift 2
+  "$BIN/ihcview" "$slide" "$@" > "$log" 2>&1 &
+  PID=$!
+  WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - $slide" | head -1)
+  case " $* " in *" --no-results "*) return 0 ;; esac
+  for _ in $(seq 1 240); do
+    if grep -q '^cells loaded' "$log" 2> /dev/null; then break; fi
+    sleep 0.25
+  done
+}
 trap 'kill $PID 2> /dev/null || true' EXIT
-WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - x.svs" | head -1)  # not a killed viewer's window
-# Cells are parsed in the background: wait until the viewer says they are in (slow under a loaded CI machine).
-for _ in $(seq 1 240); do
-  if grep -q '^cells loaded' viewer.log 2> /dev/null; then break; fi
-  sleep 0.25
-done
+start_viewer viewer.log x.svs --results "$RES" --autosave 1
 sleep 1  # a few frames with the cells drawn
 # Click the cell, press 2, and wait for the autosave (within a second or two of the edit). On a machine busy
 # with other tests an event can arrive before the window has focus or a frame with the cells: up to three
@@ -86,9 +94,7 @@ open_browser() {
 # keyboard when the browser opens), Enter. A name that does not exist keeps the browser open with the reason
 # and the field takes the keyboard again; the right one opens the slide (the window title names it).
 "$BIN/ihcscore" synth --width 800 --height 600 --slide y.svs --layout field --seed 7 > /dev/null 2>&1
-"$BIN/ihcview" x.svs --no-results > viewer2.log 2>&1 &
-PID=$!
-WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - x.svs" | head -1)  # not a killed viewer's window
+start_viewer viewer2.log x.svs --no-results
 sleep 1
 open_browser viewer2.log 1
 xdotool type --window "$WID" --delay 30 "nope.svs"
@@ -122,13 +128,7 @@ echo "file browser session ok: y.svs opened with Open slide..."
 # window: Review, Thresholds, Cells and Slide headers clicked from the bottom up (the ones above stay put); the
 # field is then at (1010, 444) and "Override intensity" at (995, 467).
 rm -f "$RES/review.json"
-"$BIN/ihcview" x.svs --results "$RES" --autosave 1 > viewer3.log 2>&1 &
-PID=$!
-WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - x.svs" | head -1)
-for _ in $(seq 1 240); do
-  if grep -q '^cells loaded' viewer3.log 2> /dev/null; then break; fi
-  sleep 0.25
-done
+start_viewer viewer3.log x.svs --results "$RES" --autosave 1
 sleep 1
 xdotool windowfocus --sync "$WID" || true
 for y in 582 343 188 18; do
@@ -176,9 +176,7 @@ test "$quit" = 1 || { echo "Ctrl+Q did not quit from the Reason field" >&2; exit
 # The status bar's frame time is the frame's work, not the idle wait for events (before session 25 an idle
 # viewer showed about 260 ms). Read from the status line's characters, 7 px each from x = 8 (ProggyClean): the
 # word before "ms |" at its end ("... | 3.1 ms | Opened y.svs") has at most 4 characters (under 100 ms).
-"$BIN/ihcview" y.svs --no-results > viewer4.log 2>&1 &
-PID=$!
-WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - y.svs" | head -1)
+start_viewer viewer4.log y.svs --no-results
 xdotool mousemove --window "$WID" 1100 700  # over the panel: no position in the status line
 sleep 3
 import -window "$WID" idle.png
@@ -203,13 +201,7 @@ echo "focus session ok: review keys and Ctrl+Q leave the Reason field; idle fram
 "$BIN/ihcscore" synth --width 4096 --height 4096 --slide g.svs --layout slide --seed 3 > /dev/null 2>&1
 "$BIN/ihcscore" score g.svs -o out_g -q
 cp g.svs gone.svs
-"$BIN/ihcview" gone.svs --results out_g/slides/g > viewer5.log 2>&1 &
-PID=$!
-WID=$(xdotool search --sync --onlyvisible --pid "$PID" --name "ihcview - gone.svs" | head -1)
-for _ in $(seq 1 240); do
-  if grep -q '^cells loaded' viewer5.log 2> /dev/null; then break; fi
-  sleep 0.25
-done
+start_viewer viewer5.log gone.svs --results out_g/slides/g
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 idle_ticks() {
   local a

@@ -16,6 +16,13 @@ namespace {
 
 CellTable lattice(std::int64_t first_id = 1000) { return test::cell_lattice(first_id); }
 GradingParams params() { return test::lattice_grading(); }
+// The cells of `t` graded with params(), no review applied.
+CellState unreviewed(const CellTable& t) {
+  CellState s;
+  s.automatic = grade_cells(t, params());
+  apply_review(t, {}, &s);
+  return s;
+}
 
 // A result folder holding the lattice's cells graded with params() (cells.csv), and those cells.
 struct LatticeFolder {
@@ -62,9 +69,7 @@ TEST(ReviewScores, GradingReviewAndScopeAsTheBatch) {
 
 TEST(ReviewScores, IntensityOverrideKeepsBothScores) {
   const CellTable t = lattice();
-  CellState s;
-  s.automatic = grade_cells(t, params());
-  apply_review(t, {}, &s);
+  CellState s = unreviewed(t);
   const Summary sum = summarize(s, nullptr, {true, 1, "weak, heterogeneous"});
   EXPECT_TRUE(sum.overridden);
   EXPECT_EQ(sum.final.intensity_score, 1);
@@ -105,9 +110,7 @@ TEST(ReviewScores, IntensityOverrideKeepsBothScores) {
 // their own rows elsewhere.
 TEST(ReviewScores, RegionsWithoutTheirFileGetRowsSayingWhy) {
   const CellTable t = lattice();
-  CellState s;
-  s.automatic = grade_cells(t, params());
-  apply_review(t, {}, &s);
+  CellState s = unreviewed(t);
   SlideRecord rec;
   ScoreRow region;
   region.image = "old";
@@ -135,9 +138,7 @@ TEST(ReviewScores, TheBatchsIntensityRuleAndGroupComeFromSlideJson) {
   EXPECT_EQ(o.group_cutoff, 100.0);
   // Most-common intensity: 40 of the 100 lattice cells are 3+, the mean grade of positives says 2+.
   const CellTable t = lattice();
-  CellState s;
-  s.automatic = grade_cells(t, params());
-  apply_review(t, {}, &s);
+  CellState s = unreviewed(t);
   EXPECT_EQ(summarize(s, nullptr, {}, o).final.intensity_score, 3);
   EXPECT_EQ(summarize(s, nullptr, {}).final.intensity_score, 2);
   try {
@@ -152,9 +153,7 @@ TEST(ReviewScores, TheBatchsIntensityRuleAndGroupComeFromSlideJson) {
 // moves the group too (it stayed the automatic one).
 TEST(ReviewScores, TheGroupFollowsTheOverriddenScore) {
   const CellTable t = lattice();
-  CellState s;
-  s.automatic = grade_cells(t, params());
-  apply_review(t, {}, &s);
+  CellState s = unreviewed(t);
   ScoreOptions o;
   o.group_score = GroupScore::Ixp;
   o.group_cutoff = 200;
