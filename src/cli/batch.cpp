@@ -311,6 +311,11 @@ class Collector {
       problem(list, "input", list.string() + ": empty file (neither an image nor a list of paths)", true);
       return false;
     }
+    if (paths.empty()) {  // given beside other inputs it added nothing, without a word
+      problem(list, "input", list.string() + ": a list that names no file (only comments and blank lines)",
+              true);
+      return false;
+    }
     return true;
   }
 };

@@ -554,6 +554,18 @@ TEST_F(ScoreCli, LinksThatLeadNowhereAndTablesGivenAsListsSayWhy) {
   EXPECT_EQ(errors[5][2], "missing.txt:2: gone2.svs: no such file or directory");
 }
 
+// A list of only comments, given beside other inputs, added nothing without a word (a documentation probe).
+TEST_F(ScoreCli, AListOfOnlyCommentsSaysSo) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_comment_list");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "ki67_nuclear.png", dir / "k.png");
+  std::ofstream(dir / "notes.txt") << "# slides of case 12, to be added\n\n";
+  const RunResult r = run({"score", "notes.txt", "k.png", "-o", "out", "-q"}, dir);
+  EXPECT_EQ(r.status, 2) << r.err;
+  const auto errors = read_tsv(dir / "out/errors.tsv");
+  ASSERT_EQ(errors.size(), 2u) << r.err;
+  EXPECT_EQ(errors[1][2], "notes.txt: a list that names no file (only comments and blank lines)");
+}
+
 // A list that names itself, or two lists naming each other, is read once: the list was read again at every
 // level until "nested too deeply", 244 FAILED rows of its own name in summary.csv (an operator's probe).
 TEST_F(ScoreCli, AListThatIncludesItselfIsReadOnce) {
