@@ -20,15 +20,6 @@ std::string format_number(double v) {
   return std::string(buf, res.ptr);
 }
 
-bool parse_double(const std::string& text, double* out) {
-  if (text.empty()) return false;
-  const char* first = text.data();
-  const char* last = text.data() + text.size();
-  if (*first == '+') ++first;  // from_chars rejects a leading '+', users write it
-  auto res = std::from_chars(first, last, *out);
-  return res.ec == std::errc() && res.ptr == last && std::isfinite(*out);
-}
-
 bool parse_int(const std::string& text, long long* out) {
   if (text.empty()) return false;
   const char* first = text.data();
@@ -84,7 +75,7 @@ std::string check_type(const ParamSpec& spec, const std::string& raw, const std:
   switch (spec.type) {
     case ParamType::Double: {
       double v = 0.0;
-      if (!parse_double(value, &v)) throw ParamError(prefix + "expects a number, got '" + value + "'");
+      if (!parse_param_number(value, &v)) throw ParamError(prefix + "expects a number, got '" + value + "'");
       check_range(v);
       // Stored as the shortest text of the number: "1.50", "+1.5" and "15e-1" are one setting, in the
       // files written and in the hashes --resume compares.
@@ -129,6 +120,15 @@ std::string validate_value(const ParamSpec& spec, const std::string& raw, const 
 std::string where_of(const std::string& origin) { return origin.empty() ? std::string() : origin + ": "; }
 
 }  // namespace
+
+bool parse_param_number(const std::string& text, double* out) {
+  if (text.empty()) return false;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (*first == '+') ++first;  // from_chars rejects a leading '+', users write it
+  auto res = std::from_chars(first, last, *out);
+  return res.ec == std::errc() && res.ptr == last && std::isfinite(*out);
+}
 
 ParamSet::ParamSet(std::vector<ParamSpec> specs) : specs_(std::move(specs)) {
   std::set<std::string> seen;
@@ -309,7 +309,7 @@ double ParamSet::get_double(const std::string& key) const {
   const ParamSpec& spec = require_spec(*this, key);
   if (spec.type != ParamType::Double && spec.type != ParamType::Int) wrong_type(spec, "a number");
   double v = 0.0;
-  parse_double(values_.at(key), &v);
+  parse_param_number(values_.at(key), &v);
   return v;
 }
 

@@ -29,6 +29,10 @@ struct ParamSpec {
   std::function<std::string(const std::string& value)> normalize;
 };
 
+// A number as parameters read one: the whole text, a leading '+' allowed, finite ("nan", "1e400" and "2um"
+// are not). Also for the text parameters that hold a number (group_cutoff).
+bool parse_param_number(const std::string& text, double* out);
+
 // Thrown for unknown keys, wrong types, out-of-range values; what() names the key, and the file and line
 // when the value came from a file.
 class ParamError : public std::runtime_error {

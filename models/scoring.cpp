@@ -143,12 +143,8 @@ std::vector<ParamSpec> scoring_param_specs() {
   cutoff.default_value = "";
   cutoff.help = "a score >= this is High, below is Low; empty when group_score is none";
   cutoff.normalize = [](const std::string& value) {  // 1e2 and 100 are one cutoff (a --resume regraded)
-    const char* first = value.data();
-    const char* last = value.data() + value.size();
-    if (first != last && *first == '+') ++first;
     double v = 0.0;
-    const auto res = std::from_chars(first, last, v);
-    return res.ec == std::errc() && res.ptr == last && std::isfinite(v) ? format_number(v) : value;
+    return parse_param_number(value, &v) ? format_number(v) : value;
   };
   specs.push_back(cutoff);
   return specs;
@@ -209,11 +205,7 @@ ScoreOptions score_options_from(const ParamSet& params) {
   if (cutoff.empty()) {
     throw ParamError("parameter 'group_cutoff' must be set when group_score is " + group);
   }
-  const char* first = cutoff.data();
-  const char* last = cutoff.data() + cutoff.size();
-  if (*first == '+') ++first;
-  auto res = std::from_chars(first, last, o.group_cutoff);
-  if (res.ec != std::errc() || res.ptr != last || !std::isfinite(o.group_cutoff)) {
+  if (!parse_param_number(cutoff, &o.group_cutoff)) {
     throw ParamError("parameter 'group_cutoff' expects a number, got '" + cutoff + "'");
   }
   return o;
