@@ -1079,13 +1079,8 @@ SlideRecord read_slide_json_source(const fs::path& path) {
 
 SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
   json o;
-  if (const std::string deep = json_depth_problem(text); !deep.empty())
-    throw ResultsError(origin + ": " + deep);
-  try {
-    o = json::parse(text);
-  } catch (const json::exception& e) {  // syntax, or a number beyond a double (1e400)
-    throw ResultsError(origin + ": " + json_error_text(e.what()));
-  }
+  if (const std::string problem = json_parse_problem(text, &o); !problem.empty())
+    throw ResultsError(origin + ": " + problem);
   if (!o.is_object() || !o.contains("image") || !o.contains("scores")) {
     throw ResultsError(origin + ": not a slide.json (missing \"image\" or \"scores\")");
   }
