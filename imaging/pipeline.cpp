@@ -328,15 +328,10 @@ namespace {
 // FNV-1a over key and value of every resolved parameter but those `skip` names.
 std::string hash_values(const ParamSet& params, const std::string& extra,
                         const std::function<bool(const std::string&)>& skip) {
-  std::uint64_t h = 0xCBF29CE484222325ULL;
+  std::uint64_t h = kFnv1aBasis;
   auto mix = [&](const std::string& s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 0x100000001B3ULL;
-    }
-    h ^= 0xFF;
-    h *= 0x100000001B3ULL;
-  };
+    h = fnv1a(std::string_view("\xFF", 1), fnv1a(s, h));
+  };  // 0xFF ends it
   for (const auto& [k, v] : params.values()) {
     // Threads change speed, never results.
     if (k == "threads" || skip(k)) continue;

@@ -91,15 +91,12 @@ std::string file_fingerprint(const fs::path& p) {
   const auto size = fs::file_size(p, ec);
   if (!in || ec) return "";
   constexpr std::uintmax_t kPart = 1 << 20;
-  std::uint64_t h = 14695981039346656037ULL;
+  std::uint64_t h = kFnv1aBasis;
   std::vector<char> buf(kPart);
   auto hash_part = [&](std::uintmax_t offset, std::uintmax_t n) {
     in.seekg(static_cast<std::streamoff>(offset));
     in.read(buf.data(), static_cast<std::streamsize>(n));
-    for (std::streamsize k = 0; k < in.gcount(); ++k) {
-      h ^= static_cast<unsigned char>(buf[static_cast<std::size_t>(k)]);
-      h *= 1099511628211ULL;
-    }
+    h = fnv1a(std::string_view(buf.data(), static_cast<std::size_t>(in.gcount())), h);
     return in.gcount() == static_cast<std::streamsize>(n);
   };
   // The first MiB, then the last (or what follows the first when the file is shorter than two).

@@ -608,11 +608,9 @@ std::filesystem::path rescued_review_path(const std::filesystem::path& results_d
   if (ec) abs = results_dir.lexically_normal();
   std::string key = abs.string();
   while (key.size() > 1 && key.back() == '/') key.pop_back();  // "out/s/" and "out/s" are one folder
-  std::uint64_t h = 1469598103934665603ULL;                    // FNV-1a: stable across runs and builds
-  for (const unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
+  // FNV-1a from a basis one digit short of FNV's (kFnv1aBasis): kept, since rescued reviews are found by the
+  // names it gave them.
+  const std::uint64_t h = fnv1a(key, 1469598103934665603ULL);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
   const char* xdg = std::getenv("XDG_DATA_HOME");

@@ -63,6 +63,14 @@ std::string closest_name(const std::string& typed, const std::vector<std::string
   return !best.empty() && best_score <= allowed ? best : std::string();
 }
 
+std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h) {
+  for (const char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001B3ULL;
+  }
+  return h;
+}
+
 std::size_t utf8_prefix(std::string_view s, bool* cut) {
   if (cut != nullptr) *cut = false;
   std::size_t i = 0;

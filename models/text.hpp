@@ -1,6 +1,7 @@
 #pragma once
 // Small text helpers shared by readers of names typed by people (file extensions, class names, flags).
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -16,6 +17,11 @@ std::string join(const std::vector<std::string>& items, const std::string& sep);
 
 // `s` with A-Z turned to a-z; other bytes (UTF-8 included) unchanged, whatever the C locale.
 std::string ascii_lower(std::string s);
+
+// 64-bit FNV-1a of `bytes`, continued from `h` (hash several pieces in turn): stable across runs and builds,
+// for hashes kept in files (parameter hashes, file fingerprints, rescued review names).
+inline constexpr std::uint64_t kFnv1aBasis = 0xCBF29CE484222325ULL;
+std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = kFnv1aBasis);
 
 // Levenshtein distance in bytes: insertions, deletions and substitutions of one byte each.
 std::size_t edit_distance(const std::string& a, const std::string& b);

@@ -43,6 +43,14 @@ TEST(EditDistance, CountsSingleByteEdits) {
   EXPECT_EQ(edit_distance("", "abc"), 3u);
 }
 
+// The published FNV-1a test vectors: hashes kept in files (parameter hashes, fingerprints) must not move.
+TEST(Fnv1a, PublishedVectorsAndHashingInPieces) {
+  EXPECT_EQ(ihc::fnv1a(""), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(ihc::fnv1a("a"), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(ihc::fnv1a("foobar"), 0x85944171f73967e8ULL);
+  EXPECT_EQ(ihc::fnv1a("bar", ihc::fnv1a("foo")), ihc::fnv1a("foobar"));
+}
+
 // The one suggestion rule of unknown parameter keys, commands and subcommands.
 TEST(ClosestName, APrefixOrAFewEditsElseNothing) {
   const std::vector<std::string> commands = {"score", "params", "info", "stains", "reviewed", "cohort"};
