@@ -71,40 +71,45 @@ std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h) {
   return h;
 }
 
-std::size_t utf8_prefix(std::string_view s, bool* cut) {
+std::pair<std::size_t, char32_t> utf8_at(std::string_view s, std::size_t i, bool* cut) {
   if (cut != nullptr) *cut = false;
-  std::size_t i = 0;
   const std::size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int extra = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1, cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2, cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3, cp = c & 0x07u;
-    } else {
-      return i;
-    }
-    for (int k = 1; k <= extra; ++k) {
-      if (i + static_cast<std::size_t>(k) >= n) {  // the end of `s` cuts the character
-        if (cut != nullptr) *cut = true;
-        return i;
-      }
-      const auto d = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-      if ((d & 0xC0u) != 0x80u) return i;
-      cp = (cp << 6) | (d & 0x3Fu);
-    }
-    const bool overlong = (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000);
-    if (overlong || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return i;
-    i += static_cast<std::size_t>(extra) + 1;
+  const auto c = static_cast<unsigned char>(s[i]);
+  int extra = 0;
+  char32_t cp = 0;
+  if (c < 0x80) return {1, c};
+  if (c >= 0xC2 && c <= 0xDF) {
+    extra = 1, cp = c & 0x1Fu;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    extra = 2, cp = c & 0x0Fu;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    extra = 3, cp = c & 0x07u;
+  } else {
+    return {0, 0};
   }
-  return n;
+  for (int k = 1; k <= extra; ++k) {
+    if (i + static_cast<std::size_t>(k) >= n) {  // the end of `s` cuts the character
+      if (cut != nullptr) *cut = true;
+      return {0, 0};
+    }
+    const auto d = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+    if ((d & 0xC0u) != 0x80u) return {0, 0};
+    cp = (cp << 6) | (d & 0x3Fu);
+  }
+  const bool overlong = (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000);
+  if (overlong || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return {0, 0};
+  return {static_cast<std::size_t>(extra) + 1, cp};
+}
+
+std::size_t utf8_prefix(std::string_view s, bool* cut) {
+  std::size_t i = 0;
+  if (cut != nullptr) *cut = false;
+  while (i < s.size()) {
+    const std::size_t len = utf8_at(s, i, cut).first;
+    if (len == 0) return i;
+    i += len;
+  }
+  return s.size();
 }
 
 bool is_utf8(std::string_view s) { return utf8_prefix(s) == s.size(); }

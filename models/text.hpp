@@ -5,6 +5,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ihc {
@@ -31,6 +32,11 @@ std::size_t edit_distance(const std::string& a, const std::string& b);
 // the nearest within max(2, size / 3) edits; ties go to the earlier name. What unknown parameter keys,
 // commands and subcommands suggest ("did you mean ...?").
 std::string closest_name(const std::string& typed, const std::vector<std::string>& names);
+
+// The character at s[i] when a well-formed UTF-8 sequence starts there (no overlong forms, surrogates or code
+// points above U+10FFFF): its length in bytes and code point; length 0 when none does, with `*cut` set when
+// the end of `s` cuts one short.
+std::pair<std::size_t, char32_t> utf8_at(std::string_view s, std::size_t i, bool* cut = nullptr);
 
 // Length of the longest prefix of `s` that is well-formed UTF-8 (no overlong forms, surrogates or code points
 // above U+10FFFF); with `cut`, whether what follows it is a character the end of `s` cuts short (a file's

@@ -35,33 +35,6 @@ constexpr int kSlideBar = 20;
 constexpr int kMinBar = 10;
 constexpr int kNameColumns = 28;
 
-// One UTF-8 code point at s[i]: its length in bytes (0: not valid UTF-8) and value.
-std::pair<std::size_t, char32_t> decode(const std::string& s, std::size_t i) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  std::size_t n = 0;
-  char32_t cp = 0;
-  if (b < 0x80) return {1, b};
-  if ((b & 0xE0) == 0xC0) {
-    n = 2;
-    cp = b & 0x1F;
-  } else if ((b & 0xF0) == 0xE0) {
-    n = 3;
-    cp = b & 0x0F;
-  } else if ((b & 0xF8) == 0xF0) {
-    n = 4;
-    cp = b & 0x07;
-  } else {
-    return {0, 0};
-  }
-  if (i + n > s.size()) return {0, 0};
-  for (std::size_t k = 1; k < n; ++k) {
-    const auto c = static_cast<unsigned char>(s[i + k]);
-    if ((c & 0xC0) != 0x80) return {0, 0};
-    cp = (cp << 6) | (c & 0x3F);
-  }
-  return {n, cp};
-}
-
 int columns_of(char32_t cp) {
   const bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
                     (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
@@ -76,7 +49,7 @@ int columns_of(char32_t cp) {
 std::string printable(const std::string& s) {
   std::string out;
   for (std::size_t i = 0; i < s.size();) {
-    const auto [n, cp] = decode(s, i);
+    const auto [n, cp] = utf8_at(s, i);
     if (n == 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0)) {
       out += '?';
       i += std::max<std::size_t>(n, 1);
@@ -92,7 +65,7 @@ std::string printable(const std::string& s) {
 std::string clip(const std::string& s, int cols, bool from_end = false) {
   std::vector<std::pair<std::size_t, int>> points;  // byte offset, columns
   for (std::size_t i = 0; i < s.size();) {
-    const auto [n, cp] = decode(s, i);
+    const auto [n, cp] = utf8_at(s, i);
     points.emplace_back(i, n == 0 ? 1 : columns_of(cp));
     i += std::max<std::size_t>(n, 1);
   }
@@ -190,7 +163,7 @@ std::string fit(Line l, int cols) {
 int display_columns(const std::string& s) {
   int cols = 0;
   for (std::size_t i = 0; i < s.size();) {
-    const auto [n, cp] = decode(s, i);
+    const auto [n, cp] = utf8_at(s, i);
     cols += n == 0 ? 1 : columns_of(cp);
     i += std::max<std::size_t>(n, 1);
   }
