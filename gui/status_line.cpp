@@ -1,7 +1,6 @@
 #include "gui/status_line.hpp"
 
 #include <cctype>
-#include <string_view>
 
 namespace ihc::gui {
 
@@ -76,28 +75,6 @@ std::string fit_status(const StatusParts& parts, float width, const TextWidth& t
   const float room = width - text_width(kept);
   if (room < text_width("Save failed: ...")) return elide_middle(line, width, text_width);
   return kept + elide_middle(message, room, text_width);
-}
-
-std::string without_temporary_names(const std::string& message) {
-  static constexpr std::string_view kMarker = ".tmp-";
-  auto digits_from = [&](std::size_t i) {
-    while (i < message.size() && std::isdigit(static_cast<unsigned char>(message[i])) != 0) ++i;
-    return i;
-  };
-  std::string out;
-  std::size_t from = 0;
-  for (std::size_t at = message.find(kMarker); at != std::string::npos; at = message.find(kMarker, at + 1)) {
-    const std::size_t pid = at + kMarker.size();
-    const std::size_t pid_end = digits_from(pid);
-    if (pid_end == pid || pid_end >= message.size() || message[pid_end] != '-') continue;
-    const std::size_t n_end = digits_from(pid_end + 1);
-    if (n_end == pid_end + 1) continue;
-    out.append(message, from, pid - from);
-    out += '*';
-    from = n_end;
-    at = n_end - 1;
-  }
-  return out.append(message, from, std::string::npos);
 }
 
 }  // namespace ihc::gui

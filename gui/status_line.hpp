@@ -31,8 +31,4 @@ std::string elide_middle(const std::string& text, float width, const TextWidth& 
 // that fits.
 std::string fit_status(const StatusParts& parts, float width, const TextWidth& text_width);
 
-// `message` with each temporary file's per-attempt name (models/atomic_file: ".review.json.tmp-<pid>-<n>") as
-// ".review.json.tmp-*": the same failure at every autosave compares equal, and is said once.
-std::string without_temporary_names(const std::string& message);
-
 }  // namespace ihc::gui

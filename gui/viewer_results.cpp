@@ -626,9 +626,7 @@ void Viewer::save(bool full, bool signed_off) {
           const std::string note = "Could not save the review in " + results_dir_.string() + " (" +
                                    saved.results_error + "); it is kept in " + saved.saved_to.string() +
                                    ", and opening these results again restores it";
-          if (without_temporary_names(note) != without_temporary_names(rescue_note_)) {
-            std::fprintf(stderr, "ihcview: %s\n", note.c_str());
-          }
+          if (note != rescue_note_) std::fprintf(stderr, "ihcview: %s\n", note.c_str());
           rescue_note_ = note;
           message_ = note;
         }
@@ -645,11 +643,8 @@ void Viewer::save(bool full, bool signed_off) {
       export_regions(results_dir_ / "reviewed_regions.csv");
     }
   } catch (const std::exception& e) {
-    // Said once on stderr until it changes or a save succeeds; the status line keeps it. The temporary file
-    // of each try has a name of its own: it is not a change (the line came back at every autosave).
-    if (without_temporary_names(save_error_) != without_temporary_names(e.what())) {
-      std::fprintf(stderr, "ihcview: Save failed: %s\n", e.what());
-    }
+    // Said once on stderr until it changes or a save succeeds; the status line keeps it.
+    if (save_error_ != e.what()) std::fprintf(stderr, "ihcview: Save failed: %s\n", e.what());
     save_error_ = e.what();
     message_ = std::string("Save failed: ") + e.what();
   }

@@ -146,8 +146,9 @@ AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)) {
   file_ = std::fopen(temp_path_.c_str(), "wb");
   if (file_ == nullptr) {
     const int err = errno;
-    throw FileError(
-        path_, "cannot create temporary file '" + temp_path_.filename().string() + "': " + errno_text(err));
+    // The temporary file is not named: each try has a name of its own, and the same failure must read the
+    // same (ihcview printed it again at every autosave, 1200 lines an hour).
+    throw FileError(path_, "cannot create the temporary file it is written through: " + errno_text(err));
   }
 }
 

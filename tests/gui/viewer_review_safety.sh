@@ -150,7 +150,8 @@ wait_for_file loaded.png
 mkdir "$S"/.review.json.tmp-"$viewer"-{0..999}
 wait "$viewer"
 rm -rf "$S"/.review.json.tmp-*
-grep -q "Save failed: $S/review.json: cannot create temporary file '.review.json.tmp-$viewer-" retry_tmp.err
+grep -q "Save failed: $S/review.json: cannot create the temporary file it is written through: Is a directory" \
+  retry_tmp.err
 test "$(grep -c "Save failed" retry_tmp.err)" = 1 || { cat retry_tmp.err >&2; exit 1; }
 unset XDG_DATA_HOME
 

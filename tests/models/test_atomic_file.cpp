@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "support/test_support.hpp"
 
@@ -71,6 +73,28 @@ TEST(AtomicFile, PathUnderARegularFileNamesTheCulprit) {
     EXPECT_EQ(std::string(e.what()), (dir / "somefile" / "x").string() + ": cannot create directory: '" +
                                          (dir / "somefile").string() + "' is a file, not a directory");
   }
+}
+
+// Each try writes through a temporary file of its own name; the failure names the target only, so the same
+// failure reads the same at every try (ihcview printed it again at every autosave, 1200 lines an hour).
+TEST(AtomicFile, AFailedTryReadsTheSameEveryTime) {
+  const fs::path dir = ihc::test::temp_dir("atomic_same_failure");
+  // Every temporary name this process would try is taken by a folder (as root, permissions refuse nothing).
+  for (int n = 0; n < 2000; ++n)
+    fs::create_directory(dir / (".r.json.tmp-" + std::to_string(::getpid()) + "-" + std::to_string(n)));
+  std::vector<std::string> messages;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      ihc::write_file_atomic(dir / "r.json", "{}");
+      ADD_FAILURE() << "written although every temporary name is a folder";
+    } catch (const ihc::FileError& e) {
+      messages.emplace_back(e.what());
+    }
+  }
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[0], (dir / "r.json").string() +
+                             ": cannot create the temporary file it is written through: Is a directory");
+  EXPECT_EQ(messages[1], messages[0]);
 }
 
 TEST(AtomicFile, ReadingAMissingFileNamesIt) {
