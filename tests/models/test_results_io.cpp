@@ -152,13 +152,15 @@ TEST(SummaryCsv, PositivePerMm2IsPositiveCellsOverTheScoredArea) {
   EXPECT_TRUE(std::isnan(ihc::positive_per_mm2(r)));
 }
 
+// summary.csv's header before the density, Allred proportion and Group columns.
+constexpr const char* kOldSummaryHeader =
+    "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,H-score,"
+    "Intensity score,IxP score,Allred score,IRS,Tissue area mm^2,mpp,Status\n";
+
 TEST(SummaryCsv, ReadsFilesWrittenBeforeTheDensityColumn) {
   // summary.csv of earlier versions (cohort and --resume read them) has no "Num Positive per mm^2".
   const auto rows = ihc::parse_summary_csv(
-      "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,H-score,"
-      "Intensity score,IxP score,Allred score,IRS,Tissue area mm^2,mpp,Status\n"
-      "s1,10,4,3,2,1,6,60,100,2,120,7,6,0.5,0.25,ok\n",
-      "old/summary.csv");
+      std::string(kOldSummaryHeader) + "s1,10,4,3,2,1,6,60,100,2,120,7,6,0.5,0.25,ok\n", "old/summary.csv");
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_DOUBLE_EQ(rows[0].tissue_area_mm2, 0.5);
   EXPECT_DOUBLE_EQ(ihc::positive_per_mm2(rows[0]), 12.0);
@@ -166,10 +168,7 @@ TEST(SummaryCsv, ReadsFilesWrittenBeforeTheDensityColumn) {
   // ungraded positives too, where Allred score less intensity score would be undefined.
   EXPECT_DOUBLE_EQ(rows[0].allred_proportion, 4.0);
   const auto ki67 = ihc::parse_summary_csv(
-      "Image,Num Detections,Num Negative,Num 1+,Num 2+,Num 3+,Num Positive,Positive %,H-score,"
-      "Intensity score,IxP score,Allred score,IRS,Tissue area mm^2,mpp,Status\n"
-      "k,200,180,,,,20,10,,,,,,0.5,0.25,ok\n",
-      "old/summary.csv");
+      std::string(kOldSummaryHeader) + "k,200,180,,,,20,10,,,,,,0.5,0.25,ok\n", "old/summary.csv");
   ASSERT_EQ(ki67.size(), 1u);
   EXPECT_DOUBLE_EQ(ki67[0].allred_proportion, 3.0);  // exactly 10 % scores 3 by QuPath's edges
 }
