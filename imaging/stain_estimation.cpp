@@ -159,13 +159,15 @@ double stain_angle_deg(const Vec3& a, const Vec3& b) {
 BackgroundEstimate estimate_background(const cv::Mat& rgb, const BackgroundParams& params) {
   require_rgb(rgb, "estimate_background");
   BackgroundEstimate out;
-  const int min = params.bright_min;
+  const int grey_floor = params.bright_min;
+  const int min = params.channel_min;
   const cv::Mat flat = flat_pixels(rgb, params.max_local_std);  // empty: no flatness test
   // Candidates: bright and flat. Their grey-level histogram picks the brightest population below.
   std::array<int64_t, 256> grey_hist{};
   int64_t candidates = 0;
   auto candidate = [&](const uint8_t* p, const uint8_t* is_flat, int x) {
-    return p[0] >= min && p[1] >= min && p[2] >= min && (is_flat == nullptr || is_flat[x] != 0);
+    return p[0] >= min && p[1] >= min && p[2] >= min && (p[0] + p[1] + p[2]) / 3 >= grey_floor &&
+           (is_flat == nullptr || is_flat[x] != 0);
   };
   for (int y = 0; y < rgb.rows; ++y) {
     const uint8_t* p = rgb.ptr<uint8_t>(y);

@@ -10,7 +10,10 @@
 namespace ihc {
 
 struct BackgroundParams {
-  int bright_min = 200;                // a pixel is "bright" when all three channels are at least this
+  int bright_min = 200;  // a pixel is "bright" when its grey level (mean of the channels) is at least this
+  // ... and every channel at least this. Camera fields put glass at 220 217 186 (a yellow cast): with all
+  // three channels >= 200 their blue mode sat on the floor, or no glass was found at all (docs/stains.md).
+  int channel_min = 160;
   double min_bright_fraction = 0.001;  // fewer glass pixels than this: no background found, keep the default
   // Glass is flat: a bright pixel counts only when the standard deviation of the grey level in its 5x5
   // neighbourhood is at most this (8-bit levels). Pale tissue is textured, so a field without glass gives no
@@ -27,7 +30,7 @@ struct BackgroundEstimate {
   int64_t bright_pixels = 0;  // glass pixels the mode was taken over
 };
 
-// Per-channel mode (ties go to the brighter value) of the glass pixels: flat, all channels >= bright_min, and
+// Per-channel mode (ties go to the brighter value) of the glass pixels: flat, bright, and
 // within glass_grey_margin of the brightest of those.
 BackgroundEstimate estimate_background(const cv::Mat& rgb, const BackgroundParams& params = {});
 

@@ -117,6 +117,23 @@ TEST(EstimateBackground, PaleTissueWithoutGlassIsNotBackground) {
   EXPECT_NE(estimate_background(field, any_bright).background, (Vec3{245, 244, 240}));
 }
 
+// SHIDC's camera puts glass at about 220 217 186 (grey 207): bright, but its blue is under 200. The glass is
+// found with its own blue, not the floor of a threshold; a flat brown-grey area darker than bright_min is
+// not.
+TEST(EstimateBackground, YellowCastGlassKeepsItsBlue) {
+  cv::Mat field(100, 100, CV_8UC3, cv::Scalar(150, 150, 190));  // tissue (blue-grey, grey 163)
+  field(cv::Rect(0, 0, 100, 30)).setTo(cv::Scalar(220, 217, 186));
+  for (int x = 0; x < 100; x += 2) field.at<cv::Vec3b>(15, x) = cv::Vec3b(220, 217, 205);  // glass's noise
+  const BackgroundEstimate b = estimate_background(field);
+  ASSERT_TRUE(b.found);
+  EXPECT_EQ(b.background, (Vec3{220, 217, 186}));
+  EXPECT_EQ(b.bright_pixels, 2800);  // the two rows whose 5 x 5 reaches the tissue are not flat
+  const cv::Mat dim(50, 50, CV_8UC3, cv::Scalar(205, 200, 170));  // grey 191: no glass
+  EXPECT_FALSE(estimate_background(dim).found);
+  const cv::Mat blue_poor(50, 50, CV_8UC3, cv::Scalar(240, 230, 150));  // blue under channel_min: no glass
+  EXPECT_FALSE(estimate_background(blue_poor).found);
+}
+
 // Flat means a grey-level standard deviation of at most 4 over 5 x 5. Columns alternating by d have
 // sqrt(0.24) d in windows with two columns of one value: 3.92 for d = 8 (flat), 4.41 for d = 9 (not).
 TEST(EstimateBackground, FlatMeansAStandardDeviationOfAtMostFourOverFiveByFive) {
