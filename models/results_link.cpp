@@ -15,18 +15,36 @@
 namespace ihc {
 namespace fs = std::filesystem;
 
-std::string results_id(const fs::path& slide) {
-  fs::path stem = slide.stem();
-  if (ascii_lower(stem.extension().string()) == ".ome") stem = stem.stem();
-  std::string id = as_utf8(stem.string());  // a Latin-1 name from a Windows share
+namespace {
+
+// A name safe as a folder name on every file system the output may live on.
+std::string folder_safe(const std::string& name) {
+  std::string id = as_utf8(name);  // a Latin-1 name from a Windows share
   for (auto& c : id) {
     if (c == '/' || c == '\\' || c == ':' || c == '*' || c == '?' || c == '"' || c == '<' || c == '>' ||
         c == '|' || static_cast<unsigned char>(c) < 32) {
       c = '_';
     }
   }
+  return id;
+}
+
+}  // namespace
+
+std::string results_id(const fs::path& slide) {
+  fs::path stem = slide.stem();
+  if (ascii_lower(stem.extension().string()) == ".ome") stem = stem.stem();
+  std::string id = folder_safe(stem.string());
   if (id.empty() || id == "." || id == "..") id = "image";
   return id;
+}
+
+std::string results_id_with_folder(const fs::path& slide) {
+  std::error_code ec;
+  const fs::path file = fs::absolute(slide, ec);
+  const std::string name = folder_safe(file.lexically_normal().parent_path().filename().string());
+  if (name.empty()) return results_id(slide);  // a file in the root folder
+  return name + "_" + results_id(slide);
 }
 
 std::optional<FileStamp> file_stamp(const fs::path& p) {
@@ -126,7 +144,7 @@ int shared_trailing_components(const fs::path& a, const fs::path& b) {
 }  // namespace
 
 std::string results_id_among(const EarlierResults& earlier, const fs::path& slide,
-                             const std::set<std::string>& taken) {
+                             const std::set<std::string>& taken, bool with_folder) {
   const auto own = earlier.id_by_file.find(file_identity(slide));
   if (own != earlier.id_by_file.end() && !taken.count(ascii_lower(own->second))) return own->second;
   if (const auto st = file_stamp(slide)) {
@@ -159,7 +177,7 @@ std::string results_id_among(const EarlierResults& earlier, const fs::path& slid
     }
     if (best != nullptr && !tie) return *best;
   }
-  const std::string base = results_id(slide);
+  const std::string base = with_folder ? results_id_with_folder(slide) : results_id(slide);
   std::string id = base;
   for (int k = 2; taken.count(ascii_lower(id)) || earlier.ids.count(ascii_lower(id)); ++k)
     id = base + "-" + std::to_string(k);

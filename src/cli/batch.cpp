@@ -90,6 +90,24 @@ class Collector {
   explicit Collector(const EarlierResults& earlier) : earlier_(earlier) {}
   CollectedInputs result;
 
+  // Inputs of one name in several folders (a scanner's case/slide.svs) are told apart by their folders'
+  // names, "caseA_slide" and "caseB_slide", as a researcher reading the Image column needs; "slide-2" said
+  // nothing of which was which. So is a new slide whose name an earlier run's slide has. Of one name in one
+  // folder (x.png beside x.tif) they are "x", "x-2". A slide scored before keeps its id (results_id_among).
+  void assign_ids() {
+    std::map<std::string, std::set<std::string>> folders_by_id;  // lower-case plain id -> qualified ids
+    for (const auto& item : result.items) {
+      folders_by_id[ascii_lower(results_id(item.path))].insert(
+          ascii_lower(results_id_with_folder(item.path)));
+    }
+    for (auto& item : result.items) {
+      const std::string plain = ascii_lower(results_id(item.path));
+      const bool with_folder = folders_by_id[plain].size() > 1 || earlier_.ids.count(plain) > 0;
+      item.id = results_id_among(earlier_, item.path, ids_, with_folder);
+      ids_.insert(ascii_lower(item.id));  // case-insensitive: output folders may live on such file systems
+    }
+  }
+
   void add_input(const fs::path& p, bool from_folder, int depth) {
     std::error_code ec;
     const auto st = fs::status(p, ec);
@@ -166,9 +184,7 @@ class Collector {
       problem(p, "skipped", p.string() + ": " + what + " (scored once)", false);
       return;
     }
-    const std::string id = results_id_among(earlier_, p, ids_);
-    ids_.insert(ascii_lower(id));  // case-insensitive: output folders may live on such file systems
-    result.items.push_back({p, id});
+    result.items.push_back({p, ""});  // ids once every input is known: assign_ids
   }
 
   void add_folder(const fs::path& dir) {
@@ -331,6 +347,7 @@ bool looks_like_image(const fs::path& path) {
 CollectedInputs collect_inputs(const std::vector<std::string>& inputs, const EarlierResults& earlier) {
   Collector c(earlier);
   for (const auto& in : inputs) c.add_input(fs::path(in), false, 0);
+  c.assign_ids();
   return std::move(c.result);
 }
 

@@ -11,7 +11,9 @@ namespace ihc::cli {
 
 struct InputItem {
   std::filesystem::path path;
-  std::string id;  // file name without extension (and without ".ome"), made unique: "a", "a-2", ...
+  // File name without extension (and without ".ome"), made unique: "a", "a-2", ...; with the folder's name in
+  // front when inputs of one name come from several folders ("caseA_a", "caseB_a").
+  std::string id;
 };
 
 struct InputProblem {

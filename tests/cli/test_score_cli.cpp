@@ -604,7 +604,7 @@ TEST_F(ScoreCli, AListWithAByteOrderMarkAndCrLfLines) {
 
 // One file reached twice (a link in the folder, the folder and the file both given) was dropped without a
 // word; it is scored once and every other path to it is listed as skipped. Another file of the same name is
-// a different slide and keeps its own id.
+// a different slide: both ids take their folder's name.
 TEST_F(ScoreCli, TheSameFileGivenTwiceIsScoredOnceAndTheRepeatsAreListed) {
   const fs::path dir = ihc::test::temp_dir("score_cli_same_file");
   fs::create_directories(dir / "in" / "sub");
@@ -622,11 +622,12 @@ TEST_F(ScoreCli, TheSameFileGivenTwiceIsScoredOnceAndTheRepeatsAreListed) {
   ASSERT_EQ(r.status, 0) << r.err;  // nothing failed
   const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
   ASSERT_EQ(rows.size(), 2u) << r.err;
-  const ihc::ScoreRow* field = row_of(rows, "field");
-  const ihc::ScoreRow* other = row_of(rows, "field-2");
+  const ihc::ScoreRow* field = row_of(rows, "in_field");
+  const ihc::ScoreRow* other = row_of(rows, "sub_field");
   ASSERT_NE(field, nullptr);
   ASSERT_NE(other, nullptr);
-  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/slides/field-2/slide.json"))["source"], "in/sub/field.png");
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/slides/sub_field/slide.json"))["source"],
+            "in/sub/field.png");
   EXPECT_NEAR(other->num_detections, field->num_detections, 0.02 * field->num_detections);  // a mirror image
 
   const auto errors = read_tsv(dir / "out/errors.tsv");
@@ -768,23 +769,23 @@ TEST_F(ScoreCli, ASlideKeepsItsIdWhenAnotherOfTheSameNameJoinsTheFolder) {
   auto source_of = [&](const std::string& id) {
     return ihc::read_slide_json(dir / "out/slides" / id / "slide.json").source;
   };
-  ASSERT_EQ(source_of("x"), "in/a/x.png");
-  ASSERT_EQ(source_of("x-2"), "in/b/x.png");
+  ASSERT_EQ(source_of("a_x"), "in/a/x.png");
+  ASSERT_EQ(source_of("b_x"), "in/b/x.png");
 
   fs::create_directories(dir / "in/a/aa");  // sorts before in/a/x.png
   fs::copy_file(samples / "dsg2_membrane.png", dir / "in/a/aa/x.png");
   const RunResult r = run(args, dir);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(source_of("x"), "in/a/x.png");
-  EXPECT_EQ(source_of("x-2"), "in/b/x.png");
-  EXPECT_EQ(source_of("x-3"), "in/a/aa/x.png");
-  EXPECT_NE(r.err.find("x complete (resumed)"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("x-2 complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_EQ(source_of("a_x"), "in/a/x.png");
+  EXPECT_EQ(source_of("b_x"), "in/b/x.png");
+  EXPECT_EQ(source_of("aa_x"), "in/a/aa/x.png");
+  EXPECT_NE(r.err.find("] a_x complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("] b_x complete (resumed)"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
 
   const RunResult one = run({"score", "in/b", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
   ASSERT_EQ(one.status, 0) << one.err;
-  EXPECT_NE(one.err.find("x-2 complete (resumed)"), std::string::npos) << one.err;
+  EXPECT_NE(one.err.find("] b_x complete (resumed)"), std::string::npos) << one.err;
   EXPECT_NE(one.err.find("ihcscore score: warning: out/slides holds 2 slide(s) that are not among these "
                          "inputs; summary.csv will list only these inputs (give the earlier ones too, with "
                          "--resume, to keep their rows)\n"),
@@ -1887,14 +1888,14 @@ TEST_F(ScoreCli, SlidesMovedElsewhereKeepTheirResultsOnResume) {
   ASSERT_EQ(regraded.status, 0) << regraded.err;
   EXPECT_NE(regraded.err.find("a ok (regraded, cells not detected again)"), std::string::npos)
       << regraded.err;
-  // Another file of the same name is not the slide: it is scored into its own folder.
+  // Another file of the same name is not the slide: it is scored into its own folder, named with its folder.
   fs::create_directories(dir / "disk3");
   synth_field(dir, "disk3/a.png", 400, 300, 6);
   const RunResult other =
       run({"score", "disk2", "disk3", "-o", "out", "--resume", "--set", "threshold_1plus=0.3"}, dir);
   ASSERT_EQ(other.status, 0) << other.err;
-  EXPECT_NE(other.err.find("a complete (resumed)"), std::string::npos) << other.err;
-  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/a-2/slide.json").source, "disk3/a.png");
+  EXPECT_NE(other.err.find("] a complete (resumed)"), std::string::npos) << other.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/disk3_a/slide.json").source, "disk3/a.png");
 }
 
 // Two different images of one name, byte size and modification time (uncompressed camera images, a FAT
@@ -1918,9 +1919,9 @@ TEST_F(ScoreCli, AnotherFileOfTheSameNameSizeAndTimeIsNotAMovedSlide) {
   const RunResult r = run({"score", "caseB", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err.find("complete (resumed)"), std::string::npos) << r.err;
-  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1-2/slide.json").source, "caseB/slide1.bmp");
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/caseB_slide1/slide.json").source, "caseB/slide1.bmp");
   EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1/slide.json").source, "caseA/slide1.bmp");
-  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1-2/slide.json").total.num_positive,
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/caseB_slide1/slide.json").total.num_positive,
             ihc::read_slide_json(dir / "alone/slides/slide1/slide.json").total.num_positive);
 }
 
@@ -1940,25 +1941,25 @@ TEST_F(ScoreCli, SameStampSlidesInARenamedFolderKeepTheirOwnResults) {
   const auto positives = [&](const char* id) {
     return ihc::read_slide_json(dir / "out/slides" / id / "slide.json").total.num_positive;
   };
-  const auto a_positive = positives("slide1"), b_positive = positives("slide1-2");
+  const auto a_positive = positives("caseA_slide1"), b_positive = positives("caseB_slide1");
   ASSERT_NE(a_positive, b_positive);
   fs::rename(dir / "N", dir / "N2");
   RunResult r = run({"score", "N2/caseB", "N2/caseA", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.err.find("slide1-2 complete (resumed)"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("slide1 complete (resumed)"), std::string::npos) << r.err;
-  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1/slide.json").source, "N2/caseA/slide1.bmp");
-  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/slide1-2/slide.json").source, "N2/caseB/slide1.bmp");
-  EXPECT_EQ(positives("slide1"), a_positive);
-  EXPECT_EQ(positives("slide1-2"), b_positive);
-  EXPECT_FALSE(fs::exists(dir / "out/slides/slide1-3"));
+  EXPECT_NE(r.err.find("] caseB_slide1 complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("] caseA_slide1 complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/caseA_slide1/slide.json").source, "N2/caseA/slide1.bmp");
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/caseB_slide1/slide.json").source, "N2/caseB/slide1.bmp");
+  EXPECT_EQ(positives("caseA_slide1"), a_positive);
+  EXPECT_EQ(positives("caseB_slide1"), b_positive);
+  EXPECT_FALSE(fs::exists(dir / "out/slides/caseA_slide1-2"));
   // A copy elsewhere (cp -p keeps the time), the original still in place: the same slide.
   fs::create_directories(dir / "disk2");
   fs::copy(dir / "N2", dir / "disk2/N2", fs::copy_options::recursive);
   fs::last_write_time(dir / "disk2/N2/caseA/slide1.bmp", fs::last_write_time(dir / "N2/caseA/slide1.bmp"));
   r = run({"score", "disk2/N2/caseA", "-o", "out", "--mpp", "0.5", "--resume"}, dir);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.err.find("slide1 complete (resumed)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("] caseA_slide1 complete (resumed)"), std::string::npos) << r.err;
 }
 
 // A researcher adds --mpp for the JPEGs that joined a folder of slides: the slides stating their own pixel
@@ -2116,8 +2117,9 @@ TEST_F(ScoreCli, AnRoiFolderGivesEachSlideItsOwnRegions) {
       "ihcscore score: error: empty: a folder without .geojson files (--roi takes a file, or a folder of "
       "one SLIDE.geojson per slide)\n");
 
-  // Two slides of one name in different folders found one ROI file: each was scored inside it, exit 0. The
-  // slide it names by output id keeps it; the other fails, told which name would be its own.
+  // Two slides of one name in different folders found one ROI file: each was scored inside it, exit 0. A
+  // slide it names by output id would keep it (their ids are caseA_s and caseB_s); the others fail, each told
+  // which name would be its own.
   fs::create_directories(dir / "dup/caseA");
   fs::create_directories(dir / "dup/caseB");
   fs::copy_file(sample, dir / "dup/caseA/s.png");
@@ -2127,13 +2129,16 @@ TEST_F(ScoreCli, AnRoiFolderGivesEachSlideItsOwnRegions) {
   const RunResult dup = run({"score", "dup", "-o", "out3", "--roi", "rdup"}, dir);
   EXPECT_EQ(dup.status, 2) << dup.err;
   const auto dup_errors = read_tsv(dir / "out3/errors.tsv");
-  ASSERT_EQ(dup_errors.size(), 2u);
-  EXPECT_EQ(dup_errors[1],
+  ASSERT_EQ(dup_errors.size(), 3u);
+  EXPECT_EQ(dup_errors[2],
             (std::vector<std::string>{"dup/caseB/s.png", "roi",
                                       "dup/caseB/s.png: rdup/s.geojson matches 2 slides (dup/caseA/s.png, "
                                       "dup/caseB/s.png); name this slide's file after its output id: "
-                                      "s-2.geojson"}));
-  EXPECT_EQ(ihc::read_slide_json(dir / "out3/slides/s/slide.json").roi, "rdup/s.geojson");
+                                      "caseB_s.geojson"}));
+  fs::rename(dir / "rdup/s.geojson", dir / "rdup/caseA_s.geojson");
+  const RunResult by_id = run({"score", "dup", "-o", "out4", "--roi", "rdup"}, dir);
+  EXPECT_EQ(by_id.status, 2) << by_id.err;  // caseB_s has no ROI file now
+  EXPECT_EQ(ihc::read_slide_json(dir / "out4/slides/caseA_s/slide.json").roi, "rdup/caseA_s.geojson");
 }
 
 // The --roi file's warnings (names given twice, cells of an "all objects" export) were dropped by -q and

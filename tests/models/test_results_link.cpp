@@ -49,6 +49,15 @@ TEST(ResultsId, IsTheFileNameWithoutExtensionAndSafe) {
   EXPECT_EQ(ihc::results_id(""), "image");
 }
 
+// Slides of one name from several folders (case/slide.svs) are told apart by their folder's name.
+TEST(ResultsId, WithFolderPutsTheFoldersNameInFront) {
+  EXPECT_EQ(ihc::results_id_with_folder("/data/caseA/slide.svs"), "caseA_slide");
+  EXPECT_EQ(ihc::results_id_with_folder("/data/case:7/b.ome.tif"), "case_7_b");
+  EXPECT_EQ(ihc::results_id_with_folder("/data/x/../caseB/./s.png"), "caseB_s");
+  EXPECT_EQ(ihc::results_id_with_folder("/s.png"), "s");  // the root folder has no name
+  EXPECT_EQ(ihc::results_id_with_folder("s.png"), fs::current_path().filename().string() + "_s");
+}
+
 // A slide keeps the folder an earlier run gave it, and a new slide of the same name never gets another's.
 TEST(ResultsIdAmong, KeepsASlidesOwnFolderAndNeverTakesAnothers) {
   const fs::path dir = ihc::test::temp_dir("results_id_among");
@@ -66,6 +75,8 @@ TEST(ResultsIdAmong, KeepsASlidesOwnFolderAndNeverTakesAnothers) {
   EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png"), "x-4");
   EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png", {"x-4"}), "x-5");
   EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/y.png"), "y");
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png", {}, true), "c_x");
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/b/x.png", {}, true), "x-2");  // its own folder still
   EXPECT_EQ(ihc::results_id_among(ihc::earlier_results(dir / "none"), dir / "in/a/x.png"), "x");
 }
 
