@@ -143,8 +143,18 @@ int shared_trailing_components(const fs::path& a, const fs::path& b) {
 
 }  // namespace
 
+std::string results_id_of_relative(const fs::path& relative) {
+  std::string id;
+  for (const auto& part : relative.lexically_normal().parent_path()) {
+    const std::string name = folder_safe(part.string());
+    if (name.empty() || name == "." || name == ".." || name == "_") continue;
+    id += name + "_";
+  }
+  return id + results_id(relative);
+}
+
 std::string results_id_among(const EarlierResults& earlier, const fs::path& slide,
-                             const std::set<std::string>& taken, bool with_folder) {
+                             const std::set<std::string>& taken, const std::string& base_id) {
   const auto own = earlier.id_by_file.find(file_identity(slide));
   if (own != earlier.id_by_file.end() && !taken.count(ascii_lower(own->second))) return own->second;
   if (const auto st = file_stamp(slide)) {
@@ -177,7 +187,7 @@ std::string results_id_among(const EarlierResults& earlier, const fs::path& slid
     }
     if (best != nullptr && !tie) return *best;
   }
-  const std::string base = with_folder ? results_id_with_folder(slide) : results_id(slide);
+  const std::string base = base_id.empty() ? results_id(slide) : base_id;
   std::string id = base;
   for (int k = 2; taken.count(ascii_lower(id)) || earlier.ids.count(ascii_lower(id)); ++k)
     id = base + "-" + std::to_string(k);

@@ -21,6 +21,10 @@ std::string results_id(const std::filesystem::path& slide);
 // The id with its folder's name in front, for inputs of one name in several folders (a scanner's
 // case/slide.svs): "caseA/slide.svs" -> "caseA_slide". The folder of a relative "x.png" is the current one.
 std::string results_id_with_folder(const std::filesystem::path& slide);
+// The id of a slide found in a folder the batch was given, from its path below that folder, so that a
+// folder per patient names the patient whatever else is scored: "NPC001/blockA/DSG2.svs" ->
+// "NPC001_blockA_DSG2", "x.png" -> "x".
+std::string results_id_of_relative(const std::filesystem::path& relative);
 
 // A file's byte size and modification time (ns), as slide.json records its source; false when the file
 // cannot be stat'ed.
@@ -71,10 +75,10 @@ std::string moved_slide_key(const std::string& file_name, std::int64_t size, std
 // The id of `slide` there: its own earlier folder's (found by file identity, else by moved_slide_key and a
 // matching fingerprint, or for folders of before fingerprints by a source that is gone; among several, the
 // one whose source path shares the most trailing components, none when that is a tie), else
-// results_id(slide), or results_id_with_folder(slide) when `with_folder`, made unique ("a-2", "a-3", ...)
-// against the earlier folders and `taken` (lower case; ids given in this run). Never another slide's folder.
+// `base` (results_id(slide) when empty) made unique ("a-2", "a-3", ...) against the earlier folders and
+// `taken` (lower case; ids given in this run). Never another slide's folder.
 std::string results_id_among(const EarlierResults& earlier, const std::filesystem::path& slide,
-                             const std::set<std::string>& taken = {}, bool with_folder = false);
+                             const std::set<std::string>& taken = {}, const std::string& base = "");
 
 // The output root of a result folder: OUT for OUT/slides/<id> (ihcscore score), else the folder's parent (the
 // viewer's own ihcview-out/<id>).

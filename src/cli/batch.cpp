@@ -90,20 +90,28 @@ class Collector {
   explicit Collector(const EarlierResults& earlier) : earlier_(earlier) {}
   CollectedInputs result;
 
-  // Inputs of one name in several folders (a scanner's case/slide.svs) are told apart by their folders'
-  // names, "caseA_slide" and "caseB_slide", as a researcher reading the Image column needs; "slide-2" said
-  // nothing of which was which. So is a new slide whose name an earlier run's slide has. Of one name in one
-  // folder (x.png beside x.tif) they are "x", "x-2". A slide scored before keeps its id (results_id_among).
+  // A slide found in a given folder is named by its path below it ("NPC001/DSG2.svs" -> "NPC001_DSG2"), so
+  // a folder per patient names the patient, as a researcher joining the Image column to clinical data needs,
+  // whatever else the batch holds. Slides given by name (or in a list) of one name in several folders are
+  // told apart by their folders' names ("caseA_slide", "caseB_slide"; "slide-2" said nothing of which was
+  // which), and so is a new one whose name an earlier run's slide has. Of one name in one folder (x.png
+  // beside x.tif) they are "x", "x-2". A slide scored before keeps its id (results_id_among).
   void assign_ids() {
     std::map<std::string, std::set<std::string>> folders_by_id;  // lower-case plain id -> qualified ids
     for (const auto& item : result.items) {
       folders_by_id[ascii_lower(results_id(item.path))].insert(
           ascii_lower(results_id_with_folder(item.path)));
     }
-    for (auto& item : result.items) {
+    for (std::size_t i = 0; i < result.items.size(); ++i) {
+      InputItem& item = result.items[i];
       const std::string plain = ascii_lower(results_id(item.path));
-      const bool with_folder = folders_by_id[plain].size() > 1 || earlier_.ids.count(plain) > 0;
-      item.id = results_id_among(earlier_, item.path, ids_, with_folder);
+      std::string base;
+      if (below_folder_[i].has_parent_path()) {
+        base = results_id_of_relative(below_folder_[i]);
+      } else if (folders_by_id[plain].size() > 1 || earlier_.ids.count(plain) > 0) {
+        base = results_id_with_folder(item.path);
+      }
+      item.id = results_id_among(earlier_, item.path, ids_, base);
       ids_.insert(ascii_lower(item.id));  // case-insensitive: output folders may live on such file systems
     }
   }
@@ -170,6 +178,8 @@ class Collector {
   std::map<std::string, fs::path> seen_files_;  // file identity -> the input that first named it
   std::map<std::string, fs::path> lists_read_;  // file identity -> the path it was first read by
   std::set<std::string> ids_;
+  fs::path walking_;                    // the given folder being searched, else empty
+  std::vector<fs::path> below_folder_;  // per item: its path below the given folder it was found in, or empty
 
   void problem(const fs::path& p, const std::string& stage, const std::string& message, bool failure) {
     result.problems.push_back({p, stage, message, failure});
@@ -185,6 +195,7 @@ class Collector {
       return;
     }
     result.items.push_back({p, ""});  // ids once every input is known: assign_ids
+    below_folder_.push_back(walking_.empty() ? fs::path() : p.lexically_relative(walking_));
   }
 
   void add_folder(const fs::path& dir) {
@@ -192,7 +203,9 @@ class Collector {
     std::map<std::string, fs::path> searched;  // folder identity -> the path it was searched under
     walk_folder(dir, files, searched, true);
     std::sort(files.begin(), files.end());
+    walking_ = dir;
     for (const auto& f : files) add_input(f, true, 0);
+    walking_.clear();
   }
 
   // An output folder of ihcscore score: run.json beside slides/.

@@ -143,17 +143,17 @@ TEST_F(ScoreCli, MixedFolderScoresGoodInputsAndReportsEveryBadOne) {
         EXPECT_NEAR(std::stod(row[col]), good->num_positive / good->tissue_area_mm2,
                     1e-6 * good->num_positive / good->tissue_area_mm2);
       }
-      if (row[0] == "almost-white" || row[0] == "unreadable") {
+      if (row[0] == "sub_almost-white" || row[0] == "unreadable") {
         EXPECT_EQ(row[col], "") << row[0];
       }
     }
   }
-  const auto* nothing = row_of(rows, "almost-white");
+  const auto* nothing = row_of(rows, "sub_almost-white");
   ASSERT_NE(nothing, nullptr);
   EXPECT_EQ(nothing->status, "no tissue found; scored in pixels (no mpp, give --mpp)");
   EXPECT_EQ(nothing->num_detections, 0);
   EXPECT_TRUE(std::isnan(nothing->positive_pct));
-  for (const char* bad : {"unreadable", "unopenable", "empty", "truncated"}) {
+  for (const char* bad : {"unreadable", "sub_unopenable", "empty", "truncated"}) {
     const auto* b = row_of(rows, bad);
     ASSERT_NE(b, nullptr) << bad;
     EXPECT_EQ(b->status.rfind("FAILED: ", 0), 0u) << b->status;
@@ -655,7 +655,7 @@ TEST_F(ScoreCli, ALinkBackUpTheFolderTreeIsSearchedOnceAndNoted) {
   ASSERT_EQ(r.status, 0) << r.err;
   const auto rows = ihc::read_summary_csv(dir / "out/summary.csv");
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/slides/field/slide.json"))["source"], "in/a/field.png");
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/slides/a_field/slide.json"))["source"], "in/a/field.png");
   const auto errors = read_tsv(dir / "out/errors.tsv");
   ASSERT_EQ(errors.size(), 3u) << r.err;
   EXPECT_EQ(errors[1], (std::vector<std::string>{"in/a/up", "skipped",
@@ -754,6 +754,27 @@ TEST_F(ScoreCli, InputsWithoutAnImageAreAUsageErrorThatWritesNothing) {
   EXPECT_EQ(jobs.err.substr(0, jobs.err.find('\n')), "--jobs: Value -1 not in range 0 to 1024") << jobs.err;
 }
 
+// A study kept as a folder per patient (and block): the ids name the patient and block by the path below the
+// folder given, whatever else the batch holds; a probe's NPC003/DSG2_block2.png was "DSG2_block2" and a
+// patient/block layout gave "blockA_DSG2" and "blockA_DSG2-2".
+TEST_F(ScoreCli, AFolderPerPatientNamesThePatientInTheId) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_patient_ids");
+  const fs::path sample = ihc::test::source_dir() / "samples" / "ki67_nuclear.png";
+  for (const char* f : {"study/NPC001/DSG2.png", "study/NPC002/blockA/DSG2.png",
+                        "study/NPC002/blockB/DSG2.png", "study/NPC003/DSG2_block2.png", "study/flat.png"}) {
+    fs::create_directories((dir / f).parent_path());
+    fs::copy_file(sample, dir / f);
+  }
+  const RunResult r = run({"score", "study", "-o", "out", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> ids;
+  for (const auto& row : ihc::read_summary_csv(dir / "out/summary.csv")) ids.push_back(row.image);
+  EXPECT_EQ(ids, (std::vector<std::string>{"NPC001_DSG2", "NPC002_blockA_DSG2", "NPC002_blockB_DSG2",
+                                           "NPC003_DSG2_block2", "flat"}));
+  EXPECT_EQ(ihc::read_slide_json(dir / "out/slides/NPC002_blockB_DSG2/slide.json").source,
+            "study/NPC002/blockB/DSG2.png");
+}
+
 // Slides keep their output ids from run to run: a new image with the same name as earlier ones takes a new
 // id instead of the first, whose folder (and the review beside it) used to go to the newcomer while the
 // others shifted along. A run that leaves earlier slides out of its tables says so.
@@ -778,7 +799,7 @@ TEST_F(ScoreCli, ASlideKeepsItsIdWhenAnotherOfTheSameNameJoinsTheFolder) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(source_of("a_x"), "in/a/x.png");
   EXPECT_EQ(source_of("b_x"), "in/b/x.png");
-  EXPECT_EQ(source_of("aa_x"), "in/a/aa/x.png");
+  EXPECT_EQ(source_of("a_aa_x"), "in/a/aa/x.png");
   EXPECT_NE(r.err.find("] a_x complete (resumed)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("] b_x complete (resumed)"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;

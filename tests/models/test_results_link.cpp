@@ -58,6 +58,13 @@ TEST(ResultsId, WithFolderPutsTheFoldersNameInFront) {
   EXPECT_EQ(ihc::results_id_with_folder("s.png"), fs::current_path().filename().string() + "_s");
 }
 
+// A slide found in a given folder is named by its path below it.
+TEST(ResultsId, OfRelativeJoinsTheFoldersBelowTheGivenOne) {
+  EXPECT_EQ(ihc::results_id_of_relative("NPC001/blockA/DSG2.svs"), "NPC001_blockA_DSG2");
+  EXPECT_EQ(ihc::results_id_of_relative("x.ome.tif"), "x");
+  EXPECT_EQ(ihc::results_id_of_relative("a:b/./c.png"), "a_b_c");
+}
+
 // A slide keeps the folder an earlier run gave it, and a new slide of the same name never gets another's.
 TEST(ResultsIdAmong, KeepsASlidesOwnFolderAndNeverTakesAnothers) {
   const fs::path dir = ihc::test::temp_dir("results_id_among");
@@ -75,8 +82,8 @@ TEST(ResultsIdAmong, KeepsASlidesOwnFolderAndNeverTakesAnothers) {
   EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png"), "x-4");
   EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png", {"x-4"}), "x-5");
   EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/y.png"), "y");
-  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png", {}, true), "c_x");
-  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/b/x.png", {}, true), "x-2");  // its own folder still
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/c/x.png", {}, "c_x"), "c_x");
+  EXPECT_EQ(ihc::results_id_among(earlier, dir / "in/b/x.png", {}, "b_x"), "x-2");  // its own folder still
   EXPECT_EQ(ihc::results_id_among(ihc::earlier_results(dir / "none"), dir / "in/a/x.png"), "x");
 }
 
