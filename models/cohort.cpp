@@ -492,6 +492,12 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
                " " + options.id_column + ": " + examples(*slide_map, slide_map->column(options.id_column));
       }
       msg += "\n  " + clinical.origin + " " + options.id_column + ": " + examples(clinical, c_id);
+      // A folder-per-patient study's ids carry the slide's name too (NPC001_DSG2, docs/cli.md).
+      if (slide_map == nullptr) {
+        msg += "\n  without --slide-map each " + options.image_column +
+               " is the patient id: a slide map (columns " + options.image_column + ", " + options.id_column +
+               ") names the patient of each";
+      }
     } else if (other_stain == joined) {
       msg += ": all " + std::to_string(joined) + " slides of patients in " + clinical.origin +
              " look like another stain than H-DAB (first: " + scores.origin + " " + first_other_stain + ")";

@@ -242,7 +242,13 @@ void draw_km(Canvas& c, const Cohort& cohort, const CohortStats& stats, const Km
     char buf[160];
     std::snprintf(buf, sizeof buf, "HR %s %.2f (95%% CI %.2f-%.2f)", t.name.c_str(), t.hr, t.hr_lower,
                   t.hr_upper);
-    c.text(left + 14, ty + 24, buf, 17, kBlack, Anchor::Left);
+    // Terms after the group indicators are covariates: the HR shown is then adjusted for them, which a
+    // figure taken into a paper must say (a probe's 6.37 read as the unadjusted 2.94's label).
+    std::string label = buf;
+    const std::size_t group_terms = stats.groups.empty() ? 0 : stats.groups.size() - 1;
+    for (std::size_t i = group_terms; i < stats.cox.terms.size(); ++i)
+      label += (i == group_terms ? ", adjusted for " : ", ") + stats.cox.terms[i].name;
+    c.text(left + 14, ty + 24, label, 17, kBlack, Anchor::Left);
   }
   // Number at risk.
   double y = bottom + 100;

@@ -118,7 +118,10 @@ TEST(CohortCli, AConstantCovariateOrCorrelateAndNoEventsAreExplainedNotPrintedAs
   EXPECT_NE(html.find("Cox model: age left out (no variation: 50 for every patient analysed)"),
             std::string::npos);
   EXPECT_NE(html.find("not computable: mir is constant (1)"), std::string::npos);
-  EXPECT_FALSE(fs::exists(dir / "report" / "scatter.png"));  // no r to draw
+  EXPECT_FALSE(fs::exists(dir / "report" / "scatter.png"));                 // no r to draw
+  const std::string km_alone = test::read_text(dir / "report" / "km.svg");  // age left out: not adjusted
+  EXPECT_NE(km_alone.find("HR High vs Low "), std::string::npos);
+  EXPECT_EQ(km_alone.find("adjusted"), std::string::npos);
 
   write(dir / "censored.csv", "patient_id,os_months,os_event\nP1,5,0\nP2,8,0\nP3,12,0\nP4,20,0\n");
   run = test::run_program("ihcscore",
@@ -277,6 +280,10 @@ TEST(CohortCli, EveryCoxTermIsPrinted) {
   ASSERT_EQ(run.status, 0) << run.err;
   for (const char* term : {"  Cox HR T2 vs T1 (low) ", "  Cox HR T3 (high) vs T1 (low) ", "  Cox HR age "})
     EXPECT_NE(run.out.find(term), std::string::npos) << term << "\n" << run.out;
+  // The plotted HR is the adjusted one, and says so (a probe read 6.37 adjusted where 2.94 was not).
+  const std::string km = test::read_text(dir / "report" / "km.svg");
+  EXPECT_NE(km.find("HR T2 vs T1 (low) "), std::string::npos) << km;
+  EXPECT_NE(km.find("), adjusted for age<"), std::string::npos) << km;
 }
 
 // A run that failed half way left its cohort.csv beside an earlier run's stats.json and plots: a report of

@@ -452,11 +452,14 @@ TEST(Cohort, ASlideTheMapGivesTwoPatientsIsExcludedWhicheverWayItIsNamed) {
 TEST(Cohort, WhenNothingMatchesTheErrorShowsIdsFromEachSide) {
   const char* scores = "Image,IxP score\nki67_nuclear,10\nmixed_field,20\n";
   const char* clinical = "patient_id,os_months,os_event\n001,1,1\n002,2,0\n003,3,1\n004,4,1\n";
-  EXPECT_EQ(error_of(scores, clinical, options()),
-            "no patient has both a score and clinical data; no slide matched a patient: compare the ids "
-            "(leading zeros, extensions, spelling):\n"
-            "  summary.csv Image: ki67_nuclear, mixed_field\n"
-            "  clinical.csv patient_id: 001, 002, 003, ...");
+  EXPECT_EQ(
+      error_of(scores, clinical, options()),
+      "no patient has both a score and clinical data; no slide matched a patient: compare the ids "
+      "(leading zeros, extensions, spelling):\n"
+      "  summary.csv Image: ki67_nuclear, mixed_field\n"
+      "  clinical.csv patient_id: 001, 002, 003, ...\n"
+      "  without --slide-map each Image is the patient id: a slide map (columns Image, patient_id) names "
+      "the patient of each");
   const CsvTable map = parse_csv_table("Image,patient_id\nki67.png,1\nmixed.png,2\n", "slides.csv");
   try {
     build_cohort(parse_csv_table(scores, "summary.csv"), parse_csv_table(clinical, "clinical.csv"), &map,
