@@ -857,6 +857,24 @@ int run_score(const Args& args) {
     std::fprintf(stderr, "ihcscore score: warning: %s (its slide, when among the inputs, is scored again)\n",
                  u.c_str());
   CollectedInputs inputs = collect_inputs(o.inputs, earlier);
+  if (!o.roi.empty() && !o.roi_folder && inputs.items.size() > 1) {
+    // One slide's regions drawn on every slide, exit 0, was a probe's NPC001_DSG2.geojson given with three
+    // patients: a file named after one of the slides was most likely meant for that slide alone.
+    std::string name = fs::path(o.roi).filename().string();
+    if (name.size() > 8 && ascii_lower(name.substr(name.size() - 8)) == ".geojson")
+      name.resize(name.size() - 8);
+    for (const auto& item : inputs.items) {
+      if (name != item.id && name != item.path.stem().string() && name != item.path.filename().string())
+        continue;
+      const std::string w = o.roi + " is named after " + item.path.string() +
+                            ", but one --roi file applies to all " + std::to_string(inputs.items.size()) +
+                            " slides (its regions are scored on each); for one file per slide give a folder: "
+                            "--roi FOLDER";
+      std::fprintf(stderr, "ihcscore score: warning: %s\n", w.c_str());
+      o.roi_warnings.push_back(w);
+      break;
+    }
+  }
   // Nothing to score and nothing failed: writing the tables would only replace an earlier run's with empty
   // ones.
   const bool any_failure = std::any_of(inputs.problems.begin(), inputs.problems.end(),

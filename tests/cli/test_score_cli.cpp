@@ -2217,6 +2217,35 @@ TEST_F(ScoreCli, RoiFileWarningsArePrintedUnderQuietAndKept) {
             1);
 }
 
+// One --roi file named after one of several slides was drawn on all of them, exit 0, without a word (a
+// probe's NPC001_DSG2.geojson scored NPC002 and NPC005 inside NPC001's tumour): it is scored so, with a
+// warning.
+TEST_F(ScoreCli, AnRoiFileNamedAfterOneOfSeveralSlidesIsWarnedOf) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_roi_named");
+  const fs::path sample = ihc::test::source_dir() / "samples" / "dsg2_membrane.png";
+  fs::copy_file(sample, dir / "P1.png");
+  fs::copy_file(sample, dir / "P2.png");
+  const json roi = {{"type", "FeatureCollection"},
+                    {"features", {annotation("Tumor", "", {{0, 0}, {300, 0}, {300, 300}, {0, 300}})}}};
+  std::ofstream(dir / "P1.geojson") << roi.dump();
+  std::ofstream(dir / "regions.geojson") << roi.dump();
+  const std::string w =
+      "P1.geojson is named after P1.png, but one --roi file applies to all 2 slides (its regions are scored "
+      "on "
+      "each); for one file per slide give a folder: --roi FOLDER";
+  RunResult r = run({"score", "P1.png", "P2.png", "-o", "out", "--roi", "P1.geojson", "-q"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "ihcscore score: warning: " + w +
+                       "\nihcscore score: 2 of 2 slides scored, 0 failed; results in out\n");
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out/run.json"))["roi_warnings"], json({w}));
+  r = run({"score", "P1.png", "P2.png", "-o", "out2", "--roi", "regions.geojson", "-q"}, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+  r = run({"score", "P1.png", "-o", "out3", "--roi", "P1.geojson", "-q"}, dir);  // its own slide alone
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+}
+
 // --decode-only (bench/score-throughput's floor) reads what scoring would read and stops: a "decode only" row
 // and no cell files, also when the regions hold no tissue (it used to fall through and score the slide).
 TEST_F(ScoreCli, DecodeOnlyStopsBeforeTheSlideOutputsEvenWithoutTissue) {
