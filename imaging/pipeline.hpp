@@ -90,7 +90,7 @@ BackgroundChoice parse_background(const std::string& text);
 // (the parameter hashes alone kept them: a table then mixed two versions' rules). slide.json records it.
 // 1 (session 29): pixel-edge coordinates, exact ROI areas, single-threshold scores empty without positives.
 // 2 (session 30): a plain image's glass may have a channel under 200 (camera fields' yellow cast); a field
-// whose every cell counts has the area of all of it that is not glass.
+// whose every cell counts has the area of all of it that is not glass; Status says "only N cells" under 20.
 inline constexpr int kResultsVersion = 2;
 
 struct ScoreSlideRequest {

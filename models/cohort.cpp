@@ -380,7 +380,8 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
   };
   int joined = 0, undefined = 0, scored = 0;
   std::string undefined_why, first_unscored, first_other_stain;
-  int other_stain = 0;
+  int other_stain = 0, few_cells = 0;
+  std::string first_few;
   for (std::size_t r = 0; r < scores.rows.size(); ++r) {
     const auto& row = scores.rows[r];
     const std::string& image = row[s_image];
@@ -456,9 +457,22 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
       continue;
     }
     ++scored;
+    if (const std::string status = s_status >= 0 ? row[s_status] : "";
+        status.find("; only ") != std::string::npos && status.find(" cell") != std::string::npos) {
+      if (few_cells++ == 0) first_few = image + " (line " + std::to_string(scores.line[r]) + "): " + status;
+    }
     auto& p = clinical_patients[pit->second];
     p.slides.push_back(image);
     p.slide_scores.push_back(v);
+  }
+  // ihcscore's Status names a slide of fewer than 20 cells ("ok; only 1 cell"): a probe's 1-cell tile made a
+  // patient of the Low group.
+  if (few_cells > 0) {
+    cohort.notes.push_back(std::to_string(few_cells) +
+                           (few_cells == 1 ? " slide analysed rests" : " slides analysed rest") +
+                           " on fewer than 20 cells (first: " + first_few +
+                           "): a percentage of so few cells is hardly a score; leave such slides out of the "
+                           "scores file or the slide map");
   }
   // A score undefined for most slides (IxP in single-threshold mode is defined only where no cell is
   // positive) would analyse a biased few: refuse, saying why.
@@ -544,6 +558,19 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
   } else if (parse_number(options.cutoff, &number)) {
     cohort.cutoffs = {number};
     cohort.group_names = {"Low", "High"};
+    // The papers' "intensity x positive rate" is 0-3; ihcscore's IxP score (and H-score) are 0-300, so a
+    // published cutoff of 1.5 put every patient with a positive cell in High, without a word.
+    const std::string& c = options.score_column;
+    const bool hundredfold = c == "IxP score" || c == "ixp_score" || c == "H-score" || c == "h_score";
+    double highest = 0;
+    for (const auto& p : cohort.patients) highest = std::max(highest, p.score);
+    if (hundredfold && number > 0 && number <= 3 && highest > 3) {
+      cohort.notes.push_back("cutoff " + options.cutoff + " on " + c + ", whose scale is 0-300 (here up to " +
+                             number_text(highest) +
+                             "): a cutoff on the papers' 0-3 scale (intensity x positive "
+                             "rate) is 100 times larger here (" +
+                             number_text(100 * number) + ")");
+    }
   } else {
     throw CohortError("cutoff '" + options.cutoff +
                       "' is not median, tertiles, quartiles, optimal or a number");

@@ -73,6 +73,9 @@ struct Cohort {
   // Exclusions whose id is another file's id but for case or an extension ("P1" / "p1", "p1.jpg"): ids are
   // matched exactly, and their reasons name the near id.
   int near_misses = 0;
+  // What the analysis rests on that a reader should know (printed as warnings): slides of a handful of cells,
+  // a cutoff on the 0-3 scale given for a 0-300 score.
+  std::vector<std::string> notes;
 };
 
 // Throws CohortError when the event and censored codes are the same (as text or as numbers: "1" and

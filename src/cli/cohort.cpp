@@ -521,6 +521,8 @@ int run_cohort(const Args& args) {
         "an extension (see %s); ids are matched exactly\n",
         cohort.near_misses, (out / "exclusions.csv").c_str());
   }
+  if (!cohort.notes.empty()) std::fflush(stdout);
+  for (const auto& n : cohort.notes) std::fprintf(stderr, "ihcscore cohort: warning: %s\n", n.c_str());
   for (const auto& gs : st.groups) {
     std::printf("  %-10s n=%-4d events=%-4d median %s", gs.name.c_str(), gs.n, gs.events,
                 gs.n ? fmt(gs.km.median, 1).c_str() : "NA");

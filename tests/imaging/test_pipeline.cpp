@@ -224,6 +224,25 @@ TEST(Pipeline, CellsWithoutTheScoredCompartmentAreNamedInAWarning) {
   for (const auto& w : membrane.rec.warnings) EXPECT_EQ(w.find(" is empty for "), std::string::npos) << w;
 }
 
+// A handful of cells gives no score a pathologist would report: the Status says how few (a probe's 30 x 50 px
+// tile read "ok", 1 cell, 0 %), after the other notes; so does a region's row.
+TEST(Pipeline, AFewCellsAreSaidInTheStatus) {
+  const fs::path dir = test::temp_dir("pipeline_few_cells");
+  const cv::Mat crop = tissue_and_debris(true)(cv::Rect(1100, 100, 200, 200)).clone();  // pale stroma
+  const fs::path png = write_png(dir, crop);
+  const Scored few = score(png, dir / "few");
+  const std::int64_t n = few.rec.total.num_detections;
+  ASSERT_GE(n, 2);
+  ASSERT_LT(n, 20);
+  EXPECT_EQ(few.rec.total.status, "ok; only " + std::to_string(n) + " cells");
+  const Scored region = score(png, dir / "region", {square("corner", {0, 0, 100, 100})});
+  ASSERT_EQ(region.rec.regions.size(), 1u);
+  const std::int64_t m = region.rec.regions[0].num_detections;
+  EXPECT_EQ(region.rec.regions[0].status,
+            m == 0 ? std::string("ok; no cells detected")
+                   : "ok; only " + std::to_string(m) + (m == 1 ? " cell" : " cells"));
+}
+
 // A field without glass (a camera field, a crop of tissue): tissue detection splits the dense block from the
 // pale stroma around it, but that stroma is tissue, and every cell counts as before (SHIDC and DeepLIIF
 // fields, OS-2 crops: 0-0.2 % of what their masks leave out reads as glass). The cells are counted in the

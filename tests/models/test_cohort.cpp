@@ -600,5 +600,26 @@ TEST(Cohort, QuantileType7MatchesR) {
   EXPECT_DOUBLE_EQ(quantile_type7({5}, 0.5), 5.0);
 }
 
+// What the analysis rests on is said: a slide of a handful of cells (ihcscore's Status "ok; only 1 cell"; a
+// probe's 1-cell tile made a Low patient), and a cutoff on the papers' 0-3 scale given for the 0-300 IxP
+// score (1.5 put every patient with a positive cell in High).
+TEST(Cohort, FewCellSlidesAndAHundredfoldSmallCutoffAreNoted) {
+  const char* scores = "Image,IxP score,Status\nP1,0,ok; only 1 cell\nP2,120,ok\nP3,200,ok\nP4,40,ok\n";
+  const char* clinical = "patient_id,os_months,os_event\nP1,10,1\nP2,20,0\nP3,30,1\nP4,40,1\n";
+  CohortOptions o = options();
+  o.cutoff = "1.5";
+  const Cohort c = cohort_of(scores, clinical, o);
+  EXPECT_EQ(c.notes,
+            (std::vector<std::string>{
+                "1 slide analysed rests on fewer than 20 cells (first: P1 (line 2): ok; only 1 cell): a "
+                "percentage of so few cells is hardly a score; leave such slides out of the scores file "
+                "or the slide map",
+                "cutoff 1.5 on IxP score, whose scale is 0-300 (here up to 200): a cutoff on the "
+                "papers' 0-3 scale (intensity x positive rate) is 100 times larger here (150)"}));
+  o.cutoff = "150";
+  EXPECT_EQ(cohort_of("Image,IxP score,Status\nP2,120,ok\nP3,200,ok\nP4,40,ok\n", clinical, o).notes,
+            std::vector<std::string>());
+}
+
 }  // namespace
 }  // namespace ihc
