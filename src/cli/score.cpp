@@ -148,6 +148,8 @@ struct Options {
   std::vector<std::string>
       roi_warnings;         // the --roi file's (skipped features, repeated names), each naming it
   bool roi_folder = false;  // --roi names a folder of one file per slide
+  // Inputs that are one image twice by content (copies under two patients' folders), each naming both.
+  std::vector<std::string> input_warnings;
   int jobs = 0;
   bool resume = false;
   bool force = false;
@@ -618,6 +620,7 @@ void Run::write_run_json_locked(const std::string& status, int exit_status, bool
     }
   }
   j["roi_warnings"] = roi_warnings;
+  j["input_warnings"] = o_.input_warnings;
   write_file_atomic(out_ / "run.json", json_text(j, 2) + "\n");
 }
 
@@ -767,9 +770,20 @@ int Run::execute() {
     // count them here.
     const std::string stain_note =
         other_stain > 0 ? "; " + std::to_string(other_stain) + " do not look like H-DAB (see Status)" : "";
-    std::fprintf(stderr, "ihcscore score: %d of %zu slides scored, %d failed%s%s; results in %s\n", ok,
+    // One file reached under two names (two patients' folders linking one image) leaves one row: say so
+    // here too, where "1 of 1 slides scored" read as complete.
+    const auto repeats =
+        std::count_if(inputs_.problems.begin(), inputs_.problems.end(), [](const InputProblem& p) {
+          return !p.failure && (p.message.find(": same file as ") != std::string::npos ||
+                                p.message.find(": given twice") != std::string::npos);
+        });
+    const std::string repeat_note = repeats > 0
+                                        ? "; " + std::to_string(repeats) + " repeated input" +
+                                              (repeats == 1 ? "" : "s") + " scored once (see errors.tsv)"
+                                        : "";
+    std::fprintf(stderr, "ihcscore score: %d of %zu slides scored, %d failed%s%s%s; results in %s\n", ok,
                  inputs, failed, failed > 0 ? " (see errors.tsv)" : "", stain_note.c_str(),
-                 out_.string().c_str());
+                 repeat_note.c_str(), out_.string().c_str());
   }
   return exit_status;
 }
@@ -857,6 +871,31 @@ int run_score(const Args& args) {
     std::fprintf(stderr, "ihcscore score: warning: %s (its slide, when among the inputs, is scored again)\n",
                  u.c_str());
   CollectedInputs inputs = collect_inputs(o.inputs, earlier);
+  {
+    // One image filed twice (a copy under two patients' folders) is two rows of one patient's tissue: said,
+    // naming both. Only files of one size are compared, by their size and first and last MiB.
+    std::map<std::uintmax_t, std::vector<const InputItem*>> by_size;
+    for (const auto& item : inputs.items) {
+      std::error_code ec;
+      const std::uintmax_t size = fs::file_size(item.path, ec);
+      if (!ec && size > 0) by_size[size].push_back(&item);
+    }
+    for (const auto& [size, items] : by_size) {
+      if (items.size() < 2) continue;
+      std::map<std::string, const InputItem*> first_of;
+      for (const InputItem* item : items) {
+        const std::string fp = file_fingerprint(item->path);
+        if (fp.empty()) continue;
+        const auto [it, added] = first_of.emplace(fp, item);
+        if (added) continue;
+        const std::string w = item->path.string() + " has the same content as " + it->second->path.string() +
+                              " (one image in two places?): both are scored, as " + it->second->id + " and " +
+                              item->id;
+        std::fprintf(stderr, "ihcscore score: warning: %s\n", w.c_str());
+        o.input_warnings.push_back(w);
+      }
+    }
+  }
   if (!o.roi.empty() && !o.roi_folder && inputs.items.size() > 1) {
     // One slide's regions drawn on every slide, exit 0, was a probe's NPC001_DSG2.geojson given with three
     // patients: a file named after one of the slides was most likely meant for that slide alone.

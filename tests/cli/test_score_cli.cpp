@@ -640,6 +640,24 @@ TEST_F(ScoreCli, TheSameFileGivenTwiceIsScoredOnceAndTheRepeatsAreListed) {
             (std::vector<std::string>{"in/field.png", "skipped", "in/field.png: given twice (scored once)"}));
   EXPECT_NE(r.err.find("skipped: in/link.png: same file as in/field.png (scored once)"), std::string::npos)
       << r.err;
+  // The last line counts the repeats ("1 of 1 slides scored" read as complete when two patients' folders
+  // linked one image).
+  EXPECT_NE(r.err.find("ihcscore score: 2 of 2 slides scored, 0 failed; 3 repeated inputs scored once (see "
+                       "errors.tsv); results in out\n"),
+            std::string::npos)
+      << r.err;
+  // A byte copy is another file: scored, and named as the same image.
+  fs::create_directories(dir / "copies" / "P1");
+  fs::create_directories(dir / "copies" / "P2");
+  fs::copy_file(dir / "in" / "field.png", dir / "copies" / "P1" / "s.png");
+  fs::copy_file(dir / "in" / "field.png", dir / "copies" / "P2" / "s.png");
+  const RunResult copies = run({"score", "copies", "-o", "out2", "--preset", "ki67", "--mpp", "0.5"}, dir);
+  ASSERT_EQ(copies.status, 0) << copies.err;
+  const std::string w =
+      "copies/P2/s.png has the same content as copies/P1/s.png (one image in two places?): "
+      "both are scored, as P1_s and P2_s";
+  EXPECT_NE(copies.err.find("ihcscore score: warning: " + w + "\n"), std::string::npos) << copies.err;
+  EXPECT_EQ(json::parse(ihc::read_file(dir / "out2/run.json"))["input_warnings"], json({w}));
 }
 
 // Folders are searched through links (slide folders are often linked in), each once: a link back up the tree
@@ -2224,7 +2242,7 @@ TEST_F(ScoreCli, AnRoiFileNamedAfterOneOfSeveralSlidesIsWarnedOf) {
   const fs::path dir = ihc::test::temp_dir("score_cli_roi_named");
   const fs::path sample = ihc::test::source_dir() / "samples" / "dsg2_membrane.png";
   fs::copy_file(sample, dir / "P1.png");
-  fs::copy_file(sample, dir / "P2.png");
+  fs::copy_file(ihc::test::source_dir() / "samples" / "mixed_field.png", dir / "P2.png");
   const json roi = {{"type", "FeatureCollection"},
                     {"features", {annotation("Tumor", "", {{0, 0}, {300, 0}, {300, 300}, {0, 300}})}}};
   std::ofstream(dir / "P1.geojson") << roi.dump();
