@@ -390,23 +390,59 @@ void Viewer::panel_review() {
     ImGui::TextWrapped("Not saved: %s", save_error_.c_str());
     ImGui::PopStyleColor();
   }
-  ImGui::TextWrapped("Selected: %zu  (S-drag, click; Esc clears)", selection_.size());
+  if (review_in_conflict()) {
+    // For the rest of the session, whole: the status line has it only until the next message.
+    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
+    ImGui::TextWrapped("Not in review.json: %s", conflict_note_.c_str());
+    ImGui::PopStyleColor();
+  }
+  ImGui::TextWrapped("Selected: %zu  (click, Shift+click, S-drag; Esc clears)", selection_.size());
   // The classes the grading has: Negative and Positive with one threshold, else Negative to 3+.
   const bool single = live_thresholds_.mode == ThresholdMode::Single;
   const std::vector<CellClass> classes =
       single ? std::vector<CellClass>{CellClass::Negative, CellClass::Positive}
              : std::vector<CellClass>{CellClass::Negative, CellClass::OnePlus, CellClass::TwoPlus,
                                       CellClass::ThreePlus};
+  // "Set class", as QuPath's: the buttons act on the selection, as the keys do. They selected every cell of
+  // their class before (probe 7): under "Selected: 1" they read as a correction, and the next key
+  // reclassified all of them.
+  ImGui::TextUnformatted("Set class of the selection (keys 0-3):");
   for (std::size_t c = 0; c < classes.size(); ++c) {
     if (c > 0) ImGui::SameLine();
+    const std::string name(class_name(classes[c]));
     // Buttons with their frame padding all round: a SmallButton has none above and below its text, and cut
     // the descender of the g in "Negative" (it read "Neqative").
-    if (ImGui::Button(std::string(class_name(classes[c])).c_str()) && results_.table.size() > 0) {
-      ++selection_version_;
-      for (int i : selection_) selected_[i] = 0;
-      selection_ = select_by_class(state_, classes[c]);
-      for (int i : selection_) selected_[i] = 1;
+    if (button((name + "##set").c_str()) && results_.table.size() > 0) {
+      if (selection_.empty()) {
+        message_ = "No cell selected: click a cell (Shift+click adds, S-drag a box), then set its class";
+      } else {
+        Action a{Action::Type::SetClass};
+        a.cls = classes[c];
+        apply(a);
+      }
     }
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("Sets the %zu selected cell(s) to %s; Ctrl+Z undoes", selection_.size(),
+                        name.c_str());
+  }
+  // Selecting a whole class is its own, labelled control: what a class key or button does next then applies
+  // to every cell of it, which the status line says.
+  select_all_class_ = std::clamp(select_all_class_, 0, static_cast<int>(classes.size()) - 1);
+  std::vector<std::string> class_names;
+  class_names.reserve(classes.size());
+  for (CellClass c : classes) class_names.emplace_back(class_name(c));
+  const std::string select_all = "Select all cells of class";
+  ImGui::SetNextItemWidth(combo_width(class_names));
+  if (ImGui::BeginCombo("##select_all_class", class_names[select_all_class_].c_str())) {
+    for (std::size_t c = 0; c < classes.size(); ++c) {
+      if (ImGui::Selectable(class_names[c].c_str(), static_cast<int>(c) == select_all_class_))
+        select_all_class_ = static_cast<int>(c);
+    }
+    ImGui::EndCombo();
+  }
+  ImGui::SameLine();
+  if (button(select_all.c_str()) && results_.table.size() > 0) {
+    select_cells(select_by_class(state_, classes[select_all_class_]), "of " + class_names[select_all_class_]);
   }
   int f = static_cast<int>(nav_filter_);
   if (ImGui::Combo("E/Q filter", &f, kFilterNames, 6)) {
@@ -414,14 +450,11 @@ void Viewer::panel_review() {
     nav_order_.clear();
   }
   if (value_slider("Borderline +/-", &borderline_width_, 0.005f, 0.3f, 3).changed) nav_order_.clear();
-  if (ImGui::Button("Select borderline") && results_.table.size() > 0) {
+  if (button("Select borderline") && results_.table.size() > 0) {
     nav_filter_ = NavFilter::Borderline;
     nav_order_.clear();
     navigate(0);
-    ++selection_version_;
-    for (int i : selection_) selected_[i] = 0;
-    selection_ = nav_order_;
-    for (int i : selection_) selected_[i] = 1;
+    select_cells(nav_order_, "near a threshold");
   }
   ImGui::TextWrapped("Tool: %s (R rectangle, P polygon, B brush)",
                      std::string(tool_name(input_.tool())).c_str());
@@ -619,6 +652,17 @@ bool Viewer::panel_header(const char* name, bool default_open) {
   }
   return ImGui::CollapsingHeader(name, default_open ? ImGuiTreeNodeFlags_DefaultOpen : 0);
 }
+bool Viewer::scripted_click(const char* label) {
+  if (script_widget_.label.empty() || shown_label(label) != script_widget_.label) return false;
+  script_widget_.hit = true;
+  return true;
+}
+
+bool Viewer::button(const char* label) {
+  const bool scripted = scripted_click(label);
+  return ImGui::Button(label) || scripted;
+}
+
 
 void Viewer::panel_detection() {
   if (!panel_header("Detection", false)) return;

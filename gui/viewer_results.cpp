@@ -349,8 +349,16 @@ void Viewer::apply(const Action& a) {
                                   : a.cls;
         const auto t = targets(a.point);
         const std::size_t n = editor_.set_class(t, cls);
-        message_ = t.empty() ? "No cell under the cursor"
-                             : std::to_string(n) + " cell(s) set to " + std::string(class_name(cls));
+        const std::string to(class_name(cls));
+        // More than one cell at once is said with its count: a whole selected class went over silently.
+        if (t.empty()) {
+          message_ = "No cell under the cursor";
+        } else if (t.size() == 1) {
+          message_ = "1 cell set to " + to;
+        } else {
+          message_ = std::to_string(t.size()) + " selected cells set to " + to + " (" + std::to_string(n) +
+                     " changed; Ctrl+Z undoes)";
+        }
       }
       break;
     case T::MarkFalse:
@@ -428,6 +436,7 @@ void Viewer::navigate(int step) {
     std::vector<int> filter;
     const auto& g = live_thresholds_;
     // Only the cells the scores count: out of scope or deleted ones are not under review.
+      message_ = "Selection cleared";
     switch (nav_filter_) {
       case NavFilter::All:
         for (std::size_t i = 0; i < results_.table.size(); ++i) {
@@ -449,6 +458,22 @@ void Viewer::navigate(int step) {
         }
         break;
       }
+void Viewer::select_cells(std::vector<int> cells, const std::string& what) {
+  ++selection_version_;
+  for (int i : selection_) selected_[i] = 0;
+  selection_ = std::move(cells);
+  for (int i : selection_) selected_[i] = 1;
+  const std::size_t n = selection_.size();
+  if (n == 0) {
+    message_ = "No cell " + what + " to select";
+  } else if (n == 1) {
+    message_ = "1 cell " + what + " selected";
+  } else {
+    message_ = std::to_string(n) + " cells " + what + " selected: a class key or button now sets all " +
+               std::to_string(n);
+  }
+}
+
       default:
         filter = select_by_class(state_, static_cast<CellClass>(static_cast<int>(nav_filter_) - 2));
         break;

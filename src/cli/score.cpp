@@ -848,10 +848,18 @@ int run_score(const Args& args) {
     bool any = false;
     for (const auto& e : fs::directory_iterator(o.roi, roi_ec))
       any = any || e.path().extension() == ".geojson";
-    if (!any)
-      return usage_error(o.roi +
-                         ": a folder without .geojson files (--roi takes a file, or a folder "
-                         "of one SLIDE.geojson per slide)");
+    if (!any) {
+      // Files kept in subfolders (beside each slide) are not found: say so, rather than "without" (a probe).
+      int below = 0;
+      std::error_code walk_ec;
+      for (fs::recursive_directory_iterator it(o.roi, walk_ec), end; !walk_ec && it != end && below < 1000;
+           it.increment(walk_ec))
+        below += it->path().extension() == ".geojson" ? 1 : 0;
+      const std::string where = below > 0 ? ": no .geojson file directly in it (" + std::to_string(below) +
+                                                " in its subfolders, which are not searched)"
+                                          : ": a folder without .geojson files";
+      return usage_error(o.roi + where + " (--roi takes a file, or a folder of one SLIDE.geojson per slide)");
+    }
   } else if (!o.roi.empty()) {
     try {
       const AnnotationSet set = load_geojson_annotations(o.roi, &o.roi_text);

@@ -2155,6 +2155,12 @@ TEST_F(ScoreCli, AnRoiFolderGivesEachSlideItsOwnRegions) {
       empty.err,
       "ihcscore score: error: empty: a folder without .geojson files (--roi takes a file, or a folder of "
       "one SLIDE.geojson per slide)\n");
+  fs::create_directories(dir / "nested/P1");  // kept beside each slide: not searched, and said so
+  std::ofstream(dir / "nested/P1/a.geojson") << a.dump();
+  EXPECT_EQ(
+      run({"score", "in", "-o", "out2", "--roi", "nested"}, dir).err,
+      "ihcscore score: error: nested: no .geojson file directly in it (1 in its subfolders, which are not "
+      "searched) (--roi takes a file, or a folder of one SLIDE.geojson per slide)\n");
 
   // Two slides of one name in different folders found one ROI file: each was scored inside it, exit 0. A
   // slide it names by output id would keep it (their ids are caseA_s and caseB_s); the others fail, each told
