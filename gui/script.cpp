@@ -44,6 +44,7 @@ constexpr Spec kSpecs[] = {
     {"select-class", 1, 1},
     {"select-range", 2, 2},
     {"select-none", 0, 0},
+    {"widget", 1, -1},
     {"summary-region", 1, 1},
     {"filter", 1, 1},
     {"override", 2, -1},

@@ -16,7 +16,8 @@
 //   next command runs while the job does) | save export-geojson PATH | export-summary PATH | export-regions
 //   PATH | screenshot PATH | expect-pixel X Y RRGGBB TOL expect-class CELL_ID NAME | expect-count NAME N |
 //   expect-status TEXT... (the status bar's line holds TEXT) | expect-no-status TEXT... (it does not) |
-//   bench-pan FRAMES DX DY [OUT] | quit
+//   bench-pan FRAMES DX DY [OUT] | widget LABEL... (a click on the side panel's or a dialog's button
+//   labelled LABEL, or on a text field, which takes the keyboard; fails when it is not shown) | quit
 // `wait SECONDS` fails the script (exit 3) when the view is not complete after SECONDS (120 by default).
 #include <stdexcept>
 #include <string>

@@ -187,10 +187,10 @@ class Viewer {
   void refresh_cells(bool regrade);
   std::vector<CellRef> targets(const cv::Point2d& at);
   void apply(const Action& a);
-  void navigate(int step);
   // Replaces the selection with `cells` and says so: "49 cells of 2+ selected" (`what` = "of 2+"), so the
   // status line never keeps an older selection's count.
   void select_cells(std::vector<int> cells, const std::string& what);
+  void navigate(int step);
   // full: the exports too. signed_off: the pathologist pressed Save: an unchanged review is written as one
   // (review.json says the slide was reviewed); otherwise only a changed review is.
   void save(bool full, bool signed_off = false);
@@ -228,6 +228,9 @@ class Viewer {
   void panel_slide();
   void panel_detection();
   bool panel_header(const char* name, bool default_open);
+  // ImGui::Button, also clicked by a script's `widget LABEL` (LABEL: the label up to its "##").
+  bool button(const char* label);
+  bool scripted_click(const char* label);  // a script's `widget LABEL` names this widget now
   void panel_display();
   void panel_cells();
   void panel_thresholds();
@@ -235,9 +238,6 @@ class Viewer {
   void panel_summary();
   void draw_file_browser();
   bool review_unsaved() const {
-  // ImGui::Button, also clicked by a script's `widget LABEL` (LABEL: the label up to its "##").
-  bool button(const char* label);
-  bool scripted_click(const char* label);  // a script's `widget LABEL` names this widget now
     return !results_dir_.empty() && results_.table.size() > 0 && editor_.revision() != saved_revision_;
   }
   bool may_close();
@@ -382,6 +382,7 @@ class Viewer {
   GradingParams live_thresholds_;
   DetectionForm form_;
   std::vector<int> selection_;
+  int select_all_class_ = 0;  // the Review panel's "Select all of class" choice (index into its classes)
   std::vector<std::uint8_t> selected_;
   bool show_cells_ = true;
   CellDisplay cell_display_ = CellDisplay::Outline;
@@ -391,7 +392,6 @@ class Viewer {
   std::vector<int> nav_order_;
   int nav_index_ = -1;
   int hover_cell_ = -1;
-  int select_all_class_ = 0;  // the Review panel's "Select all of class" choice (index into its classes)
   std::int64_t summary_region_ = -1;
   bool summary_region_excludes_ =
       false;  // the summary's region is an exclusion: its table is what it leaves out
@@ -463,6 +463,12 @@ class Viewer {
   int script_wait_line_ = 0;
   std::string pending_screenshot_;
   std::map<std::string, bool> panel_requests_;  // script `panel NAME open|close`, applied at the next frame
+  // `widget LABEL`: clicked where the next frame draws it; a widget not drawn then fails the script.
+  struct ScriptWidget {
+    std::string label;
+    bool hit = false;
+    int line = 0;
+  } script_widget_;
   std::vector<ScriptCommand> pending_pixels_;
   void check_pixels();
   bool mouse_down_[3] = {false, false, false};
@@ -479,9 +485,3 @@ class Viewer {
 };
 
 }  // namespace ihc::gui
-  // `widget LABEL`: clicked where the next frame draws it; a widget not drawn then fails the script.
-  struct ScriptWidget {
-    std::string label;
-    bool hit = false;
-    int line = 0;
-  } script_widget_;

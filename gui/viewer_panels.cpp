@@ -390,12 +390,6 @@ void Viewer::panel_review() {
     ImGui::TextWrapped("Not saved: %s", save_error_.c_str());
     ImGui::PopStyleColor();
   }
-  if (review_in_conflict()) {
-    // For the rest of the session, whole: the status line has it only until the next message.
-    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
-    ImGui::TextWrapped("Not in review.json: %s", conflict_note_.c_str());
-    ImGui::PopStyleColor();
-  }
   ImGui::TextWrapped("Selected: %zu  (click, Shift+click, S-drag; Esc clears)", selection_.size());
   // The classes the grading has: Negative and Positive with one threshold, else Negative to 3+.
   const bool single = live_thresholds_.mode == ThresholdMode::Single;
@@ -644,14 +638,6 @@ bool Viewer::set_form_value(const std::string& key, const std::string& value) {
   }
 }
 
-// A side-panel header; a script's `panel NAME open|close` sets it as a click on it would.
-bool Viewer::panel_header(const char* name, bool default_open) {
-  if (auto it = panel_requests_.find(name); it != panel_requests_.end()) {
-    ImGui::SetNextItemOpen(it->second, ImGuiCond_Always);
-    panel_requests_.erase(it);
-  }
-  return ImGui::CollapsingHeader(name, default_open ? ImGuiTreeNodeFlags_DefaultOpen : 0);
-}
 bool Viewer::scripted_click(const char* label) {
   if (script_widget_.label.empty() || shown_label(label) != script_widget_.label) return false;
   script_widget_.hit = true;
@@ -663,6 +649,14 @@ bool Viewer::button(const char* label) {
   return ImGui::Button(label) || scripted;
 }
 
+// A side-panel header; a script's `panel NAME open|close` sets it as a click on it would.
+bool Viewer::panel_header(const char* name, bool default_open) {
+  if (auto it = panel_requests_.find(name); it != panel_requests_.end()) {
+    ImGui::SetNextItemOpen(it->second, ImGuiCond_Always);
+    panel_requests_.erase(it);
+  }
+  return ImGui::CollapsingHeader(name, default_open ? ImGuiTreeNodeFlags_DefaultOpen : 0);
+}
 
 void Viewer::panel_detection() {
   if (!panel_header("Detection", false)) return;

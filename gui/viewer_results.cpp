@@ -413,6 +413,7 @@ void Viewer::apply(const Action& a) {
       ++selection_version_;
       for (int i : selection_) selected_[i] = 0;
       selection_.clear();
+      message_ = "Selection cleared";
       break;
     case T::RegionDrawn: {
       const auto id = editor_.add_region(a.kind, a.polygon);
@@ -430,13 +431,28 @@ void Viewer::apply(const Action& a) {
   }
 }
 
+void Viewer::select_cells(std::vector<int> cells, const std::string& what) {
+  ++selection_version_;
+  for (int i : selection_) selected_[i] = 0;
+  selection_ = std::move(cells);
+  for (int i : selection_) selected_[i] = 1;
+  const std::size_t n = selection_.size();
+  if (n == 0) {
+    message_ = "No cell " + what + " to select";
+  } else if (n == 1) {
+    message_ = "1 cell " + what + " selected";
+  } else {
+    message_ = std::to_string(n) + " cells " + what + " selected: a class key or button now sets all " +
+               std::to_string(n);
+  }
+}
+
 void Viewer::navigate(int step) {
   if (results_.table.size() == 0) return;
   if (nav_order_.empty()) {
     std::vector<int> filter;
     const auto& g = live_thresholds_;
     // Only the cells the scores count: out of scope or deleted ones are not under review.
-      message_ = "Selection cleared";
     switch (nav_filter_) {
       case NavFilter::All:
         for (std::size_t i = 0; i < results_.table.size(); ++i) {
@@ -458,22 +474,6 @@ void Viewer::navigate(int step) {
         }
         break;
       }
-void Viewer::select_cells(std::vector<int> cells, const std::string& what) {
-  ++selection_version_;
-  for (int i : selection_) selected_[i] = 0;
-  selection_ = std::move(cells);
-  for (int i : selection_) selected_[i] = 1;
-  const std::size_t n = selection_.size();
-  if (n == 0) {
-    message_ = "No cell " + what + " to select";
-  } else if (n == 1) {
-    message_ = "1 cell " + what + " selected";
-  } else {
-    message_ = std::to_string(n) + " cells " + what + " selected: a class key or button now sets all " +
-               std::to_string(n);
-  }
-}
-
       default:
         filter = select_by_class(state_, static_cast<CellClass>(static_cast<int>(nav_filter_) - 2));
         break;

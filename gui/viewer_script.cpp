@@ -81,6 +81,14 @@ bool Viewer::script_step() {
   }
   // Keys and characters of `press` and `type` are seen before the next command runs.
   if (!trickle_.settled()) return true;
+  if (!script_widget_.label.empty()) {
+    if (!script_widget_.hit) {
+      std::fprintf(stderr, "ihcview: %s:%d: widget: no widget '%s' is shown (a closed panel or dialog?)\n",
+                   origin.c_str(), script_widget_.line, script_widget_.label.c_str());
+      exit_code_ = 3;
+    }
+    script_widget_ = {};
+  }
   // After `browse`, commands wait for the name field to have the keyboard, as a person waits for the dialog.
   if (script_await_browser_ > 0 && browser_.visible && !browser_.name_active) {
     if (++script_await_browser_ <= 60) return true;
@@ -273,21 +281,22 @@ bool Viewer::script_step() {
       }
       summary_region_ = id;
       refresh_cells(false);
-    } else if (n == "select-class" || n == "select-range" || n == "select-none") {
-      ++selection_version_;
-      for (int i : selection_) selected_[i] = 0;
-      selection_.clear();
-      if (n == "select-class") {
-        CellClass cls{};
-        if (!parse_class_name(c.args[0], &cls)) {
-          fail(c, "unknown class '" + c.args[0] + "'");
-          return false;
-        }
-        selection_ = select_by_class(state_, cls);
-      } else if (n == "select-range") {
-        selection_ = select_by_range(results_.table, live_thresholds_.measurement, num(0), num(1));
+    } else if (n == "select-class") {  // as the Review panel's "Select all cells of class"
+      CellClass cls{};
+      if (!parse_class_name(c.args[0], &cls)) {
+        fail(c, "unknown class '" + c.args[0] + "'");
+        return false;
       }
-      for (int i : selection_) selected_[i] = 1;
+      select_cells(select_by_class(state_, cls), "of " + c.args[0]);
+    } else if (n == "select-range") {
+      select_cells(select_by_range(results_.table, live_thresholds_.measurement, num(0), num(1)),
+                   "in the range");
+    } else if (n == "select-none") {
+      apply({Action::Type::ClearSelection});
+    } else if (n == "widget") {
+      script_widget_ = {c.args[0], false, c.line};
+      script_wait_frames_ = 1;  // drawn (clicked) this frame; a text field takes the keyboard at the next
+      return true;
     } else if (n == "filter") {
       const std::string& v = c.args[0];
       nav_filter_ = v == "all"          ? NavFilter::All

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The Review panel's controls do what they read as, and say what they did (probe 7): the class buttons set the
+# class of the selection, as the keys do; selecting a whole class is its own control and the next class key
+# says how many cells it changed; the status line never keeps an older selection's count.
+# Usage: viewer_review_controls.sh BIN_DIR WORK_DIR   (needs $DISPLAY: scripts/test runs ctest under xvfb-run)
+set -euo pipefail
+BIN="$1"
+WORK="$2"
+trap 'echo "viewer_review_controls.sh: failed at line $LINENO" >&2' ERR
+# shellcheck source=tests/gui/common.sh
+source "$(dirname "$0")/common.sh"
+scored_slide "$BIN" "$WORK" s 11
+RES=out/slides/s
+column() { python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))[sys.argv[2]])' "$1" "$2"; }
+NEG=$(column out/summary.csv "Num Negative")
+TWO=$(column out/summary.csv "Num 2+")
+THREE=$(column out/summary.csv "Num 3+")
+test "$NEG" -gt 10
+
+# 1. A class button sets the selected cell, not every cell of its class (it selected all 2+ cells, and the next
+#    key reclassified them: "49 cell(s) set to 1+", the status line still "1 cell(s) selected"). Without a
+#    selection it says how to make one and changes nothing. "Select all cells of class" selects the combo's class
+#    (Negative first) and says so; a key then says how many cells it set; Ctrl+Z undoes them all.
+read -r CX CY < <(negative_near_centre "$RES/cells.csv")
+cat > classes.txt <<EOS
+wait
+center $CX $CY 0.5
+frames 2
+wait
+click 460 387
+expect-count selected 1
+widget 2+
+expect-count selected 1
+expect-class-at 460 387 2+
+expect-count 2+ $((TWO + 1))
+expect-count Negative $((NEG - 1))
+expect-status 1 cell set to 2+
+select-none
+expect-status Selection cleared
+widget 3+
+expect-status No cell selected: click a cell
+expect-count 3+ $THREE
+widget Select all cells of class
+expect-count selected $((NEG - 1))
+expect-status $((NEG - 1)) cells of Negative selected: a class key or button now sets all $((NEG - 1))
+mouse 5 5
+key 1
+expect-status $((NEG - 1)) selected cells set to 1+ ($((NEG - 1)) changed; Ctrl+Z undoes)
+expect-count Negative 0
+key ctrl+z
+expect-count Negative $((NEG - 1))
+expect-class-at 460 387 2+
+widget Select borderline
+expect-no-status cells of Negative selected
+screenshot review_panel.png
+quit
+EOS
+"$BIN/ihcview" s.svs --results "$RES" --autosave 100000 --script classes.txt
+# An unknown widget fails the script (a renamed button must not pass unnoticed).
+printf 'wait\nwidget No such button\nquit\n' > unknown.txt
+expect_exit 3 unknown.err "$BIN/ihcview" s.svs --results "$RES" --script unknown.txt
+grep -q "unknown.txt:2: widget: no widget 'No such button' is shown" unknown.err
+
+echo "viewer_review_controls: class buttons set the selection; bulk changes are counted"
