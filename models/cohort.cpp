@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -189,7 +190,16 @@ int require_either(const CsvTable& t, const std::string& name, const std::string
 }
 
 // regions.csv has a row per image and region: the rows of the one region asked for.
-CsvTable rows_of_region(const CsvTable& scores, const std::string& region) {
+// With `region`, the images that have rows but none of that region are `without` (image, first line, its
+// regions): their patients read "no scored slide" with no word of why (a probe).
+struct ImageWithoutRegion {
+  std::string image;
+  int line = 0;
+  std::string regions;
+};
+
+CsvTable rows_of_region(const CsvTable& scores, const std::string& region, const std::string& image_column,
+                        std::vector<ImageWithoutRegion>* without) {
   const int c = column_either(scores, "Region");
   if (c < 0) {
     if (region.empty()) return scores;
@@ -217,6 +227,21 @@ CsvTable rows_of_region(const CsvTable& scores, const std::string& region) {
   }
   if (out.rows.empty())
     throw CohortError(scores.origin + ": no row of region '" + region + "' (regions: " + listed + ")");
+  if (const int im = column_either(scores, image_column); im >= 0) {
+    std::map<std::string, std::size_t> index;  // image -> its entry in *without
+    std::set<std::string> with;
+    for (std::size_t r = 0; r < scores.rows.size(); ++r) {
+      const std::string& image = scores.rows[r][im];
+      if (scores.rows[r][c] == region) with.insert(image);
+      const auto [it, added] = index.emplace(image, without->size());
+      if (added) without->push_back({image, scores.line[r], ""});
+      std::string& names = (*without)[it->second].regions;
+      names += (names.empty() ? "" : ", ") + scores.rows[r][c];
+    }
+    without->erase(std::remove_if(without->begin(), without->end(),
+                                  [&](const ImageWithoutRegion& w) { return with.count(w.image) > 0; }),
+                   without->end());
+  }
   return out;
 }
 
@@ -224,7 +249,8 @@ CsvTable rows_of_region(const CsvTable& scores, const std::string& region) {
 
 Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const CsvTable* slide_map,
                     const CohortOptions& options) {
-  const CsvTable scores = rows_of_region(all_scores, options.region);
+  std::vector<ImageWithoutRegion> without_region;
+  const CsvTable scores = rows_of_region(all_scores, options.region, options.image_column, &without_region);
   if (options.event_column.empty() == options.censored_column.empty()) {
     throw CohortError("give exactly one of an event column and a censored column");
   }
@@ -244,6 +270,11 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
   std::vector<std::string> problems;
   std::map<std::string, int> first_line;
   Cohort cohort;
+  for (const auto& w : without_region) {
+    cohort.exclusions.push_back(
+        {"scores", w.image, w.line,
+         "no row of region '" + options.region + "' (its regions: " + w.regions + ")"});
+  }
   std::vector<Patient> clinical_patients;
   std::vector<int> clinical_line;
   const std::string& event_col_name = censored_mode ? options.censored_column : options.event_column;

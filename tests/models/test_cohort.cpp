@@ -145,8 +145,12 @@ TEST(Cohort, ARegionOfRegionsCsvIsAnalysedByName) {
   EXPECT_DOUBLE_EQ(c.patients[1].score, 20.0);
   o.region = "Stroma";
   c = cohort_of(regions, clinical, o);
-  ASSERT_EQ(c.patients.size(), 2u);  // P3 has no stroma row
+  ASSERT_EQ(c.patients.size(), 2u);  // P3 has no stroma row, which its exclusion says
   EXPECT_DOUBLE_EQ(c.patients[1].score, 2.0);
+  ASSERT_GE(c.exclusions.size(), 1u);
+  EXPECT_EQ(c.exclusions[0].id, "P3");
+  EXPECT_EQ(c.exclusions[0].line, 6);
+  EXPECT_EQ(c.exclusions[0].reason, "no row of region 'Stroma' (its regions: Tumour)");
   o.region = "Margin";
   EXPECT_EQ(error_of(regions, clinical, o),
             "summary.csv: no row of region 'Margin' (regions: Tumour, Stroma)");
