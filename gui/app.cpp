@@ -310,6 +310,7 @@ int Viewer::run() {
     draw_status();
     draw_file_browser();
     draw_close_dialog();
+    draw_score_dialog();
     if (hover_cell_ >= 0) hover_cell_ = -1;
     const std::optional<cv::Point2d> at = pointer_on_slide();
     if (at && results_.table.size() > 0 && script_.empty()) {

@@ -207,6 +207,10 @@ class Viewer {
   // the viewer has no tissue mask to intersect a drawn region with.
   double scope_area_mm2() const;
   void start_scoring(bool region_only);
+  // "Score whole slide" / "Score drawn regions": asks first when the job would replace results already in the
+  // folder (draw_score_dialog), else scores.
+  void ask_scoring(bool region_only);
+  void draw_score_dialog();
   void poll_scoring();
   void reset_form(const std::string& preset);
   bool set_form_value(const std::string& key, const std::string& value);
@@ -420,6 +424,13 @@ class Viewer {
     bool leave_go = false;       // saved, or "Leave without saving": run_leave at the next frame's start
     bool leave_discard = false;  // ...the latter
   } close_;
+  // Scoring into a folder that holds results replaces its cells.csv, cells.geojson, overlay, histogram and
+  // slide.json, which no undo brings back: a modal names the folder first, Cancel the default.
+  struct ScoreDialog {
+    bool open = false;     // shown
+    bool opening = false;  // ImGui::OpenPopup at the next draw
+    bool region_only = false;
+  } score_ask_;
   // The last save tried, whatever came of it: a folder that refuses the review is tried again at the autosave
   // interval, not at every frame (before session 25 it was, and said so on stderr 10 times a second).
   Clock::time_point last_save_try_ = Clock::now();

@@ -264,9 +264,9 @@ void Viewer::panel_cells() {
                   : "starting...");
     if (ImGui::Button("Cancel")) job_cancel_ = true;
   } else if (slide_) {
-    if (ImGui::Button("Score whole slide")) start_scoring(false);
+    if (button("Score whole slide")) ask_scoring(false);
     ImGui::SameLine();
-    if (ImGui::Button("Score drawn regions")) start_scoring(true);
+    if (button("Score drawn regions")) ask_scoring(true);
   }
 }
 
@@ -639,7 +639,9 @@ bool Viewer::set_form_value(const std::string& key, const std::string& value) {
 }
 
 bool Viewer::scripted_click(const char* label) {
-  if (script_widget_.label.empty() || shown_label(label) != script_widget_.label) return false;
+  // Once: the command waits a frame more for a text field, where the button would be clicked again.
+  if (script_widget_.hit || script_widget_.label.empty() || shown_label(label) != script_widget_.label)
+    return false;
   script_widget_.hit = true;
   return true;
 }

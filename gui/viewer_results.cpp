@@ -782,6 +782,59 @@ void Viewer::draw_close_dialog() {
   ImGui::EndPopup();
 }
 
+void Viewer::ask_scoring(bool region_only) {
+  std::error_code ec;
+  if (job_running_ || results_dir_.empty() || !std::filesystem::exists(results_dir_ / "cells.csv", ec)) {
+    start_scoring(region_only);  // nothing to replace: the viewer's first scoring of this slide
+    return;
+  }
+  score_ask_ = {true, true, region_only};
+}
+
+// Cancel is the default (Enter and Esc): only the button that says "Replace" replaces. The review is not
+// part of what goes; it follows the new cells.
+void Viewer::draw_score_dialog() {
+  if (!score_ask_.open) return;
+  const char* title = "Replace these results?###score";
+  if (score_ask_.opening) {
+    ImGui::OpenPopup(title);
+    score_ask_.opening = false;
+    std::fprintf(stderr, "ihcview: asks before scoring into %s\n", results_dir_.string().c_str());
+  }
+  const ImGuiIO& io = ImGui::GetIO();
+  ImGui::SetNextWindowPos(ImVec2(io.DisplaySize.x * 0.5f, io.DisplaySize.y * 0.5f), ImGuiCond_Appearing,
+                          ImVec2(0.5f, 0.5f));
+  ImGui::SetNextWindowSize(ImVec2(std::min(640.0f, io.DisplaySize.x - 40.0f), 0.0f), ImGuiCond_Appearing);
+  if (!ImGui::BeginPopupModal(title, nullptr, ImGuiWindowFlags_NoSavedSettings)) return;
+  ImGui::TextWrapped("%s scores %s again into",
+                     score_ask_.region_only ? "Score drawn regions" : "Score whole slide",
+                     slide_path_.filename().string().c_str());
+  ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1, 0.6f, 0, 1));
+  ImGui::TextWrapped("%s", std::filesystem::absolute(results_dir_).string().c_str());
+  ImGui::PopStyleColor();
+  ImGui::TextWrapped(
+      "Its cells.csv, cells.geojson, overlay.png, histogram.png and slide.json are replaced by the new ones; "
+      "the cells there now cannot be brought back (Undo does not). The batch's summary.csv keeps its row. "
+      "The review is kept: its corrections follow the new cells.");
+  ImGui::Spacing();
+  bool done = false;
+  if (button("Cancel (Enter, Esc)") || ImGui::IsKeyPressed(GLFW_KEY_ENTER, false) ||
+      ImGui::IsKeyPressed(GLFW_KEY_KP_ENTER, false) || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) {
+    message_ = "Not scored: " + results_dir_.string() + " is as it was";
+    done = true;
+  }
+  ImGui::SameLine();
+  if (!done && button("Replace the results and score")) {
+    done = true;
+    start_scoring(score_ask_.region_only);
+  }
+  if (done) {
+    score_ask_.open = false;
+    ImGui::CloseCurrentPopup();
+  }
+  ImGui::EndPopup();
+}
+
 void Viewer::start_scoring(bool region_only) {
   if (job_running_ || !slide_) return;
   // Absolute: the folder is remembered as an output root, and slide.json's source finds the slide from

@@ -61,4 +61,46 @@ printf 'wait\nwidget No such button\nquit\n' > unknown.txt
 expect_exit 3 unknown.err "$BIN/ihcview" s.svs --results "$RES" --script unknown.txt
 grep -q "unknown.txt:2: widget: no widget 'No such button' is shown" unknown.err
 
-echo "viewer_review_controls: class buttons set the selection; bulk changes are counted"
+# 3. "Score whole slide" over a batch's results asks first, naming the folder; Cancel is the default (Enter and Esc),
+#    and the batch's files stay as they were (one click rewrote cells.csv, cells.geojson, overlay.png and
+#    slide.json, with no undo: probe 7). "Replace the results and score" scores.
+stamp() { stat -c '%i %Y %s' "$RES/cells.csv" "$RES/cells.geojson" "$RES/overlay.png" "$RES/slide.json"; }
+BEFORE=$(stamp)
+rm -f ask.png asked_enter.png
+cat > rescore_cancel.txt <<EOS
+wait
+widget Score whole slide
+frames 3
+screenshot ask.png
+press enter
+frames 3
+expect-status Not scored: $RES is as it was
+screenshot asked_enter.png
+widget Score whole slide
+frames 3
+press escape
+frames 3
+widget Score drawn regions
+frames 3
+widget Cancel (Enter, Esc)
+frames 3
+quit
+EOS
+"$BIN/ihcview" s.svs --results "$RES" --script rescore_cancel.txt 2> rescore_cancel.err
+test "$(stamp)" = "$BEFORE"
+test "$(grep -c "ihcview: asks before scoring into $RES" rescore_cancel.err)" = 3
+# The question is a modal over the view (ImGui's dark window background over the light slide), gone once
+# cancelled.
+test "$(count_colour ask.png 400 380 880 420 242424 12)" -ge 5000
+test "$(count_colour asked_enter.png 400 380 880 420 242424 12)" -lt 1000
+printf 'wait
+widget Score whole slide
+frames 3
+widget Replace the results and score
+wait
+quit
+' > rescore.txt
+"$BIN/ihcview" s.svs --results "$RES" --script rescore.txt
+test "$(stamp)" != "$BEFORE"
+
+echo "viewer_review_controls: class buttons set the selection; bulk changes are counted; re-scoring asks"
