@@ -1661,6 +1661,27 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 }  // namespace
 
+// The bundled regions file (samples/, docs/outputs.md's example) scores as QuPath's export would: two
+// regions, the Ignore* square left out of the first, cells.csv holding only the cells the regions count.
+TEST_F(ScoreCli, TheSampleRegionsFileScoresItsTwoRegions) {
+  const fs::path dir = ihc::test::temp_dir("score_cli_sample_regions");
+  const fs::path samples = ihc::test::source_dir() / "samples";
+  const RunResult r = run({"score", (samples / "dsg2_membrane.png").string(), "-o", "out", "--roi",
+                           (samples / "dsg2_membrane.regions.geojson").string()},
+                          dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto regions = ihc::read_summary_csv(dir / "out/regions.csv");
+  ASSERT_EQ(regions.size(), 2u);
+  EXPECT_EQ(regions[0].region, "Tumour core");
+  EXPECT_EQ(regions[1].region, "Invasive front");
+  EXPECT_NEAR(regions[0].tissue_area_mm2, (320.0 * 320 - 100 * 100) * 0.25e-6, 1e-9);  // 0.5 um/px
+  const auto cells = ihc::read_cells_csv(dir / "out/slides/dsg2_membrane/cells.csv");
+  EXPECT_EQ(static_cast<std::int64_t>(cells.table.size()),
+            regions[0].num_detections + regions[1].num_detections);
+  EXPECT_GT(regions[0].num_detections, 20);
+  EXPECT_GT(regions[1].num_detections, 40);
+}
+
 TEST_F(ScoreCli, RoiCountsMatchCentroidsInsideTheAnnotationsMinusIgnoredAreas) {
   const fs::path dir = ihc::test::temp_dir("score_cli_roi");
   synth_field(dir, "f.png", 1600, 1200, 11, "nuclear");
