@@ -77,18 +77,20 @@ void Viewer::frame_input() {
     send(e);
   }
   if (io.WantCaptureKeyboard) {
-    // A text field (the override's Reason, a Detection field) has the keyboard. Ctrl+Q quits from it as from
-    // anywhere; a click on the slide, or a review key with the pointer back on it, is for the slide: the
-    // field lets go and the key acts (before session 25 the keys were typed into the field until it was
-    // clicked away).
+    // A text field (the override's Reason, a Detection field) has the keyboard. Ctrl+Q quits and Ctrl+S saves
+    // from it as from anywhere; a click on the slide, or a review key with the pointer back on it, is for the
+    // slide: the field lets go and the key acts (before session 25 the keys were typed into the field until
+    // it was clicked away).
     static const int kReviewKeys[] = {GLFW_KEY_0,    GLFW_KEY_1,    GLFW_KEY_2,
                                       GLFW_KEY_3,    GLFW_KEY_KP_0, GLFW_KEY_KP_1,
                                       GLFW_KEY_KP_2, GLFW_KEY_KP_3, GLFW_KEY_DELETE};
-    const bool quit = io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_Q, false);
+    // Ctrl+S saves from a field too, as in every desktop program.
+    const bool command =
+        io.KeyCtrl && (ImGui::IsKeyPressed(GLFW_KEY_Q, false) || ImGui::IsKeyPressed(GLFW_KEY_S, false));
     bool for_slide =
         over_canvas && (ImGui::IsMouseClicked(0) || ImGui::IsMouseClicked(1) || ImGui::IsMouseClicked(2));
     for (int code : kReviewKeys) for_slide |= over_canvas && !io.KeyCtrl && ImGui::IsKeyPressed(code, false);
-    if (!quit && !for_slide) return;
+    if (!command && !for_slide) return;
     ImGui::SetWindowFocus(nullptr);     // no window focused: ImGui deactivates the field (FocusWindow(NULL))
     io.InputQueueCharacters.resize(0);  // the key's character is not typed into it either
   }

@@ -221,8 +221,8 @@ std::vector<Action> CanvasInput::handle(const InputEvent& e, ViewTransform& view
     case T::KeyUp:
       if (e.key == Key::Space) space_ = false;
       if (e.key == Key::S) {
-        // S tapped alone pans down (WASD); S held for a drag was a box selection.
-        if (!s_used_) {
+        // S tapped alone pans down (WASD); S held for a drag was a box selection; Ctrl+S never held it.
+        if (s_held_ && !s_used_) {
           pan_screen(view, {0, -pan_step_screen_px}, limits);
           view_changed();
         }
@@ -241,6 +241,31 @@ std::vector<Action> CanvasInput::handle(const InputEvent& e, ViewTransform& view
         view_changed();
       };
       const double step = pan_step_screen_px;
+      // With Ctrl a key is a command or nothing, never the plain key's action: Ctrl+S panned, Ctrl+H hid the
+      // cells, Ctrl+E went to the next cell and Ctrl+3 reclassified (probe 7). The view keys stay.
+      if (e.ctrl) {
+        switch (e.key) {
+          case Key::Num0:
+          case Key::Zero:
+          case Key::Z:
+          case Key::Y:
+          case Key::Left:
+          case Key::Right:
+          case Key::Up:
+          case Key::Down:
+          case Key::Plus:
+          case Key::Minus:
+          case Key::Home:
+          case Key::Escape:
+          case Key::Space:
+            break;
+          case Key::S:
+            out.push_back({Action::Type::Save});
+            return out;
+          default:
+            return out;
+        }
+      }
       switch (e.key) {
         case Key::Num0:
           if (e.ctrl) {

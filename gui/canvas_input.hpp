@@ -76,6 +76,7 @@ struct Action {
     BoxSelect,       // S-drag: `rect` (shift: add)
     ClearSelection,  // Escape
     RegionDrawn,     // R / P / B finished: `polygon`, `kind`
+    Save,            // Ctrl+S: as the "Save review" button
     ViewChanged
   };
   Type type = Type::ViewChanged;

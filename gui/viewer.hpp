@@ -194,6 +194,8 @@ class Viewer {
   // full: the exports too. signed_off: the pathologist pressed Save: an unchanged review is written as one
   // (review.json says the slide was reviewed); otherwise only a changed review is.
   void save(bool full, bool signed_off = false);
+  // "Save review" and Ctrl+S: review.json and the exports, signed off; the status line says what happened.
+  void save_now();
   void export_geojson(const std::filesystem::path& path);
   CellResults reviewed_cells() const;
   CellsFileOptions cells_file_options() const;

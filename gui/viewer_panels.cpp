@@ -554,7 +554,8 @@ void Viewer::panel_summary() {
       refresh_cells(false);
     }
   }
-  if (ImGui::Button("Save review")) save(true, true);
+  if (button("Save review")) save_now();
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("Ctrl+S: review.json and the reviewed exports");
   ImGui::SameLine();
   if (ImGui::Button("Screenshot")) {
     pending_screenshot_ = ((results_dir_.empty() ? std::filesystem::path(".") : results_dir_) /

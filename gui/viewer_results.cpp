@@ -422,10 +422,14 @@ void Viewer::apply(const Action& a) {
       if (a.kind == RegionKind::Include) summary_region_ = id;
       break;
     }
+    case T::Save:
+      save_now();
+      break;
     case T::ViewChanged:
       break;
   }
-  if (a.type != T::ViewChanged && a.type != T::ToggleCells && a.type != T::CycleDisplay) {
+  if (a.type != T::ViewChanged && a.type != T::ToggleCells && a.type != T::CycleDisplay &&
+      a.type != T::Save) {
     if (a.type == T::Undo || a.type == T::Redo) live_thresholds_ = editor_.review().thresholds;
     refresh_cells(a.type == T::Undo || a.type == T::Redo);
   }
@@ -673,6 +677,17 @@ void Viewer::save(bool full, bool signed_off) {
     save_error_ = e.what();
     message_ = std::string("Save failed: ") + e.what();
   }
+}
+
+void Viewer::save_now() {
+  if (results_dir_.empty() || results_.table.size() == 0) {
+    message_ = "Nothing to save: no cells are shown";
+    return;
+  }
+  message_.clear();
+  save(true, true);
+  // Nothing written: review.json and the exports already hold this review.
+  if (message_.empty()) message_ = "The review is saved in " + results_dir_.string();
 }
 
 // Closing the window saves the review; when it can be saved nowhere (the results folder and the rescue folder

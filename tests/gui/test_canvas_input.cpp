@@ -60,6 +60,30 @@ TEST(CanvasInput, KeysNameActionsAtTheCursor) {
 
 // After the view moved by keys (arrows, W/A/D, +/-, Home, Ctrl+0) the pointer points at another place on
 // the slide: a class key acts there, not on the cell under the pointer before the pan (which it changed).
+// Ctrl+letter is a command or nothing (probe 7: Ctrl+S panned down, Ctrl+H hid the cells, Ctrl+E went to the
+// next cell, Ctrl+3 reclassified). Ctrl+S saves.
+TEST(CanvasInput, CtrlWithAKeyIsACommandNeverThePlainKeysAction) {
+  Fixture f;
+  f.send(T::MouseMove, {600, 400});
+  const ViewTransform before = f.view;
+  const auto s = f.key(Key::S, true);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].type, Action::Type::Save);
+  for (Key k : {Key::H, Key::E, Key::Q, Key::M, Key::R, Key::P, Key::B, Key::W, Key::A, Key::D, Key::Num1,
+                Key::Num2, Key::Num3, Key::Delete, Key::Enter}) {
+    EXPECT_TRUE(f.key(k, true).empty()) << key_name(k);
+  }
+  EXPECT_EQ(f.view.center, before.center);  // nothing panned (Ctrl+S, Ctrl+W, Ctrl+A, Ctrl+D)
+  EXPECT_EQ(f.input.tool(), Tool::Move);    // Ctrl+R, Ctrl+P, Ctrl+B chose no tool
+  // The view keys keep working with Ctrl held.
+  f.key(Key::Left, true);
+  EXPECT_NE(f.view.center, before.center);
+  // S tapped alone still pans down.
+  const cv::Point2d c = f.view.center;
+  EXPECT_EQ(f.key(Key::S)[0].type, Action::Type::ViewChanged);
+  EXPECT_GT(f.view.center.y, c.y);
+}
+
 TEST(CanvasInput, KeysActWhereThePointerIsAfterTheViewMovedUnderIt) {
   Fixture f;
   f.send(T::MouseMove, {600, 400});

@@ -61,6 +61,38 @@ printf 'wait\nwidget No such button\nquit\n' > unknown.txt
 expect_exit 3 unknown.err "$BIN/ihcview" s.svs --results "$RES" --script unknown.txt
 grep -q "unknown.txt:2: widget: no widget 'No such button' is shown" unknown.err
 
+# 2. Ctrl+S saves the review as "Save review" does (review.json and the reviewed exports, signed off), where it
+#    panned the view down and saved nothing. Ctrl+letter never falls through to the plain key: Ctrl+3 set the
+#    cell under the pointer, Ctrl+H hid the cells, Ctrl+E went to the next cell (probe 7).
+rm -f "$RES"/review.json "$RES"/reviewed_*
+cat > ctrl.txt <<EOS
+wait
+center $CX $CY 0.5
+display fill
+opacity 1
+frames 2
+wait
+mouse 460 387
+key ctrl+3
+expect-class-at 460 387 Negative
+key ctrl+h
+key ctrl+e
+key ctrl+d
+key ctrl+w
+frames 2
+expect-pixel 460 387 7070E1 3
+expect-count selected 0
+key ctrl+s
+wait
+expect-status Saved the review to $RES (review.json, reviewed_cells.geojson, reviewed_summary.csv)
+expect-pixel 460 387 7070E1 3
+quit
+EOS
+"$BIN/ihcview" s.svs --results "$RES" --autosave 100000 --script ctrl.txt
+test -s "$RES/review.json"
+test "$(column "$RES/reviewed_summary.csv" "Num Negative")" = "$NEG"
+test -s "$RES/reviewed_cells.geojson"
+
 # 3. "Score whole slide" over a batch's results asks first, naming the folder; Cancel is the default (Enter and Esc),
 #    and the batch's files stay as they were (one click rewrote cells.csv, cells.geojson, overlay.png and
 #    slide.json, with no undo: probe 7). "Replace the results and score" scores.
@@ -103,4 +135,5 @@ quit
 "$BIN/ihcview" s.svs --results "$RES" --script rescore.txt
 test "$(stamp)" != "$BEFORE"
 
-echo "viewer_review_controls: class buttons set the selection; bulk changes are counted; re-scoring asks"
+echo "viewer_review_controls: class buttons set the selection; bulk changes are counted; Ctrl+S saves;" \
+  "re-scoring asks"
