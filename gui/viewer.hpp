@@ -404,6 +404,10 @@ class Viewer {
   Summary slide_summary_, region_summary_;
   char override_reason_[256] = "";
   int override_score_ = 0;
+  // The slider was moved since the override was last set or cleared; until then it shows the override in
+  // force, else the automatic intensity (it started at 0: a reason and a click gave IxP 0 on a slide 83 %
+  // positive).
+  bool override_score_moved_ = false;
   std::uint64_t saved_revision_ = 0;
   std::uint64_t full_saved_revision_ = ~0ULL;
   // Set while the results folder refuses the review and it is kept in its rescue file (models/review):

@@ -537,20 +537,29 @@ void Viewer::panel_summary() {
     table("region", region_summary_, std::nan(""));
   }
   const IntensityOverride& o = editor_.review().intensity_override;
-  value_slider("Intensity override", &override_score_, 0, 3);
+  if (!override_score_moved_) {
+    const double automatic = slide_summary_.automatic.intensity_score;
+    override_score_ = o.active                ? o.score
+                      : std::isnan(automatic) ? 0
+                                              : static_cast<int>(std::lround(automatic));
+  }
+  if (value_slider("Intensity override", &override_score_, 0, 3).changed) override_score_moved_ = true;
+  if (scripted_click("Reason")) ImGui::SetKeyboardFocusHere();
   ImGui::InputText("Reason", override_reason_, sizeof override_reason_);
-  if (ImGui::Button(o.active ? "Update override" : "Override intensity")) {
+  if (button(o.active ? "Update override" : "Override intensity")) {
     if (std::string(override_reason_).empty()) {
       message_ = "An intensity override needs a reason";
     } else {
       editor_.set_intensity_override({true, override_score_, override_reason_});
+      override_score_moved_ = false;
       refresh_cells(false);
     }
   }
   if (o.active) {
     ImGui::SameLine();
-    if (ImGui::Button("Clear override")) {
+    if (button("Clear override")) {
       editor_.set_intensity_override({});
+      override_score_moved_ = false;
       refresh_cells(false);
     }
   }

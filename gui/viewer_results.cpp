@@ -220,6 +220,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
       form_.source = "results";
     }
     editor_.reset(loaded.review);
+    override_score_moved_ = false;  // the slider shows these results' intensity
     live_thresholds_ = editor_.review().thresholds;
     set_cells(std::move(loaded.cells));
     // Corrections follow cells by centroid when the cells were re-detected since the review.

@@ -135,5 +135,24 @@ quit
 "$BIN/ihcview" s.svs --results "$RES" --script rescore.txt
 test "$(stamp)" != "$BEFORE"
 
+# 4. The intensity override starts at the automatic intensity, not at 0: a reason and a click override nothing
+#    by mistake (it gave IxP 0 on a slide 83 % positive: probe 7).
+AUTO=$(column out/summary.csv "Intensity score")
+test "$AUTO" -gt 0
+rm -f "$RES"/review.json
+printf 'wait
+widget Reason
+type weak staining
+widget Override intensity
+save
+quit
+' > override.txt
+"$BIN/ihcview" s.svs --results "$RES" --script override.txt
+python3 - "$RES/review.json" "$AUTO" <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))["intensity_override"]
+assert o["active"] and o["reason"] == "weak staining", o
+assert o["score"] == int(sys.argv[2]), ("the override did not start at the automatic intensity", o, sys.argv[2])
+PY
 echo "viewer_review_controls: class buttons set the selection; bulk changes are counted; Ctrl+S saves;" \
-  "re-scoring asks"
+  "re-scoring asks; the override starts at the automatic intensity"
