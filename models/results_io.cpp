@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
@@ -551,6 +552,16 @@ std::vector<std::string> cells_csv_header(std::string_view line, const std::stri
     if (header[k] != fixed[k]) {
       throw ResultsError(where + ": column " + std::to_string(k + 1) + " is '" + header[k] + "', expected '" +
                          fixed[k] + "'");
+    }
+  }
+  // A name twice (a column copied in a spreadsheet) made one measurement of two fields, and the row reader
+  // wrote past the table's columns (a fuzzer's crash in evaluate, reviewed and the viewer).
+  std::map<std::string, std::size_t> first;
+  for (std::size_t k = 0; k < header.size(); ++k) {
+    const auto [it, added] = first.emplace(header[k], k);
+    if (!added) {
+      throw ResultsError(where + ": repeated column '" + header[k] + "' (columns " +
+                         std::to_string(it->second + 1) + " and " + std::to_string(k + 1) + ")");
     }
   }
   return header;

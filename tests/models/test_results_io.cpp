@@ -294,6 +294,32 @@ TEST(CellsCsv, ReadsAFileSavedByExcelWithAByteOrderMark) {
   EXPECT_EQ(back.classes[1], ihc::CellClass::ThreePlus);
 }
 
+// A column name twice (copied in a spreadsheet) made the reader write past its columns: a fuzzer's crash in
+// evaluate --detections, reviewed and the viewer. Refused, naming both columns, by both readers.
+TEST(CellsCsv, ARepeatedColumnIsRefused) {
+  const std::string text =
+      "Object ID,Classification,Centroid X px,Centroid Y px,Centroid X um,Centroid Y um,Area,Area\n"
+      "1,Negative,1,2,,,3,4\n";
+  try {
+    ihc::parse_cells_csv(text, "cells.csv");
+    ADD_FAILURE() << "a repeated column was read";
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_EQ(std::string(e.what()), "cells.csv:1: repeated column 'Area' (columns 7 and 8)");
+  }
+  const fs::path dir = ihc::test::temp_dir("results_csv_repeated");
+  std::ofstream(dir / "cells.csv") << text;
+  std::ofstream(dir / "cells.geojson") << "{\"type\":\"FeatureCollection\",\"features\":[\n]}\n";
+  try {
+    ihc::ResultCellsReader reader(dir / "cells.csv", dir / "cells.geojson");
+    ihc::CellResults chunk;
+    reader.next(chunk, 10);
+    ADD_FAILURE() << "a repeated column was read";
+  } catch (const ihc::ResultsError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir / "cells.csv").string() + ":1: repeated column 'Area' (columns 7 and 8)");
+  }
+}
+
 TEST(CellsCsv, BadRowsAreNamedByLine) {
   try {
     ihc::parse_cells_csv(
