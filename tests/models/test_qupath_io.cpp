@@ -215,5 +215,29 @@ TEST(QuPathMeasurementTable, CentroidsInPixelsOrMicronsAndClassesOfEitherName) {
             "x.tsv:2: 'Centroid X px', 'Centroid Y px' are not numbers: 'x', '2'");
 }
 
+// A fuzzer's inputs: a class nested 200 000 deep overflowed the stack, and features of measurement names of
+// their own took 15.6 GB for a 5.6 MB file. Both are refused with the file named.
+TEST(GeoJsonCells, DeepNestingAndEndlessMeasurementNamesAreRefused) {
+  std::string cls = "\"Positive\"";
+  for (int i = 0; i < 300; ++i) cls = "{\"name\":\"a\",\"parentClass\":" + cls + "}";
+  const std::string deep = R"({"type":"FeatureCollection","features":[{"type":"Feature","geometry":)"
+                           R"({"type":"Point","coordinates":[1,2]},"properties":{"objectType":"detection",)"
+                           R"("classification":)" +
+                           cls + "}}]}";
+  EXPECT_EQ(error_of([&] { parse_geojson_cells(deep, "deep.geojson", CellFileRules::QuPath); }),
+            "deep.geojson: JSON nested deeper than 256 levels");
+  std::string many = R"({"type":"FeatureCollection","features":[)";
+  for (int i = 0; i < 1001; ++i) {
+    many += std::string(i ? "," : "") +
+            R"({"type":"Feature","geometry":{"type":"Point","coordinates":[1,2]},"properties":)"
+            R"({"objectType":"detection","measurements":{"m)" +
+            std::to_string(i) + R"(":1}}})";
+  }
+  many += "]}";
+  EXPECT_EQ(error_of([&] { parse_geojson_cells(many, "many.geojson", CellFileRules::QuPath); }),
+            "many.geojson: feature 1000: more than 1000 different measurement names in the file: not a table "
+            "of cells");
+}
+
 }  // namespace
 }  // namespace ihc
