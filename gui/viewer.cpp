@@ -179,6 +179,7 @@ bool Viewer::open(const std::filesystem::path& path, bool find) {
   // The last slide's result folder is not this one's: scoring would write this slide's cells into it.
   results_dir_.clear();
   review_stamp_.reset();
+  review_hash_.reset();
   conflict_path_.clear();
   results_record_ = {};
   update_pixel_size();

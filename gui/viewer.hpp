@@ -112,7 +112,8 @@ void remember_recent(const std::filesystem::path& p);
 // since shows as another inode, size or modification time.
 struct LoadedResults {
   std::filesystem::path dir;
-  std::optional<FileStamp> review_stamp;  // review.json as it was just before it was read
+  std::optional<FileStamp> review_stamp;     // review.json as it was just before it was read
+  std::optional<std::uint64_t> review_hash;  // ...and a hash of its bytes (content_hash)
   CellResults cells;
   Review review;
   bool had_review = false;
@@ -254,6 +255,8 @@ class Viewer {
   void run_leave();  // at the start of a frame: opening a slide or results touches GL state
   void take_results(LoadedResults loaded);  // read results shown, as poll_results does when they arrive
   void draw_close_dialog();
+  void draw_conflict_question();  // the close dialog's body while the review is in its conflict file
+  bool review_in_conflict() const { return !results_dir_.empty() && !conflict_path_.empty(); }
   void browse(BrowseFor purpose, const std::filesystem::path& start);
   void run_browser_choice();  // at the start of a frame: opening a slide or results touches GL state
   void draw_status();
@@ -443,6 +446,9 @@ class Viewer {
   // review.json as this viewer last read or wrote it. Changed since (another viewer on the same results),
   // it is not overwritten: this review goes to conflict_path_ beside it, for the rest of the session.
   std::optional<FileStamp> review_stamp_;
+  // Its bytes' hash then: another stamp with the same bytes (a touch, a backup or sync tool copying it back)
+  // is no other review (it diverted every later save to the conflict file: probe 7).
+  std::optional<std::uint64_t> review_hash_;
   std::filesystem::path conflict_path_;
   std::string conflict_note_;
 

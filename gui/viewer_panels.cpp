@@ -390,6 +390,12 @@ void Viewer::panel_review() {
     ImGui::TextWrapped("Not saved: %s", save_error_.c_str());
     ImGui::PopStyleColor();
   }
+  if (review_in_conflict()) {
+    // For the rest of the session, whole: the status line has it only until the next message.
+    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
+    ImGui::TextWrapped("Not in review.json: %s", conflict_note_.c_str());
+    ImGui::PopStyleColor();
+  }
   ImGui::TextWrapped("Selected: %zu  (click, Shift+click, S-drag; Esc clears)", selection_.size());
   // The classes the grading has: Negative and Positive with one threshold, else Negative to 3+.
   const bool single = live_thresholds_.mode == ThresholdMode::Single;

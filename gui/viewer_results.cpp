@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 
 #include "imaging/cell_detection.hpp"
 #include "imaging/pipeline.hpp"
@@ -76,6 +77,25 @@ void Viewer::refresh_cells(bool regrade) {
   }
 }
 
+namespace {
+
+// FNV-1a of a file's bytes; nullopt when it cannot be read. Tells a file rewritten with other content from
+// one only touched or copied back.
+std::optional<std::uint64_t> content_hash(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::uint64_t h = 1469598103934665603ULL;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ULL;
+    }
+  }
+  return h;
+}
+
+}  // namespace
+
 // Reads a result folder; no viewer state is touched, so it runs on a background thread at start.
 LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, const std::string& slide_name) {
   LoadedResults out;
@@ -92,6 +112,7 @@ LoadedResults read_results(const std::filesystem::path& dir, GradingParams g, co
     out.review.slide = slide_name;
     out.review.thresholds = g;
     out.review_stamp = file_stamp(dir / "review.json");  // before: a save meanwhile shows as a change
+    out.review_hash = content_hash(dir / "review.json");
     LoadedReview saved = load_review_with_rescue(dir);
     out.had_review = saved.found;
     if (saved.found) {
@@ -189,6 +210,7 @@ bool Viewer::apply_results(LoadedResults loaded) {
     } else {
       // The live review is the one read now; any save to review.json from here on is another's.
       review_stamp_ = loaded.review_stamp;
+      review_hash_ = loaded.review_hash;
       conflict_path_.clear();
     }
     results_dir_ = loaded.dir;
@@ -617,6 +639,15 @@ void Viewer::save(bool full, bool signed_off) {
       Review r = editor_.review();
       r.slide = slide_path_.filename().string();
       const std::optional<FileStamp> on_disk = file_stamp(own);
+      // review.json as this viewer saw it last, from here on: the stamp and the bytes' hash.
+      auto seen = [&] {
+        review_stamp_ = file_stamp(own);
+        review_hash_ = content_hash(own);
+      };
+      // Another stamp, the same bytes: touched or copied back, not saved by another.
+      if (conflict_path_.empty() && on_disk && on_disk != review_stamp_ && review_hash_ &&
+          content_hash(own) == review_hash_)
+        review_stamp_ = on_disk;
       if (conflict_path_.empty() && on_disk && on_disk != review_stamp_) {
         // Another viewer (or program) saved these results since this one read them: overwriting would
         // drop its corrections, merging them silently could mix two opinions of one cell. Both are kept.
@@ -642,7 +673,7 @@ void Viewer::save(bool full, bool signed_off) {
         // folder that refuses it now has lost nothing.
         try {
           save_review(own, r);
-          review_stamp_ = file_stamp(own);
+          seen();
         } catch (const std::exception&) {
         }
       } else {
@@ -650,7 +681,7 @@ void Viewer::save(bool full, bool signed_off) {
         saved_revision_ = editor_.revision();
         save_error_.clear();
         if (saved.results_error.empty()) {
-          review_stamp_ = file_stamp(own);
+          seen();
           rescue_note_.clear();
         } else {
           const std::string note = "Could not save the review in " + results_dir_.string() + " (" +
@@ -693,16 +724,26 @@ void Viewer::save_now() {
 
 // Closing the window saves the review; when it can be saved nowhere (the results folder and the rescue folder
 // both refuse it), the window stays and asks, since the corrections exist only in it.
+// A review saved beside a review.json that another changed asks too: ihcscore reviewed and the exports do not
+// have it (the window closed without a word before).
 bool Viewer::may_close() {
-  if (close_.discard || !review_unsaved()) return true;
-  close_.leave.reset();  // quitting now, whatever switch was waiting
-  save(true);
-  if (!review_unsaved()) return true;
+  if (close_.discard) return true;
+  if (review_unsaved()) {
+    close_.leave.reset();  // quitting now, whatever switch was waiting
+    save(true);
+  }
+  const bool conflict = review_in_conflict();
+  if (!review_unsaved() && !conflict) return true;
   glfwSetWindowShouldClose(window_, GLFW_FALSE);
   if (!close_.open) {
     close_.open = true;
     close_.opening = true;
-    std::fprintf(stderr, "ihcview: not closing: the review could not be saved (%s)\n", save_error_.c_str());
+    if (review_unsaved()) {
+      std::fprintf(stderr, "ihcview: not closing: the review could not be saved (%s)\n", save_error_.c_str());
+    } else {
+      std::fprintf(stderr, "ihcview: not closing: the review is in %s, not in review.json\n",
+                   conflict_path_.string().c_str());
+    }
   }
   return false;
 }
@@ -742,7 +783,8 @@ void Viewer::run_leave() {
 
 void Viewer::draw_close_dialog() {
   if (!close_.open) return;
-  const char* title = "Review not saved###close";
+  const bool conflict_only = !close_.leave && !review_unsaved() && review_in_conflict();
+  const char* title = conflict_only ? "Review saved beside review.json###close" : "Review not saved###close";
   if (close_.opening) {
     ImGui::OpenPopup(title);
     close_.opening = false;
@@ -752,6 +794,11 @@ void Viewer::draw_close_dialog() {
                           ImVec2(0.5f, 0.5f));
   ImGui::SetNextWindowSize(ImVec2(std::min(640.0f, io.DisplaySize.x - 40.0f), 0.0f), ImGuiCond_Appearing);
   if (!ImGui::BeginPopupModal(title, nullptr, ImGuiWindowFlags_NoSavedSettings)) return;
+  if (conflict_only) {
+    draw_conflict_question();
+    ImGui::EndPopup();
+    return;
+  }
   ImGui::TextWrapped("The review could not be saved: %s", save_error_.c_str());
   ImGui::Spacing();
   ImGui::TextWrapped(
@@ -796,6 +843,33 @@ void Viewer::draw_close_dialog() {
     ImGui::CloseCurrentPopup();
   }
   ImGui::EndPopup();
+}
+
+// Quitting with the review saved beside review.json: nothing is lost, but what the study reads is the
+// other's.
+void Viewer::draw_conflict_question() {
+  ImGui::TextWrapped("%s", conflict_note_.c_str());
+  ImGui::Spacing();
+  ImGui::TextWrapped(
+      "Your corrections are in %s. review.json, which ihcscore reviewed and the reviewed exports use, is the "
+      "other one. Compare the two and rename the one to keep to review.json.",
+      conflict_path_.filename().string().c_str());
+  ImGui::Spacing();
+  bool done = false;
+  if (button("Keep reviewing (Esc)") || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) done = true;
+  ImGui::SameLine();
+  if (button("Quit, both files kept (Ctrl+D)") ||
+      (ImGui::GetIO().KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_D, false))) {
+    std::fprintf(stderr, "ihcview: quit with the review in %s, not in review.json\n",
+                 conflict_path_.string().c_str());
+    close_.discard = true;  // saved already, in the conflict file
+    quit_ = true;
+    done = true;
+  }
+  if (done) {
+    close_.open = false;
+    ImGui::CloseCurrentPopup();
+  }
 }
 
 void Viewer::ask_scoring(bool region_only) {

@@ -162,7 +162,8 @@ printf 'wait\nselect-class Negative\nkey 1\nsave\nquit\n' > first.txt
 "$BIN/ihcview" s.svs --results "$S" --script first.txt
 cp "$S/review.json" first_review.json
 rm -f ready.png
-printf 'wait\nscreenshot ready.png\nframes 600\nselect-class 1+\nkey 3\nsave\nexpect-status was changed by another viewer\nquit\n' > second.txt
+rm -f conflict.png conflict_ask.png
+printf 'wait\nscreenshot ready.png\nframes 600\nselect-class 1+\nkey 3\nsave\nexpect-status was changed by another viewer\npanel Detection close\npanel Thresholds close\npanel Cells close\nframes 2\nscreenshot conflict.png\nclose\nframes 5\nscreenshot conflict_ask.png\npress ctrl+d\nframes 100\nquit\n' > second.txt
 "$BIN/ihcview" s.svs --results "$S" --script second.txt 2> second.err &
 viewer=$!
 wait_for_file ready.png
@@ -177,4 +178,31 @@ grep -q '"class": "3+"' "$conflict"
 # The exports are the other viewer's (every 1+ of the batch and of the first review now 2+), not this one's.
 test "$(column "$S/reviewed_summary.csv" "Num 2+")" = \
   "$(python3 -c 'import csv,sys; r = next(csv.DictReader(open(sys.argv[1]))); print(sum(int(r[k]) for k in ("Num Negative", "Num 1+", "Num 2+")))' out/summary.csv)"
-echo "viewer_review_safety: leaving saves or asks, failures said once, a concurrent save kept"
+# ... and the conflict stays in sight: in red in the Review panel for the rest of the session (the status line
+# had it until the next message), and closing the window asks, as for a review saved nowhere (it closed without
+# a word: probe 7); "Quit, both files kept" (Ctrl+D) quits.
+test "$(count_colour conflict.png 920 0 1280 774 FF594C 10)" -ge 300
+test "$(count_colour conflict_ask.png 860 410 940 440 151515 16)" -ge 1500
+grep -q "ihcview: not closing: the review is in $S/review.conflict-.*json, not in review.json" second.err
+grep -q "ihcview: quit with the review in $S/review.conflict-" second.err
+rm -f "$S"/review.conflict-*.json
+
+# 6. A review.json only touched, or copied back with the same bytes (a backup, rsync, a cloud sync), is no other
+#    viewer's save: this session goes on saving into it, exports included (a touch sent every later save to
+#    review.conflict-*.json: probe 7).
+rm -f "$S"/review.json "$S"/reviewed_* ready.png ready2.png
+printf 'wait\nselect-class Negative\nkey 1\nsave\nwait\nscreenshot ready.png\nframes 300\nselect-class 1+\nkey 2\nsave\nwait\nscreenshot ready2.png\nframes 300\nselect-class 2+\nkey 3\nsave\nwait\nexpect-no-status was changed by another\nquit\n' > touched.txt
+"$BIN/ihcview" s.svs --results "$S" --script touched.txt 2> touched.err &
+viewer=$!
+wait_for_file ready.png
+touch "$S/review.json"
+wait_for_file ready2.png
+cp -p "$S/review.json" copy.json
+mv copy.json "$S/review.json"
+wait "$viewer"
+! grep -q "changed by another" touched.err
+test -z "$(ls "$S"/review.conflict-*.json 2> /dev/null)"
+grep -q '"class": "3+"' "$S/review.json"
+test "$(column "$S/reviewed_summary.csv" "Num 3+")" -gt 10
+echo "viewer_review_safety: leaving saves or asks, failures said once, a concurrent save kept and asked of on" \
+  "quitting, a touched review.json is not another's"
