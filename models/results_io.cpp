@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <utility>
 
 #include "models/atomic_file.hpp"
@@ -939,11 +942,43 @@ double number_from(const json& o, const char* key) {
   return o[key].get<double>();
 }
 
-// Counts written null (unknown) read as 0, as summary.csv's empty fields do.
-std::int64_t count_from(const json& o, const char* key) {
-  if (!o.contains(key) || o[key].is_null()) return 0;
-  return o[key].get<std::int64_t>();
+// A slide.json field that is no integer in range: the file is named by the caller.
+struct FieldError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// An integer field: absent or null gives `fallback`; a number that is no integer of at least `min` (1e300,
+// 2.5, a negative count) is refused. nlohmann's cast of 1e300 is undefined: a fuzzer's slide.json made
+// reviewed write Num Detections -9223372036854775808 with exit 0.
+std::int64_t integer_from(const json& o, const char* key, std::int64_t fallback, std::int64_t min) {
+  const auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return fallback;
+  bool ok = false;
+  std::int64_t v = 0;
+  if (it->is_number_unsigned()) {
+    const auto u = it->get<std::uint64_t>();
+    ok = u <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    v = ok ? static_cast<std::int64_t>(u) : 0;
+  } else if (it->is_number_integer()) {
+    v = it->get<std::int64_t>();
+    ok = true;
+  } else if (it->is_number_float()) {
+    const double d = it->get<double>();
+    ok = std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.2e18;
+    v = ok ? static_cast<std::int64_t>(d) : 0;
+  }
+  if (!ok || v < min) {
+    throw FieldError(std::string("\"") + key + "\" must be an integer" +
+                     (min == 0   ? " of at least 0"
+                      : min == 1 ? " of at least 1"
+                                 : "") +
+                     ", not " + it->dump());
+  }
+  return v;
 }
+
+// Counts written null (unknown) read as 0, as summary.csv's empty fields do.
+std::int64_t count_from(const json& o, const char* key) { return integer_from(o, key, 0, 0); }
 
 json score_row_json(const ScoreRow& r) {
   json o;
@@ -1100,10 +1135,11 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.image = o.value("image", "");
     s.source = o.contains("source_bytes_hex") ? bytes_from_hex(o.value("source_bytes_hex", ""), origin)
                                               : o.value("source", "");
-    s.source_size = o.value("source_size", std::int64_t{0});
-    s.source_mtime_ns = o.value("source_mtime_ns", std::int64_t{0});
+    s.source_size = integer_from(o, "source_size", 0, 0);
+    s.source_mtime_ns = integer_from(o, "source_mtime_ns", 0, std::numeric_limits<std::int64_t>::min());
     s.source_fingerprint = o.value("source_fingerprint", "");  // absent before session 28
-    s.results_version = o.value("results_version", 0);         // absent before session 29
+    s.results_version = static_cast<int>(                      // absent before session 29
+        std::min<std::int64_t>(integer_from(o, "results_version", 0, 0), std::numeric_limits<int>::max()));
     s.params_hash = o.value("params_hash", "");
     s.detection_hash = o.value("detection_hash", "");  // absent before session 24
     s.cells_detected = o.value("cells_detected", "");
@@ -1112,9 +1148,9 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.status = o.value("status", "");
     s.warnings = o.value("warnings", std::vector<std::string>{});
     s.format = o.value("format", "");
-    s.width = o.value("width", std::int64_t{0});
-    s.height = o.value("height", std::int64_t{0});
-    s.levels = o.value("levels", 1);
+    s.width = integer_from(o, "width", 0, 0);
+    s.height = integer_from(o, "height", 0, 0);
+    s.levels = static_cast<int>(std::min<std::int64_t>(integer_from(o, "levels", 1, 1), 1000));
     s.mpp_x = number_from(o, "mpp_x");
     s.mpp_y = number_from(o, "mpp_y");
     s.mpp_source = o.value("mpp_source", "");
@@ -1140,6 +1176,8 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.started = o.value("started", "");
     s.finished = o.value("finished", "");
   } catch (const json::exception& e) {
+    throw ResultsError(origin + ": " + e.what());
+  } catch (const FieldError& e) {
     throw ResultsError(origin + ": " + e.what());
   }
   return s;

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <unordered_map>
 
 namespace ihc {
@@ -525,6 +526,10 @@ Review review_from_json(const nlohmann::json& j, const std::string& origin) {
       if (!g.is_object()) fail(origin, where + ": must be an object");
       ReviewRegion reg;
       reg.id = need_integer(g, "id", origin, where);
+      // The next id is one above the largest: an id of INT64_MAX overflowed (a fuzzer's review.json).
+      if (reg.id < 0 || reg.id >= std::numeric_limits<std::int64_t>::max())
+        fail(origin, where + ": \"id\" must be between 0 and " +
+                         std::to_string(std::numeric_limits<std::int64_t>::max() - 1));
       const std::string kind = opt_string(g, "kind", origin, where);
       if (kind == "include") {
         reg.kind = RegionKind::Include;

@@ -200,6 +200,12 @@ std::vector<TruthPoint> parse_truth_csv(std::string_view text, const std::string
   for (int k = 0; k < static_cast<int>(table.header.size()); ++k) {
     const std::string name = ascii_lower(table.header[k]);
     header += (k == 0 ? "" : std::string(1, table.delimiter)) + table.header[k];
+    // 'x' and 'X' both: the later one won without a word (a fuzzer's find).
+    if ((name == "x" && ix >= 0) || (name == "y" && iy >= 0)) {
+      throw TruthError(origin + ": columns '" + table.header[name == "x" ? ix : iy] + "' and '" +
+                       table.header[k] + "' both name " + name + " (columns " +
+                       std::to_string((name == "x" ? ix : iy) + 1) + " and " + std::to_string(k + 1) + ")");
+    }
     if (name == "x") ix = k;
     if (name == "y") iy = k;
     if (il < 0 && (name == "label" || name == "type" || name == "class" || name == "label_id")) il = k;

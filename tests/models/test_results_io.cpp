@@ -736,6 +736,31 @@ TEST(SlideJson, RejectsOtherJson) {
   }
 }
 
+// Integers out of range were cast as they came (undefined for 1e300): a fuzzer's slide.json made reviewed
+// write Num Detections -9223372036854775808. Each is refused, naming the file and the field; 3.0 is 3.
+TEST(SlideJson, IntegersOutOfRangeAreRefused) {
+  auto error_of = [](const std::string& text) {
+    try {
+      ihc::parse_slide_json(text, "s/slide.json");
+    } catch (const ihc::ResultsError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error_of(R"({"image":"a","scores":{"num_detections":1e300}})"),
+            "s/slide.json: \"num_detections\" must be an integer of at least 0, not 1e+300");
+  EXPECT_EQ(error_of(R"({"image":"a","scores":{"num_negative":-2}})"),
+            "s/slide.json: \"num_negative\" must be an integer of at least 0, not -2");
+  EXPECT_EQ(error_of(R"({"image":"a","scores":{},"levels":0})"),
+            "s/slide.json: \"levels\" must be an integer of at least 1, not 0");
+  EXPECT_EQ(error_of(R"({"image":"a","scores":{},"source_size":81844674407370955161528309})"),
+            "s/slide.json: \"source_size\" must be an integer of at least 0, not 8.184467440737096e+25");
+  EXPECT_EQ(error_of(R"({"image":"a","scores":{"num_detections":2.5}})"),
+            "s/slide.json: \"num_detections\" must be an integer of at least 0, not 2.5");
+  EXPECT_EQ(
+      ihc::parse_slide_json(R"({"image":"a","scores":{"num_detections":3.0}})", "s").total.num_detections, 3);
+}
+
 // errors.tsv fields: one line each, and quoted only when a '"' would otherwise open a quote for R's
 // read.delim.
 TEST(TsvField, KeepsPlainTextAndQuotesQuotes) {

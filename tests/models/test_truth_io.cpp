@@ -42,6 +42,12 @@ TEST(TruthCsv, ReadsXYLabelInAnyColumnOrder) {
   EXPECT_EQ(swapped[0].label, TruthLabel::Negative);
 }
 
+// Header names are read case-insensitively, so 'x' and 'X' both named x and the later one won.
+TEST(TruthCsv, TwoColumnsForOneCoordinateAreRefused) {
+  EXPECT_EQ(error_of([] { parse_truth_csv("x,y,label,X\n10,10,1,9999\n", "xX.csv", kCsv); }),
+            "xX.csv: columns 'x' and 'X' both name x (columns 1 and 4)");
+}
+
 TEST(TruthCsv, ReadsAdamDlubakMarkersWithTypeColumn) {
   // markers.csv: type 1 = positive, 2 = negative; CRLF, a BOM and a trailing blank line are tolerated.
   const auto pts =
