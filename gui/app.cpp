@@ -85,8 +85,8 @@ void Viewer::frame_input() {
                                       GLFW_KEY_3,    GLFW_KEY_KP_0, GLFW_KEY_KP_1,
                                       GLFW_KEY_KP_2, GLFW_KEY_KP_3, GLFW_KEY_DELETE};
     // Ctrl+S saves from a field too, as in every desktop program.
-    const bool command =
-        io.KeyCtrl && (ImGui::IsKeyPressed(GLFW_KEY_Q, false) || ImGui::IsKeyPressed(GLFW_KEY_S, false));
+    const bool command = io.KeyCtrl && (ImGui::IsKeyPressed(letters_.key('q'), false) ||
+                                        ImGui::IsKeyPressed(letters_.key('s'), false));
     bool for_slide =
         over_canvas && (ImGui::IsMouseClicked(0) || ImGui::IsMouseClicked(1) || ImGui::IsMouseClicked(2));
     for (int code : kReviewKeys) for_slide |= over_canvas && !io.KeyCtrl && ImGui::IsKeyPressed(code, false);
@@ -94,35 +94,48 @@ void Viewer::frame_input() {
     ImGui::SetWindowFocus(nullptr);     // no window focused: ImGui deactivates the field (FocusWindow(NULL))
     io.InputQueueCharacters.resize(0);  // the key's character is not typed into it either
   }
-  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_O, false)) {  // QuPath's and every desktop's Open
+  if (io.KeyCtrl && ImGui::IsKeyPressed(letters_.key('o'), false)) {  // QuPath's and every desktop's Open
     browse(BrowseFor::Slide, slide_path_);
     return;
   }
-  if (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_Q, false)) {  // every desktop's Quit: as the close button
+  // Every desktop's Quit: as the close button.
+  if (io.KeyCtrl && ImGui::IsKeyPressed(letters_.key('q'), false)) {
     glfwSetWindowShouldClose(window_, GLFW_TRUE);
     return;
   }
   static const std::pair<int, Key> kMap[] = {
-      {GLFW_KEY_0, Key::Num0},        {GLFW_KEY_1, Key::Num1},
-      {GLFW_KEY_2, Key::Num2},        {GLFW_KEY_3, Key::Num3},
-      {GLFW_KEY_KP_0, Key::Num0},     {GLFW_KEY_KP_1, Key::Num1},
-      {GLFW_KEY_KP_2, Key::Num2},     {GLFW_KEY_KP_3, Key::Num3},
-      {GLFW_KEY_DELETE, Key::Delete}, {GLFW_KEY_BACKSPACE, Key::Delete},
-      {GLFW_KEY_E, Key::E},           {GLFW_KEY_Q, Key::Q},
-      {GLFW_KEY_H, Key::H},           {GLFW_KEY_R, Key::R},
-      {GLFW_KEY_P, Key::P},           {GLFW_KEY_B, Key::B},
-      {GLFW_KEY_S, Key::S},           {GLFW_KEY_W, Key::W},
-      {GLFW_KEY_A, Key::A},           {GLFW_KEY_D, Key::D},
-      {GLFW_KEY_M, Key::M},           {GLFW_KEY_SPACE, Key::Space},
-      {GLFW_KEY_LEFT, Key::Left},     {GLFW_KEY_RIGHT, Key::Right},
-      {GLFW_KEY_UP, Key::Up},         {GLFW_KEY_DOWN, Key::Down},
-      {GLFW_KEY_EQUAL, Key::Plus},    {GLFW_KEY_KP_ADD, Key::Plus},
-      {GLFW_KEY_MINUS, Key::Minus},   {GLFW_KEY_KP_SUBTRACT, Key::Minus},
-      {GLFW_KEY_HOME, Key::Home},     {GLFW_KEY_Z, Key::Z},
-      {GLFW_KEY_Y, Key::Y},           {GLFW_KEY_ESCAPE, Key::Escape},
-      {GLFW_KEY_ENTER, Key::Enter},   {GLFW_KEY_KP_ENTER, Key::Enter},
+      {GLFW_KEY_0, Key::Num0},
+      {GLFW_KEY_1, Key::Num1},
+      {GLFW_KEY_2, Key::Num2},
+      {GLFW_KEY_3, Key::Num3},
+      {GLFW_KEY_KP_0, Key::Num0},
+      {GLFW_KEY_KP_1, Key::Num1},
+      {GLFW_KEY_KP_2, Key::Num2},
+      {GLFW_KEY_KP_3, Key::Num3},
+      {GLFW_KEY_DELETE, Key::Delete},
+      {GLFW_KEY_BACKSPACE, Key::Delete},
+      {GLFW_KEY_SPACE, Key::Space},
+      {GLFW_KEY_LEFT, Key::Left},
+      {GLFW_KEY_RIGHT, Key::Right},
+      {GLFW_KEY_UP, Key::Up},
+      {GLFW_KEY_DOWN, Key::Down},
+      {GLFW_KEY_EQUAL, Key::Plus},
+      {GLFW_KEY_KP_ADD, Key::Plus},
+      {GLFW_KEY_MINUS, Key::Minus},
+      {GLFW_KEY_KP_SUBTRACT, Key::Minus},
+      {GLFW_KEY_HOME, Key::Home},
+      {GLFW_KEY_ESCAPE, Key::Escape},
+      {GLFW_KEY_ENTER, Key::Enter},
+      {GLFW_KEY_KP_ENTER, Key::Enter},
   };
-  for (const auto& [code, key] : kMap) {
+  // Letters by the letter on the key (LetterKeys), the other keys where they are.
+  static const std::pair<char, Key> kLetters[] = {
+      {'e', Key::E}, {'q', Key::Q}, {'h', Key::H}, {'r', Key::R}, {'p', Key::P}, {'b', Key::B}, {'s', Key::S},
+      {'w', Key::W}, {'a', Key::A}, {'d', Key::D}, {'m', Key::M}, {'z', Key::Z}, {'y', Key::Y}};
+  std::vector<std::pair<int, Key>> keys(std::begin(kMap), std::end(kMap));
+  for (const auto& [letter, key] : kLetters) keys.emplace_back(letters_.key(letter), key);
+  for (const auto& [code, key] : keys) {
+    if (code < 0) continue;
     const bool repeat = key == Key::Left || key == Key::Right || key == Key::Up || key == Key::Down ||
                         key == Key::W || key == Key::A || key == Key::D;
     if (ImGui::IsKeyPressed(code, repeat)) {
@@ -138,6 +151,17 @@ void Viewer::frame_input() {
       send(e);
     }
   }
+}
+
+void Viewer::read_layout() {
+  letters_.update([](int key) { return glfwGetKeyName(key, 0); });
+  // Dear ImGui's text fields (Ctrl+A, C, V, X, Y, Z) read its key map, which the backend filled with the US
+  // keys.
+  ImGuiIO& io = ImGui::GetIO();
+  static const std::pair<ImGuiKey_, char> kFieldKeys[] = {{ImGuiKey_A, 'a'}, {ImGuiKey_C, 'c'},
+                                                          {ImGuiKey_V, 'v'}, {ImGuiKey_X, 'x'},
+                                                          {ImGuiKey_Y, 'y'}, {ImGuiKey_Z, 'z'}};
+  for (const auto& [k, letter] : kFieldKeys) io.KeyMap[k] = letters_.key(letter);
 }
 
 // Sleeps until the next frame has something to do. Tiles being read, results being parsed and exports wake
@@ -283,6 +307,7 @@ int Viewer::run() {
     }
     ++frame_;
     layout();
+    read_layout();  // the layout may change while the viewer runs
     trickle_.before_new_frame(window_);
     ImGui_ImplOpenGL3_NewFrame();
     ImGui_ImplGlfw_NewFrame();

@@ -32,6 +32,7 @@
 #include "gui/cell_overlay.hpp"
 #include "gui/file_browser.hpp"
 #include "gui/input_trickle.hpp"
+#include "gui/key_layout.hpp"
 #include "gui/script.hpp"
 #include "gui/status_line.hpp"
 #include "gui/tile_cache.hpp"
@@ -499,6 +500,8 @@ class Viewer {
   // frame_input. Scripts move their own pointer (hover_screen), so stays false in scripted sessions.
   bool pointer_off_canvas_ = false;
   InputTrickle trickle_;  // key events reach ImGui one press per frame
+  LetterKeys letters_;    // the GLFW key of each letter in the keyboard's layout, read every frame
+  void read_layout();     // letters_ from glfwGetKeyName, and ImGui's own text-editing shortcuts with them
   struct BenchPan {
     int frames_left = 0;
     cv::Point2d step;

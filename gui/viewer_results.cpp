@@ -827,7 +827,7 @@ void Viewer::draw_close_dialog() {
   }
   ImGui::SameLine();
   if (ImGui::Button(leaving ? "Leave without saving (Ctrl+D)" : "Quit without saving (Ctrl+D)") ||
-      (io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_D, false))) {
+      (io.KeyCtrl && ImGui::IsKeyPressed(letters_.key('d'), false))) {
     std::fprintf(stderr, "ihcview: %s without saving the review (%s)\n", leaving ? "left" : "quit",
                  save_error_.c_str());
     if (leaving) {
@@ -859,7 +859,7 @@ void Viewer::draw_conflict_question() {
   if (button("Keep reviewing (Esc)") || ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false)) done = true;
   ImGui::SameLine();
   if (button("Quit, both files kept (Ctrl+D)") ||
-      (ImGui::GetIO().KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_D, false))) {
+      (ImGui::GetIO().KeyCtrl && ImGui::IsKeyPressed(letters_.key('d'), false))) {
     std::fprintf(stderr, "ihcview: quit with the review in %s, not in review.json\n",
                  conflict_path_.string().c_str());
     close_.discard = true;  // saved already, in the conflict file

@@ -229,3 +229,49 @@ grep -q "Cannot read gone.svs" viewer5.log || { echo "no tile of the deleted sli
 echo "idle CPU: $IDLE ticks in 4 s, $GONE ticks in 4 s once the slide was deleted"
 test "$IDLE" -le 8 || { echo "an idle viewer used $IDLE ticks of CPU in 4 s" >&2; exit 1; }
 test "$GONE" -le 8 || { echo "an idle viewer whose slide went away used $GONE ticks of CPU in 4 s" >&2; exit 1; }
+
+# Letter shortcuts follow the letters printed on the keys, not their US positions (probe 7: on a German QWERTZ
+# keyboard Ctrl+Z redid and Ctrl+Y undid; on a French AZERTY one Ctrl+Q did not quit and Ctrl+A did). xdotool
+# types a key by its letter in the display's layout, as a person presses the key printed with it. The layout is
+# switched while the viewer runs, as a desktop's layout switcher does (GLFW reads its own key table only when it
+# starts: the probe's case), and put back to US however the test ends.
+trap 'kill $PID 2> /dev/null || true; setxkbmap -layout us 2> /dev/null || true' EXIT
+rm -f "$RES/review.json"
+start_viewer viewer6.log x.svs --results "$RES" --autosave 1
+sleep 1
+setxkbmap -layout de
+sleep 0.5
+xdotool windowfocus --sync "$WID" || true
+xdotool mousemove --window "$WID" "$SX" "$SY"
+sleep 0.3
+xdotool key --window "$WID" 2
+for _ in $(seq 1 24); do
+  if grep -q '"2+"' "$RES/review.json" 2> /dev/null; then break; fi
+  sleep 0.25
+done
+grep -q '"2+"' "$RES/review.json"
+xdotool key --window "$WID" ctrl+z
+undone=0
+for _ in $(seq 1 24); do
+  if grep -q '"corrections": \[\]' "$RES/review.json" 2> /dev/null; then undone=1; break; fi
+  sleep 0.25
+done
+kill "$PID"
+wait "$PID" 2> /dev/null || true
+test "$undone" = 1 || { echo "Ctrl+Z on a German keyboard did not undo" >&2; tail -3 viewer6.log >&2; exit 1; }
+setxkbmap -layout us
+start_viewer viewer7.log y.svs --no-results
+sleep 1
+setxkbmap -layout fr
+sleep 0.5
+xdotool windowfocus --sync "$WID" || true
+xdotool mousemove --window "$WID" 400 300
+xdotool key --window "$WID" ctrl+q
+quit=0
+for _ in $(seq 1 40); do
+  if ! kill -0 "$PID" 2> /dev/null; then quit=1; break; fi
+  sleep 0.25
+done
+setxkbmap -layout us
+test "$quit" = 1 || { echo "Ctrl+Q on a French keyboard did not quit" >&2; exit 1; }
+echo "keyboard layouts: Ctrl+Z undoes on QWERTZ, Ctrl+Q quits on AZERTY"
