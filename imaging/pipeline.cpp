@@ -246,8 +246,8 @@ std::vector<ParamSpec> pipeline_param_specs() {
   ParamSpec background = spec(
       "background", "Background (glass) colour", ParamType::String, "auto", "",
       "auto: estimated per image from flat bright glass for images of one level (camera images are rarely "
-      "white-balanced), 255 with a warning when there is no glass, and 255 for pyramidal slides; white; "
-      "or R,G,B");
+      "white-balanced), 255 with a warning when there is no glass, and 255 for pyramidal slides (a QuPath "
+      "stain_vectors string's own Background instead, when it has one); white; or R,G,B");
   background.normalize = [](const std::string& value) {  // "245, 244,240" is 245,244,240
     BackgroundChoice c;
     if (!read_background(value, c).empty() || !c.fixed) return value;
@@ -463,6 +463,13 @@ Settings read_settings(const ParamSet& params) {
     s.score_opt = score_options_from(params);
     s.stains = stains_from_text(params.get_string("stain_vectors"));
     s.background = parse_background(params.get_string("background"));
+    // QuPath's stain string carries the background its ODs were taken against: under "auto" it is used, as
+    // QuPath uses it. It was parsed, checked and then replaced by the glass estimate without a word (a
+    // fuzzer's find); white or R,G,B still win.
+    if (s.background.automatic &&
+        params.get_string("stain_vectors").find("\"Background\"") != std::string::npos) {
+      s.background = {.automatic = false, .fixed = true, .rgb = s.stains.background, .from_stains = true};
+    }
   } catch (const std::exception& e) {
     throw PipelineError("parameters", e.what());
   }
@@ -649,7 +656,7 @@ ResolvedStains resolve_stains(const StainsIn& in) {
     std::string note = "white (255 255 255)";
     if (in.background.fixed) {
       bg = in.background.rgb;
-      note = "parameter background";
+      note = in.background.from_stains ? "the Background of stain_vectors" : "parameter background";
     } else if (in.background.automatic && in.single_level) {
       const BackgroundEstimate est = in.glass ? *in.glass : estimate_background(in.thumb);
       if (est.found) {

@@ -82,6 +82,7 @@ struct BackgroundChoice {
   bool automatic = false;
   bool fixed = false;
   std::array<double, 3> rgb{255.0, 255.0, 255.0};
+  bool from_stains = false;  // fixed by stain_vectors' own "Background" (QuPath's string) under "auto"
 };
 BackgroundChoice parse_background(const std::string& text);
 
@@ -90,7 +91,8 @@ BackgroundChoice parse_background(const std::string& text);
 // (the parameter hashes alone kept them: a table then mixed two versions' rules). slide.json records it.
 // 1 (session 29): pixel-edge coordinates, exact ROI areas, single-threshold scores empty without positives.
 // 2 (session 30): a plain image's glass may have a channel under 200 (camera fields' yellow cast); a field
-// whose every cell counts has the area of all of it that is not glass; Status says "only N cells" under 20.
+// whose every cell counts has the area of all of it that is not glass; Status says "only N cells" under 20;
+// a QuPath stain string's Background is used under background=auto.
 inline constexpr int kResultsVersion = 2;
 
 struct ScoreSlideRequest {

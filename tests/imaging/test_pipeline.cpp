@@ -196,6 +196,23 @@ TEST(Pipeline, NucleiOfImplausibleSizeSayThePixelSizeIsProbablyWrong) {
   EXPECT_NE(w.find("), and cells were sought at the wrong size"), std::string::npos) << w;
 }
 
+// QuPath's stain string carries the background its ODs are taken against; under background=auto it is used
+// (it was parsed, checked and replaced by the glass estimate without a word); white or R,G,B still win.
+TEST(Pipeline, AStainStringsBackgroundIsUsedUnderAuto) {
+  const fs::path dir = test::temp_dir("pipeline_string_background");
+  const fs::path png = write_png(dir, tissue_and_debris(true));
+  const std::string stains =
+      R"(stain_vectors={"Name":"H-DAB", "Stain 1":"Hematoxylin", "Values 1":"0.65111 0.70119 0.29049", )"
+      R"("Stain 2":"DAB", "Values 2":"0.26917 0.56824 0.77759", "Background":" 230 230 230"})";
+  const Scored with = score(png, dir / "with", {}, stains);
+  EXPECT_NE(with.rec.stains_source.find("; background 230 230 230, the Background of stain_vectors"),
+            std::string::npos)
+      << with.rec.stains_source;
+  const Scored white = score(png, dir / "white", {}, stains + ";background=white");
+  EXPECT_NE(white.rec.stains_source.find("; background 255 255 255, white (255 255 255)"), std::string::npos)
+      << white.rec.stains_source;
+}
+
 // A glass colour has one spelling, so spaces do not make --resume detect again.
 TEST(Pipeline, BackgroundColourIsStoredInOneSpelling) {
   ParamSet params = default_params();
