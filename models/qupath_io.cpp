@@ -300,7 +300,7 @@ void add_cell_feature(const json& f, std::size_t index, const std::string& origi
       }
     }
   } catch (const json::exception& e) {
-    throw ResultsError(where + ": " + e.what());
+    throw ResultsError(where + ": " + json_value_error_text(e.what()));
   }
 }
 

@@ -1176,7 +1176,7 @@ SlideRecord parse_slide_json(std::string_view text, const std::string& origin) {
     s.started = o.value("started", "");
     s.finished = o.value("finished", "");
   } catch (const json::exception& e) {
-    throw ResultsError(origin + ": " + e.what());
+    throw ResultsError(origin + ": " + json_value_error_text(e.what()));
   } catch (const FieldError& e) {
     throw ResultsError(origin + ": " + e.what());
   }

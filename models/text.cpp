@@ -186,6 +186,15 @@ std::string json_parse_problem(std::string_view text, nlohmann::json* out) {
   return {};
 }
 
+std::string json_value_error_text(const std::string& what) {
+  std::string_view rest(what);
+  if (!rest.empty() && rest.front() == '[') {
+    const std::size_t end = rest.find("] ");
+    if (end != std::string_view::npos) rest.remove_prefix(end + 2);
+  }
+  return "unexpected JSON value: " + std::string(rest);
+}
+
 std::string json_error_text(const std::string& what) {
   std::string_view rest(what);
   if (!rest.empty() && rest.front() == '[') {  // "[json.exception.parse_error.101] "

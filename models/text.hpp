@@ -76,6 +76,9 @@ std::string json_parse_problem(std::string_view text, nlohmann::json* out);
 // unexpected '}'; expected string literal", "not valid JSON: number overflow parsing '1e400'". The token
 // quoted as last read is cut to 60 characters (an unclosed string runs to the end of the file).
 std::string json_error_text(const std::string& what);
+// nlohmann's message about a value of a well-formed document ("[json.exception.type_error.302] type must be
+// string, but is array") as "unexpected JSON value: type must be string, but is array".
+std::string json_value_error_text(const std::string& what);
 
 // `j` as JSON text for a file; a string that is not UTF-8 gets U+FFFD for its bad bytes instead of an
 // exception (a Latin-1 file name in run.json stopped a whole batch before its first slide).

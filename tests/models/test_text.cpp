@@ -124,6 +124,14 @@ TEST(JsonParseProblem, SaysLineColumnAndWhatInOneForm) {
             "not valid JSON: something");
 }
 
+// A value of the wrong type in a well-formed file read as nlohmann's bracketed code (a fuzzer's find).
+TEST(JsonValueErrorText, DropsTheLibrarysCode) {
+  EXPECT_EQ(ihc::json_value_error_text("[json.exception.type_error.302] type must be string, but is array"),
+            "unexpected JSON value: type must be string, but is array");
+  EXPECT_EQ(ihc::json_value_error_text("[json.exception.out_of_range.403] key 'coordinates' not found"),
+            "unexpected JSON value: key 'coordinates' not found");
+}
+
 TEST(JsonExcerpt, CutsLongValuesAndReplacesBadBytes) {
   EXPECT_EQ(ihc::json_excerpt(nlohmann::json::array({1, "two"})), R"([1,"two"])");
   EXPECT_EQ(ihc::json_excerpt(nlohmann::json(std::string(100, 'x')), 10), "\"xxxxxxxxx...");
