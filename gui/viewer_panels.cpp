@@ -503,30 +503,32 @@ void Viewer::panel_summary() {
     };
     const auto& num = number_or_dash;
     const Scores& f = s.final;
-    row("Detections", std::to_string(f.detections));
-    row("Negative", std::to_string(f.counts.negative));
+    // The names of summary.csv and QuPath, so the panel and the tables read alike (viewer probe 17).
+    row("Num Detections", std::to_string(f.detections));
+    row("Num Negative", std::to_string(f.counts.negative));
     // Single-threshold grading (ki67): Positive, no 1+/2+/3+ rows (they read 0, as if graded), as the tables.
     if (live_thresholds_.mode == ThresholdMode::Three) {
-      row("1+", std::to_string(f.counts.one_plus));
-      row("2+", std::to_string(f.counts.two_plus));
-      row("3+", std::to_string(f.counts.three_plus));
+      row("Num 1+", std::to_string(f.counts.one_plus));
+      row("Num 2+", std::to_string(f.counts.two_plus));
+      row("Num 3+", std::to_string(f.counts.three_plus));
+      row("Num Positive", std::to_string(f.positive));
     } else {
-      row("Positive", std::to_string(f.counts.positive_ungraded));
+      row("Num Positive", std::to_string(f.counts.positive_ungraded));
     }
     row("Positive %", num(f.positive_percent, 2));
     if (!std::isnan(area_mm2)) {
       ScoreRow r;
       r.num_positive = f.positive;
       r.tissue_area_mm2 = area_mm2;
-      row("Positive per mm^2", num(positive_per_mm2(r), 1));
+      row("Num Positive per mm^2", num(positive_per_mm2(r), 1));
     }
     row("H-score", num(f.h_score, 2));
-    row("Intensity", s.overridden
-                         ? num(f.intensity_score, 0) + " (auto " + num(s.automatic.intensity_score, 0) + ")"
-                         : num(f.intensity_score, 0));
-    row("IxP", num(f.ixp, 2));
+    row("Intensity score",
+        s.overridden ? num(f.intensity_score, 0) + " (auto " + num(s.automatic.intensity_score, 0) + ")"
+                     : num(f.intensity_score, 0));
+    row("IxP score", num(f.ixp, 2));
     row("Allred proportion", num(f.allred_proportion, 0));
-    row("Allred", num(f.allred, 0));
+    row("Allred score", num(f.allred, 0));
     row("IRS", num(f.irs, 0));
     if (!f.group.empty()) row("Group", f.group);
     ImGui::EndTable();

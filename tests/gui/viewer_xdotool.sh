@@ -126,7 +126,7 @@ echo "file browser session ok: y.svs opened with Open slide..."
 # Negative cell, the key 3 sets the cell to 3+ and is not typed (before session 25 every review key went into
 # the text while the field had the keyboard). Panels collapsed so the Summary's field is in the 1280x800
 # window: Review, Thresholds, Cells and Slide headers clicked from the bottom up (the ones above stay put); the
-# field is then at (1010, 444) and "Override intensity" at (995, 467).
+# field is then at (1010, 461) and "Override intensity" at (995, 484).
 rm -f "$RES/review.json"
 start_viewer viewer3.log x.svs --results "$RES" --autosave 1
 sleep 1
@@ -135,7 +135,7 @@ for y in 582 343 188 18; do
   xdotool mousemove --window "$WID" 960 "$y" click --window "$WID" 1
   sleep 0.4
 done
-xdotool mousemove --window "$WID" 1010 444 click --window "$WID" 1
+xdotool mousemove --window "$WID" 1010 461 click --window "$WID" 1
 sleep 0.4
 xdotool type --window "$WID" --delay 60 "weak"
 sleep 0.3
@@ -143,14 +143,14 @@ xdotool mousemove --window "$WID" "$SX" "$SY"
 sleep 0.4
 xdotool key --window "$WID" 3
 sleep 0.4
-xdotool mousemove --window "$WID" 995 467 click --window "$WID" 1
+xdotool mousemove --window "$WID" 995 484 click --window "$WID" 1
 for _ in $(seq 1 24); do
   if grep -q "\"active\": true" "$RES/review.json" 2> /dev/null; then break; fi
   sleep 0.25
 done
 import -window "$WID" reason_field.png 2> /dev/null || true
 # Ctrl+Q quits from the field too: typed into again, the window closes (the review saved first).
-xdotool mousemove --window "$WID" 1010 444 click --window "$WID" 1
+xdotool mousemove --window "$WID" 1010 461 click --window "$WID" 1
 sleep 0.4
 xdotool type --window "$WID" --delay 60 "x"
 sleep 0.3
