@@ -81,12 +81,20 @@ void Viewer::draw_canvas() {
       }
     }
   }
-  // Regions: include green, exclude red; the sketch being drawn in yellow.
+  // Regions: include green; exclude black edged in light grey (QuPath's Ignore* grey), which no class colour
+  // is: it was red (220, 30, 30), lost among 3+ cells (#FA3E3E; viewer probe 11). The sketch is yellow.
   for (const auto& r : editor_.review().regions) {
     const std::vector<ImVec2> pts = on_screen(r.polygon);
-    const ImU32 col = r.kind == RegionKind::Include ? IM_COL32(40, 200, 40, 255) : IM_COL32(220, 30, 30, 255);
-    dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), col, ImDrawFlags_Closed,
-                    r.id == summary_region_ ? 3.0f : 2.0f);
+    const float width = r.id == summary_region_ ? 3.0f : 2.0f;
+    if (r.kind == RegionKind::Include) {
+      dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), IM_COL32(40, 200, 40, 255),
+                      ImDrawFlags_Closed, width);
+    } else {
+      dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), IM_COL32(0, 0, 0, 255), ImDrawFlags_Closed,
+                      width + 2.0f);
+      dl->AddPolyline(pts.data(), static_cast<int>(pts.size()), IM_COL32(225, 225, 225, 255),
+                      ImDrawFlags_Closed, width - 1.0f);
+    }
   }
   if (!input_.sketch().empty()) {
     const std::vector<ImVec2> pts = on_screen(input_.sketch());

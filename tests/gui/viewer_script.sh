@@ -391,9 +391,11 @@ echo "browse slide opens the file browser; screenshot $WORK/browser.png"
 # (it showed "Detections 0"). The low-zoom class map's faint cells out of scope: CellOverlay.ClassRaster...
 # The Thresholds panel's histogram spans the batch's histogram.png range: a 3+ threshold of 1.8 is drawn
 # 80 % along its 0-2.25 axis (x 929-1258), not past the panel's edge as on the fixed 0-1.2 axis.
+# An exclusion is drawn black edged in light grey, which no class colour is (it was red, lost among 3+ cells).
 rm -rf res4 && cp -r out/slides/s res4 && rm -f res4/review.json res4/reviewed_*
 printf 'wait\ncenter 800 600 1\nframes 2\ntool rectangle\nregion-kind include\ndrag 360 287 560 487\nframes 2
-region-kind exclude\ndrag 430 357 490 417\nframes 2\ntool move\nsave\nquit\n' > scope.txt
+region-kind exclude\ndrag 430 357 490 417\nframes 2\nexpect-pixel 428 387 000000 60
+tool move\nsave\nquit\n' > scope.txt
 "$BIN/ihcview" s.svs --results res4 --script scope.txt
 read -r EXCLUDE NNEG NEX NEXNEG < <(python3 - res4/review.json res4/cells.csv <<'PY'
 import csv, json, sys
