@@ -521,8 +521,16 @@ void Viewer::navigate(int step) {
   selected_[i] = 1;
   view_.center = results_.table.cells[i].centroid;
   if (view_.downsample > 1.0) view_.downsample = 1.0;
+  // The class and the value it was graded on, since the tooltip follows the pointer, not the selection (it
+  // named another cell after E; viewer probe 9).
   message_ = "Cell " + std::to_string(nav_index_ + 1) + " of " + std::to_string(n) + " (id " +
-             std::to_string(results_.table.cells[i].id) + ")";
+             std::to_string(results_.table.cells[i].id) + "): " + std::string(class_name(state_.classes[i])) +
+             (state_.classes[i] != state_.automatic[i] ? " (corrected)" : "");
+  if (const int j = results_.table.column(live_thresholds_.measurement); j >= 0) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%.3f", results_.table.columns[j][i]);
+    message_ += ", " + live_thresholds_.measurement + " " + value;
+  }
 }
 
 double Viewer::scope_area_mm2() const {

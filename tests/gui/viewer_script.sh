@@ -397,6 +397,11 @@ printf 'wait\ncenter 800 600 1\nframes 2\ntool rectangle\nregion-kind include\nd
 region-kind exclude\ndrag 430 357 490 417\nframes 2\nexpect-pixel 428 387 000000 60
 tool move\nsave\nquit\n' > scope.txt
 "$BIN/ihcview" s.svs --results res4 --script scope.txt
+# E (next cell) says the cell's class and the value it was graded on: the tooltip follows the pointer, and after
+# E it named another cell (viewer probe 9).
+printf 'wait\nkey e\nframes 2\nexpect-status Cell 1 of\nexpect-status , Membrane: DAB OD mean 0.\nquit\n' > nav.txt
+"$BIN/ihcview" s.svs --results res4 --script nav.txt
+echo "E names the cell's class and graded value in the status line"
 read -r EXCLUDE NNEG NEX NEXNEG < <(python3 - res4/review.json res4/cells.csv <<'PY'
 import csv, json, sys
 regions = json.load(open(sys.argv[1]))["regions"]
