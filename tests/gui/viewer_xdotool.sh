@@ -235,7 +235,23 @@ test "$GONE" -le 8 || { echo "an idle viewer whose slide went away used $GONE ti
 # types a key by its letter in the display's layout, as a person presses the key printed with it. The layout is
 # switched while the viewer runs, as a desktop's layout switcher does (GLFW reads its own key table only when it
 # starts: the probe's case), and put back to US however the test ends.
-trap 'kill $PID 2> /dev/null || true; setxkbmap -layout us 2> /dev/null || true' EXIT
+# On an X server of this step's own: ctest runs the GUI tests side by side on one server, where a layout switched
+# here typed other tests' text in German or French (and a fresh-clone CI run lost its display in this step).
+XPID=""
+for n in $(seq 150 199); do
+  [ -e "/tmp/.X$n-lock" ] && continue
+  Xvfb ":$n" -screen 0 1600x1000x24 -nolisten tcp > xvfb-layout.log 2>&1 &
+  XPID=$!
+  for _ in $(seq 1 40); do
+    if DISPLAY=":$n" xdpyinfo > /dev/null 2>&1; then break; fi
+    sleep 0.25
+  done
+  if DISPLAY=":$n" xdpyinfo > /dev/null 2>&1; then export DISPLAY=":$n"; break; fi
+  kill "$XPID" 2> /dev/null || true
+  XPID=""
+done
+test -n "$XPID" || { echo "no X server of its own for the keyboard layout step" >&2; cat xvfb-layout.log >&2; exit 1; }
+trap 'kill $PID 2> /dev/null || true; kill $XPID 2> /dev/null || true' EXIT
 rm -f "$RES/review.json"
 start_viewer viewer6.log x.svs --results "$RES" --autosave 1
 sleep 1
