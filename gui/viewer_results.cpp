@@ -10,6 +10,7 @@
 #include "imaging/pipeline.hpp"
 #include "models/atomic_file.hpp"
 #include "models/regions.hpp"
+#include "models/text.hpp"
 
 namespace ihc::gui {
 
@@ -84,13 +85,10 @@ namespace {
 std::optional<std::uint64_t> content_hash(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) return std::nullopt;
-  std::uint64_t h = 1469598103934665603ULL;
+  std::uint64_t h = kFnv1aBasis;
   char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    for (std::streamsize i = 0; i < in.gcount(); ++i) {
-      h = (h ^ static_cast<unsigned char>(buf[i])) * 1099511628211ULL;
-    }
-  }
+  while (in.read(buf, sizeof buf) || in.gcount() > 0)
+    h = fnv1a(std::string_view(buf, static_cast<std::size_t>(in.gcount())), h);
   return h;
 }
 

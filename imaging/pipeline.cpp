@@ -162,18 +162,16 @@ ImageTypeEstimate estimate_overview_image_type(const cv::Mat& overview, const cv
 
 namespace {
 
-// A percentage of a handful of cells is no score a pathologist would report (one cell is 5 % of 20): such a
-// row's Status says how few, so that a table read in R can leave it out. A probe's 30 x 50 px tile read "ok",
-// 1 cell, 0 %, and cohort put that patient in the Low group.
-constexpr std::int64_t kFewCells = 20;
-
 ScoreRow to_row(const std::string& image, const Scores& s, double area_mm2, double mpp,
                 const std::string& status) {
   ScoreRow r = score_row(image, s);
   r.tissue_area_mm2 = area_mm2;
   r.mpp = mpp;
   r.status = status;
-  if (status == "ok" || status.rfind("ok;", 0) == 0) {
+  // A percentage of a handful of cells is no score a pathologist would report (one cell is 5 % of 20): such a
+  // row's Status says how few (kFewCells), so that a table read in R can leave it out. A probe's 30 x 50 px
+  // tile read "ok", 1 cell, 0 %, and cohort put that patient in the Low group.
+  if (status_ok(status)) {
     if (s.detections == 0) {
       r.status += "; no cells detected";
     } else if (s.detections < kFewCells) {

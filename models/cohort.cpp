@@ -77,9 +77,6 @@ double aggregate(std::vector<double> v, const std::string& how) {
   return quantile_type7(std::move(v), 0.5);
 }
 
-// "ok", "ok; scored in pixels ...", "ok; reviewed": the slide was scored.
-bool status_ok(const std::string& status) { return status == "ok" || status.rfind("ok;", 0) == 0; }
-
 // Why a score column is empty for a slide that was scored (docs/outputs.md: undefined scores are empty).
 std::string undefined_cause(const std::string& column) {
   static const std::set<std::string> kIntensityScores = {"H-score", "Intensity score", "IxP score",
@@ -501,7 +498,7 @@ Cohort build_cohort(const CsvTable& all_scores, const CsvTable& clinical, const 
   if (few_cells > 0) {
     cohort.notes.push_back(std::to_string(few_cells) +
                            (few_cells == 1 ? " slide analysed rests" : " slides analysed rest") +
-                           " on fewer than 20 cells (first: " + first_few +
+                           " on fewer than " + std::to_string(kFewCells) + " cells (first: " + first_few +
                            "): a percentage of so few cells is hardly a score; leave such slides out of the "
                            "scores file or the slide map");
   }

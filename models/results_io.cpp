@@ -20,6 +20,8 @@
 
 namespace ihc {
 
+bool status_ok(const std::string& status) { return status == "ok" || status.rfind("ok;", 0) == 0; }
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 

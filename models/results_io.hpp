@@ -57,6 +57,11 @@ struct ScoreRow {
                        // <reason>" (a FAILED row has empty count fields in the CSV)
 };
 
+// "ok", "ok; scored in pixels ...", "ok; reviewed": the slide (or region) was scored.
+bool status_ok(const std::string& status);
+// Fewer cells than this: a row's Status says how few ("ok; only 3 cells"), and cohort warns of such slides.
+inline constexpr std::int64_t kFewCells = 20;
+
 // QuPath's "Num Positive per mm^2": positive cells over the row's tissue (or region) area; NaN without an
 // area (no mpp, no tissue) and for a failed row. Derived when written, so it always agrees with the row.
 double positive_per_mm2(const ScoreRow& r);

@@ -186,21 +186,25 @@ std::string json_parse_problem(std::string_view text, nlohmann::json* out) {
   return {};
 }
 
-std::string json_value_error_text(const std::string& what) {
-  std::string_view rest(what);
-  if (!rest.empty() && rest.front() == '[') {
-    const std::size_t end = rest.find("] ");
-    if (end != std::string_view::npos) rest.remove_prefix(end + 2);
+namespace {
+
+// nlohmann's message without its code: "[json.exception.parse_error.101] " goes.
+std::string_view without_json_code(std::string_view what) {
+  if (!what.empty() && what.front() == '[') {
+    const std::size_t end = what.find("] ");
+    if (end != std::string_view::npos) what.remove_prefix(end + 2);
   }
-  return "unexpected JSON value: " + std::string(rest);
+  return what;
+}
+
+}  // namespace
+
+std::string json_value_error_text(const std::string& what) {
+  return "unexpected JSON value: " + std::string(without_json_code(what));
 }
 
 std::string json_error_text(const std::string& what) {
-  std::string_view rest(what);
-  if (!rest.empty() && rest.front() == '[') {  // "[json.exception.parse_error.101] "
-    const std::size_t end = rest.find("] ");
-    if (end != std::string_view::npos) rest.remove_prefix(end + 2);
-  }
+  std::string_view rest = without_json_code(what);
   std::string out = "not valid JSON";
   constexpr std::string_view kAt = "parse error at ";
   constexpr std::string_view kPlain = "parse error: ";

@@ -192,6 +192,7 @@ class Collector {
       // Scored once: a second copy would only repeat the same cells under another id.
       const std::string what = first->second == p ? "given twice" : "same file as " + first->second.string();
       problem(p, "skipped", p.string() + ": " + what + " (scored once)", false);
+      result.problems.back().repeat = true;
       return;
     }
     result.items.push_back({p, ""});  // ids once every input is known: assign_ids

@@ -22,6 +22,7 @@ struct InputProblem {
                         // file already given by another path)
   std::string message;  // names the file and what is wrong
   bool failure = true;  // false for files of a folder that are simply not images (skipped)
+  bool repeat = false;  // a file already given by another path (scored once)
 };
 
 struct CollectedInputs {

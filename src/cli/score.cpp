@@ -772,11 +772,8 @@ int Run::execute() {
         other_stain > 0 ? "; " + std::to_string(other_stain) + " do not look like H-DAB (see Status)" : "";
     // One file reached under two names (two patients' folders linking one image) leaves one row: say so
     // here too, where "1 of 1 slides scored" read as complete.
-    const auto repeats =
-        std::count_if(inputs_.problems.begin(), inputs_.problems.end(), [](const InputProblem& p) {
-          return !p.failure && (p.message.find(": same file as ") != std::string::npos ||
-                                p.message.find(": given twice") != std::string::npos);
-        });
+    const auto repeats = std::count_if(inputs_.problems.begin(), inputs_.problems.end(),
+                                       [](const InputProblem& p) { return p.repeat; });
     const std::string repeat_note = repeats > 0
                                         ? "; " + std::to_string(repeats) + " repeated input" +
                                               (repeats == 1 ? "" : "s") + " scored once (see errors.tsv)"
